@@ -1,0 +1,1 @@
+"""Feedback actions: systemd units, signals, commands, collector throttles, with safety limits."""

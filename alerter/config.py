@@ -1,0 +1,279 @@
+"""The daemon config: YAML -> validated, immutable objects, with every problem reported at once.
+
+Sections owned by other parts are parsed by them (`parse_collector`, `parse_notifier`,
+`parse_route`, `parse_inhibit_rule`, `parse_action`); this module reads the top level, resolves
+`rule_files` and cross-checks names between sections.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alerter.actions.config import ActionConfig, parse_action
+from alerter.config_collectors import CollectorConfig, parse_collector
+from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
+from alerter.errors import ConfigError
+from alerter.notifiers.config import NotifierConfig, parse_notifier
+from rules.loader import RuleSet, load_rule_files
+from rules.yamlsource import MapReader, Mark, Node, Problem, Problems, SourceError, load_yaml
+
+DEFAULT_PATH = "/etc/alerter/config.yaml"
+DEFAULT_PROTECTED_UNITS = (
+    "alerter.service",
+    "systemd-journald.service",
+    "dbus.service",
+    "ssh.service",
+    "sshd.service",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalConfig:
+    state_dir: str = "/var/lib/alerter"
+    evaluation_interval: float = 15.0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    external_url: str = ""
+    dry_run: bool = False
+    protected_units: tuple[str, ...] = DEFAULT_PROTECTED_UNITS
+    actions_per_minute: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:9753"
+    host: str = "127.0.0.1"
+    port: int = 9753
+    token: str | None = None
+    token_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    global_: GlobalConfig
+    server: ServerConfig
+    collectors: tuple[CollectorConfig, ...]
+    rule_files: tuple[str, ...]
+    notifiers: tuple[NotifierConfig, ...]
+    route: RouteConfig
+    inhibit_rules: tuple[InhibitRuleConfig, ...]
+    actions: tuple[ActionConfig, ...]
+    rules: RuleSet
+
+
+def default_config_text() -> str:
+    """The embedded config used by `alerter run` without -c and no /etc/alerter/config.yaml."""
+    return resources.files("alerter").joinpath("default_config.yaml").read_text()
+
+
+def resolve_config_path(path: str | None) -> tuple[str, str]:
+    """(display name, text) for -c PATH, /etc/alerter/config.yaml, or the embedded default."""
+    if path is None:
+        if os.path.exists(DEFAULT_PATH):
+            path = DEFAULT_PATH
+        else:
+            return "<embedded default config>", default_config_text()
+    try:
+        return path, Path(path).read_text()
+    except OSError as e:
+        raise ConfigError.single(path, f"cannot read config: {e.strerror}") from None
+
+
+def load_config(path: str | None, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate everything the daemon needs. Raises ConfigError listing all problems."""
+    name, text = resolve_config_path(path)
+    return parse_config(text, name, env if env is not None else os.environ)
+
+
+def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
+    try:
+        root = load_yaml(text, file)
+    except SourceError as e:
+        raise ConfigError(e.problems) from None
+    base_dir = Path(file).parent if not file.startswith("<") else Path.cwd()
+    p = Problems(env=env)
+    top = MapReader(root, p, "config")
+
+    g = _parse_global(top.map("global"), base_dir)
+    server = _parse_server(top.map("server"), p)
+
+    collectors = []
+    for r in top.items("collectors"):
+        c = parse_collector(r, base_dir)
+        if c is not None:
+            collectors.append(c)
+    _check_unique(p, [(c.name, c.mark) for c in collectors], "collector")
+
+    notifiers = []
+    for r in top.items("notifiers"):
+        n = parse_notifier(r, base_dir)
+        if n is not None:
+            notifiers.append(n)
+    _check_unique(p, [(n.name, n.mark) for n in notifiers], "notifier")
+    if not notifiers:
+        notifiers.append(parse_notifier(_console_node(root.mark), base_dir))  # type: ignore[arg-type]
+
+    rroute = top.map("route")
+    route = parse_route(rroute, [n.name for n in notifiers], root.mark, p)
+    inhibit = tuple(
+        x for x in (parse_inhibit_rule(r) for r in top.items("inhibit_rules")) if x is not None
+    )
+
+    actions = []
+    for r in top.items("actions"):
+        a = parse_action(r, g.protected_units, base_dir)
+        if a is not None:
+            actions.append(a)
+    _check_unique(p, [(a.name, a.mark) for a in actions], "action")
+
+    rule_patterns = top.str_list("rule_files", default=())
+    top.done()
+
+    rule_sources = _read_rule_files(rule_patterns, base_dir, top.raw("rule_files") or root, p)
+    rules = RuleSet.empty()
+    if rule_sources is not None:
+        try:
+            rules = load_rule_files(rule_sources, default_interval=g.evaluation_interval)
+        except SourceError as e:
+            p.items.extend(e.problems)
+    _cross_check(p, rules, collectors, actions)
+    if p.items:
+        raise ConfigError(p.items)
+
+    return Config(
+        path=file,
+        global_=g,
+        server=server,
+        collectors=tuple(collectors),
+        rule_files=tuple(rule_patterns),
+        notifiers=tuple(notifiers),
+        route=route,
+        inhibit_rules=inhibit,
+        actions=tuple(actions),
+        rules=rules,
+    )
+
+
+def _console_node(mark: Mark) -> MapReader:
+    return MapReader(Node({"name": Node("console", mark), "type": Node("console", mark)}, mark),
+                     Problems(), "notifier")
+
+
+def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
+    if r is None:
+        return GlobalConfig()
+    d = GlobalConfig()
+    state_dir = r.str("state_dir", d.state_dir)
+    cfg = GlobalConfig(
+        state_dir=str(base_dir / state_dir) if not os.path.isabs(state_dir) else state_dir,
+        evaluation_interval=r.duration("evaluation_interval", d.evaluation_interval),
+        labels=r.str_map("labels", {}),
+        external_url=r.str("external_url", ""),
+        dry_run=r.bool("dry_run", False),
+        protected_units=r.str_list("protected_units", d.protected_units),
+        actions_per_minute=r.int("actions_per_minute", d.actions_per_minute, minimum=1),
+    )
+    if cfg.evaluation_interval <= 0:
+        r.problems.add(r.raw("evaluation_interval") or r.node, "evaluation_interval must be > 0")
+    r.done()
+    return cfg
+
+
+def _parse_server(r: MapReader | None, p: Problems) -> ServerConfig:
+    if r is None:
+        return ServerConfig()
+    listen = r.str("listen", "127.0.0.1:9753")
+    token_file = r.str("token_file")
+    r.done()
+    host, _, port_s = listen.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    if not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        p.add(r.raw("listen") or r.node, f"listen: expected HOST:PORT, got {listen!r}")
+        return ServerConfig()
+    token = None
+    if token_file:
+        try:
+            token = Path(token_file).read_text().strip()
+        except OSError as e:
+            p.add(r.raw("token_file") or r.node, f"token_file: cannot read {token_file}: {e.strerror}")
+        else:
+            if not token:
+                p.add(r.raw("token_file") or r.node, f"token_file: {token_file} is empty")
+    if token_file is None and not _is_loopback(host):
+        p.add(
+            r.raw("listen") or r.node,
+            f"listen: {listen} is not a loopback address; set server.token_file "
+            "(a bearer token for POST/DELETE) or listen on 127.0.0.1",
+        )
+    return ServerConfig(listen=listen, host=host, port=int(port_s), token=token, token_file=token_file)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+        except OSError:
+            return False
+
+
+def _read_rule_files(
+    patterns: tuple[str, ...], base_dir: Path, where: Node, p: Problems
+) -> list[tuple[str, str]] | None:
+    """Expand globs and `builtin:NAME` into (file name, text) pairs."""
+    out: list[tuple[str, str]] = []
+    for pat in patterns:
+        if pat.startswith("builtin:"):
+            name = pat.removeprefix("builtin:")
+            res = resources.files("rules").joinpath("packs", f"{name}.yaml")
+            if not res.is_file():
+                known = sorted(
+                    f.name.removesuffix(".yaml")
+                    for f in resources.files("rules").joinpath("packs").iterdir()
+                    if f.name.endswith(".yaml")
+                )
+                p.add(where, f"rule_files: no builtin rule pack {name!r} (have: {', '.join(known)})")
+                continue
+            out.append((f"builtin:{name}", res.read_text()))
+            continue
+        full = pat if os.path.isabs(pat) else str(base_dir / pat)
+        matches = sorted(glob.glob(full))
+        if not matches and not glob.has_magic(full):
+            p.add(where, f"rule_files: {pat} does not exist")
+        for m in matches:
+            try:
+                out.append((m, Path(m).read_text()))
+            except OSError as e:
+                p.add(where, f"rule_files: cannot read {m}: {e.strerror}")
+    return out
+
+
+def _check_unique(p: Problems, names: list[tuple[str, Mark]], what: str) -> None:
+    seen: set[str] = set()
+    for name, mark in names:
+        if name in seen:
+            p.add(mark, f"duplicate {what} name {name!r}")
+        seen.add(name)
+
+
+def _cross_check(p: Problems, rules: RuleSet, collectors: list[Any], actions: list[Any]) -> None:
+    collector_names = {c.name for c in collectors}
+    action_names = {a.name for a in actions}
+    for ref in rules.references():
+        if ref.kind == "action" and ref.name not in action_names:
+            p.items.append(Problem(ref.mark, f"unknown action {ref.name!r} (define it under actions:)"))
+        if ref.kind == "source" and ref.name not in collector_names:
+            p.items.append(
+                Problem(ref.mark, f"unknown log source {ref.name!r} (no collector has that name)")
+            )

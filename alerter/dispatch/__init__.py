@@ -1,0 +1,1 @@
+"""Alert transitions -> notifications: routing, grouping, inhibition, silences, outbox."""

@@ -1,0 +1,72 @@
+"""Every self-metric, defined in one place against a registry passed in.
+
+Label values come from config names (collector, notifier, action, rule group), never from log
+content, so cardinality is bounded by the config.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from alerter import __version__
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry if registry is not None else CollectorRegistry()
+        self.events = Counter(
+            "alerter_events", "Events the rules engine has processed", ["collector"], registry=r
+        )
+        self.events_dropped = Counter(
+            "alerter_events_dropped",
+            "Events dropped or degraded before or in the engine",
+            ["collector", "reason"],
+            registry=r,
+        )
+        self.collector_up = Gauge(
+            "alerter_collector_up", "1 when the collector can read its source", ["collector"], registry=r
+        )
+        self.rule_evaluation_duration = Histogram(
+            "alerter_rule_evaluation_duration_seconds",
+            "Time spent evaluating a rule group on a tick",
+            ["group"],
+            buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+            registry=r,
+        )
+        self.alerts = Gauge("alerter_alerts", "Alerts by state", ["alertname", "state"], registry=r)
+        self.notifications = Counter(
+            "alerter_notifications", "Notification attempts", ["notifier", "outcome"], registry=r
+        )
+        self.notification_queue_length = Gauge(
+            "alerter_notification_queue_length", "Notifications waiting in the outbox", registry=r
+        )
+        self.actions = Counter("alerter_actions", "Action decisions", ["action", "outcome"], registry=r)
+        self.config_last_reload_successful = Gauge(
+            "alerter_config_last_reload_successful",
+            "1 if the last config load or reload succeeded",
+            registry=r,
+        )
+        self.config_last_reload_success_timestamp = Gauge(
+            "alerter_config_last_reload_success_timestamp_seconds",
+            "Time of the last successful config load",
+            registry=r,
+        )
+        self.build_info = Info("alerter_build", "alerter build information", registry=r)
+        self.build_info.info({"version": __version__})
+        self.bus_length = Gauge("alerter_bus_length", "Batches waiting on the event bus", registry=r)
+        self.scheduler_jobs = Counter(
+            "alerter_scheduler_jobs", "Scheduled job outcomes", ["job", "outcome"], registry=r
+        )
+        self.template_errors = Counter(
+            "alerter_template_errors", "Template expansions that failed", ["group"], registry=r
+        )
+        self.rule_keys_evicted = Counter(
+            "alerter_rule_keys_evicted", "Alert keys evicted by max_keys", ["alertname"], registry=r
+        )
+
+    # collectors.base.CollectorStats
+    def dropped(self, collector: str, reason: str, count: int = 1) -> None:
+        self.events_dropped.labels(collector, reason).inc(count)
+
+    def up(self, collector: str, is_up: bool) -> None:
+        self.collector_up.labels(collector).set(1 if is_up else 0)

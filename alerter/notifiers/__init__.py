@@ -1,0 +1,1 @@
+"""Notifiers: console, Slack, webhook, Alertmanager."""

@@ -1,0 +1,72 @@
+"""The interfaces the daemon wires together. Each part implements one; tests use fakes.
+
+    collectors --(Sink/bus)--> RuleEngine --(Transitions)--> ActionRunner, Dispatcher --> Notifier
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from collectors.events import Event
+from rules.alert import Alert, Transition
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Epoch seconds."""
+
+    def monotonic(self) -> float: ...
+
+
+class RuleEngine(Protocol):
+    """Pure evaluation of rules over events; the daemon calls it from one thread only."""
+
+    def process(self, events: Sequence[Event], now: float) -> list[Transition]:
+        """Feed a batch. Log rules fire in the processing of the line that crosses the threshold."""
+
+    def tick(self, now: float) -> list[Transition]:
+        """Time-driven evaluation (windows expiring, `for`, `absent`, metric rules) of the groups due."""
+
+    def alerts(self) -> list[Alert]:
+        """Pending and firing alerts now."""
+
+    def rule_health(self) -> list[dict[str, Any]]:
+        """For GET /api/v1/rules: groups, rules, health, last error, last evaluation."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able alert state and window contents, for the state store."""
+
+    def restore(self, data: Mapping[str, Any], now: float) -> None: ...
+
+
+class Notifier(Protocol):
+    name: str
+    send_resolved: bool
+
+    def send(self, notification: Any) -> None:
+        """Deliver one notification; raise NotifyError (retry or not) on failure."""
+
+
+class Dispatcher(Protocol):
+    def handle(self, transitions: Sequence[Transition], now: float) -> None: ...
+
+    def tick(self, now: float) -> None:
+        """Flush groups whose timers are due and send what the outbox holds."""
+
+    def stop(self) -> None: ...
+
+
+class ActionRunner(Protocol):
+    def handle(self, transitions: Sequence[Transition], now: float) -> None:
+        """Decide and start the actions these transitions call for."""
+
+    def tick(self, firing: Sequence[Alert], now: float) -> None:
+        """Repeat actions whose cooldown passed, check `verify` deadlines, resume after limits."""
+
+    def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]: ...
+
+    def stop(self) -> None: ...
+
+
+EmitTransitions = Callable[[Sequence[Transition]], None]

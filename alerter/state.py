@@ -1,0 +1,167 @@
+"""The SQLite state store in `global.state_dir`: positions, alert state, outbox, silences, actions.
+
+One file (`state.db`), WAL mode, a versioned schema migrated forward on open. All access goes
+through one connection guarded by a lock: writes are small and SQLite serialises them anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alerter.errors import StateError
+
+# Each entry migrates from version i to i+1. Never edit a released entry; append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE positions (
+        collector TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (collector, key));
+    CREATE TABLE kv (
+        namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (namespace, key));
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        notifier TEXT NOT NULL,
+        created REAL NOT NULL,
+        next_attempt REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        payload TEXT NOT NULL);
+    CREATE INDEX outbox_by_notifier ON outbox (notifier, id);
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY, ends_at REAL NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE action_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        detail TEXT NOT NULL);
+    CREATE INDEX action_history_by_target ON action_history (action, target, time);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StateStore:
+    """Durable state. Thread-safe; every method is one transaction."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.dir = Path(state_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.path = self.dir / "state.db"
+            self._db = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except (OSError, sqlite3.Error) as e:
+            raise StateError(
+                f"cannot open state store in {state_dir}: {e} "
+                "(set global.state_dir to a writable directory)"
+            ) from e
+        self._lock = threading.RLock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"{self.path} has schema version {version}, newer than this alerter "
+                    f"({SCHEMA_VERSION}); upgrade alerter or point state_dir elsewhere"
+                )
+            for i in range(version, SCHEMA_VERSION):
+                with self.transaction() as db:
+                    for stmt in MIGRATIONS[i].split(";"):
+                        if stmt.strip():
+                            db.execute(stmt)
+                    db.execute(f"PRAGMA user_version = {i + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
+            self._db.close()
+
+    # --- positions (collectors.base.PositionStore) ---------------------------------------
+
+    def load_positions(self, collector: str) -> dict[str, str]:
+        rows = self.query("SELECT key, value FROM positions WHERE collector = ?", (collector,))
+        return {k: v for k, v in rows}
+
+    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO positions (collector, key, value) VALUES (?, ?, ?)",
+                [(collector, k, v) for k, v in positions.items()],
+            )
+
+    def delete_positions(self, collector: str, keys: Sequence[str]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM positions WHERE collector = ? AND key = ?",
+                [(collector, k) for k in keys],
+            )
+
+    # --- key/value documents (engine snapshots, dispatcher group state, ...) --------------
+
+    def kv_get(self, namespace: str, key: str) -> Any:
+        rows = self.query("SELECT value FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
+        return json.loads(rows[0][0]) if rows else None
+
+    def kv_put(self, namespace: str, key: str, value: Any) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
+                (namespace, key, json.dumps(value, separators=(",", ":"))),
+            )
+
+    def kv_put_many(self, namespace: str, items: dict[str, Any], *, replace_all: bool = False) -> None:
+        with self.transaction() as db:
+            if replace_all:
+                db.execute("DELETE FROM kv WHERE namespace = ?", (namespace,))
+            db.executemany(
+                "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
+                [(namespace, k, json.dumps(v, separators=(",", ":"))) for k, v in items.items()],
+            )
+
+    def kv_items(self, namespace: str) -> dict[str, Any]:
+        rows = self.query("SELECT key, value FROM kv WHERE namespace = ?", (namespace,))
+        return {k: json.loads(v) for k, v in rows}
+
+    def kv_delete(self, namespace: str, key: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))

@@ -1,0 +1,60 @@
+"""The small interfaces every collector is written against.
+
+Collectors import nothing from `alerter/` or `rules/`: the daemon hands them a `Sink` (the bus),
+a `PositionStore` (the state store) and `CollectorStats` (self-metrics) that satisfy these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from collectors.events import Event, Sample
+
+Ack = Callable[[], None]
+
+
+class Sink(Protocol):
+    def put(self, events: Sequence[Event], ack: Ack | None = None) -> bool:
+        """Queue a batch for the engine; `ack` is called once the engine has processed it.
+
+        Blocks while the bus is full (back-pressure), returns False when the daemon is stopping.
+        """
+
+
+class PositionStore(Protocol):
+    """Durable per-collector positions (file offsets, journal cursors)."""
+
+    def load_positions(self, collector: str) -> dict[str, str]: ...
+
+    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
+        """Replace or add these keys atomically."""
+
+    def delete_positions(self, collector: str, keys: Sequence[str]) -> None: ...
+
+
+class CollectorStats(Protocol):
+    def dropped(self, collector: str, reason: str, count: int = 1) -> None: ...
+
+    def up(self, collector: str, is_up: bool) -> None: ...
+
+
+class Collector(Protocol):
+    """A streaming source (file tail, journald) runs its own thread between start and stop."""
+
+    name: str
+
+    def start(self, sink: Sink) -> None: ...
+
+    def stop(self) -> None:
+        """Stop reading; return once the reader thread has ended (bounded wait)."""
+
+
+class PollingCollector(Protocol):
+    """A periodic source (host, prometheus, command, http); the daemon schedules `collect`."""
+
+    name: str
+    interval: float
+
+    def collect(self, now: float) -> list[Sample]:
+        """Take one reading. Failures become samples (`up 0`), never exceptions."""

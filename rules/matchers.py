@@ -1,0 +1,122 @@
+"""Prometheus/Alertmanager matchers: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
+
+One syntax for rule `where`, routes, inhibit rules and silences. Regexes are fully anchored.
+A missing label matches as the empty string, as in Alertmanager.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Op = Literal["=", "!=", "=~", "!~"]
+
+_MATCHER_RE = re.compile(
+    r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^,}"']*?)\s*$"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    name: str
+    op: Op
+    value: str
+    regex: re.Pattern[str] | None = None
+
+    @staticmethod
+    def create(name: str, op: Op, value: str) -> Matcher:
+        rx = None
+        if op in ("=~", "!~"):
+            try:
+                rx = re.compile(f"(?:{value})\\Z", re.DOTALL)
+            except re.error as e:
+                raise ValueError(f"invalid regex in matcher {name}{op}{value!r}: {e}") from None
+        return Matcher(name, op, value, rx)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        v = labels.get(self.name, "")
+        if self.op == "=":
+            return v == self.value
+        if self.op == "!=":
+            return v != self.value
+        assert self.regex is not None
+        hit = self.regex.match(v) is not None
+        return hit if self.op == "=~" else not hit
+
+    @property
+    def is_regex(self) -> bool:
+        return self.op in ("=~", "!~")
+
+    @property
+    def is_equal(self) -> bool:
+        return self.op in ("=", "=~")
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{json.dumps(self.value)}"
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse one matcher; raises ValueError with a message saying what to write instead."""
+    m = _MATCHER_RE.match(text)
+    if m is None:
+        raise ValueError(
+            f"invalid matcher {text!r}: expected name=\"value\" (operators = != =~ !~)"
+        )
+    raw = m.group("value")
+    if raw[:1] == '"':
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"invalid quoted value in matcher {text!r}") from None
+    elif raw[:1] == "'":
+        value = raw[1:-1].replace("\\'", "'")
+    else:
+        value = raw
+    return Matcher.create(m.group("name"), m.group("op"), value)  # type: ignore[arg-type]
+
+
+def parse_matchers(items: Iterable[str] | str) -> tuple[Matcher, ...]:
+    """A list of matchers, or one `{a="b", c=~"d"}` string (commas inside quotes are kept)."""
+    if isinstance(items, str):
+        text = items.strip()
+        if text.startswith("{") and text.endswith("}"):
+            text = text[1:-1]
+        items = [p for p in _split_commas(text) if p.strip()]
+    return tuple(parse_matcher(i) for i in items)
+
+
+def matcher_from_map(name: str, value: str) -> Matcher:
+    """`where: {program: sshd}` style: equality."""
+    return Matcher.create(name, "=", value)
+
+
+def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)
+
+
+def _split_commas(text: str) -> list[str]:
+    out, cur, quote, esc = [], [], "", False
+    for ch in text:
+        if esc:
+            cur.append(ch)
+            esc = False
+            continue
+        if ch == "\\" and quote:
+            cur.append(ch)
+            esc = True
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == ",":
+            out.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur))
+    return out

@@ -1,0 +1,419 @@
+"""YAML with positions: load a document into nodes that remember FILE:LINE:COL, and read them
+into validated values while collecting every problem (not just the first).
+
+Both the daemon config and rule files are read through this module, so every error a user
+sees has the same `FILE:LINE:COL: message` form. Pure: the caller passes the text in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    file: str
+    line: int  # 1-based
+    col: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    mark: Mark
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.mark}: {self.message}"
+
+
+class SourceError(ValueError):
+    """One or more problems in a YAML source; `str()` is one `FILE:LINE:COL: message` per line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.mark.file, p.mark.line, p.mark.col))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A YAML value with its position. `value` is dict[str, Node], list[Node] or a scalar."""
+
+    value: Any
+    mark: Mark
+    key_marks: Mapping[str, Mark] = field(default_factory=dict)
+
+    def plain(self) -> Any:
+        """The value with positions stripped, recursively."""
+        if isinstance(self.value, dict):
+            return {k: v.plain() for k, v in self.value.items()}
+        if isinstance(self.value, list):
+            return [v.plain() for v in self.value]
+        return self.value
+
+
+def _mark(file: str, m: yaml.Mark | None) -> Mark:
+    if m is None:
+        return Mark(file, 1, 1)
+    return Mark(file, m.line + 1, m.column + 1)
+
+
+def load_yaml(text: str, file: str) -> Node:
+    """Parse one YAML document into a Node tree. Raises SourceError on bad YAML."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = _mark(file, e.problem_mark or e.context_mark)
+        raise SourceError([Problem(mark, f"invalid YAML: {e.problem or e.context}")]) from None
+    except yaml.YAMLError as e:
+        raise SourceError([Problem(Mark(file, 1, 1), f"invalid YAML: {e}")]) from None
+    if root is None:
+        return Node({}, Mark(file, 1, 1))
+    problems: list[Problem] = []
+    node = _convert(root, file, SafeConstructor(), problems)
+    if problems:
+        raise SourceError(problems)
+    return node
+
+
+def _convert(n: yaml.Node, file: str, ctor: SafeConstructor, problems: list[Problem]) -> Node:
+    mark = _mark(file, n.start_mark)
+    if isinstance(n, yaml.MappingNode):
+        out: dict[str, Node] = {}
+        keys: dict[str, Mark] = {}
+        ctor.flatten_mapping(n)
+        for k, v in n.value:
+            kmark = _mark(file, k.start_mark)
+            key = ctor.construct_object(k, deep=True) if isinstance(k, yaml.ScalarNode) else None
+            if not isinstance(key, (str, int, float, bool)):
+                problems.append(Problem(kmark, "mapping keys must be plain scalars"))
+                continue
+            skey = str(key)
+            if skey in out:
+                problems.append(Problem(kmark, f"duplicate key {skey!r}"))
+                continue
+            out[skey] = _convert(v, file, ctor, problems)
+            keys[skey] = kmark
+        return Node(out, mark, keys)
+    if isinstance(n, yaml.SequenceNode):
+        return Node([_convert(v, file, ctor, problems) for v in n.value], mark)
+    try:
+        value = ctor.construct_object(n, deep=True)
+    except yaml.YAMLError as e:
+        problems.append(Problem(mark, f"invalid value: {e}"))
+        value = None
+    return Node(value, mark)
+
+
+# --- durations ---------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
+
+
+def parse_duration(text: str) -> float:
+    """Prometheus-style duration (`500ms`, `10s`, `1h30m`, `7d`, `0`) to seconds."""
+    s = text.strip()
+    if s == "0":
+        return 0.0
+    m = _DURATION_RE.match(s)
+    if not s or m is None or not any(m.groups()):
+        raise ValueError(f"invalid duration {text!r} (use e.g. 500ms, 10s, 5m, 1h30m, 7d)")
+    return sum(float(g) * u for g, u in zip(m.groups(), _DURATION_UNITS, strict=True) if g)
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds to the shortest Prometheus-style duration string."""
+    ms = round(seconds * 1000)
+    if ms == 0:
+        return "0s"
+    out = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms >= size:
+            out.append(f"{ms // size}{unit}")
+            ms %= size
+    if ms:
+        out.append(f"{ms}ms")
+    return "".join(out)
+
+
+# --- environment substitution --------------------------------------------------------------
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str, env: Mapping[str, str]) -> str:
+    """Replace `${VAR}` and `${VAR:-default}`. Raises KeyError(VAR) for an unset VAR."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        val = env.get(name)
+        if val is None or (val == "" and default is not None):
+            if default is None:
+                raise KeyError(name)
+            return default
+        return val
+
+    return _ENV_RE.sub(sub, text)
+
+
+# --- reading nodes into values ---------------------------------------------------------------
+
+
+class Problems:
+    """Collects problems while a whole source is read, so all are reported at once."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.items: list[Problem] = []
+        self.env = env  # None: no ${VAR} expansion (rule files)
+
+    def add(self, where: Node | Mark, message: str) -> None:
+        self.items.append(Problem(where.mark if isinstance(where, Node) else where, message))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise SourceError(self.items)
+
+
+_MISSING: Any = object()
+
+
+class MapReader:
+    """Reads typed fields from a mapping node; unknown keys are reported by `done()`.
+
+    Every getter returns the default (or None) after recording a problem, so a reader goes on
+    and reports all problems of a file in one pass.
+    """
+
+    def __init__(self, node: Node, problems: Problems, what: str = "this section") -> None:
+        self.node = node
+        self.problems = problems
+        self.what = what
+        self.seen: set[str] = set()
+        self.ok = isinstance(node.value, dict)
+        if not self.ok:
+            problems.add(node, f"{what} must be a mapping, got {_kind(node.value)}")
+
+    @property
+    def mark(self) -> Mark:
+        return self.node.mark
+
+    def keys(self) -> list[str]:
+        return list(self.node.value) if self.ok else []
+
+    def has(self, key: str) -> bool:
+        return self.ok and key in self.node.value
+
+    def raw(self, key: str) -> Node | None:
+        self.seen.add(key)
+        if not self.ok:
+            return None
+        n: Node | None = self.node.value.get(key)
+        return n
+
+    def key_mark(self, key: str) -> Mark:
+        return self.node.key_marks.get(key, self.node.mark)
+
+    def _get(self, key: str, required: bool) -> Node | None:
+        n = self.raw(key)
+        if n is None or n.value is None:
+            if required and self.ok:
+                self.problems.add(self.node, f"{self.what}: missing required key {key!r}")
+            return None
+        return n
+
+    def str(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+        n = self._get(key, required)
+        if n is None:
+            return default
+        return self.as_str(n, key, default)
+
+    def as_str(self, n: Node, key: str, default: Any = None) -> Any:
+        v = n.value
+        if isinstance(v, bool) or isinstance(v, (dict, list)):
+            self.problems.add(n, f"{key}: expected a string, got {_kind(v)}")
+            return default
+        s = v if isinstance(v, str) else str(v)
+        if self.problems.env is not None and "${" in s:
+            try:
+                s = expand_env(s, self.problems.env)
+            except KeyError as e:
+                self.problems.add(
+                    n, f"{key}: environment variable {e.args[0]} is not set and has no default "
+                    f"(set it, or write ${{{e.args[0]}:-default}})"
+                )
+                return default
+        return s
+
+    def int(self, key: str, default: Any = None, *, required: bool = False, minimum: int | None = None) -> Any:
+        n = self._get(key, required)
+        if n is None:
+            return default
+        v = n.value
+        if isinstance(v, str) and self.problems.env is not None:
+            v = self.as_str(n, key, None)
+            try:
+                v = int(v) if v is not None else None
+            except ValueError:
+                pass
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.problems.add(n, f"{key}: expected an integer, got {_kind(v)}")
+            return default
+        if minimum is not None and v < minimum:
+            self.problems.add(n, f"{key}: must be >= {minimum}, got {v}")
+            return default
+        return v
+
+    def float(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+        n = self._get(key, required)
+        if n is None:
+            return default
+        v = n.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            self.problems.add(n, f"{key}: expected a number, got {_kind(v)}")
+            return default
+        return float(v)
+
+    def bool(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+        n = self._get(key, required)
+        if n is None:
+            return default
+        if not isinstance(n.value, bool):
+            self.problems.add(n, f"{key}: expected true or false, got {_kind(n.value)}")
+            return default
+        return n.value
+
+    def duration(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+        n = self._get(key, required)
+        if n is None:
+            return default
+        return self.as_duration(n, key, default)
+
+    def as_duration(self, n: Node, key: str, default: Any = None) -> Any:
+        v = n.value
+        if isinstance(v, int) and not isinstance(v, bool) and v == 0:
+            return 0.0
+        s = self.as_str(n, key, None)
+        if s is None:
+            return default
+        try:
+            return parse_duration(s)
+        except ValueError as e:
+            self.problems.add(n, f"{key}: {e}")
+            return default
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = None, *, required: bool = False) -> Any:
+        n = self._get(key, required)
+        if n is None:
+            return default
+        s = self.as_str(n, key, None)
+        if s is None:
+            return default
+        if s not in choices:
+            self.problems.add(n, f"{key}: unknown value {s!r}; expected one of {', '.join(choices)}")
+            return default
+        return s
+
+    def str_list(self, key: str, default: Any = None, *, required: bool = False, allow_scalar: bool = False) -> Any:
+        n = self._get(key, required)
+        if n is None:
+            return default
+        if allow_scalar and not isinstance(n.value, list):
+            s = self.as_str(n, key, None)
+            return default if s is None else (s,)
+        if not isinstance(n.value, list):
+            self.problems.add(n, f"{key}: expected a list, got {_kind(n.value)}")
+            return default
+        out = []
+        for item in n.value:
+            s = self.as_str(item, key, None)
+            if s is not None:
+                out.append(s)
+        return tuple(out)
+
+    def str_map(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+        n = self._get(key, required)
+        if n is None:
+            return default
+        if not isinstance(n.value, dict):
+            self.problems.add(n, f"{key}: expected a mapping, got {_kind(n.value)}")
+            return default
+        out = {}
+        for k, item in n.value.items():
+            s = self.as_str(item, f"{key}.{k}", None)
+            if s is not None:
+                out[k] = s
+        return out
+
+    def map(self, key: str, what: str | None = None, *, required: bool = False) -> MapReader | None:
+        n = self._get(key, required)
+        if n is None:
+            return None
+        return MapReader(n, self.problems, what or key)
+
+    def list(self, key: str, *, required: bool = False) -> list[Node]:
+        n = self._get(key, required)
+        if n is None:
+            return []
+        if not isinstance(n.value, list):
+            self.problems.add(n, f"{key}: expected a list, got {_kind(n.value)}")
+            return []
+        return list(n.value)
+
+    def items(self, key: str) -> Iterator[MapReader]:
+        for i, n in enumerate(self.list(key)):
+            yield MapReader(n, self.problems, f"{key}[{i}]")
+
+    def check(self, key: str, fn: Callable[[Any], T], value: Any) -> T | None:
+        """Run a validating constructor (e.g. re.compile); its ValueError becomes a problem at key."""
+        try:
+            return fn(value)
+        except (ValueError, re.error, TypeError) as e:
+            n = self.raw(key)
+            self.problems.add(n if n is not None else self.node, f"{key}: {e}")
+            return None
+
+    def done(self, extra_known: tuple[str, ...] = ()) -> None:
+        """Report every key that no getter asked for."""
+        if not self.ok:
+            return
+        known = self.seen | set(extra_known)
+        for k in self.node.value:
+            if k not in known:
+                hint = _closest(k, known)
+                self.problems.add(
+                    self.key_mark(k),
+                    f"{self.what}: unknown key {k!r}" + (f" (did you mean {hint!r}?)" if hint else ""),
+                )
+
+
+def _closest(key: str, known: set[str]) -> str | None:
+    import difflib
+
+    m = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
+    return m[0] if m else None
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nothing"
+    if isinstance(v, bool):
+        return f"a boolean ({str(v).lower()})"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, (int, float)):
+        return f"a number ({v})"
+    return f"a string ({v!r})"
+
