@@ -90,7 +90,19 @@ def resolve_config_path(path: str | None) -> tuple[str, str]:
 def load_config(path: str | None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate everything the daemon needs. Raises ConfigError listing all problems."""
     name, text = resolve_config_path(path)
-    return parse_config(text, name, env if env is not None else os.environ)
+    environ = dict(env if env is not None else os.environ)
+    environ.setdefault("ALERTER_STATE_DIR", default_state_dir(environ))
+    return parse_config(text, name, environ)
+
+
+def default_state_dir(env: Mapping[str, str]) -> str:
+    """systemd's $STATE_DIRECTORY, else /var/lib/alerter for root, else ~/.local/state/alerter."""
+    if env.get("STATE_DIRECTORY"):
+        return env["STATE_DIRECTORY"].split(":")[0]
+    if os.geteuid() == 0:
+        return "/var/lib/alerter"
+    base = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or "/tmp", ".local", "state")
+    return os.path.join(base, "alerter")
 
 
 def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
@@ -137,7 +149,8 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     rule_patterns = top.str_list("rule_files", default=())
     top.done()
 
-    rule_sources = _read_rule_files(rule_patterns, base_dir, top.raw("rule_files") or root, p)
+    rule_nodes = top.list("rule_files")
+    rule_sources = _read_rule_files(rule_patterns, base_dir, rule_nodes or [root], p)
     rules = RuleSet.empty()
     if rule_sources is not None:
         try:
@@ -229,11 +242,12 @@ def _is_loopback(host: str) -> bool:
 
 
 def _read_rule_files(
-    patterns: tuple[str, ...], base_dir: Path, where: Node, p: Problems
+    patterns: tuple[str, ...], base_dir: Path, nodes: list[Node], p: Problems
 ) -> list[tuple[str, str]] | None:
     """Expand globs and `builtin:NAME` into (file name, text) pairs."""
     out: list[tuple[str, str]] = []
-    for pat in patterns:
+    for i, pat in enumerate(patterns):
+        where = nodes[i] if i < len(nodes) else nodes[0]
         if pat.startswith("builtin:"):
             name = pat.removeprefix("builtin:")
             res = resources.files("rules").joinpath("packs", f"{name}.yaml")

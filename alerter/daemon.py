@@ -1,0 +1,410 @@
+"""The daemon: wires collectors, bus, engine, actions and dispatcher, and runs the main loop.
+
+The main loop owns the engine (rules/ is single-threaded by design): it takes batches off the
+bus, feeds them to the engine, hands transitions to actions and the dispatcher, acknowledges
+batches (which lets collectors persist positions), ticks timers and pings the watchdog.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from alerter import __version__
+from alerter.api import core_routes
+from alerter.bus import Bus, BusSink, Gate
+from alerter.config import Config, load_config
+from alerter.errors import ConfigError
+from alerter.metrics import Metrics
+from alerter.protocols import ActionRunner, Dispatcher, RuleEngine
+from alerter.scheduler import add_interval_job, make_scheduler
+from alerter.sdnotify import SystemdNotifier
+from alerter.server import APIServer
+from alerter.state import StateStore
+from alerter.wiring import Parts
+from rules.alert import Alert, Transition
+
+log = structlog.get_logger(__name__)
+
+TICK_SECONDS = 1.0
+DISPATCH_TICK_SECONDS = 0.1
+SNAPSHOT_SECONDS = 30.0
+ENGINE_STATE_KEY = ("engine", "snapshot")
+
+
+@dataclass
+class EngineHooks:
+    """Counts what the engine reports into self-metrics."""
+
+    metrics: Metrics
+
+    def template_error(self, group: str, *args: Any) -> None:
+        self.metrics.template_errors.labels(group).inc()
+
+    def key_evicted(self, alertname: str, *args: Any) -> None:
+        self.metrics.rule_keys_evicted.labels(alertname).inc()
+
+
+@dataclass
+class Running:
+    """What one loaded config runs; replaced as a whole on reload."""
+
+    config: Config
+    engine: RuleEngine
+    dispatcher: Dispatcher
+    actions: ActionRunner
+    collectors: list[Any] = field(default_factory=list)
+    gates: dict[str, Gate] = field(default_factory=dict)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config_path: str | None,
+        config: Config,
+        *,
+        parts: Parts | None = None,
+        notifier: SystemdNotifier | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.parts = parts or Parts()
+        self.clock = self.parts.clock
+        self.sd = notifier or SystemdNotifier()
+        self.metrics = metrics or Metrics()
+        self.store = StateStore(config.global_.state_dir)
+        self.bus = Bus()
+        self.started_at = time.time()
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._engine_lock = threading.RLock()
+        self._emitted: collections.deque[Transition] = collections.deque()
+        self._config = config
+        self.run_state: Running | None = None
+        self.server = APIServer(config.server.host, config.server.port, self.metrics.registry, config.server.token)
+        self.last_reload_error: str | None = None
+        self.dry_run_override = False
+        self._reload_cond = threading.Condition()
+        self._reload_generation = 0
+        self._last_reload_ok = True
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def reload_and_wait(self, timeout: float) -> bool:
+        """Ask the main loop to reload (as SIGHUP does) and wait for the outcome."""
+        with self._reload_cond:
+            gen = self._reload_generation
+            self._reload.set()
+            done = self._reload_cond.wait_for(lambda: self._reload_generation != gen, timeout)
+            return done and self._last_reload_ok
+
+    def load(self) -> Config:
+        cfg = load_config(self.config_path)
+        if self.dry_run_override and not cfg.global_.dry_run:
+            cfg = dataclasses.replace(cfg, global_=dataclasses.replace(cfg.global_, dry_run=True))
+        return cfg
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+    def run(self) -> int:
+        self.metrics.config_last_reload_successful.set(1)
+        self.metrics.config_last_reload_success_timestamp.set(time.time())
+        self.scheduler = make_scheduler(self.metrics)
+        self.scheduler.start()
+        self.run_state = self._start(self._config, previous=None)
+        self.server.add_routes(core_routes(self))
+        self.server.add_routes(self._part_routes(self.run_state))
+        self.server.start()
+        self.ready.set()
+        self.sd.ready(self.status_line())
+        log.info("alerter_started", version=__version__, config=self._config.path,
+                 listen=f"{self.server._httpd.server_address[0]}:{self.server.port}")
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _start(self, config: Config, previous: Running | None) -> Running:
+        engine = self.parts.engine(config, EngineHooks(self.metrics))
+        snapshot = (
+            previous.engine.snapshot() if previous is not None else self.store.kv_get(*ENGINE_STATE_KEY)
+        )
+        if snapshot:
+            engine.restore(snapshot, self.clock.now())
+        actions_ref: list[ActionRunner] = []
+        dispatcher = self.parts.dispatcher(
+            config, self.store, self.metrics, self.clock,
+            lambda fp: actions_ref[0].notes(fp) if actions_ref else [],  # type: ignore[attr-defined]
+        )
+        gates = {c.name: (previous.gates.get(c.name) if previous else None) or Gate() for c in config.collectors}
+        actions = self.parts.actions(config, self.store, self.metrics, self.clock, gates, self._emit)
+        actions_ref.append(actions)
+        running = Running(config, engine, dispatcher, actions, gates=gates)
+        for cc in config.collectors:
+            self._start_collector(running, cc)
+        return running
+
+    def _start_collector(self, running: Running, cc: Any) -> None:
+        sink = BusSink(self.bus, cc.name, running.gates[cc.name], self.metrics)
+        try:
+            c = self.parts.collector(cc, self.store, self.metrics)
+        except Exception:
+            log.exception("collector_build_failed", collector=cc.name)
+            self.metrics.up(cc.name, False)
+            return
+        running.collectors.append(c)
+        if hasattr(c, "collect"):
+            def poll(c: Any = c, sink: BusSink = sink) -> None:
+                samples = c.collect(self.clock.now())
+                if samples:
+                    sink.put(samples)
+
+            add_interval_job(self.scheduler, f"collect:{c.name}", poll, float(c.interval))
+        else:
+            c.start(sink)
+
+    def _stop_collectors(self, running: Running) -> None:
+        for c in running.collectors:
+            if hasattr(c, "collect"):
+                try:
+                    self.scheduler.remove_job(f"collect:{c.name}")
+                except Exception:  # already gone
+                    pass
+            else:
+                try:
+                    c.stop()
+                except Exception:
+                    log.exception("collector_stop_failed", collector=c.name)
+
+    def _part_routes(self, running: Running) -> list[Any]:
+        try:
+            return self.parts.routes(running.dispatcher, running.actions, self.alerts)
+        except ImportError as e:
+            log.warning("api_routes_unavailable", error=str(e))
+            return []
+
+    # --- main loop ---------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        next_tick = next_dispatch = next_snapshot = next_watchdog = 0.0
+        wd = self.sd.watchdog_interval
+        while not self._stop.is_set():
+            self._drain(max_batches=256, timeout=DISPATCH_TICK_SECONDS)
+            mono = time.monotonic()
+            rs = self.run_state
+            assert rs is not None
+            if mono >= next_tick:
+                next_tick = mono + TICK_SECONDS
+                now = self.clock.now()
+                with self._engine_lock:
+                    transitions = rs.engine.tick(now)
+                    alerts = rs.engine.alerts()
+                self._handle(transitions, now)
+                rs.actions.tick([a for a in alerts if a.state == "firing"], now)
+                self._update_alert_gauge(alerts)
+            self._handle_emitted()
+            if mono >= next_dispatch:
+                next_dispatch = mono + DISPATCH_TICK_SECONDS
+                rs.dispatcher.tick(self.clock.now())
+            if mono >= next_snapshot:
+                next_snapshot = mono + SNAPSHOT_SECONDS
+                self._save_snapshot()
+            if wd is not None and mono >= next_watchdog:
+                next_watchdog = mono + wd
+                self.sd.watchdog()
+            if self._reload.is_set():
+                self._reload.clear()
+                ok = self.reload()
+                with self._reload_cond:
+                    self._last_reload_ok = ok
+                    self._reload_generation += 1
+                    self._reload_cond.notify_all()
+
+    def _drain(self, max_batches: int, timeout: float) -> int:
+        batch = self.bus.get(timeout)
+        n = 0
+        rs = self.run_state
+        assert rs is not None
+        while batch is not None:
+            now = self.clock.now()
+            with self._engine_lock:
+                transitions = rs.engine.process(batch.events, now)
+            self.metrics.events.labels(batch.collector).inc(len(batch.events))
+            if batch.ack is not None:
+                try:
+                    batch.ack()
+                except Exception:
+                    log.exception("ack_failed", collector=batch.collector)
+            if transitions:
+                self._handle(transitions, now)
+            n += 1
+            if n >= max_batches:
+                break
+            batch = self.bus.get_nowait()
+        self.metrics.bus_length.set(self.bus.qsize())
+        return n
+
+    def _handle(self, transitions: Sequence[Transition], now: float) -> None:
+        if not transitions:
+            return
+        rs = self.run_state
+        assert rs is not None
+        for t in transitions:
+            log.info("alert_transition", alertname=t.alert.alertname, state=t.state,
+                     previous=t.previous, fingerprint=t.alert.fingerprint, value=t.alert.value)
+        rs.actions.handle(transitions, now)
+        rs.dispatcher.handle(transitions, now)
+
+    def _emit(self, transitions: Sequence[Transition]) -> None:
+        """Synthetic transitions from actions (any thread); handled by the main loop."""
+        self._emitted.extend(transitions)
+
+    def _handle_emitted(self) -> None:
+        if not self._emitted:
+            return
+        batch = []
+        while self._emitted:
+            batch.append(self._emitted.popleft())
+        rs = self.run_state
+        assert rs is not None
+        rs.dispatcher.handle(batch, self.clock.now())
+
+    def _update_alert_gauge(self, alerts: list[Alert]) -> None:
+        counts: collections.Counter[tuple[str, str]] = collections.Counter(
+            (a.alertname, a.state) for a in alerts
+        )
+        self.metrics.alerts.clear()
+        for (name, state), n in counts.items():
+            self.metrics.alerts.labels(name, state).set(n)
+
+    def _save_snapshot(self) -> None:
+        rs = self.run_state
+        if rs is None:
+            return
+        with self._engine_lock:
+            snap = rs.engine.snapshot()
+        try:
+            self.store.kv_put(*ENGINE_STATE_KEY, snap)
+        except Exception:
+            log.exception("snapshot_save_failed")
+
+    # --- reload and shutdown ------------------------------------------------------------
+
+    def reload(self) -> bool:
+        self.sd.reloading()
+        log.info("config_reload_started", config=self.config_path or "<default>")
+        try:
+            new = self.load()
+        except ConfigError as e:
+            self.metrics.config_last_reload_successful.set(0)
+            self.last_reload_error = f"{len(e.problems)} problem(s): {e.problems[0]}"
+            for p in e.problems:
+                log.error("config_reload_failed", problem=str(p))
+            self.sd.ready(f"reload FAILED ({self.last_reload_error}); running previous config")
+            return False
+        old = self.run_state
+        assert old is not None
+        if (new.server.host, new.server.port) != (old.config.server.host, old.config.server.port):
+            log.warning("listen_change_needs_restart", listen=new.server.listen)
+        self._stop_collectors(old)
+        while self._drain(max_batches=1024, timeout=0) > 0:  # acks for everything already read
+            pass
+        self._handle_emitted()
+        old.dispatcher.stop()
+        old.actions.stop()
+        with self._engine_lock:
+            self.run_state = self._start(new, previous=old)
+        self.server.set_routes(core_routes(self) + self._part_routes(self.run_state))
+        self.server.set_token(new.server.token)
+        self._config = new
+        self.last_reload_error = None
+        self.metrics.config_last_reload_successful.set(1)
+        self.metrics.config_last_reload_success_timestamp.set(time.time())
+        self._save_snapshot()
+        log.info("config_reloaded", collectors=len(new.collectors), rule_groups=len(new.rules.groups))
+        self.sd.ready(self.status_line())
+        return True
+
+    def _shutdown(self) -> None:
+        self.sd.stopping()
+        log.info("alerter_stopping")
+        rs = self.run_state
+        if rs is not None:
+            self._stop_collectors(rs)
+            self.bus.close()
+            while self._drain(max_batches=1024, timeout=0) > 0:
+                pass
+            self._handle_emitted()
+            self._save_snapshot()
+            rs.dispatcher.stop()
+            rs.actions.stop()
+        self.scheduler.shutdown(wait=False)
+        self.server.stop()
+        self.store.close()
+        self.sd.close()
+        log.info("alerter_stopped")
+
+    # --- views for the API and STATUS ---------------------------------------------------
+
+    def alerts(self) -> list[Alert]:
+        rs = self.run_state
+        if rs is None:
+            return []
+        with self._engine_lock:
+            return rs.engine.alerts()
+
+    def rule_health(self) -> list[dict[str, Any]]:
+        rs = self.run_state
+        if rs is None:
+            return []
+        with self._engine_lock:
+            return rs.engine.rule_health()
+
+    def status(self) -> dict[str, Any]:
+        rs = self.run_state
+        alerts = self.alerts()
+        cfg = rs.config if rs else self._config
+        return {
+            "version": __version__,
+            "config": cfg.path,
+            "uptime_seconds": round(time.time() - self.started_at, 1),
+            "ready": self.ready.is_set(),
+            "collectors": [c.name for c in cfg.collectors],
+            "rule_groups": len(cfg.rules.groups),
+            "alerts": {
+                "pending": sum(a.state == "pending" for a in alerts),
+                "firing": sum(a.state == "firing" for a in alerts),
+            },
+            "bus_length": self.bus.qsize(),
+            "dry_run": cfg.global_.dry_run,
+            "last_reload_error": self.last_reload_error,
+        }
+
+    def status_line(self) -> str:
+        s = self.status()
+        line = (
+            f"{len(s['collectors'])} collectors, {s['rule_groups']} rule groups, "
+            f"{s['alerts']['firing']} firing, {s['alerts']['pending']} pending"
+        )
+        if s["dry_run"]:
+            line += ", DRY RUN"
+        return line

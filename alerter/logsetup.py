@@ -1,0 +1,38 @@
+"""structlog configuration: JSON lines when stdout is not a TTY, the console renderer on a TTY."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def configure_logging(fmt: str | None = None, level: str = "info", stream: Any = None) -> None:
+    """`fmt` is "json", "console" or None (auto: console on a TTY). Logs go to stdout (journald)."""
+    out = stream if stream is not None else sys.stdout
+    if fmt is None:
+        fmt = "console" if out.isatty() else "json"
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=True,
+    )
+    # Libraries (apscheduler, urllib3) log through stdlib logging: keep them quiet but visible.
+    logging.basicConfig(level=logging.WARNING, stream=out, format="%(levelname)s %(name)s: %(message)s")

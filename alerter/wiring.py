@@ -1,0 +1,86 @@
+"""Which implementation each part of the daemon uses; tests swap in fakes through `Parts`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from alerter.httpapi import Route
+
+if TYPE_CHECKING:
+    from alerter.bus import Gate
+    from alerter.config import Config
+    from alerter.config_collectors import CollectorConfig
+    from alerter.metrics import Metrics
+    from alerter.protocols import ActionRunner, Clock, Dispatcher, RuleEngine
+    from alerter.state import StateStore
+    from collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
+    from rules.alert import Alert, Transition
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def _engine(config: Config, hooks: Any) -> RuleEngine:
+    from rules.engine import Engine
+
+    labels = dict(config.global_.labels)
+    return Engine(config.rules, labels, hooks)
+
+
+def _dispatcher(
+    config: Config, store: StateStore, metrics: Metrics, clock: Clock, notes: Callable[[str], list[str]]
+) -> Dispatcher:
+    from alerter.dispatch import build_dispatcher
+
+    return build_dispatcher(config, store, metrics, clock, notes)
+
+
+def _actions(
+    config: Config,
+    store: StateStore,
+    metrics: Metrics,
+    clock: Clock,
+    gates: Mapping[str, Gate],
+    emit: Callable[[Sequence[Transition]], None],
+) -> ActionRunner:
+    from alerter.actions import build_action_runner
+
+    return build_action_runner(config, store, metrics, clock, gates, emit)
+
+
+def _collector(
+    cfg: CollectorConfig, positions: PositionStore, stats: CollectorStats
+) -> Collector | PollingCollector:
+    from alerter.config_collectors import build_collector
+
+    return build_collector(cfg, positions, stats)
+
+
+def _routes(dispatcher: Dispatcher, actions: ActionRunner, alerts: Callable[[], list[Alert]]) -> list[Route]:
+    from alerter.actions.api import routes as action_routes
+    from alerter.dispatch.api import routes as dispatch_routes
+
+    return [*dispatch_routes(dispatcher, alerts), *action_routes(actions)]
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    engine: Callable[[Config, Any], RuleEngine] = _engine
+    dispatcher: Callable[
+        [Config, StateStore, Metrics, Clock, Callable[[str], list[str]]], Dispatcher
+    ] = _dispatcher
+    actions: Callable[
+        [Config, StateStore, Metrics, Clock, Mapping[str, Gate], Callable[[Sequence[Transition]], None]],
+        ActionRunner,
+    ] = _actions
+    collector: Callable[[CollectorConfig, PositionStore, CollectorStats], Collector | PollingCollector] = _collector
+    routes: Callable[[Dispatcher, ActionRunner, Callable[[], list[Alert]]], list[Route]] = _routes
+    clock: Clock = SystemClock()

@@ -1,0 +1,139 @@
+"""Config validation: every problem reported as FILE:LINE:COL: message, all at once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from alerter.config import load_config, parse_config
+from alerter.errors import ConfigError
+from rules.yamlsource import parse_duration
+
+
+def problems(text: str, env: dict[str, str] | None = None, file: str = "cfg.yaml") -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, file, env or {})
+    return [str(p) for p in exc.value.problems]
+
+
+def test_bad_yaml_reports_position() -> None:
+    assert problems("global:\n  state_dir: [a,\n") == [
+        "cfg.yaml:3:1: invalid YAML: expected the node content, but found '<stream end>'"
+    ]
+
+
+def test_unknown_key_is_an_error_with_a_suggestion() -> None:
+    got = problems("global:\n  evaluation_intreval: 10s\n")
+    assert got == ["cfg.yaml:2:3: global: unknown key 'evaluation_intreval' (did you mean 'evaluation_interval'?)"]
+
+
+def test_unknown_top_level_key() -> None:
+    assert problems("colectors: []\n") == ["cfg.yaml:1:1: config: unknown key 'colectors' (did you mean 'collectors'?)"]
+
+
+def test_wrong_type() -> None:
+    assert problems("global:\n  dry_run: 'yes please'\n") == [
+        "cfg.yaml:2:12: dry_run: expected true or false, got a string ('yes please')"
+    ]
+
+
+def test_wrong_type_section_not_a_mapping() -> None:
+    assert problems("global: [1, 2]\n") == ["cfg.yaml:1:9: global must be a mapping, got a list"]
+
+
+def test_bad_duration() -> None:
+    assert problems("global:\n  evaluation_interval: 10 minutes\n") == [
+        "cfg.yaml:2:24: evaluation_interval: invalid duration '10 minutes' (use e.g. 500ms, 10s, 5m, 1h30m, 7d)"
+    ]
+
+
+def test_unknown_collector_type() -> None:
+    got = problems("collectors:\n  - name: x\n    type: syslogd\n")
+    assert got == [
+        "cfg.yaml:3:11: type: unknown value 'syslogd'; expected one of file, journald, host, prometheus, command, http"
+    ]
+
+
+def test_unset_env_var_without_default() -> None:
+    got = problems("global:\n  external_url: http://${MYHOST}:9753\n")
+    assert got == [
+        "cfg.yaml:2:17: external_url: environment variable MYHOST is not set and has no default "
+        "(set it, or write ${MYHOST:-default})"
+    ]
+
+
+def test_env_var_with_default_and_set() -> None:
+    text = "global:\n  state_dir: /tmp/x\n  external_url: http://${MYHOST:-localhost}:${PORT}\n"
+    cfg = parse_config(text, "cfg.yaml", {"PORT": "9999"})
+    assert cfg.global_.external_url == "http://localhost:9999"
+
+
+def test_unreadable_secret_file(tmp_path: Path) -> None:
+    got = problems(f"server:\n  token_file: {tmp_path}/missing-token\n")
+    assert got == [f"cfg.yaml:2:15: token_file: cannot read {tmp_path}/missing-token: No such file or directory"]
+
+
+def test_non_loopback_listen_needs_token() -> None:
+    got = problems("server:\n  listen: 0.0.0.0:9753\n")
+    assert got[0].startswith("cfg.yaml:2:11: listen: 0.0.0.0:9753 is not a loopback address")
+
+
+def test_all_problems_reported_at_once_sorted_by_position() -> None:
+    got = problems(
+        "global:\n  evaluation_interval: soon\n  bogus: 1\n"
+        "collectors:\n  - {name: a, type: nope}\n"
+    )
+    assert [g.split(": ")[0] for g in got] == ["cfg.yaml:2:24", "cfg.yaml:3:3", "cfg.yaml:5:21"]
+
+
+def test_duplicate_keys_are_errors() -> None:
+    assert problems("global:\n  dry_run: true\n  dry_run: false\n") == ["cfg.yaml:3:3: duplicate key 'dry_run'"]
+
+
+def test_duplicate_collector_names() -> None:
+    got = problems("collectors:\n  - {name: a, type: host}\n  - {name: a, type: host}\n")
+    assert got == ["cfg.yaml:3:5: duplicate collector name 'a'"]
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(str(tmp_path / "nope.yaml"))
+    assert str(exc.value) == f"{tmp_path}/nope.yaml:1:1: cannot read config: No such file or directory"
+
+
+def test_relative_state_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("global: {state_dir: ./var}\n")
+    assert load_config(str(f), env={}).global_.state_dir == str(tmp_path / "var")
+
+
+def test_embedded_default_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.path.exists("/etc/alerter/config.yaml"):
+        pytest.skip("a system config exists on this machine")
+    cfg = load_config(None, env={"STATE_DIRECTORY": str(tmp_path)})
+    assert cfg.global_.state_dir == str(tmp_path)
+    assert {c.type for c in cfg.collectors} >= {"host", "file"}
+    assert [n.type for n in cfg.notifiers] == ["console"]
+
+
+def test_example_config_loads() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(str(repo / "config.example.yaml"), env={})
+    assert cfg.global_.state_dir == str(repo / "var")
+    assert cfg.server.listen == "127.0.0.1:9753"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("10s", 10), ("5m", 300), ("1h30m", 5400), ("7d", 604800), ("0", 0), ("1w", 604800)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "1.5s", "m", "5 m", "-1s", "1s5m"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
