@@ -1,0 +1,379 @@
+"""Line parsers: regex, json, logfmt, syslog (RFC 3164 and 5424) and none.
+
+A parser turns one line into `(fields, time)`: fields is None when the line does not parse (the
+collector still emits the line, with no fields, and counts it as `parse_error`), time is epoch
+seconds or None when the line carries none. `events()` does the same for a block of lines and
+builds the LogEvents in one tight loop; it is the file collector's per-line hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from collectors.events import EMPTY, LogEvent
+from collectors.timefmt import check_time_format, syslog_time, time_parser
+
+PARSER_TYPES = ("regex", "json", "logfmt", "syslog", "none")
+
+Fields = Mapping[str, str]
+ParseResult = tuple[Fields | None, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ParserConfig:
+    """`parser:` of a file collector. `time_format`: strptime format, epoch, epoch_ms, rfc3339."""
+
+    type: str = "none"
+    pattern: str | None = None  # regex only
+    time_field: str | None = None  # regex, json, logfmt
+    time_format: str | None = None  # None: auto-detect (epoch s/ms/us/ns, ISO 8601, syslog)
+
+
+class Parser(Protocol):
+    def parse(self, line: str) -> ParseResult: ...
+
+    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
+        """LogEvents for `lines` (time: parsed, else `now`) and the number of parse errors."""
+
+
+def check_parser_config(cfg: ParserConfig) -> None:
+    """Raise ValueError with a message for the user when `cfg` cannot make a parser."""
+    if cfg.type not in PARSER_TYPES:
+        raise ValueError(
+            f"unknown parser type {cfg.type!r}; expected one of {', '.join(PARSER_TYPES)}"
+        )
+    if cfg.type == "regex":
+        if not cfg.pattern:
+            raise ValueError("a regex parser needs `pattern`")
+        try:
+            rx = re.compile(cfg.pattern)
+        except re.error as e:
+            raise ValueError(f"invalid pattern: {e}") from None
+        if not rx.groupindex:
+            raise ValueError(
+                "pattern has no named groups (?P<name>...); use parser type none instead"
+            )
+        if cfg.time_field and cfg.time_field not in rx.groupindex:
+            raise ValueError(f"time_field {cfg.time_field!r} is not a named group of the pattern")
+    elif cfg.pattern is not None:
+        raise ValueError(f"`pattern` applies to regex parsers only, not {cfg.type}")
+    if cfg.type in ("syslog", "none") and (cfg.time_field or cfg.time_format):
+        raise ValueError(f"a {cfg.type} parser takes no time_field/time_format")
+    if cfg.time_format is not None:
+        if not cfg.time_field:
+            raise ValueError("time_format needs time_field")
+        check_time_format(cfg.time_format)
+
+
+def make_parser(cfg: ParserConfig, clock: Callable[[], float] = time.time) -> Parser:
+    """Build the parser for a validated config (raises ValueError otherwise).
+
+    `clock` gives the "now" that year-less syslog timestamps are placed near.
+    """
+    check_parser_config(cfg)
+    if cfg.type == "regex":
+        assert cfg.pattern is not None
+        return RegexParser(re.compile(cfg.pattern), cfg.time_field, cfg.time_format)
+    if cfg.type == "json":
+        return JSONParser(cfg.time_field, cfg.time_format)
+    if cfg.type == "logfmt":
+        return LogfmtParser(cfg.time_field, cfg.time_format)
+    if cfg.type == "syslog":
+        return SyslogParser(clock)
+    return NoneParser()
+
+
+class _FieldParser:
+    """Shared `events()` for parsers whose fields may carry the time."""
+
+    time_field: str | None
+    _time: Callable[[str], float | None]
+
+    def __init__(self, time_field: str | None, time_format: str | None) -> None:
+        self.time_field = time_field
+        self._time = time_parser(time_format)
+
+    def parse(self, line: str) -> ParseResult:
+        raise NotImplementedError
+
+    def _when(self, fields: Fields) -> float | None:
+        if self.time_field is None:
+            return None
+        text = fields.get(self.time_field)
+        return None if text is None else self._time(text)
+
+    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
+        return events_via(self.parse, lines, source, now)
+
+
+def events_via(
+    parse: Callable[[str], ParseResult], lines: Sequence[str], source: str, now: float
+) -> tuple[list[LogEvent], int]:
+    """LogEvents from any parse function; unparsable lines get no fields and are counted."""
+    out: list[LogEvent] = []
+    append = out.append
+    errors = 0
+    for line in lines:
+        fields, t = parse(line)
+        if fields is None:
+            errors += 1
+            fields = EMPTY
+        append(LogEvent(now if t is None else t, source, line, fields))
+    return out, errors
+
+
+class NoneParser:
+    """No fields: the line is the event."""
+
+    def parse(self, line: str) -> ParseResult:
+        return EMPTY, None
+
+    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
+        return [LogEvent(now, source, line, EMPTY) for line in lines], 0
+
+
+class RegexParser(_FieldParser):
+    """Named groups become fields (groups that did not take part are left out)."""
+
+    def __init__(
+        self, rx: re.Pattern[str], time_field: str | None, time_format: str | None
+    ) -> None:
+        super().__init__(time_field, time_format)
+        self.rx = rx
+
+    def parse(self, line: str) -> ParseResult:
+        m = self.rx.search(line)
+        if m is None:
+            return None, None
+        fields = m.groupdict()
+        if None in fields.values():
+            fields = {k: v for k, v in fields.items() if v is not None}
+        return fields, self._when(fields)
+
+    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
+        if self.time_field is not None:
+            return events_via(self.parse, lines, source, now)
+        # The hot path (no time field): search and groupdict inlined, no call per line.
+        search = self.rx.search
+        out: list[LogEvent] = []
+        append = out.append
+        errors = 0
+        for line in lines:
+            m = search(line)
+            if m is None:
+                errors += 1
+                append(LogEvent(now, source, line, EMPTY))
+                continue
+            fields = m.groupdict()
+            if None in fields.values():
+                fields = {k: v for k, v in fields.items() if v is not None}
+            append(LogEvent(now, source, line, fields))
+        return out, errors
+
+
+# --- json ------------------------------------------------------------------------------------
+
+_MAX_DEPTH = 8
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, str], depth: int) -> None:
+    for k, v in obj.items():
+        key = prefix + k
+        if isinstance(v, str):
+            out[key] = v
+        elif isinstance(v, bool):
+            out[key] = "true" if v else "false"
+        elif v is None:
+            continue
+        elif isinstance(v, dict) and depth < _MAX_DEPTH:
+            _flatten(v, key + ".", out, depth + 1)
+        elif isinstance(v, (int, float)):
+            out[key] = repr(v)
+        else:
+            out[key] = json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+class JSONParser(_FieldParser):
+    """One JSON object per line. Nested objects become dotted keys (`req.method`), strings stay as
+    they are, numbers and booleans become their JSON text, lists their JSON; nulls are left out."""
+
+    def parse(self, line: str) -> ParseResult:
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            return None, None
+        if not isinstance(obj, dict):
+            return None, None
+        fields: dict[str, str] = {}
+        try:
+            _flatten(obj, "", fields, 0)
+        except (ValueError, RecursionError):  # e.g. an int too long to print
+            return None, None
+        return fields, self._when(fields)
+
+
+# --- logfmt ----------------------------------------------------------------------------------
+
+_LOGFMT_TOKEN = re.compile(
+    r'([^\s="]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s"]*))(?=\s|\Z)'  # key=value, key="quoted"
+    r"|([^\s=\"]+)(?=\s|\Z)"  # a bare key
+    r"|(\S+)",  # anything else: a malformed token
+    re.S,
+)
+_LOGFMT_ESCAPE = re.compile(r"\\(.)", re.S)
+_LOGFMT_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+
+
+def _unescape(m: re.Match[str]) -> str:
+    c = m.group(1)
+    return _LOGFMT_ESCAPES.get(c, c)
+
+
+class LogfmtParser(_FieldParser):
+    """`key=value key2="quoted \\" value" flag`; a bare key is "true". A line with no key=value
+    pair or with a malformed token (an unterminated quote) is a parse error."""
+
+    def parse(self, line: str) -> ParseResult:
+        fields: dict[str, str] = {}
+        pairs = 0
+        for m in _LOGFMT_TOKEN.finditer(line):
+            key, quoted, plain, bare, junk = m.groups()
+            if junk is not None:
+                return None, None
+            if key is not None:
+                pairs += 1
+                if quoted is not None:
+                    fields[key] = (
+                        _LOGFMT_ESCAPE.sub(_unescape, quoted) if "\\" in quoted else quoted
+                    )
+                else:
+                    fields[key] = plain
+            else:
+                fields[bare] = "true"
+        if not pairs:
+            return None, None
+        return fields, self._when(fields)
+
+
+# --- syslog ----------------------------------------------------------------------------------
+
+_FACILITIES = (
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+)
+_SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+_RFC5424 = re.compile(
+    r"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) "
+    r'(-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\])+)'
+    r"(?: (.*))?\Z",
+    re.S,
+)
+_RFC3164 = re.compile(
+    r"(?:<(\d{1,3})>)?"
+    r"([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"  # BSD timestamp, no year
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"  # or RFC 3339 (rsyslog)
+    r" (\S+) "  # host
+    r"(?:([^\s:\[\]]+)(?:\[([^\]\s]*)\])?: ?)?"  # tag[pid]:
+    r"(.*)\Z",
+    re.S,
+)
+
+
+def _pri_fields(pri: str | None, fields: dict[str, str]) -> None:
+    if pri is None:
+        return
+    n = int(pri)
+    if n > 191:
+        return
+    fields["priority"] = pri
+    fields["facility"] = _FACILITIES[n >> 3]
+    fields["severity"] = _SEVERITIES[n & 7]
+
+
+class SyslogParser:
+    """RFC 5424, and RFC 3164 as written to files (`Mmm dd hh:mm:ss host tag[pid]: message`,
+    with or without `<PRI>`, or with an RFC 3339 timestamp as rsyslog writes it).
+
+    Fields: host, program, pid, message; facility, severity, priority when a PRI is present;
+    5424 adds msgid and structured_data (raw). Year-less timestamps are local time.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._iso = time_parser("rfc3339")
+        self._bsd_cache: tuple[str | None, float | None] = (None, None)
+
+    def _bsd_time(self, text: str) -> float | None:
+        seen, value = self._bsd_cache
+        if text == seen:
+            return value
+        value = syslog_time(text, self._clock())
+        self._bsd_cache = (text, value)
+        return value
+
+    def parse(self, line: str) -> ParseResult:
+        if line.startswith("<"):
+            m = _RFC5424.match(line)
+            if m is not None:
+                return self._rfc5424(m)
+        m = _RFC3164.match(line)
+        if m is None:
+            return None, None
+        pri, ts, host, program, pid, message = m.groups()
+        fields: dict[str, str] = {"host": host, "message": message}
+        if program is not None:
+            fields["program"] = program
+        if pid is not None:
+            fields["pid"] = pid
+        _pri_fields(pri, fields)
+        t = self._bsd_time(ts) if ts[0].isalpha() else self._iso(ts)
+        return fields, t
+
+    def _rfc5424(self, m: re.Match[str]) -> ParseResult:
+        pri, version, ts, host, app, procid, msgid, sd, message = m.groups()
+        fields: dict[str, str] = {
+            "version": version,
+            "message": (message or "").removeprefix("\ufeff"),
+        }
+        for key, value in (
+            ("host", host),
+            ("program", app),
+            ("pid", procid),
+            ("msgid", msgid),
+            ("structured_data", sd),
+        ):
+            if value != "-":
+                fields[key] = value
+        _pri_fields(pri, fields)
+        return fields, None if ts == "-" else self._iso(ts)
+
+    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
+        return events_via(self.parse, lines, source, now)
