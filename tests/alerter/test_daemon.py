@@ -1,0 +1,287 @@
+"""The daemon's wiring with fake parts: flow, acks, API, reload, sd_notify, shutdown."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client import CollectorRegistry
+
+from alerter.config import load_config
+from alerter.daemon import Daemon
+from alerter.metrics import Metrics
+from alerter.sdnotify import SystemdNotifier
+from alerter.wiring import Parts
+from collectors.base import Sink
+from collectors.events import LogEvent
+from rules.alert import Alert, Transition
+from tests.conftest import wait_for
+
+
+class FakeEngine:
+    """Fires `Boom` on a line containing "boom"; counts lines; snapshot = the count."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.firing: dict[str, Alert] = {}
+
+    def process(self, events: Sequence[Any], now: float) -> list[Transition]:
+        out = []
+        for e in events:
+            self.seen += 1
+            if "boom" in e.line and "Boom" not in self.firing:
+                a = Alert({"alertname": "Boom"}, {}, "firing", 1.0, now, fired_at=now)
+                self.firing["Boom"] = a
+                out.append(Transition(now, "inactive", a))
+        return out
+
+    def tick(self, now: float) -> list[Transition]:
+        return []
+
+    def alerts(self) -> list[Alert]:
+        return list(self.firing.values())
+
+    def rule_health(self) -> list[dict[str, Any]]:
+        return [{"name": "fake", "rules": []}]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"seen": self.seen}
+
+    def restore(self, data: Mapping[str, Any], now: float) -> None:
+        self.seen = int(data.get("seen", 0))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.transitions: list[Transition] = []
+        self.stopped = False
+
+    def handle(self, transitions: Sequence[Transition], now: float) -> None:
+        self.transitions.extend(transitions)
+
+    def tick(self, *args: Any) -> None:
+        pass
+
+    def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def notes(self, fingerprint: str) -> list[str]:
+        return []
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class FakeCollector:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sink: Sink | None = None
+        self.acked = 0
+
+    def start(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def emit(self, *lines: str) -> None:
+        assert self.sink is not None
+        evs = [LogEvent(0.0, self.name, ln) for ln in lines]
+        self.sink.put(evs, ack=lambda n=len(evs): self._ack(n))
+
+    def _ack(self, n: int) -> None:
+        self.acked += n
+
+    def stop(self) -> None:
+        self.sink = None
+
+
+class Harness:
+    def __init__(self, tmp: Path, server: str = "") -> None:
+        self.path = tmp / "config.yaml"
+        self.server = server
+        self.write("")
+        self.engines: list[FakeEngine] = []
+        self.dispatchers: list[Recorder] = []
+        self.collectors: dict[str, FakeCollector] = {}
+        self.notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify_sock.bind(str(tmp / "notify.sock"))
+        self.notify_sock.settimeout(5)
+        sd_env = {"NOTIFY_SOCKET": str(tmp / "notify.sock"), "WATCHDOG_USEC": "200000"}
+        parts = Parts(
+            engine=self._engine,
+            dispatcher=lambda *a: self._rec(self.dispatchers),
+            actions=lambda *a: Recorder(),
+            collector=self._collector,
+            routes=lambda *a: [],
+        )
+        self.metrics = Metrics(CollectorRegistry())
+        self.daemon = Daemon(str(self.path), load_config(str(self.path)), parts=parts,
+                             notifier=SystemdNotifier(sd_env), metrics=self.metrics)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.exit_code: int | None = None
+
+    def write(self, extra: str) -> None:
+        self.path.write_text(
+            f"global: {{state_dir: state}}\nserver: {{listen: '127.0.0.1:0'{self.server}}}\n"
+            "collectors:\n  - {name: app, type: host}\n" + extra
+        )
+
+    def _engine(self, config: Any, hooks: Any) -> FakeEngine:
+        e = FakeEngine()
+        self.engines.append(e)
+        return e
+
+    def _rec(self, into: list[Recorder]) -> Recorder:
+        r = Recorder()
+        into.append(r)
+        return r
+
+    def _collector(self, cfg: Any, positions: Any, stats: Any) -> FakeCollector:
+        c = FakeCollector(cfg.name)
+        self.collectors[cfg.name] = c
+        return c
+
+    def _run(self) -> None:
+        self.exit_code = self.daemon.run()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.daemon.server.port}{path}"
+
+    def messages(self, until: Callable[[str], bool]) -> list[str]:
+        got = []
+        while True:
+            msg = self.notify_sock.recv(4096).decode()
+            got.append(msg)
+            if until(msg):
+                return got
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    h.thread.start()
+    assert h.daemon.ready.wait(10)
+    yield h
+    h.daemon.request_stop()
+    h.thread.join(10)
+    h.notify_sock.close()
+
+
+def test_ready_notification_carries_status(harness: Harness) -> None:
+    msgs = harness.messages(lambda m: "READY=1" in m)
+    assert "STATUS=1 collectors, 0 rule groups, 0 firing, 0 pending" in msgs[-1].splitlines()
+
+
+def test_watchdog_is_pinged_from_the_main_loop(harness: Harness) -> None:
+    assert harness.messages(lambda m: m == "WATCHDOG=1")[-1] == "WATCHDOG=1"
+
+
+def test_events_reach_engine_then_ack_then_transitions_reach_dispatcher(harness: Harness) -> None:
+    c = harness.collectors["app"]
+    c.emit("hello", "boom")
+    wait_for(lambda: c.acked == 2)
+    assert harness.engines[0].seen == 2
+    wait_for(lambda: harness.dispatchers[0].transitions)
+    assert harness.dispatchers[0].transitions[0].alert.alertname == "Boom"
+    assert harness.metrics.registry.get_sample_value("alerter_events_total", {"collector": "app"}) == 2
+
+
+def test_health_ready_metrics_endpoints(harness: Harness) -> None:
+    assert requests.get(harness.url("/-/healthy"), timeout=5).status_code == 200
+    assert requests.get(harness.url("/-/ready"), timeout=5).status_code == 200
+    body = requests.get(harness.url("/metrics"), timeout=5).text
+    assert "alerter_config_last_reload_successful 1.0" in body
+    assert 'alerter_build_info{version="' in body
+    assert requests.get(harness.url("/nope"), timeout=5).status_code == 404
+    assert requests.get(harness.url("/-/reload"), timeout=5).status_code == 405
+
+
+def test_bad_reload_keeps_old_config_running(harness: Harness) -> None:
+    harness.collectors["app"].emit("one")
+    wait_for(lambda: harness.engines[0].seen == 1)
+    harness.path.write_text("global: {evaluation_interval: never}\n")
+    r = requests.post(harness.url("/-/reload"), timeout=30)
+    assert r.status_code == 500
+    assert "invalid duration 'never'" in r.text
+    assert harness.metrics.registry.get_sample_value("alerter_config_last_reload_successful") == 0
+    assert len(harness.engines) == 1
+    msgs = harness.messages(lambda m: "reload FAILED" in m)
+    assert "RELOADING=1" in "".join(msgs)
+    harness.collectors["app"].emit("two")
+    wait_for(lambda: harness.engines[0].seen == 2)
+
+
+def test_good_reload_swaps_parts_and_keeps_engine_state(harness: Harness) -> None:
+    harness.collectors["app"].emit("a", "b", "c")
+    wait_for(lambda: harness.collectors["app"].acked == 3)
+    harness.write("  - {name: other, type: host}\n")
+    assert requests.post(harness.url("/-/reload"), timeout=30).status_code == 200
+    assert len(harness.engines) == 2
+    assert harness.engines[1].seen == 3  # state carried over
+    assert set(harness.collectors) == {"app", "other"}
+    assert harness.dispatchers[0].stopped
+    msgs = harness.messages(lambda m: "READY=1" in m and "2 collectors" in m)
+    reloading = [m for m in msgs if m.startswith("RELOADING=1")]
+    assert reloading and reloading[0].splitlines()[1].startswith("MONOTONIC_USEC=")
+    assert harness.metrics.registry.get_sample_value("alerter_config_last_reload_successful") == 1
+
+
+def test_sighup_path_reload_via_request_reload(harness: Harness) -> None:
+    harness.write("  - {name: third, type: host}\n")
+    harness.daemon.request_reload()
+    wait_for(lambda: "third" in harness.collectors)
+
+
+def test_stop_drains_bus_saves_snapshot_and_exits_zero(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.thread.start()
+    assert h.daemon.ready.wait(10)
+    h.collectors["app"].emit(*[f"line {i}" for i in range(100)])
+    h.daemon.request_stop()
+    h.thread.join(10)
+    assert h.exit_code == 0
+    assert h.collectors["app"].acked == 100
+    msgs = h.messages(lambda m: m == "STOPPING=1")
+    assert msgs[-1] == "STOPPING=1"
+    from alerter.state import StateStore
+
+    assert StateStore(tmp_path / "state").kv_get("engine", "snapshot") == {"seen": 100}
+
+
+def test_state_survives_restart(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.thread.start()
+    assert h.daemon.ready.wait(10)
+    h.collectors["app"].emit("x", "y")
+    wait_for(lambda: h.collectors["app"].acked == 2)
+    h.daemon.request_stop()
+    h.thread.join(10)
+    h.notify_sock.close()
+    (tmp_path / "notify.sock").unlink()
+    h2 = Harness(tmp_path)
+    assert h2.daemon.ready.is_set() is False
+    h2.thread.start()
+    assert h2.daemon.ready.wait(10)
+    assert h2.engines[0].seen == 2
+    h2.daemon.request_stop()
+    h2.thread.join(10)
+
+
+def test_mutating_endpoints_need_the_token(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("s3cret\n")
+    h = Harness(tmp_path, server=f", token_file: {tmp_path}/token")
+    h.thread.start()
+    assert h.daemon.ready.wait(10)
+    try:
+        assert requests.post(h.url("/-/reload"), timeout=30).status_code == 401
+        wrong = {"Authorization": "Bearer wrong"}
+        assert requests.post(h.url("/-/reload"), headers=wrong, timeout=30).status_code == 401
+        right = {"Authorization": "Bearer s3cret"}
+        assert requests.post(h.url("/-/reload"), headers=right, timeout=30).status_code == 200
+        assert requests.get(h.url("/-/healthy"), timeout=5).status_code == 200  # reads stay open
+    finally:
+        h.daemon.request_stop()
+        h.thread.join(10)
