@@ -27,7 +27,9 @@ class Gate:
     nothing. Dropped events are counted as reason="throttled".
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
         self._rng = rng or random.Random()

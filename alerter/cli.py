@@ -23,7 +23,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as e:
-        print(f"alerter: invalid config, not starting ({len(e.problems)} problem(s)):", file=sys.stderr)
+        print(
+            f"alerter: invalid config, not starting ({len(e.problems)} problem(s)):",
+            file=sys.stderr,
+        )
         for p in e.problems:
             print(p, file=sys.stderr)
         return 1
@@ -70,7 +73,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"alerter {s['version']}  up {s['uptime_seconds']}s  config {s['config']}")
     print(f"collectors: {', '.join(s['collectors']) or '-'}")
-    print(f"rule groups: {s['rule_groups']}  firing: {s['alerts']['firing']}  pending: {s['alerts']['pending']}")
+    print(
+        f"rule groups: {s['rule_groups']}  firing: {s['alerts']['firing']}  pending: {s['alerts']['pending']}"
+    )
     if s.get("dry_run"):
         print("DRY RUN: actions are decided and logged, never executed")
     if s.get("last_reload_error"):
@@ -88,9 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("-c", "--config", help="config file (default /etc/alerter/config.yaml, else built in)")
-    run.add_argument("--dry-run", action="store_true", help="decide and log actions, never execute them")
-    run.add_argument("--log-format", choices=("json", "console"), help="default: console on a TTY, else json")
+    run.add_argument(
+        "-c", "--config", help="config file (default /etc/alerter/config.yaml, else built in)"
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="decide and log actions, never execute them"
+    )
+    run.add_argument(
+        "--log-format", choices=("json", "console"), help="default: console on a TTY, else json"
+    )
     run.add_argument("--log-level", choices=LEVELS, default="info")
     run.set_defaults(func=cmd_run)
 

@@ -176,8 +176,11 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
 
 
 def _console_node(mark: Mark) -> MapReader:
-    return MapReader(Node({"name": Node("console", mark), "type": Node("console", mark)}, mark),
-                     Problems(), "notifier")
+    return MapReader(
+        Node({"name": Node("console", mark), "type": Node("console", mark)}, mark),
+        Problems(),
+        "notifier",
+    )
 
 
 def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
@@ -216,7 +219,9 @@ def _parse_server(r: MapReader | None, p: Problems) -> ServerConfig:
         try:
             token = Path(token_file).read_text().strip()
         except OSError as e:
-            p.add(r.raw("token_file") or r.node, f"token_file: cannot read {token_file}: {e.strerror}")
+            p.add(
+                r.raw("token_file") or r.node, f"token_file: cannot read {token_file}: {e.strerror}"
+            )
         else:
             if not token:
                 p.add(r.raw("token_file") or r.node, f"token_file: {token_file} is empty")
@@ -226,7 +231,9 @@ def _parse_server(r: MapReader | None, p: Problems) -> ServerConfig:
             f"listen: {listen} is not a loopback address; set server.token_file "
             "(a bearer token for POST/DELETE) or listen on 127.0.0.1",
         )
-    return ServerConfig(listen=listen, host=host, port=int(port_s), token=token, token_file=token_file)
+    return ServerConfig(
+        listen=listen, host=host, port=int(port_s), token=token, token_file=token_file
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -257,7 +264,9 @@ def _read_rule_files(
                     for f in resources.files("rules").joinpath("packs").iterdir()
                     if f.name.endswith(".yaml")
                 )
-                p.add(where, f"rule_files: no builtin rule pack {name!r} (have: {', '.join(known)})")
+                p.add(
+                    where, f"rule_files: no builtin rule pack {name!r} (have: {', '.join(known)})"
+                )
                 continue
             out.append((f"builtin:{name}", res.read_text()))
             continue
@@ -286,7 +295,9 @@ def _cross_check(p: Problems, rules: RuleSet, collectors: list[Any], actions: li
     action_names = {a.name for a in actions}
     for ref in rules.references():
         if ref.kind == "action" and ref.name not in action_names:
-            p.items.append(Problem(ref.mark, f"unknown action {ref.name!r} (define it under actions:)"))
+            p.items.append(
+                Problem(ref.mark, f"unknown action {ref.name!r} (define it under actions:)")
+            )
         if ref.kind == "source" and ref.name not in collector_names:
             p.items.append(
                 Problem(ref.mark, f"unknown log source {ref.name!r} (no collector has that name)")

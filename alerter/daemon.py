@@ -8,6 +8,7 @@ batches (which lets collectors persist positions), ticks timers and pings the wa
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import signal
 import threading
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from apscheduler.jobstores.base import JobLookupError
 
 from alerter import __version__
 from alerter.api import core_routes
@@ -30,6 +32,7 @@ from alerter.sdnotify import SystemdNotifier
 from alerter.server import APIServer
 from alerter.state import StateStore
 from alerter.wiring import Parts
+from collectors.base import Collector, PollingCollector
 from rules.alert import Alert, Transition
 
 log = structlog.get_logger(__name__)
@@ -90,7 +93,9 @@ class Daemon:
         self._emitted: collections.deque[Transition] = collections.deque()
         self._config = config
         self.run_state: Running | None = None
-        self.server = APIServer(config.server.host, config.server.port, self.metrics.registry, config.server.token)
+        self.server = APIServer(
+            config.server.host, config.server.port, self.metrics.registry, config.server.token
+        )
         self.last_reload_error: str | None = None
         self.dry_run_override = False
         self._reload_cond = threading.Condition()
@@ -135,8 +140,13 @@ class Daemon:
         self.server.start()
         self.ready.set()
         self.sd.ready(self.status_line())
-        log.info("alerter_started", version=__version__, config=self._config.path,
-                 listen=f"{self.server._httpd.server_address[0]}:{self.server.port}")
+        log.info(
+            "alerter_started",
+            version=__version__,
+            config=self._config.path,
+            listen=self._config.server.listen,
+            port=self.server.port,
+        )
         try:
             self._loop()
         finally:
@@ -146,17 +156,27 @@ class Daemon:
     def _start(self, config: Config, previous: Running | None) -> Running:
         engine = self.parts.engine(config, EngineHooks(self.metrics))
         snapshot = (
-            previous.engine.snapshot() if previous is not None else self.store.kv_get(*ENGINE_STATE_KEY)
+            previous.engine.snapshot()
+            if previous is not None
+            else self.store.kv_get(*ENGINE_STATE_KEY)
         )
         if snapshot:
             engine.restore(snapshot, self.clock.now())
         actions_ref: list[ActionRunner] = []
         dispatcher = self.parts.dispatcher(
-            config, self.store, self.metrics, self.clock,
+            config,
+            self.store,
+            self.metrics,
+            self.clock,
             lambda fp: actions_ref[0].notes(fp) if actions_ref else [],  # type: ignore[attr-defined]
         )
-        gates = {c.name: (previous.gates.get(c.name) if previous else None) or Gate() for c in config.collectors}
-        actions = self.parts.actions(config, self.store, self.metrics, self.clock, gates, self._emit)
+        gates = {
+            c.name: (previous.gates.get(c.name) if previous else None) or Gate()
+            for c in config.collectors
+        }
+        actions = self.parts.actions(
+            config, self.store, self.metrics, self.clock, gates, self._emit
+        )
         actions_ref.append(actions)
         running = Running(config, engine, dispatcher, actions, gates=gates)
         for cc in config.collectors:
@@ -172,23 +192,22 @@ class Daemon:
             self.metrics.up(cc.name, False)
             return
         running.collectors.append(c)
-        if hasattr(c, "collect"):
+        if isinstance(c, PollingCollector):
+
             def poll(c: Any = c, sink: BusSink = sink) -> None:
                 samples = c.collect(self.clock.now())
                 if samples:
                     sink.put(samples)
 
             add_interval_job(self.scheduler, f"collect:{c.name}", poll, float(c.interval))
-        else:
+        elif isinstance(c, Collector):
             c.start(sink)
 
     def _stop_collectors(self, running: Running) -> None:
         for c in running.collectors:
-            if hasattr(c, "collect"):
-                try:
+            if isinstance(c, PollingCollector):
+                with contextlib.suppress(JobLookupError):  # already gone
                     self.scheduler.remove_job(f"collect:{c.name}")
-                except Exception:  # already gone
-                    pass
             else:
                 try:
                     c.stop()
@@ -269,8 +288,14 @@ class Daemon:
         rs = self.run_state
         assert rs is not None
         for t in transitions:
-            log.info("alert_transition", alertname=t.alert.alertname, state=t.state,
-                     previous=t.previous, fingerprint=t.alert.fingerprint, value=t.alert.value)
+            log.info(
+                "alert_transition",
+                alertname=t.alert.alertname,
+                state=t.state,
+                previous=t.previous,
+                fingerprint=t.alert.fingerprint,
+                value=t.alert.value,
+            )
         rs.actions.handle(transitions, now)
         rs.dispatcher.handle(transitions, now)
 
@@ -340,7 +365,9 @@ class Daemon:
         self.metrics.config_last_reload_successful.set(1)
         self.metrics.config_last_reload_success_timestamp.set(time.time())
         self._save_snapshot()
-        log.info("config_reloaded", collectors=len(new.collectors), rule_groups=len(new.rules.groups))
+        log.info(
+            "config_reloaded", collectors=len(new.collectors), rule_groups=len(new.rules.groups)
+        )
         self.sd.ready(self.status_line())
         return True
 

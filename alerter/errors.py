@@ -20,7 +20,9 @@ class ConfigError(SourceError, AlerterError):
 class NotifyError(AlerterError):
     """A notification could not be delivered. `retry` says whether trying again may help."""
 
-    def __init__(self, message: str, *, retry: bool = True, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry: bool = True, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retry = retry
         self.retry_after = retry_after

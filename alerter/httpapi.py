@@ -42,7 +42,9 @@ class Response:
         return Response(status, json.dumps(data, indent=None, default=str).encode())
 
     @staticmethod
-    def text(text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> Response:
+    def text(
+        text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8"
+    ) -> Response:
         return Response(status, text.encode(), content_type)
 
 

@@ -35,4 +35,6 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream: Any =
         cache_logger_on_first_use=True,
     )
     # Libraries (apscheduler, urllib3) log through stdlib logging: keep them quiet but visible.
-    logging.basicConfig(level=logging.WARNING, stream=out, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=out, format="%(levelname)s %(name)s: %(message)s"
+    )

@@ -24,7 +24,10 @@ class Metrics:
             registry=r,
         )
         self.collector_up = Gauge(
-            "alerter_collector_up", "1 when the collector can read its source", ["collector"], registry=r
+            "alerter_collector_up",
+            "1 when the collector can read its source",
+            ["collector"],
+            registry=r,
         )
         self.rule_evaluation_duration = Histogram(
             "alerter_rule_evaluation_duration_seconds",
@@ -40,7 +43,9 @@ class Metrics:
         self.notification_queue_length = Gauge(
             "alerter_notification_queue_length", "Notifications waiting in the outbox", registry=r
         )
-        self.actions = Counter("alerter_actions", "Action decisions", ["action", "outcome"], registry=r)
+        self.actions = Counter(
+            "alerter_actions", "Action decisions", ["action", "outcome"], registry=r
+        )
         self.config_last_reload_successful = Gauge(
             "alerter_config_last_reload_successful",
             "1 if the last config load or reload succeeded",
@@ -53,7 +58,9 @@ class Metrics:
         )
         self.build_info = Info("alerter_build", "alerter build information", registry=r)
         self.build_info.info({"version": __version__})
-        self.bus_length = Gauge("alerter_bus_length", "Batches waiting on the event bus", registry=r)
+        self.bus_length = Gauge(
+            "alerter_bus_length", "Batches waiting on the event bus", registry=r
+        )
         self.scheduler_jobs = Counter(
             "alerter_scheduler_jobs", "Scheduled job outcomes", ["job", "outcome"], registry=r
         )

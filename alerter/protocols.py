@@ -1,6 +1,6 @@
 """The interfaces the daemon wires together. Each part implements one; tests use fakes.
 
-    collectors --(Sink/bus)--> RuleEngine --(Transitions)--> ActionRunner, Dispatcher --> Notifier
+collectors --(Sink/bus)--> RuleEngine --(Transitions)--> ActionRunner, Dispatcher --> Notifier
 """
 
 from __future__ import annotations

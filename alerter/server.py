@@ -29,12 +29,14 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 class APIServer:
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, token: str | None) -> None:
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, token: str | None
+    ) -> None:
         self.registry = registry
         self.token = token
         self._routes: list[Route] = []
@@ -91,7 +93,9 @@ class APIServer:
                 allowed = allowed or route.regex.match(path) is not None
                 continue
             if route.mutating and not self._authorized(environ):
-                return Response.json({"status": "error", "error": "missing or wrong bearer token"}, 401)
+                return Response.json(
+                    {"status": "error", "error": "missing or wrong bearer token"}, 401
+                )
             try:
                 n = int(environ.get("CONTENT_LENGTH") or 0)
                 if n > MAX_BODY:
@@ -101,7 +105,11 @@ class APIServer:
                     method=method,
                     path=path,
                     query=parse_qs(environ.get("QUERY_STRING", "")),
-                    headers={k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")},
+                    headers={
+                        k[5:].replace("_", "-").title(): v
+                        for k, v in environ.items()
+                        if k.startswith("HTTP_")
+                    },
                     body=body,
                     params=params,
                 )
@@ -123,7 +131,15 @@ class APIServer:
 
 
 _REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
-    404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-    500: "Internal Server Error", 503: "Service Unavailable",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
 }

@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +110,8 @@ class StateStore:
 
     def close(self) -> None:
         with self._lock:
-            try:
+            with suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass
             self._db.close()
 
     # --- positions (collectors.base.PositionStore) ---------------------------------------
@@ -149,7 +147,9 @@ class StateStore:
                 (namespace, key, json.dumps(value, separators=(",", ":"))),
             )
 
-    def kv_put_many(self, namespace: str, items: dict[str, Any], *, replace_all: bool = False) -> None:
+    def kv_put_many(
+        self, namespace: str, items: dict[str, Any], *, replace_all: bool = False
+    ) -> None:
         with self.transaction() as db:
             if replace_all:
                 db.execute("DELETE FROM kv WHERE namespace = ?", (namespace,))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from alerter.httpapi import Route
@@ -36,7 +36,11 @@ def _engine(config: Config, hooks: Any) -> RuleEngine:
 
 
 def _dispatcher(
-    config: Config, store: StateStore, metrics: Metrics, clock: Clock, notes: Callable[[str], list[str]]
+    config: Config,
+    store: StateStore,
+    metrics: Metrics,
+    clock: Clock,
+    notes: Callable[[str], list[str]],
 ) -> Dispatcher:
     from alerter.dispatch import build_dispatcher
 
@@ -64,7 +68,9 @@ def _collector(
     return build_collector(cfg, positions, stats)
 
 
-def _routes(dispatcher: Dispatcher, actions: ActionRunner, alerts: Callable[[], list[Alert]]) -> list[Route]:
+def _routes(
+    dispatcher: Dispatcher, actions: ActionRunner, alerts: Callable[[], list[Alert]]
+) -> list[Route]:
     from alerter.actions.api import routes as action_routes
     from alerter.dispatch.api import routes as dispatch_routes
 
@@ -78,9 +84,18 @@ class Parts:
         [Config, StateStore, Metrics, Clock, Callable[[str], list[str]]], Dispatcher
     ] = _dispatcher
     actions: Callable[
-        [Config, StateStore, Metrics, Clock, Mapping[str, Gate], Callable[[Sequence[Transition]], None]],
+        [
+            Config,
+            StateStore,
+            Metrics,
+            Clock,
+            Mapping[str, Gate],
+            Callable[[Sequence[Transition]], None],
+        ],
         ActionRunner,
     ] = _actions
-    collector: Callable[[CollectorConfig, PositionStore, CollectorStats], Collector | PollingCollector] = _collector
+    collector: Callable[
+        [CollectorConfig, PositionStore, CollectorStats], Collector | PollingCollector
+    ] = _collector
     routes: Callable[[Dispatcher, ActionRunner, Callable[[], list[Alert]]], list[Route]] = _routes
-    clock: Clock = SystemClock()
+    clock: Clock = field(default_factory=SystemClock)

@@ -7,7 +7,7 @@ a `PositionStore` (the state store) and `CollectorStats` (self-metrics) that sat
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from collectors.events import Event, Sample
 
@@ -39,6 +39,7 @@ class CollectorStats(Protocol):
     def up(self, collector: str, is_up: bool) -> None: ...
 
 
+@runtime_checkable
 class Collector(Protocol):
     """A streaming source (file tail, journald) runs its own thread between start and stop."""
 
@@ -50,6 +51,7 @@ class Collector(Protocol):
         """Stop reading; return once the reader thread has ended (bounded wait)."""
 
 
+@runtime_checkable
 class PollingCollector(Protocol):
     """A periodic source (host, prometheus, command, http); the daemon schedules `collect`."""
 

@@ -62,9 +62,7 @@ def parse_matcher(text: str) -> Matcher:
     """Parse one matcher; raises ValueError with a message saying what to write instead."""
     m = _MATCHER_RE.match(text)
     if m is None:
-        raise ValueError(
-            f"invalid matcher {text!r}: expected name=\"value\" (operators = != =~ !~)"
-        )
+        raise ValueError(f'invalid matcher {text!r}: expected name="value" (operators = != =~ !~)')
     raw = m.group("value")
     if raw[:1] == '"':
         try:

@@ -7,6 +7,8 @@ sees has the same `FILE:LINE:COL: message` form. Pure: the caller passes the tex
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -117,7 +119,9 @@ def _convert(n: yaml.Node, file: str, ctor: SafeConstructor, problems: list[Prob
 
 # --- durations ---------------------------------------------------------------------------
 
-_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_DURATION_RE = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
 _DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
 
 
@@ -195,11 +199,11 @@ class MapReader:
     and reports all problems of a file in one pass.
     """
 
-    def __init__(self, node: Node, problems: Problems, what: str = "this section") -> None:
+    def __init__(self, node: Node, problems: Problems, what: builtins.str = "this section") -> None:
         self.node = node
         self.problems = problems
         self.what = what
-        self.seen: set[str] = set()
+        self.seen: set[builtins.str] = set()
         self.ok = isinstance(node.value, dict)
         if not self.ok:
             problems.add(node, f"{what} must be a mapping, got {_kind(node.value)}")
@@ -208,23 +212,23 @@ class MapReader:
     def mark(self) -> Mark:
         return self.node.mark
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[builtins.str]:
         return list(self.node.value) if self.ok else []
 
-    def has(self, key: str) -> bool:
+    def has(self, key: builtins.str) -> builtins.bool:
         return self.ok and key in self.node.value
 
-    def raw(self, key: str) -> Node | None:
+    def raw(self, key: builtins.str) -> Node | None:
         self.seen.add(key)
         if not self.ok:
             return None
         n: Node | None = self.node.value.get(key)
         return n
 
-    def key_mark(self, key: str) -> Mark:
+    def key_mark(self, key: builtins.str) -> Mark:
         return self.node.key_marks.get(key, self.node.mark)
 
-    def _get(self, key: str, required: bool) -> Node | None:
+    def _get(self, key: builtins.str, required: builtins.bool) -> Node | None:
         n = self.raw(key)
         if n is None or n.value is None:
             if required and self.ok:
@@ -232,15 +236,17 @@ class MapReader:
             return None
         return n
 
-    def str(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+    def str(
+        self, key: builtins.str, default: Any = None, *, required: builtins.bool = False
+    ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
         return self.as_str(n, key, default)
 
-    def as_str(self, n: Node, key: str, default: Any = None) -> Any:
+    def as_str(self, n: Node, key: builtins.str, default: Any = None) -> Any:
         v = n.value
-        if isinstance(v, bool) or isinstance(v, (dict, list)):
+        if isinstance(v, (bool, dict, list)):
             self.problems.add(n, f"{key}: expected a string, got {_kind(v)}")
             return default
         s = v if isinstance(v, str) else str(v)
@@ -249,23 +255,29 @@ class MapReader:
                 s = expand_env(s, self.problems.env)
             except KeyError as e:
                 self.problems.add(
-                    n, f"{key}: environment variable {e.args[0]} is not set and has no default "
-                    f"(set it, or write ${{{e.args[0]}:-default}})"
+                    n,
+                    f"{key}: environment variable {e.args[0]} is not set and has no default "
+                    f"(set it, or write ${{{e.args[0]}:-default}})",
                 )
                 return default
         return s
 
-    def int(self, key: str, default: Any = None, *, required: bool = False, minimum: int | None = None) -> Any:
+    def int(
+        self,
+        key: builtins.str,
+        default: Any = None,
+        *,
+        required: builtins.bool = False,
+        minimum: builtins.int | None = None,
+    ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
         v = n.value
         if isinstance(v, str) and self.problems.env is not None:
             v = self.as_str(n, key, None)
-            try:
+            with contextlib.suppress(ValueError):
                 v = int(v) if v is not None else None
-            except ValueError:
-                pass
         if isinstance(v, bool) or not isinstance(v, int):
             self.problems.add(n, f"{key}: expected an integer, got {_kind(v)}")
             return default
@@ -274,7 +286,9 @@ class MapReader:
             return default
         return v
 
-    def float(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+    def float(
+        self, key: builtins.str, default: Any = None, *, required: builtins.bool = False
+    ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
@@ -284,7 +298,9 @@ class MapReader:
             return default
         return float(v)
 
-    def bool(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+    def bool(
+        self, key: builtins.str, default: Any = None, *, required: builtins.bool = False
+    ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
@@ -293,13 +309,15 @@ class MapReader:
             return default
         return n.value
 
-    def duration(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+    def duration(
+        self, key: builtins.str, default: Any = None, *, required: builtins.bool = False
+    ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
         return self.as_duration(n, key, default)
 
-    def as_duration(self, n: Node, key: str, default: Any = None) -> Any:
+    def as_duration(self, n: Node, key: builtins.str, default: Any = None) -> Any:
         v = n.value
         if isinstance(v, int) and not isinstance(v, bool) and v == 0:
             return 0.0
@@ -312,7 +330,14 @@ class MapReader:
             self.problems.add(n, f"{key}: {e}")
             return default
 
-    def choice(self, key: str, choices: tuple[str, ...], default: Any = None, *, required: bool = False) -> Any:
+    def choice(
+        self,
+        key: builtins.str,
+        choices: tuple[builtins.str, ...],
+        default: Any = None,
+        *,
+        required: builtins.bool = False,
+    ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
@@ -320,11 +345,20 @@ class MapReader:
         if s is None:
             return default
         if s not in choices:
-            self.problems.add(n, f"{key}: unknown value {s!r}; expected one of {', '.join(choices)}")
+            self.problems.add(
+                n, f"{key}: unknown value {s!r}; expected one of {', '.join(choices)}"
+            )
             return default
         return s
 
-    def str_list(self, key: str, default: Any = None, *, required: bool = False, allow_scalar: bool = False) -> Any:
+    def str_list(
+        self,
+        key: builtins.str,
+        default: Any = None,
+        *,
+        required: builtins.bool = False,
+        allow_scalar: builtins.bool = False,
+    ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
@@ -341,7 +375,9 @@ class MapReader:
                 out.append(s)
         return tuple(out)
 
-    def str_map(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+    def str_map(
+        self, key: builtins.str, default: Any = None, *, required: builtins.bool = False
+    ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
@@ -355,13 +391,19 @@ class MapReader:
                 out[k] = s
         return out
 
-    def map(self, key: str, what: str | None = None, *, required: bool = False) -> MapReader | None:
+    def map(
+        self,
+        key: builtins.str,
+        what: builtins.str | None = None,
+        *,
+        required: builtins.bool = False,
+    ) -> MapReader | None:
         n = self._get(key, required)
         if n is None:
             return None
         return MapReader(n, self.problems, what or key)
 
-    def list(self, key: str, *, required: bool = False) -> list[Node]:
+    def list(self, key: builtins.str, *, required: builtins.bool = False) -> builtins.list[Node]:
         n = self._get(key, required)
         if n is None:
             return []
@@ -370,11 +412,11 @@ class MapReader:
             return []
         return list(n.value)
 
-    def items(self, key: str) -> Iterator[MapReader]:
+    def items(self, key: builtins.str) -> Iterator[MapReader]:
         for i, n in enumerate(self.list(key)):
             yield MapReader(n, self.problems, f"{key}[{i}]")
 
-    def check(self, key: str, fn: Callable[[Any], T], value: Any) -> T | None:
+    def check(self, key: builtins.str, fn: Callable[[Any], T], value: Any) -> T | None:
         """Run a validating constructor (e.g. re.compile); its ValueError becomes a problem at key."""
         try:
             return fn(value)
@@ -383,7 +425,7 @@ class MapReader:
             self.problems.add(n if n is not None else self.node, f"{key}: {e}")
             return None
 
-    def done(self, extra_known: tuple[str, ...] = ()) -> None:
+    def done(self, extra_known: tuple[builtins.str, ...] = ()) -> None:
         """Report every key that no getter asked for."""
         if not self.ok:
             return
@@ -393,7 +435,8 @@ class MapReader:
                 hint = _closest(k, known)
                 self.problems.add(
                     self.key_mark(k),
-                    f"{self.what}: unknown key {k!r}" + (f" (did you mean {hint!r}?)" if hint else ""),
+                    f"{self.what}: unknown key {k!r}"
+                    + (f" (did you mean {hint!r}?)" if hint else ""),
                 )
 
 
@@ -416,4 +459,3 @@ def _kind(v: Any) -> str:
     if isinstance(v, (int, float)):
         return f"a number ({v})"
     return f"a string ({v!r})"
-

@@ -28,7 +28,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+            pytest.fail(
+                f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}"
+            )
         time.sleep(interval)
 
 
@@ -38,10 +40,16 @@ class Sandbox:
     def __init__(self, pid: int) -> None:
         self.pid = pid
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *cmd: str, check: bool = True, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(SANDBOX_TOOL), "exec", str(self.pid), *cmd],
-            capture_output=True, text=True, check=check, timeout=timeout, input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+            input=input,
         )
 
     def systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -26,11 +26,15 @@ def test_bad_yaml_reports_position() -> None:
 
 def test_unknown_key_is_an_error_with_a_suggestion() -> None:
     got = problems("global:\n  evaluation_intreval: 10s\n")
-    assert got == ["cfg.yaml:2:3: global: unknown key 'evaluation_intreval' (did you mean 'evaluation_interval'?)"]
+    assert got == [
+        "cfg.yaml:2:3: global: unknown key 'evaluation_intreval' (did you mean 'evaluation_interval'?)"
+    ]
 
 
 def test_unknown_top_level_key() -> None:
-    assert problems("colectors: []\n") == ["cfg.yaml:1:1: config: unknown key 'colectors' (did you mean 'collectors'?)"]
+    assert problems("colectors: []\n") == [
+        "cfg.yaml:1:1: config: unknown key 'colectors' (did you mean 'collectors'?)"
+    ]
 
 
 def test_wrong_type() -> None:
@@ -72,7 +76,9 @@ def test_env_var_with_default_and_set() -> None:
 
 def test_unreadable_secret_file(tmp_path: Path) -> None:
     got = problems(f"server:\n  token_file: {tmp_path}/missing-token\n")
-    assert got == [f"cfg.yaml:2:15: token_file: cannot read {tmp_path}/missing-token: No such file or directory"]
+    assert got == [
+        f"cfg.yaml:2:15: token_file: cannot read {tmp_path}/missing-token: No such file or directory"
+    ]
 
 
 def test_non_loopback_listen_needs_token() -> None:
@@ -82,14 +88,15 @@ def test_non_loopback_listen_needs_token() -> None:
 
 def test_all_problems_reported_at_once_sorted_by_position() -> None:
     got = problems(
-        "global:\n  evaluation_interval: soon\n  bogus: 1\n"
-        "collectors:\n  - {name: a, type: nope}\n"
+        "global:\n  evaluation_interval: soon\n  bogus: 1\ncollectors:\n  - {name: a, type: nope}\n"
     )
     assert [g.split(": ")[0] for g in got] == ["cfg.yaml:2:24", "cfg.yaml:3:3", "cfg.yaml:5:21"]
 
 
 def test_duplicate_keys_are_errors() -> None:
-    assert problems("global:\n  dry_run: true\n  dry_run: false\n") == ["cfg.yaml:3:3: duplicate key 'dry_run'"]
+    assert problems("global:\n  dry_run: true\n  dry_run: false\n") == [
+        "cfg.yaml:3:3: duplicate key 'dry_run'"
+    ]
 
 
 def test_duplicate_collector_names() -> None:
@@ -100,7 +107,9 @@ def test_duplicate_collector_names() -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(str(tmp_path / "nope.yaml"))
-    assert str(exc.value) == f"{tmp_path}/nope.yaml:1:1: cannot read config: No such file or directory"
+    assert (
+        str(exc.value) == f"{tmp_path}/nope.yaml:1:1: cannot read config: No such file or directory"
+    )
 
 
 def test_relative_state_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
@@ -127,7 +136,15 @@ def test_example_config_loads() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("10s", 10), ("5m", 300), ("1h30m", 5400), ("7d", 604800), ("0", 0), ("1w", 604800)],
+    [
+        ("500ms", 0.5),
+        ("10s", 10),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("7d", 604800),
+        ("0", 0),
+        ("1w", 604800),
+    ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

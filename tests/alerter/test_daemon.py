@@ -89,7 +89,8 @@ class FakeCollector:
     def emit(self, *lines: str) -> None:
         assert self.sink is not None
         evs = [LogEvent(0.0, self.name, ln) for ln in lines]
-        self.sink.put(evs, ack=lambda n=len(evs): self._ack(n))
+        count = len(evs)
+        self.sink.put(evs, ack=lambda: self._ack(count))
 
     def _ack(self, n: int) -> None:
         self.acked += n
@@ -118,8 +119,13 @@ class Harness:
             routes=lambda *a: [],
         )
         self.metrics = Metrics(CollectorRegistry())
-        self.daemon = Daemon(str(self.path), load_config(str(self.path)), parts=parts,
-                             notifier=SystemdNotifier(sd_env), metrics=self.metrics)
+        self.daemon = Daemon(
+            str(self.path),
+            load_config(str(self.path)),
+            parts=parts,
+            notifier=SystemdNotifier(sd_env),
+            metrics=self.metrics,
+        )
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.exit_code: int | None = None
 
@@ -186,7 +192,9 @@ def test_events_reach_engine_then_ack_then_transitions_reach_dispatcher(harness:
     assert harness.engines[0].seen == 2
     wait_for(lambda: harness.dispatchers[0].transitions)
     assert harness.dispatchers[0].transitions[0].alert.alertname == "Boom"
-    assert harness.metrics.registry.get_sample_value("alerter_events_total", {"collector": "app"}) == 2
+    assert (
+        harness.metrics.registry.get_sample_value("alerter_events_total", {"collector": "app"}) == 2
+    )
 
 
 def test_health_ready_metrics_endpoints(harness: Harness) -> None:
