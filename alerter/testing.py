@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 
 
 class FixedClock:
@@ -25,3 +26,44 @@ class FixedClock:
         with self._lock:
             self._now += seconds
             self._mono += seconds
+
+
+class FakeUnitController:
+    """A `UnitController` that records every call and keeps unit properties in memory.
+
+    `fail` maps a unit to the error message its operations raise (as ActionError).
+    """
+
+    def __init__(self, properties: dict[str, dict[str, str]] | None = None) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.properties: dict[str, dict[str, str]] = properties or {}
+        self.fail: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _check(self, unit: str) -> None:
+        if unit in self.fail:
+            from alerter.errors import ActionError
+
+            raise ActionError(self.fail[unit])
+
+    def operate(self, operation: str, unit: str) -> None:
+        with self._lock:
+            self.calls.append((operation, unit))
+        self._check(unit)
+
+    def set_properties(self, unit: str, properties: Mapping[str, str]) -> None:
+        with self._lock:
+            self.calls.append(("set-property", unit, *(f"{k}={v}" for k, v in properties.items())))
+            self._check(unit)
+            self.properties.setdefault(unit, {}).update(properties)
+
+    def show(self, unit: str, properties: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            self.calls.append(("show", unit, *properties))
+            have = self.properties.get(unit, {})
+            return {p: have.get(p, "") for p in properties}
+
+    def operations(self, unit: str | None = None) -> list[tuple[str, ...]]:
+        """The calls that change something (not `show`), optionally for one unit."""
+        with self._lock:
+            return [c for c in self.calls if c[0] != "show" and (unit is None or c[1] == unit)]

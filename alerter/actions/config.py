@@ -1,14 +1,68 @@
-"""Parse the `actions:` section."""
+"""Parse the `actions:` section into validated, immutable action configs.
+
+Every field shared by all types (when to run, cooldown, limit, verify, dry run) lives on
+`ActionConfig`; what the action does lives in one spec per type. Templates are compiled here,
+and a static unit on the protected list is refused here, with its position.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+import signal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from rules.yamlsource import MapReader, Mark
+from alerter.actions.templating import FieldTemplate
+from alerter.unitctl import OPERATIONS, normalize_unit
+from rules.yamlsource import MapReader, Mark, Node
 
 ACTION_TYPES = ("systemd", "signal", "command", "throttle")
+DEFAULT_COOLDOWN = 300.0
+DEFAULT_LIMIT_COUNT = 3
+DEFAULT_LIMIT_WITHIN = 3600.0
+DEFAULT_TIMEOUT = 30.0
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
+_RATE_UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most `count` runs per target within any sliding window of `within` seconds."""
+
+    count: int
+    within: float
+
+
+@dataclass(frozen=True, slots=True)
+class SystemdSpec:
+    unit: FieldTemplate
+    operation: str  # restart | reload | start | stop | set-property
+    properties: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSpec:
+    signal: signal.Signals
+    pidfile: FieldTemplate | None = None
+    process: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    argv: tuple[FieldTemplate, ...]
+    undo_argv: tuple[FieldTemplate, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleSpec:
+    collector: str
+    mode: Literal["rate", "sample", "pause"]
+    value: float = 0.0  # events per second (rate) or kept fraction (sample)
+
+
+Spec = SystemdSpec | SignalSpec | CommandSpec | ThrottleSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,14 +70,201 @@ class ActionConfig:
     name: str
     type: str
     mark: Mark
-    options: dict[str, Any] = field(default_factory=dict)
+    spec: Spec
+    on: Literal["firing", "resolved"] = "firing"
+    cooldown: float = DEFAULT_COOLDOWN
+    limit: Limit = Limit(DEFAULT_LIMIT_COUNT, DEFAULT_LIMIT_WITHIN)
+    verify: float | None = None
+    repeat: bool = True
+    dry_run: bool = False
+    revert: bool = False  # undo on resolve: set-property values, throttles, undo_argv
+
+    @property
+    def reverts(self) -> bool:
+        """Whether a resolve of the alert undoes what this action did."""
+        return self.on == "firing" and self.revert
 
 
 def parse_action(r: MapReader, protected_units: tuple[str, ...], base_dir: Path) -> ActionConfig | None:
+    """One entry of `actions:`; problems go to r.problems and None is returned."""
+    del base_dir  # paths in actions are absolute or looked up at run time
+    before = len(r.problems.items)
     name = r.str("name", required=True)
     atype = r.choice("type", ACTION_TYPES, required=True)
-    options = {k: r.raw(k).plain() for k in r.keys() if k not in ("name", "type")}  # type: ignore[union-attr]
+    on = r.choice("on", ("firing", "resolved"), "firing")
+    cooldown = r.duration("cooldown", DEFAULT_COOLDOWN)
+    limit = _parse_limit(r)
+    verify = r.duration("verify")
+    dry_run = r.bool("dry_run", False)
+    spec: Spec | None = None
+    if atype == "systemd":
+        spec = _parse_systemd(r, protected_units)
+    elif atype == "signal":
+        spec = _parse_signal(r)
+    elif atype == "command":
+        spec = _parse_command(r)
+    elif atype == "throttle":
+        spec = _parse_throttle(r)
+    # Actions that set a state (properties, throttles, undo_argv) revert on resolve and need
+    # not repeat; restarts and signals repeat every cooldown, as Monit does.
+    stateful = isinstance(spec, ThrottleSpec) or (
+        isinstance(spec, SystemdSpec) and spec.operation == "set-property"
+    )
+    revert = r.bool("revert", isinstance(spec, ThrottleSpec) or (
+        isinstance(spec, CommandSpec) and bool(spec.undo_argv)))
+    repeat = r.bool("repeat", not (stateful and revert))
+    if revert and r.has("revert") and not (stateful or isinstance(spec, CommandSpec)):
+        r.problems.add(r.raw("revert") or r.node,
+                       "revert: only set-property, throttle and command (undo_argv) actions can revert")
+    if isinstance(spec, CommandSpec) and revert and not spec.undo_argv:
+        r.problems.add(r.raw("revert") or r.node, "revert: a command action reverts by undo_argv; add it")
+    if on == "resolved" and r.has("revert") and revert:
+        r.problems.add(r.raw("revert") or r.node, "revert: an `on: resolved` action has nothing to revert")
+    if cooldown is not None and cooldown < 0:
+        r.problems.add(r.raw("cooldown") or r.node, "cooldown: must be >= 0")
+    if verify is not None and verify <= 0:
+        r.problems.add(r.raw("verify") or r.node, "verify: must be > 0")
     r.done()
-    if name is None or atype is None:
+    if name is None or atype is None or spec is None or len(r.problems.items) > before:
         return None
-    return ActionConfig(name=name, type=atype, mark=r.mark, options=options)
+    return ActionConfig(
+        name=name, type=atype, mark=r.mark, spec=spec, on=on, cooldown=cooldown,
+        limit=limit, verify=verify, repeat=repeat, dry_run=dry_run,
+        revert=revert and on == "firing",
+    )
+
+
+def _parse_limit(r: MapReader) -> Limit:
+    lr = r.map("limit")
+    if lr is None:
+        return Limit(DEFAULT_LIMIT_COUNT, DEFAULT_LIMIT_WITHIN)
+    count = lr.int("count", DEFAULT_LIMIT_COUNT, required=True, minimum=1)
+    within = lr.duration("within", DEFAULT_LIMIT_WITHIN, required=True)
+    lr.done()
+    if within <= 0:
+        r.problems.add(lr.raw("within") or lr.node, "limit.within: must be > 0")
+    return Limit(count, within)
+
+
+def _template(r: MapReader, key: str, n: Node | None = None) -> FieldTemplate | None:
+    if n is None:
+        s = r.str(key)
+        n = r.raw(key)
+    else:
+        s = r.as_str(n, key)
+    if s is None or n is None:
+        return None
+    try:
+        return FieldTemplate.compile(s)
+    except ValueError as e:
+        r.problems.add(n, f"{key}: {e}")
+        return None
+
+
+def _parse_systemd(r: MapReader, protected_units: tuple[str, ...]) -> SystemdSpec | None:
+    if not r.has("unit"):
+        r.str("unit", required=True)
+        return None
+    unit = _template(r, "unit")
+    operation = r.choice("operation", OPERATIONS, "restart")
+    props = r.str_map("properties")
+    where = r.raw("unit") or r.node
+    if unit is None or operation is None:
+        return None
+    if unit.is_static:
+        try:
+            full = normalize_unit(unit.source)
+        except ValueError as e:
+            r.problems.add(where, f"unit: {e}")
+            return None
+        if full in {_normal(u) for u in protected_units}:
+            r.problems.add(where, f"unit: {full} is protected (global.protected_units); "
+                                  "alerter will not act on it")
+            return None
+    if operation == "set-property":
+        if not props:
+            r.problems.add(r.raw("properties") or r.node,
+                           "properties: set-property needs properties, e.g. {CPUQuota: 20%}")
+            return None
+    elif props is not None:
+        r.problems.add(r.raw("properties") or r.node, "properties: only used with operation: set-property")
+        return None
+    return SystemdSpec(unit, operation, tuple(sorted((props or {}).items())))
+
+
+def _normal(unit: str) -> str:
+    try:
+        return normalize_unit(unit)
+    except ValueError:
+        return unit
+
+
+def _parse_signal(r: MapReader) -> SignalSpec | None:
+    sig_name = r.str("signal", "TERM")
+    pidfile = _template(r, "pidfile") if r.has("pidfile") else None
+    pattern = r.str("process")
+    process = r.check("process", re.compile, pattern) if pattern is not None else None
+    try:
+        sig = signal.Signals[sig_name if sig_name.startswith("SIG") else f"SIG{sig_name}"]
+    except KeyError:
+        r.problems.add(r.raw("signal") or r.node, f"signal: unknown signal {sig_name!r} (e.g. HUP, USR1, TERM)")
+        return None
+    if (pidfile is None) == (pattern is None):
+        r.problems.add(r.node, "signal action: give exactly one of pidfile or process")
+        return None
+    if pattern is not None and process is None:
+        return None
+    return SignalSpec(sig, pidfile, process)
+
+
+def _parse_argv(r: MapReader, key: str, required: bool) -> tuple[FieldTemplate, ...] | None:
+    nodes = r.list(key, required=required)
+    out = []
+    for n in nodes:
+        t = _template(r, key, n)
+        if t is None:
+            return None
+        out.append(t)
+    if required and r.has(key) and not out:
+        r.problems.add(r.raw(key) or r.node, f"{key}: must name a program")
+        return None
+    if out and not out[0].is_static:
+        r.problems.add(r.raw(key) or r.node, f"{key}: the program (first element) cannot be templated")
+        return None
+    return tuple(out)
+
+
+def _parse_command(r: MapReader) -> CommandSpec | None:
+    argv = _parse_argv(r, "argv", True)
+    undo = _parse_argv(r, "undo_argv", False)
+    timeout = r.duration("timeout", DEFAULT_TIMEOUT)
+    if timeout is not None and timeout <= 0:
+        r.problems.add(r.raw("timeout") or r.node, "timeout: must be > 0")
+    if not argv or undo is None:
+        return None
+    return CommandSpec(argv, undo, timeout)
+
+
+def _parse_throttle(r: MapReader) -> ThrottleSpec | None:
+    collector = r.str("collector", required=True)
+    rate = r.str("rate")
+    sample = r.float("sample")
+    pause = r.bool("pause", False)
+    given = [k for k, v in (("rate", rate), ("sample", sample), ("pause", pause or None)) if v is not None]
+    if len(given) != 1:
+        r.problems.add(r.node, "throttle action: give exactly one of rate (e.g. 100/s), sample (0-1) or pause: true")
+        return None
+    if collector is None:
+        return None
+    if rate is not None:
+        m = _RATE_RE.match(rate)
+        if m is None or float(m.group(1)) <= 0:
+            r.problems.add(r.raw("rate") or r.node, f"rate: expected N/s, N/m or N/h with N > 0, got {rate!r}")
+            return None
+        return ThrottleSpec(collector, "rate", float(m.group(1)) / _RATE_UNIT[m.group(2)])
+    if sample is not None:
+        if not 0 < sample < 1:
+            r.problems.add(r.raw("sample") or r.node, f"sample: the kept fraction, between 0 and 1, got {sample}")
+            return None
+        return ThrottleSpec(collector, "sample", sample)
+    return ThrottleSpec(collector, "pause")

@@ -1,0 +1,258 @@
+"""What each action type does: render a plan from an alert, then apply (and undo) it.
+
+Executors run in worker threads and raise ActionError on failure; deciding whether to run at all
+is the runner's job. Nothing here reaches a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+
+from alerter.actions.config import ActionConfig, CommandSpec, SignalSpec, SystemdSpec, ThrottleSpec
+from alerter.actions.templating import alert_context, alert_json
+from alerter.bus import Gate
+from alerter.errors import ActionError
+from alerter.unitctl import UnitController, normalize_unit, revert_values, show_names
+from rules.alert import Alert
+
+_OUTPUT_CHARS = 300
+
+
+class ProtectedUnitError(ActionError):
+    """A (templated) unit rendered to a protected unit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One decided run of an action for one alert, with its templates rendered."""
+
+    action: ActionConfig
+    target: str  # what the limits count per: unit, pidfile, process pattern, argv, collector
+    alert: Alert
+    argv: tuple[str, ...] = ()
+    undo_argv: tuple[str, ...] = ()
+    undo_state: Mapping[str, Any] = field(default_factory=dict)  # e.g. previous property values
+
+    @property
+    def key(self) -> str:
+        return f"{self.action.name}\x1f{self.target}"
+
+
+def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -> Plan:
+    """Raises ValueError (template, bad unit name) or ProtectedUnitError."""
+    spec = action.spec
+    ctx = alert_context(alert)
+    if isinstance(spec, SystemdSpec):
+        unit = normalize_unit(spec.unit.render(ctx).strip())
+        if unit in protected:
+            raise ProtectedUnitError(f"{unit} is protected (global.protected_units)")
+        return Plan(action, unit, alert)
+    if isinstance(spec, SignalSpec):
+        if spec.pidfile is not None:
+            return Plan(action, spec.pidfile.render(ctx), alert)
+        assert spec.process is not None
+        return Plan(action, f"process:{spec.process.pattern}", alert)
+    if isinstance(spec, CommandSpec):
+        argv = tuple(t.render(ctx) for t in spec.argv)
+        undo = tuple(t.render(ctx) for t in spec.undo_argv)
+        return Plan(action, " ".join(argv), alert, argv, undo)
+    return Plan(action, spec.collector, alert)
+
+
+class Executor(Protocol):
+    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+        """Do it; returns (detail, state the undo needs). Raises ActionError."""
+
+    def undo(self, plan: Plan) -> str:
+        """Revert what apply did, using plan.undo_state. Raises ActionError."""
+
+
+class SystemdExecutor:
+    def __init__(self, units: UnitController, protected: frozenset[str]) -> None:
+        self.units = units
+        self.protected = protected
+
+    def _check(self, unit: str) -> None:
+        # Checked again at the last moment: the plan may come from persisted state.
+        if unit in self.protected:
+            raise ProtectedUnitError(f"{unit} is protected (global.protected_units)")
+
+    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+        spec = plan.action.spec
+        assert isinstance(spec, SystemdSpec)
+        self._check(plan.target)
+        if spec.operation != "set-property":
+            self.units.operate(spec.operation, plan.target)
+            return "", {}
+        props = dict(spec.properties)
+        previous: dict[str, str] = {}
+        if plan.action.revert:
+            shown = self.units.show(plan.target, show_names(list(props)))
+            previous = revert_values(list(props), shown)
+        self.units.set_properties(plan.target, props)
+        return " ".join(f"{k}={v}" for k, v in props.items()), {"properties": previous}
+
+    def undo(self, plan: Plan) -> str:
+        self._check(plan.target)
+        previous = dict(plan.undo_state.get("properties") or {})
+        if not previous:
+            return "nothing to revert"
+        self.units.set_properties(plan.target, previous)
+        return " ".join(f"{k}={v}" for k, v in previous.items())
+
+
+class SignalExecutor:
+    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+        spec = plan.action.spec
+        assert isinstance(spec, SignalSpec)
+        pids = self._pids(spec, plan.target)
+        sent = []
+        for pid in pids:
+            try:
+                os.kill(pid, spec.signal)
+                sent.append(pid)
+            except ProcessLookupError:
+                continue
+            except PermissionError:
+                raise ActionError(f"not allowed to signal pid {pid}") from None
+        if not sent:
+            raise ActionError(f"no process to signal for {plan.target}")
+        return f"{spec.signal.name} to pid {', '.join(map(str, sent))}", {}
+
+    def undo(self, plan: Plan) -> str:
+        return "signals cannot be undone"
+
+    @staticmethod
+    def _pids(spec: SignalSpec, target: str) -> list[int]:
+        if spec.process is None:
+            try:
+                text = Path(target).read_text().strip()
+            except OSError as e:
+                raise ActionError(f"cannot read pidfile {target}: {e.strerror}") from None
+            if not text.isdigit():
+                raise ActionError(f"pidfile {target} does not hold a pid: {text[:40]!r}")
+            pids = [int(text)]
+        else:
+            pids = find_processes(spec.process)
+        # Never signal init or ourselves, whatever a pidfile or pattern says.
+        return [p for p in pids if p > 1 and p != os.getpid()]
+
+
+def find_processes(pattern: re.Pattern[str]) -> list[int]:
+    """PIDs whose command line (arguments joined by spaces) the pattern searches successfully."""
+    me = os.getpid()
+    out = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.info["pid"] != me and cmdline and pattern.search(" ".join(cmdline)):
+            out.append(int(proc.info["pid"]))
+    return sorted(out)
+
+
+class CommandExecutor:
+    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+        return self._run(plan, plan.argv), {}
+
+    def undo(self, plan: Plan) -> str:
+        if not plan.undo_argv:
+            return "no undo_argv"
+        return self._run(plan, plan.undo_argv)
+
+    @staticmethod
+    def _run(plan: Plan, argv: tuple[str, ...]) -> str:
+        spec = plan.action.spec
+        assert isinstance(spec, CommandSpec)
+        try:
+            out = subprocess.run(
+                list(argv), input=alert_json(plan.alert), env=command_env(plan.alert),
+                capture_output=True, text=True, timeout=spec.timeout, check=False,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired:
+            raise ActionError(f"{argv[0]} timed out after {spec.timeout:g}s") from None
+        except OSError as e:
+            raise ActionError(f"cannot run {argv[0]}: {e.strerror}") from None
+        text = (out.stdout + out.stderr).strip()[-_OUTPUT_CHARS:]
+        if out.returncode != 0:
+            raise ActionError(f"{argv[0]} exited {out.returncode}" + (f": {text}" if text else ""))
+        return text
+
+
+def command_env(alert: Alert) -> dict[str, str]:
+    """A small environment: PATH and the alert as ALERTER_* variables (label values are data)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        "ALERTER_ALERTNAME": alert.alertname,
+        "ALERTER_FINGERPRINT": alert.fingerprint,
+        "ALERTER_STATE": alert.state,
+        "ALERTER_VALUE": f"{alert.value:g}",
+    }
+    for k, v in alert.labels.items():
+        env["ALERTER_LABEL_" + re.sub(r"[^A-Za-z0-9_]", "_", k).upper()] = v
+    return env
+
+
+class ThrottleExecutor:
+    def __init__(self, gates: Mapping[str, Gate]) -> None:
+        self.gates = gates
+
+    def _gate(self, collector: str) -> Gate:
+        gate = self.gates.get(collector)
+        if gate is None:
+            raise ActionError(f"no collector named {collector!r} to throttle")
+        return gate
+
+    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+        spec = plan.action.spec
+        assert isinstance(spec, ThrottleSpec)
+        return self.set(spec), {}
+
+    def set(self, spec: ThrottleSpec) -> str:
+        gate = self._gate(spec.collector)
+        if spec.mode == "rate":
+            gate.set_rate(spec.value)
+            return f"{spec.value:g}/s"
+        if spec.mode == "sample":
+            gate.set_sample(spec.value)
+            return f"sample {spec.value:g}"
+        gate.pause()
+        return "paused"
+
+    def undo(self, plan: Plan) -> str:
+        self._gate(plan.target).clear()
+        return "lifted"
+
+
+def phrases(action: ActionConfig, target: str, undo: bool = False) -> tuple[str, str]:
+    """('restarted web.service', 'restart web.service'): how notes name a run, done and to do."""
+    spec = action.spec
+    if isinstance(spec, SystemdSpec):
+        if spec.operation == "set-property":
+            props = " ".join(f"{k}={v}" for k, v in spec.properties)
+            if undo:
+                return f"reverted {props} on {target}", f"revert {props} on {target}"
+            return f"set {props} on {target}", f"set {props} on {target}"
+        past = {"restart": "restarted", "reload": "reloaded", "start": "started", "stop": "stopped"}
+        return f"{past[spec.operation]} {target}", f"{spec.operation} {target}"
+    if isinstance(spec, SignalSpec):
+        return f"sent {spec.signal.name} to {target}", f"send {spec.signal.name} to {target}"
+    if isinstance(spec, CommandSpec):
+        what = f"{action.name} ({target})"
+        return (f"ran undo of {what}", f"run undo of {what}") if undo else (f"ran {what}", f"run {what}")
+    if undo:
+        return f"lifted throttle on collector {target}", f"lift throttle on collector {target}"
+    return f"throttled collector {target}", f"throttle collector {target}"
+
+
+def describe(action: ActionConfig, target: str, dry_run: bool, undo: bool = False) -> str:
+    """'restarted web.service' / 'would restart web.service'."""
+    done, todo = phrases(action, target, undo)
+    return f"would {todo}" if dry_run else done

@@ -1,0 +1,115 @@
+"""How the action history reads in notifications: note lines, and the synthetic alerts
+("remediation exhausted", "remediation ineffective") that the runner sends to the dispatcher.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from alerter.actions.config import ActionConfig
+from alerter.actions.executors import phrases
+from alerter.actions.history import (
+    DRY_RUN,
+    FAILED,
+    OK,
+    RUNNING,
+    SKIPPED_LIMIT,
+    UNDO_PREFIX,
+    Record,
+)
+from rules.alert import Alert, Transition
+from rules.yamlsource import format_duration
+
+EXHAUSTED = "RemediationExhausted"
+INEFFECTIVE = "RemediationIneffective"
+SYNTHETIC_GROUP = "alerter.actions"
+
+
+def clock_time(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M UTC")
+
+
+def span(seconds: float) -> str:
+    """'hour', '30m': how 'in the last ...' reads."""
+    words = {3600.0: "hour", 86400.0: "day", 60.0: "minute"}
+    return words.get(seconds, format_duration(seconds))
+
+
+def note(record: Record, action: ActionConfig | None, runs_in_window: int) -> str:
+    """One line for a notification: 'restarted web.service at 12:03 UTC, 2 of 3 in the last hour'."""
+    at = clock_time(record.time)
+    if action is None:
+        return f"{record.action} on {record.target}: {record.outcome} at {at}"
+    undo = record.outcome.startswith(UNDO_PREFIX)
+    done, todo = phrases(action, record.target, undo=undo)
+    budget = f"{runs_in_window} of {action.limit.count} in the last {span(action.limit.within)}"
+    outcome = record.outcome.removeprefix(UNDO_PREFIX) if undo else record.outcome
+    if outcome == OK:
+        return f"{done} at {at}" + ("" if undo else f", {budget}")
+    if outcome == RUNNING:
+        return f"{done} at {at} (in progress), {budget}"
+    if outcome == DRY_RUN:
+        return f"would {todo} at {at} (dry run)" + ("" if undo else f", {budget}")
+    if outcome == FAILED:
+        return f"failed to {todo} at {at}: {record.detail}"
+    if outcome == SKIPPED_LIMIT:
+        return f"did not {todo} at {at}: remediation exhausted ({record.detail})"
+    reason = outcome.replace("_", " ")
+    return f"did not {todo} at {at}: {reason}" + (f" ({record.detail})" if record.detail else "")
+
+
+def synthetic_alert(kind: str, source: Alert, action: ActionConfig, target: str,
+                    summary: str, description: str, now: float) -> Alert:
+    """An alert alerter raises about its own remediation; it carries no actions (no loops)."""
+    labels = {k: v for k, v in source.labels.items() if k not in ("alertname", "severity")}
+    labels.update({
+        "alertname": kind,
+        "severity": "critical",
+        "action": action.name,
+        "action_target": target,
+        "source_alertname": source.alertname,
+    })
+    return Alert(
+        labels=labels,
+        annotations={"summary": summary, "description": description},
+        state="firing",
+        value=0.0,
+        active_at=now,
+        fired_at=now,
+        group=SYNTHETIC_GROUP,
+    )
+
+
+def firing(alert: Alert, now: float) -> Transition:
+    return Transition(time=now, previous="inactive", alert=alert)
+
+
+def resolved(alert: Alert, now: float) -> Transition:
+    from dataclasses import replace
+
+    return Transition(time=now, previous="firing",
+                      alert=replace(alert, state="resolved", resolved_at=now))
+
+
+def alert_to_json(alert: Alert) -> dict[str, object]:
+    return {
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "active_at": alert.active_at,
+    }
+
+
+def alert_from_json(data: Mapping[str, object]) -> Alert:
+    labels = data.get("labels")
+    annotations = data.get("annotations")
+    active_at = data.get("active_at")
+    return Alert(
+        labels=dict(labels) if isinstance(labels, dict) else {},
+        annotations=dict(annotations) if isinstance(annotations, dict) else {},
+        state="firing",
+        value=0.0,
+        active_at=float(active_at) if isinstance(active_at, (int, float)) else 0.0,
+        fired_at=float(active_at) if isinstance(active_at, (int, float)) else 0.0,
+        group=SYNTHETIC_GROUP,
+    )

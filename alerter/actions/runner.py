@@ -1,0 +1,450 @@
+"""Decide when actions run, under the safety rules, and hand the work to worker threads.
+
+Decisions happen on the main loop (handle/tick) and are cheap: render the target, then check, in
+order, protected units, cooldown, the sliding-window limit and the global per-minute cap, each
+read from the persisted history. The systemctl/command/signal work runs on `KeyedWorkers`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import structlog
+
+from alerter.actions import history as h
+from alerter.actions.config import ActionConfig, ThrottleSpec
+from alerter.actions.executors import (
+    Executor,
+    Plan,
+    ProtectedUnitError,
+    ThrottleExecutor,
+    describe,
+    phrases,
+    render_plan,
+)
+from alerter.actions.notes import (
+    EXHAUSTED,
+    INEFFECTIVE,
+    alert_from_json,
+    alert_to_json,
+    clock_time,
+    firing,
+    note,
+    resolved,
+    span,
+    synthetic_alert,
+)
+from alerter.actions.workers import Job, KeyedWorkers
+from alerter.errors import ActionError
+from alerter.metrics import Metrics
+from alerter.protocols import Clock
+from alerter.state import StateStore
+from rules.alert import Alert, Transition
+from rules.yamlsource import format_duration
+
+log = structlog.get_logger(__name__)
+
+APPLIED_NS = "actions.applied"  # what a resolve must undo, per action+target
+SYNTHETIC_NS = "actions.synthetic"  # exhausted / ineffective alerts raised and not yet resolved
+ORPHAN_GRACE = 60.0  # undo an applied state whose alerts have all stopped firing for this long
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        actions: Sequence[ActionConfig],
+        *,
+        store: StateStore,
+        metrics: Metrics,
+        clock: Clock,
+        emit: Callable[[Sequence[Transition]], None],
+        executors: Mapping[str, Executor],
+        protected: frozenset[str],
+        dry_run: bool = False,
+        actions_per_minute: int = 30,
+        workers: int = 4,
+    ) -> None:
+        self.actions = {a.name: a for a in actions}
+        self.store = store
+        self.history_db = h.ActionHistory(store)
+        self.metrics = metrics
+        self.clock = clock
+        self.emit = emit
+        self.executors = executors
+        self.protected = protected
+        self.dry_run = dry_run
+        self.actions_per_minute = actions_per_minute
+        self._workers = KeyedWorkers(workers)
+        self._lock = threading.RLock()  # guards the applied entries shared with workers
+        self._episodes: dict[str, float] = {}  # fingerprint -> active_at of the firing episode
+        self._verify: dict[tuple[str, str], tuple[float, Plan, str]] = {}
+        self._verified: set[tuple[str, str]] = set()  # (fingerprint, action) escalated or passed
+        self._skips: dict[tuple[str, str, str, str], float] = {}
+        self._orphans: dict[str, float] = {}
+        self._orphan_check = float("-inf")
+        self._reapply_throttles()
+
+    # --- the ActionRunner protocol ------------------------------------------------------
+
+    def handle(self, transitions: Sequence[Transition], now: float) -> None:
+        for t in transitions:
+            alert = t.alert
+            if t.state == "firing" and t.previous != "firing":
+                self._episodes[alert.fingerprint] = alert.active_at
+                self._verified = {k for k in self._verified if k[0] != alert.fingerprint}
+                for action in self._actions_of(alert, "firing"):
+                    self._decide(action, alert, now, repeat=False)
+            elif t.state == "resolved" and t.previous == "firing":
+                for action in self._actions_of(alert, "resolved"):
+                    self._decide(action, alert, now, repeat=False)
+                for action in self._actions_of(alert, "firing"):
+                    if action.reverts:
+                        self._release(action, alert, now)
+                self._forget(alert.fingerprint, now)
+
+    def tick(self, firing_alerts: Sequence[Alert], now: float) -> None:
+        live = {a.fingerprint for a in firing_alerts if a.state == "firing"}
+        self._resume_exhausted(now)
+        for alert in firing_alerts:
+            if alert.state != "firing":
+                continue
+            self._episodes.setdefault(alert.fingerprint, alert.active_at)
+            for action in self._actions_of(alert, "firing"):
+                if action.repeat:
+                    self._decide(action, alert, now, repeat=True)
+        self._check_verify(live, now)
+        self._undo_orphans(live, now)
+        if len(self._skips) > 10_000:
+            self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
+
+    def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]:
+        return [r.to_json() for r in self.history_db.records(fingerprint)]
+
+    def notes(self, fingerprint: str) -> list[str]:
+        """Lines for the alert's notifications: what was done (or would be) in this episode."""
+        since = self._episodes.get(fingerprint, self.clock.now() - 86400.0)
+        out = []
+        for rec in reversed(self.history_db.records(fingerprint, since=since, limit=20)):
+            action = self.actions.get(rec.action)
+            n = 0
+            if action is not None:
+                runs = self.history_db.runs(rec.action, rec.target, rec.time - action.limit.within,
+                                            rec.dry_run)
+                n = sum(1 for t in runs if t <= rec.time)
+            out.append(note(rec, action, n))
+        return out
+
+    def idle(self) -> bool:
+        """True when no action work is queued or running (for tests and shutdown)."""
+        return self._workers.idle()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        return self._workers.wait_idle(timeout)
+
+    def stop(self) -> None:
+        self._workers.stop()
+
+    # --- deciding ---------------------------------------------------------------------------
+
+    def _actions_of(self, alert: Alert, edge: str) -> list[ActionConfig]:
+        out = []
+        for name in alert.actions:
+            action = self.actions.get(name)
+            if action is not None and action.on == edge:
+                out.append(action)
+        return out
+
+    def _decide(self, action: ActionConfig, alert: Alert, now: float, *, repeat: bool) -> None:
+        try:
+            plan = render_plan(action, alert, self.protected)
+        except ProtectedUnitError as e:
+            self._skip(action, _template_target(action), alert, h.REFUSED_PROTECTED, str(e), now)
+            return
+        except ValueError as e:
+            self._skip(action, _template_target(action), alert, h.INVALID_TARGET, str(e), now)
+            return
+        dry = self.dry_run or action.dry_run
+        last = self.history_db.last_run(action.name, plan.target, dry)
+        if last is not None and now - last < action.cooldown:
+            if not repeat:
+                detail = (f"last run at {clock_time(last)}, cooldown {format_duration(action.cooldown)}")
+                self._skip(action, plan.target, alert, h.SKIPPED_COOLDOWN, detail, now)
+            return
+        window = self.history_db.runs(action.name, plan.target, now - action.limit.within, dry)
+        if len(window) >= action.limit.count:
+            self._exhausted(plan, window, now, dry, repeat)
+            return
+        if self.history_db.count_all_since(now - 60.0) >= self.actions_per_minute:
+            detail = f"global.actions_per_minute ({self.actions_per_minute}) reached"
+            self._skip(action, plan.target, alert, h.RATE_LIMITED, detail, now)
+            return
+        self._run(plan, now, dry)
+
+    def _run(self, plan: Plan, now: float, dry: bool) -> None:
+        action, alert = plan.action, plan.alert
+        what = describe(action, plan.target, dry)
+        if action.reverts:
+            self._hold(plan, dry)
+        if dry:
+            self._record(action, plan.target, alert, h.DRY_RUN, what, now, dry=True)
+            log.info("action_dry_run", action=action.name, target=plan.target,
+                     alertname=alert.alertname, fingerprint=alert.fingerprint, would=what)
+            return
+        rid = self.history_db.add(now, action.name, plan.target, alert.fingerprint,
+                                  alert.alertname, h.RUNNING, False, what)
+        if action.verify is not None and (alert.fingerprint, action.name) not in self._verified:
+            self._verify.setdefault((alert.fingerprint, action.name),
+                                    (now + action.verify, plan, what))
+        log.info("action_started", action=action.name, target=plan.target,
+                 alertname=alert.alertname, fingerprint=alert.fingerprint)
+        self._workers.submit(plan.key, Job(lambda: self._execute(rid, plan),
+                                           lambda: self._cancelled(rid, plan)))
+
+    def _execute(self, rid: int, plan: Plan) -> None:
+        action = plan.action
+        executor = self.executors[action.type]
+        try:
+            detail, undo_state = executor.apply(plan)
+        except ActionError as e:
+            outcome, detail = h.FAILED, str(e)
+        except Exception as e:  # an executor bug must not kill the worker
+            log.exception("action_crashed", action=action.name, target=plan.target)
+            outcome, detail = h.FAILED, f"internal error: {e!r}"
+        else:
+            outcome = h.OK
+            if action.reverts:
+                self._applied_done(plan, undo_state)
+        what = describe(action, plan.target, False)
+        self.history_db.finish(rid, outcome, f"{what}: {detail}" if detail else what)
+        self.metrics.actions.labels(action.name, outcome).inc()
+        (log.info if outcome == h.OK else log.warning)(
+            "action_finished", action=action.name, target=plan.target, outcome=outcome,
+            detail=detail, fingerprint=plan.alert.fingerprint)
+
+    def _cancelled(self, rid: int, plan: Plan) -> None:
+        self.history_db.finish(rid, h.FAILED, "cancelled: alerter stopped before it ran")
+        self.metrics.actions.labels(plan.action.name, h.FAILED).inc()
+
+    def _record(self, action: ActionConfig, target: str, alert: Alert, outcome: str,
+                detail: str, now: float, dry: bool) -> None:
+        self.history_db.add(now, action.name, target, alert.fingerprint, alert.alertname,
+                            outcome, dry, detail)
+        self.metrics.actions.labels(action.name, outcome).inc()
+
+    def _skip(self, action: ActionConfig, target: str, alert: Alert, outcome: str,
+              detail: str, now: float) -> None:
+        """Record a decision not to run, once per cooldown, not on every tick."""
+        key = (action.name, target, alert.fingerprint, outcome)
+        last = self._skips.get(key)
+        if last is not None and now - last < max(action.cooldown, 60.0):
+            return
+        self._skips[key] = now
+        dry = self.dry_run or action.dry_run
+        self._record(action, target, alert, outcome, detail, now, dry)
+        log.warning("action_skipped", action=action.name, target=target, outcome=outcome,
+                    detail=detail, fingerprint=alert.fingerprint)
+
+    # --- limits, verify ---------------------------------------------------------------------
+
+    def _exhausted(self, plan: Plan, window: list[float], now: float, dry: bool,
+                   repeat: bool) -> None:
+        action, alert = plan.action, plan.alert
+        notified = self.history_db.last_outcome(action.name, plan.target, h.SKIPPED_LIMIT)
+        already = notified is not None and notified >= window[-1]
+        if already and repeat:
+            return
+        resume = window[0] + action.limit.within
+        detail = (f"{len(window)} runs within {span(action.limit.within)}, "
+                  f"limit {action.limit.count}; resumes at {clock_time(resume)}")
+        self._record(action, plan.target, alert, h.SKIPPED_LIMIT, detail, now, dry)
+        if already:
+            return
+        log.warning("action_limit_reached", action=action.name, target=plan.target,
+                    count=len(window), fingerprint=alert.fingerprint)
+        done, _ = phrases(action, plan.target)
+        summary = (f"{alert.alertname}: remediation exhausted, {done} {len(window)} times "
+                   f"in the last {span(action.limit.within)}; not acting again before "
+                   f"{clock_time(resume)}")
+        self._raise(EXHAUSTED, plan, summary, now)
+
+    def _resume_exhausted(self, now: float) -> None:
+        for key, entry in self.store.kv_items(SYNTHETIC_NS).items():
+            if entry.get("kind") != EXHAUSTED:
+                continue
+            action = self.actions.get(entry.get("action", ""))
+            if action is not None:
+                dry = self.dry_run or action.dry_run
+                window = self.history_db.runs(action.name, entry["target"],
+                                              now - action.limit.within, dry)
+                if len(window) >= action.limit.count:
+                    continue
+            self._lower(key, entry, now)
+
+    def _check_verify(self, live: set[str], now: float) -> None:
+        for key, (deadline, plan, what) in list(self._verify.items()):
+            if key[0] not in live:
+                del self._verify[key]
+                continue
+            if now < deadline:
+                continue
+            del self._verify[key]
+            self._verified.add(key)
+            action = plan.action
+            assert action.verify is not None
+            summary = (f"{plan.alert.alertname} still firing {format_duration(action.verify)} "
+                       f"after {what}")
+            log.warning("action_ineffective", action=action.name, target=plan.target,
+                        fingerprint=plan.alert.fingerprint)
+            self._raise(INEFFECTIVE, plan, summary, now)
+
+    def _raise(self, kind: str, plan: Plan, summary: str, now: float) -> None:
+        records = self.history_db.target_records(plan.action.name, plan.target,
+                                                 now - max(plan.action.limit.within, 3600.0))
+        lines = [note(r, plan.action, 0).split(", ")[0] for r in records[-20:]]
+        description = "Action history:\n" + "\n".join(f"- {line}" for line in lines)
+        alert = synthetic_alert(kind, plan.alert, plan.action, plan.target, summary,
+                                description, now)
+        self.store.kv_put(SYNTHETIC_NS, alert.fingerprint, {
+            "kind": kind, "action": plan.action.name, "target": plan.target,
+            "source": plan.alert.fingerprint, "alert": alert_to_json(alert),
+        })
+        self.emit([firing(alert, now)])
+
+    def _lower(self, key: str, entry: Mapping[str, Any], now: float) -> None:
+        self.store.kv_delete(SYNTHETIC_NS, key)
+        self.emit([resolved(alert_from_json(entry.get("alert") or {}), now)])
+
+    def _forget(self, fingerprint: str, now: float) -> None:
+        """The alert resolved: drop its episode, verify deadlines and synthetic alerts."""
+        self._episodes.pop(fingerprint, None)
+        self._verify = {k: v for k, v in self._verify.items() if k[0] != fingerprint}
+        self._verified = {k for k in self._verified if k[0] != fingerprint}
+        for key, entry in self.store.kv_items(SYNTHETIC_NS).items():
+            if entry.get("source") == fingerprint:
+                self._lower(key, entry, now)
+
+    # --- applied state and its undo ---------------------------------------------------------
+
+    def _hold(self, plan: Plan, dry: bool) -> None:
+        """Note that `plan.alert` holds this action's effect on the target until it resolves."""
+        with self._lock:
+            entry = self.store.kv_get(APPLIED_NS, plan.key) or {
+                "action": plan.action.name, "target": plan.target, "fingerprints": [],
+                "dry_run": dry, "done": False, "undo_state": {},
+            }
+            if plan.alert.fingerprint not in entry["fingerprints"]:
+                entry["fingerprints"].append(plan.alert.fingerprint)
+            self.store.kv_put(APPLIED_NS, plan.key, entry)
+
+    def _applied_done(self, plan: Plan, undo_state: Mapping[str, Any]) -> None:
+        with self._lock:
+            entry = self.store.kv_get(APPLIED_NS, plan.key)
+            if entry is None:
+                return
+            if not entry["done"]:  # the first apply saw the original values; keep them
+                entry["done"] = True
+                entry["undo_state"] = dict(undo_state)
+                self.store.kv_put(APPLIED_NS, plan.key, entry)
+
+    def _release(self, action: ActionConfig, alert: Alert, now: float) -> None:
+        try:
+            plan = render_plan(action, alert, self.protected)
+        except (ValueError, ActionError):
+            return  # it never ran for this alert
+        self._release_plan(plan, alert.fingerprint, now)
+
+    def _release_plan(self, plan: Plan, fingerprint: str, now: float) -> None:
+        with self._lock:
+            entry = self.store.kv_get(APPLIED_NS, plan.key)
+            if entry is None or fingerprint not in entry["fingerprints"]:
+                return
+            entry["fingerprints"].remove(fingerprint)
+            self.store.kv_put(APPLIED_NS, plan.key, entry)
+            if entry["fingerprints"]:
+                return  # another firing alert still wants it applied
+        self._start_undo(plan, entry, now)
+
+    def _start_undo(self, plan: Plan, entry: Mapping[str, Any], now: float) -> None:
+        if entry["dry_run"]:
+            with self._lock:
+                self.store.kv_delete(APPLIED_NS, plan.key)
+            what = describe(plan.action, plan.target, True, undo=True)
+            self._record(plan.action, plan.target, plan.alert, h.UNDO_PREFIX + h.DRY_RUN, what,
+                         now, dry=True)
+            return
+        self._workers.submit(plan.key, Job(lambda: self._undo(plan, now)))
+
+    def _undo(self, plan: Plan, now: float) -> None:
+        with self._lock:
+            entry = self.store.kv_get(APPLIED_NS, plan.key)
+            if entry is None or entry["fingerprints"]:
+                return  # fired again meanwhile: keep it applied
+            self.store.kv_delete(APPLIED_NS, plan.key)
+        if not entry["done"]:
+            return  # the apply failed: nothing to undo
+        action = plan.action
+        plan = replace(plan, undo_state=entry.get("undo_state") or {})
+        what = describe(action, plan.target, False, undo=True)
+        try:
+            detail = self.executors[action.type].undo(plan)
+            outcome = h.UNDO_PREFIX + h.OK
+        except ActionError as e:
+            detail, outcome = str(e), h.UNDO_PREFIX + h.FAILED
+        except Exception as e:
+            log.exception("action_undo_crashed", action=action.name, target=plan.target)
+            detail, outcome = f"internal error: {e!r}", h.UNDO_PREFIX + h.FAILED
+        self._record(action, plan.target, plan.alert, outcome, f"{what}: {detail}", now, dry=False)
+        log.info("action_undone", action=action.name, target=plan.target, outcome=outcome)
+
+    def _undo_orphans(self, live: set[str], now: float) -> None:
+        """Undo what no firing alert holds any more (its rule was removed, a resolve was lost)."""
+        if not self._orphans and now - self._orphan_check < 10.0:
+            return
+        self._orphan_check = now
+        entries = self.store.kv_items(APPLIED_NS)
+        for key, entry in entries.items():
+            if any(fp in live for fp in entry["fingerprints"]):
+                self._orphans.pop(key, None)
+                continue
+            first = self._orphans.setdefault(key, now)
+            action = self.actions.get(entry["action"])
+            if now - first < ORPHAN_GRACE:
+                continue
+            self._orphans.pop(key, None)
+            if action is None:
+                self.store.kv_delete(APPLIED_NS, key)
+                continue
+            log.warning("action_orphan_released", action=action.name, target=entry["target"])
+            orphan = Alert(labels={"alertname": "orphaned"}, annotations={}, state="resolved",
+                           value=0.0, active_at=now)
+            with self._lock:
+                entry["fingerprints"] = []
+                self.store.kv_put(APPLIED_NS, key, entry)
+            self._start_undo(Plan(action, entry["target"], orphan), entry, now)
+
+    def _reapply_throttles(self) -> None:
+        """Gates live in memory: after a restart, re-close those a firing alert still holds."""
+        throttle = self.executors.get("throttle")
+        if not isinstance(throttle, ThrottleExecutor):
+            return
+        for entry in self.store.kv_items(APPLIED_NS).values():
+            action = self.actions.get(entry["action"])
+            if action and isinstance(action.spec, ThrottleSpec) and entry["done"] and not entry["dry_run"]:
+                try:
+                    throttle.set(action.spec)
+                except ActionError as e:
+                    log.warning("throttle_reapply_failed", action=action.name, error=str(e))
+
+
+def _template_target(action: ActionConfig) -> str:
+    spec = action.spec
+    for attr in ("unit", "pidfile", "collector"):
+        v = getattr(spec, attr, None)
+        if v is not None:
+            return str(getattr(v, "source", v))
+    argv = getattr(spec, "argv", ())
+    return " ".join(t.source for t in argv) or action.name
+
