@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,14 @@ class SystemClock:
 def _engine(config: Config, hooks: Any) -> RuleEngine:
     from rules.engine import Engine
 
-    labels = dict(config.global_.labels)
-    return Engine(config.rules, labels, hooks)
+    return Engine(config.rules, external_labels(config), hooks)
+
+
+def external_labels(config: Config) -> dict[str, str]:
+    """global.labels plus `host` (the hostname) unless the config sets it."""
+    labels = {"host": socket.gethostname()}
+    labels.update(config.global_.labels)
+    return labels
 
 
 def _dispatcher(
