@@ -1,1 +1,56 @@
 """Alert transitions -> notifications: routing, grouping, inhibition, silences, outbox."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import requests
+
+from alerter import __version__
+from alerter.dispatch.dispatcher import NotificationDispatcher
+from alerter.dispatch.outbox import DEFAULT_BACKOFF, Backoff
+from alerter.metrics import Metrics
+from alerter.notifiers import build_notifier
+from alerter.notifiers.config import NotifierConfig
+from alerter.protocols import Clock, Notifier
+from alerter.state import StateStore
+
+if TYPE_CHECKING:
+    from alerter.config import Config
+
+__all__ = ["Backoff", "NotificationDispatcher", "build_dispatcher"]
+
+
+def build_dispatcher(
+    config: Config,
+    store: StateStore,
+    metrics: Metrics,
+    clock: Clock,
+    action_notes: Callable[[str], list[str]],
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> NotificationDispatcher:
+    """The dispatcher for a loaded config, with one requests.Session per notifier."""
+    notifiers: dict[str, tuple[NotifierConfig, Notifier]] = {}
+    sessions = []
+    for nc in config.notifiers:
+        session = requests.Session()
+        session.headers["User-Agent"] = f"alerter/{__version__}"
+        sessions.append(session)
+        notifiers[nc.name] = (nc, build_notifier(nc, session, clock))
+    external_url = (
+        config.global_.external_url or f"http://{socket.gethostname()}:{config.server.port}"
+    )
+    return NotificationDispatcher(
+        route=config.route,
+        inhibit_rules=config.inhibit_rules,
+        notifiers=notifiers,
+        store=store,
+        metrics=metrics,
+        clock=clock,
+        action_notes=action_notes,
+        external_url=external_url,
+        backoff=backoff,
+        sessions=sessions,
+    )

@@ -1,14 +1,55 @@
-"""Parse the `notifiers:` section."""
+"""Parse the `notifiers:` section into validated, typed settings.
+
+Secrets given as `*_file` are read here, at load, so a missing or unreadable file is a config
+error with its line rather than a failed notification at 3 a.m. `${VAR}` expansion is done by
+MapReader.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from rules.yamlsource import MapReader, Mark
 
 NOTIFIER_TYPES = ("console", "slack", "webhook", "alertmanager")
+
+# Alertmanager's defaults: webhook sends resolved notifications, Slack does not.
+_SEND_RESOLVED_DEFAULT = {"console": True, "slack": False, "webhook": True, "alertmanager": True}
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SlackSettings:
+    webhook_url: str
+    channel: str | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None  # Jinja template; None: Alertmanager webhook JSON
+    content_type: str = "application/json"
+    hmac_secret: bytes | None = None
+    max_alerts: int = 0  # 0: no limit; beyond it, alerts are dropped and counted in truncatedAlerts
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerSettings:
+    urls: tuple[str, ...]
+    resend_interval: float = 60.0
+
+
+Settings = ConsoleSettings | SlackSettings | WebhookSettings | AlertmanagerSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,14 +57,147 @@ class NotifierConfig:
     name: str
     type: str
     mark: Mark
-    options: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=ConsoleSettings)
+    send_resolved: bool = True
+    timeout: float = 10.0  # every HTTP call
+    max_age: float = 3600.0  # a notification older than this is dropped, not sent
+
+
+_COMMON = ("name", "type", "send_resolved", "timeout", "max_age")
 
 
 def parse_notifier(r: MapReader, base_dir: Path) -> NotifierConfig | None:
     name = r.str("name", required=True)
     ntype = r.choice("type", NOTIFIER_TYPES, required=True)
-    options = {k: r.raw(k).plain() for k in r.keys() if k not in ("name", "type")}  # type: ignore[union-attr]
-    r.done()
-    if name is None or ntype is None:
+    if ntype is None:
+        r.done(extra_known=tuple(r.keys()))  # the type error is enough; don't pile on
         return None
-    return NotifierConfig(name=name, type=ntype, mark=r.mark, options=options)
+    send_resolved = r.bool("send_resolved", _SEND_RESOLVED_DEFAULT[ntype])
+    timeout = r.duration("timeout", 10.0)
+    max_age = r.duration("max_age", 3600.0)
+    for key, v in (("timeout", timeout), ("max_age", max_age)):
+        if v <= 0:
+            r.problems.add(r.raw(key) or r.node, f"{key}: must be greater than 0")
+    settings: Settings | None
+    if ntype == "console":
+        settings = ConsoleSettings()
+    elif ntype == "slack":
+        settings = _slack(r, base_dir)
+    elif ntype == "webhook":
+        settings = _webhook(r, base_dir)
+    else:
+        settings = _alertmanager(r)
+    r.done()
+    if name is None or settings is None:
+        return None
+    return NotifierConfig(name, ntype, r.mark, settings, send_resolved, timeout, max_age)
+
+
+def _secret(r: MapReader, key: str, base_dir: Path, *, required: bool) -> str | None:
+    """`key` or `key_file` (exactly one); a file's content is read now and stripped."""
+    value: str | None = r.str(key)
+    path: str | None = r.str(f"{key}_file")
+    if value is not None and path is not None:
+        r.problems.add(
+            r.raw(f"{key}_file") or r.node, f"{key}_file: give either {key} or {key}_file, not both"
+        )
+        return None
+    if path is not None:
+        full = Path(path) if Path(path).is_absolute() else base_dir / path
+        try:
+            value = full.read_text().strip()
+        except OSError as e:
+            r.problems.add(
+                r.raw(f"{key}_file") or r.node,
+                f"{key}_file: cannot read {full}: {e.strerror} (check the path and permissions)",
+            )
+            return None
+        if not value:
+            r.problems.add(r.raw(f"{key}_file") or r.node, f"{key}_file: {full} is empty")
+            return None
+    if value is None and required and r.ok:
+        r.problems.add(r.node, f"{r.what}: missing required key {key!r} (or {key}_file)")
+    return value
+
+
+def _url(r: MapReader, key: str, base_dir: Path) -> str | None:
+    url = _secret(r, key, base_dir, required=True)
+    if url is not None and not url.startswith(("http://", "https://")):
+        r.problems.add(
+            r.raw(key) or r.raw(f"{key}_file") or r.node,
+            f"{key}: expected an http:// or https:// URL",
+        )
+        return None
+    return url
+
+
+def _slack(r: MapReader, base_dir: Path) -> SlackSettings | None:
+    url = _url(r, "webhook_url", base_dir)
+    channel = r.str("channel")
+    username = r.str("username")
+    return None if url is None else SlackSettings(url, channel, username)
+
+
+def _webhook(r: MapReader, base_dir: Path) -> WebhookSettings | None:
+    url = _url(r, "url", base_dir)
+    headers = r.str_map("headers", {})
+    body = r.str("body")
+    content_type = r.str("content_type", "application/json")
+    secret = _secret(r, "hmac_secret", base_dir, required=False)
+    max_alerts = r.int("max_alerts", 0, minimum=0)
+    if body is not None:
+        problem = check_body_template(body)
+        if problem:
+            r.problems.add(r.raw("body") or r.node, f"body: {problem}")
+            return None
+    if url is None:
+        return None
+    return WebhookSettings(
+        url,
+        headers,
+        body,
+        content_type,
+        secret.encode() if secret is not None else None,
+        max_alerts,
+    )
+
+
+def _alertmanager(r: MapReader) -> AlertmanagerSettings | None:
+    urls = r.str_list("urls", (), required=True)
+    resend = r.duration("resend_interval", 60.0)
+    if resend <= 0:
+        r.problems.add(
+            r.raw("resend_interval") or r.node, "resend_interval: must be greater than 0"
+        )
+    bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+    if bad:
+        r.problems.add(
+            r.raw("urls") or r.node, f"urls: expected http:// or https:// URLs, got {bad[0]!r}"
+        )
+        return None
+    if not urls:
+        if r.has("urls"):
+            r.problems.add(r.raw("urls") or r.node, "urls: list at least one Alertmanager URL")
+        return None
+    return AlertmanagerSettings(tuple(u.rstrip("/") for u in urls), resend)
+
+
+_TEMPLATE_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def body_template(text: str) -> jinja2.Template:
+    return _TEMPLATE_ENV.from_string(text)
+
+
+def check_body_template(text: str) -> str | None:
+    """Compile and render a webhook body with sample data; the problem, or None."""
+    from alerter.notifiers.model import sample_notification
+    from alerter.notifiers.webhook import render_body
+
+    try:
+        render_body(body_template(text), sample_notification())
+    except jinja2.TemplateSyntaxError as e:
+        return f"template syntax error on line {e.lineno}: {e.message}"
+    except Exception as e:  # any render error, shown to the user as a config problem
+        return f"template fails on sample data: {e}"
+    return None

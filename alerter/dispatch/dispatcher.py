@@ -1,0 +1,258 @@
+"""The dispatcher: alert transitions -> route -> aggregation groups -> (silences, inhibition)
+-> notifications committed to the outbox, which worker threads send.
+
+`handle` and `tick` run on the daemon's main loop; sending never does. Group state and the
+outbox rows a flush produces are written in one transaction, so a crash either loses neither
+or keeps both: a restart neither forgets nor repeats a notification.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import quote
+
+import requests
+import structlog
+
+from alerter.dispatch.config import InhibitRuleConfig, RouteConfig
+from alerter.dispatch.groups import Group, Timing
+from alerter.dispatch.inhibit import Inhibitor
+from alerter.dispatch.outbox import DEFAULT_BACKOFF, Backoff, Lane, Outbox, enqueue
+from alerter.dispatch.routing import group_labels, match_routes, walk
+from alerter.dispatch.silences import Silences
+from alerter.metrics import Metrics
+from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
+from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
+from alerter.protocols import Clock, Notifier
+from alerter.state import StateStore
+from rules.alert import Alert, Transition
+
+log = structlog.get_logger(__name__)
+
+GROUPS_NAMESPACE = "dispatch.groups"
+SILENCE_GC_INTERVAL = 60.0
+
+
+class NotificationDispatcher:
+    """Implements protocols.Dispatcher; `silences` is the silence store the API manages."""
+
+    def __init__(
+        self,
+        *,
+        route: RouteConfig,
+        inhibit_rules: Sequence[InhibitRuleConfig],
+        notifiers: Mapping[str, tuple[NotifierConfig, Notifier]],
+        store: StateStore,
+        metrics: Metrics,
+        clock: Clock,
+        action_notes: Callable[[str], list[str]],
+        external_url: str,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        sessions: Sequence[requests.Session] = (),
+    ) -> None:
+        self._route = route
+        self._routes = {r.id: r for r in walk(route)}
+        self._configs = {name: cfg for name, (cfg, _) in notifiers.items()}
+        self._notifiers = {name: n for name, (_, n) in notifiers.items()}
+        self._store = store
+        self._clock = clock
+        self._action_notes = action_notes
+        self._external_url = external_url.rstrip("/")
+        self._sessions = list(sessions)
+        self._inhibitor = Inhibitor(inhibit_rules)
+        self._lock = threading.Lock()
+        self._firing: dict[str, Alert] = {}
+        self._groups: dict[str, Group] = {}
+        self._next_gc = 0.0
+        self.silences = Silences(store)
+        self._load_groups()
+        self._outbox = Outbox(
+            store,
+            {
+                name: Lane(self._notifiers[name], cfg.max_age, cfg.timeout)
+                for name, cfg in self._configs.items()
+            },
+            metrics,
+            clock,
+            backoff,
+        )
+        self._outbox.start()
+
+    # --- protocols.Dispatcher --------------------------------------------------------------
+
+    def handle(self, transitions: Sequence[Transition], now: float) -> None:
+        with self._lock:
+            dirty: set[str] = set()
+            for t in transitions:
+                a = t.alert
+                if a.state == "firing":
+                    self._firing[a.fingerprint] = a
+                elif a.state == "resolved":
+                    self._firing.pop(a.fingerprint, None)
+                else:
+                    continue  # pending alerts are never sent
+                for route in match_routes(self._route, a.labels):
+                    g = self._group_for(route, a.labels, now)
+                    g.alerts[a.fingerprint] = a
+                    dirty.add(g.id)
+            self._flush_due(now, dirty)
+
+    def tick(self, now: float) -> None:
+        with self._lock:
+            self._flush_due(now, set())
+        if now >= self._next_gc:
+            self._next_gc = now + SILENCE_GC_INTERVAL
+            self.silences.gc(now)
+
+    def stop(self) -> None:
+        self._outbox.stop()
+        for s in self._sessions:
+            s.close()
+
+    # --- views for the API -------------------------------------------------------------------
+
+    def status(self, alert: Alert, now: float) -> dict[str, object]:
+        """Alertmanager's alert status: silencedBy (silence ids), inhibitedBy (fingerprints)."""
+        silenced = self.silences.muted_by(alert.labels, now)
+        with self._lock:
+            inhibited = self._inhibitor.inhibited_by(
+                alert.labels, alert.fingerprint, self._firing.values()
+            )
+        return {
+            "state": "suppressed" if silenced or inhibited else "active",
+            "silencedBy": silenced,
+            "inhibitedBy": inhibited,
+        }
+
+    def pending_notifications(self) -> int:
+        return self._outbox.pending()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _timing(self, route: RouteConfig) -> Timing:
+        cfg = self._configs[route.receiver]
+        if isinstance(cfg.settings, AlertmanagerSettings):
+            # Alertmanager does the grouping: push at once, re-push every resend_interval.
+            return Timing(0.0, 0.0, cfg.settings.resend_interval)
+        return Timing(route.group_wait, route.group_interval, route.repeat_interval)
+
+    def _group_for(self, route: RouteConfig, labels: Mapping[str, str], now: float) -> Group:
+        glabels = group_labels(route, labels)
+        gid = f"{route.id}|{route.receiver}|{labelset_str(glabels)}"
+        g = self._groups.get(gid)
+        if g is None:
+            timing = self._timing(route)
+            g = Group(route.id, route.key, route.receiver, glabels, timing, now + timing.group_wait)
+            self._groups[gid] = g
+        return g
+
+    def _muted(self, now: float) -> Callable[[Alert], bool]:
+        firing = list(self._firing.values())
+
+        def muted(a: Alert) -> bool:
+            return bool(self.silences.muted_by(a.labels, now)) or bool(
+                self._inhibitor.inhibited_by(a.labels, a.fingerprint, firing)
+            )
+
+        return muted
+
+    def _render(self, now: float) -> Callable[[Alert], NotifiedAlert]:
+        def render(a: Alert) -> NotifiedAlert:
+            try:
+                notes = tuple(self._action_notes(a.fingerprint))
+            except Exception:  # notes are a nicety; never lose the notification over them
+                log.exception("action_notes_failed", fingerprint=a.fingerprint)
+                notes = ()
+            firing = a.state == "firing"
+            return NotifiedAlert(
+                status="firing" if firing else "resolved",
+                labels=dict(a.labels),
+                annotations=dict(a.annotations),
+                starts_at=a.fired_at if a.fired_at is not None else a.active_at,
+                ends_at=None if firing else (a.resolved_at if a.resolved_at is not None else now),
+                fingerprint=a.fingerprint,
+                value=a.value,
+                generator_url=f"{self._external_url}/api/v1/rules?alertname={quote(a.alertname)}",
+                examples=a.examples,
+                action_notes=notes,
+            )
+
+        return render
+
+    def _flush_due(self, now: float, dirty: set[str]) -> None:
+        out: list[Notification] = []
+        removed: list[str] = []
+        muted, render = self._muted(now), self._render(now)
+        for gid, g in list(self._groups.items()):
+            if now < g.next_flush:
+                continue
+            sent_before, size_before = g.sent, len(g.alerts)
+            n = g.flush(
+                now, muted, self._notifiers[g.receiver].send_resolved, render, self._external_url
+            )
+            if n is not None:
+                out.append(n)
+                log.info(
+                    "notification_queued",
+                    receiver=g.receiver,
+                    group_key=g.key,
+                    status=n.status,
+                    alerts=len(n.alerts),
+                )
+            if not g.alerts:
+                del self._groups[gid]
+                removed.append(gid)
+                dirty.discard(gid)
+            elif g.sent is not sent_before or len(g.alerts) != size_before:
+                dirty.add(gid)
+        if not (dirty or removed or out):
+            return
+        with self._store.transaction() as db:
+            for n in out:
+                enqueue(db, n, now)
+            db.executemany(
+                "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
+                [(GROUPS_NAMESPACE, gid, _json(self._groups[gid].to_dict())) for gid in dirty],
+            )
+            db.executemany(
+                "DELETE FROM kv WHERE namespace = ? AND key = ?",
+                [(GROUPS_NAMESPACE, gid) for gid in removed],
+            )
+        if out:
+            self._outbox.update_queue_length()
+            for receiver in {n.receiver for n in out}:
+                self._outbox.wake(receiver)
+
+    def _load_groups(self) -> None:
+        """Groups saved by an earlier run; those the current route tree no longer has are dropped."""
+        stale: list[str] = []
+        for gid, d in self._store.kv_items(GROUPS_NAMESPACE).items():
+            route = self._routes.get(d.get("route_id", ""))
+            try:
+                if (
+                    route is None
+                    or route.receiver != d["receiver"]
+                    or route.receiver not in self._configs
+                ):
+                    raise ValueError("route changed")
+                g = Group.from_dict(d, self._timing(route))
+                g.route_key = route.key
+                if any(group_labels(route, a.labels) != g.labels for a in g.alerts.values()):
+                    raise ValueError("grouping changed")
+            except (KeyError, TypeError, ValueError) as e:
+                log.info("group_state_dropped", group=gid, reason=str(e))
+                stale.append(gid)
+                continue
+            self._groups[gid] = g
+            for a in g.alerts.values():
+                if a.state == "firing":
+                    self._firing[a.fingerprint] = a
+        for gid in stale:
+            self._store.kv_delete(GROUPS_NAMESPACE, gid)
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))

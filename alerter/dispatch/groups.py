@@ -1,0 +1,174 @@
+"""Aggregation groups: Alertmanager's timers and its notification-log decision, per group.
+
+A group is one route + one set of group labels. It is flushed `group_wait` after it is
+created, then every `group_interval`; a flush notifies only when there are firing alerts the
+receiver has not been told about, newly resolved ones (with send_resolved), everything
+resolved after firing was sent, or `repeat_interval` has passed (dispatch/dispatch.go and
+notify/notify.go DedupStage). State is JSON-able so it survives a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
+from rules.alert import Alert
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    group_wait: float
+    group_interval: float
+    repeat_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class SentEntry:
+    """What the receiver was last told about this group (Alertmanager's nflog entry)."""
+
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    time: float
+
+
+def needs_update(
+    entry: SentEntry | None,
+    firing: set[str],
+    resolved: set[str],
+    send_resolved: bool,
+    repeat: float,
+    now: float,
+) -> bool:
+    if entry is None:
+        return bool(firing)
+    if not firing <= entry.firing:
+        return True
+    if not firing:
+        # Everything resolved: tell the receiver (or at least clear the log) if it was
+        # told about firing alerts; otherwise they fired and resolved unseen.
+        return bool(entry.firing)
+    if send_resolved and not resolved <= entry.resolved:
+        return True
+    return entry.time <= now - repeat
+
+
+@dataclass
+class Group:
+    route_id: str
+    route_key: str
+    receiver: str
+    labels: dict[str, str]
+    timing: Timing
+    next_flush: float
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    sent: SentEntry | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.route_id}|{self.receiver}|{labelset_str(self.labels)}"
+
+    @property
+    def key(self) -> str:
+        """Alertmanager's groupKey: `{route key}:{group labels}`."""
+        return f"{self.route_key}:{labelset_str(self.labels)}"
+
+    def flush(
+        self,
+        now: float,
+        muted: Callable[[Alert], bool],
+        send_resolved: bool,
+        render: Callable[[Alert], NotifiedAlert],
+        external_url: str,
+    ) -> Notification | None:
+        """Decide at a flush; returns what to send (or None) and advances the group's state."""
+        self.next_flush = now + self.timing.group_interval
+        visible = [a for a in self.alerts.values() if not muted(a)]
+        firing = {a.fingerprint for a in visible if a.state == "firing"}
+        resolved = {a.fingerprint for a in visible if a.state != "firing"}
+        out: Notification | None = None
+        if needs_update(
+            self.sent, firing, resolved, send_resolved, self.timing.repeat_interval, now
+        ):
+            self.sent = SentEntry(frozenset(firing), frozenset(resolved), now)
+            chosen = [a for a in visible if a.state == "firing" or send_resolved]
+            chosen.sort(key=lambda a: (a.state != "firing", a.active_at, a.fingerprint))
+            if chosen:
+                out = Notification(
+                    receiver=self.receiver,
+                    group_key=self.key,
+                    group_labels=dict(self.labels),
+                    alerts=tuple(render(a) for a in chosen),
+                    time=now,
+                    external_url=external_url,
+                )
+        # Resolved alerts leave the group at every flush, as in Alertmanager.
+        for fp in [fp for fp, a in self.alerts.items() if a.state != "firing"]:
+            del self.alerts[fp]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "route_id": self.route_id,
+            "route_key": self.route_key,
+            "receiver": self.receiver,
+            "labels": self.labels,
+            "next_flush": self.next_flush,
+            "alerts": {fp: alert_to_dict(a) for fp, a in self.alerts.items()},
+            "sent": None
+            if self.sent is None
+            else {
+                "firing": sorted(self.sent.firing),
+                "resolved": sorted(self.sent.resolved),
+                "time": self.sent.time,
+            },
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any], timing: Timing) -> Group:
+        s = d.get("sent")
+        return Group(
+            route_id=d["route_id"],
+            route_key=d["route_key"],
+            receiver=d["receiver"],
+            labels=dict(d["labels"]),
+            timing=timing,
+            next_flush=float(d["next_flush"]),
+            alerts={fp: alert_from_dict(a) for fp, a in d["alerts"].items()},
+            sent=None
+            if s is None
+            else SentEntry(frozenset(s["firing"]), frozenset(s["resolved"]), s["time"]),
+        )
+
+
+def alert_to_dict(a: Alert) -> dict[str, Any]:
+    return {
+        "labels": dict(a.labels),
+        "annotations": dict(a.annotations),
+        "state": a.state,
+        "value": a.value,
+        "active_at": a.active_at,
+        "fired_at": a.fired_at,
+        "resolved_at": a.resolved_at,
+        "examples": list(a.examples),
+        "actions": list(a.actions),
+        "group": a.group,
+        "fingerprint": a.fingerprint,
+    }
+
+
+def alert_from_dict(d: Mapping[str, Any]) -> Alert:
+    return Alert(
+        labels=dict(d["labels"]),
+        annotations=dict(d["annotations"]),
+        state=d["state"],
+        value=float(d["value"]),
+        active_at=float(d["active_at"]),
+        fired_at=d.get("fired_at"),
+        resolved_at=d.get("resolved_at"),
+        examples=tuple(d.get("examples", ())),
+        actions=tuple(d.get("actions", ())),
+        group=d.get("group", ""),
+        fingerprint=d.get("fingerprint", ""),
+    )

@@ -1,0 +1,45 @@
+"""The console notifier: one readable line per alert on stdout (journald picks it up)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from alerter.notifiers.config import NotifierConfig
+from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str, rfc3339
+
+
+def printable(text: str) -> str:
+    """Control characters (terminal escapes from log lines) shown escaped, never interpreted."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def console_lines(n: Notification) -> list[str]:
+    return [console_line(n, a) for a in n.alerts]
+
+
+def console_line(n: Notification, a: NotifiedAlert) -> str:
+    when = rfc3339(a.ends_at if a.ends_at is not None else a.starts_at)
+    value = f"{a.value:g}" if a.value != int(a.value) else str(int(a.value))
+    parts = [when, a.status.upper(), labelset_str(a.labels)]
+    summary = a.annotations.get("summary") or a.annotations.get("description")
+    if summary:
+        parts.append(f"summary={summary!r}")
+    parts.append(f"value={value}")
+    if a.action_notes:
+        parts.append("actions=" + "; ".join(a.action_notes))
+    return printable(" ".join(parts))
+
+
+class ConsoleNotifier:
+    def __init__(self, config: NotifierConfig, stream: TextIO | None = None) -> None:
+        self.name = config.name
+        self.send_resolved = config.send_resolved
+        self._stream = stream
+
+    def send(self, notification: Notification) -> None:
+        out = self._stream if self._stream is not None else sys.stdout
+        out.write("".join(line + "\n" for line in console_lines(notification)))
+        out.flush()

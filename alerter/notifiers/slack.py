@@ -1,0 +1,155 @@
+"""The Slack notifier (incoming webhook): Block Kit plus a plain-text fallback.
+
+Everything that came from alerts (labels, annotations, log lines) is escaped for mrkdwn, which
+also stops `<!channel>`, `<!here>` and `<@U...>` in a log line from notifying anyone. Slack's
+limits (50 blocks, 3000 characters per section text, 150 per header) are kept by truncating
+with a visible note.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import requests
+
+from alerter.notifiers.config import NotifierConfig, SlackSettings
+from alerter.notifiers.http import post
+from alerter.notifiers.model import Notification, NotifiedAlert, rfc3339
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_EXAMPLES_TEXT = 1200
+TRUNCATED = "… (truncated)"
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
+def escape(text: str) -> str:
+    """mrkdwn escaping: the three characters Slack asks for."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(text: str) -> str:
+    """Escaped text that cannot close the ``` block it sits in."""
+    return escape(text).replace("```", "`\u200b`\u200b`")
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = _PARTIAL_ENTITY.sub("", text[: limit - len(TRUNCATED)])
+    return cut + TRUNCATED
+
+
+def title(n: Notification) -> str:
+    """Alertmanager's default Slack title: `[FIRING:2] HighCPU web1 (warning)`."""
+    status = n.status.upper() + (f":{len(n.firing)}" if n.status == "firing" else "")
+    values = [n.group_labels[k] for k in sorted(n.group_labels)]
+    extra = [n.common_labels[k] for k in sorted(n.common_labels) if k not in n.group_labels]
+    out = f"[{status}] {' '.join(values)}".rstrip()
+    if extra:
+        out += f" ({' '.join(extra)})"
+    return out
+
+
+def alert_text(a: NotifiedAlert) -> str:
+    icon = ":red_circle:" if a.status == "firing" else ":large_green_circle:"
+    headline = a.annotations.get("summary") or a.labels.get("alertname", "alert")
+    lines = [f"{icon} *{escape(headline)}*"]
+    desc = a.annotations.get("description")
+    if desc:
+        lines.append(escape(desc))
+    labels = ", ".join(f"{k}={a.labels[k]}" for k in sorted(a.labels) if k != "alertname")
+    if labels:
+        lines.append(f"*Labels:* {escape(labels)}")
+    value = str(int(a.value)) if a.value == int(a.value) else f"{a.value:g}"
+    since = f"*Since:* {rfc3339(a.starts_at)}"
+    if a.ends_at is not None:
+        since += f" · *Resolved:* {rfc3339(a.ends_at)}"
+    lines.append(f"*Value:* {value} · {since}")
+    if a.examples:
+        body = truncate("\n".join(_code(x) for x in a.examples), MAX_EXAMPLES_TEXT)
+        lines.append(f"*Log lines:*\n```{body}```")
+    if a.action_notes:
+        lines.append("*Actions:*\n" + "\n".join(f"• {escape(x)}" for x in a.action_notes))
+    return truncate("\n".join(lines), MAX_SECTION_TEXT)
+
+
+def slack_payload(n: Notification, s: SlackSettings) -> dict[str, Any]:
+    firing = n.status == "firing"
+    head = title(n)
+    emoji = ":fire:" if firing else ":white_check_mark:"
+    counts = (
+        f"*{len(n.firing)} firing*, {len(n.resolved)} resolved"
+        if firing
+        else f"*{len(n.resolved)} resolved*"
+    )
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": truncate(f"{emoji} {head}", MAX_HEADER_TEXT),
+                "emoji": True,
+            },
+        },
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": truncate(f"{counts} · receiver {escape(n.receiver)}", MAX_SECTION_TEXT),
+            },
+        },
+    ]
+    footer: dict[str, Any] | None = None
+    if n.external_url:
+        footer = {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": f"<{n.external_url}|alerter> · {rfc3339(n.time)}"}
+            ],
+        }
+    ordered = n.firing + n.resolved
+    room = MAX_BLOCKS - len(blocks) - (1 if footer else 0)
+    shown = ordered if len(ordered) <= room else ordered[: room - 1]
+    blocks += [
+        {"type": "section", "text": {"type": "mrkdwn", "text": alert_text(a)}} for a in shown
+    ]
+    hidden = len(ordered) - len(shown) + n.truncated_alerts
+    if hidden:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"… and {hidden} more alerts not shown"}],
+            }
+        )
+    if footer:
+        blocks.append(footer)
+    payload: dict[str, Any] = {"text": escape(f"{emoji} {head}"), "blocks": blocks}
+    if s.channel:
+        payload["channel"] = s.channel
+    if s.username:
+        payload["username"] = s.username
+    return payload
+
+
+class SlackNotifier:
+    def __init__(self, config: NotifierConfig, session: requests.Session) -> None:
+        assert isinstance(config.settings, SlackSettings)
+        self.name = config.name
+        self.send_resolved = config.send_resolved
+        self._settings = config.settings
+        self._timeout = config.timeout
+        self._session = session
+
+    def send(self, notification: Notification) -> None:
+        body = json.dumps(slack_payload(notification, self._settings), ensure_ascii=False).encode()
+        post(
+            self._session,
+            self._settings.webhook_url,
+            body,
+            {"Content-Type": "application/json"},
+            self._timeout,
+        )
