@@ -1,0 +1,414 @@
+"""The file collector: follow files matched by globs through rotation, emit their lines as events.
+
+One thread per collector polls every `poll_interval` (100 ms): it re-expands the globs, stats the
+paths, and reads every followed file to EOF in 1 MiB blocks, one batch per block. Rotation:
+
+- rename (logrotate's default) or delete + re-create: the path now names another inode; the old
+  handle is kept, read to EOF and closed once it has been quiet for `rotate_wait`; the new file is
+  read from its beginning.
+- copytruncate / truncation in place: the size fell below our offset (or the first bytes changed):
+  start again at 0.
+- rotation while stopped: a saved position whose inode is no longer at its path is looked for in
+  the same directory (`app.log.1`) and that file is finished first.
+
+Positions are saved only in a batch's ack, called after the engine processed it, so a crash at
+any moment loses no line (it may repeat the last unacknowledged batches).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from collectors.base import CollectorStats, PositionStore, Sink
+from collectors.parsers import ParserConfig, make_parser
+from collectors.tail import Chunk, FileTailer, SavedPosition
+
+log = structlog.get_logger(__name__)
+
+START_AT = ("end", "beginning")
+BLOCKS_PER_POLL = 16  # per file and poll, so one busy file cannot starve the others
+
+
+@dataclass(frozen=True, slots=True)
+class MultilineConfig:
+    start: str  # a line matching this begins an event; other lines continue the previous one
+    timeout: float = 0.5  # flush the last event when no line followed it for this long
+    max_lines: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FileConfig:
+    name: str
+    paths: tuple[str, ...]
+    parser: ParserConfig = field(default_factory=ParserConfig)
+    start_at: str = "end"  # for files seen the first time the collector runs
+    multiline: MultilineConfig | None = None
+    max_line_bytes: int = 65536
+    poll_interval: float = 0.1
+    rotate_wait: float = 5.0  # keep reading a rotated-away file until it is quiet this long
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A multiline event still open: its lines and the byte range they came from."""
+
+    lines: list[str]
+    start: int
+    end: int
+    since: float
+
+
+class FileCollector:
+    def __init__(
+        self,
+        cfg: FileConfig,
+        positions: PositionStore,
+        stats: CollectorStats,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = cfg.name
+        self.cfg = cfg
+        self._positions = positions
+        self._stats = stats
+        self._clock = clock
+        self._parser = make_parser(cfg.parser, clock)
+        self._multiline = re.compile(cfg.multiline.start) if cfg.multiline else None
+        self._active: dict[str, FileTailer] = {}  # path -> tailer of the file now at that path
+        self._draining: list[FileTailer] = []  # rotated away or deleted: finish, then close
+        self._closed: list[FileTailer] = []  # waiting for their last ack before forgetting
+        self._pending: dict[str, _Pending] = {}  # tailer key -> open multiline event
+        self._problems: dict[str, str] = {}
+        self._up: bool | None = None
+        self._sink: Sink | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._log = log.bind(collector=cfg.name)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, sink: Sink) -> None:
+        self._sink = sink
+        self._stop.clear()
+        self._restore()
+        self._thread = threading.Thread(
+            target=self._run, name=f"collector-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        for t in [*self._active.values(), *self._draining]:
+            t.close()
+        self._active.clear()
+        self._draining.clear()
+        self._pending.clear()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.poll()
+            except Exception:  # the edge of the collector's thread: log, mark down, keep going
+                self._log.exception("collector_poll_failed")
+                self._set_up(False)
+                busy = False
+            if not busy:
+                self._stop.wait(self.cfg.poll_interval)
+
+    # --- positions ---------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Open the matched files at their saved positions (or per `start_at` on a first run)."""
+        saved: dict[str, SavedPosition] = {}
+        for key, text in self._positions.load_positions(self.name).items():
+            pos = SavedPosition.loads(text)
+            if pos is not None and pos.key == key:
+                saved[key] = pos
+        first_run = not saved
+        for path in self._expand():
+            t = self._open(path)
+            if t is None:
+                continue
+            pos = saved.pop(t.key, None)
+            if pos is not None and t.matches(pos):
+                t.offset = t.acked = pos.offset if pos.offset <= t.size else 0
+            elif first_run and self.cfg.start_at == "end":
+                t.seek_end()
+            self._active[path] = t
+        stale = []
+        for pos in saved.values():
+            t = self._find_rotated(pos)
+            if t is None:
+                stale.append(pos.key)
+                continue
+            t.offset = t.acked = pos.offset
+            t.draining_since = time.monotonic()
+            self._draining.append(t)
+            self._log.info("rotated_file_resumed", path=t.path, offset=pos.offset)
+        if stale:
+            self._positions.delete_positions(self.name, stale)
+        current = [*self._active.values(), *self._draining]
+        if current:
+            self._positions.save_positions(
+                self.name, {t.key: t.position(t.offset).dumps() for t in current}
+            )
+
+    def _find_rotated(self, pos: SavedPosition) -> FileTailer | None:
+        """The file `pos` was taken from, if it was renamed within its directory while we were
+        stopped and still has unread lines."""
+        try:
+            entries = list(os.scandir(os.path.dirname(pos.path) or "."))
+        except OSError:
+            return None
+        for entry in entries:
+            try:
+                if entry.inode() != pos.ino or not entry.is_file(follow_symlinks=False):
+                    continue
+            except OSError:
+                continue
+            try:
+                t = FileTailer.open(entry.path)
+            except OSError:
+                continue
+            if t.matches(pos) and t.size > pos.offset:
+                return t
+            t.close()
+        return None
+
+    def _ack(self, t: FileTailer, offset: int) -> Callable[[], None]:
+        pos = t.position(offset)
+
+        def ack() -> None:
+            try:
+                self._positions.save_positions(self.name, {pos.key: pos.dumps()})
+            except Exception:  # called from the engine thread: never let it fail there
+                self._log.exception("position_save_failed", path=pos.path)
+                return
+            t.acked = offset
+
+        return ack
+
+    # --- one poll ----------------------------------------------------------------------------
+
+    def poll(self) -> bool:
+        """Scan, then read what is new. True when a file had more data than one poll reads."""
+        now = time.monotonic()
+        self._scan(now)
+        busy = False
+        for t in [*self._active.values(), *self._draining]:
+            if self._stop.is_set():
+                return False
+            busy |= self._read(t, now)
+        self._flush_timed_out(now)
+        self._close_quiet(now)
+        self._forget_acked()
+        return busy
+
+    def _expand(self) -> list[str]:
+        out: list[str] = []
+        for pattern in self.cfg.paths:
+            out.extend(sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])
+        return list(dict.fromkeys(out))
+
+    def _scan(self, now: float) -> None:
+        problems: dict[str, str] = {}
+        found: dict[str, os.stat_result] = {}
+        for path in self._expand():
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                if not glob.has_magic(path) and path in self.cfg.paths:
+                    problems[path] = "no such file"
+                continue
+            except OSError as e:
+                problems[path] = e.strerror or str(e)
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found[path] = st
+            elif path in self.cfg.paths:
+                problems[path] = "not a regular file"
+        for path, t in list(self._active.items()):
+            now_at = found.get(path)
+            if now_at is None or (now_at.st_dev, now_at.st_ino) != (t.dev, t.ino):
+                del self._active[path]
+                t.draining_since = now
+                self._draining.append(t)
+                self._log.info("file_rotated", path=path)
+        for path, st in found.items():
+            if path in self._active:
+                continue
+            moved = next(
+                (t for t in self._draining if (t.dev, t.ino) == (st.st_dev, st.st_ino)), None
+            )
+            if moved is not None:  # renamed to another name we also follow: same file
+                self._draining.remove(moved)
+                moved.path, moved.draining_since = path, None
+                self._active[path] = moved
+                continue
+            try:
+                t = FileTailer.open(path)
+            except OSError as e:
+                problems[path] = e.strerror or str(e)
+                continue
+            self._active[path] = t  # appeared while running: read from its beginning
+            self._log.info("file_opened", path=path)
+        self._report(problems)
+
+    def _open(self, path: str) -> FileTailer | None:
+        try:
+            return FileTailer.open(path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            self._report({**self._problems, path: e.strerror or str(e)})
+            return None
+
+    def _report(self, problems: dict[str, str]) -> None:
+        for path, why in problems.items():
+            if self._problems.get(path) != why:
+                self._log.warning("file_unreadable", path=path, error=why)
+        for path in self._problems.keys() - problems.keys():
+            self._log.info("file_readable", path=path)
+        self._problems = problems
+        self._set_up(not problems)
+
+    def _set_up(self, up: bool) -> None:
+        if up != self._up:
+            self._up = up
+            self._stats.up(self.name, up)
+
+    def _read(self, t: FileTailer, now: float) -> bool:
+        for _ in range(BLOCKS_PER_POLL):
+            try:
+                if t.check_truncated():
+                    self._pending.pop(t.key, None)
+                    self._log.info("file_truncated", path=t.path)
+                chunk = t.read(self.cfg.max_line_bytes)
+            except OSError as e:
+                self._log.warning("file_read_failed", path=t.path, error=str(e))
+                return False
+            if chunk is None:
+                return False
+            t.last_data = now
+            if not self._emit(t, chunk, now) or self._stop.is_set():
+                return False
+        return True
+
+    # --- lines to events ---------------------------------------------------------------------
+
+    def _emit(self, t: FileTailer, chunk: Chunk, mono: float) -> bool:
+        if self._multiline is not None:
+            return self._emit_multiline(t, chunk, mono)
+        if chunk.cut:
+            self._stats.dropped(self.name, "too_long", 1)
+            lines = [chunk.data.decode("utf-8", "replace")]
+        else:
+            lines = self._split(chunk)
+        return self._put(t, lines, chunk.end)
+
+    def _split(self, chunk: Chunk) -> list[str]:
+        text = chunk.data.decode("utf-8", "replace")
+        lines = text.split("\n")
+        lines.pop()  # the chunk ends with a newline
+        if "\r" in text:
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        limit = self.cfg.max_line_bytes
+        # A line of n characters has at most 4n bytes: only long chunks need a closer look.
+        if len(chunk.data) > limit and max(map(len, lines)) * 4 > limit:
+            cut = 0
+            for i, line in enumerate(lines):
+                if len(line) * 4 > limit and len(raw := line.encode()) > limit:
+                    lines[i] = raw[:limit].decode("utf-8", "ignore")
+                    cut += 1
+            if cut:
+                self._stats.dropped(self.name, "too_long", cut)
+        return lines
+
+    def _put(self, t: FileTailer, lines: list[str], ack_offset: int) -> bool:
+        events, errors = self._parser.events(lines, self.name, self._clock())
+        if errors:
+            self._stats.dropped(self.name, "parse_error", errors)
+        assert self._sink is not None
+        if not self._sink.put(events, self._ack(t, ack_offset)):
+            self._stop.set()
+            return False
+        return True
+
+    def _emit_multiline(self, t: FileTailer, chunk: Chunk, mono: float) -> bool:
+        assert self._multiline is not None and self.cfg.multiline is not None
+        start_rx = self._multiline.search
+        max_lines = self.cfg.multiline.max_lines
+        if chunk.cut:
+            self._stats.dropped(self.name, "too_long", 1)
+            raws = [chunk.data]
+        else:
+            raws = chunk.data.split(b"\n")
+            raws.pop()
+        done: list[str] = []
+        p = self._pending.get(t.key)
+        offset = chunk.start
+        for raw in raws:
+            line_start = offset
+            offset = chunk.end if chunk.cut else offset + len(raw) + 1
+            line = raw.decode("utf-8", "replace").removesuffix("\r")
+            if p is not None and (start_rx(line) is not None or len(p.lines) >= max_lines):
+                done.append("\n".join(p.lines))
+                p = None
+            if p is None:
+                p = _Pending([line], line_start, offset, mono)
+            else:
+                p.lines.append(line)
+                p.end, p.since = offset, mono
+        if p is not None:
+            self._pending[t.key] = p
+        # Saved position: the start of the event still open, so a restart reads it whole.
+        if done:
+            return self._put(t, done, p.start if p is not None else chunk.end)
+        return True
+
+    def _flush_timed_out(self, now: float) -> None:
+        if self.cfg.multiline is None or not self._pending:
+            return
+        tailers = {t.key: t for t in [*self._active.values(), *self._draining]}
+        for key, p in list(self._pending.items()):
+            t = tailers.get(key)
+            if t is None:
+                del self._pending[key]
+            elif now - p.since >= self.cfg.multiline.timeout:
+                del self._pending[key]
+                self._put(t, ["\n".join(p.lines)], p.end)
+
+    def _close_quiet(self, now: float) -> None:
+        for t in list(self._draining):
+            since = max(t.draining_since or now, t.last_data)
+            if now - since < self.cfg.rotate_wait:
+                continue
+            p = self._pending.pop(t.key, None)
+            if p is not None:
+                self._put(t, ["\n".join(p.lines)], p.end)
+            self._draining.remove(t)
+            t.close()
+            self._closed.append(t)
+            self._log.info("file_closed", path=t.path)
+
+    def _forget_acked(self) -> None:
+        """Delete the saved positions of closed files once their last batch is acknowledged."""
+        done = [t for t in self._closed if t.acked >= t.offset]
+        if not done:
+            return
+        live = {t.key for t in [*self._active.values(), *self._draining]}
+        keys = [t.key for t in done if t.key not in live]
+        if keys:
+            self._positions.delete_positions(self.name, keys)
+        self._closed = [t for t in self._closed if t not in done]

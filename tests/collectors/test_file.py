@@ -1,0 +1,330 @@
+"""The file collector on real files: following, rotation matrix, positions, limits, multiline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collectors.file import FileCollector, FileConfig, MultilineConfig
+from collectors.parsers import ParserConfig
+from collectors.tail import SavedPosition
+from tests.collectors.conftest import MemoryPositions, RecordingSink, RecordingStats
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class Harness:
+    def __init__(self, tmp: Path, positions: MemoryPositions, stats: RecordingStats) -> None:
+        self.tmp = tmp
+        self.positions = positions
+        self.stats = stats
+        self.running: list[FileCollector] = []
+
+    def start(
+        self, sink: RecordingSink | None = None, **kw: object
+    ) -> tuple[FileCollector, RecordingSink]:
+        opts: dict[str, object] = {
+            "name": "f",
+            "paths": (str(self.tmp / "app.log"),),
+            "start_at": "beginning",
+            "poll_interval": 0.02,
+            "rotate_wait": 0.3,
+        }
+        opts.update(kw)
+        c = FileCollector(FileConfig(**opts), self.positions, self.stats)  # type: ignore[arg-type]
+        s = sink or RecordingSink()
+        c.start(s)
+        self.running.append(c)
+        return c, s
+
+    def stop(self, c: FileCollector) -> None:
+        c.stop()
+        self.running.remove(c)
+
+
+@pytest.fixture
+def h(tmp_path: Path, positions: MemoryPositions, stats: RecordingStats) -> Iterator[Harness]:
+    harness = Harness(tmp_path, positions, stats)
+    yield harness
+    for c in list(harness.running):
+        c.stop()
+
+
+def append(path: Path, lines: list[str] | str) -> None:
+    with path.open("a") as f:
+        f.write(lines if isinstance(lines, str) else "".join(x + "\n" for x in lines))
+
+
+def numbered(prefix: str, n: int) -> list[str]:
+    return [f"{prefix} {i}" for i in range(n)]
+
+
+def received(sink: RecordingSink, expected: list[str]) -> bool:
+    return sorted(sink.lines) == sorted(expected)
+
+
+def test_appended_lines_arrive_and_a_partial_line_waits_for_its_newline(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, ["one", "two"])
+    _, sink = h.start()
+    wait_for(lambda: sink.lines == ["one", "two"])
+    append(log, "thr")
+    append(log, "ee\nfour\n")
+    wait_for(lambda: sink.lines == ["one", "two", "three", "four"])
+    assert all(e.source == "f" for e in sink.events)
+
+
+def test_start_at_end_skips_existing_lines_on_first_run_only(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, ["old 1", "old 2"])
+    c, sink = h.start(start_at="end")
+    append(log, ["new 1"])
+    wait_for(lambda: sink.lines == ["new 1"])
+    h.stop(c)
+    append(log, ["while stopped"])
+    _, sink2 = h.start(start_at="end")
+    wait_for(lambda: sink2.lines == ["while stopped"])
+
+
+def test_rename_rotation_finishes_old_file_then_follows_new(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, numbered("a", 100))
+    _, sink = h.start()
+    wait_for(lambda: len(sink.lines) == 100)
+    writer = log.open("a")  # a writer that has not reopened yet keeps writing to the old file
+    os.rename(log, h.tmp / "app.log.1")
+    append(log, numbered("b", 100))
+    writer.write("".join(x + "\n" for x in numbered("late", 5)))
+    writer.close()
+    expected = numbered("a", 100) + numbered("b", 100) + numbered("late", 5)
+    wait_for(lambda: received(sink, expected))
+    assert len(sink.lines) == 205
+
+
+def test_copytruncate_restarts_at_zero(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, numbered("a", 50))
+    _, sink = h.start()
+    wait_for(lambda: len(sink.lines) == 50)
+    shutil.copy(log, h.tmp / "app.log.1")
+    with log.open("r+") as f:
+        f.truncate(0)
+    append(log, numbered("b", 3))  # shorter than before: size < offset
+    wait_for(lambda: received(sink, numbered("a", 50) + numbered("b", 3)))
+
+
+def test_truncate_then_rewrite_longer_than_offset_is_detected_by_first_bytes(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, ["x"])
+    c, sink = h.start()
+    wait_for(lambda: sink.lines == ["x"])
+    h.stop(c)  # while stopped, the file is truncated and rewritten past the old offset
+    log.write_text("".join(x + "\n" for x in numbered("new", 10)))
+    _, sink2 = h.start()
+    wait_for(lambda: received(sink2, numbered("new", 10)))
+
+
+def test_delete_and_recreate(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, numbered("a", 10))
+    _, sink = h.start()
+    wait_for(lambda: len(sink.lines) == 10)
+    log.unlink()
+    wait_for(lambda: h.stats.ups.get("f") is False)
+    append(log, numbered("b", 10))
+    wait_for(lambda: received(sink, numbered("a", 10) + numbered("b", 10)))
+    wait_for(lambda: h.stats.ups.get("f") is True)
+
+
+def test_rotation_while_stopped_reads_the_rest_of_the_old_file_and_all_of_the_new(
+    h: Harness,
+) -> None:
+    log = h.tmp / "app.log"
+    append(log, numbered("a", 50))
+    c, sink = h.start()
+    wait_for(lambda: len(sink.lines) == 50)
+    h.stop(c)
+    append(log, numbered("tail", 7))
+    os.rename(log, h.tmp / "app.log.1")
+    append(log, numbered("b", 20))
+    _, sink2 = h.start()
+    wait_for(lambda: received(sink2, numbered("tail", 7) + numbered("b", 20)))
+    # once the rotated file is finished and closed, its position is forgotten
+    wait_for(lambda: len(h.positions.load_positions("f")) == 1)
+
+
+def test_globs_pick_up_files_created_later(h: Harness) -> None:
+    _, sink = h.start(paths=(str(h.tmp / "*.log"),))
+    append(h.tmp / "one.log", ["1"])
+    wait_for(lambda: sink.lines == ["1"])
+    append(h.tmp / "two.log", ["2"])
+    append(h.tmp / "ignored.txt", ["no"])
+    wait_for(lambda: sorted(sink.lines) == ["1", "2"])
+    assert h.stats.ups["f"] is True
+
+
+def test_missing_file_sets_down_and_is_retried(h: Harness) -> None:
+    _, sink = h.start()
+    wait_for(lambda: h.stats.ups.get("f") is False)
+    append(h.tmp / "app.log", ["hello"])
+    wait_for(lambda: sink.lines == ["hello"])
+    assert h.stats.ups["f"] is True
+
+
+def test_a_path_that_cannot_be_read_sets_down_and_recovers(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    log.mkdir()  # exists but cannot be read as a log (root can read any regular file)
+    _, sink = h.start()
+    wait_for(lambda: h.stats.ups.get("f") is False)
+    log.rmdir()
+    append(log, ["back"])
+    wait_for(lambda: sink.lines == ["back"])
+    assert h.stats.ups["f"] is True
+
+
+def test_positions_advance_only_when_acked(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, numbered("a", 5))
+    c, sink = h.start(sink=RecordingSink(auto_ack=False))
+    wait_for(lambda: len(sink.lines) == 5)
+    h.stop(c)  # never acknowledged: a restart must deliver the lines again
+    _, again = h.start()
+    wait_for(lambda: again.lines == numbered("a", 5))
+
+    def saved_offsets() -> list[int]:
+        loaded = [SavedPosition.loads(v) for v in h.positions.load_positions("f").values()]
+        return [p.offset for p in loaded if p is not None]
+
+    wait_for(lambda: saved_offsets() == [log.stat().st_size])
+
+
+def test_inode_with_other_first_bytes_is_a_new_file(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, numbered("new", 3))
+    st = log.stat()
+    stale = SavedPosition(str(log), st.st_dev, st.st_ino, 5, "0" * 40, 6)  # same inode, other file
+    h.positions.save_positions("f", {stale.key: stale.dumps()})
+    _, sink = h.start()
+    wait_for(lambda: sink.lines == numbered("new", 3))
+
+
+def test_long_lines_are_cut_and_counted(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, ["short", "é" * 100, "x" * 300, "after"])
+    _, sink = h.start(max_line_bytes=64)
+    wait_for(lambda: len(sink.lines) == 4)
+    assert sink.lines[0] == "short" and sink.lines[3] == "after"
+    assert sink.lines[1] == "é" * 32 and sink.lines[2] == "x" * 64
+    assert h.stats.drops[("f", "too_long")] == 2
+    append(log, "y" * 500)  # no newline yet: still cut once it exceeds the limit
+    wait_for(lambda: len(sink.lines) == 5)
+    append(log, "yyy\nlast\n")
+    wait_for(lambda: sink.lines[-1] == "last")
+    assert sink.lines[4] == "y" * 64 and h.stats.drops[("f", "too_long")] == 3
+
+
+def test_invalid_utf8_nul_and_crlf(h: Harness) -> None:
+    (h.tmp / "app.log").write_bytes(b"bad \xff\xfe byte\nnul \x00 here\r\nok\n")
+    _, sink = h.start()
+    wait_for(lambda: len(sink.lines) == 3)
+    assert sink.lines == ["bad \ufffd\ufffd byte", "nul \x00 here", "ok"]
+
+
+def test_parse_errors_are_events_with_no_fields_and_counted(h: Harness) -> None:
+    append(h.tmp / "app.log", ["n=1", "junk", "n=2"])
+    _, sink = h.start(parser=ParserConfig("regex", r"^n=(?P<n>\d+)$"))
+    wait_for(lambda: len(sink.lines) == 3)
+    assert [dict(e.fields) for e in sink.events] == [{"n": "1"}, {}, {"n": "2"}]  # type: ignore[union-attr]
+    assert h.stats.drops[("f", "parse_error")] == 1
+
+
+def test_multiline_joins_continuations_and_flushes_on_timeout(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, ["ERROR boom", "  at a()", "  at b()", "INFO fine", "  detail"])
+    c, sink = h.start(multiline=MultilineConfig(start=r"^\S", timeout=0.2))
+    wait_for(lambda: sink.lines == ["ERROR boom\n  at a()\n  at b()", "INFO fine\n  detail"])
+    h.stop(c)
+    # the last event was flushed by the timeout and acked: a restart does not repeat it
+    append(log, ["NEXT one"])
+    _, sink2 = h.start(multiline=MultilineConfig(start=r"^\S", timeout=0.2))
+    wait_for(lambda: sink2.lines == ["NEXT one"])
+
+
+def test_multiline_open_event_is_reread_after_restart(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, ["A", " a1", "B", " b1"])
+    c, sink = h.start(multiline=MultilineConfig(start=r"^\S", timeout=60))
+    wait_for(lambda: sink.lines == ["A\n a1"])
+    h.stop(c)  # "B b1" was still open: its position was not saved past its start
+    append(log, [" b2", "C"])
+    _, sink2 = h.start(multiline=MultilineConfig(start=r"^\S", timeout=60))
+    wait_for(lambda: sink2.lines == ["B\n b1\n b2"])
+
+
+def test_kill_9_at_any_moment_loses_no_line(tmp_path: Path) -> None:
+    """SIGKILL the collector process twice while lines are being written; every line arrives,
+    and the only repeats are the batches that were delivered but not yet acknowledged."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    log, out, state = tmp_path / "app.log", tmp_path / "out", tmp_path / "state"
+    total = 60_000
+
+    def child() -> subprocess.Popen[str]:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "tests.collectors.filechild", str(state), str(log), str(out)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert p.stdout is not None and p.stdout.readline().strip() == "started"
+        return p
+
+    def delivered() -> list[int]:
+        text = out.read_text() if out.exists() else ""
+        return [int(x.split()[1]) for x in text.split("\n")[:-1] if x]
+
+    written = 0
+
+    def write(n: int) -> None:
+        nonlocal written
+        with log.open("a") as f:
+            f.write("".join(f"line {i} {'x' * 80}\n" for i in range(written, written + n)))
+        written += n
+
+    write(20_000)
+    runs: list[int] = []  # index into delivered() where each run started
+    for _ in range(2):
+        runs.append(len(delivered()))
+        p = child()
+        target = len(delivered()) + 5_000
+        wait_for(lambda t=target: len(delivered()) >= t)  # type: ignore[misc]
+        write(10_000)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    runs.append(len(delivered()))
+    p = child()
+    write(total - written)
+    try:
+        wait_for(lambda: delivered() and delivered()[-1] == total - 1, timeout=30)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    got = delivered()
+    assert set(got) == set(range(total)), "a line was lost"
+    repeats = 0
+    for start, end in zip(runs, [*runs[1:], len(got)], strict=True):
+        part = got[start:end]
+        assert part == sorted(set(part)), "lines out of order or repeated within one run"
+        if start:
+            assert part[0] <= got[start - 1] + 1, "a gap between runs"
+            repeats += got[start - 1] + 1 - part[0]
+    assert len(got) == total + repeats
