@@ -1,41 +1,343 @@
-"""Load rule files into a RuleSet (stub; the rules part replaces it)."""
+"""Load rule files (DESIGN "Rule files") into a RuleSet, reporting every problem at once.
+
+Each problem is `FILE:LINE:COL: message`: bad regexes, unknown aggregates, keys an aggregate
+needs but lacks (or does not use), bad matchers and thresholds, template syntax errors and
+templates that fail when rendered with sample data, and rules that would produce the same alerts.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
-from rules.yamlsource import MapReader, Mark, Problems, SourceError, load_yaml
+import jinja2
 
+from rules import templates
+from rules.matchers import Matcher, matcher_from_map, parse_matcher, parse_matchers
+from rules.model import (
+    COMBINERS,
+    DIRECTIONS,
+    LOG_AGGREGATES,
+    METRIC_AGGREGATES,
+    NEEDS_THRESHOLD,
+    Group,
+    LogSelector,
+    MetricSelector,
+    Reference,
+    Rule,
+    RuleSet,
+    Threshold,
+)
+from rules.prefilter import required_literal
+from rules.yamlsource import MapReader, Mark, Node, Problems, SourceError, load_yaml
 
-@dataclass(frozen=True, slots=True)
-class Reference:
-    kind: Literal["action", "source"]
-    name: str
-    mark: Mark
+__all__ = ["Reference", "RuleSet", "load_rule_files", "parse_selector"]
 
+_SELECTOR_RE = re.compile(r"^\s*([A-Za-z_:][A-Za-z0-9_:]*)?\s*(\{.*\})?\s*$", re.DOTALL)
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-@dataclass(frozen=True, slots=True)
-class RuleSet:
-    groups: tuple[object, ...]
-
-    @staticmethod
-    def empty() -> RuleSet:
-        return RuleSet(())
-
-    def references(self) -> list[Reference]:
-        return []
+# Keys only some aggregates use: naming one for another aggregate is a mistake worth reporting.
+_ONLY_FOR = {
+    "q": ("quantile",),
+    "of": ("ratio",),
+    "min_events": ("ratio",),
+    "forget_after": ("absent",),
+    "factor": ("spike",),
+    "direction": ("spike",),
+    "min_count": ("spike",),
+    "lookback": ("new_value",),
+}
+_LOG_FIELD_AGGS = (
+    "sum", "avg", "min", "max", "last", "quantile", "distinct", "new_value", "change",
+)
+_METRIC_FIELD_AGGS = ("distinct", "new_value")
 
 
 def load_rule_files(files: Sequence[tuple[str, str]], default_interval: float) -> RuleSet:
+    """Parse (display name, text) pairs. Raises SourceError listing every problem."""
     p = Problems()
+    groups: list[Group] = []
+    refs: list[Reference] = []
+    group_marks: dict[str, Mark] = {}
     for name, text in files:
         try:
             root = load_yaml(text, name)
         except SourceError as e:
             p.items.extend(e.problems)
             continue
-        MapReader(root, p, "rule file").done(extra_known=("groups",))
+        top = MapReader(root, p, "rule file")
+        for gr in top.items("groups"):
+            g = _parse_group(gr, name, default_interval, refs)
+            if g is None:
+                continue
+            if g.name in group_marks:
+                p.add(gr.mark, f"duplicate group name {g.name!r} (first at {group_marks[g.name]})")
+                continue
+            group_marks[g.name] = gr.mark
+            groups.append(g)
+        top.done()
+    _check_duplicate_alerts(groups, p)
     p.raise_if_any()
-    return RuleSet(())
+    return RuleSet(tuple(groups), tuple(refs))
+
+
+def parse_selector(text: str) -> MetricSelector:
+    """`name{label="v", other=~"re"}` (either part optional, not both)."""
+    m = _SELECTOR_RE.match(text)
+    if m is None or not (m.group(1) or m.group(2)):
+        raise ValueError(f"invalid series selector {text!r}: expected name{{label=\"value\", ...}}")
+    matchers = parse_matchers(m.group(2)) if m.group(2) else ()
+    if not m.group(1) and not any(x.name == "__name__" for x in matchers):
+        raise ValueError(f"series selector {text!r} needs a metric name or a __name__ matcher")
+    return MetricSelector(m.group(1) or None, matchers, text.strip())
+
+
+def _parse_group(r: MapReader, file: str, default_interval: float,
+                 refs: list[Reference]) -> Group | None:
+    name = r.str("name", required=True)
+    interval = r.duration("interval", default_interval)
+    if interval is not None and interval <= 0:
+        r.problems.add(r.raw("interval") or r.node, "interval: must be > 0")
+    labels = r.str_map("labels", {})
+    rules = []
+    for i, rr in enumerate(r.items("rules")):
+        rule = _parse_rule(rr, name or "", i, labels, refs)
+        if rule is not None:
+            rules.append(rule)
+    r.done()
+    if name is None or not r.ok:
+        return None
+    return Group(name, interval or default_interval, tuple(rules), file)
+
+
+def _parse_rule(r: MapReader, group: str, index: int, group_labels: dict[str, str],
+                refs: list[Reference]) -> Rule | None:
+    p = r.problems
+    before = len(p.items)
+    alert = r.str("alert", required=True)
+    if alert is not None and not _NAME_RE.match(alert):
+        p.add(r.raw("alert") or r.node, f"alert: {alert!r} is not a valid alert name "
+              "(letters, digits and _, not starting with a digit)")
+    is_metric = r.has("metric")
+    logs = _parse_logs(r, refs) if r.has("logs") else None
+    metric = None
+    if is_metric:
+        text = r.str("metric", required=True)
+        metric = r.check("metric", parse_selector, text) if text is not None else None
+    if r.has("logs") == is_metric and r.ok:
+        p.add(r.node, f"{r.what}: give exactly one of 'logs' (log rule) or 'metric' (metric rule)")
+
+    aggs = METRIC_AGGREGATES if is_metric else LOG_AGGREGATES
+    agg_node = r.raw("aggregate")
+    if not is_metric and agg_node is not None and agg_node.value == "increase":
+        p.add(agg_node, "aggregate: increase applies to metric rules (counters); "
+              "use count or rate for log rules")
+        aggregate = None
+    else:
+        aggregate = r.choice("aggregate", aggs, "last" if is_metric else None,
+                             required=not is_metric)
+    over = r.duration("over", 300.0 if is_metric else None, required=not is_metric)
+    if over is not None and over <= 0:
+        p.add(r.raw("over") or r.node, "over: must be > 0")
+
+    kw: dict[str, Any] = {}
+    for key, aggs_for in _ONLY_FOR.items():
+        if r.has(key) and aggregate is not None and aggregate not in aggs_for:
+            p.add(r.key_mark(key), f"{key}: only used by aggregate {' or '.join(aggs_for)}, "
+                  f"not {aggregate}")
+    field_aggs = _METRIC_FIELD_AGGS if is_metric else _LOG_FIELD_AGGS
+    if aggregate in field_aggs:
+        kw["field"] = r.str("field", required=True)
+    elif r.has("field") and aggregate is not None:
+        p.add(r.key_mark("field"), f"field: not used by aggregate {aggregate}"
+              + (" of a metric rule (it aggregates sample values)" if is_metric else ""))
+    if aggregate == "quantile":
+        q = r.float("q", required=True)
+        if q is not None and not 0 <= q <= 1:
+            p.add(r.raw("q") or r.node, f"q: must be between 0 and 1, got {q:g}")
+        kw["q"] = q if q is not None else 0.5
+    if aggregate == "ratio":
+        kw["of"] = _parse_matcher_list(r, "of", required=True)
+        kw["min_events"] = r.int("min_events", 1, minimum=1)
+    if aggregate == "absent":
+        kw["forget_after"] = r.duration("forget_after", 86_400.0)
+    if aggregate == "spike":
+        factor = r.float("factor", required=True)
+        if factor is not None and factor <= 1:
+            p.add(r.raw("factor") or r.node, f"factor: must be > 1, got {factor:g}")
+        kw["factor"] = factor or 2.0
+        kw["direction"] = r.choice("direction", DIRECTIONS, "up")
+        kw["min_count"] = r.float("min_count", 0.0)
+    if aggregate == "new_value":
+        kw["lookback"] = r.duration("lookback", 7 * 86_400.0)
+
+    threshold = _threshold(r, "threshold")
+    resolve = _threshold(r, "resolve_threshold")
+    if aggregate in NEEDS_THRESHOLD and threshold is None and r.raw("threshold") is None:
+        p.add(r.node, f"{r.what}: aggregate {aggregate} needs a threshold, e.g. threshold: \"> 5\"")
+    if aggregate in ("absent", "spike", "new_value") and r.raw("threshold") is not None:
+        p.add(r.key_mark("threshold"), f"threshold: not used by aggregate {aggregate} "
+              + ("(use factor and direction)" if aggregate == "spike" else "(it fires by itself)"))
+    if aggregate == "change" and threshold is None:
+        threshold = Threshold(">", 0.0)
+    if resolve is not None and threshold is None and r.raw("threshold") is None:
+        p.add(r.key_mark("resolve_threshold"), "resolve_threshold: needs a threshold")
+
+    by = r.str_list("by", ())
+    combine = r.choice("combine", COMBINERS, "sum")
+    if r.has("combine") and not (is_metric and by):
+        p.add(r.key_mark("combine"), "combine: only used by metric rules with by")
+    for_ = r.duration("for", 0.0)
+    keep = r.duration("keep_firing_for", 0.0)
+    max_keys = r.int("max_keys", 100_000, minimum=1)
+    rule_labels = r.str_map("labels", {})
+    annotations = r.str_map("annotations", {})
+    actions = _parse_actions(r, refs)
+    r.done()
+    if len(p.items) > before or alert is None or aggregate is None:
+        return None
+
+    labels = {**group_labels, **rule_labels}
+    rule = Rule(
+        alert=alert, group=group, index=index, logs=logs, metric=metric, aggregate=aggregate,
+        over=over or 300.0, by=by, threshold=threshold, resolve_threshold=resolve,
+        for_=for_ or 0.0, keep_firing_for=keep or 0.0, max_keys=max_keys, labels=labels,
+        annotations=annotations, actions=actions, combine=combine, mark=r.mark, **kw,
+    )
+    if not _check_templates(r, rule):
+        return None
+    return rule
+
+
+def _parse_logs(r: MapReader, refs: list[Reference]) -> LogSelector | None:
+    lr = r.map("logs", "logs")
+    if lr is None:
+        return LogSelector((), None, None, (), None)
+    sources = lr.str_list("source", (), allow_scalar=True)
+    src_node = lr.raw("source")
+    if src_node is not None:
+        nodes = src_node.value if isinstance(src_node.value, list) else [src_node]
+        refs.extend(Reference("source", str(n.value), n.mark) for n in nodes)
+    match = _regex(lr, "match")
+    exclude = _regex(lr, "exclude")
+    where = _parse_matcher_list(lr, "where")
+    lr.done()
+    literal = required_literal(match) if match is not None else None
+    return LogSelector(tuple(sources), match, exclude, where, literal)
+
+
+def _regex(r: MapReader, key: str) -> re.Pattern[str] | None:
+    text = r.str(key)
+    if text is None:
+        return None
+
+    def compile_(s: str) -> re.Pattern[str]:
+        try:
+            return re.compile(s)
+        except re.error as e:
+            raise ValueError(f"invalid regex {s!r}: {e}") from None
+
+    return r.check(key, compile_, text)
+
+
+def _parse_matcher_list(r: MapReader, key: str, *, required: bool = False) -> tuple[Matcher, ...]:
+    """Matchers as a list of `name="v"` strings, one `{a="b"}` string, or a map (equality)."""
+    n = r.raw(key)
+    if n is None or n.value is None:
+        if required:
+            r.problems.add(r.node, f"{r.what}: missing required key {key!r}")
+        return ()
+    out: list[Matcher] = []
+    items: list[tuple[Node, str | None]]
+    if isinstance(n.value, dict):
+        for k, v in n.value.items():
+            s = r.as_str(v, f"{key}.{k}")
+            if s is not None:
+                out.append(matcher_from_map(k, s))
+        return tuple(out)
+    if isinstance(n.value, list):
+        items = [(item, r.as_str(item, key)) for item in n.value]
+    else:
+        s = r.as_str(n, key)
+        if s is not None and s.strip().startswith("{"):
+            try:
+                return parse_matchers(s)
+            except ValueError as e:
+                r.problems.add(n, f"{key}: {e}")
+                return ()
+        items = [(n, s)]
+    for node, text in items:
+        if text is None:
+            continue
+        try:
+            out.append(parse_matcher(text))
+        except ValueError as e:
+            r.problems.add(node, f"{key}: {e}")
+    return tuple(out)
+
+
+def _threshold(r: MapReader, key: str) -> Threshold | None:
+    text = r.str(key)
+    return r.check(key, Threshold.parse, text) if text is not None else None
+
+
+def _parse_actions(r: MapReader, refs: list[Reference]) -> tuple[str, ...]:
+    names = r.str_list("actions", ())
+    n = r.raw("actions")
+    if n is not None and isinstance(n.value, list):
+        refs.extend(Reference("action", str(item.value), item.mark) for item in n.value
+                    if isinstance(item.value, str))
+    return tuple(names)
+
+
+class _SampleLabels(dict[str, str]):
+    """Labels of a metric rule without `by`: any series label may exist at run time."""
+
+    def __missing__(self, key: str) -> str:
+        return "sample"
+
+
+def _check_templates(r: MapReader, rule: Rule) -> bool:
+    """Compile every template and render it once with sample data; report what fails."""
+    p = r.problems
+    before = len(p.items)
+    sample: dict[str, str] = _SampleLabels() if rule.metric is not None and not rule.by else {}
+    sample.update({k: "sample" for k in rule.by})
+    if rule.aggregate == "new_value" and rule.field:
+        sample[rule.field] = "sample"
+    sample.update({k: v for k, v in rule.labels.items() if "{" not in v})
+    sample["alertname"] = rule.alert
+    ctx = templates.context(sample, 1.0, rule.alert, ["sample log line"], 0.0)
+    for section in ("labels", "annotations"):
+        node = r.raw(section)
+        if node is None or not isinstance(node.value, dict):
+            continue
+        for k, vnode in node.value.items():
+            if not isinstance(vnode.value, str):
+                continue
+            where = vnode.mark
+            try:
+                t = templates.Template(vnode.value)
+            except jinja2.TemplateSyntaxError as e:
+                p.add(where, f"{section}.{k}: template syntax error (template line {e.lineno}): "
+                      f"{e.message}")
+                continue
+            _, err = t.render(ctx)
+            if err is not None:
+                p.add(where, f"{section}.{k}: template fails with sample data: {err}")
+    return len(p.items) == before
+
+
+def _check_duplicate_alerts(groups: list[Group], p: Problems) -> None:
+    seen: dict[tuple[Any, ...], Rule] = {}
+    for g in groups:
+        for rule in g.rules:
+            sel = rule.metric.text if rule.metric else "logs"
+            key = (rule.alert, tuple(sorted(rule.labels.items())), rule.by, sel)
+            first = seen.get(key)
+            if first is not None:
+                p.add(rule.mark, f"rule {rule.alert!r} produces the same alert labels as the rule "
+                      f"at {first.mark} (give one a different alert name or labels)")
+            else:
+                seen[key] = rule

@@ -1,0 +1,170 @@
+"""The rule model: what a loaded rule file is, validated once and never mutated.
+
+The loader builds these values; the engine compiles them into runtime objects that hold the
+changing state (windows, alert instances).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rules.matchers import Matcher
+from rules.yamlsource import Mark
+
+LOG_AGGREGATES = (
+    "count", "rate", "sum", "avg", "min", "max", "last", "quantile", "distinct", "ratio",
+    "absent", "spike", "new_value", "change",
+)
+METRIC_AGGREGATES = (*LOG_AGGREGATES, "increase")
+NEEDS_THRESHOLD = ("count", "rate", "increase", "sum", "avg", "min", "max", "last", "quantile",
+                   "distinct", "ratio")
+COMBINERS = ("sum", "avg", "min", "max")
+DIRECTIONS = ("up", "down", "both")
+
+NOWHERE = Mark("", 1, 1)
+
+_THRESHOLD_RE = re.compile(
+    r"^\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf)\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A comparison such as `>= 5`, applied to an instance's value."""
+
+    op: str
+    bound: float
+
+    @staticmethod
+    def parse(text: str) -> Threshold:
+        m = _THRESHOLD_RE.match(text)
+        if m is None:
+            raise ValueError(
+                f"invalid threshold {text!r}: expected an operator (> >= < <= == !=) and a number, "
+                "e.g. \">= 5\""
+            )
+        return Threshold(m.group(1), float(m.group(2)))
+
+    def holds(self, value: float) -> bool:
+        op, b = self.op, self.bound
+        if op == ">":
+            return value > b
+        if op == ">=":
+            return value >= b
+        if op == "<":
+            return value < b
+        if op == "<=":
+            return value <= b
+        if op == "==":
+            return value == b
+        return value != b
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.bound:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class LogSelector:
+    """Which log events a rule sees."""
+
+    sources: tuple[str, ...]  # empty: every log collector
+    match: re.Pattern[str] | None
+    exclude: re.Pattern[str] | None
+    where: tuple[Matcher, ...]
+    literal: str | None  # a substring every matching line contains (cheap pre-filter)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSelector:
+    """A PromQL-style series selector: `name{label="v", ...}`."""
+
+    name: str | None
+    matchers: tuple[Matcher, ...]
+    text: str
+
+    def matches(self, name: str, labels: Mapping[str, str]) -> bool:
+        if self.name is not None and name != self.name:
+            return False
+        for m in self.matchers:
+            v = name if m.name == "__name__" else labels.get(m.name, "")
+            if not m.matches({m.name: v}):
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    alert: str
+    group: str
+    index: int  # position in its group: with group and alert, the rule's identity in snapshots
+    logs: LogSelector | None
+    metric: MetricSelector | None
+    aggregate: str
+    over: float
+    by: tuple[str, ...] = ()
+    threshold: Threshold | None = None
+    resolve_threshold: Threshold | None = None
+    for_: float = 0.0
+    keep_firing_for: float = 0.0
+    max_keys: int = 100_000
+    labels: Mapping[str, str] = field(default_factory=dict)  # group labels + rule labels
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    actions: tuple[str, ...] = ()
+    field: str | None = None
+    q: float = 0.5
+    of: tuple[Matcher, ...] = ()
+    min_events: int = 1
+    forget_after: float = 86_400.0
+    factor: float = 2.0
+    direction: str = "up"
+    min_count: float = 0.0
+    lookback: float = 7 * 86_400.0
+    combine: str = "sum"
+    mark: Mark = NOWHERE
+
+    @property
+    def ident(self) -> str:
+        return f"{self.group}/{self.index}/{self.alert}"
+
+    @property
+    def signature(self) -> str:
+        """What the saved window contents depend on: restore them only into an equal rule."""
+        sel = self.metric.text if self.metric else repr(self.logs.match.pattern if self.logs and
+                                                        self.logs.match else None)
+        return f"{self.aggregate}|{self.over}|{','.join(self.by)}|{self.field}|{sel}"
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    interval: float
+    rules: tuple[Rule, ...]
+    file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A name a rule uses that another config section must define."""
+
+    kind: Literal["action", "source"]
+    name: str
+    mark: Mark
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    groups: tuple[Group, ...]
+    refs: tuple[Reference, ...] = ()
+
+    @staticmethod
+    def empty() -> RuleSet:
+        return RuleSet(())
+
+    def references(self) -> list[Reference]:
+        return list(self.refs)
+
+    def rules(self) -> list[Rule]:
+        return [r for g in self.groups for r in g.rules]

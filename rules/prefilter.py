@@ -1,0 +1,52 @@
+"""The per-line pre-filter: a literal substring that every match of a rule's regex contains.
+
+`literal in line` is a C substring search, several times cheaper than running the regex, and
+most lines of a busy log match no rule: the engine skips a rule when its literal is absent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+_parser: Any = importlib.import_module("re._parser")
+_LITERAL = _parser.LITERAL
+_SUBPATTERN = _parser.SUBPATTERN
+_MAX_REPEAT = _parser.MAX_REPEAT
+_MIN_REPEAT = _parser.MIN_REPEAT
+
+
+def required_literal(pattern: re.Pattern[str]) -> str | None:
+    """The longest literal every match must contain, or None when there is none worth using."""
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # parser internals differ across versions: no pre-filter
+        return None
+    runs: list[str] = []
+    _collect(list(parsed), runs)
+    best = max(runs, key=len, default="")
+    return best if len(best) >= 2 else None
+
+
+def _collect(items: list[Any], runs: list[str]) -> None:
+    """Append to runs every maximal sequence of consecutive literals in items (recursing into
+    groups and into repeats that must occur at least once)."""
+    cur: list[str] = []
+    for op, arg in items:
+        if op is _LITERAL:
+            cur.append(chr(arg))
+            continue
+        if cur:
+            runs.append("".join(cur))
+            cur = []
+        if op is _SUBPATTERN:
+            _, add_flags, _del, sub = arg
+            if not add_flags & re.IGNORECASE:
+                _collect(list(sub), runs)
+        elif op in (_MAX_REPEAT, _MIN_REPEAT) and arg[0] >= 1:
+            _collect(list(arg[2]), runs)
+    if cur:
+        runs.append("".join(cur))

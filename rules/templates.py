@@ -1,0 +1,148 @@
+"""Label and annotation templates: Jinja2 in a sandbox, with Prometheus's humanize filters.
+
+Plain text out (autoescape off): notifiers escape for their medium (Slack mrkdwn, HTML). A
+template that fails at run time renders a visible `<error expanding template: ...>` marker, as
+Prometheus does, and the caller counts it; it never stops the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+_SI_BIG = ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
+_SI_SMALL = ("", "m", "µ", "n", "p", "f", "a", "z", "y")
+_IEC = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
+
+
+class TemplateValue(float):
+    """A float that prints like Prometheus's `$value`: `5`, not `5.0`."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return format_value(float(self))
+
+
+def format_value(v: float) -> str:
+    if math.isnan(v) or math.isinf(v):
+        return str(v).replace("inf", "+Inf").replace("++", "+").replace("-+Inf", "-Inf")
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"not a number: {v!r}") from None
+
+
+def humanize(v: Any) -> str:
+    """1234567 -> 1.235M; 0.0012 -> 1.2m (SI prefixes, as Prometheus's `humanize`)."""
+    x = _num(v)
+    if x == 0 or math.isnan(x) or math.isinf(x):
+        return f"{x:.4g}"
+    if abs(x) >= 1:
+        i = 0
+        while abs(x) >= 1000 and i < len(_SI_BIG) - 1:
+            x /= 1000
+            i += 1
+        return f"{x:.4g}{_SI_BIG[i]}"
+    i = 0
+    while abs(x) < 1 and i < len(_SI_SMALL) - 1:
+        x *= 1000
+        i += 1
+    return f"{x:.4g}{_SI_SMALL[i]}"
+
+
+def humanize_bytes(v: Any) -> str:
+    """1536 -> 1.5KiB (powers of 1024)."""
+    x = _num(v)
+    i = 0
+    while abs(x) >= 1024 and i < len(_IEC) - 1:
+        x /= 1024
+        i += 1
+    return f"{x:.4g}{_IEC[i]}B"
+
+
+def humanize_duration(v: Any) -> str:
+    """Seconds to `1d 2h 3m 4s` (as Prometheus's `humanizeDuration`); below 1 s: `500ms`."""
+    x = _num(v)
+    if math.isnan(x) or math.isinf(x):
+        return f"{x:.4g}"
+    sign = "-" if x < 0 else ""
+    x = abs(x)
+    if x < 1:
+        return f"{sign}{x * 1000:.4g}ms" if x else "0s"
+    secs = int(x)
+    days, secs = divmod(secs, 86400)
+    hours, secs = divmod(secs, 3600)
+    mins, secs = divmod(secs, 60)
+    parts = [f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (mins, "m")) if n]
+    parts.append(f"{secs}s")
+    return sign + " ".join(parts)
+
+
+def humanize_percentage(v: Any) -> str:
+    """0.1234 -> 12.34%."""
+    return f"{_num(v) * 100:.4g}%"
+
+
+def rfc3339(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined,
+                               keep_trailing_newline=False)
+    env.filters["humanize"] = humanize
+    env.filters["humanize_bytes"] = humanize_bytes
+    env.filters["humanize_duration"] = humanize_duration
+    env.filters["humanize_percentage"] = humanize_percentage
+    return env
+
+
+ENV = make_environment()
+
+
+class Template:
+    """One compiled template, or a plain string when the text has no Jinja syntax."""
+
+    __slots__ = ("_compiled", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # Raises jinja2.TemplateSyntaxError; the loader turns it into FILE:LINE:COL.
+        self._compiled = ENV.from_string(text) if ("{{" in text or "{%" in text) else None
+
+    @property
+    def is_static(self) -> bool:
+        return self._compiled is None
+
+    def render(self, context: Mapping[str, Any]) -> tuple[str, str | None]:
+        """(text, error): on failure the text is a visible marker and error says why."""
+        if self._compiled is None:
+            return self.text, None
+        try:
+            return self._compiled.render(context), None
+        except Exception as e:  # a user template may raise anything
+            msg = f"{type(e).__name__}: {e}"
+            return f"<error expanding template: {msg}>", msg
+
+
+def context(labels: Mapping[str, str], value: float, alertname: str,
+            examples: Sequence[str], starts_at: float) -> dict[str, Any]:
+    return {
+        "labels": labels,
+        "value": TemplateValue(value),
+        "alertname": alertname,
+        "examples": list(examples),
+        "starts_at": rfc3339(starts_at),
+    }

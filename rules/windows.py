@@ -1,0 +1,383 @@
+"""Per-key windows of log rules: counters in time buckets, never lists of events.
+
+A window `over` is cut into BUCKETS buckets of width over/BUCKETS; bucket i covers
+[i*width, (i+1)*width). A bucket stays in the window while its end is after `now - over`, so an
+event leaves the window at most one bucket width (over/120) after it is `over` old. Memory per
+key is bounded by the number of buckets, whatever the event rate.
+
+Every window keeps the last EXAMPLES matching lines (the alert's `examples`). Buckets are flat
+lists `[index, cell..., index, cell...]`: two small objects per key, for caches of 100k+ keys.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+BUCKETS = 120
+EXAMPLES = 3
+QUANTILE_SAMPLES = 64  # values kept per bucket for quantiles (beyond that: a rolling sample)
+DISTINCT_CAP = 10_000  # distinct values kept per bucket
+
+
+class Window:
+    """Base: examples and the interface the engine uses."""
+
+    __slots__ = ("ex",)
+
+    def __init__(self) -> None:
+        self.ex: list[str] = []
+
+    def example(self, line: str) -> None:
+        ex = self.ex
+        ex.append(line)
+        if len(ex) > EXAMPLES:
+            del ex[0]
+
+    def add(self, i: int, x: Any) -> None:
+        raise NotImplementedError
+
+    def expire(self, first: int) -> None:
+        """Drop buckets before index `first`."""
+        raise NotImplementedError
+
+    def value(self) -> float | None:
+        """The aggregate over what is left; None when undefined (no data)."""
+        raise NotImplementedError
+
+    def empty(self) -> bool:
+        raise NotImplementedError
+
+    def dump(self) -> list[Any]:
+        raise NotImplementedError
+
+    def load(self, data: list[Any]) -> None:
+        raise NotImplementedError
+
+
+def _drop(b: list[Any], first: int, stride: int) -> int:
+    """Number of leading list items (whole buckets) whose index is before first."""
+    k, n = 0, len(b)
+    while k < n and b[k] < first:
+        k += stride
+    return k
+
+
+class CountWindow(Window):
+    """count and rate: events per bucket, with a running total."""
+
+    __slots__ = ("b", "total")
+
+    def __init__(self) -> None:
+        self.ex = []
+        self.b: list[int] = []
+        self.total = 0
+
+    def add(self, i: int, x: Any) -> None:
+        b = self.b
+        if b and b[-2] >= i:
+            b[-1] += 1  # same bucket (or a late event: counted in the newest bucket)
+        else:
+            b.append(i)
+            b.append(1)
+        self.total += 1
+
+    def expire(self, first: int) -> None:
+        b = self.b
+        if b and b[0] < first:
+            k = _drop(b, first, 2)
+            self.total -= sum(b[1:k:2])
+            del b[:k]
+
+    def value(self) -> float | None:
+        return float(self.total)
+
+    def empty(self) -> bool:
+        return not self.b
+
+    def count_since(self, first: int) -> int:
+        """Events in buckets from index first on (spike: the current half of the span)."""
+        b = self.b
+        return sum(b[k + 1] for k in range(0, len(b), 2) if b[k] >= first)
+
+    def dump(self) -> list[Any]:
+        return [self.b, self.ex]
+
+    def load(self, data: list[Any]) -> None:
+        self.b = [int(x) for x in data[0]]
+        self.total = sum(self.b[1::2])
+        self.ex = list(data[1])
+
+
+class StatsWindow(Window):
+    """sum, avg, min, max of a numeric field: [index, n, sum, min, max] per bucket."""
+
+    __slots__ = ("b", "kind")
+
+    def __init__(self, kind: str) -> None:
+        self.ex = []
+        self.b: list[Any] = []
+        self.kind = kind
+
+    def add(self, i: int, x: Any) -> None:
+        b = self.b
+        if b and b[-5] >= i:
+            b[-4] += 1
+            b[-3] += x
+            if x < b[-2]:
+                b[-2] = x
+            if x > b[-1]:
+                b[-1] = x
+        else:
+            b.extend((i, 1, x, x, x))
+
+    def expire(self, first: int) -> None:
+        b = self.b
+        if b and b[0] < first:
+            del b[:_drop(b, first, 5)]
+
+    def value(self) -> float | None:
+        b = self.b
+        if not b:
+            return None
+        kind = self.kind
+        if kind == "sum":
+            return float(sum(b[2::5]))
+        if kind == "avg":
+            return float(sum(b[2::5]) / sum(b[1::5]))
+        if kind == "min":
+            return float(min(b[3::5]))
+        return float(max(b[4::5]))
+
+    def empty(self) -> bool:
+        return not self.b
+
+    def dump(self) -> list[Any]:
+        return [self.b, self.ex]
+
+    def load(self, data: list[Any]) -> None:
+        self.b, self.ex = list(data[0]), list(data[1])
+
+
+class LastWindow(Window):
+    """last: the newest value and its bucket."""
+
+    __slots__ = ("i", "x")
+
+    def __init__(self) -> None:
+        self.ex = []
+        self.i: int | None = None
+        self.x = 0.0
+
+    def add(self, i: int, x: Any) -> None:
+        self.i, self.x = i, x
+
+    def expire(self, first: int) -> None:
+        if self.i is not None and self.i < first:
+            self.i = None
+
+    def value(self) -> float | None:
+        return None if self.i is None else float(self.x)
+
+    def empty(self) -> bool:
+        return self.i is None
+
+    def dump(self) -> list[Any]:
+        return [self.i, self.x, self.ex]
+
+    def load(self, data: list[Any]) -> None:
+        self.i, self.x, self.ex = data[0], float(data[1]), list(data[2])
+
+
+class QuantileWindow(Window):
+    """quantile of a numeric field: up to QUANTILE_SAMPLES values per bucket."""
+
+    __slots__ = ("b", "q")
+
+    def __init__(self, q: float) -> None:
+        self.ex = []
+        self.b: list[Any] = []  # [index, seen, values, ...]
+        self.q = q
+
+    def add(self, i: int, x: Any) -> None:
+        b = self.b
+        if b and b[-3] >= i:
+            b[-2] += 1
+            vals = b[-1]
+            if len(vals) < QUANTILE_SAMPLES:
+                vals.append(x)
+            else:  # keep a spread sample: overwrite a slot that cycles with the count
+                vals[(b[-2] * 7919) % QUANTILE_SAMPLES] = x
+        else:
+            b.extend((i, 1, [x]))
+
+    def expire(self, first: int) -> None:
+        b = self.b
+        if b and b[0] < first:
+            del b[:_drop(b, first, 3)]
+
+    def value(self) -> float | None:
+        vals = sorted(v for k in range(2, len(self.b), 3) for v in self.b[k])
+        return quantile(self.q, vals)
+
+    def empty(self) -> bool:
+        return not self.b
+
+    def dump(self) -> list[Any]:
+        return [self.b, self.ex]
+
+    def load(self, data: list[Any]) -> None:
+        self.b, self.ex = list(data[0]), list(data[1])
+
+
+def quantile(q: float, sorted_values: list[float]) -> float | None:
+    """Linear interpolation between closest ranks (PromQL quantile_over_time)."""
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    rank = q * (n - 1)
+    lo = math.floor(rank)
+    hi = min(lo + 1, n - 1)
+    w = rank - lo
+    return float(sorted_values[lo] * (1 - w) + sorted_values[hi] * w)
+
+
+class DistinctWindow(Window):
+    """distinct: the set of field values seen per bucket."""
+
+    __slots__ = ("b",)
+
+    def __init__(self) -> None:
+        self.ex = []
+        self.b: list[Any] = []  # [index, set, ...]
+
+    def add(self, i: int, x: Any) -> None:
+        b = self.b
+        if b and b[-2] >= i:
+            if len(b[-1]) < DISTINCT_CAP:
+                b[-1].add(x)
+        else:
+            b.extend((i, {x}))
+
+    def expire(self, first: int) -> None:
+        b = self.b
+        if b and b[0] < first:
+            del b[:_drop(b, first, 2)]
+
+    def value(self) -> float | None:
+        b = self.b
+        if len(b) == 2:
+            return float(len(b[1]))
+        return float(len(set().union(*b[1::2])))
+
+    def empty(self) -> bool:
+        return not self.b
+
+    def dump(self) -> list[Any]:
+        return [[sorted(x) if isinstance(x, set) else x for x in self.b], self.ex]
+
+    def load(self, data: list[Any]) -> None:
+        self.b = [set(x) if isinstance(x, list) else x for x in data[0]]
+        self.ex = list(data[1])
+
+
+class RatioWindow(Window):
+    """ratio: [index, selected, also matching `of`] per bucket, with running totals."""
+
+    __slots__ = ("b", "hits", "min_events", "n")
+
+    def __init__(self, min_events: int) -> None:
+        self.ex = []
+        self.b: list[int] = []
+        self.n = 0
+        self.hits = 0
+        self.min_events = min_events
+
+    def add(self, i: int, x: Any) -> None:
+        b = self.b
+        h = 1 if x else 0
+        if b and b[-3] >= i:
+            b[-2] += 1
+            b[-1] += h
+        else:
+            b.extend((i, 1, h))
+        self.n += 1
+        self.hits += h
+
+    def expire(self, first: int) -> None:
+        b = self.b
+        if b and b[0] < first:
+            k = _drop(b, first, 3)
+            self.n -= sum(b[1:k:3])
+            self.hits -= sum(b[2:k:3])
+            del b[:k]
+
+    def value(self) -> float | None:
+        if self.n < self.min_events or self.n == 0:
+            return None
+        return self.hits / self.n
+
+    def empty(self) -> bool:
+        return not self.b
+
+    def dump(self) -> list[Any]:
+        return [self.b, self.ex]
+
+    def load(self, data: list[Any]) -> None:
+        self.b = [int(x) for x in data[0]]
+        self.n = sum(self.b[1::3])
+        self.hits = sum(self.b[2::3])
+        self.ex = list(data[1])
+
+
+class ChangeWindow(CountWindow):
+    """change: how many times the field's value differed from the previous event's."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: str | None = None
+
+    def add(self, i: int, x: Any) -> None:
+        prev, self.last = self.last, x
+        if prev is not None and prev != x:
+            super().add(i, x)
+
+    def empty(self) -> bool:
+        return False  # the last value must be remembered; keys are capped by max_keys
+
+    def dump(self) -> list[Any]:
+        return [self.b, self.ex, self.last]
+
+    def load(self, data: list[Any]) -> None:
+        super().load(data)
+        self.last = data[2]
+
+
+class AbsentWindow(Window):
+    """absent: when the key last matched (`i` holds the time, not a bucket index)."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self, seen: float = 0.0) -> None:
+        self.ex = []
+        self.seen = seen
+
+    def add(self, i: int, x: Any) -> None:
+        self.seen = x
+
+    def expire(self, first: int) -> None:
+        pass
+
+    def value(self) -> float | None:
+        return self.seen
+
+    def empty(self) -> bool:
+        return False
+
+    def dump(self) -> list[Any]:
+        return [self.seen, self.ex]
+
+    def load(self, data: list[Any]) -> None:
+        self.seen, self.ex = float(data[0]), list(data[1])
