@@ -91,7 +91,14 @@ def parse_action(r: MapReader, protected_units: tuple[str, ...], base_dir: Path)
     before = len(r.problems.items)
     name = r.str("name", required=True)
     atype = r.choice("type", ACTION_TYPES, required=True)
-    on = r.choice("on", ("firing", "resolved"), "firing")
+    # YAML 1.1 reads an unquoted `on:` key as the boolean true, which the reader names "True".
+    on_node = r.raw("on" if r.has("on") else "True")
+    on: Literal["firing", "resolved"] = "firing"
+    if on_node is not None:
+        if on_node.value in ("firing", "resolved"):
+            on = on_node.value
+        else:
+            r.problems.add(on_node, f"on: expected firing or resolved, got {on_node.value!r}")
     cooldown = r.duration("cooldown", DEFAULT_COOLDOWN)
     limit = _parse_limit(r)
     verify = r.duration("verify")

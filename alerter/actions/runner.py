@@ -217,8 +217,10 @@ class ActionRunner:
             outcome = h.OK
             if action.reverts:
                 self._applied_done(plan, undo_state)
-        what = describe(action, plan.target, False)
-        self.history_db.finish(rid, outcome, f"{what}: {detail}" if detail else what)
+        if outcome == h.OK:
+            what = describe(action, plan.target, False)
+            detail = f"{what}: {detail}" if detail else what
+        self.history_db.finish(rid, outcome, detail)
         self.metrics.actions.labels(action.name, outcome).inc()
         (log.info if outcome == h.OK else log.warning)(
             "action_finished", action=action.name, target=plan.target, outcome=outcome,
@@ -318,8 +320,12 @@ class ActionRunner:
         self.emit([resolved(alert_from_json(entry.get("alert") or {}), now)])
 
     def _forget(self, fingerprint: str, now: float) -> None:
-        """The alert resolved: drop its episode, verify deadlines and synthetic alerts."""
-        self._episodes.pop(fingerprint, None)
+        """The alert resolved: drop its verify deadlines and synthetic alerts.
+
+        Its episode start stays, so the resolved notification's notes still show what was done.
+        """
+        if len(self._episodes) > 10_000:
+            self._episodes = {k: v for k, v in self._episodes.items() if now - v < 86400.0}
         self._verify = {k: v for k, v in self._verify.items() if k[0] != fingerprint}
         self._verified = {k for k in self._verified if k[0] != fingerprint}
         for key, entry in self.store.kv_items(SYNTHETIC_NS).items():

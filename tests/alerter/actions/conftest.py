@@ -1,0 +1,130 @@
+"""A harness around the action runner: fake units, a fixed clock, a real state store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from alerter.actions import protected_set
+from alerter.actions.config import ActionConfig, parse_action
+from alerter.actions.executors import (
+    CommandExecutor,
+    Executor,
+    SignalExecutor,
+    SystemdExecutor,
+    ThrottleExecutor,
+)
+from alerter.actions.runner import ActionRunner
+from alerter.bus import Gate
+from alerter.config import DEFAULT_PROTECTED_UNITS
+from alerter.metrics import Metrics
+from alerter.state import StateStore
+from alerter.testing import FakeUnitController, FixedClock
+from rules.alert import Alert, Transition
+from rules.yamlsource import MapReader, Problems, SourceError, load_yaml
+
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+
+def parse_actions(text: str, protected: tuple[str, ...] = DEFAULT_PROTECTED_UNITS) -> list[ActionConfig]:
+    """The `actions:` list of a YAML document; raises SourceError listing every problem."""
+    p = Problems(env={})
+    top = MapReader(load_yaml(text, "alerter.yaml"), p, "config")
+    out = [a for a in (parse_action(r, protected, Path(".")) for r in top.items("actions")) if a]
+    top.done()
+    if p.items:
+        raise SourceError(p.items)
+    return out
+
+
+def alert(actions: Sequence[str], state: str = "firing", active_at: float = T0,
+          **labels: str) -> Alert:
+    labels = {"alertname": "WebErrors", **labels}
+    return Alert(labels=labels, annotations={"summary": "errors"}, state=state,  # type: ignore[arg-type]
+                 value=5.0, active_at=active_at, fired_at=active_at, actions=tuple(actions))
+
+
+def fire(a: Alert, at: float) -> Transition:
+    from dataclasses import replace
+
+    return Transition(at, "pending", replace(a, state="firing"))
+
+
+def resolve(a: Alert, at: float) -> Transition:
+    from dataclasses import replace
+
+    return Transition(at, "firing", replace(a, state="resolved", resolved_at=at))
+
+
+@dataclass
+class Harness:
+    tmp: Path
+    units: FakeUnitController = field(default_factory=FakeUnitController)
+    clock: FixedClock = field(default_factory=lambda: FixedClock(T0))
+    emitted: list[Transition] = field(default_factory=list)
+    gates: dict[str, Gate] = field(default_factory=dict)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    runners: list[ActionRunner] = field(default_factory=list)
+    store: StateStore | None = None
+    metrics: Metrics | None = None
+
+    def build(self, text: str, *, dry_run: bool = False, actions_per_minute: int = 30,
+              executors: dict[str, Executor] | None = None) -> ActionRunner:
+        """A runner for these actions; call again to 'restart the daemon' on the same store."""
+        if self.store is None:
+            self.store = StateStore(self.tmp / "state")
+        if self.metrics is None:
+            self.metrics = Metrics(self.registry)
+        protected = protected_set(DEFAULT_PROTECTED_UNITS)
+        ex: dict[str, Executor] = {
+            "systemd": SystemdExecutor(self.units, protected),
+            "signal": SignalExecutor(),
+            "command": CommandExecutor(),
+            "throttle": ThrottleExecutor(self.gates),
+        }
+        ex.update(executors or {})
+        runner = ActionRunner(
+            parse_actions(text), store=self.store, metrics=self.metrics, clock=self.clock,
+            emit=self.emitted.extend, executors=ex, protected=protected, dry_run=dry_run,
+            actions_per_minute=actions_per_minute,
+        )
+        self.runners.append(runner)
+        return runner
+
+    def metric(self, action: str, outcome: str) -> float:
+        v = self.registry.get_sample_value("alerter_actions_total", {"action": action, "outcome": outcome})
+        return v or 0.0
+
+    def outcomes(self, runner: ActionRunner, fingerprint: str | None = None) -> list[str]:
+        assert runner.wait_idle(10)
+        return [r["outcome"] for r in reversed(runner.history(fingerprint))]
+
+    def emitted_names(self) -> list[tuple[str, str]]:
+        return [(t.alert.alertname, t.state) for t in self.emitted]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    yield h
+    for r in h.runners:
+        r.stop()
+    if h.store is not None:
+        h.store.close()
+
+
+def run_ticks(runner: ActionRunner, clock: FixedClock, alerts: Sequence[Alert], seconds: float,
+              step: float = 1.0, after: Callable[[], Any] | None = None) -> None:
+    """Drive tick() every `step` seconds of fake time for `seconds`, waiting for workers between."""
+    end = clock.now() + seconds
+    while clock.now() < end:
+        clock.advance(step)
+        runner.tick(list(alerts), clock.now())
+        assert runner.wait_idle(10)
+        if after is not None:
+            after()

@@ -1,0 +1,236 @@
+"""What each action type does: set-property and its revert, throttles, commands, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from alerter.bus import Gate
+from collectors.events import Event, LogEvent
+
+from .conftest import T0, Harness, alert, fire, resolve, run_ticks
+
+CPU = """
+actions:
+  - {name: cpu-web, type: systemd, unit: web.service, operation: set-property,
+     properties: {CPUQuota: 20%, CPUWeight: "50"}, revert: true}
+"""
+
+
+def test_set_property_is_reverted_to_the_values_read_back_before(harness: Harness) -> None:
+    harness.units.properties["web.service"] = {"CPUQuotaPerSecUSec": "infinity", "CPUWeight": "[not set]"}
+    r = harness.build(CPU)
+    a = alert(["cpu-web"])
+    r.handle([fire(a, T0)], T0)
+    r.wait_idle()
+    assert harness.units.operations() == [("set-property", "web.service", "CPUQuota=20%", "CPUWeight=50")]
+    run_ticks(r, harness.clock, [a], 900, step=60)  # a reverted state is not re-applied
+    r.handle([resolve(a, T0 + 1000)], T0 + 1000)
+    assert harness.outcomes(r) == ["ok", "undo_ok"]
+    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=", "CPUWeight=")
+    assert r.notes(a.fingerprint) == [  # what the resolved notification shows
+        "set CPUQuota=20% CPUWeight=50 on web.service at 22:13 UTC, 1 of 3 in the last hour",
+        "reverted CPUQuota=20% CPUWeight=50 on web.service at 22:30 UTC",
+    ]
+    assert r.history()[0]["detail"] == (
+        "reverted CPUQuota=20% CPUWeight=50 on web.service: CPUQuota= CPUWeight=")
+
+
+def test_set_property_restores_a_previous_quota_as_a_percentage(harness: Harness) -> None:
+    harness.units.properties["web.service"] = {"CPUQuotaPerSecUSec": "1.500000s", "CPUWeight": "200"}
+    r = harness.build(CPU)
+    a = alert(["cpu-web"])
+    r.handle([fire(a, T0)], T0)
+    r.wait_idle()
+    r.handle([resolve(a, T0 + 60)], T0 + 60)
+    r.wait_idle()
+    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=150%", "CPUWeight=200")
+
+
+def test_shared_state_is_reverted_only_when_the_last_alert_resolves(harness: Harness) -> None:
+    harness.units.properties["web.service"] = {"CPUQuotaPerSecUSec": "infinity"}
+    r = harness.build(CPU.replace("revert: true}", "revert: true, cooldown: 0s}"))
+    a, b = alert(["cpu-web"], path="/a"), alert(["cpu-web"], path="/b")
+    r.handle([fire(a, T0), fire(b, T0 + 1)], T0 + 1)
+    r.wait_idle()
+    r.handle([resolve(a, T0 + 60)], T0 + 60)
+    r.wait_idle()
+    assert [c for c in harness.units.operations() if "CPUQuota=" in c] == []
+    r.handle([resolve(b, T0 + 120)], T0 + 120)
+    r.wait_idle()
+    # the revert restores what was there before the first apply, not the throttled value
+    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=", "CPUWeight=")
+
+
+def test_revert_survives_a_daemon_restart(harness: Harness) -> None:
+    harness.units.properties["web.service"] = {"CPUQuotaPerSecUSec": "infinity"}
+    r = harness.build(CPU)
+    a = alert(["cpu-web"])
+    r.handle([fire(a, T0)], T0)
+    r.wait_idle()
+    r.stop()
+    r2 = harness.build(CPU)
+    r2.handle([resolve(a, T0 + 60)], T0 + 60)
+    r2.wait_idle()
+    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=", "CPUWeight=")
+
+
+def test_dry_run_revert_is_only_noted(harness: Harness) -> None:
+    r = harness.build(CPU, dry_run=True)
+    a = alert(["cpu-web"])
+    r.handle([fire(a, T0)], T0)
+    r.handle([resolve(a, T0 + 60)], T0 + 60)
+    assert harness.outcomes(r) == ["dry_run", "undo_dry_run"]
+    assert harness.units.calls == []
+    assert r.history()[0]["detail"] == "would revert CPUQuota=20% CPUWeight=50 on web.service"
+
+
+def test_applied_state_no_alert_holds_any_more_is_released(harness: Harness) -> None:
+    harness.units.properties["web.service"] = {"CPUQuotaPerSecUSec": "infinity"}
+    r = harness.build(CPU)
+    a = alert(["cpu-web"])
+    r.handle([fire(a, T0)], T0)
+    r.wait_idle()
+    run_ticks(r, harness.clock, [], 30, step=1)  # the alert vanished without a resolve
+    assert len(harness.units.operations()) == 1
+    run_ticks(r, harness.clock, [], 60, step=1)
+    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=", "CPUWeight=")
+
+
+def events(n: int) -> list[Event]:
+    return [LogEvent(time=T0, source="app", line=f"line {i}") for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("setting", "check"),
+    [
+        ("rate: 5/s", lambda g: g.mode == "rate" and g.rate == 5),
+        ("sample: 0.25", lambda g: g.mode == "sample" and g.ratio == 0.25),
+        ("pause: true", lambda g: g.mode == "pause"),
+    ],
+)
+def test_throttle_sets_the_collector_gate_and_lifts_it_on_resolve(harness: Harness, setting: str, check) -> None:  # type: ignore[no-untyped-def]
+    gate = harness.gates["app"] = Gate()
+    r = harness.build(f"actions:\n  - {{name: shed, type: throttle, collector: app, {setting}}}\n")
+    a = alert(["shed"])
+    r.handle([fire(a, T0)], T0)
+    r.wait_idle()
+    assert check(gate)
+    assert len(gate.admit(events(100))) < 100
+    r.handle([resolve(a, T0 + 60)], T0 + 60)
+    r.wait_idle()
+    assert gate.mode == "open" and len(gate.admit(events(100))) == 100
+    assert harness.outcomes(r) == ["ok", "undo_ok"]
+
+
+def test_throttle_is_reapplied_after_a_restart_while_the_alert_fires(harness: Harness) -> None:
+    harness.gates["app"] = Gate()
+    r = harness.build("actions:\n  - {name: shed, type: throttle, collector: app, pause: true}\n")
+    r.handle([fire(alert(["shed"]), T0)], T0)
+    r.wait_idle()
+    r.stop()
+    harness.gates["app"] = Gate()  # a new daemon process: gates start open
+    harness.build("actions:\n  - {name: shed, type: throttle, collector: app, pause: true}\n")
+    assert harness.gates["app"].mode == "pause"
+
+
+def test_throttle_of_an_unknown_collector_fails_cleanly(harness: Harness) -> None:
+    r = harness.build("actions:\n  - {name: shed, type: throttle, collector: nope, pause: true}\n")
+    r.handle([fire(alert(["shed"]), T0)], T0)
+    assert harness.outcomes(r) == ["failed"]
+    assert "no collector named 'nope'" in r.history()[0]["detail"]
+
+
+RECORDER = textwrap.dedent("""
+    import json, os, sys
+    out = {"argv": sys.argv[1:], "stdin": json.loads(sys.stdin.read()),
+           "env": {k: v for k, v in os.environ.items() if k.startswith("ALERTER_")}}
+    with open(os.environ["ALERTER_LABEL_OUT"], "a") as f:
+        f.write(json.dumps(out) + "\\n")
+""")
+
+
+def test_command_gets_templated_argv_alert_json_and_env_and_no_shell(harness: Harness, tmp_path: Path) -> None:
+    script = tmp_path / "rec.py"
+    script.write_text(RECORDER)
+    out = tmp_path / "out.jsonl"
+    r = harness.build(f"""
+actions:
+  - name: ban
+    type: command
+    argv: [{sys.executable}, {script}, add, "{{{{ labels.ip }}}}"]
+    undo_argv: [{sys.executable}, {script}, del, "{{{{ labels.ip }}}}"]
+""")
+    evil = "1.2.3.4; touch /tmp/pwned-$(id -u) `id`"
+    a = alert(["ban"], ip=evil, out=str(out), **{"client-name": "x"})  # type: ignore[arg-type]
+    r.handle([fire(a, T0)], T0)
+    r.handle([resolve(a, T0 + 60)], T0 + 60)
+    assert harness.outcomes(r) == ["ok", "undo_ok"]
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert first["argv"] == ["add", evil] and second["argv"] == ["del", evil]
+    assert first["stdin"]["labels"]["ip"] == evil and first["stdin"]["state"] == "firing"
+    assert second["stdin"]["state"] == "resolved"
+    assert first["env"] == {
+        "ALERTER_ALERTNAME": "WebErrors", "ALERTER_FINGERPRINT": a.fingerprint,
+        "ALERTER_STATE": "firing", "ALERTER_VALUE": "5", "ALERTER_LABEL_ALERTNAME": "WebErrors",
+        "ALERTER_LABEL_IP": evil, "ALERTER_LABEL_OUT": str(out), "ALERTER_LABEL_CLIENT_NAME": "x",
+    }
+    assert not list(Path("/tmp").glob("pwned-*"))
+
+
+def test_command_failure_and_timeout_are_failed_outcomes(harness: Harness) -> None:
+    r = harness.build(f"""
+actions:
+  - {{name: bad, type: command, argv: [{sys.executable}, -c, "import sys; print('boom'); sys.exit(3)"]}}
+  - {{name: slow, type: command, argv: [/bin/sleep, "30"], timeout: 200ms}}
+  - {{name: missing, type: command, argv: [/nonexistent/prog]}}
+""")
+    r.handle([fire(alert(["bad", "slow", "missing"]), T0)], T0)
+    assert harness.outcomes(r) and r.wait_idle(10)
+    details = {x["action"]: (x["outcome"], x["detail"]) for x in r.history()}
+    assert details["bad"] == ("failed", f"{sys.executable} exited 3: boom")
+    assert details["slow"] == ("failed", "/bin/sleep timed out after 0.2s")
+    assert details["missing"][0] == "failed" and "cannot run /nonexistent/prog" in details["missing"][1]
+
+
+def test_signal_by_pidfile_and_by_command_line(harness: Harness, tmp_path: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", tag])
+             for tag in ("a6sigpid", "a6sigre")]
+    try:
+        pidfile = tmp_path / "app.pid"
+        pidfile.write_text(f"{procs[0].pid}\n")
+        r = harness.build(f"""
+actions:
+  - {{name: term-app, type: signal, pidfile: {pidfile}, signal: TERM}}
+  - {{name: kill-re, type: signal, process: 'sleep\\(300\\) a6sigre$', signal: SIGKILL}}
+""")
+        r.handle([fire(alert(["term-app", "kill-re"]), T0)], T0)
+        assert procs[0].wait(10) == -15 and procs[1].wait(10) == -9
+        details = sorted(x["detail"] for x in r.history())
+        assert details == [f"sent SIGKILL to process:sleep\\(300\\) a6sigre$: SIGKILL to pid {procs[1].pid}",
+                           f"sent SIGTERM to {pidfile}: SIGTERM to pid {procs[0].pid}"]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_signal_never_reaches_init_or_alerter_itself(harness: Harness, tmp_path: Path) -> None:
+    (tmp_path / "one.pid").write_text("1")
+    (tmp_path / "me.pid").write_text(str(os.getpid()))
+    r = harness.build(f"""
+actions:
+  - {{name: a, type: signal, pidfile: {tmp_path / 'one.pid'}, signal: KILL}}
+  - {{name: b, type: signal, pidfile: {tmp_path / 'me.pid'}, signal: KILL}}
+  - {{name: c, type: signal, pidfile: {tmp_path / 'missing.pid'}, signal: KILL}}
+""")
+    r.handle([fire(alert(["a", "b", "c"]), T0)], T0)
+    assert harness.outcomes(r) == ["failed"] * 3
+    assert any("cannot read pidfile" in x["detail"] for x in r.history())

@@ -1,0 +1,286 @@
+"""The safety rules of the action runner, with fake units and a fixed clock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from alerter.actions.executors import Plan
+from alerter.actions.notes import EXHAUSTED, INEFFECTIVE
+
+from .conftest import T0, Harness, alert, fire, resolve, run_ticks
+
+RESTART = """
+actions:
+  - name: restart-web
+    type: systemd
+    unit: "{{ labels.unit }}"
+    cooldown: 5m
+    limit: {count: 3, within: 1h}
+"""
+
+
+def test_firing_restarts_the_unit_and_records_it(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    assert harness.outcomes(r) == ["ok"]
+    assert harness.units.operations() == [("restart", "web.service")]
+    assert harness.metric("restart-web", "ok") == 1
+    (rec,) = r.history(a.fingerprint)
+    assert rec["target"] == "web.service" and rec["dryRun"] is False
+    assert rec["time"] == "2023-11-14T22:13:20Z"
+    assert r.notes(a.fingerprint) == ["restarted web.service at 22:13 UTC, 1 of 3 in the last hour"]
+
+
+def test_global_dry_run_decides_and_notes_but_never_executes(harness: Harness) -> None:
+    r = harness.build(RESTART, dry_run=True)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    assert harness.outcomes(r) == ["dry_run"]
+    assert harness.units.calls == []
+    assert harness.metric("restart-web", "dry_run") == 1
+    assert r.notes(a.fingerprint) == [
+        "would restart web.service at 22:13 UTC (dry run), 1 of 3 in the last hour"]
+
+
+def test_per_action_dry_run(harness: Harness) -> None:
+    r = harness.build(RESTART.replace("cooldown: 5m", "cooldown: 5m\n    dry_run: true"))
+    r.handle([fire(alert(["restart-web"], unit="web.service"), T0)], T0)
+    assert harness.outcomes(r) == ["dry_run"] and harness.units.calls == []
+
+
+def test_dry_run_limits_behave_as_real_ones_would(harness: Harness) -> None:
+    r = harness.build(RESTART, dry_run=True)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 3 * 300, step=30)
+    assert harness.outcomes(r) == ["dry_run"] * 3 + ["skipped_limit"]
+    assert harness.units.calls == []
+
+
+def test_cooldown_skips_a_second_alert_on_the_same_unit(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="web.service", path="/a")
+    b = alert(["restart-web"], unit="web.service", path="/b")
+    r.handle([fire(a, T0)], T0)
+    r.handle([fire(b, T0 + 60)], T0 + 60)
+    assert harness.outcomes(r) == ["ok", "skipped_cooldown"]
+    assert len(harness.units.operations()) == 1
+    assert r.notes(b.fingerprint) == [
+        "did not restart web.service at 22:14 UTC: skipped cooldown "
+        "(last run at 22:13 UTC, cooldown 5m)"]
+
+
+def test_repeats_every_cooldown_while_firing_then_one_exhausted_notification(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 3600 - 60, step=10)  # ticks for almost the whole window
+    assert harness.units.operations() == [("restart", "web.service")] * 3
+    times = [rec["time"] for rec in reversed(r.history()) if rec["outcome"] == "ok"]
+    assert times == ["2023-11-14T22:13:20Z", "2023-11-14T22:18:20Z", "2023-11-14T22:23:20Z"]
+    assert harness.outcomes(r) == ["ok", "ok", "ok", "skipped_limit"]
+    assert harness.emitted_names() == [(EXHAUSTED, "firing")]
+    ex = harness.emitted[0].alert
+    assert ex.labels["severity"] == "critical" and ex.labels["action"] == "restart-web"
+    assert ex.labels["action_target"] == "web.service" and ex.labels["source_alertname"] == "WebErrors"
+    assert "restarted web.service 3 times in the last hour" in ex.annotations["summary"]
+    assert ex.annotations["description"].count("- restarted web.service at") == 3
+    assert harness.metric("restart-web", "skipped_limit") == 1
+
+
+def test_limit_is_a_sliding_window_and_acting_resumes_after_it(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 3600 + 30, step=10)
+    # the first run (T0) left the window at T0+1h: one more restart, and the exhausted alert is lowered
+    assert len(harness.units.operations()) == 4
+    assert harness.emitted_names() == [(EXHAUSTED, "firing"), (EXHAUSTED, "resolved")]
+    run_ticks(r, harness.clock, [a], 4200, step=10)
+    # the window slides one run at a time: never more than 3 runs in any hour
+    runs = [rec["id"] for rec in r.history() if rec["outcome"] == "ok"]
+    times = sorted(t - T0 for (t,) in harness.store.query(  # type: ignore[union-attr]
+        "SELECT time FROM action_history WHERE outcome = 'ok'"))
+    assert len(runs) == len(times) == 9
+    assert times == [0, 300, 600, 3610, 3910, 4210, 7220, 7520, 7820]
+    assert harness.emitted_names() == [(EXHAUSTED, "firing"), (EXHAUSTED, "resolved")] * 2
+
+
+def test_repeat_false_runs_once_per_firing(harness: Harness) -> None:
+    r = harness.build(RESTART.replace("cooldown: 5m", "cooldown: 1m\n    repeat: false"))
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 900, step=30)
+    assert len(harness.units.operations()) == 1
+    r.handle([resolve(a, harness.clock.now())], harness.clock.now())
+    harness.clock.advance(120)
+    r.handle([fire(a, harness.clock.now())], harness.clock.now())
+    r.wait_idle()
+    assert len(harness.units.operations()) == 2
+
+
+def test_limits_survive_a_daemon_restart(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 700, step=50)
+    assert len(harness.units.operations()) == 3
+    r.stop()
+    r2 = harness.build(RESTART)  # same state store, fresh runner
+    run_ticks(r2, harness.clock, [a], 600, step=50)
+    assert len(harness.units.operations()) == 3
+    assert harness.emitted_names() == [(EXHAUSTED, "firing")]
+    r2.stop()
+    r3 = harness.build(RESTART)  # the exhausted notification is not repeated after a restart
+    run_ticks(r3, harness.clock, [a], 300, step=50)
+    assert harness.emitted_names() == [(EXHAUSTED, "firing")]
+
+
+def test_templated_unit_rendering_to_a_protected_unit_is_refused_at_run_time(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="ssh")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 590, step=10)
+    assert harness.units.calls == []
+    # recorded once per cooldown, not on every tick
+    assert harness.outcomes(r) == ["refused_protected", "refused_protected"]
+    assert "ssh.service is protected" in r.history()[0]["detail"]
+    assert harness.metric("restart-web", "refused_protected") == 2
+
+
+def test_label_values_cannot_select_many_units_or_pass_options(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    for i, unit in enumerate(["*", "web@*.service", "--all", "a b"]):
+        r.handle([fire(alert(["restart-web"], unit=unit), T0 + i)], T0 + i)
+    assert harness.outcomes(r) == ["invalid_target"] * 4
+    assert harness.units.calls == []
+
+
+def test_missing_label_is_an_invalid_target_not_an_empty_unit(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    r.handle([fire(alert(["restart-web"]), T0)], T0)
+    assert harness.outcomes(r) == ["invalid_target"]
+    assert "'dict object' has no attribute 'unit'" in r.history()[0]["detail"]
+
+
+def test_global_cap_on_actions_per_minute(harness: Harness) -> None:
+    r = harness.build(RESTART, actions_per_minute=2)
+    alerts = [alert(["restart-web"], unit=f"web{i}.service") for i in range(3)]
+    r.handle([fire(a, T0) for a in alerts], T0)
+    assert harness.outcomes(r) == ["ok", "ok", "rate_limited"]
+    assert "global.actions_per_minute (2) reached" in r.history()[0]["detail"]
+    run_ticks(r, harness.clock, alerts, 61, step=1)  # the minute passes: the third one runs
+    assert [c[1] for c in harness.units.operations()] == ["web0.service", "web1.service", "web2.service"]
+
+
+def test_failed_operation_is_recorded_and_counts_against_the_limit(harness: Harness) -> None:
+    harness.units.fail["web.service"] = "Job for web.service failed"
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 1000, step=50)
+    assert harness.outcomes(r) == ["failed", "failed", "failed", "skipped_limit"]
+    assert harness.metric("restart-web", "failed") == 3
+    assert r.notes(a.fingerprint)[0] == (
+        "failed to restart web.service at 22:13 UTC: Job for web.service failed")
+
+
+def test_verify_escalates_once_with_the_history_when_the_alert_does_not_resolve(harness: Harness) -> None:
+    r = harness.build(RESTART.replace("cooldown: 5m", "cooldown: 5m\n    verify: 2m"))
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 119, step=1)
+    assert harness.emitted == []
+    run_ticks(r, harness.clock, [a], 600, step=1)
+    assert harness.emitted_names() == [(INEFFECTIVE, "firing")]
+    esc = harness.emitted[0].alert
+    assert esc.annotations["summary"] == "WebErrors still firing 2m after restarted web.service"
+    assert "- restarted web.service at 22:13 UTC" in esc.annotations["description"]
+    r.handle([resolve(a, harness.clock.now())], harness.clock.now())
+    assert harness.emitted_names() == [(INEFFECTIVE, "firing"), (INEFFECTIVE, "resolved")]
+    assert harness.emitted[1].alert.fingerprint == esc.fingerprint
+
+
+def test_verify_passes_when_the_alert_resolves_in_time(harness: Harness) -> None:
+    r = harness.build(RESTART.replace("cooldown: 5m", "cooldown: 5m\n    verify: 2m"))
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 60, step=10)
+    r.handle([resolve(a, harness.clock.now())], harness.clock.now())
+    run_ticks(r, harness.clock, [], 600, step=10)
+    assert harness.emitted == []
+
+
+def test_on_resolved_actions_run_on_the_other_edge(harness: Harness) -> None:
+    r = harness.build("""
+actions:
+  - {name: start-web, type: systemd, unit: web.service, operation: start, on: resolved}
+""")
+    a = alert(["start-web"])
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 600, step=60)
+    assert harness.units.calls == []
+    r.handle([resolve(a, harness.clock.now())], harness.clock.now())
+    r.wait_idle()
+    assert harness.units.operations() == [("start", "web.service")]
+
+
+class BlockingExecutor:
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+        self.started.set()
+        self.release.wait(10)
+        return "done", {}
+
+    def undo(self, plan: Plan) -> str:
+        return ""
+
+
+def test_handle_does_not_wait_for_the_work(harness: Harness) -> None:
+    slow = BlockingExecutor()
+    r = harness.build(RESTART, executors={"systemd": slow})
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)  # returns while the executor is still blocked
+    assert slow.started.wait(5)
+    assert not r.idle()
+    assert [x["outcome"] for x in r.history()] == ["running"]
+    assert r.notes(a.fingerprint) == [
+        "restarted web.service at 22:13 UTC (in progress), 1 of 3 in the last hour"]
+    slow.release.set()
+    assert harness.outcomes(r) == ["ok"]
+
+
+def test_stop_marks_queued_work_as_cancelled(harness: Harness) -> None:
+    slow = BlockingExecutor()
+    r = harness.build(RESTART, executors={"systemd": slow})
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    assert slow.started.wait(5)
+    r.handle([fire(alert(["restart-web"], unit="web.service", x="2"), T0 + 400)], T0 + 400)
+    threading.Timer(0.2, slow.release.set).start()
+    r.stop()
+    outcomes = sorted(x["outcome"] + ":" + x["detail"][:9] for x in r.history())
+    assert outcomes == ["failed:cancelled", "ok:restarted"]
+
+
+def test_api_route_lists_the_history(harness: Harness) -> None:
+    from alerter.actions.api import routes
+    from alerter.httpapi import Request
+
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    r.wait_idle()
+    (route,) = routes(r)
+    assert route.match("GET", "/api/v1/actions") == {}
+    resp = route.handler(Request("GET", "/api/v1/actions", {"fingerprint": [a.fingerprint]}, {}))
+    import json
+
+    data = json.loads(resp.body)["data"]
+    assert [(d["action"], d["target"], d["outcome"]) for d in data] == [("restart-web", "web.service", "ok")]
