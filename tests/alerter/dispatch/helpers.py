@@ -1,0 +1,117 @@
+"""Builders shared by the dispatch tests: alerts, transitions, configs, a recording notifier."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from alerter.dispatch import NotificationDispatcher
+from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
+from alerter.dispatch.outbox import Backoff
+from alerter.metrics import Metrics
+from alerter.notifiers.config import NotifierConfig, parse_notifier
+from alerter.notifiers.model import Notification
+from alerter.protocols import Clock, Notifier
+from alerter.state import StateStore
+from rules.alert import Alert, State, Transition
+from rules.yamlsource import MapReader, Problems, SourceError, load_yaml
+
+FAST = Backoff(initial=0.01, factor=1.5, cap=0.05, jitter=0.1)
+
+
+def alert(state: State = "firing", t: float = 1_700_000_000.0, **labels: str) -> Alert:
+    labels.setdefault("alertname", "HighLoad")
+    return Alert(
+        labels=labels,
+        annotations={"summary": f"{labels['alertname']} is {state}"},
+        state=state,
+        value=5.0,
+        active_at=t,
+        fired_at=t if state != "pending" else None,
+        resolved_at=t if state == "resolved" else None,
+    )
+
+
+def tr(a: Alert, previous: State = "pending") -> Transition:
+    return Transition(a.active_at, previous, a)
+
+
+def route(text: str, receivers: Sequence[str] = ("rec",)) -> RouteConfig:
+    p = Problems(env={})
+    r = MapReader(load_yaml(text, "c.yaml"), p, "route")
+    out = parse_route(r, receivers, r.mark, p)
+    p.raise_if_any()
+    return out
+
+
+def inhibit(text: str) -> InhibitRuleConfig:
+    p = Problems(env={})
+    out = parse_inhibit_rule(MapReader(load_yaml(text, "c.yaml"), p, "inhibit_rules[0]"))
+    p.raise_if_any()
+    assert out is not None
+    return out
+
+
+def notifier_config(text: str, base_dir: Path = Path(".")) -> NotifierConfig:
+    p = Problems(env={})
+    out = parse_notifier(MapReader(load_yaml(text, "c.yaml"), p, "notifiers[0]"), base_dir)
+    if p.items:
+        raise SourceError(p.items)
+    assert out is not None
+    return out
+
+
+class RecordingNotifier:
+    """Records what it is asked to send; can be told to fail."""
+
+    def __init__(self, name: str = "rec", send_resolved: bool = True) -> None:
+        self.name = name
+        self.send_resolved = send_resolved
+        self.sent: list[Notification] = []
+        self.fail_with: Exception | None = None
+        self._cond = threading.Condition()
+
+    def send(self, notification: Notification) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        with self._cond:
+            self.sent.append(notification)
+            self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[Notification]:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: len(self.sent) >= count, timeout)
+        assert ok, f"expected {count} notifications, got {len(self.sent)}"
+        return list(self.sent)
+
+
+def make_dispatcher(
+    store: StateStore,
+    clock: Clock,
+    route_cfg: RouteConfig,
+    notifiers: Mapping[str, Notifier],
+    *,
+    metrics: Metrics | None = None,
+    inhibit_rules: Sequence[InhibitRuleConfig] = (),
+    configs: Mapping[str, NotifierConfig] | None = None,
+    notes: Callable[[str], list[str]] = lambda fp: [],
+) -> NotificationDispatcher:
+    configs = dict(configs or {})
+    pairs = {
+        name: (configs.get(name) or notifier_config(f"{{name: {name}, type: console}}"), n)
+        for name, n in notifiers.items()
+    }
+    return NotificationDispatcher(
+        route=route_cfg,
+        inhibit_rules=inhibit_rules,
+        notifiers=pairs,
+        store=store,
+        metrics=metrics or Metrics(CollectorRegistry()),
+        clock=clock,
+        action_notes=notes,
+        external_url="http://alerter.test:9753",
+        backoff=FAST,
+    )

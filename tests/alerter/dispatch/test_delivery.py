@@ -1,0 +1,237 @@
+"""The outbox against real HTTP receivers on loopback: retries, no retries, restart, order, age."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client import CollectorRegistry
+
+from alerter.dispatch import NotificationDispatcher
+from alerter.errors import NotifyError
+from alerter.metrics import Metrics
+from alerter.notifiers import build_notifier
+from alerter.state import StateStore
+from alerter.testing import FixedClock
+from alerter.wiring import SystemClock
+from tests.conftest import HTTPReceiver, start_receiver, wait_for
+
+from .helpers import RecordingNotifier, alert, make_dispatcher, notifier_config, route, tr
+
+ROUTE = "{receiver: hook, group_by: ['...'], group_wait: 0s}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    s = StateStore(tmp_path)
+    yield s
+    s.close()
+
+
+def webhook_dispatcher(
+    store: StateStore, url: str, metrics: Metrics, extra: str = ""
+) -> NotificationDispatcher:
+    cfg = notifier_config(f"{{name: hook, type: webhook, url: '{url}'{extra}}}")
+    n = build_notifier(cfg, requests.Session(), SystemClock())
+    return make_dispatcher(
+        store,
+        SystemClock(),
+        route(ROUTE, ("hook",)),
+        {"hook": n},
+        metrics=metrics,
+        configs={"hook": cfg},
+    )
+
+
+def count(metrics: Metrics, outcome: str, notifier: str = "hook") -> float:
+    v = metrics.registry.get_sample_value(
+        "alerter_notifications_total", {"notifier": notifier, "outcome": outcome}
+    )
+    return v or 0.0
+
+
+@pytest.mark.integration
+def test_webhook_posts_signed_alertmanager_json(
+    store: StateStore, http_receiver: HTTPReceiver, tmp_path: Path
+) -> None:
+    (tmp_path / "secret").write_text("k3y")
+    m = Metrics(CollectorRegistry())
+    cfg = notifier_config(
+        f"{{name: hook, type: webhook, url: '{http_receiver.url}/in', headers: {{X-Team: infra}}, "
+        "hmac_secret_file: secret}",
+        tmp_path,
+    )
+    n = build_notifier(cfg, requests.Session(), SystemClock())
+    d = make_dispatcher(
+        store, SystemClock(), route(ROUTE, ("hook",)), {"hook": n}, metrics=m, configs={"hook": cfg}
+    )
+    try:
+        d.handle([tr(alert(host="a"))], SystemClock().now())
+        (req,) = http_receiver.wait(1)
+        assert req.path == "/in"
+        assert req.headers["X-Team"] == "infra"
+        expected = "sha256=" + hmac.new(b"k3y", req.body, hashlib.sha256).hexdigest()
+        assert req.headers["X-Alerter-Signature"] == expected
+        body = req.json()
+        assert body["version"] == "4" and body["alerts"][0]["labels"]["host"] == "a"
+        wait_for(lambda: count(m, "success") == 1)
+        assert m.registry.get_sample_value("alerter_notification_queue_length") == 0
+    finally:
+        d.stop()
+
+
+@pytest.mark.integration
+def test_receiver_failing_five_times_then_succeeding_gets_it_exactly_once(
+    store: StateStore, http_receiver: HTTPReceiver
+) -> None:
+    http_receiver.statuses = [500, 502, 503, 500, 504]
+    m = Metrics(CollectorRegistry())
+    d = webhook_dispatcher(store, http_receiver.url, m)
+    try:
+        d.handle([tr(alert(host="a"))], SystemClock().now())
+        http_receiver.wait(1)
+        wait_for(lambda: count(m, "success") == 1)
+        assert count(m, "retry") == 5
+        assert len(http_receiver.requests) == 1
+        assert d.pending_notifications() == 0
+    finally:
+        d.stop()
+
+
+@pytest.mark.integration
+def test_client_error_is_not_retried_and_the_next_notification_still_goes(
+    store: StateStore, http_receiver: HTTPReceiver
+) -> None:
+    http_receiver.statuses = [400]
+    m = Metrics(CollectorRegistry())
+    d = webhook_dispatcher(store, http_receiver.url, m)
+    try:
+        d.handle([tr(alert(host="a"))], SystemClock().now())
+        wait_for(lambda: count(m, "failed") == 1)
+        d.handle([tr(alert(host="b"))], SystemClock().now())
+        (req,) = http_receiver.wait(1)
+        assert req.json()["alerts"][0]["labels"]["host"] == "b"
+        assert count(m, "retry") == 0
+    finally:
+        d.stop()
+
+
+@pytest.mark.integration
+def test_429_is_retried(store: StateStore, http_receiver: HTTPReceiver) -> None:
+    http_receiver.statuses = [429]
+    http_receiver.headers_to_send = {"Retry-After": "0"}
+    m = Metrics(CollectorRegistry())
+    d = webhook_dispatcher(store, http_receiver.url, m)
+    try:
+        d.handle([tr(alert(host="a"))], SystemClock().now())
+        http_receiver.wait(1)
+        assert count(m, "retry") == 1
+    finally:
+        d.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.integration
+def test_receiver_down_across_a_restart_loses_nothing_and_sends_nothing_twice(
+    store: StateStore,
+) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    m1 = Metrics(CollectorRegistry())
+    d1 = webhook_dispatcher(store, url, m1)
+    d1.handle([tr(alert(host="a"))], SystemClock().now())
+    d1.handle([tr(alert(host="b"))], SystemClock().now())
+    wait_for(lambda: count(m1, "retry") >= 2)  # connection refused, retried
+    d1.stop()
+    assert d1.pending_notifications() == 2
+
+    receiver = start_receiver(port)
+    m2 = Metrics(CollectorRegistry())
+    d2 = webhook_dispatcher(store, url, m2)
+    try:
+        reqs = receiver.wait(2)
+        wait_for(lambda: d2.pending_notifications() == 0)
+        assert [r.json()["alerts"][0]["labels"]["host"] for r in reqs] == ["a", "b"]
+        d2.stop()
+        d3 = webhook_dispatcher(store, url, Metrics(CollectorRegistry()))
+        d3.tick(SystemClock().now())
+        d3.stop()
+        assert len(receiver.requests) == 2
+    finally:
+        d2.stop()
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def test_order_per_receiver_is_kept_while_the_head_is_retried(store: StateStore) -> None:
+    rec = RecordingNotifier("rec")
+    rec.fail_with = NotifyError("down", retry=True)
+    m = Metrics(CollectorRegistry())
+    d = make_dispatcher(
+        store,
+        SystemClock(),
+        route("{receiver: rec, group_by: [host], group_wait: 0s}"),
+        {"rec": rec},
+        metrics=m,
+    )
+    try:
+        for host in "abc":
+            d.handle([tr(alert(host=host))], SystemClock().now())
+        wait_for(lambda: count(m, "retry", "rec") >= 3)
+        rec.fail_with = None
+        sent = rec.wait(3)
+        assert [n.alerts[0].labels["host"] for n in sent] == ["a", "b", "c"]
+    finally:
+        d.stop()
+
+
+def test_notification_older_than_max_age_is_dropped_with_a_metric(store: StateStore) -> None:
+    clock = FixedClock()
+    rec = RecordingNotifier("rec")
+    rec.fail_with = NotifyError("down", retry=True)
+    m = Metrics(CollectorRegistry())
+    cfg = notifier_config("{name: rec, type: console, max_age: 1m}")
+    d = make_dispatcher(
+        store,
+        clock,
+        route("{receiver: rec, group_wait: 0s}"),
+        {"rec": rec},
+        metrics=m,
+        configs={"rec": cfg},
+    )
+    try:
+        d.handle([tr(alert(host="a"))], clock.now())
+        wait_for(lambda: count(m, "retry", "rec") >= 1)
+        clock.advance(61)
+        wait_for(lambda: count(m, "dropped", "rec") == 1)
+        assert d.pending_notifications() == 0
+        assert rec.sent == []
+    finally:
+        d.stop()
+
+
+def test_retry_after_pushes_the_next_attempt_back(store: StateStore) -> None:
+    clock = FixedClock()
+    rec = RecordingNotifier("rec")
+    rec.fail_with = NotifyError("slow down", retry=True, retry_after=30)
+    m = Metrics(CollectorRegistry())
+    d = make_dispatcher(
+        store, clock, route("{receiver: rec, group_wait: 0s}"), {"rec": rec}, metrics=m
+    )
+    try:
+        d.handle([tr(alert(host="a"))], clock.now())
+        wait_for(lambda: count(m, "retry", "rec") == 1)
+        ((next_attempt, created),) = store.query("SELECT next_attempt, created FROM outbox")
+        assert next_attempt - created >= 30
+    finally:
+        d.stop()

@@ -1,0 +1,292 @@
+"""The dispatcher's Alertmanager semantics: timers, dedup, routes, silences, inhibition, restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerter.dispatch import NotificationDispatcher
+from alerter.dispatch.silences import silence_from_api
+from alerter.state import StateStore
+from alerter.testing import FixedClock
+from tests.conftest import wait_for
+
+from .helpers import RecordingNotifier, alert, inhibit, make_dispatcher, route, tr
+
+T0 = 1_700_000_000.0
+ROUTE = "{receiver: rec, group_by: [alertname], group_wait: 10s, group_interval: 1m, repeat_interval: 1h}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    s = StateStore(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+class Harness:
+    def __init__(
+        self, store: StateStore, clock: FixedClock, route_text: str = ROUTE, **kw: object
+    ) -> None:
+        self.store, self.clock = store, clock
+        self.rec = RecordingNotifier("rec")
+        self.other = RecordingNotifier("other")
+        self.d: NotificationDispatcher = make_dispatcher(
+            store,
+            clock,
+            route(route_text, ("rec", "other")),
+            {"rec": self.rec, "other": self.other},
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def at(self, offset: float) -> float:
+        self.clock._now = T0 + offset
+        return T0 + offset
+
+    def tick(self, offset: float) -> None:
+        self.d.tick(self.at(offset))
+
+    def settled(self) -> list:  # type: ignore[type-arg]
+        wait_for(lambda: self.d.pending_notifications() == 0)
+        return list(self.rec.sent)
+
+
+@pytest.fixture
+def h(store: StateStore, clock: FixedClock) -> Iterator[Harness]:
+    harness = Harness(store, clock)
+    yield harness
+    harness.d.stop()
+
+
+def test_group_waits_group_wait_then_sends_all_its_alerts(h: Harness) -> None:
+    h.d.handle([tr(alert(host="a")), tr(alert(host="b"))], h.at(0))
+    h.tick(9.9)
+    assert h.settled() == []
+    h.tick(10)
+    (n,) = h.rec.wait(1)
+    assert n.status == "firing"
+    assert n.group_labels == {"alertname": "HighLoad"}
+    assert sorted(a.labels["host"] for a in n.alerts) == ["a", "b"]
+    assert n.group_key == '{}:{alertname="HighLoad"}'
+
+
+def test_new_alert_in_a_flushed_group_waits_for_group_interval(h: Harness) -> None:
+    h.d.handle([tr(alert(host="a"))], h.at(0))
+    h.tick(10)
+    h.rec.wait(1)
+    h.d.handle([tr(alert(host="b"))], h.at(20))
+    h.tick(69)
+    assert len(h.settled()) == 1
+    h.tick(70)
+    sent = h.rec.wait(2)
+    assert len(sent[1].alerts) == 2
+
+
+def test_unchanged_group_is_not_renotified_before_repeat_interval(h: Harness) -> None:
+    h.d.handle([tr(alert(host="a"))], h.at(0))
+    h.tick(10)
+    h.rec.wait(1)
+    for minute in range(1, 60):
+        h.tick(10 + 60 * minute)
+    assert len(h.settled()) == 1
+    h.tick(10 + 3600)
+    h.rec.wait(2)
+
+
+def test_resolved_alert_is_sent_when_receiver_wants_resolved(h: Harness) -> None:
+    h.d.handle([tr(alert(host="a"))], h.at(0))
+    h.tick(10)
+    h.rec.wait(1)
+    h.d.handle([tr(alert("resolved", T0 + 30, host="a"), "firing")], h.at(30))
+    h.tick(70)
+    n = h.rec.wait(2)[1]
+    assert n.status == "resolved"
+    assert n.alerts[0].ends_at == T0 + 30
+    h.tick(130)
+    assert len(h.settled()) == 2  # the resolved alert left the group
+
+
+def test_resolved_alert_is_not_sent_when_receiver_does_not_want_resolved(h: Harness) -> None:
+    h.rec.send_resolved = False
+    h.d.handle([tr(alert(host="a")), tr(alert(host="b"))], h.at(0))
+    h.tick(10)
+    h.rec.wait(1)
+    h.d.handle([tr(alert("resolved", T0 + 30, host="a"), "firing")], h.at(30))
+    h.tick(70)
+    h.d.handle([tr(alert("resolved", T0 + 80, host="b"), "firing")], h.at(80))
+    h.tick(130)
+    assert len(h.settled()) == 1
+
+
+def test_alert_resolved_within_group_wait_is_never_notified(h: Harness) -> None:
+    h.d.handle([tr(alert(host="a"))], h.at(0))
+    h.d.handle([tr(alert("resolved", T0 + 5, host="a"), "firing")], h.at(5))
+    h.tick(10)
+    h.tick(70)
+    assert h.settled() == []
+
+
+def test_pending_transitions_are_ignored(h: Harness) -> None:
+    h.d.handle([tr(alert("pending", host="a"), "inactive")], h.at(0))
+    h.tick(100)
+    assert h.settled() == []
+
+
+def test_group_by_splits_groups_and_dots_group_by_every_label(
+    store: StateStore, clock: FixedClock
+) -> None:
+    h = Harness(store, clock, "{receiver: rec, group_by: ['...'], group_wait: 0s}")
+    try:
+        h.d.handle([tr(alert(host="a")), tr(alert(host="b"))], h.at(0))
+        sent = h.rec.wait(2)
+        assert sorted(n.group_labels["host"] for n in sent) == ["a", "b"]
+        assert all(len(n.alerts) == 1 for n in sent)
+    finally:
+        h.d.stop()
+
+
+def test_group_wait_zero_sends_from_handle_without_waiting_for_a_tick(
+    store: StateStore, clock: FixedClock
+) -> None:
+    h = Harness(store, clock, "{receiver: rec, group_wait: 0s}")
+    try:
+        h.d.handle([tr(alert(host="a"))], h.at(0))
+        h.rec.wait(1)
+    finally:
+        h.d.stop()
+
+
+def test_continue_sends_to_matching_siblings_and_unmatched_alerts_stay_at_the_parent(
+    store: StateStore, clock: FixedClock
+) -> None:
+    text = """
+receiver: rec
+group_wait: 0s
+routes:
+  - {matchers: ['severity="critical"'], receiver: other, continue: true}
+  - {matchers: ['team="db"'], receiver: rec}
+"""
+    h = Harness(store, clock, text)
+    try:
+        h.d.handle([tr(alert(severity="critical", team="db"))], h.at(0))
+        h.other.wait(1)
+        h.rec.wait(1)
+        h.d.handle([tr(alert(alertname="Other", severity="info"))], h.at(1))
+        sent = h.rec.wait(2)
+        assert sent[1].alerts[0].labels["alertname"] == "Other"
+        assert len(h.other.sent) == 1
+    finally:
+        h.d.stop()
+
+
+def test_silenced_alert_is_not_sent_and_is_sent_again_after_the_silence_expires(h: Harness) -> None:
+    sid = h.d.silences.add(
+        silence_from_api(
+            {
+                "matchers": [{"name": "host", "value": "a", "isRegex": False}],
+                "endsAt": "2100-01-01T00:00:00Z",
+                "createdBy": "me",
+                "comment": "maintenance",
+            },
+            T0,
+        ),
+        T0,
+    )
+    h.d.handle([tr(alert(host="a")), tr(alert(host="b"))], h.at(0))
+    h.tick(10)
+    (n,) = h.rec.wait(1)
+    assert [a.labels["host"] for a in n.alerts] == ["b"]
+    h.d.silences.expire(sid, h.at(30))
+    h.tick(70)
+    n2 = h.rec.wait(2)[1]
+    assert sorted(a.labels["host"] for a in n2.alerts) == ["a", "b"]
+    assert h.d.status(alert(host="a"), T0 + 70)["silencedBy"] == []
+
+
+def test_inhibited_alert_is_not_sent_while_its_source_fires(
+    store: StateStore, clock: FixedClock
+) -> None:
+    rule = inhibit(
+        "{source_matchers: ['alertname=\"HostDown\"'], target_matchers: ['severity=\"warning\"'], equal: [host]}"
+    )
+    h = Harness(
+        store, clock, "{receiver: rec, group_by: ['...'], group_wait: 0s}", inhibit_rules=[rule]
+    )
+    try:
+        h.d.handle([tr(alert(alertname="HostDown", host="a"))], h.at(0))
+        h.d.handle(
+            [tr(alert(severity="warning", host="a")), tr(alert(severity="warning", host="b"))],
+            h.at(1),
+        )
+        sent = h.rec.wait(2)
+        assert sorted(
+            n.alerts[0].labels["alertname"] + n.alerts[0].labels["host"] for n in sent
+        ) == ["HighLoadb", "HostDowna"]
+        status = h.d.status(alert(severity="warning", host="a"), T0 + 1)
+        assert status["inhibitedBy"] and status["state"] == "suppressed"
+    finally:
+        h.d.stop()
+
+
+def test_action_notes_appear_in_the_notification(store: StateStore, clock: FixedClock) -> None:
+    a = alert(host="a")
+    notes = {a.fingerprint: ["restarted web.service at 12:03, 1 of 3 in the last hour"]}
+    h = Harness(store, clock, "{receiver: rec, group_wait: 0s}", notes=lambda fp: notes.get(fp, []))
+    try:
+        h.d.handle([tr(a)], h.at(0))
+        assert h.rec.wait(1)[0].alerts[0].action_notes == tuple(notes[a.fingerprint])
+    finally:
+        h.d.stop()
+
+
+def test_synthetic_remediation_alert_goes_through_like_any_other(
+    store: StateStore, clock: FixedClock
+) -> None:
+    h = Harness(store, clock, "{receiver: rec, group_wait: 0s}")
+    try:
+        synthetic = alert(alertname="RemediationExhausted", action="restart-web")
+        h.d.handle([tr(synthetic, "inactive")], h.at(0))
+        assert h.rec.wait(1)[0].alerts[0].labels["alertname"] == "RemediationExhausted"
+    finally:
+        h.d.stop()
+
+
+def test_group_state_survives_a_restart_so_nothing_is_renotified(
+    store: StateStore, clock: FixedClock
+) -> None:
+    h = Harness(store, clock)
+    h.d.handle([tr(alert(host="a"))], h.at(0))
+    h.tick(10)
+    h.rec.wait(1)
+    h.d.stop()
+    h2 = Harness(store, clock)
+    try:
+        h2.tick(70)
+        h2.tick(130)
+        assert h2.settled() == []
+        h2.d.handle([tr(alert("resolved", T0 + 140, host="a"), "firing")], h2.at(140))
+        h2.tick(190)
+        assert h2.rec.wait(1)[0].status == "resolved"
+    finally:
+        h2.d.stop()
+
+
+def test_group_waiting_at_shutdown_is_flushed_after_restart(
+    store: StateStore, clock: FixedClock
+) -> None:
+    h = Harness(store, clock)
+    h.d.handle([tr(alert(host="a"))], h.at(0))
+    h.d.stop()
+    h2 = Harness(store, clock)
+    try:
+        h2.tick(10)
+        assert h2.rec.wait(1)[0].alerts[0].labels["host"] == "a"
+    finally:
+        h2.d.stop()

@@ -1,0 +1,178 @@
+"""Pure payload builders: webhook (Alertmanager v4), Slack (Block Kit, escaping, limits),
+Alertmanager push, console."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+
+from alerter.notifiers.alertmanager import alertmanager_payload
+from alerter.notifiers.config import SlackSettings, WebhookSettings
+from alerter.notifiers.console import console_lines
+from alerter.notifiers.model import Notification, NotifiedAlert, sample_notification
+from alerter.notifiers.slack import MAX_BLOCKS, MAX_SECTION_TEXT, slack_payload
+from alerter.notifiers.webhook import SIGNATURE_HEADER, webhook_payload, webhook_request
+
+T = 1_700_000_000.0
+
+
+def firing(i: int = 0, **extra: str) -> NotifiedAlert:
+    labels = {"alertname": "HighLoad", "host": f"h{i}", "severity": "warning", **extra}
+    return NotifiedAlert(
+        "firing",
+        labels,
+        {"summary": f"load on h{i}"},
+        T,
+        None,
+        f"{i:016x}",
+        2.5,
+        "http://x/api/v1/rules?alertname=HighLoad",
+    )
+
+
+def notification(*alerts: NotifiedAlert) -> Notification:
+    return Notification(
+        "hook", '{}:{alertname="HighLoad"}', {"alertname": "HighLoad"}, alerts, T, "http://x"
+    )
+
+
+def test_webhook_payload_is_alertmanager_v4_field_for_field() -> None:
+    resolved = NotifiedAlert(
+        "resolved",
+        {"alertname": "HighLoad", "host": "h9", "severity": "warning"},
+        {"summary": "load on h9"},
+        T - 60,
+        T - 1,
+        "9" * 16,
+    )
+    p = webhook_payload(notification(firing(1), resolved))
+    assert set(p) == {
+        "version",
+        "groupKey",
+        "truncatedAlerts",
+        "status",
+        "receiver",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "alerts",
+    }
+    assert p["version"] == "4"
+    assert p["status"] == "firing"
+    assert p["receiver"] == "hook"
+    assert p["groupKey"] == '{}:{alertname="HighLoad"}'
+    assert p["truncatedAlerts"] == 0
+    assert p["commonLabels"] == {"alertname": "HighLoad", "severity": "warning"}
+    assert p["commonAnnotations"] == {}
+    assert p["externalURL"] == "http://x"
+    a0, a1 = p["alerts"]
+    assert set(a0) == {
+        "status",
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+    }
+    assert a0["endsAt"] == "0001-01-01T00:00:00Z"
+    assert a0["startsAt"] == "2023-11-14T22:13:20.000Z"
+    assert a1["status"] == "resolved" and a1["endsAt"] == "2023-11-14T22:13:19.000Z"
+
+
+def test_webhook_max_alerts_truncates_and_counts() -> None:
+    p = webhook_payload(notification(*(firing(i) for i in range(5))), max_alerts=2)
+    assert len(p["alerts"]) == 2
+    assert p["truncatedAlerts"] == 3
+
+
+def test_webhook_signature_is_hmac_sha256_of_the_exact_body() -> None:
+    s = WebhookSettings("http://x", {"X-Team": "infra"}, hmac_secret=b"s3cret")
+    body, headers = webhook_request(notification(firing()), s)
+    assert (
+        headers[SIGNATURE_HEADER]
+        == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    )
+    assert headers["X-Team"] == "infra"
+    assert json.loads(body)["version"] == "4"
+
+
+def test_webhook_body_template_renders_payload_fields() -> None:
+    s = WebhookSettings(
+        "http://x", body='{"text": {{ (status ~ " " ~ alerts[0].labels.host) | tojson }}}'
+    )
+    body, _ = webhook_request(notification(firing(3, note='"quoted"')), s)
+    assert json.loads(body) == {"text": "firing h3"}
+
+
+def test_slack_escapes_log_text_so_it_cannot_mention_or_break_formatting() -> None:
+    evil = NotifiedAlert(
+        "firing",
+        {"alertname": "Evil", "user": "<!channel>"},
+        {"summary": "hi <!here> & <@U123>"},
+        T,
+        None,
+        "e" * 16,
+        examples=("x ``` <!everyone> & done",),
+    )
+    p = slack_payload(notification(evil), SlackSettings("http://x"))
+    # header blocks are plain_text, which Slack never parses for mentions
+    text = json.dumps([p["text"], *(b for b in p["blocks"] if b["type"] != "header")])
+    assert "<!channel>" not in text and "<!here>" not in text and "<@U123>" not in text
+    assert "<!everyone>" not in text
+    section = p["blocks"][2]["text"]["text"]
+    assert "&lt;!here&gt; &amp; &lt;@U123&gt;" in section
+    assert section.count("```") == 2  # the log line's ``` cannot close the code block
+
+
+def test_slack_firing_and_resolved_are_distinguishable_and_count_alerts() -> None:
+    p = slack_payload(notification(firing(1), firing(2)), SlackSettings("http://x", channel="#ops"))
+    assert p["text"].startswith(":fire: [FIRING:2] HighLoad")
+    assert p["channel"] == "#ops"
+    r = NotifiedAlert("resolved", {"alertname": "HighLoad"}, {}, T, T + 1, "1" * 16)
+    p2 = slack_payload(notification(r), SlackSettings("http://x"))
+    assert p2["text"].startswith(":white_check_mark: [RESOLVED] HighLoad")
+
+
+def test_slack_keeps_within_block_and_section_limits_with_a_visible_note() -> None:
+    big = NotifiedAlert(
+        "firing",
+        {"alertname": "Big"},
+        {"summary": "s", "description": "d" * 5000},
+        T,
+        None,
+        "b" * 16,
+        examples=tuple("line " * 100 for _ in range(20)),
+    )
+    p = slack_payload(notification(big, *(firing(i) for i in range(80))), SlackSettings("http://x"))
+    assert len(p["blocks"]) <= MAX_BLOCKS
+    texts = [b["text"]["text"] for b in p["blocks"] if b["type"] == "section"]
+    assert all(len(t) <= MAX_SECTION_TEXT for t in texts)
+    assert any(t.endswith("(truncated)") for t in texts)
+    notes = [e["text"] for b in p["blocks"] if b["type"] == "context" for e in b["elements"]]
+    assert any(re.search(r"and \d+ more alerts not shown", n) for n in notes)
+
+
+def test_alertmanager_push_sets_ends_at_ahead_while_firing_and_resolve_time_when_resolved() -> None:
+    r = NotifiedAlert(
+        "resolved", {"alertname": "HighLoad", "host": "h9"}, {}, T - 60, T - 1, "9" * 16
+    )
+    a, b = alertmanager_payload(notification(firing(1), r), now=T + 100, resend_interval=60)
+    assert a["endsAt"] == "2023-11-14T22:19:00.000Z"  # now (22:15:00) + 4 x 60s
+    assert b["endsAt"] == "2023-11-14T22:13:19.000Z"
+    assert set(a) == {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
+
+
+def test_console_prints_one_escaped_line_per_alert() -> None:
+    n = sample_notification()
+    evil = NotifiedAlert(
+        "firing", {"alertname": "X"}, {"summary": "a\x1b[31mred\nnext"}, T, None, "1" * 16
+    )
+    lines = console_lines(n) + console_lines(notification(evil))
+    assert len(lines) == 3
+    assert "FIRING" in lines[0] and "RESOLVED" in lines[1]
+    assert "\x1b" not in lines[2] and "\n" not in lines[2]
+    assert "ran ban at 12:03" in lines[0]
