@@ -28,7 +28,7 @@ _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$")
 
 def normalize_unit(name: str) -> str:
     """The full unit name systemctl would act on (`web` -> `web.service`); raises ValueError."""
-    if not _UNIT_RE.match(name) or len(name) > 255:
+    if not _UNIT_RE.fullmatch(name) or len(name) > 255:
         raise ValueError(
             f"{name!r} is not a valid unit name (letters, digits, ':_.\\@-'; no globs or spaces)"
         )
@@ -100,7 +100,8 @@ class SystemctlController:
 _SHOW_NAME = {"CPUQuota": "CPUQuotaPerSecUSec"}
 _TIMESPAN_RE = re.compile(r"(\d+(?:\.\d+)?)(us|ms|min|s|h)?")
 _TIMESPAN_USEC = {"us": 1.0, "ms": 1e3, "s": 1e6, "min": 60e6, "h": 3600e6, None: 1.0}
-_UNSET = ("[not set]", "18446744073709551615")
+_UNSET = "[not set]"
+_UINT64_MAX = "18446744073709551615"  # some versions print "no limit" this way
 
 
 def show_names(properties: Sequence[str]) -> list[str]:
@@ -113,8 +114,10 @@ def revert_values(properties: Sequence[str], shown: Mapping[str, str]) -> dict[s
     out: dict[str, str] = {}
     for p in properties:
         v = shown.get(_SHOW_NAME.get(p, p), "")
-        if v in _UNSET:
+        if v == _UNSET:
             v = ""
+        elif v == _UINT64_MAX:
+            v = "infinity"
         elif p == "CPUQuota":
             v = "" if v == "infinity" else _usec_to_percent(v)
         out[p] = v

@@ -25,6 +25,7 @@ from alerter.config import DEFAULT_PROTECTED_UNITS
 from alerter.metrics import Metrics
 from alerter.state import StateStore
 from alerter.testing import FakeUnitController, FixedClock
+from alerter.unitctl import UnitController
 from rules.alert import Alert, Transition
 from rules.yamlsource import MapReader, Problems, SourceError, load_yaml
 
@@ -74,7 +75,8 @@ class Harness:
     metrics: Metrics | None = None
 
     def build(self, text: str, *, dry_run: bool = False, actions_per_minute: int = 30,
-              executors: dict[str, Executor] | None = None) -> ActionRunner:
+              executors: dict[str, Executor] | None = None,
+              units: UnitController | None = None) -> ActionRunner:
         """A runner for these actions; call again to 'restart the daemon' on the same store."""
         if self.store is None:
             self.store = StateStore(self.tmp / "state")
@@ -82,7 +84,7 @@ class Harness:
             self.metrics = Metrics(self.registry)
         protected = protected_set(DEFAULT_PROTECTED_UNITS)
         ex: dict[str, Executor] = {
-            "systemd": SystemdExecutor(self.units, protected),
+            "systemd": SystemdExecutor(units or self.units, protected),
             "signal": SignalExecutor(),
             "command": CommandExecutor(),
             "throttle": ThrottleExecutor(self.gates),
