@@ -47,6 +47,7 @@ _ONLY_FOR = {
     "direction": ("spike",),
     "min_count": ("spike",),
     "lookback": ("new_value",),
+    "ahead": ("predict",),
 }
 _LOG_FIELD_AGGS = (
     "sum", "avg", "min", "max", "last", "quantile", "distinct", "new_value", "change",
@@ -169,6 +170,8 @@ def _parse_rule(r: MapReader, group: str, index: int, group_labels: dict[str, st
         kw["factor"] = factor or 2.0
         kw["direction"] = r.choice("direction", DIRECTIONS, "up")
         kw["min_count"] = r.float("min_count", 0.0)
+    if aggregate == "predict":
+        kw["ahead"] = r.duration("ahead", required=True) or 3600.0
     if aggregate == "new_value":
         kw["lookback"] = r.duration("lookback", 7 * 86_400.0)
 

@@ -61,6 +61,17 @@ def increase(vs: list[float]) -> float:
     return total
 
 
+def predict(ts: list[float], vs: list[float], at: float) -> float | None:
+    """Least-squares line through the samples, read at time `at` (PromQL predict_linear)."""
+    n = len(ts)
+    mt, mv = sum(ts) / n, sum(vs) / n
+    var = sum((t - mt) ** 2 for t in ts)
+    if var == 0:
+        return None
+    slope = sum((t - mt) * (v - mv) for t, v in zip(ts, vs, strict=True)) / var
+    return mv + slope * (at - mt)
+
+
 def series_value(rule: Rule, ts: list[float], vs: list[float]) -> float | None:
     """The aggregate over time of one series' samples in the window."""
     if not vs:
@@ -75,6 +86,8 @@ def series_value(rule: Rule, ts: list[float], vs: list[float]) -> float | None:
         # Prometheus's extrapolation gives for a steady counter
         rate = increase(vs) / (ts[-1] - ts[0])
         return rate if a == "rate" else rate * rule.over
+    if a == "predict":
+        return predict(ts, vs, ts[-1] + rule.ahead) if len(vs) >= 2 else None
     if a == "sum":
         return sum(vs)
     if a == "avg":

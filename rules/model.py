@@ -18,8 +18,8 @@ LOG_AGGREGATES = (
     "count", "rate", "sum", "avg", "min", "max", "last", "quantile", "distinct", "ratio",
     "absent", "spike", "new_value", "change",
 )
-METRIC_AGGREGATES = (*LOG_AGGREGATES, "increase")
-NEEDS_THRESHOLD = ("count", "rate", "increase", "sum", "avg", "min", "max", "last", "quantile",
+METRIC_AGGREGATES = (*LOG_AGGREGATES, "increase", "predict")
+NEEDS_THRESHOLD = ("count", "rate", "increase", "predict", "sum", "avg", "min", "max", "last", "quantile",
                    "distinct", "ratio")
 COMBINERS = ("sum", "avg", "min", "max")
 DIRECTIONS = ("up", "down", "both")
@@ -123,6 +123,7 @@ class Rule:
     min_count: float = 0.0
     lookback: float = 7 * 86_400.0
     combine: str = "sum"
+    ahead: float = 3600.0
     mark: Mark = NOWHERE
 
     @property

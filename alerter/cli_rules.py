@@ -1,0 +1,213 @@
+"""`alerter test` (rule unit tests) and `alerter replay` (backtest log files through the rules).
+
+Both drive the same pure engine as the daemon; this module does their file reading and output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import heapq
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from rules.alert import Transition
+from rules.engine import Engine
+from rules.ruletest import run_test_file
+from rules.templates import rfc3339
+from rules.yamlsource import SourceError, parse_duration
+
+BLOCK_LINES = 8192
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    test = sub.add_parser("test", help="run rule unit tests (promtool's format plus input_logs)")
+    test.add_argument("files", nargs="+", metavar="FILE")
+    test.set_defaults(func=cmd_test)
+
+    replay = sub.add_parser("replay", help="feed log files through the rules by their timestamps")
+    replay.add_argument("-c", "--config", required=True, metavar="FILE")
+    replay.add_argument("--log", action="append", default=[], metavar="COLLECTOR=PATH",
+                        help="read PATH as collector COLLECTOR's log (repeatable; default: the "
+                        "file collectors' own paths)")
+    replay.add_argument("--from", dest="from_", metavar="T",
+                        help="start time: RFC 3339, epoch seconds, or a duration before --to")
+    replay.add_argument("--to", metavar="T", help="end time: RFC 3339 or epoch seconds")
+    replay.set_defaults(func=cmd_replay)
+
+
+# --- alerter test ------------------------------------------------------------------------------
+
+
+def _rule_file_reader(base: Path) -> Any:
+    def read(name: str) -> tuple[str, str]:
+        if name.startswith("builtin:"):
+            pack = name.removeprefix("builtin:")
+            res = resources.files("rules").joinpath("packs", f"{pack}.yaml")
+            return name, res.read_text()
+        path = Path(name) if Path(name).is_absolute() else base / name
+        return str(path), path.read_text()
+
+    return read
+
+
+def _parse_line(parser_type: str, line: str) -> Mapping[str, str] | None:
+    from collectors.parsers import ParserConfig, make_parser
+
+    fields, _ = make_parser(ParserConfig(type=parser_type)).parse(line)
+    return fields
+
+
+def cmd_test(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    ok = True
+    total = 0
+    for f in args.files:
+        try:
+            text = Path(f).read_text()
+            result = run_test_file(f, text, _rule_file_reader(Path(f).parent), _parse_line)
+        except SourceError as e:
+            print(str(e), file=out)
+            ok = False
+            continue
+        except OSError as e:
+            print(f"{f}: cannot read: {e.strerror} ({e.filename})", file=out)
+            ok = False
+            continue
+        total += result.tests
+        for failure in result.failures:
+            print(failure, file=out)
+        ok = ok and result.ok
+        status = "SUCCESS" if result.ok else f"FAILED ({len(result.failures)} checks)"
+        print(f"{f}: {result.tests} tests: {status}", file=out)
+    return 0 if ok else 1
+
+
+# --- alerter replay ----------------------------------------------------------------------------
+
+
+def parse_time(text: str) -> float:
+    """RFC 3339 (`2024-05-01T10:00:00Z`) or epoch seconds."""
+    from datetime import datetime
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ValueError(f"invalid time {text!r}: use RFC 3339 or epoch seconds") from None
+
+
+def transition_json(t: Transition) -> str:
+    a = t.alert
+    return json.dumps({
+        "time": rfc3339(t.time), "alertname": a.alertname, "state": a.state,
+        "labels": dict(a.labels), "value": a.value, "annotations": dict(a.annotations),
+    })
+
+
+def _parser_config(c: Any) -> Any:
+    from collectors.parsers import ParserConfig
+
+    p = getattr(c, "parser", None)
+    if p is not None:
+        return p
+    opts = getattr(c, "options", {}).get("parser") or {}
+    return ParserConfig(type=opts.get("type", "none"), pattern=opts.get("pattern"),
+                        time_field=opts.get("time_field"), time_format=opts.get("time_format"))
+
+
+def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, Any]]:
+    """(time, tiebreak, event) for each line; lines without a time take the previous one's."""
+    last = 0.0
+    n = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        while True:
+            block = f.readlines(1 << 20)
+            if not block:
+                return
+            lines = [ln.rstrip("\n") for ln in block]
+            events, _ = parser.events(lines, collector, last)
+            for ev in events:
+                last = ev.time
+                n += 1
+                yield ev.time, n, ev
+
+
+def replay(engine: Engine, streams: Sequence[Iterator[tuple[float, int, Any]]],
+           start: float | None, end: float | None, out: TextIO) -> int:
+    """Feed merged streams in time order; print transitions. Returns the number of events."""
+    count = 0
+    batch: list[Any] = []
+    t_batch = None
+    write = out.write
+    for t, _, ev in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+        if start is not None and t < start:
+            continue
+        if end is not None and t > end:
+            break
+        if t != t_batch:
+            if batch:
+                for tr in engine.process(batch, t_batch) + engine.tick(t_batch):  # type: ignore[arg-type]
+                    write(transition_json(tr) + "\n")
+                batch = []
+            t_batch = t
+        batch.append(ev)
+        count += 1
+    if batch:
+        for tr in engine.process(batch, t_batch) + engine.tick(t_batch):  # type: ignore[arg-type]
+            write(transition_json(tr) + "\n")
+    return count
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from alerter.config import load_config
+    from alerter.errors import ConfigError
+    from collectors.parsers import make_parser
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    collectors = {c.name: c for c in cfg.collectors}
+    pairs: list[tuple[str, str]] = []
+    for spec in args.log:
+        name, sep, path = spec.partition("=")
+        if not sep or name not in collectors:
+            print(f"--log {spec}: expected COLLECTOR=PATH with a collector of {args.config} "
+                  f"(have: {', '.join(sorted(collectors))})", file=sys.stderr)
+            return 2
+        pairs.append((name, path))
+    if not args.log:
+        for c in cfg.collectors:
+            if c.type == "file":
+                paths = getattr(c, "paths", None) or c.options.get("paths", [])
+                pairs.extend((c.name, p) for pat in paths for p in sorted(glob.glob(pat)))
+    try:
+        end = parse_time(args.to) if args.to else None
+        start = None
+        if args.from_:
+            try:
+                start = parse_time(args.from_)
+            except ValueError:
+                if end is None:
+                    raise
+                start = end - parse_duration(args.from_)
+    except ValueError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    streams = []
+    for name, path in pairs:
+        if not Path(path).is_file():
+            print(f"--log {name}={path}: no such file", file=sys.stderr)
+            return 2
+        streams.append(_events(name, path, make_parser(_parser_config(collectors[name]))))
+    engine = Engine(cfg.rules, dict(cfg.global_.labels))
+    replay(engine, streams, start, end, out)
+    return 0

@@ -1,0 +1,57 @@
+"""promtool's expanding notation for `input_series` values.
+
+`a+bxn` is the n+1 values a, a+b, ..., a+n*b; `a-bxn` counts down; `axn` repeats a n+1 times;
+`_` is one missing sample, `_xn` n missing samples; `stale` a staleness marker. Examples:
+`-2+4x3` = -2 2 6 10; `1 _x3 stale` = 1 _ _ _ stale; `10+10x2 30+20x5` = 10 20 30 30 50 70 90
+110 130.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?Inf|NaN"
+_UNSIGNED = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|Inf"
+_SERIES_RE = re.compile(rf"^({_NUM})([-+])({_UNSIGNED})x(\d+)$")
+_REPEAT_RE = re.compile(rf"^({_NUM})x(\d+)$")
+_NUM_RE = re.compile(rf"^(?:{_NUM})$")
+_MISSING_RE = re.compile(r"^_(?:x(\d+))?$")
+
+MISSING = None
+STALE = math.nan  # the engine treats NaN as a staleness marker
+
+
+def _float(text: str) -> float:
+    return float(text.replace("Inf", "inf"))
+
+
+def expand_values(text: str) -> list[float | None]:
+    """Values in order; None is a missing sample, NaN a staleness marker. Raises ValueError."""
+    out: list[float | None] = []
+    for tok in text.split():
+        if tok == "stale":
+            out.append(STALE)
+            continue
+        m = _MISSING_RE.match(tok)
+        if m:
+            out.extend([MISSING] * (int(m.group(1)) if m.group(1) else 1))
+            continue
+        m = _SERIES_RE.match(tok)
+        if m:
+            a, sign, b, n = _float(m.group(1)), m.group(2), _float(m.group(3)), int(m.group(4))
+            step = b if sign == "+" else -b
+            out.extend(a + i * step for i in range(n + 1))
+            continue
+        m = _REPEAT_RE.match(tok)
+        if m:
+            out.extend([_float(m.group(1))] * (int(m.group(2)) + 1))
+            continue
+        if _NUM_RE.match(tok):
+            out.append(_float(tok))
+            continue
+        raise ValueError(
+            f"invalid value {tok!r} in {text!r}: expected a number, a+bxn, a-bxn, axn, _, _xn "
+            "or stale"
+        )
+    return out

@@ -1,0 +1,195 @@
+"""Rule unit tests (`alerter test`): promtool's test file format, plus `input_logs`.
+
+Pure: the caller passes the test file's text and a function that reads the rule files it names.
+As promtool does, the runner steps from 0 to the largest eval_time by `evaluation_interval`,
+feeding every input with a time up to the step before evaluating all groups; a check whose
+eval_time falls in [t, t + evaluation_interval) is made at t. Only firing alerts are compared;
+expected labels get `alertname` added; an empty `exp_alerts` asserts nothing fires.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rules.engine import Engine
+from rules.events import LogLine, MetricSample
+from rules.expand import expand_values
+from rules.loader import load_rule_files, parse_selector
+from rules.yamlsource import MapReader, Problems, SourceError, format_duration, load_yaml
+
+ReadRuleFile = Callable[[str], tuple[str, str]]  # name in the test file -> (display name, text)
+ParseLine = Callable[[str, str], Mapping[str, str] | None]  # (parser type, line) -> fields
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    eval_time: float
+    alertname: str
+    expected: tuple[tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], ...]
+
+
+@dataclass(slots=True)
+class TestCase:
+    name: str
+    interval: float
+    inputs: list[LogLine | MetricSample] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    external_labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome of one test file: failures as readable text blocks."""
+
+    file: str
+    tests: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def run_test_file(name: str, text: str, read_rule_file: ReadRuleFile,
+                  parse_line: ParseLine | None = None) -> Result:
+    """Run every test of one file. Load errors raise SourceError (FILE:LINE:COL lines)."""
+    root = load_yaml(text, name)
+    p = Problems()
+    top = MapReader(root, p, "test file")
+    rule_names = top.str_list("rule_files", required=True) or ()
+    eval_interval = top.duration("evaluation_interval", 60.0)
+    top.list("group_eval_order")  # accepted for promtool compatibility; groups run in order
+    cases = [_parse_case(r, eval_interval, parse_line) for r in top.items("tests")]
+    top.done()
+    p.raise_if_any()
+    files = [read_rule_file(n) for n in rule_names]
+    ruleset = load_rule_files(files, default_interval=eval_interval)
+    known = {r.alert for r in ruleset.rules()}
+    result = Result(name)
+    for case in cases:
+        assert case is not None
+        result.tests += 1
+        unknown = sorted({c.alertname for c in case.checks} - known)
+        if unknown:
+            result.failures.append(f"{name}: test {case.name!r}: no rule defines alert "
+                                   f"{', '.join(unknown)}")
+            continue
+        engine = Engine(ruleset, case.external_labels)
+        result.failures.extend(_run_case(name, case, engine, eval_interval))
+    return result
+
+
+def _parse_case(r: MapReader, eval_interval: float, parse_line: ParseLine | None) -> TestCase:
+    case = TestCase(r.str("name", "unnamed test"), r.duration("interval", eval_interval))
+    case.external_labels = r.str_map("external_labels", {})
+    r.str("external_url")
+    for sr in r.items("input_series"):
+        _parse_series(sr, case)
+    for lr in r.items("input_logs"):
+        _parse_logs(lr, case, parse_line)
+    for ar in r.items("alert_rule_test"):
+        eval_time = ar.duration("eval_time", required=True)
+        alertname = ar.str("alertname", required=True)
+        expected = []
+        for er in ar.items("exp_alerts"):
+            labels = {**er.str_map("exp_labels", {}), "alertname": alertname or ""}
+            annotations = er.str_map("exp_annotations", {})
+            er.done()
+            expected.append((tuple(sorted(labels.items())), tuple(sorted(annotations.items()))))
+        ar.done()
+        if eval_time is not None and alertname is not None:
+            case.checks.append(Check(eval_time, alertname, tuple(sorted(expected))))
+    r.list("promql_expr_test")  # not applicable: alerter has no query language
+    r.done()
+    return case
+
+
+def _parse_series(sr: MapReader, case: TestCase) -> None:
+    text = sr.str("series", required=True)
+    values = sr.str("values", required=True)
+    sr.done()
+    if text is None or values is None:
+        return
+    sel = sr.check("series", parse_selector, text)
+    vals = sr.check("values", expand_values, values)
+    if sel is None or vals is None:
+        return
+    labels = {m.name: m.value for m in sel.matchers if m.op == "="}
+    name = sel.name or labels.pop("__name__", "")
+    for i, v in enumerate(vals):
+        if v is not None:
+            case.inputs.append(MetricSample(i * case.interval, "test", name, labels, v))
+
+
+def _parse_logs(lr: MapReader, case: TestCase, parse_line: ParseLine | None) -> None:
+    source = lr.str("source", "test")
+    parser = lr.str("parser")
+    if parser is not None and parse_line is None:
+        lr.problems.add(lr.raw("parser") or lr.node, "parser: no line parsers available here")
+    for er in lr.items("entries"):
+        at = er.duration("at", 0.0)
+        line = er.str("line", required=True)
+        repeat = er.int("repeat", 1, minimum=1)
+        every = er.duration("every", 0.0)
+        fields = er.str_map("fields", {})
+        er.done()
+        if line is None:
+            continue
+        if parser is not None and parse_line is not None:
+            fields = {**(parse_line(parser, line) or {}), **fields}
+        for i in range(repeat):
+            case.inputs.append(LogLine(at + i * every, source or "test", line, fields))
+    lr.done()
+
+
+def _run_case(file: str, case: TestCase, engine: Engine, step: float) -> list[str]:
+    inputs = sorted(case.inputs, key=lambda e: e.time)
+    checks = sorted(case.checks, key=lambda c: c.eval_time)
+    failures: list[str] = []
+    end = max((c.eval_time for c in checks), default=0.0)
+    k = 0
+    n_steps = int(end // step) + 1
+    for i in range(n_steps):
+        ts = i * step
+        while k < len(inputs) and inputs[k].time <= ts:
+            t = inputs[k].time
+            batch = []
+            while k < len(inputs) and inputs[k].time == t:
+                batch.append(inputs[k])
+                k += 1
+            engine.process(batch, t)
+        engine.evaluate(ts)
+        for c in checks:
+            if ts <= c.eval_time < ts + step:
+                got = sorted(
+                    (tuple(sorted(a.labels.items())), tuple(sorted(a.annotations.items())))
+                    for a in engine.alerts()
+                    if a.state == "firing" and a.alertname == c.alertname
+                )
+                if tuple(got) != c.expected:
+                    failures.append(_diff(file, case.name, c, got))
+    return failures
+
+
+def _render(alerts: Any) -> list[str]:
+    """One line per label and annotation, so a diff points at the one that differs."""
+    lines = []
+    for labels, annots in alerts:
+        lines.append("- labels:")
+        lines.extend(f"    {k}: {v!r}" for k, v in labels)
+        lines.append("  annotations:")
+        lines.extend(f"    {k}: {v!r}" for k, v in annots)
+    return lines or ["(no firing alerts)"]
+
+
+def _diff(file: str, case: str, c: Check, got: Any) -> str:
+    head = (f"{file}: test {case!r}: alertname {c.alertname}, eval_time "
+            f"{format_duration(c.eval_time)}: firing alerts differ")
+    diff = difflib.unified_diff(_render(c.expected), _render(got), "expected", "got", lineterm="")
+    return head + "\n" + "\n".join("    " + line for line in diff)
+
+
+__all__ = ["Result", "SourceError", "run_test_file"]
