@@ -56,7 +56,7 @@ class NotificationDispatcher:
         self._configs = {name: cfg for name, (cfg, _) in notifiers.items()}
         self._notifiers = {name: n for name, (_, n) in notifiers.items()}
         self._store = store
-        self._clock = clock
+        self.clock = clock
         self._action_notes = action_notes
         self._external_url = external_url.rstrip("/")
         self._sessions = list(sessions)

@@ -1,0 +1,213 @@
+"""`alerter silence add|ls|expire` and `alerter alerts`: clients of a running daemon's API."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from alerter.apiclient import APIClient, APIClientError
+from alerter.notifiers.model import rfc3339
+from rules.matchers import parse_matchers
+from rules.yamlsource import parse_duration
+
+DEFAULT_URL = "http://127.0.0.1:9753"
+
+
+def register(sub: Any) -> None:
+    alerts = sub.add_parser("alerts", help="list a running daemon's alerts")
+    _client_args(alerts)
+    alerts.add_argument(
+        "matchers", nargs="*", metavar="MATCHER", help='filter, e.g. severity="critical"'
+    )
+    alerts.add_argument("--json", action="store_true", help="print the API's JSON")
+    alerts.set_defaults(func=cmd_alerts)
+
+    silence = sub.add_parser("silence", help="add, list and expire silences")
+    ssub = silence.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
+
+    add = ssub.add_parser("add", help="silence the alerts all MATCHERs match")
+    _client_args(add)
+    add.add_argument(
+        "matchers", nargs="+", metavar="MATCHER", help='e.g. alertname="HighCPU" host=~"web.*"'
+    )
+    add.add_argument("-c", "--comment", required=True, help="why")
+    add.add_argument("-a", "--author", default=_default_author(), help="who (default: user@host)")
+    add.add_argument(
+        "-d", "--duration", default="1h", help="how long (default 1h), e.g. 30m, 2h, 1d"
+    )
+    add.add_argument("--start", help="RFC 3339 start time (default now)")
+    add.add_argument("--end", help="RFC 3339 end time (instead of --duration)")
+    add.set_defaults(func=cmd_silence_add)
+
+    ls = ssub.add_parser("ls", help="list silences")
+    _client_args(ls)
+    ls.add_argument("--expired", action="store_true", help="include expired silences")
+    ls.add_argument("-q", "--quiet", action="store_true", help="print IDs only")
+    ls.add_argument("--json", action="store_true", help="print the API's JSON")
+    ls.set_defaults(func=cmd_silence_ls)
+
+    expire = ssub.add_parser("expire", help="end silences now")
+    _client_args(expire)
+    expire.add_argument("ids", nargs="+", metavar="ID")
+    expire.set_defaults(func=cmd_silence_expire)
+
+
+def _client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default=DEFAULT_URL, help=f"the daemon's API (default {DEFAULT_URL})")
+    p.add_argument("--token-file", help="file holding the API bearer token (server.token_file)")
+
+
+def _default_author() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        return "alerter-cli"
+
+
+def _client(args: argparse.Namespace) -> APIClient:
+    token = None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as e:
+            raise APIClientError(
+                f"cannot read --token-file {args.token_file}: {e.strerror}"
+            ) from None
+    return APIClient(args.url, token)
+
+
+def _fail(e: Exception) -> int:
+    print(f"alerter: {e}", file=sys.stderr)
+    return 1
+
+
+def cmd_silence_add(args: argparse.Namespace) -> int:
+    try:
+        matchers = parse_matchers(args.matchers)
+        start = _parse_time(args.start) if args.start else time.time()
+        end = _parse_time(args.end) if args.end else start + parse_duration(args.duration)
+    except ValueError as e:
+        return _fail(e)
+    body = {
+        "matchers": [
+            {"name": m.name, "value": m.value, "isRegex": m.is_regex, "isEqual": m.is_equal}
+            for m in matchers
+        ],
+        "startsAt": rfc3339(start),
+        "endsAt": rfc3339(end),
+        "createdBy": args.author,
+        "comment": args.comment,
+    }
+    try:
+        out = _client(args).post("/api/v1/silences", body)
+    except APIClientError as e:
+        return _fail(e)
+    print(out["silenceID"])
+    return 0
+
+
+def cmd_silence_ls(args: argparse.Namespace) -> int:
+    try:
+        silences: list[dict[str, Any]] = _client(args).get("/api/v1/silences")
+    except APIClientError as e:
+        return _fail(e)
+    if not args.expired:
+        silences = [s for s in silences if s["status"]["state"] != "expired"]
+    if args.json:
+        print(json.dumps(silences, indent=2))
+        return 0
+    if args.quiet:
+        for s in silences:
+            print(s["id"])
+        return 0
+    rows = [("ID", "STATE", "MATCHERS", "ENDS", "CREATED BY", "COMMENT")]
+    for s in silences:
+        rows.append(
+            (
+                s["id"],
+                s["status"]["state"],
+                _matchers_text(s["matchers"]),
+                s["endsAt"],
+                s["createdBy"],
+                s["comment"],
+            )
+        )
+    _table(rows)
+    return 0
+
+
+def cmd_silence_expire(args: argparse.Namespace) -> int:
+    client = _client(args)
+    rc = 0
+    for sid in args.ids:
+        try:
+            client.delete(f"/api/v1/silences/{sid}")
+        except APIClientError as e:
+            rc = _fail(e)
+    return rc
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    try:
+        parse_matchers(args.matchers)
+        query = "&".join("filter=" + _quote(m) for m in args.matchers)
+        alerts: list[dict[str, Any]] = _client(args).get(
+            "/api/v1/alerts" + (f"?{query}" if query else "")
+        )
+    except (ValueError, APIClientError) as e:
+        return _fail(e)
+    if args.json:
+        print(json.dumps(alerts, indent=2))
+        return 0
+    rows = [("ALERTNAME", "STATE", "SINCE", "LABELS", "SUMMARY")]
+    for a in alerts:
+        state = (
+            a["state"]
+            + (" silenced" if a.get("silenced") else "")
+            + (" inhibited" if a.get("inhibited") else "")
+        )
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(a["labels"].items()) if k != "alertname")
+        rows.append(
+            (
+                a["labels"].get("alertname", ""),
+                state,
+                a["activeAt"],
+                labels,
+                a["annotations"].get("summary", ""),
+            )
+        )
+    _table(rows)
+    return 0
+
+
+def _parse_time(text: str) -> float:
+    from alerter.dispatch.silences import parse_time
+
+    return parse_time(text, "time")
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+def _matchers_text(ms: list[dict[str, Any]]) -> str:
+    ops = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
+    return " ".join(
+        f"{m['name']}{ops[(bool(m['isRegex']), bool(m.get('isEqual', True)))]}{json.dumps(m['value'])}"
+        for m in ms
+    )
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
