@@ -302,3 +302,7 @@ def _cross_check(p: Problems, rules: RuleSet, collectors: list[Any], actions: li
             p.items.append(
                 Problem(ref.mark, f"unknown log source {ref.name!r} (no collector has that name)")
             )
+    for a in actions:
+        collector = getattr(a.spec, "collector", None)  # throttle actions act on a collector
+        if collector is not None and collector not in collector_names:
+            p.items.append(Problem(a.mark, f"action {a.name!r}: unknown collector {collector!r}"))

@@ -125,3 +125,50 @@ def test_on_resolved_works_unquoted_although_yaml_reads_on_as_true() -> None:
     assert a.on == "resolved" and not a.reverts
     out = problems("actions:\n  - {name: x, type: command, argv: [/bin/true], on: later}\n")
     assert out == ["alerter.yaml:2:53: on: expected firing or resolved, got 'later'"]
+
+
+def test_throttle_of_an_unknown_collector_is_a_config_error() -> None:
+    from alerter.config import parse_config
+    from alerter.errors import ConfigError
+
+    text = """
+collectors:
+  - {name: app, type: file, paths: [/tmp/a6-nothing.log]}
+actions:
+  - {name: shed, type: throttle, collector: nope, pause: true}
+  - {name: ok, type: throttle, collector: app, pause: true}
+"""
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, "alerter.yaml", {})
+    assert [str(p) for p in e.value.problems] == ["alerter.yaml:5:5: action 'shed': unknown collector 'nope'"]
+
+
+def test_build_action_runner_wires_the_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client import CollectorRegistry
+
+    from alerter.actions import build_action_runner
+    from alerter.config import parse_config
+    from alerter.metrics import Metrics
+    from alerter.state import StateStore
+    from alerter.testing import FakeUnitController, FixedClock
+
+    from .conftest import T0, alert, fire
+
+    config = parse_config("""
+global: {protected_units: [web-db.service]}
+actions:
+  - {name: restart, type: systemd, unit: "{{ labels.unit }}"}
+""", "alerter.yaml", {})
+    units = FakeUnitController()
+    store = StateStore(tmp_path)
+    runner = build_action_runner(config, store, Metrics(CollectorRegistry()), FixedClock(T0), {},
+                                 lambda ts: None, units=units)
+    try:
+        runner.handle([fire(alert(["restart"], unit="web-db"), T0),
+                       fire(alert(["restart"], unit="web"), T0)], T0)
+        assert runner.wait_idle(10)
+        assert units.operations() == [("restart", "web.service")]
+        assert sorted(r["outcome"] for r in runner.history()) == ["ok", "refused_protected"]
+    finally:
+        runner.stop()
+        store.close()
