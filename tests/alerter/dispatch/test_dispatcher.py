@@ -290,3 +290,27 @@ def test_group_waiting_at_shutdown_is_flushed_after_restart(
         assert h2.rec.wait(1)[0].alerts[0].labels["host"] == "a"
     finally:
         h2.d.stop()
+
+
+def test_alertmanager_receiver_is_pushed_at_once_and_repushed_every_resend_interval(
+    store: StateStore, clock: FixedClock
+) -> None:
+    from .helpers import notifier_config
+
+    cfg = notifier_config(
+        "{name: rec, type: alertmanager, urls: ['http://am:9093'], resend_interval: 1m}"
+    )
+    h = Harness(store, clock, ROUTE, configs={"rec": cfg})
+    try:
+        h.d.handle([tr(alert(host="a"))], h.at(0))
+        h.rec.wait(1)
+        h.tick(30)
+        assert len(h.settled()) == 1
+        h.d.handle([tr(alert(host="b"))], h.at(40))
+        assert len(h.rec.wait(2)[1].alerts) == 2
+        h.tick(99)
+        assert len(h.settled()) == 2
+        h.tick(100.5)
+        h.rec.wait(3)
+    finally:
+        h.d.stop()
