@@ -1,0 +1,170 @@
+"""journald against a real systemd + journald (the sandbox): fields, filters, cursor resume."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from collectors.events import LogEvent
+from collectors.journald import JournaldCollector, JournaldConfig, entry_event, parse_priority
+from tests.collectors.conftest import MemoryPositions, RecordingSink, RecordingStats
+from tests.conftest import SANDBOX_TOOL, Sandbox, wait_for
+
+
+def test_entry_fields_are_named_as_in_design() -> None:
+    e = entry_event(
+        {
+            "MESSAGE": "hi",
+            "_SYSTEMD_UNIT": "web.service",
+            "SYSLOG_IDENTIFIER": "web",
+            "PRIORITY": "3",
+            "_PID": "42",
+            "__REALTIME_TIMESTAMP": "1700000000500000",
+            "BIN": [104, 255],
+        },
+        "j",
+    )
+    assert (e.line, e.time, e.source) == ("hi", 1_700_000_000.5, "j")
+    assert {k: e.fields[k] for k in ("unit", "identifier", "priority", "pid")} == {
+        "unit": "web.service",
+        "identifier": "web",
+        "priority": "3",
+        "pid": "42",
+    }
+    assert e.fields["_SYSTEMD_UNIT"] == "web.service" and e.fields["BIN"] == "h\ufffd"
+
+
+def test_systemd_messages_about_a_unit_carry_it_as_unit() -> None:
+    e = entry_event(
+        {"MESSAGE": "Started x", "_SYSTEMD_UNIT": "init.scope", "UNIT": "x.service"}, "j"
+    )
+    assert e.fields["unit"] == "x.service"
+
+
+def test_priority_names_and_numbers() -> None:
+    assert parse_priority("err") == 3 and parse_priority(5) == 5 and parse_priority("7") == 7
+    with pytest.raises(ValueError, match="0-7"):
+        parse_priority("loud")
+
+
+class Journal:
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.positions = MemoryPositions()
+        self.stats = RecordingStats()
+        self.running: list[JournaldCollector] = []
+
+    def start(
+        self, sink: RecordingSink | None = None, **kw: object
+    ) -> tuple[JournaldCollector, RecordingSink]:
+        opts: dict[str, object] = {
+            "name": "j",
+            "journalctl": (str(SANDBOX_TOOL), "exec", str(self.sb.pid), "journalctl"),
+        }
+        opts.update(kw)
+        c = JournaldCollector(JournaldConfig(**opts), self.positions, self.stats)  # type: ignore[arg-type]
+        s = sink or RecordingSink()
+        c.start(s)
+        self.running.append(c)
+        wait_for(lambda: self.stats.ups.get("j") is True)
+        return c, s
+
+    def stop(self, c: JournaldCollector) -> None:
+        c.stop()
+        self.running.remove(c)
+
+
+@pytest.fixture
+def journal(systemd_sandbox: Sandbox) -> Iterator[Journal]:
+    j = Journal(systemd_sandbox)
+    yield j
+    for c in list(j.running):
+        c.stop()
+
+
+def events_of(sink: RecordingSink, tag: str) -> list[LogEvent]:
+    with sink.lock:
+        return [e for e in sink.events if isinstance(e, LogEvent) and tag in e.line]
+
+
+@pytest.mark.integration
+def test_journal_entries_from_logger_systemd_cat_and_a_unit(journal: Journal) -> None:
+    tag = uuid.uuid4().hex[:8]
+    unit = f"jt-{tag}.service"
+    _, sink = journal.start(identifiers=(f"a-{tag}", f"b-{tag}"), units=(unit,), priority=6)
+    sb = journal.sb
+    sb.run("logger", "-t", f"a-{tag}", "-p", "user.err", f"{tag} from logger")
+    sb.run("systemd-cat", "-t", f"b-{tag}", "echo", f"{tag} from systemd-cat")
+    sb.run("logger", "-t", f"a-{tag}", "-p", "user.debug", f"{tag} debug is filtered")
+    sb.run("logger", "-t", f"other-{tag}", f"{tag} other identifier is filtered")
+    sb.write_unit(unit, f"[Service]\nType=oneshot\nExecStart=/bin/echo {tag} from the unit\n")
+    sb.systemctl("start", unit)
+    wait_for(
+        lambda: (
+            len(
+                [
+                    e
+                    for e in events_of(sink, tag)
+                    if e.fields["unit"] == unit and "from the unit" in e.line
+                ]
+            )
+            == 1
+        )
+    )
+    wait_for(lambda: len(events_of(sink, f"{tag} from")) == 3)
+    by_line = {e.line: e for e in events_of(sink, tag)}
+    logger = by_line[f"{tag} from logger"]
+    assert (logger.fields["identifier"], logger.fields["priority"]) == (f"a-{tag}", "3")
+    assert int(logger.fields["pid"]) > 0 and logger.fields["_TRANSPORT"] == "syslog"
+    assert by_line[f"{tag} from systemd-cat"].fields["identifier"] == f"b-{tag}"
+    assert by_line[f"{tag} from the unit"].fields["_SYSTEMD_UNIT"] == unit
+    assert not any("filtered" in line for line in by_line)
+
+
+@pytest.mark.integration
+def test_cursor_resumes_after_restart_without_loss_or_repeat(journal: Journal) -> None:
+    tag = uuid.uuid4().hex[:8]
+    ident = (f"r-{tag}",)
+    sb = journal.sb
+    c, sink = journal.start(identifiers=ident)
+    for i in range(3):
+        sb.run("logger", "-t", ident[0], f"{tag} first {i}")
+    wait_for(lambda: len(events_of(sink, tag)) == 3)
+    journal.stop(c)
+    for i in range(3):
+        sb.run("logger", "-t", ident[0], f"{tag} while stopped {i}")
+    c2, sink2 = journal.start(identifiers=ident, sink=RecordingSink(auto_ack=False))
+    sb.run("logger", "-t", ident[0], f"{tag} after restart")
+    wait_for(lambda: len(events_of(sink2, tag)) == 4)
+    assert [e.line for e in events_of(sink2, tag)] == [
+        f"{tag} while stopped 0",
+        f"{tag} while stopped 1",
+        f"{tag} while stopped 2",
+        f"{tag} after restart",
+    ]
+    journal.stop(c2)  # nothing acknowledged: the same four come again, and nothing else
+    _, sink3 = journal.start(identifiers=ident)
+    wait_for(lambda: len(events_of(sink3, tag)) == 4)
+    sb.run("logger", "-t", ident[0], f"{tag} last")
+    wait_for(lambda: len(events_of(sink3, tag)) == 5)
+    assert [e.line for e in events_of(sink3, tag)] == [
+        *(f"{tag} while stopped {i}" for i in range(3)),
+        f"{tag} after restart",
+        f"{tag} last",
+    ]
+
+
+def test_a_missing_journalctl_sets_down_and_is_retried() -> None:
+    stats = RecordingStats()
+    c = JournaldCollector(
+        JournaldConfig("j", journalctl=("/nonexistent/journalctl",), restart_backoff=0.05),
+        MemoryPositions(),
+        stats,
+    )
+    c.start(RecordingSink())
+    try:
+        wait_for(lambda: stats.ups.get("j") is False)
+    finally:
+        c.stop()
