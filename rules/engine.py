@@ -177,10 +177,10 @@ class Engine:
                     "state": "firing" if "firing" in states else
                              "pending" if states else "inactive",
                     "alerts": len(states),
-                    "lastEvaluation": rfc3339(run.last_eval) if run.last_eval else None,
+                    "lastEvaluation": rfc3339(run.last_eval) if run.last_eval is not None else None,
                 })
             out.append({"name": g.name, "file": g.file, "interval": g.interval,
-                        "lastEvaluation": rfc3339(run.last_eval) if run.last_eval else None,
+                        "lastEvaluation": rfc3339(run.last_eval) if run.last_eval is not None else None,
                         "rules": rules})
         return out
 

@@ -128,6 +128,7 @@ class MetricRule:
         self.seen_values: dict[Key, float] = {}  # new_value: key + value -> last seen
         self.fresh: dict[Key, float] = {}
         self.started = 0.0
+        self.last_sample = 0.0  # absent without by: newest sample of any matching series
         self._absent_labels = {m.name: m.value for m in self.selector.matchers
                                if m.op == "=" and m.name != "__name__"}
 
@@ -143,6 +144,8 @@ class MetricRule:
         s.ts.append(now)
         s.vs.append(value)
         s.seen = now
+        if now > self.last_sample:
+            self.last_sample = now
         key = self._key(sk, s)
         if self.agg == "absent":
             self.key_seen[key] = now
@@ -247,8 +250,7 @@ class MetricRule:
     def _absent(self, now: float, out: list[Transition]) -> None:
         rule = self.rule
         if not rule.by:
-            last = max((s.seen for s in self.series.values()), default=self.started)
-            silent = now - max(last, self.started)
+            silent = now - max(self.last_sample, self.started)
             self.table.step((), silent >= rule.over, silent, now, out,
                             lambda: dict(self._absent_labels))
             return
@@ -284,6 +286,7 @@ class MetricRule:
             "seen_values": [[list(k), t] for k, t in self.seen_values.items()],
             "fresh": [[list(k), t] for k, t in self.fresh.items()],
             "started": self.started,
+            "last_sample": self.last_sample,
         }
 
     def load(self, data: Mapping[str, Any]) -> None:
@@ -295,3 +298,4 @@ class MetricRule:
         self.seen_values.update((tuple(k), float(t)) for k, t in data.get("seen_values", ()))
         self.fresh.update((tuple(k), float(t)) for k, t in data.get("fresh", ()))
         self.started = float(data.get("started", self.started))
+        self.last_sample = float(data.get("last_sample", self.last_sample))

@@ -1,0 +1,41 @@
+"""Build an engine from rule YAML and feed it test events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rules.alert import Transition
+from rules.engine import Engine, EngineHooks
+from rules.events import LogLine, MetricSample
+from rules.loader import load_rule_files
+
+
+def engine(rules_yaml: str, labels: Mapping[str, str] | None = None,
+           hooks: EngineHooks | None = None, interval: float = 15) -> Engine:
+    rs = load_rule_files([("t.yaml", rules_yaml)], default_interval=interval)
+    return Engine(rs, labels or {}, hooks)
+
+
+def log(e: Engine, t: float, line: str, source: str = "app",
+        fields: Mapping[str, str] | None = None) -> list[Transition]:
+    return e.process([LogLine(t, source, line, fields or {})], t)
+
+
+def sample(e: Engine, t: float, name: str, value: float, **labels: str) -> list[Transition]:
+    return e.process([MetricSample(t, "m", name, labels, value)], t)
+
+
+def states(ts: list[Transition]) -> list[tuple[str, str]]:
+    return [(t.alert.alertname, t.state) for t in ts]
+
+
+class RecordingHooks:
+    def __init__(self) -> None:
+        self.template_errors: list[tuple[str, str]] = []
+        self.evicted: list[tuple[str, int]] = []
+
+    def template_error(self, group: str, message: str) -> None:
+        self.template_errors.append((group, message))
+
+    def key_evicted(self, alertname: str, count: int) -> None:
+        self.evicted.append((alertname, count))
