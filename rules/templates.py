@@ -102,6 +102,8 @@ def rfc3339(t: float) -> str:
 def make_environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined,
                                keep_trailing_newline=False)
+    jinja_round = env.filters["round"]
+    env.filters["round"] = lambda v, *a, **kw: TemplateValue(jinja_round(v, *a, **kw))
     env.filters["humanize"] = humanize
     env.filters["humanize_bytes"] = humanize_bytes
     env.filters["humanize_duration"] = humanize_duration

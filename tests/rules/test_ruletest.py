@@ -1,0 +1,176 @@
+"""`alerter test`: promtool's format and expanding notation, input_logs, readable failures."""
+
+from __future__ import annotations
+
+import io
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from alerter.cli_rules import cmd_test
+from rules.expand import expand_values
+
+RULES = """
+groups:
+  - name: g
+    rules:
+      - alert: HighValue
+        metric: 'x{job="a"}'
+        aggregate: last
+        over: 5m
+        threshold: "> 5"
+        for: 2m
+        labels: {severity: page}
+        annotations: {summary: "x is {{ value }}"}
+      - alert: Errors
+        logs: {source: app, match: 'ERROR (?P<code>\\d+)'}
+        aggregate: count
+        over: 10m
+        by: [code]
+        threshold: ">= 2"
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-2+4x3", [-2, 2, 6, 10]),
+        ("1 _x3 stale", [1, None, None, None, "stale"]),
+        ("10+10x2 30+20x5", [10, 20, 30, 30, 50, 70, 90, 110, 130]),
+        ("1-1x3", [1, 0, -1, -2]),
+        ("7x2", [7, 7, 7]),
+        ("_ 1e3 -Inf", [None, 1000, float("-inf")]),
+    ],
+)
+def test_expanding_notation_matches_promtool(text: str, expected: list[object]) -> None:
+    got = ["stale" if v is not None and v != v else v for v in expand_values(text)]
+    assert got == expected
+
+
+def test_expanding_notation_rejects_garbage() -> None:
+    with pytest.raises(ValueError, match=r"invalid value '1\+x3'"):
+        expand_values("1 1+x3")
+
+
+def run(tmp_path: Path, tests_yaml: str) -> tuple[int, str]:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    f = tmp_path / "t.test.yaml"
+    f.write_text(tests_yaml)
+    out = io.StringIO()
+    return cmd_test(Namespace(files=[str(f)]), out), out.getvalue()
+
+
+PASSING = """
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - name: series and logs
+    interval: 1m
+    input_series:
+      - {series: 'x{job="a",instance="i"}', values: '1 10x10'}
+      - {series: 'x{job="b"}', values: '100x10'}
+    input_logs:
+      - source: app
+        entries:
+          - {at: 30s, line: "ERROR 500 boom", repeat: 2, every: 10s}
+          - {at: 30s, line: "ERROR 404", fields: {x: y}}
+          - {at: 30s, line: "ERROR 503 elsewhere"}
+      - source: other
+        entries:
+          - {at: 30s, line: "ERROR 503 not this source", repeat: 5}
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: HighValue
+        exp_alerts: []
+      - eval_time: 3m
+        alertname: HighValue
+        exp_alerts:
+          - exp_labels: {job: a, instance: i, severity: page}
+            exp_annotations: {summary: "x is 10"}
+      - eval_time: 1m
+        alertname: Errors
+        exp_alerts:
+          - exp_labels: {code: "500"}
+"""
+
+
+def test_a_passing_file_exits_0(tmp_path: Path) -> None:
+    rc, out = run(tmp_path, PASSING)
+    assert rc == 0, out
+    assert "1 tests: SUCCESS" in out
+
+
+def test_eval_time_between_steps_is_checked_at_the_step_before(tmp_path: Path) -> None:
+    # 2m59s falls in [2m, 3m): checked at 2m, where HighValue is still pending
+    rc, out = run(tmp_path, PASSING.replace("eval_time: 3m", "eval_time: 2m59s"))
+    assert rc == 1
+    assert "eval_time 2m59s" in out
+
+
+def test_a_failing_check_prints_an_expected_vs_got_diff_and_exits_1(tmp_path: Path) -> None:
+    rc, out = run(tmp_path, PASSING.replace('summary: "x is 10"', 'summary: "x is 11"'))
+    assert rc == 1
+    assert "alertname HighValue, eval_time 3m: firing alerts differ" in out
+    assert "-    summary: 'x is 11'" in out
+    assert "+    summary: 'x is 10'" in out
+    assert "FAILED (1 checks)" in out
+
+
+def test_unexpected_alert_is_shown_as_got(tmp_path: Path) -> None:
+    rc, out = run(tmp_path, PASSING.replace(
+        '        exp_alerts:\n          - exp_labels: {code: "500"}\n', "        exp_alerts: []\n"))
+    assert rc == 1
+    assert "-(no firing alerts)" in out
+    assert "+    code: '500'" in out
+
+
+def test_unknown_alertname_and_bad_files_are_reported(tmp_path: Path) -> None:
+    rc, out = run(tmp_path, PASSING.replace("alertname: Errors", "alertname: Errorz"))
+    assert rc == 1 and "no rule defines alert Errorz" in out
+    rc, out = run(tmp_path, PASSING.replace("rules.yaml", "missing.yaml"))
+    assert rc == 1 and "cannot read" in out
+    rc, out = run(tmp_path, PASSING.replace("'1 10x10'", "'1 10y10'"))
+    assert rc == 1 and "t.test.yaml:" in out and "invalid value '10y10'" in out
+
+
+def test_no_global_labels_are_added_but_external_labels_may_be_set(tmp_path: Path) -> None:
+    text = PASSING.replace("  - name: series and logs\n",
+                           "  - name: series and logs\n    external_labels: {env: test}\n")
+    text = text.replace('exp_labels: {code: "500"}', 'exp_labels: {code: "500", env: test}')
+    text = text.replace("{job: a, instance: i, severity: page}",
+                        "{job: a, instance: i, severity: page, env: test}")
+    rc, out = run(tmp_path, text)
+    assert rc == 0, out
+
+
+def test_input_logs_can_be_parsed_with_a_collector_parser(tmp_path: Path) -> None:
+    rules = tmp_path / "p.yaml"
+    rules.write_text("""
+groups:
+  - name: g
+    rules:
+      - alert: SudoFail
+        logs: {where: {program: sudo}, match: 'incorrect password'}
+        aggregate: count
+        over: 5m
+        threshold: ">= 1"
+""")
+    f = tmp_path / "p.test.yaml"
+    f.write_text("""
+rule_files: [p.yaml]
+tests:
+  - name: syslog fields
+    input_logs:
+      - source: auth
+        parser: syslog
+        entries:
+          - {at: 0s, line: "Nov 28 07:00:00 web sudo[12]: bob : 3 incorrect password attempts"}
+          - {at: 0s, line: "Nov 28 07:00:00 web su[13]: 3 incorrect password attempts"}
+    alert_rule_test:
+      - eval_time: 1m
+        alertname: SudoFail
+        exp_alerts: [{}]
+""")
+    out = io.StringIO()
+    assert cmd_test(Namespace(files=[str(f)]), out) == 0, out.getvalue()
