@@ -32,6 +32,9 @@ log = structlog.get_logger(__name__)
 
 GROUPS_NAMESPACE = "dispatch.groups"
 SILENCE_GC_INTERVAL = 60.0
+# Group changes that produce no notification are written at most this often (and at stop):
+# rewriting a big group on every transition would cost O(alerts) per alert.
+PERSIST_INTERVAL = 1.0
 
 
 class NotificationDispatcher:
@@ -65,6 +68,9 @@ class NotificationDispatcher:
         self._firing: dict[str, Alert] = {}
         self._groups: dict[str, Group] = {}
         self._next_gc = 0.0
+        self._next_persist = 0.0
+        self._dirty: set[str] = set()  # group ids whose saved state is out of date
+        self._removed: set[str] = set()  # group ids to delete from the store
         self.silences = Silences(store)
         self._load_groups()
         self._outbox = Outbox(
@@ -83,7 +89,6 @@ class NotificationDispatcher:
 
     def handle(self, transitions: Sequence[Transition], now: float) -> None:
         with self._lock:
-            dirty: set[str] = set()
             for t in transitions:
                 a = t.alert
                 if a.state == "firing":
@@ -95,17 +100,20 @@ class NotificationDispatcher:
                 for route in match_routes(self._route, a.labels):
                     g = self._group_for(route, a.labels, now)
                     g.alerts[a.fingerprint] = a
-                    dirty.add(g.id)
-            self._flush_due(now, dirty)
+                    self._dirty.add(g.id)
+                    self._removed.discard(g.id)
+            self._flush_due(now)
 
     def tick(self, now: float) -> None:
         with self._lock:
-            self._flush_due(now, set())
+            self._flush_due(now)
         if now >= self._next_gc:
             self._next_gc = now + SILENCE_GC_INTERVAL
             self.silences.gc(now)
 
     def stop(self) -> None:
+        with self._lock:
+            self._persist([], self.clock.now())
         self._outbox.stop()
         for s in self._sessions:
             s.close()
@@ -180,9 +188,8 @@ class NotificationDispatcher:
 
         return render
 
-    def _flush_due(self, now: float, dirty: set[str]) -> None:
+    def _flush_due(self, now: float) -> None:
         out: list[Notification] = []
-        removed: list[str] = []
         muted, render = self._muted(now), self._render(now)
         for gid, g in list(self._groups.items()):
             if now < g.next_flush:
@@ -202,23 +209,35 @@ class NotificationDispatcher:
                 )
             if not g.alerts:
                 del self._groups[gid]
-                removed.append(gid)
-                dirty.discard(gid)
+                self._removed.add(gid)
+                self._dirty.discard(gid)
             elif g.sent is not sent_before or len(g.alerts) != size_before:
-                dirty.add(gid)
-        if not (dirty or removed or out):
+                self._dirty.add(gid)
+        if out or now >= self._next_persist:
+            self._persist(out, now)
+
+    def _persist(self, out: list[Notification], now: float) -> None:
+        """Write the outbox rows of a flush together with the group state that produced them."""
+        self._next_persist = now + PERSIST_INTERVAL
+        if not (out or self._dirty or self._removed):
             return
         with self._store.transaction() as db:
-            for n in out:
-                enqueue(db, n, now)
-            db.executemany(
-                "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
-                [(GROUPS_NAMESPACE, gid, _json(self._groups[gid].to_dict())) for gid in dirty],
-            )
             db.executemany(
                 "DELETE FROM kv WHERE namespace = ? AND key = ?",
-                [(GROUPS_NAMESPACE, gid) for gid in removed],
+                [(GROUPS_NAMESPACE, gid) for gid in self._removed],
             )
+            db.executemany(
+                "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
+                [
+                    (GROUPS_NAMESPACE, gid, _json(self._groups[gid].to_dict()))
+                    for gid in self._dirty
+                    if gid in self._groups
+                ],
+            )
+            for n in out:
+                enqueue(db, n, now)
+        self._dirty.clear()
+        self._removed.clear()
         if out:
             self._outbox.update_queue_length()
             for receiver in {n.receiver for n in out}:
