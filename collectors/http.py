@@ -1,0 +1,113 @@
+"""Probe a URL on an interval, as blackbox_exporter's http module does.
+
+Samples (labels `url`): `up` (1 when the response came with an expected status and, if set, a
+body matching `body_regex`), `http_status_code` (0 without a response), `http_duration_seconds`,
+and for https URLs `http_tls_cert_expiry_days` (days until the server certificate's notAfter).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+import structlog
+
+from collectors.base import CollectorStats
+from collectors.events import Sample
+from collectors.prometheus import BodyTooLarge, read_capped
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    name: str
+    url: str
+    interval: float = 30.0
+    timeout: float = 5.0
+    method: str = "GET"
+    expect_status: tuple[int, ...] = ()  # () = any 2xx
+    body_regex: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    ca_file: str | None = None  # extra CA bundle for verifying the server (self-signed sites)
+    max_bytes: int = 1024 * 1024
+
+
+class HttpCollector:
+    def __init__(self, cfg: HttpConfig, stats: CollectorStats) -> None:
+        self.name = cfg.name
+        self.interval = cfg.interval
+        self.cfg = cfg
+        self._stats = stats
+        self._session = requests.Session()
+        self._session.headers.update(cfg.headers)
+        self._body_rx = re.compile(cfg.body_regex) if cfg.body_regex else None
+        self._labels = {"url": cfg.url}
+        self._https = urlsplit(cfg.url).scheme == "https"
+        self._log = log.bind(collector=cfg.name, url=cfg.url)
+
+    def collect(self, now: float) -> list[Sample]:
+        t0 = time.monotonic()
+        status, ok = 0, False
+        try:
+            with self._session.request(
+                self.cfg.method,
+                self.cfg.url,
+                timeout=self.cfg.timeout,
+                stream=True,
+                verify=self.cfg.ca_file or True,
+            ) as resp:
+                status = resp.status_code
+                ok = (
+                    status in self.cfg.expect_status
+                    if self.cfg.expect_status
+                    else 200 <= status < 300
+                )
+                if ok and self._body_rx is not None:
+                    body = read_capped(resp, self.cfg.max_bytes).decode("utf-8", "replace")
+                    ok = self._body_rx.search(body) is not None
+        except (requests.RequestException, BodyTooLarge) as e:
+            self._log.warning("probe_failed", error=str(e)[:300])
+        duration = time.monotonic() - t0
+        if not ok and status:
+            self._log.info("probe_unexpected", status=status)
+        self._stats.up(self.name, ok)
+        samples = [
+            Sample(now, self.name, "up", self._labels, 1.0 if ok else 0.0),
+            Sample(now, self.name, "http_status_code", self._labels, float(status)),
+            Sample(now, self.name, "http_duration_seconds", self._labels, duration),
+        ]
+        if self._https:
+            days = self._cert_days(now)
+            if days is not None:
+                samples.append(
+                    Sample(now, self.name, "http_tls_cert_expiry_days", self._labels, days)
+                )
+        return samples
+
+    def _cert_days(self, now: float) -> float | None:
+        """Days until the certificate the server presents expires (None if it cannot be read)."""
+        parts = urlsplit(self.cfg.url)
+        host, port = parts.hostname or "", parts.port or 443
+        ctx = ssl.create_default_context(cafile=self.cfg.ca_file)
+        try:
+            with (
+                socket.create_connection((host, port), timeout=self.cfg.timeout) as sock,
+                ctx.wrap_socket(sock, server_hostname=host) as tls,
+            ):
+                cert = tls.getpeercert()
+        except (OSError, ssl.SSLError) as e:
+            self._log.warning("tls_check_failed", error=str(e)[:300])
+            return None
+        not_after = cert.get("notAfter") if cert else None
+        if not isinstance(not_after, str):
+            return None
+        return (ssl.cert_time_to_seconds(not_after) - now) / 86400.0
+
+    def close(self) -> None:
+        self._session.close()

@@ -1,0 +1,28 @@
+"""Prometheus text exposition into Samples (shared by the prometheus and command collectors)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from collectors.events import Sample
+
+
+def parse_exposition(
+    text: str, source: str, now: float, extra: Mapping[str, str] | None = None
+) -> list[Sample]:
+    """Samples of a Prometheus text exposition. `extra` labels are added unless the series has
+    a label of that name already. Raises ValueError on malformed text."""
+    out: list[Sample] = []
+    try:
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = dict(s.labels)
+                if extra:
+                    for k, v in extra.items():
+                        labels.setdefault(k, v)
+                out.append(Sample(now, source, s.name, labels, float(s.value)))
+    except (ValueError, TypeError, IndexError, KeyError) as e:
+        raise ValueError(f"invalid exposition: {e}") from None
+    return out
