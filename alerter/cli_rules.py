@@ -114,12 +114,7 @@ def transition_json(t: Transition) -> str:
 def _parser_config(c: Any) -> Any:
     from collectors.parsers import ParserConfig
 
-    p = getattr(c, "parser", None)
-    if p is not None:
-        return p
-    opts = getattr(c, "options", {}).get("parser") or {}
-    return ParserConfig(type=opts.get("type", "none"), pattern=opts.get("pattern"),
-                        time_field=opts.get("time_field"), time_format=opts.get("time_format"))
+    return getattr(c, "parser", None) or ParserConfig()
 
 
 def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, Any]]:
@@ -187,7 +182,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if not args.log:
         for c in cfg.collectors:
             if c.type == "file":
-                paths = getattr(c, "paths", None) or c.options.get("paths", [])
+                paths = getattr(c.spec, "paths", ())
                 pairs.extend((c.name, p) for pat in paths for p in sorted(glob.glob(pat)))
     try:
         end = parse_time(args.to) if args.to else None
