@@ -88,9 +88,13 @@ def parse_notifier(r: MapReader, base_dir: Path) -> NotifierConfig | None:
     else:
         settings = _alertmanager(r)
     r.done()
-    if name is None or settings is None:
+    if name is None:
         return None
-    return NotifierConfig(name, ntype, r.mark, settings, send_resolved, timeout, max_age)
+    # Invalid settings are already reported; keep the name so routes naming it don't add
+    # a misleading "no notifier named ..." (the config as a whole is refused anyway).
+    return NotifierConfig(
+        name, ntype, r.mark, settings or ConsoleSettings(), send_resolved, timeout, max_age
+    )
 
 
 def _secret(r: MapReader, key: str, base_dir: Path, *, required: bool) -> str | None:
