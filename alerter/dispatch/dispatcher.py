@@ -99,7 +99,7 @@ class NotificationDispatcher:
                     continue  # pending alerts are never sent
                 for route in match_routes(self._route, a.labels):
                     g = self._group_for(route, a.labels, now)
-                    g.alerts[a.fingerprint] = a
+                    g.add(a, now)
                     self._dirty.add(g.id)
                     self._removed.discard(g.id)
             self._flush_due(now)

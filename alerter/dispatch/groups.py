@@ -64,6 +64,15 @@ class Group:
     next_flush: float
     alerts: dict[str, Alert] = field(default_factory=dict)
     sent: SentEntry | None = None
+    flushed: bool = False
+
+    def add(self, alert: Alert, now: float) -> None:
+        """Insert or update an alert. Before the first flush, an alert that started more than
+        group_wait ago flushes the group at once (Alertmanager's aggrGroup.insert)."""
+        self.alerts[alert.fingerprint] = alert
+        start = alert.fired_at if alert.fired_at is not None else alert.active_at
+        if not self.flushed and start + self.timing.group_wait < now:
+            self.next_flush = min(self.next_flush, now)
 
     @property
     def id(self) -> str:
@@ -84,6 +93,7 @@ class Group:
     ) -> Notification | None:
         """Decide at a flush; returns what to send (or None) and advances the group's state."""
         self.next_flush = now + self.timing.group_interval
+        self.flushed = True
         visible = [a for a in self.alerts.values() if not muted(a)]
         firing = {a.fingerprint for a in visible if a.state == "firing"}
         resolved = {a.fingerprint for a in visible if a.state != "firing"}
@@ -115,6 +125,7 @@ class Group:
             "receiver": self.receiver,
             "labels": self.labels,
             "next_flush": self.next_flush,
+            "flushed": self.flushed,
             "alerts": {fp: alert_to_dict(a) for fp, a in self.alerts.items()},
             "sent": None
             if self.sent is None
@@ -135,6 +146,7 @@ class Group:
             labels=dict(d["labels"]),
             timing=timing,
             next_flush=float(d["next_flush"]),
+            flushed=bool(d.get("flushed", True)),
             alerts={fp: alert_from_dict(a) for fp, a in d["alerts"].items()},
             sent=None
             if s is None

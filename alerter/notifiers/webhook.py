@@ -11,6 +11,7 @@ from typing import Any
 import jinja2
 import requests
 
+from alerter.errors import NotifyError
 from alerter.notifiers.config import NotifierConfig, WebhookSettings, body_template
 from alerter.notifiers.http import post
 from alerter.notifiers.model import ZERO_TIME, Notification, rfc3339
@@ -88,5 +89,8 @@ class WebhookNotifier:
         )
 
     def send(self, notification: Notification) -> None:
-        body, headers = webhook_request(notification, self._settings, self._template)
+        try:
+            body, headers = webhook_request(notification, self._settings, self._template)
+        except jinja2.TemplateError as e:  # the same data will fail the same way: no retry
+            raise NotifyError(f"body template failed: {e}", retry=False) from None
         post(self._session, self._settings.url, body, headers, self._timeout)

@@ -314,3 +314,10 @@ def test_alertmanager_receiver_is_pushed_at_once_and_repushed_every_resend_inter
         h.rec.wait(3)
     finally:
         h.d.stop()
+
+
+def test_alert_that_started_longer_than_group_wait_ago_flushes_a_new_group_at_once(
+    h: Harness,
+) -> None:
+    h.d.handle([tr(alert(t=T0 - 600, host="a"))], h.at(0))
+    h.rec.wait(1)

@@ -176,3 +176,20 @@ def test_console_prints_one_escaped_line_per_alert() -> None:
     assert "FIRING" in lines[0] and "RESOLVED" in lines[1]
     assert "\x1b" not in lines[2] and "\n" not in lines[2]
     assert "ran ban at 12:03" in lines[0]
+
+
+def test_webhook_body_template_failing_at_send_time_is_not_retried() -> None:
+    import pytest
+    import requests
+
+    from alerter.errors import NotifyError
+    from alerter.notifiers.config import NotifierConfig
+    from alerter.notifiers.webhook import WebhookNotifier
+    from rules.yamlsource import Mark
+
+    cfg = NotifierConfig(
+        "h", "webhook", Mark("c", 1, 1), WebhookSettings("http://x", body="{{ alerts[5].x }}")
+    )
+    with pytest.raises(NotifyError) as e:
+        WebhookNotifier(cfg, requests.Session()).send(notification(firing()))
+    assert e.value.retry is False and "template" in str(e.value)
