@@ -131,12 +131,12 @@ def _parser(r: MapReader | None) -> ParserConfig | None:
     r.done()
     if ptype is None:
         return None
-    if pattern is not None and r.check("pattern", re.compile, pattern) is None:
-        return None
-    if (
+    bad_pattern = pattern is not None and r.check("pattern", re.compile, pattern) is None
+    bad_format = (
         time_format is not None
         and r.check("time_format", _ok(check_time_format), time_format) is None
-    ):
+    )
+    if bad_pattern or bad_format:
         return None
     cfg = ParserConfig(ptype, pattern, time_field, time_format)
     try:

@@ -1,0 +1,140 @@
+"""alerter/config_collectors.py: each type's keys into its frozen config; problems with positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alerter.config_collectors import CollectorConfig, parse_collector
+from collectors.file import FileConfig, MultilineConfig
+from collectors.http import HttpConfig
+from collectors.journald import JournaldConfig
+from collectors.parsers import ParserConfig
+from collectors.prometheus import PrometheusConfig
+from rules.yamlsource import MapReader, Problems, load_yaml
+
+
+def parse(
+    text: str, base_dir: Path = Path("/etc/alerter")
+) -> tuple[CollectorConfig | None, list[str]]:
+    p = Problems(env={"LOGDIR": "/srv/logs"})
+    cfg = parse_collector(MapReader(load_yaml(text, "c.yaml"), p, "collector"), base_dir)
+    return cfg, [str(x) for x in p.items]
+
+
+def test_file_collector_keys() -> None:
+    cfg, problems = parse(
+        """
+name: nginx
+type: file
+paths: ["${LOGDIR}/*access.log", relative.log]
+start_at: beginning
+parser:
+  type: regex
+  pattern: '^(?P<ip>\\S+) \\[(?P<time>[^\\]]+)\\]'
+  time_field: time
+  time_format: "%d/%b/%Y:%H:%M:%S %z"
+multiline: {start: '^\\S', timeout: 2s}
+max_line_bytes: 1024
+rotate_wait: 1s
+"""
+    )
+    assert problems == []
+    assert cfg is not None and (cfg.name, cfg.type, cfg.mark.line) == ("nginx", "file", 2)
+    assert cfg.is_log
+    spec = cfg.spec
+    assert isinstance(spec, FileConfig)
+    assert spec.paths == ("/srv/logs/*access.log", "/etc/alerter/relative.log")
+    assert spec.start_at == "beginning" and spec.max_line_bytes == 1024 and spec.rotate_wait == 1.0
+    assert spec.multiline == MultilineConfig(start="^\\S", timeout=2.0)
+    assert cfg.parser == ParserConfig(
+        "regex", "^(?P<ip>\\S+) \\[(?P<time>[^\\]]+)\\]", "time", "%d/%b/%Y:%H:%M:%S %z"
+    )
+
+
+def test_file_defaults() -> None:
+    cfg, problems = parse("{name: a, type: file, paths: /var/log/syslog}")
+    assert problems == [] and cfg is not None
+    assert cfg.spec == FileConfig(name="a", paths=("/var/log/syslog",), parser=ParserConfig("none"))
+
+
+def test_journald_keys() -> None:
+    cfg, problems = parse(
+        "{name: j, type: journald, units: [web.service], identifiers: kernel, priority: warning, "
+        "journalctl: [/usr/bin/journalctl, --directory=/tmp/j]}"
+    )
+    assert problems == [] and cfg is not None
+    assert cfg.spec == JournaldConfig(
+        name="j",
+        units=("web.service",),
+        identifiers=("kernel",),
+        priority=4,
+        journalctl=("/usr/bin/journalctl", "--directory=/tmp/j"),
+    )
+    assert cfg.parser is None and cfg.is_log
+
+
+def test_polling_keys() -> None:
+    cfg, problems = parse(
+        "{name: app, type: prometheus, url: 'http://127.0.0.1:8000/metrics', interval: 30s, timeout: 2s}"
+    )
+    assert problems == [] and cfg is not None
+    assert cfg.spec == PrometheusConfig(
+        name="app", url="http://127.0.0.1:8000/metrics", interval=30.0, timeout=2.0
+    )
+    assert not cfg.is_log
+    cfg, problems = parse(
+        "{name: s, type: http, url: 'https://example.org/health', expect_status: [200, 204], body_regex: ok}"
+    )
+    assert problems == [] and cfg is not None
+    assert isinstance(cfg.spec, HttpConfig) and cfg.spec.expect_status == (200, 204)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{name: a, type: file}", "c.yaml:1:1: collector 'a': missing required key 'paths'"),
+        (
+            "{name: a, type: file, paths: [x], colour: red}",
+            "c.yaml:1:35: collector 'a': unknown key 'colour'",
+        ),
+        (
+            "{name: a, type: file, paths: [x], parser: {type: regex, pattern: '(x'}}",
+            "c.yaml:1:66: pattern: missing ), unterminated subpattern at position 0",
+        ),
+        (
+            "{name: a, type: file, paths: [x], parser: {type: xml}}",
+            "c.yaml:1:50: type: unknown value 'xml'",
+        ),
+        (
+            "{name: a, type: file, paths: [x], parser: {type: regex, pattern: 'x'}}",
+            "c.yaml:1:66: parser: pattern has no named groups",
+        ),
+        (
+            "{name: a, type: file, paths: [x], start_at: middle}",
+            "c.yaml:1:45: start_at: unknown value",
+        ),
+        (
+            "{name: a, type: file, paths: [x], multiline: {start: '['}}",
+            "c.yaml:1:54: start: unterminated",
+        ),
+        ("{name: a, type: journald, priority: 9}", "c.yaml:1:37: priority: priority must be 0-7"),
+        ("{name: a, type: host, interval: 0s}", "c.yaml:1:33: interval must be > 0"),
+        ("{name: a, type: prometheus, url: localhost:9100}", "c.yaml:1:34: url: expected an http"),
+        ("{name: a, type: command, argv: []}", "c.yaml:1:32: argv: needs at least the program"),
+        (
+            "{name: a, type: http, url: 'http://x', body_regex: '('}",
+            "c.yaml:1:52: body_regex: missing )",
+        ),
+        ("{name: a, type: snmp}", "c.yaml:1:17: type: unknown value 'snmp'"),
+    ],
+)
+def test_problems_are_reported_with_their_position(text: str, expected: str) -> None:
+    _, problems = parse(text)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_an_unknown_type_reports_no_spurious_unknown_keys() -> None:
+    cfg, problems = parse("{name: a, type: snmp, community: public}")
+    assert cfg is None and len(problems) == 1

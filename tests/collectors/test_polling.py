@@ -1,0 +1,321 @@
+"""Polling collectors against real parts: a loopback HTTP(S) server, real commands, this host."""
+
+from __future__ import annotations
+
+import math
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collectors.command import CommandCollector, CommandConfig
+from collectors.events import Sample
+from collectors.host import HostCollector, HostConfig, parse_show
+from collectors.http import HttpCollector, HttpConfig
+from collectors.prometheus import PrometheusCollector, PrometheusConfig
+from tests.collectors.conftest import RecordingStats
+
+NOW = 1_700_000_000.0
+
+EXPOSITION = """\
+# HELP http_requests_total Requests.
+# TYPE http_requests_total counter
+http_requests_total{code="200",instance="mine"} 1027
+http_requests_total{code="500"} 3
+# TYPE temperature gauge
+temperature 21.5
+# TYPE latency histogram
+latency_bucket{le="0.1"} 5
+latency_bucket{le="+Inf"} 7
+latency_sum 1.5
+latency_count 7
+"""
+
+
+class Site:
+    """A loopback HTTP server whose responses the test scripts: status, body, delay."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.status = 200
+        self.body = EXPOSITION.encode()
+        self.delay = threading.Event()  # set: the handler hangs until `release` is set
+        self.release = threading.Event()
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if site.delay.is_set():
+                    site.release.wait(10)
+                self.send_response(site.status)
+                self.send_header("Content-Length", str(len(site.body)))
+                self.end_headers()
+                self.wfile.write(site.body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    s = Site()
+    yield s
+    s.close()
+
+
+def by_name(samples: list[Sample]) -> dict[str, list[Sample]]:
+    out: dict[str, list[Sample]] = {}
+    for s in samples:
+        out.setdefault(s.name, []).append(s)
+    return out
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    [s] = [
+        s
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+    return s.value
+
+
+# --- prometheus ------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_scrape_gives_series_with_job_and_instance_plus_up(site: Site) -> None:
+    stats = RecordingStats()
+    c = PrometheusCollector(PrometheusConfig("app", site.url + "/metrics"), stats)
+    samples = c.collect(NOW)
+    instance = site.url.removeprefix("http://")
+    assert value(samples, "http_requests_total", code="500") == 3.0
+    assert value(samples, "http_requests_total", code="200") == 1027.0
+    assert value(samples, "http_requests_total", code="200", instance="mine") == 1027.0  # kept
+    assert value(samples, "temperature", job="app", instance=instance) == 21.5
+    assert value(samples, "latency_bucket", le="+Inf") == 7.0
+    assert value(samples, "up") == 1.0 and value(samples, "scrape_samples_scraped") == 7.0
+    assert value(samples, "scrape_duration_seconds") >= 0
+    assert all(s.time == NOW and s.source == "app" for s in samples)
+    assert stats.ups["app"] is True
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("failure", ["status", "garbage", "too_large", "refused", "timeout"])
+def test_a_failing_target_gives_up_0_not_an_exception(site: Site, failure: str) -> None:
+    url, cfg = site.url + "/metrics", {}
+    if failure == "status":
+        site.status = 503
+    elif failure == "garbage":
+        site.body = b"this is { not an exposition\n"
+    elif failure == "too_large":
+        site.body = b"# big\n" * 1000
+        cfg = {"max_bytes": 1024}
+    elif failure == "refused":
+        url = "http://127.0.0.1:1/metrics"
+    elif failure == "timeout":
+        site.delay.set()
+        cfg = {"timeout": 0.2}
+    stats = RecordingStats()
+    samples = PrometheusCollector(PrometheusConfig("app", url, **cfg), stats).collect(NOW)  # type: ignore[arg-type]
+    assert [s.name for s in samples] == ["up", "scrape_duration_seconds", "scrape_samples_scraped"]
+    assert value(samples, "up") == 0.0 and stats.ups["app"] is False
+
+
+# --- http ------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_http_probe_status_latency_and_body_regex(site: Site) -> None:
+    site.body = b"status: healthy"
+    ok = HttpCollector(
+        HttpConfig("site", site.url, body_regex=r"healthy"), RecordingStats()
+    ).collect(NOW)
+    assert value(ok, "up") == 1.0 and value(ok, "http_status_code") == 200.0
+    assert value(ok, "http_duration_seconds") >= 0 and "http_tls_cert_expiry_days" not in by_name(
+        ok
+    )
+    bad_body = HttpCollector(HttpConfig("site", site.url, body_regex=r"^ok$"), RecordingStats())
+    assert value(bad_body.collect(NOW), "up") == 0.0
+    site.status = 503
+    expected = HttpCollector(HttpConfig("site", site.url, expect_status=(503,)), RecordingStats())
+    assert value(expected.collect(NOW), "up") == 1.0
+    default = HttpCollector(HttpConfig("site", site.url), RecordingStats()).collect(NOW)
+    assert value(default, "up") == 0.0 and value(default, "http_status_code") == 503.0
+    refused = HttpCollector(HttpConfig("site", "http://127.0.0.1:1/"), RecordingStats()).collect(
+        NOW
+    )
+    assert value(refused, "up") == 0.0 and value(refused, "http_status_code") == 0.0
+
+
+@pytest.mark.integration
+def test_https_probe_reports_days_until_the_certificate_expires(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    s = Site(tls=ctx)
+    try:
+        import time
+
+        samples = HttpCollector(
+            HttpConfig("tls", s.url, ca_file=str(cert)), RecordingStats()
+        ).collect(time.time())
+        assert value(samples, "up") == 1.0
+        assert 29.9 < value(samples, "http_tls_cert_expiry_days") <= 30.01
+        untrusted = HttpCollector(HttpConfig("tls", s.url), RecordingStats()).collect(time.time())
+        assert value(untrusted, "up") == 0.0  # not verified: down, and no expiry to report
+    finally:
+        s.close()
+
+
+# --- command ---------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_command_exit_code_duration_and_prometheus_output() -> None:
+    script = "print('# TYPE backups gauge'); print('backups_ok 1'); raise SystemExit(3)"
+    c = CommandCollector(
+        CommandConfig("backup", (sys.executable, "-c", script), output="prometheus"),
+        RecordingStats(),
+    )
+    samples = c.collect(NOW)
+    assert value(samples, "command_exit_code", job="backup") == 3.0
+    assert value(samples, "backups_ok", job="backup") == 1.0
+    assert value(samples, "up") == 1.0 and value(samples, "command_timed_out") == 0.0
+
+
+@pytest.mark.integration
+def test_command_arguments_never_reach_a_shell(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    c = CommandCollector(CommandConfig("c", ("/bin/echo", f"; touch {marker}")), RecordingStats())
+    assert value(c.collect(NOW), "command_exit_code") == 0.0
+    assert not marker.exists()
+
+
+@pytest.mark.integration
+def test_command_timeout_and_missing_program_are_samples_not_exceptions() -> None:
+    stats = RecordingStats()
+    slow = CommandCollector(CommandConfig("c", ("/bin/sleep", "30"), timeout=0.2), stats).collect(
+        NOW
+    )
+    assert value(slow, "command_timed_out") == 1.0 and value(slow, "up") == 0.0
+    assert value(slow, "command_exit_code") == -1.0 and stats.ups["c"] is False
+    missing = CommandCollector(CommandConfig("c", ("/nonexistent/x",)), stats).collect(NOW)
+    assert value(missing, "up") == 0.0 and value(missing, "command_exit_code") == -1.0
+
+
+# --- host ------------------------------------------------------------------------------------
+
+
+def test_host_metrics_in_base_units_and_cpu_has_a_real_first_reading() -> None:
+    c = HostCollector(HostConfig("host", systemd=False), RecordingStats())
+    import time
+
+    start = time.process_time()
+    while time.process_time() < start + 0.1:  # some busy CPU time before the first reading
+        pass
+    samples = c.collect(NOW)
+    names = by_name(samples)
+    total = value(samples, "host_cpu_usage_ratio", cpu="total")
+    assert 0.0 < total <= 1.0  # not psutil's first-call 0.0
+    assert (
+        value(samples, "host_memory_total_bytes")
+        > value(samples, "host_memory_available_bytes")
+        > 0
+    )
+    assert 0.0 <= value(samples, "host_memory_usage_ratio") <= 1.0
+    assert {
+        "host_load1",
+        "host_load5",
+        "host_load15",
+        "host_processes",
+        "host_swap_usage_ratio",
+    } <= set(names)
+    root = [s for s in names["host_filesystem_used_ratio"] if s.labels["mountpoint"] == "/"]
+    assert root and 0.0 <= root[0].value <= 1.0
+    assert not any(
+        s.labels["fstype"] in ("proc", "sysfs", "cgroup2")
+        for s in names["host_filesystem_size_bytes"]
+    )
+    assert all(math.isfinite(s.value) and s.source == "host" for s in samples)
+    assert "host_systemd_unit_active" not in names
+
+
+def test_systemctl_show_blocks_are_parsed() -> None:
+    text = "Id=a.service\nActiveState=active\nNRestarts=2\n\nId=b.service\nActiveState=failed\nNRestarts=0\n"
+    assert parse_show(text) == [
+        {"Id": "a.service", "ActiveState": "active", "NRestarts": "2"},
+        {"Id": "b.service", "ActiveState": "failed", "NRestarts": "0"},
+    ]
+
+
+@pytest.mark.integration
+def test_systemd_unit_states_and_restarts_in_a_real_systemd(systemd_sandbox: Any) -> None:
+    from tests.conftest import SANDBOX_TOOL
+
+    sb = systemd_sandbox
+    sb.write_unit("hc-up.service", "[Service]\nExecStart=/bin/sleep 300\n")
+    sb.write_unit("hc-down.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n")
+    sb.systemctl("start", "hc-up.service")
+    sb.systemctl("start", "hc-down.service", check=False)
+    c = HostCollector(
+        HostConfig(
+            "host", systemd=True, systemctl=(str(SANDBOX_TOOL), "exec", str(sb.pid), "systemctl")
+        ),
+        RecordingStats(),
+    )
+    samples = c.collect(NOW)
+    assert value(samples, "host_systemd_unit_active", unit="hc-up.service") == 1.0
+    assert value(samples, "host_systemd_unit_active", unit="hc-down.service") == 0.0
+    assert value(samples, "host_systemd_unit_restarts_total", unit="hc-up.service") == 0.0
+    only = HostCollector(
+        HostConfig(
+            "host",
+            systemd=True,
+            units=("hc-up.service",),
+            systemctl=(str(SANDBOX_TOOL), "exec", str(sb.pid), "systemctl"),
+        ),
+        RecordingStats(),
+    ).collect(NOW)
+    assert [s.labels["unit"] for s in only if s.name == "host_systemd_unit_active"] == [
+        "hc-up.service"
+    ]
