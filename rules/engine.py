@@ -8,8 +8,10 @@ interval is due. The daemon, `alerter test` and `alerter replay` all drive this 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Protocol
 
 from rules.alert import Alert, Transition
@@ -20,6 +22,76 @@ from rules.state import AlertTable
 from rules.templates import rfc3339
 
 SNAPSHOT_VERSION = 1
+_LINE = attrgetter("line")
+_SOURCE = attrgetter("source")
+_SEP = "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The log rules of one source, by how lines reach them."""
+
+    regex: tuple[LogRule, ...]  # lines the rule's regex matches, searched batch-wide
+    literal: tuple[LogRule, ...]  # lines containing the rule's literal
+    touch: tuple[LogRule, ...]  # once per batch (absent over every line)
+    scan: tuple[LogRule, ...]  # every line
+
+
+def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str], now: float,
+                  out: list[Transition]) -> None:
+    """Lines containing the rule's literal, found with str.find over the batch."""
+    lit = r.literal
+    assert lit is not None
+    pos = text.find(lit)
+    if pos < 0:
+        return
+    bucket = r.bucket(now)
+    idx = last = 0
+    while pos >= 0:
+        idx += text.count(_SEP, last, pos)
+        r.observe(events[idx], lines[idx], now, bucket, out)
+        nxt = text.find(_SEP, pos)
+        if nxt < 0:
+            return
+        idx += 1
+        last = nxt + 1
+        pos = text.find(lit, last)
+
+
+def _scan_regex(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
+                lines: list[str], now: float, out: list[Transition]) -> None:
+    """Lines the rule's regex matches, found by one MULTILINE search over the batch; the
+    first match in each line counts, as a search of the line alone would find."""
+    bucket = r.bucket(now)
+    bulk: list[tuple[Any, str, re.Match[str] | None]] | None = [] if r.bulk else None
+    idx = last = 0
+    pos = 0
+    search = rx.search
+    while True:
+        m = search(text, pos)
+        if m is None:
+            break
+        start = m.start()
+        idx += text.count(_SEP, last, start)
+        last = start
+        if text.find(_SEP, start, m.end()) >= 0:  # spans lines: judge its line alone
+            m = r.match.search(lines[idx]) if r.match is not None else None
+            if m is not None:
+                if bulk is not None:
+                    bulk.append((events[idx], lines[idx], m))
+                else:
+                    r.observe(events[idx], lines[idx], now, bucket, out, m)
+        elif bulk is not None:
+            bulk.append((events[idx], lines[idx], m))
+        else:
+            r.observe(events[idx], lines[idx], now, bucket, out, m)
+        nxt = text.find(_SEP, start)
+        if nxt < 0:
+            break
+        idx += 1
+        last = pos = nxt + 1
+    if bulk:
+        r.observe_bulk(bulk, now, bucket, out)
 
 
 class EngineHooks(Protocol):
@@ -67,7 +139,7 @@ class Engine:
                     self._metric_rules.append(rt)
                 run.rules.append(rt)
             self._groups.append(run)
-        self._by_source: dict[str, tuple[LogRule, ...]] = {}
+        self._plans: dict[str, _Plan] = {}
         self._by_series: dict[SeriesKey, tuple[MetricRule, ...]] = {}
         self._started: float | None = None
 
@@ -80,35 +152,70 @@ class Engine:
                 if rt.started is None or rt.started == 0.0:
                     rt.start(now)
 
-    def _rules_for(self, source: str) -> tuple[LogRule, ...]:
-        rules = tuple(r for r in self._log_rules if not r.sources or source in r.sources)
-        self._by_source[source] = rules
-        return rules
+    def _plan(self, source: str) -> _Plan:
+        rules = [r for r in self._log_rules if not r.sources or source in r.sources]
+        plan = _Plan(
+            regex=tuple(r for r in rules if r.batch_match is not None),
+            literal=tuple(r for r in rules if r.batch_match is None and r.literal is not None),
+            touch=tuple(r for r in rules if r.touches),
+            scan=tuple(r for r in rules if r.batch_match is None and r.literal is None
+                       and not r.touches),
+        )
+        self._plans[source] = plan
+        return plan
 
     def process(self, events: Sequence[Any], now: float) -> list[Transition]:
         """Feed a batch of LogEvent/Sample-like events that arrived at `now`."""
         if self._started is None:
             self._start(now)
         out: list[Transition] = []
-        by_source = self._by_source
-        for ev in events:
-            line = getattr(ev, "line", None)
-            if line is None:
-                self._sample(ev, now)
-                continue
-            source = ev.source
-            rules = by_source.get(source)
-            if rules is None:
-                rules = self._rules_for(source)
-            fields = None
-            for r in rules:
-                lit = r.literal
-                if lit is not None and lit not in line:
-                    continue
-                if fields is None:
-                    fields = ev.fields
-                r.observe(line, fields, source, now, out)
+        if not events:
+            return out
+        try:
+            lines = list(map(_LINE, events))
+            sources = set(map(_SOURCE, events))
+        except AttributeError:  # samples in the batch
+            lines, sources = [], set()
+        if len(sources) == 1 and len(lines) == len(events):
+            self._process_logs(sources.pop(), events, lines, now, out)
+        else:
+            self._process_mixed(events, now, out)
         return out
+
+    def _process_mixed(self, events: Sequence[Any], now: float, out: list[Transition]) -> None:
+        by_source: dict[str, list[Any]] = {}
+        for ev in events:
+            if getattr(ev, "line", None) is None:
+                self._sample(ev, now)
+            else:
+                by_source.setdefault(ev.source, []).append(ev)
+        for source, evs in by_source.items():
+            self._process_logs(source, evs, [ev.line for ev in evs], now, out)
+
+    def _process_logs(self, source: str, events: Sequence[Any], lines: list[str], now: float,
+                      out: list[Transition]) -> None:
+        """One source's lines. A rule with a literal sees only the lines containing it, found
+        by str.find over the joined batch: no Python work per line that matches nothing."""
+        plan = self._plans.get(source) or self._plan(source)
+        if plan.literal or plan.regex:
+            text = _SEP.join(lines)
+            if text.count(_SEP) == len(lines) - 1:
+                for r in plan.regex:
+                    _scan_regex(r, r.batch_match, text, events, lines, now, out)  # type: ignore[arg-type]
+                for r in plan.literal:
+                    _scan_literal(r, text, events, lines, now, out)
+            else:  # a line holds a newline (a multiline event): test each line instead
+                for r in (*plan.regex, *plan.literal):
+                    lit, bucket = r.literal or "", r.bucket(now)
+                    for ev, line in zip(events, lines, strict=True):
+                        if lit in line:
+                            r.observe(ev, line, now, bucket, out)
+        for r in plan.touch:
+            r.touch(source, lines[-1], now, out)
+        for r in plan.scan:
+            bucket = r.bucket(now)
+            for ev, line in zip(events, lines, strict=True):
+                r.observe(ev, line, now, bucket, out)
 
     def _sample(self, s: Any, now: float) -> None:
         labels: Mapping[str, str] = s.labels

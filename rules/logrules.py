@@ -15,9 +15,11 @@ from typing import Any, Protocol
 from rules.alert import Transition
 from rules.matchers import Matcher
 from rules.model import Rule
+from rules.prefilter import batch_pattern
 from rules.state import AlertTable, Key
 from rules.windows import (
     BUCKETS,
+    EXAMPLES,
     AbsentWindow,
     ChangeWindow,
     CountWindow,
@@ -30,6 +32,13 @@ from rules.windows import (
 )
 
 SPIKE_BUCKETS = 60  # per half of a spike's span
+# what observe() extracts from an event, by aggregate
+_COUNT, _NUMERIC, _TEXT, _RATIO, _ABSENT, _NEW_VALUE = range(6)
+_KINDS = {"sum": _NUMERIC, "avg": _NUMERIC, "min": _NUMERIC, "max": _NUMERIC, "last": _NUMERIC,
+          "quantile": _NUMERIC, "distinct": _TEXT, "change": _TEXT, "ratio": _RATIO,
+          "absent": _ABSENT, "new_value": _NEW_VALUE}
+# evaluated at the group interval only: each evaluation reads the whole window
+_LAZY = ("quantile", "spike")
 EvictHook = Callable[[str, int], None]
 
 
@@ -65,17 +74,16 @@ def _factory(rule: Rule) -> Callable[[], Window]:
     return AbsentWindow  # absent (new_value keeps its own tables)
 
 
-def _lookup(name: str, in_groups: bool, m: re.Match[str] | None, fields: Mapping[str, str],
-            source: str) -> str:
+def _lookup(name: str, in_groups: bool, m: re.Match[str] | None, ev: LogEventLike) -> str:
     """A label value: the regex group of that name, else the parsed field, else ''."""
     if in_groups and m is not None:
         v = m.group(name)
         if v is not None:
             return v
-    v = fields.get(name)
+    v = ev.fields.get(name)
     if v is not None:
         return v
-    return source if name == "source" else ""
+    return ev.source if name == "source" else ""
 
 
 def _test(matcher: Matcher, v: str) -> bool:
@@ -97,13 +105,24 @@ class LogRule:
         self.table = table
         self.sources = frozenset(sel.sources)
         self.literal = sel.literal
+        self.batch_match = batch_pattern(sel.match) if sel.match is not None else None
         self.match = sel.match
         self.exclude = sel.exclude
         groups = sel.match.groupindex if sel.match is not None else {}
         self.where = tuple((mt, mt.name in groups) for mt in sel.where)
         self.of = tuple((mt, mt.name in groups) for mt in rule.of)
         self.by = tuple((b, b in groups) for b in rule.by)
-        self.field = (rule.field, rule.field in groups) if rule.field else None
+        self.field_name = rule.field or ""
+        self.field_in_groups = self.field_name in groups
+        self.kind = _KINDS.get(rule.aggregate, _COUNT)
+        self.eager = rule.aggregate not in _LAZY
+        self.max_keys = rule.max_keys
+        # one key and nothing to filter after the match: the engine hands over whole batches
+        self.bulk = (not rule.by and not sel.where and sel.exclude is None
+                     and self.kind in (_COUNT, _RATIO) and rule.aggregate != "change")
+        # absent over every line of a source: the engine calls touch() once per batch
+        self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
+                        and sel.exclude is None and rule.by in ((), ("source",)))
         self.agg = rule.aggregate
         self.spike = self.agg == "spike"
         self.span = rule.over * (2 if self.spike else 1)
@@ -114,7 +133,6 @@ class LogRule:
         self.fresh: dict[Key, float] = {}  # new_value: key + value -> first seen (alerting)
         self.started: float | None = None
         self._on_evict = on_evict
-        self._numeric = self.agg in ("sum", "avg", "min", "max", "last", "quantile")
 
     def start(self, now: float) -> None:
         self.started = now
@@ -123,42 +141,100 @@ class LogRule:
 
     # --- per event ------------------------------------------------------------------------
 
-    def observe(self, line: str, fields: Mapping[str, str], source: str, now: float,
-                out: list[Transition]) -> None:
-        m = None
-        if self.match is not None:
+    def bucket(self, now: float) -> int:
+        return int(now // self.width)
+
+    def observe(self, ev: LogEventLike, line: str, now: float, bucket: int,
+                out: list[Transition], m: re.Match[str] | None = None) -> None:
+        """One event that passed the pre-filter; `bucket` is `self.bucket(now)`; `m` the match
+        when the caller already searched."""
+        if m is None and self.match is not None:
             m = self.match.search(line)
             if m is None:
                 return
         if self.exclude is not None and self.exclude.search(line) is not None:
             return
         for mt, in_groups in self.where:
-            if not _test(mt, _lookup(mt.name, in_groups, m, fields, source)):
+            if not _test(mt, _lookup(mt.name, in_groups, m, ev)):
                 return
-        key = tuple([_lookup(b, g, m, fields, source) for b, g in self.by])
+        by = self.by
+        if not by:
+            key: Key = ()
+        elif len(by) == 1:
+            key = (_lookup(by[0][0], by[0][1], m, ev),)
+        else:
+            key = tuple([_lookup(b, g, m, ev) for b, g in by])
+        kind = self.kind
         x: Any = None
-        if self.field is not None:
-            x = _lookup(self.field[0], self.field[1], m, fields, source)
-            if self._numeric:
-                try:
-                    x = float(x)
-                except ValueError:
-                    return  # not a number: the event does not count
-        elif self.agg == "ratio":
-            x = all(_test(mt, _lookup(mt.name, g, m, fields, source)) for mt, g in self.of)
-        elif self.agg == "absent":
+        if kind == _NUMERIC:
+            try:
+                x = float(_lookup(self.field_name, self.field_in_groups, m, ev))
+            except ValueError:
+                return  # not a number: the event does not count
+        elif kind == _TEXT:
+            x = _lookup(self.field_name, self.field_in_groups, m, ev)
+        elif kind == _RATIO:
+            x = True
+            for mt, g in self.of:
+                if not _test(mt, _lookup(mt.name, g, m, ev)):
+                    x = False
+                    break
+        elif kind == _ABSENT:
             x = now
-        if self.agg == "new_value":
-            self._new_value(key, x, line, now, out)
+        elif kind == _NEW_VALUE:
+            self._new_value(key, _lookup(self.field_name, self.field_in_groups, m, ev), line,
+                            now, out)
             return
+        keys = self.keys
+        w = keys.get(key)
+        if w is None:
+            w = keys[key] = self.new_window()
+            if len(keys) > self.max_keys:
+                self._evict()
+        w.add(bucket, x)
+        ex = w.ex
+        ex.append(line)
+        if len(ex) > EXAMPLES:
+            del ex[0]
+        if self.eager:
+            self._evaluate_key(key, w, now, out)
+
+    def observe_bulk(self, hits: list[tuple[LogEventLike, str, re.Match[str] | None]],
+                     now: float, bucket: int, out: list[Transition]) -> None:
+        """The matching lines of a batch, for a `bulk` rule: one key, nothing to filter."""
+        keys = self.keys
+        w = keys.get(())
+        if w is None:
+            w = keys[()] = self.new_window()
+        if self.kind == _COUNT:
+            w.add(bucket, None, len(hits))  # type: ignore[call-arg]  # a CountWindow
+        else:  # ratio
+            of = self.of
+            for ev, line, m in hits:
+                if m is None:
+                    m = self.match.search(line) if self.match is not None else None
+                x = True
+                for mt, g in of:
+                    if not _test(mt, _lookup(mt.name, g, m, ev)):
+                        x = False
+                        break
+                w.add(bucket, x)
+        ex = w.ex
+        ex.extend(line for _, line, _ in hits[-EXAMPLES:])
+        del ex[:-EXAMPLES]
+        if self.eager:
+            self._evaluate_key((), w, now, out)
+
+    def touch(self, source: str, line: str, now: float, out: list[Transition]) -> None:
+        """`absent` over every line of a source: only the batch's last line matters."""
+        key = (source,) if self.by else ()
         w = self.keys.get(key)
         if w is None:
-            w = self.keys[key] = self.new_window()
-            if len(self.keys) > self.rule.max_keys:
-                self._evict()
-        w.add(int(now // self.width), x)
-        w.example(line)
-        self._evaluate_key(key, w, now, out)
+            w = self.keys[key] = AbsentWindow(now)
+        w.add(0, now)
+        w.ex[:] = [line]
+        if self.table.active:
+            self._evaluate_key(key, w, now, out)
 
     def _evict(self) -> None:
         oldest = next(iter(self.keys))

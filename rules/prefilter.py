@@ -27,8 +27,33 @@ def required_literal(pattern: re.Pattern[str]) -> str | None:
         return None
     runs: list[str] = []
     _collect(list(parsed), runs)
-    best = max(runs, key=len, default="")
+    best = max(runs, key=_rarity, default="")
     return best if len(best) >= 2 else None
+
+
+def _rarity(s: str) -> int:
+    """Letters and digits are rarer in log lines than spaces and punctuation."""
+    return sum(2 if c.isalnum() else 1 for c in s)
+
+
+def batch_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """The pattern in MULTILINE mode, for searching a whole batch of lines joined by newlines
+    at once, when that finds exactly what searching each line would: the pattern starts with
+    a literal (so the regex engine skips ahead between candidates) and nothing in it depends
+    on the string's ends or on text before the match.
+
+    A match that spans a newline is re-checked against its own line by the caller.
+    """
+    src = pattern.pattern
+    if pattern.flags & re.IGNORECASE or any(x in src for x in ("\\A", "\\Z", "(?<")):
+        return None
+    try:
+        parsed = list(_parser.parse(src, pattern.flags))
+    except Exception:  # parser internals differ across versions: search line by line
+        return None
+    if not parsed or parsed[0][0] is not _LITERAL:
+        return None
+    return re.compile(src, pattern.flags | re.MULTILINE)
 
 
 def _collect(items: list[Any], runs: list[str]) -> None:

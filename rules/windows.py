@@ -73,14 +73,14 @@ class CountWindow(Window):
         self.b: list[int] = []
         self.total = 0
 
-    def add(self, i: int, x: Any) -> None:
+    def add(self, i: int, x: Any, n: int = 1) -> None:
         b = self.b
         if b and b[-2] >= i:
-            b[-1] += 1  # same bucket (or a late event: counted in the newest bucket)
+            b[-1] += n  # same bucket (or a late event: counted in the newest bucket)
         else:
             b.append(i)
-            b.append(1)
-        self.total += 1
+            b.append(n)
+        self.total += n
 
     def expire(self, first: int) -> None:
         b = self.b
@@ -339,7 +339,7 @@ class ChangeWindow(CountWindow):
         super().__init__()
         self.last: str | None = None
 
-    def add(self, i: int, x: Any) -> None:
+    def add(self, i: int, x: Any, n: int = 1) -> None:
         prev, self.last = self.last, x
         if prev is not None and prev != x:
             super().add(i, x)
