@@ -53,7 +53,7 @@ def build_action_runner(
     protected = protected_set(config.global_.protected_units)
     executors: dict[str, Executor] = {
         "systemd": SystemdExecutor(units or SystemctlController(), protected),
-        "signal": SignalExecutor(),
+        "signal": SignalExecutor(protected),
         "command": CommandExecutor(),
         "throttle": ThrottleExecutor(gates),
     }

@@ -6,9 +6,12 @@ is the runner's job. Nothing here reaches a shell.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +23,13 @@ from alerter.actions.config import ActionConfig, CommandSpec, SignalSpec, System
 from alerter.actions.templating import alert_context, alert_json
 from alerter.bus import Gate
 from alerter.errors import ActionError
-from alerter.unitctl import UnitController, normalize_unit, revert_values, show_names
+from alerter.unitctl import (
+    UNIT_SUFFIXES,
+    UnitController,
+    normalize_unit,
+    revert_values,
+    show_names,
+)
 from rules.alert import Alert
 
 _OUTPUT_CHARS = 300
@@ -110,12 +119,18 @@ class SystemdExecutor:
 
 
 class SignalExecutor:
+    def __init__(self, protected: frozenset[str] = frozenset()) -> None:
+        self.protected = protected
+
     def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec
         assert isinstance(spec, SignalSpec)
         pids = self._pids(spec, plan.target)
         sent = []
         for pid in pids:
+            unit = unit_of_pid(pid)
+            if unit in self.protected:
+                raise ProtectedUnitError(f"pid {pid} belongs to {unit}, which is protected")
             try:
                 os.kill(pid, spec.signal)
                 sent.append(pid)
@@ -146,6 +161,20 @@ class SignalExecutor:
         return [p for p in pids if p > 1 and p != os.getpid()]
 
 
+def unit_of_pid(pid: int) -> str | None:
+    """The systemd unit whose cgroup holds the process (`/proc/PID/cgroup`), if any."""
+    try:
+        text = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        path = line.split(":", 2)[-1]
+        for part in reversed(path.split("/")):
+            if part.endswith(UNIT_SUFFIXES) and not part.endswith(".slice"):
+                return part
+    return None
+
+
 def find_processes(pattern: re.Pattern[str]) -> list[int]:
     """PIDs whose command line (arguments joined by spaces) the pattern searches successfully."""
     me = os.getpid()
@@ -170,20 +199,36 @@ class CommandExecutor:
     def _run(plan: Plan, argv: tuple[str, ...]) -> str:
         spec = plan.action.spec
         assert isinstance(spec, CommandSpec)
-        try:
-            out = subprocess.run(
-                list(argv), input=alert_json(plan.alert), env=command_env(plan.alert),
-                capture_output=True, text=True, timeout=spec.timeout, check=False,
-                start_new_session=True,
-            )
-        except subprocess.TimeoutExpired:
-            raise ActionError(f"{argv[0]} timed out after {spec.timeout:g}s") from None
-        except OSError as e:
-            raise ActionError(f"cannot run {argv[0]}: {e.strerror}") from None
-        text = (out.stdout + out.stderr).strip()[-_OUTPUT_CHARS:]
-        if out.returncode != 0:
-            raise ActionError(f"{argv[0]} exited {out.returncode}" + (f": {text}" if text else ""))
+        # Output goes to a file (bounded memory, and no pipe a left-over grandchild could hold
+        # open); the command gets its own process group so a timeout kills all of it.
+        with tempfile.TemporaryFile() as out:
+            try:
+                proc = subprocess.Popen(
+                    list(argv), stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+                    env=command_env(plan.alert), start_new_session=True,
+                )
+            except OSError as e:
+                raise ActionError(f"cannot run {argv[0]}: {e.strerror}") from None
+            try:
+                proc.communicate(alert_json(plan.alert).encode(), timeout=spec.timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise ActionError(f"{argv[0]} timed out after {spec.timeout:g}s") from None
+            except BaseException:
+                _kill_group(proc)
+                raise
+            size = out.seek(0, os.SEEK_END)
+            out.seek(max(0, size - _OUTPUT_CHARS))
+            text = out.read().decode(errors="replace").strip()
+        if proc.returncode != 0:
+            raise ActionError(f"{argv[0]} exited {proc.returncode}" + (f": {text}" if text else ""))
         return text
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def command_env(alert: Alert) -> dict[str, str]:

@@ -208,6 +208,8 @@ class ActionRunner:
         executor = self.executors[action.type]
         try:
             detail, undo_state = executor.apply(plan)
+        except ProtectedUnitError as e:
+            outcome, detail = h.REFUSED_PROTECTED, str(e)
         except ActionError as e:
             outcome, detail = h.FAILED, str(e)
         except Exception as e:  # an executor bug must not kill the worker

@@ -76,16 +76,17 @@ class Harness:
 
     def build(self, text: str, *, dry_run: bool = False, actions_per_minute: int = 30,
               executors: dict[str, Executor] | None = None,
-              units: UnitController | None = None) -> ActionRunner:
+              units: UnitController | None = None,
+              protected_units: tuple[str, ...] = DEFAULT_PROTECTED_UNITS) -> ActionRunner:
         """A runner for these actions; call again to 'restart the daemon' on the same store."""
         if self.store is None:
             self.store = StateStore(self.tmp / "state")
         if self.metrics is None:
             self.metrics = Metrics(self.registry)
-        protected = protected_set(DEFAULT_PROTECTED_UNITS)
+        protected = protected_set(protected_units)
         ex: dict[str, Executor] = {
             "systemd": SystemdExecutor(units or self.units, protected),
-            "signal": SignalExecutor(),
+            "signal": SignalExecutor(protected),
             "command": CommandExecutor(),
             "throttle": ThrottleExecutor(self.gates),
         }

@@ -13,6 +13,7 @@ import pytest
 
 from alerter.bus import Gate
 from collectors.events import Event, LogEvent
+from tests.conftest import wait_for
 
 from .conftest import T0, Harness, alert, fire, resolve, run_ticks
 
@@ -234,3 +235,18 @@ actions:
     r.handle([fire(alert(["a", "b", "c"]), T0)], T0)
     assert harness.outcomes(r) == ["failed"] * 3
     assert any("cannot read pidfile" in x["detail"] for x in r.history())
+
+
+def test_command_timeout_kills_the_whole_process_group(harness: Harness, tmp_path: Path) -> None:
+    gpid = tmp_path / "gpid"
+    r = harness.build(f"""
+actions:
+  - name: hang
+    type: command
+    argv: [/bin/sh, -c, "sleep 60 & echo $! > {gpid}; wait"]
+    timeout: 300ms
+""")
+    r.handle([fire(alert(["hang"]), T0)], T0)
+    assert harness.outcomes(r) == ["failed"]
+    pid = int(gpid.read_text())
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])

@@ -88,3 +88,25 @@ actions:
     assert harness.outcomes(r) == ["ok", "ok", "ok", "skipped_limit"]
     assert harness.emitted_names() == [(EXHAUSTED, "firing")]
     assert "restarted a6-flaky.service 3 times" in harness.emitted[0].alert.annotations["summary"]
+
+
+def test_signal_to_a_process_of_a_protected_unit_is_refused(harness: Harness, systemd_sandbox: Sandbox) -> None:
+    sb = systemd_sandbox
+    for name in ("a6-guarded", "a6-free"):
+        sb.write_unit(f"{name}.service",
+                      f"[Service]\nExecStart=/usr/bin/python3 -c 'import time; time.sleep(1000)' {name}-mark\n")
+        sb.systemctl("start", f"{name}.service")
+    r = harness.build("""
+actions:
+  - {name: hup-guarded, type: signal, process: 'a6-guarded-mark$', signal: HUP}
+  - {name: term-free, type: signal, process: 'a6-free-mark$', signal: TERM}
+""", protected_units=("a6-guarded.service",))
+    wait_for(lambda: sb.show("a6-free.service", "MainPID") != "0")
+    r.handle([fire(alert(["hup-guarded", "term-free"]), T0)], T0)
+    assert r.wait_idle(10)
+    outcomes = {x["action"]: (x["outcome"], x["detail"]) for x in r.history()}
+    assert outcomes["hup-guarded"][0] == "refused_protected"
+    assert "belongs to a6-guarded.service, which is protected" in outcomes["hup-guarded"][1]
+    assert outcomes["term-free"][0] == "ok"
+    assert sb.show("a6-guarded.service", "ActiveState") == "active"
+    wait_for(lambda: sb.show("a6-free.service", "ActiveState") != "active")
