@@ -1,9 +1,10 @@
 """The dispatcher: alert transitions -> route -> aggregation groups -> (silences, inhibition)
 -> notifications committed to the outbox, which worker threads send.
 
-`handle` and `tick` run on the daemon's main loop; sending never does. Group state and the
-outbox rows a flush produces are written in one transaction, so a crash either loses neither
-or keeps both: a restart neither forgets nor repeats a notification.
+`handle` and `tick` run on the daemon's main loop; sending never does. The outbox rows a
+flush produces are written in one transaction with the group state that produced them, so a
+restart neither loses nor repeats a notification. Other group changes (alerts waiting out
+group_wait) are written within PERSIST_INTERVAL and at stop.
 """
 
 from __future__ import annotations
