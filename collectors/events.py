@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 EMPTY: Mapping[str, str] = {}
 
@@ -34,3 +35,45 @@ class Sample:
 
 
 Event = LogEvent | Sample
+
+
+class LogBatch(Sequence[LogEvent]):
+    """Lines of one source read together, as a sequence of LogEvents built on access.
+
+    The collector parses every line when it reads it (to count parse errors), but builds a
+    line's LogEvent only when someone indexes or iterates: most lines of a busy log match no
+    rule, and a consumer that reads `lines` first (a substring or batch-wide regex pre-filter)
+    builds events for the few lines it keeps. Indexing twice builds two equal events.
+    """
+
+    __slots__ = ("_make", "lines", "source")
+
+    def __init__(self, source: str, lines: list[str], make: Callable[[int], LogEvent]) -> None:
+        self.source = source
+        self.lines = lines
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, i: int) -> LogEvent: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[LogEvent]: ...
+
+    def __getitem__(self, i: int | slice) -> LogEvent | list[LogEvent]:
+        n = len(self.lines)
+        if isinstance(i, slice):
+            return [self._make(j) for j in range(*i.indices(n))]
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("LogBatch index out of range")
+        return self._make(i)
+
+    def __iter__(self) -> Iterator[LogEvent]:
+        return map(self._make, range(len(self.lines)))
+
+    def __repr__(self) -> str:
+        return f"LogBatch(source={self.source!r}, lines={len(self.lines)})"

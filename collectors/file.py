@@ -336,7 +336,7 @@ class FileCollector:
         return lines
 
     def _put(self, t: FileTailer, lines: list[str], ack_offset: int) -> bool:
-        events, errors = self._parser.events(lines, self.name, self._clock())
+        events, errors = self._parser.batch(lines, self.name, self._clock())
         if errors:
             self._stats.dropped(self.name, "parse_error", errors)
         assert self._sink is not None

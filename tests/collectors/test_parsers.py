@@ -241,3 +241,28 @@ def test_fuzz_no_exception_escapes(cfg: ParserConfig, line: str) -> None:
     assert t is None or isinstance(t, float)
     events, errors = p.events([line], "fuzz", 1.0)
     assert len(events) == 1 and events[0].line == line and errors == (fields is None)
+    batch, batch_errors = p.batch([line, line], "fuzz", 1.0)
+    assert list(batch) == events * 2 and batch_errors == 2 * errors
+
+
+@pytest.mark.parametrize(
+    "cfg", ALL_CONFIGS, ids=lambda c: f"{c.type}-{c.time_field}-{c.time_format}"
+)
+def test_batch_builds_the_same_events_as_events(cfg: ParserConfig) -> None:
+    lines = [
+        NGINX_LINE,
+        '{"time": 1700000000, "a": 1}',
+        "ts=1700000000 a=b",
+        "garbage",
+        "",
+        "Nov 28 07:00:00 h sshd[1]: hi",
+        "a=12",
+    ]
+    p = make_parser(cfg, clock=lambda: 1_795_000_000.0)
+    events, errors = p.events(lines, "s", 5.0)
+    batch, batch_errors = p.batch(lines, "s", 5.0)
+    assert (list(batch), batch_errors) == (events, errors)
+    assert batch.lines == lines and batch.source == "s" and len(batch) == len(lines)
+    assert batch[-1] == events[-1] and batch[2:4] == events[2:4]
+    with pytest.raises(IndexError):
+        batch[len(lines)]
