@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +170,39 @@ def test_a_missing_journalctl_sets_down_and_is_retried() -> None:
         wait_for(lambda: stats.ups.get("j") is False)
     finally:
         c.stop()
+
+
+FAKE = """
+import json, sys, time
+cursor = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--cursor=")), None)
+first = {None: 0, "c1": 1, "gone": 2}[cursor]  # "gone": vacuumed, the seek lands on c2
+for i in range(first, 4):
+    print(json.dumps({"MESSAGE": f"m{i}", "__CURSOR": f"c{i}", "SYSLOG_IDENTIFIER": "t"}), flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(
+    ("saved", "expected"),
+    [(None, ["m0", "m1", "m2", "m3"]), ("c1", ["m2", "m3"]), ("gone", ["m2", "m3"])],
+)
+def test_resume_checks_the_cursor(tmp_path: Path, saved: str | None, expected: list[str]) -> None:
+    """journalctl --cursor=C starts at C: skip C itself; if C is gone the first entry is new."""
+    script = tmp_path / "journalctl.py"
+    script.write_text(FAKE)
+    positions = MemoryPositions()
+    if saved:
+        positions.save_positions("j", {"cursor": saved})
+    c = JournaldCollector(
+        JournaldConfig("j", start_at="beginning", journalctl=(sys.executable, str(script))),
+        positions,
+        RecordingStats(),
+    )
+    sink = RecordingSink()
+    c.start(sink)
+    try:
+        wait_for(lambda: sink.lines[-1:] == ["m3"])
+    finally:
+        c.stop()
+    assert sink.lines == expected
+    assert positions.load_positions("j") == {"cursor": "c3"}
