@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
+	mkdir -p var && touch var/demo.log
 	$(VENV)/bin/alerter run -c $(CONFIG)
 
 test: $(VENV)/.installed

@@ -117,13 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
 
-    import importlib
+    from alerter import cli_rules, cli_silence
 
-    for name in ("alerter.cli_rules", "alerter.cli_silence"):
-        try:  # TEMP while parts land
-            importlib.import_module(name).register(sub)
-        except ImportError:
-            pass
+    cli_rules.register(sub)
+    cli_silence.register(sub)
     return parser
 
 
