@@ -168,7 +168,7 @@ class Daemon:
             self.store,
             self.metrics,
             self.clock,
-            lambda fp: actions_ref[0].notes(fp) if actions_ref else [],  # type: ignore[attr-defined]
+            lambda fp: actions_ref[0].notes(fp) if actions_ref else [],
         )
         gates = {
             c.name: (previous.gates.get(c.name) if previous else None) or Gate()

@@ -66,6 +66,9 @@ class ActionRunner(Protocol):
 
     def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]: ...
 
+    def notes(self, fingerprint: str) -> list[str]:
+        """Lines for notifications, e.g. "restarted web.service at 12:03, 2 of 3 in the last hour"."""
+
     def stop(self) -> None: ...
 
 

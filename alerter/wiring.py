@@ -6,7 +6,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from alerter.httpapi import Route
 
@@ -81,7 +81,9 @@ def _routes(
     from alerter.actions.api import routes as action_routes
     from alerter.dispatch.api import routes as dispatch_routes
 
-    return [*dispatch_routes(dispatcher, alerts), *action_routes(actions)]
+    from alerter.actions.runner import ActionRunner as Runner
+
+    return [*dispatch_routes(dispatcher, alerts), *action_routes(cast(Runner, actions))]
 
 
 @dataclass(frozen=True, slots=True)
