@@ -79,9 +79,8 @@ def _routes(
     dispatcher: Dispatcher, actions: ActionRunner, alerts: Callable[[], list[Alert]]
 ) -> list[Route]:
     from alerter.actions.api import routes as action_routes
-    from alerter.dispatch.api import routes as dispatch_routes
-
     from alerter.actions.runner import ActionRunner as Runner
+    from alerter.dispatch.api import routes as dispatch_routes
 
     return [*dispatch_routes(dispatcher, alerts), *action_routes(cast(Runner, actions))]
 
