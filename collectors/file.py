@@ -140,6 +140,9 @@ class FileCollector:
             t = self._open(path)
             if t is None:
                 continue
+            if any(a.key == t.key for a in self._active.values()):  # the same file via a link
+                t.close()
+                continue
             pos = saved.pop(t.key, None)
             if pos is not None and t.matches(pos):
                 t.offset = t.acked = pos.offset if pos.offset <= t.size else 0
@@ -245,9 +248,10 @@ class FileCollector:
                 t.draining_since = now
                 self._draining.append(t)
                 self._log.info("file_rotated", path=path)
+        following = {(t.dev, t.ino) for t in self._active.values()}
         for path, st in found.items():
-            if path in self._active:
-                continue
+            if path in self._active or (st.st_dev, st.st_ino) in following:
+                continue  # already followed (under this name, or another: a link)
             moved = next(
                 (t for t in self._draining if (t.dev, t.ino) == (st.st_dev, st.st_ino)), None
             )
@@ -255,6 +259,7 @@ class FileCollector:
                 self._draining.remove(moved)
                 moved.path, moved.draining_since = path, None
                 self._active[path] = moved
+                following.add((moved.dev, moved.ino))
                 continue
             try:
                 t = FileTailer.open(path)
@@ -262,6 +267,7 @@ class FileCollector:
                 problems[path] = e.strerror or str(e)
                 continue
             self._active[path] = t  # appeared while running: read from its beginning
+            following.add((t.dev, t.ino))
             self._log.info("file_opened", path=path)
         self._report(problems)
 

@@ -140,12 +140,12 @@ class FileTailer:
         if st.st_size < self.offset:
             self._restart()
             return True
-        if len(self.head) < FINGERPRINT_BYTES or st.st_size < len(self.head):
-            head = os.pread(self.fd, FINGERPRINT_BYTES, 0)
-            if head[: len(self.head)] != self.head:
-                self._restart()
-                return True
-            self.head = head
+        # Truncated and rewritten past our offset between two polls: the first bytes differ.
+        head = os.pread(self.fd, FINGERPRINT_BYTES, 0)
+        if head[: len(self.head)] != self.head:
+            self._restart()
+            return True
+        self.head = head
         return False
 
     def _restart(self) -> None:

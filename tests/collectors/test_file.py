@@ -328,3 +328,26 @@ def test_kill_9_at_any_moment_loses_no_line(tmp_path: Path) -> None:
             assert part[0] <= got[start - 1] + 1, "a gap between runs"
             repeats += got[start - 1] + 1 - part[0]
     assert len(got) == total + repeats
+
+
+def test_truncated_and_rewritten_past_the_offset_while_running(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, ["short"])
+    _, sink = h.start()
+    wait_for(lambda: sink.lines == ["short"])
+    # truncated and written again beyond the old offset before the next poll sees the change
+    with log.open("r+") as f:
+        f.truncate(0)
+        f.seek(0)
+        f.write("".join(x + "\n" for x in numbered("rewritten", 5)))
+    wait_for(lambda: sink.lines == ["short", *numbered("rewritten", 5)])
+
+
+def test_a_file_matched_twice_through_a_link_is_read_once(h: Harness) -> None:
+    log = h.tmp / "app.log"
+    append(log, ["once"])
+    os.symlink(log, h.tmp / "link.log")
+    _, sink = h.start(paths=(str(h.tmp / "*.log"),))
+    wait_for(lambda: sink.lines == ["once"])
+    append(log, ["twice?"])
+    wait_for(lambda: sink.lines == ["once", "twice?"])
