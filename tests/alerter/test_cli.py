@@ -1,0 +1,109 @@
+"""The `alerter` command as a user runs it: check, run with a bad config, signals, version."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import wait_for
+
+ALERTER = [sys.executable, "-m", "alerter"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ALERTER, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_check_ok_prints_a_summary(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global: {state_dir: s}\ncollectors: [{name: h, type: host}]\n")
+    out = run("check", "-c", str(cfg))
+    assert out.returncode == 0
+    assert out.stdout.startswith(f"{cfg}: OK: 1 collectors")
+
+
+def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global:\n  evaluation_interval: 1 min\n  colour: red\n")
+    out = run("check", "-c", str(cfg))
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == [
+        f"{cfg}:2:24: evaluation_interval: invalid duration '1 min' (use e.g. 500ms, 10s, 5m, 1h30m, 7d)",
+        f"{cfg}:3:3: global: unknown key 'colour'",
+    ]
+
+
+def test_run_with_a_bad_config_exits_nonzero_with_the_same_list(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global:\n  evaluation_interval: 1 min\n")
+    out = run("run", "-c", str(cfg))
+    assert out.returncode == 1
+    assert f"{cfg}:2:24: evaluation_interval: invalid duration '1 min'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_version() -> None:
+    out = run("version")
+    assert out.returncode == 0
+    assert out.stdout.startswith("alerter ")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_the_daemon_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    port = free_port()
+    log = tmp_path / "app.log"
+    log.write_text("")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"global: {{state_dir: s}}\nserver: {{listen: '127.0.0.1:{port}'}}\n"
+        f"collectors: [{{name: app, type: file, paths: ['{log}'], start_at: beginning, parser: {{type: none}}}}]\n"
+    )
+    proc = subprocess.Popen(
+        [*ALERTER, "run", "-c", str(cfg), "--log-format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def ready() -> bool:
+            try:
+                return (
+                    requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=1).status_code == 200
+                )
+            except requests.ConnectionError:
+                return False
+
+        wait_for(ready, timeout=30)
+        with log.open("a") as f:
+            f.writelines(f"line {i}\n" for i in range(1000))
+
+        def metric() -> float:
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            for line in text.splitlines():
+                if line.startswith('alerter_events_total{collector="app"}'):
+                    return float(line.split()[-1])
+            return 0.0
+
+        wait_for(lambda: metric() == 1000, timeout=30)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=10) == 0
+        output = proc.stdout.read() if proc.stdout else ""
+        assert '"alerter_stopped"' in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
