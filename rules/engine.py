@@ -9,17 +9,19 @@ interval is due. The daemon, `alerter test` and `alerter replay` all drive this 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Protocol
 
 from rules.alert import Alert, Transition
-from rules.logrules import LogRule
+from rules.logrules import _RATIO, LogRule
 from rules.metricrules import MetricRule, SeriesKey
 from rules.model import Group, RuleSet
 from rules.state import AlertTable
 from rules.templates import rfc3339
+from rules.windows import EXAMPLES
 
 SNAPSHOT_VERSION = 1
 _LINE = attrgetter("line")
@@ -61,11 +63,13 @@ def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str]
 def _scan_regex(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
                 lines: list[str], now: float, out: list[Transition]) -> None:
     """Lines the rule's regex matches, found by one MULTILINE search over the batch; the
-    first match in each line counts, as a search of the line alone would find."""
+    first match in each line counts, as a search of the line alone would find. A `bulk`
+    rule gets counts, not a call per line."""
     bucket = r.bucket(now)
-    bulk: list[tuple[Any, str, re.Match[str] | None]] | None = [] if r.bulk else None
-    idx = last = 0
-    pos = 0
+    bulk, ratio = r.bulk, r.kind == _RATIO
+    n = hits = 0
+    tail: list[int] = []
+    idx = last = pos = 0
     search = rx.search
     while True:
         m = search(text, pos)
@@ -76,22 +80,67 @@ def _scan_regex(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any
         last = start
         if text.find(_SEP, start, m.end()) >= 0:  # spans lines: judge its line alone
             m = r.match.search(lines[idx]) if r.match is not None else None
-            if m is not None:
-                if bulk is not None:
-                    bulk.append((events[idx], lines[idx], m))
-                else:
-                    r.observe(events[idx], lines[idx], now, bucket, out, m)
-        elif bulk is not None:
-            bulk.append((events[idx], lines[idx], m))
-        else:
-            r.observe(events[idx], lines[idx], now, bucket, out, m)
+        if m is not None:
+            if not bulk:
+                r.observe(events[idx], lines[idx], now, bucket, out, m)
+            else:
+                n += 1
+                if ratio and r.of_ok(events[idx], lines[idx], m):
+                    hits += 1
+                if len(tail) == EXAMPLES:
+                    del tail[0]
+                tail.append(idx)
         nxt = text.find(_SEP, start)
         if nxt < 0:
             break
         idx += 1
         last = pos = nxt + 1
-    if bulk:
-        r.observe_bulk(bulk, now, bucket, out)
+    if n:
+        r.observe_counts(n, hits, [lines[i] for i in tail], now, bucket, out)
+
+
+def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], now: float,
+                out: list[Transition]) -> None:
+    """A bulk rule's lines counted by one finditer over the batch (`rx` consumes the rest of
+    each line, so a line yields at most one match); matches that span lines are judged line
+    by line."""
+    ratio = r.kind == _RATIO
+    n = hits = 0
+    tail: list[int] = []
+    for m in rx.finditer(text):
+        start, end = m.span()
+        if text.find(_SEP, start, end) < 0:
+            n += 1
+            if ratio and r.of_ok_groups(m):
+                hits += 1
+            tail.append(start)
+            continue
+        first = text.count(_SEP, 0, start)
+        for k in range(first, first + text.count(_SEP, start, end) + 1):
+            mk = r.match.search(lines[k]) if r.match is not None else None
+            if mk is not None:
+                n += 1
+                if ratio and r.of_ok_groups(mk):
+                    hits += 1
+                tail.append(start)
+    if n:
+        examples = [lines[text.count(_SEP, 0, p)] for p in tail[-EXAMPLES:]]
+        r.observe_counts(n, hits, examples, now, r.bucket(now), out)
+
+
+def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], now: float,
+                 out: list[Transition]) -> None:
+    """A bulk rule whose matches cannot span lines: findall counts its lines in C (`rx` takes
+    the rest of each line: one match per line); ratio tests `of` once per distinct value."""
+    found = rx.findall(text)
+    if not found:
+        return
+    hits = 0
+    if r.kind == _RATIO:
+        for value, n in Counter(found).items():
+            if r.of_ok_found(value):
+                hits += n
+    r.observe_counts(len(found), hits, r.examples_from(lines), now, r.bucket(now), out)
 
 
 class EngineHooks(Protocol):
@@ -171,6 +220,11 @@ class Engine:
         out: list[Transition] = []
         if not events:
             return out
+        batch_lines = getattr(events, "lines", None)  # a collector's LogBatch: one source,
+        batch_source = getattr(events, "source", None)  # events built only when indexed
+        if isinstance(batch_lines, list) and isinstance(batch_source, str):
+            self._process_logs(batch_source, events, batch_lines, now, out)
+            return out
         try:
             lines = list(map(_LINE, events))
             sources = set(map(_SOURCE, events))
@@ -201,7 +255,12 @@ class Engine:
             text = _SEP.join(lines)
             if text.count(_SEP) == len(lines) - 1:
                 for r in plan.regex:
-                    _scan_regex(r, r.batch_match, text, events, lines, now, out)  # type: ignore[arg-type]
+                    if r.count_in_c:
+                        _count_lines(r, r.line_match, text, lines, now, out)  # type: ignore[arg-type]
+                    elif r.line_match is not None:
+                        _scan_lines(r, r.line_match, text, lines, now, out)
+                    else:
+                        _scan_regex(r, r.batch_match, text, events, lines, now, out)  # type: ignore[arg-type]
                 for r in plan.literal:
                     _scan_literal(r, text, events, lines, now, out)
             else:  # a line holds a newline (a multiline event): test each line instead

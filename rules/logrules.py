@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from rules.alert import Transition
 from rules.matchers import Matcher
 from rules.model import Rule
-from rules.prefilter import batch_pattern
+from rules.prefilter import batch_pattern, line_pattern, may_match_newline
 from rules.state import AlertTable, Key
 from rules.windows import (
     BUCKETS,
@@ -120,6 +120,19 @@ class LogRule:
         # one key and nothing to filter after the match: the engine hands over whole batches
         self.bulk = (not rule.by and not sel.where and sel.exclude is None
                      and self.kind in (_COUNT, _RATIO) and rule.aggregate != "change")
+        # a bulk rule whose lines can be counted by one finditer over the batch: `of` (ratio)
+        # reads only regex groups, so no event needs to be built
+        self.line_match = (
+            line_pattern(self.batch_match)
+            if self.bulk and self.batch_match is not None and all(g for _, g in self.of)
+            else None
+        )
+        self._of_cache: dict[tuple[str, ...], bool] = {}
+        # ...and when no match can span two lines, counted without a Python step per line
+        self.count_in_c = (self.line_match is not None and sel.match is not None
+                           and not may_match_newline(sel.match))
+        self.of_groups = tuple((mt, groups[mt.name] - 1) for mt, _ in self.of) \
+            if self.count_in_c else ()
         # absent over every line of a source: the engine calls touch() once per batch
         self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
                         and sel.exclude is None and rule.by in ((), ("source",)))
@@ -199,28 +212,58 @@ class LogRule:
         if self.eager:
             self._evaluate_key(key, w, now, out)
 
-    def observe_bulk(self, hits: list[tuple[LogEventLike, str, re.Match[str] | None]],
-                     now: float, bucket: int, out: list[Transition]) -> None:
-        """The matching lines of a batch, for a `bulk` rule: one key, nothing to filter."""
+    def of_ok(self, ev: LogEventLike, line: str, m: re.Match[str] | None) -> bool:
+        """ratio: does a selected event also match `of`?"""
+        if m is None and self.match is not None:
+            m = self.match.search(line)
+        for mt, g in self.of:  # noqa: SIM110 - a loop, not all(genexpr): no allocation per line
+            if not _test(mt, _lookup(mt.name, g, m, ev)):
+                return False
+        return True
+
+    def of_ok_groups(self, m: re.Match[str]) -> bool:
+        """ratio, when every `of` matcher reads a regex group: cached per group values."""
+        key = tuple([m.group(mt.name) or "" for mt, _ in self.of])
+        ok = self._of_cache.get(key)
+        if ok is None:
+            if len(self._of_cache) > 4096:
+                self._of_cache.clear()
+            ok = self._of_cache[key] = all(_test(mt, v) for (mt, _), v in
+                                           zip(self.of, key, strict=True))
+        return ok
+
+    def of_ok_found(self, found: str | tuple[str, ...]) -> bool:
+        """ratio: `of` against one findall() result (a group, or a tuple of all groups)."""
+        if isinstance(found, str):
+            found = (found,)
+        return all(_test(mt, found[i]) for mt, i in self.of_groups)
+
+    def examples_from(self, lines: list[str]) -> list[str]:
+        """The last matching lines of a batch (looking back at most 100 lines)."""
+        assert self.match is not None
+        out: list[str] = []
+        for line in reversed(lines[-100:]):
+            if self.match.search(line) is not None:
+                out.append(line)
+                if len(out) == EXAMPLES:
+                    break
+        out.reverse()
+        return out
+
+    def observe_counts(self, n: int, hits: int, examples: list[str], now: float, bucket: int,
+                       out: list[Transition]) -> None:
+        """A batch's matching lines at once, for a `bulk` rule (one key, nothing to filter):
+        n lines matched, `hits` of them also matched `of` (ratio)."""
         keys = self.keys
         w = keys.get(())
         if w is None:
             w = keys[()] = self.new_window()
         if self.kind == _COUNT:
-            w.add(bucket, None, len(hits))  # type: ignore[call-arg]  # a CountWindow
-        else:  # ratio
-            of = self.of
-            for ev, line, m in hits:
-                if m is None:
-                    m = self.match.search(line) if self.match is not None else None
-                x = True
-                for mt, g in of:
-                    if not _test(mt, _lookup(mt.name, g, m, ev)):
-                        x = False
-                        break
-                w.add(bucket, x)
+            w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
+        else:
+            w.add_counts(bucket, n, hits)  # type: ignore[attr-defined]  # a RatioWindow
         ex = w.ex
-        ex.extend(line for _, line, _ in hits[-EXAMPLES:])
+        ex.extend(examples)
         del ex[:-EXAMPLES]
         if self.eager:
             self._evaluate_key((), w, now, out)

@@ -45,7 +45,7 @@ def batch_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     A match that spans a newline is re-checked against its own line by the caller.
     """
     src = pattern.pattern
-    if pattern.flags & re.IGNORECASE or any(x in src for x in ("\\A", "\\Z", "(?<")):
+    if pattern.flags & re.IGNORECASE or any(x in src for x in ("\\A", "\\Z", "(?<", "(?=", "(?!")):
         return None
     try:
         parsed = list(_parser.parse(src, pattern.flags))
@@ -54,6 +54,12 @@ def batch_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     if not parsed or parsed[0][0] is not _LITERAL:
         return None
     return re.compile(src, pattern.flags | re.MULTILINE)
+
+
+def line_pattern(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A batch pattern that also consumes the rest of its line, so that a finditer over a
+    batch yields at most one match per line (the first, as a search of the line would)."""
+    return re.compile(f"(?:{pattern.pattern})[^\\n]*", pattern.flags)
 
 
 def _collect(items: list[Any], runs: list[str]) -> None:
@@ -75,3 +81,55 @@ def _collect(items: list[Any], runs: list[str]) -> None:
             _collect(list(arg[2]), runs)
     if cur:
         runs.append("".join(cur))
+
+
+_SAFE_CATEGORIES = ("CATEGORY_DIGIT", "CATEGORY_WORD", "CATEGORY_NOT_SPACE")
+
+
+def may_match_newline(pattern: re.Pattern[str]) -> bool:
+    """Could some match of the pattern contain a newline? Conservative: True when unsure.
+    When False, a search over lines joined by newlines never sees a match span two lines."""
+    try:
+        parsed = list(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:
+        return True
+    return _newline_in(parsed, bool(pattern.flags & re.DOTALL))
+
+
+def _newline_in(items: list[Any], dotall: bool) -> bool:
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            if arg == 10:
+                return True
+        elif name == "NOT_LITERAL":
+            if arg != 10:
+                return True
+        elif name == "ANY":
+            if dotall:
+                return True
+        elif name == "IN":
+            for iop, iarg in arg:
+                iname = str(iop)
+                if iname == "NEGATE" or (iname == "LITERAL" and iarg == 10):
+                    return True
+                if iname == "RANGE" and iarg[0] <= 10 <= iarg[1]:
+                    return True
+                if iname == "CATEGORY" and str(iarg) not in _SAFE_CATEGORIES:
+                    return True
+        elif name == "SUBPATTERN":
+            _, add, _del, sub = arg
+            if _newline_in(list(sub), (dotall or bool(add & re.DOTALL)) and not _del & re.DOTALL):
+                return True
+        elif name == "BRANCH":
+            if any(_newline_in(list(alt), dotall) for alt in arg[1]):
+                return True
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if _newline_in(list(arg[2]), dotall):
+                return True
+        elif name == "ATOMIC_GROUP":
+            if _newline_in(list(arg), dotall):
+                return True
+        elif name not in ("AT", "GROUPREF", "ASSERT", "ASSERT_NOT"):
+            return True
+    return False

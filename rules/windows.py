@@ -294,15 +294,17 @@ class RatioWindow(Window):
         self.min_events = min_events
 
     def add(self, i: int, x: Any) -> None:
+        self.add_counts(i, 1, 1 if x else 0)
+
+    def add_counts(self, i: int, n: int, hits: int) -> None:
         b = self.b
-        h = 1 if x else 0
         if b and b[-3] >= i:
-            b[-2] += 1
-            b[-1] += h
+            b[-2] += n
+            b[-1] += hits
         else:
-            b.extend((i, 1, h))
-        self.n += 1
-        self.hits += h
+            b.extend((i, n, hits))
+        self.n += n
+        self.hits += hits
 
     def expire(self, first: int) -> None:
         b = self.b

@@ -1,0 +1,260 @@
+"""Rules engine throughput and memory: the full pipeline against a bare regex loop.
+
+Generates a 1M-line mixed log (auth + nginx lines) and, in the same run, measures:
+  bare          for line in f: rx.search(line)   (the SSHBruteForce regex)
+  sshd rule     FileCollector (parser none) -> Engine with the one SSHBruteForce rule
+  sshd+nginx    the same with the sshd and nginx packs (6 log rules)
+  all packs     sshd, nginx, kernel, systemd, deadman (12 log rules) and host
+  replay        `alerter replay`'s loop over the same lines split into auth.log (syslog parser)
+                and access.log (regex parser with the time field), by line time
+  fail2ban      fail2ban-regex with its stock sshd filter over the auth part (if installed),
+                against the engine pipeline over the same auth part
+and the peak RSS of a process holding 200k distinct `by` keys in a 10m window.
+
+    .venv/bin/python bench/rules.py [--lines N] [--keys N] [--no-fail2ban]
+
+Goals: sshd rule >= 0.5 of bare, all packs >= 0.3, replay >= 200k lines/s, >= 10x fail2ban,
+< 150 MB with 200k keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from alerter.cli_rules import _events, replay
+from collectors.file import FileCollector, FileConfig
+from collectors.parsers import ParserConfig, make_parser
+from rules.engine import Engine
+from rules.loader import load_rule_files
+
+SSHD_RX = r"Failed (?:password|publickey) for (?:invalid user )?(?P<user>\S*) from " \
+    r"(?P<ip>[0-9A-Fa-f.:]+) port"
+NGINX_PATTERN = (r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)'
+                 r'[^"]*" (?P<status>\d{3}) (?P<bytes>\d+)')
+
+
+def auth_line(i: int) -> str:
+    ts = f"Nov 28 07:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}"
+    if i % 10 == 0:
+        ip = f"203.0.{(i // 10) % 64}.{(i // 20_000) % 250}"
+        return f"{ts} web1 sshd[{1000 + i % 5000}]: Failed password for root from {ip} port " \
+            f"{40000 + i % 20000} ssh2\n"
+    if i % 10 == 1:
+        return f"{ts} web1 sshd[{1000 + i % 5000}]: Invalid user admin{i % 7} from " \
+            f"198.51.100.{i % 250} port {40000 + i % 20000}\n"
+    if i % 10 == 2:
+        return f"{ts} web1 CRON[{i % 9000}]: pam_unix(cron:session): session opened for user root\n"
+    return f"{ts} web1 sshd[{1000 + i % 5000}]: Accepted publickey for deploy from " \
+        f"10.0.0.{i % 250} port {40000 + i % 20000} ssh2: ED25519 SHA256:abc\n"
+
+
+def nginx_line(i: int) -> str:
+    status = (502 if i % 50 == 0 else 404 if i % 11 == 0 else 200)
+    return (f"10.1.{i % 256}.{(i // 256) % 256} - - [28/Nov/2026:07:{(i // 60000) % 60:02d}:"
+            f"{(i // 1000) % 60:02d} +0000] \"GET /p/{i % 5000} HTTP/1.1\" {status} {i % 9999} "
+            f"\"-\" \"Mozilla/5.0 (X11; Linux x86_64)\"\n")
+
+
+def generate(d: Path, n: int) -> tuple[Path, Path, Path]:
+    mixed, auth, access = d / "mixed.log", d / "auth.log", d / "access.log"
+    with mixed.open("w") as fm, auth.open("w") as fa, access.open("w") as fn:
+        for start in range(0, n, 10_000):
+            a = [auth_line(i) for i in range(start // 2, (start + 10_000) // 2)]
+            w = [nginx_line(i) for i in range(start // 2, (start + 10_000) // 2)]
+            fm.write("".join(x for pair in zip(a, w, strict=True) for x in pair))
+            fa.write("".join(a))
+            fn.write("".join(w))
+    return mixed, auth, access
+
+
+def packs(*names: str) -> list[tuple[str, str]]:
+    return [(f"builtin:{n}", resources.files("rules").joinpath("packs", f"{n}.yaml").read_text())
+            for n in names]
+
+
+def one_rule() -> list[tuple[str, str]]:
+    text = packs("sshd")[0][1]
+    return [("sshd-one", text[: text.index("      - alert: SSHInvalidUsers")])]
+
+
+def bare(path: Path) -> float:
+    rx = re.compile(SSHD_RX)
+    t = time.perf_counter()
+    with path.open() as f:
+        for line in f:
+            rx.search(line)
+    return time.perf_counter() - t
+
+
+class EngineSink:
+    """The daemon's path without the bus: each collector batch goes to engine.process."""
+
+    def __init__(self, engine: Engine, total: int) -> None:
+        self.engine = engine
+        self.total = total
+        self.count = 0
+        self.transitions = 0
+        self.done = threading.Event()
+
+    def put(self, events: Sequence[Any], ack: Callable[[], None] | None = None) -> bool:
+        now = time.time()
+        self.transitions += len(self.engine.process(events, now))
+        self.transitions += len(self.engine.tick(now))
+        self.count += len(events)
+        if ack is not None:
+            ack()
+        if self.count >= self.total:
+            self.done.set()
+        return True
+
+
+class _Null:
+    def load_positions(self, collector: str) -> dict[str, str]:
+        return {}
+
+    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
+        pass
+
+    def delete_positions(self, collector: str, keys: Sequence[str]) -> None:
+        pass
+
+    def dropped(self, collector: str, reason: str, count: int = 1) -> None:
+        pass
+
+    def up(self, collector: str, is_up: bool) -> None:
+        pass
+
+
+def pipeline(path: Path, rule_files: list[tuple[str, str]], n: int) -> tuple[float, int]:
+    engine = Engine(load_rule_files(rule_files, 15.0), {"host": "bench"})
+    sink = EngineSink(engine, n)
+    c = FileCollector(FileConfig(name="mixed", paths=(str(path),), start_at="beginning",
+                                 parser=ParserConfig("none")), _Null(), _Null())
+    t = time.perf_counter()
+    c.start(sink)
+    sink.done.wait(600)
+    elapsed = time.perf_counter() - t
+    c.stop()
+    assert sink.count == n, f"pipeline delivered {sink.count} of {n} lines"
+    return elapsed, sink.transitions
+
+
+def replay_run(auth: Path, access: Path) -> float:
+    engine = Engine(load_rule_files(packs("sshd", "nginx", "kernel", "systemd", "deadman"), 15.0),
+                    {})
+    streams = [
+        _events("auth", str(auth), make_parser(ParserConfig("syslog"))),
+        _events("nginx", str(access), make_parser(ParserConfig(
+            "regex", NGINX_PATTERN, "time", "%d/%b/%Y:%H:%M:%S %z"))),
+    ]
+    t = time.perf_counter()
+    replay(engine, streams, None, None, io.StringIO())
+    return time.perf_counter() - t
+
+
+def fail2ban(auth: Path) -> float | None:
+    exe = shutil.which("fail2ban-regex")
+    filt = Path("/etc/fail2ban/filter.d/sshd.conf")
+    if exe is None or not filt.exists():
+        return None
+    t = time.perf_counter()
+    subprocess.run([exe, str(auth), str(filt)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=1800)
+    return time.perf_counter() - t
+
+
+MEMORY_CHILD = """
+import resource, sys
+sys.path.insert(0, {root!r})
+from rules.engine import Engine
+from rules.events import LogLine
+from rules.loader import load_rule_files
+from importlib import resources
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rules = [("sshd", resources.files("rules").joinpath("packs", "sshd.yaml").read_text())]
+e = Engine(load_rule_files(rules, 15.0), {{"host": "bench"}})
+n = {keys}
+batch = []
+for i in range(n):
+    ip = f"{{10 + i // 65536}}.{{(i // 256) % 256}}.{{i % 256}}.{{i % 7}}"
+    batch.append(LogLine(0, "auth", f"Nov 28 07:00:00 web1 sshd[{{i}}]: Failed password for "
+                         f"root from {{ip}} port 22 ssh2"))
+    if len(batch) == 1000:
+        e.process(batch, 1000.0 + i / 1000.0)  # all within 10 minutes: every key stays live
+        batch = []
+e.tick(1600.0)
+keys = sum(len(r.keys) for r in e._log_rules)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(keys, base, peak)
+"""
+
+
+def memory(keys: int) -> tuple[int, float, float]:
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD.format(root=root, keys=keys)],
+                         check=True, capture_output=True, text=True).stdout.split()
+    return int(out[0]), int(out[1]) / 1024, int(out[2]) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--keys", type=int, default=200_000)
+    ap.add_argument("--no-fail2ban", action="store_true")
+    args = ap.parse_args()
+    n = args.lines
+    with tempfile.TemporaryDirectory() as tmp:
+        mixed, auth, access = generate(Path(tmp), n)
+        size = os.path.getsize(mixed)
+        bare(mixed)  # warm the page cache
+        b = min(bare(mixed) for _ in range(2))
+        runs = {}
+        for label, files in (
+            ("sshd rule", one_rule()),
+            ("sshd+nginx packs", packs("sshd", "nginx")),
+            ("all packs", packs("sshd", "nginx", "kernel", "systemd", "deadman", "host")),
+        ):
+            runs[label] = min((pipeline(mixed, files, n) for _ in range(2)),
+                              key=lambda r: r[0])
+        r = replay_run(auth, access)
+        n_auth = n // 2
+        f2b = None if args.no_fail2ban else fail2ban(auth)
+        auth_pipe = min(pipeline(auth, packs("sshd"), n_auth)[0] for _ in range(2))
+    keys, base_mb, peak_mb = memory(args.keys)
+
+    print(f"mixed log: {n:,} lines (auth + nginx), {size / 1e6:.0f} MB")
+    print(f"bare regex loop:          {n / b:>12,.0f} lines/s")
+    for label, (el, trans) in runs.items():
+        goal = "0.5" if label == "sshd rule" else "0.3" if label == "all packs" else "-"
+        print(f"{label + ':':<26}{n / el:>12,.0f} lines/s  ratio {b / el:.2f} (goal >= {goal})"
+              f"  transitions {trans}")
+    print(f"replay (5 packs, 2 files):{n / r:>12,.0f} lines/s  (goal >= 200,000)")
+    print(f"auth part, sshd pack:     {n_auth / auth_pipe:>12,.0f} lines/s")
+    if f2b is not None:
+        print(f"fail2ban-regex sshd:      {n_auth / f2b:>12,.0f} lines/s  "
+              f"alerter is {f2b / auth_pipe:.0f}x faster (goal >= 10x)")
+    else:
+        print("fail2ban-regex:           not installed or skipped")
+    print(f"memory: {keys:,} live keys in a 10m window: peak RSS {peak_mb:.0f} MB "
+          f"(interpreter + imports {base_mb:.0f} MB; goal < 150 MB)")
+    print(f"ru_maxrss of this run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
