@@ -9,6 +9,7 @@ group_wait) are written within PERSIST_INTERVAL and at stop.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
@@ -68,6 +69,9 @@ class NotificationDispatcher:
         self._lock = threading.Lock()
         self._firing: dict[str, Alert] = {}
         self._groups: dict[str, Group] = {}
+        # (next_flush, group id), lazily cleaned: an entry whose time is not the group's
+        # next_flush any more is skipped. Keeps handle/tick O(log groups), not O(groups).
+        self._timers: list[tuple[float, str]] = []
         self._next_gc = 0.0
         self._next_persist = 0.0
         self._dirty: set[str] = set()  # group ids whose saved state is out of date
@@ -99,10 +103,13 @@ class NotificationDispatcher:
                 else:
                     continue  # pending alerts are never sent
                 for route in match_routes(self._route, a.labels):
-                    g = self._group_for(route, a.labels, now)
+                    gid, g = self._group_for(route, a.labels, now)
+                    due = g.next_flush
                     g.add(a, now)
-                    self._dirty.add(g.id)
-                    self._removed.discard(g.id)
+                    if g.next_flush != due:
+                        heapq.heappush(self._timers, (g.next_flush, gid))
+                    self._dirty.add(gid)
+                    self._removed.discard(gid)
             self._flush_due(now)
 
     def tick(self, now: float) -> None:
@@ -146,7 +153,9 @@ class NotificationDispatcher:
             return Timing(0.0, 0.0, cfg.settings.resend_interval)
         return Timing(route.group_wait, route.group_interval, route.repeat_interval)
 
-    def _group_for(self, route: RouteConfig, labels: Mapping[str, str], now: float) -> Group:
+    def _group_for(
+        self, route: RouteConfig, labels: Mapping[str, str], now: float
+    ) -> tuple[str, Group]:
         glabels = group_labels(route, labels)
         gid = f"{route.id}|{route.receiver}|{labelset_str(glabels)}"
         g = self._groups.get(gid)
@@ -154,7 +163,8 @@ class NotificationDispatcher:
             timing = self._timing(route)
             g = Group(route.id, route.key, route.receiver, glabels, timing, now + timing.group_wait)
             self._groups[gid] = g
-        return g
+            heapq.heappush(self._timers, (g.next_flush, gid))
+        return gid, g
 
     def _muted(self, now: float) -> Callable[[Alert], bool]:
         firing = list(self._firing.values())
@@ -191,10 +201,14 @@ class NotificationDispatcher:
 
     def _flush_due(self, now: float) -> None:
         out: list[Notification] = []
+        due: dict[str, Group] = {}
+        while self._timers and self._timers[0][0] <= now:
+            t, gid = heapq.heappop(self._timers)
+            g = self._groups.get(gid)
+            if g is not None and g.next_flush == t:
+                due[gid] = g
         muted, render = self._muted(now), self._render(now)
-        for gid, g in list(self._groups.items()):
-            if now < g.next_flush:
-                continue
+        for gid, g in due.items():
             sent_before, size_before = g.sent, len(g.alerts)
             n = g.flush(
                 now, muted, self._notifiers[g.receiver].send_resolved, render, self._external_url
@@ -212,8 +226,10 @@ class NotificationDispatcher:
                 del self._groups[gid]
                 self._removed.add(gid)
                 self._dirty.discard(gid)
-            elif g.sent is not sent_before or len(g.alerts) != size_before:
-                self._dirty.add(gid)
+            else:
+                heapq.heappush(self._timers, (g.next_flush, gid))
+                if g.sent is not sent_before or len(g.alerts) != size_before:
+                    self._dirty.add(gid)
         if out or now >= self._next_persist:
             self._persist(out, now)
 
@@ -265,6 +281,7 @@ class NotificationDispatcher:
                 stale.append(gid)
                 continue
             self._groups[gid] = g
+            heapq.heappush(self._timers, (g.next_flush, gid))
             for a in g.alerts.values():
                 if a.state == "firing":
                     self._firing[a.fingerprint] = a

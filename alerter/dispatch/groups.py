@@ -75,10 +75,6 @@ class Group:
             self.next_flush = min(self.next_flush, now)
 
     @property
-    def id(self) -> str:
-        return f"{self.route_id}|{self.receiver}|{labelset_str(self.labels)}"
-
-    @property
     def key(self) -> str:
         """Alertmanager's groupKey: `{route key}:{group labels}`."""
         return f"{self.route_key}:{labelset_str(self.labels)}"
