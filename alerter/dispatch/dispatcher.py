@@ -207,6 +207,12 @@ class NotificationDispatcher:
             g = self._groups.get(gid)
             if g is not None and g.next_flush == t:
                 due[gid] = g
+        if due:
+            self._flush(due, now, out)
+        if out or now >= self._next_persist:
+            self._persist(out, now)
+
+    def _flush(self, due: dict[str, Group], now: float, out: list[Notification]) -> None:
         muted, render = self._muted(now), self._render(now)
         for gid, g in due.items():
             sent_before, size_before = g.sent, len(g.alerts)
@@ -230,8 +236,6 @@ class NotificationDispatcher:
                 heapq.heappush(self._timers, (g.next_flush, gid))
                 if g.sent is not sent_before or len(g.alerts) != size_before:
                     self._dirty.add(gid)
-        if out or now >= self._next_persist:
-            self._persist(out, now)
 
     def _persist(self, out: list[Notification], now: float) -> None:
         """Write the outbox rows of a flush together with the group state that produced them."""
