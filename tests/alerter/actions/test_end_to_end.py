@@ -8,6 +8,7 @@ log lines and config files directly and receives the notifications itself.
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import textwrap
 import time
@@ -25,6 +26,9 @@ from tests.conftest import REPO, HTTPReceiver, Sandbox, wait_for
 pytestmark = pytest.mark.integration
 
 ALERTER = REPO / ".venv" / "bin" / "alerter"
+# Sandboxes share the host's cgroup tree: unit names unique to this run keep two runs apart.
+RUN = secrets.token_hex(3)
+ALERTER_UNIT, WEB, CPU = (f"a6-{RUN}-{n}.service" for n in ("alerter", "web", "cpu"))
 
 
 def free_port() -> int:
@@ -69,12 +73,13 @@ class Daemon:
 def start_daemon(sb: Sandbox, tmp: Path, rules: str, actions: list[dict[str, Any]],
                  collectors: list[dict[str, Any]], receiver: HTTPReceiver) -> Daemon:
     port = free_port()
-    (tmp / "rules.yaml").write_text(textwrap.dedent(rules))
+    (tmp / "rules.yaml").write_text(textwrap.dedent(rules).replace("WEB_UNIT", WEB))
     config = {
         "global": {"state_dir": f"{tmp}/state", "evaluation_interval": "1s",
                    "external_url": f"http://127.0.0.1:{port}"},
         "server": {"listen": f"127.0.0.1:{port}"},
-        "collectors": [{"type": "file", "start_at": "end", "parser": {"type": "none"}, **c}
+        "collectors": [c if "type" in c else {"type": "file", "start_at": "end",
+                                               "parser": {"type": "none"}, **c}
                        for c in collectors],
         "rule_files": ["rules.yaml"],
         "notifiers": [
@@ -93,7 +98,7 @@ def start_daemon(sb: Sandbox, tmp: Path, rules: str, actions: list[dict[str, Any
     (tmp / "config.yaml").write_text(yaml.safe_dump(config))
     check = sb.run(str(ALERTER), "check", "-c", str(tmp / "config.yaml"), check=False)
     assert check.returncode == 0, check.stdout + check.stderr
-    unit = "a6-alerter.service"
+    unit = ALERTER_UNIT
     sb.write_unit(unit, textwrap.dedent(f"""
         [Service]
         Type=notify
@@ -128,13 +133,13 @@ def alert_states(receiver: HTTPReceiver, alertname: str) -> list[str]:
 
 FLAKY = """
     #!/bin/sh
-    # Broken on its first start (errors every 0.1 s), healthy after a restart.
+    # Logs to the journal. Broken on its first start (errors every 0.1 s), healthy after a restart.
     if [ -e {dir}/broken ]; then
       rm -f {dir}/broken
-      while true; do echo "ERROR backend unreachable" >> {dir}/web.log; sleep 0.1; done
+      while true; do echo "ERROR backend unreachable"; sleep 0.1; done
     fi
     echo "INFO started" >> {dir}/starts
-    while true; do echo "INFO ok" >> {dir}/web.log; sleep 1; done
+    while true; do echo "INFO ok"; sleep 1; done
 """
 
 def restart_web(cooldown: str) -> dict[str, Any]:
@@ -152,36 +157,36 @@ WEB_RULES = """
             aggregate: count
             over: 3s
             threshold: ">= 5"
-            labels: {severity: critical, unit: a6-e2e-web.service}
+            labels: {severity: critical, unit: WEB_UNIT}
             annotations: {summary: "{{ labels.unit }} logs errors"}
             actions: [restart-web]
 """
 
 
-def test_flaky_service_is_restarted_and_the_alert_resolves(
+def test_flaky_service_logging_to_the_journal_is_restarted_and_the_alert_resolves(
     systemd_sandbox: Sandbox, http_receiver: HTTPReceiver, tmp_path: Path, stop_daemon: list[Daemon]
 ) -> None:
     sb = systemd_sandbox
     (tmp_path / "web.sh").write_text(textwrap.dedent(FLAKY.format(dir=tmp_path)).lstrip())
     (tmp_path / "broken").touch()
-    (tmp_path / "web.log").touch()
-    sb.write_unit("a6-e2e-web.service", f"[Service]\nExecStart=/bin/sh {tmp_path}/web.sh\n")
+    sb.write_unit(WEB, f"[Service]\nExecStart=/bin/sh {tmp_path}/web.sh\n")
     d = start_daemon(sb, tmp_path, WEB_RULES, [restart_web("1m")],
-                     [{"name": "web", "paths": [f"{tmp_path}/web.log"]}], http_receiver)
+                     [{"name": "web", "type": "journald", "units": [WEB]}],
+                     http_receiver)
     stop_daemon.append(d)
-    sb.systemctl("start", "a6-e2e-web.service")
+    sb.systemctl("start", WEB)
 
     wait_for(lambda: alert_states(http_receiver, "WebErrors")[-1:] == ["resolved"], timeout=60)
     assert alert_states(http_receiver, "WebErrors") == ["firing", "resolved"]
     assert (tmp_path / "starts").read_text().splitlines() == ["INFO started"]  # healthy after one restart
     history = d.actions()
     assert [(h["action"], h["target"], h["outcome"]) for h in history] == [
-        ("restart-web", "a6-e2e-web.service", "ok")]
+        ("restart-web", WEB, "ok")]
     assert d.metric("alerter_actions_total", action="restart-web", outcome="ok") == 1
     # the chat notifications carry the action note, firing and resolved
     texts = [json.dumps(b) for b in hooks(http_receiver, "/slack")]
     assert len(texts) == 2
-    assert all("restarted a6-e2e-web.service at" in t and "1 of 3 in the last hour" in t for t in texts)
+    assert all(f"restarted {WEB} at" in t and "1 of 3 in the last hour" in t for t in texts)
 
 
 def test_service_that_keeps_failing_gets_limit_restarts_then_one_exhausted_notification(
@@ -195,11 +200,11 @@ def test_service_that_keeps_failing_gets_limit_restarts_then_one_exhausted_notif
         while true; do echo "ERROR backend unreachable" >> {tmp_path}/web.log; sleep 0.1; done
         """).lstrip())
     (tmp_path / "web.log").touch()
-    sb.write_unit("a6-e2e-web.service", f"[Service]\nExecStart=/bin/sh {script}\n")
+    sb.write_unit(WEB, f"[Service]\nExecStart=/bin/sh {script}\n")
     d = start_daemon(sb, tmp_path, WEB_RULES, [restart_web("2s")],
                      [{"name": "web", "paths": [f"{tmp_path}/web.log"]}], http_receiver)
     stop_daemon.append(d)
-    sb.systemctl("start", "a6-e2e-web.service")
+    sb.systemctl("start", WEB)
 
     wait_for(lambda: alert_states(http_receiver, "RemediationExhausted") == ["firing"], timeout=60)
     # Let the daemon read several more cooldowns' worth of errors (10 a second): no more restarts.
@@ -211,16 +216,16 @@ def test_service_that_keeps_failing_gets_limit_restarts_then_one_exhausted_notif
     assert alert_states(http_receiver, "RemediationExhausted") == ["firing"]
     (exhausted,) = [a for b in hooks(http_receiver, "/hook") for a in b["alerts"]
                     if a["labels"]["alertname"] == "RemediationExhausted"]
-    assert exhausted["labels"]["action_target"] == "a6-e2e-web.service"
-    assert exhausted["annotations"]["description"].count("restarted a6-e2e-web.service at") == 3
+    assert exhausted["labels"]["action_target"] == WEB
+    assert exhausted["annotations"]["description"].count(f"restarted {WEB} at") == 3
 
 
 def test_cpu_quota_is_set_while_firing_and_reverted_on_resolve(
     systemd_sandbox: Sandbox, http_receiver: HTTPReceiver, tmp_path: Path, stop_daemon: list[Daemon]
 ) -> None:
     sb = systemd_sandbox
-    sb.write_unit("a6-e2e-cpu.service", "[Service]\nExecStart=/bin/sleep 1000\n")
-    sb.systemctl("start", "a6-e2e-cpu.service")
+    sb.write_unit(CPU, "[Service]\nExecStart=/bin/sleep 1000\n")
+    sb.systemctl("start", CPU)
     log = tmp_path / "app.log"
     log.touch()
     d = start_daemon(sb, tmp_path, """
@@ -235,15 +240,15 @@ def test_cpu_quota_is_set_while_firing_and_reverted_on_resolve(
                 threshold: ">= 1"
                 labels: {severity: warning}
                 actions: [cpu-cap]
-        """, [{"name": "cpu-cap", "type": "systemd", "unit": "a6-e2e-cpu.service",
+        """, [{"name": "cpu-cap", "type": "systemd", "unit": CPU,
                "operation": "set-property", "properties": {"CPUQuota": "20%"}, "revert": True}],
         [{"name": "app", "paths": [str(log)]}], http_receiver)
     stop_daemon.append(d)
     with log.open("a") as f:
         f.write("BUSY\n")
-    wait_for(lambda: sb.show("a6-e2e-cpu.service", "CPUQuotaPerSecUSec") == "200ms", timeout=30)
+    wait_for(lambda: sb.show(CPU, "CPUQuotaPerSecUSec") == "200ms", timeout=30)
     wait_for(lambda: alert_states(http_receiver, "AppBusy") == ["firing", "resolved"], timeout=30)
-    wait_for(lambda: sb.show("a6-e2e-cpu.service", "CPUQuotaPerSecUSec") == "infinity", timeout=30)
+    wait_for(lambda: sb.show(CPU, "CPUQuotaPerSecUSec") == "infinity", timeout=30)
     assert [h["outcome"] for h in d.actions()] == ["ok", "undo_ok"]
 
 
