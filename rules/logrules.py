@@ -8,6 +8,7 @@ processing. `evaluate` (the group's periodic evaluation) handles time: windows e
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -37,6 +38,8 @@ _COUNT, _NUMERIC, _TEXT, _RATIO, _ABSENT, _NEW_VALUE = range(6)
 _KINDS = {"sum": _NUMERIC, "avg": _NUMERIC, "min": _NUMERIC, "max": _NUMERIC, "last": _NUMERIC,
           "quantile": _NUMERIC, "distinct": _TEXT, "change": _TEXT, "ratio": _RATIO,
           "absent": _ABSENT, "new_value": _NEW_VALUE}
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+        "==": operator.eq, "!=": operator.ne}
 # evaluated at the group interval only: each evaluation reads the whole window
 _LAZY = ("quantile", "spike")
 EvictHook = Callable[[str, int], None]
@@ -115,6 +118,11 @@ class LogRule:
         self.field_name = rule.field or ""
         self.field_in_groups = self.field_name in groups
         self.kind = _KINDS.get(rule.aggregate, _COUNT)
+        self.by_group = rule.by[0] if len(rule.by) == 1 and rule.by[0] in groups else ""
+        # count: the threshold as a C comparison on the window's running total
+        th = rule.threshold
+        self.cmp = _OPS[th.op] if rule.aggregate == "count" and th is not None else None
+        self.bound = th.bound if th is not None else 0.0
         self.eager = rule.aggregate not in _LAZY
         self.max_keys = rule.max_keys
         # one key and nothing to filter after the match: the engine hands over whole batches
@@ -174,7 +182,8 @@ class LogRule:
         if not by:
             key: Key = ()
         elif len(by) == 1:
-            key = (_lookup(by[0][0], by[0][1], m, ev),)
+            key = ((m.group(self.by_group) if m is not None and self.by_group else None)
+                   or _lookup(by[0][0], by[0][1], m, ev),)
         else:
             key = tuple([_lookup(b, g, m, ev) for b, g in by])
         kind = self.kind
@@ -331,7 +340,9 @@ class LogRule:
 
     def _evaluate_key(self, key: Key, w: Window, now: float, out: list[Transition]) -> None:
         w.expire(int((now - self.span) // self.width))
-        active = self.table.is_active(key)
+        active = key in self.table.active
+        if self.cmp is not None and not active and not self.cmp(w.total, self.bound):  # type: ignore[attr-defined]
+            return  # the common case of a count below its threshold, decided inline
         value, cond = self._condition(w, now, active)
         if cond or active:
             self.table.step(key, cond, value, now, out, lambda: self._labels(key), w.ex)
