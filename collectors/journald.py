@@ -148,7 +148,22 @@ class JournaldCollector:
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 30.0)
 
+    def _mark_end(self) -> None:
+        """First run with `start_at: end`: save the cursor of the journal's last entry now, so
+        entries written before our first batch is acknowledged survive a restart."""
+        argv = [*self.cfg.journalctl, "-o", "json", "-n", "1", "--no-pager"]
+        try:
+            res = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+            cursor = json.loads(res.stdout.splitlines()[-1]).get("__CURSOR")
+        except (OSError, subprocess.TimeoutExpired, ValueError, IndexError, AttributeError):
+            return  # empty or unreadable journal: follow from its end
+        if isinstance(cursor, str):
+            self._cursor = cursor
+            self._positions.save_positions(self.name, {_CURSOR_KEY: cursor})
+
     def _follow(self, sink: Sink) -> None:
+        if self._cursor is None and self.cfg.start_at == "end":
+            self._mark_end()
         argv = self.argv()
         resume = self._cursor
         try:

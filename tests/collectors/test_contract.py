@@ -25,10 +25,14 @@ from tests.conftest import wait_for
 
 FAKE_JOURNALCTL = """
 import json, sys, time
-for i in range(3):
-    print(json.dumps({"MESSAGE": f"entry {i}", "__CURSOR": f"c{i}", "PRIORITY": "6",
-                      "__REALTIME_TIMESTAMP": "1700000000000000", "SYSLOG_IDENTIFIER": "t"}),
-          flush=True)
+def entry(i):
+    return json.dumps({"MESSAGE": f"entry {i}", "__CURSOR": f"c{i}", "PRIORITY": "6",
+                       "__REALTIME_TIMESTAMP": "1700000000000000", "SYSLOG_IDENTIFIER": "t"})
+if "-f" not in sys.argv:  # -n 1: the last entry
+    print(entry(0))
+    sys.exit(0)
+for i in range(3):  # follow from the cursor (c0, included)
+    print(entry(i), flush=True)
 time.sleep(60)
 """
 
@@ -86,7 +90,7 @@ def test_streaming_collector_contract(ctype: str, tmp_path: Path, stats: Recordi
     c.start(sink)
     try:
         produce()
-        wait_for(lambda: len(sink.events) >= 2)
+        wait_for(lambda: len(sink.events) >= 2)  # journald: c0 is skipped
         assert all(
             isinstance(e, LogEvent) and e.source == "x" and isinstance(e.line, str)
             for e in sink.events
