@@ -7,7 +7,6 @@ read from the persisted history. The systemctl/command/signal work runs on `Keye
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import structlog
 
 from alerter.actions import history as h
+from alerter.actions.applied import AppliedStates
 from alerter.actions.config import ActionConfig, ThrottleSpec
 from alerter.actions.executors import (
     Executor,
@@ -47,7 +47,6 @@ from rules.yamlsource import format_duration
 
 log = structlog.get_logger(__name__)
 
-APPLIED_NS = "actions.applied"  # what a resolve must undo, per action+target
 SYNTHETIC_NS = "actions.synthetic"  # exhausted / ineffective alerts raised and not yet resolved
 ORPHAN_GRACE = 60.0  # undo an applied state whose alerts have all stopped firing for this long
 
@@ -78,12 +77,13 @@ class ActionRunner:
         self.dry_run = dry_run
         self.actions_per_minute = actions_per_minute
         self._workers = KeyedWorkers(workers)
-        self._lock = threading.RLock()  # guards the applied entries shared with workers
+        self.applied = AppliedStates(store)
         self._episodes: dict[str, float] = {}  # fingerprint -> active_at of the firing episode
         self._verify: dict[tuple[str, str], tuple[float, Plan, str]] = {}
         self._verified: set[tuple[str, str]] = set()  # (fingerprint, action) escalated or passed
         self._skips: dict[tuple[str, str, str, str], float] = {}
         self._orphans: dict[str, float] = {}
+        self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
         self._orphan_check = float("-inf")
         self._reapply_throttles()
 
@@ -119,6 +119,8 @@ class ActionRunner:
         self._undo_orphans(live, now)
         if len(self._skips) > 10_000:
             self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
+        if len(self._not_before) > 10_000:
+            self._not_before = {k: v for k, v in self._not_before.items() if v > now}
 
     def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]:
         return [r.to_json() for r in self.history_db.records(fingerprint)]
@@ -166,9 +168,12 @@ class ActionRunner:
         except ValueError as e:
             self._skip(action, _template_target(action), alert, h.INVALID_TARGET, str(e), now)
             return
+        if repeat and self._not_before.get(plan.key, 0.0) > now:
+            return  # known to be cooling down or exhausted: spare the tick the queries
         dry = self.dry_run or action.dry_run
         last = self.history_db.last_run(action.name, plan.target, dry)
         if last is not None and now - last < action.cooldown:
+            self._not_before[plan.key] = last + action.cooldown
             if not repeat:
                 detail = (f"last run at {clock_time(last)}, cooldown {format_duration(action.cooldown)}")
                 self._skip(action, plan.target, alert, h.SKIPPED_COOLDOWN, detail, now)
@@ -176,6 +181,8 @@ class ActionRunner:
         window = self.history_db.runs(action.name, plan.target, now - action.limit.within, dry)
         if len(window) >= action.limit.count:
             self._exhausted(plan, window, now, dry, repeat)
+            # the oldest run leaves the window just after window[0] + within
+            self._not_before[plan.key] = window[0] + action.limit.within
             return
         if self.history_db.count_all_since(now - 60.0) >= self.actions_per_minute:
             detail = f"global.actions_per_minute ({self.actions_per_minute}) reached"
@@ -187,7 +194,7 @@ class ActionRunner:
         action, alert = plan.action, plan.alert
         what = describe(action, plan.target, dry)
         if action.reverts:
-            self._hold(plan, dry)
+            self.applied.hold(plan.key, action.name, plan.target, alert.fingerprint, dry)
         if dry:
             self._record(action, plan.target, alert, h.DRY_RUN, what, now, dry=True)
             log.info("action_dry_run", action=action.name, target=plan.target,
@@ -218,7 +225,7 @@ class ActionRunner:
         else:
             outcome = h.OK
             if action.reverts:
-                self._applied_done(plan, undo_state)
+                self.applied.done(plan.key, undo_state)
         if outcome == h.OK:
             what = describe(action, plan.target, False)
             detail = f"{what}: {detail}" if detail else what
@@ -336,49 +343,18 @@ class ActionRunner:
 
     # --- applied state and its undo ---------------------------------------------------------
 
-    def _hold(self, plan: Plan, dry: bool) -> None:
-        """Note that `plan.alert` holds this action's effect on the target until it resolves."""
-        with self._lock:
-            entry = self.store.kv_get(APPLIED_NS, plan.key) or {
-                "action": plan.action.name, "target": plan.target, "fingerprints": [],
-                "dry_run": dry, "done": False, "undo_state": {},
-            }
-            if plan.alert.fingerprint not in entry["fingerprints"]:
-                entry["fingerprints"].append(plan.alert.fingerprint)
-            self.store.kv_put(APPLIED_NS, plan.key, entry)
-
-    def _applied_done(self, plan: Plan, undo_state: Mapping[str, Any]) -> None:
-        with self._lock:
-            entry = self.store.kv_get(APPLIED_NS, plan.key)
-            if entry is None:
-                return
-            if not entry["done"]:  # the first apply saw the original values; keep them
-                entry["done"] = True
-                entry["undo_state"] = dict(undo_state)
-                self.store.kv_put(APPLIED_NS, plan.key, entry)
-
     def _release(self, action: ActionConfig, alert: Alert, now: float) -> None:
         try:
             plan = render_plan(action, alert, self.protected)
         except (ValueError, ActionError):
             return  # it never ran for this alert
-        self._release_plan(plan, alert.fingerprint, now)
-
-    def _release_plan(self, plan: Plan, fingerprint: str, now: float) -> None:
-        with self._lock:
-            entry = self.store.kv_get(APPLIED_NS, plan.key)
-            if entry is None or fingerprint not in entry["fingerprints"]:
-                return
-            entry["fingerprints"].remove(fingerprint)
-            self.store.kv_put(APPLIED_NS, plan.key, entry)
-            if entry["fingerprints"]:
-                return  # another firing alert still wants it applied
-        self._start_undo(plan, entry, now)
+        entry = self.applied.release(plan.key, alert.fingerprint)
+        if entry is not None:  # the last alert holding it resolved
+            self._start_undo(plan, entry, now)
 
     def _start_undo(self, plan: Plan, entry: Mapping[str, Any], now: float) -> None:
         if entry["dry_run"]:
-            with self._lock:
-                self.store.kv_delete(APPLIED_NS, plan.key)
+            self.applied.drop(plan.key)
             what = describe(plan.action, plan.target, True, undo=True)
             self._record(plan.action, plan.target, plan.alert, h.UNDO_PREFIX + h.DRY_RUN, what,
                          now, dry=True)
@@ -386,13 +362,9 @@ class ActionRunner:
         self._workers.submit(plan.key, Job(lambda: self._undo(plan, now)))
 
     def _undo(self, plan: Plan, now: float) -> None:
-        with self._lock:
-            entry = self.store.kv_get(APPLIED_NS, plan.key)
-            if entry is None or entry["fingerprints"]:
-                return  # fired again meanwhile: keep it applied
-            self.store.kv_delete(APPLIED_NS, plan.key)
-        if not entry["done"]:
-            return  # the apply failed: nothing to undo
+        entry = self.applied.take(plan.key)
+        if entry is None or not entry["done"]:
+            return  # fired again meanwhile, or the apply failed: nothing to undo
         action = plan.action
         plan = replace(plan, undo_state=entry.get("undo_state") or {})
         what = describe(action, plan.target, False, undo=True)
@@ -412,33 +384,32 @@ class ActionRunner:
         if not self._orphans and now - self._orphan_check < 10.0:
             return
         self._orphan_check = now
-        entries = self.store.kv_items(APPLIED_NS)
-        for key, entry in entries.items():
+        for key, entry in self.applied.items().items():
             if any(fp in live for fp in entry["fingerprints"]):
                 self._orphans.pop(key, None)
                 continue
-            first = self._orphans.setdefault(key, now)
-            action = self.actions.get(entry["action"])
-            if now - first < ORPHAN_GRACE:
+            if now - self._orphans.setdefault(key, now) < ORPHAN_GRACE:
                 continue
             self._orphans.pop(key, None)
+            action = self.actions.get(entry["action"])
             if action is None:
-                self.store.kv_delete(APPLIED_NS, key)
+                log.warning("action_orphan_dropped", action=entry["action"], target=entry["target"],
+                            reason="the action is no longer configured; revert by hand")
+                self.applied.drop(key)
                 continue
             log.warning("action_orphan_released", action=action.name, target=entry["target"])
             orphan = Alert(labels={"alertname": "orphaned"}, annotations={}, state="resolved",
                            value=0.0, active_at=now)
-            with self._lock:
-                entry["fingerprints"] = []
-                self.store.kv_put(APPLIED_NS, key, entry)
-            self._start_undo(Plan(action, entry["target"], orphan), entry, now)
+            released = self.applied.release(key, None)
+            if released is not None:
+                self._start_undo(Plan(action, entry["target"], orphan), released, now)
 
     def _reapply_throttles(self) -> None:
         """Gates live in memory: after a restart, re-close those a firing alert still holds."""
         throttle = self.executors.get("throttle")
         if not isinstance(throttle, ThrottleExecutor):
             return
-        for entry in self.store.kv_items(APPLIED_NS).values():
+        for entry in self.applied.items().values():
             action = self.actions.get(entry["action"])
             if action and isinstance(action.spec, ThrottleSpec) and entry["done"] and not entry["dry_run"]:
                 try:
