@@ -67,10 +67,11 @@ class SystemctlController:
         except OSError as e:
             raise ActionError(f"cannot run {argv[0]}: {e.strerror}") from None
         if out.returncode != 0:
+            # the first line is the reason; later ones are hints ("See system logs ...")
             msg = (out.stderr or out.stdout).strip().splitlines()
             raise ActionError(
                 f"systemctl {' '.join(args)} exited {out.returncode}: "
-                f"{msg[-1] if msg else 'no output'}"
+                f"{msg[0] if msg else 'no output'}"
             )
         return out.stdout
 
