@@ -1,4 +1,4 @@
-"""Line parsers: regex, json, logfmt, syslog (RFC 3164 and 5424) and none.
+"""Line parsers: regex, json, logfmt, syslog (RFC 3164 and 5424, in collectors/syslog.py), none.
 
 A parser turns one line into `(fields, time)`: fields is None when the line does not parse (the
 collector still emits the line, with no fields, and counts it as `parse_error`), time is epoch
@@ -18,7 +18,8 @@ from operator import is_not
 from typing import Any, Protocol
 
 from collectors.events import EMPTY, LogBatch, LogEvent
-from collectors.timefmt import check_time_format, syslog_time, time_parser
+from collectors.syslog import SyslogParser
+from collectors.timefmt import check_time_format, time_parser
 
 PARSER_TYPES = ("regex", "json", "logfmt", "syslog", "none")
 
@@ -89,7 +90,7 @@ def make_parser(cfg: ParserConfig, clock: Callable[[], float] = time.time) -> Pa
     if cfg.type == "logfmt":
         return LogfmtParser(cfg.time_field, cfg.time_format)
     if cfg.type == "syslog":
-        return SyslogParser(clock)
+        return FunctionParser(SyslogParser(clock).parse)
     return NoneParser()
 
 
@@ -149,6 +150,19 @@ def events_via(
             fields = EMPTY
         append(LogEvent(now if t is None else t, source, line, fields))
     return out, errors
+
+
+class FunctionParser:
+    """A Parser around a bare parse function."""
+
+    def __init__(self, parse: Callable[[str], ParseResult]) -> None:
+        self.parse = parse
+
+    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
+        return events_via(self.parse, lines, source, now)
+
+    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
+        return batch_via(self.parse, lines, source, now)
 
 
 class NoneParser:
@@ -306,125 +320,3 @@ class LogfmtParser(_FieldParser):
         if not pairs:
             return None, None
         return fields, self._when(fields)
-
-
-# --- syslog ----------------------------------------------------------------------------------
-
-_FACILITIES = (
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "authpriv",
-    "ftp",
-    "ntp",
-    "security",
-    "console",
-    "solaris-cron",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-)
-_SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-
-_RFC5424 = re.compile(
-    r"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) "
-    r'(-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\])+)'
-    r"(?: (.*))?\Z",
-    re.S,
-)
-_RFC3164 = re.compile(
-    r"(?:<(\d{1,3})>)?"
-    r"([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"  # BSD timestamp, no year
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"  # or RFC 3339 (rsyslog)
-    r" (\S+) "  # host
-    r"(?:([^\s:\[\]]+)(?:\[([^\]\s]*)\])?: ?)?"  # tag[pid]:
-    r"(.*)\Z",
-    re.S,
-)
-
-
-def _pri_fields(pri: str | None, fields: dict[str, str]) -> None:
-    if pri is None:
-        return
-    n = int(pri)
-    if n > 191:
-        return
-    fields["priority"] = pri
-    fields["facility"] = _FACILITIES[n >> 3]
-    fields["severity"] = _SEVERITIES[n & 7]
-
-
-class SyslogParser:
-    """RFC 5424, and RFC 3164 as written to files (`Mmm dd hh:mm:ss host tag[pid]: message`,
-    with or without `<PRI>`, or with an RFC 3339 timestamp as rsyslog writes it).
-
-    Fields: host, program, pid, message; facility, severity, priority when a PRI is present;
-    5424 adds msgid and structured_data (raw). Year-less timestamps are local time.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._iso = time_parser("rfc3339")
-        self._bsd_cache: tuple[str | None, float | None] = (None, None)
-
-    def _bsd_time(self, text: str) -> float | None:
-        seen, value = self._bsd_cache
-        if text == seen:
-            return value
-        value = syslog_time(text, self._clock())
-        self._bsd_cache = (text, value)
-        return value
-
-    def parse(self, line: str) -> ParseResult:
-        if line.startswith("<"):
-            m = _RFC5424.match(line)
-            if m is not None:
-                return self._rfc5424(m)
-        m = _RFC3164.match(line)
-        if m is None:
-            return None, None
-        pri, ts, host, program, pid, message = m.groups()
-        fields: dict[str, str] = {"host": host, "message": message}
-        if program is not None:
-            fields["program"] = program
-        if pid is not None:
-            fields["pid"] = pid
-        _pri_fields(pri, fields)
-        t = self._bsd_time(ts) if ts[0].isalpha() else self._iso(ts)
-        return fields, t
-
-    def _rfc5424(self, m: re.Match[str]) -> ParseResult:
-        pri, version, ts, host, app, procid, msgid, sd, message = m.groups()
-        fields: dict[str, str] = {
-            "version": version,
-            "message": (message or "").removeprefix("\ufeff"),
-        }
-        for key, value in (
-            ("host", host),
-            ("program", app),
-            ("pid", procid),
-            ("msgid", msgid),
-            ("structured_data", sd),
-        ):
-            if value != "-":
-                fields[key] = value
-        _pri_fields(pri, fields)
-        return fields, None if ts == "-" else self._iso(ts)
-
-    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
-        return events_via(self.parse, lines, source, now)
-
-    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
-        return batch_via(self.parse, lines, source, now)

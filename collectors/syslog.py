@@ -1,0 +1,124 @@
+"""The syslog line parser: RFC 5424, and RFC 3164 as syslog daemons write it to files."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from collectors.timefmt import syslog_time, time_parser
+
+ParseResult = tuple[dict[str, str] | None, float | None]
+
+_FACILITIES = (
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+)
+_SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+_RFC5424 = re.compile(
+    r"<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) "
+    r'(-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\])+)'
+    r"(?: (.*))?\Z",
+    re.S,
+)
+_RFC3164 = re.compile(
+    r"(?:<(\d{1,3})>)?"
+    r"([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"  # BSD timestamp, no year
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"  # or RFC 3339 (rsyslog)
+    r" (\S+) "  # host
+    r"(?:([^\s:\[\]]+)(?:\[([^\]\s]*)\])?: ?)?"  # tag[pid]:
+    r"(.*)\Z",
+    re.S,
+)
+
+
+def _pri_fields(pri: str | None, fields: dict[str, str]) -> None:
+    if pri is None:
+        return
+    n = int(pri)
+    if n > 191:
+        return
+    fields["priority"] = pri
+    fields["facility"] = _FACILITIES[n >> 3]
+    fields["severity"] = _SEVERITIES[n & 7]
+
+
+class SyslogParser:
+    """RFC 5424, and RFC 3164 as written to files (`Mmm dd hh:mm:ss host tag[pid]: message`,
+    with or without `<PRI>`, or with an RFC 3339 timestamp as rsyslog writes it).
+
+    Fields: host, program, pid, message; facility, severity, priority when a PRI is present;
+    5424 adds msgid and structured_data (raw). Year-less timestamps are local time.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._iso = time_parser("rfc3339")
+        self._bsd_cache: tuple[str | None, float | None] = (None, None)
+
+    def _bsd_time(self, text: str) -> float | None:
+        seen, value = self._bsd_cache
+        if text == seen:
+            return value
+        value = syslog_time(text, self._clock())
+        self._bsd_cache = (text, value)
+        return value
+
+    def parse(self, line: str) -> ParseResult:
+        if line.startswith("<"):
+            m = _RFC5424.match(line)
+            if m is not None:
+                return self._rfc5424(m)
+        m = _RFC3164.match(line)
+        if m is None:
+            return None, None
+        pri, ts, host, program, pid, message = m.groups()
+        fields: dict[str, str] = {"host": host, "message": message}
+        if program is not None:
+            fields["program"] = program
+        if pid is not None:
+            fields["pid"] = pid
+        _pri_fields(pri, fields)
+        t = self._bsd_time(ts) if ts[0].isalpha() else self._iso(ts)
+        return fields, t
+
+    def _rfc5424(self, m: re.Match[str]) -> ParseResult:
+        pri, version, ts, host, app, procid, msgid, sd, message = m.groups()
+        fields: dict[str, str] = {
+            "version": version,
+            "message": (message or "").removeprefix("\ufeff"),
+        }
+        for key, value in (
+            ("host", host),
+            ("program", app),
+            ("pid", procid),
+            ("msgid", msgid),
+            ("structured_data", sd),
+        ):
+            if value != "-":
+                fields[key] = value
+        _pri_fields(pri, fields)
+        return fields, None if ts == "-" else self._iso(ts)
