@@ -51,7 +51,7 @@ def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str]
     idx = last = 0
     while pos >= 0:
         idx += text.count(_SEP, last, pos)
-        r.observe(events[idx], lines[idx], now, bucket, out)
+        r.observe(events, idx, lines[idx], now, bucket, out)
         nxt = text.find(_SEP, pos)
         if nxt < 0:
             return
@@ -82,10 +82,10 @@ def _scan_regex(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any
             m = r.match.search(lines[idx]) if r.match is not None else None
         if m is not None:
             if not bulk:
-                r.observe(events[idx], lines[idx], now, bucket, out, m)
+                r.observe(events, idx, lines[idx], now, bucket, out, m)
             else:
                 n += 1
-                if ratio and r.of_ok(events[idx], lines[idx], m):
+                if ratio and r.of_ok(events, idx, lines[idx], m):
                     hits += 1
                 if len(tail) == EXAMPLES:
                     del tail[0]
@@ -266,15 +266,17 @@ class Engine:
             else:  # a line holds a newline (a multiline event): test each line instead
                 for r in (*plan.regex, *plan.literal):
                     lit, bucket = r.literal or "", r.bucket(now)
-                    for ev, line in zip(events, lines, strict=True):
+                    for idx, line in enumerate(lines):
                         if lit in line:
-                            r.observe(ev, line, now, bucket, out)
+                            r.observe(events, idx, line, now, bucket, out)
         for r in plan.touch:
             r.touch(source, lines[-1], now, out)
-        for r in plan.scan:
-            bucket = r.bucket(now)
-            for ev, line in zip(events, lines, strict=True):
-                r.observe(ev, line, now, bucket, out)
+        if plan.scan:
+            built = events if isinstance(events, list) else list(events)  # each event once
+            for r in plan.scan:
+                bucket = r.bucket(now)
+                for idx, line in enumerate(lines):
+                    r.observe(built, idx, line, now, bucket, out)
 
     def _sample(self, s: Any, now: float) -> None:
         labels: Mapping[str, str] = s.labels

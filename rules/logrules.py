@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from rules.alert import Transition
@@ -77,12 +77,15 @@ def _factory(rule: Rule) -> Callable[[], Window]:
     return AbsentWindow  # absent (new_value keeps its own tables)
 
 
-def _lookup(name: str, in_groups: bool, m: re.Match[str] | None, ev: LogEventLike) -> str:
-    """A label value: the regex group of that name, else the parsed field, else ''."""
+def _lookup(name: str, in_groups: bool, m: re.Match[str] | None,
+            events: Sequence[LogEventLike], idx: int) -> str:
+    """A label value: the regex group of that name, else the parsed field of events[idx]
+    (built only now: a collector's batch builds events on access), else ''."""
     if in_groups and m is not None:
         v = m.group(name)
         if v is not None:
             return v
+    ev = events[idx]
     v = ev.fields.get(name)
     if v is not None:
         return v
@@ -165,10 +168,11 @@ class LogRule:
     def bucket(self, now: float) -> int:
         return int(now // self.width)
 
-    def observe(self, ev: LogEventLike, line: str, now: float, bucket: int,
+    def observe(self, events: Sequence[LogEventLike], idx: int, line: str, now: float,
+                bucket: int,
                 out: list[Transition], m: re.Match[str] | None = None) -> None:
-        """One event that passed the pre-filter; `bucket` is `self.bucket(now)`; `m` the match
-        when the caller already searched."""
+        """events[idx] (its line: `line`) passed the pre-filter; `bucket` is
+        `self.bucket(now)`; `m` the match when the caller already searched."""
         if m is None and self.match is not None:
             m = self.match.search(line)
             if m is None:
@@ -176,35 +180,35 @@ class LogRule:
         if self.exclude is not None and self.exclude.search(line) is not None:
             return
         for mt, in_groups in self.where:
-            if not _test(mt, _lookup(mt.name, in_groups, m, ev)):
+            if not _test(mt, _lookup(mt.name, in_groups, m, events, idx)):
                 return
         by = self.by
         if not by:
             key: Key = ()
         elif len(by) == 1:
             key = ((m.group(self.by_group) if m is not None and self.by_group else None)
-                   or _lookup(by[0][0], by[0][1], m, ev),)
+                   or _lookup(by[0][0], by[0][1], m, events, idx),)
         else:
-            key = tuple([_lookup(b, g, m, ev) for b, g in by])
+            key = tuple([_lookup(b, g, m, events, idx) for b, g in by])
         kind = self.kind
         x: Any = None
         if kind == _NUMERIC:
             try:
-                x = float(_lookup(self.field_name, self.field_in_groups, m, ev))
+                x = float(_lookup(self.field_name, self.field_in_groups, m, events, idx))
             except ValueError:
                 return  # not a number: the event does not count
         elif kind == _TEXT:
-            x = _lookup(self.field_name, self.field_in_groups, m, ev)
+            x = _lookup(self.field_name, self.field_in_groups, m, events, idx)
         elif kind == _RATIO:
             x = True
             for mt, g in self.of:
-                if not _test(mt, _lookup(mt.name, g, m, ev)):
+                if not _test(mt, _lookup(mt.name, g, m, events, idx)):
                     x = False
                     break
         elif kind == _ABSENT:
             x = now
         elif kind == _NEW_VALUE:
-            self._new_value(key, _lookup(self.field_name, self.field_in_groups, m, ev), line,
+            self._new_value(key, _lookup(self.field_name, self.field_in_groups, m, events, idx), line,
                             now, out)
             return
         keys = self.keys
@@ -221,12 +225,13 @@ class LogRule:
         if self.eager:
             self._evaluate_key(key, w, now, out)
 
-    def of_ok(self, ev: LogEventLike, line: str, m: re.Match[str] | None) -> bool:
+    def of_ok(self, events: Sequence[LogEventLike], idx: int, line: str,
+              m: re.Match[str] | None) -> bool:
         """ratio: does a selected event also match `of`?"""
         if m is None and self.match is not None:
             m = self.match.search(line)
         for mt, g in self.of:  # noqa: SIM110 - a loop, not all(genexpr): no allocation per line
-            if not _test(mt, _lookup(mt.name, g, m, ev)):
+            if not _test(mt, _lookup(mt.name, g, m, events, idx)):
                 return False
         return True
 
