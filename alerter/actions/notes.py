@@ -36,21 +36,25 @@ def span(seconds: float) -> str:
     return words.get(seconds, format_duration(seconds))
 
 
-def note(record: Record, action: ActionConfig | None, runs_in_window: int) -> str:
-    """One line for a notification: 'restarted web.service at 12:03 UTC, 2 of 3 in the last hour'."""
+def note(record: Record, action: ActionConfig | None, runs_in_window: int | None) -> str:
+    """One line for a notification: 'restarted web.service at 12:03 UTC, 2 of 3 in the last hour'.
+
+    `runs_in_window`: the runs counted against the limit up to this one; None leaves it out.
+    """
     at = clock_time(record.time)
     if action is None:
         return f"{record.action} on {record.target}: {record.outcome} at {at}"
     undo = record.outcome.startswith(UNDO_PREFIX)
     done, todo = phrases(action, record.target, undo=undo)
-    budget = f"{runs_in_window} of {action.limit.count} in the last {span(action.limit.within)}"
+    budget = "" if undo or runs_in_window is None else (
+        f", {runs_in_window} of {action.limit.count} in the last {span(action.limit.within)}")
     outcome = record.outcome.removeprefix(UNDO_PREFIX) if undo else record.outcome
     if outcome == OK:
-        return f"{done} at {at}" + ("" if undo else f", {budget}")
+        return f"{done} at {at}{budget}"
     if outcome == RUNNING:
-        return f"{done} at {at} (in progress), {budget}"
+        return f"{done} at {at} (in progress){budget}"
     if outcome == DRY_RUN:
-        return f"would {todo} at {at} (dry run)" + ("" if undo else f", {budget}")
+        return f"would {todo} at {at} (dry run){budget}"
     if outcome == FAILED:
         return f"failed to {todo} at {at}: {record.detail}"
     if outcome == SKIPPED_LIMIT:
@@ -60,9 +64,15 @@ def note(record: Record, action: ActionConfig | None, runs_in_window: int) -> st
 
 
 def synthetic_alert(kind: str, source: Alert, action: ActionConfig, target: str,
-                    summary: str, description: str, now: float) -> Alert:
-    """An alert alerter raises about its own remediation; it carries no actions (no loops)."""
+                    summary: str, description: str, now: float, dry_run: bool = False) -> Alert:
+    """An alert alerter raises about its own remediation; it carries no actions (no loops).
+
+    In dry run it says so, and carries `dry_run="true"` so a route can keep it from paging.
+    """
     labels = {k: v for k, v in source.labels.items() if k not in ("alertname", "severity")}
+    if dry_run:
+        labels["dry_run"] = "true"
+        summary = f"{summary} (dry run)"
     labels.update({
         "alertname": kind,
         "severity": "critical",

@@ -314,10 +314,11 @@ class ActionRunner:
     def _raise(self, kind: str, plan: Plan, summary: str, now: float) -> None:
         records = self.history_db.target_records(plan.action.name, plan.target,
                                                  now - max(plan.action.limit.within, 3600.0))
-        lines = [note(r, plan.action, 0).split(", ")[0] for r in records[-20:]]
+        lines = [note(r, plan.action, None) for r in records[-20:]]
         description = "Action history:\n" + "\n".join(f"- {line}" for line in lines)
+        dry = self.dry_run or plan.action.dry_run
         alert = synthetic_alert(kind, plan.alert, plan.action, plan.target, summary,
-                                description, now)
+                                description, now, dry_run=dry)
         self.store.kv_put(SYNTHETIC_NS, alert.fingerprint, {
             "kind": kind, "action": plan.action.name, "target": plan.target,
             "source": plan.alert.fingerprint, "alert": alert_to_json(alert),

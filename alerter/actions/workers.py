@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -76,8 +77,10 @@ class KeyedWorkers:
                 except Exception:
                     log.exception("action_job_crashed", key=key)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Cancel queued jobs, let running ones finish (up to `timeout` each thread)."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel queued jobs; wait up to `timeout` in all for running ones (they are daemon
+        threads: one still running after that finishes and records on its own, or dies with
+        the process). Short, because the main loop, which pings the watchdog, waits here."""
         with self._lock:
             self._closed = True
             cancelled = [job for q in self._pending.values() for job in q]
@@ -90,5 +93,6 @@ class KeyedWorkers:
                 log.exception("action_job_cancel_crashed")
         for _ in self._threads:
             self._ready.put(None)
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))

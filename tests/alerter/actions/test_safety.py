@@ -284,3 +284,14 @@ def test_api_route_lists_the_history(harness: Harness) -> None:
 
     data = json.loads(resp.body)["data"]
     assert [(d["action"], d["target"], d["outcome"]) for d in data] == [("restart-web", "web.service", "ok")]
+
+
+def test_exhausted_in_dry_run_says_so_and_is_labelled(harness: Harness) -> None:
+    r = harness.build(RESTART, dry_run=True)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 3 * 300, step=30)
+    (t,) = harness.emitted
+    assert t.alert.labels["dry_run"] == "true"
+    assert t.alert.annotations["summary"].endswith("(dry run)")
+    assert "- would restart web.service at 22:13 UTC (dry run)" in t.alert.annotations["description"]
