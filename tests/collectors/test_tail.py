@@ -1,0 +1,90 @@
+"""FileTailer: whole lines only, in any block size, whatever bytes and however they are appended."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import collectors.tail
+from collectors.tail import FileTailer, SavedPosition
+
+
+def drain(t: FileTailer, limit: int) -> list[tuple[bytes, bool]]:
+    out = []
+    while (chunk := t.read(limit)) is not None:
+        out.append((chunk.data, chunk.cut))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.binary(max_size=40), max_size=12),
+    block=st.integers(1, 64),
+)
+def test_appended_bytes_come_back_as_whole_lines(pieces: list[bytes], block: int) -> None:
+    limit = 1000  # no line is cut here
+    old = collectors.tail.BLOCK_BYTES
+    collectors.tail.BLOCK_BYTES = block
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "f.log")
+            open(path, "wb").close()
+            t = FileTailer.open(path)
+            got = b""
+            written = b""
+            for piece in pieces:
+                with open(path, "ab") as f:
+                    f.write(piece)
+                written += piece
+                for data, cut in drain(t, limit):
+                    assert not cut and data.endswith(b"\n")
+                    got += data
+                assert got == written[: written.rfind(b"\n") + 1]
+                assert t.offset == len(got)
+            t.close()
+    finally:
+        collectors.tail.BLOCK_BYTES = old
+
+
+@settings(max_examples=100, deadline=None)
+@given(lines=st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=8))
+def test_long_lines_are_cut_to_the_limit_and_the_rest_skipped(lines: list[bytes]) -> None:
+    limit = 10
+    old = collectors.tail.BLOCK_BYTES
+    collectors.tail.BLOCK_BYTES = 1  # blocks of limit + 1 bytes: every long line is cut here
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "f.log")
+            with open(path, "wb") as f:
+                f.write(b"".join(x + b"\n" for x in lines))
+            t = FileTailer.open(path)
+            got: list[bytes] = []
+            for data, cut in drain(t, limit):
+                got.extend([data] if cut else data.split(b"\n")[:-1])
+            assert t.offset == os.path.getsize(path)
+            t.close()
+    finally:
+        collectors.tail.BLOCK_BYTES = old
+    assert got == [x if len(x) <= limit else x[:limit] for x in lines]
+
+
+def test_seek_end_starts_after_the_last_newline(tmp_path: Path) -> None:
+    path = os.path.join(str(tmp_path), "f.log")
+    with open(path, "wb") as f:
+        f.write(b"old\npartial")
+    t = FileTailer.open(path)
+    t.seek_end()
+    with open(path, "ab") as f:
+        f.write(b" line\nnew\n")
+    assert drain(t, 100) == [(b"partial line\nnew\n", False)]
+    t.close()
+
+
+def test_saved_position_round_trip_and_garbage() -> None:
+    p = SavedPosition("/var/log/x", 1, 2, 3, "ab", 4)
+    assert SavedPosition.loads(p.dumps()) == p and p.key == "1:2"
+    assert SavedPosition.loads("{") is None and SavedPosition.loads('{"path": 1}') is None
