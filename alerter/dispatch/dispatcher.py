@@ -20,10 +20,11 @@ import structlog
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig
 from alerter.dispatch.groups import Group, Timing
 from alerter.dispatch.inhibit import Inhibitor
-from alerter.dispatch.outbox import DEFAULT_BACKOFF, Backoff, Lane, Outbox, enqueue
+from alerter.dispatch.outbox import DEFAULT_BACKOFF, Backoff, Lane, Outbox, enqueue, lane_id
 from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences
 from alerter.metrics import Metrics
+from alerter.notifiers.alertmanager import AlertmanagerNotifier
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
 from alerter.protocols import Clock, Notifier
@@ -78,16 +79,8 @@ class NotificationDispatcher:
         self._removed: set[str] = set()  # group ids to delete from the store
         self.silences = Silences(store)
         self._load_groups()
-        self._outbox = Outbox(
-            store,
-            {
-                name: Lane(self._notifiers[name], cfg.max_age, cfg.timeout)
-                for name, cfg in self._configs.items()
-            },
-            metrics,
-            clock,
-            backoff,
-        )
+        self._lanes: dict[str, list[str]] = {}  # notifier name -> its outbox lanes
+        self._outbox = Outbox(store, self._make_lanes(), metrics, clock, backoff)
         self._outbox.start()
 
     # --- protocols.Dispatcher --------------------------------------------------------------
@@ -145,6 +138,23 @@ class NotificationDispatcher:
         return self._outbox.pending()
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _make_lanes(self) -> dict[str, Lane]:
+        lanes: dict[str, Lane] = {}
+        for name, cfg in self._configs.items():
+            n = self._notifiers[name]
+            if isinstance(n, AlertmanagerNotifier) and len(n.urls) > 1:
+                parts: dict[str, Notifier] = {}
+                for url in n.urls:
+                    session = requests.Session()
+                    self._sessions.append(session)
+                    parts[lane_id(name, url)] = n.for_url(url, session)
+            else:
+                parts = {lane_id(name): n}
+            self._lanes[name] = list(parts)
+            for lid, part in parts.items():
+                lanes[lid] = Lane(name, part, cfg.max_age, cfg.timeout)
+        return lanes
 
     def _timing(self, route: RouteConfig) -> Timing:
         cfg = self._configs[route.receiver]
@@ -256,13 +266,15 @@ class NotificationDispatcher:
                 ],
             )
             for n in out:
-                enqueue(db, n, now)
+                for lid in self._lanes[n.receiver]:
+                    enqueue(db, lid, n, now)
         self._dirty.clear()
         self._removed.clear()
         if out:
             self._outbox.update_queue_length()
             for receiver in {n.receiver for n in out}:
-                self._outbox.wake(receiver)
+                for lid in self._lanes[receiver]:
+                    self._outbox.wake(lid)
 
     def _load_groups(self) -> None:
         """Groups saved by an earlier run; those the current route tree no longer has are dropped."""

@@ -1,8 +1,10 @@
 """The durable outbox: notifications are committed to the state store before they are sent and
 deleted after a 2xx, so they survive a restart and a receiver that is down.
 
-One worker thread per notifier sends its rows oldest first; the head row blocks the ones
-behind it while it is retried, so order per receiver is kept. Retries back off exponentially
+One worker thread per lane sends its rows oldest first; the head row blocks the ones behind
+it while it is retried, so order per receiver is kept. A lane is a notifier, or one URL of an
+alertmanager notifier: each Alertmanager of a cluster is fed on its own, so one that is down
+does not hold back the others. The outbox's `notifier` column holds the lane id. Retries back off exponentially
 with jitter (Alertmanager's 500 ms, x1.5, 60 s cap), honour Retry-After, and end when the row
 is older than the notifier's `max_age`, which drops it with an error log and a metric.
 """
@@ -48,17 +50,22 @@ DEFAULT_BACKOFF = Backoff()
 class Lane:
     """What a worker needs to know about its notifier."""
 
+    name: str  # the notifier's config name (metrics, logs)
     notifier: Notifier
     max_age: float
     timeout: float
 
 
-def enqueue(db: sqlite3.Connection, notification: Notification, now: float) -> None:
+def lane_id(notifier: str, url: str | None = None) -> str:
+    return notifier if url is None else f"{notifier}@{url}"
+
+
+def enqueue(db: sqlite3.Connection, lane: str, notification: Notification, now: float) -> None:
     """Add a row inside the caller's transaction (with the group state it belongs to)."""
     db.execute(
         "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) VALUES (?, ?, ?, 0, ?)",
         (
-            notification.receiver,
+            lane,
             now,
             now,
             json.dumps(notification.to_dict(), separators=(",", ":")),
@@ -83,18 +90,18 @@ class Outbox:
         self._rnd = random.Random()
         self._stop = threading.Event()
         self._wake = {name: threading.Event() for name in self._lanes}
-        self._threads: list[threading.Thread] = []
+        self._threads: list[tuple[Lane, threading.Thread]] = []
 
     def start(self) -> None:
         self._drop_orphans()
         self.update_queue_length()
-        for name in self._lanes:
-            t = threading.Thread(target=self._run, args=(name,), name=f"notify-{name}", daemon=True)
+        for lid, lane in self._lanes.items():
+            t = threading.Thread(target=self._run, args=(lid,), name=f"notify-{lid}", daemon=True)
             t.start()
-            self._threads.append(t)
+            self._threads.append((lane, t))
 
-    def wake(self, notifier: str) -> None:
-        ev = self._wake.get(notifier)
+    def wake(self, lane: str) -> None:
+        ev = self._wake.get(lane)
         if ev is not None:
             ev.set()
 
@@ -103,17 +110,12 @@ class Outbox:
         self._stop.set()
         for ev in self._wake.values():
             ev.set()
-        for t in self._threads:
-            lane = self._lanes[t.name.removeprefix("notify-")]
+        for lane, t in self._threads:
             t.join(lane.timeout + 2.0)
         self._threads.clear()
 
-    def pending(self, notifier: str | None = None) -> int:
-        if notifier is None:
-            return int(self._store.query("SELECT COUNT(*) FROM outbox")[0][0])
-        return int(
-            self._store.query("SELECT COUNT(*) FROM outbox WHERE notifier = ?", (notifier,))[0][0]
-        )
+    def pending(self) -> int:
+        return int(self._store.query("SELECT COUNT(*) FROM outbox")[0][0])
 
     def update_queue_length(self) -> None:
         self._metrics.notification_queue_length.set(self.pending())
@@ -121,41 +123,45 @@ class Outbox:
     def _drop_orphans(self) -> None:
         """Rows for notifiers no longer in the config cannot be sent: say so and drop them."""
         rows = self._store.query("SELECT notifier, COUNT(*) FROM outbox GROUP BY notifier")
-        for name, count in rows:
-            if name not in self._lanes:
+        for lid, count in rows:
+            if lid not in self._lanes:
+                name = lid.partition("@")[0]
                 log.error(
                     "notifications_dropped",
                     notifier=name,
+                    lane=lid,
                     count=count,
-                    reason="notifier no longer configured",
+                    reason="notifier (or alertmanager URL) no longer configured",
                 )
                 self._metrics.notifications.labels(name, "dropped").inc(count)
                 with self._store.transaction() as db:
-                    db.execute("DELETE FROM outbox WHERE notifier = ?", (name,))
+                    db.execute("DELETE FROM outbox WHERE notifier = ?", (lid,))
 
     # --- worker --------------------------------------------------------------------------
 
-    def _run(self, name: str) -> None:
-        lane = self._lanes[name]
-        wake = self._wake[name]
-        bound = log.bind(notifier=name)
+    def _run(self, lid: str) -> None:
+        lane = self._lanes[lid]
+        wake = self._wake[lid]
+        bound = (
+            log.bind(notifier=lane.name, lane=lid) if lid != lane.name else log.bind(notifier=lid)
+        )
         while not self._stop.is_set():
             try:
-                wait = self._step(name, lane, bound)
+                wait = self._step(lid, lane, bound)
             except Exception:  # a bug must not end the worker: log, count, go on
                 bound.exception("notification_worker_failed")
-                self._metrics.notifications.labels(name, "error").inc()
+                self._metrics.notifications.labels(lane.name, "error").inc()
                 wait = IDLE_WAIT
             if wait > 0:
                 wake.wait(wait)
                 wake.clear()
 
-    def _step(self, name: str, lane: Lane, log: structlog.typing.FilteringBoundLogger) -> float:
+    def _step(self, lid: str, lane: Lane, log: structlog.typing.FilteringBoundLogger) -> float:
         """Try the head row of this lane; return how long to wait before the next step."""
         rows = self._store.query(
             "SELECT id, created, next_attempt, attempts, payload FROM outbox "
             "WHERE notifier = ? ORDER BY id LIMIT 1",
-            (name,),
+            (lid,),
         )
         if not rows:
             return IDLE_WAIT
@@ -170,7 +176,7 @@ class Outbox:
                 attempts=attempts,
                 max_age=lane.max_age,
             )
-            self._metrics.notifications.labels(name, "dropped").inc()
+            self._metrics.notifications.labels(lane.name, "dropped").inc()
             return 0
         if next_attempt > now:
             return min(float(next_attempt) - now, IDLE_WAIT)
@@ -187,7 +193,7 @@ class Outbox:
                     retry=False,
                     group_key=notification.group_key,
                 )
-                self._metrics.notifications.labels(name, "failed").inc()
+                self._metrics.notifications.labels(lane.name, "failed").inc()
                 return 0
             delay = self._backoff.delay(attempts + 1, self._rnd)
             if e.retry_after is not None:
@@ -200,13 +206,13 @@ class Outbox:
                 retry_in=round(delay, 3),
                 group_key=notification.group_key,
             )
-            self._metrics.notifications.labels(name, "retry").inc()
+            self._metrics.notifications.labels(lane.name, "retry").inc()
             return 0
         except Exception as e:  # an unexpected error may pass: retry within max_age
             delay = self._backoff.delay(attempts + 1, self._rnd)
             self._retry_later(row_id, attempts + 1, now + delay)
             log.exception("notification_error", error=str(e), attempts=attempts + 1)
-            self._metrics.notifications.labels(name, "error").inc()
+            self._metrics.notifications.labels(lane.name, "error").inc()
             return 0
         self._delete(row_id)
         log.info(
@@ -216,7 +222,7 @@ class Outbox:
             alerts=len(notification.alerts),
             attempts=attempts + 1,
         )
-        self._metrics.notifications.labels(name, "success").inc()
+        self._metrics.notifications.labels(lane.name, "success").inc()
         return 0
 
     def _delete(self, row_id: int) -> None:

@@ -39,8 +39,16 @@ def alertmanager_payload(
 
 
 class AlertmanagerNotifier:
-    def __init__(self, config: NotifierConfig, session: requests.Session, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: NotifierConfig,
+        session: requests.Session,
+        clock: Clock,
+        urls: tuple[str, ...] | None = None,
+    ) -> None:
         assert isinstance(config.settings, AlertmanagerSettings)
+        self.config = config
+        self.urls = urls if urls is not None else config.settings.urls
         self.name = config.name
         self.send_resolved = True  # Alertmanager must hear about resolves
         self._settings = config.settings
@@ -48,15 +56,22 @@ class AlertmanagerNotifier:
         self._session = session
         self._clock = clock
 
+    def for_url(self, url: str, session: requests.Session) -> AlertmanagerNotifier:
+        """The same notifier for one Alertmanager of the cluster (the dispatcher feeds each
+        URL on its own lane)."""
+        session.headers.update(self._session.headers)
+        return AlertmanagerNotifier(self.config, session, self._clock, (url,))
+
     def send(self, notification: Notification) -> None:
-        """POST to every URL. Any retryable failure retries the whole push: Alertmanager
-        deduplicates, and a duplicate is better than a loss."""
+        """POST to each of `urls` (one, when the dispatcher gives each URL its own lane).
+        A retryable failure retries the whole push: Alertmanager deduplicates, and a
+        duplicate is better than a loss."""
         body = json.dumps(
             alertmanager_payload(notification, self._clock.now(), self._settings.resend_interval),
             ensure_ascii=False,
         ).encode()
         errors: list[NotifyError] = []
-        for url in self._settings.urls:
+        for url in self.urls:
             try:
                 post(
                     self._session,

@@ -235,3 +235,36 @@ def test_retry_after_pushes_the_next_attempt_back(store: StateStore) -> None:
         assert next_attempt - created >= 30
     finally:
         d.stop()
+
+
+@pytest.mark.integration
+def test_each_alertmanager_of_a_cluster_is_fed_on_its_own(
+    store: StateStore, http_receiver: HTTPReceiver
+) -> None:
+    down = f"http://127.0.0.1:{_free_port()}"
+    cfg = notifier_config(
+        f"{{name: am, type: alertmanager, urls: ['{down}', '{http_receiver.url}']}}"
+    )
+    n = build_notifier(cfg, requests.Session(), SystemClock())
+    m = Metrics(CollectorRegistry())
+    d = make_dispatcher(
+        store,
+        SystemClock(),
+        route(ROUTE.replace("hook", "am"), ("am",)),
+        {"am": n},
+        metrics=m,
+        configs={"am": cfg},
+    )
+    try:
+        d.handle([tr(alert(host="a"))], SystemClock().now())
+        d.handle([tr(alert(host="b"))], SystemClock().now())
+        reqs = http_receiver.wait(2)  # not held back by the instance that is down
+        assert [r.json()[0]["labels"]["host"] for r in reqs] == ["a", "b"]
+        assert all(r.path == "/api/v2/alerts" for r in reqs)
+        wait_for(lambda: count(m, "retry", "am") >= 1)
+        # the up lane deletes its rows after the 2xx; the down lane keeps its two
+        wait_for(lambda: d.pending_notifications() == 2)
+        rows = store.query("SELECT notifier FROM outbox")
+        assert {r[0] for r in rows} == {f"am@{down}"}
+    finally:
+        d.stop()
