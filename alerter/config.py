@@ -157,6 +157,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
             rules = load_rule_files(rule_sources, default_interval=g.evaluation_interval)
         except SourceError as e:
             p.items.extend(e.problems)
+            rules = getattr(e, "partial", rules)  # rules.loader.RuleFileError: still cross-check
     _cross_check(p, rules, collectors, actions)
     if p.items:
         raise ConfigError(p.items)

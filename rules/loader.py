@@ -30,9 +30,9 @@ from rules.model import (
     Threshold,
 )
 from rules.prefilter import required_literal
-from rules.yamlsource import MapReader, Mark, Node, Problems, SourceError, load_yaml
+from rules.yamlsource import MapReader, Mark, Node, Problem, Problems, SourceError, load_yaml
 
-__all__ = ["Reference", "RuleSet", "load_rule_files", "parse_selector"]
+__all__ = ["Reference", "RuleFileError", "RuleSet", "load_rule_files", "parse_selector"]
 
 _SELECTOR_RE = re.compile(r"^\s*([A-Za-z_:][A-Za-z0-9_:]*)?\s*(\{.*\})?\s*$", re.DOTALL)
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -79,8 +79,18 @@ def load_rule_files(files: Sequence[tuple[str, str]], default_interval: float) -
             groups.append(g)
         top.done()
     _check_duplicate_alerts(groups, p)
-    p.raise_if_any()
+    if p.items:
+        raise RuleFileError(p.items, RuleSet((), tuple(refs)))
     return RuleSet(tuple(groups), tuple(refs))
+
+
+class RuleFileError(SourceError):
+    """Problems in rule files. `partial` holds the references (actions, sources) the files
+    name, so the config can still report the unknown ones along with these problems."""
+
+    def __init__(self, problems: list[Problem], partial: RuleSet) -> None:
+        super().__init__(problems)
+        self.partial = partial
 
 
 def parse_selector(text: str) -> MetricSelector:
@@ -198,18 +208,17 @@ def _parse_rule(r: MapReader, group: str, index: int, group_labels: dict[str, st
     annotations = r.str_map("annotations", {})
     actions = _parse_actions(r, refs)
     r.done()
+    labels = {**group_labels, **rule_labels}
+    field_label = kw.get("field") if aggregate == "new_value" else None
+    _check_templates(r, alert or "", is_metric, by, field_label, labels)
     if len(p.items) > before or alert is None or aggregate is None:
         return None
-
-    labels = {**group_labels, **rule_labels}
     rule = Rule(
         alert=alert, group=group, index=index, logs=logs, metric=metric, aggregate=aggregate,
         over=over or 300.0, by=by, threshold=threshold, resolve_threshold=resolve,
         for_=for_ or 0.0, keep_firing_for=keep or 0.0, max_keys=max_keys, labels=labels,
         annotations=annotations, actions=actions, combine=combine, mark=r.mark, **kw,
     )
-    if not _check_templates(r, rule):
-        return None
     return rule
 
 
@@ -301,17 +310,17 @@ class _SampleLabels(dict[str, str]):
         return "sample"
 
 
-def _check_templates(r: MapReader, rule: Rule) -> bool:
+def _check_templates(r: MapReader, alert: str, is_metric: bool, by: tuple[str, ...],
+                     field_label: str | None, labels: dict[str, str]) -> None:
     """Compile every template and render it once with sample data; report what fails."""
     p = r.problems
-    before = len(p.items)
-    sample: dict[str, str] = _SampleLabels() if rule.metric is not None and not rule.by else {}
-    sample.update({k: "sample" for k in rule.by})
-    if rule.aggregate == "new_value" and rule.field:
-        sample[rule.field] = "sample"
-    sample.update({k: v for k, v in rule.labels.items() if "{" not in v})
-    sample["alertname"] = rule.alert
-    ctx = templates.context(sample, 1.0, rule.alert, ["sample log line"], 0.0)
+    sample: dict[str, str] = _SampleLabels() if is_metric and not by else {}
+    sample.update({k: "sample" for k in by})
+    if field_label:
+        sample[field_label] = "sample"
+    sample.update({k: v for k, v in labels.items() if "{" not in v})
+    sample["alertname"] = alert
+    ctx = templates.context(sample, 1.0, alert, ["sample log line"], 0.0)
     for section in ("labels", "annotations"):
         node = r.raw(section)
         if node is None or not isinstance(node.value, dict):
@@ -329,7 +338,6 @@ def _check_templates(r: MapReader, rule: Rule) -> bool:
             _, err = t.render(ctx)
             if err is not None:
                 p.add(where, f"{section}.{k}: template fails with sample data: {err}")
-    return len(p.items) == before
 
 
 def _check_duplicate_alerts(groups: list[Group], p: Problems) -> None:

@@ -52,7 +52,8 @@ def test_log_quantile_interpolates_like_promql() -> None:
     e = engine(rule("logs: {match: 't=(?P<t>\\d+)'}\naggregate: quantile\nq: 0.9\nfield: t\n"
                     "over: 1m\nthreshold: '>= 0'"))
     for i in range(1, 11):
-        log(e, i, f"t={i}")
+        assert log(e, i, f"t={i}") == []  # quantiles are evaluated at the group interval
+    assert states(e.evaluate(10)) == [("A", "firing")]
     assert e.alerts()[0].value == pytest.approx(9.1)
 
 
@@ -104,9 +105,11 @@ def test_log_spike_compares_with_the_previous_window() -> None:
     e.tick(0)
     for t in range(60, 120, 20):
         log(e, t, "req")  # 3 in what will be the previous window
-    out = []
-    for t in range(160, 169):
-        out += log(e, t, "req")  # 9 = 3x in the current one
+    for t in range(160, 168):
+        log(e, t, "req")
+    assert e.evaluate(168) == []  # 8 < 3x3
+    log(e, 168, "req")  # 9 = 3x in the current one
+    out = e.evaluate(169)
     assert states(out) == [("A", "firing")]
     assert out[0].alert.value == 3.0
 

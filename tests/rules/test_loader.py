@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
+from alerter.config import parse_config
+from alerter.errors import ConfigError
 from rules.loader import load_rule_files
 from rules.yamlsource import SourceError
 
@@ -200,3 +203,29 @@ def test_builtin_packs_load_and_name_no_source() -> None:
     for rule in rs.rules():
         if rule.logs is not None and rule.logs.match is not None:
             assert rule.logs.literal, f"{rule.alert}: no pre-filter literal"
+
+
+def test_alerter_check_reports_rule_problems_with_unknown_references(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("""\
+groups:
+  - name: g
+    rules:
+      - alert: A
+        logs: {source: nope, match: 'x('}
+        aggregate: count
+        over: 5m
+        threshold: ">= 1"
+        actions: [ban]
+        annotations: {s: "{{ labels.zz }}"}
+""")
+    config = f"""
+global: {{state_dir: {tmp_path}/state}}
+collectors:
+  - {{name: auth, type: file, paths: [{tmp_path}/a.log], parser: {{type: syslog}}}}
+rule_files: [rules.yaml]
+"""
+    with pytest.raises(ConfigError) as e:
+        parse_config(config, str(tmp_path / "config.yaml"), {})
+    got = [p.message.split(":")[0] for p in e.value.problems]
+    assert got == ["unknown log source 'nope' (no collector has that name)", "match",
+                   "unknown action 'ban' (define it under actions", "annotations.s"]
