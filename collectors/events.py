@@ -43,15 +43,23 @@ class LogBatch(Sequence[LogEvent]):
     The collector parses every line when it reads it (to count parse errors), but builds a
     line's LogEvent only when someone indexes or iterates: most lines of a busy log match no
     rule, and a consumer that reads `lines` first (a substring or batch-wide regex pre-filter)
-    builds events for the few lines it keeps. Indexing twice builds two equal events.
+    builds events for the few lines it keeps. Iterating builds every event once and keeps them
+    (a consumer that iterates twice pays once); indexing before that builds just that event.
     """
 
-    __slots__ = ("_make", "lines", "source")
+    __slots__ = ("_built", "_make", "lines", "source")
 
     def __init__(self, source: str, lines: list[str], make: Callable[[int], LogEvent]) -> None:
         self.source = source
         self.lines = lines
         self._make = make
+        self._built: list[LogEvent] | None = None
+
+    def events(self) -> list[LogEvent]:
+        """Every event, built once."""
+        if self._built is None:
+            self._built = list(map(self._make, range(len(self.lines))))
+        return self._built
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -63,6 +71,8 @@ class LogBatch(Sequence[LogEvent]):
     def __getitem__(self, i: slice) -> list[LogEvent]: ...
 
     def __getitem__(self, i: int | slice) -> LogEvent | list[LogEvent]:
+        if self._built is not None:
+            return self._built[i]
         n = len(self.lines)
         if isinstance(i, slice):
             return [self._make(j) for j in range(*i.indices(n))]
@@ -73,7 +83,7 @@ class LogBatch(Sequence[LogEvent]):
         return self._make(i)
 
     def __iter__(self) -> Iterator[LogEvent]:
-        return map(self._make, range(len(self.lines)))
+        return iter(self.events())
 
     def __repr__(self) -> str:
         return f"LogBatch(source={self.source!r}, lines={len(self.lines)})"

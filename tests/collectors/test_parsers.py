@@ -266,3 +266,19 @@ def test_batch_builds_the_same_events_as_events(cfg: ParserConfig) -> None:
     assert batch[-1] == events[-1] and batch[2:4] == events[2:4]
     with pytest.raises(IndexError):
         batch[len(lines)]
+
+
+def test_log_batch_builds_each_event_once_when_iterated() -> None:
+    from collectors.events import LogBatch, LogEvent
+
+    built: list[int] = []
+
+    def make(i: int) -> LogEvent:
+        built.append(i)
+        return LogEvent(1.0, "s", str(i))
+
+    b = LogBatch("s", ["0", "1", "2"], make)
+    assert b[1].line == "1" and built == [1]  # indexing before iterating builds one
+    assert [e.line for e in b] == ["0", "1", "2"] and [e.source for e in b] == ["s"] * 3
+    assert built == [1, 0, 1, 2]  # the iterations shared one build
+    assert b[-1] is list(b)[-1] and b[:2] == list(b)[:2] and len(b) == 3
