@@ -32,6 +32,8 @@ class Instance:
     fired_at: float | None = None
     keep_since: float | None = None
     examples: tuple[str, ...] = ()
+    # annotations as last rendered, with the value and examples they were rendered for
+    rendered: tuple[float, tuple[str, ...], dict[str, str]] | None = None
 
     def dump(self) -> dict[str, Any]:
         return {"labels": self.labels, "state": self.state, "active_at": self.active_at,
@@ -60,8 +62,9 @@ class AlertTable:
         self.last_error = ""
 
     def labels_for(self, instance_labels: Mapping[str, str], value: float) -> dict[str, str]:
-        """by/series labels, then group and rule labels, alertname, then external labels."""
-        labels = dict(instance_labels)
+        """by/series labels, then group and rule labels, alertname, then external labels.
+        An empty label value means no label, as in Prometheus."""
+        labels = {k: v for k, v in instance_labels.items() if v != ""}
         labels.update(self._static_labels)
         if self._label_templates:
             ctx = templates.context(labels, value, self.rule.alert, (), 0.0)
@@ -114,9 +117,14 @@ class AlertTable:
         return key in self.active
 
     def alert(self, inst: Instance, resolved_at: float | None = None) -> Alert:
-        ctx = templates.context(inst.labels, inst.value, self.rule.alert, inst.examples,
-                                inst.active_at)
-        annotations = {k: self._render(t, ctx) for k, t in self._annotations.items()}
+        r = inst.rendered
+        if r is not None and r[0] == inst.value and r[1] is inst.examples:
+            annotations = r[2]
+        else:
+            ctx = templates.context(inst.labels, inst.value, self.rule.alert, inst.examples,
+                                    inst.active_at)
+            annotations = {k: self._render(t, ctx) for k, t in self._annotations.items()}
+            inst.rendered = (inst.value, inst.examples, annotations)
         return Alert(
             labels=inst.labels, annotations=annotations, state=inst.state, value=inst.value,
             active_at=inst.active_at, fired_at=inst.fired_at, resolved_at=resolved_at,

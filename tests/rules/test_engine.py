@@ -233,3 +233,25 @@ def test_rule_health_reports_groups_and_states() -> None:
     (g,) = e.rule_health()
     assert g["name"] == "ssh" and g["lastEvaluation"] == "1970-01-01T00:00:00.000Z"
     assert g["rules"][0]["health"] == "ok" and g["rules"][0]["state"] == "inactive"
+
+
+def test_empty_label_values_are_dropped_and_unchanged_annotations_not_rerendered() -> None:
+    hooks = RecordingHooks()
+    e = engine("""
+groups:
+  - name: g
+    rules:
+      - alert: Odd
+        logs: {match: 'odd(?: user=(?P<user>\\w+))?'}
+        aggregate: count
+        over: 1m
+        by: [user, host]
+        threshold: ">= 1"
+        annotations: {s: "{{ 1 / (value - 1) }}"}
+""", hooks=hooks)
+    out = log(e, 0, "odd")
+    assert dict(out[0].alert.labels) == {"alertname": "Odd"}
+    assert len(hooks.template_errors) == 1
+    for _ in range(3):
+        assert e.alerts()[0].annotations["s"].startswith("<error expanding template")
+    assert len(hooks.template_errors) == 1
