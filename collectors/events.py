@@ -43,22 +43,24 @@ class LogBatch(Sequence[LogEvent]):
     The collector parses every line when it reads it (to count parse errors), but builds a
     line's LogEvent only when someone indexes or iterates: most lines of a busy log match no
     rule, and a consumer that reads `lines` first (a substring or batch-wide regex pre-filter)
-    builds events for the few lines it keeps. Iterating builds every event once and keeps them
-    (a consumer that iterates twice pays once); indexing before that builds just that event.
+    builds events for the few lines it keeps. Each event is built once: indexing keeps the
+    events it built, iterating builds and keeps them all.
     """
 
-    __slots__ = ("_built", "_make", "lines", "source")
+    __slots__ = ("_built", "_make", "_some", "lines", "source")
 
     def __init__(self, source: str, lines: list[str], make: Callable[[int], LogEvent]) -> None:
         self.source = source
         self.lines = lines
         self._make = make
-        self._built: list[LogEvent] | None = None
+        self._built: list[LogEvent] | None = None  # all of them, once iterated
+        self._some: dict[int, LogEvent] = {}  # those indexed before that
 
     def events(self) -> list[LogEvent]:
         """Every event, built once."""
         if self._built is None:
-            self._built = list(map(self._make, range(len(self.lines))))
+            some, make = self._some, self._make
+            self._built = [some.get(i) or make(i) for i in range(len(self.lines))]
         return self._built
 
     def __len__(self) -> int:
@@ -75,12 +77,15 @@ class LogBatch(Sequence[LogEvent]):
             return self._built[i]
         n = len(self.lines)
         if isinstance(i, slice):
-            return [self._make(j) for j in range(*i.indices(n))]
+            return [self[j] for j in range(*i.indices(n))]
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError("LogBatch index out of range")
-        return self._make(i)
+        ev = self._some.get(i)
+        if ev is None:
+            ev = self._some[i] = self._make(i)
+        return ev
 
     def __iter__(self) -> Iterator[LogEvent]:
         return iter(self.events())
