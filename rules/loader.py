@@ -330,12 +330,11 @@ def _check_templates(r: MapReader, alert: str, is_metric: bool, by: tuple[str, .
                 continue
             where = vnode.mark
             try:
-                t = templates.Template(vnode.value)
+                err = templates.check_template(vnode.value, ctx)
             except jinja2.TemplateSyntaxError as e:
                 p.add(where, f"{section}.{k}: template syntax error (template line {e.lineno}): "
                       f"{e.message}")
                 continue
-            _, err = t.render(ctx)
             if err is not None:
                 p.add(where, f"{section}.{k}: template fails with sample data: {err}")
 

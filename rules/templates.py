@@ -99,9 +99,8 @@ def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def make_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined,
-                               keep_trailing_newline=False)
+def make_environment(undefined: type[jinja2.Undefined]) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=False, undefined=undefined, keep_trailing_newline=False)
     jinja_round = env.filters["round"]
     env.filters["round"] = lambda v, *a, **kw: TemplateValue(jinja_round(v, *a, **kw))
     env.filters["humanize"] = humanize
@@ -111,7 +110,24 @@ def make_environment() -> SandboxedEnvironment:
     return env
 
 
-ENV = make_environment()
+# At run time a label an alert lacks renders empty (Prometheus renders a missing label too);
+# the loader renders each template once with sample data in the strict environment, where any
+# undefined name is an error, to catch typos such as `labels.ipp`.
+ENV = make_environment(jinja2.ChainableUndefined)
+STRICT_ENV = make_environment(jinja2.StrictUndefined)
+
+
+def check_template(text: str, context: Mapping[str, Any]) -> str | None:
+    """Render once with sample data, strictly: the error, or None. Raises TemplateSyntaxError."""
+    if "{{" not in text and "{%" not in text:
+        return None
+    try:
+        STRICT_ENV.from_string(text).render(context)
+    except jinja2.TemplateSyntaxError:
+        raise
+    except Exception as e:  # a user template may raise anything
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 class Template:

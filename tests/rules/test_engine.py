@@ -247,10 +247,11 @@ groups:
         over: 1m
         by: [user, host]
         threshold: ">= 1"
-        annotations: {s: "{{ 1 / (value - 1) }}"}
+        annotations: {s: "{{ labels.user.upper() }}", t: "user={{ labels.user }}"}
 """, hooks=hooks)
     out = log(e, 0, "odd")
     assert dict(out[0].alert.labels) == {"alertname": "Odd"}
+    assert out[0].alert.annotations["t"] == "user="  # a missing label renders empty
     assert len(hooks.template_errors) == 1
     for _ in range(3):
         assert e.alerts()[0].annotations["s"].startswith("<error expanding template")
