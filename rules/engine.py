@@ -29,16 +29,6 @@ _SOURCE = attrgetter("source")
 _SEP = "\n"
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """The log rules of one source, by how lines reach them."""
-
-    regex: tuple[LogRule, ...]  # lines the rule's regex matches, searched batch-wide
-    literal: tuple[LogRule, ...]  # lines containing the rule's literal
-    touch: tuple[LogRule, ...]  # once per batch (absent over every line)
-    scan: tuple[LogRule, ...]  # every line
-
-
 def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str], now: float,
                   out: list[Transition]) -> None:
     """Lines containing the rule's literal, found with str.find over the batch."""
@@ -188,7 +178,8 @@ class Engine:
                     self._metric_rules.append(rt)
                 run.rules.append(rt)
             self._groups.append(run)
-        self._plans: dict[str, _Plan] = {}
+        self._plans: dict[str, tuple[LogRule, ...]] = {}  # log rules by source
+        self._rule_errors: dict[str, str] = {}  # rule ident -> last error while processing
         self._by_series: dict[SeriesKey, tuple[MetricRule, ...]] = {}
         self._started: float | None = None
 
@@ -201,17 +192,10 @@ class Engine:
                 if rt.started is None or rt.started == 0.0:
                     rt.start(now)
 
-    def _plan(self, source: str) -> _Plan:
-        rules = [r for r in self._log_rules if not r.sources or source in r.sources]
-        plan = _Plan(
-            regex=tuple(r for r in rules if r.batch_match is not None),
-            literal=tuple(r for r in rules if r.batch_match is None and r.literal is not None),
-            touch=tuple(r for r in rules if r.touches),
-            scan=tuple(r for r in rules if r.batch_match is None and r.literal is None
-                       and not r.touches),
-        )
-        self._plans[source] = plan
-        return plan
+    def _plan(self, source: str) -> tuple[LogRule, ...]:
+        rules = tuple(r for r in self._log_rules if not r.sources or source in r.sources)
+        self._plans[source] = rules
+        return rules
 
     def process(self, events: Sequence[Any], now: float) -> list[Transition]:
         """Feed a batch of LogEvent/Sample-like events that arrived at `now`."""
@@ -248,35 +232,38 @@ class Engine:
 
     def _process_logs(self, source: str, events: Sequence[Any], lines: list[str], now: float,
                       out: list[Transition]) -> None:
-        """One source's lines. A rule with a literal sees only the lines containing it, found
-        by str.find over the joined batch: no Python work per line that matches nothing."""
-        plan = self._plans.get(source) or self._plan(source)
-        if plan.literal or plan.regex:
+        """One source's lines. The batch is joined once; a rule with a regex that starts with a
+        literal, or with a literal every match contains, searches the joined text, so a line
+        that matches nothing costs no Python work."""
+        rules = self._plans.get(source) or self._plan(source)
+        text = None
+        if any(r.literal is not None or r.batch_match is not None for r in rules):
             text = _SEP.join(lines)
-            if text.count(_SEP) == len(lines) - 1:
-                for r in plan.regex:
+            if text.count(_SEP) != len(lines) - 1:
+                text = None  # a line holds a newline (a multiline event): test line by line
+        built = None
+        for r in rules:
+            try:
+                if r.touches:
+                    r.touch(source, lines[-1], now, out)
+                elif text is not None and r.batch_match is not None:
                     if r.count_in_c:
                         _count_lines(r, r.line_match, text, lines, now, out)  # type: ignore[arg-type]
                     elif r.line_match is not None:
                         _scan_lines(r, r.line_match, text, lines, now, out)
                     else:
-                        _scan_regex(r, r.batch_match, text, events, lines, now, out)  # type: ignore[arg-type]
-                for r in plan.literal:
+                        _scan_regex(r, r.batch_match, text, events, lines, now, out)
+                elif text is not None and r.literal is not None:
                     _scan_literal(r, text, events, lines, now, out)
-            else:  # a line holds a newline (a multiline event): test each line instead
-                for r in (*plan.regex, *plan.literal):
+                else:
+                    if built is None:  # build each event once for the rules that read all
+                        built = events if isinstance(events, list) else list(events)
                     lit, bucket = r.literal or "", r.bucket(now)
                     for idx, line in enumerate(lines):
                         if lit in line:
-                            r.observe(events, idx, line, now, bucket, out)
-        for r in plan.touch:
-            r.touch(source, lines[-1], now, out)
-        if plan.scan:
-            built = events if isinstance(events, list) else list(events)  # each event once
-            for r in plan.scan:
-                bucket = r.bucket(now)
-                for idx, line in enumerate(lines):
-                    r.observe(built, idx, line, now, bucket, out)
+                            r.observe(built, idx, line, now, bucket, out)
+            except Exception as e:  # a bug in one rule must not stop the others
+                self._rule_errors[r.rule.ident] = f"{type(e).__name__}: {e}"
 
     def _sample(self, s: Any, now: float) -> None:
         labels: Mapping[str, str] = s.labels
@@ -333,7 +320,8 @@ class Engine:
             g = run.group
             rules = []
             for rt in run.rules:
-                err = run.errors.get(rt.rule.ident) or rt.table.last_error
+                err = (run.errors.get(rt.rule.ident) or self._rule_errors.get(rt.rule.ident)
+                       or rt.table.last_error)
                 states = [i.state for i in rt.table.active.values()]
                 rules.append({
                     "name": rt.rule.alert,
