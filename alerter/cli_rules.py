@@ -117,8 +117,9 @@ def _parser_config(c: Any) -> Any:
     return getattr(c, "parser", None) or ParserConfig()
 
 
-def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, Any]]:
-    """(time, tiebreak, event) for each line; lines without a time take the previous one's."""
+def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, list[Any]]]:
+    """(time, sequence, events) for each run of consecutive lines with the same time; a line
+    without a time takes the previous line's."""
     last = 0.0
     n = 0
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -126,36 +127,44 @@ def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int
             block = f.readlines(1 << 20)
             if not block:
                 return
-            lines = [ln.rstrip("\n") for ln in block]
-            events, _ = parser.events(lines, collector, last)
+            events, _ = parser.events([ln.rstrip("\n") for ln in block], collector, last)
+            run: list[Any] = []
+            t_run = last
             for ev in events:
-                last = ev.time
+                t = ev.time
+                if t != t_run and run:
+                    n += 1
+                    yield t_run, n, run
+                    run = []
+                t_run = t
+                run.append(ev)
+            if run:
                 n += 1
-                yield ev.time, n, ev
+                yield t_run, n, run
+            last = t_run
 
 
-def replay(engine: Engine, streams: Sequence[Iterator[tuple[float, int, Any]]],
+def replay(engine: Engine, streams: Sequence[Iterator[tuple[float, int, list[Any]]]],
            start: float | None, end: float | None, out: TextIO) -> int:
-    """Feed merged streams in time order; print transitions. Returns the number of events."""
+    """Feed the streams' runs merged in time order, each at its own time, evaluating the
+    groups due after each distinct time; print transitions. Returns the number of events."""
     count = 0
-    batch: list[Any] = []
-    t_batch = None
+    current: float | None = None
     write = out.write
-    for t, _, ev in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+    for t, _, run in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
         if start is not None and t < start:
             continue
         if end is not None and t > end:
             break
-        if t != t_batch:
-            if batch:
-                for tr in engine.process(batch, t_batch) + engine.tick(t_batch):  # type: ignore[arg-type]
-                    write(transition_json(tr) + "\n")
-                batch = []
-            t_batch = t
-        batch.append(ev)
-        count += 1
-    if batch:
-        for tr in engine.process(batch, t_batch) + engine.tick(t_batch):  # type: ignore[arg-type]
+        if current is not None and t != current:
+            for tr in engine.tick(current):
+                write(transition_json(tr) + "\n")
+        current = t
+        for tr in engine.process(run, t):
+            write(transition_json(tr) + "\n")
+        count += len(run)
+    if current is not None:
+        for tr in engine.tick(current):
             write(transition_json(tr) + "\n")
     return count
 
