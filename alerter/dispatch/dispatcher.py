@@ -10,6 +10,7 @@ group_wait) are written within PERSIST_INTERVAL and at stop.
 from __future__ import annotations
 
 import heapq
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
@@ -306,6 +307,4 @@ class NotificationDispatcher:
 
 
 def _json(value: object) -> str:
-    import json
-
     return json.dumps(value, separators=(",", ":"))

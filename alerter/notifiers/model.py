@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json import dumps
 from typing import Any, Literal
 
 Status = Literal["firing", "resolved"]
@@ -22,8 +23,6 @@ def rfc3339(t: float) -> str:
 
 def labelset_str(labels: Mapping[str, str]) -> str:
     """Prometheus's LabelSet.String(): `{a="b", c="d"}`, sorted."""
-    from json import dumps
-
     return (
         "{" + ", ".join(f"{k}={dumps(labels[k], ensure_ascii=False)}" for k in sorted(labels)) + "}"
     )
