@@ -357,7 +357,14 @@ class Daemon:
         old.dispatcher.stop()
         old.actions.stop()
         with self._engine_lock:
+            before = old.engine.alerts()
             self.run_state = self._start(new, previous=old)
+            dropped = _dropped_by_reload(before, self.run_state.engine.alerts(), self.clock.now())
+        if dropped:
+            # Rules removed or changed: their firing alerts end now, as Prometheus resolves the
+            # alerts of a deleted rule, so receivers and actions are not left hanging.
+            log.info("alerts_resolved_by_reload", count=len(dropped))
+            self._handle(dropped, self.clock.now())
         self.server.set_routes(core_routes(self) + self._part_routes(self.run_state))
         self.server.set_token(new.server.token)
         self._config = new
@@ -435,3 +442,13 @@ class Daemon:
         if s["dry_run"]:
             line += ", DRY RUN"
         return line
+
+
+def _dropped_by_reload(before: list[Alert], after: list[Alert], now: float) -> list[Transition]:
+    """Resolved transitions for firing alerts that the reloaded engine no longer has."""
+    kept = {a.fingerprint for a in after}
+    return [
+        Transition(now, "firing", dataclasses.replace(a, state="resolved", resolved_at=now))
+        for a in before
+        if a.state == "firing" and a.fingerprint not in kept
+    ]

@@ -293,3 +293,16 @@ def test_mutating_endpoints_need_the_token(tmp_path: Path) -> None:
     finally:
         h.daemon.request_stop()
         h.thread.join(10)
+
+
+def test_reload_resolves_alerts_whose_rule_is_gone(harness: Harness) -> None:
+    harness.collectors["app"].emit("boom")
+    wait_for(lambda: harness.dispatchers[0].transitions)
+    harness.write(
+        ""
+    )  # the fake engine's snapshot does not carry alerts: as if the rule was removed
+    assert requests.post(harness.url("/-/reload"), timeout=30).status_code == 200
+    wait_for(lambda: harness.dispatchers[1].transitions)
+    t = harness.dispatchers[1].transitions[0]
+    assert (t.previous, t.state, t.alert.alertname) == ("firing", "resolved", "Boom")
+    assert t.alert.resolved_at is not None
