@@ -106,13 +106,15 @@ def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], no
             tail.append(start)
             continue
         first = text.count(_SEP, 0, start)
+        line_start = text.rfind(_SEP, 0, start) + 1
         for k in range(first, first + text.count(_SEP, start, end) + 1):
             mk = r.match.search(lines[k]) if r.match is not None else None
             if mk is not None:
                 n += 1
                 if ratio and r.of_ok_groups(mk):
                     hits += 1
-                tail.append(start)
+                tail.append(line_start)
+            line_start += len(lines[k]) + 1
     if n:
         examples = [lines[text.count(_SEP, 0, p)] for p in tail[-EXAMPLES:]]
         r.observe_counts(n, hits, examples, now, r.bucket(now), out)
@@ -131,6 +133,49 @@ def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], n
             if r.of_ok_found(value):
                 hits += n
     r.observe_counts(len(found), hits, r.examples_from(lines), now, r.bucket(now), out)
+
+
+def _count_keyed(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
+                 lines: list[str], now: float, out: list[Transition]) -> None:
+    """A `keyed_count` rule: one finditer over the batch (`rx` takes the rest of each line:
+    one match per line) counts matches per key; each key is then updated and evaluated once,
+    with its last lines of the batch as examples."""
+    groups = r.key_groups
+    single = len(groups) == 1
+    counts: dict[tuple[str, ...], int] = {}
+    where: dict[tuple[str, ...], list[int]] = {}  # key -> start of its last matches
+    odd: list[int] = []  # an optional group did not take part: judged line by line
+    for m in rx.finditer(text):
+        key = (m.group(groups[0]),) if single else m.group(*groups)
+        if None in key:
+            odd.append(m.start())
+            continue
+        n = counts.get(key)
+        if n is None:
+            counts[key] = 1
+            where[key] = [m.start()]
+        else:
+            counts[key] = n + 1
+            pos = where[key]
+            pos.append(m.start())
+            if len(pos) > EXAMPLES:
+                del pos[0]
+    if not counts and not odd:
+        return
+    # line numbers of the positions we need, counting newlines once through the batch
+    wanted = sorted({p for ps in where.values() for p in ps} | set(odd))
+    line_of: dict[int, int] = {}
+    idx = last = 0
+    for p in wanted:
+        idx += text.count(_SEP, last, p)
+        last = p
+        line_of[p] = idx
+    bucket = r.bucket(now)
+    for key, n in counts.items():
+        r.observe_counts(n, 0, [lines[line_of[p]] for p in where[key]], now, bucket, out,
+                         key)
+    for p in odd:
+        r.observe(events, line_of[p], lines[line_of[p]], now, bucket, out)
 
 
 class EngineHooks(Protocol):
@@ -245,9 +290,11 @@ class Engine:
         for r in rules:
             try:
                 if r.touches:
-                    r.touch(source, lines[-1], now, out)
+                    r.touch(source, lines, now, out)
                 elif text is not None and r.batch_match is not None:
-                    if r.count_in_c:
+                    if r.keyed_match is not None:
+                        _count_keyed(r, r.keyed_match, text, events, lines, now, out)
+                    elif r.count_in_c:
                         _count_lines(r, r.line_match, text, lines, now, out)  # type: ignore[arg-type]
                     elif r.line_match is not None:
                         _scan_lines(r, r.line_match, text, lines, now, out)

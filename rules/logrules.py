@@ -144,6 +144,16 @@ class LogRule:
                            and not may_match_newline(sel.match))
         self.of_groups = tuple((mt, groups[mt.name] - 1) for mt, _ in self.of) \
             if self.count_in_c else ()
+        # count by regex groups only, nothing to filter, no match spanning lines: the engine
+        # counts a batch's matches per key with one finditer
+        self.keyed_count = (
+            rule.aggregate in ("count", "rate") and bool(rule.by) and not sel.where
+            and sel.exclude is None and self.batch_match is not None and sel.match is not None
+            and all(g for _, g in self.by) and not may_match_newline(sel.match)
+        )
+        self.key_groups = tuple(groups[b] for b in rule.by) if self.keyed_count else ()
+        self.keyed_match = line_pattern(self.batch_match) \
+            if self.keyed_count and self.batch_match is not None else None
         # absent over every line of a source: the engine calls touch() once per batch
         self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
                         and sel.exclude is None and rule.by in ((), ("source",)))
@@ -265,13 +275,16 @@ class LogRule:
         return out
 
     def observe_counts(self, n: int, hits: int, examples: list[str], now: float, bucket: int,
-                       out: list[Transition]) -> None:
-        """A batch's matching lines at once, for a `bulk` rule (one key, nothing to filter):
-        n lines matched, `hits` of them also matched `of` (ratio)."""
+                       out: list[Transition], key: Key = ()) -> None:
+        """A batch's matching lines of one key at once, for a `bulk` rule (one key, nothing
+        to filter) or a `keyed_count` one: n lines matched, `hits` of them also matched `of`
+        (ratio)."""
         keys = self.keys
-        w = keys.get(())
+        w = keys.get(key)
         if w is None:
-            w = keys[()] = self.new_window()
+            w = keys[key] = self.new_window()
+            if len(keys) > self.max_keys:
+                self._evict()
         if self.kind == _COUNT:
             w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
         else:
@@ -280,16 +293,18 @@ class LogRule:
         ex.extend(examples)
         del ex[:-EXAMPLES]
         if self.eager:
-            self._evaluate_key((), w, now, out)
+            self._evaluate_key(key, w, now, out)
 
-    def touch(self, source: str, line: str, now: float, out: list[Transition]) -> None:
-        """`absent` over every line of a source: only the batch's last line matters."""
+    def touch(self, source: str, lines: list[str], now: float, out: list[Transition]) -> None:
+        """`absent` over every line of a source: only the batch's last lines matter."""
         key = (source,) if self.by else ()
         w = self.keys.get(key)
         if w is None:
             w = self.keys[key] = AbsentWindow(now)
         w.add(0, now)
-        w.ex[:] = [line]
+        ex = w.ex
+        ex.extend(lines[-EXAMPLES:])
+        del ex[:-EXAMPLES]
         if self.table.active:
             self._evaluate_key(key, w, now, out)
 
