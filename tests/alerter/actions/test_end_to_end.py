@@ -65,13 +65,13 @@ class Daemon:
         return 0.0
 
     def journal(self) -> str:
-        # the sandbox's journald may share /var/log/journal with earlier runs: this run only
         return self.sb.run("journalctl", "-u", self.unit, f"--since=@{int(self.started)}",
                            "--no-pager", "-o", "cat", check=False).stdout
 
 
 def start_daemon(sb: Sandbox, tmp: Path, rules: str, actions: list[dict[str, Any]],
                  collectors: list[dict[str, Any]], receiver: HTTPReceiver) -> Daemon:
+    private_journal(sb)
     port = free_port()
     (tmp / "rules.yaml").write_text(textwrap.dedent(rules).replace("WEB_UNIT", WEB))
     config = {
@@ -120,6 +120,17 @@ def stop_daemon() -> Iterator[list[Daemon]]:
         print(f"--- journal of {d.unit} (shown when the test fails) ---")
         print(d.journal()[-20000:])
         d.sb.systemctl("stop", d.unit, check=False)
+
+
+def private_journal(sb: Sandbox) -> None:
+    """Give the sandbox's journald a journal of its own.
+
+    Every sandbox shares the host's /var/log/journal/<machine-id>, so concurrent sandboxes write
+    the same journal files (and corrupt them: the `*.journal~` files there). A tmpfs mounted in
+    the sandbox's own mount namespace, and a journald restart, keep this test's entries apart.
+    """
+    sb.run("mount", "-t", "tmpfs", "-o", "mode=2755", "tmpfs", "/var/log/journal")
+    sb.systemctl("restart", "systemd-journald.service")
 
 
 def hooks(receiver: HTTPReceiver, path: str) -> list[dict[str, Any]]:
