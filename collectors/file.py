@@ -1,7 +1,8 @@
 """The file collector: follow files matched by globs through rotation, emit their lines as events.
 
-One thread per collector polls every `poll_interval` (100 ms): it re-expands the globs, stats the
-paths, and reads every followed file to EOF in 1 MiB blocks, one batch per block. Rotation:
+One thread per collector polls every `poll_interval` (100 ms), and sooner when inotify says a
+followed file or its directory changed: it re-expands the globs, stats the paths, and reads every
+followed file to EOF in 1 MiB blocks, one batch per block. Rotation:
 
 - rename (logrotate's default) or delete + re-create: the path now names another inode; the old
   handle is kept, read to EOF and closed once it has been quiet for `rotate_wait`; the new file is
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from collectors.base import CollectorStats, PositionStore, Sink
+from collectors.inotify import ChangeWaiter
 from collectors.parsers import ParserConfig, make_parser
 from collectors.tail import Chunk, FileTailer, SavedPosition
 
@@ -36,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 START_AT = ("end", "beginning")
 BLOCKS_PER_POLL = 16  # per file and poll, so one busy file cannot starve the others
+COALESCE = 0.005  # after an inotify wake-up, before reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,10 @@ class FileCollector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._log = log.bind(collector=cfg.name)
+        # Directories to watch for files appearing (those named without glob characters).
+        self._dirs = sorted(
+            {d for d in (os.path.dirname(p) for p in cfg.paths) if d and not glob.has_magic(d)}
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -116,15 +123,28 @@ class FileCollector:
         self._pending.clear()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.poll()
-            except Exception:  # the edge of the collector's thread: log, mark down, keep going
-                self._log.exception("collector_poll_failed")
-                self._set_up(False)
-                busy = False
-            if not busy:
-                self._stop.wait(self.cfg.poll_interval)
+        waiter = ChangeWaiter()
+        try:
+            while not self._stop.is_set():
+                try:
+                    busy = self.poll()
+                except Exception:  # the edge of the collector's thread: log, mark down, go on
+                    self._log.exception("collector_poll_failed")
+                    self._set_up(False)
+                    busy = False
+                if busy:
+                    continue
+                if not waiter.available:
+                    self._stop.wait(self.cfg.poll_interval)
+                    continue
+                waiter.sync(
+                    {t.key: t.fd for t in [*self._active.values(), *self._draining]},
+                    self._dirs,
+                )
+                if waiter.wait(self.cfg.poll_interval):
+                    self._stop.wait(COALESCE)  # let a burst of writes land in one read
+        finally:
+            waiter.close()
 
     # --- positions ---------------------------------------------------------------------------
 

@@ -351,3 +351,21 @@ def test_a_file_matched_twice_through_a_link_is_read_once(h: Harness) -> None:
     wait_for(lambda: sink.lines == ["once"])
     append(log, ["twice?"])
     wait_for(lambda: sink.lines == ["once", "twice?"])
+
+
+def test_without_inotify_polling_alone_follows_files(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collectors.file
+
+    class NoInotify:
+        available = False
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(collectors.file, "ChangeWaiter", NoInotify)
+    log = h.tmp / "app.log"
+    _, sink = h.start()
+    append(log, ["polled"])
+    wait_for(lambda: sink.lines == ["polled"])
