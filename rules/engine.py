@@ -135,47 +135,93 @@ def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], n
     r.observe_counts(len(found), hits, r.examples_from(lines), now, r.bucket(now), out)
 
 
-def _count_keyed(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
-                 lines: list[str], now: float, out: list[Transition]) -> None:
-    """A `keyed_count` rule: one finditer over the batch (`rx` takes the rest of each line:
-    one match per line) counts matches per key; each key is then updated and evaluated once,
-    with its last lines of the batch as examples."""
-    groups = r.key_groups
-    single = len(groups) == 1
-    counts: dict[tuple[str, ...], int] = {}
-    where: dict[tuple[str, ...], list[int]] = {}  # key -> start of its last matches
-    odd: list[int] = []  # an optional group did not take part: judged line by line
-    for m in rx.finditer(text):
-        key = (m.group(groups[0]),) if single else m.group(*groups)
-        if None in key:
-            odd.append(m.start())
-            continue
-        n = counts.get(key)
+class _Keyed:
+    """A keyed rule's matches in one batch, gathered per key: count, field values, where
+    its last lines are (offsets into the joined text, or line numbers)."""
+
+    __slots__ = ("counts", "odd", "values", "where")
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, ...], int] = {}
+        self.values: dict[tuple[str, ...], list[str]] = {}
+        self.where: dict[tuple[str, ...], list[int]] = {}
+        self.odd: list[int] = []  # an optional group did not take part: judged on its own
+
+    def hit(self, r: LogRule, m: re.Match[str], at: int) -> None:
+        groups = r.key_groups
+        key = (m.group(groups[0]),) if len(groups) == 1 else m.group(*groups)
+        x = m.group(r.value_group) if r.value_group else ""
+        if None in key or x is None:
+            self.odd.append(at)
+            return
+        n = self.counts.get(key)
         if n is None:
-            counts[key] = 1
-            where[key] = [m.start()]
-        else:
-            counts[key] = n + 1
-            pos = where[key]
-            pos.append(m.start())
-            if len(pos) > EXAMPLES:
-                del pos[0]
-    if not counts and not odd:
+            self.counts[key] = 1
+            self.where[key] = [at]
+            if r.value_group:
+                self.values[key] = [x]
+            return
+        self.counts[key] = n + 1
+        pos = self.where[key]
+        pos.append(at)
+        if len(pos) > EXAMPLES:
+            del pos[0]
+        if r.value_group:
+            self.values[key].append(x)
+
+    def flush(self, r: LogRule, events: Sequence[Any], lines: list[str], line_of: Any,
+              now: float, out: list[Transition]) -> None:
+        bucket = r.bucket(now)
+        values = self.values if r.value_group else None
+        for key, n in self.counts.items():
+            r.observe_keyed(key, n, values[key] if values is not None else None,
+                            [lines[line_of(p)] for p in self.where[key]], now, bucket, out)
+        for p in self.odd:
+            idx = line_of(p)
+            r.observe(events, idx, lines[idx], now, bucket, out)
+
+
+def _keyed_matches(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
+                   lines: list[str], now: float, out: list[Transition]) -> None:
+    """A `keyed` rule whose matches cannot span lines: one finditer over the batch (`rx`
+    takes the rest of each line: one match per line), then each key is updated and evaluated
+    once, with its last lines of the batch as examples."""
+    acc = _Keyed()
+    for m in rx.finditer(text):
+        acc.hit(r, m, m.start())
+    if not acc.counts and not acc.odd:
         return
-    # line numbers of the positions we need, counting newlines once through the batch
-    wanted = sorted({p for ps in where.values() for p in ps} | set(odd))
+    # line numbers of the offsets we need, counting newlines once through the batch
+    wanted = sorted({p for ps in acc.where.values() for p in ps} | set(acc.odd))
     line_of: dict[int, int] = {}
     idx = last = 0
     for p in wanted:
         idx += text.count(_SEP, last, p)
         last = p
         line_of[p] = idx
-    bucket = r.bucket(now)
-    for key, n in counts.items():
-        r.observe_counts(n, 0, [lines[line_of[p]] for p in where[key]], now, bucket, out,
-                         key)
-    for p in odd:
-        r.observe(events, line_of[p], lines[line_of[p]], now, bucket, out)
+    acc.flush(r, events, lines, line_of.__getitem__, now, out)
+
+
+def _keyed_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str], now: float,
+                   out: list[Transition]) -> None:
+    """A `keyed` rule found through its literal: each candidate line is searched alone."""
+    lit, search = r.literal, r.match.search  # type: ignore[union-attr]
+    assert lit is not None
+    acc = _Keyed()
+    pos = text.find(lit)
+    idx = last = 0
+    while pos >= 0:
+        idx += text.count(_SEP, last, pos)
+        m = search(lines[idx])
+        if m is not None:
+            acc.hit(r, m, idx)
+        nxt = text.find(_SEP, pos)
+        if nxt < 0:
+            break
+        idx += 1
+        last = nxt + 1
+        pos = text.find(lit, last)
+    acc.flush(r, events, lines, int, now, out)
 
 
 class EngineHooks(Protocol):
@@ -293,13 +339,15 @@ class Engine:
                     r.touch(source, lines, now, out)
                 elif text is not None and r.batch_match is not None:
                     if r.keyed_match is not None:
-                        _count_keyed(r, r.keyed_match, text, events, lines, now, out)
+                        _keyed_matches(r, r.keyed_match, text, events, lines, now, out)
                     elif r.count_in_c:
                         _count_lines(r, r.line_match, text, lines, now, out)  # type: ignore[arg-type]
                     elif r.line_match is not None:
                         _scan_lines(r, r.line_match, text, lines, now, out)
                     else:
                         _scan_regex(r, r.batch_match, text, events, lines, now, out)
+                elif text is not None and r.literal is not None and r.keyed:
+                    _keyed_literal(r, text, events, lines, now, out)
                 elif text is not None and r.literal is not None:
                     _scan_literal(r, text, events, lines, now, out)
                 else:

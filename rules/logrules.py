@@ -144,16 +144,24 @@ class LogRule:
                            and not may_match_newline(sel.match))
         self.of_groups = tuple((mt, groups[mt.name] - 1) for mt, _ in self.of) \
             if self.count_in_c else ()
-        # count by regex groups only, nothing to filter, no match spanning lines: the engine
-        # counts a batch's matches per key with one finditer
-        self.keyed_count = (
-            rule.aggregate in ("count", "rate") and bool(rule.by) and not sel.where
-            and sel.exclude is None and self.batch_match is not None and sel.match is not None
-            and all(g for _, g in self.by) and not may_match_newline(sel.match)
+        # count, rate or distinct keyed by regex groups only, nothing to filter, a threshold
+        # the batch can only cross upwards: the engine gathers a batch's matches per key and
+        # updates and evaluates each key once
+        th_up = rule.threshold is not None and rule.threshold.op in (">", ">=")
+        self.keyed = (
+            (rule.aggregate in ("count", "rate")
+             or (rule.aggregate == "distinct" and self.field_in_groups))
+            and th_up and bool(rule.by) and not sel.where and sel.exclude is None
+            and sel.match is not None and all(g for _, g in self.by)
         )
-        self.key_groups = tuple(groups[b] for b in rule.by) if self.keyed_count else ()
-        self.keyed_match = line_pattern(self.batch_match) \
-            if self.keyed_count and self.batch_match is not None else None
+        self.key_groups = tuple(groups[b] for b in rule.by) if self.keyed else ()
+        self.value_group = groups[self.field_name] if self.keyed and self.kind == _TEXT else 0
+        # ...with one finditer over the batch when no match can span lines
+        self.keyed_match = (
+            line_pattern(self.batch_match)
+            if self.keyed and self.batch_match is not None and sel.match is not None
+            and not may_match_newline(sel.match) else None
+        )
         # absent over every line of a source: the engine calls touch() once per batch
         self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
                         and sel.exclude is None and rule.by in ((), ("source",)))
@@ -275,16 +283,13 @@ class LogRule:
         return out
 
     def observe_counts(self, n: int, hits: int, examples: list[str], now: float, bucket: int,
-                       out: list[Transition], key: Key = ()) -> None:
-        """A batch's matching lines of one key at once, for a `bulk` rule (one key, nothing
-        to filter) or a `keyed_count` one: n lines matched, `hits` of them also matched `of`
-        (ratio)."""
+                       out: list[Transition]) -> None:
+        """A batch's matching lines at once, for a `bulk` rule (one key, nothing
+        to filter): n lines matched, `hits` of them also matched `of` (ratio)."""
         keys = self.keys
-        w = keys.get(key)
+        w = keys.get(())
         if w is None:
-            w = keys[key] = self.new_window()
-            if len(keys) > self.max_keys:
-                self._evict()
+            w = keys[()] = self.new_window()
         if self.kind == _COUNT:
             w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
         else:
@@ -293,7 +298,26 @@ class LogRule:
         ex.extend(examples)
         del ex[:-EXAMPLES]
         if self.eager:
-            self._evaluate_key(key, w, now, out)
+            self._evaluate_key((), w, now, out)
+
+    def observe_keyed(self, key: Key, n: int, values: list[str] | None, examples: list[str],
+                      now: float, bucket: int, out: list[Transition]) -> None:
+        """A batch's n matches of one key of a `keyed` rule (values: distinct's field)."""
+        keys = self.keys
+        w = keys.get(key)
+        if w is None:
+            w = keys[key] = self.new_window()
+            if len(keys) > self.max_keys:
+                self._evict()
+        if values is None:
+            w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
+        else:
+            for x in values:
+                w.add(bucket, x)
+        ex = w.ex
+        ex.extend(examples)
+        del ex[:-EXAMPLES]
+        self._evaluate_key(key, w, now, out)
 
     def touch(self, source: str, lines: list[str], now: float, out: list[Transition]) -> None:
         """`absent` over every line of a source: only the batch's last lines matter."""
