@@ -33,7 +33,7 @@ class Harness:
             "paths": (str(self.tmp / "app.log"),),
             "start_at": "beginning",
             "poll_interval": 0.02,
-            "rotate_wait": 0.3,
+            "rotate_wait": 1.0,
         }
         opts.update(kw)
         c = FileCollector(FileConfig(**opts), self.positions, self.stats)  # type: ignore[arg-type]
