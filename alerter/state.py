@@ -47,6 +47,11 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL);
     CREATE INDEX action_history_by_target ON action_history (action, target, time);
     """,
+    # 2: the action history is also read per alert (notes, ?fingerprint=) and by time (global cap)
+    """
+    CREATE INDEX action_history_by_fingerprint ON action_history (fingerprint, time);
+    CREATE INDEX action_history_by_time ON action_history (time);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -142,3 +142,8 @@ class ActionHistory:
             (action, target, since),
         )
         return [_record(r) for r in rows]
+
+    def prune(self, before: float) -> int:
+        """Forget records older than `before`; returns how many."""
+        with self.store.transaction() as db:
+            return int(db.execute("DELETE FROM action_history WHERE time < ?", (before,)).rowcount)

@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 
 SYNTHETIC_NS = "actions.synthetic"  # exhausted / ineffective alerts raised and not yet resolved
 ORPHAN_GRACE = 60.0  # undo an applied state whose alerts have all stopped firing for this long
+RETENTION = 30 * 86400.0  # history kept at least this long (longer if a limit window needs it)
 
 
 class ActionRunner:
@@ -85,6 +86,8 @@ class ActionRunner:
         self._orphans: dict[str, float] = {}
         self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
         self._orphan_check = float("-inf")
+        self._next_prune = float("-inf")
+        self.retention = max([RETENTION, *(a.limit.within for a in actions)])
         self._reapply_throttles()
 
     # --- the ActionRunner protocol ------------------------------------------------------
@@ -93,7 +96,8 @@ class ActionRunner:
         for t in transitions:
             alert = t.alert
             if t.state == "firing" and t.previous != "firing":
-                self._episodes[alert.fingerprint] = alert.active_at
+                if alert.actions:
+                    self._episodes[alert.fingerprint] = alert.active_at
                 self._verified = {k for k in self._verified if k[0] != alert.fingerprint}
                 for action in self._actions_of(alert, "firing"):
                     self._decide(action, alert, now, repeat=False)
@@ -111,7 +115,8 @@ class ActionRunner:
         for alert in firing_alerts:
             if alert.state != "firing":
                 continue
-            self._episodes.setdefault(alert.fingerprint, alert.active_at)
+            if alert.actions:
+                self._episodes.setdefault(alert.fingerprint, alert.active_at)
             for action in self._actions_of(alert, "firing"):
                 if action.repeat:
                     self._decide(action, alert, now, repeat=True)
@@ -121,6 +126,10 @@ class ActionRunner:
             self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
         if len(self._not_before) > 10_000:
             self._not_before = {k: v for k, v in self._not_before.items() if v > now}
+        if now >= self._next_prune:
+            self._next_prune = now + 3600.0
+            if n := self.history_db.prune(now - self.retention):
+                log.info("action_history_pruned", records=n)
 
     def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]:
         return [r.to_json() for r in self.history_db.records(fingerprint)]

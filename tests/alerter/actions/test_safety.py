@@ -295,3 +295,14 @@ def test_exhausted_in_dry_run_says_so_and_is_labelled(harness: Harness) -> None:
     assert t.alert.labels["dry_run"] == "true"
     assert t.alert.annotations["summary"].endswith("(dry run)")
     assert "- would restart web.service at 22:13 UTC (dry run)" in t.alert.annotations["description"]
+
+
+def test_history_older_than_the_retention_is_pruned(harness: Harness) -> None:
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    r.wait_idle()
+    r.tick([], T0 + 60)
+    assert len(r.history()) == 1
+    r.tick([], T0 + 31 * 86400)
+    assert r.history() == []
