@@ -121,6 +121,7 @@ class LogRule:
         self.field_name = rule.field or ""
         self.field_in_groups = self.field_name in groups
         self.kind = _KINDS.get(rule.aggregate, _COUNT)
+        self.ratio = self.kind == _RATIO
         self.by_group = rule.by[0] if len(rule.by) == 1 and rule.by[0] in groups else ""
         # count: the threshold as a C comparison on the window's running total
         th = rule.threshold
