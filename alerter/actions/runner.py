@@ -48,6 +48,7 @@ from rules.yamlsource import format_duration
 log = structlog.get_logger(__name__)
 
 SYNTHETIC_NS = "actions.synthetic"  # exhausted / ineffective alerts raised and not yet resolved
+VERIFY_NS = "actions.verify"
 ORPHAN_GRACE = 60.0  # undo an applied state whose alerts have all stopped firing for this long
 RETENTION = 30 * 86400.0  # history kept at least this long (longer if a limit window needs it)
 
@@ -80,8 +81,9 @@ class ActionRunner:
         self._workers = KeyedWorkers(workers)
         self.applied = AppliedStates(store)
         self._episodes: dict[str, float] = {}  # fingerprint -> active_at of the firing episode
-        self._verify: dict[tuple[str, str], tuple[float, Plan, str]] = {}
-        self._verified: set[tuple[str, str]] = set()  # (fingerprint, action) escalated or passed
+        # verify deadlines, persisted so a reload or restart does not lose an escalation:
+        # "fingerprint\x1faction" -> {deadline (None once escalated), target, what, alert}
+        self._verify: dict[str, dict[str, Any]] = dict(store.kv_items(VERIFY_NS))
         self._skips: dict[tuple[str, str, str, str], float] = {}
         self._orphans: dict[str, float] = {}
         self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
@@ -98,7 +100,7 @@ class ActionRunner:
             if t.state == "firing" and t.previous != "firing":
                 if alert.actions:
                     self._episodes[alert.fingerprint] = alert.active_at
-                self._verified = {k for k in self._verified if k[0] != alert.fingerprint}
+                self._forget_verify(alert.fingerprint)
                 for action in self._actions_of(alert, "firing"):
                     self._decide(action, alert, now, repeat=False)
             elif t.state == "resolved" and t.previous == "firing":
@@ -211,9 +213,11 @@ class ActionRunner:
             return
         rid = self.history_db.add(now, action.name, plan.target, alert.fingerprint,
                                   alert.alertname, h.RUNNING, False, what)
-        if action.verify is not None and (alert.fingerprint, action.name) not in self._verified:
-            self._verify.setdefault((alert.fingerprint, action.name),
-                                    (now + action.verify, plan, what))
+        vkey = f"{alert.fingerprint}\x1f{action.name}"
+        if action.verify is not None and vkey not in self._verify:
+            self._verify[vkey] = {"deadline": now + action.verify, "target": plan.target,
+                                  "what": what, "alert": alert_to_json(alert)}
+            self.store.kv_put(VERIFY_NS, vkey, self._verify[vkey])
         log.info("action_started", action=action.name, target=plan.target,
                  alertname=alert.alertname, fingerprint=alert.fingerprint)
         self._workers.submit(plan.key, Job(lambda: self._execute(rid, plan),
@@ -304,21 +308,28 @@ class ActionRunner:
             self._lower(key, entry, now)
 
     def _check_verify(self, live: set[str], now: float) -> None:
-        for key, (deadline, plan, what) in list(self._verify.items()):
-            if key[0] not in live:
-                del self._verify[key]
+        for key, entry in list(self._verify.items()):
+            fingerprint, name = key.split("\x1f", 1)
+            action = self.actions.get(name)
+            if fingerprint not in live or action is None or action.verify is None:
+                self._verify.pop(key)
+                self.store.kv_delete(VERIFY_NS, key)
                 continue
-            if now < deadline:
+            if entry["deadline"] is None or now < entry["deadline"]:
                 continue
-            del self._verify[key]
-            self._verified.add(key)
-            action = plan.action
-            assert action.verify is not None
+            entry["deadline"] = None  # escalated: once per firing
+            self.store.kv_put(VERIFY_NS, key, entry)
+            plan = Plan(action, entry["target"], alert_from_json(entry["alert"]))
             summary = (f"{plan.alert.alertname} still firing {format_duration(action.verify)} "
-                       f"after {what}")
+                       f"after {entry['what']}")
             log.warning("action_ineffective", action=action.name, target=plan.target,
-                        fingerprint=plan.alert.fingerprint)
+                        fingerprint=fingerprint)
             self._raise(INEFFECTIVE, plan, summary, now)
+
+    def _forget_verify(self, fingerprint: str) -> None:
+        for key in [k for k in self._verify if k.startswith(f"{fingerprint}\x1f")]:
+            del self._verify[key]
+            self.store.kv_delete(VERIFY_NS, key)
 
     def _raise(self, kind: str, plan: Plan, summary: str, now: float) -> None:
         records = self.history_db.target_records(plan.action.name, plan.target,
@@ -345,8 +356,7 @@ class ActionRunner:
         """
         if len(self._episodes) > 10_000:
             self._episodes = {k: v for k, v in self._episodes.items() if now - v < 86400.0}
-        self._verify = {k: v for k, v in self._verify.items() if k[0] != fingerprint}
-        self._verified = {k for k in self._verified if k[0] != fingerprint}
+        self._forget_verify(fingerprint)
         for key, entry in self.store.kv_items(SYNTHETIC_NS).items():
             if entry.get("source") == fingerprint:
                 self._lower(key, entry, now)

@@ -306,3 +306,20 @@ def test_history_older_than_the_retention_is_pruned(harness: Harness) -> None:
     assert len(r.history()) == 1
     r.tick([], T0 + 31 * 86400)
     assert r.history() == []
+
+
+def test_verify_deadline_survives_a_reload(harness: Harness) -> None:
+    text = RESTART.replace("cooldown: 5m", "cooldown: 5m\n    verify: 2m")
+    r = harness.build(text)
+    a = alert(["restart-web"], unit="web.service")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 60, step=10)
+    r.stop()
+    r2 = harness.build(text)  # SIGHUP: a new runner on the same store
+    run_ticks(r2, harness.clock, [a], 120, step=10)
+    assert harness.emitted_names() == [(INEFFECTIVE, "firing")]
+    assert harness.emitted[0].alert.labels["source_alertname"] == "WebErrors"
+    r2.stop()
+    r3 = harness.build(text)  # escalated once per firing, also across reloads
+    run_ticks(r3, harness.clock, [a], 300, step=10)
+    assert harness.emitted_names() == [(INEFFECTIVE, "firing")]
