@@ -1,13 +1,20 @@
-"""`GET /api/v1/actions`: the action history, newest first (`?fingerprint=` narrows it)."""
+"""`GET /api/v1/actions`: the action history, newest first.
+
+`?fingerprint=` narrows it to one alert, `?limit=` (default 500, at most 10000) caps it.
+"""
 
 from __future__ import annotations
 
 from alerter.actions.runner import ActionRunner
-from alerter.httpapi import Request, Response, Route
+from alerter.httpapi import HTTPError, Request, Response, Route
 
 
 def routes(runner: ActionRunner) -> list[Route]:
     def list_actions(req: Request) -> Response:
-        return Response.json({"status": "success", "data": runner.history(req.arg("fingerprint"))})
+        raw = req.arg("limit", "500") or "500"
+        if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+            raise HTTPError(400, f"limit: expected an integer from 1 to 10000, got {raw!r}")
+        data = runner.history(req.arg("fingerprint"), limit=int(raw))
+        return Response.json({"status": "success", "data": data})
 
     return [Route("GET", "/api/v1/actions", list_actions)]

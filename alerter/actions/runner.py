@@ -133,8 +133,9 @@ class ActionRunner:
             if n := self.history_db.prune(now - self.retention):
                 log.info("action_history_pruned", records=n)
 
-    def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]:
-        return [r.to_json() for r in self.history_db.records(fingerprint)]
+    def history(self, fingerprint: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """Newest first."""
+        return [r.to_json() for r in self.history_db.records(fingerprint, limit=limit)]
 
     def notes(self, fingerprint: str) -> list[str]:
         """Lines for the alert's notifications: what was done (or would be) in this episode."""

@@ -284,6 +284,19 @@ def test_api_route_lists_the_history(harness: Harness) -> None:
 
     data = json.loads(resp.body)["data"]
     assert [(d["action"], d["target"], d["outcome"]) for d in data] == [("restart-web", "web.service", "ok")]
+    assert set(data[0]) == {"id", "time", "action", "target", "fingerprint", "alertname", "outcome",
+                            "dryRun", "detail"}
+    r.handle([fire(alert(["restart-web"], unit="db.service"), T0)], T0)
+    r.wait_idle()
+    resp = route.handler(Request("GET", "/api/v1/actions", {"limit": ["1"]}, {}))
+    assert [d["target"] for d in json.loads(resp.body)["data"]] == ["db.service"]
+    import pytest
+
+    from alerter.httpapi import HTTPError
+
+    with pytest.raises(HTTPError) as e:
+        route.handler(Request("GET", "/api/v1/actions", {"limit": ["lots"]}, {}))
+    assert e.value.status == 400
 
 
 def test_exhausted_in_dry_run_says_so_and_is_labelled(harness: Harness) -> None:
