@@ -359,10 +359,22 @@ class LogRule:
             return
         keys = self.keys
         gone = []
+        if self.keyed:
+            # a count (or distinct) only falls while no events come, so an inactive key cannot
+            # start firing at a tick: only forget it once its newest bucket has left the window
+            first = int((now - self.span) // self.width)
+            active = self.table.active
+            for key, w in keys.items():
+                if key in active:
+                    self._evaluate_key(key, w, now, out)
+                    if w.empty() and key not in active:
+                        gone.append(key)
+                elif w.b[-2] < first:  # type: ignore[attr-defined]  # Count/DistinctWindow
+                    gone.append(key)
         # absent keys (with by) are forgotten after forget_after of silence
         forget_before = now - self.rule.forget_after if self.agg == "absent" and self.rule.by \
             else None
-        for key, w in keys.items():
+        for key, w in () if self.keyed else keys.items():
             self._evaluate_key(key, w, now, out)
             if (w.empty() and not self.table.is_active(key)) or (
                     forget_before is not None and (w.value() or 0.0) <= forget_before):

@@ -256,3 +256,18 @@ groups:
     for _ in range(3):
         assert e.alerts()[0].annotations["s"].startswith("<error expanding template")
     assert len(hooks.template_errors) == 1
+
+
+def test_expired_keys_are_forgotten_at_the_periodic_evaluation() -> None:
+    e = engine(BRUTE)
+    for t in range(3):
+        log(e, t, fail("1.2.3.4"), "auth")  # fires
+    log(e, 5, fail("5.5.5.5"), "auth")  # stays below the threshold
+    e.tick(300)
+
+    def keys() -> list[list[str]]:
+        return [k for k, _ in e.snapshot()["rules"]["ssh/0/SSHBruteForce"]["window"]["keys"]]
+
+    assert keys() == [["1.2.3.4"], ["5.5.5.5"]]
+    assert states(e.tick(620)) == [("SSHBruteForce", "resolved")]
+    assert keys() == []
