@@ -11,7 +11,12 @@ import pytest
 
 from collectors.events import LogEvent
 from collectors.journald import JournaldCollector, JournaldConfig, entry_event, parse_priority
-from tests.collectors.conftest import MemoryPositions, RecordingSink, RecordingStats
+from tests.collectors.conftest import (
+    MemoryPositions,
+    RecordingSink,
+    RecordingStats,
+    private_journal,
+)
 from tests.conftest import SANDBOX_TOOL, Sandbox, wait_for
 
 
@@ -80,6 +85,7 @@ class Journal:
 
 @pytest.fixture
 def journal(systemd_sandbox: Sandbox) -> Iterator[Journal]:
+    private_journal(systemd_sandbox)
     j = Journal(systemd_sandbox)
     yield j
     for c in list(j.running):
