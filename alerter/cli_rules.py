@@ -12,6 +12,8 @@ import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +23,7 @@ from rules.ruletest import run_test_file
 from rules.templates import rfc3339
 from rules.yamlsource import SourceError, parse_duration
 
-BLOCK_LINES = 8192
+_TIME = attrgetter("time")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -128,20 +130,10 @@ def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int
             if not block:
                 return
             events, _ = parser.events([ln.rstrip("\n") for ln in block], collector, last)
-            run: list[Any] = []
-            t_run = last
-            for ev in events:
-                t = ev.time
-                if t != t_run and run:
-                    n += 1
-                    yield t_run, n, run
-                    run = []
-                t_run = t
-                run.append(ev)
-            if run:
+            for t, run in groupby(events, _TIME):
                 n += 1
-                yield t_run, n, run
-            last = t_run
+                last = t
+                yield t, n, list(run)
 
 
 def replay(engine: Engine, streams: Sequence[Iterator[tuple[float, int, list[Any]]]],
