@@ -129,9 +129,13 @@ class LogRule:
         self.bound = th.bound if th is not None else 0.0
         self.eager = rule.aggregate not in _LAZY
         self.max_keys = rule.max_keys
+        # a threshold a batch of events can only cross upwards (counts only grow within one)
+        th_up = rule.threshold is not None and rule.threshold.op in (">", ">=")
         # one key and nothing to filter after the match: the engine hands over whole batches
+        # (a ratio or spike is judged on the batch as a whole)
         self.bulk = (not rule.by and not sel.where and sel.exclude is None
-                     and self.kind in (_COUNT, _RATIO) and rule.aggregate != "change")
+                     and (rule.aggregate in ("ratio", "spike")
+                          or (rule.aggregate in ("count", "rate") and th_up)))
         # a bulk rule whose lines can be counted by one finditer over the batch: `of` (ratio)
         # reads only regex groups, so no event needs to be built
         self.line_match = (
@@ -148,7 +152,6 @@ class LogRule:
         # count, rate or distinct keyed by regex groups only, nothing to filter, a threshold
         # the batch can only cross upwards: the engine gathers a batch's matches per key and
         # updates and evaluates each key once
-        th_up = rule.threshold is not None and rule.threshold.op in (">", ">=")
         self.keyed = (
             (rule.aggregate in ("count", "rate")
              or (rule.aggregate == "distinct" and self.field_in_groups))
