@@ -18,8 +18,17 @@ OPERATIONS = ("restart", "reload", "start", "stop", "set-property")
 
 # Unit type suffixes systemctl knows; a name without one means `.service`, as systemctl assumes.
 UNIT_SUFFIXES = (
-    ".service", ".socket", ".target", ".device", ".mount", ".automount", ".swap",
-    ".timer", ".path", ".slice", ".scope",
+    ".service",
+    ".socket",
+    ".target",
+    ".device",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".timer",
+    ".path",
+    ".slice",
+    ".scope",
 )
 # Unit names are [A-Za-z0-9:_.\\@-]; anything else (globs, spaces, '/') is refused, and a leading
 # '-' would be read as an option. A label value must not be able to select "every unit".
@@ -59,11 +68,17 @@ class SystemctlController:
         argv = [*self.prefix, *args]
         try:
             out = subprocess.run(
-                argv, capture_output=True, text=True, timeout=self.timeout,
-                stdin=subprocess.DEVNULL, check=False,
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
             )
         except subprocess.TimeoutExpired:
-            raise ActionError(f"systemctl {' '.join(args)} timed out after {self.timeout:g}s") from None
+            raise ActionError(
+                f"systemctl {' '.join(args)} timed out after {self.timeout:g}s"
+            ) from None
         except OSError as e:
             raise ActionError(f"cannot run {argv[0]}: {e.strerror}") from None
         if out.returncode != 0:
@@ -81,8 +96,9 @@ class SystemctlController:
         self._run(operation, "--", unit)
 
     def set_properties(self, unit: str, properties: Mapping[str, str]) -> None:
-        self._run("set-property", "--runtime", "--", unit,
-                  *(f"{k}={v}" for k, v in properties.items()))
+        self._run(
+            "set-property", "--runtime", "--", unit, *(f"{k}={v}" for k, v in properties.items())
+        )
 
     def show(self, unit: str, properties: Sequence[str]) -> dict[str, str]:
         args = [a for p in properties for a in ("-p", p)]

@@ -41,20 +41,37 @@ def main() -> None:
     ap.add_argument("--alerts", type=int, default=1000)
     n = ap.parse_args().alerts
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    (action,) = [a for a in (parse_action(MapReader(load_yaml(ACTION, "bench"), Problems()), (), Path()),)
-                 if a is not None]
+    (action,) = [
+        a
+        for a in (parse_action(MapReader(load_yaml(ACTION, "bench"), Problems()), (), Path()),)
+        if a is not None
+    ]
     t0 = 1_700_000_000.0
     clock = FixedClock(t0)
     with tempfile.TemporaryDirectory() as d:
         store = StateStore(d)
         protected = protected_set(())
         runner = ActionRunner(
-            [action], store=store, metrics=Metrics(CollectorRegistry()), clock=clock,
-            emit=lambda ts: None, executors={"systemd": SystemdExecutor(FakeUnitController(), protected)},
-            protected=protected, actions_per_minute=10 * n,
+            [action],
+            store=store,
+            metrics=Metrics(CollectorRegistry()),
+            clock=clock,
+            emit=lambda ts: None,
+            executors={"systemd": SystemdExecutor(FakeUnitController(), protected)},
+            protected=protected,
+            actions_per_minute=10 * n,
         )
-        alerts = [Alert({"alertname": "Bench", "unit": f"u{i}.service"}, {}, "firing", 1.0, t0,
-                        actions=("restart",)) for i in range(n)]
+        alerts = [
+            Alert(
+                {"alertname": "Bench", "unit": f"u{i}.service"},
+                {},
+                "firing",
+                1.0,
+                t0,
+                actions=("restart",),
+            )
+            for i in range(n)
+        ]
         start = time.perf_counter()
         runner.handle([Transition(t0, "pending", a) for a in alerts], t0)
         handled = time.perf_counter() - start
@@ -72,7 +89,9 @@ def main() -> None:
         runner.stop()
         store.close()
     print(f"actions: {n} firing alerts, one restart action each")
-    print(f"  handle  {handled * 1000:8.1f} ms for {n} firing transitions ({handled / n * 1e6:.0f} us each)")
+    print(
+        f"  handle  {handled * 1000:8.1f} ms for {n} firing transitions ({handled / n * 1e6:.0f} us each)"
+    )
     print(f"  tick    {min(ticks) * 1000:8.1f} ms (best of 5) while all {n} targets cool down")
     print(f"  notes   {notes * 1e6:8.0f} us per alert")
 

@@ -29,8 +29,12 @@ class AppliedStates:
     def hold(self, key: str, action: str, target: str, fingerprint: str, dry_run: bool) -> None:
         with self._lock:
             entry = self.store.kv_get(NAMESPACE, key) or {
-                "action": action, "target": target, "fingerprints": [], "dry_run": dry_run,
-                "done": False, "undo_state": {},
+                "action": action,
+                "target": target,
+                "fingerprints": [],
+                "dry_run": dry_run,
+                "done": False,
+                "undo_state": {},
             }
             if fingerprint not in entry["fingerprints"]:
                 entry["fingerprints"].append(fingerprint)

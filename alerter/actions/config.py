@@ -85,7 +85,9 @@ class ActionConfig:
         return self.on == "firing" and self.revert
 
 
-def parse_action(r: MapReader, protected_units: tuple[str, ...], base_dir: Path) -> ActionConfig | None:
+def parse_action(
+    r: MapReader, protected_units: tuple[str, ...], base_dir: Path
+) -> ActionConfig | None:
     """One entry of `actions:`; problems go to r.problems and None is returned."""
     del base_dir  # paths in actions are absolute or looked up at run time
     before = len(r.problems.items)
@@ -117,16 +119,24 @@ def parse_action(r: MapReader, protected_units: tuple[str, ...], base_dir: Path)
     stateful = isinstance(spec, ThrottleSpec) or (
         isinstance(spec, SystemdSpec) and spec.operation == "set-property"
     )
-    revert = r.bool("revert", isinstance(spec, ThrottleSpec) or (
-        isinstance(spec, CommandSpec) and bool(spec.undo_argv)))
+    revert = r.bool(
+        "revert",
+        isinstance(spec, ThrottleSpec) or (isinstance(spec, CommandSpec) and bool(spec.undo_argv)),
+    )
     repeat = r.bool("repeat", not (stateful and revert))
     if revert and r.has("revert") and not (stateful or isinstance(spec, CommandSpec)):
-        r.problems.add(r.raw("revert") or r.node,
-                       "revert: only set-property, throttle and command (undo_argv) actions can revert")
+        r.problems.add(
+            r.raw("revert") or r.node,
+            "revert: only set-property, throttle and command (undo_argv) actions can revert",
+        )
     if isinstance(spec, CommandSpec) and revert and not spec.undo_argv:
-        r.problems.add(r.raw("revert") or r.node, "revert: a command action reverts by undo_argv; add it")
+        r.problems.add(
+            r.raw("revert") or r.node, "revert: a command action reverts by undo_argv; add it"
+        )
     if on == "resolved" and r.has("revert") and revert:
-        r.problems.add(r.raw("revert") or r.node, "revert: an `on: resolved` action has nothing to revert")
+        r.problems.add(
+            r.raw("revert") or r.node, "revert: an `on: resolved` action has nothing to revert"
+        )
     if cooldown is not None and cooldown < 0:
         r.problems.add(r.raw("cooldown") or r.node, "cooldown: must be >= 0")
     if verify is not None and verify <= 0:
@@ -135,8 +145,16 @@ def parse_action(r: MapReader, protected_units: tuple[str, ...], base_dir: Path)
     if name is None or atype is None or spec is None or len(r.problems.items) > before:
         return None
     return ActionConfig(
-        name=name, type=atype, mark=r.mark, spec=spec, on=on, cooldown=cooldown,
-        limit=limit, verify=verify, repeat=repeat, dry_run=dry_run,
+        name=name,
+        type=atype,
+        mark=r.mark,
+        spec=spec,
+        on=on,
+        cooldown=cooldown,
+        limit=limit,
+        verify=verify,
+        repeat=repeat,
+        dry_run=dry_run,
         revert=revert and on == "firing",
     )
 
@@ -185,16 +203,22 @@ def _parse_systemd(r: MapReader, protected_units: tuple[str, ...]) -> SystemdSpe
             r.problems.add(where, f"unit: {e}")
             return None
         if full in {_normal(u) for u in protected_units}:
-            r.problems.add(where, f"unit: {full} is protected (global.protected_units); "
-                                  "alerter will not act on it")
+            r.problems.add(
+                where,
+                f"unit: {full} is protected (global.protected_units); alerter will not act on it",
+            )
             return None
     if operation == "set-property":
         if not props:
-            r.problems.add(r.raw("properties") or r.node,
-                           "properties: set-property needs properties, e.g. {CPUQuota: 20%}")
+            r.problems.add(
+                r.raw("properties") or r.node,
+                "properties: set-property needs properties, e.g. {CPUQuota: 20%}",
+            )
             return None
     elif props is not None:
-        r.problems.add(r.raw("properties") or r.node, "properties: only used with operation: set-property")
+        r.problems.add(
+            r.raw("properties") or r.node, "properties: only used with operation: set-property"
+        )
         return None
     return SystemdSpec(unit, operation, tuple(sorted((props or {}).items())))
 
@@ -214,7 +238,9 @@ def _parse_signal(r: MapReader) -> SignalSpec | None:
     try:
         sig = signal.Signals[sig_name if sig_name.startswith("SIG") else f"SIG{sig_name}"]
     except KeyError:
-        r.problems.add(r.raw("signal") or r.node, f"signal: unknown signal {sig_name!r} (e.g. HUP, USR1, TERM)")
+        r.problems.add(
+            r.raw("signal") or r.node, f"signal: unknown signal {sig_name!r} (e.g. HUP, USR1, TERM)"
+        )
         return None
     if (pidfile is None) == (pattern is None):
         r.problems.add(r.node, "signal action: give exactly one of pidfile or process")
@@ -236,7 +262,9 @@ def _parse_argv(r: MapReader, key: str, required: bool) -> tuple[FieldTemplate, 
         r.problems.add(r.raw(key) or r.node, f"{key}: must name a program")
         return None
     if out and not out[0].is_static:
-        r.problems.add(r.raw(key) or r.node, f"{key}: the program (first element) cannot be templated")
+        r.problems.add(
+            r.raw(key) or r.node, f"{key}: the program (first element) cannot be templated"
+        )
         return None
     return tuple(out)
 
@@ -257,21 +285,33 @@ def _parse_throttle(r: MapReader) -> ThrottleSpec | None:
     rate = r.str("rate")
     sample = r.float("sample")
     pause = r.bool("pause", False)
-    given = [k for k, v in (("rate", rate), ("sample", sample), ("pause", pause or None)) if v is not None]
+    given = [
+        k
+        for k, v in (("rate", rate), ("sample", sample), ("pause", pause or None))
+        if v is not None
+    ]
     if len(given) != 1:
-        r.problems.add(r.node, "throttle action: give exactly one of rate (e.g. 100/s), sample (0-1) or pause: true")
+        r.problems.add(
+            r.node,
+            "throttle action: give exactly one of rate (e.g. 100/s), sample (0-1) or pause: true",
+        )
         return None
     if collector is None:
         return None
     if rate is not None:
         m = _RATE_RE.match(rate)
         if m is None or float(m.group(1)) <= 0:
-            r.problems.add(r.raw("rate") or r.node, f"rate: expected N/s, N/m or N/h with N > 0, got {rate!r}")
+            r.problems.add(
+                r.raw("rate") or r.node, f"rate: expected N/s, N/m or N/h with N > 0, got {rate!r}"
+            )
             return None
         return ThrottleSpec(collector, "rate", float(m.group(1)) / _RATE_UNIT[m.group(2)])
     if sample is not None:
         if not 0 < sample < 1:
-            r.problems.add(r.raw("sample") or r.node, f"sample: the kept fraction, between 0 and 1, got {sample}")
+            r.problems.add(
+                r.raw("sample") or r.node,
+                f"sample: the kept fraction, between 0 and 1, got {sample}",
+            )
             return None
         return ThrottleSpec(collector, "sample", sample)
     return ThrottleSpec(collector, "pause")

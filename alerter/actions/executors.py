@@ -204,8 +204,12 @@ class CommandExecutor:
         with tempfile.TemporaryFile() as out:
             try:
                 proc = subprocess.Popen(
-                    list(argv), stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
-                    env=command_env(plan.alert), start_new_session=True,
+                    list(argv),
+                    stdin=subprocess.PIPE,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=command_env(plan.alert),
+                    start_new_session=True,
                 )
             except OSError as e:
                 raise ActionError(f"cannot run {argv[0]}: {e.strerror}") from None
@@ -291,7 +295,11 @@ def phrases(action: ActionConfig, target: str, undo: bool = False) -> tuple[str,
         return f"sent {spec.signal.name} to {target}", f"send {spec.signal.name} to {target}"
     if isinstance(spec, CommandSpec):
         what = f"{action.name} ({target})"
-        return (f"ran undo of {what}", f"run undo of {what}") if undo else (f"ran {what}", f"run {what}")
+        return (
+            (f"ran undo of {what}", f"run undo of {what}")
+            if undo
+            else (f"ran {what}", f"run {what}")
+        )
     if undo:
         return f"lifted throttle on collector {target}", f"lift throttle on collector {target}"
     return f"throttled collector {target}", f"throttle collector {target}"

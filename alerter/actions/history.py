@@ -58,15 +58,26 @@ _COLUMNS = "id, time, action, target, fingerprint, alertname, outcome, dry_run, 
 
 
 def _record(row: Sequence[Any]) -> Record:
-    return Record(int(row[0]), float(row[1]), row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8])
+    return Record(
+        int(row[0]), float(row[1]), row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8]
+    )
 
 
 class ActionHistory:
     def __init__(self, store: StateStore) -> None:
         self.store = store
 
-    def add(self, time: float, action: str, target: str, fingerprint: str, alertname: str,
-            outcome: str, dry_run: bool, detail: str = "") -> int:
+    def add(
+        self,
+        time: float,
+        action: str,
+        target: str,
+        fingerprint: str,
+        alertname: str,
+        outcome: str,
+        dry_run: bool,
+        detail: str = "",
+    ) -> int:
         with self.store.transaction() as db:
             cur = db.execute(
                 "INSERT INTO action_history (time, action, target, fingerprint, alertname, outcome,"
@@ -77,8 +88,10 @@ class ActionHistory:
 
     def finish(self, record_id: int, outcome: str, detail: str) -> None:
         with self.store.transaction() as db:
-            db.execute("UPDATE action_history SET outcome = ?, detail = ? WHERE id = ?",
-                       (outcome, detail, record_id))
+            db.execute(
+                "UPDATE action_history SET outcome = ?, detail = ? WHERE id = ?",
+                (outcome, detail, record_id),
+            )
 
     def runs(self, action: str, target: str, since: float, dry_run: bool) -> list[float]:
         """Times of the runs of `action` on `target` since `since`, oldest first.
@@ -118,8 +131,9 @@ class ActionHistory:
         )
         return int(rows[0][0])
 
-    def records(self, fingerprint: str | None = None, since: float | None = None,
-                limit: int = 500) -> list[Record]:
+    def records(
+        self, fingerprint: str | None = None, since: float | None = None, limit: int = 500
+    ) -> list[Record]:
         """Newest first."""
         where: list[str] = []
         params: list[Any] = []

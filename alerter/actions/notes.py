@@ -46,8 +46,11 @@ def note(record: Record, action: ActionConfig | None, runs_in_window: int | None
         return f"{record.action} on {record.target}: {record.outcome} at {at}"
     undo = record.outcome.startswith(UNDO_PREFIX)
     done, todo = phrases(action, record.target, undo=undo)
-    budget = "" if undo or runs_in_window is None else (
-        f", {runs_in_window} of {action.limit.count} in the last {span(action.limit.within)}")
+    budget = (
+        ""
+        if undo or runs_in_window is None
+        else (f", {runs_in_window} of {action.limit.count} in the last {span(action.limit.within)}")
+    )
     outcome = record.outcome.removeprefix(UNDO_PREFIX) if undo else record.outcome
     if outcome == OK:
         return f"{done} at {at}{budget}"
@@ -63,8 +66,16 @@ def note(record: Record, action: ActionConfig | None, runs_in_window: int | None
     return f"did not {todo} at {at}: {reason}" + (f" ({record.detail})" if record.detail else "")
 
 
-def synthetic_alert(kind: str, source: Alert, action: ActionConfig, target: str,
-                    summary: str, description: str, now: float, dry_run: bool = False) -> Alert:
+def synthetic_alert(
+    kind: str,
+    source: Alert,
+    action: ActionConfig,
+    target: str,
+    summary: str,
+    description: str,
+    now: float,
+    dry_run: bool = False,
+) -> Alert:
     """An alert alerter raises about its own remediation; it carries no actions (no loops).
 
     In dry run it says so, and carries `dry_run="true"` so a route can keep it from paging.
@@ -73,13 +84,15 @@ def synthetic_alert(kind: str, source: Alert, action: ActionConfig, target: str,
     if dry_run:
         labels["dry_run"] = "true"
         summary = f"{summary} (dry run)"
-    labels.update({
-        "alertname": kind,
-        "severity": "critical",
-        "action": action.name,
-        "action_target": target,
-        "source_alertname": source.alertname,
-    })
+    labels.update(
+        {
+            "alertname": kind,
+            "severity": "critical",
+            "action": action.name,
+            "action_target": target,
+            "source_alertname": source.alertname,
+        }
+    )
     return Alert(
         labels=labels,
         annotations={"summary": summary, "description": description},
@@ -98,8 +111,9 @@ def firing(alert: Alert, now: float) -> Transition:
 def resolved(alert: Alert, now: float) -> Transition:
     from dataclasses import replace
 
-    return Transition(time=now, previous="firing",
-                      alert=replace(alert, state="resolved", resolved_at=now))
+    return Transition(
+        time=now, previous="firing", alert=replace(alert, state="resolved", resolved_at=now)
+    )
 
 
 def alert_to_json(alert: Alert) -> dict[str, object]:

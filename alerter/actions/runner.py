@@ -145,8 +145,9 @@ class ActionRunner:
             action = self.actions.get(rec.action)
             n = 0
             if action is not None:
-                runs = self.history_db.runs(rec.action, rec.target, rec.time - action.limit.within,
-                                            rec.dry_run)
+                runs = self.history_db.runs(
+                    rec.action, rec.target, rec.time - action.limit.within, rec.dry_run
+                )
                 n = sum(1 for t in runs if t <= rec.time)
             out.append(note(rec, action, n))
         return out
@@ -187,7 +188,9 @@ class ActionRunner:
         if last is not None and now - last < action.cooldown:
             self._not_before[plan.key] = last + action.cooldown
             if not repeat:
-                detail = (f"last run at {clock_time(last)}, cooldown {format_duration(action.cooldown)}")
+                detail = (
+                    f"last run at {clock_time(last)}, cooldown {format_duration(action.cooldown)}"
+                )
                 self._skip(action, plan.target, alert, h.SKIPPED_COOLDOWN, detail, now)
             return
         window = self.history_db.runs(action.name, plan.target, now - action.limit.within, dry)
@@ -209,20 +212,44 @@ class ActionRunner:
             self.applied.hold(plan.key, action.name, plan.target, alert.fingerprint, dry)
         if dry:
             self._record(action, plan.target, alert, h.DRY_RUN, what, now, dry=True)
-            log.info("action_dry_run", action=action.name, target=plan.target,
-                     alertname=alert.alertname, fingerprint=alert.fingerprint, would=what)
+            log.info(
+                "action_dry_run",
+                action=action.name,
+                target=plan.target,
+                alertname=alert.alertname,
+                fingerprint=alert.fingerprint,
+                would=what,
+            )
             return
-        rid = self.history_db.add(now, action.name, plan.target, alert.fingerprint,
-                                  alert.alertname, h.RUNNING, False, what)
+        rid = self.history_db.add(
+            now,
+            action.name,
+            plan.target,
+            alert.fingerprint,
+            alert.alertname,
+            h.RUNNING,
+            False,
+            what,
+        )
         vkey = f"{alert.fingerprint}\x1f{action.name}"
         if action.verify is not None and vkey not in self._verify:
-            self._verify[vkey] = {"deadline": now + action.verify, "target": plan.target,
-                                  "what": what, "alert": alert_to_json(alert)}
+            self._verify[vkey] = {
+                "deadline": now + action.verify,
+                "target": plan.target,
+                "what": what,
+                "alert": alert_to_json(alert),
+            }
             self.store.kv_put(VERIFY_NS, vkey, self._verify[vkey])
-        log.info("action_started", action=action.name, target=plan.target,
-                 alertname=alert.alertname, fingerprint=alert.fingerprint)
-        self._workers.submit(plan.key, Job(lambda: self._execute(rid, plan),
-                                           lambda: self._cancelled(rid, plan)))
+        log.info(
+            "action_started",
+            action=action.name,
+            target=plan.target,
+            alertname=alert.alertname,
+            fingerprint=alert.fingerprint,
+        )
+        self._workers.submit(
+            plan.key, Job(lambda: self._execute(rid, plan), lambda: self._cancelled(rid, plan))
+        )
 
     def _execute(self, rid: int, plan: Plan) -> None:
         action = plan.action
@@ -246,21 +273,36 @@ class ActionRunner:
         self.history_db.finish(rid, outcome, detail)
         self.metrics.actions.labels(action.name, outcome).inc()
         (log.info if outcome == h.OK else log.warning)(
-            "action_finished", action=action.name, target=plan.target, outcome=outcome,
-            detail=detail, fingerprint=plan.alert.fingerprint)
+            "action_finished",
+            action=action.name,
+            target=plan.target,
+            outcome=outcome,
+            detail=detail,
+            fingerprint=plan.alert.fingerprint,
+        )
 
     def _cancelled(self, rid: int, plan: Plan) -> None:
         self.history_db.finish(rid, h.FAILED, "cancelled: alerter stopped before it ran")
         self.metrics.actions.labels(plan.action.name, h.FAILED).inc()
 
-    def _record(self, action: ActionConfig, target: str, alert: Alert, outcome: str,
-                detail: str, now: float, dry: bool) -> None:
-        self.history_db.add(now, action.name, target, alert.fingerprint, alert.alertname,
-                            outcome, dry, detail)
+    def _record(
+        self,
+        action: ActionConfig,
+        target: str,
+        alert: Alert,
+        outcome: str,
+        detail: str,
+        now: float,
+        dry: bool,
+    ) -> None:
+        self.history_db.add(
+            now, action.name, target, alert.fingerprint, alert.alertname, outcome, dry, detail
+        )
         self.metrics.actions.labels(action.name, outcome).inc()
 
-    def _skip(self, action: ActionConfig, target: str, alert: Alert, outcome: str,
-              detail: str, now: float) -> None:
+    def _skip(
+        self, action: ActionConfig, target: str, alert: Alert, outcome: str, detail: str, now: float
+    ) -> None:
         """Record a decision not to run, once per cooldown, not on every tick."""
         key = (action.name, target, alert.fingerprint, outcome)
         last = self._skips.get(key)
@@ -269,30 +311,46 @@ class ActionRunner:
         self._skips[key] = now
         dry = self.dry_run or action.dry_run
         self._record(action, target, alert, outcome, detail, now, dry)
-        log.warning("action_skipped", action=action.name, target=target, outcome=outcome,
-                    detail=detail, fingerprint=alert.fingerprint)
+        log.warning(
+            "action_skipped",
+            action=action.name,
+            target=target,
+            outcome=outcome,
+            detail=detail,
+            fingerprint=alert.fingerprint,
+        )
 
     # --- limits, verify ---------------------------------------------------------------------
 
-    def _exhausted(self, plan: Plan, window: list[float], now: float, dry: bool,
-                   repeat: bool) -> None:
+    def _exhausted(
+        self, plan: Plan, window: list[float], now: float, dry: bool, repeat: bool
+    ) -> None:
         action, alert = plan.action, plan.alert
         notified = self.history_db.last_outcome(action.name, plan.target, h.SKIPPED_LIMIT)
         already = notified is not None and notified >= window[-1]
         if already and repeat:
             return
         resume = window[0] + action.limit.within
-        detail = (f"{len(window)} runs within {span(action.limit.within)}, "
-                  f"limit {action.limit.count}; resumes at {clock_time(resume)}")
+        detail = (
+            f"{len(window)} runs within {span(action.limit.within)}, "
+            f"limit {action.limit.count}; resumes at {clock_time(resume)}"
+        )
         self._record(action, plan.target, alert, h.SKIPPED_LIMIT, detail, now, dry)
         if already:
             return
-        log.warning("action_limit_reached", action=action.name, target=plan.target,
-                    count=len(window), fingerprint=alert.fingerprint)
+        log.warning(
+            "action_limit_reached",
+            action=action.name,
+            target=plan.target,
+            count=len(window),
+            fingerprint=alert.fingerprint,
+        )
         done, _ = phrases(action, plan.target)
-        summary = (f"{alert.alertname}: remediation exhausted, {done} {len(window)} times "
-                   f"in the last {span(action.limit.within)}; not acting again before "
-                   f"{clock_time(resume)}")
+        summary = (
+            f"{alert.alertname}: remediation exhausted, {done} {len(window)} times "
+            f"in the last {span(action.limit.within)}; not acting again before "
+            f"{clock_time(resume)}"
+        )
         self._raise(EXHAUSTED, plan, summary, now)
 
     def _resume_exhausted(self, now: float) -> None:
@@ -302,8 +360,9 @@ class ActionRunner:
             action = self.actions.get(entry.get("action", ""))
             if action is not None:
                 dry = self.dry_run or action.dry_run
-                window = self.history_db.runs(action.name, entry["target"],
-                                              now - action.limit.within, dry)
+                window = self.history_db.runs(
+                    action.name, entry["target"], now - action.limit.within, dry
+                )
                 if len(window) >= action.limit.count:
                     continue
             self._lower(key, entry, now)
@@ -321,10 +380,16 @@ class ActionRunner:
             entry["deadline"] = None  # escalated: once per firing
             self.store.kv_put(VERIFY_NS, key, entry)
             plan = Plan(action, entry["target"], alert_from_json(entry["alert"]))
-            summary = (f"{plan.alert.alertname} still firing {format_duration(action.verify)} "
-                       f"after {entry['what']}")
-            log.warning("action_ineffective", action=action.name, target=plan.target,
-                        fingerprint=fingerprint)
+            summary = (
+                f"{plan.alert.alertname} still firing {format_duration(action.verify)} "
+                f"after {entry['what']}"
+            )
+            log.warning(
+                "action_ineffective",
+                action=action.name,
+                target=plan.target,
+                fingerprint=fingerprint,
+            )
             self._raise(INEFFECTIVE, plan, summary, now)
 
     def _forget_verify(self, fingerprint: str) -> None:
@@ -333,17 +398,26 @@ class ActionRunner:
             self.store.kv_delete(VERIFY_NS, key)
 
     def _raise(self, kind: str, plan: Plan, summary: str, now: float) -> None:
-        records = self.history_db.target_records(plan.action.name, plan.target,
-                                                 now - max(plan.action.limit.within, 3600.0))
+        records = self.history_db.target_records(
+            plan.action.name, plan.target, now - max(plan.action.limit.within, 3600.0)
+        )
         lines = [note(r, plan.action, None) for r in records[-20:]]
         description = "Action history:\n" + "\n".join(f"- {line}" for line in lines)
         dry = self.dry_run or plan.action.dry_run
-        alert = synthetic_alert(kind, plan.alert, plan.action, plan.target, summary,
-                                description, now, dry_run=dry)
-        self.store.kv_put(SYNTHETIC_NS, alert.fingerprint, {
-            "kind": kind, "action": plan.action.name, "target": plan.target,
-            "source": plan.alert.fingerprint, "alert": alert_to_json(alert),
-        })
+        alert = synthetic_alert(
+            kind, plan.alert, plan.action, plan.target, summary, description, now, dry_run=dry
+        )
+        self.store.kv_put(
+            SYNTHETIC_NS,
+            alert.fingerprint,
+            {
+                "kind": kind,
+                "action": plan.action.name,
+                "target": plan.target,
+                "source": plan.alert.fingerprint,
+                "alert": alert_to_json(alert),
+            },
+        )
         self.emit([firing(alert, now)])
 
     def _lower(self, key: str, entry: Mapping[str, Any], now: float) -> None:
@@ -377,8 +451,9 @@ class ActionRunner:
         if entry["dry_run"]:
             self.applied.drop(plan.key)
             what = describe(plan.action, plan.target, True, undo=True)
-            self._record(plan.action, plan.target, plan.alert, h.UNDO_PREFIX + h.DRY_RUN, what,
-                         now, dry=True)
+            self._record(
+                plan.action, plan.target, plan.alert, h.UNDO_PREFIX + h.DRY_RUN, what, now, dry=True
+            )
             return
         self._workers.submit(plan.key, Job(lambda: self._undo(plan, now)))
 
@@ -414,13 +489,22 @@ class ActionRunner:
             self._orphans.pop(key, None)
             action = self.actions.get(entry["action"])
             if action is None:
-                log.warning("action_orphan_dropped", action=entry["action"], target=entry["target"],
-                            reason="the action is no longer configured; revert by hand")
+                log.warning(
+                    "action_orphan_dropped",
+                    action=entry["action"],
+                    target=entry["target"],
+                    reason="the action is no longer configured; revert by hand",
+                )
                 self.applied.drop(key)
                 continue
             log.warning("action_orphan_released", action=action.name, target=entry["target"])
-            orphan = Alert(labels={"alertname": "orphaned"}, annotations={}, state="resolved",
-                           value=0.0, active_at=now)
+            orphan = Alert(
+                labels={"alertname": "orphaned"},
+                annotations={},
+                state="resolved",
+                value=0.0,
+                active_at=now,
+            )
             released = self.applied.release(key, None)
             if released is not None:
                 self._start_undo(Plan(action, entry["target"], orphan), released, now)
@@ -432,7 +516,12 @@ class ActionRunner:
             return
         for entry in self.applied.items().values():
             action = self.actions.get(entry["action"])
-            if action and isinstance(action.spec, ThrottleSpec) and entry["done"] and not entry["dry_run"]:
+            if (
+                action
+                and isinstance(action.spec, ThrottleSpec)
+                and entry["done"]
+                and not entry["dry_run"]
+            ):
                 try:
                     throttle.set(action.spec)
                 except ActionError as e:
@@ -447,4 +536,3 @@ def _template_target(action: ActionConfig) -> str:
             return str(getattr(v, "source", v))
     argv = getattr(spec, "argv", ())
     return " ".join(t.source for t in argv) or action.name
-

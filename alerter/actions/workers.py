@@ -32,7 +32,8 @@ class KeyedWorkers:
         self._closed = False
         self._idle = threading.Condition(self._lock)
         self._threads = [
-            threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True) for i in range(workers)
+            threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True)
+            for i in range(workers)
         ]
         for t in self._threads:
             t.start()

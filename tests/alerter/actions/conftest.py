@@ -32,7 +32,9 @@ from rules.yamlsource import MapReader, Problems, SourceError, load_yaml
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
 
-def parse_actions(text: str, protected: tuple[str, ...] = DEFAULT_PROTECTED_UNITS) -> list[ActionConfig]:
+def parse_actions(
+    text: str, protected: tuple[str, ...] = DEFAULT_PROTECTED_UNITS
+) -> list[ActionConfig]:
     """The `actions:` list of a YAML document; raises SourceError listing every problem."""
     p = Problems(env={})
     top = MapReader(load_yaml(text, "alerter.yaml"), p, "config")
@@ -43,11 +45,19 @@ def parse_actions(text: str, protected: tuple[str, ...] = DEFAULT_PROTECTED_UNIT
     return out
 
 
-def alert(actions: Sequence[str], state: str = "firing", active_at: float = T0,
-          **labels: str) -> Alert:
+def alert(
+    actions: Sequence[str], state: str = "firing", active_at: float = T0, **labels: str
+) -> Alert:
     labels = {"alertname": "WebErrors", **labels}
-    return Alert(labels=labels, annotations={"summary": "errors"}, state=state,  # type: ignore[arg-type]
-                 value=5.0, active_at=active_at, fired_at=active_at, actions=tuple(actions))
+    return Alert(
+        labels=labels,
+        annotations={"summary": "errors"},
+        state=state,  # type: ignore[arg-type]
+        value=5.0,
+        active_at=active_at,
+        fired_at=active_at,
+        actions=tuple(actions),
+    )
 
 
 def fire(a: Alert, at: float) -> Transition:
@@ -74,10 +84,16 @@ class Harness:
     store: StateStore | None = None
     metrics: Metrics | None = None
 
-    def build(self, text: str, *, dry_run: bool = False, actions_per_minute: int = 30,
-              executors: dict[str, Executor] | None = None,
-              units: UnitController | None = None,
-              protected_units: tuple[str, ...] = DEFAULT_PROTECTED_UNITS) -> ActionRunner:
+    def build(
+        self,
+        text: str,
+        *,
+        dry_run: bool = False,
+        actions_per_minute: int = 30,
+        executors: dict[str, Executor] | None = None,
+        units: UnitController | None = None,
+        protected_units: tuple[str, ...] = DEFAULT_PROTECTED_UNITS,
+    ) -> ActionRunner:
         """A runner for these actions; call again to 'restart the daemon' on the same store."""
         if self.store is None:
             self.store = StateStore(self.tmp / "state")
@@ -92,15 +108,23 @@ class Harness:
         }
         ex.update(executors or {})
         runner = ActionRunner(
-            parse_actions(text), store=self.store, metrics=self.metrics, clock=self.clock,
-            emit=self.emitted.extend, executors=ex, protected=protected, dry_run=dry_run,
+            parse_actions(text),
+            store=self.store,
+            metrics=self.metrics,
+            clock=self.clock,
+            emit=self.emitted.extend,
+            executors=ex,
+            protected=protected,
+            dry_run=dry_run,
             actions_per_minute=actions_per_minute,
         )
         self.runners.append(runner)
         return runner
 
     def metric(self, action: str, outcome: str) -> float:
-        v = self.registry.get_sample_value("alerter_actions_total", {"action": action, "outcome": outcome})
+        v = self.registry.get_sample_value(
+            "alerter_actions_total", {"action": action, "outcome": outcome}
+        )
         return v or 0.0
 
     def outcomes(self, runner: ActionRunner, fingerprint: str | None = None) -> list[str]:
@@ -121,8 +145,14 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         h.store.close()
 
 
-def run_ticks(runner: ActionRunner, clock: FixedClock, alerts: Sequence[Alert], seconds: float,
-              step: float = 1.0, after: Callable[[], Any] | None = None) -> None:
+def run_ticks(
+    runner: ActionRunner,
+    clock: FixedClock,
+    alerts: Sequence[Alert],
+    seconds: float,
+    step: float = 1.0,
+    after: Callable[[], Any] | None = None,
+) -> None:
     """Drive tick() every `step` seconds of fake time for `seconds`, waiting for workers between."""
     end = clock.now() + seconds
     while clock.now() < end:

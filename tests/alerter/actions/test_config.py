@@ -48,7 +48,9 @@ actions:
     assert isinstance(hup.spec, SignalSpec) and hup.spec.signal == signal.SIGHUP
     assert isinstance(ban.spec, CommandSpec) and ban.reverts and ban.repeat
     assert ban.spec.argv[-1].render({"labels": {"ip": "1.2.3.4"}}) == "{ 1.2.3.4 }"
-    assert isinstance(shed.spec, ThrottleSpec) and shed.spec.mode == "rate" and shed.spec.value == 100
+    assert (
+        isinstance(shed.spec, ThrottleSpec) and shed.spec.mode == "rate" and shed.spec.value == 100
+    )
     assert shed.reverts and not shed.repeat
 
 
@@ -59,13 +61,17 @@ actions:
     type: systemd
     unit: ssh
 """)
-    assert out == ["alerter.yaml:5:11: unit: ssh.service is protected (global.protected_units); "
-                   "alerter will not act on it"]
+    assert out == [
+        "alerter.yaml:5:11: unit: ssh.service is protected (global.protected_units); "
+        "alerter will not act on it"
+    ]
 
 
 def test_glob_unit_names_are_refused_at_load() -> None:
     out = problems("actions:\n  - {name: all, type: systemd, unit: 'web*'}\n")
-    assert len(out) == 1 and "not a valid unit name" in out[0] and out[0].startswith("alerter.yaml:2:")
+    assert (
+        len(out) == 1 and "not a valid unit name" in out[0] and out[0].startswith("alerter.yaml:2:")
+    )
 
 
 def test_template_syntax_errors_are_reported_at_load() -> None:
@@ -84,11 +90,20 @@ actions:
     [
         ("{name: x, type: reboot}", "type: unknown value 'reboot'"),
         ("{name: x, type: systemd, unit: a.service, operation: kill}", "operation: unknown value"),
-        ("{name: x, type: systemd, unit: a.service, operation: set-property}", "set-property needs properties"),
-        ("{name: x, type: systemd, unit: a.service, properties: {CPUQuota: 1%}}", "only used with operation: set-property"),
+        (
+            "{name: x, type: systemd, unit: a.service, operation: set-property}",
+            "set-property needs properties",
+        ),
+        (
+            "{name: x, type: systemd, unit: a.service, properties: {CPUQuota: 1%}}",
+            "only used with operation: set-property",
+        ),
         ("{name: x, type: systemd, unit: a.service, revert: true}", "revert: only set-property"),
         ("{name: x, type: throttle, collector: app}", "exactly one of rate"),
-        ("{name: x, type: throttle, collector: app, rate: 100/s, pause: true}", "exactly one of rate"),
+        (
+            "{name: x, type: throttle, collector: app, rate: 100/s, pause: true}",
+            "exactly one of rate",
+        ),
         ("{name: x, type: throttle, collector: app, rate: fast}", "rate: expected N/s"),
         ("{name: x, type: throttle, collector: app, sample: 1.5}", "sample: the kept fraction"),
         ("{name: x, type: signal, signal: HUP}", "exactly one of pidfile or process"),
@@ -97,11 +112,22 @@ actions:
         ("{name: x, type: command, argv: []}", "must name a program"),
         ("{name: x, type: command, argv: ['{{ labels.prog }}']}", "cannot be templated"),
         ("{name: x, type: command, argv: [/bin/true], revert: true}", "reverts by undo_argv"),
-        ("{name: x, type: command, argv: [/bin/true], on: resolved, undo_argv: [/bin/true], revert: true}",
-         "nothing to revert"),
-        ("{name: x, type: systemd, unit: a.service, limit: {count: 0, within: 1h}}", "count: must be >= 1"),
-        ("{name: x, type: systemd, unit: a.service, limit: {count: 2}}", "missing required key 'within'"),
-        ("{name: x, type: systemd, unit: a.service, cooldwn: 5m}", "unknown key 'cooldwn' (did you mean 'cooldown'?)"),
+        (
+            "{name: x, type: command, argv: [/bin/true], on: resolved, undo_argv: [/bin/true], revert: true}",
+            "nothing to revert",
+        ),
+        (
+            "{name: x, type: systemd, unit: a.service, limit: {count: 0, within: 1h}}",
+            "count: must be >= 1",
+        ),
+        (
+            "{name: x, type: systemd, unit: a.service, limit: {count: 2}}",
+            "missing required key 'within'",
+        ),
+        (
+            "{name: x, type: systemd, unit: a.service, cooldwn: 5m}",
+            "unknown key 'cooldwn' (did you mean 'cooldown'?)",
+        ),
     ],
 )
 def test_invalid_actions_are_explained(entry: str, message: str) -> None:
@@ -121,7 +147,9 @@ def test_templated_unit_is_checked_at_run_time_not_load() -> None:
 
 
 def test_on_resolved_works_unquoted_although_yaml_reads_on_as_true() -> None:
-    (a,) = parse_actions("actions:\n  - {name: x, type: command, argv: [/bin/true], on: resolved}\n")
+    (a,) = parse_actions(
+        "actions:\n  - {name: x, type: command, argv: [/bin/true], on: resolved}\n"
+    )
     assert a.on == "resolved" and not a.reverts
     out = problems("actions:\n  - {name: x, type: command, argv: [/bin/true], on: later}\n")
     assert out == ["alerter.yaml:2:53: on: expected firing or resolved, got 'later'"]
@@ -140,7 +168,9 @@ actions:
 """
     with pytest.raises(ConfigError) as e:
         parse_config(text, "alerter.yaml", {})
-    assert [str(p) for p in e.value.problems] == ["alerter.yaml:5:5: action 'shed': unknown collector 'nope'"]
+    assert [str(p) for p in e.value.problems] == [
+        "alerter.yaml:5:5: action 'shed': unknown collector 'nope'"
+    ]
 
 
 def test_build_action_runner_wires_the_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -154,18 +184,31 @@ def test_build_action_runner_wires_the_config(tmp_path) -> None:  # type: ignore
 
     from .conftest import T0, alert, fire
 
-    config = parse_config("""
+    config = parse_config(
+        """
 global: {protected_units: [web-db.service]}
 actions:
   - {name: restart, type: systemd, unit: "{{ labels.unit }}"}
-""", "alerter.yaml", {})
+""",
+        "alerter.yaml",
+        {},
+    )
     units = FakeUnitController()
     store = StateStore(tmp_path)
-    runner = build_action_runner(config, store, Metrics(CollectorRegistry()), FixedClock(T0), {},
-                                 lambda ts: None, units=units)
+    runner = build_action_runner(
+        config,
+        store,
+        Metrics(CollectorRegistry()),
+        FixedClock(T0),
+        {},
+        lambda ts: None,
+        units=units,
+    )
     try:
-        runner.handle([fire(alert(["restart"], unit="web-db"), T0),
-                       fire(alert(["restart"], unit="web"), T0)], T0)
+        runner.handle(
+            [fire(alert(["restart"], unit="web-db"), T0), fire(alert(["restart"], unit="web"), T0)],
+            T0,
+        )
         assert runner.wait_idle(10)
         assert units.operations() == [("restart", "web.service")]
         assert sorted(r["outcome"] for r in runner.history()) == ["ok", "refused_protected"]

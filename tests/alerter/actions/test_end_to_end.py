@@ -65,33 +65,62 @@ class Daemon:
         return 0.0
 
     def journal(self) -> str:
-        return self.sb.run("journalctl", "-u", self.unit, f"--since=@{int(self.started)}",
-                           "--no-pager", "-o", "cat", check=False).stdout
+        return self.sb.run(
+            "journalctl",
+            "-u",
+            self.unit,
+            f"--since=@{int(self.started)}",
+            "--no-pager",
+            "-o",
+            "cat",
+            check=False,
+        ).stdout
 
 
-def start_daemon(sb: Sandbox, tmp: Path, rules: str, actions: list[dict[str, Any]],
-                 collectors: list[dict[str, Any]], receiver: HTTPReceiver) -> Daemon:
+def start_daemon(
+    sb: Sandbox,
+    tmp: Path,
+    rules: str,
+    actions: list[dict[str, Any]],
+    collectors: list[dict[str, Any]],
+    receiver: HTTPReceiver,
+) -> Daemon:
     private_journal(sb)
     port = free_port()
     (tmp / "rules.yaml").write_text(textwrap.dedent(rules).replace("WEB_UNIT", WEB))
     config = {
-        "global": {"state_dir": f"{tmp}/state", "evaluation_interval": "1s",
-                   "external_url": f"http://127.0.0.1:{port}"},
+        "global": {
+            "state_dir": f"{tmp}/state",
+            "evaluation_interval": "1s",
+            "external_url": f"http://127.0.0.1:{port}",
+        },
         "server": {"listen": f"127.0.0.1:{port}"},
-        "collectors": [c if "type" in c else {"type": "file", "start_at": "end",
-                                               "parser": {"type": "none"}, **c}
-                       for c in collectors],
+        "collectors": [
+            c
+            if "type" in c
+            else {"type": "file", "start_at": "end", "parser": {"type": "none"}, **c}
+            for c in collectors
+        ],
         "rule_files": ["rules.yaml"],
         "notifiers": [
             {"name": "hook", "type": "webhook", "url": f"{receiver.url}/hook"},
-            {"name": "chat", "type": "slack", "webhook_url": f"{receiver.url}/slack",
-             "send_resolved": True},
+            {
+                "name": "chat",
+                "type": "slack",
+                "webhook_url": f"{receiver.url}/slack",
+                "send_resolved": True,
+            },
         ],
         "route": {
-            "receiver": "hook", "group_by": ["alertname"], "group_wait": "0s",
-            "group_interval": "1s", "repeat_interval": "1h",
-            "routes": [{"matchers": ['alertname=~".+"'], "receiver": "hook", "continue": True},
-                       {"matchers": ['alertname=~".+"'], "receiver": "chat"}],
+            "receiver": "hook",
+            "group_by": ["alertname"],
+            "group_wait": "0s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+            "routes": [
+                {"matchers": ['alertname=~".+"'], "receiver": "hook", "continue": True},
+                {"matchers": ['alertname=~".+"'], "receiver": "chat"},
+            ],
         },
         "actions": actions,
     }
@@ -99,12 +128,15 @@ def start_daemon(sb: Sandbox, tmp: Path, rules: str, actions: list[dict[str, Any
     check = sb.run(str(ALERTER), "check", "-c", str(tmp / "config.yaml"), check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     unit = ALERTER_UNIT
-    sb.write_unit(unit, textwrap.dedent(f"""
+    sb.write_unit(
+        unit,
+        textwrap.dedent(f"""
         [Service]
         Type=notify
         NotifyAccess=main
         ExecStart={ALERTER} run -c {tmp}/config.yaml --log-format json
-        """))
+        """),
+    )
     started = time.time() - 1
     sb.systemctl("start", unit)
     d = Daemon(sb, unit, port, tmp, started)
@@ -138,8 +170,12 @@ def hooks(receiver: HTTPReceiver, path: str) -> list[dict[str, Any]]:
 
 
 def alert_states(receiver: HTTPReceiver, alertname: str) -> list[str]:
-    return [a["status"] for body in hooks(receiver, "/hook") for a in body["alerts"]
-            if a["labels"]["alertname"] == alertname]
+    return [
+        a["status"]
+        for body in hooks(receiver, "/hook")
+        for a in body["alerts"]
+        if a["labels"]["alertname"] == alertname
+    ]
 
 
 FLAKY = """
@@ -153,9 +189,15 @@ FLAKY = """
     while true; do echo "INFO ok"; sleep 1; done
 """
 
+
 def restart_web(cooldown: str) -> dict[str, Any]:
-    return {"name": "restart-web", "type": "systemd", "unit": "{{ labels.unit }}",
-            "cooldown": cooldown, "limit": {"count": 3, "within": "1h"}}
+    return {
+        "name": "restart-web",
+        "type": "systemd",
+        "unit": "{{ labels.unit }}",
+        "cooldown": cooldown,
+        "limit": {"count": 3, "within": "1h"},
+    }
 
 
 WEB_RULES = """
@@ -181,18 +223,26 @@ def test_flaky_service_logging_to_the_journal_is_restarted_and_the_alert_resolve
     (tmp_path / "web.sh").write_text(textwrap.dedent(FLAKY.format(dir=tmp_path)).lstrip())
     (tmp_path / "broken").touch()
     sb.write_unit(WEB, f"[Service]\nExecStart=/bin/sh {tmp_path}/web.sh\n")
-    d = start_daemon(sb, tmp_path, WEB_RULES, [restart_web("1m")],
-                     [{"name": "web", "type": "journald", "units": [WEB]}],
-                     http_receiver)
+    d = start_daemon(
+        sb,
+        tmp_path,
+        WEB_RULES,
+        [restart_web("1m")],
+        [{"name": "web", "type": "journald", "units": [WEB]}],
+        http_receiver,
+    )
     stop_daemon.append(d)
     sb.systemctl("start", WEB)
 
     wait_for(lambda: alert_states(http_receiver, "WebErrors")[-1:] == ["resolved"], timeout=60)
     assert alert_states(http_receiver, "WebErrors") == ["firing", "resolved"]
-    assert (tmp_path / "starts").read_text().splitlines() == ["INFO started"]  # healthy after one restart
+    assert (tmp_path / "starts").read_text().splitlines() == [
+        "INFO started"
+    ]  # healthy after one restart
     history = d.actions()
     assert [(h["action"], h["target"], h["outcome"]) for h in history] == [
-        ("restart-web", WEB, "ok")]
+        ("restart-web", WEB, "ok")
+    ]
     assert d.metric("alerter_actions_total", action="restart-web", outcome="ok") == 1
     # the chat notifications carry the action note, firing and resolved
     texts = [json.dumps(b) for b in hooks(http_receiver, "/slack")]
@@ -205,15 +255,23 @@ def test_service_that_keeps_failing_gets_limit_restarts_then_one_exhausted_notif
 ) -> None:
     sb = systemd_sandbox
     script = tmp_path / "web.sh"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         #!/bin/sh
         echo started >> {tmp_path}/starts
         while true; do echo "ERROR backend unreachable" >> {tmp_path}/web.log; sleep 0.1; done
-        """).lstrip())
+        """).lstrip()
+    )
     (tmp_path / "web.log").touch()
     sb.write_unit(WEB, f"[Service]\nExecStart=/bin/sh {script}\n")
-    d = start_daemon(sb, tmp_path, WEB_RULES, [restart_web("2s")],
-                     [{"name": "web", "paths": [f"{tmp_path}/web.log"]}], http_receiver)
+    d = start_daemon(
+        sb,
+        tmp_path,
+        WEB_RULES,
+        [restart_web("2s")],
+        [{"name": "web", "paths": [f"{tmp_path}/web.log"]}],
+        http_receiver,
+    )
     stop_daemon.append(d)
     sb.systemctl("start", WEB)
 
@@ -221,12 +279,18 @@ def test_service_that_keeps_failing_gets_limit_restarts_then_one_exhausted_notif
     # Let the daemon read several more cooldowns' worth of errors (10 a second): no more restarts.
     seen = d.metric("alerter_events_total", collector="web")
     wait_for(lambda: d.metric("alerter_events_total", collector="web") >= seen + 60, timeout=30)
-    assert (tmp_path / "starts").read_text().splitlines() == ["started"] * 4  # first start + 3 restarts
+    assert (tmp_path / "starts").read_text().splitlines() == [
+        "started"
+    ] * 4  # first start + 3 restarts
     outcomes = [h["outcome"] for h in d.actions()]
     assert outcomes == ["ok", "ok", "ok", "skipped_limit"]
     assert alert_states(http_receiver, "RemediationExhausted") == ["firing"]
-    (exhausted,) = [a for b in hooks(http_receiver, "/hook") for a in b["alerts"]
-                    if a["labels"]["alertname"] == "RemediationExhausted"]
+    (exhausted,) = [
+        a
+        for b in hooks(http_receiver, "/hook")
+        for a in b["alerts"]
+        if a["labels"]["alertname"] == "RemediationExhausted"
+    ]
     assert exhausted["labels"]["action_target"] == WEB
     assert exhausted["annotations"]["description"].count(f"restarted {WEB} at") == 3
 
@@ -239,7 +303,10 @@ def test_cpu_quota_is_set_while_firing_and_reverted_on_resolve(
     sb.systemctl("start", CPU)
     log = tmp_path / "app.log"
     log.touch()
-    d = start_daemon(sb, tmp_path, """
+    d = start_daemon(
+        sb,
+        tmp_path,
+        """
         groups:
           - name: app
             interval: 1s
@@ -251,9 +318,20 @@ def test_cpu_quota_is_set_while_firing_and_reverted_on_resolve(
                 threshold: ">= 1"
                 labels: {severity: warning}
                 actions: [cpu-cap]
-        """, [{"name": "cpu-cap", "type": "systemd", "unit": CPU,
-               "operation": "set-property", "properties": {"CPUQuota": "20%"}, "revert": True}],
-        [{"name": "app", "paths": [str(log)]}], http_receiver)
+        """,
+        [
+            {
+                "name": "cpu-cap",
+                "type": "systemd",
+                "unit": CPU,
+                "operation": "set-property",
+                "properties": {"CPUQuota": "20%"},
+                "revert": True,
+            }
+        ],
+        [{"name": "app", "paths": [str(log)]}],
+        http_receiver,
+    )
     stop_daemon.append(d)
     with log.open("a") as f:
         f.write("BUSY\n")
@@ -270,7 +348,10 @@ def test_flooding_source_is_throttled_while_another_source_still_alerts(
     flood, other = tmp_path / "flood.log", tmp_path / "other.log"
     flood.touch()
     other.touch()
-    d = start_daemon(sb, tmp_path, """
+    d = start_daemon(
+        sb,
+        tmp_path,
+        """
         groups:
           - name: flood
             interval: 1s
@@ -291,21 +372,33 @@ def test_flooding_source_is_throttled_while_another_source_still_alerts(
                 over: 1m
                 threshold: ">= 1"
                 labels: {severity: info}
-        """, [{"name": "shed", "type": "throttle", "collector": "flood", "rate": "100/s"}],
+        """,
+        [{"name": "shed", "type": "throttle", "collector": "flood", "rate": "100/s"}],
         [{"name": "flood", "paths": [str(flood)]}, {"name": "other", "paths": [str(other)]}],
-        http_receiver)
+        http_receiver,
+    )
     stop_daemon.append(d)
     line = b"debug: noisy noisy noisy noisy noisy noisy noisy noisy noisy\n" * 1000
     pings = 0
     with flood.open("ab") as f:
+
         def flood_until(pred: Any) -> Any:
             def step() -> Any:
                 f.write(line)
                 f.flush()
                 return pred()
+
             return step
-        wait_for(flood_until(lambda: d.metric("alerter_events_dropped_total", collector="flood",
-                                              reason="throttled") > 0), timeout=60)
+
+        wait_for(
+            flood_until(
+                lambda: (
+                    d.metric("alerter_events_dropped_total", collector="flood", reason="throttled")
+                    > 0
+                )
+            ),
+            timeout=60,
+        )
         assert alert_states(http_receiver, "Flood")[:1] == ["firing"]
         # While the flood goes on (and is throttled), the other source still alerts promptly.
         latencies = []
@@ -313,9 +406,16 @@ def test_flooding_source_is_throttled_while_another_source_still_alerts(
             t0 = time.monotonic()
             with other.open("a") as o:
                 o.write(f"PING {pings}\n")
-            wait_for(flood_until(lambda n=str(pings): any(
-                a["labels"].get("n") == n for b in hooks(http_receiver, "/hook") for a in b["alerts"])),
-                timeout=30)
+            wait_for(
+                flood_until(
+                    lambda n=str(pings): any(
+                        a["labels"].get("n") == n
+                        for b in hooks(http_receiver, "/hook")
+                        for a in b["alerts"]
+                    )
+                ),
+                timeout=30,
+            )
             latencies.append(time.monotonic() - t0)
         print(f"Ping alert latency under a throttled flood: {[f'{x:.2f}s' for x in latencies]}")
     # the flood stops: the alert resolves and the throttle is lifted
@@ -324,4 +424,6 @@ def test_flooding_source_is_throttled_while_another_source_still_alerts(
     before = d.metric("alerter_events_total", collector="flood")
     with flood.open("ab") as f:
         f.write(b"debug: after\n" * 500)
-    wait_for(lambda: d.metric("alerter_events_total", collector="flood") >= before + 500, timeout=30)
+    wait_for(
+        lambda: d.metric("alerter_events_total", collector="flood") >= before + 500, timeout=30
+    )

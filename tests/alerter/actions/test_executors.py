@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,33 +26,52 @@ actions:
 
 
 def test_set_property_is_reverted_to_the_values_read_back_before(harness: Harness) -> None:
-    harness.units.properties["web.service"] = {"CPUQuotaPerSecUSec": "infinity", "CPUWeight": "[not set]"}
+    harness.units.properties["web.service"] = {
+        "CPUQuotaPerSecUSec": "infinity",
+        "CPUWeight": "[not set]",
+    }
     r = harness.build(CPU)
     a = alert(["cpu-web"])
     r.handle([fire(a, T0)], T0)
     r.wait_idle()
-    assert harness.units.operations() == [("set-property", "web.service", "CPUQuota=20%", "CPUWeight=50")]
+    assert harness.units.operations() == [
+        ("set-property", "web.service", "CPUQuota=20%", "CPUWeight=50")
+    ]
     run_ticks(r, harness.clock, [a], 900, step=60)  # a reverted state is not re-applied
     r.handle([resolve(a, T0 + 1000)], T0 + 1000)
     assert harness.outcomes(r) == ["ok", "undo_ok"]
-    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=", "CPUWeight=")
+    assert harness.units.operations()[-1] == (
+        "set-property",
+        "web.service",
+        "CPUQuota=",
+        "CPUWeight=",
+    )
     assert r.notes(a.fingerprint) == [  # what the resolved notification shows
         "set CPUQuota=20% CPUWeight=50 on web.service at 22:13 UTC, 1 of 3 in the last hour",
         "reverted CPUQuota=20% CPUWeight=50 on web.service at 22:30 UTC",
     ]
     assert r.history()[0]["detail"] == (
-        "reverted CPUQuota=20% CPUWeight=50 on web.service: CPUQuota= CPUWeight=")
+        "reverted CPUQuota=20% CPUWeight=50 on web.service: CPUQuota= CPUWeight="
+    )
 
 
 def test_set_property_restores_a_previous_quota_as_a_percentage(harness: Harness) -> None:
-    harness.units.properties["web.service"] = {"CPUQuotaPerSecUSec": "1.500000s", "CPUWeight": "200"}
+    harness.units.properties["web.service"] = {
+        "CPUQuotaPerSecUSec": "1.500000s",
+        "CPUWeight": "200",
+    }
     r = harness.build(CPU)
     a = alert(["cpu-web"])
     r.handle([fire(a, T0)], T0)
     r.wait_idle()
     r.handle([resolve(a, T0 + 60)], T0 + 60)
     r.wait_idle()
-    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=150%", "CPUWeight=200")
+    assert harness.units.operations()[-1] == (
+        "set-property",
+        "web.service",
+        "CPUQuota=150%",
+        "CPUWeight=200",
+    )
 
 
 def test_shared_state_is_reverted_only_when_the_last_alert_resolves(harness: Harness) -> None:
@@ -66,7 +86,12 @@ def test_shared_state_is_reverted_only_when_the_last_alert_resolves(harness: Har
     r.handle([resolve(b, T0 + 120)], T0 + 120)
     r.wait_idle()
     # the revert restores what was there before the first apply, not the throttled value
-    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=", "CPUWeight=")
+    assert harness.units.operations()[-1] == (
+        "set-property",
+        "web.service",
+        "CPUQuota=",
+        "CPUWeight=",
+    )
 
 
 def test_revert_survives_a_daemon_restart(harness: Harness) -> None:
@@ -79,7 +104,12 @@ def test_revert_survives_a_daemon_restart(harness: Harness) -> None:
     r2 = harness.build(CPU)
     r2.handle([resolve(a, T0 + 60)], T0 + 60)
     r2.wait_idle()
-    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=", "CPUWeight=")
+    assert harness.units.operations()[-1] == (
+        "set-property",
+        "web.service",
+        "CPUQuota=",
+        "CPUWeight=",
+    )
 
 
 def test_dry_run_revert_is_only_noted(harness: Harness) -> None:
@@ -101,7 +131,12 @@ def test_applied_state_no_alert_holds_any_more_is_released(harness: Harness) -> 
     run_ticks(r, harness.clock, [], 30, step=1)  # the alert vanished without a resolve
     assert len(harness.units.operations()) == 1
     run_ticks(r, harness.clock, [], 60, step=1)
-    assert harness.units.operations()[-1] == ("set-property", "web.service", "CPUQuota=", "CPUWeight=")
+    assert harness.units.operations()[-1] == (
+        "set-property",
+        "web.service",
+        "CPUQuota=",
+        "CPUWeight=",
+    )
 
 
 def events(n: int) -> list[Event]:
@@ -116,7 +151,9 @@ def events(n: int) -> list[Event]:
         ("pause: true", lambda g: g.mode == "pause"),
     ],
 )
-def test_throttle_sets_the_collector_gate_and_lifts_it_on_resolve(harness: Harness, setting: str, check) -> None:  # type: ignore[no-untyped-def]
+def test_throttle_sets_the_collector_gate_and_lifts_it_on_resolve(
+    harness: Harness, setting: str, check: Callable[[Gate], bool]
+) -> None:
     gate = harness.gates["app"] = Gate()
     r = harness.build(f"actions:\n  - {{name: shed, type: throttle, collector: app, {setting}}}\n")
     a = alert(["shed"])
@@ -157,7 +194,9 @@ RECORDER = textwrap.dedent("""
 """)
 
 
-def test_command_gets_templated_argv_alert_json_and_env_and_no_shell(harness: Harness, tmp_path: Path) -> None:
+def test_command_gets_templated_argv_alert_json_and_env_and_no_shell(
+    harness: Harness, tmp_path: Path
+) -> None:
     script = tmp_path / "rec.py"
     script.write_text(RECORDER)
     out = tmp_path / "out.jsonl"
@@ -178,9 +217,14 @@ actions:
     assert first["stdin"]["labels"]["ip"] == evil and first["stdin"]["state"] == "firing"
     assert second["stdin"]["state"] == "resolved"
     assert first["env"] == {
-        "ALERTER_ALERTNAME": "WebErrors", "ALERTER_FINGERPRINT": a.fingerprint,
-        "ALERTER_STATE": "firing", "ALERTER_VALUE": "5", "ALERTER_LABEL_ALERTNAME": "WebErrors",
-        "ALERTER_LABEL_IP": evil, "ALERTER_LABEL_OUT": str(out), "ALERTER_LABEL_CLIENT_NAME": "x",
+        "ALERTER_ALERTNAME": "WebErrors",
+        "ALERTER_FINGERPRINT": a.fingerprint,
+        "ALERTER_STATE": "firing",
+        "ALERTER_VALUE": "5",
+        "ALERTER_LABEL_ALERTNAME": "WebErrors",
+        "ALERTER_LABEL_IP": evil,
+        "ALERTER_LABEL_OUT": str(out),
+        "ALERTER_LABEL_CLIENT_NAME": "x",
     }
     assert not list(Path("/tmp").glob("pwned-*"))
 
@@ -197,12 +241,17 @@ actions:
     details = {x["action"]: (x["outcome"], x["detail"]) for x in r.history()}
     assert details["bad"] == ("failed", f"{sys.executable} exited 3: boom")
     assert details["slow"] == ("failed", "/bin/sleep timed out after 0.2s")
-    assert details["missing"][0] == "failed" and "cannot run /nonexistent/prog" in details["missing"][1]
+    assert (
+        details["missing"][0] == "failed"
+        and "cannot run /nonexistent/prog" in details["missing"][1]
+    )
 
 
 def test_signal_by_pidfile_and_by_command_line(harness: Harness, tmp_path: Path) -> None:
-    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", tag])
-             for tag in ("a6sigpid", "a6sigre")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", tag])
+        for tag in ("a6sigpid", "a6sigre")
+    ]
     try:
         pidfile = tmp_path / "app.pid"
         pidfile.write_text(f"{procs[0].pid}\n")
@@ -214,8 +263,10 @@ actions:
         r.handle([fire(alert(["term-app", "kill-re"]), T0)], T0)
         assert procs[0].wait(10) == -15 and procs[1].wait(10) == -9
         details = sorted(x["detail"] for x in r.history())
-        assert details == [f"sent SIGKILL to process:sleep\\(300\\) a6sigre$: SIGKILL to pid {procs[1].pid}",
-                           f"sent SIGTERM to {pidfile}: SIGTERM to pid {procs[0].pid}"]
+        assert details == [
+            f"sent SIGKILL to process:sleep\\(300\\) a6sigre$: SIGKILL to pid {procs[1].pid}",
+            f"sent SIGTERM to {pidfile}: SIGTERM to pid {procs[0].pid}",
+        ]
     finally:
         for p in procs:
             if p.poll() is None:
@@ -228,9 +279,9 @@ def test_signal_never_reaches_init_or_alerter_itself(harness: Harness, tmp_path:
     (tmp_path / "me.pid").write_text(str(os.getpid()))
     r = harness.build(f"""
 actions:
-  - {{name: a, type: signal, pidfile: {tmp_path / 'one.pid'}, signal: KILL}}
-  - {{name: b, type: signal, pidfile: {tmp_path / 'me.pid'}, signal: KILL}}
-  - {{name: c, type: signal, pidfile: {tmp_path / 'missing.pid'}, signal: KILL}}
+  - {{name: a, type: signal, pidfile: {tmp_path / "one.pid"}, signal: KILL}}
+  - {{name: b, type: signal, pidfile: {tmp_path / "me.pid"}, signal: KILL}}
+  - {{name: c, type: signal, pidfile: {tmp_path / "missing.pid"}, signal: KILL}}
 """)
     r.handle([fire(alert(["a", "b", "c"]), T0)], T0)
     assert harness.outcomes(r) == ["failed"] * 3
@@ -249,4 +300,9 @@ actions:
     r.handle([fire(alert(["hang"]), T0)], T0)
     assert harness.outcomes(r) == ["failed"]
     pid = int(gpid.read_text())
-    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
+    wait_for(
+        lambda: (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        )
+    )

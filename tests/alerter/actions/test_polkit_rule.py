@@ -31,7 +31,9 @@ console.log(JSON.stringify(out));
 """
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is needed to evaluate the JavaScript rule")
+@pytest.mark.skipif(
+    shutil.which("node") is None, reason="node is needed to evaluate the JavaScript rule"
+)
 def test_rule_allows_only_listed_units_and_verbs_for_alerter(tmp_path: Path) -> None:
     manage = "org.freedesktop.systemd1.manage-units"
     cases = [
@@ -46,8 +48,13 @@ def test_rule_allows_only_listed_units_and_verbs_for_alerter(tmp_path: Path) -> 
     ]
     harness = tmp_path / "harness.js"
     harness.write_text(HARNESS)
-    out = subprocess.run(["node", str(harness), str(RULE), json.dumps(cases)],
-                         capture_output=True, text=True, check=True, timeout=30)
+    out = subprocess.run(
+        ["node", str(harness), str(RULE), json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     assert json.loads(out.stdout) == ["yes", "yes", "yes", None, None, None, None, None]
 
 
@@ -71,25 +78,45 @@ def test_unprivileged_alerter_manages_only_the_listed_units_under_real_polkit(
     for unit in (web, app):
         sb.write_unit(unit, "[Service]\nExecStart=/bin/sleep 1000\n")
         sb.systemctl("start", unit)
-    as_nobody = SystemctlController(prefix=(
-        str(SANDBOX_TOOL), "exec", str(sb.pid),
-        "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "systemctl"))
-    r = harness.build(f"""
+    as_nobody = SystemctlController(
+        prefix=(
+            str(SANDBOX_TOOL),
+            "exec",
+            str(sb.pid),
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "systemctl",
+        )
+    )
+    r = harness.build(
+        f"""
 actions:
   - {{name: restart-web, type: systemd, unit: {web}}}
   - {{name: cap-web, type: systemd, unit: {web}, operation: set-property, properties: {{CPUQuota: 30%}}}}
   - {{name: stop-web, type: systemd, unit: {web}, operation: stop}}
   - {{name: restart-app, type: systemd, unit: {app}}}
   - {{name: stop-app, type: systemd, unit: {app}, operation: stop}}
-""", units=as_nobody)
+""",
+        units=as_nobody,
+    )
     before = sb.show(web, "InvocationID")
-    r.handle([fire(alert(["restart-web", "cap-web", "stop-web", "restart-app", "stop-app"]), T0)], T0)
+    r.handle(
+        [fire(alert(["restart-web", "cap-web", "stop-web", "restart-app", "stop-app"]), T0)], T0
+    )
     assert r.wait_idle(60)
     outcomes = {x["action"]: x["outcome"] for x in r.history()}
-    assert outcomes == {"restart-web": "ok", "cap-web": "ok", "stop-web": "failed",
-                        "restart-app": "ok", "stop-app": "failed"}
+    assert outcomes == {
+        "restart-web": "ok",
+        "cap-web": "ok",
+        "stop-web": "failed",
+        "restart-app": "ok",
+        "stop-app": "failed",
+    }
     assert "Interactive authentication required" in next(
-        x["detail"] for x in r.history() if x["action"] == "stop-app")
+        x["detail"] for x in r.history() if x["action"] == "stop-app"
+    )
     assert sb.show(web, "InvocationID") != before
     assert sb.show(web, "CPUQuotaPerSecUSec") == "300ms"
     assert sb.show(web, "ActiveState") == sb.show(app, "ActiveState") == "active"

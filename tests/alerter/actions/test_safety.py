@@ -42,7 +42,8 @@ def test_global_dry_run_decides_and_notes_but_never_executes(harness: Harness) -
     assert harness.units.calls == []
     assert harness.metric("restart-web", "dry_run") == 1
     assert r.notes(a.fingerprint) == [
-        "would restart web.service at 22:13 UTC (dry run), 1 of 3 in the last hour"]
+        "would restart web.service at 22:13 UTC (dry run), 1 of 3 in the last hour"
+    ]
 
 
 def test_per_action_dry_run(harness: Harness) -> None:
@@ -70,10 +71,13 @@ def test_cooldown_skips_a_second_alert_on_the_same_unit(harness: Harness) -> Non
     assert len(harness.units.operations()) == 1
     assert r.notes(b.fingerprint) == [
         "did not restart web.service at 22:14 UTC: skipped cooldown "
-        "(last run at 22:13 UTC, cooldown 5m)"]
+        "(last run at 22:13 UTC, cooldown 5m)"
+    ]
 
 
-def test_repeats_every_cooldown_while_firing_then_one_exhausted_notification(harness: Harness) -> None:
+def test_repeats_every_cooldown_while_firing_then_one_exhausted_notification(
+    harness: Harness,
+) -> None:
     r = harness.build(RESTART)
     a = alert(["restart-web"], unit="web.service")
     r.handle([fire(a, T0)], T0)
@@ -85,7 +89,9 @@ def test_repeats_every_cooldown_while_firing_then_one_exhausted_notification(har
     assert harness.emitted_names() == [(EXHAUSTED, "firing")]
     ex = harness.emitted[0].alert
     assert ex.labels["severity"] == "critical" and ex.labels["action"] == "restart-web"
-    assert ex.labels["action_target"] == "web.service" and ex.labels["source_alertname"] == "WebErrors"
+    assert (
+        ex.labels["action_target"] == "web.service" and ex.labels["source_alertname"] == "WebErrors"
+    )
     assert "restarted web.service 3 times in the last hour" in ex.annotations["summary"]
     assert ex.annotations["description"].count("- restarted web.service at") == 3
     assert harness.metric("restart-web", "skipped_limit") == 1
@@ -102,8 +108,12 @@ def test_limit_is_a_sliding_window_and_acting_resumes_after_it(harness: Harness)
     run_ticks(r, harness.clock, [a], 4200, step=10)
     # the window slides one run at a time: never more than 3 runs in any hour
     runs = [rec["id"] for rec in r.history() if rec["outcome"] == "ok"]
-    times = sorted(t - T0 for (t,) in harness.store.query(  # type: ignore[union-attr]
-        "SELECT time FROM action_history WHERE outcome = 'ok'"))
+    times = sorted(
+        t - T0
+        for (t,) in harness.store.query(  # type: ignore[union-attr]
+            "SELECT time FROM action_history WHERE outcome = 'ok'"
+        )
+    )
     assert len(runs) == len(times) == 9
     assert times == [0, 300, 600, 3610, 3910, 4210, 7220, 7520, 7820]
     assert harness.emitted_names() == [(EXHAUSTED, "firing"), (EXHAUSTED, "resolved")] * 2
@@ -139,7 +149,9 @@ def test_limits_survive_a_daemon_restart(harness: Harness) -> None:
     assert harness.emitted_names() == [(EXHAUSTED, "firing")]
 
 
-def test_templated_unit_rendering_to_a_protected_unit_is_refused_at_run_time(harness: Harness) -> None:
+def test_templated_unit_rendering_to_a_protected_unit_is_refused_at_run_time(
+    harness: Harness,
+) -> None:
     r = harness.build(RESTART)
     a = alert(["restart-web"], unit="ssh")
     r.handle([fire(a, T0)], T0)
@@ -173,7 +185,11 @@ def test_global_cap_on_actions_per_minute(harness: Harness) -> None:
     assert harness.outcomes(r) == ["ok", "ok", "rate_limited"]
     assert "global.actions_per_minute (2) reached" in r.history()[0]["detail"]
     run_ticks(r, harness.clock, alerts, 61, step=1)  # the minute passes: the third one runs
-    assert [c[1] for c in harness.units.operations()] == ["web0.service", "web1.service", "web2.service"]
+    assert [c[1] for c in harness.units.operations()] == [
+        "web0.service",
+        "web1.service",
+        "web2.service",
+    ]
 
 
 def test_failed_operation_is_recorded_and_counts_against_the_limit(harness: Harness) -> None:
@@ -185,10 +201,13 @@ def test_failed_operation_is_recorded_and_counts_against_the_limit(harness: Harn
     assert harness.outcomes(r) == ["failed", "failed", "failed", "skipped_limit"]
     assert harness.metric("restart-web", "failed") == 3
     assert r.notes(a.fingerprint)[0] == (
-        "failed to restart web.service at 22:13 UTC: Job for web.service failed")
+        "failed to restart web.service at 22:13 UTC: Job for web.service failed"
+    )
 
 
-def test_verify_escalates_once_with_the_history_when_the_alert_does_not_resolve(harness: Harness) -> None:
+def test_verify_escalates_once_with_the_history_when_the_alert_does_not_resolve(
+    harness: Harness,
+) -> None:
     r = harness.build(RESTART.replace("cooldown: 5m", "cooldown: 5m\n    verify: 2m"))
     a = alert(["restart-web"], unit="web.service")
     r.handle([fire(a, T0)], T0)
@@ -251,7 +270,8 @@ def test_handle_does_not_wait_for_the_work(harness: Harness) -> None:
     assert not r.idle()
     assert [x["outcome"] for x in r.history()] == ["running"]
     assert r.notes(a.fingerprint) == [
-        "restarted web.service at 22:13 UTC (in progress), 1 of 3 in the last hour"]
+        "restarted web.service at 22:13 UTC (in progress), 1 of 3 in the last hour"
+    ]
     slow.release.set()
     assert harness.outcomes(r) == ["ok"]
 
@@ -283,9 +303,20 @@ def test_api_route_lists_the_history(harness: Harness) -> None:
     import json
 
     data = json.loads(resp.body)["data"]
-    assert [(d["action"], d["target"], d["outcome"]) for d in data] == [("restart-web", "web.service", "ok")]
-    assert set(data[0]) == {"id", "time", "action", "target", "fingerprint", "alertname", "outcome",
-                            "dryRun", "detail"}
+    assert [(d["action"], d["target"], d["outcome"]) for d in data] == [
+        ("restart-web", "web.service", "ok")
+    ]
+    assert set(data[0]) == {
+        "id",
+        "time",
+        "action",
+        "target",
+        "fingerprint",
+        "alertname",
+        "outcome",
+        "dryRun",
+        "detail",
+    }
     r.handle([fire(alert(["restart-web"], unit="db.service"), T0)], T0)
     r.wait_idle()
     resp = route.handler(Request("GET", "/api/v1/actions", {"limit": ["1"]}, {}))
@@ -307,7 +338,9 @@ def test_exhausted_in_dry_run_says_so_and_is_labelled(harness: Harness) -> None:
     (t,) = harness.emitted
     assert t.alert.labels["dry_run"] == "true"
     assert t.alert.annotations["summary"].endswith("(dry run)")
-    assert "- would restart web.service at 22:13 UTC (dry run)" in t.alert.annotations["description"]
+    assert (
+        "- would restart web.service at 22:13 UTC (dry run)" in t.alert.annotations["description"]
+    )
 
 
 def test_history_older_than_the_retention_is_pruned(harness: Harness) -> None:

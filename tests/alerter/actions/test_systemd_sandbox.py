@@ -20,16 +20,22 @@ U = f"a6-{secrets.token_hex(3)}"
 
 
 def controller(sb: Sandbox) -> SystemctlController:
-    return SystemctlController(prefix=(str(SANDBOX_TOOL), "exec", str(sb.pid), "systemctl"), timeout=60)
+    return SystemctlController(
+        prefix=(str(SANDBOX_TOOL), "exec", str(sb.pid), "systemctl"), timeout=60
+    )
 
 
-def test_restart_gives_the_unit_a_new_invocation(harness: Harness, systemd_sandbox: Sandbox) -> None:
+def test_restart_gives_the_unit_a_new_invocation(
+    harness: Harness, systemd_sandbox: Sandbox
+) -> None:
     sb, web = systemd_sandbox, f"{U}-web.service"
     sb.write_unit(web, "[Service]\nExecStart=/bin/sleep 1000\n")
     sb.systemctl("start", web)
     before = sb.show(web, "InvocationID"), sb.show(web, "ActiveEnterTimestampMonotonic")
-    r = harness.build("actions:\n  - {name: restart-web, type: systemd, unit: '{{ labels.unit }}'}\n",
-                      units=controller(sb))
+    r = harness.build(
+        "actions:\n  - {name: restart-web, type: systemd, unit: '{{ labels.unit }}'}\n",
+        units=controller(sb),
+    )
     a = alert(["restart-web"], unit=f"{U}-web")  # systemctl's short form: .service is implied
     r.handle([fire(a, T0)], T0)
     assert harness.outcomes(r) == ["ok"]
@@ -39,24 +45,33 @@ def test_restart_gives_the_unit_a_new_invocation(harness: Harness, systemd_sandb
     assert r.notes(a.fingerprint) == [f"restarted {web} at 22:13 UTC, 1 of 3 in the last hour"]
 
 
-def test_restart_of_a_missing_unit_fails_with_systemctls_reason(harness: Harness, systemd_sandbox: Sandbox) -> None:
-    r = harness.build(f"actions:\n  - {{name: restart, type: systemd, unit: {U}-nonexistent.service}}\n",
-                      units=controller(systemd_sandbox))
+def test_restart_of_a_missing_unit_fails_with_systemctls_reason(
+    harness: Harness, systemd_sandbox: Sandbox
+) -> None:
+    r = harness.build(
+        f"actions:\n  - {{name: restart, type: systemd, unit: {U}-nonexistent.service}}\n",
+        units=controller(systemd_sandbox),
+    )
     r.handle([fire(alert(["restart"]), T0)], T0)
     assert harness.outcomes(r) == ["failed"]
     assert f"{U}-nonexistent.service not found" in r.history()[0]["detail"]
 
 
-def test_cpu_quota_is_applied_at_runtime_and_reverted_on_resolve(harness: Harness, systemd_sandbox: Sandbox) -> None:
+def test_cpu_quota_is_applied_at_runtime_and_reverted_on_resolve(
+    harness: Harness, systemd_sandbox: Sandbox
+) -> None:
     sb, cpu = systemd_sandbox, f"{U}-cpu.service"
     sb.write_unit(cpu, "[Service]\nExecStart=/bin/sleep 1000\n")
     sb.systemctl("start", cpu)
     assert sb.show(cpu, "CPUQuotaPerSecUSec") == "infinity"
-    r = harness.build(f"""
+    r = harness.build(
+        f"""
 actions:
   - {{name: cpu-web, type: systemd, unit: {cpu}, operation: set-property,
      properties: {{CPUQuota: 20%}}, revert: true}}
-""", units=controller(sb))
+""",
+        units=controller(sb),
+    )
     a = alert(["cpu-web"])
     r.handle([fire(a, T0)], T0)
     assert harness.outcomes(r) == ["ok"]
@@ -74,16 +89,21 @@ def test_a_unit_that_keeps_failing_gets_exactly_limit_restarts_then_one_exhauste
     sb, flaky = systemd_sandbox, f"{U}-flaky.service"
     starts = tmp_path / "starts"
     # ExecStartPre has run by the time `systemctl restart` returns: no start goes uncounted
-    sb.write_unit(flaky, f"[Service]\nExecStartPre=/bin/sh -c 'echo started >> {starts}'\n"
-                         "ExecStart=/bin/false\n")
-    r = harness.build(f"""
+    sb.write_unit(
+        flaky,
+        f"[Service]\nExecStartPre=/bin/sh -c 'echo started >> {starts}'\nExecStart=/bin/false\n",
+    )
+    r = harness.build(
+        f"""
 actions:
   - name: restart-flaky
     type: systemd
     unit: {flaky}
     cooldown: 5m
     limit: {{count: 3, within: 1h}}
-""", units=controller(sb))
+""",
+        units=controller(sb),
+    )
     a = alert(["restart-flaky"], unit=flaky)
     r.handle([fire(a, T0)], T0)
     run_ticks(r, harness.clock, [a], 50 * 60, step=60)  # 50 minutes of a firing alert
@@ -94,17 +114,24 @@ actions:
     assert f"restarted {flaky} 3 times" in harness.emitted[0].alert.annotations["summary"]
 
 
-def test_signal_to_a_process_of_a_protected_unit_is_refused(harness: Harness, systemd_sandbox: Sandbox) -> None:
+def test_signal_to_a_process_of_a_protected_unit_is_refused(
+    harness: Harness, systemd_sandbox: Sandbox
+) -> None:
     sb, guarded, free = systemd_sandbox, f"{U}-guarded", f"{U}-free"
     for name in (guarded, free):
-        sb.write_unit(f"{name}.service",
-                      f"[Service]\nExecStart=/usr/bin/python3 -c 'import time; time.sleep(1000)' {name}-mark\n")
+        sb.write_unit(
+            f"{name}.service",
+            f"[Service]\nExecStart=/usr/bin/python3 -c 'import time; time.sleep(1000)' {name}-mark\n",
+        )
         sb.systemctl("start", f"{name}.service")
-    r = harness.build(f"""
+    r = harness.build(
+        f"""
 actions:
   - {{name: hup-guarded, type: signal, process: '{guarded}-mark$', signal: HUP}}
   - {{name: term-free, type: signal, process: '{free}-mark$', signal: TERM}}
-""", protected_units=(f"{guarded}.service",))
+""",
+        protected_units=(f"{guarded}.service",),
+    )
     wait_for(lambda: sb.show(f"{free}.service", "MainPID") != "0")
     r.handle([fire(alert(["hup-guarded", "term-free"]), T0)], T0)
     assert r.wait_idle(10)

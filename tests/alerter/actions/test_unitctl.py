@@ -44,7 +44,9 @@ def test_operations_and_properties_are_plain_argv(ctl: tuple[SystemctlController
     c.operate("restart", "web.service")
     c.set_properties("web.service", {"CPUQuota": "20%", "MemoryHigh": "1G"})
     assert c.show("web.service", ["CPUQuotaPerSecUSec", "CPUWeight"]) == {
-        "CPUQuotaPerSecUSec": "200ms", "CPUWeight": "[not set]"}
+        "CPUQuotaPerSecUSec": "200ms",
+        "CPUWeight": "[not set]",
+    }
     assert calls(log) == [
         ["restart", "--", "web.service"],
         ["set-property", "--runtime", "--", "web.service", "CPUQuota=20%", "MemoryHigh=1G"],
@@ -54,7 +56,9 @@ def test_operations_and_properties_are_plain_argv(ctl: tuple[SystemctlController
 
 def test_failure_carries_systemctls_message(ctl: tuple[SystemctlController, Path]) -> None:
     c, _ = ctl
-    with pytest.raises(ActionError, match=r"exited 5: Failed to restart broken\.service: Unit broken"):
+    with pytest.raises(
+        ActionError, match=r"exited 5: Failed to restart broken\.service: Unit broken"
+    ):
         c.operate("restart", "broken.service")
 
 
@@ -72,14 +76,21 @@ def test_missing_systemctl_is_an_action_error() -> None:
 
 @pytest.mark.parametrize(
     ("name", "full"),
-    [("web", "web.service"), ("web.service", "web.service"), ("getty@tty1.service", "getty@tty1.service"),
-     ("backup.timer", "backup.timer"), ("user-1000.slice", "user-1000.slice")],
+    [
+        ("web", "web.service"),
+        ("web.service", "web.service"),
+        ("getty@tty1.service", "getty@tty1.service"),
+        ("backup.timer", "backup.timer"),
+        ("user-1000.slice", "user-1000.slice"),
+    ],
 )
 def test_unit_names_are_completed_like_systemctl_does(name: str, full: str) -> None:
     assert normalize_unit(name) == full
 
 
-@pytest.mark.parametrize("name", ["", "*", "web*", "web?.service", "[ab].service", "-all", "a b", "a/b", "x\n"])
+@pytest.mark.parametrize(
+    "name", ["", "*", "web*", "web?.service", "[ab].service", "-all", "a b", "a/b", "x\n"]
+)
 def test_globs_options_and_odd_names_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="not a valid unit name"):
         normalize_unit(name)
@@ -88,9 +99,17 @@ def test_globs_options_and_odd_names_are_refused(name: str) -> None:
 def test_revert_values_from_systemctl_show() -> None:
     props = ["CPUQuota", "CPUWeight", "MemoryMax", "TasksMax"]
     assert show_names(props) == ["CPUQuotaPerSecUSec", "CPUWeight", "MemoryMax", "TasksMax"]
-    shown = {"CPUQuotaPerSecUSec": "1.500000s", "CPUWeight": "[not set]", "MemoryMax": "infinity",
-             "TasksMax": "18446744073709551615"}
-    assert revert_values(props, shown) == {"CPUQuota": "150%", "CPUWeight": "", "MemoryMax": "infinity",
-                                           "TasksMax": "infinity"}
+    shown = {
+        "CPUQuotaPerSecUSec": "1.500000s",
+        "CPUWeight": "[not set]",
+        "MemoryMax": "infinity",
+        "TasksMax": "18446744073709551615",
+    }
+    assert revert_values(props, shown) == {
+        "CPUQuota": "150%",
+        "CPUWeight": "",
+        "MemoryMax": "infinity",
+        "TasksMax": "infinity",
+    }
     assert revert_values(["CPUQuota"], {"CPUQuotaPerSecUSec": "infinity"}) == {"CPUQuota": ""}
     assert revert_values(["CPUQuota"], {"CPUQuotaPerSecUSec": "200ms"}) == {"CPUQuota": "20%"}
