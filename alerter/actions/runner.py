@@ -97,9 +97,10 @@ class ActionRunner:
     def handle(self, transitions: Sequence[Transition], now: float) -> None:
         for t in transitions:
             alert = t.alert
+            if not alert.actions:
+                continue  # most alerts: nothing to decide, nothing to look up
             if t.state == "firing" and t.previous != "firing":
-                if alert.actions:
-                    self._episodes[alert.fingerprint] = alert.active_at
+                self._episodes[alert.fingerprint] = alert.active_at
                 self._forget_verify(alert.fingerprint)
                 for action in self._actions_of(alert, "firing"):
                     self._decide(action, alert, now, repeat=False)
