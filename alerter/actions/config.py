@@ -231,10 +231,13 @@ def _normal(unit: str) -> str:
 
 
 def _parse_signal(r: MapReader) -> SignalSpec | None:
-    sig_name = r.str("signal", "TERM")
+    # No default: which signal to send is a decision, not something to assume (TERM kills).
+    sig_name = r.str("signal", required=True)
     pidfile = _template(r, "pidfile") if r.has("pidfile") else None
     pattern = r.str("process")
     process = r.check("process", re.compile, pattern) if pattern is not None else None
+    if sig_name is None:
+        return None
     try:
         sig = signal.Signals[sig_name if sig_name.startswith("SIG") else f"SIG{sig_name}"]
     except KeyError:

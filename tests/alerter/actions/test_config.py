@@ -108,6 +108,7 @@ actions:
         ("{name: x, type: throttle, collector: app, sample: 1.5}", "sample: the kept fraction"),
         ("{name: x, type: signal, signal: HUP}", "exactly one of pidfile or process"),
         ("{name: x, type: signal, pidfile: /run/a.pid, signal: NOPE}", "unknown signal 'NOPE'"),
+        ("{name: x, type: signal, pidfile: /run/a.pid}", "missing required key 'signal'"),
         ("{name: x, type: signal, process: '(unclosed'}", "process:"),
         ("{name: x, type: command, argv: []}", "must name a program"),
         ("{name: x, type: command, argv: ['{{ labels.prog }}']}", "cannot be templated"),
