@@ -102,7 +102,9 @@ def _parse_case(r: MapReader, eval_interval: float, parse_line: ParseLine | None
         ar.done()
         if eval_time is not None and alertname is not None:
             case.checks.append(Check(eval_time, alertname, tuple(sorted(expected))))
-    r.list("promql_expr_test")  # not applicable: alerter has no query language
+    if r.list("promql_expr_test"):
+        r.problems.add(r.key_mark("promql_expr_test"),
+                       "promql_expr_test: not supported (alerter rules have no query language)")
     r.done()
     return case
 

@@ -174,3 +174,8 @@ tests:
 """)
     out = io.StringIO()
     assert cmd_test(Namespace(files=[str(f)]), out) == 0, out.getvalue()
+
+
+def test_promql_expression_tests_are_refused_not_skipped(tmp_path: Path) -> None:
+    rc, out = run(tmp_path, PASSING + "    promql_expr_test:\n      - {expr: up, eval_time: 1m}\n")
+    assert rc == 1 and "promql_expr_test: not supported" in out
