@@ -216,3 +216,15 @@ actions:
     finally:
         runner.stop()
         store.close()
+
+
+def test_the_readme_example_parses() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme[readme.index("## Actions and privileges") :]
+    match = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert match is not None
+    names = [a.name for a in parse_actions(match.group(1))]
+    assert names == ["restart-web", "cap-web", "hup-app", "shed-debug"]
