@@ -52,8 +52,11 @@ class EngineHooks:
     def template_error(self, group: str, *args: Any) -> None:
         self.metrics.template_errors.labels(group).inc()
 
-    def key_evicted(self, alertname: str, *args: Any) -> None:
-        self.metrics.rule_keys_evicted.labels(alertname).inc()
+    def key_evicted(self, alertname: str, count: int = 1, *args: Any) -> None:
+        self.metrics.rule_keys_evicted.labels(alertname).inc(count)
+
+    def evaluation_duration(self, group: str, seconds: float) -> None:
+        self.metrics.rule_evaluation_duration.labels(group).observe(seconds)
 
 
 @dataclass
@@ -235,7 +238,7 @@ class Daemon:
                 next_tick = mono + TICK_SECONDS
                 now = self.clock.now()
                 with self._engine_lock:
-                    transitions = rs.engine.tick(now)
+                    transitions = rs.engine.tick(now, time.perf_counter)
                     alerts = rs.engine.alerts()
                 self._handle(transitions, now)
                 rs.actions.tick([a for a in alerts if a.state == "firing"], now)

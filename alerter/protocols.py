@@ -25,8 +25,9 @@ class RuleEngine(Protocol):
     def process(self, events: Sequence[Event], now: float) -> list[Transition]:
         """Feed a batch. Log rules fire in the processing of the line that crosses the threshold."""
 
-    def tick(self, now: float) -> list[Transition]:
-        """Time-driven evaluation (windows expiring, `for`, `absent`, metric rules) of the groups due."""
+    def tick(self, now: float, timer: Callable[[], float] | None = None) -> list[Transition]:
+        """Time-driven evaluation (windows expiring, `for`, `absent`, metric rules) of the groups
+        due; with `timer`, each group's evaluation time goes to the hooks."""
 
     def alerts(self) -> list[Alert]:
         """Pending and firing alerts now."""

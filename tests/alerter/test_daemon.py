@@ -40,7 +40,7 @@ class FakeEngine:
                 out.append(Transition(now, "inactive", a))
         return out
 
-    def tick(self, now: float) -> list[Transition]:
+    def tick(self, now: float, timer: Callable[[], float] | None = None) -> list[Transition]:
         return []
 
     def alerts(self) -> list[Alert]:
