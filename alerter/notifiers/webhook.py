@@ -14,9 +14,26 @@ import requests
 from alerter.errors import NotifyError
 from alerter.notifiers.config import NotifierConfig, WebhookSettings, body_template
 from alerter.notifiers.http import post
-from alerter.notifiers.model import ZERO_TIME, Notification, rfc3339
+from alerter.notifiers.model import ZERO_TIME, Notification, NotifiedAlert, rfc3339
 
 SIGNATURE_HEADER = "X-Alerter-Signature"
+
+
+def _alert(a: NotifiedAlert) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status": a.status,
+        "labels": dict(a.labels),
+        "annotations": dict(a.annotations),
+        "startsAt": rfc3339(a.starts_at),
+        "endsAt": rfc3339(a.ends_at) if a.ends_at is not None else ZERO_TIME,
+        "generatorURL": a.generator_url,
+        "fingerprint": a.fingerprint,
+    }
+    # alerter's one addition to Alertmanager's format, present only when actions ran, so
+    # receivers written for Alertmanager see exactly its fields otherwise.
+    if a.action_notes:
+        out["actionNotes"] = list(a.action_notes)
+    return out
 
 
 def webhook_payload(n: Notification, max_alerts: int = 0) -> dict[str, Any]:
@@ -28,18 +45,7 @@ def webhook_payload(n: Notification, max_alerts: int = 0) -> dict[str, Any]:
     return {
         "receiver": n.receiver,
         "status": n.status,
-        "alerts": [
-            {
-                "status": a.status,
-                "labels": dict(a.labels),
-                "annotations": dict(a.annotations),
-                "startsAt": rfc3339(a.starts_at),
-                "endsAt": rfc3339(a.ends_at) if a.ends_at is not None else ZERO_TIME,
-                "generatorURL": a.generator_url,
-                "fingerprint": a.fingerprint,
-            }
-            for a in alerts
-        ],
+        "alerts": [_alert(a) for a in alerts],
         "groupLabels": dict(n.group_labels),
         "commonLabels": dict(n.common_labels),
         "commonAnnotations": dict(n.common_annotations),

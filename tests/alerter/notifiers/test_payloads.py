@@ -83,6 +83,19 @@ def test_webhook_payload_is_alertmanager_v4_field_for_field() -> None:
     assert a1["status"] == "resolved" and a1["endsAt"] == "2023-11-14T22:13:19.000Z"
 
 
+def test_webhook_alert_carries_action_notes_only_when_actions_ran() -> None:
+    import dataclasses
+
+    acted = dataclasses.replace(
+        firing(1), action_notes=("restarted web.service at 12:03 UTC, 1 of 3 in the last hour",)
+    )
+    p = webhook_payload(notification(acted, firing(2)))
+    assert p["alerts"][0]["actionNotes"] == [
+        "restarted web.service at 12:03 UTC, 1 of 3 in the last hour"
+    ]
+    assert "actionNotes" not in p["alerts"][1]
+
+
 def test_webhook_max_alerts_truncates_and_counts() -> None:
     p = webhook_payload(notification(*(firing(i) for i in range(5))), max_alerts=2)
     assert len(p["alerts"]) == 2
