@@ -82,6 +82,14 @@ def systemd_sandbox() -> Iterator[Sandbox]:
     assert out.returncode == 0, f"sandbox did not start: {out.stderr}"
     sb = Sandbox(int(out.stdout.strip().splitlines()[-1]))
     try:
+        # /var/log is the host's: give this sandbox's journald its own journal, so concurrent
+        # sandboxes do not write into (and corrupt) one shared journal file.
+        sb.run(
+            "sh",
+            "-c",
+            "mkdir -p /var/log/journal && mount -t tmpfs -o mode=2755 tmpfs /var/log/journal"
+            " && systemctl restart systemd-journald",
+        )
         yield sb
     finally:
         subprocess.run([str(SANDBOX_TOOL), "stop", str(sb.pid)], timeout=60, check=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import pytest
 
@@ -76,14 +75,6 @@ class RecordingSink:
     def lines(self) -> list[str]:
         with self.lock:
             return [e.line for e in self.events if isinstance(e, LogEvent)]
-
-
-def private_journal(sb: Any) -> None:
-    """Give a systemd sandbox a journal of its own: sandboxes share the host's /var/log/journal,
-    and concurrent ones corrupt each other's files. A tmpfs in the sandbox's mount namespace and
-    a journald restart keep its entries apart."""
-    sb.run("mount", "-t", "tmpfs", "-o", "mode=2755", "tmpfs", "/var/log/journal")
-    sb.systemctl("restart", "systemd-journald.service")
 
 
 @pytest.fixture

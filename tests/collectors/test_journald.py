@@ -15,7 +15,6 @@ from tests.collectors.conftest import (
     MemoryPositions,
     RecordingSink,
     RecordingStats,
-    private_journal,
 )
 from tests.conftest import SANDBOX_TOOL, Sandbox, wait_for
 
@@ -85,7 +84,6 @@ class Journal:
 
 @pytest.fixture
 def journal(systemd_sandbox: Sandbox) -> Iterator[Journal]:
-    private_journal(systemd_sandbox)
     j = Journal(systemd_sandbox)
     yield j
     for c in list(j.running):

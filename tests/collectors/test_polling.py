@@ -19,7 +19,7 @@ from collectors.events import Sample
 from collectors.host import HostCollector, HostConfig, parse_show
 from collectors.http import HttpCollector, HttpConfig
 from collectors.prometheus import PrometheusCollector, PrometheusConfig
-from tests.collectors.conftest import RecordingStats, private_journal
+from tests.collectors.conftest import RecordingStats
 
 NOW = 1_700_000_000.0
 
@@ -293,7 +293,6 @@ def test_systemd_unit_states_and_restarts_in_a_real_systemd(systemd_sandbox: Any
     from tests.conftest import SANDBOX_TOOL
 
     sb = systemd_sandbox
-    private_journal(sb)
     sb.write_unit("hc-up.service", "[Service]\nExecStart=/bin/sleep 300\n")
     sb.write_unit("hc-down.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n")
     sb.systemctl("start", "hc-up.service")

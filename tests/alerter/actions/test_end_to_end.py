@@ -85,7 +85,6 @@ def start_daemon(
     collectors: list[dict[str, Any]],
     receiver: HTTPReceiver,
 ) -> Daemon:
-    private_journal(sb)
     port = free_port()
     (tmp / "rules.yaml").write_text(textwrap.dedent(rules).replace("WEB_UNIT", WEB))
     config = {
@@ -152,17 +151,6 @@ def stop_daemon() -> Iterator[list[Daemon]]:
         print(f"--- journal of {d.unit} (shown when the test fails) ---")
         print(d.journal()[-20000:])
         d.sb.systemctl("stop", d.unit, check=False)
-
-
-def private_journal(sb: Sandbox) -> None:
-    """Give the sandbox's journald a journal of its own.
-
-    Every sandbox shares the host's /var/log/journal/<machine-id>, so concurrent sandboxes write
-    the same journal files (and corrupt them: the `*.journal~` files there). A tmpfs mounted in
-    the sandbox's own mount namespace, and a journald restart, keep this test's entries apart.
-    """
-    sb.run("mount", "-t", "tmpfs", "-o", "mode=2755", "tmpfs", "/var/log/journal")
-    sb.systemctl("restart", "systemd-journald.service")
 
 
 def hooks(receiver: HTTPReceiver, path: str) -> list[dict[str, Any]]:
