@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable
 
-from collectors.timefmt import syslog_time, time_parser
+from collectors.timefmt import TimeCache, iso_time, syslog_time
 
 ParseResult = tuple[dict[str, str] | None, float | None]
 
@@ -75,17 +75,11 @@ class SyslogParser:
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._iso = time_parser("rfc3339")
-        self._bsd_cache: tuple[str | None, float | None] = (None, None)
+        def when(text: str) -> float | None:
+            return syslog_time(text, clock()) if text[0].isalpha() else iso_time(text)
 
-    def _bsd_time(self, text: str) -> float | None:
-        seen, value = self._bsd_cache
-        if text == seen:
-            return value
-        value = syslog_time(text, self._clock())
-        self._bsd_cache = (text, value)
-        return value
+        self._time = TimeCache(when, clock)  # RFC 3164's BSD or RFC 3339 stamps by their text
+        self._iso = TimeCache(iso_time)  # RFC 5424's
 
     def parse(self, line: str) -> ParseResult:
         if line.startswith("<"):
@@ -101,9 +95,9 @@ class SyslogParser:
             fields["program"] = program
         if pid is not None:
             fields["pid"] = pid
-        _pri_fields(pri, fields)
-        t = self._bsd_time(ts) if ts[0].isalpha() else self._iso(ts)
-        return fields, t
+        if pri is not None:
+            _pri_fields(pri, fields)
+        return fields, self._time[ts]
 
     def _rfc5424(self, m: re.Match[str]) -> ParseResult:
         pri, version, ts, host, app, procid, msgid, sd, message = m.groups()
@@ -121,4 +115,4 @@ class SyslogParser:
             if value != "-":
                 fields[key] = value
         _pri_fields(pri, fields)
-        return fields, None if ts == "-" else self._iso(ts)
+        return fields, None if ts == "-" else self._iso[ts]

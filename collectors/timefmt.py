@@ -5,8 +5,10 @@ format (`%d/%b/%Y:%H:%M:%S %z`), or auto-detection when no format is given. Time
 zone are local time. Syslog's year-less `Mmm dd hh:mm:ss` gets the year that puts it closest
 before "now" (a line stamped Dec 31 read on Jan 1 belongs to last year).
 
-Every parser keeps a one-entry cache: consecutive lines usually share their timestamp string,
-and strptime costs several microseconds.
+Every parser keeps a cache by timestamp text: a log's lines share their second, and strptime
+costs several microseconds, a dict lookup tens of nanoseconds. The cache is bounded (cleared when
+full); one whose values depend on the clock (year-less syslog) is cleared as well when, at a miss,
+the clock has moved an hour since it was started.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 TimeFn = Callable[[str], "float | None"]
 
@@ -63,7 +66,7 @@ def _epoch_number(text: str) -> float | None:
     return v if v == v and abs(v) < 1e18 else None
 
 
-def _iso(text: str) -> float | None:
+def iso_time(text: str) -> float | None:
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
     except (ValueError, OverflowError, OSError):
@@ -78,7 +81,7 @@ def _auto(text: str) -> float | None:
             if abs(v) < 1e11 * scale:
                 return v / scale
         return None
-    t = _iso(text)
+    t = iso_time(text)
     if t is not None:
         return t
     return syslog_time(text, time.time())
@@ -117,27 +120,54 @@ def syslog_time(text: str, now: float) -> float | None:
     return t
 
 
-def time_parser(fmt: str | None) -> TimeFn:
-    """A cached function from timestamp text to epoch seconds (None when it does not parse)."""
-    if fmt is None:
-        fn: TimeFn = _auto
-    elif fmt == "epoch":
-        fn = _epoch
-    elif fmt == "epoch_ms":
-        fn = _epoch_ms
-    elif fmt in ("rfc3339", "iso8601"):
-        fn = _iso
-    else:
-        fn = _strptime(fmt)
-    # One (text, value) pair replaced as a whole, so threads sharing a parser stay consistent.
-    last: list[tuple[str | None, float | None]] = [(None, None)]
+CACHE_SIZE = 4096  # distinct timestamp texts kept: over an hour of a log with a line a second
+_CLOCK_SLACK = 3600.0
 
-    def cached(text: str) -> float | None:
-        seen, value = last[0]
-        if text == seen:
-            return value
-        value = fn(text)
-        last[0] = (text, value)
+
+class TimeCache(dict[Any, "float | None"]):
+    """timestamp text -> epoch seconds (or None), computing misses with `fn`. `cache[None]` is
+    None, so `map(cache.__getitem__, texts)` takes texts of lines that had none. Indexing is the
+    fast path: a hit is one C-level dict lookup, no Python frame."""
+
+    __slots__ = ("_clock", "_fn", "_since")
+
+    def __init__(self, fn: TimeFn, clock: Callable[[], float] | None = None) -> None:
+        super().__init__()
+        self._fn = fn
+        self._clock = clock  # given when fn's values depend on "now"
+        self._since = clock() if clock is not None else 0.0
+        self[None] = None
+
+    def __missing__(self, text: str) -> float | None:
+        if len(self) >= CACHE_SIZE:
+            self._reset()
+        elif self._clock is not None:
+            now = self._clock()
+            if not 0.0 <= now - self._since < _CLOCK_SLACK:
+                self._reset(now)
+        value = self[text] = self._fn(text)
         return value
 
-    return cached
+    def _reset(self, now: float | None = None) -> None:
+        self.clear()
+        self[None] = None
+        if self._clock is not None:
+            self._since = self._clock() if now is None else now
+
+
+def time_parser(fmt: str | None) -> TimeFn:
+    """A cached function from timestamp text to epoch seconds (None when it does not parse)."""
+    return time_cache(fmt).__getitem__
+
+
+def time_cache(fmt: str | None) -> TimeCache:
+    """The cache behind `time_parser(fmt)`: index it with a text (or None) for its time."""
+    if fmt is None:
+        return TimeCache(_auto, time.time)  # its syslog fallback reads the clock
+    if fmt == "epoch":
+        return TimeCache(_epoch)
+    if fmt == "epoch_ms":
+        return TimeCache(_epoch_ms)
+    if fmt in ("rfc3339", "iso8601"):
+        return TimeCache(iso_time)
+    return TimeCache(_strptime(fmt))
