@@ -13,7 +13,6 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from itertools import groupby
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,8 +21,6 @@ from rules.engine import Engine
 from rules.ruletest import run_test_file
 from rules.templates import rfc3339
 from rules.yamlsource import SourceError, parse_duration
-
-_TIME = attrgetter("time")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -119,24 +116,61 @@ def _parser_config(c: Any) -> Any:
     return getattr(c, "parser", None) or ParserConfig()
 
 
-def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, list[Any]]]:
+_BLOCK = 1 << 22  # characters read at a time
+
+
+def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, Sequence[Any]]]:
     """(time, sequence, events) for each run of consecutive lines with the same time; a line
-    without a time takes the previous line's."""
+    without a time takes the previous line's. The parser times every line; a run's events are
+    a LogBatch, each built (its fields parsed) only when the engine looks at its line."""
+    from collectors.events import EMPTY, LogBatch, LogEvent
+
+    parse = parser.parse
+
+    def run_of(lines: list[str], t: float) -> LogBatch:
+        def make(i: int) -> LogEvent:
+            fields, _ = parse(lines[i])
+            return LogEvent(t, collector, lines[i], EMPTY if fields is None else fields)
+
+        return LogBatch(collector, lines, make)
+
     last = 0.0
     n = 0
+    for lines in _blocks(path):
+        times = parser.times(lines)
+        if None in times:
+            for i, t in enumerate(times):
+                if t is None:
+                    times[i] = last
+                else:
+                    last = t
+        start = 0
+        for t, same in groupby(times):
+            end = start + len(list(same))
+            n += 1
+            yield t, n, run_of(lines[start:end], t)
+            start = end
+        last = times[-1]
+
+
+def _blocks(path: str) -> Iterator[list[str]]:
+    """The file's lines (newline-split, without the newline), a few MiB at a time."""
     with open(path, encoding="utf-8", errors="replace") as f:
+        carry = ""
         while True:
-            block = f.readlines(1 << 20)
-            if not block:
+            text = f.read(_BLOCK)
+            if not text:
+                if carry:
+                    yield [carry]
                 return
-            events, _ = parser.events([ln.rstrip("\n") for ln in block], collector, last)
-            for t, run in groupby(events, _TIME):
-                n += 1
-                last = t
-                yield t, n, list(run)
+            lines = text.split("\n")
+            lines[0] = carry + lines[0]
+            carry = lines.pop()
+            if lines:
+                yield lines
 
 
-def replay(engine: Engine, streams: Sequence[Iterator[tuple[float, int, list[Any]]]],
+def replay(engine: Engine, streams: Sequence[Iterator[tuple[float, int, Sequence[Any]]]],
            start: float | None, end: float | None, out: TextIO) -> int:
     """Feed the streams' runs merged in time order, each at its own time, evaluating the
     groups due after each distinct time; print transitions. Returns the number of events."""

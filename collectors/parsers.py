@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from collectors.events import EMPTY, LogBatch, LogEvent
 from collectors.syslog import SyslogParser
-from collectors.timefmt import check_time_format, time_parser
+from collectors.timefmt import check_time_format, time_cache
 
 PARSER_TYPES = ("regex", "json", "logfmt", "syslog", "none")
 
@@ -45,6 +45,10 @@ class Parser(Protocol):
 
     def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
         """The same events as a LogBatch: every line parsed now, each event built on access."""
+
+    def times(self, lines: list[str]) -> list[float | None]:
+        """Each line's time as `parse` gives it (None: it has none, or does not parse), without
+        building fields where the format allows (replay orders lines by these)."""
 
 
 def check_parser_config(cfg: ParserConfig) -> None:
@@ -90,7 +94,7 @@ def make_parser(cfg: ParserConfig, clock: Callable[[], float] = time.time) -> Pa
     if cfg.type == "logfmt":
         return LogfmtParser(cfg.time_field, cfg.time_format)
     if cfg.type == "syslog":
-        return FunctionParser(SyslogParser(clock).parse)
+        return SyslogLineParser(clock)
     return NoneParser()
 
 
@@ -98,11 +102,10 @@ class _FieldParser:
     """Shared `events()` for parsers whose fields may carry the time."""
 
     time_field: str | None
-    _time: Callable[[str], float | None]
 
     def __init__(self, time_field: str | None, time_format: str | None) -> None:
         self.time_field = time_field
-        self._time = time_parser(time_format)
+        self._times = time_cache(time_format)  # text (or None) -> time
 
     def parse(self, line: str) -> ParseResult:
         raise NotImplementedError
@@ -110,8 +113,13 @@ class _FieldParser:
     def _when(self, fields: Fields) -> float | None:
         if self.time_field is None:
             return None
-        text = fields.get(self.time_field)
-        return None if text is None else self._time(text)
+        return self._times[fields.get(self.time_field)]
+
+    def times(self, lines: list[str]) -> list[float | None]:
+        if self.time_field is None:
+            return [None] * len(lines)
+        parse = self.parse
+        return [parse(line)[1] for line in lines]
 
     def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
         return events_via(self.parse, lines, source, now)
@@ -164,12 +172,34 @@ class FunctionParser:
     def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
         return batch_via(self.parse, lines, source, now)
 
+    def times(self, lines: list[str]) -> list[float | None]:
+        parse = self.parse
+        return [parse(line)[1] for line in lines]
+
+
+class SyslogLineParser:
+    """The syslog parser: `times` matches and times lines in a C-level pass, without fields."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._syslog = SyslogParser(clock)
+        self.parse = self._syslog.parse
+        self.times = self._syslog.times
+
+    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
+        return events_via(self.parse, lines, source, now)
+
+    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
+        return batch_via(self.parse, lines, source, now)
+
 
 class NoneParser:
     """No fields: the line is the event."""
 
     def parse(self, line: str) -> ParseResult:
         return EMPTY, None
+
+    def times(self, lines: list[str]) -> list[float | None]:
+        return [None] * len(lines)
 
     def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
         return [LogEvent(now, source, line, EMPTY) for line in lines], 0
@@ -195,6 +225,13 @@ class RegexParser(_FieldParser):
         if None in fields.values():
             fields = {k: v for k, v in fields.items() if v is not None}
         return fields, self._when(fields)
+
+    def times(self, lines: list[str]) -> list[float | None]:
+        if self.time_field is None:
+            return [None] * len(lines)
+        group = self.rx.groupindex[self.time_field]  # None when it did not take part
+        get = self._times.__getitem__
+        return [None if m is None else get(m[group]) for m in map(self.rx.search, lines)]
 
     def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
         if self.time_field is not None:

@@ -53,6 +53,15 @@ _RFC3164 = re.compile(
     r"(.*)\Z",
     re.S,
 )
+# What decides whether a line is RFC 3164 and its time: _RFC3164 matches a line exactly when
+# this prefix does (the optional tag and `(.*)\Z` match any rest), and then with the same time.
+# No line matches both this and _RFC5424 (after <PRI>, `\d{1,2} ` against `[A-Z]`/`\d{4}-`).
+_RFC3164_TIME = re.compile(
+    r"(?:<\d{1,3}>)?"
+    r"([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+    r" \S+ "
+)
 
 
 def _pri_fields(pri: str | None, fields: dict[str, str]) -> None:
@@ -98,6 +107,16 @@ class SyslogParser:
         if pri is not None:
             _pri_fields(pri, fields)
         return fields, self._time[ts]
+
+    def times(self, lines: list[str]) -> list[float | None]:
+        """Each line's time as `parse` gives it, without building its fields."""
+        get = self._time.__getitem__
+        out = [None if m is None else get(m[1]) for m in map(_RFC3164_TIME.match, lines)]
+        if None in out:  # RFC 5424 lines, or lines that do not parse
+            for i, t in enumerate(out):
+                if t is None and lines[i].startswith("<"):
+                    out[i] = self.parse(lines[i])[1]
+        return out
 
     def _rfc5424(self, m: re.Match[str]) -> ParseResult:
         pri, version, ts, host, app, procid, msgid, sd, message = m.groups()

@@ -243,6 +243,7 @@ def test_fuzz_no_exception_escapes(cfg: ParserConfig, line: str) -> None:
     assert len(events) == 1 and events[0].line == line and errors == (fields is None)
     batch, batch_errors = p.batch([line, line], "fuzz", 1.0)
     assert list(batch) == events * 2 and batch_errors == 2 * errors
+    assert p.times([line, line]) == [t, t]
 
 
 @pytest.mark.parametrize(
@@ -264,6 +265,7 @@ def test_batch_builds_the_same_events_as_events(cfg: ParserConfig) -> None:
     assert (list(batch), batch_errors) == (events, errors)
     assert batch.lines == lines and batch.source == "s" and len(batch) == len(lines)
     assert batch[-1] == events[-1] and batch[2:4] == events[2:4]
+    assert p.times(lines) == [p.parse(line)[1] for line in lines]
     with pytest.raises(IndexError):
         batch[len(lines)]
 
@@ -282,3 +284,39 @@ def test_log_batch_builds_each_event_once() -> None:
     assert [e.line for e in b] == ["0", "1", "2"] and [e.source for e in b] == ["s"] * 3
     assert built == [1, 0, 2]  # each event built once
     assert b[-1] is list(b)[-1] and b[:2] == list(b)[:2] and len(b) == 3
+
+
+def test_syslog_times_and_errors_cover_rfc5424_and_pri_lines() -> None:
+    lines = [
+        "<13>Nov  8 07:00:01 h kernel: oops",
+        "<165>1 2003-10-11T22:14:15.003Z h app - - - msg",
+        "<165>1 - h app - - - no time",
+        "<999>junk",
+        "Nov 28 07:00:01 web1 sshd[1]: hi",
+        "Feb 30 07:00:01 web1 sshd[1]: no such day",
+    ]
+    p = make_parser(ParserConfig("syslog"), clock=lambda: 1_795_000_000.0)
+    expected = [p.parse(line) for line in lines]
+    assert p.times(lines) == [t for _, t in expected]
+    assert [t is None for t in p.times(lines)] == [False, False, True, True, False, True]
+    _, errors = p.batch(lines, "s", 1.0)
+    assert errors == sum(fields is None for fields, _ in expected) == 1
+
+
+def test_time_cache_is_bounded_and_keeps_values() -> None:
+    from collectors import timefmt
+
+    cache = timefmt.time_cache("epoch")
+    for i in range(timefmt.CACHE_SIZE * 2):
+        assert cache[str(i)] == float(i)
+    assert len(cache) <= timefmt.CACHE_SIZE and cache[None] is None
+
+
+def test_year_less_syslog_times_follow_the_clock_across_a_year() -> None:
+    now = [datetime(2026, 11, 28, 12).timestamp()]
+    p = make_parser(ParserConfig("syslog"), clock=lambda: now[0])
+    line = "Nov 28 07:00:01 web1 sshd[1]: hi"
+    assert p.parse(line)[1] == datetime(2026, 11, 28, 7, 0, 1).timestamp()
+    now[0] = datetime(2027, 11, 28, 12).timestamp()
+    p.parse("Nov 28 07:00:02 web1 sshd[1]: a miss reads the clock")
+    assert p.times([line]) == [datetime(2027, 11, 28, 7, 0, 1).timestamp()]

@@ -7,6 +7,7 @@ import json
 from argparse import Namespace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alerter.cli_rules import cmd_replay
 
@@ -90,3 +91,30 @@ def test_replay_rejects_unknown_collectors(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG.format(d=tmp_path))
     args = Namespace(config=str(tmp_path / "config.yaml"), log=["nope=x"], from_=None, to=None)
     assert cmd_replay(args, io.StringIO()) == 2
+
+
+def test_replay_runs_take_line_times_across_blocks(tmp_path: Path, monkeypatch: Any) -> None:
+    from alerter import cli_rules
+    from collectors.parsers import ParserConfig, make_parser
+
+    lines = ["100 a", "100 b", "junk", "101 c", "", "101 d", "102 e\r", "103 f"]
+    (tmp_path / "x.log").write_text("\n".join(lines))  # no newline after the last line
+    for block in (3, 7, 1 << 20):
+        monkeypatch.setattr(cli_rules, "_BLOCK", block)
+        parser = make_parser(ParserConfig("regex", r"^(?P<t>\d+) (?P<w>\w)", "t", "epoch"))
+        got = [(t, [(e.time, e.line, dict(e.fields)) for e in run])
+               for t, _, run in cli_rules._events("x", str(tmp_path / "x.log"), parser)]
+        # runs may split at block ends; joined by time they are the lines in order
+        by_time: dict[float, list[tuple[float, str, dict[str, str]]]] = {}
+        for t, evs in got:
+            by_time.setdefault(t, []).extend(evs)
+        assert by_time == {
+            100.0: [(100.0, "100 a", {"t": "100", "w": "a"}),
+                    (100.0, "100 b", {"t": "100", "w": "b"}),
+                    (100.0, "junk", {})],  # no time: the previous line's
+            101.0: [(101.0, "101 c", {"t": "101", "w": "c"}), (101.0, "", {}),
+                    (101.0, "101 d", {"t": "101", "w": "d"})],
+            102.0: [(102.0, "102 e", {"t": "102", "w": "e"})],  # \r\n read as a newline
+            103.0: [(103.0, "103 f", {"t": "103", "w": "f"})],
+        }
+        assert [t for t, _ in got] == sorted(t for t, _ in got)
