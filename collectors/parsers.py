@@ -3,7 +3,9 @@
 A parser turns one line into `(fields, time)`: fields is None when the line does not parse (the
 collector still emits the line, with no fields, and counts it as `parse_error`), time is epoch
 seconds or None when the line carries none. `events()` does the same for a block of lines and
-builds the LogEvents in one tight loop; it is the file collector's per-line hot path.
+builds every LogEvent; `batch()`, the file collector's hot path, parses the block but builds a
+line's event only when the consumer looks at it; `times()` gives only the lines' times (replay
+orders lines by them). Timestamps are cached by their text (collectors/timefmt.py).
 """
 
 from __future__ import annotations
@@ -158,23 +160,6 @@ def events_via(
             fields = EMPTY
         append(LogEvent(now if t is None else t, source, line, fields))
     return out, errors
-
-
-class FunctionParser:
-    """A Parser around a bare parse function."""
-
-    def __init__(self, parse: Callable[[str], ParseResult]) -> None:
-        self.parse = parse
-
-    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
-        return events_via(self.parse, lines, source, now)
-
-    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
-        return batch_via(self.parse, lines, source, now)
-
-    def times(self, lines: list[str]) -> list[float | None]:
-        parse = self.parse
-        return [parse(line)[1] for line in lines]
 
 
 class SyslogLineParser:
