@@ -138,7 +138,9 @@ class TimeCache(dict[Any, "float | None"]):
         self._since = clock() if clock is not None else 0.0
         self[None] = None
 
-    def __missing__(self, text: str) -> float | None:
+    def __missing__(self, text: str | None) -> float | None:
+        if text is None:  # only between a clear and its re-seeding, in another thread
+            return None
         if len(self) >= CACHE_SIZE:
             self._reset()
         elif self._clock is not None:
