@@ -11,12 +11,13 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, Protocol
 
 from rules.alert import Transition
 from rules.matchers import Matcher
 from rules.model import Rule
-from rules.prefilter import batch_pattern, line_pattern, may_match_newline
+from rules.prefilter import batch_pattern, bounded_pattern, line_pattern, may_match_newline
 from rules.state import AlertTable, Key
 from rules.windows import (
     BUCKETS,
@@ -160,6 +161,17 @@ class LogRule:
         )
         self.key_groups = tuple(groups[b] for b in rule.by) if self.keyed else ()
         self.value_group = groups[self.field_name] if self.keyed and self.kind == _TEXT else 0
+        # a match's key (a group's value, or a tuple of them), and key + distinct's value
+        self.key_of: Callable[[re.Match[str]], Any] = (
+            itemgetter(*self.key_groups) if self.keyed else itemgetter(0))
+        self.pair_of: Callable[[re.Match[str]], Any] = (
+            itemgetter(*self.key_groups, self.value_group) if self.value_group else itemgetter(0))
+        # ...or, when its matches may span lines or it starts with no literal, each line
+        # holding the literal is searched in place
+        self.bounded = bounded_pattern(sel.match) if self.keyed and sel.match is not None \
+            else None
+        self.literal_rx = re.compile(re.escape(self.literal)) \
+            if self.literal is not None and "\n" not in self.literal else None
         # ...with one finditer over the batch when no match can span lines
         self.keyed_match = (
             line_pattern(self.batch_match)
@@ -305,23 +317,35 @@ class LogRule:
             self._evaluate_key((), w, now, out)
 
     def observe_keyed(self, key: Key, n: int, values: list[str] | None, examples: list[str],
-                      now: float, bucket: int, out: list[Transition]) -> None:
-        """A batch's n matches of one key of a `keyed` rule (values: distinct's field)."""
+                      now: float, bucket: int, first: int, out: list[Transition]) -> None:
+        """A batch's n matches of one key of a `keyed` rule (values: distinct's field;
+        examples: a new list of the key's last lines; `first`: the window's first bucket)."""
         keys = self.keys
         w = keys.get(key)
         if w is None:
             w = keys[key] = self.new_window()
             if len(keys) > self.max_keys:
                 self._evict()
+            w.ex = examples
+        else:
+            ex = w.ex
+            ex.extend(examples)
+            del ex[:-EXAMPLES]
         if values is None:
             w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
         else:
             for x in values:
                 w.add(bucket, x)
-        ex = w.ex
-        ex.extend(examples)
-        del ex[:-EXAMPLES]
+        if w.b[0] < first:  # type: ignore[attr-defined]  # a Count or DistinctWindow
+            w.expire(first)
+        if self.cmp is not None and key not in self.table.active \
+                and not self.cmp(w.total, self.bound):  # type: ignore[attr-defined]
+            return  # a count below its threshold, decided inline
         self._evaluate_key(key, w, now, out)
+
+    def first_bucket(self, now: float) -> int:
+        """The oldest bucket still in the window at `now`."""
+        return int((now - self.span) // self.width)
 
     def touch(self, source: str, lines: list[str], now: float, out: list[Transition]) -> None:
         """`absent` over every line of a source: only the batch's last lines matter."""

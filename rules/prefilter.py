@@ -56,10 +56,29 @@ def batch_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     return re.compile(src, pattern.flags | re.MULTILINE)
 
 
-def line_pattern(pattern: re.Pattern[str]) -> re.Pattern[str]:
+def line_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """A batch pattern that also consumes the rest of its line, so that a finditer over a
-    batch yields at most one match per line (the first, as a search of the line would)."""
-    return re.compile(f"(?:{pattern.pattern})[^\\n]*", pattern.flags)
+    batch yields at most one match per line (the first, as a search of the line would).
+    None when the pattern cannot be wrapped (global flags written inside it)."""
+    try:
+        return re.compile(f"(?:{pattern.pattern})[^\\n]*", pattern.flags)
+    except re.error:
+        return None
+
+
+def bounded_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """The pattern for searching one line of a batch in place, without slicing it out:
+    `rx.search(text, start, end)` with start..end a line's bounds in the newline-joined batch
+    finds what `pattern.search(line)` finds (MULTILINE: `^` holds at the line's start; nothing
+    in it may look before the match or at the string's true ends), and the match ends at the
+    line's end. None when that cannot be guaranteed."""
+    src = pattern.pattern
+    if any(x in src for x in ("\\A", "\\Z", "(?<")):
+        return None
+    try:
+        return re.compile(f"(?:{src})[^\\n]*", pattern.flags | re.MULTILINE)
+    except re.error:
+        return None
 
 
 def _collect(items: list[Any], runs: list[str]) -> None:

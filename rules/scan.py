@@ -3,10 +3,12 @@ that matches nothing.
 
 The batch is joined by newlines once. A rule whose regex starts with a literal searches the
 joined text in MULTILINE mode (the regex engine skips between candidates); a rule with a
-literal every match contains finds candidate lines with str.find; a rule with neither tests
-every line. Rules that count (one key, or keys from regex groups) gather a batch's matches and
-update each key once. `tests/rules/test_batches.py` checks that every path finds exactly what
-searching each line alone finds.
+literal every match contains finds candidate lines through it and searches each in place
+(rx.search(text, start, end)); a rule with neither tests every line. Rules that count (one
+key, or keys from regex groups) gather a batch's matches in C (findall, Counter) and update
+and evaluate each key once; rules with the same pattern share one findall.
+`tests/rules/test_batches.py` checks that every path finds exactly what searching each line
+alone finds.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from rules.alert import Transition
@@ -26,36 +29,41 @@ SEP = "\n"
 def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: list[str],
          now: float, out: list[Transition], errors: dict[str, str]) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`."""
-    text = None
-    if any(r.literal is not None or r.batch_match is not None for r in rules):
+    text = None  # the batch joined by newlines, unless a line holds one (a multiline event)
+    if any(r.literal is not None or r.batch_match is not None for r in rules) \
+            and SEP not in "".join(lines):  # (a C memchr: cheaper than counting newlines)
         text = SEP.join(lines)
-        if text.count(SEP) != len(lines) - 1:
-            text = None  # a line holds a newline (a multiline event): test line by line
+    shared: dict[tuple[str, int], list[Any]] = {}  # findall results by pattern and flags
     built = None
     for r in rules:
         try:
             if r.touches:
                 r.touch(source, lines, now, out)
-            elif text is not None and r.batch_match is not None:
-                if r.keyed_match is not None:
-                    _keyed_matches(r, r.keyed_match, text, events, lines, now, out)
-                elif r.count_in_c:
-                    _count_lines(r, r.line_match, text, lines, now, out)  # type: ignore[arg-type]
-                elif r.line_match is not None:
-                    _scan_lines(r, r.line_match, text, lines, now, out)
-                else:
-                    _scan_regex(r, r.batch_match, text, events, lines, now, out)
-            elif text is not None and r.literal is not None and r.keyed:
-                _keyed_literal(r, text, events, lines, now, out)
-            elif text is not None and r.literal is not None:
-                _scan_literal(r, text, events, lines, now, out)
-            else:
+            elif text is None:
                 if built is None:  # build each event once for the rules that read all
                     built = events if isinstance(events, list) else list(events)
                 lit, bucket = r.literal or "", r.bucket(now)
                 for idx, line in enumerate(lines):
                     if lit in line:
                         r.observe(built, idx, line, now, bucket, out)
+            elif r.keyed_match is not None:
+                _keyed_matches(r, r.keyed_match, text, events, lines, now, out)
+            elif r.keyed and r.literal_rx is not None and r.bounded is not None:
+                _keyed_literal(r, r.bounded, text, events, lines, now, out)
+            elif r.count_in_c:
+                _count_lines(r, r.line_match, text, lines, now, out, shared)  # type: ignore[arg-type]
+            elif r.line_match is not None:
+                _scan_lines(r, r.line_match, text, lines, now, out)
+            elif r.batch_match is not None:
+                _scan_regex(r, r.batch_match, text, events, lines, now, out)
+            elif r.literal is not None:
+                _scan_literal(r, text, events, lines, now, out)
+            else:
+                if built is None:
+                    built = events if isinstance(events, list) else list(events)
+                bucket = r.bucket(now)
+                for idx, line in enumerate(lines):
+                    r.observe(built, idx, line, now, bucket, out)
         except Exception as e:  # a bug in one rule must not stop the others
             errors[r.rule.ident] = f"{type(e).__name__}: {e}"
 
@@ -152,10 +160,13 @@ def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], no
 
 
 def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], now: float,
-                 out: list[Transition]) -> None:
+                 out: list[Transition], shared: dict[tuple[str, int], list[Any]]) -> None:
     """A bulk rule whose matches cannot span lines: findall counts its lines in C (`rx` takes
-    the rest of each line: one match per line); ratio tests `of` once per distinct value."""
-    found = rx.findall(text)
+    the rest of each line: one match per line); ratio tests `of` once per distinct value.
+    Rules with the same pattern share one findall."""
+    found = shared.get((rx.pattern, rx.flags))
+    if found is None:
+        found = shared[rx.pattern, rx.flags] = rx.findall(text)
     if not found:
         return
     hits = 0
@@ -166,90 +177,104 @@ def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], n
     r.observe_counts(len(found), hits, r.examples_from(lines), now, r.bucket(now), out)
 
 
-class _Keyed:
-    """A keyed rule's matches in one batch, gathered per key: count, field values, where
-    its last lines are (offsets into the joined text, or line numbers)."""
-
-    __slots__ = ("counts", "odd", "values", "where")
-
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, ...], int] = {}
-        self.values: dict[tuple[str, ...], list[str]] = {}
-        self.where: dict[tuple[str, ...], list[int]] = {}
-        self.odd: list[int] = []  # an optional group did not take part: judged on its own
-
-    def hit(self, r: LogRule, m: re.Match[str], at: int) -> None:
-        groups = r.key_groups
-        key = (m.group(groups[0]),) if len(groups) == 1 else m.group(*groups)
-        x = m.group(r.value_group) if r.value_group else ""
-        if None in key or x is None:
-            self.odd.append(at)
-            return
-        n = self.counts.get(key)
-        if n is None:
-            self.counts[key] = 1
-            self.where[key] = [at]
-            if r.value_group:
-                self.values[key] = [x]
-            return
-        self.counts[key] = n + 1
-        pos = self.where[key]
-        pos.append(at)
-        if len(pos) > EXAMPLES:
-            del pos[0]
-        if r.value_group:
-            self.values[key].append(x)
-
-    def flush(self, r: LogRule, events: Sequence[Any], lines: list[str], line_of: Any,
-              now: float, out: list[Transition]) -> None:
-        bucket = r.bucket(now)
-        values = self.values if r.value_group else None
-        for key, n in self.counts.items():
-            r.observe_keyed(key, n, values[key] if values is not None else None,
-                            [lines[line_of(p)] for p in self.where[key]], now, bucket, out)
-        for p in self.odd:
-            idx = line_of(p)
-            r.observe(events, idx, lines[idx], now, bucket, out)
-
-
 def _keyed_matches(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
                    lines: list[str], now: float, out: list[Transition]) -> None:
-    """A `keyed` rule whose matches cannot span lines: one finditer over the batch (`rx`
-    takes the rest of each line: one match per line), then each key is updated and evaluated
-    once, with its last lines of the batch as examples."""
-    acc = _Keyed()
-    for m in rx.finditer(text):
-        acc.hit(r, m, m.start())
-    if not acc.counts and not acc.odd:
-        return
-    # line numbers of the offsets we need, counting newlines once through the batch
-    wanted = sorted({p for ps in acc.where.values() for p in ps} | set(acc.odd))
-    line_of: dict[int, int] = {}
-    idx = last = 0
-    for p in wanted:
-        idx += text.count(SEP, last, p)
-        last = p
-        line_of[p] = idx
-    acc.flush(r, events, lines, line_of.__getitem__, now, out)
+    """A `keyed` rule whose matches cannot span lines and start with its literal: one
+    finditer over the batch from the first line holding the literal (`rx` takes the rest of
+    each line: one match per line)."""
+    pos = text.find(r.literal) if r.literal is not None else 0
+    if pos < 0:
+        return  # a C substring search rules out the batch faster than the regex scan
+    ms = list(rx.finditer(text, text.rfind(SEP, 0, pos) + 1))
+    if ms:
+        _keyed(r, ms, text, events, lines, now, out)
 
 
-def _keyed_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str], now: float,
-                   out: list[Transition]) -> None:
-    """A `keyed` rule found through its literal: each candidate line is searched alone."""
-    lit, search = r.literal, r.match.search  # type: ignore[union-attr]
-    assert lit is not None
-    acc = _Keyed()
+def _keyed_literal(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
+                   lines: list[str], now: float, out: list[Transition]) -> None:
+    """A `keyed` rule found through its literal: each line holding it is searched in place
+    (`rx` is the rule's `bounded` pattern: the match ends at the line's end). The literal's
+    places come from one finditer (a tighter loop than str.find for frequent literals)."""
+    lit = r.literal
+    assert lit is not None and r.literal_rx is not None
     pos = text.find(lit)
-    idx = last = 0
-    while pos >= 0:
-        idx += text.count(SEP, last, pos)
-        m = search(lines[idx])
+    if pos < 0:
+        return
+    find, rfind, search, size = text.find, text.rfind, rx.search, len(text)
+    ms = []
+    end = -1
+    for c in r.literal_rx.finditer(text, pos):
+        at = c.start()
+        if at < end:
+            continue  # the literal again in the line just searched
+        end = find(SEP, at)
+        if end < 0:
+            end = size
+        m = search(text, rfind(SEP, 0, at) + 1, end)
         if m is not None:
-            acc.hit(r, m, idx)
-        nxt = text.find(SEP, pos)
-        if nxt < 0:
-            break
-        idx += 1
-        last = nxt + 1
-        pos = text.find(lit, last)
-    acc.flush(r, events, lines, int, now, out)
+            ms.append(m)
+    if ms:
+        _keyed(r, ms, text, events, lines, now, out)
+
+
+def _keyed(r: LogRule, ms: list[re.Match[str]], text: str, events: Sequence[Any],
+           lines: list[str], now: float, out: list[Transition]) -> None:
+    """A keyed rule's matches in one batch (one per line, in order, each ending at its
+    line's end): each key is updated and evaluated once, with its last lines as examples.
+    Counting is done in C (Counter over the key groups); Python steps only per key and
+    back through the batch's last matches for the examples."""
+    key_of, single = r.key_of, len(r.key_groups) == 1
+    keys = list(map(key_of, ms))
+    counts = Counter(keys)
+    odd = None in counts if single else any(None in k for k in counts)
+    if not odd and r.value_group:
+        odd = None in map(itemgetter(r.value_group), ms)
+    if odd:  # an optional group did not take part: such lines are judged on their own
+        good = [m for m, k in zip(ms, keys, strict=True) if not _is_odd(r, m, k, single)]
+        if good:
+            _keyed(r, good, text, events, lines, now, out)
+        bucket = r.bucket(now)
+        for m in ms:
+            if _is_odd(r, m, key_of(m), single):
+                idx = text.count(SEP, 0, m.start())
+                r.observe(events, idx, lines[idx], now, bucket, out)
+        return
+    # the last EXAMPLES matches of each key, walking back from the batch's end
+    where: dict[Any, list[int]] = {}
+    left = sum(n if n < EXAMPLES else EXAMPLES for n in counts.values())
+    i = len(ms)
+    while left:
+        i -= 1
+        k = keys[i]
+        w = where.get(k)
+        if w is None:
+            where[k] = [i]
+        elif len(w) < EXAMPLES:
+            w.append(i)
+        else:
+            continue
+        left -= 1
+    values: dict[Any, list[str]] | None = None
+    if r.value_group:  # distinct: each key's distinct values, in order of appearance
+        values = {}
+        for pair in dict.fromkeys(map(r.pair_of, ms)):
+            k = pair[0] if single else pair[:-1]
+            v = values.get(k)
+            if v is None:
+                values[k] = [pair[-1]]
+            else:
+                v.append(pair[-1])
+    bucket, first, observe, rfind = r.bucket(now), r.first_bucket(now), r.observe_keyed, text.rfind
+    for k, n in counts.items():
+        examples = []
+        for j in reversed(where[k]):
+            m = ms[j]
+            examples.append(text[rfind(SEP, 0, m.start()) + 1: m.end()])
+        observe((k,) if single else k, n, values[k] if values is not None else None, examples,
+                now, bucket, first, out)
+
+
+def _is_odd(r: LogRule, m: re.Match[str], k: Any, single: bool) -> bool:
+    if (k is None) if single else (None in k):
+        return True
+    return bool(r.value_group) and m[r.value_group] is None
