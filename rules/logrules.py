@@ -17,7 +17,13 @@ from typing import Any, Protocol
 from rules.alert import Transition
 from rules.matchers import Matcher
 from rules.model import Rule
-from rules.prefilter import batch_pattern, bounded_pattern, line_pattern, may_match_newline
+from rules.prefilter import (
+    batch_pattern,
+    bounded_pattern,
+    line_pattern,
+    match_shape,
+    may_match_newline,
+)
 from rules.state import AlertTable, Key
 from rules.windows import (
     BUCKETS,
@@ -150,6 +156,10 @@ class LogRule:
                            and not may_match_newline(sel.match))
         self.of_groups = tuple((mt, groups[mt.name] - 1) for mt, _ in self.of) \
             if self.count_in_c else ()
+        # rules counting the same places (patterns that differ only in their groups) share
+        # one findall per batch
+        self.shape = match_shape(sel.match) if self.count_in_c and sel.match is not None \
+            else None
         # count, rate or distinct keyed by regex groups only, nothing to filter, a threshold
         # the batch can only cross upwards: the engine gathers a batch's matches per key and
         # updates and evaluates each key once

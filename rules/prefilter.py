@@ -81,6 +81,42 @@ def bounded_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
         return None
 
 
+def match_shape(pattern: re.Pattern[str]) -> str | None:
+    """A key equal for patterns that match at the same places: they differ only in which
+    groups capture (so a count of one's matches is a count of the other's). None when the
+    pattern refers back to a group or cannot be parsed."""
+    try:
+        return f"{pattern.flags}:{_uncaptured(list(_parser.parse(pattern.pattern, pattern.flags)))!r}"
+    except Exception:  # a back reference, or parser internals that differ across versions
+        return None
+
+
+def _uncaptured(items: list[Any]) -> list[Any]:
+    """Parsed items with every plain group's items inlined (non-capturing groups already
+    are), recursively."""
+    out: list[Any] = []
+    for op, arg in items:
+        name = str(op)
+        if name.startswith("GROUPREF"):
+            raise ValueError("back reference")
+        if name == "SUBPATTERN":
+            _, add_flags, del_flags, sub = arg
+            if not add_flags and not del_flags:
+                out.extend(_uncaptured(list(sub)))
+                continue
+            arg = (None, add_flags, del_flags, _uncaptured(list(sub)))
+        elif name == "BRANCH":
+            arg = (None, [_uncaptured(list(alt)) for alt in arg[1]])
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            arg = (arg[0], arg[1], _uncaptured(list(arg[2])))
+        elif name == "ATOMIC_GROUP":
+            arg = _uncaptured(list(arg))
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            arg = (arg[0], _uncaptured(list(arg[1])))
+        out.append((op, arg))
+    return out
+
+
 def _collect(items: list[Any], runs: list[str]) -> None:
     """Append to runs every maximal sequence of consecutive literals in items (recursing into
     groups and into repeats that must occur at least once)."""

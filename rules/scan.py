@@ -33,7 +33,7 @@ def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: li
     if any(r.literal is not None or r.batch_match is not None for r in rules) \
             and SEP not in "".join(lines):  # (a C memchr: cheaper than counting newlines)
         text = SEP.join(lines)
-    shared: dict[tuple[str, int], list[Any]] = {}  # findall results by pattern and flags
+    shared: dict[object, list[Any]] = {}  # findall results by pattern and flags
     built = None
     for r in rules:
         try:
@@ -160,13 +160,15 @@ def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], no
 
 
 def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], now: float,
-                 out: list[Transition], shared: dict[tuple[str, int], list[Any]]) -> None:
+                 out: list[Transition], shared: dict[object, list[Any]]) -> None:
     """A bulk rule whose matches cannot span lines: findall counts its lines in C (`rx` takes
     the rest of each line: one match per line); ratio tests `of` once per distinct value.
-    Rules with the same pattern share one findall."""
-    found = shared.get((rx.pattern, rx.flags))
+    Rules with the same pattern share one findall; a count, any with the same shape."""
+    found = shared.get(r.shape if not r.ratio and r.shape is not None else (rx.pattern, rx.flags))
     if found is None:
         found = shared[rx.pattern, rx.flags] = rx.findall(text)
+        if r.shape is not None:
+            shared.setdefault(r.shape, found)
     if not found:
         return
     hits = 0

@@ -4,6 +4,7 @@ the same windows and alerts as the same lines fed one at a time."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -38,6 +39,11 @@ groups:
         of: ['status=~"5.."']
         over: 10m
         threshold: "> 0.2"
+      - alert: CountSameShapeAsRatio
+        logs: {match: '" \d{3} '}
+        aggregate: count
+        over: 10m
+        threshold: ">= 4"
       - alert: SpanningRatio
         logs: {match: '"[^"]*" (?P<status>\d{3}) '}
         aggregate: ratio
@@ -154,3 +160,14 @@ def test_a_batch_equals_its_lines_one_by_one(seed: int, multiline: bool) -> None
                     single.process([ln], float(t))
     assert state(batched) == state(single)
     assert {a.labels["alertname"] for a in batched.alerts()} >= {"KeyedCount", "PlainCount"}
+
+
+def test_patterns_that_differ_only_in_groups_share_a_shape() -> None:
+    from rules.prefilter import match_shape
+
+    ratio = match_shape(re.compile(r'" (?P<status>[1-5]\d\d) (?:\d+|-) "'))
+    assert ratio is not None
+    assert ratio == match_shape(re.compile(r'" [1-5]\d\d (?:\d+|-) "'))
+    assert ratio != match_shape(re.compile(r'" [1-4]\d\d (?:\d+|-) "'))
+    assert match_shape(re.compile(r"(a)b")) != match_shape(re.compile(r"(?i:a)b"))
+    assert match_shape(re.compile(r"(a)\1")) is None  # a back reference needs its group
