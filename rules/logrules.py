@@ -263,9 +263,7 @@ class LogRule:
                 self._evict()
         w.add(bucket, x)
         ex = w.ex
-        ex.append(line)
-        if len(ex) > EXAMPLES:
-            del ex[0]
+        w.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
         if self.eager:
             self._evaluate_key(key, w, now, out)
 
@@ -320,16 +318,15 @@ class LogRule:
             w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
         else:
             w.add_counts(bucket, n, hits)  # type: ignore[attr-defined]  # a RatioWindow
-        ex = w.ex
-        ex.extend(examples)
-        del ex[:-EXAMPLES]
+        w.examples(examples)
         if self.eager:
             self._evaluate_key((), w, now, out)
 
-    def observe_keyed(self, key: Key, n: int, values: list[str] | None, examples: list[str],
+    def observe_keyed(self, key: Key, n: int, values: list[str] | None,
+                      examples: tuple[str, ...],
                       now: float, bucket: int, first: int, out: list[Transition]) -> None:
         """A batch's n matches of one key of a `keyed` rule (values: distinct's field;
-        examples: a new list of the key's last lines; `first`: the window's first bucket)."""
+        examples: the key's last lines; `first`: the window's first bucket)."""
         keys = self.keys
         w = keys.get(key)
         if w is None:
@@ -338,9 +335,7 @@ class LogRule:
                 self._evict()
             w.ex = examples
         else:
-            ex = w.ex
-            ex.extend(examples)
-            del ex[:-EXAMPLES]
+            w.examples(examples)
         if values is None:
             w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
         else:
@@ -364,9 +359,7 @@ class LogRule:
         if w is None:
             w = self.keys[key] = AbsentWindow(now)
         w.add(0, now)
-        ex = w.ex
-        ex.extend(lines[-EXAMPLES:])
-        del ex[:-EXAMPLES]
+        w.examples(lines[-EXAMPLES:])
         if self.table.active:
             self._evaluate_key(key, w, now, out)
 

@@ -268,10 +268,8 @@ def _keyed(r: LogRule, ms: list[re.Match[str]], text: str, events: Sequence[Any]
                 v.append(pair[-1])
     bucket, first, observe, rfind = r.bucket(now), r.first_bucket(now), r.observe_keyed, text.rfind
     for k, n in counts.items():
-        examples = []
-        for j in reversed(where[k]):
-            m = ms[j]
-            examples.append(text[rfind(SEP, 0, m.start()) + 1: m.end()])
+        examples = tuple([text[rfind(SEP, 0, ms[j].start()) + 1: ms[j].end()]
+                          for j in reversed(where[k])])
         observe((k,) if single else k, n, values[k] if values is not None else None, examples,
                 now, bucket, first, out)
 

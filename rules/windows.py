@@ -5,13 +5,16 @@ A window `over` is cut into BUCKETS buckets of width over/BUCKETS; bucket i cove
 event leaves the window at most one bucket width (over/120) after it is `over` old. Memory per
 key is bounded by the number of buckets, whatever the event rate.
 
-Every window keeps the last EXAMPLES matching lines (the alert's `examples`). Buckets are flat
-lists `[index, cell..., index, cell...]`: two small objects per key, for caches of 100k+ keys.
+Every window keeps the last EXAMPLES matching lines (the alert's `examples`, a tuple). Buckets
+are flat `[index, cell..., index, cell...]`; counts are kept in an `array('q')`, which the
+garbage collector does not track: a count window is one tracked object per key, so caches of
+100k+ keys neither weigh on memory nor make each full collection longer.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 BUCKETS = 120
@@ -26,13 +29,15 @@ class Window:
     __slots__ = ("ex",)
 
     def __init__(self) -> None:
-        self.ex: list[str] = []
+        self.ex: tuple[str, ...] = ()
 
     def example(self, line: str) -> None:
         ex = self.ex
-        ex.append(line)
-        if len(ex) > EXAMPLES:
-            del ex[0]
+        self.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
+
+    def examples(self, lines: list[str] | tuple[str, ...]) -> None:
+        """Append several lines (the last of a batch), keeping the last EXAMPLES."""
+        self.ex = (*self.ex, *lines)[-EXAMPLES:]
 
     def add(self, i: int, x: Any) -> None:
         raise NotImplementedError
@@ -55,7 +60,7 @@ class Window:
         raise NotImplementedError
 
 
-def _drop(b: list[Any], first: int, stride: int) -> int:
+def _drop(b: list[Any] | array[int], first: int, stride: int) -> int:
     """Number of leading list items (whole buckets) whose index is before first."""
     k, n = 0, len(b)
     while k < n and b[k] < first:
@@ -69,8 +74,8 @@ class CountWindow(Window):
     __slots__ = ("b", "total")
 
     def __init__(self) -> None:
-        self.ex = []
-        self.b: list[int] = []
+        self.ex = ()
+        self.b = array("q")
         self.total = 0
 
     def add(self, i: int, x: Any, n: int = 1) -> None:
@@ -101,12 +106,12 @@ class CountWindow(Window):
         return sum(b[k + 1] for k in range(0, len(b), 2) if b[k] >= first)
 
     def dump(self) -> list[Any]:
-        return [self.b, self.ex]
+        return [self.b.tolist(), list(self.ex)]
 
     def load(self, data: list[Any]) -> None:
-        self.b = [int(x) for x in data[0]]
+        self.b = array("q", [int(x) for x in data[0]])
         self.total = sum(self.b[1::2])
-        self.ex = list(data[1])
+        self.ex = tuple(data[1])
 
 
 class StatsWindow(Window):
@@ -115,7 +120,7 @@ class StatsWindow(Window):
     __slots__ = ("b", "kind")
 
     def __init__(self, kind: str) -> None:
-        self.ex = []
+        self.ex = ()
         self.b: list[Any] = []
         self.kind = kind
 
@@ -153,10 +158,10 @@ class StatsWindow(Window):
         return not self.b
 
     def dump(self) -> list[Any]:
-        return [self.b, self.ex]
+        return [self.b, list(self.ex)]
 
     def load(self, data: list[Any]) -> None:
-        self.b, self.ex = list(data[0]), list(data[1])
+        self.b, self.ex = list(data[0]), tuple(data[1])
 
 
 class LastWindow(Window):
@@ -165,7 +170,7 @@ class LastWindow(Window):
     __slots__ = ("i", "x")
 
     def __init__(self) -> None:
-        self.ex = []
+        self.ex = ()
         self.i: int | None = None
         self.x = 0.0
 
@@ -183,10 +188,10 @@ class LastWindow(Window):
         return self.i is None
 
     def dump(self) -> list[Any]:
-        return [self.i, self.x, self.ex]
+        return [self.i, self.x, list(self.ex)]
 
     def load(self, data: list[Any]) -> None:
-        self.i, self.x, self.ex = data[0], float(data[1]), list(data[2])
+        self.i, self.x, self.ex = data[0], float(data[1]), tuple(data[2])
 
 
 class QuantileWindow(Window):
@@ -195,7 +200,7 @@ class QuantileWindow(Window):
     __slots__ = ("b", "q")
 
     def __init__(self, q: float) -> None:
-        self.ex = []
+        self.ex = ()
         self.b: list[Any] = []  # [index, seen, values, ...]
         self.q = q
 
@@ -224,10 +229,10 @@ class QuantileWindow(Window):
         return not self.b
 
     def dump(self) -> list[Any]:
-        return [self.b, self.ex]
+        return [self.b, list(self.ex)]
 
     def load(self, data: list[Any]) -> None:
-        self.b, self.ex = list(data[0]), list(data[1])
+        self.b, self.ex = list(data[0]), tuple(data[1])
 
 
 def quantile(q: float, sorted_values: list[float]) -> float | None:
@@ -248,7 +253,7 @@ class DistinctWindow(Window):
     __slots__ = ("b",)
 
     def __init__(self) -> None:
-        self.ex = []
+        self.ex = ()
         self.b: list[Any] = []  # [index, set, ...]
 
     def add(self, i: int, x: Any) -> None:
@@ -274,11 +279,11 @@ class DistinctWindow(Window):
         return not self.b
 
     def dump(self) -> list[Any]:
-        return [[sorted(x) if isinstance(x, set) else x for x in self.b], self.ex]
+        return [[sorted(x) if isinstance(x, set) else x for x in self.b], list(self.ex)]
 
     def load(self, data: list[Any]) -> None:
         self.b = [set(x) if isinstance(x, list) else x for x in data[0]]
-        self.ex = list(data[1])
+        self.ex = tuple(data[1])
 
 
 class RatioWindow(Window):
@@ -287,8 +292,8 @@ class RatioWindow(Window):
     __slots__ = ("b", "hits", "min_events", "n")
 
     def __init__(self, min_events: int) -> None:
-        self.ex = []
-        self.b: list[int] = []
+        self.ex = ()
+        self.b = array("q")
         self.n = 0
         self.hits = 0
         self.min_events = min_events
@@ -323,13 +328,13 @@ class RatioWindow(Window):
         return not self.b
 
     def dump(self) -> list[Any]:
-        return [self.b, self.ex]
+        return [self.b.tolist(), list(self.ex)]
 
     def load(self, data: list[Any]) -> None:
-        self.b = [int(x) for x in data[0]]
+        self.b = array("q", [int(x) for x in data[0]])
         self.n = sum(self.b[1::3])
         self.hits = sum(self.b[2::3])
-        self.ex = list(data[1])
+        self.ex = tuple(data[1])
 
 
 class ChangeWindow(CountWindow):
@@ -350,7 +355,7 @@ class ChangeWindow(CountWindow):
         return False  # the last value must be remembered; keys are capped by max_keys
 
     def dump(self) -> list[Any]:
-        return [self.b, self.ex, self.last]
+        return [self.b.tolist(), list(self.ex), self.last]
 
     def load(self, data: list[Any]) -> None:
         super().load(data)
@@ -363,7 +368,7 @@ class AbsentWindow(Window):
     __slots__ = ("seen",)
 
     def __init__(self, seen: float = 0.0) -> None:
-        self.ex = []
+        self.ex = ()
         self.seen = seen
 
     def add(self, i: int, x: Any) -> None:
@@ -379,7 +384,7 @@ class AbsentWindow(Window):
         return False
 
     def dump(self) -> list[Any]:
-        return [self.seen, self.ex]
+        return [self.seen, list(self.ex)]
 
     def load(self, data: list[Any]) -> None:
-        self.seen, self.ex = float(data[0]), list(data[1])
+        self.seen, self.ex = float(data[0]), tuple(data[1])
