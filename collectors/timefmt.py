@@ -13,9 +13,10 @@ the clock has moved an hour since it was started.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 TimeFn = Callable[[str], "float | None"]
@@ -94,7 +95,81 @@ def _strptime(fmt: str) -> TimeFn:
         except (ValueError, OverflowError, OSError):
             return None
 
-    return parse
+    fast = _fast_format(fmt)
+    if fast is None:
+        return parse
+    match = fast.fullmatch
+
+    def quick(text: str) -> float | None:
+        """strptime's answer, from a strict regex and datetime() when the text is plain
+        (ASCII digits, exact literals, an English month); anything else goes to strptime."""
+        m = match(text)
+        if m is None:
+            return parse(text)
+        year, month, name, day, hour, minute, second, frac, zone = m.group(*_FAST_GROUPS)
+        try:
+            tz = None
+            if zone is not None:
+                off = 0 if zone == "Z" else int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
+                tz = timezone(timedelta(seconds=-off if zone[0] == "-" else off))
+            return datetime(
+                int(year), _MONTHS[name] if month is None else int(month), int(day),
+                int(hour or 0), int(minute or 0), int(second or 0),
+                int(frac.ljust(6, "0")) if frac else 0, tz,
+            ).timestamp()
+        except (ValueError, OverflowError, OSError):  # e.g. Feb 30, second 60: strptime decides
+            return parse(text)
+
+    return quick
+
+
+# strptime directives with a strict fast path: each a stricter pattern than strptime's own, so
+# a text it matches is one strptime accepts with the same fields, or rejects in datetime().
+_FAST_DIRECTIVES = {
+    "Y": r"(?P<Y>[0-9]{4})",
+    "m": r"(?P<m>[0-9]{2})",
+    "b": r"(?P<b>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)",
+    "d": r"(?P<d>[0-9]{2})",
+    "H": r"(?P<H>[0-9]{2})",
+    "M": r"(?P<M>[0-9]{2})",
+    "S": r"(?P<S>[0-9]{2})",
+    "f": r"(?P<f>[0-9]{1,6})",
+    "z": r"(?P<z>Z|[+-][0-9]{2}:?[0-5][0-9])",
+}
+_FAST_GROUPS = ("Y", "m", "b", "d", "H", "M", "S", "f", "z")
+
+
+def _fast_format(fmt: str) -> re.Pattern[str] | None:
+    """The strict regex for a format of the directives above (each at most once, with a
+    year, a month and a day) and literal text; None for any other format."""
+    if [datetime(2000, m, 1).strftime("%b") for m in range(1, 13)] != list(_MONTHS):
+        return None  # a locale with other month names: strptime reads those
+    parts: list[str] = []
+    seen: set[str] = set()
+    last = ""  # the directive just before, while no literal followed it
+    i = 0
+    while i < len(fmt):
+        if fmt[i] != "%" or fmt[i + 1 : i + 2] == "%":
+            c = fmt[i]
+            # strptime's own patterns may split digits (or a zone's `:ss`) differently when
+            # nothing but digits separates two fields: those formats go to strptime
+            if last and (c.isdigit() or (last == "z" and c in ":.")):
+                return None
+            parts.append(re.escape(c))
+            i += 1 if c != "%" else 2
+            last = ""
+            continue
+        d = fmt[i + 1 : i + 2]
+        if d not in _FAST_DIRECTIVES or d in seen or (last and last != "b" and d not in "bz"):
+            return None
+        seen.add(d)
+        parts.append(_FAST_DIRECTIVES[d])
+        last = d
+        i += 2
+    if not {"Y", "d"} <= seen or len(seen & {"m", "b"}) != 1:
+        return None
+    parts.extend(f"(?P<{d}>){{0}}" for d in _FAST_GROUPS if d not in seen)  # always None
+    return re.compile("".join(parts), re.ASCII)
 
 
 def syslog_time(text: str, now: float) -> float | None:

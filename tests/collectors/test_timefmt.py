@@ -1,0 +1,81 @@
+"""strptime formats: the strict fast path gives exactly what datetime.strptime gives."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collectors.timefmt import _fast_format, time_parser
+
+FORMATS = [
+    "%d/%b/%Y:%H:%M:%S %z",
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+    "%Y-%m-%d %H:%M:%S",
+    "%d%b%Y %H:%M",
+    "[%Y/%m/%d %S]",
+]
+
+
+def strptime(text: str, fmt: str) -> float | None:
+    try:
+        return datetime.strptime(text, fmt).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def test_common_formats_take_the_fast_path_and_ambiguous_ones_do_not() -> None:
+    assert all(_fast_format(f) is not None for f in FORMATS)
+    for fmt in ("%Y%m%d", "%z%H", "%H:%M %z:%S", "%y-%m-%d", "%Y-%m", "%Y-%m-%d %I %p"):
+        assert _fast_format(fmt) is None
+
+
+def two(lo: int, hi: int) -> st.SearchStrategy[str]:
+    return st.integers(lo, hi).map(lambda v: f"{v:02d}")
+
+
+odd = st.sampled_from(["0", "7", "123", "٣٣", "00", "60", "99", "2026x", "Foo", "UTC", ""])
+valid = {  # values strptime may accept (the date may still not exist: 31 Feb)
+    "Y": st.sampled_from(["2026", "1970", "2038", "0001", "9999"]),
+    "m": two(1, 12),
+    "b": st.sampled_from(["Nov", "Jan", "Feb", "Dec", "nov", "NOV"]),
+    "d": two(1, 31),
+    "H": two(0, 23),
+    "M": two(0, 59),
+    "S": two(0, 61),
+    "f": st.sampled_from(["5", "50", "123456", "000001", "1234567"]),
+    "z": st.sampled_from(["+0000", "-0130", "+0530", "+01:00", "-09:30", "Z", "z", "+2400",
+                          "+0160", "+010030", "+01:00:30", "-00:00"]),
+}
+
+
+@st.composite
+def text_for(draw: st.DrawFn, fmt: str) -> str:
+    """Half the texts have only plausible fields and exact literals, the rest odd parts too."""
+    clean = draw(st.booleans())
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            out.append(draw(valid[fmt[i + 1]] if clean else valid[fmt[i + 1]] | odd))
+            i += 2
+        else:
+            out.append(fmt[i] if clean else draw(st.sampled_from([fmt[i]] * 3 + ["  ", "x"])))
+            i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_fast_path_agrees_with_strptime(fmt: str, data: st.DataObject) -> None:
+    text = data.draw(text_for(fmt))
+    assert time_parser(fmt)(text) == strptime(text, fmt)
+
+
+def test_fast_path_examples() -> None:
+    parse = time_parser("%d/%b/%Y:%H:%M:%S %z")
+    assert parse("28/Nov/2026:07:00:00 -0130") == 1_795_854_600.0
+    assert parse("30/Feb/2026:07:00:00 +0000") is None
+    assert parse("28/nov/2026:07:00:00 +0000") == 1_795_849_200.0  # strptime ignores case
