@@ -322,31 +322,38 @@ class LogRule:
         if self.eager:
             self._evaluate_key((), w, now, out)
 
-    def observe_keyed(self, key: Key, n: int, values: list[str] | None,
-                      examples: tuple[str, ...],
-                      now: float, bucket: int, first: int, out: list[Transition]) -> None:
-        """A batch's n matches of one key of a `keyed` rule (values: distinct's field;
-        examples: the key's last lines; `first`: the window's first bucket)."""
-        keys = self.keys
-        w = keys.get(key)
-        if w is None:
-            w = keys[key] = self.new_window()
-            if len(keys) > self.max_keys:
-                self._evict()
-            w.ex = examples
-        else:
-            w.examples(examples)
-        if values is None:
-            w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
-        else:
-            for x in values:
-                w.add(bucket, x)
-        if w.b[0] < first:  # type: ignore[attr-defined]  # a Count or DistinctWindow
-            w.expire(first)
-        if self.cmp is not None and key not in self.table.active \
-                and not self.cmp(w.total, self.bound):  # type: ignore[attr-defined]
-            return  # a count below its threshold, decided inline
-        self._evaluate_key(key, w, now, out)
+    def observe_keys(self, counts: Mapping[Any, int], single: bool,
+                     values: Mapping[Any, list[str]] | None, examples: Mapping[Any, list[str]],
+                     now: float, out: list[Transition]) -> None:
+        """A batch's matches of a `keyed` rule, gathered per key (a group's value when
+        `single`, else a tuple of them): how many, distinct's values, the last lines (newest
+        first). Each key is updated and evaluated once."""
+        keys, get, new = self.keys, self.keys.get, self.new_window
+        bucket, first = self.bucket(now), self.first_bucket(now)
+        active, cmp, bound, max_keys = self.table.active, self.cmp, self.bound, self.max_keys
+        for k, n in counts.items():
+            key = (k,) if single else k
+            ex = examples[k]
+            if len(ex) > 1:
+                ex.reverse()
+            w = get(key)
+            if w is None:
+                w = keys[key] = new()
+                if len(keys) > max_keys:
+                    self._evict()
+                w.ex = tuple(ex)
+            else:
+                w.examples(ex)
+            if values is None:
+                w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
+            else:
+                for x in values[k]:
+                    w.add(bucket, x)
+            if w.b[0] < first:  # type: ignore[attr-defined]  # a Count or DistinctWindow
+                w.expire(first)
+            if cmp is not None and key not in active and not cmp(w.total, bound):  # type: ignore[attr-defined]
+                continue  # a count below its threshold, decided inline
+            self._evaluate_key(key, w, now, out)
 
     def first_bucket(self, now: float) -> int:
         """The oldest bucket still in the window at `now`."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -241,18 +242,21 @@ def _keyed(r: LogRule, ms: list[re.Match[str]], text: str, events: Sequence[Any]
                 idx = text.count(SEP, 0, m.start())
                 r.observe(events, idx, lines[idx], now, bucket, out)
         return
-    # the last EXAMPLES matches of each key, walking back from the batch's end
-    where: dict[Any, list[int]] = {}
-    left = sum(n if n < EXAMPLES else EXAMPLES for n in counts.values())
+    # the last EXAMPLES lines of each key (newest first), walking back from the batch's end
+    examples: dict[Any, list[str]] = {}
+    left = sum(map(min, counts.values(), repeat(EXAMPLES)))
+    rfind = text.rfind
     i = len(ms)
     while left:
         i -= 1
         k = keys[i]
-        w = where.get(k)
-        if w is None:
-            where[k] = [i]
-        elif len(w) < EXAMPLES:
-            w.append(i)
+        e = examples.get(k)
+        if e is None:
+            m = ms[i]
+            examples[k] = [text[rfind(SEP, 0, m.start()) + 1: m.end()]]
+        elif len(e) < EXAMPLES:
+            m = ms[i]
+            e.append(text[rfind(SEP, 0, m.start()) + 1: m.end()])
         else:
             continue
         left -= 1
@@ -266,12 +270,7 @@ def _keyed(r: LogRule, ms: list[re.Match[str]], text: str, events: Sequence[Any]
                 values[k] = [pair[-1]]
             else:
                 v.append(pair[-1])
-    bucket, first, observe, rfind = r.bucket(now), r.first_bucket(now), r.observe_keyed, text.rfind
-    for k, n in counts.items():
-        examples = tuple([text[rfind(SEP, 0, ms[j].start()) + 1: ms[j].end()]
-                          for j in reversed(where[k])])
-        observe((k,) if single else k, n, values[k] if values is not None else None, examples,
-                now, bucket, first, out)
+    r.observe_keys(counts, single, values, examples, now, out)
 
 
 def _is_odd(r: LogRule, m: re.Match[str], k: Any, single: bool) -> bool:

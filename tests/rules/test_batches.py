@@ -86,6 +86,18 @@ groups:
         over: 10m
         by: [unit]
         threshold: ">= 1"
+      - alert: AnchoredKeyed
+        logs: {match: '^(?P<app>\w+): ERROR x(?P<n>\d)$'}
+        aggregate: count
+        over: 10m
+        by: [app, n]
+        threshold: ">= 2"
+      - alert: WordBoundaryKeyed
+        logs: {match: '\bERROR x(?P<n>\d)\b'}
+        aggregate: count
+        over: 10m
+        by: [n]
+        threshold: ">= 2"
       - alert: WhereRule
         logs: {where: {level: error}}
         aggregate: count
