@@ -20,9 +20,9 @@ from rules.model import Rule
 from rules.prefilter import (
     batch_pattern,
     bounded_pattern,
+    line_confined,
     line_pattern,
     match_shape,
-    may_match_newline,
 )
 from rules.state import AlertTable, Key
 from rules.windows import (
@@ -143,23 +143,33 @@ class LogRule:
         self.bulk = (not rule.by and not sel.where and sel.exclude is None
                      and (rule.aggregate in ("ratio", "spike")
                           or (rule.aggregate in ("count", "rate") and th_up)))
+        # the pattern confined to one line (`[^"]` as `[^\n"]`: the same matches in a line),
+        # as a batch pattern: a search over the joined batch finds each line's matches
+        one_line = line_confined(sel.match) if sel.match is not None else None
+        one_batch = batch_pattern(one_line) if one_line is not None else None
         # a bulk rule whose lines can be counted by one finditer over the batch: `of` (ratio)
         # reads only regex groups, so no event needs to be built
-        self.line_match = (
-            line_pattern(self.batch_match)
-            if self.bulk and self.batch_match is not None and all(g for _, g in self.of)
-            else None
-        )
+        self.line_match: re.Pattern[str] | None = None
+        if self.bulk and all(g for _, g in self.of):
+            batch = one_batch or self.batch_match
+            self.line_match = line_pattern(batch) if batch is not None else None
         self._of_cache: dict[tuple[str, ...], bool] = {}
         # ...and when no match can span two lines, counted without a Python step per line
-        self.count_in_c = (self.line_match is not None and sel.match is not None
-                           and not may_match_newline(sel.match))
+        self.count_in_c = self.line_match is not None and one_batch is not None
         self.of_groups = tuple((mt, groups[mt.name] - 1) for mt, _ in self.of) \
             if self.count_in_c else ()
         # rules counting the same places (patterns that differ only in their groups) share
         # one findall per batch
-        self.shape = match_shape(sel.match) if self.count_in_c and sel.match is not None \
+        self.shape = match_shape(one_line) if self.count_in_c and one_line is not None \
             else None
+        # quantile of a regex group, one key, nothing to filter, evaluated only at ticks: a
+        # batch's values come from one findall (`value_index`: the field's place in its tuples)
+        self.values_match = (
+            line_pattern(one_batch)
+            if rule.aggregate == "quantile" and self.field_in_groups and not rule.by
+            and not sel.where and sel.exclude is None and one_batch is not None else None
+        )
+        self.value_index = groups[self.field_name] - 1 if self.values_match is not None else 0
         # count, rate or distinct keyed by regex groups only, nothing to filter, a threshold
         # the batch can only cross upwards: the engine gathers a batch's matches per key and
         # updates and evaluates each key once
@@ -183,11 +193,8 @@ class LogRule:
         self.literal_rx = re.compile(re.escape(self.literal)) \
             if self.literal is not None and "\n" not in self.literal else None
         # ...with one finditer over the batch when no match can span lines
-        self.keyed_match = (
-            line_pattern(self.batch_match)
-            if self.keyed and self.batch_match is not None and sel.match is not None
-            and not may_match_newline(sel.match) else None
-        )
+        self.keyed_match = line_pattern(one_batch) if self.keyed and one_batch is not None \
+            else None
         # absent over every line of a source: the engine calls touch() once per batch
         self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
                         and sel.exclude is None and rule.by in ((), ("source",)))
@@ -318,6 +325,17 @@ class LogRule:
             w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
         else:
             w.add_counts(bucket, n, hits)  # type: ignore[attr-defined]  # a RatioWindow
+        w.examples(examples)
+        if self.eager:
+            self._evaluate_key((), w, now, out)
+
+    def observe_values(self, xs: list[float], examples: list[str], now: float,
+                       out: list[Transition]) -> None:
+        """A batch's values of a `values_match` rule (one key), in order."""
+        w = self.keys.get(())
+        if w is None:
+            w = self.keys[()] = self.new_window()
+        w.add_many(self.bucket(now), xs)  # type: ignore[attr-defined]  # a QuantileWindow
         w.examples(examples)
         if self.eager:
             self._evaluate_key((), w, now, out)

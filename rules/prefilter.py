@@ -81,6 +81,60 @@ def bounded_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
         return None
 
 
+_CLASS_ESCAPES = {"s": "[^\\S\\n]", "W": "[^\\w\\n]", "D": "[^\\d\\n]"}
+
+
+def line_confined(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """The pattern rewritten so that no match can hold a newline, yet matching exactly as
+    before in any text without one (a line): negated sets get `\\n` (`[^"]` becomes
+    `[^\\n"]`), and `\\s`, `\\W`, `\\D` outside sets lose it. None when that is not enough
+    (`.` with DOTALL, a set that names a newline, verbose mode...)."""
+    if not may_match_newline(pattern):
+        return pattern
+    src = pattern.pattern
+    if pattern.flags & (re.VERBOSE | re.DOTALL) or "(?#" in src:
+        return None
+    out: list[str] = []
+    i, n, in_set = 0, len(src), False
+    while i < n:
+        c = src[i]
+        if c == "\\" and i + 1 < n:
+            e = src[i + 1]
+            if in_set and e in "sWDn":
+                return None  # a set that holds a newline: leave it alone
+            out.append(_CLASS_ESCAPES.get(e, c + e) if not in_set else c + e)
+            i += 2
+            continue
+        if in_set:
+            if c == "]":
+                in_set = False
+            out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_set = True
+            j = i + 1
+            if src.startswith("^", j):
+                out.append("[^\\n")
+                j += 1
+            else:
+                out.append("[")
+            if src.startswith("]", j):  # a leading ] is a member, not the end
+                out.append("\\]")
+                j += 1
+            i = j
+            continue
+        out.append(c)
+        i += 1
+    try:
+        confined = re.compile("".join(out), pattern.flags)
+    except re.error:
+        return None
+    if confined.groupindex != pattern.groupindex or may_match_newline(confined):
+        return None
+    return confined
+
+
 def match_shape(pattern: re.Pattern[str]) -> str | None:
     """A key equal for patterns that match at the same places: they differ only in which
     groups capture (so a count of one's matches is a count of the other's). None when the
@@ -164,9 +218,15 @@ def _newline_in(items: list[Any], dotall: bool) -> bool:
             if dotall:
                 return True
         elif name == "IN":
+            if str(arg[0][0]) == "NEGATE":  # [^...]: safe only when it names the newline
+                if not any((str(iop) == "LITERAL" and iarg == 10)
+                           or (str(iop) == "RANGE" and iarg[0] <= 10 <= iarg[1])
+                           for iop, iarg in arg[1:]):
+                    return True
+                continue
             for iop, iarg in arg:
                 iname = str(iop)
-                if iname == "NEGATE" or (iname == "LITERAL" and iarg == 10):
+                if iname == "LITERAL" and iarg == 10:
                     return True
                 if iname == "RANGE" and iarg[0] <= 10 <= iarg[1]:
                     return True

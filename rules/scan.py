@@ -51,6 +51,8 @@ def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: li
                 _keyed_matches(r, r.keyed_match, text, events, lines, now, out)
             elif r.keyed and r.literal_rx is not None and r.bounded is not None:
                 _keyed_literal(r, r.bounded, text, events, lines, now, out)
+            elif r.values_match is not None and _values(r, r.values_match, text, now, out):
+                pass
             elif r.count_in_c:
                 _count_lines(r, r.line_match, text, lines, now, out, shared)  # type: ignore[arg-type]
             elif r.line_match is not None:
@@ -177,7 +179,71 @@ def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], n
         for value, n in Counter(found).items():
             if r.of_ok_found(value):
                 hits += n
-    r.observe_counts(len(found), hits, r.examples_from(lines), now, r.bucket(now), out)
+    r.observe_counts(len(found), hits, _last_lines(r, text), now, r.bucket(now), out)
+
+
+def _values(r: LogRule, rx: re.Pattern[str], text: str, now: float,
+            out: list[Transition]) -> bool:
+    """A `values_match` rule: the field's values of the batch's lines by one findall (`rx`
+    takes the rest of each line: one match per line). False, for the caller to take the
+    line-by-line path, when a value is empty (the group may not have taken part: the
+    event's parsed field would count then)."""
+    start = 0
+    if r.batch_match is not None:  # the rule's own pattern finds the first candidate faster
+        first = r.batch_match.search(text)  # (`[^"]` scans quicker than its confined `[^\n"]`)
+        if first is None:
+            return True
+        start = text.rfind(SEP, 0, first.start()) + 1
+    found = rx.findall(text, start)
+    if not found:
+        return True
+    if rx.groups > 1:
+        found = list(map(itemgetter(r.value_index), found))
+    if "" in found:
+        return False
+    try:
+        xs = list(map(float, found))
+        ok = None
+    except ValueError:  # not a number: such lines do not count
+        xs = [x for x in map(_number, found) if x is not None]
+        ok = _number
+    if xs:
+        r.observe_values(xs, _last_lines(r, text, ok), now, out)
+    return True
+
+
+def _number(v: str | None) -> float | None:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _last_lines(r: LogRule, text: str, ok: Any = None) -> list[str]:
+    """The batch's last EXAMPLES lines that the rule's regex matches (and whose field value
+    `ok` accepts), found from the end through the rule's literal."""
+    search = r.match.search  # type: ignore[union-attr]
+    lit = r.literal if r.literal_rx is not None else None
+    out: list[str] = []
+    stop = len(text)  # the end of the line to look at next (or of the text before it)
+    while len(out) < EXAMPLES and stop >= 0:
+        if lit is None:
+            start = text.rfind(SEP, 0, stop) + 1
+        else:
+            at = text.rfind(lit, 0, stop)
+            if at < 0:
+                break
+            start = text.rfind(SEP, 0, at) + 1
+            stop = text.find(SEP, at)
+            if stop < 0:
+                stop = len(text)
+        line = text[start:stop]
+        m = search(line)
+        if m is not None and (ok is None or ok(m.group(r.value_index + 1)) is not None):
+            out.append(line)
+        stop = start - 1
+    out.reverse()
+    return out
 
 
 def _keyed_matches(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],

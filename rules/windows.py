@@ -216,6 +216,24 @@ class QuantileWindow(Window):
         else:
             b.extend((i, 1, [x]))
 
+    def add_many(self, i: int, xs: list[float]) -> None:
+        """The same as add(i, x) for each x in turn: free slots are filled, then each value
+        overwrites the slot its count picks; the slots of 64 successive counts are all
+        different, so only the last 64 overwrites leave a trace."""
+        if not xs:
+            return
+        b = self.b
+        if not (b and b[-3] >= i):
+            b.extend((i, 0, []))
+        seen, vals = b[-2], b[-1]
+        free = max(QUANTILE_SAMPLES - len(vals), 0)
+        vals.extend(xs[:free])
+        seen += min(free, len(xs))
+        rest = xs[free:]
+        for k in range(max(len(rest) - QUANTILE_SAMPLES, 0), len(rest)):
+            vals[((seen + k + 1) * 7919) % QUANTILE_SAMPLES] = rest[k]
+        b[-2] = seen + len(rest)
+
     def expire(self, first: int) -> None:
         b = self.b
         if b and b[0] < first:

@@ -98,6 +98,13 @@ groups:
         over: 10m
         by: [n]
         threshold: ">= 2"
+      - alert: QuantileOfGroup
+        logs: {match: '" \d{3} (?P<ms>\d+|-) "[^"]*"'}
+        aggregate: quantile
+        q: 0.9
+        field: ms
+        over: 10m
+        threshold: "> 5"
       - alert: WhereRule
         logs: {where: {level: error}}
         aggregate: count
@@ -142,7 +149,7 @@ def random_lines(seed: int, n: int) -> list[LogLine]:
 def line_by_line(e: Engine) -> Engine:
     """The reference: every rule searches every line on its own (no batch-wide search)."""
     for r in e._log_rules:
-        r.batch_match = r.line_match = r.keyed_match = r.literal = None
+        r.batch_match = r.line_match = r.keyed_match = r.values_match = r.literal = None
         r.count_in_c = r.touches = False
     return e
 
@@ -183,3 +190,39 @@ def test_patterns_that_differ_only_in_groups_share_a_shape() -> None:
     assert ratio != match_shape(re.compile(r'" [1-4]\d\d (?:\d+|-) "'))
     assert match_shape(re.compile(r"(a)b")) != match_shape(re.compile(r"(?i:a)b"))
     assert match_shape(re.compile(r"(a)\1")) is None  # a back reference needs its group
+
+
+def test_quantile_values_added_at_once_equal_one_by_one() -> None:
+    from rules.windows import QuantileWindow
+
+    rnd = random.Random(7)
+    for _ in range(200):
+        one, many, i = QuantileWindow(0.5), QuantileWindow(0.5), 0
+        for _ in range(rnd.randint(1, 5)):
+            i += rnd.choice((0, 0, 1, -1))  # -1: a late batch lands in the newest bucket
+            xs = [rnd.random() for _ in range(rnd.choice((0, 1, 5, 63, 64, 65, 130, 300)))]
+            for x in xs:
+                one.add(i, x)
+            many.add_many(i, xs)
+        assert many.b == one.b
+
+
+@pytest.mark.parametrize(("pattern", "confined"), [
+    (r'"[^"]*" (?P<s>\d+)', r'"[^\n"]*" (?P<s>\d+)'),
+    (r"a\sb\W\D", r"a[^\S\n]b[^\w\n][^\d\n]"),
+    (r"[^]x]y", r"[^\n\]x]y"),
+    (r"x[^\\]y", r"x[^\n\\]y"),
+    (r"a\S+b", r"a\S+b"),  # already confined: unchanged
+])
+def test_patterns_confined_to_a_line(pattern: str, confined: str) -> None:
+    from rules.prefilter import line_confined, may_match_newline
+
+    got = line_confined(re.compile(pattern))
+    assert got is not None and got.pattern == confined and not may_match_newline(got)
+
+
+@pytest.mark.parametrize("pattern", [r"(?s)a.b", r"[\s]x", r"a\nb", r"(?x) a [^b] "])
+def test_patterns_that_cannot_be_confined(pattern: str) -> None:
+    from rules.prefilter import line_confined
+
+    assert line_confined(re.compile(pattern)) is None
