@@ -301,18 +301,6 @@ class LogRule:
             found = (found,)
         return all(_test(mt, found[i]) for mt, i in self.of_groups)
 
-    def examples_from(self, lines: list[str]) -> list[str]:
-        """The last matching lines of a batch (looking back at most 100 lines)."""
-        assert self.match is not None
-        out: list[str] = []
-        for line in reversed(lines[-100:]):
-            if self.match.search(line) is not None:
-                out.append(line)
-                if len(out) == EXAMPLES:
-                    break
-        out.reverse()
-        return out
-
     def observe_counts(self, n: int, hits: int, examples: list[str], now: float, bucket: int,
                        out: list[Transition]) -> None:
         """A batch's matching lines at once, for a `bulk` rule (one key, nothing
