@@ -23,6 +23,7 @@ from rules.prefilter import (
     line_confined,
     line_pattern,
     match_shape,
+    rare_chars,
 )
 from rules.state import AlertTable, Key
 from rules.windows import (
@@ -192,6 +193,7 @@ class LogRule:
             else None
         self.literal_rx = re.compile(re.escape(self.literal)) \
             if self.literal is not None and "\n" not in self.literal else None
+        self.rare = rare_chars(self.literal) if self.literal is not None else ""
         # ...with one finditer over the batch when no match can span lines
         self.keyed_match = line_pattern(one_batch) if self.keyed and one_batch is not None \
             else None

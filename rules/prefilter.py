@@ -36,6 +36,27 @@ def _rarity(s: str) -> int:
     return sum(2 if c.isalnum() else 1 for c in s)
 
 
+# letters from common to rare in log text (English frequencies); capitals rarer than any small
+# letter; digits, spaces and the punctuation of log lines are never rare
+_LETTERS = "etaoinsrhldcumfpgwybvkxjqz"
+_COMMON = set("0123456789 \t.,:;-_/\\[](){}<>=\"'|#@%+*&!?~^$`")
+
+
+def rare_chars(literal: str, n: int = 2) -> str:
+    """Up to n characters of the literal, rarest first: a batch that lacks one of them cannot
+    hold the literal, and `c in text` is a C memchr, several times quicker than searching
+    for the whole literal in a batch that lacks it."""
+
+    def rarity(c: str) -> int:
+        low = c.lower()
+        if low in _LETTERS:
+            return _LETTERS.index(low) + (len(_LETTERS) if c.isupper() else 0)
+        return -1 if c in _COMMON else 2 * len(_LETTERS)
+
+    ranked = sorted(set(literal), key=rarity, reverse=True)
+    return "".join(c for c in ranked[:n] if rarity(c) >= 0)
+
+
 def batch_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """The pattern in MULTILINE mode, for searching a whole batch of lines joined by newlines
     at once, when that finds exactly what searching each line would: the pattern starts with

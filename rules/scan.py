@@ -76,7 +76,7 @@ def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str]
     """Lines containing the rule's literal, found with str.find over the batch."""
     lit = r.literal
     assert lit is not None
-    pos = text.find(lit)
+    pos = _first(r, text)
     if pos < 0:
         return
     bucket = r.bucket(now)
@@ -246,12 +246,21 @@ def _last_lines(r: LogRule, text: str, ok: Any = None) -> list[str]:
     return out
 
 
+def _first(r: LogRule, text: str) -> int:
+    """Where the rule's literal first occurs in the batch, or -1. A batch that lacks one of
+    the literal's rarest characters is ruled out by memchr, without searching for it."""
+    for c in r.rare:
+        if c not in text:
+            return -1
+    return text.find(r.literal)  # type: ignore[arg-type]
+
+
 def _keyed_matches(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
                    lines: list[str], now: float, out: list[Transition]) -> None:
     """A `keyed` rule whose matches cannot span lines and start with its literal: one
     finditer over the batch from the first line holding the literal (`rx` takes the rest of
     each line: one match per line)."""
-    pos = text.find(r.literal) if r.literal is not None else 0
+    pos = _first(r, text) if r.literal is not None else 0
     if pos < 0:
         return  # a C substring search rules out the batch faster than the regex scan
     ms = list(rx.finditer(text, text.rfind(SEP, 0, pos) + 1))
@@ -266,7 +275,7 @@ def _keyed_literal(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[
     places come from one finditer (a tighter loop than str.find for frequent literals)."""
     lit = r.literal
     assert lit is not None and r.literal_rx is not None
-    pos = text.find(lit)
+    pos = _first(r, text)
     if pos < 0:
         return
     find, rfind, search, size = text.find, text.rfind, rx.search, len(text)

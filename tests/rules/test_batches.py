@@ -226,3 +226,11 @@ def test_patterns_that_cannot_be_confined(pattern: str) -> None:
     from rules.prefilter import line_confined
 
     assert line_confined(re.compile(pattern)) is None
+
+
+def test_rare_characters_of_a_literal() -> None:
+    from rules.prefilter import rare_chars
+
+    assert rare_chars("Out of memory: Killed process ") == "KO"  # capitals, then rare letters
+    assert rare_chars(": Scheduled restart job") == "Sj"
+    assert rare_chars('" 4') == ""  # digits and punctuation are never rare
