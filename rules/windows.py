@@ -5,10 +5,10 @@ A window `over` is cut into BUCKETS buckets of width over/BUCKETS; bucket i cove
 event leaves the window at most one bucket width (over/120) after it is `over` old. Memory per
 key is bounded by the number of buckets, whatever the event rate.
 
-Every window keeps the last EXAMPLES matching lines (the alert's `examples`, a tuple). Buckets
-are flat `[index, cell..., index, cell...]`; counts are kept in an `array('q')`, which the
-garbage collector does not track: a count window is one tracked object per key, so caches of
-100k+ keys neither weigh on memory nor make each full collection longer.
+Every window keeps the last EXAMPLES matching lines (the alert's `examples`: a tuple of strings,
+which the garbage collector stops tracking after its first pass). Buckets are flat
+`[index, cell..., index, cell...]`; counts are kept in an `array('q')` (8 bytes a number, no int
+objects): a count window is two small objects per key, for caches of 100k+ keys.
 """
 
 from __future__ import annotations
