@@ -187,16 +187,16 @@ class LogRule:
             itemgetter(*self.key_groups) if self.keyed else itemgetter(0))
         self.pair_of: Callable[[re.Match[str]], Any] = (
             itemgetter(*self.key_groups, self.value_group) if self.value_group else itemgetter(0))
-        # ...or, when its matches may span lines or it starts with no literal, each line
-        # holding the literal is searched in place
+        # ...with one finditer over the batch when its pattern starts with a literal
+        self.keyed_match = line_pattern(one_batch) if self.keyed and one_batch is not None \
+            else None
+        # ...or else each line holding the literal is searched in place
         self.bounded = bounded_pattern(sel.match) if self.keyed and sel.match is not None \
             else None
         self.literal_rx = re.compile(re.escape(self.literal)) \
             if self.literal is not None and "\n" not in self.literal else None
+        # a batch lacking one of these characters cannot hold the literal (a C memchr)
         self.rare = rare_chars(self.literal) if self.literal is not None else ""
-        # ...with one finditer over the batch when no match can span lines
-        self.keyed_match = line_pattern(one_batch) if self.keyed and one_batch is not None \
-            else None
         # absent over every line of a source: the engine calls touch() once per batch
         self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
                         and sel.exclude is None and rule.by in ((), ("source",)))
