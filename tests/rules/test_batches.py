@@ -105,6 +105,13 @@ groups:
         field: ms
         over: 10m
         threshold: "> 5"
+      - alert: QuantileOptionalGroup
+        logs: {match: 'took(?: (?P<ms>\d+))?ms'}
+        aggregate: quantile
+        q: 0.5
+        field: ms
+        over: 10m
+        threshold: "> 5"
       - alert: WhereRule
         logs: {where: {level: error}}
         aggregate: count
@@ -132,6 +139,8 @@ TEMPLATES = [
     "qx qzz {n}",  # alone: matches at "qzz"; joined: "qx ...y" spans into a later line
     "y end",
     "nothing to see {n}",
+    "took {n}ms",
+    "tookms",  # the group does not take part: the event's parsed `ms` counts
 ]
 
 
@@ -141,7 +150,8 @@ def random_lines(seed: int, n: int) -> list[LogLine]:
     for _ in range(n):
         t = rnd.choice(TEMPLATES)
         line = t.format(u=rnd.choice("abc"), n=rnd.randrange(4), s=rnd.choice((200, 404, 502)))
-        fields = {"level": rnd.choice(("error", "info")), "app": rnd.choice(("x", "y"))}
+        fields = {"level": rnd.choice(("error", "info")), "app": rnd.choice(("x", "y")),
+                  "ms": rnd.choice(("3", "9"))}
         out.append(LogLine(0, rnd.choice(("s1", "s1", "s2")), line, fields))
     return out
 
