@@ -1,20 +1,23 @@
-"""A log rule at run time: select events, keep a window per `by` key, step the alert table.
+"""A log rule at run time: which events it selects and what each adds to which key's window.
 
-`observe` runs for every line that passed the rule's literal pre-filter; it evaluates the key
-the event belongs to at once, so the line that crosses the threshold fires the alert in its own
-processing. `evaluate` (the group's periodic evaluation) handles time: windows expiring, `for`,
-`keep_firing_for`, `absent`, `new_value` ageing, and forgets empty keys.
+`observe` runs for every line that passed the rule's literal pre-filter: it applies `match`,
+`exclude` and `where`, computes the `by` key and the value the aggregate needs, adds it to the
+key's window and evaluates that key at once, so the line that crosses the threshold fires the
+alert in its own processing. The constructor also decides which whole-batch paths the engine
+may take for the rule (`bulk`, `count_in_c`, `values_match`, `keyed`, `touches`), served by
+`observe_counts`, `observe_values`, `observe_keys` and `touch`. The windows per key, their
+evaluation (inline and periodic) and the snapshot are `rules.keyedwindows.KeyedWindows`.
 """
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Protocol
 
 from rules.alert import Transition
+from rules.keyedwindows import EvictHook, KeyedWindows
 from rules.matchers import Matcher
 from rules.model import Rule
 from rules.prefilter import (
@@ -26,31 +29,13 @@ from rules.prefilter import (
     rare_chars,
 )
 from rules.state import AlertTable, Key
-from rules.windows import (
-    BUCKETS,
-    EXAMPLES,
-    AbsentWindow,
-    ChangeWindow,
-    CountWindow,
-    DistinctWindow,
-    LastWindow,
-    QuantileWindow,
-    RatioWindow,
-    StatsWindow,
-    Window,
-)
+from rules.windows import EXAMPLES, AbsentWindow
 
-SPIKE_BUCKETS = 60  # per half of a spike's span
 # what observe() extracts from an event, by aggregate
 _COUNT, _NUMERIC, _TEXT, _RATIO, _ABSENT, _NEW_VALUE = range(6)
 _KINDS = {"sum": _NUMERIC, "avg": _NUMERIC, "min": _NUMERIC, "max": _NUMERIC, "last": _NUMERIC,
           "quantile": _NUMERIC, "distinct": _TEXT, "change": _TEXT, "ratio": _RATIO,
           "absent": _ABSENT, "new_value": _NEW_VALUE}
-_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-        "==": operator.eq, "!=": operator.ne}
-# evaluated at the group interval only: each evaluation reads the whole window
-_LAZY = ("quantile", "spike")
-EvictHook = Callable[[str, int], None]
 
 
 class LogEventLike(Protocol):
@@ -64,25 +49,6 @@ class LogEventLike(Protocol):
     def line(self) -> str: ...
     @property
     def fields(self) -> Mapping[str, str]: ...
-
-
-def _factory(rule: Rule) -> Callable[[], Window]:
-    a = rule.aggregate
-    if a in ("count", "rate", "spike"):
-        return CountWindow
-    if a in ("sum", "avg", "min", "max"):
-        return lambda: StatsWindow(a)
-    if a == "last":
-        return LastWindow
-    if a == "quantile":
-        return lambda: QuantileWindow(rule.q)
-    if a == "distinct":
-        return DistinctWindow
-    if a == "ratio":
-        return lambda: RatioWindow(rule.min_events)
-    if a == "change":
-        return ChangeWindow
-    return AbsentWindow  # absent (new_value keeps its own tables)
 
 
 def _lookup(name: str, in_groups: bool, m: re.Match[str] | None,
@@ -111,12 +77,11 @@ def _test(matcher: Matcher, v: str) -> bool:
     return hit if op == "=~" else not hit
 
 
-class LogRule:
+class LogRule(KeyedWindows):
     def __init__(self, rule: Rule, table: AlertTable, on_evict: EvictHook) -> None:
         assert rule.logs is not None
+        super().__init__(rule, table, on_evict)
         sel = rule.logs
-        self.rule = rule
-        self.table = table
         self.sources = frozenset(sel.sources)
         self.literal = sel.literal
         self.batch_match = batch_pattern(sel.match) if sel.match is not None else None
@@ -131,12 +96,6 @@ class LogRule:
         self.kind = _KINDS.get(rule.aggregate, _COUNT)
         self.ratio = self.kind == _RATIO
         self.by_group = rule.by[0] if len(rule.by) == 1 and rule.by[0] in groups else ""
-        # count: the threshold as a C comparison on the window's running total
-        th = rule.threshold
-        self.cmp = _OPS[th.op] if rule.aggregate == "count" and th is not None else None
-        self.bound = th.bound if th is not None else 0.0
-        self.eager = rule.aggregate not in _LAZY
-        self.max_keys = rule.max_keys
         # a threshold a batch of events can only cross upwards (counts only grow within one)
         th_up = rule.threshold is not None and rule.threshold.op in (">", ">=")
         # one key and nothing to filter after the match: the engine hands over whole batches
@@ -200,26 +159,8 @@ class LogRule:
         # absent over every line of a source: the engine calls touch() once per batch
         self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
                         and sel.exclude is None and rule.by in ((), ("source",)))
-        self.agg = rule.aggregate
-        self.spike = self.agg == "spike"
-        self.span = rule.over * (2 if self.spike else 1)
-        self.width = rule.over / (SPIKE_BUCKETS if self.spike else BUCKETS)
-        self.new_window = _factory(rule)
-        self.keys: dict[Key, Window] = {}
-        self.seen: dict[Key, float] = {}  # new_value: key + value -> last seen
-        self.fresh: dict[Key, float] = {}  # new_value: key + value -> first seen (alerting)
-        self.started: float | None = None
-        self._on_evict = on_evict
-
-    def start(self, now: float) -> None:
-        self.started = now
-        if self.agg == "absent" and not self.rule.by and () not in self.keys:
-            self.keys[()] = AbsentWindow(now)
 
     # --- per event ------------------------------------------------------------------------
-
-    def bucket(self, now: float) -> int:
-        return int(now // self.width)
 
     def observe(self, events: Sequence[LogEventLike], idx: int, line: str, now: float,
                 bucket: int,
@@ -363,10 +304,6 @@ class LogRule:
                 continue  # a count below its threshold, decided inline
             self._evaluate_key(key, w, now, out)
 
-    def first_bucket(self, now: float) -> int:
-        """The oldest bucket still in the window at `now`."""
-        return int((now - self.span) // self.width)
-
     def touch(self, source: str, lines: list[str], now: float, out: list[Transition]) -> None:
         """`absent` over every line of a source: only the batch's last lines matter."""
         key = (source,) if self.by else ()
@@ -377,131 +314,3 @@ class LogRule:
         w.examples(lines[-EXAMPLES:])
         if self.table.active:
             self._evaluate_key(key, w, now, out)
-
-    def _evict(self) -> None:
-        oldest = next(iter(self.keys))
-        del self.keys[oldest]
-        self._on_evict(self.rule.alert, 1)
-
-    def _new_value(self, key: Key, value: str, line: str, now: float,
-                   out: list[Transition]) -> None:
-        k = (*key, value)
-        prev = self.seen.pop(k, None)  # pop + set: the dict stays ordered by last sight
-        self.seen[k] = now
-        if len(self.seen) > self.rule.max_keys:
-            del self.seen[next(iter(self.seen))]
-            self._on_evict(self.rule.alert, 1)
-        if prev is not None and now - prev < self.rule.lookback:
-            return
-        self.fresh[k] = now
-        self.table.step(k, True, 1.0, now, out, lambda: self._labels(k, with_field=True), (line,))
-
-    # --- periodic ---------------------------------------------------------------------------
-
-    def evaluate(self, now: float, out: list[Transition]) -> None:
-        if self.agg == "new_value":
-            self._evaluate_new_values(now, out)
-            return
-        keys = self.keys
-        gone = []
-        if self.keyed:
-            # a count (or distinct) only falls while no events come, so an inactive key cannot
-            # start firing at a tick: only forget it once its newest bucket has left the window
-            first = int((now - self.span) // self.width)
-            active = self.table.active
-            for key, w in keys.items():
-                if key in active:
-                    self._evaluate_key(key, w, now, out)
-                    if w.empty() and key not in active:
-                        gone.append(key)
-                elif w.b[-2] < first:  # type: ignore[attr-defined]  # Count/DistinctWindow
-                    gone.append(key)
-        # absent keys (with by) are forgotten after forget_after of silence
-        forget_before = now - self.rule.forget_after if self.agg == "absent" and self.rule.by \
-            else None
-        for key, w in () if self.keyed else keys.items():
-            self._evaluate_key(key, w, now, out)
-            if (w.empty() and not self.table.is_active(key)) or (
-                    forget_before is not None and (w.value() or 0.0) <= forget_before):
-                gone.append(key)
-        for key in gone:
-            del keys[key]
-        # alerts whose key was evicted or forgotten: their condition no longer holds
-        for key in [k for k in self.table.active if k not in keys]:
-            self.table.step(key, False, None, now, out, dict)
-
-    def _evaluate_new_values(self, now: float, out: list[Transition]) -> None:
-        for k, first in list(self.fresh.items()):
-            alive = now - first < self.rule.over
-            self.table.step(k, alive, 1.0, now, out, lambda k=k: self._labels(k, True))  # type: ignore[misc]
-            if not alive:
-                del self.fresh[k]
-        horizon = now - self.rule.lookback
-        for k in [k for k, t in self.seen.items() if t <= horizon]:
-            del self.seen[k]
-
-    def _evaluate_key(self, key: Key, w: Window, now: float, out: list[Transition]) -> None:
-        w.expire(int((now - self.span) // self.width))
-        active = key in self.table.active
-        if self.cmp is not None and not active and not self.cmp(w.total, self.bound):  # type: ignore[attr-defined]
-            return  # the common case of a count below its threshold, decided inline
-        value, cond = self._condition(w, now, active)
-        if cond or active:
-            self.table.step(key, cond, value, now, out, lambda: self._labels(key), w.ex)
-
-    def _condition(self, w: Window, now: float, active: bool) -> tuple[float | None, bool]:
-        rule = self.rule
-        agg = self.agg
-        if agg == "absent":
-            silent = now - (w.value() or 0.0)  # absent windows hold the time last seen
-            return silent, silent >= rule.over
-        if self.spike:
-            return self._spike(w, now)  # type: ignore[arg-type]
-        value = w.value()
-        if value is None:
-            return None, False
-        if agg == "rate":
-            value /= rule.over
-        if active and rule.resolve_threshold is not None:
-            return value, not rule.resolve_threshold.holds(value)
-        assert rule.threshold is not None
-        return value, rule.threshold.holds(value)
-
-    def _spike(self, w: CountWindow, now: float) -> tuple[float | None, bool]:
-        rule = self.rule
-        if self.started is None or now - self.started < self.span:
-            return None, False  # the previous window has not been observed yet
-        cur = w.count_since(int((now - rule.over) // self.width))
-        prev = w.total - cur
-        value = cur / prev if prev else float(cur)
-        floor = max(rule.min_count, 1.0)
-        up = cur >= floor and cur >= rule.factor * prev
-        down = prev >= floor and cur * rule.factor <= prev
-        d = rule.direction
-        return value, (up and d in ("up", "both")) or (down and d in ("down", "both"))
-
-    def _labels(self, key: Key, with_field: bool = False) -> dict[str, str]:
-        labels = dict(zip(self.rule.by, key, strict=False))
-        if with_field and self.rule.field:
-            labels[self.rule.field] = key[-1]
-        return labels
-
-    # --- snapshot -----------------------------------------------------------------------------
-
-    def dump(self) -> dict[str, Any]:
-        return {
-            "keys": [[list(k), w.dump()] for k, w in self.keys.items()],
-            "seen": [[list(k), t] for k, t in self.seen.items()],
-            "fresh": [[list(k), t] for k, t in self.fresh.items()],
-            "started": self.started,
-        }
-
-    def load(self, data: Mapping[str, Any]) -> None:
-        for k, d in data.get("keys", ()):
-            w = self.new_window()
-            w.load(d)
-            self.keys[tuple(k)] = w
-        self.seen.update((tuple(k), float(t)) for k, t in data.get("seen", ()))
-        self.fresh.update((tuple(k), float(t)) for k, t in data.get("fresh", ()))
-        if data.get("started") is not None:
-            self.started = float(data["started"])

@@ -1,0 +1,222 @@
+"""A log rule's windows, one per `by` key, and how they step the rule's alert table.
+
+`KeyedWindows` holds the time side of a log rule: the window each key counts into, bucketing,
+eviction past `max_keys`, `new_value`'s seen/fresh tables, the evaluation of one key against
+the threshold (inline for an eager rule, so the line that crosses it fires the alert), the
+group's periodic evaluation (windows expiring, `for`, `keep_firing_for`, `absent`, `new_value`
+ageing, forgetting empty keys) and the snapshot. What a line contributes to which key is
+decided by `rules.logrules.LogRule`, which builds on this class.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rules.alert import Transition
+from rules.model import Rule
+from rules.state import AlertTable, Key
+from rules.windows import (
+    BUCKETS,
+    AbsentWindow,
+    ChangeWindow,
+    CountWindow,
+    DistinctWindow,
+    LastWindow,
+    QuantileWindow,
+    RatioWindow,
+    StatsWindow,
+    Window,
+)
+
+SPIKE_BUCKETS = 60  # per half of a spike's span
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+        "==": operator.eq, "!=": operator.ne}
+# evaluated at the group interval only: each evaluation reads the whole window
+_LAZY = ("quantile", "spike")
+EvictHook = Callable[[str, int], None]
+
+
+def _factory(rule: Rule) -> Callable[[], Window]:
+    a = rule.aggregate
+    if a in ("count", "rate", "spike"):
+        return CountWindow
+    if a in ("sum", "avg", "min", "max"):
+        return lambda: StatsWindow(a)
+    if a == "last":
+        return LastWindow
+    if a == "quantile":
+        return lambda: QuantileWindow(rule.q)
+    if a == "distinct":
+        return DistinctWindow
+    if a == "ratio":
+        return lambda: RatioWindow(rule.min_events)
+    if a == "change":
+        return ChangeWindow
+    return AbsentWindow  # absent (new_value keeps its own tables)
+
+
+class KeyedWindows:
+    def __init__(self, rule: Rule, table: AlertTable, on_evict: EvictHook) -> None:
+        self.rule = rule
+        self.table = table
+        # LogRule sets it for a rule whose batches are gathered per key (see LogRule.keyed):
+        # such a key's window is expired as it is updated, so evaluate() forgets it sooner
+        self.keyed = False
+        # count: the threshold as a C comparison on the window's running total
+        th = rule.threshold
+        self.cmp = _OPS[th.op] if rule.aggregate == "count" and th is not None else None
+        self.bound = th.bound if th is not None else 0.0
+        self.eager = rule.aggregate not in _LAZY
+        self.max_keys = rule.max_keys
+        self.agg = rule.aggregate
+        self.spike = self.agg == "spike"
+        self.span = rule.over * (2 if self.spike else 1)
+        self.width = rule.over / (SPIKE_BUCKETS if self.spike else BUCKETS)
+        self.new_window = _factory(rule)
+        self.keys: dict[Key, Window] = {}
+        self.seen: dict[Key, float] = {}  # new_value: key + value -> last seen
+        self.fresh: dict[Key, float] = {}  # new_value: key + value -> first seen (alerting)
+        self.started: float | None = None
+        self._on_evict = on_evict
+
+    def start(self, now: float) -> None:
+        self.started = now
+        if self.agg == "absent" and not self.rule.by and () not in self.keys:
+            self.keys[()] = AbsentWindow(now)
+
+    def bucket(self, now: float) -> int:
+        return int(now // self.width)
+
+    def first_bucket(self, now: float) -> int:
+        """The oldest bucket still in the window at `now`."""
+        return int((now - self.span) // self.width)
+
+    def _evict(self) -> None:
+        oldest = next(iter(self.keys))
+        del self.keys[oldest]
+        self._on_evict(self.rule.alert, 1)
+
+    def _new_value(self, key: Key, value: str, line: str, now: float,
+                   out: list[Transition]) -> None:
+        k = (*key, value)
+        prev = self.seen.pop(k, None)  # pop + set: the dict stays ordered by last sight
+        self.seen[k] = now
+        if len(self.seen) > self.rule.max_keys:
+            del self.seen[next(iter(self.seen))]
+            self._on_evict(self.rule.alert, 1)
+        if prev is not None and now - prev < self.rule.lookback:
+            return
+        self.fresh[k] = now
+        self.table.step(k, True, 1.0, now, out, lambda: self._labels(k, with_field=True), (line,))
+
+    # --- periodic ---------------------------------------------------------------------------
+
+    def evaluate(self, now: float, out: list[Transition]) -> None:
+        if self.agg == "new_value":
+            self._evaluate_new_values(now, out)
+            return
+        keys = self.keys
+        gone = []
+        if self.keyed:
+            # a count (or distinct) only falls while no events come, so an inactive key cannot
+            # start firing at a tick: only forget it once its newest bucket has left the window
+            first = int((now - self.span) // self.width)
+            active = self.table.active
+            for key, w in keys.items():
+                if key in active:
+                    self._evaluate_key(key, w, now, out)
+                    if w.empty() and key not in active:
+                        gone.append(key)
+                elif w.b[-2] < first:  # type: ignore[attr-defined]  # Count/DistinctWindow
+                    gone.append(key)
+        # absent keys (with by) are forgotten after forget_after of silence
+        forget_before = now - self.rule.forget_after if self.agg == "absent" and self.rule.by \
+            else None
+        for key, w in () if self.keyed else keys.items():
+            self._evaluate_key(key, w, now, out)
+            if (w.empty() and not self.table.is_active(key)) or (
+                    forget_before is not None and (w.value() or 0.0) <= forget_before):
+                gone.append(key)
+        for key in gone:
+            del keys[key]
+        # alerts whose key was evicted or forgotten: their condition no longer holds
+        for key in [k for k in self.table.active if k not in keys]:
+            self.table.step(key, False, None, now, out, dict)
+
+    def _evaluate_new_values(self, now: float, out: list[Transition]) -> None:
+        for k, first in list(self.fresh.items()):
+            alive = now - first < self.rule.over
+            self.table.step(k, alive, 1.0, now, out, lambda k=k: self._labels(k, True))  # type: ignore[misc]
+            if not alive:
+                del self.fresh[k]
+        horizon = now - self.rule.lookback
+        for k in [k for k, t in self.seen.items() if t <= horizon]:
+            del self.seen[k]
+
+    def _evaluate_key(self, key: Key, w: Window, now: float, out: list[Transition]) -> None:
+        w.expire(int((now - self.span) // self.width))
+        active = key in self.table.active
+        if self.cmp is not None and not active and not self.cmp(w.total, self.bound):  # type: ignore[attr-defined]
+            return  # the common case of a count below its threshold, decided inline
+        value, cond = self._condition(w, now, active)
+        if cond or active:
+            self.table.step(key, cond, value, now, out, lambda: self._labels(key), w.ex)
+
+    def _condition(self, w: Window, now: float, active: bool) -> tuple[float | None, bool]:
+        rule = self.rule
+        agg = self.agg
+        if agg == "absent":
+            silent = now - (w.value() or 0.0)  # absent windows hold the time last seen
+            return silent, silent >= rule.over
+        if self.spike:
+            return self._spike(w, now)  # type: ignore[arg-type]
+        value = w.value()
+        if value is None:
+            return None, False
+        if agg == "rate":
+            value /= rule.over
+        if active and rule.resolve_threshold is not None:
+            return value, not rule.resolve_threshold.holds(value)
+        assert rule.threshold is not None
+        return value, rule.threshold.holds(value)
+
+    def _spike(self, w: CountWindow, now: float) -> tuple[float | None, bool]:
+        rule = self.rule
+        if self.started is None or now - self.started < self.span:
+            return None, False  # the previous window has not been observed yet
+        cur = w.count_since(int((now - rule.over) // self.width))
+        prev = w.total - cur
+        value = cur / prev if prev else float(cur)
+        floor = max(rule.min_count, 1.0)
+        up = cur >= floor and cur >= rule.factor * prev
+        down = prev >= floor and cur * rule.factor <= prev
+        d = rule.direction
+        return value, (up and d in ("up", "both")) or (down and d in ("down", "both"))
+
+    def _labels(self, key: Key, with_field: bool = False) -> dict[str, str]:
+        labels = dict(zip(self.rule.by, key, strict=False))
+        if with_field and self.rule.field:
+            labels[self.rule.field] = key[-1]
+        return labels
+
+    # --- snapshot -----------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "keys": [[list(k), w.dump()] for k, w in self.keys.items()],
+            "seen": [[list(k), t] for k, t in self.seen.items()],
+            "fresh": [[list(k), t] for k, t in self.fresh.items()],
+            "started": self.started,
+        }
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        for k, d in data.get("keys", ()):
+            w = self.new_window()
+            w.load(d)
+            self.keys[tuple(k)] = w
+        self.seen.update((tuple(k), float(t)) for k, t in data.get("seen", ()))
+        self.fresh.update((tuple(k), float(t)) for k, t in data.get("fresh", ()))
+        if data.get("started") is not None:
+            self.started = float(data["started"])
