@@ -2,7 +2,9 @@
 
 Decisions happen on the main loop (handle/tick) and are cheap: render the target, then check, in
 order, protected units, cooldown, the sliding-window limit and the global per-minute cap, each
-read from the persisted history. The systemctl/command/signal work runs on `KeyedWorkers`.
+read from the persisted history. The systemctl/command/signal work runs on `KeyedWorkers`;
+applied states (throttles, stopped units) are undone when their last alert resolves. Watching
+whether an action helped, and raising synthetic alerts when it did not, is `escalation.Escalator`.
 """
 
 from __future__ import annotations
@@ -16,27 +18,16 @@ import structlog
 from alerter.actions import history as h
 from alerter.actions.applied import AppliedStates
 from alerter.actions.config import ActionConfig, ThrottleSpec
+from alerter.actions.escalation import Escalator
 from alerter.actions.executors import (
     Executor,
     Plan,
     ProtectedUnitError,
     ThrottleExecutor,
     describe,
-    phrases,
     render_plan,
 )
-from alerter.actions.notes import (
-    EXHAUSTED,
-    INEFFECTIVE,
-    alert_from_json,
-    alert_to_json,
-    clock_time,
-    firing,
-    note,
-    resolved,
-    span,
-    synthetic_alert,
-)
+from alerter.actions.notes import clock_time, note, span
 from alerter.actions.workers import Job, KeyedWorkers
 from alerter.errors import ActionError
 from alerter.metrics import Metrics
@@ -47,8 +38,6 @@ from rules.yamlsource import format_duration
 
 log = structlog.get_logger(__name__)
 
-SYNTHETIC_NS = "actions.synthetic"  # exhausted / ineffective alerts raised and not yet resolved
-VERIFY_NS = "actions.verify"
 ORPHAN_GRACE = 60.0  # undo an applied state whose alerts have all stopped firing for this long
 RETENTION = 30 * 86400.0  # history kept at least this long (longer if a limit window needs it)
 
@@ -81,9 +70,9 @@ class ActionRunner:
         self._workers = KeyedWorkers(workers)
         self.applied = AppliedStates(store)
         self._episodes: dict[str, float] = {}  # fingerprint -> active_at of the firing episode
-        # verify deadlines, persisted so a reload or restart does not lose an escalation:
-        # "fingerprint\x1faction" -> {deadline (None once escalated), target, what, alert}
-        self._verify: dict[str, dict[str, Any]] = dict(store.kv_items(VERIFY_NS))
+        self.escalator = Escalator(
+            self.actions, store=store, history_db=self.history_db, emit=emit, dry_run=dry_run
+        )
         self._skips: dict[tuple[str, str, str, str], float] = {}
         self._orphans: dict[str, float] = {}
         self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
@@ -101,7 +90,7 @@ class ActionRunner:
                 continue  # most alerts: nothing to decide, nothing to look up
             if t.state == "firing" and t.previous != "firing":
                 self._episodes[alert.fingerprint] = alert.active_at
-                self._forget_verify(alert.fingerprint)
+                self.escalator.forget_verify(alert.fingerprint)
                 for action in self._actions_of(alert, "firing"):
                     self._decide(action, alert, now, repeat=False)
             elif t.state == "resolved" and t.previous == "firing":
@@ -114,7 +103,7 @@ class ActionRunner:
 
     def tick(self, firing_alerts: Sequence[Alert], now: float) -> None:
         live = {a.fingerprint for a in firing_alerts if a.state == "firing"}
-        self._resume_exhausted(now)
+        self.escalator.resume_exhausted(now)
         for alert in firing_alerts:
             if alert.state != "firing":
                 continue
@@ -123,7 +112,7 @@ class ActionRunner:
             for action in self._actions_of(alert, "firing"):
                 if action.repeat:
                     self._decide(action, alert, now, repeat=True)
-        self._check_verify(live, now)
+        self.escalator.check_verify(live, now)
         self._undo_orphans(live, now)
         if len(self._skips) > 10_000:
             self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
@@ -232,15 +221,7 @@ class ActionRunner:
             False,
             what,
         )
-        vkey = f"{alert.fingerprint}\x1f{action.name}"
-        if action.verify is not None and vkey not in self._verify:
-            self._verify[vkey] = {
-                "deadline": now + action.verify,
-                "target": plan.target,
-                "what": what,
-                "alert": alert_to_json(alert),
-            }
-            self.store.kv_put(VERIFY_NS, vkey, self._verify[vkey])
+        self.escalator.watch(plan, what, now)
         log.info(
             "action_started",
             action=action.name,
@@ -321,7 +302,7 @@ class ActionRunner:
             fingerprint=alert.fingerprint,
         )
 
-    # --- limits, verify ---------------------------------------------------------------------
+    # --- limits -----------------------------------------------------------------------------
 
     def _exhausted(
         self, plan: Plan, window: list[float], now: float, dry: bool, repeat: bool
@@ -346,96 +327,16 @@ class ActionRunner:
             count=len(window),
             fingerprint=alert.fingerprint,
         )
-        done, _ = phrases(action, plan.target)
-        summary = (
-            f"{alert.alertname}: remediation exhausted, {done} {len(window)} times "
-            f"in the last {span(action.limit.within)}; not acting again before "
-            f"{clock_time(resume)}"
-        )
-        self._raise(EXHAUSTED, plan, summary, now)
-
-    def _resume_exhausted(self, now: float) -> None:
-        for key, entry in self.store.kv_items(SYNTHETIC_NS).items():
-            if entry.get("kind") != EXHAUSTED:
-                continue
-            action = self.actions.get(entry.get("action", ""))
-            if action is not None:
-                dry = self.dry_run or action.dry_run
-                window = self.history_db.runs(
-                    action.name, entry["target"], now - action.limit.within, dry
-                )
-                if len(window) >= action.limit.count:
-                    continue
-            self._lower(key, entry, now)
-
-    def _check_verify(self, live: set[str], now: float) -> None:
-        for key, entry in list(self._verify.items()):
-            fingerprint, name = key.split("\x1f", 1)
-            action = self.actions.get(name)
-            if fingerprint not in live or action is None or action.verify is None:
-                self._verify.pop(key)
-                self.store.kv_delete(VERIFY_NS, key)
-                continue
-            if entry["deadline"] is None or now < entry["deadline"]:
-                continue
-            entry["deadline"] = None  # escalated: once per firing
-            self.store.kv_put(VERIFY_NS, key, entry)
-            plan = Plan(action, entry["target"], alert_from_json(entry["alert"]))
-            summary = (
-                f"{plan.alert.alertname} still firing {format_duration(action.verify)} "
-                f"after {entry['what']}"
-            )
-            log.warning(
-                "action_ineffective",
-                action=action.name,
-                target=plan.target,
-                fingerprint=fingerprint,
-            )
-            self._raise(INEFFECTIVE, plan, summary, now)
-
-    def _forget_verify(self, fingerprint: str) -> None:
-        for key in [k for k in self._verify if k.startswith(f"{fingerprint}\x1f")]:
-            del self._verify[key]
-            self.store.kv_delete(VERIFY_NS, key)
-
-    def _raise(self, kind: str, plan: Plan, summary: str, now: float) -> None:
-        records = self.history_db.target_records(
-            plan.action.name, plan.target, now - max(plan.action.limit.within, 3600.0)
-        )
-        lines = [note(r, plan.action, None) for r in records[-20:]]
-        description = "Action history:\n" + "\n".join(f"- {line}" for line in lines)
-        dry = self.dry_run or plan.action.dry_run
-        alert = synthetic_alert(
-            kind, plan.alert, plan.action, plan.target, summary, description, now, dry_run=dry
-        )
-        self.store.kv_put(
-            SYNTHETIC_NS,
-            alert.fingerprint,
-            {
-                "kind": kind,
-                "action": plan.action.name,
-                "target": plan.target,
-                "source": plan.alert.fingerprint,
-                "alert": alert_to_json(alert),
-            },
-        )
-        self.emit([firing(alert, now)])
-
-    def _lower(self, key: str, entry: Mapping[str, Any], now: float) -> None:
-        self.store.kv_delete(SYNTHETIC_NS, key)
-        self.emit([resolved(alert_from_json(entry.get("alert") or {}), now)])
+        self.escalator.exhausted(plan, window, now)
 
     def _forget(self, fingerprint: str, now: float) -> None:
-        """The alert resolved: drop its verify deadlines and synthetic alerts.
+        """The alert resolved: drop its verify deadlines and lower its synthetic alerts.
 
         Its episode start stays, so the resolved notification's notes still show what was done.
         """
         if len(self._episodes) > 10_000:
             self._episodes = {k: v for k, v in self._episodes.items() if now - v < 86400.0}
-        self._forget_verify(fingerprint)
-        for key, entry in self.store.kv_items(SYNTHETIC_NS).items():
-            if entry.get("source") == fingerprint:
-                self._lower(key, entry, now)
+        self.escalator.forget(fingerprint, now)
 
     # --- applied state and its undo ---------------------------------------------------------
 
