@@ -7,6 +7,7 @@ one syntax of `rules/matchers.py`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -107,20 +108,7 @@ def _parse(
         for i, cr in enumerate(r.items("routes"))
     )
     r.done()
-    return RouteConfig(
-        receiver=receiver,
-        group_by=group_by,
-        group_wait=group_wait,
-        group_interval=group_interval,
-        repeat_interval=repeat_interval,
-        matchers=matchers,
-        continue_=cont,
-        routes=children,
-        group_by_all=group_by_all,
-        key=key,
-        id=rid,
-        mark=r.mark,
-    )
+    return dataclasses.replace(own, routes=children)
 
 
 def _duration(r: MapReader, key: str, default: float, *, minimum_exclusive: bool) -> float:
