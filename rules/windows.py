@@ -114,14 +114,33 @@ class CountWindow(Window):
         self.ex = tuple(data[1])
 
 
-class StatsWindow(Window):
-    """sum, avg, min, max of a numeric field: [index, n, sum, min, max] per bucket."""
+class ListWindow(Window):
+    """Base of the windows whose buckets are one flat list `b`, saved as it is."""
 
-    __slots__ = ("b", "kind")
+    __slots__ = ("b",)
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self) -> None:
         self.ex = ()
         self.b: list[Any] = []
+
+    def empty(self) -> bool:
+        return not self.b
+
+    def dump(self) -> list[Any]:
+        return [self.b, list(self.ex)]
+
+    def load(self, data: list[Any]) -> None:
+        self.b, self.ex = list(data[0]), tuple(data[1])
+
+
+class StatsWindow(ListWindow):
+    """sum, avg, min, max of a numeric field: [index, n, sum, min, max] per bucket."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.ex = ()  # set here, not via super(): a window is built for every new key
+        self.b = []
         self.kind = kind
 
     def add(self, i: int, x: Any) -> None:
@@ -154,14 +173,6 @@ class StatsWindow(Window):
             return float(min(b[3::5]))
         return float(max(b[4::5]))
 
-    def empty(self) -> bool:
-        return not self.b
-
-    def dump(self) -> list[Any]:
-        return [self.b, list(self.ex)]
-
-    def load(self, data: list[Any]) -> None:
-        self.b, self.ex = list(data[0]), tuple(data[1])
 
 
 class LastWindow(Window):
@@ -194,14 +205,14 @@ class LastWindow(Window):
         self.i, self.x, self.ex = data[0], float(data[1]), tuple(data[2])
 
 
-class QuantileWindow(Window):
+class QuantileWindow(ListWindow):
     """quantile of a numeric field: up to QUANTILE_SAMPLES values per bucket."""
 
-    __slots__ = ("b", "q")
+    __slots__ = ("q",)
 
     def __init__(self, q: float) -> None:
         self.ex = ()
-        self.b: list[Any] = []  # [index, seen, values, ...]
+        self.b = []  # [index, seen, values, ...]
         self.q = q
 
     def add(self, i: int, x: Any) -> None:
@@ -243,14 +254,6 @@ class QuantileWindow(Window):
         vals = sorted(v for k in range(2, len(self.b), 3) for v in self.b[k])
         return quantile(self.q, vals)
 
-    def empty(self) -> bool:
-        return not self.b
-
-    def dump(self) -> list[Any]:
-        return [self.b, list(self.ex)]
-
-    def load(self, data: list[Any]) -> None:
-        self.b, self.ex = list(data[0]), tuple(data[1])
 
 
 def quantile(q: float, sorted_values: list[float]) -> float | None:
