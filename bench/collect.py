@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from alerter.testing import NullPositions, NullStats
 from collectors.events import Event
 from collectors.file import FileCollector, FileConfig
 from collectors.parsers import ParserConfig
@@ -81,25 +82,6 @@ class CountingSink:
         if self.count >= self.total:
             self.done.set()
         return True
-
-
-class NullPositions:
-    def load_positions(self, collector: str) -> dict[str, str]:
-        return {}
-
-    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
-        pass
-
-    def delete_positions(self, collector: str, keys: Sequence[str]) -> None:
-        pass
-
-
-class NullStats:
-    def dropped(self, collector: str, reason: str, count: int = 1) -> None:
-        pass
-
-    def up(self, collector: str, is_up: bool) -> None:
-        pass
 
 
 def bare(path: Path, rx: re.Pattern[str]) -> float:

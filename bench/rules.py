@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerter.cli_rules import _events, replay
+from alerter.testing import NullPositions, NullStats
 from collectors.file import FileCollector, FileConfig
 from collectors.parsers import ParserConfig, make_parser
 from rules.engine import Engine
@@ -124,28 +125,11 @@ class EngineSink:
         return True
 
 
-class _Null:
-    def load_positions(self, collector: str) -> dict[str, str]:
-        return {}
-
-    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
-        pass
-
-    def delete_positions(self, collector: str, keys: Sequence[str]) -> None:
-        pass
-
-    def dropped(self, collector: str, reason: str, count: int = 1) -> None:
-        pass
-
-    def up(self, collector: str, is_up: bool) -> None:
-        pass
-
-
 def pipeline(path: Path, rule_files: list[tuple[str, str]], n: int) -> tuple[float, int]:
     engine = Engine(load_rule_files(rule_files, 15.0), {"host": "bench"})
     sink = EngineSink(engine, n)
     c = FileCollector(FileConfig(name="mixed", paths=(str(path),), start_at="beginning",
-                                 parser=ParserConfig("none")), _Null(), _Null())
+                                 parser=ParserConfig("none")), NullPositions(), NullStats())
     t = time.perf_counter()
     c.start(sink)
     sink.done.wait(600)
