@@ -31,13 +31,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(p, file=sys.stderr)
         return 1
     try:
-        daemon = Daemon(args.config, config)
+        daemon = Daemon(args.config, config, dry_run=args.dry_run)
     except (StateError, OSError) as e:
         print(f"alerter: cannot start: {e}", file=sys.stderr)
         return 1
-    if args.dry_run:
-        daemon.dry_run_override = True
-        daemon._config = daemon.load()
     daemon.install_signal_handlers()
     return daemon.run()
 

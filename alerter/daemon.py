@@ -78,6 +78,7 @@ class Daemon:
         config: Config,
         *,
         parts: Parts | None = None,
+        dry_run: bool = False,
         notifier: SystemdNotifier | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -94,13 +95,13 @@ class Daemon:
         self._reload = threading.Event()
         self._engine_lock = threading.RLock()
         self._emitted: collections.deque[Transition] = collections.deque()
-        self._config = config
+        self.dry_run_override = dry_run  # `alerter run --dry-run`: wins over every config loaded
+        self._config = self._apply_overrides(config)
         self.run_state: Running | None = None
         self.server = APIServer(
             config.server.host, config.server.port, self.metrics.registry, config.server.token
         )
         self.last_reload_error: str | None = None
-        self.dry_run_override = False
         self._reload_cond = threading.Condition()
         self._reload_generation = 0
         self._last_reload_ok = True
@@ -122,7 +123,9 @@ class Daemon:
             return done and self._last_reload_ok
 
     def load(self) -> Config:
-        cfg = load_config(self.config_path)
+        return self._apply_overrides(load_config(self.config_path))
+
+    def _apply_overrides(self, cfg: Config) -> Config:
         if self.dry_run_override and not cfg.global_.dry_run:
             cfg = dataclasses.replace(cfg, global_=dataclasses.replace(cfg.global_, dry_run=True))
         return cfg

@@ -68,7 +68,9 @@ class APIServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if self._thread is not None:  # shutdown() waits for serve_forever, so only if it runs
+            self._httpd.shutdown()
+            self._thread = None
         self._httpd.server_close()
 
     def _metrics(self, req: Request) -> Response:

@@ -306,3 +306,21 @@ def test_reload_resolves_alerts_whose_rule_is_gone(harness: Harness) -> None:
     t = harness.dispatchers[1].transitions[0]
     assert (t.previous, t.state, t.alert.alertname) == ("firing", "resolved", "Boom")
     assert t.alert.resolved_at is not None
+
+
+def test_dry_run_flag_wins_over_the_config_and_survives_reloads(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("global: {state_dir: state, dry_run: false}\nserver: {listen: '127.0.0.1:0'}\n")
+    d = Daemon(
+        str(cfg),
+        load_config(str(cfg)),
+        dry_run=True,
+        notifier=SystemdNotifier({}),
+        metrics=Metrics(CollectorRegistry()),
+    )
+    try:
+        assert d.status()["dry_run"] is True
+        assert d.load().global_.dry_run is True  # what a reload would swap in
+    finally:
+        d.server.stop()
+        d.store.close()
