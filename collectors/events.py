@@ -45,26 +45,55 @@ class LogBatch(Sequence[LogEvent]):
     rule, and a consumer that reads `lines` first (a substring or batch-wide regex pre-filter)
     builds events for the few lines it keeps. Each event is built once: indexing keeps the
     events it built, iterating builds and keeps them all.
+
+    `text`, when set, is the batch's lines joined by newlines (no line holds one): the block
+    as it was read, which the engine searches whole. A batch made `from_text` splits it into
+    `lines` only when someone asks for them (a line's own event, say), so a block whose lines
+    no rule looks at individually is never split into a million strings.
     """
 
-    __slots__ = ("_built", "_make", "_some", "lines", "source")
+    __slots__ = ("_built", "_lines", "_make", "_n", "_some", "source", "text")
 
-    def __init__(self, source: str, lines: list[str], make: Callable[[int], LogEvent]) -> None:
+    def __init__(self, source: str, lines: list[str], make: Callable[[int], LogEvent],
+                 text: str | None = None) -> None:
         self.source = source
-        self.lines = lines
+        self._lines: list[str] | None = lines
+        self._n = len(lines)
+        self.text = text
         self._make = make
         self._built: list[LogEvent] | None = None  # all of them, once iterated
         self._some: dict[int, LogEvent] = {}  # those indexed before that
+
+    @classmethod
+    def from_text(cls, source: str, text: str, make: Callable[[LogBatch, int], LogEvent]
+                  ) -> LogBatch:
+        """A batch of the lines of `text` (joined by newlines, without a final one); `make`
+        gets the batch and an index, and reads the line from `lines`."""
+        b = cls.__new__(cls)
+        b.source, b.text, b._lines, b._n = source, text, None, -1
+        b._make = lambda i: make(b, i)
+        b._built, b._some = None, {}
+        return b
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            assert self.text is not None
+            self._lines = self.text.split("\n")
+        return self._lines
 
     def events(self) -> list[LogEvent]:
         """Every event, built once."""
         if self._built is None:
             some, make = self._some, self._make
-            self._built = [some.get(i) or make(i) for i in range(len(self.lines))]
+            self._built = [some.get(i) or make(i) for i in range(len(self))]
         return self._built
 
     def __len__(self) -> int:
-        return len(self.lines)
+        if self._n < 0:  # from_text: lines counted when first asked (a C count of newlines)
+            assert self.text is not None
+            self._n = self.text.count("\n") + 1
+        return self._n
 
     @overload
     def __getitem__(self, i: int) -> LogEvent: ...
@@ -75,7 +104,7 @@ class LogBatch(Sequence[LogEvent]):
     def __getitem__(self, i: int | slice) -> LogEvent | list[LogEvent]:
         if self._built is not None:
             return self._built[i]
-        n = len(self.lines)
+        n = len(self)
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(n))]
         if i < 0:
@@ -91,4 +120,4 @@ class LogBatch(Sequence[LogEvent]):
         return iter(self.events())
 
     def __repr__(self) -> str:
-        return f"LogBatch(source={self.source!r}, lines={len(self.lines)})"
+        return f"LogBatch(source={self.source!r}, lines={len(self)})"

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from collectors.allocator import keep_blocks_mapped
 from collectors.base import CollectorStats, PositionStore, Sink
+from collectors.events import LogBatch
 from collectors.inotify import ChangeWaiter
-from collectors.parsers import ParserConfig, make_parser
+from collectors.parsers import NoneParser, ParserConfig, make_parser
 from collectors.tail import Chunk, FileTailer, SavedPosition
 
 log = structlog.get_logger(__name__)
@@ -103,6 +105,7 @@ class FileCollector:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self, sink: Sink) -> None:
+        keep_blocks_mapped()
         self._sink = sink
         self._stop.clear()
         self._restore()
@@ -338,20 +341,27 @@ class FileCollector:
             return self._emit_multiline(t, chunk, mono)
         if chunk.cut:
             self._stats.dropped(self.name, "too_long", 1)
-            lines = [chunk.data.decode("utf-8", "replace")]
-        else:
-            lines = self._split(chunk)
-        return self._put(t, lines, chunk.end)
-
-    def _split(self, chunk: Chunk) -> list[str]:
+            return self._put(t, [chunk.data.decode("utf-8", "replace")], chunk.end)
         text = chunk.data.decode("utf-8", "replace")
+        if "\r" in text or ("\ufffd" in text and not text.isascii()) \
+                or not _lines_within(chunk.data, self.cfg.max_line_bytes):
+            return self._put(t, self._split(text, len(chunk.data)), chunk.end)
+        # The common block: its lines are the text as read, which the batch carries whole.
+        text = text[:-1]  # the chunk ends with a newline
+        if isinstance(self._parser, NoneParser):
+            return self._send(t, self._parser.batch_text(text, self.name, self._clock()), chunk.end)
+        lines = text.split("\n")
+        return self._put(t, lines, chunk.end, text)
+
+    def _split(self, text: str, size: int) -> list[str]:
+        """A block's lines, with CRs before the newline dropped and over-long lines cut."""
         lines = text.split("\n")
         lines.pop()  # the chunk ends with a newline
         if "\r" in text:
             lines = [line[:-1] if line.endswith("\r") else line for line in lines]
         limit = self.cfg.max_line_bytes
         # A line of n characters has at most 4n bytes: only long chunks need a closer look.
-        if len(chunk.data) > limit and max(map(len, lines)) * 4 > limit:
+        if size > limit and max(map(len, lines)) * 4 > limit:
             cut = 0
             for i, line in enumerate(lines):
                 if len(line) * 4 > limit and len(raw := line.encode()) > limit:
@@ -361,10 +371,15 @@ class FileCollector:
                 self._stats.dropped(self.name, "too_long", cut)
         return lines
 
-    def _put(self, t: FileTailer, lines: list[str], ack_offset: int) -> bool:
+    def _put(self, t: FileTailer, lines: list[str], ack_offset: int,
+             text: str | None = None) -> bool:
         events, errors = self._parser.batch(lines, self.name, self._clock())
         if errors:
             self._stats.dropped(self.name, "parse_error", errors)
+        events.text = text
+        return self._send(t, events, ack_offset)
+
+    def _send(self, t: FileTailer, events: LogBatch, ack_offset: int) -> bool:
         assert self._sink is not None
         if not self._sink.put(events, self._ack(t, ack_offset)):
             self._stop.set()
@@ -438,3 +453,16 @@ class FileCollector:
         if keys:
             self._positions.delete_positions(self.name, keys)
         self._closed = [t for t in self._closed if t not in done]
+
+
+def _lines_within(data: bytes, limit: int) -> bool:
+    """True when no line of `data` (which ends with a newline) has more than `limit` bytes:
+    a newline within every limit+1 bytes from each line's start, found by a few backward
+    searches (each jumps up to `limit` bytes) instead of measuring every line."""
+    p, end = 0, len(data)
+    while end - p > limit + 1:
+        q = data.rfind(b"\n", p, p + limit + 1)
+        if q < 0:
+            return False
+        p = q + 1
+    return True

@@ -201,6 +201,10 @@ class NoneParser:
     def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
         return LogBatch(source, lines, lambda i: LogEvent(now, source, lines[i], EMPTY)), 0
 
+    def batch_text(self, text: str, source: str, now: float) -> LogBatch:
+        """The lines of `text` (joined by newlines) as a batch, split only if asked."""
+        return LogBatch.from_text(source, text, lambda b, i: LogEvent(now, source, b.lines[i]))
+
 
 class RegexParser(_FieldParser):
     """Named groups become fields (groups that did not take part are left out)."""

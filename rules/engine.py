@@ -9,10 +9,10 @@ interval is due. The daemon, `alerter test` and `alerter replay` all drive this 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from rules.alert import Alert, Transition
 from rules.logrules import LogRule
@@ -25,6 +25,32 @@ from rules.templates import rfc3339
 SNAPSHOT_VERSION = 1
 _LINE = attrgetter("line")
 _SOURCE = attrgetter("source")
+
+
+class _Lines(Sequence[str]):
+    """The lines of a batch that carries its text: split (by the batch) only when a rule
+    reads one."""
+
+    __slots__ = ("_batch",)
+
+    def __init__(self, batch: Any) -> None:
+        self._batch = batch
+
+    def __len__(self) -> int:
+        return len(self._batch)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        lines: list[str] = self._batch.lines
+        return lines[i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._batch.lines)
 
 
 class EngineHooks(Protocol):
@@ -99,8 +125,13 @@ class Engine:
         out: list[Transition] = []
         if not events:
             return out
-        batch_lines = getattr(events, "lines", None)  # a collector's LogBatch: one source,
-        batch_source = getattr(events, "source", None)  # events built only when indexed
+        batch_source = getattr(events, "source", None)  # a collector's LogBatch: one source,
+        text = getattr(events, "text", None)  # events built only when indexed
+        if isinstance(batch_source, str) and isinstance(text, str):
+            rules = self._plans.get(batch_source) or self._plan(batch_source)
+            feed(rules, batch_source, events, _Lines(events), now, out, self._rule_errors, text)
+            return out
+        batch_lines = getattr(events, "lines", None)
         if isinstance(batch_lines, list) and isinstance(batch_source, str):
             self._process_logs(batch_source, events, batch_lines, now, out)
             return out

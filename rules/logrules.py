@@ -304,13 +304,13 @@ class LogRule(KeyedWindows):
                 continue  # a count below its threshold, decided inline
             self._evaluate_key(key, w, now, out)
 
-    def touch(self, source: str, lines: list[str], now: float, out: list[Transition]) -> None:
-        """`absent` over every line of a source: only the batch's last lines matter."""
+    def touch(self, source: str, last: list[str], now: float, out: list[Transition]) -> None:
+        """`absent` over every line of a source: only the batch's last lines matter (`last`)."""
         key = (source,) if self.by else ()
         w = self.keys.get(key)
         if w is None:
             w = self.keys[key] = AbsentWindow(now)
         w.add(0, now)
-        w.examples(lines[-EXAMPLES:])
+        w.examples(last)
         if self.table.active:
             self._evaluate_key(key, w, now, out)

@@ -27,19 +27,21 @@ from rules.windows import EXAMPLES
 SEP = "\n"
 
 
-def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: list[str],
-         now: float, out: list[Transition], errors: dict[str, str]) -> None:
-    """Feed one source's batch to its rules; a rule that raises is recorded in `errors`."""
-    text = None  # the batch joined by newlines, unless a line holds one (a multiline event)
-    if any(r.literal is not None or r.batch_match is not None for r in rules) \
+def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: Sequence[str],
+         now: float, out: list[Transition], errors: dict[str, str],
+         text: str | None = None) -> None:
+    """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
+    `text`, when the caller has it, is the lines joined by newlines (no line holds one);
+    `lines` may then be a lazy view, read only for the lines a rule matched."""
+    if text is None and any(r.literal is not None or r.batch_match is not None for r in rules) \
             and SEP not in "".join(lines):  # (a C memchr: cheaper than counting newlines)
-        text = SEP.join(lines)
+        text = SEP.join(lines)  # unless a line holds a newline (a multiline event)
     shared: dict[object, list[Any]] = {}  # findall results by pattern and flags
     built = None
     for r in rules:
         try:
             if r.touches:
-                r.touch(source, lines, now, out)
+                r.touch(source, _tail(lines, text), now, out)
             elif text is None:
                 if built is None:  # build each event once for the rules that read all
                     built = events if isinstance(events, list) else list(events)
@@ -71,7 +73,19 @@ def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: li
             errors[r.rule.ident] = f"{type(e).__name__}: {e}"
 
 
-def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str], now: float,
+def _tail(lines: Sequence[str], text: str | None) -> list[str]:
+    """The batch's last EXAMPLES lines (from the text's end when there is one)."""
+    if text is None:
+        return list(lines[-EXAMPLES:])
+    start = len(text)
+    for _ in range(EXAMPLES):
+        start = text.rfind(SEP, 0, start)
+        if start < 0:
+            break
+    return text[start + 1:].split(SEP)
+
+
+def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: Sequence[str], now: float,
                   out: list[Transition]) -> None:
     """Lines containing the rule's literal, found with str.find over the batch."""
     lit = r.literal
@@ -93,7 +107,7 @@ def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: list[str]
 
 
 def _scan_regex(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
-                lines: list[str], now: float, out: list[Transition]) -> None:
+                lines: Sequence[str], now: float, out: list[Transition]) -> None:
     """Lines the rule's regex matches, found by one MULTILINE search over the batch; the
     first match in each line counts, as a search of the line alone would find. A `bulk`
     rule gets counts, not a call per line."""
@@ -131,7 +145,7 @@ def _scan_regex(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any
         r.observe_counts(n, hits, [lines[i] for i in tail], now, bucket, out)
 
 
-def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], now: float,
+def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: Sequence[str], now: float,
                 out: list[Transition]) -> None:
     """A bulk rule's lines counted by one finditer over the batch (`rx` consumes the rest of
     each line, so a line yields at most one match); matches that span lines are judged line
@@ -162,7 +176,7 @@ def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], no
         r.observe_counts(n, hits, examples, now, r.bucket(now), out)
 
 
-def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: list[str], now: float,
+def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: Sequence[str], now: float,
                  out: list[Transition], shared: dict[object, list[Any]]) -> None:
     """A bulk rule whose matches cannot span lines: findall counts its lines in C (`rx` takes
     the rest of each line: one match per line); ratio tests `of` once per distinct value.
@@ -256,7 +270,7 @@ def _first(r: LogRule, text: str) -> int:
 
 
 def _keyed_matches(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
-                   lines: list[str], now: float, out: list[Transition]) -> None:
+                   lines: Sequence[str], now: float, out: list[Transition]) -> None:
     """A `keyed` rule whose matches cannot span lines and start with its literal: one
     finditer over the batch from the first line holding the literal (`rx` takes the rest of
     each line: one match per line)."""
@@ -269,7 +283,7 @@ def _keyed_matches(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[
 
 
 def _keyed_literal(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
-                   lines: list[str], now: float, out: list[Transition]) -> None:
+                   lines: Sequence[str], now: float, out: list[Transition]) -> None:
     """A `keyed` rule found through its literal: each line holding it is searched in place
     (`rx` is the rule's `bounded` pattern: the match ends at the line's end). The literal's
     places come from one finditer (a tighter loop than str.find for frequent literals)."""
@@ -296,7 +310,7 @@ def _keyed_literal(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[
 
 
 def _keyed(r: LogRule, ms: list[re.Match[str]], text: str, events: Sequence[Any],
-           lines: list[str], now: float, out: list[Transition]) -> None:
+           lines: Sequence[str], now: float, out: list[Transition]) -> None:
     """A keyed rule's matches in one batch (one per line, in order, each ending at its
     line's end): each key is updated and evaluated once, with its last lines as examples.
     Counting is done in C (Counter over the key groups); Python steps only per key and

@@ -51,11 +51,13 @@ class RecordingSink:
         self.auto_ack = auto_ack
         self.events: list[Event] = []
         self.batches = 0
+        self.texts: list[str | None] = []  # each batch's `text` (None: it carries none)
         self.unacked: list[Callable[[], None]] = []
         self.lock = threading.Lock()
 
     def put(self, events: Sequence[Event], ack: Callable[[], None] | None = None) -> bool:
         with self.lock:
+            self.texts.append(getattr(events, "text", None))
             self.events.extend(events)
             self.batches += 1
             if ack is not None:

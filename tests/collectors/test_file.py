@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.file import FileCollector, FileConfig, MultilineConfig
+from collectors.file import FileCollector, FileConfig, MultilineConfig, _lines_within
 from collectors.parsers import ParserConfig
 from collectors.tail import SavedPosition
 from tests.collectors.conftest import MemoryPositions, RecordingSink, RecordingStats
@@ -226,6 +226,35 @@ def test_long_lines_are_cut_and_counted(h: Harness) -> None:
     append(log, "yyy\nlast\n")
     wait_for(lambda: sink.lines[-1] == "last")
     assert sink.lines[4] == "y" * 64 and h.stats.drops[("f", "too_long")] == 3
+
+
+def test_a_block_of_plain_lines_arrives_with_its_text_and_lines_at_the_limit_are_whole(
+    h: Harness,
+) -> None:
+    lines = [*numbered("line", 50), "a" * 64, "b" * 65, "é" * 32, "ü" * 33, ""]
+    append(h.tmp / "app.log", lines)
+    _, sink = h.start(max_line_bytes=64)
+    wait_for(lambda: len(sink.lines) == len(lines))
+    cut = ["b" * 64, "ü" * 32]  # 65 and 66 bytes: cut to 64
+    assert sink.lines == [*lines[:51], cut[0], lines[52], cut[1], ""]
+    assert sink.texts == [None]  # a line over the limit: the block goes line by line
+    assert h.stats.drops[("f", "too_long")] == 2
+    more = [*lines[:51], lines[52], "ü" * 32]  # 64 bytes at most
+    append(h.tmp / "app.log", more)
+    wait_for(lambda: len(sink.lines) == len(lines) + len(more))
+    assert sink.texts[1] == "\n".join(more)  # the block as read
+    assert sink.lines[len(lines):] == more
+
+
+@pytest.mark.parametrize(("data", "limit", "within"), [
+    (b"abc\n", 3, True), (b"abcd\n", 3, False), (b"ab\ncd\nef\n", 2, True),
+    (b"ab\ncde\nf\n", 2, False), (b"a\n" * 100 + b"b" * 10 + b"\n", 10, True),
+    (b"a\n" * 100 + b"b" * 11 + b"\n", 10, False), (b"\n\n", 1, True),
+])
+def test_lines_within_finds_any_line_over_the_limit(data: bytes, limit: int,
+                                                    within: bool) -> None:
+    assert _lines_within(data, limit) is within
+    assert within is (max(map(len, data.split(b"\n"))) <= limit)
 
 
 def test_invalid_utf8_nul_and_crlf(h: Harness) -> None:

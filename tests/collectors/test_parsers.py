@@ -286,6 +286,17 @@ def test_log_batch_builds_each_event_once() -> None:
     assert b[-1] is list(b)[-1] and b[:2] == list(b)[:2] and len(b) == 3
 
 
+def test_a_batch_from_text_splits_its_lines_only_when_they_are_read() -> None:
+    from collectors.parsers import NoneParser
+
+    b = NoneParser().batch_text("a\nb\n\nc", "s", 5.0)
+    assert len(b) == 4 and b.text == "a\nb\n\nc"
+    assert b._lines is None  # counted, not split
+    assert b[3].line == "c" and b[3].time == 5.0 and b[3].source == "s"
+    assert b.lines == ["a", "b", "", "c"] and [e.line for e in b] == b.lines
+    assert repr(b) == "LogBatch(source='s', lines=4)"
+
+
 def test_syslog_times_and_errors_cover_rfc5424_and_pri_lines() -> None:
     lines = [
         "<13>Nov  8 07:00:01 h kernel: oops",

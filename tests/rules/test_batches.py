@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import random
 import re
+from typing import cast
 
 import pytest
 
+from collectors.events import LogBatch, LogEvent
 from rules.engine import Engine
 from rules.events import LogLine
 from tests.rules.helpers import engine
@@ -172,11 +174,17 @@ def state(e: object) -> tuple[object, object]:
     return windows, alerts
 
 
+def text_batch(part: list[LogLine]) -> LogBatch:
+    """The lines as a collector sends a block it read: the text whole, lines split on demand."""
+    return LogBatch.from_text(part[0].source, "\n".join(ln.line for ln in part),
+                              lambda b, i: cast(LogEvent, part[i]))
+
+
 @pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("multiline", [False, True])
-def test_a_batch_equals_its_lines_one_by_one(seed: int, multiline: bool) -> None:
+@pytest.mark.parametrize("kind", ["lines", "multiline", "text"])
+def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str) -> None:
     lines = random_lines(seed, 300)
-    if not multiline:
+    if kind != "multiline":
         lines = [ln for ln in lines if "\n" not in ln.line]
     batched, single = engine(RULES), line_by_line(engine(RULES))
     for t in range(0, len(lines), 50):
@@ -184,7 +192,7 @@ def test_a_batch_equals_its_lines_one_by_one(seed: int, multiline: bool) -> None
         for source in ("s1", "s2"):
             part = [ln for ln in chunk if ln.source == source]
             if part:
-                batched.process(part, float(t))
+                batched.process(text_batch(part) if kind == "text" else part, float(t))
                 for ln in part:
                     single.process([ln], float(t))
     assert state(batched) == state(single)
