@@ -52,7 +52,7 @@ class LogBatch(Sequence[LogEvent]):
     no rule looks at individually is never split into a million strings.
     """
 
-    __slots__ = ("_built", "_lines", "_make", "_n", "_some", "source", "text")
+    __slots__ = ("_built", "_lines", "_make", "_make_from", "_n", "_some", "source", "text")
 
     def __init__(self, source: str, lines: list[str], make: Callable[[int], LogEvent],
                  text: str | None = None) -> None:
@@ -60,7 +60,8 @@ class LogBatch(Sequence[LogEvent]):
         self._lines: list[str] | None = lines
         self._n = len(lines)
         self.text = text
-        self._make = make
+        self._make: Callable[[int], LogEvent] | None = make
+        self._make_from: Callable[[LogBatch, int], LogEvent] | None = None
         self._built: list[LogEvent] | None = None  # all of them, once iterated
         self._some: dict[int, LogEvent] = {}  # those indexed before that
 
@@ -71,9 +72,15 @@ class LogBatch(Sequence[LogEvent]):
         gets the batch and an index, and reads the line from `lines`."""
         b = cls.__new__(cls)
         b.source, b.text, b._lines, b._n = source, text, None, -1
-        b._make = lambda i: make(b, i)
+        b._make, b._make_from = None, make  # (not a closure over b: no reference cycle)
         b._built, b._some = None, {}
         return b
+
+    def _event(self, i: int) -> LogEvent:
+        if self._make is not None:
+            return self._make(i)
+        assert self._make_from is not None
+        return self._make_from(self, i)
 
     @property
     def lines(self) -> list[str]:
@@ -85,7 +92,7 @@ class LogBatch(Sequence[LogEvent]):
     def events(self) -> list[LogEvent]:
         """Every event, built once."""
         if self._built is None:
-            some, make = self._some, self._make
+            some, make = self._some, self._event
             self._built = [some.get(i) or make(i) for i in range(len(self))]
         return self._built
 
@@ -113,7 +120,7 @@ class LogBatch(Sequence[LogEvent]):
             raise IndexError("LogBatch index out of range")
         ev = self._some.get(i)
         if ev is None:
-            ev = self._some[i] = self._make(i)
+            ev = self._some[i] = self._event(i)
         return ev
 
     def __iter__(self) -> Iterator[LogEvent]:

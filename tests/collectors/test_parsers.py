@@ -297,6 +297,22 @@ def test_a_batch_from_text_splits_its_lines_only_when_they_are_read() -> None:
     assert repr(b) == "LogBatch(source='s', lines=4)"
 
 
+def test_a_batch_from_text_is_freed_without_the_garbage_collector() -> None:
+    import gc
+
+    from collectors.parsers import NoneParser
+
+    gc.collect()
+    gc.disable()
+    try:
+        b = NoneParser().batch_text("a\nb", "s", 5.0)
+        assert b[1].line == "b"
+        del b
+        assert gc.collect() == 0  # no reference cycle: its megabyte of text went at once
+    finally:
+        gc.enable()
+
+
 def test_syslog_times_and_errors_cover_rfc5424_and_pri_lines() -> None:
     lines = [
         "<13>Nov  8 07:00:01 h kernel: oops",
