@@ -10,11 +10,12 @@ Annotations are rendered only when a transition is emitted or alerts are listed,
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rules import templates
 from rules.alert import Alert, State, Transition
+from rules.alert import fingerprint as labels_fingerprint
 from rules.model import Rule
 
 Key = tuple[str, ...]
@@ -34,6 +35,12 @@ class Instance:
     examples: tuple[str, ...] = ()
     # annotations as last rendered, with the value and examples they were rendered for
     rendered: tuple[float, tuple[str, ...], dict[str, str]] | None = None
+    # of the labels, which never change: hashed once, not on every transition
+    fingerprint: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            self.fingerprint = labels_fingerprint(self.labels)
 
     def dump(self) -> dict[str, Any]:
         return {"labels": self.labels, "state": self.state, "active_at": self.active_at,
@@ -129,6 +136,7 @@ class AlertTable:
             labels=inst.labels, annotations=annotations, state=inst.state, value=inst.value,
             active_at=inst.active_at, fired_at=inst.fired_at, resolved_at=resolved_at,
             examples=inst.examples, actions=self.rule.actions, group=self.rule.group,
+            fingerprint=inst.fingerprint,
         )
 
     def alerts(self) -> list[Alert]:

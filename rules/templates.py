@@ -133,12 +133,16 @@ def check_template(text: str, context: Mapping[str, Any]) -> str | None:
 class Template:
     """One compiled template, or a plain string when the text has no Jinja syntax."""
 
-    __slots__ = ("_compiled", "text")
+    __slots__ = ("_compiled", "_globals", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         # Raises jinja2.TemplateSyntaxError; the loader turns it into FILE:LINE:COL.
         self._compiled = ENV.from_string(text) if ("{{" in text or "{%" in text) else None
+        # jinja2's render merges the context into the template's globals, a ChainMap that is
+        # slow to iterate, on every call: flatten it once (nothing changes ENV.globals later).
+        self._globals: dict[str, Any] = (
+            dict(self._compiled.globals) if self._compiled is not None else {})
 
     @property
     def is_static(self) -> bool:
@@ -146,10 +150,17 @@ class Template:
 
     def render(self, context: Mapping[str, Any]) -> tuple[str, str | None]:
         """(text, error): on failure the text is a visible marker and error says why."""
-        if self._compiled is None:
+        t = self._compiled
+        if t is None:
             return self.text, None
         try:
-            return self._compiled.render(context), None
+            # What jinja2.Template.render does, with the globals pre-merged into a plain dict.
+            # The sandbox's checks live in the compiled code, so they still apply.
+            env = t.environment
+            ctx = env.context_class(env, {**self._globals, **context}, t.name, t.blocks,
+                                    globals=self._globals)
+            text: str = env.concat(t.root_render_func(ctx))
+            return text, None
         except Exception as e:  # a user template may raise anything
             msg = f"{type(e).__name__}: {e}"
             return f"<error expanding template: {msg}>", msg

@@ -1,0 +1,60 @@
+"""fingerprint() keeps the exact hash values of the byte-by-byte FNV-1a it replaced: they are
+persisted (action history, applied actions) and match Alertmanager's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from rules.alert import Alert, fingerprint
+
+
+def old_fingerprint(labels: Mapping[str, str]) -> str:
+    """The original implementation, verbatim: the reference."""
+    h = 0xCBF29CE484222325
+    for k in sorted(labels):
+        for part in (k, "\xff", labels[k], "\xff"):
+            for b in part.encode():
+                h ^= b
+                h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+LABEL_SETS: list[dict[str, str]] = [
+    {},
+    {"alertname": "SSHBruteForce"},
+    {"alertname": "SSHBruteForce", "ip": "10.0.0.1", "host": "web-1", "severity": "warning"},
+    {"severity": "warning", "host": "web-1", "ip": "10.0.0.1", "alertname": "SSHBruteForce"},
+    {"alertname": "Disk", "mount": "/srv/données", "owner": "Zoë", "note": "☃ 𝄞 日本語"},
+    {"a": "", "": "b", "a\xff": "\xff", "ÿ": "\x00"},
+    {"alertname": "x" * 300, "job": "node"},
+]
+
+
+@pytest.mark.parametrize("labels", LABEL_SETS)
+def test_same_hash_as_the_original_implementation(labels: dict[str, str]) -> None:
+    assert fingerprint(labels) == old_fingerprint(labels)
+    assert fingerprint(dict(labels)) == old_fingerprint(labels)  # again, from the cache
+
+
+def test_known_values() -> None:
+    # Pinned: these are persisted.
+    assert fingerprint({}) == "cbf29ce484222325"
+    assert fingerprint({"alertname": "SSHBruteForce", "ip": "10.0.0.1"}) == "400ac2f740087e62"
+    assert fingerprint({"mount": "/srv/données", "note": "☃"}) == "77a78220bab3a19f"
+
+
+def test_label_order_does_not_matter_and_values_do() -> None:
+    a = {"alertname": "A", "ip": "1.2.3.4"}
+    assert fingerprint(a) == fingerprint(dict(reversed(a.items())))
+    assert fingerprint(a) != fingerprint({**a, "ip": "1.2.3.5"})
+
+
+def test_alert_computes_its_fingerprint_unless_given() -> None:
+    labels = {"alertname": "A", "ip": "1.2.3.4"}
+    a = Alert(labels=labels, annotations={}, state="firing", value=1.0, active_at=0.0)
+    assert a.fingerprint == old_fingerprint(labels)
+    b = Alert(labels=labels, annotations={}, state="firing", value=1.0, active_at=0.0,
+              fingerprint="0123456789abcdef")
+    assert b.fingerprint == "0123456789abcdef"

@@ -1,0 +1,48 @@
+"""An alert instance's fingerprint is hashed once, from its labels, and carried by every Alert
+its transitions emit; a reloaded instance hashes its labels again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from rules import alert as alert_module
+from rules import state
+from rules.alert import Transition, fingerprint
+from rules.model import Rule
+from rules.state import AlertTable, Instance
+
+RULE = Rule(alert="Hot", group="g", index=0, logs=None, metric=None, aggregate="max", over=60.0,
+            for_=10.0, labels={"severity": "page"}, annotations={"s": "{{ value }} on {{ labels.host }}"})
+
+
+def test_every_transition_carries_the_instance_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = AlertTable(RULE, {"dc": "x"}, lambda g, m: None)
+    calls: list[Mapping[str, str]] = []
+
+    def counting(labels: Mapping[str, str]) -> str:
+        calls.append(labels)
+        return fingerprint(labels)
+
+    monkeypatch.setattr(state, "labels_fingerprint", counting)
+    monkeypatch.setattr(alert_module, "fingerprint", counting)
+    out: list[Transition] = []
+    host = {"host": "web-1"}
+    table.step(("web-1",), True, 1.0, 0.0, out, lambda: host)  # pending
+    table.step(("web-1",), True, 2.0, 10.0, out, lambda: host)  # firing
+    listed = table.alerts()
+    table.step(("web-1",), False, None, 20.0, out, lambda: host)  # resolved
+    assert [t.state for t in out] == ["pending", "firing", "resolved"]
+    expected = fingerprint({"host": "web-1", "severity": "page", "alertname": "Hot", "dc": "x"})
+    assert {t.alert.fingerprint for t in out} == {listed[0].fingerprint} == {expected}
+    assert len(calls) == 1  # once, when the instance was created
+    assert out[1].alert.annotations == {"s": "2 on web-1"}
+
+
+def test_a_loaded_instance_hashes_its_labels() -> None:
+    labels = {"alertname": "Hot", "host": "web-1"}
+    inst = Instance(dict(labels), "firing", 0.0, 1.0, fired_at=0.0)
+    assert inst.fingerprint == fingerprint(labels)
+    assert "fingerprint" not in inst.dump()
+    assert Instance.load(inst.dump()).fingerprint == inst.fingerprint
