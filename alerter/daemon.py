@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from apscheduler.jobstores.base import JobLookupError
 
-from alerter import __version__
+from alerter import __version__, gcsettings
 from alerter.api import core_routes
 from alerter.bus import Bus, BusSink, Gate
 from alerter.config import Config, load_config
@@ -141,6 +141,7 @@ class Daemon:
         self.scheduler = make_scheduler(self.metrics)
         self.scheduler.start()
         self.run_state = self._start(self._config, previous=None)
+        gcsettings.settle()
         self.server.add_routes(core_routes(self))
         self.server.add_routes(self._part_routes(self.run_state))
         self.server.start()
@@ -378,6 +379,7 @@ class Daemon:
         self.metrics.config_last_reload_successful.set(1)
         self.metrics.config_last_reload_success_timestamp.set(time.time())
         self._save_snapshot()
+        gcsettings.settle()
         log.info(
             "config_reloaded", collectors=len(new.collectors), rule_groups=len(new.rules.groups)
         )

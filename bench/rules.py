@@ -37,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from alerter import gcsettings
 from alerter.cli_rules import _events, replay
 from alerter.testing import NullPositions, NullStats
 from collectors.file import FileCollector, FileConfig
@@ -127,6 +128,7 @@ class EngineSink:
 
 def pipeline(path: Path, rule_files: list[tuple[str, str]], n: int) -> tuple[float, int]:
     engine = Engine(load_rule_files(rule_files, 15.0), {"host": "bench"})
+    gcsettings.settle()  # as the daemon does once it has started
     sink = EngineSink(engine, n)
     c = FileCollector(FileConfig(name="mixed", paths=(str(path),), start_at="beginning",
                                  parser=ParserConfig("none")), NullPositions(), NullStats())

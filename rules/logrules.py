@@ -29,7 +29,7 @@ from rules.prefilter import (
     rare_chars,
 )
 from rules.state import AlertTable, Key
-from rules.windows import EXAMPLES, AbsentWindow
+from rules.windows import EXAMPLES, AbsentWindow, CountWindow
 
 # what observe() extracts from an event, by aggregate
 _COUNT, _NUMERIC, _TEXT, _RATIO, _ABSENT, _NEW_VALUE = range(6)
@@ -286,6 +286,14 @@ class LogRule(KeyedWindows):
             if len(ex) > 1:
                 ex.reverse()
             w = get(key)
+            if w is None and values is None:  # a new key of a count: its window made full
+                w = keys[key] = CountWindow.of(bucket, n, tuple(ex))
+                if len(keys) > max_keys:
+                    self._evict()
+                if cmp is not None and not cmp(n, bound) and key not in active:
+                    continue
+                self._evaluate_key(key, w, now, out)
+                continue
             if w is None:
                 w = keys[key] = new()
                 if len(keys) > max_keys:

@@ -78,6 +78,13 @@ class CountWindow(Window):
         self.b = array("q")
         self.total = 0
 
+    @classmethod
+    def of(cls, i: int, n: int, ex: tuple[str, ...]) -> CountWindow:
+        """A new window holding n events in bucket i (a new key's first batch at once)."""
+        w = cls.__new__(cls)
+        w.b, w.total, w.ex = array("q", (i, n)), n, ex
+        return w
+
     def add(self, i: int, x: Any, n: int = 1) -> None:
         b = self.b
         if b and b[-2] >= i:
