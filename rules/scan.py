@@ -189,10 +189,16 @@ def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: Sequence[str
     if not found:
         return
     hits = 0
-    if r.ratio:
-        for value, n in Counter(found).items():
-            if r.of_ok_found(value):
-                hits += n
+    if r.ratio:  # `of` judged once per distinct value; each counted by a C pass (list.count)
+        ok, other = [], []  # over the matches, or the minority side of them
+        for value in set(found):
+            (ok if r.of_ok_found(value) else other).append(value)
+        fewer = min(ok, other, key=len)
+        if len(fewer) > 4:
+            hits = sum(n for value, n in Counter(found).items() if r.of_ok_found(value))
+        else:
+            k = sum(map(found.count, fewer))
+            hits = k if fewer is ok else len(found) - k
     r.observe_counts(len(found), hits, _last_lines(r, text), now, r.bucket(now), out)
 
 

@@ -249,6 +249,35 @@ def test_patterns_that_cannot_be_confined(pattern: str) -> None:
 def test_rare_characters_of_a_literal() -> None:
     from rules.prefilter import rare_chars
 
-    assert rare_chars("Out of memory: Killed process ") == "KO"  # capitals, then rare letters
-    assert rare_chars(": Scheduled restart job") == "Sj"
-    assert rare_chars('" 4') == ""  # digits and punctuation are never rare
+    assert rare_chars("Out of memory: Killed process ")[:4] == "KOyp"  # capitals, rare letters
+    assert rare_chars("I/O error, dev ") == "IOvdroe,/"  # ...punctuation last, no spaces
+    assert rare_chars('" 4') == '4"'  # digits before the commonest punctuation
+
+
+@pytest.mark.parametrize("of", ['status=~"5.."', 'status!~"5.."', 'status=~"[2-5]0[0-4]"'])
+@pytest.mark.parametrize("codes", [(200, 502), (200, 201, 204, 301, 302, 304, 404, 410, 429,
+                                                500, 502, 503, 504)])
+def test_a_ratio_over_many_distinct_values_counts_as_line_by_line(
+    of: str, codes: tuple[int, ...]
+) -> None:
+    rules = f"""
+groups:
+  - name: g
+    rules:
+      - alert: R
+        logs: {{match: '" (?P<status>[1-5]\\d\\d) (?:\\d+|-) "'}}
+        aggregate: ratio
+        of: ['{of}']
+        over: 10m
+        threshold: "> 0.3"
+"""
+    rnd = random.Random(len(codes) + len(of))
+    batched, single = engine(rules), line_by_line(engine(rules))
+    for t in range(20):
+        part = [LogLine(0, "s", f'1.2.3.4 - - [x] "GET / HTTP/1.1" {rnd.choice(codes)} 5 "-"')
+                for _ in range(40)]
+        batched.process(text_batch(part), float(t))
+        for ln in part:
+            single.process([ln], float(t))
+        assert state(batched) == state(single)
+    assert batched._log_rules[0].count_in_c  # the batch path was the one tested
