@@ -190,7 +190,8 @@ def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: Sequence[str
         return
     hits = 0
     if r.ratio:  # `of` judged once per distinct value; each counted by a C pass (list.count)
-        ok, other = [], []  # over the matches, or the minority side of them
+        ok: list[Any] = []  # the values `of` accepts, and the others: the side with fewer
+        other: list[Any] = []  # values is counted over the matches
         for value in set(found):
             (ok if r.of_ok_found(value) else other).append(value)
         fewer = min(ok, other, key=len)
