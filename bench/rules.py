@@ -11,6 +11,12 @@ Generates a 1M-line mixed log (auth + nginx lines) and, in the same run, measure
                 against the engine pipeline over the same auth part
 and the peak RSS of a process holding 200k distinct `by` keys in a 10m window.
 
+The pipeline is the daemon's: the collector's batches (each block's text, split into lines only
+if a rule reads one) go to Engine.process and tick as the main loop would, after the garbage
+collector is settled as the daemon settles it once started (alerter/gcsettings.py); the
+collector applies its allocator setting itself. EngineSink counts each batch's lines as the
+daemon's events counter does.
+
     .venv/bin/python bench/rules.py [--lines N] [--keys N] [--no-fail2ban]
 
 Goals: sshd rule >= 0.5 of bare, all packs >= 0.3, replay >= 200k lines/s, >= 10x fail2ban,
