@@ -44,6 +44,7 @@ class GlobalConfig:
     dry_run: bool = False
     protected_units: tuple[str, ...] = DEFAULT_PROTECTED_UNITS
     actions_per_minute: int = 30
+    scan_worker: bool = True  # big batches' bulk rule passes in a helper process (2+ CPUs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,7 @@ def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
         dry_run=r.bool("dry_run", False),
         protected_units=r.str_list("protected_units", d.protected_units),
         actions_per_minute=r.int("actions_per_minute", d.actions_per_minute, minimum=1),
+        scan_worker=r.bool("scan_worker", d.scan_worker),
     )
     if cfg.evaluation_interval <= 0:
         r.problems.add(r.raw("evaluation_interval") or r.node, "evaluation_interval must be > 0")

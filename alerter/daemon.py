@@ -98,6 +98,7 @@ class Daemon:
         self.dry_run_override = dry_run  # `alerter run --dry-run`: wins over every config loaded
         self._config = self._apply_overrides(config)
         self.run_state: Running | None = None
+        self.scan_worker: Any = None  # the engines' helper process (alerter/scanworker.py)
         self.server = APIServer(
             config.server.host, config.server.port, self.metrics.registry, config.server.token
         )
@@ -140,6 +141,7 @@ class Daemon:
         self.metrics.config_last_reload_success_timestamp.set(time.time())
         self.scheduler = make_scheduler(self.metrics)
         self.scheduler.start()
+        self.scan_worker = self.parts.scan_worker(self._config)
         self.run_state = self._start(self._config, previous=None)
         gcsettings.settle()
         self.server.add_routes(core_routes(self))
@@ -161,7 +163,7 @@ class Daemon:
         return 0
 
     def _start(self, config: Config, previous: Running | None) -> Running:
-        engine = self.parts.engine(config, EngineHooks(self.metrics))
+        engine = self.parts.engine(config, EngineHooks(self.metrics), self.scan_worker)
         snapshot = (
             previous.engine.snapshot()
             if previous is not None
@@ -363,6 +365,9 @@ class Daemon:
         self._handle_emitted()
         old.dispatcher.stop()
         old.actions.stop()
+        if new.global_.scan_worker != old.config.global_.scan_worker:
+            self._close_scan_worker()
+            self.scan_worker = self.parts.scan_worker(new)
         with self._engine_lock:
             before = old.engine.alerts()
             self.run_state = self._start(new, previous=old)
@@ -399,11 +404,17 @@ class Daemon:
             self._save_snapshot()
             rs.dispatcher.stop()
             rs.actions.stop()
+        self._close_scan_worker()
         self.scheduler.shutdown(wait=False)
         self.server.stop()
         self.store.close()
         self.sd.close()
         log.info("alerter_stopped")
+
+    def _close_scan_worker(self) -> None:
+        worker, self.scan_worker = self.scan_worker, None
+        if worker is not None:
+            worker.close()
 
     # --- views for the API and STATUS ---------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,10 +30,20 @@ class SystemClock:
         return time.monotonic()
 
 
-def _engine(config: Config, hooks: Any) -> RuleEngine:
+def _engine(config: Config, hooks: Any, offload: Any = None) -> RuleEngine:
     from rules.engine import Engine
 
-    return Engine(config.rules, external_labels(config), hooks)
+    return Engine(config.rules, external_labels(config), hooks, offload)
+
+
+def _scan_worker(config: Config) -> Any:
+    """The helper process for bulk rules' passes (alerter/scanworker.py), when the config
+    wants one and the host has a second CPU; None otherwise."""
+    if not config.global_.scan_worker or (os.cpu_count() or 1) < 2:
+        return None
+    from alerter.scanworker import ScanWorker
+
+    return ScanWorker()
 
 
 def external_labels(config: Config) -> dict[str, str]:
@@ -87,7 +98,8 @@ def _routes(
 
 @dataclass(frozen=True, slots=True)
 class Parts:
-    engine: Callable[[Config, Any], RuleEngine] = _engine
+    engine: Callable[[Config, Any, Any], RuleEngine] = _engine
+    scan_worker: Callable[[Config], Any] = _scan_worker  # None, or has close()
     dispatcher: Callable[
         [Config, StateStore, Metrics, Clock, Callable[[str], list[str]]], Dispatcher
     ] = _dispatcher

@@ -18,7 +18,7 @@ from rules.alert import Alert, Transition
 from rules.logrules import LogRule
 from rules.metricrules import MetricRule, SeriesKey
 from rules.model import Group, RuleSet
-from rules.scan import feed
+from rules.scan import Offload, feed
 from rules.state import AlertTable
 from rules.templates import rfc3339
 
@@ -81,8 +81,9 @@ class _GroupRun:
 
 class Engine:
     def __init__(self, ruleset: RuleSet, external_labels: Mapping[str, str],
-                 hooks: EngineHooks | None = None) -> None:
+                 hooks: EngineHooks | None = None, offload: Offload | None = None) -> None:
         self._hooks: EngineHooks = hooks or _NoHooks()
+        self._offload = offload  # may run bulk rules' passes elsewhere (rules.scan.feed)
         self._groups: list[_GroupRun] = []
         self._log_rules: list[LogRule] = []
         self._metric_rules: list[MetricRule] = []
@@ -129,7 +130,8 @@ class Engine:
         text = getattr(events, "text", None)  # events built only when indexed
         if isinstance(batch_source, str) and isinstance(text, str):
             rules = self._plans.get(batch_source) or self._plan(batch_source)
-            feed(rules, batch_source, events, _Lines(events), now, out, self._rule_errors, text)
+            feed(rules, batch_source, events, _Lines(events), now, out, self._rule_errors, text,
+                 self._offload)
             return out
         batch_lines = getattr(events, "lines", None)
         if isinstance(batch_lines, list) and isinstance(batch_source, str):
@@ -159,7 +161,7 @@ class Engine:
     def _process_logs(self, source: str, events: Sequence[Any], lines: list[str], now: float,
                       out: list[Transition]) -> None:
         rules = self._plans.get(source) or self._plan(source)
-        feed(rules, source, events, lines, now, out, self._rule_errors)
+        feed(rules, source, events, lines, now, out, self._rule_errors, offload=self._offload)
 
     def _sample(self, s: Any, now: float) -> None:
         labels: Mapping[str, str] = s.labels

@@ -17,8 +17,9 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from rules.alert import Transition
+from rules.bulk import BulkSpec
 from rules.keyedwindows import EvictHook, KeyedWindows
-from rules.matchers import Matcher
+from rules.matchers import value_matches as _test
 from rules.model import Rule
 from rules.prefilter import (
     batch_pattern,
@@ -64,17 +65,6 @@ def _lookup(name: str, in_groups: bool, m: re.Match[str] | None,
     if v is not None:
         return v
     return ev.source if name == "source" else ""
-
-
-def _test(matcher: Matcher, v: str) -> bool:
-    op = matcher.op
-    if op == "=":
-        return v == matcher.value
-    if op == "!=":
-        return v != matcher.value
-    assert matcher.regex is not None
-    hit = matcher.regex.match(v) is not None
-    return hit if op == "=~" else not hit
 
 
 class LogRule(KeyedWindows):
@@ -156,6 +146,15 @@ class LogRule(KeyedWindows):
             if self.literal is not None and "\n" not in self.literal else None
         # a batch lacking one of these characters cannot hold the literal (a C memchr)
         self.rare = rare_chars(self.literal) if self.literal is not None else ""
+        # a count_in_c or values_match rule's batch pass as plain values: it may run elsewhere
+        bulk = self.line_match if self.count_in_c else self.values_match
+        self.bulk_spec = BulkSpec(
+            values=not self.count_in_c, pattern=bulk,
+            first=self.batch_match if not self.count_in_c else None, shape=self.shape,
+            ratio=self.ratio, of_groups=self.of_groups, match=sel.match,
+            literal=self.literal if self.literal_rx is not None else None,
+            value_index=self.value_index,
+        ) if bulk is not None and sel.match is not None else None
         # absent over every line of a source: the engine calls touch() once per batch
         self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
                         and sel.exclude is None and rule.by in ((), ("source",)))
@@ -237,12 +236,6 @@ class LogRule(KeyedWindows):
             ok = self._of_cache[key] = all(_test(mt, v) for (mt, _), v in
                                            zip(self.of, key, strict=True))
         return ok
-
-    def of_ok_found(self, found: str | tuple[str, ...]) -> bool:
-        """ratio: `of` against one findall() result (a group, or a tuple of all groups)."""
-        if isinstance(found, str):
-            found = (found,)
-        return all(_test(mt, found[i]) for mt, i in self.of_groups)
 
     def observe_counts(self, n: int, hits: int, examples: list[str], now: float, bucket: int,
                        out: list[Transition]) -> None:

@@ -19,6 +19,18 @@ _MATCHER_RE = re.compile(
 )
 
 
+def value_matches(matcher: Matcher, v: str) -> bool:
+    """The matcher against one value (`matches` without a label mapping)."""
+    op = matcher.op
+    if op == "=":
+        return v == matcher.value
+    if op == "!=":
+        return v != matcher.value
+    assert matcher.regex is not None
+    hit = matcher.regex.match(v) is not None
+    return hit if op == "=~" else not hit
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
     name: str

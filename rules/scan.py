@@ -15,62 +15,128 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 from rules.alert import Transition
+from rules.bulk import BulkSpec, Summary, summarize
 from rules.logrules import LogRule
 from rules.windows import EXAMPLES
 
 SEP = "\n"
 
 
+# An offload takes a batch's text and the bulk passes to run over it, starts them elsewhere and
+# returns the call that waits for their summaries (None from it: run them here after all), or
+# returns None at once when it does not take the batch.
+Offload = Callable[[str, tuple[BulkSpec, ...]], Callable[[], list[Summary] | None] | None]
+
+
+@dataclass(slots=True)
+class _Batch:
+    source: str
+    events: Sequence[Any]
+    lines: Sequence[str]
+    text: str | None
+    now: float
+    out: list[Transition]
+    shared: dict[object, list[Any]] = field(default_factory=dict)  # findall results
+    built: list[Any] | None = None  # the events, built once for the rules that read all
+
+
 def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: Sequence[str],
          now: float, out: list[Transition], errors: dict[str, str],
-         text: str | None = None) -> None:
+         text: str | None = None, offload: Offload | None = None) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
     `text`, when the caller has it, is the lines joined by newlines (no line holds one);
-    `lines` may then be a lazy view, read only for the lines a rule matched."""
+    `lines` may then be a lazy view, read only for the lines a rule matched. `offload` may
+    run the bulk rules' passes elsewhere while the other rules run here."""
     if text is None and any(r.literal is not None or r.batch_match is not None for r in rules) \
             and SEP not in "".join(lines):  # (a C memchr: cheaper than counting newlines)
         text = SEP.join(lines)  # unless a line holds a newline (a multiline event)
-    shared: dict[object, list[Any]] = {}  # findall results by pattern and flags
-    built = None
+    b = _Batch(source, events, lines, text, now, out)
+    later: tuple[LogRule, ...] = ()
+    wait = None
+    if offload is not None and text is not None:
+        bulk = tuple(r for r in rules if r.bulk_spec is not None)
+        if bulk:
+            wait = offload(text, tuple(r.bulk_spec for r in bulk))  # type: ignore[misc]
+            if wait is not None:
+                later = bulk
     for r in rules:
+        if r not in later:
+            _guarded(r, b, errors)
+    if wait is not None:
         try:
-            if r.touches:
-                r.touch(source, _tail(lines, text), now, out)
-            elif text is None:
-                if built is None:  # build each event once for the rules that read all
-                    built = events if isinstance(events, list) else list(events)
-                lit, bucket = r.literal or "", r.bucket(now)
-                for idx, line in enumerate(lines):
-                    if lit in line:
-                        r.observe(built, idx, line, now, bucket, out)
-            elif r.keyed_match is not None:
-                _keyed_matches(r, r.keyed_match, text, events, lines, now, out)
-            elif r.keyed and r.literal_rx is not None and r.bounded is not None:
-                _keyed_literal(r, r.bounded, text, events, lines, now, out)
-            elif r.values_match is not None and _values(r, r.values_match, text, now, out):
-                pass
-            elif r.count_in_c:
-                _count_lines(r, r.line_match, text, lines, now, out, shared)  # type: ignore[arg-type]
-            elif r.line_match is not None:
-                _scan_lines(r, r.line_match, text, lines, now, out)
-            elif r.batch_match is not None:
-                _scan_regex(r, r.batch_match, text, events, lines, now, out)
-            elif r.literal is not None:
-                _scan_literal(r, text, events, lines, now, out)
-            else:
-                if built is None:
-                    built = events if isinstance(events, list) else list(events)
-                bucket = r.bucket(now)
-                for idx, line in enumerate(lines):
-                    r.observe(built, idx, line, now, bucket, out)
-        except Exception as e:  # a bug in one rule must not stop the others
-            errors[r.rule.ident] = f"{type(e).__name__}: {e}"
+            summaries = wait()
+        except Exception:  # the offload's own failure: the passes run here
+            summaries = None
+        for i, r in enumerate(later):
+            try:
+                if summaries is not None and apply_summary(r, summaries[i], now, out):
+                    continue
+            except Exception as e:
+                errors[r.rule.ident] = f"{type(e).__name__}: {e}"
+                continue
+            _guarded(r, b, errors)
+
+
+def _guarded(r: LogRule, b: _Batch, errors: dict[str, str]) -> None:
+    try:
+        _one(r, b)
+    except Exception as e:  # a bug in one rule must not stop the others
+        errors[r.rule.ident] = f"{type(e).__name__}: {e}"
+
+
+def _one(r: LogRule, b: _Batch) -> None:
+    """One rule's pass over the batch, by the quickest path the rule allows."""
+    text, events, lines, now, out = b.text, b.events, b.lines, b.now, b.out
+    if r.touches:
+        r.touch(b.source, _tail(lines, text), now, out)
+    elif text is None:
+        if b.built is None:  # build each event once for the rules that read all
+            b.built = events if isinstance(events, list) else list(events)
+        lit, bucket = r.literal or "", r.bucket(now)
+        for idx, line in enumerate(lines):
+            if lit in line:
+                r.observe(b.built, idx, line, now, bucket, out)
+    elif r.keyed_match is not None:
+        _keyed_matches(r, r.keyed_match, text, events, lines, now, out)
+    elif r.keyed and r.literal_rx is not None and r.bounded is not None:
+        _keyed_literal(r, r.bounded, text, events, lines, now, out)
+    elif r.bulk_spec is not None \
+            and apply_summary(r, summarize(r.bulk_spec, text, b.shared), now, out):
+        pass
+    elif r.line_match is not None:
+        _scan_lines(r, r.line_match, text, lines, now, out)
+    elif r.batch_match is not None:
+        _scan_regex(r, r.batch_match, text, events, lines, now, out)
+    elif r.literal is not None:
+        _scan_literal(r, text, events, lines, now, out)
+    else:
+        if b.built is None:
+            b.built = events if isinstance(events, list) else list(events)
+        bucket = r.bucket(now)
+        for idx, line in enumerate(lines):
+            r.observe(b.built, idx, line, now, bucket, out)
+
+
+def apply_summary(r: LogRule, s: Summary, now: float, out: list[Transition]) -> bool:
+    """A bulk pass's summary into the rule's window; False when the pass could not judge
+    the batch (the rule then takes its next path)."""
+    if s is None:
+        return True
+    if isinstance(s, str):  # FALLBACK
+        return False
+    if len(s) == 2:  # a quantile's values and examples
+        r.observe_values(s[0], s[1], now, out)
+    else:
+        n, hits, examples = s
+        r.observe_counts(n, hits, examples, now, r.bucket(now), out)
+    return True
 
 
 def _tail(lines: Sequence[str], text: str | None) -> list[str]:
@@ -174,97 +240,6 @@ def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: Sequence[str]
     if n:
         examples = [lines[text.count(SEP, 0, p)] for p in tail[-EXAMPLES:]]
         r.observe_counts(n, hits, examples, now, r.bucket(now), out)
-
-
-def _count_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: Sequence[str], now: float,
-                 out: list[Transition], shared: dict[object, list[Any]]) -> None:
-    """A bulk rule whose matches cannot span lines: findall counts its lines in C (`rx` takes
-    the rest of each line: one match per line); ratio tests `of` once per distinct value.
-    Rules with the same pattern share one findall; a count, any with the same shape."""
-    found = shared.get(r.shape if not r.ratio and r.shape is not None else (rx.pattern, rx.flags))
-    if found is None:
-        found = shared[rx.pattern, rx.flags] = rx.findall(text)
-        if r.shape is not None:
-            shared.setdefault(r.shape, found)
-    if not found:
-        return
-    hits = 0
-    if r.ratio:  # `of` judged once per distinct value; each counted by a C pass (list.count)
-        ok: list[Any] = []  # the values `of` accepts, and the others: the side with fewer
-        other: list[Any] = []  # values is counted over the matches
-        for value in set(found):
-            (ok if r.of_ok_found(value) else other).append(value)
-        fewer = min(ok, other, key=len)
-        if len(fewer) > 4:
-            hits = sum(n for value, n in Counter(found).items() if r.of_ok_found(value))
-        else:
-            k = sum(map(found.count, fewer))
-            hits = k if fewer is ok else len(found) - k
-    r.observe_counts(len(found), hits, _last_lines(r, text), now, r.bucket(now), out)
-
-
-def _values(r: LogRule, rx: re.Pattern[str], text: str, now: float,
-            out: list[Transition]) -> bool:
-    """A `values_match` rule: the field's values of the batch's lines by one findall (`rx`
-    takes the rest of each line: one match per line). False, for the caller to take the
-    line-by-line path, when a value is empty (the group may not have taken part: the
-    event's parsed field would count then)."""
-    start = 0
-    if r.batch_match is not None:  # the rule's own pattern finds the first candidate faster
-        first = r.batch_match.search(text)  # (`[^"]` scans quicker than its confined `[^\n"]`)
-        if first is None:
-            return True
-        start = text.rfind(SEP, 0, first.start()) + 1
-    found = rx.findall(text, start)
-    if not found:
-        return True
-    if rx.groups > 1:
-        found = list(map(itemgetter(r.value_index), found))
-    if "" in found:
-        return False
-    try:
-        xs = list(map(float, found))
-        ok = None
-    except ValueError:  # not a number: such lines do not count
-        xs = [x for x in map(_number, found) if x is not None]
-        ok = _number
-    if xs:
-        r.observe_values(xs, _last_lines(r, text, ok), now, out)
-    return True
-
-
-def _number(v: str | None) -> float | None:
-    try:
-        return float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
-def _last_lines(r: LogRule, text: str, ok: Any = None) -> list[str]:
-    """The batch's last EXAMPLES lines that the rule's regex matches (and whose field value
-    `ok` accepts), found from the end through the rule's literal."""
-    search = r.match.search  # type: ignore[union-attr]
-    lit = r.literal if r.literal_rx is not None else None
-    out: list[str] = []
-    stop = len(text)  # the end of the line to look at next (or of the text before it)
-    while len(out) < EXAMPLES and stop >= 0:
-        if lit is None:
-            start = text.rfind(SEP, 0, stop) + 1
-        else:
-            at = text.rfind(lit, 0, stop)
-            if at < 0:
-                break
-            start = text.rfind(SEP, 0, at) + 1
-            stop = text.find(SEP, at)
-            if stop < 0:
-                stop = len(text)
-        line = text[start:stop]
-        m = search(line)
-        if m is not None and (ok is None or ok(m.group(r.value_index + 1)) is not None):
-            out.append(line)
-        stop = start - 1
-    out.reverse()
-    return out
 
 
 def _first(r: LogRule, text: str) -> int:

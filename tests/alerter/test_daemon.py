@@ -135,7 +135,7 @@ class Harness:
             "collectors:\n  - {name: app, type: host}\n" + extra
         )
 
-    def _engine(self, config: Any, hooks: Any) -> FakeEngine:
+    def _engine(self, config: Any, hooks: Any, offload: Any = None) -> FakeEngine:
         e = FakeEngine()
         self.engines.append(e)
         return e
