@@ -48,10 +48,11 @@ class ScanWorker:
     (the engine's thread); each hand-over is waited for before the next."""
 
     def __init__(self, min_chars: int = MIN_CHARS, buffer_bytes: int = BUFFER_BYTES,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, retry_after: float = RETRY_AFTER) -> None:
         self.min_chars = min_chars
         self.size = buffer_bytes
         self.timeout = timeout
+        self.retry_after = retry_after
         self._proc: subprocess.Popen[bytes] | None = None
         self._fd = -1
         self._buf: mmap.mmap | None = None
@@ -148,12 +149,12 @@ class ScanWorker:
         return True
 
     def _fail(self, why: str) -> None:
-        log.warning("scan_worker_failed", error=why, retry_in=RETRY_AFTER)
+        log.warning("scan_worker_failed", error=why, retry_in=self.retry_after)
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
         self.close()
-        self._retry_at = time.monotonic() + RETRY_AFTER
+        self._retry_at = time.monotonic() + self.retry_after
 
     def _send(self, msg: Any) -> None:
         assert self._proc is not None and self._proc.stdin is not None

@@ -110,3 +110,38 @@ def test_rule_evaluation_duration_is_recorded(daemon: Daemon) -> None:
     body = requests.get(f"http://127.0.0.1:{daemon.server.port}/api/v1/rules", timeout=5).json()
     assert [g["name"] for g in body["data"]["groups"]] == ["app"]
     json.dumps(body)
+
+
+BULK_RULES = """
+      - alert: MostlyFailing
+        logs: {source: app, match: 'status=(?P<status>\\d+) '}
+        aggregate: ratio
+        of: ['status=~"5.."']
+        over: 5m
+        threshold: "> 0.5"
+        annotations: {summary: "{{ value }}"}
+"""
+
+
+def test_a_burst_goes_through_the_scan_helper_which_ends_with_the_daemon(
+    tmp_path: Path, http_receiver: HTTPReceiver
+) -> None:
+    cfg = write_config(tmp_path, http_receiver.url, BULK_RULES)
+    d = Daemon(str(cfg), load_config(str(cfg)), notifier=SystemdNotifier({}),
+               metrics=Metrics(CollectorRegistry()))
+    (tmp_path / "app.log").write_text("".join(f"req {i} status=503 took 12ms path=/x\n"
+                                              for i in range(10_000)))  # 400 KB at once
+    t = threading.Thread(target=d.run, daemon=True)
+    t.start()
+    try:
+        assert d.ready.wait(20)
+        wait_for(lambda: any(a.labels["alertname"] == "MostlyFailing" for a in d.alerts()))
+        worker = d.scan_worker
+        assert worker is not None and worker.handed >= 1  # the ratio's pass ran in the helper
+        pid = worker.pid
+        assert pid is not None
+    finally:
+        d.request_stop()
+        t.join(15)
+    assert not t.is_alive() and d.scan_worker is None
+    assert not Path(f"/proc/{pid}").exists()  # ended and reaped with the daemon
