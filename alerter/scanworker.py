@@ -11,8 +11,9 @@ The text goes through a shared memory file (memfd) the two processes map, with a
 message over a pipe to say a batch is there and which passes to run; the passes (patterns and
 matchers) are sent when they change. The helper runs `rules.bulk.summarize`, the same code the
 engine runs in-process, so results do not depend on where a pass ran. If the helper fails, dies
-or does not answer within `timeout`, the engine runs the passes itself: nothing is lost, and a
-new helper is started after RETRY_AFTER seconds.
+or does not answer within `timeout` (5 s, far inside the 30 s watchdog; a 1 MiB batch takes
+it 2 ms), the engine runs the passes itself: nothing is lost, and a new helper is started after
+RETRY_AFTER seconds.
 
     python -m alerter.scanworker FD SIZE    (started by ScanWorker, never by hand)
 """
@@ -48,7 +49,7 @@ class ScanWorker:
     (the engine's thread); each hand-over is waited for before the next."""
 
     def __init__(self, min_chars: int = MIN_CHARS, buffer_bytes: int = BUFFER_BYTES,
-                 timeout: float = 30.0, retry_after: float = RETRY_AFTER) -> None:
+                 timeout: float = 5.0, retry_after: float = RETRY_AFTER) -> None:
         self.min_chars = min_chars
         self.size = buffer_bytes
         self.timeout = timeout

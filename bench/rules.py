@@ -15,7 +15,10 @@ The pipeline is the daemon's: the collector's batches (each block's text, split 
 if a rule reads one) go to Engine.process and tick as the main loop would, after the garbage
 collector is settled as the daemon settles it once started (alerter/gcsettings.py); the
 collector applies its allocator setting itself. EngineSink counts each batch's lines as the
-daemon's events counter does.
+daemon's events counter does. As with the daemon's default (global.scan_worker) on a host with
+two CPUs or more, the engine hands the bulk rules' passes over large batches to the scan helper
+process (alerter/scanworker.py, started before the clock); "CPU" is the cores used by this
+process and the helper together while the pipeline ran.
 
     .venv/bin/python bench/rules.py [--lines N] [--keys N] [--no-fail2ban]
 

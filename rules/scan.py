@@ -1,12 +1,14 @@
 """How a batch of one source's lines reaches each log rule, without Python work for a line
 that matches nothing.
 
-The batch is joined by newlines once. A rule whose regex starts with a literal searches the
-joined text in MULTILINE mode (the regex engine skips between candidates); a rule with a
-literal every match contains finds candidate lines through it and searches each in place
-(rx.search(text, start, end)); a rule with neither tests every line. Rules that count (one
-key, or keys from regex groups) gather a batch's matches in C (findall, Counter) and update
-and evaluate each key once; rules with the same pattern share one findall.
+The batch is searched as one text: the block a collector read, or its lines joined by newlines
+once. A rule whose regex starts with a literal searches the text in MULTILINE mode (the regex
+engine skips between candidates); a rule with a literal every match contains finds candidate
+lines through it and searches each in place (rx.search(text, start, end)); a rule with neither
+tests every line. Rules that count (one key, or keys from regex groups) gather a batch's matches
+in C (findall, Counter) and update and evaluate each key once; rules with the same pattern share
+one findall. The single-key ones' passes (rules/bulk.py) are pure functions of the text, which an
+`offload` may run in another process while the other rules run here.
 `tests/rules/test_batches.py` checks that every path finds exactly what searching each line
 alone finds.
 """
