@@ -52,7 +52,7 @@ class LogBatch(Sequence[LogEvent]):
     no rule looks at individually is never split into a million strings.
     """
 
-    __slots__ = ("_built", "_lines", "_make", "_make_from", "_n", "_some", "source", "text")
+    __slots__ = ("_built", "_lines", "_make", "_n", "_some", "source", "text")
 
     def __init__(self, source: str, lines: list[str], make: Callable[[int], LogEvent],
                  text: str | None = None) -> None:
@@ -60,8 +60,8 @@ class LogBatch(Sequence[LogEvent]):
         self._lines: list[str] | None = lines
         self._n = len(lines)
         self.text = text
-        self._make: Callable[[int], LogEvent] | None = make
-        self._make_from: Callable[[LogBatch, int], LogEvent] | None = None
+        # (the batch is passed in, not closed over: no reference cycle)
+        self._make: Callable[[LogBatch, int], LogEvent] = lambda _, i: make(i)
         self._built: list[LogEvent] | None = None  # all of them, once iterated
         self._some: dict[int, LogEvent] = {}  # those indexed before that
 
@@ -71,16 +71,9 @@ class LogBatch(Sequence[LogEvent]):
         """A batch of the lines of `text` (joined by newlines, without a final one); `make`
         gets the batch and an index, and reads the line from `lines`."""
         b = cls.__new__(cls)
-        b.source, b.text, b._lines, b._n = source, text, None, -1
-        b._make, b._make_from = None, make  # (not a closure over b: no reference cycle)
+        b.source, b.text, b._lines, b._n, b._make = source, text, None, -1, make
         b._built, b._some = None, {}
         return b
-
-    def _event(self, i: int) -> LogEvent:
-        if self._make is not None:
-            return self._make(i)
-        assert self._make_from is not None
-        return self._make_from(self, i)
 
     @property
     def lines(self) -> list[str]:
@@ -92,8 +85,8 @@ class LogBatch(Sequence[LogEvent]):
     def events(self) -> list[LogEvent]:
         """Every event, built once."""
         if self._built is None:
-            some, make = self._some, self._event
-            self._built = [some.get(i) or make(i) for i in range(len(self))]
+            some, make = self._some, self._make
+            self._built = [some.get(i) or make(self, i) for i in range(len(self))]
         return self._built
 
     def __len__(self) -> int:
@@ -120,7 +113,7 @@ class LogBatch(Sequence[LogEvent]):
             raise IndexError("LogBatch index out of range")
         ev = self._some.get(i)
         if ev is None:
-            ev = self._some[i] = self._event(i)
+            ev = self._some[i] = self._make(self, i)
         return ev
 
     def __iter__(self) -> Iterator[LogEvent]:
