@@ -33,7 +33,7 @@ from collectors.allocator import keep_blocks_mapped
 from collectors.base import CollectorStats, PositionStore, Sink
 from collectors.events import LogBatch
 from collectors.inotify import ChangeWaiter
-from collectors.parsers import NoneParser, ParserConfig, make_parser
+from collectors.parsers import ParserConfig, make_parser, text_batch
 from collectors.tail import Chunk, FileTailer, SavedPosition
 
 log = structlog.get_logger(__name__)
@@ -346,12 +346,10 @@ class FileCollector:
         if "\r" in text or ("\ufffd" in text and not text.isascii()) \
                 or not _lines_within(chunk.data, self.cfg.max_line_bytes):
             return self._put(t, self._split(text, len(chunk.data)), chunk.end)
-        # The common block: its lines are the text as read, which the batch carries whole.
-        text = text[:-1]  # the chunk ends with a newline
-        if isinstance(self._parser, NoneParser):
-            return self._send(t, self._parser.batch_text(text, self.name, self._clock()), chunk.end)
-        lines = text.split("\n")
-        return self._put(t, lines, chunk.end, text)
+        # The common block: its lines are the text as read, which the batch carries whole
+        # (the chunk ends with a newline).
+        return self._send(t, *text_batch(self._parser, text[:-1], self.name, self._clock()),
+                          chunk.end)
 
     def _split(self, text: str, size: int) -> list[str]:
         """A block's lines, with CRs before the newline dropped and over-long lines cut."""
@@ -371,15 +369,12 @@ class FileCollector:
                 self._stats.dropped(self.name, "too_long", cut)
         return lines
 
-    def _put(self, t: FileTailer, lines: list[str], ack_offset: int,
-             text: str | None = None) -> bool:
-        events, errors = self._parser.batch(lines, self.name, self._clock())
+    def _put(self, t: FileTailer, lines: list[str], ack_offset: int) -> bool:
+        return self._send(t, *self._parser.batch(lines, self.name, self._clock()), ack_offset)
+
+    def _send(self, t: FileTailer, events: LogBatch, errors: int, ack_offset: int) -> bool:
         if errors:
             self._stats.dropped(self.name, "parse_error", errors)
-        events.text = text
-        return self._send(t, events, ack_offset)
-
-    def _send(self, t: FileTailer, events: LogBatch, ack_offset: int) -> bool:
         assert self._sink is not None
         if not self._sink.put(events, self._ack(t, ack_offset)):
             self._stop.set()

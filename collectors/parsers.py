@@ -206,6 +206,16 @@ class NoneParser:
         return LogBatch.from_text(source, text, lambda b, i: LogEvent(now, source, b.lines[i]))
 
 
+def text_batch(parser: Parser, text: str, source: str, now: float) -> tuple[LogBatch, int]:
+    """`parser.batch` of the lines of `text` (joined by newlines, no final one), the batch
+    carrying the text. Without fields to parse (`none`) the text is split only if asked."""
+    if isinstance(parser, NoneParser):
+        return parser.batch_text(text, source, now), 0
+    events, errors = parser.batch(text.split("\n"), source, now)
+    events.text = text
+    return events, errors
+
+
 class RegexParser(_FieldParser):
     """Named groups become fields (groups that did not take part are left out)."""
 
