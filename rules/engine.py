@@ -129,9 +129,7 @@ class Engine:
         batch_source = getattr(events, "source", None)  # a collector's LogBatch: one source,
         text = getattr(events, "text", None)  # events built only when indexed
         if isinstance(batch_source, str) and isinstance(text, str):
-            rules = self._plans.get(batch_source) or self._plan(batch_source)
-            feed(rules, batch_source, events, _Lines(events), now, out, self._rule_errors, text,
-                 self._offload)
+            self._process_logs(batch_source, events, _Lines(events), now, out, text)
             return out
         batch_lines = getattr(events, "lines", None)
         if isinstance(batch_lines, list) and isinstance(batch_source, str):
@@ -158,10 +156,10 @@ class Engine:
         for source, evs in by_source.items():
             self._process_logs(source, evs, [ev.line for ev in evs], now, out)
 
-    def _process_logs(self, source: str, events: Sequence[Any], lines: list[str], now: float,
-                      out: list[Transition]) -> None:
+    def _process_logs(self, source: str, events: Sequence[Any], lines: Sequence[str],
+                      now: float, out: list[Transition], text: str | None = None) -> None:
         rules = self._plans.get(source) or self._plan(source)
-        feed(rules, source, events, lines, now, out, self._rule_errors, offload=self._offload)
+        feed(rules, source, events, lines, now, out, self._rule_errors, text, self._offload)
 
     def _sample(self, s: Any, now: float) -> None:
         labels: Mapping[str, str] = s.labels

@@ -49,14 +49,7 @@ class Matcher:
         return Matcher(name, op, value, rx)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        v = labels.get(self.name, "")
-        if self.op == "=":
-            return v == self.value
-        if self.op == "!=":
-            return v != self.value
-        assert self.regex is not None
-        hit = self.regex.match(v) is not None
-        return hit if self.op == "=~" else not hit
+        return value_matches(self, labels.get(self.name, ""))
 
     @property
     def is_regex(self) -> bool:
