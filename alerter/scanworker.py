@@ -72,7 +72,7 @@ class ScanWorker:
         if len(text) < self.min_chars or time.monotonic() < self._retry_at:
             return None
         data = text.encode("utf-8", "surrogatepass")
-        if len(data) > self.size or (self._proc is None and not self._start()):
+        if len(data) > self.size or not self.start():
             return None
         assert self._buf is not None
         try:
@@ -131,7 +131,10 @@ class ScanWorker:
 
     # --- the helper process -----------------------------------------------------------------
 
-    def _start(self) -> bool:
+    def start(self) -> bool:
+        """Start the helper unless it runs (the first large batch does); True if it runs."""
+        if self._proc is not None:
+            return True
         try:
             self._fd = os.memfd_create("alerter-scan", 0)
             os.ftruncate(self._fd, self.size)
@@ -145,6 +148,13 @@ class ScanWorker:
             )
         except (OSError, AttributeError) as e:  # no memfd (not Linux), no fork allowed...
             self._fail(f"cannot start: {e}")
+            return False
+        try:  # it says so once it has imported what it runs
+            ready = self._recv(time.monotonic() + self.timeout)
+        except (OSError, EOFError, pickle.UnpicklingError) as e:
+            ready = e
+        if ready != ("ready",):
+            self._fail(f"did not start: {ready!r}")
             return False
         log.info("scan_worker_started", pid=self._proc.pid)
         return True
@@ -193,6 +203,7 @@ def serve(fd: int, size: int, inp: int = 0, out: int = 1) -> None:
     """The helper's loop: specs and scan requests in, summaries out, until stdin closes."""
     buf = mmap.mmap(fd, size, prot=mmap.PROT_READ)
     specs: tuple[BulkSpec, ...] = ()
+    _write(out, ("ready",))
     while True:
         try:
             head = _read_exactly(inp, _HEADER.size, None)
@@ -212,10 +223,14 @@ def serve(fd: int, size: int, inp: int = 0, out: int = 1) -> None:
             reply: tuple[Any, ...] = ("done", seq, [summarize(s, text, shared) for s in specs])
         except Exception as e:  # a pass that fails here would fail in-process too
             reply = ("error", seq, f"{type(e).__name__}: {e}")
-        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(_HEADER.pack(len(data)) + data)
-        while view:
-            view = view[os.write(out, view):]
+        _write(out, reply)
+
+
+def _write(fd: int, msg: Any) -> None:
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 if __name__ == "__main__":

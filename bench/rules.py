@@ -155,8 +155,9 @@ def pipeline(path: Path, rule_files: list[tuple[str, str]], n: int) -> tuple[flo
     sink = EngineSink(engine, n)
     c = FileCollector(FileConfig(name="mixed", paths=(str(path),), start_at="beginning",
                                  parser=ParserConfig("none")), NullPositions(), NullStats())
-    if worker is not None:  # started before the clock, as the daemon's is by its first batch
-        worker("x" * worker.min_chars, ())()  # type: ignore[misc]
+    if worker is not None:  # started (and ready) before the clock, as the daemon's is by its
+        # first large batch
+        worker.start()
     pid = worker.pid if worker is not None else None
     cpu = cpu_seconds(pid)
     t = time.perf_counter()
