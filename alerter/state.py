@@ -14,7 +14,20 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from alerter.errors import StateError
+from alerter.statedir import (
+    AFTER_RESET,
+    LOST_ON_RESET,
+    StateDirLock,
+    find_corruption,
+    is_corruption,
+    move_aside,
+    prepare_dir,
+)
+
+log = structlog.get_logger(__name__)
 
 # Each entry migrates from version i to i+1. Never edit a released entry; append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -60,23 +73,81 @@ SCHEMA_VERSION = len(MIGRATIONS)
 class StateStore:
     """Durable state. Thread-safe; every method is one transaction."""
 
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(self, state_dir: str | Path, *, lock: bool = False) -> None:
+        """Open (creating, migrating) `state_dir/state.db`. A corrupt database is moved aside
+        with its -wal/-shm and a fresh one started; problems the user can fix raise StateError.
+        `lock=True` (the daemon) also takes `state_dir/lock`, refusing a second daemon."""
         self.dir = Path(state_dir)
+        self.path = self.dir / "state.db"
+        self._lock = threading.RLock()
+        prepare_dir(self.dir, self.path)
+        self._dir_lock = StateDirLock.acquire(self.dir) if lock else None
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self.path = self.dir / "state.db"
+            self._open()
+        except BaseException:
+            self._release_dir_lock()
+            raise
+
+    def _open(self) -> None:
+        problem = find_corruption(self.path)
+        if problem is not None:
+            self._reset(problem)
+        elif self.path.exists() and self.path.stat().st_size == 0:
+            # a crash between creating the file and setting WAL mode, or a truncation
+            log.warning("state_store_found_empty", path=str(self.path), next=AFTER_RESET)
+        try:
+            self._connect_and_migrate()
+        except sqlite3.DatabaseError as e:
+            if not is_corruption(e):
+                raise self._open_error(e) from e
+            self._reset(str(e))  # damage quick_check does not look for
+            try:
+                self._connect_and_migrate()
+            except sqlite3.Error as e2:
+                raise self._open_error(e2) from e2
+
+    def _connect_and_migrate(self) -> None:
+        try:
             self._db = sqlite3.connect(
                 str(self.path), check_same_thread=False, isolation_level=None, timeout=30
             )
+        except sqlite3.Error as e:
+            raise self._open_error(e) from e
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        except (OSError, sqlite3.Error) as e:
-            raise StateError(
-                f"cannot open state store in {state_dir}: {e} "
-                "(set global.state_dir to a writable directory)"
-            ) from e
-        self._lock = threading.RLock()
-        self._migrate()
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _reset(self, problem: str) -> None:
+        """Move the corrupt database aside (under the dir lock) and log what is lost."""
+        held = self._dir_lock
+        try:
+            dir_lock = held if held is not None else StateDirLock.acquire(self.dir)
+        except StateError as e:
+            raise StateError(f"{self.path} is corrupt ({problem}) and not moved aside: {e}") from e
+        try:
+            dest = move_aside(self.path)
+        finally:
+            if held is None:
+                dir_lock.release()
+        log.error(
+            "state_store_corrupt",
+            path=str(self.path),
+            problem=problem,
+            moved_to=str(dest),
+            lost=LOST_ON_RESET,
+            next=AFTER_RESET,
+        )
+
+    def _open_error(self, e: sqlite3.Error) -> StateError:
+        return StateError(
+            f"cannot open state store {self.path}: {e}: make {self.dir} and its files readable "
+            "and writable by the user alerter runs as, or set global.state_dir to a writable "
+            "directory"
+        )
 
     def _migrate(self) -> None:
         with self._lock:
@@ -118,6 +189,12 @@ class StateStore:
             with suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
+            self._release_dir_lock()
+
+    def _release_dir_lock(self) -> None:
+        if self._dir_lock is not None:
+            self._dir_lock.release()
+            self._dir_lock = None
 
     # --- positions (collectors.base.PositionStore) ---------------------------------------
 
