@@ -87,7 +87,8 @@ def find_corruption(db: Path) -> str | None:
     except sqlite3.DatabaseError as e:
         return str(e) if is_corruption(e) else None
     if rows != [("ok",)]:
-        return "quick_check: " + "; ".join(str(r[0]) for r in rows[:3])
+        lines = [ln for r in rows for ln in str(r[0]).splitlines() if not ln.startswith("***")]
+        return "quick_check: " + "; ".join(lines[:3])
     return None
 
 
