@@ -92,6 +92,18 @@ def test_garbage_file_is_moved_aside_and_a_fresh_store_starts(
     assert "not a database" in ev["problem"]
 
 
+def test_corruption_met_while_migrating_also_moves_the_store_aside(
+    tmp_path: Path, events: Events, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Damage that quick_check does not look for surfaces as an error on the read-write open."""
+    monkeypatch.setattr(alerter.state, "find_corruption", lambda db: None)
+    (tmp_path / "state.db").write_bytes(b"garbage" * 1000)
+    store = StateStore(tmp_path)
+    _assert_fresh(store)
+    assert list(_moved(tmp_path).values()) == [b"garbage" * 1000]
+    assert _corrupt_event(events)["problem"] == "file is not a database"
+
+
 def test_torn_page_is_moved_aside_with_its_wal_and_shm(tmp_path: Path, events: Events) -> None:
     live = StateStore(tmp_path / "live")
     for i in range(200):
