@@ -1,11 +1,12 @@
-"""Shared fixtures: a real systemd sandbox, a loopback HTTP receiver, a fresh metrics registry."""
+"""Shared fixtures: a real systemd sandbox, a loopback HTTP receiver, a fresh metrics registry;
+the policy for integration tests that cannot run here (skip with one reason, listed at the end of
+the run; with CI=true, a failure)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,8 +17,13 @@ from typing import Any
 
 import pytest
 
+from tests import sandbox
+from tests.sandbox import INSTALL_HINT, Sandbox
+
+__all__ = ["REPO", "HTTPReceiver", "Sandbox", "require", "wait_for"]
+
 REPO = Path(__file__).resolve().parent.parent
-SANDBOX_TOOL = REPO.parent / "shared" / "tools" / "systemd-sandbox"
+SKIP_SUMMARY_TITLE = "skipped tests, by reason"
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
@@ -34,65 +40,78 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
-class Sandbox:
-    """A private systemd + journald (PID 1 in its own PID/mount namespace)."""
+def require(program: str) -> str:
+    """The path of `program` (a name on PATH or an absolute path), or skip saying how to get it.
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-
-    def run(
-        self, *cmd: str, check: bool = True, timeout: float = 60, input: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(SANDBOX_TOOL), "exec", str(self.pid), *cmd],
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=timeout,
-            input=input,
-        )
-
-    def systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("systemctl", *args, check=check)
-
-    def show(self, unit: str, prop: str) -> str:
-        return self.systemctl("show", "-p", prop, "--value", unit).stdout.strip()
-
-    def write_unit(self, name: str, text: str) -> None:
-        self.run("sh", "-c", f"cat > /run/systemd/system/{name}", input=text)
-        self.systemctl("daemon-reload")
-
-
-def sandbox_available() -> str | None:
-    if os.geteuid() != 0:
-        return "systemd sandbox needs root"
-    if not SANDBOX_TOOL.exists():
-        return f"{SANDBOX_TOOL} not found"
-    if not os.path.exists("/lib/systemd/systemd"):
-        return "systemd not installed"
-    return None
+    For integration tests: installed by tests/system-deps.sh; in CI a skip fails the run.
+    """
+    found = shutil.which(program) if "/" not in program else program
+    if found and os.access(found, os.X_OK):
+        return found
+    pytest.skip(f"{Path(program).name} not installed: {INSTALL_HINT}")
 
 
 @pytest.fixture
 def systemd_sandbox() -> Iterator[Sandbox]:
-    why = sandbox_available()
+    """A private systemd + journald (tests/sandbox.py), stopped after the test whatever happens."""
+    why = sandbox.unavailable()
     if why:
-        pytest.fail(why)  # integration tests run in CI as root; a missing sandbox is a failure
-    out = subprocess.run([str(SANDBOX_TOOL), "start"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, f"sandbox did not start: {out.stderr}"
-    sb = Sandbox(int(out.stdout.strip().splitlines()[-1]))
+        pytest.skip(why)
+    sb = sandbox.start()
     try:
-        # /var/log is the host's: give this sandbox's journald its own journal, so concurrent
-        # sandboxes do not write into (and corrupt) one shared journal file.
-        sb.run(
-            "sh",
-            "-c",
-            "mkdir -p /var/log/journal && mount -t tmpfs -o mode=2755 tmpfs /var/log/journal"
-            " && systemctl restart systemd-journald",
-        )
         yield sb
     finally:
-        subprocess.run([str(SANDBOX_TOOL), "stop", str(sb.pid)], timeout=60, check=False)
+        sb.stop()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With CI=true, a skipped integration test is a failure: CI runs every one of them."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("integration") is not None
+        and in_ci()
+    ):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"integration test skipped with CI={os.environ['CI']}: {_skip_reason(report)}\n"
+            "CI must run every integration test: run it as root on Debian after"
+            " tests/system-deps.sh (.ci/run does both)."
+        )
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """What was skipped and why, one line per reason, integration tests counted apart."""
+    by_reason: dict[str, list[pytest.TestReport]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        by_reason.setdefault(_skip_reason(report), []).append(report)
+    if not by_reason:
+        return
+    terminalreporter.section(SKIP_SUMMARY_TITLE)
+    for reason, reports in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        integration = sum("integration" in r.keywords for r in reports)
+        kind = f", {integration} integration" if integration else ""
+        terminalreporter.write_line(f"{len(reports):4d} test(s){kind}: {reason}")
+        terminalreporter.write_line(f"      e.g. {reports[0].nodeid}")
+    terminalreporter.write_line(
+        "Integration tests must not be skipped in CI: with CI=true each skip above is a failure."
+    )
 
 
 @dataclass

@@ -16,7 +16,7 @@ from tests.collectors.conftest import (
     RecordingSink,
     RecordingStats,
 )
-from tests.conftest import SANDBOX_TOOL, Sandbox, wait_for
+from tests.conftest import Sandbox, wait_for
 
 
 def test_entry_fields_are_named_as_in_design() -> None:
@@ -67,7 +67,7 @@ class Journal:
     ) -> tuple[JournaldCollector, RecordingSink]:
         opts: dict[str, object] = {
             "name": "j",
-            "journalctl": (str(SANDBOX_TOOL), "exec", str(self.sb.pid), "journalctl"),
+            "journalctl": self.sb.command("journalctl"),
         }
         opts.update(kw)
         c = JournaldCollector(JournaldConfig(**opts), self.positions, self.stats)  # type: ignore[arg-type]

@@ -290,17 +290,13 @@ def test_systemctl_show_blocks_are_parsed() -> None:
 
 @pytest.mark.integration
 def test_systemd_unit_states_and_restarts_in_a_real_systemd(systemd_sandbox: Any) -> None:
-    from tests.conftest import SANDBOX_TOOL
-
     sb = systemd_sandbox
     sb.write_unit("hc-up.service", "[Service]\nExecStart=/bin/sleep 300\n")
     sb.write_unit("hc-down.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n")
     sb.systemctl("start", "hc-up.service")
     sb.systemctl("start", "hc-down.service", check=False)
     c = HostCollector(
-        HostConfig(
-            "host", systemd=True, systemctl=(str(SANDBOX_TOOL), "exec", str(sb.pid), "systemctl")
-        ),
+        HostConfig("host", systemd=True, systemctl=sb.command("systemctl")),
         RecordingStats(),
     )
     samples = c.collect(NOW)
@@ -312,7 +308,7 @@ def test_systemd_unit_states_and_restarts_in_a_real_systemd(systemd_sandbox: Any
             "host",
             systemd=True,
             units=("hc-up.service",),
-            systemctl=(str(SANDBOX_TOOL), "exec", str(sb.pid), "systemctl"),
+            systemctl=sb.command("systemctl"),
         ),
         RecordingStats(),
     ).collect(NOW)

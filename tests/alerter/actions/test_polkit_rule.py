@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from alerter.unitctl import SystemctlController
-from tests.conftest import SANDBOX_TOOL, Sandbox
+from tests.conftest import Sandbox, require
 
 from .conftest import T0, Harness, alert, fire
 
@@ -31,10 +30,9 @@ console.log(JSON.stringify(out));
 """
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None, reason="node is needed to evaluate the JavaScript rule"
-)
+@pytest.mark.integration
 def test_rule_allows_only_listed_units_and_verbs_for_alerter(tmp_path: Path) -> None:
+    node = require("node")  # evaluates the JavaScript rule
     manage = "org.freedesktop.systemd1.manage-units"
     cases = [
         (manage, "alerter", "web.service", "restart"),
@@ -49,7 +47,7 @@ def test_rule_allows_only_listed_units_and_verbs_for_alerter(tmp_path: Path) -> 
     harness = tmp_path / "harness.js"
     harness.write_text(HARNESS)
     out = subprocess.run(
-        ["node", str(harness), str(RULE), json.dumps(cases)],
+        [node, str(harness), str(RULE), json.dumps(cases)],
         capture_output=True,
         text=True,
         check=True,
@@ -64,6 +62,7 @@ def test_unprivileged_alerter_manages_only_the_listed_units_under_real_polkit(
 ) -> None:
     """polkitd in the sandbox, with the example rule (for user nobody and test unit names)
     bind-mounted over /etc/polkit-1/rules.d in the sandbox's own mount namespace only."""
+    require("/usr/lib/polkit-1/polkitd")
     sb = systemd_sandbox
     u = f"a6-{secrets.token_hex(3)}"
     web, app = f"{u}-web.service", f"{u}-app.service"
@@ -79,15 +78,8 @@ def test_unprivileged_alerter_manages_only_the_listed_units_under_real_polkit(
         sb.write_unit(unit, "[Service]\nExecStart=/bin/sleep 1000\n")
         sb.systemctl("start", unit)
     as_nobody = SystemctlController(
-        prefix=(
-            str(SANDBOX_TOOL),
-            "exec",
-            str(sb.pid),
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "systemctl",
+        prefix=sb.command(
+            "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "systemctl"
         )
     )
     r = harness.build(

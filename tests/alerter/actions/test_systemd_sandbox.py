@@ -9,7 +9,7 @@ import pytest
 
 from alerter.actions.notes import EXHAUSTED
 from alerter.unitctl import SystemctlController
-from tests.conftest import SANDBOX_TOOL, Sandbox, wait_for
+from tests.conftest import Sandbox, wait_for
 
 from .conftest import T0, Harness, alert, fire, resolve, run_ticks
 
@@ -20,9 +20,7 @@ U = f"a6-{secrets.token_hex(3)}"
 
 
 def controller(sb: Sandbox) -> SystemctlController:
-    return SystemctlController(
-        prefix=(str(SANDBOX_TOOL), "exec", str(sb.pid), "systemctl"), timeout=60
-    )
+    return SystemctlController(prefix=sb.command("systemctl"), timeout=60)
 
 
 def test_restart_gives_the_unit_a_new_invocation(

@@ -16,7 +16,7 @@ from alerter.notifiers import build_notifier
 from alerter.state import StateStore
 from alerter.wiring import SystemClock
 from tests.alerter.dispatch.helpers import alert, make_dispatcher, notifier_config, route, tr
-from tests.conftest import HTTPReceiver, wait_for
+from tests.conftest import HTTPReceiver, require, wait_for
 
 BINARY = Path("/usr/bin/prometheus-alertmanager")
 
@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def alertmanager(tmp_path: Path, http_receiver: HTTPReceiver) -> Iterator[str]:
-    assert BINARY.exists(), "install the prometheus-alertmanager package (.ci/run does)"
+    require(str(BINARY))
     config = tmp_path / "alertmanager.yml"
     config.write_text(f"""
 route:
