@@ -7,13 +7,19 @@ followed file to EOF in 1 MiB blocks, one batch per block. Rotation:
 - rename (logrotate's default) or delete + re-create: the path now names another inode; the old
   handle is kept, read to EOF and closed once it has been quiet for `rotate_wait`; the new file is
   read from its beginning.
-- copytruncate / truncation in place: the size fell below our offset (or the first bytes changed):
-  start again at 0.
+- copytruncate / truncation in place: the size fell below our offset (or the first bytes changed).
+  The copy (`app.log.1`, `app.log-20240101`: see collectors/rotated.py) is recognised by its
+  bytes, read from our offset to its end, then the truncated file from 0. Without a copy, the
+  bytes known unread are counted as lines in events_dropped{reason="truncated"} and logged.
 - rotation while stopped: a saved position whose inode is no longer at its path is looked for in
-  the same directory (`app.log.1`) and that file is finished first.
+  the same directory (`app.log.1`) and that file is finished first; one whose file was
+  truncated meanwhile is resumed in its copy as above.
 
-Positions are saved only in a batch's ack, called after the engine processed it, so a crash at
-any moment loses no line (it may repeat the last unacknowledged batches).
+Positions are saved in a batch's ack, called after the engine processed it, so a crash at any
+moment loses no line (it may repeat the last unacknowledged batches). On a truncation the copy's
+position (at the last acknowledged offset) and the truncated file's (at 0) are saved together at
+once, and acks of batches read before it go to the copy: whichever saves are durable at a crash,
+the restart finds the copy's unread lines (through its saved position, or by content).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -34,6 +40,7 @@ from collectors.base import CollectorStats, PositionStore, Sink
 from collectors.events import LogBatch
 from collectors.inotify import ChangeWaiter
 from collectors.parsers import ParserConfig, make_parser, text_batch
+from collectors.rotated import estimate_lines, find_copy, find_renamed
 from collectors.tail import Chunk, FileTailer, SavedPosition
 
 log = structlog.get_logger(__name__)
@@ -96,6 +103,8 @@ class FileCollector:
         self._sink: Sink | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Acks (engine thread) against a truncation switching their file to its copy.
+        self._ack_lock = threading.Lock()
         self._log = log.bind(collector=cfg.name)
         # Directories to watch for files appearing (those named without glob characters).
         self._dirs = sorted(
@@ -159,6 +168,7 @@ class FileCollector:
             if pos is not None and pos.key == key:
                 saved[key] = pos
         first_run = not saved
+        truncated: list[tuple[FileTailer, SavedPosition]] = []
         for path in self._expand():
             t = self._open(path)
             if t is None:
@@ -167,21 +177,27 @@ class FileCollector:
                 t.close()
                 continue
             pos = saved.pop(t.key, None)
-            if pos is not None and t.matches(pos):
-                t.offset = t.acked = pos.offset if pos.offset <= t.size else 0
+            if pos is not None and t.resumes(pos):
+                t.set_offset(pos.offset)
+            elif pos is not None:  # truncated (or rewritten) while we were stopped
+                truncated.append((t, pos))
             elif first_run and self.cfg.start_at == "end":
                 t.seek_end()
             self._active[path] = t
         stale = []
         for pos in saved.values():
-            t = self._find_rotated(pos)
+            t = find_renamed(pos)
             if t is None:
                 stale.append(pos.key)
                 continue
-            t.offset = t.acked = pos.offset
+            t.set_offset(pos.offset)
             t.draining_since = time.monotonic()
             self._draining.append(t)
             self._log.info("rotated_file_resumed", path=t.path, offset=pos.offset)
+        for t, pos in truncated:
+            copy = self._follow_copy(t, pos, time.monotonic(), t.head)
+            if copy is not None:
+                self._log.info("truncated_file_resumed_in_copy", path=copy.path, offset=pos.offset)
         if stale:
             self._positions.delete_positions(self.name, stale)
         current = [*self._active.values(), *self._draining]
@@ -190,38 +206,83 @@ class FileCollector:
                 self.name, {t.key: t.position(t.offset).dumps() for t in current}
             )
 
-    def _find_rotated(self, pos: SavedPosition) -> FileTailer | None:
-        """The file `pos` was taken from, if it was renamed within its directory while we were
-        stopped and still has unread lines."""
-        try:
-            entries = list(os.scandir(os.path.dirname(pos.path) or "."))
-        except OSError:
-            return None
-        for entry in entries:
+    def _follow_copy(
+        self, t: FileTailer, was: SavedPosition, now: float, head: bytes, before: bytes = b""
+    ) -> FileTailer | None:
+        """`t` was truncated below `was`: find the copy of its earlier contents and drain it
+        from `was.offset` (None when there is none, or another tailer follows it already);
+        count and log what is known lost. `head`/`before` are samples of the lost contents,
+        for counting lines."""
+        found = find_copy(was)
+        followed = {(f.dev, f.ino) for f in [*self._active.values(), *self._draining]}
+        copy = found
+        if found is not None and (found.dev, found.ino) in followed:
+            found.close()  # read under its own name (a glob matches it): nothing to take over
+            copy = None
+        copied_to = was.offset if found is None else max(was.offset, found.size)
+        unread = max(0, was.size - copied_to)
+        if unread:
+            lines = estimate_lines(unread, head, before)
+            self._stats.dropped(self.name, "truncated", lines)
+            self._log.warning(
+                "file_truncated_lines_lost",
+                path=was.path,
+                bytes=unread,
+                lines=lines,
+                copy=found.path if found is not None else None,
+            )
+        if copy is not None:
+            copy.set_offset(was.offset)
+            copy.draining_since = now
+            self._draining.append(copy)
+        return copy
+
+    def _switch_to_copy(self, t: FileTailer, was: SavedPosition, now: float) -> FileTailer | None:
+        """`t` (being followed) was truncated: its earlier contents continue in their copy."""
+        copy = self._follow_copy(t, was, now, t.head, t.before)
+        pending = self._pending.pop(t.key, None)
+        if copy is not None and pending is not None:  # the open event goes on in the copy
+            self._pending[copy.key] = pending
+        with self._ack_lock:  # acks of batches read before it go to the copy from now on
+            acked = t.acked
+            t.restart(copy)
+            saves = {t.key: t.position(0).dumps()}
+            if copy is not None:
+                copy.acked = acked
+                saves[copy.key] = copy.position(acked).dumps()
             try:
-                if entry.inode() != pos.ino or not entry.is_file(follow_symlinks=False):
-                    continue
-            except OSError:
-                continue
-            try:
-                t = FileTailer.open(entry.path)
-            except OSError:
-                continue
-            if t.matches(pos) and t.size > pos.offset:
-                return t
-            t.close()
-        return None
+                self._positions.save_positions(self.name, saves)
+            except Exception:  # the acks that follow save them again
+                self._log.exception("position_save_failed", path=t.path)
+        self._log.info(
+            "file_truncated",
+            path=t.path,
+            offset=was.offset,
+            copy=copy.path if copy is not None else None,
+        )
+        return copy
 
     def _ack(self, t: FileTailer, offset: int) -> Callable[[], None]:
         pos = t.position(offset)
+        generation = t.generations.current
 
         def ack() -> None:
-            try:
-                self._positions.save_positions(self.name, {pos.key: pos.dumps()})
-            except Exception:  # called from the engine thread: never let it fail there
-                self._log.exception("position_save_failed", path=pos.path)
-                return
-            t.acked = offset
+            with self._ack_lock:
+                # Read before a truncation: the position is in the copy now, or nowhere.
+                if generation == t.generations.current:
+                    target, save = t, pos
+                else:
+                    successor = t.generations.successors.get(generation)
+                    if successor is None:
+                        return
+                    target = successor
+                    save = replace(pos, path=target.path, dev=target.dev, ino=target.ino)
+                try:
+                    self._positions.save_positions(self.name, {save.key: save.dumps()})
+                except Exception:  # called from the engine thread: never let it fail there
+                    self._log.exception("position_save_failed", path=save.path)
+                    return
+                target.acked = offset
 
         return ack
 
@@ -232,7 +293,7 @@ class FileCollector:
         now = time.monotonic()
         self._scan(now)
         busy = False
-        for t in [*self._active.values(), *self._draining]:
+        for t in [*self._draining, *self._active.values()]:  # older lines first
             if self._stop.is_set():
                 return False
             busy |= self._read(t, now)
@@ -320,9 +381,13 @@ class FileCollector:
     def _read(self, t: FileTailer, now: float) -> bool:
         for _ in range(BLOCKS_PER_POLL):
             try:
-                if t.check_truncated():
-                    self._pending.pop(t.key, None)
-                    self._log.info("file_truncated", path=t.path)
+                was = t.check_truncated()
+                if was is not None:
+                    copy = self._switch_to_copy(t, was, now)
+                    while copy is not None and self._read(copy, now):  # all of it first
+                        pass
+                    if self._stop.is_set():
+                        return False
                 chunk = t.read(self.cfg.max_line_bytes)
             except OSError as e:
                 self._log.warning("file_read_failed", path=t.path, error=str(e))
@@ -343,13 +408,17 @@ class FileCollector:
             self._stats.dropped(self.name, "too_long", 1)
             return self._put(t, [chunk.data.decode("utf-8", "replace")], chunk.end)
         text = chunk.data.decode("utf-8", "replace")
-        if "\r" in text or ("\ufffd" in text and not text.isascii()) \
-                or not _lines_within(chunk.data, self.cfg.max_line_bytes):
+        if (
+            "\r" in text
+            or ("\ufffd" in text and not text.isascii())
+            or not _lines_within(chunk.data, self.cfg.max_line_bytes)
+        ):
             return self._put(t, self._split(text, len(chunk.data)), chunk.end)
         # The common block: its lines are the text as read, which the batch carries whole
         # (the chunk ends with a newline).
-        return self._send(t, *text_batch(self._parser, text[:-1], self.name, self._clock()),
-                          chunk.end)
+        return self._send(
+            t, *text_batch(self._parser, text[:-1], self.name, self._clock()), chunk.end
+        )
 
     def _split(self, text: str, size: int) -> list[str]:
         """A block's lines, with CRs before the newline dropped and over-long lines cut."""

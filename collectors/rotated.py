@@ -1,0 +1,98 @@
+"""Where a followed file's unread lines went when it was rotated: renamed (found by inode) or
+copied before a truncation (copytruncate: found by content).
+
+The copy of a truncated `DIR/NAME` is looked for among its siblings in DIR whose name is NAME
+followed by `.`, `-` or `_` and more (`app.log.1`, `app.log-20240101`, `app.log_old`): regular
+files, not symlinks, not compressed (`.gz .xz .zst .bz2 .lz4 .lzma .Z .zip .br`, which cannot be
+read from an offset), newest modification time first. The first whose first bytes and whose
+bytes just before the collector's offset are those the collector read from the original is the
+copy. Copies written to another directory (logrotate's `olddir`) or renamed around an
+extension (`extension`) are not found.
+"""
+
+from __future__ import annotations
+
+import os
+
+from collectors.tail import FileTailer, SavedPosition
+
+COMPRESSED = (".gz", ".xz", ".zst", ".bz2", ".lz4", ".lzma", ".z", ".zip", ".br")
+SEPARATORS = (".", "-", "_")
+
+
+def find_renamed(pos: SavedPosition) -> FileTailer | None:
+    """The file `pos` was taken from, if it was renamed within its directory while we were
+    stopped and still has unread lines."""
+    try:
+        entries = list(os.scandir(os.path.dirname(pos.path) or "."))
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            if entry.inode() != pos.ino or not entry.is_file(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        try:
+            t = FileTailer.open(entry.path)
+        except OSError:
+            continue
+        if t.matches(pos) and t.size > pos.offset:
+            return t
+        t.close()
+    return None
+
+
+def copy_candidates(path: str) -> list[str]:
+    """The siblings of `path` a copy of it may be, newest first (see the module docstring)."""
+    directory, name = os.path.split(path)
+    found: list[tuple[float, str]] = []
+    try:
+        entries = list(os.scandir(directory or "."))
+    except OSError:
+        return []
+    for entry in entries:
+        rest = entry.name[len(name) :]
+        if (
+            not entry.name.startswith(name)
+            or not rest.startswith(SEPARATORS)
+            or entry.name.lower().endswith(COMPRESSED)
+        ):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                found.append((entry.stat(follow_symlinks=False).st_mtime, entry.path))
+        except OSError:
+            continue
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def find_copy(was: SavedPosition) -> FileTailer | None:
+    """The copy of the file `was` was taken from, opened, or None. The file itself (same
+    inode: truncated, not copied) is not its own copy."""
+    for path in copy_candidates(was.path):
+        try:
+            t = FileTailer.open(path)
+        except OSError:
+            continue
+        if (t.dev, t.ino) != (was.dev, was.ino) and t.holds(was):
+            return t
+        t.close()
+    return None
+
+
+def estimate_lines(unread: int, head: bytes, before: bytes = b"") -> int:
+    """How many lines `unread` bytes of a file held, from the mean length of the whole lines in
+    what is known of it: its first bytes (`head`, from offset 0) and the bytes that end at the
+    read offset (`before`). At least 1 when any byte was unread; 1 when neither sample holds a
+    whole line (its lines are longer than that)."""
+    if unread <= 0:
+        return 0
+    whole = head[: head.rfind(b"\n") + 1]
+    first_nl = before.find(b"\n")
+    if first_nl >= 0:  # `before` ends at a line start; its first line may be cut
+        whole += before[first_nl + 1 :]
+    lines = whole.count(b"\n")
+    if not lines:
+        return 1
+    return max(1, round(unread * lines / len(whole)))
