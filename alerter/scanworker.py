@@ -10,16 +10,24 @@ hand-over costs a round trip of some 30 µs.
 The text goes through a shared memory file (memfd) the two processes map, with a pickled
 message over a pipe to say a batch is there and which passes to run; the passes (patterns and
 matchers) are sent when they change. The helper runs `rules.bulk.summarize`, the same code the
-engine runs in-process, so results do not depend on where a pass ran. If the helper fails, dies
-or does not answer within `timeout` (5 s, far inside the 30 s watchdog; a 1 MiB batch takes
-it 2 ms), the engine runs the passes itself: nothing is lost, and a new helper is started after
-RETRY_AFTER seconds.
+engine runs in-process, so results do not depend on where a pass ran.
+
+The helper is trusted with nothing. Every step the daemon takes with it (start, hand-over,
+reading the answer, close) is bounded by `timeout` (5 s, far inside the 30 s watchdog; a 1 MiB
+batch takes it 2 ms) and guarded: if the helper dies, hangs, or answers out of step or with
+anything but plain values (its answers are unpickled without access to any class or function,
+then checked field by field; a quantile's values come as packed doubles), the engine runs the
+passes itself, nothing is lost, the helper is killed and a new one is started after
+RETRY_AFTER seconds. The transport is a `Channel` (`HelperProcess` for the real one) so tests
+can make any step fail.
 
     python -m alerter.scanworker FD SIZE    (started by ScanWorker, never by hand)
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import mmap
 import os
 import pickle
@@ -28,35 +36,78 @@ import struct
 import subprocess
 import sys
 import time
+from array import array
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
-from rules.bulk import BulkSpec, Summary, summarize
+from rules.bulk import FALLBACK, BulkSpec, Summary, summarize
+from rules.windows import EXAMPLES
 
 log = structlog.get_logger(__name__)
 
 MIN_CHARS = 256 << 10  # smaller batches are scanned in-process
 BUFFER_BYTES = 8 << 20  # the largest batch handed over, UTF-8 encoded
 RETRY_AFTER = 30.0
+CLOSE_GRACE = 1.0  # seconds a helper has to exit once its input closes, before SIGKILL
+KILL_WAIT = 2.0  # seconds to wait for a killed helper to be reaped
+READY = ("ready",)
 _HEADER = struct.Struct(">I")
+_CHUNK = 1 << 20  # the most read at once (a frame's claimed length allocates nothing)
+
+
+class Channel(Protocol):
+    """The transport to one helper process: a shared buffer for a batch's text and a byte
+    stream each way. `HelperProcess` is the real one; tests pass fakes that fail at any step.
+    Any method but `close` may raise (OSError, ValueError...): the worker gives the helper up."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def put(self, data: bytes) -> None:
+        """A batch's text (at most the buffer's size) into the shared buffer."""
+
+    def write(self, data: bytes, deadline: float) -> None:
+        """All of `data` to the helper; TimeoutError if the deadline (monotonic) passes first."""
+
+    def read(self, n: int, deadline: float) -> bytes:
+        """1 to n bytes from the helper; b"" at its end; TimeoutError at the deadline."""
+
+    def close(self, grace: float) -> None:
+        """End the helper (its input closes; SIGKILL after `grace` seconds) and free what the
+        channel holds. Never raises."""
+
+
+Spawn = Callable[[int], Channel]  # the buffer's size -> a channel to a new helper
+
+
+class Garbled(ValueError):
+    """The helper said something that is not an answer to what it was asked."""
 
 
 class ScanWorker:
     """The daemon's side: `offload(text, specs)` for `rules.scan.feed`. One caller at a time
-    (the engine's thread); each hand-over is waited for before the next."""
+    (the engine's thread); each hand-over is waited for before the next. Neither the call, the
+    wait it returns, `start` nor `close` raises: a failing helper costs in-process work only."""
 
-    def __init__(self, min_chars: int = MIN_CHARS, buffer_bytes: int = BUFFER_BYTES,
-                 timeout: float = 5.0, retry_after: float = RETRY_AFTER) -> None:
+    def __init__(
+        self,
+        min_chars: int = MIN_CHARS,
+        buffer_bytes: int = BUFFER_BYTES,
+        timeout: float = 5.0,
+        retry_after: float = RETRY_AFTER,
+        spawn: Spawn | None = None,
+    ) -> None:
         self.min_chars = min_chars
         self.size = buffer_bytes
         self.timeout = timeout
         self.retry_after = retry_after
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._fd = -1
-        self._buf: mmap.mmap | None = None
+        self._spawn: Spawn = spawn or HelperProcess
+        self._max_frame = 16 * buffer_bytes + (1 << 20)  # far above any true answer
+        self._chan: Channel | None = None
         self._specs: tuple[BulkSpec, ...] | None = None  # as the helper has them
         self._seq = 0
         self._retry_at = 0.0
@@ -64,174 +115,325 @@ class ScanWorker:
 
     @property
     def pid(self) -> int | None:
-        """The helper's process id while it runs."""
-        return self._proc.pid if self._proc is not None else None
+        """The helper's process id while the worker uses it."""
+        return self._chan.pid if self._chan is not None else None
 
-    def __call__(self, text: str, specs: tuple[BulkSpec, ...]
-                 ) -> Callable[[], list[Summary] | None] | None:
+    def __call__(
+        self, text: str, specs: tuple[BulkSpec, ...]
+    ) -> Callable[[], list[Summary] | None] | None:
         if len(text) < self.min_chars or time.monotonic() < self._retry_at:
             return None
-        data = text.encode("utf-8", "surrogatepass")
-        if len(data) > self.size or not self.start():
-            return None
-        assert self._buf is not None
         try:
-            self._buf[: len(data)] = data
+            data = text.encode("utf-8", "surrogatepass")
+            if len(data) > self.size or not self.start():
+                return None
+            chan = self._chan
+            assert chan is not None
+            deadline = time.monotonic() + self.timeout
+            chan.put(data)
             if specs != self._specs:
-                self._send(("specs", specs))
+                self._send(chan, ("specs", specs), deadline)
                 self._specs = specs
             self._seq += 1
-            self._send(("scan", self._seq, len(data)))
-        except (OSError, ValueError) as e:
-            self._fail(f"hand-over failed: {e}")
+            self._send(chan, ("scan", self._seq, len(data)), deadline)
+        except Exception as e:  # whatever the helper or its channel did: the passes run here
+            self._fail("hand_over", e)
             return None
-        seq = self._seq
-        return lambda: self._wait(seq, len(specs))
+        return partial(self._wait, chan, self._seq, len(specs))
 
-    def _wait(self, seq: int, n: int) -> list[Summary] | None:
-        deadline = time.monotonic() + self.timeout
+    def _wait(self, chan: Channel, seq: int, n: int) -> list[Summary] | None:
+        if chan is not self._chan:
+            return None  # given up (or closed) since the hand-over
         try:
-            msg = self._recv(deadline)
-            while msg is not None and msg[1] < seq:  # the answer to a hand-over not waited for
-                msg = self._recv(deadline)
-        except (OSError, EOFError, pickle.UnpicklingError) as e:
-            self._fail(f"no answer: {e}")
-            return None
-        if msg is None:
-            self._fail(f"no answer within {self.timeout:g}s")
-            return None
-        if msg[0] != "done" or msg[1] != seq or len(msg[2]) != n:
-            log.warning("scan_worker_error", error=str(msg[2]) if msg[0] == "error" else
-                        f"unexpected answer {msg[0]!r}")
-            if msg[0] != "error":
-                self._fail("out of step")
+            deadline = time.monotonic() + self.timeout
+            kind, got, body = self._answer(chan, deadline)
+            while got < seq:  # the answer to a hand-over not waited for
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"no answer to hand-over {seq} within {self.timeout:g}s")
+                kind, got, body = self._answer(chan, deadline)
+            if got != seq:
+                raise Garbled(f"answer to hand-over {got}, expected {seq}")
+            if kind == "error":  # a pass failed there; it would fail here too, judged per rule
+                log.warning("scan_worker_error", error=body)
+                return None
+            summaries = list(map(_summary, body))
+            if len(summaries) != n:
+                raise Garbled(f"{len(summaries)} summaries for {n} passes")
+        except Exception as e:
+            self._fail("answer", e)
             return None
         self.handed += 1
-        return list(msg[2])
+        return summaries
 
     def close(self) -> None:
-        """End the helper (its stdin closes: it exits) and unmap the buffer."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    stream.close()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._buf is not None:
-            self._buf.close()
-            self._buf = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        self._specs = None
+        """End the helper (its input closes: it exits; killed if it has not within
+        CLOSE_GRACE) and unmap the buffer. Never raises; ends only the process it started."""
+        self._end(CLOSE_GRACE)
 
     # --- the helper process -----------------------------------------------------------------
 
     def start(self) -> bool:
-        """Start the helper unless it runs (the first large batch does); True if it runs."""
-        if self._proc is not None:
+        """Start the helper unless it runs (the first large batch does); True once it has said
+        it is ready. Never raises."""
+        if self._chan is not None:
             return True
         try:
-            self._fd = os.memfd_create("alerter-scan", 0)
-            os.ftruncate(self._fd, self.size)
-            self._buf = mmap.mmap(self._fd, self.size)
+            chan = self._chan = self._spawn(self.size)
+            ready = self._frame(chan, time.monotonic() + self.timeout)
+            if ready != READY:
+                raise Garbled(f"said {_brief(ready)} instead of {READY!r}")
+            log.info("scan_worker_started", pid=chan.pid)
+        except Exception as e:  # no memfd (not Linux), no fork allowed, died while importing...
+            self._fail("start", e)
+            return False
+        return True
+
+    def _fail(self, step: str, e: Exception) -> None:
+        log.warning(
+            "scan_worker_failed",
+            step=step,
+            error=f"{type(e).__name__}: {e}",
+            retry_in=self.retry_after,
+        )
+        self._end(0.0)
+        self._retry_at = time.monotonic() + self.retry_after
+
+    def _end(self, grace: float) -> None:
+        chan, self._chan = self._chan, None
+        self._specs = None
+        if chan is not None:
+            try:
+                chan.close(grace)
+            except Exception:  # a channel that breaks its own promise
+                log.exception("scan_worker_close_failed")
+
+    def _send(self, chan: Channel, msg: Any, deadline: float) -> None:
+        body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        chan.write(_HEADER.pack(len(body)) + body, deadline)
+
+    def _frame(self, chan: Channel, deadline: float) -> object:
+        """The helper's next message, decoded from plain values only."""
+        (size,) = _HEADER.unpack(_read_exactly(chan, _HEADER.size, deadline))
+        if size > self._max_frame:
+            raise Garbled(f"a frame of {size} bytes (at most {self._max_frame})")
+        return _plain_loads(_read_exactly(chan, size, deadline))
+
+    def _answer(self, chan: Channel, deadline: float) -> tuple[str, int, Any]:
+        """("done", seq, [wire summary...]) or ("error", seq, why)."""
+        msg = self._frame(chan, deadline)
+        if (
+            type(msg) is tuple
+            and len(msg) == 3
+            and type(msg[1]) is int
+            and (
+                (msg[0] == "done" and type(msg[2]) is list)
+                or (msg[0] == "error" and type(msg[2]) is str)
+            )
+        ):
+            return msg
+        raise Garbled(f"not an answer: {_brief(msg)}")
+
+
+def _read_exactly(chan: Channel, n: int, deadline: float) -> bytes:
+    got = bytearray()
+    while len(got) < n:
+        chunk = chan.read(min(n - len(got), _CHUNK), deadline)
+        if not chunk:
+            raise EOFError(f"the helper's output ended {len(got)} bytes into {n}")
+        got += chunk
+    return bytes(got)
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builds only what needs no class or function: tuples, lists, str, bytes, numbers, None.
+    A pickle that names any global (the way pickles run code) fails to load."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise Garbled(f"the helper's answer names {module}.{name}: only plain values are read")
+
+
+def _plain_loads(body: bytes) -> object:
+    f = io.BytesIO(body)
+    msg = _PlainUnpickler(f).load()
+    if f.tell() != len(body):
+        raise Garbled(f"{len(body) - f.tell()} bytes after the message")
+    return msg
+
+
+def _summary(w: object) -> Summary:
+    """A pass's summary as the helper sent it (`_to_wire`), checked; Garbled if it is not one."""
+    if w is None or (type(w) is str and w == FALLBACK):
+        return w
+    if type(w) is tuple and len(w) in (2, 3) and _examples(w[-1]):
+        if len(w) == 3 and type(w[0]) is int and type(w[1]) is int and 0 <= w[1] <= w[0]:
+            return w
+        if len(w) == 2 and type(w[0]) is bytes and len(w[0]) % 8 == 0:
+            xs = array("d")
+            xs.frombytes(w[0])
+            return xs.tolist(), w[1]
+    raise Garbled(f"not a pass's summary: {_brief(w)}")
+
+
+def _examples(x: object) -> bool:
+    return type(x) is list and len(x) <= EXAMPLES and all(type(s) is str for s in x)
+
+
+def _to_wire(s: Summary) -> object:
+    """A quantile's values as packed doubles (they cannot come back as anything but floats)."""
+    if isinstance(s, tuple) and len(s) == 2:
+        return array("d", s[0]).tobytes(), s[1]
+    return s
+
+
+def _brief(x: object) -> str:
+    r = repr(x)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+class HelperProcess:
+    """The real channel: `python -m alerter.scanworker` with a memfd both map and a pipe each
+    way (non-blocking on this side, so no step waits past its deadline)."""
+
+    def __init__(self, size: int) -> None:
+        fd = os.memfd_create("alerter-scan", 0)
+        try:
+            os.ftruncate(fd, size)
+            self._buf = mmap.mmap(fd, size)
             env = dict(os.environ)
             root = str(Path(__file__).resolve().parent.parent)  # this very code, installed or not
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "alerter.scanworker", str(self._fd), str(self.size)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(self._fd,), env=env,
-            )
-        except (OSError, AttributeError) as e:  # no memfd (not Linux), no fork allowed...
-            self._fail(f"cannot start: {e}")
-            return False
-        try:  # it says so once it has imported what it runs
-            ready = self._recv(time.monotonic() + self.timeout)
-        except (OSError, EOFError, pickle.UnpicklingError) as e:
-            ready = e
-        if ready != ("ready",):
-            self._fail(f"did not start: {ready!r}")
-            return False
-        log.info("scan_worker_started", pid=self._proc.pid)
-        return True
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "alerter.scanworker", str(fd), str(size)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    bufsize=0,
+                    pass_fds=(fd,),
+                    env=env,
+                )
+            except BaseException:
+                self._buf.close()
+                raise
+        finally:
+            os.close(fd)  # the helper has its own; the mapping keeps the memory
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._to, self._from = self._proc.stdin.fileno(), self._proc.stdout.fileno()
+        os.set_blocking(self._to, False)
+        os.set_blocking(self._from, False)
 
-    def _fail(self, why: str) -> None:
-        log.warning("scan_worker_failed", error=why, retry_in=self.retry_after)
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def put(self, data: bytes) -> None:
+        self._buf[: len(data)] = data
+
+    def write(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._to, view) :]
+            except BlockingIOError:  # the pipe is full: the helper is not reading
+                _await(self._to, select.POLLOUT, deadline)
+
+    def read(self, n: int, deadline: float) -> bytes:
+        while True:
+            try:
+                return os.read(self._from, n)
+            except BlockingIOError:
+                _await(self._from, select.POLLIN, deadline)
+
+    def close(self, grace: float) -> None:
         proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-        self.close()
-        self._retry_at = time.monotonic() + self.retry_after
+        for stream in (proc.stdin, proc.stdout):  # unbuffered: nothing left to flush
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # Popen's own child, and only while it is not reaped
+                proc.wait(timeout=KILL_WAIT)
+        except Exception as e:  # in uninterruptible sleep; Popen reaps it later
+            log.warning("scan_worker_not_ended", pid=proc.pid, error=f"{type(e).__name__}: {e}")
+        with contextlib.suppress(Exception):
+            self._buf.close()
 
-    def _send(self, msg: Any) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-        self._proc.stdin.write(_HEADER.pack(len(body)) + body)
-        self._proc.stdin.flush()
 
-    def _recv(self, deadline: float) -> Any:
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        head = _read_exactly(fd, _HEADER.size, deadline)
-        if head is None:
+def _await(fd: int, event: int, deadline: float) -> None:
+    """Until fd is ready for `event` (or errs: the next call says how); TimeoutError at the
+    deadline. (poll, not select: a daemon's fds may be numbered past FD_SETSIZE.)"""
+    p = select.poll()
+    p.register(fd, event)
+    left = deadline - time.monotonic()
+    if left <= 0 or not p.poll(left * 1000):
+        raise TimeoutError("the helper did not answer in time")
+
+
+# --- the helper's side --------------------------------------------------------------------------
+
+
+class Helper:
+    """What the helper does with each message from the daemon (its transport aside)."""
+
+    def __init__(self, buf: mmap.mmap | bytearray) -> None:
+        self.buf = buf
+        self.specs: tuple[BulkSpec, ...] = ()
+
+    def handle(self, msg: Any) -> tuple[Any, ...] | None:
+        """The answer to a message, if it asks for one."""
+        if msg[0] == "specs":
+            self.specs = msg[1]
             return None
-        body = _read_exactly(fd, _HEADER.unpack(head)[0], deadline)
-        return None if body is None else pickle.loads(body)
+        _, seq, nbytes = msg
+        try:
+            text = str(self.buf[:nbytes], "utf-8", "surrogatepass")
+            shared: dict[object, list[Any]] = {}
+            return "done", seq, [_to_wire(summarize(s, text, shared)) for s in self.specs]
+        except Exception as e:  # a pass that fails here would fail in-process too
+            return "error", seq, f"{type(e).__name__}: {e}"
 
 
-def _read_exactly(fd: int, n: int, deadline: float | None) -> bytes | None:
-    """n bytes from fd; None when the deadline passes first. EOFError at end of file."""
+def frame(msg: Any) -> bytes:
+    """A message as it goes over the pipe: its length, then its pickle."""
+    body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(body)) + body
+
+
+def serve(fd: int, size: int, inp: int = 0, out: int = 1) -> None:
+    """The helper's loop: specs and scan requests in, summaries out, until its input ends."""
+    helper = Helper(mmap.mmap(fd, size, prot=mmap.PROT_READ))
+    try:
+        _write(out, frame(READY))
+        while True:
+            (n,) = _HEADER.unpack(_read_fd(inp, _HEADER.size))
+            reply = helper.handle(pickle.loads(_read_fd(inp, n)))
+            if reply is not None:
+                _write(out, frame(reply))
+    except (EOFError, BrokenPipeError):  # the daemon closed its end (or is gone)
+        return
+
+
+def _read_fd(fd: int, n: int) -> bytes:
     parts: list[bytes] = []
     while n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None
         chunk = os.read(fd, n)
         if not chunk:
-            raise EOFError("the other end closed")
+            raise EOFError("the daemon closed the pipe")
         parts.append(chunk)
         n -= len(chunk)
     return b"".join(parts)
 
 
-def serve(fd: int, size: int, inp: int = 0, out: int = 1) -> None:
-    """The helper's loop: specs and scan requests in, summaries out, until stdin closes."""
-    buf = mmap.mmap(fd, size, prot=mmap.PROT_READ)
-    specs: tuple[BulkSpec, ...] = ()
-    _write(out, ("ready",))
-    while True:
-        try:
-            head = _read_exactly(inp, _HEADER.size, None)
-        except EOFError:
-            return
-        assert head is not None
-        body = _read_exactly(inp, _HEADER.unpack(head)[0], None)
-        assert body is not None
-        msg = pickle.loads(body)
-        if msg[0] == "specs":
-            specs = msg[1]
-            continue
-        _, seq, nbytes = msg
-        try:
-            text = str(buf[:nbytes], "utf-8", "surrogatepass")
-            shared: dict[object, list[Any]] = {}
-            reply: tuple[Any, ...] = ("done", seq, [summarize(s, text, shared) for s in specs])
-        except Exception as e:  # a pass that fails here would fail in-process too
-            reply = ("error", seq, f"{type(e).__name__}: {e}")
-        _write(out, reply)
-
-
-def _write(fd: int, msg: Any) -> None:
-    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_HEADER.pack(len(data)) + data)
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    # the pipe to the daemon gets its own fd; anything printed goes to stderr, not into it
+    answers = os.dup(1)
+    os.dup2(2, 1)
+    serve(int(sys.argv[1]), int(sys.argv[2]), out=answers)

@@ -65,17 +65,17 @@ def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: Se
     if offload is not None and text is not None:
         bulk = tuple(r for r in rules if r.bulk_spec is not None)
         if bulk:
-            wait = offload(text, tuple(r.bulk_spec for r in bulk))  # type: ignore[misc]
+            try:
+                wait = offload(text, tuple(r.bulk_spec for r in bulk))  # type: ignore[misc]
+            except Exception:  # the offload's own failure: the passes run here
+                wait = None
             if wait is not None:
                 later = bulk
     for r in rules:
         if r not in later:
             _guarded(r, b, errors)
     if wait is not None:
-        try:
-            summaries = wait()
-        except Exception:  # the offload's own failure: the passes run here
-            summaries = None
+        summaries = _summaries(wait, len(later))
         for i, r in enumerate(later):
             try:
                 if summaries is not None and apply_summary(r, summaries[i], now, out):
@@ -84,6 +84,16 @@ def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: Se
                 errors[r.rule.ident] = f"{type(e).__name__}: {e}"
                 continue
             _guarded(r, b, errors)
+
+
+def _summaries(wait: Callable[[], list[Summary] | None], n: int) -> list[Summary] | None:
+    """The offloaded passes' n summaries, or None: they run here (the offload failed, or
+    answered with other than one summary a pass)."""
+    try:
+        summaries = wait()
+    except Exception:  # the offload's own failure
+        return None
+    return summaries if type(summaries) is list and len(summaries) == n else None
 
 
 def _guarded(r: LogRule, b: _Batch, errors: dict[str, str]) -> None:
