@@ -32,8 +32,8 @@ def core_routes(d: Daemon) -> list[Route]:
         return Response.json({"status": "success", "data": d.status()})
 
     return [
-        Route("GET", "/-/healthy", healthy),
-        Route("GET", "/-/ready", ready),
+        Route("GET", "/-/healthy", healthy, public=True),
+        Route("GET", "/-/ready", ready, public=True),
         Route("POST", "/-/reload", reload, mutating=True),
         Route("PUT", "/-/reload", reload, mutating=True),
         Route("GET", "/api/v1/rules", rules),

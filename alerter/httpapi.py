@@ -60,12 +60,14 @@ Handler = Callable[[Request], Response]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """`pattern` like "/api/v1/silences/{id}". Mutating routes require the bearer token if set."""
+    """`pattern` like "/api/v1/silences/{id}". Mutating routes require the bearer token when
+    one is set; other routes, unless public, when the API is reachable beyond loopback."""
 
     method: str
     pattern: str
     handler: Handler
     mutating: bool = False
+    public: bool = False  # never needs the token: metrics and health, for scrapers and probes
     regex: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:

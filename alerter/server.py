@@ -1,55 +1,78 @@
-"""The HTTP API server: a threaded WSGI server on `server.listen` serving registered routes.
+"""The HTTP API server: the registered routes on `server.listen`, behind the bearer token.
 
-Mutating routes (POST/DELETE) require `Authorization: Bearer <token>` when a token is set.
+Who needs the token (`Authorization: Bearer <token>`):
+- public routes (`/metrics`, `/-/healthy`, `/-/ready`, which Prometheus and probes use): nobody;
+- mutating routes (POST/PUT/DELETE): everyone, when a token is set;
+- every other read (alerts, silences, rules, actions, status: labels and log lines): everyone,
+  when the socket is reachable beyond loopback.
+A socket beyond loopback without a token answers only the public routes.
+
+Connections, limits and timeouts are `alerter/httpconn.py`'s.
 """
 
 from __future__ import annotations
 
 import hmac
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from socketserver import ThreadingMixIn
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from alerter.errors import AlerterError
 from alerter.httpapi import HTTPError, Request, Response, Route
+from alerter.httpconn import ConnectionTable, Limits, Listener, Prepared
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY = 1 << 20
+MAX_BODY = Limits().max_body
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class ListenError(AlerterError, OSError):
+    """The API cannot listen on the configured address."""
 
 
 class APIServer:
     def __init__(
-        self, host: str, port: int, registry: CollectorRegistry, token: str | None
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        token: str | None,
+        *,
+        limits: Limits | None = None,
+        exposed: bool | None = None,
     ) -> None:
+        """`exposed` overrides what the bound address says (beyond loopback or not); tests use it."""
         self.registry = registry
         self.token = token
-        self._routes: list[Route] = []
+        self.limits = limits or Limits()
+        self._exposed = exposed
+        self._routes: list[Route] = [Route("GET", "/metrics", self._metrics, public=True)]
         self._lock = threading.Lock()
-        self._httpd = make_server(
-            host, port, self._app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-        )
-        self._thread: threading.Thread | None = None
-        self.add_routes([Route("GET", "/metrics", self._metrics)])
+        self._listen_lock = threading.Lock()
+        self._table = ConnectionTable(self.limits.max_connections)
+        self._listener = self._bind(host, port)
+        self._address = (host, port)  # as configured: port 0 stays 0
+        self._started = False
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return int(self._listener.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return str(self._listener.server_address[0])
+
+    @property
+    def exposed(self) -> bool:
+        """Whether the socket is reachable beyond loopback (reads then need the token)."""
+        return self._listener.exposed
+
+    @property
+    def connections(self) -> int:
+        return len(self._table)
 
     def add_routes(self, routes: Iterable[Route]) -> None:
         with self._lock:
@@ -63,29 +86,51 @@ class APIServer:
     def set_token(self, token: str | None) -> None:
         self.token = token
 
+    def reconfigure(self, host: str, port: int, token: str | None) -> None:
+        """Listen on host:port with this token, as one step (a reload). The new socket is bound
+        before the old one closes; if it cannot be, ListenError is raised and the old socket
+        and token stay. Connections of the old socket close once idle."""
+        with self._listen_lock:
+            if (host, port) == self._address:
+                self.token = token
+                return
+            new = self._bind(host, port)
+            old, self._listener = self._listener, new
+            self.token = token
+            self._address = (host, port)
+            if self._started:
+                new.start()
+            old.stop()
+        log.info("api_listen_changed", listen=_address(host, new.server_address[1]))
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
-        self._thread.start()
+        with self._listen_lock:
+            self._started = True
+            self._listener.start()
 
     def stop(self) -> None:
-        if self._thread is not None:  # shutdown() waits for serve_forever, so only if it runs
-            self._httpd.shutdown()
-            self._thread = None
-        self._httpd.server_close()
+        with self._listen_lock:
+            self._started = False
+            self._listener.stop()
+        self._table.close_idle()
+
+    def _bind(self, host: str, port: int) -> Listener:
+        try:
+            return Listener(host, port, self, self.limits, self._table, self._exposed)
+        except OSError as e:
+            raise ListenError(
+                f"cannot listen on {_address(host, port)}: {e.strerror or e}; "
+                "stop what uses it or change server.listen"
+            ) from e
 
     def _metrics(self, req: Request) -> Response:
         return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
 
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        resp = self.dispatch(environ)
-        headers = [("Content-Type", resp.content_type), ("Content-Length", str(len(resp.body)))]
-        headers += list(resp.headers.items())
-        start_response(f"{resp.status} {_REASONS.get(resp.status, 'Status')}", headers)
-        return [resp.body]
-
-    def dispatch(self, environ: dict[str, Any]) -> Response:
-        method = environ["REQUEST_METHOD"]
-        path = environ.get("PATH_INFO", "/") or "/"
+    def prepare(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], exposed: bool
+    ) -> Prepared:
+        """Route and authorize a request from its head, before its body is read."""
+        path = path or "/"
         with self._lock:
             routes = list(self._routes)
         allowed = False
@@ -94,54 +139,49 @@ class APIServer:
             if params is None:
                 allowed = allowed or route.regex.match(path) is not None
                 continue
-            if route.mutating and not self._authorized(environ):
-                return Response.json(
-                    {"status": "error", "error": "missing or wrong bearer token"}, 401
-                )
-            try:
-                n = int(environ.get("CONTENT_LENGTH") or 0)
-                if n > MAX_BODY:
-                    return Response.json({"status": "error", "error": "body too large"}, 413)
-                body = environ["wsgi.input"].read(n) if n else b""
-                req = Request(
-                    method=method,
-                    path=path,
-                    query=parse_qs(environ.get("QUERY_STRING", "")),
-                    headers={
-                        k[5:].replace("_", "-").title(): v
-                        for k, v in environ.items()
-                        if k.startswith("HTTP_")
-                    },
-                    body=body,
-                    params=params,
-                )
-                return route.handler(req)
-            except HTTPError as e:
-                return Response.json({"status": "error", "error": e.message}, e.status)
-            except Exception as e:  # the edge of a request: log, answer 500, keep serving
-                log.exception("http_handler_failed", path=path, method=method)
-                return Response.json({"status": "error", "error": repr(e)}, 500)
+            refused = self._refusal(route, headers, exposed)
+            if refused is not None:
+                return refused
+
+            def call(
+                body: bytes, route: Route = route, params: dict[str, str] = params
+            ) -> Response:
+                req = Request(method, path, parse_qs(query), headers, body, params)
+                try:
+                    return route.handler(req)
+                except HTTPError as e:
+                    return _error(e.message, e.status)
+                except Exception as e:  # the edge of a request: log, answer 500, keep serving
+                    log.exception("http_handler_failed", path=path, method=method)
+                    return _error(repr(e), 500)
+
+            return call
         if allowed:
-            return Response.json({"status": "error", "error": f"method {method} not allowed"}, 405)
-        return Response.json({"status": "error", "error": f"no such endpoint {path}"}, 404)
+            return _error(f"method {method} not allowed", 405)
+        return _error(f"no such endpoint {path}", 404)
 
-    def _authorized(self, environ: dict[str, Any]) -> bool:
-        if not self.token:
-            return True
-        got = environ.get("HTTP_AUTHORIZATION", "")
-        return hmac.compare_digest(got.encode(), f"Bearer {self.token}".encode())
+    def _refusal(self, route: Route, headers: Mapping[str, str], exposed: bool) -> Response | None:
+        if route.public or not (route.mutating or exposed):
+            return None
+        token = self.token
+        if not token:
+            if not exposed:
+                return None
+            return _error(
+                "this API is reachable beyond loopback and has no token; "
+                "set server.token_file to use it",
+                403,
+            )
+        got = headers.get("Authorization", "")
+        if hmac.compare_digest(got.encode(), f"Bearer {token}".encode()):
+            return None
+        resp = _error("missing or wrong bearer token", 401)
+        return Response(resp.status, resp.body, resp.content_type, {"WWW-Authenticate": "Bearer"})
 
 
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
+def _error(message: str, status: int) -> Response:
+    return Response.json({"status": "error", "error": message}, status)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
