@@ -2,7 +2,9 @@
 
 The main loop owns the engine (rules/ is single-threaded by design): it takes batches off the
 bus, feeds them to the engine, hands transitions to actions and the dispatcher, acknowledges
-batches (which lets collectors persist positions), ticks timers and pings the watchdog.
+batches (which stages the collectors' positions), ticks timers, commits a checkpoint (engine
+state, groups, outbox rows and those positions in one transaction: alerter/checkpoint.py) and
+pings the watchdog.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from apscheduler.jobstores.base import JobLookupError
 from alerter import __version__, gcsettings
 from alerter.api import core_routes
 from alerter.bus import Bus, BusSink, Gate
+from alerter.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
 from alerter.config import Config, load_config
 from alerter.errors import ConfigError
 from alerter.metrics import Metrics
-from alerter.protocols import ActionRunner, Dispatcher, RuleEngine
+from alerter.protocols import ActionRunner, Dispatcher, Durable, RuleEngine
 from alerter.scheduler import add_interval_job, make_scheduler
 from alerter.sdnotify import SystemdNotifier
 from alerter.server import APIServer
@@ -39,8 +42,7 @@ log = structlog.get_logger(__name__)
 
 TICK_SECONDS = 1.0
 DISPATCH_TICK_SECONDS = 0.1
-SNAPSHOT_SECONDS = 30.0
-ENGINE_STATE_KEY = ("engine", "snapshot")
+COMMIT_WAIT_SECONDS = 0.01  # the bus wait while a commit is pending
 
 
 @dataclass
@@ -87,7 +89,9 @@ class Daemon:
         self.clock = self.parts.clock
         self.sd = notifier or SystemdNotifier()
         self.metrics = metrics or Metrics()
-        self.store = StateStore(config.global_.state_dir)
+        self.store = StateStore(config.global_.state_dir, lock=True)
+        self.positions = StagedPositions(self.store)
+        self.checkpoint = Checkpointer(self.store, self.positions, self.metrics)
         self.bus = Bus()
         self.started_at = time.time()
         self.ready = threading.Event()
@@ -195,7 +199,7 @@ class Daemon:
     def _start_collector(self, running: Running, cc: Any) -> None:
         sink = BusSink(self.bus, cc.name, running.gates[cc.name], self.metrics)
         try:
-            c = self.parts.collector(cc, self.store, self.metrics)
+            c = self.parts.collector(cc, self.positions, self.metrics)
         except Exception:
             log.exception("collector_build_failed", collector=cc.name)
             self.metrics.up(cc.name, False)
@@ -233,10 +237,11 @@ class Daemon:
     # --- main loop ---------------------------------------------------------------------
 
     def _loop(self) -> None:
-        next_tick = next_dispatch = next_snapshot = next_watchdog = 0.0
+        next_tick = next_dispatch = next_watchdog = 0.0
         wd = self.sd.watchdog_interval
+        wait = DISPATCH_TICK_SECONDS
         while not self._stop.is_set():
-            self._drain(max_batches=256, timeout=DISPATCH_TICK_SECONDS)
+            self._drain(max_batches=256, timeout=wait)
             mono = time.monotonic()
             rs = self.run_state
             assert rs is not None
@@ -253,9 +258,10 @@ class Daemon:
             if mono >= next_dispatch:
                 next_dispatch = mono + DISPATCH_TICK_SECONDS
                 rs.dispatcher.tick(self.clock.now())
-            if mono >= next_snapshot:
-                next_snapshot = mono + SNAPSHOT_SECONDS
-                self._save_snapshot()
+            parts = self._durables(rs)
+            if self.checkpoint.due(time.monotonic(), parts):
+                self._commit(rs)
+            wait = COMMIT_WAIT_SECONDS if self.checkpoint.pending() else DISPATCH_TICK_SECONDS
             if wd is not None and mono >= next_watchdog:
                 next_watchdog = mono + wd
                 self.sd.watchdog()
@@ -274,6 +280,7 @@ class Daemon:
         assert rs is not None
         while batch is not None:
             now = self.clock.now()
+            self.checkpoint.note_work(time.monotonic())
             with self._engine_lock:
                 transitions = rs.engine.process(batch.events, now)
             self.metrics.events.labels(batch.collector).inc(len(batch.events))
@@ -330,16 +337,13 @@ class Daemon:
         for (name, state), n in counts.items():
             self.metrics.alerts.labels(name, state).set(n)
 
-    def _save_snapshot(self) -> None:
-        rs = self.run_state
-        if rs is None:
-            return
+    def _durables(self, rs: Running) -> list[Durable]:
+        return [rs.dispatcher, *rs.actions.durable()]
+
+    def _commit(self, rs: Running) -> bool:
+        """One checkpoint: engine state, dispatcher and action changes, staged positions."""
         with self._engine_lock:
-            snap = rs.engine.snapshot()
-        try:
-            self.store.kv_put(*ENGINE_STATE_KEY, snap)
-        except Exception:
-            log.exception("snapshot_save_failed")
+            return self.checkpoint.commit(rs.engine.snapshot, self._durables(rs), self.clock.now())
 
     # --- reload and shutdown ------------------------------------------------------------
 
@@ -363,7 +367,8 @@ class Daemon:
         while self._drain(max_batches=1024, timeout=0) > 0:  # acks for everything already read
             pass
         self._handle_emitted()
-        old.dispatcher.stop()
+        self._commit(old)
+        old.dispatcher.stop(wait=False)  # a send in flight ends on its own thread
         old.actions.stop()
         if new.global_.scan_worker != old.config.global_.scan_worker:
             self._close_scan_worker()
@@ -383,7 +388,7 @@ class Daemon:
         self.last_reload_error = None
         self.metrics.config_last_reload_successful.set(1)
         self.metrics.config_last_reload_success_timestamp.set(time.time())
-        self._save_snapshot()
+        self._commit(self.run_state)
         gcsettings.settle()
         log.info(
             "config_reloaded", collectors=len(new.collectors), rule_groups=len(new.rules.groups)
@@ -401,7 +406,11 @@ class Daemon:
             while self._drain(max_batches=1024, timeout=0) > 0:
                 pass
             self._handle_emitted()
-            self._save_snapshot()
+            if not self._commit(rs):
+                log.error(
+                    "state_not_saved_at_stop",
+                    hint="the next start reads the lines since the last checkpoint again",
+                )
             rs.dispatcher.stop()
             rs.actions.stop()
         self._close_scan_worker()
@@ -450,6 +459,11 @@ class Daemon:
             "bus_length": self.bus.qsize(),
             "dry_run": cfg.global_.dry_run,
             "last_reload_error": self.last_reload_error,
+            "state": {
+                "ok": self.checkpoint.error is None,
+                "error": self.checkpoint.error,
+                "failing_since": self.checkpoint.failed_since,
+            },
         }
 
     def status_line(self) -> str:
@@ -460,6 +474,8 @@ class Daemon:
         )
         if s["dry_run"]:
             line += ", DRY RUN"
+        if not s["state"]["ok"]:
+            line += ", STATE STORE FAILING"
         return line
 
 

@@ -70,6 +70,18 @@ class Metrics:
         self.rule_keys_evicted = Counter(
             "alerter_rule_keys_evicted", "Alert keys evicted by max_keys", ["alertname"], registry=r
         )
+        self.state_errors = Counter(
+            "alerter_state_errors",
+            "Writes to the state store that failed (disk full, read-only, I/O error), by what wrote",
+            ["operation"],
+            registry=r,
+        )
+        self.state_commit_duration = Histogram(
+            "alerter_state_commit_duration_seconds",
+            "Time to write one checkpoint (engine state, groups, outbox rows, positions)",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+            registry=r,
+        )
 
     # collectors.base.CollectorStats
     def dropped(self, collector: str, reason: str, count: int = 1) -> None:

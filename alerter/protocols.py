@@ -5,6 +5,7 @@ collectors --(Sink/bus)--> RuleEngine --(Transitions)--> ActionRunner, Dispatche
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -49,13 +50,27 @@ class Notifier(Protocol):
         """Deliver one notification; raise NotifyError (retry or not) on failure."""
 
 
-class Dispatcher(Protocol):
+class Durable(Protocol):
+    """A part whose changes the daemon's checkpoint writes (alerter/checkpoint.py)."""
+
+    def dirty(self) -> bool:
+        """Something changed since the last write."""
+
+    def write(self, db: sqlite3.Connection, now: float) -> None:
+        """Add what changed since the last write to the caller's transaction."""
+
+    def written(self, ok: bool) -> None:
+        """The transaction of the last write committed (ok) or was rolled back."""
+
+
+class Dispatcher(Durable, Protocol):
     def handle(self, transitions: Sequence[Transition], now: float) -> None: ...
 
     def tick(self, now: float) -> None:
         """Flush groups whose timers are due and send what the outbox holds."""
 
-    def stop(self) -> None: ...
+    def stop(self, wait: bool = True) -> None:
+        """Stop sending; wait=False does not wait for a send in flight."""
 
 
 class ActionRunner(Protocol):
@@ -69,6 +84,9 @@ class ActionRunner(Protocol):
 
     def notes(self, fingerprint: str) -> list[str]:
         """Lines for notifications, e.g. "restarted web.service at 12:03, 2 of 3 in the last hour"."""
+
+    def durable(self) -> Sequence[Durable]:
+        """What the checkpoint writes for the actions (history rows the store refused)."""
 
     def stop(self) -> None: ...
 

@@ -62,7 +62,8 @@ def _dispatcher(
 ) -> Dispatcher:
     from alerter.dispatch import build_dispatcher
 
-    return build_dispatcher(config, store, metrics, clock, notes)
+    # The daemon's checkpoint writes the dispatcher's changes with the engine state.
+    return build_dispatcher(config, store, metrics, clock, notes, own_commits=False)
 
 
 def _actions(

@@ -3,16 +3,27 @@
 It is the memory the safety rules read (cooldown, the sliding-window limit, the global cap), so
 they hold across daemon restarts. A run is recorded as `running` when decided and updated to
 `ok` / `failed` when it ends: a run interrupted by a crash still counts against the limit.
+
+A record the store refuses (disk full, read-only) is kept in memory, counts in every query as if
+stored, and is written by the daemon's next checkpoint that succeeds (`write`), so the limits
+hold while the disk is full.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import itertools
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from alerter.state import StateStore
+
+log = structlog.get_logger(__name__)
 
 RUNNING = "running"
 OK = "ok"
@@ -57,6 +68,20 @@ class Record:
 _COLUMNS = "id, time, action, target, fingerprint, alertname, outcome, dry_run, detail"
 
 
+def _fields(r: Record, outcome: str, detail: str) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.time,
+        r.action,
+        r.target,
+        r.fingerprint,
+        r.alertname,
+        outcome,
+        r.dry_run,
+        detail,
+    )
+
+
 def _record(row: Sequence[Any]) -> Record:
     return Record(
         int(row[0]), float(row[1]), row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8]
@@ -64,8 +89,78 @@ def _record(row: Sequence[Any]) -> Record:
 
 
 class ActionHistory:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, on_error: Callable[[str], None] | None = None) -> None:
         self.store = store
+        self._on_error = on_error or (lambda operation: None)
+        self._lock = threading.Lock()
+        self._held: dict[int, Record] = {}  # negative id -> record the store refused
+        self._finished: dict[int, tuple[str, str]] = {}  # stored id -> outcome it could not take
+        self._ids: dict[int, int] = {}  # negative id -> id once written
+        self._next_id = itertools.count(-1, -1)
+        self._writing: tuple[dict[int, Record], dict[int, tuple[str, str]]] | None = None
+
+    # --- the checkpoint's part (alerter.checkpoint.Durable) -----------------------------------
+
+    def dirty(self) -> bool:
+        return bool(self._held or self._finished)
+
+    def write(self, db: sqlite3.Connection, now: float) -> None:
+        with self._lock:
+            held, finished = dict(self._held), dict(self._finished)
+            self._writing = (held, finished)
+        ids = {}
+        for rid, r in sorted(held.items(), reverse=True):  # -1 first: in decision order
+            cur = db.execute(
+                "INSERT INTO action_history (time, action, target, fingerprint, alertname, outcome,"
+                " dry_run, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.time,
+                    r.action,
+                    r.target,
+                    r.fingerprint,
+                    r.alertname,
+                    r.outcome,
+                    int(r.dry_run),
+                    r.detail,
+                ),
+            )
+            ids[rid] = int(cur.lastrowid or 0)
+        db.executemany(
+            "UPDATE action_history SET outcome = ?, detail = ? WHERE id = ?",
+            [(outcome, detail, rid) for rid, (outcome, detail) in finished.items()],
+        )
+        with self._lock:
+            self._ids.update(ids)
+
+    def written(self, ok: bool) -> None:
+        with self._lock:
+            if self._writing is None:
+                return
+            held, finished = self._writing
+            self._writing = None
+            if not ok:
+                for rid in held:
+                    self._ids.pop(rid, None)
+                return
+            for rid, r in held.items():
+                if self._held.get(rid) is r:
+                    del self._held[rid]
+                elif rid in self._held:  # finished meanwhile: its outcome goes by the real id
+                    newer = self._held.pop(rid)
+                    self._finished[self._ids[rid]] = (newer.outcome, newer.detail)
+            for rid, done in finished.items():
+                if self._finished.get(rid) == done:
+                    del self._finished[rid]
+
+    def _refused(self, operation: str, error: sqlite3.Error) -> None:
+        self._on_error(operation)
+        log.error(
+            "state_write_failed", part="action_history", operation=operation, error=str(error)
+        )
+
+    def _held_records(self) -> list[Record]:
+        with self._lock:
+            return list(self._held.values())
 
     def add(
         self,
@@ -78,20 +173,40 @@ class ActionHistory:
         dry_run: bool,
         detail: str = "",
     ) -> int:
-        with self.store.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO action_history (time, action, target, fingerprint, alertname, outcome,"
-                " dry_run, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (time, action, target, fingerprint, alertname, outcome, int(dry_run), detail),
-            )
-            return int(cur.lastrowid or 0)
+        try:
+            with self.store.transaction() as db:
+                cur = db.execute(
+                    "INSERT INTO action_history (time, action, target, fingerprint, alertname,"
+                    " outcome, dry_run, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (time, action, target, fingerprint, alertname, outcome, int(dry_run), detail),
+                )
+                return int(cur.lastrowid or 0)
+        except sqlite3.Error as e:
+            self._refused("add", e)
+            with self._lock:
+                rid = next(self._next_id)
+                self._held[rid] = Record(
+                    rid, time, action, target, fingerprint, alertname, outcome, dry_run, detail
+                )
+            return rid
 
     def finish(self, record_id: int, outcome: str, detail: str) -> None:
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE action_history SET outcome = ?, detail = ? WHERE id = ?",
-                (outcome, detail, record_id),
-            )
+        with self._lock:
+            record_id = self._ids.get(record_id, record_id)
+            held = self._held.get(record_id)
+            if held is not None:
+                self._held[record_id] = Record(*_fields(held, outcome, detail))
+                return
+        try:
+            with self.store.transaction() as db:
+                db.execute(
+                    "UPDATE action_history SET outcome = ?, detail = ? WHERE id = ?",
+                    (outcome, detail, record_id),
+                )
+        except sqlite3.Error as e:
+            self._refused("finish", e)
+            with self._lock:
+                self._finished[record_id] = (outcome, detail)
 
     def runs(self, action: str, target: str, since: float, dry_run: bool) -> list[float]:
         """Times of the runs of `action` on `target` since `since`, oldest first.
@@ -105,7 +220,15 @@ class ActionHistory:
             f" AND outcome IN ({','.join('?' * len(outcomes))}) ORDER BY time",
             (action, target, since, *outcomes),
         )
-        return [float(r[0]) for r in rows]
+        held = [
+            r.time
+            for r in self._held_records()
+            if r.action == action
+            and r.target == target
+            and r.time >= since
+            and r.outcome in outcomes
+        ]
+        return sorted([float(r[0]) for r in rows] + held)
 
     def last_run(self, action: str, target: str, dry_run: bool) -> float | None:
         outcomes = (*EXECUTED, DRY_RUN) if dry_run else EXECUTED
@@ -114,14 +237,28 @@ class ActionHistory:
             f" AND outcome IN ({','.join('?' * len(outcomes))})",
             (action, target, *outcomes),
         )
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+        times = [
+            r.time
+            for r in self._held_records()
+            if r.action == action and r.target == target and r.outcome in outcomes
+        ]
+        if rows and rows[0][0] is not None:
+            times.append(float(rows[0][0]))
+        return max(times, default=None)
 
     def last_outcome(self, action: str, target: str, outcome: str) -> float | None:
         rows = self.store.query(
             "SELECT MAX(time) FROM action_history WHERE action = ? AND target = ? AND outcome = ?",
             (action, target, outcome),
         )
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+        times = [
+            r.time
+            for r in self._held_records()
+            if r.action == action and r.target == target and r.outcome == outcome
+        ]
+        if rows and rows[0][0] is not None:
+            times.append(float(rows[0][0]))
+        return max(times, default=None)
 
     def count_all_since(self, since: float) -> int:
         """Runs (real or dry) of every action since `since`: the global per-minute cap."""
@@ -129,7 +266,10 @@ class ActionHistory:
             "SELECT COUNT(*) FROM action_history WHERE time >= ? AND outcome IN (?, ?, ?, ?)",
             (since, *EXECUTED, DRY_RUN),
         )
-        return int(rows[0][0])
+        held = sum(
+            r.time >= since and r.outcome in (*EXECUTED, DRY_RUN) for r in self._held_records()
+        )
+        return int(rows[0][0]) + held
 
     def records(
         self, fingerprint: str | None = None, since: float | None = None, limit: int = 500
@@ -147,7 +287,20 @@ class ActionHistory:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self.store.query(sql + " ORDER BY time DESC, id DESC LIMIT ?", (*params, limit))
-        return [_record(r) for r in rows]
+        held = [
+            r
+            for r in self._held_records()
+            if (fingerprint is None or r.fingerprint == fingerprint)
+            and (since is None or r.time >= since)
+        ]
+        records = [self._current(_record(r)) for r in rows] + held
+        records.sort(key=lambda r: (r.time, r.id if r.id > 0 else 2**62 - r.id), reverse=True)
+        return records[:limit]
+
+    def _current(self, r: Record) -> Record:
+        """A stored record with the outcome the store could not take yet."""
+        done = self._finished.get(r.id)
+        return r if done is None else Record(*_fields(r, *done))
 
     def target_records(self, action: str, target: str, since: float) -> list[Record]:
         rows = self.store.query(
@@ -155,9 +308,20 @@ class ActionHistory:
             " ORDER BY time, id",
             (action, target, since),
         )
-        return [_record(r) for r in rows]
+        held = [
+            r
+            for r in self._held_records()
+            if r.action == action and r.target == target and r.time >= since
+        ]
+        return [self._current(_record(r)) for r in rows] + held
 
     def prune(self, before: float) -> int:
         """Forget records older than `before`; returns how many."""
-        with self.store.transaction() as db:
-            return int(db.execute("DELETE FROM action_history WHERE time < ?", (before,)).rowcount)
+        try:
+            with self.store.transaction() as db:
+                return int(
+                    db.execute("DELETE FROM action_history WHERE time < ?", (before,)).rowcount
+                )
+        except sqlite3.Error as e:
+            self._refused("prune", e)
+            return 0

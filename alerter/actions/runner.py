@@ -59,7 +59,9 @@ class ActionRunner:
     ) -> None:
         self.actions = {a.name: a for a in actions}
         self.store = store
-        self.history_db = h.ActionHistory(store)
+        self.history_db = h.ActionHistory(
+            store, on_error=lambda operation: metrics.state_errors.labels("action_history").inc()
+        )
         self.metrics = metrics
         self.clock = clock
         self.emit = emit
@@ -141,6 +143,9 @@ class ActionRunner:
                 n = sum(1 for t in runs if t <= rec.time)
             out.append(note(rec, action, n))
         return out
+
+    def durable(self) -> Sequence[h.ActionHistory]:
+        return [self.history_db]
 
     def idle(self) -> bool:
         """True when no action work is queued or running (for tests and shutdown)."""

@@ -30,6 +30,7 @@ def build_dispatcher(
     clock: Clock,
     action_notes: Callable[[str], list[str]],
     backoff: Backoff = DEFAULT_BACKOFF,
+    own_commits: bool = True,
 ) -> NotificationDispatcher:
     """The dispatcher for a loaded config, with one requests.Session per notifier."""
     notifiers: dict[str, tuple[NotifierConfig, Notifier]] = {}
@@ -53,4 +54,5 @@ def build_dispatcher(
         external_url=external_url,
         backoff=backoff,
         sessions=sessions,
+        own_commits=own_commits,
     )

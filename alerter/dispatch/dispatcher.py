@@ -3,14 +3,21 @@
 
 `handle` and `tick` run on the daemon's main loop; sending never does. The outbox rows a
 flush produces are written in one transaction with the group state that produced them, so a
-restart neither loses nor repeats a notification. Other group changes (alerts waiting out
-group_wait) are written within PERSIST_INTERVAL and at stop.
+restart neither loses nor repeats a notification.
+
+In the daemon that transaction is the checkpoint's (`alerter/checkpoint.py`): `write` adds the
+changed groups and the new outbox rows to it, with the engine state and the collector positions
+of the same batches, and `written` wakes the senders once it is durable (or, when the store
+refused it, hands the notifications to the outbox's memory so they still go out). Standalone
+(`own_commits=True`, as tests build it) the dispatcher commits by itself: at once when a flush
+produced notifications, else within PERSIST_INTERVAL and at stop.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
@@ -21,7 +28,16 @@ import structlog
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig
 from alerter.dispatch.groups import Group, Timing
 from alerter.dispatch.inhibit import Inhibitor
-from alerter.dispatch.outbox import DEFAULT_BACKOFF, Backoff, Lane, Outbox, enqueue, lane_id
+from alerter.dispatch.outbox import (
+    DEFAULT_BACKOFF,
+    Backoff,
+    Lane,
+    Outbox,
+    Row,
+    enqueue,
+    insert,
+    lane_id,
+)
 from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences
 from alerter.metrics import Metrics
@@ -57,6 +73,7 @@ class NotificationDispatcher:
         external_url: str,
         backoff: Backoff = DEFAULT_BACKOFF,
         sessions: Sequence[requests.Session] = (),
+        own_commits: bool = True,
     ) -> None:
         self._route = route
         self._routes = {r.id: r for r in walk(route)}
@@ -68,7 +85,7 @@ class NotificationDispatcher:
         self._external_url = external_url.rstrip("/")
         self._sessions = list(sessions)
         self._inhibitor = Inhibitor(inhibit_rules)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # persist may run inside handle/tick
         self._firing: dict[str, Alert] = {}
         self._groups: dict[str, Group] = {}
         # (next_flush, group id), lazily cleaned: an entry whose time is not the group's
@@ -78,6 +95,11 @@ class NotificationDispatcher:
         self._next_persist = 0.0
         self._dirty: set[str] = set()  # group ids whose saved state is out of date
         self._removed: set[str] = set()  # group ids to delete from the store
+        self._own_commits = own_commits
+        self._metrics = metrics
+        self._unsaved: list[Notification] = []  # produced, not yet in a committed transaction
+        # What the transaction in flight took (write -> written): notifications, groups, spill.
+        self._writing: tuple[list[Notification], set[str], set[str], list[Row]] | None = None
         self.silences = Silences(store)
         self._load_groups()
         self._lanes: dict[str, list[str]] = {}  # notifier name -> its outbox lanes
@@ -113,12 +135,84 @@ class NotificationDispatcher:
             self._next_gc = now + SILENCE_GC_INTERVAL
             self.silences.gc(now)
 
-    def stop(self) -> None:
-        with self._lock:
-            self._persist([], self.clock.now())
-        self._outbox.stop()
+    def stop(self, wait: bool = True) -> None:
+        """Stop sending. Standalone, what changed is committed first; in the daemon the
+        checkpoint has written it. wait=False leaves a send in flight to end on its own."""
+        if self._own_commits:
+            self.persist(self.clock.now())
+        self._outbox.stop(wait)
         for s in self._sessions:
             s.close()
+
+    # --- the checkpoint's part (alerter.checkpoint.Durable) -------------------------------------
+
+    def dirty(self) -> bool:
+        """Something to write: groups changed, notifications produced, or held in memory."""
+        return bool(self._unsaved or self._dirty or self._removed or self._outbox.held())
+
+    def write(self, db: sqlite3.Connection, now: float) -> None:
+        """Add what changed since the last write to the caller's transaction."""
+        with self._lock:
+            out, self._unsaved = self._unsaved, []
+            dirty, self._dirty = self._dirty, set()
+            removed, self._removed = self._removed, set()
+            spilled = self._outbox.spill()
+            self._writing = (out, dirty, removed, spilled)
+            db.executemany(
+                "DELETE FROM kv WHERE namespace = ? AND key = ?",
+                [(GROUPS_NAMESPACE, gid) for gid in removed],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
+                [
+                    (GROUPS_NAMESPACE, gid, _json(self._groups[gid].to_dict()))
+                    for gid in dirty
+                    if gid in self._groups
+                ],
+            )
+            for row in spilled:
+                insert(db, row)
+            for n in out:
+                for lid in self._lanes[n.receiver]:
+                    enqueue(db, lid, n, now)
+
+    def written(self, ok: bool) -> None:
+        """The transaction of the last `write` committed (ok) or was rolled back."""
+        with self._lock:
+            if self._writing is None:
+                return
+            out, dirty, removed, spilled = self._writing
+            self._writing = None
+            if not ok:
+                # Group state is written by a later checkpoint; the notifications go out now,
+                # from memory (the store took none of them).
+                self._dirty |= {gid for gid in dirty if gid in self._groups}
+                self._removed |= removed - set(self._groups)
+                self._outbox.unspill(spilled)
+                now = self.clock.now()
+                for n in out:
+                    for lid in self._lanes[n.receiver]:
+                        self._outbox.hold(lid, n, now)
+                return
+        self._outbox.update_queue_length()
+        for receiver in {n.receiver for n in out} | {r.lane for r in spilled}:
+            for lid in self._lanes.get(receiver, [receiver]):
+                self._outbox.wake(lid)
+
+    def persist(self, now: float) -> None:
+        """Commit what changed in a transaction of its own (standalone use)."""
+        self._next_persist = now + PERSIST_INTERVAL
+        if not self.dirty():
+            return
+        try:
+            with self._store.transaction() as db:
+                self.write(db, now)
+        except sqlite3.Error as e:
+            self._metrics.state_errors.labels("dispatch").inc()
+            log.error("state_write_failed", part="dispatch", error=str(e))
+            self.written(False)
+            return
+        self.written(True)
 
     # --- views for the API -------------------------------------------------------------------
 
@@ -220,8 +314,9 @@ class NotificationDispatcher:
                 due[gid] = g
         if due:
             self._flush(due, now, out)
-        if out or now >= self._next_persist:
-            self._persist(out, now)
+        self._unsaved.extend(out)
+        if self._own_commits and (out or now >= self._next_persist):
+            self.persist(now)
 
     def _flush(self, due: dict[str, Group], now: float, out: list[Notification]) -> None:
         muted, render = self._muted(now), self._render(now)
@@ -248,35 +343,6 @@ class NotificationDispatcher:
                 if g.sent is not sent_before or len(g.alerts) != size_before:
                     self._dirty.add(gid)
 
-    def _persist(self, out: list[Notification], now: float) -> None:
-        """Write the outbox rows of a flush together with the group state that produced them."""
-        self._next_persist = now + PERSIST_INTERVAL
-        if not (out or self._dirty or self._removed):
-            return
-        with self._store.transaction() as db:
-            db.executemany(
-                "DELETE FROM kv WHERE namespace = ? AND key = ?",
-                [(GROUPS_NAMESPACE, gid) for gid in self._removed],
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
-                [
-                    (GROUPS_NAMESPACE, gid, _json(self._groups[gid].to_dict()))
-                    for gid in self._dirty
-                    if gid in self._groups
-                ],
-            )
-            for n in out:
-                for lid in self._lanes[n.receiver]:
-                    enqueue(db, lid, n, now)
-        self._dirty.clear()
-        self._removed.clear()
-        if out:
-            self._outbox.update_queue_length()
-            for receiver in {n.receiver for n in out}:
-                for lid in self._lanes[receiver]:
-                    self._outbox.wake(lid)
-
     def _load_groups(self) -> None:
         """Groups saved by an earlier run; those the current route tree no longer has are dropped."""
         stale: list[str] = []
@@ -302,8 +368,7 @@ class NotificationDispatcher:
             for a in g.alerts.values():
                 if a.state == "firing":
                     self._firing[a.fingerprint] = a
-        for gid in stale:
-            self._store.kv_delete(GROUPS_NAMESPACE, gid)
+        self._removed.update(stale)  # deleted by the next write
 
 
 def _json(value: object) -> str:

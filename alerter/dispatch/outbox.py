@@ -7,10 +7,16 @@ alertmanager notifier: each Alertmanager of a cluster is fed on its own, so one 
 does not hold back the others. The outbox's `notifier` column holds the lane id. Retries back off exponentially
 with jitter (Alertmanager's 500 ms, x1.5, 60 s cap), honour Retry-After, and end when the row
 is older than the notifier's `max_age`, which drops it with an error log and a metric.
+
+When the state store cannot be written (disk full, read-only, I/O error), notifications are held
+in memory instead (`hold`, at most MEMORY_LIMIT rows, the oldest dropped and counted past that)
+and sent from there, after the rows already in the store; the next checkpoint that succeeds
+writes what is still unsent back to the store (`spill`).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import random
 import sqlite3
@@ -29,6 +35,7 @@ from alerter.state import StateStore
 log = structlog.get_logger(__name__)
 
 IDLE_WAIT = 1.0  # seconds a worker sleeps when it has nothing to do (it is woken on enqueue)
+MEMORY_LIMIT = 10_000  # notifications held in memory while the state store cannot be written
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +67,32 @@ def lane_id(notifier: str, url: str | None = None) -> str:
     return notifier if url is None else f"{notifier}@{url}"
 
 
+@dataclass(slots=True)
+class Row:
+    """One notification on its way to one lane; `id` is None while it is held in memory."""
+
+    lane: str
+    created: float
+    next_attempt: float
+    attempts: int
+    notification: Notification
+    id: int | None = None
+
+
 def enqueue(db: sqlite3.Connection, lane: str, notification: Notification, now: float) -> None:
     """Add a row inside the caller's transaction (with the group state it belongs to)."""
+    insert(db, Row(lane, now, now, 0, notification))
+
+
+def insert(db: sqlite3.Connection, row: Row) -> None:
     db.execute(
-        "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) VALUES (?, ?, ?, 0, ?)",
+        "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) VALUES (?, ?, ?, ?, ?)",
         (
-            lane,
-            now,
-            now,
-            json.dumps(notification.to_dict(), separators=(",", ":")),
+            row.lane,
+            row.created,
+            row.next_attempt,
+            row.attempts,
+            json.dumps(row.notification.to_dict(), separators=(",", ":")),
         ),
     )
 
@@ -91,6 +115,13 @@ class Outbox:
         self._stop = threading.Event()
         self._wake = {name: threading.Event() for name in self._lanes}
         self._threads: list[tuple[Lane, threading.Thread]] = []
+        self._memory_lock = threading.Lock()
+        self._memory: dict[str, collections.deque[Row]] = {n: collections.deque() for n in lanes}
+        self._held = 0
+        # Rows sent whose DELETE failed (the store refused writes): skipped until it works again.
+        self._sent: set[int] = set()
+        # Waits of stored rows whose UPDATE failed: row id -> (attempts, next_attempt).
+        self._waits: dict[int, tuple[int, float]] = {}
 
     def start(self) -> None:
         self._drop_orphans()
@@ -105,24 +136,105 @@ class Outbox:
         if ev is not None:
             ev.set()
 
-    def stop(self) -> None:
-        """Stop the workers; a send in flight finishes (bounded by its timeout) and is recorded."""
+    def stop(self, wait: bool = True) -> None:
+        """Stop the workers; a send in flight finishes (bounded by its timeout) and is recorded.
+        With wait=False the workers end on their own after their send (nothing waits)."""
         self._stop.set()
         for ev in self._wake.values():
             ev.set()
-        for lane, t in self._threads:
-            t.join(lane.timeout + 2.0)
+        if wait:
+            for lane, t in self._threads:
+                t.join(lane.timeout + 2.0)
         self._threads.clear()
 
     def pending(self) -> int:
-        return int(self._store.query("SELECT COUNT(*) FROM outbox")[0][0])
+        try:
+            stored = int(self._store.query("SELECT COUNT(*) FROM outbox")[0][0])
+        except sqlite3.Error:
+            stored = 0
+        return stored - len(self._sent) + self._held
 
     def update_queue_length(self) -> None:
         self._metrics.notification_queue_length.set(self.pending())
 
+    # --- in memory while the store refuses writes ----------------------------------------
+
+    def hold(self, lane: str, notification: Notification, now: float) -> None:
+        """Keep a notification the store could not take; sent from memory, written later."""
+        with self._memory_lock:
+            queue = self._memory.get(lane)
+            if queue is None:
+                return
+            queue.append(Row(lane, now, now, 0, notification))
+            self._held += 1
+            if self._held > MEMORY_LIMIT:
+                self._drop_oldest_held()
+        self.wake(lane)
+
+    def _drop_oldest_held(self) -> None:
+        victim = max(self._memory.values(), key=len)
+        row = victim.popleft()
+        self._held -= 1
+        name = row.lane.partition("@")[0]
+        log.error(
+            "notification_dropped",
+            reason="memory_limit",
+            lane=row.lane,
+            group_key=row.notification.group_key,
+            limit=MEMORY_LIMIT,
+        )
+        self._metrics.notifications.labels(name, "dropped").inc()
+
+    def held(self) -> int:
+        """Notifications held in memory (the store refused them)."""
+        return self._held
+
+    def spill(self) -> list[Row]:
+        """Take every row held in memory, to be written by the caller's transaction."""
+        with self._memory_lock:
+            rows = [r for q in self._memory.values() for r in q]
+            for q in self._memory.values():
+                q.clear()
+            self._held = 0
+        return rows
+
+    def unspill(self, rows: list[Row]) -> None:
+        """The transaction that took `rows` failed: hold them again, ahead of newer ones."""
+        with self._memory_lock:
+            for row in reversed(rows):
+                queue = self._memory.get(row.lane)
+                if queue is not None:
+                    queue.appendleft(row)
+                    self._held += 1
+            while self._held > MEMORY_LIMIT:
+                self._drop_oldest_held()
+
+    def _head(self, lid: str) -> Row | None:
+        """The oldest row of a lane: the store's first, then memory's."""
+        try:
+            rows = self._store.query(
+                "SELECT id, created, next_attempt, attempts, payload FROM outbox "
+                "WHERE notifier = ? ORDER BY id LIMIT ?",
+                (lid, len(self._sent) + 1),
+            )
+        except sqlite3.Error:
+            rows = []  # unreadable store: what memory holds still goes out
+        for row_id, created, next_attempt, attempts, payload in rows:
+            if row_id in self._sent:
+                continue
+            attempts, next_attempt = self._waits.get(row_id, (attempts, next_attempt))
+            notification = Notification.from_dict(json.loads(payload))
+            return Row(lid, created, next_attempt, attempts, notification, row_id)
+        with self._memory_lock:
+            queue = self._memory.get(lid)
+            return queue[0] if queue else None
+
     def _drop_orphans(self) -> None:
         """Rows for notifiers no longer in the config cannot be sent: say so and drop them."""
-        rows = self._store.query("SELECT notifier, COUNT(*) FROM outbox GROUP BY notifier")
+        try:
+            rows = self._store.query("SELECT notifier, COUNT(*) FROM outbox GROUP BY notifier")
+        except sqlite3.Error:
+            return  # an unreadable store: nothing to look at now
         for lid, count in rows:
             if lid not in self._lanes:
                 name = lid.partition("@")[0]
@@ -134,8 +246,12 @@ class Outbox:
                     reason="notifier (or alertmanager URL) no longer configured",
                 )
                 self._metrics.notifications.labels(name, "dropped").inc(count)
-                with self._store.transaction() as db:
-                    db.execute("DELETE FROM outbox WHERE notifier = ?", (lid,))
+                try:
+                    with self._store.transaction() as db:
+                        db.execute("DELETE FROM outbox WHERE notifier = ?", (lid,))
+                except sqlite3.Error as e:
+                    self._metrics.state_errors.labels("outbox_delete").inc()
+                    log.warning("outbox_delete_failed", error=str(e), lane=lid)
 
     # --- worker --------------------------------------------------------------------------
 
@@ -158,81 +274,106 @@ class Outbox:
 
     def _step(self, lid: str, lane: Lane, log: structlog.typing.FilteringBoundLogger) -> float:
         """Try the head row of this lane; return how long to wait before the next step."""
-        rows = self._store.query(
-            "SELECT id, created, next_attempt, attempts, payload FROM outbox "
-            "WHERE notifier = ? ORDER BY id LIMIT 1",
-            (lid,),
-        )
-        if not rows:
+        row = self._head(lid)
+        if row is None:
             return IDLE_WAIT
-        row_id, created, next_attempt, attempts, payload = rows[0]
         now = self._clock.now()
-        if now - created > lane.max_age:
-            self._delete(row_id)
+        if now - row.created > lane.max_age:
+            self._done(row)
             log.error(
                 "notification_dropped",
                 reason="max_age",
-                age=round(now - created, 1),
-                attempts=attempts,
+                age=round(now - row.created, 1),
+                attempts=row.attempts,
                 max_age=lane.max_age,
             )
             self._metrics.notifications.labels(lane.name, "dropped").inc()
             return 0
-        if next_attempt > now:
-            return min(float(next_attempt) - now, IDLE_WAIT)
-        notification = Notification.from_dict(json.loads(payload))
+        if row.next_attempt > now:
+            return min(float(row.next_attempt) - now, IDLE_WAIT)
+        notification = row.notification
         try:
             lane.notifier.send(notification)
         except NotifyError as e:
             if not e.retry:
-                self._delete(row_id)
+                self._done(row)
                 log.error(
                     "notification_failed",
                     error=str(e),
-                    attempts=attempts + 1,
+                    attempts=row.attempts + 1,
                     retry=False,
                     group_key=notification.group_key,
                 )
                 self._metrics.notifications.labels(lane.name, "failed").inc()
                 return 0
-            delay = self._backoff.delay(attempts + 1, self._rnd)
+            delay = self._backoff.delay(row.attempts + 1, self._rnd)
             if e.retry_after is not None:
                 delay = max(delay, min(e.retry_after, lane.max_age))
-            self._retry_later(row_id, attempts + 1, now + delay)
+            self._retry_later(row, now + delay)
             log.warning(
                 "notification_retry",
                 error=str(e),
-                attempts=attempts + 1,
+                attempts=row.attempts,
                 retry_in=round(delay, 3),
                 group_key=notification.group_key,
             )
             self._metrics.notifications.labels(lane.name, "retry").inc()
             return 0
         except Exception as e:  # an unexpected error may pass: retry within max_age
-            delay = self._backoff.delay(attempts + 1, self._rnd)
-            self._retry_later(row_id, attempts + 1, now + delay)
-            log.exception("notification_error", error=str(e), attempts=attempts + 1)
+            delay = self._backoff.delay(row.attempts + 1, self._rnd)
+            self._retry_later(row, now + delay)
+            log.exception("notification_error", error=str(e), attempts=row.attempts)
             self._metrics.notifications.labels(lane.name, "error").inc()
             return 0
-        self._delete(row_id)
+        self._done(row)
         log.info(
             "notification_sent",
             group_key=notification.group_key,
             status=notification.status,
             alerts=len(notification.alerts),
-            attempts=attempts + 1,
+            attempts=row.attempts + 1,
         )
         self._metrics.notifications.labels(lane.name, "success").inc()
         return 0
 
-    def _delete(self, row_id: int) -> None:
-        with self._store.transaction() as db:
-            db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+    def _done(self, row: Row) -> None:
+        """The row is finished (sent, refused or too old): remove it wherever it is."""
+        if row.id is None:
+            with self._memory_lock:
+                queue = self._memory.get(row.lane)
+                if queue and queue[0] is row:
+                    queue.popleft()
+                    self._held -= 1
+        else:
+            try:
+                with self._store.transaction() as db:
+                    db.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+                    if self._sent:
+                        db.executemany(
+                            "DELETE FROM outbox WHERE id = ?", [(i,) for i in self._sent]
+                        )
+                self._sent.clear()
+                self._waits.pop(row.id, None)
+            except sqlite3.Error as e:
+                # Not sent again while this process runs; after a restart it may be (at least once).
+                self._sent.add(row.id)
+                self._metrics.state_errors.labels("outbox_delete").inc()
+                log.warning("outbox_delete_failed", error=str(e), row=row.id)
         self.update_queue_length()
 
-    def _retry_later(self, row_id: int, attempts: int, when: float) -> None:
-        with self._store.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET attempts = ?, next_attempt = ? WHERE id = ?",
-                (attempts, when, row_id),
-            )
+    def _retry_later(self, row: Row, when: float) -> None:
+        row.attempts += 1
+        row.next_attempt = when
+        if row.id is None:
+            return  # held in memory: the row object itself is updated
+        try:
+            with self._store.transaction() as db:
+                db.execute(
+                    "UPDATE outbox SET attempts = ?, next_attempt = ? WHERE id = ?",
+                    (row.attempts, when, row.id),
+                )
+            self._waits.pop(row.id, None)
+        except sqlite3.Error as e:
+            self._waits[row.id] = (row.attempts, when)
+            self._metrics.state_errors.labels("outbox_update").inc()
+            log.warning("outbox_update_failed", error=str(e), row=row.id)

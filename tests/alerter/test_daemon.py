@@ -73,7 +73,19 @@ class Recorder:
     def notes(self, fingerprint: str) -> list[str]:
         return []
 
-    def stop(self) -> None:
+    def durable(self) -> list[Any]:
+        return []
+
+    def dirty(self) -> bool:
+        return False
+
+    def write(self, db: Any, now: float) -> None:
+        pass
+
+    def written(self, ok: bool) -> None:
+        pass
+
+    def stop(self, wait: bool = True) -> None:
         self.stopped = True
 
 
