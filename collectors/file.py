@@ -10,7 +10,8 @@ followed file to EOF in 1 MiB blocks, one batch per block. Rotation:
 - copytruncate / truncation in place: the size fell below our offset (or the first bytes changed).
   The copy (`app.log.1`, `app.log-20240101`: see collectors/rotated.py) is recognised by its
   bytes, read from our offset to its end, then the truncated file from 0. Without a copy, the
-  bytes known unread are counted as lines in events_dropped{reason="truncated"} and logged.
+  bytes known unread (up to the size last seen, or the size a gzip copy holds) are counted as
+  lines in events_dropped{reason="truncated"} and logged.
 - rotation while stopped: a saved position whose inode is no longer at its path is looked for in
   the same directory (`app.log.1`) and that file is finished first; one whose file was
   truncated meanwhile is resumed in its copy as above.
@@ -40,7 +41,7 @@ from collectors.base import CollectorStats, PositionStore, Sink
 from collectors.events import LogBatch
 from collectors.inotify import ChangeWaiter
 from collectors.parsers import ParserConfig, make_parser, text_batch
-from collectors.rotated import estimate_lines, find_copy, find_renamed
+from collectors.rotated import estimate_lines, find_copy, find_renamed, gzip_copy_size
 from collectors.tail import Chunk, FileTailer, SavedPosition
 
 log = structlog.get_logger(__name__)
@@ -219,8 +220,11 @@ class FileCollector:
         if found is not None and (found.dev, found.ino) in followed:
             found.close()  # read under its own name (a glob matches it): nothing to take over
             copy = None
+        size, compressed = was.size, None
+        if found is None and (gz := gzip_copy_size(was)) is not None:
+            compressed, size = gz[0], max(size, gz[1])  # how long the file was, after all
         copied_to = was.offset if found is None else max(was.offset, found.size)
-        unread = max(0, was.size - copied_to)
+        unread = max(0, size - copied_to)
         if unread:
             lines = estimate_lines(unread, head, before)
             self._stats.dropped(self.name, "truncated", lines)
@@ -230,6 +234,7 @@ class FileCollector:
                 bytes=unread,
                 lines=lines,
                 copy=found.path if found is not None else None,
+                compressed_copy=compressed,
             )
         if copy is not None:
             copy.set_offset(was.offset)

@@ -8,13 +8,19 @@ read from an offset), newest modification time first. The first whose first byte
 bytes just before the collector's offset are those the collector read from the original is the
 copy. Copies written to another directory (logrotate's `olddir`) or renamed around an
 extension (`extension`) are not found.
+
+A copy compressed already (logrotate's `compress` without `delaycompress`, when the collector
+lagged) is not read; a gzip one (`.gz`, starting with the bytes read) still tells how long the
+file was, so the lines lost can be counted beyond what the collector last saw.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 
-from collectors.tail import FileTailer, SavedPosition
+from collectors.tail import FileTailer, SavedPosition, fingerprint
 
 COMPRESSED = (".gz", ".xz", ".zst", ".bz2", ".lz4", ".lzma", ".z", ".zip", ".br")
 SEPARATORS = (".", "-", "_")
@@ -43,8 +49,9 @@ def find_renamed(pos: SavedPosition) -> FileTailer | None:
     return None
 
 
-def copy_candidates(path: str) -> list[str]:
-    """The siblings of `path` a copy of it may be, newest first (see the module docstring)."""
+def copy_candidates(path: str, compressed: bool = False) -> list[str]:
+    """The siblings of `path` a copy of it may be, newest first (see the module docstring);
+    with `compressed`, the gzip ones instead."""
     directory, name = os.path.split(path)
     found: list[tuple[float, str]] = []
     try:
@@ -56,7 +63,8 @@ def copy_candidates(path: str) -> list[str]:
         if (
             not entry.name.startswith(name)
             or not rest.startswith(SEPARATORS)
-            or entry.name.lower().endswith(COMPRESSED)
+            or entry.name.lower().endswith(COMPRESSED) != compressed
+            or (compressed and not entry.name.endswith(".gz"))
         ):
             continue
         try:
@@ -78,6 +86,23 @@ def find_copy(was: SavedPosition) -> FileTailer | None:
         if (t.dev, t.ino) != (was.dev, was.ino) and t.holds(was):
             return t
         t.close()
+    return None
+
+
+def gzip_copy_size(was: SavedPosition) -> tuple[str, int] | None:
+    """A gzip copy of the file `was` was taken from (it starts with the same bytes) and the
+    size of the file it holds (gzip's trailer: exact below 4 GiB), or None."""
+    for path in copy_candidates(was.path, compressed=True):
+        try:
+            with gzip.open(path, "rb") as z:
+                head = z.read(was.fplen)
+            with open(path, "rb") as raw:
+                raw.seek(-4, os.SEEK_END)
+                size = int.from_bytes(raw.read(4), "little")
+        except (OSError, EOFError, zlib.error):
+            continue
+        if was.fplen and len(head) == was.fplen and fingerprint(head) == was.fp:
+            return path, size
     return None
 
 

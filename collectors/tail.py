@@ -78,7 +78,7 @@ class SavedPosition:
             return None
 
 
-def _digest(data: bytes) -> str:
+def fingerprint(data: bytes) -> str:
     return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
@@ -149,7 +149,7 @@ class FileTailer:
 
     def _set_head(self, head: bytes) -> None:
         self.head = head
-        self._head_fp = _digest(head)
+        self._head_fp = fingerprint(head)
 
     def position(self, offset: int, size: int | None = None) -> SavedPosition:
         """The position to save for `offset`; it carries the bytes before it when they are the
@@ -165,7 +165,7 @@ class FileTailer:
             offset,
             max(size, offset),
             len(tail),
-            _digest(tail) if tail else "",
+            fingerprint(tail) if tail else "",
         )
 
     def holds(self, saved: SavedPosition) -> bool:
@@ -173,12 +173,16 @@ class FileTailer:
         bytes and, if it reaches that far, the same bytes before the saved offset?"""
         if len(self.head) < saved.fplen:
             return False
-        fp = self._head_fp if saved.fplen == len(self.head) else _digest(self.head[: saved.fplen])
+        fp = (
+            self._head_fp
+            if saved.fplen == len(self.head)
+            else fingerprint(self.head[: saved.fplen])
+        )
         if fp != saved.fp:
             return False
         if saved.tlen and self.size >= saved.offset:
             before = os.pread(self.fd, saved.tlen, saved.offset - saved.tlen)
-            return _digest(before) == saved.tfp
+            return fingerprint(before) == saved.tfp
         return True
 
     def matches(self, saved: SavedPosition) -> bool:

@@ -215,18 +215,29 @@ def test_without_a_copy_the_unread_lines_are_counted_and_logged_once(
     assert lost[0]["copy"] is None
 
 
-def test_a_copy_compressed_already_counts_the_unread_lines(h: Harness, small_blocks: int) -> None:
-    h.write(0, 510)
-    _, sink = h.start_gated(MemoryPositions(), max_line_bytes=small_blocks)
+def test_a_copy_compressed_already_counts_every_unread_line(h: Harness) -> None:
+    """The issue's case: 10 lines read, 500 written while the daemon lagged, then logrotate
+    with `compress` and no `delaycompress`. The gzip copy tells how long the file was."""
+    older = h.tmp / "app.log.2.gz"
+    with gzip.open(older, "wb") as gz:  # newer on disk, other contents: not the copy
+        gz.write(b"".join(b"old %05d\n" % i for i in range(2000)))
+    h.write(0, 10)
+    _, sink = h.start_gated(MemoryPositions())
     wait_for(lambda: sink.blocked)
+    h.write(10, 500)
     h.copytruncate()
     with (h.tmp / "app.log.1").open("rb") as src, gzip.open(h.tmp / "app.log.1.gz", "wb") as gz:
         shutil.copyfileobj(src, gz)
     (h.tmp / "app.log.1").unlink()
-    sink.allow(None)
-    wait_for(lambda: h.dropped() > 0)
-    assert h.dropped() == 510 - len(sink.lines)
-    assert all(line.startswith("line ") for line in sink.lines)
+    future = (h.tmp / "app.log.1.gz").stat().st_mtime + 3600
+    os.utime(older, (future, future))
+    with structlog.testing.capture_logs() as logs:
+        sink.allow(None)
+        wait_for(lambda: h.dropped() > 0)
+    assert h.dropped() == 500
+    assert sink.lines == [LINE.format(i) for i in range(10)]
+    (lost,) = [e for e in logs if e["event"] == "file_truncated_lines_lost"]
+    assert lost["compressed_copy"] == str(h.tmp / "app.log.1.gz") and lost["copy"] is None
 
 
 def test_truncation_when_the_collector_is_not_behind_repeats_and_loses_nothing(
