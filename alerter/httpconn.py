@@ -27,6 +27,7 @@ from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
 
 import structlog
 
@@ -259,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(length, Response):
             self._send(length, close=True, unread=True)
             return
-        path, _, query = self.path.partition("?")
+        target, _, query = self.path.partition("?")
+        path = unquote(target)
         headers = {k.title(): v for k, v in self.headers.items()}
         prepared = self.server.app.prepare(self.command, path, query, headers, self.server.exposed)
         if isinstance(prepared, Response):
