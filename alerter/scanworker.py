@@ -132,10 +132,10 @@ class ScanWorker:
             deadline = time.monotonic() + self.timeout
             chan.put(data)
             if specs != self._specs:
-                self._send(chan, ("specs", specs), deadline)
+                chan.write(frame(("specs", specs)), deadline)
                 self._specs = specs
             self._seq += 1
-            self._send(chan, ("scan", self._seq, len(data)), deadline)
+            chan.write(frame(("scan", self._seq, len(data))), deadline)
         except Exception as e:  # whatever the helper or its channel did: the passes run here
             self._fail("hand_over", e)
             return None
@@ -154,7 +154,7 @@ class ScanWorker:
             if got != seq:
                 raise Garbled(f"answer to hand-over {got}, expected {seq}")
             if kind == "error":  # a pass failed there; it would fail here too, judged per rule
-                log.warning("scan_worker_error", error=body)
+                log.warning("scan_worker_error", error=_brief(body))
                 return None
             summaries = list(map(_summary, body))
             if len(summaries) != n:
@@ -206,10 +206,6 @@ class ScanWorker:
                 chan.close(grace)
             except Exception:  # a channel that breaks its own promise
                 log.exception("scan_worker_close_failed")
-
-    def _send(self, chan: Channel, msg: Any, deadline: float) -> None:
-        body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-        chan.write(_HEADER.pack(len(body)) + body, deadline)
 
     def _frame(self, chan: Channel, deadline: float) -> object:
         """The helper's next message, decoded from plain values only."""
