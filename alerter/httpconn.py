@@ -210,6 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         self.conn = conn
         self.expect_continue = False
+        self.answering = False
         super().__init__(request, client_address, server)
 
     def setup(self) -> None:
@@ -227,6 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self.close_connection = True
         self.expect_continue = False
+        self.answering = False
         self.reader.next_request()
         try:
             line = self.rfile.readline(MAX_REQUEST_LINE + 1)
@@ -240,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.parse_request():  # else answered by send_error
                 self._serve()
         except TimeoutError:
-            if self.reader.started:
+            if self.reader.started and not self.answering:  # not when the answer timed out
                 self._error(408, "request not received in time", unread=True)
         except RequestTooLarge:
             self._error(431, "request headers too large", unread=True)
@@ -298,6 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def _send(self, resp: Response, close: bool, unread: bool = False) -> None:
+        self.answering = True
         extra = [f"Date: {self.date_time_string()}"]
         if close:
             extra.append("Connection: close")
