@@ -149,7 +149,6 @@ class Checkpointer:
         started = time.monotonic()
         engine = json.dumps(snapshot(), separators=(",", ":"))
         saved, deleted = self.positions.take()
-        written: list[Durable] = []
         try:
             with self.store.transaction() as db:
                 if engine != self._last_engine:
@@ -158,16 +157,15 @@ class Checkpointer:
                         (*ENGINE_STATE_KEY, engine),
                     )
                 for part in parts:
-                    written.append(part)
                     part.write(db, now)
                 write_positions(db, saved, deleted)
         except sqlite3.Error as e:
             self.positions.give_back(saved, deleted)
-            for part in written:
+            for part in parts:  # each, written to or not: the store refused this checkpoint
                 part.written(False)
             self._failed(str(e), now)
             return False
-        for part in written:
+        for part in parts:
             part.written(True)
         self._last_engine = engine
         took = time.monotonic() - started

@@ -177,15 +177,14 @@ class NotificationDispatcher:
                     enqueue(db, lid, n, now)
 
     def written(self, ok: bool) -> None:
-        """The transaction of the last `write` committed (ok) or was rolled back."""
+        """The transaction of the last `write` committed (ok), or the store refused it (with or
+        without a `write` first): then the notifications go out from the outbox's memory and
+        the group state waits for a later checkpoint."""
         with self._lock:
-            if self._writing is None:
-                return
-            out, dirty, removed, spilled = self._writing
+            out, dirty, removed, spilled = self._writing or ([], set(), set(), [])
             self._writing = None
             if not ok:
-                # Group state is written by a later checkpoint; the notifications go out now,
-                # from memory (the store took none of them).
+                out, self._unsaved = out + self._unsaved, []
                 self._dirty |= {gid for gid in dirty if gid in self._groups}
                 self._removed |= removed - set(self._groups)
                 self._outbox.unspill(spilled)

@@ -98,6 +98,7 @@ def make_dispatcher(
     inhibit_rules: Sequence[InhibitRuleConfig] = (),
     configs: Mapping[str, NotifierConfig] | None = None,
     notes: Callable[[str], list[str]] = lambda fp: [],
+    own_commits: bool = True,
 ) -> NotificationDispatcher:
     configs = dict(configs or {})
     pairs = {
@@ -114,4 +115,5 @@ def make_dispatcher(
         action_notes=notes,
         external_url="http://alerter.test:9753",
         backoff=FAST,
+        own_commits=own_commits,
     )

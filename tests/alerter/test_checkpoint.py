@@ -1,0 +1,222 @@
+"""The checkpoint: what a batch changed is durable together or not at all, and a store that
+refuses writes costs nothing but the writes (alerting and notifying go on from memory)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from alerter.actions.history import OK, RUNNING, ActionHistory
+from alerter.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
+from alerter.dispatch.dispatcher import NotificationDispatcher
+from alerter.metrics import Metrics
+from alerter.state import StateStore
+from alerter.testing import FixedClock
+from tests.alerter.dispatch.helpers import RecordingNotifier, alert, make_dispatcher, route, tr
+
+
+def refuse_writes(store: StateStore, refuse: bool) -> None:
+    """The store answers writes as a read-only disk would (SQLite's query_only)."""
+    store.query(f"PRAGMA query_only = {'ON' if refuse else 'OFF'}")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    return StateStore(tmp_path / "state")
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics(CollectorRegistry())
+
+
+def outbox_rows(store: StateStore) -> int:
+    return int(store.query("SELECT COUNT(*) FROM outbox")[0][0])
+
+
+class FailingPart:
+    """A durable part whose write fails as a full disk does."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[bool] = []
+
+    def dirty(self) -> bool:
+        return True
+
+    def write(self, db: sqlite3.Connection, now: float) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def written(self, ok: bool) -> None:
+        self.outcomes.append(ok)
+
+
+def test_positions_are_staged_until_the_commit_that_covers_them(
+    store: StateStore, metrics: Metrics
+) -> None:
+    positions = StagedPositions(store)
+    cp = Checkpointer(store, positions, metrics)
+    positions.save_positions("app", {"f": "10"})
+    assert store.load_positions("app") == {}  # not durable yet
+    assert positions.load_positions("app") == {"f": "10"}  # but the collector sees it
+    assert cp.commit(lambda: {"n": 1}, [], 1.0)
+    assert store.load_positions("app") == {"f": "10"}
+    assert store.kv_get(*ENGINE_STATE_KEY) == {"n": 1}
+    positions.delete_positions("app", ["f"])
+    assert positions.load_positions("app") == {}
+    assert store.load_positions("app") == {"f": "10"}
+    assert cp.commit(lambda: {"n": 1}, [], 2.0)
+    assert store.load_positions("app") == {}
+
+
+def test_a_failed_commit_writes_nothing_and_the_next_one_writes_everything(
+    store: StateStore, metrics: Metrics
+) -> None:
+    positions = StagedPositions(store)
+    cp = Checkpointer(store, positions, metrics)
+    positions.save_positions("app", {"f": "10"})
+    part = FailingPart()
+    assert not cp.commit(lambda: {"n": 1}, [part], 1.0)
+    # Atomic: neither the engine state nor the position went in without the part's rows.
+    assert store.load_positions("app") == {}
+    assert store.kv_get(*ENGINE_STATE_KEY) is None
+    assert part.outcomes == [False]
+    assert cp.error == "database or disk is full"
+    assert (
+        metrics.registry.get_sample_value("alerter_state_errors_total", {"operation": "checkpoint"})
+        == 1
+    )
+    positions.save_positions("app", {"g": "5"})  # staged meanwhile, kept with the given-back one
+    assert cp.commit(lambda: {"n": 2}, [], 2.0)
+    assert store.load_positions("app") == {"f": "10", "g": "5"}
+    assert store.kv_get(*ENGINE_STATE_KEY) == {"n": 2}
+    assert cp.error is None
+
+
+def test_a_given_back_position_never_overwrites_a_newer_one(store: StateStore) -> None:
+    positions = StagedPositions(store)
+    positions.save_positions("app", {"f": "10"})
+    taken = positions.take()
+    positions.save_positions("app", {"f": "20"})
+    positions.give_back(*taken)
+    assert positions.load_positions("app") == {"f": "20"}
+
+
+def test_commits_are_spaced_by_their_cost(store: StateStore, metrics: Metrics) -> None:
+    cp = Checkpointer(store, StagedPositions(store), metrics)
+    assert not cp.due(0.0, [])  # nothing processed: nothing to commit
+    cp.note_work(0.0)
+    assert cp.due(0.0, [])
+    assert cp.commit(lambda: {"big": "x" * 2_000_000}, [], 1.0)
+    import time
+
+    assert not cp.due(time.monotonic(), [])  # a costly commit waits ten times its cost
+    cp.note_work(time.monotonic())
+    assert cp.due(time.monotonic() + 10.0, [])
+
+
+def managed_dispatcher(
+    store: StateStore, rec: RecordingNotifier, clock: FixedClock | None = None
+) -> NotificationDispatcher:
+    r = route("{receiver: rec, group_by: [alertname], group_wait: 0s, group_interval: 1s}")
+    return make_dispatcher(store, clock or FixedClock(), r, {"rec": rec}, own_commits=False)
+
+
+def test_in_the_daemon_a_notification_is_sent_only_once_its_commit_is_durable(
+    store: StateStore, metrics: Metrics
+) -> None:
+    rec = RecordingNotifier()
+    d = managed_dispatcher(store, rec)
+    cp = Checkpointer(store, StagedPositions(store), metrics)
+    try:
+        d.handle([tr(alert(instance="a"))], 1_700_000_000.0)
+        assert d.dirty()
+        assert outbox_rows(store) == 0 and rec.sent == []
+        assert cp.commit(lambda: {}, [d], 1_700_000_000.0)
+        (sent,) = rec.wait(1)
+        assert sent.alerts[0].labels["instance"] == "a"
+    finally:
+        d.stop()
+
+
+def test_a_store_that_refuses_writes_still_notifies_from_memory_and_writes_it_later(
+    store: StateStore, metrics: Metrics
+) -> None:
+    rec = RecordingNotifier()
+    rec.fail_with = ConnectionError("receiver down")  # held until the store takes writes again
+    clock = FixedClock()
+    d = managed_dispatcher(store, rec, clock)
+    cp = Checkpointer(store, StagedPositions(store), metrics)
+    try:
+        refuse_writes(store, True)
+        d.handle([tr(alert(instance="a"))], 1_700_000_000.0)
+        assert not cp.commit(lambda: {}, [d], 1_700_000_000.0)
+        assert d.pending_notifications() == 1  # held in memory
+        refuse_writes(store, False)
+        assert cp.commit(lambda: {}, [d], 1_700_000_001.0)
+        assert outbox_rows(store) == 1  # the held row is durable now
+        rec.fail_with = None
+        clock.advance(60)  # past the retry's backoff
+        rec.wait(1)
+    finally:
+        d.stop()
+
+    rec2 = RecordingNotifier()
+    d2 = managed_dispatcher(store, rec2)  # and it was sent from the memory row, not twice
+    try:
+        refuse_writes(store, True)
+        d2.handle([tr(alert(instance="b"))], 1_700_000_002.0)
+        assert not cp.commit(lambda: {}, [d2], 1_700_000_002.0)
+        (sent,) = rec2.wait(1)  # the store refuses every write, the notification goes out
+        assert sent.alerts[0].labels["instance"] == "b"
+    finally:
+        d2.stop(wait=True)
+        refuse_writes(store, False)
+
+
+def test_action_history_refused_by_the_store_still_counts_for_the_limits(
+    store: StateStore,
+) -> None:
+    errors: list[str] = []
+    history = ActionHistory(store, on_error=errors.append)
+    refuse_writes(store, True)
+    rid = history.add(100.0, "restart", "web.service", "fp", "Down", RUNNING, False)
+    assert rid < 0 and errors == ["add"]
+    assert history.runs("restart", "web.service", 0.0, False) == [100.0]
+    assert history.last_run("restart", "web.service", False) == 100.0
+    assert history.count_all_since(50.0) == 1
+    history.finish(rid, OK, "done")
+    assert history.records()[0].outcome == OK
+    assert history.dirty()
+    refuse_writes(store, False)
+    with store.transaction() as db:
+        history.write(db, 101.0)
+    history.written(True)
+    assert not history.dirty()
+    (stored,) = store.query("SELECT outcome, detail FROM action_history")
+    assert stored == (OK, "done")
+    assert history.runs("restart", "web.service", 0.0, False) == [100.0]  # once, not twice
+
+
+def test_outbox_rows_held_in_memory_are_bounded(
+    store: StateStore, metrics: Metrics, monkeypatch: Any
+) -> None:
+    import alerter.dispatch.outbox as outbox
+
+    monkeypatch.setattr(outbox, "MEMORY_LIMIT", 3)
+    rec = RecordingNotifier()
+    rec.fail_with = ConnectionError("down")
+    d = managed_dispatcher(store, rec)
+    cp = Checkpointer(store, StagedPositions(store), metrics)
+    try:
+        refuse_writes(store, True)
+        for i in range(5):
+            d.handle([tr(alert(alertname=f"A{i}"))], 1_700_000_000.0 + i)
+            cp.commit(lambda: {}, [d], 1_700_000_000.0 + i)
+        assert d.pending_notifications() == 3
+    finally:
+        d.stop()
+        refuse_writes(store, False)

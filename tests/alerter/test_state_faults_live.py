@@ -1,0 +1,110 @@
+"""The real daemon on a state dir that fills up: it keeps notifying from memory, says so
+(status, metric, log), and writes everything once the store takes writes again. (A read-only
+store is tested in test_checkpoint.py: a tmpfs holding open files cannot be remounted read-only.)"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from alerter.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MiB tmpfs of the test's own, unmounted at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Write a file until the file system is full."""
+    filler = directory / "filler"
+    with filler.open("wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    return filler
+
+
+def status(d: DaemonProcess) -> dict[str, object]:
+    return dict(requests.get(f"{d.url}/api/v1/status", timeout=5).json()["data"]["state"])
+
+
+def test_daemon_notifies_through_a_full_disk_and_writes_everything_after(
+    tmp_path: Path, small_fs: Path
+) -> None:
+    receiver = KeyReceiver()
+    port = _free_port()
+    cfg = write_config(tmp_path, receiver.url, port)
+    text = cfg.read_text().replace(f'"{tmp_path / "state"}"', f'"{small_fs / "state"}"')
+    cfg.write_text(text)
+    writer = RotatingWriter(tmp_path / "app.log")
+    daemon = DaemonProcess(cfg, port, tmp_path / "alerter.log")
+    try:
+        daemon.wait_ready()
+        writer.write(20)
+        wait_for(lambda: writer.keys() <= receiver.keys(), timeout=30)
+
+        filler = fill(small_fs)
+
+        def store_failing() -> bool:
+            writer.write(200)  # until the store needs space it does not have
+            return status(daemon)["ok"] is False
+
+        wait_for(store_failing, timeout=60, interval=0.3)
+        writer.write(50)
+        wait_for(lambda: writer.keys() <= receiver.keys(), timeout=30)  # notified meanwhile
+        assert daemon.proc.poll() is None  # and it did not exit
+
+        filler.unlink()
+        wait_for(lambda: status(daemon)["ok"] is True, timeout=60, interval=0.2)
+        metrics = requests.get(f"{daemon.url}/metrics", timeout=5).text
+        assert 'alerter_state_errors_total{operation="checkpoint"}' in metrics
+    finally:
+        assert daemon.stop() == 0
+        receiver.close()
+    # Everything read was written once the store took writes again: a restart reads only
+    # the line written after it, none of those read during the fault.
+    daemon = DaemonProcess(cfg, port, tmp_path / "alerter.log")
+    try:
+        daemon.wait_ready()
+        writer.write(1)
+        wait_for(lambda: events(daemon) >= 1, timeout=30)
+        assert events(daemon) == 1
+    finally:
+        daemon.stop()
+
+
+def events(d: DaemonProcess) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{d.url}/metrics", timeout=5).text
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == "alerter_events_total" and s.labels.get("collector") == "app":
+                return float(s.value)
+    return 0.0
