@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from collectors.events import EMPTY, LogBatch, LogEvent
 from collectors.syslog import SyslogParser
 from collectors.timefmt import check_time_format, time_cache
+from rules.saferegex import compile_pattern  # a leaf module: no engine, only regex safety
 
 PARSER_TYPES = ("regex", "json", "logfmt", "syslog", "none")
 
@@ -62,9 +63,9 @@ def check_parser_config(cfg: ParserConfig) -> None:
     if cfg.type == "regex":
         if not cfg.pattern:
             raise ValueError("a regex parser needs `pattern`")
-        try:
-            rx = re.compile(cfg.pattern)
-        except re.error as e:
+        try:  # RE2 unless provably linear in re: no line can stall the collector
+            rx = compile_pattern(cfg.pattern)
+        except ValueError as e:
             raise ValueError(f"invalid pattern: {e}") from None
         if not rx.groupindex:
             raise ValueError(
@@ -90,7 +91,7 @@ def make_parser(cfg: ParserConfig, clock: Callable[[], float] = time.time) -> Pa
     check_parser_config(cfg)
     if cfg.type == "regex":
         assert cfg.pattern is not None
-        return RegexParser(re.compile(cfg.pattern), cfg.time_field, cfg.time_format)
+        return RegexParser(compile_pattern(cfg.pattern), cfg.time_field, cfg.time_format)
     if cfg.type == "json":
         return JSONParser(cfg.time_field, cfg.time_format)
     if cfg.type == "logfmt":

@@ -1,6 +1,7 @@
 """Prometheus/Alertmanager matchers: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
 
-One syntax for rule `where`, routes, inhibit rules and silences. Regexes are fully anchored.
+One syntax for rule `where`, routes, inhibit rules and silences. Regexes are fully anchored
+and run in linear time (RE2 syntax; rules/saferegex.py): a hostile API filter cannot stall.
 A missing label matches as the empty string, as in Alertmanager.
 """
 
@@ -11,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from rules.saferegex import compile_pattern
 
 Op = Literal["=", "!=", "=~", "!~"]
 
@@ -42,9 +45,9 @@ class Matcher:
     def create(name: str, op: Op, value: str) -> Matcher:
         rx = None
         if op in ("=~", "!~"):
-            try:
-                rx = re.compile(f"(?:{value})\\Z", re.DOTALL)
-            except re.error as e:
+            try:  # RE2 unless provably linear in re: a matcher may come from the API
+                rx = compile_pattern(f"(?:{value})\\Z", re.DOTALL, shift=3)
+            except ValueError as e:
                 raise ValueError(f"invalid regex in matcher {name}{op}{value!r}: {e}") from None
         return Matcher(name, op, value, rx)
 

@@ -10,6 +10,8 @@ import importlib
 import re
 from typing import Any
 
+from rules.saferegex import derive
+
 _parser: Any = importlib.import_module("re._parser")
 _LITERAL = _parser.LITERAL
 _SUBPATTERN = _parser.SUBPATTERN
@@ -75,17 +77,14 @@ def batch_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
         return None
     if not parsed or parsed[0][0] is not _LITERAL:
         return None
-    return re.compile(src, pattern.flags | re.MULTILINE)
+    return derive(pattern, src, pattern.flags | re.MULTILINE)
 
 
 def line_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """A batch pattern that also consumes the rest of its line, so that a finditer over a
     batch yields at most one match per line (the first, as a search of the line would).
     None when the pattern cannot be wrapped (global flags written inside it)."""
-    try:
-        return re.compile(f"(?:{pattern.pattern})[^\\n]*", pattern.flags)
-    except re.error:
-        return None
+    return derive(pattern, f"(?:{pattern.pattern})[^\\n]*", pattern.flags)
 
 
 def bounded_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
@@ -97,10 +96,7 @@ def bounded_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     src = pattern.pattern
     if any(x in src for x in ("\\A", "\\Z", "(?<")):
         return None
-    try:
-        return re.compile(f"(?:{src})[^\\n]*", pattern.flags | re.MULTILINE)
-    except re.error:
-        return None
+    return derive(pattern, f"(?:{src})[^\\n]*", pattern.flags | re.MULTILINE)
 
 
 _CLASS_ESCAPES = {"s": "[^\\S\\n]", "W": "[^\\w\\n]", "D": "[^\\d\\n]"}
@@ -148,9 +144,8 @@ def line_confined(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
             continue
         out.append(c)
         i += 1
-    try:
-        confined = re.compile("".join(out), pattern.flags)
-    except re.error:
+    confined = derive(pattern, "".join(out), pattern.flags)
+    if confined is None:
         return None
     if confined.groupindex != pattern.groupindex or may_match_newline(confined):
         return None
