@@ -107,11 +107,13 @@ class RotatingWriter:
 
 
 class KeyReceiver:
-    """A webhook receiver on 127.0.0.1 that records the `key` label of each firing alert and
-    answers 500 to a share `fail` of the calls (seeded, so a run can be repeated)."""
+    """A webhook receiver on 127.0.0.1 that records the firing episodes (`startsAt`) of each
+    `key` label and answers 500 to a share `fail` of the calls (seeded, so a run can be
+    repeated). A group notification lists every alert of its group, so one episode is seen
+    many times; a second episode of a key is a duplicate (its lines were read twice)."""
 
     def __init__(self, fail: float = 0.0, seed: int = 1) -> None:
-        self.seen: collections.Counter[str] = collections.Counter()
+        self.seen: dict[str, set[str]] = collections.defaultdict(set)
         self.calls = self.failed = 0
         self._fail = fail
         self._rnd = random.Random(seed)
@@ -142,7 +144,7 @@ class KeyReceiver:
                 return 500
             for alert in json.loads(body).get("alerts", ()):
                 if alert.get("status") == "firing":
-                    self.seen[alert["labels"]["key"]] += 1
+                    self.seen[alert["labels"]["key"]].add(alert["startsAt"])
         return 200
 
     def keys(self) -> set[str]:
@@ -151,7 +153,7 @@ class KeyReceiver:
 
     def duplicates(self) -> int:
         with self._lock:
-            return sum(n - 1 for n in self.seen.values())
+            return sum(len(episodes) - 1 for episodes in self.seen.values())
 
     def close(self) -> None:
         self.server.shutdown()
