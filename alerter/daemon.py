@@ -15,9 +15,9 @@ import dataclasses
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from apscheduler.jobstores.base import JobLookupError
@@ -39,6 +39,7 @@ from collectors.base import Collector, PollingCollector
 from rules.alert import Alert, Transition
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 TICK_SECONDS = 1.0
 DISPATCH_TICK_SECONDS = 0.1
@@ -147,6 +148,7 @@ class Daemon:
         self.scheduler.start()
         self.scan_worker = self.parts.scan_worker(self._config)
         self.run_state = self._start(self._config, previous=None)
+        self._resolve_orphans(self.run_state)
         gcsettings.settle()
         self.server.add_routes(core_routes(self))
         self.server.add_routes(self._part_routes(self.run_state))
@@ -195,6 +197,16 @@ class Daemon:
         for cc in config.collectors:
             self._start_collector(running, cc)
         return running
+
+    def _resolve_orphans(self, rs: Running) -> None:
+        """Alerts the receivers were told are firing but no rule has any more (the rule was
+        removed or changed while alerter was stopped) resolve now, as on a reload."""
+        raised = rs.actions.raised()
+        told = [a for a in rs.dispatcher.firing() if a.fingerprint not in raised]
+        orphans = _dropped_by_reload(told, rs.engine.alerts(), self.clock.now())
+        if orphans:
+            log.info("alerts_resolved_at_start", count=len(orphans))
+            self._handle(orphans, self.clock.now())
 
     def _start_collector(self, running: Running, cc: Any) -> None:
         sink = BusSink(self.bus, cc.name, running.gates[cc.name], self.metrics)
@@ -249,18 +261,19 @@ class Daemon:
                 next_tick = mono + TICK_SECONDS
                 now = self.clock.now()
                 with self._engine_lock:
-                    transitions = rs.engine.tick(now, time.perf_counter)
+                    transitions = self._guard("engine", rs.engine.tick, now, time.perf_counter)
                     alerts = rs.engine.alerts()
-                self._handle(transitions, now)
-                rs.actions.tick([a for a in alerts if a.state == "firing"], now)
+                self._handle(transitions or [], now)
+                firing = [a for a in alerts if a.state == "firing"]
+                self._guard("actions", rs.actions.tick, firing, now)
                 self._update_alert_gauge(alerts)
             self._handle_emitted()
             if mono >= next_dispatch:
                 next_dispatch = mono + DISPATCH_TICK_SECONDS
-                rs.dispatcher.tick(self.clock.now())
+                self._guard("dispatcher", rs.dispatcher.tick, self.clock.now())
             parts = self._durables(rs)
             if self.checkpoint.due(time.monotonic(), parts):
-                self._commit(rs)
+                self._guard("checkpoint", self._commit, rs)
             wait = COMMIT_WAIT_SECONDS if self.checkpoint.pending() else DISPATCH_TICK_SECONDS
             if wd is not None and mono >= next_watchdog:
                 next_watchdog = mono + wd
@@ -282,7 +295,7 @@ class Daemon:
             now = self.clock.now()
             self.checkpoint.note_work(time.monotonic())
             with self._engine_lock:
-                transitions = rs.engine.process(batch.events, now)
+                transitions = self._guard("engine", rs.engine.process, batch.events, now)
             self.metrics.events.labels(batch.collector).inc(len(batch.events))
             if batch.ack is not None:
                 try:
@@ -312,8 +325,8 @@ class Daemon:
                 fingerprint=t.alert.fingerprint,
                 value=t.alert.value,
             )
-        rs.actions.handle(transitions, now)
-        rs.dispatcher.handle(transitions, now)
+        self._guard("actions", rs.actions.handle, transitions, now)
+        self._guard("dispatcher", rs.dispatcher.handle, transitions, now)
 
     def _emit(self, transitions: Sequence[Transition]) -> None:
         """Synthetic transitions from actions (any thread); handled by the main loop."""
@@ -327,7 +340,7 @@ class Daemon:
             batch.append(self._emitted.popleft())
         rs = self.run_state
         assert rs is not None
-        rs.dispatcher.handle(batch, self.clock.now())
+        self._guard("dispatcher", rs.dispatcher.handle, batch, self.clock.now())
 
     def _update_alert_gauge(self, alerts: list[Alert]) -> None:
         counts: collections.Counter[tuple[str, str]] = collections.Counter(
@@ -336,6 +349,16 @@ class Daemon:
         self.metrics.alerts.clear()
         for (name, state), n in counts.items():
             self.metrics.alerts.labels(name, state).set(n)
+
+    def _guard(self, part: str, call: Callable[..., T], *args: Any) -> T | None:
+        """The main loop's edge: a part that fails (a bug, a store error it did not expect) is
+        logged and counted, and the loop goes on with the other parts and the watchdog."""
+        try:
+            return call(*args)
+        except Exception:
+            log.exception("part_failed", part=part)
+            self.metrics.internal_errors.labels(part).inc()
+            return None
 
     def _durables(self, rs: Running) -> list[Durable]:
         return [rs.dispatcher, *rs.actions.durable()]

@@ -76,6 +76,12 @@ class Metrics:
             ["operation"],
             registry=r,
         )
+        self.internal_errors = Counter(
+            "alerter_internal_errors",
+            "Calls of the main loop into a part that raised (logged as part_failed)",
+            ["part"],
+            registry=r,
+        )
         self.state_commit_duration = Histogram(
             "alerter_state_commit_duration_seconds",
             "Time to write one checkpoint (engine state, groups, outbox rows, positions)",

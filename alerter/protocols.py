@@ -72,6 +72,9 @@ class Dispatcher(Durable, Protocol):
     def stop(self, wait: bool = True) -> None:
         """Stop sending; wait=False does not wait for a send in flight."""
 
+    def firing(self) -> list[Alert]:
+        """The alerts the receivers were last told are firing."""
+
 
 class ActionRunner(Protocol):
     def handle(self, transitions: Sequence[Transition], now: float) -> None:
@@ -84,6 +87,9 @@ class ActionRunner(Protocol):
 
     def notes(self, fingerprint: str) -> list[str]:
         """Lines for notifications, e.g. "restarted web.service at 12:03, 2 of 3 in the last hour"."""
+
+    def raised(self) -> set[str]:
+        """Fingerprints of the alerts the actions raise themselves (remediation exhausted...)."""
 
     def durable(self) -> Sequence[Durable]:
         """What the checkpoint writes for the actions (history rows the store refused)."""

@@ -132,6 +132,10 @@ class Escalator:
 
     # --- synthetic alerts --------------------------------------------------------------------
 
+    def raised(self) -> set[str]:
+        """Fingerprints of the synthetic alerts firing now."""
+        return set(self.store.kv_items(SYNTHETIC_NS))
+
     def forget(self, fingerprint: str, now: float) -> None:
         """The alert resolved: drop its verify deadlines and lower its synthetic alerts."""
         self.forget_verify(fingerprint)

@@ -144,6 +144,9 @@ class ActionRunner:
             out.append(note(rec, action, n))
         return out
 
+    def raised(self) -> set[str]:
+        return self.escalator.raised()
+
     def durable(self) -> Sequence[h.ActionHistory]:
         return [self.history_db]
 

@@ -144,6 +144,10 @@ class NotificationDispatcher:
         for s in self._sessions:
             s.close()
 
+    def firing(self) -> list[Alert]:
+        with self._lock:
+            return list(self._firing.values())
+
     # --- the checkpoint's part (alerter.checkpoint.Durable) -------------------------------------
 
     def dirty(self) -> bool:

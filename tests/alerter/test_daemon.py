@@ -76,6 +76,12 @@ class Recorder:
     def durable(self) -> list[Any]:
         return []
 
+    def raised(self) -> set[str]:
+        return set()
+
+    def firing(self) -> list[Any]:
+        return []
+
     def dirty(self) -> bool:
         return False
 
