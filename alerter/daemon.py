@@ -32,7 +32,7 @@ from alerter.metrics import Metrics
 from alerter.protocols import ActionRunner, Dispatcher, Durable, RuleEngine
 from alerter.scheduler import add_interval_job, make_scheduler
 from alerter.sdnotify import SystemdNotifier
-from alerter.server import APIServer
+from alerter.server import APIServer, ListenError
 from alerter.state import StateStore
 from alerter.wiring import Parts
 from collectors.base import Collector, PollingCollector
@@ -252,9 +252,14 @@ class Daemon:
         next_tick = next_dispatch = next_watchdog = 0.0
         wd = self.sd.watchdog_interval
         wait = DISPATCH_TICK_SECONDS
+        longest, last = 0.0, time.monotonic()
         while not self._stop.is_set():
             self._drain(max_batches=256, timeout=wait)
             mono = time.monotonic()
+            if mono - last > longest:  # the watchdog's view: how long the loop was away
+                longest = mono - last
+                self.metrics.main_loop_longest_gap.set(longest)
+            last = mono
             rs = self.run_state
             assert rs is not None
             if mono >= next_tick:
@@ -376,16 +381,17 @@ class Daemon:
         try:
             new = self.load()
         except ConfigError as e:
-            self.metrics.config_last_reload_successful.set(0)
-            self.last_reload_error = f"{len(e.problems)} problem(s): {e.problems[0]}"
-            for p in e.problems:
-                log.error("config_reload_failed", problem=str(p))
-            self.sd.ready(f"reload FAILED ({self.last_reload_error}); running previous config")
-            return False
+            return self._reload_failed(
+                f"{len(e.problems)} problem(s): {e.problems[0]}", [str(p) for p in e.problems]
+            )
         old = self.run_state
         assert old is not None
-        if (new.server.host, new.server.port) != (old.config.server.host, old.config.server.port):
-            log.warning("listen_change_needs_restart", listen=new.server.listen)
+        try:
+            # listen and token change together, before anything else: a reload that cannot
+            # listen where the new config says keeps the old socket, token and config.
+            self.server.reconfigure(new.server.host, new.server.port, new.server.token)
+        except ListenError as e:
+            return self._reload_failed(str(e), [str(e)])
         self._stop_collectors(old)
         while self._drain(max_batches=1024, timeout=0) > 0:  # acks for everything already read
             pass
@@ -406,7 +412,6 @@ class Daemon:
             log.info("alerts_resolved_by_reload", count=len(dropped))
             self._handle(dropped, self.clock.now())
         self.server.set_routes(core_routes(self) + self._part_routes(self.run_state))
-        self.server.set_token(new.server.token)
         self._config = new
         self.last_reload_error = None
         self.metrics.config_last_reload_successful.set(1)
@@ -418,6 +423,14 @@ class Daemon:
         )
         self.sd.ready(self.status_line())
         return True
+
+    def _reload_failed(self, error: str, problems: list[str]) -> bool:
+        self.metrics.config_last_reload_successful.set(0)
+        self.last_reload_error = error
+        for p in problems:
+            log.error("config_reload_failed", problem=p)
+        self.sd.ready(f"reload FAILED ({error}); running previous config")
+        return False
 
     def _shutdown(self) -> None:
         self.sd.stopping()

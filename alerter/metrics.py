@@ -76,6 +76,12 @@ class Metrics:
             ["operation"],
             registry=r,
         )
+        self.main_loop_longest_gap = Gauge(
+            "alerter_main_loop_longest_gap_seconds",
+            "Longest time between two turns of the main loop since start (watchdog pings, "
+            "alerts and commits wait that long)",
+            registry=r,
+        )
         self.internal_errors = Counter(
             "alerter_internal_errors",
             "Calls of the main loop into a part that raised (logged as part_failed)",

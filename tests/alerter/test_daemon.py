@@ -342,3 +342,36 @@ def test_dry_run_flag_wins_over_the_config_and_survives_reloads(tmp_path: Path) 
     finally:
         d.server.stop()
         d.store.close()
+
+
+def test_reload_applies_listen_and_token_together_or_refuses_both(harness: Harness) -> None:
+    (harness.path.parent / "token").write_text("s3cret\n")
+    old_port = harness.daemon.server.port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        new_port = s.getsockname()[1]
+    harness.server = f", token_file: {harness.path.parent}/token"
+    harness.write("")
+    harness.path.write_text(harness.path.read_text().replace(":0'", f":{new_port}'"))
+    assert requests.post(f"http://127.0.0.1:{old_port}/-/reload", timeout=30).status_code == 200
+    assert harness.daemon.server.port == new_port
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{old_port}/-/healthy", timeout=5)
+    new = f"http://127.0.0.1:{new_port}"
+    assert requests.post(f"{new}/-/reload", timeout=30).status_code == 401  # token applied too
+    right = {"Authorization": "Bearer s3cret"}
+
+    # An address in use: the reload is refused, the old socket and token stay.
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        harness.server = ""  # and no token any more: must not take effect
+        harness.write("")
+        harness.path.write_text(
+            harness.path.read_text().replace(":0'", f":{busy.getsockname()[1]}'")
+        )
+        r = requests.post(f"{new}/-/reload", headers=right, timeout=30)
+        assert r.status_code == 500
+        assert str(busy.getsockname()[1]) in r.text
+    assert requests.post(f"{new}/-/reload", timeout=30).status_code == 401
+    assert harness.metrics.registry.get_sample_value("alerter_config_last_reload_successful") == 0
