@@ -28,8 +28,9 @@ def keep_blocks_mapped() -> bool:
     global _done
     with _lock:
         if _done is None:
-            _done = _mallopt(M_MMAP_THRESHOLD, MMAP_BYTES) and _mallopt(M_TRIM_THRESHOLD,
-                                                                        TRIM_BYTES)
+            _done = _mallopt(M_MMAP_THRESHOLD, MMAP_BYTES) and _mallopt(
+                M_TRIM_THRESHOLD, TRIM_BYTES
+            )
         return _done
 
 

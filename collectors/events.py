@@ -54,8 +54,13 @@ class LogBatch(Sequence[LogEvent]):
 
     __slots__ = ("_built", "_lines", "_make", "_n", "_some", "source", "text")
 
-    def __init__(self, source: str, lines: list[str], make: Callable[[int], LogEvent],
-                 text: str | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        lines: list[str],
+        make: Callable[[int], LogEvent],
+        text: str | None = None,
+    ) -> None:
         self.source = source
         self._lines: list[str] | None = lines
         self._n = len(lines)
@@ -66,8 +71,9 @@ class LogBatch(Sequence[LogEvent]):
         self._some: dict[int, LogEvent] = {}  # those indexed before that
 
     @classmethod
-    def from_text(cls, source: str, text: str, make: Callable[[LogBatch, int], LogEvent]
-                  ) -> LogBatch:
+    def from_text(
+        cls, source: str, text: str, make: Callable[[LogBatch, int], LogEvent]
+    ) -> LogBatch:
         """A batch of the lines of `text` (joined by newlines, without a final one); `make`
         gets the batch and an index, and reads the line from `lines`."""
         b = cls.__new__(cls)

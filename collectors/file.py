@@ -41,13 +41,20 @@ from collectors.base import CollectorStats, PositionStore, Sink
 from collectors.events import LogBatch
 from collectors.inotify import ChangeWaiter
 from collectors.parsers import ParserConfig, make_parser, text_batch
-from collectors.rotated import estimate_lines, find_copy, find_renamed, gzip_copy_size
+from collectors.rotated import (
+    estimate_lines,
+    find_copy,
+    find_renamed,
+    gzip_copy_size,
+    rotated_since,
+)
 from collectors.tail import Chunk, FileTailer, SavedPosition
 
 log = structlog.get_logger(__name__)
 
 START_AT = ("end", "beginning")
 BLOCKS_PER_POLL = 16  # per file and poll, so one busy file cannot starve the others
+TOMBSTONES = 64  # closed files kept known per collector (positions kept)
 COALESCE = 0.005  # after an inotify wake-up, before reading
 
 
@@ -98,6 +105,9 @@ class FileCollector:
         self._active: dict[str, FileTailer] = {}  # path -> tailer of the file now at that path
         self._draining: list[FileTailer] = []  # rotated away or deleted: finish, then close
         self._closed: list[FileTailer] = []  # waiting for their last ack before forgetting
+        # Files read to their end, kept known (positions kept, newest TOMBSTONES) so a rotation
+        # that renames them again does not make them look unread.
+        self._known: dict[str, SavedPosition] = {}
         self._pending: dict[str, _Pending] = {}  # tailer key -> open multiline event
         self._problems: dict[str, str] = {}
         self._up: bool | None = None
@@ -169,6 +179,7 @@ class FileCollector:
             if pos is not None and pos.key == key:
                 saved[key] = pos
         first_run = not saved
+        everything = dict(saved)
         truncated: list[tuple[FileTailer, SavedPosition]] = []
         for path in self._expand():
             t = self._open(path)
@@ -189,7 +200,10 @@ class FileCollector:
         for pos in saved.values():
             t = find_renamed(pos)
             if t is None:
-                stale.append(pos.key)
+                if _exists(pos):
+                    self._known[pos.key] = pos  # read to its end: a tombstone
+                else:
+                    stale.append(pos.key)
                 continue
             t.set_offset(pos.offset)
             t.draining_since = time.monotonic()
@@ -199,6 +213,8 @@ class FileCollector:
             copy = self._follow_copy(t, pos, time.monotonic(), t.head)
             if copy is not None:
                 self._log.info("truncated_file_resumed_in_copy", path=copy.path, offset=pos.offset)
+        if not first_run:
+            self._adopt_after_restart(everything)
         if stale:
             self._positions.delete_positions(self.name, stale)
         current = [*self._active.values(), *self._draining]
@@ -206,6 +222,38 @@ class FileCollector:
             self._positions.save_positions(
                 self.name, {t.key: t.position(t.offset).dumps() for t in current}
             )
+
+    def _adopt_after_restart(self, saved: dict[str, SavedPosition]) -> None:
+        """Files rotated away after the newest position known for their path, never read."""
+        since: dict[str, float] = {}
+        for pos in saved.values():
+            since[pos.path] = max(since.get(pos.path, -1.0), pos.at)
+        for path in self._expand():
+            since.setdefault(path, -1.0)
+        for path, at in since.items():
+            if at >= 0:  # positions from before `at` existed: nothing to go by
+                self._adopt_rotated(path, at, saved)
+
+    def _adopt_rotated(
+        self, path: str, since: float, known: dict[str, SavedPosition] | None = None
+    ) -> None:
+        """Read from their beginning the siblings of `path` rotated after `since` that no
+        followed or known file is (see collectors/rotated.py)."""
+        known = {**self._known, **(known or {})}
+        followed = {(t.dev, t.ino) for t in [*self._active.values(), *self._draining]}
+        for sibling in rotated_since(path, since):
+            try:
+                t = FileTailer.open(sibling)
+            except OSError:
+                continue
+            pos = known.get(t.key)
+            if (t.dev, t.ino) in followed or (pos is not None and t.matches(pos)):
+                t.close()
+                continue
+            t.draining_since = time.monotonic()
+            self._draining.append(t)
+            followed.add((t.dev, t.ino))
+            self._log.info("rotated_file_adopted", path=sibling, since=round(since, 3))
 
     def _follow_copy(
         self, t: FileTailer, was: SavedPosition, now: float, head: bytes, before: bytes = b""
@@ -245,6 +293,7 @@ class FileCollector:
     def _switch_to_copy(self, t: FileTailer, was: SavedPosition, now: float) -> FileTailer | None:
         """`t` (being followed) was truncated: its earlier contents continue in their copy."""
         copy = self._follow_copy(t, was, now, t.head, t.before)
+        self._adopt_rotated(t.path, t.seen_at)  # copies of contents it never saw
         pending = self._pending.pop(t.key, None)
         if copy is not None and pending is not None:  # the open event goes on in the copy
             self._pending[copy.key] = pending
@@ -330,13 +379,18 @@ class FileCollector:
                 found[path] = st
             elif path in self.cfg.paths:
                 problems[path] = "not a regular file"
+        wall = time.time()
+        rotated: list[tuple[str, float]] = []
         for path, t in list(self._active.items()):
             now_at = found.get(path)
             if now_at is None or (now_at.st_dev, now_at.st_ino) != (t.dev, t.ino):
                 del self._active[path]
                 t.draining_since = now
                 self._draining.append(t)
+                rotated.append((path, t.seen_at))
                 self._log.info("file_rotated", path=path)
+            else:
+                t.seen_at = wall
         following = {(t.dev, t.ino) for t in self._active.values()}
         for path, st in found.items():
             if path in self._active or (st.st_dev, st.st_ino) in following:
@@ -358,6 +412,8 @@ class FileCollector:
             self._active[path] = t  # appeared while running: read from its beginning
             following.add((t.dev, t.ino))
             self._log.info("file_opened", path=path)
+        for path, seen_at in rotated:  # rotated more than once since we last looked?
+            self._adopt_rotated(path, seen_at)
         self._report(problems)
 
     def _open(self, path: str) -> FileTailer | None:
@@ -508,20 +564,41 @@ class FileCollector:
             if p is not None:
                 self._put(t, ["\n".join(p.lines)], p.end)
             self._draining.remove(t)
+            self._known[t.key] = t.position(t.offset)
             t.close()
             self._closed.append(t)
             self._log.info("file_closed", path=t.path)
 
     def _forget_acked(self) -> None:
-        """Delete the saved positions of closed files once their last batch is acknowledged."""
+        """Closed files whose last batch is acknowledged stay known (their saved position is a
+        tombstone); past TOMBSTONES of them, the oldest positions are deleted."""
         done = [t for t in self._closed if t.acked >= t.offset]
         if not done:
             return
-        live = {t.key for t in [*self._active.values(), *self._draining]}
-        keys = [t.key for t in done if t.key not in live]
-        if keys:
-            self._positions.delete_positions(self.name, keys)
         self._closed = [t for t in self._closed if t not in done]
+        if len(self._known) <= TOMBSTONES:
+            return
+        live = {t.key for t in [*self._active.values(), *self._draining, *self._closed]}
+        old = [k for k in self._known if k not in live][: len(self._known) - TOMBSTONES]
+        for k in old:
+            del self._known[k]
+        if old:
+            self._positions.delete_positions(self.name, old)
+
+
+def _exists(pos: SavedPosition) -> bool:
+    """Is a file with the inode of `pos` still in its directory?"""
+    try:
+        entries = list(os.scandir(os.path.dirname(pos.path) or "."))
+    except OSError:
+        return False
+    for entry in entries:
+        try:
+            if entry.inode() == pos.ino and entry.stat(follow_symlinks=False).st_dev == pos.dev:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _lines_within(data: bytes, limit: int) -> bool:

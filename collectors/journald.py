@@ -7,6 +7,15 @@ resumes with `--cursor=C`: the entry at C is dropped when it is C itself (verifi
 the journal no longer has C and the seek landed on the next entry. So no entry is lost or repeated
 (after a crash, at most the unacknowledged batches repeat).
 
+Sizes: journalctl runs with `--all`, else it prints any field over 4096 bytes as null (a long
+MESSAGE would arrive empty). A field journald stores as binary (control characters, invalid
+UTF-8, NUL) comes as an array of byte values and is decoded as UTF-8 with replacement characters.
+Each field value, MESSAGE included, is cut to `max_line_bytes` bytes (at a character boundary),
+like the file collector's lines; an entry with anything cut counts once in
+`alerter_events_dropped_total{reason="too_long"}`. An entry whose JSON is over
+max(16 MiB, 8 x max_line_bytes) is not read at all (memory stays bounded): it is skipped, counted
+the same way and logged as `journal_entry_skipped`.
+
 `journalctl:` (argv prefix, default `[journalctl]`) lets tests read a sandbox's journal.
 """
 
@@ -32,6 +41,9 @@ log = structlog.get_logger(__name__)
 
 PRIORITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _CURSOR_KEY = "cursor"
+MAX_ENTRY_BYTES = (
+    16 << 20
+)  # an entry's JSON line longer than this (and 8 x max_line_bytes) is skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +55,7 @@ class JournaldConfig:
     start_at: str = "end"  # first run only; afterwards the saved cursor wins
     journalctl: tuple[str, ...] = ("journalctl",)
     restart_backoff: float = 1.0  # first wait before restarting a journalctl that exited
+    max_line_bytes: int = 65536  # each field (MESSAGE included) is cut to this many bytes
 
 
 def parse_priority(value: str | int) -> int:
@@ -67,9 +80,33 @@ def _text(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def entry_event(entry: Mapping[str, Any], source: str) -> LogEvent:
-    """One journal entry (journalctl JSON) as a LogEvent."""
+def _cut(text: str, limit: int) -> str | None:
+    """`text` cut to `limit` UTF-8 bytes at a character boundary, or None when it fits."""
+    # a character is at most 4 bytes: only long texts need encoding to tell
+    if len(text) * 4 <= limit or len(raw := text.encode("utf-8", "surrogatepass")) <= limit:
+        return None
+    return raw[:limit].decode("utf-8", "ignore")
+
+
+def entry_event(
+    entry: Mapping[str, Any], source: str, max_line_bytes: int | None = None
+) -> LogEvent:
+    """One journal entry (journalctl JSON) as a LogEvent; fields cut to max_line_bytes if given."""
+    return limited_event(entry, source, max_line_bytes)[0]
+
+
+def limited_event(
+    entry: Mapping[str, Any], source: str, max_line_bytes: int | None
+) -> tuple[LogEvent, bool]:
+    """The entry's LogEvent, and whether a field (the MESSAGE or another) had to be cut."""
     fields = {k: _text(v) for k, v in entry.items()}
+    cut = False
+    if max_line_bytes is not None:
+        for k, v in fields.items():
+            short = _cut(v, max_line_bytes)
+            if short is not None:
+                fields[k] = short
+                cut = True
     unit = fields.get("_SYSTEMD_UNIT", "")
     if unit in ("", "init.scope"):  # systemd's messages about a unit carry it in UNIT=
         unit = fields.get("UNIT") or fields.get("USER_UNIT") or unit
@@ -81,7 +118,7 @@ def entry_event(entry: Mapping[str, Any], source: str) -> LogEvent:
         t = int(fields.get("__REALTIME_TIMESTAMP", "")) / 1e6
     except ValueError:
         t = time.time()
-    return LogEvent(t, source, fields.get("MESSAGE", ""), fields)
+    return LogEvent(t, source, fields.get("MESSAGE", ""), fields), cut
 
 
 class JournaldCollector:
@@ -151,6 +188,7 @@ class JournaldCollector:
     def _mark_end(self) -> None:
         """First run with `start_at: end`: save the cursor of the journal's last entry now, so
         entries written before our first batch is acknowledged survive a restart."""
+        # without --all: only __CURSOR is needed, and long fields then print as null
         argv = [*self.cfg.journalctl, "-o", "json", "-n", "1", "--no-pager"]
         try:
             res = subprocess.run(argv, capture_output=True, timeout=30, check=False)
@@ -185,17 +223,25 @@ class JournaldCollector:
         self._stats.up(self.name, True)
         self._log.info("journal_following", cursor=resume)
         fd = proc.stdout.fileno()
-        rest = b""
+        cap = max(MAX_ENTRY_BYTES, 8 * self.cfg.max_line_bytes)
+        rest = bytearray()  # the start of a line not yet complete
+        skipping = False  # inside a line over `cap`: dropped up to its newline
         try:
             while not self._stop.is_set():
                 data = os.read(fd, 1 << 20)
                 if not data:
                     break
-                rest += data
-                nl = rest.rfind(b"\n")
+                nl = data.rfind(b"\n")
                 if nl < 0:
+                    if not skipping:
+                        rest += data
+                        skipping = self._over(rest, cap)
                     continue
-                lines, rest = rest[:nl].split(b"\n"), rest[nl + 1 :]
+                lines = (bytes(rest) + data[:nl]).split(b"\n")
+                rest = bytearray(data[nl + 1 :])
+                if skipping:
+                    lines = lines[1:]  # the end of the skipped entry
+                skipping = self._over(rest, cap)
                 events = self._events(lines, resume)
                 resume = None  # only the first entry after a (re)start can be the cursor itself
                 if events and not self._put(sink, events):
@@ -209,8 +255,18 @@ class JournaldCollector:
         if not self._stop.is_set():
             self._log.warning("journalctl_exited", code=proc.returncode)
 
+    def _over(self, rest: bytearray, cap: int) -> bool:
+        """Is the incomplete line in `rest` over `cap`? Then it is dropped (counted, logged)."""
+        if len(rest) <= cap:
+            return False
+        self._stats.dropped(self.name, "too_long", 1)
+        self._log.warning("journal_entry_skipped", over_bytes=cap, after_cursor=self._cursor)
+        rest.clear()
+        return True
+
     def _events(self, lines: list[bytes], resume: str | None) -> list[LogEvent]:
         out: list[LogEvent] = []
+        cut = 0
         for raw in lines:
             try:
                 entry = json.loads(raw)
@@ -228,7 +284,11 @@ class JournaldCollector:
             resume = None
             if not self._wanted(entry):
                 continue
-            out.append(entry_event(entry, self.name))
+            event, was_cut = limited_event(entry, self.name, self.cfg.max_line_bytes)
+            cut += was_cut
+            out.append(event)
+        if cut:
+            self._stats.dropped(self.name, "too_long", cut)
         return out
 
     def _wanted(self, entry: Mapping[str, Any]) -> bool:

@@ -9,6 +9,15 @@ bytes just before the collector's offset are those the collector read from the o
 copy. Copies written to another directory (logrotate's `olddir`) or renamed around an
 extension (`extension`) are not found.
 
+Rotated files nobody read. A file can be rotated away before the collector read any of it: it
+was created and rotated again while alerter was down or between two of its looks (two rotations
+in a row), or copied and truncated before the collector saw its size. Every sibling written
+(mtime) after the time the collector last saw the file at its path (`SavedPosition.at`, and at
+run time each followed file's `seen_at`) whose identity the collector does not know is read
+from its beginning, oldest first. Files read to their end stay known (their positions are kept
+for the newest TOMBSTONES of them), so logrotate's renumbering (`app.log.1` -> `app.log.2`) does
+not make them read again.
+
 A copy compressed already (logrotate's `compress` without `delaycompress`, when the collector
 lagged) is not read; a gzip one (`.gz`, starting with the bytes read) still tells how long the
 file was, so the lines lost can be counted beyond what the collector last saw.
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 import zlib
 
 from collectors.tail import FileTailer, SavedPosition, fingerprint
@@ -73,6 +83,22 @@ def copy_candidates(path: str, compressed: bool = False) -> list[str]:
         except OSError:
             continue
     return [p for _, p in sorted(found, reverse=True)]
+
+
+def rotated_since(path: str, since: float) -> list[str]:
+    """The uncompressed siblings of `path` written after `since` (their mtime), oldest first:
+    where lines went that a collector which last saw `path` at `since` may never have read.
+    (Not ctime: logrotate's renumbering renames old files, which changes their ctime only.)"""
+    found: list[tuple[float, str]] = []
+    now = time.time()
+    for sibling in copy_candidates(path):
+        try:
+            mtime = os.stat(sibling, follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if since < mtime <= now + 1.0:  # a time in the future (set by hand) tells nothing
+            found.append((mtime, sibling))
+    return [p for _, p in sorted(found)]
 
 
 def find_copy(was: SavedPosition) -> FileTailer | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 
 FINGERPRINT_BYTES = 256
@@ -33,6 +34,9 @@ class SavedPosition:
     size: int = -1  # the file's size when the position was taken (-1: not known)
     tlen: int = 0  # the tlen bytes before offset hash to tfp (0: not checked)
     tfp: str = ""
+    # Wall time the file was last seen at `path` before this position was taken (-1: not
+    # known): a sibling rotated after it, of unknown identity, holds lines never read.
+    at: float = -1.0
 
     @property
     def key(self) -> str:
@@ -55,6 +59,7 @@ class SavedPosition:
                 "size": self.size,
                 "tlen": self.tlen,
                 "tfp": self.tfp,
+                "at": self.at,
             },
             separators=(",", ":"),
         )
@@ -73,6 +78,7 @@ class SavedPosition:
                 int(d.get("size", -1)),  # positions saved before these fields existed
                 int(d.get("tlen", 0)),
                 str(d.get("tfp", "")),
+                float(d.get("at", -1.0)),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -125,6 +131,7 @@ class FileTailer:
         self.skipping = False  # inside an over-long line whose head was already emitted
         self.draining_since: float | None = None  # rotated away / deleted: finish, then close
         self.last_data = 0.0
+        self.seen_at = time.time()  # last seen at `path` (set by the collector's scans)
         self.generations = Generations()
         self.head = b""
         self._head_fp = ""
@@ -166,6 +173,7 @@ class FileTailer:
             max(size, offset),
             len(tail),
             fingerprint(tail) if tail else "",
+            self.seen_at,
         )
 
     def holds(self, saved: SavedPosition) -> bool:

@@ -113,9 +113,14 @@ def _strptime(fmt: str) -> TimeFn:
                 off = 0 if zone == "Z" else int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
                 tz = timezone(timedelta(seconds=-off if zone[0] == "-" else off))
             return datetime(
-                int(year), _MONTHS[name] if month is None else int(month), int(day),
-                int(hour or 0), int(minute or 0), int(second or 0),
-                int(frac.ljust(6, "0")) if frac else 0, tz,
+                int(year),
+                _MONTHS[name] if month is None else int(month),
+                int(day),
+                int(hour or 0),
+                int(minute or 0),
+                int(second or 0),
+                int(frac.ljust(6, "0")) if frac else 0,
+                tz,
             ).timestamp()
         except (ValueError, OverflowError, OSError):  # e.g. Feb 30, second 60: strptime decides
             return parse(text)

@@ -17,7 +17,12 @@ import structlog
 import collectors.tail
 from collectors.events import Event
 from collectors.file import FileCollector, FileConfig
-from tests.collectors.conftest import MemoryPositions, RecordingSink, RecordingStats
+from tests.collectors.conftest import (
+    MemoryPositions,
+    RecordingSink,
+    RecordingStats,
+    others_read_to_end,
+)
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -297,7 +302,7 @@ def test_restart_from_any_durable_point_of_the_copy_phase_loses_nothing(
 
 def test_batches_acknowledged_after_the_truncation_advance_the_copys_position(h: Harness) -> None:
     """Acks of batches read from the original before it was truncated belong to the copy: once
-    the copy is finished and forgotten, a restart repeats none of its lines."""
+    the copy is finished and closed, a restart repeats none of its lines."""
     positions = MemoryPositions()
     written = h.write(0, 10)
     c, sink = h.start_gated(positions)
@@ -308,7 +313,7 @@ def test_batches_acknowledged_after_the_truncation_advance_the_copys_position(h:
     sink.allow(None)
     wait_for(lambda: sink.lines == written)
     sink.ack_all()  # the first batch (read from app.log) is acknowledged after the truncation
-    wait_for(lambda: len(positions.load_positions("f")) == 1)  # the copy closed and forgotten
+    wait_for(lambda: others_read_to_end(positions, h.log))  # the copy finished and closed
     h.stop(c)
     later = h.write(600, 2)
     _, again = h.start(positions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import Iterator
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from collectors.events import LogEvent
-from collectors.journald import JournaldCollector, JournaldConfig, entry_event, parse_priority
+import collectors.journald
+from collectors.journald import (
+    JournaldCollector,
+    JournaldConfig,
+    entry_event,
+    limited_event,
+    parse_priority,
+)
 from tests.collectors.conftest import (
     MemoryPositions,
     RecordingSink,
@@ -47,6 +55,33 @@ def test_systemd_messages_about_a_unit_carry_it_as_unit() -> None:
         {"MESSAGE": "Started x", "_SYSTEMD_UNIT": "init.scope", "UNIT": "x.service"}, "j"
     )
     assert e.fields["unit"] == "x.service"
+
+
+def test_null_binary_and_multi_valued_messages() -> None:
+    assert entry_event({"MESSAGE": None}, "j").line == ""
+    assert entry_event({}, "j").line == ""
+    # journalctl prints a binary field (NUL, control bytes, invalid UTF-8) as its byte values
+    assert entry_event({"MESSAGE": [97, 0, 98, 1, 255, 99]}, "j").line == "a\x00b\x01\ufffdc"
+    # a field given twice is an array of its values; the first is kept
+    assert entry_event({"MESSAGE": [[104, 255], "x"]}, "j").line == "h\ufffd"
+    assert entry_event({"MESSAGE": ["first", "second"]}, "j").line == "first"
+
+
+def test_long_fields_are_cut_to_max_line_bytes_at_a_character_boundary() -> None:
+    entry = {"MESSAGE": "\u00e9" * 5000, "BIG": "y" * 5000, "SMALL": "z" * 100}
+    e, cut = limited_event(entry, "j", 1001)
+    assert cut is True
+    assert e.line == "\u00e9" * 500 and len(e.line.encode()) == 1000  # 2-byte characters
+    assert e.fields["MESSAGE"] == e.line
+    assert e.fields["BIG"] == "y" * 1001 and e.fields["SMALL"] == "z" * 100
+    e, cut = limited_event({"MESSAGE": "x" * 1001}, "j", 1001)
+    assert (cut, e.line) == (False, "x" * 1001)  # exactly at the limit: whole
+    assert entry_event(entry, "j").line == entry["MESSAGE"]  # no limit given: whole
+
+
+def test_journalctl_is_asked_for_every_field_whole() -> None:
+    c = JournaldCollector(JournaldConfig("j"), MemoryPositions(), RecordingStats())
+    assert "--all" in c.argv()
 
 
 def test_priority_names_and_numbers() -> None:
@@ -213,3 +248,82 @@ def test_resume_checks_the_cursor(tmp_path: Path, saved: str | None, expected: l
         c.stop()
     assert sink.lines == expected
     assert positions.load_positions("j") == {"cursor": "c3"}
+
+
+SIZES = """
+import json, sys, time
+def out(obj):
+    sys.stdout.write(json.dumps(obj) + "\\n")
+    sys.stdout.flush()
+out({"MESSAGE": None, "__CURSOR": "c0"})
+out({"MESSAGE": [97, 0, 98, 255], "__CURSOR": "c1"})
+out({"MESSAGE": "h" * 10000, "__CURSOR": "c2"})
+# over the entry cap: never held whole, skipped up to its newline (written in pieces)
+sys.stdout.write('{"MESSAGE": "')
+for _ in range(5):
+    sys.stdout.write("s" * 300000)
+    sys.stdout.flush()
+    time.sleep(0.05)
+sys.stdout.write('", "__CURSOR": "c3"}\\n')
+out({"MESSAGE": "last", "__CURSOR": "c4"})
+sys.stdout.flush()
+time.sleep(60)
+"""
+
+
+def test_null_binary_huge_and_over_the_cap_entries_through_the_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collectors.journald, "MAX_ENTRY_BYTES", 1 << 20)
+    script = tmp_path / "journalctl.py"
+    script.write_text(SIZES)
+    stats = RecordingStats()
+    c = JournaldCollector(
+        JournaldConfig(
+            "j", start_at="beginning", journalctl=(sys.executable, str(script)), max_line_bytes=4096
+        ),
+        MemoryPositions(),
+        stats,
+    )
+    sink = RecordingSink()
+    c.start(sink)
+    try:
+        wait_for(lambda: sink.lines[-1:] == ["last"])
+    finally:
+        c.stop()
+    assert sink.lines == ["", "a\x00b\ufffd", "h" * 4096, "last"]
+    # the cut MESSAGE and the skipped entry
+    assert stats.drops == {("j", "too_long"): 2}
+
+
+@pytest.mark.integration
+def test_long_and_binary_messages_from_a_real_journal(journal: Journal) -> None:
+    tag = uuid.uuid4().hex[:8]
+    ident = f"s-{tag}"
+    _, sink = journal.start(identifiers=(ident,), max_line_bytes=8192)
+    sb = journal.sb
+    # over journalctl's 4096-byte JSON threshold but within our limit: whole
+    sb.run("logger", "--size", "20000", "-t", ident, f"{tag} six " + "6" * 6000)
+    # 10 KB through the stdout stream and syslog: cut to 8192 bytes, counted
+    sb.run("systemd-cat", "-t", ident, input=f"{tag} cat " + "c" * 10240 + "\n")
+    sb.run("logger", "--size", "20000", "-t", ident, f"{tag} log " + "l" * 10240)
+    # control and invalid bytes make journald store MESSAGE as binary
+    sb.run("sh", "-c", f"printf '{tag} bin a\\001b\\377c\\n' | systemd-cat -t {ident}")
+    # a NUL inside MESSAGE needs the native protocol (a stream splits lines at NUL)
+    native = (
+        "import socket, struct, sys\n"
+        "m = sys.argv[1].encode() + b' nul a\\x00b'\n"
+        "d = b'SYSLOG_IDENTIFIER=' + sys.argv[2].encode() + b'\\nMESSAGE\\n'"
+        " + struct.pack('<Q', len(m)) + m + b'\\n'\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        "s.sendto(d, '/run/systemd/journal/socket')\n"
+    )
+    sb.run(sys.executable, "-c", native, tag, ident)
+    wait_for(lambda: len(events_of(sink, tag)) == 5)
+    lines = {e.line.split(" ")[1]: e.line for e in events_of(sink, tag)}
+    assert lines["six"] == f"{tag} six " + "6" * 6000
+    assert lines["cat"] == (f"{tag} cat " + "c" * 10240)[:8192]
+    assert lines["log"] == (f"{tag} log " + "l" * 10240)[:8192]
+    assert lines["bin"] == f"{tag} bin a\x01b\ufffdc"
+    assert lines["nul"] == f"{tag} nul a\x00b"
+    assert journal.stats.drops[("j", "too_long")] == 2
