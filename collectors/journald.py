@@ -162,7 +162,7 @@ class JournaldCollector:
                 os.killpg(proc.pid, signal.SIGTERM)
 
     def argv(self) -> list[str]:
-        argv = [*self.cfg.journalctl, "-o", "json", "-f", "--no-pager"]
+        argv = [*self.cfg.journalctl, "-o", "json", "--all", "-f", "--no-pager"]
         if self._cursor:
             argv.append(f"--cursor={self._cursor}")
         else:

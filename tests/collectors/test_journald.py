@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from collections.abc import Iterator
@@ -10,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.events import LogEvent
 import collectors.journald
+from collectors.events import LogEvent
 from collectors.journald import (
     JournaldCollector,
     JournaldConfig,
