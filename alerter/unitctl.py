@@ -3,13 +3,23 @@
 `systemctl` is run as an argv (never a shell) with a timeout. The argv prefix is configurable so
 tests can drive a private systemd (`[systemd-sandbox, "exec", PID, "systemctl"]`) and hosts
 without root can put `sudo -n systemctl` or rely on the polkit rule in packaging/.
+
+A unit named by a template (`unit: "{{ labels.unit }}"`) comes from log text, so
+`templated_unit` holds it to more than the name grammar: it must be a `.service` (targets such
+as reboot.target, slices, mounts, sockets ... change the host or start protected services), not
+a template without instance, and not protected. Protected means: its base name (the name without
+`.service`, `.socket`, `.timer`, `.path` ...) is the base name of a protected unit, or its
+template (`getty@` of `getty@tty1`) is, where the protected units are global.protected_units plus
+`BUILTIN_PROTECTED` and every `systemd-*` unit. So `ssh.socket` and `dbus.socket` are refused
+when ssh.service and dbus.service are protected. Units written literally in the config are the
+operator's choice and only checked against the protected list by name.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from alerter.errors import ActionError
@@ -30,18 +40,106 @@ UNIT_SUFFIXES = (
     ".slice",
     ".scope",
 )
-# Unit names are [A-Za-z0-9:_.\\@-]; anything else (globs, spaces, '/') is refused, and a leading
-# '-' would be read as an option. A label value must not be able to select "every unit".
-_UNIT_RE = re.compile(r"^[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*$")
+# Unit names are [A-Za-z0-9:_.\\@-] (systemd's grammar); anything else (globs, spaces, '/') is
+# refused, and a leading '-' would be read as an option, a leading '@' names no unit. A label
+# value must not be able to select "every unit".
+_UNIT_RE = re.compile(r"[A-Za-z0-9:_.\\][A-Za-z0-9:_.\\@-]*")
+UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX, 256, counts the terminating NUL
+# Kinds a templated unit may never be: they change the host's state (reboot.target,
+# system.slice, home.mount) or are no service to restart.
+HOST_KINDS = (".target", ".slice", ".mount", ".automount", ".swap", ".scope", ".device")
+# Protected whatever global.protected_units says (which adds to these) when a template names the
+# unit: the bus, remote login, the consoles and user managers, the rescue modes, alerter itself.
+# Every `systemd-*` unit is protected as well (journald, logind, and systemd-reboot/-poweroff/
+# -halt/-kexec.service, which end the host).
+_STATE_KINDS = (".target", ".slice", ".mount", ".automount", ".swap")
+BUILTIN_PROTECTED = (
+    "alerter.service",
+    "dbus.service",
+    "dbus-broker.service",
+    "ssh.service",
+    "sshd.service",
+    "emergency.service",
+    "rescue.service",
+    "user@.service",
+    "user-runtime-dir@.service",
+    "getty@.service",
+    "serial-getty@.service",
+    "autovt@.service",
+    "container-getty@.service",
+    "console-getty.service",
+)
+BUILTIN_PROTECTED_PREFIX = "systemd-"
+
+
+class ProtectedUnitError(ActionError):
+    """A (templated) unit is, or belongs to, a protected unit."""
 
 
 def normalize_unit(name: str) -> str:
     """The full unit name systemctl would act on (`web` -> `web.service`); raises ValueError."""
-    if not _UNIT_RE.fullmatch(name) or len(name) > 255:
+    if not _UNIT_RE.fullmatch(name):
         raise ValueError(
             f"{name!r} is not a valid unit name (letters, digits, ':_.\\@-'; no globs or spaces)"
         )
-    return name if name.endswith(UNIT_SUFFIXES) else f"{name}.service"
+    full = name if name.endswith(UNIT_SUFFIXES) else f"{name}.service"
+    if len(full) > UNIT_NAME_MAX:
+        raise ValueError(
+            f"{full[:40]!r}... is not a valid unit name: {len(full)} characters, "
+            f"at most {UNIT_NAME_MAX}"
+        )
+    return full
+
+
+def unit_kind(unit: str) -> str:
+    """`.service` of `web.service`: the type suffix of a full unit name."""
+    return unit[unit.rindex(".") :]
+
+
+def unit_base(unit: str) -> str:
+    """`dbus` of `dbus.socket`: a full unit name without its type suffix."""
+    return unit[: unit.rindex(".")]
+
+
+def protected_by(unit: str, protected: Collection[str]) -> str | None:
+    """The protected unit `unit` belongs to (same base name, or instance of its template)."""
+    bases = {unit_base(p) if p.endswith(UNIT_SUFFIXES) else p for p in protected}
+    base = unit_base(unit)
+    names = [base]
+    if "@" in base:  # an instance: its template (getty@), and a service of the same name (ssh@x)
+        prefix = base.split("@", 1)[0]
+        names += [prefix + "@", prefix]
+    for b in names:
+        if b in bases:
+            return next(p for p in sorted(protected) if p.startswith(b + ".") or p == b)
+        if b.startswith(BUILTIN_PROTECTED_PREFIX):
+            return f"{BUILTIN_PROTECTED_PREFIX}*"
+    return None
+
+
+def templated_unit(rendered: str, protected: Collection[str]) -> str:
+    """The `.service` a template rendered, if alerter may act on it.
+
+    Raises ValueError when it is no valid service name (a target, slice, socket ..., a template
+    without instance, bad characters), ProtectedUnitError when it is or belongs to a protected
+    unit (`protected` plus BUILTIN_PROTECTED and systemd-*).
+    """
+    unit = normalize_unit(rendered)
+    owner = protected_by(unit, {*protected, *BUILTIN_PROTECTED})
+    if owner is not None:
+        why = "built in" if owner not in protected else "global.protected_units"
+        same = "" if owner == unit else f" belongs to {owner}, which"
+        raise ProtectedUnitError(f"{unit}{same} is protected ({why}); alerter will not act on it")
+    kind = unit_kind(unit)
+    if kind != ".service":
+        what = "changes the host's state" if kind in _STATE_KINDS else "is no service"
+        raise ValueError(
+            f"{unit} is a {kind[1:]} unit, which {what}: a templated unit must render to a "
+            "service (NAME or NAME.service)"
+        )
+    if unit.endswith("@.service"):
+        raise ValueError(f"{unit} is a template: a templated unit must name an instance")
+    return unit
 
 
 class UnitController(Protocol):

@@ -3,19 +3,25 @@
 Every field shared by all types (when to run, cooldown, limit, verify, dry run) lives on
 `ActionConfig`; what the action does lives in one spec per type. Templates are compiled here,
 and a static unit on the protected list is refused here, with its position.
+
+A templated unit must render to a service (`unitctl.templated_unit`, checked at run time): one
+whose literal end already names another kind (`"{{ labels.x }}.socket"`) is refused here. A
+templated pidfile must start with a literal directory (`templating.template_directory`). A unit
+written literally stays as written, but a target, slice, mount ... gets a warning
+(`ActionConfig.warnings`, printed by `alerter check`).
 """
 
 from __future__ import annotations
 
 import re
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from alerter.actions.templating import FieldTemplate
-from alerter.unitctl import OPERATIONS, normalize_unit
-from rules.yamlsource import MapReader, Mark, Node
+from alerter.actions.templating import FieldTemplate, template_directory
+from alerter.unitctl import HOST_KINDS, OPERATIONS, UNIT_SUFFIXES, normalize_unit, unit_kind
+from rules.yamlsource import MapReader, Mark, Node, Problem
 
 ACTION_TYPES = ("systemd", "signal", "command", "throttle")
 DEFAULT_COOLDOWN = 300.0
@@ -78,6 +84,8 @@ class ActionConfig:
     repeat: bool = True
     dry_run: bool = False
     revert: bool = False  # undo on resolve: set-property values, throttles, undo_argv
+    # allowed but worth a second look (a literal reboot.target): `alerter check` prints them
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
     @property
     def reverts(self) -> bool:
@@ -106,8 +114,9 @@ def parse_action(
     verify = r.duration("verify")
     dry_run = r.bool("dry_run", False)
     spec: Spec | None = None
+    warnings: list[Problem] = []
     if atype == "systemd":
-        spec = _parse_systemd(r, protected_units)
+        spec = _parse_systemd(r, protected_units, warnings)
     elif atype == "signal":
         spec = _parse_signal(r)
     elif atype == "command":
@@ -156,6 +165,7 @@ def parse_action(
         repeat=repeat,
         dry_run=dry_run,
         revert=revert and on == "firing",
+        warnings=tuple(warnings),
     )
 
 
@@ -186,7 +196,9 @@ def _template(r: MapReader, key: str, n: Node | None = None) -> FieldTemplate | 
         return None
 
 
-def _parse_systemd(r: MapReader, protected_units: tuple[str, ...]) -> SystemdSpec | None:
+def _parse_systemd(
+    r: MapReader, protected_units: tuple[str, ...], warnings: list[Problem]
+) -> SystemdSpec | None:
     if not r.has("unit"):
         r.str("unit", required=True)
         return None
@@ -206,6 +218,26 @@ def _parse_systemd(r: MapReader, protected_units: tuple[str, ...]) -> SystemdSpe
             r.problems.add(
                 where,
                 f"unit: {full} is protected (global.protected_units); alerter will not act on it",
+            )
+            return None
+        kind = unit_kind(full)
+        if kind in HOST_KINDS:
+            warnings.append(
+                Problem(
+                    where.mark,
+                    f"warning: unit: {full} is a {kind[1:]} unit; acting on it changes the "
+                    "host's state, not one service (kept, as written here; a templated unit "
+                    "could not name it)",
+                )
+            )
+    else:
+        tail = unit.literal_suffix
+        if tail.endswith(UNIT_SUFFIXES) and not tail.endswith(".service"):
+            kind = tail[tail.rindex(".") :]
+            r.problems.add(
+                where,
+                f"unit: a templated unit must render to a service, and this one ends in {kind} "
+                "(write NAME or NAME.service, or the unit literally)",
             )
             return None
     if operation == "set-property":
@@ -234,6 +266,12 @@ def _parse_signal(r: MapReader) -> SignalSpec | None:
     # No default: which signal to send is a decision, not something to assume (TERM kills).
     sig_name = r.str("signal", required=True)
     pidfile = _template(r, "pidfile") if r.has("pidfile") else None
+    if pidfile is not None and not pidfile.is_static:
+        try:
+            template_directory(pidfile)
+        except ValueError as e:
+            r.problems.add(r.raw("pidfile") or r.node, f"pidfile: {e}")
+            return None
     pattern = r.str("process")
     process = r.check("process", re.compile, pattern) if pattern is not None else None
     if sig_name is None:

@@ -7,6 +7,7 @@ is the runner's job. Nothing here reaches a shell.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -20,7 +21,14 @@ from typing import Any, Protocol
 import psutil
 
 from alerter.actions.config import ActionConfig, CommandSpec, SignalSpec, SystemdSpec, ThrottleSpec
-from alerter.actions.templating import alert_context, alert_json
+from alerter.actions.templating import (
+    FieldTemplate,
+    alert_context,
+    alert_json,
+    confined_realpath,
+    render_path,
+    template_directory,
+)
 from alerter.bus import Gate
 from alerter.errors import ActionError
 from alerter.unitctl import (
@@ -29,14 +37,12 @@ from alerter.unitctl import (
     normalize_unit,
     revert_values,
     show_names,
+    templated_unit,
 )
+from alerter.unitctl import ProtectedUnitError as ProtectedUnitError  # the runner's import
 from rules.alert import Alert
 
 _OUTPUT_CHARS = 300
-
-
-class ProtectedUnitError(ActionError):
-    """A (templated) unit rendered to a protected unit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +62,24 @@ class Plan:
 
 
 def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -> Plan:
-    """Raises ValueError (template, bad unit name) or ProtectedUnitError."""
+    """Raises ValueError (template, bad unit name or path) or ProtectedUnitError.
+
+    A templated unit must be a service that is not protected (`unitctl.templated_unit`); the unit
+    alerter itself runs in counts as protected. A literal one is checked only by name.
+    """
     spec = action.spec
     ctx = alert_context(alert)
     if isinstance(spec, SystemdSpec):
-        unit = normalize_unit(spec.unit.render(ctx).strip())
+        rendered = spec.unit.render(ctx).strip()
+        if not spec.unit.is_static:
+            return Plan(action, templated_unit(rendered, protected | own_units()), alert)
+        unit = normalize_unit(rendered)
         if unit in protected:
             raise ProtectedUnitError(f"{unit} is protected (global.protected_units)")
         return Plan(action, unit, alert)
     if isinstance(spec, SignalSpec):
         if spec.pidfile is not None:
-            return Plan(action, spec.pidfile.render(ctx), alert)
+            return Plan(action, render_path(spec.pidfile, ctx), alert)
         assert spec.process is not None
         return Plan(action, f"process:{spec.process.pattern}", alert)
     if isinstance(spec, CommandSpec):
@@ -89,15 +102,23 @@ class SystemdExecutor:
         self.units = units
         self.protected = protected
 
-    def _check(self, unit: str) -> None:
+    def _check(self, plan: Plan) -> None:
         # Checked again at the last moment: the plan may come from persisted state.
+        spec = plan.action.spec
+        assert isinstance(spec, SystemdSpec)
+        unit = plan.target
         if unit in self.protected:
             raise ProtectedUnitError(f"{unit} is protected (global.protected_units)")
+        if not spec.unit.is_static:
+            try:
+                templated_unit(unit, self.protected | own_units())
+            except ValueError as e:
+                raise ActionError(str(e)) from None
 
     def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec
         assert isinstance(spec, SystemdSpec)
-        self._check(plan.target)
+        self._check(plan)
         if spec.operation != "set-property":
             self.units.operate(spec.operation, plan.target)
             return "", {}
@@ -110,7 +131,7 @@ class SystemdExecutor:
         return " ".join(f"{k}={v}" for k, v in props.items()), {"properties": previous}
 
     def undo(self, plan: Plan) -> str:
-        self._check(plan.target)
+        self._check(plan)
         previous = dict(plan.undo_state.get("properties") or {})
         if not previous:
             return "nothing to revert"
@@ -148,8 +169,9 @@ class SignalExecutor:
     @staticmethod
     def _pids(spec: SignalSpec, target: str) -> list[int]:
         if spec.process is None:
+            assert spec.pidfile is not None
             try:
-                text = Path(target).read_text().strip()
+                text = read_pidfile(target, None if spec.pidfile.is_static else spec.pidfile)
             except OSError as e:
                 raise ActionError(f"cannot read pidfile {target}: {e.strerror}") from None
             if not text.isdigit():
@@ -159,6 +181,28 @@ class SignalExecutor:
             pids = find_processes(spec.process)
         # Never signal init or ourselves, whatever a pidfile or pattern says.
         return [p for p in pids if p > 1 and p != os.getpid()]
+
+
+def read_pidfile(path: str, template: FieldTemplate | None) -> str:
+    """The start of the pidfile's text. A templated one is read only while it resolves inside
+    its directory, from the path it resolved to, without following a symlink swapped in since."""
+    if template is not None:
+        try:
+            path = confined_realpath(path, template_directory(template))
+        except ValueError as e:
+            raise ActionError(f"pidfile refused: {e}") from None
+    # O_NONBLOCK: a FIFO put there answers at once instead of holding the worker
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags if template is None else flags | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        return f.read(64).decode("ascii", "replace").strip()
+
+
+@functools.cache
+def own_units() -> frozenset[str]:
+    """The service alerter runs in (protected from templated units), if it runs in one."""
+    unit = unit_of_pid(os.getpid())
+    return frozenset({unit}) if unit is not None and unit.endswith(".service") else frozenset()
 
 
 def unit_of_pid(pid: int) -> str | None:

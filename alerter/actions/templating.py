@@ -2,11 +2,23 @@
 
 Label values come from logs, so templates run in Jinja2's sandbox with StrictUndefined: a missing
 label is an error, never an empty string silently passed to systemctl or a command.
+
+A templated path (a signal action's `pidfile`) is confined to a directory. The rule:
+- its literal prefix (the text before the first `{{`/`{%`/`{#`) must be absolute and name a
+  directory other than `/`: the directory is that prefix up to its last `/`
+  (`/run/app/{{ labels.name }}.pid` and `/run/app/web-{{ labels.n }}.pid` -> /run/app);
+- the rendered path must start with that directory and `/`, hold only printable characters (no
+  NUL, newline, tab), and the part after the directory must have no empty, `.` or `..`
+  component (so no `../`, and no absolute path from a label, which would make `//`);
+- the path with every symlink resolved (`os.path.realpath`) must lie below the directory's own
+  realpath; a symlink inside the directory pointing outside is refused. The executor resolves
+  the path again just before use and opens what it resolved to without following symlinks.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +52,20 @@ class FieldTemplate:
     def is_static(self) -> bool:
         return self.compiled is None
 
+    @property
+    def literal_prefix(self) -> str:
+        """The text before the first tag (all of it for plain text)."""
+        cuts = [i for i in (self.source.find(t) for t in ("{{", "{%", "{#")) if i >= 0]
+        return self.source[: min(cuts)] if cuts and not self.is_static else self.source
+
+    @property
+    def literal_suffix(self) -> str:
+        """The text after the last tag (all of it for plain text)."""
+        if self.is_static:
+            return self.source
+        end = max(self.source.rfind(t) for t in ("}}", "%}", "#}"))
+        return self.source[end + 2 :] if end >= 0 else ""
+
     def render(self, context: Mapping[str, Any]) -> str:
         """Raises ValueError when the template fails (e.g. a label the alert does not have)."""
         if self.compiled is None:
@@ -48,6 +74,58 @@ class FieldTemplate:
             return self.compiled.render(context)
         except jinja2.TemplateError as e:
             raise ValueError(f"template {self.source!r}: {e}") from None
+
+
+def template_directory(t: FieldTemplate) -> str:
+    """The directory a templated path is confined to (module doc). Raises ValueError."""
+    prefix = t.literal_prefix
+    example = "e.g. /run/app/{{ labels.name }}.pid"
+    if not prefix.startswith("/"):
+        raise ValueError(
+            f"a templated path must start with a literal absolute directory ({example}), "
+            f"got {t.source!r}"
+        )
+    directory = prefix[: prefix.rindex("/")]
+    if not directory.strip("/"):
+        raise ValueError(
+            f"a templated path must name a literal directory other than / ({example}), "
+            f"got {t.source!r}"
+        )
+    return directory
+
+
+def render_path(t: FieldTemplate, context: Mapping[str, Any]) -> str:
+    """A path template rendered and checked to stay in its directory; raises ValueError.
+
+    Plain text (written by the operator) is returned as it is.
+    """
+    if t.is_static:
+        return t.source
+    directory = template_directory(t)
+    path = t.render(context)
+    if not path.isprintable():
+        raise ValueError(
+            f"{path!r} (from {t.source!r}) holds a control character (NUL, newline, tab ...)"
+        )
+    if not path.startswith(directory + "/"):
+        raise ValueError(f"{path!r} (from {t.source!r}) is not below {directory}")
+    parts = path[len(directory) + 1 :].split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise ValueError(
+            f"{path!r} (from {t.source!r}) leaves or re-enters {directory}: a path rendered from "
+            "labels may not hold '..', '.' or '//' (an absolute path in a label)"
+        )
+    confined_realpath(path, directory)
+    return path
+
+
+def confined_realpath(path: str, directory: str) -> str:
+    """realpath(path), when it lies below realpath(directory); raises ValueError."""
+    real_dir = os.path.realpath(directory)
+    real = os.path.realpath(path)
+    if real == real_dir or os.path.commonpath([real, real_dir]) != real_dir:
+        raise ValueError(f"{path} resolves to {real}, outside {real_dir} (a symlink?)")
+    return real
 
 
 def alert_context(alert: Alert) -> dict[str, Any]:
