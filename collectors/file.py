@@ -46,6 +46,7 @@ from collectors.rotated import (
     find_copy,
     find_renamed,
     gzip_copy_size,
+    inode_exists,
     rotated_since,
 )
 from collectors.tail import Chunk, FileTailer, SavedPosition
@@ -200,7 +201,7 @@ class FileCollector:
         for pos in saved.values():
             t = find_renamed(pos)
             if t is None:
-                if _exists(pos):
+                if inode_exists(pos):
                     self._known[pos.key] = pos  # read to its end: a tombstone
                 else:
                     stale.append(pos.key)
@@ -584,21 +585,6 @@ class FileCollector:
             del self._known[k]
         if old:
             self._positions.delete_positions(self.name, old)
-
-
-def _exists(pos: SavedPosition) -> bool:
-    """Is a file with the inode of `pos` still in its directory?"""
-    try:
-        entries = list(os.scandir(os.path.dirname(pos.path) or "."))
-    except OSError:
-        return False
-    for entry in entries:
-        try:
-            if entry.inode() == pos.ino and entry.stat(follow_symlinks=False).st_dev == pos.dev:
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def _lines_within(data: bytes, limit: int) -> bool:

@@ -36,27 +36,45 @@ COMPRESSED = (".gz", ".xz", ".zst", ".bz2", ".lz4", ".lzma", ".z", ".zip", ".br"
 SEPARATORS = (".", "-", "_")
 
 
-def find_renamed(pos: SavedPosition) -> FileTailer | None:
-    """The file `pos` was taken from, if it was renamed within its directory while we were
-    stopped and still has unread lines."""
+def _same_inode(pos: SavedPosition) -> list[str]:
+    """Paths in the directory of `pos` of regular files with its inode number."""
     try:
         entries = list(os.scandir(os.path.dirname(pos.path) or "."))
     except OSError:
-        return None
+        return []
+    found = []
     for entry in entries:
         try:
-            if entry.inode() != pos.ino or not entry.is_file(follow_symlinks=False):
-                continue
+            if entry.inode() == pos.ino and entry.is_file(follow_symlinks=False):
+                found.append(entry.path)
         except OSError:
             continue
+    return found
+
+
+def find_renamed(pos: SavedPosition) -> FileTailer | None:
+    """The file `pos` was taken from, if it was renamed within its directory while we were
+    stopped and still has unread lines."""
+    for path in _same_inode(pos):
         try:
-            t = FileTailer.open(entry.path)
+            t = FileTailer.open(path)
         except OSError:
             continue
         if t.matches(pos) and t.size > pos.offset:
             return t
         t.close()
     return None
+
+
+def inode_exists(pos: SavedPosition) -> bool:
+    """Is the file of `pos` (its device and inode) still in its directory?"""
+    for path in _same_inode(pos):
+        try:
+            if os.stat(path, follow_symlinks=False).st_dev == pos.dev:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def copy_candidates(path: str, compressed: bool = False) -> list[str]:
