@@ -176,6 +176,7 @@ def _journald(r: MapReader, name: str, base_dir: Path) -> JournaldConfig | None:
     identifiers = r.str_list("identifiers", (), allow_scalar=True)
     start_at = r.choice("start_at", START_AT, "end")
     journalctl = r.str_list("journalctl", ("journalctl",))
+    max_line_bytes = r.int("max_line_bytes", 65536, minimum=256)
     priority = 7
     n = r.raw("priority")
     if n is not None and n.value is not None:
@@ -191,6 +192,7 @@ def _journald(r: MapReader, name: str, base_dir: Path) -> JournaldConfig | None:
         priority=priority,
         start_at=start_at,
         journalctl=journalctl,
+        max_line_bytes=max_line_bytes,
     )
 
 

@@ -75,6 +75,16 @@ def test_journald_keys() -> None:
     assert cfg.parser is None and cfg.is_log
 
 
+def test_journald_max_line_bytes_reaches_the_collector_config() -> None:
+    cfg, problems = parse("{name: j, type: journald, max_line_bytes: 1024}")
+    assert problems == [] and cfg is not None
+    assert isinstance(cfg.spec, JournaldConfig) and cfg.spec.max_line_bytes == 1024
+    cfg, problems = parse("{name: j, type: journald}")
+    assert isinstance(cfg.spec, JournaldConfig) and cfg.spec.max_line_bytes == 65536
+    _, problems = parse("{name: j, type: journald, max_line_bytes: 100}")
+    assert any(p.startswith("c.yaml:1:43: max_line_bytes") for p in problems), problems
+
+
 def test_polling_keys() -> None:
     cfg, problems = parse(
         "{name: app, type: prometheus, url: 'http://127.0.0.1:8000/metrics', interval: 30s, timeout: 2s}"
