@@ -48,10 +48,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         for p in e.problems:
             print(p)
         return 1
+    # Warnings (e.g. a literal target unit an action acts on) are printed, never fail the check.
+    warnings = sorted(
+        (w for a in cfg.actions for w in a.warnings),
+        key=lambda w: (w.mark.file, w.mark.line, w.mark.col),
+    )
+    for w in warnings:
+        print(w)
     nrules = sum(len(getattr(g, "rules", ())) for g in cfg.rules.groups)
     print(
         f"{cfg.path}: OK: {len(cfg.collectors)} collectors, {len(cfg.rules.groups)} rule groups "
         f"({nrules} rules), {len(cfg.notifiers)} notifiers, {len(cfg.actions)} actions"
+        + (f", {len(warnings)} warning(s)" if warnings else "")
     )
     return 0
 

@@ -45,6 +45,24 @@ def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
     ]
 
 
+def test_check_prints_action_warnings_and_still_passes(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "global: {state_dir: s}\n"
+        "actions:\n"
+        "  - {name: reboot, type: systemd, unit: reboot.target, operation: start}\n"
+        "  - {name: web, type: systemd, unit: web}\n"
+    )
+    out = run("check", "-c", str(cfg))
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(
+        f"{cfg}:3:41: warning: unit: reboot.target is a target unit; acting on it changes"
+    )
+    assert lines[1].startswith(f"{cfg}: OK: ") and lines[1].endswith(", 1 warning(s)")
+    assert len(lines) == 2
+
+
 def test_run_with_a_bad_config_exits_nonzero_with_the_same_list(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("global:\n  evaluation_interval: 1 min\n")
