@@ -37,6 +37,9 @@ DEFAULT_PROTECTED_UNITS = (
 
 @dataclass(frozen=True, slots=True)
 class GlobalConfig:
+    """`global:`. `protected_units` is DEFAULT_PROTECTED_UNITS plus the configured list: a
+    configured list adds to the built-in set, never replaces it."""
+
     state_dir: str = "/var/lib/alerter"
     evaluation_interval: float = 15.0
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -196,7 +199,7 @@ def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
         labels=r.str_map("labels", {}),
         external_url=r.str("external_url", ""),
         dry_run=r.bool("dry_run", False),
-        protected_units=r.str_list("protected_units", d.protected_units),
+        protected_units=_with_defaults(r.str_list("protected_units", ()), d.protected_units),
         actions_per_minute=r.int("actions_per_minute", d.actions_per_minute, minimum=1),
         scan_worker=r.bool("scan_worker", d.scan_worker),
     )
@@ -204,6 +207,11 @@ def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
         r.problems.add(r.raw("evaluation_interval") or r.node, "evaluation_interval must be > 0")
     r.done()
     return cfg
+
+
+def _with_defaults(configured: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """The built-in protected units, then the configured ones not already among them."""
+    return tuple(dict.fromkeys((*defaults, *configured)))
 
 
 def _parse_server(r: MapReader | None, p: Problems) -> ServerConfig:

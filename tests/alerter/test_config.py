@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alerter.config import load_config, parse_config
+from alerter.config import DEFAULT_PROTECTED_UNITS, load_config, parse_config
 from alerter.errors import ConfigError
 from rules.yamlsource import parse_duration
 
@@ -154,3 +154,16 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_configured_protected_units_add_to_the_built_in_set() -> None:
+    cfg = parse_config(
+        "global:\n  protected_units: [web-frontend.service, dbus.service]\n", "c.yaml", {}
+    )
+    assert cfg.global_.protected_units == (*DEFAULT_PROTECTED_UNITS, "web-frontend.service")
+    assert parse_config("global: {}\n", "c.yaml", {}).global_.protected_units == (
+        DEFAULT_PROTECTED_UNITS
+    )
+    assert parse_config(
+        "global:\n  protected_units: []\n", "c.yaml", {}
+    ).global_.protected_units == (DEFAULT_PROTECTED_UNITS)
