@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import yaml
 from yaml.constructor import SafeConstructor
 
+from rules.yamlbounds import BoundedLoader
+
 T = TypeVar("T")
 
 
@@ -71,9 +73,10 @@ def _mark(file: str, m: yaml.Mark | None) -> Mark:
 
 
 def load_yaml(text: str, file: str) -> Node:
-    """Parse one YAML document into a Node tree. Raises SourceError on bad YAML."""
+    """Parse one YAML document into a Node tree. Raises SourceError on bad YAML, and on a
+    document whose aliases expand too far or that nests too deep (`rules.yamlbounds`)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=BoundedLoader)
     except yaml.MarkedYAMLError as e:
         mark = _mark(file, e.problem_mark or e.context_mark)
         raise SourceError([Problem(mark, f"invalid YAML: {e.problem or e.context}")]) from None

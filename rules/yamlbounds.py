@@ -1,0 +1,74 @@
+"""A YAML loader whose documents cannot grow past a budget when their aliases are expanded.
+
+PyYAML composes an alias as a second reference to the anchored node, so nine lines of nine
+aliases each (the "billion laughs") compose instantly into a small graph, and walking it as a
+tree (as every reader of the document does) visits 9^9 nodes. `BoundedLoader` counts, while
+composing, how many nodes each alias adds to the expanded tree and refuses the document at the
+alias that takes the total past `MAX_ALIAS_NODES`, so a hostile file costs milliseconds. It also
+refuses an alias inside the node it names (a cycle no tree can hold) and nesting deeper than
+`MAX_DEPTH` (which would otherwise end in a RecursionError). Each refusal is a
+`yaml.composer.ComposerError` marked at the offending alias or node, so the caller reports it as
+`FILE:LINE:COL` like any YAML error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.composer import ComposerError
+
+MAX_ALIAS_NODES = 100_000  # nodes aliases may add to the expanded document, all aliases together
+MAX_DEPTH = 100  # nested collections
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` with the alias-expansion budget and depth bound described above."""
+
+    max_alias_nodes = MAX_ALIAS_NODES
+    max_depth = MAX_DEPTH
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._expanded: dict[int, int] = {}  # id(node) -> its node count once expanded
+        self._alias_nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            size = self._expanded.get(id(node))
+            if size is None:  # still being composed: the alias is inside its own anchor
+                raise _refused(f"alias *{event.anchor} is inside the node it names", event)
+            self._alias_nodes += size
+            if self._alias_nodes > self.max_alias_nodes:
+                raise _refused(
+                    f"aliases expand the document by more than {self.max_alias_nodes} nodes "
+                    f"(at *{event.anchor}); write the values out or use fewer nested aliases",
+                    event,
+                )
+            return node
+        nested = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+        self._depth += nested
+        try:
+            if self._depth > self.max_depth:
+                raise _refused(f"nested deeper than {self.max_depth} levels", event)
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= nested
+        if node is not None:
+            self._expanded[id(node)] = 1 + sum(self._expanded[id(c)] for c in _children(node))
+        return node
+
+
+def _refused(message: str, event: Any) -> ComposerError:
+    return ComposerError(None, None, message, event.start_mark)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
