@@ -4,9 +4,10 @@ deleted after a 2xx, so they survive a restart and a receiver that is down.
 One worker thread per lane sends its rows oldest first; the head row blocks the ones behind
 it while it is retried, so order per receiver is kept. A lane is a notifier, or one URL of an
 alertmanager notifier: each Alertmanager of a cluster is fed on its own, so one that is down
-does not hold back the others. The outbox's `notifier` column holds the lane id. Retries back off exponentially
-with jitter (Alertmanager's 500 ms, x1.5, 60 s cap), honour Retry-After, and end when the row
-is older than the notifier's `max_age`, which drops it with an error log and a metric.
+does not hold back the others. The outbox's `notifier` column holds the lane id. Retries back
+off exponentially with jitter (Alertmanager's 500 ms, x1.5, 60 s cap), honour Retry-After up to
+RETRY_AFTER_CAP, and end when the row is older than the notifier's `max_age`, which drops it
+with an error log and a metric. A send is bounded by the notifier's `timeout` (whole call).
 
 When the state store cannot be written (disk full, read-only, I/O error), notifications are held
 in memory instead (`hold`, at most MEMORY_LIMIT rows, the oldest dropped and counted past that)
@@ -36,6 +37,9 @@ log = structlog.get_logger(__name__)
 
 IDLE_WAIT = 1.0  # seconds a worker sleeps when it has nothing to do (it is woken on enqueue)
 MEMORY_LIMIT = 10_000  # notifications held in memory while the state store cannot be written
+RETRY_AFTER_CAP = 300.0
+"""Seconds a receiver's Retry-After may hold a notification back at most: a larger one is
+cut to this, so the notification is still tried again (and dropped only past max_age)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +312,7 @@ class Outbox:
                 return 0
             delay = self._backoff.delay(row.attempts + 1, self._rnd)
             if e.retry_after is not None:
-                delay = max(delay, min(e.retry_after, lane.max_age))
+                delay = max(delay, min(e.retry_after, RETRY_AFTER_CAP))
             self._retry_later(row, now + delay)
             log.warning(
                 "notification_retry",

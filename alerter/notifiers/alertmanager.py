@@ -15,7 +15,7 @@ import requests
 
 from alerter.errors import NotifyError
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
-from alerter.notifiers.http import post
+from alerter.notifiers.http import post, prepare
 from alerter.notifiers.model import Notification, rfc3339
 from alerter.protocols import Clock
 
@@ -54,6 +54,7 @@ class AlertmanagerNotifier:
         self._settings = config.settings
         self._timeout = config.timeout
         self._session = session
+        prepare(session)  # every call under one deadline
         self._clock = clock
 
     def for_url(self, url: str, session: requests.Session) -> AlertmanagerNotifier:

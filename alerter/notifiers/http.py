@@ -1,8 +1,16 @@
-"""HTTP delivery shared by the notifiers: one POST with a timeout, statuses mapped to retry or not.
+"""HTTP delivery shared by the notifiers: one POST under a deadline, its answer read within a
+byte cap, statuses mapped to retry or not.
 
-Network errors, 5xx and 429 may succeed later (retry; 429's Retry-After is honoured); any other
-non-2xx will not (Alertmanager's rule). URLs are shown as scheme://host only: webhook URLs
-(Slack's especially) are secrets.
+- `timeout` is the whole call (connect, send, headers, body), enforced even against a server
+  that trickles a byte at a time (see deadline.py); running out is retryable.
+- At most MAX_ANSWER_BYTES of the answer are read (enough for an error detail or Slack's
+  `ok`); the rest is never read and the connection is closed.
+- Network errors, 5xx, 429 and 3xx may succeed later (retry); 429's and 503's Retry-After is
+  passed on (the outbox caps the wait). Redirects are never followed (a webhook URL must not
+  send alerts to another host): the target's host is logged so the URL can be fixed. Any other
+  non-2xx will not succeed later (Alertmanager's rule).
+
+URLs are shown as scheme://host only: webhook URLs (Slack's especially) are secrets.
 """
 
 from __future__ import annotations
@@ -10,11 +18,33 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from alerter.errors import NotifyError
+from alerter.notifiers import deadline
+
+MAX_ANSWER_BYTES = 64 << 10
+"""Bytes of an answer read at most; more is dropped unread with the connection."""
+
+_CHUNK = 8 << 10
+_DETAIL_CHARS = 200  # of an answer's body, in an error message
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A 2xx answer: its status, headers, and body (the first MAX_ANSWER_BYTES at most)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    truncated: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
 
 
 def where(url: str) -> str:
@@ -23,30 +53,80 @@ def where(url: str) -> str:
     return f"{u.scheme}://{u.hostname or ''}{f':{u.port}' if u.port else ''}"
 
 
+def prepare(session: requests.Session) -> None:
+    """Make `session` obey post()'s deadline (done by post() too; idempotent)."""
+    deadline.install(session)
+
+
 def post(
     session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: float
-) -> requests.Response:
-    """POST `body`; return the 2xx response or raise NotifyError saying whether to retry."""
-    try:
-        resp = session.post(
-            url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False
-        )
-    except requests.Timeout:
-        raise NotifyError(f"no answer from {where(url)} within {timeout:g}s", retry=True) from None
-    except requests.RequestException as e:
-        raise NotifyError(f"cannot reach {where(url)}: {type(e).__name__}", retry=True) from None
+) -> Answer:
+    """POST `body` within `timeout` seconds in all; return the 2xx answer or raise NotifyError
+    saying whether to retry."""
+    prepare(session)
+    late = NotifyError(f"no complete answer from {where(url)} within {timeout:g}s", retry=True)
+    with deadline.within(timeout) as d:
+        try:
+            resp = session.post(
+                url,
+                data=body,
+                headers={"Accept-Encoding": "identity", **headers},
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                content, truncated = _read(resp, d)
+            finally:
+                resp.close()
+        except (requests.RequestException, OSError) as e:
+            if d.expired or isinstance(e, requests.Timeout):
+                raise late from None
+            raise NotifyError(
+                f"cannot reach {where(url)}: {type(e).__name__}", retry=True
+            ) from None
+        if content is None:
+            raise late
     status = resp.status_code
     if 200 <= status < 300:
-        return resp
-    detail = resp.text[:200].strip()
+        return Answer(status, resp.headers, content, truncated)
+    detail = content.decode("utf-8", errors="replace")[:_DETAIL_CHARS].strip()
     msg = f"{where(url)} answered HTTP {status}" + (f": {detail}" if detail else "")
-    if status == 429:
+    if 300 <= status < 400:
+        location = resp.headers.get("Location")
+        target = _target(url, location)
         raise NotifyError(
-            msg, retry=True, retry_after=parse_retry_after(resp.headers.get("Retry-After"))
+            f"{msg} (redirect to {target}, not followed: set the URL it points to)", retry=True
         )
+    if status == 429 or status == 503:
+        after = parse_retry_after(resp.headers.get("Retry-After"))
+        raise NotifyError(msg, retry=True, retry_after=after)
     if status >= 500:
         raise NotifyError(msg, retry=True)
     raise NotifyError(msg, retry=False)
+
+
+def _target(url: str, location: str | None) -> str:
+    """Where a redirect points, as scheme://host, for the error message."""
+    if not location:
+        return "nowhere"
+    try:
+        return where(urljoin(url, location))
+    except ValueError:
+        return "an invalid URL"
+
+
+def _read(resp: requests.Response, d: deadline.Deadline) -> tuple[bytes | None, bool]:
+    """The body up to MAX_ANSWER_BYTES and whether there was more; None if the deadline
+    passed first."""
+    got = bytearray()
+    for chunk in resp.iter_content(_CHUNK):
+        got += chunk
+        if d.passed():
+            return None, False
+        if len(got) >= MAX_ANSWER_BYTES:
+            return bytes(got[:MAX_ANSWER_BYTES]), True
+    return bytes(got), False
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -54,7 +134,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     v = value.strip()
-    if v.isdigit():
+    if v.isascii() and v.isdigit():
         return float(v)
     try:
         when = email.utils.parsedate_to_datetime(v)

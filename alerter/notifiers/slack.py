@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from alerter.notifiers.config import NotifierConfig, SlackSettings
-from alerter.notifiers.http import post
+from alerter.notifiers.http import post, prepare
 from alerter.notifiers.model import Notification, NotifiedAlert, rfc3339
 
 MAX_BLOCKS = 50
@@ -143,6 +143,7 @@ class SlackNotifier:
         self._settings = config.settings
         self._timeout = config.timeout
         self._session = session
+        prepare(session)  # every call under one deadline
 
     def send(self, notification: Notification) -> None:
         body = json.dumps(slack_payload(notification, self._settings), ensure_ascii=False).encode()

@@ -13,7 +13,7 @@ import requests
 
 from alerter.errors import NotifyError
 from alerter.notifiers.config import NotifierConfig, WebhookSettings, body_template
-from alerter.notifiers.http import post
+from alerter.notifiers.http import post, prepare
 from alerter.notifiers.model import ZERO_TIME, Notification, NotifiedAlert, rfc3339
 
 SIGNATURE_HEADER = "X-Alerter-Signature"
@@ -90,6 +90,7 @@ class WebhookNotifier:
         self._settings = config.settings
         self._timeout = config.timeout
         self._session = session
+        prepare(session)  # every call under one deadline
         self._template = (
             body_template(config.settings.body) if config.settings.body is not None else None
         )
