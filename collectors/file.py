@@ -31,7 +31,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import structlog
@@ -111,6 +111,7 @@ class FileCollector:
         self._known: dict[str, SavedPosition] = {}
         self._pending: dict[str, _Pending] = {}  # tailer key -> open multiline event
         self._problems: dict[str, str] = {}
+        self._dir_mtimes: dict[str, int] = {}  # directory -> mtime (ns) at the last scan
         self._up: bool | None = None
         self._sink: Sink | None = None
         self._stop = threading.Event()
@@ -174,6 +175,7 @@ class FileCollector:
 
     def _restore(self) -> None:
         """Open the matched files at their saved positions (or per `start_at` on a first run)."""
+        self._changed_dirs(self._expand())  # before opening: what appears later is a change
         saved: dict[str, SavedPosition] = {}
         for key, text in self._positions.load_positions(self.name).items():
             pos = SavedPosition.loads(text)
@@ -236,19 +238,30 @@ class FileCollector:
                 self._adopt_rotated(path, at, saved)
 
     def _adopt_rotated(
-        self, path: str, since: float, known: dict[str, SavedPosition] | None = None
+        self,
+        path: str,
+        since: float,
+        known: dict[str, SavedPosition] | None = None,
+        following: FileTailer | None = None,
     ) -> None:
         """Read from their beginning the siblings of `path` rotated after `since` that no
-        followed or known file is (see collectors/rotated.py)."""
+        followed or known file is (see collectors/rotated.py). A sibling holding what was
+        read of `following` (the file at `path`) is a copy of it, taken before a truncation:
+        that truncation switches to it at the read offset."""
         known = {**self._known, **(known or {})}
         followed = {(t.dev, t.ino) for t in [*self._active.values(), *self._draining]}
+        read = following.position(following.offset) if following and following.offset else None
         for sibling in rotated_since(path, since):
             try:
                 t = FileTailer.open(sibling)
             except OSError:
                 continue
             pos = known.get(t.key)
-            if (t.dev, t.ino) in followed or (pos is not None and t.matches(pos)):
+            if (
+                (t.dev, t.ino) in followed
+                or (pos is not None and t.matches(pos))
+                or (read is not None and t.holds(read))
+            ):
                 t.close()
                 continue
             t.draining_since = time.monotonic()
@@ -364,6 +377,8 @@ class FileCollector:
         return list(dict.fromkeys(out))
 
     def _scan(self, now: float) -> None:
+        # Taken before anything is looked at: a file that appears after this is newer than it.
+        wall = time.time()
         problems: dict[str, str] = {}
         found: dict[str, os.stat_result] = {}
         for path in self._expand():
@@ -380,7 +395,7 @@ class FileCollector:
                 found[path] = st
             elif path in self.cfg.paths:
                 problems[path] = "not a regular file"
-        wall = time.time()
+        changed = self._changed_dirs()
         rotated: list[tuple[str, float]] = []
         for path, t in list(self._active.items()):
             now_at = found.get(path)
@@ -390,8 +405,12 @@ class FileCollector:
                 self._draining.append(t)
                 rotated.append((path, t.seen_at))
                 self._log.info("file_rotated", path=path)
-            else:
-                t.seen_at = wall
+                continue
+            if os.path.dirname(path) in changed:
+                # Same file, but a file appeared in its directory: a copy of contents written
+                # and truncated (or renamed away) between two looks?
+                rotated.append((path, t.seen_at))
+            t.seen_at = wall
         following = {(t.dev, t.ino) for t in self._active.values()}
         for path, st in found.items():
             if path in self._active or (st.st_dev, st.st_ino) in following:
@@ -414,8 +433,23 @@ class FileCollector:
             following.add((t.dev, t.ino))
             self._log.info("file_opened", path=path)
         for path, seen_at in rotated:  # rotated more than once since we last looked?
-            self._adopt_rotated(path, seen_at)
+            self._adopt_rotated(path, seen_at, following=self._active.get(path))
         self._report(problems)
+
+    def _changed_dirs(self, paths: Iterable[str] | None = None) -> set[str]:
+        """The directories of followed files (or of `paths`) whose contents changed (a file
+        created, renamed or removed: their mtime) since the last scan; one stat each."""
+        changed = set()
+        seen: dict[str, int] = {}
+        for d in {os.path.dirname(p) for p in (self._active if paths is None else paths)}:
+            try:
+                seen[d] = os.stat(d or ".").st_mtime_ns
+            except OSError:
+                continue
+            if d in self._dir_mtimes and self._dir_mtimes[d] != seen[d]:
+                changed.add(d)
+        self._dir_mtimes = seen
+        return changed
 
     def _open(self, path: str) -> FileTailer | None:
         try:

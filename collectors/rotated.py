@@ -34,6 +34,7 @@ from collectors.tail import FileTailer, SavedPosition, fingerprint
 
 COMPRESSED = (".gz", ".xz", ".zst", ".bz2", ".lz4", ".lzma", ".z", ".zip", ".br")
 SEPARATORS = (".", "-", "_")
+CLOCK_SLACK = 0.05  # seconds: file times lag time.time() by up to one kernel tick
 
 
 def _same_inode(pos: SavedPosition) -> list[str]:
@@ -114,7 +115,9 @@ def rotated_since(path: str, since: float) -> list[str]:
             mtime = os.stat(sibling, follow_symlinks=False).st_mtime
         except OSError:
             continue
-        if since < mtime <= now + 1.0:  # a time in the future (set by hand) tells nothing
+        # A time in the future (set by hand) tells nothing; file times come from the kernel's
+        # coarse clock, up to a tick behind time.time(): CLOCK_SLACK makes up for it.
+        if since - CLOCK_SLACK < mtime <= now + 1.0:
             found.append((mtime, sibling))
     return [p for _, p in sorted(found)]
 
