@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from collectors.base import Ack, CollectorStats
-from collectors.events import Event
+from collectors.events import Event, LogBatch, LogEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,39 +75,93 @@ class Gate:
             return events
 
 
-class Bus:
-    """A bounded queue of batches. Producers block when it is full (back-pressure, no loss)."""
+DEFAULT_MAX_BATCHES = 1024
+DEFAULT_MAX_BYTES = 64 << 20  # 64 MiB of event data queued, all collectors together
+EVENT_OVERHEAD = 64  # bytes counted per event besides its text (objects, list slots)
 
-    def __init__(self, maxsize: int = 1024) -> None:
-        self._q: queue.Queue[Batch] = queue.Queue(maxsize=maxsize)
+
+def batch_bytes(events: Sequence[Event]) -> int:
+    """About the memory a queued batch holds: its text (a character counted as a byte) and
+    EVENT_OVERHEAD per event. A batch of lines read as one block counts the block."""
+    if isinstance(events, LogBatch):
+        text = events.text
+        data = len(text) if text is not None else sum(map(len, events.lines))
+        return data + EVENT_OVERHEAD * len(events)
+    total = EVENT_OVERHEAD * len(events)
+    for e in events:
+        if isinstance(e, LogEvent):
+            total += len(e.line) + sum(len(k) + len(v) for k, v in e.fields.items())
+        else:
+            total += len(e.name) + sum(len(k) + len(v) for k, v in e.labels.items())
+    return total
+
+
+class Bus:
+    """A queue of batches bounded in count (`maxsize`) and in bytes (`max_bytes`, by
+    `batch_bytes`). A producer blocks while either bound is reached (back-pressure: a file or
+    journal collector stops reading, nothing is dropped) until the engine takes batches out. A
+    batch larger than `max_bytes` on its own is let in once the bus is empty, so it cannot wait
+    forever."""
+
+    def __init__(self, maxsize: int = DEFAULT_MAX_BATCHES, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.maxsize = max(1, maxsize)
+        self.max_bytes = max(1, max_bytes)
+        self._items: deque[tuple[Batch, int]] = deque()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
         self.closed = threading.Event()
 
+    def _full(self, size: int) -> bool:
+        return bool(self._items) and (
+            len(self._items) >= self.maxsize or self._bytes + size > self.max_bytes
+        )
+
     def put(self, batch: Batch) -> bool:
-        while not self.closed.is_set():
-            try:
-                self._q.put(batch, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        """Queue `batch`, blocking while the bus is full; False once the bus is closed."""
+        size = batch_bytes(batch.events)
+        with self._not_full:
+            while not self.closed.is_set() and self._full(size):
+                self._not_full.wait(0.5)  # close() notifies; the timeout is a safety net
+            if self.closed.is_set():
+                return False
+            self._items.append((batch, size))
+            self._bytes += size
+            self._not_empty.notify()
+        return True
 
     def get(self, timeout: float) -> Batch | None:
-        try:
-            return self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        deadline = time.monotonic() + timeout
+        with self._not_empty:
+            while not self._items:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._not_empty.wait(left)
+            return self._take()
 
     def get_nowait(self) -> Batch | None:
-        try:
-            return self._q.get_nowait()
-        except queue.Empty:
-            return None
+        with self._lock:
+            return self._take() if self._items else None
+
+    def _take(self) -> Batch:
+        batch, size = self._items.popleft()
+        self._bytes -= size
+        self._not_full.notify_all()
+        return batch
 
     def qsize(self) -> int:
-        return self._q.qsize()
+        return len(self._items)
+
+    def nbytes(self) -> int:
+        """The queued batches' size by `batch_bytes`."""
+        return self._bytes
 
     def close(self) -> None:
         self.closed.set()
+        with self._lock:
+            self._not_full.notify_all()
 
 
 class BusSink:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import random
 import threading
+import time
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from alerter.bus import Batch, Bus, BusSink, Gate
+from alerter.bus import EVENT_OVERHEAD, Batch, Bus, BusSink, Gate, batch_bytes
 from alerter.metrics import Metrics
-from collectors.events import LogEvent
+from collectors.events import LogBatch, LogEvent, Sample
+from collectors.file import FileCollector, FileConfig
+from tests.collectors.conftest import MemoryPositions, RecordingStats
+from tests.conftest import wait_for
 
 
 def events(n: int) -> list[LogEvent]:
@@ -92,3 +97,105 @@ def test_closed_bus_refuses_instead_of_blocking_forever() -> None:
     bus.put(Batch("c", events(1), None))
     bus.close()
     assert bus.put(Batch("c", events(1), None)) is False
+
+
+# --- the byte bound ---------------------------------------------------------------------------
+
+
+def line_batch(n: int, width: int) -> Batch:
+    return Batch("c", [LogEvent(0.0, "c", "x" * width) for _ in range(n)], None)
+
+
+def test_batch_bytes_counts_text_fields_labels_and_an_overhead_per_event() -> None:
+    assert batch_bytes([LogEvent(0.0, "c", "abcd", {"k": "vv"})]) == 4 + 3 + EVENT_OVERHEAD
+    assert batch_bytes([Sample(0.0, "c", "up", {"job": "a"}, 1.0)]) == 2 + 4 + EVENT_OVERHEAD
+    block = LogBatch.from_text("c", "one\ntwo\nthree", lambda b, i: LogEvent(0, "c", b.lines[i]))
+    assert batch_bytes(block) == 13 + 3 * EVENT_OVERHEAD
+    split = LogBatch("c", ["one", "two", "three"], lambda i: LogEvent(0, "c", "?"))
+    assert batch_bytes(split) == 11 + 3 * EVENT_OVERHEAD
+
+
+def test_a_producer_blocks_at_the_byte_bound_and_resumes_when_drained() -> None:
+    one = batch_bytes(line_batch(10, 1000).events)  # ~10.6 KB
+    bus = Bus(maxsize=1024, max_bytes=3 * one)
+    for _ in range(3):
+        assert bus.put(line_batch(10, 1000))
+    assert bus.nbytes() == 3 * one and bus.qsize() == 3  # far below the batch bound
+    done = threading.Event()
+    results: list[bool] = []
+
+    def producer() -> None:
+        results.append(bus.put(line_batch(10, 1000)))
+        done.set()
+
+    threading.Thread(target=producer, daemon=True).start()
+    assert not done.wait(0.3)  # blocked by bytes: back-pressure, nothing dropped
+    assert bus.qsize() == 3
+    assert bus.get(1) is not None
+    assert done.wait(5) and results == [True]
+    assert bus.qsize() == 3 and bus.nbytes() == 3 * one
+    while bus.get_nowait() is not None:
+        pass
+    assert bus.nbytes() == 0
+
+
+def test_a_batch_bigger_than_the_bound_alone_gets_in_once_the_bus_is_empty() -> None:
+    bus = Bus(max_bytes=1000)
+    assert bus.put(line_batch(1, 10))
+    done = threading.Event()
+
+    def producer() -> None:
+        bus.put(line_batch(10, 1000))
+        done.set()
+
+    threading.Thread(target=producer, daemon=True).start()
+    assert not done.wait(0.3)  # waits for the small one to leave
+    assert bus.get(1) is not None
+    assert done.wait(5)
+    got = bus.get(1)
+    assert got is not None and len(got.events) == 10
+
+
+def test_close_wakes_a_producer_blocked_on_bytes() -> None:
+    bus = Bus(max_bytes=100)
+    bus.put(line_batch(1, 200))
+    result: list[bool] = []
+    t = threading.Thread(target=lambda: result.append(bus.put(line_batch(1, 10))), daemon=True)
+    t.start()
+    bus.close()
+    t.join(5)
+    assert result == [False]
+
+
+def test_the_file_collector_is_held_at_the_byte_bound_and_loses_no_line(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    n = 200_000
+    log.write_text("".join(f"line {i:08d} {'x' * 80}\n" for i in range(n)))  # ~19 MB
+    bound = 8 << 20  # the file collector's batches are about 1 MiB of text
+    bus = Bus(max_bytes=bound)
+    stats = RecordingStats()
+    collector = FileCollector(
+        FileConfig(name="f", paths=(str(log),), start_at="beginning", poll_interval=0.01),
+        MemoryPositions(),
+        stats,
+    )
+    collector.start(BusSink(bus, "f", Gate(), stats))
+    try:
+        # Nobody takes batches yet: the collector fills the bus to the bound and is held there.
+        wait_for(lambda: bus.nbytes() > bound // 2, timeout=60)
+        seen, peak = 0, 0
+        deadline = time.monotonic() + 120
+        while seen < n and time.monotonic() < deadline:
+            peak = max(peak, bus.nbytes())
+            batch = bus.get(0.5)
+            if batch is None:
+                continue
+            assert batch_bytes(batch.events) < bound
+            seen += len(batch.events)
+            if batch.ack is not None:
+                batch.ack()
+    finally:
+        collector.stop()
+    assert seen == n
+    assert bound // 2 < peak <= bound
+    assert not stats.drops
