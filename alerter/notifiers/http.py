@@ -85,8 +85,14 @@ def post(
             raise NotifyError(
                 f"cannot reach {where(url)}: {type(e).__name__}", retry=True
             ) from None
-        if content is None:
-            raise late
+        except ValueError:  # requests parses a redirect's Location even when not following it
+            if d.expired:
+                raise late from None
+            raise NotifyError(
+                f"{where(url)} sent an answer that cannot be parsed", retry=True
+            ) from None
+        if content is None or d.expired:
+            raise late  # a cut connection can look like a short answer: never trust it
     status = resp.status_code
     if 200 <= status < 300:
         return Answer(status, resp.headers, content, truncated)
