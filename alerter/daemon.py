@@ -55,8 +55,8 @@ class EngineHooks:
     def template_error(self, group: str, *args: Any) -> None:
         self.metrics.template_errors.labels(group).inc()
 
-    def key_evicted(self, alertname: str, count: int = 1, *args: Any) -> None:
-        self.metrics.rule_keys_evicted.labels(alertname).inc(count)
+    def key_evicted(self, alertname: str, count: int = 1, reason: str = "max_keys") -> None:
+        self.metrics.rule_keys_evicted.labels(alertname, reason).inc(count)
 
     def evaluation_duration(self, group: str, seconds: float) -> None:
         self.metrics.rule_evaluation_duration.labels(group).observe(seconds)

@@ -68,7 +68,11 @@ class Metrics:
             "alerter_template_errors", "Template expansions that failed", ["group"], registry=r
         )
         self.rule_keys_evicted = Counter(
-            "alerter_rule_keys_evicted", "Alert keys evicted by max_keys", ["alertname"], registry=r
+            "alerter_rule_keys_evicted",
+            "Keys of a log rule dropped with their windows, by reason (max_keys: the least "
+            "recently updated key, evicted past the rule's max_keys)",
+            ["alertname", "reason"],
+            registry=r,
         )
         self.state_errors = Counter(
             "alerter_state_errors",

@@ -59,14 +59,16 @@ class EngineHooks(Protocol):
 
     def template_error(self, group: str, message: str) -> None: ...
 
-    def key_evicted(self, alertname: str, count: int) -> None: ...
+    def key_evicted(self, alertname: str, count: int, reason: str) -> None:
+        """`count` keys of the rule were dropped; reason "max_keys": the least recently
+        updated keys, evicted past the rule's max_keys (reported once per batch)."""
 
 
 class _NoHooks:
     def template_error(self, group: str, message: str) -> None:
         pass
 
-    def key_evicted(self, alertname: str, count: int) -> None:
+    def key_evicted(self, alertname: str, count: int, reason: str) -> None:
         pass
 
 
@@ -93,7 +95,7 @@ class Engine:
                 table = AlertTable(rule, external_labels, self._hooks.template_error)
                 rt: LogRule | MetricRule
                 if rule.logs is not None:
-                    rt = LogRule(rule, table, self._hooks.key_evicted)
+                    rt = LogRule(rule, table)
                     self._log_rules.append(rt)
                 else:
                     rt = MetricRule(rule, table)
@@ -160,6 +162,13 @@ class Engine:
                       now: float, out: list[Transition], text: str | None = None) -> None:
         rules = self._plans.get(source) or self._plan(source)
         feed(rules, source, events, lines, now, out, self._rule_errors, text, self._offload)
+        for r in rules:
+            if r.evicted:
+                self._report_evictions(r)
+
+    def _report_evictions(self, r: LogRule) -> None:
+        n, r.evicted = r.evicted, 0
+        self._hooks.key_evicted(r.rule.alert, n, "max_keys")
 
     def _sample(self, s: Any, now: float) -> None:
         labels: Mapping[str, str] = s.labels
@@ -272,5 +281,7 @@ class Engine:
                 rt.table.load(d.get("alerts", []))
                 if d.get("signature") == rt.rule.signature:
                     rt.load(d.get("window", {}))
+                    if isinstance(rt, LogRule) and rt.evicted:
+                        self._report_evictions(rt)  # past a lowered max_keys
         if data.get("started") is not None and self._started is None:
             self._start(float(data["started"]))

@@ -6,11 +6,19 @@ the threshold (inline for an eager rule, so the line that crosses it fires the a
 group's periodic evaluation (windows expiring, `for`, `keep_firing_for`, `absent`, `new_value`
 ageing, forgetting empty keys) and the snapshot. What a line contributes to which key is
 decided by `rules.logrules.LogRule`, which builds on this class.
+
+Past `max_keys` the least recently updated key is evicted in O(1): the tables are OrderedDicts
+kept in order of last update (`touch_key` moves a key to the end, eviction pops the front), so
+key churn costs the same per line whatever the number of keys. Evictions are counted in
+`evicted` until the engine reports them (and sets it back to 0). An evicted key whose alert is
+pending or firing loses its history: the alert resolves at the next evaluation (after
+`keep_firing_for`), as when its window empties.
 """
 
 from __future__ import annotations
 
 import operator
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,7 +43,6 @@ _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le
         "==": operator.eq, "!=": operator.ne}
 # evaluated at the group interval only: each evaluation reads the whole window
 _LAZY = ("quantile", "spike")
-EvictHook = Callable[[str, int], None]
 
 
 def _factory(rule: Rule) -> Callable[[], Window]:
@@ -58,7 +65,7 @@ def _factory(rule: Rule) -> Callable[[], Window]:
 
 
 class KeyedWindows:
-    def __init__(self, rule: Rule, table: AlertTable, on_evict: EvictHook) -> None:
+    def __init__(self, rule: Rule, table: AlertTable) -> None:
         self.rule = rule
         self.table = table
         # LogRule sets it for a rule whose batches are gathered per key (see LogRule.keyed):
@@ -75,11 +82,13 @@ class KeyedWindows:
         self.span = rule.over * (2 if self.spike else 1)
         self.width = rule.over / (SPIKE_BUCKETS if self.spike else BUCKETS)
         self.new_window = _factory(rule)
-        self.keys: dict[Key, Window] = {}
-        self.seen: dict[Key, float] = {}  # new_value: key + value -> last seen
-        self.fresh: dict[Key, float] = {}  # new_value: key + value -> first seen (alerting)
+        # each in order of last update (oldest first): the front is evicted past max_keys
+        self.keys: OrderedDict[Key, Window] = OrderedDict()
+        self.seen: OrderedDict[Key, float] = OrderedDict()  # new_value: key + value -> last seen
+        # new_value: key + value -> first seen (alerting), oldest first
+        self.fresh: OrderedDict[Key, float] = OrderedDict()
         self.started: float | None = None
-        self._on_evict = on_evict
+        self.evicted = 0  # keys evicted past max_keys and not yet reported by the engine
 
     def start(self, now: float) -> None:
         self.started = now
@@ -94,21 +103,36 @@ class KeyedWindows:
         return int((now - self.span) // self.width)
 
     def _evict(self) -> None:
-        oldest = next(iter(self.keys))
-        del self.keys[oldest]
-        self._on_evict(self.rule.alert, 1)
+        """The least recently updated key out (a key was just added past max_keys)."""
+        self.keys.popitem(last=False)
+        self.evicted += 1
+
+    def _trim(self, table: OrderedDict[Key, Any]) -> None:
+        """Evict from the front of `table` down to max_keys."""
+        while len(table) > self.max_keys:
+            table.popitem(last=False)
+            self.evicted += 1
 
     def _new_value(self, key: Key, value: str, line: str, now: float,
                    out: list[Transition]) -> None:
         k = (*key, value)
-        prev = self.seen.pop(k, None)  # pop + set: the dict stays ordered by last sight
-        self.seen[k] = now
-        if len(self.seen) > self.rule.max_keys:
-            del self.seen[next(iter(self.seen))]
-            self._on_evict(self.rule.alert, 1)
-        if prev is not None and now - prev < self.rule.lookback:
-            return
-        self.fresh[k] = now
+        seen = self.seen
+        prev = seen.get(k)
+        seen[k] = now
+        if prev is None:
+            if len(seen) > self.max_keys:
+                seen.popitem(last=False)
+                self.evicted += 1
+        else:
+            seen.move_to_end(k)  # the table stays ordered by last sight
+            if now - prev < self.rule.lookback:
+                return
+        fresh = self.fresh
+        fresh[k] = now
+        fresh.move_to_end(k)
+        if len(fresh) > self.max_keys:  # its alert resolves at the next evaluation
+            fresh.popitem(last=False)
+            self.evicted += 1
         self.table.step(k, True, 1.0, now, out, lambda: self._labels(k, with_field=True), (line,))
 
     # --- periodic ---------------------------------------------------------------------------
@@ -146,14 +170,23 @@ class KeyedWindows:
             self.table.step(key, False, None, now, out, dict)
 
     def _evaluate_new_values(self, now: float, out: list[Transition]) -> None:
-        for k, first in list(self.fresh.items()):
+        fresh = self.fresh
+        for k, first in list(fresh.items()):
             alive = now - first < self.rule.over
             self.table.step(k, alive, 1.0, now, out, lambda k=k: self._labels(k, True))  # type: ignore[misc]
             if not alive:
-                del self.fresh[k]
+                del fresh[k]
+        # alerts whose value was evicted from `fresh` (or not restored): resolved
+        for k in [k for k in self.table.active if k not in fresh]:
+            self.table.step(k, False, None, now, out, dict)
+        # `seen` is ordered by last sight: what left the lookback is at the front
         horizon = now - self.rule.lookback
-        for k in [k for k, t in self.seen.items() if t <= horizon]:
-            del self.seen[k]
+        seen = self.seen
+        while seen:
+            k, t = next(iter(seen.items()))
+            if t > horizon:
+                break
+            del seen[k]
 
     def _evaluate_key(self, key: Key, w: Window, now: float, out: list[Transition]) -> None:
         w.expire(int((now - self.span) // self.width))
@@ -212,11 +245,18 @@ class KeyedWindows:
         }
 
     def load(self, data: Mapping[str, Any]) -> None:
+        """Take back what `dump` saved, in the same order (the next key evicted is the same);
+        a table past a lowered max_keys loses its oldest keys, counted as evicted."""
+        keys = self.keys
         for k, d in data.get("keys", ()):
             w = self.new_window()
             w.load(d)
-            self.keys[tuple(k)] = w
+            key = tuple(k)
+            keys[key] = w
+            keys.move_to_end(key)
         self.seen.update((tuple(k), float(t)) for k, t in data.get("seen", ()))
         self.fresh.update((tuple(k), float(t)) for k, t in data.get("fresh", ()))
+        for table in (self.keys, self.seen, self.fresh):
+            self._trim(table)
         if data.get("started") is not None:
             self.started = float(data["started"])

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from rules.alert import Transition
 from rules.bulk import BulkSpec
-from rules.keyedwindows import EvictHook, KeyedWindows
+from rules.keyedwindows import KeyedWindows
 from rules.matchers import value_matches as _test
 from rules.model import Rule
 from rules.prefilter import (
@@ -68,9 +68,9 @@ def _lookup(name: str, in_groups: bool, m: re.Match[str] | None,
 
 
 class LogRule(KeyedWindows):
-    def __init__(self, rule: Rule, table: AlertTable, on_evict: EvictHook) -> None:
+    def __init__(self, rule: Rule, table: AlertTable) -> None:
         assert rule.logs is not None
-        super().__init__(rule, table, on_evict)
+        super().__init__(rule, table)
         sel = rule.logs
         self.sources = frozenset(sel.sources)
         self.literal = sel.literal
@@ -210,6 +210,8 @@ class LogRule(KeyedWindows):
             w = keys[key] = self.new_window()
             if len(keys) > self.max_keys:
                 self._evict()
+        else:
+            keys.move_to_end(key)  # the least recently updated key is evicted first
         w.add(bucket, x)
         ex = w.ex
         w.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
@@ -270,7 +272,7 @@ class LogRule(KeyedWindows):
         """A batch's matches of a `keyed` rule, gathered per key (a group's value when
         `single`, else a tuple of them): how many, distinct's values, the last lines (newest
         first). Each key is updated and evaluated once."""
-        keys, get, new = self.keys, self.keys.get, self.new_window
+        keys, get, new, to_end = self.keys, self.keys.get, self.new_window, self.keys.move_to_end
         bucket, first = self.bucket(now), self.first_bucket(now)
         active, cmp, bound, max_keys = self.table.active, self.cmp, self.bound, self.max_keys
         for k, n in counts.items():
@@ -293,6 +295,7 @@ class LogRule(KeyedWindows):
                     self._evict()
                 w.ex = tuple(ex)
             else:
+                to_end(key)  # the least recently updated key is evicted first
                 w.examples(ex)
             if values is None:
                 w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
@@ -311,6 +314,8 @@ class LogRule(KeyedWindows):
         w = self.keys.get(key)
         if w is None:
             w = self.keys[key] = AbsentWindow(now)
+        else:
+            self.keys.move_to_end(key)
         w.add(0, now)
         w.examples(last)
         if self.table.active:

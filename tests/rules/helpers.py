@@ -32,10 +32,10 @@ def states(ts: list[Transition]) -> list[tuple[str, str]]:
 class RecordingHooks:
     def __init__(self) -> None:
         self.template_errors: list[tuple[str, str]] = []
-        self.evicted: list[tuple[str, int]] = []
+        self.evicted: list[tuple[str, int, str]] = []
 
     def template_error(self, group: str, message: str) -> None:
         self.template_errors.append((group, message))
 
-    def key_evicted(self, alertname: str, count: int) -> None:
-        self.evicted.append((alertname, count))
+    def key_evicted(self, alertname: str, count: int, reason: str) -> None:
+        self.evicted.append((alertname, count, reason))

@@ -146,7 +146,7 @@ def test_max_keys_evicts_the_oldest_key_and_reports_it() -> None:
                hooks=hooks)
     for i in range(4):
         log(e, i, fail(f"9.9.9.{i}"), "auth")
-    assert hooks.evicted == [("SSHBruteForce", 1), ("SSHBruteForce", 1)]
+    assert hooks.evicted == [("SSHBruteForce", 1, "max_keys"), ("SSHBruteForce", 1, "max_keys")]
     snap = e.snapshot()
     keys = snap["rules"]["ssh/0/SSHBruteForce"]["window"]["keys"]
     assert [k for k, _ in keys] == [["9.9.9.2"], ["9.9.9.3"]]
