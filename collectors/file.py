@@ -27,29 +27,30 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import structlog
 
 from collectors.allocator import keep_blocks_mapped
 from collectors.base import CollectorStats, PositionStore, Sink
+from collectors.blocks import Blocks
 from collectors.events import LogBatch
 from collectors.inotify import ChangeWaiter
-from collectors.parsers import ParserConfig, make_parser, text_batch
+from collectors.multiline import MultilineConfig
+from collectors.parsers import ParserConfig
+from collectors.paths import DirChanges, expand
 from collectors.rotated import (
     estimate_lines,
-    find_copy,
     find_renamed,
-    gzip_copy_size,
     inode_exists,
     rotated_since,
+    what_was_lost,
 )
-from collectors.tail import Chunk, FileTailer, SavedPosition
+from collectors.tail import FileTailer, SavedPosition
 
 log = structlog.get_logger(__name__)
 
@@ -57,13 +58,6 @@ START_AT = ("end", "beginning")
 BLOCKS_PER_POLL = 16  # per file and poll, so one busy file cannot starve the others
 TOMBSTONES = 64  # closed files kept known per collector (positions kept)
 COALESCE = 0.005  # after an inotify wake-up, before reading
-
-
-@dataclass(frozen=True, slots=True)
-class MultilineConfig:
-    start: str  # a line matching this begins an event; other lines continue the previous one
-    timeout: float = 0.5  # flush the last event when no line followed it for this long
-    max_lines: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +70,6 @@ class FileConfig:
     max_line_bytes: int = 65536
     poll_interval: float = 0.1
     rotate_wait: float = 5.0  # keep reading a rotated-away file until it is quiet this long
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A multiline event still open: its lines and the byte range they came from."""
-
-    lines: list[str]
-    start: int
-    end: int
-    since: float
 
 
 class FileCollector:
@@ -101,17 +85,17 @@ class FileCollector:
         self._positions = positions
         self._stats = stats
         self._clock = clock
-        self._parser = make_parser(cfg.parser, clock)
-        self._multiline = re.compile(cfg.multiline.start) if cfg.multiline else None
+        self._blocks = Blocks(
+            cfg.name, cfg.parser, cfg.multiline, cfg.max_line_bytes, stats, clock, self._send
+        )
         self._active: dict[str, FileTailer] = {}  # path -> tailer of the file now at that path
         self._draining: list[FileTailer] = []  # rotated away or deleted: finish, then close
         self._closed: list[FileTailer] = []  # waiting for their last ack before forgetting
         # Files read to their end, kept known (positions kept, newest TOMBSTONES) so a rotation
         # that renames them again does not make them look unread.
         self._known: dict[str, SavedPosition] = {}
-        self._pending: dict[str, _Pending] = {}  # tailer key -> open multiline event
         self._problems: dict[str, str] = {}
-        self._dir_mtimes: dict[str, int] = {}  # directory -> mtime (ns) at the last scan
+        self._dirs_changed = DirChanges()
         self._up: bool | None = None
         self._sink: Sink | None = None
         self._stop = threading.Event()
@@ -145,7 +129,7 @@ class FileCollector:
             t.close()
         self._active.clear()
         self._draining.clear()
-        self._pending.clear()
+        self._blocks.flush_timed_out({}, 0.0)  # forgets every open event
 
     def _run(self) -> None:
         waiter = ChangeWaiter()
@@ -175,7 +159,7 @@ class FileCollector:
 
     def _restore(self) -> None:
         """Open the matched files at their saved positions (or per `start_at` on a first run)."""
-        self._changed_dirs(self._expand())  # before opening: what appears later is a change
+        self._dirs_changed.changed(self._expand())  # before opening: what appears later is new
         saved: dict[str, SavedPosition] = {}
         for key, text in self._positions.load_positions(self.name).items():
             pos = SavedPosition.loads(text)
@@ -276,17 +260,13 @@ class FileCollector:
         from `was.offset` (None when there is none, or another tailer follows it already);
         count and log what is known lost. `head`/`before` are samples of the lost contents,
         for counting lines."""
-        found = find_copy(was)
+        lost = what_was_lost(was)
+        found, unread, compressed = lost.copy, lost.unread, lost.compressed
         followed = {(f.dev, f.ino) for f in [*self._active.values(), *self._draining]}
         copy = found
         if found is not None and (found.dev, found.ino) in followed:
             found.close()  # read under its own name (a glob matches it): nothing to take over
             copy = None
-        size, compressed = was.size, None
-        if found is None and (gz := gzip_copy_size(was)) is not None:
-            compressed, size = gz[0], max(size, gz[1])  # how long the file was, after all
-        copied_to = was.offset if found is None else max(was.offset, found.size)
-        unread = max(0, size - copied_to)
         if unread:
             lines = estimate_lines(unread, head, before)
             self._stats.dropped(self.name, "truncated", lines)
@@ -308,9 +288,7 @@ class FileCollector:
         """`t` (being followed) was truncated: its earlier contents continue in their copy."""
         copy = self._follow_copy(t, was, now, t.head, t.before)
         self._adopt_rotated(t.path, t.seen_at)  # copies of contents it never saw
-        pending = self._pending.pop(t.key, None)
-        if copy is not None and pending is not None:  # the open event goes on in the copy
-            self._pending[copy.key] = pending
+        self._blocks.moved(t.key, copy.key if copy is not None else None)
         with self._ack_lock:  # acks of batches read before it go to the copy from now on
             acked = t.acked
             t.restart(copy)
@@ -365,16 +343,15 @@ class FileCollector:
             if self._stop.is_set():
                 return False
             busy |= self._read(t, now)
-        self._flush_timed_out(now)
+        self._blocks.flush_timed_out(
+            {t.key: t for t in [*self._active.values(), *self._draining]}, now
+        )
         self._close_quiet(now)
         self._forget_acked()
         return busy
 
     def _expand(self) -> list[str]:
-        out: list[str] = []
-        for pattern in self.cfg.paths:
-            out.extend(sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])
-        return list(dict.fromkeys(out))
+        return expand(self.cfg.paths)
 
     def _scan(self, now: float) -> None:
         # Taken before anything is looked at: a file that appears after this is newer than it.
@@ -395,7 +372,7 @@ class FileCollector:
                 found[path] = st
             elif path in self.cfg.paths:
                 problems[path] = "not a regular file"
-        changed = self._changed_dirs()
+        changed = self._dirs_changed.changed(self._active)
         rotated: list[tuple[str, float]] = []
         for path, t in list(self._active.items()):
             now_at = found.get(path)
@@ -435,21 +412,6 @@ class FileCollector:
         for path, seen_at in rotated:  # rotated more than once since we last looked?
             self._adopt_rotated(path, seen_at, following=self._active.get(path))
         self._report(problems)
-
-    def _changed_dirs(self, paths: Iterable[str] | None = None) -> set[str]:
-        """The directories of followed files (or of `paths`) whose contents changed (a file
-        created, renamed or removed: their mtime) since the last scan; one stat each."""
-        changed = set()
-        seen: dict[str, int] = {}
-        for d in {os.path.dirname(p) for p in (self._active if paths is None else paths)}:
-            try:
-                seen[d] = os.stat(d or ".").st_mtime_ns
-            except OSError:
-                continue
-            if d in self._dir_mtimes and self._dir_mtimes[d] != seen[d]:
-                changed.add(d)
-        self._dir_mtimes = seen
-        return changed
 
     def _open(self, path: str) -> FileTailer | None:
         try:
@@ -491,113 +453,25 @@ class FileCollector:
             if chunk is None:
                 return False
             t.last_data = now
-            if not self._emit(t, chunk, now) or self._stop.is_set():
+            if not self._blocks.emit(t, chunk, now) or self._stop.is_set():
                 return False
         return True
 
     # --- lines to events ---------------------------------------------------------------------
 
-    def _emit(self, t: FileTailer, chunk: Chunk, mono: float) -> bool:
-        if self._multiline is not None:
-            return self._emit_multiline(t, chunk, mono)
-        if chunk.cut:
-            self._stats.dropped(self.name, "too_long", 1)
-            return self._put(t, [chunk.data.decode("utf-8", "replace")], chunk.end)
-        text = chunk.data.decode("utf-8", "replace")
-        if (
-            "\r" in text
-            or ("\ufffd" in text and not text.isascii())
-            or not _lines_within(chunk.data, self.cfg.max_line_bytes)
-        ):
-            return self._put(t, self._split(text, len(chunk.data)), chunk.end)
-        # The common block: its lines are the text as read, which the batch carries whole
-        # (the chunk ends with a newline).
-        return self._send(
-            t, *text_batch(self._parser, text[:-1], self.name, self._clock()), chunk.end
-        )
-
-    def _split(self, text: str, size: int) -> list[str]:
-        """A block's lines, with CRs before the newline dropped and over-long lines cut."""
-        lines = text.split("\n")
-        lines.pop()  # the chunk ends with a newline
-        if "\r" in text:
-            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-        limit = self.cfg.max_line_bytes
-        # A line of n characters has at most 4n bytes: only long chunks need a closer look.
-        if size > limit and max(map(len, lines)) * 4 > limit:
-            cut = 0
-            for i, line in enumerate(lines):
-                if len(line) * 4 > limit and len(raw := line.encode()) > limit:
-                    lines[i] = raw[:limit].decode("utf-8", "ignore")
-                    cut += 1
-            if cut:
-                self._stats.dropped(self.name, "too_long", cut)
-        return lines
-
-    def _put(self, t: FileTailer, lines: list[str], ack_offset: int) -> bool:
-        return self._send(t, *self._parser.batch(lines, self.name, self._clock()), ack_offset)
-
-    def _send(self, t: FileTailer, events: LogBatch, errors: int, ack_offset: int) -> bool:
-        if errors:
-            self._stats.dropped(self.name, "parse_error", errors)
+    def _send(self, t: FileTailer, events: LogBatch, ack_offset: int) -> bool:
         assert self._sink is not None
         if not self._sink.put(events, self._ack(t, ack_offset)):
             self._stop.set()
             return False
         return True
 
-    def _emit_multiline(self, t: FileTailer, chunk: Chunk, mono: float) -> bool:
-        assert self._multiline is not None and self.cfg.multiline is not None
-        start_rx = self._multiline.search
-        max_lines = self.cfg.multiline.max_lines
-        if chunk.cut:
-            self._stats.dropped(self.name, "too_long", 1)
-            raws = [chunk.data]
-        else:
-            raws = chunk.data.split(b"\n")
-            raws.pop()
-        done: list[str] = []
-        p = self._pending.get(t.key)
-        offset = chunk.start
-        for raw in raws:
-            line_start = offset
-            offset = chunk.end if chunk.cut else offset + len(raw) + 1
-            line = raw.decode("utf-8", "replace").removesuffix("\r")
-            if p is not None and (start_rx(line) is not None or len(p.lines) >= max_lines):
-                done.append("\n".join(p.lines))
-                p = None
-            if p is None:
-                p = _Pending([line], line_start, offset, mono)
-            else:
-                p.lines.append(line)
-                p.end, p.since = offset, mono
-        if p is not None:
-            self._pending[t.key] = p
-        # Saved position: the start of the event still open, so a restart reads it whole.
-        if done:
-            return self._put(t, done, p.start if p is not None else chunk.end)
-        return True
-
-    def _flush_timed_out(self, now: float) -> None:
-        if self.cfg.multiline is None or not self._pending:
-            return
-        tailers = {t.key: t for t in [*self._active.values(), *self._draining]}
-        for key, p in list(self._pending.items()):
-            t = tailers.get(key)
-            if t is None:
-                del self._pending[key]
-            elif now - p.since >= self.cfg.multiline.timeout:
-                del self._pending[key]
-                self._put(t, ["\n".join(p.lines)], p.end)
-
     def _close_quiet(self, now: float) -> None:
         for t in list(self._draining):
             since = max(t.draining_since or now, t.last_data)
             if now - since < self.cfg.rotate_wait:
                 continue
-            p = self._pending.pop(t.key, None)
-            if p is not None:
-                self._put(t, ["\n".join(p.lines)], p.end)
+            self._blocks.close(t)
             self._draining.remove(t)
             self._known[t.key] = t.position(t.offset)
             t.close()
@@ -619,16 +493,3 @@ class FileCollector:
             del self._known[k]
         if old:
             self._positions.delete_positions(self.name, old)
-
-
-def _lines_within(data: bytes, limit: int) -> bool:
-    """True when no line of `data` (which ends with a newline) has more than `limit` bytes:
-    a newline within every limit+1 bytes from each line's start, found by a few backward
-    searches (each jumps up to `limit` bytes) instead of measuring every line."""
-    p, end = 0, len(data)
-    while end - p > limit + 1:
-        q = data.rfind(b"\n", p, p + limit + 1)
-        if q < 0:
-            return False
-        p = q + 1
-    return True

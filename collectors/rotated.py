@@ -29,6 +29,7 @@ import gzip
 import os
 import time
 import zlib
+from dataclasses import dataclass
 
 from collectors.tail import FileTailer, SavedPosition, fingerprint
 
@@ -151,6 +152,27 @@ def gzip_copy_size(was: SavedPosition) -> tuple[str, int] | None:
         if was.fplen and len(head) == was.fplen and fingerprint(head) == was.fp:
             return path, size
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """A truncated file's earlier contents: their copy (opened) if found, the bytes known
+    unread that no copy holds, and the gzip copy that told how long the file was."""
+
+    copy: FileTailer | None
+    unread: int
+    compressed: str | None
+
+
+def what_was_lost(was: SavedPosition) -> Lost:
+    """The file `was` was taken from was truncated below `was.offset`: where its unread
+    bytes went (`was.size` is the size last seen; a gzip copy may say it grew since)."""
+    found = find_copy(was)
+    size, compressed = was.size, None
+    if found is None and (gz := gzip_copy_size(was)) is not None:
+        compressed, size = gz[0], max(size, gz[1])  # how long the file was, after all
+    copied_to = was.offset if found is None else max(was.offset, found.size)
+    return Lost(found, max(0, size - copied_to), compressed)
 
 
 def estimate_lines(unread: int, head: bytes, before: bytes = b"") -> int:

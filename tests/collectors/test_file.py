@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.file import FileCollector, FileConfig, MultilineConfig, _lines_within
+from collectors.file import FileCollector, FileConfig, MultilineConfig
+from collectors.lines import lines_within as _lines_within
 from collectors.parsers import ParserConfig
 from collectors.tail import SavedPosition
 from tests.collectors.conftest import (
@@ -293,6 +294,23 @@ def test_multiline_joins_continuations_and_flushes_on_timeout(h: Harness) -> Non
     append(log, ["NEXT one"])
     _, sink2 = h.start(multiline=MultilineConfig(start=r"^\S", timeout=0.2))
     wait_for(lambda: sink2.lines == ["NEXT one"])
+
+
+def test_multiline_event_is_capped_at_max_line_bytes(h: Harness) -> None:
+    """A start line followed by continuation lines without end (the issue-11 input: one event
+    grew to 270 MB) stays one event of at most max_line_bytes, counted once as too_long; the
+    next event is whole."""
+    log = h.tmp / "app.log"
+    append(log, ["ERROR start", *(["  " + "x" * 998] * 5000), "INFO next", "  more"])
+    _, sink = h.start(
+        multiline=MultilineConfig(start=r"^\S", timeout=0.2, max_lines=100_000),
+        max_line_bytes=4096,
+    )
+    wait_for(lambda: len(sink.lines) == 2)
+    first, second = sink.lines
+    assert first.startswith("ERROR start\n  xxx") and len(first.encode()) <= 4096
+    assert second == "INFO next\n  more"
+    assert h.stats.drops[("f", "too_long")] == 1
 
 
 def test_multiline_open_event_is_reread_after_restart(h: Harness) -> None:
