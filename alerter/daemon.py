@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
@@ -29,7 +28,8 @@ from alerter.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
 from alerter.config import Config, load_config
 from alerter.errors import ConfigError
 from alerter.metrics import Metrics
-from alerter.protocols import ActionRunner, Dispatcher, Durable, RuleEngine
+from alerter.protocols import ActionRunner, Durable
+from alerter.running import EngineHooks, Running, dropped_by_reload, status_line
 from alerter.scheduler import add_interval_job, make_scheduler
 from alerter.sdnotify import SystemdNotifier
 from alerter.server import APIServer, ListenError
@@ -44,34 +44,6 @@ T = TypeVar("T")
 TICK_SECONDS = 1.0
 DISPATCH_TICK_SECONDS = 0.1
 COMMIT_WAIT_SECONDS = 0.01  # the bus wait while a commit is pending
-
-
-@dataclass
-class EngineHooks:
-    """Counts what the engine reports into self-metrics."""
-
-    metrics: Metrics
-
-    def template_error(self, group: str, *args: Any) -> None:
-        self.metrics.template_errors.labels(group).inc()
-
-    def key_evicted(self, alertname: str, count: int = 1, reason: str = "max_keys") -> None:
-        self.metrics.rule_keys_evicted.labels(alertname, reason).inc(count)
-
-    def evaluation_duration(self, group: str, seconds: float) -> None:
-        self.metrics.rule_evaluation_duration.labels(group).observe(seconds)
-
-
-@dataclass
-class Running:
-    """What one loaded config runs; replaced as a whole on reload."""
-
-    config: Config
-    engine: RuleEngine
-    dispatcher: Dispatcher
-    actions: ActionRunner
-    collectors: list[Any] = field(default_factory=list)
-    gates: dict[str, Gate] = field(default_factory=dict)
 
 
 class Daemon:
@@ -203,7 +175,7 @@ class Daemon:
         removed or changed while alerter was stopped) resolve now, as on a reload."""
         raised = rs.actions.raised()
         told = [a for a in rs.dispatcher.firing() if a.fingerprint not in raised]
-        orphans = _dropped_by_reload(told, rs.engine.alerts(), self.clock.now())
+        orphans = dropped_by_reload(told, rs.engine.alerts(), self.clock.now())
         if orphans:
             log.info("alerts_resolved_at_start", count=len(orphans))
             self._handle(orphans, self.clock.now())
@@ -405,7 +377,7 @@ class Daemon:
         with self._engine_lock:
             before = old.engine.alerts()
             self.run_state = self._start(new, previous=old)
-            dropped = _dropped_by_reload(before, self.run_state.engine.alerts(), self.clock.now())
+            dropped = dropped_by_reload(before, self.run_state.engine.alerts(), self.clock.now())
         if dropped:
             # Rules removed or changed: their firing alerts end now, as Prometheus resolves the
             # alerts of a deleted rule, so receivers and actions are not left hanging.
@@ -503,23 +475,4 @@ class Daemon:
         }
 
     def status_line(self) -> str:
-        s = self.status()
-        line = (
-            f"{len(s['collectors'])} collectors, {s['rule_groups']} rule groups, "
-            f"{s['alerts']['firing']} firing, {s['alerts']['pending']} pending"
-        )
-        if s["dry_run"]:
-            line += ", DRY RUN"
-        if not s["state"]["ok"]:
-            line += ", STATE STORE FAILING"
-        return line
-
-
-def _dropped_by_reload(before: list[Alert], after: list[Alert], now: float) -> list[Transition]:
-    """Resolved transitions for firing alerts that the reloaded engine no longer has."""
-    kept = {a.fingerprint for a in after}
-    return [
-        Transition(now, "firing", dataclasses.replace(a, state="resolved", resolved_at=now))
-        for a in before
-        if a.state == "firing" and a.fingerprint not in kept
-    ]
+        return status_line(self.status())

@@ -40,7 +40,7 @@ from collectors.base import CollectorStats, PositionStore, Sink
 from collectors.blocks import Blocks
 from collectors.events import LogBatch
 from collectors.inotify import ChangeWaiter
-from collectors.multiline import MultilineConfig
+from collectors.multiline import MultilineConfig as MultilineConfig  # re-exported (config)
 from collectors.parsers import ParserConfig
 from collectors.paths import DirChanges, expand
 from collectors.rotated import (

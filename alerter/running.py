@@ -1,0 +1,65 @@
+"""What one loaded config runs (`Running`), the engine's hooks into self-metrics, and the
+plain functions the daemon's reload and status use."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerter.bus import Gate
+from alerter.config import Config
+from alerter.metrics import Metrics
+from alerter.protocols import ActionRunner, Dispatcher, RuleEngine
+from rules.alert import Alert, Transition
+
+
+@dataclass
+class EngineHooks:
+    """Counts what the engine reports into self-metrics."""
+
+    metrics: Metrics
+
+    def template_error(self, group: str, *args: Any) -> None:
+        self.metrics.template_errors.labels(group).inc()
+
+    def key_evicted(self, alertname: str, count: int = 1, reason: str = "max_keys") -> None:
+        self.metrics.rule_keys_evicted.labels(alertname, reason).inc(count)
+
+    def evaluation_duration(self, group: str, seconds: float) -> None:
+        self.metrics.rule_evaluation_duration.labels(group).observe(seconds)
+
+
+@dataclass
+class Running:
+    """What one loaded config runs; replaced as a whole on reload."""
+
+    config: Config
+    engine: RuleEngine
+    dispatcher: Dispatcher
+    actions: ActionRunner
+    collectors: list[Any] = field(default_factory=list)
+    gates: dict[str, Gate] = field(default_factory=dict)
+
+
+def status_line(s: dict[str, Any]) -> str:
+    """The one-line summary of a status (systemd's STATUS=, `alerter status`)."""
+    line = (
+        f"{len(s['collectors'])} collectors, {s['rule_groups']} rule groups, "
+        f"{s['alerts']['firing']} firing, {s['alerts']['pending']} pending"
+    )
+    if s["dry_run"]:
+        line += ", DRY RUN"
+    if not s["state"]["ok"]:
+        line += ", STATE STORE FAILING"
+    return line
+
+
+def dropped_by_reload(before: list[Alert], after: list[Alert], now: float) -> list[Transition]:
+    """Resolved transitions for firing alerts that the reloaded engine no longer has."""
+    kept = {a.fingerprint for a in after}
+    return [
+        Transition(now, "firing", dataclasses.replace(a, state="resolved", resolved_at=now))
+        for a in before
+        if a.state == "firing" and a.fingerprint not in kept
+    ]
