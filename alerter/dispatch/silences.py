@@ -3,10 +3,15 @@
 A silence mutes the alerts all its matchers match between startsAt and endsAt. States:
 pending (not started), active, expired. Expired silences are kept for `RETENTION` so they
 can be listed, then removed.
+
+Matching an alert does not try every silence: the silences not yet expired are indexed by their
+equality matchers (alerter/dispatch/silenceindex.py), so the cost per alert does not grow with
+the number of silences that have one; only silences without one are tried for every alert.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import uuid
@@ -15,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from alerter.dispatch.silenceindex import SilenceIndex
 from alerter.notifiers.model import rfc3339
 from alerter.state import StateStore
 from rules.matchers import Matcher, Op, matches_all
@@ -152,6 +158,13 @@ class Silences:
             sid: _from_store(sid, data)
             for sid, data in store.query("SELECT id, data FROM silences")
         }
+        # the silences that may still mute (expired ones leave at expire() and gc()), and each
+        # silence's place in _by_id: matches are listed in that order, as a full scan lists them
+        self._index: SilenceIndex[Silence] = SilenceIndex()
+        self._order: dict[str, int] = {}
+        self._next = itertools.count()
+        for s in self._by_id.values():
+            self._file(s)
 
     def add(self, s: Silence, now: float) -> str:
         """Create, or update the silence with `s.id` (an expired one is replaced by a new id)."""
@@ -177,6 +190,7 @@ class Silences:
             if s.state(now) != "expired":
                 s = replace(s, starts_at=min(s.starts_at, now), ends_at=now, updated_at=now)
                 self._save(s)
+            self._index.remove(sid)
             return s
 
     def get(self, sid: str) -> Silence | None:
@@ -188,18 +202,27 @@ class Silences:
             return sorted(self._by_id.values(), key=lambda s: (s.ends_at, s.id))
 
     def muted_by(self, labels: Mapping[str, str], now: float) -> list[str]:
+        """The ids of the silences muting an alert with `labels` at `now`, oldest first."""
         with self._lock:
-            return [s.id for s in self._by_id.values() if s.mutes(labels, now)]
+            hits = [s for s in self._index.candidates(labels) if s.mutes(labels, now)]
+            if len(hits) > 1:
+                order = self._order
+                hits.sort(key=lambda s: order[s.id])
+            return [s.id for s in hits]
 
     def gc(self, now: float) -> int:
-        """Drop silences expired for longer than RETENTION."""
+        """Drop silences expired for longer than RETENTION; expired ones leave the index."""
         with self._lock:
+            for sid, s in self._by_id.items():
+                if s.ends_at <= now:
+                    self._index.remove(sid)
             old = [sid for sid, s in self._by_id.items() if s.ends_at < now - RETENTION]
             if old:
                 with self._store.transaction() as db:
                     db.executemany("DELETE FROM silences WHERE id = ?", [(sid,) for sid in old])
                 for sid in old:
                     del self._by_id[sid]
+                    del self._order[sid]
             return len(old)
 
     def _save(self, s: Silence) -> None:
@@ -209,3 +232,9 @@ class Silences:
                 (s.id, s.ends_at, _to_store(s)),
             )
         self._by_id[s.id] = s
+        self._file(s)
+
+    def _file(self, s: Silence) -> None:
+        if s.id not in self._order:
+            self._order[s.id] = next(self._next)
+        self._index.add(s)
