@@ -6,6 +6,7 @@ notices when the client hung up."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -14,8 +15,11 @@ TRICKLE_GAP = 0.05  # seconds between trickled bytes: well under any per-read ti
 
 
 class RawServer:
-    def __init__(self, behave: Callable[[RawServer, socket.socket], None]) -> None:
+    def __init__(
+        self, behave: Callable[[RawServer, socket.socket], None], tls: ssl.SSLContext | None = None
+    ) -> None:
         self.behave = behave
+        self.tls = tls
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.requests: list[bytes] = []  # request line, headers and body, as received
         self.sent = 0  # body bytes the kernel took from us
@@ -33,7 +37,7 @@ class RawServer:
     @property
     def url(self) -> str:
         host, port = self.listener.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -65,22 +69,26 @@ class RawServer:
                 return
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             with self._lock:
-                self._conns.append(conn)
+                self._conns.append(conn)  # until it is wrapped, if ever
                 self._threads.append(t)
             t.start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            try:
+        try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            with self._lock:
+                self._conns.append(conn)
+            with conn:
                 request = _read_request(conn)
                 if request is None:
                     return
                 with self._lock:
                     self.requests.append(request)
                 self.behave(self, conn)
-            except OSError:
-                if not self._stopping.is_set():
-                    self.hung_up.set()
+        except OSError:
+            if not self._stopping.is_set():
+                self.hung_up.set()
 
 
 def _read_request(conn: socket.socket) -> bytes | None:

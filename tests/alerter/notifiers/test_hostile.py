@@ -4,6 +4,9 @@ bounded in memory and within the notifier's timeout, with the right retry decisi
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -43,14 +46,35 @@ LIVENESS = 60.0  # a call not back by then is stuck (the failure this file guard
 def serve() -> Iterator[Callable[..., RawServer]]:
     started: list[RawServer] = []
 
-    def start(behave: Any) -> RawServer:
-        s = RawServer(behave)
+    def start(behave: Any, tls: ssl.SSLContext | None = None) -> RawServer:
+        s = RawServer(behave, tls)
         started.append(s)
         return s
 
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1 and a server context using it."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed: apt-get install openssl")
+    d = tmp_path_factory.mktemp("tls")
+    crt, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(crt), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    return crt, ctx
 
 
 def make(kind: str, url: str, timeout: str = "30s") -> Notifier:
@@ -92,9 +116,7 @@ def test_an_endless_chunked_answer_is_read_only_up_to_the_cap(
     server = serve(endless_chunked(status))
     tracemalloc.start()
     try:
-        got = outcome(
-            lambda: post(requests.Session(), f"{server.url}/hook", b"{}", {}, timeout=60)
-        )
+        got = outcome(lambda: post(requests.Session(), f"{server.url}/hook", b"{}", {}, timeout=60))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -136,6 +158,22 @@ def test_a_trickled_answer_ends_at_the_deadline_and_is_retried(
     assert got.retry is True
     assert "no complete answer" in str(got) and "within 1s" in str(got)
     assert server.hung_up.wait(10), "the trickling connection was never closed"
+
+
+@pytest.mark.parametrize("behave", [trickle_headers, trickle_body], ids=["headers", "body"])
+def test_a_trickled_answer_over_tls_ends_at_the_deadline(
+    serve: Callable[..., RawServer], cert: tuple[Path, ssl.SSLContext], behave: Any
+) -> None:
+    crt, ctx = cert
+    server = serve(behave, ctx)
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would win over verify
+    session.verify = str(crt)
+    got = outcome(lambda: post(session, f"{server.url}/x", b"{}", {}, timeout=1.0))
+    assert isinstance(got, NotifyError), got
+    assert got.retry is True and "within 1s" in str(got)
+    assert server.hung_up.wait(10)
+    assert len(server.requests) == 1  # the TLS handshake and the request went through
 
 
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
