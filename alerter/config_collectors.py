@@ -21,7 +21,7 @@ from collectors.journald import JournaldCollector, JournaldConfig, parse_priorit
 from collectors.parsers import PARSER_TYPES, ParserConfig, check_parser_config
 from collectors.prometheus import PrometheusCollector, PrometheusConfig
 from collectors.timefmt import check_time_format
-from rules.yamlsource import MapReader, Mark
+from rules.yamlsource import MapReader, Mark, format_duration
 
 Spec = FileConfig | JournaldConfig | HostConfig | PrometheusConfig | CommandConfig | HttpConfig
 
@@ -219,11 +219,21 @@ def _url(r: MapReader) -> str | None:
 
 def _prometheus(r: MapReader, name: str, base_dir: Path) -> PrometheusConfig | None:
     url = _url(r)
+    interval = _interval(r, 15.0)
+    # As Prometheus: the timeout defaults to the interval when that is shorter, and may not
+    # exceed it (a target has at most one scrape in flight).
+    timeout = _timeout(r, min(5.0, interval))
+    if timeout > interval:
+        r.problems.add(
+            r.raw("timeout") or r.node,
+            f"timeout: {format_duration(timeout)} is longer than interval "
+            f"{format_duration(interval)}",
+        )
     cfg = PrometheusConfig(
         name=name,
         url=url or "",
-        interval=_interval(r, 15.0),
-        timeout=_timeout(r, 5.0),
+        interval=interval,
+        timeout=min(timeout, interval),
         max_bytes=r.int("max_bytes", 10 * 1024 * 1024, minimum=1024),
         headers=r.str_map("headers", {}),
     )

@@ -41,7 +41,7 @@ class CollectorStats(Protocol):
 
 @runtime_checkable
 class Collector(Protocol):
-    """A streaming source (file tail, journald) runs its own thread between start and stop."""
+    """A source with its own thread between start and stop (file tail, journald, prometheus)."""
 
     name: str
 
@@ -53,7 +53,7 @@ class Collector(Protocol):
 
 @runtime_checkable
 class PollingCollector(Protocol):
-    """A periodic source (host, prometheus, command, http); the daemon schedules `collect`."""
+    """A periodic source (host, command, http); the daemon schedules `collect`."""
 
     name: str
     interval: float

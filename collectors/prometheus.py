@@ -4,24 +4,41 @@ Every scraped series gets `job` (the collector name) and `instance` (host:port) 
 them. Each scrape also gives `up` (1/0), `scrape_duration_seconds` and `scrape_samples_scraped`.
 A failing target (refused, timeout, HTTP error, body over `max_bytes`, unparsable) gives `up 0`,
 never an exception.
+
+Each target is scraped on its own thread, every `interval`, never in the daemon's shared pool:
+a target that hangs delays no other target and no other collector. A scrape ends `timeout`
+after it started whatever the target does (headers or body sent a byte at a time included):
+its socket is shut down then (`collectors.httpdeadline`) and it gives `up 0`. At most one scrape
+per target runs at a time: when one is still running as the next is due (a hang the shutdown
+cannot end, such as a DNS lookup), that interval is skipped, counted as dropped with
+reason="scrape_skipped", and gives `up 0`.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
 import structlog
 
-from collectors.base import CollectorStats
+from collectors import httpdeadline
+from collectors.base import CollectorStats, Sink
 from collectors.events import Sample
+from collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
 from collectors.scrape import parse_exposition
+
+__all__ = ["BodyTooLarge", "PrometheusCollector", "PrometheusConfig", "read_capped"]
 
 log = structlog.get_logger(__name__)
 
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"  # never the protobuf or OpenMetrics formats
+SKIPPED = "scrape_skipped"
+JOIN_GRACE = 0.5  # a scrape not back this long after its deadline is left running
+STOP_WAIT = 1.0  # stop() waits this long at most for the target's thread (on the main loop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,55 +51,132 @@ class PrometheusConfig:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-def read_capped(resp: requests.Response, max_bytes: int) -> bytes:
-    """The body, or BodyTooLarge once it passes `max_bytes` (read no further)."""
-    length = resp.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > max_bytes:
-        raise BodyTooLarge(f"Content-Length {length} > max_bytes {max_bytes}")
-    chunks, size = [], 0
-    for chunk in resp.iter_content(65536):
-        size += len(chunk)
-        if size > max_bytes:
-            raise BodyTooLarge(f"body larger than max_bytes {max_bytes}")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class PrometheusCollector:
-    def __init__(self, cfg: PrometheusConfig, stats: CollectorStats) -> None:
+    """One target. `start(sink)` scrapes every `interval` on its own thread; `scrape(now)` is
+    one scrape, returning within `timeout` (plus a little) whatever the target does."""
+
+    def __init__(
+        self,
+        cfg: PrometheusConfig,
+        stats: CollectorStats,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.name = cfg.name
-        self.interval = cfg.interval
         self.cfg = cfg
         self._stats = stats
-        self._session = requests.Session()
-        self._session.headers.update({"Accept": ACCEPT, **cfg.headers})
+        self._clock = clock
+        self._session = self._new_session()
         parts = urlsplit(cfg.url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         self._target = {"job": cfg.name, "instance": f"{parts.hostname}:{port}"}
         self._log = log.bind(collector=cfg.name, url=cfg.url)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running: threading.Thread | None = None  # a scrape left running past its deadline
+        self._deadline: httpdeadline.Deadline | None = None  # the scrape in flight's
 
-    def collect(self, now: float) -> list[Sample]:
-        t0 = time.monotonic()
-        samples: list[Sample] = []
+    def _new_session(self) -> requests.Session:
+        s = httpdeadline.session()
+        s.headers.update({"Accept": ACCEPT, **self.cfg.headers})
+        return s
+
+    # --- the target's own thread -------------------------------------------------------------
+
+    def start(self, sink: Sink) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, args=(sink,), name=f"scrape-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop scraping: a scrape in flight is cut short; waits at most STOP_WAIT."""
+        self._stop.set()
+        deadline = self._deadline
+        if deadline is not None:
+            deadline.abort()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(STOP_WAIT)
+        self._thread = None
+
+    def _loop(self, sink: Sink) -> None:
         try:
-            with self._session.get(self.cfg.url, timeout=self.cfg.timeout, stream=True) as resp:
-                resp.raise_for_status()
-                body = read_capped(resp, self.cfg.max_bytes)
-            samples = parse_exposition(
-                body.decode("utf-8", "replace"), self.name, now, self._target
-            )
-            up = 1.0
+            self._scrape_every_interval(sink)
+        finally:
+            self._session.close()
+
+    def _scrape_every_interval(self, sink: Sink) -> None:
+        due = time.monotonic()
+        while not self._stop.is_set():
+            samples = self.scrape(self._clock())
+            if self._stop.is_set() or not sink.put(samples):
+                return
+            due += self.cfg.interval
+            late = time.monotonic() - due
+            if late > 0:  # the scrape (or a full bus) took past the next one's time
+                missed = int(late // self.cfg.interval) + 1
+                self._stats.dropped(self.name, SKIPPED, missed)
+                self._log.warning("scrape_skipped", intervals=missed)
+                due += missed * self.cfg.interval
+            self._stop.wait(max(0.0, due - time.monotonic()))
+
+    # --- one scrape --------------------------------------------------------------------------
+
+    def scrape(self, now: float) -> list[Sample]:
+        """One scrape: the target's samples and `up 1`, or `up 0` by `timeout` at the latest."""
+        t0 = time.monotonic()
+        running = self._running
+        if running is not None and running.is_alive():
+            self._stats.dropped(self.name, SKIPPED)
+            self._log.warning("scrape_skipped", reason="previous scrape still running")
+            return self._finish([], now, up=False, duration=time.monotonic() - t0)
+        result: list[list[Sample] | None] = []
+        worker = threading.Thread(
+            target=lambda: result.append(self._fetch(now)),
+            name=f"scrape-{self.name}-get",
+            daemon=True,
+        )
+        worker.start()
+        worker.join(self.cfg.timeout + JOIN_GRACE)
+        if worker.is_alive():  # not ended by the deadline's shutdown: leave it, skip meanwhile
+            self._running = worker
+            self._log.warning("scrape_failed", error="timed out, still running")
+            return self._finish([], now, up=False, duration=time.monotonic() - t0)
+        self._running = None
+        samples = result[0] if result else None
+        duration = time.monotonic() - t0
+        return self._finish(samples or [], now, up=samples is not None, duration=duration)
+
+    def _fetch(self, now: float) -> list[Sample] | None:
+        """The target's samples, or None when the scrape failed (logged)."""
+        try:
+            with httpdeadline.within(self.cfg.timeout) as deadline:
+                self._deadline = deadline
+                if self._stop.is_set():
+                    deadline.abort()
+                try:
+                    left = max(0.001, deadline.left())
+                    with self._session.get(self.cfg.url, timeout=(left, left), stream=True) as resp:
+                        resp.raise_for_status()
+                        body = read_capped(resp, self.cfg.max_bytes, deadline)
+                except requests.RequestException:
+                    if deadline.expired:
+                        raise DeadlineExceeded("deadline") from None
+                    raise
+            return parse_exposition(body.decode("utf-8", "replace"), self.name, now, self._target)
+        except DeadlineExceeded:
+            self._log.warning("scrape_failed", error=f"timed out after {self.cfg.timeout:g}s")
+            self._session.close()  # its connection was shut down: start afresh
+            self._session = self._new_session()
         except (requests.RequestException, BodyTooLarge, ValueError) as e:
             self._log.warning("scrape_failed", error=str(e)[:300])
-            up = 0.0
-        duration = time.monotonic() - t0
-        self._stats.up(self.name, up == 1.0)
+        return None
+
+    def _finish(self, samples: list[Sample], now: float, up: bool, duration: float) -> list[Sample]:
+        self._stats.up(self.name, up)
         for name, value in (
-            ("up", up),
+            ("up", 1.0 if up else 0.0),
             ("scrape_duration_seconds", duration),
             ("scrape_samples_scraped", float(len(samples))),
         ):
@@ -90,4 +184,4 @@ class PrometheusCollector:
         return samples
 
     def close(self) -> None:
-        self._session.close()
+        self.stop()

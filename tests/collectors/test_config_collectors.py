@@ -80,7 +80,8 @@ def test_journald_max_line_bytes_reaches_the_collector_config() -> None:
     assert problems == [] and cfg is not None
     assert isinstance(cfg.spec, JournaldConfig) and cfg.spec.max_line_bytes == 1024
     cfg, problems = parse("{name: j, type: journald}")
-    assert isinstance(cfg.spec, JournaldConfig) and cfg.spec.max_line_bytes == 65536
+    assert cfg is not None and isinstance(cfg.spec, JournaldConfig)
+    assert cfg.spec.max_line_bytes == 65536
     _, problems = parse("{name: j, type: journald, max_line_bytes: 100}")
     assert any(p.startswith("c.yaml:1:43: max_line_bytes") for p in problems), problems
 
@@ -99,6 +100,16 @@ def test_polling_keys() -> None:
     )
     assert problems == [] and cfg is not None
     assert isinstance(cfg.spec, HttpConfig) and cfg.spec.expect_status == (200, 204)
+
+
+def test_prometheus_timeout_defaults_to_a_shorter_interval_and_may_not_exceed_it() -> None:
+    cfg, problems = parse("{name: a, type: prometheus, url: 'http://127.0.0.1/m', interval: 2s}")
+    assert problems == [] and cfg is not None and isinstance(cfg.spec, PrometheusConfig)
+    assert (cfg.spec.interval, cfg.spec.timeout) == (2.0, 2.0)
+    _, problems = parse(
+        "{name: a, type: prometheus, url: 'http://127.0.0.1/m', interval: 2s, timeout: 5s}"
+    )
+    assert problems == ["c.yaml:1:79: timeout: 5s is longer than interval 2s"]
 
 
 @pytest.mark.parametrize(

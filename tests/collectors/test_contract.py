@@ -2,8 +2,9 @@
 through `parse_collector` and `build_collector`.
 
 Streaming collectors (file, journald) start, emit LogEvents tagged with their name, and stop.
-Polling collectors (host, prometheus, command, http) return Samples taken at `now`, and a
-failing source gives samples (`up 0`), never an exception.
+Polling collectors (host, command, http) return Samples taken at `now`, and a failing source
+gives samples (`up 0`), never an exception. The prometheus collector scrapes on its own thread
+(start, stop) and emits Samples the same way.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ STREAMING = {"file": file_case, "journald": journald_case}
 
 POLLING = {
     "host": "{name: x, type: host, interval: 1s, systemd: false}",
-    "prometheus": "{name: x, type: prometheus, url: 'http://127.0.0.1:1/metrics', timeout: 1s}",
     "command": f"{{name: x, type: command, argv: ['{sys.executable}', '-c', 'print(1)'], timeout: 5s}}",
     "http": "{name: x, type: http, url: 'http://127.0.0.1:1/health', timeout: 1s}",
 }
@@ -117,7 +117,29 @@ def test_polling_collector_contract(ctype: str, tmp_path: Path, stats: Recording
     assert "x" in stats.ups  # every reading reports whether the source could be read
 
 
+SCRAPING = {
+    "prometheus": "{name: x, type: prometheus, url: 'http://127.0.0.1:1/metrics', timeout: 1s}",
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("ctype", sorted(SCRAPING))
+def test_scraping_collector_contract(ctype: str, tmp_path: Path, stats: RecordingStats) -> None:
+    c = build_collector(parse(SCRAPING[ctype], tmp_path), MemoryPositions(), stats)
+    assert isinstance(c, Collector) and not isinstance(c, PollingCollector) and c.name == "x"
+    sink = RecordingSink()
+    c.start(sink)
+    try:
+        wait_for(lambda: any(isinstance(e, Sample) and e.name == "up" for e in sink.events))
+    finally:
+        c.stop()
+    c.stop()  # stopping twice is harmless
+    assert all(isinstance(s, Sample) and s.source == "x" for s in sink.events)
+    assert all(math.isfinite(s.value) and "__name__" not in s.labels for s in sink.events)  # type: ignore[union-attr]
+    assert stats.ups["x"] is False  # refused: up 0, no exception
+
+
 def test_every_type_has_a_contract_case() -> None:
     from alerter.config_collectors import COLLECTOR_TYPES
 
-    assert set(COLLECTOR_TYPES) == set(STREAMING) | set(POLLING)
+    assert set(COLLECTOR_TYPES) == set(STREAMING) | set(POLLING) | set(SCRAPING)

@@ -104,7 +104,7 @@ def value(samples: list[Sample], name: str, **labels: str) -> float:
 def test_scrape_gives_series_with_job_and_instance_plus_up(site: Site) -> None:
     stats = RecordingStats()
     c = PrometheusCollector(PrometheusConfig("app", site.url + "/metrics"), stats)
-    samples = c.collect(NOW)
+    samples = c.scrape(NOW)
     instance = site.url.removeprefix("http://")
     assert value(samples, "http_requests_total", code="500") == 3.0
     assert value(samples, "http_requests_total", code="200") == 1027.0
@@ -134,7 +134,7 @@ def test_a_failing_target_gives_up_0_not_an_exception(site: Site, failure: str) 
         site.delay.set()
         cfg = {"timeout": 0.2}
     stats = RecordingStats()
-    samples = PrometheusCollector(PrometheusConfig("app", url, **cfg), stats).collect(NOW)  # type: ignore[arg-type]
+    samples = PrometheusCollector(PrometheusConfig("app", url, **cfg), stats).scrape(NOW)  # type: ignore[arg-type]
     assert [s.name for s in samples] == ["up", "scrape_duration_seconds", "scrape_samples_scraped"]
     assert value(samples, "up") == 0.0 and stats.ups["app"] is False
 
