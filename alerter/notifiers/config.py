@@ -59,7 +59,7 @@ class NotifierConfig:
     mark: Mark
     settings: Settings = field(default_factory=ConsoleSettings)
     send_resolved: bool = True
-    timeout: float = 10.0  # every HTTP call
+    timeout: float = 10.0  # a whole HTTP call: connect, send, headers and body
     max_age: float = 3600.0  # a notification older than this is dropped, not sent
 
 
