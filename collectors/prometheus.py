@@ -74,6 +74,7 @@ class PrometheusCollector:
         self._thread: threading.Thread | None = None
         self._running: threading.Thread | None = None  # a scrape left running past its deadline
         self._deadline: httpdeadline.Deadline | None = None  # the scrape in flight's
+        self._finished = threading.Event()  # set when the scrape in flight has ended
 
     def _new_session(self) -> requests.Session:
         s = httpdeadline.session()
@@ -95,6 +96,7 @@ class PrometheusCollector:
         deadline = self._deadline
         if deadline is not None:
             deadline.abort()
+        self._finished.set()  # a scrape that the abort cannot end is not waited for
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(STOP_WAIT)
@@ -132,14 +134,16 @@ class PrometheusCollector:
             self._log.warning("scrape_skipped", reason="previous scrape still running")
             return self._finish([], now, up=False, duration=time.monotonic() - t0)
         result: list[list[Sample] | None] = []
-        worker = threading.Thread(
-            target=lambda: result.append(self._fetch(now)),
-            name=f"scrape-{self.name}-get",
-            daemon=True,
-        )
+        finished = self._finished = threading.Event()  # stop() sets it too
+
+        def fetch() -> None:
+            result.append(self._fetch(now))
+            finished.set()
+
+        worker = threading.Thread(target=fetch, name=f"scrape-{self.name}-get", daemon=True)
         worker.start()
-        worker.join(self.cfg.timeout + JOIN_GRACE)
-        if worker.is_alive():  # not ended by the deadline's shutdown: leave it, skip meanwhile
+        finished.wait(self.cfg.timeout + JOIN_GRACE)
+        if not result:  # not ended by the deadline's shutdown (or stopping): leave it running
             self._running = worker
             self._log.warning("scrape_failed", error="timed out, still running")
             return self._finish([], now, up=False, duration=time.monotonic() - t0)

@@ -186,6 +186,25 @@ def test_stop_cuts_a_scrape_in_flight_short(hung: Hung) -> None:
     wait_for(lambda: not fetch_threads("long"), timeout=10)
 
 
+def test_stop_does_not_wait_for_a_scrape_no_shutdown_can_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    c = PrometheusCollector(
+        PrometheusConfig("dns", "http://127.0.0.1:1/metrics", interval=120, timeout=100),
+        RecordingStats(),
+    )
+    stuck = threading.Event()
+    monkeypatch.setattr(c, "_fetch", lambda now: stuck.wait(60) and None)
+    c.start(RecordingSink())
+    try:
+        wait_for(lambda: fetch_threads("dns"))
+        loop = [t for t in threading.enumerate() if t.name == "scrape-dns"]
+        c.stop()
+        assert len(loop) == 1 and not loop[0].is_alive()
+    finally:
+        stuck.set()
+
+
 def test_each_target_is_scraped_every_interval_on_its_own_thread() -> None:
     healthy = Healthy()
     sink = RecordingSink()
