@@ -88,6 +88,11 @@ class LogBatch(Sequence[LogEvent]):
             self._lines = self.text.split("\n")
         return self._lines
 
+    @property
+    def split(self) -> bool:
+        """Whether `lines` exists (a batch made `from_text` is split only when asked)."""
+        return self._lines is not None
+
     def events(self) -> list[LogEvent]:
         """Every event, built once."""
         if self._built is None:

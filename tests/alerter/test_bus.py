@@ -9,7 +9,16 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from alerter.bus import EVENT_OVERHEAD, Batch, Bus, BusSink, Gate, batch_bytes
+from alerter.bus import (
+    BLOCK_LINE_OVERHEAD,
+    EVENT_OVERHEAD,
+    FIELD_OVERHEAD,
+    Batch,
+    Bus,
+    BusSink,
+    Gate,
+    batch_bytes,
+)
 from alerter.metrics import Metrics
 from collectors.events import LogBatch, LogEvent, Sample
 from collectors.file import FileCollector, FileConfig
@@ -106,13 +115,21 @@ def line_batch(n: int, width: int) -> Batch:
     return Batch("c", [LogEvent(0.0, "c", "x" * width) for _ in range(n)], None)
 
 
-def test_batch_bytes_counts_text_fields_labels_and_an_overhead_per_event() -> None:
-    assert batch_bytes([LogEvent(0.0, "c", "abcd", {"k": "vv"})]) == 4 + 3 + EVENT_OVERHEAD
-    assert batch_bytes([Sample(0.0, "c", "up", {"job": "a"}, 1.0)]) == 2 + 4 + EVENT_OVERHEAD
+def test_batch_bytes_counts_text_fields_labels_and_overheads() -> None:
+    e, f = EVENT_OVERHEAD, FIELD_OVERHEAD
+    assert batch_bytes([LogEvent(0.0, "c", "abcd", {"k": "vv"})]) == e + 4 + f + 3
+    assert batch_bytes([Sample(0.0, "c", "up", {"job": "a"}, 1.0)]) == e + 2 + f + 4
+    # A block read whole, not split (parser none): its text and a little per line.
     block = LogBatch.from_text("c", "one\ntwo\nthree", lambda b, i: LogEvent(0, "c", b.lines[i]))
-    assert batch_bytes(block) == 13 + 3 * EVENT_OVERHEAD
-    split = LogBatch("c", ["one", "two", "three"], lambda i: LogEvent(0, "c", "?"))
-    assert batch_bytes(split) == 11 + 3 * EVENT_OVERHEAD
+    assert batch_bytes(block) == 13 + 3 * BLOCK_LINE_OVERHEAD
+    assert not block.split  # estimating did not split it
+    # Parsed lines: the lines, their fields (from a few events) and, if kept, the block too.
+    fields = [{"a": "1", "bb": "22"}, {}, {"a": "1"}]
+    parsed = LogBatch("c", ["one", "two", "three"], lambda i: LogEvent(0, "c", "?", fields[i]))
+    per_event = ((f + 2) + (f + 4) + 0 + (f + 2)) / 3  # "a": "1", "bb": "22"; none; "a": "1"
+    assert batch_bytes(parsed) == 11 + 3 * e + int(per_event * 3)
+    parsed.text = "one\ntwo\nthree"
+    assert batch_bytes(parsed) == 13 + 11 + 3 * e + int(per_event * 3)
 
 
 def test_a_producer_blocks_at_the_byte_bound_and_resumes_when_drained() -> None:
