@@ -2,7 +2,8 @@
 with rename and copytruncate rotation and a loopback webhook that fails 30% of its calls.
 
 Prints lines written vs keys alerted, keys missing, duplicate notifications, and the daemon's RSS
-and open descriptors at start and end (flat RSS and fds = no leak). Nothing may be missing.
+and open descriptors at start, each minute and at end (flat RSS and fds = no leak). Nothing may
+be missing.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--rate 20000] [--fail 0.3]
 
@@ -55,6 +56,8 @@ def main() -> int:
             started = time.monotonic()
             end = started + args.minutes * 60
             next_rotation = started + ROTATE_EVERY
+            next_sample = started + 60
+            samples: list[tuple[int, int]] = []  # (RSS, fds) every minute
             chunk = max(1, args.rate // 20)  # written every 50 ms
             kinds = ["rename", "copytruncate"]
             while (now := time.monotonic()) < end:
@@ -65,6 +68,9 @@ def main() -> int:
                     writer.rotate(kinds[writer._n % 2])
                     next_rotation = now + ROTATE_EVERY
                     _prune_rotated(d, keep=3)
+                if now >= next_sample:
+                    samples.append(daemon.rss_and_fds())
+                    next_sample += 60
                 time.sleep(0.05)
             wrote_for = time.monotonic() - started
             expected = writer.keys()
@@ -94,6 +100,10 @@ def main() -> int:
         )
         print(f"  daemon RSS        {mib(start_rss)} at start, {mib(end_rss)} at end")
         print(f"  daemon open fds   {start_fds} at start, {end_fds} at end")
+        if samples:
+            rss = ", ".join(f"{r / 2**20:.1f}" for r, _ in samples)
+            print(f"  RSS each minute   {rss} MiB")
+            print(f"  fds each minute   {', '.join(str(f) for _, f in samples)}")
         print(f"  daemon exit code  {code}")
         return 1 if missing or code != 0 else 0
 
