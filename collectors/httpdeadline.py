@@ -1,33 +1,36 @@
-"""HTTP requests (with `requests`) whose whole exchange ends by a deadline.
+"""HTTP calls (with `requests`) whose whole exchange ends by a deadline.
 
-`requests` timeouts bound each socket operation, not the exchange: a server that sends its
-headers or body a byte at a time, each within the read timeout, holds the caller forever.
-Here a session's connections report their socket to the `Deadline` running on the calling
-thread (`within`); when the deadline passes, a timer shuts that socket down, so whatever read is
-waiting returns at once and the request fails. The caller checks `Deadline.expired` too, since a
-body without a length ends at the shutdown as if complete.
+`requests` timeouts bound each socket operation, not the call: a server that sends its headers
+or body a byte at a time, each within the read timeout, holds the caller forever. A session with
+`DeadlineAdapter` mounted (`install`, or `session()`) registers every socket its calls use with
+the deadline running on the calling thread (`within`); when the time is up a timer shuts those
+sockets down, and whatever the call is blocked in (a proxy tunnel, the TLS handshake, sending,
+waiting for headers, reading the body) fails at once. `Deadline.expired` tells that apart from a
+server that hung up; check it after reading too, since a body without a length ends at the
+shutdown as if complete. Not covered: name resolution (bounded by the resolver's own timeouts)
+and SOCKS proxies.
 
-Covered: the wait for the response headers and the body. The TCP connect and the TLS handshake
-are bounded by the connect timeout the caller passes; a DNS lookup is not bounded here.
-Connections through a proxy (from the environment) are not watched: their reads keep the
-per-operation timeout only.
+The same design as alerter/notifiers/deadline.py (written at the same time); this one lives in
+`collectors` so collectors can use it (they import nothing from `alerter`), and alerter may.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
 
-_current = threading.local()  # .deadline: the Deadline of the request running on this thread
+_local = threading.local()  # .deadline: the Deadline of the calls running on this thread
 
 
 class DeadlineExceeded(Exception):
@@ -39,109 +42,153 @@ class BodyTooLarge(Exception):
 
 
 class Deadline:
-    """The end of one exchange; `abort()` (the timer's) shuts the current socket down."""
+    """The time left for the calls in one `within` block, and the sockets to cut when it ends.
+
+    Sockets are held through a duplicate of their descriptor until the block ends: a shutdown
+    acts on the connection under every layer (TLS included), and the descriptor cannot be
+    reused for another file while the timer may still fire."""
 
     def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.expired = False
         self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
+        self._ended = False
+        self._held: list[socket.socket] = []
+        self._timer = threading.Timer(max(0.0, seconds), self.abort)
+        self._timer.daemon = True
 
-    def left(self) -> float:
-        return self.at - time.monotonic()
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def passed(self) -> bool:
+        return self.expired or time.monotonic() >= self.at
 
     def check(self) -> None:
-        if self.expired or self.left() <= 0:
+        """Raise DeadlineExceeded once the deadline has passed."""
+        if self.passed():
             self.expired = True
-            raise DeadlineExceeded("deadline exceeded")
+            raise DeadlineExceeded(f"no complete answer within {self.seconds:g}s")
 
-    def attach(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
+    def watch(self, sock: socket.socket) -> None:
+        """Cut `sock`'s connection when the deadline passes (at once if it has)."""
+        try:
+            held = socket.socket(fileno=os.dup(sock.fileno()))
+        except (OSError, ValueError):
+            return  # already closed: nothing left to cut
         with self._lock:
-            self._sock = sock
+            if self._ended:
+                held.close()
+                return
+            self._held.append(held)
             if self.expired:
-                _shut(sock)
+                _cut(held)
 
     def abort(self) -> None:
+        """End now: cut every connection the calls use (the timer's job, or a stop)."""
         with self._lock:
+            if self._ended:
+                return
             self.expired = True
-            if self._sock is not None:
-                _shut(self._sock)
+            for s in self._held:
+                _cut(s)
 
-    def release(self) -> None:
+    def _end(self) -> None:
+        self._timer.cancel()
         with self._lock:
-            self._sock = None
+            self._ended = True
+            held, self._held = self._held, []
+        for s in held:
+            s.close()
 
 
-def _shut(sock: socket.socket) -> None:
+def _cut(s: socket.socket) -> None:
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def _watch(sock: socket.socket | None) -> None:
-    deadline: Deadline | None = getattr(_current, "deadline", None)
-    if deadline is not None:
-        deadline.attach(sock)
-
-
-class _HTTPConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watch(self.sock)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self.sock)  # a kept-alive connection: connect() is not called again
-        super().request(*args, **kwargs)
-
-
-class _HTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watch(self.sock)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self.sock)
-        super().request(*args, **kwargs)
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-class _Adapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-def session() -> requests.Session:
-    """A Session whose requests made inside `within` end by its deadline."""
-    s = requests.Session()
-    adapter = _Adapter()
-    s.mount("http://", adapter)
-    s.mount("https://", adapter)
-    return s
+        s.shutdown(socket.SHUT_RDWR)
 
 
 @contextlib.contextmanager
 def within(seconds: float) -> Iterator[Deadline]:
-    """Run a request of a `session()` on this thread; its socket is shut down after `seconds`."""
-    deadline = Deadline(seconds)
-    timer = threading.Timer(max(0.0, seconds), deadline.abort)
-    timer.daemon = True
-    _current.deadline = deadline
-    timer.start()
+    """Run the calls in the block (on this thread, with an `install`ed session) under one
+    deadline of `seconds`."""
+    d = Deadline(seconds)
+    previous = getattr(_local, "deadline", None)
+    _local.deadline = d
+    d._timer.start()
     try:
-        yield deadline
+        yield d
     finally:
-        timer.cancel()
-        _current.deadline = None
-        deadline.release()
+        _local.deadline = previous
+        d._end()
+
+
+def _watch(conn: Any, sock: socket.socket | None) -> None:
+    d: Deadline | None = getattr(_local, "deadline", None)
+    if d is None or sock is None or getattr(conn, "_httpdeadline", None) is d:
+        return
+    conn._httpdeadline = d
+    d.watch(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(self, sock)  # before any tunnel or TLS handshake on it
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self, self.sock)  # a kept-alive connection, opened by an earlier call
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(self, sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self, self.sock)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS: Mapping[str, type[HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections (direct or through an HTTP proxy) obey `within`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
+def install(session: requests.Session) -> None:
+    """Mount DeadlineAdapter on `session` for http and https (once)."""
+    for prefix in ("https://", "http://"):
+        if not isinstance(session.adapters.get(prefix), DeadlineAdapter):
+            session.mount(prefix, DeadlineAdapter())
+
+
+def session() -> requests.Session:
+    """A new Session whose calls made inside `within` end by its deadline."""
+    s = requests.Session()
+    install(s)
+    return s
 
 
 def read_capped(resp: requests.Response, max_bytes: int, deadline: Deadline | None = None) -> bytes:

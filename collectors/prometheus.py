@@ -160,11 +160,11 @@ class PrometheusCollector:
                 if self._stop.is_set():
                     deadline.abort()
                 try:
-                    left = max(0.001, deadline.left())
+                    left = max(0.001, deadline.remaining())
                     with self._session.get(self.cfg.url, timeout=(left, left), stream=True) as resp:
                         resp.raise_for_status()
                         body = read_capped(resp, self.cfg.max_bytes, deadline)
-                except requests.RequestException:
+                except (requests.RequestException, OSError):
                     if deadline.expired:
                         raise DeadlineExceeded("deadline") from None
                     raise
@@ -173,7 +173,7 @@ class PrometheusCollector:
             self._log.warning("scrape_failed", error=f"timed out after {self.cfg.timeout:g}s")
             self._session.close()  # its connection was shut down: start afresh
             self._session = self._new_session()
-        except (requests.RequestException, BodyTooLarge, ValueError) as e:
+        except (requests.RequestException, OSError, BodyTooLarge, ValueError) as e:
             self._log.warning("scrape_failed", error=str(e)[:300])
         return None
 

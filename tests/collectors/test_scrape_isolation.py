@@ -25,13 +25,14 @@ from tests.conftest import wait_for
 pytestmark = pytest.mark.integration
 
 NOW = 1_700_000_000.0
-MODES = ("silent", "headers", "body", "body_with_length", "chunked")
+MODES = ("silent", "headers", "body", "body_with_length", "chunked", "tls_handshake")
 
 
 class Hung:
     """A loopback target that accepts, reads the request and then, forever (until closed):
-    says nothing (silent), or sends its headers (headers) or its body (the others) a byte at a
-    time, each byte well within any read timeout."""
+    says nothing (silent; tls_handshake: to an https client, so it hangs in the handshake), or
+    sends its headers (headers) or its body (the others) a byte at a time, each byte well
+    within any read timeout."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -40,7 +41,8 @@ class Hung:
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/metrics"
+        scheme = "https" if mode == "tls_handshake" else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/metrics"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
