@@ -10,8 +10,8 @@ server that hung up; check it after reading too, since a body without a length e
 shutdown as if complete. Not covered: name resolution (bounded by the resolver's own timeouts)
 and SOCKS proxies.
 
-The same design as alerter/notifiers/deadline.py (written at the same time); this one lives in
-`collectors` so collectors can use it (they import nothing from `alerter`), and alerter may.
+It lives in `collectors` so collectors (which import nothing from `alerter`) and the notifiers
+share it: scrapes, and notifications.
 """
 
 from __future__ import annotations

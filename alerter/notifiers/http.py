@@ -2,7 +2,7 @@
 byte cap, statuses mapped to retry or not.
 
 - `timeout` is the whole call (connect, send, headers, body), enforced even against a server
-  that trickles a byte at a time (see deadline.py); running out is retryable.
+  that trickles a byte at a time (see collectors/httpdeadline.py); running out is retryable.
 - At most MAX_ANSWER_BYTES of the answer are read (enough for an error detail or Slack's
   `ok`); the rest is never read and the connection is closed.
 - Network errors, 5xx, 429 and 3xx may succeed later (retry); 429's and 503's Retry-After is
@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from alerter.errors import NotifyError
-from alerter.notifiers import deadline
+from collectors import httpdeadline as deadline
 
 MAX_ANSWER_BYTES = 64 << 10
 """Bytes of an answer read at most; more is dropped unread with the connection."""
