@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 import requests
 import structlog
 
+from collectors import httpdeadline
 from collectors.base import CollectorStats
 from collectors.events import Sample
-from collectors.prometheus import BodyTooLarge, read_capped
+from collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
 
 log = structlog.get_logger(__name__)
 
@@ -44,8 +45,7 @@ class HttpCollector:
         self.interval = cfg.interval
         self.cfg = cfg
         self._stats = stats
-        self._session = requests.Session()
-        self._session.headers.update(cfg.headers)
+        self._session = self._new_session()
         self._body_rx = re.compile(cfg.body_regex) if cfg.body_regex else None
         self._labels = {"url": cfg.url}
         self._https = urlsplit(cfg.url).scheme == "https"
@@ -55,23 +55,13 @@ class HttpCollector:
         t0 = time.monotonic()
         status, ok = 0, False
         try:
-            with self._session.request(
-                self.cfg.method,
-                self.cfg.url,
-                timeout=self.cfg.timeout,
-                stream=True,
-                verify=self.cfg.ca_file or True,
-            ) as resp:
-                status = resp.status_code
-                ok = (
-                    status in self.cfg.expect_status
-                    if self.cfg.expect_status
-                    else 200 <= status < 300
-                )
-                if ok and self._body_rx is not None:
-                    body = read_capped(resp, self.cfg.max_bytes).decode("utf-8", "replace")
-                    ok = self._body_rx.search(body) is not None
-        except (requests.RequestException, BodyTooLarge) as e:
+            status, ok = self._probe()
+        except DeadlineExceeded:
+            status, ok = 0, False
+            self._log.warning("probe_failed", error=f"timed out after {self.cfg.timeout:g}s")
+            self._session.close()  # its connection was shut down: start afresh
+            self._session = self._new_session()
+        except (requests.RequestException, OSError, BodyTooLarge) as e:
             self._log.warning("probe_failed", error=str(e)[:300])
         duration = time.monotonic() - t0
         if not ok and status:
@@ -89,6 +79,40 @@ class HttpCollector:
                     Sample(now, self.name, "http_tls_cert_expiry_days", self._labels, days)
                 )
         return samples
+
+    def _new_session(self) -> requests.Session:
+        s = httpdeadline.session()
+        s.headers.update(self.cfg.headers)
+        return s
+
+    def _probe(self) -> tuple[int, bool]:
+        """The status and whether it is as expected (and the body matches), all within
+        `timeout` whatever the server does (a trickled answer is cut: DeadlineExceeded)."""
+        with httpdeadline.within(self.cfg.timeout) as deadline:
+            try:
+                left = max(0.001, deadline.remaining())
+                with self._session.request(
+                    self.cfg.method,
+                    self.cfg.url,
+                    timeout=(left, left),
+                    stream=True,
+                    verify=self.cfg.ca_file or True,
+                ) as resp:
+                    status = resp.status_code
+                    ok = (
+                        status in self.cfg.expect_status
+                        if self.cfg.expect_status
+                        else 200 <= status < 300
+                    )
+                    if ok and self._body_rx is not None:
+                        body = read_capped(resp, self.cfg.max_bytes, deadline)
+                        ok = self._body_rx.search(body.decode("utf-8", "replace")) is not None
+                    deadline.check()
+            except (requests.RequestException, OSError):
+                if deadline.expired:
+                    raise DeadlineExceeded("deadline") from None
+                raise
+        return status, ok
 
     def _cert_days(self, now: float) -> float | None:
         """Days until the certificate the server presents expires (None if it cannot be read)."""

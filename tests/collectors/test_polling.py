@@ -166,6 +166,29 @@ def test_http_probe_status_latency_and_body_regex(site: Site) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("behave", ["trickle_headers", "trickle_body"])
+def test_http_probe_of_a_trickling_server_ends_at_its_timeout_with_up_0(behave: str) -> None:
+    """A server sending a byte every 50 ms (each read well within any per-read timeout) used to
+    hold a probe, and a worker of the shared polling pool, for ever."""
+    from tests.alerter.notifiers import rawserver
+
+    server = rawserver.RawServer(getattr(rawserver, behave))
+    try:
+        done: list[list[Sample]] = []
+        probe = HttpCollector(
+            HttpConfig("slow", server.url, timeout=0.5, body_regex="never"), RecordingStats()
+        )
+        t = threading.Thread(target=lambda: done.append(probe.collect(NOW)), daemon=True)
+        t.start()
+        t.join(30)  # a bound for a broken build, not the timing under test
+        assert done, "the probe did not return"
+        by_name = {s.name: s.value for s in done[0]}
+        assert by_name["up"] == 0.0
+        assert server.hung_up.wait(10)  # the connection was cut, not left trickling
+    finally:
+        server.stop()
+
+
 def test_https_probe_reports_days_until_the_certificate_expires(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
