@@ -114,6 +114,8 @@ class KeyReceiver:
 
     def __init__(self, fail: float = 0.0, seed: int = 1) -> None:
         self.seen: dict[str, set[str]] = collections.defaultdict(set)
+        self.first: dict[str, float] = {}  # key -> time.monotonic() its first firing arrived
+        self._arrived = threading.Condition()
         self.calls = self.failed = 0
         self._fail = fail
         self._rnd = random.Random(seed)
@@ -142,10 +144,22 @@ class KeyReceiver:
             if self._rnd.random() < self._fail:
                 self.failed += 1
                 return 500
+            now = time.monotonic()
             for alert in json.loads(body).get("alerts", ()):
                 if alert.get("status") == "firing":
                     self.seen[alert["labels"]["key"]].add(alert["startsAt"])
+                    self.first.setdefault(alert["labels"]["key"], now)
+        with self._arrived:
+            self._arrived.notify_all()
         return 200
+
+    def wait_first(self, key: str, timeout: float) -> float | None:
+        """When (time.monotonic) the first firing notification of `key` arrived, waiting up to
+        `timeout` seconds for it; None if it did not."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: key in self.first, timeout)
+        with self._lock:
+            return self.first.get(key)
 
     def keys(self) -> set[str]:
         with self._lock:
@@ -163,13 +177,17 @@ class KeyReceiver:
 class DaemonProcess:
     """`alerter run -c CFG` as a child process, logging JSON to `log`."""
 
-    def __init__(self, cfg: Path, api_port: int, log: Path) -> None:
+    def __init__(
+        self, cfg: Path, api_port: int, log: Path, env: dict[str, str] | None = None
+    ) -> None:
+        """`env` is added to this process's environment for the child (e.g. NOTIFY_SOCKET)."""
         self.url = f"http://127.0.0.1:{api_port}"
         with log.open("a") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "alerter", "run", "-c", str(cfg), "--log-format", "json"],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **env} if env else None,
             )
 
     def ready(self) -> bool:

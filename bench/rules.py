@@ -24,6 +24,10 @@ process and the helper together while the pipeline ran.
 
 Goals: sshd rule >= 0.5 of bare, all packs >= 0.3, replay >= 200k lines/s, >= 10x fail2ban,
 < 150 MB with 200k keys.
+
+This is the engine in-process. The daemon users run (the real `alerter run` process with the
+syslog and nginx regex parsers, `alerter replay`, its RSS at 200k keys, line-to-webhook latency)
+is measured by bench/daemon.py, also run as `bench/rules.py --daemon [its options]`.
 """
 
 from __future__ import annotations
@@ -254,6 +258,13 @@ def memory(keys: int) -> tuple[int, float, float]:
 
 
 def main() -> None:
+    if "--daemon" in sys.argv[1:]:  # the real daemon process: bench/daemon.py
+        import runpy
+
+        daemon = str(Path(__file__).with_name("daemon.py"))
+        sys.argv = [daemon, *(a for a in sys.argv[1:] if a != "--daemon")]
+        runpy.run_path(daemon, run_name="__main__")
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--keys", type=int, default=200_000)

@@ -1,0 +1,509 @@
+"""The daemon users run, measured: the real `alerter run` process on configs a user would write.
+
+Each case starts `python -m alerter run -c CFG` in a fresh temp dir (its own state), waits until it
+is ready, moves a generated log into the path its file collector follows (`start_at: beginning`)
+and polls `/metrics` until `alerter_events_total` of its log collectors reaches the log's line
+count. In the same run, before the daemon starts, the bare per-line loop
+`for raw in f: rx.search(raw.decode())` (the sshd pack's SSHBruteForce regex) is timed over the
+same files; the ratio is bare seconds / daemon seconds. CPU is the daemon process's user+sys
+seconds (/proc/PID/stat) over the same interval, and its share of wall time; the scan helper
+process (`global.scan_worker`, a child of the daemon) is added apart.
+
+Cases (logs from bench/daemon_logs.py: real OpenSSH and nginx line formats, a 2000-address
+password-guessing storm in auth.log):
+  sshd, syslog      one SSHBruteForce rule (the sshd pack's) on auth.log, `parser: {type: syslog}`
+  sshd, none        the same with `parser: {type: none}`
+  all packs         every shipped pack (`builtin:...`) on half auth.log (syslog parser), half
+                    access.log (the nginx regex parser with its time field), plus the host collector
+  replay            `alerter replay -c CFG --log auth=auth.log` (the sshd, syslog config; and the
+                    all-packs config over both logs): lines / (wall - start-up), where start-up is
+                    the same command over an empty log
+  RSS               a keyed count rule `by: [addr]` (max_keys 1M) over KEYS distinct addresses;
+                    the daemon's VmHWM (/proc/PID/status) once every line is counted and the rule
+                    has been evaluated
+  latency           a line with a new key appended to a followed file until a loopback webhook has
+                    its firing notification (group_wait 0s, one group per alert); SAMPLES lines a
+                    run, each a random 0-100 ms after the previous notification arrived
+
+Every figure is printed as min-max over --runs runs (default 3).
+
+    .venv/bin/python bench/daemon.py [--runs 3] [--lines 1000000] [--keys 200000] [--samples 200]
+    .venv/bin/python bench/daemon.py --quick        # smoke run, < 1 min
+    .venv/bin/python bench/daemon.py --py-spy DIR   # also profile each daemon (py-spy, raw format)
+
+Goals (issue 12, this 2-CPU machine): sshd, syslog >= 0.5 of bare; all packs >= 0.3; replay
+>= 1M lines/s on auth.log; peak RSS < 150 MB at 200k live keys; line -> webhook p99 < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import daemon_logs as logs
+
+from alerter.crashtest import LINE, DaemonProcess, KeyReceiver, rules_text
+
+# /metrics is scraped every 1/50 of the time waited so far (20 ms to 250 ms): the end is known
+# within 2% while the scrapes, which cost the daemon a few ms of CPU each, stay about 50 a case
+POLL = (0.02, 0.25, 50)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SinkReceiver:
+    """A loopback webhook that answers 200 to everything and counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.calls += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def samples(url: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample called `name` on the daemon's /metrics."""
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    return [
+        (s.labels, s.value)
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name
+    ]
+
+
+def events(url: str, collectors: Sequence[str]) -> int:
+    return int(
+        sum(
+            v
+            for labels, v in samples(url, "alerter_events_total")
+            if labels.get("collector") in collectors
+        )
+    )
+
+
+def wait_events(daemon: DaemonProcess, collectors: Sequence[str], n: int, timeout: float) -> None:
+    start = time.monotonic()
+    lo, hi, parts = POLL
+    while (seen := events(daemon.url, collectors)) < n:
+        waited = time.monotonic() - start
+        if daemon.proc.poll() is not None or waited > timeout:
+            raise RuntimeError(f"the daemon counted {seen} of {n} events")
+        time.sleep(min(hi, max(lo, waited / parts)))
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of process `pid`, with its waited-for children (proc(5))."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def helpers_cpu(pid: int) -> float:
+    """CPU seconds of the running children of `pid` (the scan helper)."""
+    total = 0.0
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(OSError):  # it exited meanwhile
+            total += proc_cpu(child.pid)
+    return total
+
+
+def status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def bare(paths: Sequence[Path]) -> float:
+    """Seconds of the bare per-line loop over `paths` (best of two, after a warm-up read)."""
+    import re
+
+    rx = re.compile(logs.SSHD_RX)
+
+    def once() -> float:
+        t = time.perf_counter()
+        for p in paths:
+            with p.open("rb") as f:
+                for raw in f:
+                    rx.search(raw.decode())
+        return time.perf_counter() - t
+
+    once()
+    return min(once(), once())
+
+
+class Profiler:
+    """py-spy recording a running process (and its helper) until stopped, in raw format."""
+
+    def __init__(self, out: Path | None, pid: int) -> None:
+        self.proc = None
+        if out is not None:
+            exe = Path(sys.executable).with_name("py-spy")
+            self.proc = subprocess.Popen(
+                [
+                    str(exe),
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--format",
+                    "raw",
+                    "--threads",
+                    "--subprocesses",
+                    "--nonblocking",
+                    "--rate",
+                    "200",
+                    "-o",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(60)
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    logs: tuple[tuple[str, str, float], ...]  # (collector, parser, share of the lines)
+    rule_files: tuple[str, ...] = ()
+    rules: str | None = None
+    host: bool = False
+    goal: str = ""
+
+
+CASES = (
+    Case(
+        "1 sshd rule, syslog parser",
+        (("auth", "syslog", 1.0),),
+        rules=logs.ONE_RULE,
+        goal="(goal >= 0.5)",
+    ),
+    Case("1 sshd rule, parser none", (("auth", "none", 1.0),), rules=logs.ONE_RULE),
+    Case(
+        "all packs, auth+access",
+        (("auth", "syslog", 0.5), ("nginx", "nginx", 0.5)),
+        rule_files=tuple(logs.all_packs()),
+        host=True,
+        goal="(goal >= 0.3)",
+    ),
+)
+
+
+def prepare(
+    case: Case,
+    d: Path,
+    n: int,
+    hook_url: str,
+    port: int,
+) -> tuple[Path, list[tuple[Path, Path]]]:
+    """Config and logs of `case` in `d`: (config, [(generated log, path the collector follows)])."""
+    incoming = d / "incoming"
+    incoming.mkdir(parents=True)
+    end = time.time()
+    entries, moves = [], []
+    for name, parser, share in case.logs:
+        final = d / ("access.log" if parser == "nginx" else "auth.log")
+        made = incoming / final.name
+        write = logs.write_access if parser == "nginx" else logs.write_auth
+        write(made, int(n * share), end)
+        entries.append(logs.collector(name, final, parser))
+        moves.append((made, final))
+    if case.host:
+        entries.insert(0, logs.HOST)
+    cfg = logs.write_config(d, entries, list(case.rule_files), case.rules, hook_url, port)
+    return cfg, moves
+
+
+@dataclass(frozen=True)
+class Throughput:
+    lines: int
+    seconds: float
+    bare: float
+    cpu: float
+    helper: float
+    firing: int
+
+
+def throughput(case: Case, d: Path, n: int, profile: Path | None) -> Throughput:
+    receiver = SinkReceiver()
+    port = free_port()
+    cfg, moves = prepare(case, d, n, receiver.url, port)
+    lines = sum(int(n * share) for _, _, share in case.logs)
+    b = bare([m for m, _ in moves])
+    daemon = DaemonProcess(cfg, port, d / "alerter.log")
+    try:
+        daemon.wait_ready()
+        pid = daemon.proc.pid
+        spy = Profiler(profile, pid)
+        cpu, helper = proc_cpu(pid), helpers_cpu(pid)
+        t = time.perf_counter()
+        for made, final in moves:
+            os.rename(made, final)
+        wait_events(daemon, [c for c, _, _ in case.logs], lines, timeout=1800)
+        elapsed = time.perf_counter() - t
+        cpu, helper = proc_cpu(pid) - cpu, helpers_cpu(pid) - helper
+        spy.stop()
+    finally:
+        daemon.stop()
+        receiver.close()
+    return Throughput(lines, elapsed, b, cpu, helper, fired(d / "alerter.log"))
+
+
+def fired(log: Path) -> int:
+    """Alerts that fired, by the daemon's `alert_transition` log lines."""
+    n = 0
+    with log.open() as f:
+        for line in f:
+            if '"alert_transition"' in line and json.loads(line).get("state") == "firing":
+                n += 1
+    return n
+
+
+def replay(case: Case, d: Path, n: int) -> tuple[float, float]:
+    """(lines/s net of start-up, start-up seconds) of `alerter replay` over `case`'s logs."""
+    cfg, moves = prepare(case, d, n, "http://127.0.0.1:9/unused", free_port())
+    empty = d / "empty.log"
+    empty.touch()
+
+    def run(paths: Sequence[Path]) -> float:
+        argv = [sys.executable, "-m", "alerter", "replay", "-c", str(cfg)]
+        for (name, _, _), p in zip(case.logs, paths, strict=True):
+            argv += ["--log", f"{name}={p}"]
+        t = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, timeout=1800)
+        return time.perf_counter() - t
+
+    startup = run([empty] * len(moves))
+    wall = run([m for m, _ in moves])
+    lines = sum(int(n * share) for _, _, share in case.logs)
+    return lines / max(wall - startup, 1e-9), startup
+
+
+def rss(d: Path, keys: int) -> tuple[float, float, float, float, int]:
+    """(MB at ready, peak MB of the daemon, its MB at the end, peak MB of its helpers, keys
+    evicted) with `keys` live keys."""
+    d.mkdir(parents=True)
+    receiver = SinkReceiver()
+    port = free_port()
+    made, final = d / "made.log", d / "auth.log"
+    logs.write_keys(made, keys, time.time())
+    cfg = logs.write_config(
+        d,
+        [logs.collector("auth", final, "syslog")],
+        [],
+        logs.KEYS_RULE,
+        receiver.url,
+        port,
+        evaluation_interval="1s",
+    )
+    daemon = DaemonProcess(cfg, port, d / "alerter.log")
+    try:
+        daemon.wait_ready()
+        pid = daemon.proc.pid
+        start = status_kb(pid, "VmRSS")
+        os.rename(made, final)
+        wait_events(daemon, ["auth"], keys, timeout=600)
+        time.sleep(2.5)  # two evaluations (evaluation_interval 1s) over every key
+        peak, now = status_kb(pid, "VmHWM"), status_kb(pid, "VmRSS")
+        helper = sum(status_kb(c.pid, "VmHWM") for c in psutil.Process(pid).children(True))
+        evicted = int(sum(v for _, v in samples(daemon.url, "alerter_rule_keys_evicted_total")))
+    finally:
+        daemon.stop()
+        receiver.close()
+    return start / 1024, peak / 1024, now / 1024, helper / 1024, evicted
+
+
+LATENCY_CONFIG = """
+global: {{state_dir: "{state}", evaluation_interval: 1s}}
+server: {{listen: "127.0.0.1:{port}"}}
+collectors:
+  - {{name: app, type: file, paths: ["{log}"], start_at: beginning, parser: {{type: none}}}}
+rule_files: [rules.yaml]
+notifiers:
+  - {{name: hook, type: webhook, url: "{url}"}}
+route: {{receiver: hook, group_by: ['...'], group_wait: 0s, group_interval: 1m}}
+"""
+
+
+def latency(d: Path, n: int, seed: int) -> tuple[list[float], int]:
+    """(milliseconds from appending a line to its firing notification, missed) for n lines."""
+    d.mkdir(parents=True)
+    receiver = KeyReceiver()
+    port = free_port()
+    log = d / "app.log"
+    log.touch()
+    (d / "rules.yaml").write_text(rules_text("10m"))
+    cfg = d / "config.yaml"
+    cfg.write_text(LATENCY_CONFIG.format(state=d / "state", port=port, log=log, url=receiver.url))
+    daemon = DaemonProcess(cfg, port, d / "alerter.log")
+    rnd = random.Random(seed)
+    out: list[float] = []
+    missed = 0
+    try:
+        daemon.wait_ready()
+        with log.open("a") as f:
+            for i in range(-1, n):  # the first line (key 0) warms up and is not counted
+                key = str(i + 1)
+                time.sleep(rnd.uniform(0, 0.1))  # de-phase from the collector's 100 ms poll
+                t = time.monotonic()
+                f.write(LINE.format(key=key))
+                f.flush()
+                got = receiver.wait_first(key, 10.0)
+                if got is None:
+                    missed += 1
+                elif i >= 0:
+                    out.append((got - t) * 1000)
+    finally:
+        daemon.stop()
+        receiver.close()
+    return out, missed
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def span(values: Sequence[float], fmt: Callable[[float], str]) -> str:
+    lo, hi = min(values), max(values)
+    return fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo)}-{fmt(hi)}"
+
+
+def rate(x: float) -> str:
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.0f}k"
+
+
+def f2(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def f0(x: float) -> str:
+    return f"{x:.0f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--lines", type=int, default=1_000_000, help="lines of each case's log")
+    ap.add_argument("--keys", type=int, default=200_000)
+    ap.add_argument("--samples", type=int, default=200, help="latency lines a run")
+    ap.add_argument("--quick", action="store_true", help="1 run, 100k lines, 20k keys, 20 samples")
+    ap.add_argument("--py-spy", type=Path, metavar="DIR", help="profile each daemon run into DIR")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.runs, args.lines, args.keys, args.samples = 1, 100_000, 20_000, 20
+    if args.py_spy is not None:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
+
+    tput: dict[str, list[Throughput]] = {c.label: [] for c in CASES}
+    rep: dict[str, list[tuple[float, float]]] = {CASES[0].label: [], CASES[2].label: []}
+    mem: list[tuple[float, float, float, float, int]] = []
+    lat: list[tuple[list[float], int]] = []
+    with tempfile.TemporaryDirectory(prefix="alerter-daemon-bench-") as tmp:
+        for run in range(args.runs):
+            for i, case in enumerate(CASES):
+                prof = (
+                    None if args.py_spy is None else args.py_spy / f"case{i + 1}-run{run + 1}.txt"
+                )
+                tput[case.label].append(
+                    throughput(case, Path(tmp, f"r{run}c{i}"), args.lines, prof)
+                )
+            for i in (0, 2):
+                rep[CASES[i].label].append(replay(CASES[i], Path(tmp, f"r{run}p{i}"), args.lines))
+            mem.append(rss(Path(tmp, f"r{run}m"), args.keys))
+            lat.append(latency(Path(tmp, f"r{run}l"), args.samples, seed=run))
+
+    print(
+        f"daemon bench: {args.runs} run(s), {args.lines:,} lines a case, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; ranges are min-max over the runs"
+    )
+    print(
+        "alerter run (lines counted by alerter_events_total) vs the bare loop "
+        "`for raw in f: rx.search(raw.decode())` over the same files in the same run:"
+    )
+    for label, rs in tput.items():
+        goal = next(c.goal for c in CASES if c.label == label)
+        print(
+            f"  {label:<28} {span([r.lines / r.seconds for r in rs], rate)} lines/s  "
+            f"bare {span([r.lines / r.bare for r in rs], rate)}  "
+            f"ratio {span([r.bare / r.seconds for r in rs], f2)} {goal}"
+        )
+        print(
+            f"  {'':<28} CPU {span([r.cpu for r in rs], f2)} s = "
+            f"{span([r.cpu / r.seconds for r in rs], f2)} of wall, scan helper "
+            f"{span([r.helper for r in rs], f2)} s; alerts fired "
+            f"{span([r.firing for r in rs], f0)}"
+        )
+    print("alerter replay, lines / (wall - start-up of the same command over an empty log):")
+    for label, rr in rep.items():
+        goal = "(goal >= 1M on auth.log)" if label == CASES[0].label else ""
+        print(
+            f"  {label:<28} {span([r for r, _ in rr], rate)} lines/s {goal}  start-up "
+            f"{span([s for _, s in rr], f2)} s"
+        )
+    print(
+        f"peak RSS at {args.keys:,} live keys: VmHWM {span([m[1] for m in mem], f0)} MB "
+        f"(goal < 150 MB); VmRSS at ready {span([m[0] for m in mem], f0)} MB, at the end "
+        f"{span([m[2] for m in mem], f0)} MB; scan helper {span([m[3] for m in mem], f0)} MB; "
+        f"keys evicted {span([m[4] for m in mem], f0)}"
+    )
+    q = [statistics.quantiles(ms, n=100, method="inclusive") for ms, _ in lat]
+    print(
+        f"line -> webhook latency ({args.samples} lines a run): p50 "
+        f"{span([x[49] for x in q], f0)} ms, p99 {span([x[98] for x in q], f0)} ms "
+        f"(goal < 300 ms), max {span([max(ms) for ms, _ in lat], f0)} ms, missed "
+        f"{span([m for _, m in lat], f0)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Smoke test of bench/daemon.py: its quick mode runs the real daemon through every case and
+prints every figure (the figures themselves are not judged here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NUM = r"\d[\d.,]*[kM]?(?:-\d[\d.,]*[kM]?)?"  # a figure, or a min-max range of them
+
+
+@pytest.mark.integration
+def test_quick_mode_prints_every_figure() -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "daemon.py"), "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout
+    expected = [
+        r"daemon bench: 1 run\(s\), 100,000 lines a case, \d+ CPUs",
+        *(
+            rf"{case}\s+{NUM} lines/s  bare {NUM}  ratio {NUM}"
+            for case in (
+                "1 sshd rule, syslog parser",
+                "1 sshd rule, parser none",
+                "all packs, auth\\+access",
+            )
+        ),
+        *[rf"CPU {NUM} s = {NUM} of wall, scan helper {NUM} s; alerts fired {NUM}"] * 3,
+        rf"1 sshd rule, syslog parser\s+{NUM} lines/s \(goal >= 1M on auth.log\)  start-up {NUM} s",
+        rf"all packs, auth\+access\s+{NUM} lines/s\s+start-up {NUM} s",
+        rf"peak RSS at 20,000 live keys: VmHWM {NUM} MB \(goal < 150 MB\); VmRSS at ready {NUM} "
+        rf"MB, at the end {NUM} MB; scan helper {NUM} MB; keys evicted {NUM}",
+        rf"line -> webhook latency \(20 lines a run\): p50 {NUM} ms, p99 {NUM} ms "
+        rf"\(goal < 300 ms\), max {NUM} ms, missed {NUM}",
+    ]
+    missing = [p for p in expected if not re.search(p, text)]
+    assert not missing, f"not printed: {missing}\n{text}"
+    assert len(re.findall(r"CPU .* of wall", text)) == 3, text
