@@ -30,11 +30,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     replay = sub.add_parser("replay", help="feed log files through the rules by their timestamps")
     replay.add_argument("-c", "--config", required=True, metavar="FILE")
-    replay.add_argument("--log", action="append", default=[], metavar="COLLECTOR=PATH",
-                        help="read PATH as collector COLLECTOR's log (repeatable; default: the "
-                        "file collectors' own paths)")
-    replay.add_argument("--from", dest="from_", metavar="T",
-                        help="start time: RFC 3339, epoch seconds, or a duration before --to")
+    replay.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        metavar="COLLECTOR=PATH",
+        help="read PATH as collector COLLECTOR's log (repeatable; default: the "
+        "file collectors' own paths)",
+    )
+    replay.add_argument(
+        "--from",
+        dest="from_",
+        metavar="T",
+        help="start time: RFC 3339, epoch seconds, or a duration before --to",
+    )
     replay.add_argument("--to", metavar="T", help="end time: RFC 3339 or epoch seconds")
     replay.set_defaults(func=cmd_replay)
 
@@ -104,10 +113,16 @@ def parse_time(text: str) -> float:
 
 def transition_json(t: Transition) -> str:
     a = t.alert
-    return json.dumps({
-        "time": rfc3339(t.time), "alertname": a.alertname, "state": a.state,
-        "labels": dict(a.labels), "value": a.value, "annotations": dict(a.annotations),
-    })
+    return json.dumps(
+        {
+            "time": rfc3339(t.time),
+            "alertname": a.alertname,
+            "state": a.state,
+            "labels": dict(a.labels),
+            "value": a.value,
+            "annotations": dict(a.annotations),
+        }
+    )
 
 
 def _parser_config(c: Any) -> Any:
@@ -170,8 +185,13 @@ def _blocks(path: str) -> Iterator[list[str]]:
                 yield lines
 
 
-def replay(engine: Engine, streams: Sequence[Iterator[tuple[float, int, Sequence[Any]]]],
-           start: float | None, end: float | None, out: TextIO) -> int:
+def replay(
+    engine: Engine,
+    streams: Sequence[Iterator[tuple[float, int, Sequence[Any]]]],
+    start: float | None,
+    end: float | None,
+    out: TextIO,
+) -> int:
     """Feed the streams' runs merged in time order, each at its own time, evaluating the
     groups due after each distinct time; print transitions. Returns the number of events."""
     count = 0
@@ -210,8 +230,11 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     for spec in args.log:
         name, sep, path = spec.partition("=")
         if not sep or name not in collectors:
-            print(f"--log {spec}: expected COLLECTOR=PATH with a collector of {args.config} "
-                  f"(have: {', '.join(sorted(collectors))})", file=sys.stderr)
+            print(
+                f"--log {spec}: expected COLLECTOR=PATH with a collector of {args.config} "
+                f"(have: {', '.join(sorted(collectors))})",
+                file=sys.stderr,
+            )
             return 2
         pairs.append((name, path))
     if not args.log:

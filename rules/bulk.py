@@ -48,8 +48,9 @@ def summarize(spec: BulkSpec, text: str, shared: dict[object, list[Any]]) -> Sum
 
 def _count(spec: BulkSpec, text: str, shared: dict[object, list[Any]]) -> Summary:
     rx = spec.pattern
-    found = shared.get(spec.shape if not spec.ratio and spec.shape is not None
-                       else (rx.pattern, rx.flags))
+    found = shared.get(
+        spec.shape if not spec.ratio and spec.shape is not None else (rx.pattern, rx.flags)
+    )
     if found is None:
         found = shared[rx.pattern, rx.flags] = rx.findall(text)
         if spec.shape is not None:

@@ -82,8 +82,13 @@ class _GroupRun:
 
 
 class Engine:
-    def __init__(self, ruleset: RuleSet, external_labels: Mapping[str, str],
-                 hooks: EngineHooks | None = None, offload: Offload | None = None) -> None:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        external_labels: Mapping[str, str],
+        hooks: EngineHooks | None = None,
+        offload: Offload | None = None,
+    ) -> None:
         self._hooks: EngineHooks = hooks or _NoHooks()
         self._offload = offload  # may run bulk rules' passes elsewhere (rules.scan.feed)
         self._groups: list[_GroupRun] = []
@@ -158,8 +163,15 @@ class Engine:
         for source, evs in by_source.items():
             self._process_logs(source, evs, [ev.line for ev in evs], now, out)
 
-    def _process_logs(self, source: str, events: Sequence[Any], lines: Sequence[str],
-                      now: float, out: list[Transition], text: str | None = None) -> None:
+    def _process_logs(
+        self,
+        source: str,
+        events: Sequence[Any],
+        lines: Sequence[str],
+        now: float,
+        out: list[Transition],
+        text: str | None = None,
+    ) -> None:
         rules = self._plans.get(source) or self._plan(source)
         feed(rules, source, events, lines, now, out, self._rule_errors, text, self._offload)
         for r in rules:
@@ -233,24 +245,40 @@ class Engine:
             g = run.group
             rules = []
             for rt in run.rules:
-                err = (run.errors.get(rt.rule.ident) or self._rule_errors.get(rt.rule.ident)
-                       or rt.table.last_error)
+                err = (
+                    run.errors.get(rt.rule.ident)
+                    or self._rule_errors.get(rt.rule.ident)
+                    or rt.table.last_error
+                )
                 states = [i.state for i in rt.table.active.values()]
-                rules.append({
-                    "name": rt.rule.alert,
-                    "type": "alerting",
-                    "kind": "logs" if rt.rule.logs is not None else "metric",
-                    "aggregate": rt.rule.aggregate,
-                    "health": "err" if err else "ok",
-                    "lastError": err,
-                    "state": "firing" if "firing" in states else
-                             "pending" if states else "inactive",
-                    "alerts": len(states),
+                rules.append(
+                    {
+                        "name": rt.rule.alert,
+                        "type": "alerting",
+                        "kind": "logs" if rt.rule.logs is not None else "metric",
+                        "aggregate": rt.rule.aggregate,
+                        "health": "err" if err else "ok",
+                        "lastError": err,
+                        "state": "firing"
+                        if "firing" in states
+                        else "pending"
+                        if states
+                        else "inactive",
+                        "alerts": len(states),
+                        "lastEvaluation": rfc3339(run.last_eval)
+                        if run.last_eval is not None
+                        else None,
+                    }
+                )
+            out.append(
+                {
+                    "name": g.name,
+                    "file": g.file,
+                    "interval": g.interval,
                     "lastEvaluation": rfc3339(run.last_eval) if run.last_eval is not None else None,
-                })
-            out.append({"name": g.name, "file": g.file, "interval": g.interval,
-                        "lastEvaluation": rfc3339(run.last_eval) if run.last_eval is not None else None,
-                        "rules": rules})
+                    "rules": rules,
+                }
+            )
         return out
 
     # --- restart safety -------------------------------------------------------------------
@@ -264,8 +292,12 @@ class Engine:
                     "alerts": rt.table.dump(),
                     "window": rt.dump(),
                 }
-        return {"version": SNAPSHOT_VERSION, "started": self._started, "rules": rules,
-                "groups": {run.group.name: run.next_due for run in self._groups}}
+        return {
+            "version": SNAPSHOT_VERSION,
+            "started": self._started,
+            "rules": rules,
+            "groups": {run.group.name: run.next_due for run in self._groups},
+        }
 
     def restore(self, data: Mapping[str, Any], now: float) -> None:
         """Take back alert states and windows saved by `snapshot`; rules that changed

@@ -39,8 +39,14 @@ from rules.windows import (
 )
 
 SPIKE_BUCKETS = 60  # per half of a spike's span
-_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-        "==": operator.eq, "!=": operator.ne}
+_OPS = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 # evaluated at the group interval only: each evaluation reads the whole window
 _LAZY = ("quantile", "spike")
 
@@ -113,8 +119,9 @@ class KeyedWindows:
             table.popitem(last=False)
             self.evicted += 1
 
-    def _new_value(self, key: Key, value: str, line: str, now: float,
-                   out: list[Transition]) -> None:
+    def _new_value(
+        self, key: Key, value: str, line: str, now: float, out: list[Transition]
+    ) -> None:
         k = (*key, value)
         seen = self.seen
         prev = seen.get(k)
@@ -156,12 +163,14 @@ class KeyedWindows:
                 elif w.b[-2] < first:  # type: ignore[attr-defined]  # Count/DistinctWindow
                     gone.append(key)
         # absent keys (with by) are forgotten after forget_after of silence
-        forget_before = now - self.rule.forget_after if self.agg == "absent" and self.rule.by \
-            else None
+        forget_before = (
+            now - self.rule.forget_after if self.agg == "absent" and self.rule.by else None
+        )
         for key, w in () if self.keyed else keys.items():
             self._evaluate_key(key, w, now, out)
             if (w.empty() and not self.table.is_active(key)) or (
-                    forget_before is not None and (w.value() or 0.0) <= forget_before):
+                forget_before is not None and (w.value() or 0.0) <= forget_before
+            ):
                 gone.append(key)
         for key in gone:
             del keys[key]

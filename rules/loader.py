@@ -51,7 +51,15 @@ _ONLY_FOR = {
     "ahead": ("predict",),
 }
 _LOG_FIELD_AGGS = (
-    "sum", "avg", "min", "max", "last", "quantile", "distinct", "new_value", "change",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "last",
+    "quantile",
+    "distinct",
+    "new_value",
+    "change",
 )
 _METRIC_FIELD_AGGS = ("distinct", "new_value")
 
@@ -98,15 +106,16 @@ def parse_selector(text: str) -> MetricSelector:
     """`name{label="v", other=~"re"}` (either part optional, not both)."""
     m = _SELECTOR_RE.match(text)
     if m is None or not (m.group(1) or m.group(2)):
-        raise ValueError(f"invalid series selector {text!r}: expected name{{label=\"value\", ...}}")
+        raise ValueError(f'invalid series selector {text!r}: expected name{{label="value", ...}}')
     matchers = parse_matchers(m.group(2)) if m.group(2) else ()
     if not m.group(1) and not any(x.name == "__name__" for x in matchers):
         raise ValueError(f"series selector {text!r} needs a metric name or a __name__ matcher")
     return MetricSelector(m.group(1) or None, matchers, text.strip())
 
 
-def _parse_group(r: MapReader, file: str, default_interval: float,
-                 refs: list[Reference]) -> Group | None:
+def _parse_group(
+    r: MapReader, file: str, default_interval: float, refs: list[Reference]
+) -> Group | None:
     name = r.str("name", required=True)
     interval = r.duration("interval", default_interval)
     if interval is not None and interval <= 0:
@@ -123,14 +132,18 @@ def _parse_group(r: MapReader, file: str, default_interval: float,
     return Group(name, interval or default_interval, tuple(rules), file)
 
 
-def _parse_rule(r: MapReader, group: str, index: int, group_labels: dict[str, str],
-                refs: list[Reference]) -> Rule | None:
+def _parse_rule(
+    r: MapReader, group: str, index: int, group_labels: dict[str, str], refs: list[Reference]
+) -> Rule | None:
     p = r.problems
     before = len(p.items)
     alert = r.str("alert", required=True)
     if alert is not None and not _NAME_RE.match(alert):
-        p.add(r.raw("alert") or r.node, f"alert: {alert!r} is not a valid alert name "
-              "(letters, digits and _, not starting with a digit)")
+        p.add(
+            r.raw("alert") or r.node,
+            f"alert: {alert!r} is not a valid alert name "
+            "(letters, digits and _, not starting with a digit)",
+        )
     is_metric = r.has("metric")
     logs = _parse_logs(r, refs) if r.has("logs") else None
     metric = None
@@ -143,12 +156,16 @@ def _parse_rule(r: MapReader, group: str, index: int, group_labels: dict[str, st
     aggs = METRIC_AGGREGATES if is_metric else LOG_AGGREGATES
     agg_node = r.raw("aggregate")
     if not is_metric and agg_node is not None and agg_node.value == "increase":
-        p.add(agg_node, "aggregate: increase applies to metric rules (counters); "
-              "use count or rate for log rules")
+        p.add(
+            agg_node,
+            "aggregate: increase applies to metric rules (counters); "
+            "use count or rate for log rules",
+        )
         aggregate = None
     else:
-        aggregate = r.choice("aggregate", aggs, "last" if is_metric else None,
-                             required=not is_metric)
+        aggregate = r.choice(
+            "aggregate", aggs, "last" if is_metric else None, required=not is_metric
+        )
     over = r.duration("over", 300.0 if is_metric else None, required=not is_metric)
     if over is not None and over <= 0:
         p.add(r.raw("over") or r.node, "over: must be > 0")
@@ -156,14 +173,19 @@ def _parse_rule(r: MapReader, group: str, index: int, group_labels: dict[str, st
     kw: dict[str, Any] = {}
     for key, aggs_for in _ONLY_FOR.items():
         if r.has(key) and aggregate is not None and aggregate not in aggs_for:
-            p.add(r.key_mark(key), f"{key}: only used by aggregate {' or '.join(aggs_for)}, "
-                  f"not {aggregate}")
+            p.add(
+                r.key_mark(key),
+                f"{key}: only used by aggregate {' or '.join(aggs_for)}, not {aggregate}",
+            )
     field_aggs = _METRIC_FIELD_AGGS if is_metric else _LOG_FIELD_AGGS
     if aggregate in field_aggs:
         kw["field"] = r.str("field", required=True)
     elif r.has("field") and aggregate is not None:
-        p.add(r.key_mark("field"), f"field: not used by aggregate {aggregate}"
-              + (" of a metric rule (it aggregates sample values)" if is_metric else ""))
+        p.add(
+            r.key_mark("field"),
+            f"field: not used by aggregate {aggregate}"
+            + (" of a metric rule (it aggregates sample values)" if is_metric else ""),
+        )
     if aggregate == "quantile":
         q = r.float("q", required=True)
         if q is not None and not 0 <= q <= 1:
@@ -189,10 +211,13 @@ def _parse_rule(r: MapReader, group: str, index: int, group_labels: dict[str, st
     threshold = _threshold(r, "threshold")
     resolve = _threshold(r, "resolve_threshold")
     if aggregate in NEEDS_THRESHOLD and threshold is None and r.raw("threshold") is None:
-        p.add(r.node, f"{r.what}: aggregate {aggregate} needs a threshold, e.g. threshold: \"> 5\"")
+        p.add(r.node, f'{r.what}: aggregate {aggregate} needs a threshold, e.g. threshold: "> 5"')
     if aggregate in ("absent", "spike", "new_value") and r.raw("threshold") is not None:
-        p.add(r.key_mark("threshold"), f"threshold: not used by aggregate {aggregate} "
-              + ("(use factor and direction)" if aggregate == "spike" else "(it fires by itself)"))
+        p.add(
+            r.key_mark("threshold"),
+            f"threshold: not used by aggregate {aggregate} "
+            + ("(use factor and direction)" if aggregate == "spike" else "(it fires by itself)"),
+        )
     if aggregate == "change" and threshold is None:
         threshold = Threshold(">", 0.0)
     if resolve is not None and threshold is None and r.raw("threshold") is None:
@@ -215,10 +240,25 @@ def _parse_rule(r: MapReader, group: str, index: int, group_labels: dict[str, st
     if len(p.items) > before or alert is None or aggregate is None:
         return None
     rule = Rule(
-        alert=alert, group=group, index=index, logs=logs, metric=metric, aggregate=aggregate,
-        over=over or 300.0, by=by, threshold=threshold, resolve_threshold=resolve,
-        for_=for_ or 0.0, keep_firing_for=keep or 0.0, max_keys=max_keys, labels=labels,
-        annotations=annotations, actions=actions, combine=combine, mark=r.mark, **kw,
+        alert=alert,
+        group=group,
+        index=index,
+        logs=logs,
+        metric=metric,
+        aggregate=aggregate,
+        over=over or 300.0,
+        by=by,
+        threshold=threshold,
+        resolve_threshold=resolve,
+        for_=for_ or 0.0,
+        keep_firing_for=keep or 0.0,
+        max_keys=max_keys,
+        labels=labels,
+        annotations=annotations,
+        actions=actions,
+        combine=combine,
+        mark=r.mark,
+        **kw,
     )
     return rule
 
@@ -296,8 +336,11 @@ def _parse_actions(r: MapReader, refs: list[Reference]) -> tuple[str, ...]:
     names = r.str_list("actions", ())
     n = r.raw("actions")
     if n is not None and isinstance(n.value, list):
-        refs.extend(Reference("action", str(item.value), item.mark) for item in n.value
-                    if isinstance(item.value, str))
+        refs.extend(
+            Reference("action", str(item.value), item.mark)
+            for item in n.value
+            if isinstance(item.value, str)
+        )
     return tuple(names)
 
 
@@ -308,8 +351,14 @@ class _SampleLabels(dict[str, str]):
         return "sample"
 
 
-def _check_templates(r: MapReader, alert: str, is_metric: bool, by: tuple[str, ...],
-                     field_label: str | None, labels: dict[str, str]) -> None:
+def _check_templates(
+    r: MapReader,
+    alert: str,
+    is_metric: bool,
+    by: tuple[str, ...],
+    field_label: str | None,
+    labels: dict[str, str],
+) -> None:
     """Compile every template and render it once with sample data; report what fails."""
     p = r.problems
     sample: dict[str, str] = _SampleLabels() if is_metric and not by else {}
@@ -330,8 +379,10 @@ def _check_templates(r: MapReader, alert: str, is_metric: bool, by: tuple[str, .
             try:
                 err = templates.check_template(vnode.value, ctx)
             except jinja2.TemplateSyntaxError as e:
-                p.add(where, f"{section}.{k}: template syntax error (template line {e.lineno}): "
-                      f"{e.message}")
+                p.add(
+                    where,
+                    f"{section}.{k}: template syntax error (template line {e.lineno}): {e.message}",
+                )
                 continue
             if err is not None:
                 p.add(where, f"{section}.{k}: template fails with sample data: {err}")
@@ -345,7 +396,10 @@ def _check_duplicate_alerts(groups: list[Group], p: Problems) -> None:
             key = (rule.alert, tuple(sorted(rule.labels.items())), rule.by, sel)
             first = seen.get(key)
             if first is not None:
-                p.add(rule.mark, f"rule {rule.alert!r} produces the same alert labels as the rule "
-                      f"at {first.mark} (give one a different alert name or labels)")
+                p.add(
+                    rule.mark,
+                    f"rule {rule.alert!r} produces the same alert labels as the rule "
+                    f"at {first.mark} (give one a different alert name or labels)",
+                )
             else:
                 seen[key] = rule

@@ -34,9 +34,19 @@ from rules.windows import EXAMPLES, AbsentWindow, CountWindow
 
 # what observe() extracts from an event, by aggregate
 _COUNT, _NUMERIC, _TEXT, _RATIO, _ABSENT, _NEW_VALUE = range(6)
-_KINDS = {"sum": _NUMERIC, "avg": _NUMERIC, "min": _NUMERIC, "max": _NUMERIC, "last": _NUMERIC,
-          "quantile": _NUMERIC, "distinct": _TEXT, "change": _TEXT, "ratio": _RATIO,
-          "absent": _ABSENT, "new_value": _NEW_VALUE}
+_KINDS = {
+    "sum": _NUMERIC,
+    "avg": _NUMERIC,
+    "min": _NUMERIC,
+    "max": _NUMERIC,
+    "last": _NUMERIC,
+    "quantile": _NUMERIC,
+    "distinct": _TEXT,
+    "change": _TEXT,
+    "ratio": _RATIO,
+    "absent": _ABSENT,
+    "new_value": _NEW_VALUE,
+}
 
 
 class LogEventLike(Protocol):
@@ -52,8 +62,9 @@ class LogEventLike(Protocol):
     def fields(self) -> Mapping[str, str]: ...
 
 
-def _lookup(name: str, in_groups: bool, m: re.Match[str] | None,
-            events: Sequence[LogEventLike], idx: int) -> str:
+def _lookup(
+    name: str, in_groups: bool, m: re.Match[str] | None, events: Sequence[LogEventLike], idx: int
+) -> str:
     """A label value: the regex group of that name, else the parsed field of events[idx]
     (built only now: a collector's batch builds events on access), else ''."""
     if in_groups and m is not None:
@@ -90,9 +101,15 @@ class LogRule(KeyedWindows):
         th_up = rule.threshold is not None and rule.threshold.op in (">", ">=")
         # one key and nothing to filter after the match: the engine hands over whole batches
         # (a ratio or spike is judged on the batch as a whole)
-        self.bulk = (not rule.by and not sel.where and sel.exclude is None
-                     and (rule.aggregate in ("ratio", "spike")
-                          or (rule.aggregate in ("count", "rate") and th_up)))
+        self.bulk = (
+            not rule.by
+            and not sel.where
+            and sel.exclude is None
+            and (
+                rule.aggregate in ("ratio", "spike")
+                or (rule.aggregate in ("count", "rate") and th_up)
+            )
+        )
         # the pattern confined to one line (`[^"]` as `[^\n"]`: the same matches in a line),
         # as a batch pattern: a search over the joined batch finds each line's matches
         one_line = line_confined(sel.match) if sel.match is not None else None
@@ -106,64 +123,98 @@ class LogRule(KeyedWindows):
         self._of_cache: dict[tuple[str, ...], bool] = {}
         # ...and when no match can span two lines, counted without a Python step per line
         self.count_in_c = self.line_match is not None and one_batch is not None
-        self.of_groups = tuple((mt, groups[mt.name] - 1) for mt, _ in self.of) \
-            if self.count_in_c else ()
+        self.of_groups = (
+            tuple((mt, groups[mt.name] - 1) for mt, _ in self.of) if self.count_in_c else ()
+        )
         # rules counting the same places (patterns that differ only in their groups) share
         # one findall per batch
-        self.shape = match_shape(one_line) if self.count_in_c and one_line is not None \
-            else None
+        self.shape = match_shape(one_line) if self.count_in_c and one_line is not None else None
         # quantile of a regex group, one key, nothing to filter, evaluated only at ticks: a
         # batch's values come from one findall (`value_index`: the field's place in its tuples)
         self.values_match = (
             line_pattern(one_batch)
-            if rule.aggregate == "quantile" and self.field_in_groups and not rule.by
-            and not sel.where and sel.exclude is None and one_batch is not None else None
+            if rule.aggregate == "quantile"
+            and self.field_in_groups
+            and not rule.by
+            and not sel.where
+            and sel.exclude is None
+            and one_batch is not None
+            else None
         )
         self.value_index = groups[self.field_name] - 1 if self.values_match is not None else 0
         # count, rate or distinct keyed by regex groups only, nothing to filter, a threshold
         # the batch can only cross upwards: the engine gathers a batch's matches per key and
         # updates and evaluates each key once
         self.keyed = (
-            (rule.aggregate in ("count", "rate")
-             or (rule.aggregate == "distinct" and self.field_in_groups))
-            and th_up and bool(rule.by) and not sel.where and sel.exclude is None
-            and sel.match is not None and all(g for _, g in self.by)
+            (
+                rule.aggregate in ("count", "rate")
+                or (rule.aggregate == "distinct" and self.field_in_groups)
+            )
+            and th_up
+            and bool(rule.by)
+            and not sel.where
+            and sel.exclude is None
+            and sel.match is not None
+            and all(g for _, g in self.by)
         )
         self.key_groups = tuple(groups[b] for b in rule.by) if self.keyed else ()
         self.value_group = groups[self.field_name] if self.keyed and self.kind == _TEXT else 0
         # a match's key (a group's value, or a tuple of them), and key + distinct's value
         self.key_of: Callable[[re.Match[str]], Any] = (
-            itemgetter(*self.key_groups) if self.keyed else itemgetter(0))
+            itemgetter(*self.key_groups) if self.keyed else itemgetter(0)
+        )
         self.pair_of: Callable[[re.Match[str]], Any] = (
-            itemgetter(*self.key_groups, self.value_group) if self.value_group else itemgetter(0))
+            itemgetter(*self.key_groups, self.value_group) if self.value_group else itemgetter(0)
+        )
         # ...with one finditer over the batch when its pattern starts with a literal
-        self.keyed_match = line_pattern(one_batch) if self.keyed and one_batch is not None \
-            else None
+        self.keyed_match = line_pattern(one_batch) if self.keyed and one_batch is not None else None
         # ...or else each line holding the literal is searched in place
-        self.bounded = bounded_pattern(sel.match) if self.keyed and sel.match is not None \
+        self.bounded = bounded_pattern(sel.match) if self.keyed and sel.match is not None else None
+        self.literal_rx = (
+            re.compile(re.escape(self.literal))
+            if self.literal is not None and "\n" not in self.literal
             else None
-        self.literal_rx = re.compile(re.escape(self.literal)) \
-            if self.literal is not None and "\n" not in self.literal else None
+        )
         # a batch lacking one of these characters cannot hold the literal (a C memchr)
         self.rare = rare_chars(self.literal) if self.literal is not None else ""
         # a count_in_c or values_match rule's batch pass as plain values: it may run elsewhere
         bulk = self.line_match if self.count_in_c else self.values_match
-        self.bulk_spec = BulkSpec(
-            values=not self.count_in_c, pattern=bulk,
-            first=self.batch_match if not self.count_in_c else None, shape=self.shape,
-            ratio=self.ratio, of_groups=self.of_groups, match=sel.match,
-            literal=self.literal if self.literal_rx is not None else None,
-            value_index=self.value_index,
-        ) if bulk is not None and sel.match is not None else None
+        self.bulk_spec = (
+            BulkSpec(
+                values=not self.count_in_c,
+                pattern=bulk,
+                first=self.batch_match if not self.count_in_c else None,
+                shape=self.shape,
+                ratio=self.ratio,
+                of_groups=self.of_groups,
+                match=sel.match,
+                literal=self.literal if self.literal_rx is not None else None,
+                value_index=self.value_index,
+            )
+            if bulk is not None and sel.match is not None
+            else None
+        )
         # absent over every line of a source: the engine calls touch() once per batch
-        self.touches = (rule.aggregate == "absent" and sel.match is None and not sel.where
-                        and sel.exclude is None and rule.by in ((), ("source",)))
+        self.touches = (
+            rule.aggregate == "absent"
+            and sel.match is None
+            and not sel.where
+            and sel.exclude is None
+            and rule.by in ((), ("source",))
+        )
 
     # --- per event ------------------------------------------------------------------------
 
-    def observe(self, events: Sequence[LogEventLike], idx: int, line: str, now: float,
-                bucket: int,
-                out: list[Transition], m: re.Match[str] | None = None) -> None:
+    def observe(
+        self,
+        events: Sequence[LogEventLike],
+        idx: int,
+        line: str,
+        now: float,
+        bucket: int,
+        out: list[Transition],
+        m: re.Match[str] | None = None,
+    ) -> None:
         """events[idx] (its line: `line`) passed the pre-filter; `bucket` is
         `self.bucket(now)`; `m` the match when the caller already searched."""
         if m is None and self.match is not None:
@@ -179,8 +230,10 @@ class LogRule(KeyedWindows):
         if not by:
             key: Key = ()
         elif len(by) == 1:
-            key = ((m.group(self.by_group) if m is not None and self.by_group else None)
-                   or _lookup(by[0][0], by[0][1], m, events, idx),)
+            key = (
+                (m.group(self.by_group) if m is not None and self.by_group else None)
+                or _lookup(by[0][0], by[0][1], m, events, idx),
+            )
         else:
             key = tuple([_lookup(b, g, m, events, idx) for b, g in by])
         kind = self.kind
@@ -201,8 +254,9 @@ class LogRule(KeyedWindows):
         elif kind == _ABSENT:
             x = now
         elif kind == _NEW_VALUE:
-            self._new_value(key, _lookup(self.field_name, self.field_in_groups, m, events, idx), line,
-                            now, out)
+            self._new_value(
+                key, _lookup(self.field_name, self.field_in_groups, m, events, idx), line, now, out
+            )
             return
         keys = self.keys
         w = keys.get(key)
@@ -218,8 +272,9 @@ class LogRule(KeyedWindows):
         if self.eager:
             self._evaluate_key(key, w, now, out)
 
-    def of_ok(self, events: Sequence[LogEventLike], idx: int, line: str,
-              m: re.Match[str] | None) -> bool:
+    def of_ok(
+        self, events: Sequence[LogEventLike], idx: int, line: str, m: re.Match[str] | None
+    ) -> bool:
         """ratio: does a selected event also match `of`?"""
         if m is None and self.match is not None:
             m = self.match.search(line)
@@ -235,12 +290,14 @@ class LogRule(KeyedWindows):
         if ok is None:
             if len(self._of_cache) > 4096:
                 self._of_cache.clear()
-            ok = self._of_cache[key] = all(_test(mt, v) for (mt, _), v in
-                                           zip(self.of, key, strict=True))
+            ok = self._of_cache[key] = all(
+                _test(mt, v) for (mt, _), v in zip(self.of, key, strict=True)
+            )
         return ok
 
-    def observe_counts(self, n: int, hits: int, examples: list[str], now: float, bucket: int,
-                       out: list[Transition]) -> None:
+    def observe_counts(
+        self, n: int, hits: int, examples: list[str], now: float, bucket: int, out: list[Transition]
+    ) -> None:
         """A batch's matching lines at once, for a `bulk` rule (one key, nothing
         to filter): n lines matched, `hits` of them also matched `of` (ratio)."""
         keys = self.keys
@@ -255,8 +312,9 @@ class LogRule(KeyedWindows):
         if self.eager:
             self._evaluate_key((), w, now, out)
 
-    def observe_values(self, xs: list[float], examples: list[str], now: float,
-                       out: list[Transition]) -> None:
+    def observe_values(
+        self, xs: list[float], examples: list[str], now: float, out: list[Transition]
+    ) -> None:
         """A batch's values of a `values_match` rule (one key), in order."""
         w = self.keys.get(())
         if w is None:
@@ -266,9 +324,15 @@ class LogRule(KeyedWindows):
         if self.eager:
             self._evaluate_key((), w, now, out)
 
-    def observe_keys(self, counts: Mapping[Any, int], single: bool,
-                     values: Mapping[Any, list[str]] | None, examples: Mapping[Any, list[str]],
-                     now: float, out: list[Transition]) -> None:
+    def observe_keys(
+        self,
+        counts: Mapping[Any, int],
+        single: bool,
+        values: Mapping[Any, list[str]] | None,
+        examples: Mapping[Any, list[str]],
+        now: float,
+        out: list[Transition],
+    ) -> None:
         """A batch's matches of a `keyed` rule, gathered per key (a group's value when
         `single`, else a tuple of them): how many, distinct's values, the last lines (newest
         first). Each key is updated and evaluated once."""

@@ -129,8 +129,9 @@ class MetricRule:
         self.fresh: dict[Key, float] = {}
         self.started = 0.0
         self.last_sample = 0.0  # absent without by: newest sample of any matching series
-        self._absent_labels = {m.name: m.value for m in self.selector.matchers
-                               if m.op == "=" and m.name != "__name__"}
+        self._absent_labels = {
+            m.name: m.value for m in self.selector.matchers if m.op == "=" and m.name != "__name__"
+        }
 
     def start(self, now: float) -> None:
         self.started = now
@@ -251,14 +252,21 @@ class MetricRule:
         rule = self.rule
         if not rule.by:
             silent = now - max(self.last_sample, self.started)
-            self.table.step((), silent >= rule.over, silent, now, out,
-                            lambda: dict(self._absent_labels))
+            self.table.step(
+                (), silent >= rule.over, silent, now, out, lambda: dict(self._absent_labels)
+            )
             return
         for key, seen in list(self.key_seen.items()):
             silent = now - seen
             forget = silent >= rule.forget_after
-            self.table.step(key, silent >= rule.over and not forget, silent, now, out,
-                            lambda k=key: self._labels(k))  # type: ignore[misc]
+            self.table.step(
+                key,
+                silent >= rule.over and not forget,
+                silent,
+                now,
+                out,
+                lambda k=key: self._labels(k),
+            )  # type: ignore[misc]
             if forget:
                 del self.key_seen[key]
 
@@ -280,8 +288,10 @@ class MetricRule:
 
     def dump(self) -> dict[str, Any]:
         return {
-            "series": [[sk[0], [list(p) for p in sk[1]], s.ts, s.vs, s.seen]
-                       for sk, s in self.series.items()],
+            "series": [
+                [sk[0], [list(p) for p in sk[1]], s.ts, s.vs, s.seen]
+                for sk, s in self.series.items()
+            ],
             "key_seen": [[list(k), t] for k, t in self.key_seen.items()],
             "seen_values": [[list(k), t] for k, t in self.seen_values.items()],
             "fresh": [[list(k), t] for k, t in self.fresh.items()],

@@ -15,12 +15,36 @@ from rules.matchers import Matcher
 from rules.yamlsource import Mark
 
 LOG_AGGREGATES = (
-    "count", "rate", "sum", "avg", "min", "max", "last", "quantile", "distinct", "ratio",
-    "absent", "spike", "new_value", "change",
+    "count",
+    "rate",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "last",
+    "quantile",
+    "distinct",
+    "ratio",
+    "absent",
+    "spike",
+    "new_value",
+    "change",
 )
 METRIC_AGGREGATES = (*LOG_AGGREGATES, "increase", "predict")
-NEEDS_THRESHOLD = ("count", "rate", "increase", "predict", "sum", "avg", "min", "max", "last", "quantile",
-                   "distinct", "ratio")
+NEEDS_THRESHOLD = (
+    "count",
+    "rate",
+    "increase",
+    "predict",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "last",
+    "quantile",
+    "distinct",
+    "ratio",
+)
 COMBINERS = ("sum", "avg", "min", "max")
 DIRECTIONS = ("up", "down", "both")
 
@@ -44,7 +68,7 @@ class Threshold:
         if m is None:
             raise ValueError(
                 f"invalid threshold {text!r}: expected an operator (> >= < <= == !=) and a number, "
-                "e.g. \">= 5\""
+                'e.g. ">= 5"'
             )
         return Threshold(m.group(1), float(m.group(2)))
 
@@ -133,8 +157,11 @@ class Rule:
     @property
     def signature(self) -> str:
         """What the saved window contents depend on: restore them only into an equal rule."""
-        sel = self.metric.text if self.metric else repr(self.logs.match.pattern if self.logs and
-                                                        self.logs.match else None)
+        sel = (
+            self.metric.text
+            if self.metric
+            else repr(self.logs.match.pattern if self.logs and self.logs.match else None)
+        )
         return f"{self.aggregate}|{self.over}|{','.join(self.by)}|{self.field}|{sel}"
 
 

@@ -157,7 +157,9 @@ def match_shape(pattern: re.Pattern[str]) -> str | None:
     groups capture (so a count of one's matches is a count of the other's). None when the
     pattern refers back to a group or cannot be parsed."""
     try:
-        return f"{pattern.flags}:{_uncaptured(list(_parser.parse(pattern.pattern, pattern.flags)))!r}"
+        return (
+            f"{pattern.flags}:{_uncaptured(list(_parser.parse(pattern.pattern, pattern.flags)))!r}"
+        )
     except Exception:  # a back reference, or parser internals that differ across versions
         return None
 
@@ -236,9 +238,11 @@ def _newline_in(items: list[Any], dotall: bool) -> bool:
                 return True
         elif name == "IN":
             if str(arg[0][0]) == "NEGATE":  # [^...]: safe only when it names the newline
-                if not any((str(iop) == "LITERAL" and iarg == 10)
-                           or (str(iop) == "RANGE" and iarg[0] <= 10 <= iarg[1])
-                           for iop, iarg in arg[1:]):
+                if not any(
+                    (str(iop) == "LITERAL" and iarg == 10)
+                    or (str(iop) == "RANGE" and iarg[0] <= 10 <= iarg[1])
+                    for iop, iarg in arg[1:]
+                ):
                     return True
                 continue
             for iop, iarg in arg:

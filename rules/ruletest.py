@@ -53,8 +53,9 @@ class Result:
         return not self.failures
 
 
-def run_test_file(name: str, text: str, read_rule_file: ReadRuleFile,
-                  parse_line: ParseLine | None = None) -> Result:
+def run_test_file(
+    name: str, text: str, read_rule_file: ReadRuleFile, parse_line: ParseLine | None = None
+) -> Result:
     """Run every test of one file. Load errors raise SourceError (FILE:LINE:COL lines)."""
     root = load_yaml(text, name)
     p = Problems()
@@ -74,8 +75,9 @@ def run_test_file(name: str, text: str, read_rule_file: ReadRuleFile,
         result.tests += 1
         unknown = sorted({c.alertname for c in case.checks} - known)
         if unknown:
-            result.failures.append(f"{name}: test {case.name!r}: no rule defines alert "
-                                   f"{', '.join(unknown)}")
+            result.failures.append(
+                f"{name}: test {case.name!r}: no rule defines alert {', '.join(unknown)}"
+            )
             continue
         engine = Engine(ruleset, case.external_labels)
         result.failures.extend(_run_case(name, case, engine, eval_interval))
@@ -103,8 +105,10 @@ def _parse_case(r: MapReader, eval_interval: float, parse_line: ParseLine | None
         if eval_time is not None and alertname is not None:
             case.checks.append(Check(eval_time, alertname, tuple(sorted(expected))))
     if r.list("promql_expr_test"):
-        r.problems.add(r.key_mark("promql_expr_test"),
-                       "promql_expr_test: not supported (alerter rules have no query language)")
+        r.problems.add(
+            r.key_mark("promql_expr_test"),
+            "promql_expr_test: not supported (alerter rules have no query language)",
+        )
     r.done()
     return case
 
@@ -188,8 +192,10 @@ def _render(alerts: Any) -> list[str]:
 
 
 def _diff(file: str, case: str, c: Check, got: Any) -> str:
-    head = (f"{file}: test {case!r}: alertname {c.alertname}, eval_time "
-            f"{format_duration(c.eval_time)}: firing alerts differ")
+    head = (
+        f"{file}: test {case!r}: alertname {c.alertname}, eval_time "
+        f"{format_duration(c.eval_time)}: firing alerts differ"
+    )
     diff = difflib.unified_diff(_render(c.expected), _render(got), "expected", "got", lineterm="")
     return head + "\n" + "\n".join("    " + line for line in diff)
 

@@ -49,15 +49,26 @@ class _Batch:
     built: list[Any] | None = None  # the events, built once for the rules that read all
 
 
-def feed(rules: Sequence[LogRule], source: str, events: Sequence[Any], lines: Sequence[str],
-         now: float, out: list[Transition], errors: dict[str, str],
-         text: str | None = None, offload: Offload | None = None) -> None:
+def feed(
+    rules: Sequence[LogRule],
+    source: str,
+    events: Sequence[Any],
+    lines: Sequence[str],
+    now: float,
+    out: list[Transition],
+    errors: dict[str, str],
+    text: str | None = None,
+    offload: Offload | None = None,
+) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
     `text`, when the caller has it, is the lines joined by newlines (no line holds one);
     `lines` may then be a lazy view, read only for the lines a rule matched. `offload` may
     run the bulk rules' passes elsewhere while the other rules run here."""
-    if text is None and any(r.literal is not None or r.batch_match is not None for r in rules) \
-            and SEP not in "".join(lines):  # (a C memchr: cheaper than counting newlines)
+    if (
+        text is None
+        and any(r.literal is not None or r.batch_match is not None for r in rules)
+        and SEP not in "".join(lines)
+    ):  # (a C memchr: cheaper than counting newlines)
         text = SEP.join(lines)  # unless a line holds a newline (a multiline event)
     b = _Batch(source, events, lines, text, now, out)
     later: tuple[LogRule, ...] = ()
@@ -119,8 +130,9 @@ def _one(r: LogRule, b: _Batch) -> None:
         _keyed_matches(r, r.keyed_match, text, events, lines, now, out)
     elif r.keyed and r.literal_rx is not None and r.bounded is not None:
         _keyed_literal(r, r.bounded, text, events, lines, now, out)
-    elif r.bulk_spec is not None \
-            and apply_summary(r, summarize(r.bulk_spec, text, b.shared), now, out):
+    elif r.bulk_spec is not None and apply_summary(
+        r, summarize(r.bulk_spec, text, b.shared), now, out
+    ):
         pass
     elif r.line_match is not None:
         _scan_lines(r, r.line_match, text, lines, now, out)
@@ -160,11 +172,17 @@ def _tail(lines: Sequence[str], text: str | None) -> list[str]:
         start = text.rfind(SEP, 0, start)
         if start < 0:
             break
-    return text[start + 1:].split(SEP)
+    return text[start + 1 :].split(SEP)
 
 
-def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: Sequence[str], now: float,
-                  out: list[Transition]) -> None:
+def _scan_literal(
+    r: LogRule,
+    text: str,
+    events: Sequence[Any],
+    lines: Sequence[str],
+    now: float,
+    out: list[Transition],
+) -> None:
     """Lines containing the rule's literal, found with str.find over the batch."""
     lit = r.literal
     assert lit is not None
@@ -184,8 +202,15 @@ def _scan_literal(r: LogRule, text: str, events: Sequence[Any], lines: Sequence[
         pos = text.find(lit, last)
 
 
-def _scan_regex(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
-                lines: Sequence[str], now: float, out: list[Transition]) -> None:
+def _scan_regex(
+    r: LogRule,
+    rx: re.Pattern[str],
+    text: str,
+    events: Sequence[Any],
+    lines: Sequence[str],
+    now: float,
+    out: list[Transition],
+) -> None:
     """Lines the rule's regex matches, found by one MULTILINE search over the batch; the
     first match in each line counts, as a search of the line alone would find. A `bulk`
     rule gets counts, not a call per line."""
@@ -223,8 +248,14 @@ def _scan_regex(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any
         r.observe_counts(n, hits, [lines[i] for i in tail], now, bucket, out)
 
 
-def _scan_lines(r: LogRule, rx: re.Pattern[str], text: str, lines: Sequence[str], now: float,
-                out: list[Transition]) -> None:
+def _scan_lines(
+    r: LogRule,
+    rx: re.Pattern[str],
+    text: str,
+    lines: Sequence[str],
+    now: float,
+    out: list[Transition],
+) -> None:
     """A bulk rule's lines counted by one finditer over the batch (`rx` consumes the rest of
     each line, so a line yields at most one match); matches that span lines are judged line
     by line."""
@@ -263,8 +294,15 @@ def _first(r: LogRule, text: str) -> int:
     return text.find(r.literal)  # type: ignore[arg-type]
 
 
-def _keyed_matches(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
-                   lines: Sequence[str], now: float, out: list[Transition]) -> None:
+def _keyed_matches(
+    r: LogRule,
+    rx: re.Pattern[str],
+    text: str,
+    events: Sequence[Any],
+    lines: Sequence[str],
+    now: float,
+    out: list[Transition],
+) -> None:
     """A `keyed` rule whose matches cannot span lines and start with its literal: one
     finditer over the batch from the first line holding the literal (`rx` takes the rest of
     each line: one match per line)."""
@@ -276,8 +314,15 @@ def _keyed_matches(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[
         _keyed(r, ms, text, events, lines, now, out)
 
 
-def _keyed_literal(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[Any],
-                   lines: Sequence[str], now: float, out: list[Transition]) -> None:
+def _keyed_literal(
+    r: LogRule,
+    rx: re.Pattern[str],
+    text: str,
+    events: Sequence[Any],
+    lines: Sequence[str],
+    now: float,
+    out: list[Transition],
+) -> None:
     """A `keyed` rule found through its literal: each line holding it is searched in place
     (`rx` is the rule's `bounded` pattern: the match ends at the line's end). The literal's
     places come from one finditer (a tighter loop than str.find for frequent literals)."""
@@ -303,8 +348,15 @@ def _keyed_literal(r: LogRule, rx: re.Pattern[str], text: str, events: Sequence[
         _keyed(r, ms, text, events, lines, now, out)
 
 
-def _keyed(r: LogRule, ms: list[re.Match[str]], text: str, events: Sequence[Any],
-           lines: Sequence[str], now: float, out: list[Transition]) -> None:
+def _keyed(
+    r: LogRule,
+    ms: list[re.Match[str]],
+    text: str,
+    events: Sequence[Any],
+    lines: Sequence[str],
+    now: float,
+    out: list[Transition],
+) -> None:
     """A keyed rule's matches in one batch (one per line, in order, each ending at its
     line's end): each key is updated and evaluated once, with its last lines as examples.
     Counting is done in C (Counter over the key groups); Python steps only per key and
@@ -336,10 +388,10 @@ def _keyed(r: LogRule, ms: list[re.Match[str]], text: str, events: Sequence[Any]
         e = examples.get(k)
         if e is None:
             m = ms[i]
-            examples[k] = [text[rfind(SEP, 0, m.start()) + 1: m.end()]]
+            examples[k] = [text[rfind(SEP, 0, m.start()) + 1 : m.end()]]
         elif len(e) < EXAMPLES:
             m = ms[i]
-            e.append(text[rfind(SEP, 0, m.start()) + 1: m.end()])
+            e.append(text[rfind(SEP, 0, m.start()) + 1 : m.end()])
         else:
             continue
         left -= 1

@@ -43,28 +43,43 @@ class Instance:
             self.fingerprint = labels_fingerprint(self.labels)
 
     def dump(self) -> dict[str, Any]:
-        return {"labels": self.labels, "state": self.state, "active_at": self.active_at,
-                "value": self.value, "fired_at": self.fired_at, "keep_since": self.keep_since,
-                "examples": list(self.examples)}
+        return {
+            "labels": self.labels,
+            "state": self.state,
+            "active_at": self.active_at,
+            "value": self.value,
+            "fired_at": self.fired_at,
+            "keep_since": self.keep_since,
+            "examples": list(self.examples),
+        }
 
     @staticmethod
     def load(d: Mapping[str, Any]) -> Instance:
-        return Instance(dict(d["labels"]), d["state"], float(d["active_at"]), float(d["value"]),
-                        d.get("fired_at"), d.get("keep_since"), tuple(d.get("examples", ())))
+        return Instance(
+            dict(d["labels"]),
+            d["state"],
+            float(d["active_at"]),
+            float(d["value"]),
+            d.get("fired_at"),
+            d.get("keep_since"),
+            tuple(d.get("examples", ())),
+        )
 
 
 class AlertTable:
     """The instances of one rule, by key, and the transitions between their states."""
 
-    def __init__(self, rule: Rule, external_labels: Mapping[str, str],
-                 on_template_error: TemplateErrorHook) -> None:
+    def __init__(
+        self, rule: Rule, external_labels: Mapping[str, str], on_template_error: TemplateErrorHook
+    ) -> None:
         self.rule = rule
         self.active: dict[Key, Instance] = {}
         self._external = dict(external_labels)
         self._on_error = on_template_error
         self._static_labels = {k: v for k, v in rule.labels.items() if "{" not in v}
-        self._label_templates = {k: templates.Template(v) for k, v in rule.labels.items()
-                                 if "{" in v}
+        self._label_templates = {
+            k: templates.Template(v) for k, v in rule.labels.items() if "{" in v
+        }
         self._annotations = {k: templates.Template(v) for k, v in rule.annotations.items()}
         self.last_error = ""
 
@@ -82,9 +97,16 @@ class AlertTable:
             labels.setdefault(k, v)
         return labels
 
-    def step(self, key: Key, cond: bool, value: float | None, now: float,
-             out: list[Transition], instance_labels: Callable[[], Mapping[str, str]],
-             examples: list[str] | tuple[str, ...] = ()) -> None:
+    def step(
+        self,
+        key: Key,
+        cond: bool,
+        value: float | None,
+        now: float,
+        out: list[Transition],
+        instance_labels: Callable[[], Mapping[str, str]],
+        examples: list[str] | tuple[str, ...] = (),
+    ) -> None:
         """Advance key's alert by one evaluation at `now`."""
         inst = self.active.get(key)
         if cond:
@@ -128,22 +150,31 @@ class AlertTable:
         if r is not None and r[0] == inst.value and r[1] is inst.examples:
             annotations = r[2]
         else:
-            ctx = templates.context(inst.labels, inst.value, self.rule.alert, inst.examples,
-                                    inst.active_at)
+            ctx = templates.context(
+                inst.labels, inst.value, self.rule.alert, inst.examples, inst.active_at
+            )
             annotations = {k: self._render(t, ctx) for k, t in self._annotations.items()}
             inst.rendered = (inst.value, inst.examples, annotations)
         return Alert(
-            labels=inst.labels, annotations=annotations, state=inst.state, value=inst.value,
-            active_at=inst.active_at, fired_at=inst.fired_at, resolved_at=resolved_at,
-            examples=inst.examples, actions=self.rule.actions, group=self.rule.group,
+            labels=inst.labels,
+            annotations=annotations,
+            state=inst.state,
+            value=inst.value,
+            active_at=inst.active_at,
+            fired_at=inst.fired_at,
+            resolved_at=resolved_at,
+            examples=inst.examples,
+            actions=self.rule.actions,
+            group=self.rule.group,
             fingerprint=inst.fingerprint,
         )
 
     def alerts(self) -> list[Alert]:
         return [self.alert(i) for i in self.active.values()]
 
-    def _transition(self, inst: Instance, previous: State, now: float,
-                    resolved_at: float | None = None) -> Transition:
+    def _transition(
+        self, inst: Instance, previous: State, now: float, resolved_at: float | None = None
+    ) -> Transition:
         return Transition(now, previous, self.alert(inst, resolved_at))
 
     def _render(self, t: templates.Template, ctx: Mapping[str, Any]) -> str:

@@ -142,7 +142,8 @@ class Template:
         # jinja2's render merges the context into the template's globals, a ChainMap that is
         # slow to iterate, on every call: flatten it once (nothing changes ENV.globals later).
         self._globals: dict[str, Any] = (
-            dict(self._compiled.globals) if self._compiled is not None else {})
+            dict(self._compiled.globals) if self._compiled is not None else {}
+        )
 
     @property
     def is_static(self) -> bool:
@@ -157,8 +158,9 @@ class Template:
             # What jinja2.Template.render does, with the globals pre-merged into a plain dict.
             # The sandbox's checks live in the compiled code, so they still apply.
             env = t.environment
-            ctx = env.context_class(env, {**self._globals, **context}, t.name, t.blocks,
-                                    globals=self._globals)
+            ctx = env.context_class(
+                env, {**self._globals, **context}, t.name, t.blocks, globals=self._globals
+            )
             text: str = env.concat(t.root_render_func(ctx))
             return text, None
         except Exception as e:  # a user template may raise anything
@@ -166,8 +168,13 @@ class Template:
             return f"<error expanding template: {msg}>", msg
 
 
-def context(labels: Mapping[str, str], value: float, alertname: str,
-            examples: Sequence[str], starts_at: float) -> dict[str, Any]:
+def context(
+    labels: Mapping[str, str],
+    value: float,
+    alertname: str,
+    examples: Sequence[str],
+    starts_at: float,
+) -> dict[str, Any]:
     return {
         "labels": labels,
         "value": TemplateValue(value),

@@ -165,7 +165,7 @@ class StatsWindow(ListWindow):
     def expire(self, first: int) -> None:
         b = self.b
         if b and b[0] < first:
-            del b[:_drop(b, first, 5)]
+            del b[: _drop(b, first, 5)]
 
     def value(self) -> float | None:
         b = self.b
@@ -179,7 +179,6 @@ class StatsWindow(ListWindow):
         if kind == "min":
             return float(min(b[3::5]))
         return float(max(b[4::5]))
-
 
 
 class LastWindow(Window):
@@ -255,12 +254,11 @@ class QuantileWindow(ListWindow):
     def expire(self, first: int) -> None:
         b = self.b
         if b and b[0] < first:
-            del b[:_drop(b, first, 3)]
+            del b[: _drop(b, first, 3)]
 
     def value(self) -> float | None:
         vals = sorted(v for k in range(2, len(self.b), 3) for v in self.b[k])
         return quantile(self.q, vals)
-
 
 
 def quantile(q: float, sorted_values: list[float]) -> float | None:
@@ -295,7 +293,7 @@ class DistinctWindow(Window):
     def expire(self, first: int) -> None:
         b = self.b
         if b and b[0] < first:
-            del b[:_drop(b, first, 2)]
+            del b[: _drop(b, first, 2)]
 
     def value(self) -> float | None:
         b = self.b

@@ -127,10 +127,15 @@ def test_a_burst_goes_through_the_scan_helper_which_ends_with_the_daemon(
     tmp_path: Path, http_receiver: HTTPReceiver
 ) -> None:
     cfg = write_config(tmp_path, http_receiver.url, BULK_RULES)
-    d = Daemon(str(cfg), load_config(str(cfg)), notifier=SystemdNotifier({}),
-               metrics=Metrics(CollectorRegistry()))
-    (tmp_path / "app.log").write_text("".join(f"req {i} status=503 took 12ms path=/x\n"
-                                              for i in range(10_000)))  # 400 KB at once
+    d = Daemon(
+        str(cfg),
+        load_config(str(cfg)),
+        notifier=SystemdNotifier({}),
+        metrics=Metrics(CollectorRegistry()),
+    )
+    (tmp_path / "app.log").write_text(
+        "".join(f"req {i} status=503 took 12ms path=/x\n" for i in range(10_000))
+    )  # 400 KB at once
     t = threading.Thread(target=d.run, daemon=True)
     t.start()
     try:

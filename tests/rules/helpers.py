@@ -10,14 +10,19 @@ from rules.events import LogLine, MetricSample
 from rules.loader import load_rule_files
 
 
-def engine(rules_yaml: str, labels: Mapping[str, str] | None = None,
-           hooks: EngineHooks | None = None, interval: float = 15) -> Engine:
+def engine(
+    rules_yaml: str,
+    labels: Mapping[str, str] | None = None,
+    hooks: EngineHooks | None = None,
+    interval: float = 15,
+) -> Engine:
     rs = load_rule_files([("t.yaml", rules_yaml)], default_interval=interval)
     return Engine(rs, labels or {}, hooks)
 
 
-def log(e: Engine, t: float, line: str, source: str = "app",
-        fields: Mapping[str, str] | None = None) -> list[Transition]:
+def log(
+    e: Engine, t: float, line: str, source: str = "app", fields: Mapping[str, str] | None = None
+) -> list[Transition]:
     return e.process([LogLine(t, source, line, fields or {})], t)
 
 

@@ -11,13 +11,20 @@ from tests.rules.helpers import engine, log, sample, states
 
 def rule(body: str, interval: str = "15s") -> str:
     lines = body.strip().splitlines()
-    return ("groups:\n  - name: g\n    interval: " + interval + "\n    rules:\n      - alert: A\n"
-            + "\n".join("        " + ln for ln in lines) + "\n")
+    return (
+        "groups:\n  - name: g\n    interval: "
+        + interval
+        + "\n    rules:\n      - alert: A\n"
+        + "\n".join("        " + ln for ln in lines)
+        + "\n"
+    )
 
 
 def values(e: Engine) -> dict[tuple[tuple[str, str], ...], float]:
-    return {tuple(sorted((k, v) for k, v in a.labels.items() if k != "alertname")): a.value
-            for a in e.alerts()}
+    return {
+        tuple(sorted((k, v) for k, v in a.labels.items() if k != "alertname")): a.value
+        for a in e.alerts()
+    }
 
 
 # --- log rules ----------------------------------------------------------------------------
@@ -32,11 +39,15 @@ def test_log_rate_is_events_per_second() -> None:
 
 
 @pytest.mark.parametrize(
-    ("agg", "expected"), [("sum", 60.0), ("avg", 20.0), ("min", 5.0), ("max", 40.0),
-                          ("last", 15.0)])
+    ("agg", "expected"), [("sum", 60.0), ("avg", 20.0), ("min", 5.0), ("max", 40.0), ("last", 15.0)]
+)
 def test_log_field_statistics(agg: str, expected: float) -> None:
-    e = engine(rule(f"logs: {{match: 'took (?P<ms>\\S+)ms'}}\naggregate: {agg}\nfield: ms\n"
-                    "over: 1m\nthreshold: '> -1'"))
+    e = engine(
+        rule(
+            f"logs: {{match: 'took (?P<ms>\\S+)ms'}}\naggregate: {agg}\nfield: ms\n"
+            "over: 1m\nthreshold: '> -1'"
+        )
+    )
     for t, ms in enumerate(["5", "40", "oops", "15"]):
         log(e, t, f"took {ms}ms")
     assert e.alerts()[0].value == expected
@@ -49,8 +60,12 @@ def test_log_field_from_parsed_fields() -> None:
 
 
 def test_log_quantile_interpolates_like_promql() -> None:
-    e = engine(rule("logs: {match: 't=(?P<t>\\d+)'}\naggregate: quantile\nq: 0.9\nfield: t\n"
-                    "over: 1m\nthreshold: '>= 0'"))
+    e = engine(
+        rule(
+            "logs: {match: 't=(?P<t>\\d+)'}\naggregate: quantile\nq: 0.9\nfield: t\n"
+            "over: 1m\nthreshold: '>= 0'"
+        )
+    )
     for i in range(1, 11):
         assert log(e, i, f"t={i}") == []  # quantiles are evaluated at the group interval
     assert states(e.evaluate(10)) == [("A", "firing")]
@@ -58,8 +73,12 @@ def test_log_quantile_interpolates_like_promql() -> None:
 
 
 def test_log_distinct_counts_values_per_key() -> None:
-    e = engine(rule("logs: {match: 'user=(?P<user>\\w+) ip=(?P<ip>\\S+)'}\naggregate: distinct\n"
-                    "field: user\nby: [ip]\nover: 1m\nthreshold: '>= 3'"))
+    e = engine(
+        rule(
+            "logs: {match: 'user=(?P<user>\\w+) ip=(?P<ip>\\S+)'}\naggregate: distinct\n"
+            "field: user\nby: [ip]\nover: 1m\nthreshold: '>= 3'"
+        )
+    )
     for u in ("a", "b", "a", "c"):
         log(e, 0, f"user={u} ip=1")
     log(e, 0, "user=z ip=2")
@@ -67,8 +86,12 @@ def test_log_distinct_counts_values_per_key() -> None:
 
 
 def test_log_ratio_with_min_events() -> None:
-    e = engine(rule("logs: {match: '\" (?P<status>\\d{3}) '}\naggregate: ratio\n"
-                    "of: ['status=~\"5..\"']\nmin_events: 4\nover: 1m\nthreshold: '> 0.4'"))
+    e = engine(
+        rule(
+            "logs: {match: '\" (?P<status>\\d{3}) '}\naggregate: ratio\n"
+            "of: ['status=~\"5..\"']\nmin_events: 4\nover: 1m\nthreshold: '> 0.4'"
+        )
+    )
     assert log(e, 0, '"GET /" 500 1') == []  # 1/1 but below min_events
     assert log(e, 1, '"GET /" 200 1') == []
     assert log(e, 2, '"GET /" 503 1') == []
@@ -121,8 +144,12 @@ def test_log_spike_does_not_fire_before_a_previous_window_was_seen() -> None:
 
 
 def test_log_new_value_fires_once_and_resolves_after_over() -> None:
-    e = engine(rule("logs: {match: 'login (?P<user>\\w+) from (?P<ip>\\S+)'}\n"
-                    "aggregate: new_value\nfield: ip\nby: [user]\nover: 5m\nlookback: 1d"))
+    e = engine(
+        rule(
+            "logs: {match: 'login (?P<user>\\w+) from (?P<ip>\\S+)'}\n"
+            "aggregate: new_value\nfield: ip\nby: [user]\nover: 5m\nlookback: 1d"
+        )
+    )
     out = log(e, 0, "login bob from 1.1.1.1")
     assert states(out) == [("A", "firing")]
     assert out[0].alert.labels["ip"] == "1.1.1.1" and out[0].alert.labels["user"] == "bob"
@@ -134,8 +161,12 @@ def test_log_new_value_fires_once_and_resolves_after_over() -> None:
 
 
 def test_log_change_fires_when_a_field_differs_from_the_previous_event() -> None:
-    e = engine(rule("logs: {match: 'version=(?P<v>\\S+) host=(?P<h>\\S+)'}\naggregate: change\n"
-                    "field: v\nby: [h]\nover: 10m"))
+    e = engine(
+        rule(
+            "logs: {match: 'version=(?P<v>\\S+) host=(?P<h>\\S+)'}\naggregate: change\n"
+            "field: v\nby: [h]\nover: 10m"
+        )
+    )
     assert log(e, 0, "version=1 host=a") == []
     assert log(e, 1, "version=1 host=a") == []
     assert log(e, 1, "version=2 host=b") == []  # first value of key b
@@ -149,7 +180,7 @@ def test_window_memory_is_bounded_by_buckets_not_events() -> None:
     batch = [LogLine(0, "s", "hit")] * 1000
     for t in range(0, 1200):
         e.process(batch, t)
-    (_, dump), = e.snapshot()["rules"]["g/0/A"]["window"]["keys"]
+    ((_, dump),) = e.snapshot()["rules"]["g/0/A"]["window"]["keys"]
     buckets = dump[0]
     assert len(buckets) // 2 <= 121
     assert sum(buckets[1::2]) == pytest.approx(600_000, rel=0.01)
@@ -158,8 +189,14 @@ def test_window_memory_is_bounded_by_buckets_not_events() -> None:
 # --- metric rules -------------------------------------------------------------------------
 
 
-def feed(e: Engine, name: str, series: dict[str, list[float]], step: float = 15,
-         label: str = "instance", **fixed: str) -> None:
+def feed(
+    e: Engine,
+    name: str,
+    series: dict[str, list[float]],
+    step: float = 15,
+    label: str = "instance",
+    **fixed: str,
+) -> None:
     n = max(len(v) for v in series.values())
     for i in range(n):
         for key, vals in series.items():
@@ -170,17 +207,21 @@ def feed(e: Engine, name: str, series: dict[str, list[float]], step: float = 15,
 
 @pytest.mark.parametrize(
     ("agg", "expected"),
-    [("avg", 2.5), ("min", 1.0), ("max", 4.0), ("sum", 10.0), ("last", 4.0), ("count", 4.0)])
+    [("avg", 2.5), ("min", 1.0), ("max", 4.0), ("sum", 10.0), ("last", 4.0), ("count", 4.0)],
+)
 def test_metric_over_time_per_series(agg: str, expected: float) -> None:
-    e = engine(rule(f"metric: 'load{{job=\"x\"}}'\naggregate: {agg}\nover: 1m\n"
-                    "threshold: '> -1'"))
+    e = engine(rule(f"metric: 'load{{job=\"x\"}}'\naggregate: {agg}\nover: 1m\nthreshold: '> -1'"))
     feed(e, "load", {"a": [9, 1, 2, 3, 4]}, job="x")
     assert values(e) == {(("instance", "a"), ("job", "x")): expected}
 
 
 def test_metric_selector_filters_series() -> None:
-    e = engine(rule("metric: 'load{job=~\"x|y\", env!=\"dev\"}'\naggregate: last\nover: 1m\n"
-                    "threshold: '> 0'"))
+    e = engine(
+        rule(
+            'metric: \'load{job=~"x|y", env!="dev"}\'\naggregate: last\nover: 1m\n'
+            "threshold: '> 0'"
+        )
+    )
     for job, env in (("x", "prod"), ("y", "dev"), ("z", "prod")):
         sample(e, 0, "load", 1, job=job, env=env)
     e.tick(0)
@@ -188,8 +229,9 @@ def test_metric_selector_filters_series() -> None:
 
 
 def test_metric_by_combines_series() -> None:
-    e = engine(rule("metric: cpu\naggregate: avg\nover: 1m\nby: [host]\ncombine: max\n"
-                    "threshold: '> 0'"))
+    e = engine(
+        rule("metric: cpu\naggregate: avg\nover: 1m\nby: [host]\ncombine: max\nthreshold: '> 0'")
+    )
     feed(e, "cpu", {"0": [0.2, 0.4], "1": [0.8, 0.8]}, label="cpu", host="h")
     assert values(e) == {(("host", "h"),): 0.8}
     e2 = engine(rule("metric: cpu\naggregate: last\nover: 1m\nby: [host]\nthreshold: '> 0'"))
@@ -210,8 +252,11 @@ def test_metric_quantile_distinct_and_change() -> None:
     e = engine(rule("metric: t\naggregate: quantile\nq: 0.5\nover: 2m\nthreshold: '> 0'"))
     feed(e, "t", {"a": [1, 2, 3, 10]})
     assert values(e) == {(("instance", "a"),): 2.5}
-    e = engine(rule("metric: v\naggregate: distinct\nfield: version\nby: [job]\nover: 2m\n"
-                    "threshold: '> 1'"))
+    e = engine(
+        rule(
+            "metric: v\naggregate: distinct\nfield: version\nby: [job]\nover: 2m\nthreshold: '> 1'"
+        )
+    )
     sample(e, 0, "v", 1, job="j", version="1.0", instance="a")
     sample(e, 0, "v", 1, job="j", version="1.1", instance="b")
     e.tick(0)
@@ -222,8 +267,12 @@ def test_metric_quantile_distinct_and_change() -> None:
 
 
 def test_metric_ratio_of_matching_series() -> None:
-    e = engine(rule("metric: http_total\naggregate: ratio\nof: ['code=~\"5..\"']\nby: [job]\n"
-                    "over: 1m\nthreshold: '> 0.05'"))
+    e = engine(
+        rule(
+            "metric: http_total\naggregate: ratio\nof: ['code=~\"5..\"']\nby: [job]\n"
+            "over: 1m\nthreshold: '> 0.05'"
+        )
+    )
     for i in range(3):
         sample(e, i * 15, "http_total", i * 90, code="200", job="web")
         sample(e, i * 15, "http_total", i * 10, code="500", job="web")
@@ -250,12 +299,10 @@ def test_metric_stale_marker_ends_the_series() -> None:
 
 
 def test_metric_predict_extrapolates_the_trend() -> None:
-    e = engine(rule("metric: used\naggregate: predict\nover: 10m\nahead: 1h\n"
-                    "threshold: '>= 1'"))
+    e = engine(rule("metric: used\naggregate: predict\nover: 10m\nahead: 1h\nthreshold: '>= 1'"))
     feed(e, "used", {"/": [0.5 + 0.001 * i for i in range(20)]}, label="mountpoint")
     assert e.alerts() == []  # +0.004/min: 0.519 + 0.24 in an hour
-    e = engine(rule("metric: used\naggregate: predict\nover: 10m\nahead: 1h\n"
-                    "threshold: '>= 1'"))
+    e = engine(rule("metric: used\naggregate: predict\nover: 10m\nahead: 1h\nthreshold: '>= 1'"))
     feed(e, "used", {"/": [0.5 + 0.01 * i for i in range(20)]}, label="mountpoint")
     assert [a.labels["mountpoint"] for a in e.alerts()] == ["/"]
 

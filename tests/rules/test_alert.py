@@ -55,6 +55,12 @@ def test_alert_computes_its_fingerprint_unless_given() -> None:
     labels = {"alertname": "A", "ip": "1.2.3.4"}
     a = Alert(labels=labels, annotations={}, state="firing", value=1.0, active_at=0.0)
     assert a.fingerprint == old_fingerprint(labels)
-    b = Alert(labels=labels, annotations={}, state="firing", value=1.0, active_at=0.0,
-              fingerprint="0123456789abcdef")
+    b = Alert(
+        labels=labels,
+        annotations={},
+        state="firing",
+        value=1.0,
+        active_at=0.0,
+        fingerprint="0123456789abcdef",
+    )
     assert b.fingerprint == "0123456789abcdef"

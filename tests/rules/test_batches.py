@@ -152,8 +152,11 @@ def random_lines(seed: int, n: int) -> list[LogLine]:
     for _ in range(n):
         t = rnd.choice(TEMPLATES)
         line = t.format(u=rnd.choice("abc"), n=rnd.randrange(4), s=rnd.choice((200, 404, 502)))
-        fields = {"level": rnd.choice(("error", "info")), "app": rnd.choice(("x", "y")),
-                  "ms": rnd.choice(("3", "9"))}
+        fields = {
+            "level": rnd.choice(("error", "info")),
+            "app": rnd.choice(("x", "y")),
+            "ms": rnd.choice(("3", "9")),
+        }
         out.append(LogLine(0, rnd.choice(("s1", "s1", "s2")), line, fields))
     return out
 
@@ -169,15 +172,15 @@ def line_by_line(e: Engine) -> Engine:
 def state(e: object) -> tuple[object, object]:
     snap = e.snapshot()["rules"]  # type: ignore[attr-defined]
     windows = {k: sorted(map(repr, v["window"]["keys"])) for k, v in snap.items()}
-    alerts = sorted((tuple(sorted(a.labels.items())), a.value, a.examples)
-                    for a in e.alerts())  # type: ignore[attr-defined]
+    alerts = sorted((tuple(sorted(a.labels.items())), a.value, a.examples) for a in e.alerts())  # type: ignore[attr-defined]
     return windows, alerts
 
 
 def text_batch(part: list[LogLine]) -> LogBatch:
     """The lines as a collector sends a block it read: the text whole, lines split on demand."""
-    return LogBatch.from_text(part[0].source, "\n".join(ln.line for ln in part),
-                              lambda b, i: cast(LogEvent, part[i]))
+    return LogBatch.from_text(
+        part[0].source, "\n".join(ln.line for ln in part), lambda b, i: cast(LogEvent, part[i])
+    )
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -188,7 +191,7 @@ def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str) -> None:
         lines = [ln for ln in lines if "\n" not in ln.line]
     batched, single = engine(RULES), line_by_line(engine(RULES))
     for t in range(0, len(lines), 50):
-        chunk = lines[t: t + 50]
+        chunk = lines[t : t + 50]
         for source in ("s1", "s2"):
             part = [ln for ln in chunk if ln.source == source]
             if part:
@@ -225,13 +228,16 @@ def test_quantile_values_added_at_once_equal_one_by_one() -> None:
         assert many.b == one.b
 
 
-@pytest.mark.parametrize(("pattern", "confined"), [
-    (r'"[^"]*" (?P<s>\d+)', r'"[^\n"]*" (?P<s>\d+)'),
-    (r"a\sb\W\D", r"a[^\S\n]b[^\w\n][^\d\n]"),
-    (r"[^]x]y", r"[^\n\]x]y"),
-    (r"x[^\\]y", r"x[^\n\\]y"),
-    (r"a\S+b", r"a\S+b"),  # already confined: unchanged
-])
+@pytest.mark.parametrize(
+    ("pattern", "confined"),
+    [
+        (r'"[^"]*" (?P<s>\d+)', r'"[^\n"]*" (?P<s>\d+)'),
+        (r"a\sb\W\D", r"a[^\S\n]b[^\w\n][^\d\n]"),
+        (r"[^]x]y", r"[^\n\]x]y"),
+        (r"x[^\\]y", r"x[^\n\\]y"),
+        (r"a\S+b", r"a\S+b"),  # already confined: unchanged
+    ],
+)
 def test_patterns_confined_to_a_line(pattern: str, confined: str) -> None:
     from rules.prefilter import line_confined, may_match_newline
 
@@ -255,8 +261,9 @@ def test_rare_characters_of_a_literal() -> None:
 
 
 @pytest.mark.parametrize("of", ['status=~"5.."', 'status!~"5.."', 'status=~"[2-5]0[0-4]"'])
-@pytest.mark.parametrize("codes", [(200, 502), (200, 201, 204, 301, 302, 304, 404, 410, 429,
-                                                500, 502, 503, 504)])
+@pytest.mark.parametrize(
+    "codes", [(200, 502), (200, 201, 204, 301, 302, 304, 404, 410, 429, 500, 502, 503, 504)]
+)
 def test_a_ratio_over_many_distinct_values_counts_as_line_by_line(
     of: str, codes: tuple[int, ...]
 ) -> None:
@@ -274,8 +281,10 @@ groups:
     rnd = random.Random(len(codes) + len(of))
     batched, single = engine(rules), line_by_line(engine(rules))
     for t in range(20):
-        part = [LogLine(0, "s", f'1.2.3.4 - - [x] "GET / HTTP/1.1" {rnd.choice(codes)} 5 "-"')
-                for _ in range(40)]
+        part = [
+            LogLine(0, "s", f'1.2.3.4 - - [x] "GET / HTTP/1.1" {rnd.choice(codes)} 5 "-"')
+            for _ in range(40)
+        ]
         batched.process(text_batch(part), float(t))
         for ln in part:
             single.process([ln], float(t))

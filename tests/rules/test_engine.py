@@ -40,8 +40,13 @@ def test_the_crossing_line_fires_in_its_own_processing() -> None:
     assert states(out) == [("SSHBruteForce", "firing")]
     a = out[0].alert
     assert out[0].previous == "inactive" and out[0].time == 2
-    assert dict(a.labels) == {"alertname": "SSHBruteForce", "ip": "1.2.3.4", "team": "infra",
-                              "severity": "warning", "host": "h1"}
+    assert dict(a.labels) == {
+        "alertname": "SSHBruteForce",
+        "ip": "1.2.3.4",
+        "team": "infra",
+        "severity": "warning",
+        "host": "h1",
+    }
     assert a.annotations == {"summary": "1.2.3.4 failed 3 logins"}
     assert a.value == 3 and a.active_at == 2 and a.fired_at == 2
     assert a.actions == ("ban",) and a.group == "ssh"
@@ -142,8 +147,9 @@ def test_resolve_threshold_adds_hysteresis() -> None:
 
 def test_max_keys_evicts_the_oldest_key_and_reports_it() -> None:
     hooks = RecordingHooks()
-    e = engine(BRUTE.replace("threshold: \">= 3\"", "threshold: \">= 3\"\n        max_keys: 2"),
-               hooks=hooks)
+    e = engine(
+        BRUTE.replace('threshold: ">= 3"', 'threshold: ">= 3"\n        max_keys: 2'), hooks=hooks
+    )
     for i in range(4):
         log(e, i, fail(f"9.9.9.{i}"), "auth")
     assert hooks.evicted == [("SSHBruteForce", 1, "max_keys"), ("SSHBruteForce", 1, "max_keys")]
@@ -154,8 +160,9 @@ def test_max_keys_evicts_the_oldest_key_and_reports_it() -> None:
 
 def test_a_failing_template_renders_a_marker_and_is_counted() -> None:
     hooks = RecordingHooks()
-    rules = HYST.replace("resolve_threshold: \"< 1\"",
-                         "annotations: {summary: \"{{ 1 / (value - 3) }}\"}")
+    rules = HYST.replace(
+        'resolve_threshold: "< 1"', 'annotations: {summary: "{{ 1 / (value - 3) }}"}'
+    )
     e = engine(rules, hooks=hooks)
     for t in (0, 1):
         log(e, t, "req")
@@ -166,8 +173,9 @@ def test_a_failing_template_renders_a_marker_and_is_counted() -> None:
 
 
 def test_value_renders_whole_numbers_without_a_decimal_point() -> None:
-    e = engine(HYST.replace("resolve_threshold: \"< 1\"",
-                            "annotations: {s: \"{{ value }} {{ value / 4 }}\"}"))
+    e = engine(
+        HYST.replace('resolve_threshold: "< 1"', 'annotations: {s: "{{ value }} {{ value / 4 }}"}')
+    )
     for t in (0, 1, 2):
         out = log(e, t, "req")
     assert out[0].alert.annotations == {"s": "3 0.75"}
@@ -217,14 +225,18 @@ groups:
         over: 1m
         threshold: ">= 3"
 """)
-    evs = [LogLine(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
-           LogLine(0, "journal", "boom", {"priority": "2", "unit": "db.service"}),
-           LogLine(0, "journal", "meh", {"priority": "7", "unit": "web.service"}),
-           LogLine(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
-           LogLine(0, "journal", "x", {"priority": "3", "unit": "webapp.service"})]
+    evs = [
+        LogLine(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
+        LogLine(0, "journal", "boom", {"priority": "2", "unit": "db.service"}),
+        LogLine(0, "journal", "meh", {"priority": "7", "unit": "web.service"}),
+        LogLine(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
+        LogLine(0, "journal", "x", {"priority": "3", "unit": "webapp.service"}),
+    ]
     out = e.process(evs, 0)
     assert sorted((t.alert.alertname, t.alert.labels.get("unit", "")) for t in out) == [
-        ("Any", ""), ("Crit", "web.service")]
+        ("Any", ""),
+        ("Crit", "web.service"),
+    ]
 
 
 def test_rule_health_reports_groups_and_states() -> None:
@@ -237,7 +249,8 @@ def test_rule_health_reports_groups_and_states() -> None:
 
 def test_empty_label_values_are_dropped_and_unchanged_annotations_not_rerendered() -> None:
     hooks = RecordingHooks()
-    e = engine("""
+    e = engine(
+        """
 groups:
   - name: g
     rules:
@@ -248,7 +261,9 @@ groups:
         by: [user, host]
         threshold: ">= 1"
         annotations: {s: "{{ labels.user.upper() }}", t: "user={{ labels.user }}"}
-""", hooks=hooks)
+""",
+        hooks=hooks,
+    )
     out = log(e, 0, "odd")
     assert dict(out[0].alert.labels) == {"alertname": "Odd"}
     assert out[0].alert.annotations["t"] == "user="  # a missing label renders empty

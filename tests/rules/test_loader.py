@@ -138,37 +138,65 @@ def test_every_problem_is_reported_at_once_with_its_position() -> None:
     assert "r.yaml:34:32: annotations.summary: template syntax error" in text
     assert "r.yaml:41:32: annotations.summary: template fails with sample data" in text
     assert "ipp" in text
-    assert "r.yaml:47:9: rule 'Dup' produces the same alert labels as the rule at r.yaml:42:9" \
-        in text
+    assert (
+        "r.yaml:47:9: rule 'Dup' produces the same alert labels as the rule at r.yaml:42:9" in text
+    )
     assert len(problems) == 8
 
 
 @pytest.mark.parametrize(
     ("snippet", "message"),
     [
-        ("logs: {match: x}\n        aggregate: increase\n        over: 5m\n        threshold: '> 1'",
-         "increase applies to metric rules"),
-        ("logs: {match: x}\n        aggregate: quantile\n        field: f\n        q: 1.5\n"
-         "        over: 5m\n        threshold: '> 1'", "q: must be between 0 and 1"),
-        ("logs: {match: x}\n        aggregate: count\n        q: 0.5\n        over: 5m\n"
-         "        threshold: '> 1'", "q: only used by aggregate quantile, not count"),
-        ("logs: {match: x}\n        aggregate: absent\n        over: 5m\n        threshold: '> 1'",
-         "threshold: not used by aggregate absent"),
-        ("logs: {match: x}\n        aggregate: count\n        over: 5m",
-         "aggregate count needs a threshold"),
-        ("logs: {match: x}\n        aggregate: count\n        threshold: '> 1'",
-         "missing required key 'over'"),
+        (
+            "logs: {match: x}\n        aggregate: increase\n        over: 5m\n        threshold: '> 1'",
+            "increase applies to metric rules",
+        ),
+        (
+            "logs: {match: x}\n        aggregate: quantile\n        field: f\n        q: 1.5\n"
+            "        over: 5m\n        threshold: '> 1'",
+            "q: must be between 0 and 1",
+        ),
+        (
+            "logs: {match: x}\n        aggregate: count\n        q: 0.5\n        over: 5m\n"
+            "        threshold: '> 1'",
+            "q: only used by aggregate quantile, not count",
+        ),
+        (
+            "logs: {match: x}\n        aggregate: absent\n        over: 5m\n        threshold: '> 1'",
+            "threshold: not used by aggregate absent",
+        ),
+        (
+            "logs: {match: x}\n        aggregate: count\n        over: 5m",
+            "aggregate count needs a threshold",
+        ),
+        (
+            "logs: {match: x}\n        aggregate: count\n        threshold: '> 1'",
+            "missing required key 'over'",
+        ),
         ("metric: 'up{job=~\"(\"}'\n        threshold: '> 1'", "invalid regex"),
-        ("logs: {match: x}\n        metric: up\n        aggregate: count\n        over: 5m\n"
-         "        threshold: '> 1'", "exactly one of 'logs'"),
-        ("logs: {match: x}\n        aggregate: count\n        over: 5m\n        threshold: '> 1'\n"
-         "        tresholds: 1", "unknown key 'tresholds'"),
-        ("logs: {match: x}\n        aggregate: spike\n        factor: 0.5\n        over: 5m",
-         "factor: must be > 1"),
-        ("metric: up\n        aggregate: ratio\n        over: 5m\n        threshold: '> 1'",
-         "missing required key 'of'"),
-        ("logs: {match: x}\n        aggregate: count\n        combine: avg\n        over: 5m\n"
-         "        threshold: '> 1'", "combine: only used by metric rules with by"),
+        (
+            "logs: {match: x}\n        metric: up\n        aggregate: count\n        over: 5m\n"
+            "        threshold: '> 1'",
+            "exactly one of 'logs'",
+        ),
+        (
+            "logs: {match: x}\n        aggregate: count\n        over: 5m\n        threshold: '> 1'\n"
+            "        tresholds: 1",
+            "unknown key 'tresholds'",
+        ),
+        (
+            "logs: {match: x}\n        aggregate: spike\n        factor: 0.5\n        over: 5m",
+            "factor: must be > 1",
+        ),
+        (
+            "metric: up\n        aggregate: ratio\n        over: 5m\n        threshold: '> 1'",
+            "missing required key 'of'",
+        ),
+        (
+            "logs: {match: x}\n        aggregate: count\n        combine: avg\n        over: 5m\n"
+            "        threshold: '> 1'",
+            "combine: only used by metric rules with by",
+        ),
     ],
 )
 def test_rule_mistakes_are_explained(snippet: str, message: str) -> None:
@@ -179,8 +207,13 @@ def test_rule_mistakes_are_explained(snippet: str, message: str) -> None:
 
 def test_problems_from_several_files_are_all_reported() -> None:
     with pytest.raises(SourceError) as e:
-        load_rule_files([("a.yaml", "groups: [{name: g, rules: [{alert: A}]}]"),
-                         ("b.yaml", "groups:\n  - name: g\n    rules: []\n  bad")], 15)
+        load_rule_files(
+            [
+                ("a.yaml", "groups: [{name: g, rules: [{alert: A}]}]"),
+                ("b.yaml", "groups:\n  - name: g\n    rules: []\n  bad"),
+            ],
+            15,
+        )
     files = {p.mark.file for p in e.value.problems}
     assert files == {"a.yaml", "b.yaml"}
 
@@ -193,10 +226,12 @@ def test_duplicate_group_names_are_rejected() -> None:
 
 def test_builtin_packs_load_and_name_no_source() -> None:
     packs = resources.files("rules").joinpath("packs")
-    files = [(f"builtin:{f.name}", f.read_text()) for f in packs.iterdir()
-             if f.name.endswith(".yaml")]
-    assert {n for n, _ in files} >= {f"builtin:{p}.yaml" for p in
-                                     ("sshd", "nginx", "host", "systemd", "kernel", "deadman")}
+    files = [
+        (f"builtin:{f.name}", f.read_text()) for f in packs.iterdir() if f.name.endswith(".yaml")
+    ]
+    assert {n for n, _ in files} >= {
+        f"builtin:{p}.yaml" for p in ("sshd", "nginx", "host", "systemd", "kernel", "deadman")
+    }
     rs = load_rule_files(files, 15)
     assert len(rs.rules()) >= 15
     assert [r for r in rs.references() if r.kind == "source"] == []
@@ -227,5 +262,9 @@ rule_files: [rules.yaml]
     with pytest.raises(ConfigError) as e:
         parse_config(config, str(tmp_path / "config.yaml"), {})
     got = [p.message.split(":")[0] for p in e.value.problems]
-    assert got == ["unknown log source 'nope' (no collector has that name)", "match",
-                   "unknown action 'ban' (define it under actions", "annotations.s"]
+    assert got == [
+        "unknown log source 'nope' (no collector has that name)",
+        "match",
+        "unknown action 'ban' (define it under actions",
+        "annotations.s",
+    ]

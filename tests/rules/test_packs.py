@@ -14,8 +14,11 @@ import pytest
 from alerter.cli_rules import cmd_test
 
 PACK_TESTS = Path(__file__).parent / "packs"
-PACKS = sorted(f.name.removesuffix(".yaml") for f in resources.files("rules").joinpath("packs")
-               .iterdir() if f.name.endswith(".yaml"))
+PACKS = sorted(
+    f.name.removesuffix(".yaml")
+    for f in resources.files("rules").joinpath("packs").iterdir()
+    if f.name.endswith(".yaml")
+)
 
 
 def test_every_pack_has_a_test_file() -> None:
@@ -32,7 +35,11 @@ def test_pack_passes_its_rule_tests(pack: str) -> None:
 
 def test_alerter_test_command_runs_all_pack_tests() -> None:
     files = sorted(str(p) for p in PACK_TESTS.glob("*.test.yaml"))
-    proc = subprocess.run([sys.executable, "-m", "alerter", "test", *files],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "alerter", "test", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("SUCCESS") == len(files)

@@ -40,8 +40,10 @@ def write_logs(d: Path) -> None:
     with open(d / "access.log", "w") as f:
         for i in range(150):
             status = 502 if i % 5 == 0 else 200
-            f.write(f'1.1.1.1 - - [28/Nov/2026:06:{i // 60:02d}:{i % 60:02d} +0000] '
-                    f'"GET / HTTP/1.1" {status} 10 "-" "c"\n')
+            f.write(
+                f"1.1.1.1 - - [28/Nov/2026:06:{i // 60:02d}:{i % 60:02d} +0000] "
+                f'"GET / HTTP/1.1" {status} 10 "-" "c"\n'
+            )
     base = datetime(2026, 11, 28, tzinfo=UTC).timestamp()
     with open(d / "json.log", "w") as f:
         for i in range(6):
@@ -73,16 +75,24 @@ def test_replay_prints_transitions_in_log_time_across_files(tmp_path: Path) -> N
         ("2026-11-28T06:02:19.000Z", "NginxHigh5xxRatio", "firing"),
     ]
     first = replay(tmp_path)[1]
-    assert first["labels"] == {"alertname": "SSHBruteForce", "ip": "9.9.9.9",
-                               "severity": "warning", "env": "test"}
+    assert first["labels"] == {
+        "alertname": "SSHBruteForce",
+        "ip": "9.9.9.9",
+        "severity": "warning",
+        "env": "test",
+    }
     assert first["value"] == 5
     assert first["annotations"]["summary"] == "9.9.9.9 failed 5 SSH logins in 10m"  # type: ignore[index]
 
 
 def test_replay_with_chosen_files_and_a_time_range(tmp_path: Path) -> None:
     write_logs(tmp_path)
-    got = replay(tmp_path, f"web={tmp_path}/access.log", "from:2026-11-28T06:01:00Z",
-                 "to:2026-11-28T06:02:00Z")
+    got = replay(
+        tmp_path,
+        f"web={tmp_path}/access.log",
+        "from:2026-11-28T06:01:00Z",
+        "to:2026-11-28T06:02:00Z",
+    )
     assert [(t["time"], t["state"]) for t in got] == [("2026-11-28T06:01:19.000Z", "pending")]
 
 
@@ -102,18 +112,25 @@ def test_replay_runs_take_line_times_across_blocks(tmp_path: Path, monkeypatch: 
     for block in (3, 7, 1 << 20):
         monkeypatch.setattr(cli_rules, "_BLOCK", block)
         parser = make_parser(ParserConfig("regex", r"^(?P<t>\d+) (?P<w>\w)", "t", "epoch"))
-        got = [(t, [(e.time, e.line, dict(e.fields)) for e in run])
-               for t, _, run in cli_rules._events("x", str(tmp_path / "x.log"), parser)]
+        got = [
+            (t, [(e.time, e.line, dict(e.fields)) for e in run])
+            for t, _, run in cli_rules._events("x", str(tmp_path / "x.log"), parser)
+        ]
         # runs may split at block ends; joined by time they are the lines in order
         by_time: dict[float, list[tuple[float, str, dict[str, str]]]] = {}
         for t, evs in got:
             by_time.setdefault(t, []).extend(evs)
         assert by_time == {
-            100.0: [(100.0, "100 a", {"t": "100", "w": "a"}),
-                    (100.0, "100 b", {"t": "100", "w": "b"}),
-                    (100.0, "junk", {})],  # no time: the previous line's
-            101.0: [(101.0, "101 c", {"t": "101", "w": "c"}), (101.0, "", {}),
-                    (101.0, "101 d", {"t": "101", "w": "d"})],
+            100.0: [
+                (100.0, "100 a", {"t": "100", "w": "a"}),
+                (100.0, "100 b", {"t": "100", "w": "b"}),
+                (100.0, "junk", {}),
+            ],  # no time: the previous line's
+            101.0: [
+                (101.0, "101 c", {"t": "101", "w": "c"}),
+                (101.0, "", {}),
+                (101.0, "101 d", {"t": "101", "w": "d"}),
+            ],
             102.0: [(102.0, "102 e", {"t": "102", "w": "e"})],  # \r\n read as a newline
             103.0: [(103.0, "103 f", {"t": "103", "w": "f"})],
         }

@@ -118,8 +118,13 @@ def test_a_failing_check_prints_an_expected_vs_got_diff_and_exits_1(tmp_path: Pa
 
 
 def test_unexpected_alert_is_shown_as_got(tmp_path: Path) -> None:
-    rc, out = run(tmp_path, PASSING.replace(
-        '        exp_alerts:\n          - exp_labels: {code: "500"}\n', "        exp_alerts: []\n"))
+    rc, out = run(
+        tmp_path,
+        PASSING.replace(
+            '        exp_alerts:\n          - exp_labels: {code: "500"}\n',
+            "        exp_alerts: []\n",
+        ),
+    )
     assert rc == 1
     assert "-(no firing alerts)" in out
     assert "+    code: '500'" in out
@@ -135,11 +140,14 @@ def test_unknown_alertname_and_bad_files_are_reported(tmp_path: Path) -> None:
 
 
 def test_no_global_labels_are_added_but_external_labels_may_be_set(tmp_path: Path) -> None:
-    text = PASSING.replace("  - name: series and logs\n",
-                           "  - name: series and logs\n    external_labels: {env: test}\n")
+    text = PASSING.replace(
+        "  - name: series and logs\n",
+        "  - name: series and logs\n    external_labels: {env: test}\n",
+    )
     text = text.replace('exp_labels: {code: "500"}', 'exp_labels: {code: "500", env: test}')
-    text = text.replace("{job: a, instance: i, severity: page}",
-                        "{job: a, instance: i, severity: page, env: test}")
+    text = text.replace(
+        "{job: a, instance: i, severity: page}", "{job: a, instance: i, severity: page, env: test}"
+    )
     rc, out = run(tmp_path, text)
     assert rc == 0, out
 

@@ -13,8 +13,18 @@ from rules.alert import Transition, fingerprint
 from rules.model import Rule
 from rules.state import AlertTable, Instance
 
-RULE = Rule(alert="Hot", group="g", index=0, logs=None, metric=None, aggregate="max", over=60.0,
-            for_=10.0, labels={"severity": "page"}, annotations={"s": "{{ value }} on {{ labels.host }}"})
+RULE = Rule(
+    alert="Hot",
+    group="g",
+    index=0,
+    logs=None,
+    metric=None,
+    aggregate="max",
+    over=60.0,
+    for_=10.0,
+    labels={"severity": "page"},
+    annotations={"s": "{{ value }} on {{ labels.host }}"},
+)
 
 
 def test_every_transition_carries_the_instance_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,8 +9,9 @@ import pytest
 
 from rules import templates
 
-CTX = templates.context({"ip": "1.2.3.4", "host": "web-1"}, 3.0, "SSHBruteForce",
-                        ["line 1", "line 2"], 1_700_000_000.0)
+CTX = templates.context(
+    {"ip": "1.2.3.4", "host": "web-1"}, 3.0, "SSHBruteForce", ["line 1", "line 2"], 1_700_000_000.0
+)
 
 
 def reference(text: str, ctx: dict[str, Any]) -> tuple[str, str | None]:
@@ -22,17 +23,20 @@ def reference(text: str, ctx: dict[str, Any]) -> tuple[str, str | None]:
         return f"<error expanding template: {msg}>", msg
 
 
-@pytest.mark.parametrize("text", [
-    "{{ labels.ip }} failed {{ value }} SSH logins in 10m",
-    "{{ value | humanize }} {{ 1536 | humanize_bytes }} {{ 90061 | humanize_duration }}",
-    "{{ 0.1234 | humanize_percentage }} {{ (value / 7) | round(2) }} {{ value / 4 }}",
-    "{% for e in examples %}[{{ e }}]{% endfor %} since {{ starts_at }} ({{ alertname }})",
-    "{{ labels.missing }}|{{ labels.missing.deeper }}|{{ labels.get('host', 'x') }}",
-    "{% set n = value * 2 %}{{ n }} {{ range(3) | list }} {{ cycler is defined }}",
-    "{{ dict(a=1)['a'] }} {{ namespace is defined }} {{ lipsum is defined }}",
-    "{{ labels.ip.format_map({}) }} {{ '%s-%s' % (alertname, value) }}",
-    "{{ alertname }}: no trailing newline\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ labels.ip }} failed {{ value }} SSH logins in 10m",
+        "{{ value | humanize }} {{ 1536 | humanize_bytes }} {{ 90061 | humanize_duration }}",
+        "{{ 0.1234 | humanize_percentage }} {{ (value / 7) | round(2) }} {{ value / 4 }}",
+        "{% for e in examples %}[{{ e }}]{% endfor %} since {{ starts_at }} ({{ alertname }})",
+        "{{ labels.missing }}|{{ labels.missing.deeper }}|{{ labels.get('host', 'x') }}",
+        "{% set n = value * 2 %}{{ n }} {{ range(3) | list }} {{ cycler is defined }}",
+        "{{ dict(a=1)['a'] }} {{ namespace is defined }} {{ lipsum is defined }}",
+        "{{ labels.ip.format_map({}) }} {{ '%s-%s' % (alertname, value) }}",
+        "{{ alertname }}: no trailing newline\n",
+    ],
+)
 def test_renders_as_jinja2_does(text: str) -> None:
     t = templates.Template(text)
     assert t.render(CTX) == reference(text, CTX)
@@ -51,12 +55,15 @@ def test_the_callers_context_is_not_modified() -> None:
     assert ctx == CTX
 
 
-@pytest.mark.parametrize("text,error", [
-    ("{{ 1 / (value - 3) }}", "ZeroDivisionError: float division by zero"),
-    ("{{ 'x' | humanize }}", "ValueError: not a number: 'x'"),
-    ("{{ labels.ip + 1 }}", None),
-    ("{{ nothing() }}", None),
-])
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("{{ 1 / (value - 3) }}", "ZeroDivisionError: float division by zero"),
+        ("{{ 'x' | humanize }}", "ValueError: not a number: 'x'"),
+        ("{{ labels.ip + 1 }}", None),
+        ("{{ nothing() }}", None),
+    ],
+)
 def test_a_failure_renders_the_same_marker_and_message(text: str, error: str | None) -> None:
     out, err = templates.Template(text).render(CTX)
     assert (out, err) == reference(text, CTX)
@@ -65,13 +72,16 @@ def test_a_failure_renders_the_same_marker_and_message(text: str, error: str | N
         assert err == error
 
 
-@pytest.mark.parametrize("text", [
-    "{{ labels.ip.__class__.__mro__[1].__subclasses__() }}",
-    "{{ value.real.__class__.__subclasses__() }}",
-    "{{ examples.__setitem__(0, 'x') }}",
-    "{{ range(10 ** 9) | list | length }}",
-    "{{ labels.ip.mro() }}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ labels.ip.__class__.__mro__[1].__subclasses__() }}",
+        "{{ value.real.__class__.__subclasses__() }}",
+        "{{ examples.__setitem__(0, 'x') }}",
+        "{{ range(10 ** 9) | list | length }}",
+        "{{ labels.ip.mro() }}",
+    ],
+)
 def test_the_sandbox_refuses_unsafe_access_with_a_marker(text: str) -> None:
     out, err = templates.Template(text).render(CTX)
     assert (out, err) == reference(text, CTX)
@@ -80,8 +90,11 @@ def test_the_sandbox_refuses_unsafe_access_with_a_marker(text: str) -> None:
 
 def test_the_sandbox_hides_unsafe_attributes_as_undefined() -> None:
     # The lenient run-time environment renders an unsafe attribute as an empty undefined.
-    for text in ("{{ value.__class__.__mro__ }}", "{{ cycler.__init__.__globals__ }}",
-                 "{{ labels.__class__ }}"):
+    for text in (
+        "{{ value.__class__.__mro__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ labels.__class__ }}",
+    ):
         assert templates.Template(text).render(CTX) == ("", None) == reference(text, CTX)
 
 
