@@ -265,8 +265,8 @@ class MetricRule:
                 silent,
                 now,
                 out,
-                lambda k=key: self._labels(k),
-            )  # type: ignore[misc]
+                lambda k=key: self._labels(k),  # type: ignore[misc]
+            )
             if forget:
                 del self.key_seen[key]
 
