@@ -36,7 +36,10 @@ def test_quick_mode_prints_every_figure() -> None:
             )
         ),
         *[rf"CPU {NUM} s = {NUM} of wall, scan helper {NUM} s; alerts fired {NUM}"] * 3,
-        rf"1 sshd rule, syslog parser\s+{NUM} lines/s \(goal >= 1M on auth.log\)  start-up {NUM} s",
+        *(
+            rf"{case}\s+{NUM} lines/s \(goal >= 1M\)  start-up {NUM} s"
+            for case in ("1 sshd rule, syslog parser", "sshd pack, syslog parser")
+        ),
         rf"all packs, auth\+access\s+{NUM} lines/s\s+start-up {NUM} s",
         rf"peak RSS at 20,000 live keys: VmHWM {NUM} MB \(goal < 150 MB\); VmRSS at ready {NUM} "
         rf"MB, at the end {NUM} MB; scan helper {NUM} MB; keys evicted {NUM}",
