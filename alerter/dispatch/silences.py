@@ -5,8 +5,10 @@ pending (not started), active, expired. Expired silences are kept for `RETENTION
 can be listed, then removed.
 
 Matching an alert does not try every silence: the silences not yet expired are indexed by their
-equality matchers (alerter/dispatch/silenceindex.py), so the cost per alert does not grow with
-the number of silences that have one; only silences without one are tried for every alert.
+equality matchers, or by their regex matchers in one RE2 Set per label name
+(alerter/dispatch/silenceindex.py, regexset.py), so the cost per alert does not grow with the
+number of silences that have one; only silences with neither (negative or empty-matching
+matchers only) are tried for every alert.
 """
 
 from __future__ import annotations

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from alerter.dispatch.silenceindex import SilenceIndex, literals
+from alerter.dispatch import regexset, silenceindex
+from alerter.dispatch.silenceindex import CROWDED, SilenceIndex, literals
 from alerter.dispatch.silences import Silence, Silences
 from alerter.state import StateStore
 from rules.matchers import Matcher, Op
+from rules.saferegex import is_re2
 
 T0 = 1_700_000_000.0
+pytestmark = pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")  # [[:alpha:]]
 
 
 @pytest.mark.parametrize(
@@ -57,34 +60,69 @@ def sil(
     return Silence(sid, ms, start, end, "ops", "test", start)
 
 
+@pytest.fixture
+def build_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regex Sets rebuilt at the first match after any change (not after REBUILD_AFTER)."""
+    monkeypatch.setattr(regexset, "REBUILD_AFTER", 0)
+
+
+def ids(index: SilenceIndex[Silence], labels: Mapping[str, str]) -> list[str]:
+    return [s.id for s in index.candidates(labels)]
+
+
+@pytest.mark.usefixtures("build_at_once")
 def test_an_alert_is_offered_only_the_silences_filed_under_its_labels() -> None:
     index: SilenceIndex[Silence] = SilenceIndex()
     for i in range(5000):  # every silence shares alertname: filed under its instance instead
         index.add(sil(f"s{i}", ("alertname", "=", "Down"), ("instance", "=", f"host{i}")))
     index.add(sil("alt", ("instance", "=~", "db1|db2"), ("severity", "!=", "info")))
     index.add(sil("neg", ("instance", "!=", "x"), ("job", "!~", "n.*")))  # scanned
-    index.add(sil("rx", ("instance", "=~", "web.*")))  # scanned
-    found = [s.id for s in index.candidates({"alertname": "Down", "instance": "host42"})]
-    assert "s42" in found and set(found) <= {"s0", "s42", "neg", "rx"}
-    assert [s.id for s in index.candidates({"instance": "db2", "job": "x"})] == ["alt", "neg", "rx"]
+    index.add(sil("rx", ("instance", "=~", "web.*")))  # filed under its regex
+    index.add(sil("empty", ("instance", "=~", "web.*|")))  # matches "": scanned
+    found = ids(index, {"alertname": "Down", "instance": "host42"})
+    assert "s42" in found and set(found) <= {"s0", "s42", "neg", "empty"}
+    assert ids(index, {"instance": "db2", "job": "x"}) == ["alt", "neg", "empty"]
+    assert ids(index, {"instance": "web7", "job": "x"}) == ["rx", "neg", "empty"]
+    assert ids(index, {"job": "web7"}) == ["neg", "empty"]  # the regex is on instance
     index.remove("s42")
     index.remove("alt")
-    assert "s42" not in [
-        s.id for s in index.candidates({"alertname": "Down", "instance": "host42"})
-    ]
-    assert [s.id for s in index.candidates({"instance": "db2"})] == ["neg", "rx"]
-    assert len(index) == 5000 + 3 - 2
+    index.remove("rx")
+    assert "s42" not in ids(index, {"alertname": "Down", "instance": "host42"})
+    assert ids(index, {"instance": "db2"}) == ["neg", "empty"]
+    assert ids(index, {"instance": "web7"}) == ["neg", "empty"]
+    assert len(index) == 5000 + 4 - 3
 
 
-def test_an_updated_silence_is_refiled_under_its_new_matchers() -> None:
+@pytest.mark.usefixtures("build_at_once")
+def test_regex_silences_are_found_by_the_regexes_matching_the_value() -> None:
+    index: SilenceIndex[Silence] = SilenceIndex()
+    for i in range(5000):
+        index.add(sil(f"r{i}", ("instance", "=~", f"db{i}-.*"), ("severity", "!=", "info")))
+    for i in range(5000):  # their alertname is shared by all: filed under the regex
+        index.add(sil(f"c{i}", ("alertname", "=", "Down"), ("host", "=~", f"web-{i}\\..+")))
+    index.add(sil("two", ("instance", "=~", "db.*"), ("job", "=~", "node-exp.*")))
+    assert ids(index, {"instance": "db42-x", "severity": "page"}) == ["r42"]
+    assert ids(index, {"instance": "db42-x", "job": "node-exporter"}) == ["r42", "two"]
+    crowd = [f"c{i}" for i in range(CROWDED)]  # filed under alertname until it was crowded
+    assert ids(index, {"alertname": "Down", "host": "web-4242.example"}) == [*crowd, "c4242"]
+    assert ids(index, {"alertname": "Down", "host": "web-4242."}) == crowd
+    assert ids(index, {"instance": "db42", "job": "x"}) == []
+    assert all(rb.sets == 1 for rb in index._regex.values())
+    assert list(index._buckets) == [("alertname", "Down")] and index._scan == {}
+
+
+def test_an_updated_silence_is_refiled_under_its_new_matchers(build_at_once: None) -> None:
     index: SilenceIndex[Silence] = SilenceIndex()
     index.add(sil("a", ("instance", "=", "web1")))
     index.add(sil("a", ("instance", "=", "web2")))
-    assert [s.id for s in index.candidates({"instance": "web1"})] == []
-    assert [s.id for s in index.candidates({"instance": "web2"})] == ["a"]
+    assert ids(index, {"instance": "web1"}) == []
+    assert ids(index, {"instance": "web2"}) == ["a"]
     index.add(sil("a", ("instance", "=~", "web.*")))
-    assert [s.id for s in index.candidates({"instance": "db"})] == ["a"]  # now scanned
-    assert len(index) == 1
+    assert ids(index, {"instance": "db"}) == []
+    assert ids(index, {"instance": "web1"}) == ["a"]
+    index.add(sil("a", ("instance", "!~", "web.*")))  # now scanned
+    assert ids(index, {"instance": "db"}) == ["a"]
+    assert len(index) == 1 and index._regex == {}
 
 
 def test_matches_are_listed_oldest_first_whichever_way_they_were_found(tmp_path: Path) -> None:
@@ -100,14 +138,21 @@ def test_matches_are_listed_oldest_first_whichever_way_they_were_found(tmp_path:
 
 
 NAMES = ("alertname", "instance", "job", "severity", "env")
-VALUES = ("a", "b", "c", "web1", "web.1", "")
-REGEXES = ("a", "a|b", "b|c|a", "web\\.1", "web.*", ".+", "a|", "(a|b)", "", "web1|web\\.1")
+VALUES = ("a", "b", "c", "web1", "web.1", "", "db7-x", "web12", "A", "ab", "a]", "a\v", "a\n")
+ODD_VALUES = ("\u212a", "k", "ab", "a b", "\ud800")  # Kelvin sign; a lone surrogate
+REGEXES = (
+    *("a", "a|b", "b|c|a", "web\\.1", "web.*", ".+", "a|", "(a|b)", "", "web1|web\\.1"),
+    *("web[0-9]+", "db[0-9]-.*", "(web|db).*", "\\w+", "[^a]", ".*1", "a)|(b", "x*"),
+    # read differently by re and RE2 (those running in re are scanned, not put in a Set)
+    *("a\\s", "a\\S", "a$\n", "a{,3}b", "[[:alpha:]]", "(?i)[^k]", "(?i)k", "(?i)A|b"),
+    *("(?i:[^k])", "(?i:k)", "(?i:[^j-l])"),
+)
 
 
 def random_silence(rnd: random.Random, now: float) -> Silence:
     matchers: list[tuple[str, Op, str]] = []
     for _ in range(rnd.randint(1, 3)):
-        op: Op = rnd.choice(("=", "=", "=", "=", "!=", "=~", "=~", "!~"))
+        op: Op = rnd.choice(("=", "=", "=", "=", "!=", "=~", "=~", "=~", "!~"))
         value = rnd.choice(REGEXES if op in ("=~", "!~") else VALUES)
         matchers.append((rnd.choice(NAMES), op, value))
     start = now + rnd.uniform(-100, 100)
@@ -116,6 +161,8 @@ def random_silence(rnd: random.Random, now: float) -> Silence:
 
 def random_alert(rnd: random.Random) -> dict[str, str]:
     labels = {n: rnd.choice(VALUES) for n in NAMES if rnd.random() < 0.7}
+    if rnd.random() < 0.1:
+        labels[rnd.choice(NAMES)] = rnd.choice(ODD_VALUES[:-1])
     if rnd.random() < 0.2:
         labels["other"] = "a"
     return labels
@@ -126,8 +173,28 @@ def naive(s: Silences, labels: Mapping[str, str], now: float) -> list[str]:
     return [x.id for x in s._by_id.values() if x.mutes(labels, now)]
 
 
+# (REBUILD_AFTER, CROWDED, MAX_MEM): regex Sets built at once / after a few changes / as
+# shipped; equality preferred / regexes preferred; Sets too big to compile (split, or loose)
+CONFIGS = {
+    "at-once": (0, 32, regexset.MAX_MEM),
+    "after-3": (3, 32, regexset.MAX_MEM),
+    "shipped": (regexset.REBUILD_AFTER, CROWDED, regexset.MAX_MEM),
+    "regex-first": (0, 1, regexset.MAX_MEM),
+    "split": (0, 1, 7000),  # bytes: the Sets are split in groups of 2-3
+    "loose": (0, 1, 4000),  # most groups fail even at FLOOR: their patterns are offered always
+}
+
+
 @pytest.mark.parametrize("seed", range(4))
-def test_muted_by_answers_what_trying_every_silence_answers(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_muted_by_answers_what_trying_every_silence_answers(
+    tmp_path: Path, seed: int, config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rebuild_after, crowded, max_mem = CONFIGS[config]
+    monkeypatch.setattr(regexset, "REBUILD_AFTER", rebuild_after)
+    monkeypatch.setattr(regexset, "MAX_MEM", max_mem)
+    monkeypatch.setattr(regexset, "FLOOR", 2)
+    monkeypatch.setattr(silenceindex, "CROWDED", crowded)
     rnd = random.Random(seed)
     store = StateStore(tmp_path)
     s = Silences(store)
@@ -173,3 +240,103 @@ def test_expired_silences_leave_the_index_and_still_list(tmp_path: Path) -> None
     assert s.muted_by({"instance": "web1"}, T0 + 80) == []
     assert {x.id for x in s.all()} == {sid, gone}  # kept for listing until RETENTION
     store.close()
+
+
+def set_answers(pattern: str, values: list[str]) -> list[bool]:
+    rs = regexset.new_set()
+    rs.Add(pattern)
+    rs.Compile()
+    return [bool(rs.Match(v)) for v in values]
+
+
+@pytest.mark.parametrize("regex", REGEXES)
+def test_a_regex_set_never_answers_less_than_the_matchers_own_regex(regex: str) -> None:
+    m = Matcher.create("x", "=~", regex)
+    pattern = regexset.set_pattern(m)
+    if pattern is None:
+        return
+    values = [*VALUES, *ODD_VALUES[:-1], "ab", "a\u017f", "K"]
+    own = [m.matches({"x": v}) for v in values]
+    assert all(s or not o for s, o in zip(set_answers(pattern, values), own, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("regex", "value"),  # a value the regex matches in re and not in RE2
+    [
+        ("a\\s", "a\v"),
+        ("a$\n", "a\n"),
+        ("a{,3}b", "ab"),
+        ("[[:alpha:]]", "a]"),
+        ("(?i:[^k])", "\u212a"),
+        ("x(?i:[^j-l])", "x\u212a"),
+    ],
+)
+def test_regexes_the_two_engines_read_differently_are_not_put_in_a_set(
+    regex: str, value: str
+) -> None:
+    m = Matcher.create("x", "=~", regex)
+    assert not is_re2(m.regex) and m.matches({"x": value})
+    assert regexset.set_pattern(m) is None  # the Set would say no: the silence is scanned
+    assert m.regex is not None
+    assert set_answers(regexset.re2_text(m.regex.pattern, m.regex.flags), [value]) == [False]
+
+
+def test_a_failed_set_match_offers_every_pattern(
+    build_at_once: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Failing:  # RE2::Set::Match out of DFA memory: an empty answer
+        def __init__(self) -> None:
+            self.rs = real()
+
+        def Add(self, pattern: str) -> int:
+            return int(self.rs.Add(pattern))
+
+        def Compile(self) -> None:
+            self.rs.Compile()
+
+        def Match(self, value: str) -> None:
+            return None
+
+    real = regexset.new_set
+    monkeypatch.setattr(regexset, "new_set", Failing)
+    index: SilenceIndex[Silence] = SilenceIndex()
+    index.add(sil("a", ("instance", "=~", "web.*")))
+    index.add(sil("b", ("instance", "=~", "db.*")))
+    assert ids(index, {"instance": "x"}) == ["a", "b"]
+    assert [s.id for s in index.candidates({"job": "x"})] == []
+
+
+def test_a_value_re2_cannot_take_offers_every_pattern(build_at_once: None) -> None:
+    index: SilenceIndex[Silence] = SilenceIndex()
+    index.add(sil("a", ("instance", "=~", "[^k]")))  # runs in re, which takes any str
+    index.add(sil("b", ("instance", "=~", "db.*")))
+    assert not is_re2(Matcher.create("x", "=~", "[^k]").regex)
+    assert ids(index, {"instance": "\ud800"}) == ["a", "b"]  # not UTF-8: RE2 cannot match it
+    assert ids(index, {"instance": "q"}) == ["a"]
+
+
+@pytest.mark.parametrize("max_mem", [7000, 4000])
+def test_patterns_too_big_for_one_set_are_split_or_offered_always(
+    build_at_once: None, monkeypatch: pytest.MonkeyPatch, max_mem: int
+) -> None:
+    monkeypatch.setattr(regexset, "MAX_MEM", max_mem)
+    monkeypatch.setattr(regexset, "FLOOR", 2)
+    regexes = ["web[0-9]+", "db[0-9]-.*", "(web|db).*", "\\w+", "[^a]", ".*1", "a|b", ".+", "k"]
+    index: SilenceIndex[Silence] = SilenceIndex()
+    for i, rx in enumerate(regexes):
+        index.add(sil(f"s{i}", ("instance", "=~", rx)))
+    values = ["web1", "db1-x", "a", "b", "k", "x y", "web"]
+    for v in values:
+        got = ids(index, {"instance": v})
+        want = [
+            f"s{i}"
+            for i, rx in enumerate(regexes)
+            if Matcher.create("x", "=~", rx).matches({"x": v})
+        ]
+        assert set(want) <= set(got)
+    rb = index._regex["instance"]
+    if max_mem == 7000:  # split into Sets that each find only their matches
+        assert rb.sets > 1 and not rb._loose
+        assert sorted(ids(index, {"instance": "db1-x"})) == ["s1", "s2", "s7"]
+    else:  # groups that still fail at FLOOR patterns are offered for every value
+        assert rb._loose and len(ids(index, {"instance": "\u00e9\u00e9"})) >= len(rb._loose)
