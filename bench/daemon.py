@@ -62,8 +62,11 @@ import psutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the checkout's packages first; this directory (daemon_logs) after them, so that `rules` is the
+# package and not bench/rules.py
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parent))
 
 import daemon_logs as logs
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 
 STORM = 2000  # brute-force addresses
@@ -241,13 +240,9 @@ groups:
 
 
 def all_packs() -> list[str]:
-    """`builtin:NAME` for every shipped pack."""
-    packs = resources.files("rules").joinpath("packs")
-    return sorted(
-        f"builtin:{p.name.removesuffix('.yaml')}"
-        for p in packs.iterdir()
-        if p.name.endswith(".yaml")
-    )
+    """`builtin:NAME` for every shipped pack (rules/packs/*.yaml in this checkout)."""
+    packs = Path(__file__).resolve().parent.parent / "rules" / "packs"
+    return sorted(f"builtin:{p.stem}" for p in packs.glob("*.yaml"))
 
 
 def collector(name: str, path: Path, parser: str) -> str:
