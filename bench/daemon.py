@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import random
+import resource
 import signal
 import socket
 import statistics
@@ -324,24 +325,32 @@ def fired(log: Path) -> int:
     return n
 
 
-def replay(case: Case, d: Path, n: int) -> tuple[float, float]:
-    """(lines/s net of start-up, start-up seconds) of `alerter replay` over `case`'s logs."""
+def replay(case: Case, d: Path, n: int) -> tuple[float, float, float]:
+    """(lines/s, lines per CPU second, start-up seconds) of `alerter replay` over `case`'s
+    logs, both rates net of the start-up (the same command over an empty log)."""
     cfg, moves = prepare(case, d, n, "http://127.0.0.1:9/unused", free_port())
     empty = d / "empty.log"
     empty.touch()
 
-    def run(paths: Sequence[Path]) -> float:
+    def run(paths: Sequence[Path]) -> tuple[float, float]:
         argv = [sys.executable, "-m", "alerter", "replay", "-c", str(cfg)]
         for (name, _, _), p in zip(case.logs, paths, strict=True):
             argv += ["--log", f"{name}={p}"]
+        cpu = children_cpu()
         t = time.perf_counter()
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, timeout=1800)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, children_cpu() - cpu
 
-    startup = run([empty] * len(moves))
-    wall = run([m for m, _ in moves])
+    startup, startup_cpu = run([empty] * len(moves))
+    wall, cpu = run([m for m, _ in moves])
     lines = sum(int(n * share) for _, _, share in case.logs)
-    return lines / max(wall - startup, 1e-9), startup
+    return lines / max(wall - startup, 1e-9), lines / max(cpu - startup_cpu, 1e-9), startup
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's children that have been waited for."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def rss(d: Path, keys: int) -> tuple[float, float, float, float, int]:
@@ -459,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.py_spy.mkdir(parents=True, exist_ok=True)
 
     tput: dict[str, list[Throughput]] = {c.label: [] for c in CASES}
-    rep: dict[str, list[tuple[float, float]]] = {c.label: [] for c in REPLAYS}
+    rep: dict[str, list[tuple[float, float, float]]] = {c.label: [] for c in REPLAYS}
     mem: list[tuple[float, float, float, float, int]] = []
     lat: list[tuple[list[float], int]] = []
     with tempfile.TemporaryDirectory(prefix="alerter-daemon-bench-") as tmp:
@@ -497,12 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{span([r.helper for r in rs], f2)} s; alerts fired "
             f"{span([r.firing for r in rs], f0)}"
         )
-    print("alerter replay, lines / (wall - start-up of the same command over an empty log):")
+    print("alerter replay, lines / (wall or CPU - that of the same command over an empty log):")
     for label, rr in rep.items():
         goal = "(goal >= 1M)" if label != CASES[2].label else ""
         print(
-            f"  {label:<28} {span([r for r, _ in rr], rate)} lines/s {goal}  start-up "
-            f"{span([s for _, s in rr], f2)} s"
+            f"  {label:<28} {span([r[0] for r in rr], rate)} lines/s {goal}  "
+            f"{span([r[1] for r in rr], rate)} lines per CPU second  start-up "
+            f"{span([r[2] for r in rr], f2)} s"
         )
     print(
         f"peak RSS at {args.keys:,} live keys: VmHWM {span([m[1] for m in mem], f0)} MB "

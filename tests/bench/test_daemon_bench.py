@@ -37,10 +37,10 @@ def test_quick_mode_prints_every_figure() -> None:
         ),
         *[rf"CPU {NUM} s = {NUM} of wall, scan helper {NUM} s; alerts fired {NUM}"] * 3,
         *(
-            rf"{case}\s+{NUM} lines/s \(goal >= 1M\)  start-up {NUM} s"
+            rf"{case}\s+{NUM} lines/s \(goal >= 1M\)  {NUM} lines per CPU second  start-up {NUM} s"
             for case in ("1 sshd rule, syslog parser", "sshd pack, syslog parser")
         ),
-        rf"all packs, auth\+access\s+{NUM} lines/s\s+start-up {NUM} s",
+        rf"all packs, auth\+access\s+{NUM} lines/s\s+{NUM} lines per CPU second  start-up {NUM} s",
         rf"peak RSS at 20,000 live keys: VmHWM {NUM} MB \(goal < 150 MB\); VmRSS at ready {NUM} "
         rf"MB, at the end {NUM} MB; scan helper {NUM} MB; keys evicted {NUM}",
         rf"line -> webhook latency \(20 lines a run\): p50 {NUM} ms, p99 {NUM} ms "
