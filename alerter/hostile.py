@@ -82,6 +82,10 @@ class WatchdogListener:
         marks = [start, *inside, end]
         return max(b - a for a, b in itertools.pairwise(marks))
 
+    def pings(self) -> list[float]:
+        with self._lock:
+            return list(self._pings)
+
     def count(self) -> int:
         with self._lock:
             return len(self._pings)
@@ -293,9 +297,10 @@ class Harness:
     def start(self, timeout: float = 90.0) -> float:
         """Start `alerter run` and wait until it is ready; returns how long that took."""
         started = time.monotonic()
-        self.daemon = DaemonProcess(
-            self.cfg_path, self.port, self.d / "alerter.log", env=self.listener.env()
-        )
+        # the daemon runs the same checkout as the bench (the alerter package imported here)
+        checkout = str(Path(__file__).resolve().parent.parent)
+        env = {**self.listener.env(), "PYTHONPATH": checkout}
+        self.daemon = DaemonProcess(self.cfg_path, self.port, self.d / "alerter.log", env=env)
         with contextlib.suppress(psutil.Error):
             psutil.Process(self.pid).rlimit(psutil.RLIMIT_NOFILE, (self.nofile, self.nofile))
         self.daemon.wait_ready(timeout)
@@ -360,13 +365,15 @@ class Harness:
         counted = int(self.value("alerter_events_total", collector="syslog"))
         return self.syslog.lines - self.counted_before - counted
 
-    def close(self) -> int | None:
-        """Stop the daemon (SIGTERM, SIGKILL after 30 s); its exit status."""
+    def close(self) -> tuple[int | None, float]:
+        """Stop the daemon (SIGTERM, SIGKILL after 30 s): its exit status, seconds taken."""
+        t = time.monotonic()
         code = self.daemon.stop(timeout=30) if self.daemon is not None else None
+        took = time.monotonic() - t
         self.listener.close()
         self.sampler.close()
         self.session.close()
-        return code
+        return code, took
 
 
 def wait_for(cond: Callable[[], T | None], timeout: float, every: float = 0.1) -> T | None:

@@ -6,6 +6,7 @@ records how many connections came, how many bytes it sent and how long each conn
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -123,14 +124,18 @@ def endless_chunked(conn: socket.socket, stats: ConnStats, closing: threading.Ev
 
 
 def trickle(conn: socket.socket, stats: ConnStats, closing: threading.Event) -> None:
-    """A 200 answer, one byte every 2 s, for as long as the reader stays."""
+    """A 200 answer, one byte every 2 s, for as long as the reader stays (its close is seen
+    at once, so the connection's duration is when the daemon cut it)."""
     read_request(conn)
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"." * 1_000_000
     for i in range(len(answer)):
         conn.sendall(answer[i : i + 1])
         stats.add_sent(1)
-        if closing.wait(2.0):
-            return
+        deadline = time.monotonic() + 2.0
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([conn], [], [], min(left, 0.2))
+            if closing.is_set() or (readable and not conn.recv(4096)):
+                return  # the bench ends, or the daemon closed its end
 
 
 def too_many(conn: socket.socket, stats: ConnStats, closing: threading.Event) -> None:

@@ -61,9 +61,9 @@ class Ctx:
             with contextlib.suppress(Exception):
                 c()
 
-    def lines(self, messages: list[str]) -> int:
+    def lines(self, messages: list[str], tag: str = "app[4242]") -> int:
         """Append syslog lines with these messages (one stamp for all); returns bytes written."""
-        prefix = f"{time.strftime('%b %e %H:%M:%S')} hostile app[4242]: "
+        prefix = f"{time.strftime('%b %e %H:%M:%S')} hostile {tag}: "
         text = "".join(f"{prefix}{m}\n" for m in messages).encode()
         self.h.syslog.write(text, len(messages))
         return len(text)
@@ -306,21 +306,33 @@ def reload_stuck(c: Ctx) -> tuple[bool, str]:
 # --- keys, silences, scrapes, big events ---------------------------------------------------
 
 
-def key_churn(c: Ctx) -> tuple[bool, str]:
-    n, step = int(c.size(200_000, 1_000_000)), 50_000
-    evicted = "alerter_rule_keys_evicted_total"
-    before = c.h.value(evicted, alertname="SessionFlapping")
-    t = time.monotonic()
-    for i in range(0, n, step):
-        c.lines([f"session key=c{j}" for j in range(i, min(n, i + step))])
-    wrote = time.monotonic() - t
-    caught = wait_for(lambda: c.h.behind() <= 0, 300)
-    took = time.monotonic() - t
-    gone = c.h.value(evicted, alertname="SessionFlapping") - before
-    return bool(caught), (
-        f"{n:,} distinct keys (rule max_keys 1000) written in {wrote:.1f} s, counted in "
-        f"{took:.1f} s ({n / took:,.0f} lines/s); {gone:,.0f} keys evicted (counted)"
-    )
+def churn(pack: bool) -> Callable[[Ctx], tuple[bool, str]]:
+    """Distinct keys at full speed: SessionFlapping (max_keys 1000), or the issue's own input,
+    failed logins from 3M addresses through builtin:sshd (SSHBruteForce, max_keys 100000)."""
+    alertname, tag = ("SSHBruteForce", "sshd[999]") if pack else ("SessionFlapping", "app[4242]")
+
+    def message(j: int) -> str:
+        if pack:
+            return f"Failed password for root from 10.{j >> 16 & 255}.{j >> 8 & 255}.{j & 255} port 22 ssh2"
+        return f"session key=c{j}"
+
+    def run(c: Ctx) -> tuple[bool, str]:
+        n, step = int(c.size(300_000, 3_000_000 if pack else 1_000_000)), 50_000
+        before = c.h.value("alerter_rule_keys_evicted_total", alertname=alertname)
+        t = time.monotonic()
+        for i in range(0, n, step):
+            c.lines([message(j) for j in range(i, min(n, i + step))], tag)
+        wrote = time.monotonic() - t
+        caught = wait_for(lambda: c.h.behind() <= 0, 300)
+        took = time.monotonic() - t
+        gone = c.h.value("alerter_rule_keys_evicted_total", alertname=alertname) - before
+        return bool(caught), (
+            f"{n:,} distinct keys for {alertname} (max_keys {100_000 if pack else 1000:,}) "
+            f"written in {wrote:.1f} s ({n / wrote:,.0f} lines/s), counted in {took:.1f} s "
+            f"({n / took:,.0f} lines/s); {gone:,.0f} keys evicted (counted)"
+        )
+
+    return run
 
 
 def alerts_silences(regex: bool) -> Callable[[Ctx], tuple[bool, str]]:
@@ -461,7 +473,8 @@ CASES = [
         trickle,
         config=lambda _: {"hook_timeout": "60s"},
     ),
-    Case("key-churn", key_churn),
+    Case("key-churn", churn(pack=False)),
+    Case("sshd-3M-addresses", churn(pack=True)),
     Case("alerts-x-silences", alerts_silences(regex=False)),
     Case("alerts-x-regex-sil", alerts_silences(regex=True)),
     Case("scrape-8-hung", scrape_hung, servers=hung_targets, config=hung_config),
