@@ -1,7 +1,16 @@
-"""The per-line pre-filter: a literal substring that every match of a rule's regex contains.
+"""The per-line pre-filter: a literal substring that every match of a rule's regex contains,
+and the other forms of a rule's regex the batch plans (rules/plans/) run.
 
 `literal in line` is a C substring search, several times cheaper than running the regex, and
 most lines of a busy log match no rule: the engine skips a rule when its literal is absent.
+
+Every derivation here reads the parse tree of CPython's private regex parser (`re._parser`,
+3.11+): there is no public one. Its shape is checked once, at import, against a probe pattern
+(`PROBE`, `PROBE_SHAPE`). When the module is missing or parses the probe otherwise,
+`PARSER_PROBLEM` says how, and every derivation answers "none" instead of reading a tree it
+does not know (a wrong literal would lose alerts): rules then get the plans that need no
+derivation, each saying why (`rules.plans`), and tests/rules/test_plans.py fails, so a Python
+upgrade that changes the parser fails the suite rather than costing throughput unnoticed.
 """
 
 from __future__ import annotations
@@ -12,25 +21,100 @@ from typing import Any
 
 from rules.saferegex import derive
 
-_parser: Any = importlib.import_module("re._parser")
-_LITERAL = _parser.LITERAL
-_SUBPATTERN = _parser.SUBPATTERN
-_MAX_REPEAT = _parser.MAX_REPEAT
-_MIN_REPEAT = _parser.MIN_REPEAT
+# a pattern using every part of the parse tree this module (and rules.saferegex) reads, and
+# the tree that re._parser (CPython 3.11-3.13) gives for it, op codes by name
+PROBE = r"^ab(?P<g>c)+[^\n\d]x*?(?=e)\1[0-9][^a]|(?i:f)(?:d\w.)\b"
+PROBE_SHAPE: list[Any] = [
+    ("BRANCH", (None, [
+        [
+            ("AT", "AT_BEGINNING"), ("LITERAL", 97), ("LITERAL", 98),
+            ("MAX_REPEAT", (1, "MAXREPEAT", [("SUBPATTERN", (1, 0, 0, [("LITERAL", 99)]))])),
+            ("IN", [("NEGATE", None), ("LITERAL", 10), ("CATEGORY", "CATEGORY_DIGIT")]),
+            ("MIN_REPEAT", (0, "MAXREPEAT", [("LITERAL", 120)])),
+            ("ASSERT", (1, [("LITERAL", 101)])), ("GROUPREF", 1),
+            ("IN", [("RANGE", (48, 57))]), ("NOT_LITERAL", 97),
+        ],
+        [
+            ("SUBPATTERN", (None, 2, 0, [("LITERAL", 102)])), ("LITERAL", 100),
+            ("IN", [("CATEGORY", "CATEGORY_WORD")]), ("ANY", None), ("AT", "AT_BOUNDARY"),
+        ],
+    ])),
+]  # fmt: skip
+
+
+def named(tree: Any) -> Any:
+    """A parse tree as plain lists and tuples, op codes and other named constants by name."""
+    if isinstance(tree, list | tuple) or type(tree).__name__ == "SubPattern":
+        items = [named(x) for x in tree]
+        return tuple(items) if isinstance(tree, tuple) else items
+    if isinstance(tree, int) and type(tree) is not int and type(tree) is not bool:
+        return str(tree)  # re._constants._NamedIntConstant
+    return tree
+
+
+def parser_problem(parser: Any) -> str | None:
+    """None when `parser` (re._parser) parses the probe as this module reads trees; else how
+    it fails to."""
+    try:
+        got = named(list(parser.parse(PROBE, 0)))
+    except Exception as e:  # it fails on a pattern `re` accepts
+        return f"re._parser unusable: {type(e).__name__}: {e}"
+    if got != PROBE_SHAPE:
+        return f"re._parser parses the probe differently: {got!r}"
+    return None
+
+
+def _load_parser() -> tuple[Any, str | None]:
+    try:
+        parser = importlib.import_module("re._parser")
+    except ImportError as e:
+        return None, f"no re._parser: {e}"
+    problem = parser_problem(parser)
+    return (None, problem) if problem is not None else (parser, None)
+
+
+_parser, PARSER_PROBLEM = _load_parser()
+_LITERAL = getattr(_parser, "LITERAL", None)
+_SUBPATTERN = getattr(_parser, "SUBPATTERN", None)
+_MAX_REPEAT = getattr(_parser, "MAX_REPEAT", None)
+_MIN_REPEAT = getattr(_parser, "MIN_REPEAT", None)
+
+
+class NotParsed(ValueError):
+    """The pattern has no parse tree here: why (an RE2-only pattern, or no usable parser)."""
+
+
+def parse(pattern: re.Pattern[str]) -> list[Any]:
+    """The parse tree of a compiled pattern (a `re` one, or an RE2 one from
+    rules.saferegex with its source and flags). Raises NotParsed when there is none."""
+    if _parser is None:
+        raise NotParsed(PARSER_PROBLEM)
+    try:
+        return list(_parser.parse(pattern.pattern, pattern.flags))
+    except re.error as e:  # RE2-only syntax (\z, \pL, [[:alpha:]]): no literal derived
+        raise NotParsed(f"not Python regex syntax ({e})") from None
+
+
+def literal_or_why(pattern: re.Pattern[str]) -> tuple[str | None, str]:
+    """The longest literal every match must contain (None when there is none worth using),
+    and, when None, why."""
+    if pattern.flags & re.IGNORECASE:
+        return None, "case-insensitive: no literal to search for"
+    try:
+        parsed = parse(pattern)
+    except NotParsed as e:
+        return None, str(e)
+    runs: list[str] = []
+    _collect(parsed, runs)
+    best = max(runs, key=_rarity, default="")
+    if len(best) < 2:
+        return None, "no literal of 2 or more characters in every match"
+    return best, ""
 
 
 def required_literal(pattern: re.Pattern[str]) -> str | None:
     """The longest literal every match must contain, or None when there is none worth using."""
-    if pattern.flags & re.IGNORECASE:
-        return None
-    try:
-        parsed = _parser.parse(pattern.pattern, pattern.flags)
-    except Exception:  # parser internals differ across versions: no pre-filter
-        return None
-    runs: list[str] = []
-    _collect(list(parsed), runs)
-    best = max(runs, key=_rarity, default="")
-    return best if len(best) >= 2 else None
+    return literal_or_why(pattern)[0]
 
 
 def _rarity(s: str) -> int:
@@ -72,8 +156,8 @@ def batch_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     if pattern.flags & re.IGNORECASE or any(x in src for x in ("\\A", "\\Z", "(?<", "(?=", "(?!")):
         return None
     try:
-        parsed = list(_parser.parse(src, pattern.flags))
-    except Exception:  # parser internals differ across versions: search line by line
+        parsed = parse(pattern)
+    except NotParsed:  # search line by line
         return None
     if not parsed or parsed[0][0] is not _LITERAL:
         return None
@@ -157,10 +241,8 @@ def match_shape(pattern: re.Pattern[str]) -> str | None:
     groups capture (so a count of one's matches is a count of the other's). None when the
     pattern refers back to a group or cannot be parsed."""
     try:
-        return (
-            f"{pattern.flags}:{_uncaptured(list(_parser.parse(pattern.pattern, pattern.flags)))!r}"
-        )
-    except Exception:  # a back reference, or parser internals that differ across versions
+        return f"{pattern.flags}:{_uncaptured(parse(pattern))!r}"
+    except ValueError:  # no tree (NotParsed), or a back reference
         return None
 
 
@@ -218,8 +300,8 @@ def may_match_newline(pattern: re.Pattern[str]) -> bool:
     """Could some match of the pattern contain a newline? Conservative: True when unsure.
     When False, a search over lines joined by newlines never sees a match span two lines."""
     try:
-        parsed = list(_parser.parse(pattern.pattern, pattern.flags))
-    except Exception:
+        parsed = parse(pattern)
+    except NotParsed:
         return True
     return _newline_in(parsed, bool(pattern.flags & re.DOTALL))
 
