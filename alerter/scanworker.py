@@ -44,7 +44,16 @@ from typing import Any, Protocol
 
 import structlog
 
-from rules.bulk import FALLBACK, BulkSpec, Summary, summarize
+from rules.bulk import (
+    EMPTY_VALUE,
+    NO_MATCH,
+    BulkSpec,
+    Counted,
+    Summary,
+    Unjudged,
+    Values,
+    summarize,
+)
 from rules.windows import EXAMPLES
 
 log = structlog.get_logger(__name__)
@@ -256,17 +265,24 @@ def _plain_loads(body: bytes) -> object:
     return msg
 
 
+# a summary on the wire (plain values only): None (NoMatch), "fallback" (Unjudged),
+# (lines, accepted, examples) (Counted), (values as packed doubles, examples) (Values)
+_UNJUDGED = "fallback"
+
+
 def _summary(w: object) -> Summary:
     """A pass's summary as the helper sent it (`_to_wire`), checked; Garbled if it is not one."""
-    if w is None or (type(w) is str and w == FALLBACK):
-        return w
+    if w is None:
+        return NO_MATCH
+    if type(w) is str and w == _UNJUDGED:
+        return EMPTY_VALUE
     if type(w) is tuple and len(w) in (2, 3) and _examples(w[-1]):
         if len(w) == 3 and type(w[0]) is int and type(w[1]) is int and 0 <= w[1] <= w[0]:
-            return w
+            return Counted(w[0], w[1], w[2])
         if len(w) == 2 and type(w[0]) is bytes and len(w[0]) % 8 == 0:
             xs = array("d")
             xs.frombytes(w[0])
-            return xs.tolist(), w[1]
+            return Values(xs.tolist(), w[1])
     raise Garbled(f"not a pass's summary: {_brief(w)}")
 
 
@@ -275,10 +291,15 @@ def _examples(x: object) -> bool:
 
 
 def _to_wire(s: Summary) -> object:
-    """A quantile's values as packed doubles (they cannot come back as anything but floats)."""
-    if isinstance(s, tuple) and len(s) == 2:
-        return array("d", s[0]).tobytes(), s[1]
-    return s
+    """A summary as plain values (a quantile's values as packed doubles: they cannot come back
+    as anything but floats)."""
+    if isinstance(s, Counted):
+        return s.lines, s.accepted, s.examples
+    if isinstance(s, Values):
+        return array("d", s.values).tobytes(), s.examples
+    if isinstance(s, Unjudged):
+        return _UNJUDGED
+    return None
 
 
 def _brief(x: object) -> str:

@@ -5,7 +5,9 @@ quantile of a regex group (`values_match`), need nothing from a batch but its te
 lines matched (and how many of those `of` accepts), or the field's values, and the last lines
 for `examples`. `summarize` computes that from a `BulkSpec` and the text, so the same pass can
 run here or in a helper process (alerter/scanworker.py), and `rules.scan` applies the summary
-to the rule's window either way.
+to the rule's window either way. A summary is one of four types: `Counted`, `Values`,
+`NoMatch`, or `Unjudged` (the pass cannot judge this batch: the rule's plan names what runs
+instead, rules/plans/counts.py).
 """
 
 from __future__ import annotations
@@ -21,10 +23,44 @@ from rules.matchers import value_matches as _test
 from rules.windows import EXAMPLES
 
 SEP = "\n"
-FALLBACK = "fallback"  # a values pass that cannot judge the batch: search it line by line
 
-# (lines matched, of them accepted by `of`, examples) | (values, examples) | None: nothing
-Summary = tuple[int, int, list[str]] | tuple[list[float], list[str]] | str | None
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A count pass: how many lines matched, how many of those `of` accepts (ratio; else 0),
+    and the last of them (at most EXAMPLES, oldest first)."""
+
+    lines: int
+    accepted: int
+    examples: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Values:
+    """A values pass: the field's values, in order, and the last lines that gave one."""
+
+    values: list[float]
+    examples: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NoMatch:
+    """No line of the batch counts: nothing to add."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unjudged:
+    """The pass cannot judge this batch; the rule's plan says what runs instead."""
+
+    why: str
+
+
+NO_MATCH = NoMatch()
+EMPTY_VALUE = Unjudged(
+    "an empty value: the group may not have taken part (the event's field counts)"
+)
+
+Summary = Counted | Values | NoMatch | Unjudged
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +92,7 @@ def _count(spec: BulkSpec, text: str, shared: dict[object, list[Any]]) -> Summar
         if spec.shape is not None:
             shared.setdefault(spec.shape, found)
     if not found:
-        return None
+        return NO_MATCH
     hits = 0
     if spec.ratio:  # `of` judged once per distinct value; each counted by a C pass (list.count)
         ok: list[Any] = []  # the values `of` accepts, and the others: the side with fewer
@@ -69,7 +105,7 @@ def _count(spec: BulkSpec, text: str, shared: dict[object, list[Any]]) -> Summar
         else:
             k = sum(map(found.count, fewer))
             hits = k if fewer is ok else len(found) - k
-    return len(found), hits, last_lines(spec, text)
+    return Counted(len(found), hits, last_lines(spec, text))
 
 
 def of_ok(spec: BulkSpec, found: str | tuple[str, ...]) -> bool:
@@ -80,22 +116,22 @@ def of_ok(spec: BulkSpec, found: str | tuple[str, ...]) -> bool:
 
 
 def _values(spec: BulkSpec, text: str) -> Summary:
-    """The field's values of the batch's lines by one findall; FALLBACK when a value is empty
-    (the group may not have taken part: the event's parsed field would count then)."""
+    """The field's values of the batch's lines by one findall; EMPTY_VALUE (unjudged) when a
+    value is empty (the group may not have taken part: the event's parsed field counts then)."""
     rx = spec.pattern
     start = 0
     if spec.first is not None:  # the rule's own pattern finds the first candidate faster
         first = spec.first.search(text)  # (`[^"]` scans quicker than its confined `[^\n"]`)
         if first is None:
-            return None
+            return NO_MATCH
         start = text.rfind(SEP, 0, first.start()) + 1
     found = rx.findall(text, start)
     if not found:
-        return None
+        return NO_MATCH
     if rx.groups > 1:
         found = list(map(itemgetter(spec.value_index), found))
     if "" in found:
-        return FALLBACK
+        return EMPTY_VALUE
     try:
         xs = list(map(float, found))
         ok = None
@@ -103,8 +139,8 @@ def _values(spec: BulkSpec, text: str) -> Summary:
         xs = [x for x in map(_number, found) if x is not None]
         ok = _number
     if not xs:
-        return None
-    return xs, last_lines(spec, text, ok)
+        return NO_MATCH
+    return Values(xs, last_lines(spec, text, ok))
 
 
 def _number(v: str | None) -> float | None:

@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from rules.alert import Transition
-from rules.bulk import BulkSpec, Summary, summarize
+from rules.bulk import BulkSpec, Counted, NoMatch, Summary, Unjudged, Values, summarize
 from rules.logrules import LogRule
 from rules.windows import EXAMPLES
 
@@ -151,15 +151,15 @@ def _one(r: LogRule, b: _Batch) -> None:
 def apply_summary(r: LogRule, s: Summary, now: float, out: list[Transition]) -> bool:
     """A bulk pass's summary into the rule's window; False when the pass could not judge
     the batch (the rule then takes its next path)."""
-    if s is None:
-        return True
-    if isinstance(s, str):  # FALLBACK
-        return False
-    if len(s) == 2:  # a quantile's values and examples
-        r.observe_values(s[0], s[1], now, out)
-    else:
-        n, hits, examples = s
-        r.observe_counts(n, hits, examples, now, r.bucket(now), out)
+    match s:
+        case NoMatch():
+            return True
+        case Unjudged():
+            return False
+        case Values(xs, examples):
+            r.observe_values(xs, examples, now, out)
+        case Counted(n, hits, examples):
+            r.observe_counts(n, hits, examples, now, r.bucket(now), out)
     return True
 
 
