@@ -466,6 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.runs, args.lines, args.keys, args.samples = 1, 100_000, 20_000, 20
     if args.py_spy is not None:
         args.py_spy.mkdir(parents=True, exist_ok=True)
+    # the daemons and replays run this checkout, whatever the venv has installed
+    root = str(Path(__file__).resolve().parent.parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
 
     tput: dict[str, list[Throughput]] = {c.label: [] for c in CASES}
     rep: dict[str, list[tuple[float, float, float]]] = {c.label: [] for c in REPLAYS}
