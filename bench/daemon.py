@@ -39,29 +39,20 @@ Goals (issue 12, this 2-CPU machine): sshd, syslog >= 0.5 of bare; all packs >= 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import random
-import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import psutil
-import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 # the checkout's packages first; this directory (daemon_logs) after them, so that `rules` is the
 # package and not bench/rules.py
@@ -70,99 +61,19 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 import daemon_logs as logs
+from daemon_tools import (
+    Profiler,
+    SinkReceiver,
+    children_cpu,
+    free_port,
+    helpers_cpu,
+    proc_cpu,
+    samples,
+    status_kb,
+    wait_events,
+)
 
 from alerter.crashtest import LINE, DaemonProcess, KeyReceiver, rules_text
-
-# /metrics is scraped every 1/50 of the time waited so far (20 ms to 250 ms): the end is known
-# within 2% while the scrapes, which cost the daemon a few ms of CPU each, stay about 50 a case
-POLL = (0.02, 0.25, 50)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class SinkReceiver:
-    """A loopback webhook that answers 200 to everything and counts the calls."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.calls += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def samples(url: str, name: str) -> list[tuple[dict[str, str], float]]:
-    """(labels, value) of every sample called `name` on the daemon's /metrics."""
-    text = requests.get(f"{url}/metrics", timeout=5).text
-    return [
-        (s.labels, s.value)
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-        if s.name == name
-    ]
-
-
-def events(url: str, collectors: Sequence[str]) -> int:
-    return int(
-        sum(
-            v
-            for labels, v in samples(url, "alerter_events_total")
-            if labels.get("collector") in collectors
-        )
-    )
-
-
-def wait_events(daemon: DaemonProcess, collectors: Sequence[str], n: int, timeout: float) -> None:
-    start = time.monotonic()
-    lo, hi, parts = POLL
-    while (seen := events(daemon.url, collectors)) < n:
-        waited = time.monotonic() - start
-        if daemon.proc.poll() is not None or waited > timeout:
-            raise RuntimeError(f"the daemon counted {seen} of {n} events")
-        time.sleep(min(hi, max(lo, waited / parts)))
-
-
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of process `pid`, with its waited-for children (proc(5))."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def helpers_cpu(pid: int) -> float:
-    """CPU seconds of the running children of `pid` (the scan helper)."""
-    total = 0.0
-    for child in psutil.Process(pid).children(recursive=True):
-        with contextlib.suppress(OSError):  # it exited meanwhile
-            total += proc_cpu(child.pid)
-    return total
-
-
-def status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def bare(paths: Sequence[Path]) -> float:
@@ -181,39 +92,6 @@ def bare(paths: Sequence[Path]) -> float:
 
     once()
     return min(once(), once())
-
-
-class Profiler:
-    """py-spy recording a running process (and its helper) until stopped, in raw format."""
-
-    def __init__(self, out: Path | None, pid: int) -> None:
-        self.proc = None
-        if out is not None:
-            exe = Path(sys.executable).with_name("py-spy")
-            self.proc = subprocess.Popen(
-                [
-                    str(exe),
-                    "record",
-                    "--pid",
-                    str(pid),
-                    "--format",
-                    "raw",
-                    "--threads",
-                    "--subprocesses",
-                    "--nonblocking",
-                    "--rate",
-                    "200",
-                    "-o",
-                    str(out),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGINT)
-            self.proc.wait(60)
 
 
 @dataclass(frozen=True)
@@ -345,12 +223,6 @@ def replay(case: Case, d: Path, n: int) -> tuple[float, float, float]:
     wall, cpu = run([m for m, _ in moves])
     lines = sum(int(n * share) for _, _, share in case.logs)
     return lines / max(wall - startup, 1e-9), lines / max(cpu - startup_cpu, 1e-9), startup
-
-
-def children_cpu() -> float:
-    """User + system CPU seconds of this process's children that have been waited for."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def rss(d: Path, keys: int) -> tuple[float, float, float, float, int]:
