@@ -24,6 +24,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check alerter collectors rules tests bench
+	$(VENV)/bin/ruff format --check alerter collectors rules tests bench
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed

@@ -59,32 +59,44 @@ from collectors.parsers import ParserConfig, make_parser
 from rules.engine import Engine
 from rules.loader import load_rule_files
 
-SSHD_RX = r"Failed (?:password|publickey) for (?:invalid user )?(?P<user>\S*) from " \
+SSHD_RX = (
+    r"Failed (?:password|publickey) for (?:invalid user )?(?P<user>\S*) from "
     r"(?P<ip>[0-9A-Fa-f.:]+) port"
-NGINX_PATTERN = (r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)'
-                 r'[^"]*" (?P<status>\d{3}) (?P<bytes>\d+)')
+)
+NGINX_PATTERN = (
+    r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)'
+    r'[^"]*" (?P<status>\d{3}) (?P<bytes>\d+)'
+)
 
 
 def auth_line(i: int) -> str:
     ts = f"Nov 28 07:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}"
     if i % 10 == 0:
         ip = f"203.0.{(i // 10) % 64}.{(i // 20_000) % 250}"
-        return f"{ts} web1 sshd[{1000 + i % 5000}]: Failed password for root from {ip} port " \
+        return (
+            f"{ts} web1 sshd[{1000 + i % 5000}]: Failed password for root from {ip} port "
             f"{40000 + i % 20000} ssh2\n"
+        )
     if i % 10 == 1:
-        return f"{ts} web1 sshd[{1000 + i % 5000}]: Invalid user admin{i % 7} from " \
+        return (
+            f"{ts} web1 sshd[{1000 + i % 5000}]: Invalid user admin{i % 7} from "
             f"198.51.100.{i % 250} port {40000 + i % 20000}\n"
+        )
     if i % 10 == 2:
         return f"{ts} web1 CRON[{i % 9000}]: pam_unix(cron:session): session opened for user root\n"
-    return f"{ts} web1 sshd[{1000 + i % 5000}]: Accepted publickey for deploy from " \
+    return (
+        f"{ts} web1 sshd[{1000 + i % 5000}]: Accepted publickey for deploy from "
         f"10.0.0.{i % 250} port {40000 + i % 20000} ssh2: ED25519 SHA256:abc\n"
+    )
 
 
 def nginx_line(i: int) -> str:
-    status = (502 if i % 50 == 0 else 404 if i % 11 == 0 else 200)
-    return (f"10.1.{i % 256}.{(i // 256) % 256} - - [28/Nov/2026:07:{(i // 60000) % 60:02d}:"
-            f"{(i // 1000) % 60:02d} +0000] \"GET /p/{i % 5000} HTTP/1.1\" {status} {i % 9999} "
-            f"\"-\" \"Mozilla/5.0 (X11; Linux x86_64)\"\n")
+    status = 502 if i % 50 == 0 else 404 if i % 11 == 0 else 200
+    return (
+        f"10.1.{i % 256}.{(i // 256) % 256} - - [28/Nov/2026:07:{(i // 60000) % 60:02d}:"
+        f'{(i // 1000) % 60:02d} +0000] "GET /p/{i % 5000} HTTP/1.1" {status} {i % 9999} '
+        f'"-" "Mozilla/5.0 (X11; Linux x86_64)"\n'
+    )
 
 
 def generate(d: Path, n: int) -> tuple[Path, Path, Path]:
@@ -100,8 +112,10 @@ def generate(d: Path, n: int) -> tuple[Path, Path, Path]:
 
 
 def packs(*names: str) -> list[tuple[str, str]]:
-    return [(f"builtin:{n}", resources.files("rules").joinpath("packs", f"{n}.yaml").read_text())
-            for n in names]
+    return [
+        (f"builtin:{n}", resources.files("rules").joinpath("packs", f"{n}.yaml").read_text())
+        for n in names
+    ]
 
 
 def one_rule() -> list[tuple[str, str]]:
@@ -157,8 +171,13 @@ def pipeline(path: Path, rule_files: list[tuple[str, str]], n: int) -> tuple[flo
     engine = Engine(load_rule_files(rule_files, 15.0), {"host": "bench"}, offload=worker)
     gcsettings.settle()  # as the daemon does once it has started
     sink = EngineSink(engine, n)
-    c = FileCollector(FileConfig(name="mixed", paths=(str(path),), start_at="beginning",
-                                 parser=ParserConfig("none")), NullPositions(), NullStats())
+    c = FileCollector(
+        FileConfig(
+            name="mixed", paths=(str(path),), start_at="beginning", parser=ParserConfig("none")
+        ),
+        NullPositions(),
+        NullStats(),
+    )
     if worker is not None:  # started (and ready) before the clock, as the daemon's is by its
         # first large batch
         worker.start()
@@ -177,12 +196,16 @@ def pipeline(path: Path, rule_files: list[tuple[str, str]], n: int) -> tuple[flo
 
 
 def replay_run(auth: Path, access: Path) -> float:
-    engine = Engine(load_rule_files(packs("sshd", "nginx", "kernel", "systemd", "deadman"), 15.0),
-                    {})
+    engine = Engine(
+        load_rule_files(packs("sshd", "nginx", "kernel", "systemd", "deadman"), 15.0), {}
+    )
     streams = [
         _events("auth", str(auth), make_parser(ParserConfig("syslog"))),
-        _events("nginx", str(access), make_parser(ParserConfig(
-            "regex", NGINX_PATTERN, "time", "%d/%b/%Y:%H:%M:%S %z"))),
+        _events(
+            "nginx",
+            str(access),
+            make_parser(ParserConfig("regex", NGINX_PATTERN, "time", "%d/%b/%Y:%H:%M:%S %z")),
+        ),
     ]
     t = time.perf_counter()
     replay(engine, streams, None, None, io.StringIO())
@@ -195,8 +218,13 @@ def fail2ban(auth: Path) -> float | None:
     if exe is None or not filt.exists():
         return None
     t = time.perf_counter()
-    subprocess.run([exe, str(auth), str(filt)], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=1800)
+    subprocess.run(
+        [exe, str(auth), str(filt)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=1800,
+    )
     return time.perf_counter() - t
 
 
@@ -252,8 +280,9 @@ def memory(keys: int) -> tuple[int, float, float]:
     """(live keys, RSS before, peak RSS) in MB of a fresh process holding `keys` keys."""
     root = str(Path(__file__).resolve().parent.parent)
     code = MEMORY_CHILD.format(root=root, keys=keys, rules=MEMORY_RULES)
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
     return int(out[0]), int(out[1]) / 1024, int(out[2]) / 1024
 
 
@@ -282,8 +311,7 @@ def main() -> None:
             ("sshd+nginx packs", packs("sshd", "nginx")),
             ("all packs", packs("sshd", "nginx", "kernel", "systemd", "deadman", "host")),
         ):
-            runs[label] = min((pipeline(mixed, files, n) for _ in range(2)),
-                              key=lambda r: r[0])
+            runs[label] = min((pipeline(mixed, files, n) for _ in range(2)), key=lambda r: r[0])
         r = replay_run(auth, access)
         n_auth = n // 2
         f2b = None if args.no_fail2ban else fail2ban(auth)
@@ -294,18 +322,26 @@ def main() -> None:
     print(f"bare regex loop:          {n / b:>12,.0f} lines/s")
     for label, (el, trans, cpu) in runs.items():
         goal = "0.5" if label == "sshd rule" else "0.3" if label == "all packs" else "-"
-        print(f"{label + ':':<26}{n / el:>12,.0f} lines/s  ratio {b / el:.2f} (goal >= {goal})"
-              f"  transitions {trans}  CPU {cpu / el:.2f} cores")
+        print(
+            f"{label + ':':<26}{n / el:>12,.0f} lines/s  ratio {b / el:.2f} (goal >= {goal})"
+            f"  transitions {trans}  CPU {cpu / el:.2f} cores"
+        )
     print(f"replay (5 packs, 2 files):{n / r:>12,.0f} lines/s  (goal >= 200,000)")
     print(f"auth part, sshd pack:     {n_auth / auth_pipe:>12,.0f} lines/s")
     if f2b is not None:
-        print(f"fail2ban-regex sshd:      {n_auth / f2b:>12,.0f} lines/s  "
-              f"alerter is {f2b / auth_pipe:.0f}x faster (goal >= 10x)")
+        print(
+            f"fail2ban-regex sshd:      {n_auth / f2b:>12,.0f} lines/s  "
+            f"alerter is {f2b / auth_pipe:.0f}x faster (goal >= 10x)"
+        )
     else:
         print("fail2ban-regex:           not installed or skipped")
-    print(f"memory: {keys:,} live keys in a 10m window: peak RSS {peak_mb:.0f} MB "
-          f"(before the engine {base_mb:.0f} MB; goal < 150 MB)")
-    print(f"ru_maxrss of this run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"memory: {keys:,} live keys in a 10m window: peak RSS {peak_mb:.0f} MB "
+        f"(before the engine {base_mb:.0f} MB; goal < 150 MB)"
+    )
+    print(
+        f"ru_maxrss of this run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":
