@@ -3,17 +3,16 @@
 `observe` runs for every line that passed the rule's literal pre-filter: it applies `match`,
 `exclude` and `where`, computes the `by` key and the value the aggregate needs, adds it to the
 key's window and evaluates that key at once, so the line that crosses the threshold fires the
-alert in its own processing. The constructor also decides which whole-batch paths the engine
-may take for the rule (`bulk`, `count_in_c`, `values_match`, `keyed`, `touches`), served by
-`observe_counts`, `observe_values`, `observe_keys` and `touch`. The windows per key, their
-evaluation (inline and periodic) and the snapshot are `rules.keyedwindows.KeyedWindows`.
+alert in its own processing. How the rule reads a whole batch is its `plan`, chosen once at
+load (rules/plans/); the plans that judge a batch at once call `observe_counts`,
+`observe_values`, `observe_keys` and `touch`. The windows per key, their evaluation (inline
+and periodic) and the snapshot are `rules.keyedwindows.KeyedWindows`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from operator import itemgetter
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from rules.alert import Transition
@@ -21,14 +20,7 @@ from rules.bulk import BulkSpec
 from rules.keyedwindows import KeyedWindows
 from rules.matchers import value_matches as _test
 from rules.model import Rule
-from rules.prefilter import (
-    batch_pattern,
-    bounded_pattern,
-    line_confined,
-    line_pattern,
-    match_shape,
-    rare_chars,
-)
+from rules.plans import BulkPlan, Plan, plan_for
 from rules.state import AlertTable, Key
 from rules.windows import EXAMPLES, AbsentWindow, CountWindow
 
@@ -84,8 +76,10 @@ class LogRule(KeyedWindows):
         super().__init__(rule, table)
         sel = rule.logs
         self.sources = frozenset(sel.sources)
+        # how the rule reads a batch given as text (rules/plans/), chosen once
+        self.plan: Plan = plan_for(rule)
+        # a batch without text is judged line by line, through this literal when there is one
         self.literal = sel.literal
-        self.batch_match = batch_pattern(sel.match) if sel.match is not None else None
         self.match = sel.match
         self.exclude = sel.exclude
         groups = sel.match.groupindex if sel.match is not None else {}
@@ -97,111 +91,12 @@ class LogRule(KeyedWindows):
         self.kind = _KINDS.get(rule.aggregate, _COUNT)
         self.ratio = self.kind == _RATIO
         self.by_group = rule.by[0] if len(rule.by) == 1 and rule.by[0] in groups else ""
-        # a threshold a batch of events can only cross upwards (counts only grow within one)
-        th_up = rule.threshold is not None and rule.threshold.op in (">", ">=")
-        # one key and nothing to filter after the match: the engine hands over whole batches
-        # (a ratio or spike is judged on the batch as a whole)
-        self.bulk = (
-            not rule.by
-            and not sel.where
-            and sel.exclude is None
-            and (
-                rule.aggregate in ("ratio", "spike")
-                or (rule.aggregate in ("count", "rate") and th_up)
-            )
-        )
-        # the pattern confined to one line (`[^"]` as `[^\n"]`: the same matches in a line),
-        # as a batch pattern: a search over the joined batch finds each line's matches
-        one_line = line_confined(sel.match) if sel.match is not None else None
-        one_batch = batch_pattern(one_line) if one_line is not None else None
-        # a bulk rule whose lines can be counted by one finditer over the batch: `of` (ratio)
-        # reads only regex groups, so no event needs to be built
-        self.line_match: re.Pattern[str] | None = None
-        if self.bulk and all(g for _, g in self.of):
-            batch = one_batch or self.batch_match
-            self.line_match = line_pattern(batch) if batch is not None else None
         self._of_cache: dict[tuple[str, ...], bool] = {}
-        # ...and when no match can span two lines, counted without a Python step per line
-        self.count_in_c = self.line_match is not None and one_batch is not None
-        self.of_groups = (
-            tuple((mt, groups[mt.name] - 1) for mt, _ in self.of) if self.count_in_c else ()
-        )
-        # rules counting the same places (patterns that differ only in their groups) share
-        # one findall per batch
-        self.shape = match_shape(one_line) if self.count_in_c and one_line is not None else None
-        # quantile of a regex group, one key, nothing to filter, evaluated only at ticks: a
-        # batch's values come from one findall (`value_index`: the field's place in its tuples)
-        self.values_match = (
-            line_pattern(one_batch)
-            if rule.aggregate == "quantile"
-            and self.field_in_groups
-            and not rule.by
-            and not sel.where
-            and sel.exclude is None
-            and one_batch is not None
-            else None
-        )
-        self.value_index = groups[self.field_name] - 1 if self.values_match is not None else 0
-        # count, rate or distinct keyed by regex groups only, nothing to filter, a threshold
-        # the batch can only cross upwards: the engine gathers a batch's matches per key and
-        # updates and evaluates each key once
-        self.keyed = (
-            (
-                rule.aggregate in ("count", "rate")
-                or (rule.aggregate == "distinct" and self.field_in_groups)
-            )
-            and th_up
-            and bool(rule.by)
-            and not sel.where
-            and sel.exclude is None
-            and sel.match is not None
-            and all(g for _, g in self.by)
-        )
-        self.key_groups = tuple(groups[b] for b in rule.by) if self.keyed else ()
-        self.value_group = groups[self.field_name] if self.keyed and self.kind == _TEXT else 0
-        # a match's key (a group's value, or a tuple of them), and key + distinct's value
-        self.key_of: Callable[[re.Match[str]], Any] = (
-            itemgetter(*self.key_groups) if self.keyed else itemgetter(0)
-        )
-        self.pair_of: Callable[[re.Match[str]], Any] = (
-            itemgetter(*self.key_groups, self.value_group) if self.value_group else itemgetter(0)
-        )
-        # ...with one finditer over the batch when its pattern starts with a literal
-        self.keyed_match = line_pattern(one_batch) if self.keyed and one_batch is not None else None
-        # ...or else each line holding the literal is searched in place
-        self.bounded = bounded_pattern(sel.match) if self.keyed and sel.match is not None else None
-        self.literal_rx = (
-            re.compile(re.escape(self.literal))
-            if self.literal is not None and "\n" not in self.literal
-            else None
-        )
-        # a batch lacking one of these characters cannot hold the literal (a C memchr)
-        self.rare = rare_chars(self.literal) if self.literal is not None else ""
-        # a count_in_c or values_match rule's batch pass as plain values: it may run elsewhere
-        bulk = self.line_match if self.count_in_c else self.values_match
-        self.bulk_spec = (
-            BulkSpec(
-                values=not self.count_in_c,
-                pattern=bulk,
-                first=self.batch_match if not self.count_in_c else None,
-                shape=self.shape,
-                ratio=self.ratio,
-                of_groups=self.of_groups,
-                match=sel.match,
-                literal=self.literal if self.literal_rx is not None else None,
-                value_index=self.value_index,
-            )
-            if bulk is not None and sel.match is not None
-            else None
-        )
-        # absent over every line of a source: the engine calls touch() once per batch
-        self.touches = (
-            rule.aggregate == "absent"
-            and sel.match is None
-            and not sel.where
-            and sel.exclude is None
-            and rule.by in ((), ("source",))
-        )
+
+    @property
+    def bulk_spec(self) -> BulkSpec | None:
+        """The rule's batch pass as plain values, when its plan has one: it may run elsewhere."""
+        return self.plan.spec if isinstance(self.plan, BulkPlan) else None
 
     # --- per event ------------------------------------------------------------------------
 
@@ -298,8 +193,9 @@ class LogRule(KeyedWindows):
     def observe_counts(
         self, n: int, hits: int, examples: list[str], now: float, bucket: int, out: list[Transition]
     ) -> None:
-        """A batch's matching lines at once, for a `bulk` rule (one key, nothing
-        to filter): n lines matched, `hits` of them also matched `of` (ratio)."""
+        """A batch's matching lines at once, for the counting plans (BulkCount, BulkLines,
+        RegexScan of a rule with one key and nothing to filter): n lines matched, `hits` of
+        them also matched `of` (ratio)."""
         keys = self.keys
         w = keys.get(())
         if w is None:
@@ -315,7 +211,7 @@ class LogRule(KeyedWindows):
     def observe_values(
         self, xs: list[float], examples: list[str], now: float, out: list[Transition]
     ) -> None:
-        """A batch's values of a `values_match` rule (one key), in order."""
+        """A batch's values of a BulkValues plan (one key), in order."""
         w = self.keys.get(())
         if w is None:
             w = self.keys[()] = self.new_window()
@@ -333,9 +229,9 @@ class LogRule(KeyedWindows):
         now: float,
         out: list[Transition],
     ) -> None:
-        """A batch's matches of a `keyed` rule, gathered per key (a group's value when
-        `single`, else a tuple of them): how many, distinct's values, the last lines (newest
-        first). Each key is updated and evaluated once."""
+        """A batch's matches of a keyed plan (KeyedFindall, KeyedGated), gathered per key (a
+        group's value when `single`, else a tuple of them): how many, distinct's values, the
+        last lines (newest first). Each key is updated and evaluated once."""
         keys, get, new, to_end = self.keys, self.keys.get, self.new_window, self.keys.move_to_end
         bucket, first = self.bucket(now), self.first_bucket(now)
         active, cmp, bound, max_keys = self.table.active, self.cmp, self.bound, self.max_keys

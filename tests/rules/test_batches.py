@@ -12,6 +12,7 @@ import pytest
 from collectors.events import LogBatch, LogEvent
 from rules.engine import Engine
 from rules.events import LogLine
+from rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine
 from tests.rules.helpers import engine
 
 RULES = r"""
@@ -75,6 +76,11 @@ groups:
         over: 10m
         by: [source]
         threshold: ">= 3"
+      - alert: SpanningBulk
+        logs: {match: 'qx[\sa]*y'}
+        aggregate: count
+        over: 10m
+        threshold: ">= 3"
       - alert: DistinctUsers
         logs: {match: 'Failed password for (?P<user>\S+) from (?P<ip>[\d.]+)'}
         aggregate: distinct
@@ -129,6 +135,7 @@ groups:
 
 TEMPLATES = [
     "sshd: Failed password for {u} from 10.0.0.{n} port 22",
+    "sshd: Failed password for {u} from 10.0.0.{n} port 22",  # (twice: often enough to fire)
     "login from 10.0.1.{n} ok",
     "login ok",
     "app: ERROR x{n}",
@@ -140,6 +147,8 @@ TEMPLATES = [
     '" 200 x "b" {s} z',
     "qx qzz {n}",  # alone: matches at "qzz"; joined: "qx ...y" spans into a later line
     "y end",
+    "qx a",  # joined: `qx[\sa]*y` runs on into the next line's "y"
+    "qx ay {n}",
     "nothing to see {n}",
     "took {n}ms",
     "tookms",  # the group does not take part: the event's parsed `ms` counts
@@ -162,11 +171,18 @@ def random_lines(seed: int, n: int) -> list[LogLine]:
 
 
 def line_by_line(e: Engine) -> Engine:
-    """The reference: every rule searches every line on its own (no batch-wide search)."""
+    """The reference: every rule searches every line on its own (no batch-wide search, no
+    literal pre-filter)."""
     for r in e._log_rules:
-        r.batch_match = r.line_match = r.keyed_match = r.values_match = r.literal = None
-        r.count_in_c = r.touches = False
+        r.plan = EveryLine("the reference")
+        r.literal = None
     return e
+
+
+def test_the_rules_take_every_plan() -> None:
+    plans = [r.plan for r in engine(RULES)._log_rules]
+    fallbacks = [p.fallback for p in plans if isinstance(p, BulkValues)]
+    assert {type(p) for p in plans + fallbacks} == set(STRATEGIES)
 
 
 def state(e: object) -> tuple[object, object]:
@@ -289,4 +305,4 @@ groups:
         for ln in part:
             single.process([ln], float(t))
         assert state(batched) == state(single)
-    assert batched._log_rules[0].count_in_c  # the batch path was the one tested
+    assert isinstance(batched._log_rules[0].plan, BulkCount)  # the plan tested

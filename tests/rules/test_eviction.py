@@ -13,6 +13,7 @@ import pytest
 from rules.alert import Transition
 from rules.engine import Engine
 from rules.events import LogLine
+from rules.plans import KeyedFindall
 from tests.rules.helpers import RecordingHooks, engine, log, states
 
 RULE = """
@@ -41,7 +42,8 @@ def rules(path: str, max_keys: int, keep: int = 0) -> str:
 
 def make(path: str, max_keys: int, keep: int = 0, hooks: RecordingHooks | None = None) -> Engine:
     e = engine(rules(path, max_keys, keep), hooks=hooks)
-    assert e._log_rules[0].keyed == (path == "keyed")  # the path under test is the one taken
+    plan = e._log_rules[0].plan  # the path under test is the one taken
+    assert isinstance(plan, KeyedFindall) == (path == "keyed")
     return e
 
 

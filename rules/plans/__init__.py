@@ -1,0 +1,83 @@
+"""How each log rule reads a batch: one plan per rule, chosen once when the rule is loaded.
+
+A plan is a frozen object whose type names the strategy and whose fields are what it runs
+(patterns derived from the rule's regex, its literal, the groups that key it). `plan_for`
+tries the strategies in `STRATEGIES` order, quickest first; the first that can serve the rule
+is its plan. `rules.scan` runs `plan.run(rule, batch)` on each batch given as text; a batch
+without one (its events hold newlines) is judged line by line through the rule's literal
+(`each_line`), which is what every plan finds too (tests/rules/test_batches.py).
+
+    Touch         absent over every line of a source: the batch's last lines, once
+    KeyedFindall  keyed count/rate/distinct, one-line regex starting with a literal: one
+                  finditer over the batch, matches counted per key in C
+    KeyedGated    keyed, literal-gated: each line holding the literal searched in place
+    BulkCount     one key, one-line regex: one findall counts the batch (may run in the
+                  scan helper process)
+    BulkValues    quantile of a group: one findall gives the values (may run in the helper);
+                  names the plan that runs when a value is empty (`fallback`)
+    BulkLines     one key, a regex whose matches may span lines: one finditer, spanning
+                  matches judged per line
+    RegexScan     regex starting with a literal: one MULTILINE search over the batch, each
+                  match's line judged on its own
+    LiteralScan   literal-gated: str.find over the batch, each line holding it judged
+    EveryLine     no literal (`why` says why): every line judged on its own
+
+Each strategy is one class in the module of its kind (`lines`, `keyed`, `counts`): its fields,
+`choose` (its plan for a rule, or None) and `run`. Adding one is a class and its place in
+`STRATEGIES`. The plan of every shipped pack rule is pinned by tests/rules/test_plans.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from rules.model import Rule
+from rules.plans.base import Batch, Facts, Plan, each_line, facts
+from rules.plans.counts import BulkCount, BulkLines, BulkPlan, BulkValues
+from rules.plans.keyed import KeyedFindall, KeyedGated
+from rules.plans.lines import EveryLine, LiteralScan, RegexScan, Touch
+
+STRATEGIES: tuple[type[Plan], ...] = (
+    Touch,
+    KeyedFindall,
+    KeyedGated,
+    BulkCount,
+    BulkValues,
+    BulkLines,
+    RegexScan,
+    LiteralScan,
+    EveryLine,  # serves any rule: the last
+)
+
+__all__ = [
+    "STRATEGIES",
+    "Batch",
+    "BulkCount",
+    "BulkLines",
+    "BulkPlan",
+    "BulkValues",
+    "EveryLine",
+    "Facts",
+    "KeyedFindall",
+    "KeyedGated",
+    "LiteralScan",
+    "Plan",
+    "RegexScan",
+    "Touch",
+    "each_line",
+    "plan_for",
+]
+
+
+def plan_for(rule: Rule) -> Plan:
+    """The plan of a log rule: the first strategy that can serve it."""
+    return _choose(facts(rule), STRATEGIES)
+
+
+def _choose(f: Facts, strategies: Sequence[type[Plan]]) -> Plan:
+    for i, strategy in enumerate(strategies):
+        plan = strategy.choose(f, partial(_choose, f, strategies[i + 1 :]))
+        if plan is not None:
+            return plan
+    raise AssertionError("no strategy serves the rule (EveryLine serves any)")

@@ -1,0 +1,186 @@
+"""What every plan shares: the `Plan` base, the `Batch` a plan reads, the `Facts` it is chosen
+from, and the line-by-line path every plan agrees with."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rules.alert import Transition
+from rules.model import Rule
+from rules.prefilter import batch_pattern, line_confined, literal_or_why
+from rules.windows import EXAMPLES
+
+if TYPE_CHECKING:
+    from rules.logrules import LogRule
+
+SEP = "\n"
+
+
+@dataclass(slots=True)
+class Batch:
+    """One source's batch as the plans read it. `text`, when there is one, is the lines
+    joined by newlines (no line holds one); `lines` may then be a lazy view, read only for
+    the lines a rule matched, and `events` built on access."""
+
+    source: str
+    events: Sequence[Any]
+    lines: Sequence[str]
+    text: str | None
+    now: float
+    out: list[Transition]
+    shared: dict[object, list[Any]] = field(default_factory=dict)  # findall results
+    built: list[Any] | None = None  # the events, built once for the rules that read all
+
+    def all_events(self) -> list[Any]:
+        if self.built is None:
+            self.built = self.events if isinstance(self.events, list) else list(self.events)
+        return self.built
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a rule's plan is chosen from: its definition and the forms of its regex the
+    batch paths run (each None when it cannot be derived)."""
+
+    rule: Rule
+    match: re.Pattern[str] | None
+    groups: Mapping[str, int]  # the regex's named groups
+    literal: str | None  # a literal every match holds (the loader's pre-filter)
+    no_literal: str  # when there is none: why
+    batch: re.Pattern[str] | None  # MULTILINE, for a whole batch (the regex starts with a literal)
+    one_line: re.Pattern[str] | None  # the regex confined to one line (no match holds a newline)
+    one_batch: re.Pattern[str] | None  # both
+    plain: bool  # nothing to filter after the match (no `where`, no `exclude`)
+    rises: bool  # a threshold a batch can only cross upwards (> or >=: counts only grow)
+
+    @property
+    def aggregate(self) -> str:
+        return self.rule.aggregate
+
+    @property
+    def field_in_groups(self) -> bool:
+        return (self.rule.field or "") in self.groups
+
+    @property
+    def bulk(self) -> bool:
+        """One key and nothing to filter after the match: whole batches are counted at once
+        (a ratio or spike is judged on the batch as a whole)."""
+        return (
+            not self.rule.by
+            and self.plain
+            and (
+                self.aggregate in ("ratio", "spike")
+                or (self.aggregate in ("count", "rate") and self.rises)
+            )
+        )
+
+    @property
+    def of_in_groups(self) -> bool:
+        """`of` (ratio) reads only regex groups: no event needs to be built."""
+        return all(mt.name in self.groups for mt in self.rule.of)
+
+    @property
+    def keyed(self) -> bool:
+        """count, rate or distinct keyed by regex groups only, nothing to filter, a threshold
+        the batch can only cross upwards: a batch's matches are gathered per key and each
+        key updated and evaluated once."""
+        return (
+            (
+                self.aggregate in ("count", "rate")
+                or (self.aggregate == "distinct" and self.field_in_groups)
+            )
+            and self.rises
+            and bool(self.rule.by)
+            and self.plain
+            and self.match is not None
+            and all(b in self.groups for b in self.rule.by)
+        )
+
+
+def facts(rule: Rule) -> Facts:
+    sel = rule.logs
+    assert sel is not None
+    match = sel.match
+    if match is None:
+        why = "no regex: every line is judged by its fields"
+    else:
+        why = literal_or_why(match)[1] if sel.literal is None else ""
+    # the pattern confined to one line (`[^"]` as `[^\n"]`: the same matches in a line), as
+    # a batch pattern: a search over the joined batch finds each line's matches
+    one_line = line_confined(match) if match is not None else None
+    th = rule.threshold
+    return Facts(
+        rule=rule,
+        match=match,
+        groups=match.groupindex if match is not None else {},
+        literal=sel.literal,
+        no_literal=why,
+        batch=batch_pattern(match) if match is not None else None,
+        one_line=one_line,
+        one_batch=batch_pattern(one_line) if one_line is not None else None,
+        plain=not sel.where and sel.exclude is None,
+        rises=th is not None and th.op in (">", ">="),
+    )
+
+
+class Plan:
+    """How a rule reads a batch given as text: a frozen object whose type names the strategy
+    and whose fields are what it runs. A subclass is a frozen dataclass with `choose` (its
+    plan for a rule, or None when it cannot serve it) and `run`."""
+
+    __slots__ = ()
+    # False: the plan reads lines, not the text (it runs on a batch without text too)
+    needs_text: ClassVar[bool] = True
+
+    @classmethod
+    def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
+        """This strategy's plan for the rule, or None. `then()` is the plan the strategies
+        after this one would choose (for a plan that names what runs when it cannot)."""
+        raise NotImplementedError
+
+    def run(self, r: LogRule, b: Batch) -> None:
+        """The rule's pass over the batch (its text is there unless `needs_text` is False)."""
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        """The strategy's name (with what it falls back to, for a plan that has one)."""
+        return type(self).__name__
+
+
+def each_line(r: LogRule, b: Batch, literal: str | None) -> None:
+    """Every line holding `literal` (every line when None) judged on its own: the path of a
+    batch without text, and the reference every plan agrees with."""
+    events, now, out = b.all_events(), b.now, b.out
+    bucket = r.bucket(now)
+    if literal is None:
+        for idx, line in enumerate(b.lines):
+            r.observe(events, idx, line, now, bucket, out)
+        return
+    for idx, line in enumerate(b.lines):
+        if literal in line:
+            r.observe(events, idx, line, now, bucket, out)
+
+
+def first(literal: str, rare: str, text: str) -> int:
+    """Where `literal` first occurs in the text, or -1. A text that lacks one of the
+    literal's rarest characters (`rare`) is ruled out by memchr, without searching for it."""
+    for c in rare:
+        if c not in text:
+            return -1
+    return text.find(literal)
+
+
+def tail(lines: Sequence[str], text: str | None) -> list[str]:
+    """The batch's last EXAMPLES lines (from the text's end when there is one)."""
+    if text is None:
+        return list(lines[-EXAMPLES:])
+    start = len(text)
+    for _ in range(EXAMPLES):
+        start = text.rfind(SEP, 0, start)
+        if start < 0:
+            break
+    return text[start + 1 :].split(SEP)

@@ -1,0 +1,183 @@
+"""Plans for count, rate and distinct rules keyed by regex groups: a batch's matches are
+gathered per key in C (Counter over the key groups) and each key is updated and evaluated
+once (`LogRule.observe_keys`)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from rules.plans.base import SEP, Batch, Facts, Plan, first
+from rules.prefilter import bounded_pattern, line_pattern, rare_chars
+from rules.windows import EXAMPLES
+
+if TYPE_CHECKING:
+    from rules.logrules import LogRule
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Where a match's key is: its groups' numbers (and distinct's value group, else 0)."""
+
+    groups: tuple[int, ...]
+    value_group: int
+    # (from the two above: itemgetters, which compare by identity)
+    key_of: Callable[[re.Match[str]], Any] = field(compare=False)  # a group or tuple of them
+    pair_of: Callable[[re.Match[str]], Any] = field(compare=False)  # key + distinct's value
+
+    @property
+    def single(self) -> bool:
+        return len(self.groups) == 1
+
+    @staticmethod
+    def of(f: Facts) -> Keys:
+        groups = tuple(f.groups[b] for b in f.rule.by)
+        value = f.groups[f.rule.field or ""] if f.aggregate == "distinct" else 0
+        return Keys(
+            groups,
+            value,
+            itemgetter(*groups),
+            itemgetter(*groups, value) if value else itemgetter(0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedFindall(Plan):
+    """One finditer over the batch from the first line holding the literal: the regex's
+    matches cannot span lines and it starts with a literal (`pattern` takes the rest of
+    each line: one match per line)."""
+
+    pattern: re.Pattern[str]
+    literal: str | None
+    rare: str
+    keys: Keys
+
+    @classmethod
+    def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
+        if not f.keyed or f.one_batch is None:
+            return None
+        rx = line_pattern(f.one_batch)
+        if rx is None:
+            return None
+        lit = f.literal
+        return cls(rx, lit, rare_chars(lit) if lit is not None else "", Keys.of(f))
+
+    def run(self, r: LogRule, b: Batch) -> None:
+        text = b.text
+        assert text is not None
+        pos = first(self.literal, self.rare, text) if self.literal is not None else 0
+        if pos < 0:
+            return  # a C substring search rules out the batch faster than the regex scan
+        ms = list(self.pattern.finditer(text, text.rfind(SEP, 0, pos) + 1))
+        if ms:
+            gather(self.keys, r, ms, b)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedGated(Plan):
+    """Each line holding the literal searched in place (`pattern` is the rule's regex for a
+    line of the batch, ending at the line's end). The literal's places come from one
+    finditer (a tighter loop than str.find for frequent literals)."""
+
+    pattern: re.Pattern[str]
+    literal: str
+    literal_rx: re.Pattern[str]
+    rare: str
+    keys: Keys
+
+    @classmethod
+    def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
+        lit = f.literal
+        if not f.keyed or f.match is None or lit is None or "\n" in lit:
+            return None
+        rx = bounded_pattern(f.match)
+        if rx is None:
+            return None
+        return cls(rx, lit, re.compile(re.escape(lit)), rare_chars(lit), Keys.of(f))
+
+    def run(self, r: LogRule, b: Batch) -> None:
+        text = b.text
+        assert text is not None
+        pos = first(self.literal, self.rare, text)
+        if pos < 0:
+            return
+        find, rfind, search, size = text.find, text.rfind, self.pattern.search, len(text)
+        ms = []
+        end = -1
+        for c in self.literal_rx.finditer(text, pos):
+            at = c.start()
+            if at < end:
+                continue  # the literal again in the line just searched
+            end = find(SEP, at)
+            if end < 0:
+                end = size
+            m = search(text, rfind(SEP, 0, at) + 1, end)
+            if m is not None:
+                ms.append(m)
+        if ms:
+            gather(self.keys, r, ms, b)
+
+
+def gather(kp: Keys, r: LogRule, ms: list[re.Match[str]], b: Batch) -> None:
+    """A keyed rule's matches in one batch (one per line, in order, each ending at its
+    line's end): each key is updated and evaluated once, with its last lines as examples.
+    Counting is done in C (Counter over the key groups); Python steps only per key and
+    back through the batch's last matches for the examples."""
+    text, now, out = b.text, b.now, b.out
+    assert text is not None
+    key_of, single, value_group = kp.key_of, kp.single, kp.value_group
+    keys = list(map(key_of, ms))
+    counts = Counter(keys)
+    odd = None in counts if single else any(None in k for k in counts)
+    if not odd and value_group:
+        odd = None in map(itemgetter(value_group), ms)
+    if odd:  # an optional group did not take part: such lines are judged on their own
+        good = [m for m, k in zip(ms, keys, strict=True) if not _is_odd(kp, m, k)]
+        if good:
+            gather(kp, r, good, b)
+        bucket = r.bucket(now)
+        for m in ms:
+            if _is_odd(kp, m, key_of(m)):
+                idx = text.count(SEP, 0, m.start())
+                r.observe(b.events, idx, b.lines[idx], now, bucket, out)
+        return
+    # the last EXAMPLES lines of each key (newest first), walking back from the batch's end
+    examples: dict[Any, list[str]] = {}
+    left = sum(map(min, counts.values(), repeat(EXAMPLES)))
+    rfind = text.rfind
+    i = len(ms)
+    while left:
+        i -= 1
+        k = keys[i]
+        e = examples.get(k)
+        if e is None:
+            m = ms[i]
+            examples[k] = [text[rfind(SEP, 0, m.start()) + 1 : m.end()]]
+        elif len(e) < EXAMPLES:
+            m = ms[i]
+            e.append(text[rfind(SEP, 0, m.start()) + 1 : m.end()])
+        else:
+            continue
+        left -= 1
+    values: dict[Any, list[str]] | None = None
+    if value_group:  # distinct: each key's distinct values, in order of appearance
+        values = {}
+        for pair in dict.fromkeys(map(kp.pair_of, ms)):
+            k = pair[0] if single else pair[:-1]
+            v = values.get(k)
+            if v is None:
+                values[k] = [pair[-1]]
+            else:
+                v.append(pair[-1])
+    r.observe_keys(counts, single, values, examples, now, out)
+
+
+def _is_odd(kp: Keys, m: re.Match[str], k: Any) -> bool:
+    if (k is None) if kp.single else (None in k):
+        return True
+    return bool(kp.value_group) and m[kp.value_group] is None

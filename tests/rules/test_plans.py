@@ -1,0 +1,145 @@
+"""Each log rule's plan (rules/plans/), chosen once at load: the plan of every shipped pack
+rule is pinned here, so a rule that silently falls to a slower plan (a Python whose private
+regex parser changed, a derivation that stopped proving a pattern linear) fails the suite."""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+
+import pytest
+
+from rules import prefilter
+from rules.loader import load_rule_files
+from rules.model import Rule
+from rules.plans import STRATEGIES, EveryLine, Plan, plan_for
+from tests.rules.test_batches import RULES
+
+PACKS = sorted(
+    f.name.removesuffix(".yaml")
+    for f in resources.files("rules").joinpath("packs").iterdir()
+    if f.name.endswith(".yaml")
+)
+
+# generated from the engine's paths before plans existed (the same for every rule), checked
+# against what each plan is for: keyed counts of one-line regexes starting with their literal
+# take one finditer; those that do not start with it are gated by it; the nginx ratio and
+# spike count in one findall; the quantile takes its values from one, falling back to a
+# MULTILINE regex scan when a value is empty
+PINNED = {
+    "deadman/0/LogSourceSilent": "Touch",
+    "kernel/0/KernelOOMKill": "KeyedFindall",
+    "kernel/1/KernelIOError": "KeyedFindall",
+    "kernel/2/KernelSegfault": "KeyedGated",
+    "nginx/0/NginxHigh5xxRatio": "BulkCount",
+    "nginx/1/NginxRequestSpike": "BulkCount",
+    "nginx/2/NginxSlowRequests": "BulkValues(fallback=RegexScan)",
+    "nginx/3/NginxClientErrorsFromAddress": "KeyedGated",
+    "sshd/0/SSHBruteForce": "KeyedFindall",
+    "sshd/1/SSHInvalidUsers": "KeyedFindall",
+    "systemd/0/SystemdUnitFailed": "KeyedGated",
+    "systemd/1/SystemdUnitRestarting": "KeyedGated",
+}
+
+# the same rules copied into a user's rule file are compiled as untrusted (rules/saferegex.py):
+# a derived pattern runs only when proven linear, and the nginx 4xx rule's line-bounded form
+# is not, so its lines are found by its literal alone
+PINNED_AS_USER_FILE = {**PINNED, "nginx/3/NginxClientErrorsFromAddress": "LiteralScan"}
+
+# the randomized batch test's rules (tests/rules/test_batches.py): one or more per strategy
+PINNED_TEST_RULES = {
+    "KeyedCount": "KeyedFindall",
+    "OptionalGroupKey": "KeyedFindall",
+    "PlainCount": "BulkCount",
+    "Ratio": "BulkCount",
+    "CountSameShapeAsRatio": "BulkCount",
+    "SpanningRatio": "BulkCount",
+    "RatioOfField": "RegexScan",
+    "SpanningKeyed": "KeyedFindall",
+    "SpanningFirst": "EveryLine",
+    "SpanningFirstKeyed": "EveryLine",
+    "SpanningBulk": "BulkLines",
+    "DistinctUsers": "KeyedFindall",
+    "LiteralOnly": "LiteralScan",
+    "AnchoredKeyed": "KeyedGated",
+    "WordBoundaryKeyed": "KeyedGated",
+    "QuantileOfGroup": "BulkValues(fallback=RegexScan)",
+    "QuantileOptionalGroup": "BulkValues(fallback=RegexScan)",
+    "WhereRule": "EveryLine",
+    "Silent": "Touch",
+}
+
+
+def pack_rules(prefix: str = "builtin:") -> list[Rule]:
+    """The shipped packs' log rules, loaded as the daemon loads `builtin:NAME` (or, with
+    another prefix, as a user's copy of them)."""
+    files = [
+        (f"{prefix}{name}", resources.files("rules").joinpath("packs", f"{name}.yaml").read_text())
+        for name in PACKS
+    ]
+    return [r for r in load_rule_files(files, 15.0).rules() if r.logs is not None]
+
+
+def test_every_shipped_pack_rule_gets_its_pinned_plan() -> None:
+    assert {r.ident: plan_for(r).label for r in pack_rules()} == PINNED
+
+
+def test_a_users_copy_of_the_packs_gets_its_pinned_plans() -> None:
+    assert {r.ident: plan_for(r).label for r in pack_rules("/etc/alerter/")} == (
+        PINNED_AS_USER_FILE
+    )
+
+
+def test_the_randomized_tests_rules_get_their_pinned_plans() -> None:
+    rules = load_rule_files([("t.yaml", RULES)], 15.0).rules()
+    assert {r.alert: plan_for(r).label for r in rules} == PINNED_TEST_RULES
+
+
+def test_without_the_private_regex_parser_the_pinned_plans_fail_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a Python whose re._parser changed would do: no derivation, every rule that had a
+    batch plan judges every line, each plan saying why, and the pinned table no longer holds
+    (so the suite fails instead of the daemon getting slower unnoticed)."""
+    monkeypatch.setattr(prefilter, "_parser", None)
+    monkeypatch.setattr(prefilter, "PARSER_PROBLEM", "re._parser parses the probe differently")
+    plans = {r.ident: plan_for(r) for r in pack_rules()}
+    assert {i: p.label for i, p in plans.items()} != PINNED
+    for ident, plan in plans.items():
+        if ident != "deadman/0/LogSourceSilent":
+            assert isinstance(plan, EveryLine)
+            assert plan.why == "re._parser parses the probe differently"
+
+
+@pytest.mark.parametrize(
+    ("logs", "why"),
+    [
+        ("{where: {level: error}}", "no regex"),
+        ("{match: '(?i)error'}", "case-insensitive"),
+        ("{match: '\\d+x\\d'}", "no literal of 2 or more characters"),
+        ("{match: '\\pL+ failed'}", "not Python regex syntax"),  # RE2 syntax
+    ],
+)
+def test_a_rule_without_a_literal_judges_every_line_and_says_why(logs: str, why: str) -> None:
+    rule = f"{{alert: A, logs: {logs}, aggregate: count, over: 1m, threshold: '> 1'}}"
+    rules = load_rule_files([("t.yaml", f"groups: [{{name: g, rules: [{rule}]}}]")], 15.0)
+    plan = plan_for(rules.rules()[0])
+    assert isinstance(plan, EveryLine) and why in plan.why
+
+
+def test_plans_are_frozen_values_chosen_the_same_way_each_time() -> None:
+    for rule in pack_rules():
+        plan = plan_for(rule)
+        assert plan == plan_for(rule)
+        assert dataclasses.is_dataclass(plan)
+        for f in dataclasses.fields(plan):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(plan, f.name, None)
+
+
+def test_every_strategy_is_a_frozen_plan_and_the_last_serves_any_rule() -> None:
+    assert STRATEGIES[-1] is EveryLine
+    for strategy in STRATEGIES:
+        assert issubclass(strategy, Plan)
+        assert dataclasses.is_dataclass(strategy)
+        assert strategy.__dataclass_params__.frozen  # type: ignore[attr-defined]
