@@ -1,7 +1,7 @@
 """The batch-wide pass of a bulk rule, as a pure function of plain values.
 
-A single-key count, ratio or spike rule whose matches cannot span lines (`count_in_c`), and a
-quantile of a regex group (`values_match`), need nothing from a batch but its text: how many
+A single-key count, ratio or spike rule whose matches cannot span lines (plan BulkCount), and
+a quantile of a regex group (plan BulkValues), need nothing from a batch but its text: how many
 lines matched (and how many of those `of` accepts), or the field's values, and the last lines
 for `examples`. `summarize` computes that from a `BulkSpec` and the text, so the same pass can
 run here or in a helper process (alerter/scanworker.py), and `rules.scan` applies the summary
