@@ -2,7 +2,9 @@
 their silenced / inhibited status.
 
     GET    /api/v1/silences          [gettableSilence]
-    POST   /api/v1/silences          postableSilence -> {"silenceID": id}   (update: give "id")
+    POST   /api/v1/silences          postableSilence -> {"silenceID": id}   (update: give "id");
+                                     400 with the reason when invalid or past a limit
+                                     (number, size, regex cost: alerter/dispatch/silences.py)
     DELETE /api/v1/silences/{id}     expire it
     GET    /api/v1/alerts            [{labels, annotations, state, activeAt, value, fingerprint,
                                        silenced, inhibited, status}]

@@ -1,8 +1,19 @@
-"""Silences with Alertmanager's semantics and v2 JSON shape, persisted in the state store.
+r"""Silences with Alertmanager's semantics and v2 JSON shape, persisted in the state store.
 
 A silence mutes the alerts all its matchers match between startsAt and endsAt. States:
 pending (not started), active, expired. Expired silences are kept for `RETENTION` so they
 can be listed, then removed.
+
+Limits, as Alertmanager's `--silences.max-silences` and `--silences.max-silence-size-bytes`
+(which it leaves unlimited by default; here they have defaults, so that no client of the API
+can make matching or memory grow without bound): at most `MAX_SILENCES` active and pending
+silences (a new one past it is refused; updating one in place is not), each at most
+`MAX_SILENCE_BYTES` as stored and `MAX_REGEX_PROGRAM` RE2 instructions over its regexes (what
+RE2 keeps of it compiled: `db1-.*` is 15 of them, `[a-z]{1000}` 1,000, `\pL+` 1,200), and
+`MAX_REGEX_PROGRAM_TOTAL` over all active and pending silences (each instruction is ~60 bytes
+held by the matcher's regex, and again in the RE2 Set of the index: 10,000 silences at the
+per-silence limit would hold ~5 GB). Of the expired ones, kept for listing, only the
+`MAX_SILENCES` that ended last are kept before RETENTION.
 
 Matching an alert does not try every silence: the silences not yet expired are indexed by their
 equality matchers, or by their regex matchers in one RE2 Set per label name
@@ -22,6 +33,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+import re2  # type: ignore[import-untyped]
+
+from alerter.dispatch.regexset import re2_text
 from alerter.dispatch.silenceindex import SilenceIndex
 from alerter.notifiers.model import rfc3339
 from alerter.state import StateStore
@@ -29,6 +43,14 @@ from rules.matchers import Matcher, Op, matches_all
 
 SilenceState = Literal["pending", "active", "expired"]
 RETENTION = 5 * 86400.0  # Alertmanager's default --data.retention
+MAX_SILENCES = 10_000  # active and pending ones
+MAX_SILENCE_BYTES = 16 << 10  # as stored: matchers, times, createdBy, comment
+MAX_REGEX_PROGRAM = 10_000  # RE2 instructions over a silence's regexes
+MAX_REGEX_PROGRAM_TOTAL = 1_000_000  # over all active and pending silences (~60 MB)
+
+
+class SilenceLimitError(ValueError):
+    """A silence refused by one of the limits; the message says which and what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +172,24 @@ class SilenceNotFound(KeyError):
     pass
 
 
+def regex_program_size(matchers: tuple[Matcher, ...]) -> int:
+    """RE2 instructions of the regexes of `matchers`, as RE2 compiles them."""
+    opts = re2.Options()
+    opts.log_errors = False
+    total = 0
+    for m in matchers:
+        if m.regex is not None:
+            total += int(re2.compile(re2_text(m.regex.pattern, m.regex.flags), opts).programsize)
+    return total
+
+
 class Silences:
     """The silences of this host; thread-safe (the API thread writes, the main loop reads)."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, max_silences: int = MAX_SILENCES) -> None:
+        self.max_silences = max_silences
         self._store = store
+        self._program: dict[str, int] = {}  # id -> regex_program_size, computed when needed
         self._lock = threading.Lock()
         self._by_id = {
             sid: _from_store(sid, data)
@@ -179,9 +214,14 @@ class Silences:
                     s = replace(s, id="")
                 elif old.state(now) == "active":
                     s = replace(s, starts_at=old.starts_at)
-            if not s.id:
+            creating = not s.id
+            program = self._check(s, creating, now)
+            if creating:
                 s = replace(s, id=str(uuid.uuid4()))
             self._save(s)
+            self._program[s.id] = program
+            if creating and len(self._by_id) > 2 * self.max_silences:
+                self._trim_expired(now)
             return s.id
 
     def expire(self, sid: str, now: float) -> Silence:
@@ -213,19 +253,71 @@ class Silences:
             return [s.id for s in hits]
 
     def gc(self, now: float) -> int:
-        """Drop silences expired for longer than RETENTION; expired ones leave the index."""
+        """Drop silences expired for longer than RETENTION, and the expired ones past the
+        `max_silences` that ended last; expired ones leave the index. Returns how many."""
         with self._lock:
             for sid, s in self._by_id.items():
                 if s.ends_at <= now:
                     self._index.remove(sid)
             old = [sid for sid, s in self._by_id.items() if s.ends_at < now - RETENTION]
-            if old:
-                with self._store.transaction() as db:
-                    db.executemany("DELETE FROM silences WHERE id = ?", [(sid,) for sid in old])
-                for sid in old:
-                    del self._by_id[sid]
-                    del self._order[sid]
-            return len(old)
+            self._drop(old)
+            before = len(self._by_id)
+            self._trim_expired(now)
+            return len(old) + before - len(self._by_id)
+
+    def _check(self, s: Silence, creating: bool, now: float) -> int:
+        """Raise SilenceLimitError when `s` may not be stored; else its regex program size."""
+        live = [x for x in self._by_id.values() if x.ends_at > now and x.id != s.id]
+        if creating and len(live) >= self.max_silences:
+            raise SilenceLimitError(
+                f"exceeded maximum number of silences: {len(live)} active or pending "
+                f"(limit: {self.max_silences}); expire some first"
+            )
+        size = len(_to_store(s).encode())
+        if size > MAX_SILENCE_BYTES:
+            raise SilenceLimitError(
+                f"silence too large: {size} bytes (limit: {MAX_SILENCE_BYTES}); "
+                "shorten its comment or its matchers"
+            )
+        program = regex_program_size(s.matchers)
+        if program > MAX_REGEX_PROGRAM:
+            raise SilenceLimitError(
+                f"silence regexes too complex: {program} RE2 instructions "
+                f"(limit: {MAX_REGEX_PROGRAM}); long alternations, wide repeats ({{m,n}}) "
+                "and Unicode classes cost most: split the silence or simplify its regexes"
+            )
+        total = program + sum(self._program_of(x) for x in live)
+        if total > MAX_REGEX_PROGRAM_TOTAL:
+            raise SilenceLimitError(
+                f"regexes of all silences too complex: {total} RE2 instructions with this "
+                f"one in active and pending silences (limit: {MAX_REGEX_PROGRAM_TOTAL}); "
+                "expire some or simplify their regexes"
+            )
+        return program
+
+    def _program_of(self, s: Silence) -> int:
+        got = self._program.get(s.id)
+        if got is None:  # loaded from the store
+            got = self._program[s.id] = regex_program_size(s.matchers)
+        return got
+
+    def _trim_expired(self, now: float) -> None:
+        """Keep the `max_silences` expired silences that ended last (the lock is held)."""
+        expired = sorted((x.ends_at, sid) for sid, x in self._by_id.items() if x.ends_at <= now)
+        excess = len(expired) - self.max_silences
+        if excess > 0:
+            self._drop([sid for _, sid in expired[:excess]])
+
+    def _drop(self, sids: list[str]) -> None:
+        if not sids:
+            return
+        with self._store.transaction() as db:
+            db.executemany("DELETE FROM silences WHERE id = ?", [(sid,) for sid in sids])
+        for sid in sids:
+            self._index.remove(sid)
+            del self._by_id[sid]
+            del self._order[sid]
+            self._program.pop(sid, None)
 
     def _save(self, s: Silence) -> None:
         with self._store.transaction() as db:

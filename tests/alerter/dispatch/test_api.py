@@ -161,3 +161,22 @@ def test_cli_lists_alerts(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
     assert api.cli("alerts") == 0
     out = capsys.readouterr().out
     assert "HighLoad" in out and "host=a" in out and "firing" in out
+
+
+@pytest.mark.integration
+def test_a_silence_past_the_cap_is_refused_with_400_and_the_reason(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.d.silences.max_silences = 1
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    first = requests.post(f"{api.url}/api/v1/silences", json=SILENCE, headers=auth, timeout=5)
+    assert first.status_code == 200, first.text
+    r = requests.post(f"{api.url}/api/v1/silences", json=SILENCE, headers=auth, timeout=5)
+    assert r.status_code == 400
+    assert "maximum number of silences: 1 active or pending (limit: 1)" in r.json()["error"]
+    update = {**SILENCE, "id": first.json()["silenceID"], "comment": "longer"}
+    r = requests.post(f"{api.url}/api/v1/silences", json=update, headers=auth, timeout=5)
+    assert r.status_code == 200 and r.json() == first.json()  # updated in place
+    assert api.cli("silence", "add", "host=b", "-c", "deploy", "-d", "1h") == 1
+    assert "HTTP 400: exceeded maximum number of silences" in capsys.readouterr().err
+    assert len(requests.get(f"{api.url}/api/v1/silences", timeout=5).json()) == 1
