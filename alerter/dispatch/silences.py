@@ -172,14 +172,17 @@ class SilenceNotFound(KeyError):
     pass
 
 
+_RE2_OPTIONS = re2.Options()  # one object: google-re2's cache of compiled regexes (128) is
+_RE2_OPTIONS.log_errors = False  # keyed by it, so a pattern measured again is not compiled again
+
+
 def regex_program_size(matchers: tuple[Matcher, ...]) -> int:
     """RE2 instructions of the regexes of `matchers`, as RE2 compiles them."""
-    opts = re2.Options()
-    opts.log_errors = False
     total = 0
     for m in matchers:
         if m.regex is not None:
-            total += int(re2.compile(re2_text(m.regex.pattern, m.regex.flags), opts).programsize)
+            rx = re2.compile(re2_text(m.regex.pattern, m.regex.flags), _RE2_OPTIONS)
+            total += int(rx.programsize)
     return total
 
 
