@@ -107,7 +107,7 @@ class Engine:
                     self._metric_rules.append(rt)
                 run.rules.append(rt)
             self._groups.append(run)
-        self._plans: dict[str, tuple[LogRule, ...]] = {}  # log rules by source
+        self._by_source: dict[str, tuple[LogRule, ...]] = {}  # log rules by source
         self._rule_errors: dict[str, str] = {}  # rule ident -> last error while processing
         self._by_series: dict[SeriesKey, tuple[MetricRule, ...]] = {}
         self._started: float | None = None
@@ -121,9 +121,9 @@ class Engine:
                 if rt.started is None or rt.started == 0.0:
                     rt.start(now)
 
-    def _plan(self, source: str) -> tuple[LogRule, ...]:
+    def _rules_of(self, source: str) -> tuple[LogRule, ...]:
         rules = tuple(r for r in self._log_rules if not r.sources or source in r.sources)
-        self._plans[source] = rules
+        self._by_source[source] = rules
         return rules
 
     def process(self, events: Sequence[Any], now: float) -> list[Transition]:
@@ -172,7 +172,7 @@ class Engine:
         out: list[Transition],
         text: str | None = None,
     ) -> None:
-        rules = self._plans.get(source) or self._plan(source)
+        rules = self._by_source.get(source) or self._rules_of(source)
         feed(rules, source, events, lines, now, out, self._rule_errors, text, self._offload)
         for r in rules:
             if r.evicted:
