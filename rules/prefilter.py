@@ -23,7 +23,7 @@ from rules.saferegex import derive
 
 # a pattern using every part of the parse tree this module (and rules.saferegex) reads, and
 # the tree that re._parser (CPython 3.11-3.13) gives for it, op codes by name
-PROBE = r"^ab(?P<g>c)+[^\n\d]x*?(?=e)\1[0-9][^a]|(?i:f)(?:d\w.)\b"
+PROBE = r"^ab(?P<g>c)+[^\n\d]x*?(?=e)\1[0-9][^a]|(?i:f)(?:d\w.)\b(?!g)(?>h)i++(?(g)j|k)\A"
 PROBE_SHAPE: list[Any] = [
     ("BRANCH", (None, [
         [
@@ -37,6 +37,10 @@ PROBE_SHAPE: list[Any] = [
         [
             ("SUBPATTERN", (None, 2, 0, [("LITERAL", 102)])), ("LITERAL", 100),
             ("IN", [("CATEGORY", "CATEGORY_WORD")]), ("ANY", None), ("AT", "AT_BOUNDARY"),
+            ("ASSERT_NOT", (1, [("LITERAL", 103)])), ("ATOMIC_GROUP", [("LITERAL", 104)]),
+            ("POSSESSIVE_REPEAT", (1, "MAXREPEAT", [("LITERAL", 105)])),
+            ("GROUPREF_EXISTS", (1, [("LITERAL", 106)], [("LITERAL", 107)])),
+            ("AT", "AT_BEGINNING_STRING"),
         ],
     ])),
 ]  # fmt: skip
