@@ -44,6 +44,7 @@ T = TypeVar("T")
 TICK_SECONDS = 1.0
 DISPATCH_TICK_SECONDS = 0.1
 COMMIT_WAIT_SECONDS = 0.01  # the bus wait while a commit is pending
+DRAIN_BUDGET_SECONDS = 0.5  # one turn of the main loop processes batches for at most this long
 
 
 class Daemon:
@@ -264,8 +265,12 @@ class Daemon:
                     self._reload_cond.notify_all()
 
     def _drain(self, max_batches: int, timeout: float) -> int:
+        """Process batches off the bus: up to `max_batches`, and for at most DRAIN_BUDGET_SECONDS
+        (the watchdog, timers, dispatch and the checkpoint wait meanwhile; the bus's
+        back-pressure holds the collectors)."""
         batch = self.bus.get(timeout)
         n = 0
+        until = time.monotonic() + DRAIN_BUDGET_SECONDS
         rs = self.run_state
         assert rs is not None
         while batch is not None:
@@ -282,7 +287,7 @@ class Daemon:
             if transitions:
                 self._handle(transitions, now)
             n += 1
-            if n >= max_batches:
+            if n >= max_batches or time.monotonic() >= until:
                 break
             batch = self.bus.get_nowait()
         self.metrics.bus_length.set(self.bus.qsize())

@@ -7,7 +7,6 @@ and for https URLs `http_tls_cert_expiry_days` (days until the server certificat
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
 import time
@@ -21,6 +20,7 @@ from collectors import httpdeadline
 from collectors.base import CollectorStats
 from collectors.events import Sample
 from collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
+from rules.saferegex import compile_pattern
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +46,7 @@ class HttpCollector:
         self.cfg = cfg
         self._stats = stats
         self._session = self._new_session()
-        self._body_rx = re.compile(cfg.body_regex) if cfg.body_regex else None
+        self._body_rx = compile_pattern(cfg.body_regex) if cfg.body_regex else None  # linear
         self._labels = {"url": cfg.url}
         self._https = urlsplit(cfg.url).scheme == "https"
         self._log = log.bind(collector=cfg.name, url=cfg.url)

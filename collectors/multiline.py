@@ -9,8 +9,9 @@ restart reads it whole.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from rules.saferegex import compile_pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class Joiner:
     def __init__(self, cfg: MultilineConfig, max_bytes: int) -> None:
         self.cfg = cfg
         self.max_bytes = max_bytes
-        self._start = re.compile(cfg.start).search
+        self._start = compile_pattern(cfg.start).search  # linear: the lines are anyone's
         self._open: dict[str, Pending] = {}  # file key -> its open event
 
     def feed(self, key: str, raws: list[bytes], start: int, end: int, mono: float) -> Joined:

@@ -22,6 +22,7 @@ import json
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,6 +39,10 @@ log = structlog.get_logger(__name__)
 IDLE_WAIT = 1.0  # seconds a worker sleeps when it has nothing to do (it is woken on enqueue)
 MEMORY_LIMIT = 10_000  # notifications held in memory while the state store cannot be written
 RETRY_AFTER_CAP = 300.0
+# How long stop() waits for sends in flight, all lanes together: well inside systemd's
+# TimeoutStopSec (15 s in the shipped unit). A send still running then is left to its thread; its
+# row stays in the outbox and is sent again after the next start (at least once).
+STOP_BUDGET = 5.0
 """Seconds a receiver's Retry-After may hold a notification back at most: a larger one is
 cut to this, so the notification is still tried again (and dropped only past max_age)."""
 
@@ -147,8 +152,15 @@ class Outbox:
         for ev in self._wake.values():
             ev.set()
         if wait:
+            until = time.monotonic() + STOP_BUDGET
             for lane, t in self._threads:
-                t.join(lane.timeout + 2.0)
+                t.join(max(0.0, min(lane.timeout + 2.0, until - time.monotonic())))
+                if t.is_alive():
+                    log.warning(
+                        "notification_send_left_at_stop",
+                        notifier=lane.name,
+                        hint="still in flight: it is sent again after the next start",
+                    )
         self._threads.clear()
 
     def pending(self) -> int:

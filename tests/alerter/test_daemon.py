@@ -215,6 +215,46 @@ def test_events_reach_engine_then_ack_then_transitions_reach_dispatcher(harness:
     )
 
 
+def test_a_turn_of_the_main_loop_ends_when_its_drain_budget_is_spent(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However full the bus, the loop comes back for its watchdog ping, timers, dispatch and
+    checkpoint once a turn has spent DRAIN_BUDGET_SECONDS (0 here: one batch a turn). Without
+    the budget a 3M-line flood held the loop 23 s in one turn."""
+    turns = 0
+    durables = Daemon._durables
+
+    def counting(self: Daemon, rs: Any) -> Any:
+        nonlocal turns
+        turns += 1
+        return durables(self, rs)
+
+    monkeypatch.setattr(Daemon, "_durables", counting)
+    monkeypatch.setattr("alerter.daemon.DRAIN_BUDGET_SECONDS", 0.0)
+    engine = harness.engines[0]
+    held, release = threading.Event(), threading.Event()
+    at_turn: list[int] = []
+    process = engine.process
+
+    def gated(events: Sequence[Any], now: float) -> list[Transition]:
+        at_turn.append(turns)
+        if len(at_turn) == 1:
+            held.set()
+            release.wait(10)
+        return process(events, now)
+
+    monkeypatch.setattr(engine, "process", gated)
+    c = harness.collectors["app"]
+    c.emit("first")
+    assert held.wait(10)
+    for i in range(20):  # queued while the engine is busy with the first
+        c.emit(f"line {i}")
+    release.set()
+    wait_for(lambda: c.acked == 21)
+    assert len(at_turn) == 21
+    assert len(set(at_turn[1:])) == 20, at_turn  # each batch in a turn of its own
+
+
 def test_health_ready_metrics_endpoints(harness: Harness) -> None:
     assert requests.get(harness.url("/-/healthy"), timeout=5).status_code == 200
     assert requests.get(harness.url("/-/ready"), timeout=5).status_code == 200

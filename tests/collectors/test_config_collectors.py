@@ -159,3 +159,19 @@ def test_problems_are_reported_with_their_position(text: str, expected: str) -> 
 def test_an_unknown_type_reports_no_spurious_unknown_keys() -> None:
     cfg, problems = parse("{name: a, type: snmp, community: public}")
     assert cfg is None and len(problems) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("{name: a, type: file, paths: x, multiline: {start: '(?<=x)y'}}", "start"),
+        ("{name: a, type: http, url: 'http://127.0.0.1/', body_regex: '(a)\\1'}", "body_regex"),
+    ],
+)
+def test_collector_regexes_that_no_linear_engine_runs_are_refused(text: str, key: str) -> None:
+    """multiline.start and body_regex read text others write (log lines, a probed server's
+    body): like rule patterns, they must run in linear time, so lookaround and back references
+    are refused with what to change."""
+    cfg, problems = parse(text)
+    assert cfg is None or problems
+    assert any(f"{key}:" in p for p in problems), problems

@@ -427,3 +427,15 @@ def test_without_inotify_polling_alone_follows_files(
     _, sink = h.start()
     append(log, ["polled"])
     wait_for(lambda: sink.lines == ["polled"])
+
+
+def test_multiline_start_runs_in_linear_time_on_hostile_lines() -> None:
+    """`(a+)+$` as multiline.start took 18-38 s on one 29-byte line in Python's `re` (holding
+    the GIL, so the whole daemon stalled); 41 bytes would take hours. It runs in RE2 now: this
+    returns at once (a regression hangs until pytest-timeout fails it)."""
+    from collectors.multiline import Joiner
+
+    joiner = Joiner(MultilineConfig(start=r"(a+)+$"), max_bytes=65536)
+    hostile = b"a" * 40 + b"!"
+    joined = joiner.feed("k", [b"aaaa", hostile, b"aaa"], 0, 50, 0.0)
+    assert joined.events == ["aaaa\n" + hostile.decode()]  # "aaa" starts the next event

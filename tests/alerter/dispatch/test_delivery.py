@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from alerter.dispatch import NotificationDispatcher
 from alerter.errors import NotifyError
 from alerter.metrics import Metrics
 from alerter.notifiers import build_notifier
+from alerter.notifiers.model import Notification
 from alerter.state import StateStore
 from alerter.testing import FixedClock
 from alerter.wiring import SystemClock
@@ -268,3 +270,38 @@ def test_each_alertmanager_of_a_cluster_is_fed_on_its_own(
         assert {r[0] for r in rows} == {f"am@{down}"}
     finally:
         d.stop()
+
+
+def test_stop_waits_for_a_stuck_send_at_most_the_stop_budget(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver holding a send (timeout 60 s) must not hold the daemon's stop past systemd's
+    TimeoutStopSec: stop() gives up after STOP_BUDGET, the notification stays in the outbox and
+    is sent after the next start."""
+    monkeypatch.setattr("alerter.dispatch.outbox.STOP_BUDGET", 0.2)
+    entered, release = threading.Event(), threading.Event()
+
+    class Stuck(RecordingNotifier):
+        def send(self, notification: Notification) -> None:
+            entered.set()
+            release.wait(60)
+            raise NotifyError("given up", retry=True)
+
+    cfg = notifier_config("{name: rec, type: webhook, url: 'http://127.0.0.1:1/', timeout: 60s}")
+    d = make_dispatcher(
+        store,
+        SystemClock(),
+        route("{receiver: rec, group_wait: 0s}"),
+        {"rec": Stuck("rec")},
+        configs={"rec": cfg},
+    )
+    d.handle([tr(alert(host="a"))], SystemClock().now())
+    assert entered.wait(10)
+    stopper = threading.Thread(target=d.stop)
+    stopper.start()
+    stopper.join(30)  # a bound for a broken build (60 s + 2 s before), not the timing tested
+    try:
+        assert not stopper.is_alive()
+        assert store.query("SELECT COUNT(*) FROM outbox") == [(1,)]  # sent after a restart
+    finally:
+        release.set()
