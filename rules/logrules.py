@@ -22,7 +22,7 @@ from rules.matchers import value_matches as _test
 from rules.model import Rule
 from rules.plans import BulkPlan, Plan, plan_for
 from rules.state import AlertTable, Key
-from rules.windows import EXAMPLES, AbsentWindow, CountWindow
+from rules.windows import EXAMPLE_CHARS, AbsentWindow, CountWindow
 
 # what observe() extracts from an event, by aggregate
 _COUNT, _NUMERIC, _TEXT, _RATIO, _ABSENT, _NEW_VALUE = range(6)
@@ -162,8 +162,7 @@ class LogRule(KeyedWindows):
         else:
             keys.move_to_end(key)  # the least recently updated key is evicted first
         w.add(bucket, x)
-        ex = w.ex
-        w.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
+        w.example(line)
         if self.eager:
             self._evaluate_key(key, w, now, out)
 
@@ -242,7 +241,7 @@ class LogRule(KeyedWindows):
                 ex.reverse()
             w = get(key)
             if w is None and values is None:  # a new key of a count: its window made full
-                w = keys[key] = CountWindow.of(bucket, n, tuple(ex))
+                w = keys[key] = CountWindow.of(bucket, n, tuple(x[:EXAMPLE_CHARS] for x in ex))
                 if len(keys) > max_keys:
                     self._evict()
                 if cmp is not None and not cmp(n, bound) and key not in active:

@@ -6,7 +6,8 @@ event leaves the window at most one bucket width (over/120) after it is `over` o
 key is bounded by the number of buckets, whatever the event rate.
 
 Every window keeps the last EXAMPLES matching lines (the alert's `examples`: a tuple of strings,
-which the garbage collector stops tracking after its first pass). Buckets are flat
+which the garbage collector stops tracking after its first pass), each cut to EXAMPLE_CHARS: a
+key's memory does not grow with the length of the lines its writer chooses. Buckets are flat
 `[index, cell..., index, cell...]`; counts are kept in an `array('q')` (8 bytes a number, no int
 objects): a count window is two small objects per key, for caches of 100k+ keys.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 BUCKETS = 120
 EXAMPLES = 3
+EXAMPLE_CHARS = 512  # of an example line kept (notifications show them; Slack cuts at 3000)
 QUANTILE_SAMPLES = 64  # values kept per bucket for quantiles (beyond that: a rolling sample)
 DISTINCT_CAP = 10_000  # distinct values kept per bucket
 
@@ -33,11 +35,12 @@ class Window:
 
     def example(self, line: str) -> None:
         ex = self.ex
+        line = line[:EXAMPLE_CHARS]  # the same object when it is short enough
         self.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
 
     def examples(self, lines: list[str] | tuple[str, ...]) -> None:
         """Append several lines (the last of a batch), keeping the last EXAMPLES."""
-        self.ex = (*self.ex, *lines)[-EXAMPLES:]
+        self.ex = tuple(x[:EXAMPLE_CHARS] for x in (*self.ex, *lines[-EXAMPLES:])[-EXAMPLES:])
 
     def add(self, i: int, x: Any) -> None:
         raise NotImplementedError

@@ -54,6 +54,23 @@ def test_the_crossing_line_fires_in_its_own_processing() -> None:
     assert log(e, 3, fail("1.2.3.4"), "auth") == []  # already firing: no new transition
 
 
+def test_example_lines_are_kept_cut_so_a_key_costs_no_more_for_long_lines() -> None:
+    """A writer chooses its lines' length (up to max_line_bytes, 64 KiB): kept whole as the 3
+    examples of each of 100k keys they could hold 19 GB. Each is kept to 512 characters, on
+    the per-line path and on the batch path alike."""
+    e = engine(BRUTE)
+    long_user = "x" * 60_000
+    for t in range(3):
+        log(e, t, fail("1.2.3.4", long_user), "auth")
+    batch = [LogLine(3.0, "auth", fail("5.6.7.8", long_user), {}) for _ in range(3)]
+    e.process(batch, 3.0)
+    alerts = {a.labels["ip"]: a for a in e.alerts()}
+    for ip in ("1.2.3.4", "5.6.7.8"):
+        ex = alerts[ip].examples
+        assert len(ex) == 3 and all(len(x) == 512 for x in ex), [len(x) for x in ex]
+        assert ex[-1] == fail(ip, long_user)[:512]
+
+
 def test_source_exclude_and_keys_are_respected() -> None:
     e = engine(BRUTE)
     for t in range(5):
