@@ -180,3 +180,29 @@ def test_a_silence_past_the_cap_is_refused_with_400_and_the_reason(
     assert api.cli("silence", "add", "host=b", "-c", "deploy", "-d", "1h") == 1
     assert "HTTP 400: exceeded maximum number of silences" in capsys.readouterr().err
     assert len(requests.get(f"{api.url}/api/v1/silences", timeout=5).json()) == 1
+
+
+NESTED = "((((((.*)*)*)*)*)*)*X"  # the sweep's input: exponential in a backtracking engine
+
+
+@pytest.mark.integration
+def test_a_catastrophic_regex_as_filter_or_silence_is_answered_in_linear_time(api: Api) -> None:
+    """Issue 11: this filter froze the daemon (GET needs no token on loopback), and POSTed as a
+    silence it froze it again after every restart. Matched against a 40-character value it
+    would take longer than the test's timeout in Python's `re`; in RE2 it takes microseconds."""
+    api.alerts.append(alert(host="a" * 40 + "!"))
+    got = requests.get(
+        f"{api.url}/api/v1/alerts", params={"filter": f"host=~{json.dumps(NESTED)}"}, timeout=30
+    )
+    assert got.status_code == 200 and got.json() == []
+    silence = {**SILENCE, "matchers": [{"name": "host", "value": NESTED, "isRegex": True}]}
+    r = requests.post(
+        f"{api.url}/api/v1/silences",
+        json=silence,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    (listed,) = requests.get(f"{api.url}/api/v1/alerts", timeout=30).json()
+    assert listed["silenced"] is False  # matched, in linear time, and it does not match
+    api.d.handle([tr(alert(host="b" * 40 + "!"))], SystemClock().now())  # through routing too
