@@ -119,7 +119,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     top = MapReader(root, p, "config")
 
     g = _parse_global(top.map("global"), base_dir)
-    server = _parse_server(top.map("server"), p)
+    server = _parse_server(top.map("server"), p, base_dir)
 
     collectors = []
     for r in top.items("collectors"):
@@ -214,11 +214,13 @@ def _with_defaults(configured: tuple[str, ...], defaults: tuple[str, ...]) -> tu
     return tuple(dict.fromkeys((*defaults, *configured)))
 
 
-def _parse_server(r: MapReader | None, p: Problems) -> ServerConfig:
+def _parse_server(r: MapReader | None, p: Problems, base_dir: Path) -> ServerConfig:
     if r is None:
         return ServerConfig()
     listen = r.str("listen", "127.0.0.1:9753")
     token_file = r.str("token_file")
+    if token_file and not os.path.isabs(token_file):  # like every path: from the config's dir
+        token_file = str(base_dir / token_file)
     r.done()
     host, _, port_s = listen.rpartition(":")
     host = host.strip("[]") or "0.0.0.0"

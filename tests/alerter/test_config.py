@@ -167,3 +167,16 @@ def test_configured_protected_units_add_to_the_built_in_set() -> None:
     assert parse_config(
         "global:\n  protected_units: []\n", "c.yaml", {}
     ).global_.protected_units == (DEFAULT_PROTECTED_UNITS)
+
+
+def test_a_relative_token_file_is_read_from_the_config_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like state_dir and every other path in the config: not from the daemon's working
+    directory (systemd starts it in /)."""
+    (tmp_path / "api-token").write_text("s3cret\n")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("server: {listen: '0.0.0.0:9753', token_file: api-token}\n")
+    monkeypatch.chdir("/")
+    c = load_config(str(cfg))
+    assert c.server.token == "s3cret" and c.server.token_file == str(tmp_path / "api-token")
