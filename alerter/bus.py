@@ -64,14 +64,17 @@ class Gate:
             if self.mode == "pause":
                 return ()
             if self.mode == "sample":
-                return [e for e in events if self._rng.random() < self.ratio]
+                keep = [i for i in range(len(events)) if self._rng.random() < self.ratio]
+                if isinstance(events, LogBatch):  # its lines stay unparsed
+                    return events.pick(keep)
+                return [events[i] for i in keep]
             if self.mode == "rate":
                 now = self._clock()
                 self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
                 self._last = now
                 n = min(len(events), int(self._tokens))
                 self._tokens -= n
-                return events[:n]
+                return events.pick(range(n)) if isinstance(events, LogBatch) else events[:n]
             return events
 
 
@@ -83,23 +86,17 @@ DEFAULT_MAX_BYTES = 64 << 20  # 64 MiB of event data queued, all collectors toge
 BLOCK_LINE_OVERHEAD = 64
 EVENT_OVERHEAD = 200
 FIELD_OVERHEAD = 200
-SAMPLED_EVENTS = 3  # events of a LogBatch looked at for its fields
 
 
 def batch_bytes(events: Sequence[Event]) -> int:
-    """About the memory a queued batch holds. A LogBatch's fields are estimated from a few of
-    its events (its lines were all parsed as they were read)."""
+    """About the memory a queued batch holds. A LogBatch holds its lines (or only its block,
+    when read whole and not split): its lines are parsed after it leaves the bus."""
     if isinstance(events, LogBatch):
         n = len(events)
         text = events.text
-        if text is not None and not events.split:  # no fields (parser none): the block only
+        if text is not None and not events.split:  # the block only
             return len(text) + BLOCK_LINE_OVERHEAD * n
-        data = sum(map(len, events.lines)) + EVENT_OVERHEAD * n + (len(text) if text else 0)
-        if n == 0:
-            return data
-        picked = sorted({0, n // 2, n - 1})[:SAMPLED_EVENTS]
-        per_event = sum(_fields_bytes(events[i].fields) for i in picked) / len(picked)
-        return data + int(per_event * n)
+        return sum(map(len, events.lines)) + EVENT_OVERHEAD * n + (len(text) if text else 0)
     total = EVENT_OVERHEAD * len(events)
     for e in events:
         if isinstance(e, LogEvent):

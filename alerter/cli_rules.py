@@ -137,17 +137,12 @@ _BLOCK = 1 << 22  # characters read at a time
 def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, Sequence[Any]]]:
     """(time, sequence, events) for each run of consecutive lines with the same time; a line
     without a time takes the previous line's. The parser times every line; a run's events are
-    a LogBatch, each built (its fields parsed) only when the engine looks at its line."""
-    from collectors.events import EMPTY, LogBatch, LogEvent
+    a LogBatch, each line parsed only when the engine looks at it (its parsed time is the
+    run's time: the run is the lines of that time, or of none after a line of that time)."""
+    from collectors.parsers import batch
 
-    parse = parser.parse
-
-    def run_of(lines: list[str], t: float) -> LogBatch:
-        def make(i: int) -> LogEvent:
-            fields, _ = parse(lines[i])
-            return LogEvent(t, collector, lines[i], EMPTY if fields is None else fields)
-
-        return LogBatch(collector, lines, make)
+    def run_of(lines: list[str], t: float) -> Sequence[Any]:
+        return batch(parser, collector, t, lines=lines)
 
     last = 0.0
     n = 0

@@ -36,6 +36,7 @@ from alerter.server import APIServer, ListenError
 from alerter.state import StateStore
 from alerter.wiring import Parts
 from collectors.base import Collector, PollingCollector
+from collectors.events import LogBatch
 from rules.alert import Alert, Transition
 
 log = structlog.get_logger(__name__)
@@ -276,9 +277,13 @@ class Daemon:
         while batch is not None:
             now = self.clock.now()
             self.checkpoint.note_work(time.monotonic())
+            events = batch.events
             with self._engine_lock:
-                transitions = self._guard("engine", rs.engine.process, batch.events, now)
-            self.metrics.events.labels(batch.collector).inc(len(batch.events))
+                transitions = self._guard("engine", rs.engine.process, events, now)
+            if isinstance(events, LogBatch) and events.parse_errors:
+                # a line is parsed when the engine looks at it: counted once it is done
+                self.metrics.dropped(batch.collector, "parse_error", events.parse_errors)
+            self.metrics.events.labels(batch.collector).inc(len(events))
             if batch.ack is not None:
                 try:
                     batch.ack()

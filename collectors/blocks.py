@@ -1,5 +1,7 @@
 """A followed file's blocks as event batches: lines split (CRs dropped, over-long lines cut and
-counted as too_long), parsed, and joined into multiline events when configured."""
+counted as too_long) and joined into multiline events when configured. A batch's lines are
+parsed later, each when the engine looks at it (collectors/events.py: LogBatch), which also
+counts their parse errors."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collectors.base import CollectorStats
 from collectors.events import LogBatch
 from collectors.lines import lines_within, split_lines
 from collectors.multiline import Joiner, MultilineConfig, Pending
-from collectors.parsers import ParserConfig, make_parser, text_batch
+from collectors.parsers import ParserConfig, batch, make_parser
 from collectors.tail import Chunk, FileTailer
 
 # Hands a batch of `FileTailer`'s lines on, to be acknowledged at an offset; False: stop.
@@ -54,9 +56,8 @@ class Blocks:
             return self._put(t, lines, chunk.end)
         # The common block: its lines are the text as read, which the batch carries whole
         # (the chunk ends with a newline).
-        return self._send(
-            t, *text_batch(self._parser, text[:-1], self.name, self._clock()), chunk.end
-        )
+        events = batch(self._parser, self.name, self._clock(), text=text[:-1])
+        return self._send_batch(t, events, chunk.end)
 
     def flush_timed_out(self, tailers: dict[str, FileTailer], now: float) -> None:
         """Hand on the open multiline events nothing followed for their timeout; forget those
@@ -87,11 +88,7 @@ class Blocks:
         self._put(t, [p.text()], p.end)
 
     def _put(self, t: FileTailer, lines: list[str], ack_offset: int) -> bool:
-        return self._send(t, *self._parser.batch(lines, self.name, self._clock()), ack_offset)
-
-    def _send(self, t: FileTailer, events: LogBatch, errors: int, ack_offset: int) -> bool:
-        if errors:
-            self._stats.dropped(self.name, "parse_error", errors)
+        events = batch(self._parser, self.name, self._clock(), lines=lines)
         return self._send_batch(t, events, ack_offset)
 
     def _emit_multiline(self, t: FileTailer, chunk: Chunk, mono: float) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -37,49 +37,68 @@ class Sample:
 Event = LogEvent | Sample
 
 
-class LogBatch(Sequence[LogEvent]):
-    """Lines of one source read together, as a sequence of LogEvents built on access.
+# (ParseLine: a parser's `parse`: a line's fields, None when it does not parse, and its time)
+ParseLine = Callable[[str], tuple[Mapping[str, str] | None, float | None]]
 
-    The collector parses every line when it reads it (to count parse errors), but builds a
-    line's LogEvent only when someone indexes or iterates: most lines of a busy log match no
-    rule, and a consumer that reads `lines` first (a substring or batch-wide regex pre-filter)
-    builds events for the few lines it keeps. Each event is built once: indexing keeps the
-    events it built, iterating builds and keeps them all.
+
+class LogBatch(Sequence[LogEvent]):
+    """Lines of one source read together, as a sequence of LogEvents each parsed and built
+    when someone first looks at it.
+
+    The batch holds the lines (or the block's text, `text`, split into `lines` only when
+    someone asks for them) and the parser's `parse`; making it parses nothing. Indexing or
+    iterating parses that line, builds its LogEvent and keeps it: a line is parsed at most
+    once, and a line no one looks at (most lines of a busy log match no rule, and a rule
+    that reads only the text or its regex groups looks at no event) is never parsed.
+    `parse` None: the lines have no fields (the `none` parser), nothing to parse.
+
+    `parse_errors` counts the lines parsed so far that did not parse (their events have no
+    fields); whoever processed the batch reads it afterwards (the daemon counts it in
+    `alerter_events_dropped_total{reason="parse_error"}` once the engine is done with the batch).
+
+    An event's time is the time its parser reads in the line, else `now` (when the block was
+    read). A line no one looks at is never parsed, so its time is never read: the engine
+    places every line of a batch at the time it processes the batch.
+
+    One thread at a time: the collector makes the batch and hands it over (through the bus's
+    lock); from then on only the thread that processes it reads it and fills its caches.
 
     `text`, when set, is the batch's lines joined by newlines (no line holds one): the block
-    as it was read, which the engine searches whole. A batch made `from_text` splits it into
-    `lines` only when someone asks for them (a line's own event, say), so a block whose lines
-    no rule looks at individually is never split into a million strings.
+    as it was read, which the engine searches whole, so a block whose lines no rule looks at
+    individually is never split into a million strings.
     """
 
-    __slots__ = ("_built", "_lines", "_make", "_n", "_some", "source", "text")
+    __slots__ = (
+        "_built",
+        "_lines",
+        "_n",
+        "_parse",
+        "_some",
+        "now",
+        "parse_errors",
+        "source",
+        "text",
+    )
 
     def __init__(
         self,
         source: str,
-        lines: list[str],
-        make: Callable[[int], LogEvent],
+        now: float,
+        parse: ParseLine | None,
+        lines: list[str] | None = None,
         text: str | None = None,
     ) -> None:
+        if lines is None and text is None:
+            raise ValueError("a LogBatch needs its lines or its text")
         self.source = source
-        self._lines: list[str] | None = lines
-        self._n = len(lines)
+        self.now = now
         self.text = text
-        # (the batch is passed in, not closed over: no reference cycle)
-        self._make: Callable[[LogBatch, int], LogEvent] = lambda _, i: make(i)
+        self.parse_errors = 0
+        self._parse = parse
+        self._lines = lines
+        self._n = -1 if lines is None else len(lines)  # from text: counted when first asked
         self._built: list[LogEvent] | None = None  # all of them, once iterated
         self._some: dict[int, LogEvent] = {}  # those indexed before that
-
-    @classmethod
-    def from_text(
-        cls, source: str, text: str, make: Callable[[LogBatch, int], LogEvent]
-    ) -> LogBatch:
-        """A batch of the lines of `text` (joined by newlines, without a final one); `make`
-        gets the batch and an index, and reads the line from `lines`."""
-        b = cls.__new__(cls)
-        b.source, b.text, b._lines, b._n, b._make = source, text, None, -1, make
-        b._built, b._some = None, {}
-        return b
 
     @property
     def lines(self) -> list[str]:
@@ -90,18 +109,41 @@ class LogBatch(Sequence[LogEvent]):
 
     @property
     def split(self) -> bool:
-        """Whether `lines` exists (a batch made `from_text` is split only when asked)."""
+        """Whether `lines` exists (a batch made from text is split only when asked)."""
         return self._lines is not None
+
+    def parsed_lines(self) -> list[int]:
+        """The indexes of the lines whose events were built (parsed) so far, in order."""
+        if self._built is not None:
+            return list(range(len(self._built)))
+        return sorted(self._some)
+
+    def pick(self, indexes: Iterable[int]) -> LogBatch:
+        """A batch of these lines (same source, time and parser), none parsed yet."""
+        lines = self.lines
+        return LogBatch(self.source, self.now, self._parse, [lines[i] for i in indexes])
+
+    def _make(self, i: int) -> LogEvent:
+        line = self.lines[i]
+        parse = self._parse
+        if parse is None:
+            return LogEvent(self.now, self.source, line, EMPTY)
+        fields, t = parse(line)
+        if fields is None:
+            self.parse_errors += 1
+            fields = EMPTY
+        return LogEvent(self.now if t is None else t, self.source, line, fields)
 
     def events(self) -> list[LogEvent]:
         """Every event, built once."""
         if self._built is None:
             some, make = self._some, self._make
-            self._built = [some.get(i) or make(self, i) for i in range(len(self))]
+            self._built = [some.get(i) or make(i) for i in range(len(self))]
+            self._some = {}
         return self._built
 
     def __len__(self) -> int:
-        if self._n < 0:  # from_text: lines counted when first asked (a C count of newlines)
+        if self._n < 0:  # from text: lines counted when first asked (a C count of newlines)
             assert self.text is not None
             self._n = self.text.count("\n") + 1
         return self._n
@@ -124,7 +166,7 @@ class LogBatch(Sequence[LogEvent]):
             raise IndexError("LogBatch index out of range")
         ev = self._some.get(i)
         if ev is None:
-            ev = self._some[i] = self._make(self, i)
+            ev = self._some[i] = self._make(i)
         return ev
 
     def __iter__(self) -> Iterator[LogEvent]:

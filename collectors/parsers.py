@@ -1,11 +1,11 @@
 """Line parsers: regex, json, logfmt, syslog (RFC 3164 and 5424, in collectors/syslog.py), none.
 
 A parser turns one line into `(fields, time)`: fields is None when the line does not parse (the
-collector still emits the line, with no fields, and counts it as `parse_error`), time is epoch
-seconds or None when the line carries none. `events()` does the same for a block of lines and
-builds every LogEvent; `batch()`, the file collector's hot path, parses the block but builds a
-line's event only when the consumer looks at it; `times()` gives only the lines' times (replay
-orders lines by them). Timestamps are cached by their text (collectors/timefmt.py).
+line is still an event, with no fields, and counts as a `parse_error`), time is epoch seconds or
+None when the line carries none. `batch()` makes the collector's LogBatch, whose lines are
+parsed one by one when a consumer looks at them (collectors/events.py); `events()` parses and
+builds every event of some lines at once; `times()` gives only the lines' times (replay orders
+lines by them). Timestamps are cached by their text (collectors/timefmt.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from operator import is_not
 from typing import Any, Protocol
 
 from collectors.events import EMPTY, LogBatch, LogEvent
@@ -46,12 +44,23 @@ class Parser(Protocol):
     def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
         """LogEvents for `lines` (time: parsed, else `now`) and the number of parse errors."""
 
-    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
-        """The same events as a LogBatch: every line parsed now, each event built on access."""
-
     def times(self, lines: list[str]) -> list[float | None]:
         """Each line's time as `parse` gives it (None: it has none, or does not parse), without
         building fields where the format allows (replay orders lines by these)."""
+
+
+def batch(
+    parser: Parser,
+    source: str,
+    now: float,
+    lines: list[str] | None = None,
+    text: str | None = None,
+) -> LogBatch:
+    """The LogBatch of `lines`, or of the lines of `text` (joined by newlines, no final one;
+    the batch carries it and splits it only if asked): nothing is parsed now, each line when
+    a consumer looks at it, with `parser.parse` (its parse errors counted by the batch)."""
+    parse = None if isinstance(parser, NoneParser) else parser.parse
+    return LogBatch(source, now, parse, lines, text)
 
 
 def check_parser_config(cfg: ParserConfig) -> None:
@@ -127,25 +136,6 @@ class _FieldParser:
     def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
         return events_via(self.parse, lines, source, now)
 
-    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
-        return batch_via(self.parse, lines, source, now)
-
-
-def batch_via(
-    parse: Callable[[str], ParseResult], lines: list[str], source: str, now: float
-) -> tuple[LogBatch, int]:
-    """A LogBatch from any parse function: lines parsed now, events built on access."""
-    results = list(map(parse, lines))
-    errors = sum(1 for fields, _ in results if fields is None)
-
-    def make(i: int) -> LogEvent:
-        fields, t = results[i]
-        return LogEvent(
-            now if t is None else t, source, lines[i], EMPTY if fields is None else fields
-        )
-
-    return LogBatch(source, lines, make), errors
-
 
 def events_via(
     parse: Callable[[str], ParseResult], lines: Sequence[str], source: str, now: float
@@ -164,8 +154,7 @@ def events_via(
 
 
 class SyslogLineParser:
-    """The syslog parser: lines are matched and timed in a C-level pass, fields made for the
-    lines a consumer looks at."""
+    """The syslog parser (collectors/syslog.py) as a `Parser`."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._syslog = SyslogParser(clock)
@@ -174,17 +163,6 @@ class SyslogLineParser:
 
     def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
         return events_via(self.parse, lines, source, now)
-
-    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
-        parse = self.parse
-
-        def make(i: int) -> LogEvent:
-            fields, t = parse(lines[i])
-            return LogEvent(
-                now if t is None else t, source, lines[i], EMPTY if fields is None else fields
-            )
-
-        return LogBatch(source, lines, make), self._syslog.errors(lines)
 
 
 class NoneParser:
@@ -198,23 +176,6 @@ class NoneParser:
 
     def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
         return [LogEvent(now, source, line, EMPTY) for line in lines], 0
-
-    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
-        return LogBatch(source, lines, lambda i: LogEvent(now, source, lines[i], EMPTY)), 0
-
-    def batch_text(self, text: str, source: str, now: float) -> LogBatch:
-        """The lines of `text` (joined by newlines) as a batch, split only if asked."""
-        return LogBatch.from_text(source, text, lambda b, i: LogEvent(now, source, b.lines[i]))
-
-
-def text_batch(parser: Parser, text: str, source: str, now: float) -> tuple[LogBatch, int]:
-    """`parser.batch` of the lines of `text` (joined by newlines, no final one), the batch
-    carrying the text. Without fields to parse (`none`) the text is split only if asked."""
-    if isinstance(parser, NoneParser):
-        return parser.batch_text(text, source, now), 0
-    events, errors = parser.batch(text.split("\n"), source, now)
-    events.text = text
-    return events, errors
 
 
 class RegexParser(_FieldParser):
@@ -241,47 +202,6 @@ class RegexParser(_FieldParser):
         group = self.rx.groupindex[self.time_field]  # None when it did not take part
         get = self._times.__getitem__
         return [None if m is None else get(m[group]) for m in map(self.rx.search, lines)]
-
-    def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
-        if self.time_field is not None:
-            return events_via(self.parse, lines, source, now)
-        # The hot path (no time field): search and groupdict inlined, no call per line.
-        search = self.rx.search
-        out: list[LogEvent] = []
-        append = out.append
-        errors = 0
-        for line in lines:
-            m = search(line)
-            if m is None:
-                errors += 1
-                append(LogEvent(now, source, line, EMPTY))
-                continue
-            fields = m.groupdict()
-            if None in fields.values():
-                fields = {k: v for k, v in fields.items() if v is not None}
-            append(LogEvent(now, source, line, fields))
-        return out, errors
-
-    def batch(self, lines: list[str], source: str, now: float) -> tuple[LogBatch, int]:
-        # The hot path: one C-level map of the regex over the lines; fields, time and the event
-        # are made only for the lines a consumer looks at.
-        # Only whether each line matched is kept: holding on to a batch of Match objects costs
-        # more (allocation, cache) than searching again the few lines a consumer looks at.
-        search = self.rx.search
-        matched = list(map(is_not, map(search, lines), repeat(None)))
-        when = self._when if self.time_field is not None else None
-
-        def make(i: int) -> LogEvent:
-            m = search(lines[i]) if matched[i] else None
-            if m is None:
-                return LogEvent(now, source, lines[i], EMPTY)
-            fields = m.groupdict()
-            if None in fields.values():
-                fields = {k: v for k, v in fields.items() if v is not None}
-            t = when(fields) if when is not None else None
-            return LogEvent(now if t is None else t, source, lines[i], fields)
-
-        return LogBatch(source, lines, make), matched.count(False)
 
 
 # --- json ------------------------------------------------------------------------------------

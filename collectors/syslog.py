@@ -118,15 +118,6 @@ class SyslogParser:
                     out[i] = self.parse(lines[i])[1]
         return out
 
-    def errors(self, lines: list[str]) -> int:
-        """How many of `lines` do not parse."""
-        misses = list(map(_RFC3164_TIME.match, lines)).count(None)
-        if misses:
-            misses -= sum(
-                1 for line in lines if line.startswith("<") and _RFC5424.match(line) is not None
-            )
-        return misses
-
     def _rfc5424(self, m: re.Match[str]) -> ParseResult:
         pri, version, ts, host, app, procid, msgid, sd, message = m.groups()
         fields: dict[str, str] = {

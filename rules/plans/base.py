@@ -23,7 +23,9 @@ SEP = "\n"
 class Batch:
     """One source's batch as the plans read it. `text`, when there is one, is the lines
     joined by newlines (no line holds one); `lines` may then be a lazy view, read only for
-    the lines a rule matched, and `events` built on access."""
+    the lines a rule matched. `events` may build (and parse) each event only when indexed
+    (a collector's LogBatch): a plan indexes an event only to read a field of a line it
+    judges, so a line no rule judges by its fields is never parsed."""
 
     source: str
     events: Sequence[Any]
@@ -32,12 +34,6 @@ class Batch:
     now: float
     out: list[Transition]
     shared: dict[object, list[Any]] = field(default_factory=dict)  # findall results
-    built: list[Any] | None = None  # the events, built once for the rules that read all
-
-    def all_events(self) -> list[Any]:
-        if self.built is None:
-            self.built = self.events if isinstance(self.events, list) else list(self.events)
-        return self.built
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +150,7 @@ class Plan:
 def each_line(r: LogRule, b: Batch, literal: str | None) -> None:
     """Every line holding `literal` (every line when None) judged on its own: the path of a
     batch without text, and the reference every plan agrees with."""
-    events, now, out = b.all_events(), b.now, b.out
+    events, now, out = b.events, b.now, b.out  # (indexed only for the fields a rule reads)
     bucket = r.bucket(now)
     if literal is None:
         for idx, line in enumerate(b.lines):

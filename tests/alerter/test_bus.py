@@ -119,17 +119,52 @@ def test_batch_bytes_counts_text_fields_labels_and_overheads() -> None:
     e, f = EVENT_OVERHEAD, FIELD_OVERHEAD
     assert batch_bytes([LogEvent(0.0, "c", "abcd", {"k": "vv"})]) == e + 4 + f + 3
     assert batch_bytes([Sample(0.0, "c", "up", {"job": "a"}, 1.0)]) == e + 2 + f + 4
-    # A block read whole, not split (parser none): its text and a little per line.
-    block = LogBatch.from_text("c", "one\ntwo\nthree", lambda b, i: LogEvent(0, "c", b.lines[i]))
+    parse = _recording_parse()
+    # A block read whole, not split: its text and a little per line.
+    block = LogBatch("c", 0.0, parse, text="one\ntwo\nthree")
     assert batch_bytes(block) == 13 + 3 * BLOCK_LINE_OVERHEAD
     assert not block.split  # estimating did not split it
-    # Parsed lines: the lines, their fields (from a few events) and, if kept, the block too.
-    fields = [{"a": "1", "bb": "22"}, {}, {"a": "1"}]
-    parsed = LogBatch("c", ["one", "two", "three"], lambda i: LogEvent(0, "c", "?", fields[i]))
-    per_event = ((f + 2) + (f + 4) + 0 + (f + 2)) / 3  # "a": "1", "bb": "22"; none; "a": "1"
-    assert batch_bytes(parsed) == 11 + 3 * e + int(per_event * 3)
-    parsed.text = "one\ntwo\nthree"
-    assert batch_bytes(parsed) == 13 + 11 + 3 * e + int(per_event * 3)
+    # Lines held as their own strings (and the block, when it was split).
+    lines = LogBatch("c", 0.0, parse, ["one", "two", "three"])
+    assert batch_bytes(lines) == 11 + 3 * e
+    block.lines  # noqa: B018 - split
+    assert batch_bytes(block) == 13 + 11 + 3 * e
+    # Nothing was parsed: a queued batch has no fields yet (parsed after it leaves the bus).
+    assert parse.seen == [] and block.parse_errors == lines.parse_errors == 0
+
+
+class _Parse:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, line: str) -> tuple[dict[str, str] | None, float | None]:
+        self.seen.append(line)
+        return ({"line": line}, None) if line.startswith("line") else (None, None)
+
+
+def _recording_parse() -> _Parse:
+    return _Parse()
+
+
+def test_gates_keep_a_log_batch_lazy() -> None:
+    parse = _recording_parse()
+    lines = [f"line {i}" if i % 3 else "junk" for i in range(300)]
+    g = Gate(clock=Clock(), rng=random.Random(7))
+    g.set_rate(100)
+    head = g.admit(LogBatch("c", 0.0, parse, text="\n".join(lines)))
+    assert isinstance(head, LogBatch) and head.lines == lines[:100] and parse.seen == []
+    g.set_sample(0.5)
+    kept = g.admit(LogBatch("c", 0.0, parse, text="\n".join(lines)))
+    assert isinstance(kept, LogBatch) and 100 < len(kept) < 200 and parse.seen == []
+    # the lines a gate with the same draws keeps of a list of events
+    same = Gate(rng=random.Random(7))
+    same.set_sample(0.5)
+    admitted = same.admit([LogEvent(0.0, "c", x) for x in lines])
+    assert kept.lines == [e.line for e in admitted if isinstance(e, LogEvent)]
+    assert [dict(e.fields) for e in kept] == [
+        {"line": x} if x != "junk" else {} for x in kept.lines
+    ]
+    assert kept.parse_errors == kept.lines.count("junk") > 0
 
 
 def test_a_producer_blocks_at_the_byte_bound_and_resumes_when_drained() -> None:

@@ -52,6 +52,7 @@ class RecordingSink:
         self.auto_ack = auto_ack
         self.events: list[Event] = []
         self.batches = 0
+        self.parse_errors = 0  # counted by the batches, once all their lines were parsed
         self.texts: list[str | None] = []  # each batch's `text` (None: it carries none)
         self.unacked: list[Callable[[], None]] = []
         self.lock = threading.Lock()
@@ -59,7 +60,8 @@ class RecordingSink:
     def put(self, events: Sequence[Event], ack: Callable[[], None] | None = None) -> bool:
         with self.lock:
             self.texts.append(getattr(events, "text", None))
-            self.events.extend(events)
+            self.events.extend(events)  # (a LogBatch: every line parsed now)
+            self.parse_errors += getattr(events, "parse_errors", 0)
             self.batches += 1
             if ack is not None:
                 if self.auto_ack:

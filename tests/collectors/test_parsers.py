@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.events import EMPTY
-from collectors.parsers import ParserConfig, check_parser_config, make_parser
+from collectors.parsers import ParserConfig, ParseResult, batch, check_parser_config, make_parser
 from collectors.timefmt import syslog_time, time_parser
 
 NGINX = (
@@ -241,8 +241,9 @@ def test_fuzz_no_exception_escapes(cfg: ParserConfig, line: str) -> None:
     assert t is None or isinstance(t, float)
     events, errors = p.events([line], "fuzz", 1.0)
     assert len(events) == 1 and events[0].line == line and errors == (fields is None)
-    batch, batch_errors = p.batch([line, line], "fuzz", 1.0)
-    assert list(batch) == events * 2 and batch_errors == 2 * errors
+    b = batch(p, "fuzz", 1.0, lines=[line, line])
+    assert b.parse_errors == 0  # nothing parsed until looked at
+    assert list(b) == events * 2 and b.parse_errors == 2 * errors
     assert p.times([line, line]) == [t, t]
 
 
@@ -261,37 +262,86 @@ def test_batch_builds_the_same_events_as_events(cfg: ParserConfig) -> None:
     ]
     p = make_parser(cfg, clock=lambda: 1_795_000_000.0)
     events, errors = p.events(lines, "s", 5.0)
-    batch, batch_errors = p.batch(lines, "s", 5.0)
-    assert (list(batch), batch_errors) == (events, errors)
-    assert batch.lines == lines and batch.source == "s" and len(batch) == len(lines)
-    assert batch[-1] == events[-1] and batch[2:4] == events[2:4]
+    b = batch(p, "s", 5.0, lines=lines)
+    assert (list(b), b.parse_errors) == (events, errors)
+    assert b.lines == lines and b.source == "s" and len(b) == len(lines)
+    assert b[-1] == events[-1] and b[2:4] == events[2:4]
     assert p.times(lines) == [p.parse(line)[1] for line in lines]
     with pytest.raises(IndexError):
-        batch[len(lines)]
+        b[len(lines)]
+    from_text = batch(p, "s", 5.0, text="\n".join(lines))
+    assert list(from_text) == events and from_text.parse_errors == errors
+
+
+@pytest.mark.parametrize(
+    "cfg", ALL_CONFIGS, ids=lambda c: f"{c.type}-{c.time_field}-{c.time_format}"
+)
+def test_a_batch_parses_only_the_lines_looked_at_and_counts_their_errors(
+    cfg: ParserConfig,
+) -> None:
+    lines = [NGINX_LINE, "garbage", "", "Nov 28 07:00:00 h sshd[1]: hi", "a=12", "junk"]
+    p = make_parser(cfg, clock=lambda: 1_795_000_000.0)
+    eager = make_parser(cfg, clock=lambda: 1_795_000_000.0)
+    parsed: list[str] = []
+    real = p.parse
+
+    def parse(line: str) -> ParseResult:
+        parsed.append(line)
+        return real(line)
+
+    p.parse = parse  # type: ignore[method-assign]
+    b = batch(p, "s", 5.0, text="\n".join(lines))
+    assert parsed == [] and b.parse_errors == 0 and b.parsed_lines() == []
+    assert not b.split and len(b) == len(lines)  # counted, not split
+    looked = [5, 1, 0, 5, 1]
+    for i in looked:
+        assert b[i] == eager.events([lines[i]], "s", 5.0)[0][0]
+    if cfg.type == "none":
+        assert parsed == []  # nothing to parse
+    else:
+        assert parsed == [lines[5], lines[1], lines[0]]  # each line once, when first looked at
+    wanted = sum(eager.parse(lines[i])[0] is None for i in {0, 1, 5})
+    assert b.parse_errors == wanted and b.parsed_lines() == [0, 1, 5]
+    list(b)
+    assert b.parse_errors == eager.events(lines, "s", 5.0)[1]
+    assert b.parsed_lines() == list(range(len(lines)))
+
+
+def test_a_picked_batch_is_lazy_too() -> None:
+    p = make_parser(ParserConfig("regex", r"^n=(?P<n>\d+)$"))
+    b = batch(p, "s", 5.0, text="n=1\njunk\nn=2\nbad")
+    picked = b.pick([1, 2])
+    assert b.parse_errors == picked.parse_errors == 0 and picked.lines == ["junk", "n=2"]
+    assert [dict(e.fields) for e in picked] == [{}, {"n": "2"}] and picked.parse_errors == 1
+    assert b.parse_errors == 0 and b.parsed_lines() == []
 
 
 def test_log_batch_builds_each_event_once() -> None:
-    from collectors.events import LogBatch, LogEvent
+    from collectors.events import LogBatch
 
-    built: list[int] = []
+    built: list[str] = []
 
-    def make(i: int) -> LogEvent:
-        built.append(i)
-        return LogEvent(1.0, "s", str(i))
+    def parse(line: str) -> tuple[dict[str, str] | None, float | None]:
+        built.append(line)
+        return ({"n": line}, 7.0) if line != "1" else (None, None)
 
-    b = LogBatch("s", ["0", "1", "2"], make)
-    assert b[1].line == "1" and b[1] is b[-2] and built == [1]  # indexing builds that one
+    b = LogBatch("s", 1.0, parse, ["0", "1", "2"])
+    assert b[1].line == "1" and b[1] is b[-2] and built == ["1"]  # indexing builds that one
+    assert b[1].fields == {} and b[1].time == 1.0 and b.parse_errors == 1
     assert [e.line for e in b] == ["0", "1", "2"] and [e.source for e in b] == ["s"] * 3
-    assert built == [1, 0, 2]  # each event built once
+    assert built == ["1", "0", "2"] and b.parse_errors == 1  # each line parsed once
+    assert b[0].fields == {"n": "0"} and b[0].time == 7.0
     assert b[-1] is list(b)[-1] and b[:2] == list(b)[:2] and len(b) == 3
+    with pytest.raises(ValueError):
+        LogBatch("s", 1.0, None)
 
 
 def test_a_batch_from_text_splits_its_lines_only_when_they_are_read() -> None:
     from collectors.parsers import NoneParser
 
-    b = NoneParser().batch_text("a\nb\n\nc", "s", 5.0)
+    b = batch(NoneParser(), "s", 5.0, text="a\nb\n\nc")
     assert len(b) == 4 and b.text == "a\nb\n\nc"
-    assert b._lines is None  # counted, not split
+    assert not b.split  # counted, not split
     assert b[3].line == "c" and b[3].time == 5.0 and b[3].source == "s"
     assert b.lines == ["a", "b", "", "c"] and [e.line for e in b] == b.lines
     assert repr(b) == "LogBatch(source='s', lines=4)"
@@ -305,7 +355,7 @@ def test_a_batch_from_text_is_freed_without_the_garbage_collector() -> None:
     gc.collect()
     gc.disable()
     try:
-        b = NoneParser().batch_text("a\nb", "s", 5.0)
+        b = batch(NoneParser(), "s", 5.0, text="a\nb")
         assert b[1].line == "b"
         del b
         assert gc.collect() == 0  # no reference cycle: its megabyte of text went at once
@@ -326,8 +376,11 @@ def test_syslog_times_and_errors_cover_rfc5424_and_pri_lines() -> None:
     expected = [p.parse(line) for line in lines]
     assert p.times(lines) == [t for _, t in expected]
     assert [t is None for t in p.times(lines)] == [False, False, True, True, False, True]
-    _, errors = p.batch(lines, "s", 1.0)
-    assert errors == sum(fields is None for fields, _ in expected) == 1
+    b = batch(p, "s", 1.0, lines=lines)
+    assert [(dict(e.fields) or None, e.time) for e in b] == [
+        (f, 1.0 if t is None else t) for f, t in expected
+    ]
+    assert b.parse_errors == sum(fields is None for fields, _ in expected) == 1
 
 
 def test_time_cache_is_bounded_and_keeps_values() -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import random
 import re
-from typing import cast
 
 import pytest
 
-from collectors.events import LogBatch, LogEvent
+from collectors.events import LogBatch
 from rules.engine import Engine
 from rules.events import LogLine
 from rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine
@@ -161,13 +160,22 @@ def random_lines(seed: int, n: int) -> list[LogLine]:
     for _ in range(n):
         t = rnd.choice(TEMPLATES)
         line = t.format(u=rnd.choice("abc"), n=rnd.randrange(4), s=rnd.choice((200, 404, 502)))
-        fields = {
-            "level": rnd.choice(("error", "info")),
-            "app": rnd.choice(("x", "y")),
-            "ms": rnd.choice(("3", "9")),
-        }
-        out.append(LogLine(0, rnd.choice(("s1", "s1", "s2")), line, fields))
+        out.append(LogLine(0, rnd.choice(("s1", "s1", "s2")), line, fields_of(line)))
     return out
+
+
+def fields_of(line: str) -> dict[str, str]:
+    """A line's parsed fields: random, but a function of the line (as a parser's are)."""
+    rnd = random.Random(line)
+    return {
+        "level": rnd.choice(("error", "info")),
+        "app": rnd.choice(("x", "y")),
+        "ms": rnd.choice(("3", "9")),
+    }
+
+
+def parse(line: str) -> tuple[dict[str, str], None]:
+    return fields_of(line), None
 
 
 def line_by_line(e: Engine) -> Engine:
@@ -193,10 +201,9 @@ def state(e: object) -> tuple[object, object]:
 
 
 def text_batch(part: list[LogLine]) -> LogBatch:
-    """The lines as a collector sends a block it read: the text whole, lines split on demand."""
-    return LogBatch.from_text(
-        part[0].source, "\n".join(ln.line for ln in part), lambda b, i: cast(LogEvent, part[i])
-    )
+    """The lines as a collector sends a block it read: the text whole, lines split and
+    parsed on demand."""
+    return LogBatch(part[0].source, 0.0, parse, text="\n".join(ln.line for ln in part))
 
 
 @pytest.mark.parametrize("seed", range(8))
