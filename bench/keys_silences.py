@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alerter.dispatch.silences import Silence, Silences
 from alerter.state import StateStore
 from rules.engine import Engine
-from rules.events import LogLine
+from rules.events import LogBatch
 from rules.loader import load_rule_files
 from rules.matchers import Matcher
 
@@ -93,29 +93,25 @@ groups:
 }
 
 
-class Batch(list[LogLine]):
-    """A batch of one source, as the engine takes a collector's."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__(LogLine(0.0, "auth", x) for x in lines)
-        self.source = "auth"
-        self.lines = lines
+def batch(lines: list[str]) -> LogBatch:
+    """A batch of one source, as the engine takes a collector's (parser none)."""
+    return LogBatch("auth", 0.0, None, lines)
 
 
 def ip(i: int) -> str:
     return f"{(i >> 24) & 255}.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
 
 
-def batches(keys: int, n: int, start: int = 0) -> list[Batch]:
+def batches(keys: int, n: int, start: int = 0) -> list[LogBatch]:
     """n lines cycling over `keys` addresses, from address `start` on."""
     out, cur = [], []
     for j in range(n):
         cur.append(f"sshd[1]: Failed password for root from {ip(1 + (start + j) % keys)} port 22")
         if len(cur) == BATCH:
-            out.append(Batch(cur))
+            out.append(batch(cur))
             cur = []
     if cur:
-        out.append(Batch(cur))
+        out.append(batch(cur))
     return out
 
 

@@ -232,7 +232,7 @@ MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from rules.engine import Engine
-from rules.events import LogLine
+from rules.events import LogEvent
 from rules.loader import load_rule_files
 
 
@@ -249,7 +249,7 @@ n = {keys}
 batch = []
 for i in range(n):
     ip = f"{{10 + i // 65536}}.{{(i // 256) % 256}}.{{i % 256}}.{{i % 7}}"
-    batch.append(LogLine(0, "auth", f"Nov 28 07:00:00 web1 sshd[{{i}}]: Failed password for "
+    batch.append(LogEvent(0, "auth", f"Nov 28 07:00:00 web1 sshd[{{i}}]: Failed password for "
                          f"root from {{ip}} port 22 ssh2"))
     if len(batch) == 1000:
         e.process(batch, 1000.0 + i / 1000.0)  # all within 10 minutes: every key stays live

@@ -1,20 +1,22 @@
 """The rules engine: events in, alert transitions out. Pure: time is always passed in.
 
-`process` feeds events: a batch of log lines reaches the rules of its source through
-batch-wide searches (rules/scan.py), and a log rule's key is evaluated within the batch's
-processing (the crossing line fires the alert then, not at the next tick); metric samples are
-stored. `tick` runs the periodic evaluation of each group whose
-interval is due. The daemon, `alerter test` and `alerter replay` all drive this one class.
+`process` feeds events (rules/events.py): a LogBatch of one source's lines reaches the rules
+of that source through batch-wide searches (rules/scan.py), each line parsed only if a rule
+looks at it, and a log rule's key is evaluated within the batch's processing (the crossing
+line fires the alert then, not at the next tick); metric samples are stored. `tick` runs the
+periodic evaluation of each group whose interval is due. The daemon, `alerter test` and
+`alerter replay` all drive this one class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, cast
 
 from rules.alert import Alert, Transition
+from rules.events import Event, LogBatch, LogEvent, Sample
 from rules.logrules import LogRule
 from rules.metricrules import MetricRule, SeriesKey
 from rules.model import Group, RuleSet
@@ -23,34 +25,7 @@ from rules.state import AlertTable
 from rules.templates import rfc3339
 
 SNAPSHOT_VERSION = 1
-_LINE = attrgetter("line")
 _SOURCE = attrgetter("source")
-
-
-class _Lines(Sequence[str]):
-    """The lines of a batch that carries its text: split (by the batch) only when a rule
-    reads one."""
-
-    __slots__ = ("_batch",)
-
-    def __init__(self, batch: Any) -> None:
-        self._batch = batch
-
-    def __len__(self) -> int:
-        return len(self._batch)
-
-    @overload
-    def __getitem__(self, i: int) -> str: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[str]: ...
-
-    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
-        lines: list[str] = self._batch.lines
-        return lines[i]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._batch.lines)
 
 
 class EngineHooks(Protocol):
@@ -126,54 +101,35 @@ class Engine:
         self._by_source[source] = rules
         return rules
 
-    def process(self, events: Sequence[Any], now: float) -> list[Transition]:
-        """Feed a batch of LogEvent/Sample-like events that arrived at `now`."""
+    def process(self, events: LogBatch | Sequence[Event], now: float) -> list[Transition]:
+        """Feed events that arrived at `now`: a LogBatch (one source's lines), or LogEvents
+        and Samples in any mix (each source's log events are fed as one batch)."""
         if self._started is None:
             self._start(now)
         out: list[Transition] = []
+        if isinstance(events, LogBatch):
+            if len(events):
+                self._process_logs(events, now, out)
+            return out
         if not events:
             return out
-        batch_source = getattr(events, "source", None)  # a collector's LogBatch: one source,
-        text = getattr(events, "text", None)  # events built only when indexed
-        if isinstance(batch_source, str) and isinstance(text, str):
-            self._process_logs(batch_source, events, _Lines(events), now, out, text)
+        if set(map(type, events)) == {LogEvent} and len(set(map(_SOURCE, events))) == 1:
+            logs = cast(Sequence[LogEvent], events)
+            self._process_logs(LogBatch.of_events(logs[0].source, now, logs), now, out)
             return out
-        batch_lines = getattr(events, "lines", None)
-        if isinstance(batch_lines, list) and isinstance(batch_source, str):
-            self._process_logs(batch_source, events, batch_lines, now, out)
-            return out
-        try:
-            lines = list(map(_LINE, events))
-            sources = set(map(_SOURCE, events))
-        except AttributeError:  # samples in the batch
-            lines, sources = [], set()
-        if len(sources) == 1 and len(lines) == len(events):
-            self._process_logs(sources.pop(), events, lines, now, out)
-        else:
-            self._process_mixed(events, now, out)
-        return out
-
-    def _process_mixed(self, events: Sequence[Any], now: float, out: list[Transition]) -> None:
-        by_source: dict[str, list[Any]] = {}
+        by_source: dict[str, list[LogEvent]] = {}
         for ev in events:
-            if getattr(ev, "line", None) is None:
+            if isinstance(ev, Sample):
                 self._sample(ev, now)
             else:
                 by_source.setdefault(ev.source, []).append(ev)
         for source, evs in by_source.items():
-            self._process_logs(source, evs, [ev.line for ev in evs], now, out)
+            self._process_logs(LogBatch.of_events(source, now, evs), now, out)
+        return out
 
-    def _process_logs(
-        self,
-        source: str,
-        events: Sequence[Any],
-        lines: Sequence[str],
-        now: float,
-        out: list[Transition],
-        text: str | None = None,
-    ) -> None:
-        rules = self._by_source.get(source) or self._rules_of(source)
-        feed(rules, source, events, lines, now, out, self._rule_errors, text, self._offload)
+    def _process_logs(self, batch: LogBatch, now: float, out: list[Transition]) -> None:
+        rules = self._by_source.get(batch.source) or self._rules_of(batch.source)
+        feed(rules, batch, now, out, self._rule_errors, self._offload)
         for r in rules:
             if r.evicted:
                 self._report_evictions(r)
@@ -182,7 +138,7 @@ class Engine:
         n, r.evicted = r.evicted, 0
         self._hooks.key_evicted(r.rule.alert, n, "max_keys")
 
-    def _sample(self, s: Any, now: float) -> None:
+    def _sample(self, s: Sample, now: float) -> None:
         labels: Mapping[str, str] = s.labels
         sk: SeriesKey = (s.name, tuple(sorted(labels.items())))
         rules = self._by_series.get(sk)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from rules.alert import Transition
 from rules.bulk import BulkSpec
+from rules.events import LogEvent
 from rules.keyedwindows import KeyedWindows
 from rules.matchers import value_matches as _test
 from rules.model import Rule
@@ -41,21 +42,8 @@ _KINDS = {
 }
 
 
-class LogEventLike(Protocol):
-    """What the engine reads of a log event (collectors.events.LogEvent has it)."""
-
-    @property
-    def time(self) -> float: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def line(self) -> str: ...
-    @property
-    def fields(self) -> Mapping[str, str]: ...
-
-
 def _lookup(
-    name: str, in_groups: bool, m: re.Match[str] | None, events: Sequence[LogEventLike], idx: int
+    name: str, in_groups: bool, m: re.Match[str] | None, events: Sequence[LogEvent], idx: int
 ) -> str:
     """A label value: the regex group of that name, else the parsed field of events[idx]
     (built only now: a collector's batch builds events on access), else ''."""
@@ -102,7 +90,7 @@ class LogRule(KeyedWindows):
 
     def observe(
         self,
-        events: Sequence[LogEventLike],
+        events: Sequence[LogEvent],
         idx: int,
         line: str,
         now: float,
@@ -167,7 +155,7 @@ class LogRule(KeyedWindows):
             self._evaluate_key(key, w, now, out)
 
     def of_ok(
-        self, events: Sequence[LogEventLike], idx: int, line: str, m: re.Match[str] | None
+        self, events: Sequence[LogEvent], idx: int, line: str, m: re.Match[str] | None
     ) -> bool:
         """ratio: does a selected event also match `of`?"""
         if m is None and self.match is not None:

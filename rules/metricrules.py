@@ -8,7 +8,7 @@ intervals, so a series keeps its few samples of the span as they are.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from rules.alert import Transition
 from rules.model import Rule
@@ -16,21 +16,6 @@ from rules.state import AlertTable, Key
 from rules.windows import quantile
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
-
-
-class SampleLike(Protocol):
-    """What the engine reads of a metric sample (collectors.events.Sample has it)."""
-
-    @property
-    def time(self) -> float: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def labels(self) -> Mapping[str, str]: ...
-    @property
-    def value(self) -> float: ...
 
 
 class Series:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rules.engine import Engine
-from rules.events import LogLine, MetricSample
+from rules.events import LogEvent, Sample
 from rules.expand import expand_values
 from rules.loader import load_rule_files, parse_selector
 from rules.yamlsource import MapReader, Problems, SourceError, format_duration, load_yaml
@@ -35,7 +35,7 @@ class Check:
 class TestCase:
     name: str
     interval: float
-    inputs: list[LogLine | MetricSample] = field(default_factory=list)
+    inputs: list[LogEvent | Sample] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
 
@@ -127,7 +127,7 @@ def _parse_series(sr: MapReader, case: TestCase) -> None:
     name = sel.name or labels.pop("__name__", "")
     for i, v in enumerate(vals):
         if v is not None:
-            case.inputs.append(MetricSample(i * case.interval, "test", name, labels, v))
+            case.inputs.append(Sample(i * case.interval, "test", name, labels, v))
 
 
 def _parse_logs(lr: MapReader, case: TestCase, parse_line: ParseLine | None) -> None:
@@ -147,7 +147,7 @@ def _parse_logs(lr: MapReader, case: TestCase, parse_line: ParseLine | None) -> 
         if parser is not None and parse_line is not None:
             fields = {**(parse_line(parser, line) or {}), **fields}
         for i in range(repeat):
-            case.inputs.append(LogLine(at + i * every, source or "test", line, fields))
+            case.inputs.append(LogEvent(at + i * every, source or "test", line, fields))
     lr.done()
 
 

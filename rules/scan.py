@@ -14,10 +14,10 @@ alone finds.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from rules.alert import Transition
 from rules.bulk import BulkSpec, Summary
+from rules.events import LogBatch
 from rules.logrules import LogRule
 from rules.plans import Batch, BulkPlan, each_line
 
@@ -32,24 +32,23 @@ Offload = Callable[[str, tuple[BulkSpec, ...]], Callable[[], list[Summary] | Non
 
 def feed(
     rules: Sequence[LogRule],
-    source: str,
-    events: Sequence[Any],
-    lines: Sequence[str],
+    batch: LogBatch,
     now: float,
     out: list[Transition],
     errors: dict[str, str],
-    text: str | None = None,
     offload: Offload | None = None,
 ) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
-    `text`, when the caller has it, is the lines joined by newlines (no line holds one);
-    `lines` may then be a lazy view, read only for the lines a rule matched. `offload` may
-    run the bulk rules' passes elsewhere while the other rules run here."""
-    if (
-        text is None and any(r.plan.needs_text for r in rules) and SEP not in "".join(lines)
-    ):  # (a C memchr: cheaper than counting newlines)
-        text = SEP.join(lines)  # unless a line holds a newline (a multiline event)
-    b = Batch(source, events, lines, text, now, out)
+    The batch is searched as its text (the block a collector read, or its lines joined here
+    once, unless a line holds a newline); its lines are split, and its events built (each
+    line parsed), only for the lines a rule matched. `offload` may run the bulk rules'
+    passes elsewhere while the other rules run here."""
+    text = batch.text
+    if text is None and any(r.plan.needs_text for r in rules):
+        lines = batch.lines
+        if SEP not in "".join(lines):  # (a C memchr: cheaper than counting newlines)
+            text = SEP.join(lines)  # unless a line holds a newline (a multiline event)
+    b = Batch(batch.source, batch, batch.lazy_lines, text, now, out)
     later: list[tuple[LogRule, BulkPlan]] = []
     wait = None
     if offload is not None and text is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rules.alert import Transition
+from rules.events import LogBatch
 from rules.model import Rule
 from rules.prefilter import batch_pattern, line_confined, literal_or_why
 from rules.windows import EXAMPLES
@@ -28,7 +29,7 @@ class Batch:
     judges, so a line no rule judges by its fields is never parsed."""
 
     source: str
-    events: Sequence[Any]
+    events: LogBatch
     lines: Sequence[str]
     text: str | None
     now: float

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from rules.alert import Transition
 from rules.engine import Engine, EngineHooks
-from rules.events import LogLine, MetricSample
+from rules.events import LogEvent, Sample
 from rules.loader import load_rule_files
 
 
@@ -23,11 +23,11 @@ def engine(
 def log(
     e: Engine, t: float, line: str, source: str = "app", fields: Mapping[str, str] | None = None
 ) -> list[Transition]:
-    return e.process([LogLine(t, source, line, fields or {})], t)
+    return e.process([LogEvent(t, source, line, fields or {})], t)
 
 
 def sample(e: Engine, t: float, name: str, value: float, **labels: str) -> list[Transition]:
-    return e.process([MetricSample(t, "m", name, labels, value)], t)
+    return e.process([Sample(t, "m", name, labels, value)], t)
 
 
 def states(ts: list[Transition]) -> list[tuple[str, str]]:

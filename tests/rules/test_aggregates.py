@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rules.engine import Engine
-from rules.events import LogLine
+from rules.events import LogEvent
 from tests.rules.helpers import engine, log, sample, states
 
 
@@ -177,7 +177,7 @@ def test_log_change_fires_when_a_field_differs_from_the_previous_event() -> None
 
 def test_window_memory_is_bounded_by_buckets_not_events() -> None:
     e = engine(rule("logs: {match: hit}\naggregate: count\nover: 10m\nthreshold: '> 1e9'"))
-    batch = [LogLine(0, "s", "hit")] * 1000
+    batch = [LogEvent(0, "s", "hit")] * 1000
     for t in range(0, 1200):
         e.process(batch, t)
     ((_, dump),) = e.snapshot()["rules"]["g/0/A"]["window"]["keys"]

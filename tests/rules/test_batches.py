@@ -8,9 +8,8 @@ import re
 
 import pytest
 
-from collectors.events import LogBatch
 from rules.engine import Engine
-from rules.events import LogLine
+from rules.events import LogBatch, LogEvent
 from rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine
 from tests.rules.helpers import engine
 
@@ -154,13 +153,13 @@ TEMPLATES = [
 ]
 
 
-def random_lines(seed: int, n: int) -> list[LogLine]:
+def random_lines(seed: int, n: int) -> list[LogEvent]:
     rnd = random.Random(seed)
     out = []
     for _ in range(n):
         t = rnd.choice(TEMPLATES)
         line = t.format(u=rnd.choice("abc"), n=rnd.randrange(4), s=rnd.choice((200, 404, 502)))
-        out.append(LogLine(0, rnd.choice(("s1", "s1", "s2")), line, fields_of(line)))
+        out.append(LogEvent(0, rnd.choice(("s1", "s1", "s2")), line, fields_of(line)))
     return out
 
 
@@ -200,7 +199,7 @@ def state(e: object) -> tuple[object, object]:
     return windows, alerts
 
 
-def text_batch(part: list[LogLine]) -> LogBatch:
+def text_batch(part: list[LogEvent]) -> LogBatch:
     """The lines as a collector sends a block it read: the text whole, lines split and
     parsed on demand."""
     return LogBatch(part[0].source, 0.0, parse, text="\n".join(ln.line for ln in part))
@@ -305,7 +304,7 @@ groups:
     batched, single = engine(rules), line_by_line(engine(rules))
     for t in range(20):
         part = [
-            LogLine(0, "s", f'1.2.3.4 - - [x] "GET / HTTP/1.1" {rnd.choice(codes)} 5 "-"')
+            LogEvent(0, "s", f'1.2.3.4 - - [x] "GET / HTTP/1.1" {rnd.choice(codes)} 5 "-"')
             for _ in range(40)
         ]
         batched.process(text_batch(part), float(t))

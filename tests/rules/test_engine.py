@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from rules.events import LogLine
+from rules.events import LogEvent
 from tests.rules.helpers import RecordingHooks, engine, log, states
 
 BRUTE = """
@@ -62,7 +62,7 @@ def test_example_lines_are_kept_cut_so_a_key_costs_no_more_for_long_lines() -> N
     long_user = "x" * 60_000
     for t in range(3):
         log(e, t, fail("1.2.3.4", long_user), "auth")
-    batch = [LogLine(3.0, "auth", fail("5.6.7.8", long_user), {}) for _ in range(3)]
+    batch = [LogEvent(3.0, "auth", fail("5.6.7.8", long_user), {}) for _ in range(3)]
     e.process(batch, 3.0)
     alerts = {a.labels["ip"]: a for a in e.alerts()}
     for ip in ("1.2.3.4", "5.6.7.8"):
@@ -243,11 +243,11 @@ groups:
         threshold: ">= 3"
 """)
     evs = [
-        LogLine(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
-        LogLine(0, "journal", "boom", {"priority": "2", "unit": "db.service"}),
-        LogLine(0, "journal", "meh", {"priority": "7", "unit": "web.service"}),
-        LogLine(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
-        LogLine(0, "journal", "x", {"priority": "3", "unit": "webapp.service"}),
+        LogEvent(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
+        LogEvent(0, "journal", "boom", {"priority": "2", "unit": "db.service"}),
+        LogEvent(0, "journal", "meh", {"priority": "7", "unit": "web.service"}),
+        LogEvent(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
+        LogEvent(0, "journal", "x", {"priority": "3", "unit": "webapp.service"}),
     ]
     out = e.process(evs, 0)
     assert sorted((t.alert.alertname, t.alert.labels.get("unit", "")) for t in out) == [

@@ -12,7 +12,7 @@ import pytest
 
 from rules.alert import Transition
 from rules.engine import Engine
-from rules.events import LogLine
+from rules.events import LogEvent
 from rules.plans import KeyedFindall
 from tests.rules.helpers import RecordingHooks, engine, log, states
 
@@ -52,7 +52,7 @@ def fail(ip: str) -> str:
 
 
 def batch(e: Engine, t: float, *ips: str) -> list[Transition]:
-    return e.process([LogLine(t, "auth", fail(ip)) for ip in ips], t)
+    return e.process([LogEvent(t, "auth", fail(ip)) for ip in ips], t)
 
 
 def keys(e: Engine) -> list[str]:
