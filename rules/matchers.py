@@ -1,8 +1,12 @@
 """Prometheus/Alertmanager matchers: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
 
-One syntax for rule `where`, routes, inhibit rules and silences. Regexes are fully anchored
-and run in linear time (RE2 syntax; rules/saferegex.py): a hostile API filter cannot stall.
-A missing label matches as the empty string, as in Alertmanager.
+One syntax for rule `where`, routes, inhibit rules and silences. A regex means what it means
+to Alertmanager: Go's RE2 syntax, fully anchored as `^(?:value)$` (so `.` does not match a
+newline unless the regex says `(?s)`), and only RE2 runs it (linear time: a hostile API filter
+cannot stall; one engine: no answer depends on which ran). Alertmanager pastes the value in
+unchecked, so `a)|(b` means "starts with a, or ends with b" there; here a value must be a regex
+on its own, and such a value is refused. A missing label matches as the empty string, as in
+Alertmanager.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
-from rules.saferegex import compile_pattern
+from rules.re2engine import compile_re2, re2_error
 
 Op = Literal["=", "!=", "=~", "!~"]
 
@@ -45,10 +49,7 @@ class Matcher:
     def create(name: str, op: Op, value: str) -> Matcher:
         rx = None
         if op in ("=~", "!~"):
-            try:  # RE2 unless provably linear in re: a matcher may come from the API
-                rx = compile_pattern(f"(?:{value})\\Z", re.DOTALL, shift=3)
-            except ValueError as e:
-                raise ValueError(f"invalid regex in matcher {name}{op}{value!r}: {e}") from None
+            rx = compile_matcher_regex(value, f"{name}{op}{value!r}")
         return Matcher(name, op, value, rx)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -64,6 +65,18 @@ class Matcher:
 
     def __str__(self) -> str:
         return f"{self.name}{self.op}{json.dumps(self.value)}"
+
+
+def compile_matcher_regex(value: str, what: str = "") -> re.Pattern[str]:
+    """Alertmanager's `^(?:value)$`, in RE2. Raises ValueError with RE2's reason."""
+    why = re2_error(value)  # alone first: `a)|(b` would change the anchoring
+    if why is None:
+        try:
+            return cast(re.Pattern[str], compile_re2(f"^(?:{value})$"))
+        except ValueError as e:
+            why = str(e)
+    where = f" in matcher {what}" if what else ""
+    raise ValueError(f"invalid regex{where}: {why} (matchers use Go's RE2 syntax)")
 
 
 def parse_matcher(text: str) -> Matcher:

@@ -1,6 +1,6 @@
 """Random regexes: wherever the index puts a silence regex in an RE2 Set, the Set matches every
-value the matcher's own regex matches (in RE2, or in Python's `re` when rules/saferegex.py
-proves it linear there), whatever the syntax, flags and odd characters."""
+value the matcher's own regex matches (RE2, as Alertmanager; rules/matchers.py), whatever the
+syntax, flags and odd characters."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ ATOMS = (
 QUANTIFIERS = ("", "", "", "*", "+", "?", "{1,2}", "{,2}", "{2}", "*?", "{2,}")
 FLAGS = ("", "", "", "(?i)", "(?m)", "(?s)", "(?-s)", "(?im)")
 GROUPS = ("(", "(?:", "(?i:", "(?m:", "(?-s:", "(?s:")
-# Kelvin sign and long s fold to k and s in RE2 only; \v is \s in re only
+# Kelvin sign and long s fold to k and s in RE2 only; \v is \s in re only (were a matcher run
+# by re, the Set would answer otherwise)
 ALPHABET = "abkKsS\u212a\u017f\n\v 1.-éÉA\x00\x01\t]:_\\"
 
 
@@ -45,15 +46,15 @@ def regex(rnd: random.Random, depth: int = 0) -> str:
 @pytest.mark.parametrize("seed", range(3))
 def test_a_set_matches_whatever_the_matcher_matches(seed: int) -> None:
     rnd = random.Random(seed)
-    in_sets = refused_in_re = 0
+    in_sets = 0
     for _ in range(3000):
         try:
             m = Matcher.create("x", "=~", rnd.choice(FLAGS) + regex(rnd))
         except ValueError:
             continue
+        assert is_re2(m.regex)  # never Python's re, whose reading differs
         pattern = regexset.set_pattern(m)
         if pattern is None:
-            refused_in_re += not is_re2(m.regex) and not m.matches({})
             continue
         in_sets += 1
         rs = regexset.new_set()
@@ -63,4 +64,4 @@ def test_a_set_matches_whatever_the_matcher_matches(seed: int) -> None:
             value = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(0, 5)))
             if m.matches({"x": value}):
                 assert rs.Match(value), (m.value, value)
-    assert in_sets > 1500 and refused_in_re > 30  # both kinds of regexes were drawn
+    assert in_sets > 1500
