@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from rules.re2engine import compile_re2, re2_error
@@ -33,9 +33,22 @@ def value_matches(matcher: Matcher, v: str) -> bool:
         return v == matcher.value
     if op == "!=":
         return v != matcher.value
-    assert matcher.regex is not None
-    hit = matcher.regex.match(v) is not None
+    seen = matcher.seen
+    hit = seen.get(v)
+    if hit is None:
+        assert matcher.regex is not None
+        hit = matcher.regex.match(v) is not None
+        if len(v) <= _SEEN_LENGTH:
+            if len(seen) >= _SEEN_VALUES:
+                seen.clear()
+            seen[v] = hit
     return hit if op == "=~" else not hit
+
+
+# Answers kept per regex matcher, as Alertmanager keeps them (unbounded there): label values
+# repeat, and RE2 costs ~1 us a call from Python; bounded here, in count and in length
+_SEEN_VALUES = 1024
+_SEEN_LENGTH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,7 @@ class Matcher:
     op: Op
     value: str
     regex: re.Pattern[str] | None = None
+    seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def create(name: str, op: Op, value: str) -> Matcher:

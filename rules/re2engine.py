@@ -85,7 +85,7 @@ class Re2Pattern:
     iteration, which after an empty match does not try a longer one at the same place)."""
 
     __slots__ = (
-        *("_empty", "_numbers", "_rx", "_shape", "_whole"),
+        *("_empty", "_numbers", "_plain", "_rx", "_shape", "_whole"),
         *("flags", "groupindex", "groups", "pattern", "text"),
     )
 
@@ -99,6 +99,7 @@ class Re2Pattern:
         self._empty = _program(shape.empty_text) if shape.empty_text is not None else rx
         self._whole: Re2Pattern | None = None
         self._numbers = shape.numbers
+        self._plain = shape.numbers is None and not shape.markers  # RE2's groups are its own
         self.groups = shape.groups
         self.groupindex = dict(shape.groupindex)
 
@@ -142,6 +143,21 @@ class Re2Pattern:
         return out
 
     def _run(self, anchor: Any, string: str, pos: int, endpos: int | None) -> Re2Match | None:
+        if not pos and endpos is None and string:  # the common case, kept short
+            try:
+                data = string.encode("utf-8")
+            except UnicodeEncodeError:
+                data = b""
+            if len(data) == len(string):  # ASCII: byte offsets are character offsets
+                spans = self._rx.Match(anchor, data, 0, len(data))
+                if spans[0] == _NULL:
+                    return None
+                if self._plain:
+                    return Re2Match(self, string, 0, len(string), spans)
+                return self._shaped(string, 0, len(string), spans)
+        return self._run_any(anchor, string, pos, endpos)
+
+    def _run_any(self, anchor: Any, string: str, pos: int, endpos: int | None) -> Re2Match | None:
         n = len(string)
         endpos = n if endpos is None else max(0, min(endpos, n))
         pos = max(0, min(pos, n))
@@ -168,9 +184,13 @@ class Re2Pattern:
             return None
         if not ascii_only:
             spans = _char_spans(data, spans)
+        return self._shaped(string, pos, endpos, spans)
+
+    def _shaped(self, string: str, pos: int, endpos: int, spans: list[tuple[int, int]]) -> Re2Match:
+        """The match with the pattern's own groups (see Shape)."""
         shape = self._shape
         if shape.markers and any(spans[i] != _NULL for i in shape.markers):
-            last = len(text)  # `$` took the final newline: what ended after it ends before it
+            last = endpos  # `$` took the final newline: what ended after it ends before it
             spans = [(s, last - 1 if e == last else e) if s != -1 else _NULL for s, e in spans]
         numbers = self._numbers
         if numbers is not None:
@@ -179,6 +199,14 @@ class Re2Pattern:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # pickles (for the scan helper)
         return (build, (self.pattern, self.flags, self.text, self._shape))
+
+    def __eq__(self, other: object) -> bool:  # as re.Pattern: by what it runs
+        if not isinstance(other, Re2Pattern):
+            return NotImplemented
+        return (self.pattern, self.flags, self.text) == (other.pattern, other.flags, other.text)
+
+    def __hash__(self) -> int:
+        return hash((self.pattern, self.flags, self.text))
 
     def __repr__(self) -> str:
         return f"Re2Pattern({self.pattern!r})"

@@ -283,3 +283,20 @@ def test_a_matcher_value_must_be_a_regex_on_its_own() -> None:
         Matcher.create("x", "=~", "a)|(b")
     with pytest.raises(ValueError, match="matchers use Go's RE2 syntax"):
         compile_matcher_regex("(?<=a)b")
+
+
+def test_matchers_with_the_same_regex_are_equal_as_they_were_in_re() -> None:
+    a, b = Matcher.create("x", "=~", "web.*"), Matcher.create("x", "=~", "web.*")
+    assert a == b and hash(a) == hash(b) and a != Matcher.create("x", "=~", "web")
+    assert len({a, b, Matcher.create("x", "!~", "web.*")}) == 2
+
+
+def test_a_matcher_keeps_its_answers_for_short_values_and_a_bounded_number_of_them() -> None:
+    m = Matcher.create("x", "!~", "web.*")
+    assert not m.matches({"x": "web1"}) and not m.matches({"x": "web1"})
+    assert m.seen == {"web1": True}  # the regex's answer; the operator applied after
+    long_value = "web" + "x" * 300
+    assert not m.matches({"x": long_value}) and long_value not in m.seen
+    for i in range(5000):
+        assert m.matches({"x": f"db{i}"})
+    assert 0 < len(m.seen) <= 1024
