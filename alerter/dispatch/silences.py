@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import re2  # type: ignore[import-untyped]
+import structlog
 
 from alerter.dispatch.regexset import re2_text
 from alerter.dispatch.silenceindex import SilenceIndex
@@ -41,6 +42,7 @@ from alerter.notifiers.model import rfc3339
 from alerter.state import StateStore
 from rules.matchers import Matcher, Op, matches_all
 
+log = structlog.get_logger(__name__)
 SilenceState = Literal["pending", "active", "expired"]
 RETENTION = 5 * 86400.0  # Alertmanager's default --data.retention
 MAX_SILENCES = 10_000  # active and pending ones
@@ -168,6 +170,18 @@ def _from_store(sid: str, text: str) -> Silence:
     )
 
 
+def _load(store: StateStore) -> dict[str, Silence]:
+    """The stored silences; one whose regex this version refuses (rules/matchers.py: a regex
+    that compiled only inside `^(?:...)$`, such as `a)|(b`) is left out and logged, not fatal."""
+    out = {}
+    for sid, data in store.query("SELECT id, data FROM silences"):
+        try:
+            out[sid] = _from_store(sid, data)
+        except ValueError as e:
+            log.warning("silence_not_loaded", silence=sid, error=str(e))
+    return out
+
+
 class SilenceNotFound(KeyError):
     pass
 
@@ -194,10 +208,7 @@ class Silences:
         self._store = store
         self._program: dict[str, int] = {}  # id -> regex_program_size, computed when needed
         self._lock = threading.Lock()
-        self._by_id = {
-            sid: _from_store(sid, data)
-            for sid, data in store.query("SELECT id, data FROM silences")
-        }
+        self._by_id = _load(store)
         # the silences that may still mute (expired ones leave at expire() and gc()), and each
         # silence's place in _by_id: matches are listed in that order, as a full scan lists them
         self._index: SilenceIndex[Silence] = SilenceIndex()

@@ -199,3 +199,18 @@ def test_the_regexes_of_all_live_silences_share_one_budget(
     s.expire(first[1], T0 + 2)  # an expired silence costs nothing
     assert s.add(silence_from_api(hour(T0 + 2, regex), T0 + 2), T0 + 2)
     store.close()
+
+
+def test_a_stored_silence_whose_regex_is_now_refused_is_left_out_not_fatal(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    s = Silences(store)
+    good = s.add(silence_from_api(body(), T0), T0)
+    bad = s.add(silence_from_api(body(), T0), T0)
+    data = s._by_id[bad]
+    stored = silences._to_store(data).replace('"web.*"', '"a)|(b"')  # accepted by an older version
+    with store.transaction() as db:
+        db.execute("UPDATE silences SET data = ? WHERE id = ?", (stored, bad))
+    reloaded = Silences(store)
+    assert reloaded.get(good) is not None and reloaded.get(bad) is None
+    assert reloaded.muted_by({"host": "web1"}, T0 + 1) == [good]
+    store.close()
