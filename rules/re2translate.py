@@ -20,15 +20,16 @@ node in terms RE2 reads one way only:
     there; since 3.14 it matches, and this follows the running Python).
 
 Constructs RE2 lacks (back references, lookaround, conditionals, possessive and atomic
-repeats) are refused before (rules/saferegex.py). A repeat whose body can match the empty
-string and holds a group is refused too: `re` and RE2 give that group different values
-(`(a|)*` on "aa": `re` "", RE2 "a").
+repeats) are refused before (rules/saferegex.py). A repeat of more than one turn whose body can
+match the empty string is refused too: `re` ends the repeat at an empty turn and RE2 goes on
+(`(?::*|.)*` on ":0": `re` ":", RE2 ":0"; `(a|)*` on "aa": group 1 is "" in `re`, "a" in RE2).
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from rules.re2engine import Shape
@@ -117,14 +118,12 @@ def _set_text(ranges: Ranges) -> str:
     return f"[{inner}]"
 
 
+@dataclass(frozen=True, slots=True)
 class Translation:
     """The RE2 text of a Python pattern, and how its groups stand for the pattern's."""
 
-    __slots__ = ("shape", "text")
-
-    def __init__(self, text: str, shape: Shape) -> None:
-        self.text = text
-        self.shape = shape
+    text: str
+    shape: Shape
 
 
 def translate(pattern: str, flags: int = 0, *, ends_at_z: bool = False) -> Translation:
