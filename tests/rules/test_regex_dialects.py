@@ -130,7 +130,7 @@ def python_re(pattern: str) -> re.Pattern[str] | None:
             return None
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_python_pattern_run_by_re2_means_what_re_means(data: st.DataObject) -> None:
     pattern, lines = pattern_and_lines(data)
@@ -149,7 +149,7 @@ def test_a_python_pattern_run_by_re2_means_what_re_means(data: st.DataObject) ->
             assert got == want, (pattern, r2.text, how, line)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_whichever_engine_compile_pattern_picks_the_answer_is_res(data: st.DataObject) -> None:
     pattern, lines = pattern_and_lines(data)
@@ -200,7 +200,7 @@ _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_matcher_regex_means_what_alertmanager_means(data: st.DataObject) -> None:
     flag = data.draw(st.sampled_from(("", "", "(?i)", "(?s)", "(?m)", "(?U)")))
