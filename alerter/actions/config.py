@@ -21,6 +21,7 @@ from typing import Literal
 
 from alerter.actions.templating import FieldTemplate, template_directory
 from alerter.unitctl import HOST_KINDS, OPERATIONS, UNIT_SUFFIXES, normalize_unit, unit_kind
+from rules.saferegex import compile_pattern
 from rules.yamlsource import MapReader, Mark, Node, Problem
 
 ACTION_TYPES = ("systemd", "signal", "command", "throttle")
@@ -273,7 +274,8 @@ def _parse_signal(r: MapReader) -> SignalSpec | None:
             r.problems.add(r.raw("pidfile") or r.node, f"pidfile: {e}")
             return None
     pattern = r.str("process")
-    process = r.check("process", re.compile, pattern) if pattern is not None else None
+    # Linear: the command lines it searches are written by any local user (rules/saferegex.py).
+    process = r.check("process", compile_pattern, pattern) if pattern is not None else None
     if sig_name is None:
         return None
     try:

@@ -110,6 +110,7 @@ actions:
         ("{name: x, type: signal, pidfile: /run/a.pid, signal: NOPE}", "unknown signal 'NOPE'"),
         ("{name: x, type: signal, pidfile: /run/a.pid}", "missing required key 'signal'"),
         ("{name: x, type: signal, process: '(unclosed'}", "process:"),
+        ("{name: x, type: signal, signal: HUP, process: '(?<=x)y'}", "process: look"),
         ("{name: x, type: command, argv: []}", "must name a program"),
         ("{name: x, type: command, argv: ['{{ labels.prog }}']}", "cannot be templated"),
         ("{name: x, type: command, argv: [/bin/true], revert: true}", "reverts by undo_argv"),
