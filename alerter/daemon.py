@@ -29,7 +29,7 @@ from alerter.config import Config, load_config
 from alerter.errors import ConfigError
 from alerter.metrics import Metrics
 from alerter.protocols import ActionRunner, Durable
-from alerter.running import EngineHooks, Running, dropped_by_reload, status_line
+from alerter.running import EngineMetrics, Running, dropped_by_reload, status_line
 from alerter.scheduler import add_interval_job, make_scheduler
 from alerter.sdnotify import SystemdNotifier
 from alerter.server import APIServer, ListenError
@@ -143,7 +143,7 @@ class Daemon:
         return 0
 
     def _start(self, config: Config, previous: Running | None) -> Running:
-        engine = self.parts.engine(config, EngineHooks(self.metrics), self.scan_worker)
+        engine = self.parts.engine(config, EngineMetrics(self.metrics), self.scan_worker)
         snapshot = (
             previous.engine.snapshot()
             if previous is not None

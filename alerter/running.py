@@ -1,4 +1,4 @@
-"""What one loaded config runs (`Running`), the engine's hooks into self-metrics, and the
+"""What one loaded config runs (`Running`), the engine's hooks into self-metrics (`EngineMetrics`), and the
 plain functions the daemon's reload and status use."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from rules.alert import Alert, Transition
 
 
 @dataclass
-class EngineHooks:
-    """Counts what the engine reports into self-metrics."""
+class EngineMetrics:
+    """The engine's hooks (rules.engine.EngineHooks): what it reports, into self-metrics."""
 
     metrics: Metrics
 

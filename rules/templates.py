@@ -96,6 +96,7 @@ def humanize_percentage(v: Any) -> str:
 
 
 def rfc3339(t: float) -> str:
+    """Epoch seconds to RFC 3339 UTC with milliseconds, as Alertmanager prints times."""
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

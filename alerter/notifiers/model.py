@@ -8,17 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from json import dumps
 from typing import Any, Literal
 
+from rules.templates import rfc3339 as rfc3339  # one definition, used by notifiers and API
+
 Status = Literal["firing", "resolved"]
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt for a firing alert
-
-
-def rfc3339(t: float) -> str:
-    """Epoch seconds to RFC 3339 UTC with milliseconds, as Alertmanager prints times."""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def labelset_str(labels: Mapping[str, str]) -> str:
