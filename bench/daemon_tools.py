@@ -10,18 +10,15 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import psutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerter.crashtest import DaemonProcess
+from alerter.crashtest import DaemonProcess, KeyReceiver
 
 # /metrics is scraped every 1/50 of the time waited so far (20 ms to 250 ms): the end is known
 # within 2% while the scrapes, which cost the daemon a few ms of CPU each, stay about 50 a case
@@ -34,32 +31,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class SinkReceiver:
-    """A loopback webhook that answers 200 to everything and counts the calls."""
+class SinkReceiver(KeyReceiver):
+    """A loopback webhook that answers 200 to everything and counts the calls (KeyReceiver's
+    server, without reading the alerts' keys)."""
 
-    def __init__(self) -> None:
-        self.calls = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.calls += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _receive(self, body: bytes) -> int:
+        with self._lock:
+            self.calls += 1
+        return 200
 
 
 def samples(url: str, name: str) -> list[tuple[dict[str, str], float]]:
