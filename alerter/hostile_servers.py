@@ -88,8 +88,9 @@ class RawServer:
                 c.close()
 
 
-def read_request(conn: socket.socket, timeout: float = 10.0) -> bytes:
-    """Read one request's head and its Content-Length body."""
+def read_request(conn: socket.socket, timeout: float | None = 10.0) -> bytes:
+    """Read one request's head and its Content-Length body (None: no timeout); what came
+    before the client hung up when its head is incomplete."""
     conn.settimeout(timeout)
     data = b""
     while b"\r\n\r\n" not in data:

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 
+from alerter.hostile_servers import read_request
+
 TRICKLE_GAP = 0.05  # seconds between trickled bytes: well under any per-read timeout used here
 
 
@@ -80,8 +82,8 @@ class RawServer:
             with self._lock:
                 self._conns.append(conn)
             with conn:
-                request = _read_request(conn)
-                if request is None:
+                request = read_request(conn, timeout=None)
+                if b"\r\n\r\n" not in request:  # the client went away mid-request
                     return
                 with self._lock:
                     self.requests.append(request)
@@ -89,27 +91,6 @@ class RawServer:
         except OSError:
             if not self._stopping.is_set():
                 self.hung_up.set()
-
-
-def _read_request(conn: socket.socket) -> bytes | None:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 # --- behaviours ------------------------------------------------------------------------------
