@@ -68,6 +68,12 @@ class Blocks:
         for key, p in self.joiner.timed_out(now):
             self._flush(tailers[key], p)
 
+    def forget(self) -> None:
+        """Drop every open multiline event (the collector stops: a restart reads them again
+        from their saved start)."""
+        if self.joiner is not None:
+            self.joiner.keep_only(set())
+
     def moved(self, key: str, to: str | None) -> None:
         """The file `key` continues as `to` (its copy, after a truncation), or ends."""
         if self.joiner is not None:
