@@ -79,9 +79,9 @@ def inode_exists(pos: SavedPosition) -> bool:
     return False
 
 
-def copy_candidates(path: str, compressed: bool = False) -> list[str]:
-    """The siblings of `path` a copy of it may be, newest first (see the module docstring);
-    with `compressed`, the gzip ones instead."""
+def _siblings(path: str, compressed: bool) -> list[tuple[float, str]]:
+    """(mtime, path) of the siblings of `path` a copy of it may be (see the module docstring),
+    compressed ones or not, newest first."""
     directory, name = os.path.split(path)
     found: list[tuple[float, str]] = []
     try:
@@ -102,25 +102,27 @@ def copy_candidates(path: str, compressed: bool = False) -> list[str]:
                 found.append((entry.stat(follow_symlinks=False).st_mtime, entry.path))
         except OSError:
             continue
-    return [p for _, p in sorted(found, reverse=True)]
+    return sorted(found, reverse=True)
+
+
+def copy_candidates(path: str, compressed: bool = False) -> list[str]:
+    """The siblings of `path` a copy of it may be, newest first (see the module docstring);
+    with `compressed`, the gzip ones instead."""
+    return [p for _, p in _siblings(path, compressed)]
 
 
 def rotated_since(path: str, since: float) -> list[str]:
     """The uncompressed siblings of `path` written after `since` (their mtime), oldest first:
     where lines went that a collector which last saw `path` at `since` may never have read.
     (Not ctime: logrotate's renumbering renames old files, which changes their ctime only.)"""
-    found: list[tuple[float, str]] = []
     now = time.time()
-    for sibling in copy_candidates(path):
-        try:
-            mtime = os.stat(sibling, follow_symlinks=False).st_mtime
-        except OSError:
-            continue
-        # A time in the future (set by hand) tells nothing; file times come from the kernel's
-        # coarse clock, up to a tick behind time.time(): CLOCK_SLACK makes up for it.
-        if since - CLOCK_SLACK < mtime <= now + 1.0:
-            found.append((mtime, sibling))
-    return [p for _, p in sorted(found)]
+    # A time in the future (set by hand) tells nothing; file times come from the kernel's
+    # coarse clock, up to a tick behind time.time(): CLOCK_SLACK makes up for it.
+    return [
+        p
+        for mtime, p in reversed(_siblings(path, compressed=False))
+        if since - CLOCK_SLACK < mtime <= now + 1.0
+    ]
 
 
 def find_copy(was: SavedPosition) -> FileTailer | None:
