@@ -88,30 +88,25 @@ class HttpCollector:
     def _probe(self) -> tuple[int, bool]:
         """The status and whether it is as expected (and the body matches), all within
         `timeout` whatever the server does (a trickled answer is cut: DeadlineExceeded)."""
-        with httpdeadline.within(self.cfg.timeout) as deadline:
-            try:
-                left = max(0.001, deadline.remaining())
-                with self._session.request(
-                    self.cfg.method,
-                    self.cfg.url,
-                    timeout=(left, left),
-                    stream=True,
-                    verify=self.cfg.ca_file or True,
-                ) as resp:
-                    status = resp.status_code
-                    ok = (
-                        status in self.cfg.expect_status
-                        if self.cfg.expect_status
-                        else 200 <= status < 300
-                    )
-                    if ok and self._body_rx is not None:
-                        body = read_capped(resp, self.cfg.max_bytes, deadline)
-                        ok = self._body_rx.search(body.decode("utf-8", "replace")) is not None
-                    deadline.check()
-            except (requests.RequestException, OSError):
-                if deadline.expired:
-                    raise DeadlineExceeded("deadline") from None
-                raise
+        with httpdeadline.within(self.cfg.timeout) as deadline, httpdeadline.cut_by(deadline):
+            left = max(0.001, deadline.remaining())
+            with self._session.request(
+                self.cfg.method,
+                self.cfg.url,
+                timeout=(left, left),
+                stream=True,
+                verify=self.cfg.ca_file or True,
+            ) as resp:
+                status = resp.status_code
+                ok = (
+                    status in self.cfg.expect_status
+                    if self.cfg.expect_status
+                    else 200 <= status < 300
+                )
+                if ok and self._body_rx is not None:
+                    body = read_capped(resp, self.cfg.max_bytes, deadline)
+                    ok = self._body_rx.search(body.decode("utf-8", "replace")) is not None
+                deadline.check()
         return status, ok
 
     def _cert_days(self, now: float) -> float | None:

@@ -177,6 +177,18 @@ class DeadlineAdapter(HTTPAdapter):
         return manager
 
 
+@contextlib.contextmanager
+def cut_by(deadline: Deadline) -> Iterator[None]:
+    """Inside `within`: a call that failed because the deadline shut its socket raises
+    DeadlineExceeded, not the connection error it looks like."""
+    try:
+        yield
+    except (requests.RequestException, OSError):
+        if deadline.expired:
+            raise DeadlineExceeded(f"no complete answer within {deadline.seconds:g}s") from None
+        raise
+
+
 def install(session: requests.Session) -> None:
     """Mount DeadlineAdapter on `session` for http and https (once)."""
     for prefix in ("https://", "http://"):

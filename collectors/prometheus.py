@@ -159,15 +159,13 @@ class PrometheusCollector:
                 self._deadline = deadline
                 if self._stop.is_set():
                     deadline.abort()
-                try:
-                    left = max(0.001, deadline.remaining())
-                    with self._session.get(self.cfg.url, timeout=(left, left), stream=True) as resp:
-                        resp.raise_for_status()
-                        body = read_capped(resp, self.cfg.max_bytes, deadline)
-                except (requests.RequestException, OSError):
-                    if deadline.expired:
-                        raise DeadlineExceeded("deadline") from None
-                    raise
+                left = max(0.001, deadline.remaining())
+                with (
+                    httpdeadline.cut_by(deadline),
+                    self._session.get(self.cfg.url, timeout=(left, left), stream=True) as resp,
+                ):
+                    resp.raise_for_status()
+                    body = read_capped(resp, self.cfg.max_bytes, deadline)
             return parse_exposition(body.decode("utf-8", "replace"), self.name, now, self._target)
         except DeadlineExceeded:
             self._log.warning("scrape_failed", error=f"timed out after {self.cfg.timeout:g}s")
