@@ -1,3 +1,3 @@
-from alerter.cli import main
+from alerter.cli.main import main
 
 raise SystemExit(main())

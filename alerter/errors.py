@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules.yamlsource import Mark, Problem, SourceError
+from alerter.config.yamlsource import Mark, Problem, SourceError
 
 
 class AlerterError(Exception):

@@ -9,8 +9,8 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from collectors.events import Event
-from rules.alert import Alert, Transition
+from alerter.collectors.events import Event
+from alerter.rules.alert import Alert, Transition
 
 
 class Clock(Protocol):
@@ -51,7 +51,7 @@ class Notifier(Protocol):
 
 
 class Durable(Protocol):
-    """A part whose changes the daemon's checkpoint writes (alerter/checkpoint.py)."""
+    """A part whose changes the daemon's checkpoint writes (alerter/runtime/checkpoint.py)."""
 
     def dirty(self) -> bool:
         """Something changed since the last write."""

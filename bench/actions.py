@@ -27,11 +27,11 @@ from alerter.actions import protected_set
 from alerter.actions.config import parse_action
 from alerter.actions.executors import SystemdExecutor
 from alerter.actions.runner import ActionRunner
-from alerter.metrics import Metrics
-from alerter.state import StateStore
+from alerter.config.yamlsource import MapReader, Problems, load_yaml
+from alerter.rules.alert import Alert, Transition
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 from alerter.testing import FakeUnitController, FixedClock
-from rules.alert import Alert, Transition
-from rules.yamlsource import MapReader, Problems, load_yaml
 
 ACTION = "{name: restart, type: systemd, unit: '{{ labels.unit }}', cooldown: 5m}"
 

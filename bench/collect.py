@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from alerter.collectors.events import Event
+from alerter.collectors.file import FileCollector, FileConfig
+from alerter.collectors.parsers import ParserConfig
 from alerter.testing import NullPositions, NullStats
-from collectors.events import Event
-from collectors.file import FileCollector, FileConfig
-from collectors.parsers import ParserConfig
 
 PATTERNS = {
     "nginx": r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)[^"]*" '

@@ -73,7 +73,7 @@ from daemon_tools import (
     wait_events,
 )
 
-from alerter.crashtest import LINE, DaemonProcess, KeyReceiver, rules_text
+from alerter.harness.crashtest import LINE, DaemonProcess, KeyReceiver, rules_text
 
 
 def bare(paths: Sequence[Path]) -> float:

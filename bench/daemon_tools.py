@@ -18,7 +18,7 @@ import psutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerter.crashtest import DaemonProcess, KeyReceiver
+from alerter.harness.crashtest import DaemonProcess, KeyReceiver
 
 # /metrics is scraped every 1/50 of the time waited so far (20 ms to 250 ms): the end is known
 # within 2% while the scrapes, which cost the daemon a few ms of CPU each, stay about 50 a case

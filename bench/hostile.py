@@ -1,5 +1,5 @@
 """Hostile inputs against a live daemon (issue 11): each input of the issue, one at a time, on a
-fresh `alerter run` with a config an operator would write (alerter/hostile.py: the system log
+fresh `alerter run` with a config an operator would write (alerter/harness/hostile.py: the system log
 with builtin:kernel and builtin:sshd, a multiline application log, host metrics, a scraped
 target, a webhook on loopback, the API behind a token, 1024 descriptors as systemd gives).
 
@@ -47,8 +47,8 @@ if str(Path(__file__).resolve().parent) not in sys.path:
 import hostile_cases as cases
 from hostile_cases import GOAL_GAP
 
-from alerter.hostile import MIB, Harness, syslog_line, tree_rss, wait_for
-from alerter.hostile_servers import RawServer, metrics_target, ok
+from alerter.harness.hostile import MIB, Harness, syslog_line, tree_rss, wait_for
+from alerter.harness.servers import RawServer, metrics_target, ok
 
 GOAL_RSS = 128 * MIB
 KEY_BYTES = 1024  # what one held key of a keyed count rule costs, at most (sshd lines)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import requests
 
-from alerter.hostile import MIB, Harness, metric, wait_for
-from alerter.hostile_servers import Handler, RawServer, endless_chunked, hung, too_many, trickle
+from alerter.harness.hostile import MIB, Harness, metric, wait_for
+from alerter.harness.servers import Handler, RawServer, endless_chunked, hung, too_many, trickle
 
 GOAL_GAP = 15.0  # packaging/alerter.service: WatchdogSec=30s, pinged every 15 s
 

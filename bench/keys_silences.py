@@ -36,11 +36,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerter.dispatch.silences import Silence, Silences
-from alerter.state import StateStore
-from rules.engine import Engine
-from rules.events import LogBatch
-from rules.loader import load_rule_files
-from rules.matchers import Matcher
+from alerter.rules.engine import Engine
+from alerter.rules.events import LogBatch
+from alerter.rules.loader import load_rule_files
+from alerter.rules.matchers import Matcher
+from alerter.store.db import StateStore
 
 BATCH = 1000
 T0 = 1_700_000_000.0

@@ -13,11 +13,11 @@ and the peak RSS of a process holding 200k distinct `by` keys in a 10m window.
 
 The pipeline is the daemon's: the collector's batches (each block's text, split into lines only
 if a rule reads one) go to Engine.process and tick as the main loop would, after the garbage
-collector is settled as the daemon settles it once started (alerter/gcsettings.py); the
+collector is settled as the daemon settles it once started (alerter/tuning.py); the
 collector applies its allocator setting itself. EngineSink counts each batch's lines as the
 daemon's events counter does. As with the daemon's default (global.scan_worker) on a host with
 two CPUs or more, the engine hands the bulk rules' passes over large batches to the scan helper
-process (alerter/scanworker.py, started before the clock); "CPU" is the cores used by this
+process (alerter/runtime/scanworker.py, started before the clock); "CPU" is the cores used by this
 process and the helper together while the pipeline ran.
 
     .venv/bin/python bench/rules.py [--lines N] [--keys N] [--no-fail2ban]
@@ -50,14 +50,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerter import gcsettings
-from alerter.cli_rules import _events, replay
-from alerter.scanworker import ScanWorker
+from alerter.cli.rules import _events, replay
+from alerter.collectors.file import FileCollector, FileConfig
+from alerter.collectors.parsers import ParserConfig, make_parser
+from alerter.rules.engine import Engine
+from alerter.rules.loader import load_rule_files
+from alerter.runtime import tuning
+from alerter.runtime.scanworker import ScanWorker
 from alerter.testing import NullPositions, NullStats
-from collectors.file import FileCollector, FileConfig
-from collectors.parsers import ParserConfig, make_parser
-from rules.engine import Engine
-from rules.loader import load_rule_files
 
 SSHD_RX = (
     r"Failed (?:password|publickey) for (?:invalid user )?(?P<user>\S*) from "
@@ -113,7 +113,10 @@ def generate(d: Path, n: int) -> tuple[Path, Path, Path]:
 
 def packs(*names: str) -> list[tuple[str, str]]:
     return [
-        (f"builtin:{n}", resources.files("rules").joinpath("packs", f"{n}.yaml").read_text())
+        (
+            f"builtin:{n}",
+            resources.files("alerter.rules").joinpath("packs", f"{n}.yaml").read_text(),
+        )
         for n in names
     ]
 
@@ -169,7 +172,7 @@ def pipeline(path: Path, rule_files: list[tuple[str, str]], n: int) -> tuple[flo
     # the daemon's default (global.scan_worker): a helper process on a host with 2+ CPUs
     worker = ScanWorker() if (os.cpu_count() or 1) >= 2 else None
     engine = Engine(load_rule_files(rule_files, 15.0), {"host": "bench"}, offload=worker)
-    gcsettings.settle()  # as the daemon does once it has started
+    tuning.settle()  # as the daemon does once it has started
     sink = EngineSink(engine, n)
     c = FileCollector(
         FileConfig(
@@ -231,9 +234,9 @@ def fail2ban(auth: Path) -> float | None:
 MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
-from rules.engine import Engine
-from rules.events import LogEvent
-from rules.loader import load_rule_files
+from alerter.rules.engine import Engine
+from alerter.rules.events import LogEvent
+from alerter.rules.loader import load_rule_files
 
 
 def status(key):

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from alerter.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
+from alerter.harness.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
 
 PER_KEY = 200  # lines per key: 100 new keys a second at 20k lines/s, each alerted once
 ROTATE_EVERY = 30.0  # seconds; rename and copytruncate in turn

@@ -1,4 +1,4 @@
-"""Cost of opening the state store, most of it `PRAGMA quick_check` (alerter/statedir.py).
+"""Cost of opening the state store, most of it `PRAGMA quick_check` (alerter/store/statedir.py).
 
 Fills a state.db of about --mb megabytes (action history, outbox, key/value documents, positions:
 the tables that grow), then prints the median of a few runs of:
@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerter.state import StateStore
-from alerter.statedir import find_corruption
+from alerter.store.db import StateStore
+from alerter.store.statedir import find_corruption
 
 
 def fill(store: StateStore, mb: int) -> None:

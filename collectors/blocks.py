@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collectors.base import CollectorStats
-from collectors.events import LogBatch
-from collectors.lines import lines_within, split_lines
-from collectors.multiline import Joiner, MultilineConfig, Pending
-from collectors.parsers import ParserConfig, batch, make_parser
-from collectors.tail import Chunk, FileTailer
+from alerter.collectors.base import CollectorStats
+from alerter.collectors.events import LogBatch
+from alerter.collectors.lines import lines_within, split_lines
+from alerter.collectors.multiline import Joiner, MultilineConfig, Pending
+from alerter.collectors.parsers import ParserConfig, batch, make_parser
+from alerter.collectors.tail import Chunk, FileTailer
 
 # Hands a batch of `FileTailer`'s lines on, to be acknowledged at an offset; False: stop.
 Send = Callable[[FileTailer, LogBatch, int], bool]

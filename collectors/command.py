@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from collectors.base import CollectorStats
-from collectors.events import Sample
-from collectors.scrape import parse_exposition
+from alerter.collectors.base import CollectorStats
+from alerter.collectors.events import Sample
+from alerter.collectors.scrape import parse_exposition
 
 log = structlog.get_logger(__name__)
 

@@ -35,22 +35,22 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from collectors.allocator import keep_blocks_mapped
-from collectors.base import CollectorStats, PositionStore, Sink
-from collectors.blocks import Blocks
-from collectors.events import LogBatch
-from collectors.inotify import ChangeWaiter
-from collectors.multiline import MultilineConfig as MultilineConfig  # re-exported (config)
-from collectors.parsers import ParserConfig
-from collectors.paths import DirChanges, expand
-from collectors.rotated import (
+from alerter.collectors.allocator import keep_blocks_mapped
+from alerter.collectors.base import CollectorStats, PositionStore, Sink
+from alerter.collectors.blocks import Blocks
+from alerter.collectors.events import LogBatch
+from alerter.collectors.inotify import ChangeWaiter
+from alerter.collectors.multiline import MultilineConfig as MultilineConfig  # re-exported (config)
+from alerter.collectors.parsers import ParserConfig
+from alerter.collectors.paths import DirChanges, expand
+from alerter.collectors.rotated import (
     estimate_lines,
     find_renamed,
     inode_exists,
     rotated_since,
     what_was_lost,
 )
-from collectors.tail import FileTailer, SavedPosition
+from alerter.collectors.tail import FileTailer, SavedPosition
 
 log = structlog.get_logger(__name__)
 

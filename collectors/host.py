@@ -25,8 +25,8 @@ from typing import Protocol
 import psutil
 import structlog
 
-from collectors.base import CollectorStats
-from collectors.events import Sample
+from alerter.collectors.base import CollectorStats
+from alerter.collectors.events import Sample
 
 log = structlog.get_logger(__name__)
 

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 import requests
 import structlog
 
-from collectors import httpdeadline
-from collectors.base import CollectorStats
-from collectors.events import Sample
-from collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
-from rules.saferegex import compile_pattern
+from alerter.collectors import httpdeadline
+from alerter.collectors.base import CollectorStats
+from alerter.collectors.events import Sample
+from alerter.collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
+from alerter.rules.saferegex import compile_pattern
 
 log = structlog.get_logger(__name__)
 

@@ -34,8 +34,8 @@ from typing import Any
 
 import structlog
 
-from collectors.base import CollectorStats, PositionStore, Sink
-from collectors.events import LogEvent
+from alerter.collectors.base import CollectorStats, PositionStore, Sink
+from alerter.collectors.events import LogEvent
 
 log = structlog.get_logger(__name__)
 

@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from collectors.events import EMPTY, LogBatch, LogEvent
-from collectors.syslog import SyslogParser
-from collectors.timefmt import check_time_format, time_cache
-from rules.saferegex import compile_pattern  # a leaf module: no engine, only regex safety
+from alerter.collectors.events import EMPTY, LogBatch, LogEvent
+from alerter.collectors.syslog import SyslogParser
+from alerter.collectors.timefmt import check_time_format, time_cache
+from alerter.rules.saferegex import compile_pattern  # a leaf module: no engine, only regex safety
 
 PARSER_TYPES = ("regex", "json", "logfmt", "syslog", "none")
 

@@ -8,7 +8,7 @@ never an exception.
 Each target is scraped on its own thread, every `interval`, never in the daemon's shared pool:
 a target that hangs delays no other target and no other collector. A scrape ends `timeout`
 after it started whatever the target does (headers or body sent a byte at a time included):
-its socket is shut down then (`collectors.httpdeadline`) and it gives `up 0`. At most one scrape
+its socket is shut down then (`alerter.collectors.httpdeadline`) and it gives `up 0`. At most one scrape
 per target runs at a time: when one is still running as the next is due (a hang the shutdown
 cannot end, such as a DNS lookup), that interval is skipped, counted as dropped with
 reason="scrape_skipped", and gives `up 0`.
@@ -25,11 +25,11 @@ from urllib.parse import urlsplit
 import requests
 import structlog
 
-from collectors import httpdeadline
-from collectors.base import CollectorStats, Sink
-from collectors.events import Sample
-from collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
-from collectors.scrape import parse_exposition
+from alerter.collectors import httpdeadline
+from alerter.collectors.base import CollectorStats, Sink
+from alerter.collectors.events import Sample
+from alerter.collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
+from alerter.collectors.scrape import parse_exposition
 
 __all__ = ["BodyTooLarge", "PrometheusCollector", "PrometheusConfig", "read_capped"]
 

@@ -31,7 +31,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
-from collectors.tail import FileTailer, SavedPosition, fingerprint
+from alerter.collectors.tail import FileTailer, SavedPosition, fingerprint
 
 COMPRESSED = (".gz", ".xz", ".zst", ".bz2", ".lz4", ".lzma", ".z", ".zip", ".br")
 SEPARATORS = (".", "-", "_")

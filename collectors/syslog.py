@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable
 
-from collectors.timefmt import TimeCache, iso_time, syslog_time
+from alerter.collectors.timefmt import TimeCache, iso_time, syslog_time
 
 ParseResult = tuple[dict[str, str] | None, float | None]
 

@@ -4,7 +4,7 @@ A single-key count, ratio or spike rule whose matches cannot span lines (plan Bu
 a quantile of a regex group (plan BulkValues), need nothing from a batch but its text: how many
 lines matched (and how many of those `of` accepts), or the field's values, and the last lines
 for `examples`. `summarize` computes that from a `BulkSpec` and the text, so the same pass can
-run here or in a helper process (alerter/scanworker.py), and `rules.scan` applies the summary
+run here or in a helper process (alerter/runtime/scanworker.py), and `alerter.rules.scan` applies the summary
 to the rule's window either way. A summary is one of four types: `Counted`, `Values`,
 `NoMatch`, or `Unjudged` (the pass cannot judge this batch: the rule's plan names what runs
 instead, rules/plans/counts.py).
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from rules.matchers import Matcher
-from rules.matchers import value_matches as _test
-from rules.windows import EXAMPLES
+from alerter.rules.matchers import Matcher
+from alerter.rules.matchers import value_matches as _test
+from alerter.rules.windows import EXAMPLES
 
 SEP = "\n"
 

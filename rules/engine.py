@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Protocol, cast
 
-from rules.alert import Alert, Transition
-from rules.events import Event, LogBatch, LogEvent, Sample
-from rules.logrules import LogRule
-from rules.metricrules import MetricRule, SeriesKey
-from rules.model import Group, RuleSet
-from rules.scan import Offload, feed
-from rules.state import AlertTable
-from rules.templates import rfc3339
+from alerter.rules.alert import Alert, Transition
+from alerter.rules.events import Event, LogBatch, LogEvent, Sample
+from alerter.rules.logrules import LogRule
+from alerter.rules.metricrules import MetricRule, SeriesKey
+from alerter.rules.model import Group, RuleSet
+from alerter.rules.scan import Offload, feed
+from alerter.rules.state import AlertTable
+from alerter.rules.templates import rfc3339
 
 SNAPSHOT_VERSION = 1
 _SOURCE = attrgetter("source")
@@ -65,7 +65,7 @@ class Engine:
         offload: Offload | None = None,
     ) -> None:
         self._hooks: EngineHooks = hooks or _NoHooks()
-        self._offload = offload  # may run bulk rules' passes elsewhere (rules.scan.feed)
+        self._offload = offload  # may run bulk rules' passes elsewhere (alerter.rules.scan.feed)
         self._groups: list[_GroupRun] = []
         self._log_rules: list[LogRule] = []
         self._metric_rules: list[MetricRule] = []

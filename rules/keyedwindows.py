@@ -5,7 +5,7 @@ eviction past `max_keys`, `new_value`'s seen/fresh tables, the evaluation of one
 the threshold (inline for an eager rule, so the line that crosses it fires the alert), the
 group's periodic evaluation (windows expiring, `for`, `keep_firing_for`, `absent`, `new_value`
 ageing, forgetting empty keys) and the snapshot. What a line contributes to which key is
-decided by `rules.logrules.LogRule`, which builds on this class.
+decided by `alerter.rules.logrules.LogRule`, which builds on this class.
 
 Past `max_keys` the least recently updated key is evicted in O(1): the tables are OrderedDicts
 kept in order of last update (`touch_key` moves a key to the end, eviction pops the front), so
@@ -22,10 +22,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rules.alert import Transition
-from rules.model import Rule
-from rules.state import AlertTable, Key
-from rules.windows import (
+from alerter.rules.alert import Transition
+from alerter.rules.model import Rule
+from alerter.rules.state import AlertTable, Key
+from alerter.rules.windows import (
     BUCKETS,
     AbsentWindow,
     ChangeWindow,

@@ -13,9 +13,18 @@ from typing import Any
 
 import jinja2
 
-from rules import templates
-from rules.matchers import Matcher, matcher_from_map, parse_matcher, parse_matchers
-from rules.model import (
+from alerter.config.yamlsource import (
+    MapReader,
+    Mark,
+    Node,
+    Problem,
+    Problems,
+    SourceError,
+    load_yaml,
+)
+from alerter.rules import templates
+from alerter.rules.matchers import Matcher, matcher_from_map, parse_matcher, parse_matchers
+from alerter.rules.model import (
     COMBINERS,
     DIRECTIONS,
     LOG_AGGREGATES,
@@ -29,9 +38,8 @@ from rules.model import (
     RuleSet,
     Threshold,
 )
-from rules.prefilter import required_literal
-from rules.saferegex import compile_pattern
-from rules.yamlsource import MapReader, Mark, Node, Problem, Problems, SourceError, load_yaml
+from alerter.rules.prefilter import required_literal
+from alerter.rules.saferegex import compile_pattern
 
 __all__ = ["Reference", "RuleFileError", "RuleSet", "load_rule_files", "parse_selector"]
 

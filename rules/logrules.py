@@ -6,7 +6,7 @@ key's window and evaluates that key at once, so the line that crosses the thresh
 alert in its own processing. How the rule reads a whole batch is its `plan`, chosen once at
 load (rules/plans/); the plans that judge a batch at once call `observe_counts`,
 `observe_values`, `observe_keys` and `touch`. The windows per key, their evaluation (inline
-and periodic) and the snapshot are `rules.keyedwindows.KeyedWindows`.
+and periodic) and the snapshot are `alerter.rules.keyedwindows.KeyedWindows`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rules.alert import Transition
-from rules.bulk import BulkSpec
-from rules.events import LogEvent
-from rules.keyedwindows import KeyedWindows
-from rules.matchers import value_matches as _test
-from rules.model import Rule
-from rules.plans import BulkPlan, Plan, plan_for
-from rules.state import AlertTable, Key
-from rules.windows import EXAMPLE_CHARS, AbsentWindow, CountWindow
+from alerter.rules.alert import Transition
+from alerter.rules.bulk import BulkSpec
+from alerter.rules.events import LogEvent
+from alerter.rules.keyedwindows import KeyedWindows
+from alerter.rules.matchers import value_matches as _test
+from alerter.rules.model import Rule
+from alerter.rules.plans import BulkPlan, Plan, plan_for
+from alerter.rules.state import AlertTable, Key
+from alerter.rules.windows import EXAMPLE_CHARS, AbsentWindow, CountWindow
 
 # what observe() extracts from an event, by aggregate
 _COUNT, _NUMERIC, _TEXT, _RATIO, _ABSENT, _NEW_VALUE = range(6)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rules.alert import Transition
-from rules.model import Rule
-from rules.state import AlertTable, Key
-from rules.windows import quantile
+from alerter.rules.alert import Transition
+from alerter.rules.model import Rule
+from alerter.rules.state import AlertTable, Key
+from alerter.rules.windows import quantile
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 

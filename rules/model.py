@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rules.matchers import Matcher
-from rules.yamlsource import Mark
+from alerter.config.yamlsource import Mark
+from alerter.rules.matchers import Matcher
 
 LOG_AGGREGATES = (
     "count",

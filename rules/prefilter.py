@@ -9,7 +9,7 @@ Every derivation here reads the parse tree of CPython's private regex parser (`r
 (`PROBE`, `PROBE_SHAPE`). When the module is missing or parses the probe otherwise,
 `PARSER_PROBLEM` says how, and every derivation answers "none" instead of reading a tree it
 does not know (a wrong literal would lose alerts): rules then get the plans that need no
-derivation, each saying why (`rules.plans`), and tests/rules/test_plans.py fails, so a Python
+derivation, each saying why (`alerter.rules.plans`), and tests/rules/test_plans.py fails, so a Python
 upgrade that changes the parser fails the suite rather than costing throughput unnoticed.
 """
 
@@ -19,9 +19,9 @@ import importlib
 import re
 from typing import Any
 
-from rules.saferegex import derive
+from alerter.rules.saferegex import derive
 
-# a pattern using every part of the parse tree this module (and rules.saferegex) reads, and
+# a pattern using every part of the parse tree this module (and alerter.rules.saferegex) reads, and
 # the tree that re._parser (CPython 3.11-3.13) gives for it, op codes by name
 PROBE = r"^ab(?P<g>c)+[^\n\d]x*?(?=e)\1[0-9][^a]|(?i:f)(?:d\w.)\b(?!g)(?>h)i++(?(g)j|k)\A"
 PROBE_SHAPE: list[Any] = [
@@ -90,7 +90,7 @@ class NotParsed(ValueError):
 
 def parse(pattern: re.Pattern[str]) -> list[Any]:
     """The parse tree of a compiled pattern (a `re` one, or an RE2 one from
-    rules.saferegex with its source and flags). Raises NotParsed when there is none."""
+    alerter.rules.saferegex with its source and flags). Raises NotParsed when there is none."""
     if _parser is None:
         raise NotParsed(PARSER_PROBLEM)
     try:

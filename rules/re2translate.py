@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rules.re2engine import Shape
+from alerter.rules.re2engine import Shape
 
 _parser: Any = importlib.import_module("re._parser")
 _MAXREPEAT = int(_parser.MAXREPEAT)

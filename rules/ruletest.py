@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.engine import Engine
-from rules.events import LogEvent, Sample
-from rules.expand import expand_values
-from rules.loader import load_rule_files, parse_selector
-from rules.yamlsource import MapReader, Problems, SourceError, format_duration, load_yaml
+from alerter.config.yamlsource import MapReader, Problems, SourceError, format_duration, load_yaml
+from alerter.rules.engine import Engine
+from alerter.rules.events import LogEvent, Sample
+from alerter.rules.expand import expand_values
+from alerter.rules.loader import load_rule_files, parse_selector
 
 ReadRuleFile = Callable[[str], tuple[str, str]]  # name in the test file -> (display name, text)
 ParseLine = Callable[[str, str], Mapping[str, str] | None]  # (parser type, line) -> fields

@@ -31,9 +31,9 @@ import importlib
 import re
 from typing import Any, cast
 
-from rules.linearity import linear_in_re, ops
-from rules.re2engine import Re2Pattern, build, compile_re2
-from rules.re2translate import DialectError, translate
+from alerter.rules.linearity import linear_in_re, ops
+from alerter.rules.re2engine import Re2Pattern, build, compile_re2
+from alerter.rules.re2translate import DialectError, translate
 
 _parser: Any = importlib.import_module("re._parser")
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from rules.alert import Transition
-from rules.bulk import BulkSpec, Summary
-from rules.events import LogBatch
-from rules.logrules import LogRule
-from rules.plans import Batch, BulkPlan, each_line
+from alerter.rules.alert import Transition
+from alerter.rules.bulk import BulkSpec, Summary
+from alerter.rules.events import LogBatch
+from alerter.rules.logrules import LogRule
+from alerter.rules.plans import Batch, BulkPlan, each_line
 
 SEP = "\n"
 

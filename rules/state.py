@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules import templates
-from rules.alert import Alert, State, Transition
-from rules.alert import fingerprint as labels_fingerprint
-from rules.model import Rule
+from alerter.rules import templates
+from alerter.rules.alert import Alert, State, Transition
+from alerter.rules.alert import fingerprint as labels_fingerprint
+from alerter.rules.model import Rule
 
 Key = tuple[str, ...]
 TemplateErrorHook = Callable[[str, str], None]

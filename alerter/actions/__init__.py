@@ -17,15 +17,17 @@ from alerter.actions.executors import (
     ThrottleExecutor,
 )
 from alerter.actions.runner import ActionRunner
-from alerter.bus import Gate
-from alerter.metrics import Metrics
+from alerter.actions.unitctl import SystemctlController, UnitController, normalize_unit
 from alerter.protocols import Clock
-from alerter.state import StateStore
-from alerter.unitctl import SystemctlController, UnitController, normalize_unit
-from rules.alert import Transition
+from alerter.rules.alert import Transition
+from alerter.runtime.bus import Gate
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 
-if TYPE_CHECKING:  # alerter.config imports alerter.actions.config, which runs this package first
-    from alerter.config import Config
+if (
+    TYPE_CHECKING
+):  # alerter.config.load imports alerter.actions.config, which runs this package first
+    from alerter.config.load import Config
 
 __all__ = ["ActionRunner", "build_action_runner", "protected_set"]
 

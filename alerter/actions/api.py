@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from alerter.actions.runner import ActionRunner
-from alerter.httpapi import HTTPError, Request, Response, Route
+from alerter.api.routes import HTTPError, Request, Response, Route
 
 
 def routes(runner: ActionRunner) -> list[Route]:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from alerter.state import StateStore
+from alerter.store.db import StateStore
 
 NAMESPACE = "actions.applied"
 

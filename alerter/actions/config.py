@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Literal
 
 from alerter.actions.templating import FieldTemplate, template_directory
-from alerter.unitctl import HOST_KINDS, OPERATIONS, UNIT_SUFFIXES, normalize_unit, unit_kind
-from rules.saferegex import compile_pattern
-from rules.yamlsource import MapReader, Mark, Node, Problem
+from alerter.actions.unitctl import HOST_KINDS, OPERATIONS, UNIT_SUFFIXES, normalize_unit, unit_kind
+from alerter.config.yamlsource import MapReader, Mark, Node, Problem
+from alerter.rules.saferegex import compile_pattern
 
 ACTION_TYPES = ("systemd", "signal", "command", "throttle")
 DEFAULT_COOLDOWN = 300.0

@@ -29,9 +29,9 @@ from alerter.actions.notes import (
     span,
     synthetic_alert,
 )
-from alerter.state import StateStore
-from rules.alert import Transition
-from rules.yamlsource import format_duration
+from alerter.config.yamlsource import format_duration
+from alerter.rules.alert import Transition
+from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 

@@ -29,9 +29,7 @@ from alerter.actions.templating import (
     render_path,
     template_directory,
 )
-from alerter.bus import Gate
-from alerter.errors import ActionError
-from alerter.unitctl import (
+from alerter.actions.unitctl import (
     UNIT_SUFFIXES,
     UnitController,
     normalize_unit,
@@ -39,8 +37,10 @@ from alerter.unitctl import (
     show_names,
     templated_unit,
 )
-from alerter.unitctl import ProtectedUnitError as ProtectedUnitError  # the runner's import
-from rules.alert import Alert
+from alerter.actions.unitctl import ProtectedUnitError as ProtectedUnitError  # the runner's import
+from alerter.errors import ActionError
+from alerter.rules.alert import Alert
+from alerter.runtime.bus import Gate
 
 _OUTPUT_CHARS = 300
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from alerter.state import StateStore
+from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 
@@ -99,7 +99,7 @@ class ActionHistory:
         self._next_id = itertools.count(-1, -1)
         self._writing: tuple[dict[int, Record], dict[int, tuple[str, str]]] | None = None
 
-    # --- the checkpoint's part (alerter.checkpoint.Durable) -----------------------------------
+    # --- the checkpoint's part (alerter.runtime.checkpoint.Durable) -----------------------------------
 
     def dirty(self) -> bool:
         return bool(self._held or self._finished)

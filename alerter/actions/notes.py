@@ -18,8 +18,8 @@ from alerter.actions.history import (
     UNDO_PREFIX,
     Record,
 )
-from rules.alert import Alert, Transition
-from rules.yamlsource import format_duration
+from alerter.config.yamlsource import format_duration
+from alerter.rules.alert import Alert, Transition
 
 EXHAUSTED = "RemediationExhausted"
 INEFFECTIVE = "RemediationIneffective"

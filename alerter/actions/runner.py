@@ -29,12 +29,12 @@ from alerter.actions.executors import (
 )
 from alerter.actions.notes import clock_time, note, span
 from alerter.actions.workers import Job, KeyedWorkers
+from alerter.config.yamlsource import format_duration
 from alerter.errors import ActionError
-from alerter.metrics import Metrics
 from alerter.protocols import Clock
-from alerter.state import StateStore
-from rules.alert import Alert, Transition
-from rules.yamlsource import format_duration
+from alerter.rules.alert import Alert, Transition
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 

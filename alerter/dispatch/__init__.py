@@ -11,14 +11,14 @@ import requests
 from alerter import __version__
 from alerter.dispatch.dispatcher import NotificationDispatcher
 from alerter.dispatch.outbox import DEFAULT_BACKOFF, Backoff
-from alerter.metrics import Metrics
 from alerter.notifiers import build_notifier
 from alerter.notifiers.config import NotifierConfig
 from alerter.protocols import Clock, Notifier
-from alerter.state import StateStore
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 
 if TYPE_CHECKING:
-    from alerter.config import Config
+    from alerter.config.load import Config
 
 __all__ = ["Backoff", "NotificationDispatcher", "build_dispatcher"]
 

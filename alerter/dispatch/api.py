@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from alerter.api.routes import HTTPError, Request, Response, Route
 from alerter.dispatch.dispatcher import NotificationDispatcher
 from alerter.dispatch.silences import SilenceNotFound, silence_from_api
-from alerter.httpapi import HTTPError, Request, Response, Route
 from alerter.notifiers.model import rfc3339
 from alerter.protocols import Dispatcher
-from rules.alert import Alert
-from rules.matchers import Matcher, matches_all, parse_matcher
+from alerter.rules.alert import Alert
+from alerter.rules.matchers import Matcher, matches_all, parse_matcher
 
 _STATE_ORDER = {"active": 0, "pending": 1, "expired": 2}
 

@@ -11,8 +11,8 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rules.matchers import Matcher, parse_matchers
-from rules.yamlsource import MapReader, Mark, Node, Problems
+from alerter.config.yamlsource import MapReader, Mark, Node, Problems
+from alerter.rules.matchers import Matcher, parse_matchers
 
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0

@@ -5,7 +5,7 @@
 flush produces are written in one transaction with the group state that produced them, so a
 restart neither loses nor repeats a notification.
 
-In the daemon that transaction is the checkpoint's (`alerter/checkpoint.py`): `write` adds the
+In the daemon that transaction is the checkpoint's (`alerter/runtime/checkpoint.py`): `write` adds the
 changed groups and the new outbox rows to it, with the engine state and the collector positions
 of the same batches, and `written` wakes the senders once it is durable (or, when the store
 refused it, hands the notifications to the outbox's memory so they still go out). Standalone
@@ -40,13 +40,13 @@ from alerter.dispatch.outbox import (
 )
 from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences
-from alerter.metrics import Metrics
 from alerter.notifiers.alertmanager import AlertmanagerNotifier
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
 from alerter.protocols import Clock, Notifier
-from alerter.state import StateStore
-from rules.alert import Alert, Transition
+from alerter.rules.alert import Alert, Transition
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 
@@ -148,7 +148,7 @@ class NotificationDispatcher:
         with self._lock:
             return list(self._firing.values())
 
-    # --- the checkpoint's part (alerter.checkpoint.Durable) -------------------------------------
+    # --- the checkpoint's part (alerter.runtime.checkpoint.Durable) -------------------------------------
 
     def dirty(self) -> bool:
         """Something to write: groups changed, notifications produced, or held in memory."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
-from rules.alert import Alert
+from alerter.rules.alert import Alert
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from alerter.dispatch.config import InhibitRuleConfig
-from rules.alert import Alert
-from rules.matchers import matches_all
+from alerter.rules.alert import Alert
+from alerter.rules.matchers import matches_all
 
 
 class Inhibitor:

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import structlog
 
 from alerter.errors import NotifyError
-from alerter.metrics import Metrics
 from alerter.notifiers.model import Notification
 from alerter.protocols import Clock, Notifier
-from alerter.state import StateStore
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 

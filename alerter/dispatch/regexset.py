@@ -32,8 +32,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import re2  # type: ignore[import-untyped]
 
-from rules.matchers import Matcher
-from rules.saferegex import is_re2
+from alerter.rules.matchers import Matcher
+from alerter.rules.saferegex import is_re2
 
 _parser: Any = importlib.import_module("re._parser")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from alerter.dispatch.config import RouteConfig
-from rules.matchers import matches_all
+from alerter.rules.matchers import matches_all
 
 
 def match_routes(route: RouteConfig, labels: Mapping[str, str]) -> list[RouteConfig]:

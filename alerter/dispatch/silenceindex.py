@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from typing import Generic, Protocol, TypeVar
 
 from alerter.dispatch.regexset import RegexBuckets, set_pattern, weight
-from rules.matchers import Matcher
+from alerter.rules.matchers import Matcher
 
 _META = frozenset(".^$*+?()[]{}|\\")
 _ESCAPABLE = frozenset(string.punctuation)  # `\.` is a literal dot in re and in RE2 alike

@@ -39,8 +39,8 @@ import structlog
 from alerter.dispatch.regexset import re2_text
 from alerter.dispatch.silenceindex import SilenceIndex
 from alerter.notifiers.model import rfc3339
-from alerter.state import StateStore
-from rules.matchers import Matcher, Op, matches_all
+from alerter.rules.matchers import Matcher, Op, matches_all
+from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 SilenceState = Literal["pending", "active", "expired"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from rules.yamlsource import MapReader, Mark
+from alerter.config.yamlsource import MapReader, Mark
 
 NOTIFIER_TYPES = ("console", "slack", "webhook", "alertmanager")
 

@@ -23,8 +23,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from alerter.collectors import httpdeadline as deadline
 from alerter.errors import NotifyError
-from collectors import httpdeadline as deadline
 
 MAX_ANSWER_BYTES = 64 << 10
 """Bytes of an answer read at most; more is dropped unread with the connection."""

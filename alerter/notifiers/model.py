@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from json import dumps
 from typing import Any, Literal
 
-from rules.templates import rfc3339 as rfc3339  # one definition, used by notifiers and API
+from alerter.rules.templates import rfc3339 as rfc3339  # one definition, used by notifiers and API
 
 Status = Literal["firing", "resolved"]
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt for a firing alert

@@ -3,7 +3,7 @@
 A plan is a frozen object whose type names the strategy and whose fields are what it runs
 (patterns derived from the rule's regex, its literal, the groups that key it). `plan_for`
 tries the strategies in `STRATEGIES` order, quickest first; the first that can serve the rule
-is its plan. `rules.scan` runs `plan.run(rule, batch)` on each batch given as text; a batch
+is its plan. `alerter.rules.scan` runs `plan.run(rule, batch)` on each batch given as text; a batch
 without one (its events hold newlines) is judged line by line through the rule's literal
 (`each_line`), which is what every plan finds too (tests/rules/test_batches.py).
 
@@ -32,11 +32,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
-from rules.model import Rule
-from rules.plans.base import Batch, Facts, Plan, each_line, facts
-from rules.plans.counts import BulkCount, BulkLines, BulkPlan, BulkValues
-from rules.plans.keyed import KeyedFindall, KeyedGated
-from rules.plans.lines import EveryLine, LiteralScan, RegexScan, Touch
+from alerter.rules.model import Rule
+from alerter.rules.plans.base import Batch, Facts, Plan, each_line, facts
+from alerter.rules.plans.counts import BulkCount, BulkLines, BulkPlan, BulkValues
+from alerter.rules.plans.keyed import KeyedFindall, KeyedGated
+from alerter.rules.plans.lines import EveryLine, LiteralScan, RegexScan, Touch
 
 STRATEGIES: tuple[type[Plan], ...] = (
     Touch,

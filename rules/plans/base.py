@@ -8,14 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rules.alert import Transition
-from rules.events import LogBatch
-from rules.model import Rule
-from rules.prefilter import batch_pattern, line_confined, literal_or_why
-from rules.windows import EXAMPLES
+from alerter.rules.alert import Transition
+from alerter.rules.events import LogBatch
+from alerter.rules.model import Rule
+from alerter.rules.prefilter import batch_pattern, line_confined, literal_or_why
+from alerter.rules.windows import EXAMPLES
 
 if TYPE_CHECKING:
-    from rules.logrules import LogRule
+    from alerter.rules.logrules import LogRule
 
 SEP = "\n"
 

@@ -1,8 +1,8 @@
 """Plans for single-key rules whose batch is summed up at once: counted lines (count, rate,
 spike, ratio) or a regex group's values (quantile).
 
-`BulkCount` and `BulkValues` are a pure pass over the batch's text (`rules.bulk`), which an
-offload may run in another process (`rules.scan.feed` hands their `spec` over and gives the
+`BulkCount` and `BulkValues` are a pure pass over the batch's text (`alerter.rules.bulk`), which an
+offload may run in another process (`alerter.rules.scan.feed` hands their `spec` over and gives the
 answer to `take`). `BulkLines` counts in this process, for a regex whose matches may span
 lines.
 """
@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rules.bulk import BulkSpec, Counted, NoMatch, Summary, Unjudged, Values, summarize
-from rules.plans.base import SEP, Batch, Facts, Plan
-from rules.prefilter import line_pattern, match_shape
-from rules.windows import EXAMPLES
+from alerter.rules.bulk import BulkSpec, Counted, NoMatch, Summary, Unjudged, Values, summarize
+from alerter.rules.plans.base import SEP, Batch, Facts, Plan
+from alerter.rules.prefilter import line_pattern, match_shape
+from alerter.rules.windows import EXAMPLES
 
 if TYPE_CHECKING:
-    from rules.logrules import LogRule
+    from alerter.rules.logrules import LogRule
 
 
 def _example_literal(f: Facts) -> str | None:

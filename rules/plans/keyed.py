@@ -12,12 +12,12 @@ from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from rules.plans.base import SEP, Batch, Facts, Plan, first
-from rules.prefilter import bounded_pattern, line_pattern, rare_chars
-from rules.windows import EXAMPLES
+from alerter.rules.plans.base import SEP, Batch, Facts, Plan, first
+from alerter.rules.prefilter import bounded_pattern, line_pattern, rare_chars
+from alerter.rules.windows import EXAMPLES
 
 if TYPE_CHECKING:
-    from rules.logrules import LogRule
+    from alerter.rules.logrules import LogRule
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rules.plans.base import SEP, Batch, Facts, Plan, each_line, first, tail
-from rules.prefilter import rare_chars
-from rules.windows import EXAMPLES
+from alerter.rules.plans.base import SEP, Batch, Facts, Plan, each_line, first, tail
+from alerter.rules.prefilter import rare_chars
+from alerter.rules.windows import EXAMPLES
 
 if TYPE_CHECKING:
-    from rules.logrules import LogRule
+    from alerter.rules.logrules import LogRule
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
-"""Test doubles for the scan helper's transport (`alerter.scanworker.Channel`).
+"""Test doubles for the scan helper's transport (`alerter.runtime.scanworker.Channel`).
 
 `FakeHelper` is a helper in this process: the frames written to it go through the helper's own
-message handling (`alerter.scanworker.Helper`), and its answers are read back as bytes, so the
+message handling (`alerter.runtime.scanworker.Helper`), and its answers are read back as bytes, so the
 worker's framing, decoding and checks all run. It fails on purpose at one step:
 
 - a transport fault at operation number `at` (put, write and read counted from 0; the helper's
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from alerter.scanworker import READY, Helper, HelperProcess, frame
+from alerter.runtime.scanworker import READY, Helper, HelperProcess, frame
 
 FAULTS = ("raise", "eof", "hang", "truncate", "noise")
 HEADER = struct.Struct(">I")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from alerter.bus import (
+from alerter.collectors.events import LogBatch, LogEvent, Sample
+from alerter.collectors.file import FileCollector, FileConfig
+from alerter.runtime.bus import (
     BLOCK_LINE_OVERHEAD,
     EVENT_OVERHEAD,
     FIELD_OVERHEAD,
@@ -19,9 +21,7 @@ from alerter.bus import (
     Gate,
     batch_bytes,
 )
-from alerter.metrics import Metrics
-from collectors.events import LogBatch, LogEvent, Sample
-from collectors.file import FileCollector, FileConfig
+from alerter.runtime.metrics import Metrics
 from tests.collectors.conftest import MemoryPositions, RecordingStats
 from tests.conftest import wait_for
 

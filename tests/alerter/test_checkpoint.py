@@ -11,10 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerter.actions.history import OK, RUNNING, ActionHistory
-from alerter.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
 from alerter.dispatch.dispatcher import NotificationDispatcher
-from alerter.metrics import Metrics
-from alerter.state import StateStore
+from alerter.runtime.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 from alerter.testing import FixedClock
 from tests.alerter.dispatch.helpers import RecordingNotifier, alert, make_dispatcher, route, tr
 

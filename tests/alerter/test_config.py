@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from alerter.config import DEFAULT_PROTECTED_UNITS, load_config, parse_config
+from alerter.config.load import DEFAULT_PROTECTED_UNITS, load_config, parse_config
+from alerter.config.yamlsource import parse_duration
 from alerter.errors import ConfigError
-from rules.yamlsource import parse_duration
 
 
 def problems(text: str, env: dict[str, str] | None = None, file: str = "cfg.yaml") -> list[str]:

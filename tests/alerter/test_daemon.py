@@ -12,14 +12,14 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
-from alerter.config import load_config
-from alerter.daemon import Daemon
-from alerter.metrics import Metrics
-from alerter.sdnotify import SystemdNotifier
-from alerter.wiring import Parts
-from collectors.base import Sink
-from collectors.events import LogEvent
-from rules.alert import Alert, Transition
+from alerter.collectors.base import Sink
+from alerter.collectors.events import LogEvent
+from alerter.config.load import load_config
+from alerter.rules.alert import Alert, Transition
+from alerter.runtime.daemon import Daemon
+from alerter.runtime.metrics import Metrics
+from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.runtime.wiring import Parts
 from tests.conftest import wait_for
 
 
@@ -230,7 +230,7 @@ def test_a_turn_of_the_main_loop_ends_when_its_drain_budget_is_spent(
         return durables(self, rs)
 
     monkeypatch.setattr(Daemon, "_durables", counting)
-    monkeypatch.setattr("alerter.daemon.DRAIN_BUDGET_SECONDS", 0.0)
+    monkeypatch.setattr("alerter.runtime.daemon.DRAIN_BUDGET_SECONDS", 0.0)
     engine = harness.engines[0]
     held, release = threading.Event(), threading.Event()
     at_turn: list[int] = []
@@ -312,7 +312,7 @@ def test_stop_drains_bus_saves_snapshot_and_exits_zero(tmp_path: Path) -> None:
     assert h.collectors["app"].acked == 100
     msgs = h.messages(lambda m: m == "STOPPING=1")
     assert msgs[-1] == "STOPPING=1"
-    from alerter.state import StateStore
+    from alerter.store.db import StateStore
 
     assert StateStore(tmp_path / "state").kv_get("engine", "snapshot") == {"seen": 100}
 

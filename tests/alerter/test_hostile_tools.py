@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from alerter.hostile import LogFile, WatchdogListener, metric, syslog_line, wait_for
-from alerter.hostile_servers import RawServer, hung, ok, too_many
-from alerter.sdnotify import SystemdNotifier
+from alerter.harness.hostile import LogFile, WatchdogListener, metric, syslog_line, wait_for
+from alerter.harness.servers import RawServer, hung, ok, too_many
+from alerter.runtime.sdnotify import SystemdNotifier
 
 
 def test_watchdog_pings_from_the_daemons_notifier_are_recorded(tmp_path: Path) -> None:

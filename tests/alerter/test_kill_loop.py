@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from alerter.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
+from alerter.harness.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
 
 KILLS = 12
 # The run is seeded so that a failure can be repeated; ALERTER_KILL_SEED picks another.

@@ -7,7 +7,7 @@ import json
 
 import structlog
 
-from alerter.logsetup import configure_logging
+from alerter.runtime.logsetup import configure_logging
 
 
 def test_json_lines_when_not_a_tty() -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerter.config import load_config
-from alerter.daemon import Daemon
-from alerter.metrics import Metrics
-from alerter.sdnotify import SystemdNotifier
+from alerter.config.load import load_config
+from alerter.runtime.daemon import Daemon
+from alerter.runtime.metrics import Metrics
+from alerter.runtime.sdnotify import SystemdNotifier
 from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration

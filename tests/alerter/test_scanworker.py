@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from alerter.scanworker import Channel, HelperProcess, ScanWorker
-from rules.engine import Engine
-from rules.loader import load_rule_files
+from alerter.rules.engine import Engine
+from alerter.rules.loader import load_rule_files
+from alerter.runtime.scanworker import Channel, HelperProcess, ScanWorker
 from tests.alerter.scan_channels import Killing
 from tests.conftest import wait_for
 from tests.rules.helpers import engine
@@ -193,8 +193,8 @@ def test_close_ends_the_helper(worker: ScanWorker) -> None:
 
 
 def test_global_scan_worker_false_runs_no_helper(tmp_path: Path) -> None:
-    from alerter.config import load_config
-    from alerter.wiring import _scan_worker
+    from alerter.config.load import load_config
+    from alerter.runtime.wiring import _scan_worker
 
     cfg = tmp_path / "config.yaml"
     cfg.write_text("global: {state_dir: state, scan_worker: false}\n")

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from alerter.scanworker import Garbled, ScanWorker, _plain_loads
-from rules.bulk import BulkSpec, Summary
-from rules.engine import Engine
-from rules.loader import load_rule_files
+from alerter.rules.bulk import BulkSpec, Summary
+from alerter.rules.engine import Engine
+from alerter.rules.loader import load_rule_files
+from alerter.runtime.scanworker import Garbled, ScanWorker, _plain_loads
 from tests.alerter.scan_channels import FAULTS, GARBLES, Evil, FakeHelper, pwned
 from tests.rules.helpers import engine
 from tests.rules.test_batches import RULES, line_by_line, random_lines, state, text_batch

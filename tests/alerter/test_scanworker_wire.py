@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from alerter.scanworker import _plain_loads, _summary, _to_wire
-from rules.bulk import EMPTY_VALUE, NO_MATCH, Counted, Summary, Values
+from alerter.rules.bulk import EMPTY_VALUE, NO_MATCH, Counted, Summary, Values
+from alerter.runtime.scanworker import _plain_loads, _summary, _to_wire
 
 
 @pytest.mark.parametrize(

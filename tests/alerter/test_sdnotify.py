@@ -7,7 +7,7 @@ import socket
 import time
 from pathlib import Path
 
-from alerter.sdnotify import SystemdNotifier
+from alerter.runtime.sdnotify import SystemdNotifier
 
 
 def test_no_socket_is_a_noop() -> None:

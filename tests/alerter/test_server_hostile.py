@@ -17,9 +17,9 @@ from contextlib import contextmanager
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerter.httpapi import Request, Response, Route
-from alerter.httpconn import Limits, is_exposed
-from alerter.server import APIServer, ListenError
+from alerter.api.conn import Limits, is_exposed
+from alerter.api.routes import Request, Response, Route
+from alerter.api.server import APIServer, ListenError
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alerter.errors import StateError
-from alerter.state import SCHEMA_VERSION, StateStore
+from alerter.store.db import SCHEMA_VERSION, StateStore
 
 
 def test_new_store_is_migrated_to_the_current_schema_in_wal_mode(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import structlog
 
-import alerter.state
+import alerter.store.db
 from alerter.errors import StateError
-from alerter.state import SCHEMA_VERSION, StateStore
+from alerter.store.db import SCHEMA_VERSION, StateStore
 
 REPO = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -30,7 +30,7 @@ Events = list[MutableMapping[str, Any]]
 def events(monkeypatch: pytest.MonkeyPatch) -> Iterator[Events]:
     with structlog.testing.capture_logs() as logs:
         # a fresh logger: the module's may be cached with an earlier configuration
-        monkeypatch.setattr(alerter.state, "log", structlog.get_logger("alerter.state"))
+        monkeypatch.setattr(alerter.store.db, "log", structlog.get_logger("alerter.store.db"))
         yield logs
 
 
@@ -96,7 +96,7 @@ def test_corruption_met_while_migrating_also_moves_the_store_aside(
     tmp_path: Path, events: Events, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Damage that quick_check does not look for surfaces as an error on the read-write open."""
-    monkeypatch.setattr(alerter.state, "find_corruption", lambda db: None)
+    monkeypatch.setattr(alerter.store.db, "find_corruption", lambda db: None)
     (tmp_path / "state.db").write_bytes(b"garbage" * 1000)
     store = StateStore(tmp_path)
     _assert_fresh(store)
@@ -236,8 +236,8 @@ def test_second_locked_store_on_a_dir_is_refused_until_the_first_closes(tmp_path
 
 HOLD_LOCK = """
 import sys
-from alerter.state import StateStore
-from alerter.statedir import StateDirLock
+from alerter.store.db import StateStore
+from alerter.store.statedir import StateDirLock
 if sys.argv[2] == "store":
     StateStore(sys.argv[1], lock=True)
 else:
@@ -308,7 +308,7 @@ def test_corrupt_store_is_not_moved_from_under_a_running_daemon(
 OPEN_AS_NOBODY = f"""
 import os, sys
 from alerter.errors import StateError
-from alerter.state import StateStore
+from alerter.store.db import StateStore
 os.setgid({NOBODY})
 os.setuid({NOBODY})
 try:

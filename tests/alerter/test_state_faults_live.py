@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from alerter.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
+from alerter.harness.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

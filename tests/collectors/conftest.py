@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from collectors.events import Event, LogEvent
+from alerter.collectors.events import Event, LogEvent
 
 
 class MemoryPositions:
-    """collectors.base.PositionStore in memory."""
+    """alerter.collectors.base.PositionStore in memory."""
 
     def __init__(self) -> None:
         self.data: dict[str, dict[str, str]] = {}

@@ -10,17 +10,17 @@ import os
 import sys
 import threading
 
-import collectors.tail
-from alerter.bus import Bus, BusSink, Gate
-from alerter.state import StateStore
-from collectors.events import LogEvent
-from collectors.file import FileCollector, FileConfig
+import alerter.collectors.tail
+from alerter.collectors.events import LogEvent
+from alerter.collectors.file import FileCollector, FileConfig
+from alerter.runtime.bus import Bus, BusSink, Gate
+from alerter.store.db import StateStore
 from tests.collectors.conftest import RecordingStats
 
 
 def main() -> None:
     state_dir, log, out = sys.argv[1:4]
-    collectors.tail.BLOCK_BYTES = 4096  # many small batches, so a kill lands between them
+    alerter.collectors.tail.BLOCK_BYTES = 4096  # many small batches, so a kill lands between them
     store = StateStore(state_dir)
     stats = RecordingStats()
     bus = Bus(maxsize=4)

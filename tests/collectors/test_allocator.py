@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from collectors import allocator
+from alerter.collectors import allocator
 
 
 def test_thresholds_are_raised_on_glibc_and_only_once(monkeypatch: pytest.MonkeyPatch) -> None:

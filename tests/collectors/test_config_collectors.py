@@ -1,4 +1,4 @@
-"""alerter/config_collectors.py: each type's keys into its frozen config; problems with positions."""
+"""alerter/config/collectors.py: each type's keys into its frozen config; problems with positions."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from alerter.config_collectors import CollectorConfig, parse_collector
-from collectors.file import FileConfig, MultilineConfig
-from collectors.http import HttpConfig
-from collectors.journald import JournaldConfig
-from collectors.parsers import ParserConfig
-from collectors.prometheus import PrometheusConfig
-from rules.yamlsource import MapReader, Problems, load_yaml
+from alerter.collectors.file import FileConfig, MultilineConfig
+from alerter.collectors.http import HttpConfig
+from alerter.collectors.journald import JournaldConfig
+from alerter.collectors.parsers import ParserConfig
+from alerter.collectors.prometheus import PrometheusConfig
+from alerter.config.collectors import CollectorConfig, parse_collector
+from alerter.config.yamlsource import MapReader, Problems, load_yaml
 
 
 def parse(

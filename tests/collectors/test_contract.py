@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from alerter.config_collectors import CollectorConfig, build_collector, parse_collector
-from collectors.base import Collector, PollingCollector
-from collectors.events import LogEvent, Sample
-from rules.yamlsource import MapReader, Problems, load_yaml
+from alerter.collectors.base import Collector, PollingCollector
+from alerter.collectors.events import LogEvent, Sample
+from alerter.config.collectors import CollectorConfig, build_collector, parse_collector
+from alerter.config.yamlsource import MapReader, Problems, load_yaml
 from tests.collectors.conftest import MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import wait_for
 
@@ -140,6 +140,6 @@ def test_scraping_collector_contract(ctype: str, tmp_path: Path, stats: Recordin
 
 
 def test_every_type_has_a_contract_case() -> None:
-    from alerter.config_collectors import COLLECTOR_TYPES
+    from alerter.config.collectors import COLLECTOR_TYPES
 
     assert set(COLLECTOR_TYPES) == set(STREAMING) | set(POLLING) | set(SCRAPING)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import structlog
 
-import collectors.tail
-from collectors.events import Event
-from collectors.file import FileCollector, FileConfig
+import alerter.collectors.tail
+from alerter.collectors.events import Event
+from alerter.collectors.file import FileCollector, FileConfig
 from tests.collectors.conftest import (
     MemoryPositions,
     RecordingSink,
@@ -161,7 +161,7 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> int:
     """Blocks of max_line_bytes + 1 = 65 bytes: 5 lines per batch, so a collector that is
     blocked has seen how large the file is but not read most of it."""
-    monkeypatch.setattr(collectors.tail, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(alerter.collectors.tail, "BLOCK_BYTES", 1)
     return 64
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from collectors.file import FileCollector, FileConfig, MultilineConfig
-from collectors.lines import lines_within as _lines_within
-from collectors.parsers import ParserConfig
-from collectors.tail import SavedPosition
+from alerter.collectors.file import FileCollector, FileConfig, MultilineConfig
+from alerter.collectors.lines import lines_within as _lines_within
+from alerter.collectors.parsers import ParserConfig
+from alerter.collectors.tail import SavedPosition
 from tests.collectors.conftest import (
     MemoryPositions,
     RecordingSink,
@@ -416,7 +416,7 @@ def test_a_file_matched_twice_through_a_link_is_read_once(h: Harness) -> None:
 def test_without_inotify_polling_alone_follows_files(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import collectors.file
+    import alerter.collectors.file
 
     class NoInotify:
         available = False
@@ -424,7 +424,7 @@ def test_without_inotify_polling_alone_follows_files(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(collectors.file, "ChangeWaiter", NoInotify)
+    monkeypatch.setattr(alerter.collectors.file, "ChangeWaiter", NoInotify)
     log = h.tmp / "app.log"
     _, sink = h.start()
     append(log, ["polled"])
@@ -435,7 +435,7 @@ def test_multiline_start_runs_in_linear_time_on_hostile_lines() -> None:
     """`(a+)+$` as multiline.start took 18-38 s on one 29-byte line in Python's `re` (holding
     the GIL, so the whole daemon stalled); 41 bytes would take hours. It runs in RE2 now: this
     returns at once (a regression hangs until pytest-timeout fails it)."""
-    from collectors.multiline import Joiner
+    from alerter.collectors.multiline import Joiner
 
     joiner = Joiner(MultilineConfig(start=r"(a+)+$"), max_bytes=65536)
     hostile = b"a" * 40 + b"!"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.inotify import ChangeWaiter
+from alerter.collectors.inotify import ChangeWaiter
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import collectors.journald
-from collectors.events import LogEvent
-from collectors.journald import (
+import alerter.collectors.journald
+from alerter.collectors.events import LogEvent
+from alerter.collectors.journald import (
     JournaldCollector,
     JournaldConfig,
     entry_event,
@@ -273,7 +273,7 @@ time.sleep(60)
 def test_null_binary_huge_and_over_the_cap_entries_through_the_collector(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(collectors.journald, "MAX_ENTRY_BYTES", 1 << 20)
+    monkeypatch.setattr(alerter.collectors.journald, "MAX_ENTRY_BYTES", 1 << 20)
     script = tmp_path / "journalctl.py"
     script.write_text(SIZES)
     stats = RecordingStats()

@@ -9,9 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.events import EMPTY
-from collectors.parsers import ParserConfig, ParseResult, batch, check_parser_config, make_parser
-from collectors.timefmt import syslog_time, time_parser
+from alerter.collectors.events import EMPTY
+from alerter.collectors.parsers import (
+    ParserConfig,
+    ParseResult,
+    batch,
+    check_parser_config,
+    make_parser,
+)
+from alerter.collectors.timefmt import syslog_time, time_parser
 
 NGINX = (
     r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)[^"]*" '
@@ -317,7 +323,7 @@ def test_a_picked_batch_is_lazy_too() -> None:
 
 
 def test_log_batch_builds_each_event_once() -> None:
-    from collectors.events import LogBatch
+    from alerter.collectors.events import LogBatch
 
     built: list[str] = []
 
@@ -337,7 +343,7 @@ def test_log_batch_builds_each_event_once() -> None:
 
 
 def test_a_batch_from_text_splits_its_lines_only_when_they_are_read() -> None:
-    from collectors.parsers import NoneParser
+    from alerter.collectors.parsers import NoneParser
 
     b = batch(NoneParser(), "s", 5.0, text="a\nb\n\nc")
     assert len(b) == 4 and b.text == "a\nb\n\nc"
@@ -350,7 +356,7 @@ def test_a_batch_from_text_splits_its_lines_only_when_they_are_read() -> None:
 def test_a_batch_from_text_is_freed_without_the_garbage_collector() -> None:
     import gc
 
-    from collectors.parsers import NoneParser
+    from alerter.collectors.parsers import NoneParser
 
     gc.collect()
     gc.disable()
@@ -384,7 +390,7 @@ def test_syslog_times_and_errors_cover_rfc5424_and_pri_lines() -> None:
 
 
 def test_time_cache_is_bounded_and_keeps_values() -> None:
-    from collectors import timefmt
+    from alerter.collectors import timefmt
 
     cache = timefmt.time_cache("epoch")
     for i in range(timefmt.CACHE_SIZE * 2):

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from collectors.command import CommandCollector, CommandConfig
-from collectors.events import Sample
-from collectors.host import HostCollector, HostConfig, parse_show
-from collectors.http import HttpCollector, HttpConfig
-from collectors.prometheus import PrometheusCollector, PrometheusConfig
+from alerter.collectors.command import CommandCollector, CommandConfig
+from alerter.collectors.events import Sample
+from alerter.collectors.host import HostCollector, HostConfig, parse_show
+from alerter.collectors.http import HttpCollector, HttpConfig
+from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from tests.collectors.conftest import RecordingStats
 
 NOW = 1_700_000_000.0

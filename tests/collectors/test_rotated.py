@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.rotated import copy_candidates, estimate_lines, find_copy
-from collectors.tail import FileTailer, SavedPosition
+from alerter.collectors.rotated import copy_candidates, estimate_lines, find_copy
+from alerter.collectors.tail import FileTailer, SavedPosition
 
 
 def touch(path: Path, data: bytes, mtime: float) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from collectors.events import Sample
-from collectors.prometheus import SKIPPED, PrometheusCollector, PrometheusConfig
+from alerter.collectors.events import Sample
+from alerter.collectors.prometheus import SKIPPED, PrometheusCollector, PrometheusConfig
 from tests.collectors.conftest import RecordingSink, RecordingStats
 from tests.conftest import wait_for
 

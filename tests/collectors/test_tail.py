@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import collectors.tail
-from collectors.tail import FileTailer, SavedPosition
+import alerter.collectors.tail
+from alerter.collectors.tail import FileTailer, SavedPosition
 
 
 def drain(t: FileTailer, limit: int) -> list[tuple[bytes, bool]]:
@@ -27,8 +27,8 @@ def drain(t: FileTailer, limit: int) -> list[tuple[bytes, bool]]:
 )
 def test_appended_bytes_come_back_as_whole_lines(pieces: list[bytes], block: int) -> None:
     limit = 1000  # no line is cut here
-    old = collectors.tail.BLOCK_BYTES
-    collectors.tail.BLOCK_BYTES = block
+    old = alerter.collectors.tail.BLOCK_BYTES
+    alerter.collectors.tail.BLOCK_BYTES = block
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "f.log")
@@ -47,15 +47,17 @@ def test_appended_bytes_come_back_as_whole_lines(pieces: list[bytes], block: int
                 assert t.offset == len(got)
             t.close()
     finally:
-        collectors.tail.BLOCK_BYTES = old
+        alerter.collectors.tail.BLOCK_BYTES = old
 
 
 @settings(max_examples=100, deadline=None)
 @given(lines=st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=8))
 def test_long_lines_are_cut_to_the_limit_and_the_rest_skipped(lines: list[bytes]) -> None:
     limit = 10
-    old = collectors.tail.BLOCK_BYTES
-    collectors.tail.BLOCK_BYTES = 1  # blocks of limit + 1 bytes: every long line is cut here
+    old = alerter.collectors.tail.BLOCK_BYTES
+    alerter.collectors.tail.BLOCK_BYTES = (
+        1  # blocks of limit + 1 bytes: every long line is cut here
+    )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "f.log")
@@ -68,7 +70,7 @@ def test_long_lines_are_cut_to_the_limit_and_the_rest_skipped(lines: list[bytes]
             assert t.offset == os.path.getsize(path)
             t.close()
     finally:
-        collectors.tail.BLOCK_BYTES = old
+        alerter.collectors.tail.BLOCK_BYTES = old
     assert got == [x if len(x) <= limit else x[:limit] for x in lines]
 
 

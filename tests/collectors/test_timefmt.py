@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.timefmt import _fast_format, time_parser
+from alerter.collectors.timefmt import _fast_format, time_parser
 
 FORMATS = [
     "%d/%b/%Y:%H:%M:%S %z",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rules.alert import Transition
-from rules.engine import Engine, EngineHooks
-from rules.events import LogEvent, Sample
-from rules.loader import load_rule_files
+from alerter.rules.alert import Transition
+from alerter.rules.engine import Engine, EngineHooks
+from alerter.rules.events import LogEvent, Sample
+from alerter.rules.loader import load_rule_files
 
 
 def engine(

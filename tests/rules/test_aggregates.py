@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rules.engine import Engine
-from rules.events import LogEvent
+from alerter.rules.engine import Engine
+from alerter.rules.events import LogEvent
 from tests.rules.helpers import engine, log, sample, states
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from rules.alert import Alert, fingerprint
+from alerter.rules.alert import Alert, fingerprint
 
 
 def old_fingerprint(labels: Mapping[str, str]) -> str:

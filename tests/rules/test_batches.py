@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from rules.engine import Engine
-from rules.events import LogBatch, LogEvent
-from rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine
+from alerter.rules.engine import Engine
+from alerter.rules.events import LogBatch, LogEvent
+from alerter.rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine
 from tests.rules.helpers import engine
 
 RULES = r"""
@@ -225,7 +225,7 @@ def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str) -> None:
 
 
 def test_patterns_that_differ_only_in_groups_share_a_shape() -> None:
-    from rules.prefilter import match_shape
+    from alerter.rules.prefilter import match_shape
 
     ratio = match_shape(re.compile(r'" (?P<status>[1-5]\d\d) (?:\d+|-) "'))
     assert ratio is not None
@@ -236,7 +236,7 @@ def test_patterns_that_differ_only_in_groups_share_a_shape() -> None:
 
 
 def test_quantile_values_added_at_once_equal_one_by_one() -> None:
-    from rules.windows import QuantileWindow
+    from alerter.rules.windows import QuantileWindow
 
     rnd = random.Random(7)
     for _ in range(200):
@@ -261,7 +261,7 @@ def test_quantile_values_added_at_once_equal_one_by_one() -> None:
     ],
 )
 def test_patterns_confined_to_a_line(pattern: str, confined: str) -> None:
-    from rules.prefilter import line_confined, may_match_newline
+    from alerter.rules.prefilter import line_confined, may_match_newline
 
     got = line_confined(re.compile(pattern))
     assert got is not None and got.pattern == confined and not may_match_newline(got)
@@ -269,13 +269,13 @@ def test_patterns_confined_to_a_line(pattern: str, confined: str) -> None:
 
 @pytest.mark.parametrize("pattern", [r"(?s)a.b", r"[\s]x", r"a\nb", r"(?x) a [^b] "])
 def test_patterns_that_cannot_be_confined(pattern: str) -> None:
-    from rules.prefilter import line_confined
+    from alerter.rules.prefilter import line_confined
 
     assert line_confined(re.compile(pattern)) is None
 
 
 def test_rare_characters_of_a_literal() -> None:
-    from rules.prefilter import rare_chars
+    from alerter.rules.prefilter import rare_chars
 
     assert rare_chars("Out of memory: Killed process ")[:4] == "KOyp"  # capitals, rare letters
     assert rare_chars("I/O error, dev ") == "IOvdroe,/"  # ...punctuation last, no spaces

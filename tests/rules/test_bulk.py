@@ -3,8 +3,8 @@ NoMatch, or Unjudged when the pass cannot judge a batch."""
 
 from __future__ import annotations
 
-from rules.bulk import EMPTY_VALUE, NO_MATCH, BulkSpec, Counted, Unjudged, Values, summarize
-from rules.windows import EXAMPLES
+from alerter.rules.bulk import EMPTY_VALUE, NO_MATCH, BulkSpec, Counted, Unjudged, Values, summarize
+from alerter.rules.windows import EXAMPLES
 from tests.rules.helpers import engine
 
 RULES = r"""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from rules.events import LogEvent
+from alerter.rules.events import LogEvent
 from tests.rules.helpers import RecordingHooks, engine, log, states
 
 BRUTE = """

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from rules.alert import Transition
-from rules.engine import Engine
-from rules.events import LogEvent
-from rules.plans import KeyedFindall
+from alerter.rules.alert import Transition
+from alerter.rules.engine import Engine
+from alerter.rules.events import LogEvent
+from alerter.rules.plans import KeyedFindall
 from tests.rules.helpers import RecordingHooks, engine, log, states
 
 RULE = """

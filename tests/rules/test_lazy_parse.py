@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from collectors.parsers import Parser, ParserConfig, batch, make_parser
-from rules.engine import Engine
-from rules.events import LogEvent
+from alerter.collectors.parsers import Parser, ParserConfig, batch, make_parser
+from alerter.rules.engine import Engine
+from alerter.rules.events import LogEvent
 from tests.rules.helpers import engine
 from tests.rules.test_batches import line_by_line, state
 

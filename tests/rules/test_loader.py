@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from alerter.config import parse_config
+from alerter.config.load import parse_config
+from alerter.config.yamlsource import SourceError
 from alerter.errors import ConfigError
-from rules.loader import load_rule_files
-from rules.yamlsource import SourceError
+from alerter.rules.loader import load_rule_files
 
 GOOD = """\
 groups:
@@ -225,7 +225,7 @@ def test_duplicate_group_names_are_rejected() -> None:
 
 
 def test_builtin_packs_load_and_name_no_source() -> None:
-    packs = resources.files("rules").joinpath("packs")
+    packs = resources.files("alerter.rules").joinpath("packs")
     files = [
         (f"builtin:{f.name}", f.read_text()) for f in packs.iterdir() if f.name.endswith(".yaml")
     ]

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from alerter.cli_rules import cmd_test
+from alerter.cli.rules import cmd_test
 
 PACK_TESTS = Path(__file__).parent / "packs"
 PACKS = sorted(
     f.name.removesuffix(".yaml")
-    for f in resources.files("rules").joinpath("packs").iterdir()
+    for f in resources.files("alerter.rules").joinpath("packs").iterdir()
     if f.name.endswith(".yaml")
 )
 

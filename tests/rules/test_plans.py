@@ -9,15 +9,15 @@ from importlib import resources
 
 import pytest
 
-from rules import prefilter
-from rules.loader import load_rule_files
-from rules.model import Rule
-from rules.plans import STRATEGIES, EveryLine, Plan, plan_for
+from alerter.rules import prefilter
+from alerter.rules.loader import load_rule_files
+from alerter.rules.model import Rule
+from alerter.rules.plans import STRATEGIES, EveryLine, Plan, plan_for
 from tests.rules.test_batches import RULES
 
 PACKS = sorted(
     f.name.removesuffix(".yaml")
-    for f in resources.files("rules").joinpath("packs").iterdir()
+    for f in resources.files("alerter.rules").joinpath("packs").iterdir()
     if f.name.endswith(".yaml")
 )
 
@@ -74,7 +74,10 @@ def pack_rules(prefix: str = "builtin:") -> list[Rule]:
     """The shipped packs' log rules, loaded as the daemon loads `builtin:NAME` (or, with
     another prefix, as a user's copy of them)."""
     files = [
-        (f"{prefix}{name}", resources.files("rules").joinpath("packs", f"{name}.yaml").read_text())
+        (
+            f"{prefix}{name}",
+            resources.files("alerter.rules").joinpath("packs", f"{name}.yaml").read_text(),
+        )
         for name in PACKS
     ]
     return [r for r in load_rule_files(files, 15.0).rules() if r.logs is not None]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from rules import prefilter
-from rules.prefilter import (
+from alerter.rules import prefilter
+from alerter.rules.prefilter import (
     PARSER_PROBLEM,
     PROBE,
     PROBE_SHAPE,
@@ -23,7 +23,7 @@ from rules.prefilter import (
     parse,
     parser_problem,
 )
-from rules.saferegex import compile_pattern, is_re2
+from alerter.rules.saferegex import compile_pattern, is_re2
 
 
 def test_this_pythons_regex_parser_has_the_shape_the_derivations_read() -> None:

@@ -20,9 +20,9 @@ import re2  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules.linearity import linear_in_re
-from rules.matchers import Matcher
-from rules.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
+from alerter.rules.linearity import linear_in_re
+from alerter.rules.matchers import Matcher
+from alerter.rules.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # re: "possible nested set"
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerter.cli_rules import cmd_replay
+from alerter.cli.rules import cmd_replay
 
 CONFIG = """
 global:
@@ -104,8 +104,8 @@ def test_replay_rejects_unknown_collectors(tmp_path: Path) -> None:
 
 
 def test_replay_runs_take_line_times_across_blocks(tmp_path: Path, monkeypatch: Any) -> None:
-    from alerter import cli_rules
-    from collectors.parsers import ParserConfig, make_parser
+    from alerter.cli import rules as cli_rules
+    from alerter.collectors.parsers import ParserConfig, make_parser
 
     lines = ["100 a", "100 b", "junk", "101 c", "", "101 d", "102 e\r", "103 f"]
     (tmp_path / "x.log").write_text("\n".join(lines))  # no newline after the last line

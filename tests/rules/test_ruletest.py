@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from alerter.cli_rules import cmd_test
-from rules.expand import expand_values
+from alerter.cli.rules import cmd_test
+from alerter.rules.expand import expand_values
 
 RULES = """
 groups:

@@ -10,10 +10,10 @@ import re
 import pytest
 import re2  # type: ignore[import-untyped]
 
-from rules.loader import load_rule_files
-from rules.matchers import Matcher, compile_matcher_regex
-from rules.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
-from rules.yamlsource import SourceError
+from alerter.config.yamlsource import SourceError
+from alerter.rules.loader import load_rule_files
+from alerter.rules.matchers import Matcher, compile_matcher_regex
+from alerter.rules.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # re: "possible nested set"
 

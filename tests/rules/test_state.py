@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 import pytest
 
-from rules import alert as alert_module
-from rules import state
-from rules.alert import Transition, fingerprint
-from rules.model import Rule
-from rules.state import AlertTable, Instance
+from alerter.rules import alert as alert_module
+from alerter.rules import state
+from alerter.rules.alert import Transition, fingerprint
+from alerter.rules.model import Rule
+from alerter.rules.state import AlertTable, Instance
 
 RULE = Rule(
     alert="Hot",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rules import templates
+from alerter.rules import templates
 
 CTX = templates.context(
     {"ip": "1.2.3.4", "host": "web-1"}, 3.0, "SSHBruteForce", ["line 1", "line 2"], 1_700_000_000.0

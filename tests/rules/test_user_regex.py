@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from rules.loader import load_rule_files
-from rules.yamlsource import SourceError
+from alerter.config.yamlsource import SourceError
+from alerter.rules.loader import load_rule_files
 from tests.rules.helpers import engine, log
 
 RULE = """

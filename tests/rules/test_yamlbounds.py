@@ -1,4 +1,4 @@
-"""rules/yamlbounds.py through load_yaml: aliases that expand too far, cycles and deep nesting
+"""alerter/config/yamlbounds.py through load_yaml: aliases that expand too far, cycles and deep nesting
 are FILE:LINE:COL errors; ordinary anchors, aliases and merge keys still load."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from rules.yamlbounds import MAX_ALIAS_NODES, BoundedLoader
-from rules.yamlsource import SourceError, load_yaml
+from alerter.config.yamlbounds import MAX_ALIAS_NODES, BoundedLoader
+from alerter.config.yamlsource import SourceError, load_yaml
 
 
 def billion_laughs() -> str:

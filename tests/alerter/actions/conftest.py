@@ -20,14 +20,14 @@ from alerter.actions.executors import (
     ThrottleExecutor,
 )
 from alerter.actions.runner import ActionRunner
-from alerter.bus import Gate
-from alerter.config import DEFAULT_PROTECTED_UNITS
-from alerter.metrics import Metrics
-from alerter.state import StateStore
+from alerter.actions.unitctl import UnitController
+from alerter.config.load import DEFAULT_PROTECTED_UNITS
+from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yaml
+from alerter.rules.alert import Alert, Transition
+from alerter.runtime.bus import Gate
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 from alerter.testing import FakeUnitController, FixedClock
-from alerter.unitctl import UnitController
-from rules.alert import Alert, Transition
-from rules.yamlsource import MapReader, Problems, SourceError, load_yaml
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 

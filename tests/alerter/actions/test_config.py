@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from alerter.actions.config import CommandSpec, SignalSpec, SystemdSpec, ThrottleSpec
-from rules.yamlsource import SourceError
+from alerter.config.yamlsource import SourceError
 
 from .conftest import parse_actions
 
@@ -158,7 +158,7 @@ def test_on_resolved_works_unquoted_although_yaml_reads_on_as_true() -> None:
 
 
 def test_throttle_of_an_unknown_collector_is_a_config_error() -> None:
-    from alerter.config import parse_config
+    from alerter.config.load import parse_config
     from alerter.errors import ConfigError
 
     text = """
@@ -179,9 +179,9 @@ def test_build_action_runner_wires_the_config(tmp_path) -> None:  # type: ignore
     from prometheus_client import CollectorRegistry
 
     from alerter.actions import build_action_runner
-    from alerter.config import parse_config
-    from alerter.metrics import Metrics
-    from alerter.state import StateStore
+    from alerter.config.load import parse_config
+    from alerter.runtime.metrics import Metrics
+    from alerter.store.db import StateStore
     from alerter.testing import FakeUnitController, FixedClock
 
     from .conftest import T0, alert, fire

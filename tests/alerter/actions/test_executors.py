@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from alerter.bus import Gate
-from collectors.events import Event, LogEvent
+from alerter.collectors.events import Event, LogEvent
+from alerter.runtime.bus import Gate
 from tests.conftest import wait_for
 
 from .conftest import T0, Harness, alert, fire, resolve, run_ticks

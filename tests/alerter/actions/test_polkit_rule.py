@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alerter.unitctl import SystemctlController
+from alerter.actions.unitctl import SystemctlController
 from tests.conftest import Sandbox, require
 
 from .conftest import T0, Harness, alert, fire

@@ -295,7 +295,7 @@ def test_stop_marks_queued_work_as_cancelled(harness: Harness) -> None:
 
 def test_api_route_lists_the_history(harness: Harness) -> None:
     from alerter.actions.api import routes
-    from alerter.httpapi import Request
+    from alerter.api.routes import Request
 
     r = harness.build(RESTART)
     a = alert(["restart-web"], unit="web.service")
@@ -327,7 +327,7 @@ def test_api_route_lists_the_history(harness: Harness) -> None:
     assert [d["target"] for d in json.loads(resp.body)["data"]] == ["db.service"]
     import pytest
 
-    from alerter.httpapi import HTTPError
+    from alerter.api.routes import HTTPError
 
     with pytest.raises(HTTPError) as e:
         route.handler(Request("GET", "/api/v1/actions", {"limit": ["lots"]}, {}))

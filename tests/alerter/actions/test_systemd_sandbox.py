@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alerter.actions.notes import EXHAUSTED
-from alerter.unitctl import SystemctlController
+from alerter.actions.unitctl import SystemctlController
 from tests.conftest import Sandbox, wait_for
 
 from .conftest import T0, Harness, alert, fire, resolve, run_ticks

@@ -9,10 +9,10 @@ import pytest
 
 from alerter.actions.executors import read_pidfile
 from alerter.actions.templating import FieldTemplate, confined_realpath, render_path
-from alerter.config import DEFAULT_PROTECTED_UNITS
+from alerter.actions.unitctl import ProtectedUnitError, normalize_unit, templated_unit
+from alerter.config.load import DEFAULT_PROTECTED_UNITS
+from alerter.config.yamlsource import SourceError
 from alerter.errors import ActionError
-from alerter.unitctl import ProtectedUnitError, normalize_unit, templated_unit
-from rules.yamlsource import SourceError
 
 from .conftest import parse_actions
 

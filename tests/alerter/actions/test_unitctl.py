@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from alerter.actions.unitctl import SystemctlController, normalize_unit, revert_values, show_names
 from alerter.errors import ActionError
-from alerter.unitctl import SystemctlController, normalize_unit, revert_values, show_names
 
 FAKE = textwrap.dedent("""
     import json, sys

@@ -8,16 +8,16 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yaml
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
 from alerter.dispatch.outbox import Backoff
-from alerter.metrics import Metrics
 from alerter.notifiers.config import NotifierConfig, parse_notifier
 from alerter.notifiers.model import Notification
 from alerter.protocols import Clock, Notifier
-from alerter.state import StateStore
-from rules.alert import Alert, State, Transition
-from rules.yamlsource import MapReader, Problems, SourceError, load_yaml
+from alerter.rules.alert import Alert, State, Transition
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 
 FAST = Backoff(initial=0.01, factor=1.5, cap=0.05, jitter=0.1)
 

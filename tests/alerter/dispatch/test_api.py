@@ -10,13 +10,13 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
-from alerter.cli import main
+from alerter.api.server import APIServer
+from alerter.cli.main import main
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.api import routes
-from alerter.server import APIServer
-from alerter.state import StateStore
-from alerter.wiring import SystemClock
-from rules.alert import Alert
+from alerter.rules.alert import Alert
+from alerter.runtime.wiring import SystemClock
+from alerter.store.db import StateStore
 
 from .helpers import RecordingNotifier, alert, inhibit, make_dispatcher, route, tr
 

@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry
 
 from alerter.dispatch import NotificationDispatcher
 from alerter.errors import NotifyError
-from alerter.metrics import Metrics
 from alerter.notifiers import build_notifier
 from alerter.notifiers.model import Notification
-from alerter.state import StateStore
+from alerter.runtime.metrics import Metrics
+from alerter.runtime.wiring import SystemClock
+from alerter.store.db import StateStore
 from alerter.testing import FixedClock
-from alerter.wiring import SystemClock
 from tests.conftest import HTTPReceiver, start_receiver, wait_for
 
 from .helpers import RecordingNotifier, alert, make_dispatcher, notifier_config, route, tr

@@ -13,12 +13,12 @@ from prometheus_client import CollectorRegistry
 
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.outbox import RETRY_AFTER_CAP
-from alerter.metrics import Metrics
 from alerter.notifiers import build_notifier
 from alerter.protocols import Clock
-from alerter.state import StateStore
+from alerter.runtime.metrics import Metrics
+from alerter.runtime.wiring import SystemClock
+from alerter.store.db import StateStore
 from alerter.testing import FixedClock
-from alerter.wiring import SystemClock
 from tests.alerter.notifiers.rawserver import RawServer, answer, trickle_headers
 from tests.conftest import HTTPReceiver, wait_for
 

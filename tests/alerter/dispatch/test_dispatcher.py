@@ -9,7 +9,7 @@ import pytest
 
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.silences import silence_from_api
-from alerter.state import StateStore
+from alerter.store.db import StateStore
 from alerter.testing import FixedClock
 from tests.conftest import wait_for
 

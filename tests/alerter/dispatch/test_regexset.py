@@ -9,8 +9,8 @@ import random
 import pytest
 
 from alerter.dispatch import regexset
-from rules.matchers import Matcher
-from rules.saferegex import is_re2
+from alerter.rules.matchers import Matcher
+from alerter.rules.saferegex import is_re2
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # `[[:alpha:]]` in re
 

@@ -13,9 +13,9 @@ import pytest
 from alerter.dispatch import regexset, silenceindex
 from alerter.dispatch.silenceindex import CROWDED, SilenceIndex, literals
 from alerter.dispatch.silences import Silence, Silences
-from alerter.state import StateStore
-from rules.matchers import Matcher, Op
-from rules.saferegex import is_re2
+from alerter.rules.matchers import Matcher, Op
+from alerter.rules.saferegex import is_re2
+from alerter.store.db import StateStore
 
 T0 = 1_700_000_000.0
 pytestmark = pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")  # [[:alpha:]]

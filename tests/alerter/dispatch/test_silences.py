@@ -18,7 +18,7 @@ from alerter.dispatch.silences import (
     silence_from_api,
 )
 from alerter.notifiers.model import rfc3339
-from alerter.state import StateStore
+from alerter.store.db import StateStore
 
 from .helpers import alert, inhibit
 

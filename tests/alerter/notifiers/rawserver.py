@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 
-from alerter.hostile_servers import read_request
+from alerter.harness.servers import read_request
 
 TRICKLE_GAP = 0.05  # seconds between trickled bytes: well under any per-read timeout used here
 

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from alerter.notifiers import build_notifier
-from alerter.state import StateStore
-from alerter.wiring import SystemClock
+from alerter.runtime.wiring import SystemClock
+from alerter.store.db import StateStore
 from tests.alerter.dispatch.helpers import alert, make_dispatcher, notifier_config, route, tr
 from tests.conftest import HTTPReceiver, require, wait_for
 

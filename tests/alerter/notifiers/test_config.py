@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from alerter.config.yamlsource import SourceError
 from alerter.notifiers.config import AlertmanagerSettings, SlackSettings, WebhookSettings
-from rules.yamlsource import SourceError
 from tests.alerter.dispatch.helpers import notifier_config
 
 

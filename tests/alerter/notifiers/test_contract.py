@@ -14,7 +14,7 @@ from alerter.errors import NotifyError
 from alerter.notifiers import build_notifier
 from alerter.notifiers.model import sample_notification
 from alerter.protocols import Notifier
-from alerter.wiring import SystemClock
+from alerter.runtime.wiring import SystemClock
 from tests.alerter.dispatch.helpers import notifier_config
 from tests.conftest import HTTPReceiver, start_receiver
 

@@ -21,7 +21,7 @@ from alerter.notifiers import build_notifier
 from alerter.notifiers.http import MAX_ANSWER_BYTES, Answer, post
 from alerter.notifiers.model import sample_notification
 from alerter.protocols import Notifier
-from alerter.wiring import SystemClock
+from alerter.runtime.wiring import SystemClock
 from tests.alerter.dispatch.helpers import notifier_config
 
 from .rawserver import (

@@ -195,10 +195,10 @@ def test_webhook_body_template_failing_at_send_time_is_not_retried() -> None:
     import pytest
     import requests
 
+    from alerter.config.yamlsource import Mark
     from alerter.errors import NotifyError
     from alerter.notifiers.config import NotifierConfig
     from alerter.notifiers.webhook import WebhookNotifier
-    from rules.yamlsource import Mark
 
     cfg = NotifierConfig(
         "h", "webhook", Mark("c", 1, 1), WebhookSettings("http://x", body="{{ alerts[5].x }}")

@@ -9,17 +9,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from alerter.httpapi import Route
+from alerter.api.routes import Route
 
 if TYPE_CHECKING:
-    from alerter.bus import Gate
-    from alerter.config import Config
-    from alerter.config_collectors import CollectorConfig
-    from alerter.metrics import Metrics
+    from alerter.collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
+    from alerter.config.collectors import CollectorConfig
+    from alerter.config.load import Config
     from alerter.protocols import ActionRunner, Clock, Dispatcher, RuleEngine
-    from alerter.state import StateStore
-    from collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
-    from rules.alert import Alert, Transition
+    from alerter.rules.alert import Alert, Transition
+    from alerter.runtime.bus import Gate
+    from alerter.runtime.metrics import Metrics
+    from alerter.store.db import StateStore
 
 
 class SystemClock:
@@ -31,17 +31,17 @@ class SystemClock:
 
 
 def _engine(config: Config, hooks: Any, offload: Any = None) -> RuleEngine:
-    from rules.engine import Engine
+    from alerter.rules.engine import Engine
 
     return Engine(config.rules, external_labels(config), hooks, offload)
 
 
 def _scan_worker(config: Config) -> Any:
-    """The helper process for bulk rules' passes (alerter/scanworker.py), when the config
+    """The helper process for bulk rules' passes (alerter/runtime/scanworker.py), when the config
     wants one and the host has a second CPU; None otherwise."""
     if not config.global_.scan_worker or (os.cpu_count() or 1) < 2:
         return None
-    from alerter.scanworker import ScanWorker
+    from alerter.runtime.scanworker import ScanWorker
 
     return ScanWorker()
 
@@ -82,7 +82,7 @@ def _actions(
 def _collector(
     cfg: CollectorConfig, positions: PositionStore, stats: CollectorStats
 ) -> Collector | PollingCollector:
-    from alerter.config_collectors import build_collector
+    from alerter.config.collectors import build_collector
 
     return build_collector(cfg, positions, stats)
 

@@ -3,7 +3,7 @@
 The main loop owns the engine (rules/ is single-threaded by design): it takes batches off the
 bus, feeds them to the engine, hands transitions to actions and the dispatcher, acknowledges
 batches (which stages the collectors' positions), ticks timers, commits a checkpoint (engine
-state, groups, outbox rows and those positions in one transaction: alerter/checkpoint.py) and
+state, groups, outbox rows and those positions in one transaction: alerter/runtime/checkpoint.py) and
 pings the watchdog.
 """
 
@@ -21,23 +21,24 @@ from typing import Any, TypeVar
 import structlog
 from apscheduler.jobstores.base import JobLookupError
 
-from alerter import __version__, gcsettings
-from alerter.api import core_routes
-from alerter.bus import Bus, BusSink, Gate
-from alerter.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
-from alerter.config import Config, load_config
+from alerter import __version__
+from alerter.api.endpoints import core_routes
+from alerter.api.server import APIServer, ListenError
+from alerter.collectors.base import Collector, PollingCollector
+from alerter.collectors.events import LogBatch
+from alerter.config.load import Config, load_config
 from alerter.errors import ConfigError
-from alerter.metrics import Metrics
 from alerter.protocols import ActionRunner, Durable
-from alerter.running import EngineMetrics, Running, dropped_by_reload, status_line
-from alerter.scheduler import add_interval_job, make_scheduler
-from alerter.sdnotify import SystemdNotifier
-from alerter.server import APIServer, ListenError
-from alerter.state import StateStore
-from alerter.wiring import Parts
-from collectors.base import Collector, PollingCollector
-from collectors.events import LogBatch
-from rules.alert import Alert, Transition
+from alerter.rules.alert import Alert, Transition
+from alerter.runtime import tuning
+from alerter.runtime.bus import Bus, BusSink, Gate
+from alerter.runtime.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
+from alerter.runtime.metrics import Metrics
+from alerter.runtime.running import EngineMetrics, Running, dropped_by_reload, status_line
+from alerter.runtime.scheduler import add_interval_job, make_scheduler
+from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.runtime.wiring import Parts
+from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class Daemon:
         self.dry_run_override = dry_run  # `alerter run --dry-run`: wins over every config loaded
         self._config = self._apply_overrides(config)
         self.run_state: Running | None = None
-        self.scan_worker: Any = None  # the engines' helper process (alerter/scanworker.py)
+        self.scan_worker: Any = None  # the engines' helper process (alerter/runtime/scanworker.py)
         self.server = APIServer(
             config.server.host, config.server.port, self.metrics.registry, config.server.token
         )
@@ -123,7 +124,7 @@ class Daemon:
         self.scan_worker = self.parts.scan_worker(self._config)
         self.run_state = self._start(self._config, previous=None)
         self._resolve_orphans(self.run_state)
-        gcsettings.settle()
+        tuning.settle()
         self.server.add_routes(core_routes(self))
         self.server.add_routes(self._part_routes(self.run_state))
         self.server.start()
@@ -399,7 +400,7 @@ class Daemon:
         self.metrics.config_last_reload_successful.set(1)
         self.metrics.config_last_reload_success_timestamp.set(time.time())
         self._commit(self.run_state)
-        gcsettings.settle()
+        tuning.settle()
         log.info(
             "config_reloaded", collectors=len(new.collectors), rule_groups=len(new.rules.groups)
         )

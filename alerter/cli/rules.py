@@ -16,11 +16,11 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, TextIO
 
-from rules.alert import Transition
-from rules.engine import Engine
-from rules.ruletest import run_test_file
-from rules.templates import rfc3339
-from rules.yamlsource import SourceError, parse_duration
+from alerter.config.yamlsource import SourceError, parse_duration
+from alerter.rules.alert import Transition
+from alerter.rules.engine import Engine
+from alerter.rules.ruletest import run_test_file
+from alerter.rules.templates import rfc3339
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +55,7 @@ def _rule_file_reader(base: Path) -> Any:
     def read(name: str) -> tuple[str, str]:
         if name.startswith("builtin:"):
             pack = name.removeprefix("builtin:")
-            res = resources.files("rules").joinpath("packs", f"{pack}.yaml")
+            res = resources.files("alerter.rules").joinpath("packs", f"{pack}.yaml")
             return name, res.read_text()
         path = Path(name) if Path(name).is_absolute() else base / name
         return str(path), path.read_text()
@@ -64,7 +64,7 @@ def _rule_file_reader(base: Path) -> Any:
 
 
 def _parse_line(parser_type: str, line: str) -> Mapping[str, str] | None:
-    from collectors.parsers import ParserConfig, make_parser
+    from alerter.collectors.parsers import ParserConfig, make_parser
 
     fields, _ = make_parser(ParserConfig(type=parser_type)).parse(line)
     return fields
@@ -126,7 +126,7 @@ def transition_json(t: Transition) -> str:
 
 
 def _parser_config(c: Any) -> Any:
-    from collectors.parsers import ParserConfig
+    from alerter.collectors.parsers import ParserConfig
 
     return getattr(c, "parser", None) or ParserConfig()
 
@@ -139,7 +139,7 @@ def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int
     without a time takes the previous line's. The parser times every line; a run's events are
     a LogBatch, each line parsed only when the engine looks at it (its parsed time is the
     run's time: the run is the lines of that time, or of none after a line of that time)."""
-    from collectors.parsers import batch
+    from alerter.collectors.parsers import batch
 
     def run_of(lines: list[str], t: float) -> Sequence[Any]:
         return batch(parser, collector, t, lines=lines)
@@ -211,9 +211,9 @@ def replay(
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    from alerter.config import load_config
+    from alerter.collectors.parsers import make_parser
+    from alerter.config.load import load_config
     from alerter.errors import ConfigError
-    from collectors.parsers import make_parser
 
     try:
         cfg = load_config(args.config)

@@ -7,7 +7,7 @@ Who needs the token (`Authorization: Bearer <token>`):
   when the socket is reachable beyond loopback.
 A socket beyond loopback without a token answers only the public routes.
 
-Connections, limits and timeouts are `alerter/httpconn.py`'s.
+Connections, limits and timeouts are `alerter/api/conn.py`'s.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from urllib.parse import parse_qs
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from alerter.api.conn import ConnectionTable, Limits, Listener, Prepared
+from alerter.api.routes import HTTPError, Request, Response, Route
 from alerter.errors import AlerterError
-from alerter.httpapi import HTTPError, Request, Response, Route
-from alerter.httpconn import ConnectionTable, Limits, Listener, Prepared
 
 log = structlog.get_logger(__name__)
 

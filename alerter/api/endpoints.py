@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from alerter.httpapi import Request, Response, Route
+from alerter.api.routes import Request, Response, Route
 
 if TYPE_CHECKING:
-    from alerter.daemon import Daemon
+    from alerter.runtime.daemon import Daemon
 
 
 def core_routes(d: Daemon) -> list[Route]:

@@ -1,7 +1,7 @@
 """The files of `global.state_dir` around the SQLite store: the daemon's lock, the checks made
 before the database is opened, and moving a corrupt database aside.
 
-`alerter.state.StateStore` uses these on open; nothing here reads or writes rows.
+`alerter.store.db.StateStore` uses these on open; nothing here reads or writes rows.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.constructor import SafeConstructor
 
-from rules.yamlbounds import BoundedLoader
+from alerter.config.yamlbounds import BoundedLoader
 
 T = TypeVar("T")
 
@@ -74,7 +74,7 @@ def _mark(file: str, m: yaml.Mark | None) -> Mark:
 
 def load_yaml(text: str, file: str) -> Node:
     """Parse one YAML document into a Node tree. Raises SourceError on bad YAML, and on a
-    document whose aliases expand too far or that nests too deep (`rules.yamlbounds`)."""
+    document whose aliases expand too far or that nests too deep (`alerter.config.yamlbounds`)."""
     try:
         root = yaml.compose(text, Loader=BoundedLoader)
     except yaml.MarkedYAMLError as e:

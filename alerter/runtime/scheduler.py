@@ -15,7 +15,7 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from alerter.metrics import Metrics
+from alerter.runtime.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

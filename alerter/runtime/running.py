@@ -7,16 +7,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerter.bus import Gate
-from alerter.config import Config
-from alerter.metrics import Metrics
+from alerter.config.load import Config
 from alerter.protocols import ActionRunner, Dispatcher, RuleEngine
-from rules.alert import Alert, Transition
+from alerter.rules.alert import Alert, Transition
+from alerter.runtime.bus import Gate
+from alerter.runtime.metrics import Metrics
 
 
 @dataclass
 class EngineMetrics:
-    """The engine's hooks (rules.engine.EngineHooks): what it reports, into self-metrics."""
+    """The engine's hooks (alerter.rules.engine.EngineHooks): what it reports, into self-metrics."""
 
     metrics: Metrics
 

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from alerter.apiclient import APIClient, APIClientError
+from alerter.cli.apiclient import APIClient, APIClientError
+from alerter.config.yamlsource import parse_duration
 from alerter.notifiers.model import rfc3339
-from rules.matchers import parse_matchers
-from rules.yamlsource import parse_duration
+from alerter.rules.matchers import parse_matchers
 
 DEFAULT_URL = "http://127.0.0.1:9753"
 

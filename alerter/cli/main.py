@@ -10,14 +10,14 @@ from typing import Any
 
 from alerter import __version__
 from alerter.errors import ConfigError, StateError
-from alerter.logsetup import LEVELS, configure_logging
+from alerter.runtime.logsetup import LEVELS, configure_logging
 
 DEFAULT_URL = "http://127.0.0.1:9753"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from alerter.config import load_config
-    from alerter.daemon import Daemon
+    from alerter.config.load import load_config
+    from alerter.runtime.daemon import Daemon
 
     configure_logging(args.log_format, args.log_level)
     try:
@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from alerter.config import load_config
+    from alerter.config.load import load_config
 
     try:
         cfg = load_config(args.config)
@@ -65,7 +65,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from alerter.apiclient import APIClient, APIClientError
+    from alerter.cli.apiclient import APIClient, APIClientError
 
     try:
         data: Any = APIClient(args.url).get("/api/v1/status")
@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
 
-    from alerter import cli_rules, cli_silence
+    from alerter.cli import rules as cli_rules
+    from alerter.cli import silence as cli_silence
 
     cli_rules.register(sub)
     cli_silence.register(sub)

@@ -12,17 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
-from collectors.command import OUTPUT_FORMATS, CommandCollector, CommandConfig
-from collectors.file import START_AT, FileCollector, FileConfig, MultilineConfig
-from collectors.host import HostCollector, HostConfig
-from collectors.http import HttpCollector, HttpConfig
-from collectors.journald import JournaldCollector, JournaldConfig, parse_priority
-from collectors.parsers import PARSER_TYPES, ParserConfig, check_parser_config
-from collectors.prometheus import PrometheusCollector, PrometheusConfig
-from collectors.timefmt import check_time_format
-from rules.saferegex import compile_pattern
-from rules.yamlsource import MapReader, Mark, format_duration
+from alerter.collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
+from alerter.collectors.command import OUTPUT_FORMATS, CommandCollector, CommandConfig
+from alerter.collectors.file import START_AT, FileCollector, FileConfig, MultilineConfig
+from alerter.collectors.host import HostCollector, HostConfig
+from alerter.collectors.http import HttpCollector, HttpConfig
+from alerter.collectors.journald import JournaldCollector, JournaldConfig, parse_priority
+from alerter.collectors.parsers import PARSER_TYPES, ParserConfig, check_parser_config
+from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
+from alerter.collectors.timefmt import check_time_format
+from alerter.config.yamlsource import MapReader, Mark, format_duration
+from alerter.rules.saferegex import compile_pattern
 
 Spec = FileConfig | JournaldConfig | HostConfig | PrometheusConfig | CommandConfig | HttpConfig
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from alerter import gcsettings
+from alerter.runtime import tuning
 
 
 class Node:
@@ -29,17 +29,17 @@ def test_settle_collects_cycles_then_freezes_the_rest() -> None:
     dead.next, live.next = dead, live  # a cycle to collect, and one still referenced
     gone = weakref.ref(dead)
     del dead
-    gcsettings.settle()
+    tuning.settle()
     assert gone() is None  # collected before the freeze, not kept for ever
-    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == gcsettings.YOUNG
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == tuning.YOUNG
     assert not any(o is live for o in gc.get_objects())  # frozen: no collection walks it
 
 
 def test_settle_again_releases_what_the_last_freeze_kept() -> None:
     n = Node()
     n.next = n
-    gcsettings.settle()  # n frozen while referenced
+    tuning.settle()  # n frozen while referenced
     gone = weakref.ref(n)
     del n  # garbage now, but frozen: only an unfreeze lets a collection find it
-    gcsettings.settle()
+    tuning.settle()
     assert gone() is None

@@ -2,14 +2,14 @@
 
 Python runs one thread of bytecode at a time, so a busy log's rules share one core however many
 the host has. The passes of single-key count, ratio and spike rules and of quantiles of a regex
-group (`rules.bulk`) need nothing but a batch's text and return a few numbers and lines: for a
+group (`alerter.rules.bulk`) need nothing but a batch's text and return a few numbers and lines: for a
 large batch the engine hands them to this process, runs its other rules meanwhile, then applies
-the summaries (`rules.scan.feed`). Small batches (a host's usual trickle) stay in-process: the
+the summaries (`alerter.rules.scan.feed`). Small batches (a host's usual trickle) stay in-process: the
 hand-over costs a round trip of some 30 µs.
 
 The text goes through a shared memory file (memfd) the two processes map, with a pickled
 message over a pipe to say a batch is there and which passes to run; the passes (patterns and
-matchers) are sent when they change. The helper runs `rules.bulk.summarize`, the same code the
+matchers) are sent when they change. The helper runs `alerter.rules.bulk.summarize`, the same code the
 engine runs in-process, so results do not depend on where a pass ran.
 
 The helper is trusted with nothing. Every step the daemon takes with it (start, hand-over,
@@ -21,7 +21,7 @@ passes itself, nothing is lost, the helper is killed and a new one is started af
 RETRY_AFTER seconds. The transport is a `Channel` (`HelperProcess` for the real one) so tests
 can make any step fail.
 
-    python -m alerter.scanworker FD SIZE    (started by ScanWorker, never by hand)
+    python -m alerter.runtime.scanworker FD SIZE    (started by ScanWorker, never by hand)
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from rules.bulk import (
+from alerter.rules.bulk import (
     EMPTY_VALUE,
     NO_MATCH,
     BulkSpec,
@@ -54,7 +54,7 @@ from rules.bulk import (
     Values,
     summarize,
 )
-from rules.windows import EXAMPLES
+from alerter.rules.windows import EXAMPLES
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +98,7 @@ class Garbled(ValueError):
 
 
 class ScanWorker:
-    """The daemon's side: `offload(text, specs)` for `rules.scan.feed`. One caller at a time
+    """The daemon's side: `offload(text, specs)` for `alerter.rules.scan.feed`. One caller at a time
     (the engine's thread); each hand-over is waited for before the next. Neither the call, the
     wait it returns, `start` nor `close` raises: a failing helper costs in-process work only."""
 
@@ -308,7 +308,7 @@ def _brief(x: object) -> str:
 
 
 class HelperProcess:
-    """The real channel: `python -m alerter.scanworker` with a memfd both map and a pipe each
+    """The real channel: `python -m alerter.runtime.scanworker` with a memfd both map and a pipe each
     way (non-blocking on this side, so no step waits past its deadline)."""
 
     def __init__(self, size: int) -> None:
@@ -321,7 +321,7 @@ class HelperProcess:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
             try:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "alerter.scanworker", str(fd), str(size)],
+                    [sys.executable, "-m", "alerter.runtime.scanworker", str(fd), str(size)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     bufsize=0,

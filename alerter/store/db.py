@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from alerter.errors import StateError
-from alerter.statedir import (
+from alerter.store.statedir import (
     AFTER_RESET,
     LOST_ON_RESET,
     StateDirLock,
@@ -196,7 +196,7 @@ class StateStore:
             self._dir_lock.release()
             self._dir_lock = None
 
-    # --- positions (collectors.base.PositionStore) ---------------------------------------
+    # --- positions (alerter.collectors.base.PositionStore) ---------------------------------------
 
     def load_positions(self, collector: str) -> dict[str, str]:
         rows = self.query("SELECT key, value FROM positions WHERE collector = ?", (collector,))

@@ -31,7 +31,7 @@ from urllib.parse import unquote
 
 import structlog
 
-from alerter.httpapi import Response
+from alerter.api.routes import Response
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer

@@ -30,9 +30,9 @@ from typing import Any
 
 import structlog
 
-from alerter.metrics import Metrics
 from alerter.protocols import Durable
-from alerter.state import StateStore
+from alerter.runtime.metrics import Metrics
+from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 

@@ -99,7 +99,7 @@ class Metrics:
             registry=r,
         )
 
-    # collectors.base.CollectorStats
+    # alerter.collectors.base.CollectorStats
     def dropped(self, collector: str, reason: str, count: int = 1) -> None:
         self.events_dropped.labels(collector, reason).inc(count)
 

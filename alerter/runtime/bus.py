@@ -9,8 +9,8 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from collectors.base import Ack, CollectorStats
-from collectors.events import Event, LogBatch, LogEvent
+from alerter.collectors.base import Ack, CollectorStats
+from alerter.collectors.events import Event, LogBatch, LogEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from alerter.actions.config import ActionConfig, parse_action
-from alerter.config_collectors import CollectorConfig, parse_collector
+from alerter.config.collectors import CollectorConfig, parse_collector
+from alerter.config.yamlsource import (
+    MapReader,
+    Mark,
+    Node,
+    Problem,
+    Problems,
+    SourceError,
+    load_yaml,
+)
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
 from alerter.errors import ConfigError
 from alerter.notifiers.config import NotifierConfig, parse_notifier
-from rules.loader import RuleSet, load_rule_files
-from rules.yamlsource import MapReader, Mark, Node, Problem, Problems, SourceError, load_yaml
+from alerter.rules.loader import RuleSet, load_rule_files
 
 DEFAULT_PATH = "/etc/alerter/config.yaml"
 DEFAULT_PROTECTED_UNITS = (
@@ -161,7 +169,9 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
             rules = load_rule_files(rule_sources, default_interval=g.evaluation_interval)
         except SourceError as e:
             p.items.extend(e.problems)
-            rules = getattr(e, "partial", rules)  # rules.loader.RuleFileError: still cross-check
+            rules = getattr(
+                e, "partial", rules
+            )  # alerter.rules.loader.RuleFileError: still cross-check
     _cross_check(p, rules, collectors, actions)
     if p.items:
         raise ConfigError(p.items)
@@ -270,11 +280,11 @@ def _read_rule_files(
         where = nodes[i] if i < len(nodes) else nodes[0]
         if pat.startswith("builtin:"):
             name = pat.removeprefix("builtin:")
-            res = resources.files("rules").joinpath("packs", f"{name}.yaml")
+            res = resources.files("alerter.rules").joinpath("packs", f"{name}.yaml")
             if not res.is_file():
                 known = sorted(
                     f.name.removesuffix(".yaml")
-                    for f in resources.files("rules").joinpath("packs").iterdir()
+                    for f in resources.files("alerter.rules").joinpath("packs").iterdir()
                     if f.name.endswith(".yaml")
                 )
                 p.add(

@@ -7,7 +7,7 @@
 - `RssSampler` samples the resident memory of the daemon and its helper processes.
 - `LogFile` appends lines to a followed log and counts them; `Harness` runs the real
   `alerter run` on a config a user would write and gives the bench its API, metrics and reloads.
-The hostile receivers and scrape targets are alerter/hostile_servers.py.
+The hostile receivers and scrape targets are alerter/harness/servers.py.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import psutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerter.crashtest import DaemonProcess
+from alerter.harness.crashtest import DaemonProcess
 
 T = TypeVar("T")
 

@@ -1,0 +1,1 @@
+"""The `alerter` command line: the entry point, `test`/`replay`, and the API clients."""

@@ -1,0 +1,1 @@
+"""Reading the config: YAML with positions, its bounds, and the validated config objects."""

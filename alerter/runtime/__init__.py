@@ -1,0 +1,1 @@
+"""The running daemon: main loop, bus, checkpoint, scheduler, self-metrics, process tuning."""
