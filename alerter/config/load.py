@@ -29,6 +29,7 @@ from alerter.config.yamlsource import (
     load_yaml,
 )
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
+from alerter.dispatch.timeintervals import TimeIntervals, parse_time_intervals
 from alerter.errors import ConfigError
 from alerter.notifiers.config import NotifierConfig, parse_notifier
 from alerter.rules.loader import RuleSet, load_rule_files
@@ -77,6 +78,7 @@ class Config:
     notifiers: tuple[NotifierConfig, ...]
     route: RouteConfig
     inhibit_rules: tuple[InhibitRuleConfig, ...]
+    time_intervals: TimeIntervals
     actions: tuple[ActionConfig, ...]
     rules: RuleSet
 
@@ -145,8 +147,12 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     if not notifiers:
         notifiers.append(parse_notifier(_console_node(root.mark), base_dir))  # type: ignore[arg-type]
 
+    # Alertmanager's `time_intervals:`, and its older top-level `mute_time_intervals:`
+    intervals = parse_time_intervals(
+        [*top.items("time_intervals"), *top.items("mute_time_intervals")]
+    )
     rroute = top.map("route")
-    route = parse_route(rroute, [n.name for n in notifiers], root.mark, p)
+    route = parse_route(rroute, [n.name for n in notifiers], root.mark, p, list(intervals.named))
     inhibit = tuple(
         x for x in (parse_inhibit_rule(r) for r in top.items("inhibit_rules")) if x is not None
     )
@@ -185,6 +191,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         notifiers=tuple(notifiers),
         route=route,
         inhibit_rules=inhibit,
+        time_intervals=intervals,
         actions=tuple(actions),
         rules=rules,
     )

@@ -55,4 +55,5 @@ def build_dispatcher(
         backoff=backoff,
         sessions=sessions,
         own_commits=own_commits,
+        time_intervals=config.time_intervals,
     )

@@ -30,6 +30,9 @@ class RouteConfig:
     continue_: bool = False
     routes: tuple[RouteConfig, ...] = ()
     group_by_all: bool = False  # group_by: ['...']
+    # named time intervals (top-level `time_intervals:`); not inherited, as in Alertmanager
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
     key: str = "{}"  # Alertmanager's route key: "{}" for the root, parent key + "/" + matchers
     id: str = "0"  # position in the tree ("0", "0.1", ...): names a route in persisted state
     mark: Mark = field(default=Mark("<default>", 1, 1), compare=False)
@@ -44,20 +47,32 @@ class InhibitRuleConfig:
 
 
 def parse_route(
-    r: MapReader | None, notifier_names: Sequence[str], mark: Mark, p: Problems
+    r: MapReader | None,
+    notifier_names: Sequence[str],
+    mark: Mark,
+    p: Problems,
+    interval_names: Sequence[str] = (),
 ) -> RouteConfig:
     """The root route. Without a `route:` section every alert goes to the first notifier,
-    grouped by alertname."""
+    grouped by alertname. `interval_names`: the names `time_intervals:` defines."""
     default = notifier_names[0] if notifier_names else "console"
     if r is None:
         return RouteConfig(receiver=default, mark=mark)
     parent = RouteConfig(receiver=default, group_by=(), mark=mark)
-    return _parse(r, parent, frozenset(notifier_names), "0", is_root=True)
+    names = _Names(frozenset(notifier_names), frozenset(interval_names))
+    return _parse(r, parent, names, "0", is_root=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    receivers: frozenset[str]
+    intervals: frozenset[str]
 
 
 def _parse(
-    r: MapReader, parent: RouteConfig, receivers: frozenset[str], rid: str, *, is_root: bool
+    r: MapReader, parent: RouteConfig, names: _Names, rid: str, *, is_root: bool
 ) -> RouteConfig:
+    receivers = names.receivers
     p = r.problems
     receiver = r.str("receiver", parent.receiver)
     if r.has("receiver") and receiver not in receivers:
@@ -89,6 +104,8 @@ def _parse(
     cont = r.bool("continue", False)
     if is_root and cont:
         p.add(r.raw("continue") or r.node, "continue: not allowed on the root route")
+    mute = _interval_refs(r, "mute_time_intervals", names.intervals, is_root)
+    active = _interval_refs(r, "active_time_intervals", names.intervals, is_root)
     key = "{}" if is_root else f"{parent.key}/{{{','.join(str(m) for m in matchers)}}}"
     own = RouteConfig(
         receiver=receiver,
@@ -99,16 +116,31 @@ def _parse(
         matchers=matchers,
         continue_=cont,
         group_by_all=group_by_all,
+        mute_time_intervals=mute,
+        active_time_intervals=active,
         key=key,
         id=rid,
         mark=r.mark,
     )
     children = tuple(
-        _parse(cr, own, receivers, f"{rid}.{i}", is_root=False)
+        _parse(cr, own, names, f"{rid}.{i}", is_root=False)
         for i, cr in enumerate(r.items("routes"))
     )
     r.done()
     return dataclasses.replace(own, routes=children)
+
+
+def _interval_refs(r: MapReader, key: str, known: frozenset[str], is_root: bool) -> tuple[str, ...]:
+    refs = tuple(dict.fromkeys(r.str_list(key, ())))
+    n = r.raw(key) or r.node
+    if refs and is_root:
+        r.problems.add(n, f"{key}: the root route cannot have {key.replace('_', ' ')}")
+        return ()
+    for name in refs:
+        if name not in known:
+            have = ", ".join(sorted(known)) or "none defined in time_intervals"
+            r.problems.add(n, f"{key}: no time interval named {name!r} (have: {have})")
+    return tuple(x for x in refs if x in known)
 
 
 def _duration(r: MapReader, key: str, default: float, *, minimum_exclusive: bool) -> float:

@@ -20,7 +20,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import quote
 
 import requests
 import structlog
@@ -40,6 +39,8 @@ from alerter.dispatch.outbox import (
 )
 from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences
+from alerter.dispatch.timeintervals import NONE as NO_INTERVALS
+from alerter.dispatch.timeintervals import TimeIntervals
 from alerter.notifiers.alertmanager import AlertmanagerNotifier
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
@@ -74,8 +75,10 @@ class NotificationDispatcher:
         backoff: Backoff = DEFAULT_BACKOFF,
         sessions: Sequence[requests.Session] = (),
         own_commits: bool = True,
+        time_intervals: TimeIntervals = NO_INTERVALS,
     ) -> None:
         self._route = route
+        self._intervals = time_intervals
         self._routes = {r.id: r for r in walk(route)}
         self._configs = {name: cfg for name, (cfg, _) in notifiers.items()}
         self._notifiers = {name: n for name, (_, n) in notifiers.items()}
@@ -232,6 +235,14 @@ class NotificationDispatcher:
             "inhibitedBy": inhibited,
         }
 
+    def generator_url(self, alert: Alert) -> str:
+        """The alert on the web page (`GET /`), as an alert's generatorURL."""
+        return f"{self._external_url}/#alert-{alert.fingerprint}"
+
+    def receivers(self, labels: Mapping[str, str]) -> list[str]:
+        """The receivers the route tree sends these labels to (Alertmanager's alert receivers)."""
+        return [r.receiver for r in match_routes(self._route, labels)]
+
     def pending_notifications(self) -> int:
         return self._outbox.pending()
 
@@ -300,7 +311,7 @@ class NotificationDispatcher:
                 ends_at=None if firing else (a.resolved_at if a.resolved_at is not None else now),
                 fingerprint=a.fingerprint,
                 value=a.value,
-                generator_url=f"{self._external_url}/api/v1/rules?alertname={quote(a.alertname)}",
+                generator_url=self.generator_url(a),
                 examples=a.examples,
                 action_notes=notes,
             )
@@ -325,8 +336,19 @@ class NotificationDispatcher:
         muted, render = self._muted(now), self._render(now)
         for gid, g in due.items():
             sent_before, size_before = g.sent, len(g.alerts)
+            route = self._routes[g.route_id]
+            quiet = (route.mute_time_intervals or route.active_time_intervals) and (
+                self._intervals.route_muted(
+                    route.mute_time_intervals, route.active_time_intervals, now
+                )
+            )
             n = g.flush(
-                now, muted, self._notifiers[g.receiver].send_resolved, render, self._external_url
+                now,
+                muted,
+                self._notifiers[g.receiver].send_resolved,
+                render,
+                self._external_url,
+                route_muted=bool(quiet),
             )
             if n is not None:
                 out.append(n)

@@ -86,10 +86,20 @@ class Group:
         send_resolved: bool,
         render: Callable[[Alert], NotifiedAlert],
         external_url: str,
+        *,
+        route_muted: bool = False,
     ) -> Notification | None:
-        """Decide at a flush; returns what to send (or None) and advances the group's state."""
+        """Decide at a flush; returns what to send (or None) and advances the group's state.
+
+        `route_muted`: the route is in a mute time interval, or outside its active ones. As in
+        Alertmanager, nothing is sent and the notification log is left as it was (the first
+        flush after the interval tells the receiver), but resolved alerts still leave."""
         self.next_flush = now + self.timing.group_interval
         self.flushed = True
+        if route_muted:
+            for fp in [fp for fp, a in self.alerts.items() if a.state != "firing"]:
+                del self.alerts[fp]
+            return None
         visible = [a for a in self.alerts.values() if not muted(a)]
         firing = {a.fingerprint for a in visible if a.state == "firing"}
         resolved = {a.fingerprint for a in visible if a.state != "firing"}
@@ -178,5 +188,6 @@ def alert_from_dict(d: Mapping[str, Any]) -> Alert:
         examples=tuple(d.get("examples", ())),
         actions=tuple(d.get("actions", ())),
         group=d.get("group", ""),
-        fingerprint=d.get("fingerprint", ""),
+        # recomputed from the labels, not read back: 0.1.0 hashed the 0xff
+        # separator as two bytes, and the engine's alerts carry the corrected fingerprint
     )

@@ -12,6 +12,7 @@ from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yam
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
 from alerter.dispatch.outbox import Backoff
+from alerter.dispatch.timeintervals import NONE, TimeIntervals
 from alerter.notifiers.config import NotifierConfig, parse_notifier
 from alerter.notifiers.model import Notification
 from alerter.protocols import Clock, Notifier
@@ -39,10 +40,12 @@ def tr(a: Alert, previous: State = "pending") -> Transition:
     return Transition(a.active_at, previous, a)
 
 
-def route(text: str, receivers: Sequence[str] = ("rec",)) -> RouteConfig:
+def route(
+    text: str, receivers: Sequence[str] = ("rec",), intervals: Sequence[str] = ()
+) -> RouteConfig:
     p = Problems(env={})
     r = MapReader(load_yaml(text, "c.yaml"), p, "route")
-    out = parse_route(r, receivers, r.mark, p)
+    out = parse_route(r, receivers, r.mark, p, intervals)
     p.raise_if_any()
     return out
 
@@ -99,6 +102,7 @@ def make_dispatcher(
     configs: Mapping[str, NotifierConfig] | None = None,
     notes: Callable[[str], list[str]] = lambda fp: [],
     own_commits: bool = True,
+    time_intervals: TimeIntervals = NONE,
 ) -> NotificationDispatcher:
     configs = dict(configs or {})
     pairs = {
@@ -116,4 +120,5 @@ def make_dispatcher(
         external_url="http://alerter.test:9753",
         backoff=FAST,
         own_commits=own_commits,
+        time_intervals=time_intervals,
     )
