@@ -6,6 +6,7 @@ collectors --(Sink/bus)--> RuleEngine --(Transitions)--> ActionRunner, Dispatche
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -40,6 +41,24 @@ class RuleEngine(Protocol):
         """JSON-able alert state and window contents, for the state store."""
 
     def restore(self, data: Mapping[str, Any], now: float) -> None: ...
+
+
+class DaemonControl(Protocol):
+    """What the daemon's own endpoints (alerter/api/endpoints.py) read and ask of it."""
+
+    @property
+    def ready(self) -> threading.Event:
+        """Set once collectors and rules are loaded."""
+
+    @property
+    def last_reload_error(self) -> str | None: ...
+
+    def reload_and_wait(self, timeout: float) -> bool:
+        """Reload as SIGHUP does and wait for the outcome; False if it failed or timed out."""
+
+    def rule_health(self) -> list[dict[str, Any]]: ...
+
+    def status(self) -> dict[str, Any]: ...
 
 
 class Notifier(Protocol):

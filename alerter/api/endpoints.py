@@ -1,16 +1,15 @@
-"""The daemon's own endpoints: health, readiness, reload, rules, status."""
+"""The daemon's own endpoints: health, readiness, reload, rules, status.
+
+They are written against `DaemonControl` (alerter/protocols.py), the port the daemon offers, so
+the HTTP layer does not import the daemon that imports it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from alerter.api.routes import Request, Response, Route
-
-if TYPE_CHECKING:
-    from alerter.runtime.daemon import Daemon
+from alerter.protocols import DaemonControl
 
 
-def core_routes(d: Daemon) -> list[Route]:
+def core_routes(d: DaemonControl) -> list[Route]:
     def healthy(req: Request) -> Response:
         return Response.text("alerter is healthy.\n")
 

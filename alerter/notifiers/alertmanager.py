@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from alerter.errors import NotifyError
+from alerter.notifiers.amjson import alertmanager_alert
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
 from alerter.notifiers.http import post, prepare
 from alerter.notifiers.model import Notification, rfc3339
@@ -26,16 +27,7 @@ def alertmanager_payload(
     n: Notification, now: float, resend_interval: float
 ) -> list[dict[str, Any]]:
     valid_until = now + VALIDITY_FACTOR * resend_interval
-    return [
-        {
-            "labels": dict(a.labels),
-            "annotations": dict(a.annotations),
-            "startsAt": rfc3339(a.starts_at),
-            "endsAt": rfc3339(a.ends_at if a.ends_at is not None else valid_until),
-            "generatorURL": a.generator_url,
-        }
-        for a in n.alerts
-    ]
+    return [alertmanager_alert(a, rfc3339(valid_until)) for a in n.alerts]
 
 
 class AlertmanagerNotifier:

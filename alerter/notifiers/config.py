@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
 from alerter.config.yamlsource import MapReader, Mark
+from alerter.notifiers.amjson import check_body_template
 
 NOTIFIER_TYPES = ("console", "slack", "webhook", "alertmanager")
 
@@ -184,24 +182,3 @@ def _alertmanager(r: MapReader) -> AlertmanagerSettings | None:
             r.problems.add(r.raw("urls") or r.node, "urls: list at least one Alertmanager URL")
         return None
     return AlertmanagerSettings(tuple(u.rstrip("/") for u in urls), resend)
-
-
-_TEMPLATE_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-
-
-def body_template(text: str) -> jinja2.Template:
-    return _TEMPLATE_ENV.from_string(text)
-
-
-def check_body_template(text: str) -> str | None:
-    """Compile and render a webhook body with sample data; the problem, or None."""
-    from alerter.notifiers.model import sample_notification
-    from alerter.notifiers.webhook import render_body
-
-    try:
-        render_body(body_template(text), sample_notification())
-    except jinja2.TemplateSyntaxError as e:
-        return f"template syntax error on line {e.lineno}: {e.message}"
-    except Exception as e:  # any render error, shown to the user as a config problem
-        return f"template fails on sample data: {e}"
-    return None

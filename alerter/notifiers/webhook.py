@@ -6,60 +6,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
 
 import jinja2
 import requests
 
 from alerter.errors import NotifyError
-from alerter.notifiers.config import NotifierConfig, WebhookSettings, body_template
+from alerter.notifiers.amjson import body_template, render_body, webhook_payload
+from alerter.notifiers.config import NotifierConfig, WebhookSettings
 from alerter.notifiers.http import post, prepare
-from alerter.notifiers.model import ZERO_TIME, Notification, NotifiedAlert, rfc3339
+from alerter.notifiers.model import Notification
 
 SIGNATURE_HEADER = "X-Alerter-Signature"
-
-
-def _alert(a: NotifiedAlert) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "status": a.status,
-        "labels": dict(a.labels),
-        "annotations": dict(a.annotations),
-        "startsAt": rfc3339(a.starts_at),
-        "endsAt": rfc3339(a.ends_at) if a.ends_at is not None else ZERO_TIME,
-        "generatorURL": a.generator_url,
-        "fingerprint": a.fingerprint,
-    }
-    # alerter's one addition to Alertmanager's format, present only when actions ran, so
-    # receivers written for Alertmanager see exactly its fields otherwise.
-    if a.action_notes:
-        out["actionNotes"] = list(a.action_notes)
-    return out
-
-
-def webhook_payload(n: Notification, max_alerts: int = 0) -> dict[str, Any]:
-    alerts = list(n.alerts)
-    truncated = n.truncated_alerts
-    if max_alerts and len(alerts) > max_alerts:
-        truncated += len(alerts) - max_alerts
-        alerts = alerts[:max_alerts]
-    return {
-        "receiver": n.receiver,
-        "status": n.status,
-        "alerts": [_alert(a) for a in alerts],
-        "groupLabels": dict(n.group_labels),
-        "commonLabels": dict(n.common_labels),
-        "commonAnnotations": dict(n.common_annotations),
-        "externalURL": n.external_url,
-        "version": "4",
-        "groupKey": n.group_key,
-        "truncatedAlerts": truncated,
-    }
-
-
-def render_body(template: jinja2.Template, n: Notification, max_alerts: int = 0) -> str:
-    """The Jinja `body`: variables are the webhook JSON fields (`alerts`, `status`, `groupLabels`
-    ...). Values come from logs: use `| tojson` to embed them in JSON."""
-    return template.render(**webhook_payload(n, max_alerts))
 
 
 def sign(secret: bytes, body: bytes) -> str:
