@@ -11,21 +11,22 @@ State = Literal["inactive", "pending", "firing", "resolved"]
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:
-    """Stable 16-hex-digit FNV-1a hash of the sorted label set (as Alertmanager's)."""
+    """Alertmanager's fingerprint of the label set (prometheus/common model.LabelSet.Fingerprint):
+    FNV-1a 64 over name, the byte 0xff, value, 0xff for each label sorted by name; 16 hex digits."""
     return _fingerprint(tuple(sorted(labels.items())))
 
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+_SEP = b"\xff"  # ONE byte (Go's model.SeparatorByte), not the UTF-8 encoding of U+00FF
 
 
 @functools.lru_cache(maxsize=4096)
 def _fingerprint(items: tuple[tuple[str, str], ...]) -> str:
-    # The same bytes as hashing k, "\xff", v, "\xff" (each UTF-8 encoded) label by label:
-    # UTF-8 of a concatenation is the concatenation of the UTF-8s.
     h = _FNV_OFFSET
-    for b in "".join([k + "\xff" + v + "\xff" for k, v in items]).encode():
+    data = b"".join(k.encode() + _SEP + v.encode() + _SEP for k, v in items)
+    for b in data:
         h = ((h ^ b) * _FNV_PRIME) & _MASK64
     return f"{h:016x}"
 

@@ -25,7 +25,7 @@ import requests
 import structlog
 
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig
-from alerter.dispatch.groups import Group, Timing
+from alerter.dispatch.groups import AggregationGroup, Timing
 from alerter.dispatch.inhibit import Inhibitor
 from alerter.dispatch.outbox import (
     DEFAULT_BACKOFF,
@@ -53,7 +53,7 @@ log = structlog.get_logger(__name__)
 
 GROUPS_NAMESPACE = "dispatch.groups"
 SILENCE_GC_INTERVAL = 60.0
-# Group changes that produce no notification are written at most this often (and at stop):
+# AggregationGroup changes that produce no notification are written at most this often (and at stop):
 # rewriting a big group on every transition would cost O(alerts) per alert.
 PERSIST_INTERVAL = 1.0
 
@@ -90,7 +90,7 @@ class NotificationDispatcher:
         self._inhibitor = Inhibitor(inhibit_rules)
         self._lock = threading.RLock()  # persist may run inside handle/tick
         self._firing: dict[str, Alert] = {}
-        self._groups: dict[str, Group] = {}
+        self._groups: dict[str, AggregationGroup] = {}
         # (next_flush, group id), lazily cleaned: an entry whose time is not the group's
         # next_flush any more is skipped. Keeps handle/tick O(log groups), not O(groups).
         self._timers: list[tuple[float, str]] = []
@@ -274,13 +274,13 @@ class NotificationDispatcher:
 
     def _group_for(
         self, route: RouteConfig, labels: Mapping[str, str], now: float
-    ) -> tuple[str, Group]:
+    ) -> tuple[str, AggregationGroup]:
         glabels = group_labels(route, labels)
         gid = f"{route.id}|{route.receiver}|{labelset_str(glabels)}"
         g = self._groups.get(gid)
         if g is None:
             timing = self._timing(route)
-            g = Group(route.id, route.key, route.receiver, glabels, timing, now + timing.group_wait)
+            g = AggregationGroup(route.id, route.key, route.receiver, glabels, timing, now + timing.group_wait)
             self._groups[gid] = g
             heapq.heappush(self._timers, (g.next_flush, gid))
         return gid, g
@@ -320,7 +320,7 @@ class NotificationDispatcher:
 
     def _flush_due(self, now: float) -> None:
         out: list[Notification] = []
-        due: dict[str, Group] = {}
+        due: dict[str, AggregationGroup] = {}
         while self._timers and self._timers[0][0] <= now:
             t, gid = heapq.heappop(self._timers)
             g = self._groups.get(gid)
@@ -332,7 +332,7 @@ class NotificationDispatcher:
         if self._own_commits and (out or now >= self._next_persist):
             self.persist(now)
 
-    def _flush(self, due: dict[str, Group], now: float, out: list[Notification]) -> None:
+    def _flush(self, due: dict[str, AggregationGroup], now: float, out: list[Notification]) -> None:
         muted, render = self._muted(now), self._render(now)
         for gid, g in due.items():
             sent_before, size_before = g.sent, len(g.alerts)
@@ -380,7 +380,7 @@ class NotificationDispatcher:
                     or route.receiver not in self._configs
                 ):
                     raise ValueError("route changed")
-                g = Group.from_dict(d, self._timing(route))
+                g = AggregationGroup.from_dict(d, self._timing(route))
                 g.route_key = route.key
                 if any(group_labels(route, a.labels) != g.labels for a in g.alerts.values()):
                     raise ValueError("grouping changed")

@@ -55,7 +55,7 @@ def needs_update(
 
 
 @dataclass
-class Group:
+class AggregationGroup:
     route_id: str
     route_key: str
     receiver: str
@@ -143,9 +143,9 @@ class Group:
         }
 
     @staticmethod
-    def from_dict(d: Mapping[str, Any], timing: Timing) -> Group:
+    def from_dict(d: Mapping[str, Any], timing: Timing) -> AggregationGroup:
         s = d.get("sent")
-        return Group(
+        return AggregationGroup(
             route_id=d["route_id"],
             route_key=d["route_key"],
             receiver=d["receiver"],
