@@ -1,17 +1,17 @@
 """The interfaces the daemon wires together. Each part implements one; tests use fakes.
 
-collectors --(Sink/bus)--> RuleEngine --(Transitions)--> ActionRunner, Dispatcher --> Notifier
+collectors --(Sink/bus)--> RuleEngine --(Transitions)--> Actions, Dispatcher --> Notifier
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from alerter.collectors.events import Event
 from alerter.rules.alert import Alert, Transition
+from alerter.rules.events import LogLines, Sample
 
 
 class Clock(Protocol):
@@ -24,8 +24,12 @@ class Clock(Protocol):
 class RuleEngine(Protocol):
     """Pure evaluation of rules over events; the daemon calls it from one thread only."""
 
-    def process(self, events: Sequence[Event], now: float) -> list[Transition]:
-        """Feed a batch. Log rules fire in the processing of the line that crosses the threshold."""
+    def process(self, batch: LogLines, now: float) -> list[Transition]:
+        """Feed one source's log lines. Log rules fire in the processing of the line that
+        crosses the threshold."""
+
+    def process_samples(self, samples: Iterable[Sample], now: float) -> None:
+        """Store metric samples (metric rules evaluate them at `tick`)."""
 
     def tick(self, now: float, timer: Callable[[], float] | None = None) -> list[Transition]:
         """Time-driven evaluation (windows expiring, `for`, `absent`, metric rules) of the groups
@@ -95,7 +99,9 @@ class Dispatcher(Durable, Protocol):
         """The alerts the receivers were last told are firing."""
 
 
-class ActionRunner(Protocol):
+class Actions(Protocol):
+    """The actions part (alerter.actions.runner.ActionRunner runs them)."""
+
     def handle(self, transitions: Sequence[Transition], now: float) -> None:
         """Decide and start the actions these transitions call for."""
 

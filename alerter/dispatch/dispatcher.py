@@ -53,7 +53,7 @@ log = structlog.get_logger(__name__)
 
 GROUPS_NAMESPACE = "dispatch.groups"
 SILENCE_GC_INTERVAL = 60.0
-# AggregationGroup changes that produce no notification are written at most this often (and at stop):
+# Group changes that produce no notification are written at most this often (and at stop):
 # rewriting a big group on every transition would cost O(alerts) per alert.
 PERSIST_INTERVAL = 1.0
 
@@ -239,9 +239,9 @@ class NotificationDispatcher:
         """The alert on the web page (`GET /`), as an alert's generatorURL."""
         return f"{self._external_url}/#alert-{alert.fingerprint}"
 
-    def receivers(self, labels: Mapping[str, str]) -> list[str]:
-        """The receivers the route tree sends these labels to (Alertmanager's alert receivers)."""
-        return [r.receiver for r in match_routes(self._route, labels)]
+    def routes_for(self, labels: Mapping[str, str]) -> list[RouteConfig]:
+        """The routes these labels take (their receivers are Alertmanager's alert receivers)."""
+        return match_routes(self._route, labels)
 
     def pending_notifications(self) -> int:
         return self._outbox.pending()
@@ -280,7 +280,9 @@ class NotificationDispatcher:
         g = self._groups.get(gid)
         if g is None:
             timing = self._timing(route)
-            g = AggregationGroup(route.id, route.key, route.receiver, glabels, timing, now + timing.group_wait)
+            g = AggregationGroup(
+                route.id, route.key, route.receiver, glabels, timing, now + timing.group_wait
+            )
             self._groups[gid] = g
             heapq.heappush(self._timers, (g.next_flush, gid))
         return gid, g

@@ -56,6 +56,9 @@ def needs_update(
 
 @dataclass
 class AggregationGroup:
+    """Alertmanager's aggregation group (aggrGroup): one route's alerts with equal group labels,
+    notified together (not a rule group: that is alerter.rules.model.Group)."""
+
     route_id: str
     route_key: str
     receiver: str

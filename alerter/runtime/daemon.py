@@ -25,11 +25,11 @@ from alerter import __version__
 from alerter.api.endpoints import core_routes
 from alerter.api.server import APIServer, ListenError
 from alerter.collectors.base import Collector, PollingCollector
-from alerter.collectors.events import LogBatch
 from alerter.config.load import Config, load_config
 from alerter.errors import ConfigError
-from alerter.protocols import ActionRunner, Durable
+from alerter.protocols import Durable
 from alerter.rules.alert import Alert, Transition
+from alerter.rules.events import LogBatch
 from alerter.runtime import tuning
 from alerter.runtime.bus import Bus, BusSink, Gate
 from alerter.runtime.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
@@ -152,14 +152,6 @@ class Daemon:
         )
         if snapshot:
             engine.restore(snapshot, self.clock.now())
-        actions_ref: list[ActionRunner] = []
-        dispatcher = self.parts.dispatcher(
-            config,
-            self.store,
-            self.metrics,
-            self.clock,
-            lambda fp: actions_ref[0].notes(fp) if actions_ref else [],
-        )
         gates = {
             c.name: (previous.gates.get(c.name) if previous else None) or Gate()
             for c in config.collectors
@@ -167,7 +159,10 @@ class Daemon:
         actions = self.parts.actions(
             config, self.store, self.metrics, self.clock, gates, self._emit
         )
-        actions_ref.append(actions)
+        # notifications carry what the actions did: the dispatcher asks the actions part
+        dispatcher = self.parts.dispatcher(
+            config, self.store, self.metrics, self.clock, actions.notes
+        )
         running = Running(config, engine, dispatcher, actions, gates=gates)
         for cc in config.collectors:
             self._start_collector(running, cc)
@@ -279,11 +274,15 @@ class Daemon:
             now = self.clock.now()
             self.checkpoint.note_work(time.monotonic())
             events = batch.events
-            with self._engine_lock:
-                transitions = self._guard("engine", rs.engine.process, events, now)
-            if isinstance(events, LogBatch) and events.parse_errors:
-                # a line is parsed when the engine looks at it: counted once it is done
-                self.metrics.dropped(batch.collector, "parse_error", events.parse_errors)
+            if isinstance(events, LogBatch):  # a log collector's lines (else: samples)
+                with self._engine_lock:
+                    transitions = self._guard("engine", rs.engine.process, events, now)
+                if events.parse_errors:
+                    # a line is parsed when the engine looks at it: counted once it is done
+                    self.metrics.dropped(batch.collector, "parse_error", events.parse_errors)
+            else:
+                with self._engine_lock:
+                    transitions = self._guard("engine", rs.engine.process_samples, events, now)
             self.metrics.events.labels(batch.collector).inc(len(events))
             if batch.ack is not None:
                 try:

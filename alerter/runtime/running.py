@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerter.config.load import Config
-from alerter.protocols import ActionRunner, Dispatcher, RuleEngine
+from alerter.protocols import Actions, Dispatcher, RuleEngine
 from alerter.rules.alert import Alert, Transition
 from alerter.runtime.bus import Gate
 from alerter.runtime.metrics import Metrics
@@ -37,7 +37,7 @@ class Running:
     config: Config
     engine: RuleEngine
     dispatcher: Dispatcher
-    actions: ActionRunner
+    actions: Actions
     collectors: list[Any] = field(default_factory=list)
     gates: dict[str, Gate] = field(default_factory=dict)
 

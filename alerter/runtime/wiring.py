@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from alerter.collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
     from alerter.config.collectors import CollectorConfig
     from alerter.config.load import Config
-    from alerter.protocols import ActionRunner, Clock, Dispatcher, RuleEngine
+    from alerter.protocols import Actions, Clock, Dispatcher, RuleEngine
     from alerter.rules.alert import Alert, Transition
     from alerter.runtime.bus import Gate
     from alerter.runtime.metrics import Metrics
@@ -73,7 +73,7 @@ def _actions(
     clock: Clock,
     gates: Mapping[str, Gate],
     emit: Callable[[Sequence[Transition]], None],
-) -> ActionRunner:
+) -> Actions:
     from alerter.actions import build_action_runner
 
     return build_action_runner(config, store, metrics, clock, gates, emit)
@@ -88,7 +88,7 @@ def _collector(
 
 
 def _routes(
-    dispatcher: Dispatcher, actions: ActionRunner, alerts: Callable[[], list[Alert]]
+    dispatcher: Dispatcher, actions: Actions, alerts: Callable[[], list[Alert]]
 ) -> list[Route]:
     from alerter.actions.api import routes as action_routes
     from alerter.actions.runner import ActionRunner as Runner
@@ -113,10 +113,10 @@ class Parts:
             Mapping[str, Gate],
             Callable[[Sequence[Transition]], None],
         ],
-        ActionRunner,
+        Actions,
     ] = _actions
     collector: Callable[
         [CollectorConfig, PositionStore, CollectorStats], Collector | PollingCollector
     ] = _collector
-    routes: Callable[[Dispatcher, ActionRunner, Callable[[], list[Alert]]], list[Route]] = _routes
+    routes: Callable[[Dispatcher, Actions, Callable[[], list[Alert]]], list[Route]] = _routes
     clock: Clock = field(default_factory=SystemClock)
