@@ -28,17 +28,21 @@ PACKS = sorted(
 # MULTILINE regex scan when a value is empty
 PINNED = {
     "deadman/0/LogSourceSilent": "Touch",
-    "kernel/0/KernelOOMKill": "KeyedFindall",
-    "kernel/1/KernelIOError": "KeyedFindall",
-    "kernel/2/KernelSegfault": "KeyedGated",
+    # kernel and systemd rules filter on journal fields (where: _TRANSPORT / _PID, _UID): their
+    # lines are found by literal or regex scan and judged one by one
+    "kernel/0/KernelOOMKill": "LiteralScan",
+    "kernel/1/KernelIOError": "LiteralScan",
+    "kernel/2/KernelSegfault": "LiteralScan",
     "nginx/0/NginxHigh5xxRatio": "BulkCount",
     "nginx/1/NginxRequestSpike": "BulkCount",
     "nginx/2/NginxSlowRequests": "BulkValues(fallback=RegexScan)",
     "nginx/3/NginxClientErrorsFromAddress": "KeyedGated",
     "sshd/0/SSHBruteForce": "KeyedFindall",
     "sshd/1/SSHInvalidUsers": "KeyedFindall",
-    "systemd/0/SystemdUnitFailed": "KeyedGated",
-    "systemd/1/SystemdUnitRestarting": "KeyedGated",
+    "systemd/0/SystemdUnitFailed": "RegexScan",
+    "systemd/1/SystemdUnitRestarting": "RegexScan",
+    "systemd-syslog/0/SystemdUnitFailedSyslog": "KeyedFindall",
+    "systemd-syslog/1/SystemdUnitRestartingSyslog": "KeyedFindall",
 }
 
 # the same rules copied into a user's rule file are compiled as untrusted (rules/saferegex.py):
