@@ -1,4 +1,4 @@
-"""Notifiers: console, Slack, webhook, Alertmanager. Payload builders are pure functions; each
+"""Notifiers: console, Slack, webhook, Alertmanager, email, PagerDuty. Payload builders are pure functions; each
 notifier object holds the `requests.Session` it was given and implements protocols.Notifier."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import requests
 from alerter.notifiers.alertmanager import AlertmanagerNotifier
 from alerter.notifiers.config import NotifierConfig
 from alerter.notifiers.console import ConsoleNotifier
+from alerter.notifiers.mail import EmailNotifier
 from alerter.notifiers.model import Notification, NotifiedAlert
+from alerter.notifiers.pagerduty import PagerDutyNotifier
 from alerter.notifiers.slack import SlackNotifier
 from alerter.notifiers.webhook import WebhookNotifier
 from alerter.protocols import Clock, Notifier
@@ -30,4 +32,8 @@ def build_notifier(
         return WebhookNotifier(config, session)
     if config.type == "alertmanager":
         return AlertmanagerNotifier(config, session, clock)
+    if config.type == "email":
+        return EmailNotifier(config)
+    if config.type == "pagerduty":
+        return PagerDutyNotifier(config, session)
     raise ValueError(f"unknown notifier type {config.type!r}")

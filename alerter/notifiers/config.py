@@ -13,10 +13,18 @@ from pathlib import Path
 from alerter.config.yamlsource import MapReader, Mark
 from alerter.notifiers.amjson import check_body_template
 
-NOTIFIER_TYPES = ("console", "slack", "webhook", "alertmanager")
+NOTIFIER_TYPES = ("console", "slack", "webhook", "alertmanager", "email", "pagerduty")
 
-# Alertmanager's defaults: webhook sends resolved notifications, Slack does not.
-_SEND_RESOLVED_DEFAULT = {"console": True, "slack": False, "webhook": True, "alertmanager": True}
+# Alertmanager's defaults: webhook and PagerDuty send resolved notifications, Slack and email not.
+_SEND_RESOLVED_DEFAULT = {
+    "console": True,
+    "slack": False,
+    "webhook": True,
+    "alertmanager": True,
+    "email": False,
+    "pagerduty": True,
+}
+PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +55,41 @@ class AlertmanagerSettings:
     resend_interval: float = 60.0
 
 
-Settings = ConsoleSettings | SlackSettings | WebhookSettings | AlertmanagerSettings
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    to: tuple[str, ...]
+    sender: str  # `from:`
+    host: str
+    port: int
+    hello: str = "localhost"
+    username: str | None = None
+    password: str | None = None
+    require_tls: bool = True
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+    html: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutySettings:
+    routing_key: str
+    url: str = PAGERDUTY_URL
+    severity: str = "error"  # when the group's common severity label is not one PagerDuty knows
+    source: str | None = None
+    component: str | None = None
+    group: str | None = None
+    klass: str | None = None  # `class:`
+
+
+Settings = (
+    ConsoleSettings
+    | SlackSettings
+    | WebhookSettings
+    | AlertmanagerSettings
+    | EmailSettings
+    | PagerDutySettings
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +125,10 @@ def parse_notifier(r: MapReader, base_dir: Path) -> NotifierConfig | None:
         settings = _slack(r, base_dir)
     elif ntype == "webhook":
         settings = _webhook(r, base_dir)
+    elif ntype == "email":
+        settings = _email(r, base_dir)
+    elif ntype == "pagerduty":
+        settings = _pagerduty(r, base_dir)
     else:
         settings = _alertmanager(r)
     r.done()
@@ -182,3 +228,70 @@ def _alertmanager(r: MapReader) -> AlertmanagerSettings | None:
             r.problems.add(r.raw("urls") or r.node, "urls: list at least one Alertmanager URL")
         return None
     return AlertmanagerSettings(tuple(u.rstrip("/") for u in urls), resend)
+
+
+def _email(r: MapReader, base_dir: Path) -> EmailSettings | None:
+    to = r.str_list("to", (), required=True)
+    sender = r.str("from", required=True)
+    smarthost = r.str("smarthost", required=True)
+    hello = r.str("hello", "localhost")
+    username = r.str("auth_username")
+    password = _secret(r, "auth_password", base_dir, required=False)
+    require_tls = r.bool("require_tls", True)
+    html = r.bool("html", True)
+    headers = r.str_map("headers", {})
+    tls = r.map("tls_config")
+    ca_file, skip = None, False
+    if tls is not None:
+        ca_file = tls.str("ca_file")
+        skip = tls.bool("insecure_skip_verify", False)
+        tls.done()
+        if ca_file is not None and not Path(ca_file).is_absolute():
+            ca_file = str(base_dir / ca_file)
+    if r.has("to") and not to:
+        r.problems.add(r.raw("to") or r.node, "to: list at least one address")
+    host, port = None, 0
+    if smarthost is not None:
+        h, sep, p = smarthost.rpartition(":")
+        if not sep or not h or not p.isdigit() or not 0 < int(p) < 65536:
+            r.problems.add(
+                r.raw("smarthost") or r.node,
+                f"smarthost: expected host:port (e.g. smtp.example.org:587), got {smarthost!r}",
+            )
+        else:
+            host, port = h.strip("[]"), int(p)
+    if password is not None and username is None:
+        r.problems.add(
+            r.raw("auth_password") or r.raw("auth_password_file") or r.node,
+            "auth_password: set auth_username too",
+        )
+    if None in (sender, host) or not to:
+        return None
+    assert sender is not None and host is not None
+    return EmailSettings(
+        tuple(to),
+        sender,
+        host,
+        port,
+        hello,
+        username,
+        password,
+        require_tls,
+        ca_file,
+        skip,
+        html,
+        headers,
+    )
+
+
+def _pagerduty(r: MapReader, base_dir: Path) -> PagerDutySettings | None:
+    key = _secret(r, "routing_key", base_dir, required=True)
+    url = r.str("url", PAGERDUTY_URL)
+    if not url.startswith(("http://", "https://")):
+        r.problems.add(r.raw("url") or r.node, "url: expected an http:// or https:// URL")
+    severity = r.choice("severity", ("critical", "error", "warning", "info")) or "error"
+    source, component = r.str("source"), r.str("component")
+    group, klass = r.str("group"), r.str("class")
+    if key is None:
+        return None
+    return PagerDutySettings(key, url, severity, source, component, group, klass)
