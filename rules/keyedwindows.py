@@ -13,17 +13,25 @@ key churn costs the same per line whatever the number of keys. Evictions are cou
 `evicted` until the engine reports them (and sets it back to 0). An evicted key whose alert is
 pending or firing loses its history: the alert resolves at the next evaluation (after
 `keep_firing_for`), as when its window empties.
+
+Event time (DESIGN "Event time"): the `now` the plans pass with a batch is its lines' own time,
+which places them in buckets (and is an `absent` key's last sight, a `new_value`'s first
+sight); evaluations, and the transitions they make, happen at the engine's clock (`clock`, set
+by the engine before each batch; the periodic `evaluate` sets it too). An event older than the
+rule's window at the clock is `late`: the engine does not hand it to the rule.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from alerter.rules.alert import Transition
 from alerter.rules.model import Rule
+from alerter.rules.rows import Rows
 from alerter.rules.state import AlertTable, Key
 from alerter.rules.windows import (
     BUCKETS,
@@ -94,12 +102,24 @@ class KeyedWindows:
         # new_value: key + value -> first seen (alerting), oldest first
         self.fresh: OrderedDict[Key, float] = OrderedDict()
         self.started: float | None = None
+        self.clock = -math.inf  # the engine's clock (evaluations happen at it, not at line times)
         self.evicted = 0  # keys evicted past max_keys and not yet reported by the engine
 
     def start(self, now: float) -> None:
         self.started = now
         if self.agg == "absent" and not self.rule.by and () not in self.keys:
             self.keys[()] = AbsentWindow(now)
+
+    def late(self, t: float, clock: float) -> bool:
+        """Whether an event at time `t` counts for nothing at `clock`: its bucket has left the
+        window (absent: it is `over` old; new_value: older than `lookback`, as one between
+        `over` and `lookback` old is only remembered as seen, it fires nothing)."""
+        agg = self.agg
+        if agg == "absent":
+            return clock - t >= self.rule.over
+        if agg == "new_value":
+            return clock - t >= self.rule.lookback
+        return t // self.width < (clock - self.span) // self.width
 
     def bucket(self, now: float) -> int:
         return int(now // self.width)
@@ -125,26 +145,32 @@ class KeyedWindows:
         k = (*key, value)
         seen = self.seen
         prev = seen.get(k)
-        seen[k] = now
         if prev is None:
+            seen[k] = now
             if len(seen) > self.max_keys:
                 seen.popitem(last=False)
                 self.evicted += 1
         else:
-            seen.move_to_end(k)  # the table stays ordered by last sight
+            if now > prev:  # a line whose time steps back is not a later sight
+                seen[k] = now
+                seen.move_to_end(k)  # the table stays ordered by last sight
             if now - prev < self.rule.lookback:
                 return
+        clock = self.clock if self.clock > now else now
+        if clock - now >= self.rule.over:
+            return  # seen long ago: remembered, but its alert would already be over
         fresh = self.fresh
         fresh[k] = now
         fresh.move_to_end(k)
         if len(fresh) > self.max_keys:  # its alert resolves at the next evaluation
             fresh.popitem(last=False)
             self.evicted += 1
-        self.table.step(k, True, 1.0, now, out, lambda: self._labels(k, with_field=True), (line,))
+        self.table.step(k, True, 1.0, clock, out, lambda: self._labels(k, True), (line,))
 
     # --- periodic ---------------------------------------------------------------------------
 
     def evaluate(self, now: float, out: list[Transition]) -> None:
+        self.clock = now
         if self.agg == "new_value":
             self._evaluate_new_values(now, out)
             return
@@ -198,6 +224,10 @@ class KeyedWindows:
             del seen[k]
 
     def _evaluate_key(self, key: Key, w: Window, now: float, out: list[Transition]) -> None:
+        """Evaluate one key at the clock (`now`: the time of the lines just added, or the
+        evaluation's, whichever is later)."""
+        if self.clock > now:
+            now = self.clock
         w.expire(int((now - self.span) // self.width))
         active = key in self.table.active
         if self.cmp is not None and not active and not self.cmp(w.total, self.bound):  # type: ignore[attr-defined]
@@ -245,13 +275,26 @@ class KeyedWindows:
 
     # --- snapshot -----------------------------------------------------------------------------
 
-    def dump(self) -> dict[str, Any]:
-        return {
-            "keys": [[list(k), w.dump()] for k, w in self.keys.items()],
-            "seen": [[list(k), t] for k, t in self.seen.items()],
-            "fresh": [[list(k), t] for k, t in self.fresh.items()],
-            "started": self.started,
+    def dump(self, lazy: bool = False) -> dict[str, Any]:
+        """The windows and new_value tables; `lazy`: each table as Rows (alerter.rules.rows),
+        its items made when read, in pieces, instead of one list of them all."""
+        keys, seen, fresh = self.keys, self.seen, self.fresh
+
+        def windows() -> Iterator[list[Any]]:
+            return ([list(k), w.dump()] for k, w in keys.items())
+
+        def seen_items() -> Iterator[list[Any]]:
+            return ([list(k), t] for k, t in seen.items())
+
+        def fresh_items() -> Iterator[list[Any]]:
+            return ([list(k), t] for k, t in fresh.items())
+
+        tables = {"keys": windows, "seen": seen_items, "fresh": fresh_items}
+        out: dict[str, Any] = {
+            name: Rows(make) if lazy else list(make()) for name, make in tables.items()
         }
+        out["started"] = self.started
+        return out
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Take back what `dump` saved, in the same order (the next key evicted is the same);

@@ -5,6 +5,12 @@ A window `over` is cut into BUCKETS buckets of width over/BUCKETS; bucket i cove
 event leaves the window at most one bucket width (over/120) after it is `over` old. Memory per
 key is bounded by the number of buckets, whatever the event rate.
 
+Events come in about time order, each placed in the bucket of its own time: the newest bucket
+or a new one after it is the fast path; an event older than the newest bucket (a line whose
+time steps back, lines of several writers interleaved) goes into its own bucket, found from the
+newest end (`_find`), so it leaves the window when its own time does. The engine only hands a
+window events still inside it (older ones are late: alerter.rules.keyedwindows).
+
 Every window keeps the last EXAMPLES matching lines (the alert's `examples`: a tuple of strings,
 which the garbage collector stops tracking after its first pass), each cut to EXAMPLE_CHARS: a
 key's memory does not grow with the length of the lines its writer chooses. Buckets are flat
@@ -63,6 +69,17 @@ class Window:
         raise NotImplementedError
 
 
+def _find(b: list[Any] | array[int], i: int, stride: int) -> tuple[int, bool]:
+    """Where bucket i is in b (scanning back from the newest: an older event is usually
+    recent), and whether it is there; if not, the position where it goes."""
+    k = len(b) - stride
+    while k >= 0 and b[k] > i:
+        k -= stride
+    if k >= 0 and b[k] == i:
+        return k, True
+    return k + stride, False
+
+
 def _drop(b: list[Any] | array[int], first: int, stride: int) -> int:
     """Number of leading list items (whole buckets) whose index is before first."""
     k, n = 0, len(b)
@@ -90,11 +107,17 @@ class CountWindow(Window):
 
     def add(self, i: int, x: Any, n: int = 1) -> None:
         b = self.b
-        if b and b[-2] >= i:
-            b[-1] += n  # same bucket (or a late event: counted in the newest bucket)
-        else:
+        if not b or b[-2] < i:
             b.append(i)
             b.append(n)
+        elif b[-2] == i:
+            b[-1] += n
+        else:  # an older bucket's event
+            k, found = _find(b, i, 2)
+            if found:
+                b[k + 1] += n
+            else:
+                b[k:k] = array("q", (i, n))
         self.total += n
 
     def expire(self, first: int) -> None:
@@ -155,15 +178,19 @@ class StatsWindow(ListWindow):
 
     def add(self, i: int, x: Any) -> None:
         b = self.b
-        if b and b[-5] >= i:
-            b[-4] += 1
-            b[-3] += x
-            if x < b[-2]:
-                b[-2] = x
-            if x > b[-1]:
-                b[-1] = x
-        else:
+        if not b or b[-5] < i:
             b.extend((i, 1, x, x, x))
+            return
+        k, found = (len(b) - 5, True) if b[-5] == i else _find(b, i, 5)
+        if not found:
+            b[k:k] = [i, 1, x, x, x]
+            return
+        b[k + 1] += 1
+        b[k + 2] += x
+        if x < b[k + 3]:
+            b[k + 3] = x
+        if x > b[k + 4]:
+            b[k + 4] = x
 
     def expire(self, first: int) -> None:
         b = self.b
@@ -195,7 +222,8 @@ class LastWindow(Window):
         self.x = 0.0
 
     def add(self, i: int, x: Any) -> None:
-        self.i, self.x = i, x
+        if self.i is None or i >= self.i:  # an older event's value is not the last
+            self.i, self.x = i, x
 
     def expire(self, first: int) -> None:
         if self.i is not None and self.i < first:
@@ -226,15 +254,19 @@ class QuantileWindow(ListWindow):
 
     def add(self, i: int, x: Any) -> None:
         b = self.b
-        if b and b[-3] >= i:
-            b[-2] += 1
-            vals = b[-1]
-            if len(vals) < QUANTILE_SAMPLES:
-                vals.append(x)
-            else:  # keep a spread sample: overwrite a slot that cycles with the count
-                vals[(b[-2] * 7919) % QUANTILE_SAMPLES] = x
-        else:
+        if not b or b[-3] < i:
             b.extend((i, 1, [x]))
+            return
+        k, found = (len(b) - 3, True) if b[-3] == i else _find(b, i, 3)
+        if not found:
+            b[k:k] = [i, 1, [x]]
+            return
+        b[k + 1] += 1
+        vals = b[k + 2]
+        if len(vals) < QUANTILE_SAMPLES:
+            vals.append(x)
+        else:  # keep a spread sample: overwrite a slot that cycles with the count
+            vals[(b[k + 1] * 7919) % QUANTILE_SAMPLES] = x
 
     def add_many(self, i: int, xs: list[float]) -> None:
         """The same as add(i, x) for each x in turn: free slots are filled, then each value
@@ -243,7 +275,11 @@ class QuantileWindow(ListWindow):
         if not xs:
             return
         b = self.b
-        if not (b and b[-3] >= i):
+        if b and b[-3] > i:  # an older bucket's values (rare): one at a time
+            for x in xs:
+                self.add(i, x)
+            return
+        if not (b and b[-3] == i):
             b.extend((i, 0, []))
         seen, vals = b[-2], b[-1]
         free = max(QUANTILE_SAMPLES - len(vals), 0)
@@ -287,11 +323,14 @@ class DistinctWindow(Window):
 
     def add(self, i: int, x: Any) -> None:
         b = self.b
-        if b and b[-2] >= i:
-            if len(b[-1]) < DISTINCT_CAP:
-                b[-1].add(x)
-        else:
+        if not b or b[-2] < i:
             b.extend((i, {x}))
+            return
+        k, found = (len(b) - 2, True) if b[-2] == i else _find(b, i, 2)
+        if not found:
+            b[k:k] = [i, {x}]
+        elif len(b[k + 1]) < DISTINCT_CAP:
+            b[k + 1].add(x)
 
     def expire(self, first: int) -> None:
         b = self.b
@@ -332,11 +371,18 @@ class RatioWindow(Window):
 
     def add_counts(self, i: int, n: int, hits: int) -> None:
         b = self.b
-        if b and b[-3] >= i:
+        if not b or b[-3] < i:
+            b.extend((i, n, hits))
+        elif b[-3] == i:
             b[-2] += n
             b[-1] += hits
-        else:
-            b.extend((i, n, hits))
+        else:  # an older bucket's events
+            k, found = _find(b, i, 3)
+            if found:
+                b[k + 1] += n
+                b[k + 2] += hits
+            else:
+                b[k:k] = array("q", (i, n, hits))
         self.n += n
         self.hits += hits
 
@@ -392,7 +438,7 @@ class ChangeWindow(CountWindow):
 
 
 class AbsentWindow(Window):
-    """absent: when the key last matched (`i` holds the time, not a bucket index)."""
+    """absent: when the key last matched (the newest time added, not a bucket index)."""
 
     __slots__ = ("seen",)
 
@@ -401,7 +447,8 @@ class AbsentWindow(Window):
         self.seen = seen
 
     def add(self, i: int, x: Any) -> None:
-        self.seen = x
+        if x > self.seen:  # an older line does not make the key less silent
+            self.seen = x
 
     def expire(self, first: int) -> None:
         pass
