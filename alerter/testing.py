@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class FixedClock:
@@ -91,3 +92,55 @@ class NullStats:
 
     def up(self, collector: str, is_up: bool) -> None:
         pass
+
+
+class FakeFirewall:
+    """A `Firewall` (alerter/actions/nft.py) in memory: elements with their end on `clock`.
+
+    `calls` records (operation, address, ports, seconds); `fail` set to a message makes every
+    call raise it as ActionError.
+    """
+
+    def __init__(self, clock: FixedClock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[str, str, tuple[int, ...], float]] = []
+        self.ends: dict[tuple[str, tuple[int, ...]], float] = {}
+        self.port_lists: set[tuple[int, ...]] = set()
+        self.fail: str | None = None
+
+    def _check(self) -> None:
+        if self.fail is not None:
+            from alerter.errors import ActionError
+
+            raise ActionError(self.fail)
+
+    def setup(self, port_lists: Any) -> None:
+        self._check()
+        self.port_lists |= {tuple(p) for p in port_lists}
+        self.calls.append(("setup", "", (), 0.0))
+
+    def add(self, address: Any, ports: Sequence[int], seconds: float) -> None:
+        self._check()
+        self.calls.append(("add", str(address), tuple(ports), seconds))
+        self.ends[(str(address), tuple(ports))] = self.clock.now() + seconds
+
+    def delete(self, address: Any, ports: Sequence[int]) -> None:
+        self._check()
+        self.calls.append(("delete", str(address), tuple(ports), 0.0))
+        self.ends.pop((str(address), tuple(ports)), None)
+
+    def banned(self) -> dict[str, float]:
+        """Address -> seconds left, for the elements the kernel would still hold."""
+        now = self.clock.now()
+        return {a: end - now for (a, _), end in self.ends.items() if end > now}
+
+    def elements(self) -> list[Any]:
+        from alerter.actions.banaddr import parse_address
+        from alerter.actions.nft import Element
+
+        now = self.clock.now()
+        return [
+            Element(parse_address(a), p, end - now)
+            for (a, p), end in self.ends.items()
+            if end > now
+        ]

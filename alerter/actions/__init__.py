@@ -1,4 +1,4 @@
-"""Feedback actions: systemd units, signals, commands, collector throttles, with safety limits.
+"""Feedback actions: systemd units, signals, commands, collector throttles, bans, with safety limits.
 
 `build_action_runner` wires the configured actions to their executors; the daemon calls the
 runner's `handle` for every batch of transitions and `tick` about every second.
@@ -6,9 +6,11 @@ runner's `handle` for every batch of transitions and `tick` about every second.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from alerter.actions.bans import BanExecutor
 from alerter.actions.executors import (
     CommandExecutor,
     Executor,
@@ -16,6 +18,7 @@ from alerter.actions.executors import (
     SystemdExecutor,
     ThrottleExecutor,
 )
+from alerter.actions.nft import Firewall, Nftables
 from alerter.actions.runner import ActionRunner
 from alerter.actions.unitctl import SystemctlController, UnitController, normalize_unit
 from alerter.protocols import Clock
@@ -43,6 +46,10 @@ def protected_set(units: Sequence[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def _count_bans(bans: BanExecutor, clock: Clock, fam: str) -> float:
+    return float(bans.book.count(clock.now(), False, fam))
+
+
 def build_action_runner(
     config: Config,
     store: StateStore,
@@ -51,13 +58,27 @@ def build_action_runner(
     gates: Mapping[str, Gate],
     emit: Callable[[Sequence[Transition]], None],
     units: UnitController | None = None,
+    firewall: Firewall | None = None,
 ) -> ActionRunner:
     protected = protected_set(config.global_.protected_units)
+    bans = BanExecutor(
+        config.actions,
+        store,
+        firewall or Nftables(),
+        clock,
+        dry_run=config.global_.dry_run,
+        max_bans=config.global_.max_bans,
+        on_error=lambda operation: metrics.state_errors.labels("bans").inc(),
+    )
+    bans.start()  # re-apply the bans in force with the time they have left
+    for fam in ("ipv4", "ipv6"):
+        metrics.bans.labels(fam).set_function(functools.partial(_count_bans, bans, clock, fam))
     executors: dict[str, Executor] = {
         "systemd": SystemdExecutor(units or SystemctlController(), protected),
         "signal": SignalExecutor(protected),
         "command": CommandExecutor(),
         "throttle": ThrottleExecutor(gates),
+        "ban": bans,
     }
     return ActionRunner(
         config.actions,

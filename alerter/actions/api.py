@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from alerter.actions.banapi import routes as ban_routes
+from alerter.actions.bans import BanExecutor
 from alerter.actions.runner import ActionRunner
 from alerter.api.routes import HTTPError, Request, Response, Route
 
@@ -17,4 +19,6 @@ def routes(runner: ActionRunner) -> list[Route]:
         data = runner.history(req.arg("fingerprint"), limit=int(raw))
         return Response.json({"status": "success", "data": data})
 
-    return [Route("GET", "/api/v1/actions", list_actions)]
+    bans = runner.executors.get("ban")
+    extra = ban_routes(bans) if isinstance(bans, BanExecutor) else []
+    return [Route("GET", "/api/v1/actions", list_actions), *extra]

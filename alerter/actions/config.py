@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from alerter.actions.banconfig import BanSpec, parse_ban
 from alerter.actions.templating import FieldTemplate, template_directory
 from alerter.actions.unitctl import HOST_KINDS, OPERATIONS, UNIT_SUFFIXES, normalize_unit, unit_kind
 from alerter.config.yamlsource import MapReader, Mark, Node, Problem
 from alerter.rules.saferegex import compile_pattern
 
-ACTION_TYPES = ("systemd", "signal", "command", "throttle")
+ACTION_TYPES = ("systemd", "signal", "command", "throttle", "ban")
 DEFAULT_COOLDOWN = 300.0
 DEFAULT_LIMIT_COUNT = 3
 DEFAULT_LIMIT_WITHIN = 3600.0
@@ -69,7 +70,7 @@ class ThrottleSpec:
     value: float = 0.0  # events per second (rate) or kept fraction (sample)
 
 
-Spec = SystemdSpec | SignalSpec | CommandSpec | ThrottleSpec
+Spec = SystemdSpec | SignalSpec | CommandSpec | ThrottleSpec | BanSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,8 @@ def parse_action(
             on = on_node.value
         else:
             r.problems.add(on_node, f"on: expected firing or resolved, got {on_node.value!r}")
-    cooldown = r.duration("cooldown", DEFAULT_COOLDOWN)
+    # a ban repeats once it has ended (while the alert fires), not on a cooldown
+    cooldown = r.duration("cooldown", 0.0 if atype == "ban" else DEFAULT_COOLDOWN)
     limit = _parse_limit(r)
     verify = r.duration("verify")
     dry_run = r.bool("dry_run", False)
@@ -124,6 +126,8 @@ def parse_action(
         spec = _parse_command(r)
     elif atype == "throttle":
         spec = _parse_throttle(r)
+    elif atype == "ban":
+        spec = parse_ban(r)
     # Actions that set a state (properties, throttles, undo_argv) revert on resolve and need
     # not repeat; restarts and signals repeat every cooldown, as Monit does.
     stateful = isinstance(spec, ThrottleSpec) or (

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import psutil
 
+from alerter.actions.banaddr import parse_address
+from alerter.actions.banconfig import BanSpec
 from alerter.actions.config import ActionConfig, CommandSpec, SignalSpec, SystemdSpec, ThrottleSpec
 from alerter.actions.templating import (
     FieldTemplate,
@@ -86,6 +88,8 @@ def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -
         argv = tuple(t.render(ctx) for t in spec.argv)
         undo = tuple(t.render(ctx) for t in spec.undo_argv)
         return Plan(action, " ".join(argv), alert, argv, undo)
+    if isinstance(spec, BanSpec):  # exactly one address, IPv4-mapped IPv6 as IPv4
+        return Plan(action, str(parse_address(spec.address.render(ctx))), alert)
     return Plan(action, spec.collector, alert)
 
 
@@ -343,6 +347,15 @@ def phrases(action: ActionConfig, target: str, undo: bool = False) -> tuple[str,
             (f"ran undo of {what}", f"run undo of {what}")
             if undo
             else (f"ran {what}", f"run {what}")
+        )
+    if isinstance(spec, BanSpec):
+        return (
+            (f"lifted ban on {target}", f"lift ban on {target}")
+            if undo
+            else (
+                f"banned {target}",
+                f"ban {target}",
+            )
         )
     if undo:
         return f"lifted throttle on collector {target}", f"lift throttle on collector {target}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from alerter.actions.banconfig import BanSpec
 from alerter.actions.config import ActionConfig
 from alerter.actions.executors import phrases
 from alerter.actions.history import (
@@ -52,6 +53,11 @@ def note(record: Record, action: ActionConfig | None, runs_in_window: int | None
         else (f", {runs_in_window} of {action.limit.count} in the last {span(action.limit.within)}")
     )
     outcome = record.outcome.removeprefix(UNDO_PREFIX) if undo else record.outcome
+    if isinstance(action.spec, BanSpec) and outcome in (OK, RUNNING, DRY_RUN):
+        # the detail is the decision: 'banned 203.0.113.7 for 20m, 2nd ban in 24h'
+        head, _, count = record.detail.partition(", ")
+        tail = {OK: "", RUNNING: " (in progress)", DRY_RUN: " (dry run)"}[outcome]
+        return f"{head} at {at}" + (f", {count}" if count else "") + tail
     if outcome == OK:
         return f"{done} at {at}{budget}"
     if outcome == RUNNING:

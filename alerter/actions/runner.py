@@ -17,6 +17,7 @@ import structlog
 
 from alerter.actions import history as h
 from alerter.actions.applied import AppliedStates
+from alerter.actions.bans import SKIPPED_BANNED, BanExecutor
 from alerter.actions.config import ActionConfig, ThrottleSpec
 from alerter.actions.escalation import Escalator
 from alerter.actions.executors import (
@@ -182,6 +183,16 @@ class ActionRunner:
         if repeat and self._not_before.get(plan.key, 0.0) > now:
             return  # known to be cooling down or exhausted: spare the tick the queries
         dry = self.dry_run or action.dry_run
+        bans = self.executors.get(action.type)
+        if isinstance(bans, BanExecutor):  # allowlist, already banned, bans in force cap
+            refusal = bans.vet(plan, dry, now)
+            if refusal is not None:
+                until = bans.banned_until(plan, dry, now)
+                if until is not None:
+                    self._not_before[plan.key] = until  # repeats again once the ban ended
+                if not (repeat and refusal[0] == SKIPPED_BANNED):
+                    self._skip(action, plan.target, alert, *refusal, now)
+                return
         last = self.history_db.last_run(action.name, plan.target, dry)
         if last is not None and now - last < action.cooldown:
             self._not_before[plan.key] = last + action.cooldown
@@ -205,7 +216,10 @@ class ActionRunner:
 
     def _run(self, plan: Plan, now: float, dry: bool) -> None:
         action, alert = plan.action, plan.alert
-        what = describe(action, plan.target, dry)
+        bans = self.executors.get(action.type)
+        if isinstance(bans, BanExecutor):  # its length, recorded, dry or not
+            plan = bans.decide(plan, dry, now)
+        what = plan.undo_state.get("what") or describe(action, plan.target, dry)
         if action.reverts:
             self.applied.hold(plan.key, action.name, plan.target, alert.fingerprint, dry)
         if dry:
@@ -258,7 +272,7 @@ class ActionRunner:
             if action.reverts:
                 self.applied.done(plan.key, undo_state)
         if outcome == h.OK:
-            what = describe(action, plan.target, False)
+            what = plan.undo_state.get("what") or describe(action, plan.target, False)
             detail = f"{what}: {detail}" if detail else what
         self.history_db.finish(rid, outcome, detail)
         self.metrics.actions.labels(action.name, outcome).inc()
@@ -440,7 +454,7 @@ class ActionRunner:
 
 def _template_target(action: ActionConfig) -> str:
     spec = action.spec
-    for attr in ("unit", "pidfile", "collector"):
+    for attr in ("unit", "pidfile", "collector", "address"):
         v = getattr(spec, attr, None)
         if v is not None:
             return str(getattr(v, "source", v))

@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
 
+    from alerter.cli import bans as cli_bans
     from alerter.cli import routes as cli_routes
     from alerter.cli import rules as cli_rules
     from alerter.cli import silence as cli_silence
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_rules.register(sub)
     cli_silence.register(sub)
     cli_routes.register(sub)
+    cli_bans.register(sub)
     return parser
 
 

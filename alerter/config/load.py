@@ -56,6 +56,7 @@ class GlobalConfig:
     dry_run: bool = False
     protected_units: tuple[str, ...] = DEFAULT_PROTECTED_UNITS
     actions_per_minute: int = 30
+    max_bans: int = 10_000  # bans in force at most (alerter/actions/bans.py)
     scan_worker: bool = True  # big batches' bulk rule passes in a helper process (2+ CPUs)
 
 
@@ -218,6 +219,7 @@ def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
         dry_run=r.bool("dry_run", False),
         protected_units=_with_defaults(r.str_list("protected_units", ()), d.protected_units),
         actions_per_minute=r.int("actions_per_minute", d.actions_per_minute, minimum=1),
+        max_bans=r.int("max_bans", d.max_bans, minimum=1),
         scan_worker=r.bool("scan_worker", d.scan_worker),
     )
     if cfg.evaluation_interval <= 0:

@@ -46,6 +46,12 @@ class Metrics:
         self.actions = Counter(
             "alerter_actions", "Action decisions", ["action", "outcome"], registry=r
         )
+        self.bans = Gauge(
+            "alerter_bans",
+            "Bans in force in alerter's nftables table, by address family (ipv4, ipv6)",
+            ["family"],
+            registry=r,
+        )
         self.config_last_reload_successful = Gauge(
             "alerter_config_last_reload_successful",
             "1 if the last config load or reload succeeded",

@@ -65,6 +65,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX action_history_by_fingerprint ON action_history (fingerprint, time);
     CREATE INDEX action_history_by_time ON action_history (time);
     """,
+    # 3: bans (alerter/actions/bans.py): every ban with its end; in force while until > now
+    """
+    CREATE TABLE bans (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        address TEXT NOT NULL,
+        ports TEXT NOT NULL,
+        time REAL NOT NULL,
+        until REAL NOT NULL,
+        lifted REAL,
+        action TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        detail TEXT NOT NULL);
+    CREATE INDEX bans_by_address ON bans (address, time);
+    CREATE INDEX bans_by_until ON bans (until);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

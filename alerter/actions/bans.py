@@ -1,0 +1,411 @@
+"""Bans: the record of every ban in the state store (`bans`), the bans in force, and the executor.
+
+A ban is decided on the main loop (`BanExecutor.decide`: its length from the address's earlier
+bans, written to the store) and applied by a worker (`apply`: one nft element with the time left
+until the recorded end). The kernel lifts it at that end. On start, `start` re-applies every ban
+whose end has not passed with the time left, so a restart or reboot neither lifts nor extends
+it. A dry run records its bans (flagged) and never touches the firewall.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+
+from alerter.actions.banaddr import Address, Allowlist, family, parse_address
+from alerter.actions.banconfig import DEFAULT_WITHIN, BanSpec
+from alerter.actions.config import ActionConfig
+from alerter.actions.executors import Plan
+from alerter.actions.nft import Firewall
+from alerter.config.yamlsource import format_duration
+from alerter.errors import ActionError
+from alerter.protocols import Clock
+from alerter.store.db import StateStore
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MAX_BANS = 10_000
+MANUAL = "manual"  # the `action` of a ban added through the API or `alerter bans add`
+RETENTION = 30 * 86400.0  # ended bans are kept at least this long (longer if an increment needs)
+
+_COLUMNS = (
+    "id, address, ports, time, until, lifted, action, fingerprint, alertname, dry_run, detail"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    id: int
+    address: Address
+    ports: tuple[int, ...]
+    time: float
+    until: float
+    action: str
+    fingerprint: str = ""
+    alertname: str = ""
+    dry_run: bool = False
+    detail: str = ""  # the sentence notes show, or a manual ban's comment
+    lifted: float | None = None
+
+    def in_force(self, now: float) -> bool:
+        return self.lifted is None and self.until > now
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        return {
+            "address": str(self.address),
+            "family": family(self.address),
+            "ports": list(self.ports),
+            "bannedAt": _rfc3339(self.time),
+            "endsAt": _rfc3339(self.until),
+            "remainingSeconds": round(max(0.0, self.until - now), 3) if self.in_force(now) else 0,
+            "liftedAt": _rfc3339(self.lifted) if self.lifted is not None else None,
+            "action": self.action,
+            "alertname": self.alertname,
+            "fingerprint": self.fingerprint,
+            "dryRun": self.dry_run,
+            "detail": self.detail,
+        }
+
+
+def _rfc3339(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _row(r: Sequence[Any]) -> Ban:
+    ports = tuple(int(p) for p in str(r[2]).split(",") if p)
+    return Ban(
+        id=int(r[0]),
+        address=parse_address(r[1]),
+        ports=ports,
+        time=float(r[3]),
+        until=float(r[4]),
+        lifted=None if r[5] is None else float(r[5]),
+        action=r[6],
+        fingerprint=r[7],
+        alertname=r[8],
+        dry_run=bool(r[9]),
+        detail=r[10],
+    )
+
+
+def ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def window_words(seconds: float) -> str:
+    """'24h' for a day, as people say it of ban counts; other spans as durations."""
+    if seconds % 3600 == 0 and seconds <= 48 * 3600:
+        return f"{int(seconds // 3600)}h"
+    return format_duration(seconds)
+
+
+def sentence(ban: Ban, nth: int, within: float) -> str:
+    """'banned 203.0.113.7 for 20m, 2nd ban in 24h' ('would ban ...' in a dry run)."""
+    verb = "would ban" if ban.dry_run else "banned"
+    ports = f" (ports {', '.join(map(str, ban.ports))})" if ban.ports else ""
+    length = format_duration(round(ban.until - ban.time, 3))
+    return f"{verb} {ban.address}{ports} for {length}, {ordinal(nth)} ban in {window_words(within)}"
+
+
+class BanBook:
+    """Every ban in the state store, and the ones in force in memory. Thread-safe."""
+
+    def __init__(self, store: StateStore, on_error: Callable[[str], None] | None = None) -> None:
+        self.store = store
+        self._on_error = on_error or (lambda operation: None)
+        self._lock = threading.Lock()
+        self._force: dict[tuple[Address, bool], Ban] = {}  # (address, dry run) -> newest ban
+
+    def load(self, now: float) -> list[Ban]:
+        """Read the bans in force from the store (at start); returns them."""
+        rows = self.store.query(
+            f"SELECT {_COLUMNS} FROM bans WHERE until > ? AND lifted IS NULL ORDER BY time", (now,)
+        )
+        bans = []
+        for r in rows:
+            try:
+                bans.append(_row(r))
+            except ValueError:
+                continue  # an address this version refuses: not re-applied
+        with self._lock:
+            for b in bans:
+                self._force[(b.address, b.dry_run)] = b
+        return bans
+
+    def current(self, address: Address, dry: bool, now: float) -> Ban | None:
+        with self._lock:
+            b = self._force.get((address, dry))
+        return b if b is not None and b.in_force(now) else None
+
+    def in_force(self, now: float, dry: bool | None = None) -> list[Ban]:
+        with self._lock:
+            expired = [k for k, b in self._force.items() if not b.in_force(now)]
+            for k in expired:
+                del self._force[k]
+            return sorted(
+                (b for b in self._force.values() if dry is None or b.dry_run == dry),
+                key=lambda b: (b.time, b.id),
+            )
+
+    def count(self, now: float, dry: bool, fam: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                1
+                for (addr, d), b in self._force.items()
+                if d == dry and b.in_force(now) and (fam is None or family(addr) == fam)
+            )
+
+    def earlier(self, address: Address, since: float, dry: bool) -> int:
+        """Bans of `address` that started at or after `since` (dry ones count only in a dry run)."""
+        sql = "SELECT COUNT(*) FROM bans WHERE address = ? AND time >= ?"
+        rows = self.store.query(sql + ("" if dry else " AND dry_run = 0"), (str(address), since))
+        return int(rows[0][0])
+
+    def add(self, ban: Ban) -> Ban:
+        """Record a ban and count it in force; returns it with its id (0 if the store refused)."""
+        rid = 0
+        try:
+            with self.store.transaction() as db:
+                cur = db.execute(
+                    "INSERT INTO bans (address, ports, time, until, lifted, action, fingerprint,"
+                    " alertname, dry_run, detail) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                    (
+                        str(ban.address),
+                        ",".join(map(str, ban.ports)),
+                        ban.time,
+                        ban.until,
+                        ban.action,
+                        ban.fingerprint,
+                        ban.alertname,
+                        int(ban.dry_run),
+                        ban.detail,
+                    ),
+                )
+                rid = int(cur.lastrowid or 0)
+        except sqlite3.Error as e:
+            self._refused("add", e)  # the kernel still has it; only a restart forgets it
+        ban = replace(ban, id=rid)
+        with self._lock:
+            self._force[(ban.address, ban.dry_run)] = ban
+        return ban
+
+    def forget(self, ban: Ban) -> None:
+        """The ban could not be applied: it never was, and counts for nothing."""
+        with self._lock:
+            if self._force.get((ban.address, ban.dry_run)) == ban:
+                del self._force[(ban.address, ban.dry_run)]
+        self._write("forget", "DELETE FROM bans WHERE id = ?", (ban.id,))
+
+    def lift(self, address: Address, dry: bool, now: float) -> Ban | None:
+        """End the ban in force on `address` now; returns it, or None when there is none."""
+        with self._lock:
+            ban = self._force.pop((address, dry), None)
+        if ban is None or not ban.in_force(now):
+            return None
+        self._write("lift", "UPDATE bans SET lifted = ? WHERE id = ?", (now, ban.id))
+        return replace(ban, lifted=now)
+
+    def history(self, limit: int = 500) -> list[Ban]:
+        rows = self.store.query(
+            f"SELECT {_COLUMNS} FROM bans ORDER BY time DESC, id DESC LIMIT ?", (limit,)
+        )
+        out = []
+        for r in rows:
+            try:
+                out.append(_row(r))
+            except ValueError:
+                continue
+        return out
+
+    def prune(self, before: float) -> None:
+        self._write("prune", "DELETE FROM bans WHERE until < ? AND time < ?", (before, before))
+
+    def _write(self, operation: str, sql: str, params: Sequence[Any]) -> None:
+        try:
+            with self.store.transaction() as db:
+                db.execute(sql, params)
+        except sqlite3.Error as e:
+            self._refused(operation, e)
+
+    def _refused(self, operation: str, error: sqlite3.Error) -> None:
+        self._on_error(operation)
+        log.error("state_write_failed", part="bans", operation=operation, error=str(error))
+
+
+class BanRefused(ActionError):
+    """A ban not made: `outcome` says why (an action-history outcome)."""
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+REFUSED_ALLOWED = "refused_allowed"
+REFUSED_CAP = "refused_cap"
+SKIPPED_BANNED = "skipped_banned"
+
+
+class BanExecutor:
+    """The `ban` action type; also the API's and the CLI's way to ban and lift by hand."""
+
+    def __init__(
+        self,
+        actions: Iterable[ActionConfig],
+        store: StateStore,
+        firewall: Firewall,
+        clock: Clock,
+        *,
+        allowlist: Allowlist | None = None,
+        dry_run: bool = False,
+        max_bans: int = DEFAULT_MAX_BANS,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.specs = {a.name: a.spec for a in actions if isinstance(a.spec, BanSpec)}
+        self.book = BanBook(store, on_error)
+        self.firewall = firewall
+        self.clock = clock
+        self.dry_run = dry_run
+        self.max_bans = max_bans
+        nets = [n for s in self.specs.values() for n in s.allow]
+        self.allowlist = allowlist if allowlist is not None else Allowlist(nets)
+        longest = max((s.increment.within for s in self.specs.values() if s.increment), default=0.0)
+        self.retention = max(RETENTION, longest)
+        self._next_prune = float("-inf")
+
+    # --- start: re-apply what the store says is in force -----------------------------------
+
+    def start(self) -> None:
+        """Load the bans in force; unless in a dry run, set up the table and re-apply them with
+        the time they have left. A firewall error is logged, not raised: alerting goes on."""
+        now = self.clock.now()
+        bans = self.book.load(now)
+        real = [b for b in bans if not b.dry_run]
+        if self.dry_run or not (self.specs or real):
+            return  # no ban configured and none in force: leave nftables alone
+        try:
+            self.firewall.setup([s.ports for s in self.specs.values()] + [b.ports for b in real])
+            for b in real:
+                self.firewall.add(b.address, b.ports, b.until - self.clock.now())
+        except ActionError as e:
+            log.error("bans_not_restored", error=str(e), bans=len(real))
+            return
+        if real:
+            log.info("bans_restored", bans=len(real))
+
+    # --- deciding (main loop) ----------------------------------------------------------------
+
+    def vet(self, plan: Plan, dry: bool, now: float) -> tuple[str, str] | None:
+        """Why this ban is not made, as (outcome, detail), or None to go on with the limits."""
+        spec = plan.action.spec
+        assert isinstance(spec, BanSpec)
+        addr = parse_address(plan.target)
+        why = self.allowlist.why(addr, spec.allow)
+        if why is not None:
+            return REFUSED_ALLOWED, f"{addr} is never banned ({why})"
+        held = self.book.current(addr, dry, now)
+        if held is not None:
+            return SKIPPED_BANNED, f"banned until {_clock(held.until)}"
+        if self.book.count(now, dry) >= self.max_bans:
+            return REFUSED_CAP, f"{self.max_bans} bans in force (global.max_bans)"
+        return None
+
+    def banned_until(self, plan: Plan, dry: bool, now: float) -> float | None:
+        held = self.book.current(parse_address(plan.target), dry, now)
+        return held.until if held is not None else None
+
+    def decide(self, plan: Plan, dry: bool, now: float) -> Plan:
+        """Record the ban (its length from the address's earlier bans); the plan carries it."""
+        spec = plan.action.spec
+        assert isinstance(spec, BanSpec)
+        within = spec.increment.within if spec.increment else DEFAULT_WITHIN
+        addr = parse_address(plan.target)
+        earlier = self.book.earlier(addr, now - within, dry)
+        ban = Ban(
+            0,
+            addr,
+            spec.ports,
+            now,
+            now + spec.duration_after(earlier),
+            plan.action.name,
+            plan.alert.fingerprint,
+            plan.alert.alertname,
+            dry,
+        )
+        what = sentence(ban, earlier + 1, within)
+        ban = self.book.add(replace(ban, detail=what))
+        self._prune(now)
+        return replace(plan, undo_state={"what": what, "ban": ban})
+
+    # --- the Executor protocol (workers) -----------------------------------------------------
+
+    def apply(self, plan: Plan) -> tuple[str, dict[str, Any]]:
+        ban = plan.undo_state.get("ban")
+        if not isinstance(ban, Ban):  # a plan not from decide(): nothing was decided
+            raise ActionError("internal error: a ban plan without its decision")
+        left = ban.until - self.clock.now()
+        if left <= 0:
+            return "ended before it was applied", {}
+        try:
+            self.firewall.add(ban.address, ban.ports, left)
+        except ActionError:
+            self.book.forget(ban)
+            raise
+        return "", {}
+
+    def undo(self, plan: Plan) -> str:
+        lifted = self.lift(parse_address(plan.target), plan.action.dry_run or self.dry_run)
+        return "lifted" if lifted else "not in force"
+
+    # --- by hand (API, CLI) ------------------------------------------------------------------
+
+    def ban(
+        self, address: Address, seconds: float, ports: Sequence[int] = (), comment: str = ""
+    ) -> Ban:
+        """Ban now, as a person asked; raises BanRefused (allowlist, cap) or ActionError."""
+        now = self.clock.now()
+        why = self.allowlist.why(address)
+        if why is not None:
+            raise BanRefused(REFUSED_ALLOWED, f"{address} is never banned ({why})")
+        if self.book.current(address, self.dry_run, now) is None and (
+            self.book.count(now, self.dry_run) >= self.max_bans
+        ):
+            raise BanRefused(REFUSED_CAP, f"{self.max_bans} bans in force (global.max_bans)")
+        ban = Ban(0, address, tuple(sorted(set(ports))), now, now + seconds, MANUAL)
+        ban = replace(ban, dry_run=self.dry_run, detail=comment)
+        if not self.dry_run:
+            self.firewall.add(address, ban.ports, seconds)
+        ban = self.book.add(ban)
+        log.info("ban_added", address=str(address), seconds=seconds, dry_run=self.dry_run)
+        return ban
+
+    def lift(self, address: Address, dry: bool | None = None) -> Ban | None:
+        """End the ban on `address` now (the kernel element goes too); None if none in force."""
+        dry = self.dry_run if dry is None else dry
+        ban = self.book.lift(address, dry, self.clock.now())
+        if ban is None:
+            return None
+        if not dry:
+            try:
+                self.firewall.delete(ban.address, ban.ports)
+            except ActionError as e:
+                if "No such file or directory" not in str(e):  # already gone from the kernel
+                    raise
+        log.info("ban_lifted", address=str(address), dry_run=dry)
+        return ban
+
+    def _prune(self, now: float) -> None:
+        if now >= self._next_prune:
+            self._next_prune = now + 3600.0
+            self.book.prune(now - self.retention)
+
+
+def _clock(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S UTC")

@@ -1,0 +1,91 @@
+"""`alerter bans ls|add|del`: a running daemon's bans, through its API (`/api/v1/bans`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+from urllib.parse import quote
+
+from alerter.cli.apiclient import APIClientError
+from alerter.cli.silence import _client, _client_args, _fail
+
+
+def register(sub: Any) -> None:
+    bans = sub.add_parser("bans", help="list, add and lift bans (type: ban actions)")
+    bsub = bans.add_subparsers(dest="bans_command", required=True, metavar="SUBCOMMAND")
+
+    ls = bsub.add_parser("ls", help="list the bans in force")
+    _client_args(ls)
+    ls.add_argument("--all", action="store_true", help="every recorded ban, newest first")
+    ls.add_argument("--json", action="store_true", help="print the API's JSON")
+    ls.set_defaults(func=cmd_bans_ls)
+
+    add = bsub.add_parser("add", help="ban ADDRESS now")
+    _client_args(add)
+    add.add_argument("address", metavar="ADDRESS", help="one IPv4 or IPv6 address")
+    add.add_argument("-d", "--duration", default="10m", help="how long (default 10m), e.g. 1h")
+    add.add_argument(
+        "-p", "--port", type=int, action="append", dest="ports", help="only this port (repeat)"
+    )
+    add.add_argument("-c", "--comment", default="", help="why")
+    add.set_defaults(func=cmd_bans_add)
+
+    lift = bsub.add_parser("del", help="lift the ban on each ADDRESS now")
+    _client_args(lift)
+    lift.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    lift.set_defaults(func=cmd_bans_del)
+
+
+def cmd_bans_ls(args: argparse.Namespace) -> int:
+    try:
+        out = _client(args).get("/api/v1/bans" + ("?all=true" if args.all else ""))
+    except APIClientError as e:
+        return _fail(e)
+    bans: list[dict[str, Any]] = out["data"]
+    if args.json:
+        print(json.dumps(bans, indent=2))
+        return 0
+    if not bans:
+        print("no bans in force" if not args.all else "no bans recorded")
+        return 0
+    print(f"{'ADDRESS':<40} {'ENDS AT':<21} {'LEFT':>8}  {'PORTS':<10} ACTION")
+    for b in bans:
+        ports = ",".join(map(str, b["ports"])) or "all"
+        left = f"{b['remainingSeconds']:.0f}s" if b["remainingSeconds"] else "ended"
+        flag = " (dry run)" if b["dryRun"] else ""
+        print(
+            f"{b['address']:<40} {b['endsAt'][:19]:<21} {left:>8}  {ports:<10} {b['action']}{flag}"
+        )
+    return 0
+
+
+def cmd_bans_add(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"address": args.address, "duration": args.duration}
+    if args.ports:
+        body["ports"] = args.ports
+    if args.comment:
+        body["comment"] = args.comment
+    try:
+        out = _client(args).post("/api/v1/bans", body)
+    except APIClientError as e:
+        return _fail(e)
+    b = out["data"]
+    flag = " (dry run: not applied)" if b["dryRun"] else ""
+    print(f"banned {b['address']} until {b['endsAt']}{flag}")
+    return 0
+
+
+def cmd_bans_del(args: argparse.Namespace) -> int:
+    client = _client(args)
+    failed = 0
+    for address in args.addresses:
+        try:
+            client.delete("/api/v1/bans/" + quote(address, safe=":"))
+        except APIClientError as e:
+            print(f"alerter: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"lifted {address}")
+    return 1 if failed else 0

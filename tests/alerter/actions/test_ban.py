@@ -1,0 +1,387 @@
+"""The ban action with a fake firewall: parsing, increments, allowlist, cap, restart, dry run,
+notes, metrics, and the pure nftables script and listing code."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+
+from alerter.actions.banaddr import Allowlist, parse_address
+from alerter.actions.bans import BanExecutor
+from alerter.actions.nft import add_script, delete_script, parse_elements, set_name, setup_script
+from alerter.actions.runner import ActionRunner
+from alerter.config.yamlsource import SourceError
+from alerter.testing import FakeFirewall
+from tests.alerter.actions.conftest import T0, Harness, alert, fire, parse_actions, resolve
+
+BAN = """
+actions:
+  - name: ban
+    type: ban
+    address: "{{ labels.ip }}"
+    duration: 10m
+    increment: {factor: 2, max: 1h}
+    allow: [198.51.100.0/24, "2001:db8:aa::/48"]
+"""
+HOST = {ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("2001:db8::1")}
+
+
+def build(
+    h: Harness,
+    text: str = BAN,
+    *,
+    dry_run: bool = False,
+    max_bans: int = 10_000,
+    fw: FakeFirewall | None = None,
+) -> tuple[ActionRunner, BanExecutor, FakeFirewall]:
+    """A runner whose `ban` type is a BanExecutor on a fake firewall (call again: a restart)."""
+    fw = fw or FakeFirewall(h.clock)
+    actions = parse_actions(text)
+    if h.store is None:
+        h.build("actions: []")  # creates the store and metrics
+    assert h.store is not None
+    nets = [n for a in actions for n in getattr(a.spec, "allow", ())]
+    bans = BanExecutor(
+        actions,
+        h.store,
+        fw,
+        h.clock,
+        allowlist=Allowlist(nets, read_host=lambda: set(HOST)),
+        dry_run=dry_run,
+        max_bans=max_bans,
+    )
+    bans.start()
+    runner = h.build(text, dry_run=dry_run, actions_per_minute=1000, executors={"ban": bans})
+    return runner, bans, fw
+
+
+def ban_alert(ip: str) -> object:
+    return alert(["ban"], ip=ip)
+
+
+def test_first_ban_puts_the_address_in_the_kernel_for_the_duration(harness: Harness) -> None:
+    runner, _, fw = build(harness)
+    runner.handle([fire(alert(["ban"], ip="203.0.113.7"), T0)], T0)
+    assert harness.outcomes(runner) == ["ok"]
+    assert fw.banned() == {"203.0.113.7": 600.0}
+    assert ("setup", "", (), 0.0) in fw.calls
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # IPv4-mapped IPv6 is the IPv4 address
+        (" 2001:DB8::7 ", "2001:db8::7"),
+        ("203.0.113.7", "203.0.113.7"),
+    ],
+)
+def test_address_is_normalised(harness: Harness, text: str, expected: str) -> None:
+    runner, _, fw = build(harness)
+    runner.handle([fire(alert(["ban"], ip=text), T0)], T0)
+    assert harness.outcomes(runner) == ["ok"]
+    assert list(fw.banned()) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "example.org",
+        "203.0.113.0/24",
+        "203.0.113.7 203.0.113.8",
+        "203.0.113.7,203.0.113.8",
+        "fe80::1%eth0",
+        "0.0.0.0",
+        "::",
+        "224.0.0.1",
+        "",
+        "203.0.113.7; nft flush ruleset",
+    ],
+)
+def test_anything_but_one_address_is_refused_and_recorded(harness: Harness, text: str) -> None:
+    runner, _, fw = build(harness)
+    runner.handle([fire(alert(["ban"], ip=text), T0)], T0)
+    assert harness.outcomes(runner) == ["invalid_target"]
+    assert fw.banned() == {}
+
+
+def test_repeat_offender_gets_longer_bans_capped_at_max_and_notes_say_so(
+    harness: Harness,
+) -> None:
+    runner, _, fw = build(harness)
+    a = alert(["ban"], ip="203.0.113.7")
+    lengths = []
+    for i in range(4):
+        runner.handle([fire(a, harness.clock.now())], harness.clock.now())
+        assert runner.wait_idle(10)
+        lengths.append(fw.banned()["203.0.113.7"])
+        if i == 1:
+            notes = runner.notes(a.fingerprint)
+            assert notes[-1].startswith("banned 203.0.113.7 for 20m at ")
+            assert notes[-1].endswith(" UTC, 2nd ban in 24h")
+        runner.handle([resolve(a, harness.clock.now())], harness.clock.now())
+        harness.clock.advance(3600 + 1)  # the ban ended; the limit window (1h) is past too
+    assert lengths == [600.0, 1200.0, 2400.0, 3600.0]  # 10m x 2 per earlier ban, max 1h
+
+
+def test_increment_counts_only_bans_within_its_window(harness: Harness) -> None:
+    runner, _, fw = build(harness)
+    a = alert(["ban"], ip="203.0.113.7")
+    runner.handle([fire(a, T0)], T0)
+    assert runner.wait_idle(10)
+    harness.clock.advance(86400 + 1)
+    runner.handle([fire(a, harness.clock.now())], harness.clock.now())
+    assert runner.wait_idle(10)
+    assert fw.banned() == {"203.0.113.7": 600.0}
+    assert runner.notes(a.fingerprint)[-1].endswith(", 1st ban in 24h")
+
+
+def test_still_firing_after_the_ban_ended_bans_again_not_before(harness: Harness) -> None:
+    runner, _, fw = build(harness)
+    a = alert(["ban"], ip="203.0.113.7")
+    runner.handle([fire(a, T0)], T0)
+    assert runner.wait_idle(10)
+    for _ in range(3):  # in force: the ticks do nothing and record nothing
+        harness.clock.advance(100)
+        runner.tick([a], harness.clock.now())
+    assert harness.outcomes(runner) == ["ok"]
+    harness.clock.advance(301)  # 601 s after the ban: the kernel lifted it
+    assert fw.banned() == {}
+    runner.tick([a], harness.clock.now())
+    assert harness.outcomes(runner) == ["ok", "ok"]
+    assert fw.banned() == {"203.0.113.7": 1200.0}
+
+
+@pytest.mark.parametrize(
+    ("ip", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("192.0.2.1", "an address of this host"),
+        ("2001:db8::1", "an address of this host"),
+        ("198.51.100.77", "allow 198.51.100.0/24"),
+        ("2001:db8:aa::5", "allow 2001:db8:aa::/48"),
+    ],
+)
+def test_allowlisted_address_is_never_banned(harness: Harness, ip: str, why: str) -> None:
+    runner, bans, fw = build(harness)
+    runner.handle([fire(alert(["ban"], ip=ip), T0)], T0)
+    records = runner.history()
+    assert [r["outcome"] for r in records] == ["refused_allowed"]
+    assert why in records[0]["detail"]
+    assert fw.banned() == {}
+    with pytest.raises(Exception, match="never banned"):
+        bans.ban(parse_address(ip), 60)
+    assert fw.banned() == {}
+
+
+def test_host_addresses_are_read_again_when_they_change() -> None:
+    now = [0.0]
+    host = {ipaddress.ip_address("192.0.2.1")}
+    allow = Allowlist(read_host=lambda: set(host), monotonic=lambda: now[0])
+    new = ipaddress.ip_address("192.0.2.50")
+    assert allow.why(new) is None
+    host.add(new)  # an address added to an interface
+    now[0] += 2.5
+    assert allow.why(new) == "an address of this host"
+
+
+def test_cap_on_bans_in_force(harness: Harness) -> None:
+    runner, _, fw = build(harness, max_bans=2)
+    alerts = [alert(["ban"], ip=f"203.0.113.{i}") for i in (1, 2, 3)]
+    runner.handle([fire(a, T0) for a in alerts], T0)
+    assert sorted(harness.outcomes(runner)) == ["ok", "ok", "refused_cap"]
+    assert len(fw.banned()) == 2
+    harness.clock.advance(601)  # both ended: room again
+    runner.tick(alerts[2:], harness.clock.now())  # only the third still fires
+    assert runner.wait_idle(10)
+    assert list(fw.banned()) == ["203.0.113.3"]
+
+
+def test_restart_reapplies_bans_with_their_remaining_time_and_not_ended_ones(
+    harness: Harness,
+) -> None:
+    runner, _, _ = build(harness)
+    runner.handle(
+        [fire(alert(["ban"], ip="203.0.113.7"), T0), fire(alert(["ban"], ip="2001:db8::7"), T0)],
+        T0,
+    )
+    assert runner.wait_idle(10)
+    harness.clock.advance(240)
+    runner.handle([fire(alert(["ban"], ip="203.0.113.8"), T0 + 240)], T0 + 240)
+    assert runner.wait_idle(10)
+    runner.stop()
+    harness.clock.advance(400)  # 640 s after the first two: they ended; the third has 200 s
+    rebooted = FakeFirewall(harness.clock)  # a reboot: the kernel holds nothing
+    build(harness, fw=rebooted)
+    assert rebooted.banned() == {"203.0.113.8": 200.0}
+    assert [c[0] for c in rebooted.calls] == ["setup", "add"]
+
+
+def test_restart_without_ban_actions_or_bans_leaves_nftables_alone(harness: Harness) -> None:
+    _, _, fw = build(harness, "actions: []")
+    assert fw.calls == []
+
+
+def test_dry_run_records_the_decision_and_never_touches_the_firewall(harness: Harness) -> None:
+    runner, bans, fw = build(harness, dry_run=True)
+    a = alert(["ban"], ip="203.0.113.7")
+    runner.handle([fire(a, T0)], T0)
+    assert harness.outcomes(runner) == ["dry_run"]
+    assert fw.calls == []
+    note = runner.notes(a.fingerprint)[-1]
+    assert note.startswith("would ban 203.0.113.7 for 10m at ")
+    assert note.endswith(", 1st ban in 24h (dry run)")
+    runner.tick([a], T0 + 10)  # recorded as in force (dry): not decided again every tick
+    assert harness.outcomes(runner) == ["dry_run"]
+    assert [b.dry_run for b in bans.book.in_force(T0 + 10)] == [True]
+    bans.ban(parse_address("203.0.113.9"), 60)
+    assert fw.calls == []
+
+
+def test_failed_firewall_is_recorded_and_does_not_count_as_a_ban(harness: Harness) -> None:
+    fw = FakeFirewall(harness.clock)
+    runner, bans, _ = build(harness, fw=fw)
+    fw.fail = "nftables is not installed (nft not found): install the nftables package"
+    a = alert(["ban"], ip="203.0.113.7")
+    runner.handle([fire(a, T0)], T0)
+    assert harness.outcomes(runner) == ["failed"]
+    assert "install the nftables package" in runner.history()[0]["detail"]
+    assert bans.book.in_force(T0) == []
+    assert bans.book.earlier(parse_address("203.0.113.7"), 0, False) == 0
+
+
+def test_manual_ban_and_lift_and_metric(harness: Harness) -> None:
+    runner, bans, fw = build(harness)
+    runner.handle([fire(alert(["ban"], ip="2001:db8::7"), T0)], T0)
+    assert runner.wait_idle(10)
+    bans.ban(parse_address("203.0.113.9"), 3600, (22,), "by hand")
+    assert fw.banned() == {"2001:db8::7": 600.0, "203.0.113.9": 3600.0}
+    assert ("add", "203.0.113.9", (22,), 3600.0) in fw.calls
+    from alerter.actions import _count_bans
+
+    assert _count_bans(bans, harness.clock, "ipv4") == 1
+    assert _count_bans(bans, harness.clock, "ipv6") == 1
+    lifted = bans.lift(parse_address("203.0.113.9"))
+    assert lifted is not None and lifted.lifted == T0
+    assert fw.banned() == {"2001:db8::7": 600.0}
+    assert bans.lift(parse_address("203.0.113.9")) is None
+    assert _count_bans(bans, harness.clock, "ipv4") == 0
+
+
+def test_daemon_metric_counts_bans_by_family(harness: Harness, tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from alerter.actions import build_action_runner
+    from alerter.config.load import load_config
+    from alerter.runtime.metrics import Metrics
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"global: {{state_dir: {tmp_path}/st}}\n" + BAN)
+    config = load_config(str(cfg))
+    registry = CollectorRegistry()
+    fw = FakeFirewall(harness.clock)
+    from alerter.store.db import StateStore
+
+    store = StateStore(tmp_path / "st")
+    runner = build_action_runner(
+        config, store, Metrics(registry), harness.clock, {}, lambda t: None, firewall=fw
+    )
+    try:
+        runner.handle([fire(alert(["ban"], ip="2001:db8::9"), T0)], T0)
+        assert runner.wait_idle(10)
+        assert registry.get_sample_value("alerter_bans", {"family": "ipv6"}) == 1.0
+        assert registry.get_sample_value("alerter_bans", {"family": "ipv4"}) == 0.0
+        harness.clock.advance(601)
+        assert registry.get_sample_value("alerter_bans", {"family": "ipv6"}) == 0.0
+    finally:
+        runner.stop()
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        ("ports: [0]", "ports: expected a port number"),
+        ("ports: [ssh]", "ports: expected a port number"),
+        ("allow: [not-a-net]", "allow: expected an address or CIDR"),
+        ("increment: {factor: 0.5}", "increment.factor: must be >= 1"),
+        ("increment: {max: 1m}", "increment.max: must be at least"),
+        ("duration: 0s", "duration: must be from 1s"),
+        ("revert: true", "revert: only"),
+    ],
+)
+def test_config_problems_are_reported(snippet: str, message: str) -> None:
+    text = f'actions:\n  - {{name: b, type: ban, address: "{{{{ labels.ip }}}}", {snippet}}}\n'
+    with pytest.raises(SourceError, match=message):
+        parse_actions(text)
+
+
+def test_ban_config_defaults() -> None:
+    (a,) = parse_actions('actions: [{name: b, type: ban, address: "{{ labels.ip }}"}]')
+    assert a.cooldown == 0.0 and a.repeat and not a.revert
+    assert a.spec.duration == 600.0  # type: ignore[union-attr]
+    assert a.spec.ports == ()  # type: ignore[union-attr]
+
+
+# --- the nftables text and listing -------------------------------------------------------------
+
+
+def test_setup_script_has_a_set_pair_and_drop_rules_per_port_list() -> None:
+    script = setup_script([(22,), (443, 80)])
+    assert "add table inet alerter\n" in script
+    for name, kind in (("v4", "ipv4"), ("v6", "ipv6"), ("v4_p22", "ipv4"), ("v6_p80_443", "ipv6")):
+        assert f"add set inet alerter {name} {{ type {kind}_addr; flags timeout; }}" in script
+    assert "type filter hook input priority -10; policy accept;" in script
+    assert "flush chain inet alerter input" in script
+    assert "add rule inet alerter input ip saddr @v4 drop" in script
+    assert (
+        "add rule inet alerter input ip6 saddr @v6_p80_443 meta l4proto { tcp, udp } "
+        "th dport { 80, 443 } drop" in script
+    )
+
+
+def test_element_scripts() -> None:
+    a = ipaddress.ip_address("2001:db8::7")
+    assert add_script(a, (22,), 2.5) == (
+        "add element inet alerter v6_p22 { 2001:db8::7 timeout 2500ms }\n"
+    )
+    assert delete_script(ipaddress.ip_address("192.0.2.7"), ()) == (
+        "delete element inet alerter v4 { 192.0.2.7 }\n"
+    )
+    assert set_name(4, (443, 22)) == "v4_p22_443"
+
+
+def test_parse_elements_reads_nft_json_listing() -> None:
+    listing = {
+        "nftables": [
+            {"metainfo": {"version": "1.0.6"}},
+            {"table": {"family": "inet", "name": "alerter"}},
+            {
+                "set": {
+                    "family": "inet",
+                    "name": "v4",
+                    "table": "alerter",
+                    "elem": [{"elem": {"val": "192.0.2.7", "timeout": 600, "expires": 599}}],
+                }
+            },
+            {
+                "set": {
+                    "family": "inet",
+                    "name": "v6_p22",
+                    "table": "alerter",
+                    "elem": [{"elem": {"val": "2001:db8::7", "timeout": 60, "expires": 12}}],
+                }
+            },
+            {"set": {"family": "inet", "name": "v6", "table": "alerter"}},
+        ]
+    }
+    elems = parse_elements(json.loads(json.dumps(listing)))
+    assert [(str(e.address), e.ports, e.expires) for e in elems] == [
+        ("192.0.2.7", (), 599.0),
+        ("2001:db8::7", (22,), 12.0),
+    ]
