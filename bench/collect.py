@@ -163,6 +163,9 @@ def main() -> None:
     ap.add_argument("--latency-lines", type=int, default=30)
     args = ap.parse_args()
     n, pattern = args.lines, PATTERNS[args.pattern]
+    from alerter.runtime import tuning
+
+    tuning.tune_process()  # the daemon's allocator setting, as it applies it before collecting
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "access.log"
         generate(path, n, args.pattern)

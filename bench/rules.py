@@ -13,8 +13,8 @@ and the peak RSS of a process holding 200k distinct `by` keys in a 10m window.
 
 The pipeline is the daemon's: the collector's batches (each block's text, split into lines only
 if a rule reads one) go to Engine.process and tick as the main loop would, after the garbage
-collector is settled as the daemon settles it once started (alerter/tuning.py); the
-collector applies its allocator setting itself. EngineSink counts each batch's lines as the
+collector is settled and the allocator tuned as the daemon does once it has started
+(alerter/runtime/tuning.py). EngineSink counts each batch's lines as the
 daemon's events counter does. As with the daemon's default (global.scan_worker) on a host with
 two CPUs or more, the engine hands the bulk rules' passes over large batches to the scan helper
 process (alerter/runtime/scanworker.py, started before the clock); "CPU" is the cores used by this
@@ -172,6 +172,7 @@ def pipeline(path: Path, rule_files: list[tuple[str, str]], n: int) -> tuple[flo
     # the daemon's default (global.scan_worker): a helper process on a host with 2+ CPUs
     worker = ScanWorker() if (os.cpu_count() or 1) >= 2 else None
     engine = Engine(load_rule_files(rule_files, 15.0), {"host": "bench"}, offload=worker)
+    tuning.tune_process()  # as the daemon does before its collectors start
     tuning.settle()  # as the daemon does once it has started
     sink = EngineSink(engine, n)
     c = FileCollector(

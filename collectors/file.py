@@ -35,7 +35,6 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from alerter.collectors.allocator import keep_blocks_mapped
 from alerter.collectors.base import CollectorStats, PositionStore, Sink
 from alerter.collectors.blocks import Blocks
 from alerter.collectors.events import LogBatch
@@ -111,7 +110,6 @@ class FileCollector:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self, sink: Sink) -> None:
-        keep_blocks_mapped()
         self._sink = sink
         self._stop.clear()
         self._restore()

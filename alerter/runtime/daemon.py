@@ -122,6 +122,7 @@ class Daemon:
         self.scheduler = make_scheduler(self.metrics)
         self.scheduler.start()
         self.scan_worker = self.parts.scan_worker(self._config)
+        tuning.tune_process()  # once, before the collectors start
         self.run_state = self._start(self._config, previous=None)
         self._resolve_orphans(self.run_state)
         tuning.settle()

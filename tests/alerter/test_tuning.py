@@ -1,8 +1,12 @@
-"""The daemon's garbage-collector settings: garbage collected first, the rest frozen."""
+"""The daemon's process-wide tuning: the garbage collector (garbage collected first, the rest
+frozen) and glibc's allocator (large blocks reused from the heap)."""
 
 from __future__ import annotations
 
 import gc
+import platform
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 
@@ -43,3 +47,46 @@ def test_settle_again_releases_what_the_last_freeze_kept() -> None:
     del n  # garbage now, but frozen: only an unfreeze lets a collection find it
     tuning.settle()
     assert gone() is None
+
+
+MMAPPED_AFTER_A_BLOCK = """
+import ctypes, sys
+from alerter.runtime import tuning
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+tuned = None
+if sys.argv[1] == "tuned":
+    tuned = tuning.tune_process()
+    assert tuning.tune_process() is tuned  # a second call: the same answer
+before = libc.mallinfo2().hblks
+block = bytearray(4 << 20)  # a 1 MiB read block decoded as UCS-4 text
+print(tuned, libc.mallinfo2().hblks - before)
+"""
+
+
+def _mmapped_after_a_block(mode: str) -> tuple[str, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", MMAPPED_AFTER_A_BLOCK, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    return out[0], int(out[1])
+
+
+def test_tune_process_serves_large_blocks_from_the_heap_on_glibc() -> None:
+    """Each in a fresh process (the allocator setting is process-wide): a 4 MiB block is a new
+    mapping with glibc's defaults, and comes from the heap once the process is tuned."""
+    if platform.libc_ver()[0] != "glibc":
+        assert tuning.tune_process() is False
+        return
+    _, untuned = _mmapped_after_a_block("default")
+    tuned, after = _mmapped_after_a_block("tuned")
+    assert untuned == 1
+    assert (tuned, after) == ("True", 0)
