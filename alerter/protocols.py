@@ -41,8 +41,9 @@ class RuleEngine(Protocol):
     def rule_health(self) -> list[dict[str, Any]]:
         """For GET /api/v1/rules: groups, rules, health, last error, last evaluation."""
 
-    def snapshot(self) -> dict[str, Any]:
-        """JSON-able alert state and window contents, for the state store."""
+    def snapshot(self, lazy: bool = False) -> dict[str, Any]:
+        """JSON-able alert state and window contents, for the state store (`lazy`: long
+        tables as alerter.rules.rows.Rows, made in pieces as the checkpoint writes them)."""
 
     def restore(self, data: Mapping[str, Any], now: float) -> None: ...
 
@@ -63,6 +64,16 @@ class DaemonControl(Protocol):
     def rule_health(self) -> list[dict[str, Any]]: ...
 
     def status(self) -> dict[str, Any]: ...
+
+    @property
+    def started_at(self) -> float:
+        """Epoch seconds."""
+
+    def alerts(self) -> list[Alert]:
+        """The engine's pending and firing alerts."""
+
+    def rule_groups(self) -> Sequence[Any]:
+        """The loaded config's rule groups (alerter.rules.model.Group and metrics groups)."""
 
 
 class Notifier(Protocol):

@@ -118,14 +118,14 @@ def api_filter(c: Ctx) -> tuple[bool, str]:
     t = time.monotonic()
     r = c.h.api(
         "GET",
-        "/api/v1/alerts",
+        "/api/v2/alerts",
         token=False,
         params={"filter": f'alertname=~"{NESTED}"'},
         timeout=120,
     )
     took = time.monotonic() - t
     return took < GOAL_GAP, (
-        f'GET /api/v1/alerts?filter=alertname=~"{NESTED}" (no token) over {n} alerts: '
+        f'GET /api/v2/alerts?filter=alertname=~"{NESTED}" (no token) over {n} alerts: '
         f"HTTP {r.status_code} in {took:.3f} s"
     )
 
@@ -134,10 +134,10 @@ def silence_regex(c: Ctx) -> tuple[bool, str]:
     n = c.seed_alerts(3)
     t = time.monotonic()
     m = {"name": "alertname", "value": NESTED, "isRegex": True, "isEqual": True}
-    r = c.h.api("POST", "/api/v1/silences", json=silence([m]), timeout=120)
+    r = c.h.api("POST", "/api/v2/silences", json=silence([m]), timeout=120)
     took = time.monotonic() - t
     ready = c.h.restart()
-    kept = len(c.h.api("GET", "/api/v1/silences").json())
+    kept = len(c.h.api("GET", "/api/v2/silences").json())
     return took < GOAL_GAP and r.status_code in (200, 400), (
         f"POST a silence alertname=~NESTED over {n} alerts: HTTP {r.status_code} in {took:.3f} s; "
         f"restarted on that state: ready in {ready:.1f} s with {kept} silence(s)"
@@ -192,7 +192,7 @@ def content_length(c: Ctx) -> tuple[bool, str]:
     s = socket.create_connection(("127.0.0.1", c.h.port), timeout=10)
     c.closers.append(s.close)
     s.sendall(
-        b"POST /api/v1/silences HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"POST /api/v2/silences HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Authorization: Bearer " + Harness.TOKEN.encode() + b"\r\n"
         b"Content-Type: application/json\r\nContent-Length: -1\r\n\r\n"
     )
@@ -342,7 +342,7 @@ def alerts_silences(regex: bool) -> Callable[[Ctx], tuple[bool, str]]:
         for i in range(n_sil):
             v = f"k{i + 1000}"  # k1000 up: half the alerts are silenced
             m = {"name": "key", "value": f"{v}|{v}-.*" if regex else v, "isRegex": regex}
-            c.h.api("POST", "/api/v1/silences", json=silence([m])).raise_for_status()
+            c.h.api("POST", "/api/v2/silences", json=silence([m])).raise_for_status()
         posted = time.monotonic() - t
         t = time.monotonic()
         c.lines([f"request failed key=k{i}" for i in range(n_alerts)])
@@ -351,15 +351,15 @@ def alerts_silences(regex: bool) -> Callable[[Ctx], tuple[bool, str]]:
         time.sleep(c.size(2, 4))  # group flushes: each alert matched against the silences
         t = time.monotonic()
         try:
-            views = c.h.api("GET", "/api/v1/alerts", timeout=180).json()
-            listed = f"{sum(a['silenced'] for a in views)} silenced"
+            views = c.h.api("GET", "/api/v2/alerts", timeout=180).json()
+            listed = f"{sum(bool(a['status']['silencedBy']) for a in views)} silenced"
         except requests.RequestException as e:
             views, listed = [], f"no answer ({type(e).__name__})"
         listing = time.monotonic() - t
         kind = "regex" if regex else "equality"
         return fired >= n_alerts and bool(views) and listing < GOAL_GAP, (
             f"{n_sil} {kind} silences POSTed in {posted:.1f} s, then {n_alerts} alerts: "
-            f"{fired} firing after {took:.1f} s; GET /api/v1/alerts {listing:.1f} s: {listed}"
+            f"{fired} firing after {took:.1f} s; GET /api/v2/alerts {listing:.1f} s: {listed}"
         )
 
     return run

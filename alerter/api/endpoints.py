@@ -1,11 +1,17 @@
-"""The daemon's own endpoints: health, readiness, reload, rules, status.
+"""The daemon's own endpoints: health, readiness, reload, Prometheus' /api/v1/alerts and
+/api/v1/rules (alerter/api/prometheus.py), Alertmanager's /api/v2/status, alerter's status.
 
 They are written against `DaemonControl` (alerter/protocols.py), the port the daemon offers, so
 the HTTP layer does not import the daemon that imports it."""
 
 from __future__ import annotations
 
+import platform
+
+from alerter import __version__
+from alerter.api import prometheus
 from alerter.api.routes import Request, Response, Route
+from alerter.notifiers.model import rfc3339
 from alerter.protocols import DaemonControl
 
 
@@ -24,8 +30,14 @@ def core_routes(d: DaemonControl) -> list[Route]:
             return Response.text("config reloaded\n")
         return Response.text(f"reload failed: {d.last_reload_error or 'timed out'}\n", 500)
 
+    def alerts(req: Request) -> Response:
+        return Response.json(prometheus.alerts_body(d.alerts()))
+
     def rules(req: Request) -> Response:
-        return Response.json({"status": "success", "data": {"groups": d.rule_health()}})
+        return Response.json(prometheus.rules_body(d.rule_groups(), d.rule_health(), d.alerts()))
+
+    def am_status(req: Request) -> Response:
+        return Response.json(alertmanager_status(d))
 
     def status(req: Request) -> Response:
         return Response.json({"status": "success", "data": d.status()})
@@ -35,6 +47,29 @@ def core_routes(d: DaemonControl) -> list[Route]:
         Route("GET", "/-/ready", ready, public=True),
         Route("POST", "/-/reload", reload, mutating=True),
         Route("PUT", "/-/reload", reload, mutating=True),
+        Route("GET", "/api/v1/alerts", alerts),
         Route("GET", "/api/v1/rules", rules),
         Route("GET", "/api/v1/status", status),
+        Route("GET", "/api/v2/status", am_status),
     ]
+
+
+def alertmanager_status(d: DaemonControl) -> dict[str, object]:
+    """Alertmanager's alertmanagerStatus: no cluster ("disabled", as with gossip off); the config
+    is named, not shown (it may hold secrets; `alerter check` reads it)."""
+    s = d.status()
+    return {
+        "cluster": {"status": "disabled", "peers": []},
+        "versionInfo": {
+            "version": __version__,
+            "revision": "",
+            "branch": "",
+            "buildUser": "alerter",
+            "buildDate": "",
+            "goVersion": f"python{platform.python_version()}",
+        },
+        "config": {
+            "original": f"# alerter {__version__}: config {s.get('config') or '<built in>'}\n"
+        },
+        "uptime": rfc3339(d.started_at),
+    }

@@ -23,13 +23,9 @@ class APIClient:
         try:
             r = self.session.request(method, self.url + path, json=body, timeout=self.timeout)
         except requests.RequestException as e:
-            raise APIClientError(f"cannot reach alerter at {self.url}: {e}") from None
+            raise APIClientError(unreachable(self.url, e, self.timeout)) from None
         if r.status_code >= 400:
-            try:
-                msg = r.json().get("error", r.text)
-            except ValueError:
-                msg = r.text
-            raise APIClientError(f"{method} {path}: HTTP {r.status_code}: {msg}")
+            raise APIClientError(f"{method} {path}: HTTP {r.status_code}: {_error_text(r)}")
         if not r.content:
             return None
         try:
@@ -45,3 +41,33 @@ class APIClient:
 
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
+
+
+def unreachable(url: str, e: requests.RequestException, timeout: float) -> str:
+    """One line saying why the daemon did not answer, instead of urllib3's nested repr."""
+    if isinstance(e, requests.Timeout):
+        why = f"no answer within {timeout:g}s"
+    elif isinstance(e, requests.ConnectionError):
+        text = str(e)
+        if "Connection refused" in text:
+            why = "connection refused: is the daemon running? (systemctl status alerter)"
+        elif "Name or service not known" in text or "nodename nor servname" in text:
+            why = "unknown host name"
+        else:
+            why = "connection failed"
+    else:
+        why = type(e).__name__
+    return f"cannot reach alerter at {url}: {why}; --url sets the address"
+
+
+def _error_text(r: requests.Response) -> str:
+    """The error of an answer: Alertmanager's JSON string, alerter's {"error": ...}, or text."""
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text.strip()
+    if isinstance(body, str):
+        return body
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return r.text.strip()

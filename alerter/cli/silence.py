@@ -1,4 +1,6 @@
-"""`alerter silence add|ls|expire` and `alerter alerts`: clients of a running daemon's API."""
+"""`alerter silence add|ls|expire` and `alerter alerts`: clients of a running daemon's API
+(Alertmanager's /api/v2 silences, Prometheus' /api/v1/alerts with the alerts' status from
+/api/v2/alerts)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,10 @@ def register(sub: Any) -> None:
     add.add_argument(
         "matchers", nargs="+", metavar="MATCHER", help='e.g. alertname="HighCPU" host=~"web.*"'
     )
-    add.add_argument("-c", "--comment", required=True, help="why")
+    add.add_argument("-m", "--comment", required=True, help="why (required)")
+    add.add_argument(
+        "-c", dest="old_comment", metavar="FILE", action=_RefusedComment, help=argparse.SUPPRESS
+    )
     add.add_argument("-a", "--author", default=_default_author(), help="who (default: user@host)")
     add.add_argument(
         "-d", "--duration", default="1h", help="how long (default 1h), e.g. 30m, 2h, 1d"
@@ -106,7 +111,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
         "comment": args.comment,
     }
     try:
-        out = _client(args).post("/api/v1/silences", body)
+        out = _client(args).post("/api/v2/silences", body)
     except APIClientError as e:
         return _fail(e)
     print(out["silenceID"])
@@ -115,7 +120,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
 
 def cmd_silence_ls(args: argparse.Namespace) -> int:
     try:
-        silences: list[dict[str, Any]] = _client(args).get("/api/v1/silences")
+        silences: list[dict[str, Any]] = _client(args).get("/api/v2/silences")
     except APIClientError as e:
         return _fail(e)
     if not args.expired:
@@ -148,21 +153,29 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
     rc = 0
     for sid in args.ids:
         try:
-            client.delete(f"/api/v1/silences/{sid}")
+            client.delete(f"/api/v2/silence/{_quote(sid)}")
         except APIClientError as e:
             rc = _fail(e)
     return rc
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    from alerter.rules.alert import fingerprint
+    from alerter.rules.matchers import matches_all
+
     try:
-        parse_matchers(args.matchers)
-        query = "&".join("filter=" + _quote(m) for m in args.matchers)
-        alerts: list[dict[str, Any]] = _client(args).get(
-            "/api/v1/alerts" + (f"?{query}" if query else "")
-        )
+        matchers = parse_matchers(args.matchers)
+        client = _client(args)
+        body: dict[str, Any] = client.get("/api/v1/alerts")
+        held: list[dict[str, Any]] = client.get("/api/v2/alerts")
     except (ValueError, APIClientError) as e:
         return _fail(e)
+    status = {a["fingerprint"]: a["status"] for a in held}
+    alerts = [a for a in body["data"]["alerts"] if matches_all(matchers, a["labels"])]
+    for a in alerts:
+        st = status.get(fingerprint(a["labels"]), {})
+        a["silencedBy"] = st.get("silencedBy", [])
+        a["inhibitedBy"] = st.get("inhibitedBy", [])
     if args.json:
         print(json.dumps(alerts, indent=2))
         return 0
@@ -170,8 +183,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     for a in alerts:
         state = (
             a["state"]
-            + (" silenced" if a.get("silenced") else "")
-            + (" inhibited" if a.get("inhibited") else "")
+            + (" silenced" if a["silencedBy"] else "")
+            + (" inhibited" if a["inhibitedBy"] else "")
         )
         labels = ", ".join(f"{k}={v}" for k, v in sorted(a["labels"].items()) if k != "alertname")
         rows.append(
@@ -185,6 +198,17 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         )
     _table(rows)
     return 0
+
+
+class _RefusedComment(argparse.Action):
+    """`-c` was the comment of `silence add`; it is the config file in every other command, so
+    here it is refused with the new spelling rather than read one way or the other."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(
+            "-c is no longer the comment (-c means the config file in alerter's commands): "
+            "write the comment with -m/--comment"
+        )
 
 
 def _parse_time(text: str) -> float:

@@ -453,6 +453,10 @@ class Daemon:
         with self._engine_lock:
             return rs.engine.alerts()
 
+    def rule_groups(self) -> Sequence[Any]:
+        rs = self.run_state
+        return (rs.config if rs else self._config).rules.groups
+
     def rule_health(self) -> list[dict[str, Any]]:
         rs = self.run_state
         if rs is None:

@@ -89,7 +89,9 @@ def test_line_fires_webhook_and_reload_keeps_alert_without_renotifying(
         extra_rules="      - {alert: Other, logs: {match: nope}, aggregate: count, over: 1m, threshold: '> 0'}\n",
     )
     assert daemon.reload()
-    alerts = requests.get(f"http://127.0.0.1:{daemon.server.port}/api/v1/alerts", timeout=5).json()
+    alerts = requests.get(f"http://127.0.0.1:{daemon.server.port}/api/v1/alerts", timeout=5).json()[
+        "data"
+    ]["alerts"]
     assert [(a["labels"]["alertname"], a["state"]) for a in alerts] == [("AppErrors", "firing")]
     with (tmp_path / "app.log").open("a") as f:
         f.write("ERROR 404 twice\n")  # a new alert in the same group: one more notification

@@ -301,7 +301,7 @@ def test_ten_hung_targets_stop_neither_the_healthy_one_nor_host_metrics(tmp_path
             last = now
 
         def down() -> set[str]:
-            alerts = requests.get(f"{base}/api/v1/alerts", timeout=5).json()
+            alerts = requests.get(f"{base}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
             return {a["labels"]["job"] for a in alerts if a["labels"]["alertname"] == "TargetDown"}
 
         # `up 0` for every hung target, none for the healthy one.
