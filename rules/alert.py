@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 State = Literal["inactive", "pending", "firing", "resolved"]
 
@@ -54,6 +54,40 @@ class Alert:
     @property
     def alertname(self) -> str:
         return self.labels.get("alertname", "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The alert as alerter stores it (dispatcher groups, escalation state): JSON-able, times
+        in epoch seconds. Every outward shape is built elsewhere, from the alert itself."""
+        return {
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "state": self.state,
+            "value": self.value,
+            "active_at": self.active_at,
+            "fired_at": self.fired_at,
+            "resolved_at": self.resolved_at,
+            "examples": list(self.examples),
+            "actions": list(self.actions),
+            "group": self.group,
+            "fingerprint": self.fingerprint,
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> Alert:
+        return Alert(
+            labels=dict(d["labels"]),
+            annotations=dict(d["annotations"]),
+            state=d["state"],
+            value=float(d["value"]),
+            active_at=float(d["active_at"]),
+            fired_at=d.get("fired_at"),
+            resolved_at=d.get("resolved_at"),
+            examples=tuple(d.get("examples", ())),
+            actions=tuple(d.get("actions", ())),
+            group=d.get("group", ""),
+            # recomputed from the labels, not read back: 0.1.0 hashed the 0xff
+            # separator as two bytes, and the engine's alerts carry the corrected fingerprint
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,12 @@ from alerter.actions.history import ActionHistory
 from alerter.actions.notes import (
     EXHAUSTED,
     INEFFECTIVE,
-    alert_from_json,
-    alert_to_json,
     clock_time,
     firing,
     note,
     resolved,
     span,
+    stored_alert,
     synthetic_alert,
 )
 from alerter.config.yamlsource import format_duration
@@ -68,7 +67,7 @@ class Escalator:
                 "deadline": now + action.verify,
                 "target": plan.target,
                 "what": what,
-                "alert": alert_to_json(alert),
+                "alert": alert.to_dict(),
             }
             self.store.kv_put(VERIFY_NS, vkey, self._verify[vkey])
 
@@ -84,7 +83,7 @@ class Escalator:
                 continue
             entry["deadline"] = None  # escalated: once per firing
             self.store.kv_put(VERIFY_NS, key, entry)
-            plan = Plan(action, entry["target"], alert_from_json(entry["alert"]))
+            plan = Plan(action, entry["target"], stored_alert(entry["alert"]))
             summary = (
                 f"{plan.alert.alertname} still firing {format_duration(action.verify)} "
                 f"after {entry['what']}"
@@ -161,11 +160,11 @@ class Escalator:
                 "action": plan.action.name,
                 "target": plan.target,
                 "source": plan.alert.fingerprint,
-                "alert": alert_to_json(alert),
+                "alert": alert.to_dict(),
             },
         )
         self.emit([firing(alert, now)])
 
     def _lower(self, key: str, entry: Mapping[str, Any], now: float) -> None:
         self.store.kv_delete(SYNTHETIC_NS, key)
-        self.emit([resolved(alert_from_json(entry.get("alert") or {}), now)])
+        self.emit([resolved(stored_alert(entry.get("alert") or {}), now)])

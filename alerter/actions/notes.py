@@ -122,15 +122,11 @@ def resolved(alert: Alert, now: float) -> Transition:
     )
 
 
-def alert_to_json(alert: Alert) -> dict[str, object]:
-    return {
-        "labels": dict(alert.labels),
-        "annotations": dict(alert.annotations),
-        "active_at": alert.active_at,
-    }
-
-
-def alert_from_json(data: Mapping[str, object]) -> Alert:
+def stored_alert(data: Mapping[str, object]) -> Alert:
+    """An alert the escalation state holds (written with Alert.to_dict). Entries written by
+    0.1.0 hold only labels, annotations and active_at: read as the firing alert they stood for."""
+    if "state" in data:
+        return Alert.from_dict(data)
     labels = data.get("labels")
     annotations = data.get("annotations")
     active_at = data.get("active_at")

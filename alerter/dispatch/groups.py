@@ -135,7 +135,7 @@ class AggregationGroup:
             "labels": self.labels,
             "next_flush": self.next_flush,
             "flushed": self.flushed,
-            "alerts": {fp: alert_to_dict(a) for fp, a in self.alerts.items()},
+            "alerts": {fp: a.to_dict() for fp, a in self.alerts.items()},
             "sent": None
             if self.sent is None
             else {
@@ -156,41 +156,8 @@ class AggregationGroup:
             timing=timing,
             next_flush=float(d["next_flush"]),
             flushed=bool(d.get("flushed", True)),
-            alerts={fp: alert_from_dict(a) for fp, a in d["alerts"].items()},
+            alerts={fp: Alert.from_dict(a) for fp, a in d["alerts"].items()},
             sent=None
             if s is None
             else SentEntry(frozenset(s["firing"]), frozenset(s["resolved"]), s["time"]),
         )
-
-
-def alert_to_dict(a: Alert) -> dict[str, Any]:
-    return {
-        "labels": dict(a.labels),
-        "annotations": dict(a.annotations),
-        "state": a.state,
-        "value": a.value,
-        "active_at": a.active_at,
-        "fired_at": a.fired_at,
-        "resolved_at": a.resolved_at,
-        "examples": list(a.examples),
-        "actions": list(a.actions),
-        "group": a.group,
-        "fingerprint": a.fingerprint,
-    }
-
-
-def alert_from_dict(d: Mapping[str, Any]) -> Alert:
-    return Alert(
-        labels=dict(d["labels"]),
-        annotations=dict(d["annotations"]),
-        state=d["state"],
-        value=float(d["value"]),
-        active_at=float(d["active_at"]),
-        fired_at=d.get("fired_at"),
-        resolved_at=d.get("resolved_at"),
-        examples=tuple(d.get("examples", ())),
-        actions=tuple(d.get("actions", ())),
-        group=d.get("group", ""),
-        # recomputed from the labels, not read back: 0.1.0 hashed the 0xff
-        # separator as two bytes, and the engine's alerts carry the corrected fingerprint
-    )

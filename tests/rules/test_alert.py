@@ -1,14 +1,18 @@
 """fingerprint() is Alertmanager's (prometheus/common model.LabelSet.Fingerprint): FNV-1a 64 over
 name, the single byte 0xff, value, 0xff, label by label in name order. The values pinned below were
-read from a real Alertmanager 0.25 (tests/alerter/api/test_fingerprint_real.py checks it live)."""
+read from a real Alertmanager 0.25 (tests/alerter/api/test_fingerprint_real.py checks it live).
+An alert's stored form (to_dict / from_dict) round-trips."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import pytest
 
 from alerter.rules.alert import Alert, fingerprint
+
+T = 1_700_000_000.0
 
 
 def old_fingerprint(labels: Mapping[str, str]) -> str:
@@ -72,3 +76,28 @@ def test_alert_computes_its_fingerprint_unless_given() -> None:
         fingerprint="0123456789abcdef",
     )
     assert b.fingerprint == "0123456789abcdef"
+
+
+def test_the_stored_form_round_trips_through_json() -> None:
+    a = Alert(
+        labels={"alertname": "Disk", "mount": "/srv/données"},
+        annotations={"summary": "☃ full"},
+        state="resolved",
+        value=97.5,
+        active_at=T - 600,
+        fired_at=T - 540,
+        resolved_at=T,
+        examples=("line 1", "line 2"),
+        actions=("cleanup",),
+        group="disk",
+    )
+    d = json.loads(json.dumps(a.to_dict()))
+    assert Alert.from_dict(d) == a
+    pending = Alert({"alertname": "A"}, {}, "pending", 1.0, T)
+    assert Alert.from_dict(json.loads(json.dumps(pending.to_dict()))) == pending
+
+
+def test_a_stored_fingerprint_is_recomputed_from_the_labels() -> None:
+    a = Alert({"alertname": "SSHBruteForce", "ip": "10.0.0.1"}, {}, "firing", 5.0, T)
+    stored = {**a.to_dict(), "fingerprint": "400ac2f740087e62"}  # as 0.1.0 hashed it
+    assert Alert.from_dict(stored).fingerprint == "4ebd75657ef786ea"
