@@ -37,6 +37,10 @@ PINNED = {
     "nginx/1/NginxRequestSpike": "BulkCount",
     "nginx/2/NginxSlowRequests": "BulkValues(fallback=RegexScan)",
     "nginx/3/NginxClientErrorsFromAddress": "KeyedGated",
+    "nginx/4/NginxHTTPAuthFailures": "KeyedGated",
+    "nginx/5/NginxRateLimited": "KeyedGated",
+    "nginx/6/NginxProbes": "KeyedGated",
+    "nginx/7/NginxProbesErrorLog": "LiteralScan",
     "sshd/0/SSHBruteForce": "KeyedFindall",
     "sshd/1/SSHInvalidUsers": "KeyedFindall",
     "systemd/0/SystemdUnitFailed": "RegexScan",
@@ -47,8 +51,14 @@ PINNED = {
 
 # the same rules copied into a user's rule file are compiled as untrusted (rules/saferegex.py):
 # a derived pattern runs only when proven linear, and the nginx 4xx rule's line-bounded form
-# is not, so its lines are found by its literal alone
-PINNED_AS_USER_FILE = {**PINNED, "nginx/3/NginxClientErrorsFromAddress": "LiteralScan"}
+# is not (nor are the other nginx rules' anchored forms), so their lines are found by literal
+PINNED_AS_USER_FILE = {
+    **PINNED,
+    "nginx/3/NginxClientErrorsFromAddress": "LiteralScan",
+    "nginx/4/NginxHTTPAuthFailures": "LiteralScan",
+    "nginx/5/NginxRateLimited": "LiteralScan",
+    "nginx/6/NginxProbes": "LiteralScan",
+}
 
 # the randomized batch test's rules (tests/rules/test_batches.py): one or more per strategy
 PINNED_TEST_RULES = {
