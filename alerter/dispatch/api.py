@@ -26,13 +26,10 @@ from alerter.api.routes import HTTPError, Request, Response, Route
 from alerter.dispatch.dispatcher import NotificationDispatcher
 from alerter.dispatch.routing import group_labels
 from alerter.dispatch.silences import SilenceNotFound, silence_from_api
-from alerter.notifiers.model import rfc3339
+from alerter.notifiers.amjson import gettable_alert
 from alerter.protocols import Dispatcher
 from alerter.rules.alert import Alert
 from alerter.rules.matchers import Matcher, compile_matcher_regex, parse_matcher, value_matches
-
-# An alert's endsAt while it fires: Prometheus sends 4 x its resend delay (1m) ahead
-ENDS_AHEAD_SECONDS = 240.0
 
 
 def routes(dispatcher: Dispatcher, engine_alerts: Callable[[], list[Alert]]) -> list[Route]:
@@ -146,28 +143,6 @@ def routes(dispatcher: Dispatcher, engine_alerts: Callable[[], list[Alert]]) -> 
         Route("GET", "/api/v2/silence/{id}", get_silence),
         Route("DELETE", "/api/v2/silence/{id}", delete_silence, mutating=True),
     ]
-
-
-def gettable_alert(
-    a: Alert, status: dict[str, Any], receivers: list[str], generator_url: str, now: float
-) -> dict[str, Any]:
-    """Alertmanager's gettableAlert for an alert the dispatcher holds as firing."""
-    starts = a.fired_at if a.fired_at is not None else a.active_at
-    return {
-        "labels": dict(a.labels),
-        "annotations": dict(a.annotations),
-        "receivers": [{"name": r} for r in receivers],
-        "fingerprint": a.fingerprint,
-        "startsAt": rfc3339(starts),
-        "updatedAt": rfc3339(starts),
-        "endsAt": rfc3339(now + ENDS_AHEAD_SECONDS),
-        "generatorURL": generator_url,
-        "status": {
-            "state": status["state"],
-            "silencedBy": list(status["silencedBy"]),
-            "inhibitedBy": list(status["inhibitedBy"]),
-        },
-    }
 
 
 def _error(message: str, status: int) -> Response:

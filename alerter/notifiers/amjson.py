@@ -1,13 +1,20 @@
-"""Alertmanager's JSON for notified alerts, and the webhook body built from it.
+"""Alertmanager's JSON for alerts, in one place: every shape in which alerter speaks
+Alertmanager's alert format is built here from the same fields.
 
-One source for the shapes receivers parse: an alert as Alertmanager's push API takes it
-(`alertmanager_alert`), the webhook JSON (version "4") around it, and the Jinja `body` rendered
-from that JSON. Pure functions of the notification value (alerter/notifiers/model.py); the
-config reader checks a `body` template with them and the notifiers send what they return.
+- `alertmanager_alert`: a notified alert as Alertmanager's push API takes it (postableAlert);
+- `webhook_alert` / `webhook_payload`: Alertmanager's webhook JSON (version "4"), and the Jinja
+  `body` rendered from it (the config reader checks a `body` with `check_body_template`);
+- `gettable_alert`: an alert the dispatcher holds as firing, as `GET /api/v2/alerts` serves it.
+
+Pure functions of the values (alerter/notifiers/model.py, alerter/rules/alert.py). The other
+outward shapes of an alert have their own contract and module: Prometheus's API
+(alerter/api/prometheus.py), the replay line (DESIGN, alerter/cli), a command action's stdin
+(alerter/actions/templating.py); the stored form is `Alert.to_dict`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
@@ -20,18 +27,55 @@ from alerter.notifiers.model import (
     rfc3339,
     sample_notification,
 )
+from alerter.rules.alert import Alert
+
+# An alert's endsAt while it fires, in the API: Prometheus sends 4 x its resend delay (1m) ahead
+ENDS_AHEAD_SECONDS = 240.0
+
+
+def _alert_fields(
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    starts_at: float,
+    ends_at: str,
+    generator_url: str,
+) -> dict[str, Any]:
+    """The fields every Alertmanager alert shape has."""
+    return {
+        "labels": dict(labels),
+        "annotations": dict(annotations),
+        "startsAt": rfc3339(starts_at),
+        "endsAt": ends_at,
+        "generatorURL": generator_url,
+    }
 
 
 def alertmanager_alert(a: NotifiedAlert, ends_at: str) -> dict[str, Any]:
-    """Alertmanager's alert fields (its push API's PostableAlert); `ends_at` is the endsAt of a
-    firing alert, which each receiver reads differently."""
-    return {
-        "labels": dict(a.labels),
-        "annotations": dict(a.annotations),
-        "startsAt": rfc3339(a.starts_at),
-        "endsAt": rfc3339(a.ends_at) if a.ends_at is not None else ends_at,
-        "generatorURL": a.generator_url,
-    }
+    """Alertmanager's postableAlert; `ends_at` is the endsAt of a firing alert, which each
+    receiver reads differently."""
+    ends = rfc3339(a.ends_at) if a.ends_at is not None else ends_at
+    return _alert_fields(a.labels, a.annotations, a.starts_at, ends, a.generator_url)
+
+
+def gettable_alert(
+    a: Alert, status: Mapping[str, Any], receivers: list[str], generator_url: str, now: float
+) -> dict[str, Any]:
+    """Alertmanager's gettableAlert for an alert the dispatcher holds as firing."""
+    starts = a.fired_at if a.fired_at is not None else a.active_at
+    out = _alert_fields(
+        a.labels, a.annotations, starts, rfc3339(now + ENDS_AHEAD_SECONDS), generator_url
+    )
+    out.update(
+        receivers=[{"name": r} for r in receivers],
+        fingerprint=a.fingerprint,
+        updatedAt=rfc3339(starts),
+        status={
+            "state": status["state"],
+            "silencedBy": list(status["silencedBy"]),
+            "inhibitedBy": list(status["inhibitedBy"]),
+        },
+    )
+    return out
 
 
 def webhook_alert(a: NotifiedAlert) -> dict[str, Any]:
