@@ -26,6 +26,8 @@ nsenter util-linux
 setpriv util-linux
 findmnt util-linux
 logger bsdutils
+nft nftables
+ip iproute2
 '
 
 missing=''
