@@ -17,7 +17,7 @@ NAMESPACE = "actions.applied"
 
 
 class AppliedStates:
-    """Entries: {action, target, fingerprints, dry_run, done, undo_state}, keyed by Plan.key.
+    """Entries: {action, target, fingerprints, dry_run, done, undo_state}, keyed by ActionPlan.key.
 
     Thread-safe: the main loop holds and releases, workers mark applies done and take undos.
     """

@@ -21,7 +21,7 @@ import structlog
 from alerter.actions.banaddr import Address, Allowlist, family, parse_address
 from alerter.actions.banconfig import DEFAULT_WITHIN, BanSpec
 from alerter.actions.config import ActionConfig
-from alerter.actions.executors import Plan
+from alerter.actions.executors import ActionPlan
 from alerter.actions.nft import Firewall
 from alerter.config.yamlsource import format_duration
 from alerter.errors import ActionError
@@ -302,7 +302,7 @@ class BanExecutor:
 
     # --- deciding (main loop) ----------------------------------------------------------------
 
-    def vet(self, plan: Plan, dry: bool, now: float) -> tuple[str, str] | None:
+    def vet(self, plan: ActionPlan, dry: bool, now: float) -> tuple[str, str] | None:
         """Why this ban is not made, as (outcome, detail), or None to go on with the limits."""
         spec = plan.action.spec
         assert isinstance(spec, BanSpec)
@@ -317,11 +317,11 @@ class BanExecutor:
             return REFUSED_CAP, f"{self.max_bans} bans in force (global.max_bans)"
         return None
 
-    def banned_until(self, plan: Plan, dry: bool, now: float) -> float | None:
+    def banned_until(self, plan: ActionPlan, dry: bool, now: float) -> float | None:
         held = self.book.current(parse_address(plan.target), dry, now)
         return held.until if held is not None else None
 
-    def decide(self, plan: Plan, dry: bool, now: float) -> Plan:
+    def decide(self, plan: ActionPlan, dry: bool, now: float) -> ActionPlan:
         """Record the ban (its length from the address's earlier bans); the plan carries it."""
         spec = plan.action.spec
         assert isinstance(spec, BanSpec)
@@ -346,7 +346,7 @@ class BanExecutor:
 
     # --- the Executor protocol (workers) -----------------------------------------------------
 
-    def apply(self, plan: Plan) -> tuple[str, dict[str, Any]]:
+    def apply(self, plan: ActionPlan) -> tuple[str, dict[str, Any]]:
         ban = plan.undo_state.get("ban")
         if not isinstance(ban, Ban):  # a plan not from decide(): nothing was decided
             raise ActionError("internal error: a ban plan without its decision")
@@ -360,7 +360,7 @@ class BanExecutor:
             raise
         return "", {}
 
-    def undo(self, plan: Plan) -> str:
+    def undo(self, plan: ActionPlan) -> str:
         lifted = self.lift(parse_address(plan.target), plan.action.dry_run or self.dry_run)
         return "lifted" if lifted else "not in force"
 

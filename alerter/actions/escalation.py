@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from alerter.actions.config import ActionConfig
-from alerter.actions.executors import Plan, phrases
+from alerter.actions.executors import ActionPlan, phrases
 from alerter.actions.history import ActionHistory
 from alerter.actions.notes import (
     EXHAUSTED,
@@ -58,7 +58,7 @@ class Escalator:
 
     # --- verify ------------------------------------------------------------------------------
 
-    def watch(self, plan: Plan, what: str, now: float) -> None:
+    def watch(self, plan: ActionPlan, what: str, now: float) -> None:
         """The action ran: check `verify` later that its alert stopped firing."""
         action, alert = plan.action, plan.alert
         vkey = f"{alert.fingerprint}\x1f{action.name}"
@@ -83,7 +83,7 @@ class Escalator:
                 continue
             entry["deadline"] = None  # escalated: once per firing
             self.store.kv_put(VERIFY_NS, key, entry)
-            plan = Plan(action, entry["target"], stored_alert(entry["alert"]))
+            plan = ActionPlan(action, entry["target"], stored_alert(entry["alert"]))
             summary = (
                 f"{plan.alert.alertname} still firing {format_duration(action.verify)} "
                 f"after {entry['what']}"
@@ -103,7 +103,7 @@ class Escalator:
 
     # --- exhausted ---------------------------------------------------------------------------
 
-    def exhausted(self, plan: Plan, window: list[float], now: float) -> None:
+    def exhausted(self, plan: ActionPlan, window: list[float], now: float) -> None:
         """The action reached its limit: raise "remediation exhausted" until the window frees."""
         action, alert = plan.action, plan.alert
         resume = window[0] + action.limit.within
@@ -142,7 +142,7 @@ class Escalator:
             if entry.get("source") == fingerprint:
                 self._lower(key, entry, now)
 
-    def _raise(self, kind: str, plan: Plan, summary: str, now: float) -> None:
+    def _raise(self, kind: str, plan: ActionPlan, summary: str, now: float) -> None:
         records = self.history_db.target_records(
             plan.action.name, plan.target, now - max(plan.action.limit.within, 3600.0)
         )

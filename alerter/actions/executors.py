@@ -48,8 +48,9 @@ _OUTPUT_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    """One decided run of an action for one alert, with its templates rendered."""
+class ActionPlan:
+    """One decided run of an action for one alert, with its templates rendered (not a rule's
+    plan: that is alerter.rules.plans.Plan)."""
 
     action: ActionConfig
     target: str  # what the limits count per: unit, pidfile, process pattern, argv, collector
@@ -63,7 +64,7 @@ class Plan:
         return f"{self.action.name}\x1f{self.target}"
 
 
-def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -> Plan:
+def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -> ActionPlan:
     """Raises ValueError (template, bad unit name or path) or ProtectedUnitError.
 
     A templated unit must be a service that is not protected (`unitctl.templated_unit`); the unit
@@ -74,30 +75,30 @@ def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -
     if isinstance(spec, SystemdSpec):
         rendered = spec.unit.render(ctx).strip()
         if not spec.unit.is_static:
-            return Plan(action, templated_unit(rendered, protected | own_units()), alert)
+            return ActionPlan(action, templated_unit(rendered, protected | own_units()), alert)
         unit = normalize_unit(rendered)
         if unit in protected:
             raise ProtectedUnitError(f"{unit} is protected (global.protected_units)")
-        return Plan(action, unit, alert)
+        return ActionPlan(action, unit, alert)
     if isinstance(spec, SignalSpec):
         if spec.pidfile is not None:
-            return Plan(action, render_path(spec.pidfile, ctx), alert)
+            return ActionPlan(action, render_path(spec.pidfile, ctx), alert)
         assert spec.process is not None
-        return Plan(action, f"process:{spec.process.pattern}", alert)
+        return ActionPlan(action, f"process:{spec.process.pattern}", alert)
     if isinstance(spec, CommandSpec):
         argv = tuple(t.render(ctx) for t in spec.argv)
         undo = tuple(t.render(ctx) for t in spec.undo_argv)
-        return Plan(action, " ".join(argv), alert, argv, undo)
+        return ActionPlan(action, " ".join(argv), alert, argv, undo)
     if isinstance(spec, BanSpec):  # exactly one address, IPv4-mapped IPv6 as IPv4
-        return Plan(action, str(parse_address(spec.address.render(ctx))), alert)
-    return Plan(action, spec.collector, alert)
+        return ActionPlan(action, str(parse_address(spec.address.render(ctx))), alert)
+    return ActionPlan(action, spec.collector, alert)
 
 
 class Executor(Protocol):
-    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+    def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         """Do it; returns (detail, state the undo needs). Raises ActionError."""
 
-    def undo(self, plan: Plan) -> str:
+    def undo(self, plan: ActionPlan) -> str:
         """Revert what apply did, using plan.undo_state. Raises ActionError."""
 
 
@@ -106,7 +107,7 @@ class SystemdExecutor:
         self.units = units
         self.protected = protected
 
-    def _check(self, plan: Plan) -> None:
+    def _check(self, plan: ActionPlan) -> None:
         # Checked again at the last moment: the plan may come from persisted state.
         spec = plan.action.spec
         assert isinstance(spec, SystemdSpec)
@@ -119,7 +120,7 @@ class SystemdExecutor:
             except ValueError as e:
                 raise ActionError(str(e)) from None
 
-    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+    def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec
         assert isinstance(spec, SystemdSpec)
         self._check(plan)
@@ -134,7 +135,7 @@ class SystemdExecutor:
         self.units.set_properties(plan.target, props)
         return " ".join(f"{k}={v}" for k, v in props.items()), {"properties": previous}
 
-    def undo(self, plan: Plan) -> str:
+    def undo(self, plan: ActionPlan) -> str:
         self._check(plan)
         previous = dict(plan.undo_state.get("properties") or {})
         if not previous:
@@ -147,7 +148,7 @@ class SignalExecutor:
     def __init__(self, protected: frozenset[str] = frozenset()) -> None:
         self.protected = protected
 
-    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+    def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec
         assert isinstance(spec, SignalSpec)
         pids = self._pids(spec, plan.target)
@@ -167,7 +168,7 @@ class SignalExecutor:
             raise ActionError(f"no process to signal for {plan.target}")
         return f"{spec.signal.name} to pid {', '.join(map(str, sent))}", {}
 
-    def undo(self, plan: Plan) -> str:
+    def undo(self, plan: ActionPlan) -> str:
         return "signals cannot be undone"
 
     @staticmethod
@@ -235,16 +236,16 @@ def find_processes(pattern: re.Pattern[str]) -> list[int]:
 
 
 class CommandExecutor:
-    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+    def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         return self._run(plan, plan.argv), {}
 
-    def undo(self, plan: Plan) -> str:
+    def undo(self, plan: ActionPlan) -> str:
         if not plan.undo_argv:
             return "no undo_argv"
         return self._run(plan, plan.undo_argv)
 
     @staticmethod
-    def _run(plan: Plan, argv: tuple[str, ...]) -> str:
+    def _run(plan: ActionPlan, argv: tuple[str, ...]) -> str:
         spec = plan.action.spec
         assert isinstance(spec, CommandSpec)
         # Output goes to a file (bounded memory, and no pipe a left-over grandchild could hold
@@ -307,7 +308,7 @@ class ThrottleExecutor:
             raise ActionError(f"no collector named {collector!r} to throttle")
         return gate
 
-    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+    def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec
         assert isinstance(spec, ThrottleSpec)
         return self.set(spec), {}
@@ -323,7 +324,7 @@ class ThrottleExecutor:
         gate.pause()
         return "paused"
 
-    def undo(self, plan: Plan) -> str:
+    def undo(self, plan: ActionPlan) -> str:
         self._gate(plan.target).clear()
         return "lifted"
 

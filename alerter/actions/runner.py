@@ -21,8 +21,8 @@ from alerter.actions.bans import SKIPPED_BANNED, BanExecutor
 from alerter.actions.config import ActionConfig, ThrottleSpec
 from alerter.actions.escalation import Escalator
 from alerter.actions.executors import (
+    ActionPlan,
     Executor,
-    Plan,
     ProtectedUnitError,
     ThrottleExecutor,
     describe,
@@ -214,7 +214,7 @@ class ActionRunner:
             return
         self._run(plan, now, dry)
 
-    def _run(self, plan: Plan, now: float, dry: bool) -> None:
+    def _run(self, plan: ActionPlan, now: float, dry: bool) -> None:
         action, alert = plan.action, plan.alert
         bans = self.executors.get(action.type)
         if isinstance(bans, BanExecutor):  # its length, recorded, dry or not
@@ -255,7 +255,7 @@ class ActionRunner:
             plan.key, Job(lambda: self._execute(rid, plan), lambda: self._cancelled(rid, plan))
         )
 
-    def _execute(self, rid: int, plan: Plan) -> None:
+    def _execute(self, rid: int, plan: ActionPlan) -> None:
         action = plan.action
         executor = self.executors[action.type]
         try:
@@ -285,7 +285,7 @@ class ActionRunner:
             fingerprint=plan.alert.fingerprint,
         )
 
-    def _cancelled(self, rid: int, plan: Plan) -> None:
+    def _cancelled(self, rid: int, plan: ActionPlan) -> None:
         self.history_db.finish(rid, h.FAILED, "cancelled: alerter stopped before it ran")
         self.metrics.actions.labels(plan.action.name, h.FAILED).inc()
 
@@ -327,7 +327,7 @@ class ActionRunner:
     # --- limits -----------------------------------------------------------------------------
 
     def _exhausted(
-        self, plan: Plan, window: list[float], now: float, dry: bool, repeat: bool
+        self, plan: ActionPlan, window: list[float], now: float, dry: bool, repeat: bool
     ) -> None:
         action, alert = plan.action, plan.alert
         notified = self.history_db.last_outcome(action.name, plan.target, h.SKIPPED_LIMIT)
@@ -371,7 +371,7 @@ class ActionRunner:
         if entry is not None:  # the last alert holding it resolved
             self._start_undo(plan, entry, now)
 
-    def _start_undo(self, plan: Plan, entry: Mapping[str, Any], now: float) -> None:
+    def _start_undo(self, plan: ActionPlan, entry: Mapping[str, Any], now: float) -> None:
         if entry["dry_run"]:
             self.applied.drop(plan.key)
             what = describe(plan.action, plan.target, True, undo=True)
@@ -381,7 +381,7 @@ class ActionRunner:
             return
         self._workers.submit(plan.key, Job(lambda: self._undo(plan, now)))
 
-    def _undo(self, plan: Plan, now: float) -> None:
+    def _undo(self, plan: ActionPlan, now: float) -> None:
         entry = self.applied.take(plan.key)
         if entry is None or not entry["done"]:
             return  # fired again meanwhile, or the apply failed: nothing to undo
@@ -431,7 +431,7 @@ class ActionRunner:
             )
             released = self.applied.release(key, None)
             if released is not None:
-                self._start_undo(Plan(action, entry["target"], orphan), released, now)
+                self._start_undo(ActionPlan(action, entry["target"], orphan), released, now)
 
     def _reapply_throttles(self) -> None:
         """Gates live in memory: after a restart, re-close those a firing alert still holds."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from alerter.actions.executors import Plan
+from alerter.actions.executors import ActionPlan
 from alerter.actions.notes import EXHAUSTED, INEFFECTIVE
 
 from .conftest import T0, Harness, alert, fire, resolve, run_ticks
@@ -256,12 +256,12 @@ class BlockingExecutor:
         self.release = threading.Event()
         self.started = threading.Event()
 
-    def apply(self, plan: Plan) -> tuple[str, Mapping[str, Any]]:
+    def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         self.started.set()
         self.release.wait(10)
         return "done", {}
 
-    def undo(self, plan: Plan) -> str:
+    def undo(self, plan: ActionPlan) -> str:
         return ""
 
 
