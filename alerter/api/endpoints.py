@@ -54,6 +54,12 @@ def core_routes(d: DaemonControl) -> list[Route]:
     ]
 
 
+# The Alertmanager release whose API this subset follows: amtool warns on every call when the
+# version differs from its own, and karma picks its API calls by it. alerter's own version is
+# the revision.
+ALERTMANAGER_API_VERSION = "0.25.0"
+
+
 def alertmanager_status(d: DaemonControl) -> dict[str, object]:
     """Alertmanager's alertmanagerStatus: no cluster ("disabled", as with gossip off); the config
     is named, not shown (it may hold secrets; `alerter check` reads it)."""
@@ -61,9 +67,9 @@ def alertmanager_status(d: DaemonControl) -> dict[str, object]:
     return {
         "cluster": {"status": "disabled", "peers": []},
         "versionInfo": {
-            "version": __version__,
-            "revision": "",
-            "branch": "",
+            "version": ALERTMANAGER_API_VERSION,
+            "revision": f"alerter-{__version__}",
+            "branch": "alerter",
             "buildUser": "alerter",
             "buildDate": "",
             "goVersion": f"python{platform.python_version()}",
