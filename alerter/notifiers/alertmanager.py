@@ -16,7 +16,7 @@ import requests
 from alerter.errors import NotifyError
 from alerter.notifiers.amjson import alertmanager_alert
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
-from alerter.notifiers.http import post, prepare
+from alerter.notifiers.delivery import post, prepare
 from alerter.notifiers.model import Notification, rfc3339
 from alerter.protocols import Clock
 

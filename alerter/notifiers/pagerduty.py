@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from alerter.notifiers.config import NotifierConfig, PagerDutySettings
-from alerter.notifiers.http import post, prepare
+from alerter.notifiers.delivery import post, prepare
 from alerter.notifiers.model import Notification, rfc3339
 from alerter.notifiers.slack import title
 

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from alerter.notifiers.config import NotifierConfig, SlackSettings
-from alerter.notifiers.http import post, prepare
+from alerter.notifiers.delivery import post, prepare
 from alerter.notifiers.model import Notification, NotifiedAlert, rfc3339
 
 MAX_BLOCKS = 50

@@ -13,7 +13,7 @@ import requests
 from alerter.errors import NotifyError
 from alerter.notifiers.amjson import body_template, render_body, webhook_payload
 from alerter.notifiers.config import NotifierConfig, WebhookSettings
-from alerter.notifiers.http import post, prepare
+from alerter.notifiers.delivery import post, prepare
 from alerter.notifiers.model import Notification
 
 SIGNATURE_HEADER = "X-Alerter-Signature"

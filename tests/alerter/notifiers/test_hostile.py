@@ -18,7 +18,7 @@ import requests
 
 from alerter.errors import NotifyError
 from alerter.notifiers import build_notifier
-from alerter.notifiers.http import MAX_ANSWER_BYTES, Answer, post
+from alerter.notifiers.delivery import MAX_ANSWER_BYTES, Answer, post
 from alerter.notifiers.model import sample_notification
 from alerter.protocols import Notifier
 from alerter.runtime.wiring import SystemClock
