@@ -305,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         if close:
             extra.append("Connection: close")
             self.close_connection = True
-        self.wfile.write(_encode(resp, extra))
+        self.wfile.write(_encode(resp, extra, head=self.command == "HEAD"))
         if close and unread:
             self._linger()
 
@@ -358,7 +358,8 @@ def _reason(status: int) -> str:
         return "Status"
 
 
-def _encode(resp: Response, extra: list[str]) -> bytes:
+def _encode(resp: Response, extra: list[str], head: bool = False) -> bytes:
+    """The answer on the wire; to HEAD, the head alone (Content-Length as GET's body's)."""
     lines = [
         f"HTTP/1.1 {resp.status} {_reason(resp.status)}",
         f"Content-Type: {resp.content_type}",
@@ -366,7 +367,7 @@ def _encode(resp: Response, extra: list[str]) -> bytes:
         *(f"{k}: {v}" for k, v in resp.headers.items()),
         *extra,
     ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + resp.body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else resp.body)
 
 
 _BUSY = _encode(

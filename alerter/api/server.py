@@ -129,13 +129,14 @@ class APIServer:
     def prepare(
         self, method: str, path: str, query: str, headers: Mapping[str, str], exposed: bool
     ) -> Prepared:
-        """Route and authorize a request from its head, before its body is read."""
+        """Route and authorize a request from its head, before its body is read. HEAD is
+        answered as GET is, without the body (the connection leaves it out)."""
         path = path or "/"
         with self._lock:
             routes = list(self._routes)
         allowed = False
         for route in routes:
-            params = route.match(method, path)
+            params = route.match("GET" if method == "HEAD" else method, path)
             if params is None:
                 allowed = allowed or route.regex.match(path) is not None
                 continue
