@@ -50,7 +50,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     # Warnings (e.g. a literal target unit an action acts on) are printed, never fail the check.
     warnings = sorted(
-        (w for a in cfg.actions for w in a.warnings),
+        (*(w for a in cfg.actions for w in a.warnings), *cfg.warnings),
         key=lambda w: (w.mark.file, w.mark.line, w.mark.col),
     )
     for w in warnings:

@@ -7,7 +7,6 @@ Sections owned by other parts are parsed by them (`parse_collector`, `parse_noti
 
 from __future__ import annotations
 
-import glob
 import ipaddress
 import os
 import socket
@@ -19,6 +18,8 @@ from typing import Any
 
 from alerter.actions.config import ActionConfig, parse_action
 from alerter.config.collectors import CollectorConfig, parse_collector
+from alerter.config.rulefiles import attach_actions, parse_rule_file_entries, read_rule_files
+from alerter.config.trust import forgeable_action_warnings
 from alerter.config.yamlsource import (
     MapReader,
     Mark,
@@ -82,6 +83,8 @@ class Config:
     time_intervals: TimeIntervals
     actions: tuple[ActionConfig, ...]
     rules: RuleSet
+    # printed by `alerter check`, never fatal: actions on rules a local user can forge
+    warnings: tuple[Problem, ...] = ()
 
 
 def default_config_text() -> str:
@@ -165,20 +168,23 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
             actions.append(a)
     _check_unique(p, [(a.name, a.mark) for a in actions], "action")
 
-    rule_patterns = top.str_list("rule_files", default=())
+    rule_entries = parse_rule_file_entries(top)
     top.done()
 
-    rule_nodes = top.list("rule_files")
-    rule_sources = _read_rule_files(rule_patterns, base_dir, rule_nodes or [root], p)
+    rule_sources = read_rule_files(rule_entries, base_dir, p)
     rules = RuleSet.empty()
-    if rule_sources is not None:
-        try:
-            rules = load_rule_files(rule_sources, default_interval=g.evaluation_interval)
-        except SourceError as e:
-            p.items.extend(e.problems)
-            rules = getattr(
-                e, "partial", rules
-            )  # alerter.rules.loader.RuleFileError: still cross-check
+    attached: dict[str, Mark] = {}
+    try:
+        rules = load_rule_files(
+            [(s.name, s.text) for s in rule_sources], default_interval=g.evaluation_interval
+        )
+    except SourceError as e:
+        p.items.extend(e.problems)
+        rules = getattr(
+            e, "partial", rules
+        )  # alerter.rules.loader.RuleFileError: still cross-check
+    else:
+        rules, attached = attach_actions(rules, rule_entries, rule_sources, p)
     _cross_check(p, rules, collectors, actions)
     if p.items:
         raise ConfigError(p.items)
@@ -188,13 +194,14 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         global_=g,
         server=server,
         collectors=tuple(collectors),
-        rule_files=tuple(rule_patterns),
+        rule_files=tuple(e.pattern for e in rule_entries),
         notifiers=tuple(notifiers),
         route=route,
         inhibit_rules=inhibit,
         time_intervals=intervals,
         actions=tuple(actions),
         rules=rules,
+        warnings=tuple(forgeable_action_warnings(rules, collectors, attached)),
     )
 
 
@@ -278,40 +285,6 @@ def _is_loopback(host: str) -> bool:
             return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
         except OSError:
             return False
-
-
-def _read_rule_files(
-    patterns: tuple[str, ...], base_dir: Path, nodes: list[Node], p: Problems
-) -> list[tuple[str, str]] | None:
-    """Expand globs and `builtin:NAME` into (file name, text) pairs."""
-    out: list[tuple[str, str]] = []
-    for i, pat in enumerate(patterns):
-        where = nodes[i] if i < len(nodes) else nodes[0]
-        if pat.startswith("builtin:"):
-            name = pat.removeprefix("builtin:")
-            res = resources.files("alerter.rules").joinpath("packs", f"{name}.yaml")
-            if not res.is_file():
-                known = sorted(
-                    f.name.removesuffix(".yaml")
-                    for f in resources.files("alerter.rules").joinpath("packs").iterdir()
-                    if f.name.endswith(".yaml")
-                )
-                p.add(
-                    where, f"rule_files: no builtin rule pack {name!r} (have: {', '.join(known)})"
-                )
-                continue
-            out.append((f"builtin:{name}", res.read_text()))
-            continue
-        full = pat if os.path.isabs(pat) else str(base_dir / pat)
-        matches = sorted(glob.glob(full))
-        if not matches and not glob.has_magic(full):
-            p.add(where, f"rule_files: {pat} does not exist")
-        for m in matches:
-            try:
-                out.append((m, Path(m).read_text()))
-            except OSError as e:
-                p.add(where, f"rule_files: cannot read {m}: {e.strerror}")
-    return out
 
 
 def _check_unique(p: Problems, names: list[tuple[str, Mark]], what: str) -> None:

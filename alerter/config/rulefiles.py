@@ -1,0 +1,197 @@
+"""`rule_files:`: which rule files to load, and actions attached to rules of a file from outside it.
+
+An entry is a path, a glob or `builtin:NAME` (a pack shipped in rules/packs/), or a mapping that
+names one of those and, without copying the file, adds actions to some of its rules by alert
+name and/or names the collectors its rules read:
+
+    rule_files:
+      - rules.d/*.yaml
+      - path: builtin:systemd
+        actions: {SystemdUnitFailed: [restart-unit]}
+      - path: builtin:nginx
+        sources: [nginx_access, nginx_error]   # the file's rules that name no source read these
+        actions: {NginxHTTPAuthFailures: [ban]}
+
+The actions are added to the ones the rule file gives (none, for the packs). An alert name that
+no rule of the entry's files has, and an action or collector name the config does not define,
+are errors at their position in the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from alerter.config.yamlsource import MapReader, Mark, Problems
+from alerter.rules.model import Reference, RuleSet
+
+
+@dataclass(frozen=True, slots=True)
+class AddedActions:
+    """Actions one `rule_files` entry adds to the rules of one alert name."""
+
+    alert: str
+    mark: Mark  # the alert name's key in the config
+    actions: tuple[tuple[str, Mark], ...]  # (action name, its position)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFileEntry:
+    pattern: str  # path, glob or builtin:NAME
+    mark: Mark
+    added: tuple[AddedActions, ...] = ()
+    sources: tuple[tuple[str, Mark], ...] = ()  # for the rules that name no source
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSource:
+    """One rule file read: its display name, text, and the entry that named it."""
+
+    name: str
+    text: str
+    entry: int
+
+
+def parse_rule_file_entries(top: MapReader) -> list[RuleFileEntry]:
+    """The `rule_files` list: strings, or mappings {path, actions}."""
+    out: list[RuleFileEntry] = []
+    for i, n in enumerate(top.list("rule_files")):
+        if isinstance(n.value, dict):
+            r = MapReader(n, top.problems, f"rule_files[{i}]")
+            path = r.str("path", required=True)
+            added = _parse_added(r)
+            sources = _parse_sources(r)
+            r.done()
+            if path is not None:
+                out.append(RuleFileEntry(path, (r.raw("path") or n).mark, added, sources))
+            continue
+        s = top.as_str(n, "rule_files")
+        if s is not None:
+            out.append(RuleFileEntry(s, n.mark))
+    return out
+
+
+def _parse_added(r: MapReader) -> tuple[AddedActions, ...]:
+    am = r.map("actions", f"{r.what}.actions")
+    if am is None or not am.ok:
+        return ()
+    out = []
+    alerts = am.keys()  # a MapReader's keys, in file order
+    for alert in alerts:
+        node = am.raw(alert)
+        assert node is not None
+        where = am.key_mark(alert)
+        items = node.value if isinstance(node.value, list) else [node]
+        names = []
+        for item in items:
+            s = am.as_str(item, f"actions.{alert}")
+            if s is not None:
+                names.append((s, item.mark))
+        if not names:
+            am.problems.add(node, f"actions.{alert}: expected a list of action names")
+        out.append(AddedActions(alert, where, tuple(names)))
+    return tuple(out)
+
+
+def _parse_sources(r: MapReader) -> tuple[tuple[str, Mark], ...]:
+    out = []
+    for item in r.list("sources"):
+        s = r.as_str(item, "sources")
+        if s is not None:
+            out.append((s, item.mark))
+    return tuple(out)
+
+
+def read_rule_files(
+    entries: Sequence[RuleFileEntry], base_dir: Path, p: Problems
+) -> list[RuleSource]:
+    """Expand globs and `builtin:NAME` into the rule files' texts."""
+    out: list[RuleSource] = []
+    for i, e in enumerate(entries):
+        pat, where = e.pattern, e.mark
+        if pat.startswith("builtin:"):
+            name = pat.removeprefix("builtin:")
+            packs = resources.files("alerter.rules").joinpath("packs")
+            res = packs.joinpath(f"{name}.yaml")
+            if not res.is_file():
+                known = sorted(
+                    f.name.removesuffix(".yaml")
+                    for f in packs.iterdir()
+                    if f.name.endswith(".yaml")
+                )
+                p.add(
+                    where, f"rule_files: no builtin rule pack {name!r} (have: {', '.join(known)})"
+                )
+                continue
+            out.append(RuleSource(f"builtin:{name}", res.read_text(), i))
+            continue
+        full = pat if os.path.isabs(pat) else str(base_dir / pat)
+        matches = sorted(glob.glob(full))
+        if not matches and not glob.has_magic(full):
+            p.add(where, f"rule_files: {pat} does not exist")
+        for m in matches:
+            try:
+                out.append(RuleSource(m, Path(m).read_text(), i))
+            except OSError as err:
+                p.add(where, f"rule_files: cannot read {m}: {err.strerror}")
+    return out
+
+
+def attach_actions(
+    rules: RuleSet,
+    entries: Sequence[RuleFileEntry],
+    sources: Sequence[RuleSource],
+    p: Problems,
+) -> tuple[RuleSet, dict[str, Mark]]:
+    """`rules` with each entry's actions added to the rules it names and its sources given to
+    its rules that name none; and, per rule ident that got actions this way, where in the
+    config they were attached (for warnings)."""
+    files_of: dict[int, set[str]] = {}
+    for s in sources:
+        files_of.setdefault(s.entry, set()).add(s.name)
+    extra: dict[tuple[str, str], list[tuple[str, Mark]]] = {}  # (file, alert) -> actions
+    where: dict[tuple[str, str], Mark] = {}
+    read_from: dict[str, tuple[str, ...]] = {}  # file -> sources for its rules that name none
+    refs = list(rules.refs)
+    for i, e in enumerate(entries):
+        files = files_of.get(i, set())
+        if not files:
+            continue  # the entry's file is missing or unreadable: reported already
+        if e.sources:
+            refs.extend(Reference("source", name, mark) for name, mark in e.sources)
+            for f in files:
+                read_from[f] = tuple(dict.fromkeys(name for name, _ in e.sources))
+        alerts = {r.alert for g in rules.groups if g.file in files for r in g.rules}
+        for a in e.added:
+            if a.alert not in alerts:
+                have = ", ".join(sorted(alerts)) or "no rules"
+                p.add(a.mark, f"rule_files: {e.pattern} has no rule {a.alert!r} (has: {have})")
+                continue
+            for f in files:
+                extra.setdefault((f, a.alert), []).extend(a.actions)
+                where.setdefault((f, a.alert), a.mark)
+            refs.extend(Reference("action", name, mark) for name, mark in a.actions)
+    if not extra and not read_from:
+        return rules, {}
+    attached: dict[str, Mark] = {}
+    groups = []
+    for g in rules.groups:
+        new = []
+        for r in g.rules:
+            if g.file in read_from and r.logs is not None and not r.logs.sources:
+                r = dataclasses.replace(
+                    r, logs=dataclasses.replace(r.logs, sources=read_from[g.file])
+                )
+            add = extra.get((g.file, r.alert))
+            if add:
+                names = tuple(dict.fromkeys((*r.actions, *(n for n, _ in add))))
+                r = dataclasses.replace(r, actions=names)
+                attached[r.ident] = where[(g.file, r.alert)]
+            new.append(r)
+        groups.append(dataclasses.replace(g, rules=tuple(new)))
+    return dataclasses.replace(rules, groups=tuple(groups), refs=tuple(refs)), attached

@@ -1,0 +1,98 @@
+"""Which rules with actions a local user can steer (DESIGN "Trust: log text is written by others").
+
+`alerter check` warns about each rule that has an action and reads lines whose writer nothing
+proves:
+- a file collector whose lines come from the syslog daemon (parser `syslog`, or a path such as
+  /var/log/syslog, auth.log, messages, kern.log): any local user writes there with `logger`
+  (unless the rule requires a journald field to be non-empty, which such lines never have);
+- a journald collector, unless the rule requires (in `where`, with `=` or `=~`) one of the fields
+  journald itself sets from the sender's credentials (TRUSTED_FIELDS). Message text, and fields
+  the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
+  `identifier`), prove nothing.
+Other files (an nginx or application log) are written by their program alone. The check cannot
+judge the values a rule requires (`_UID="1000"` trusts that user); it only says whether the rule
+asks journald at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+from alerter.collectors.file import FileConfig
+from alerter.collectors.journald import JournaldConfig
+from alerter.config.collectors import CollectorConfig
+from alerter.config.yamlsource import Mark, Problem
+from alerter.rules.model import Rule, RuleSet
+
+# set by journald from the sending process's credentials and cgroup; a sender cannot write them
+TRUSTED_FIELDS = frozenset(
+    {
+        "_PID",
+        "_UID",
+        "_GID",
+        "_SYSTEMD_UNIT",
+        "_SYSTEMD_SLICE",
+        "_SYSTEMD_CGROUP",
+        "_SYSTEMD_OWNER_UID",
+        "_TRANSPORT",
+        "_AUDIT_LOGINUID",
+        "_AUDIT_SESSION",
+    }
+)
+# files rsyslog / syslog-ng write on Debian, Ubuntu, Red Hat and SUSE, with any rotation suffix
+# (auth.log.1, messages-20240101, syslog.2.gz) or glob (auth.log*)
+SYSLOG_FILE = re.compile(
+    r"(?:syslog|messages|auth\.log|secure|kern\.log|daemon\.log|user\.log|mail\.(?:log|err|warn|info)"
+    r"|maillog|localmessages)(?:[.*-].*)?"
+)
+
+
+def forgeable_action_warnings(
+    rules: RuleSet, collectors: Sequence[CollectorConfig], attached: Mapping[str, Mark]
+) -> list[Problem]:
+    """One warning per rule that has actions and reads a source a local user can write to.
+    `attached`: where in the config actions were added to a rule (else the rule's own mark)."""
+    logs = {c.name: c for c in collectors if c.is_log}
+    out = []
+    for rule in rules.rules():
+        if not rule.actions or rule.logs is None:
+            continue
+        names = rule.logs.sources or tuple(logs)
+        why = [w for w in (_forgeable(rule, logs[n]) for n in names if n in logs) if w]
+        if why:
+            acts = ", ".join(rule.actions)
+            out.append(
+                Problem(
+                    attached.get(rule.ident, rule.mark),
+                    f"warning: {rule.alert} (actions: {acts}) counts lines a local user can "
+                    f"forge: {'; '.join(why)}. An action on it can be steered by anyone who "
+                    "can log. Give the rule only sources their program alone writes (`sources:` "
+                    "on its rule_files entry), or journald with a condition on a field journald "
+                    "sets (where: _PID, _UID, _SYSTEMD_UNIT, _TRANSPORT ...)",
+                )
+            )
+    return out
+
+
+def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
+    spec = c.spec
+    assert rule.logs is not None
+    trusted = [m for m in rule.logs.where if m.name in TRUSTED_FIELDS and m.op in ("=", "=~")]
+    if isinstance(spec, FileConfig):
+        if spec.parser.type in ("none", "syslog") and any(not m.matches({}) for m in trusted):
+            return None  # such lines have no journald fields: the rule never counts them
+        syslog = [p for p in spec.paths if SYSLOG_FILE.fullmatch(os.path.basename(p))]
+        if spec.parser.type == "syslog" or syslog:
+            what = ", ".join(syslog) or "parser: syslog"
+            return f"source {c.name} is a syslog file ({what}), which `logger` writes to"
+        return None
+    if isinstance(spec, JournaldConfig):
+        if trusted:
+            return None
+        return (
+            f"source {c.name} is the journal, and the rule requires no field journald sets "
+            "(any local user can send a journal entry with any text and SYSLOG_IDENTIFIER)"
+        )
+    return None

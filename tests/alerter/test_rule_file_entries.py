@@ -1,0 +1,220 @@
+"""`rule_files` entries with actions and sources for a pack's rules (no copy), the `alerter check`
+warning for actions on rules a local user can forge, and protected units that a configured list
+cannot shrink (issue 13, point 4)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from alerter.config.load import Config, parse_config
+from alerter.errors import ConfigError
+
+COLLECTORS = """
+collectors:
+  - {name: syslog, type: file, paths: [/var/log/syslog], parser: {type: syslog}}
+  - {name: web, type: file, paths: [/var/log/nginx/access.log, /var/log/nginx/error.log]}
+  - {name: journal, type: journald}
+actions:
+  - {name: restart-unit, type: systemd, unit: "{{ labels.unit }}"}
+  - {name: ban, type: ban, address: "{{ labels.ip }}", duration: 10m}
+"""
+
+
+def load(rule_files: str) -> Config:
+    return parse_config(COLLECTORS + textwrap.dedent(rule_files), "alerter.yaml", {})
+
+
+def problems(rule_files: str) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        load(rule_files)
+    return [str(p) for p in exc.value.problems]
+
+
+def actions_of(cfg: Config) -> dict[str, tuple[str, ...]]:
+    return {r.alert: r.actions for r in cfg.rules.rules()}
+
+
+def test_actions_attach_to_a_packs_rule_by_alert_name_without_copying_it() -> None:
+    cfg = load("""
+        rule_files:
+          - builtin:kernel
+          - path: builtin:systemd
+            actions: {SystemdUnitFailed: [restart-unit]}
+        """)
+    assert actions_of(cfg) == {
+        "KernelOOMKill": (),
+        "KernelIOError": (),
+        "KernelSegfault": (),
+        "SystemdUnitFailed": ("restart-unit",),
+        "SystemdUnitRestarting": (),
+    }
+    assert cfg.rule_files == ("builtin:kernel", "builtin:systemd")
+    assert cfg.warnings == ()  # PID 1's journal entries: nobody else can write them
+
+
+def test_a_single_action_name_and_a_rule_files_own_actions_are_kept_together(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "groups: [{name: g, rules: [{alert: A, logs: {source: web, match: x}, aggregate: count,"
+        " over: 1m, threshold: '> 1', actions: [ban]}]}]\n"
+    )
+    cfg = load(f"""
+        rule_files:
+          - path: {rules}
+            actions: {{A: restart-unit}}
+        """)
+    assert actions_of(cfg) == {"A": ("ban", "restart-unit")}
+
+
+def test_unknown_alert_and_unknown_action_are_errors_at_their_position() -> None:
+    assert problems("""
+        rule_files:
+          - path: builtin:kernel
+            actions:
+              KernelOOM: [ban]
+              KernelIOError: [nosuch]
+        """) == [
+        "alerter.yaml:13:7: rule_files: builtin:kernel has no rule 'KernelOOM' "
+        "(has: KernelIOError, KernelOOMKill, KernelSegfault)",
+        "alerter.yaml:14:23: unknown action 'nosuch' (define it under actions:)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{actions: {A: [ban]}}", "rule_files[0]: missing required key 'path'"),
+        ("{path: builtin:kernel, action: {}}", "rule_files[0]: unknown key 'action'"),
+        ("{path: builtin:kernel, actions: [ban]}", "rule_files[0].actions must be a mapping"),
+        ("{path: builtin:kernel, actions: {KernelOOMKill: []}}", "expected a list of action"),
+        ("{path: builtin:nosuch}", "no builtin rule pack 'nosuch'"),
+        ("{path: builtin:kernel, sources: [nosuch]}", "unknown log source 'nosuch'"),
+    ],
+)
+def test_malformed_entries_are_errors(entry: str, message: str) -> None:
+    found = problems(f"rule_files: [{entry}]\n")
+    assert any(message in p for p in found), found
+
+
+def test_sources_go_to_the_files_rules_that_name_none(tmp_path: Path) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "groups: [{name: g, rules: [{alert: Own, logs: {source: syslog, match: x}, "
+        "aggregate: count, over: 1m, threshold: '> 1'}, {alert: Any, logs: {match: x}, "
+        "aggregate: count, over: 1m, threshold: '> 1'}]}]\n"
+    )
+    cfg = load(f"""
+        rule_files:
+          - {{path: builtin:nginx, sources: [web]}}
+          - {{path: {rules}, sources: [journal]}}
+        """)
+    got = {r.alert: r.logs.sources for r in cfg.rules.rules() if r.logs is not None}
+    assert got["NginxHTTPAuthFailures"] == ("web",) and got["NginxHigh5xxRatio"] == ("web",)
+    assert got["Own"] == ("syslog",) and got["Any"] == ("journal",)
+
+
+def test_actions_on_rules_a_local_user_can_forge_are_warned_about() -> None:
+    cfg = load("""
+        rule_files:
+          - path: builtin:systemd-syslog
+            actions: {SystemdUnitFailedSyslog: [restart-unit]}
+          - path: builtin:nginx
+            actions: {NginxHTTPAuthFailures: [ban]}
+          - path: builtin:systemd
+            actions: {SystemdUnitFailed: [restart-unit]}
+        """)
+    warned = {str(w.mark): w.message for w in cfg.warnings}
+    assert sorted(warned) == ["alerter.yaml:12:15", "alerter.yaml:14:15"]
+    syslog_rule = warned["alerter.yaml:12:15"]
+    assert syslog_rule.startswith("warning: SystemdUnitFailedSyslog (actions: restart-unit)")
+    assert "source syslog is a syslog file (/var/log/syslog)" in syslog_rule
+    assert "source journal is the journal, and the rule requires no field" in syslog_rule
+    # nginx's rules name no source: they read every log collector, the syslog file included
+    assert warned["alerter.yaml:14:15"].startswith("warning: NginxHTTPAuthFailures (actions: ban)")
+
+
+def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:
+    cfg = load("""
+        rule_files:
+          - path: builtin:nginx
+            sources: [web]
+            actions: {NginxHTTPAuthFailures: [ban]}
+        """)
+    assert cfg.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("where", "warned"),
+    [
+        ("['_SYSTEMD_UNIT=\"ssh.service\"']", False),
+        ("['_UID=~\"0|107\"']", False),
+        ("{_TRANSPORT: kernel}", False),
+        # fields the sender writes prove nothing
+        ("{SYSLOG_IDENTIFIER: sshd}", True),
+        ("{unit: ssh.service}", True),
+        ("['_UID!=\"1000\"']", True),
+    ],
+)
+def test_journald_rules_are_trusted_only_with_a_field_journald_sets(
+    tmp_path: Path, where: str, warned: bool
+) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        f"groups: [{{name: g, rules: [{{alert: A, logs: {{source: journal, match: 'from "
+        f"(?P<ip>\\S+)', where: {where}}}, by: [ip], aggregate: count, over: 1m, "
+        "threshold: '> 1', actions: [ban]}]}]\n"
+    )
+    cfg = load(f"rule_files: [{rules}]\n")
+    assert bool(cfg.warnings) is warned
+
+
+def test_alerter_check_prints_the_warning_and_passes(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"global: {{state_dir: {tmp_path}/state}}\n"
+        + COLLECTORS
+        + "rule_files:\n  - {path: builtin:kernel, actions: {KernelOOMKill: [ban]}}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "alerter", "check", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"{config}:11:38: warning: KernelOOMKill (actions: ban)")
+    assert "source syslog is a syslog file" in lines[0]
+    assert lines[-1].endswith("1 warning(s)")
+
+
+def test_a_configured_protected_list_does_not_unprotect_the_built_in_units() -> None:
+    """The issue's case: with protected_units: [web.service], acting on alerter itself, ssh,
+    journald or dbus is still refused by `alerter check`."""
+    units = [
+        ("alerter.service", "stop"),
+        ("ssh.service", "restart"),
+        ("sshd", "restart"),
+        ("systemd-journald.service", "restart"),
+        ("dbus.service", "restart"),
+        ("web.service", "stop"),
+    ]
+    actions = "".join(
+        f"  - {{name: a{i}, type: systemd, unit: {u}, operation: {op}}}\n"
+        for i, (u, op) in enumerate(units)
+    )
+    text = "global: {protected_units: [web.service]}\nactions:\n" + actions
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "c.yaml", {})
+    refused = [p.message for p in exc.value.problems]
+    assert len(refused) == len(units)
+    for (unit, _), message in zip(units, refused, strict=True):
+        full = unit if "." in unit else f"{unit}.service"
+        assert message.startswith(f"unit: {full} is protected"), message
