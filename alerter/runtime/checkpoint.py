@@ -8,8 +8,8 @@ commit, so a saved position is never ahead of the state it belongs to: after a k
 the dispatcher and the collectors resume from the same commit, and the lines after it are read
 again (at least once: a notification sent from that commit may repeat, none is lost).
 
-Cost: a commit writes the whole engine snapshot (skipped when it did not change), so its cost
-grows with the number of live keys. Commits are spaced so that they take at most COMMIT_BUDGET of
+Cost: a commit encodes the whole engine snapshot, piece by piece, and writes the pieces that
+changed (alerter.store.snapshots), so its cost grows with the number of live keys. Commits are spaced so that they take at most COMMIT_BUDGET of
 the main loop's time: a small state commits after every drained batch, a 200k-key state every
 second or so. Positions simply wait for the next commit.
 
@@ -21,7 +21,6 @@ everything once the store takes it again.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -33,10 +32,10 @@ import structlog
 from alerter.protocols import Durable
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
+from alerter.store.snapshots import SnapshotWriter
 
 log = structlog.get_logger(__name__)
 
-ENGINE_STATE_KEY = ("engine", "snapshot")
 COMMIT_BUDGET = 0.1  # at most this share of the main loop's time goes to commits
 MAX_SPACING = 5.0  # seconds: however costly, a commit at least this often while work is pending
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds between tries while the store refuses writes
@@ -118,7 +117,7 @@ class Checkpointer:
         self.metrics = metrics
         self.error: str | None = None  # the store's last refusal, until a commit succeeds
         self.failed_since: float | None = None
-        self._last_engine = ""  # the engine state last committed (JSON), to skip unchanged
+        self.engine = SnapshotWriter()
         self._next = 0.0  # monotonic time before which no commit starts
         self._retry = RETRY_FIRST
         self._pending_since: float | None = None
@@ -145,29 +144,27 @@ class Checkpointer:
     def commit(
         self, snapshot: Callable[[], Mapping[str, Any]], parts: Sequence[Durable], now: float
     ) -> bool:
-        """Write the engine state, the parts' changes and the staged positions together."""
+        """Write the engine state, the parts' changes and the staged positions together.
+        `snapshot` is the engine's (lazy: alerter.rules.rows), encoded before the transaction."""
         started = time.monotonic()
-        engine = json.dumps(snapshot(), separators=(",", ":"))
+        engine = self.engine.prepare(snapshot())
         saved, deleted = self.positions.take()
         try:
             with self.store.transaction() as db:
-                if engine != self._last_engine:
-                    db.execute(
-                        "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
-                        (*ENGINE_STATE_KEY, engine),
-                    )
+                self.engine.write(db, engine)
                 for part in parts:
                     part.write(db, now)
                 write_positions(db, saved, deleted)
         except sqlite3.Error as e:
             self.positions.give_back(saved, deleted)
+            self.engine.written(False)
             for part in parts:  # each, written to or not: the store refused this checkpoint
                 part.written(False)
             self._failed(str(e), now)
             return False
         for part in parts:
             part.written(True)
-        self._last_engine = engine
+        self.engine.written(True)
         took = time.monotonic() - started
         self.metrics.state_commit_duration.observe(took)
         self._next = time.monotonic() + min(took / COMMIT_BUDGET, MAX_SPACING)

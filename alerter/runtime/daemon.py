@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
@@ -32,13 +33,14 @@ from alerter.rules.alert import Alert, Transition
 from alerter.rules.events import LogBatch
 from alerter.runtime import tuning
 from alerter.runtime.bus import Bus, BusSink, Gate
-from alerter.runtime.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
+from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.running import EngineMetrics, Running, dropped_by_reload, status_line
 from alerter.runtime.scheduler import add_interval_job, make_scheduler
 from alerter.runtime.sdnotify import SystemdNotifier
 from alerter.runtime.wiring import Parts
 from alerter.store.db import StateStore
+from alerter.store.snapshots import read_snapshot
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -149,7 +151,7 @@ class Daemon:
         snapshot = (
             previous.engine.snapshot()
             if previous is not None
-            else self.store.kv_get(*ENGINE_STATE_KEY)
+            else read_snapshot(self.store)
         )
         if snapshot:
             engine.restore(snapshot, self.clock.now())
@@ -354,7 +356,9 @@ class Daemon:
     def _commit(self, rs: Running) -> bool:
         """One checkpoint: engine state, dispatcher and action changes, staged positions."""
         with self._engine_lock:
-            return self.checkpoint.commit(rs.engine.snapshot, self._durables(rs), self.clock.now())
+            return self.checkpoint.commit(
+                partial(rs.engine.snapshot, lazy=True), self._durables(rs), self.clock.now()
+            )
 
     # --- reload and shutdown ------------------------------------------------------------
 

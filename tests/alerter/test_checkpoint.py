@@ -12,9 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from alerter.actions.history import OK, RUNNING, ActionHistory
 from alerter.dispatch.dispatcher import NotificationDispatcher
-from alerter.runtime.checkpoint import ENGINE_STATE_KEY, Checkpointer, StagedPositions
+from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
+from alerter.store.snapshots import read_snapshot
 from alerter.testing import FixedClock
 from tests.alerter.dispatch.helpers import RecordingNotifier, alert, make_dispatcher, route, tr
 
@@ -64,7 +65,7 @@ def test_positions_are_staged_until_the_commit_that_covers_them(
     assert positions.load_positions("app") == {"f": "10"}  # but the collector sees it
     assert cp.commit(lambda: {"n": 1}, [], 1.0)
     assert store.load_positions("app") == {"f": "10"}
-    assert store.kv_get(*ENGINE_STATE_KEY) == {"n": 1}
+    assert read_snapshot(store) == {"n": 1}
     positions.delete_positions("app", ["f"])
     assert positions.load_positions("app") == {}
     assert store.load_positions("app") == {"f": "10"}
@@ -82,7 +83,7 @@ def test_a_failed_commit_writes_nothing_and_the_next_one_writes_everything(
     assert not cp.commit(lambda: {"n": 1}, [part], 1.0)
     # Atomic: neither the engine state nor the position went in without the part's rows.
     assert store.load_positions("app") == {}
-    assert store.kv_get(*ENGINE_STATE_KEY) is None
+    assert read_snapshot(store) is None
     assert part.outcomes == [False]
     assert cp.error == "database or disk is full"
     assert (
@@ -92,7 +93,7 @@ def test_a_failed_commit_writes_nothing_and_the_next_one_writes_everything(
     positions.save_positions("app", {"g": "5"})  # staged meanwhile, kept with the given-back one
     assert cp.commit(lambda: {"n": 2}, [], 2.0)
     assert store.load_positions("app") == {"f": "10", "g": "5"}
-    assert store.kv_get(*ENGINE_STATE_KEY) == {"n": 2}
+    assert read_snapshot(store) == {"n": 2}
     assert cp.error is None
 
 

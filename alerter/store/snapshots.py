@@ -1,0 +1,148 @@
+"""The engine's state in the store, written in pieces, and only the pieces that changed.
+
+A snapshot (`Engine.snapshot(lazy=True)`) is a JSON document in which a log rule's key tables
+are `Rows` (alerter.rules.rows): made on demand, in pieces of PIECE items. The store holds:
+- `kv ("engine", "state")`: the head, `{"doc": <the document without its Rows>, "rows":
+  [[path, pieces], ...]}`, path being the dict keys that lead to each Rows;
+- `kv ("engine.rows", "[...path, i]")`: piece i of the Rows at path, a JSON list.
+A piece is encoded and freed before the next is made (at 200k keys the whole list, built at
+once, was 77 MB of objects plus a 25 MB string: most of the daemon's peak memory). A piece whose
+encoding is the same as the store's (by its BLAKE2 digest) is not written again, nor is an
+unchanged head: a table that only grows at its end rewrites its last pieces. Pieces past a
+table's end and tables that are gone are deleted in the same transaction.
+
+The first write of a process replaces whatever the store held (the previous process's rows, or
+a snapshot in the older single-row format, `("engine", "snapshot")`, which `read_snapshot`
+still reads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from alerter.rules.rows import Rows
+from alerter.store.db import StateStore
+
+log = structlog.get_logger(__name__)
+
+HEAD_KEY = ("engine", "state")
+LEGACY_KEY = ("engine", "snapshot")  # the whole document in one row (before pieces)
+ROWS = "engine.rows"  # the kv namespace of the pieces
+PIECE = 2000  # items a piece
+
+Path = tuple[str, ...]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def _split(doc: Any, path: Path, found: list[tuple[Path, Rows]]) -> Any:
+    """`doc` without its Rows (each noted in `found` with its path; an empty list in its place)."""
+    if isinstance(doc, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in doc.items():
+            if isinstance(v, Rows):
+                found.append(((*path, k), v))
+                out[k] = []
+            else:
+                out[k] = _split(v, (*path, k), found)
+        return out
+    return doc
+
+
+class Prepared:
+    """One snapshot encoded for a commit: what to write, and the digests the store then holds."""
+
+    def __init__(self, head: str, writes: dict[str, str], digests: dict[str, bytes]) -> None:
+        self.head = head
+        self.writes = writes  # row key -> JSON, the pieces that changed
+        self.digests = digests  # row key -> digest, every piece of this snapshot
+
+
+class SnapshotWriter:
+    """The engine state's side of the checkpoint: `prepare` outside the transaction, `write`
+    inside it, `written` once it is known whether the store took it."""
+
+    def __init__(self) -> None:
+        self._head: str | None = None  # the head the store holds (None: not known)
+        self._digests: dict[str, bytes] | None = None  # likewise, for every piece
+        self._pending: Prepared | None = None
+
+    def prepare(self, doc: Mapping[str, Any]) -> Prepared:
+        """Encode `doc`, piece by piece, keeping only the pieces the store does not hold."""
+        found: list[tuple[Path, Rows]] = []
+        head = _split(doc, (), found)
+        old = self._digests or {}
+        writes: dict[str, str] = {}
+        digests: dict[str, bytes] = {}
+        tables = []
+        for path, rows in found:
+            n = 0
+            for n, piece in enumerate(rows.pieces(PIECE), 1):
+                key = _dumps([*path, n - 1])
+                text = _dumps(piece)
+                d = digests[key] = _digest(text)
+                if old.get(key) != d:
+                    writes[key] = text
+            tables.append([list(path), n])
+        return Prepared(_dumps({"doc": head, "rows": tables}), writes, digests)
+
+    def write(self, db: sqlite3.Connection, p: Prepared) -> None:
+        """Within the checkpoint's transaction."""
+        if self._digests is None:  # the first write: whatever the store held goes
+            db.execute("DELETE FROM kv WHERE namespace = ?", (ROWS,))
+            db.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", LEGACY_KEY)
+        else:
+            gone = self._digests.keys() - p.digests.keys()
+            db.executemany(
+                "DELETE FROM kv WHERE namespace = ? AND key = ?", [(ROWS, k) for k in gone]
+            )
+        db.executemany(
+            "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
+            [(ROWS, k, v) for k, v in p.writes.items()],
+        )
+        if p.head != self._head:
+            db.execute(
+                "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
+                (*HEAD_KEY, p.head),
+            )
+        self._pending = p
+
+    def written(self, ok: bool) -> None:
+        """The transaction of the last `write` was committed (ok) or rolled back."""
+        p, self._pending = self._pending, None
+        if ok and p is not None:
+            self._head, self._digests = p.head, p.digests
+
+
+def read_snapshot(store: StateStore) -> Any:
+    """The engine state last written (None if there is none), with its Rows as lists."""
+    head = store.kv_get(*HEAD_KEY)
+    if head is None:
+        return store.kv_get(*LEGACY_KEY)
+    doc = head["doc"]
+    pieces = store.kv_items(ROWS)
+    for path, n in head["rows"]:
+        items: list[Any] = []
+        for i in range(n):
+            piece = pieces.get(_dumps([*path, i]))
+            if piece is None:  # cannot happen (one transaction); if it does, say so
+                log.warning("engine_state_piece_missing", path=path, piece=i)
+                continue
+            items.extend(piece)
+        parent = doc
+        for k in path[:-1]:
+            parent = parent[k]
+        parent[path[-1]] = items
+    return doc
