@@ -85,6 +85,7 @@ class Daemon:
             config.server.host, config.server.port, self.metrics.registry, config.server.token
         )
         self.last_reload_error: str | None = None
+        self._status_sent = ""  # the last STATUS= line systemd was sent
         self._reload_cond = threading.Condition()
         self._reload_generation = 0
         self._last_reload_ok = True
@@ -245,6 +246,7 @@ class Daemon:
                 firing = [a for a in alerts if a.state == "firing"]
                 self._guard("actions", rs.actions.tick, firing, now)
                 self._update_alert_gauge(alerts)
+                self._guard("status", self._send_status)
             self._handle_emitted()
             if mono >= next_dispatch:
                 next_dispatch = mono + DISPATCH_TICK_SECONDS
@@ -331,6 +333,13 @@ class Daemon:
         rs = self.run_state
         assert rs is not None
         self._guard("dispatcher", rs.dispatcher.handle, batch, self.clock.now())
+
+    def _send_status(self) -> None:
+        """STATUS= follows the alerts: sent again whenever the one-line summary changes."""
+        line = self.status_line()
+        if line != self._status_sent:
+            self._status_sent = line
+            self.sd.status(line)
 
     def _update_alert_gauge(self, alerts: list[Alert]) -> None:
         counts: collections.Counter[tuple[str, str]] = collections.Counter(

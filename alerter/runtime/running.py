@@ -52,6 +52,8 @@ def status_line(s: dict[str, Any]) -> str:
         line += ", DRY RUN"
     if not s["state"]["ok"]:
         line += ", STATE STORE FAILING"
+    if s.get("last_reload_error"):
+        line += f", reload FAILED ({s['last_reload_error'].splitlines()[0][:120]})"
     return line
 
 
