@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerter.collectors.events import Event
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig
+from alerter.rules.events import Event
 from alerter.testing import NullPositions, NullStats
 
 PATTERNS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from alerter.collectors.events import Event, Sample
+from alerter.rules.events import Event, Sample
 
 Ack = Callable[[], None]
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import structlog
 
 from alerter.collectors.base import CollectorStats
-from alerter.collectors.events import Sample
 from alerter.collectors.scrape import parse_exposition
+from alerter.rules.events import Sample
 
 log = structlog.get_logger(__name__)
 

@@ -37,7 +37,6 @@ import structlog
 
 from alerter.collectors.base import CollectorStats, PositionStore, Sink
 from alerter.collectors.blocks import Blocks
-from alerter.collectors.events import LogBatch
 from alerter.collectors.inotify import ChangeWaiter
 from alerter.collectors.multiline import MultilineConfig as MultilineConfig  # re-exported (config)
 from alerter.collectors.parsers import ParserConfig
@@ -50,6 +49,7 @@ from alerter.collectors.rotated import (
     what_was_lost,
 )
 from alerter.collectors.tail import FileTailer, SavedPosition
+from alerter.rules.events import LogBatch
 
 log = structlog.get_logger(__name__)
 

@@ -26,7 +26,7 @@ import psutil
 import structlog
 
 from alerter.collectors.base import CollectorStats
-from alerter.collectors.events import Sample
+from alerter.rules.events import Sample
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,5 @@
-"""The journald collector: follow `journalctl -o json -f` and emit each entry as a LogEvent.
+"""The journald collector: follow `journalctl -o json -f` and send what each read brings as a
+LogBatch (as the file collector does), its entries' LogEvents built already.
 
 No python-systemd (it needs compiling): journalctl is run as a subprocess, argv only, never a
 shell. The line is MESSAGE; the fields are `unit`, `identifier`, `priority`, `pid` plus every raw
@@ -35,7 +36,7 @@ from typing import Any
 import structlog
 
 from alerter.collectors.base import CollectorStats, PositionStore, Sink
-from alerter.collectors.events import LogEvent
+from alerter.rules.events import LogBatch, LogEvent
 
 log = structlog.get_logger(__name__)
 
@@ -317,7 +318,7 @@ class JournaldCollector:
             except Exception:
                 self._log.exception("position_save_failed")
 
-        return sink.put(events, ack)
+        return sink.put(LogBatch.of_events(self.name, time.time(), events), ack)
 
     def _log_stderr(self, stream: Any) -> None:
         for line in stream:

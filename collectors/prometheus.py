@@ -27,9 +27,9 @@ import structlog
 
 from alerter.collectors import httpdeadline
 from alerter.collectors.base import CollectorStats, Sink
-from alerter.collectors.events import Sample
 from alerter.collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
 from alerter.collectors.scrape import parse_exposition
+from alerter.rules.events import Sample
 
 __all__ = ["BodyTooLarge", "PrometheusCollector", "PrometheusConfig", "read_capped"]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerter.collectors.events import Sample
+from alerter.rules.events import Sample
 
 
 def parse_exposition(

@@ -1,22 +1,21 @@
 """The rules engine: events in, alert transitions out. Pure: time is always passed in.
 
-`process` feeds events (rules/events.py): a LogBatch of one source's lines reaches the rules
-of that source through batch-wide searches (rules/scan.py), each line parsed only if a rule
-looks at it, and a log rule's key is evaluated within the batch's processing (the crossing
-line fires the alert then, not at the next tick); metric samples are stored. `tick` runs the
+`process` feeds one source's log lines (a `LogLines`, rules/events.py) to the rules of that
+source through batch-wide searches (rules/scan.py), each line parsed only if a rule looks at
+it, and a log rule's key is evaluated within the batch's processing (the crossing line fires
+the alert then, not at the next tick); `process_samples` stores metric samples. `tick` runs the
 periodic evaluation of each group whose interval is due. The daemon, `alerter test` and
 `alerter replay` all drive this one class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from alerter.rules.alert import Alert, Transition
-from alerter.rules.events import Event, LogBatch, LogEvent, Sample
+from alerter.rules.events import LogLines, Sample
 from alerter.rules.logrules import LogRule
 from alerter.rules.metricrules import MetricRule, SeriesKey
 from alerter.rules.model import Group, RuleSet
@@ -25,12 +24,11 @@ from alerter.rules.state import AlertTable
 from alerter.rules.templates import rfc3339
 
 SNAPSHOT_VERSION = 1
-_SOURCE = attrgetter("source")
 
 
 class EngineHooks(Protocol):
-    """Callbacks for what the daemon counts in self-metrics. A hooks object may also have
-    `evaluation_duration(group: str, seconds: float)`, called when `tick` gets a timer."""
+    """What the engine reports, for the daemon's self-metrics (alerter.runtime.running.
+    EngineMetrics implements it)."""
 
     def template_error(self, group: str, message: str) -> None: ...
 
@@ -38,12 +36,20 @@ class EngineHooks(Protocol):
         """`count` keys of the rule were dropped; reason "max_keys": the least recently
         updated keys, evicted past the rule's max_keys (reported once per batch)."""
 
+    def evaluation_duration(self, group: str, seconds: float) -> None:
+        """A group's evaluation took `seconds` (reported when `tick` gets a timer)."""
 
-class _NoHooks:
+
+class NoHooks:
+    """Hooks that report nothing (the engine of `alerter test`, replay and tests)."""
+
     def template_error(self, group: str, message: str) -> None:
         pass
 
     def key_evicted(self, alertname: str, count: int, reason: str) -> None:
+        pass
+
+    def evaluation_duration(self, group: str, seconds: float) -> None:
         pass
 
 
@@ -64,7 +70,7 @@ class Engine:
         hooks: EngineHooks | None = None,
         offload: Offload | None = None,
     ) -> None:
-        self._hooks: EngineHooks = hooks or _NoHooks()
+        self._hooks: EngineHooks = hooks or NoHooks()
         self._offload = offload  # may run bulk rules' passes elsewhere (alerter.rules.scan.feed)
         self._groups: list[_GroupRun] = []
         self._log_rules: list[LogRule] = []
@@ -101,38 +107,26 @@ class Engine:
         self._by_source[source] = rules
         return rules
 
-    def process(self, events: LogBatch | Sequence[Event], now: float) -> list[Transition]:
-        """Feed events that arrived at `now`: a LogBatch (one source's lines), or LogEvents
-        and Samples in any mix (each source's log events are fed as one batch)."""
+    def process(self, batch: LogLines, now: float) -> list[Transition]:
+        """Feed one source's log lines that arrived at `now` to the rules of that source."""
         if self._started is None:
             self._start(now)
         out: list[Transition] = []
-        if isinstance(events, LogBatch):
-            if len(events):
-                self._process_logs(events, now, out)
+        if not len(batch):
             return out
-        if not events:
-            return out
-        if set(map(type, events)) == {LogEvent} and len(set(map(_SOURCE, events))) == 1:
-            logs = cast(Sequence[LogEvent], events)
-            self._process_logs(LogBatch.of_events(logs[0].source, now, logs), now, out)
-            return out
-        by_source: dict[str, list[LogEvent]] = {}
-        for ev in events:
-            if isinstance(ev, Sample):
-                self._sample(ev, now)
-            else:
-                by_source.setdefault(ev.source, []).append(ev)
-        for source, evs in by_source.items():
-            self._process_logs(LogBatch.of_events(source, now, evs), now, out)
-        return out
-
-    def _process_logs(self, batch: LogBatch, now: float, out: list[Transition]) -> None:
         rules = self._by_source.get(batch.source) or self._rules_of(batch.source)
         feed(rules, batch, now, out, self._rule_errors, self._offload)
         for r in rules:
             if r.evicted:
                 self._report_evictions(r)
+        return out
+
+    def process_samples(self, samples: Iterable[Sample], now: float) -> None:
+        """Store metric samples that arrived at `now` (metric rules evaluate them at `tick`)."""
+        if self._started is None:
+            self._start(now)
+        for s in samples:
+            self._sample(s, now)
 
     def _report_evictions(self, r: LogRule) -> None:
         n, r.evicted = r.evicted, 0
@@ -153,17 +147,16 @@ class Engine:
     def tick(self, now: float, timer: Callable[[], float] | None = None) -> list[Transition]:
         """Evaluate every group whose interval is due at `now`. With a `timer` (a monotonic
         clock the caller passes in), each group's evaluation is timed and reported to the
-        hooks' `evaluation_duration(group, seconds)` when they have it."""
+        hooks' `evaluation_duration(group, seconds)`."""
         if self._started is None:
             self._start(now)
         out: list[Transition] = []
-        report = getattr(self._hooks, "evaluation_duration", None) if timer else None
         for run in self._groups:
             if run.next_due is None or now >= run.next_due:
-                if report is not None and timer is not None:
+                if timer is not None:
                     t0 = timer()
                     self._evaluate_group(run, now, out)
-                    report(run.group.name, timer() - t0)
+                    self._hooks.evaluation_duration(run.group.name, timer() - t0)
                 else:
                     self._evaluate_group(run, now, out)
                 interval = run.group.interval
@@ -239,16 +232,14 @@ class Engine:
 
     # --- restart safety -------------------------------------------------------------------
 
-    def snapshot(self, lazy: bool = False) -> dict[str, Any]:
-        """Alert states and windows, as JSON values; `lazy` (the checkpoint): a log rule's
-        key tables as Rows, made in pieces as they are written (alerter.rules.rows)."""
+    def snapshot(self) -> dict[str, Any]:
         rules: dict[str, Any] = {}
         for run in self._groups:
             for rt in run.rules:
                 rules[rt.rule.ident] = {
                     "signature": rt.rule.signature,
                     "alerts": rt.table.dump(),
-                    "window": rt.dump(lazy) if isinstance(rt, LogRule) else rt.dump(),
+                    "window": rt.dump(),
                 }
         return {
             "version": SNAPSHOT_VERSION,

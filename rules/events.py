@@ -1,15 +1,17 @@
 """The events the engine reads, one type per concept: a log line (`LogEvent`), a metric
-sample (`Sample`), and a source's log lines read together (`LogBatch`). Collectors make them
-(collectors/events.py re-exports them), `alerter test` and `alerter replay` too. Pure: a
-LogBatch parses a line with the function it was given, when someone looks at the line."""
+sample (`Sample`), and a source's log lines read together (`LogLines`, the protocol the
+engine reads a batch by; `LogBatch`, the batch collectors, `alerter test` and `alerter
+replay` make). Pure: a LogBatch parses a line with the function it was given, when someone
+looks at the line."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import overload
+from typing import Protocol, overload
 
 EMPTY: Mapping[str, str] = {}
+SEP = "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +46,50 @@ Event = LogEvent | Sample
 ParseLine = Callable[[str], tuple[Mapping[str, str] | None, float | None]]
 
 
-class LogBatch(Sequence[LogEvent]):
-    """Lines of one source read together, as a sequence of LogEvents each parsed and built
-    when someone first looks at it.
+class LogLines(Protocol):
+    """One source's log lines read together, as the engine reads them (the engine is written
+    against this; `LogBatch` is what the collectors, `alerter test` and replay make).
 
-    The batch holds the lines (or the block's text, `text`, split into `lines` only when
-    someone asks for them) and the parser's `parse`; making it parses nothing. Indexing or
-    iterating parses that line, builds its LogEvent and keeps it: a line is parsed at most
-    once, and a line no one looks at (most lines of a busy log match no rule, and a rule
-    that reads only the text or its regex groups looks at no event) is never parsed.
-    `parse` None: the lines have no fields (the `none` parser), nothing to parse.
+    Text first: `text` is the lines joined by newlines, searched whole, None only when a line
+    holds a newline itself (a joined multiline event: such a batch is judged line by line).
+    `lines` are read only for the lines a rule matched, `event(i)` built (and its line parsed)
+    only for a line whose fields a rule reads. `now` is when the batch was read: the time of
+    an event whose parser reads none in its line."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def now(self) -> float: ...
+
+    @property
+    def text(self) -> str | None: ...
+
+    @property
+    def lines(self) -> Sequence[str]: ...
+
+    def __len__(self) -> int: ...
+
+    def event(self, i: int) -> LogEvent:
+        """The event of line i (0 <= i < len), built when first asked for."""
+
+    def tail(self, n: int) -> list[str]:
+        """The last n lines (fewer when the batch has fewer), oldest first."""
+
+
+class LogBatch(Sequence[LogEvent]):
+    """Lines of one source read together (a `LogLines`), as a sequence of LogEvents each
+    parsed and built when someone first looks at it.
+
+    Made from the block a collector read (`text`: the lines joined by newlines, split into
+    `lines` only when someone reads one), from `lines` (joined into `text` only when someone
+    asks for it, unless a line holds a newline), or from `events` already built (all of
+    `source`; `of_events`). It is whole when made: nothing is set on it afterwards; what it
+    derives (the split lines, the joined text, each built event) it derives once, when first
+    asked. A line is parsed at most once, with the parser's `parse`, and a line no one looks
+    at (most lines of a busy log match no rule, and a rule that reads only the text or its
+    regex groups looks at no event) is never parsed. `parse` None: the lines have no fields
+    (the `none` parser), nothing to parse.
 
     `parse_errors` counts the lines parsed so far that did not parse (their events have no
     fields); whoever processed the batch reads it afterwards (the daemon counts it in
@@ -63,26 +99,21 @@ class LogBatch(Sequence[LogEvent]):
     read). A line no one looks at is never parsed, so its time is never read: the engine
     places every line of a batch at the time it processes the batch.
 
-    A batch made `of_events` holds events already built (a list of LogEvents of one source).
-
     One thread at a time: the collector makes the batch and hands it over (through the bus's
     lock); from then on only the thread that processes it reads it and fills its caches.
-
-    `text`, when set, is the batch's lines joined by newlines (no line holds one): the block
-    as it was read, which the engine searches whole, so a block whose lines no rule looks at
-    individually is never split into a million strings.
     """
 
     __slots__ = (
         "_built",
+        "_joined",
         "_lines",
         "_n",
         "_parse",
         "_some",
+        "_text",
         "now",
         "parse_errors",
         "source",
-        "text",
     )
 
     def __init__(
@@ -92,42 +123,76 @@ class LogBatch(Sequence[LogEvent]):
         parse: ParseLine | None,
         lines: list[str] | None = None,
         text: str | None = None,
+        *,
+        events: Sequence[LogEvent] | None = None,
     ) -> None:
+        if events is not None:
+            lines = [e.line for e in events]
+            parse = None
         if lines is None and text is None:
-            raise ValueError("a LogBatch needs its lines or its text")
+            raise ValueError("a LogBatch needs its lines, its text or its events")
         self.source = source
         self.now = now
-        self.text = text
         self.parse_errors = 0
         self._parse = parse
         self._lines = lines
+        self._text = text
+        self._joined = text is not None  # `_text` is known (it may be None: a line holds "\n")
         self._n = -1 if lines is None else len(lines)  # from text: counted when first asked
-        self._built: list[LogEvent] | None = None  # all of them, once iterated
-        self._some: dict[int, LogEvent] = {}  # those indexed before that
+        self._built: list[LogEvent] | None = list(events) if events is not None else None
+        self._some: dict[int, LogEvent] = {}  # events built one by one, before all were
 
     @classmethod
     def of_events(cls, source: str, now: float, events: Sequence[LogEvent]) -> LogBatch:
         """A batch of events already built (all of `source`): nothing to parse."""
-        b = cls(source, now, None, [e.line for e in events])
-        b._built = list(events)
-        return b
+        return cls(source, now, None, events=events)
 
     @property
-    def lines(self) -> list[str]:
+    def text(self) -> str | None:
+        """The lines joined by newlines (the block as read, or joined once when first asked
+        for); None when a line holds a newline (a multiline event)."""
+        if not self._joined:
+            lines = self._lines
+            assert lines is not None
+            text = SEP.join(lines)  # unless a line holds a newline: counted in C
+            self._text = text if text.count(SEP) == max(len(lines) - 1, 0) else None
+            self._joined = True
+        return self._text
+
+    @property
+    def lines(self) -> Sequence[str]:
+        """The lines: a list, or, for a batch made from text not split yet, a view that splits
+        it when a line is first read."""
+        return self._lines if self._lines is not None else _LazyLines(self)
+
+    def _split(self) -> list[str]:
         if self._lines is None:
-            assert self.text is not None
-            self._lines = self.text.split("\n")
+            assert self._text is not None
+            self._lines = self._text.split(SEP)
         return self._lines
 
     @property
     def split(self) -> bool:
-        """Whether `lines` exists (a batch made from text is split only when asked)."""
+        """Whether the lines are held (a batch made from text is split only when asked)."""
         return self._lines is not None
 
     @property
-    def lazy_lines(self) -> Sequence[str]:
-        """`lines`, or a view of them that splits the text when a line is first read."""
-        return self._lines if self._lines is not None else _LazyLines(self)
+    def block(self) -> str | None:
+        """The text if the batch holds it now (made from it, or joined already): what the bus
+        counts in a queued batch, without joining anything."""
+        return self._text
+
+    def tail(self, n: int) -> list[str]:
+        """The last n lines, oldest first (from the text's end when the lines are not split)."""
+        if self._lines is not None or self._text is None:
+            return list(self._split()[-n:]) if n > 0 else []
+        text = self._text
+        start = len(text)
+        for _ in range(n):
+            start = text.rfind(SEP, 0, start)
+            if start < 0:
+                break
+        return text[start + 1 :].split(SEP) if n > 0 else []
 
     def parsed_lines(self) -> list[int]:
         """The indexes of the lines whose events were built (parsed) so far, in order."""
@@ -137,11 +202,14 @@ class LogBatch(Sequence[LogEvent]):
 
     def pick(self, indexes: Iterable[int]) -> LogBatch:
         """A batch of these lines (same source, time and parser), none parsed yet."""
-        lines = self.lines
+        if self._built is not None and self._parse is None:
+            built = self._built
+            return LogBatch(self.source, self.now, None, events=[built[i] for i in indexes])
+        lines = self._split()
         return LogBatch(self.source, self.now, self._parse, [lines[i] for i in indexes])
 
     def _make(self, i: int) -> LogEvent:
-        line = self.lines[i]
+        line = self._split()[i]
         parse = self._parse
         if parse is None:
             return LogEvent(self.now, self.source, line, EMPTY)
@@ -150,6 +218,15 @@ class LogBatch(Sequence[LogEvent]):
             self.parse_errors += 1
             fields = EMPTY
         return LogEvent(self.now if t is None else t, self.source, line, fields)
+
+    def event(self, i: int) -> LogEvent:
+        """The event of line i (0 <= i < len), built (its line parsed) when first asked for."""
+        if self._built is not None:
+            return self._built[i]
+        ev = self._some.get(i)
+        if ev is None:
+            ev = self._some[i] = self._make(i)
+        return ev
 
     def events(self) -> list[LogEvent]:
         """Every event, built once."""
@@ -161,8 +238,8 @@ class LogBatch(Sequence[LogEvent]):
 
     def __len__(self) -> int:
         if self._n < 0:  # from text: lines counted when first asked (a C count of newlines)
-            assert self.text is not None
-            self._n = self.text.count("\n") + 1
+            assert self._text is not None
+            self._n = self._text.count(SEP) + 1
         return self._n
 
     @overload
@@ -176,15 +253,12 @@ class LogBatch(Sequence[LogEvent]):
             return self._built[i]
         n = len(self)
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(n))]
+            return [self.event(j) for j in range(*i.indices(n))]
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError("LogBatch index out of range")
-        ev = self._some.get(i)
-        if ev is None:
-            ev = self._some[i] = self._make(i)
-        return ev
+        return self.event(i)
 
     def __iter__(self) -> Iterator[LogEvent]:
         return iter(self.events())
@@ -211,7 +285,12 @@ class _LazyLines(Sequence[str]):
     def __getitem__(self, i: slice) -> Sequence[str]: ...
 
     def __getitem__(self, i: int | slice) -> str | Sequence[str]:
-        return self._batch.lines[i]
+        return self._batch._split()[i]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._batch.lines)
+        return iter(self._batch._split())
+
+    def __eq__(self, other: object) -> bool:
+        return self._batch._split() == other
+
+    __hash__ = None  # type: ignore[assignment]

@@ -12,12 +12,12 @@ and periodic) and the snapshot are `alerter.rules.keyedwindows.KeyedWindows`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from alerter.rules.alert import Transition
 from alerter.rules.bulk import BulkSpec
-from alerter.rules.events import LogEvent
+from alerter.rules.events import LogLines
 from alerter.rules.keyedwindows import KeyedWindows
 from alerter.rules.matchers import value_matches as _test
 from alerter.rules.model import Rule
@@ -42,16 +42,14 @@ _KINDS = {
 }
 
 
-def _lookup(
-    name: str, in_groups: bool, m: re.Match[str] | None, events: Sequence[LogEvent], idx: int
-) -> str:
-    """A label value: the regex group of that name, else the parsed field of events[idx]
-    (built only now: a collector's batch builds events on access), else ''."""
+def _lookup(name: str, in_groups: bool, m: re.Match[str] | None, batch: LogLines, idx: int) -> str:
+    """A label value: the regex group of that name, else the parsed field of the batch's
+    event idx (built, its line parsed, only now), else ''."""
     if in_groups and m is not None:
         v = m.group(name)
         if v is not None:
             return v
-    ev = events[idx]
+    ev = batch.event(idx)
     v = ev.fields.get(name)
     if v is not None:
         return v
@@ -90,7 +88,7 @@ class LogRule(KeyedWindows):
 
     def observe(
         self,
-        events: Sequence[LogEvent],
+        batch: LogLines,
         idx: int,
         line: str,
         now: float,
@@ -98,7 +96,7 @@ class LogRule(KeyedWindows):
         out: list[Transition],
         m: re.Match[str] | None = None,
     ) -> None:
-        """events[idx] (its line: `line`) passed the pre-filter; `bucket` is
+        """The batch's line idx (`line`) passed the pre-filter; `bucket` is
         `self.bucket(now)`; `m` the match when the caller already searched."""
         if m is None and self.match is not None:
             m = self.match.search(line)
@@ -107,7 +105,7 @@ class LogRule(KeyedWindows):
         if self.exclude is not None and self.exclude.search(line) is not None:
             return
         for mt, in_groups in self.where:
-            if not _test(mt, _lookup(mt.name, in_groups, m, events, idx)):
+            if not _test(mt, _lookup(mt.name, in_groups, m, batch, idx)):
                 return
         by = self.by
         if not by:
@@ -115,30 +113,30 @@ class LogRule(KeyedWindows):
         elif len(by) == 1:
             key = (
                 (m.group(self.by_group) if m is not None and self.by_group else None)
-                or _lookup(by[0][0], by[0][1], m, events, idx),
+                or _lookup(by[0][0], by[0][1], m, batch, idx),
             )
         else:
-            key = tuple([_lookup(b, g, m, events, idx) for b, g in by])
+            key = tuple([_lookup(b, g, m, batch, idx) for b, g in by])
         kind = self.kind
         x: Any = None
         if kind == _NUMERIC:
             try:
-                x = float(_lookup(self.field_name, self.field_in_groups, m, events, idx))
+                x = float(_lookup(self.field_name, self.field_in_groups, m, batch, idx))
             except ValueError:
                 return  # not a number: the event does not count
         elif kind == _TEXT:
-            x = _lookup(self.field_name, self.field_in_groups, m, events, idx)
+            x = _lookup(self.field_name, self.field_in_groups, m, batch, idx)
         elif kind == _RATIO:
             x = True
             for mt, g in self.of:
-                if not _test(mt, _lookup(mt.name, g, m, events, idx)):
+                if not _test(mt, _lookup(mt.name, g, m, batch, idx)):
                     x = False
                     break
         elif kind == _ABSENT:
             x = now
         elif kind == _NEW_VALUE:
             self._new_value(
-                key, _lookup(self.field_name, self.field_in_groups, m, events, idx), line, now, out
+                key, _lookup(self.field_name, self.field_in_groups, m, batch, idx), line, now, out
             )
             return
         keys = self.keys
@@ -154,14 +152,12 @@ class LogRule(KeyedWindows):
         if self.eager:
             self._evaluate_key(key, w, now, out)
 
-    def of_ok(
-        self, events: Sequence[LogEvent], idx: int, line: str, m: re.Match[str] | None
-    ) -> bool:
+    def of_ok(self, batch: LogLines, idx: int, line: str, m: re.Match[str] | None) -> bool:
         """ratio: does a selected event also match `of`?"""
         if m is None and self.match is not None:
             m = self.match.search(line)
         for mt, g in self.of:  # noqa: SIM110 - a loop, not all(genexpr): no allocation per line
-            if not _test(mt, _lookup(mt.name, g, m, events, idx)):
+            if not _test(mt, _lookup(mt.name, g, m, batch, idx)):
                 return False
         return True
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from alerter.config.yamlsource import MapReader, Problems, SourceError, format_duration, load_yaml
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogEvent, Sample
+from alerter.rules.events import LogBatch, LogEvent, Sample
 from alerter.rules.expand import expand_values
 from alerter.rules.loader import load_rule_files, parse_selector
 
@@ -31,11 +32,15 @@ class Check:
     expected: tuple[tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], ...]
 
 
+_TIME = attrgetter("time")
+
+
 @dataclass(slots=True)
 class TestCase:
     name: str
     interval: float
-    inputs: list[LogEvent | Sample] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    logs: list[LogEvent] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
 
@@ -127,7 +132,7 @@ def _parse_series(sr: MapReader, case: TestCase) -> None:
     name = sel.name or labels.pop("__name__", "")
     for i, v in enumerate(vals):
         if v is not None:
-            case.inputs.append(Sample(i * case.interval, "test", name, labels, v))
+            case.samples.append(Sample(i * case.interval, "test", name, labels, v))
 
 
 def _parse_logs(lr: MapReader, case: TestCase, parse_line: ParseLine | None) -> None:
@@ -147,26 +152,38 @@ def _parse_logs(lr: MapReader, case: TestCase, parse_line: ParseLine | None) -> 
         if parser is not None and parse_line is not None:
             fields = {**(parse_line(parser, line) or {}), **fields}
         for i in range(repeat):
-            case.inputs.append(LogEvent(at + i * every, source or "test", line, fields))
+            case.logs.append(LogEvent(at + i * every, source or "test", line, fields))
     lr.done()
 
 
 def _run_case(file: str, case: TestCase, engine: Engine, step: float) -> list[str]:
-    inputs = sorted(case.inputs, key=lambda e: e.time)
+    samples = sorted(case.samples, key=_TIME)
+    logs = sorted(case.logs, key=_TIME)
     checks = sorted(case.checks, key=lambda c: c.eval_time)
     failures: list[str] = []
     end = max((c.eval_time for c in checks), default=0.0)
-    k = 0
+    i = j = 0
     n_steps = int(end // step) + 1
-    for i in range(n_steps):
-        ts = i * step
-        while k < len(inputs) and inputs[k].time <= ts:
-            t = inputs[k].time
-            batch = []
-            while k < len(inputs) and inputs[k].time == t:
-                batch.append(inputs[k])
-                k += 1
-            engine.process(batch, t)
+    for n in range(n_steps):
+        ts = n * step
+        # the inputs up to ts, time by time: a time's samples, then each source's lines
+        while True:
+            t = min(
+                samples[i].time if i < len(samples) else ts + 1,
+                logs[j].time if j < len(logs) else ts + 1,
+            )
+            if t > ts:
+                break
+            k = i
+            while i < len(samples) and samples[i].time == t:
+                i += 1
+            engine.process_samples(samples[k:i], t)
+            by_source: dict[str, list[LogEvent]] = {}  # in order of their first line
+            while j < len(logs) and logs[j].time == t:
+                by_source.setdefault(logs[j].source, []).append(logs[j])
+                j += 1
+            for source, events in by_source.items():
+                engine.process(LogBatch.of_events(source, t, events), t)
         engine.evaluate(ts)
         for c in checks:
             if ts <= c.eval_time < ts + step:

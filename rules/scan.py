@@ -17,12 +17,9 @@ from collections.abc import Callable, Sequence
 
 from alerter.rules.alert import Transition
 from alerter.rules.bulk import BulkSpec, Summary
-from alerter.rules.events import LogBatch
+from alerter.rules.events import LogLines
 from alerter.rules.logrules import LogRule
-from alerter.rules.plans import Batch, BulkPlan, each_line
-
-SEP = "\n"
-
+from alerter.rules.plans import BulkPlan, Pass, each_line
 
 # An offload takes a batch's text and the bulk passes to run over it, starts them elsewhere and
 # returns the call that waits for their summaries (None from it: run them here after all), or
@@ -32,47 +29,43 @@ Offload = Callable[[str, tuple[BulkSpec, ...]], Callable[[], list[Summary] | Non
 
 def feed(
     rules: Sequence[LogRule],
-    batch: LogBatch,
+    batch: LogLines,
     now: float,
     out: list[Transition],
     errors: dict[str, str],
     offload: Offload | None = None,
 ) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
-    The batch is searched as its text (the block a collector read, or its lines joined here
-    once, unless a line holds a newline); its lines are split, and its events built (each
-    line parsed), only for the lines a rule matched. `offload` may run the bulk rules'
-    passes elsewhere while the other rules run here."""
-    text = batch.text
-    if text is None and any(r.plan.needs_text for r in rules):
-        lines = batch.lines
-        if SEP not in "".join(lines):  # (a C memchr: cheaper than counting newlines)
-            text = SEP.join(lines)  # unless a line holds a newline (a multiline event)
-    b = Batch(batch.source, batch, batch.lazy_lines, text, now, out)
+    The batch is searched as its text (the block a collector read, or its lines joined once,
+    unless a line holds a newline); its lines are split, and its events built (each line
+    parsed), only for the lines a rule matched. `offload` may run the bulk rules' passes
+    elsewhere while the other rules run here."""
+    p = Pass(batch, now, out)
     later: list[tuple[LogRule, BulkPlan]] = []
     wait = None
-    if offload is not None and text is not None:
+    if offload is not None:
         bulk = [(r, r.plan) for r in rules if isinstance(r.plan, BulkPlan)]
-        if bulk:
+        text = batch.text if bulk else None
+        if text is not None:
             try:
-                wait = offload(text, tuple(p.spec for _, p in bulk))
+                wait = offload(text, tuple(plan.spec for _, plan in bulk))
             except Exception:  # the offload's own failure: the passes run here
                 wait = None
             if wait is not None:
                 later = bulk
     for r in rules:
         if not later or not isinstance(r.plan, BulkPlan):  # (`later`: every bulk rule)
-            _guarded(r, b, errors)
+            _guarded(r, p, errors)
     if wait is not None:
         summaries = _summaries(wait, len(later))
         for i, (r, plan) in enumerate(later):
             try:
-                if summaries is not None and plan.take(r, summaries[i], b):
+                if summaries is not None and plan.take(r, summaries[i], p):
                     continue
             except Exception as e:
                 errors[r.rule.ident] = f"{type(e).__name__}: {e}"
                 continue
-            _guarded(r, b, errors)
+            _guarded(r, p, errors)
 
 
 def _summaries(wait: Callable[[], list[Summary] | None], n: int) -> list[Summary] | None:
@@ -85,14 +78,14 @@ def _summaries(wait: Callable[[], list[Summary] | None], n: int) -> list[Summary
     return summaries if type(summaries) is list and len(summaries) == n else None
 
 
-def _guarded(r: LogRule, b: Batch, errors: dict[str, str]) -> None:
+def _guarded(r: LogRule, p: Pass, errors: dict[str, str]) -> None:
     """One rule's pass over the batch, by its plan (line by line when the batch has no text
     and the plan needs it); a bug in one rule must not stop the others."""
     try:
         plan = r.plan
-        if b.text is None and plan.needs_text:
-            each_line(r, b, r.literal)
+        if plan.needs_text and p.batch.text is None:
+            each_line(r, p, r.literal)
         else:
-            plan.run(r, b)
+            plan.run(r, p)
     except Exception as e:
         errors[r.rule.ident] = f"{type(e).__name__}: {e}"

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from alerter.config.yamlsource import SourceError, parse_duration
 from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine
+from alerter.rules.events import LogBatch
 from alerter.rules.ruletest import run_test_file
 from alerter.rules.templates import rfc3339
 
@@ -134,14 +135,14 @@ def _parser_config(c: Any) -> Any:
 _BLOCK = 1 << 22  # characters read at a time
 
 
-def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, Sequence[Any]]]:
+def _events(collector: str, path: str, parser: Any) -> Iterator[tuple[float, int, LogBatch]]:
     """(time, sequence, events) for each run of consecutive lines with the same time; a line
     without a time takes the previous line's. The parser times every line; a run's events are
     a LogBatch, each line parsed only when the engine looks at it (its parsed time is the
     run's time: the run is the lines of that time, or of none after a line of that time)."""
     from alerter.collectors.parsers import batch
 
-    def run_of(lines: list[str], t: float) -> Sequence[Any]:
+    def run_of(lines: list[str], t: float) -> LogBatch:
         return batch(parser, collector, t, lines=lines)
 
     last = 0.0
@@ -182,7 +183,7 @@ def _blocks(path: str) -> Iterator[list[str]]:
 
 def replay(
     engine: Engine,
-    streams: Sequence[Iterator[tuple[float, int, Sequence[Any]]]],
+    streams: Sequence[Iterator[tuple[float, int, LogBatch]]],
     start: float | None,
     end: float | None,
     out: TextIO,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from alerter.collectors.base import Ack, CollectorStats
-from alerter.collectors.events import Event, LogBatch, LogEvent
+from alerter.rules.events import Event, LogBatch, LogEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ def batch_bytes(events: Sequence[Event]) -> int:
     when read whole and not split): its lines are parsed after it leaves the bus."""
     if isinstance(events, LogBatch):
         n = len(events)
-        text = events.text
+        text = events.block  # (what it holds now: asking for `text` may join its lines)
         if text is not None and not events.split:  # the block only
             return len(text) + BLOCK_LINE_OVERHEAD * n
         return sum(map(len, events.lines)) + EVENT_OVERHEAD * n + (len(text) if text else 0)

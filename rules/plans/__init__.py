@@ -3,7 +3,7 @@
 A plan is a frozen object whose type names the strategy and whose fields are what it runs
 (patterns derived from the rule's regex, its literal, the groups that key it). `plan_for`
 tries the strategies in `STRATEGIES` order, quickest first; the first that can serve the rule
-is its plan. `alerter.rules.scan` runs `plan.run(rule, batch)` on each batch given as text; a batch
+is its plan. `alerter.rules.scan` runs `plan.run(rule, pass_)` for each batch that has a text; a batch
 without one (its events hold newlines) is judged line by line through the rule's literal
 (`each_line`), which is what every plan finds too (tests/rules/test_batches.py).
 
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from alerter.rules.model import Rule
-from alerter.rules.plans.base import Batch, Facts, Plan, each_line, facts
+from alerter.rules.plans.base import Facts, Pass, Plan, each_line, facts
 from alerter.rules.plans.counts import BulkCount, BulkLines, BulkPlan, BulkValues
 from alerter.rules.plans.keyed import KeyedFindall, KeyedGated
 from alerter.rules.plans.lines import EveryLine, LiteralScan, RegexScan, Touch
@@ -52,7 +52,6 @@ STRATEGIES: tuple[type[Plan], ...] = (
 
 __all__ = [
     "STRATEGIES",
-    "Batch",
     "BulkCount",
     "BulkLines",
     "BulkPlan",
@@ -62,6 +61,7 @@ __all__ = [
     "KeyedFindall",
     "KeyedGated",
     "LiteralScan",
+    "Pass",
     "Plan",
     "RegexScan",
     "Touch",

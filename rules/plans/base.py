@@ -1,18 +1,18 @@
-"""What every plan shares: the `Plan` base, the `Batch` a plan reads, the `Facts` it is chosen
+"""What every plan shares: the `Plan` base, the `Pass` (a batch and where its results go) a
+plan runs in, the `Facts` it is chosen
 from, and the line-by-line path every plan agrees with."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from alerter.rules.alert import Transition
-from alerter.rules.events import LogBatch
+from alerter.rules.events import LogLines
 from alerter.rules.model import Rule
 from alerter.rules.prefilter import batch_pattern, line_confined, literal_or_why
-from alerter.rules.windows import EXAMPLES
 
 if TYPE_CHECKING:
     from alerter.rules.logrules import LogRule
@@ -20,21 +20,17 @@ if TYPE_CHECKING:
 SEP = "\n"
 
 
-@dataclass(slots=True)
-class Batch:
-    """One source's batch as the plans read it. `text`, when there is one, is the lines
-    joined by newlines (no line holds one); `lines` may then be a lazy view, read only for
-    the lines a rule matched. `events` may build (and parse) each event only when indexed
-    (a collector's LogBatch): a plan indexes an event only to read a field of a line it
-    judges, so a line no rule judges by its fields is never parsed."""
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """One batch's pass through its source's rules: the batch itself (read by the plans
+    through `LogLines`: its text, a line only where a rule matched, an event only for a line
+    whose fields a rule reads), the time it is processed at, where transitions go, and the
+    findall results that rules of the same pattern share within the pass."""
 
-    source: str
-    events: LogBatch
-    lines: Sequence[str]
-    text: str | None
+    batch: LogLines
     now: float
     out: list[Transition]
-    shared: dict[object, list[Any]] = field(default_factory=dict)  # findall results
+    shared: dict[object, list[Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +134,7 @@ class Plan:
         after this one would choose (for a plan that names what runs when it cannot)."""
         raise NotImplementedError
 
-    def run(self, r: LogRule, b: Batch) -> None:
+    def run(self, r: LogRule, p: Pass) -> None:
         """The rule's pass over the batch (its text is there unless `needs_text` is False)."""
         raise NotImplementedError
 
@@ -148,18 +144,18 @@ class Plan:
         return type(self).__name__
 
 
-def each_line(r: LogRule, b: Batch, literal: str | None) -> None:
+def each_line(r: LogRule, p: Pass, literal: str | None) -> None:
     """Every line holding `literal` (every line when None) judged on its own: the path of a
     batch without text, and the reference every plan agrees with."""
-    events, now, out = b.events, b.now, b.out  # (indexed only for the fields a rule reads)
+    batch, now, out = p.batch, p.now, p.out  # (events built only for the fields a rule reads)
     bucket = r.bucket(now)
     if literal is None:
-        for idx, line in enumerate(b.lines):
-            r.observe(events, idx, line, now, bucket, out)
+        for idx, line in enumerate(batch.lines):
+            r.observe(batch, idx, line, now, bucket, out)
         return
-    for idx, line in enumerate(b.lines):
+    for idx, line in enumerate(batch.lines):
         if literal in line:
-            r.observe(events, idx, line, now, bucket, out)
+            r.observe(batch, idx, line, now, bucket, out)
 
 
 def first(literal: str, rare: str, text: str) -> int:
@@ -169,15 +165,3 @@ def first(literal: str, rare: str, text: str) -> int:
         if c not in text:
             return -1
     return text.find(literal)
-
-
-def tail(lines: Sequence[str], text: str | None) -> list[str]:
-    """The batch's last EXAMPLES lines (from the text's end when there is one)."""
-    if text is None:
-        return list(lines[-EXAMPLES:])
-    start = len(text)
-    for _ in range(EXAMPLES):
-        start = text.rfind(SEP, 0, start)
-        if start < 0:
-            break
-    return text[start + 1 :].split(SEP)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from alerter.rules.bulk import BulkSpec, Counted, NoMatch, Summary, Unjudged, Values, summarize
-from alerter.rules.plans.base import SEP, Batch, Facts, Plan
+from alerter.rules.plans.base import SEP, Facts, Pass, Plan
 from alerter.rules.prefilter import line_pattern, match_shape
 from alerter.rules.windows import EXAMPLES
 
@@ -35,13 +35,14 @@ class BulkPlan(Plan):
     __slots__ = ()
     spec: BulkSpec
 
-    def run(self, r: LogRule, b: Batch) -> None:
-        assert b.text is not None
-        s = summarize(self.spec, b.text, b.shared)
-        if not self.take(r, s, b):
+    def run(self, r: LogRule, p: Pass) -> None:
+        text = p.batch.text
+        assert text is not None
+        s = summarize(self.spec, text, p.shared)
+        if not self.take(r, s, p):
             raise AssertionError(f"{self.label} cannot take its own pass's {s!r}")
 
-    def take(self, r: LogRule, s: Summary, b: Batch) -> bool:
+    def take(self, r: LogRule, s: Summary, p: Pass) -> bool:
         """The pass's summary into the rule's window; False when it is not an answer this
         plan takes (a helper's, of the wrong kind): the caller then runs the plan here."""
         raise NotImplementedError
@@ -77,10 +78,10 @@ class BulkCount(BulkPlan):
             )
         )
 
-    def take(self, r: LogRule, s: Summary, b: Batch) -> bool:
+    def take(self, r: LogRule, s: Summary, p: Pass) -> bool:
         match s:
             case Counted(n, hits, examples):
-                r.observe_counts(n, hits, examples, b.now, r.bucket(b.now), b.out)
+                r.observe_counts(n, hits, examples, p.now, r.bucket(p.now), p.out)
             case NoMatch():
                 pass
             case _:
@@ -125,14 +126,14 @@ class BulkValues(BulkPlan):
         )
         return cls(spec, then())
 
-    def take(self, r: LogRule, s: Summary, b: Batch) -> bool:
+    def take(self, r: LogRule, s: Summary, p: Pass) -> bool:
         match s:
             case Values(xs, examples):
-                r.observe_values(xs, examples, b.now, b.out)
+                r.observe_values(xs, examples, p.now, p.out)
             case NoMatch():
                 pass
             case Unjudged():
-                self.fallback.run(r, b)
+                self.fallback.run(r, p)
             case _:
                 return False
         return True
@@ -158,8 +159,8 @@ class BulkLines(Plan):
         rx = line_pattern(f.batch)
         return cls(rx, f.aggregate == "ratio") if rx is not None else None
 
-    def run(self, r: LogRule, b: Batch) -> None:
-        text, lines = b.text, b.lines
+    def run(self, r: LogRule, p: Pass) -> None:
+        text, lines = p.batch.text, p.batch.lines
         assert text is not None
         ratio = self.ratio
         n = hits = 0
@@ -183,5 +184,5 @@ class BulkLines(Plan):
                     starts.append(line_start)
                 line_start += len(lines[k]) + 1
         if n:
-            examples = [lines[text.count(SEP, 0, p)] for p in starts[-EXAMPLES:]]
-            r.observe_counts(n, hits, examples, b.now, r.bucket(b.now), b.out)
+            examples = [lines[text.count(SEP, 0, at)] for at in starts[-EXAMPLES:]]
+            r.observe_counts(n, hits, examples, p.now, r.bucket(p.now), p.out)

@@ -12,7 +12,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from alerter.rules.plans.base import SEP, Batch, Facts, Plan, first
+from alerter.rules.plans.base import SEP, Facts, Pass, Plan, first
 from alerter.rules.prefilter import bounded_pattern, line_pattern, rare_chars
 from alerter.rules.windows import EXAMPLES
 
@@ -67,15 +67,15 @@ class KeyedFindall(Plan):
         lit = f.literal
         return cls(rx, lit, rare_chars(lit) if lit is not None else "", Keys.of(f))
 
-    def run(self, r: LogRule, b: Batch) -> None:
-        text = b.text
+    def run(self, r: LogRule, p: Pass) -> None:
+        text = p.batch.text
         assert text is not None
         pos = first(self.literal, self.rare, text) if self.literal is not None else 0
         if pos < 0:
             return  # a C substring search rules out the batch faster than the regex scan
         ms = list(self.pattern.finditer(text, text.rfind(SEP, 0, pos) + 1))
         if ms:
-            gather(self.keys, r, ms, b)
+            gather(self.keys, r, ms, p)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +100,8 @@ class KeyedGated(Plan):
             return None
         return cls(rx, lit, re.compile(re.escape(lit)), rare_chars(lit), Keys.of(f))
 
-    def run(self, r: LogRule, b: Batch) -> None:
-        text = b.text
+    def run(self, r: LogRule, p: Pass) -> None:
+        text = p.batch.text
         assert text is not None
         pos = first(self.literal, self.rare, text)
         if pos < 0:
@@ -120,15 +120,16 @@ class KeyedGated(Plan):
             if m is not None:
                 ms.append(m)
         if ms:
-            gather(self.keys, r, ms, b)
+            gather(self.keys, r, ms, p)
 
 
-def gather(kp: Keys, r: LogRule, ms: list[re.Match[str]], b: Batch) -> None:
+def gather(kp: Keys, r: LogRule, ms: list[re.Match[str]], p: Pass) -> None:
     """A keyed rule's matches in one batch (one per line, in order, each ending at its
     line's end): each key is updated and evaluated once, with its last lines as examples.
     Counting is done in C (Counter over the key groups); Python steps only per key and
     back through the batch's last matches for the examples."""
-    text, now, out = b.text, b.now, b.out
+    batch, now, out = p.batch, p.now, p.out
+    text = batch.text
     assert text is not None
     key_of, single, value_group = kp.key_of, kp.single, kp.value_group
     keys = list(map(key_of, ms))
@@ -139,12 +140,12 @@ def gather(kp: Keys, r: LogRule, ms: list[re.Match[str]], b: Batch) -> None:
     if odd:  # an optional group did not take part: such lines are judged on their own
         good = [m for m, k in zip(ms, keys, strict=True) if not _is_odd(kp, m, k)]
         if good:
-            gather(kp, r, good, b)
+            gather(kp, r, good, p)
         bucket = r.bucket(now)
         for m in ms:
             if _is_odd(kp, m, key_of(m)):
                 idx = text.count(SEP, 0, m.start())
-                r.observe(b.events, idx, b.lines[idx], now, bucket, out)
+                r.observe(batch, idx, batch.lines[idx], now, bucket, out)
         return
     # the last EXAMPLES lines of each key (newest first), walking back from the batch's end
     examples: dict[Any, list[str]] = {}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from alerter.rules.plans.base import SEP, Batch, Facts, Plan, each_line, first, tail
+from alerter.rules.plans.base import SEP, Facts, Pass, Plan, each_line, first
 from alerter.rules.prefilter import rare_chars
 from alerter.rules.windows import EXAMPLES
 
@@ -27,8 +27,8 @@ class Touch(Plan):
         ok = f.aggregate == "absent" and f.match is None and f.plain and by in ((), ("source",))
         return cls() if ok else None
 
-    def run(self, r: LogRule, b: Batch) -> None:
-        r.touch(b.source, tail(b.lines, b.text), b.now, b.out)
+    def run(self, r: LogRule, p: Pass) -> None:
+        r.touch(p.batch.source, p.batch.tail(EXAMPLES), p.now, p.out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,9 @@ class RegexScan(Plan):
             return None
         return cls(f.batch, f.bulk, f.aggregate == "ratio")
 
-    def run(self, r: LogRule, b: Batch) -> None:
-        text, events, lines, now, out = b.text, b.events, b.lines, b.now, b.out
+    def run(self, r: LogRule, p: Pass) -> None:
+        batch, now, out = p.batch, p.now, p.out
+        text, lines = batch.text, batch.lines
         assert text is not None
         bucket = r.bucket(now)
         bulk, ratio = self.counts, self.ratio
@@ -68,10 +69,10 @@ class RegexScan(Plan):
                 m = r.match.search(lines[idx]) if r.match is not None else None
             if m is not None:
                 if not bulk:
-                    r.observe(events, idx, lines[idx], now, bucket, out, m)
+                    r.observe(batch, idx, lines[idx], now, bucket, out, m)
                 else:
                     n += 1
-                    if ratio and r.of_ok(events, idx, lines[idx], m):
+                    if ratio and r.of_ok(batch, idx, lines[idx], m):
                         hits += 1
                     if len(last_idx) == EXAMPLES:
                         del last_idx[0]
@@ -97,8 +98,9 @@ class LiteralScan(Plan):
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
         return cls(f.literal, rare_chars(f.literal)) if f.literal is not None else None
 
-    def run(self, r: LogRule, b: Batch) -> None:
-        text, events, lines, now, out = b.text, b.events, b.lines, b.now, b.out
+    def run(self, r: LogRule, p: Pass) -> None:
+        batch, now, out = p.batch, p.now, p.out
+        text, lines = batch.text, batch.lines
         assert text is not None
         lit = self.literal
         pos = first(lit, self.rare, text)
@@ -108,7 +110,7 @@ class LiteralScan(Plan):
         idx = last = 0
         while pos >= 0:
             idx += text.count(SEP, last, pos)
-            r.observe(events, idx, lines[idx], now, bucket, out)
+            r.observe(batch, idx, lines[idx], now, bucket, out)
             nxt = text.find(SEP, pos)
             if nxt < 0:
                 return
@@ -128,5 +130,5 @@ class EveryLine(Plan):
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
         return cls(f.no_literal or "no literal")
 
-    def run(self, r: LogRule, b: Batch) -> None:
-        each_line(r, b, None)
+    def run(self, r: LogRule, p: Pass) -> None:
+        each_line(r, p, None)

@@ -13,9 +13,9 @@ import requests
 from prometheus_client import CollectorRegistry
 
 from alerter.collectors.base import Sink
-from alerter.collectors.events import LogEvent
 from alerter.config.load import load_config
 from alerter.rules.alert import Alert, Transition
+from alerter.rules.events import LogBatch, LogEvent
 from alerter.runtime.daemon import Daemon
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.sdnotify import SystemdNotifier
@@ -30,15 +30,18 @@ class FakeEngine:
         self.seen = 0
         self.firing: dict[str, Alert] = {}
 
-    def process(self, events: Sequence[Any], now: float) -> list[Transition]:
+    def process(self, batch: LogBatch, now: float) -> list[Transition]:
         out = []
-        for e in events:
+        for e in batch:
             self.seen += 1
             if "boom" in e.line and "Boom" not in self.firing:
                 a = Alert({"alertname": "Boom"}, {}, "firing", 1.0, now, fired_at=now)
                 self.firing["Boom"] = a
                 out.append(Transition(now, "inactive", a))
         return out
+
+    def process_samples(self, samples: Sequence[Any], now: float) -> None:
+        self.seen += len(samples)
 
     def tick(self, now: float, timer: Callable[[], float] | None = None) -> list[Transition]:
         return []
@@ -49,7 +52,7 @@ class FakeEngine:
     def rule_health(self) -> list[dict[str, Any]]:
         return [{"name": "fake", "rules": []}]
 
-    def snapshot(self, lazy: bool = False) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         return {"seen": self.seen}
 
     def restore(self, data: Mapping[str, Any], now: float) -> None:
@@ -106,9 +109,9 @@ class FakeCollector:
 
     def emit(self, *lines: str) -> None:
         assert self.sink is not None
-        evs = [LogEvent(0.0, self.name, ln) for ln in lines]
-        count = len(evs)
-        self.sink.put(evs, ack=lambda: self._ack(count))
+        batch = LogBatch.of_events(self.name, 0.0, [LogEvent(0.0, self.name, ln) for ln in lines])
+        count = len(batch)
+        self.sink.put(batch, ack=lambda: self._ack(count))
 
     def _ack(self, n: int) -> None:
         self.acked += n
@@ -313,9 +316,8 @@ def test_stop_drains_bus_saves_snapshot_and_exits_zero(tmp_path: Path) -> None:
     msgs = h.messages(lambda m: m == "STOPPING=1")
     assert msgs[-1] == "STOPPING=1"
     from alerter.store.db import StateStore
-    from alerter.store.snapshots import read_snapshot
 
-    assert read_snapshot(StateStore(tmp_path / "state")) == {"seen": 100}
+    assert StateStore(tmp_path / "state").kv_get("engine", "snapshot") == {"seen": 100}
 
 
 def test_state_survives_restart(tmp_path: Path) -> None:

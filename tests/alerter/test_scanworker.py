@@ -19,7 +19,7 @@ from alerter.rules.loader import load_rule_files
 from alerter.runtime.scanworker import Channel, HelperProcess, ScanWorker
 from tests.alerter.scan_channels import Killing
 from tests.conftest import wait_for
-from tests.rules.helpers import engine
+from tests.rules.helpers import engine, logs
 from tests.rules.test_batches import RULES, line_by_line, random_lines, state, text_batch
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def feed_both(offloaded: Engine, alone: Engine, seed: int, batches: int = 6) -> 
             if part:
                 offloaded.process(text_batch(part), float(t))
                 for ln in part:
-                    alone.process([ln], float(t))
+                    logs(alone, float(t), [ln])
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -17,7 +17,7 @@ from alerter.rules.engine import Engine
 from alerter.rules.loader import load_rule_files
 from alerter.runtime.scanworker import Garbled, ScanWorker, _plain_loads
 from tests.alerter.scan_channels import FAULTS, GARBLES, Evil, FakeHelper, pwned
-from tests.rules.helpers import engine
+from tests.rules.helpers import engine, logs
 from tests.rules.test_batches import RULES, line_by_line, random_lines, state, text_batch
 
 TIMEOUT = 0.05  # a fake answers at once: only a fault waits this long
@@ -35,7 +35,7 @@ def feed_both(offloaded: Engine, alone: Engine, seed: int, batches: int) -> None
             if part:
                 offloaded.process(text_batch(part), float(t))
                 for ln in part:
-                    alone.process([ln], float(t))
+                    logs(alone, float(t), [ln])
 
 
 class Spawner:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alerter.collectors.events import Event, LogEvent
+from alerter.rules.events import Event, LogEvent
 
 
 class MemoryPositions:
@@ -53,13 +53,13 @@ class RecordingSink:
         self.events: list[Event] = []
         self.batches = 0
         self.parse_errors = 0  # counted by the batches, once all their lines were parsed
-        self.texts: list[str | None] = []  # each batch's `text` (None: it carries none)
+        self.texts: list[str | None] = []  # the text each batch carries (None: lines only)
         self.unacked: list[Callable[[], None]] = []
         self.lock = threading.Lock()
 
     def put(self, events: Sequence[Event], ack: Callable[[], None] | None = None) -> bool:
         with self.lock:
-            self.texts.append(getattr(events, "text", None))
+            self.texts.append(getattr(events, "block", None))  # (not joined by asking)
             self.events.extend(events)  # (a LogBatch: every line parsed now)
             self.parse_errors += getattr(events, "parse_errors", 0)
             self.batches += 1

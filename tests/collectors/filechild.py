@@ -11,8 +11,8 @@ import sys
 import threading
 
 import alerter.collectors.tail
-from alerter.collectors.events import LogEvent
 from alerter.collectors.file import FileCollector, FileConfig
+from alerter.rules.events import LogEvent
 from alerter.runtime.bus import Bus, BusSink, Gate
 from alerter.store.db import StateStore
 from tests.collectors.conftest import RecordingStats

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from alerter.collectors.base import Collector, PollingCollector
-from alerter.collectors.events import LogEvent, Sample
 from alerter.config.collectors import CollectorConfig, build_collector, parse_collector
 from alerter.config.yamlsource import MapReader, Problems, load_yaml
+from alerter.rules.events import LogEvent, Sample
 from tests.collectors.conftest import MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import wait_for
 

@@ -15,8 +15,8 @@ import pytest
 import structlog
 
 import alerter.collectors.tail
-from alerter.collectors.events import Event
 from alerter.collectors.file import FileCollector, FileConfig
+from alerter.rules.events import Event
 from tests.collectors.conftest import (
     MemoryPositions,
     RecordingSink,

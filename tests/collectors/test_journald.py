@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import alerter.collectors.journald
-from alerter.collectors.events import LogEvent
 from alerter.collectors.journald import (
     JournaldCollector,
     JournaldConfig,
@@ -18,6 +17,7 @@ from alerter.collectors.journald import (
     limited_event,
     parse_priority,
 )
+from alerter.rules.events import LogEvent
 from tests.collectors.conftest import (
     MemoryPositions,
     RecordingSink,

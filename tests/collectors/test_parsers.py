@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerter.collectors.events import EMPTY
 from alerter.collectors.parsers import (
     ParserConfig,
     ParseResult,
@@ -18,6 +17,7 @@ from alerter.collectors.parsers import (
     make_parser,
 )
 from alerter.collectors.timefmt import syslog_time, time_parser
+from alerter.rules.events import EMPTY
 
 NGINX = (
     r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)[^"]*" '
@@ -323,7 +323,7 @@ def test_a_picked_batch_is_lazy_too() -> None:
 
 
 def test_log_batch_builds_each_event_once() -> None:
-    from alerter.collectors.events import LogBatch
+    from alerter.rules.events import LogBatch
 
     built: list[str] = []
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from alerter.collectors.command import CommandCollector, CommandConfig
-from alerter.collectors.events import Sample
 from alerter.collectors.host import HostCollector, HostConfig, parse_show
 from alerter.collectors.http import HttpCollector, HttpConfig
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
+from alerter.rules.events import Sample
 from tests.collectors.conftest import RecordingStats
 
 NOW = 1_700_000_000.0

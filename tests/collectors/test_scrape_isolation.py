@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from alerter.collectors.events import Sample
 from alerter.collectors.prometheus import SKIPPED, PrometheusCollector, PrometheusConfig
+from alerter.rules.events import Sample
 from tests.collectors.conftest import RecordingSink, RecordingStats
 from tests.conftest import wait_for
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine, EngineHooks
-from alerter.rules.events import LogEvent, Sample
+from alerter.rules.events import LogBatch, LogEvent, Sample
 from alerter.rules.loader import load_rule_files
 
 
@@ -23,11 +23,17 @@ def engine(
 def log(
     e: Engine, t: float, line: str, source: str = "app", fields: Mapping[str, str] | None = None
 ) -> list[Transition]:
-    return e.process([LogEvent(t, source, line, fields or {})], t)
+    return logs(e, t, [LogEvent(t, source, line, fields or {})])
+
+
+def logs(e: Engine, t: float, events: Sequence[LogEvent]) -> list[Transition]:
+    """Feed log events built already (all of one source) at t, as one batch."""
+    return e.process(LogBatch.of_events(events[0].source, t, events), t)
 
 
 def sample(e: Engine, t: float, name: str, value: float, **labels: str) -> list[Transition]:
-    return e.process([Sample(t, "m", name, labels, value)], t)
+    e.process_samples([Sample(t, "m", name, labels, value)], t)
+    return []
 
 
 def states(ts: list[Transition]) -> list[tuple[str, str]]:
@@ -44,3 +50,6 @@ class RecordingHooks:
 
     def key_evicted(self, alertname: str, count: int, reason: str) -> None:
         self.evicted.append((alertname, count, reason))
+
+    def evaluation_duration(self, group: str, seconds: float) -> None:
+        pass

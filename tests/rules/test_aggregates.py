@@ -6,7 +6,7 @@ import pytest
 
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogEvent
-from tests.rules.helpers import engine, log, sample, states
+from tests.rules.helpers import engine, log, logs, sample, states
 
 
 def rule(body: str, interval: str = "15s") -> str:
@@ -179,7 +179,7 @@ def test_window_memory_is_bounded_by_buckets_not_events() -> None:
     e = engine(rule("logs: {match: hit}\naggregate: count\nover: 10m\nthreshold: '> 1e9'"))
     batch = [LogEvent(0, "s", "hit")] * 1000
     for t in range(0, 1200):
-        e.process(batch, t)
+        logs(e, t, batch)
     ((_, dump),) = e.snapshot()["rules"]["g/0/A"]["window"]["keys"]
     buckets = dump[0]
     assert len(buckets) // 2 <= 121

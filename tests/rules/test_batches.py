@@ -11,7 +11,7 @@ import pytest
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine
-from tests.rules.helpers import engine
+from tests.rules.helpers import engine, logs
 
 RULES = r"""
 groups:
@@ -217,9 +217,12 @@ def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str) -> None:
         for source in ("s1", "s2"):
             part = [ln for ln in chunk if ln.source == source]
             if part:
-                batched.process(text_batch(part) if kind == "text" else part, float(t))
+                batched.process(
+                    text_batch(part) if kind == "text" else LogBatch.of_events(source, t, part),
+                    float(t),
+                )
                 for ln in part:
-                    single.process([ln], float(t))
+                    logs(single, float(t), [ln])
     assert state(batched) == state(single)
     assert {a.labels["alertname"] for a in batched.alerts()} >= {"KeyedCount", "PlainCount"}
 
@@ -309,6 +312,6 @@ groups:
         ]
         batched.process(text_batch(part), float(t))
         for ln in part:
-            single.process([ln], float(t))
+            logs(single, float(t), [ln])
         assert state(batched) == state(single)
     assert isinstance(batched._log_rules[0].plan, BulkCount)  # the plan tested

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from alerter.rules.events import LogEvent
-from tests.rules.helpers import RecordingHooks, engine, log, states
+from tests.rules.helpers import RecordingHooks, engine, log, logs, states
 
 BRUTE = """
 groups:
@@ -63,7 +63,7 @@ def test_example_lines_are_kept_cut_so_a_key_costs_no_more_for_long_lines() -> N
     for t in range(3):
         log(e, t, fail("1.2.3.4", long_user), "auth")
     batch = [LogEvent(3.0, "auth", fail("5.6.7.8", long_user), {}) for _ in range(3)]
-    e.process(batch, 3.0)
+    logs(e, 3.0, batch)
     alerts = {a.labels["ip"]: a for a in e.alerts()}
     for ip in ("1.2.3.4", "5.6.7.8"):
         ex = alerts[ip].examples
@@ -249,7 +249,7 @@ groups:
         LogEvent(0, "journal", "boom", {"priority": "2", "unit": "web.service"}),
         LogEvent(0, "journal", "x", {"priority": "3", "unit": "webapp.service"}),
     ]
-    out = e.process(evs, 0)
+    out = logs(e, 0, evs)
     assert sorted((t.alert.alertname, t.alert.labels.get("unit", "")) for t in out) == [
         ("Any", ""),
         ("Crit", "web.service"),

@@ -14,7 +14,7 @@ from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogEvent
 from alerter.rules.plans import KeyedFindall
-from tests.rules.helpers import RecordingHooks, engine, log, states
+from tests.rules.helpers import RecordingHooks, engine, log, logs, states
 
 RULE = """
 groups:
@@ -52,7 +52,7 @@ def fail(ip: str) -> str:
 
 
 def batch(e: Engine, t: float, *ips: str) -> list[Transition]:
-    return e.process([LogEvent(t, "auth", fail(ip)) for ip in ips], t)
+    return logs(e, t, [LogEvent(t, "auth", fail(ip)) for ip in ips])
 
 
 def keys(e: Engine) -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 from alerter.collectors.parsers import Parser, ParserConfig, batch, make_parser
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogEvent
-from tests.rules.helpers import engine
+from tests.rules.helpers import engine, logs
 from tests.rules.test_batches import line_by_line, state
 
 NOW = 1_795_000_000.0
@@ -196,18 +196,20 @@ def test_lazy_parsing_equals_eager_parsing_of_the_lines_rules_read(seed: int) ->
             parsed = set(lazy_batch.parsed_lines())
 
             events, _ = p.events(lines, source, now)
-            assert got == transitions(eager.process(events, now))
+            assert got == transitions(logs(eager, now, events))
             read: set[int] = set()
-            reference.process(
+            logs(
+                reference,
+                now,
                 [
                     LogEvent(e.time, e.source, e.line, Watched(e.fields, i, read))
                     for i, e in enumerate(events)
                 ],
-                now,
             )
-            restricted.process(
-                [e if i in parsed else LogEvent(now, source, e.line) for i, e in enumerate(events)],
+            logs(
+                restricted,
                 now,
+                [e if i in parsed else LogEvent(now, source, e.line) for i, e in enumerate(events)],
             )
             # (the line-by-line paths fire at the crossing line: their values may differ)
             assert state(lazy) == state(eager) == state(reference) == state(restricted)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from alerter.collectors.events import Event, LogEvent
+from alerter.rules.events import Event, LogEvent
 from alerter.runtime.bus import Gate
 from tests.conftest import wait_for
 
