@@ -19,6 +19,9 @@ dbus-daemon dbus
 /usr/lib/polkit-1/polkitd polkitd
 prometheus-alertmanager prometheus-alertmanager
 amtool prometheus-alertmanager
+prometheus prometheus
+systemd-analyze systemd
+zsh zsh
 fail2ban-regex fail2ban
 node nodejs
 unshare util-linux

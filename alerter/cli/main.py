@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(func=cmd_version)
 
     from alerter.cli import bans as cli_bans
+    from alerter.cli import completion as cli_completion
     from alerter.cli import routes as cli_routes
     from alerter.cli import rules as cli_rules
     from alerter.cli import silence as cli_silence
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_silence.register(sub)
     cli_routes.register(sub)
     cli_bans.register(sub)
+    cli_completion.register(sub)
     return parser
 
 
