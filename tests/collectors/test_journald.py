@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from alerter.collectors.journald import (
     limited_event,
     parse_priority,
 )
-from alerter.rules.events import LogEvent
+from alerter.rules.events import LogBatch, LogEvent
 from tests.collectors.conftest import (
     MemoryPositions,
     RecordingSink,
@@ -76,6 +76,34 @@ def test_long_fields_are_cut_to_max_line_bytes_at_a_character_boundary() -> None
     e, cut = limited_event({"MESSAGE": "x" * 1001}, "j", 1001)
     assert (cut, e.line) == (False, "x" * 1001)  # exactly at the limit: whole
     assert entry_event(entry, "j").line == entry["MESSAGE"]  # no limit given: whole
+
+
+def test_a_read_goes_to_the_sink_as_one_log_batch_of_its_entries() -> None:
+    """As the file collector: one LogBatch a read, its events built from the entries (their
+    own times and fields), acknowledged with the read's last cursor."""
+    positions = MemoryPositions()
+    c = JournaldCollector(JournaldConfig("j"), positions, RecordingStats())
+    got: list[object] = []
+
+    class Sink:
+        def put(self, events: object, ack: Callable[[], None] | None = None) -> bool:
+            got.append(events)
+            if ack is not None:
+                ack()
+            return True
+
+    entries = [
+        {"MESSAGE": f"m{i}", "__REALTIME_TIMESTAMP": str(1_700_000_000_000_000 + i), "_PID": "7"}
+        for i in range(3)
+    ]
+    events = [entry_event(e, "j") for e in entries]
+    c._cursor = "s=1;i=3"
+    assert c._put(Sink(), events)  # type: ignore[arg-type]
+    (batch,) = got
+    assert isinstance(batch, LogBatch) and batch.source == "j" and list(batch) == events
+    assert [e.time for e in batch] == [1_700_000_000.0 + i / 1e6 for i in range(3)]
+    assert batch.event(0).fields["pid"] == "7" and batch.parse_errors == 0
+    assert positions.load_positions("j") == {"cursor": "s=1;i=3"}
 
 
 def test_journalctl_is_asked_for_every_field_whole() -> None:
