@@ -385,3 +385,52 @@ def test_parse_elements_reads_nft_json_listing() -> None:
         ("192.0.2.7", (), 599.0),
         ("2001:db8::7", (22,), 12.0),
     ]
+
+
+def test_api_routes_validate_ban_list_and_lift(harness: Harness) -> None:
+    from alerter.actions.banapi import routes
+    from alerter.api.routes import HTTPError, Request
+
+    _, bans, fw = build(harness)
+    table = {(r.method, r.pattern): r for r in routes(bans)}
+    assert table[("POST", "/api/v1/bans")].mutating
+    assert table[("DELETE", "/api/v1/bans/{address}")].mutating
+    assert not table[("GET", "/api/v1/bans")].mutating
+
+    def call(method: str, pattern: str, body: object = None, **kw: str) -> object:
+        route = table[(method, pattern)]
+        req = Request(
+            method,
+            pattern,
+            {k: [v] for k, v in kw.items() if k != "address"},
+            {},
+            json.dumps(body).encode() if body is not None else b"",
+            {"address": kw["address"]} if "address" in kw else {},
+        )
+        return json.loads(route.handler(req).body)
+
+    for body, status in [
+        ({"address": "example.org"}, 400),
+        ({"address": "203.0.113.7", "duration": "forever"}, 400),
+        ({"address": "203.0.113.7", "ports": [70000]}, 400),
+        ({"address": "127.0.0.1"}, 409),
+        ([1, 2], 400),
+    ]:
+        with pytest.raises(HTTPError) as e:
+            call("POST", "/api/v1/bans", body)
+        assert e.value.status == status, body
+    assert fw.banned() == {}
+    made = call("POST", "/api/v1/bans", {"address": "::ffff:203.0.113.7", "duration": "1h"})
+    assert made["data"]["address"] == "203.0.113.7"  # type: ignore[index]
+    assert made["data"]["remainingSeconds"] == 3600  # type: ignore[index]
+    assert fw.banned() == {"203.0.113.7": 3600.0}
+    listed = call("GET", "/api/v1/bans")["data"]  # type: ignore[index]
+    assert [b["address"] for b in listed] == ["203.0.113.7"]
+    call("DELETE", "/api/v1/bans/{address}", address="203.0.113.7")
+    assert fw.banned() == {}
+    with pytest.raises(HTTPError) as e:
+        call("DELETE", "/api/v1/bans/{address}", address="203.0.113.7")
+    assert e.value.status == 404
+    assert call("GET", "/api/v1/bans")["data"] == []  # type: ignore[index]
+    (old,) = call("GET", "/api/v1/bans", all="true")["data"]  # type: ignore[index]
+    assert old["liftedAt"] is not None and old["action"] == "manual"
