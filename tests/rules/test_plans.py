@@ -27,7 +27,11 @@ PACKS = sorted(
 # spike count in one findall; the quantile takes its values from one, falling back to a
 # MULTILINE regex scan when a value is empty
 PINNED = {
+    "apache/0/ApacheAuthFailures": "LiteralScan",
+    "apache/1/ApacheProbes": "KeyedGated",
     "deadman/0/LogSourceSilent": "Touch",
+    "dovecot/0/DovecotLoginFailures": "KeyedFindall",
+    "dovecot/1/DovecotAuthFailures": "KeyedGated",
     # kernel and systemd rules filter on journal fields (where: _TRANSPORT / _PID, _UID): their
     # lines are found by literal or regex scan and judged one by one
     "kernel/0/KernelOOMKill": "LiteralScan",
@@ -41,6 +45,12 @@ PINNED = {
     "nginx/5/NginxRateLimited": "KeyedGated",
     "nginx/6/NginxProbes": "KeyedGated",
     "nginx/7/NginxProbesErrorLog": "LiteralScan",
+    "pam/0/PAMAuthFailures": "LiteralScan",
+    "pam/1/SudoRefused": "LiteralScan",
+    "pam/2/SuFailures": "LiteralScan",
+    "postfix/0/PostfixSASLAuthFailures": "LiteralScan",
+    "postfix/1/PostfixRelayDenied": "KeyedGated",
+    "postfix/2/PostfixRejects": "KeyedGated",
     "sshd/0/SSHBruteForce": "KeyedFindall",
     "sshd/1/SSHInvalidUsers": "KeyedFindall",
     "systemd/0/SystemdUnitFailed": "RegexScan",
@@ -58,6 +68,10 @@ PINNED_AS_USER_FILE = {
     "nginx/4/NginxHTTPAuthFailures": "LiteralScan",
     "nginx/5/NginxRateLimited": "LiteralScan",
     "nginx/6/NginxProbes": "LiteralScan",
+    "apache/1/ApacheProbes": "LiteralScan",
+    "dovecot/0/DovecotLoginFailures": "LiteralScan",
+    "dovecot/1/DovecotAuthFailures": "LiteralScan",
+    "postfix/1/PostfixRelayDenied": "LiteralScan",
 }
 
 # the randomized batch test's rules (tests/rules/test_batches.py): one or more per strategy
