@@ -1,11 +1,20 @@
-"""Fakes for tests and benches (shipped in the package, like structlog.testing): clocks, units,
-and no-op position stores and collector stats."""
+"""Fakes for tests and benches (shipped in the package, like structlog.testing): a clock, units,
+a recording notifier, position stores and collector stats, a free loopback port, and the real
+daemon run in-process."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alerter.runtime.daemon import Daemon
+    from alerter.runtime.metrics import Metrics
 
 
 class FixedClock:
@@ -144,3 +153,107 @@ class FakeFirewall:
             for (a, p), end in self.ends.items()
             if end > now
         ]
+
+
+class MemoryPositions:
+    """A PositionStore in memory (a restart of a collector on the same object finds them)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, str]] = {}
+        self.lock = threading.Lock()
+
+    def load_positions(self, collector: str) -> dict[str, str]:
+        with self.lock:
+            return dict(self.data.get(collector, {}))
+
+    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
+        with self.lock:
+            self.data.setdefault(collector, {}).update(positions)
+
+    def delete_positions(self, collector: str, keys: Sequence[str]) -> None:
+        with self.lock:
+            for k in keys:
+                self.data.get(collector, {}).pop(k, None)
+
+
+class RecordingStats:
+    """CollectorStats that keep what they are told: drops by (collector, reason), up or not."""
+
+    def __init__(self) -> None:
+        self.drops: Counter[tuple[str, str]] = Counter()
+        self.ups: dict[str, bool] = {}
+
+    def dropped(self, collector: str, reason: str, count: int = 1) -> None:
+        self.drops[(collector, reason)] += count
+
+    def up(self, collector: str, is_up: bool) -> None:
+        self.ups[collector] = is_up
+
+
+class RecordingNotifier:
+    """A Notifier that keeps what it is asked to send; set `fail_with` to make sends raise."""
+
+    def __init__(self, name: str = "rec", send_resolved: bool = True) -> None:
+        self.name = name
+        self.send_resolved = send_resolved
+        self.sent: list[Any] = []
+        self.fail_with: Exception | None = None
+        self._cond = threading.Condition()
+
+    def send(self, notification: Any) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        with self._cond:
+            self.sent.append(notification)
+            self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[Any]:
+        """The notifications sent, once there are `count` (AssertionError at the timeout)."""
+        with self._cond:
+            ok = self._cond.wait_for(lambda: len(self.sent) >= count, timeout)
+        assert ok, f"expected {count} notifications, got {len(self.sent)}"
+        return list(self.sent)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a server started next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_daemon(
+    config: str | Path,
+    *,
+    metrics: Metrics | None = None,
+    ready_timeout: float = 20.0,
+    stop_timeout: float = 15.0,
+) -> Iterator[Daemon]:
+    """The real daemon on this config, run in a thread of this process (no systemd: its
+    notifications go nowhere), ready when yielded; stopped on exit, which fails if it does not
+    end within `stop_timeout`."""
+    from prometheus_client import CollectorRegistry
+
+    from alerter.config.load import load_config
+    from alerter.runtime.daemon import Daemon
+    from alerter.runtime.metrics import Metrics
+    from alerter.runtime.sdnotify import SystemdNotifier
+
+    d = Daemon(
+        str(config),
+        load_config(str(config)),
+        notifier=SystemdNotifier({}),
+        metrics=metrics if metrics is not None else Metrics(CollectorRegistry()),
+    )
+    t = threading.Thread(target=d.run, name="daemon", daemon=True)
+    t.start()
+    try:
+        if not d.ready.wait(ready_timeout):
+            raise AssertionError(f"the daemon was not ready within {ready_timeout}s")
+        yield d
+    finally:
+        d.request_stop()
+        t.join(stop_timeout)
+    if t.is_alive():
+        raise AssertionError(f"the daemon did not stop within {stop_timeout}s")

@@ -65,7 +65,6 @@ from daemon_tools import (
     Profiler,
     SinkReceiver,
     children_cpu,
-    free_port,
     helpers_cpu,
     proc_cpu,
     samples,
@@ -74,6 +73,7 @@ from daemon_tools import (
 )
 
 from alerter.harness.crashtest import LINE, DaemonProcess, KeyReceiver, rules_text
+from alerter.testing import free_port
 
 
 def bare(paths: Sequence[Path]) -> float:

@@ -7,7 +7,6 @@ import contextlib
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,12 +22,6 @@ from alerter.harness.crashtest import DaemonProcess, KeyReceiver
 # /metrics is scraped every 1/50 of the time waited so far (20 ms to 250 ms): the end is known
 # within 2% while the scrapes, which cost the daemon a few ms of CPU each, stay about 50 a case
 POLL = (0.02, 0.25, 50)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SinkReceiver(KeyReceiver):

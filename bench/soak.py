@@ -14,22 +14,16 @@ a target the writer keeps up with if it can (the achieved rate is printed).
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from alerter.harness.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
+from alerter.testing import free_port
 
 PER_KEY = 200  # lines per key: 100 new keys a second at 20k lines/s, each alerted once
 ROTATE_EVERY = 30.0  # seconds; rename and copytruncate in turn
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def mib(n: int) -> str:

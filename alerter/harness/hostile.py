@@ -29,6 +29,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerter.harness.crashtest import DaemonProcess
+from alerter.testing import free_port
 
 T = TypeVar("T")
 
@@ -389,9 +390,3 @@ def wait_for(cond: Callable[[], T | None], timeout: float, every: float = 0.1) -
         if time.monotonic() >= deadline:
             return None
         time.sleep(every)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

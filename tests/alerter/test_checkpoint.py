@@ -16,8 +16,8 @@ from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
 from alerter.store.snapshots import read_snapshot
-from alerter.testing import FixedClock
-from tests.alerter.dispatch.helpers import RecordingNotifier, alert, make_dispatcher, route, tr
+from alerter.testing import FixedClock, RecordingNotifier
+from tests.alerter.dispatch.helpers import alert, make_dispatcher, route, tr
 
 
 def refuse_writes(store: StateStore, refuse: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from alerter.testing import free_port
 from tests.conftest import wait_for
 
 ALERTER = [sys.executable, "-m", "alerter"]
@@ -18,12 +18,6 @@ ALERTER = [sys.executable, "-m", "alerter"]
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ALERTER, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_check_ok_prints_a_summary(tmp_path: Path) -> None:

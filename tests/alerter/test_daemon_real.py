@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from prometheus_client import CollectorRegistry
 
-from alerter.config.load import load_config
 from alerter.runtime.daemon import Daemon
-from alerter.runtime.metrics import Metrics
-from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.testing import running_daemon
 from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration
@@ -56,19 +52,8 @@ route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 
 @pytest.fixture
 def daemon(tmp_path: Path, http_receiver: HTTPReceiver) -> Iterator[Daemon]:
     (tmp_path / "app.log").write_text("")
-    cfg = write_config(tmp_path, http_receiver.url)
-    d = Daemon(
-        str(cfg),
-        load_config(str(cfg)),
-        notifier=SystemdNotifier({}),
-        metrics=Metrics(CollectorRegistry()),
-    )
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
-    assert d.ready.wait(20)
-    yield d
-    d.request_stop()
-    t.join(15)
+    with running_daemon(write_config(tmp_path, http_receiver.url)) as d:
+        yield d
 
 
 def test_line_fires_webhook_and_reload_keeps_alert_without_renotifying(
@@ -129,26 +114,14 @@ def test_a_burst_goes_through_the_scan_helper_which_ends_with_the_daemon(
     tmp_path: Path, http_receiver: HTTPReceiver
 ) -> None:
     cfg = write_config(tmp_path, http_receiver.url, BULK_RULES)
-    d = Daemon(
-        str(cfg),
-        load_config(str(cfg)),
-        notifier=SystemdNotifier({}),
-        metrics=Metrics(CollectorRegistry()),
-    )
     (tmp_path / "app.log").write_text(
         "".join(f"req {i} status=503 took 12ms path=/x\n" for i in range(10_000))
     )  # 400 KB at once
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
-    try:
-        assert d.ready.wait(20)
+    with running_daemon(cfg) as d:  # stopped (the thread ended) when the block ends
         wait_for(lambda: any(a.labels["alertname"] == "MostlyFailing" for a in d.alerts()))
         worker = d.scan_worker
         assert worker is not None and worker.handed >= 1  # the ratio's pass ran in the helper
         pid = worker.pid
         assert pid is not None
-    finally:
-        d.request_stop()
-        t.join(15)
-    assert not t.is_alive() and d.scan_worker is None
+    assert d.scan_worker is None
     assert not Path(f"/proc/{pid}").exists()  # ended and reaped with the daemon

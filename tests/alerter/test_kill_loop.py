@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,16 +13,11 @@ from pathlib import Path
 import pytest
 
 from alerter.harness.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
+from alerter.testing import free_port
 
 KILLS = 12
 # The run is seeded so that a failure can be repeated; ALERTER_KILL_SEED picks another.
 SEED = int(os.environ.get("ALERTER_KILL_SEED", "20261201"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 pytestmark = pytest.mark.integration
@@ -40,7 +34,7 @@ def test_random_kill_9_with_rotation_loses_no_key(
     tmp_path: Path, receiver: KeyReceiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rnd = random.Random(SEED)
-    port = _free_port()
+    port = free_port()
     cfg = write_config(tmp_path, receiver.url, port)
     writer = RotatingWriter(tmp_path / "app.log")
     daemon = DaemonProcess(cfg, port, tmp_path / "alerter.log")

@@ -3,17 +3,15 @@ then), once the engine is done with their batch."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerter.config.load import load_config
 from alerter.runtime.daemon import Daemon
 from alerter.runtime.metrics import Metrics
-from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.testing import running_daemon
 from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration
@@ -60,13 +58,8 @@ route: {{receiver: hook, group_by: [alertname], group_wait: 0s}}
 """
     )
     metrics = Metrics(CollectorRegistry())
-    d = Daemon(str(cfg), load_config(str(cfg)), notifier=SystemdNotifier({}), metrics=metrics)
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
-    assert d.ready.wait(20)
-    yield d, metrics
-    d.request_stop()
-    t.join(15)
+    with running_daemon(cfg, metrics=metrics) as d:
+        yield d, metrics
 
 
 def test_parse_errors_are_counted_for_the_lines_rules_looked_at(

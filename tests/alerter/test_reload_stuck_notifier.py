@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from alerter.config.load import load_config
-from alerter.runtime.daemon import Daemon
-from alerter.runtime.metrics import Metrics
-from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.testing import running_daemon
 from tests.alerter.notifiers.rawserver import RawServer, hold
 
 pytestmark = pytest.mark.integration
@@ -52,28 +47,20 @@ def test_reload_does_not_wait_for_a_notifier_stuck_in_a_send(tmp_path: Path) -> 
     server = RawServer(hold)
     (tmp_path / "app.log").write_text("")
     cfg = write_config(tmp_path, server.url)
-    d = Daemon(
-        str(cfg),
-        load_config(str(cfg)),
-        notifier=SystemdNotifier({}),
-        metrics=Metrics(CollectorRegistry()),
-    )
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
     try:
-        assert d.ready.wait(20)
-        with (tmp_path / "app.log").open("a") as f:
-            f.write("ERROR one\n")
-        assert server.held.wait(30), "the notification never reached the receiver"
+        # on leaving the block the daemon must stop within 30 s (the held sends released first)
+        with running_daemon(cfg, stop_timeout=30) as d:
+            try:
+                with (tmp_path / "app.log").open("a") as f:
+                    f.write("ERROR one\n")
+                assert server.held.wait(30), "the notification never reached the receiver"
 
-        # Waiting for the stuck send would take its whole hour; the reload is done at once.
-        assert d.reload_and_wait(timeout=60), d.last_reload_error
-        assert not server.release.is_set() and not server.hung_up.is_set()
-        assert server.requests, "the stuck request was the receiver's first"
-        assert d.status()["state"]["ok"]
+                # Waiting for the stuck send would take its whole hour; the reload is done at once.
+                assert d.reload_and_wait(timeout=60), d.last_reload_error
+                assert not server.release.is_set() and not server.hung_up.is_set()
+                assert server.requests, "the stuck request was the receiver's first"
+                assert d.status()["state"]["ok"]
+            finally:
+                server.release.set()  # the held sends end, so stopping does not wait either
     finally:
-        server.release.set()  # the held sends end, so stopping does not wait either
-        d.request_stop()
-        t.join(30)
         server.stop()
-    assert not t.is_alive()

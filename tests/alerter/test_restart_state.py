@@ -3,19 +3,13 @@ kill -9, and an alert whose rule is gone when alerter starts again is resolved, 
 
 from __future__ import annotations
 
-import socket
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from alerter.config.load import load_config
 from alerter.harness.crashtest import DaemonProcess
-from alerter.runtime.daemon import Daemon
-from alerter.runtime.metrics import Metrics
-from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.testing import free_port, running_daemon
 from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration
@@ -51,12 +45,6 @@ route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 
 """
     )
     return cfg
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def committed_offset(tmp: Path) -> int:
@@ -101,37 +89,18 @@ def test_events_counted_before_a_kill_9_count_after_it(
         daemon.stop()
 
 
-def in_process(cfg: Path) -> tuple[Daemon, threading.Thread]:
-    d = Daemon(
-        str(cfg),
-        load_config(str(cfg)),
-        notifier=SystemdNotifier({}),
-        metrics=Metrics(CollectorRegistry()),
-    )
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
-    assert d.ready.wait(20)
-    return d, t
-
-
 def test_an_alert_whose_rule_is_gone_after_a_restart_is_resolved(
     tmp_path: Path, http_receiver: HTTPReceiver
 ) -> None:
     cfg = write_config(tmp_path, http_receiver.url, 0)
-    d, t = in_process(cfg)
-    append(tmp_path, "login failed from 203.0.113.9\n" * 5)
-    (fired,) = http_receiver.wait(1)
-    assert fired.json()["status"] == "firing"
-    d.request_stop()
-    t.join(15)
+    with running_daemon(cfg):
+        append(tmp_path, "login failed from 203.0.113.9\n" * 5)
+        (fired,) = http_receiver.wait(1)
+        assert fired.json()["status"] == "firing"
 
     write_config(tmp_path, http_receiver.url, 0, name="SomethingElse")  # the rule is gone
-    d, t = in_process(cfg)
-    try:
+    with running_daemon(cfg):
         reqs = http_receiver.wait(2)
         body = reqs[1].json()
         assert body["status"] == "resolved"
         assert body["alerts"][0]["labels"]["alertname"] == "BruteForce"
-    finally:
-        d.request_stop()
-        t.join(15)

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from alerter.api.conn import Limits, is_exposed
 from alerter.api.routes import Request, Response, Route
 from alerter.api.server import APIServer, ListenError
+from alerter.testing import free_port
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -353,12 +354,6 @@ def test_past_the_cap_a_new_connection_gets_503_when_every_slot_runs_a_handler()
 
 
 # --- re-binding on reload ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def post_echo(port: int, token: str | None) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,15 +14,10 @@ import pytest
 import requests
 
 from alerter.harness.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
+from alerter.testing import free_port
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ def test_daemon_notifies_through_a_full_disk_and_writes_everything_after(
     tmp_path: Path, small_fs: Path
 ) -> None:
     receiver = KeyReceiver()
-    port = _free_port()
+    port = free_port()
     cfg = write_config(tmp_path, receiver.url, port)
     text = cfg.read_text().replace(f'"{tmp_path / "state"}"', f'"{small_fs / "state"}"')
     cfg.write_text(text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from alerter.testing import free_port
 from tests.conftest import REPO, Sandbox, wait_for
 
 pytestmark = pytest.mark.integration
@@ -24,12 +24,6 @@ def _poll(seconds: float, interval: float = 0.2) -> Iterator[None]:
     while time.monotonic() < deadline:
         yield
         time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unit_text(config: Path, workdir: Path, watchdog: str = "2s") -> str:

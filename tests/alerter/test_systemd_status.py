@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.alerter.test_systemd_service import UNIT, free_port, unit_text
+from alerter.testing import free_port
+from tests.alerter.test_systemd_service import UNIT, unit_text
 from tests.conftest import Sandbox, wait_for
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.alerter.test_cli import free_port
+from alerter.testing import free_port
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

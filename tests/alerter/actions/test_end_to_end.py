@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import textwrap
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from alerter.testing import free_port
 from tests.conftest import REPO, HTTPReceiver, Sandbox, wait_for
 
 pytestmark = pytest.mark.integration
@@ -29,12 +29,6 @@ ALERTER = REPO / ".venv" / "bin" / "alerter"
 # Sandboxes share the host's cgroup tree: unit names unique to this run keep two runs apart.
 RUN = secrets.token_hex(3)
 ALERTER_UNIT, WEB, CPU = (f"a6-{RUN}-{n}.service" for n in ("alerter", "web", "cpu"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

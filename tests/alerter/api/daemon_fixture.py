@@ -3,17 +3,12 @@ and an API token: what the real amtool and the Prometheus comparison talk to."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
-from alerter.config.load import load_config
 from alerter.runtime.daemon import Daemon
-from alerter.runtime.metrics import Metrics
-from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.testing import running_daemon
 
 TOKEN = "amtool-test-token"
 
@@ -62,17 +57,5 @@ notifiers:
 route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s}}
 """
     )
-    d = Daemon(
-        str(cfg),
-        load_config(str(cfg)),
-        notifier=SystemdNotifier({}),
-        metrics=Metrics(CollectorRegistry()),
-    )
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
-    try:
-        assert d.ready.wait(20), "the daemon did not get ready"
+    with running_daemon(cfg) as d:
         yield Running(d, f"http://127.0.0.1:{d.server.port}", tmp / "app.log", tmp / "token")
-    finally:
-        d.request_stop()
-        t.join(15)

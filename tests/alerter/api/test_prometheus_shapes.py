@@ -4,7 +4,6 @@ prometheus) serving the equivalent rules: one firing (no `for`), one pending (`f
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from alerter.testing import free_port
 from tests.alerter.api import daemon_fixture
 from tests.alerter.api.daemon_fixture import Running
 from tests.conftest import HTTPReceiver, require, wait_for
@@ -57,12 +57,6 @@ groups:
 GO_FLOAT = re.compile(r"^-?\d(\.\d+)?e[+-]\d{2,3}$|^NaN$|^[+-]Inf$")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[str]:
     exe = require("prometheus")
@@ -70,7 +64,7 @@ def prometheus(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "prom.yml").write_text(
         f"global: {{evaluation_interval: 1s}}\nrule_files: [{tmp_path / 'prom-rules.yml'}]\n"
     )
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     log = (tmp_path / "prom.log").open("w")
     proc = subprocess.Popen(
         [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibi
 from alerter.dispatch.outbox import Backoff
 from alerter.dispatch.timeintervals import NONE, TimeIntervals
 from alerter.notifiers.config import NotifierConfig, parse_notifier
-from alerter.notifiers.model import Notification
 from alerter.protocols import Clock, Notifier
 from alerter.rules.alert import Alert, State, Transition
 from alerter.runtime.metrics import Metrics
@@ -65,30 +63,6 @@ def notifier_config(text: str, base_dir: Path = Path(".")) -> NotifierConfig:
         raise SourceError(p.items)
     assert out is not None
     return out
-
-
-class RecordingNotifier:
-    """Records what it is asked to send; can be told to fail."""
-
-    def __init__(self, name: str = "rec", send_resolved: bool = True) -> None:
-        self.name = name
-        self.send_resolved = send_resolved
-        self.sent: list[Notification] = []
-        self.fail_with: Exception | None = None
-        self._cond = threading.Condition()
-
-    def send(self, notification: Notification) -> None:
-        if self.fail_with is not None:
-            raise self.fail_with
-        with self._cond:
-            self.sent.append(notification)
-            self._cond.notify_all()
-
-    def wait(self, count: int, timeout: float = 5.0) -> list[Notification]:
-        with self._cond:
-            ok = self._cond.wait_for(lambda: len(self.sent) >= count, timeout)
-        assert ok, f"expected {count} notifications, got {len(self.sent)}"
-        return list(self.sent)
 
 
 def make_dispatcher(

@@ -22,8 +22,9 @@ from alerter.dispatch.silences import silence_from_api
 from alerter.rules.alert import Alert
 from alerter.runtime.wiring import SystemClock
 from alerter.store.db import StateStore
+from alerter.testing import RecordingNotifier
 
-from .helpers import RecordingNotifier, alert, inhibit, make_dispatcher, route, tr
+from .helpers import alert, inhibit, make_dispatcher, route, tr
 
 TOKEN = "s3cret-token"
 

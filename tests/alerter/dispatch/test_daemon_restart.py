@@ -5,7 +5,6 @@ not send it again."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,13 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from alerter.testing import free_port
 from tests.conftest import start_receiver, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(d: Path, hook_port: int, api_port: int) -> Path:
@@ -102,7 +96,7 @@ def daemons() -> Iterator[list[Daemon]]:
 def test_notification_survives_a_daemon_restart_while_the_receiver_is_down(
     tmp_path: Path, daemons: list[Daemon]
 ) -> None:
-    hook_port, api_port = _free_port(), _free_port()
+    hook_port, api_port = free_port(), free_port()
     cfg = _config(tmp_path, hook_port, api_port)
     first = Daemon(cfg, api_port, tmp_path / "alerter.log")
     daemons.append(first)

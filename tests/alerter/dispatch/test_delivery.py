@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +19,10 @@ from alerter.notifiers.model import Notification
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.wiring import SystemClock
 from alerter.store.db import StateStore
-from alerter.testing import FixedClock
+from alerter.testing import FixedClock, RecordingNotifier, free_port
 from tests.conftest import HTTPReceiver, start_receiver, wait_for
 
-from .helpers import RecordingNotifier, alert, make_dispatcher, notifier_config, route, tr
+from .helpers import alert, make_dispatcher, notifier_config, route, tr
 
 ROUTE = "{receiver: hook, group_by: ['...'], group_wait: 0s}"
 
@@ -137,17 +136,11 @@ def test_429_is_retried(store: StateStore, http_receiver: HTTPReceiver) -> None:
         d.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.integration
 def test_receiver_down_across_a_restart_loses_nothing_and_sends_nothing_twice(
     store: StateStore,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     m1 = Metrics(CollectorRegistry())
     d1 = webhook_dispatcher(store, url, m1)
@@ -243,7 +236,7 @@ def test_retry_after_pushes_the_next_attempt_back(store: StateStore) -> None:
 def test_each_alertmanager_of_a_cluster_is_fed_on_its_own(
     store: StateStore, http_receiver: HTTPReceiver
 ) -> None:
-    down = f"http://127.0.0.1:{_free_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     cfg = notifier_config(
         f"{{name: am, type: alertmanager, urls: ['{down}', '{http_receiver.url}']}}"
     )

@@ -10,10 +10,10 @@ import pytest
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.silences import silence_from_api
 from alerter.store.db import StateStore
-from alerter.testing import FixedClock
+from alerter.testing import FixedClock, RecordingNotifier
 from tests.conftest import wait_for
 
-from .helpers import RecordingNotifier, alert, inhibit, make_dispatcher, route, tr
+from .helpers import alert, inhibit, make_dispatcher, route, tr
 
 T0 = 1_700_000_000.0
 ROUTE = "{receiver: rec, group_by: [alertname], group_wait: 10s, group_interval: 1m, repeat_interval: 1h}"

@@ -19,10 +19,10 @@ from alerter.config.yamlsource import MapReader, Problems, load_yaml
 from alerter.dispatch.timeintervals import TimeIntervals, parse_time_intervals
 from alerter.errors import ConfigError
 from alerter.store.db import StateStore
-from alerter.testing import FixedClock
+from alerter.testing import FixedClock, RecordingNotifier
 from tests.conftest import wait_for
 
-from .helpers import RecordingNotifier, alert, make_dispatcher, route, tr
+from .helpers import alert, make_dispatcher, route, tr
 
 UTC = ZoneInfo("UTC")
 

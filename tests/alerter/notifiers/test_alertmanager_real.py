@@ -3,7 +3,6 @@ started on a loopback port with its own data dir and gossip disabled."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,16 +14,11 @@ import requests
 from alerter.notifiers import build_notifier
 from alerter.runtime.wiring import SystemClock
 from alerter.store.db import StateStore
+from alerter.testing import free_port
 from tests.alerter.dispatch.helpers import alert, make_dispatcher, notifier_config, route, tr
 from tests.conftest import HTTPReceiver, require, wait_for
 
 BINARY = Path("/usr/bin/prometheus-alertmanager")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -42,7 +36,7 @@ receivers:
   - name: hook
     webhook_configs: [{{url: "{http_receiver.url}/am", send_resolved: true}}]
 """)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "am.log").open("w")
     proc = subprocess.Popen(

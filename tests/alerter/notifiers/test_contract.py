@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from alerter.notifiers import build_notifier
 from alerter.notifiers.model import sample_notification
 from alerter.protocols import Notifier
 from alerter.runtime.wiring import SystemClock
+from alerter.testing import free_port
 from tests.alerter.dispatch.helpers import notifier_config
 from tests.conftest import HTTPReceiver, start_receiver
 
@@ -87,9 +87,7 @@ def test_429_is_retryable_after_its_retry_after(kind: str, http_receiver: HTTPRe
 @pytest.mark.integration
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
 def test_unreachable_receiver_is_retryable_and_the_url_is_not_logged(kind: str) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     with pytest.raises(NotifyError) as e:
         make(kind, f"http://127.0.0.1:{port}").send(sample_notification())
     assert e.value.retry is True

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
-import socket
 import ssl
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -26,6 +25,7 @@ from alerter.notifiers.mail import email_message, one_line
 from alerter.notifiers.model import Notification, NotifiedAlert
 from alerter.runtime.wiring import SystemClock
 from alerter.store.db import StateStore
+from alerter.testing import free_port
 from tests.alerter.dispatch.helpers import alert, make_dispatcher, notifier_config, route, tr
 from tests.conftest import wait_for
 
@@ -75,12 +75,6 @@ def smtp(ca: trustme.CA) -> Iterator[tuple[Controller, Inbox]]:
         yield c, inbox
     finally:
         c.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _port(c: Controller) -> int:
