@@ -46,7 +46,10 @@ class Window:
 
     def examples(self, lines: list[str] | tuple[str, ...]) -> None:
         """Append several lines (the last of a batch), keeping the last EXAMPLES."""
-        self.ex = tuple(x[:EXAMPLE_CHARS] for x in (*self.ex, *lines[-EXAMPLES:])[-EXAMPLES:])
+        ex = tuple(lines[-EXAMPLES:]) if len(lines) >= EXAMPLES else (*self.ex, *lines)[-EXAMPLES:]
+        if ex and max(map(len, ex)) > EXAMPLE_CHARS:  # (kept examples are cut already)
+            ex = tuple([x[:EXAMPLE_CHARS] for x in ex])
+        self.ex = ex
 
     def add(self, i: int, x: Any) -> None:
         raise NotImplementedError

@@ -1,0 +1,32 @@
+"""A window's examples: the last EXAMPLES lines added, each cut to EXAMPLE_CHARS, whichever
+way they come (one at a time or a batch's last lines at once)."""
+
+from __future__ import annotations
+
+import random
+
+from alerter.rules.windows import EXAMPLE_CHARS, EXAMPLES, CountWindow
+
+
+def expected(added: list[str]) -> tuple[str, ...]:
+    return tuple(x[:EXAMPLE_CHARS] for x in added[-EXAMPLES:])
+
+
+def test_examples_are_the_last_lines_cut_whatever_the_batches() -> None:
+    rnd = random.Random(7)
+    for _ in range(500):
+        w = CountWindow()
+        added: list[str] = []
+        for _ in range(rnd.randint(1, 6)):
+            lines = [
+                rnd.choice("ab") * rnd.choice((0, 1, 80, EXAMPLE_CHARS, EXAMPLE_CHARS + 1, 2000))
+                for _ in range(rnd.randint(0, 5))
+            ]
+            if rnd.random() < 0.3 and lines:
+                w.example(lines[0])
+                added.append(lines[0])
+            else:
+                w.examples(lines if rnd.random() < 0.5 else tuple(lines))
+                added.extend(lines)
+            assert w.ex == expected(added)
+            assert type(w.ex) is tuple
