@@ -232,14 +232,16 @@ class Engine:
 
     # --- restart safety -------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, lazy: bool = False) -> dict[str, Any]:
+        """Alert states and windows, as JSON values; `lazy` (the checkpoint): a log rule's
+        key tables as Rows, made in pieces as they are written (alerter.rules.rows)."""
         rules: dict[str, Any] = {}
         for run in self._groups:
             for rt in run.rules:
                 rules[rt.rule.ident] = {
                     "signature": rt.rule.signature,
                     "alerts": rt.table.dump(),
-                    "window": rt.dump(),
+                    "window": rt.dump(lazy) if isinstance(rt, LogRule) else rt.dump(),
                 }
         return {
             "version": SNAPSHOT_VERSION,
