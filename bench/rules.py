@@ -50,7 +50,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerter.cli.rules import _events, replay
+from alerter.cli.replay import file_runs as _events
+from alerter.cli.replay import replay
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig, make_parser
 from alerter.rules.engine import Engine

@@ -60,7 +60,16 @@ def batch(
     the batch carries it and splits it only if asked): nothing is parsed now, each line when
     a consumer looks at it, with `parser.parse` (its parse errors counted by the batch)."""
     parse = None if isinstance(parser, NoneParser) else parser.parse
-    return LogBatch(source, now, parse, lines, text)
+    times = parser.times if reads_time(parser) else None  # the engine places lines by it
+    return LogBatch(source, now, parse, lines, text, times=times)
+
+
+def reads_time(parser: Parser) -> bool:
+    """Whether the parser can read a time in a line (syslog; regex, json or logfmt with a
+    `time_field`)."""
+    if isinstance(parser, _FieldParser):
+        return parser.time_field is not None
+    return isinstance(parser, SyslogLineParser)
 
 
 def check_parser_config(cfg: ParserConfig) -> None:

@@ -39,6 +39,10 @@ class EngineHooks(Protocol):
     def evaluation_duration(self, group: str, seconds: float) -> None:
         """A group's evaluation took `seconds` (reported when `tick` gets a timer)."""
 
+    def events_late(self, source: str, count: int) -> None:
+        """`count` lines of `source` were older than a rule's window at the clock: they
+        counted for nothing in that rule (DESIGN "Event time")."""
+
 
 class NoHooks:
     """Hooks that report nothing (the engine of `alerter test`, replay and tests)."""
@@ -50,6 +54,9 @@ class NoHooks:
         pass
 
     def evaluation_duration(self, group: str, seconds: float) -> None:
+        pass
+
+    def events_late(self, source: str, count: int) -> None:
         pass
 
 
@@ -107,15 +114,29 @@ class Engine:
         self._by_source[source] = rules
         return rules
 
-    def process(self, batch: LogLines, now: float) -> list[Transition]:
-        """Feed one source's log lines that arrived at `now` to the rules of that source."""
+    def process(self, batch: LogLines, now: float, at: float | None = None) -> list[Transition]:
+        """Feed one source's log lines to the rules of that source; `now` is the engine's
+        clock. Each line is placed at its own time (DESIGN "Event time"): `at` when the caller
+        knows all the lines to be of that time (replay's runs), else the batch's runs of one
+        time each (`LogLines.at_times`). A line older than a rule's window at `now` counts for
+        nothing in that rule; such lines are reported to the hooks' `events_late`."""
         if self._started is None:
             self._start(now)
         out: list[Transition] = []
         if not len(batch):
             return out
         rules = self._by_source.get(batch.source) or self._rules_of(batch.source)
-        feed(rules, batch, now, out, self._rule_errors, self._offload)
+        for r in rules:
+            r.clock = now
+        late = 0
+        for t, part in batch.at_times() if at is None else ((at, batch),):
+            live = [r for r in rules if not r.late(t, now)]
+            if len(live) < len(rules):
+                late += len(part)
+            if live:
+                feed(live, part, t, out, self._rule_errors, self._offload)
+        if late:
+            self._hooks.events_late(batch.source, late)
         for r in rules:
             if r.evicted:
                 self._report_evictions(r)
@@ -163,6 +184,11 @@ class Engine:
                 nxt = (run.next_due or now) + interval
                 run.next_due = nxt if nxt > now else now + interval
         return out
+
+    def next_due(self) -> float | None:
+        """When the next group evaluation is due (None before the first `tick`, or without
+        groups): replay steps its clock through these."""
+        return min((r.next_due for r in self._groups if r.next_due is not None), default=None)
 
     def evaluate(self, now: float) -> list[Transition]:
         """Evaluate every group now, due or not (rule tests step through time this way)."""

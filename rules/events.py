@@ -76,6 +76,9 @@ class LogLines(Protocol):
     def tail(self, n: int) -> list[str]:
         """The last n lines (fewer when the batch has fewer), oldest first."""
 
+    def at_times(self) -> Sequence[tuple[float, LogLines]]:
+        """The lines as runs of one event time each, in order (DESIGN "Event time")."""
+
 
 class LogBatch(Sequence[LogEvent]):
     """Lines of one source read together (a `LogLines`), as a sequence of LogEvents each
@@ -96,14 +99,16 @@ class LogBatch(Sequence[LogEvent]):
     `alerter_events_dropped_total{reason="parse_error"}` once the engine is done with the batch).
 
     An event's time is the time its parser reads in the line, else `now` (when the block was
-    read). A line no one looks at is never parsed, so its time is never read: the engine
-    places every line of a batch at the time it processes the batch.
+    read). The engine places each line at that time (`at_times`: the lines' times read with
+    the parser's `times`, the timestamp alone, not the line's fields; no `times`: every line
+    at `now`).
 
     One thread at a time: the collector makes the batch and hands it over (through the bus's
     lock); from then on only the thread that processes it reads it and fills its caches.
     """
 
     __slots__ = (
+        "_base",
         "_built",
         "_joined",
         "_lines",
@@ -111,6 +116,7 @@ class LogBatch(Sequence[LogEvent]):
         "_parse",
         "_some",
         "_text",
+        "_times",
         "now",
         "parse_errors",
         "source",
@@ -125,6 +131,8 @@ class LogBatch(Sequence[LogEvent]):
         text: str | None = None,
         *,
         events: Sequence[LogEvent] | None = None,
+        times: Callable[[list[str]], list[float | None]] | None = None,
+        base: tuple[LogBatch, int] | None = None,
     ) -> None:
         if events is not None:
             lines = [e.line for e in events]
@@ -135,6 +143,8 @@ class LogBatch(Sequence[LogEvent]):
         self.now = now
         self.parse_errors = 0
         self._parse = parse
+        self._times = times  # the parser's `times` (None: its lines carry no time)
+        self._base = base  # (batch, offset): a part of that batch, whose events are built there
         self._lines = lines
         self._text = text
         self._joined = text is not None  # `_text` is known (it may be None: a line holds "\n")
@@ -194,6 +204,17 @@ class LogBatch(Sequence[LogEvent]):
                 break
         return text[start + 1 :].split(SEP) if n > 0 else []
 
+    def at_times(self) -> list[tuple[float, LogBatch]]:
+        """The lines as (time, batch) runs of one event time each, in line order: the batch
+        itself when it is one run (alerter.rules.eventtime)."""
+        from alerter.rules import eventtime  # (it builds LogBatches)
+
+        if self._built is not None:
+            return eventtime.runs_of_events(self, self._built)
+        if self._times is None or not len(self):
+            return [(self.now, self)]
+        return eventtime.runs_of_lines(self, self._split(), self._times)
+
     def parsed_lines(self) -> list[int]:
         """The indexes of the lines whose events were built (parsed) so far, in order."""
         if self._built is not None:
@@ -206,9 +227,19 @@ class LogBatch(Sequence[LogEvent]):
             built = self._built
             return LogBatch(self.source, self.now, None, events=[built[i] for i in indexes])
         lines = self._split()
-        return LogBatch(self.source, self.now, self._parse, [lines[i] for i in indexes])
+        picked = [lines[i] for i in indexes]
+        return LogBatch(self.source, self.now, self._parse, picked, times=self._times)
+
+    def part(self, start: int, end: int) -> LogBatch:
+        """Lines start..end-1 as a batch of their own (same source, read time and parser)
+        whose events are this batch's: built, and parse errors counted, here."""
+        lines = self._split()[start:end]
+        return LogBatch(self.source, self.now, self._parse, lines, base=(self, start))
 
     def _make(self, i: int) -> LogEvent:
+        if self._base is not None:
+            batch, offset = self._base
+            return batch.event(offset + i)
         line = self._split()[i]
         parse = self._parse
         if parse is None:

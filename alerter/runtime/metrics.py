@@ -17,6 +17,13 @@ class Metrics:
         self.events = Counter(
             "alerter_events", "Events the rules engine has processed", ["collector"], registry=r
         )
+        self.events_late = Counter(
+            "alerter_events_late",
+            "Lines older than a rule's window when read (backlog after start_at: beginning or "
+            "downtime): they counted for nothing in that rule",
+            ["collector"],
+            registry=r,
+        )
         self.events_dropped = Counter(
             "alerter_events_dropped",
             "Events dropped or degraded before or in the engine",

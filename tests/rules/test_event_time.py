@@ -1,0 +1,168 @@
+"""Event time in the engine (DESIGN "Event time"): each line is placed at the time written in
+it, evaluations happen at the engine's clock, and a line older than a rule's window counts
+for nothing in that rule (counted as late)."""
+
+from __future__ import annotations
+
+import random
+
+from alerter.collectors.parsers import ParserConfig, batch, make_parser
+from alerter.rules.engine import Engine, NoHooks
+from alerter.rules.events import LogBatch, LogEvent
+from alerter.rules.eventtime import FUTURE
+from alerter.rules.loader import load_rule_files
+
+RULES = """
+groups:
+  - name: ssh
+    interval: 15s
+    rules:
+      - alert: Brute
+        logs: {match: 'Failed password for \\S+ from (?P<ip>\\S+)'}
+        aggregate: count
+        by: [ip]
+        over: 10m
+        threshold: '>= 5'
+"""
+NOW = 1_800_000_000.0
+PARSER = make_parser(ParserConfig("regex", r"^(?P<t>\d+(?:\.\d+)?) ", "t", "epoch"))
+
+
+class Late(NoHooks):
+    def __init__(self) -> None:
+        self.late: list[tuple[str, int]] = []
+
+    def events_late(self, source: str, count: int) -> None:
+        self.late.append((source, count))
+
+
+def engine(hooks: Late | None = None) -> Engine:
+    return Engine(load_rule_files([("t.yaml", RULES)], default_interval=15), {}, hooks)
+
+
+def failures(times: list[float], ip: str = "1.2.3.4") -> list[str]:
+    return [f"{t:.0f} sshd[1]: Failed password for root from {ip} port 22 ssh2" for t in times]
+
+
+def text_batch(lines: list[str], read: float) -> LogBatch:
+    return batch(PARSER, "auth", read, text="\n".join(lines))
+
+
+def test_a_year_old_backlog_fires_nothing_and_is_counted_late() -> None:
+    hooks = Late()
+    e = engine(hooks)
+    year_ago = NOW - 365 * 86400
+    lines = failures([year_ago + 10 * i for i in range(300)])
+    assert e.process(text_batch(lines, NOW), NOW) == []
+    assert e.tick(NOW) == []
+    assert e.alerts() == []
+    assert hooks.late == [("auth", 300)]
+
+
+def test_only_the_lines_inside_the_window_count() -> None:
+    hooks = Late()
+    e = engine(hooks)
+    old = failures([NOW - 1200 + i for i in range(3)])  # 20 minutes ago: out of the 10m window
+    recent = failures([NOW - 120 + i for i in range(3)])
+    assert e.process(text_batch(old + recent, NOW), NOW) == []  # 3 in the window, not 6
+    assert hooks.late == [("auth", 3)]
+    ts = e.process(text_batch(failures([NOW - 60, NOW - 30]), NOW), NOW)
+    assert [(t.alert.alertname, t.state, t.alert.value) for t in ts] == [("Brute", "firing", 5.0)]
+
+
+def test_placed_lines_leave_the_window_at_their_own_time() -> None:
+    e = engine()
+    lines = failures([NOW - 540 + i for i in range(5)])  # 9 minutes old
+    ts = e.process(text_batch(lines, NOW), NOW)
+    assert [t.state for t in ts] == ["firing"]
+    assert ts[0].time == NOW  # transitions happen at the clock, not at the lines' time
+    # read-time placement would keep them until NOW + 600; their own time ends them sooner
+    assert [t.state for t in e.tick(NOW + 30)] == []
+    assert [t.state for t in e.tick(NOW + 75)] == ["resolved"]
+
+
+def test_a_line_stepping_back_is_placed_or_skipped() -> None:
+    hooks = Late()
+    e = engine(hooks)
+    t0 = NOW
+    e.process(text_batch(failures([t0 + i for i in range(4)]), t0 + 4), t0 + 4)
+    # an hour back: outside the window at the clock, skipped and counted
+    assert e.process(text_batch(failures([t0 - 3600]), t0 + 5), t0 + 5) == []
+    assert hooks.late == [("auth", 1)]
+    # five minutes back: inside the window, counted in its own bucket
+    ts = e.process(text_batch(failures([t0 - 300]), t0 + 6), t0 + 6)
+    assert [t.state for t in ts] == ["firing"]
+    # the stepped-back line leaves at its own time (t0 + 300), not with the newest ones
+    assert e.tick(t0 + 290) == []
+    assert [t.state for t in e.tick(t0 + 310)] == ["resolved"]
+
+
+def test_counts_of_lines_stepping_back_expire() -> None:
+    """A file whose time keeps stepping back must not pile up counts that never expire."""
+    e = engine()
+    for k in range(40):  # each batch 30 s later on the clock, its lines written 8 min earlier
+        clock = NOW + 30 * k
+        e.process(text_batch(failures([clock - 480]), clock), clock)
+        e.tick(clock)
+    # 40 lines in 20 minutes, each placed 8 minutes back: at most 20 are ever in the window
+    firing = [a for a in e.alerts() if a.state == "firing"]
+    assert firing and all(a.value is not None and a.value <= 20 for a in firing)
+    quiet = NOW + 30 * 40 + 600
+    e.tick(quiet)
+    assert e.alerts() == []
+
+
+def test_a_time_far_in_the_future_is_read_time() -> None:
+    b = text_batch(failures([NOW + FUTURE + 60, NOW + 10]), NOW)
+    assert [(t, len(r)) for t, r in b.at_times()] == [(NOW, 1), (NOW + 10, 1)]
+
+
+def test_lines_without_a_time_are_at_read_time() -> None:
+    b = text_batch(["junk", *failures([NOW - 5])], NOW)
+    assert [(t, len(r)) for t, r in b.at_times()] == [(NOW, 1), (NOW - 5, 1)]
+
+
+def test_one_run_is_the_batch_itself() -> None:
+    b = text_batch(failures([NOW - 1] * 50), NOW)
+    assert b.at_times() == [(NOW - 1, b)]
+    assert b.parsed_lines() == []  # times read, no line parsed
+
+
+def test_given_events_keep_their_own_times() -> None:
+    evs = [LogEvent(t, "j", "x") for t in (NOW - 10, NOW - 10, NOW - 5)]
+    b = LogBatch.of_events("j", NOW, evs)
+    assert [(t, [e.time for e in r]) for t, r in b.at_times()] == [
+        (NOW - 10, [NOW - 10, NOW - 10]),
+        (NOW - 5, [NOW - 5]),
+    ]
+
+
+def test_runs_are_the_lines_of_each_time_in_order() -> None:
+    rng = random.Random(13)
+    for _ in range(200):
+        n = rng.randint(1, 60)
+        t, times = NOW - 1000, []
+        for _ in range(n):
+            t += rng.choice((0, 0, 0, 1, 2, 30, -50))  # some lines step back
+            times.append(t)
+        lines = failures(times)
+        expected: list[tuple[float, list[str]]] = []
+        for tm, line in zip(times, lines, strict=True):
+            if expected and expected[-1][0] == tm:
+                expected[-1][1].append(line)
+            else:
+                expected.append((tm, [line]))
+        got = [(tm, list(r.lines)) for tm, r in text_batch(lines, NOW).at_times()]
+        assert got == expected
+
+
+def test_parse_errors_of_runs_count_in_the_batch() -> None:
+    b = batch(
+        make_parser(ParserConfig("regex", r"^(?P<t>\d+) (?P<w>[a-z]+)$", "t", "epoch")),
+        "s",
+        NOW,
+        text="100 a\n100 -\n200 b\n200 -",
+    )
+    for _, run in b.at_times():
+        list(run)  # every line parsed
+    assert b.parse_errors == 2

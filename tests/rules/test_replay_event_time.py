@@ -1,0 +1,229 @@
+"""`alerter replay` on event time (DESIGN "Event time"): it steps through the evaluations due
+between line times (an `absent` rule fires across a gap and resolves; a resolve comes when
+the window empties, not at the next line), skips and counts lines whose time steps back past
+a window, reads journald exports, refuses a collector without times, prints its summary and
+progress, and agrees with `alerter test` on the same input."""
+
+from __future__ import annotations
+
+import io
+import json
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerter.cli import replay as cli_replay
+from alerter.cli.replay import cmd_replay
+from alerter.cli.rules import cmd_test
+from alerter.rules.templates import rfc3339
+
+T0 = 1_800_000_000  # a multiple of every bucket width and evaluation interval below
+RULES = """
+groups:
+  - name: app
+    interval: 15s
+    rules:
+      - alert: Quiet
+        logs: {source: app, match: heartbeat}
+        aggregate: absent
+        over: 5m
+      - alert: Errors
+        logs: {source: app, match: 'ERROR (?P<code>\\d+)'}
+        aggregate: count
+        by: [code]
+        over: 2m
+        threshold: ">= 3"
+"""
+CONFIG = """
+global: {{state_dir: {d}/state}}
+collectors:
+  - name: app
+    type: file
+    paths: [{d}/app.log]
+    parser: {{type: regex, pattern: '^(?P<t>\\d+) (?P<msg>.*)$', time_field: t, time_format: epoch}}
+  - name: plain
+    type: file
+    paths: [{d}/plain.log]
+    parser: {{type: none}}
+  - name: journal
+    type: journald
+    units: [web.service]
+rule_files: [rules.yaml]
+"""
+# (seconds after T0, line)
+LINES = [
+    *[(60 * i, "heartbeat") for i in range(11)],  # every minute up to 10m
+    (60, "ERROR 500 a"),
+    (61, "ERROR 500 b"),
+    (62, "ERROR 500 c"),
+    (1800, "heartbeat"),  # after a 20-minute gap
+    (1860, "heartbeat"),
+]
+
+
+def setup(d: Path, lines: list[tuple[int, str]] = LINES) -> None:
+    (d / "rules.yaml").write_text(RULES)
+    (d / "config.yaml").write_text(CONFIG.format(d=d))
+    ordered = sorted(lines, key=lambda x: x[0])
+    (d / "app.log").write_text("".join(f"{T0 + t} {line}\n" for t, line in ordered))
+
+
+def run(d: Path, *logs: str, to: str | None = None) -> tuple[int, list[dict[str, Any]], str]:
+    args = Namespace(config=str(d / "config.yaml"), log=list(logs), from_=None, to=to)
+    out, err = io.StringIO(), io.StringIO()
+    saved = cli_replay.sys.stderr
+    cli_replay.sys.stderr = err
+    try:
+        code = cmd_replay(args, out)
+    finally:
+        cli_replay.sys.stderr = saved
+    return code, [json.loads(x) for x in out.getvalue().splitlines()], err.getvalue()
+
+
+def seen(transitions: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+    """(seconds after T0, alertname, state) of each transition."""
+    out = []
+    for t in transitions:
+        secs = round(cli_replay.parse_time(t["time"]) - T0)
+        out.append((secs, t["alertname"], t["state"]))
+    return out
+
+
+def test_absent_fires_across_a_gap_and_resolves_and_windows_resolve_on_time(
+    tmp_path: Path,
+) -> None:
+    setup(tmp_path)
+    code, got, err = run(tmp_path, f"app={tmp_path}/app.log")
+    assert code == 0, err
+    assert seen(got) == [
+        (62, "Errors", "firing"),  # the third line, inline
+        (195, "Errors", "resolved"),  # at the evaluation its window empties, no line there
+        (900, "Quiet", "firing"),  # 5 minutes after the last heartbeat, inside the gap
+        (1800, "Quiet", "resolved"),  # the heartbeat after the gap
+    ]
+    assert err.splitlines()[-1].startswith("replay: 16 lines, 0 skipped (late), 4 transitions")
+
+
+def test_a_line_stepping_back_past_its_window_is_skipped_and_counted(tmp_path: Path) -> None:
+    setup(tmp_path)
+    with (tmp_path / "app.log").open("a") as f:
+        # back 30 minutes (skipped, would fire Errors), back one minute (placed, and counted)
+        f.write("".join(f"{T0 + 1860 - 1800} ERROR 404 x\n" for _ in range(3)))
+        f.write(f"{T0 + 1860} ERROR 502 a\n{T0 + 1860} ERROR 502 b\n{T0 + 1800} ERROR 502 c\n")
+    code, got, err = run(tmp_path, f"app={tmp_path}/app.log")
+    assert code == 0, err
+    assert ("Errors", "firing") in [(t["alertname"], t["state"]) for t in got]
+    codes = [t["labels"].get("code") for t in got if t["alertname"] == "Errors"]
+    assert "404" not in codes and "502" in codes
+    assert "22 lines, 3 skipped (late)" in err
+
+
+def test_replay_and_alerter_test_agree_on_the_same_input(tmp_path: Path) -> None:
+    setup(tmp_path)
+    code, got, err = run(tmp_path, f"app={tmp_path}/app.log")
+    assert code == 0, err
+    end = 1875
+    checks = []
+    for ts in range(0, end + 1, 15):
+        firing: dict[str, dict[str, Any]] = {}
+        for t in got:
+            if cli_replay.parse_time(t["time"]) - T0 <= ts:
+                key = json.dumps(t["labels"], sort_keys=True)
+                if t["state"] == "firing":
+                    firing[key] = t
+                else:
+                    firing.pop(key, None)
+        for name in ("Quiet", "Errors"):
+            exp = [
+                {"exp_labels": {k: v for k, v in a["labels"].items() if k != "alertname"}}
+                for a in firing.values()
+                if a["alertname"] == name
+            ]
+            checks.append({"eval_time": f"{ts}s", "alertname": name, "exp_alerts": exp})
+    assert any(c["exp_alerts"] for c in checks if c["alertname"] == "Quiet")
+    assert any(c["exp_alerts"] for c in checks if c["alertname"] == "Errors")
+    entries = [{"at": f"{t}s", "line": line} for t, line in LINES]
+    test_file = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "name": "replay's view",
+                "input_logs": [{"source": "app", "entries": entries}],
+                "alert_rule_test": checks,
+            }
+        ],
+    }
+    (tmp_path / "t.test.yaml").write_text(json.dumps(test_file))
+    out = io.StringIO()
+    assert cmd_test(Namespace(files=[str(tmp_path / "t.test.yaml")]), out) == 0, out.getvalue()
+
+
+def test_journald_exports_are_replayed_at_their_entry_times(tmp_path: Path) -> None:
+    setup(tmp_path)
+
+    def entry(t: int, unit: str, msg: str) -> str:
+        return json.dumps(
+            {
+                "__REALTIME_TIMESTAMP": str((T0 + t) * 1_000_000),
+                "_SYSTEMD_UNIT": unit,
+                "MESSAGE": msg,
+                "PRIORITY": "3",
+            }
+        )
+
+    lines = [entry(60 + i, "web.service", f"ERROR 503 {i}") for i in range(3)]
+    lines += [entry(70 + i, "other.service", "ERROR 400 x") for i in range(3)]  # filtered out
+    (tmp_path / "journal.json").write_text("\n".join(lines) + "\n")
+    rules = RULES.replace("source: app, match: 'ERROR", "source: journal, match: 'ERROR")
+    (tmp_path / "rules.yaml").write_text(rules)
+    code, got, err = run(tmp_path, f"journal={tmp_path}/journal.json")
+    assert code == 0, err
+    assert [(t["time"], t["alertname"], t["labels"].get("code")) for t in got][:1] == [
+        (rfc3339(T0 + 62), "Errors", "503")
+    ]
+    assert "3 lines" in err
+
+    (tmp_path / "journal.json").write_text(json.dumps({"MESSAGE": "no time"}) + "\n")
+    code, _, err = run(tmp_path, f"journal={tmp_path}/journal.json")
+    assert code == 2
+    assert "__REALTIME_TIMESTAMP" in err and "journalctl -o json" in err
+
+
+def test_a_collector_without_times_is_refused_with_how_to_fix_it(tmp_path: Path) -> None:
+    setup(tmp_path)
+    (tmp_path / "plain.log").write_text("ERROR 500 a\n")
+    code, got, err = run(tmp_path, f"plain={tmp_path}/plain.log")
+    assert (code, got) == (2, [])
+    assert "collector plain" in err and "time_field" in err and "syslog" in err
+    # a parser that could read times, but finds none in the file
+    (tmp_path / "app.log").write_text("heartbeat\nERROR 500 a\n")
+    code, got, err = run(tmp_path, f"app={tmp_path}/app.log")
+    assert (code, got) == (2, [])
+    assert "no line of the first 2" in err and "time_format" in err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_goes_to_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerter.cli.replay import replay
+    from alerter.collectors.parsers import ParserConfig, make_parser
+    from alerter.rules.engine import Engine
+    from alerter.rules.loader import load_rule_files
+
+    setup(tmp_path)
+    monkeypatch.setattr(cli_replay, "PROGRESS_EVERY", 0.0)
+    parser = make_parser(ParserConfig("regex", r"^(?P<t>\d+) ", "t", "epoch"))
+    runs = cli_replay.file_runs("app", str(tmp_path / "app.log"), parser)
+    engine = Engine(load_rule_files([("r.yaml", RULES)], default_interval=15), {})
+    term = Terminal()
+    summary = replay(engine, [runs], None, None, io.StringIO(), progress=term)
+    assert summary.lines == 16 and summary.transitions == 4
+    shown = term.getvalue()
+    assert shown.count("\rreplay: at ") >= 2 and rfc3339(T0 + 1860) in shown
+    assert shown.endswith("\r\x1b[K")  # the progress line is cleared at the end
