@@ -22,7 +22,7 @@ from alerter.runtime.bus import (
     batch_bytes,
 )
 from alerter.runtime.metrics import Metrics
-from tests.collectors.conftest import MemoryPositions, RecordingStats
+from alerter.testing import MemoryPositions, RecordingStats
 from tests.conftest import wait_for
 
 

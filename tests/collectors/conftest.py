@@ -1,48 +1,16 @@
-"""Fakes for the collector side of the bus: a recording sink, in-memory positions, stats."""
+"""Fakes for the collector side of the bus: a recording sink here; in-memory positions and
+recording stats come from alerter.testing (fixtures for all three)."""
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from alerter.rules.events import Event, LogEvent
-
-
-class MemoryPositions:
-    """alerter.collectors.base.PositionStore in memory."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, str]] = {}
-        self.lock = threading.Lock()
-
-    def load_positions(self, collector: str) -> dict[str, str]:
-        with self.lock:
-            return dict(self.data.get(collector, {}))
-
-    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
-        with self.lock:
-            self.data.setdefault(collector, {}).update(positions)
-
-    def delete_positions(self, collector: str, keys: Sequence[str]) -> None:
-        with self.lock:
-            for k in keys:
-                self.data.get(collector, {}).pop(k, None)
-
-
-class RecordingStats:
-    def __init__(self) -> None:
-        self.drops: Counter[tuple[str, str]] = Counter()
-        self.ups: dict[str, bool] = {}
-
-    def dropped(self, collector: str, reason: str, count: int = 1) -> None:
-        self.drops[(collector, reason)] += count
-
-    def up(self, collector: str, is_up: bool) -> None:
-        self.ups[collector] = is_up
+from alerter.testing import MemoryPositions, RecordingStats
 
 
 class RecordingSink:

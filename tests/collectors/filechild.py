@@ -15,7 +15,7 @@ from alerter.collectors.file import FileCollector, FileConfig
 from alerter.rules.events import LogEvent
 from alerter.runtime.bus import Bus, BusSink, Gate
 from alerter.store.db import StateStore
-from tests.collectors.conftest import RecordingStats
+from alerter.testing import RecordingStats
 
 
 def main() -> None:

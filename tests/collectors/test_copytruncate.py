@@ -17,12 +17,8 @@ import structlog
 import alerter.collectors.tail
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.rules.events import Event
-from tests.collectors.conftest import (
-    MemoryPositions,
-    RecordingSink,
-    RecordingStats,
-    others_read_to_end,
-)
+from alerter.testing import MemoryPositions, RecordingStats
+from tests.collectors.conftest import RecordingSink, others_read_to_end
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from alerter.collectors.host import HostCollector, HostConfig, parse_show
 from alerter.collectors.http import HttpCollector, HttpConfig
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.rules.events import Sample
-from tests.collectors.conftest import RecordingStats
+from alerter.testing import RecordingStats
 
 NOW = 1_700_000_000.0
 

@@ -19,7 +19,8 @@ import requests
 
 from alerter.collectors.prometheus import SKIPPED, PrometheusCollector, PrometheusConfig
 from alerter.rules.events import Sample
-from tests.collectors.conftest import RecordingSink, RecordingStats
+from alerter.testing import RecordingStats, free_port
+from tests.collectors.conftest import RecordingSink
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -229,12 +230,6 @@ def test_each_target_is_scraped_every_interval_on_its_own_thread() -> None:
 
 
 # --- the daemon: ten hung targets, a healthy one and host metrics ------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def counter(text: str, collector: str) -> float:
