@@ -22,7 +22,9 @@ from alerter.rules.expand import expand_values
 from alerter.rules.loader import load_rule_files, parse_selector
 
 ReadRuleFile = Callable[[str], tuple[str, str]]  # name in the test file -> (display name, text)
-ParseLine = Callable[[str, str], Mapping[str, str] | None]  # (parser type, line) -> fields
+# Reads `parser:` of an input_logs entry (reporting its problems) into line -> fields, or None
+LineParser = Callable[[str], Mapping[str, str] | None]
+ParseLine = Callable[[MapReader], LineParser | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +139,12 @@ def _parse_series(sr: MapReader, case: TestCase) -> None:
 
 def _parse_logs(lr: MapReader, case: TestCase, parse_line: ParseLine | None) -> None:
     source = lr.str("source", "test")
-    parser = lr.str("parser")
-    if parser is not None and parse_line is None:
-        lr.problems.add(lr.raw("parser") or lr.node, "parser: no line parsers available here")
+    parser: LineParser | None = None
+    if lr.has("parser"):
+        if parse_line is None:
+            lr.problems.add(lr.raw("parser") or lr.node, "parser: no line parsers available here")
+        else:
+            parser = parse_line(lr)
     for er in lr.items("entries"):
         at = er.duration("at", 0.0)
         line = er.str("line", required=True)
@@ -149,8 +154,8 @@ def _parse_logs(lr: MapReader, case: TestCase, parse_line: ParseLine | None) -> 
         er.done()
         if line is None:
             continue
-        if parser is not None and parse_line is not None:
-            fields = {**(parse_line(parser, line) or {}), **fields}
+        if parser is not None:
+            fields = {**(parser(line) or {}), **fields}
         for i in range(repeat):
             case.logs.append(LogEvent(at + i * every, source or "test", line, fields))
     lr.done()

@@ -122,6 +122,11 @@ def _file(r: MapReader, name: str, base_dir: Path) -> FileConfig | None:
     )
 
 
+def read_parser(r: MapReader | None) -> ParserConfig | None:
+    """A `parser:` mapping as a file collector has it (also `alerter test`'s input_logs)."""
+    return _parser(r)
+
+
 def _parser(r: MapReader | None) -> ParserConfig | None:
     if r is None:
         return None
