@@ -138,6 +138,12 @@ class FakeFirewall:
         self.calls.append(("delete", str(address), tuple(ports), 0.0))
         self.ends.pop((str(address), tuple(ports)), None)
 
+    def restore(self, bans: Sequence[tuple[Any, Sequence[int], float]]) -> None:
+        self._check()
+        self.calls.append(("restore", "", (), float(len(bans))))
+        for address, ports, seconds in bans:
+            self.ends[(str(address), tuple(ports))] = self.clock.now() + seconds
+
     def banned(self) -> dict[str, float]:
         """Address -> seconds left, for the elements the kernel would still hold."""
         now = self.clock.now()

@@ -291,9 +291,10 @@ class BanExecutor:
         if self.dry_run or not (self.specs or real):
             return  # no ban configured and none in force: leave nftables alone
         try:
-            self.firewall.setup([s.ports for s in self.specs.values()] + [b.ports for b in real])
-            for b in real:
-                self.firewall.add(b.address, b.ports, b.until - self.clock.now())
+            self.firewall.setup([s.ports for s in self.specs.values()])
+            now = self.clock.now()
+            if real:
+                self.firewall.restore([(b.address, b.ports, b.until - now) for b in real])
         except ActionError as e:
             log.error("bans_not_restored", error=str(e), bans=len(real))
             return
