@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from alerter.actions.banconfig import BanSpec
+from alerter.actions.bans import REFUSED_ALLOWED, REFUSED_CAP, SKIPPED_BANNED
 from alerter.actions.config import ActionConfig
 from alerter.actions.executors import phrases
 from alerter.actions.history import (
@@ -22,6 +23,7 @@ from alerter.actions.history import (
 from alerter.config.yamlsource import format_duration
 from alerter.rules.alert import Alert, Transition
 
+BAN_REFUSALS = {SKIPPED_BANNED: "already ", REFUSED_ALLOWED: "", REFUSED_CAP: ""}
 EXHAUSTED = "RemediationExhausted"
 INEFFECTIVE = "RemediationIneffective"
 SYNTHETIC_GROUP = "alerter.actions"
@@ -58,6 +60,9 @@ def note(record: Record, action: ActionConfig | None, runs_in_window: int | None
         head, _, count = record.detail.partition(", ")
         tail = {OK: "", RUNNING: " (in progress)", DRY_RUN: " (dry run)"}[outcome]
         return f"{head} at {at}" + (f", {count}" if count else "") + tail
+    if isinstance(action.spec, BanSpec) and outcome in BAN_REFUSALS and record.detail:
+        # 'did not ban 127.0.0.1 at 12:03 UTC: 127.0.0.1 is never banned (loopback)'
+        return f"did not {todo} at {at}: {BAN_REFUSALS[outcome]}{record.detail}"
     if outcome == OK:
         return f"{done} at {at}{budget}"
     if outcome == RUNNING:

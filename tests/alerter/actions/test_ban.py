@@ -434,3 +434,23 @@ def test_api_routes_validate_ban_list_and_lift(harness: Harness) -> None:
     assert call("GET", "/api/v1/bans")["data"] == []  # type: ignore[index]
     (old,) = call("GET", "/api/v1/bans", all="true")["data"]  # type: ignore[index]
     assert old["liftedAt"] is not None and old["action"] == "manual"
+
+
+def test_notes_say_why_a_ban_was_not_made(harness: Harness) -> None:
+    runner, _, _ = build(harness, max_bans=1)
+    home = alert(["ban"], ip="127.0.0.1")
+    first, second = alert(["ban"], ip="203.0.113.7"), alert(["ban"], ip="203.0.113.8")
+    runner.handle([fire(home, T0), fire(first, T0)], T0)
+    assert runner.wait_idle(10)
+    runner.handle([fire(second, T0)], T0)
+    again = alert(["ban"], ip="203.0.113.7", alertname="Other")
+    runner.handle([fire(again, T0)], T0)
+    assert runner.notes(home.fingerprint) == [
+        "did not ban 127.0.0.1 at 22:13 UTC: 127.0.0.1 is never banned (loopback)"
+    ]
+    assert runner.notes(second.fingerprint) == [
+        "did not ban 203.0.113.8 at 22:13 UTC: 1 bans in force (global.max_bans)"
+    ]
+    assert runner.notes(again.fingerprint) == [
+        "did not ban 203.0.113.7 at 22:13 UTC: already banned until 22:23:20 UTC"
+    ]
