@@ -222,26 +222,25 @@ def test_a_turn_of_the_main_loop_ends_when_its_drain_budget_is_spent(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """However full the bus, the loop comes back for its watchdog ping, timers, dispatch and
-    checkpoint once a turn has spent DRAIN_BUDGET_SECONDS (0 here: one batch a turn). Without
-    the budget a 3M-line flood held the loop 23 s in one turn."""
-    turns = 0
-    durables = Daemon._durables
-
-    def counting(self: Daemon, rs: Any) -> Any:
-        nonlocal turns
-        turns += 1
-        return durables(self, rs)
-
-    monkeypatch.setattr(Daemon, "_durables", counting)
+    checkpoint once a turn has spent DRAIN_BUDGET_SECONDS (0 here: one batch a turn; with the
+    dispatch interval 0 too, the dispatcher is due at every turn, so it must get a turn between
+    any two batches). Without the budget a 3M-line flood held the loop 23 s in one turn."""
     monkeypatch.setattr("alerter.runtime.daemon.DRAIN_BUDGET_SECONDS", 0.0)
+    monkeypatch.setattr("alerter.runtime.daemon.DISPATCH_TICK_SECONDS", 0.0)
+    order: list[str] = []  # what the main loop did, in order: "batch", "dispatch"
+
+    def dispatch_tick(now: float) -> None:
+        if order and order[-1] != "dispatch":  # (an idle loop ticks again and again)
+            order.append("dispatch")
+
+    monkeypatch.setattr(harness.dispatchers[0], "tick", dispatch_tick)
     engine = harness.engines[0]
     held, release = threading.Event(), threading.Event()
-    at_turn: list[int] = []
     process = engine.process
 
     def gated(events: Sequence[Any], now: float) -> list[Transition]:
-        at_turn.append(turns)
-        if len(at_turn) == 1:
+        order.append("batch")
+        if order.count("batch") == 1:
             held.set()
             release.wait(10)
         return process(events, now)
@@ -254,8 +253,10 @@ def test_a_turn_of_the_main_loop_ends_when_its_drain_budget_is_spent(
         c.emit(f"line {i}")
     release.set()
     wait_for(lambda: c.acked == 21)
-    assert len(at_turn) == 21
-    assert len(set(at_turn[1:])) == 20, at_turn  # each batch in a turn of its own
+    seen = list(order)
+    assert seen.count("batch") == 21
+    back_to_back = [i for i in range(len(seen) - 1) if seen[i] == seen[i + 1] == "batch"]
+    assert back_to_back == [], seen  # each batch in a turn of its own
 
 
 def test_health_ready_metrics_endpoints(harness: Harness) -> None:

@@ -118,7 +118,7 @@ def test_dry_run_revert_is_only_noted(harness: Harness) -> None:
     r.handle([fire(a, T0)], T0)
     r.handle([resolve(a, T0 + 60)], T0 + 60)
     assert harness.outcomes(r) == ["dry_run", "undo_dry_run"]
-    assert harness.units.calls == []
+    assert harness.units.operations() == []
     assert r.history()[0]["detail"] == "would revert CPUQuota=20% CPUWeight=50 on web.service"
 
 

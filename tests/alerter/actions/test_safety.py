@@ -43,7 +43,7 @@ def test_global_dry_run_decides_and_notes_but_never_executes(harness: Harness) -
     a = alert(["restart-web"], unit="web.service")
     r.handle([fire(a, T0)], T0)
     assert harness.outcomes(r) == ["dry_run"]
-    assert harness.units.calls == []
+    assert harness.units.operations() == []
     assert harness.metric("restart-web", "dry_run") == 1
     assert r.notes(a.fingerprint) == [
         "would restart web.service at 22:13 UTC (dry run), 1 of 3 in the last hour"
@@ -53,7 +53,7 @@ def test_global_dry_run_decides_and_notes_but_never_executes(harness: Harness) -
 def test_per_action_dry_run(harness: Harness) -> None:
     r = harness.build(RESTART.replace("cooldown: 5m", "cooldown: 5m\n    dry_run: true"))
     r.handle([fire(alert(["restart-web"], unit="web.service"), T0)], T0)
-    assert harness.outcomes(r) == ["dry_run"] and harness.units.calls == []
+    assert harness.outcomes(r) == ["dry_run"] and harness.units.operations() == []
 
 
 def test_dry_run_limits_behave_as_real_ones_would(harness: Harness) -> None:
@@ -62,7 +62,7 @@ def test_dry_run_limits_behave_as_real_ones_would(harness: Harness) -> None:
     r.handle([fire(a, T0)], T0)
     run_ticks(r, harness.clock, [a], 3 * 300, step=30)
     assert harness.outcomes(r) == ["dry_run"] * 3 + ["skipped_limit"]
-    assert harness.units.calls == []
+    assert harness.units.operations() == []
 
 
 def test_cooldown_skips_a_second_alert_on_the_same_unit(harness: Harness) -> None:
@@ -160,7 +160,7 @@ def test_templated_unit_rendering_to_a_protected_unit_is_refused_at_run_time(
     a = alert(["restart-web"], unit="ssh")
     r.handle([fire(a, T0)], T0)
     run_ticks(r, harness.clock, [a], 590, step=10)
-    assert harness.units.calls == []
+    assert harness.units.operations() == []
     # recorded once per cooldown, not on every tick
     assert harness.outcomes(r) == ["refused_protected", "refused_protected"]
     assert "ssh.service is protected" in r.history()[0]["detail"]
@@ -172,7 +172,7 @@ def test_label_values_cannot_select_many_units_or_pass_options(harness: Harness)
     for i, unit in enumerate(["*", "web@*.service", "--all", "a b"]):
         r.handle([fire(alert(["restart-web"], unit=unit), T0 + i)], T0 + i)
     assert harness.outcomes(r) == ["invalid_target"] * 4
-    assert harness.units.calls == []
+    assert harness.units.operations() == []
 
 
 def test_missing_label_is_an_invalid_target_not_an_empty_unit(harness: Harness) -> None:
@@ -245,7 +245,7 @@ actions:
     a = alert(["start-web"])
     r.handle([fire(a, T0)], T0)
     run_ticks(r, harness.clock, [a], 600, step=60)
-    assert harness.units.calls == []
+    assert harness.units.operations() == []
     r.handle([resolve(a, harness.clock.now())], harness.clock.now())
     r.wait_idle()
     assert harness.units.operations() == [("start", "web.service")]
@@ -397,7 +397,7 @@ def test_label_values_cannot_steer_a_templated_unit_at_the_host(harness: Harness
         r.handle([fire(alert(["restart-web"], unit=unit), T0 + i)], T0 + i)
     r.handle([fire(alert(["restart-web"], unit="web"), T0 + 50)], T0 + 50)
     assert harness.outcomes(r) == [*HOSTILE_UNITS.values(), "ok"]
-    assert harness.units.calls == [("restart", "web.service")]  # only the plain service
+    assert harness.units.operations() == [("restart", "web.service")]  # only the plain service
     details = {x["detail"].split(" ")[0]: x for x in r.history()}
     assert details["reboot.target"]["detail"] == (
         "reboot.target is a target unit, which changes the host's state: a templated unit must "
