@@ -22,19 +22,12 @@ from alerter.runtime.bus import (
     batch_bytes,
 )
 from alerter.runtime.metrics import Metrics
-from alerter.testing import MemoryPositions, RecordingStats
+from alerter.testing import FixedClock, MemoryPositions, RecordingStats
 from tests.conftest import wait_for
 
 
 def events(n: int) -> list[LogEvent]:
     return [LogEvent(0.0, "c", f"line {i}") for i in range(n)]
-
-
-class Clock:
-    t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def test_open_gate_passes_everything() -> None:
@@ -43,12 +36,12 @@ def test_open_gate_passes_everything() -> None:
 
 
 def test_rate_gate_refills_by_elapsed_time() -> None:
-    clock = Clock()
-    g = Gate(clock=clock)
+    clock = FixedClock()
+    g = Gate(clock=clock.monotonic)
     g.set_rate(100)
     assert len(g.admit(events(250))) == 100  # a full bucket
     assert len(g.admit(events(10))) == 0
-    clock.t = 0.5
+    clock.advance(0.5)
     assert len(g.admit(events(250))) == 50
 
 
@@ -149,7 +142,7 @@ def _recording_parse() -> _Parse:
 def test_gates_keep_a_log_batch_lazy() -> None:
     parse = _recording_parse()
     lines = [f"line {i}" if i % 3 else "junk" for i in range(300)]
-    g = Gate(clock=Clock(), rng=random.Random(7))
+    g = Gate(clock=FixedClock().monotonic, rng=random.Random(7))
     g.set_rate(100)
     head = g.admit(LogBatch("c", 0.0, parse, text="\n".join(lines)))
     assert isinstance(head, LogBatch) and head.lines == lines[:100] and parse.seen == []
