@@ -31,7 +31,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
-from alerter.collectors.tail import FileTailer, SavedPosition, fingerprint
+from alerter.collectors.tail import FileTailer, SavedPosition, content_digest
 
 COMPRESSED = (".gz", ".xz", ".zst", ".bz2", ".lz4", ".lzma", ".z", ".zip", ".br")
 SEPARATORS = (".", "-", "_")
@@ -151,7 +151,7 @@ def gzip_copy_size(was: SavedPosition) -> tuple[str, int] | None:
                 size = int.from_bytes(raw.read(4), "little")
         except (OSError, EOFError, zlib.error):
             continue
-        if was.fplen and len(head) == was.fplen and fingerprint(head) == was.fp:
+        if was.fplen and len(head) == was.fplen and content_digest(head) == was.fp:
             return path, size
     return None
 

@@ -84,7 +84,8 @@ class SavedPosition:
             return None
 
 
-def fingerprint(data: bytes) -> str:
+def content_digest(data: bytes) -> str:
+    """What identifies a file by its first (or last) bytes; not an alert's fingerprint."""
     return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
@@ -156,7 +157,7 @@ class FileTailer:
 
     def _set_head(self, head: bytes) -> None:
         self.head = head
-        self._head_fp = fingerprint(head)
+        self._head_fp = content_digest(head)
 
     def position(self, offset: int, size: int | None = None) -> SavedPosition:
         """The position to save for `offset`; it carries the bytes before it when they are the
@@ -172,7 +173,7 @@ class FileTailer:
             offset,
             max(size, offset),
             len(tail),
-            fingerprint(tail) if tail else "",
+            content_digest(tail) if tail else "",
             self.seen_at,
         )
 
@@ -184,13 +185,13 @@ class FileTailer:
         fp = (
             self._head_fp
             if saved.fplen == len(self.head)
-            else fingerprint(self.head[: saved.fplen])
+            else content_digest(self.head[: saved.fplen])
         )
         if fp != saved.fp:
             return False
         if saved.tlen and self.size >= saved.offset:
             before = os.pread(self.fd, saved.tlen, saved.offset - saved.tlen)
-            return fingerprint(before) == saved.tfp
+            return content_digest(before) == saved.tfp
         return True
 
     def matches(self, saved: SavedPosition) -> bool:
