@@ -21,7 +21,15 @@ from typing import Literal
 
 from alerter.actions.banconfig import BanSpec, parse_ban
 from alerter.actions.templating import FieldTemplate, template_directory
-from alerter.actions.unitctl import HOST_KINDS, OPERATIONS, UNIT_SUFFIXES, normalize_unit, unit_kind
+from alerter.actions.unitctl import (
+    BUILTIN_PROTECTED,
+    HOST_KINDS,
+    OPERATIONS,
+    UNIT_SUFFIXES,
+    normalize_unit,
+    protected_by,
+    unit_kind,
+)
 from alerter.config.yamlsource import MapReader, Mark, Node, Problem
 from alerter.rules.saferegex import compile_pattern
 
@@ -219,10 +227,15 @@ def _parse_systemd(
         except ValueError as e:
             r.problems.add(where, f"unit: {e}")
             return None
-        if full in {_normal(u) for u in protected_units}:
+        # the units alerter never acts on whatever the list says (systemd-*, the bus, ssh ...)
+        # and what belongs to a protected unit (ssh.socket, getty@tty1) are refused too
+        owner = protected_by(full, {*(_normal(u) for u in protected_units), *BUILTIN_PROTECTED})
+        if owner is not None:
+            same = "" if owner == full else f" belongs to {owner}, which"
             r.problems.add(
                 where,
-                f"unit: {full} is protected (global.protected_units); alerter will not act on it",
+                f"unit: {full}{same} is protected (global.protected_units); "
+                "alerter will not act on it",
             )
             return None
         kind = unit_kind(full)

@@ -11,8 +11,9 @@ a template without instance, and not protected. Protected means: its base name (
 `.service`, `.socket`, `.timer`, `.path` ...) is the base name of a protected unit, or its
 template (`getty@` of `getty@tty1`) is, where the protected units are global.protected_units plus
 `BUILTIN_PROTECTED` and every `systemd-*` unit. So `ssh.socket` and `dbus.socket` are refused
-when ssh.service and dbus.service are protected. Units written literally in the config are the
-operator's choice and only checked against the protected list by name.
+when ssh.service and dbus.service are protected. Units written literally in the config are
+refused at load by the same rule (`protected_by`), but may be of any kind (a target, a slice:
+the operator's choice, with a warning).
 """
 
 from __future__ import annotations

@@ -197,7 +197,8 @@ def test_alerter_check_prints_the_warning_and_passes(tmp_path: Path) -> None:
 
 def test_a_configured_protected_list_does_not_unprotect_the_built_in_units() -> None:
     """The issue's case: with protected_units: [web.service], acting on alerter itself, ssh,
-    journald or dbus is still refused by `alerter check`."""
+    journald or dbus is still refused by `alerter check`; so are systemd-* units and units that
+    belong to a protected one (its socket, a getty instance)."""
     units = [
         ("alerter.service", "stop"),
         ("ssh.service", "restart"),
@@ -205,6 +206,10 @@ def test_a_configured_protected_list_does_not_unprotect_the_built_in_units() -> 
         ("systemd-journald.service", "restart"),
         ("dbus.service", "restart"),
         ("web.service", "stop"),
+        # built in by prefix or by belonging to a protected unit
+        ("systemd-logind.service", "stop"),
+        ("ssh.socket", "stop"),
+        ("getty@tty1.service", "stop"),
     ]
     actions = "".join(
         f"  - {{name: a{i}, type: systemd, unit: {u}, operation: {op}}}\n"
@@ -217,4 +222,5 @@ def test_a_configured_protected_list_does_not_unprotect_the_built_in_units() -> 
     assert len(refused) == len(units)
     for (unit, _), message in zip(units, refused, strict=True):
         full = unit if "." in unit else f"{unit}.service"
-        assert message.startswith(f"unit: {full} is protected"), message
+        assert message.startswith(f"unit: {full} "), message
+        assert "is protected (global.protected_units)" in message, message
