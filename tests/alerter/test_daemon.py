@@ -52,7 +52,7 @@ class FakeEngine:
     def rule_health(self) -> list[dict[str, Any]]:
         return [{"name": "fake", "rules": []}]
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, lazy: bool = False) -> dict[str, Any]:
         return {"seen": self.seen}
 
     def restore(self, data: Mapping[str, Any], now: float) -> None:
@@ -317,8 +317,9 @@ def test_stop_drains_bus_saves_snapshot_and_exits_zero(tmp_path: Path) -> None:
     msgs = h.messages(lambda m: m == "STOPPING=1")
     assert msgs[-1] == "STOPPING=1"
     from alerter.store.db import StateStore
+    from alerter.store.snapshots import read_snapshot
 
-    assert StateStore(tmp_path / "state").kv_get("engine", "snapshot") == {"seen": 100}
+    assert read_snapshot(StateStore(tmp_path / "state")) == {"seen": 100}
 
 
 def test_state_survives_restart(tmp_path: Path) -> None:
