@@ -15,8 +15,10 @@ parts whose lines are parsed (and their parse errors counted) by the batch itsel
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from alerter.rules.events import LogBatch, LogEvent
+if TYPE_CHECKING:  # LogBatch.at_times calls this module: it builds the parts itself
+    from alerter.rules.events import LogBatch, LogEvent
 
 FUTURE = 300.0  # seconds after the read beyond which a line's time is taken as the read's
 
@@ -46,7 +48,7 @@ def runs_of_events(batch: LogBatch, events: Sequence[LogEvent]) -> list[tuple[fl
     bounds = _bounds(at)
     if len(bounds) <= 1:
         return [(at[0] if at else read, batch)]
-    return [(t, LogBatch(batch.source, read, None, events=events[a:b])) for a, b, t in bounds]
+    return [(t, batch.part(a, b)) for a, b, t in bounds]
 
 
 def _bounds(times: list[float]) -> list[tuple[int, int, float]]:
