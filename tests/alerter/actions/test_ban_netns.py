@@ -124,6 +124,7 @@ collectors:
   - {{name: auth, type: file, paths: ["{d}/auth.log"], start_at: beginning, parser: {{type: none}}}}
 rule_files: [rules.yaml]
 notifiers: [{{name: console, type: console}}]
+route: {{receiver: console, group_by: [ip], group_wait: 0s}}
 actions:
   - {action}
 """
@@ -165,6 +166,8 @@ def test_banned_client_is_dropped_other_client_is_not_and_the_ban_lifts_at_its_t
     assert list(d.elements()) == [banned]
     (ban,) = d.api("GET", "/api/v1/bans")["data"]
     assert ban["address"] == banned and ban["action"] == "ban"
+    # the notification (console notifier: the daemon's stdout) notes the ban
+    until(lambda: f"banned {banned} for 3s at " in d.output(), what="the ban in the notification")
     # the kernel lifts it at its timeout; the alert still fires, but repeat: false
     until(lambda: net.connect(banned, PORT), what=f"{banned} let through again")
     assert d.elements() == {}
