@@ -126,6 +126,8 @@ class Engine:
         if not len(batch):
             return out
         rules = self._by_source.get(batch.source) or self._rules_of(batch.source)
+        if not rules:
+            return out  # (no line's time to read)
         for r in rules:
             r.clock = now
         late = 0
