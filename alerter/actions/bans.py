@@ -123,6 +123,7 @@ class BanBook:
         self._on_error = on_error or (lambda operation: None)
         self._lock = threading.Lock()
         self._force: dict[tuple[Address, bool], Ban] = {}  # (address, dry run) -> newest ban
+        self._sweep_at = 1024  # drop ended bans from _force once it holds this many
 
     def load(self, now: float) -> list[Ban]:
         """Read the bans in force from the store (at start); returns them."""
@@ -163,6 +164,11 @@ class BanBook:
                 if d == dry and b.in_force(now) and (fam is None or family(addr) == fam)
             )
 
+    def held(self) -> int:
+        """Bans kept in memory: those in force, and ended ones not swept yet."""
+        with self._lock:
+            return len(self._force)
+
     def earlier(self, address: Address, since: float, dry: bool) -> int:
         """Bans of `address` that started at or after `since` (dry ones count only in a dry run)."""
         sql = "SELECT COUNT(*) FROM bans WHERE address = ? AND time >= ?"
@@ -195,6 +201,9 @@ class BanBook:
         ban = replace(ban, id=rid)
         with self._lock:
             self._force[(ban.address, ban.dry_run)] = ban
+            if len(self._force) >= self._sweep_at:  # amortised: ended bans do not pile up
+                self._force = {k: b for k, b in self._force.items() if b.in_force(ban.time)}
+                self._sweep_at = max(1024, 2 * len(self._force))
         return ban
 
     def forget(self, ban: Ban) -> None:

@@ -454,3 +454,12 @@ def test_notes_say_why_a_ban_was_not_made(harness: Harness) -> None:
     assert runner.notes(again.fingerprint) == [
         "did not ban 203.0.113.7 at 22:13 UTC: already banned until 22:23:20 UTC"
     ]
+
+
+def test_ended_bans_do_not_pile_up_in_memory(harness: Harness) -> None:
+    _, bans, _ = build(harness)
+    for i in range(3000):  # each ends before the next: at most one is ever in force
+        bans.ban(ipaddress.ip_address(0x0A000000 + i), 1)
+        harness.clock.advance(2)
+    assert bans.book.held() < 1100
+    assert bans.book.count(harness.clock.now(), False) == 0
