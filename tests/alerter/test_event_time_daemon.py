@@ -4,19 +4,15 @@ the recent ones with the fresh lines."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from alerter.config.load import load_config
 from alerter.runtime.daemon import Daemon
-from alerter.runtime.metrics import Metrics
-from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.testing import running_daemon
 from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration
@@ -77,18 +73,8 @@ route: {{receiver: hook, group_wait: 0s, group_interval: 1s}}
         + failures([now - 1500 + i for i in range(6)], "203.0.113.9")  # 25 min ago: over
         + failures([now - 120 + i for i in range(3)], "203.0.113.9")  # inside the window
     )
-    d = Daemon(
-        str(cfg),
-        load_config(str(cfg)),
-        notifier=SystemdNotifier({}),
-        metrics=Metrics(CollectorRegistry()),
-    )
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
-    assert d.ready.wait(20)
-    yield d
-    d.request_stop()
-    t.join(15)
+    with running_daemon(cfg) as d:
+        yield d
 
 
 def sample(d: Daemon, name: str) -> float:
