@@ -57,6 +57,8 @@ _ONLY_FOR = {
     "min_count": ("spike",),
     "lookback": ("new_value",),
     "ahead": ("predict",),
+    "weight": ("count",),
+    "connection": ("count",),
 }
 _LOG_FIELD_AGGS = (
     "sum",
@@ -215,6 +217,24 @@ def _parse_rule(
         kw["ahead"] = r.duration("ahead", required=True) or 3600.0
     if aggregate == "new_value":
         kw["lookback"] = r.duration("lookback", 7 * 86_400.0)
+    if aggregate == "count" and (r.has("weight") or r.has("connection")):
+        if is_metric:
+            p.add(
+                r.key_mark("weight" if r.has("weight") else "connection"),
+                "only log rules count lines",
+            )
+        kw["weight"] = r.str("weight")
+        conn = r.map("connection", "connection")
+        if conn is not None:
+            kw["connection"] = conn.str("id", required=True)
+            kw["tells"] = tuple(conn.str_list("tells", ()))
+            groups = logs.match.groupindex if logs is not None and logs.match is not None else {}
+            for g in kw["tells"]:
+                if g not in groups:
+                    p.add(conn.key_mark("tells"), f"tells: {g!r} is not a group of match")
+            conn.done()
+            if len(r.str_list("by", ())) != 1:
+                p.add(r.key_mark("connection"), "connection: needs one `by` label (the address)")
 
     threshold = _threshold(r, "threshold")
     resolve = _threshold(r, "resolve_threshold")

@@ -17,6 +17,7 @@ from typing import Any
 
 from alerter.rules.alert import Transition
 from alerter.rules.bulk import BulkSpec
+from alerter.rules.connections import Connections, weight_of
 from alerter.rules.events import LogLines
 from alerter.rules.keyedwindows import KeyedWindows
 from alerter.rules.matchers import value_matches as _test
@@ -78,6 +79,12 @@ class LogRule(KeyedWindows):
         self.ratio = self.kind == _RATIO
         self.by_group = rule.by[0] if len(rule.by) == 1 and rule.by[0] in groups else ""
         self._of_cache: dict[tuple[str, ...], bool] = {}
+        # count: the events a line stands for (`weight`), the address its connection told
+        # (`connection`): rules/connections.py
+        self.weight = (rule.weight, rule.weight in groups) if rule.weight else None
+        self.conn = (rule.connection, rule.connection in groups) if rule.connection else None
+        self.tells = tuple(g for g in rule.tells if g in groups)
+        self.connections = Connections(ttl=max(rule.over, 600.0)) if rule.connection else None
 
     @property
     def bulk_spec(self) -> BulkSpec | None:
@@ -139,6 +146,9 @@ class LogRule(KeyedWindows):
                 key, _lookup(self.field_name, self.field_in_groups, m, batch, idx), line, now, out
             )
             return
+        if self.weight is not None or self.conn is not None:
+            self._count_weighted(key, m, batch, idx, line, now, bucket, out)
+            return
         keys = self.keys
         w = keys.get(key)
         if w is None:
@@ -151,6 +161,45 @@ class LogRule(KeyedWindows):
         w.example(line)
         if self.eager:
             self._evaluate_key(key, w, now, out)
+
+    def _count_weighted(
+        self,
+        key: Key,
+        m: re.Match[str] | None,
+        batch: LogLines,
+        idx: int,
+        line: str,
+        now: float,
+        bucket: int,
+        out: list[Transition],
+    ) -> None:
+        """count with `weight` or `connection`: the events the line stands for, counted for
+        its key, or for its connection's address once a line of it told one."""
+        n = 1 if self.weight is None else weight_of(_lookup(*self.weight, m, batch, idx))
+        if self.connections is None or self.conn is None:
+            todo: list[tuple[Key, int, tuple[str, ...]]] = [(key, n, (line,))]
+        else:
+            cid = _lookup(*self.conn, m, batch, idx)
+            told = (
+                next((v for g in self.tells if (v := m.group(g)) is not None), None) if m else None
+            )
+            if told is not None:  # a line that only tells its connection's address
+                todo = self.connections.see(cid, (told,), 0, line, now)
+            else:
+                todo = self.connections.see(cid, key if any(key) else None, n, line, now)
+        keys = self.keys
+        for k, events, lines in todo:
+            w = keys.get(k)
+            if w is None:
+                w = keys[k] = self.new_window()
+                if len(keys) > self.max_keys:
+                    self._evict()
+            else:
+                keys.move_to_end(k)
+            w.add(bucket, None, events)  # type: ignore[call-arg]  # a CountWindow
+            w.examples(list(lines))
+            if self.eager:
+                self._evaluate_key(k, w, now, out)
 
     def of_ok(self, batch: LogLines, idx: int, line: str, m: re.Match[str] | None) -> bool:
         """ratio: does a selected event also match `of`?"""

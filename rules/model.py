@@ -148,6 +148,15 @@ class Rule:
     lookback: float = 7 * 86_400.0
     combine: str = "sum"
     ahead: float = 3600.0
+    # count: how many events a matching line stands for, read from this regex group or field
+    # (a whole number from 1 to 1,000,000; empty or anything else: 1), e.g. rsyslog's
+    # "message repeated N times: [ ... ]"
+    weight: str | None = None
+    # count: the group or field naming a line's connection (sshd's pid), for lines that do not
+    # name the `by` address themselves (rules/connections.py); `tells`: groups that capture
+    # the address in lines that only tell it for their connection (they count nothing)
+    connection: str | None = None
+    tells: tuple[str, ...] = ()
     mark: Mark = NOWHERE
 
     @property
@@ -162,7 +171,12 @@ class Rule:
             if self.metric
             else repr(self.logs.match.pattern if self.logs and self.logs.match else None)
         )
-        return f"{self.aggregate}|{self.over}|{','.join(self.by)}|{self.field}|{sel}"
+        weight = (
+            f"|{self.weight}|{self.connection}|{self.tells}"
+            if self.weight or self.connection
+            else ""
+        )
+        return f"{self.aggregate}|{self.over}|{','.join(self.by)}|{self.field}|{sel}{weight}"
 
 
 @dataclass(frozen=True, slots=True)

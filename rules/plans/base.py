@@ -114,7 +114,8 @@ def facts(rule: Rule) -> Facts:
         batch=batch_pattern(match) if match is not None else None,
         one_line=one_line,
         one_batch=batch_pattern(one_line) if one_line is not None else None,
-        plain=not sel.where and sel.exclude is None,
+        # weight and connection state are counted line by line (LogRule.observe)
+        plain=not sel.where and sel.exclude is None and not (rule.weight or rule.connection),
         rises=th is not None and th.op in (">", ">="),
     )
 
