@@ -51,8 +51,14 @@ PINNED = {
     "postfix/0/PostfixSASLAuthFailures": "LiteralScan",
     "postfix/1/PostfixRelayDenied": "KeyedGated",
     "postfix/2/PostfixRejects": "KeyedGated",
-    "sshd/0/SSHBruteForce": "KeyedFindall",
-    "sshd/1/SSHInvalidUsers": "KeyedFindall",
+    # sshd rules filter on the journal's _UID and anchor at the message start; the refused
+    # connections and probes (lines with and without an address, no common literal) and
+    # connection state judge every line
+    "sshd/0/SSHBruteForce": "LiteralScan",
+    "sshd/1/SSHInvalidUsers": "LiteralScan",
+    "sshd/2/SSHAuthRefused": "EveryLine",
+    "sshd-aggressive/0/SSHPreauthDisconnects": "LiteralScan",
+    "sshd-aggressive/1/SSHProtocolProbes": "EveryLine",
     "systemd/0/SystemdUnitFailed": "RegexScan",
     "systemd/1/SystemdUnitRestarting": "RegexScan",
     "systemd-syslog/0/SystemdUnitFailedSyslog": "KeyedFindall",
