@@ -104,9 +104,9 @@ def rules_body(
         if not rules:
             continue  # a group of log-derived metrics only: no alerting rules to show
         gh = seen.get(g.name, {})
-        rh = {i: r for i, r in enumerate(gh.get("rules", ()))}
+        rh = list(gh.get("rules", ()))
         views = [
-            _rule_view(r, rh.get(i, {}), by_rule.get((g.name, r.alert), []))
+            _rule_view(r, _health_of(rh, i, r.alert), by_rule.get((g.name, r.alert), []))
             for i, r in enumerate(rules)
         ]
         out.append(
@@ -121,6 +121,14 @@ def rules_body(
             }
         )
     return {"status": "success", "data": {"groups": out}}
+
+
+def _health_of(health: list[Mapping[str, Any]], i: int, name: str) -> Mapping[str, Any]:
+    """The engine's entry for the i-th rule of a group (the same order), else the first of
+    that name."""
+    if i < len(health) and health[i].get("name") == name:
+        return health[i]
+    return next((h for h in health if h.get("name") == name), {})
 
 
 def _rule_view(rule: Rule, h: Mapping[str, Any], alerts: list[Alert]) -> dict[str, Any]:
