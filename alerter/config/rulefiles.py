@@ -2,7 +2,8 @@
 
 An entry is a path, a glob or `builtin:NAME` (a pack shipped in rules/packs/), or a mapping that
 names one of those and, without copying the file, adds actions to some of its rules by alert
-name and/or names the collectors its rules read:
+name, names the collectors its rules read and/or adds conditions (matchers) to all of its log
+rules, such as a journald field that proves who wrote the line:
 
     rule_files:
       - rules.d/*.yaml
@@ -11,6 +12,10 @@ name and/or names the collectors its rules read:
       - path: builtin:nginx
         sources: [nginx_access, nginx_error]   # the file's rules that name no source read these
         actions: {NginxHTTPAuthFailures: [ban]}
+      - path: builtin:postfix
+        sources: [journal]
+        where: ['_SYSTEMD_UNIT=~"postfix@.*"']  # added to each log rule's own `where`
+        actions: {PostfixSASLAuthFailures: [ban]}
 
 The actions are added to the ones the rule file gives (none, for the packs). An alert name that
 no rule of the entry's files has, and an action or collector name the config does not define,
@@ -28,6 +33,7 @@ from importlib import resources
 from pathlib import Path
 
 from alerter.config.yamlsource import MapReader, Mark, Problems
+from alerter.rules.matchers import Matcher, parse_matcher
 from alerter.rules.model import Reference, RuleSet
 
 
@@ -46,6 +52,7 @@ class RuleFileEntry:
     mark: Mark
     added: tuple[AddedActions, ...] = ()
     sources: tuple[tuple[str, Mark], ...] = ()  # for the rules that name no source
+    where: tuple[Matcher, ...] = ()  # added to every log rule of the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +73,10 @@ def parse_rule_file_entries(top: MapReader) -> list[RuleFileEntry]:
             path = r.str("path", required=True)
             added = _parse_added(r)
             sources = _parse_sources(r)
+            where = _parse_where(r)
             r.done()
             if path is not None:
-                out.append(RuleFileEntry(path, (r.raw("path") or n).mark, added, sources))
+                out.append(RuleFileEntry(path, (r.raw("path") or n).mark, added, sources, where))
             continue
         s = top.as_str(n, "rule_files")
         if s is not None:
@@ -104,6 +112,19 @@ def _parse_sources(r: MapReader) -> tuple[tuple[str, Mark], ...]:
         s = r.as_str(item, "sources")
         if s is not None:
             out.append((s, item.mark))
+    return tuple(out)
+
+
+def _parse_where(r: MapReader) -> tuple[Matcher, ...]:
+    out = []
+    for item in r.list("where"):
+        s = r.as_str(item, "where")
+        if s is None:
+            continue
+        try:
+            out.append(parse_matcher(s))
+        except ValueError as e:
+            r.problems.add(item, f"where: {e}")
     return tuple(out)
 
 
@@ -148,8 +169,8 @@ def attach_actions(
     sources: Sequence[RuleSource],
     p: Problems,
 ) -> tuple[RuleSet, dict[str, Mark]]:
-    """`rules` with each entry's actions added to the rules it names and its sources given to
-    its rules that name none; and, per rule ident that got actions this way, where in the
+    """`rules` with each entry's actions added to the rules it names, its sources given to
+    its rules that name none and its `where` added to its log rules; and, per rule ident that got actions this way, where in the
     config they were attached (for warnings)."""
     files_of: dict[int, set[str]] = {}
     for s in sources:
@@ -157,6 +178,7 @@ def attach_actions(
     extra: dict[tuple[str, str], list[tuple[str, Mark]]] = {}  # (file, alert) -> actions
     where: dict[tuple[str, str], Mark] = {}
     read_from: dict[str, tuple[str, ...]] = {}  # file -> sources for its rules that name none
+    required: dict[str, tuple[Matcher, ...]] = {}  # file -> matchers added to its log rules
     refs = list(rules.refs)
     for i, e in enumerate(entries):
         files = files_of.get(i, set())
@@ -166,6 +188,9 @@ def attach_actions(
             refs.extend(Reference("source", name, mark) for name, mark in e.sources)
             for f in files:
                 read_from[f] = tuple(dict.fromkeys(name for name, _ in e.sources))
+        if e.where:
+            for f in files:
+                required[f] = required.get(f, ()) + e.where
         alerts = {r.alert for g in rules.groups if g.file in files for r in g.rules}
         for a in e.added:
             if a.alert not in alerts:
@@ -176,7 +201,7 @@ def attach_actions(
                 extra.setdefault((f, a.alert), []).extend(a.actions)
                 where.setdefault((f, a.alert), a.mark)
             refs.extend(Reference("action", name, mark) for name, mark in a.actions)
-    if not extra and not read_from:
+    if not extra and not read_from and not required:
         return rules, {}
     attached: dict[str, Mark] = {}
     groups = []
@@ -186,6 +211,10 @@ def attach_actions(
             if g.file in read_from and r.logs is not None and not r.logs.sources:
                 r = dataclasses.replace(
                     r, logs=dataclasses.replace(r.logs, sources=read_from[g.file])
+                )
+            if g.file in required and r.logs is not None:
+                r = dataclasses.replace(
+                    r, logs=dataclasses.replace(r.logs, where=r.logs.where + required[g.file])
                 )
             add = extra.get((g.file, r.alert))
             if add:

@@ -13,6 +13,9 @@ import pytest
 
 from alerter.config.load import Config, parse_config
 from alerter.errors import ConfigError
+from alerter.rules.engine import Engine
+from alerter.rules.events import LogEvent
+from tests.rules.helpers import logs
 
 COLLECTORS = """
 collectors:
@@ -224,3 +227,50 @@ def test_a_configured_protected_list_does_not_unprotect_the_built_in_units() -> 
         full = unit if "." in unit else f"{unit}.service"
         assert message.startswith(f"unit: {full} "), message
         assert "is protected (global.protected_units)" in message, message
+
+
+def test_where_on_the_entry_adds_a_trusted_condition_to_every_log_rule_of_the_pack() -> None:
+    cfg = load("""
+        rule_files:
+          - path: builtin:postfix
+            sources: [journal]
+            where: ['_SYSTEMD_UNIT=~"postfix@.*"']
+            actions: {PostfixSASLAuthFailures: [ban]}
+        """)
+    rules = {r.alert: r for r in cfg.rules.rules()}
+    assert [str(m) for m in rules["PostfixRejects"].logs.where] == ['_SYSTEMD_UNIT=~"postfix@.*"']
+    assert rules["PostfixSASLAuthFailures"].actions == ("ban",)
+    assert cfg.warnings == ()  # journald proves the writer: no warning
+    # the same without the condition is warned about
+    cfg = load("""
+        rule_files:
+          - path: builtin:postfix
+            sources: [journal]
+            actions: {PostfixSASLAuthFailures: [ban]}
+        """)
+    assert [w.message.split(" (")[0] for w in cfg.warnings] == ["warning: PostfixSASLAuthFailures"]
+
+
+def test_a_pack_rule_with_the_entrys_where_counts_only_matching_entries() -> None:
+    cfg = load("""
+        rule_files:
+          - path: builtin:postfix
+            where: ['_SYSTEMD_UNIT=~"postfix@.*"']
+        """)
+    engine = Engine(cfg.rules, {})
+    line = "warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: UGFzc3dvcmQ6"
+    forged = [LogEvent(1.0, "journal", line, {"_SYSTEMD_UNIT": "session-3.scope"})] * 5
+    real = [LogEvent(2.0, "journal", line, {"_SYSTEMD_UNIT": "postfix@-.service"})] * 5
+    logs(engine, 1.0, forged)
+    engine.evaluate(10.0)
+    assert not [a for a in engine.alerts() if a.state == "firing"]
+    logs(engine, 2.0, real)
+    engine.evaluate(20.0)
+    assert [a.labels["ip"] for a in engine.alerts() if a.state == "firing"] == ["192.0.2.1"]
+
+
+def test_a_bad_matcher_in_where_is_an_error_at_its_position() -> None:
+    found = problems("rule_files: [{path: builtin:postfix, where: ['_UID'], sources: [web]}]\n")
+    assert len(found) == 1 and found[0].startswith("alerter.yaml:9:46: where: invalid matcher"), (
+        found
+    )
