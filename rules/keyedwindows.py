@@ -125,8 +125,10 @@ class KeyedWindows:
         return int(now // self.width)
 
     def first_bucket(self, now: float) -> int:
-        """The oldest bucket still in the window at `now`."""
-        return int((now - self.span) // self.width)
+        """The oldest bucket still in the window at the clock (at `now` while the engine has
+        set none): lines of a later time (a writer's clock ahead) do not expire older ones."""
+        at = now if self.clock == -math.inf else self.clock
+        return int((at - self.span) // self.width)
 
     def _evict(self) -> None:
         """The least recently updated key out (a key was just added past max_keys)."""
@@ -156,7 +158,7 @@ class KeyedWindows:
                 seen.move_to_end(k)  # the table stays ordered by last sight
             if now - prev < self.rule.lookback:
                 return
-        clock = self.clock if self.clock > now else now
+        clock = now if self.clock == -math.inf else self.clock
         if clock - now >= self.rule.over:
             return  # seen long ago: remembered, but its alert would already be over
         fresh = self.fresh
@@ -224,9 +226,9 @@ class KeyedWindows:
             del seen[k]
 
     def _evaluate_key(self, key: Key, w: Window, now: float, out: list[Transition]) -> None:
-        """Evaluate one key at the clock (`now`: the time of the lines just added, or the
-        evaluation's, whichever is later)."""
-        if self.clock > now:
+        """Evaluate one key at the clock (`now`, the time of the lines just added or of the
+        evaluation, only while the engine has set no clock)."""
+        if self.clock != -math.inf:
             now = self.clock
         w.expire(int((now - self.span) // self.width))
         active = key in self.table.active

@@ -166,3 +166,11 @@ def test_parse_errors_of_runs_count_in_the_batch() -> None:
     for _, run in b.at_times():
         list(run)  # every line parsed
     assert b.parse_errors == 2
+
+
+def test_a_line_ahead_of_the_clock_does_not_expire_older_ones() -> None:
+    e = engine()
+    assert e.process(text_batch(failures([NOW - 590 + i for i in range(4)]), NOW), NOW) == []
+    # a writer's clock 4 minutes ahead: placed at its time, evaluated at the engine's clock
+    ts = e.process(text_batch(failures([NOW + 240]), NOW), NOW)
+    assert [(t.state, t.alert.value, t.time) for t in ts] == [("firing", 5.0, NOW)]
