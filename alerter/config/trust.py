@@ -16,6 +16,8 @@ asks journald at all.
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -46,6 +48,17 @@ TRUSTED_FIELDS = frozenset(
 SYSLOG_FILE = re.compile(
     r"(?:syslog|messages|auth\.log|secure|kern\.log|daemon\.log|user\.log|mail\.(?:log|err|warn|info)"
     r"|maillog|localmessages)(?:[.*-].*)?"
+)
+SYSLOG_NAMES = (
+    "syslog",
+    "messages",
+    "auth.log",
+    "secure",
+    "kern.log",
+    "daemon.log",
+    "user.log",
+    "mail.log",
+    "maillog",
 )
 
 
@@ -83,7 +96,7 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
     if isinstance(spec, FileConfig):
         if spec.parser.type in ("none", "syslog") and any(not m.matches({}) for m in trusted):
             return None  # such lines have no journald fields: the rule never counts them
-        syslog = [p for p in spec.paths if SYSLOG_FILE.fullmatch(os.path.basename(p))]
+        syslog = [p for p in spec.paths if _syslog_written(p)]
         if spec.parser.type == "syslog" or syslog:
             what = ", ".join(syslog) or "parser: syslog"
             return f"source {c.name} is a syslog file ({what}), which `logger` writes to"
@@ -96,3 +109,15 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
             "(any local user can send a journal entry with any text and SYSLOG_IDENTIFIER)"
         )
     return None
+
+
+def _syslog_written(path: str) -> bool:
+    """A syslog daemon's file, or a glob in /var/log that takes one in (/var/log/*.log)."""
+    base = os.path.basename(path)
+    if SYSLOG_FILE.fullmatch(base):
+        return True
+    return (
+        glob.has_magic(path)
+        and fnmatch.fnmatch("/var/log", os.path.dirname(path))
+        and any(fnmatch.fnmatch(n, base) for n in SYSLOG_NAMES)
+    )

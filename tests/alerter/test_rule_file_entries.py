@@ -274,3 +274,26 @@ def test_a_bad_matcher_in_where_is_an_error_at_its_position() -> None:
     assert len(found) == 1 and found[0].startswith("alerter.yaml:9:46: where: invalid matcher"), (
         found
     )
+
+
+@pytest.mark.parametrize(
+    ("paths", "warned"),
+    [
+        ("[/var/log/auth.log]", True),
+        ("[/var/log/auth.log.1, /var/log/messages-20240101]", True),
+        ("['/var/log/*.log']", True),  # takes auth.log in
+        ("['/var/log/*']", True),
+        ("['/var/log/nginx/*.log']", False),
+        ("[/srv/app/app.log]", False),
+    ],
+)
+def test_files_the_syslog_daemon_writes_are_forgeable(paths: str, warned: bool) -> None:
+    text = f"""
+collectors:
+  - {{name: f, type: file, paths: {paths}}}
+actions:
+  - {{name: ban, type: ban, address: "{{{{ labels.ip }}}}", duration: 10m}}
+rule_files:
+  - {{path: builtin:nginx, actions: {{NginxHTTPAuthFailures: [ban]}}}}
+"""
+    assert bool(parse_config(text, "alerter.yaml", {}).warnings) is warned
