@@ -31,7 +31,7 @@ PINNED = {
     "apache/1/ApacheProbes": "KeyedGated",
     "deadman/0/LogSourceSilent": "Touch",
     "dovecot/0/DovecotLoginFailures": "KeyedFindall",
-    "dovecot/1/DovecotAuthFailures": "KeyedGated",
+    "dovecot/1/DovecotAuthFailures": "RegexScan",
     # kernel and systemd rules filter on journal fields (where: _TRANSPORT / _PID, _UID): their
     # lines are found by literal or regex scan and judged one by one
     "kernel/0/KernelOOMKill": "LiteralScan",
