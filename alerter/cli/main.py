@@ -65,10 +65,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from alerter.cli.apiclient import APIClient, APIClientError
+    from alerter.cli.apiclient import APIClientError
+    from alerter.cli.silence import client
 
     try:
-        data: Any = APIClient(args.url).get("/api/v1/status")
+        data: Any = client(args).get("/api/v1/status")
     except APIClientError as e:
         print(f"alerter: {e}", file=sys.stderr)
         return 1
@@ -116,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
 
     status = sub.add_parser("status", help="show a running daemon's status")
-    status.add_argument("--url", default=DEFAULT_URL)
+    from alerter.cli.silence import client_args
+
+    client_args(status)
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 

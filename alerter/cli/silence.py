@@ -24,7 +24,7 @@ DEFAULT_URL = "http://127.0.0.1:9753"
 
 def register(sub: Any) -> None:
     alerts = sub.add_parser("alerts", help="list a running daemon's alerts")
-    _client_args(alerts)
+    client_args(alerts)
     alerts.add_argument(
         "matchers", nargs="*", metavar="MATCHER", help='filter, e.g. severity="critical"'
     )
@@ -35,14 +35,11 @@ def register(sub: Any) -> None:
     ssub = silence.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
 
     add = ssub.add_parser("add", help="silence the alerts all MATCHERs match")
-    _client_args(add)
+    client_args(add)
     add.add_argument(
         "matchers", nargs="+", metavar="MATCHER", help='e.g. alertname="HighCPU" host=~"web.*"'
     )
     add.add_argument("-m", "--comment", required=True, help="why (required)")
-    add.add_argument(
-        "-c", dest="old_comment", metavar="FILE", action=_RefusedComment, help=argparse.SUPPRESS
-    )
     add.add_argument("-a", "--author", default=_default_author(), help="who (default: user@host)")
     add.add_argument(
         "-d", "--duration", default="1h", help="how long (default 1h), e.g. 30m, 2h, 1d"
@@ -52,20 +49,26 @@ def register(sub: Any) -> None:
     add.set_defaults(func=cmd_silence_add)
 
     ls = ssub.add_parser("ls", help="list silences")
-    _client_args(ls)
+    client_args(ls)
     ls.add_argument("--expired", action="store_true", help="include expired silences")
     ls.add_argument("-q", "--quiet", action="store_true", help="print IDs only")
     ls.add_argument("--json", action="store_true", help="print the API's JSON")
     ls.set_defaults(func=cmd_silence_ls)
 
     expire = ssub.add_parser("expire", help="end silences now")
-    _client_args(expire)
+    client_args(expire)
     expire.add_argument("ids", nargs="+", metavar="ID")
     expire.set_defaults(func=cmd_silence_expire)
 
 
-def _client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=DEFAULT_URL, help=f"the daemon's API (default {DEFAULT_URL})")
+def client_args(p: argparse.ArgumentParser, short_config: bool = True) -> None:
+    """--url, --token-file and -c/--config (without -c where a command still uses it otherwise)."""
+    p.add_argument(
+        *(("-c", "--config") if short_config else ("--config",)),
+        metavar="FILE",
+        help="the daemon's config: its server.listen and server.token_file say where and how",
+    )
+    p.add_argument("--url", help=f"the daemon's API (default {DEFAULT_URL}, or the config's)")
     p.add_argument("--token-file", help="file holding the API bearer token (server.token_file)")
 
 
@@ -76,8 +79,11 @@ def _default_author() -> str:
         return "alerter-cli"
 
 
-def _client(args: argparse.Namespace) -> APIClient:
-    token = None
+def client(args: argparse.Namespace) -> APIClient:
+    url, token = args.url, None
+    if args.config:
+        url_c, token = client_settings(args.config)
+        url = url or url_c
     if args.token_file:
         try:
             token = Path(args.token_file).read_text().strip()
@@ -85,7 +91,30 @@ def _client(args: argparse.Namespace) -> APIClient:
             raise APIClientError(
                 f"cannot read --token-file {args.token_file}: {e.strerror}"
             ) from None
-    return APIClient(args.url, token)
+    return APIClient(url or DEFAULT_URL, token)
+
+
+def client_settings(path: str) -> tuple[str, str | None]:
+    """The API's URL and token as the daemon running with this config has them."""
+    from alerter.config.load import load_config
+    from alerter.errors import ConfigError
+
+    if not Path(path).is_file():
+        hint = (
+            " (the comment of `silence add` is -m/--comment)"
+            if not path.endswith((".yaml", ".yml"))
+            else ""
+        )
+        raise APIClientError(f"-c {path}: no such config file{hint}")
+    try:
+        server = load_config(path).server
+    except ConfigError as e:
+        raise APIClientError(
+            f"-c {path}: invalid config ({e.problems[0]}); give --url and --token-file instead"
+        ) from None
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(server.host, server.host)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{server.port}", server.token
 
 
 def _fail(e: Exception) -> int:
@@ -111,7 +140,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
         "comment": args.comment,
     }
     try:
-        out = _client(args).post("/api/v2/silences", body)
+        out = client(args).post("/api/v2/silences", body)
     except APIClientError as e:
         return _fail(e)
     print(out["silenceID"])
@@ -120,7 +149,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
 
 def cmd_silence_ls(args: argparse.Namespace) -> int:
     try:
-        silences: list[dict[str, Any]] = _client(args).get("/api/v2/silences")
+        silences: list[dict[str, Any]] = client(args).get("/api/v2/silences")
     except APIClientError as e:
         return _fail(e)
     if not args.expired:
@@ -149,11 +178,14 @@ def cmd_silence_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_silence_expire(args: argparse.Namespace) -> int:
-    client = _client(args)
+    try:
+        api = client(args)
+    except APIClientError as e:
+        return _fail(e)
     rc = 0
     for sid in args.ids:
         try:
-            client.delete(f"/api/v2/silence/{_quote(sid)}")
+            api.delete(f"/api/v2/silence/{_quote(sid)}")
         except APIClientError as e:
             rc = _fail(e)
     return rc
@@ -165,9 +197,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     try:
         matchers = parse_matchers(args.matchers)
-        client = _client(args)
-        body: dict[str, Any] = client.get("/api/v1/alerts")
-        held: list[dict[str, Any]] = client.get("/api/v2/alerts")
+        api = client(args)
+        body: dict[str, Any] = api.get("/api/v1/alerts")
+        held: list[dict[str, Any]] = api.get("/api/v2/alerts")
     except (ValueError, APIClientError) as e:
         return _fail(e)
     status = {a["fingerprint"]: a["status"] for a in held}
@@ -200,17 +232,6 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
-class _RefusedComment(argparse.Action):
-    """`-c` was the comment of `silence add`; it is the config file in every other command, so
-    here it is refused with the new spelling rather than read one way or the other."""
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
-        parser.error(
-            "-c is no longer the comment (-c means the config file in alerter's commands): "
-            "write the comment with -m/--comment"
-        )
-
-
 def _parse_time(text: str) -> float:
     from alerter.dispatch.silences import parse_time
 
@@ -235,3 +256,11 @@ def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+# the names alerter/cli/bans.py imports (its `bans add -c` is a comment: --config alone there)
+_client = client
+
+
+def _client_args(p: argparse.ArgumentParser) -> None:
+    client_args(p, short_config=False)

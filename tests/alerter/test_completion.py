@@ -22,7 +22,8 @@ def script(shell: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Pa
 CASES = [
     (["alerter", "sil"], ["silence"]),
     (["alerter", "silence", "a"], ["add"]),
-    (["alerter", "silence", "add", "--c"], ["--comment"]),
+    (["alerter", "silence", "add", "--com"], ["--comment"]),
+    (["alerter", "alerts", "--c"], ["--config"]),
     (["alerter", "run", "--log-format", ""], ["json", "console"]),
     (["alerter", "--v"], ["--version"]),
     (["alerter", "check", "-c", "conf"], ["config.yaml"]),  # a file name
