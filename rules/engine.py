@@ -10,10 +10,12 @@ periodic evaluation of each group whose interval is due. The daemon, `alerter te
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from alerter.rules import quiet
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.events import LogLines, Sample
 from alerter.rules.logrules import LogRule
@@ -191,6 +193,22 @@ class Engine:
         """When the next group evaluation is due (None before the first `tick`, or without
         groups): replay steps its clock through these."""
         return min((r.next_due for r in self._groups if r.next_due is not None), default=None)
+
+    def quiet_until(self, now: float) -> float:
+        """After an evaluation at `now`: the earliest time at which an evaluation could change
+        an alert with no new input (`now`: any may; inf: none can). Replay skips the
+        evaluations before it (alerter.rules.quiet)."""
+        return min((quiet.until(rt, now) for run in self._groups for rt in run.rules), default=now)
+
+    def skip_to(self, t: float, keep_last: bool = False) -> None:
+        """Move each group's next due evaluation to the first of its due times at or after `t`
+        (the evaluations between change nothing: `quiet_until`); `keep_last`: to the last one
+        before `t`, which sets the values of firing alerts as evaluating all would have."""
+        for run in self._groups:
+            due, interval = run.next_due, run.group.interval
+            target = t - interval if keep_last else t
+            if due is not None and due < target:
+                run.next_due = due + math.ceil((target - due) / interval) * interval
 
     def evaluate(self, now: float) -> list[Transition]:
         """Evaluate every group now, due or not (rule tests step through time this way)."""

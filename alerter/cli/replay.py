@@ -263,6 +263,7 @@ class Replay:
         self.out = out
         self.summary = summary
         self.clock: float | None = None
+        self.skip = True  # skip the evaluations that change nothing (tests compare without)
 
     def emit(self, transitions: Sequence[Transition]) -> None:
         if transitions:
@@ -270,17 +271,25 @@ class Replay:
             self.out.write("".join(transition_json(tr) + "\n" for tr in transitions))
 
     def step(self, until: float, inclusive: bool) -> None:
-        """Run every evaluation due before `until` (or at it, if `inclusive`)."""
+        """Run every evaluation due before `until` (or at it, if `inclusive`), but for those
+        that cannot change anything with no new input (Engine.quiet_until): across a long
+        silence, only the evaluations that fire or resolve something run."""
         engine = self.engine
+        ticked = False
         while True:
             due = engine.next_due()
             if due is None:  # the first evaluation: at the first lines' time, after them
-                if self.clock is None:
+                if self.clock is None or ticked:
                     return
                 due = self.clock
             if due > until or (due == until and not inclusive):
                 return
             self.emit(engine.tick(due))
+            ticked = True
+            if self.skip and (nxt := engine.next_due()) is not None and nxt < until:
+                quiet = engine.quiet_until(due)
+                if quiet > nxt:  # the last evaluation before `until` runs (alert values)
+                    engine.skip_to(min(quiet, until), keep_last=quiet >= until)
 
     def feed(self, t: float, run: LogBatch) -> None:
         if self.clock is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,121 @@ def test_progress_goes_to_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyP
     shown = term.getvalue()
     assert shown.count("\rreplay: at ") >= 2 and rfc3339(T0 + 1860) in shown
     assert shown.endswith("\r\x1b[K")  # the progress line is cleared at the end
+
+
+SPARSE_RULES = """
+groups:
+  - name: a
+    interval: 15s
+    rules:
+      - alert: Quiet
+        logs: {source: app, match: heartbeat}
+        aggregate: absent
+        over: 5m
+      - alert: QuietHost
+        logs: {source: app, match: 'heartbeat (?P<host>\\w+)'}
+        aggregate: absent
+        by: [host]
+        over: 10m
+        forget_after: 1h
+        for: 1m
+      - alert: Errors
+        logs: {source: app, match: 'ERROR (?P<code>\\d+)'}
+        aggregate: count
+        by: [code]
+        over: 2m
+        threshold: ">= 2"
+        keep_firing_for: 3m
+  - name: b
+    interval: 40s
+    rules:
+      - alert: FewErrors
+        logs: {source: app, match: 'ERROR'}
+        aggregate: count
+        over: 10m
+        threshold: "< 3"
+        for: 2m
+      - alert: SlowSum
+        logs: {source: app, match: 'ms=(?P<ms>\\d+)'}
+        aggregate: sum
+        field: ms
+        over: 5m
+        threshold: "> 100"
+"""
+
+
+def sparse_lines(seed: int) -> list[tuple[int, str]]:
+    rng = random.Random(seed)
+    t, out = 0, []
+    for _ in range(120):
+        t += rng.choice((1, 5, 30, 200, 900, 4000, 20000))
+        out.append(
+            (
+                t,
+                rng.choice(
+                    ("heartbeat a", "heartbeat b", "ERROR 500", "ERROR 404", "took ms=70", "x")
+                ),
+            )
+        )
+    return out
+
+
+def replayed(
+    d: Path, lines: list[tuple[int, str]], skip: bool, rules: str = SPARSE_RULES
+) -> tuple[list[str], int]:
+    from alerter.collectors.parsers import ParserConfig, make_parser
+    from alerter.rules.engine import Engine
+    from alerter.rules.loader import load_rule_files
+
+    (d / "app.log").write_text("".join(f"{T0 + t} {line}\n" for t, line in lines))
+    parser = make_parser(ParserConfig("regex", r"^(?P<t>\d+) ", "t", "epoch"))
+    engine = Engine(load_rule_files([("r.yaml", rules)], default_interval=15), {})
+    ticks = 0
+    tick = engine.tick
+
+    def counted(now: float, timer: Any = None) -> Any:
+        nonlocal ticks
+        ticks += 1
+        return tick(now, timer)
+
+    engine.tick = counted  # type: ignore[method-assign]
+    out = io.StringIO()
+    r = cli_replay.Replay(engine, out, cli_replay.Summary())
+    r.skip = skip
+    for t, _, run in cli_replay.file_runs("app", str(d / "app.log"), parser):
+        r.feed(t, run)
+    r.finish(T0 + lines[-1][0] + 7200)
+    return out.getvalue().splitlines(), ticks
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("few", [True, False], ids=["with-lt-rule", "without"])
+def test_skipping_quiet_evaluations_prints_the_same(tmp_path: Path, seed: int, few: bool) -> None:
+    rules = SPARSE_RULES
+    if not few:
+        start = rules.index("      - alert: FewErrors")
+        rules = rules[:start] + rules[rules.index("      - alert: SlowSum") :]
+    lines = sparse_lines(seed)
+    every, ticks_all = replayed(tmp_path, lines, skip=False, rules=rules)
+    skipped, ticks = replayed(tmp_path, lines, skip=True, rules=rules)
+    assert skipped == every
+    assert len(every) > 5  # the input makes alerts fire and resolve
+    assert ticks < ticks_all / 3
+
+
+def test_a_year_of_sparse_lines_is_not_a_year_of_evaluations(tmp_path: Path) -> None:
+    lines = [(86400 * day, "heartbeat a") for day in range(365)]
+    start = SPARSE_RULES.index("      - alert: FewErrors")
+    rules = SPARSE_RULES[:start]
+    got, ticks = replayed(tmp_path, lines, skip=True, rules=rules)
+    states = [(json.loads(x)["alertname"], json.loads(x)["state"]) for x in got]
+    # each silent day: Quiet fires after 5m; QuietHost after 10m + 1m pending, then it is
+    # forgotten (resolved) after 1h; the next day's heartbeat resolves Quiet
+    assert states[:4] == [
+        ("Quiet", "firing"),
+        ("QuietHost", "pending"),
+        ("QuietHost", "firing"),
+        ("QuietHost", "resolved"),
+    ]
+    assert states.count(("Quiet", "firing")) == 365
+    assert ticks < 20 * 365  # not 365 days of 15 s evaluations (2.1 million)
