@@ -31,6 +31,8 @@ findmnt util-linux
 logger bsdutils
 nft nftables
 ip iproute2
+chromium chromium
+/usr/bin/chromedriver chromium-driver
 '
 
 missing=''

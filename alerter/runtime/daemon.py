@@ -41,6 +41,7 @@ from alerter.runtime.sdnotify import SystemdNotifier
 from alerter.runtime.wiring import Parts
 from alerter.store.db import StateStore
 from alerter.store.snapshots import read_snapshot
+from alerter.web.routes import routes as web_routes
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -131,6 +132,7 @@ class Daemon:
         tuning.settle()
         self.server.add_routes(core_routes(self))
         self.server.add_routes(self._part_routes(self.run_state))
+        self.server.add_routes(web_routes(self))  # GET /: the web page
         self.server.start()
         self.ready.set()
         self.sd.ready(self.status_line())
@@ -407,7 +409,9 @@ class Daemon:
             # alerts of a deleted rule, so receivers and actions are not left hanging.
             log.info("alerts_resolved_by_reload", count=len(dropped))
             self._handle(dropped, self.clock.now())
-        self.server.set_routes(core_routes(self) + self._part_routes(self.run_state))
+        self.server.set_routes(
+            core_routes(self) + self._part_routes(self.run_state) + web_routes(self)
+        )
         self._config = new
         self.last_reload_error = None
         self.metrics.config_last_reload_successful.set(1)

@@ -1,0 +1,311 @@
+"""What the web page shows, read from the daemon's parts: plain dicts for the templates.
+
+Alerts are the engine's (pending and firing) plus any the dispatcher holds as firing that the
+engine does not (raised by actions), each with its silenced/inhibited status and the groups
+its routes put it in; silences and routes are the dispatcher's, actions and bans the action
+runner's, rules the engine's health (as `/api/v1/rules` serves it), collectors the
+self-metrics. Nothing here escapes text: the templates do (autoescape).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from alerter import __version__
+from alerter.api import prometheus
+from alerter.protocols import Clock
+from alerter.rules.alert import Alert
+from alerter.runtime.metrics import Metrics
+
+TOP_KEYS = 5  # values shown per rule
+RECENT_ACTIONS = 50
+MAX_EXAMPLES = 3
+
+
+class Source(Protocol):
+    """What the page reads of the daemon (alerter.runtime.daemon.Daemon has it all)."""
+
+    @property
+    def run_state(self) -> Any:
+        """alerter.runtime.running.Running (dispatcher, actions, config), or None."""
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def alerts(self) -> list[Alert]: ...
+
+    def rule_groups(self) -> Sequence[Any]: ...
+
+    def rule_health(self) -> list[dict[str, Any]]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+def when(t: float | None) -> str:
+    """Epoch seconds as the page prints them: UTC to the second."""
+    if t is None:
+        return ""
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def iso_when(text: str | None) -> str:
+    """An RFC 3339 time from the APIs, as `when` prints it ("" for none or Go's zero time)."""
+    if not text or text.startswith("0001-"):
+        return ""
+    try:
+        return when(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return text
+
+
+def number(v: float) -> str:
+    return f"{v:g}"
+
+
+class Rates:
+    """Lines per second per collector, from the events counter between two page reads at
+    least a second apart (the last rate is kept in between)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, float]] = {}
+        self._rate: dict[str, float] = {}
+
+    def update(self, totals: Mapping[str, float], mono: float) -> dict[str, float]:
+        with self._lock:
+            for name, total in totals.items():
+                prev = self._last.get(name)
+                if prev is None:
+                    self._last[name] = (mono, total)
+                elif mono - prev[0] >= 1.0:
+                    self._rate[name] = max(0.0, total - prev[1]) / (mono - prev[0])
+                    self._last[name] = (mono, total)
+            return dict(self._rate)
+
+
+def alert_groups(src: Source, now: float) -> list[dict[str, Any]]:
+    """The alerts by route group (route, receiver, group labels), as the dispatcher groups
+    them; an alert no route takes (no dispatcher) is in one group of its own kind."""
+    from alerter.dispatch.dispatcher import NotificationDispatcher
+    from alerter.dispatch.routing import group_labels
+
+    rs = src.run_state
+    dispatcher = rs.dispatcher if rs is not None else None
+    routed = dispatcher if isinstance(dispatcher, NotificationDispatcher) else None
+    alerts = list(src.alerts())
+    if dispatcher is not None:
+        seen = {a.fingerprint for a in alerts}
+        alerts += [a for a in dispatcher.firing() if a.fingerprint not in seen]
+    taken = _actions_by_alert(rs)
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    placed: set[str] = set()
+    for a in sorted(alerts, key=lambda a: (a.state != "firing", a.alertname, a.fingerprint)):
+        status = routed.status(a, now) if routed else {"silencedBy": [], "inhibitedBy": []}
+        routes: list[Any] = (routed.routes_for(a.labels) if routed else []) or [None]
+        view = alert_view(a, status, taken.get(a.fingerprint, []))
+        for r in routes:
+            labels = group_labels(r, a.labels) if r is not None else {}
+            receiver = r.receiver if r is not None else ""
+            key = (r.id if r is not None else "", receiver, tuple(sorted(labels.items())))
+            g = groups.setdefault(key, {"labels": labels, "receiver": receiver, "alerts": []})
+            # an alert in several groups (continue: true) is anchored in the first one only
+            g["alerts"].append({**view, "anchor": a.fingerprint not in placed})
+            placed.add(a.fingerprint)
+    out = [groups[k] for k in sorted(groups)]
+    for g in out:
+        g["firing"] = sum(a["state"] == "firing" for a in g["alerts"])
+        g["pending"] = len(g["alerts"]) - g["firing"]
+    return out
+
+
+def alert_view(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[str, Any]:
+    since = a.fired_at if a.state == "firing" and a.fired_at is not None else a.active_at
+    return {
+        "fingerprint": a.fingerprint,
+        "alertname": a.alertname,
+        "state": a.state,
+        "labels": sorted((k, v) for k, v in a.labels.items() if k != "alertname"),
+        "all_labels": sorted(a.labels.items()),
+        "summary": a.annotations.get("summary") or a.annotations.get("description", ""),
+        "value": number(a.value),
+        "since": when(since),
+        "active_at": when(a.active_at),
+        "examples": list(a.examples[-MAX_EXAMPLES:]),
+        "actions": actions,
+        "silenced_by": list(status.get("silencedBy", ())),
+        "inhibited_by": list(status.get("inhibitedBy", ())),
+    }
+
+
+def _actions_by_alert(rs: Any) -> dict[str, list[str]]:
+    """What the actions did for each alert, newest first (from the recent history)."""
+    out: dict[str, list[str]] = {}
+    for rec in _history(rs, 500):
+        text = f"{rec['action']} {rec['target']}: {rec['outcome']}".strip()
+        out.setdefault(str(rec.get("fingerprint") or ""), []).append(text)
+    return out
+
+
+def _history(rs: Any, limit: int) -> list[dict[str, Any]]:
+    actions = rs.actions if rs is not None else None
+    history = getattr(actions, "history", None)
+    if history is None:
+        return []
+    try:
+        return list(history(None, limit=limit))
+    except TypeError:  # an Actions without the limit (the protocol's own signature)
+        return list(history(None))[:limit]
+
+
+def silences(src: Source, now: float) -> list[dict[str, Any]]:
+    from alerter.dispatch.dispatcher import NotificationDispatcher
+
+    rs = src.run_state
+    d = rs.dispatcher if rs is not None else None
+    if not isinstance(d, NotificationDispatcher):
+        return []
+    order = {"active": 0, "pending": 1, "expired": 2}
+    out: list[dict[str, Any]] = []
+    keys: list[tuple[int, float]] = []
+    for s in d.silences.all():
+        state = s.state(now)
+        out.append(
+            {
+                "id": s.id,
+                "state": state,
+                "matchers": [str(m) for m in s.matchers],
+                "starts": when(s.starts_at),
+                "ends": when(s.ends_at),
+                "by": s.created_by,
+                "comment": s.comment,
+            }
+        )
+        keys.append((order[state], s.ends_at if state != "expired" else -s.ends_at))
+    out = [v for _, v in sorted(zip(keys, out, strict=True), key=lambda kv: kv[0])]
+    return out
+
+
+def rules(src: Source) -> list[dict[str, Any]]:
+    """Rule groups as /api/v1/rules serves them, each rule with its top keys by value."""
+    alerts = src.alerts()
+    body = prometheus.rules_body(src.rule_groups(), src.rule_health(), alerts)
+    by_rule = {
+        (g.name, r.alert): tuple(getattr(r, "by", ()) or ())
+        for g in src.rule_groups()
+        for r in getattr(g, "rules", ())
+    }
+    out = []
+    for g in body["data"]["groups"]:
+        views = []
+        for r in g["rules"]:
+            by = by_rule.get((g["name"], r["name"]), ())
+            top = sorted(r["alerts"], key=lambda a: -float(a["value"]))[:TOP_KEYS]
+            views.append(
+                {
+                    "name": r["name"],
+                    "state": r["state"],
+                    "health": r["health"],
+                    "error": r.get("lastError", ""),
+                    "last": iso_when(r["lastEvaluation"]),
+                    "query": r["query"],
+                    "alerts": len(r["alerts"]),
+                    "top": [
+                        {
+                            "key": ", ".join(f"{k}={a['labels'].get(k, '')}" for k in by)
+                            or "(all)",
+                            "value": number(float(a["value"])),
+                            "state": a["state"],
+                        }
+                        for a in top
+                    ],
+                }
+            )
+        out.append({"name": g["name"], "file": g["file"], "rules": views})
+    return out
+
+
+def collectors(src: Source, rates: Rates) -> list[dict[str, Any]]:
+    m = src.metrics
+    rs = src.run_state
+    names = [c.name for c in rs.config.collectors] if rs is not None else []
+    up = _by_label(m.collector_up.collect(), "alerter_collector_up")
+    totals = _by_label(m.events.collect(), "alerter_events_total")
+    late = _by_label(m.events_late.collect(), "alerter_events_late_total")
+    dropped: dict[str, dict[str, float]] = {}
+    for fam in m.events_dropped.collect():
+        for s in fam.samples:
+            if s.name == "alerter_events_dropped_total" and s.value:
+                c = s.labels["collector"]
+                dropped.setdefault(c, {})[s.labels["reason"]] = s.value
+    rate = rates.update({n: totals.get(n, 0.0) for n in names}, time.monotonic())
+    return [
+        {
+            "name": n,
+            "up": up.get(n, 0.0) >= 1,
+            "lines": int(totals.get(n, 0.0)),
+            "rate": f"{rate[n]:.1f}" if n in rate else "",
+            "late": int(late.get(n, 0.0)),
+            "dropped": sorted((r, int(v)) for r, v in dropped.get(n, {}).items()),
+        }
+        for n in names
+    ]
+
+
+def _by_label(families: Iterable[Any], name: str) -> dict[str, float]:
+    return {s.labels["collector"]: s.value for f in families for s in f.samples if s.name == name}
+
+
+def recent_actions(src: Source) -> list[dict[str, Any]]:
+    return [
+        {**rec, "time": iso_when(rec.get("time"))}
+        for rec in _history(src.run_state, RECENT_ACTIONS)
+    ]
+
+
+def bans(src: Source, now: float) -> list[dict[str, Any]] | None:
+    """Bans in force, or None when no ban action is configured (no /api/v1/bans)."""
+    from alerter.actions.bans import BanExecutor
+
+    rs = src.run_state
+    executors = getattr(rs.actions, "executors", {}) if rs is not None else {}
+    ban = executors.get("ban") if isinstance(executors, Mapping) else None
+    if not isinstance(ban, BanExecutor):
+        return None
+    return [
+        {
+            **b.to_json(now),
+            "since": when(b.time),
+            "until": when(b.until),
+            "ports": ", ".join(map(str, b.ports)) or "all",
+        }
+        for b in ban.book.in_force(now)
+    ]
+
+
+def header(src: Source) -> dict[str, Any]:
+    s = src.status()
+    return {
+        "version": __version__,
+        "uptime": _uptime(float(s.get("uptime_seconds") or 0)),
+        "firing": s["alerts"]["firing"],
+        "pending": s["alerts"]["pending"],
+        "dry_run": bool(s.get("dry_run")),
+        "reload_error": s.get("last_reload_error") or "",
+        "state_error": (s.get("state") or {}).get("error") or "",
+        "backlog": s.get("bus_length", 0),
+    }
+
+
+def _uptime(seconds: float) -> str:
+    s = int(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return f"{d}d {h}h" if d else f"{h}h {m}m" if h else f"{m}m {s}s"

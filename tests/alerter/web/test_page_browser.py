@@ -1,0 +1,269 @@
+"""The web page in Debian's headless Chromium (selenium, chromium-driver) against the real
+daemon: a file collector, one log rule and a loopback webhook receiver (daemon_fixture).
+
+Prints what it measures (time to show a new alert, render time with 1,000 alerts, page weight)
+and saves a screenshot of the page with alerts to docs/screenshot.png."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from alerter.rules.alert import fingerprint
+from tests.alerter.api import daemon_fixture
+from tests.alerter.api.daemon_fixture import TOKEN, Running
+from tests.conftest import REPO, HTTPReceiver, require, start_receiver, wait_for
+
+pytestmark = pytest.mark.integration
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+SCREENSHOT = REPO / "docs" / "screenshot.png"
+WIDE = (1280, 900)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[HTTPReceiver]:
+    rec = start_receiver()
+    try:
+        yield rec
+    finally:
+        rec.server.shutdown()
+        rec.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory, receiver: HTTPReceiver) -> Iterator[Running]:
+    yield from daemon_fixture.start(tmp_path_factory.mktemp("web"), receiver.url)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = require("/usr/bin/chromium")
+    driver_path = require("/usr/bin/chromedriver")
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    opts.add_argument(f"--window-size={WIDE[0]},{WIDE[1]}")
+    drv = webdriver.Chrome(service=webdriver.ChromeService(driver_path), options=opts)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+@pytest.fixture
+def page(browser: Any, running: Running) -> Any:
+    """The page freshly opened at desktop width, its script polling."""
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.execute_cdp_cmd("Network.enable", {})
+    _online(browser, True)
+    browser.get(running.url + "/")
+    wait_for(lambda: browser.find_element(By.ID, "live").text.startswith("live"), timeout=10)
+    return browser
+
+
+def _online(drv: Any, online: bool) -> None:
+    drv.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": not online, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+
+
+def _alert_id(code: str) -> str:
+    labels = {"alertname": "AppErrors", "code": code, "severity": "warning", "env": "test"}
+    import socket
+
+    labels["host"] = socket.gethostname()
+    return "alert-" + fingerprint(labels)
+
+
+def _find(drv: Any, css: str) -> Any:
+    found = drv.find_elements(By.CSS_SELECTOR, css)
+    return found[0] if found else None
+
+
+def test_an_alert_fired_by_a_log_line_appears_live_and_its_markup_is_text(
+    page: Any, running: Running
+) -> None:
+    line = 'ERROR 501 <script>window.pwned = 1</script><b id="bold">bold</b> &amp; "q"'
+    t0 = time.monotonic()
+    running.write(line)
+    el = wait_for(lambda: _find(page, f"#{_alert_id('501')}"), timeout=10)
+    print(f"\nnew alert shown {1000 * (time.monotonic() - t0):.0f} ms after its line was written")
+    assert "firing" in el.get_attribute("class") or "pending" in el.get_attribute("class")
+    example = el.find_element(By.CSS_SELECTOR, "pre.ex").text
+    assert line in example  # the text itself, entities and all
+    assert page.find_elements(By.ID, "bold") == []
+    assert page.execute_script("return window.pwned === undefined") is True
+    # no reload happened: the page's own navigation is the one opened before the line
+    assert page.execute_script("return performance.getEntriesByType('navigation').length") == 1
+
+
+def test_silencing_from_the_page_mutes_the_webhook(
+    page: Any, running: Running, receiver: HTTPReceiver
+) -> None:
+    target = _alert_id("502")
+    running.write("ERROR 502 to be silenced")
+    wait_for(lambda: _find(page, f"#{target}"), timeout=10)
+    wait_for(lambda: _codes_sent(receiver, "502"), timeout=10)  # it was notified before
+
+    # two clicks, by keyboard: Enter on "Silence…" opens the prefilled form, Enter creates it
+    _act(page, f"#{target} button.silence", lambda b: b.send_keys(Keys.ENTER))
+    matchers = page.find_element(By.ID, "silence-matchers").get_attribute("value")
+    assert 'code="502"' in matchers and 'alertname="AppErrors"' in matchers
+    page.switch_to.active_element.send_keys(Keys.ENTER)
+    # the first write asks for the API token once; it is kept in the tab's session storage
+    wait_for(lambda: page.find_element(By.ID, "token-dialog").is_displayed(), timeout=5)
+    page.find_element(By.ID, "token-input").send_keys(TOKEN + Keys.ENTER)
+    wait_for(lambda: "silenced" in _class(page, target))
+    assert page.execute_script("return sessionStorage.getItem('alerter-token')") == TOKEN
+    silences = requests.get(running.url + "/api/v2/silences", timeout=5).json()
+    (s,) = [s for s in silences if {"name": "code", "value": "502"} in _plain(s["matchers"])]
+    assert s["createdBy"] == "web" and s["status"]["state"] == "active"
+
+    # the receiver is told no more of 502: the next notification of the group lacks it
+    seen = len(receiver.requests)
+    running.write("ERROR 503 after the silence")
+    wait_for(lambda: _codes_sent(receiver, "503", since=seen), timeout=15)
+    assert not _codes_sent(receiver, "502", since=seen)
+    if not SCREENSHOT.parent.is_dir():
+        SCREENSHOT.parent.mkdir()
+    page.save_screenshot(str(SCREENSHOT))
+
+    # expiring it from the page (token already there: one click)
+    _act(page, f"#silence-{s['id']} button.expire", lambda b: b.click())
+    wait_for(lambda: "expired" in _class(page, f"silence-{s['id']}"))
+    wait_for(lambda: "silenced" not in _class(page, target))
+
+
+def test_the_page_reconnects_after_losing_the_connection(page: Any, running: Running) -> None:
+    _online(page, False)
+    wait_for(lambda: "offline" in page.find_element(By.ID, "live").text, timeout=10)
+    running.write("ERROR 504 while offline")
+    wait_for(lambda: _alert_in_api(running, "504"), timeout=10)
+    assert _find(page, f"#{_alert_id('504')}") is None
+    _online(page, True)
+    wait_for(lambda: _find(page, f"#{_alert_id('504')}"), timeout=15)
+    wait_for(lambda: page.find_element(By.ID, "live").text.startswith("live"))
+
+
+def test_usable_at_375_px_wide(page: Any, running: Running) -> None:
+    running.write("ERROR 505 on a phone " + "x" * 300)
+    wait_for(lambda: _find(page, f"#{_alert_id('505')}"), timeout=10)
+    page.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 375, "height": 740, "deviceScaleFactor": 2, "mobile": True},
+    )
+    page.get(running.url + "/")
+    assert page.execute_script("return window.innerWidth") == 375
+    # nothing wider than the screen: no sideways scrolling of the page
+    assert page.execute_script("return document.documentElement.scrollWidth") <= 375
+    button = page.find_element(By.CSS_SELECTOR, f"#{_alert_id('505')} button.silence")
+    rect = button.rect
+    assert rect["x"] >= 0 and rect["x"] + rect["width"] <= 375
+    button.click()
+    dialog = page.find_element(By.ID, "silence-dialog")
+    assert dialog.is_displayed() and dialog.rect["width"] <= 375
+    page.find_element(By.ID, "silence-cancel").click()
+    assert not dialog.is_displayed()
+
+
+def test_a_thousand_alerts_render_time_and_page_weight(page: Any, running: Running) -> None:
+    weight = _weight(page)
+    print(f"\npage weight with a few alerts: {weight} bytes (HTML, CSS, JS)")
+    assert weight < 100_000
+
+    running.write(*(f"ERROR {code} one of many" for code in range(1000, 2000)))
+    wait_for(lambda: _count_in_api(running) >= 1000, timeout=30)
+    page.get(running.url + "/")
+    n = page.execute_script("return document.querySelectorAll('li.alert').length")
+    assert n >= 1000
+    nav = page.execute_script(
+        "const n = performance.getEntriesByType('navigation')[0];"
+        "return {parse: n.domInteractive - n.responseEnd,"
+        " loaded: n.domContentLoadedEventEnd - n.responseEnd, bytes: n.encodedBodySize}"
+    )
+    # the script's own re-render of the alerts section (a poll that finds it changed)
+    page.execute_script("document.querySelector('[data-section=alerts]').dataset.digest = ''")
+    swap = wait_for(
+        lambda: page.execute_script(
+            "const m = performance.getEntriesByName('alerter-render:alerts');"
+            "return m.length ? m[m.length - 1].duration : null"
+        ),
+        timeout=10,
+    )
+    print(
+        f"{n} alerts: HTML {nav['bytes']} bytes, parsed in {nav['parse']:.0f} ms, "
+        f"DOMContentLoaded {nav['loaded']:.0f} ms after the response; live re-render {swap:.0f} ms"
+    )
+    assert swap > 0
+
+
+def _class(drv: Any, element_id: str) -> str:
+    """The element's class attribute, read in one step (sections are swapped as they change)."""
+    return str(
+        drv.execute_script(
+            "const e = document.getElementById(arguments[0]); return e ? e.className : ''",
+            element_id,
+        )
+    )
+
+
+def _act(drv: Any, css: str, do: Any) -> None:
+    """Find the element and act on it, again if a section swap replaced it in between."""
+
+    def attempt() -> bool:
+        try:
+            do(drv.find_element(By.CSS_SELECTOR, css))
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait_for(attempt, timeout=5)
+
+
+def _weight(drv: Any) -> int:
+    return int(
+        drv.execute_script(
+            "return performance.getEntriesByType('navigation')[0].encodedBodySize +"
+            " performance.getEntriesByType('resource')"
+            ".filter(r => r.name.includes('/static/'))"
+            ".reduce((s, r) => s + r.encodedBodySize, 0)"
+        )
+    )
+
+
+def _plain(matchers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"name": m["name"], "value": m["value"]} for m in matchers]
+
+
+def _codes_sent(rec: HTTPReceiver, code: str, since: int = 0) -> bool:
+    for r in list(rec.requests)[since:]:
+        alerts = r.json()["alerts"]
+        if any(a["labels"].get("code") == code and a["status"] == "firing" for a in alerts):
+            return True
+    return False
+
+
+def _alerts(running: Running) -> list[dict[str, Any]]:
+    body = requests.get(running.url + "/api/v1/alerts", timeout=5).json()
+    return list(body["data"]["alerts"])
+
+
+def _alert_in_api(running: Running, code: str) -> bool:
+    return any(a["labels"].get("code") == code for a in _alerts(running))
+
+
+def _count_in_api(running: Running) -> int:
+    return len(_alerts(running))
