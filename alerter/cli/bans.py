@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from alerter.cli.apiclient import APIClientError
-from alerter.cli.silence import _client, _client_args, _fail
+from alerter.cli.silence import _fail, client, client_args
 
 
 def register(sub: Any) -> None:
@@ -17,30 +17,30 @@ def register(sub: Any) -> None:
     bsub = bans.add_subparsers(dest="bans_command", required=True, metavar="SUBCOMMAND")
 
     ls = bsub.add_parser("ls", help="list the bans in force")
-    _client_args(ls)
+    client_args(ls)
     ls.add_argument("--all", action="store_true", help="every recorded ban, newest first")
     ls.add_argument("--json", action="store_true", help="print the API's JSON")
     ls.set_defaults(func=cmd_bans_ls)
 
     add = bsub.add_parser("add", help="ban ADDRESS now")
-    _client_args(add)
+    client_args(add)
     add.add_argument("address", metavar="ADDRESS", help="one IPv4 or IPv6 address")
     add.add_argument("-d", "--duration", default="10m", help="how long (default 10m), e.g. 1h")
     add.add_argument(
         "-p", "--port", type=int, action="append", dest="ports", help="only this port (repeat)"
     )
-    add.add_argument("-c", "--comment", default="", help="why")
+    add.add_argument("-m", "--comment", default="", help="why")
     add.set_defaults(func=cmd_bans_add)
 
     lift = bsub.add_parser("del", help="lift the ban on each ADDRESS now")
-    _client_args(lift)
+    client_args(lift)
     lift.add_argument("addresses", nargs="+", metavar="ADDRESS")
     lift.set_defaults(func=cmd_bans_del)
 
 
 def cmd_bans_ls(args: argparse.Namespace) -> int:
     try:
-        out = _client(args).get("/api/v1/bans" + ("?all=true" if args.all else ""))
+        out = client(args).get("/api/v1/bans" + ("?all=true" if args.all else ""))
     except APIClientError as e:
         return _fail(e)
     bans: list[dict[str, Any]] = out["data"]
@@ -68,7 +68,7 @@ def cmd_bans_add(args: argparse.Namespace) -> int:
     if args.comment:
         body["comment"] = args.comment
     try:
-        out = _client(args).post("/api/v1/bans", body)
+        out = client(args).post("/api/v1/bans", body)
     except APIClientError as e:
         return _fail(e)
     b = out["data"]
@@ -78,11 +78,11 @@ def cmd_bans_add(args: argparse.Namespace) -> int:
 
 
 def cmd_bans_del(args: argparse.Namespace) -> int:
-    client = _client(args)
+    api = client(args)
     failed = 0
     for address in args.addresses:
         try:
-            client.delete("/api/v1/bans/" + quote(address, safe=":"))
+            api.delete("/api/v1/bans/" + quote(address, safe=":"))
         except APIClientError as e:
             print(f"alerter: {e}", file=sys.stderr)
             failed += 1

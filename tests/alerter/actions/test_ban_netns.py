@@ -222,13 +222,13 @@ def test_cli_bans_add_ls_del_on_the_running_daemon(net: NetnsPair, tmp_path: Pat
     other_port = net.popen_server(NetnsPair.listener_argv(PORT + 1), stdout=subprocess.PIPE)
     assert other_port.stdout is not None and other_port.stdout.readline() == b"listening\n"
     until(lambda: net.connect("192.0.2.3", PORT + 1, 1.0), what="the second listener answers")
-    add = cli("add", "192.0.2.3", "-d", "1h", "-p", str(PORT), "-c", "by hand")
+    add = cli("add", "192.0.2.3", "-d", "1h", "-p", str(PORT), "-m", "by hand")
     assert add.returncode == 0, add.stderr
     assert add.stdout.startswith("banned 192.0.2.3 until ")
     assert not net.connect("192.0.2.3", PORT)
     assert net.connect("192.0.2.3", PORT + 1)  # the ban holds for its port only
     assert net.connect("192.0.2.2", PORT)
-    ls = cli("ls")
+    ls = net.run(net.server, [str(ALERTER), "bans", "ls", "-c", str(tmp_path / "config.yaml")])
     assert "192.0.2.3" in ls.stdout and str(PORT) in ls.stdout and "manual" in ls.stdout
     refused = cli("add", "127.0.0.1")
     assert refused.returncode == 1 and "never banned (loopback)" in refused.stderr
