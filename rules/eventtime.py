@@ -15,7 +15,7 @@ parts whose lines are parsed (and their parse errors counted) by the batch itsel
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:  # LogBatch.at_times calls this module: it builds the parts itself
     from alerter.rules.events import LogBatch, LogEvent
@@ -33,7 +33,12 @@ def runs_of_lines(
     order; the batch itself when it is one run, else its parts (`LogBatch.part`)."""
     read = batch.now
     late = read + FUTURE
-    at = [read if t is None or t > late else float(t) for t in times(lines)]
+    ts = times(lines)
+    at: list[float]
+    if None in ts or (ts and max(cast("list[float]", ts)) > late):  # (C scans; rarely true)
+        at = [read if t is None or t > late else float(t) for t in ts]
+    else:
+        at = cast("list[float]", ts)  # no None in it
     bounds = _bounds(at)
     if len(bounds) <= 1:
         return [(at[0] if at else read, batch)]
