@@ -463,3 +463,19 @@ def test_ended_bans_do_not_pile_up_in_memory(harness: Harness) -> None:
         harness.clock.advance(2)
     assert bans.book.held() < 1100
     assert bans.book.count(harness.clock.now(), False) == 0
+
+
+def test_host_addresses_are_every_address_ip_lists() -> None:
+    import subprocess
+
+    from alerter.actions.banaddr import host_addresses
+
+    out = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, check=True)
+    listed = {
+        ipaddress.ip_address(a["local"])
+        for link in json.loads(out.stdout)
+        for a in link.get("addr_info", ())
+        if a.get("family") in ("inet", "inet6")
+    }
+    assert ipaddress.ip_address("127.0.0.1") in listed
+    assert listed <= host_addresses()
