@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from alerter.rules import quiet
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.events import LogLines, Sample
+from alerter.rules.logmetrics import LogMetrics
 from alerter.rules.logrules import LogRule
 from alerter.rules.metricrules import MetricRule, SeriesKey
 from alerter.rules.model import Group, RuleSet
@@ -101,6 +102,8 @@ class Engine:
         self._rule_errors: dict[str, str] = {}  # rule ident -> last error while processing
         self._by_series: dict[SeriesKey, tuple[MetricRule, ...]] = {}
         self._started: float | None = None
+        # the rule groups' `metrics:`, fed every batch beside the rules (rules/logmetrics.py)
+        self.log_metrics = LogMetrics(ruleset.log_metrics())
 
     # --- input ----------------------------------------------------------------------------
 
@@ -127,6 +130,8 @@ class Engine:
         out: list[Transition] = []
         if not len(batch):
             return out
+        if self.log_metrics:
+            self.log_metrics.observe(batch)
         rules = self._by_source.get(batch.source) or self._rules_of(batch.source)
         if not rules:
             return out  # (no line's time to read)
@@ -175,6 +180,7 @@ class Engine:
         hooks' `evaluation_duration(group, seconds)`."""
         if self._started is None:
             self._start(now)
+        self._feed_log_metrics(now)
         out: list[Transition] = []
         for run in self._groups:
             if run.next_due is None or now >= run.next_due:
@@ -214,10 +220,17 @@ class Engine:
         """Evaluate every group now, due or not (rule tests step through time this way)."""
         if self._started is None:
             self._start(now)
+        self._feed_log_metrics(now)
         out: list[Transition] = []
         for run in self._groups:
             self._evaluate_group(run, now, out)
         return out
+
+    def _feed_log_metrics(self, now: float) -> None:
+        """Metric rules read the log-derived metrics by name, as samples at each evaluation."""
+        if self.log_metrics and self._metric_rules:
+            for s in self.log_metrics.samples(now):
+                self._sample(s, now)
 
     def _evaluate_group(self, run: _GroupRun, now: float, out: list[Transition]) -> None:
         run.last_eval = now
@@ -294,6 +307,7 @@ class Engine:
             "started": self._started,
             "rules": rules,
             "groups": {run.group.name: run.next_due for run in self._groups},
+            "logmetrics": self.log_metrics.dump(),
         }
 
     def restore(self, data: Mapping[str, Any], now: float) -> None:
@@ -312,5 +326,6 @@ class Engine:
                     rt.load(d.get("window", {}))
                     if isinstance(rt, LogRule) and rt.evicted:
                         self._report_evictions(rt)  # past a lowered max_keys
+        self.log_metrics.load(data.get("logmetrics") or {})
         if data.get("started") is not None and self._started is None:
             self._start(float(data["started"]))

@@ -23,6 +23,7 @@ from alerter.config.yamlsource import (
     load_yaml,
 )
 from alerter.rules import templates
+from alerter.rules.logmetricload import check_unique, parse_metric
 from alerter.rules.matchers import Matcher, matcher_from_map, parse_matcher, parse_matchers
 from alerter.rules.model import (
     COMBINERS,
@@ -98,6 +99,7 @@ def load_rule_files(files: Sequence[tuple[str, str]], default_interval: float) -
             groups.append(g)
         top.done()
     _check_duplicate_alerts(groups, p)
+    check_unique([m for g in groups for m in g.metrics], p)
     if p.items:
         raise RuleFileError(p.items, RuleSet((), tuple(refs)))
     return RuleSet(tuple(groups), tuple(refs))
@@ -136,10 +138,12 @@ def _parse_group(
         rule = _parse_rule(rr, name or "", i, labels, refs)
         if rule is not None:
             rules.append(rule)
+    metrics = [parse_metric(mr, name or "", refs, _parse_logs) for mr in r.items("metrics")]
     r.done()
     if name is None or not r.ok:
         return None
-    return Group(name, interval or default_interval, tuple(rules), file)
+    found = tuple(m for m in metrics if m is not None)
+    return Group(name, interval or default_interval, tuple(rules), file, found)
 
 
 def _parse_rule(

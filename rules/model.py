@@ -179,12 +179,35 @@ class Rule:
         return f"{self.aggregate}|{self.over}|{','.join(self.by)}|{self.field}|{sel}{weight}"
 
 
+METRIC_TYPES = ("counter", "gauge", "histogram")
+
+
+@dataclass(frozen=True, slots=True)
+class LogMetric:
+    """A series family made from log lines (DESIGN "Log-derived metrics"): `counter` counts
+    matching lines (or adds `field`), `gauge` holds the last value of `field`, `histogram`
+    observes `field` into `buckets`. `by`: label names, each a regex group or a parsed field;
+    at most `max_series` label sets, the least recently updated evicted past it."""
+
+    name: str
+    type: str
+    help: str
+    group: str
+    logs: LogSelector
+    by: tuple[str, ...] = ()
+    field: str | None = None
+    buckets: tuple[float, ...] = ()
+    max_series: int = 1000
+    mark: Mark = NOWHERE
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     name: str
     interval: float
     rules: tuple[Rule, ...]
     file: str = ""
+    metrics: tuple[LogMetric, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +233,6 @@ class RuleSet:
 
     def rules(self) -> list[Rule]:
         return [r for g in self.groups for r in g.rules]
+
+    def log_metrics(self) -> list[LogMetric]:
+        return [m for g in self.groups for m in g.metrics]

@@ -1,0 +1,311 @@
+"""Log-derived metrics at run time (DESIGN "Log-derived metrics"): each `metrics:` entry of
+the rule groups turned into series, on the engine's batch path (`Engine.process` hands every
+batch here beside its rules; no line is read twice for it).
+
+A metric reads a batch as the rules' plans do: its regex, confined to one line, searched over
+the batch's text when it starts with a literal, else the lines holding its literal; a line is
+split out, and its event built (parsed), only when a matching line needs it (`exclude`,
+`where`, a label or value that is a parsed field). Each batch's values are summed per label set
+first and merged once, so a series is replaced whole (a scrape reading a copy of the table from
+another thread sees a consistent value) and the table keeps the least recently updated series
+first: past `max_series` those are evicted, and counted.
+
+Pure: no clock, no I/O. Values are plain floats (counter, gauge) or a `Hist` (histogram).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from alerter.rules.events import LogLines, Sample
+from alerter.rules.matchers import Matcher
+from alerter.rules.matchers import value_matches as _test
+from alerter.rules.model import LogMetric
+from alerter.rules.prefilter import batch_pattern, line_confined
+
+SEP = "\n"
+LabelValues = tuple[str, ...]
+
+
+class Hist(NamedTuple):
+    """A histogram series: observations per bucket (not cumulative; the last is +Inf), sum."""
+
+    counts: tuple[int, ...]
+    sum: float
+
+    @property
+    def n(self) -> int:
+        """How many observations."""
+        return sum(self.counts)
+
+    def cumulative(self) -> list[int]:
+        out, n = [], 0
+        for c in self.counts:
+            n += c
+            out.append(n)
+        return out
+
+
+def _lookup(name: str, in_groups: bool, m: re.Match[str] | None, batch: LogLines, idx: int) -> str:
+    """A label or value: the regex group of that name, else the parsed field of line idx."""
+    if in_groups and m is not None:
+        v = m.group(name)
+        if v is not None:
+            return v
+    ev = batch.event(idx)
+    v = ev.fields.get(name)
+    if v is not None:
+        return v
+    return ev.source if name == "source" else ""
+
+
+def _number(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+class MetricState:
+    """One log-derived metric: how it finds its lines, and its series."""
+
+    def __init__(self, metric: LogMetric) -> None:
+        self.metric = metric
+        sel = metric.logs
+        self.sources = sel.sources
+        self.match = sel.match
+        self.exclude = sel.exclude
+        self.literal = sel.literal
+        groups: Mapping[str, int] = self.match.groupindex if self.match is not None else {}
+        self.where: tuple[tuple[Matcher, bool], ...] = tuple(
+            (mt, mt.name in groups) for mt in sel.where
+        )
+        self.by = tuple((b, b in groups) for b in metric.by)
+        self.field = metric.field
+        self.field_in_groups = metric.field in groups if metric.field else False
+        one = line_confined(self.match) if self.match is not None else None
+        self.scan = batch_pattern(one) if one is not None else None
+        self.series: dict[LabelValues, float | Hist] = {}
+        self.evicted = 0  # series evicted past max_series, since start
+        self.last_error: str | None = None
+
+    def reads(self, source: str) -> bool:
+        return not self.sources or source in self.sources
+
+    # --- finding lines ------------------------------------------------------------------------
+
+    def _hits(self, batch: LogLines) -> Iterator[tuple[int, re.Match[str] | None]]:
+        """(line index, match) of each line the regex matches (every line without a regex)."""
+        text, match = batch.text, self.match
+        if match is None:
+            yield from ((i, None) for i in range(len(batch)))
+            return
+        if text is None:  # a line holds a newline: line by line
+            lit = self.literal
+            for i, line in enumerate(batch.lines):
+                if lit is None or lit in line:
+                    m = match.search(line)
+                    if m is not None:
+                        yield i, m
+            return
+        if self.scan is not None:
+            search, idx, last, pos = self.scan.search, 0, 0, 0
+            while True:
+                m = search(text, pos)
+                if m is None:
+                    return
+                start = m.start()
+                idx += text.count(SEP, last, start)
+                last = start
+                yield idx, m
+                nxt = text.find(SEP, start)
+                if nxt < 0:
+                    return
+                idx += 1
+                last = pos = nxt + 1
+        lit, lines = self.literal, batch.lines
+        if lit is None:
+            for i, line in enumerate(lines):
+                m = match.search(line)
+                if m is not None:
+                    yield i, m
+            return
+        idx, last = 0, 0
+        pos = text.find(lit)
+        while pos >= 0:
+            idx += text.count(SEP, last, pos)
+            m = match.search(lines[idx])
+            if m is not None:
+                yield idx, m
+            nxt = text.find(SEP, pos)
+            if nxt < 0:
+                return
+            idx += 1
+            last = nxt + 1
+            pos = text.find(lit, last)
+
+    # --- observing ----------------------------------------------------------------------------
+
+    def observe(self, batch: LogLines) -> None:
+        """Add the batch's matching lines to the series."""
+        kind, field, fg = self.metric.type, self.field, self.field_in_groups
+        exclude, where, by = self.exclude, self.where, self.by
+        one = by[0] if len(by) == 1 and by[0][1] else None  # the one label: a regex group
+        adds: dict[LabelValues, float] = {}
+        values: dict[LabelValues, list[float]] = {}
+        for idx, m in self._hits(batch):
+            if exclude is not None and exclude.search(batch.lines[idx]) is not None:
+                continue
+            if where and not all(_test(mt, _lookup(mt.name, g, m, batch, idx)) for mt, g in where):
+                continue
+            if not by:
+                key: LabelValues = ()
+            elif one is not None and m is not None:
+                key = (m.group(one[0]) or "",)
+            else:
+                key = tuple([_lookup(b, g, m, batch, idx) for b, g in by])
+            if field is None:
+                adds[key] = adds.get(key, 0.0) + 1.0
+                continue
+            v = _number(_lookup(field, fg, m, batch, idx))
+            if v is None:
+                continue  # no number in this line: nothing to observe
+            if kind == "counter":
+                if v >= 0:
+                    adds[key] = adds.get(key, 0.0) + v
+            elif kind == "gauge":
+                adds[key] = v  # the last value
+            else:
+                values.setdefault(key, []).append(v)
+        if adds or values:
+            self._merge(adds, values)
+
+    def _merge(
+        self, adds: dict[LabelValues, float], values: dict[LabelValues, list[float]]
+    ) -> None:
+        series, gauge = self.series, self.metric.type == "gauge"
+        for key, v in adds.items():
+            old = series.pop(key, 0.0)
+            series[key] = v if gauge or isinstance(old, Hist) else old + v
+        buckets = self.metric.buckets
+        for key, vs in values.items():
+            counts = [0] * (len(buckets) + 1)
+            for v in vs:
+                counts[bisect.bisect_left(buckets, v)] += 1
+            prev = series.pop(key, None)
+            if isinstance(prev, Hist):
+                counts = [a + b for a, b in zip(prev.counts, counts, strict=True)]
+                series[key] = Hist(tuple(counts), prev.sum + math.fsum(vs))
+            else:
+                series[key] = Hist(tuple(counts), math.fsum(vs))
+        over = len(series) - self.metric.max_series
+        if over > 0:
+            for key in list(series)[:over]:  # the least recently updated first
+                del series[key]
+            self.evicted += over
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def samples(self, now: float) -> Iterator[Sample]:
+        """The series as samples (a histogram as its _bucket, _sum and _count series)."""
+        name, names = self.metric.name, self.metric.by
+        for key, v in list(self.series.items()):
+            labels = dict(zip(names, key, strict=True))
+            if isinstance(v, Hist):
+                les = [*(_le(b) for b in self.metric.buckets), "+Inf"]
+                for le, c in zip(les, v.cumulative(), strict=True):
+                    yield Sample(now, "", f"{name}_bucket", {**labels, "le": le}, float(c))
+                yield Sample(now, "", f"{name}_sum", labels, v.sum)
+                yield Sample(now, "", f"{name}_count", labels, float(v.n))
+            else:
+                yield Sample(now, "", name, labels, v)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "type": self.metric.type,
+            "by": list(self.metric.by),
+            "buckets": list(self.metric.buckets),
+            "evicted": self.evicted,
+            "series": [
+                [list(k), [list(v.counts), v.sum] if isinstance(v, Hist) else v]
+                for k, v in self.series.items()
+            ],
+        }
+
+    def load(self, d: Mapping[str, Any]) -> None:
+        """Take back series dumped by an equal definition (type, labels, buckets)."""
+        m = self.metric
+        if (d.get("type"), d.get("by"), d.get("buckets")) != (
+            m.type,
+            list(m.by),
+            list(m.buckets),
+        ):
+            return
+        self.evicted = int(d.get("evicted", 0))
+        for k, v in d.get("series", []):
+            key = tuple(str(x) for x in k)
+            if len(key) != len(m.by):
+                continue
+            if m.type == "histogram":
+                counts, total = v
+                if len(counts) == len(m.buckets) + 1:
+                    self.series[key] = Hist(tuple(int(c) for c in counts), float(total))
+            else:
+                self.series[key] = float(v)
+        self._merge({}, {})  # (past a lowered max_series)
+
+
+def _le(b: float) -> str:
+    """A bucket bound as Prometheus writes it (Go's float text: 1 as 1, 0.5 as 0.5)."""
+    return repr(float(b)) if not float(b).is_integer() else f"{b:.1f}"
+
+
+class LogMetrics:
+    """Every log-derived metric of a rule set."""
+
+    def __init__(self, metrics: Sequence[LogMetric]) -> None:
+        self.states = [MetricState(m) for m in metrics]
+        self._by_source: dict[str, tuple[MetricState, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.states)
+
+    def observe(self, batch: LogLines) -> None:
+        """One source's batch: each metric reading that source adds its lines; a metric
+        that raises keeps the error (`last_error`) and stops no other."""
+        states = self._by_source.get(batch.source)
+        if states is None:
+            states = tuple(s for s in self.states if s.reads(batch.source))
+            self._by_source[batch.source] = states
+        for s in states:
+            try:
+                s.observe(batch)
+            except Exception as e:
+                s.last_error = f"{type(e).__name__}: {e}"
+
+    def samples(self, now: float) -> list[Sample]:
+        return [x for s in self.states for x in s.samples(now)]
+
+    def value(self, name: str, labels: Mapping[str, str]) -> float | None:
+        """The value of one series (a histogram's by its _bucket/_sum/_count name), or None."""
+        for x in self.samples(0.0):
+            if x.name == name and dict(x.labels) == dict(labels):
+                return x.value
+        return None
+
+    def dump(self) -> dict[str, Any]:
+        return {s.metric.name: s.dump() for s in self.states if s.series or s.evicted}
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        for s in self.states:
+            d = data.get(s.metric.name)
+            if isinstance(d, Mapping):
+                try:
+                    s.load(d)
+                except (TypeError, ValueError):  # a damaged entry: start this metric empty
+                    s.series.clear()
