@@ -21,7 +21,7 @@ dropped probe was sent between that one and the next).
               after alerter has stopped, on other addresses
 
     .venv/bin/python bench/ban.py [--addresses 50]     # as root
-    .venv/bin/python bench/ban.py --quick              # 5 addresses each, a smoke run
+    .venv/bin/python bench/ban.py --quick              # 3 addresses each, a smoke run
 
 Goal (issue 14): alerter p99 < 100 ms and at least 5x faster than fail2ban's p50.
 """
@@ -257,9 +257,9 @@ def summary(name: str, lat: list[float | None]) -> tuple[float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--addresses", type=int, default=50)
-    ap.add_argument("--quick", action="store_true", help="5 addresses each")
+    ap.add_argument("--quick", action="store_true", help="3 addresses each")
     args = ap.parse_args()
-    n = 5 if args.quick else args.addresses
+    n = 3 if args.quick else args.addresses
     if os.geteuid() != 0:
         print("bench/ban.py: needs root (network namespaces, nftables)", file=sys.stderr)
         return 2
