@@ -20,6 +20,8 @@ without one (its events hold newlines) is judged line by line through the rule's
     RegexScan     regex starting with a literal: one MULTILINE search over the batch, each
                   match's line judged on its own
     LiteralScan   literal-gated: str.find over the batch, each line holding it judged
+    AnyLiteralScan  no one literal, but one of a few in every match (rules/plans/anyliteral.py):
+                  one scan for them, each line holding one judged
     EveryLine     no literal (`why` says why): every line judged on its own
 
 Each strategy is one class in the module of its kind (`lines`, `keyed`, `counts`): its fields,
@@ -33,6 +35,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from alerter.rules.model import Rule
+from alerter.rules.plans.anyliteral import AnyLiteralScan
 from alerter.rules.plans.base import Facts, Pass, Plan, each_line, facts
 from alerter.rules.plans.counts import BulkCount, BulkLines, BulkPlan, BulkValues
 from alerter.rules.plans.keyed import KeyedFindall, KeyedGated
@@ -47,11 +50,13 @@ STRATEGIES: tuple[type[Plan], ...] = (
     BulkLines,
     RegexScan,
     LiteralScan,
+    AnyLiteralScan,
     EveryLine,  # serves any rule: the last
 )
 
 __all__ = [
     "STRATEGIES",
+    "AnyLiteralScan",
     "BulkCount",
     "BulkLines",
     "BulkPlan",

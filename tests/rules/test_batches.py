@@ -118,6 +118,11 @@ groups:
         field: ms
         over: 10m
         threshold: "> 5"
+      - alert: AnyOfLiterals
+        logs: {match: '^(?:\w+: )?(?:Failed password for (?P<u>\S+)|login(?: from (?P<ip>[\d.]+))? ok|took (?P<ms>\d+)ms)$'}
+        aggregate: count
+        over: 10m
+        threshold: ">= 3"
       - alert: WhereRule
         logs: {where: {level: error}}
         aggregate: count

@@ -52,13 +52,13 @@ PINNED = {
     "postfix/1/PostfixRelayDenied": "KeyedGated",
     "postfix/2/PostfixRejects": "KeyedGated",
     # sshd rules filter on the journal's _UID and anchor at the message start; the refused
-    # connections and probes (lines with and without an address, no common literal) and
-    # connection state judge every line
+    # connections and probes (lines with and without an address) share no literal, but each
+    # holds one of their alternatives'
     "sshd/0/SSHBruteForce": "LiteralScan",
     "sshd/1/SSHInvalidUsers": "LiteralScan",
-    "sshd/2/SSHAuthRefused": "EveryLine",
+    "sshd/2/SSHAuthRefused": "AnyLiteralScan(12)",
     "sshd-aggressive/0/SSHPreauthDisconnects": "LiteralScan",
-    "sshd-aggressive/1/SSHProtocolProbes": "EveryLine",
+    "sshd-aggressive/1/SSHProtocolProbes": "AnyLiteralScan(10)",
     "systemd/0/SystemdUnitFailed": "RegexScan",
     "systemd/1/SystemdUnitRestarting": "RegexScan",
     "systemd-syslog/0/SystemdUnitFailedSyslog": "KeyedFindall",
@@ -99,6 +99,7 @@ PINNED_TEST_RULES = {
     "WordBoundaryKeyed": "KeyedGated",
     "QuantileOfGroup": "BulkValues(fallback=RegexScan)",
     "QuantileOptionalGroup": "BulkValues(fallback=RegexScan)",
+    "AnyOfLiterals": "AnyLiteralScan(3)",
     "WhereRule": "EveryLine",
     "Silent": "Touch",
 }
