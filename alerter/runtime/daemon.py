@@ -31,7 +31,8 @@ from alerter.errors import ConfigError
 from alerter.protocols import Durable
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.events import LogBatch
-from alerter.runtime import tuning
+from alerter.rules.logmetrics import LogMetrics
+from alerter.runtime import logseries, tuning
 from alerter.runtime.bus import Bus, BusSink, Gate
 from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.metrics import Metrics
@@ -68,6 +69,7 @@ class Daemon:
         self.clock = self.parts.clock
         self.sd = notifier or SystemdNotifier()
         self.metrics = metrics or Metrics()
+        logseries.register(self.metrics.registry, self._log_metrics)  # the rules' metrics:
         self.store = StateStore(config.global_.state_dir, lock=True)
         self.positions = StagedPositions(self.store)
         self.checkpoint = Checkpointer(self.store, self.positions, self.metrics)
@@ -90,6 +92,11 @@ class Daemon:
         self._reload_cond = threading.Condition()
         self._reload_generation = 0
         self._last_reload_ok = True
+
+    def _log_metrics(self) -> LogMetrics | None:
+        rs = self.run_state
+        lm = getattr(rs.engine, "log_metrics", None) if rs is not None else None  # (fakes: none)
+        return lm if isinstance(lm, LogMetrics) else None
 
     # --- lifecycle ---------------------------------------------------------------------
 
