@@ -3,7 +3,9 @@
 Formats: `epoch` (seconds, fractions allowed), `epoch_ms`, `rfc3339` (ISO 8601), a strptime
 format (`%d/%b/%Y:%H:%M:%S %z`), or auto-detection when no format is given. Timestamps without a
 zone are local time. Syslog's year-less `Mmm dd hh:mm:ss` gets the year that puts it closest
-before "now" (a line stamped Dec 31 read on Jan 1 belongs to last year).
+before "now" (a line stamped Dec 31 read on Jan 1 belongs to last year): a stamp more than
+FUTURE (5 minutes) ahead of now was written last year, so a year-old log read from its start
+is not taken for lines of the coming hours or days (DESIGN "Event time").
 
 Every parser keeps a cache by timestamp text: a log's lines share their second, and strptime
 costs several microseconds, a dict lookup tens of nanoseconds. The cache is bounded (cleared when
@@ -18,6 +20,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from alerter.rules.eventtime import FUTURE
 
 TimeFn = Callable[[str], "float | None"]
 
@@ -193,7 +197,7 @@ def syslog_time(text: str, now: float) -> float | None:
     year = time.localtime(now).tm_year
     try:
         t = datetime(year, month, day, hh, mm, ss).timestamp()
-        if t > now + 7 * 86400:  # far in the future: it was written last year
+        if t > now + FUTURE:  # in the future: it was written last year
             t = datetime(year - 1, month, day, hh, mm, ss).timestamp()
     except (ValueError, OverflowError, OSError):
         return None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from alerter.collectors.parsers import ParserConfig, batch, make_parser
 from alerter.rules.engine import Engine, NoHooks
 from alerter.rules.events import LogBatch, LogEvent
@@ -174,3 +176,31 @@ def test_a_line_ahead_of_the_clock_does_not_expire_older_ones() -> None:
     # a writer's clock 4 minutes ahead: placed at its time, evaluated at the engine's clock
     ts = e.process(text_batch(failures([NOW + 240]), NOW), NOW)
     assert [(t.state, t.alert.value, t.time) for t in ts] == [("firing", 5.0, NOW)]
+
+
+def test_a_year_old_syslog_backlog_stamped_later_in_the_day_is_last_years() -> None:
+    """Year-less stamps: one more than 5 minutes ahead of now was written last year, so a
+    year-old auth.log read from its start is not taken for lines of the coming hours."""
+    import time as _time
+
+    syslog = make_parser(ParserConfig("syslog"), clock=lambda: NOW)
+
+    def stamp(t: float) -> str:
+        return _time.strftime("%b %e %H:%M:%S", _time.localtime(t))
+
+    # a year ago, the hours around this time of day: 2 hours before it to 4 hours after it,
+    # but for the quarter of an hour around now (a year-less stamp cannot tell those apart)
+    times = [NOW - 7200 + 60 * i for i in range(360) if not -900 < 60 * i - 7200 < 600]
+    lines = [
+        f"{stamp(t)} host sshd[7]: Failed password for root from 198.51.100.7 port 22"
+        for t in times
+    ]
+    hooks = Late()
+    e = engine(hooks)
+    assert e.process(batch(syslog, "auth", NOW, text="\n".join(lines)), NOW) == []
+    assert e.alerts() == []
+    assert hooks.late == [("auth", len(times))]
+    assert syslog.times([lines[-1]])[0] == pytest.approx(times[-1] - 365 * 86400, abs=86400)
+    # a few minutes ahead is a clock a little fast, not last year
+    ahead = f"{stamp(NOW + 120)} host sshd[7]: x"
+    assert syslog.times([ahead]) == [NOW + 120]
