@@ -13,6 +13,7 @@ autoescaping, a log line holding markup is shown as text and can run nothing.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -48,23 +49,33 @@ _env = jinja2.Environment(
 def routes(src: view.Source) -> list[Route]:
     rates = view.Rates()
     static = {name: _static(name) for name in STATIC}
+    cache: dict[str, Any] = {"token": None, "html": Markup()}
+    lock = threading.Lock()
+
+    def alerts(now: float) -> Markup:
+        """The alerts section, rendered again only when what it shows changed (the page
+        polls it twice a second; 1,000 alerts take a while to render)."""
+        token = view.alerts_token(src, now)
+        with lock:
+            if cache["token"] == token:
+                return Markup(cache["html"])
+        html = _macro("alerts")(view.alert_groups(src, now))
+        with lock:
+            cache.update(token=token, html=html)
+        return html
 
     def sections() -> dict[str, Markup]:
         now = src.clock.now()
-        macros = _env.get_template("sections.html").module
         data: dict[str, Any] = {
             "head": view.header(src),
-            "alerts": view.alert_groups(src, now),
             "silences": view.silences(src, now),
             "rules": view.rules(src),
             "collectors": view.collectors(src, rates),
             "actions": (view.recent_actions(src), view.bans(src, now)),
         }
-        out = {}
-        for name in SECTIONS:
-            macro: Callable[[Any], Markup] = getattr(macros, name)
-            out[name] = macro(data[name])
-        return out
+        out = {name: _macro(name)(data[name]) for name in data}
+        out["alerts"] = alerts(now)
+        return {name: out[name] for name in SECTIONS}
 
     def page(req: Request) -> Response:
         parts = sections()
@@ -95,6 +106,11 @@ def routes(src: view.Source) -> list[Route]:
         Route("GET", "/api/v1/page", page_data),
         Route("GET", "/static/{name}", asset, public=True),
     ]
+
+
+def _macro(name: str) -> Callable[[Any], Markup]:
+    macro: Callable[[Any], Markup] = getattr(_env.get_template("sections.html").module, name)
+    return macro
 
 
 def _digest(html: str) -> str:

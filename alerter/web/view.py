@@ -10,6 +10,7 @@ self-metrics. Nothing here escapes text: the templates do (autoescape).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,6 +53,11 @@ def when(t: float | None) -> str:
     """Epoch seconds as the page prints them: UTC to the second."""
     if t is None:
         return ""
+    return _when(int(t))
+
+
+@functools.lru_cache(maxsize=4096)
+def _when(t: int) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
@@ -125,6 +131,21 @@ def alert_groups(src: Source, now: float) -> list[dict[str, Any]]:
     return out
 
 
+def alerts_token(src: Source, now: float) -> tuple[Any, ...]:
+    """What the alerts section depends on, cheap to read: the same token, the same section
+    (alerts, their values and lines, the silences in force, the actions taken)."""
+    rs = src.run_state
+    d = rs.dispatcher if rs is not None else None
+    silences = getattr(d, "silences", None)
+    history = _history(rs, 1)
+    return (
+        tuple((a.fingerprint, a.state, a.value, a.fired_at, a.examples[-1:]) for a in src.alerts()),
+        tuple(sorted(a.fingerprint for a in d.firing())) if d is not None else (),
+        tuple((s.id, s.state(now), s.ends_at) for s in silences.all()) if silences else (),
+        history[0].get("id") if history else None,
+    )
+
+
 def alert_view(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[str, Any]:
     since = a.fired_at if a.state == "firing" and a.fired_at is not None else a.active_at
     return {
@@ -132,7 +153,6 @@ def alert_view(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[
         "alertname": a.alertname,
         "state": a.state,
         "labels": sorted((k, v) for k, v in a.labels.items() if k != "alertname"),
-        "all_labels": sorted(a.labels.items()),
         "summary": a.annotations.get("summary") or a.annotations.get("description", ""),
         "value": number(a.value),
         "since": when(since),

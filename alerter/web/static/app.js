@@ -41,16 +41,24 @@
     const el = doc.querySelector('[data-section="' + name + '"]');
     if (!el || section.html === undefined) return;
     const active = doc.activeElement;
-    const key = active && active.dataset ? active.dataset.key : undefined;
+    const key = focusKey(active);
     performance.mark("alerter-swap-start");
     el.innerHTML = section.html;
     el.dataset.digest = section.digest;
     void el.offsetHeight; // layout now, so the measure holds it
     performance.measure("alerter-render:" + name, "alerter-swap-start");
     if (key && !doc.contains(active)) {
-      const again = el.querySelector('[data-key="' + CSS.escape(key) + '"]');
+      const owner = doc.getElementById(key[0]);
+      const again = owner && owner.querySelector("button." + key[1]);
       if (again) again.focus();
     }
+  }
+
+  // A button is found again after a swap by its alert's or row's id and its kind.
+  function focusKey(el) {
+    if (!el || el.tagName !== "BUTTON" || !el.closest("[data-section]")) return undefined;
+    const owner = el.parentElement.closest("[id]");
+    return owner ? [owner.id, el.classList[0]] : undefined;
   }
 
   async function poll() {
@@ -143,8 +151,15 @@
   }
 
   function openSilence(button) {
-    const pairs = JSON.parse(button.dataset.labels);
-    $("silence-matchers").value = pairs.map(([k, v]) => k + "=" + JSON.stringify(v)).join("\n");
+    const alert = button.closest("li.alert");
+    const lines = ["alertname=" + JSON.stringify(alert.querySelector(".name").textContent)];
+    for (const span of alert.querySelectorAll(".labels .lbl")) {
+      // name="value" as rendered: the name has no '=', the value is the rest without the quotes
+      const text = span.textContent;
+      const at = text.indexOf('="');
+      lines.push(text.slice(0, at) + "=" + JSON.stringify(text.slice(at + 2, -1)));
+    }
+    $("silence-matchers").value = lines.join("\n");
     $("silence-author").value = sessionStorage.getItem(AUTHOR) || "web";
     $("silence-error").textContent = "";
     $("silence-dialog").showModal();

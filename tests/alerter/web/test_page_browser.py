@@ -46,7 +46,8 @@ def running(tmp_path_factory: pytest.TempPathFactory, receiver: HTTPReceiver) ->
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(running: Running) -> Iterator[Any]:
+    """Quits before the daemon stops (its polls would meet a daemon shutting down)."""
     chromium = require("/usr/bin/chromium")
     driver_path = require("/usr/bin/chromedriver")
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download
