@@ -479,3 +479,12 @@ def test_host_addresses_are_every_address_ip_lists() -> None:
     }
     assert ipaddress.ip_address("127.0.0.1") in listed
     assert listed <= host_addresses()
+
+
+def test_missing_nft_program_is_a_clear_error(tmp_path: Path) -> None:
+    from alerter.actions.nft import Nftables
+    from alerter.errors import ActionError
+
+    fw = Nftables(nft=str(tmp_path / "no-such-nft"))
+    with pytest.raises(ActionError, match="nftables is not installed .*install the nftables package"):
+        fw.add(ipaddress.ip_address("192.0.2.7"), (), 60)
