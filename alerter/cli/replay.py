@@ -22,10 +22,11 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, TextIO
 
+from alerter.collectors.journald import JournaldConfig
 from alerter.config.yamlsource import parse_duration
 from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine, NoHooks
-from alerter.rules.events import LogBatch
+from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.templates import rfc3339
 
 _BLOCK = 1 << 22  # characters read at a time
@@ -163,22 +164,22 @@ def file_runs(collector: str, path: str, parser: Any, ptype: str = "") -> Iterat
         last = times[-1]
 
 
-def journal_runs(collector: str, path: str, cfg: Any) -> Iterator[Run]:
+def journal_runs(collector: str, path: str, cfg: JournaldConfig) -> Iterator[Run]:
     """The runs of a journald collector's export (`journalctl -o json`: one entry a line),
     each entry read as the collector reads it (its filters, its fields), at its
     __REALTIME_TIMESTAMP. ReplayError for an entry without one, or a line that is not JSON."""
-    from alerter.collectors.journald import JournaldCollector, limited_event
-
-    reader = JournaldCollector(cfg, _NoPositions(), _NoStats())
     n = 0
-    for events in _journal_entries(path, reader, limited_event, cfg.max_line_bytes):
+    for events in _journal_events(path, cfg):
         for t, same in groupby(events, key=lambda e: e.time):
             n += 1
             yield t, n, LogBatch.of_events(collector, t, list(same))
 
 
-def _journal_entries(path: str, reader: Any, make: Any, max_line_bytes: int) -> Iterator[list[Any]]:
+def _journal_events(path: str, cfg: JournaldConfig) -> Iterator[list[LogEvent]]:
     """The wanted entries' events, a block of lines at a time."""
+    from alerter.collectors.journald import JournaldCollector, limited_event
+
+    reader = JournaldCollector(cfg, _NoPositions(), _NoStats())
     lineno = 0
     for lines in _blocks(path):
         events = []
@@ -195,13 +196,13 @@ def _journal_entries(path: str, reader: Any, make: Any, max_line_bytes: int) -> 
                     f"{path}:{lineno}: not a journal entry in JSON: export the journal with "
                     f"`journalctl -o json` (one entry a line)"
                 )
-            if "__REALTIME_TIMESTAMP" not in entry:
+            if not str(entry.get("__REALTIME_TIMESTAMP", "")).isdigit():
                 raise ReplayError(
                     f"{path}:{lineno}: the entry has no __REALTIME_TIMESTAMP: export the "
                     f"journal with `journalctl -o json` (not json-seq/short), which keeps it"
                 )
             if reader._wanted(entry):  # the collector's own unit/identifier/priority filter
-                events.append(make(entry, reader.name, max_line_bytes)[0])
+                events.append(limited_event(entry, cfg.name, cfg.max_line_bytes)[0])
         yield events
 
 
@@ -396,7 +397,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             print(f"--log {name}={path}: no such file", file=err)
             return 2
         c = collectors[name]
-        if c.type == "journald":
+        if isinstance(c.spec, JournaldConfig):
             streams.append(journal_runs(name, path, c.spec))
             continue
         parser_cfg = c.parser
