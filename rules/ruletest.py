@@ -20,6 +20,7 @@ from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent, Sample
 from alerter.rules.expand import expand_values
 from alerter.rules.loader import load_rule_files, parse_selector
+from alerter.rules.model import MetricSelector
 
 ReadRuleFile = Callable[[str], tuple[str, str]]  # name in the test file -> (display name, text)
 # Reads `parser:` of an input_logs entry (reporting its problems) into line -> fields, or None
@@ -34,6 +35,15 @@ class Check:
     expected: tuple[tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ExprCheck:
+    """promtool's `promql_expr_test`, for log-derived series: `expr` a series selector."""
+
+    eval_time: float
+    expr: MetricSelector
+    expected: tuple[tuple[tuple[tuple[str, str], ...], float], ...]
+
+
 _TIME = attrgetter("time")
 
 
@@ -44,6 +54,7 @@ class TestCase:
     samples: list[Sample] = field(default_factory=list)
     logs: list[LogEvent] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    expr_checks: list[ExprCheck] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -111,13 +122,44 @@ def _parse_case(r: MapReader, eval_interval: float, parse_line: ParseLine | None
         ar.done()
         if eval_time is not None and alertname is not None:
             case.checks.append(Check(eval_time, alertname, tuple(sorted(expected))))
-    if r.list("promql_expr_test"):
-        r.problems.add(
-            r.key_mark("promql_expr_test"),
-            "promql_expr_test: not supported (alerter rules have no query language)",
-        )
+    for er in r.items("promql_expr_test"):
+        _parse_expr_test(er, case)
     r.done()
     return case
+
+
+def _parse_expr_test(er: MapReader, case: TestCase) -> None:
+    """promtool's promql_expr_test, its subset alerter evaluates: `expr` is a series selector
+    (no functions or operators: alerter has no query language) over the log-derived metrics
+    (`metrics:` of the rule groups; a histogram as its _bucket, _sum and _count series)."""
+    eval_time = er.duration("eval_time", required=True)
+    text = er.str("expr", required=True)
+    sel = er.check("expr", _selector_only, text) if text is not None else None
+    expected = []
+    for xr in er.items("exp_samples"):
+        labels_text = xr.str("labels", required=True)
+        value = xr.float("value", required=True)
+        xr.done()
+        lsel = xr.check("labels", parse_selector, labels_text) if labels_text else None
+        if lsel is None or value is None:
+            continue
+        labels = {m.name: m.value for m in lsel.matchers if m.op == "="}
+        if lsel.name:
+            labels["__name__"] = lsel.name
+        expected.append((tuple(sorted(labels.items())), float(value)))
+    er.done()
+    if eval_time is not None and sel is not None:
+        case.expr_checks.append(ExprCheck(eval_time, sel, tuple(sorted(expected))))
+
+
+def _selector_only(text: str) -> MetricSelector:
+    try:
+        return parse_selector(text)
+    except ValueError as e:
+        raise ValueError(
+            f"{e}; alerter evaluates only series selectors of log-derived metrics here "
+            "(no PromQL functions or operators)"
+        ) from None
 
 
 def _parse_series(sr: MapReader, case: TestCase) -> None:
@@ -166,7 +208,8 @@ def _run_case(file: str, case: TestCase, engine: Engine, step: float) -> list[st
     logs = sorted(case.logs, key=_TIME)
     checks = sorted(case.checks, key=lambda c: c.eval_time)
     failures: list[str] = []
-    end = max((c.eval_time for c in checks), default=0.0)
+    exprs = sorted(case.expr_checks, key=lambda c: c.eval_time)
+    end = max((c.eval_time for c in [*checks, *exprs]), default=0.0)
     i = j = 0
     n_steps = int(end // step) + 1
     for n in range(n_steps):
@@ -199,7 +242,30 @@ def _run_case(file: str, case: TestCase, engine: Engine, step: float) -> list[st
                 )
                 if tuple(got) != c.expected:
                     failures.append(_diff(file, case.name, c, got))
+        for x in exprs:
+            if ts <= x.eval_time < ts + step:
+                failures.extend(_expr_failure(file, case.name, x, engine, ts))
     return failures
+
+
+def _expr_failure(file: str, case: str, x: ExprCheck, engine: Engine, ts: float) -> list[str]:
+    got = sorted(
+        (tuple(sorted({**s.labels, "__name__": s.name}.items())), s.value)
+        for s in engine.log_metrics.samples(ts)
+        if x.expr.matches(s.name, s.labels)
+    )
+    if tuple(got) == x.expected:
+        return []
+    head = (
+        f"{file}: test {case!r}: expr {x.expr.text!r}, eval_time "
+        f"{format_duration(x.eval_time)}: samples differ"
+    )
+
+    def render(samples: Any) -> list[str]:
+        return [f"- {dict(labels)} {value:g}" for labels, value in samples] or ["(no samples)"]
+
+    diff = difflib.unified_diff(render(x.expected), render(got), "expected", "got", lineterm="")
+    return [head + "\n" + "\n".join("    " + line for line in diff)]
 
 
 def _render(alerts: Any) -> list[str]:

@@ -4,8 +4,13 @@ metric rules reading them by name, snapshot/restore, and the loader's checks."""
 
 from __future__ import annotations
 
+import io
+from argparse import Namespace
+from pathlib import Path
+
 import pytest
 
+from alerter.cli.rules import cmd_test
 from alerter.config.yamlsource import SourceError
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent
@@ -148,3 +153,38 @@ def test_loader_reports_a_name_defined_twice() -> None:
     text = f"groups:\n  - name: a\n    metrics: [{m}]\n  - name: b\n    metrics: [{m}]\n"
     with pytest.raises(SourceError, match="defined twice"):
         load_rule_files([("m.yaml", text)], 15)
+
+
+TEST_FILE = """
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - name: statuses
+    input_logs:
+      - source: nginx
+        entries:
+          - {at: 0s, line: '"GET / HTTP/1.1" 200 5 rt=0.05', repeat: 3, every: 10s}
+          - {at: 30s, line: '"GET / HTTP/1.1" 503 1 rt=2'}
+    promql_expr_test:
+      - eval_time: 1m
+        expr: nginx_http_requests_total
+        exp_samples:
+          - {labels: 'nginx_http_requests_total{status="200"}', value: 3}
+          - {labels: 'nginx_http_requests_total{status="503"}', value: %s}
+      - eval_time: 1m
+        expr: 'nginx_request_seconds_bucket{le="1.0"}'
+        exp_samples:
+          - {labels: 'nginx_request_seconds_bucket{le="1.0"}', value: 3}
+"""
+
+
+@pytest.mark.parametrize(("value", "rc"), [("1", 0), ("2", 1)])
+def test_alerter_test_asserts_log_metric_values(tmp_path: Path, value: str, rc: int) -> None:
+    (tmp_path / "rules.yaml").write_text(NGINX)
+    f = tmp_path / "m.test.yaml"
+    f.write_text(TEST_FILE % value)
+    out = io.StringIO()
+    assert cmd_test(Namespace(files=[str(f)]), out) == rc, out.getvalue()
+    if rc:
+        assert "samples differ" in out.getvalue()
+        assert "-- {'__name__': 'nginx_http_requests_total', 'status': '503'} 2" in out.getvalue()

@@ -184,6 +184,7 @@ tests:
     assert cmd_test(Namespace(files=[str(f)]), out) == 0, out.getvalue()
 
 
-def test_promql_expression_tests_are_refused_not_skipped(tmp_path: Path) -> None:
-    rc, out = run(tmp_path, PASSING + "    promql_expr_test:\n      - {expr: up, eval_time: 1m}\n")
-    assert rc == 1 and "promql_expr_test: not supported" in out
+def test_promql_expressions_beyond_selectors_are_refused_not_skipped(tmp_path: Path) -> None:
+    expr = "    promql_expr_test:\n      - {expr: 'rate(x[1m])', eval_time: 1m}\n"
+    rc, out = run(tmp_path, PASSING + expr)
+    assert rc == 1 and "no PromQL functions or operators" in out
