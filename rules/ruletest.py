@@ -209,7 +209,7 @@ def _run_case(file: str, case: TestCase, engine: Engine, step: float) -> list[st
     checks = sorted(case.checks, key=lambda c: c.eval_time)
     failures: list[str] = []
     exprs = sorted(case.expr_checks, key=lambda c: c.eval_time)
-    end = max((c.eval_time for c in [*checks, *exprs]), default=0.0)
+    end = max([c.eval_time for c in checks] + [x.eval_time for x in exprs], default=0.0)
     i = j = 0
     n_steps = int(end // step) + 1
     for n in range(n_steps):
