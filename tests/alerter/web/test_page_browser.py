@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from alerter.rules.alert import fingerprint
+from alerter.testing import running_daemon
 from tests.alerter.api import daemon_fixture
 from tests.alerter.api.daemon_fixture import TOKEN, Running
 from tests.conftest import REPO, HTTPReceiver, require, start_receiver, wait_for
@@ -140,7 +142,9 @@ def test_silencing_from_the_page_mutes_the_webhook(
     assert not _codes_sent(receiver, "502", since=seen)
     if not SCREENSHOT.parent.is_dir():
         SCREENSHOT.parent.mkdir()
+    page.set_window_size(WIDE[0], 1400)  # the alerts, silences, rules and collectors
     page.save_screenshot(str(SCREENSHOT))
+    page.set_window_size(*WIDE)
 
     # expiring it from the page (token already there: one click)
     _act(page, f"#silence-{s['id']} button.expire", lambda b: b.click())
@@ -180,6 +184,21 @@ def test_usable_at_375_px_wide(page: Any, running: Running) -> None:
     assert not dialog.is_displayed()
 
 
+def test_light_and_dark_follow_the_browsers_preference(page: Any) -> None:
+    def background(scheme: str) -> str:
+        page.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+        )
+        return str(page.execute_script("return getComputedStyle(document.body).backgroundColor"))
+
+    try:
+        assert background("light") == "rgb(255, 255, 255)"
+        assert background("dark") == "rgb(21, 24, 28)"
+    finally:
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
 def test_a_thousand_alerts_render_time_and_page_weight(page: Any, running: Running) -> None:
     weight = _weight(page)
     print(f"\npage weight with a few alerts: {weight} bytes (HTML, CSS, JS)")
@@ -216,6 +235,15 @@ def _class(drv: Any, element_id: str) -> str:
     return str(
         drv.execute_script(
             "const e = document.getElementById(arguments[0]); return e ? e.className : ''",
+            element_id,
+        )
+    )
+
+
+def _text(drv: Any, element_id: str) -> str:
+    return str(
+        drv.execute_script(
+            "const e = document.getElementById(arguments[0]); return e ? e.textContent : ''",
             element_id,
         )
     )
@@ -268,3 +296,61 @@ def _alert_in_api(running: Running, code: str) -> bool:
 
 def _count_in_api(running: Running) -> int:
     return len(_alerts(running))
+
+
+BAN_RULES = """
+groups:
+  - name: auth
+    interval: 1s
+    rules:
+      - alert: AuthFailures
+        logs: {source: auth, match: 'failed login from (?P<ip>\\S+)'}
+        aggregate: count
+        over: 5m
+        by: [ip]
+        threshold: ">= 1"
+        actions: [ban]
+"""
+
+
+def test_actions_taken_and_bans_show_and_a_ban_is_lifted_from_the_page(
+    browser: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "rules.yaml").write_text(BAN_RULES)
+    (tmp_path / "token").write_text("ban-token\n")
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"""
+global: {{state_dir: state, dry_run: true}}
+server: {{listen: "127.0.0.1:0", token_file: token}}
+collectors:
+  - {{name: auth, type: file, paths: ["{log}"], start_at: beginning, parser: {{type: none}}}}
+rule_files: [rules.yaml]
+actions:
+  - {{name: ban, type: ban, address: "{{{{ labels.ip }}}}", duration: 10m}}
+notifiers: [{{name: out, type: console}}]
+route: {{receiver: out}}
+"""
+    )
+    with running_daemon(cfg) as d:
+        url = f"http://127.0.0.1:{d.server.port}"
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        browser.get(url + "/")
+        browser.execute_script("sessionStorage.clear()")
+        log.write_text("failed login from 203.0.113.7\n")
+        row = "ban-203.0.113.7"
+        sel = f'[id="{row}"]'  # the address's dots are not an id selector's
+        wait_for(lambda: _find(browser, sel), timeout=15)
+        assert "dry run" in _text(browser, row)
+        assert "ban 203.0.113.7" in _text(browser, "sec-actions")  # the recent actions
+        alert = _find(browser, "li.alert")
+        assert "ban 203.0.113.7" in alert.find_element(By.CSS_SELECTOR, ".acts").text
+
+        _act(browser, f"{sel} button.lift", lambda b: b.click())
+        wait_for(lambda: browser.find_element(By.ID, "token-dialog").is_displayed(), timeout=5)
+        browser.find_element(By.ID, "token-input").send_keys("ban-token" + Keys.ENTER)
+        wait_for(lambda: _find(browser, sel) is None, timeout=10)
+        bans = requests.get(url + "/api/v1/bans", timeout=5).json()["data"]
+        assert bans == []
