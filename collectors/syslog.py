@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import Any
 
 from alerter.collectors.timefmt import TimeCache, iso_time, syslog_time
 
 ParseResult = tuple[dict[str, str] | None, float | None]
-HEADS_MAX = 20_000  # line heads remembered (one per second and host: hours of a busy log)
 
 _FACILITIES = (
     "kern",
@@ -66,14 +64,6 @@ _RFC3164_TIME = re.compile(
 )
 
 
-def _next_none(items: list[Any], start: int) -> int:
-    """The index of the first None in items from start on (a C-level scan), or -1."""
-    try:
-        return items.index(None, start)
-    except ValueError:
-        return -1
-
-
 def _pri_fields(pri: str | None, fields: dict[str, str]) -> None:
     if pri is None:
         return
@@ -99,9 +89,6 @@ class SyslogParser:
 
         self._time = TimeCache(when, clock)  # RFC 3164's BSD or RFC 3339 stamps by their text
         self._iso = TimeCache(iso_time)  # RFC 5424's
-        # a line's head (up to the first space from column 16 on, that space included) ->
-        # the timestamp text _RFC3164_TIME reads in it, for heads whose match ended there
-        self._heads: dict[str, str] = {}
 
     def parse(self, line: str) -> ParseResult:
         if line.startswith("<"):
@@ -124,31 +111,31 @@ class SyslogParser:
     def times(self, lines: list[str]) -> list[float | None]:
         """Each line's time as `parse` gives it, without building its fields.
 
-        The engine asks for every line's time (rules/eventtime.py), so this is per line: most
-        lines are found by their head (see `_heads`: lines of one second and host share it),
-        a dict lookup instead of a regex match. A head stands for its lines only when the
-        match of the line it was learnt from ended at the head's end: the regex then read
-        nothing past the head (`\\S+ ` stops at the first whitespace), so every line with that
-        head matches the same way. Other lines are matched whole, as before."""
-        heads = self._heads
-        if len(heads) > HEADS_MAX:
-            heads.clear()
-        texts = [heads.get(line[: line.find(" ", 16) + 1]) for line in lines]
-        i = _next_none(texts, 0)
-        while i >= 0:
+        The engine asks for every line's time (rules/eventtime.py). Lines of one second and
+        host usually follow each other and share their head, what the regex matched (up to
+        the space after the host): a match reads nothing past its end (it ends with the host's
+        greedy `\\S+` and the space that stopped it), so each following line that starts
+        with that head matches the same way, found with `startswith` instead of a match."""
+        get = self._time.__getitem__
+        match = _RFC3164_TIME.match
+        out: list[float | None] = [None] * len(lines)
+        n = len(lines)
+        i = 0
+        while i < n:
             line = lines[i]
-            m = _RFC3164_TIME.match(line)
-            if m is not None:
-                texts[i] = m[1]
-                if m.end() == line.find(" ", 16) + 1:
-                    heads[line[: m.end()]] = m[1]
-            i = _next_none(texts, i + 1)
-        out = list(map(self._time.__getitem__, texts))  # (the cache maps None to None)
-        i = _next_none(out, 0)
-        while i >= 0:  # RFC 5424 lines, or lines that do not parse
-            if lines[i].startswith("<"):
-                out[i] = self.parse(lines[i])[1]
-            i = _next_none(out, i + 1)
+            m = match(line)
+            if m is None:
+                if line.startswith("<"):  # RFC 5424, or a line that does not parse
+                    out[i] = self.parse(line)[1]
+                i += 1
+                continue
+            t = get(m[1])
+            head = line[: m.end()]
+            j = i + 1
+            while j < n and lines[j].startswith(head):
+                j += 1
+            out[i:j] = [t] * (j - i)
+            i = j
         return out
 
     def _rfc5424(self, m: re.Match[str]) -> ParseResult:
