@@ -11,7 +11,7 @@ periodic evaluation of each group whose interval is due. The daemon, `alerter te
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -139,8 +139,9 @@ class Engine:
             r.clock = now
         late = 0
         for t, part in batch.at_times() if at is None else ((at, batch),):
-            live = [r for r in rules if not r.late(t, now)]
-            if len(live) < len(rules):
+            live: Sequence[LogRule] = rules
+            if any(r.late(t, now) for r in rules):
+                live = [r for r in rules if not r.late(t, now)]
                 late += len(part)
             if live:
                 feed(live, part, t, out, self._rule_errors, self._offload)
