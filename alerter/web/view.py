@@ -77,16 +77,22 @@ def number(v: float) -> str:
 
 class Rates:
     """Lines per second per collector, from the events counter between two page reads at
-    least a second apart (the last rate is kept in between)."""
+    least a second apart (the last rate is kept in between), and when the page last saw the
+    count grow."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last: dict[str, tuple[float, float]] = {}
         self._rate: dict[str, float] = {}
+        self._total: dict[str, float] = {}
+        self._grew: dict[str, float] = {}
 
     def update(self, totals: Mapping[str, float], mono: float) -> dict[str, float]:
         with self._lock:
             for name, total in totals.items():
+                if name in self._total and total > self._total[name]:
+                    self._grew[name] = mono
+                self._total[name] = total
                 prev = self._last.get(name)
                 if prev is None:
                     self._last[name] = (mono, total)
@@ -94,6 +100,12 @@ class Rates:
                     self._rate[name] = max(0.0, total - prev[1]) / (mono - prev[0])
                     self._last[name] = (mono, total)
             return dict(self._rate)
+
+    def quiet_for(self, name: str, mono: float) -> float | None:
+        """Seconds since the page saw this collector's count grow; None if it has not."""
+        with self._lock:
+            grew = self._grew.get(name)
+            return None if grew is None else mono - grew
 
 
 def alert_groups(src: Source, now: float) -> list[dict[str, Any]]:
@@ -264,7 +276,8 @@ def collectors(src: Source, rates: Rates) -> list[dict[str, Any]]:
             if s.name == "alerter_events_dropped_total" and s.value:
                 c = s.labels["collector"]
                 dropped.setdefault(c, {})[s.labels["reason"]] = s.value
-    rate = rates.update({n: totals.get(n, 0.0) for n in names}, time.monotonic())
+    mono = time.monotonic()
+    rate = rates.update({n: totals.get(n, 0.0) for n in names}, mono)
     return [
         {
             "name": n,
@@ -272,10 +285,18 @@ def collectors(src: Source, rates: Rates) -> list[dict[str, Any]]:
             "lines": int(totals.get(n, 0.0)),
             "rate": f"{rate[n]:.1f}" if n in rate else "",
             "late": int(late.get(n, 0.0)),
+            "quiet": _quiet(rates.quiet_for(n, mono)),
             "dropped": sorted((r, int(v)) for r, v in dropped.get(n, {}).items()),
         }
         for n in names
     ]
+
+
+def _quiet(seconds: float | None) -> str:
+    """How long ago a collector last delivered lines, to the second ("" before the page knows)."""
+    if seconds is None:
+        return ""
+    return "now" if seconds < 1 else f"{_uptime(seconds)} ago"
 
 
 def _by_label(families: Iterable[Any], name: str) -> dict[str, float]:

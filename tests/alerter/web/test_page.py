@@ -186,6 +186,8 @@ def test_rates_need_a_second_between_reads() -> None:
     assert rates.update({"app": 150}, 10.5) == {}  # too soon: no rate yet
     assert rates.update({"app": 300}, 12.0) == {"app": 100.0}
     assert rates.update({"app": 300}, 12.2) == {"app": 100.0}  # kept until the next second
+    assert rates.quiet_for("app", 15.0) == 3.0  # it last grew at 12.0
+    assert rates.quiet_for("other", 15.0) is None
 
 
 @pytest.fixture
