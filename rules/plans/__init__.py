@@ -19,9 +19,10 @@ without one (its events hold newlines) is judged line by line through the rule's
                   matches judged per line
     RegexScan     regex starting with a literal: one MULTILINE search over the batch, each
                   match's line judged on its own
+    AnyLiteralScan  one of a few literals in every match, each rarer than the one literal
+                  every match holds, if any (rules/plans/anyliteral.py): one scan for them,
+                  each line holding one judged
     LiteralScan   literal-gated: str.find over the batch, each line holding it judged
-    AnyLiteralScan  no one literal, but one of a few in every match (rules/plans/anyliteral.py):
-                  one scan for them, each line holding one judged
     EveryLine     no literal (`why` says why): every line judged on its own
 
 Each strategy is one class in the module of its kind (`lines`, `keyed`, `counts`): its fields,
@@ -49,8 +50,8 @@ STRATEGIES: tuple[type[Plan], ...] = (
     BulkValues,
     BulkLines,
     RegexScan,
-    LiteralScan,
     AnyLiteralScan,
+    LiteralScan,
     EveryLine,  # serves any rule: the last
 )
 

@@ -1,9 +1,13 @@
 """`AnyLiteralScan`: lines holding one of a few literals, for a regex whose matches share no
 single literal but each contains one of its alternatives' (sshd's refused connections:
 `maximum authentication attempts exceeded for ... from`, `Disconnecting: Too many
-authentication failures`, `Connection closed by`, ...). One regex of the escaped literals scans
-the batch; each line it finds is judged on its own (`LogRule.observe`), as `LiteralScan` does
-for one literal. Without it such a rule judges every line of every batch (`EveryLine`).
+authentication failures`, `Connection closed by`, ...). Each literal is found in the batch by
+str.find (after a memchr for its rarest characters); each line holding one is judged on its
+own (`LogRule.observe`), in order, as `LiteralScan` does for one literal. Without it such a
+rule judges every line of every batch (`EveryLine`).
+
+It is chosen over `LiteralScan` when the one literal every match holds is weaker than each
+of the few (` from ` in any sshd line against `Failed ` or `PAM: `).
 
 `any_literals` reads the parse tree (rules/prefilter.py's `parse`): a sequence needs one of its
 items' sets, an alternation the union of one set per alternative, a repeat of at least one turn
@@ -18,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from alerter.rules.plans.base import SEP, Facts, Pass, Plan
-from alerter.rules.prefilter import NotParsed, parse
+from alerter.rules.plans.base import SEP, Facts, Pass, Plan, first
+from alerter.rules.prefilter import NotParsed, parse, rare_chars
 
 if TYPE_CHECKING:
     from alerter.rules.logrules import LogRule
@@ -30,9 +34,15 @@ MAX_LITERALS = 24
 Lits = frozenset[str]
 
 
+def quality(literal: str) -> int:
+    """How few lines a literal is likely to be in: its length, a capital counting 4 (capitals
+    are rarer in log text than any small letter, as rules/prefilter.py ranks them)."""
+    return len(literal) + 3 * sum(c.isupper() for c in literal)
+
+
 def _score(lits: Lits) -> tuple[int, int]:
-    """Fewer and longer literals find fewer lines that do not match."""
-    return (min(len(x) for x in lits), -len(lits))
+    """The weakest literal decides; then fewer literals."""
+    return (min(map(quality, lits)), -len(lits))
 
 
 def _best(cands: list[Lits]) -> Lits | None:
@@ -90,19 +100,21 @@ def any_literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
 
 @dataclass(frozen=True, slots=True)
 class AnyLiteralScan(Plan):
-    """Lines holding one of `literals`, found by one scan of the batch, each judged on its own."""
+    """Lines holding one of `literals`, found by str.find, each judged on its own, in order."""
 
     literals: tuple[str, ...]
-    finder: re.Pattern[str]
+    rare: tuple[str, ...]  # each literal's rarest characters: a batch lacking one lacks it
 
     @classmethod
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
-        if f.literal is not None or f.match is None:
+        if f.match is None:
             return None
         lits = any_literals(f.match)
-        if lits is None:
+        if lits is None or lits == (f.literal,):
             return None
-        return cls(lits, re.compile("|".join(map(re.escape, lits))))
+        if f.literal is not None and min(map(quality, lits)) <= quality(f.literal):
+            return None  # the one literal every match holds is as good: LiteralScan
+        return cls(lits, tuple(map(rare_chars, lits)))
 
     @property
     def label(self) -> str:
@@ -112,18 +124,21 @@ class AnyLiteralScan(Plan):
         batch, now, out = p.batch, p.now, p.out
         text, lines = batch.text, batch.lines
         assert text is not None
+        find, rfind = text.find, text.rfind
+        starts: set[int] = set()  # where each line holding a literal starts
+        for lit, rare in zip(self.literals, self.rare, strict=True):
+            pos = first(lit, rare, text)
+            while pos >= 0:
+                starts.add(rfind(SEP, 0, pos) + 1)
+                end = find(SEP, pos)
+                if end < 0:
+                    break
+                pos = find(lit, end + 1)
+        if not starts:
+            return
         bucket = r.bucket(now)
         idx = last = 0
-        end = -1
-        find = text.find
-        for m in self.finder.finditer(text):
-            pos = m.start()
-            if pos < end:
-                continue  # another literal in the line just judged
-            idx += text.count(SEP, last, pos)
+        for at in sorted(starts):
+            idx += text.count(SEP, last, at)
+            last = at
             r.observe(batch, idx, lines[idx], now, bucket, out)
-            end = find(SEP, pos)
-            if end < 0:
-                return
-            idx += 1
-            last = end + 1

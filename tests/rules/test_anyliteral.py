@@ -74,3 +74,24 @@ def test_it_counts_what_judging_every_line_counts() -> None:
 def _count(e: object) -> int:
     keys = e.snapshot()["rules"]["g/0/A"]["window"]["keys"]  # type: ignore[attr-defined]
     return sum(sum(w[0][1::2]) for _k, w in keys)
+
+
+def _plan(match: str) -> str:
+    text = f"""
+groups:
+  - name: g
+    rules:
+      - alert: A
+        logs: {{match: '{match}', where: {{level: error}}}}
+        aggregate: count
+        over: 10m
+        threshold: "> 1"
+"""
+    return plan_for(load_rule_files([("t.yaml", text)], 15).rules()[0]).label
+
+
+def test_it_is_preferred_to_a_weaker_literal_every_match_holds() -> None:
+    # ` from ` is in every match, but `Failed ` or `Invalid user ` finds fewer lines
+    assert _plan(r"(?:Failed \w+|Invalid user) \S+ from \S+$") == "AnyLiteralScan(2)"
+    # a rarer literal in every match wins over the alternatives
+    assert _plan(r"(?:ab c|de f)\S+ Connection refused$") == "LiteralScan"

@@ -27,7 +27,7 @@ PACKS = sorted(
 # spike count in one findall; the quantile takes its values from one, falling back to a
 # MULTILINE regex scan when a value is empty
 PINNED = {
-    "apache/0/ApacheAuthFailures": "LiteralScan",
+    "apache/0/ApacheAuthFailures": "AnyLiteralScan(12)",
     "apache/1/ApacheProbes": "KeyedGated",
     "deadman/0/LogSourceSilent": "Touch",
     "dovecot/0/DovecotLoginFailures": "KeyedFindall",
@@ -46,18 +46,17 @@ PINNED = {
     "nginx/6/NginxProbes": "KeyedGated",
     "nginx/7/NginxProbesErrorLog": "LiteralScan",
     "pam/0/PAMAuthFailures": "LiteralScan",
-    "pam/1/SudoRefused": "LiteralScan",
+    "pam/1/SudoRefused": "AnyLiteralScan(4)",
     "pam/2/SuFailures": "LiteralScan",
     "postfix/0/PostfixSASLAuthFailures": "LiteralScan",
     "postfix/1/PostfixRelayDenied": "KeyedGated",
     "postfix/2/PostfixRejects": "KeyedGated",
-    # sshd rules filter on the journal's _UID and anchor at the message start; the refused
-    # connections and probes (lines with and without an address) share no literal, but each
-    # holds one of their alternatives'
-    "sshd/0/SSHBruteForce": "LiteralScan",
-    "sshd/1/SSHInvalidUsers": "LiteralScan",
+    # sshd rules filter on the journal's _UID and anchor at the message start; each match
+    # holds one of their alternatives' literals, rarer than the ` from ` they share, if any
+    "sshd/0/SSHBruteForce": "AnyLiteralScan(2)",
+    "sshd/1/SSHInvalidUsers": "AnyLiteralScan(3)",
     "sshd/2/SSHAuthRefused": "AnyLiteralScan(12)",
-    "sshd-aggressive/0/SSHPreauthDisconnects": "LiteralScan",
+    "sshd-aggressive/0/SSHPreauthDisconnects": "AnyLiteralScan(2)",
     "sshd-aggressive/1/SSHProtocolProbes": "AnyLiteralScan(10)",
     "systemd/0/SystemdUnitFailed": "RegexScan",
     "systemd/1/SystemdUnitRestarting": "RegexScan",
@@ -71,13 +70,13 @@ PINNED = {
 PINNED_AS_USER_FILE = {
     **PINNED,
     "nginx/3/NginxClientErrorsFromAddress": "LiteralScan",
-    "nginx/4/NginxHTTPAuthFailures": "LiteralScan",
+    "nginx/4/NginxHTTPAuthFailures": "AnyLiteralScan(2)",
     "nginx/5/NginxRateLimited": "LiteralScan",
     "nginx/6/NginxProbes": "LiteralScan",
-    "apache/1/ApacheProbes": "LiteralScan",
-    "dovecot/0/DovecotLoginFailures": "LiteralScan",
-    "dovecot/1/DovecotAuthFailures": "LiteralScan",
-    "postfix/1/PostfixRelayDenied": "LiteralScan",
+    "apache/1/ApacheProbes": "AnyLiteralScan(4)",
+    "dovecot/0/DovecotLoginFailures": "AnyLiteralScan(3)",
+    "dovecot/1/DovecotAuthFailures": "AnyLiteralScan(4)",
+    "postfix/1/PostfixRelayDenied": "AnyLiteralScan(1)",
 }
 
 # the randomized batch test's rules (tests/rules/test_batches.py): one or more per strategy
