@@ -165,6 +165,7 @@ def alert_view(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[
         "alertname": a.alertname,
         "state": a.state,
         "labels": sorted((k, v) for k, v in a.labels.items() if k != "alertname"),
+        "all_labels": dict(a.labels),  # for the silence form (JSON in an attribute)
         "summary": a.annotations.get("summary") or a.annotations.get("description", ""),
         "value": number(a.value),
         "since": when(since),

@@ -151,14 +151,8 @@
   }
 
   function openSilence(button) {
-    const alert = button.closest("li.alert");
-    const lines = ["alertname=" + JSON.stringify(alert.querySelector(".name").textContent)];
-    for (const span of alert.querySelectorAll(".labels .lbl")) {
-      // name="value" as rendered: the name has no '=', the value is the rest without the quotes
-      const text = span.textContent;
-      const at = text.indexOf('="');
-      lines.push(text.slice(0, at) + "=" + JSON.stringify(text.slice(at + 2, -1)));
-    }
+    const labels = JSON.parse(button.closest("li.alert").dataset.labels);
+    const lines = Object.entries(labels).map(([k, v]) => k + "=" + JSON.stringify(v));
     $("silence-matchers").value = lines.join("\n");
     $("silence-author").value = sessionStorage.getItem(AUTHOR) || "web";
     $("silence-error").textContent = "";
