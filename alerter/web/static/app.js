@@ -226,7 +226,17 @@
     $("token-button").addEventListener("click", () => askToken().then(() => poll()));
     doc.addEventListener("visibilitychange", () => { if (!doc.hidden) poll(); });
     window.addEventListener("online", () => poll());
+    window.addEventListener("hashchange", missing);
     schedule(POLL_MS);
+    missing();
+  }
+
+  // A link to an alert (a notification's generatorURL) that is no longer on the page.
+  function missing() {
+    const hash = location.hash.slice(1);
+    const notice = $("notice");
+    notice.hidden = !(hash.startsWith("alert-") && !doc.getElementById(hash));
+    notice.textContent = notice.hidden ? "" : "Alert " + hash.slice(6) + " is no longer pending or firing.";
   }
 
   if (doc.readyState === "loading") doc.addEventListener("DOMContentLoaded", init);

@@ -152,6 +152,12 @@ def test_silencing_from_the_page_mutes_the_webhook(
     wait_for(lambda: "silenced" not in _class(page, target))
 
 
+def test_a_link_to_an_alert_no_longer_firing_says_so(page: Any, running: Running) -> None:
+    page.get(running.url + "/#alert-0123456789abcdef")
+    wait_for(lambda: page.find_element(By.ID, "notice").is_displayed(), timeout=5)
+    assert "0123456789abcdef is no longer" in page.find_element(By.ID, "notice").text
+
+
 def test_the_page_reconnects_after_losing_the_connection(page: Any, running: Running) -> None:
     _online(page, False)
     wait_for(lambda: "offline" in page.find_element(By.ID, "live").text, timeout=10)
@@ -220,6 +226,16 @@ def test_a_thousand_alerts_render_time_and_page_weight(page: Any, running: Runni
         "return {parse: n.domInteractive - n.responseEnd,"
         " loaded: n.domContentLoadedEventEnd - n.responseEnd, bytes: n.encodedBodySize}"
     )
+    # a notification's link lands on its alert, below the sticky navigation
+    far = _alert_id("1900")
+    page.get(f"{running.url}/#{far}")
+    top = page.execute_script(
+        f"return document.getElementById('{far}').getBoundingClientRect().top"
+    )
+    below = page.execute_script(
+        "return document.querySelector('nav').getBoundingClientRect().bottom"
+    )
+    assert below <= top < page.execute_script("return window.innerHeight")
     # the script's own re-render of the alerts section (a poll that finds it changed)
     page.execute_script("document.querySelector('[data-section=alerts]').dataset.digest = ''")
     swap = wait_for(
