@@ -232,3 +232,76 @@ def test_the_generator_url_of_a_notification_lands_on_the_alert_and_survives_a_r
     assert requests.post(running.url + "/-/reload", headers=auth, timeout=30).status_code == 200
     again = requests.get(running.url + "/", timeout=5)
     assert again.status_code == 200 and f'id="{anchor}"' in again.text
+
+
+def test_alerts_are_grouped_as_the_routes_group_them_with_their_mutes(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from alerter.dispatch.silences import silence_from_api
+    from alerter.store.db import StateStore
+    from alerter.testing import RecordingNotifier
+    from tests.alerter.dispatch.helpers import alert as dalert
+    from tests.alerter.dispatch.helpers import inhibit, make_dispatcher, route, tr
+
+    clock = FixedClock()
+    cfg = route(
+        "{receiver: a, group_by: [alertname], group_wait: 0s, routes: ["
+        "{matchers: ['severity=\"warning\"'], receiver: a, group_by: [host], continue: true},"
+        " {receiver: b}]}",
+        receivers=("a", "b"),
+    )
+    rule = inhibit(
+        "{source_matchers: ['alertname=\"HostDown\"'], target_matchers: ['severity=\"warning\"'],"
+        " equal: [host]}"
+    )
+    notifiers = {"a": RecordingNotifier("a"), "b": RecordingNotifier("b")}
+    d = make_dispatcher(StateStore(tmp_path / "s"), clock, cfg, notifiers, inhibit_rules=[rule])
+    down = dalert(alertname="HostDown", host="h1", severity="critical")
+    load1 = dalert(host="h1", severity="warning")
+    load2 = dalert(host="h2", severity="warning")
+    waiting = dalert(state="pending", alertname="DiskFilling", host="h2", severity="info")
+    d.handle([tr(a) for a in (down, load1, load2)], clock.now())
+    d.tick(clock.now())
+    matchers = [{"name": "host", "value": "h2", "isRegex": False, "isEqual": True}]
+    sid = d.silences.add(
+        silence_from_api(
+            {
+                "matchers": matchers,
+                "startsAt": "2023-11-14T00:00:00Z",
+                "endsAt": "2030-01-01T00:00:00Z",
+                "createdBy": "me",
+                "comment": "maintenance",
+            },
+            clock.now(),
+        ),
+        clock.now(),
+    )
+    daemon = FakeDaemon([down, load1, load2, waiting])
+    daemon.run_state = SimpleNamespace(  # type: ignore[assignment]
+        dispatcher=d, actions=None, config=SimpleNamespace(collectors=[])
+    )
+
+    groups = view.alert_groups(daemon, clock.now())
+    shape = [
+        (g["receiver"], g["labels"], [(a["fingerprint"], a["anchor"]) for a in g["alerts"]])
+        for g in groups
+    ]
+    assert shape == [
+        ("a", {"host": "h1"}, [(load1.fingerprint, True)]),
+        ("a", {"host": "h2"}, [(load2.fingerprint, True)]),
+        ("b", {"alertname": "DiskFilling"}, [(waiting.fingerprint, True)]),
+        (
+            "b",
+            {"alertname": "HighLoad"},
+            sorted([(load1.fingerprint, False), (load2.fingerprint, False)]),
+        ),
+        ("b", {"alertname": "HostDown"}, [(down.fingerprint, True)]),
+    ]
+    views = {a["fingerprint"]: a for g in groups for a in g["alerts"]}
+    assert views[load1.fingerprint]["inhibited_by"] == [down.fingerprint]
+    assert views[load2.fingerprint]["silenced_by"] == [sid]
+    assert views[waiting.fingerprint]["silenced_by"] == [sid]  # pending ones too
+    assert views[down.fingerprint]["silenced_by"] == views[down.fingerprint]["inhibited_by"] == []
+    html = call(routes(daemon), "/").body.decode()
+    assert html.count(f'id="alert-{load1.fingerprint}"') == 1
+    assert html.count('<span class="tag">inhibited</span>') == 2  # load1 in its two groups
