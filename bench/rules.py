@@ -127,6 +127,34 @@ def one_rule() -> list[tuple[str, str]]:
     return [("sshd-one", text[: text.index("      - alert: SSHInvalidUsers")])]
 
 
+# 10 log-derived metrics (DESIGN "Log-derived metrics") over the same lines, loaded beside
+# all packs: their figures against all packs alone show what the metrics cost on the batch path.
+# As mtail and grok_exporter programs are written: one regex per line shape (the access log's
+# six metrics share one, searched once a batch), the auth log's shapes one each
+LOG_METRICS = r"""
+groups:
+  - name: bench-metrics
+    metrics:
+      - {name: nginx_http_requests_total, type: counter, by: [status], logs: {match: &access
+         '\] "(?P<method>[A-Z]+) [^"]*" (?P<status>\d{3}) (?P<bytes>\d+) '}}
+      - {name: nginx_requests_by_method_total, type: counter, by: [method], logs: {match: *access}}
+      - {name: nginx_requests_by_method_status_total, type: counter, by: [method, status],
+         logs: {match: *access}}
+      - {name: nginx_response_bytes_total, type: counter, field: bytes, logs: {match: *access}}
+      - {name: nginx_response_bytes, type: histogram, field: bytes,
+         buckets: [100, 1000, 5000], logs: {match: *access}}
+      - {name: nginx_last_response_bytes, type: gauge, field: bytes, logs: {match: *access}}
+      - {name: sshd_failed_password_total, type: counter, by: [user],
+         logs: {match: 'Failed password for (?P<user>\S+) from'}}
+      - {name: sshd_invalid_user_total, type: counter, by: [user], max_series: 100,
+         logs: {match: 'Invalid user (?P<user>\S+) from'}}
+      - {name: sshd_accepted_total, type: counter, by: [user],
+         logs: {match: 'Accepted publickey for (?P<user>\S+) '}}
+      - {name: cron_sessions_total, type: counter,
+         logs: {match: 'CRON\[\d+\]: pam_unix'}}
+"""
+
+
 def bare(path: Path) -> float:
     rx = re.compile(SSHD_RX)
     t = time.perf_counter()
@@ -291,6 +319,21 @@ def memory(keys: int) -> tuple[int, float, float]:
     return int(out[0]), int(out[1]) / 1024, int(out[2]) / 1024
 
 
+def log_metrics_cost(n: int, rounds: int = 3) -> None:
+    """All packs with and without the 10 log-derived metrics, alternated, best of `rounds`."""
+    all_packs = packs("sshd", "nginx", "kernel", "systemd", "deadman", "host")
+    with tempfile.TemporaryDirectory() as tmp:
+        mixed = generate(Path(tmp), n)[0]
+        bare(mixed)  # warm the page cache
+        alone, with_metrics = [], []
+        for _ in range(rounds):
+            alone.append(pipeline(mixed, all_packs, n)[0])
+            with_metrics.append(pipeline(mixed, [*all_packs, ("m", LOG_METRICS)], n)[0])
+    a, m = min(alone), min(with_metrics)
+    print(f"all packs:              {n / a:>12,.0f} lines/s")
+    print(f"all packs + 10 metrics: {n / m:>12,.0f} lines/s  ({(m / a - 1) * 100:+.1f}% time)")
+
+
 def main() -> None:
     if "--daemon" in sys.argv[1:]:  # the real daemon process: bench/daemon.py
         import runpy
@@ -303,8 +346,14 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--keys", type=int, default=200_000)
     ap.add_argument("--no-fail2ban", action="store_true")
+    ap.add_argument(
+        "--log-metrics", action="store_true", help="only all packs with and without 10 metrics"
+    )
     args = ap.parse_args()
     n = args.lines
+    if args.log_metrics:
+        log_metrics_cost(n)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         mixed, auth, access = generate(Path(tmp), n)
         size = os.path.getsize(mixed)
@@ -315,6 +364,13 @@ def main() -> None:
             ("sshd rule", one_rule()),
             ("sshd+nginx packs", packs("sshd", "nginx")),
             ("all packs", packs("sshd", "nginx", "kernel", "systemd", "deadman", "host")),
+            (
+                "all packs + 10 metrics",
+                [
+                    *packs("sshd", "nginx", "kernel", "systemd", "deadman", "host"),
+                    ("bench-metrics", LOG_METRICS),
+                ],
+            ),
         ):
             runs[label] = min((pipeline(mixed, files, n) for _ in range(2)), key=lambda r: r[0])
         r = replay_run(auth, access)
@@ -331,6 +387,11 @@ def main() -> None:
             f"{label + ':':<26}{n / el:>12,.0f} lines/s  ratio {b / el:.2f} (goal >= {goal})"
             f"  transitions {trans}  CPU {cpu / el:.2f} cores"
         )
+    with_metrics, alone = runs["all packs + 10 metrics"][0], runs["all packs"][0]
+    print(
+        f"10 log-derived metrics:   all packs {n / alone:,.0f} -> {n / with_metrics:,.0f} lines/s "
+        f"({(with_metrics / alone - 1) * 100:+.1f}% time; goal within 10%)"
+    )
     print(f"replay (5 packs, 2 files):{n / r:>12,.0f} lines/s  (goal >= 200,000)")
     print(f"auth part, sshd pack:     {n_auth / auth_pipe:>12,.0f} lines/s")
     if f2b is not None:
