@@ -1,4 +1,5 @@
-"""The `alerter` command line: run, check, test, replay, alerts, silence, status, version."""
+"""The `alerter` command line: run, check, status, test, replay, alerts, silence, routes, notify, bans,
+completion, version."""
 
 from __future__ import annotations
 
