@@ -46,7 +46,10 @@
     el.innerHTML = section.html;
     el.dataset.digest = section.digest;
     void el.offsetHeight; // layout now, so the measure holds it
+    // one measure per section, the latest (a tab open for days keeps no timeline of them)
+    performance.clearMeasures("alerter-render:" + name);
     performance.measure("alerter-render:" + name, "alerter-swap-start");
+    performance.clearMarks("alerter-swap-start");
     if (key && !doc.contains(active)) {
       const owner = doc.getElementById(key[0]);
       const again = owner && owner.querySelector("button." + key[1]);
@@ -58,7 +61,8 @@
   function focusKey(el) {
     if (!el || el.tagName !== "BUTTON" || !el.closest("[data-section]")) return undefined;
     const owner = el.parentElement.closest("[id]");
-    return owner ? [owner.id, el.classList[0]] : undefined;
+    if (!owner || owner.hasAttribute("data-section")) return undefined;
+    return [owner.id, el.classList[0]];
   }
 
   async function poll() {

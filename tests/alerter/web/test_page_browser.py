@@ -353,7 +353,7 @@ collectors:
   - {{name: auth, type: file, paths: ["{log}"], start_at: beginning, parser: {{type: none}}}}
 rule_files: [rules.yaml]
 actions:
-  - {{name: ban, type: ban, address: "{{{{ labels.ip }}}}", duration: 10m}}
+  - {{name: ban, type: ban, address: "{{{{ labels.ip }}}}", duration: 10m, repeat: false}}
 notifiers: [{{name: out, type: console}}]
 route: {{receiver: out}}
 """
@@ -378,3 +378,4 @@ route: {{receiver: out}}
         wait_for(lambda: _find(browser, sel) is None, timeout=10)
         bans = requests.get(url + "/api/v1/bans", timeout=5).json()["data"]
         assert bans == []
+        browser.get("about:blank")  # no polls while this daemon stops
