@@ -6,7 +6,8 @@ proves:
   /var/log/syslog, auth.log, messages, kern.log): any local user writes there with `logger`
   (unless the rule requires a journald field to be non-empty, which such lines never have);
 - a journald collector, unless the rule requires (in `where`, with `=` or `=~`) one of the fields
-  journald itself sets from the sender's credentials (TRUSTED_FIELDS). Message text, and fields
+  journald itself sets from the sender's credentials (TRUSTED_FIELDS) to hold a value (not
+  `=~".*"` or `=~".+"`, which every entry satisfies). Message text, and fields
   the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
   `identifier`), prove nothing.
 Other files (an nginx or application log) are written by their program alone. The check cannot
@@ -26,6 +27,7 @@ from alerter.collectors.file import FileConfig
 from alerter.collectors.journald import JournaldConfig
 from alerter.config.collectors import CollectorConfig
 from alerter.config.yamlsource import Mark, Problem
+from alerter.rules.matchers import Matcher
 from alerter.rules.model import Rule, RuleSet
 
 # set by journald from the sending process's credentials and cgroup; a sender cannot write them
@@ -49,6 +51,8 @@ SYSLOG_FILE = re.compile(
     r"(?:syslog|messages|auth\.log|secure|kern\.log|daemon\.log|user\.log|mail\.(?:log|err|warn|info)"
     r"|maillog|localmessages)(?:[.*-].*)?"
 )
+# a value no real field holds: a matcher that accepts it accepts anything
+ANY_VALUE = "\x7f not a journald value \x7f"
 SYSLOG_NAMES = (
     "syslog",
     "messages",
@@ -92,9 +96,10 @@ def forgeable_action_warnings(
 def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
     spec = c.spec
     assert rule.logs is not None
-    trusted = [m for m in rule.logs.where if m.name in TRUSTED_FIELDS and m.op in ("=", "=~")]
+    trusted = [m for m in rule.logs.where if _requires_trusted_value(m)]
     if isinstance(spec, FileConfig):
-        if spec.parser.type in ("none", "syslog") and any(not m.matches({}) for m in trusted):
+        asks = [m for m in rule.logs.where if m.name in TRUSTED_FIELDS and m.op in ("=", "=~")]
+        if spec.parser.type in ("none", "syslog") and any(not m.matches({}) for m in asks):
             return None  # such lines have no journald fields: the rule never counts them
         syslog = [p for p in spec.paths if _syslog_written(p)]
         if spec.parser.type == "syslog" or syslog:
@@ -109,6 +114,17 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
             "(any local user can send a journal entry with any text and SYSLOG_IDENTIFIER)"
         )
     return None
+
+
+def _requires_trusted_value(m: Matcher) -> bool:
+    """`m` requires a field journald sets to hold a value: not one that an empty or missing
+    field, or any value at all (`=~".*"`, `=~".+"`), satisfies."""
+    return (
+        m.name in TRUSTED_FIELDS
+        and m.op in ("=", "=~")
+        and not m.matches({})
+        and not m.matches({m.name: ANY_VALUE})
+    )
 
 
 def _syslog_written(path: str) -> bool:

@@ -163,6 +163,10 @@ def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:
         ("{SYSLOG_IDENTIFIER: sshd}", True),
         ("{unit: ssh.service}", True),
         ("['_UID!=\"1000\"']", True),
+        # a trusted field asked for any value (or none) proves nothing either
+        ("['_SYSTEMD_UNIT=~\".*\"']", True),
+        ("['_UID=~\".+\"']", True),
+        ("['_PID=\"\"']", True),
     ],
 )
 def test_journald_rules_are_trusted_only_with_a_field_journald_sets(
