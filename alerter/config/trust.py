@@ -6,7 +6,7 @@ proves:
   /var/log/syslog, auth.log, messages, kern.log): any local user writes there with `logger`
   (unless the rule requires a journald field to be non-empty, which such lines never have);
 - a journald collector, unless the rule requires (in `where`, with `=` or `=~`) one of the fields
-  journald itself sets from the sender's credentials (TRUSTED_FIELDS) to hold a value (not
+  journald itself sets from the sender's credentials (TRUSTED_FIELDS) to hold some values (not
   `=~".*"` or `=~".+"`, which every entry satisfies). Message text, and fields
   the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
   `identifier`), prove nothing.
@@ -53,6 +53,8 @@ SYSLOG_FILE = re.compile(
 )
 # a value no real field holds: a matcher that accepts it accepts anything
 ANY_VALUE = "\x7f not a journald value \x7f"
+# in every entry a process sends (from its socket credentials); only the kernel's lack _PID/_UID
+ALWAYS_SET = frozenset({"_TRANSPORT", "_PID", "_UID", "_GID"})
 SYSLOG_NAMES = (
     "syslog",
     "messages",
@@ -117,13 +119,14 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
 
 
 def _requires_trusted_value(m: Matcher) -> bool:
-    """`m` requires a field journald sets to hold a value: not one that an empty or missing
-    field, or any value at all (`=~".*"`, `=~".+"`), satisfies."""
+    """`m` requires a field journald sets to hold some values, not any value (`=~".*"`,
+    `=~".+"`); nor a missing one, for the fields journald reads from /proc, which a sender that
+    exits at once leaves out of its entries."""
     return (
         m.name in TRUSTED_FIELDS
         and m.op in ("=", "=~")
-        and not m.matches({})
         and not m.matches({m.name: ANY_VALUE})
+        and (m.name in ALWAYS_SET or not m.matches({}))
     )
 
 

@@ -166,7 +166,10 @@ def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:
         # a trusted field asked for any value (or none) proves nothing either
         ("['_SYSTEMD_UNIT=~\".*\"']", True),
         ("['_UID=~\".+\"']", True),
-        ("['_PID=\"\"']", True),
+        # a short-lived sender's entries lack the fields journald reads from /proc
+        ("['_SYSTEMD_UNIT=~\"|ssh.service\"']", True),
+        # ... but not _TRANSPORT: `|kernel` is the kernel's entries (and syslog files' lines)
+        ("['_TRANSPORT=~\"|kernel\"']", False),
     ],
 )
 def test_journald_rules_are_trusted_only_with_a_field_journald_sets(
