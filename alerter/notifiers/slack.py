@@ -69,6 +69,8 @@ def alert_text(a: NotifiedAlert) -> str:
     if a.ends_at is not None:
         since += f" · *Resolved:* {rfc3339(a.ends_at)}"
     lines.append(f"*Value:* {value} · {since}")
+    if a.generator_url:  # the alert on the daemon's page (<external_url>/#alert-<fingerprint>)
+        lines.append(f"<{escape(a.generator_url)}|Open in alerter>")
     if a.examples:
         body = truncate("\n".join(_code(x) for x in a.examples), MAX_EXAMPLES_TEXT)
         lines.append(f"*Log lines:*\n```{body}```")

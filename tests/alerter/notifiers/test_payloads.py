@@ -206,3 +206,14 @@ def test_webhook_body_template_failing_at_send_time_is_not_retried() -> None:
     with pytest.raises(NotifyError) as e:
         WebhookNotifier(cfg, requests.Session()).send(notification(firing()))
     assert e.value.retry is False and "template" in str(e.value)
+
+
+def test_slack_links_each_alert_to_its_place_on_the_page() -> None:
+    url = "http://alerter.test:9753/#alert-" + "a" * 16
+    a = NotifiedAlert("firing", {"alertname": "HighLoad"}, {}, T, None, "a" * 16, generator_url=url)
+    (section,) = [
+        b["text"]["text"]
+        for b in slack_payload(notification(a), SlackSettings("http://x"))["blocks"]
+        if b["type"] == "section" and "HighLoad" in b["text"]["text"]
+    ]
+    assert f"<{url}|Open in alerter>" in section
