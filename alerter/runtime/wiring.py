@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from alerter.config.load import Config
     from alerter.protocols import Actions, Clock, Dispatcher, RuleEngine
     from alerter.rules.alert import Alert, Transition
+    from alerter.rules.engine import EngineHooks
+    from alerter.rules.scan import Offload
     from alerter.runtime.bus import Gate
     from alerter.runtime.metrics import Metrics
     from alerter.store.db import StateStore
@@ -30,7 +32,7 @@ class SystemClock:
         return time.monotonic()
 
 
-def _engine(config: Config, hooks: Any, offload: Any = None) -> RuleEngine:
+def _engine(config: Config, hooks: EngineHooks, offload: Offload | None = None) -> RuleEngine:
     from alerter.rules.engine import Engine
 
     return Engine(config.rules, external_labels(config), hooks, offload)
@@ -99,7 +101,7 @@ def _routes(
 
 @dataclass(frozen=True, slots=True)
 class Parts:
-    engine: Callable[[Config, Any, Any], RuleEngine] = _engine
+    engine: Callable[[Config, EngineHooks, Offload | None], RuleEngine] = _engine
     scan_worker: Callable[[Config], Any] = _scan_worker  # None, or has close()
     dispatcher: Callable[
         [Config, StateStore, Metrics, Clock, Callable[[str], list[str]]], Dispatcher
