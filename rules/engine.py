@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from alerter.rules import quiet
@@ -130,10 +131,13 @@ class Engine:
         out: list[Transition] = []
         if not len(batch):
             return out
-        if self.log_metrics:
-            self.log_metrics.observe(batch)
         rules = self._by_source.get(batch.source) or self._rules_of(batch.source)
+        # the log-derived metrics read the batch once, beside the rules' first pass (while
+        # the scan helper runs the bulk passes), or alone when no rule reads it
+        metrics = partial(self.log_metrics.observe, batch) if self.log_metrics else None
         if not rules:
+            if metrics is not None:
+                metrics()
             return out  # (no line's time to read)
         for r in rules:
             r.clock = now
@@ -144,7 +148,10 @@ class Engine:
                 live = [r for r in rules if not r.late(t, now)]
                 late += len(part)
             if live:
-                feed(live, part, t, out, self._rule_errors, self._offload)
+                feed(live, part, t, out, self._rule_errors, self._offload, metrics)
+                metrics = None
+        if metrics is not None:  # (every line late for every rule)
+            metrics()
         if late:
             self._hooks.events_late(batch.source, late)
         for r in rules:

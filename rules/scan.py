@@ -34,12 +34,14 @@ def feed(
     out: list[Transition],
     errors: dict[str, str],
     offload: Offload | None = None,
+    beside: Callable[[], None] | None = None,
 ) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
     The batch is searched as its text (the block a collector read, or its lines joined once,
     unless a line holds a newline); its lines are split, and its events built (each line
     parsed), only for the lines a rule matched. `offload` may run the bulk rules' passes
-    elsewhere while the other rules run here."""
+    elsewhere while the other rules run here; `beside` (the log-derived metrics' pass, which
+    guards itself) runs here once the offloaded passes have started."""
     p = Pass(batch, now, out)
     later: list[tuple[LogRule, BulkPlan]] = []
     wait = None
@@ -53,6 +55,8 @@ def feed(
                 wait = None
             if wait is not None:
                 later = bulk
+    if beside is not None:
+        beside()
     for r in rules:
         if not later or not isinstance(r.plan, BulkPlan):  # (`later`: every bulk rule)
             _guarded(r, p, errors)
