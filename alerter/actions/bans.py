@@ -222,6 +222,16 @@ class BanBook:
         self._write("lift", "UPDATE bans SET lifted = ? WHERE id = ?", (now, ban.id))
         return replace(ban, lifted=now)
 
+    def lifted_by_hand(self, address: Address, dry: bool, fingerprint: str) -> bool:
+        """The address's latest ban was for this alert and was lifted before its end (by hand,
+        `alerter bans del` or the page): the alert's repeats must not ban it again."""
+        rows = self.store.query(
+            "SELECT lifted, fingerprint FROM bans WHERE address = ? AND dry_run = ?"
+            " ORDER BY time DESC, id DESC LIMIT 1",
+            (str(address), int(dry)),
+        )
+        return bool(rows) and rows[0][0] is not None and rows[0][1] == fingerprint
+
     def history(self, limit: int = 500) -> list[Ban]:
         rows = self.store.query(
             f"SELECT {_COLUMNS} FROM bans ORDER BY time DESC, id DESC LIMIT ?", (limit,)
@@ -326,6 +336,12 @@ class BanExecutor:
         if self.book.count(now, dry) >= self.max_bans:
             return REFUSED_CAP, f"{self.max_bans} bans in force (global.max_bans)"
         return None
+
+    def lifted_by_hand(self, plan: ActionPlan, dry: bool) -> bool:
+        """A repeat of this alert's ban after someone lifted it: left alone until the alert
+        resolves and fires again (a lifted ban would otherwise come back at the next tick)."""
+        addr = parse_address(plan.target)
+        return self.book.lifted_by_hand(addr, dry, plan.alert.fingerprint)
 
     def banned_until(self, plan: ActionPlan, dry: bool, now: float) -> float | None:
         held = self.book.current(parse_address(plan.target), dry, now)

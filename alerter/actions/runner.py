@@ -185,6 +185,9 @@ class ActionRunner:
         dry = self.dry_run or action.dry_run
         bans = self.executors.get(action.type)
         if isinstance(bans, BanExecutor):  # allowlist, already banned, bans in force cap
+            if repeat and bans.lifted_by_hand(plan, dry):
+                self._not_before[plan.key] = now + 60.0  # looked at again once a minute
+                return
             refusal = bans.vet(plan, dry, now)
             if refusal is not None:
                 until = bans.banned_until(plan, dry, now)

@@ -154,6 +154,25 @@ def test_still_firing_after_the_ban_ended_bans_again_not_before(harness: Harness
     assert fw.banned() == {"203.0.113.7": 1200.0}
 
 
+def test_a_ban_lifted_by_hand_stays_lifted_while_its_alert_fires(harness: Harness) -> None:
+    """Lifting a ban (alerter bans del, the page) while its alert still fires must not be undone
+    at the next tick; the alert's next firing episode bans again."""
+    runner, bans, fw = build(harness)
+    a = alert(["ban"], ip="203.0.113.7")
+    runner.handle([fire(a, T0)], T0)
+    assert runner.wait_idle(10) and fw.banned() == {"203.0.113.7": 600.0}
+    harness.clock.advance(30)
+    assert bans.lift(parse_address("203.0.113.7")) is not None
+    assert fw.banned() == {}
+    for _ in range(3):  # still firing, ticks and past the ban's own end: not banned again
+        harness.clock.advance(400)
+        runner.tick([a], harness.clock.now())
+    assert runner.wait_idle(10) and fw.banned() == {}
+    assert harness.outcomes(runner) == ["ok"]
+    runner.handle([fire(a, harness.clock.now())], harness.clock.now())  # fires anew
+    assert runner.wait_idle(10) and "203.0.113.7" in fw.banned()
+
+
 @pytest.mark.parametrize(
     ("ip", "why"),
     [
