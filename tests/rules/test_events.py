@@ -79,6 +79,7 @@ class PlainLines:
         self.lines = [e.line for e in events]
         self.text = "\n".join(self.lines)
         self.read: set[int] = set()
+        self.fieldless = False  # (its events have fields)
 
     def __len__(self) -> int:
         return len(self._events)
