@@ -55,6 +55,9 @@ def unit(netns: Path, capabilities: str) -> str:
         f"CapabilityBoundingSet={capabilities}" if ln.startswith("CapabilityBoundingSet=") else ln
         for ln in lines
     ]
+    # A clone under /tmp (and the netns file under pytest's tmp) would be hidden by PrivateTmp,
+    # which has nothing to do with nftables; everything else stays as shipped.
+    lines = ["PrivateTmp=no" if ln.startswith("PrivateTmp=") else ln for ln in lines]
     argv = f"{sys.executable} -c {json.dumps(BAN)}"
     return "\n".join(
         ["[Service]", "Type=oneshot", f"WorkingDirectory={REPO}", *lines,
