@@ -188,3 +188,53 @@ def test_alerter_test_asserts_log_metric_values(tmp_path: Path, value: str, rc: 
     if rc:
         assert "samples differ" in out.getvalue()
         assert "-- {'__name__': 'nginx_http_requests_total', 'status': '503'} 2" in out.getvalue()
+
+
+FILTERED = """
+groups:
+  - name: g
+    metrics:
+      - name: app_errors_total
+        type: counter
+        logs: {source: app, match: 'code=(?P<code>\\w+) took=(?P<took>[0-9a-z.]+)', exclude: 'debug',
+               where: ['user!="root"']}
+        by: [code, user]
+      - name: app_took_seconds
+        type: histogram
+        logs: {source: app, match: 'code=(?P<code>\\w+) took=(?P<took>[0-9a-z.]+)'}
+        field: took
+        buckets: [1, 2]
+      - name: app_took_seconds_total
+        type: counter
+        logs: {source: app, match: 'code=(?P<code>\\w+) took=(?P<took>[0-9a-z.]+)'}
+        by: [code]
+        field: took
+"""
+
+
+def test_exclude_where_and_fields_read_line_by_line() -> None:
+    e = engine(FILTERED)
+    events = [
+        LogEvent(1.0, "app", "code=500 took=1", {"user": "bob"}),
+        LogEvent(1.0, "app", "code=500 took=1 debug", {"user": "bob"}),  # excluded
+        LogEvent(1.0, "app", "code=404 took=1", {"user": "root"}),  # where
+        LogEvent(1.0, "app", "code=404 took=3", {"user": "eve"}),
+    ]
+    e.process(LogBatch.of_events("app", 1.0, events), 1.0)
+    assert series(e, "app_errors_total") == {("500", "bob"): 1.0, ("404", "eve"): 1.0}
+
+
+def test_a_value_that_is_not_a_number_adds_nothing_on_either_path() -> None:
+    lines = ["code=1 took=0.5", "code=1 took=abc", "code=2 took=1.5", "code=2 took=nan"]
+    bulk, by_line = engine(FILTERED), engine(FILTERED)
+    feed(bulk, lines, source="app")  # text: findall, then line by line on 'abc'
+    feed(by_line, [*lines, "x\ny"], source="app")  # a line holds a newline: line by line
+    for e in (bulk, by_line):
+        h = series(e, "app_took_seconds")[()]
+        assert isinstance(h, Hist) and h.counts == (1, 1, 0) and h.sum == 2.0
+        assert series(e, "app_took_seconds_total") == {("1",): 0.5, ("2",): 1.5}
+    numbers = engine(FILTERED)
+    feed(numbers, ["code=1 took=0.5", "code=2 took=2", "code=2 took=7"], source="app")
+    st = next(s for s in numbers.log_metrics.states if s.metric.name == "app_took_seconds")
+    assert st.bulk is not None  # (a `re` regex starting with a literal: the bulk path)
+    assert series(numbers, "app_took_seconds")[()] == Hist((1, 1, 1), 9.5)
