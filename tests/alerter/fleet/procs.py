@@ -119,14 +119,14 @@ def fleet(tmp: Path, rules: str, names: tuple[str, ...], extra: str = "") -> Ite
 
 @contextlib.contextmanager
 def prometheus(tmp: Path, targets: dict[str, str]) -> Iterator[Server]:
-    """Prometheus scraping each target (host label -> host:port) every second."""
+    """Prometheus scraping each target (host label -> host:port) every half second."""
     require(PROMETHEUS)
     cfg = tmp / "prometheus.yml"
     static = "".join(
         f'      - {{targets: ["{t}"], labels: {{host: {h}}}}}\n' for h, t in targets.items()
     )
     cfg.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "global: {scrape_interval: 500ms, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         "  - job_name: alerter\n"
         "    static_configs:\n" + static
