@@ -25,7 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -105,7 +105,9 @@ class MetricState:
         self.scan = batch_pattern(one) if one is not None else None
         self.bulk = self._bulk_pattern()
         self._at = self.bulk.groupindex[self.field] - 1 if self.bulk and self.field else 0
-        self.series: dict[LabelValues, float | Hist] = {}
+        # least recently updated first; a series is replaced in place (never absent for a
+        # moment: a scrape copying the table meanwhile sees every series)
+        self.series: OrderedDict[LabelValues, float | Hist] = OrderedDict()
         self.evicted = 0  # series evicted past max_series, since start
         self.last_error: str | None = None
 
@@ -299,23 +301,25 @@ class MetricState:
     ) -> None:
         series, gauge = self.series, self.metric.type == "gauge"
         for key, v in adds.items():
-            old = series.pop(key, 0.0)
+            old = series.get(key, 0.0)
             series[key] = v if gauge or isinstance(old, Hist) else old + v
+            series.move_to_end(key)
         buckets = self.metric.buckets
         for key, vs in values.items():
             ordered = sorted(vs)
             edges = [bisect.bisect_right(ordered, b) for b in buckets]  # values <= each bound
             counts = [b - a for a, b in zip([0, *edges], [*edges, len(ordered)], strict=True)]
-            prev = series.pop(key, None)
+            prev = series.get(key)
             if isinstance(prev, Hist):
                 counts = [a + b for a, b in zip(prev.counts, counts, strict=True)]
                 series[key] = Hist(tuple(counts), prev.sum + math.fsum(vs))
             else:
                 series[key] = Hist(tuple(counts), math.fsum(vs))
+            series.move_to_end(key)
         over = len(series) - self.metric.max_series
         if over > 0:
-            for key in list(series)[:over]:  # the least recently updated first
-                del series[key]
+            for _ in range(over):  # the least recently updated first
+                series.popitem(last=False)
             self.evicted += over
 
     # --- reading ------------------------------------------------------------------------------
