@@ -62,7 +62,7 @@ actions:
     unit: ssh
 """)
     assert out == [
-        "alerter.yaml:5:11: unit: ssh.service is protected (global.protected_units); "
+        "alerter.yaml:5:11: unit: ssh.service is protected (built in); "
         "alerter will not act on it"
     ]
 
