@@ -70,6 +70,12 @@ class LogLines(Protocol):
 
     def __len__(self) -> int: ...
 
+    @property
+    def fieldless(self) -> bool:
+        """True when no event of the batch has fields (its lines are not parsed: the `none`
+        parser): a field reads '' on every line."""
+        ...
+
     def event(self, i: int) -> LogEvent:
         """The event of line i (0 <= i < len), built when first asked for."""
 
@@ -249,6 +255,12 @@ class LogBatch(Sequence[LogEvent]):
             self.parse_errors += 1
             fields = EMPTY
         return LogEvent(self.now if t is None else t, self.source, line, fields)
+
+    @property
+    def fieldless(self) -> bool:
+        if self._base is not None:
+            return self._base[0].fieldless
+        return self._parse is None and self._built is None
 
     def event(self, i: int) -> LogEvent:
         """The event of line i (0 <= i < len), built (its line parsed) when first asked for."""

@@ -184,7 +184,19 @@ def bounded_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     src = pattern.pattern
     if any(x in src for x in ("\\A", "\\Z", "(?<")):
         return None
-    return derive(pattern, f"(?:{src})[^\\n]*", pattern.flags | re.MULTILINE)
+    return derive(pattern, f"(?:{_body(pattern)})[^\\n]*", pattern.flags | re.MULTILINE)
+
+
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+
+
+def _body(pattern: re.Pattern[str]) -> str:
+    """The pattern's text to wrap in a group: its leading global flags (`(?x)`) left out, as
+    `pattern.flags` carries them, and in verbose mode a newline ending a trailing comment."""
+    src = pattern.pattern
+    if m := _GLOBAL_FLAGS.match(src):
+        src = src[m.end() :]
+    return src + "\n" if pattern.flags & re.VERBOSE else src
 
 
 _CLASS_ESCAPES = {"s": "[^\\S\\n]", "W": "[^\\w\\n]", "D": "[^\\d\\n]"}

@@ -10,6 +10,8 @@ without one (its events hold newlines) is judged line by line through the rule's
     Touch         absent over every line of a source: the batch's last lines, once
     KeyedFindall  keyed count/rate/distinct, one-line regex starting with a literal: one
                   finditer over the batch, matches counted per key in C
+    KeyedAnyGated keyed, each match holding one of a few literals (rules/plans/keyedany.py):
+                  each line holding one searched in place, matches counted per key in C
     KeyedGated    keyed, literal-gated: each line holding the literal searched in place
     BulkCount     one key, one-line regex: one findall counts the batch (may run in the
                   scan helper process)
@@ -27,24 +29,28 @@ without one (its events hold newlines) is judged line by line through the rule's
 
 Each strategy is one class in the module of its kind (`lines`, `keyed`, `counts`): its fields,
 `choose` (its plan for a rule, or None) and `run`. Adding one is a class and its place in
-`STRATEGIES`. The plan of every shipped pack rule is pinned by tests/rules/test_plans.py.
+`STRATEGIES`. A keyed plan chosen for a rule with a `where` on fields (which it skips) is
+wrapped in `Fieldless`: it reads only batches without fields. The plan of every shipped pack rule is pinned by tests/rules/test_plans.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 from alerter.rules.model import Rule
 from alerter.rules.plans.anyliteral import AnyLiteralScan
 from alerter.rules.plans.base import Facts, Pass, Plan, each_line, facts
 from alerter.rules.plans.counts import BulkCount, BulkLines, BulkPlan, BulkValues
-from alerter.rules.plans.keyed import KeyedFindall, KeyedGated
+from alerter.rules.plans.keyed import Fieldless, KeyedFindall, KeyedGated
+from alerter.rules.plans.keyedany import KeyedAnyGated
 from alerter.rules.plans.lines import EveryLine, LiteralScan, RegexScan, Touch
 
 STRATEGIES: tuple[type[Plan], ...] = (
     Touch,
     KeyedFindall,
+    KeyedAnyGated,
     KeyedGated,
     BulkCount,
     BulkValues,
@@ -64,6 +70,8 @@ __all__ = [
     "BulkValues",
     "EveryLine",
     "Facts",
+    "Fieldless",
+    "KeyedAnyGated",
     "KeyedFindall",
     "KeyedGated",
     "LiteralScan",
@@ -77,8 +85,17 @@ __all__ = [
 
 
 def plan_for(rule: Rule) -> Plan:
-    """The plan of a log rule: the first strategy that can serve it."""
-    return _choose(facts(rule), STRATEGIES)
+    """The plan of a log rule: the first strategy that can serve it. A keyed plan that skips
+    the rule's `where` (on fields a line without fields passes) runs only for batches
+    without fields; the others get the plan chosen with the `where` (`Fieldless`)."""
+    f = facts(rule)
+    plan = _choose(f, STRATEGIES)
+    if f.fields_where and isinstance(plan, KEYED):
+        return Fieldless(plan, _choose(replace(f, keyable=False), STRATEGIES))
+    return plan
+
+
+KEYED = (KeyedFindall, KeyedAnyGated, KeyedGated)
 
 
 def _choose(f: Facts, strategies: Sequence[type[Plan]]) -> Plan:

@@ -124,21 +124,27 @@ class AnyLiteralScan(Plan):
         batch, now, out = p.batch, p.now, p.out
         text, lines = batch.text, batch.lines
         assert text is not None
-        find, rfind = text.find, text.rfind
-        starts: set[int] = set()  # where each line holding a literal starts
-        for lit, rare in zip(self.literals, self.rare, strict=True):
-            pos = first(lit, rare, text)
-            while pos >= 0:
-                starts.add(rfind(SEP, 0, pos) + 1)
-                end = find(SEP, pos)
-                if end < 0:
-                    break
-                pos = find(lit, end + 1)
+        starts = line_starts(text, self.literals, self.rare)
         if not starts:
             return
         bucket = r.bucket(now)
         idx = last = 0
-        for at in sorted(starts):
+        for at in starts:
             idx += text.count(SEP, last, at)
             last = at
             r.observe(batch, idx, lines[idx], now, bucket, out)
+
+
+def line_starts(text: str, literals: tuple[str, ...], rare: tuple[str, ...]) -> list[int]:
+    """Where each line of the text holding one of the literals starts, in order."""
+    find, rfind = text.find, text.rfind
+    starts: set[int] = set()
+    for lit, rs in zip(literals, rare, strict=True):
+        pos = first(lit, rs, text)
+        while pos >= 0:
+            starts.add(rfind(SEP, 0, pos) + 1)
+            end = find(SEP, pos)
+            if end < 0:
+                break
+            pos = find(lit, end + 1)
+    return sorted(starts)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from alerter.rules.alert import Transition
 from alerter.rules.events import LogLines
+from alerter.rules.matchers import value_matches
 from alerter.rules.model import Rule
 from alerter.rules.prefilter import batch_pattern, line_confined, literal_or_why
 
@@ -48,6 +49,12 @@ class Facts:
     one_batch: re.Pattern[str] | None  # both
     plain: bool  # nothing to filter after the match (no `where`, no `exclude`)
     rises: bool  # a threshold a batch can only cross upwards (> or >=: counts only grow)
+    # the keyed plans also take an `exclude` (the lines it finds dropped), a `weight` group
+    # (a line where it took part judged on its own) and a `where` on fields that an event
+    # without fields passes (read only for a batch with fields: `Fieldless`), but no
+    # connection state
+    keyable: bool = False
+    fields_where: bool = False  # (keyable) a `where` that a batch with fields must run
 
     @property
     def aggregate(self) -> str:
@@ -87,7 +94,7 @@ class Facts:
             )
             and self.rises
             and bool(self.rule.by)
-            and self.plain
+            and (self.plain or self.keyable)
             and self.match is not None
             and all(b in self.groups for b in self.rule.by)
         )
@@ -105,6 +112,12 @@ def facts(rule: Rule) -> Facts:
     # a batch pattern: a search over the joined batch finds each line's matches
     one_line = line_confined(match) if match is not None else None
     th = rule.threshold
+    groups = match.groupindex if match is not None else {}
+    # a `where` on a field (not a group, not `source`, which an event always has) that the
+    # empty value passes: on a batch without fields every line passes it
+    where_ok = all(
+        mt.name not in groups and mt.name != "source" and value_matches(mt, "") for mt in sel.where
+    )
     return Facts(
         rule=rule,
         match=match,
@@ -117,6 +130,8 @@ def facts(rule: Rule) -> Facts:
         # weight and connection state are counted line by line (LogRule.observe)
         plain=not sel.where and sel.exclude is None and not (rule.weight or rule.connection),
         rises=th is not None and th.op in (">", ">="),
+        keyable=where_ok and not rule.connection and (not rule.weight or rule.weight in groups),
+        fields_where=bool(sel.where),
     )
 
 

@@ -29,6 +29,8 @@ class Keys:
     # (from the two above: itemgetters, which compare by identity)
     key_of: Callable[[re.Match[str]], Any] = field(compare=False)  # a group or tuple of them
     pair_of: Callable[[re.Match[str]], Any] = field(compare=False)  # key + distinct's value
+    weight_group: int = 0  # count's `weight` group: a match where it took part is odd
+    exclude: re.Pattern[str] | None = None  # the rule's `exclude`: lines it finds count nothing
 
     @property
     def single(self) -> bool:
@@ -38,12 +40,29 @@ class Keys:
     def of(f: Facts) -> Keys:
         groups = tuple(f.groups[b] for b in f.rule.by)
         value = f.groups[f.rule.field or ""] if f.aggregate == "distinct" else 0
+        sel = f.rule.logs
         return Keys(
             groups,
             value,
             itemgetter(*groups),
             itemgetter(*groups, value) if value else itemgetter(0),
+            f.groups[f.rule.weight] if f.rule.weight else 0,
+            sel.exclude if sel is not None else None,
         )
+
+    def kept(self, text: str, ms: list[re.Match[str]]) -> list[re.Match[str]]:
+        """The matches whose line `exclude` does not find (all of them without one)."""
+        ex = self.exclude
+        if ex is None:
+            return ms
+        find, rfind, size = text.find, text.rfind, len(text)
+        out = []
+        for m in ms:
+            at = m.start()
+            end = find(SEP, at)
+            if ex.search(text[rfind(SEP, 0, at) + 1 : size if end < 0 else end]) is None:
+                out.append(m)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +92,7 @@ class KeyedFindall(Plan):
         pos = first(self.literal, self.rare, text) if self.literal is not None else 0
         if pos < 0:
             return  # a C substring search rules out the batch faster than the regex scan
-        ms = list(self.pattern.finditer(text, text.rfind(SEP, 0, pos) + 1))
+        ms = self.keys.kept(text, list(self.pattern.finditer(text, text.rfind(SEP, 0, pos) + 1)))
         if ms:
             gather(self.keys, r, ms, p)
 
@@ -120,6 +139,8 @@ class KeyedGated(Plan):
             if m is not None:
                 ms.append(m)
         if ms:
+            ms = self.keys.kept(text, ms)
+        if ms:
             gather(self.keys, r, ms, p)
 
 
@@ -137,6 +158,23 @@ def gather(kp: Keys, r: LogRule, ms: list[re.Match[str]], p: Pass) -> None:
     odd = None in counts if single else any(None in k for k in counts)
     if not odd and value_group:
         odd = None in map(itemgetter(value_group), ms)
+    if kp.weight_group and (odd or any(map(itemgetter(kp.weight_group), ms))):
+        # a line standing for a number of events shares keys with the others: all judged in
+        # the batch's order (a key's examples are its last lines)
+        bucket = r.bucket(now)
+        run: list[re.Match[str]] = []
+        for m in ms:
+            if _is_odd(kp, m, key_of(m)):
+                if run:
+                    gather(kp, r, run, p)
+                    run = []
+                idx = text.count(SEP, 0, m.start())
+                r.observe(batch, idx, batch.lines[idx], now, bucket, out)
+            else:
+                run.append(m)
+        if run:
+            gather(kp, r, run, p)
+        return
     if odd:  # an optional group did not take part: such lines are judged on their own
         good = [m for m, k in zip(ms, keys, strict=True) if not _is_odd(kp, m, k)]
         if good:
@@ -181,4 +219,28 @@ def gather(kp: Keys, r: LogRule, ms: list[re.Match[str]], p: Pass) -> None:
 def _is_odd(kp: Keys, m: re.Match[str], k: Any) -> bool:
     if (k is None) if kp.single else (None in k):
         return True
+    if kp.weight_group and m[kp.weight_group] is not None:
+        return True  # the line stands for a number of events: LogRule.observe weighs it
     return bool(kp.value_group) and m[kp.value_group] is None
+
+
+@dataclass(frozen=True, slots=True)
+class Fieldless(Plan):
+    """A keyed rule whose `where` reads fields that a line without fields passes: a batch
+    whose lines have no fields (`LogLines.fieldless`: the `none` parser) is read by the
+    keyed plan (`fast`), which skips the `where`; any other batch by `slow`, the plan the
+    rule has with its `where` (each line judged by `LogRule.observe`)."""
+
+    fast: Plan
+    slow: Plan
+
+    @classmethod
+    def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
+        return None  # made by plans.plan_for around a keyed plan
+
+    @property
+    def label(self) -> str:
+        return f"Fieldless({self.fast.label}, else {self.slow.label})"
+
+    def run(self, r: LogRule, p: Pass) -> None:
+        (self.fast if p.batch.fieldless else self.slow).run(r, p)

@@ -10,7 +10,7 @@ import pytest
 
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent
-from alerter.rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine
+from alerter.rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine, Fieldless
 from tests.rules.helpers import engine, logs
 
 RULES = r"""
@@ -123,6 +123,16 @@ groups:
         aggregate: count
         over: 10m
         threshold: ">= 3"
+      - alert: KeyedAnyWeighted
+        logs:
+          match: '^(?:\w+: )?(?:repeated (?P<n>\d+) times: )?(?:Failed password|Rejected key) for (?P<u>\S+) from (?P<ip>[\d.]+)'
+          exclude: 'for c from 10\.0\.\d\.3 '
+          where: ['level=~"|info"']
+        weight: n
+        aggregate: count
+        over: 10m
+        by: [ip]
+        threshold: ">= 3"
       - alert: WhereRule
         logs: {where: {level: error}}
         aggregate: count
@@ -154,6 +164,8 @@ TEMPLATES = [
     "qx ay {n}",
     "nothing to see {n}",
     "took {n}ms",
+    "sshd: repeated {n} times: Failed password for {u} from 10.0.0.{n} port 22",
+    "sshd: Rejected key for {u} from 10.0.3.{n}",
     "tookms",  # the group does not take part: the event's parsed `ms` counts
 ]
 
@@ -194,7 +206,8 @@ def line_by_line(e: Engine) -> Engine:
 def test_the_rules_take_every_plan() -> None:
     plans = [r.plan for r in engine(RULES)._log_rules]
     fallbacks = [p.fallback for p in plans if isinstance(p, BulkValues)]
-    assert {type(p) for p in plans + fallbacks} == set(STRATEGIES)
+    fallbacks += [q for p in plans if isinstance(p, Fieldless) for q in (p.fast, p.slow)]
+    assert {type(p) for p in plans + fallbacks} == {*STRATEGIES, Fieldless}
 
 
 def state(e: object) -> tuple[object, object]:
@@ -210,22 +223,34 @@ def text_batch(part: list[LogEvent]) -> LogBatch:
     return LogBatch(part[0].source, 0.0, parse, text="\n".join(ln.line for ln in part))
 
 
+def bare_batch(part: list[LogEvent]) -> LogBatch:
+    """A block read with the `none` parser: no line has fields (LogLines.fieldless)."""
+    return LogBatch(part[0].source, 0.0, None, text="\n".join(ln.line for ln in part))
+
+
 @pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("kind", ["lines", "multiline", "text"])
+@pytest.mark.parametrize("kind", ["lines", "multiline", "text", "bare"])
 def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str) -> None:
     lines = random_lines(seed, 300)
     if kind != "multiline":
         lines = [ln for ln in lines if "\n" not in ln.line]
+    if kind == "bare":
+        lines = [LogEvent(ln.time, ln.source, ln.line) for ln in lines]
     batched, single = engine(RULES), line_by_line(engine(RULES))
     for t in range(0, len(lines), 50):
         chunk = lines[t : t + 50]
         for source in ("s1", "s2"):
             part = [ln for ln in chunk if ln.source == source]
             if part:
-                batched.process(
-                    text_batch(part) if kind == "text" else LogBatch.of_events(source, t, part),
-                    float(t),
+                batch = (
+                    text_batch(part)
+                    if kind == "text"
+                    else bare_batch(part)
+                    if kind == "bare"
+                    else LogBatch.of_events(source, t, part)
                 )
+                assert batch.fieldless == (kind == "bare")
+                batched.process(batch, float(t))
                 for ln in part:
                     logs(single, float(t), [ln])
     assert state(batched) == state(single)

@@ -36,7 +36,9 @@ PATHS = ("per-line", "keyed")
 
 
 def rules(path: str, max_keys: int, keep: int = 0) -> str:
-    exclude = "          exclude: 'from 10\\.'" if path == "per-line" else ""
+    # a `where` on a regex group: each line judged on its own (the keyed plans take an
+    # `exclude` too)
+    exclude = """          where: ['user=~".*"']""" if path == "per-line" else ""
     return RULE.format(exclude=exclude, max_keys=max_keys, keep=keep)
 
 

@@ -27,36 +27,39 @@ PACKS = sorted(
 # spike count in one findall; the quantile takes its values from one, falling back to a
 # MULTILINE regex scan when a value is empty
 PINNED = {
-    "apache/0/ApacheAuthFailures": "AnyLiteralScan(12)",
-    "apache/1/ApacheProbes": "KeyedGated",
+    "apache/0/ApacheAuthFailures": "KeyedAnyGated(12)",
+    "apache/1/ApacheProbes": "KeyedAnyGated(4)",
     "deadman/0/LogSourceSilent": "Touch",
     "dovecot/0/DovecotLoginFailures": "KeyedFindall",
-    "dovecot/1/DovecotAuthFailures": "RegexScan",
-    # kernel and systemd rules filter on journal fields (where: _TRANSPORT / _PID, _UID): their
-    # lines are found by literal or regex scan and judged one by one
-    "kernel/0/KernelOOMKill": "LiteralScan",
-    "kernel/1/KernelIOError": "LiteralScan",
-    "kernel/2/KernelSegfault": "LiteralScan",
+    "dovecot/1/DovecotAuthFailures": "KeyedFindall",
+    # kernel rules filter on journal fields (where: _TRANSPORT / _PID, _UID) that a line
+    # without fields passes: a batch without fields is counted per key (Fieldless), others are
+    # found by literal and judged one by one; systemd's by regex scan
+    "kernel/0/KernelOOMKill": "Fieldless(KeyedGated, else LiteralScan)",
+    "kernel/1/KernelIOError": "Fieldless(KeyedGated, else LiteralScan)",
+    "kernel/2/KernelSegfault": "Fieldless(KeyedGated, else LiteralScan)",
     "nginx/0/NginxHigh5xxRatio": "BulkCount",
     "nginx/1/NginxRequestSpike": "BulkCount",
     "nginx/2/NginxSlowRequests": "BulkValues(fallback=RegexScan)",
     "nginx/3/NginxClientErrorsFromAddress": "KeyedGated",
-    "nginx/4/NginxHTTPAuthFailures": "KeyedGated",
+    "nginx/4/NginxHTTPAuthFailures": "KeyedAnyGated(2)",
     "nginx/5/NginxRateLimited": "KeyedGated",
     "nginx/6/NginxProbes": "KeyedGated",
-    "nginx/7/NginxProbesErrorLog": "LiteralScan",
-    "pam/0/PAMAuthFailures": "LiteralScan",
-    "pam/1/SudoRefused": "AnyLiteralScan(4)",
-    "pam/2/SuFailures": "LiteralScan",
-    "postfix/0/PostfixSASLAuthFailures": "LiteralScan",
-    "postfix/1/PostfixRelayDenied": "KeyedGated",
-    "postfix/2/PostfixRejects": "KeyedGated",
-    # sshd rules filter on the journal's _UID and anchor at the message start; each match
-    # holds one of their alternatives' literals, rarer than the ` from ` they share, if any
-    "sshd/0/SSHBruteForce": "AnyLiteralScan(2)",
-    "sshd/1/SSHInvalidUsers": "AnyLiteralScan(3)",
+    "nginx/7/NginxProbesErrorLog": "KeyedGated",
+    "pam/0/PAMAuthFailures": "KeyedGated",
+    "pam/1/SudoRefused": "Fieldless(KeyedAnyGated(4), else AnyLiteralScan(4))",
+    "pam/2/SuFailures": "Fieldless(KeyedGated, else LiteralScan)",
+    "postfix/0/PostfixSASLAuthFailures": "KeyedGated",
+    "postfix/1/PostfixRelayDenied": "KeyedAnyGated(1)",
+    "postfix/2/PostfixRejects": "KeyedAnyGated(7)",
+    # sshd rules filter on the journal's _UID (Fieldless, as kernel's) and anchor at the
+    # message start; each match holds one of their alternatives' literals, rarer than the
+    # ` from ` they share, if any: the lines holding one are searched in place, counted per
+    # key (SSHAuthRefused keeps connection state: judged line by line)
+    "sshd/0/SSHBruteForce": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
+    "sshd/1/SSHInvalidUsers": "Fieldless(KeyedAnyGated(3), else AnyLiteralScan(3))",
     "sshd/2/SSHAuthRefused": "AnyLiteralScan(12)",
-    "sshd-aggressive/0/SSHPreauthDisconnects": "AnyLiteralScan(2)",
+    "sshd-aggressive/0/SSHPreauthDisconnects": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
     "sshd-aggressive/1/SSHProtocolProbes": "AnyLiteralScan(10)",
     "systemd/0/SystemdUnitFailed": "RegexScan",
     "systemd/1/SystemdUnitRestarting": "RegexScan",
@@ -69,14 +72,22 @@ PINNED = {
 # is not (nor are the other nginx rules' anchored forms), so their lines are found by literal
 PINNED_AS_USER_FILE = {
     **PINNED,
+    "apache/0/ApacheAuthFailures": "AnyLiteralScan(12)",
+    "apache/1/ApacheProbes": "AnyLiteralScan(4)",
+    "dovecot/0/DovecotLoginFailures": "AnyLiteralScan(3)",
+    "dovecot/1/DovecotAuthFailures": "AnyLiteralScan(4)",
+    "kernel/0/KernelOOMKill": "LiteralScan",
+    "kernel/2/KernelSegfault": "LiteralScan",
     "nginx/3/NginxClientErrorsFromAddress": "LiteralScan",
     "nginx/4/NginxHTTPAuthFailures": "AnyLiteralScan(2)",
     "nginx/5/NginxRateLimited": "LiteralScan",
     "nginx/6/NginxProbes": "LiteralScan",
-    "apache/1/ApacheProbes": "AnyLiteralScan(4)",
-    "dovecot/0/DovecotLoginFailures": "AnyLiteralScan(3)",
-    "dovecot/1/DovecotAuthFailures": "AnyLiteralScan(4)",
+    "nginx/7/NginxProbesErrorLog": "LiteralScan",
+    "pam/0/PAMAuthFailures": "LiteralScan",
     "postfix/1/PostfixRelayDenied": "AnyLiteralScan(1)",
+    "sshd/0/SSHBruteForce": "AnyLiteralScan(2)",
+    "sshd/1/SSHInvalidUsers": "AnyLiteralScan(3)",
+    "sshd-aggressive/0/SSHPreauthDisconnects": "AnyLiteralScan(2)",
 }
 
 # the randomized batch test's rules (tests/rules/test_batches.py): one or more per strategy
@@ -99,6 +110,7 @@ PINNED_TEST_RULES = {
     "QuantileOfGroup": "BulkValues(fallback=RegexScan)",
     "QuantileOptionalGroup": "BulkValues(fallback=RegexScan)",
     "AnyOfLiterals": "AnyLiteralScan(3)",
+    "KeyedAnyWeighted": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
     "WhereRule": "EveryLine",
     "Silent": "Touch",
 }
