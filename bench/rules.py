@@ -265,7 +265,7 @@ MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogEvent
+from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 
 
@@ -282,10 +282,11 @@ n = {keys}
 batch = []
 for i in range(n):
     ip = f"{{10 + i // 65536}}.{{(i // 256) % 256}}.{{i % 256}}.{{i % 7}}"
-    batch.append(LogEvent(0, "auth", f"Nov 28 07:00:00 web1 sshd[{{i}}]: Failed password for "
-                         f"root from {{ip}} port 22 ssh2"))
+    now = 1000.0 + i / 1000.0  # all within 10 minutes: every key stays live
+    batch.append(LogEvent(now, "auth", f"Nov 28 07:00:00 web1 sshd[{{i}}]: Failed password for "
+                          f"root from {{ip}} port 22 ssh2"))
     if len(batch) == 1000:
-        e.process(batch, 1000.0 + i / 1000.0)  # all within 10 minutes: every key stays live
+        e.process(LogBatch.of_events("auth", now, batch), now)
         batch = []
 e.tick(1250.0)
 keys = sum(len(r.keys) for r in e._log_rules)
