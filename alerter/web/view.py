@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -137,7 +139,8 @@ def alert_groups(src: Source, now: float) -> list[dict[str, Any]]:
             g["alerts"].append({**view, "anchor": a.fingerprint not in placed})
             placed.add(a.fingerprint)
     out = [groups[k] for k in sorted(groups)]
-    for g in out:
+    for k, g in zip(sorted(groups), out, strict=True):
+        g["id"] = "group-" + hashlib.sha256(repr(k).encode()).hexdigest()[:12]
         g["firing"] = sum(a["state"] == "firing" for a in g["alerts"])
         g["pending"] = len(g["alerts"]) - g["firing"]
     return out
@@ -164,8 +167,7 @@ def alert_view(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[
         "fingerprint": a.fingerprint,
         "alertname": a.alertname,
         "state": a.state,
-        "labels": sorted((k, v) for k, v in a.labels.items() if k != "alertname"),
-        "all_labels": dict(a.labels),  # for the silence form (JSON in an attribute)
+        "labels": labels_text(a.labels),
         "summary": a.annotations.get("summary") or a.annotations.get("description", ""),
         "value": number(a.value),
         "since": when(since),
@@ -175,6 +177,16 @@ def alert_view(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[
         "silenced_by": list(status.get("silencedBy", ())),
         "inhibited_by": list(status.get("inhibitedBy", ())),
     }
+
+
+def labels_text(labels: Mapping[str, str]) -> str:
+    """The labels but alertname as one line, `name="value"` with the value quoted as JSON: one
+    text node on the page, which the silence form reads back (name, then a JSON string)."""
+    return " ".join(
+        f"{k}={json.dumps(v, ensure_ascii=False)}"
+        for k, v in sorted(labels.items())
+        if k != "alertname"
+    )
 
 
 def _actions_by_alert(rs: Any) -> dict[str, list[str]]:

@@ -43,18 +43,72 @@
     const active = doc.activeElement;
     const key = focusKey(active);
     performance.mark("alerter-swap-start");
-    el.innerHTML = section.html;
+    const next = doc.createElement("template");
+    next.innerHTML = section.html;
+    const changed = morph(el, next.content);
     el.dataset.digest = section.digest;
     void el.offsetHeight; // layout now, so the measure holds it
     // one measure per section, the latest (a tab open for days keeps no timeline of them)
     performance.clearMeasures("alerter-render:" + name);
-    performance.measure("alerter-render:" + name, "alerter-swap-start");
+    performance.measure("alerter-render:" + name, { start: "alerter-swap-start", detail: { changed } });
     performance.clearMarks("alerter-swap-start");
     if (key && !doc.contains(active)) {
       const owner = doc.getElementById(key[0]);
       const again = owner && owner.querySelector("button." + key[1]);
       if (again) again.focus();
     }
+  }
+
+  // Make cur's children those of next, keeping the ones equal already: an alert that did not
+  // change is not touched, so a new alert among 1,000 costs the style and layout of one.
+  // Children with an id (groups, alerts) are matched by it; a group (or its list) that
+  // changed is morphed in turn. Returns how many nodes were put in or taken out.
+  function morph(cur, next) {
+    let changed = 0;
+    const old = new Map();
+    for (const c of cur.children) if (c.id) old.set(c.id, c);
+    const wanted = new Set();
+    for (const c of next.children) if (c.id) wanted.add(c.id);
+    let a = cur.firstChild;
+    for (let b = next.firstChild; b; ) {
+      const after = b.nextSibling;
+      while (a && a.id && !wanted.has(a.id)) { // gone
+        const n = a.nextSibling;
+        a.remove();
+        changed++;
+        a = n;
+      }
+      if (a && a.isEqualNode(b)) {
+        a = a.nextSibling;
+      } else if (a && deep(a, b)) {
+        changed += morph(a, b);
+        a = a.nextSibling;
+      } else {
+        const moved = b.id ? old.get(b.id) : undefined;
+        if (moved && moved !== a) { moved.remove(); changed++; } // its place or content changed
+        if (a && (a === moved || !a.id)) { // b takes a's place
+          const n = a.nextSibling;
+          a.replaceWith(b);
+          a = n;
+        } else {
+          cur.insertBefore(b, a); // new, before a (a stays: it is still wanted)
+        }
+        changed++;
+      }
+      b = after;
+    }
+    while (a) { // the rest is not wanted anymore
+      const n = a.nextSibling;
+      a.remove();
+      changed++;
+      a = n;
+    }
+    return changed;
+  }
+
+  function deep(a, b) {
+    return (a.tagName === "ARTICLE" || a.tagName === "UL") && a.tagName === b.tagName &&
+      a.id === b.id && a.className === b.className;
   }
 
   // A button is found again after a swap by its alert's or row's id and its kind.
@@ -154,9 +208,19 @@
     return out;
   }
 
+  // An alert's labels as matcher lines: its name, then its labels' text run, which the server
+  // writes as name="value" with the value quoted as JSON.
+  function alertMatchers(li) {
+    const lines = ["alertname=" + JSON.stringify(li.querySelector("b").textContent)];
+    const text = li.querySelector(".labels").textContent;
+    for (const m of text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*")/g)) {
+      lines.push(m[1] + "=" + JSON.stringify(JSON.parse(m[2])));
+    }
+    return lines;
+  }
+
   function openSilence(button) {
-    const labels = JSON.parse(button.closest("li.alert").dataset.labels);
-    const lines = Object.entries(labels).map(([k, v]) => k + "=" + JSON.stringify(v));
+    const lines = alertMatchers(button.closest("li.alert"));
     $("silence-matchers").value = lines.join("\n");
     $("silence-author").value = sessionStorage.getItem(AUTHOR) || "web";
     $("silence-error").textContent = "";

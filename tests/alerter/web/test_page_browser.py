@@ -7,6 +7,7 @@ and saves a screenshot of the page with alerts to docs/screenshot.png."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,8 +86,6 @@ def _online(drv: Any, online: bool) -> None:
 
 def _alert_id(code: str) -> str:
     labels = {"alertname": "AppErrors", "code": code, "severity": "warning", "env": "test"}
-    import socket
-
     labels["host"] = socket.gethostname()
     return "alert-" + fingerprint(labels)
 
@@ -205,27 +204,59 @@ def test_light_and_dark_follow_the_browsers_preference(page: Any) -> None:
         page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
 
+# Per alert on the page: <li>, <b> name, button, labels, summary, example line (and a tag when
+# silenced, the actions when some were taken), each with its one text node.
+MAX_ELEMENTS_PER_ALERT = 6
+MAX_NODES_PER_ALERT = 12
+MAX_HTML_BYTES_PER_ALERT = 420  # with these labels and a short line (host name aside)
+
+
 def test_a_thousand_alerts_render_time_and_page_weight(page: Any, running: Running) -> None:
+    """What "renders in < 100 ms with 1,000 alerts" means here, printed: the browser's
+    main-thread CPU for the load (and its style + layout share, DevTools metrics) and
+    Navigation Timing's domContentLoadedEventEnd - responseStart (wall clock: first byte to a
+    parsed, scripted page; it grows with the machine's load, so it is printed, not asserted).
+    Asserted: what makes it fast and does not vary with the load: DOM nodes and HTML bytes
+    per alert, and that a live update touches only what changed."""
     weight = _weight(page)
     print(f"\npage weight with a few alerts: {weight} bytes (HTML, CSS, JS)")
     assert weight < 100_000
 
     running.write(*(f"ERROR {code} one of many" for code in range(1000, 2000)))
     wait_for(lambda: _count_in_api(running) >= 1000, timeout=30)
+    page.get("about:blank")
     page.execute_cdp_cmd("Performance.enable", {})
+    before = _cpu(page)
     page.get(running.url + "/")
-    n = page.execute_script("return document.querySelectorAll('li.alert').length")
-    cpu = {
-        m["name"]: 1000 * m["value"]
-        for m in page.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
-        if m["name"] in ("ThreadTime", "RecalcStyleDuration", "LayoutDuration")
-    }
-    assert n >= 1000
+    cpu = {k: v - before.get(k, 0.0) for k, v in _cpu(page).items()}
+    if cpu["ThreadTime"] <= 0:  # the page got a renderer of its own: its figures are its load's
+        cpu = _cpu(page)
     nav = page.execute_script(
         "const n = performance.getEntriesByType('navigation')[0];"
-        "return {parse: n.domInteractive - n.responseEnd,"
-        " loaded: n.domContentLoadedEventEnd - n.responseEnd, bytes: n.encodedBodySize}"
+        "return {dcl: n.domContentLoadedEventEnd - n.responseStart,"
+        " body: n.responseEnd - n.responseStart, bytes: n.encodedBodySize}"
     )
+    dom = page.execute_script(
+        "const s = document.getElementById('sec-alerts');"
+        "const it = document.createNodeIterator(s); let nodes = 0; while (it.nextNode()) nodes++;"
+        "return {alerts: s.querySelectorAll('li.alert').length,"
+        " elements: s.querySelectorAll('*').length, nodes: nodes - 1,"
+        " html: new Blob([s.innerHTML]).size}"
+    )
+    n = dom["alerts"]
+    assert n >= 1000
+    print(
+        f"{n} alerts: HTML {nav['bytes']} bytes ({dom['html'] / n:.0f} a alert), "
+        f"{dom['elements'] / n:.1f} elements and {dom['nodes'] / n:.1f} nodes a alert; "
+        f"main-thread CPU for the load {cpu['ThreadTime']:.0f} ms (style "
+        f"{cpu['RecalcStyleDuration']:.0f} ms + layout {cpu['LayoutDuration']:.0f} ms); "
+        f"first byte to DOMContentLoaded {nav['dcl']:.0f} ms (body transfer {nav['body']:.0f} ms)"
+    )
+    host = len(socket.gethostname())
+    assert dom["elements"] <= MAX_ELEMENTS_PER_ALERT * n + 10  # + the group's heading
+    assert dom["nodes"] <= MAX_NODES_PER_ALERT * n + 20
+    assert dom["html"] <= (MAX_HTML_BYTES_PER_ALERT + host) * n
+
     # a notification's link lands on its alert, below the sticky navigation
     far = _alert_id("1900")
     page.get(f"{running.url}/#{far}")
@@ -236,22 +267,41 @@ def test_a_thousand_alerts_render_time_and_page_weight(page: Any, running: Runni
         "return document.querySelector('nav').getBoundingClientRect().bottom"
     )
     assert below <= top < page.execute_script("return window.innerHeight")
-    # the script's own re-render of the alerts section (a poll that finds it changed)
-    page.execute_script("document.querySelector('[data-section=alerts]').dataset.digest = ''")
-    swap = wait_for(
-        lambda: page.execute_script(
-            "const m = performance.getEntriesByName('alerter-render:alerts');"
-            "return m.length ? m[m.length - 1].duration : null"
-        ),
-        timeout=10,
+
+    # live: one new alert among 1,000 puts in that alert and the group's new heading only
+    page.execute_script("performance.clearMeasures('alerter-render:alerts')")
+    running.write("ERROR 2000 one more")
+    wait_for(lambda: _find(page, f"#{_alert_id('2000')}"), timeout=10)
+    one = _render(page)
+    assert one["changed"] <= 3, one  # the alert, the heading (its count), maybe a whitespace
+    # the whole section sent again (as after a lost connection): parsed, compared, kept
+    page.execute_script(
+        "performance.clearMeasures('alerter-render:alerts');"
+        "document.querySelector('[data-section=alerts]').dataset.digest = ''"
     )
+    again = wait_for(lambda: (r := _render(page))["changed"] >= 0 and r)
+    assert again["changed"] == 0, again
     print(
-        f"{n} alerts: HTML {nav['bytes']} bytes, parsed in {nav['parse']:.0f} ms, "
-        f"DOMContentLoaded {nav['loaded']:.0f} ms after the response; live re-render {swap:.0f} ms"
-        f"; main-thread CPU for the load {cpu['ThreadTime']:.0f} ms (style "
-        f"{cpu['RecalcStyleDuration']:.0f} ms, layout {cpu['LayoutDuration']:.0f} ms)"
+        f"live update: one new alert {one['ms']:.1f} ms ({one['changed']} nodes changed); "
+        f"all {n + 1} alerts received again {again['ms']:.1f} ms (nothing changed)"
     )
-    assert swap > 0
+
+
+def _cpu(drv: Any) -> dict[str, float]:
+    wanted = ("ThreadTime", "RecalcStyleDuration", "LayoutDuration")
+    metrics = drv.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
+    return {m["name"]: 1000 * m["value"] for m in metrics if m["name"] in wanted}
+
+
+def _render(drv: Any) -> dict[str, Any]:
+    """The script's latest re-render of the alerts section: its time and the nodes changed."""
+    return dict(
+        drv.execute_script(
+            "const m = performance.getEntriesByName('alerter-render:alerts');"
+            "const e = m[m.length - 1];"
+            "return e ? {ms: e.duration, changed: e.detail.changed} : {ms: -1, changed: -1}"
+        )
+    )
 
 
 def _class(drv: Any, element_id: str) -> str:
