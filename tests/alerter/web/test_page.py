@@ -305,3 +305,35 @@ def test_alerts_are_grouped_as_the_routes_group_them_with_their_mutes(tmp_path: 
     html = call(routes(daemon), "/").body.decode()
     assert html.count(f'id="alert-{load1.fingerprint}"') == 1
     assert html.count('<span class="tag">inhibited</span>') == 2  # load1 in its two groups
+
+
+# the page script's reading of an alert's labels text (app.js alertMatchers), in Python
+LABEL_RE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*")')
+
+
+def test_an_alerts_labels_are_one_text_run_the_silence_form_reads_back() -> None:
+    labels = {
+        "alertname": "AppErrors",
+        "note": MARKUP,
+        "path": 'C:\\logs\\"quoted" a=b',
+        "multi": "two\nlines ünïcode",
+        "empty": "",
+    }
+    a = Alert(labels, {}, state="firing", value=1.0, active_at=1.0, fired_at=1.0)
+    html = call(routes(FakeDaemon([a])), "/").body.decode()
+    (text,) = re.findall(r'<p class="labels">(.*?)</p>', html, re.S)
+    assert "<" not in text and "&lt;script&gt;" in text  # escaped, one text node
+    page = Page()
+    page.feed(text)
+    read = {k: json.loads(v) for k, v in LABEL_RE.findall(page.text)}
+    assert read == {k: v for k, v in labels.items() if k != "alertname"}
+
+
+def test_the_alerts_and_their_groups_carry_ids_the_live_update_matches_by(
+    daemon: FakeDaemon,
+) -> None:
+    html = call(routes(daemon), "/").body.decode()
+    assert re.findall(r'<article class="group" id="(group-[0-9a-f]{12})">', html)
+    # no whitespace between alerts: 1,000 alerts make no 1,000 text nodes
+    assert re.search(r"</li>\s+<li", html) is None
+    assert len(re.findall(r"<li class=\"alert", html)) == 2
