@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from json.encoder import encode_basestring as json_string  # json.dumps(s, ensure_ascii=False)
 from typing import Any, Protocol
 
 from alerter import __version__
@@ -182,11 +182,7 @@ def alert_view(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[
 def labels_text(labels: Mapping[str, str]) -> str:
     """The labels but alertname as one line, `name="value"` with the value quoted as JSON: one
     text node on the page, which the silence form reads back (name, then a JSON string)."""
-    return " ".join(
-        f"{k}={json.dumps(v, ensure_ascii=False)}"
-        for k, v in sorted(labels.items())
-        if k != "alertname"
-    )
+    return " ".join(f"{k}={json_string(v)}" for k, v in sorted(labels.items()) if k != "alertname")
 
 
 def _actions_by_alert(rs: Any) -> dict[str, list[str]]:
