@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig
-from alerter.rules.events import Event
+from alerter.rules.events import LogBatch, Sample
 from alerter.testing import NullPositions, NullStats
 
 PATTERNS = {
@@ -72,16 +72,19 @@ class CountingSink:
         self.build = build
         self.done = threading.Event()
 
-    def put(self, events: Sequence[Event], ack: Callable[[], None] | None = None) -> bool:
+    def put_lines(self, batch: LogBatch, ack: Callable[[], None] | None = None) -> bool:
         if self.build:
-            for _ in events:
+            for _ in batch:
                 pass
-        self.count += len(events)
+        self.count += len(batch)
         if ack is not None:
             ack()
         if self.count >= self.total:
             self.done.set()
         return True
+
+    def put_samples(self, samples: Sequence[Sample]) -> bool:
+        raise AssertionError("a file collector sends log lines")
 
 
 def bare(path: Path, rx: re.Pattern[str]) -> float:
@@ -119,13 +122,16 @@ class StampingSink:
     def __init__(self) -> None:
         self.arrived: dict[int, float] = {}
 
-    def put(self, events: Sequence[Event], ack: Callable[[], None] | None = None) -> bool:
+    def put_lines(self, batch: LogBatch, ack: Callable[[], None] | None = None) -> bool:
         t = time.monotonic()
-        for e in events:
-            self.arrived[int(e.line)] = t  # type: ignore[union-attr]
+        for e in batch:
+            self.arrived[int(e.line)] = t
         if ack is not None:
             ack()
         return True
+
+    def put_samples(self, samples: Sequence[Sample]) -> bool:
+        raise AssertionError("a file collector sends log lines")
 
 
 def latency(tmp: Path, n: int) -> list[float]:

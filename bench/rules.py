@@ -46,7 +46,6 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -55,6 +54,7 @@ from alerter.cli.replay import replay
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig, make_parser
 from alerter.rules.engine import Engine
+from alerter.rules.events import LogBatch, Sample
 from alerter.rules.loader import load_rule_files
 from alerter.runtime import tuning
 from alerter.runtime.scanworker import ScanWorker
@@ -174,15 +174,19 @@ class EngineSink:
         self.transitions = 0
         self.done = threading.Event()
 
-    def put(self, events: Sequence[Any], ack: Callable[[], None] | None = None) -> bool:
+    def put_lines(self, batch: LogBatch, ack: Callable[[], None] | None = None) -> bool:
         now = time.time()
-        self.transitions += len(self.engine.process(events, now))
+        self.transitions += len(self.engine.process(batch, now))
         self.transitions += len(self.engine.tick(now))
-        self.count += len(events)
+        self.count += len(batch)
         if ack is not None:
             ack()
         if self.count >= self.total:
             self.done.set()
+        return True
+
+    def put_samples(self, samples: Sequence[Sample]) -> bool:
+        self.engine.process_samples(samples, time.time())
         return True
 
 

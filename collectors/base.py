@@ -9,17 +9,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from alerter.rules.events import Event, Sample
+from alerter.rules.events import LogBatch, Sample
 
 Ack = Callable[[], None]
 
 
 class Sink(Protocol):
-    def put(self, events: Sequence[Event], ack: Ack | None = None) -> bool:
-        """Queue a batch for the engine; `ack` is called once the engine has processed it.
+    """Where a collector hands what it read: a door per kind, so the kind travels with the
+    type (the bus, its gates and the engine never look at a payload to tell which it is).
 
-        Blocks while the bus is full (back-pressure), returns False when the daemon is stopping.
-        """
+    Both block while the bus is full (back-pressure) and return False when the daemon is
+    stopping.
+    """
+
+    def put_lines(self, batch: LogBatch, ack: Ack | None = None) -> bool:
+        """Queue one source's log lines for the engine; `ack` is called once the engine has
+        processed them (or at once, when a throttle gate dropped them all)."""
+
+    def put_samples(self, samples: Sequence[Sample]) -> bool:
+        """Queue metric samples for the engine."""
 
 
 class PositionStore(Protocol):

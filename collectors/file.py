@@ -459,7 +459,7 @@ class FileCollector:
 
     def _send(self, t: FileTailer, events: LogBatch, ack_offset: int) -> bool:
         assert self._sink is not None
-        if not self._sink.put(events, self._ack(t, ack_offset)):
+        if not self._sink.put_lines(events, self._ack(t, ack_offset)):
             self._stop.set()
             return False
         return True

@@ -318,7 +318,7 @@ class JournaldCollector:
             except Exception:
                 self._log.exception("position_save_failed")
 
-        return sink.put(LogBatch.of_events(self.name, time.time(), events), ack)
+        return sink.put_lines(LogBatch.of_events(self.name, time.time(), events), ack)
 
     def _log_stderr(self, stream: Any) -> None:
         for line in stream:

@@ -112,7 +112,7 @@ class PrometheusCollector:
         due = time.monotonic()
         while not self._stop.is_set():
             samples = self.scrape(self._clock())
-            if self._stop.is_set() or not sink.put(samples):
+            if self._stop.is_set() or not sink.put_samples(samples):
                 return
             due += self.cfg.interval
             late = time.monotonic() - due

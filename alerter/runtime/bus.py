@@ -8,16 +8,40 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from alerter.collectors.base import Ack, CollectorStats
-from alerter.rules.events import Event, LogBatch, LogEvent
+from alerter.rules.events import LogBatch, Sample
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
+class LogItem:
+    """A log collector's batch on the bus (the sink's `lines` door)."""
+
     collector: str
-    events: Sequence[Event]
-    ack: Ack | None
+    batch: LogBatch
+    ack: Ack | None = None
+    kind: Literal["lines"] = "lines"
+
+    def nbytes(self) -> int:
+        return lines_bytes(self.batch)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleItem:
+    """A metric collector's samples on the bus (the sink's `samples` door)."""
+
+    collector: str
+    samples: Sequence[Sample]
+    kind: Literal["samples"] = "samples"
+
+    def nbytes(self) -> int:
+        return samples_bytes(self.samples)
+
+
+# What the bus carries: one dataclass per kind, told apart by `kind` (a Literal tag the
+# consumer matches on; mypy narrows the union on it), never by looking at the payload.
+BusItem = LogItem | SampleItem
 
 
 class Gate:
@@ -56,26 +80,33 @@ class Gate:
         with self._lock:
             self.mode = "open"
 
-    def admit(self, events: Sequence[Event]) -> Sequence[Event]:
-        """The events that pass; the caller counts the rest as throttled."""
+    def admit_lines(self, batch: LogBatch) -> LogBatch:
+        """The lines that pass, still unparsed; the caller counts the rest as throttled."""
+        keep = self._keep(len(batch))
+        return batch if keep is None else batch.pick(keep)
+
+    def admit_samples(self, samples: Sequence[Sample]) -> Sequence[Sample]:
+        """The samples that pass; the caller counts the rest as throttled."""
+        keep = self._keep(len(samples))
+        return samples if keep is None else [samples[i] for i in keep]
+
+    def _keep(self, n: int) -> Sequence[int] | None:
+        """Which of `n` items pass, in order; None: all of them (the gate is open)."""
         if self.mode == "open":
-            return events
+            return None
         with self._lock:
             if self.mode == "pause":
                 return ()
             if self.mode == "sample":
-                keep = [i for i in range(len(events)) if self._rng.random() < self.ratio]
-                if isinstance(events, LogBatch):  # its lines stay unparsed
-                    return events.pick(keep)
-                return [events[i] for i in keep]
+                return [i for i in range(n) if self._rng.random() < self.ratio]
             if self.mode == "rate":
                 now = self._clock()
                 self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
                 self._last = now
-                n = min(len(events), int(self._tokens))
-                self._tokens -= n
-                return events.pick(range(n)) if isinstance(events, LogBatch) else events[:n]
-            return events
+                k = min(n, int(self._tokens))
+                self._tokens -= k
+                return range(k)
+            return None
 
 
 DEFAULT_MAX_BATCHES = 1024
@@ -88,21 +119,21 @@ EVENT_OVERHEAD = 200
 FIELD_OVERHEAD = 200
 
 
-def batch_bytes(events: Sequence[Event]) -> int:
-    """About the memory a queued batch holds. A LogBatch holds its lines (or only its block,
-    when read whole and not split): its lines are parsed after it leaves the bus."""
-    if isinstance(events, LogBatch):
-        n = len(events)
-        text = events.block  # (what it holds now: asking for `text` may join its lines)
-        if text is not None and not events.split:  # the block only
-            return len(text) + BLOCK_LINE_OVERHEAD * n
-        return sum(map(len, events.lines)) + EVENT_OVERHEAD * n + (len(text) if text else 0)
-    total = EVENT_OVERHEAD * len(events)
-    for e in events:
-        if isinstance(e, LogEvent):
-            total += len(e.line) + _fields_bytes(e.fields)
-        else:
-            total += len(e.name) + _fields_bytes(e.labels)
+def lines_bytes(batch: LogBatch) -> int:
+    """About the memory a queued log batch holds: its lines (or only its block, when read
+    whole and not split). Its lines are parsed after it leaves the bus."""
+    n = len(batch)
+    text = batch.block  # (what it holds now: asking for `text` may join its lines)
+    if text is not None and not batch.split:  # the block only
+        return len(text) + BLOCK_LINE_OVERHEAD * n
+    return sum(map(len, batch.lines)) + EVENT_OVERHEAD * n + (len(text) if text else 0)
+
+
+def samples_bytes(samples: Sequence[Sample]) -> int:
+    """About the memory queued samples hold: name, labels and overheads."""
+    total = EVENT_OVERHEAD * len(samples)
+    for s in samples:
+        total += len(s.name) + _fields_bytes(s.labels)
     return total
 
 
@@ -111,8 +142,8 @@ def _fields_bytes(fields: Mapping[str, str]) -> int:
 
 
 class Bus:
-    """A queue of batches bounded in count (`maxsize`) and in bytes (`max_bytes`, by
-    `batch_bytes`). A producer blocks while either bound is reached (back-pressure: a file or
+    """A queue of items (log batches and samples, in the order they came) bounded in count
+    (`maxsize`) and in bytes (`max_bytes`, by each item's `nbytes`). A producer blocks while either bound is reached (back-pressure: a file or
     journal collector stops reading, nothing is dropped) until the engine takes batches out. A
     batch larger than `max_bytes` on its own is let in once the bus is empty, so it cannot wait
     forever."""
@@ -120,7 +151,7 @@ class Bus:
     def __init__(self, maxsize: int = DEFAULT_MAX_BATCHES, max_bytes: int = DEFAULT_MAX_BYTES):
         self.maxsize = max(1, maxsize)
         self.max_bytes = max(1, max_bytes)
-        self._items: deque[tuple[Batch, int]] = deque()
+        self._items: deque[tuple[BusItem, int]] = deque()
         self._bytes = 0
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
@@ -132,20 +163,20 @@ class Bus:
             len(self._items) >= self.maxsize or self._bytes + size > self.max_bytes
         )
 
-    def put(self, batch: Batch) -> bool:
-        """Queue `batch`, blocking while the bus is full; False once the bus is closed."""
-        size = batch_bytes(batch.events)
+    def put(self, item: BusItem) -> bool:
+        """Queue `item`, blocking while the bus is full; False once the bus is closed."""
+        size = item.nbytes()
         with self._not_full:
             while not self.closed.is_set() and self._full(size):
                 self._not_full.wait(0.5)  # close() notifies; the timeout is a safety net
             if self.closed.is_set():
                 return False
-            self._items.append((batch, size))
+            self._items.append((item, size))
             self._bytes += size
             self._not_empty.notify()
         return True
 
-    def get(self, timeout: float) -> Batch | None:
+    def get(self, timeout: float) -> BusItem | None:
         deadline = time.monotonic() + timeout
         with self._not_empty:
             while not self._items:
@@ -155,21 +186,21 @@ class Bus:
                 self._not_empty.wait(left)
             return self._take()
 
-    def get_nowait(self) -> Batch | None:
+    def get_nowait(self) -> BusItem | None:
         with self._lock:
             return self._take() if self._items else None
 
-    def _take(self) -> Batch:
-        batch, size = self._items.popleft()
+    def _take(self) -> BusItem:
+        item, size = self._items.popleft()
         self._bytes -= size
         self._not_full.notify_all()
-        return batch
+        return item
 
     def qsize(self) -> int:
         return len(self._items)
 
     def nbytes(self) -> int:
-        """The queued batches' size by `batch_bytes`."""
+        """The queued items' size by their `nbytes`."""
         return self._bytes
 
     def close(self) -> None:
@@ -179,7 +210,8 @@ class Bus:
 
 
 class BusSink:
-    """What one collector gets as its `Sink`: gate, then the bus."""
+    """What one collector gets as its `Sink`: a door per kind, each through the gate, then
+    the bus."""
 
     def __init__(self, bus: Bus, collector: str, gate: Gate, stats: CollectorStats) -> None:
         self.bus = bus
@@ -187,12 +219,22 @@ class BusSink:
         self.gate = gate
         self.stats = stats
 
-    def put(self, events: Sequence[Event], ack: Ack | None = None) -> bool:
-        passed = self.gate.admit(events)
-        if len(passed) != len(events):
-            self.stats.dropped(self.collector, "throttled", len(events) - len(passed))
+    def put_lines(self, batch: LogBatch, ack: Ack | None = None) -> bool:
+        passed = self.gate.admit_lines(batch)
+        self._throttled(len(batch) - len(passed))
         if not passed:
             if ack is not None:
                 ack()
             return not self.bus.closed.is_set()
-        return self.bus.put(Batch(self.collector, passed, ack))
+        return self.bus.put(LogItem(self.collector, passed, ack))
+
+    def put_samples(self, samples: Sequence[Sample]) -> bool:
+        passed = self.gate.admit_samples(samples)
+        self._throttled(len(samples) - len(passed))
+        if not passed:
+            return not self.bus.closed.is_set()
+        return self.bus.put(SampleItem(self.collector, passed))
+
+    def _throttled(self, count: int) -> None:
+        if count:
+            self.stats.dropped(self.collector, "throttled", count)

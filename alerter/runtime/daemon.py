@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 import structlog
 from apscheduler.jobstores.base import JobLookupError
@@ -30,7 +30,6 @@ from alerter.config.load import Config, load_config
 from alerter.errors import ConfigError
 from alerter.protocols import Durable
 from alerter.rules.alert import Alert, Transition
-from alerter.rules.events import LogBatch
 from alerter.rules.logmetrics import LogMetrics
 from alerter.runtime import logseries, tuning
 from alerter.runtime.bus import Bus, BusSink, Gate
@@ -205,7 +204,7 @@ class Daemon:
             def poll(c: Any = c, sink: BusSink = sink) -> None:
                 samples = c.collect(self.clock.now())
                 if samples:
-                    sink.put(samples)
+                    sink.put_samples(samples)
 
             add_interval_job(self.scheduler, f"collect:{c.name}", poll, float(c.interval))
         elif isinstance(c, Collector):
@@ -279,36 +278,41 @@ class Daemon:
         """Process batches off the bus: up to `max_batches`, and for at most DRAIN_BUDGET_SECONDS
         (the watchdog, timers, dispatch and the checkpoint wait meanwhile; the bus's
         back-pressure holds the collectors)."""
-        batch = self.bus.get(timeout)
+        item = self.bus.get(timeout)
         n = 0
         until = time.monotonic() + DRAIN_BUDGET_SECONDS
         rs = self.run_state
         assert rs is not None
-        while batch is not None:
+        while item is not None:
             now = self.clock.now()
             self.checkpoint.note_work(time.monotonic())
-            events = batch.events
-            if isinstance(events, LogBatch):  # a log collector's lines (else: samples)
-                with self._engine_lock:
-                    transitions = self._guard("engine", rs.engine.process, events, now)
-                if events.parse_errors:
-                    # a line is parsed when the engine looks at it: counted once it is done
-                    self.metrics.dropped(batch.collector, "parse_error", events.parse_errors)
-            else:
-                with self._engine_lock:
-                    transitions = self._guard("engine", rs.engine.process_samples, events, now)
-            self.metrics.events.labels(batch.collector).inc(len(events))
-            if batch.ack is not None:
-                try:
-                    batch.ack()
-                except Exception:
-                    log.exception("ack_failed", collector=batch.collector)
+            transitions = None
+            match item.kind:  # the sink's door it came through (bus.BusItem)
+                case "lines":
+                    batch = item.batch
+                    with self._engine_lock:
+                        transitions = self._guard("engine", rs.engine.process, batch, now)
+                    if batch.parse_errors:
+                        # a line is parsed when the engine looks at it: counted once it is done
+                        self.metrics.dropped(item.collector, "parse_error", batch.parse_errors)
+                    self.metrics.events.labels(item.collector).inc(len(batch))
+                    if item.ack is not None:
+                        try:
+                            item.ack()
+                        except Exception:
+                            log.exception("ack_failed", collector=item.collector)
+                case "samples":
+                    with self._engine_lock:
+                        self._guard("engine", rs.engine.process_samples, item.samples, now)
+                    self.metrics.events.labels(item.collector).inc(len(item.samples))
+                case _:
+                    assert_never(item)
             if transitions:
                 self._handle(transitions, now)
             n += 1
             if n >= max_batches or time.monotonic() >= until:
                 break
-            batch = self.bus.get_nowait()
+            item = self.bus.get_nowait()
         self.metrics.bus_length.set(self.bus.qsize())
         return n
 

@@ -10,54 +10,63 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from alerter.collectors.file import FileCollector, FileConfig
-from alerter.rules.events import LogBatch, LogEvent, Sample
+from alerter.rules.events import LogBatch, Sample
 from alerter.runtime.bus import (
     BLOCK_LINE_OVERHEAD,
     EVENT_OVERHEAD,
     FIELD_OVERHEAD,
-    Batch,
     Bus,
     BusSink,
     Gate,
-    batch_bytes,
+    LogItem,
+    SampleItem,
+    lines_bytes,
+    samples_bytes,
 )
 from alerter.runtime.metrics import Metrics
 from alerter.testing import FixedClock, MemoryPositions, RecordingStats
 from tests.conftest import wait_for
 
 
-def events(n: int) -> list[LogEvent]:
-    return [LogEvent(0.0, "c", f"line {i}") for i in range(n)]
+def events(n: int) -> LogBatch:
+    return LogBatch("c", 0.0, None, [f"line {i}" for i in range(n)])
+
+
+def samples(n: int) -> list[Sample]:
+    return [Sample(0.0, "c", f"s{i}", {}, float(i)) for i in range(n)]
 
 
 def test_open_gate_passes_everything() -> None:
-    evs = events(10)
-    assert Gate().admit(evs) is evs
+    batch, got = events(10), samples(10)
+    assert Gate().admit_lines(batch) is batch
+    assert Gate().admit_samples(got) is got
 
 
 def test_rate_gate_refills_by_elapsed_time() -> None:
     clock = FixedClock()
     g = Gate(clock=clock.monotonic)
     g.set_rate(100)
-    assert len(g.admit(events(250))) == 100  # a full bucket
-    assert len(g.admit(events(10))) == 0
+    assert len(g.admit_lines(events(250))) == 100  # a full bucket
+    assert len(g.admit_samples(samples(10))) == 0  # one bucket for both kinds
     clock.advance(0.5)
-    assert len(g.admit(events(250))) == 50
+    assert g.admit_samples(samples(250)) == samples(50)  # the first ones, in order
 
 
 def test_sample_gate_keeps_about_the_ratio() -> None:
     g = Gate(rng=random.Random(7))
     g.set_sample(0.1)
-    kept = len(g.admit(events(10_000)))
+    kept = len(g.admit_lines(events(10_000)))
+    assert 850 < kept < 1150
+    kept = len(g.admit_samples(samples(10_000)))
     assert 850 < kept < 1150
 
 
 def test_pause_drops_all_and_clear_lifts() -> None:
     g = Gate()
     g.pause()
-    assert len(g.admit(events(5))) == 0
+    assert len(g.admit_lines(events(5))) == 0 and len(g.admit_samples(samples(5))) == 0
     g.clear()
-    assert len(g.admit(events(5))) == 5
+    assert len(g.admit_lines(events(5))) == 5 and len(g.admit_samples(samples(5))) == 5
 
 
 def test_sink_counts_throttled_and_acks_fully_dropped_batches() -> None:
@@ -67,24 +76,39 @@ def test_sink_counts_throttled_and_acks_fully_dropped_batches() -> None:
     gate.pause()
     acked = []
     sink = BusSink(bus, "c", gate, m)
-    assert sink.put(events(3), ack=lambda: acked.append(1))
+    assert sink.put_lines(events(3), ack=lambda: acked.append(1))
+    assert sink.put_samples(samples(2))
     assert acked == [1]
     assert bus.qsize() == 0
     assert (
         m.registry.get_sample_value(
             "alerter_events_dropped_total", {"collector": "c", "reason": "throttled"}
         )
-        == 3
+        == 5
     )
+
+
+def test_each_door_queues_its_own_kind_in_the_order_put() -> None:
+    bus, gate = Bus(), Gate(clock=FixedClock().monotonic)
+    gate.set_rate(3)
+    sink = BusSink(bus, "c", gate, RecordingStats())
+    assert sink.put_samples(samples(2))
+    assert sink.put_lines(events(4))  # one token left: its first line passes
+    first, second = bus.get(1), bus.get(1)
+    assert isinstance(first, SampleItem) and first.kind == "samples"
+    assert list(first.samples) == samples(2)
+    assert isinstance(second, LogItem) and second.kind == "lines"
+    assert list(second.batch.lines) == ["line 0"] and second.collector == "c"
+    assert bus.nbytes() == 0 and bus.get_nowait() is None
 
 
 def test_full_bus_blocks_producer_until_consumed() -> None:
     bus = Bus(maxsize=1)
-    assert bus.put(Batch("c", events(1), None))
+    assert bus.put(LogItem("c", events(1)))
     done = threading.Event()
 
     def producer() -> None:
-        bus.put(Batch("c", events(1), None))
+        bus.put(SampleItem("c", samples(1)))
         done.set()
 
     threading.Thread(target=producer, daemon=True).start()
@@ -96,32 +120,32 @@ def test_full_bus_blocks_producer_until_consumed() -> None:
 
 def test_closed_bus_refuses_instead_of_blocking_forever() -> None:
     bus = Bus(maxsize=1)
-    bus.put(Batch("c", events(1), None))
+    bus.put(LogItem("c", events(1)))
     bus.close()
-    assert bus.put(Batch("c", events(1), None)) is False
+    assert bus.put(LogItem("c", events(1))) is False
 
 
 # --- the byte bound ---------------------------------------------------------------------------
 
 
-def line_batch(n: int, width: int) -> Batch:
-    return Batch("c", [LogEvent(0.0, "c", "x" * width) for _ in range(n)], None)
+def line_batch(n: int, width: int) -> LogItem:
+    return LogItem("c", LogBatch("c", 0.0, None, ["x" * width for _ in range(n)]))
 
 
-def test_batch_bytes_counts_text_fields_labels_and_overheads() -> None:
+def test_item_bytes_count_text_labels_and_overheads() -> None:
     e, f = EVENT_OVERHEAD, FIELD_OVERHEAD
-    assert batch_bytes([LogEvent(0.0, "c", "abcd", {"k": "vv"})]) == e + 4 + f + 3
-    assert batch_bytes([Sample(0.0, "c", "up", {"job": "a"}, 1.0)]) == e + 2 + f + 4
+    up = [Sample(0.0, "c", "up", {"job": "a"}, 1.0)]
+    assert samples_bytes(up) == SampleItem("c", up).nbytes() == e + 2 + f + 4
     parse = _recording_parse()
     # A block read whole, not split: its text and a little per line.
     block = LogBatch("c", 0.0, parse, text="one\ntwo\nthree")
-    assert batch_bytes(block) == 13 + 3 * BLOCK_LINE_OVERHEAD
+    assert lines_bytes(block) == LogItem("c", block).nbytes() == 13 + 3 * BLOCK_LINE_OVERHEAD
     assert not block.split  # estimating did not split it
     # Lines held as their own strings (and the block, when it was split).
     lines = LogBatch("c", 0.0, parse, ["one", "two", "three"])
-    assert batch_bytes(lines) == 11 + 3 * e
+    assert lines_bytes(lines) == 11 + 3 * e
     assert block.lines[0] == "one"  # a line read: the block is split
-    assert batch_bytes(block) == 13 + 11 + 3 * e
+    assert lines_bytes(block) == 13 + 11 + 3 * e
     # Nothing was parsed: a queued batch has no fields yet (parsed after it leaves the bus).
     assert parse.seen == [] and block.parse_errors == lines.parse_errors == 0
 
@@ -144,16 +168,16 @@ def test_gates_keep_a_log_batch_lazy() -> None:
     lines = [f"line {i}" if i % 3 else "junk" for i in range(300)]
     g = Gate(clock=FixedClock().monotonic, rng=random.Random(7))
     g.set_rate(100)
-    head = g.admit(LogBatch("c", 0.0, parse, text="\n".join(lines)))
-    assert isinstance(head, LogBatch) and head.lines == lines[:100] and parse.seen == []
+    head = g.admit_lines(LogBatch("c", 0.0, parse, text="\n".join(lines)))
+    assert head.lines == lines[:100] and parse.seen == []
     g.set_sample(0.5)
-    kept = g.admit(LogBatch("c", 0.0, parse, text="\n".join(lines)))
-    assert isinstance(kept, LogBatch) and 100 < len(kept) < 200 and parse.seen == []
-    # the lines a gate with the same draws keeps of a list of events
+    kept = g.admit_lines(LogBatch("c", 0.0, parse, text="\n".join(lines)))
+    assert 100 < len(kept) < 200 and parse.seen == []
+    # the lines a gate with the same draws keeps of a batch of lines
     same = Gate(rng=random.Random(7))
     same.set_sample(0.5)
-    admitted = same.admit([LogEvent(0.0, "c", x) for x in lines])
-    assert kept.lines == [e.line for e in admitted if isinstance(e, LogEvent)]
+    admitted = same.admit_lines(LogBatch("c", 0.0, None, list(lines)))
+    assert kept.lines == admitted.lines
     assert [dict(e.fields) for e in kept] == [
         {"line": x} if x != "junk" else {} for x in kept.lines
     ]
@@ -161,7 +185,7 @@ def test_gates_keep_a_log_batch_lazy() -> None:
 
 
 def test_a_producer_blocks_at_the_byte_bound_and_resumes_when_drained() -> None:
-    one = batch_bytes(line_batch(10, 1000).events)  # ~10.6 KB
+    one = line_batch(10, 1000).nbytes()  # ~12 KB
     bus = Bus(maxsize=1024, max_bytes=3 * one)
     for _ in range(3):
         assert bus.put(line_batch(10, 1000))
@@ -198,7 +222,7 @@ def test_a_batch_bigger_than_the_bound_alone_gets_in_once_the_bus_is_empty() -> 
     assert bus.get(1) is not None
     assert done.wait(5)
     got = bus.get(1)
-    assert got is not None and len(got.events) == 10
+    assert isinstance(got, LogItem) and len(got.batch) == 10
 
 
 def test_close_wakes_a_producer_blocked_on_bytes() -> None:
@@ -232,13 +256,13 @@ def test_the_file_collector_is_held_at_the_byte_bound_and_loses_no_line(tmp_path
         deadline = time.monotonic() + 120
         while seen < n and time.monotonic() < deadline:
             peak = max(peak, bus.nbytes())
-            batch = bus.get(0.5)
-            if batch is None:
+            item = bus.get(0.5)
+            if item is None:
                 continue
-            assert batch_bytes(batch.events) < bound
-            seen += len(batch.events)
-            if batch.ack is not None:
-                batch.ack()
+            assert isinstance(item, LogItem) and item.nbytes() < bound
+            seen += len(item.batch)
+            if item.ack is not None:
+                item.ack()
     finally:
         collector.stop()
     assert seen == n

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from alerter.collectors.base import Sink
 from alerter.config.load import load_config
 from alerter.rules.alert import Alert, Transition
-from alerter.rules.events import LogBatch, LogEvent
+from alerter.rules.events import LogBatch, LogEvent, Sample
 from alerter.runtime.daemon import Daemon
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.sdnotify import SystemdNotifier
@@ -28,6 +28,7 @@ class FakeEngine:
 
     def __init__(self) -> None:
         self.seen = 0
+        self.samples: list[Sample] = []
         self.firing: dict[str, Alert] = {}
 
     def process(self, batch: LogBatch, now: float) -> list[Transition]:
@@ -42,6 +43,7 @@ class FakeEngine:
 
     def process_samples(self, samples: Sequence[Any], now: float) -> None:
         self.seen += len(samples)
+        self.samples.extend(samples)
 
     def tick(self, now: float, timer: Callable[[], float] | None = None) -> list[Transition]:
         return []
@@ -111,7 +113,11 @@ class FakeCollector:
         assert self.sink is not None
         batch = LogBatch.of_events(self.name, 0.0, [LogEvent(0.0, self.name, ln) for ln in lines])
         count = len(batch)
-        self.sink.put(batch, ack=lambda: self._ack(count))
+        self.sink.put_lines(batch, ack=lambda: self._ack(count))
+
+    def emit_samples(self, *values: float) -> None:
+        assert self.sink is not None
+        self.sink.put_samples([Sample(0.0, self.name, "up", {}, v) for v in values])
 
     def _ack(self, n: int) -> None:
         self.acked += n
@@ -215,6 +221,21 @@ def test_events_reach_engine_then_ack_then_transitions_reach_dispatcher(harness:
     assert harness.dispatchers[0].transitions[0].alert.alertname == "Boom"
     assert (
         harness.metrics.registry.get_sample_value("alerter_events_total", {"collector": "app"}) == 2
+    )
+
+
+def test_samples_reach_the_engine_through_their_own_door(harness: Harness) -> None:
+    """A collector's samples go to `process_samples` (never to `process`, which takes log
+    lines) and are counted as the collector's events, as its log lines are."""
+    c, engine = harness.collectors["app"], harness.engines[0]
+    c.emit("hello")
+    c.emit_samples(1.0, 0.0, 1.0)
+    c.emit("boom")
+    wait_for(lambda: c.acked == 2 and engine.seen == 5)
+    assert [s.value for s in engine.samples] == [1.0, 0.0, 1.0]
+    wait_for(lambda: harness.dispatchers[0].transitions)  # "boom"
+    assert (
+        harness.metrics.registry.get_sample_value("alerter_events_total", {"collector": "app"}) == 5
     )
 
 

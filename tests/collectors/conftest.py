@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from alerter.rules.events import Event, LogEvent
+from alerter.rules.events import Event, LogBatch, LogEvent, Sample
 from alerter.testing import MemoryPositions, RecordingStats
 
 
 class RecordingSink:
-    """Records batches; acks at once unless `auto_ack` is False (then `ack_all()` does)."""
+    """Records what comes through either door (`events`: log events and samples, in order);
+    acks at once unless `auto_ack` is False (then `ack_all()` does)."""
 
     def __init__(self, auto_ack: bool = True) -> None:
         self.auto_ack = auto_ack
@@ -25,17 +26,23 @@ class RecordingSink:
         self.unacked: list[Callable[[], None]] = []
         self.lock = threading.Lock()
 
-    def put(self, events: Sequence[Event], ack: Callable[[], None] | None = None) -> bool:
+    def put_lines(self, batch: LogBatch, ack: Callable[[], None] | None = None) -> bool:
         with self.lock:
-            self.texts.append(getattr(events, "block", None))  # (not joined by asking)
-            self.events.extend(events)  # (a LogBatch: every line parsed now)
-            self.parse_errors += getattr(events, "parse_errors", 0)
+            self.texts.append(batch.block)  # (not joined by asking)
+            self.events.extend(batch)  # (every line parsed now)
+            self.parse_errors += batch.parse_errors
             self.batches += 1
             if ack is not None:
                 if self.auto_ack:
                     ack()
                 else:
                     self.unacked.append(ack)
+        return True
+
+    def put_samples(self, samples: Sequence[Sample]) -> bool:
+        with self.lock:
+            self.events.extend(samples)
+            self.batches += 1
         return True
 
     def ack_all(self) -> None:

@@ -12,7 +12,6 @@ import threading
 
 import alerter.collectors.tail
 from alerter.collectors.file import FileCollector, FileConfig
-from alerter.rules.events import LogEvent
 from alerter.runtime.bus import Bus, BusSink, Gate
 from alerter.store.db import StateStore
 from alerter.testing import RecordingStats
@@ -35,13 +34,14 @@ def main() -> None:
 
     def engine() -> None:
         while True:
-            batch = bus.get(timeout=0.1)
-            if batch is None:
+            item = bus.get(timeout=0.1)
+            if item is None:
                 continue
-            text = "".join(e.line + "\n" for e in batch.events if isinstance(e, LogEvent))
+            assert item.kind == "lines"  # a file collector's door
+            text = "".join(line + "\n" for line in item.batch.lines)
             os.write(fd, text.encode())
-            if batch.ack is not None:
-                batch.ack()
+            if item.ack is not None:
+                item.ack()
 
     threading.Thread(target=engine, daemon=True).start()
     collector.start(BusSink(bus, "f", Gate(), stats))

@@ -16,7 +16,7 @@ import structlog
 
 import alerter.collectors.tail
 from alerter.collectors.file import FileCollector, FileConfig
-from alerter.rules.events import Event
+from alerter.rules.events import LogBatch
 from alerter.testing import MemoryPositions, RecordingStats
 from tests.collectors.conftest import RecordingSink, others_read_to_end
 from tests.conftest import wait_for
@@ -37,7 +37,7 @@ class GatedSink(RecordingSink):
         self.blocked = False
         self.closed = False
 
-    def put(self, events: Sequence[Event], ack: Callable[[], None] | None = None) -> bool:
+    def put_lines(self, batch: LogBatch, ack: Callable[[], None] | None = None) -> bool:
         with self.cond:
             while self.allowed is not None and self.allowed <= 0 and not self.closed:
                 self.blocked = True
@@ -47,7 +47,7 @@ class GatedSink(RecordingSink):
                 return False
             if self.allowed is not None:
                 self.allowed -= 1
-        return super().put(events, ack)
+        return super().put_lines(batch, ack)
 
     def allow(self, n: int | None) -> None:
         with self.cond:

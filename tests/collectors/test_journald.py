@@ -86,11 +86,14 @@ def test_a_read_goes_to_the_sink_as_one_log_batch_of_its_entries() -> None:
     got: list[object] = []
 
     class Sink:
-        def put(self, events: object, ack: Callable[[], None] | None = None) -> bool:
-            got.append(events)
+        def put_lines(self, batch: LogBatch, ack: Callable[[], None] | None = None) -> bool:
+            got.append(batch)
             if ack is not None:
                 ack()
             return True
+
+        def put_samples(self, samples: object) -> bool:
+            raise AssertionError("a journal read is log lines")
 
     entries = [
         {"MESSAGE": f"m{i}", "__REALTIME_TIMESTAMP": str(1_700_000_000_000_000 + i), "_PID": "7"}
@@ -98,7 +101,7 @@ def test_a_read_goes_to_the_sink_as_one_log_batch_of_its_entries() -> None:
     ]
     events = [entry_event(e, "j") for e in entries]
     c._cursor = "s=1;i=3"
-    assert c._put(Sink(), events)  # type: ignore[arg-type]
+    assert c._put(Sink(), events)
     (batch,) = got
     assert isinstance(batch, LogBatch) and batch.source == "j" and list(batch) == events
     assert [e.time for e in batch] == [1_700_000_000.0 + i / 1e6 for i in range(3)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from alerter.rules.events import Event, LogEvent
+from alerter.rules.events import LogBatch
 from alerter.runtime.bus import Gate
 from tests.conftest import wait_for
 
@@ -139,8 +139,8 @@ def test_applied_state_no_alert_holds_any_more_is_released(harness: Harness) -> 
     )
 
 
-def events(n: int) -> list[Event]:
-    return [LogEvent(time=T0, source="app", line=f"line {i}") for i in range(n)]
+def events(n: int) -> LogBatch:
+    return LogBatch("app", T0, None, [f"line {i}" for i in range(n)])
 
 
 @pytest.mark.parametrize(
@@ -160,10 +160,10 @@ def test_throttle_sets_the_collector_gate_and_lifts_it_on_resolve(
     r.handle([fire(a, T0)], T0)
     r.wait_idle()
     assert check(gate)
-    assert len(gate.admit(events(100))) < 100
+    assert len(gate.admit_lines(events(100))) < 100
     r.handle([resolve(a, T0 + 60)], T0 + 60)
     r.wait_idle()
-    assert gate.mode == "open" and len(gate.admit(events(100))) == 100
+    assert gate.mode == "open" and len(gate.admit_lines(events(100))) == 100
     assert harness.outcomes(r) == ["ok", "undo_ok"]
 
 
