@@ -22,17 +22,23 @@ Pure: no clock, no I/O. Values are plain floats (counter, gauge) or a `Hist` (hi
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
-from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from operator import itemgetter
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from alerter.rules.bulk import NoMatch
 from alerter.rules.events import LogLines, Sample
 from alerter.rules.matchers import Matcher
 from alerter.rules.matchers import value_matches as _test
+from alerter.rules.metricbulk import (
+    MetricDelta,
+    MetricSpec,
+    MetricSummary,
+    bucketed,
+    summarize_metric,
+)
 from alerter.rules.model import LogMetric
 from alerter.rules.prefilter import batch_pattern, line_confined, line_pattern
 
@@ -78,12 +84,6 @@ def _number(text: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-class _Numbers(NamedTuple):
-    values: list[float]
-    total: float
-    min: float
-
-
 class MetricState:
     """One log-derived metric: how it finds its lines, and its series."""
 
@@ -104,12 +104,26 @@ class MetricState:
         one = line_confined(self.match) if self.match is not None else None
         self.scan = batch_pattern(one) if one is not None else None
         self.bulk = self._bulk_pattern()
-        self._at = self.bulk.groupindex[self.field] - 1 if self.bulk and self.field else 0
+        self.spec = self._spec()
         # least recently updated first; a series is replaced in place (never absent for a
         # moment: a scrape copying the table meanwhile sees every series)
         self.series: OrderedDict[LabelValues, float | Hist] = OrderedDict()
         self.evicted = 0  # series evicted past max_series, since start
         self.last_error: str | None = None
+
+    def _spec(self) -> MetricSpec | None:
+        """The metric's bulk pass (rules/metricbulk.py), when it has one."""
+        rx = self.bulk
+        if rx is None:
+            return None
+        m = self.metric
+        return MetricSpec(
+            m.type,
+            rx,
+            tuple(rx.groupindex[b] - 1 for b in m.by),
+            rx.groupindex[m.field] - 1 if m.field else None,
+            tuple(float(b) for b in m.buckets),
+        )
 
     def _bulk_pattern(self) -> re.Pattern[str] | None:
         """The regex for `findall` over a batch (one match a line), when the metric reads
@@ -120,80 +134,21 @@ class MetricState:
             return None
         return line_pattern(self.scan)
 
-    def _column(self, found: list[Any], name: str) -> Iterable[str]:
-        """One group's text in each findall result."""
-        assert self.bulk is not None
-        if self.bulk.groups == 1:
-            return found
-        return map(itemgetter(self.bulk.groupindex[name] - 1), found)
-
-    def _keys(self, found: list[Any]) -> Iterable[LabelValues]:
-        assert self.bulk is not None
-        names = self.metric.by
-        if not names:
-            return [()] * len(found)
-        if self.bulk.groups == 1:
-            return zip(found)
-        get = itemgetter(*(self.bulk.groupindex[b] - 1 for b in names))
-        return map(get, found) if len(names) > 1 else zip(map(get, found))
-
-    def _numbers(self, found: list[Any], field: str, shared: dict[Any, Any]) -> _Numbers | None:
-        """The field's values as numbers (None: one is not a finite number), converted once
-        a batch for the metrics of one regex and field."""
-        assert self.bulk is not None
-        key = (self.bulk.pattern, field)
-        if key in shared:
-            got: _Numbers | None = shared[key]
-            return got
-        try:
-            vals = list(map(float, self._column(found, field)))
-            total = math.fsum(vals)
-        except (ValueError, OverflowError):
-            vals, total = [], math.nan
-        out = _Numbers(vals, total, min(vals)) if vals and math.isfinite(total) else None
-        shared[key] = out
-        return out
-
-    def _observe_bulk(self, found: list[Any], shared: dict[Any, Any]) -> bool:
-        """The batch in bulk, from its regex's findall results; False when a value is not a
-        finite number (or a counter's is negative): the caller then reads it line by line."""
-        if not found:
+    def apply(self, got: MetricSummary) -> bool:
+        """Merge a batch's bulk summary (computed here or in the scan helper); False when the
+        batch must be read line by line instead (a value not a number, or a summary that
+        does not fit this metric)."""
+        if isinstance(got, NoMatch):
             return True
-        kind, field = self.metric.type, self.field
-        adds: dict[LabelValues, float] = {}
-        values: dict[LabelValues, list[float]] = {}
-        if field is None:
-            if not self.metric.by:
-                adds[()] = float(len(found))
-            else:
-                adds = {k: float(n) for k, n in Counter(self._keys(found)).items()}
-            self._merge(adds, values)
-            return True
-        if kind == "gauge" and not self.metric.by:  # the last value alone, when a number
-            last = _number(found[-1] if isinstance(found[-1], str) else found[-1][self._at])
-            if last is not None:
-                self._merge({(): last}, values)
-                return True
-        nums = self._numbers(found, field, shared)
-        if nums is None or (kind == "counter" and nums.min < 0):
+        if not isinstance(got, MetricDelta):
             return False
-        vals, total = nums.values, nums.total
-        if not self.metric.by:
-            if kind == "counter":
-                adds[()] = total
-            elif kind == "gauge":
-                adds[()] = vals[-1]
-            else:
-                values[()] = vals
-        elif kind == "gauge":
-            adds = dict(zip(self._keys(found), vals, strict=True))  # the last of each key
-        else:
-            for key, v in zip(self._keys(found), vals, strict=True):
-                values.setdefault(key, []).append(v)
-            if kind == "counter":
-                adds = {k: math.fsum(vs) for k, vs in values.items()}
-                values = {}
-        self._merge(adds, values)
+        n = len(self.metric.by)
+        nb = len(self.metric.buckets) + 1
+        if any(len(k) != n for k in got.adds) or any(
+            len(k) != n or len(c) != nb for k, (c, _) in got.hists.items()
+        ):
+            return False
+        self._merge(got.adds, {}, got.hists)
         return True
 
     def reads(self, source: str) -> bool:
@@ -258,11 +213,9 @@ class MetricState:
         batch's text by regex, shared by the metrics of one regex within the batch."""
         text = batch.text
         if self.bulk is not None and text is not None:
+            assert self.spec is not None
             shared = found if found is not None else {}
-            got = shared.get(self.bulk.pattern)
-            if got is None:
-                got = shared[self.bulk.pattern] = self.bulk.findall(text)
-            if self._observe_bulk(got, shared):
+            if self.apply(summarize_metric(self.spec, text, shared)):
                 return
         kind, field, fg = self.metric.type, self.field, self.field_in_groups
         exclude, where, by = self.exclude, self.where, self.by
@@ -297,24 +250,25 @@ class MetricState:
             self._merge(adds, values)
 
     def _merge(
-        self, adds: dict[LabelValues, float], values: dict[LabelValues, list[float]]
+        self,
+        adds: dict[LabelValues, float],
+        values: dict[LabelValues, list[float]],
+        hists: dict[LabelValues, tuple[tuple[int, ...], float]] | None = None,
     ) -> None:
         series, gauge = self.series, self.metric.type == "gauge"
         for key, v in adds.items():
             old = series.get(key, 0.0)
             series[key] = v if gauge or isinstance(old, Hist) else old + v
             series.move_to_end(key)
-        buckets = self.metric.buckets
-        for key, vs in values.items():
-            ordered = sorted(vs)
-            edges = [bisect.bisect_right(ordered, b) for b in buckets]  # values <= each bound
-            counts = [b - a for a, b in zip([0, *edges], [*edges, len(ordered)], strict=True)]
+        buckets = tuple(self.metric.buckets)
+        observed = {k: bucketed(vs, buckets) for k, vs in values.items()}
+        for key, (counts, total) in (*observed.items(), *(hists or {}).items()):
             prev = series.get(key)
             if isinstance(prev, Hist):
-                counts = [a + b for a, b in zip(prev.counts, counts, strict=True)]
-                series[key] = Hist(tuple(counts), prev.sum + math.fsum(vs))
+                merged = tuple(a + b for a, b in zip(prev.counts, counts, strict=True))
+                series[key] = Hist(merged, prev.sum + total)
             else:
-                series[key] = Hist(tuple(counts), math.fsum(vs))
+                series[key] = Hist(tuple(counts), total)
             series.move_to_end(key)
         over = len(series) - self.metric.max_series
         if over > 0:
