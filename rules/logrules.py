@@ -71,6 +71,11 @@ class LogRule(KeyedWindows):
         self.exclude = sel.exclude
         groups = sel.match.groupindex if sel.match is not None else {}
         self.where = tuple((mt, mt.name in groups) for mt in sel.where)
+        # every `where` reads a field (not a group, not `source`) the empty value passes: a
+        # batch without fields (LogLines.fieldless) passes it on every line
+        self.where_empty_ok = all(
+            not g and mt.name != "source" and _test(mt, "") for mt, g in self.where
+        )
         self.of = tuple((mt, mt.name in groups) for mt in rule.of)
         self.by = tuple((b, b in groups) for b in rule.by)
         self.field_name = rule.field or ""
@@ -111,9 +116,10 @@ class LogRule(KeyedWindows):
                 return
         if self.exclude is not None and self.exclude.search(line) is not None:
             return
-        for mt, in_groups in self.where:
-            if not _test(mt, _lookup(mt.name, in_groups, m, batch, idx)):
-                return
+        if self.where and not (self.where_empty_ok and batch.fieldless):
+            for mt, in_groups in self.where:
+                if not _test(mt, _lookup(mt.name, in_groups, m, batch, idx)):
+                    return
         by = self.by
         if not by:
             key: Key = ()
@@ -175,7 +181,13 @@ class LogRule(KeyedWindows):
     ) -> None:
         """count with `weight` or `connection`: the events the line stands for, counted for
         its key, or for its connection's address once a line of it told one."""
-        n = 1 if self.weight is None else weight_of(_lookup(*self.weight, m, batch, idx))
+        wg = self.weight
+        if wg is None:
+            n = 1
+        elif wg[1] and m is not None and (v := m.group(wg[0])) is not None:
+            n = weight_of(v)
+        else:  # (a batch without fields: the empty field, 1 event; not even built)
+            n = 1 if batch.fieldless else weight_of(_lookup(*wg, m, batch, idx))
         if self.connections is None or self.conn is None:
             todo: list[tuple[Key, int, tuple[str, ...]]] = [(key, n, (line,))]
         else:
@@ -187,6 +199,21 @@ class LogRule(KeyedWindows):
                 todo = self.connections.see(cid, (told,), 0, line, now)
             else:
                 todo = self.connections.see(cid, key if any(key) else None, n, line, now)
+        self._count_todo(todo, bucket, now, out)
+
+    def tell(self, conn: str, told: str, now: float, bucket: int, out: list[Transition]) -> None:
+        """A line of connection `conn` that only tells its address (`told`, from one of the
+        `connection`'s `tells` groups): what that connection's earlier lines now count."""
+        assert self.connections is not None
+        self._count_todo(self.connections.see(conn, (told,), 0, "", now), bucket, now, out)
+
+    def _count_todo(
+        self,
+        todo: list[tuple[Key, int, tuple[str, ...]]],
+        bucket: int,
+        now: float,
+        out: list[Transition],
+    ) -> None:
         keys = self.keys
         for k, events, lines in todo:
             w = keys.get(k)

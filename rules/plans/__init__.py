@@ -21,6 +21,9 @@ without one (its events hold newlines) is judged line by line through the rule's
                   matches judged per line
     RegexScan     regex starting with a literal: one MULTILINE search over the batch, each
                   match's line judged on its own
+    ConnectionScan  count with connection state, one of a few literals in every match
+                  (rules/plans/connscan.py): on a batch without fields a line that only tells
+                  its connection's address goes straight to the state, the others judged
     AnyLiteralScan  one of a few literals in every match, each rarer than the one literal
                   every match holds, if any (rules/plans/anyliteral.py): one scan for them,
                   each line holding one judged
@@ -42,6 +45,7 @@ from functools import partial
 from alerter.rules.model import Rule
 from alerter.rules.plans.anyliteral import AnyLiteralScan
 from alerter.rules.plans.base import Facts, Pass, Plan, each_line, facts
+from alerter.rules.plans.connscan import ConnectionScan
 from alerter.rules.plans.counts import BulkCount, BulkLines, BulkPlan, BulkValues
 from alerter.rules.plans.keyed import Fieldless, KeyedFindall, KeyedGated
 from alerter.rules.plans.keyedany import KeyedAnyGated
@@ -56,6 +60,7 @@ STRATEGIES: tuple[type[Plan], ...] = (
     BulkValues,
     BulkLines,
     RegexScan,
+    ConnectionScan,
     AnyLiteralScan,
     LiteralScan,
     EveryLine,  # serves any rule: the last
@@ -68,6 +73,7 @@ __all__ = [
     "BulkLines",
     "BulkPlan",
     "BulkValues",
+    "ConnectionScan",
     "EveryLine",
     "Facts",
     "Fieldless",

@@ -55,6 +55,7 @@ class Facts:
     # connection state
     keyable: bool = False
     fields_where: bool = False  # (keyable) a `where` that a batch with fields must run
+    where_empty_ok: bool = False  # every line of a batch without fields passes the `where`
 
     @property
     def aggregate(self) -> str:
@@ -132,6 +133,7 @@ def facts(rule: Rule) -> Facts:
         rises=th is not None and th.op in (">", ">="),
         keyable=where_ok and not rule.connection and (not rule.weight or rule.weight in groups),
         fields_where=bool(sel.where),
+        where_empty_ok=where_ok,
     )
 
 

@@ -133,6 +133,15 @@ groups:
         over: 10m
         by: [ip]
         threshold: ">= 3"
+      - alert: ConnectionCount
+        logs:
+          match: '^(?P<pid>\d): (?:(?:Failed password|Rejected key) for \S+ from (?P<told>[\d.]+) port \d+|login (?:from (?P<ip>[\d.]+) )?ok)$'
+          where: ['level=~"|info"']
+        aggregate: count
+        connection: {id: pid, tells: [told]}
+        by: [ip]
+        over: 10m
+        threshold: ">= 2"
       - alert: WhereRule
         logs: {where: {level: error}}
         aggregate: count
@@ -166,6 +175,9 @@ TEMPLATES = [
     "took {n}ms",
     "sshd: repeated {n} times: Failed password for {u} from 10.0.0.{n} port 22",
     "sshd: Rejected key for {u} from 10.0.3.{n}",
+    "{n}: Failed password for {u} from 10.0.4.{n} port 22",
+    "{n}: login ok",
+    "{n}: login from 10.0.5.{n} ok",
     "tookms",  # the group does not take part: the event's parsed `ms` counts
 ]
 

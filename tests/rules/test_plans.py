@@ -55,12 +55,13 @@ PINNED = {
     # sshd rules filter on the journal's _UID (Fieldless, as kernel's) and anchor at the
     # message start; each match holds one of their alternatives' literals, rarer than the
     # ` from ` they share, if any: the lines holding one are searched in place, counted per
-    # key (SSHAuthRefused keeps connection state: judged line by line)
+    # key (SSHAuthRefused keeps connection state: on a batch without fields a line that only
+    # tells its connection's address goes to the state, the others are judged one by one)
     "sshd/0/SSHBruteForce": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
     "sshd/1/SSHInvalidUsers": "Fieldless(KeyedAnyGated(3), else AnyLiteralScan(3))",
-    "sshd/2/SSHAuthRefused": "AnyLiteralScan(12)",
+    "sshd/2/SSHAuthRefused": "ConnectionScan(12, else AnyLiteralScan(12))",
     "sshd-aggressive/0/SSHPreauthDisconnects": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
-    "sshd-aggressive/1/SSHProtocolProbes": "AnyLiteralScan(10)",
+    "sshd-aggressive/1/SSHProtocolProbes": "ConnectionScan(10, else AnyLiteralScan(10))",
     "systemd/0/SystemdUnitFailed": "RegexScan",
     "systemd/1/SystemdUnitRestarting": "RegexScan",
     "systemd-syslog/0/SystemdUnitFailedSyslog": "KeyedFindall",
@@ -88,6 +89,8 @@ PINNED_AS_USER_FILE = {
     "sshd/0/SSHBruteForce": "AnyLiteralScan(2)",
     "sshd/1/SSHInvalidUsers": "AnyLiteralScan(3)",
     "sshd-aggressive/0/SSHPreauthDisconnects": "AnyLiteralScan(2)",
+    "sshd/2/SSHAuthRefused": "AnyLiteralScan(12)",
+    "sshd-aggressive/1/SSHProtocolProbes": "AnyLiteralScan(10)",
 }
 
 # the randomized batch test's rules (tests/rules/test_batches.py): one or more per strategy
@@ -111,6 +114,7 @@ PINNED_TEST_RULES = {
     "QuantileOptionalGroup": "BulkValues(fallback=RegexScan)",
     "AnyOfLiterals": "AnyLiteralScan(3)",
     "KeyedAnyWeighted": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
+    "ConnectionCount": "ConnectionScan(3, else AnyLiteralScan(3))",
     "WhereRule": "EveryLine",
     "Silent": "Touch",
 }
