@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol
 
 from alerter.rules import quiet
@@ -134,7 +133,7 @@ class Engine:
         rules = self._by_source.get(batch.source) or self._rules_of(batch.source)
         # the log-derived metrics read the batch once, beside the rules' first pass (while
         # the scan helper runs the bulk passes), or alone when no rule reads it
-        metrics = partial(self.log_metrics.observe, batch) if self.log_metrics else None
+        metrics = self.log_metrics.pass_for(batch) if self.log_metrics else None
         if not rules:
             if metrics is not None:
                 metrics()

@@ -33,9 +33,9 @@ from alerter.rules.events import LogLines, Sample
 from alerter.rules.matchers import Matcher
 from alerter.rules.matchers import value_matches as _test
 from alerter.rules.metricbulk import (
+    AnySummary,
     MetricDelta,
     MetricSpec,
-    MetricSummary,
     bucketed,
     summarize_metric,
 )
@@ -134,7 +134,7 @@ class MetricState:
             return None
         return line_pattern(self.scan)
 
-    def apply(self, got: MetricSummary) -> bool:
+    def apply(self, got: AnySummary) -> bool:
         """Merge a batch's bulk summary (computed here or in the scan helper); False when the
         batch must be read line by line instead (a value not a number, or a summary that
         does not fit this metric)."""
@@ -327,6 +327,20 @@ class MetricState:
         self._merge({}, {})  # (past a lowered max_series)
 
 
+class BatchPass:
+    """One batch's log-derived metrics, for rules/scan.feed: `specs` (the metrics' bulk
+    passes, which an offload may run beside the rules'), and the call that adds the batch
+    (given those passes' summaries, or None: every metric reads the batch here)."""
+
+    def __init__(self, metrics: LogMetrics, batch: LogLines, specs: tuple[MetricSpec, ...]) -> None:
+        self.metrics = metrics
+        self.batch = batch
+        self.specs = specs
+
+    def __call__(self, summaries: Sequence[AnySummary] | None = None) -> None:
+        self.metrics.observe(self.batch, summaries)
+
+
 def _le(b: float) -> str:
     """A bucket bound as Prometheus writes it (Go's float text: 1 as 1, 0.5 as 0.5)."""
     return repr(float(b)) if not float(b).is_integer() else f"{b:.1f}"
@@ -342,18 +356,38 @@ class LogMetrics:
     def __bool__(self) -> bool:
         return bool(self.states)
 
-    def observe(self, batch: LogLines) -> None:
-        """One source's batch: each metric reading that source adds its lines; a metric
-        that raises keeps the error (`last_error`) and stops no other."""
-        states = self._by_source.get(batch.source)
+    def _states(self, source: str) -> tuple[MetricState, ...]:
+        states = self._by_source.get(source)
         if states is None:
-            states = tuple(s for s in self.states if s.reads(batch.source))
-            self._by_source[batch.source] = states
-        found: dict[
-            Any, Any
-        ] = {}  # findall results by regex (values by regex and field): one scan for the metrics
-        for s in states:  # of the same regex (the usual: one line shape, several metrics)
+            states = tuple(s for s in self.states if s.reads(source))
+            self._by_source[source] = states
+        return states
+
+    def pass_for(self, batch: LogLines) -> BatchPass:
+        """The batch's pass, for rules/scan.feed: its bulk passes may run in the scan helper."""
+        states = self._states(batch.source)
+        bulk = tuple(s for s in states if s.spec is not None)
+        return BatchPass(self, batch, tuple(s.spec for s in bulk if s.spec is not None))
+
+    def observe(self, batch: LogLines, summaries: Sequence[AnySummary] | None = None) -> None:
+        """One source's batch: each metric reading that source adds its lines; a metric
+        that raises keeps the error (`last_error`) and stops no other. `summaries`: the
+        results of the batch's bulk passes (`pass_for(batch).specs`, in order) run elsewhere;
+        a metric whose summary does not fit reads the batch here."""
+        states = self._states(batch.source)
+        got: dict[int, AnySummary] = {}
+        if summaries is not None:
+            bulk = [s for s in states if s.spec is not None]
+            if len(bulk) == len(summaries):
+                got = {id(s): x for s, x in zip(bulk, summaries, strict=True)}
+        # findall results by regex (values by regex and field): one scan for the metrics of
+        # the same regex (the usual: one line shape, several metrics)
+        found: dict[Any, Any] = {}
+        for s in states:
             try:
+                x = got.get(id(s))
+                if x is not None and s.apply(x):
+                    continue
                 s.observe(batch, found)
             except Exception as e:
                 s.last_error = f"{type(e).__name__}: {e}"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from alerter.rules.bulk import NO_MATCH, NoMatch, Unjudged
+from alerter.rules.bulk import NO_MATCH, BulkSpec, NoMatch, Summary, Unjudged, summarize
 
 LabelValues = tuple[str, ...]
 NOT_NUMBER = Unjudged("a value is not a finite number (or a counter's is negative)")
@@ -149,3 +149,15 @@ def bucketed(vs: list[float], buckets: tuple[float, ...]) -> tuple[tuple[int, ..
     edges = [bisect.bisect_right(ordered, b) for b in buckets]
     counts = [b - a for a, b in zip([0, *edges], [*edges, len(ordered)], strict=True)]
     return tuple(counts), math.fsum(vs)
+
+
+Spec = BulkSpec | MetricSpec  # a pass the scan helper runs: a rule's or a metric's
+AnySummary = Summary | MetricDelta
+
+
+def run_pass(spec: Spec, text: str, shared: dict[object, Any]) -> AnySummary:
+    """A rule's or a metric's bulk pass over a batch's text; `shared` holds the batch's
+    findall results, shared by the passes of one regex."""
+    if isinstance(spec, MetricSpec):
+        return summarize_metric(spec, text, shared)
+    return summarize(spec, text, shared)

@@ -14,17 +14,29 @@ alone finds.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from alerter.rules.alert import Transition
-from alerter.rules.bulk import BulkSpec, Summary
 from alerter.rules.events import LogLines
 from alerter.rules.logrules import LogRule
+from alerter.rules.metricbulk import AnySummary, MetricDelta, MetricSpec, Spec
 from alerter.rules.plans import BulkPlan, Pass, each_line
 
-# An offload takes a batch's text and the bulk passes to run over it, starts them elsewhere and
-# returns the call that waits for their summaries (None from it: run them here after all), or
-# returns None at once when it does not take the batch.
-Offload = Callable[[str, tuple[BulkSpec, ...]], Callable[[], list[Summary] | None] | None]
+# An offload takes a batch's text and the bulk passes to run over it (the rules', then the
+# log-derived metrics'), starts them elsewhere and returns the call that waits for their
+# summaries (None from it: run them here after all), or returns None at once when it does not
+# take the batch.
+Offload = Callable[[str, tuple[Spec, ...]], Callable[[], list[AnySummary] | None] | None]
+
+
+class Beside(Protocol):
+    """The log-derived metrics' pass over a batch (rules/logmetrics.BatchPass): its bulk
+    passes, and the call that adds the batch given their summaries (None: all run there)."""
+
+    batch: LogLines
+    specs: tuple[MetricSpec, ...]
+
+    def __call__(self, summaries: Sequence[AnySummary] | None = None) -> None: ...
 
 
 def feed(
@@ -34,37 +46,43 @@ def feed(
     out: list[Transition],
     errors: dict[str, str],
     offload: Offload | None = None,
-    beside: Callable[[], None] | None = None,
+    beside: Beside | None = None,
 ) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
     The batch is searched as its text (the block a collector read, or its lines joined once,
     unless a line holds a newline); its lines are split, and its events built (each line
     parsed), only for the lines a rule matched. `offload` may run the bulk rules' passes
     elsewhere while the other rules run here; `beside` (the log-derived metrics' pass, which
-    guards itself) runs here once the offloaded passes have started."""
+    guards itself) runs here once the offloaded passes have started, its own bulk passes
+    (`beside.specs`, when it reads this very batch) offloaded with the rules'."""
     p = Pass(batch, now, out)
     later: list[tuple[LogRule, BulkPlan]] = []
     wait = None
+    extra = beside.specs if beside is not None and beside.batch is batch else ()
     if offload is not None:
         bulk = [(r, r.plan) for r in rules if isinstance(r.plan, BulkPlan)]
-        text = batch.text if bulk else None
+        text = batch.text if bulk or extra else None
         if text is not None:
             try:
-                wait = offload(text, tuple(plan.spec for _, plan in bulk))
+                wait = offload(text, (*(plan.spec for _, plan in bulk), *extra))
             except Exception:  # the offload's own failure: the passes run here
                 wait = None
             if wait is not None:
                 later = bulk
-    if beside is not None:
+    if beside is not None and (wait is None or not extra):
         beside()
+        beside = None
     for r in rules:
         if not later or not isinstance(r.plan, BulkPlan):  # (`later`: every bulk rule)
             _guarded(r, p, errors)
     if wait is not None:
-        summaries = _summaries(wait, len(later))
+        summaries = _summaries(wait, len(later) + len(extra))
+        if beside is not None:  # the metrics' passes ran there (None: they run here)
+            beside(summaries[len(later) :] if summaries is not None else None)
         for i, (r, plan) in enumerate(later):
             try:
-                if summaries is not None and plan.take(r, summaries[i], p):
+                s = summaries[i] if summaries is not None else None
+                if s is not None and not isinstance(s, MetricDelta) and plan.take(r, s, p):
                     continue
             except Exception as e:
                 errors[r.rule.ident] = f"{type(e).__name__}: {e}"
@@ -72,7 +90,7 @@ def feed(
             _guarded(r, p, errors)
 
 
-def _summaries(wait: Callable[[], list[Summary] | None], n: int) -> list[Summary] | None:
+def _summaries(wait: Callable[[], list[AnySummary] | None], n: int) -> list[AnySummary] | None:
     """The offloaded passes' n summaries, or None: they run here (the offload failed, or
     answered with other than one summary a pass)."""
     try:

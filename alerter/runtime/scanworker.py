@@ -47,13 +47,11 @@ import structlog
 from alerter.rules.bulk import (
     EMPTY_VALUE,
     NO_MATCH,
-    BulkSpec,
     Counted,
-    Summary,
     Unjudged,
     Values,
-    summarize,
 )
+from alerter.rules.metricbulk import AnySummary, MetricDelta, Spec, run_pass
 from alerter.rules.windows import EXAMPLES
 
 log = structlog.get_logger(__name__)
@@ -117,7 +115,7 @@ class ScanWorker:
         self._spawn: Spawn = spawn or HelperProcess
         self._max_frame = 16 * buffer_bytes + (1 << 20)  # far above any true answer
         self._chan: Channel | None = None
-        self._specs: tuple[BulkSpec, ...] | None = None  # as the helper has them
+        self._specs: tuple[Spec, ...] | None = None  # as the helper has them
         self._seq = 0
         self._retry_at = 0.0
         self.handed = 0  # batches handed over and answered (for tests and the bench)
@@ -128,8 +126,8 @@ class ScanWorker:
         return self._chan.pid if self._chan is not None else None
 
     def __call__(
-        self, text: str, specs: tuple[BulkSpec, ...]
-    ) -> Callable[[], list[Summary] | None] | None:
+        self, text: str, specs: tuple[Spec, ...]
+    ) -> Callable[[], list[AnySummary] | None] | None:
         if len(text) < self.min_chars or time.monotonic() < self._retry_at:
             return None
         try:
@@ -150,7 +148,7 @@ class ScanWorker:
             return None
         return partial(self._wait, chan, self._seq, len(specs))
 
-    def _wait(self, chan: Channel, seq: int, n: int) -> list[Summary] | None:
+    def _wait(self, chan: Channel, seq: int, n: int) -> list[AnySummary] | None:
         if chan is not self._chan:
             return None  # given up (or closed) since the hand-over
         try:
@@ -266,11 +264,14 @@ def _plain_loads(body: bytes) -> object:
 
 
 # a summary on the wire (plain values only): None (NoMatch), "fallback" (Unjudged),
-# (lines, accepted, examples) (Counted), (values as packed doubles, examples) (Values)
+# (lines, accepted, examples) (Counted), (values as packed doubles, examples) (Values),
+# ("metric", [label values...], values as packed doubles, [(label values, counts, sum)...])
+# (a log-derived metric's MetricDelta: per label set, what to add; a histogram's buckets)
 _UNJUDGED = "fallback"
+_METRIC = "metric"
 
 
-def _summary(w: object) -> Summary:
+def _summary(w: object) -> AnySummary:
     """A pass's summary as the helper sent it (`_to_wire`), checked; Garbled if it is not one."""
     if w is None:
         return NO_MATCH
@@ -283,16 +284,52 @@ def _summary(w: object) -> Summary:
             xs = array("d")
             xs.frombytes(w[0])
             return Values(xs.tolist(), w[1])
+    if type(w) is tuple and len(w) == 4 and w[0] == _METRIC:
+        return _metric_delta(w[1], w[2], w[3])
     raise Garbled(f"not a pass's summary: {_brief(w)}")
+
+
+def _labels(k: object) -> bool:
+    return type(k) is tuple and all(type(x) is str for x in k)
+
+
+def _metric_delta(keys: object, packed: object, hists: object) -> MetricDelta:
+    """A metric's summary from the wire, checked value by value; Garbled if it is not one."""
+    if (
+        type(keys) is list
+        and type(packed) is bytes
+        and len(packed) == 8 * len(keys)
+        and type(hists) is list
+        and all(map(_labels, keys))
+    ):
+        xs = array("d")
+        xs.frombytes(packed)
+        out = MetricDelta(dict(zip(keys, xs.tolist(), strict=True)), {})
+        for h in hists:
+            if not (
+                type(h) is tuple
+                and len(h) == 3
+                and _labels(h[0])
+                and type(h[1]) is tuple
+                and all(type(c) is int and c >= 0 for c in h[1])
+                and type(h[2]) is float
+            ):
+                raise Garbled(f"not a histogram's summary: {_brief(h)}")
+            out.hists[h[0]] = (h[1], h[2])
+        return out
+    raise Garbled(f"not a metric's summary: {_brief((keys, hists))}")
 
 
 def _examples(x: object) -> bool:
     return type(x) is list and len(x) <= EXAMPLES and all(type(s) is str for s in x)
 
 
-def _to_wire(s: Summary) -> object:
+def _to_wire(s: AnySummary) -> object:
     """A summary as plain values (a quantile's values as packed doubles: they cannot come back
     as anything but floats)."""
+    if isinstance(s, MetricDelta):
+        hists = [(k, tuple(c), float(t)) for k, (c, t) in s.hists.items()]
+        return _METRIC, list(s.adds), array("d", s.adds.values()).tobytes(), hists
     if isinstance(s, Counted):
         return s.lines, s.accepted, s.examples
     if isinstance(s, Values):
@@ -396,7 +433,7 @@ class Helper:
 
     def __init__(self, buf: mmap.mmap | bytearray) -> None:
         self.buf = buf
-        self.specs: tuple[BulkSpec, ...] = ()
+        self.specs: tuple[Spec, ...] = ()
 
     def handle(self, msg: Any) -> tuple[Any, ...] | None:
         """The answer to a message, if it asks for one."""
@@ -406,8 +443,8 @@ class Helper:
         _, seq, nbytes = msg
         try:
             text = str(self.buf[:nbytes], "utf-8", "surrogatepass")
-            shared: dict[object, list[Any]] = {}
-            return "done", seq, [_to_wire(summarize(s, text, shared)) for s in self.specs]
+            shared: dict[object, Any] = {}
+            return "done", seq, [_to_wire(run_pass(s, text, shared)) for s in self.specs]
         except Exception as e:  # a pass that fails here would fail in-process too
             return "error", seq, f"{type(e).__name__}: {e}"
 
