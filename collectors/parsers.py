@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from alerter.collectors.syslog import FIELDS as SYSLOG_FIELDS
 from alerter.collectors.syslog import SyslogParser
 from alerter.collectors.timefmt import check_time_format, time_cache
 from alerter.rules.events import EMPTY, LogBatch, LogEvent
@@ -61,7 +62,20 @@ def batch(
     a consumer looks at it, with `parser.parse` (its parse errors counted by the batch)."""
     parse = None if isinstance(parser, NoneParser) else parser.parse
     times = parser.times if reads_time(parser) else None  # the engine places lines by it
-    return LogBatch(source, now, parse, lines, text, times=times)
+    return LogBatch(source, now, parse, lines, text, times=times, field_names=field_names(parser))
+
+
+def field_names(parser: Parser) -> frozenset[str] | None:
+    """The names the parser's fields can have, None when any (json, logfmt): a rule's `where`
+    on another field passes or fails the same on every line, and is not read
+    (rules/plans/keyed.py `Fieldless`)."""
+    if isinstance(parser, NoneParser):
+        return frozenset()
+    if isinstance(parser, SyslogLineParser):
+        return SYSLOG_FIELDS
+    if isinstance(parser, RegexParser):
+        return frozenset(parser.rx.groupindex)
+    return None
 
 
 def reads_time(parser: Parser) -> bool:

@@ -64,6 +64,24 @@ _RFC3164_TIME = re.compile(
 )
 
 
+# every name `SyslogParser.parse` gives a field (RFC 3164 / 3339 and RFC 5424 lines; the
+# structured data is one field): rules/plans/keyed.py's `Fieldless` relies on it being all
+FIELDS = frozenset(
+    (
+        "host",
+        "message",
+        "program",
+        "pid",
+        "priority",
+        "facility",
+        "severity",
+        "version",
+        "msgid",
+        "structured_data",
+    )
+)
+
+
 def _pri_fields(pri: str | None, fields: dict[str, str]) -> None:
     if pri is None:
         return

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, overload
 
 EMPTY: Mapping[str, str] = {}
+_NO_FIELDS: frozenset[str] = frozenset()
 SEP = "\n"
 
 
@@ -76,6 +77,13 @@ class LogLines(Protocol):
         parser): a field reads '' on every line."""
         ...
 
+    @property
+    def field_names(self) -> frozenset[str] | None:
+        """The names its events' fields can have (empty when `fieldless`; the syslog parser's
+        fixed set, a regex parser's groups), None when any: a field not named reads '' on
+        every line."""
+        ...
+
     def event(self, i: int) -> LogEvent:
         """The event of line i (0 <= i < len), built when first asked for."""
 
@@ -119,6 +127,7 @@ class LogBatch(Sequence[LogEvent]):
         "_joined",
         "_lines",
         "_n",
+        "_names",
         "_parse",
         "_some",
         "_text",
@@ -139,6 +148,7 @@ class LogBatch(Sequence[LogEvent]):
         events: Sequence[LogEvent] | None = None,
         times: Callable[[list[str]], list[float | None]] | None = None,
         base: tuple[LogBatch, int] | None = None,
+        field_names: frozenset[str] | None = None,
     ) -> None:
         if events is not None:
             lines = [e.line for e in events]
@@ -150,6 +160,7 @@ class LogBatch(Sequence[LogEvent]):
         self.parse_errors = 0
         self._parse = parse
         self._times = times  # the parser's `times` (None: its lines carry no time)
+        self._names = field_names  # the names `parse` can give fields (None: any)
         self._base = base  # (batch, offset): a part of that batch, whose events are built there
         self._lines = lines
         self._text = text
@@ -234,7 +245,9 @@ class LogBatch(Sequence[LogEvent]):
             return LogBatch(self.source, self.now, None, events=[built[i] for i in indexes])
         lines = self._split()
         picked = [lines[i] for i in indexes]
-        return LogBatch(self.source, self.now, self._parse, picked, times=self._times)
+        return LogBatch(
+            self.source, self.now, self._parse, picked, times=self._times, field_names=self._names
+        )
 
     def part(self, start: int, end: int) -> LogBatch:
         """Lines start..end-1 as a batch of their own (same source, read time and parser)
@@ -261,6 +274,14 @@ class LogBatch(Sequence[LogEvent]):
         if self._base is not None:
             return self._base[0].fieldless
         return self._parse is None and self._built is None
+
+    @property
+    def field_names(self) -> frozenset[str] | None:
+        if self._base is not None:
+            return self._base[0].field_names
+        if self._built is not None:
+            return None
+        return _NO_FIELDS if self._parse is None else self._names
 
     def event(self, i: int) -> LogEvent:
         """The event of line i (0 <= i < len), built (its line parsed) when first asked for."""

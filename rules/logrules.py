@@ -72,10 +72,11 @@ class LogRule(KeyedWindows):
         groups = sel.match.groupindex if sel.match is not None else {}
         self.where = tuple((mt, mt.name in groups) for mt in sel.where)
         # every `where` reads a field (not a group, not `source`) the empty value passes: a
-        # batch without fields (LogLines.fieldless) passes it on every line
+        # batch whose lines cannot have those fields (LogLines.field_names) passes every line
         self.where_empty_ok = all(
             not g and mt.name != "source" and _test(mt, "") for mt, g in self.where
         )
+        self.where_names = frozenset(mt.name for mt, _ in self.where)
         self.of = tuple((mt, mt.name in groups) for mt in rule.of)
         self.by = tuple((b, b in groups) for b in rule.by)
         self.field_name = rule.field or ""
@@ -116,7 +117,11 @@ class LogRule(KeyedWindows):
                 return
         if self.exclude is not None and self.exclude.search(line) is not None:
             return
-        if self.where and not (self.where_empty_ok and batch.fieldless):
+        if self.where and not (
+            self.where_empty_ok
+            and (names := batch.field_names) is not None
+            and names.isdisjoint(self.where_names)
+        ):
             for mt, in_groups in self.where:
                 if not _test(mt, _lookup(mt.name, in_groups, m, batch, idx)):
                     return
@@ -186,8 +191,10 @@ class LogRule(KeyedWindows):
             n = 1
         elif wg[1] and m is not None and (v := m.group(wg[0])) is not None:
             n = weight_of(v)
-        else:  # (a batch without fields: the empty field, 1 event; not even built)
-            n = 1 if batch.fieldless else weight_of(_lookup(*wg, m, batch, idx))
+        elif (names := batch.field_names) is not None and wg[0] not in names:
+            n = 1  # (a field its lines cannot have: 1 event, no event built to read it)
+        else:
+            n = weight_of(_lookup(*wg, m, batch, idx))
         if self.connections is None or self.conn is None:
             todo: list[tuple[Key, int, tuple[str, ...]]] = [(key, n, (line,))]
         else:

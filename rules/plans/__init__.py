@@ -97,7 +97,8 @@ def plan_for(rule: Rule) -> Plan:
     f = facts(rule)
     plan = _choose(f, STRATEGIES)
     if f.fields_where and isinstance(plan, KEYED):
-        return Fieldless(plan, _choose(replace(f, keyable=False), STRATEGIES))
+        names = frozenset(mt.name for mt in rule.logs.where) if rule.logs is not None else ()
+        return Fieldless(plan, _choose(replace(f, keyable=False), STRATEGIES), frozenset(names))
     return plan
 
 

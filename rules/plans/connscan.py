@@ -1,9 +1,9 @@
 """`ConnectionScan`: a count rule with connection state (`connection: {id, tells}`, builtin:sshd's
 SSHAuthRefused) whose matches each hold one of a few literals. Most of the lines it reads only
 tell their connection's address (sshd's `Failed ...` and `Invalid user ...` lines); on a batch
-without fields (whose `where` every line passes) such a line goes straight to the connection
+whose lines cannot have the fields its `where` reads (which every line then passes) such a line goes straight to the connection
 state (`LogRule.tell`: its pid and address, from the match found in place), and only the
-lines that count are judged by `LogRule.observe`. A batch with fields is read by the rule's
+lines that count are judged by `LogRule.observe`. Any other batch is read by the rule's
 other plan (`fallback`, each line judged by `observe`)."""
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class ConnectionScan(Plan):
     tells: tuple[int, ...]  # the groups that tell an address
     exclude: re.Pattern[str] | None
     fallback: Plan
+    where_names: frozenset[str]  # the fields the `where` reads
 
     @classmethod
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
@@ -60,6 +61,7 @@ class ConnectionScan(Plan):
             tuple(f.groups[t] for t in rule.tells),
             sel.exclude if sel is not None else None,
             scan,
+            frozenset(mt.name for mt in sel.where) if sel is not None else frozenset(),
         )
 
     @property
@@ -68,7 +70,8 @@ class ConnectionScan(Plan):
 
     def run(self, r: LogRule, p: Pass) -> None:
         batch, now, out = p.batch, p.now, p.out
-        if not batch.fieldless:
+        names = batch.field_names
+        if names is None or not names.isdisjoint(self.where_names):
             self.fallback.run(r, p)
             return
         text = batch.text

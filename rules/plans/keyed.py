@@ -226,13 +226,16 @@ def _is_odd(kp: Keys, m: re.Match[str], k: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Fieldless(Plan):
-    """A keyed rule whose `where` reads fields that a line without fields passes: a batch
-    whose lines have no fields (`LogLines.fieldless`: the `none` parser) is read by the
-    keyed plan (`fast`), which skips the `where`; any other batch by `slow`, the plan the
-    rule has with its `where` (each line judged by `LogRule.observe`)."""
+    """A keyed rule whose `where` reads fields that a line without them passes: a batch
+    whose lines cannot have them (`LogLines.field_names`: the `none` parser's lines have no
+    fields, the syslog parser's a fixed set without journald's `_UID`) is read by the keyed
+    plan (`fast`), which skips the `where`; any other batch (the journal's entries, a json
+    log) by `slow`, the plan the rule has with its `where` (each line judged by
+    `LogRule.observe`)."""
 
     fast: Plan
     slow: Plan
+    where_names: frozenset[str]  # the fields the `where` reads
 
     @classmethod
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
@@ -243,4 +246,6 @@ class Fieldless(Plan):
         return f"Fieldless({self.fast.label}, else {self.slow.label})"
 
     def run(self, r: LogRule, p: Pass) -> None:
-        (self.fast if p.batch.fieldless else self.slow).run(r, p)
+        names = p.batch.field_names
+        fast = names is not None and names.isdisjoint(self.where_names)
+        (self.fast if fast else self.slow).run(r, p)

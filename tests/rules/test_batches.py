@@ -232,7 +232,31 @@ def state(e: object) -> tuple[object, object]:
 def text_batch(part: list[LogEvent]) -> LogBatch:
     """The lines as a collector sends a block it read: the text whole, lines split and
     parsed on demand."""
-    return LogBatch(part[0].source, 0.0, parse, text="\n".join(ln.line for ln in part))
+    return LogBatch(
+        part[0].source,
+        0.0,
+        parse,
+        text="\n".join(ln.line for ln in part),
+        field_names=frozenset(("level", "app", "ms")),
+    )
+
+
+def no_level(line: str) -> tuple[dict[str, str], None]:
+    fields = fields_of(line)
+    del fields["level"]
+    return fields, None
+
+
+def named_batch(part: list[LogEvent]) -> LogBatch:
+    """A block read by a parser whose fields never include `level` (as the syslog parser's
+    never include journald's `_UID`): a `where` on it passes or fails every line alike."""
+    return LogBatch(
+        part[0].source,
+        0.0,
+        no_level,
+        text="\n".join(ln.line for ln in part),
+        field_names=frozenset(("app", "ms")),
+    )
 
 
 def bare_batch(part: list[LogEvent]) -> LogBatch:
@@ -241,13 +265,15 @@ def bare_batch(part: list[LogEvent]) -> LogBatch:
 
 
 @pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("kind", ["lines", "multiline", "text", "bare"])
+@pytest.mark.parametrize("kind", ["lines", "multiline", "text", "bare", "named"])
 def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str) -> None:
     lines = random_lines(seed, 300)
     if kind != "multiline":
         lines = [ln for ln in lines if "\n" not in ln.line]
     if kind == "bare":
         lines = [LogEvent(ln.time, ln.source, ln.line) for ln in lines]
+    if kind == "named":
+        lines = [LogEvent(ln.time, ln.source, ln.line, no_level(ln.line)[0]) for ln in lines]
     batched, single = engine(RULES), line_by_line(engine(RULES))
     for t in range(0, len(lines), 50):
         chunk = lines[t : t + 50]
@@ -259,6 +285,8 @@ def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str) -> None:
                     if kind == "text"
                     else bare_batch(part)
                     if kind == "bare"
+                    else named_batch(part)
+                    if kind == "named"
                     else LogBatch.of_events(source, t, part)
                 )
                 assert batch.fieldless == (kind == "bare")

@@ -80,6 +80,7 @@ class PlainLines:
         self.text = "\n".join(self.lines)
         self.read: set[int] = set()
         self.fieldless = False  # (its events have fields)
+        self.field_names = None  # (any)
 
     def __len__(self) -> int:
         return len(self._events)
