@@ -212,50 +212,33 @@ MAX_HTML_BYTES_PER_ALERT = 420  # with these labels and a short line (host name 
 
 
 def test_a_thousand_alerts_render_time_and_page_weight(page: Any, running: Running) -> None:
-    """What "renders in < 100 ms with 1,000 alerts" means here, printed: the browser's
-    main-thread CPU for the load (and its style + layout share, DevTools metrics) and
-    Navigation Timing's domContentLoadedEventEnd - responseStart (wall clock: first byte to a
-    parsed, scripted page; it grows with the machine's load, so it is printed, not asserted).
-    Asserted: what makes it fast and does not vary with the load: DOM nodes and HTML bytes
-    per alert, and that a live update touches only what changed."""
+    """What "renders in < 100 ms with 1,000 alerts" means here, printed for the page with a
+    few alerts and with 1,000 (the difference is what the alerts cost): the browser's
+    main-thread CPU for the load and its style + layout share (DevTools Performance metrics,
+    counted from just before the navigation) and Navigation Timing's domContentLoadedEventEnd -
+    responseStart (wall clock: first byte to a parsed, scripted page). Times grow with the
+    machine's load, so they are printed, not asserted. Asserted: what makes it fast and does
+    not vary with the load: DOM nodes and HTML bytes per alert, and that a live update
+    touches only what changed."""
     weight = _weight(page)
     print(f"\npage weight with a few alerts: {weight} bytes (HTML, CSS, JS)")
     assert weight < 100_000
+    few = _load(page, running.url + "/")
+    print(f"{few['alerts']} alerts: {_figures(few)}")
 
     running.write(*(f"ERROR {code} one of many" for code in range(1000, 2000)))
     wait_for(lambda: _count_in_api(running) >= 1000, timeout=30)
-    page.get("about:blank")
-    page.execute_cdp_cmd("Performance.enable", {})
-    before = _cpu(page)
-    page.get(running.url + "/")
-    cpu = {k: v - before.get(k, 0.0) for k, v in _cpu(page).items()}
-    if cpu["ThreadTime"] <= 0:  # the page got a renderer of its own: its figures are its load's
-        cpu = _cpu(page)
-    nav = page.execute_script(
-        "const n = performance.getEntriesByType('navigation')[0];"
-        "return {dcl: n.domContentLoadedEventEnd - n.responseStart,"
-        " body: n.responseEnd - n.responseStart, bytes: n.encodedBodySize}"
-    )
-    dom = page.execute_script(
-        "const s = document.getElementById('sec-alerts');"
-        "const it = document.createNodeIterator(s); let nodes = 0; while (it.nextNode()) nodes++;"
-        "return {alerts: s.querySelectorAll('li.alert').length,"
-        " elements: s.querySelectorAll('*').length, nodes: nodes - 1,"
-        " html: new Blob([s.innerHTML]).size}"
-    )
-    n = dom["alerts"]
+    many = _load(page, running.url + "/")
+    n = many["alerts"]
     assert n >= 1000
     print(
-        f"{n} alerts: HTML {nav['bytes']} bytes ({dom['html'] / n:.0f} a alert), "
-        f"{dom['elements'] / n:.1f} elements and {dom['nodes'] / n:.1f} nodes a alert; "
-        f"main-thread CPU for the load {cpu['ThreadTime']:.0f} ms (style "
-        f"{cpu['RecalcStyleDuration']:.0f} ms + layout {cpu['LayoutDuration']:.0f} ms); "
-        f"first byte to DOMContentLoaded {nav['dcl']:.0f} ms (body transfer {nav['body']:.0f} ms)"
+        f"{n} alerts: {_figures(many)}; HTML {many['html'] / n:.0f} bytes, "
+        f"{many['elements'] / n:.1f} elements and {many['nodes'] / n:.1f} nodes an alert"
     )
     host = len(socket.gethostname())
-    assert dom["elements"] <= MAX_ELEMENTS_PER_ALERT * n + 10  # + the group's heading
-    assert dom["nodes"] <= MAX_NODES_PER_ALERT * n + 20
-    assert dom["html"] <= (MAX_HTML_BYTES_PER_ALERT + host) * n
+    assert many["elements"] <= MAX_ELEMENTS_PER_ALERT * n + 10  # + the group's heading
+    assert many["nodes"] <= MAX_NODES_PER_ALERT * n + 20
+    assert many["html"] <= (MAX_HTML_BYTES_PER_ALERT + host) * n
 
     # a notification's link lands on its alert, below the sticky navigation
     far = _alert_id("1900")
@@ -284,6 +267,39 @@ def test_a_thousand_alerts_render_time_and_page_weight(page: Any, running: Runni
     print(
         f"live update: one new alert {one['ms']:.1f} ms ({one['changed']} nodes changed); "
         f"all {n + 1} alerts received again {again['ms']:.1f} ms (nothing changed)"
+    )
+
+
+def _load(drv: Any, url: str) -> dict[str, Any]:
+    """Open url from a blank page and measure its load (see the test above)."""
+    drv.get("about:blank")
+    drv.execute_cdp_cmd("Performance.disable", {})
+    drv.execute_cdp_cmd("Performance.enable", {})  # the metrics count from here
+    before = _cpu(drv)
+    drv.get(url)
+    cpu = {k: v - before.get(k, 0.0) for k, v in _cpu(drv).items()}
+    if cpu["ThreadTime"] <= 0:  # the page got a renderer of its own: its figures are its load's
+        cpu = _cpu(drv)
+    out = dict(
+        drv.execute_script(
+            "const n = performance.getEntriesByType('navigation')[0];"
+            "const s = document.getElementById('sec-alerts');"
+            "const it = document.createNodeIterator(s); let nodes = 0;"
+            "while (it.nextNode()) nodes++;"
+            "return {dcl: n.domContentLoadedEventEnd - n.responseStart, bytes: n.encodedBodySize,"
+            " alerts: s.querySelectorAll('li.alert').length,"
+            " elements: s.querySelectorAll('*').length, nodes: nodes - 1,"
+            " html: new Blob([s.innerHTML]).size}"
+        )
+    )
+    return {**out, **cpu}
+
+
+def _figures(m: dict[str, Any]) -> str:
+    return (
+        f"main-thread CPU for the load {m['ThreadTime']:.0f} ms (style "
+        f"{m['RecalcStyleDuration']:.0f} ms + layout {m['LayoutDuration']:.0f} ms), "
+        f"first byte to DOMContentLoaded {m['dcl']:.0f} ms, page HTML {m['bytes']} bytes"
     )
 
 
