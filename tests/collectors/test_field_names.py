@@ -72,3 +72,29 @@ def test_journal_entries_are_still_judged_by_their_uid() -> None:
         events = [LogEvent(1000.0, "journal", line, {"_UID": uid, "_PID": "4"})] * 5
         out = e.process(LogBatch.of_events("journal", 1000.0, events), 1000.0, at=1000.0)
         assert bool(out) is fires
+
+
+def test_a_where_the_empty_value_fails_still_refuses_every_file_line() -> None:
+    """`_UID="0"` (journal entries of root only): a file line has no _UID, so none counts,
+    whichever plan reads the batch."""
+    rules = """
+groups:
+  - name: g
+    rules:
+      - alert: RootOnly
+        logs:
+          match: 'Failed password for \\S+ from (?P<ip>\\S+) port'
+          where: ['_UID="0"']
+        aggregate: count
+        over: 10m
+        by: [ip]
+        threshold: ">= 1"
+"""
+    e = Engine(load_rule_files([("t.yaml", rules)], 15.0), {})
+    assert not isinstance(e._log_rules[0].plan, Fieldless)
+    line = "Nov 28 07:00:00 web sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2"
+    for cfg in (ParserConfig("syslog"), ParserConfig("none")):
+        b = batch(make_parser(cfg), "auth", 1000.0, text=line)
+        assert e.process(b, 1000.0, at=1000.0) == []
+    journal = [LogEvent(1000.0, "auth", line, {"_UID": "0"})]
+    assert e.process(LogBatch.of_events("auth", 1000.0, journal), 1000.0, at=1000.0) != []
