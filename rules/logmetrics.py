@@ -26,6 +26,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from alerter.rules.bulk import NoMatch
@@ -327,6 +328,20 @@ class MetricState:
         self._merge({}, {})  # (past a lowered max_series)
 
 
+def _count_together(states: Sequence[MetricState]) -> None:
+    """The metrics counting one regex's lines by labels count them once by all their labels
+    (`MetricSpec.count_by`: the union of their `by`, in order of first mention)."""
+    wide: dict[tuple[str, int], list[int]] = {}
+    counting = [s for s in states if s.spec is not None and s.spec.field is None and s.spec.by]
+    for s in counting:
+        assert s.spec is not None
+        at = wide.setdefault((s.spec.pattern.pattern, s.spec.pattern.flags), [])
+        at.extend(i for i in s.spec.by if i not in at)
+    for s in counting:
+        assert s.spec is not None
+        s.spec = replace(s.spec, count_by=tuple(wide[s.spec.pattern.pattern, s.spec.pattern.flags]))
+
+
 class BatchPass:
     """One batch's log-derived metrics, for rules/scan.feed: `specs` (the metrics' bulk
     passes, which an offload may run beside the rules'), and the call that adds the batch
@@ -352,6 +367,7 @@ class LogMetrics:
     def __init__(self, metrics: Sequence[LogMetric]) -> None:
         self.states = [MetricState(m) for m in metrics]
         self._by_source: dict[str, tuple[MetricState, ...]] = {}
+        _count_together(self.states)
 
     def __bool__(self) -> bool:
         return bool(self.states)

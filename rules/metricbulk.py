@@ -34,6 +34,9 @@ class MetricSpec:
     by: tuple[int, ...]  # each label's place in findall's tuples
     field: int | None  # the value's place in findall's tuples (None: lines counted)
     buckets: tuple[float, ...]  # histogram
+    # counting lines by labels: the places of every label counted by the metrics of this
+    # regex (counted once a batch, each metric's counts summed from them; () or `by`: its own)
+    count_by: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,29 @@ def _keys(spec: MetricSpec, found: list[Any]) -> Iterable[LabelValues]:
         return zip(found)
     get = itemgetter(*spec.by)
     return map(get, found) if len(spec.by) > 1 else zip(map(get, found))
+
+
+def _counts(spec: MetricSpec, found: list[Any], shared: dict[object, Any]) -> dict[Any, int]:
+    """Matches per label set, in order of first appearance. The metrics counting one regex's
+    lines by different labels count its matches once by all their labels (`count_by`), each
+    summing those counts by its own, unless that holds about as many label sets as lines."""
+    wide = spec.count_by
+    if len(wide) < 2 or spec.pattern.groups == 1:
+        return Counter(_keys(spec, found))
+    key = ("counts", spec.pattern.pattern, spec.pattern.flags, wide)
+    base: Counter[Any] | None = shared.get(key)
+    if base is None:
+        base = shared[key] = Counter(map(itemgetter(*wide), found))
+    if len(base) * 4 > len(found):  # (label sets nearly as many as lines: count directly)
+        return Counter(_keys(spec, found))
+    if spec.by == wide:
+        return base
+    at = [wide.index(i) for i in spec.by]
+    out: dict[LabelValues, int] = {}
+    for k, n in base.items():
+        kk = tuple([k[i] for i in at])
+        out[kk] = out.get(kk, 0) + n
+    return out
 
 
 def _number(text: str) -> float | None:
@@ -115,7 +141,7 @@ def summarize_metric(spec: MetricSpec, text: str, shared: dict[object, Any]) -> 
         if not spec.by:
             adds[()] = float(len(found))
         else:
-            adds = {k: float(n) for k, n in Counter(_keys(spec, found)).items()}
+            adds = {k: float(n) for k, n in _counts(spec, found, shared).items()}
         return MetricDelta(adds, {})
     if kind == "gauge" and not spec.by:  # the last value alone, when a number
         last = _number(found[-1] if isinstance(found[-1], str) else found[-1][field])

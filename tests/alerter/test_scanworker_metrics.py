@@ -183,3 +183,20 @@ def test_the_helper_runs_metric_passes_beside_the_rules(worker: ScanWorker) -> N
     feed_both(offloaded, alone, 11)
     assert worker.handed >= 8  # every batch (with the rule's pass) went to the helper
     assert table(offloaded) == table(alone)
+
+
+@pytest.mark.parametrize("methods", [3, 400], ids=["few label sets", "a label set a line"])
+def test_metrics_of_one_regex_count_its_lines_once_by_all_their_labels(methods: int) -> None:
+    e, alone = engine(), engine()
+    by = {s.metric.name: s.spec for s in e.log_metrics.states if s.spec is not None}
+    assert by["req_total"].count_by == by["req_method_status_total"].count_by == (1, 0)
+    rnd = random.Random(methods)
+    names = ["".join(rnd.choice("ABCDEFGH") for _ in range(6)) for _ in range(methods)]
+    lines = [
+        f'a - - [x] "{rnd.choice(names)} / HTTP/1.1" {rnd.choice(["200", "404"])} 1 "-"'
+        for _ in range(400)
+    ]
+    e.process(LogBatch("s", 1.0, None, lines=lines), 1.0)
+    alone.process(LogBatch("s", 1.0, None, lines=[*lines, "a\nb"]), 1.0)
+    assert table(e) == table(alone)
+    assert len(table(e)["req_method_status_total"]) > (2 if methods == 3 else 300)
