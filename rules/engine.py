@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from alerter.rules import quiet
+from alerter.rules import eventtime, quiet
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.events import LogLines, Sample
 from alerter.rules.logmetrics import LogMetrics
@@ -27,6 +27,7 @@ from alerter.rules.state import AlertTable
 from alerter.rules.templates import rfc3339
 
 SNAPSHOT_VERSION = 1
+SEP = "\n"
 
 
 class EngineHooks(Protocol):
@@ -99,6 +100,9 @@ class Engine:
                 run.rules.append(rt)
             self._groups.append(run)
         self._by_source: dict[str, tuple[LogRule, ...]] = {}  # log rules by source
+        # per source: a literal every line its rules can count holds (eventtime.minimal of
+        # their pre-filter literals), None when a rule has none: only those lines' times read
+        self._wanted: dict[str, tuple[str, ...] | None] = {}
         self._rule_errors: dict[str, str] = {}  # rule ident -> last error while processing
         self._by_series: dict[SeriesKey, tuple[MetricRule, ...]] = {}
         self._started: float | None = None
@@ -117,6 +121,9 @@ class Engine:
     def _rules_of(self, source: str) -> tuple[LogRule, ...]:
         rules = tuple(r for r in self._log_rules if not r.sources or source in r.sources)
         self._by_source[source] = rules
+        lits = [r.literal for r in rules]
+        ok = all(w and SEP not in w for w in lits)
+        self._wanted[source] = eventtime.minimal([w for w in lits if w]) if ok else None
         return rules
 
     def process(self, batch: LogLines, now: float, at: float | None = None) -> list[Transition]:
@@ -124,7 +131,9 @@ class Engine:
         clock. Each line is placed at its own time (DESIGN "Event time"): `at` when the caller
         knows all the lines to be of that time (replay's runs), else the batch's runs of one
         time each (`LogLines.at_times`). A line older than a rule's window at `now` counts for
-        nothing in that rule; such lines are reported to the hooks' `events_late`."""
+        nothing in that rule; such lines are reported to the hooks' `events_late`. When every
+        rule of the source has a pre-filter literal, only the times of the lines holding one
+        are read (no rule counts the others; they are not counted late either)."""
         if self._started is None:
             self._start(now)
         out: list[Transition] = []
@@ -141,11 +150,12 @@ class Engine:
         for r in rules:
             r.clock = now
         late = 0
-        for t, part in batch.at_times() if at is None else ((at, batch),):
+        runs = batch.runs(self._wanted[batch.source]) if at is None else ((at, batch, len(batch)),)
+        for t, part, timed in runs:
             live: Sequence[LogRule] = rules
             if any(r.late(t, now) for r in rules):
                 live = [r for r in rules if not r.late(t, now)]
-                late += len(part)
+                late += timed
             if live:
                 feed(live, part, t, out, self._rule_errors, self._offload, metrics)
                 metrics = None

@@ -93,6 +93,11 @@ class LogLines(Protocol):
     def at_times(self) -> Sequence[tuple[float, LogLines]]:
         """The lines as runs of one event time each, in order (DESIGN "Event time")."""
 
+    def runs(self, wanted: tuple[str, ...] | None) -> Sequence[tuple[float, LogLines, int]]:
+        """`at_times` with, for each run, how many of its lines had their time read. `wanted`
+        (literals, none holding a newline): only the lines holding one of them are counted by
+        a rule, so only their times need be read (alerter.rules.eventtime.runs_of_wanted)."""
+
 
 class LogBatch(Sequence[LogEvent]):
     """Lines of one source read together (a `LogLines`), as a sequence of LogEvents each
@@ -224,12 +229,19 @@ class LogBatch(Sequence[LogEvent]):
     def at_times(self) -> list[tuple[float, LogBatch]]:
         """The lines as (time, batch) runs of one event time each, in line order: the batch
         itself when it is one run (alerter.rules.eventtime)."""
+        return [(t, part) for t, part, _ in self.runs(None)]
+
+    def runs(self, wanted: tuple[str, ...] | None) -> list[tuple[float, LogBatch, int]]:
+        """`at_times` with how many lines of each run had their time read; with `wanted`,
+        only the lines holding one of those literals (the others ride in a neighbour's run)."""
         from alerter.rules import eventtime  # (it builds LogBatches)
 
         if self._built is not None:
             return eventtime.runs_of_events(self, self._built)
         if self._times is None or not len(self):
-            return [(self.now, self)]
+            return [(self.now, self, len(self))]
+        if wanted is not None:
+            return eventtime.runs_of_wanted(self, self._split(), self._times, wanted)
         return eventtime.runs_of_lines(self, self._split(), self._times)
 
     def parsed_lines(self) -> list[int]:

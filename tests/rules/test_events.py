@@ -95,6 +95,9 @@ class PlainLines:
     def at_times(self) -> list[tuple[float, PlainLines]]:
         return [(self.now, self)]  # (all of one time)
 
+    def runs(self, wanted: tuple[str, ...] | None) -> list[tuple[float, PlainLines, int]]:
+        return [(self.now, self, len(self))]
+
 
 def transitions(e: Engine, batches: Sequence[LogLines]) -> list[tuple[str, str, str]]:
     out = []
