@@ -19,6 +19,11 @@ which places them in buckets (and is an `absent` key's last sight, a `new_value`
 sight); evaluations, and the transitions they make, happen at the engine's clock (`clock`, set
 by the engine before each batch; the periodic `evaluate` sets it too). An event older than the
 rule's window at the clock is `late`: the engine does not hand it to the rule.
+
+The periodic evaluation of a count, rate, distinct or change rule under `>`/`>=`, and of a
+`last` rule, visits only the keys it could change (alerter.rules.sweep): the active ones and
+those whose window emptied; the other rules evaluate every key (`evaluate_all`). The sweep
+relies on every update of a key's window being followed by the key's inline evaluation.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from alerter.rules.alert import Transition
 from alerter.rules.model import Rule
 from alerter.rules.rows import Rows
 from alerter.rules.state import AlertTable, Key
+from alerter.rules.sweep import Sweep, sweeps
 from alerter.rules.windows import (
     BUCKETS,
     AbsentWindow,
@@ -82,9 +88,6 @@ class KeyedWindows:
     def __init__(self, rule: Rule, table: AlertTable) -> None:
         self.rule = rule
         self.table = table
-        # LogRule sets it for a rule whose batches are gathered per key (see LogRule.keyed):
-        # such a key's window is expired as it is updated, so evaluate() forgets it sooner
-        self.keyed = False
         # count: the threshold as a C comparison on the window's running total
         th = rule.threshold
         self.cmp = _OPS[th.op] if rule.aggregate == "count" and th is not None else None
@@ -102,8 +105,40 @@ class KeyedWindows:
         # new_value: key + value -> first seen (alerting), oldest first
         self.fresh: OrderedDict[Key, float] = OrderedDict()
         self.started: float | None = None
-        self.clock = -math.inf  # the engine's clock (evaluations happen at it, not at line times)
+        # the engine's clock (evaluations happen at it, not at line times): `clock`
+        self._clock = -math.inf
         self.evicted = 0  # keys evicted past max_keys and not yet reported by the engine
+        # ticks that visit only the keys they could change (alerter.rules.sweep), or None:
+        # every key at every tick. `order` is the sweep's, kept up to date by _evaluate_key;
+        # `swept`, the first bucket of its last tick: windows may hold buckets before it
+        self.sweep = Sweep(rule) if sweeps(rule) and self.eager else None
+        self.order = self.sweep.order if self.sweep is not None else None
+        self.swept: float = -math.inf
+
+    @property
+    def clock(self) -> float:
+        return self._clock
+
+    @clock.setter
+    def clock(self, now: float) -> None:
+        """The engine's clock, set before each batch and evaluation; one whose window starts
+        before the last tick's (the clock stepped back) first catches the windows up."""
+        self._clock = now
+        if (now - self.span) // self.width < self.swept:
+            self.rewind()
+
+    def rewind(self) -> None:
+        """Expire every window to where the last tick left the ones it visited: the full
+        evaluation expired them all then, so a line added now at an older bucket (the clock
+        stepped back) is kept as it keeps it."""
+        swept = int(self.swept)
+        for w in self.keys.values():
+            w.expire(swept)
+        self.swept = -math.inf
+
+    def full_ticks(self) -> None:
+        """Evaluate every key at every tick (the sweep's reference in tests)."""
+        self.sweep = self.order = None
 
     def start(self, now: float) -> None:
         self.started = now
@@ -127,13 +162,15 @@ class KeyedWindows:
     def first_bucket(self, now: float) -> int:
         """The oldest bucket still in the window at the clock (at `now` while the engine has
         set none): lines of a later time (a writer's clock ahead) do not expire older ones."""
-        at = now if self.clock == -math.inf else self.clock
+        at = now if self._clock == -math.inf else self._clock
         return int((at - self.span) // self.width)
 
     def _evict(self) -> None:
         """The least recently updated key out (a key was just added past max_keys)."""
-        self.keys.popitem(last=False)
+        _, w = self.keys.popitem(last=False)
         self.evicted += 1
+        if self.sweep is not None:
+            self.sweep.dropped(w)
 
     def _trim(self, table: OrderedDict[Key, Any]) -> None:
         """Evict from the front of `table` down to max_keys."""
@@ -158,7 +195,7 @@ class KeyedWindows:
                 seen.move_to_end(k)  # the table stays ordered by last sight
             if now - prev < self.rule.lookback:
                 return
-        clock = now if self.clock == -math.inf else self.clock
+        clock = now if self._clock == -math.inf else self._clock
         if clock - now >= self.rule.over:
             return  # seen long ago: remembered, but its alert would already be over
         fresh = self.fresh
@@ -176,25 +213,23 @@ class KeyedWindows:
         if self.agg == "new_value":
             self._evaluate_new_values(now, out)
             return
+        sweep = self.sweep
+        if sweep is not None and sweep.ready:
+            sweep.tick(self, now, out)
+            return
+        self.evaluate_all(now, out)
+        if sweep is not None:  # (the first tick, or the first after a restore)
+            sweep.rebuild(self, int((now - self.span) // self.width))
+
+    def evaluate_all(self, now: float, out: list[Transition]) -> None:
+        """Evaluate every key at the clock (`now`)."""
         keys = self.keys
         gone = []
-        if self.keyed:
-            # a count (or distinct) only falls while no events come, so an inactive key cannot
-            # start firing at a tick: only forget it once its newest bucket has left the window
-            first = int((now - self.span) // self.width)
-            active = self.table.active
-            for key, w in keys.items():
-                if key in active:
-                    self._evaluate_key(key, w, now, out)
-                    if w.empty() and key not in active:
-                        gone.append(key)
-                elif w.b[-2] < first:  # type: ignore[attr-defined]  # Count/DistinctWindow
-                    gone.append(key)
         # absent keys (with by) are forgotten after forget_after of silence
         forget_before = (
             now - self.rule.forget_after if self.agg == "absent" and self.rule.by else None
         )
-        for key, w in () if self.keyed else keys.items():
+        for key, w in keys.items():
             self._evaluate_key(key, w, now, out)
             if (w.empty() and not self.table.is_active(key)) or (
                 forget_before is not None and (w.value() or 0.0) <= forget_before
@@ -228,8 +263,8 @@ class KeyedWindows:
     def _evaluate_key(self, key: Key, w: Window, now: float, out: list[Transition]) -> None:
         """Evaluate one key at the clock (`now`, the time of the lines just added or of the
         evaluation, only while the engine has set no clock)."""
-        if self.clock != -math.inf:
-            now = self.clock
+        if self._clock != -math.inf:
+            now = self._clock
         w.expire(int((now - self.span) // self.width))
         active = key in self.table.active
         if self.cmp is not None and not active and not self.cmp(w.total, self.bound):  # type: ignore[attr-defined]
@@ -237,6 +272,10 @@ class KeyedWindows:
         value, cond = self._condition(w, now, active)
         if cond or active:
             self.table.step(key, cond, value, now, out, lambda: self._labels(key), w.ex)
+            order = self.order
+            if order is not None:  # the sweep's active keys, in the order of `keys`
+                order.pop(key, None)
+                order[key] = None
 
     def _condition(self, w: Window, now: float, active: bool) -> tuple[float | None, bool]:
         rule = self.rule
@@ -283,7 +322,12 @@ class KeyedWindows:
         keys, seen, fresh = self.keys, self.seen, self.fresh
 
         def windows() -> Iterator[list[Any]]:
-            return ([list(k), w.dump()] for k, w in keys.items())
+            # a window the sweep did not visit at the last tick may still hold older buckets
+            swept = int(self.swept) if self.swept != -math.inf else None
+            for k, w in keys.items():
+                if swept is not None:
+                    w.expire(swept)
+                yield [list(k), w.dump()]
 
         def seen_items() -> Iterator[list[Any]]:
             return ([list(k), t] for k, t in seen.items())
@@ -312,5 +356,7 @@ class KeyedWindows:
         self.fresh.update((tuple(k), float(t)) for k, t in data.get("fresh", ()))
         for table in (self.keys, self.seen, self.fresh):
             self._trim(table)
+        if self.sweep is not None:
+            self.sweep.ready = False  # the restored keys: evaluated in full, then filed
         if data.get("started") is not None:
             self.started = float(data["started"])

@@ -34,7 +34,10 @@ DISTINCT_CAP = 10_000  # distinct values kept per bucket
 class Window:
     """Base: examples and the interface the engine uses."""
 
-    __slots__ = ("ex",)
+    __slots__ = ("due", "ex")
+    # where alerter.rules.sweep filed the window (the newest bucket it was seen with), unset
+    # until then: the windows are made on the per-line path, which never sets it
+    due: float | None
 
     def __init__(self) -> None:
         self.ex: tuple[str, ...] = ()
@@ -60,6 +63,10 @@ class Window:
 
     def value(self) -> float | None:
         """The aggregate over what is left; None when undefined (no data)."""
+        raise NotImplementedError
+
+    def newest(self) -> int | None:
+        """The index of the newest bucket; None when there is none."""
         raise NotImplementedError
 
     def empty(self) -> bool:
@@ -133,6 +140,9 @@ class CountWindow(Window):
     def value(self) -> float | None:
         return float(self.total)
 
+    def newest(self) -> int | None:
+        return self.b[-2] if self.b else None
+
     def empty(self) -> bool:
         return not self.b
 
@@ -200,6 +210,9 @@ class StatsWindow(ListWindow):
         if b and b[0] < first:
             del b[: _drop(b, first, 5)]
 
+    def newest(self) -> int | None:
+        return self.b[-5] if self.b else None
+
     def value(self) -> float | None:
         b = self.b
         if not b:
@@ -234,6 +247,9 @@ class LastWindow(Window):
 
     def value(self) -> float | None:
         return None if self.i is None else float(self.x)
+
+    def newest(self) -> int | None:
+        return self.i
 
     def empty(self) -> bool:
         return self.i is None
@@ -298,6 +314,9 @@ class QuantileWindow(ListWindow):
         if b and b[0] < first:
             del b[: _drop(b, first, 3)]
 
+    def newest(self) -> int | None:
+        return self.b[-3] if self.b else None
+
     def value(self) -> float | None:
         vals = sorted(v for k in range(2, len(self.b), 3) for v in self.b[k])
         return quantile(self.q, vals)
@@ -339,6 +358,9 @@ class DistinctWindow(Window):
         b = self.b
         if b and b[0] < first:
             del b[: _drop(b, first, 2)]
+
+    def newest(self) -> int | None:
+        return self.b[-2] if self.b else None
 
     def value(self) -> float | None:
         b = self.b
@@ -402,6 +424,9 @@ class RatioWindow(Window):
             return None
         return self.hits / self.n
 
+    def newest(self) -> int | None:
+        return self.b[-3] if self.b else None
+
     def empty(self) -> bool:
         return not self.b
 
@@ -455,6 +480,9 @@ class AbsentWindow(Window):
 
     def expire(self, first: int) -> None:
         pass
+
+    def newest(self) -> int | None:
+        return None  # (not buckets: the time last seen)
 
     def value(self) -> float | None:
         return self.seen
