@@ -4,12 +4,15 @@ A key whose condition first holds becomes pending (active_at = now) and fires on
 for `for`; `for: 0` fires in the same evaluation. When the condition stops, a pending alert is
 dropped silently and a firing one is resolved, unless `keep_firing_for` keeps it firing (counted
 from the first evaluation without the condition; reset when the condition comes back).
-Annotations are rendered only when a transition is emitted or alerts are listed, never per line.
+Annotations are rendered only when a transition is emitted or a listed alert's annotations are
+read, never per line, and again only when their inputs (value, examples) changed: the daemon
+lists every alert each second for states and fingerprints, and renders none of them for that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +36,9 @@ class Instance:
     fired_at: float | None = None
     keep_since: float | None = None
     examples: tuple[str, ...] = ()
-    # annotations as last rendered, with the value and examples they were rendered for
+    # annotations as last rendered, with the value and examples they were rendered for (the
+    # other inputs, labels, alert name and active_at, never change for an instance); dropped
+    # with the instance
     rendered: tuple[float, tuple[str, ...], dict[str, str]] | None = None
     # of the labels, which never change: hashed once, not on every transition
     fingerprint: str = field(default="", repr=False)
@@ -145,16 +150,17 @@ class AlertTable:
     def is_active(self, key: Key) -> bool:
         return key in self.active
 
-    def alert(self, inst: Instance, resolved_at: float | None = None) -> Alert:
+    def alert(self, inst: Instance, resolved_at: float | None = None, lazy: bool = False) -> Alert:
+        """The instance as an Alert; `lazy`: its annotations rendered when first read, from
+        the value and examples it has now (a listing: most are read for their state only)."""
+        annotations: Mapping[str, str]
         r = inst.rendered
-        if r is not None and r[0] == inst.value and r[1] is inst.examples:
+        if r is not None and _same(r[0], inst.value) and r[1] == inst.examples:
             annotations = r[2]
+        elif lazy:
+            annotations = LazyAnnotations(self, inst)
         else:
-            ctx = templates.context(
-                inst.labels, inst.value, self.rule.alert, inst.examples, inst.active_at
-            )
-            annotations = {k: self._render(t, ctx) for k, t in self._annotations.items()}
-            inst.rendered = (inst.value, inst.examples, annotations)
+            annotations = self.annotations(inst, inst.value, inst.examples)
         return Alert(
             labels=inst.labels,
             annotations=annotations,
@@ -170,7 +176,19 @@ class AlertTable:
         )
 
     def alerts(self) -> list[Alert]:
-        return [self.alert(i) for i in self.active.values()]
+        return [self.alert(i, lazy=True) for i in self.active.values()]
+
+    def annotations(
+        self, inst: Instance, value: float, examples: tuple[str, ...]
+    ) -> dict[str, str]:
+        """inst's annotations for this value and examples: rendered, or as last rendered."""
+        r = inst.rendered
+        if r is not None and _same(r[0], value) and r[1] == examples:
+            return r[2]
+        ctx = templates.context(inst.labels, value, self.rule.alert, examples, inst.active_at)
+        text = {k: self._render(t, ctx) for k, t in self._annotations.items()}
+        inst.rendered = (value, examples, text)
+        return text
 
     def _transition(
         self, inst: Instance, previous: State, now: float, resolved_at: float | None = None
@@ -190,3 +208,37 @@ class AlertTable:
     def load(self, data: list[list[Any]]) -> None:
         for k, d in data:
             self.active[tuple(k)] = Instance.load(d)
+
+
+def _same(a: float, b: float) -> bool:
+    """The same float for a template: equal, and 0.0 is not -0.0 (`humanize` prints "-0")."""
+    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
+class LazyAnnotations(Mapping[str, str]):
+    """A listed alert's annotations, rendered on first read from the value and examples its
+    instance had when listed (the instance's later steps do not change them)."""
+
+    __slots__ = ("_examples", "_inst", "_table", "_text", "_value")
+
+    def __init__(self, table: AlertTable, inst: Instance) -> None:
+        self._table, self._inst = table, inst
+        self._value, self._examples = inst.value, inst.examples
+        self._text: dict[str, str] | None = None
+
+    def _rendered(self) -> dict[str, str]:
+        if self._text is None:
+            self._text = self._table.annotations(self._inst, self._value, self._examples)
+        return self._text
+
+    def __getitem__(self, key: str) -> str:
+        return self._rendered()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rendered())
+
+    def __len__(self) -> int:
+        return len(self._rendered())
+
+    def __repr__(self) -> str:
+        return repr(self._rendered())
