@@ -14,6 +14,8 @@ A metric that reads only its regex (labels and value from its groups, no `exclud
 `where`) takes a text batch in bulk, as the rules' bulk plans do: one `findall` of its regex
 (widened to the rest of the line: the first match of each line) and the counting in C
 (`Counter`, `map(float, ...)`, `sorted` and bisect for buckets), no Python work per line.
+That pass is rules/metricbulk.py's: for a large batch the scan helper runs it beside the rules'
+bulk passes (`pass_for`, rules/scan.feed), and the metric merges the summary it returns.
 A label or value named by a regex group is that group's text (empty when the group took no
 part), never a parsed field of the same name, so both paths read the same.
 

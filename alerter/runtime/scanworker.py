@@ -1,10 +1,10 @@
 """A helper process that runs the bulk rules' batch-wide passes while the daemon runs the rest.
 
 Python runs one thread of bytecode at a time, so a busy log's rules share one core however many
-the host has. The passes of single-key count, ratio and spike rules and of quantiles of a regex
-group (`alerter.rules.bulk`) need nothing but a batch's text and return a few numbers and lines: for a
-large batch the engine hands them to this process, runs its other rules meanwhile, then applies
-the summaries (`alerter.rules.scan.feed`). Small batches (a host's usual trickle) stay in-process: the
+the host has. The passes of single-key count, ratio and spike rules, of quantiles of a regex
+group (`alerter.rules.bulk`) and of log-derived metrics (`alerter.rules.metricbulk`) need
+nothing but a batch's text and return a few numbers and lines: for a large batch the engine
+hands them to this process, runs its other rules meanwhile, then applies the summaries (`alerter.rules.scan.feed`). Small batches (a host's usual trickle) stay in-process: the
 hand-over costs a round trip of some 30 µs.
 
 The text goes through a shared memory file (memfd) the two processes map, with a pickled
