@@ -14,7 +14,9 @@ Why no other key can change (the rules it is used for are those where this holds
 - a key's window is only ever updated followed by that key's inline evaluation (eager
   aggregates: `LogRule.observe`, `observe_counts`, `observe_keys`; a count below its threshold
   is decided inline the same way). So a key whose alert is not active had a false condition at
-  its last evaluation, and since then its window has only lost buckets, at the clock;
+  its last evaluation, and since then its window has only lost buckets, at the clock (an alert
+  resolved by a `resolve_threshold` had a false condition only if the two thresholds exclude
+  each other, as `< 1` and `>= 5` do: with others every key is evaluated);
 - losing buckets never raises a count, a rate, a number of distinct values or of changes: under
   `>` or `>=` a false condition stays false. `last` keeps its value, or has none (false) once its
   bucket has gone: any threshold. Such a key makes no transition until a line updates it.
@@ -24,12 +26,12 @@ Why no other key can change (the rules it is used for are those where this holds
   ticks only), absent (time alone fires it); new_value has its own tables.
 
 Which windows empty at a tick, without looking at every key: each key is filed (its window's
-`due`) under the newest bucket its window had when filed; a window's newest bucket only moves
-forward (a line's bucket is at or after the window's start), so at a tick the keys filed under a
-bucket before the window's first one include every window that emptied. Each is expired: gone
-if empty, filed again under its newest bucket otherwise. Keys made since the last tick are at
-the end of `keys` (an OrderedDict in order of last update) and have no `due`: the tick files
-them, walking back from the end until it has found as many as `keys` has unfiled ones.
+`due`) under the newest bucket its window had when filed; a line never makes a window's newest
+bucket older, and expiry removes it only with all the others, so at a tick the keys filed under
+a bucket before the window's first one include every window that emptied. Each is expired:
+gone if empty, filed again under its newest bucket otherwise. Keys made since the last tick are
+at the end of `keys` (an OrderedDict in order of last update) with a `due` of None: the tick
+files them, walking back from the end until it has found as many as `keys` has unfiled ones.
 
 Expiry is deferred: a key that is not visited keeps its buckets older than the window until
 its next evaluation, which expires first, at a clock at least as late (`swept` is the first
@@ -41,8 +43,9 @@ evaluation gives; the tests compare the two over random rules, lines and ticks.
 The order of the active keys: the full evaluation visits keys in the order of `keys`, last
 updated last, and so emits a tick's transitions in that order. Every update of a key whose alert
 is active (or becomes so) is followed by its inline evaluation, which moves the key to the end of
-`order` too: among the active keys, `order` and `keys` agree. A restored rule (or one whose
-active keys `order` lacks) is evaluated in full once, which files every key anew.
+`order` too: among the active keys, `order` and `keys` agree. (Should `order` lack an active
+key, that tick takes them from `keys`.) A restored rule is evaluated in full once, which files
+every key anew.
 
 Memory: a slot per window (`due`) and an entry in a list per key.
 """

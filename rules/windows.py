@@ -35,8 +35,8 @@ class Window:
     """Base: examples and the interface the engine uses."""
 
     __slots__ = ("due", "ex")
-    # where alerter.rules.sweep filed the window (the newest bucket it was seen with), unset
-    # until then: the windows are made on the per-line path, which never sets it
+    # where alerter.rules.sweep filed the window (the newest bucket it was seen with); None
+    # until then (set by the windows a sweeping rule uses: reading an unset slot is slow)
     due: float | None
 
     def __init__(self) -> None:
@@ -107,12 +107,13 @@ class CountWindow(Window):
         self.ex = ()
         self.b = array("q")
         self.total = 0
+        self.due = None
 
     @classmethod
     def of(cls, i: int, n: int, ex: tuple[str, ...]) -> CountWindow:
         """A new window holding n events in bucket i (a new key's first batch at once)."""
         w = cls.__new__(cls)
-        w.b, w.total, w.ex = array("q", (i, n)), n, ex
+        w.b, w.total, w.ex, w.due = array("q", (i, n)), n, ex, None
         return w
 
     def add(self, i: int, x: Any, n: int = 1) -> None:
@@ -236,6 +237,7 @@ class LastWindow(Window):
         self.ex = ()
         self.i: int | None = None
         self.x = 0.0
+        self.due = None
 
     def add(self, i: int, x: Any) -> None:
         if self.i is None or i >= self.i:  # an older event's value is not the last
@@ -342,6 +344,7 @@ class DistinctWindow(Window):
     def __init__(self) -> None:
         self.ex = ()
         self.b: list[Any] = []  # [index, set, ...]
+        self.due = None
 
     def add(self, i: int, x: Any) -> None:
         b = self.b
