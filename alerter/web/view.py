@@ -14,6 +14,7 @@ import functools
 import hashlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring as json_string  # json.dumps(s, ensure_ascii=False)
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from alerter.runtime.metrics import Metrics
 TOP_KEYS = 5  # values shown per rule
 RECENT_ACTIONS = 50
 MAX_EXAMPLES = 3
+BLOCK = 64  # alerts in a block of the page, about
 
 
 class Source(Protocol):
@@ -140,10 +142,37 @@ def alert_groups(src: Source, now: float) -> list[dict[str, Any]]:
             placed.add(a.fingerprint)
     out = [groups[k] for k in sorted(groups)]
     for k, g in zip(sorted(groups), out, strict=True):
-        g["id"] = "group-" + hashlib.sha256(repr(k).encode()).hexdigest()[:12]
+        g["id"] = "group-" + _hash(k)
+        g["blocks"] = blocks(g["id"], g["alerts"])
         g["firing"] = sum(a["state"] == "firing" for a in g["alerts"])
         g["pending"] = len(g["alerts"]) - g["firing"]
     return out
+
+
+def blocks(group_id: str, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A group's alerts (sorted by state, name, fingerprint) cut into blocks of at most about
+    BLOCK alerts: the page lays out and observes a block offscreen as one box, and a block's
+    bounds do not move when an alert comes or goes (cut by state, name and the first hex
+    digits of the fingerprint, as many as a run of that state and name needs), so a live
+    update changes the one block the alert is in."""
+    runs = Counter((a["state"], a["alertname"]) for a in alerts)
+    digits = {run: next(d for d in range(16) if BLOCK * 16**d >= n) for run, n in runs.items()}
+    out: list[dict[str, Any]] = []
+    last: tuple[str, str, str] | None = None
+    for a in alerts:
+        run = (a["state"], a["alertname"])
+        key = (*run, a["fingerprint"][: digits[run]])
+        if key != last:
+            out.append({"id": f"{group_id}-{_hash(key)[:8]}", "alerts": []})
+            last = key
+        out[-1]["alerts"].append(a)
+    for b in out:  # its height before it is first shown: a size class by count
+        b["size"] = next(c for c in (1, 4, 16, 64, 256) if len(b["alerts"]) <= c or c == 256)
+    return out
+
+
+def _hash(key: Any) -> str:
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
 
 
 def alerts_token(src: Source, now: float) -> tuple[Any, ...]:

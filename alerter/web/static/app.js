@@ -61,8 +61,8 @@
 
   // Make cur's children those of next, keeping the ones equal already: an alert that did not
   // change is not touched, so a new alert among 1,000 costs the style and layout of one.
-  // Children with an id (groups, alerts) are matched by it; a group (or its list) that
-  // changed is morphed in turn. Returns how many nodes were put in or taken out.
+  // Children with an id (groups, blocks of alerts, alerts) are matched by it; a group or block
+  // that changed is morphed in turn. Returns how many nodes were put in or taken out.
   function morph(cur, next) {
     let changed = 0;
     const old = new Map();
@@ -82,6 +82,7 @@
         a = a.nextSibling;
       } else if (a && deep(a, b)) {
         changed += morph(a, b);
+        if (a.className !== b.className) a.className = b.className; // a block's size class
         a = a.nextSibling;
       } else {
         const moved = b.id ? old.get(b.id) : undefined;
@@ -106,9 +107,9 @@
     return changed;
   }
 
-  function deep(a, b) {
+  function deep(a, b) { // a group or a block of alerts, the same one
     return (a.tagName === "ARTICLE" || a.tagName === "UL") && a.tagName === b.tagName &&
-      a.id === b.id && a.className === b.className;
+      a.id === b.id;
   }
 
   // A button is found again after a swap by its alert's or row's id and its kind.

@@ -3,6 +3,7 @@ headers that keep it safe, the live endpoint's digests, and who needs the token.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -337,3 +338,27 @@ def test_the_alerts_and_their_groups_carry_ids_the_live_update_matches_by(
     # no whitespace between alerts: 1,000 alerts make no 1,000 text nodes
     assert re.search(r"</li>\s+<li", html) is None
     assert len(re.findall(r"<li class=\"alert", html)) == 2
+
+
+def test_alerts_come_in_blocks_whose_bounds_stay_when_an_alert_comes() -> None:
+    def alerts(n: int) -> list[dict[str, Any]]:
+        out = [
+            {
+                "state": "firing",
+                "alertname": "Many",
+                "fingerprint": hashlib.sha256(b"%d" % i).hexdigest()[:16],
+            }
+            for i in range(n)
+        ]
+        out.append({"state": "pending", "alertname": "One", "fingerprint": "0" * 16})
+        return sorted(out, key=lambda a: (a["state"] != "firing", a["alertname"], a["fingerprint"]))
+
+    def shape(bs: list[dict[str, Any]]) -> dict[str, list[str]]:
+        return {b["id"]: [a["fingerprint"] for a in b["alerts"]] for b in bs}
+
+    before = shape(view.blocks("group-x", alerts(1000)))
+    assert 10 <= len(before) <= 40 and max(map(len, before.values())) <= 4 * view.BLOCK
+    after = shape(view.blocks("group-x", alerts(1001)))  # one more "Many"
+    assert before.keys() == after.keys()
+    assert sum(before[k] != after[k] for k in before) == 1  # only its block changed
+    assert [len(v) for v in shape(view.blocks("group-x", alerts(3))).values()] == [3, 1]
