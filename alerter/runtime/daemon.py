@@ -157,11 +157,7 @@ class Daemon:
 
     def _start(self, config: Config, previous: Running | None) -> Running:
         engine = self.parts.engine(config, EngineMetrics(self.metrics), self.scan_worker)
-        snapshot = (
-            previous.engine.snapshot()
-            if previous is not None
-            else read_snapshot(self.store)
-        )
+        snapshot = previous.engine.snapshot() if previous is not None else read_snapshot(self.store)
         if snapshot:
             engine.restore(snapshot, self.clock.now())
         gates = {
