@@ -62,8 +62,7 @@ actions:
     unit: ssh
 """)
     assert out == [
-        "alerter.yaml:5:11: unit: ssh.service is protected (built in); "
-        "alerter will not act on it"
+        "alerter.yaml:5:11: unit: ssh.service is protected (built in); alerter will not act on it"
     ]
 
 
