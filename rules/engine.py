@@ -22,6 +22,7 @@ from alerter.rules.logmetrics import LogMetrics
 from alerter.rules.logrules import LogRule
 from alerter.rules.metricrules import MetricRule, SeriesKey
 from alerter.rules.model import Group, RuleSet
+from alerter.rules.plans.anyliteral import any_literals
 from alerter.rules.scan import Offload, feed
 from alerter.rules.state import AlertTable
 from alerter.rules.templates import rfc3339
@@ -100,8 +101,9 @@ class Engine:
                 run.rules.append(rt)
             self._groups.append(run)
         self._by_source: dict[str, tuple[LogRule, ...]] = {}  # log rules by source
-        # per source: a literal every line its rules can count holds (eventtime.minimal of
-        # their pre-filter literals), None when a rule has none: only those lines' times read
+        # per source: literals one of which every line its rules can count holds (each rule's
+        # pre-filter literal, else the few its regex's matches each hold one of), None when a
+        # rule has none: only the times of the lines holding one are read
         self._wanted: dict[str, tuple[str, ...] | None] = {}
         self._rule_errors: dict[str, str] = {}  # rule ident -> last error while processing
         self._by_series: dict[SeriesKey, tuple[MetricRule, ...]] = {}
@@ -121,9 +123,14 @@ class Engine:
     def _rules_of(self, source: str) -> tuple[LogRule, ...]:
         rules = tuple(r for r in self._log_rules if not r.sources or source in r.sources)
         self._by_source[source] = rules
-        lits = [r.literal for r in rules]
-        ok = all(w and SEP not in w for w in lits)
-        self._wanted[source] = eventtime.minimal([w for w in lits if w]) if ok else None
+        lits: list[str] = []
+        for r in rules:
+            some = (r.literal,) if r.literal else any_literals(r.match) if r.match else None
+            if not some or any(not w or SEP in w for w in some):
+                self._wanted[source] = None  # (a rule that may count any line)
+                return rules
+            lits += some
+        self._wanted[source] = eventtime.minimal(lits)
         return rules
 
     def process(self, batch: LogLines, now: float, at: float | None = None) -> list[Transition]:
@@ -132,8 +139,8 @@ class Engine:
         knows all the lines to be of that time (replay's runs), else the batch's runs of one
         time each (`LogLines.at_times`). A line older than a rule's window at `now` counts for
         nothing in that rule; such lines are reported to the hooks' `events_late`. When every
-        rule of the source has a pre-filter literal, only the times of the lines holding one
-        are read (no rule counts the others; they are not counted late either)."""
+        rule of the source has literals one of which each line it counts holds, only the
+        times of the lines holding one are read (no rule counts the others; they are not counted late either)."""
         if self._started is None:
             self._start(now)
         out: list[Transition] = []
