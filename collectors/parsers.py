@@ -62,7 +62,17 @@ def batch(
     a consumer looks at it, with `parser.parse` (its parse errors counted by the batch)."""
     parse = None if isinstance(parser, NoneParser) else parser.parse
     times = parser.times if reads_time(parser) else None  # the engine places lines by it
-    return LogBatch(source, now, parse, lines, text, times=times, field_names=field_names(parser))
+    return LogBatch(
+        source,
+        now,
+        parse,
+        lines,
+        text,
+        times=times,
+        field_names=field_names(parser),
+        # syslog's `times` reads runs of a stamp cheaply: every line's, not only the counted
+        every_time=isinstance(parser, SyslogLineParser),
+    )
 
 
 def field_names(parser: Parser) -> frozenset[str] | None:

@@ -129,6 +129,7 @@ class LogBatch(Sequence[LogEvent]):
     __slots__ = (
         "_base",
         "_built",
+        "_every",
         "_joined",
         "_lines",
         "_n",
@@ -154,6 +155,7 @@ class LogBatch(Sequence[LogEvent]):
         times: Callable[[list[str]], list[float | None]] | None = None,
         base: tuple[LogBatch, int] | None = None,
         field_names: frozenset[str] | None = None,
+        every_time: bool = False,
     ) -> None:
         if events is not None:
             lines = [e.line for e in events]
@@ -165,6 +167,8 @@ class LogBatch(Sequence[LogEvent]):
         self.parse_errors = 0
         self._parse = parse
         self._times = times  # the parser's `times` (None: its lines carry no time)
+        # its `times` is cheap for every line (syslog's, by runs): read all, never gated
+        self._every = every_time
         self._names = field_names  # the names `parse` can give fields (None: any)
         self._base = base  # (batch, offset): a part of that batch, whose events are built there
         self._lines = lines
@@ -233,14 +237,15 @@ class LogBatch(Sequence[LogEvent]):
 
     def runs(self, wanted: tuple[str, ...] | None) -> list[tuple[float, LogBatch, int]]:
         """`at_times` with how many lines of each run had their time read; with `wanted`,
-        only the lines holding one of those literals (the others ride in a neighbour's run)."""
+        only the lines holding one of those literals (the others ride in a neighbour's run),
+        unless the parser's `times` is cheap for every line (`every_time`: syslog's)."""
         from alerter.rules import eventtime  # (it builds LogBatches)
 
         if self._built is not None:
             return eventtime.runs_of_events(self, self._built)
         if self._times is None or not len(self):
             return [(self.now, self, len(self))]
-        if wanted is not None:
+        if wanted is not None and not self._every:
             return eventtime.runs_of_wanted(self, self._split(), self._times, wanted)
         return eventtime.runs_of_lines(self, self._split(), self._times)
 
@@ -258,7 +263,13 @@ class LogBatch(Sequence[LogEvent]):
         lines = self._split()
         picked = [lines[i] for i in indexes]
         return LogBatch(
-            self.source, self.now, self._parse, picked, times=self._times, field_names=self._names
+            self.source,
+            self.now,
+            self._parse,
+            picked,
+            times=self._times,
+            field_names=self._names,
+            every_time=self._every,
         )
 
     def part(self, start: int, end: int) -> LogBatch:

@@ -214,3 +214,32 @@ def test_a_source_with_a_rule_without_a_literal_reads_every_time() -> None:
     e = engine(rules, Late())
     e._rules_of("app")
     assert e._wanted["app"] is None
+
+
+class Counting:
+    """A parser's `times`, counting the lines it is asked about."""
+
+    def __init__(self, times: Any) -> None:
+        self.times, self.asked = times, 0
+
+    def __call__(self, lines: list[str]) -> list[float | None]:
+        self.asked += len(lines)
+        return self.times(lines)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("parser", "every"), [(PARSER, False), (SYSLOG, True)])
+def test_a_collectors_batch_reads_every_time_only_with_the_syslog_parser(
+    parser: Parser, every: bool
+) -> None:
+    """Syslog's `times` is cheap for every line (by runs of one stamp): not gated; a regex
+    parser's runs the user's pattern: only the counted lines' times are read."""
+    lines = [random_line(random.Random(i), NOW, parser is SYSLOG) for i in range(200)]
+    made = batch(parser, "app", NOW, text="\n".join(lines))
+    counting = Counting(parser.times)
+    b = LogBatch("app", NOW, parser.parse, text="\n".join(lines), times=counting, every_time=every)
+    assert [(t, len(r)) for t, r, _ in made.runs(("ERROR",))] == [
+        (t, len(r)) for t, r, _ in b.runs(("ERROR",))
+    ]
+    holders = sum("ERROR" in ln for ln in lines)
+    assert 0 < holders < len(lines)
+    assert counting.asked == (len(lines) if every else holders)
