@@ -292,6 +292,7 @@ class Daemon:
                         # a line is parsed when the engine looks at it: counted once it is done
                         self.metrics.dropped(item.collector, "parse_error", batch.parse_errors)
                     self.metrics.events.labels(item.collector).inc(len(batch))
+                    self.metrics.collector_lag.labels(item.collector).set(max(0.0, now - batch.now))
                     if item.ack is not None:
                         try:
                             item.ack()

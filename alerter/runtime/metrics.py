@@ -36,6 +36,13 @@ class Metrics:
             ["collector"],
             registry=r,
         )
+        self.collector_lag = Gauge(
+            "alerter_collector_lag_seconds",
+            "Seconds from the collector reading its last batch to the rules processing it "
+            "(time spent on the bus; grows when the engine falls behind)",
+            ["collector"],
+            registry=r,
+        )
         self.rule_evaluation_duration = Histogram(
             "alerter_rule_evaluation_duration_seconds",
             "Time spent evaluating a rule group on a tick",

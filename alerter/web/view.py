@@ -308,6 +308,7 @@ def collectors(src: Source, rates: Rates) -> list[dict[str, Any]]:
     up = _by_label(m.collector_up.collect(), "alerter_collector_up")
     totals = _by_label(m.events.collect(), "alerter_events_total")
     late = _by_label(m.events_late.collect(), "alerter_events_late_total")
+    lag = _by_label(m.collector_lag.collect(), "alerter_collector_lag_seconds")
     dropped: dict[str, dict[str, float]] = {}
     for fam in m.events_dropped.collect():
         for s in fam.samples:
@@ -323,6 +324,7 @@ def collectors(src: Source, rates: Rates) -> list[dict[str, Any]]:
             "lines": int(totals.get(n, 0.0)),
             "rate": f"{rate[n]:.1f}" if n in rate else "",
             "late": int(late.get(n, 0.0)),
+            "lag": f"{lag[n]:.2f} s" if n in lag else "",
             "quiet": _quiet(rates.quiet_for(n, mono)),
             "dropped": sorted((r, int(v)) for r, v in dropped.get(n, {}).items()),
         }

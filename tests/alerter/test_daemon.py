@@ -222,6 +222,10 @@ def test_events_reach_engine_then_ack_then_transitions_reach_dispatcher(harness:
     assert (
         harness.metrics.registry.get_sample_value("alerter_events_total", {"collector": "app"}) == 2
     )
+    lag = harness.metrics.registry.get_sample_value(
+        "alerter_collector_lag_seconds", {"collector": "app"}
+    )
+    assert lag is not None and lag >= 0.0  # set from the batch's read time when it is processed
 
 
 def test_samples_reach_the_engine_through_their_own_door(harness: Harness) -> None:

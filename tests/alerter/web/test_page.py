@@ -362,3 +362,14 @@ def test_alerts_come_in_blocks_whose_bounds_stay_when_an_alert_comes() -> None:
     assert before.keys() == after.keys()
     assert sum(before[k] != after[k] for k in before) == 1  # only its block changed
     assert [len(v) for v in shape(view.blocks("group-x", alerts(3))).values()] == [3, 1]
+
+
+def test_the_collectors_section_shows_each_collectors_lag() -> None:
+    from types import SimpleNamespace
+
+    d = FakeDaemon([])
+    d.run_state = SimpleNamespace(config=SimpleNamespace(collectors=[SimpleNamespace(name="auth")]))  # type: ignore[assignment]
+    d.metrics.collector_up.labels("auth").set(1)
+    d.metrics.collector_lag.labels("auth").set(0.25)
+    (row,) = view.collectors(d, view.Rates())  # type: ignore[arg-type]
+    assert row["lag"] == "0.25 s"
