@@ -24,7 +24,6 @@ Pure: no clock, no I/O. Values are plain floats (counter, gauge) or a `Hist` (hi
 
 from __future__ import annotations
 
-import math
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +39,7 @@ from alerter.rules.metricbulk import (
     MetricDelta,
     MetricSpec,
     bucketed,
+    number,
     summarize_metric,
 )
 from alerter.rules.model import LogMetric
@@ -77,14 +77,6 @@ def _lookup(name: str, in_groups: bool, m: re.Match[str] | None, batch: LogLines
     if v is not None:
         return v
     return ev.source if name == "source" else ""
-
-
-def _number(text: str) -> float | None:
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None
 
 
 class MetricState:
@@ -239,7 +231,7 @@ class MetricState:
             if field is None:
                 adds[key] = adds.get(key, 0.0) + 1.0
                 continue
-            v = _number(_lookup(field, fg, m, batch, idx))
+            v = number(_lookup(field, fg, m, batch, idx))
             if v is None:
                 continue  # no number in this line: nothing to observe
             if kind == "counter":

@@ -91,7 +91,8 @@ def _counts(spec: MetricSpec, found: list[Any], shared: dict[object, Any]) -> di
     return out
 
 
-def _number(text: str) -> float | None:
+def number(text: str) -> float | None:
+    """A finite float read from `text`, or None (a gauge or histogram value)."""
     try:
         v = float(text)
     except ValueError:
@@ -144,7 +145,7 @@ def summarize_metric(spec: MetricSpec, text: str, shared: dict[object, Any]) -> 
             adds = {k: float(n) for k, n in _counts(spec, found, shared).items()}
         return MetricDelta(adds, {})
     if kind == "gauge" and not spec.by:  # the last value alone, when a number
-        last = _number(found[-1] if isinstance(found[-1], str) else found[-1][field])
+        last = number(found[-1] if isinstance(found[-1], str) else found[-1][field])
         if last is not None:
             return MetricDelta({(): last}, {})
     nums = _numbers(spec, found, shared)
