@@ -33,7 +33,8 @@ from importlib import resources
 from pathlib import Path
 
 from alerter.config.yamlsource import MapReader, Mark, Problems
-from alerter.rules.matchers import Matcher, parse_matcher
+from alerter.dispatch.config import parse_matcher_list
+from alerter.rules.matchers import Matcher
 from alerter.rules.model import Reference, RuleSet
 
 
@@ -73,7 +74,7 @@ def parse_rule_file_entries(top: MapReader) -> list[RuleFileEntry]:
             path = r.str("path", required=True)
             added = _parse_added(r)
             sources = _parse_sources(r)
-            where = _parse_where(r)
+            where = parse_matcher_list(r, "where")
             r.done()
             if path is not None:
                 out.append(RuleFileEntry(path, (r.raw("path") or n).mark, added, sources, where))
@@ -112,19 +113,6 @@ def _parse_sources(r: MapReader) -> tuple[tuple[str, Mark], ...]:
         s = r.as_str(item, "sources")
         if s is not None:
             out.append((s, item.mark))
-    return tuple(out)
-
-
-def _parse_where(r: MapReader) -> tuple[Matcher, ...]:
-    out = []
-    for item in r.list("where"):
-        s = r.as_str(item, "where")
-        if s is None:
-            continue
-        try:
-            out.append(parse_matcher(s))
-        except ValueError as e:
-            r.problems.add(item, f"where: {e}")
     return tuple(out)
 
 
