@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import textwrap
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -226,6 +227,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def daemon_config(directory: Path, rules: str, rest: str) -> Path:
+    """Write `rules` to rules.yaml and a config.yaml beside it: state dir `state`, the API on a
+    free port of 127.0.0.1, rule_files [rules.yaml], then `rest` (collectors, notifiers, route;
+    dedented). Returns the config's path, for `running_daemon`."""
+    (directory / "rules.yaml").write_text(rules)
+    cfg = directory / "config.yaml"
+    cfg.write_text(
+        'global: {state_dir: state}\nserver: {listen: "127.0.0.1:0"}\nrule_files: [rules.yaml]\n'
+        + textwrap.dedent(rest)
+    )
+    return cfg
 
 
 @contextlib.contextmanager

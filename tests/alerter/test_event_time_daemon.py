@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alerter.runtime.daemon import Daemon
-from alerter.testing import running_daemon
+from alerter.testing import daemon_config, running_daemon
 from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration
@@ -43,12 +43,10 @@ def failures(times: list[float], ip: str) -> str:
 
 @pytest.fixture
 def run_daemon(tmp_path: Path, http_receiver: HTTPReceiver) -> Iterator[Daemon]:
-    (tmp_path / "rules.yaml").write_text(RULES)
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(
+    cfg = daemon_config(
+        tmp_path,
+        RULES,
         f"""
-global: {{state_dir: state}}
-server: {{listen: "127.0.0.1:0"}}
 collectors:
   - name: auth
     type: file
@@ -59,11 +57,10 @@ collectors:
       pattern: '^(?P<time>\\S+) (?P<message>.*)$'
       time_field: time
       time_format: rfc3339
-rule_files: [rules.yaml]
 notifiers:
   - {{name: hook, type: webhook, url: "{http_receiver.url}/hook"}}
 route: {{receiver: hook, group_wait: 0s, group_interval: 1s}}
-"""
+""",
     )
     now = time.time()
     year_ago = now - 365 * 86400

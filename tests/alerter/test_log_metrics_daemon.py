@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerter.runtime.daemon import Daemon
-from alerter.testing import running_daemon
+from alerter.testing import daemon_config, running_daemon
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -49,18 +49,15 @@ def scrape(d: Daemon) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_log_metrics_on_metrics_endpoint(tmp_path: Path) -> None:
-    (tmp_path / "rules.yaml").write_text(RULES)
     log = tmp_path / "access.log"
     log.write_text("")
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(
+    cfg = daemon_config(
+        tmp_path,
+        RULES,
         f"""
-global: {{state_dir: state}}
-server: {{listen: "127.0.0.1:0"}}
 collectors:
   - {{name: nginx, type: file, paths: ["{log}"], start_at: beginning}}
-rule_files: [rules.yaml]
-"""
+""",
     )
     with running_daemon(cfg) as d:
         with log.open("a") as f:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from alerter.runtime.daemon import Daemon
 from alerter.runtime.metrics import Metrics
-from alerter.testing import running_daemon
+from alerter.testing import daemon_config, running_daemon
 from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration
@@ -39,23 +39,20 @@ groups:
 @pytest.fixture
 def daemon(tmp_path: Path, http_receiver: HTTPReceiver) -> Iterator[tuple[Daemon, Metrics]]:
     (tmp_path / "app.log").write_text("")
-    (tmp_path / "rules.yaml").write_text(RULES)
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(
+    cfg = daemon_config(
+        tmp_path,
+        RULES,
         f"""
-global: {{state_dir: state}}
-server: {{listen: "127.0.0.1:0"}}
 collectors:
   - name: app
     type: file
     paths: ["{tmp_path}/app.log"]
     start_at: beginning
     parser: {{type: regex, pattern: '^level=(?P<level>[a-z]+) '}}
-rule_files: [rules.yaml]
 notifiers:
   - {{name: hook, type: webhook, url: "{http_receiver.url}/hook"}}
 route: {{receiver: hook, group_by: [alertname], group_wait: 0s}}
-"""
+""",
     )
     metrics = Metrics(CollectorRegistry())
     with running_daemon(cfg, metrics=metrics) as d:
