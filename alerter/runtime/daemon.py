@@ -250,7 +250,7 @@ class Daemon:
                 firing = [a for a in alerts if a.state == "firing"]
                 self._guard("actions", rs.actions.tick, firing, now)
                 self._update_alert_gauge(alerts)
-                self._guard("status", self._send_status)
+                self._guard("status", self._send_status, alerts)
             self._handle_emitted()
             if mono >= next_dispatch:
                 next_dispatch = mono + DISPATCH_TICK_SECONDS
@@ -344,9 +344,10 @@ class Daemon:
         assert rs is not None
         self._guard("dispatcher", rs.dispatcher.handle, batch, self.clock.now())
 
-    def _send_status(self) -> None:
-        """STATUS= follows the alerts: sent again whenever the one-line summary changes."""
-        line = self.status_line()
+    def _send_status(self, alerts: list[Alert]) -> None:
+        """STATUS= follows the alerts (the tick's list): sent again whenever the one-line
+        summary changes."""
+        line = status_line(self._status(alerts))
         if line != self._status_sent:
             self._status_sent = line
             self.sd.status(line)
@@ -490,8 +491,10 @@ class Daemon:
             return rs.engine.rule_health()
 
     def status(self) -> dict[str, Any]:
+        return self._status(self.alerts())
+
+    def _status(self, alerts: list[Alert]) -> dict[str, Any]:
         rs = self.run_state
-        alerts = self.alerts()
         cfg = rs.config if rs else self._config
         return {
             "version": __version__,
