@@ -11,24 +11,12 @@ import requests
 
 from alerter.runtime.daemon import Daemon
 from alerter.testing import running_daemon
+from tests.alerter.api.daemon_fixture import app_errors_rules
 from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration
 
-RULES = """
-groups:
-  - name: app
-    interval: 1s
-    rules:
-      - alert: AppErrors
-        logs: {source: app, match: 'ERROR (?P<code>\\d+)'}
-        aggregate: count
-        over: 5m
-        by: [code]
-        threshold: ">= 2"
-        labels: {severity: warning}
-        annotations: {summary: "{{ value }} errors with code {{ labels.code }}"}
-"""
+RULES = app_errors_rules(2)
 
 
 def write_config(tmp: Path, receiver: str, extra_rules: str = "") -> Path:

@@ -12,7 +12,14 @@ from alerter.testing import running_daemon
 
 TOKEN = "amtool-test-token"
 
-RULES = """
+
+def app_errors_rules(threshold: int) -> str:
+    """One rule: `AppErrors` fires, by `code`, once `threshold` lines of `app` in 5m say
+    `ERROR <code>`."""
+    return APP_ERRORS.replace("THRESHOLD", str(threshold))
+
+
+APP_ERRORS = """
 groups:
   - name: app
     interval: 1s
@@ -22,10 +29,11 @@ groups:
         aggregate: count
         over: 5m
         by: [code]
-        threshold: ">= 1"
+        threshold: ">= THRESHOLD"
         labels: {severity: warning}
         annotations: {summary: "{{ value }} errors with code {{ labels.code }}"}
 """
+RULES = app_errors_rules(1)
 
 
 @dataclass
