@@ -5,22 +5,25 @@ outbox; a certificate the CA file does not trust is refused there too."""
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 import trustme
-from aiosmtpd.controller import Controller
 
 from alerter.errors import NotifyError
 from alerter.notifiers import build_notifier
 from alerter.runtime.wiring import SystemClock
-from alerter.store.db import StateStore
-from tests.alerter.dispatch.helpers import alert, make_dispatcher, notifier_config, route, tr
-from tests.alerter.notifiers.test_email import Inbox, _auth, _config, _one_alert
-from tests.conftest import wait_for
+from tests.alerter.dispatch.helpers import alert, notifier_config
+from tests.alerter.notifiers.smtp import (
+    Inbox,
+    ca_file,
+    entry,
+    mail_through_outbox,
+    one_alert,
+    smtp_server,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,47 +35,16 @@ def smtps() -> Iterator[tuple[trustme.CA, Inbox]]:
     if os.geteuid() != 0:
         pytest.skip("binding port 465 needs root")
     ca = trustme.CA()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(ctx)
-    inbox = Inbox()
-    c = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=SMTPS,
-        ssl_context=ctx,
-        authenticator=_auth,
-        # aiosmtpd offers AUTH under auth_require_tls only after STARTTLS; here every byte is TLS
-        auth_require_tls=False,
-    )
-    c.start()
-    try:
+    with smtp_server(ca, SMTPS, starttls=False) as (_, inbox):
         yield ca, inbox
-    finally:
-        c.stop()
 
 
 def test_an_alert_is_mailed_over_implicit_tls_with_auth_through_the_outbox(
     smtps: tuple[trustme.CA, Inbox], tmp_path: Path
 ) -> None:
     ca, inbox = smtps
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    cfg = notifier_config(_config(SMTPS, ca_file))
-    store = StateStore(tmp_path / "state")
-    clock = SystemClock()
-    d = make_dispatcher(
-        store,
-        clock,
-        route("{receiver: mail, group_by: [alertname], group_wait: 0s}", ("mail",)),
-        {"mail": build_notifier(cfg, requests.Session(), clock)},
-        configs={"mail": cfg},
-    )
-    try:
-        d.handle([tr(alert(t=clock.now(), host="web1", severity="critical"))], clock.now())
-        wait_for(lambda: len(inbox.messages) == 1, timeout=15)
-    finally:
-        d.stop()
-        store.close()
+    a = alert(t=SystemClock().now(), host="web1", severity="critical")
+    mail_through_outbox(entry(SMTPS, ca_file(ca, tmp_path)), tmp_path / "state", a, inbox)
     envelope, msg = inbox.messages[0]
     assert envelope.mail_from == "alerter@example.org"
     assert sorted(envelope.rcpt_tos) == ["oncall@example.org", "ops@example.org"]
@@ -84,9 +56,8 @@ def test_an_untrusted_certificate_is_refused_over_implicit_tls(
     smtps: tuple[trustme.CA, Inbox], tmp_path: Path
 ) -> None:
     _, inbox = smtps
-    other = tmp_path / "other-ca.pem"
-    trustme.CA().cert_pem.write_to_path(str(other))
-    n = build_notifier(notifier_config(_config(SMTPS, other)), requests.Session(), SystemClock())
+    other = ca_file(trustme.CA(), tmp_path, "other-ca.pem")
+    n = build_notifier(notifier_config(entry(SMTPS, other)), requests.Session(), SystemClock())
     with pytest.raises(NotifyError) as e:
-        n.send(_one_alert())
+        n.send(one_alert())
     assert "CERTIFICATE_VERIFY_FAILED" in str(e.value) and inbox.messages == []
