@@ -19,7 +19,7 @@ import jinja2
 
 from alerter.errors import NotifyError
 from alerter.notifiers.config import EmailSettings, NotifierConfig
-from alerter.notifiers.model import Notification, rfc3339
+from alerter.notifiers.model import Notification, cut, rfc3339
 from alerter.notifiers.slack import title
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -72,7 +72,7 @@ SUBJECT_MAX = 200
 def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
     """A header value: control characters (CR, LF ...) become spaces, cut to `limit`."""
     flat = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return cut(flat, limit)
 
 
 def email_message(n: Notification, s: EmailSettings) -> EmailMessage:

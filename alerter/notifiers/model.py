@@ -24,6 +24,12 @@ def labelset_str(labels: Mapping[str, str]) -> str:
     )
 
 
+def cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` - 1 characters and an ellipsis (email subjects, PagerDuty
+    summaries; Slack's own `truncate` also keeps its entities whole)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True, slots=True)
 class NotifiedAlert:
     """One alert as it appears in a notification."""

@@ -17,7 +17,7 @@ import requests
 
 from alerter.notifiers.config import NotifierConfig, PagerDutySettings
 from alerter.notifiers.delivery import post, prepare
-from alerter.notifiers.model import Notification, rfc3339
+from alerter.notifiers.model import Notification, cut, rfc3339
 from alerter.notifiers.slack import title
 
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -27,10 +27,6 @@ SUMMARY_MAX = 1024
 def dedup_key(group_key: str) -> str:
     """Alertmanager's notify.hashKey: the hex SHA-256 of the group key."""
     return hashlib.sha256(group_key.encode()).hexdigest()
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def pagerduty_event(n: Notification, s: PagerDutySettings) -> dict[str, Any]:
@@ -46,7 +42,7 @@ def pagerduty_event(n: Notification, s: PagerDutySettings) -> dict[str, Any]:
         return body
     sev = n.common_labels.get("severity", "")
     body["payload"] = {
-        "summary": _cut(title(n), SUMMARY_MAX),
+        "summary": cut(title(n), SUMMARY_MAX),
         "source": s.source or n.external_url or "alerter",
         "severity": sev if sev in SEVERITIES else s.severity,
         "timestamp": rfc3339(n.time),
