@@ -61,10 +61,11 @@ def register(sub: Any) -> None:
     expire.set_defaults(func=cmd_silence_expire)
 
 
-def client_args(p: argparse.ArgumentParser, short_config: bool = True) -> None:
-    """--url, --token-file and -c/--config (without -c where a command still uses it otherwise)."""
+def client_args(p: argparse.ArgumentParser) -> None:
+    """--url, --token-file and -c/--config."""
     p.add_argument(
-        *(("-c", "--config") if short_config else ("--config",)),
+        "-c",
+        "--config",
         metavar="FILE",
         help="the daemon's config: its server.listen and server.token_file say where and how",
     )
@@ -256,11 +257,3 @@ def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-
-
-# the names alerter/cli/bans.py imports (its `bans add -c` is a comment: --config alone there)
-_client = client
-
-
-def _client_args(p: argparse.ArgumentParser) -> None:
-    client_args(p, short_config=False)
