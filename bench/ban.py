@@ -47,7 +47,7 @@ from typing import IO, Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from alerter.harness.netns import SERVER_V4, NetnsPair  # noqa: E402
+from alerter.harness.netns import SERVER_V4, NetnsPair, ssh_ban_rules  # noqa: E402
 
 ALERTER = REPO / ".venv" / "bin" / "alerter"
 PORT = 22
@@ -89,20 +89,6 @@ while True:
     while open_socks and now - open_socks[0][0] > 0.05:
         open_socks.pop(0)[1].close()
     time.sleep(interval)
-"""
-
-RULES = r"""
-groups:
-  - name: ssh
-    interval: 1s
-    rules:
-      - alert: SSHBruteForce
-        logs: {source: auth, match: 'Failed password for (?:invalid user )?\S+ from (?P<ip>\S+) port \d+'}
-        aggregate: count
-        over: 10m
-        by: [ip]
-        threshold: ">= 5"
-        actions: [ban]
 """
 
 
@@ -180,7 +166,7 @@ def measure(net: NetnsPair, rec: Recorder, log: Path, addrs: list[str]) -> list[
 
 
 def start_alerter(net: NetnsPair, d: Path, log: Path) -> subprocess.Popen[Any]:
-    (d / "rules.yaml").write_text(RULES)
+    (d / "rules.yaml").write_text(ssh_ban_rules(5, invalid_user=True))
     (d / "config.yaml").write_text(
         f"""
 global: {{state_dir: {d}/state, evaluation_interval: 1s, actions_per_minute: 10000}}

@@ -54,6 +54,28 @@ while True:
     c.close()
 """
 
+# A count rule on the `auth` source: `>= THRESHOLD` failed logins from an address in 10m bans it
+# (the `ban` action). With invalid_user, "Failed password for invalid user X" lines count too.
+_SSH_BAN_RULES = r"""
+groups:
+  - name: ssh
+    interval: 1s
+    rules:
+      - alert: SSHBruteForce
+        logs: {source: auth, match: 'Failed password for USER from (?P<ip>\S+) port \d+'}
+        aggregate: count
+        over: 10m
+        by: [ip]
+        threshold: ">= THRESHOLD"
+        actions: [ban]
+"""
+
+
+def ssh_ban_rules(threshold: int, *, invalid_user: bool = False) -> str:
+    """A rule file banning an address after `threshold` failed SSH logins in 10m."""
+    user = r"(?:invalid user )?\S+" if invalid_user else r"\S+"
+    return _SSH_BAN_RULES.replace("THRESHOLD", str(threshold)).replace("USER", user)
+
 
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=30)

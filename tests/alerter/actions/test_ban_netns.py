@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from alerter.harness.netns import NetnsPair
+from alerter.harness.netns import NetnsPair, ssh_ban_rules
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -27,19 +27,7 @@ ALERTER = REPO / ".venv" / "bin" / "alerter"
 PORT = 2222
 TOKEN = "ban-test-token"
 
-RULES = r"""
-groups:
-  - name: ssh
-    interval: 1s
-    rules:
-      - alert: SSHBruteForce
-        logs: {source: auth, match: 'Failed password for \S+ from (?P<ip>\S+) port \d+'}
-        aggregate: count
-        over: 10m
-        by: [ip]
-        threshold: ">= 3"
-        actions: [ban]
-"""
+RULES = ssh_ban_rules(3)
 
 
 def until(check: Callable[[], bool], seconds: float = 20.0, what: str = "") -> None:
