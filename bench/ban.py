@@ -56,23 +56,6 @@ SPACING = 0.2  # between the 4th and the 5th failure line
 QUIET = 1.0  # nothing accepted from the address for this long: it is banned
 BAN_TIMEOUT = 15.0
 
-# Records "address monotonic_time" for every accepted connection, on stdout.
-_RECORDER = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", int(sys.argv[1])))
-s.listen(1024)
-print("listening", flush=True)
-while True:
-    c, peer = s.accept()
-    t = time.monotonic()
-    c.close()
-    addr = peer[0].removeprefix("::ffff:")
-    print(addr, repr(t), flush=True)
-"""
-
 # Opens a connection from SRC to DST:PORT every INTERVAL seconds (non-blocking; each socket is
 # closed 50 ms later, before SYN retransmission), until killed.
 _PROBER = """
@@ -261,7 +244,7 @@ def main() -> int:
         d = Path(tmp)
         rproc = net.popen(
             net.server,
-            [sys.executable, "-c", _RECORDER, str(PORT)],
+            NetnsPair.listener_argv(PORT, record=True),
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -40,18 +40,23 @@ except OSError:
 s.close()
 """
 
-# accept on [::]:PORT (IPv4 too) and close each connection at once
+# accept on [::]:PORT (IPv4 too) and close each connection at once; with "record", print
+# "address monotonic_time" for each on stdout (CLOCK_MONOTONIC is one clock for every namespace)
 _LISTEN = """
-import socket, sys
+import socket, sys, time
+record = sys.argv[2:] == ["record"]
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 s.bind(("::", int(sys.argv[1])))
-s.listen(128)
+s.listen(1024)
 print("listening", flush=True)
 while True:
-    c, _ = s.accept()
+    c, peer = s.accept()
+    t = time.monotonic()
     c.close()
+    if record:
+        print(peer[0].removeprefix("::ffff:"), repr(t), flush=True)
 """
 
 # A count rule on the `auth` source: `>= THRESHOLD` failed logins from an address in 10m bans it
@@ -137,8 +142,9 @@ class NetnsPair:
         return self.popen(self.server, argv, **kw)
 
     @staticmethod
-    def listener_argv(port: int) -> list[str]:
-        return [sys.executable, "-c", _LISTEN, str(port)]
+    def listener_argv(port: int, *, record: bool = False) -> list[str]:
+        """A TCP listener on every server address; `record`: it prints each connection."""
+        return [sys.executable, "-c", _LISTEN, str(port), *(["record"] if record else [])]
 
     def connect(self, src: str, port: int, timeout: float = 0.5) -> bool:
         """Whether a TCP connect from `src` (a client address) to the server succeeds."""
