@@ -9,6 +9,14 @@ process (its pid: the connection) names the address in another line, before
 A line's text never names the connection: the id is sshd's pid from the syslog header or the
 journal's _PID, so a client cannot point its failures at another connection's address.
 
+`Attempts` (a count rule's `attempts`) judges lines that name their own address but count
+depending on other lines of their connection: one attempt sshd logs twice (auth-pam.c's
+`error: PAM: ... for U from H`, then auth.c's `Failed keyboard-interactive/pam for U from H
+...` of the same attempt) counts once; a line that is no failure by itself (pam_unix's
+`authentication failure` that another PAM module overrode, an `Accepted` login) counts when its
+connection has named two users (fail2ban's check for a client switching users to wipe its
+failures with a login).
+
 Pure: the caller passes the time; the state is bounded (the least recently seen connections
 are dropped past `limit`, and a connection not seen for `ttl` seconds is forgotten, as a pid
 is reused).
@@ -17,6 +25,7 @@ is reused).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Key = tuple[str, ...]
@@ -75,6 +84,104 @@ class Connections:
             c.pending += n
             c.lines = [*c.lines[-(self.keep_lines - 1) :], line] if self.keep_lines > 1 else [line]
         return out
+
+    def __len__(self) -> int:
+        return len(self._conns)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptSpec:
+    """A count rule's `attempts` (regex group names; `id` may be a field). A line where one
+    of the `address` groups matched is judged here, and counts for that address or nothing:
+
+    - `same_attempt` ((second, first), ...): a line where `second` matched, when the last
+      line of its connection where a `first` or `second` group matched was a `first` line,
+      is the same attempt as that line: it counts nothing (sshd logs the PAM line first);
+    - `other_user`: a line where one of these matched counts only when the lines of its
+      connection judged here have named two users or more (`user`: the first of these
+      groups that is not empty);
+    - `ends`: a line where one of these matched is its connection's last (its state is
+      dropped; a connection with no state gets none from it)."""
+
+    id: str
+    address: tuple[str, ...]
+    user: tuple[str, ...] = ()
+    same_attempt: tuple[tuple[str, str], ...] = ()
+    other_user: tuple[str, ...] = ()
+    ends: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The regex groups it reads (all but `id`)."""
+        pairs = tuple(g for p in self.same_attempt for g in p)
+        return (*self.address, *self.user, *pairs, *self.other_user, *self.ends)
+
+
+Group = Callable[[str], "str | None"]  # a match's group by name (re.Match.group)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    seen: float
+    user: str = ""  # the first user named
+    many: bool = False  # another user was named too
+    open: str = ""  # the `first` group of the last pairing line, when it was a `first`
+
+
+@dataclass(slots=True)
+class Attempts:
+    spec: AttemptSpec
+    limit: int = 10_000
+    ttl: float = 3600.0
+    _conns: OrderedDict[str, _Attempt] = field(default_factory=OrderedDict)
+
+    def address(self, group: Group) -> str | None:
+        """The address a line names in one of the `address` groups; None: not judged here."""
+        for g in self.spec.address:
+            v = group(g)
+            if v is not None:
+                return v
+        return None
+
+    def counts(self, conn: str, group: Group, now: float) -> bool:
+        """Does a line of connection `conn` (its groups: `group`) count?"""
+        spec = self.spec
+        other = any(group(g) is not None for g in spec.other_user)
+        if not conn:  # no connection id: the line stands alone
+            return not other
+        ends = any(group(g) is not None for g in spec.ends)
+        c = self._conns.get(conn)
+        if c is not None and now - c.seen > self.ttl:
+            del self._conns[conn]  # not seen for over ttl: a reused pid
+            c = None
+        if c is None:
+            c = _Attempt(now)
+            if not ends:
+                self._conns[conn] = c
+                if len(self._conns) > self.limit:
+                    self._conns.popitem(last=False)
+        elif ends:
+            del self._conns[conn]
+        else:
+            c.seen = now
+            self._conns.move_to_end(conn)
+        user = next((v for g in spec.user if (v := group(g))), "")
+        if user:
+            if not c.user:
+                c.user = user
+            elif user != c.user:
+                c.many = True
+        for second, first in spec.same_attempt:
+            if group(second) is not None:
+                was, c.open = c.open, ""
+                if was == first:
+                    return False  # the second line of the attempt its `first` line counted
+        if other and not c.many:
+            return False
+        for _, first in spec.same_attempt:
+            if group(first) is not None:
+                c.open = first
+        return True
 
     def __len__(self) -> int:
         return len(self._conns)

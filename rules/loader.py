@@ -23,6 +23,7 @@ from alerter.config.yamlsource import (
     load_yaml,
 )
 from alerter.rules import templates
+from alerter.rules.attemptsload import parse_attempts
 from alerter.rules.logmetricload import check_unique, parse_metric
 from alerter.rules.matchers import Matcher, matcher_from_map, parse_matcher, parse_matchers
 from alerter.rules.model import (
@@ -60,6 +61,7 @@ _ONLY_FOR = {
     "ahead": ("predict",),
     "weight": ("count",),
     "connection": ("count",),
+    "attempts": ("count",),
 }
 _LOG_FIELD_AGGS = (
     "sum",
@@ -239,6 +241,13 @@ def _parse_rule(
             conn.done()
             if len(r.str_list("by", ())) != 1:
                 p.add(r.key_mark("connection"), "connection: needs one `by` label (the address)")
+    if aggregate == "count" and r.has("attempts"):
+        kw["attempts"] = parse_attempts(
+            r,
+            logs.match.groupindex if logs is not None and logs.match is not None else {},
+            tuple(r.str_list("by", ())),
+            r.has("connection"),
+        )
 
     threshold = _threshold(r, "threshold")
     resolve = _threshold(r, "resolve_threshold")

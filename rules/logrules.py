@@ -17,7 +17,7 @@ from typing import Any
 
 from alerter.rules.alert import Transition
 from alerter.rules.bulk import BulkSpec
-from alerter.rules.connections import Connections, weight_of
+from alerter.rules.connections import Attempts, Connections, weight_of
 from alerter.rules.events import LogLines
 from alerter.rules.keyedwindows import KeyedWindows
 from alerter.rules.matchers import value_matches as _test
@@ -91,6 +91,10 @@ class LogRule(KeyedWindows):
         self.conn = (rule.connection, rule.connection in groups) if rule.connection else None
         self.tells = tuple(g for g in rule.tells if g in groups)
         self.connections = Connections(ttl=max(rule.over, 600.0)) if rule.connection else None
+        # count: lines judged by their connection's attempts (rules/connections.py Attempts)
+        at = rule.attempts
+        self.attempts = Attempts(at, ttl=max(rule.over, 600.0)) if at is not None else None
+        self.attempt_id = (at.id, at.id in groups) if at is not None else ("", False)
 
     @property
     def bulk_spec(self) -> BulkSpec | None:
@@ -125,6 +129,12 @@ class LogRule(KeyedWindows):
             for mt, in_groups in self.where:
                 if not _test(mt, _lookup(mt.name, in_groups, m, batch, idx)):
                     return
+        if (
+            self.attempts is not None
+            and m is not None
+            and self.judge_attempt(batch, idx, line, m, now, bucket, out)
+        ):
+            return
         by = self.by
         if not by:
             key: Key = ()
@@ -186,15 +196,7 @@ class LogRule(KeyedWindows):
     ) -> None:
         """count with `weight` or `connection`: the events the line stands for, counted for
         its key, or for its connection's address once a line of it told one."""
-        wg = self.weight
-        if wg is None:
-            n = 1
-        elif wg[1] and m is not None and (v := m.group(wg[0])) is not None:
-            n = weight_of(v)
-        elif (names := batch.field_names) is not None and wg[0] not in names:
-            n = 1  # (a field its lines cannot have: 1 event, no event built to read it)
-        else:
-            n = weight_of(_lookup(*wg, m, batch, idx))
+        n = self._events(m, batch, idx)
         if self.connections is None or self.conn is None:
             todo: list[tuple[Key, int, tuple[str, ...]]] = [(key, n, (line,))]
         else:
@@ -207,6 +209,57 @@ class LogRule(KeyedWindows):
             else:
                 todo = self.connections.see(cid, key if any(key) else None, n, line, now)
         self._count_todo(todo, bucket, now, out)
+
+    def _events(self, m: re.Match[str] | None, batch: LogLines, idx: int) -> int:
+        """The events a counted line stands for (`weight`, else 1)."""
+        wg = self.weight
+        if wg is None:
+            return 1
+        if wg[1] and m is not None and (v := m.group(wg[0])) is not None:
+            return weight_of(v)
+        if (names := batch.field_names) is not None and wg[0] not in names:
+            return 1  # (a field its lines cannot have: 1 event, no event built to read it)
+        return weight_of(_lookup(*wg, m, batch, idx))
+
+    def judge_attempt(
+        self,
+        batch: LogLines,
+        idx: int,
+        line: str,
+        m: re.Match[str],
+        now: float,
+        bucket: int,
+        out: list[Transition],
+    ) -> bool:
+        """A matching line that passed `exclude` and `where`: when one of the `attempts`
+        address groups took part, count it for that address if its connection's state says
+        it counts, and return True (it is judged); else False (counted as any other line)."""
+        at = self.attempts
+        assert at is not None
+        if at.address(m.group) is None:
+            return False
+        got = self.attempt(batch, idx, m, now)
+        if got is not None:
+            self.count_for(*got, line, now, bucket, out)
+        return True
+
+    def attempt(
+        self, batch: LogLines, idx: int, m: re.Match[str], now: float
+    ) -> tuple[str, int] | None:
+        """A line where one of the `attempts` address groups took part, judged by its
+        connection's state (which it updates): (its address, its events) when it counts."""
+        at = self.attempts
+        assert at is not None
+        addr = at.address(m.group)
+        if addr is None or not at.counts(_lookup(*self.attempt_id, m, batch, idx), m.group, now):
+            return None
+        return addr, self._events(m, batch, idx)
+
+    def count_for(
+        self, addr: str, n: int, line: str, now: float, bucket: int, out: list[Transition]
+    ) -> None:
+        """Count n events for the address `addr` (a rule keyed by one label)."""
+        self._count_todo([((addr,), n, (line,))], bucket, now, out)
 
     def tell(self, conn: str, told: str, now: float, bucket: int, out: list[Transition]) -> None:
         """A line of connection `conn` that only tells its address (`told`, from one of the

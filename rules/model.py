@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from alerter.config.yamlsource import Mark
+from alerter.rules.connections import AttemptSpec
 from alerter.rules.matchers import Matcher
 
 LOG_AGGREGATES = (
@@ -157,6 +158,9 @@ class Rule:
     # the address in lines that only tell it for their connection (they count nothing)
     connection: str | None = None
     tells: tuple[str, ...] = ()
+    # count: lines whose count depends on other lines of their connection (one attempt logged
+    # twice, a line counting only where its connection named two users): rules/connections.py
+    attempts: AttemptSpec | None = None
     mark: Mark = NOWHERE
 
     @property
@@ -175,7 +179,7 @@ class Rule:
             f"|{self.weight}|{self.connection}|{self.tells}"
             if self.weight or self.connection
             else ""
-        )
+        ) + (f"|{self.attempts}" if self.attempts else "")
         return f"{self.aggregate}|{self.over}|{','.join(self.by)}|{self.field}|{sel}{weight}"
 
 

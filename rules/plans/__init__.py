@@ -8,6 +8,9 @@ without one (its events hold newlines) is judged line by line through the rule's
 (`each_line`), which is what every plan finds too (tests/rules/test_batches.py).
 
     Touch         absent over every line of a source: the batch's last lines, once
+    AttemptScan   keyed count with `attempts` (rules/plans/attempts.py): as KeyedAnyGated, and
+                  the matches naming their address in an `attempts` group judged by their
+                  connection's state with the match in hand
     KeyedFindall  keyed count/rate/distinct, one-line regex starting with a literal: one
                   finditer over the batch, matches counted per key in C
     KeyedAnyGated keyed, each match holding one of a few literals (rules/plans/keyedany.py):
@@ -44,6 +47,7 @@ from functools import partial
 
 from alerter.rules.model import Rule
 from alerter.rules.plans.anyliteral import AnyLiteralScan
+from alerter.rules.plans.attempts import AttemptScan
 from alerter.rules.plans.base import Facts, Pass, Plan, each_line, facts
 from alerter.rules.plans.connscan import ConnectionScan
 from alerter.rules.plans.counts import BulkCount, BulkLines, BulkPlan, BulkValues
@@ -53,6 +57,7 @@ from alerter.rules.plans.lines import EveryLine, LiteralScan, RegexScan, Touch
 
 STRATEGIES: tuple[type[Plan], ...] = (
     Touch,
+    AttemptScan,
     KeyedFindall,
     KeyedAnyGated,
     KeyedGated,
@@ -69,6 +74,7 @@ STRATEGIES: tuple[type[Plan], ...] = (
 __all__ = [
     "STRATEGIES",
     "AnyLiteralScan",
+    "AttemptScan",
     "BulkCount",
     "BulkLines",
     "BulkPlan",
@@ -102,7 +108,7 @@ def plan_for(rule: Rule) -> Plan:
     return plan
 
 
-KEYED = (KeyedFindall, KeyedAnyGated, KeyedGated)
+KEYED = (AttemptScan, KeyedFindall, KeyedAnyGated, KeyedGated)
 
 
 def _choose(f: Facts, strategies: Sequence[type[Plan]]) -> Plan:

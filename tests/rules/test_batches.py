@@ -142,6 +142,15 @@ groups:
         by: [ip]
         over: 10m
         threshold: ">= 2"
+      - alert: AttemptCount
+        logs:
+          match: '^(?P<pid>\d): (?:Denied \S+ from (?P<ip>[\d.]+)|(?:(?P<first>Halt)|(?P<second>Stop)|(?P<ok>Enter)) for (?P<u>\S+) from (?P<peer>[\d.]+))$'
+          where: ['level=~"|info"']
+        aggregate: count
+        attempts: {id: pid, address: [peer], user: [u], same_attempt: {second: first}, other_user: [ok], ends: [ok]}
+        by: [ip]
+        over: 10m
+        threshold: ">= 2"
       - alert: WhereRule
         logs: {where: {level: error}}
         aggregate: count
@@ -179,6 +188,10 @@ TEMPLATES = [
     "{n}: login ok",
     "{n}: login from 10.0.5.{n} ok",
     "tookms",  # the group does not take part: the event's parsed `ms` counts
+    "{n}: Denied {u} from 10.0.6.{n}",
+    "{n}: Halt for {u} from 10.0.6.{n}",  # (an address a Denied line counts for too)
+    "{n}: Stop for {u} from 10.0.6.{n}",
+    "{n}: Enter for {u} from 10.0.7.{n}",
 ]
 
 
