@@ -271,7 +271,7 @@ class KeyedWindows:
             return  # the common case of a count below its threshold, decided inline
         value, cond = self._condition(w, now, active)
         if cond or active:
-            self.table.step(key, cond, value, now, out, lambda: self._labels(key), w.ex)
+            self.table.step(key, cond, value, now, out, lambda: self._labels(key), w.kept())
             order = self.order
             if order is not None:  # the sweep's active keys, in the order of `keys`
                 order.pop(key, None)

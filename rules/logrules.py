@@ -361,7 +361,10 @@ class LogRule(KeyedWindows):
                 ex.reverse()
             w = get(key)
             if w is None and values is None:  # a new key of a count: its window made full
-                w = keys[key] = CountWindow.of(bucket, n, tuple(x[:EXAMPLE_CHARS] for x in ex))
+                one = (
+                    ex[0][:EXAMPLE_CHARS] if len(ex) == 1 else tuple(x[:EXAMPLE_CHARS] for x in ex)
+                )
+                w = keys[key] = CountWindow.of(bucket, n, one)
                 if len(keys) > max_keys:
                     self._evict()
                 if cmp is not None and not cmp(n, bound) and key not in active:
@@ -381,8 +384,7 @@ class LogRule(KeyedWindows):
             else:
                 for x in values[k]:
                     w.add(bucket, x)
-            if w.b[0] < first:  # type: ignore[attr-defined]  # a Count or DistinctWindow
-                w.expire(first)
+            w.expire(first)
             if cmp is not None and key not in active and not cmp(w.total, bound):  # type: ignore[attr-defined]
                 continue  # a count below its threshold, decided inline
             self._evaluate_key(key, w, now, out)

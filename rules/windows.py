@@ -11,11 +11,13 @@ time steps back, lines of several writers interleaved) goes into its own bucket,
 newest end (`_find`), so it leaves the window when its own time does. The engine only hands a
 window events still inside it (older ones are late: alerter.rules.keyedwindows).
 
-Every window keeps the last EXAMPLES matching lines (the alert's `examples`: a tuple of strings,
-which the garbage collector stops tracking after its first pass), each cut to EXAMPLE_CHARS: a
-key's memory does not grow with the length of the lines its writer chooses. Buckets are flat
-`[index, cell..., index, cell...]`; counts are kept in an `array('q')` (8 bytes a number, no int
-objects): a count window is two small objects per key, for caches of 100k+ keys.
+Every window keeps the last EXAMPLES matching lines (the alert's `examples`, read with `kept()`:
+a tuple of strings, which the garbage collector stops tracking after its first pass, or the one
+line itself), each cut to EXAMPLE_CHARS: a key's memory does not grow with the length of the
+lines its writer chooses. Buckets are flat `[index, cell..., index, cell...]`; counts are kept in
+an `array('q')` (8 bytes a number, no int objects), and a count window of one bucket (most keys
+of a cache of 100k+ addresses: one failed login each) holds just its index: one small object and
+its example per key.
 """
 
 from __future__ import annotations
@@ -40,16 +42,24 @@ class Window:
     due: float | None
 
     def __init__(self) -> None:
-        self.ex: tuple[str, ...] = ()
+        self.ex: tuple[str, ...] | str = ()
+
+    def kept(self) -> tuple[str, ...]:
+        """The examples, oldest first."""
+        ex = self.ex
+        return (ex,) if type(ex) is str else ex  # type: ignore[return-value]
 
     def example(self, line: str) -> None:
-        ex = self.ex
+        ex = self.kept()
         line = line[:EXAMPLE_CHARS]  # the same object when it is short enough
         self.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
 
     def examples(self, lines: list[str] | tuple[str, ...]) -> None:
         """Append several lines (the last of a batch), keeping the last EXAMPLES."""
-        ex = tuple(lines[-EXAMPLES:]) if len(lines) >= EXAMPLES else (*self.ex, *lines)[-EXAMPLES:]
+        if len(lines) >= EXAMPLES:
+            ex = tuple(lines[-EXAMPLES:])
+        else:
+            ex = (*self.kept(), *lines)[-EXAMPLES:]
         if ex and max(map(len, ex)) > EXAMPLE_CHARS:  # (kept examples are cut already)
             ex = tuple([x[:EXAMPLE_CHARS] for x in ex])
         self.ex = ex
@@ -99,65 +109,87 @@ def _drop(b: list[Any] | array[int], first: int, stride: int) -> int:
 
 
 class CountWindow(Window):
-    """count and rate: events per bucket, with a running total."""
+    """count and rate: events per bucket, with a running total. `b` is None (empty), a bucket's
+    index (one bucket, holding `total` events: no array for a key seen in one bucket), or a
+    flat array of two buckets or more."""
 
     __slots__ = ("b", "total")
 
     def __init__(self) -> None:
         self.ex = ()
-        self.b = array("q")
+        self.b: array[int] | int | None = None
         self.total = 0
         self.due = None
 
     @classmethod
-    def of(cls, i: int, n: int, ex: tuple[str, ...]) -> CountWindow:
+    def of(cls, i: int, n: int, ex: tuple[str, ...] | str) -> CountWindow:
         """A new window holding n events in bucket i (a new key's first batch at once)."""
         w = cls.__new__(cls)
-        w.b, w.total, w.ex, w.due = array("q", (i, n)), n, ex, None
+        w.b, w.total, w.ex, w.due = i, n, ex, None
         return w
 
     def add(self, i: int, x: Any, n: int = 1) -> None:
         b = self.b
-        if not b or b[-2] < i:
-            b.append(i)
-            b.append(n)
-        elif b[-2] == i:
-            b[-1] += n
+        if type(b) is int:
+            if b != i:
+                self.b = array("q", (b, self.total, i, n) if b < i else (i, n, b, self.total))
+        elif b is None:
+            self.b = i
+        elif b[-2] < i:  # type: ignore[index]
+            b.append(i)  # type: ignore[union-attr]
+            b.append(n)  # type: ignore[union-attr]
+        elif b[-2] == i:  # type: ignore[index]
+            b[-1] += n  # type: ignore[index]
         else:  # an older bucket's event
-            k, found = _find(b, i, 2)
+            k, found = _find(b, i, 2)  # type: ignore[arg-type]
             if found:
-                b[k + 1] += n
+                b[k + 1] += n  # type: ignore[index]
             else:
-                b[k:k] = array("q", (i, n))
+                b[k:k] = array("q", (i, n))  # type: ignore[index]
         self.total += n
 
     def expire(self, first: int) -> None:
         b = self.b
-        if b and b[0] < first:
-            k = _drop(b, first, 2)
-            self.total -= sum(b[1:k:2])
-            del b[:k]
+        if type(b) is int:
+            if b < first:
+                self.b, self.total = None, 0
+        elif b is not None and b[0] < first:  # type: ignore[index]
+            k = _drop(b, first, 2)  # type: ignore[arg-type]
+            if k >= len(b):  # type: ignore[arg-type]
+                self.b, self.total = None, 0
+            else:
+                self.total -= sum(b[1:k:2])  # type: ignore[index]
+                del b[:k]  # type: ignore[union-attr]
+
+    def buckets(self) -> list[int]:
+        """The flat [index, events, ...] list, oldest bucket first."""
+        b = self.b
+        if b is None:
+            return []
+        return [b, self.total] if type(b) is int else b.tolist()  # type: ignore[union-attr]
 
     def value(self) -> float | None:
         return float(self.total)
 
     def newest(self) -> int | None:
-        return self.b[-2] if self.b else None
+        b = self.b
+        return b if b is None or type(b) is int else b[-2]  # type: ignore[index]
 
     def empty(self) -> bool:
-        return not self.b
+        return self.b is None
 
     def count_since(self, first: int) -> int:
         """Events in buckets from index first on (spike: the current half of the span)."""
-        b = self.b
+        b = self.buckets()
         return sum(b[k + 1] for k in range(0, len(b), 2) if b[k] >= first)
 
     def dump(self) -> list[Any]:
-        return [self.b.tolist(), list(self.ex)]
+        return [self.buckets(), list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
-        self.b = array("q", [int(x) for x in data[0]])
-        self.total = sum(self.b[1::2])
+        b = [int(x) for x in data[0]]
+        self.b = None if not b else b[0] if len(b) == 2 else array("q", b)
+        self.total = sum(b[1::2])
         self.ex = tuple(data[1])
 
 
@@ -174,7 +206,7 @@ class ListWindow(Window):
         return not self.b
 
     def dump(self) -> list[Any]:
-        return [self.b, list(self.ex)]
+        return [self.b, list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
         self.b, self.ex = list(data[0]), tuple(data[1])
@@ -257,7 +289,7 @@ class LastWindow(Window):
         return self.i is None
 
     def dump(self) -> list[Any]:
-        return [self.i, self.x, list(self.ex)]
+        return [self.i, self.x, list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
         self.i, self.x, self.ex = data[0], float(data[1]), tuple(data[2])
@@ -375,7 +407,7 @@ class DistinctWindow(Window):
         return not self.b
 
     def dump(self) -> list[Any]:
-        return [[sorted(x) if isinstance(x, set) else x for x in self.b], list(self.ex)]
+        return [[sorted(x) if isinstance(x, set) else x for x in self.b], list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
         self.b = [set(x) if isinstance(x, list) else x for x in data[0]]
@@ -434,7 +466,7 @@ class RatioWindow(Window):
         return not self.b
 
     def dump(self) -> list[Any]:
-        return [self.b.tolist(), list(self.ex)]
+        return [self.b.tolist(), list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
         self.b = array("q", [int(x) for x in data[0]])
@@ -461,7 +493,7 @@ class ChangeWindow(CountWindow):
         return False  # the last value must be remembered; keys are capped by max_keys
 
     def dump(self) -> list[Any]:
-        return [self.b.tolist(), list(self.ex), self.last]
+        return [self.buckets(), list(self.kept()), self.last]
 
     def load(self, data: list[Any]) -> None:
         super().load(data)
@@ -494,7 +526,7 @@ class AbsentWindow(Window):
         return False
 
     def dump(self) -> list[Any]:
-        return [self.seen, list(self.ex)]
+        return [self.seen, list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
         self.seen, self.ex = float(data[0]), tuple(data[1])

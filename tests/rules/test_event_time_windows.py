@@ -20,7 +20,7 @@ from alerter.rules.windows import (
 
 
 def buckets(w: Window) -> list[int]:
-    b: Any = w.b  # type: ignore[attr-defined]
+    b: Any = w.buckets() if isinstance(w, CountWindow) else w.b  # type: ignore[attr-defined]
     stride = {CountWindow: 2, RatioWindow: 3, StatsWindow: 5, QuantileWindow: 3}.get(type(w), 2)
     return [int(b[k]) for k in range(0, len(b), stride)]
 
@@ -52,7 +52,7 @@ def test_count_window_total_follows_placed_counts() -> None:
     w.add(20, None, 5)
     w.add(5, None, 2)  # far older: placed first, not counted in bucket 20
     w.add(20, None, 1)
-    assert w.b.tolist() == [5, 2, 20, 6]
+    assert w.buckets() == [5, 2, 20, 6]
     assert w.value() == 8.0
     w.expire(6)
     assert w.value() == 6.0
@@ -90,3 +90,27 @@ def test_last_and_absent_do_not_go_back_in_time() -> None:
     absent.add(0, 500.0)
     absent.add(0, 100.0)
     assert absent.value() == 500.0
+
+
+def test_count_window_of_one_bucket_grows_and_shrinks_like_many() -> None:
+    """A window holding one bucket keeps its index alone; a second bucket, before or after it,
+    makes the flat array; expiring it all empties the window; dump and load keep the form."""
+    for second, flat in [(9, [9, 2, 12, 4]), (15, [12, 4, 15, 2])]:
+        w = CountWindow.of(12, 3, "line")
+        assert (w.buckets(), w.newest(), w.kept(), w.empty()) == ([12, 3], 12, ("line",), False)
+        w.add(12, None)
+        w.add(second, None, 2)
+        assert w.buckets() == flat and w.value() == 6.0
+        assert w.newest() == max(12, second)
+        copy = CountWindow()
+        copy.load(w.dump())
+        assert copy.buckets() == flat and copy.value() == 6.0
+        w.expire(13 if second == 15 else 10)
+        assert w.buckets() == ([15, 2] if second == 15 else [12, 4])
+        w.expire(100)
+        assert (w.buckets(), w.value(), w.newest(), w.empty()) == ([], 0.0, None, True)
+        w.add(0, None)  # bucket 0 is a bucket, not an empty window
+        assert (w.buckets(), w.empty(), w.count_since(0)) == ([0, 1], False, 1)
+    one = CountWindow()
+    one.load([[7, 2], ["a", "b"]])
+    assert (one.buckets(), one.value(), one.kept()) == ([7, 2], 2.0, ("a", "b"))

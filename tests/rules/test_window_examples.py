@@ -28,5 +28,5 @@ def test_examples_are_the_last_lines_cut_whatever_the_batches() -> None:
             else:
                 w.examples(lines if rnd.random() < 0.5 else tuple(lines))
                 added.extend(lines)
-            assert w.ex == expected(added)
-            assert type(w.ex) is tuple
+            assert w.kept() == expected(added)
+            assert type(w.kept()) is tuple
