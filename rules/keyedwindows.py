@@ -39,16 +39,13 @@ from alerter.rules.model import Rule
 from alerter.rules.rows import Rows
 from alerter.rules.state import AlertTable, Key
 from alerter.rules.sweep import Sweep, sweeps
+from alerter.rules.valuewindows import DistinctWindow, LastWindow, QuantileWindow, StatsWindow
 from alerter.rules.windows import (
     BUCKETS,
     AbsentWindow,
     ChangeWindow,
     CountWindow,
-    DistinctWindow,
-    LastWindow,
-    QuantileWindow,
     RatioWindow,
-    StatsWindow,
     Window,
 )
 

@@ -13,7 +13,7 @@ from typing import Any
 from alerter.rules.alert import Transition
 from alerter.rules.model import Rule
 from alerter.rules.state import AlertTable, Key
-from alerter.rules.windows import quantile
+from alerter.rules.valuewindows import quantile
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 

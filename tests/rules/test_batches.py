@@ -322,7 +322,7 @@ def test_patterns_that_differ_only_in_groups_share_a_shape() -> None:
 
 
 def test_quantile_values_added_at_once_equal_one_by_one() -> None:
-    from alerter.rules.windows import QuantileWindow
+    from alerter.rules.valuewindows import QuantileWindow
 
     rnd = random.Random(7)
     for _ in range(200):

@@ -7,16 +7,8 @@ from typing import Any
 
 import pytest
 
-from alerter.rules.windows import (
-    AbsentWindow,
-    CountWindow,
-    DistinctWindow,
-    LastWindow,
-    QuantileWindow,
-    RatioWindow,
-    StatsWindow,
-    Window,
-)
+from alerter.rules.valuewindows import DistinctWindow, LastWindow, QuantileWindow, StatsWindow
+from alerter.rules.windows import AbsentWindow, CountWindow, RatioWindow, Window
 
 
 def buckets(w: Window) -> list[int]:
