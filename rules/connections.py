@@ -143,6 +143,17 @@ class Attempts:
                 return v
         return None
 
+    def idle(self, conn: str, group: Group) -> bool:
+        """Can the line neither count nor change any state? (An `other_user` line without a
+        connection, or an `ends` one of a connection with no state: a login in a log where
+        no connection named a user.) Its `counts` would be False and leave no state."""
+        spec = self.spec
+        if conn and conn in self._conns:
+            return False
+        if not any(group(g) is not None for g in spec.other_user):
+            return False
+        return not conn or any(group(g) is not None for g in spec.ends)
+
     def counts(self, conn: str, group: Group, now: float) -> bool:
         """Does a line of connection `conn` (its groups: `group`) count?"""
         spec = self.spec

@@ -255,6 +255,13 @@ class LogRule(KeyedWindows):
             return None
         return addr, self._events(m, batch, idx)
 
+    def attempt_idle(self, batch: LogLines, idx: int, m: re.Match[str]) -> bool:
+        """A line judged by `attempts` that can neither count nor change its state
+        (rules/connections.py Attempts.idle): it may be skipped unjudged."""
+        at = self.attempts
+        assert at is not None
+        return at.idle(_lookup(*self.attempt_id, m, batch, idx), m.group)
+
     def count_for(
         self, addr: str, n: int, line: str, now: float, bucket: int, out: list[Transition]
     ) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from alerter.rules.plans.anyliteral import line_starts
+from alerter.rules.plans.anyliteral import _seq, line_starts
 from alerter.rules.plans.base import SEP, Facts, Pass, Plan
 from alerter.rules.plans.keyed import Keys, gather
 from alerter.rules.plans.keyedany import KeyedAnyGated
+from alerter.rules.prefilter import NotParsed, parse, rare_chars
 
 if TYPE_CHECKING:
     from alerter.rules.logrules import LogRule
@@ -30,6 +31,10 @@ class AttemptScan(Plan):
     rare: tuple[str, ...]
     keys: Keys
     address: tuple[int, ...]  # the `attempts` address groups
+    # literals only lines that are `ends` and `other_user` at once hold (builtin:sshd's
+    # `Accepted `): while no connection has state, such a line is idle (not even searched)
+    idle_literals: tuple[str, ...] = ()
+    idle_rare: tuple[str, ...] = ()
 
     @classmethod
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
@@ -40,56 +45,130 @@ class AttemptScan(Plan):
         if not isinstance(inner, KeyedAnyGated):
             return None
         groups = tuple(f.groups[g] for g in spec.address)
-        return cls(inner.pattern, inner.literals, inner.rare, inner.keys, groups)
+        idle = {f.groups[g] for g in spec.ends if g in spec.other_user}
+        lits = _literals_without(f.match, idle) if idle and f.match is not None else None
+        main = tuple(x for x in inner.literals if lits is not None and x in lits)
+        if lits is None or not lits <= set(inner.literals) or not main:
+            return cls(inner.pattern, inner.literals, inner.rare, inner.keys, groups)
+        rest = tuple(x for x in inner.literals if x not in lits)
+        return cls(
+            inner.pattern,
+            main,
+            tuple(map(rare_chars, main)),
+            inner.keys,
+            groups,
+            rest,
+            tuple(map(rare_chars, rest)),
+        )
 
     @property
     def label(self) -> str:
-        return f"AttemptScan({len(self.literals)})"
+        idle = f" + {len(self.idle_literals)} idle" if self.idle_literals else ""
+        return f"AttemptScan({len(self.literals)}{idle})"
 
     def run(self, r: LogRule, p: Pass) -> None:
         batch = p.batch
         text = batch.text
         assert text is not None
+        attempts = r.attempts
+        assert attempts is not None
         starts = line_starts(text, self.literals, self.rare)
+        # the lines only an idle literal finds are read from where a connection has state
+        idle = bool(self.idle_literals)
+        if idle and attempts:
+            starts = self._with_idle(text, starts, -1)
+            idle = False
         if not starts:
             return
-        find, search, size = text.find, self.pattern.search, len(text)
-        ms = []
-        for at in starts:
-            end = find(SEP, at)
-            m = search(text, at, size if end < 0 else end)
-            if m is not None:
-                ms.append(m)
-        if ms:
-            ms = self.keys.kept(text, ms)
-        if not ms:
-            return
-        # the judged lines first (the connection state reads and writes only them, in
-        # order), then the keyed matches gathered in runs between the judged lines that
-        # count: each key's lines are counted in the batch's order (its examples too)
-        address, count, rfind = self.address, text.count, text.rfind
-        now = p.now
-        keyed = [not any(m.group(g) is not None for g in address) for m in ms]
-        counted: list[tuple[int, str, int, str]] = []  # (place in ms, address, events, line)
+        find, count = text.find, text.count
+        search, size, now = self.pattern.search, len(text), p.now
+        keyed_group, address, exclude = self.keys.groups[0], self.address, self.keys.exclude
+        # The judged lines are judged first (the connection state reads and writes only
+        # them, in order); the keyed matches between two judged lines that count are
+        # gathered as one run, before the judged line: each key's lines are counted in the
+        # batch's order (its examples too). A judged line that can neither count nor change
+        # the state (a login where its connection named no user) is skipped unjudged.
+        runs: list[list[re.Match[str]]] = [[]]
+        counted: list[tuple[str, int, str]] = []  # (address, events, line)
         idx = last = 0
-        for i, m in enumerate(ms):
-            if keyed[i]:
+        i = 0
+        while i < len(starts):
+            at = starts[i]
+            i += 1
+            end = find(SEP, at)
+            if end < 0:
+                end = size
+            m = search(text, at, end)
+            if m is None:
                 continue
-            at = rfind(SEP, 0, m.start()) + 1
+            if m.group(keyed_group) is not None or all(m.group(g) is None for g in address):
+                runs[-1].append(m)
+                continue
             idx += count(SEP, last, at)
             last = at
+            if r.attempt_idle(batch, idx, m):
+                continue
+            line = text[at:end]
+            if exclude is not None and exclude.search(line) is not None:
+                continue
             got = r.attempt(batch, idx, m, now)
             if got is not None:
-                end = find(SEP, at)
-                counted.append((i, *got, text[at : size if end < 0 else end]))
+                counted.append((*got, line))
+                runs.append([])
+            if idle and attempts:  # the first state: the idle lines after this one count
+                starts, i, idle = self._with_idle(text, starts[i:], at), 0, False
         bucket = r.bucket(now)
-        start = 0
-        for i, addr, n, line in counted:
-            run = [m for m, k in zip(ms[start:i], keyed[start:i], strict=True) if k]
+        for i, run in enumerate(runs):
+            if run:
+                run = self.keys.kept(text, run)
             if run:
                 gather(self.keys, r, run, p)
-            r.count_for(addr, n, line, now, bucket, p.out)
-            start = i + 1
-        run = [m for m, k in zip(ms[start:], keyed[start:], strict=True) if k]
-        if run:
-            gather(self.keys, r, run, p)
+            if i < len(counted):
+                r.count_for(*counted[i], now, bucket, p.out)
+
+    def _with_idle(self, text: str, starts: list[int], after: int) -> list[int]:
+        """`starts` and the starts of the lines after `after` holding an idle literal."""
+        more = [x for x in line_starts(text, self.idle_literals, self.idle_rare) if x > after]
+        return sorted(set(starts).union(more)) if more else starts
+
+
+def _literals_without(pattern: re.Pattern[str], gone: set[int]) -> frozenset[str] | None:
+    """The literals one of which every match holds where none of the `gone` groups takes
+    part (rules/plans/anyliteral.py's reading of the tree, with the alternatives holding
+    those groups removed), or None."""
+    try:
+        tree = parse(pattern)
+    except NotParsed:
+        return None
+    pruned = _prune(tree, gone)
+    return _seq(pruned) if pruned is not None else None
+
+
+def _prune(items: list[Any], gone: set[int]) -> list[Any] | None:
+    """The parse tree without the alternatives that hold a `gone` group; None when every
+    match must pass through one."""
+    out: list[Any] = []
+    for op, arg in items:
+        name = str(op)
+        if name == "SUBPATTERN":
+            if arg[0] in gone:
+                return None
+            sub = _prune(list(arg[3]), gone)
+            if sub is None:
+                return None
+            out.append((op, (arg[0], arg[1], arg[2], sub)))
+        elif name == "BRANCH":
+            alts = [a for a in (_prune(list(alt), gone) for alt in arg[1]) if a is not None]
+            if not alts:
+                return None
+            out.append((op, (arg[0], alts)))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            sub = _prune(list(arg[2]), gone)
+            if sub is None:
+                if arg[0] >= 1:
+                    return None
+                continue  # an optional part that cannot match: left out
+            out.append((op, (arg[0], arg[1], sub)))
+        else:
+            out.append((op, arg))
+    return out

@@ -57,7 +57,7 @@ PINNED = {
     # ` from ` they share, if any: the lines holding one are searched in place, counted per
     # key (SSHAuthRefused keeps connection state: on a batch without fields a line that only
     # tells its connection's address goes to the state, the others are judged one by one)
-    "sshd/0/SSHBruteForce": "Fieldless(AttemptScan(5), else AnyLiteralScan(5))",
+    "sshd/0/SSHBruteForce": "Fieldless(AttemptScan(4 + 1 idle), else AnyLiteralScan(5))",
     "sshd/1/SSHInvalidUsers": "Fieldless(KeyedAnyGated(3), else AnyLiteralScan(3))",
     "sshd/2/SSHAuthRefused": "ConnectionScan(12, else AnyLiteralScan(12))",
     "sshd-aggressive/0/SSHPreauthDisconnects": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
@@ -115,7 +115,7 @@ PINNED_TEST_RULES = {
     "AnyOfLiterals": "AnyLiteralScan(3)",
     "KeyedAnyWeighted": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
     "ConnectionCount": "ConnectionScan(3, else AnyLiteralScan(3))",
-    "AttemptCount": "Fieldless(AttemptScan(4), else AnyLiteralScan(4))",
+    "AttemptCount": "Fieldless(AttemptScan(3 + 1 idle), else AnyLiteralScan(4))",
     "WhereRule": "EveryLine",
     "Silent": "Touch",
 }
