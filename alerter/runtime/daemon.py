@@ -10,7 +10,6 @@ pings the watchdog.
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import signal
 import threading
@@ -20,23 +19,27 @@ from functools import partial
 from typing import Any, TypeVar, assert_never
 
 import structlog
-from apscheduler.jobstores.base import JobLookupError
 
 from alerter import __version__
 from alerter.api.endpoints import core_routes
 from alerter.api.server import APIServer, ListenError
-from alerter.collectors.base import Collector, PollingCollector
 from alerter.config.load import Config, load_config
 from alerter.errors import ConfigError
 from alerter.protocols import Durable
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.logmetrics import LogMetrics
-from alerter.runtime import logseries, tuning
+from alerter.runtime import collectorjobs, logseries, tuning
 from alerter.runtime.bus import Bus, BusSink, Gate
 from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.metrics import Metrics
-from alerter.runtime.running import EngineMetrics, Running, dropped_by_reload, status_line
-from alerter.runtime.scheduler import add_interval_job, make_scheduler
+from alerter.runtime.running import (
+    EngineMetrics,
+    Running,
+    dropped_by_reload,
+    status_document,
+    status_line,
+)
+from alerter.runtime.scheduler import make_scheduler
 from alerter.runtime.sdnotify import SystemdNotifier
 from alerter.runtime.wiring import Parts
 from alerter.store.db import StateStore
@@ -195,27 +198,10 @@ class Daemon:
             self.metrics.up(cc.name, False)
             return
         running.collectors.append(c)
-        if isinstance(c, PollingCollector):
-
-            def poll(c: Any = c, sink: BusSink = sink) -> None:
-                samples = c.collect(self.clock.now())
-                if samples:
-                    sink.put_samples(samples)
-
-            add_interval_job(self.scheduler, f"collect:{c.name}", poll, float(c.interval))
-        elif isinstance(c, Collector):
-            c.start(sink)
+        collectorjobs.start(c, sink, self.scheduler, self.clock)
 
     def _stop_collectors(self, running: Running) -> None:
-        for c in running.collectors:
-            if isinstance(c, PollingCollector):
-                with contextlib.suppress(JobLookupError):  # already gone
-                    self.scheduler.remove_job(f"collect:{c.name}")
-            else:
-                try:
-                    c.stop()
-                except Exception:
-                    log.exception("collector_stop_failed", collector=c.name)
+        collectorjobs.stop(running.collectors, self.scheduler)
 
     def _part_routes(self, running: Running) -> list[Any]:
         try:
@@ -495,27 +481,15 @@ class Daemon:
 
     def _status(self, alerts: list[Alert]) -> dict[str, Any]:
         rs = self.run_state
-        cfg = rs.config if rs else self._config
-        return {
-            "version": __version__,
-            "config": cfg.path,
-            "uptime_seconds": round(time.time() - self.started_at, 1),
-            "ready": self.ready.is_set(),
-            "collectors": [c.name for c in cfg.collectors],
-            "rule_groups": len(cfg.rules.groups),
-            "alerts": {
-                "pending": sum(a.state == "pending" for a in alerts),
-                "firing": sum(a.state == "firing" for a in alerts),
-            },
-            "bus_length": self.bus.qsize(),
-            "dry_run": cfg.global_.dry_run,
-            "last_reload_error": self.last_reload_error,
-            "state": {
-                "ok": self.checkpoint.error is None,
-                "error": self.checkpoint.error,
-                "failing_since": self.checkpoint.failed_since,
-            },
-        }
+        return status_document(
+            rs.config if rs else self._config,
+            alerts,
+            started_at=self.started_at,
+            ready=self.ready.is_set(),
+            bus_length=self.bus.qsize(),
+            last_reload_error=self.last_reload_error,
+            checkpoint=self.checkpoint,
+        )
 
     def status_line(self) -> str:
         return status_line(self.status())

@@ -4,14 +4,19 @@ plain functions the daemon's reload and status use."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from alerter import __version__
 from alerter.config.load import Config
 from alerter.protocols import Actions, Dispatcher, RuleEngine
 from alerter.rules.alert import Alert, Transition
 from alerter.runtime.bus import Gate
 from alerter.runtime.metrics import Metrics
+
+if TYPE_CHECKING:
+    from alerter.runtime.checkpoint import Checkpointer
 
 
 @dataclass
@@ -43,6 +48,39 @@ class Running:
     actions: Actions
     collectors: list[Any] = field(default_factory=list)
     gates: dict[str, Gate] = field(default_factory=dict)
+
+
+def status_document(
+    cfg: Config,
+    alerts: list[Alert],
+    *,
+    started_at: float,
+    ready: bool,
+    bus_length: int,
+    last_reload_error: str | None,
+    checkpoint: Checkpointer,
+) -> dict[str, Any]:
+    """The daemon's status (`alerter status`, GET /api/v1/status, the STATUS line's input)."""
+    return {
+        "version": __version__,
+        "config": cfg.path,
+        "uptime_seconds": round(time.time() - started_at, 1),
+        "ready": ready,
+        "collectors": [c.name for c in cfg.collectors],
+        "rule_groups": len(cfg.rules.groups),
+        "alerts": {
+            "pending": sum(a.state == "pending" for a in alerts),
+            "firing": sum(a.state == "firing" for a in alerts),
+        },
+        "bus_length": bus_length,
+        "dry_run": cfg.global_.dry_run,
+        "last_reload_error": last_reload_error,
+        "state": {
+            "ok": checkpoint.error is None,
+            "error": checkpoint.error,
+            "failing_since": checkpoint.failed_since,
+        },
+    }
 
 
 def status_line(s: dict[str, Any]) -> str:
