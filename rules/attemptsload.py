@@ -25,8 +25,11 @@ def parse_attempts(
     same = tuple((str(k), v) for k, v in pairs.items())
     other = tuple(a.str_list("other_user", (), allow_scalar=True))
     ends = tuple(a.str_list("ends", (), allow_scalar=True))
+    within = a.duration("within", 120.0)
     a.done()
-    spec = AttemptSpec(ident or "", address, user, same, other, ends)
+    if within is not None and within <= 0:
+        p.add(a.node, "attempts: within must be > 0")
+    spec = AttemptSpec(ident or "", address, user, same, other, ends, within or 120.0)
     for g in dict.fromkeys(spec.groups):
         if g not in groups:
             p.add(a.node, f"attempts: {g!r} is not a group of match")

@@ -18,8 +18,8 @@ connection has named two users (fail2ban's check for a client switching users to
 failures with a login).
 
 Pure: the caller passes the time; the state is bounded (the least recently seen connections
-are dropped past `limit`, and a connection not seen for `ttl` seconds is forgotten, as a pid
-is reused).
+are dropped past `limit`, and a connection not seen for `ttl` seconds (`within` for
+`Attempts`) is forgotten, as a pid is reused).
 """
 
 from __future__ import annotations
@@ -101,7 +101,10 @@ class AttemptSpec:
       connection judged here have named two users or more (`user`: the first of these
       groups that is not empty);
     - `ends`: a line where one of these matched is its connection's last (its state is
-      dropped; a connection with no state gets none from it)."""
+      dropped; a connection with no state gets none from it);
+    - `within`: a connection none of whose lines came for this many seconds is forgotten
+      (an sshd pid is reused; sshd's LoginGraceTime, 2 minutes by default, bounds the
+      authentication a connection's lines belong to)."""
 
     id: str
     address: tuple[str, ...]
@@ -109,6 +112,7 @@ class AttemptSpec:
     same_attempt: tuple[tuple[str, str], ...] = ()
     other_user: tuple[str, ...] = ()
     ends: tuple[str, ...] = ()
+    within: float = 120.0
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -132,7 +136,6 @@ class _Attempt:
 class Attempts:
     spec: AttemptSpec
     limit: int = 10_000
-    ttl: float = 3600.0
     _conns: OrderedDict[str, _Attempt] = field(default_factory=OrderedDict)
 
     def address(self, group: Group) -> str | None:
@@ -150,19 +153,19 @@ class Attempts:
         spec = self.spec
         if conn and conn in self._conns:
             return False
-        if not any(group(g) is not None for g in spec.other_user):
+        if not _any(group, spec.other_user):
             return False
-        return not conn or any(group(g) is not None for g in spec.ends)
+        return not conn or _any(group, spec.ends)
 
     def counts(self, conn: str, group: Group, now: float) -> bool:
         """Does a line of connection `conn` (its groups: `group`) count?"""
         spec = self.spec
-        other = any(group(g) is not None for g in spec.other_user)
+        other = _any(group, spec.other_user)
         if not conn:  # no connection id: the line stands alone
             return not other
-        ends = any(group(g) is not None for g in spec.ends)
+        ends = _any(group, spec.ends)
         c = self._conns.get(conn)
-        if c is not None and now - c.seen > self.ttl:
+        if c is not None and now - c.seen > spec.within:
             del self._conns[conn]  # not seen for over ttl: a reused pid
             c = None
         if c is None:
@@ -176,12 +179,14 @@ class Attempts:
         else:
             c.seen = now
             self._conns.move_to_end(conn)
-        user = next((v for g in spec.user if (v := group(g))), "")
-        if user:
-            if not c.user:
-                c.user = user
-            elif user != c.user:
-                c.many = True
+        for g in spec.user:
+            user = group(g)
+            if user:
+                if not c.user:
+                    c.user = user
+                elif user != c.user:
+                    c.many = True
+                break
         for second, first in spec.same_attempt:
             if group(second) is not None:
                 was, c.open = c.open, ""
@@ -196,3 +201,11 @@ class Attempts:
 
     def __len__(self) -> int:
         return len(self._conns)
+
+
+def _any(group: Group, names: tuple[str, ...]) -> bool:
+    """Did one of the groups take part?"""
+    for g in names:  # noqa: SIM110  (a loop: cheaper than any() of a generator)
+        if group(g) is not None:
+            return True
+    return False

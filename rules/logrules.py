@@ -93,7 +93,7 @@ class LogRule(KeyedWindows):
         self.connections = Connections(ttl=max(rule.over, 600.0)) if rule.connection else None
         # count: lines judged by their connection's attempts (rules/connections.py Attempts)
         at = rule.attempts
-        self.attempts = Attempts(at, ttl=max(rule.over, 600.0)) if at is not None else None
+        self.attempts = Attempts(at) if at is not None else None
         self.attempt_id = (at.id, at.id in groups) if at is not None else ("", False)
 
     @property

@@ -23,6 +23,7 @@ SPEC = AttemptSpec(
     same_attempt=(("second", "first"),),
     other_user=("unix", "ok"),
     ends=("ok",),
+    within=10.0,
 )
 LINE = re.compile(
     r"(?:(?P<first>first)|(?P<second>second)|(?P<unix>unix)|(?P<ok>ok)) (?P<u>\S*) (?P<peer>\S+)"
@@ -84,7 +85,7 @@ def test_an_ending_line_of_an_unknown_connection_leaves_no_state() -> None:
 
 
 def test_attempt_state_is_bounded_and_forgotten_after_ttl() -> None:
-    a = Attempts(SPEC, limit=2, ttl=10.0)
+    a = Attempts(SPEC, limit=2)
     for pid in ("1", "2", "3"):
         judge(a, pid, "first root 192.0.2.1")
     assert len(a) == 2
@@ -129,6 +130,7 @@ def test_an_attempts_rule_counts_each_attempt_once_for_the_lines_address() -> No
         ("{id: pid, address: [peer], other_user: [first]}", "", "other_user needs user"),
         ("{id: pid, address: [peer], bogus: 1}", "", "bogus"),
         ("{id: pid}", "", "address"),
+        ("{id: pid, address: [peer], within: 0s}", "", "within must be > 0"),
         (GOOD, "connection: {id: pid}", "attempts: not with connection"),
     ],
 )
@@ -302,3 +304,20 @@ def test_the_samples_in_one_batch_count_as_line_by_line() -> None:
     assert _one_batch_windows(lines, bare) == one_by_one
     events = [LogEvent(1000.0, "auth", x, {"_UID": "0"}) for x in lines]
     assert _one_batch_windows(lines, LogBatch.of_events("auth", 1000.0, events)) == one_by_one
+
+
+def test_journal_entries_pair_by_their_pid_field() -> None:
+    """In the journal sshd's message has no `sshd[pid]: ` header: the connection is the
+    entry's pid (journald's _PID, the collector's `pid` field)."""
+    pam = f"error: PAM: Authentication failure for illegal user admin from {PEER}"
+    kbd = f"Failed keyboard-interactive/pam for invalid user admin from {PEER} port 4100 ssh2"
+
+    def entry(line: str, pid: str) -> LogEvent:
+        return LogEvent(1000.0, "journal", line, {"_UID": "0", "pid": pid})
+
+    e = Engine(_rules(("sshd",)), {})
+    e.process(LogBatch.of_events("journal", 1000.0, [entry(pam, "9"), entry(kbd, "9")]), 1000.0)
+    e.process(LogBatch.of_events("journal", 1000.0, [entry(pam, "9"), entry(kbd, "10")]), 1000.0)
+    ((key, window),) = [(k, w) for (ident, k), w in _windows(e).items() if "BruteForce" in ident]
+    assert key == (PEER,)
+    assert sum(window[0][1::2]) == 3  # type: ignore[index]  # (bucket, count) pairs
