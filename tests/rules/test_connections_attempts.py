@@ -321,3 +321,15 @@ def test_journal_entries_pair_by_their_pid_field() -> None:
     ((key, window),) = [(k, w) for (ident, k), w in _windows(e).items() if "BruteForce" in ident]
     assert key == (PEER,)
     assert sum(window[0][1::2]) == 3  # type: ignore[index]  # (bucket, count) pairs
+
+
+def test_repeated_pam_lines_count_each_attempt() -> None:
+    # [rsyslog] a valid user's PAM lines (no Failed line at LogLevel INFO) reduced to one
+    pam = f"error: PAM: Authentication failure for root from {PEER}"
+    kbd = f"Failed keyboard-interactive/pam for root from {PEER} port 4242 ssh2"
+    e = Engine(_rules(("sshd",)), {})
+    for line in (pam, f"message repeated 3 times: [ {pam}]", kbd):
+        log(e, 1000.0, H.format(s=1, pid=9) + line, source="auth")
+    ((key, window),) = [(k, w) for (ident, k), w in _windows(e).items() if "BruteForce" in ident]
+    assert key == (PEER,)
+    assert sum(window[0][1::2]) == 4  # type: ignore[index]  # 1 + 3, the Failed line paired
