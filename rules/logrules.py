@@ -244,23 +244,27 @@ class LogRule(KeyedWindows):
         return True
 
     def attempt(
-        self, batch: LogLines, idx: int, m: re.Match[str], now: float
+        self, batch: LogLines, idx: int, m: re.Match[str], now: float, line: str | None = None
     ) -> tuple[str, int] | None:
         """A line where one of the `attempts` address groups took part, judged by its
-        connection's state (which it updates): (its address, its events) when it counts."""
+        connection's state (which it updates): (its address, its events) when it counts.
+        With `line` (a plan's match, not yet checked against `exclude`): a line that can
+        neither count nor change the state (Attempts.idle) is passed over unread, and an
+        excluded one judged no further."""
         at = self.attempts
         assert at is not None
         addr = at.address(m.group)
-        if addr is None or not at.counts(_lookup(*self.attempt_id, m, batch, idx), m.group, now):
+        if addr is None:
+            return None
+        conn = _lookup(*self.attempt_id, m, batch, idx)
+        if line is not None and (
+            at.idle(conn, m.group)
+            or (self.exclude is not None and self.exclude.search(line) is not None)
+        ):
+            return None
+        if not at.counts(conn, m.group, now):
             return None
         return addr, self._events(m, batch, idx)
-
-    def attempt_idle(self, batch: LogLines, idx: int, m: re.Match[str]) -> bool:
-        """A line judged by `attempts` that can neither count nor change its state
-        (rules/connections.py Attempts.idle): it may be skipped unjudged."""
-        at = self.attempts
-        assert at is not None
-        return at.idle(_lookup(*self.attempt_id, m, batch, idx), m.group)
 
     def count_for(
         self, addr: str, n: int, line: str, now: float, bucket: int, out: list[Transition]

@@ -82,7 +82,7 @@ class AttemptScan(Plan):
             return
         find, count = text.find, text.count
         search, size, now = self.pattern.search, len(text), p.now
-        keyed_group, address, exclude = self.keys.groups[0], self.address, self.keys.exclude
+        keyed_group, address = self.keys.groups[0], self.address
         # The judged lines are judged first (the connection state reads and writes only
         # them, in order); the keyed matches between two judged lines that count are
         # gathered as one run, before the judged line: each key's lines are counted in the
@@ -106,12 +106,8 @@ class AttemptScan(Plan):
                 continue
             idx += count(SEP, last, at)
             last = at
-            if r.attempt_idle(batch, idx, m):
-                continue
             line = text[at:end]
-            if exclude is not None and exclude.search(line) is not None:
-                continue
-            got = r.attempt(batch, idx, m, now)
+            got = r.attempt(batch, idx, m, now, line)
             if got is not None:
                 counted.append((*got, line))
                 runs.append([])
