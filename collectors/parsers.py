@@ -69,6 +69,7 @@ def batch(
         lines,
         text,
         times=times,
+        spans=parser.spans if isinstance(parser, SyslogLineParser) else None,
         field_names=field_names(parser),
         # syslog's `times` reads runs of a stamp cheaply: every line's, not only the counted
         every_time=isinstance(parser, SyslogLineParser),
@@ -193,6 +194,7 @@ class SyslogLineParser:
         self._syslog = SyslogParser(clock)
         self.parse = self._syslog.parse
         self.times = self._syslog.times
+        self.spans = self._syslog.spans
 
     def events(self, lines: Sequence[str], source: str, now: float) -> tuple[list[LogEvent], int]:
         return events_via(self.parse, lines, source, now)

@@ -156,6 +156,52 @@ class SyslogParser:
             i = j
         return out
 
+    def spans(self, text: str) -> list[tuple[int, int, float | None]]:
+        """`times` for the lines of `text` (as `text.split("\n")` gives them) without splitting
+        it: (lines, end, time) for each run of consecutive lines of one head (or one line that
+        has none), `end` the offset of the newline ending the run (len(text) for the last).
+
+        A run's head is matched once; the run is extended by galloping over the text: the
+        last line starting with the head within a window twice as long each time, kept when
+        every newline up to it is followed by the head (two counts in C), else line by line.
+        A run of one line costs one search within its next line."""
+        get = self._time.__getitem__
+        match = _RFC3164_TIME.match
+        find, rfind, count, startswith = text.find, text.rfind, text.count, text.startswith
+        n = len(text)
+        out: list[tuple[int, int, float | None]] = []
+        pos = 0
+        while True:
+            end = find("\n", pos)
+            if end < 0:
+                end = n
+            m = match(text, pos, end)
+            if m is None:
+                t = self.parse(text[pos:end])[1] if startswith("<", pos) else None
+                out.append((1, end, t))
+            else:
+                key = "\n" + text[pos : m.end()]
+                lines, step = 1, 2 * (end - pos) + len(key)
+                while end < n and startswith(key, end):
+                    r = rfind(key, end, min(n, end + step))  # the last head line in reach
+                    c = count("\n", end, r + 1)
+                    if c == count(key, end, r + len(key)):  # every line up to it: the head
+                        lines += c
+                        end = find("\n", r + 1)
+                        if end < 0:
+                            end = n
+                        step *= 2
+                    else:  # another line in between: the head's lines one by one
+                        lines += 1
+                        end = find("\n", end + 1)
+                        if end < 0:
+                            end = n
+                        step = 2 * len(key)
+                out.append((lines, end, get(m[1])))
+            if end >= n:
+                return out
+            pos = end + 1
+
     def _rfc5424(self, m: re.Match[str]) -> ParseResult:
         pri, version, ts, host, app, procid, msgid, sd, message = m.groups()
         fields: dict[str, str] = {

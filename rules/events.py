@@ -45,6 +45,8 @@ Event = LogEvent | Sample
 
 # (ParseLine: a parser's `parse`: a line's fields, None when it does not parse, and its time)
 ParseLine = Callable[[str], tuple[Mapping[str, str] | None, float | None]]
+# a parser's `spans`: (lines, end offset, time) of each run of one head in a text
+Spans = Callable[[str], list[tuple[int, int, float | None]]]
 
 
 class LogLines(Protocol):
@@ -136,6 +138,7 @@ class LogBatch(Sequence[LogEvent]):
         "_names",
         "_parse",
         "_some",
+        "_spans",
         "_text",
         "_times",
         "now",
@@ -153,6 +156,7 @@ class LogBatch(Sequence[LogEvent]):
         *,
         events: Sequence[LogEvent] | None = None,
         times: Callable[[list[str]], list[float | None]] | None = None,
+        spans: Spans | None = None,
         base: tuple[LogBatch, int] | None = None,
         field_names: frozenset[str] | None = None,
         every_time: bool = False,
@@ -167,6 +171,7 @@ class LogBatch(Sequence[LogEvent]):
         self.parse_errors = 0
         self._parse = parse
         self._times = times  # the parser's `times` (None: its lines carry no time)
+        self._spans = spans  # the parser's `spans`: `times` read in the text, not its lines
         # its `times` is cheap for every line (syslog's, by runs): read all, never gated
         self._every = every_time
         self._names = field_names  # the names `parse` can give fields (None: any)
@@ -247,6 +252,8 @@ class LogBatch(Sequence[LogEvent]):
             return [(self.now, self, len(self))]
         if wanted is not None and not self._every:
             return eventtime.runs_of_wanted(self, self._split(), self._times, wanted)
+        if self._spans is not None and self._lines is None and self._text is not None:
+            return eventtime.runs_of_spans(self, self._text, self._spans)
         return eventtime.runs_of_lines(self, self._split(), self._times)
 
     def parsed_lines(self) -> list[int]:
@@ -277,6 +284,14 @@ class LogBatch(Sequence[LogEvent]):
         whose events are this batch's: built, and parse errors counted, here."""
         lines = self._split()[start:end]
         return LogBatch(self.source, self.now, self._parse, lines, base=(self, start))
+
+    def part_of_text(self, start: int, end: int, first: int, last: int) -> LogBatch:
+        """`part(start, end)` of a batch made from text not split yet: the lines' text is
+        text[first:last] (no split, no join)."""
+        assert self._text is not None
+        part = LogBatch(self.source, self.now, self._parse, None, self._text[first:last])
+        part._base, part._n = (self, start), end - start
+        return part
 
     def _make(self, i: int) -> LogEvent:
         if self._base is not None:

@@ -22,10 +22,10 @@ unless `wanted`): the lines that count as late when the run is late for a rule.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # LogBatch.at_times calls this module: it builds the parts itself
-    from alerter.rules.events import LogBatch, LogEvent
+    from alerter.rules.events import LogBatch, LogEvent, Spans
 
 FUTURE = 300.0  # seconds after the read beyond which a line's time is taken as the read's
 
@@ -43,6 +43,27 @@ def runs_of_lines(batch: LogBatch, lines: list[str], times: LineTimes) -> list[R
     if len(bounds) <= 1:
         return [(at[0] if at else batch.now, batch, len(at))]
     return [(t, batch.part(a, b), b - a) for a, b, t in bounds]
+
+
+def runs_of_spans(batch: LogBatch, text: str, spans: Spans) -> list[Run]:
+    """`runs_of_lines` for a batch made from `text`, not split: the parser's `spans` read the
+    times in the text, and each run is a slice of it (`LogBatch.part_of_text`)."""
+    read = batch.now
+    late = read + FUTURE
+    runs: list[list[Any]] = []  # [first line, end line, first char, end char, time]
+    line = start = 0
+    for k, end, t in spans(text):
+        at = read if t is None or t > late else float(t)
+        if runs and runs[-1][4] == at:
+            last = runs[-1]
+            last[1], last[3] = line + k, end
+        else:
+            runs.append([line, line + k, start, end, at])
+        line += k
+        start = end + 1
+    if len(runs) == 1:
+        return [(runs[0][4], batch, line)]
+    return [(t, batch.part_of_text(a, b, s, e), b - a) for a, b, s, e, t in runs]
 
 
 def runs_of_wanted(

@@ -75,3 +75,30 @@ def test_times_are_the_times_parse_gives() -> None:
     rnd.shuffle(shuffled)
     assert p.times(shuffled) == [reference.parse(x)[1] for x in shuffled]
     assert p.times([]) == []
+
+
+def test_spans_read_the_times_of_a_text_as_its_lines_give_them() -> None:
+    """`spans` over the lines joined by newlines: each run's lines have the time `parse`
+    gives each of them, and each run ends at the newline after its last line."""
+    rnd = random.Random(13)
+    clock = 1_796_400_000.0
+    p = SyslogParser(clock=lambda: clock)
+    reference = SyslogParser(clock=lambda: clock)
+    for i in range(1500):
+        lines = runs(rnd) or [""]
+        if i % 3 == 0:  # long runs: the gallop's windows double many times
+            lines = lines[:1] * rnd.choice((2, 40, 700)) + lines
+        text = "\n".join(lines)
+        got: list[float | None] = []
+        ends: list[int] = []
+        for k, end, t in p.spans(text):
+            assert k >= 1
+            got += [t] * k
+            ends.append(end)
+        assert got == [reference.parse(x)[1] for x in lines]
+        line_ends = [text.find("\n", len("\n".join(lines[: j + 1]))) for j in range(len(lines))]
+        line_ends = [len(text) if e < 0 else e for e in line_ends]
+        cum = 0
+        for (k, _, _), end in zip(p.spans(text), ends, strict=True):
+            cum += k
+            assert end == line_ends[cum - 1]

@@ -243,3 +243,22 @@ def test_a_collectors_batch_reads_every_time_only_with_the_syslog_parser(
     holders = sum("ERROR" in ln for ln in lines)
     assert 0 < holders < len(lines)
     assert counting.asked == (len(lines) if every else holders)
+
+
+def test_a_syslog_batch_made_from_text_runs_as_one_made_from_its_lines() -> None:
+    """A syslog block not split yet is cut into runs in its text (the parser's `spans`, runs as
+    slices of it): the same times, lines, fields and parse errors as the runs of its lines."""
+    rnd = random.Random(5)
+    for _ in range(200):
+        lines = [random_line(rnd, NOW, True) for _ in range(rnd.randint(1, 60))]
+        lines = [x for x in lines for _ in range(rnd.choice((1, 1, 3)))]  # longer runs
+        text = "\n".join(lines)
+        made = batch(SYSLOG, "app", NOW, text=text)
+        split = batch(SYSLOG, "app", NOW, lines=list(lines))
+        a, b = made.runs(None), split.runs(None)
+        assert not made.split  # (cut in its text)
+        assert [(t, list(r.lines), k) for t, r, k in a] == [(t, list(r.lines), k) for t, r, k in b]
+        assert [[(e.time, dict(e.fields)) for e in r.events()] for _, r, _ in a] == [
+            [(e.time, dict(e.fields)) for e in r.events()] for _, r, _ in b
+        ]
+        assert made.parse_errors == split.parse_errors
