@@ -3,9 +3,12 @@ builtin:sshd's SSHBruteForce) whose matches each hold one of a few literals. As
 `KeyedAnyGated` (rules/plans/keyedany.py) each line holding one is searched in place and the
 matches gathered per key in C; a match where one of the `attempts` address groups took part
 (its key group did not) is judged by the rule's connection state with the match in hand
-(`LogRule.judge_attempt`), in order, instead of being searched again by `LogRule.observe`.
-Chosen only for a rule with `attempts`; like the keyed plans it is wrapped in `Fieldless`
-when the rule has a `where` (plans.plan_for)."""
+(`LogRule.attempt`), in order, instead of being searched again by `LogRule.observe`.
+A literal that only lines both `ends` and `other_user` hold (builtin:sshd's `Accepted `,
+found by pruning those alternatives from the regex's parse tree) finds lines that count
+nothing while no connection has state: they are searched only from the line that gives
+one state on. Chosen only for a rule with `attempts`; like the keyed plans it is wrapped in
+`Fieldless` when the rule has a `where` (plans.plan_for)."""
 
 from __future__ import annotations
 
