@@ -89,6 +89,7 @@ class KeyedWindows:
         th = rule.threshold
         self.cmp = _OPS[th.op] if rule.aggregate == "count" and th is not None else None
         self.bound = th.bound if th is not None else 0.0
+        self.resolves = rule.resolve_threshold
         self.eager = rule.aggregate not in _LAZY
         self.max_keys = rule.max_keys
         self.agg = rule.aggregate
@@ -263,9 +264,20 @@ class KeyedWindows:
         if self._clock != -math.inf:
             now = self._clock
         w.expire(int((now - self.span) // self.width))
+        cmp = self.cmp
+        if cmp is not None:  # a count: decided inline in its two common cases
+            inst = self.table.active.get(key)
+            holds = cmp(w.total, self.bound)  # type: ignore[attr-defined]
+            if inst is None and not holds:
+                return  # below its threshold
+            if inst is not None and holds and inst.state == "firing" and self.resolves is None:
+                self.table.still_firing(inst, float(w.total), w.kept())  # type: ignore[attr-defined]
+                order = self.order
+                if order is not None:
+                    order.pop(key, None)
+                    order[key] = None
+                return
         active = key in self.table.active
-        if self.cmp is not None and not active and not self.cmp(w.total, self.bound):  # type: ignore[attr-defined]
-            return  # the common case of a count below its threshold, decided inline
         value, cond = self._condition(w, now, active)
         if cond or active:
             self.table.step(key, cond, value, now, out, lambda: self._labels(key), w.kept())

@@ -147,6 +147,14 @@ class AlertTable:
         inst.state = "resolved"
         out.append(self._transition(inst, "firing", now, resolved_at=now))
 
+    def still_firing(self, inst: Instance, value: float, examples: tuple[str, ...]) -> None:
+        """`step` of a firing instance whose condition holds (the common case of a count
+        rule's key counted again while it fires): its value and examples follow."""
+        inst.value = value
+        inst.keep_since = None
+        if examples:
+            inst.examples = examples
+
     def is_active(self, key: Key) -> bool:
         return key in self.active
 
