@@ -23,6 +23,7 @@ from alerter.rules.logrules import LogRule
 from alerter.rules.metricrules import MetricRule, SeriesKey
 from alerter.rules.model import Group, RuleSet
 from alerter.rules.plans.anyliteral import any_literals
+from alerter.rules.plans.literals import LiteralSet
 from alerter.rules.scan import Offload, feed
 from alerter.rules.state import AlertTable
 from alerter.rules.templates import rfc3339
@@ -105,6 +106,9 @@ class Engine:
         # pre-filter literal, else the few its regex's matches each hold one of), None when a
         # rule has none: only the times of the lines holding one are read
         self._wanted: dict[str, tuple[str, ...] | None] = {}
+        # per source: the literals its rules' plans search for, told present or absent in one
+        # pass over each batch (rules/plans/literals.py)
+        self._literals: dict[str, LiteralSet] = {}
         self._rule_errors: dict[str, str] = {}  # rule ident -> last error while processing
         self._by_series: dict[SeriesKey, tuple[MetricRule, ...]] = {}
         self._started: float | None = None
@@ -123,6 +127,7 @@ class Engine:
     def _rules_of(self, source: str) -> tuple[LogRule, ...]:
         rules = tuple(r for r in self._log_rules if not r.sources or source in r.sources)
         self._by_source[source] = rules
+        self._literals[source] = LiteralSet(w for r in rules for w in r.plan.searched())
         lits: list[str] = []
         for r in rules:
             some = (r.literal,) if r.literal else any_literals(r.match) if r.match else None
@@ -158,13 +163,15 @@ class Engine:
             r.clock = now
         late = 0
         runs = batch.runs(self._wanted[batch.source]) if at is None else ((at, batch, len(batch)),)
+        text = batch.text if len(self._literals[batch.source]) else None
+        absent = self._literals[batch.source].absent(text) if text is not None else frozenset()
         for t, part, timed in runs:
             live: Sequence[LogRule] = rules
             if any(r.late(t, now) for r in rules):
                 live = [r for r in rules if not r.late(t, now)]
                 late += timed
             if live:
-                feed(live, part, t, out, self._rule_errors, self._offload, metrics)
+                feed(live, part, t, out, self._rule_errors, self._offload, metrics, absent)
                 metrics = None
         if metrics is not None:  # (every line late for every rule)
             metrics()

@@ -47,6 +47,7 @@ def feed(
     errors: dict[str, str],
     offload: Offload | None = None,
     beside: Beside | None = None,
+    absent: frozenset[str] = frozenset(),
 ) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
     The batch is searched as its text (the block a collector read, or its lines joined once,
@@ -54,8 +55,9 @@ def feed(
     parsed), only for the lines a rule matched. `offload` may run the bulk rules' passes
     elsewhere while the other rules run here; `beside` (the log-derived metrics' pass, which
     guards itself) runs here once the offloaded passes have started, its own bulk passes
-    (`beside.specs`, when it reads this very batch) offloaded with the rules'."""
-    p = Pass(batch, now, out)
+    (`beside.specs`, when it reads this very batch) offloaded with the rules'. `absent`: the
+    literals of the rules' plans the batch does not hold (rules/plans/literals.py)."""
+    p = Pass(batch, now, out, absent=absent)
     later: list[tuple[LogRule, BulkPlan]] = []
     wait = None
     extra = beside.specs if beside is not None and beside.batch is batch else ()

@@ -120,11 +120,14 @@ class AnyLiteralScan(Plan):
     def label(self) -> str:
         return f"AnyLiteralScan({len(self.literals)})"
 
+    def searched(self) -> tuple[str, ...]:
+        return self.literals
+
     def run(self, r: LogRule, p: Pass) -> None:
         batch, now, out = p.batch, p.now, p.out
         text, lines = batch.text, batch.lines
         assert text is not None
-        starts = line_starts(text, self.literals, self.rare)
+        starts = line_starts(text, self.literals, self.rare, p.absent)
         if not starts:
             return
         bucket = r.bucket(now)
@@ -135,12 +138,18 @@ class AnyLiteralScan(Plan):
             r.observe(batch, idx, lines[idx], now, bucket, out)
 
 
-def line_starts(text: str, literals: tuple[str, ...], rare: tuple[str, ...]) -> list[int]:
-    """Where each line of the text holding one of the literals starts, in order."""
+def line_starts(
+    text: str,
+    literals: tuple[str, ...],
+    rare: tuple[str, ...],
+    absent: frozenset[str] = frozenset(),
+) -> list[int]:
+    """Where each line of the text holding one of the literals starts, in order (`absent`:
+    literals the text is known to lack)."""
     find, rfind = text.find, text.rfind
     starts: set[int] = set()
     for lit, rs in zip(literals, rare, strict=True):
-        pos = first(lit, rs, text)
+        pos = first(lit, rs, text, absent)
         while pos >= 0:
             starts.add(rfind(SEP, 0, pos) + 1)
             end = find(SEP, pos)

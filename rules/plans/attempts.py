@@ -69,17 +69,20 @@ class AttemptScan(Plan):
         idle = f" + {len(self.idle_literals)} idle" if self.idle_literals else ""
         return f"AttemptScan({len(self.literals)}{idle})"
 
+    def searched(self) -> tuple[str, ...]:
+        return (*self.literals, *self.idle_literals)
+
     def run(self, r: LogRule, p: Pass) -> None:
         batch = p.batch
         text = batch.text
         assert text is not None
         attempts = r.attempts
         assert attempts is not None
-        starts = line_starts(text, self.literals, self.rare)
+        starts = line_starts(text, self.literals, self.rare, p.absent)
         # the lines only an idle literal finds are read from where a connection has state
         idle = bool(self.idle_literals)
         if idle and attempts:
-            starts = self._with_idle(text, starts, -1)
+            starts = self._with_idle(text, starts, -1, p.absent)
             idle = False
         if not starts:
             return
@@ -115,7 +118,7 @@ class AttemptScan(Plan):
                 counted.append((*got, line))
                 runs.append([])
             if idle and attempts:  # the first state: the idle lines after this one count
-                starts, i, idle = self._with_idle(text, starts[i:], at), 0, False
+                starts, i, idle = self._with_idle(text, starts[i:], at, p.absent), 0, False
         bucket = r.bucket(now)
         for i, run in enumerate(runs):
             if run:
@@ -125,9 +128,13 @@ class AttemptScan(Plan):
             if i < len(counted):
                 r.count_for(*counted[i], now, bucket, p.out)
 
-    def _with_idle(self, text: str, starts: list[int], after: int) -> list[int]:
+    def _with_idle(
+        self, text: str, starts: list[int], after: int, absent: frozenset[str]
+    ) -> list[int]:
         """`starts` and the starts of the lines after `after` holding an idle literal."""
-        more = [x for x in line_starts(text, self.idle_literals, self.idle_rare) if x > after]
+        more = [
+            x for x in line_starts(text, self.idle_literals, self.idle_rare, absent) if x > after
+        ]
         return sorted(set(starts).union(more)) if more else starts
 
 

@@ -32,6 +32,9 @@ class Pass:
     now: float
     out: list[Transition]
     shared: dict[object, list[Any]] = field(default_factory=dict)
+    # literals of the source's plans the batch does not hold (alerter.rules.plans.literals):
+    # a search for one of them ends at once
+    absent: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,10 @@ class Plan:
         """The rule's pass over the batch (its text is there unless `needs_text` is False)."""
         raise NotImplementedError
 
+    def searched(self) -> tuple[str, ...]:
+        """The literals `run` searches the batch for with `first` or `line_starts`."""
+        return ()
+
     @property
     def label(self) -> str:
         """The strategy's name (with what it falls back to, for a plan that has one)."""
@@ -176,9 +183,12 @@ def each_line(r: LogRule, p: Pass, literal: str | None) -> None:
             r.observe(batch, idx, line, now, bucket, out)
 
 
-def first(literal: str, rare: str, text: str) -> int:
+def first(literal: str, rare: str, text: str, absent: frozenset[str] = frozenset()) -> int:
     """Where `literal` first occurs in the text, or -1. A text that lacks one of the
-    literal's rarest characters (`rare`) is ruled out by memchr, without searching for it."""
+    literal's rarest characters (`rare`) is ruled out by memchr, without searching for it,
+    and one known to lack it (`absent`: Pass.absent) at once."""
+    if literal in absent:
+        return -1
     for c in rare:
         if c not in text:
             return -1

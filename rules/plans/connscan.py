@@ -68,6 +68,9 @@ class ConnectionScan(Plan):
     def label(self) -> str:
         return f"ConnectionScan({len(self.literals)}, else {self.fallback.label})"
 
+    def searched(self) -> tuple[str, ...]:
+        return (*self.literals, *self.fallback.searched())
+
     def run(self, r: LogRule, p: Pass) -> None:
         batch, now, out = p.batch, p.now, p.out
         names = batch.field_names
@@ -76,7 +79,7 @@ class ConnectionScan(Plan):
             return
         text = batch.text
         assert text is not None
-        starts = line_starts(text, self.literals, self.rare)
+        starts = line_starts(text, self.literals, self.rare, p.absent)
         if not starts:
             return
         find, count, search, size = text.find, text.count, self.pattern.search, len(text)

@@ -86,10 +86,13 @@ class KeyedFindall(Plan):
         lit = f.literal
         return cls(rx, lit, rare_chars(lit) if lit is not None else "", Keys.of(f))
 
+    def searched(self) -> tuple[str, ...]:
+        return () if self.literal is None else (self.literal,)
+
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
-        pos = first(self.literal, self.rare, text) if self.literal is not None else 0
+        pos = first(self.literal, self.rare, text, p.absent) if self.literal is not None else 0
         if pos < 0:
             return  # a C substring search rules out the batch faster than the regex scan
         ms = self.keys.kept(text, list(self.pattern.finditer(text, text.rfind(SEP, 0, pos) + 1)))
@@ -119,10 +122,13 @@ class KeyedGated(Plan):
             return None
         return cls(rx, lit, re.compile(re.escape(lit)), rare_chars(lit), Keys.of(f))
 
+    def searched(self) -> tuple[str, ...]:
+        return (self.literal,)
+
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
-        pos = first(self.literal, self.rare, text)
+        pos = first(self.literal, self.rare, text, p.absent)
         if pos < 0:
             return
         find, rfind, search, size = text.find, text.rfind, self.pattern.search, len(text)
@@ -244,6 +250,9 @@ class Fieldless(Plan):
     @property
     def label(self) -> str:
         return f"Fieldless({self.fast.label}, else {self.slow.label})"
+
+    def searched(self) -> tuple[str, ...]:
+        return (*self.fast.searched(), *self.slow.searched())
 
     def run(self, r: LogRule, p: Pass) -> None:
         names = p.batch.field_names

@@ -46,10 +46,13 @@ class KeyedAnyGated(Plan):
     def label(self) -> str:
         return f"KeyedAnyGated({len(self.literals)})"
 
+    def searched(self) -> tuple[str, ...]:
+        return self.literals
+
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
-        starts = line_starts(text, self.literals, self.rare)
+        starts = line_starts(text, self.literals, self.rare, p.absent)
         if not starts:
             return
         find, search, size = text.find, self.pattern.search, len(text)

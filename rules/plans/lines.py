@@ -98,12 +98,15 @@ class LiteralScan(Plan):
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
         return cls(f.literal, rare_chars(f.literal)) if f.literal is not None else None
 
+    def searched(self) -> tuple[str, ...]:
+        return (self.literal,)
+
     def run(self, r: LogRule, p: Pass) -> None:
         batch, now, out = p.batch, p.now, p.out
         text, lines = batch.text, batch.lines
         assert text is not None
         lit = self.literal
-        pos = first(lit, self.rare, text)
+        pos = first(lit, self.rare, text, p.absent)
         if pos < 0:
             return
         bucket = r.bucket(now)
