@@ -55,6 +55,16 @@ class Window:
 
     def examples(self, lines: list[str] | tuple[str, ...]) -> None:
         """Append several lines (the last of a batch), keeping the last EXAMPLES."""
+        if len(lines) == 1:  # (most keys of a batch: one line each)
+            line = lines[0]
+            if len(line) > EXAMPLE_CHARS:
+                line = line[:EXAMPLE_CHARS]
+            ex = self.ex
+            if type(ex) is str:
+                self.ex = (ex, line)
+            else:
+                self.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
+            return
         if len(lines) >= EXAMPLES:
             ex = tuple(lines[-EXAMPLES:])
         else:

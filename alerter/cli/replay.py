@@ -93,21 +93,23 @@ def transition_json(t: Transition) -> str:
 # --- reading -------------------------------------------------------------------------------
 
 
-def _blocks(path: str) -> Iterator[list[str]]:
-    """The file's lines (newline-split, without the newline), a few MiB at a time."""
+def _blocks(path: str) -> Iterator[str]:
+    """The file's text a few MiB at a time, each block whole lines joined by newlines (the
+    newline after its last line left out)."""
     with open(path, encoding="utf-8", errors="replace") as f:
         carry = ""
         while True:
             text = f.read(_BLOCK)
             if not text:
                 if carry:
-                    yield [carry]
+                    yield carry
                 return
-            lines = text.split("\n")
-            lines[0] = carry + lines[0]
-            carry = lines.pop()
-            if lines:
-                yield lines
+            cut = text.rfind("\n")
+            if cut < 0:
+                carry += text
+                continue
+            yield carry + text[:cut]
+            carry = text[cut + 1 :]
 
 
 def untimed_parser(name: str, parser: Any) -> str | None:
@@ -133,35 +135,70 @@ def untimed_parser(name: str, parser: Any) -> str | None:
 def file_runs(collector: str, path: str, parser: Any, ptype: str = "") -> Iterator[Run]:
     """(time, sequence, lines) for each run of consecutive lines with the same time; a line
     without a time takes the previous line's (the first timed line's, before it). A run is a
-    LogBatch, each line parsed only when the engine looks at it. ReplayError when the first
-    block holds no line with a time the parser reads."""
+    LogBatch, each line parsed only when the engine looks at it; the syslog parser reads the
+    runs in the block's text (`spans`: each run a slice of it, never split into lines).
+    ReplayError when the first block holds no line with a time the parser reads."""
     from alerter.collectors.parsers import batch
 
+    spans = getattr(parser, "spans", None)
     last: float | None = None
     n = 0
-    for lines in _blocks(path):
-        times = parser.times(lines)
+    for text in _blocks(path):
+        runs: list[tuple[float | None, Any, int]]
+        if spans is not None:
+            runs = _text_runs(text, spans(text))
+        else:
+            lines = text.split("\n")
+            runs = _line_runs(lines, parser.times(lines))
         if last is None:
-            last = next((t for t in times if t is not None), None)
+            last = next((t for t, _, _ in runs if t is not None), None)
             if last is None:
                 raise ReplayError(
-                    f"{path}: no line of the first {len(lines)} has a time that collector "
-                    f"{collector}'s {ptype or 'parser'} parser reads: check its `type`, "
-                    f"`time_field` and `time_format` against the file's lines"
+                    f"{path}: no line of the first {text.count(chr(10)) + 1} has a time that "
+                    f"collector {collector}'s {ptype or 'parser'} parser reads: check its "
+                    f"`type`, `time_field` and `time_format` against the file's lines"
                 )
-        if None in times:
-            for i, t in enumerate(times):
-                if t is None:
-                    times[i] = last
-                else:
-                    last = t
-        start = 0
-        for t, same in groupby(times):
-            end = start + sum(1 for _ in same)
+        for t, group in groupby(_timed(runs, last), key=lambda r: r[0]):
+            parts = [part for _, part in group]
             n += 1
-            yield t, n, batch(parser, collector, t, lines=lines[start:end])
-            start = end
-        last = times[-1]
+            if isinstance(parts[0], str):
+                yield t, n, batch(parser, collector, t, text="\n".join(parts))
+            else:
+                yield t, n, batch(parser, collector, t, lines=[x for part in parts for x in part])
+            last = t
+
+
+def _timed(runs: list[tuple[float | None, Any, int]], last: float) -> Iterator[tuple[float, Any]]:
+    """The runs with a time each: a run without one takes the time before it."""
+    for t, part, _ in runs:
+        if t is not None:
+            last = t
+        yield last, part
+
+
+def _text_runs(
+    text: str, spans: list[tuple[int, int, float | None]]
+) -> list[tuple[float | None, str, int]]:
+    """(time, text, lines) of each span of `text` (SyslogParser.spans)."""
+    out = []
+    start = 0
+    for k, end, t in spans:
+        out.append((t, text[start:end], k))
+        start = end + 1
+    return out
+
+
+def _line_runs(
+    lines: list[str], times: list[float | None]
+) -> list[tuple[float | None, list[str], int]]:
+    """(time, lines, count) of each run of equal times."""
+    out = []
+    start = 0
+    for t, same in groupby(times):
+        end = start + sum(1 for _ in same)
+        out.append((t, lines[start:end], end - start))
+        start = end
+    return out
 
 
 def journal_runs(collector: str, path: str, cfg: JournaldConfig) -> Iterator[Run]:
@@ -181,9 +218,9 @@ def _journal_events(path: str, cfg: JournaldConfig) -> Iterator[list[LogEvent]]:
 
     reader = JournaldCollector(cfg, _NoPositions(), _NoStats())
     lineno = 0
-    for lines in _blocks(path):
+    for block in _blocks(path):
         events = []
-        for line in lines:
+        for line in block.split("\n"):
             lineno += 1
             if not line.strip():
                 continue

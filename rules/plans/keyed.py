@@ -196,6 +196,15 @@ def gather(kp: Keys, r: LogRule, ms: list[re.Match[str]], p: Pass) -> None:
     left = sum(map(min, counts.values(), repeat(EXAMPLES)))
     rfind = text.rfind
     i = len(ms)
+    if left == i:  # every match is one of its key's last lines (most keys: once a batch)
+        for k, m in zip(reversed(keys), reversed(ms), strict=True):
+            line = text[rfind(SEP, 0, m.start()) + 1 : m.end()]
+            e = examples.get(k)
+            if e is None:
+                examples[k] = [line]
+            else:
+                e.append(line)
+        left = 0
     while left:
         i -= 1
         k = keys[i]

@@ -151,3 +151,41 @@ def test_replay_runs_take_line_times_across_blocks(tmp_path: Path, monkeypatch: 
             103.0: [(103.0, "103 f", {"t": "103", "w": "f"})],
         }
         assert [t for t, _ in got] == sorted(t for t, _ in got)
+
+
+def test_syslog_replay_runs_are_the_lines_in_order_at_their_times(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The syslog parser's runs are read in each block's text (spans): across any block size,
+    joined by time they are the lines in order, a line without a time at the one before it."""
+    import random
+
+    from alerter.cli import replay as cli_replay
+    from alerter.collectors.parsers import ParserConfig, make_parser
+
+    rnd = random.Random(4)
+    lines = []
+    for sec in range(20):
+        for _ in range(rnd.choice((1, 3, 40))):
+            host = rnd.choice(("web1", "web2"))
+            lines.append(f"Dec  4 07:00:{sec:02d} {host} sshd[{sec}]: msg {len(lines)}")
+            if rnd.random() < 0.1:
+                lines.append(rnd.choice(("junk", "", "Dec  4 07:00")))
+    (tmp_path / "auth.log").write_text("\n".join(lines) + "\n")
+    reference = make_parser(ParserConfig("syslog"))
+    want: list[tuple[float, str]] = []
+    last = None
+    for line in lines:
+        t = reference.times([line])[0]
+        last = t if t is not None else last
+        want.append((last if last is not None else 0.0, line))
+    assert want[0][0] > 0
+    for block in (5, 97, 1000, 1 << 20):
+        monkeypatch.setattr(cli_replay, "_BLOCK", block)
+        parser = make_parser(ParserConfig("syslog"))
+        got = [
+            (t, e.line)
+            for t, _, run in cli_replay.file_runs("auth", str(tmp_path / "auth.log"), parser)
+            for e in run
+        ]
+        assert got == want, block

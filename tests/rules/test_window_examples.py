@@ -17,6 +17,10 @@ def test_examples_are_the_last_lines_cut_whatever_the_batches() -> None:
     for _ in range(500):
         w = CountWindow()
         added: list[str] = []
+        if rnd.random() < 0.5:  # a new key's window, made with its one line
+            one = rnd.choice("ab") * rnd.choice((0, 80, EXAMPLE_CHARS))
+            w = CountWindow.of(0, 1, one)
+            added.append(one)
         for _ in range(rnd.randint(1, 6)):
             lines = [
                 rnd.choice("ab") * rnd.choice((0, 1, 80, EXAMPLE_CHARS, EXAMPLE_CHARS + 1, 2000))
