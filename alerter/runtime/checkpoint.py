@@ -145,7 +145,8 @@ class Checkpointer:
         self, snapshot: Callable[[], Mapping[str, Any]], parts: Sequence[Durable], now: float
     ) -> bool:
         """Write the engine state, the parts' changes and the staged positions together.
-        `snapshot` is the engine's (lazy: alerter.rules.rows), encoded before the transaction."""
+        `snapshot` is the engine's (lazy: alerter.rules.rows), encoded piece by piece within
+        the transaction."""
         started = time.monotonic()
         engine = self.engine.prepare(snapshot())
         saved, deleted = self.positions.take()
@@ -162,6 +163,12 @@ class Checkpointer:
                 part.written(False)
             self._failed(str(e), now)
             return False
+        except Exception:  # (a snapshot that cannot be encoded): nothing taken, raised on
+            self.positions.give_back(saved, deleted)
+            self.engine.written(False)
+            for part in parts:
+                part.written(False)
+            raise
         for part in parts:
             part.written(True)
         self.engine.written(True)

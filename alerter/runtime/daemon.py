@@ -76,6 +76,7 @@ class Daemon:
         self.positions = StagedPositions(self.store)
         self.checkpoint = Checkpointer(self.store, self.positions, self.metrics)
         self.bus = Bus()
+        self.heap = tuning.HeapTrim()  # free C heap handed back as log text is processed
         self.started_at = time.time()
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -278,6 +279,7 @@ class Daemon:
                         # a line is parsed when the engine looks at it: counted once it is done
                         self.metrics.dropped(item.collector, "parse_error", batch.parse_errors)
                     self.metrics.events.labels(item.collector).inc(len(batch))
+                    self.heap.processed(item.nbytes())
                     self.metrics.collector_lag.labels(item.collector).set(max(0.0, now - batch.now))
                     if item.ack is not None:
                         try:

@@ -5,11 +5,13 @@ are `Rows` (alerter.rules.rows): made on demand, in pieces of PIECE items. The s
 - `kv ("engine", "state")`: the head, `{"doc": <the document without its Rows>, "rows":
   [[path, pieces], ...]}`, path being the dict keys that lead to each Rows;
 - `kv ("engine.rows", "[...path, i]")`: piece i of the Rows at path, a JSON list.
-A piece is encoded and freed before the next is made (at 200k keys the whole list, built at
-once, was 77 MB of objects plus a 25 MB string: most of the daemon's peak memory). A piece whose
-encoding is the same as the store's (by its BLAKE2 digest) is not written again, nor is an
-unchanged head: a table that only grows at its end rewrites its last pieces. Pieces past a
-table's end and tables that are gone are deleted in the same transaction.
+A piece is encoded, written and freed before the next is made, within the checkpoint's
+transaction (at 200k keys the whole list, built at once, was 77 MB of objects plus a 25 MB
+string; the changed pieces' JSON, kept until the transaction, still 20 MB of the daemon's
+163-176 MB peak). A piece whose encoding is the same as the store's (by its BLAKE2 digest) is
+not written again, nor is an unchanged head: a table that only grows at its end rewrites its
+last pieces. Pieces past a table's end and tables that are gone are deleted in the same
+transaction.
 
 The first write of a process replaces whatever the store held (the previous process's rows, or
 a snapshot in the older single-row format, `("engine", "snapshot")`, which `read_snapshot`
@@ -21,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import structlog
@@ -62,17 +64,20 @@ def _split(doc: Any, path: Path, found: list[tuple[Path, Rows]]) -> Any:
 
 
 class Prepared:
-    """One snapshot encoded for a commit: what to write, and the digests the store then holds."""
+    """One snapshot for a commit: the document without its Rows (and each Rows with its path),
+    then, once written, its head and the digests the store then holds."""
 
-    def __init__(self, head: str, writes: dict[str, str], digests: dict[str, bytes]) -> None:
-        self.head = head
-        self.writes = writes  # row key -> JSON, the pieces that changed
-        self.digests = digests  # row key -> digest, every piece of this snapshot
+    def __init__(self, doc: Any, found: list[tuple[Path, Rows]]) -> None:
+        self.doc = doc
+        self.found = found
+        self.head = ""
+        self.digests: dict[str, bytes] = {}  # row key -> digest, every piece of this snapshot
+        self.pieces_written = 0  # the pieces the store did not hold
 
 
 class SnapshotWriter:
     """The engine state's side of the checkpoint: `prepare` outside the transaction, `write`
-    inside it, `written` once it is known whether the store took it."""
+    inside it (each piece encoded there), `written` once it is known whether the store took it."""
 
     def __init__(self) -> None:
         self._head: str | None = None  # the head the store holds (None: not known)
@@ -80,38 +85,42 @@ class SnapshotWriter:
         self._pending: Prepared | None = None
 
     def prepare(self, doc: Mapping[str, Any]) -> Prepared:
-        """Encode `doc`, piece by piece, keeping only the pieces the store does not hold."""
+        """The document's Rows set apart (nothing encoded yet)."""
         found: list[tuple[Path, Rows]] = []
-        head = _split(doc, (), found)
-        old = self._digests or {}
-        writes: dict[str, str] = {}
-        digests: dict[str, bytes] = {}
-        tables = []
-        for path, rows in found:
-            n = 0
-            for n, piece in enumerate(rows.pieces(PIECE), 1):
-                key = _dumps([*path, n - 1])
-                text = _dumps(piece)
-                d = digests[key] = _digest(text)
-                if old.get(key) != d:
-                    writes[key] = text
-            tables.append([list(path), n])
-        return Prepared(_dumps({"doc": head, "rows": tables}), writes, digests)
+        return Prepared(_split(doc, (), found), found)
 
     def write(self, db: sqlite3.Connection, p: Prepared) -> None:
-        """Within the checkpoint's transaction."""
-        if self._digests is None:  # the first write: whatever the store held goes
+        """Within the checkpoint's transaction: each piece encoded, and written when the store
+        does not hold it, one at a time."""
+        first = self._digests is None
+        if first:  # the first write: whatever the store held goes
             db.execute("DELETE FROM kv WHERE namespace = ?", (ROWS,))
             db.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", LEGACY_KEY)
-        else:
-            gone = self._digests.keys() - p.digests.keys()
+        old = self._digests or {}
+        digests = p.digests
+        tables: list[list[Any]] = []
+
+        def changed() -> Iterator[tuple[str, str, str]]:
+            for path, rows in p.found:
+                n = 0
+                for n, piece in enumerate(rows.pieces(PIECE), 1):
+                    key = _dumps([*path, n - 1])
+                    text = _dumps(piece)
+                    d = digests[key] = _digest(text)
+                    if old.get(key) != d:
+                        p.pieces_written += 1
+                        yield ROWS, key, text
+                tables.append([list(path), n])
+
+        db.executemany(
+            "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)", changed()
+        )
+        if not first:
+            gone = old.keys() - digests.keys()
             db.executemany(
                 "DELETE FROM kv WHERE namespace = ? AND key = ?", [(ROWS, k) for k in gone]
             )
-        db.executemany(
-            "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",
-            [(ROWS, k, v) for k, v in p.writes.items()],
-        )
+        p.head = _dumps({"doc": p.doc, "rows": tables})
         if p.head != self._head:
             db.execute(
                 "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)",

@@ -97,6 +97,31 @@ def test_a_failed_commit_writes_nothing_and_the_next_one_writes_everything(
     assert cp.error is None
 
 
+def test_a_snapshot_that_cannot_be_encoded_raises_and_keeps_what_was_staged(
+    store: StateStore, metrics: Metrics
+) -> None:
+    """The engine's rows are encoded within the transaction: one that cannot be raises out of
+    the commit (the daemon's guard logs it), nothing of that commit is in the store, and the
+    staged positions go with the next commit."""
+    from alerter.rules.rows import Rows
+
+    def broken() -> Any:
+        yield [1]
+        raise ValueError("not encodable")
+
+    positions = StagedPositions(store)
+    cp = Checkpointer(store, positions, metrics)
+    assert cp.commit(lambda: {"n": 1}, [], 1.0)
+    positions.save_positions("app", {"f": "10"})
+    with pytest.raises(ValueError, match="not encodable"):
+        cp.commit(lambda: {"n": 2, "rows": Rows(broken)}, [], 2.0)
+    assert read_snapshot(store) == {"n": 1}
+    assert store.load_positions("app") == {}
+    assert cp.commit(lambda: {"n": 3}, [], 3.0)
+    assert store.load_positions("app") == {"f": "10"}
+    assert read_snapshot(store) == {"n": 3}
+
+
 def test_a_given_back_position_never_overwrites_a_newer_one(store: StateStore) -> None:
     positions = StagedPositions(store)
     positions.save_positions("app", {"f": "10"})

@@ -43,7 +43,7 @@ def commit(store: StateStore, w: SnapshotWriter, doc: dict[str, Any]) -> int:
     with store.transaction() as db:
         w.write(db, p)
     w.written(True)
-    return len(p.writes)
+    return p.pieces_written
 
 
 def pieces(store: StateStore) -> int:

@@ -90,3 +90,44 @@ def test_tune_process_serves_large_blocks_from_the_heap_on_glibc() -> None:
     tuned, after = _mmapped_after_a_block("tuned")
     assert untuned == 1
     assert (tuned, after) == ("True", 0)
+
+
+RSS_AFTER_TRIM = """
+import sys
+from alerter.runtime import tuning
+
+def rss_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+tuning.tune_process()
+held, freed = [], []
+for i in range(128):  # 1 MiB blocks (under the raised mmap threshold: the heap), every other
+    (held if i % 2 else freed).append(bytearray(b"x" * (1 << 20)))  # kept: holes in the heap
+del freed
+trim = tuning.HeapTrim()
+before = rss_kb()
+trim.processed(tuning.TRIM_EVERY_BYTES - 1)
+between = rss_kb()
+trim.processed(1)
+print(before, between, rss_kb())
+"""
+
+
+def test_heap_trim_hands_free_heap_back_every_so_many_bytes_processed() -> None:
+    """In a fresh process: 64 MiB freed in holes between live blocks stay resident until
+    TRIM_EVERY_BYTES of text have been processed, then go back to the system."""
+    if platform.libc_ver()[0] != "glibc":
+        tuning.HeapTrim().processed(tuning.TRIM_EVERY_BYTES)  # nothing to do, nothing raised
+        return
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_AFTER_TRIM],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    before, between, after = map(int, out)
+    assert between > before - 8 * 1024  # (kB) not yet
+    assert after < before - 48 * 1024  # most of the 64 MiB of holes returned
