@@ -2,7 +2,7 @@
 
 Generates a 1M-line mixed log (auth + nginx lines) and, in the same run, measures:
   bare          for line in f: rx.search(line)   (the SSHBruteForce regex)
-  sshd rule     FileCollector (parser none) -> Engine with the one SSHBruteForce rule
+  sshd rule     FileCollector (parser none) -> Engine with one SSHBruteForce rule (a user's)
   sshd+nginx    the same with the sshd and nginx packs (6 log rules)
   all packs     sshd, nginx, kernel, systemd, deadman (12 log rules) and host
   replay        `alerter replay`'s loop over the same lines split into auth.log (syslog parser)
@@ -122,9 +122,28 @@ def packs(*names: str) -> list[tuple[str, str]]:
     ]
 
 
+# the one rule a user writes for SSH brute force (bench/daemon.py's, for any source): the
+# pack's SSHBruteForce copied into a user's file would run in RE2 (its regex is not provably
+# linear in Python's `re`; shipped packs are trusted), a different cost from the pack's own
+ONE_RULE = r"""
+groups:
+  - name: ssh
+    rules:
+      - alert: SSHBruteForce
+        logs:
+          match: 'Failed (?:password|publickey) for (?:invalid user )?(?P<user>\S*) from (?P<ip>[0-9A-Fa-f.:]+) port'
+        aggregate: count
+        over: 10m
+        by: [ip]
+        threshold: ">= 5"
+        labels: {severity: warning}
+        annotations:
+          summary: "{{ labels.ip }} failed {{ value }} SSH logins in 10m"
+"""
+
+
 def one_rule() -> list[tuple[str, str]]:
-    text = packs("sshd")[0][1]
-    return [("sshd-one", text[: text.index("      - alert: SSHInvalidUsers")])]
+    return [("rules.yaml", ONE_RULE)]
 
 
 # 10 log-derived metrics (DESIGN "Log-derived metrics") over the same lines, loaded beside
