@@ -57,7 +57,8 @@ def _best(cands: list[Lits]) -> Lits | None:
     return max(ok, key=_score) if ok else None
 
 
-def _seq(items: list[Any]) -> Lits | None:
+def tree_literals(items: list[Any]) -> Lits | None:
+    """Literals one of which every match of a parsed pattern (or part of one) holds, or None."""
     cands: list[Lits] = []
     run: list[str] = []
     for op, arg in items:
@@ -70,15 +71,15 @@ def _seq(items: list[Any]) -> Lits | None:
             run = []
         if name == "SUBPATTERN":
             # (?i:...) matches its letters in either case: no literal inside
-            sub = None if arg[1] & re.IGNORECASE else _seq(list(arg[3]))
+            sub = None if arg[1] & re.IGNORECASE else tree_literals(list(arg[3]))
             if sub is not None:
                 cands.append(sub)
         elif name == "BRANCH":
-            subs = [_seq(list(alt)) for alt in arg[1]]
+            subs = [tree_literals(list(alt)) for alt in arg[1]]
             if all(s is not None for s in subs):
                 cands.append(frozenset().union(*subs))  # type: ignore[arg-type]
         elif name in ("MAX_REPEAT", "MIN_REPEAT") and arg[0] >= 1:
-            sub = _seq(list(arg[2]))
+            sub = tree_literals(list(arg[2]))
             if sub is not None:
                 cands.append(sub)
     if run:
@@ -94,7 +95,7 @@ def any_literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
         tree = parse(pattern)
     except NotParsed:
         return None
-    found = _seq(tree)
+    found = tree_literals(tree)
     return tuple(sorted(found)) if found is not None else None
 
 

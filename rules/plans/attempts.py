@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from alerter.rules.plans.anyliteral import _seq, line_starts
+from alerter.rules.plans.anyliteral import line_starts, tree_literals
 from alerter.rules.plans.base import SEP, Facts, Pass, Plan
 from alerter.rules.plans.keyed import Keys, gather
 from alerter.rules.plans.keyedany import KeyedAnyGated
@@ -147,7 +147,7 @@ def _literals_without(pattern: re.Pattern[str], gone: set[int]) -> frozenset[str
     except NotParsed:
         return None
     pruned = _prune(tree, gone)
-    return _seq(pruned) if pruned is not None else None
+    return tree_literals(pruned) if pruned is not None else None
 
 
 def _prune(items: list[Any], gone: set[int]) -> list[Any] | None:
