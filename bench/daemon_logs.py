@@ -205,6 +205,18 @@ def write_keys(path: Path, keys: int, end: float) -> None:
 
 # --- configs ---------------------------------------------------------------------------------
 
+
+def one_rule(source: str | None) -> str:
+    """The one SSHBruteForce rule a user writes, reading collector `source` (None: any)."""
+    return (
+        ONE_RULE
+        if source == "auth"
+        else ONE_RULE.replace(
+            "          source: auth\n", "" if source is None else f"          source: {source}\n"
+        )
+    )
+
+
 ONE_RULE = r"""
 groups:
   - name: ssh
