@@ -47,10 +47,13 @@ class LiteralSet:
         self._skip = 0
         self._set: Any = None  # an RE2 Set
         if len(self._literals) >= MIN_LITERALS:
-            s = re2.Set.SearchSet()
-            for lit in self._literals:
-                s.Add(re2.escape(lit))
-            s.Compile()
+            try:
+                s = re2.Set.SearchSet()
+                for lit in self._literals:
+                    s.Add(re2.escape(lit))
+                s.Compile()
+            except (re2.error, UnicodeEncodeError):  # (RE2's memory budget; a lone surrogate)
+                return  # the plans search for each literal themselves
             self._set = s
 
     def __len__(self) -> int:
@@ -63,7 +66,10 @@ class LiteralSet:
         if self._skip:
             self._skip -= 1
             return frozenset()
-        found = self._set.Match(text) or ()
+        try:
+            found = self._set.Match(text) or ()
+        except UnicodeEncodeError:  # a lone surrogate (a journal entry's JSON may hold one)
+            return frozenset()
         lits = self._literals
         held = set(found)
         gone = [i for i in range(len(lits)) if i not in held]

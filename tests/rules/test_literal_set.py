@@ -47,3 +47,14 @@ def test_few_literals_are_left_to_the_plans_searches() -> None:
     s = LiteralSet(["x", "y", "z"][: MIN_LITERALS - 1])
     assert s.absent("nothing here") == frozenset()
     assert len(LiteralSet(["a", "a", "b"])) == 2
+
+
+def test_text_or_literals_that_utf8_cannot_hold_leave_the_searches_to_the_plans() -> None:
+    """A lone surrogate (JSON's "\\ud800" in a journal entry) has no UTF-8 form: the Set
+    says nothing rather than fail the batch."""
+    lits = ["ab", "cd", "ef", "gh"]
+    assert LiteralSet(lits).absent("ab x\ud800 fe") == frozenset()
+    assert LiteralSet(lits).absent("ab x fe hg") == {"cd", "ef", "gh"}
+    odd = LiteralSet([*lits, "x\udc80"])
+    assert len(odd) == 5
+    assert odd.absent("nothing") == frozenset()
