@@ -285,13 +285,13 @@ class LogBatch(Sequence[LogEvent]):
         lines = self._split()[start:end]
         return LogBatch(self.source, self.now, self._parse, lines, base=(self, start))
 
-    def part_of_text(self, start: int, end: int, first: int, last: int) -> LogBatch:
-        """`part(start, end)` of a batch made from text not split yet: the lines' text is
-        text[first:last] (no split, no join)."""
+    def part_of_text(self, start: int, first: int, last: int) -> LogBatch:
+        """`part(start, ...)` of a batch made from text not split yet, its lines the text's
+        text[first:last] (no split, no join; counted when first asked)."""
         assert self._text is not None
-        part = LogBatch(self.source, self.now, self._parse, None, self._text[first:last])
-        part._base, part._n = (self, start), end - start
-        return part
+        return LogBatch(
+            self.source, self.now, self._parse, None, self._text[first:last], base=(self, start)
+        )
 
     def _make(self, i: int) -> LogEvent:
         if self._base is not None:

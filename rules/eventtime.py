@@ -63,7 +63,7 @@ def runs_of_spans(batch: LogBatch, text: str, spans: Spans) -> list[Run]:
         start = end + 1
     if len(runs) == 1:
         return [(runs[0][4], batch, line)]
-    return [(t, batch.part_of_text(a, b, s, e), b - a) for a, b, s, e, t in runs]
+    return [(t, batch.part_of_text(a, s, e), b - a) for a, b, s, e, t in runs]
 
 
 def runs_of_wanted(
