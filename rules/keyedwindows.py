@@ -163,6 +163,19 @@ class KeyedWindows:
         at = now if self._clock == -math.inf else self._clock
         return int((at - self.span) // self.width)
 
+    def touch_key(self, key: Key) -> Window:
+        """The key's window, made now (the least recently updated key evicted past
+        `max_keys`) or moved to the end of `keys` (evicted last)."""
+        keys = self.keys
+        w = keys.get(key)
+        if w is None:
+            w = keys[key] = self.new_window()
+            if len(keys) > self.max_keys:
+                self._evict()
+        else:
+            keys.move_to_end(key)
+        return w
+
     def _evict(self) -> None:
         """The least recently updated key out (a key was just added past max_keys)."""
         _, w = self.keys.popitem(last=False)

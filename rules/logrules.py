@@ -170,14 +170,7 @@ class LogRule(KeyedWindows):
         if self.weight is not None or self.conn is not None:
             self._count_weighted(key, m, batch, idx, line, now, bucket, out)
             return
-        keys = self.keys
-        w = keys.get(key)
-        if w is None:
-            w = keys[key] = self.new_window()
-            if len(keys) > self.max_keys:
-                self._evict()
-        else:
-            keys.move_to_end(key)  # the least recently updated key is evicted first
+        w = self.touch_key(key)
         w.add(bucket, x)
         w.example(line)
         if self.eager:
@@ -285,15 +278,8 @@ class LogRule(KeyedWindows):
         now: float,
         out: list[Transition],
     ) -> None:
-        keys = self.keys
         for k, events, lines in todo:
-            w = keys.get(k)
-            if w is None:
-                w = keys[k] = self.new_window()
-                if len(keys) > self.max_keys:
-                    self._evict()
-            else:
-                keys.move_to_end(k)
+            w = self.touch_key(k)
             w.add(bucket, None, events)  # type: ignore[call-arg]  # a CountWindow
             w.examples(list(lines))
             if self.eager:
