@@ -4,9 +4,11 @@ the run; with CI=true, a failure)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +22,15 @@ import pytest
 from tests import sandbox
 from tests.sandbox import INSTALL_HINT, Sandbox
 
-__all__ = ["REPO", "HTTPReceiver", "Sandbox", "require", "wait_for"]
+__all__ = [
+    "REPO",
+    "HTTPReceiver",
+    "Sandbox",
+    "receiving",
+    "require",
+    "stop_process",
+    "wait_for",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 SKIP_SUMMARY_TITLE = "skipped tests, by reason"
@@ -49,6 +59,16 @@ def require(program: str) -> str:
     if found and os.access(found, os.X_OK):
         return found
     pytest.skip(f"{Path(program).name} not installed: {INSTALL_HINT}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """End a child the test started: SIGTERM, then SIGKILL if it has not exited in `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture
@@ -183,14 +203,21 @@ def start_receiver(port: int = 0) -> HTTPReceiver:
     return rec
 
 
-@pytest.fixture
-def http_receiver() -> Iterator[HTTPReceiver]:
+@contextlib.contextmanager
+def receiving() -> Iterator[HTTPReceiver]:
+    """A receiver (start_receiver) on a free port, shut down and closed when the block ends."""
     rec = start_receiver()
     try:
         yield rec
     finally:
         rec.server.shutdown()
         rec.server.server_close()
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HTTPReceiver]:
+    with receiving() as rec:
+        yield rec
 
 
 @pytest.fixture

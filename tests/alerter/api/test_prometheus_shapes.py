@@ -16,7 +16,7 @@ import requests
 from alerter.testing import free_port
 from tests.alerter.api import daemon_fixture
 from tests.alerter.api.daemon_fixture import Running
-from tests.conftest import HTTPReceiver, require, wait_for
+from tests.conftest import HTTPReceiver, require, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +89,7 @@ def prometheus(tmp_path: Path) -> Iterator[str]:
         wait_for(both_alerts, timeout=30)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

@@ -16,7 +16,7 @@ from alerter.runtime.wiring import SystemClock
 from alerter.store.db import StateStore
 from alerter.testing import free_port
 from tests.alerter.dispatch.helpers import alert, make_dispatcher, notifier_config, route, tr
-from tests.conftest import HTTPReceiver, require, wait_for
+from tests.conftest import HTTPReceiver, require, stop_process, wait_for
 
 BINARY = Path("/usr/bin/prometheus-alertmanager")
 
@@ -62,12 +62,7 @@ receivers:
         wait_for(ready, timeout=30)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

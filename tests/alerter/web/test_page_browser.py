@@ -20,7 +20,7 @@ from alerter.rules.alert import fingerprint
 from alerter.testing import running_daemon
 from tests.alerter.api import daemon_fixture
 from tests.alerter.api.daemon_fixture import TOKEN, Running
-from tests.conftest import REPO, HTTPReceiver, require, start_receiver, wait_for
+from tests.conftest import REPO, HTTPReceiver, receiving, require, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +35,8 @@ WIDE = (1280, 900)
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[HTTPReceiver]:
-    rec = start_receiver()
-    try:
+    with receiving() as rec:
         yield rec
-    finally:
-        rec.server.shutdown()
-        rec.server.server_close()
 
 
 @pytest.fixture(scope="module")
