@@ -71,6 +71,16 @@ class Daemon:
         ).stdout
 
 
+def daemon_unit(config: Path) -> str:
+    """The unit running the whole daemon in the sandbox on `config` (Type=notify, JSON logs)."""
+    return textwrap.dedent(f"""
+        [Service]
+        Type=notify
+        NotifyAccess=main
+        ExecStart={ALERTER} run -c {config} --log-format json
+        """)
+
+
 def start_daemon(
     sb: Sandbox,
     tmp: Path,
@@ -121,15 +131,7 @@ def start_daemon(
     check = sb.run(str(ALERTER), "check", "-c", str(tmp / "config.yaml"), check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     unit = ALERTER_UNIT
-    sb.write_unit(
-        unit,
-        textwrap.dedent(f"""
-        [Service]
-        Type=notify
-        NotifyAccess=main
-        ExecStart={ALERTER} run -c {tmp}/config.yaml --log-format json
-        """),
-    )
+    sb.write_unit(unit, daemon_unit(tmp / "config.yaml"))
     started = time.time() - 1
     sb.systemctl("start", unit)
     d = Daemon(sb, unit, port, tmp, started)
