@@ -4,24 +4,15 @@ prints every figure (the figures themselves are not judged here)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.run import run_bench
 
 
 @pytest.mark.integration
 def test_quick_mode_bans_with_both_and_prints_the_figures() -> None:
-    out = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "ban.py"), "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    out = run_bench("ban.py", "--quick")
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
     for name in ("alerter", "fail2ban"):

@@ -4,25 +4,17 @@ prints every figure (the figures themselves are not judged here)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.run import run_bench
+
 NUM = r"\d[\d.,]*[kM]?(?:-\d[\d.,]*[kM]?)?"  # a figure, or a min-max range of them
 
 
 @pytest.mark.integration
 def test_quick_mode_prints_every_figure() -> None:
-    out = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "daemon.py"), "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    out = run_bench("daemon.py", "--quick")
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
     expected = [

@@ -4,25 +4,17 @@ case and exits 0 when every case holds (the cases' figures are the bench's to ju
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.run import run_bench
+
 CASES = ("api-filter-regex", "content-length--1", "billion-laughs-hup")
 
 
 @pytest.mark.integration
 def test_quick_mode_prints_a_row_per_case() -> None:
-    out = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "hostile.py"), "--quick", "--only", ",".join(CASES)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = run_bench("hostile.py", "--quick", "--only", ",".join(CASES), timeout=300)
     text = out.stdout
     assert out.returncode == 0, text + out.stderr[-3000:]
     assert re.search(r"^hostile inputs \(quick\), \d+ s$", text, re.M), text
