@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from alerter.rules.plans.anyliteral import line_starts, tree_literals
 from alerter.rules.plans.base import SEP, Facts, Pass, Plan
-from alerter.rules.plans.keyed import Keys, gather
+from alerter.rules.plans.keyed import Keys, gather_kept
 from alerter.rules.plans.keyedany import KeyedAnyGated
 from alerter.rules.prefilter import NotParsed, parse, rare_chars
 
@@ -121,10 +121,7 @@ class AttemptScan(Plan):
                 starts, i, idle = self._with_idle(text, starts[i:], at, p.absent), 0, False
         bucket = r.bucket(now)
         for i, run in enumerate(runs):
-            if run:
-                run = self.keys.kept(text, run)
-            if run:
-                gather(self.keys, r, run, p)
+            gather_kept(self.keys, r, run, p)
             if i < len(counted):
                 r.count_for(*counted[i], now, bucket, p.out)
 

@@ -95,9 +95,7 @@ class KeyedFindall(Plan):
         pos = first(self.literal, self.rare, text, p.absent) if self.literal is not None else 0
         if pos < 0:
             return  # a C substring search rules out the batch faster than the regex scan
-        ms = self.keys.kept(text, list(self.pattern.finditer(text, text.rfind(SEP, 0, pos) + 1)))
-        if ms:
-            gather(self.keys, r, ms, p)
+        gather_kept(self.keys, r, list(self.pattern.finditer(text, text.rfind(SEP, 0, pos) + 1)), p)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +142,17 @@ class KeyedGated(Plan):
             m = search(text, rfind(SEP, 0, at) + 1, end)
             if m is not None:
                 ms.append(m)
-        if ms:
-            ms = self.keys.kept(text, ms)
-        if ms:
-            gather(self.keys, r, ms, p)
+        gather_kept(self.keys, r, ms, p)
+
+
+def gather_kept(kp: Keys, r: LogRule, ms: list[re.Match[str]], p: Pass) -> None:
+    """`gather` of the matches whose line the rule's `exclude` does not find."""
+    text = p.batch.text
+    assert text is not None
+    if ms:
+        ms = kp.kept(text, ms)
+    if ms:
+        gather(kp, r, ms, p)
 
 
 def gather(kp: Keys, r: LogRule, ms: list[re.Match[str]], p: Pass) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from alerter.rules.plans.anyliteral import AnyLiteralScan, line_starts
 from alerter.rules.plans.base import SEP, Facts, Pass, Plan
-from alerter.rules.plans.keyed import Keys, gather
+from alerter.rules.plans.keyed import Keys, gather_kept
 from alerter.rules.prefilter import bounded_pattern
 
 if TYPE_CHECKING:
@@ -62,7 +62,4 @@ class KeyedAnyGated(Plan):
             m = search(text, at, size if end < 0 else end)
             if m is not None:
                 ms.append(m)
-        if ms:
-            ms = self.keys.kept(text, ms)
-        if ms:
-            gather(self.keys, r, ms, p)
+        gather_kept(self.keys, r, ms, p)
