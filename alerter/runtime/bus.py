@@ -153,6 +153,7 @@ class Bus:
         self.max_bytes = max(1, max_bytes)
         self._items: deque[tuple[BusItem, int]] = deque()
         self._bytes = 0
+        self.taken = 0  # the size of every item taken off the bus so far
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
         self._not_full = threading.Condition(self._lock)
@@ -193,6 +194,7 @@ class Bus:
     def _take(self) -> BusItem:
         item, size = self._items.popleft()
         self._bytes -= size
+        self.taken += size
         self._not_full.notify_all()
         return item
 

@@ -279,7 +279,6 @@ class Daemon:
                         # a line is parsed when the engine looks at it: counted once it is done
                         self.metrics.dropped(item.collector, "parse_error", batch.parse_errors)
                     self.metrics.events.labels(item.collector).inc(len(batch))
-                    self.heap.processed(item.nbytes())
                     self.metrics.collector_lag.labels(item.collector).set(max(0.0, now - batch.now))
                     if item.ack is not None:
                         try:
@@ -294,6 +293,7 @@ class Daemon:
                     assert_never(item)
             if transitions:
                 self._handle(transitions, now)
+            self.heap.reached(self.bus.taken)
             n += 1
             if n >= max_batches or time.monotonic() >= until:
                 break

@@ -36,7 +36,7 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 MMAP_BYTES = 8 << 20  # above a 1 MiB block decoded as UCS-4 text (4 MiB)
 TRIM_BYTES = 16 << 20
-TRIM_EVERY_BYTES = 8 << 20  # of log text processed between trims (HeapTrim)
+TRIM_EVERY_BYTES = 8 << 20  # processed between trims, by the bus's measure (HeapTrim)
 
 _lock = threading.Lock()
 _allocator_tuned: bool | None = None
@@ -64,8 +64,9 @@ def settle() -> None:
 
 
 class HeapTrim:
-    """Hands the C heap's free pages back to the system every TRIM_EVERY_BYTES of log text the
-    engine has processed (glibc's malloc_trim(0); nothing elsewhere).
+    """Hands the C heap's free pages back to the system every TRIM_EVERY_BYTES the engine has
+    processed, by the bus's measure of what it queued (a block's text and 64 bytes a line;
+    glibc's malloc_trim(0); nothing elsewhere).
 
     The freed blocks of a busy read (1 MiB blocks, their runs' slices, the old tables of a
     key table that grew) leave free space inside the heap that the trim threshold, which only
@@ -75,13 +76,13 @@ class HeapTrim:
     3% of the CPU of a 1M-line read of a busy log."""
 
     def __init__(self) -> None:
-        self._since = 0
+        self._last = 0  # the total at the last trim
         self._trim = _malloc_trim()
 
-    def processed(self, nbytes: int) -> None:
-        self._since += nbytes
-        if self._since >= TRIM_EVERY_BYTES and self._trim is not None:
-            self._since = 0
+    def reached(self, total: int) -> None:
+        """`total`: the bytes processed so far (the bus's `taken`)."""
+        if total - self._last >= TRIM_EVERY_BYTES and self._trim is not None:
+            self._last = total
             self._trim(0)
 
 

@@ -108,9 +108,9 @@ for i in range(128):  # 1 MiB blocks (under the raised mmap threshold: the heap)
 del freed
 trim = tuning.HeapTrim()
 before = rss_kb()
-trim.processed(tuning.TRIM_EVERY_BYTES - 1)
+trim.reached(tuning.TRIM_EVERY_BYTES - 1)
 between = rss_kb()
-trim.processed(1)
+trim.reached(tuning.TRIM_EVERY_BYTES)
 print(before, between, rss_kb())
 """
 
@@ -119,7 +119,7 @@ def test_heap_trim_hands_free_heap_back_every_so_many_bytes_processed() -> None:
     """In a fresh process: 64 MiB freed in holes between live blocks stay resident until
     TRIM_EVERY_BYTES of text have been processed, then go back to the system."""
     if platform.libc_ver()[0] != "glibc":
-        tuning.HeapTrim().processed(tuning.TRIM_EVERY_BYTES)  # nothing to do, nothing raised
+        tuning.HeapTrim().reached(tuning.TRIM_EVERY_BYTES)  # nothing to do, nothing raised
         return
     out = subprocess.run(
         [sys.executable, "-c", RSS_AFTER_TRIM],
