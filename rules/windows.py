@@ -49,21 +49,18 @@ class Window:
         return (ex,) if type(ex) is str else ex  # type: ignore[return-value]
 
     def example(self, line: str) -> None:
-        ex = self.kept()
-        line = line[:EXAMPLE_CHARS]  # the same object when it is short enough
-        self.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
+        if len(line) > EXAMPLE_CHARS:
+            line = line[:EXAMPLE_CHARS]
+        ex = self.ex
+        if type(ex) is str:
+            self.ex = (ex, line)
+        else:
+            self.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
 
     def examples(self, lines: list[str] | tuple[str, ...]) -> None:
         """Append several lines (the last of a batch), keeping the last EXAMPLES."""
         if len(lines) == 1:  # (most keys of a batch: one line each)
-            line = lines[0]
-            if len(line) > EXAMPLE_CHARS:
-                line = line[:EXAMPLE_CHARS]
-            ex = self.ex
-            if type(ex) is str:
-                self.ex = (ex, line)
-            else:
-                self.ex = (*ex[1:], line) if len(ex) >= EXAMPLES else (*ex, line)
+            self.example(lines[0])
             return
         if len(lines) >= EXAMPLES:
             ex = tuple(lines[-EXAMPLES:])
