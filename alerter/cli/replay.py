@@ -144,61 +144,68 @@ def file_runs(collector: str, path: str, parser: Any, ptype: str = "") -> Iterat
     last: float | None = None
     n = 0
     for text in _blocks(path):
-        runs: list[tuple[float | None, Any, int]]
-        if spans is not None:
-            runs = _text_runs(text, spans(text))
-        else:
+        lines: list[str] = []
+        if spans is not None:  # ranges of the text's characters
+            ranges = _span_ranges(spans(text))
+        else:  # ranges of its lines
             lines = text.split("\n")
-            runs = _line_runs(lines, parser.times(lines))
+            ranges = _line_ranges(parser.times(lines))
         if last is None:
-            last = next((t for t, _, _ in runs if t is not None), None)
+            last = next((t for t, _, _ in ranges if t is not None), None)
             if last is None:
                 raise ReplayError(
                     f"{path}: no line of the first {text.count(chr(10)) + 1} has a time that "
                     f"collector {collector}'s {ptype or 'parser'} parser reads: check its "
                     f"`type`, `time_field` and `time_format` against the file's lines"
                 )
-        for t, group in groupby(_timed(runs, last), key=lambda r: r[0]):
-            parts = [part for _, part in group]
+        for t, start, end in _merged(ranges, last):
             n += 1
-            if isinstance(parts[0], str):
-                yield t, n, batch(parser, collector, t, text="\n".join(parts))
+            if spans is not None:
+                yield t, n, batch(parser, collector, t, text=text[start:end])
             else:
-                yield t, n, batch(parser, collector, t, lines=[x for part in parts for x in part])
+                yield t, n, batch(parser, collector, t, lines=lines[start:end])
             last = t
 
 
-def _timed(runs: list[tuple[float | None, Any, int]], last: float) -> Iterator[tuple[float, Any]]:
-    """The runs with a time each: a run without one takes the time before it."""
-    for t, part, _ in runs:
-        if t is not None:
-            last = t
-        yield last, part
+Range = tuple["float | None", int, int]  # (time, start, end) of a run of lines
 
 
-def _text_runs(
-    text: str, spans: list[tuple[int, int, float | None]]
-) -> list[tuple[float | None, str, int]]:
-    """(time, text, lines) of each span of `text` (SyslogParser.spans)."""
-    out = []
+def _span_ranges(spans: list[tuple[int, int, float | None]]) -> list[Range]:
+    """The character ranges of SyslogParser.spans (each from after the last one's newline)."""
+    out: list[Range] = []
     start = 0
-    for k, end, t in spans:
-        out.append((t, text[start:end], k))
+    for _, end, t in spans:
+        out.append((t, start, end))
         start = end + 1
     return out
 
 
-def _line_runs(
-    lines: list[str], times: list[float | None]
-) -> list[tuple[float | None, list[str], int]]:
-    """(time, lines, count) of each run of equal times."""
-    out = []
+def _line_ranges(times: list[float | None]) -> list[Range]:
+    """The line ranges of each run of equal times."""
+    out: list[Range] = []
     start = 0
     for t, same in groupby(times):
         end = start + sum(1 for _ in same)
-        out.append((t, lines[start:end], end - start))
+        out.append((t, start, end))
         start = end
     return out
+
+
+def _merged(ranges: list[Range], last: float) -> Iterator[tuple[float, int, int]]:
+    """The ranges with a time each (a range without one takes the time before it), adjacent
+    ranges of one time joined."""
+    run: tuple[float, int, int] | None = None
+    for t, start, end in ranges:
+        at = last if t is None else t
+        last = at
+        if run is not None and run[0] == at:
+            run = (at, run[1], end)
+            continue
+        if run is not None:
+            yield run
+        run = (at, start, end)
+    if run is not None:
+        yield run
 
 
 def journal_runs(collector: str, path: str, cfg: JournaldConfig) -> Iterator[Run]:
