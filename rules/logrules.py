@@ -351,6 +351,9 @@ class LogRule(KeyedWindows):
         keys, get, new, to_end = self.keys, self.keys.get, self.new_window, self.keys.move_to_end
         bucket, first = self.bucket(now), self.first_bucket(now)
         active, cmp, bound, max_keys = self.table.active, self.cmp, self.bound, self.max_keys
+        if cmp is not None and values is None and self.resolves is None:
+            self._count_keys(counts, single, examples, now, bucket, first, out)
+            return
         for k, n in counts.items():
             key = (k,) if single else k
             ex = examples[k]
@@ -384,6 +387,67 @@ class LogRule(KeyedWindows):
             w.expire(first)
             if cmp is not None and key not in active and not cmp(w.total, bound):  # type: ignore[attr-defined]
                 continue  # a count below its threshold, decided inline
+            self._evaluate_key(key, w, now, out)
+
+    def _count_keys(
+        self,
+        counts: Mapping[Any, int],
+        single: bool,
+        examples: Mapping[Any, list[str]],
+        now: float,
+        bucket: int,
+        first: int,
+        out: list[Transition],
+    ) -> None:
+        """`observe_keys` of a count rule with a threshold and no `resolve_threshold`, each key
+        evaluated inline in its two common cases (below its threshold and not active; firing
+        and still holding): `_evaluate_key`'s decisions without its calls, which cost more
+        than the update itself in a storm of thousands of keys. `first`, the first bucket at
+        the clock, is where `_evaluate_key` would expire the window."""
+        keys, get, to_end = self.keys, self.keys.get, self.keys.move_to_end
+        active, cmp, bound, max_keys, order = (
+            self.table.active,
+            self.cmp,
+            self.bound,
+            self.max_keys,
+            self.order,
+        )
+        assert cmp is not None
+        for k, n in counts.items():
+            key = (k,) if single else k
+            ex = examples[k]
+            if len(ex) > 1:
+                ex.reverse()
+            w = get(key)
+            if w is None:  # a new key: its window made full
+                one = (
+                    ex[0][:EXAMPLE_CHARS] if len(ex) == 1 else tuple(x[:EXAMPLE_CHARS] for x in ex)
+                )
+                w = keys[key] = CountWindow.of(bucket, n, one)
+                if len(keys) > max_keys:
+                    self._evict()
+                w.expire(first)
+            else:
+                to_end(key)  # the least recently updated key is evicted first
+                if len(ex) == 1:
+                    w.example(ex[0])
+                else:
+                    w.examples(ex)
+                w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
+                w.expire(first)
+            inst = active.get(key)
+            if inst is None:
+                if not cmp(w.total, bound):  # type: ignore[attr-defined]
+                    continue  # below its threshold
+            elif inst.state == "firing" and cmp(w.total, bound):  # type: ignore[attr-defined]
+                # AlertTable.still_firing, inline
+                inst.value = float(w.total)  # type: ignore[attr-defined]
+                inst.keep_since = None
+                inst.examples = w.kept()
+                if order is not None:
+                    order.pop(key, None)
+                    order[key] = None
+                continue
             self._evaluate_key(key, w, now, out)
 
     def touch(self, source: str, last: list[str], now: float, out: list[Transition]) -> None:
