@@ -361,12 +361,7 @@ class LogRule(KeyedWindows):
                 ex.reverse()
             w = get(key)
             if w is None and values is None:  # a new key of a count: its window made full
-                one = (
-                    ex[0][:EXAMPLE_CHARS] if len(ex) == 1 else tuple(x[:EXAMPLE_CHARS] for x in ex)
-                )
-                w = keys[key] = CountWindow.of(bucket, n, one)
-                if len(keys) > max_keys:
-                    self._evict()
+                w = self._new_count(key, n, ex, bucket)
                 if cmp is not None and not cmp(n, bound) and key not in active:
                     continue
                 self._evaluate_key(key, w, now, out)
@@ -404,14 +399,8 @@ class LogRule(KeyedWindows):
         and still holding): `_evaluate_key`'s decisions without its calls, which cost more
         than the update itself in a storm of thousands of keys. `first`, the first bucket at
         the clock, is where `_evaluate_key` would expire the window."""
-        keys, get, to_end = self.keys, self.keys.get, self.keys.move_to_end
-        active, cmp, bound, max_keys, order = (
-            self.table.active,
-            self.cmp,
-            self.bound,
-            self.max_keys,
-            self.order,
-        )
+        get, to_end = self.keys.get, self.keys.move_to_end
+        active, cmp, bound, order = self.table.active, self.cmp, self.bound, self.order
         assert cmp is not None
         for k, n in counts.items():
             key = (k,) if single else k
@@ -419,20 +408,12 @@ class LogRule(KeyedWindows):
             if len(ex) > 1:
                 ex.reverse()
             w = get(key)
-            if w is None:  # a new key: its window made full
-                one = (
-                    ex[0][:EXAMPLE_CHARS] if len(ex) == 1 else tuple(x[:EXAMPLE_CHARS] for x in ex)
-                )
-                w = keys[key] = CountWindow.of(bucket, n, one)
-                if len(keys) > max_keys:
-                    self._evict()
+            if w is None:
+                w = self._new_count(key, n, ex, bucket)
                 w.expire(first)
             else:
                 to_end(key)  # the least recently updated key is evicted first
-                if len(ex) == 1:
-                    w.example(ex[0])
-                else:
-                    w.examples(ex)
+                w.examples(ex)
                 w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
                 w.expire(first)
             inst = active.get(key)
@@ -449,6 +430,15 @@ class LogRule(KeyedWindows):
                     order[key] = None
                 continue
             self._evaluate_key(key, w, now, out)
+
+    def _new_count(self, key: Any, n: int, ex: list[str], bucket: int) -> CountWindow:
+        """A new key's count window, made full: n events in `bucket`, `ex` its examples
+        (oldest first)."""
+        one = ex[0][:EXAMPLE_CHARS] if len(ex) == 1 else tuple(x[:EXAMPLE_CHARS] for x in ex)
+        w = self.keys[key] = CountWindow.of(bucket, n, one)
+        if len(self.keys) > self.max_keys:
+            self._evict()
+        return w
 
     def touch(self, source: str, last: list[str], now: float, out: list[Transition]) -> None:
         """`absent` over every line of a source: only the batch's last lines matter (`last`)."""
