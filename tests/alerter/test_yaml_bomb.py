@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from alerter.testing import free_port
-from tests.conftest import wait_for
+from tests.conftest import stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -126,9 +126,4 @@ def test_sighup_with_a_billion_laughs_config_keeps_the_old_one(tmp_path: Path) -
         wait_for(lambda: (s := status()) and s["collectors"] == ["new"], timeout=60)
         assert proc.poll() is None
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)

@@ -21,7 +21,7 @@ from alerter.collectors.prometheus import SKIPPED, PrometheusCollector, Promethe
 from alerter.rules.events import Sample
 from alerter.testing import RecordingStats, free_port
 from tests.collectors.conftest import RecordingSink
-from tests.conftest import wait_for
+from tests.conftest import stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -302,12 +302,7 @@ def test_ten_hung_targets_stop_neither_the_healthy_one_nor_host_metrics(tmp_path
         # `up 0` for every hung target, none for the healthy one.
         wait_for(lambda: down() == {f"hung{i}" for i in range(len(hung))}, timeout=60)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)
         for h in hung:
             h.close()
         healthy.close()

@@ -15,7 +15,7 @@ import requests
 
 from alerter.harness.crashtest import DaemonProcess
 from alerter.testing import free_port
-from tests.conftest import require, wait_for
+from tests.conftest import require, stop_process, wait_for
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -43,12 +43,7 @@ class Server:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
 
 
 @contextlib.contextmanager
