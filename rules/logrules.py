@@ -395,11 +395,12 @@ class LogRule(KeyedWindows):
         out: list[Transition],
     ) -> None:
         """`observe_keys` of a count rule with a threshold and no `resolve_threshold`, each key
-        evaluated inline in its two common cases (below its threshold and not active; firing
-        and still holding): `_evaluate_key`'s decisions without its calls, which cost more
-        than the update itself in a storm of thousands of keys. `first`, the first bucket at
-        the clock, is where `_evaluate_key` would expire the window."""
-        get, to_end = self.keys.get, self.keys.move_to_end
+        decided inline in its two common cases (below its threshold and not active: nothing;
+        firing and still holding: `AlertTable.still_firing`), `_evaluate_key` only for the
+        others: its general path costs more than the update itself in a storm of thousands of
+        keys. `first`, the first bucket at the clock, is where `_evaluate_key` would expire
+        the window."""
+        get, to_end, still_firing = self.keys.get, self.keys.move_to_end, self.table.still_firing
         active, cmp, bound, order = self.table.active, self.cmp, self.bound, self.order
         assert cmp is not None
         for k, n in counts.items():
@@ -410,21 +411,17 @@ class LogRule(KeyedWindows):
             w = get(key)
             if w is None:
                 w = self._new_count(key, n, ex, bucket)
-                w.expire(first)
             else:
                 to_end(key)  # the least recently updated key is evicted first
                 w.examples(ex)
                 w.add(bucket, None, n)  # type: ignore[call-arg]  # a CountWindow
-                w.expire(first)
+            w.expire(first)
             inst = active.get(key)
             if inst is None:
                 if not cmp(w.total, bound):  # type: ignore[attr-defined]
                     continue  # below its threshold
             elif inst.state == "firing" and cmp(w.total, bound):  # type: ignore[attr-defined]
-                # AlertTable.still_firing, inline
-                inst.value = float(w.total)  # type: ignore[attr-defined]
-                inst.keep_since = None
-                inst.examples = w.kept()
+                still_firing(inst, float(w.total), w.kept())  # type: ignore[attr-defined]
                 if order is not None:
                     order.pop(key, None)
                     order[key] = None
