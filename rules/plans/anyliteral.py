@@ -128,7 +128,7 @@ class AnyLiteralScan(Plan):
         batch, now, out = p.batch, p.now, p.out
         text, lines = batch.text, batch.lines
         assert text is not None
-        starts = line_starts(text, self.literals, self.rare, p.absent)
+        starts = line_starts(text, self.literals, self.rare, p.absent, p.starts)
         if not starts:
             return
         bucket = r.bucket(now)
@@ -144,17 +144,34 @@ def line_starts(
     literals: tuple[str, ...],
     rare: tuple[str, ...],
     absent: frozenset[str] = frozenset(),
+    cache: dict[str, list[int]] | None = None,
 ) -> list[int]:
     """Where each line of the text holding one of the literals starts, in order (`absent`:
-    literals the text is known to lack)."""
-    find, rfind = text.find, text.rfind
-    starts: set[int] = set()
+    literals the text is known to lack; `cache`: each literal's line starts in this text,
+    `Pass.starts`, read and filled). The list returned may be the cache's: not to be changed."""
+    parts = []
     for lit, rs in zip(literals, rare, strict=True):
-        pos = first(lit, rs, text, absent)
-        while pos >= 0:
-            starts.add(rfind(SEP, 0, pos) + 1)
-            end = find(SEP, pos)
-            if end < 0:
-                break
-            pos = find(lit, end + 1)
-    return sorted(starts)
+        got = cache.get(lit) if cache is not None else None
+        if got is None:
+            got = _starts(text, lit, rs, absent)
+            if cache is not None:
+                cache[lit] = got
+        if got:
+            parts.append(got)
+    if len(parts) <= 1:
+        return parts[0] if parts else []
+    return sorted(set().union(*parts))
+
+
+def _starts(text: str, lit: str, rare: str, absent: frozenset[str]) -> list[int]:
+    """Where each line of the text holding `lit` starts, in order."""
+    find, rfind = text.find, text.rfind
+    out = []
+    pos = first(lit, rare, text, absent)
+    while pos >= 0:
+        out.append(rfind(SEP, 0, pos) + 1)
+        end = find(SEP, pos)
+        if end < 0:
+            break
+        pos = find(lit, end + 1)
+    return out

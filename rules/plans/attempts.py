@@ -78,11 +78,11 @@ class AttemptScan(Plan):
         assert text is not None
         attempts = r.attempts
         assert attempts is not None
-        starts = line_starts(text, self.literals, self.rare, p.absent)
+        starts = line_starts(text, self.literals, self.rare, p.absent, p.starts)
         # the lines only an idle literal finds are read from where a connection has state
         idle = bool(self.idle_literals)
         if idle and attempts:
-            starts = self._with_idle(text, starts, -1, p.absent)
+            starts = self._with_idle(text, starts, -1, p)
             idle = False
         if not starts:
             return
@@ -118,20 +118,17 @@ class AttemptScan(Plan):
                 counted.append((*got, line))
                 runs.append([])
             if idle and attempts:  # the first state: the idle lines after this one count
-                starts, i, idle = self._with_idle(text, starts[i:], at, p.absent), 0, False
+                starts, i, idle = self._with_idle(text, starts[i:], at, p), 0, False
         bucket = r.bucket(now)
         for i, run in enumerate(runs):
             gather_kept(self.keys, r, run, p)
             if i < len(counted):
                 r.count_for(*counted[i], now, bucket, p.out)
 
-    def _with_idle(
-        self, text: str, starts: list[int], after: int, absent: frozenset[str]
-    ) -> list[int]:
+    def _with_idle(self, text: str, starts: list[int], after: int, p: Pass) -> list[int]:
         """`starts` and the starts of the lines after `after` holding an idle literal."""
-        more = [
-            x for x in line_starts(text, self.idle_literals, self.idle_rare, absent) if x > after
-        ]
+        idle = line_starts(text, self.idle_literals, self.idle_rare, p.absent, p.starts)
+        more = [x for x in idle if x > after]
         return sorted(set(starts).union(more)) if more else starts
 
 

@@ -35,6 +35,9 @@ class Pass:
     # literals of the source's plans the batch does not hold (alerter.rules.plans.literals):
     # a search for one of them ends at once
     absent: frozenset[str] = frozenset()
+    # where the lines holding each literal start (plans.anyliteral.line_starts): a literal
+    # several rules search for (sshd's `Failed `) is found once a batch
+    starts: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

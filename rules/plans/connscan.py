@@ -79,7 +79,7 @@ class ConnectionScan(Plan):
             return
         text = batch.text
         assert text is not None
-        starts = line_starts(text, self.literals, self.rare, p.absent)
+        starts = line_starts(text, self.literals, self.rare, p.absent, p.starts)
         if not starts:
             return
         find, count, search, size = text.find, text.count, self.pattern.search, len(text)

@@ -52,7 +52,7 @@ class KeyedAnyGated(Plan):
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
-        starts = line_starts(text, self.literals, self.rare, p.absent)
+        starts = line_starts(text, self.literals, self.rare, p.absent, p.starts)
         if not starts:
             return
         find, search, size = text.find, self.pattern.search, len(text)

@@ -11,7 +11,8 @@ import pytest
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.plans import AnyLiteralScan, plan_for
-from alerter.rules.plans.anyliteral import any_literals
+from alerter.rules.plans.anyliteral import any_literals, line_starts
+from alerter.rules.prefilter import rare_chars
 from tests.rules.helpers import engine
 
 
@@ -95,3 +96,30 @@ def test_it_is_preferred_to_a_weaker_literal_every_match_holds() -> None:
     assert _plan(r"(?:Failed \w+|Invalid user) \S+ from \S+$") == "AnyLiteralScan(2)"
     # a rarer literal in every match wins over the alternatives
     assert _plan(r"(?:ab c|de f)\S+ Connection refused$") == "LiteralScan"
+
+
+def test_line_starts_with_a_shared_cache_are_those_of_each_search_alone() -> None:
+    """Rules searching a batch for the same literal share its line starts (`Pass.starts`):
+    whatever order the rules come in, each gets the lines its own search finds."""
+    rng = random.Random(7)
+    words = ["Failed ", "nvalid user", "Connection ", "PAM: ", "zzzz"]
+    for _ in range(200):
+        text = "\n".join(
+            " ".join(rng.choice([*words, "x", "y z", ""]) for _ in range(rng.randint(0, 4)))
+            for _ in range(rng.randint(0, 30))
+        )
+        cache: dict[str, list[int]] = {}
+        for _ in range(4):
+            lits = tuple(rng.sample(words, rng.randint(1, 3)))
+            rare = tuple(map(rare_chars, lits))
+            want = sorted(
+                {
+                    text.rfind("\n", 0, m.start()) + 1
+                    for w in lits
+                    for m in re.finditer(re.escape(w), text)
+                }
+            )
+            assert line_starts(text, lits, rare) == want
+            assert line_starts(text, lits, rare, cache=cache) == want
+            # a literal the batch is told to lack ends at once, in the cache too
+            assert line_starts(text, lits, rare, frozenset(lits)) == []
