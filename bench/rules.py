@@ -123,9 +123,9 @@ def packs(*names: str) -> list[tuple[str, str]]:
 
 
 def one_rule() -> list[tuple[str, str]]:
-    """One SSHBruteForce rule as a user writes it (bench/daemon.py's), for any source. (The
-    pack's SSHBruteForce copied into a user's file would run in RE2: its regex is not provably
-    linear in Python's `re`, and only shipped packs are trusted; a different cost.)"""
+    """One SSHBruteForce rule as a user writes it (bench/daemon.py's), for any source. (A copy
+    of the pack's SSHBruteForce would run as the pack's rule does, with its connection state:
+    a different rule.)"""
     from daemon_logs import one_rule as user_rule  # (bench/: the script's directory)
 
     return [("rules.yaml", user_rule(None))]

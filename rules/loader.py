@@ -7,6 +7,7 @@ templates that fail when rendered with sample data, and rules that would produce
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -77,8 +78,15 @@ _LOG_FIELD_AGGS = (
 _METRIC_FIELD_AGGS = ("distinct", "new_value")
 
 
-def load_rule_files(files: Sequence[tuple[str, str]], default_interval: float) -> RuleSet:
-    """Parse (display name, text) pairs. Raises SourceError listing every problem."""
+def load_rule_files(
+    files: Sequence[tuple[str, str]],
+    default_interval: float,
+    linear: frozenset[str] = frozenset(),
+) -> RuleSet:
+    """Parse (display name, text) pairs. Raises SourceError listing every problem.
+    `linear`: regexes known to run in linear time in Python's `re` (the shipped packs', whose
+    tests prove it: alerter.config.rulefiles.shipped_patterns); a rule file's identical copy of
+    one runs there, as any pattern `re` provably runs in linear time does, instead of in RE2."""
     p = Problems()
     groups: list[Group] = []
     refs: list[Reference] = []
@@ -91,7 +99,7 @@ def load_rule_files(files: Sequence[tuple[str, str]], default_interval: float) -
             continue
         top = MapReader(root, p, "rule file")
         for gr in top.items("groups"):
-            g = _parse_group(gr, name, default_interval, refs)
+            g = _parse_group(gr, name, default_interval, refs, linear)
             if g is None:
                 continue
             if g.name in group_marks:
@@ -128,7 +136,11 @@ def parse_selector(text: str) -> MetricSelector:
 
 
 def _parse_group(
-    r: MapReader, file: str, default_interval: float, refs: list[Reference]
+    r: MapReader,
+    file: str,
+    default_interval: float,
+    refs: list[Reference],
+    linear: frozenset[str],
 ) -> Group | None:
     name = r.str("name", required=True)
     interval = r.duration("interval", default_interval)
@@ -137,10 +149,11 @@ def _parse_group(
     labels = r.str_map("labels", {})
     rules = []
     for i, rr in enumerate(r.items("rules")):
-        rule = _parse_rule(rr, name or "", i, labels, refs)
+        rule = _parse_rule(rr, name or "", i, labels, refs, linear)
         if rule is not None:
             rules.append(rule)
-    metrics = [parse_metric(mr, name or "", refs, _parse_logs) for mr in r.items("metrics")]
+    logs = functools.partial(_parse_logs, linear=linear)
+    metrics = [parse_metric(mr, name or "", refs, logs) for mr in r.items("metrics")]
     r.done()
     if name is None or not r.ok:
         return None
@@ -149,7 +162,12 @@ def _parse_group(
 
 
 def _parse_rule(
-    r: MapReader, group: str, index: int, group_labels: dict[str, str], refs: list[Reference]
+    r: MapReader,
+    group: str,
+    index: int,
+    group_labels: dict[str, str],
+    refs: list[Reference],
+    linear: frozenset[str],
 ) -> Rule | None:
     p = r.problems
     before = len(p.items)
@@ -161,7 +179,7 @@ def _parse_rule(
             "(letters, digits and _, not starting with a digit)",
         )
     is_metric = r.has("metric")
-    logs = _parse_logs(r, refs) if r.has("logs") else None
+    logs = _parse_logs(r, refs, linear) if r.has("logs") else None
     metric = None
     if is_metric:
         text = r.str("metric", required=True)
@@ -304,7 +322,9 @@ def _parse_rule(
     return rule
 
 
-def _parse_logs(r: MapReader, refs: list[Reference]) -> LogSelector | None:
+def _parse_logs(
+    r: MapReader, refs: list[Reference], linear: frozenset[str] = frozenset()
+) -> LogSelector | None:
     lr = r.map("logs", "logs")
     if lr is None:
         return LogSelector((), None, None, (), None)
@@ -313,23 +333,25 @@ def _parse_logs(r: MapReader, refs: list[Reference]) -> LogSelector | None:
     if src_node is not None:
         nodes = src_node.value if isinstance(src_node.value, list) else [src_node]
         refs.extend(Reference("source", str(n.value), n.mark) for n in nodes)
-    match = _regex(lr, "match")
-    exclude = _regex(lr, "exclude")
+    match = _regex(lr, "match", linear)
+    exclude = _regex(lr, "exclude", linear)
     where = _parse_matcher_list(lr, "where")
     lr.done()
     literal = required_literal(match) if match is not None else None
     return LogSelector(tuple(sources), match, exclude, where, literal)
 
 
-def _regex(r: MapReader, key: str) -> re.Pattern[str] | None:
+def _regex(r: MapReader, key: str, linear: frozenset[str]) -> re.Pattern[str] | None:
     text = r.str(key)
     if text is None:
         return None
 
     # shipped packs are trusted (their patterns are proven linear by their tests); any other
-    # file's patterns are compiled so that no line can stall them (rules/saferegex.py)
+    # file's patterns are compiled so that no line can stall them (rules/saferegex.py), in
+    # `re` where they are a pack's as written (`linear`)
     trusted = r.mark.file.startswith("builtin:")
-    return r.check(key, lambda s: compile_pattern(s, trusted=trusted), text)
+    known = text in linear
+    return r.check(key, lambda s: compile_pattern(s, trusted=trusted, linear=known), text)
 
 
 def _parse_matcher_list(r: MapReader, key: str, *, required: bool = False) -> tuple[Matcher, ...]:

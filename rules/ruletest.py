@@ -72,9 +72,14 @@ class Result:
 
 
 def run_test_file(
-    name: str, text: str, read_rule_file: ReadRuleFile, parse_line: ParseLine | None = None
+    name: str,
+    text: str,
+    read_rule_file: ReadRuleFile,
+    parse_line: ParseLine | None = None,
+    linear: frozenset[str] = frozenset(),
 ) -> Result:
-    """Run every test of one file. Load errors raise SourceError (FILE:LINE:COL lines)."""
+    """Run every test of one file. Load errors raise SourceError (FILE:LINE:COL lines).
+    `linear`: as for `load_rule_files` (the shipped packs' regexes)."""
     root = load_yaml(text, name)
     p = Problems()
     top = MapReader(root, p, "test file")
@@ -85,7 +90,7 @@ def run_test_file(
     top.done()
     p.raise_if_any()
     files = [read_rule_file(n) for n in rule_names]
-    ruleset = load_rule_files(files, default_interval=eval_interval)
+    ruleset = load_rule_files(files, default_interval=eval_interval, linear=linear)
     known = {r.alert for r in ruleset.rules()}
     result = Result(name)
     for case in cases:

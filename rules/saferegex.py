@@ -54,17 +54,20 @@ _UNSUPPORTED = (  # (parse tree op, what the user wrote, how to find it in the t
     ("ATOMIC_GROUP", "atomic group (?>...)", r"\(\?>"),
 )
 
-_TRUSTED: set[tuple[str, int]] = set()  # (pattern, flags) of shipped packs: derive() keeps re
+# (pattern, flags) of shipped packs and of users' unchanged copies of theirs: derive() keeps re
+_TRUSTED: set[tuple[str, int]] = set()
 
 
 def compile_pattern(
-    pattern: str, flags: int = 0, *, trusted: bool = False, shift: int = 0
+    pattern: str, flags: int = 0, *, trusted: bool = False, linear: bool = False, shift: int = 0
 ) -> re.Pattern[str]:
     """Compile a Python-dialect pattern (see the module docstring) for `search`/`match`/
     `groupindex`: a `re` pattern when provably linear there (or `trusted`), else an RE2 one
     with the same meaning and interface (typed as `re.Pattern`: it serves the part of that
-    interface the engine uses). Raises UnsafePatternError (a ValueError) saying what to
-    change; `shift` is subtracted from the offsets it names."""
+    interface the engine uses). `linear`: the pattern is known to be linear in `re` though
+    `linear_in_re` cannot prove it (a shipped pack's, copied unchanged into a user's rule); it
+    runs there, in this dialect (`re.ASCII`). Raises UnsafePatternError (a ValueError) saying
+    what to change; `shift` is subtracted from the offsets it names."""
     if trusted:
         rx = re.compile(pattern, flags)
         _TRUSTED.add((rx.pattern, rx.flags))
@@ -79,6 +82,9 @@ def compile_pattern(
             "(?u) is not supported: \\d \\w \\s \\b and (?i) cover ASCII only here; "
             "list other characters in a set, e.g. `[\\w\\u00c0-\\u024f]`"
         ) from None
+    if linear:  # as a pack's: the forms the batch paths derive from it run in `re` too
+        _TRUSTED.add((rx.pattern, rx.flags))
+        return rx
     if linear_in_re(rx):
         return rx
     return cast(re.Pattern[str], python_in_re2(pattern, rx.flags))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from alerter.cli import replay
+from alerter.config.rulefiles import shipped_patterns
 from alerter.config.yamlsource import MapReader, Node, SourceError
 from alerter.rules.ruletest import LineParser, run_test_file
 
@@ -65,7 +66,9 @@ def cmd_test(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     for f in args.files:
         try:
             text = Path(f).read_text()
-            result = run_test_file(f, text, _rule_file_reader(Path(f).parent), _parse_line)
+            result = run_test_file(
+                f, text, _rule_file_reader(Path(f).parent), _parse_line, shipped_patterns()
+            )
         except SourceError as e:
             print(str(e), file=out)
             ok = False

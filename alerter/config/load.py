@@ -18,7 +18,12 @@ from typing import Any
 
 from alerter.actions.config import ActionConfig, parse_action
 from alerter.config.collectors import CollectorConfig, parse_collector
-from alerter.config.rulefiles import attach_actions, parse_rule_file_entries, read_rule_files
+from alerter.config.rulefiles import (
+    attach_actions,
+    linear_for,
+    parse_rule_file_entries,
+    read_rule_files,
+)
 from alerter.config.trust import forgeable_action_warnings
 from alerter.config.yamlsource import (
     MapReader,
@@ -176,7 +181,9 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     attached: dict[str, Mark] = {}
     try:
         rules = load_rule_files(
-            [(s.name, s.text) for s in rule_sources], default_interval=g.evaluation_interval
+            [(s.name, s.text) for s in rule_sources],
+            default_interval=g.evaluation_interval,
+            linear=linear_for(rule_sources),
         )
     except SourceError as e:
         p.items.extend(e.problems)
