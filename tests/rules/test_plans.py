@@ -9,6 +9,7 @@ from importlib import resources
 
 import pytest
 
+from alerter.config.rulefiles import shipped_patterns
 from alerter.rules import prefilter
 from alerter.rules.loader import load_rule_files
 from alerter.rules.model import Rule
@@ -68,31 +69,6 @@ PINNED = {
     "systemd-syslog/1/SystemdUnitRestartingSyslog": "KeyedFindall",
 }
 
-# the same rules copied into a user's rule file are compiled as untrusted (rules/saferegex.py):
-# a derived pattern runs only when proven linear, and the nginx 4xx rule's line-bounded form
-# is not (nor are the other nginx rules' anchored forms), so their lines are found by literal
-PINNED_AS_USER_FILE = {
-    **PINNED,
-    "apache/0/ApacheAuthFailures": "AnyLiteralScan(12)",
-    "apache/1/ApacheProbes": "AnyLiteralScan(4)",
-    "dovecot/0/DovecotLoginFailures": "AnyLiteralScan(3)",
-    "dovecot/1/DovecotAuthFailures": "AnyLiteralScan(4)",
-    "kernel/0/KernelOOMKill": "LiteralScan",
-    "kernel/2/KernelSegfault": "LiteralScan",
-    "nginx/3/NginxClientErrorsFromAddress": "LiteralScan",
-    "nginx/4/NginxHTTPAuthFailures": "AnyLiteralScan(2)",
-    "nginx/5/NginxRateLimited": "LiteralScan",
-    "nginx/6/NginxProbes": "LiteralScan",
-    "nginx/7/NginxProbesErrorLog": "LiteralScan",
-    "pam/0/PAMAuthFailures": "LiteralScan",
-    "postfix/1/PostfixRelayDenied": "AnyLiteralScan(1)",
-    "sshd/0/SSHBruteForce": "AnyLiteralScan(5)",
-    "sshd/1/SSHInvalidUsers": "AnyLiteralScan(3)",
-    "sshd-aggressive/0/SSHPreauthDisconnects": "AnyLiteralScan(2)",
-    "sshd/2/SSHAuthRefused": "AnyLiteralScan(12)",
-    "sshd-aggressive/1/SSHProtocolProbes": "AnyLiteralScan(10)",
-}
-
 # the randomized batch test's rules (tests/rules/test_batches.py): one or more per strategy
 PINNED_TEST_RULES = {
     "KeyedCount": "KeyedFindall",
@@ -121,9 +97,10 @@ PINNED_TEST_RULES = {
 }
 
 
-def pack_rules(prefix: str = "builtin:") -> list[Rule]:
+def pack_rules(prefix: str = "builtin:", linear: frozenset[str] = frozenset()) -> list[Rule]:
     """The shipped packs' log rules, loaded as the daemon loads `builtin:NAME` (or, with
-    another prefix, as a user's copy of them)."""
+    another prefix and the packs' regexes as `linear`, as the daemon loads a user's copy of
+    them)."""
     files = [
         (
             f"{prefix}{name}",
@@ -131,17 +108,18 @@ def pack_rules(prefix: str = "builtin:") -> list[Rule]:
         )
         for name in PACKS
     ]
-    return [r for r in load_rule_files(files, 15.0).rules() if r.logs is not None]
+    return [r for r in load_rule_files(files, 15.0, linear).rules() if r.logs is not None]
 
 
 def test_every_shipped_pack_rule_gets_its_pinned_plan() -> None:
     assert {r.ident: plan_for(r).label for r in pack_rules()} == PINNED
 
 
-def test_a_users_copy_of_the_packs_gets_its_pinned_plans() -> None:
-    assert {r.ident: plan_for(r).label for r in pack_rules("/etc/alerter/")} == (
-        PINNED_AS_USER_FILE
-    )
+def test_a_users_unchanged_copy_of_the_packs_gets_the_packs_plans() -> None:
+    # its regexes run in `re` as the packs' do (alerter.config.rulefiles.shipped_patterns), and
+    # so do the forms the batch paths derive from them (tests/alerter/test_pack_copies.py)
+    copies = pack_rules("/etc/alerter/", shipped_patterns())
+    assert {r.ident: plan_for(r).label for r in copies} == PINNED
 
 
 def test_the_randomized_tests_rules_get_their_pinned_plans() -> None:
