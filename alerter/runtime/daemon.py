@@ -41,6 +41,7 @@ from alerter.runtime.running import (
 )
 from alerter.runtime.scheduler import make_scheduler
 from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.runtime.signals import SignalActions
 from alerter.runtime.wiring import Parts
 from alerter.store.db import StateStore
 from alerter.store.snapshots import read_snapshot
@@ -126,9 +127,15 @@ class Daemon:
         return cfg
 
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
-        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
-        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+        """SIGTERM and SIGINT stop, SIGHUP reloads, each acted on by a helper thread (never in
+        the handler: alerter.runtime.signals)."""
+        SignalActions(
+            {
+                signal.SIGTERM: self.request_stop,
+                signal.SIGINT: self.request_stop,
+                signal.SIGHUP: self.request_reload,
+            }
+        ).install()
 
     def run(self) -> int:
         self.metrics.config_last_reload_successful.set(1)

@@ -73,8 +73,12 @@ def test_version() -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_the_daemon_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    "sigs",
+    # a burst as systemd, `timeout` and make send (SIGTERM to the process and to its group)
+    [(signal.SIGTERM,), (signal.SIGINT,), (signal.SIGHUP, signal.SIGTERM, signal.SIGTERM)],
+)
+def test_signal_stops_the_daemon_cleanly(tmp_path: Path, sigs: tuple[signal.Signals, ...]) -> None:
     port = free_port()
     log = tmp_path / "app.log"
     log.write_text("")
@@ -111,7 +115,8 @@ def test_signal_stops_the_daemon_cleanly(tmp_path: Path, sig: signal.Signals) ->
             return 0.0
 
         wait_for(lambda: metric() == 1000, timeout=30)
-        proc.send_signal(sig)
+        for sig in sigs:
+            proc.send_signal(sig)
         assert proc.wait(timeout=10) == 0
         output = proc.stdout.read() if proc.stdout else ""
         assert '"alerter_stopped"' in output
