@@ -209,7 +209,22 @@ class Daemon:
         collectorjobs.start(c, sink, self.scheduler, self.clock)
 
     def _stop_collectors(self, running: Running) -> None:
-        collectorjobs.stop(running.collectors, self.scheduler)
+        """Stop the collectors while taking what they hand the bus meanwhile. A collector
+        reading a backlog waits on the full bus (back-pressure) and sees its stop only once
+        its batch is in: were the bus not drained, its stop would wait out its thread's join
+        (10 s), and a stop or a reload under a backlog with it (systemd's TimeoutStopSec is
+        15 s)."""
+        done = threading.Event()
+
+        def stop() -> None:
+            try:
+                collectorjobs.stop(running.collectors, self.scheduler)
+            finally:
+                done.set()
+
+        threading.Thread(target=stop, name="alerter-collectors-stop", daemon=True).start()
+        while not done.is_set():
+            self._drain(max_batches=1, timeout=0.05)
 
     def _part_routes(self, running: Running) -> list[Any]:
         try:
