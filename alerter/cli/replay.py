@@ -366,24 +366,26 @@ def replay(
     r = Replay(engine, out, summary)
     t0 = time.monotonic()
     shown = t0
-    for t, _, run in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
-        if start is not None and t < start:
-            continue
-        if end is not None and t > end:
-            break
-        r.feed(t, run)
-        if progress is not None and (now := time.monotonic()) - shown >= PROGRESS_EVERY:
-            shown = now
-            rate = summary.lines / (now - t0)
-            progress.write(
-                f"\rreplay: at {rfc3339(t)}, {summary.lines} lines, {summary.skipped} "
-                f"skipped, {summary.transitions} transitions, {rate:,.0f} lines/s "
-            )
-            progress.flush()
-    r.finish(end)
-    summary.seconds = time.monotonic() - t0
-    if progress is not None and shown != t0:
-        progress.write("\r\x1b[K")
+    try:
+        for t, _, run in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+            if start is not None and t < start:
+                continue
+            if end is not None and t > end:
+                break
+            r.feed(t, run)
+            if progress is not None and (now := time.monotonic()) - shown >= PROGRESS_EVERY:
+                shown = now
+                rate = summary.lines / (now - t0)
+                progress.write(
+                    f"\rreplay: at {rfc3339(t)}, {summary.lines} lines, {summary.skipped} "
+                    f"skipped, {summary.transitions} transitions, {rate:,.0f} lines/s "
+                )
+                progress.flush()
+        r.finish(end)
+    finally:  # (also when interrupted: the summary of what was replayed)
+        summary.seconds = time.monotonic() - t0
+        if progress is not None and shown != t0:
+            progress.write("\r\x1b[K")
     return summary
 
 
@@ -457,5 +459,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     except ReplayError as e:
         print(str(e), file=err)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what was replayed so far, as the shell's 130 says
+        out.flush()
+        print(f"{summary.line()}; interrupted, the rest not read", file=err)
+        return 130
     print(summary.line(), file=err)
     return 0

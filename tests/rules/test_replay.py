@@ -189,3 +189,36 @@ def test_syslog_replay_runs_are_the_lines_in_order_at_their_times(
             for e in run
         ]
         assert got == want, block
+
+
+def test_ctrl_c_prints_what_was_replayed_and_exits_130(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """Interrupted (SIGINT: KeyboardInterrupt, here from the log's reader after its first
+    runs), replay prints the transitions so far and their summary, and says the rest was not
+    read."""
+    import alerter.cli.replay as cli_replay
+
+    write_logs(tmp_path)
+    real = cli_replay.file_runs
+
+    def interrupted(*a: Any, **kw: Any) -> Any:
+        for i, run in enumerate(real(*a, **kw)):
+            if i == 40:
+                raise KeyboardInterrupt
+            yield run
+
+    monkeypatch.setattr(cli_replay, "file_runs", interrupted)
+    (tmp_path / "config.yaml").write_text(CONFIG.format(d=tmp_path))
+    args = Namespace(
+        config=str(tmp_path / "config.yaml"),
+        log=[f"web={tmp_path}/access.log"],
+        from_=None,
+        to=None,
+    )
+    out = io.StringIO()
+    assert cmd_replay(args, out) == 130
+    assert [json.loads(line)["state"] for line in out.getvalue().splitlines()] == ["pending"]
+    err = capsys.readouterr().err
+    assert err.startswith("replay: 40 lines, 0 skipped (late), 1 transitions, ")
+    assert err.rstrip().endswith("; interrupted, the rest not read")
