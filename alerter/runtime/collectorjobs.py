@@ -1,12 +1,14 @@
 """How the daemon runs its collectors: a polling collector (host, prometheus, http probes) is a
 scheduler job that puts its samples on the bus; any other runs its own thread (`start`) and puts
 batches itself. Stopping removes the jobs and stops the threads, a failing one logged and
-skipped so the others still stop."""
+skipped so the others still stop; `stop_taking` does so while the daemon keeps taking their
+batches off the bus."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -49,3 +51,24 @@ def stop(collectors: Sequence[Any], scheduler: BaseScheduler) -> None:
                 c.stop()
             except Exception:
                 log.exception("collector_stop_failed", collector=c.name)
+
+
+def stop_taking(
+    collectors: Sequence[Any], scheduler: BaseScheduler, take: Callable[[], object]
+) -> None:
+    """`stop` on a helper thread, `take` (the daemon's drain of a batch off the bus) called
+    meanwhile until it is done. A collector reading a backlog waits on the full bus
+    (back-pressure) and sees its stop only once its batch is in: were the bus not drained, its
+    stop would wait out its thread's join (10 s), and a stop or a reload under a backlog with
+    it (systemd's TimeoutStopSec is 15 s)."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            stop(collectors, scheduler)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="alerter-collectors-stop", daemon=True).start()
+    while not done.is_set():
+        take()

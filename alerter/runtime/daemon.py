@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ from alerter.errors import ConfigError
 from alerter.protocols import Durable
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.logmetrics import LogMetrics
-from alerter.runtime import collectorjobs, logseries, tuning
+from alerter.runtime import collectorjobs, logseries, signals, tuning
 from alerter.runtime.bus import Bus, BusSink, Gate
 from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.metrics import Metrics
@@ -41,7 +40,6 @@ from alerter.runtime.running import (
 )
 from alerter.runtime.scheduler import make_scheduler
 from alerter.runtime.sdnotify import SystemdNotifier
-from alerter.runtime.signals import SignalActions
 from alerter.runtime.wiring import Parts
 from alerter.store.db import StateStore
 from alerter.store.snapshots import read_snapshot
@@ -127,15 +125,7 @@ class Daemon:
         return cfg
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop, SIGHUP reloads, each acted on by a helper thread (never in
-        the handler: alerter.runtime.signals)."""
-        SignalActions(
-            {
-                signal.SIGTERM: self.request_stop,
-                signal.SIGINT: self.request_stop,
-                signal.SIGHUP: self.request_reload,
-            }
-        ).install()
+        signals.install(stop=self.request_stop, reload=self.request_reload)
 
     def run(self) -> int:
         self.metrics.config_last_reload_successful.set(1)
@@ -209,22 +199,9 @@ class Daemon:
         collectorjobs.start(c, sink, self.scheduler, self.clock)
 
     def _stop_collectors(self, running: Running) -> None:
-        """Stop the collectors while taking what they hand the bus meanwhile. A collector
-        reading a backlog waits on the full bus (back-pressure) and sees its stop only once
-        its batch is in: were the bus not drained, its stop would wait out its thread's join
-        (10 s), and a stop or a reload under a backlog with it (systemd's TimeoutStopSec is
-        15 s)."""
-        done = threading.Event()
-
-        def stop() -> None:
-            try:
-                collectorjobs.stop(running.collectors, self.scheduler)
-            finally:
-                done.set()
-
-        threading.Thread(target=stop, name="alerter-collectors-stop", daemon=True).start()
-        while not done.is_set():
-            self._drain(max_batches=1, timeout=0.05)
+        collectorjobs.stop_taking(
+            running.collectors, self.scheduler, lambda: self._drain(max_batches=1, timeout=0.05)
+        )
 
     def _part_routes(self, running: Running) -> list[Any]:
         try:

@@ -20,6 +20,11 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 
 
+def install(stop: Callable[[], None], reload: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT run `stop`, SIGHUP `reload`, each on the helper thread."""
+    SignalActions({signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: reload}).install()
+
+
 class SignalActions:
     """Run `actions[signum]` on a helper thread for each signal received (from `install` on)."""
 
