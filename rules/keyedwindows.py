@@ -32,7 +32,7 @@ import math
 import operator
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from alerter.rules.alert import Transition
 from alerter.rules.model import Rule
@@ -49,6 +49,7 @@ from alerter.rules.windows import (
     Window,
 )
 
+W = TypeVar("W", bound=Window)
 SPIKE_BUCKETS = 60  # per half of a spike's span
 _OPS = {
     ">": operator.gt,
@@ -164,16 +165,21 @@ class KeyedWindows:
         return int((at - self.span) // self.width)
 
     def touch_key(self, key: Key) -> Window:
-        """The key's window, made now (the least recently updated key evicted past
-        `max_keys`) or moved to the end of `keys` (evicted last)."""
-        keys = self.keys
-        w = keys.get(key)
+        """The key's window, made now (`insert_key`) or moved to the end of `keys` (evicted
+        last)."""
+        w = self.keys.get(key)
         if w is None:
-            w = keys[key] = self.new_window()
-            if len(keys) > self.max_keys:
-                self._evict()
-        else:
-            keys.move_to_end(key)
+            return self.insert_key(key, self.new_window())
+        self.keys.move_to_end(key)
+        return w
+
+    def insert_key(self, key: Key, w: W) -> W:
+        """`w` as the new key's window, the least recently updated key evicted past
+        `max_keys`."""
+        keys = self.keys
+        keys[key] = w
+        if len(keys) > self.max_keys:
+            self._evict()
         return w
 
     def _evict(self) -> None:

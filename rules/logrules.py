@@ -348,9 +348,9 @@ class LogRule(KeyedWindows):
         """A batch's matches of a keyed plan (KeyedFindall, KeyedGated), gathered per key (a
         group's value when `single`, else a tuple of them): how many, distinct's values, the
         last lines (newest first). Each key is updated and evaluated once."""
-        keys, get, new, to_end = self.keys, self.keys.get, self.new_window, self.keys.move_to_end
+        get, new, to_end = self.keys.get, self.new_window, self.keys.move_to_end
         bucket, first = self.bucket(now), self.first_bucket(now)
-        active, cmp, bound, max_keys = self.table.active, self.cmp, self.bound, self.max_keys
+        active, cmp, bound = self.table.active, self.cmp, self.bound
         if cmp is not None and values is None and self.resolves is None:
             self._count_keys(counts, single, examples, now, bucket, first, out)
             return
@@ -367,9 +367,7 @@ class LogRule(KeyedWindows):
                 self._evaluate_key(key, w, now, out)
                 continue
             if w is None:
-                w = keys[key] = new()
-                if len(keys) > max_keys:
-                    self._evict()
+                w = self.insert_key(key, new())
                 w.ex = tuple(ex)
             else:
                 to_end(key)  # the least recently updated key is evicted first
@@ -432,10 +430,7 @@ class LogRule(KeyedWindows):
         """A new key's count window, made full: n events in `bucket`, `ex` its examples
         (oldest first)."""
         one = ex[0][:EXAMPLE_CHARS] if len(ex) == 1 else tuple(x[:EXAMPLE_CHARS] for x in ex)
-        w = self.keys[key] = CountWindow.of(bucket, n, one)
-        if len(self.keys) > self.max_keys:
-            self._evict()
-        return w
+        return self.insert_key(key, CountWindow.of(bucket, n, one))
 
     def touch(self, source: str, last: list[str], now: float, out: list[Transition]) -> None:
         """`absent` over every line of a source: only the batch's last lines matter (`last`)."""
