@@ -1,0 +1,70 @@
+"""A stop under back-pressure (the daemon's wiring with fake parts, as tests/alerter/test_daemon.py):
+a collector waiting on the full bus sees its stop once its batch is in."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from alerter.collectors.base import Sink
+from alerter.rules.events import LogBatch, LogEvent
+from alerter.runtime.bus import Bus
+from tests.alerter.test_daemon import FakeCollector, Harness
+from tests.conftest import wait_for
+
+
+class FloodingCollector(FakeCollector):
+    """Hands the bus batches from a thread of its own as fast as it takes them (a file
+    collector reading a backlog: the bus is full, each put waits for room); `stop` joins the
+    thread as FileCollector.stop does, and notes whether it outlived the join."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.put = 0
+        self.halt = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.outlived_join = False
+
+    def start(self, sink: Sink) -> None:
+        self.sink = sink
+        self.thread = threading.Thread(target=self._flood, args=(sink,), daemon=True)
+        self.thread.start()
+
+    def _flood(self, sink: Sink) -> None:
+        while not self.halt.is_set():
+            batch = LogBatch.of_events(self.name, 0.0, [LogEvent(0.0, self.name, "x")])
+            if not sink.put_lines(batch, ack=lambda: self._ack(1)):
+                return
+            self.put += 1
+
+    def stop(self) -> None:
+        self.halt.set()
+        assert self.thread is not None
+        self.thread.join(timeout=10)
+        self.outlived_join = self.thread.is_alive()
+
+
+class FloodHarness(Harness):
+    def _collector(self, cfg: Any, positions: Any, stats: Any) -> FakeCollector:
+        c = FloodingCollector(cfg.name)
+        self.collectors[cfg.name] = c
+        return c
+
+
+def test_stop_under_back_pressure_takes_the_collectors_last_batches(tmp_path: Path) -> None:
+    """A collector waiting on the full bus sees its stop once its batch is in: the daemon
+    keeps taking batches while it stops them (before, the stop waited out the join, 10 s, with
+    the collector still blocked), and every batch handed in is processed and acknowledged."""
+    h = FloodHarness(tmp_path)
+    h.daemon.bus = Bus(maxsize=2)  # full at once
+    h.thread.start()
+    assert h.daemon.ready.wait(10)
+    c = h.collectors["app"]
+    assert isinstance(c, FloodingCollector)
+    wait_for(lambda: c.acked > 1000, timeout=30)
+    h.daemon.request_stop()
+    h.thread.join(30)
+    assert h.exit_code == 0
+    assert not c.outlived_join
+    assert c.acked == c.put == h.engines[-1].seen
