@@ -368,7 +368,7 @@ class LogRule(KeyedWindows):
                 continue
             if w is None:
                 w = self.insert_key(key, new())
-                w.ex = tuple(ex)
+                w.examples(ex)  # (cut to EXAMPLE_CHARS there)
             else:
                 to_end(key)  # the least recently updated key is evicted first
                 w.examples(ex)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import random
 
+from alerter.rules.events import LogBatch
 from alerter.rules.windows import EXAMPLE_CHARS, EXAMPLES, CountWindow
+from tests.rules.helpers import engine
 
 
 def expected(added: list[str]) -> tuple[str, ...]:
@@ -34,3 +36,28 @@ def test_examples_are_the_last_lines_cut_whatever_the_batches() -> None:
                 added.extend(lines)
             assert w.kept() == expected(added)
             assert type(w.kept()) is tuple
+
+
+DISTINCT = r"""
+groups:
+  - name: g
+    rules:
+      - alert: ManyUsers
+        logs: {match: 'Failed password for (?P<user>\S+) from (?P<ip>[\d.]+)'}
+        aggregate: distinct
+        field: user
+        by: [ip]
+        over: 10m
+        threshold: ">= 1"
+"""
+
+
+def test_a_new_keys_examples_are_cut_in_a_batch_read_whole() -> None:
+    # a keyed plan's first lines of a key (a distinct rule: not the count's own path)
+    e = engine(DISTINCT)
+    a, b = ("x" * 3000 + f" Failed password for {u * 3000} from 192.0.2.1" for u in "ab")
+    batch = LogBatch("app", 0.0, lambda line: ({}, None), text=f"{a}\n{b}")
+    e.process(batch, 0.0)
+    (alert,) = e.alerts()
+    assert alert.examples and all(len(x) <= EXAMPLE_CHARS for x in alert.examples)
+    assert alert.examples == (a[:EXAMPLE_CHARS], b[:EXAMPLE_CHARS])
