@@ -109,6 +109,8 @@ class FileCollector:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    STOP_JOIN_SECONDS = 10.0  # stop()'s wait for the thread
+
     def start(self, sink: Sink) -> None:
         self._sink = sink
         self._stop.clear()
@@ -119,10 +121,23 @@ class FileCollector:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the thread and close the files. A thread still in a read or a send after
+        STOP_JOIN_SECONDS (a hung network file system) closes them itself when it ends: a
+        descriptor closed under it could be reused by the next open, and read as this file."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=self.STOP_JOIN_SECONDS)
+            if thread.is_alive():
+                self._log.warning(
+                    "collector_stop_timeout",
+                    seconds=self.STOP_JOIN_SECONDS,
+                    files="closed by its thread when it ends",
+                )
+                return
+        self._close_files()
+
+    def _close_files(self) -> None:
         for t in [*self._active.values(), *self._draining]:
             t.close()
         self._active.clear()
@@ -152,6 +167,8 @@ class FileCollector:
                     self._stop.wait(COALESCE)  # let a burst of writes land in one read
         finally:
             waiter.close()
+            if self._thread is None:  # stop() gave up waiting for this thread
+                self._close_files()
 
     # --- positions ---------------------------------------------------------------------------
 
