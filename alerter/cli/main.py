@@ -56,11 +56,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     for w in warnings:
         print(w)
+    for n in sorted(cfg.notes, key=lambda n: (n.mark.file, n.mark.line, n.mark.col)):
+        print(n)
     nrules = sum(len(getattr(g, "rules", ())) for g in cfg.rules.groups)
     print(
         f"{cfg.path}: OK: {len(cfg.collectors)} collectors, {len(cfg.rules.groups)} rule groups "
         f"({nrules} rules), {len(cfg.notifiers)} notifiers, {len(cfg.actions)} actions"
         + (f", {len(warnings)} warning(s)" if warnings else "")
+        + (f", {len(cfg.notes)} note(s)" if cfg.notes else "")
     )
     return 0
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from alerter.actions.config import ActionConfig, parse_action
 from alerter.config.collectors import CollectorConfig, parse_collector
+from alerter.config.regexnotes import re2_notes
 from alerter.config.rulefiles import (
     attach_actions,
     linear_for,
@@ -90,6 +91,7 @@ class Config:
     rules: RuleSet
     # printed by `alerter check`, never fatal: actions on rules a local user can forge
     warnings: tuple[Problem, ...] = ()
+    notes: tuple[Problem, ...] = ()  # what `alerter check` tells and nothing is wrong with
 
 
 def default_config_text() -> str:
@@ -209,6 +211,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         actions=tuple(actions),
         rules=rules,
         warnings=tuple(forgeable_action_warnings(rules, collectors, attached)),
+        notes=tuple(re2_notes(rules, collectors)),
     )
 
 

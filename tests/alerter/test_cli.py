@@ -57,6 +57,42 @@ def test_check_prints_action_warnings_and_still_passes(tmp_path: Path) -> None:
     assert len(lines) == 2
 
 
+def test_check_notes_the_patterns_that_run_in_re2_and_still_passes(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "groups:\n"
+        "  - name: g\n"
+        "    rules:\n"
+        "      - alert: Slow\n"
+        "        logs: {match: 'user=(?P<u>.*) ip=(?P<ip>.*)'}\n"
+        "        aggregate: count\n"
+        "        over: 5m\n"
+        "        threshold: '>= 1'\n"
+        "      - alert: Fast\n"
+        "        logs: {match: 'Invalid user (?P<user>\\S+) from'}\n"
+        "        aggregate: count\n"
+        "        over: 5m\n"
+        "        threshold: '>= 1'\n"
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "global: {state_dir: s}\n"
+        "collectors:\n"
+        "  - name: web\n"
+        "    type: file\n"
+        "    paths: [a.log]\n"
+        "    parser: {type: regex, pattern: '(?P<a>\\S*)=(?P<b>\\S*)'}\n"
+        "rule_files: [r.yaml, 'builtin:sshd']\n"
+    )
+    out = run("check", "-c", str(cfg))
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert [ln.split(" (")[0] for ln in lines[:-1]] == [
+        f"{cfg}:3:5: note: collector web: its parser pattern runs in RE2",
+        f"{tmp_path / 'r.yaml'}:4:9: note: Slow: its match runs in RE2",
+    ]
+    assert lines[-1].endswith(", 2 note(s)") and "warning" not in lines[-1]
+
+
 def test_run_with_a_bad_config_exits_nonzero_with_the_same_list(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("global:\n  evaluation_interval: 1 min\n")
