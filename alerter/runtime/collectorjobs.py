@@ -7,7 +7,9 @@ batches off the bus."""
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,13 +56,18 @@ def stop(collectors: Sequence[Any], scheduler: BaseScheduler) -> None:
 
 
 def stop_taking(
-    collectors: Sequence[Any], scheduler: BaseScheduler, take: Callable[[], object]
+    collectors: Sequence[Any],
+    scheduler: BaseScheduler,
+    take: Callable[[], object],
+    until: float = math.inf,
+    give_up: Callable[[], object] | None = None,
 ) -> None:
     """`stop` on a helper thread, `take` (the daemon's drain of a batch off the bus) called
     meanwhile until it is done. A collector reading a backlog waits on the full bus
     (back-pressure) and sees its stop only once its batch is in: were the bus not drained, its
     stop would wait out its thread's join (10 s), and a stop or a reload under a backlog with
-    it (systemd's TimeoutStopSec is 15 s)."""
+    it (systemd's TimeoutStopSec is 15 s). Past `until` (monotonic) nothing more is taken:
+    `give_up` (the bus's close) makes a collector waiting on the bus drop its batch and stop."""
     done = threading.Event()
 
     def run() -> None:
@@ -71,4 +78,9 @@ def stop_taking(
 
     threading.Thread(target=run, name="alerter-collectors-stop", daemon=True).start()
     while not done.is_set():
-        take()
+        if time.monotonic() < until:
+            take()
+            continue
+        if give_up is not None:
+            give_up()
+        done.wait()

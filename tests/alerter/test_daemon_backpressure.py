@@ -4,13 +4,18 @@ a collector waiting on the full bus sees its stop once its batch is in."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import structlog
+import structlog.testing
+
 from alerter.collectors.base import Sink
+from alerter.rules.alert import Transition
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.runtime.bus import Bus
-from tests.alerter.test_daemon import FakeCollector, Harness
+from tests.alerter.test_daemon import FakeCollector, FakeEngine, Harness
 from tests.conftest import wait_for
 
 
@@ -68,3 +73,42 @@ def test_stop_under_back_pressure_takes_the_collectors_last_batches(tmp_path: Pa
     assert h.exit_code == 0
     assert not c.outlived_join
     assert c.acked == c.put == h.engines[-1].seen
+
+
+class SlowEngine(FakeEngine):
+    """Takes 5 ms a batch (a backlog the stop cannot finish within its budget)."""
+
+    def process(self, batch: LogBatch, now: float) -> list[Transition]:
+        time.sleep(0.005)  # (the cost of a batch, not a wait for anything)
+        return super().process(batch, now)
+
+
+class SlowHarness(FloodHarness):
+    def _engine(self, config: Any, hooks: Any, offload: Any = None) -> FakeEngine:
+        e = SlowEngine()
+        self.engines.append(e)
+        return e
+
+
+def test_a_stop_takes_batches_for_its_budget_and_acknowledges_only_those(
+    tmp_path: Path,
+) -> None:
+    """A backlog longer than the stop's budget: the stop ends once the budget is spent, logs
+    what it left, and acknowledges only the batches processed (a file is read from the first
+    of the others again at the next start)."""
+    h = SlowHarness(tmp_path)
+    h.daemon.bus = Bus(maxsize=5000)
+    h.daemon.stop_drain_seconds = 0.3
+    h.thread.start()
+    assert h.daemon.ready.wait(10)
+    c = h.collectors["app"]
+    assert isinstance(c, FloodingCollector)
+    wait_for(lambda: h.daemon.bus.qsize() > 1000, timeout=30)  # 5 s of work queued
+    with structlog.testing.capture_logs() as logs:
+        h.daemon.request_stop()
+        h.thread.join(30)
+    assert h.exit_code == 0
+    assert not c.outlived_join
+    assert c.acked == h.engines[-1].seen < c.put
+    (cut,) = [e for e in logs if e["event"] == "stop_drain_cut"]
+    assert cut["batches"] == c.put - c.acked
