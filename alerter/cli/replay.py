@@ -11,16 +11,19 @@ transitions, lines/s) to stderr, and a progress line while stderr is a terminal.
 from __future__ import annotations
 
 import argparse
+import bz2
 import glob
+import gzip
 import heapq
 import json
+import lzma
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from alerter.collectors.journald import JournaldConfig
 from alerter.config.yamlsource import parse_duration
@@ -93,23 +96,52 @@ def transition_json(t: Transition) -> str:
 # --- reading -------------------------------------------------------------------------------
 
 
+# what logrotate's `compress` (gzip by default, or its compresscmd) leaves: told by the
+# file's first bytes, not its name
+_COMPRESSED: tuple[tuple[bytes, Callable[..., IO[str]]], ...] = (
+    (b"\x1f\x8b", gzip.open),
+    (b"BZh", bz2.open),
+    (b"\xfd7zXZ\x00", lzma.open),
+)
+_ZSTD = b"\x28\xb5\x2f\xfd"
+
+
+def open_log(path: str) -> IO[str]:
+    """A log file as text, decompressed when it is gzip, bzip2 or xz (UTF-8; a byte that is
+    not becomes U+FFFD, as the daemon reads it)."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    for magic, opener in _COMPRESSED:
+        if head.startswith(magic):
+            return opener(path, "rt", encoding="utf-8", errors="replace")
+    if head.startswith(_ZSTD):
+        raise ReplayError(
+            f"{path}: zstd-compressed, which replay does not read: decompress it first "
+            f"(`zstd -dc {path} > FILE`) and replay FILE"
+        )
+    return open(path, encoding="utf-8", errors="replace")
+
+
 def _blocks(path: str) -> Iterator[str]:
     """The file's text a few MiB at a time, each block whole lines joined by newlines (the
     newline after its last line left out)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        carry = ""
-        while True:
-            text = f.read(_BLOCK)
-            if not text:
-                if carry:
-                    yield carry
-                return
-            cut = text.rfind("\n")
-            if cut < 0:
-                carry += text
-                continue
-            yield carry + text[:cut]
-            carry = text[cut + 1 :]
+    try:
+        with open_log(path) as f:
+            carry = ""
+            while True:
+                text = f.read(_BLOCK)
+                if not text:
+                    if carry:
+                        yield carry
+                    return
+                cut = text.rfind("\n")
+                if cut < 0:
+                    carry += text
+                    continue
+                yield carry + text[:cut]
+                carry = text[cut + 1 :]
+    except (OSError, EOFError, lzma.LZMAError) as e:  # (gzip.BadGzipFile is an OSError)
+        raise ReplayError(f"{path}: cannot read it: {e}") from None
 
 
 def untimed_parser(name: str, parser: Any) -> str | None:

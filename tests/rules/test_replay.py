@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import json
+import lzma
 from argparse import Namespace
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from alerter.cli.replay import cmd_replay
 
@@ -222,3 +228,37 @@ def test_ctrl_c_prints_what_was_replayed_and_exits_130(
     err = capsys.readouterr().err
     assert err.startswith("replay: 40 lines, 0 skipped (late), 1 transitions, ")
     assert err.rstrip().endswith("; interrupted, the rest not read")
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+def test_replay_reads_a_rotated_compressed_log_as_the_plain_one(
+    tmp_path: Path, compress: Callable[[bytes], bytes]
+) -> None:
+    write_logs(tmp_path)
+    plain = replay(tmp_path, f"web={tmp_path}/access.log")
+    packed = tmp_path / "access.log.2.x"  # (told by its first bytes, not its name)
+    packed.write_bytes(compress((tmp_path / "access.log").read_bytes()))
+    assert plain and replay(tmp_path, f"web={packed}") == plain
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"truncated", "cannot read it: Compressed file ended"),
+        (b"\x28\xb5\x2f\xfd" + bytes(20), "zstd-compressed, which replay does not read"),
+    ],
+    ids=["truncated gzip", "zstd"],
+)
+def test_a_compressed_log_replay_cannot_read_is_an_error_that_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str
+) -> None:
+    write_logs(tmp_path)
+    (tmp_path / "config.yaml").write_text(CONFIG.format(d=tmp_path))
+    bad = tmp_path / "access.log.1"
+    if content == b"truncated":  # (logrotate still compressing it)
+        packed = gzip.compress((tmp_path / "access.log").read_bytes())
+        content = packed[: len(packed) // 2]
+    bad.write_bytes(content)
+    args = Namespace(config=str(tmp_path / "config.yaml"), log=[f"web={bad}"], from_=None, to=None)
+    assert cmd_replay(args, io.StringIO()) == 2
+    assert capsys.readouterr().err.startswith(f"{bad}: {says}")
