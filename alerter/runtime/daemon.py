@@ -455,7 +455,7 @@ class Daemon:
                     batches=self.bus.qsize(),
                     seconds=self.stop_drain_seconds,
                     hint="files and the journal are read from the first of them again at the "
-                    "next start; a command or http collector's lines in them are lost",
+                    "next start (samples in them are not)",
                 )
             self._handle_emitted()
             if not self._commit(rs):
