@@ -163,15 +163,16 @@ class Engine:
             r.clock = now
         late = 0
         runs = batch.runs(self._wanted[batch.source]) if at is None else ((at, batch, len(batch)),)
-        text = batch.text if len(self._literals[batch.source]) else None
-        absent = self._literals[batch.source].absent(text) if text is not None else frozenset()
+        lits = self._literals[batch.source]
+        text = batch.text if len(lits) else None
+        absent = lits.absent(text) if text is not None else frozenset()
         for t, part, timed in runs:
             live: Sequence[LogRule] = rules
             if any(r.late(t, now) for r in rules):
                 live = [r for r in rules if not r.late(t, now)]
                 late += timed
             if live:
-                feed(live, part, t, out, self._rule_errors, self._offload, metrics, absent)
+                feed(live, part, t, out, self._rule_errors, self._offload, metrics, absent, lits)
                 metrics = None
         if metrics is not None:  # (every line late for every rule)
             metrics()

@@ -24,7 +24,7 @@ stored it; spans and groups still come from the original string.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +212,18 @@ class Re2Pattern:
 
     def __repr__(self) -> str:
         return f"Re2Pattern({self.pattern!r})"
+
+
+def any_of(literals: Iterable[str]) -> Callable[[bytes, int], tuple[int, int]]:
+    """A search of UTF-8 bytes from a byte offset for the first place one of `literals`
+    occurs: its (start, end) byte offsets, (-1, -1) when none does (RE2: one DFA scan however
+    many they are). Raises ValueError past RE2's memory budget."""
+    match = _program("|".join(map(re2.escape, literals))).Match
+
+    def search(data: bytes, pos: int) -> tuple[int, int]:
+        return match(_UNANCHORED, data, pos, len(data))[0]  # type: ignore[no-any-return]
+
+    return search
 
 
 def build(pattern: str, flags: int, text: str, shape: Shape) -> Re2Pattern:

@@ -21,6 +21,7 @@ from alerter.rules.events import LogLines
 from alerter.rules.logrules import LogRule
 from alerter.rules.metricbulk import AnySummary, MetricDelta, MetricSpec, Spec
 from alerter.rules.plans import BulkPlan, Pass, each_line
+from alerter.rules.plans.literals import LiteralSet
 
 # An offload takes a batch's text and the bulk passes to run over it (the rules', then the
 # log-derived metrics'), starts them elsewhere and returns the call that waits for their
@@ -48,6 +49,7 @@ def feed(
     offload: Offload | None = None,
     beside: Beside | None = None,
     absent: frozenset[str] = frozenset(),
+    literals: LiteralSet | None = None,
 ) -> None:
     """Feed one source's batch to its rules; a rule that raises is recorded in `errors`.
     The batch is searched as its text (the block a collector read, or its lines joined once,
@@ -56,8 +58,11 @@ def feed(
     elsewhere while the other rules run here; `beside` (the log-derived metrics' pass, which
     guards itself) runs here once the offloaded passes have started, its own bulk passes
     (`beside.specs`, when it reads this very batch) offloaded with the rules'. `absent`: the
-    literals of the rules' plans the batch does not hold (rules/plans/literals.py)."""
-    p = Pass(batch, now, out, absent=absent)
+    literals of the rules' plans the batch does not hold (rules/plans/literals.py);
+    `literals`, the source's, may find the lines holding each literal at once (`starts`)."""
+    text = batch.text if literals is not None and literals.indexes else None
+    starts = literals.starts(text, absent) if text is not None and literals is not None else None
+    p = Pass(batch, now, out, absent=absent, starts={} if starts is None else starts)
     later: list[tuple[LogRule, BulkPlan]] = []
     wait = None
     extra = beside.specs if beside is not None and beside.batch is batch else ()

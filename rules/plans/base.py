@@ -5,6 +5,7 @@ from, and the line-by-line path every plan agrees with."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -186,6 +187,12 @@ def each_line(r: LogRule, p: Pass, literal: str | None) -> None:
             r.observe(batch, idx, line, now, bucket, out)
 
 
+# a plan scans the batch for its literal rather than take the lines the pass found holding it
+# (Pass.starts) when they are more than one in SPARSE characters: reading a line's match or
+# index costs about as much as a scan of 5,000 characters for the literal
+SPARSE = 5000
+
+
 def first(literal: str, rare: str, text: str, absent: frozenset[str] = frozenset()) -> int:
     """Where `literal` first occurs in the text, or -1. A text that lacks one of the
     literal's rarest characters (`rare`) is ruled out by memchr, without searching for it,
@@ -196,3 +203,17 @@ def first(literal: str, rare: str, text: str, absent: frozenset[str] = frozenset
         if c not in text:
             return -1
     return text.find(literal)
+
+
+_LINE_STARTS = object()  # Pass.shared's key for line_starts_of
+_NEWLINE = re.compile(SEP)
+
+
+def line_number(p: Pass, text: str, offset: int) -> int:
+    """The index of the line of the pass's text that holds `offset`, by bisecting the lines'
+    starts (found once a pass: plans that know their lines' starts, Pass.starts, read many
+    lines' indices without counting the newlines before each)."""
+    starts = p.shared.get(_LINE_STARTS)
+    if starts is None:
+        starts = p.shared[_LINE_STARTS] = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+    return bisect_right(starts, offset) - 1

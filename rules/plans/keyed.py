@@ -12,6 +12,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from alerter.rules.plans import base
 from alerter.rules.plans.base import SEP, Facts, Pass, Plan, first
 from alerter.rules.prefilter import bounded_pattern, line_pattern, rare_chars
 from alerter.rules.windows import EXAMPLES
@@ -69,12 +70,16 @@ class Keys:
 class KeyedFindall(Plan):
     """One finditer over the batch from the first line holding the literal: the regex's
     matches cannot span lines and it starts with a literal (`pattern` takes the rest of
-    each line: one match per line)."""
+    each line: one match per line). Where the pass knows the lines holding the literal
+    (`Pass.starts`) and they are few, each is searched in place instead (`bounded`, as
+    KeyedGated does): a rule of hundreds, each with its own literal, then costs its lines,
+    not a scan of the batch."""
 
     pattern: re.Pattern[str]
     literal: str | None
     rare: str
     keys: Keys
+    bounded: re.Pattern[str] | None = None  # bounded_pattern of the rule's regex
 
     @classmethod
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
@@ -84,7 +89,14 @@ class KeyedFindall(Plan):
         if rx is None:
             return None
         lit = f.literal
-        return cls(rx, lit, rare_chars(lit) if lit is not None else "", Keys.of(f))
+        bounded = bounded_pattern(f.match) if f.match is not None and lit is not None else None
+        return cls(
+            rx,
+            lit,
+            rare_chars(lit) if lit is not None else "",
+            Keys.of(f),
+            bounded if type(bounded) is re.Pattern else None,
+        )
 
     def searched(self) -> tuple[str, ...]:
         return () if self.literal is None else (self.literal,)
@@ -92,6 +104,11 @@ class KeyedFindall(Plan):
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
+        if self.bounded is not None and self.literal is not None:
+            starts = p.starts.get(self.literal)
+            if starts is not None and len(starts) * base.SPARSE < len(text):
+                gather_kept(self.keys, r, search_lines(self.bounded, text, starts), p)
+                return
         pos = first(self.literal, self.rare, text, p.absent) if self.literal is not None else 0
         if pos < 0:
             return  # a C substring search rules out the batch faster than the regex scan
@@ -126,6 +143,10 @@ class KeyedGated(Plan):
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
+        starts = p.starts.get(self.literal)
+        if starts is not None:  # (the pass found the literal's lines)
+            gather_kept(self.keys, r, search_lines(self.pattern, text, starts), p)
+            return
         pos = first(self.literal, self.rare, text, p.absent)
         if pos < 0:
             return
@@ -143,6 +164,18 @@ class KeyedGated(Plan):
             if m is not None:
                 ms.append(m)
         gather_kept(self.keys, r, ms, p)
+
+
+def search_lines(rx: re.Pattern[str], text: str, starts: list[int]) -> list[re.Match[str]]:
+    """`rx` (a bounded_pattern) searched in each line of the text that starts at `starts`."""
+    find, search, size = text.find, rx.search, len(text)
+    ms = []
+    for start in starts:
+        end = find(SEP, start)
+        m = search(text, start, size if end < 0 else end)
+        if m is not None:
+            ms.append(m)
+    return ms
 
 
 def gather_kept(kp: Keys, r: LogRule, ms: list[re.Match[str]], p: Pass) -> None:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from alerter.rules.plans.base import SEP, Facts, Pass, Plan, each_line, first
+from alerter.rules.plans import base
+from alerter.rules.plans.base import SEP, Facts, Pass, Plan, each_line, first, line_number
 from alerter.rules.prefilter import rare_chars
 from alerter.rules.windows import EXAMPLES
 
@@ -106,6 +107,13 @@ class LiteralScan(Plan):
         text, lines = batch.text, batch.lines
         assert text is not None
         lit = self.literal
+        starts = p.starts.get(lit)
+        if starts is not None and len(starts) * base.SPARSE < len(text):  # (the pass found them)
+            bucket = r.bucket(now)
+            for start in starts:
+                idx = line_number(p, text, start)
+                r.observe(batch, idx, lines[idx], now, bucket, out)
+            return
         pos = first(lit, self.rare, text, p.absent)
         if pos < 0:
             return

@@ -10,7 +10,15 @@ import pytest
 
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent
-from alerter.rules.plans import STRATEGIES, BulkCount, BulkValues, EveryLine, Fieldless
+from alerter.rules.plans import (
+    STRATEGIES,
+    BulkCount,
+    BulkValues,
+    EveryLine,
+    Fieldless,
+    base,
+    literals,
+)
 from tests.rules.helpers import engine, logs
 
 RULES = r"""
@@ -277,9 +285,21 @@ def bare_batch(part: list[LogEvent]) -> LogBatch:
     return LogBatch(part[0].source, 0.0, None, text="\n".join(ln.line for ln in part))
 
 
+@pytest.fixture(params=["searched", "indexed"])
+def finding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the plans find their literals' lines: each plan by its own search, or all at once
+    by the pass (`LiteralSet.starts`, for many literals: here from one on, the lines always
+    searched in place, whatever it costs)."""
+    if request.param == "indexed":
+        monkeypatch.setattr(literals, "INDEX_LITERALS", 1)
+        monkeypatch.setattr(literals, "LINE_MS", 1e-12)
+        monkeypatch.setattr(base, "SPARSE", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("kind", ["lines", "multiline", "text", "bare", "named"])
-def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str) -> None:
+def test_a_batch_equals_its_lines_one_by_one(seed: int, kind: str, finding: str) -> None:
     lines = random_lines(seed, 300)
     if kind != "multiline":
         lines = [ln for ln in lines if "\n" not in ln.line]

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
+from alerter.rules.plans import literals
 from alerter.rules.plans.literals import MIN_LITERALS, SKIP_BATCHES, LiteralSet
 
 ALPHABET = "ab .*+?()[]{}|^$\\\n\"'é€"
@@ -58,3 +61,64 @@ def test_text_or_literals_that_utf8_cannot_hold_leave_the_searches_to_the_plans(
     odd = LiteralSet([*lits, "x\udc80"])
     assert len(odd) == 5
     assert odd.absent("nothing") == frozenset()
+
+
+def line_starts_of(text: str, lits: set[str]) -> dict[str, list[int]]:
+    """Each literal's lines' starts, line by line (the oracle)."""
+    out: dict[str, list[int]] = {w: [] for w in lits}
+    at = 0
+    for line in text.split("\n"):
+        for w in lits:
+            if w in line:
+                out[w].append(at)
+        at += len(line) + 1
+    return out
+
+
+def test_starts_are_each_literals_lines_as_searching_each_line_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(literals, "INDEX_LITERALS", 1)
+    monkeypatch.setattr(literals, "LINE_MS", 1e-12)  # (no budget: every text indexed)
+    rnd = random.Random(5)
+    ascii_only = ALPHABET.replace("é", "").replace("€", "")
+    indexed = 0
+    for _ in range(400):
+        lits: set[str] = set()
+        while len(lits) < rnd.randint(MIN_LITERALS, 12):
+            w = "".join(rnd.choice(ascii_only) for _ in range(rnd.randint(1, 4)))
+            lits.add(w.replace("\n", " "))
+        s = LiteralSet(lits)
+        assert s.indexes
+        for _ in range(5):
+            text = "".join(rnd.choice(ascii_only) for _ in range(rnd.choice((0, 3, 30, 300))))
+            absent = frozenset(w for w in lits if w not in text)
+            got = s.starts(text, absent)
+            if len(absent) == len(lits):
+                assert got is None
+                continue
+            indexed += 1
+            want = line_starts_of(text, lits)
+            assert got == {w: v for w, v in want.items() if w not in absent}, (lits, text)
+    assert indexed > 200
+
+
+def test_starts_leave_the_lines_to_the_plans_where_they_cost_less() -> None:
+    lits = {f"code={i} " for i in range(literals.INDEX_LITERALS)}
+    s = LiteralSet(lits)
+    sparse = "\n".join(
+        f"ok {i:<97}" if i % 40 else f"ERROR code={i // 40} x" for i in range(2560)
+    )  # (lines of 100 characters, one in 40 holding a literal)
+    got = s.starts(sparse, frozenset())
+    assert got is not None and got == line_starts_of(sparse, lits)
+    # a literal on every line: finding each line costs more than the plans' 64 searches
+    dense = "\n".join(f"ERROR code={i % 64} x" for i in range(50_000))
+    assert s.starts(dense, frozenset()) is None
+    assert s.starts(sparse, frozenset()) is None  # skipped for a while, then tried again
+    for _ in range(SKIP_BATCHES - 1):
+        s.starts(sparse, frozenset())
+    assert s.starts(sparse, frozenset()) == got
+    # not ASCII (RE2 counts bytes); too few literals held; literals holding a newline
+    assert s.starts(sparse + " é", frozenset()) is None
+    assert s.starts(sparse, frozenset(list(lits)[:1])) is None
+    assert not LiteralSet({*lits, "a\nb"}).indexes
