@@ -69,6 +69,10 @@ def feed(
     if offload is not None:
         bulk = [(r, r.plan) for r in rules if isinstance(r.plan, BulkPlan)]
         text = batch.text if bulk or extra else None
+        if text is not None:  # (a pass cheaper here than handed over: run with the others)
+            bulk = [(r, plan) for r, plan in bulk if not plan.cheap_here(p, text)]
+            if not bulk and not extra:
+                text = None
         if text is not None:
             try:
                 wait = offload(text, (*(plan.spec for _, plan in bulk), *extra))
@@ -79,8 +83,9 @@ def feed(
     if beside is not None and (wait is None or not extra):
         beside()
         beside = None
+    offloaded = {id(r) for r, _ in later}
     for r in rules:
-        if not later or not isinstance(r.plan, BulkPlan):  # (`later`: every bulk rule)
+        if id(r) not in offloaded:
             _guarded(r, p, errors)
     if wait is not None:
         summaries = _summaries(wait, len(later) + len(extra))

@@ -14,7 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from alerter.rules.bulk import BulkSpec, Counted, NoMatch, Summary, Unjudged, Values, summarize
+from alerter.rules.bulk import (
+    NO_MATCH,
+    BulkSpec,
+    Counted,
+    NoMatch,
+    Summary,
+    Unjudged,
+    Values,
+    summarize,
+)
+from alerter.rules.plans import base
 from alerter.rules.plans.base import SEP, Facts, Pass, Plan
 from alerter.rules.prefilter import line_pattern, match_shape
 from alerter.rules.windows import EXAMPLES
@@ -38,9 +48,40 @@ class BulkPlan(Plan):
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
-        s = summarize(self.spec, text, p.shared)
+        starts = self.holding(p, text)
+        s: Summary
+        if self.spec.literal in p.absent:
+            s = NO_MATCH  # (every match holds the literal)
+        elif starts is None:
+            s = summarize(self.spec, text, p.shared)
+        else:
+            find, size = text.find, len(text)
+            lines = [text[a : size if (b := find(SEP, a)) < 0 else b] for a in starts]
+            s = summarize(self.spec, SEP.join(lines), {})
         if not self.take(r, s, p):
             raise AssertionError(f"{self.label} cannot take its own pass's {s!r}")
+
+    def searched(self) -> tuple[str, ...]:
+        return () if self.spec.literal is None else (self.spec.literal,)
+
+    def cheap_here(self, p: Pass, text: str) -> bool:
+        """Whether the pass is cheaper here than handed over: the batch lacks the literal, or
+        the pass found its few lines (`holding`)."""
+        return self.spec.literal in p.absent or self.holding(p, text) is not None
+
+    def holding(self, p: Pass, text: str) -> list[int] | None:
+        """The starts of the lines holding the literal, where the pass found them (Pass.starts)
+        and they are few: the pass over those lines alone is the pass over the batch (every
+        match holds the literal and lies in one line), without a scan of the batch. None
+        otherwise, and for a regex that reads the text's true ends or looks behind (which the
+        lines alone would change)."""
+        lit = self.spec.literal
+        starts = p.starts.get(lit) if lit is not None else None
+        if starts is None or len(starts) * base.SPARSE >= len(text):
+            return None
+        if any(x in self.spec.match.pattern for x in ("\\A", "\\Z", "(?<")):
+            return None
+        return starts
 
     def take(self, r: LogRule, s: Summary, p: Pass) -> bool:
         """The pass's summary into the rule's window; False when it is not an answer this

@@ -16,6 +16,7 @@ import pytest
 
 from alerter.rules.engine import Engine
 from alerter.rules.loader import load_rule_files
+from alerter.rules.plans import BulkPlan, Pass, base, literals
 from alerter.runtime.scanworker import Channel, HelperProcess, ScanWorker
 from tests.alerter.scan_channels import Killing
 from tests.conftest import wait_for
@@ -206,3 +207,30 @@ def test_global_scan_worker_false_runs_no_helper(tmp_path: Path) -> None:
     finally:
         if w is not None:
             w.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bulk_rules_whose_lines_the_pass_found_run_here_the_others_there(
+    worker: ScanWorker, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With each literal's lines found by the pass (LiteralSet.starts, here for every batch),
+    a bulk rule whose lines are few reads them here and the others go to the helper: the
+    result is what each line alone gives either way."""
+    monkeypatch.setattr(literals, "INDEX_LITERALS", 1)
+    monkeypatch.setattr(literals, "LINE_MS", 1e-12)
+    monkeypatch.setattr(base, "SPARSE", 400)  # (a 50-line batch: few, about 6)
+    offloaded = with_helper(worker)
+    alone = line_by_line(engine(RULES))
+    here = 0
+    holding = BulkPlan.holding
+
+    def counted(plan: BulkPlan, p: Pass, text: str) -> list[int] | None:
+        nonlocal here
+        got = holding(plan, p, text)
+        here += got is not None
+        return got
+
+    monkeypatch.setattr(BulkPlan, "holding", counted)
+    feed_both(offloaded, alone, seed)
+    assert worker.handed >= 1 and here >= 1  # both ways taken
+    assert state(offloaded) == state(alone)
