@@ -102,3 +102,18 @@ def test_static_text_is_returned_as_is() -> None:
     t = templates.Template("plain {text}")
     assert t.is_static
     assert t.render(CTX) == ("plain {text}", None)
+
+
+def test_rules_sharing_a_template_text_render_each_their_own_alert() -> None:
+    """A template's text is compiled once and shared by every rule that writes it (a set of
+    generated rules): no render sees another's context, or a failed one's."""
+    text = "{{ labels.ip }} failed {{ value }} times{% set x = labels.ip %}"
+    a, b = templates.Template(text), templates.Template(text)
+    other = templates.context({"ip": "5.6.7.8"}, 9.0, "Other", [], 0.0)
+    assert a.render(CTX) == ("1.2.3.4 failed 3 times", None)
+    assert b.render(other) == ("5.6.7.8 failed 9 times", None)
+    assert b.render({**CTX, "value": None})[0] == "1.2.3.4 failed None times"
+    assert a.render(other) == ("5.6.7.8 failed 9 times", None)
+    assert templates.check_template(text, CTX) is None
+    assert templates.check_template("{{ labels.ipp }}", CTX) is not None  # (strict: a typo)
+    assert templates.Template("{{ labels.ipp }}").render(CTX) == ("", None)  # (lenient)
