@@ -40,6 +40,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return daemon.run()
 
 
+NOTES_SHOWN = 20  # `alerter check` prints this many notes, then how many more there are
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from alerter.config.load import load_config
 
@@ -56,8 +59,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     for w in warnings:
         print(w)
-    for n in sorted(cfg.notes, key=lambda n: (n.mark.file, n.mark.line, n.mark.col)):
+    notes = sorted(cfg.notes, key=lambda n: (n.mark.file, n.mark.line, n.mark.col))
+    for n in notes[:NOTES_SHOWN]:
         print(n)
+    if len(notes) > NOTES_SHOWN:
+        print(f"... and {len(notes) - NOTES_SHOWN} more notes of regexes that run in RE2")
     nrules = sum(len(getattr(g, "rules", ())) for g in cfg.rules.groups)
     print(
         f"{cfg.path}: OK: {len(cfg.collectors)} collectors, {len(cfg.rules.groups)} rule groups "

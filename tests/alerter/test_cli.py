@@ -93,6 +93,23 @@ def test_check_notes_the_patterns_that_run_in_re2_and_still_passes(tmp_path: Pat
     assert lines[-1].endswith(", 2 note(s)") and "warning" not in lines[-1]
 
 
+def test_check_prints_the_first_notes_and_how_many_more(tmp_path: Path) -> None:
+    rules = "".join(
+        f"      - {{alert: Slow{i}, logs: {{match: 'user=(?P<u>.*) ip={i}'}}, aggregate: count,"
+        f" over: 5m, threshold: '>= 1'}}\n"
+        for i in range(25)
+    )
+    (tmp_path / "r.yaml").write_text(f"groups:\n  - name: g\n    rules:\n{rules}")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global: {state_dir: s}\nrule_files: [r.yaml]\n")
+    out = run("check", "-c", str(cfg))
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 22 and all(": note: Slow" in ln for ln in lines[:20])
+    assert lines[20] == "... and 5 more notes of regexes that run in RE2"
+    assert lines[21].endswith(", 25 note(s)")
+
+
 def test_run_with_a_bad_config_exits_nonzero_with_the_same_list(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("global:\n  evaluation_interval: 1 min\n")
