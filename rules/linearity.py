@@ -10,7 +10,8 @@ The argument (rules/saferegex.py runs a user pattern in `re` only when it holds)
   * the attempts from different start positions do not rescan the same text: the pattern is
     anchored at the text's start, or one of its leading characters (at a fixed offset) cannot
     be consumed by any unbounded repeat, so a position is covered by a bounded number of
-    attempts. A final greedy `x*` is exempt: it is entered only by an attempt that succeeds.
+    attempts. A final `x*` is exempt (also inside final groups, `(?P<msg>.*)`): it is entered
+    only by an attempt that succeeds.
 """
 
 from __future__ import annotations
@@ -288,6 +289,28 @@ def _mul(a: int | None, k: int) -> int | None:
     return a * k if a is not None else None
 
 
+def _without_final_repeats(items: list[Any]) -> list[Any]:
+    """The items without the end that matches whenever it is reached: a final `x*` or `x*?`
+    whose body has no choice (greedy, it takes its longest run and the pattern has ended;
+    lazy, it takes none), also inside final groups that set no flags (`(?P<msg>.*)`, which
+    a pattern written for a log line often ends with), one within another."""
+    body = list(items)
+    while body:
+        op, arg = body[-1]
+        name = str(op)
+        if (
+            name in ("MAX_REPEAT", "MIN_REPEAT")
+            and int(arg[0]) == 0
+            and not _has_choice(list(arg[2]))
+        ):
+            body.pop()
+        elif name == "SUBPATTERN" and not arg[1] and not arg[2]:
+            body[-1:] = list(arg[3])
+        else:
+            break
+    return body
+
+
 def _has_choice(items: list[Any]) -> bool:
     return "BRANCH" in ops(items) or "MAX_REPEAT" in ops(items) or "MIN_REPEAT" in ops(items)
 
@@ -318,15 +341,7 @@ def linear_in_re(rx: re.Pattern[str]) -> bool:
         flags = parsed.state.flags
         items = list(parsed)
         proof = _Proof(rx)
-        body = items
-        last = items[-1] if items else None
-        if (
-            last is not None
-            and str(last[0]) == "MAX_REPEAT"
-            and int(last[1][0]) == 0
-            and not _has_choice(list(last[1][2]))
-        ):
-            body = items[:-1]  # a final greedy x*: entered only by an attempt that succeeds
+        body = _without_final_repeats(items)
         proof.seq(body, _END, flags)
         if not proof.unbounded:
             return True
