@@ -70,7 +70,9 @@ class LiteralSet:
             except (re2.error, UnicodeEncodeError):  # (RE2's memory budget; a lone surrogate)
                 return  # the plans search for each literal themselves
             self._set = s
-        if len(self._literals) >= INDEX_LITERALS and not any("\n" in w for w in self._literals):
+        if len(self._literals) >= INDEX_LITERALS and all(
+            w.isascii() and "?" not in w and "\n" not in w for w in self._literals
+        ):
             try:
                 self._any = any_of(self._literals)
             except (ValueError, UnicodeEncodeError):  # (RE2's memory budget)
@@ -108,8 +110,8 @@ class LiteralSet:
     def starts(self, text: str, absent: frozenset[str]) -> dict[str, list[int]] | None:
         """Where the lines holding each literal the text holds start, in order (every literal
         not in `absent` has its list), found in one pass; None where the plans' own searches
-        are cheaper: fewer than INDEX_LITERALS literals held, a text that is not ASCII (RE2
-        counts bytes), or more such lines than the plans' searches would cost."""
+        are cheaper: fewer than INDEX_LITERALS literals held, or more such lines than the
+        plans' searches would cost. (Only for literals of ASCII without "?" or a newline.)"""
         if self._any is None or self._set is None:
             return None
         if self._index_skip:
@@ -118,10 +120,10 @@ class LiteralSet:
         held = len(self._literals) - len(absent)
         if held < INDEX_LITERALS:
             return None
-        data = text.encode("utf-8", "replace")
+        # one byte a character: a character outside ASCII (or a lone surrogate) becomes "?",
+        # which none of the literals holds, so each is found where it is in the text
+        data = text.encode("ascii", "replace")
         n = len(data)
-        if n != len(text):
-            return None
         budget = held * FIND_PRESENT_MS * n / (1 << 20) / LINE_MS
         lits = self._literals
         out: dict[str, list[int]] = {w: [] for w in lits if w not in absent}
