@@ -13,29 +13,31 @@ refuses an alias inside the node it names (a cycle no tree can hold) and nesting
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import yaml
-from yaml.composer import ComposerError
+from yaml.composer import Composer, ComposerError
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 MAX_ALIAS_NODES = 100_000  # nodes aliases may add to the expanded document, all aliases together
 MAX_DEPTH = 100  # nested collections
 
 
-class BoundedLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` with the alias-expansion budget and depth bound described above."""
+class _Bounds(Composer):
+    """The composer with the alias-expansion budget and depth bound described above; the
+    events come from the parser beside it in the loader."""
 
     max_alias_nodes = MAX_ALIAS_NODES
     max_depth = MAX_DEPTH
 
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
+    def _bounds(self) -> None:
         self._expanded: dict[int, int] = {}  # id(node) -> its node count once expanded
         self._alias_nodes = 0
         self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event: Any = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+        event: Any = self.peek_event()  # type: ignore[attr-defined]  # (the loader's parser's)
         if isinstance(event, yaml.AliasEvent):
             node = super().compose_node(parent, index)
             size = self._expanded.get(id(node))
@@ -72,3 +74,44 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     return []
+
+
+class PyBoundedLoader(_Bounds, yaml.SafeLoader):
+    """Bounded, on PyYAML's own (pure Python) scanner and parser."""
+
+    def __init__(self, stream: Any) -> None:
+        yaml.SafeLoader.__init__(self, stream)
+        self._bounds()
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class CBoundedLoader(_Bounds, CParser, SafeConstructor, Resolver):
+        """Bounded, on libyaml's scanner and parser (the events; composed here, so that the
+        bounds hold): a 2000-rule file reads in 0.47 s against 1.05 s."""
+
+        def __init__(self, stream: Any) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            self._bounds()
+
+    # (typed as the loader it stands in for: yaml.compose's Loader)
+    BoundedLoader = cast("type[yaml.SafeLoader]", CBoundedLoader)
+else:  # a PyYAML built without libyaml
+    BoundedLoader = PyBoundedLoader
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The document's node graph, bounded (BoundedLoader). On an error it is read again by
+    PyYAML's own parser, whose message (and position) is the one reported: libyaml's are
+    terser ("did not find expected node content" for "expected the node content, but found
+    '<stream end>'"), and an error costs no more than the file's size."""
+    try:
+        return yaml.compose(text, Loader=BoundedLoader)
+    except yaml.YAMLError:
+        if BoundedLoader is PyBoundedLoader:
+            raise
+    return yaml.compose(text, Loader=PyBoundedLoader)

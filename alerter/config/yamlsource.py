@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.constructor import SafeConstructor
 
-from alerter.config.yamlbounds import BoundedLoader
+from alerter.config.yamlbounds import compose
 
 T = TypeVar("T")
 
@@ -76,7 +76,7 @@ def load_yaml(text: str, file: str) -> Node:
     """Parse one YAML document into a Node tree. Raises SourceError on bad YAML, and on a
     document whose aliases expand too far or that nests too deep (`alerter.config.yamlbounds`)."""
     try:
-        root = yaml.compose(text, Loader=BoundedLoader)
+        root = compose(text)
     except yaml.MarkedYAMLError as e:
         mark = _mark(file, e.problem_mark or e.context_mark)
         raise SourceError([Problem(mark, f"invalid YAML: {e.problem or e.context}")]) from None

@@ -3,9 +3,12 @@ are FILE:LINE:COL errors; ordinary anchors, aliases and merge keys still load.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
+from alerter.config import yamlbounds
 from alerter.config.yamlbounds import MAX_ALIAS_NODES, BoundedLoader
 from alerter.config.yamlsource import SourceError, load_yaml
 
@@ -89,3 +92,36 @@ def test_the_budget_counts_every_node_an_alias_adds() -> None:
     assert compose_small("a: &a x\nb: [" + ", ".join(["*a"] * 10) + "]\n") is not None
     with pytest.raises(yaml.composer.ComposerError):
         compose_small("a: &a x\nb: [" + ", ".join(["*a"] * 11) + "]\n")
+
+
+def marks(node: yaml.Node | None) -> list[tuple[str, int, int]]:
+    """Each node's kind and where it starts, depth first."""
+    if node is None:
+        return []
+    out = [(type(node).__name__, node.start_mark.line, node.start_mark.column)]
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out += marks(k) + marks(v)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            out += marks(v)
+    return out
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+def test_libyaml_composes_what_pyyaml_composes_nodes_and_positions_alike() -> None:
+    """BoundedLoader reads with libyaml's parser where it can: every YAML file the project
+    ships (packs, examples, configs, rule tests) gives the same graph and node positions."""
+    root = Path(__file__).resolve().parents[2]
+    files = [
+        p
+        for pattern in ("*.yaml", "rules/packs/**/*.yaml", "examples/**/*.yaml", "tests/**/*.yaml")
+        for p in root.glob(pattern)
+    ]
+    assert len(files) >= 10
+    for f in files:
+        text = f.read_text()
+        fast = yaml.compose(text, Loader=yamlbounds.BoundedLoader)
+        slow = yaml.compose(text, Loader=yamlbounds.PyBoundedLoader)
+        assert yaml.serialize(fast) == yaml.serialize(slow), f
+        assert marks(fast) == marks(slow), f
