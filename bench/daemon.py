@@ -119,6 +119,7 @@ CASES = (
         host=True,
         goal="(goal >= 0.3)",
     ),
+    Case("2000 rules, one an address", (("auth", "syslog", 1.0),), rules=logs.many_rules(2000)),
 )
 # `alerter replay` over auth.log with the one rule and with the whole sshd pack (its second rule
 # counts distinct user names per address), and over both logs with every pack

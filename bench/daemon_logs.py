@@ -13,6 +13,7 @@ as OpenSSH and PAM log it (4-6 lines); the rest are logins, cron, sudo and scann
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -233,6 +234,21 @@ groups:
         annotations:
           summary: "{{ labels.ip }} failed {{ value }} SSH logins in 10m"
 """
+
+
+def many_rules(n: int) -> str:
+    """n rules, one for each of the storm's first n addresses (a watch list generated from an
+    inventory): 5 password attempts from that address in 10m. (Each rule's literal is its
+    address: rules whose rarest literal is the same, `Failed password for ` here before the
+    address, are not helped by the one-pass search for many literals.)"""
+    rules = "".join(
+        f"      - alert: Watched{k}\n"
+        f"        logs: {{source: auth, match: 'from {re.escape(storm_ip(k))} port \\d+ ssh2'}}\n"
+        '        aggregate: count\n        over: 10m\n        threshold: ">= 5"\n'
+        for k in range(n)
+    )
+    return f"groups:\n  - name: watched\n    rules:\n{rules}"
+
 
 KEYS_RULE = r"""
 groups:

@@ -85,8 +85,9 @@ def feed(
         beside = None
     offloaded = {id(r) for r, _ in later}
     for r in rules:
-        if id(r) not in offloaded:
-            _guarded(r, p, errors)
+        if id(r) in offloaded or (starts is not None and _none_of_its_lines(r, starts, absent)):
+            continue
+        _guarded(r, p, errors)
     if wait is not None:
         summaries = _summaries(wait, len(later) + len(extra))
         if beside is not None:  # the metrics' passes ran there (None: they run here)
@@ -100,6 +101,16 @@ def feed(
                 errors[r.rule.ident] = f"{type(e).__name__}: {e}"
                 continue
             _guarded(r, p, errors)
+
+
+def _none_of_its_lines(r: LogRule, starts: dict[str, list[int]], absent: frozenset[str]) -> bool:
+    """Whether the pass knows that the text holds none of the literals the rule's plan reads
+    its lines by, and the plan does nothing else (a rule of hundreds, each with its own)."""
+    plan = r.plan
+    if not plan.only_its_lines:
+        return False
+    lits = plan.searched()
+    return bool(lits) and all(w in absent or not starts.get(w, True) for w in lits)
 
 
 def _summaries(wait: Callable[[], list[AnySummary] | None], n: int) -> list[AnySummary] | None:

@@ -152,6 +152,9 @@ class Plan:
     __slots__ = ()
     # False: the plan reads lines, not the text (it runs on a batch without text too)
     needs_text: ClassVar[bool] = True
+    # True: `run` reads only lines holding one of the literals it searches for, and does
+    # nothing else, so a pass that knows none is there may leave it out (`scan.feed`)
+    only_its_lines: ClassVar[bool] = False
 
     @classmethod
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:

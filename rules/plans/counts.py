@@ -42,6 +42,8 @@ class BulkPlan(Plan):
     """A plan whose pass is `summarize(spec, text)`: run here, or elsewhere and its summary
     given to `take`."""
 
+    only_its_lines = True
+
     __slots__ = ()
     spec: BulkSpec
 

@@ -75,6 +75,8 @@ class KeyedFindall(Plan):
     KeyedGated does): a rule of hundreds, each with its own literal, then costs its lines,
     not a scan of the batch."""
 
+    only_its_lines = True
+
     pattern: re.Pattern[str]
     literal: str | None
     rare: str
@@ -120,6 +122,8 @@ class KeyedGated(Plan):
     """Each line holding the literal searched in place (`pattern` is the rule's regex for a
     line of the batch, ending at the line's end). The literal's places come from one
     finditer (a tighter loop than str.find for frequent literals)."""
+
+    only_its_lines = True
 
     pattern: re.Pattern[str]
     literal: str

@@ -92,6 +92,8 @@ class LiteralScan(Plan):
     """Lines holding the rule's literal, found with str.find over the batch, each judged on
     its own (the regex does not start with a literal, so it cannot scan the batch itself)."""
 
+    only_its_lines = True
+
     literal: str
     rare: str  # the literal's rarest characters: a batch lacking one cannot hold it
 
