@@ -121,19 +121,14 @@ class FileCollector:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread and close the files. A thread still in a read or a send after
-        STOP_JOIN_SECONDS (a hung network file system) closes them itself when it ends: a
-        descriptor closed under it could be reused by the next open, and read as this file."""
+        """Stop the thread and close the files; a thread still in a read (a hung network file
+        system) closes them as it ends: closed under it, a descriptor could be reused."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=self.STOP_JOIN_SECONDS)
-            if thread.is_alive():
-                self._log.warning(
-                    "collector_stop_timeout",
-                    seconds=self.STOP_JOIN_SECONDS,
-                    files="closed by its thread when it ends",
-                )
+            if thread.is_alive():  # (its files closed by it as it ends)
+                self._log.warning("collector_stop_timeout", seconds=self.STOP_JOIN_SECONDS)
                 return
         self._close_files()
 
@@ -167,7 +162,7 @@ class FileCollector:
                     self._stop.wait(COALESCE)  # let a burst of writes land in one read
         finally:
             waiter.close()
-            if self._thread is None:  # stop() gave up waiting for this thread
+            if self._thread is None:  # stopped (stop() closes them too, once it has joined)
                 self._close_files()
 
     # --- positions ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import math
 import threading
 import time
@@ -53,10 +54,8 @@ TICK_SECONDS = 1.0
 DISPATCH_TICK_SECONDS = 0.1
 COMMIT_WAIT_SECONDS = 0.01  # the bus wait while a commit is pending
 DRAIN_BUDGET_SECONDS = 0.5  # one turn of the main loop processes batches for at most this long
-# How long a stop takes batches off the bus at most (the collectors' last ones and the queue):
-# with the outbox's STOP_BUDGET (5 s) and the last commit, well inside systemd's
-# TimeoutStopSec (15 s in the shipped unit). What is left is not acknowledged: a file or the
-# journal is read from there again at the next start.
+# A stop takes batches off the bus for this long at most, leaving the rest unacknowledged: with
+# the outbox's STOP_BUDGET (5 s), well inside systemd's TimeoutStopSec (15 s in the unit)
 STOP_DRAIN_SECONDS = 7.0
 
 
@@ -206,13 +205,8 @@ class Daemon:
         collectorjobs.start(c, sink, self.scheduler, self.clock)
 
     def _stop_collectors(self, running: Running, until: float = math.inf) -> None:
-        collectorjobs.stop_taking(
-            running.collectors,
-            self.scheduler,
-            lambda: self._drain(max_batches=1, timeout=0.05),
-            until,
-            self.bus.close,
-        )
+        take = functools.partial(self._drain, max_batches=1, timeout=0.05)
+        collectorjobs.stop_taking(running.collectors, self.scheduler, take, until, self.bus.close)
 
     def _part_routes(self, running: Running) -> list[Any]:
         try:
@@ -246,7 +240,7 @@ class Daemon:
                 self._handle(transitions or [], now)
                 firing = [a for a in alerts if a.state == "firing"]
                 self._guard("actions", rs.actions.tick, firing, now)
-                self._update_alert_gauge(alerts)
+                self.metrics.set_alerts(alerts)
                 self._guard("status", self._send_status, alerts)
             self._handle_emitted()
             if mono >= next_dispatch:
@@ -350,14 +344,6 @@ class Daemon:
             self._status_sent = line
             self.sd.status(line)
 
-    def _update_alert_gauge(self, alerts: list[Alert]) -> None:
-        counts: collections.Counter[tuple[str, str]] = collections.Counter(
-            (a.alertname, a.state) for a in alerts
-        )
-        self.metrics.alerts.clear()
-        for (name, state), n in counts.items():
-            self.metrics.alerts.labels(name, state).set(n)
-
     def _guard(self, part: str, call: Callable[..., T], *args: Any) -> T | None:
         """The main loop's edge: a part that fails (a bug, a store error it did not expect) is
         logged and counted, and the loop goes on with the other parts and the watchdog."""
@@ -449,14 +435,8 @@ class Daemon:
             self.bus.close()
             while time.monotonic() < until and self._drain(max_batches=1024, timeout=0) > 0:
                 pass
-            if self.bus.qsize():
-                log.warning(
-                    "stop_drain_cut",
-                    batches=self.bus.qsize(),
-                    seconds=self.stop_drain_seconds,
-                    hint="files and the journal are read from the first of them again at the "
-                    "next start (samples in them are not)",
-                )
+            if left := self.bus.qsize():  # unacknowledged: files and the journal read again
+                log.warning("stop_drain_cut", batches=left, seconds=self.stop_drain_seconds)
             self._handle_emitted()
             if not self._commit(rs):
                 log.error(

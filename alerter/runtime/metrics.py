@@ -6,9 +6,13 @@ content, so cardinality is bounded by the config.
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from alerter import __version__
+from alerter.rules.alert import Alert
 
 
 class Metrics:
@@ -118,6 +122,13 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
             registry=r,
         )
+
+    def set_alerts(self, alerts: Iterable[Alert]) -> None:
+        """`alerter_alerts`: the alerts by name and state, those gone dropped."""
+        counts = collections.Counter((a.alertname, a.state) for a in alerts)
+        self.alerts.clear()
+        for (name, state), n in counts.items():
+            self.alerts.labels(name, state).set(n)
 
     # alerter.collectors.base.CollectorStats
     def dropped(self, collector: str, reason: str, count: int = 1) -> None:
