@@ -181,10 +181,15 @@ def bounded_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     finds what `pattern.search(line)` finds (MULTILINE: `^` holds at the line's start; nothing
     in it may look before the match or at the string's true ends), and the match ends at the
     line's end. None when that cannot be guaranteed."""
-    src = pattern.pattern
-    if any(x in src for x in ("\\A", "\\Z", "(?<")):
+    if not line_local(pattern):
         return None
     return derive(pattern, f"(?:{_body(pattern)})[^\\n]*", pattern.flags | re.MULTILINE)
+
+
+def line_local(pattern: re.Pattern[str]) -> bool:
+    """Whether the pattern finds in a line what it finds there within a longer text: nothing
+    in it looks before the match or at the string's true ends (`\\A`, `\\Z`, lookbehind)."""
+    return not any(x in pattern.pattern for x in ("\\A", "\\Z", "(?<"))
 
 
 _GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")

@@ -196,6 +196,13 @@ def each_line(r: LogRule, p: Pass, literal: str | None) -> None:
 SPARSE = 5000
 
 
+def few_lines(p: Pass, literal: str | None, text: str) -> list[int] | None:
+    """The starts of the lines holding `literal`, where the pass found them (Pass.starts) and
+    they are few (SPARSE); None when the plan had better scan the text itself."""
+    starts = p.starts.get(literal) if literal is not None else None
+    return starts if starts is not None and len(starts) * SPARSE < len(text) else None
+
+
 def first(literal: str, rare: str, text: str, absent: frozenset[str] = frozenset()) -> int:
     """Where `literal` first occurs in the text, or -1. A text that lacks one of the
     literal's rarest characters (`rare`) is ruled out by memchr, without searching for it,
@@ -208,7 +215,7 @@ def first(literal: str, rare: str, text: str, absent: frozenset[str] = frozenset
     return text.find(literal)
 
 
-_LINE_STARTS = object()  # Pass.shared's key for line_starts_of
+_LINE_STARTS = object()  # Pass.shared's key for line_number's list
 _NEWLINE = re.compile(SEP)
 
 

@@ -24,9 +24,8 @@ from alerter.rules.bulk import (
     Values,
     summarize,
 )
-from alerter.rules.plans import base
-from alerter.rules.plans.base import SEP, Facts, Pass, Plan
-from alerter.rules.prefilter import line_pattern, match_shape
+from alerter.rules.plans.base import SEP, Facts, Pass, Plan, few_lines
+from alerter.rules.prefilter import line_local, line_pattern, match_shape
 from alerter.rules.windows import EXAMPLES
 
 if TYPE_CHECKING:
@@ -46,15 +45,15 @@ class BulkPlan(Plan):
 
     __slots__ = ()
     spec: BulkSpec
+    lines_alone: bool  # `line_local(spec.match)`: its lines alone give the batch's summary
 
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
-        starts = self.holding(p, text)
         s: Summary
         if self.spec.literal in p.absent:
             s = NO_MATCH  # (every match holds the literal)
-        elif starts is None:
+        elif (starts := self.holding(p, text)) is None:
             s = summarize(self.spec, text, p.shared)
         else:
             find, size = text.find, len(text)
@@ -76,14 +75,8 @@ class BulkPlan(Plan):
         and they are few: the pass over those lines alone is the pass over the batch (every
         match holds the literal and lies in one line), without a scan of the batch. None
         otherwise, and for a regex that reads the text's true ends or looks behind (which the
-        lines alone would change)."""
-        lit = self.spec.literal
-        starts = p.starts.get(lit) if lit is not None else None
-        if starts is None or len(starts) * base.SPARSE >= len(text):
-            return None
-        if any(x in self.spec.match.pattern for x in ("\\A", "\\Z", "(?<")):
-            return None
-        return starts
+        lines alone would change: `lines_alone`)."""
+        return few_lines(p, self.spec.literal, text) if self.lines_alone else None
 
     def take(self, r: LogRule, s: Summary, p: Pass) -> bool:
         """The pass's summary into the rule's window; False when it is not an answer this
@@ -98,6 +91,7 @@ class BulkCount(BulkPlan):
     the same places); `of` (ratio) reads only regex groups."""
 
     spec: BulkSpec
+    lines_alone: bool
 
     @classmethod
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
@@ -118,7 +112,8 @@ class BulkCount(BulkPlan):
                 match=f.match,
                 literal=_example_literal(f),
                 value_index=0,
-            )
+            ),
+            line_local(f.match),
         )
 
     def take(self, r: LogRule, s: Summary, p: Pass) -> bool:
@@ -140,6 +135,7 @@ class BulkValues(BulkPlan):
 
     spec: BulkSpec
     fallback: Plan
+    lines_alone: bool
 
     @classmethod
     def choose(cls, f: Facts, then: Callable[[], Plan]) -> Plan | None:
@@ -167,7 +163,7 @@ class BulkValues(BulkPlan):
             literal=_example_literal(f),
             value_index=f.groups[f.rule.field or ""] - 1,
         )
-        return cls(spec, then())
+        return cls(spec, then(), line_local(f.match))
 
     def take(self, r: LogRule, s: Summary, p: Pass) -> bool:
         match s:

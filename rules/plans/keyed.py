@@ -12,8 +12,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from alerter.rules.plans import base
-from alerter.rules.plans.base import SEP, Facts, Pass, Plan, first
+from alerter.rules.plans.base import SEP, Facts, Pass, Plan, few_lines, first
 from alerter.rules.prefilter import bounded_pattern, line_pattern, rare_chars
 from alerter.rules.windows import EXAMPLES
 
@@ -106,11 +105,9 @@ class KeyedFindall(Plan):
     def run(self, r: LogRule, p: Pass) -> None:
         text = p.batch.text
         assert text is not None
-        if self.bounded is not None and self.literal is not None:
-            starts = p.starts.get(self.literal)
-            if starts is not None and len(starts) * base.SPARSE < len(text):
-                gather_kept(self.keys, r, search_lines(self.bounded, text, starts), p)
-                return
+        if self.bounded is not None and (starts := few_lines(p, self.literal, text)) is not None:
+            gather_kept(self.keys, r, search_lines(self.bounded, text, starts), p)
+            return
         pos = first(self.literal, self.rare, text, p.absent) if self.literal is not None else 0
         if pos < 0:
             return  # a C substring search rules out the batch faster than the regex scan

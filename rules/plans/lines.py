@@ -7,8 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from alerter.rules.plans import base
-from alerter.rules.plans.base import SEP, Facts, Pass, Plan, each_line, first, line_number
+from alerter.rules.plans.base import (
+    SEP,
+    Facts,
+    Pass,
+    Plan,
+    each_line,
+    few_lines,
+    first,
+    line_number,
+)
 from alerter.rules.prefilter import rare_chars
 from alerter.rules.windows import EXAMPLES
 
@@ -109,8 +117,8 @@ class LiteralScan(Plan):
         text, lines = batch.text, batch.lines
         assert text is not None
         lit = self.literal
-        starts = p.starts.get(lit)
-        if starts is not None and len(starts) * base.SPARSE < len(text):  # (the pass found them)
+        starts = few_lines(p, lit, text)
+        if starts is not None:  # (the pass found them)
             bucket = r.bucket(now)
             for start in starts:
                 idx = line_number(p, text, start)

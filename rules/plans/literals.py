@@ -112,7 +112,7 @@ class LiteralSet:
         not in `absent` has its list), found in one pass; None where the plans' own searches
         are cheaper: fewer than INDEX_LITERALS literals held, or more such lines than the
         plans' searches would cost. (Only for literals of ASCII without "?" or a newline.)"""
-        if self._any is None or self._set is None:
+        if not self.indexes:
             return None
         if self._index_skip:
             self._index_skip -= 1
