@@ -17,9 +17,14 @@ depending on other lines of their connection: one attempt sshd logs twice (auth-
 connection has named two users (fail2ban's check for a client switching users to wipe its
 failures with a login).
 
+A pid is reused: sshd's next connection in the same process id is another peer's. A line naming
+another address than the one its connection's lines named starts a new connection (one sshd
+process serves one peer), as does a line after one that ends its connection (`ends`), or after
+`ttl` seconds (`within` for `Attempts`) of silence. Else a client's pending failures, or its
+user names, would count for the next connection in that pid: the admin's own login among them.
+
 Pure: the caller passes the time; the state is bounded (the least recently seen connections
-are dropped past `limit`, and a connection not seen for `ttl` seconds (`within` for
-`Attempts`) is forgotten, as a pid is reused).
+are dropped past `limit`).
 """
 
 from __future__ import annotations
@@ -56,14 +61,20 @@ class Connections:
     _conns: OrderedDict[str, _Conn] = field(default_factory=OrderedDict)
 
     def see(
-        self, conn: str, key: Key | None, n: int, line: str, now: float
+        self, conn: str, key: Key | None, n: int, line: str, now: float, ends: bool = False
     ) -> list[tuple[Key, int, tuple[str, ...]]]:
         """A line of connection `conn`: the key it names (None: none), the events it stands
-        for (0: it only tells the key). Returns what to count now, as (key, events, lines)."""
+        for (0: it only tells the key); `ends`: the connection's last line (what it resolves
+        counts, then its state is dropped). Returns what to count now, as (key, events,
+        lines)."""
         if not conn:  # no connection id: the line stands alone
             return [(key, n, (line,))] if key is not None and n else []
         c = self._conns.get(conn)
-        if c is None or now - c.seen > self.ttl:
+        if (
+            c is None
+            or now - c.seen > self.ttl
+            or (key is not None and c.key is not None and key != c.key)  # another peer
+        ):
             c = self._conns[conn] = _Conn(now)
             if len(self._conns) > self.limit:
                 self._conns.popitem(last=False)
@@ -76,13 +87,15 @@ class Connections:
             if c.pending:
                 out.append((key, c.pending, tuple(c.lines)))
                 c.pending, c.lines = 0, []
-        if not n:
-            return out
-        if c.key is not None:
-            out.append((c.key, n, (line,)))
-        else:
-            c.pending += n
-            c.lines = [*c.lines[-(self.keep_lines - 1) :], line] if self.keep_lines > 1 else [line]
+        if n:
+            if c.key is not None:
+                out.append((c.key, n, (line,)))
+            else:
+                c.pending += n
+                keep = self.keep_lines
+                c.lines = [*c.lines[-(keep - 1) :], line] if keep > 1 else [line]
+        if ends:
+            del self._conns[conn]
         return out
 
     def __len__(self) -> int:
@@ -127,6 +140,7 @@ Group = Callable[[str], "str | None"]  # a match's group by name (re.Match.group
 @dataclass(slots=True)
 class _Attempt:
     seen: float
+    address: str  # its peer: a line naming another is another connection (a reused pid)
     user: str = ""  # the first user named
     many: bool = False  # another user was named too
     open: str = ""  # the `first` group of the last pairing line, when it was a `first`
@@ -149,7 +163,8 @@ class Attempts:
     def idle(self, conn: str, group: Group) -> bool:
         """Can the line neither count nor change any state? (An `other_user` line without a
         connection, or an `ends` one of a connection with no state: a login in a log where
-        no connection named a user.) Its `counts` would be False and leave no state."""
+        no connection named a user.) Its `counts` would be False and leave no state. (A
+        connection with state is never idle: a line naming another peer ends that state.)"""
         spec = self.spec
         if conn and conn in self._conns:
             return False
@@ -157,19 +172,20 @@ class Attempts:
             return False
         return not conn or _any(group, spec.ends)
 
-    def counts(self, conn: str, group: Group, now: float) -> bool:
-        """Does a line of connection `conn` (its groups: `group`) count?"""
+    def counts(self, conn: str, group: Group, address: str, now: float) -> bool:
+        """Does a line of connection `conn` (its groups: `group`; the address it names, by
+        `address()`) count?"""
         spec = self.spec
         other = _any(group, spec.other_user)
         if not conn:  # no connection id: the line stands alone
             return not other
         ends = _any(group, spec.ends)
         c = self._conns.get(conn)
-        if c is not None and now - c.seen > spec.within:
-            del self._conns[conn]  # not seen for over ttl: a reused pid
+        if c is not None and (now - c.seen > spec.within or c.address != address):
+            del self._conns[conn]  # silent for over `within`, or another peer: a reused pid
             c = None
         if c is None:
-            c = _Attempt(now)
+            c = _Attempt(now, address)
             if not ends:
                 self._conns[conn] = c
                 if len(self._conns) > self.limit:

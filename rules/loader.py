@@ -256,6 +256,10 @@ def _parse_rule(
             for g in kw["tells"]:
                 if g not in groups:
                     p.add(conn.key_mark("tells"), f"tells: {g!r} is not a group of match")
+            kw["connection_ends"] = tuple(conn.str_list("ends", ()))
+            for g in kw["connection_ends"]:
+                if g not in kw["tells"]:
+                    p.add(conn.key_mark("ends"), f"ends: {g!r} is not one of tells")
             conn.done()
             if len(r.str_list("by", ())) != 1:
                 p.add(r.key_mark("connection"), "connection: needs one `by` label (the address)")

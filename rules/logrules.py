@@ -90,6 +90,7 @@ class LogRule(KeyedWindows):
         self.weight = (rule.weight, rule.weight in groups) if rule.weight else None
         self.conn = (rule.connection, rule.connection in groups) if rule.connection else None
         self.tells = tuple(g for g in rule.tells if g in groups)
+        self.tell_ends = frozenset(rule.connection_ends)
         self.connections = Connections(ttl=max(rule.over, 600.0)) if rule.connection else None
         # count: lines judged by their connection's attempts (rules/connections.py Attempts)
         at = rule.attempts
@@ -194,11 +195,14 @@ class LogRule(KeyedWindows):
             todo: list[tuple[Key, int, tuple[str, ...]]] = [(key, n, (line,))]
         else:
             cid = _lookup(*self.conn, m, batch, idx)
-            told = (
-                next((v for g in self.tells if (v := m.group(g)) is not None), None) if m else None
-            )
+            told, ends = None, False
+            if m is not None:
+                for g in self.tells:
+                    if (told := m.group(g)) is not None:
+                        ends = g in self.tell_ends
+                        break
             if told is not None:  # a line that only tells its connection's address
-                todo = self.connections.see(cid, (told,), 0, line, now)
+                todo = self.connections.see(cid, (told,), 0, line, now, ends)
             else:
                 todo = self.connections.see(cid, key if any(key) else None, n, line, now)
         self._count_todo(todo, bucket, now, out)
@@ -255,7 +259,7 @@ class LogRule(KeyedWindows):
             or (self.exclude is not None and self.exclude.search(line) is not None)
         ):
             return None
-        if not at.counts(conn, m.group, now):
+        if not at.counts(conn, m.group, addr, now):
             return None
         return addr, self._events(m, batch, idx)
 
@@ -265,11 +269,21 @@ class LogRule(KeyedWindows):
         """Count n events for the address `addr` (a rule keyed by one label)."""
         self._count_todo([((addr,), n, (line,))], bucket, now, out)
 
-    def tell(self, conn: str, told: str, now: float, bucket: int, out: list[Transition]) -> None:
+    def tell(
+        self,
+        conn: str,
+        told: str,
+        ends: bool,
+        now: float,
+        bucket: int,
+        out: list[Transition],
+    ) -> None:
         """A line of connection `conn` that only tells its address (`told`, from one of the
-        `connection`'s `tells` groups): what that connection's earlier lines now count."""
+        `connection`'s `tells` groups; `ends`: one of its `ends`): what that connection's
+        earlier lines now count."""
         assert self.connections is not None
-        self._count_todo(self.connections.see(conn, (told,), 0, "", now), bucket, now, out)
+        todo = self.connections.see(conn, (told,), 0, "", now, ends)
+        self._count_todo(todo, bucket, now, out)
 
     def _count_todo(
         self,

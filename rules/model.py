@@ -155,9 +155,12 @@ class Rule:
     weight: str | None = None
     # count: the group or field naming a line's connection (sshd's pid), for lines that do not
     # name the `by` address themselves (rules/connections.py); `tells`: groups that capture
-    # the address in lines that only tell it for their connection (they count nothing)
+    # the address in lines that only tell it for their connection (they count nothing);
+    # `connection_ends`: those of them that are their connection's last line (its state is
+    # dropped after it: the pid's next line is another connection's)
     connection: str | None = None
     tells: tuple[str, ...] = ()
+    connection_ends: tuple[str, ...] = ()
     # count: lines whose count depends on other lines of their connection (one attempt logged
     # twice, a line counting only where its connection named two users): rules/connections.py
     attempts: AttemptSpec | None = None

@@ -28,6 +28,7 @@ class ConnectionScan(Plan):
     rare: tuple[str, ...]
     conn: int  # the connection id's group
     tells: tuple[int, ...]  # the groups that tell an address
+    ends: frozenset[int]  # those of them that end their connection
     exclude: re.Pattern[str] | None
     fallback: Plan
     where_names: frozenset[str]  # the fields the `where` reads
@@ -59,6 +60,7 @@ class ConnectionScan(Plan):
             scan.rare,
             f.groups[c],
             tuple(f.groups[t] for t in rule.tells),
+            frozenset(f.groups[t] for t in rule.connection_ends),
             sel.exclude if sel is not None else None,
             scan,
             frozenset(mt.name for mt in sel.where) if sel is not None else frozenset(),
@@ -83,7 +85,13 @@ class ConnectionScan(Plan):
         if not starts:
             return
         find, count, search, size = text.find, text.count, self.pattern.search, len(text)
-        conn, tells, exclude, lines = self.conn, self.tells, self.exclude, batch.lines
+        conn, tells, ends, exclude, lines = (
+            self.conn,
+            self.tells,
+            self.ends,
+            self.exclude,
+            batch.lines,
+        )
         bucket = r.bucket(now)
         idx = last = 0
         for at in starts:
@@ -98,7 +106,7 @@ class ConnectionScan(Plan):
                     break
             cid = m.group(conn)
             if told is not None and cid and exclude is None:
-                r.tell(cid, told, now, bucket, out)  # counts nothing itself
+                r.tell(cid, told, g in ends, now, bucket, out)  # counts nothing itself
                 continue
             idx += count(SEP, last, at)
             last = at

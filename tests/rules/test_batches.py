@@ -143,10 +143,10 @@ groups:
         threshold: ">= 3"
       - alert: ConnectionCount
         logs:
-          match: '^(?P<pid>\d): (?:(?:Failed password|Rejected key) for \S+ from (?P<told>[\d.]+) port \d+|login (?:from (?P<ip>[\d.]+) )?ok)$'
+          match: '^(?P<pid>\d): (?:(?:Failed password|Rejected key) for \S+ from (?P<told>[\d.]+) port \d+|login (?:from (?P<ip>[\d.]+) )?ok|closed by (?P<bye>[\d.]+))$'
           where: ['level=~"|info"']
         aggregate: count
-        connection: {id: pid, tells: [told]}
+        connection: {id: pid, tells: [told, bye], ends: [bye]}
         by: [ip]
         over: 10m
         threshold: ">= 2"
@@ -200,6 +200,7 @@ TEMPLATES = [
     "{n}: Halt for {u} from 10.0.6.{n}",  # (an address a Denied line counts for too)
     "{n}: Stop for {u} from 10.0.6.{n}",
     "{n}: Enter for {u} from 10.0.7.{n}",
+    "{n}: closed by 10.0.8.{n}",  # (its connection's last line, another address than it told)
 ]
 
 

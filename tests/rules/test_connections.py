@@ -60,6 +60,28 @@ def test_state_is_bounded_and_forgotten_after_ttl() -> None:
     assert c.see("3", None, 1, "y", 20.0) == []  # not seen for over ttl: a reused pid
 
 
+def test_a_line_naming_another_address_is_another_connection() -> None:
+    # sshd's pid reused by another peer: the first connection's address is not the second's
+    c = Connections()
+    assert c.see("7", ("198.51.100.20",), 0, "Connection from 198.51.100.20", 1.0) == []
+    assert c.see("7", ("192.0.2.10",), 0, "Connection from 192.0.2.10", 2.0) == []
+    assert c.see("7", None, 1, "Too many", 3.0) == [(("192.0.2.10",), 1, ("Too many",))]
+
+
+def test_an_ending_line_resolves_its_connection_then_drops_it() -> None:
+    c = Connections()
+    assert c.see("7", None, 1, "Too many", 1.0) == []
+    assert c.see("7", ("198.51.100.20",), 0, "closed by 198.51.100.20", 2.0, ends=True) == [
+        (("198.51.100.20",), 1, ("Too many",))
+    ]
+    assert len(c) == 0
+    # the pid's next line is another connection's: it waits for its own address
+    assert c.see("7", None, 1, "Too many", 3.0) == []
+    assert c.see("7", ("192.0.2.10",), 0, "closed by 192.0.2.10", 4.0, ends=True) == [
+        (("192.0.2.10",), 1, ("Too many",))
+    ]
+
+
 WEIGHTED = """
 groups:
   - name: g
@@ -121,11 +143,30 @@ def test_a_connection_rule_counts_lines_for_their_connections_address() -> None:
     assert [(t.alert.labels["ip"], t.alert.value) for t in ts] == [("192.0.2.7", 2)]
 
 
+def test_a_connection_rule_forgets_a_connection_after_its_ending_line() -> None:
+    e = engine(
+        CONNECTED.replace("tells: [told]", "tells: [told, bye], ends: [bye]").replace(
+            "|hello from (?P<told>\\S+))$", "|hello from (?P<told>\\S+)|closed by (?P<bye>\\S+))$"
+        )
+    )
+    log(e, 0, "sshd[5]: too many")
+    log(e, 1, "sshd[5]: closed by 192.0.2.7")  # resolves the line before it, then ends
+    log(e, 2, "sshd[5]: too many")  # the pid reused: not 192.0.2.7's
+    log(e, 3, "sshd[5]: hello from 192.0.2.8")
+    keys = e.snapshot()["rules"]["g/0/Cut"]["window"]["keys"]
+    # (key, [[bucket, events]], examples): one line each
+    assert sorted((k[0], k[1][0]) for k in keys) == [
+        (["192.0.2.7"], [0, 1]),
+        (["192.0.2.8"], [0, 1]),
+    ]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         ("weight: n", "weight: only used by aggregate count"),
         ("connection: {id: pid, tells: [nope]}", "tells: 'nope' is not a group of match"),
+        ("connection: {id: pid, tells: [ip], ends: [n]}", "ends: 'n' is not one of tells"),
     ],
 )
 def test_weight_and_connection_are_checked_at_load(extra: str, message: str) -> None:

@@ -34,7 +34,7 @@ def judge(a: Attempts, conn: str, text: str, now: float = 1.0) -> bool:
     m = LINE.fullmatch(text)
     assert m is not None
     assert a.address(m.group) == m["peer"]
-    return a.counts(conn, m.group, now)
+    return a.counts(conn, m.group, m["peer"], now)
 
 
 def test_the_second_line_right_after_the_first_is_the_same_attempt() -> None:
@@ -93,6 +93,18 @@ def test_attempt_state_is_bounded_and_forgotten_after_ttl() -> None:
     assert not judge(a, "3", "second root 192.0.2.1")
     judge(a, "2", "unix root 192.0.2.1", now=1.0)
     assert not judge(a, "2", "ok admin 192.0.2.1", now=20.0)  # ttl passed: a reused pid
+
+
+def test_a_line_naming_another_peer_is_another_connection() -> None:
+    # sshd's pid reused by the next client: the first one's user and open attempt are not its
+    a = Attempts(SPEC)
+    assert not judge(a, "7", "unix root 198.51.100.20")
+    assert not judge(a, "7", "ok deploy 192.0.2.10")  # its own only user: no switch
+    assert judge(a, "7", "first root 198.51.100.20")
+    assert judge(a, "7", "second root 192.0.2.11")  # not the first line's attempt
+    # the same peer again, within `within`: the same connection
+    assert not judge(a, "7", "unix root 192.0.2.11")
+    assert judge(a, "7", "unix admin 192.0.2.11")
 
 
 # --- the rule option --------------------------------------------------------------------------

@@ -90,7 +90,7 @@ PINNED_TEST_RULES = {
     "QuantileOptionalGroup": "BulkValues(fallback=RegexScan)",
     "AnyOfLiterals": "AnyLiteralScan(3)",
     "KeyedAnyWeighted": "Fieldless(KeyedAnyGated(2), else AnyLiteralScan(2))",
-    "ConnectionCount": "ConnectionScan(3, else AnyLiteralScan(3))",
+    "ConnectionCount": "ConnectionScan(4, else AnyLiteralScan(4))",
     "AttemptCount": "Fieldless(AttemptScan(3 + 1 idle), else AnyLiteralScan(4))",
     "WhereRule": "EveryLine",
     "Silent": "Touch",
