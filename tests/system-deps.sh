@@ -23,6 +23,10 @@ prometheus prometheus
 systemd-analyze systemd
 zsh zsh
 fail2ban-regex fail2ban
+/usr/sbin/sshd openssh-server
+ssh openssh-client
+ssh-keygen openssh-client
+sshpass sshpass
 node nodejs
 unshare util-linux
 nsenter util-linux
