@@ -29,7 +29,7 @@ PACKS = sorted(
 # MULTILINE regex scan when a value is empty
 PINNED = {
     "apache/0/ApacheAuthFailures": "KeyedAnyGated(12)",
-    "apache/1/ApacheProbes": "KeyedAnyGated(4)",
+    "apache/1/ApacheProbes": "KeyedAnyGated(5)",
     "deadman/0/LogSourceSilent": "Touch",
     "dovecot/0/DovecotLoginFailures": "KeyedFindall",
     "dovecot/1/DovecotAuthFailures": "KeyedFindall",
