@@ -24,7 +24,6 @@ import socket
 import subprocess
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.alerter.actions.test_end_to_end import Daemon, daemon_unit, free_port
+from tests.alerter.actions.test_end_to_end import Daemon, free_port, running_daemon
 from tests.conftest import Sandbox, require, wait_for
 
 pytestmark = pytest.mark.integration
@@ -125,16 +124,8 @@ def daemon(systemd_sandbox: Sandbox, tmp_path: Path) -> Iterator[Daemon]:
         "notifiers": [{"name": "console", "type": "console"}],
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    sb.write_unit(DAEMON, daemon_unit(tmp_path / "config.yaml"))
-    d = Daemon(sb, DAEMON, port, tmp_path, time.time() - 1)
-    sb.systemctl("start", DAEMON)
-    try:
-        wait_for(lambda: d.get("/-/ready") is not None, timeout=30)
+    with running_daemon(sb, DAEMON, tmp_path / "config.yaml", port) as d:
         yield d
-    finally:
-        print(f"--- journal of {DAEMON} (shown when the test fails) ---")
-        print(d.journal()[-20000:])
-        sb.systemctl("stop", DAEMON, check=False)
 
 
 def ssh(port: int, source: str, user: str, *opts: str, password: str = "wrong") -> int:

@@ -8,7 +8,6 @@ talks to its API on loopback."""
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.alerter.actions.test_end_to_end import ALERTER, Daemon, daemon_unit, free_port
+from tests.alerter.actions.test_end_to_end import ALERTER, Daemon, free_port, running_daemon
 from tests.conftest import Sandbox, wait_for
 
 pytestmark = pytest.mark.integration
@@ -54,16 +53,8 @@ def daemon(systemd_sandbox: Sandbox, tmp_path: Path) -> Iterator[Daemon]:
     check = sb.run(str(ALERTER), "check", "-c", str(tmp_path / "config.yaml"), check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "warning" not in check.stdout  # the pack's rule reads only PID 1's entries
-    sb.write_unit(DAEMON, daemon_unit(tmp_path / "config.yaml"))
-    d = Daemon(sb, DAEMON, port, tmp_path, time.time() - 1)
-    sb.systemctl("start", DAEMON)
-    try:
-        wait_for(lambda: d.get("/-/ready") is not None, timeout=30)
+    with running_daemon(sb, DAEMON, tmp_path / "config.yaml", port) as d:
         yield d
-    finally:
-        print(f"--- journal of {DAEMON} (shown when the test fails) ---")
-        print(d.journal()[-20000:])
-        sb.systemctl("stop", DAEMON, check=False)
 
 
 def following(d: Daemon) -> bool:

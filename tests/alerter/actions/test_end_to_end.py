@@ -7,6 +7,7 @@ log lines and config files directly and receives the notifications itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import textwrap
@@ -79,6 +80,22 @@ def daemon_unit(config: Path) -> str:
         NotifyAccess=main
         ExecStart={ALERTER} run -c {config} --log-format json
         """)
+
+
+@contextlib.contextmanager
+def running_daemon(sb: Sandbox, unit: str, config: Path, port: int) -> Iterator[Daemon]:
+    """The whole daemon as `unit` of the sandbox on `config` (listening on `port`), once ready;
+    stopped after, its journal printed (pytest shows it when the test fails)."""
+    sb.write_unit(unit, daemon_unit(config))
+    d = Daemon(sb, unit, port, config.parent, time.time() - 1)
+    sb.systemctl("start", unit)
+    try:
+        wait_for(lambda: d.get("/-/ready") is not None, timeout=30)
+        yield d
+    finally:
+        print(f"--- journal of {unit} (shown when the test fails) ---")
+        print(d.journal()[-20000:])
+        sb.systemctl("stop", unit, check=False)
 
 
 def start_daemon(
