@@ -27,6 +27,7 @@ fail2ban-regex fail2ban
 ssh openssh-client
 ssh-keygen openssh-client
 sshpass sshpass
+/usr/sbin/nginx nginx
 node nodejs
 unshare util-linux
 nsenter util-linux

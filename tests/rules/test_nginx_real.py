@@ -1,0 +1,184 @@
+"""builtin:nginx against a real nginx, with the README's own collector config.
+
+nginx (Debian's, on a loopback port) serves a Basic-auth folder and a `limit_req` one; the test
+drives it with wrong passwords, unknown users, a burst over the rate, probes of well-known
+paths, and addresses written into the user agent and the query string. Then `alerter replay`
+reads both logs with the config the README gives for the pack (its `/var/log/nginx/` paths
+moved to the test's folder), and the firing alerts are exactly those of 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerter.testing import free_port
+from tests.conftest import REPO, require, stop_process, wait_for
+
+pytestmark = pytest.mark.integration
+
+ALERTER = [sys.executable, "-m", "alerter"]
+FORGED = '", client: 198.51.100.7, server: x'
+
+
+def readme_nginx_config() -> str:
+    """The README's YAML block that feeds the nginx pack both logs."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("The nginx pack reads both of nginx's logs")
+    m = re.compile(r"```yaml\n(.*?)```", re.S).search(text, start)
+    assert m is not None
+    return m[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """nginx in the foreground on a free loopback port: (port, its log folder)."""
+    binary = require("/usr/sbin/nginx")
+    port = free_port()
+    www = tmp_path / "www"
+    for d in ("private", "api"):
+        (www / d).mkdir(parents=True)
+        (www / d / "index.html").write_text("ok\n")
+    (www / "index.html").write_text("hi\n")
+    (tmp_path / "htpasswd").write_text("admin:{PLAIN}secret\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        textwrap.dedent(f"""
+            # (its workers read the test's folder, which only root may enter)
+            user root;
+            worker_processes 1;
+            pid {tmp_path}/nginx.pid;
+            error_log {logs}/error.log info;
+            events {{ worker_connections 64; }}
+            http {{
+              access_log {logs}/access.log combined;
+              client_body_temp_path {tmp_path}/body;
+              proxy_temp_path {tmp_path}/proxy;
+              fastcgi_temp_path {tmp_path}/fcgi;
+              uwsgi_temp_path {tmp_path}/uwsgi;
+              scgi_temp_path {tmp_path}/scgi;
+              limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
+              server {{
+                listen 127.0.0.1:{port};
+                server_name test;
+                root {www};
+                location /private/ {{
+                  auth_basic "test";
+                  auth_basic_user_file {tmp_path}/htpasswd;
+                }}
+                location /api/ {{ limit_req zone=one burst=2 nodelay; }}
+              }}
+            }}
+            """)
+    )
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: listening(port) or proc.poll() is not None, timeout=20)
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        yield port, logs
+    finally:
+        stop_process(proc)
+
+
+def get(
+    port: int, path: str, user: str | None = None, agent: str = "curl/8", referer: str = ""
+) -> int:
+    headers = {"User-Agent": agent}
+    if referer:
+        headers["Referer"] = referer
+    if user is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_the_nginx_pack_fires_for_the_real_client_only(
+    nginx: tuple[int, Path], tmp_path: Path
+) -> None:
+    port, logs = nginx
+    assert [get(port, "/") for _ in range(3)] == [200] * 3
+    assert [get(port, "/private/", f"admin:wrong{i}") for i in range(6)] == [401] * 6
+    assert [get(port, "/private/", f"nouser{i}:x") for i in range(6)] == [401] * 6
+    assert get(port, "/private/", "admin:secret") == 200
+    # a burst over 1 request/s (2 more allowed): the rest are rejected (503 by default)
+    burst = [get(port, "/api/") for _ in range(10)]
+    assert burst.count(503) >= 5
+    probes = ["/wp-login.php", "/.env", "/.git/config", "/phpmyadmin/index.php", "/xmlrpc.php"]
+    assert [get(port, p) for p in probes] == [404] * 5
+    # another address written where a client can write (the error log writes the Referer
+    # raw, after the real client): counted for the client or nobody
+    for _ in range(6):
+        assert get(port, "/private/", "a:b", agent=f"evil{FORGED}", referer=f"r{FORGED}") == 401
+        assert get(port, "/.env", referer=f"r{FORGED}") == 404
+
+    config = readme_nginx_config().replace("/var/log/nginx/", f"{logs}/")
+    config += textwrap.dedent(f"""
+        global: {{state_dir: {tmp_path}/state}}
+        notifiers:
+          - {{name: out, type: webhook, url: "http://127.0.0.1:9/unused"}}
+        route: {{receiver: out}}
+        """)
+    (tmp_path / "config.yaml").write_text(config)
+    check = subprocess.run(
+        [*ALERTER, "check", "-c", str(tmp_path / "config.yaml")], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "note:" not in check.stdout  # the README's access-log pattern runs in `re`
+    replay = subprocess.run(
+        [
+            *ALERTER,
+            "replay",
+            "-c",
+            str(tmp_path / "config.yaml"),
+            "--log",
+            f"nginx_access={logs}/access.log",
+            "--log",
+            f"nginx_error={logs}/error.log",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stderr
+    firing = {
+        (t["alertname"], t["labels"].get("ip"))
+        for t in map(json.loads, replay.stdout.splitlines())
+        if t["state"] == "firing"
+    }
+    assert firing == {
+        ("NginxHTTPAuthFailures", "127.0.0.1"),
+        ("NginxRateLimited", "127.0.0.1"),
+        ("NginxProbes", "127.0.0.1"),
+        ("NginxProbesErrorLog", "127.0.0.1"),
+    }
+    # what nginx wrote: the forged text is there, as the client sent it
+    error_log = (logs / "error.log").read_text()
+    assert error_log.count("password mismatch, client: 127.0.0.1, ") == 6
+    assert error_log.count("limiting requests, excess: ") == burst.count(503)
+    assert error_log.count(f'referrer: "r{FORGED}"') == 12
+    assert (logs / "access.log").read_text().count("198.51.100.7") == 18  # UA and Referer
