@@ -28,6 +28,7 @@ ssh openssh-client
 ssh-keygen openssh-client
 sshpass sshpass
 /usr/sbin/nginx nginx
+/usr/sbin/apache2 apache2
 node nodejs
 unshare util-linux
 nsenter util-linux
