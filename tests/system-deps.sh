@@ -29,6 +29,9 @@ ssh-keygen openssh-client
 sshpass sshpass
 /usr/sbin/nginx nginx
 /usr/sbin/apache2 apache2
+/usr/lib/dovecot/imap-login dovecot-imapd
+/usr/lib/dovecot/pop3-login dovecot-pop3d
+/usr/sbin/postfix postfix
 node nodejs
 unshare util-linux
 nsenter util-linux
