@@ -10,43 +10,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import re
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import textwrap
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from alerter.testing import free_port
-from tests.conftest import REPO, require, stop_process, wait_for
+from tests.conftest import require
+from tests.rules.realservers import checked_config, http_get, readme_yaml, replay_firing, serving
 
 pytestmark = pytest.mark.integration
 
-ALERTER = [sys.executable, "-m", "alerter"]
 MODULES = "/usr/lib/apache2/modules"
 FORGED = "x [client 198.51.100.7] user y"  # reads on as a message of its own
-
-
-def readme_apache_config() -> str:
-    """The README's YAML block that feeds the apache pack its error log."""
-    text = (REPO / "README.md").read_text()
-    start = text.index("The apache pack reads Apache's error log")
-    m = re.compile(r"```yaml\n(.*?)```", re.S).search(text, start)
-    assert m is not None
-    return m[1]
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
@@ -99,31 +77,14 @@ def apache(tmp_path: Path) -> Iterator[tuple[int, Path]]:
                 ]
             )
         )
-        proc = subprocess.Popen(
-            [binary, "-f", str(conf), "-DFOREGROUND"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            wait_for(lambda: listening(port) or proc.poll() is not None, timeout=20)
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        with serving([binary, "-f", str(conf), "-DFOREGROUND"], port):
             yield port, logs
-        finally:
-            stop_process(proc)
     finally:
         shutil.rmtree(www)
 
 
 def get(port: int, path: str, user: str | None = None) -> int:
-    headers = {"Referer": "r [client 198.51.100.9] x"}
-    if user is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return e.code
+    return http_get(port, path, user, {"Referer": "r [client 198.51.100.9] x"})
 
 
 def test_the_apache_pack_fires_for_the_real_client_only(
@@ -139,36 +100,9 @@ def test_the_apache_pack_fires_for_the_real_client_only(
     probes = ["/wp-login.php", "/.env", "/phpmyadmin/index.php", "/cgi-bin/luci", "/cgi-bin/x.cgi"]
     assert [get(port, p) for p in probes] == [404] * 5
 
-    config = readme_apache_config().replace("/var/log/apache2/", f"{logs}/")
-    config += textwrap.dedent(f"""
-        global: {{state_dir: {tmp_path}/state}}
-        notifiers:
-          - {{name: out, type: webhook, url: "http://127.0.0.1:9/unused"}}
-        route: {{receiver: out}}
-        """)
-    (tmp_path / "config.yaml").write_text(config)
-    check = subprocess.run(
-        [*ALERTER, "check", "-c", str(tmp_path / "config.yaml")], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    replay = subprocess.run(
-        [
-            *ALERTER,
-            "replay",
-            "-c",
-            str(tmp_path / "config.yaml"),
-            "--log",
-            f"apache_error={logs}/error.log",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert replay.returncode == 0, replay.stderr
-    transitions = [json.loads(x) for x in replay.stdout.splitlines()]
-    firing = {
-        (t["alertname"], t["labels"].get("ip")) for t in transitions if t["state"] == "firing"
-    }
+    snippet = readme_yaml("The apache pack reads Apache's error log")
+    config, _ = checked_config(tmp_path, snippet.replace("/var/log/apache2/", f"{logs}/"))
+    firing = replay_firing(config, {"apache_error": logs / "error.log"})
     assert firing == {("ApacheAuthFailures", "127.0.0.1"), ("ApacheProbes", "127.0.0.1")}
     # what Apache wrote: each failure once, the forged text as the client sent it
     text = (logs / "error.log").read_text()

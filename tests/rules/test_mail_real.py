@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import json
 import poplib
 import shutil
 import smtplib
 import socket
 import subprocess
-import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -27,10 +25,9 @@ import pytest
 
 from alerter.testing import free_port
 from tests.conftest import require, wait_for
+from tests.rules.realservers import checked_config, listening, replay_firing
 
 pytestmark = pytest.mark.integration
-
-ALERTER = [sys.executable, "-m", "alerter"]
 
 
 @dataclass
@@ -40,11 +37,6 @@ class Mail:
     smtp: int
     dovecot_log: Path
     postfix_log: Path
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def dovecot_conf(run: Path, users: Path, log: Path, imap: int, pop3: int) -> str:
@@ -197,10 +189,9 @@ def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path
         return d.count("pop3-login: ") >= 1 and m.count("authentication failed") >= 6
 
     wait_for(logged, timeout=30)
-    config = tmp_path / "config.yaml"
-    config.write_text(
+    config, _ = checked_config(
+        tmp_path,
         textwrap.dedent(f"""
-            global: {{state_dir: {tmp_path}/state}}
             collectors:
               - name: dovecot
                 type: file
@@ -221,24 +212,9 @@ def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path
             rule_files:
               - {{path: "builtin:dovecot", sources: [dovecot]}}
               - {{path: "builtin:postfix", sources: [mail]}}
-            notifiers:
-              - {{name: out, type: webhook, url: "http://127.0.0.1:9/unused"}}
-            route: {{receiver: out}}
-            """)
+            """),
     )
-    logs = [f"--log=dovecot={mail.dovecot_log}", f"--log=mail={mail.postfix_log}"]
-    replay = subprocess.run(
-        [*ALERTER, "replay", "-c", str(config), *logs],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert replay.returncode == 0, replay.stdout + replay.stderr
-    firing = {
-        (t["alertname"], t["labels"].get("ip"))
-        for t in map(json.loads, replay.stdout.splitlines())
-        if t["state"] == "firing"
-    }
+    firing = replay_firing(config, {"dovecot": mail.dovecot_log, "mail": mail.postfix_log})
     assert firing == {
         ("DovecotLoginFailures", "127.0.0.1"),
         ("DovecotAuthFailures", "127.0.0.1"),

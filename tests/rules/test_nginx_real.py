@@ -8,41 +8,19 @@ moved to the test's folder), and the firing alerts are exactly those of 127.0.0.
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-import socket
-import subprocess
-import sys
 import textwrap
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from alerter.testing import free_port
-from tests.conftest import REPO, require, stop_process, wait_for
+from tests.conftest import require
+from tests.rules.realservers import checked_config, http_get, readme_yaml, replay_firing, serving
 
 pytestmark = pytest.mark.integration
 
-ALERTER = [sys.executable, "-m", "alerter"]
 FORGED = '", client: 198.51.100.7, server: x'
-
-
-def readme_nginx_config() -> str:
-    """The README's YAML block that feeds the nginx pack both logs."""
-    text = (REPO / "README.md").read_text()
-    start = text.index("The nginx pack reads both of nginx's logs")
-    m = re.compile(r"```yaml\n(.*?)```", re.S).search(text, start)
-    assert m is not None
-    return m[1]
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
@@ -88,33 +66,15 @@ def nginx(tmp_path: Path) -> Iterator[tuple[int, Path]]:
             }}
             """)
     )
-    proc = subprocess.Popen(
-        [binary, "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for(lambda: listening(port) or proc.poll() is not None, timeout=20)
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    with serving([binary, "-c", str(conf), "-g", "daemon off;"], port):
         yield port, logs
-    finally:
-        stop_process(proc)
 
 
 def get(
     port: int, path: str, user: str | None = None, agent: str = "curl/8", referer: str = ""
 ) -> int:
-    headers = {"User-Agent": agent}
-    if referer:
-        headers["Referer"] = referer
-    if user is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return e.code
+    headers = {"User-Agent": agent} | ({"Referer": referer} if referer else {})
+    return http_get(port, path, user, headers)
 
 
 def test_the_nginx_pack_fires_for_the_real_client_only(
@@ -136,40 +96,12 @@ def test_the_nginx_pack_fires_for_the_real_client_only(
         assert get(port, "/private/", "a:b", agent=f"evil{FORGED}", referer=f"r{FORGED}") == 401
         assert get(port, "/.env", referer=f"r{FORGED}") == 404
 
-    config = readme_nginx_config().replace("/var/log/nginx/", f"{logs}/")
-    config += textwrap.dedent(f"""
-        global: {{state_dir: {tmp_path}/state}}
-        notifiers:
-          - {{name: out, type: webhook, url: "http://127.0.0.1:9/unused"}}
-        route: {{receiver: out}}
-        """)
-    (tmp_path / "config.yaml").write_text(config)
-    check = subprocess.run(
-        [*ALERTER, "check", "-c", str(tmp_path / "config.yaml")], capture_output=True, text=True
+    snippet = readme_yaml("The nginx pack reads both of nginx's logs")
+    config, check = checked_config(tmp_path, snippet.replace("/var/log/nginx/", f"{logs}/"))
+    assert "note:" not in check  # the README's access-log pattern runs in `re`
+    firing = replay_firing(
+        config, {"nginx_access": logs / "access.log", "nginx_error": logs / "error.log"}
     )
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "note:" not in check.stdout  # the README's access-log pattern runs in `re`
-    replay = subprocess.run(
-        [
-            *ALERTER,
-            "replay",
-            "-c",
-            str(tmp_path / "config.yaml"),
-            "--log",
-            f"nginx_access={logs}/access.log",
-            "--log",
-            f"nginx_error={logs}/error.log",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert replay.returncode == 0, replay.stderr
-    firing = {
-        (t["alertname"], t["labels"].get("ip"))
-        for t in map(json.loads, replay.stdout.splitlines())
-        if t["state"] == "firing"
-    }
     assert firing == {
         ("NginxHTTPAuthFailures", "127.0.0.1"),
         ("NginxRateLimited", "127.0.0.1"),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import textwrap
@@ -34,6 +33,7 @@ import yaml
 
 from tests.alerter.actions.test_end_to_end import Daemon, free_port, running_daemon
 from tests.conftest import Sandbox, require, wait_for
+from tests.rules.realservers import listening
 
 pytestmark = pytest.mark.integration
 
@@ -69,11 +69,6 @@ def sshd_config(tmp: Path, port: int, keys: Path, penalties_off: bool) -> str:
         Match User root
             ForceCommand /bin/true
         """)
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
