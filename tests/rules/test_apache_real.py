@@ -2,8 +2,9 @@
 
 apache2 (Debian's, on a loopback port, `LogLevel warn core:info` as the README advises) serves a
 Basic-auth folder and a ScriptAlias'd cgi-bin through mod_cgid; the test drives it with wrong
-passwords, unknown users, a user name holding `[client 198.51.100.7]`, and probes of missing
-scripts and well-known paths. Then `alerter replay` reads the error log with the config the
+passwords, unknown users, a user name holding `[client 198.51.100.7]`, probes of missing
+scripts and well-known paths, and requests it refuses as malformed (path traversal, a request line
+too long, a path holding a line of its own). Then `alerter replay` reads the error log with the config the
 README gives for the pack, and the firing alerts are exactly those of 127.0.0.1."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +89,23 @@ def get(port: int, path: str, user: str | None = None) -> int:
     return http_get(port, path, user, {"Referer": "r [client 198.51.100.9] x"})
 
 
+def raw(port: int, request: bytes) -> bytes:
+    """The status line Apache answers a request sent as is."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        return s.makefile("rb").readline().rstrip()
+
+
+# requests Apache refuses before serving them: path traversal (the CVE-2021-41773 scanners'),
+# a request line over LimitRequestLine, and a path holding a line of its own naming 198.51.100.8
+MALFORMED = [
+    b"GET /cgi-bin/.%2e/.%2e/.%2e/.%2e/bin/sh HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /" + b"a" * 9000 + b" HTTP/1.0\r\n\r\n",
+    b"GET /../x)%0a[Sat%20Dec%2005]%20[core:error]%20[client%20198.51.100.8]%20AH10244: HTTP/1.1"
+    b"\r\nHost: x\r\n\r\n",
+]
+
+
 def test_the_apache_pack_fires_for_the_real_client_only(
     apache: tuple[int, Path], tmp_path: Path
 ) -> None:
@@ -99,14 +118,23 @@ def test_the_apache_pack_fires_for_the_real_client_only(
     assert [get(port, "/private/", f"{FORGED}:z") for _ in range(5)] == [401] * 5
     probes = ["/wp-login.php", "/.env", "/phpmyadmin/index.php", "/cgi-bin/luci", "/cgi-bin/x.cgi"]
     assert [get(port, p) for p in probes] == [404] * 5
+    assert [raw(port, r).split(b" ")[1] for r in MALFORMED] == [b"400", b"414", b"400"]
 
     snippet = readme_yaml("The apache pack reads Apache's error log")
     config, _ = checked_config(tmp_path, snippet.replace("/var/log/apache2/", f"{logs}/"))
     firing = replay_firing(config, {"apache_error": logs / "error.log"})
-    assert firing == {("ApacheAuthFailures", "127.0.0.1"), ("ApacheProbes", "127.0.0.1")}
+    assert firing == {
+        ("ApacheAuthFailures", "127.0.0.1"),
+        ("ApacheProbes", "127.0.0.1"),
+        ("ApacheBadRequests", "127.0.0.1"),
+    }
     # what Apache wrote: each failure once, the forged text as the client sent it
     text = (logs / "error.log").read_text()
     assert text.count("AH01617: user admin: authentication failure") == 3
     assert text.count(f"AH01618: user {FORGED} not found") == 5
     assert text.count("AH00128: File does not exist") == 3
     assert text.count("script not found or unable to stat") == 2
+    assert text.count("AH10244: invalid URI path (") == 2
+    assert (
+        text.count("AH00565: request failed: client's request-line exceeds LimitRequestLine") == 1
+    )

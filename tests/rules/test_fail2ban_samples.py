@@ -162,6 +162,7 @@ FILTERS = [
     ("apache-auth", "apache-auth", ("apache",)),
     ("apache-noscript", "apache-noscript", ("apache",)),
     ("apache-botsearch", "apache-botsearch", ("apache",)),
+    ("apache-overflows", "apache-overflows", ("apache",)),
     ("postfix", "postfix", ("postfix",)),
     # dovecot's pam_unix lines are counted by builtin:pam, as fail2ban's dovecot filter counts them
     ("dovecot", "dovecot", ("dovecot", "pam")),

@@ -30,6 +30,7 @@ PACKS = sorted(
 PINNED = {
     "apache/0/ApacheAuthFailures": "KeyedAnyGated(12)",
     "apache/1/ApacheProbes": "KeyedAnyGated(5)",
+    "apache/2/ApacheBadRequests": "KeyedAnyGated(6)",
     "deadman/0/LogSourceSilent": "Touch",
     "dovecot/0/DovecotLoginFailures": "KeyedFindall",
     "dovecot/1/DovecotAuthFailures": "KeyedFindall",
