@@ -166,6 +166,7 @@ FILTERS = [
     ("postfix", "postfix", ("postfix",)),
     # dovecot's pam_unix lines are counted by builtin:pam, as fail2ban's dovecot filter counts them
     ("dovecot", "dovecot", ("dovecot", "pam")),
+    ("pam-generic", "pam-generic", ("pam",)),
 ]
 
 # Failure lines of the samples the packs deliberately do not count for fail2ban's address,
@@ -181,9 +182,14 @@ _NGINX_USER = (
     '(ngx_http_auth_basic_user): as nginx writes it this line is user "test" from '
     "127.0.0.1, which is counted"
 )
+_RHOST_TWICE = (
+    "` rhost=` twice (a name the client typed holds one): ambiguous, counted for nobody "
+    "(rules/packs/pam.yaml); fail2ban counts its last or first"
+)
 KNOWN = {
     "nginx-http-auth": {"nginx-http-auth:14": _NGINX_USER},
     "sshd": {"sshd:144": _AUTH_INFO},
+    "pam-generic": {"pam-generic:21": _RHOST_TWICE, "pam-generic:23": _RHOST_TWICE},
 }
 
 # Lines a filter calls no failure that the pack counts because another of fail2ban's filters
