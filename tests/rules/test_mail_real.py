@@ -162,6 +162,17 @@ def imap_login(port: int, user: str, password: str, reset: bool = False) -> None
     m.logout()
 
 
+def smtp_raw(port: int, data: bytes, greeted: bool) -> None:
+    """`data` sent to smtpd as is, after its greeting or before it; then read to its close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        f = s.makefile("rb")
+        if greeted:
+            assert f.readline().startswith(b"220 ")
+        s.sendall(data)
+        while f.readline():
+            pass
+
+
 def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path) -> None:
     # five failed login sessions, the threshold: one of them reset after its failure
     imap_login(mail.imap, "alice", "wrong")
@@ -183,10 +194,22 @@ def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path
             s.ehlo("client.example")
             with pytest.raises(smtplib.SMTPAuthenticationError):
                 s.login("alice", "wrong")  # PLAIN, then LOGIN: two failures a connection
+    # seven more rejections, ten with the relay attempts: an HTTP scanner's request (its text
+    # names another address), and clients talking before the greeting (or pipelining after
+    # EHLO, when the greeting wins the race)
+    for _ in range(4):
+        smtp_raw(mail.smtp, b"GET /?x=unknown[198.51.100.7] HTTP/1.1\r\n", greeted=True)
+    for _ in range(3):
+        smtp_raw(mail.smtp, b"EHLO client.example\r\nQUIT\r\n", greeted=False)
 
     def logged() -> bool:
         d, m = mail.dovecot_log.read_text(), mail.postfix_log.read_text()
-        return d.count("pop3-login: ") >= 1 and m.count("authentication failed") >= 6
+        return (
+            d.count("pop3-login: ") >= 1
+            and m.count("authentication failed") >= 6
+            and m.count("warning: non-SMTP command from") >= 4
+            and m.count("improper command pipelining after ") >= 3
+        )
 
     wait_for(logged, timeout=30)
     config, _ = checked_config(
@@ -220,6 +243,7 @@ def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path
         ("DovecotAuthFailures", "127.0.0.1"),
         ("PostfixSASLAuthFailures", "127.0.0.1"),
         ("PostfixRelayDenied", "127.0.0.1"),
+        ("PostfixRejects", "127.0.0.1"),
     }
     # the session reset after its failure is in dovecot's log as dovecot 2.3 writes it
     assert "Connection reset by peer (auth failed, 1 attempts" in mail.dovecot_log.read_text()

@@ -53,7 +53,7 @@ PINNED = {
     "pam/2/SuFailures": "Fieldless(KeyedGated, else LiteralScan)",
     "postfix/0/PostfixSASLAuthFailures": "KeyedGated",
     "postfix/1/PostfixRelayDenied": "KeyedAnyGated(1)",
-    "postfix/2/PostfixRejects": "KeyedAnyGated(9)",
+    "postfix/2/PostfixRejects": "KeyedAnyGated(10)",
     # sshd rules filter on the journal's _UID (Fieldless, as kernel's) and anchor at the
     # message start; each match holds one of their alternatives' literals, rarer than the
     # ` from ` they share, if any: the lines holding one are searched in place, counted per
