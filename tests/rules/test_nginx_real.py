@@ -1,13 +1,14 @@
 """builtin:nginx against a real nginx, with the README's own collector config.
 
 nginx (Debian's, on a loopback port) serves a Basic-auth folder and a `limit_req` one; the test
-drives it with wrong passwords, unknown users, a burst over the rate, probes of well-known
+drives it with wrong passwords, unknown users, a burst over the rate, path traversal, probes of well-known
 paths, and addresses written into the user agent and the query string. Then `alerter replay`
 reads both logs with the config the README gives for the pack (its `/var/log/nginx/` paths
 moved to the test's folder), and the firing alerts are exactly those of 127.0.0.1."""
 
 from __future__ import annotations
 
+import socket
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +78,13 @@ def get(
     return http_get(port, path, user, headers)
 
 
+def raw(port: int, target: bytes) -> int:
+    """The status nginx answers a GET of `target` sent as is (urllib would resolve `../`)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return int(s.makefile("rb").readline().split()[1])
+
+
 def test_the_nginx_pack_fires_for_the_real_client_only(
     nginx: tuple[int, Path], tmp_path: Path
 ) -> None:
@@ -90,6 +98,9 @@ def test_the_nginx_pack_fires_for_the_real_client_only(
     assert burst.count(503) >= 5
     probes = ["/wp-login.php", "/.env", "/.git/config", "/phpmyadmin/index.php", "/xmlrpc.php"]
     assert [get(port, p) for p in probes] == [404] * 5
+    # path traversal: nginx refuses what it decodes above the root (400), else looks it up
+    traversal = [b"/../../etc/passwd", b"/cgi-bin/.%2e/.%2e/.%2e/.%2e/bin/sh", b"/s/..%5cwin.ini"]
+    assert [raw(port, t) for t in traversal] == [400, 400, 404]
     # another address written where a client can write (the error log writes the Referer
     # raw, after the real client): counted for the client or nobody
     for _ in range(6):
@@ -107,6 +118,8 @@ def test_the_nginx_pack_fires_for_the_real_client_only(
         ("NginxRateLimited", "127.0.0.1"),
         ("NginxProbes", "127.0.0.1"),
         ("NginxProbesErrorLog", "127.0.0.1"),
+        ("NginxPathTraversal", "127.0.0.1"),
+        ("NginxClientErrorsFromAddress", "127.0.0.1"),  # 32 4xx: 401s, 404s, the 400s above
     }
     # what nginx wrote: the forged text is there, as the client sent it
     error_log = (logs / "error.log").read_text()
