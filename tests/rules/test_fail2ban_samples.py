@@ -12,7 +12,8 @@ connection follow each other: a line "counts for" an address when a rule's windo
 changed for a key with that address), and no line fail2ban calls no failure may count for
 anything. The few lines a pack deliberately misses are in `KNOWN`, each with why; the few "no
 failure" lines of one filter that another of fail2ban's filters counts, and the pack counts, are
-in `ELSEWHERE`.
+in `ELSEWHERE`. builtin:sshd with builtin:sshd-aggressive is compared the same way with the sshd
+filter's aggressive mode.
 """
 
 from __future__ import annotations
@@ -94,18 +95,18 @@ def samples(file: str, name: str, mode: str = "normal") -> Iterator[Sample]:
     """The sample lines of the file's blocks for `mode` (the lines before the first
     `# filterOptions:` are the normal mode's)."""
     path = SAMPLES / file
-    normal = mode == "normal"
+    in_mode = mode == "normal"
     pending: dict[str, object] | None = None
     for no, raw in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if raw.startswith("# filterOptions:"):
-            normal = _in_mode(raw.removeprefix("# filterOptions:"), name, mode)
+            in_mode = _in_mode(raw.removeprefix("# filterOptions:"), name, mode)
         elif raw.startswith("# failJSON:"):
             pending = json.loads(raw.removeprefix("# failJSON:"))
         elif raw.startswith("#") or not raw.strip():
             continue
         elif pending is not None:
             spec, pending = pending, None
-            if normal and _applies(spec.get("constraint"), name, mode):  # type: ignore[arg-type]
+            if in_mode and _applies(spec.get("constraint"), name, mode):  # type: ignore[arg-type]
                 yield Sample(
                     f"{file}:{no}",
                     raw,
