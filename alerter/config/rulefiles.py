@@ -2,8 +2,8 @@
 
 An entry is a path, a glob or `builtin:NAME` (a pack shipped in rules/packs/), or a mapping that
 names one of those and, without copying the file, adds actions to some of its rules by alert
-name, names the collectors its rules read and/or adds conditions (matchers) to all of its log
-rules, such as a journald field that proves who wrote the line:
+name, turns some of its rules off, names the collectors its rules read and/or adds conditions
+(matchers) to all of its log rules, such as a journald field that proves who wrote the line:
 
     rule_files:
       - rules.d/*.yaml
@@ -12,14 +12,15 @@ rules, such as a journald field that proves who wrote the line:
       - path: builtin:nginx
         sources: [nginx_access, nginx_error]   # the file's rules that name no source read these
         actions: {NginxHTTPAuthFailures: [ban]}
+        disable: [NginxRequestSpike]           # not loaded
       - path: builtin:postfix
         sources: [journal]
         where: ['_SYSTEMD_UNIT=~"postfix@.*"']  # added to each log rule's own `where`
         actions: {PostfixSASLAuthFailures: [ban]}
 
 The actions are added to the ones the rule file gives (none, for the packs). An alert name that
-no rule of the entry's files has, and an action or collector name the config does not define,
-are errors at their position in the config.
+no rule of the entry's files has, actions for a rule the entry disables, and an action or
+collector name the config does not define, are errors at their position in the config.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class RuleFileEntry:
     added: tuple[AddedActions, ...] = ()
     sources: tuple[tuple[str, Mark], ...] = ()  # for the rules that name no source
     where: tuple[Matcher, ...] = ()  # added to every log rule of the file
+    disabled: tuple[tuple[str, Mark], ...] = ()  # alert names whose rules are not loaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,18 +71,20 @@ class RuleSource:
 
 
 def parse_rule_file_entries(top: MapReader) -> list[RuleFileEntry]:
-    """The `rule_files` list: strings, or mappings {path, actions}."""
+    """The `rule_files` list: strings, or mappings {path, actions, disable, sources, where}."""
     out: list[RuleFileEntry] = []
     for i, n in enumerate(top.list("rule_files")):
         if isinstance(n.value, dict):
             r = MapReader(n, top.problems, f"rule_files[{i}]")
             path = r.str("path", required=True)
             added = _parse_added(r)
-            sources = _parse_sources(r)
+            sources = _parse_names(r, "sources")
             where = parse_matcher_list(r, "where")
+            disabled = _parse_names(r, "disable")
             r.done()
             if path is not None:
-                out.append(RuleFileEntry(path, (r.raw("path") or n).mark, added, sources, where))
+                mark = (r.raw("path") or n).mark
+                out.append(RuleFileEntry(path, mark, added, sources, where, disabled))
             continue
         s = top.as_str(n, "rule_files")
         if s is not None:
@@ -110,10 +114,11 @@ def _parse_added(r: MapReader) -> tuple[AddedActions, ...]:
     return tuple(out)
 
 
-def _parse_sources(r: MapReader) -> tuple[tuple[str, Mark], ...]:
+def _parse_names(r: MapReader, key: str) -> tuple[tuple[str, Mark], ...]:
+    """A list of names (collectors, alert names), each with its position."""
     out = []
-    for item in r.list("sources"):
-        s = r.as_str(item, "sources")
+    for item in r.list(key):
+        s = r.as_str(item, key)
         if s is not None:
             out.append((s, item.mark))
     return tuple(out)
@@ -197,9 +202,10 @@ def attach_actions(
     sources: Sequence[RuleSource],
     p: Problems,
 ) -> tuple[RuleSet, dict[str, Mark]]:
-    """`rules` with each entry's actions added to the rules it names, its sources given to
-    its rules that name none and its `where` added to its log rules; and, per rule ident that got actions this way, where in the
-    config they were attached (for warnings)."""
+    """`rules` without the rules each entry disables, with each entry's actions added to the
+    rules it names, its sources given to its rules that name none and its `where` added to its
+    log rules; and, per rule ident that got actions this way, where in the config they were
+    attached (for warnings)."""
     files_of: dict[int, set[str]] = {}
     for s in sources:
         files_of.setdefault(s.entry, set()).add(s.name)
@@ -207,6 +213,7 @@ def attach_actions(
     where: dict[tuple[str, str], Mark] = {}
     read_from: dict[str, tuple[str, ...]] = {}  # file -> sources for its rules that name none
     required: dict[str, tuple[Matcher, ...]] = {}  # file -> matchers added to its log rules
+    off: set[tuple[str, str]] = set()  # (file, alert) not loaded
     refs = list(rules.refs)
     for i, e in enumerate(entries):
         files = files_of.get(i, set())
@@ -220,22 +227,34 @@ def attach_actions(
             for f in files:
                 required[f] = required.get(f, ()) + e.where
         alerts = {r.alert for g in rules.groups if g.file in files for r in g.rules}
+        have = ", ".join(sorted(alerts)) or "no rules"
+        disabled = set()
+        for name, mark in e.disabled:
+            if name not in alerts:
+                p.add(mark, f"rule_files: {e.pattern} has no rule {name!r} (has: {have})")
+                continue
+            disabled.add(name)
+            off.update((f, name) for f in files)
         for a in e.added:
             if a.alert not in alerts:
-                have = ", ".join(sorted(alerts)) or "no rules"
                 p.add(a.mark, f"rule_files: {e.pattern} has no rule {a.alert!r} (has: {have})")
+                continue
+            if a.alert in disabled:
+                p.add(a.mark, f"rule_files: {a.alert} is in this entry's disable list")
                 continue
             for f in files:
                 extra.setdefault((f, a.alert), []).extend(a.actions)
                 where.setdefault((f, a.alert), a.mark)
             refs.extend(Reference("action", name, mark) for name, mark in a.actions)
-    if not extra and not read_from and not required:
+    if not extra and not read_from and not required and not off:
         return rules, {}
     attached: dict[str, Mark] = {}
     groups = []
     for g in rules.groups:
         new = []
         for r in g.rules:
+            if (g.file, r.alert) in off:
+                continue
             if g.file in read_from and r.logs is not None and not r.logs.sources:
                 r = dataclasses.replace(
                     r, logs=dataclasses.replace(r.logs, sources=read_from[g.file])

@@ -90,6 +90,43 @@ def test_unknown_alert_and_unknown_action_are_errors_at_their_position() -> None
     ]
 
 
+def test_disable_leaves_a_packs_rules_out_by_alert_name() -> None:
+    cfg = load("""
+        rule_files:
+          - path: builtin:nginx
+            disable: [NginxPathTraversal, NginxRequestSpike]
+            actions: {NginxProbes: [ban]}
+          - {path: builtin:kernel, disable: [KernelOOMKill, KernelIOError, KernelSegfault]}
+        """)
+    got = actions_of(cfg)
+    assert "NginxPathTraversal" not in got and "NginxRequestSpike" not in got
+    assert got["NginxProbes"] == ("ban",) and "NginxHigh5xxRatio" in got
+    assert not any(a.startswith("Kernel") for a in got)
+    # the engine runs what is left (a group whose rules are all off included); the same
+    # lines fire the disabled rule where it is loaded
+    line = '198.51.100.9 - - [06/Dec/2026:00:11:32 +0000] "GET /../../etc/passwd HTTP/1.1" 400 1'
+    fired = []
+    for c in (cfg, load("rule_files: [builtin:nginx]\n")):
+        engine = Engine(c.rules, {})
+        for i in range(3):
+            logs(engine, 1000.0 + i, [LogEvent(1000.0 + i, "web", line, {})])
+        fired.append({a.alertname for a in engine.alerts()})
+    assert fired == [set(), {"NginxPathTraversal"}]
+
+
+def test_disable_names_are_checked_and_cannot_carry_actions() -> None:
+    assert problems("""
+        rule_files:
+          - path: builtin:kernel
+            disable: [KernelOOM, KernelSegfault]
+            actions: {KernelSegfault: [ban]}
+        """) == [
+        "alerter.yaml:12:15: rule_files: builtin:kernel has no rule 'KernelOOM' "
+        "(has: KernelIOError, KernelOOMKill, KernelSegfault)",
+        "alerter.yaml:13:15: rule_files: KernelSegfault is in this entry's disable list",
+    ]
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -99,6 +136,7 @@ def test_unknown_alert_and_unknown_action_are_errors_at_their_position() -> None
         ("{path: builtin:kernel, actions: {KernelOOMKill: []}}", "expected a list of action"),
         ("{path: builtin:nosuch}", "no builtin rule pack 'nosuch'"),
         ("{path: builtin:kernel, sources: [nosuch]}", "unknown log source 'nosuch'"),
+        ("{path: builtin:kernel, disable: KernelOOMKill}", "disable"),
     ],
 )
 def test_malformed_entries_are_errors(entry: str, message: str) -> None:
