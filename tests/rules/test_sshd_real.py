@@ -14,12 +14,17 @@ log in in the ways a password-guessing client does, and the test reads the firin
   nothing (the pack reads root's entries only);
 - last, 5 more failures from .6: once they fire, every entry before them was judged.
 
-Each address that must count nothing has 5 lines, so that counting them would fire."""
+Each address that must count nothing has 5 lines, so that counting them would fire.
+
+With builtin:sshd-aggressive also loaded, clients that speak HTTP to sshd or offer only a cipher
+it refuses fire SSHProtocolProbes, and the same probe text written by nobody counts nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import textwrap
@@ -107,20 +112,28 @@ def sshd(systemd_sandbox: Sandbox, tmp_path: Path) -> Iterator[int]:
         shutil.rmtree(keys)
 
 
-@pytest.fixture
-def daemon(systemd_sandbox: Sandbox, tmp_path: Path) -> Iterator[Daemon]:
-    sb = systemd_sandbox
+def daemon_with(sb: Sandbox, tmp_path: Path, packs: list[str]) -> Iterator[Daemon]:
     port = free_port()
     config: dict[str, Any] = {
         "global": {"state_dir": f"{tmp_path}/state", "evaluation_interval": "1s"},
         "server": {"listen": f"127.0.0.1:{port}"},
         "collectors": [{"name": "journal", "type": "journald"}],
-        "rule_files": ["builtin:sshd"],
+        "rule_files": packs,
         "notifiers": [{"name": "console", "type": "console"}],
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     with running_daemon(sb, DAEMON, tmp_path / "config.yaml", port) as d:
         yield d
+
+
+@pytest.fixture
+def daemon(systemd_sandbox: Sandbox, tmp_path: Path) -> Iterator[Daemon]:
+    yield from daemon_with(systemd_sandbox, tmp_path, ["builtin:sshd"])
+
+
+@pytest.fixture
+def aggressive(systemd_sandbox: Sandbox, tmp_path: Path) -> Iterator[Daemon]:
+    yield from daemon_with(systemd_sandbox, tmp_path, ["builtin:sshd", "builtin:sshd-aggressive"])
 
 
 def ssh(port: int, source: str, user: str, *opts: str, password: str = "wrong") -> int:
@@ -201,3 +214,41 @@ def test_a_real_sshd_s_failures_count_for_their_peer_and_nothing_else_counts(
     assert text.count(f"Failed password for invalid user {injected} from 127.0.0.4 port ") == 5
     assert text.count(f"Accepted publickey for {ADMIN} from 127.0.0.5 port ") == 5
     assert text.count(f"Postponed publickey for {ADMIN} from 127.0.0.5 port ") == 5
+
+
+def banner(port: int, source: str, line: bytes) -> None:
+    """A client from `source` that sends `line` where its SSH identification goes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0)) as c:
+        f = c.makefile("rb")
+        assert f.readline().startswith(b"SSH-2.0-")
+        c.sendall(line)
+        with contextlib.suppress(ConnectionResetError):  # sshd closes, or resets
+            while f.read(4096):
+                pass
+
+
+def test_a_real_sshd_s_probes_count_with_the_aggressive_pack(
+    systemd_sandbox: Sandbox, sshd: int, aggressive: Daemon
+) -> None:
+    """builtin:sshd-aggressive: the same text as sshd's probes written by nobody counts
+    nothing; then clients speaking HTTP to sshd (.7) and a client offering only a cipher sshd
+    refuses (.8) fire SSHProtocolProbes (the journal is read in order: once they fire, nobody's
+    lines were judged). Seven of each: now and then one connection leaves no line in the
+    journal here (sshd's syslog datagram is lost), and five fire."""
+    sb, d, port = systemd_sandbox, aggressive, sshd
+    forged = "Did not receive identification string from 198.51.100.9"
+    for _ in range(7):
+        sb.run(*NOBODY, "logger", "-t", "sshd[4242]", forged)
+    for _ in range(7):
+        banner(port, "127.0.0.7", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    old_cipher = ("-o", "Ciphers=3des-cbc", "-o", "PubkeyAuthentication=no")
+    assert [ssh(port, "127.0.0.8", USER, *old_cipher) for _ in range(7)] == [255] * 7
+    wanted = {("SSHProtocolProbes", "127.0.0.7"), ("SSHProtocolProbes", "127.0.0.8")}
+    wait_for(lambda: wanted <= set(firing(d)), timeout=30, interval=0.2)
+    assert set(firing(d)) == wanted
+    # what was written: sshd's lines, and nobody's under sshd's name
+    text = sb.run("journalctl", "--no-pager", "-o", "cat", "_COMM=sshd").stdout
+    assert text.count("banner exchange: Connection from 127.0.0.7 port ") >= 5
+    assert text.count("Unable to negotiate with 127.0.0.8 port ") >= 5
+    nobody = sb.run("journalctl", "--no-pager", "-o", "cat", "SYSLOG_IDENTIFIER=sshd", "_UID=65534")
+    assert nobody.stdout.count(forged) == 7
