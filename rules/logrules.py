@@ -190,21 +190,17 @@ class LogRule(KeyedWindows):
     ) -> None:
         """count with `weight` or `connection`: the events the line stands for, counted for
         its key, or for its connection's address once a line of it told one."""
-        n = self._events(m, batch, idx)
         if self.connections is None or self.conn is None:
-            todo: list[tuple[Key, int, tuple[str, ...]]] = [(key, n, (line,))]
-        else:
-            cid = _lookup(*self.conn, m, batch, idx)
-            told, ends = None, False
-            if m is not None:
-                for g in self.tells:
-                    if (told := m.group(g)) is not None:
-                        ends = g in self.tell_ends
-                        break
-            if told is not None:  # a line that only tells its connection's address
-                todo = self.connections.see(cid, (told,), 0, line, now, ends)
-            else:
-                todo = self.connections.see(cid, key if any(key) else None, n, line, now)
+            self._count_todo([(key, self._events(m, batch, idx), (line,))], bucket, now, out)
+            return
+        cid = _lookup(*self.conn, m, batch, idx)
+        if m is not None:
+            for g in self.tells:
+                if (told := m.group(g)) is not None:  # the line only tells the address
+                    self.tell(cid, told, g in self.tell_ends, now, bucket, out)
+                    return
+        n = self._events(m, batch, idx)
+        todo = self.connections.see(cid, key if any(key) else None, n, line, now)
         self._count_todo(todo, bucket, now, out)
 
     def _events(self, m: re.Match[str] | None, batch: LogLines, idx: int) -> int:
