@@ -56,6 +56,30 @@ def http_get(
         return e.code
 
 
+def http_raw(port: int, request: bytes) -> int:
+    """The status the HTTP server on the loopback `port` answers `request`, sent as is (urllib
+    would resolve `../` and refuse what a scanner sends)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        return int(s.makefile("rb").readline().split()[1])
+
+
+def send_to_close(
+    port: int, data: bytes, greeting: bytes | None, source: str = "127.0.0.1"
+) -> None:
+    """`data` sent as is from `source` to the loopback `port`: after the server's first line,
+    which must start with `greeting`, or at once (None); then read until the server closes or
+    resets the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0)) as c:
+        f = c.makefile("rb")
+        if greeting is not None:
+            assert f.readline().startswith(greeting)
+        c.sendall(data)
+        with contextlib.suppress(ConnectionResetError):
+            while f.read(4096):
+                pass
+
+
 def readme_yaml(after: str) -> str:
     """The README's first YAML block after the text `after`, as written."""
     text = (REPO / "README.md").read_text()

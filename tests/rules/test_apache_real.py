@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,14 @@ import pytest
 
 from alerter.testing import free_port
 from tests.conftest import require
-from tests.rules.realservers import checked_config, http_get, readme_yaml, replay_firing, serving
+from tests.rules.realservers import (
+    checked_config,
+    http_get,
+    http_raw,
+    readme_yaml,
+    replay_firing,
+    serving,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -89,13 +95,6 @@ def get(port: int, path: str, user: str | None = None) -> int:
     return http_get(port, path, user, {"Referer": "r [client 198.51.100.9] x"})
 
 
-def raw(port: int, request: bytes) -> bytes:
-    """The status line Apache answers a request sent as is."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request)
-        return s.makefile("rb").readline().rstrip()
-
-
 # requests Apache refuses before serving them: path traversal (the CVE-2021-41773 scanners'),
 # a request line over LimitRequestLine, and a path holding a line of its own naming 198.51.100.8
 MALFORMED = [
@@ -118,7 +117,7 @@ def test_the_apache_pack_fires_for_the_real_client_only(
     assert [get(port, "/private/", f"{FORGED}:z") for _ in range(5)] == [401] * 5
     probes = ["/wp-login.php", "/.env", "/phpmyadmin/index.php", "/cgi-bin/luci", "/cgi-bin/x.cgi"]
     assert [get(port, p) for p in probes] == [404] * 5
-    assert [raw(port, r).split(b" ")[1] for r in MALFORMED] == [b"400", b"414", b"400"]
+    assert [http_raw(port, r) for r in MALFORMED] == [400, 414, 400]
 
     snippet = readme_yaml("The apache pack reads Apache's error log")
     config, _ = checked_config(tmp_path, snippet.replace("/var/log/apache2/", f"{logs}/"))

@@ -25,7 +25,7 @@ import pytest
 
 from alerter.testing import free_port
 from tests.conftest import require, wait_for
-from tests.rules.realservers import checked_config, listening, replay_firing
+from tests.rules.realservers import checked_config, listening, replay_firing, send_to_close
 
 pytestmark = pytest.mark.integration
 
@@ -162,17 +162,6 @@ def imap_login(port: int, user: str, password: str, reset: bool = False) -> None
     m.logout()
 
 
-def smtp_raw(port: int, data: bytes, greeted: bool) -> None:
-    """`data` sent to smtpd as is, after its greeting or before it; then read to its close."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-        f = s.makefile("rb")
-        if greeted:
-            assert f.readline().startswith(b"220 ")
-        s.sendall(data)
-        while f.readline():
-            pass
-
-
 def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path) -> None:
     # five failed login sessions, the threshold: one of them reset after its failure
     imap_login(mail.imap, "alice", "wrong")
@@ -198,9 +187,9 @@ def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path
     # names another address), and clients talking before the greeting (or pipelining after
     # EHLO, when the greeting wins the race)
     for _ in range(4):
-        smtp_raw(mail.smtp, b"GET /?x=unknown[198.51.100.7] HTTP/1.1\r\n", greeted=True)
+        send_to_close(mail.smtp, b"GET /?x=unknown[198.51.100.7] HTTP/1.1\r\n", b"220 ")
     for _ in range(3):
-        smtp_raw(mail.smtp, b"EHLO client.example\r\nQUIT\r\n", greeted=False)
+        send_to_close(mail.smtp, b"EHLO client.example\r\nQUIT\r\n", None)
 
     def logged() -> bool:
         d, m = mail.dovecot_log.read_text(), mail.postfix_log.read_text()

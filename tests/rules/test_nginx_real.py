@@ -8,7 +8,6 @@ moved to the test's folder), and the firing alerts are exactly those of 127.0.0.
 
 from __future__ import annotations
 
-import socket
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,14 @@ import pytest
 
 from alerter.testing import free_port
 from tests.conftest import require
-from tests.rules.realservers import checked_config, http_get, readme_yaml, replay_firing, serving
+from tests.rules.realservers import (
+    checked_config,
+    http_get,
+    http_raw,
+    readme_yaml,
+    replay_firing,
+    serving,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -78,13 +84,6 @@ def get(
     return http_get(port, path, user, headers)
 
 
-def raw(port: int, target: bytes) -> int:
-    """The status nginx answers a GET of `target` sent as is (urllib would resolve `../`)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        return int(s.makefile("rb").readline().split()[1])
-
-
 def test_the_nginx_pack_fires_for_the_real_client_only(
     nginx: tuple[int, Path], tmp_path: Path
 ) -> None:
@@ -100,7 +99,8 @@ def test_the_nginx_pack_fires_for_the_real_client_only(
     assert [get(port, p) for p in probes] == [404] * 5
     # path traversal: nginx refuses what it decodes above the root (400), else looks it up
     traversal = [b"/../../etc/passwd", b"/cgi-bin/.%2e/.%2e/.%2e/.%2e/bin/sh", b"/s/..%5cwin.ini"]
-    assert [raw(port, t) for t in traversal] == [400, 400, 404]
+    get_raw = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert [http_raw(port, get_raw % t) for t in traversal] == [400, 400, 404]
     # another address written where a client can write (the error log writes the Referer
     # raw, after the real client): counted for the client or nobody
     for _ in range(6):

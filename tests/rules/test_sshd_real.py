@@ -21,10 +21,8 @@ it refuses fire SSHProtocolProbes, and the same probe text written by nobody cou
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import textwrap
@@ -38,7 +36,7 @@ import yaml
 
 from tests.alerter.actions.test_end_to_end import Daemon, free_port, running_daemon
 from tests.conftest import Sandbox, require, wait_for
-from tests.rules.realservers import listening
+from tests.rules.realservers import listening, send_to_close
 
 pytestmark = pytest.mark.integration
 
@@ -216,17 +214,6 @@ def test_a_real_sshd_s_failures_count_for_their_peer_and_nothing_else_counts(
     assert text.count(f"Postponed publickey for {ADMIN} from 127.0.0.5 port ") == 5
 
 
-def banner(port: int, source: str, line: bytes) -> None:
-    """A client from `source` that sends `line` where its SSH identification goes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0)) as c:
-        f = c.makefile("rb")
-        assert f.readline().startswith(b"SSH-2.0-")
-        c.sendall(line)
-        with contextlib.suppress(ConnectionResetError):  # sshd closes, or resets
-            while f.read(4096):
-                pass
-
-
 def test_a_real_sshd_s_probes_count_with_the_aggressive_pack(
     systemd_sandbox: Sandbox, sshd: int, aggressive: Daemon
 ) -> None:
@@ -240,7 +227,8 @@ def test_a_real_sshd_s_probes_count_with_the_aggressive_pack(
     for _ in range(7):
         sb.run(*NOBODY, "logger", "-t", "sshd[4242]", forged)
     for _ in range(7):
-        banner(port, "127.0.0.7", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        # what goes where its SSH identification goes
+        send_to_close(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"SSH-2.0-", "127.0.0.7")
     old_cipher = ("-o", "Ciphers=3des-cbc", "-o", "PubkeyAuthentication=no")
     assert [ssh(port, "127.0.0.8", USER, *old_cipher) for _ in range(7)] == [255] * 7
     wanted = {("SSHProtocolProbes", "127.0.0.7"), ("SSHProtocolProbes", "127.0.0.8")}
