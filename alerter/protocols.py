@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.events import LogLines, Sample
@@ -46,6 +46,10 @@ class RuleEngine(Protocol):
         tables as alerter.rules.rows.Rows, made in pieces as the checkpoint writes them)."""
 
     def restore(self, data: Mapping[str, Any], now: float) -> None: ...
+
+    def take_over(self, old: Self, now: float) -> None:
+        """For a reload: `restore(old.snapshot(), now)`, which the engine may do without
+        copying what stays the same."""
 
 
 class DaemonControl(Protocol):

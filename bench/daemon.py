@@ -21,7 +21,8 @@ password-guessing storm in auth.log):
                     an empty log
   RSS               a keyed count rule `by: [addr]` (max_keys 1M) over KEYS distinct addresses;
                     the daemon's VmHWM (/proc/PID/status) once every line is counted and the rule
-                    has been evaluated
+                    has been evaluated; then a reload (SIGHUP, the config unchanged) until it has
+                    succeeded, against the time the daemon took to read and count the lines
   latency           a line with a new key appended to a followed file until a loopback webhook has
                     its firing notification (group_wait 0s, one group per alert); SAMPLES lines a
                     run, each a random 0-100 ms after the previous notification arrived
@@ -67,6 +68,7 @@ from daemon_tools import (
     children_cpu,
     helpers_cpu,
     proc_cpu,
+    reload_seconds,
     samples,
     status_kb,
     wait_events,
@@ -226,9 +228,22 @@ def replay(case: Case, d: Path, n: int) -> tuple[float, float, float]:
     return lines / max(wall - startup, 1e-9), lines / max(cpu - startup_cpu, 1e-9), startup
 
 
-def rss(d: Path, keys: int) -> tuple[float, float, float, float, int]:
-    """(MB at ready, peak MB of the daemon, its MB at the end, peak MB of its helpers, keys
-    evicted) with `keys` live keys."""
+@dataclass(frozen=True)
+class Memory:
+    """The RSS case, in MB and seconds."""
+
+    ready: float  # the daemon's RSS at ready
+    peak: float  # its VmHWM once every key is counted and evaluated
+    end: float  # its RSS then
+    helper: float  # the scan helper's VmHWM
+    evicted: int  # keys evicted
+    counting: float  # seconds to read and count the keys' lines
+    reload: float  # seconds a reload then took (SIGHUP, the config unchanged)
+    peak_reload: float  # the daemon's VmHWM after it
+
+
+def rss(d: Path, keys: int) -> Memory:
+    """Memory with `keys` live keys, and a reload's cost."""
     d.mkdir(parents=True)
     receiver = SinkReceiver()
     port = free_port()
@@ -249,15 +264,22 @@ def rss(d: Path, keys: int) -> tuple[float, float, float, float, int]:
         pid = daemon.proc.pid
         start = status_kb(pid, "VmRSS")
         os.rename(made, final)
+        begin = time.monotonic()
         wait_events(daemon, ["auth"], keys, timeout=600)
+        counting = time.monotonic() - begin
         time.sleep(2.5)  # two evaluations (evaluation_interval 1s) over every key
         peak, now = status_kb(pid, "VmHWM"), status_kb(pid, "VmRSS")
         helper = sum(status_kb(c.pid, "VmHWM") for c in psutil.Process(pid).children(True))
         evicted = int(sum(v for _, v in samples(daemon.url, "alerter_rule_keys_evicted_total")))
+        reload = reload_seconds(daemon, timeout=600)  # the config unchanged: every key kept
+        after = status_kb(pid, "VmHWM")
     finally:
         daemon.stop()
         receiver.close()
-    return start / 1024, peak / 1024, now / 1024, helper / 1024, evicted
+    mb = 1 / 1024
+    return Memory(
+        start * mb, peak * mb, now * mb, helper * mb, evicted, counting, reload, after * mb
+    )
 
 
 LATENCY_CONFIG = """
@@ -345,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tput: dict[str, list[Throughput]] = {c.label: [] for c in CASES}
     rep: dict[str, list[tuple[float, float, float]]] = {c.label: [] for c in REPLAYS}
-    mem: list[tuple[float, float, float, float, int]] = []
+    mem: list[Memory] = []
     lat: list[tuple[list[float], int]] = []
     with tempfile.TemporaryDirectory(prefix="alerter-daemon-bench-") as tmp:
         for run in range(args.runs):
@@ -391,10 +413,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{span([r[2] for r in rr], f2)} s"
         )
     print(
-        f"peak RSS at {args.keys:,} live keys: VmHWM {span([m[1] for m in mem], f0)} MB "
-        f"(goal < 150 MB); VmRSS at ready {span([m[0] for m in mem], f0)} MB, at the end "
-        f"{span([m[2] for m in mem], f0)} MB; scan helper {span([m[3] for m in mem], f0)} MB; "
-        f"keys evicted {span([m[4] for m in mem], f0)}"
+        f"peak RSS at {args.keys:,} live keys: VmHWM {span([m.peak for m in mem], f0)} MB "
+        f"(goal < 150 MB); VmRSS at ready {span([m.ready for m in mem], f0)} MB, at the end "
+        f"{span([m.end for m in mem], f0)} MB; scan helper {span([m.helper for m in mem], f0)} "
+        f"MB; keys evicted {span([m.evicted for m in mem], f0)}"
+    )
+    print(
+        f"reload (SIGHUP, config unchanged) at {args.keys:,} live keys: "
+        f"{span([m.reload for m in mem], f2)} s = "
+        f"{span([m.reload / m.counting for m in mem], f2)} of the time the daemon took to read "
+        f"and count their lines ({span([m.counting for m in mem], f2)} s); VmHWM after it "
+        f"{span([m.peak_reload for m in mem], f0)} MB"
     )
     q = [statistics.quantiles(ms, n=100, method="inclusive") for ms, _ in lat]
     print(

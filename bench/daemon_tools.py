@@ -65,6 +65,19 @@ def wait_events(daemon: DaemonProcess, collectors: Sequence[str], n: int, timeou
         time.sleep(min(hi, max(lo, waited / parts)))
 
 
+def reload_seconds(daemon: DaemonProcess, timeout: float) -> float:
+    """SIGHUP to the daemon, and the seconds until its reload has succeeded (the
+    `alerter_config_last_reload_success_timestamp_seconds` it sets at the end)."""
+    name = "alerter_config_last_reload_success_timestamp_seconds"
+    sent = time.time()
+    daemon.proc.send_signal(signal.SIGHUP)
+    while (done := max(v for _, v in samples(daemon.url, name))) < sent:
+        if daemon.proc.poll() is not None or time.time() - sent > timeout:
+            raise RuntimeError("the daemon did not reload")
+        time.sleep(0.05)
+    return done - sent
+
+
 def proc_cpu(pid: int) -> float:
     """User + system CPU seconds of process `pid`, with its waited-for children (proc(5))."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -342,9 +342,20 @@ class Engine:
             "logmetrics": self.log_metrics.dump(),
         }
 
-    def restore(self, data: Mapping[str, Any], now: float) -> None:
+    def take_over(self, old: Engine, now: float) -> None:
+        """For a reload: `restore(old.snapshot(), now)`, except that a log rule whose
+        definition is unchanged (an equal Rule) takes the old rule's key tables as they are
+        (`KeyedWindows.adopt`) instead of a copy of every key, and the other rules' tables are
+        read from the old ones as they are loaded, with no list of them made in between."""
+        live = {rt.rule.ident: rt for run in old._groups for rt in run.rules}
+        self.restore(old.snapshot(lazy=True), now, live)
+
+    def restore(
+        self, data: Mapping[str, Any], now: float, live: Mapping[str, object] | None = None
+    ) -> None:
         """Take back alert states and windows saved by `snapshot`; rules that changed
-        definition keep their alert states but start with empty windows."""
+        definition keep their alert states but start with empty windows. `live`: the rules
+        the snapshot was taken from, by ident (`take_over`)."""
         if not data or data.get("version") != SNAPSHOT_VERSION:
             return
         saved = data.get("rules", {})
@@ -355,7 +366,15 @@ class Engine:
                     continue
                 rt.table.load(d.get("alerts", []))
                 if d.get("signature") == rt.rule.signature:
-                    rt.load(d.get("window", {}))
+                    prior = live.get(rt.rule.ident) if live else None
+                    if (
+                        isinstance(rt, LogRule)
+                        and isinstance(prior, LogRule)
+                        and prior.rule == rt.rule
+                    ):
+                        rt.adopt(prior)
+                    else:
+                        rt.load(d.get("window", {}))
                     if isinstance(rt, LogRule) and rt.evicted:
                         self._report_evictions(rt)  # past a lowered max_keys
         self.log_metrics.load(data.get("logmetrics") or {})

@@ -97,6 +97,14 @@ class LogRule(KeyedWindows):
         self.attempts = Attempts(at) if at is not None else None
         self.attempt_id = (at.id, at.id in groups) if at is not None else ("", False)
 
+    def adopt(self, old: KeyedWindows) -> None:
+        """`KeyedWindows.adopt`, the connections' state too: a reload between the lines of
+        one attempt still counts it once, for the address its connection told."""
+        super().adopt(old)
+        if isinstance(old, LogRule):
+            self.connections, old.connections = old.connections, self.connections
+            self.attempts, old.attempts = old.attempts, self.attempts
+
     @property
     def bulk_spec(self) -> BulkSpec | None:
         """The rule's batch pass as plain values, when its plan has one: it may run elsewhere."""

@@ -164,8 +164,9 @@ class Daemon:
 
     def _start(self, config: Config, previous: Running | None) -> Running:
         engine = self.parts.engine(config, EngineMetrics(self.metrics), self.scan_worker)
-        snapshot = previous.engine.snapshot() if previous is not None else read_snapshot(self.store)
-        if snapshot:
+        if previous is not None:
+            engine.take_over(previous.engine, self.clock.now())
+        elif snapshot := read_snapshot(self.store):
             engine.restore(snapshot, self.clock.now())
         gates = {
             c.name: (previous.gates.get(c.name) if previous else None) or Gate()
@@ -407,10 +408,10 @@ class Daemon:
         )
         self._config = new
         self.last_reload_error = None
-        self.metrics.config_last_reload_successful.set(1)
-        self.metrics.config_last_reload_success_timestamp.set(time.time())
         self._commit(self.run_state)
         tuning.settle()
+        self.metrics.config_last_reload_successful.set(1)
+        self.metrics.config_last_reload_success_timestamp.set(time.time())
         log.info(
             "config_reloaded", collectors=len(new.collectors), rule_groups=len(new.rules.groups)
         )

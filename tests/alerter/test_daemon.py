@@ -60,6 +60,9 @@ class FakeEngine:
     def restore(self, data: Mapping[str, Any], now: float) -> None:
         self.seen = int(data.get("seen", 0))
 
+    def take_over(self, old: FakeEngine, now: float) -> None:
+        self.restore(old.snapshot(), now)
+
 
 class Recorder:
     def __init__(self) -> None:

@@ -160,6 +160,21 @@ def test_log_new_value_fires_once_and_resolves_after_over() -> None:
     assert log(e, 500, "login bob from 1.1.1.1") == []  # seen within lookback
 
 
+def test_log_new_value_keeps_what_it_has_seen_across_a_reload() -> None:
+    text = rule(
+        "logs: {match: 'login (?P<user>\\w+) from (?P<ip>\\S+)'}\n"
+        "aggregate: new_value\nfield: ip\nby: [user]\nover: 5m\nlookback: 1d"
+    )
+    e = engine(text)
+    log(e, 0, "login bob from 1.1.1.1")
+    reloaded = engine(text)
+    reloaded.take_over(e, 10)  # the same rule: its tables taken as they are
+    assert [a.labels["ip"] for a in reloaded.alerts()] == ["1.1.1.1"]
+    assert log(reloaded, 10, "login bob from 1.1.1.1") == []  # seen: not new
+    assert reloaded.tick(100) == []  # still new: firing until `over` has passed
+    assert states(reloaded.tick(301)) == [("A", "resolved")]
+
+
 def test_log_change_fires_when_a_field_differs_from_the_previous_event() -> None:
     e = engine(
         rule(

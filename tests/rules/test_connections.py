@@ -3,6 +3,8 @@ address state): rules/connections.py and their use by count rules."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from alerter.rules.connections import Connections, weight_of
@@ -159,6 +161,23 @@ def test_a_connection_rule_forgets_a_connection_after_its_ending_line() -> None:
         (["192.0.2.7"], [0, 1]),
         (["192.0.2.8"], [0, 1]),
     ]
+
+
+def test_a_reload_keeps_what_a_connection_told_for_its_later_lines() -> None:
+    """A rule unchanged by a reload keeps its tables as they are (Engine.take_over), its
+    connections' state with them: a line after the reload counts for the address its
+    connection told before it. A restart reads the snapshot, which holds no connection."""
+    old = engine(CONNECTED)
+    log(old, 0, "sshd[5]: hello from 192.0.2.7")
+    log(old, 1, "sshd[5]: too many")
+    snap = json.loads(json.dumps(old.snapshot()))
+    restarted = engine(CONNECTED)
+    restarted.restore(snap, 2)
+    assert log(restarted, 2, "sshd[5]: too many") == []  # waits for its connection's address
+    reloaded = engine(CONNECTED)
+    reloaded.take_over(old, 2)
+    ts = log(reloaded, 2, "sshd[5]: too many")
+    assert [(t.alert.labels["ip"], t.alert.value) for t in ts] == [("192.0.2.7", 2)]
 
 
 @pytest.mark.parametrize(

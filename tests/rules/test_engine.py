@@ -214,6 +214,33 @@ def test_snapshot_and_restore_keep_firing_alerts_and_windows() -> None:
     assert states(out) == [("SSHBruteForce", "firing")]
 
 
+def test_a_reload_keeps_the_windows_of_rules_it_does_not_change_in_effect() -> None:
+    """Engine.take_over: an unchanged rule keeps its key tables as they are, one whose
+    threshold changed keeps its windows through the snapshot (same as a restart), one whose
+    window changed starts empty; firing alerts are kept."""
+    e = engine(BRUTE)
+    for t in range(3):
+        log(e, t, fail("1.2.3.4"), "auth")
+    log(e, 3, fail("7.7.7.7"), "auth")
+    same = engine(BRUTE)
+    same.take_over(e, 100)
+    assert [a.labels["ip"] for a in same.alerts()] == ["1.2.3.4"]
+    assert same.tick(100) == []  # still firing: not re-notified
+    log(same, 101, fail("7.7.7.7"), "auth")
+    assert states(log(same, 102, fail("7.7.7.7"), "auth")) == [("SSHBruteForce", "firing")]
+
+    lower = engine(BRUTE.replace('">= 3"', '">= 2"'))
+    lower.take_over(same, 103)
+    assert states(log(lower, 103, fail("8.8.8.8"), "auth")) == []
+    assert states(log(lower, 104, fail("8.8.8.8"), "auth")) == [("SSHBruteForce", "firing")]
+    assert sorted(a.labels["ip"] for a in lower.alerts()) == ["1.2.3.4", "7.7.7.7", "8.8.8.8"]
+
+    shorter = engine(BRUTE.replace("over: 10m", "over: 5m"))
+    shorter.take_over(lower, 105)
+    assert shorter.snapshot()["rules"]["ssh/0/SSHBruteForce"]["window"]["keys"] == []
+    assert len(shorter.alerts()) == 3
+
+
 def test_restore_keeps_for_progress() -> None:
     e = engine(FOR_RULE)
     log(e, 0, "ERROR x")

@@ -135,11 +135,15 @@ def run(seed: int, steps: int, back: bool) -> tuple[int, int]:
             ticks += 1
         assert got == want, (seed, step, rules)
         seen += len(got)
-        if rnd.random() < 0.03:  # a restart: both restored from their snapshot
+        if rnd.random() < 0.03:  # a restart (both restored from their snapshot) or a reload
             snaps = swept.snapshot(), full.snapshot()
             assert snaps[0] == snaps[1], (seed, step, rules)
+            before = swept
             swept, full = pair(rules)
-            swept.restore(snaps[0], clock)
+            if rnd.random() < 0.5:  # the same rules' key tables and sweep taken as they are
+                swept.take_over(before, clock)
+            else:
+                swept.restore(snaps[0], clock)
             full.restore(snaps[1], clock)
         if step % 25 == 0:
             assert windows(swept) == windows(full), (seed, step, rules)
