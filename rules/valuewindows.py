@@ -8,7 +8,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from alerter.rules.windows import DISTINCT_CAP, QUANTILE_SAMPLES, Window, drop_buckets, find_bucket
+from alerter.rules.windows import (
+    DISTINCT_CAP,
+    QUANTILE_SAMPLES,
+    Window,
+    drop_buckets,
+    find_bucket,
+    loaded_examples,
+)
 
 
 class ListWindow(Window):
@@ -27,7 +34,7 @@ class ListWindow(Window):
         return [self.b, list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
-        self.b, self.ex = list(data[0]), tuple(data[1])
+        self.b, self.ex = list(data[0]), loaded_examples(data[1])
 
 
 class StatsWindow(ListWindow):
@@ -110,7 +117,7 @@ class LastWindow(Window):
         return [self.i, self.x, list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
-        self.i, self.x, self.ex = data[0], float(data[1]), tuple(data[2])
+        self.i, self.x, self.ex = data[0], float(data[1]), loaded_examples(data[2])
 
 
 class QuantileWindow(ListWindow):
@@ -229,4 +236,4 @@ class DistinctWindow(Window):
 
     def load(self, data: list[Any]) -> None:
         self.b = [set(x) if isinstance(x, list) else x for x in data[0]]
-        self.ex = tuple(data[1])
+        self.ex = loaded_examples(data[1])

@@ -32,6 +32,11 @@ QUANTILE_SAMPLES = 64  # values kept per bucket for quantiles (beyond that: a ro
 DISTINCT_CAP = 10_000  # distinct values kept per bucket
 
 
+def loaded_examples(lines: list[str]) -> tuple[str, ...] | str:
+    """Saved examples as a window keeps them: one line as itself, more as a tuple."""
+    return lines[0] if len(lines) == 1 else tuple(lines)
+
+
 class Window:
     """Base: examples and the interface the engine uses."""
 
@@ -196,7 +201,7 @@ class CountWindow(Window):
         b = [int(x) for x in data[0]]
         self.b = None if not b else b[0] if len(b) == 2 else array("q", b)
         self.total = sum(b[1::2])
-        self.ex = tuple(data[1])
+        self.ex = loaded_examples(data[1])
 
 
 class RatioWindow(Window):
@@ -257,7 +262,7 @@ class RatioWindow(Window):
         self.b = array("q", [int(x) for x in data[0]])
         self.n = sum(self.b[1::3])
         self.hits = sum(self.b[2::3])
-        self.ex = tuple(data[1])
+        self.ex = loaded_examples(data[1])
 
 
 class ChangeWindow(CountWindow):
@@ -314,4 +319,4 @@ class AbsentWindow(Window):
         return [self.seen, list(self.kept())]
 
     def load(self, data: list[Any]) -> None:
-        self.seen, self.ex = float(data[0]), tuple(data[1])
+        self.seen, self.ex = float(data[0]), loaded_examples(data[1])

@@ -166,7 +166,7 @@ class Daemon:
         engine = self.parts.engine(config, EngineMetrics(self.metrics), self.scan_worker)
         if previous is not None:
             engine.take_over(previous.engine, self.clock.now())
-        elif snapshot := read_snapshot(self.store):
+        elif snapshot := read_snapshot(self.store, lazy=True):
             engine.restore(snapshot, self.clock.now())
         gates = {
             c.name: (previous.gates.get(c.name) if previous else None) or Gate()

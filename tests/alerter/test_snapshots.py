@@ -82,6 +82,23 @@ def test_an_engine_with_more_keys_than_a_piece_reads_back_as_its_whole_snapshot(
     assert again.snapshot() == e.snapshot()  # same keys, same order (the next evicted)
 
 
+def test_read_lazily_the_pieces_are_read_as_the_engine_restores_them(store: StateStore) -> None:
+    """The daemon's start: each table a Rows that reads its pieces from the store one at a
+    time, restoring the same engine; each number one object, as in the engine that wrote it."""
+    e = with_keys(2 * PIECE + 17)
+    commit(store, SnapshotWriter(), e.snapshot(lazy=True))
+    back = read_snapshot(store, lazy=True)
+    keys = back["rules"][IDENT]["window"]["keys"]
+    assert isinstance(keys, Rows)
+    first = next(keys.pieces(PIECE))
+    assert len(first) == PIECE
+    assert first[0][1][0][0] is first[7][1][0][0]  # bucket 1000 of two keys: one int object
+    again = engine(RULE)
+    again.restore(back, 1000.0)
+    assert again.snapshot() == e.snapshot()
+    assert materialize(read_snapshot(store, lazy=True)) == read_snapshot(store)
+
+
 def test_only_changed_pieces_are_written_again(store: StateStore) -> None:
     items = [[i, "x"] for i in range(3 * PIECE)]
     w = SnapshotWriter()
