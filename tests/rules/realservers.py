@@ -80,6 +80,17 @@ def send_to_close(
                 pass
 
 
+def send_and_leave(port: int, data: bytes, greeting: bytes, source: str = "127.0.0.1") -> bytes:
+    """`data` sent from `source` to the loopback `port` after the server's first line (which
+    must start with `greeting`); the server's next line is read and returned, then the client
+    closes the connection (a client that gives up)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0)) as c:
+        f = c.makefile("rb")
+        assert f.readline().startswith(greeting)
+        c.sendall(data)
+        return f.readline()
+
+
 def readme_yaml(after: str) -> str:
     """The README's first YAML block after the text `after`, as written."""
     text = (REPO / "README.md").read_text()

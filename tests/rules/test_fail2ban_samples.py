@@ -179,6 +179,11 @@ DEFAULT_MODES = [(f, n, p, "normal") for f, n, p in FILTERS] + [
     ("postfix", "postfix", ("postfix",), "rbl"),
     ("postfix", "postfix", ("postfix",), "auth"),
 ]
+# modes that are off by default there, and the packs that are off by default here for them
+# (sshd's aggressive mode has its own test below: its blocks mix normal and aggressive lines)
+OTHER_MODES = [
+    ("dovecot", "dovecot", ("dovecot", "pam", "dovecot-aggressive"), "aggressive"),
+]
 
 # Failure lines of the samples the packs deliberately do not count for fail2ban's address,
 # each with why (rules/packs/sshd.yaml says the same). The test fails if this list is not
@@ -215,8 +220,8 @@ ELSEWHERE = {
 @pytest.mark.skipif(
     not SAMPLES.is_dir(), reason="needs the fail2ban package (tests/system-deps.sh)"
 )
-@pytest.mark.parametrize(("file", "name", "packs", "mode"), DEFAULT_MODES)
-def test_pack_counts_what_fail2ban_counts_in_its_default_modes(
+@pytest.mark.parametrize(("file", "name", "packs", "mode"), DEFAULT_MODES + OTHER_MODES)
+def test_pack_counts_what_fail2ban_counts_in_its_modes(
     file: str, name: str, packs: tuple[str, ...], mode: str
 ) -> None:
     cases = list(samples(file, name, mode))

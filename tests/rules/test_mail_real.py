@@ -25,7 +25,13 @@ import pytest
 
 from alerter.testing import free_port
 from tests.conftest import require, wait_for
-from tests.rules.realservers import checked_config, listening, replay_firing, send_to_close
+from tests.rules.realservers import (
+    checked_config,
+    listening,
+    replay_firing,
+    send_and_leave,
+    send_to_close,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -236,3 +242,46 @@ def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path
     }
     # the session reset after its failure is in dovecot's log as dovecot 2.3 writes it
     assert "Connection reset by peer (auth failed, 1 attempts" in mail.dovecot_log.read_text()
+
+
+DOVECOT_LOG = """
+    collectors:
+      - name: dovecot
+        type: file
+        paths: [{log}]
+        parser:
+          type: regex
+          pattern: '^(?P<time>\\w{{3}} \\d\\d \\d\\d:\\d\\d:\\d\\d) '
+          time_field: time
+          time_format: "%b %d %H:%M:%S"
+    rule_files:
+      - {{path: "builtin:dovecot", sources: [dovecot]}}
+      - {{path: "builtin:dovecot-aggressive", sources: [dovecot]}}
+    """
+
+
+def test_dovecot_aggressive_fires_for_sessions_that_never_try_to_log_in(
+    mail: Mail, tmp_path: Path
+) -> None:
+    """Ten IMAP sessions from 127.0.0.7 that end before any authentication attempt (a
+    LOGOUT, HTTP spoken to IMAP, a SASL exchange abandoned); from 127.0.0.1 a login and two
+    failed ones. Only 127.0.0.7 fires, and only DovecotSessionsWithoutAuth."""
+    for _ in range(4):
+        send_to_close(mail.imap, b"a LOGOUT\r\n", b"* OK", source="127.0.0.7")
+    for _ in range(3):
+        send_and_leave(mail.imap, b"GET / HTTP/1.1\r\n", b"* OK", source="127.0.0.7")
+    for _ in range(3):
+        reply = send_and_leave(mail.imap, b"a AUTHENTICATE PLAIN\r\n", b"* OK", "127.0.0.7")
+        assert reply.startswith(b"+")  # dovecot waits for the credentials: none come
+    imap_login(mail.imap, "alice", "right-horse")
+    imap_login(mail.imap, "alice", "wrong")
+    imap_login(mail.imap, "bob", "wrong")
+
+    def logged() -> bool:
+        d = mail.dovecot_log.read_text()
+        return d.count("rip=127.0.0.7,") >= 10 and d.count("rip=127.0.0.1,") >= 3
+
+    wait_for(logged, timeout=30)
+    config, _ = checked_config(tmp_path, textwrap.dedent(DOVECOT_LOG.format(log=mail.dovecot_log)))
+    firing = replay_firing(config, {"dovecot": mail.dovecot_log})
+    assert firing == {("DovecotSessionsWithoutAuth", "127.0.0.7")}, mail.dovecot_log.read_text()
