@@ -38,6 +38,7 @@ nsenter util-linux
 setpriv util-linux
 findmnt util-linux
 logger bsdutils
+openssl openssl
 nft nftables
 ip iproute2
 chromium chromium

@@ -8,6 +8,9 @@ moved to the test's folder), and the firing alerts are exactly those of 127.0.0.
 
 from __future__ import annotations
 
+import socket
+import ssl
+import subprocess
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,19 +18,43 @@ from pathlib import Path
 import pytest
 
 from alerter.testing import free_port
-from tests.conftest import require
+from tests.conftest import require, wait_for
 from tests.rules.realservers import (
     checked_config,
     http_get,
     http_raw,
     readme_yaml,
     replay_firing,
+    send_to_close,
     serving,
 )
 
 pytestmark = pytest.mark.integration
 
 FORGED = '", client: 198.51.100.7, server: x'
+
+
+def nginx_conf(tmp_path: Path, logs: Path, servers: str) -> Path:
+    """nginx.conf in `tmp_path`: its logs in `logs`, its temporary files in `tmp_path`, and
+    `servers` (server blocks, and what else goes in `http`)."""
+    conf = tmp_path / "nginx.conf"
+    head = textwrap.dedent(f"""
+        # (its workers read the test's folder, which only root may enter)
+        user root;
+        worker_processes 1;
+        pid {tmp_path}/nginx.pid;
+        error_log {logs}/error.log info;
+        events {{ worker_connections 64; }}
+        http {{
+          access_log {logs}/access.log combined;
+          client_body_temp_path {tmp_path}/body;
+          proxy_temp_path {tmp_path}/proxy;
+          fastcgi_temp_path {tmp_path}/fcgi;
+          uwsgi_temp_path {tmp_path}/uwsgi;
+          scgi_temp_path {tmp_path}/scgi;
+        """)
+    conf.write_text(head + textwrap.indent(textwrap.dedent(servers), "  ") + "}\n")
+    return conf
 
 
 @pytest.fixture
@@ -43,36 +70,55 @@ def nginx(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     (tmp_path / "htpasswd").write_text("admin:{PLAIN}secret\n")
     logs = tmp_path / "logs"
     logs.mkdir()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        textwrap.dedent(f"""
-            # (its workers read the test's folder, which only root may enter)
-            user root;
-            worker_processes 1;
-            pid {tmp_path}/nginx.pid;
-            error_log {logs}/error.log info;
-            events {{ worker_connections 64; }}
-            http {{
-              access_log {logs}/access.log combined;
-              client_body_temp_path {tmp_path}/body;
-              proxy_temp_path {tmp_path}/proxy;
-              fastcgi_temp_path {tmp_path}/fcgi;
-              uwsgi_temp_path {tmp_path}/uwsgi;
-              scgi_temp_path {tmp_path}/scgi;
-              limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
-              server {{
-                listen 127.0.0.1:{port};
-                server_name test;
-                root {www};
-                location /private/ {{
-                  auth_basic "test";
-                  auth_basic_user_file {tmp_path}/htpasswd;
-                }}
-                location /api/ {{ limit_req zone=one burst=2 nodelay; }}
-              }}
-            }}
-            """)
+    conf = nginx_conf(
+        tmp_path,
+        logs,
+        f"""
+        limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
+        server {{
+          listen 127.0.0.1:{port};
+          server_name test;
+          root {www};
+          location /private/ {{
+            auth_basic "test";
+            auth_basic_user_file {tmp_path}/htpasswd;
+          }}
+          location /api/ {{ limit_req zone=one burst=2 nodelay; }}
+        }}
+        """,
     )
+    with serving([binary, "-c", str(conf), "-g", "daemon off;"], port):
+        yield port, logs
+
+
+@pytest.fixture
+def nginx_tls(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """nginx serving TLS (a self-signed certificate) on a free loopback port: (port, its log
+    folder)."""
+    binary = require("/usr/sbin/nginx")
+    openssl = require("openssl")
+    port = free_port()
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", "/CN=test", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    servers = f"""
+        server {{
+          listen 127.0.0.1:{port} ssl;
+          server_name test;
+          ssl_certificate {cert};
+          ssl_certificate_key {key};
+          root {tmp_path};
+        }}
+        """
+    conf = nginx_conf(tmp_path, logs, servers)
     with serving([binary, "-c", str(conf), "-g", "daemon off;"], port):
         yield port, logs
 
@@ -127,3 +173,45 @@ def test_the_nginx_pack_fires_for_the_real_client_only(
     assert error_log.count("limiting requests, excess: ") == burst.count(503)
     assert error_log.count(f'referrer: "r{FORGED}"') == 12
     assert (logs / "access.log").read_text().count("198.51.100.7") == 18  # UA and Referer
+
+
+# TLS records no TLS client sends: a handshake record longer than TLS allows, and one too short
+# for the handshake message it starts (OpenSSL 3: "packet length too long", "length too short")
+TOO_LONG = b"\x16\x03\x01\xff\xff" + b"\x00" * 64
+TOO_SHORT = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"
+
+
+def test_nginx_aggressive_fires_for_malformed_tls_handshakes(
+    nginx_tls: tuple[int, Path], tmp_path: Path
+) -> None:
+    """builtin:nginx-aggressive beside builtin:nginx: six malformed TLS records from 127.0.0.9
+    fire NginxTLSHandshakeErrors for it; plain HTTP sent to the TLS port (127.0.0.8) and TLS
+    clients that refuse the certificate (127.0.0.1) count for nothing."""
+    port, logs = nginx_tls
+    for record in (TOO_LONG, TOO_SHORT) * 3:
+        send_to_close(port, record, None, source="127.0.0.9")
+    refusing = ssl.create_default_context()  # the test's self-signed certificate: refused
+    for _ in range(6):
+        send_to_close(port, b"GET / HTTP/1.1\r\nHost: test\r\n\r\n", None, "127.0.0.8")
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=60) as c,
+            pytest.raises(ssl.SSLCertVerificationError),
+        ):
+            refusing.wrap_socket(c, server_hostname="test")
+
+    def logged() -> bool:
+        text = (logs / "error.log").read_text(errors="replace")
+        return all(text.count(f"client: 127.0.0.{i},") >= 6 for i in (1, 8, 9))
+
+    wait_for(logged, timeout=30)
+    error_log = (logs / "error.log").read_text(errors="replace")
+    assert error_log.count("SSL routines::packet length too long) while SSL handshaking") == 3
+    snippet = readme_yaml("The nginx pack reads both of nginx's logs").replace(
+        "/var/log/nginx/", f"{logs}/"
+    )
+    extra = "  - {path: builtin:nginx-aggressive, sources: [nginx_error]}\n"
+    config, _ = checked_config(tmp_path, snippet.rstrip("\n") + "\n" + extra)
+    firing = replay_firing(
+        config, {"nginx_access": logs / "access.log", "nginx_error": logs / "error.log"}
+    )
+    assert firing == {("NginxTLSHandshakeErrors", "127.0.0.9")}, error_log

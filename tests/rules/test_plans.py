@@ -35,6 +35,7 @@ PINNED = {
     "dovecot/0/DovecotLoginFailures": "KeyedFindall",
     "dovecot/1/DovecotAuthFailures": "KeyedFindall",
     "dovecot-aggressive/0/DovecotSessionsWithoutAuth": "KeyedFindall",
+    "nginx-aggressive/0/NginxTLSHandshakeErrors": "KeyedGated",
     # kernel rules filter on journal fields (where: _TRANSPORT / _PID, _UID) that a line
     # without fields passes: a batch without fields is counted per key (Fieldless), others are
     # found by literal and judged one by one; systemd's by regex scan
