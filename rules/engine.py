@@ -343,8 +343,9 @@ class Engine:
         }
 
     def take_over(self, old: Engine, now: float) -> None:
-        """For a reload: `restore(old.snapshot(), now)`, except that a log rule whose
-        definition is unchanged (an equal Rule) takes the old rule's key tables as they are
+        """For a reload: `restore(old.snapshot(), now)`, except that a log rule whose windows
+        are unchanged (`Rule.keeps_windows_of`: it may have moved in its file, or changed its
+        thresholds, labels or actions) takes the old rule's key tables as they are
         (`KeyedWindows.adopt`) instead of a copy of every key, and the other rules' tables are
         read from the old ones as they are loaded, with no list of them made in between."""
         live = {rt.rule.ident: rt for run in old._groups for rt in run.rules}
@@ -370,7 +371,7 @@ class Engine:
                     if (
                         isinstance(rt, LogRule)
                         and isinstance(prior, LogRule)
-                        and prior.rule == rt.rule
+                        and rt.rule.keeps_windows_of(prior.rule)
                     ):
                         rt.adopt(prior)
                     else:

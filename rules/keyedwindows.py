@@ -372,15 +372,22 @@ class KeyedWindows:
 
     def adopt(self, old: KeyedWindows) -> None:
         """For a reload: the key tables of `old`, this rule's instance in the engine being
-        replaced (an equal Rule), taken as they are, with its sweep's filing and its clock's
-        marks. What `load(old.dump())` gives, without a copy of every key: at 1M keys that
-        copy (dump, then load) was half of a reload. `old` gets this instance's empty ones."""
+        replaced (`Rule.keeps_windows_of`), taken as they are, with its clock's marks. What
+        `load(old.dump())` gives, without a copy of every key: at 1M keys that copy (dump, then
+        load) was half of a reload. The sweep's filing comes too when the thresholds are the
+        same; else this rule's first tick evaluates every key and files them anew, as after a
+        restore (a lowered threshold may now hold for keys the old sweep would not visit).
+        `old` gets this instance's empty tables."""
         self.keys, old.keys = old.keys, self.keys
         self.seen, old.seen = old.seen, self.seen
         self.fresh, old.fresh = old.fresh, self.fresh
         self.started, self.swept, self.evicted = old.started, old.swept, old.evicted
         old.evicted = 0
-        if self.sweep is not None and old.sweep is not None:
+        same = (self.rule.threshold, self.rule.resolve_threshold) == (
+            old.rule.threshold,
+            old.rule.resolve_threshold,
+        )
+        if same and self.sweep is not None and old.sweep is not None:
             self.sweep, old.sweep = old.sweep, self.sweep
             self.order, old.order = self.sweep.order, old.sweep.order
 

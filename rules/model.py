@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from alerter.config.yamlsource import Mark
@@ -169,6 +169,26 @@ class Rule:
     @property
     def ident(self) -> str:
         return f"{self.group}/{self.index}/{self.alert}"
+
+    def keeps_windows_of(self, old: Rule) -> bool:
+        """Whether a reload may hand this rule the key tables `old` holds, as they are: the two
+        differ at most in what is read when an alert is evaluated or made (where the rule is
+        written, its thresholds, `for`, `keep_firing_for`, labels, annotations, actions), never
+        in what a window or a connection holds."""
+        return (
+            replace(
+                old,
+                mark=self.mark,
+                threshold=self.threshold,
+                resolve_threshold=self.resolve_threshold,
+                for_=self.for_,
+                keep_firing_for=self.keep_firing_for,
+                labels=self.labels,
+                annotations=self.annotations,
+                actions=self.actions,
+            )
+            == self
+        )
 
     @property
     def signature(self) -> str:

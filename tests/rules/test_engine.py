@@ -4,8 +4,13 @@ templates, cardinality caps and restart safety."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+
+import pytest
 
 from alerter.rules.events import LogEvent
+from alerter.rules.loader import load_rule_files
+from alerter.rules.model import Rule
 from tests.rules.helpers import RecordingHooks, engine, log, logs, states
 
 BRUTE = """
@@ -239,6 +244,31 @@ def test_a_reload_keeps_the_windows_of_rules_it_does_not_change_in_effect() -> N
     shorter.take_over(lower, 105)
     assert shorter.snapshot()["rules"]["ssh/0/SSHBruteForce"]["window"]["keys"] == []
     assert len(shorter.alerts()) == 3
+
+
+def brute_rule(text: str) -> Rule:
+    (rule,) = load_rule_files([("t.yaml", text)], default_interval=15).rules()
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("edit", "keeps"),
+    [
+        (lambda t: "# a comment\n" + t, True),  # every line one lower
+        (lambda t: t.replace('">= 3"', '"> 7"'), True),
+        (lambda t: t.replace("severity: warning", "severity: critical"), True),
+        (lambda t: t.replace("failed {{ value }}", "made {{ value }} attempts"), True),
+        (lambda t: t.replace("actions: [ban]", "actions: []"), True),
+        (lambda t: t.replace("over: 10m", "over: 5m"), False),
+        (lambda t: t.replace("by: [ip]", "by: [ip, user]"), False),
+        (lambda t: t.replace("from 10", "from 192"), False),  # the exclude
+        (lambda t: t.replace("aggregate: count", "aggregate: count\n        max_keys: 9"), False),
+    ],
+)
+def test_a_reload_keeps_the_key_tables_of_a_rule_whose_windows_hold_the_same(
+    edit: Callable[[str], str], keeps: bool
+) -> None:
+    assert brute_rule(edit(BRUTE)).keeps_windows_of(brute_rule(BRUTE)) is keeps
 
 
 def test_restore_keeps_for_progress() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 import time
 from typing import Any
 
@@ -73,6 +74,19 @@ def random_rules(rnd: random.Random) -> str:
     return f"groups:\n  - name: g\n    interval: {interval}s\n    rules:\n{rules}\n"
 
 
+def retuned(rnd: random.Random, rules: str) -> str:
+    """`rules` as a user might edit them between two reloads: each rule's threshold and `for`
+    drawn again, and a comment line above them all (every rule written one line lower). What
+    their windows hold is unchanged (Rule.keeps_windows_of)."""
+    rules = re.sub(
+        r'threshold: "[^"]*"',
+        lambda _: f'threshold: "{rnd.choice((">=", ">", "<", "<="))} {rnd.choice((1, 2, 3, 6))}"',
+        rules,
+    )
+    rules = re.sub(r"for: \d+s", lambda _: f"for: {rnd.choice((0, 20, 45))}s", rules)
+    return "# edited\n" + rules
+
+
 def random_line(rnd: random.Random, addresses: int) -> str:
     rep = f"repeated {rnd.choice((0, 1, 3))} " if rnd.random() < 0.1 else ""
     v = rnd.choice((1, 3, 6, 9, 12, 20))
@@ -139,8 +153,11 @@ def run(seed: int, steps: int, back: bool) -> tuple[int, int]:
             snaps = swept.snapshot(), full.snapshot()
             assert snaps[0] == snaps[1], (seed, step, rules)
             before = swept
+            reload = rnd.random() < 0.5
+            if reload and rnd.random() < 0.5:  # an edited file: thresholds, for, lines moved
+                rules = retuned(rnd, rules)
             swept, full = pair(rules)
-            if rnd.random() < 0.5:  # the same rules' key tables and sweep taken as they are
+            if reload:  # the key tables (and the sweep, thresholds unchanged) taken as they are
                 swept.take_over(before, clock)
             else:
                 swept.restore(snaps[0], clock)
