@@ -157,6 +157,24 @@ def mail(tmp_path: Path) -> Iterator[Mail]:
         shutil.rmtree(run, ignore_errors=True)
 
 
+def collector(name: str, log: Path) -> str:
+    """A file collector entry (YAML, in `collectors:`) for a log the servers write themselves,
+    each line starting with its time as `Mmm dd HH:MM:SS`."""
+    return textwrap.indent(
+        textwrap.dedent(f"""\
+            - name: {name}
+              type: file
+              paths: [{log}]
+              parser:
+                type: regex
+                pattern: '^(?P<time>\\w{{3}} \\d\\d \\d\\d:\\d\\d:\\d\\d)'
+                time_field: time
+                time_format: "%b %d %H:%M:%S"
+            """),
+        "  ",
+    )
+
+
 def imap_login(port: int, user: str, password: str, reset: bool = False) -> None:
     m = imaplib.IMAP4("127.0.0.1", port)
     with contextlib.suppress(imaplib.IMAP4.error):
@@ -209,28 +227,12 @@ def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path
     wait_for(logged, timeout=30)
     config, _ = checked_config(
         tmp_path,
-        textwrap.dedent(f"""
-            collectors:
-              - name: dovecot
-                type: file
-                paths: [{mail.dovecot_log}]
-                parser:
-                  type: regex
-                  pattern: '^(?P<time>\\w{{3}} \\d\\d \\d\\d:\\d\\d:\\d\\d) '
-                  time_field: time
-                  time_format: "%b %d %H:%M:%S"
-              - name: mail
-                type: file
-                paths: [{mail.postfix_log}]
-                parser:
-                  type: regex
-                  pattern: '^(?P<time>\\w{{3}} \\d\\d \\d\\d:\\d\\d:\\d\\d)'
-                  time_field: time
-                  time_format: "%b %d %H:%M:%S"
-            rule_files:
-              - {{path: "builtin:dovecot", sources: [dovecot]}}
-              - {{path: "builtin:postfix", sources: [mail]}}
-            """),
+        "collectors:\n"
+        + collector("dovecot", mail.dovecot_log)
+        + collector("mail", mail.postfix_log)
+        + "rule_files:\n"
+        + '  - {path: "builtin:dovecot", sources: [dovecot]}\n'
+        + '  - {path: "builtin:postfix", sources: [mail]}\n',
     )
     firing = replay_firing(config, {"dovecot": mail.dovecot_log, "mail": mail.postfix_log})
     assert firing == {
@@ -242,22 +244,6 @@ def test_the_mail_packs_fire_for_the_real_client_only(mail: Mail, tmp_path: Path
     }
     # the session reset after its failure is in dovecot's log as dovecot 2.3 writes it
     assert "Connection reset by peer (auth failed, 1 attempts" in mail.dovecot_log.read_text()
-
-
-DOVECOT_LOG = """
-    collectors:
-      - name: dovecot
-        type: file
-        paths: [{log}]
-        parser:
-          type: regex
-          pattern: '^(?P<time>\\w{{3}} \\d\\d \\d\\d:\\d\\d:\\d\\d) '
-          time_field: time
-          time_format: "%b %d %H:%M:%S"
-    rule_files:
-      - {{path: "builtin:dovecot", sources: [dovecot]}}
-      - {{path: "builtin:dovecot-aggressive", sources: [dovecot]}}
-    """
 
 
 def test_dovecot_aggressive_fires_for_sessions_that_never_try_to_log_in(
@@ -282,6 +268,13 @@ def test_dovecot_aggressive_fires_for_sessions_that_never_try_to_log_in(
         return d.count("rip=127.0.0.7,") >= 10 and d.count("rip=127.0.0.1,") >= 3
 
     wait_for(logged, timeout=30)
-    config, _ = checked_config(tmp_path, textwrap.dedent(DOVECOT_LOG.format(log=mail.dovecot_log)))
+    config, _ = checked_config(
+        tmp_path,
+        "collectors:\n"
+        + collector("dovecot", mail.dovecot_log)
+        + "rule_files:\n"
+        + '  - {path: "builtin:dovecot", sources: [dovecot]}\n'
+        + '  - {path: "builtin:dovecot-aggressive", sources: [dovecot]}\n',
+    )
     firing = replay_firing(config, {"dovecot": mail.dovecot_log})
     assert firing == {("DovecotSessionsWithoutAuth", "127.0.0.7")}, mail.dovecot_log.read_text()
