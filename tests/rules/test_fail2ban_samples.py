@@ -187,6 +187,9 @@ OTHER_MODES = [
     ("dovecot", "dovecot", ("dovecot", "pam", "dovecot-aggressive"), "aggressive"),
     # (its aggressive mode is normal + fallback, with two samples)
     ("nginx-http-auth", "nginx-http-auth", ("nginx", "nginx-aggressive"), "fallback"),
+    ("postfix", "postfix", ("postfix", "postfix-aggressive"), "ddos"),
+    # (normal, rbl, auth with "Invalid authentication mechanism", and ddos)
+    ("postfix", "postfix", ("postfix", "postfix-aggressive"), "aggressive"),
 ]
 
 # Failure lines of the samples the packs deliberately do not count for fail2ban's address,

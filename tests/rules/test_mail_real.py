@@ -278,3 +278,44 @@ def test_dovecot_aggressive_fires_for_sessions_that_never_try_to_log_in(
     )
     firing = replay_firing(config, {"dovecot": mail.dovecot_log})
     assert firing == {("DovecotSessionsWithoutAuth", "127.0.0.7")}, mail.dovecot_log.read_text()
+
+
+def test_postfix_aggressive_fires_for_dropped_sessions_and_mechanism_probes(
+    mail: Mail, tmp_path: Path
+) -> None:
+    """From 127.0.0.6: ten SMTP sessions dropped after EHLO and five AUTHs with a mechanism
+    the server does not offer; from 127.0.0.1 three ordinary sessions (EHLO, QUIT). Only
+    127.0.0.6 fires, with the two rules those make. (builtin:postfix counts none of it: an
+    unoffered mechanism is no failed login, `sasl_username=` after the reason or not.)"""
+    for _ in range(10):
+        send_and_leave(mail.smtp, b"EHLO client.example\r\n", b"220 ", source="127.0.0.6")
+    for _ in range(5):
+        with smtplib.SMTP("127.0.0.1", mail.smtp, timeout=60, source_address=("127.0.0.6", 0)) as s:
+            s.ehlo("client.example")
+            assert s.docmd("AUTH", "CRAM-MD5")[0] == 535
+    for _ in range(3):
+        with smtplib.SMTP("127.0.0.1", mail.smtp, timeout=60) as s:
+            s.ehlo("client.example")
+
+    def logged() -> bool:
+        m = mail.postfix_log.read_text()
+        return (
+            m.count("lost connection after EHLO from ") >= 10
+            and m.count("Invalid authentication mechanism") >= 5
+            and m.count("[127.0.0.1]") >= 3
+        )
+
+    wait_for(logged, timeout=30)
+    config, _ = checked_config(
+        tmp_path,
+        "collectors:\n"
+        + collector("mail", mail.postfix_log)
+        + "rule_files:\n"
+        + '  - {path: "builtin:postfix", sources: [mail]}\n'
+        + '  - {path: "builtin:postfix-aggressive", sources: [mail]}\n',
+    )
+    firing = replay_firing(config, {"mail": mail.postfix_log})
+    assert firing == {
+        ("PostfixAbortedSessions", "127.0.0.6"),
+        ("PostfixSASLMechanismProbes", "127.0.0.6"),
+    }, mail.postfix_log.read_text()

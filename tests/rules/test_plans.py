@@ -36,6 +36,9 @@ PINNED = {
     "dovecot/1/DovecotAuthFailures": "KeyedFindall",
     "dovecot-aggressive/0/DovecotSessionsWithoutAuth": "KeyedFindall",
     "nginx-aggressive/0/NginxTLSHandshakeErrors": "KeyedGated",
+    "postfix-aggressive/0/PostfixAbortedSessions": "KeyedAnyGated(4)",
+    "postfix-aggressive/1/PostfixFailedAuthSessions": "KeyedGated",
+    "postfix-aggressive/2/PostfixSASLMechanismProbes": "KeyedGated",
     # kernel rules filter on journal fields (where: _TRANSPORT / _PID, _UID) that a line
     # without fields passes: a batch without fields is counted per key (Fieldless), others are
     # found by literal and judged one by one; systemd's by regex scan
