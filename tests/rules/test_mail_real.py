@@ -175,6 +175,19 @@ def collector(name: str, log: Path) -> str:
     )
 
 
+def with_aggressive(tmp_path: Path, pack: str, log: Path) -> set[tuple[str, str | None]]:
+    """What `alerter replay` fires over `log` with builtin:PACK and builtin:PACK-aggressive."""
+    config, _ = checked_config(
+        tmp_path,
+        "collectors:\n"
+        + collector(pack, log)
+        + "rule_files:\n"
+        + f'  - {{path: "builtin:{pack}", sources: [{pack}]}}\n'
+        + f'  - {{path: "builtin:{pack}-aggressive", sources: [{pack}]}}\n',
+    )
+    return replay_firing(config, {pack: log})
+
+
 def imap_login(port: int, user: str, password: str, reset: bool = False) -> None:
     m = imaplib.IMAP4("127.0.0.1", port)
     with contextlib.suppress(imaplib.IMAP4.error):
@@ -268,15 +281,7 @@ def test_dovecot_aggressive_fires_for_sessions_that_never_try_to_log_in(
         return d.count("rip=127.0.0.7,") >= 10 and d.count("rip=127.0.0.1,") >= 3
 
     wait_for(logged, timeout=30)
-    config, _ = checked_config(
-        tmp_path,
-        "collectors:\n"
-        + collector("dovecot", mail.dovecot_log)
-        + "rule_files:\n"
-        + '  - {path: "builtin:dovecot", sources: [dovecot]}\n'
-        + '  - {path: "builtin:dovecot-aggressive", sources: [dovecot]}\n',
-    )
-    firing = replay_firing(config, {"dovecot": mail.dovecot_log})
+    firing = with_aggressive(tmp_path, "dovecot", mail.dovecot_log)
     assert firing == {("DovecotSessionsWithoutAuth", "127.0.0.7")}, mail.dovecot_log.read_text()
 
 
@@ -306,15 +311,7 @@ def test_postfix_aggressive_fires_for_dropped_sessions_and_mechanism_probes(
         )
 
     wait_for(logged, timeout=30)
-    config, _ = checked_config(
-        tmp_path,
-        "collectors:\n"
-        + collector("mail", mail.postfix_log)
-        + "rule_files:\n"
-        + '  - {path: "builtin:postfix", sources: [mail]}\n'
-        + '  - {path: "builtin:postfix-aggressive", sources: [mail]}\n',
-    )
-    firing = replay_firing(config, {"mail": mail.postfix_log})
+    firing = with_aggressive(tmp_path, "postfix", mail.postfix_log)
     assert firing == {
         ("PostfixAbortedSessions", "127.0.0.6"),
         ("PostfixSASLMechanismProbes", "127.0.0.6"),
