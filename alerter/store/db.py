@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -235,9 +235,10 @@ class StateStore:
 
     # --- key/value documents (engine snapshots, dispatcher group state, ...) --------------
 
-    def kv_get(self, namespace: str, key: str) -> Any:
+    def kv_get(self, namespace: str, key: str, loads: Callable[[str], Any] = json.loads) -> Any:
+        """The value stored under the key, decoded by `loads`; None if there is none."""
         rows = self.query("SELECT value FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
-        return json.loads(rows[0][0]) if rows else None
+        return loads(rows[0][0]) if rows else None
 
     def kv_put(self, namespace: str, key: str, value: Any) -> None:
         with self.transaction() as db:

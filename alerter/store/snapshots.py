@@ -143,18 +143,17 @@ def read_snapshot(store: StateStore, lazy: bool = False) -> Any:
     if head is None:
         return store.kv_get(*LEGACY_KEY)
     doc = head["doc"]
-    pieces = None if lazy else store.kv_items(ROWS)
     for path, n in head["rows"]:
         parent = doc
         for k in path[:-1]:
             parent = parent[k]
-        rows = _stored_rows(store, path, n, pieces)
+        rows = _stored_rows(store, path, n)
         parent[path[-1]] = rows if lazy else list(rows)
     return doc
 
 
-def _stored_rows(store: StateStore, path: list[str], n: int, pieces: dict[str, Any] | None) -> Rows:
-    """The Rows at `path`: its n pieces, from `pieces` (all read at once) or from the store."""
+def _stored_rows(store: StateStore, path: list[str], n: int) -> Rows:
+    """The Rows at `path`: its n pieces, each read from the store when it is reached."""
 
     def make() -> Iterator[Any]:
         # one int object for each number (a window's bucket: the same for most keys), as the
@@ -162,14 +161,7 @@ def _stored_rows(store: StateStore, path: list[str], n: int, pieces: dict[str, A
         ints: dict[str, int] = {}
         decoder = json.JSONDecoder(parse_int=lambda t: ints.get(t) or ints.setdefault(t, int(t)))
         for i in range(n):
-            key = _dumps([*path, i])
-            if pieces is not None:
-                piece = pieces.get(key)
-            else:
-                rows = store.query(
-                    "SELECT value FROM kv WHERE namespace = ? AND key = ?", (ROWS, key)
-                )
-                piece = decoder.decode(rows[0][0]) if rows else None
+            piece = store.kv_get(ROWS, _dumps([*path, i]), decoder.decode)
             if piece is None:  # cannot happen (one transaction); if it does, say so
                 log.warning("engine_state_piece_missing", path=path, piece=i)
                 continue
