@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from tests.conftest import REPO, stop_process, wait_for
 
@@ -64,16 +65,25 @@ def http_raw(port: int, request: bytes) -> int:
         return int(s.makefile("rb").readline().split()[1])
 
 
-def send_to_close(
-    port: int, data: bytes, greeting: bytes | None, source: str = "127.0.0.1"
-) -> None:
-    """`data` sent as is from `source` to the loopback `port`: after the server's first line,
-    which must start with `greeting`, or at once (None); then read until the server closes or
-    resets the connection."""
+@contextlib.contextmanager
+def _session(
+    port: int, greeting: bytes | None, source: str
+) -> Iterator[tuple[socket.socket, BinaryIO]]:
+    """A connection from `source` to the loopback `port`, after the server's first line (which
+    must start with `greeting`), or at once (None)."""
     with socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0)) as c:
         f = c.makefile("rb")
         if greeting is not None:
             assert f.readline().startswith(greeting)
+        yield c, f
+
+
+def send_to_close(
+    port: int, data: bytes, greeting: bytes | None, source: str = "127.0.0.1"
+) -> None:
+    """`data` sent as is from `source` to the loopback `port` (`_session`); then read until the
+    server closes or resets the connection."""
+    with _session(port, greeting, source) as (c, f):
         c.sendall(data)
         with contextlib.suppress(ConnectionResetError):
             while f.read(4096):
@@ -81,12 +91,9 @@ def send_to_close(
 
 
 def send_and_leave(port: int, data: bytes, greeting: bytes, source: str = "127.0.0.1") -> bytes:
-    """`data` sent from `source` to the loopback `port` after the server's first line (which
-    must start with `greeting`); the server's next line is read and returned, then the client
-    closes the connection (a client that gives up)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0)) as c:
-        f = c.makefile("rb")
-        assert f.readline().startswith(greeting)
+    """`data` sent from `source` to the loopback `port` (`_session`); the server's next line is
+    read and returned, then the client closes the connection (a client that gives up)."""
+    with _session(port, greeting, source) as (c, f):
         c.sendall(data)
         return f.readline()
 
