@@ -485,7 +485,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             return 2
         streams.append(file_runs(name, path, make_parser(parser_cfg), parser_cfg.type))
     summary = Summary()
-    engine = Engine(cfg.rules, dict(cfg.global_.labels), LateCounter(summary))
+    engine = Engine(cfg.rules, cfg.alert_labels(), LateCounter(summary))
     try:
         replay(engine, streams, start, end, out, summary, err if err.isatty() else None)
     except ReplayError as e:

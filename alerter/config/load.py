@@ -93,6 +93,11 @@ class Config:
     warnings: tuple[Problem, ...] = ()
     notes: tuple[Problem, ...] = ()  # what `alerter check` tells and nothing is wrong with
 
+    def alert_labels(self) -> dict[str, str]:
+        """The labels every alert gets (the daemon's and replay's): global.labels plus `host`,
+        this machine's name, unless global.labels sets it."""
+        return {"host": socket.gethostname(), **self.global_.labels}
+
 
 def default_config_text() -> str:
     """The embedded config used by `alerter run` without -c and no /etc/alerter/config.yaml."""

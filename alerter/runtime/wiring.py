@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ class SystemClock:
 def _engine(config: Config, hooks: EngineHooks, offload: Offload | None = None) -> RuleEngine:
     from alerter.rules.engine import Engine
 
-    return Engine(config.rules, external_labels(config), hooks, offload)
+    return Engine(config.rules, config.alert_labels(), hooks, offload)
 
 
 def _scan_worker(config: Config) -> Any:
@@ -46,13 +45,6 @@ def _scan_worker(config: Config) -> Any:
     from alerter.runtime.scanworker import ScanWorker
 
     return ScanWorker()
-
-
-def external_labels(config: Config) -> dict[str, str]:
-    """global.labels plus `host` (the hostname) unless the config sets it."""
-    labels = {"host": socket.gethostname()}
-    labels.update(config.global_.labels)
-    return labels
 
 
 def _dispatcher(

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import lzma
+import socket
 from argparse import Namespace
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -97,11 +98,12 @@ def test_replay_prints_transitions_in_log_time_across_files(tmp_path: Path) -> N
         ("2026-11-28T06:02:19.000Z", "NginxHigh5xxRatio", "firing"),
     ]
     first = replay(tmp_path)[1]
-    assert first["labels"] == {
+    assert first["labels"] == {  # the daemon's labels: global.labels and `host`
         "alertname": "SSHBruteForce",
         "ip": "9.9.9.9",
         "severity": "warning",
         "env": "test",
+        "host": socket.gethostname(),
     }
     assert first["value"] == 5
     assert first["annotations"]["summary"] == "9.9.9.9 failed 5 SSH logins in 10m"  # type: ignore[index]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import socket
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,8 @@ def test_replay_and_alerter_test_agree_on_the_same_input(tmp_path: Path) -> None
         "tests": [
             {
                 "name": "replay's view",
+                # replay's alerts have the daemon's labels: `host` here (no global.labels)
+                "external_labels": {"host": socket.gethostname()},
                 "input_logs": [{"source": "app", "entries": entries}],
                 "alert_rule_test": checks,
             }
