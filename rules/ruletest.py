@@ -33,6 +33,7 @@ class Check:
     eval_time: float
     alertname: str
     expected: tuple[tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], ...]
+    line: int = 0  # of the check in the test file (its failure names it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class ExprCheck:
     eval_time: float
     expr: MetricSelector
     expected: tuple[tuple[tuple[tuple[str, str], ...], float], ...]
+    line: int = 0
 
 
 _TIME = attrgetter("time")
@@ -126,7 +128,7 @@ def _parse_case(r: MapReader, eval_interval: float, parse_line: ParseLine | None
             expected.append((tuple(sorted(labels.items())), tuple(sorted(annotations.items()))))
         ar.done()
         if eval_time is not None and alertname is not None:
-            case.checks.append(Check(eval_time, alertname, tuple(sorted(expected))))
+            case.checks.append(Check(eval_time, alertname, tuple(sorted(expected)), ar.mark.line))
     for er in r.items("promql_expr_test"):
         _parse_expr_test(er, case)
     r.done()
@@ -154,7 +156,7 @@ def _parse_expr_test(er: MapReader, case: TestCase) -> None:
         expected.append((tuple(sorted(labels.items())), float(value)))
     er.done()
     if eval_time is not None and sel is not None:
-        case.expr_checks.append(ExprCheck(eval_time, sel, tuple(sorted(expected))))
+        case.expr_checks.append(ExprCheck(eval_time, sel, tuple(sorted(expected)), er.mark.line))
 
 
 def _selector_only(text: str) -> MetricSelector:
@@ -262,7 +264,7 @@ def _expr_failure(file: str, case: str, x: ExprCheck, engine: Engine, ts: float)
     if tuple(got) == x.expected:
         return []
     head = (
-        f"{file}: test {case!r}: expr {x.expr.text!r}, eval_time "
+        f"{file}:{x.line}: test {case!r}: expr {x.expr.text!r}, eval_time "
         f"{format_duration(x.eval_time)}: samples differ"
     )
 
@@ -286,7 +288,7 @@ def _render(alerts: Any) -> list[str]:
 
 def _diff(file: str, case: str, c: Check, got: Any) -> str:
     head = (
-        f"{file}: test {case!r}: alertname {c.alertname}, eval_time "
+        f"{file}:{c.line}: test {case!r}: alertname {c.alertname}, eval_time "
         f"{format_duration(c.eval_time)}: firing alerts differ"
     )
     diff = difflib.unified_diff(_render(c.expected), _render(got), "expected", "got", lineterm="")

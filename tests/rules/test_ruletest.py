@@ -111,7 +111,10 @@ def test_eval_time_between_steps_is_checked_at_the_step_before(tmp_path: Path) -
 def test_a_failing_check_prints_an_expected_vs_got_diff_and_exits_1(tmp_path: Path) -> None:
     rc, out = run(tmp_path, PASSING.replace('summary: "x is 10"', 'summary: "x is 11"'))
     assert rc == 1
-    assert "alertname HighValue, eval_time 3m: firing alerts differ" in out
+    # the line of the failing check in the test file
+    assert (
+        "t.test.yaml:23: test 'series and logs': alertname HighValue, eval_time 3m: firing" in out
+    )
     assert "-    summary: 'x is 11'" in out
     assert "+    summary: 'x is 10'" in out
     assert "FAILED (1 checks)" in out
