@@ -22,13 +22,12 @@ from typing import Literal
 from alerter.actions.banconfig import BanSpec, parse_ban
 from alerter.actions.templating import FieldTemplate, template_directory
 from alerter.actions.unitctl import (
-    BUILTIN_PROTECTED,
-    BUILTIN_PROTECTED_PREFIX,
     HOST_KINDS,
     OPERATIONS,
     UNIT_SUFFIXES,
+    ProtectedUnitError,
     normalize_unit,
-    protected_by,
+    refuse_protected,
     unit_kind,
 )
 from alerter.config.yamlsource import MapReader, Mark, Node, Problem
@@ -230,16 +229,10 @@ def _parse_systemd(
             return None
         # the units alerter never acts on whatever the list says (systemd-*, the bus, ssh ...)
         # and what belongs to a protected unit (ssh.socket, getty@tty1) are refused too
-        users = {_normal(u) for u in protected_units}
-        owner = protected_by(full, {*users, *BUILTIN_PROTECTED})
-        if owner is not None:
-            same = "" if owner == full else f" belongs to {owner}, which"
-            builtin = owner in BUILTIN_PROTECTED or owner.startswith(BUILTIN_PROTECTED_PREFIX)
-            why = "built in" if builtin else "global.protected_units"
-            r.problems.add(
-                where,
-                f"unit: {full}{same} is protected ({why}); alerter will not act on it",
-            )
+        try:
+            refuse_protected(full, {_normal(u) for u in protected_units})
+        except ProtectedUnitError as e:
+            r.problems.add(where, f"unit: {e}")
             return None
         kind = unit_kind(full)
         if kind in HOST_KINDS:

@@ -35,6 +35,8 @@ from alerter.actions.unitctl import (
     UNIT_SUFFIXES,
     UnitController,
     normalize_unit,
+    protected_owner,
+    refuse_protected,
     revert_values,
     show_names,
     templated_unit,
@@ -67,18 +69,18 @@ class ActionPlan:
 def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -> ActionPlan:
     """Raises ValueError (template, bad unit name or path) or ProtectedUnitError.
 
-    A templated unit must be a service that is not protected (`unitctl.templated_unit`); the unit
-    alerter itself runs in counts as protected. A literal one is checked only by name.
+    A templated unit must be a service that is not protected (`unitctl.templated_unit`); a
+    literal one may be of any kind, and must not be protected either (`unitctl.refuse_protected`).
+    The unit alerter itself runs in counts as protected.
     """
     spec = action.spec
     ctx = alert_context(alert)
     if isinstance(spec, SystemdSpec):
         rendered = spec.unit.render(ctx).strip()
         if not spec.unit.is_static:
-            return ActionPlan(action, templated_unit(rendered, protected | own_units()), alert)
+            return ActionPlan(action, templated_unit(rendered, protected, own_units()), alert)
         unit = normalize_unit(rendered)
-        if unit in protected:
-            raise ProtectedUnitError(f"{unit} is protected (global.protected_units)")
+        refuse_protected(unit, protected, own_units())
         return ActionPlan(action, unit, alert)
     if isinstance(spec, SignalSpec):
         if spec.pidfile is not None:
@@ -112,11 +114,10 @@ class SystemdExecutor:
         spec = plan.action.spec
         assert isinstance(spec, SystemdSpec)
         unit = plan.target
-        if unit in self.protected:
-            raise ProtectedUnitError(f"{unit} is protected (global.protected_units)")
+        refuse_protected(unit, self.protected, own_units())
         if not spec.unit.is_static:
             try:
-                templated_unit(unit, self.protected | own_units())
+                templated_unit(unit, self.protected, own_units())
             except ValueError as e:
                 raise ActionError(str(e)) from None
 
@@ -155,8 +156,13 @@ class SignalExecutor:
         sent = []
         for pid in pids:
             unit = unit_of_pid(pid)
-            if unit in self.protected:
-                raise ProtectedUnitError(f"pid {pid} belongs to {unit}, which is protected")
+            found = None if unit is None else protected_owner(unit, self.protected, own_units())
+            if found is not None:
+                owner, why = found
+                of = "" if owner == unit else f" (of {owner})"
+                raise ProtectedUnitError(
+                    f"pid {pid} belongs to {unit}{of}, which is protected ({why})"
+                )
             try:
                 os.kill(pid, spec.signal)
                 sent.append(pid)

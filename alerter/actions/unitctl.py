@@ -118,19 +118,40 @@ def protected_by(unit: str, protected: Collection[str]) -> str | None:
     return None
 
 
-def templated_unit(rendered: str, protected: Collection[str]) -> str:
+def protected_owner(
+    unit: str, protected: Collection[str], own: Collection[str] = ()
+) -> tuple[str, str] | None:
+    """(the protected unit that the full unit name `unit` is or belongs to, why it is
+    protected), or None. Protected: `protected` (global.protected_units), `own` (the unit alerter
+    runs in), BUILTIN_PROTECTED and every systemd-* unit."""
+    owner = protected_by(unit, {*protected, *own, *BUILTIN_PROTECTED})
+    if owner is None:
+        return None
+    if owner in own:
+        return owner, "alerter runs in it"
+    builtin = owner in BUILTIN_PROTECTED or owner.startswith(BUILTIN_PROTECTED_PREFIX)
+    return owner, "built in" if builtin else "global.protected_units"
+
+
+def refuse_protected(unit: str, protected: Collection[str], own: Collection[str] = ()) -> None:
+    """Raises ProtectedUnitError when `unit` is or belongs to a protected unit
+    (`protected_owner`)."""
+    found = protected_owner(unit, protected, own)
+    if found is not None:
+        owner, why = found
+        same = "" if owner == unit else f" belongs to {owner}, which"
+        raise ProtectedUnitError(f"{unit}{same} is protected ({why}); alerter will not act on it")
+
+
+def templated_unit(rendered: str, protected: Collection[str], own: Collection[str] = ()) -> str:
     """The `.service` a template rendered, if alerter may act on it.
 
     Raises ValueError when it is no valid service name (a target, slice, socket ..., a template
     without instance, bad characters), ProtectedUnitError when it is or belongs to a protected
-    unit (`protected` plus BUILTIN_PROTECTED and systemd-*).
+    unit (`protected_owner`).
     """
     unit = normalize_unit(rendered)
-    owner = protected_by(unit, {*protected, *BUILTIN_PROTECTED})
-    if owner is not None:
-        why = "built in" if owner not in protected else "global.protected_units"
-        same = "" if owner == unit else f" belongs to {owner}, which"
-        raise ProtectedUnitError(f"{unit}{same} is protected ({why}); alerter will not act on it")
+    refuse_protected(unit, protected, own)
     kind = unit_kind(unit)
     if kind != ".service":
         what = "changes the host's state" if kind in _STATE_KINDS else "is no service"

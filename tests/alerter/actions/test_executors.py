@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from alerter.actions import executors
 from alerter.rules.events import LogBatch
 from alerter.runtime.bus import Gate
 from tests.conftest import wait_for
@@ -306,3 +307,34 @@ actions:
             or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("unit", "why"),
+    [
+        ("systemd-logind.service", " (of systemd-*), which is protected (built in)"),
+        ("dbus-broker.service", ", which is protected (built in)"),
+        ("getty@tty1.service", " (of getty@.service), which is protected (built in)"),
+    ],
+)
+def test_signal_to_a_process_of_a_built_in_protected_unit_is_refused(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unit: str, why: str
+) -> None:
+    # protected whatever global.protected_units says (DESIGN: systemd-*, dbus, ...)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        (tmp_path / "app.pid").write_text(f"{proc.pid}\n")
+        monkeypatch.setattr(executors, "unit_of_pid", lambda pid: unit)
+        monkeypatch.setattr(executors, "own_units", frozenset)  # (not cached from the fake)
+        r = harness.build(f"""
+actions:
+  - {{name: hup, type: signal, pidfile: {tmp_path / "app.pid"}, signal: TERM}}
+""")
+        r.handle([fire(alert(["hup"]), T0)], T0)
+        assert harness.outcomes(r) == ["refused_protected"]
+        (detail,) = [x["detail"] for x in r.history()]
+        assert f"pid {proc.pid} belongs to {unit}{why}" in detail
+        assert proc.poll() is None  # not signalled
+    finally:
+        proc.kill()
+        proc.wait()

@@ -404,7 +404,7 @@ def test_label_values_cannot_steer_a_templated_unit_at_the_host(harness: Harness
         "render to a service (NAME or NAME.service)"
     )
     assert details["dbus.socket"]["detail"] == (
-        "dbus.socket belongs to dbus.service, which is protected (global.protected_units); "
+        "dbus.socket belongs to dbus.service, which is protected (built in); "
         "alerter will not act on it"
     )
     # the history's target is the template: nothing a label chose is recorded as acted on

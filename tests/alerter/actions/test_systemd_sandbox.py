@@ -116,7 +116,8 @@ def test_signal_to_a_process_of_a_protected_unit_is_refused(
     harness: Harness, systemd_sandbox: Sandbox
 ) -> None:
     sb, guarded, free = systemd_sandbox, f"{U}-guarded", f"{U}-free"
-    for name in (guarded, free):
+    builtin = f"systemd-{U}-x"  # protected without being listed: every systemd-* unit is
+    for name in (guarded, free, builtin):
         sb.write_unit(
             f"{name}.service",
             f"[Service]\nExecStart=/usr/bin/python3 -c 'import time; time.sleep(1000)' {name}-mark\n",
@@ -127,15 +128,22 @@ def test_signal_to_a_process_of_a_protected_unit_is_refused(
 actions:
   - {{name: hup-guarded, type: signal, process: '{guarded}-mark$', signal: HUP}}
   - {{name: term-free, type: signal, process: '{free}-mark$', signal: TERM}}
+  - {{name: term-builtin, type: signal, process: '{builtin}-mark$', signal: TERM}}
 """,
         protected_units=(f"{guarded}.service",),
     )
     wait_for(lambda: sb.show(f"{free}.service", "MainPID") != "0")
-    r.handle([fire(alert(["hup-guarded", "term-free"]), T0)], T0)
+    wait_for(lambda: sb.show(f"{builtin}.service", "MainPID") != "0")
+    r.handle([fire(alert(["hup-guarded", "term-free", "term-builtin"]), T0)], T0)
     assert r.wait_idle(10)
     outcomes = {x["action"]: (x["outcome"], x["detail"]) for x in r.history()}
     assert outcomes["hup-guarded"][0] == "refused_protected"
     assert f"belongs to {guarded}.service, which is protected" in outcomes["hup-guarded"][1]
     assert outcomes["term-free"][0] == "ok"
+    assert outcomes["term-builtin"][0] == "refused_protected"
+    assert f"{builtin}.service (of systemd-*), which is protected (built in)" in (
+        outcomes["term-builtin"][1]
+    )
+    assert sb.show(f"{builtin}.service", "ActiveState") == "active"
     assert sb.show(f"{guarded}.service", "ActiveState") == "active"
     wait_for(lambda: sb.show(f"{free}.service", "ActiveState") != "active")

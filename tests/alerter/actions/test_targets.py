@@ -68,8 +68,17 @@ def test_sockets_paths_timers_and_instances_of_protected_services_are_protected(
     with pytest.raises(ProtectedUnitError) as e:
         templated_unit(unit, PROTECTED)
     assert str(e.value) == (
-        f"{unit} belongs to {owner}, which is protected (global.protected_units); "
-        "alerter will not act on it"
+        f"{unit} belongs to {owner}, which is protected (built in); alerter will not act on it"
+    )
+
+
+def test_a_unit_of_the_users_list_is_protected_as_theirs_and_alerters_own_as_its() -> None:
+    with pytest.raises(ProtectedUnitError, match=r"web@.service, which is protected \(global.p"):
+        templated_unit("web@1", PROTECTED | {"web@.service"})
+    with pytest.raises(ProtectedUnitError) as e:
+        templated_unit("web", PROTECTED | {"web.service"}, own={"web.service"})
+    assert (
+        str(e.value) == "web.service is protected (alerter runs in it); alerter will not act on it"
     )
 
 
