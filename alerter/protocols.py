@@ -113,6 +113,10 @@ class Dispatcher(Durable, Protocol):
     def firing(self) -> list[Alert]:
         """The alerts the receivers were last told are firing."""
 
+    def refresh(self, firing: Sequence[Alert]) -> None:
+        """The engine's firing alerts as they are now (every tick): an alert held as firing
+        is held with its current annotations and value from then on."""
+
 
 class Actions(Protocol):
     """The actions part (alerter.actions.runner.ActionRunner runs them)."""

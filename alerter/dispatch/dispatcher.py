@@ -151,6 +151,24 @@ class NotificationDispatcher:
         with self._lock:
             return list(self._firing.values())
 
+    def refresh(self, firing: Sequence[Alert]) -> None:
+        """As Alertmanager holds the alert Prometheus last re-sent: a held firing alert whose
+        annotations changed since its transition (a count's summary, say) is held as it is now,
+        in the API and in its groups, so their next notification (a repeat) tells it. A
+        changed value alone is not written: the receivers see annotations, not the value."""
+        with self._lock:
+            for a in firing:
+                held = self._firing.get(a.fingerprint)
+                if held is None or held is a or held.annotations == a.annotations:
+                    continue
+                self._firing[a.fingerprint] = a
+                for route in match_routes(self._route, a.labels):
+                    gid = group_id(route, a.labels)
+                    g = self._groups.get(gid)
+                    if g is not None and a.fingerprint in g.alerts:
+                        g.alerts[a.fingerprint] = a
+                        self._dirty.add(gid)
+
     # --- the checkpoint's part (alerter.runtime.checkpoint.Durable) -------------------------------------
 
     def dirty(self) -> bool:
@@ -275,10 +293,10 @@ class NotificationDispatcher:
     def _group_for(
         self, route: RouteConfig, labels: Mapping[str, str], now: float
     ) -> tuple[str, AggregationGroup]:
-        glabels = group_labels(route, labels)
-        gid = f"{route.id}|{route.receiver}|{labelset_str(glabels)}"
+        gid = group_id(route, labels)
         g = self._groups.get(gid)
         if g is None:
+            glabels = group_labels(route, labels)
             timing = self._timing(route)
             g = AggregationGroup(
                 route.id, route.key, route.receiver, glabels, timing, now + timing.group_wait
@@ -400,3 +418,8 @@ class NotificationDispatcher:
 
 def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def group_id(route: RouteConfig, labels: Mapping[str, str]) -> str:
+    """The aggregation group of an alert with `labels` on `route`."""
+    return f"{route.id}|{route.receiver}|{labelset_str(group_labels(route, labels))}"

@@ -240,6 +240,7 @@ class Daemon:
                     alerts = rs.engine.alerts()
                 self._handle(transitions or [], now)
                 firing = [a for a in alerts if a.state == "firing"]
+                self._guard("dispatcher", rs.dispatcher.refresh, firing)
                 self._guard("actions", rs.actions.tick, firing, now)
                 self.metrics.set_alerts(alerts)
                 self._guard("status", self._send_status, alerts)

@@ -90,6 +90,9 @@ class Recorder:
     def firing(self) -> list[Any]:
         return []
 
+    def refresh(self, firing: Any) -> None:
+        pass
+
     def dirty(self) -> bool:
         return False
 

@@ -141,8 +141,9 @@ actions:
     assert f"belongs to {guarded}.service, which is protected" in outcomes["hup-guarded"][1]
     assert outcomes["term-free"][0] == "ok"
     assert outcomes["term-builtin"][0] == "refused_protected"
-    assert f"{builtin}.service (of systemd-*), which is protected (built in)" in (
-        outcomes["term-builtin"][1]
+    assert (
+        f"{builtin}.service (of systemd-*), which is protected (built in)"
+        in (outcomes["term-builtin"][1])
     )
     assert sb.show(f"{builtin}.service", "ActiveState") == "active"
     assert sb.show(f"{guarded}.service", "ActiveState") == "active"

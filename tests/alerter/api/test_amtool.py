@@ -118,6 +118,20 @@ def test_amtool_queries_alerts_adds_queries_and_expires_a_silence_that_mutes(
     assert sorted(x["labels"]["code"] for x in listed()) == ["404", "500"]
 
 
+def test_amtool_sees_the_annotations_a_firing_alert_has_now(
+    running: Running, amtool: Amtool
+) -> None:
+    # as Alertmanager shows what Prometheus last re-sent: the count in the summary goes on
+    running.write("ERROR 404 first")
+
+    def summaries() -> list[str]:
+        return [a["annotations"]["summary"] for a in amtool.json("alert", "query", "AppErrors")]
+
+    assert wait_for(summaries, timeout=20) == ["1 errors with code 404"]
+    running.write("ERROR 404 second", "ERROR 404 third")
+    wait_for(lambda: summaries() == ["3 errors with code 404"], timeout=20)
+
+
 def test_amtool_reports_the_daemons_refusals(running: Running, amtool: Amtool) -> None:
     bad = amtool.run("silence", "add", "code=~a)|(b", "-c", "x", ok=False)
     assert bad.returncode != 0 and "400" in bad.stderr, bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,28 @@ def test_unchanged_group_is_not_renotified_before_repeat_interval(h: Harness) ->
     assert len(h.settled()) == 1
     h.tick(10 + 3600)
     h.rec.wait(2)
+
+
+def test_a_repeat_tells_the_annotations_the_alert_has_now(
+    store: StateStore, clock: FixedClock
+) -> None:
+    # as Alertmanager tells what Prometheus last re-sent: a count's summary grows while firing
+    h = Harness(store, clock)
+    a = alert(host="a")
+    h.d.handle([tr(a)], h.at(0))
+    h.tick(10)
+    h.rec.wait(1)
+    now = replace(a, annotations={"summary": "500 failures"}, value=500.0)
+    h.d.refresh([now, alert(host="never-held")])
+    assert [x.annotations for x in h.d.firing()] == [{"summary": "500 failures"}]
+    h.tick(10 + 3600)
+    assert h.rec.wait(2)[1].alerts[0].annotations["summary"] == "500 failures"
+    h.d.stop()  # what a restart holds: the annotations as they were last refreshed
+    h2 = Harness(store, clock)
+    try:
+        assert [x.annotations for x in h2.d.firing()] == [{"summary": "500 failures"}]
+    finally:
+        h2.d.stop()
 
 
 def test_resolved_alert_is_sent_when_receiver_wants_resolved(h: Harness) -> None:
