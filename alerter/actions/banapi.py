@@ -2,8 +2,9 @@
 
 GET lists the bans in force (`?all=true`: every recorded ban, newest first, `?limit=`);
 POST `{"address": "203.0.113.7", "duration": "1h", "ports": [22], "comment": "..."}` bans now
-(duration defaults to 10m); DELETE `/api/v1/bans/{address}` lifts. POST and DELETE are
-mutating routes: they need the API token when one is configured.
+(duration defaults to 10m); DELETE `/api/v1/bans/{address}` lifts, as does DELETE
+`/api/v1/bans?address=...` or DELETE `/api/v1/bans` with `{"address": "..."}`. POST and DELETE
+are mutating routes: they need the API token when one is configured.
 """
 
 from __future__ import annotations
@@ -52,8 +53,25 @@ def routes(bans: BanExecutor) -> list[Route]:
         return Response.json({"status": "success", "data": ban.to_json(bans.clock.now())})
 
     def lift_ban(req: Request) -> Response:
+        return lift(req.params["address"])
+
+    def lift_named(req: Request) -> Response:
+        """DELETE /api/v1/bans naming the address in the query or the body."""
+        raw = req.arg("address")
+        if raw is None and req.body.strip():
+            body = req.json()
+            raw = str(body.get("address", "")) if isinstance(body, dict) else None
+        if not raw:
+            raise HTTPError(
+                400,
+                'address: expected ?address=ADDR, a body {"address": ADDR}, or the path '
+                "/api/v1/bans/ADDR",
+            )
+        return lift(raw)
+
+    def lift(raw: str) -> Response:
         try:
-            address = parse_address(req.params["address"])
+            address = parse_address(raw)
         except ValueError as e:
             raise HTTPError(400, f"address: {e}") from None
         try:
@@ -67,6 +85,7 @@ def routes(bans: BanExecutor) -> list[Route]:
     return [
         Route("GET", "/api/v1/bans", list_bans),
         Route("POST", "/api/v1/bans", add_ban, mutating=True),
+        Route("DELETE", "/api/v1/bans", lift_named, mutating=True),
         Route("DELETE", "/api/v1/bans/{address}", lift_ban, mutating=True),
     ]
 

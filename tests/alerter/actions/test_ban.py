@@ -395,6 +395,29 @@ def test_api_routes_validate_ban_list_and_lift(harness: Harness) -> None:
     assert old["liftedAt"] is not None and old["action"] == "manual"
 
 
+def test_delete_on_the_bans_lifts_the_address_in_its_query_or_body(harness: Harness) -> None:
+    # DESIGN: GET/POST/DELETE /api/v1/bans, beside DELETE /api/v1/bans/{address}
+    from alerter.actions.banapi import routes
+    from alerter.api.routes import HTTPError, Request
+
+    _, bans, fw = build(harness)
+    table = {(r.method, r.pattern): r for r in routes(bans)}
+    lift = table[("DELETE", "/api/v1/bans")]
+    assert lift.mutating
+    for address in ("203.0.113.7", "2001:db8::7"):
+        bans.ban(parse_address(address), 3600.0, (), "")
+    query = Request("DELETE", "/api/v1/bans", {"address": ["203.0.113.7"]}, {}, b"", {})
+    body = Request("DELETE", "/api/v1/bans", {}, {}, b'{"address": "2001:db8::7"}', {})
+    done = [json.loads(lift.handler(r).body)["data"]["address"] for r in (query, body)]
+    assert done == ["203.0.113.7", "2001:db8::7"] and fw.banned() == {}
+    with pytest.raises(HTTPError) as e:
+        lift.handler(Request("DELETE", "/api/v1/bans", {}, {}, b"", {}))
+    assert e.value.status == 400 and "?address=ADDR" in e.value.message
+    with pytest.raises(HTTPError) as e:
+        lift.handler(query)
+    assert e.value.status == 404
+
+
 def test_notes_say_why_a_ban_was_not_made(harness: Harness) -> None:
     runner, _, _ = build(harness, max_bans=1)
     home = alert(["ban"], ip="127.0.0.1")
