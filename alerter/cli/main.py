@@ -53,10 +53,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(p)
         return 1
     # Warnings (e.g. a literal target unit an action acts on) are printed, never fail the check.
-    warnings = sorted(
-        (*(w for a in cfg.actions for w in a.warnings), *cfg.warnings),
-        key=lambda w: (w.mark.file, w.mark.line, w.mark.col),
-    )
+    warnings = cfg.all_warnings()
     for w in warnings:
         print(w)
     notes = sorted(cfg.notes, key=lambda n: (n.mark.file, n.mark.line, n.mark.col))

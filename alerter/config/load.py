@@ -21,6 +21,7 @@ from alerter.config.collectors import CollectorConfig, parse_collector
 from alerter.config.regexnotes import re2_notes
 from alerter.config.rulefiles import (
     attach_actions,
+    empty_globs,
     linear_for,
     parse_rule_file_entries,
     read_rule_files,
@@ -92,6 +93,12 @@ class Config:
     # printed by `alerter check`, never fatal: actions on rules a local user can forge
     warnings: tuple[Problem, ...] = ()
     notes: tuple[Problem, ...] = ()  # what `alerter check` tells and nothing is wrong with
+
+    def all_warnings(self) -> list[Problem]:
+        """The config's and its actions' warnings, in file order (`alerter check` prints them,
+        the daemon logs them; never fatal)."""
+        found = (*(w for a in self.actions for w in a.warnings), *self.warnings)
+        return sorted(found, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
 
     def alert_labels(self) -> dict[str, str]:
         """The labels every alert gets (the daemon's and replay's): global.labels plus `host`,
@@ -215,7 +222,10 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         time_intervals=intervals,
         actions=tuple(actions),
         rules=rules,
-        warnings=tuple(forgeable_action_warnings(rules, collectors, attached)),
+        warnings=(
+            *empty_globs(rule_entries, rule_sources),
+            *forgeable_action_warnings(rules, collectors, attached),
+        ),
         notes=tuple(re2_notes(rules, collectors)),
     )
 

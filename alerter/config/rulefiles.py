@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from alerter.config.yamlsource import MapReader, Mark, Problems
+from alerter.config.yamlsource import MapReader, Mark, Problem, Problems
 from alerter.dispatch.config import parse_matcher_list
 from alerter.rules.matchers import Matcher
 from alerter.rules.model import Reference, RuleSet
@@ -194,6 +194,17 @@ def read_rule_files(
             except OSError as err:
                 p.add(where, f"rule_files: cannot read {m}: {err.strerror}")
     return out
+
+
+def empty_globs(entries: Sequence[RuleFileEntry], sources: Sequence[RuleSource]) -> list[Problem]:
+    """Warnings for the glob entries that matched no file (a mistyped directory reads no rules
+    and fails nothing; an empty rules.d is fine, hence a warning)."""
+    read = {s.entry for s in sources}
+    return [
+        Problem(e.mark, f"warning: rule_files: {e.pattern} matches no file; no rules read from it")
+        for i, e in enumerate(entries)
+        if i not in read and not e.pattern.startswith("builtin:") and glob.has_magic(e.pattern)
+    ]
 
 
 def attach_actions(

@@ -175,12 +175,16 @@ def parse_matcher_list(r: MapReader, key: str) -> tuple[Matcher, ...]:
 
 
 def parse_inhibit_rule(r: MapReader) -> InhibitRuleConfig | None:
+    seen = len(r.problems.items)
     source = parse_matcher_list(r, "source_matchers")
+    source_ok = len(r.problems.items) == seen  # (a matcher that did not parse is told alone)
+    seen = len(r.problems.items)
     target = parse_matcher_list(r, "target_matchers")
+    target_ok = len(r.problems.items) == seen
     equal = r.str_list("equal", ())
-    if r.ok and not source:
+    if r.ok and source_ok and not source:
         r.problems.add(r.node, f"{r.what}: source_matchers must list at least one matcher")
-    if r.ok and not target:
+    if r.ok and target_ok and not target:
         r.problems.add(r.node, f"{r.what}: target_matchers must list at least one matcher")
     r.done()
     if not (r.ok and source and target):

@@ -163,6 +163,8 @@ class Daemon:
         return 0
 
     def _start(self, config: Config, previous: Running | None) -> Running:
+        for w in config.all_warnings():  # what `alerter check` prints, in the journal too
+            log.warning("config_warning", problem=str(w))
         engine = self.parts.engine(config, EngineMetrics(self.metrics), self.scan_worker)
         if previous is not None:
             engine.take_over(previous.engine, self.clock.now())

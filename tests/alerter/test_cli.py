@@ -39,6 +39,21 @@ def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
     ]
 
 
+def test_check_warns_of_a_rule_file_glob_that_matches_nothing(tmp_path: Path) -> None:
+    (tmp_path / "rules.d").mkdir()
+    (tmp_path / "rules.d" / "a.yaml").write_text("groups: []\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        'global: {state_dir: s}\nrule_files: ["rules.d/*.yaml", "rule.d/*.yaml", builtin:host]\n'
+    )
+    out = run("check", "-c", str(cfg))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[0] == (
+        f"{cfg}:2:32: warning: rule_files: rule.d/*.yaml matches no file; no rules read from it"
+    )
+    assert out.stdout.splitlines()[1].endswith(", 1 warning(s)")
+
+
 def test_check_prints_action_warnings_and_still_passes(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
@@ -177,3 +192,27 @@ def test_signal_stops_the_daemon_cleanly(tmp_path: Path, sigs: tuple[signal.Sign
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_daemon_logs_the_warnings_check_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import structlog
+
+    import alerter.runtime.daemon
+    from alerter.testing import running_daemon
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        'global: {state_dir: s}\nserver: {listen: "127.0.0.1:0"}\nrule_files: ["rule.d/*.yaml"]\n'
+    )
+    with structlog.testing.capture_logs() as logs:
+        monkeypatch.setattr(
+            alerter.runtime.daemon, "log", structlog.get_logger("alerter.runtime.daemon")
+        )
+        with running_daemon(cfg):
+            pass
+    told = [e["problem"] for e in logs if e["event"] == "config_warning"]
+    assert told == [
+        f"{cfg}:3:14: warning: rule_files: rule.d/*.yaml matches no file; no rules read from it"
+    ]

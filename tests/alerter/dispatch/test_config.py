@@ -99,3 +99,7 @@ def test_inhibit_rule_parses_matchers_and_equal() -> None:
     assert rule.equal == ("host",)
     with pytest.raises(SourceError, match="source_matchers must list at least one matcher"):
         inhibit("{target_matchers: ['a=\"b\"']}")
+    with pytest.raises(SourceError) as e:  # a matcher that does not parse: that problem alone
+        inhibit("{source_matchers: ['alertname=~\"(\"'], target_matchers: ['a=\"b\"']}")
+    (problem,) = e.value.problems
+    assert "source_matchers:" in problem.message and "at least one" not in problem.message
