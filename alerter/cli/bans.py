@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from alerter.cli.apiclient import APIClientError
-from alerter.cli.silence import _fail, client, client_args
+from alerter.cli.silence import _fail, client, client_args, table
 
 
 def register(sub: Any) -> None:
@@ -50,14 +50,18 @@ def cmd_bans_ls(args: argparse.Namespace) -> int:
     if not bans:
         print("no bans in force" if not args.all else "no bans recorded")
         return 0
-    print(f"{'ADDRESS':<40} {'ENDS AT':<21} {'LEFT':>8}  {'PORTS':<10} ACTION")
+    rows = [("ADDRESS", "ENDS AT", "LEFT", "PORTS", "ACTION", "WHY")]
     for b in bans:
-        ports = ",".join(map(str, b["ports"])) or "all"
-        left = f"{b['remainingSeconds']:.0f}s" if b["remainingSeconds"] else "ended"
+        if b["remainingSeconds"]:
+            left = f"{b['remainingSeconds']:.0f}s"
+        else:
+            left = "lifted" if b.get("liftedAt") else "ended"
         flag = " (dry run)" if b["dryRun"] else ""
-        print(
-            f"{b['address']:<40} {b['endsAt'][:19]:<21} {left:>8}  {ports:<10} {b['action']}{flag}"
-        )
+        # a rule's ban: its alert; one by hand: its comment
+        why = b["alertname"] or b["detail"] or ""
+        ports = ",".join(map(str, b["ports"])) or "all"
+        rows.append((b["address"], b["endsAt"][:19], left, ports, b["action"] + flag, why))
+    table(rows)
     return 0
 
 

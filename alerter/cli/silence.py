@@ -16,6 +16,7 @@ from typing import Any
 
 from alerter.cli.apiclient import APIClient, APIClientError
 from alerter.config.yamlsource import parse_duration
+from alerter.notifiers.console import printable
 from alerter.notifiers.model import rfc3339
 from alerter.rules.matchers import parse_matchers
 
@@ -174,7 +175,7 @@ def cmd_silence_ls(args: argparse.Namespace) -> int:
                 s["comment"],
             )
         )
-    _table(rows)
+    table(rows)
     return 0
 
 
@@ -229,7 +230,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                 a["annotations"].get("summary", ""),
             )
         )
-    _table(rows)
+    table(rows)
     return 0
 
 
@@ -253,7 +254,11 @@ def _matchers_text(ms: list[dict[str, Any]]) -> str:
     )
 
 
-def _table(rows: Sequence[tuple[str, ...]]) -> None:
+def table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell. Cells are log text and what API clients wrote
+    (labels, summaries, comments): their control characters are shown escaped, so a terminal
+    never interprets an escape sequence a log line carried."""
+    rows = [tuple(printable(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

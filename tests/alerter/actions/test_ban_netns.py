@@ -210,7 +210,8 @@ def test_cli_bans_add_ls_del_on_the_running_daemon(net: NetnsPair, tmp_path: Pat
     other_port = net.popen_server(NetnsPair.listener_argv(PORT + 1), stdout=subprocess.PIPE)
     assert other_port.stdout is not None and other_port.stdout.readline() == b"listening\n"
     until(lambda: net.connect("192.0.2.3", PORT + 1, 1.0), what="the second listener answers")
-    add = cli("add", "192.0.2.3", "-d", "1h", "-p", str(PORT), "-m", "by hand")
+    # (a comment with a terminal escape: ls shows it escaped)
+    add = cli("add", "192.0.2.3", "-d", "1h", "-p", str(PORT), "-m", "by hand \x1b[2J")
     assert add.returncode == 0, add.stderr
     assert add.stdout.startswith("banned 192.0.2.3 until ")
     assert not net.connect("192.0.2.3", PORT)
@@ -218,12 +219,15 @@ def test_cli_bans_add_ls_del_on_the_running_daemon(net: NetnsPair, tmp_path: Pat
     assert net.connect("192.0.2.2", PORT)
     ls = net.run(net.server, [str(ALERTER), "bans", "ls", "-c", str(tmp_path / "config.yaml")])
     assert "192.0.2.3" in ls.stdout and str(PORT) in ls.stdout and "manual" in ls.stdout
+    assert "by hand \\x1b[2J" in ls.stdout and "\x1b" not in ls.stdout
     refused = cli("add", "127.0.0.1")
     assert refused.returncode == 1 and "never banned (loopback)" in refused.stderr
     lift = cli("del", "192.0.2.3")
     assert lift.returncode == 0, lift.stderr
     assert net.connect("192.0.2.3", PORT)
     assert cli("del", "192.0.2.3").returncode == 1  # nothing left to lift
+    (row,) = cli("ls", "--all").stdout.splitlines()[1:]
+    assert row.split()[:3] == ["192.0.2.3", row.split()[1], "lifted"]
     no_token = net.run(net.server, [str(ALERTER), "bans", "add", "192.0.2.3"])
     assert no_token.returncode == 1 and "401" in no_token.stderr
     d.stop()

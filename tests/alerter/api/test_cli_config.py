@@ -43,3 +43,35 @@ def test_client_commands_take_url_and_token_from_the_config(
     running.write("ERROR 404")
     wait_for(lambda: main(["alerts", "-c", str(cfg)]) == 0 and "404" in capsys.readouterr().out)
     assert main(["silence", "expire", sid, "-c", str(cfg)]) == 0
+
+
+def test_client_tables_show_a_log_lines_terminal_escapes_escaped(
+    tmp_path: Path, http_receiver: HTTPReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a label from a log line, a silence's comment from an API client: neither reaches the
+    # terminal as an escape sequence (ESC [2J clears the screen, OSC 0 sets its title)
+    rules = daemon_fixture.app_errors_rules(1).replace("(?P<code>\\d+)", "(?P<code>\\S+)")
+    started = daemon_fixture.start(tmp_path, http_receiver.url, rules)
+    running = next(started)
+    url, token = running.url, ["--token-file", str(running.token_file)]
+
+    def rows(first: str) -> str:
+        """The table's rows (the daemon, in this process, may log to the same stdout)."""
+        return "\n".join(x for x in capsys.readouterr().out.splitlines() if x.startswith(first))
+
+    def alerts() -> str | None:
+        assert main(["alerts", "--url", url]) == 0
+        return rows("AppErrors") or None
+
+    try:
+        running.write("ERROR 4\x1b[2J04")
+        shown = wait_for(alerts)
+        assert "code=4\\x1b[2J04" in shown and "\x1b" not in shown
+        add = ["silence", "add", "code=x", "-m", "\x1b]0;owned\x07", "--url", url, *token]
+        assert main(add) == 0
+        capsys.readouterr()
+        assert main(["silence", "ls", "--url", url]) == 0
+        listed = rows("")
+        assert "\\x1b]0;owned\\x07" in listed and "\x1b" not in listed and "\x07" not in listed
+    finally:
+        started.close()
