@@ -10,7 +10,10 @@ class AlerterError(Exception):
 
 
 class ConfigError(SourceError, AlerterError):
-    """Config or rule files are invalid; `problems` lists every `FILE:LINE:COL: message`."""
+    """Config or rule files are invalid; `problems` lists every `FILE:LINE:COL: message`.
+    `warnings`: those found beside them (`alerter check` prints both)."""
+
+    warnings: tuple[Problem, ...] = ()
 
     @classmethod
     def single(cls, file: str, message: str, line: int = 1, col: int = 1) -> ConfigError:

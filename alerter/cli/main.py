@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerter import __version__
+from alerter.config.yamlsource import in_file_order
 from alerter.errors import ConfigError, StateError
 from alerter.runtime.logsetup import LEVELS, configure_logging
 
@@ -49,14 +50,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
-        for p in e.problems:
+        # problems and the warnings found beside them, in file order
+        for p in in_file_order((*e.problems, *e.warnings)):
             print(p)
         return 1
     # Warnings (e.g. a literal target unit an action acts on) are printed, never fail the check.
     warnings = cfg.all_warnings()
     for w in warnings:
         print(w)
-    notes = sorted(cfg.notes, key=lambda n: (n.mark.file, n.mark.line, n.mark.col))
+    notes = in_file_order(cfg.notes)
     for n in notes[:NOTES_SHOWN]:
         print(n)
     if len(notes) > NOTES_SHOWN:

@@ -34,6 +34,7 @@ from alerter.config.yamlsource import (
     Problem,
     Problems,
     SourceError,
+    in_file_order,
     load_yaml,
 )
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
@@ -98,7 +99,7 @@ class Config:
         """The config's and its actions' warnings, in file order (`alerter check` prints them,
         the daemon logs them; never fatal)."""
         found = (*(w for a in self.actions for w in a.warnings), *self.warnings)
-        return sorted(found, key=lambda w: (w.mark.file, w.mark.line, w.mark.col))
+        return in_file_order(found)
 
     def alert_labels(self) -> dict[str, str]:
         """The labels every alert gets (the daemon's and replay's): global.labels plus `host`,
@@ -208,7 +209,13 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         rules, attached = attach_actions(rules, rule_entries, rule_sources, p)
     _cross_check(p, rules, collectors, actions)
     if p.items:
-        raise ConfigError(p.items)
+        error = ConfigError(p.items)
+        # the warnings that need no whole config, told with the problems
+        error.warnings = (
+            *(w for a in actions for w in a.warnings),
+            *empty_globs(rule_entries, rule_sources),
+        )
+        raise error
 
     return Config(
         path=file,

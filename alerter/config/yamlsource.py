@@ -10,8 +10,9 @@ from __future__ import annotations
 import builtins
 import contextlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import yaml
@@ -22,7 +23,7 @@ from alerter.config.yamlbounds import compose
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class Mark:
     file: str
     line: int  # 1-based
@@ -41,11 +42,16 @@ class Problem:
         return f"{self.mark}: {self.message}"
 
 
+def in_file_order(problems: Iterable[Problem]) -> list[Problem]:
+    """By file, line and column (the order `alerter check` tells them in)."""
+    return sorted(problems, key=attrgetter("mark"))
+
+
 class SourceError(ValueError):
     """One or more problems in a YAML source; `str()` is one `FILE:LINE:COL: message` per line."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.mark.file, p.mark.line, p.mark.col))
+        self.problems = in_file_order(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

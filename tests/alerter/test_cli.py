@@ -54,6 +54,24 @@ def test_check_warns_of_a_rule_file_glob_that_matches_nothing(tmp_path: Path) ->
     assert out.stdout.splitlines()[1].endswith(", 1 warning(s)")
 
 
+def test_check_tells_the_warnings_found_beside_its_problems(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "global: {state_dir: s}\n"
+        "actions:\n"
+        "  - {name: reboot, type: systemd, unit: reboot.target, operation: start}\n"
+        "  - {name: ssh, type: systemd, unit: ssh}\n"
+    )
+    out = run("check", "-c", str(cfg))
+    assert out.returncode == 1
+    told = out.stdout.splitlines()
+    assert len(told) == 2, told
+    assert told[0].startswith(f"{cfg}:3:41: warning: unit: reboot.target is a target unit")
+    assert told[1] == (
+        f"{cfg}:4:38: unit: ssh.service is protected (built in); alerter will not act on it"
+    )
+
+
 def test_check_prints_action_warnings_and_still_passes(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
