@@ -19,12 +19,17 @@ import jinja2
 
 from alerter.errors import NotifyError
 from alerter.notifiers.config import EmailSettings, NotifierConfig
+from alerter.notifiers.console import printable
 from alerter.notifiers.model import Notification, cut, rfc3339
 from alerter.notifiers.slack import title
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 _ENV.filters["rfc3339"] = rfc3339
-_TEXT_ENV = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)
+# the text part: each value with its control characters escaped (ESC shown as \x1b, a line
+# break in a log line as \n, so it cannot make lines of its own)
+_TEXT_ENV = jinja2.Environment(
+    autoescape=False, undefined=jinja2.StrictUndefined, finalize=lambda v: printable(str(v))
+)
 _TEXT_ENV.filters["rfc3339"] = rfc3339
 
 TEXT = """{{ title }}
@@ -70,8 +75,11 @@ SUBJECT_MAX = 200
 
 
 def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
-    """A header value: control characters (CR, LF ...) become spaces, cut to `limit`."""
-    flat = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
+    """A header value: what is not printable becomes a space, cut to `limit`. That is control
+    characters (CR, LF, NEL ...), the line and paragraph separators (U+2028, U+2029, which
+    Python's email module refuses in a header as it refuses CR and LF: one such label would
+    fail every try of its message) and format characters (bidi overrides)."""
+    flat = text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)
     return cut(flat, limit)
 
 

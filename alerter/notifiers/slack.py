@@ -1,9 +1,11 @@
 """The Slack notifier (incoming webhook): Block Kit plus a plain-text fallback.
 
 Everything that came from alerts (labels, annotations, log lines) is escaped for mrkdwn, which
-also stops `<!channel>`, `<!here>` and `<@U...>` in a log line from notifying anyone. Slack's
-limits (50 blocks, 3000 characters per section text, 150 per header) are kept by truncating
-with a visible note.
+also stops `<!channel>`, `<!here>` and `<@U...>` in a log line from notifying anyone, and cannot
+open or close a code block (```); the text objects are `verbatim`, so Slack does not turn a
+log line's URL, `#channel` or `@here` into a link or mention either. Slack's limits (50 blocks,
+3000 characters per section text, 150 per header) are kept by giving each part of an alert's
+text its own share, cut with a visible note, so no cut falls in a link or a code block.
 """
 
 from __future__ import annotations
@@ -22,18 +24,18 @@ MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_EXAMPLES_TEXT = 1200
+# the other parts of an alert's section text (with the examples, the fixed lines and the link,
+# under MAX_SECTION_TEXT for an external_url of up to 200 characters)
+MAX_HEADLINE_TEXT, MAX_DESCRIPTION_TEXT, MAX_LABELS_TEXT, MAX_NOTES_TEXT = 250, 600, 500, 250
 TRUNCATED = "… (truncated)"
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 
 
 def escape(text: str) -> str:
-    """mrkdwn escaping: the three characters Slack asks for."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _code(text: str) -> str:
-    """Escaped text that cannot close the ``` block it sits in."""
-    return escape(text).replace("```", "`\u200b`\u200b`")
+    """mrkdwn escaping: the three characters Slack asks for, and ``` broken up, so that the
+    text can neither open a code block nor close the one it sits in."""
+    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return out.replace("```", "`\u200b`\u200b`") if "```" in out else out
 
 
 def truncate(text: str, limit: int) -> str:
@@ -57,13 +59,13 @@ def title(n: Notification) -> str:
 def alert_text(a: NotifiedAlert) -> str:
     icon = ":red_circle:" if a.status == "firing" else ":large_green_circle:"
     headline = a.annotations.get("summary") or a.labels.get("alertname", "alert")
-    lines = [f"{icon} *{escape(headline)}*"]
+    lines = [f"{icon} *{truncate(escape(headline), MAX_HEADLINE_TEXT)}*"]
     desc = a.annotations.get("description")
     if desc:
-        lines.append(escape(desc))
+        lines.append(truncate(escape(desc), MAX_DESCRIPTION_TEXT))
     labels = ", ".join(f"{k}={a.labels[k]}" for k in sorted(a.labels) if k != "alertname")
     if labels:
-        lines.append(f"*Labels:* {escape(labels)}")
+        lines.append(f"*Labels:* {truncate(escape(labels), MAX_LABELS_TEXT)}")
     value = str(int(a.value)) if a.value == int(a.value) else f"{a.value:g}"
     since = f"*Since:* {rfc3339(a.starts_at)}"
     if a.ends_at is not None:
@@ -72,11 +74,12 @@ def alert_text(a: NotifiedAlert) -> str:
     if a.generator_url:  # the alert on the daemon's page (<external_url>/#alert-<fingerprint>)
         lines.append(f"<{escape(a.generator_url)}|Open in alerter>")
     if a.examples:
-        body = truncate("\n".join(_code(x) for x in a.examples), MAX_EXAMPLES_TEXT)
+        body = truncate("\n".join(escape(x) for x in a.examples), MAX_EXAMPLES_TEXT)
         lines.append(f"*Log lines:*\n```{body}```")
     if a.action_notes:
-        lines.append("*Actions:*\n" + "\n".join(f"• {escape(x)}" for x in a.action_notes))
-    return truncate("\n".join(lines), MAX_SECTION_TEXT)
+        notes = "\n".join(f"• {escape(x)}" for x in a.action_notes)
+        lines.append("*Actions:*\n" + truncate(notes, MAX_NOTES_TEXT))
+    return truncate("\n".join(lines), MAX_SECTION_TEXT)  # (only a very long external_url)
 
 
 def slack_payload(n: Notification, s: SlackSettings) -> dict[str, Any]:
@@ -102,6 +105,7 @@ def slack_payload(n: Notification, s: SlackSettings) -> dict[str, Any]:
             "text": {
                 "type": "mrkdwn",
                 "text": truncate(f"{counts} · receiver {escape(n.receiver)}", MAX_SECTION_TEXT),
+                "verbatim": True,
             },
         },
     ]
@@ -115,9 +119,12 @@ def slack_payload(n: Notification, s: SlackSettings) -> dict[str, Any]:
         }
     ordered = n.firing + n.resolved
     room = MAX_BLOCKS - len(blocks) - (1 if footer else 0)
-    shown = ordered if len(ordered) <= room else ordered[: room - 1]
+    if len(ordered) > room or n.truncated_alerts:
+        room -= 1  # for the "... and N more" line
+    shown = ordered[:room]
     blocks += [
-        {"type": "section", "text": {"type": "mrkdwn", "text": alert_text(a)}} for a in shown
+        {"type": "section", "text": {"type": "mrkdwn", "text": alert_text(a), "verbatim": True}}
+        for a in shown
     ]
     hidden = len(ordered) - len(shown) + n.truncated_alerts
     if hidden:
@@ -129,7 +136,10 @@ def slack_payload(n: Notification, s: SlackSettings) -> dict[str, Any]:
         )
     if footer:
         blocks.append(footer)
-    payload: dict[str, Any] = {"text": escape(f"{emoji} {head}"), "blocks": blocks}
+    payload: dict[str, Any] = {
+        "text": truncate(escape(f"{emoji} {head}"), MAX_SECTION_TEXT),
+        "blocks": blocks,
+    }
     if s.channel:
         payload["channel"] = s.channel
     if s.username:

@@ -8,6 +8,8 @@ from typing import Any
 
 import structlog
 
+from alerter.notifiers.console import printable
+
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -16,10 +18,11 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream: Any =
     out = stream if stream is not None else sys.stdout
     if fmt is None:
         fmt = "console" if out.isatty() else "json"
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=out.isatty())
+    # JSON escapes every control character; the console renderer prints a value as it is
+    rendering: list[Any] = (
+        [_shown, structlog.dev.ConsoleRenderer(colors=out.isatty())]
         if fmt == "console"
-        else structlog.processors.JSONRenderer()
+        else [structlog.processors.JSONRenderer()]
     )
     structlog.configure(
         processors=[
@@ -28,7 +31,7 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream: Any =
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            renderer,
+            *rendering,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=structlog.PrintLoggerFactory(out),
@@ -38,3 +41,13 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream: Any =
     logging.basicConfig(
         level=logging.WARNING, stream=out, format="%(levelname)s %(name)s: %(message)s"
     )
+
+
+def _shown(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The console's values with control characters escaped: a value may hold log text, whose
+    terminal escapes must not reach the terminal. A traceback keeps its line breaks."""
+    for k, v in event.items():
+        if isinstance(v, str) and not v.isprintable():
+            lines = v.split("\n") if k in ("exception", "stack") else [v]
+            event[k] = "\n".join(printable(x) for x in lines)
+    return event

@@ -31,3 +31,19 @@ def test_console_format_on_request() -> None:
     text = out.getvalue()
     assert "collector_started" in text and "collector=auth" in text
     configure_logging("json", "info", stream=io.StringIO())
+
+
+def test_the_console_shows_a_log_lines_terminal_escapes_escaped() -> None:
+    out = io.StringIO()
+    configure_logging("console", "info", stream=out)
+    log = structlog.get_logger("t")
+    log.info("action_failed", target="a\x9b2Jb", detail="x\x1b]0;t\x07 y")
+    try:
+        raise ValueError("bad \x1b[2Jvalue")
+    except ValueError:
+        log.exception("engine_failed")
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text
+    assert "a\\x9b2Jb" in text and "bad \\x1b[2Jvalue" in text
+    assert "Traceback (most recent call last):\n" in text  # its line breaks kept
+    configure_logging("json", "info", stream=io.StringIO())

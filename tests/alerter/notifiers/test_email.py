@@ -107,6 +107,27 @@ def test_an_untrusted_certificate_is_refused(
     assert "CERTIFICATE_VERIFY_FAILED" in str(e.value) and inbox.messages == []
 
 
+@pytest.mark.integration
+def test_a_label_with_a_line_separator_is_mailed_and_log_escapes_are_shown_escaped(
+    smtp: tuple[Controller, Inbox], ca: trustme.CA, tmp_path: Path
+) -> None:
+    # U+2028 in a header: Python's email refuses it as it refuses CR/LF, so such a label (a
+    # `.*` group) failed every try of its message and held the lane behind it
+    controller, inbox = smtp
+    a = alert(t=SystemClock().now(), host="web\u20281\u0085x\u202e")
+    a = dataclasses.replace(a, examples=("boom \x1b[2J\nforged line",))
+    mail_through_outbox(
+        entry(_port(controller), ca_file(ca, tmp_path)), tmp_path / "state", a, inbox
+    )
+    _, msg = inbox.messages[0]
+    assert msg["Subject"] == "[FIRING:1] HighLoad (web 1 x )"
+    text = msg.get_body(("plain",))
+    assert text is not None
+    assert "> boom \\x1b[2J\\nforged line" in text.get_content()
+    assert "\x1b" not in text.get_content()
+    assert one_line("a\u2028b\u2029c\x85d\u202ee") == "a b c d e"
+
+
 def test_a_label_cannot_add_headers() -> None:
     s = EmailSettings(("ops@example.org",), "a@example.org", "127.0.0.1", 25)
     msg = email_message(one_alert("x\r\nBcc: victim@example.org"), s)

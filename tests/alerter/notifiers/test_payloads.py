@@ -3,6 +3,7 @@ Alertmanager push, console."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -136,9 +137,29 @@ def test_slack_escapes_log_text_so_it_cannot_mention_or_break_formatting() -> No
     text = json.dumps([p["text"], *(b for b in p["blocks"] if b["type"] != "header")])
     assert "<!channel>" not in text and "<!here>" not in text and "<@U123>" not in text
     assert "<!everyone>" not in text
-    section = p["blocks"][2]["text"]["text"]
-    assert "&lt;!here&gt; &amp; &lt;@U123&gt;" in section
-    assert section.count("```") == 2  # the log line's ``` cannot close the code block
+    section = p["blocks"][2]["text"]
+    assert "&lt;!here&gt; &amp; &lt;@U123&gt;" in section["text"]
+    assert section["text"].count("```") == 2  # the log line's ``` cannot close the code block
+    # nor auto-linked (a log line's URL, #channel, @here): the text objects are verbatim
+    assert section["verbatim"] is True and p["blocks"][1]["text"]["verbatim"] is True
+
+
+def test_slack_log_text_outside_the_examples_cannot_open_a_code_block() -> None:
+    # a ``` in a summary, a description or a label opened a block that swallowed the lines
+    # after it, and left the log lines outside any
+    evil = NotifiedAlert(
+        "firing",
+        {"alertname": "Evil", "user": "a```b"},
+        {"summary": "s ```", "description": "Last attempts: x ``` y"},
+        T,
+        None,
+        "e" * 16,
+        examples=("x ``` y",),
+        action_notes=("ran ``` z",),
+    )
+    section = slack_payload(notification(evil), SlackSettings("http://x"))["blocks"][2]["text"]
+    assert section["text"].count("```") == 2
+    assert "*Log lines:*\n```x `\u200b`\u200b` y```" in section["text"]
 
 
 def test_slack_firing_and_resolved_are_distinguishable_and_count_alerts() -> None:
@@ -164,9 +185,20 @@ def test_slack_keeps_within_block_and_section_limits_with_a_visible_note() -> No
     assert len(p["blocks"]) <= MAX_BLOCKS
     texts = [b["text"]["text"] for b in p["blocks"] if b["type"] == "section"]
     assert all(len(t) <= MAX_SECTION_TEXT for t in texts)
-    assert any(t.endswith("(truncated)") for t in texts)
+    assert any("(truncated)" in t for t in texts)
+    # each part is cut on its own: no cut leaves a code block or a link open
+    assert all(t.count("```") % 2 == 0 and t.count("<") == t.count(">") for t in texts)
+    assert len(p["text"]) <= MAX_SECTION_TEXT
+
+
+def test_slack_keeps_a_block_for_the_note_of_alerts_left_out_by_the_group() -> None:
+    # 47 alerts fill the blocks left (50 - header, counts, footer); one the group left out
+    # needs the note: 46 shown, "2 more"
+    many = notification(*(firing(i) for i in range(47)))
+    p = slack_payload(dataclasses.replace(many, truncated_alerts=1), SlackSettings("http://x"))
+    assert len(p["blocks"]) == MAX_BLOCKS
     notes = [e["text"] for b in p["blocks"] if b["type"] == "context" for e in b["elements"]]
-    assert any(re.search(r"and \d+ more alerts not shown", n) for n in notes)
+    assert "… and 2 more alerts not shown" in notes
 
 
 def test_alertmanager_push_sets_ends_at_ahead_while_firing_and_resolve_time_when_resolved() -> None:
