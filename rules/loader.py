@@ -33,6 +33,7 @@ from alerter.rules.model import (
     LOG_AGGREGATES,
     METRIC_AGGREGATES,
     NEEDS_THRESHOLD,
+    SOURCE_KINDS,
     Group,
     LogSelector,
     MetricSelector,
@@ -337,12 +338,20 @@ def _parse_logs(
     if src_node is not None:
         nodes = src_node.value if isinstance(src_node.value, list) else [src_node]
         refs.extend(Reference("source", str(n.value), n.mark) for n in nodes)
+    kinds = lr.str_list("source_kinds", ())
+    for k in kinds:
+        if k not in SOURCE_KINDS:
+            lr.problems.add(
+                lr.raw("source_kinds") or lr.node,
+                f"logs: source_kinds: unknown kind {k!r} (kinds: {', '.join(SOURCE_KINDS)}: "
+                "a file collector's parser type, or journald)",
+            )
     match = _regex(lr, "match", linear)
     exclude = _regex(lr, "exclude", linear)
     where = _parse_matcher_list(lr, "where")
     lr.done()
     literal = required_literal(match) if match is not None else None
-    return LogSelector(tuple(sources), match, exclude, where, literal)
+    return LogSelector(tuple(sources), match, exclude, where, literal, tuple(kinds))
 
 
 def _regex(r: MapReader, key: str, linear: frozenset[str]) -> re.Pattern[str] | None:

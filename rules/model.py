@@ -100,6 +100,13 @@ class LogSelector:
     exclude: re.Pattern[str] | None
     where: tuple[Matcher, ...]
     literal: str | None  # a substring every matching line contains (cheap pre-filter)
+    # `source_kinds`: named no source, the rule reads the collectors of these kinds only
+    # (SOURCE_KINDS; the config resolves them into `sources`: alerter.config.sourcekinds)
+    kinds: tuple[str, ...] = ()
+
+
+# a file collector's parser type, or `journald` for the journal
+SOURCE_KINDS = ("syslog", "journald", "regex", "json", "logfmt", "none")
 
 
 @dataclass(frozen=True, slots=True)

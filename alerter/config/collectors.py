@@ -46,6 +46,14 @@ class CollectorConfig:
         """Does it emit log events (file, journald) rather than samples?"""
         return isinstance(self.spec, (FileConfig, JournaldConfig))
 
+    @property
+    def kind(self) -> str | None:
+        """What a rule's `source_kinds` calls it: a file's parser type, `journald`, or None
+        (no log collector)."""
+        if isinstance(self.spec, FileConfig):
+            return self.spec.parser.type
+        return "journald" if isinstance(self.spec, JournaldConfig) else None
+
 
 def parse_collector(r: MapReader, base_dir: Path) -> CollectorConfig | None:
     name = r.str("name", required=True)

@@ -26,6 +26,7 @@ from alerter.config.rulefiles import (
     parse_rule_file_entries,
     read_rule_files,
 )
+from alerter.config.sourcekinds import read_by_kind
 from alerter.config.trust import forgeable_action_warnings
 from alerter.config.yamlsource import (
     MapReader,
@@ -208,12 +209,15 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     else:
         rules, attached = attach_actions(rules, rule_entries, rule_sources, p)
     _cross_check(p, rules, collectors, actions)
+    entry_of = {src.name: rule_entries[src.entry].mark for src in rule_sources}
+    rules, kind_warnings = read_by_kind(rules, collectors, entry_of)
     if p.items:
         error = ConfigError(p.items)
         # the warnings that need no whole config, told with the problems
         error.warnings = (
             *(w for a in actions for w in a.warnings),
             *empty_globs(rule_entries, rule_sources),
+            *kind_warnings,
         )
         raise error
 
@@ -231,6 +235,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         rules=rules,
         warnings=(
             *empty_globs(rule_entries, rule_sources),
+            *kind_warnings,
             *forgeable_action_warnings(rules, collectors, attached),
         ),
         notes=tuple(re2_notes(rules, collectors)),

@@ -103,7 +103,7 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
         asks = [m for m in rule.logs.where if m.name in TRUSTED_FIELDS and m.op in ("=", "=~")]
         if spec.parser.type in ("none", "syslog") and any(not m.matches({}) for m in asks):
             return None  # such lines have no journald fields: the rule never counts them
-        syslog = [p for p in spec.paths if _syslog_written(p)]
+        syslog = syslog_paths(c)
         if spec.parser.type == "syslog" or syslog:
             what = ", ".join(syslog) or "parser: syslog"
             return f"source {c.name} is a syslog file ({what}), which `logger` writes to"
@@ -128,6 +128,12 @@ def _requires_trusted_value(m: Matcher) -> bool:
         and not m.matches({m.name: ANY_VALUE})
         and (m.name in ALWAYS_SET or not m.matches({}))
     )
+
+
+def syslog_paths(c: CollectorConfig) -> list[str]:
+    """The paths of a file collector that a syslog daemon writes (none for other collectors)."""
+    spec = c.spec
+    return [p for p in spec.paths if _syslog_written(p)] if isinstance(spec, FileConfig) else []
 
 
 def _syslog_written(path: str) -> bool:

@@ -114,6 +114,7 @@ def test_check_notes_the_patterns_that_run_in_re2_and_still_passes(tmp_path: Pat
         "    type: file\n"
         "    paths: [a.log]\n"
         "    parser: {type: regex, pattern: '(?P<a>\\S*)=(?P<b>\\S*)'}\n"
+        "  - {name: journal, type: journald}\n"  # (builtin:sshd's rules read it)
         "rule_files: [r.yaml, 'builtin:sshd']\n"
     )
     out = run("check", "-c", str(cfg))

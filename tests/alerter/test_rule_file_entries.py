@@ -172,13 +172,59 @@ def test_actions_on_rules_a_local_user_can_forge_are_warned_about() -> None:
             actions: {SystemdUnitFailed: [restart-unit]}
         """)
     warned = {str(w.mark): w.message for w in cfg.warnings}
-    assert sorted(warned) == ["alerter.yaml:12:15", "alerter.yaml:14:15"]
+    assert sorted(warned) == ["alerter.yaml:12:15"]
     syslog_rule = warned["alerter.yaml:12:15"]
     assert syslog_rule.startswith("warning: SystemdUnitFailedSyslog (actions: restart-unit)")
     assert "source syslog is a syslog file (/var/log/syslog)" in syslog_rule
-    assert "source journal is the journal, and the rule requires no field" in syslog_rule
-    # nginx's rules name no source: they read every log collector, the syslog file included
-    assert warned["alerter.yaml:14:15"].startswith("warning: NginxHTTPAuthFailures (actions: ban)")
+    # (its source_kinds: syslog files only, not the journal; nginx's rules name no source and
+    # read the files of their kinds only, `web`, which nginx alone writes: no warning)
+    assert "source journal" not in syslog_rule
+
+
+def test_a_packs_rules_that_name_no_source_read_the_collectors_of_their_kinds() -> None:
+    # another program's file is not sshd's: nginx writes a Basic-auth user name raw, newlines
+    # included, so a client can put a "Failed password ... from ADDR" line of its own there
+    cfg = load("""
+        rule_files:
+          - builtin:sshd
+          - builtin:nginx
+          - {path: builtin:kernel, sources: [web]}
+        """)
+    got = {r.alert: r.logs.sources for r in cfg.rules.rules() if r.logs is not None}
+    assert got["SSHBruteForce"] == ("syslog", "journal")
+    assert got["NginxHTTPAuthFailures"] == ("web",)
+    assert got["KernelOOMKill"] == ("web",)  # named on the entry: the user's word
+    assert cfg.warnings == ()
+
+
+def test_a_pack_with_no_collector_of_its_kinds_reads_nothing_and_check_says_so() -> None:
+    cfg = parse_config(
+        textwrap.dedent("""
+        collectors:
+          - {name: auth, type: file, paths: [/var/log/auth.log]}
+          - {name: web, type: file, paths: [/var/log/nginx/error.log], parser: {type: none}}
+        rule_files: [builtin:sshd]
+        """),
+        "alerter.yaml",
+        {},
+    )
+    assert {r.logs.sources for r in cfg.rules.rules() if r.logs is not None} == {("",)}
+    engine = Engine(cfg.rules, {})
+    line = "Failed password for root from 203.0.113.9 port 22 ssh2"
+    for t in range(10):
+        for source in ("auth", "web"):
+            logs(engine, float(t), [LogEvent(float(t), source, line)])
+    assert engine.alerts() == []
+    told = sorted(str(w) for w in cfg.warnings)
+    assert told == [
+        "alerter.yaml:3:5: warning: collector 'auth' reads a syslog file (/var/log/auth.log) "
+        "with parser none: builtin:sshd skip it (their rules read syslog lines by their "
+        "header); set parser: {type: syslog}",
+        "alerter.yaml:5:14: warning: builtin:sshd: SSHBruteForce, SSHInvalidUsers, "
+        "SSHAuthRefused read no collector: they read the kinds their `source_kinds` names "
+        "(syslog files, read with parser: {type: syslog}, and the journal) and this config has "
+        "none; give the entry `sources:` to name others",
+    ]
 
 
 def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:

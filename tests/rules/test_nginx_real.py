@@ -175,6 +175,41 @@ def test_the_nginx_pack_fires_for_the_real_client_only(
     assert (logs / "access.log").read_text().count("198.51.100.7") == 18  # UA and Referer
 
 
+def test_lines_a_client_writes_into_nginxs_error_log_are_no_other_programs(
+    nginx: tuple[int, Path], tmp_path: Path
+) -> None:
+    """nginx writes a Basic-auth user name raw to its error log, newlines included: a client
+    puts lines of its own there, sshd's and pam_unix's shapes among them. builtin:sshd and
+    builtin:pam, loaded beside the README's nginx config with no `sources:`, read the syslog
+    files and the journal only (their `source_kinds`), so such lines count for nobody."""
+    port, logs = nginx
+    sshd = "Failed password for root from 203.0.113.9 port 22 ssh2"
+    pam = "pam_unix authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.9"
+    for forged in (sshd, pam):
+        assert [get(port, "/private/", f"a\n{forged}\nb:x") for _ in range(8)] == [401] * 8
+    lines = (logs / "error.log").read_text().splitlines()
+    assert lines.count(sshd) == 8 and lines.count(pam) == 8  # on lines of their own
+
+    snippet = readme_yaml("The nginx pack reads both of nginx's logs")
+    config, check = checked_config(
+        tmp_path,
+        snippet.replace("/var/log/nginx/", f"{logs}/") + "  - builtin:sshd\n  - builtin:pam\n",
+    )
+    # (no syslog file, no journal: the two packs read nothing, and check says so)
+    assert "builtin:sshd: SSHBruteForce, SSHInvalidUsers, SSHAuthRefused read no collector" in check
+    # (nor NginxHTTPAuthFailures: the client split its own lines, dodging its own count only)
+    assert replay_firing(config, {"nginx_error": logs / "error.log"}) == set()
+    # what stops them is that: pointed at the error log by hand, they count the forged lines
+    told, _ = checked_config(
+        tmp_path,
+        snippet.replace("/var/log/nginx/", f"{logs}/")
+        + "  - {path: builtin:sshd, sources: [nginx_error]}\n",
+    )
+    assert replay_firing(told, {"nginx_error": logs / "error.log"}) == {
+        ("SSHBruteForce", "203.0.113.9")
+    }
+
+
 # TLS records no TLS client sends: a handshake record longer than TLS allows, and one too short
 # for the handshake message it starts (OpenSSL 3: "packet length too long", "length too short")
 TOO_LONG = b"\x16\x03\x01\xff\xff" + b"\x00" * 64
