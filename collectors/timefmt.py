@@ -5,7 +5,9 @@ format (`%d/%b/%Y:%H:%M:%S %z`), or auto-detection when no format is given. Time
 zone are local time. Syslog's year-less `Mmm dd hh:mm:ss` gets the year that puts it closest
 before "now" (a line stamped Dec 31 read on Jan 1 belongs to last year): a stamp more than
 FUTURE (5 minutes) ahead of now was written last year, so a year-old log read from its start
-is not taken for lines of the coming hours or days (DESIGN "Event time").
+is not taken for lines of the coming hours or days (DESIGN "Event time"). A strptime format with
+a month and a day but no year (dovecot's `%b %d %H:%M:%S`) gets the same year, not strptime's
+1900.
 
 Every parser keeps a cache by timestamp text: a log's lines share their second, and strptime
 costs several microseconds, a dict lookup tens of nanoseconds. The cache is bounded (cleared when
@@ -92,7 +94,42 @@ def _auto(text: str) -> float | None:
     return syslog_time(text, time.time())
 
 
+_YEAR = re.compile(r"%[-#]?[YyGCcx]")
+_MONTH_AND_DAY = re.compile(r"%[-#]?[bBhm].*%[-#]?[de]|%[-#]?[de].*%[-#]?[bBhm]", re.S)
+
+
+def yearless(fmt: str) -> bool:
+    """A strptime format with a month and a day but no year (dovecot's `%b %d %H:%M:%S`)."""
+    return _YEAR.search(fmt) is None and _MONTH_AND_DAY.search(fmt) is not None
+
+
+def _yearless(fmt: str) -> TimeFn:
+    """strptime for a format without a year: the year syslog's stamps get (`guess_year`),
+    where strptime alone would give 1900. (Parsed within a leap year, so that Feb 29 reads.)"""
+    full = "%Y " + fmt
+
+    def parse(text: str) -> float | None:
+        try:
+            return guess_year(datetime.strptime("2000 " + text, full), time.time())
+        except (ValueError, OverflowError, OSError):
+            return None
+
+    return parse
+
+
+def guess_year(dt: datetime, now: float) -> float:
+    """`dt` (its year ignored) in the year that puts it closest before `now`: this year's, or
+    last year's when this year's is more than FUTURE ahead (a line stamped Dec 31 read on Jan
+    1 was written last year). Raises ValueError for Feb 29 in a year without one."""
+    year = time.localtime(now).tm_year
+    t = dt.replace(year=year).timestamp()
+    return dt.replace(year=year - 1).timestamp() if t > now + FUTURE else t
+
+
 def _strptime(fmt: str) -> TimeFn:
+    if yearless(fmt):
+        return _yearless(fmt)
+
     def parse(text: str) -> float | None:
         try:
             return datetime.strptime(text, fmt).timestamp()
@@ -194,14 +231,10 @@ def syslog_time(text: str, now: float) -> float | None:
         return None
     if month is None or s[9] != ":" or s[12] != ":":
         return None
-    year = time.localtime(now).tm_year
     try:
-        t = datetime(year, month, day, hh, mm, ss).timestamp()
-        if t > now + FUTURE:  # in the future: it was written last year
-            t = datetime(year - 1, month, day, hh, mm, ss).timestamp()
+        return guess_year(datetime(2000, month, day, hh, mm, ss), now)
     except (ValueError, OverflowError, OSError):
         return None
-    return t
 
 
 CACHE_SIZE = 4096  # distinct timestamp texts kept: over an hour of a log with a line a second
@@ -256,4 +289,4 @@ def time_cache(fmt: str | None) -> TimeCache:
         return TimeCache(_epoch_ms)
     if fmt in ("rfc3339", "iso8601"):
         return TimeCache(iso_time)
-    return TimeCache(_strptime(fmt))
+    return TimeCache(_strptime(fmt), time.time if yearless(fmt) else None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -93,3 +93,20 @@ def test_fast_path_examples() -> None:
     assert parse("28/Nov/2026:07:00:00 -0130") == 1_795_854_600.0
     assert parse("30/Feb/2026:07:00:00 +0000") is None
     assert parse("28/nov/2026:07:00:00 +0000") == 1_795_849_200.0  # strptime ignores case
+
+
+def test_a_format_without_a_year_gets_the_year_syslog_stamps_get() -> None:
+    # dovecot's log_path lines ("Dec 05 21:50:40 auth: Info: ..."): strptime alone says 1900,
+    # which replay placed there and the daemon counted as late
+    from alerter.collectors.timefmt import yearless
+
+    parse = time_parser("%b %d %H:%M:%S")
+    now = datetime.now()
+    recent = now.replace(microsecond=0) - timedelta(minutes=10)
+    assert parse(recent.strftime("%b %d %H:%M:%S")) == recent.timestamp()
+    # more than 5 minutes ahead of now: last year's
+    ahead = now.replace(microsecond=0) + timedelta(hours=6)
+    assert parse(ahead.strftime("%b %d %H:%M:%S")) == ahead.replace(year=ahead.year - 1).timestamp()
+    assert yearless("%b %d %H:%M:%S") and yearless("%d.%m. %H:%M")
+    assert not yearless("%Y-%m-%d") and not yearless("%H:%M:%S") and not yearless("%d/%b/%y")
+    assert time_parser("%H:%M:%S")("10:00:00") == strptime("10:00:00", "%H:%M:%S")  # as it was
