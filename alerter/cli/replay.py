@@ -108,18 +108,26 @@ _ZSTD = b"\x28\xb5\x2f\xfd"
 
 def open_log(path: str) -> IO[str]:
     """A log file as text, decompressed when it is gzip, bzip2 or xz (UTF-8; a byte that is
-    not becomes U+FFFD, as the daemon reads it)."""
+    not becomes U+FFFD, as the daemon reads it). Line ends are not translated: a `\r` is
+    text, as it is to the daemon (`_blocks` drops it where it ends a line)."""
     with open(path, "rb") as f:
         head = f.read(6)
     for magic, opener in _COMPRESSED:
         if head.startswith(magic):
-            return opener(path, "rt", encoding="utf-8", errors="replace")
+            return opener(path, "rt", encoding="utf-8", errors="replace", newline="")
     if head.startswith(_ZSTD):
         raise ReplayError(
             f"{path}: zstd-compressed, which replay does not read: decompress it first "
             f"(`zstd -dc {path} > FILE`) and replay FILE"
         )
-    return open(path, encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace", newline="")
+
+
+def _lines_end(text: str) -> str:
+    """`text` without the `\r` that ends a line (CRLF files), as the daemon reads lines: a
+    `\r` inside a line stays (it starts no line of its own)."""
+    text = text.replace("\r\n", "\n") if "\r" in text else text
+    return text[:-1] if text.endswith("\r") else text
 
 
 def _blocks(path: str) -> Iterator[str]:
@@ -132,13 +140,13 @@ def _blocks(path: str) -> Iterator[str]:
                 text = f.read(_BLOCK)
                 if not text:
                     if carry:
-                        yield carry
+                        yield _lines_end(carry)
                     return
                 cut = text.rfind("\n")
                 if cut < 0:
                     carry += text
                     continue
-                yield carry + text[:cut]
+                yield _lines_end(carry + text[:cut])
                 carry = text[cut + 1 :]
     except (OSError, EOFError, lzma.LZMAError) as e:  # (gzip.BadGzipFile is an OSError)
         raise ReplayError(f"{path}: cannot read it: {e}") from None

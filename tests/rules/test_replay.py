@@ -264,3 +264,24 @@ def test_a_compressed_log_replay_cannot_read_is_an_error_that_says_why(
     args = Namespace(config=str(tmp_path / "config.yaml"), log=[f"web={bad}"], from_=None, to=None)
     assert cmd_replay(args, io.StringIO()) == 2
     assert capsys.readouterr().err.startswith(f"{bad}: {says}")
+
+
+def test_replay_splits_lines_where_the_daemon_does(tmp_path: Path) -> None:
+    # a \r inside a line (a progress bar) starts no line of its own in the daemon; a CRLF
+    # file's lines end before their \r. Replay read files with universal newlines, where a
+    # rule anchored at a line's start matched the text after a \r.
+    write_logs(tmp_path)
+    attempt = "Failed password for root from 9.9.9.9 port 22 ssh2"
+
+    def fired(old: str, new: str, lines: str) -> list[str]:
+        (tmp_path / "ssh.yaml").write_text(SSH_RULES.replace(old, new, 1))
+        (tmp_path / "json.log").write_text("")
+        with open(tmp_path / "auth.log", "w", newline="") as f:
+            f.write(lines)
+        got = replay(tmp_path, f"auth={tmp_path}/auth.log")
+        return [t["state"] for t in got if t["alertname"] == "SSHBruteForce"]
+
+    progress = "".join(f"Nov 28 06:00:0{i} h app: 10%\r{attempt}\n" for i in range(6))
+    assert fired("Failed password", "^Failed password", progress) == []
+    crlf = "".join(f"Nov 28 06:00:0{i} h sshd[1]: {attempt}\r\n" for i in range(6))
+    assert fired(" port'", " port 22 ssh2$'", crlf) == ["firing"]  # (ends the line)
