@@ -163,7 +163,8 @@ def parse_action(
         r.problems.add(r.raw("cooldown") or r.node, "cooldown: must be >= 0")
     if verify is not None and verify <= 0:
         r.problems.add(r.raw("verify") or r.node, "verify: must be > 0")
-    r.done()
+    # the type decides which keys are known: without one, none is told as unknown
+    r.done(extra_known=() if atype is not None else tuple(r.keys()))
     if name is None or atype is None or spec is None or len(r.problems.items) > before:
         return None
     return ActionConfig(

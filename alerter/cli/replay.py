@@ -322,9 +322,12 @@ class Summary:
 
     def line(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
+        none = "; no line replayed: the logs are empty, or --from/--to leave none" * (
+            not self.lines
+        )
         return (
             f"replay: {self.lines} lines, {self.skipped} skipped (late), "
-            f"{self.transitions} transitions, {self.seconds:.1f} s, {rate:,.0f} lines/s"
+            f"{self.transitions} transitions, {self.seconds:.1f} s, {rate:,.0f} lines/s{none}"
         )
 
 

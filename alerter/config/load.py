@@ -157,10 +157,13 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     server = _parse_server(top.map("server"), p, base_dir)
 
     collectors = []
+    told: set[str] = set()  # names of entries whose problems are told: not "unknown" as well
     for r in top.items("collectors"):
         c = parse_collector(r, base_dir)
         if c is not None:
             collectors.append(c)
+        else:
+            told.add(_name_of(r))
     _check_unique(p, [(c.name, c.mark) for c in collectors], "collector")
 
     notifiers = []
@@ -187,6 +190,8 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         a = parse_action(r, g.protected_units, base_dir)
         if a is not None:
             actions.append(a)
+        else:
+            told.add(_name_of(r))
     _check_unique(p, [(a.name, a.mark) for a in actions], "action")
 
     rule_entries = parse_rule_file_entries(top)
@@ -208,7 +213,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         )  # alerter.rules.loader.RuleFileError: still cross-check
     else:
         rules, attached = attach_actions(rules, rule_entries, rule_sources, p)
-    _cross_check(p, rules, collectors, actions)
+    _cross_check(p, rules, collectors, actions, told)
     entry_of = {src.name: rule_entries[src.entry].mark for src in rule_sources}
     rules, kind_warnings = read_by_kind(rules, collectors, entry_of)
     if p.items:
@@ -332,9 +337,19 @@ def _check_unique(p: Problems, names: list[tuple[str, Mark]], what: str) -> None
         seen.add(name)
 
 
-def _cross_check(p: Problems, rules: RuleSet, collectors: list[Any], actions: list[Any]) -> None:
-    collector_names = {c.name for c in collectors}
-    action_names = {a.name for a in actions}
+def _name_of(r: MapReader) -> str:
+    """The `name:` of an entry that did not parse ("" without one)."""
+    n = r.raw("name")
+    return n.value if n is not None and isinstance(n.value, str) else ""
+
+
+def _cross_check(
+    p: Problems, rules: RuleSet, collectors: list[Any], actions: list[Any], told: set[str]
+) -> None:
+    """References to actions and collectors that no entry defines (those of entries whose own
+    problems are told, `told`, are not told again)."""
+    collector_names = {c.name for c in collectors} | told
+    action_names = {a.name for a in actions} | told
     for ref in rules.references():
         if ref.kind == "action" and ref.name not in action_names:
             p.items.append(

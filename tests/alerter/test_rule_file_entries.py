@@ -90,6 +90,23 @@ def test_unknown_alert_and_unknown_action_are_errors_at_their_position() -> None
     ]
 
 
+def test_an_action_whose_entry_is_wrong_is_told_once_not_as_unknown_too() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(
+            textwrap.dedent("""
+            actions:
+              - {name: restart, type: restrat, unit: web}
+            rule_files:
+              - path: builtin:kernel
+                actions: {KernelOOMKill: [restart]}
+            """),
+            "alerter.yaml",
+            {},
+        )
+    (problem,) = exc.value.problems
+    assert "restrat" in str(problem) and "unknown action" not in str(problem)
+
+
 def test_disable_leaves_a_packs_rules_out_by_alert_name() -> None:
     cfg = load("""
         rule_files:

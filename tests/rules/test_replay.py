@@ -285,3 +285,13 @@ def test_replay_splits_lines_where_the_daemon_does(tmp_path: Path) -> None:
     assert fired("Failed password", "^Failed password", progress) == []
     crlf = "".join(f"Nov 28 06:00:0{i} h sshd[1]: {attempt}\r\n" for i in range(6))
     assert fired(" port'", " port 22 ssh2$'", crlf) == ["firing"]  # (ends the line)
+
+
+def test_a_replay_of_nothing_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_logs(tmp_path)
+    (tmp_path / "empty.log").write_text("")
+    assert replay(tmp_path, f"auth={tmp_path}/empty.log") == []
+    summary = capsys.readouterr().err.splitlines()[-1]
+    assert (
+        summary.startswith("replay: 0 lines") and "no line replayed: the logs are empty" in summary
+    )
