@@ -10,7 +10,10 @@ proves:
   `=~".*"` or `=~".+"`, which every entry satisfies). Message text, and fields
   the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
   `identifier`), prove nothing.
-Other files (an nginx or application log) are written by their program alone. The check cannot
+Other files (an nginx or application log) are written by their program alone, with its
+clients' text in them (nginx writes a Basic-auth user name raw, newlines included): a pack
+reads such a file only where it is of the pack's `source_kinds` (its own program's: nginx's
+rules, an nginx log) or named (alerter.config.sourcekinds). The check cannot
 judge the values a rule requires (`_UID="1000"` trusts that user); it only says whether the rule
 asks journald at all.
 """
