@@ -189,6 +189,8 @@ def test_slack_keeps_within_block_and_section_limits_with_a_visible_note() -> No
     # each part is cut on its own: no cut leaves a code block or a link open
     assert all(t.count("```") % 2 == 0 and t.count("<") == t.count(">") for t in texts)
     assert len(p["text"]) <= MAX_SECTION_TEXT
+    notes = [e["text"] for b in p["blocks"] if b["type"] == "context" for e in b["elements"]]
+    assert any(re.search(r"and \d+ more alerts not shown", n) for n in notes)
 
 
 def test_slack_keeps_a_block_for_the_note_of_alerts_left_out_by_the_group() -> None:
