@@ -152,22 +152,15 @@ class NotificationDispatcher:
             return list(self._firing.values())
 
     def refresh(self, firing: Sequence[Alert]) -> None:
-        """As Alertmanager holds the alert Prometheus last re-sent: a held firing alert whose
-        annotations changed since its transition (a count's summary, say) is held as it is now,
-        in the API and in its groups, so their next notification (a repeat) tells it. A
-        changed value alone is not written: the receivers see annotations, not the value."""
+        """As Alertmanager holds the alert Prometheus last re-sent: a held firing alert is held
+        as the engine has it now (a count's summary grows), for the API and for its groups'
+        next notification (a repeat), which renders each firing alert as held here. Not
+        written to the store: after a restart the engine's first tick tells it again."""
         with self._lock:
+            held = self._firing
             for a in firing:
-                held = self._firing.get(a.fingerprint)
-                if held is None or held is a or held.annotations == a.annotations:
-                    continue
-                self._firing[a.fingerprint] = a
-                for route in match_routes(self._route, a.labels):
-                    gid = group_id(route, a.labels)
-                    g = self._groups.get(gid)
-                    if g is not None and a.fingerprint in g.alerts:
-                        g.alerts[a.fingerprint] = a
-                        self._dirty.add(gid)
+                if a.fingerprint in held:
+                    held[a.fingerprint] = a
 
     # --- the checkpoint's part (alerter.runtime.checkpoint.Durable) -------------------------------------
 
@@ -293,10 +286,10 @@ class NotificationDispatcher:
     def _group_for(
         self, route: RouteConfig, labels: Mapping[str, str], now: float
     ) -> tuple[str, AggregationGroup]:
-        gid = group_id(route, labels)
+        glabels = group_labels(route, labels)
+        gid = f"{route.id}|{route.receiver}|{labelset_str(glabels)}"
         g = self._groups.get(gid)
         if g is None:
-            glabels = group_labels(route, labels)
             timing = self._timing(route)
             g = AggregationGroup(
                 route.id, route.key, route.receiver, glabels, timing, now + timing.group_wait
@@ -317,6 +310,8 @@ class NotificationDispatcher:
 
     def _render(self, now: float) -> Callable[[Alert], NotifiedAlert]:
         def render(a: Alert) -> NotifiedAlert:
+            if a.state == "firing":  # as it is now (`refresh`), where it still fires
+                a = self._firing.get(a.fingerprint) or a
             try:
                 notes = tuple(self._action_notes(a.fingerprint))
             except Exception:  # notes are a nicety; never lose the notification over them
@@ -418,8 +413,3 @@ class NotificationDispatcher:
 
 def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-def group_id(route: RouteConfig, labels: Mapping[str, str]) -> str:
-    """The aggregation group of an alert with `labels` on `route`."""
-    return f"{route.id}|{route.receiver}|{labelset_str(group_labels(route, labels))}"
