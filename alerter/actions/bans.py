@@ -26,6 +26,7 @@ from alerter.actions.nft import Firewall
 from alerter.config.yamlsource import format_duration
 from alerter.errors import ActionError
 from alerter.protocols import Clock
+from alerter.rules.templates import rfc3339
 from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
@@ -61,20 +62,16 @@ class Ban:
             "address": str(self.address),
             "family": family(self.address),
             "ports": list(self.ports),
-            "bannedAt": _rfc3339(self.time),
-            "endsAt": _rfc3339(self.until),
+            "bannedAt": rfc3339(self.time),
+            "endsAt": rfc3339(self.until),
             "remainingSeconds": round(max(0.0, self.until - now), 3) if self.in_force(now) else 0,
-            "liftedAt": _rfc3339(self.lifted) if self.lifted is not None else None,
+            "liftedAt": rfc3339(self.lifted) if self.lifted is not None else None,
             "action": self.action,
             "alertname": self.alertname,
             "fingerprint": self.fingerprint,
             "dryRun": self.dry_run,
             "detail": self.detail,
         }
-
-
-def _rfc3339(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _row(r: Sequence[Any]) -> Ban:

@@ -11,7 +11,6 @@ hold while the disk is full.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import sqlite3
 import threading
@@ -21,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from alerter.rules.templates import rfc3339
 from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
@@ -54,7 +54,7 @@ class Record:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "time": dt.datetime.fromtimestamp(self.time, dt.UTC).isoformat().replace("+00:00", "Z"),
+            "time": rfc3339(self.time),
             "action": self.action,
             "target": self.target,
             "fingerprint": self.fingerprint,

@@ -34,7 +34,7 @@ def test_firing_restarts_the_unit_and_records_it(harness: Harness) -> None:
     assert harness.metric("restart-web", "ok") == 1
     (rec,) = r.history(a.fingerprint)
     assert rec["target"] == "web.service" and rec["dryRun"] is False
-    assert rec["time"] == "2023-11-14T22:13:20Z"
+    assert rec["time"] == "2023-11-14T22:13:20.000Z"
     assert r.notes(a.fingerprint) == ["restarted web.service at 22:13 UTC, 1 of 3 in the last hour"]
 
 
@@ -88,7 +88,11 @@ def test_repeats_every_cooldown_while_firing_then_one_exhausted_notification(
     run_ticks(r, harness.clock, [a], 3600 - 60, step=10)  # ticks for almost the whole window
     assert harness.units.operations() == [("restart", "web.service")] * 3
     times = [rec["time"] for rec in reversed(r.history()) if rec["outcome"] == "ok"]
-    assert times == ["2023-11-14T22:13:20Z", "2023-11-14T22:18:20Z", "2023-11-14T22:23:20Z"]
+    assert times == [
+        "2023-11-14T22:13:20.000Z",
+        "2023-11-14T22:18:20.000Z",
+        "2023-11-14T22:23:20.000Z",
+    ]
     assert harness.outcomes(r) == ["ok", "ok", "ok", "skipped_limit"]
     assert harness.emitted_names() == [(EXHAUSTED, "firing")]
     ex = harness.emitted[0].alert
