@@ -1,6 +1,7 @@
 """Fakes for tests and benches (shipped in the package, like structlog.testing): a clock, units,
-a recording notifier, position stores and collector stats, a free loopback port, and the real
-daemon run in-process."""
+a recording notifier, position stores and collector stats, a recording sink (the bus's side of
+a collector), recording engine hooks, a free loopback port, and the real daemon run
+in-process."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import socket
 import textwrap
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from alerter.rules.events import Event, LogBatch, LogEvent, Sample
 
 if TYPE_CHECKING:
     from alerter.runtime.daemon import Daemon
@@ -220,6 +223,68 @@ class RecordingNotifier:
             ok = self._cond.wait_for(lambda: len(self.sent) >= count, timeout)
         assert ok, f"expected {count} notifications, got {len(self.sent)}"
         return list(self.sent)
+
+
+class RecordingSink:
+    """Records what comes through either door (`events`: log events and samples, in order);
+    acks at once unless `auto_ack` is False (then `ack_all()` does)."""
+
+    def __init__(self, auto_ack: bool = True) -> None:
+        self.auto_ack = auto_ack
+        self.events: list[Event] = []
+        self.batches = 0
+        self.parse_errors = 0  # counted by the batches, once all their lines were parsed
+        self.texts: list[str | None] = []  # the text each batch carries (None: lines only)
+        self.unacked: list[Callable[[], None]] = []
+        self.lock = threading.Lock()
+
+    def put_lines(self, batch: LogBatch, ack: Callable[[], None] | None = None) -> bool:
+        with self.lock:
+            self.texts.append(batch.block)  # (not joined by asking)
+            self.events.extend(batch)  # (every line parsed now)
+            self.parse_errors += batch.parse_errors
+            self.batches += 1
+            if ack is not None:
+                if self.auto_ack:
+                    ack()
+                else:
+                    self.unacked.append(ack)
+        return True
+
+    def put_samples(self, samples: Sequence[Sample]) -> bool:
+        with self.lock:
+            self.events.extend(samples)
+            self.batches += 1
+        return True
+
+    def ack_all(self) -> None:
+        with self.lock:
+            acks, self.unacked = self.unacked, []
+        for a in acks:
+            a()
+
+    @property
+    def lines(self) -> list[str]:
+        with self.lock:
+            return [e.line for e in self.events if isinstance(e, LogEvent)]
+
+
+class RecordingHooks:
+    """The engine's hooks (alerter.rules.engine.EngineHooks), recording template errors and
+    evicted keys."""
+
+    def __init__(self) -> None:
+        self.template_errors: list[tuple[str, str]] = []
+        self.evicted: list[tuple[str, int, str]] = []
+
+    def template_error(self, group: str, message: str) -> None:
+        self.template_errors.append((group, message))
+
+    def key_evicted(self, alertname: str, count: int, reason: str) -> None:
+        self.evicted.append((alertname, count, reason))
+
+    def evaluation_duration(self, group: str, seconds: float) -> None:
+        pass
 
 
 def free_port() -> int:

@@ -21,8 +21,7 @@ from alerter.collectors.base import Collector, PollingCollector
 from alerter.config.collectors import CollectorConfig, build_collector, parse_collector
 from alerter.config.yamlsource import MapReader, Problems, load_yaml
 from alerter.rules.events import LogEvent, Sample
-from alerter.testing import MemoryPositions, RecordingStats
-from tests.collectors.conftest import RecordingSink
+from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import wait_for
 
 FAKE_JOURNALCTL = """

@@ -17,8 +17,8 @@ import structlog
 import alerter.collectors.tail
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.rules.events import LogBatch
-from alerter.testing import MemoryPositions, RecordingStats
-from tests.collectors.conftest import RecordingSink, others_read_to_end
+from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
+from tests.collectors.conftest import others_read_to_end
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -13,12 +13,8 @@ from alerter.collectors.file import FileCollector, FileConfig, MultilineConfig
 from alerter.collectors.lines import lines_within as _lines_within
 from alerter.collectors.parsers import ParserConfig
 from alerter.collectors.tail import SavedPosition
-from tests.collectors.conftest import (
-    MemoryPositions,
-    RecordingSink,
-    RecordingStats,
-    others_read_to_end,
-)
+from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
+from tests.collectors.conftest import others_read_to_end
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

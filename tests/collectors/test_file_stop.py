@@ -13,7 +13,7 @@ import pytest
 
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.rules.events import LogBatch
-from tests.collectors.conftest import MemoryPositions, RecordingSink, RecordingStats
+from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

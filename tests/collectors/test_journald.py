@@ -18,11 +18,7 @@ from alerter.collectors.journald import (
     parse_priority,
 )
 from alerter.rules.events import LogBatch, LogEvent
-from tests.collectors.conftest import (
-    MemoryPositions,
-    RecordingSink,
-    RecordingStats,
-)
+from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import Sandbox, wait_for
 
 

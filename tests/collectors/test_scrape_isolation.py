@@ -19,8 +19,7 @@ import requests
 
 from alerter.collectors.prometheus import SKIPPED, PrometheusCollector, PrometheusConfig
 from alerter.rules.events import Sample
-from alerter.testing import RecordingStats, free_port
-from tests.collectors.conftest import RecordingSink
+from alerter.testing import RecordingSink, RecordingStats, free_port
 from tests.conftest import stop_process, wait_for
 
 pytestmark = pytest.mark.integration

@@ -38,18 +38,3 @@ def sample(e: Engine, t: float, name: str, value: float, **labels: str) -> list[
 
 def states(ts: list[Transition]) -> list[tuple[str, str]]:
     return [(t.alert.alertname, t.state) for t in ts]
-
-
-class RecordingHooks:
-    def __init__(self) -> None:
-        self.template_errors: list[tuple[str, str]] = []
-        self.evicted: list[tuple[str, int, str]] = []
-
-    def template_error(self, group: str, message: str) -> None:
-        self.template_errors.append((group, message))
-
-    def key_evicted(self, alertname: str, count: int, reason: str) -> None:
-        self.evicted.append((alertname, count, reason))
-
-    def evaluation_duration(self, group: str, seconds: float) -> None:
-        pass

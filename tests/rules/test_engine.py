@@ -11,7 +11,8 @@ import pytest
 from alerter.rules.events import LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.model import Rule
-from tests.rules.helpers import RecordingHooks, engine, log, logs, states
+from alerter.testing import RecordingHooks
+from tests.rules.helpers import engine, log, logs, states
 
 BRUTE = """
 groups:

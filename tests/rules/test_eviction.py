@@ -14,7 +14,8 @@ from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogEvent
 from alerter.rules.plans import KeyedFindall
-from tests.rules.helpers import RecordingHooks, engine, log, logs, states
+from alerter.testing import RecordingHooks
+from tests.rules.helpers import engine, log, logs, states
 
 RULE = """
 groups:

@@ -16,7 +16,8 @@ from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.model import RuleSet, Threshold
 from alerter.rules.sweep import sweeps
-from tests.rules.helpers import RecordingHooks, engine, logs
+from alerter.testing import RecordingHooks
+from tests.rules.helpers import engine, logs
 
 MATCH = r"'(?:repeated (?P<n>\d+) )?login user=(?P<user>\S+) ip=(?P<ip>\S+) v=(?P<v>\S+)'"
 # aggregate -> what the rule needs besides a threshold
