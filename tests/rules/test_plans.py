@@ -54,7 +54,7 @@ PINNED = {
     "nginx/6/NginxProbes": "KeyedGated",
     "nginx/7/NginxPathTraversal": "KeyedAnyGated(21)",
     "nginx/8/NginxProbesErrorLog": "KeyedGated",
-    "pam/0/PAMAuthFailures": "KeyedGated",
+    "pam/0/PAMAuthFailures": "Fieldless(KeyedGated, else LiteralScan)",
     "pam/1/SudoRefused": "Fieldless(KeyedAnyGated(4), else AnyLiteralScan(4))",
     "pam/2/SuFailures": "Fieldless(KeyedGated, else LiteralScan)",
     "postfix/0/PostfixSASLAuthFailures": "KeyedGated",
