@@ -32,9 +32,9 @@ PINNED = {
     "apache/1/ApacheProbes": "KeyedAnyGated(5)",
     "apache/2/ApacheBadRequests": "KeyedAnyGated(6)",
     "deadman/0/LogSourceSilent": "Touch",
-    "dovecot/0/DovecotLoginFailures": "KeyedFindall",
-    "dovecot/1/DovecotAuthFailures": "KeyedFindall",
-    "dovecot-aggressive/0/DovecotSessionsWithoutAuth": "KeyedFindall",
+    "dovecot/0/DovecotLoginFailures": "KeyedAnyGated(3)",
+    "dovecot/1/DovecotAuthFailures": "KeyedAnyGated(4)",
+    "dovecot-aggressive/0/DovecotSessionsWithoutAuth": "KeyedAnyGated(3)",
     "nginx-aggressive/0/NginxTLSHandshakeErrors": "KeyedGated",
     "postfix-aggressive/0/PostfixAbortedSessions": "KeyedAnyGated(4)",
     "postfix-aggressive/1/PostfixFailedAuthSessions": "KeyedGated",
@@ -73,8 +73,8 @@ PINNED = {
     "sshd-aggressive/2/SSHLoginGraceTimeouts": "Fieldless(KeyedGated, else LiteralScan)",
     "systemd/0/SystemdUnitFailed": "RegexScan",
     "systemd/1/SystemdUnitRestarting": "RegexScan",
-    "systemd-syslog/0/SystemdUnitFailedSyslog": "KeyedFindall",
-    "systemd-syslog/1/SystemdUnitRestartingSyslog": "KeyedFindall",
+    "systemd-syslog/0/SystemdUnitFailedSyslog": "KeyedGated",
+    "systemd-syslog/1/SystemdUnitRestartingSyslog": "KeyedGated",
 }
 
 # the randomized batch test's rules (tests/rules/test_batches.py): one or more per strategy
