@@ -129,16 +129,17 @@ def check_parser_config(cfg: ParserConfig) -> None:
 def make_parser(cfg: ParserConfig, clock: Callable[[], float] = time.time) -> Parser:
     """Build the parser for a validated config (raises ValueError otherwise).
 
-    `clock` gives the "now" that year-less syslog timestamps are placed near.
+    `clock` gives the "now" that year-less timestamps (syslog's, a `time_format` without a
+    year) are placed before.
     """
     check_parser_config(cfg)
     if cfg.type == "regex":
         assert cfg.pattern is not None
-        return RegexParser(compile_pattern(cfg.pattern), cfg.time_field, cfg.time_format)
+        return RegexParser(compile_pattern(cfg.pattern), cfg.time_field, cfg.time_format, clock)
     if cfg.type == "json":
-        return JSONParser(cfg.time_field, cfg.time_format)
+        return JSONParser(cfg.time_field, cfg.time_format, clock)
     if cfg.type == "logfmt":
-        return LogfmtParser(cfg.time_field, cfg.time_format)
+        return LogfmtParser(cfg.time_field, cfg.time_format, clock)
     if cfg.type == "syslog":
         return SyslogLineParser(clock)
     return NoneParser()
@@ -149,9 +150,14 @@ class _FieldParser:
 
     time_field: str | None
 
-    def __init__(self, time_field: str | None, time_format: str | None) -> None:
+    def __init__(
+        self,
+        time_field: str | None,
+        time_format: str | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.time_field = time_field
-        self._times = time_cache(time_format)  # text (or None) -> time
+        self._times = time_cache(time_format, clock)  # text (or None) -> time
 
     def parse(self, line: str) -> ParseResult:
         raise NotImplementedError
@@ -217,9 +223,13 @@ class RegexParser(_FieldParser):
     """Named groups become fields (groups that did not take part are left out)."""
 
     def __init__(
-        self, rx: re.Pattern[str], time_field: str | None, time_format: str | None
+        self,
+        rx: re.Pattern[str],
+        time_field: str | None,
+        time_format: str | None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(time_field, time_format)
+        super().__init__(time_field, time_format, clock)
         self.rx = rx
 
     def parse(self, line: str) -> ParseResult:

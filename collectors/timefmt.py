@@ -80,7 +80,7 @@ def iso_time(text: str) -> float | None:
         return None
 
 
-def _auto(text: str) -> float | None:
+def _auto(text: str, clock: Callable[[], float] = time.time) -> float | None:
     v = _epoch_number(text)
     if v is not None:
         # Seconds until the year 5138, then milliseconds, microseconds, nanoseconds.
@@ -91,7 +91,7 @@ def _auto(text: str) -> float | None:
     t = iso_time(text)
     if t is not None:
         return t
-    return syslog_time(text, time.time())
+    return syslog_time(text, clock())
 
 
 _YEAR = re.compile(r"%[-#]?[YyGCcx]")
@@ -103,14 +103,14 @@ def yearless(fmt: str) -> bool:
     return _YEAR.search(fmt) is None and _MONTH_AND_DAY.search(fmt) is not None
 
 
-def _yearless(fmt: str) -> TimeFn:
+def _yearless(fmt: str, clock: Callable[[], float]) -> TimeFn:
     """strptime for a format without a year: the year syslog's stamps get (`guess_year`),
     where strptime alone would give 1900. (Parsed within a leap year, so that Feb 29 reads.)"""
     full = "%Y " + fmt
 
     def parse(text: str) -> float | None:
         try:
-            return guess_year(datetime.strptime("2000 " + text, full), time.time())
+            return guess_year(datetime.strptime("2000 " + text, full), clock())
         except (ValueError, OverflowError, OSError):
             return None
 
@@ -126,9 +126,9 @@ def guess_year(dt: datetime, now: float) -> float:
     return dt.replace(year=year - 1).timestamp() if t > now + FUTURE else t
 
 
-def _strptime(fmt: str) -> TimeFn:
+def _strptime(fmt: str, clock: Callable[[], float] = time.time) -> TimeFn:
     if yearless(fmt):
-        return _yearless(fmt)
+        return _yearless(fmt, clock)
 
     def parse(text: str) -> float | None:
         try:
@@ -274,19 +274,20 @@ class TimeCache(dict[Any, "float | None"]):
             self._since = self._clock() if now is None else now
 
 
-def time_parser(fmt: str | None) -> TimeFn:
+def time_parser(fmt: str | None, clock: Callable[[], float] = time.time) -> TimeFn:
     """A cached function from timestamp text to epoch seconds (None when it does not parse)."""
-    return time_cache(fmt).__getitem__
+    return time_cache(fmt, clock).__getitem__
 
 
-def time_cache(fmt: str | None) -> TimeCache:
-    """The cache behind `time_parser(fmt)`: index it with a text (or None) for its time."""
-    if fmt is None:
-        return TimeCache(_auto, time.time)  # its syslog fallback reads the clock
+def time_cache(fmt: str | None, clock: Callable[[], float] = time.time) -> TimeCache:
+    """The cache behind `time_parser(fmt)`: index it with a text (or None) for its time.
+    `clock`: the "now" a year-less stamp is placed before (replay: the file's last write)."""
+    if fmt is None:  # (its syslog fallback reads the clock)
+        return TimeCache(lambda text: _auto(text, clock), clock)
     if fmt == "epoch":
         return TimeCache(_epoch)
     if fmt == "epoch_ms":
         return TimeCache(_epoch_ms)
     if fmt in ("rfc3339", "iso8601"):
         return TimeCache(iso_time)
-    return TimeCache(_strptime(fmt), time.time if yearless(fmt) else None)
+    return TimeCache(_strptime(fmt, clock), clock if yearless(fmt) else None)

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import lzma
+import os
 import socket
 from argparse import Namespace
 from collections.abc import Callable
@@ -295,3 +296,26 @@ def test_a_replay_of_nothing_says_so(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (
         summary.startswith("replay: 0 lines") and "no line replayed: the logs are empty" in summary
     )
+
+
+def test_year_less_stamps_are_placed_before_the_files_last_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an auth.log of Dec 4-8 a year ago, replayed on a Dec 6: placed before today, Dec 4-5
+    # landed in this year and Dec 6-8 in the last (18 of 30 lines skipped as late); placed
+    # before the file's last write, they are in order, in their year
+    write_logs(tmp_path)
+    year = datetime.now().year - 1
+    days = [datetime(year, 12, d, 10, 0, i) for d in (4, 5, 6, 7, 8) for i in range(6)]
+    with open(tmp_path / "auth.log", "w") as f:
+        for t in days:
+            f.write(
+                f"{t.strftime('%b %e %H:%M:%S')} h sshd[1]: Failed password for root from "
+                f"9.9.9.{t.day} port 22 ssh2\n"
+            )
+    written = datetime(year, 12, 8, 23, 59).timestamp()
+    os.utime(tmp_path / "auth.log", (written, written))
+    got = replay(tmp_path, f"auth={tmp_path}/auth.log")
+    fired = [(t["time"][:10], t["labels"]["ip"]) for t in got if t["state"] == "firing"]
+    assert fired == [(f"{year}-12-0{d}", f"9.9.9.{d}") for d in (4, 5, 6, 7, 8)]
+    assert "30 lines, 0 skipped (late)" in capsys.readouterr().err
