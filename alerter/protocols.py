@@ -12,6 +12,7 @@ from typing import Any, Protocol, Self
 
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.events import LogLines, Sample
+from alerter.rules.logmetrics import LogMetrics
 
 
 class Clock(Protocol):
@@ -23,6 +24,11 @@ class Clock(Protocol):
 
 class RuleEngine(Protocol):
     """Pure evaluation of rules over events; the daemon calls it from one thread only."""
+
+    @property
+    def log_metrics(self) -> LogMetrics | None:
+        """The log-derived metrics (`metrics:` of the rule groups) it keeps, served on
+        /metrics (None: it keeps none)."""
 
     def process(self, batch: LogLines, now: float) -> list[Transition]:
         """Feed one source's log lines. Log rules fire in the processing of the line that

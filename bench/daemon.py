@@ -57,8 +57,7 @@ from pathlib import Path
 
 import psutil
 
-# the checkout's packages first; this directory (daemon_logs) after them, so that `rules` is the
-# package and not bench/rules.py
+# the checkout's packages first; this directory (daemon_logs, daemon_tools) after them
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))

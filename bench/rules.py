@@ -22,8 +22,9 @@ process and the helper together while the pipeline ran.
 
     .venv/bin/python bench/rules.py [--lines N] [--keys N] [--no-fail2ban]
 
-Goals: sshd rule >= 0.5 of bare, all packs >= 0.3, replay >= 200k lines/s, >= 10x fail2ban,
-< 150 MB with 200k keys.
+Goals: sshd rule >= 0.5 of bare, all packs >= 0.3, replay of 5 packs over 2 files >= 200k
+lines/s (the earlier performance issue's; issue 12's replay goal, >= 1M lines/s with one sshd
+rule, is bench/daemon.py's), >= 10x fail2ban, < 150 MB with 200k keys.
 
 This is the engine in-process. The daemon users run (the real `alerter run` process with the
 syslog and nginx regex parsers, `alerter replay`, its RSS at 200k keys, line-to-webhook latency)
@@ -405,7 +406,7 @@ def main() -> None:
         f"10 log-derived metrics:   all packs {n / alone:,.0f} -> {n / with_metrics:,.0f} lines/s "
         f"({(with_metrics / alone - 1) * 100:+.1f}% time; goal within 10%)"
     )
-    print(f"replay (5 packs, 2 files):{n / r:>12,.0f} lines/s  (goal >= 200,000)")
+    print(f"replay (5 packs, 2 files):{n / r:>12,.0f} lines/s  (goal >= 200,000 for 5 packs)")
     print(f"auth part, sshd pack:     {n_auth / auth_pipe:>12,.0f} lines/s")
     if f2b is not None:
         print(

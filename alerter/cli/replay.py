@@ -67,8 +67,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay.set_defaults(func=cmd_replay)
 
 
-def parse_time(text: str) -> float:
-    """RFC 3339 (`2024-05-01T10:00:00Z`) or epoch seconds."""
+def parse_bound(text: str) -> float:
+    """A --from or --to time: RFC 3339 (`2024-05-01T10:00:00Z`) or epoch seconds."""
     from datetime import datetime
 
     try:
@@ -470,11 +470,11 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 paths = getattr(c.spec, "paths", ())
                 pairs.extend((c.name, p) for pat in paths for p in sorted(glob.glob(pat)))
     try:
-        end = parse_time(args.to) if args.to else None
+        end = parse_bound(args.to) if args.to else None
         start = None
         if args.from_:
             try:
-                start = parse_time(args.from_)
+                start = parse_bound(args.from_)
             except ValueError:
                 if end is None:
                     raise

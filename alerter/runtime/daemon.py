@@ -103,8 +103,7 @@ class Daemon:
 
     def _log_metrics(self) -> LogMetrics | None:
         rs = self.run_state
-        lm = getattr(rs.engine, "log_metrics", None) if rs is not None else None  # (fakes: none)
-        return lm if isinstance(lm, LogMetrics) else None
+        return rs.engine.log_metrics if rs is not None else None
 
     # --- lifecycle ---------------------------------------------------------------------
 

@@ -131,7 +131,7 @@ def alert_groups(src: Source, now: float) -> list[dict[str, Any]]:
     for a in sorted(alerts, key=lambda a: (a.state != "firing", a.alertname, a.fingerprint)):
         status = routed.status(a, now) if routed else {"silencedBy": [], "inhibitedBy": []}
         routes: list[Any] = (routed.routes_for(a.labels) if routed else []) or [None]
-        view = alert_view(a, status, taken.get(a.fingerprint, []))
+        view = alert_card(a, status, taken.get(a.fingerprint, []))
         for r in routes:
             labels = group_labels(r, a.labels) if r is not None else {}
             receiver = r.receiver if r is not None else ""
@@ -190,7 +190,8 @@ def alerts_token(src: Source, now: float) -> tuple[Any, ...]:
     )
 
 
-def alert_view(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[str, Any]:
+def alert_card(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[str, Any]:
+    """One alert as the page shows it (its card): not the Prometheus API's alert view."""
     since = a.fired_at if a.state == "firing" and a.fired_at is not None else a.active_at
     return {
         "fingerprint": a.fingerprint,

@@ -30,6 +30,7 @@ class FakeEngine:
         self.seen = 0
         self.samples: list[Sample] = []
         self.firing: dict[str, Alert] = {}
+        self.log_metrics = None
 
     def process(self, batch: LogBatch, now: float) -> list[Transition]:
         out = []

@@ -88,7 +88,7 @@ def seen(transitions: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
     """(seconds after T0, alertname, state) of each transition."""
     out = []
     for t in transitions:
-        secs = round(cli_replay.parse_time(t["time"]) - T0)
+        secs = round(cli_replay.parse_bound(t["time"]) - T0)
         out.append((secs, t["alertname"], t["state"]))
     return out
 
@@ -131,7 +131,7 @@ def test_replay_and_alerter_test_agree_on_the_same_input(tmp_path: Path) -> None
     for ts in range(0, end + 1, 15):
         firing: dict[str, dict[str, Any]] = {}
         for t in got:
-            if cli_replay.parse_time(t["time"]) - T0 <= ts:
+            if cli_replay.parse_bound(t["time"]) - T0 <= ts:
                 key = json.dumps(t["labels"], sort_keys=True)
                 if t["state"] == "firing":
                     firing[key] = t
