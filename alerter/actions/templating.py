@@ -52,6 +52,25 @@ class FieldTemplate:
     def is_static(self) -> bool:
         return self.compiled is None
 
+    def labels_read(self) -> frozenset[str]:
+        """The labels the template cannot render without: `labels.NAME` and `labels["NAME"]`
+        (not `labels.get(...)`, which has a default)."""
+        if self.compiled is None:
+            return frozenset()
+        names = set()
+        tree = _ENV.parse(self.source)
+        for n in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
+            if isinstance(n, jinja2.nodes.Getattr):
+                if _is_labels(n.node) and n.attr != "get":
+                    names.add(n.attr)
+            elif (
+                isinstance(n, jinja2.nodes.Getitem)
+                and _is_labels(n.node)
+                and isinstance(n.arg, jinja2.nodes.Const)
+            ):
+                names.add(str(n.arg.value))
+        return frozenset(names)
+
     @property
     def literal_prefix(self) -> str:
         """The text before the first tag (all of it for plain text)."""
@@ -158,3 +177,7 @@ def alert_json(alert: Alert) -> str:
         },
         separators=(",", ":"),
     )
+
+
+def _is_labels(node: jinja2.nodes.Node) -> bool:
+    return isinstance(node, jinja2.nodes.Name) and node.name == "labels"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from alerter.actions.config import ActionConfig, parse_action
+from alerter.config.actionlabels import unknown_label_warnings
 from alerter.config.collectors import CollectorConfig, parse_collector
 from alerter.config.regexnotes import re2_notes
 from alerter.config.rulefiles import (
@@ -242,6 +243,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
             *empty_globs(rule_entries, rule_sources),
             *kind_warnings,
             *forgeable_action_warnings(rules, collectors, attached),
+            *unknown_label_warnings(rules, actions, ("host", *g.labels), attached),
         ),
         notes=tuple(re2_notes(rules, collectors)),
     )

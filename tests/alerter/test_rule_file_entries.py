@@ -303,7 +303,28 @@ def test_alerter_check_prints_the_warning_and_passes(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(f"{config}:11:38: warning: KernelOOMKill (actions: ban)")
     assert "source syslog is a syslog file" in lines[0]
-    assert lines[-1].endswith("1 warning(s)")
+    # and a ban reading labels.ip on a rule whose alerts have none (keyed by process)
+    assert lines[1].startswith(
+        f"{config}:11:38: warning: KernelOOMKill (action ban): the action reads labels.ip, "
+        "which KernelOOMKill's alerts never have (they have: alertname, host, process, severity)"
+    )
+    assert lines[-1].endswith("2 warning(s)")
+
+
+def test_an_action_reading_a_label_its_rules_alerts_never_have_is_warned_about() -> None:
+    # builtin:pam's PAMAuthFailures is keyed by rhost: a ban reading labels.ip would fail at
+    # every firing; SSHBruteForce is keyed by ip
+    cfg = load("""
+        rule_files:
+          - {path: builtin:pam, sources: [journal], actions: {PAMAuthFailures: [ban]}}
+          - {path: builtin:sshd, sources: [journal], actions: {SSHBruteForce: [ban]}}
+        """)
+    told = [w.message for w in cfg.warnings if "reads labels." in w.message]
+    assert told == [
+        "warning: PAMAuthFailures (action ban): the action reads labels.ip, which "
+        "PAMAuthFailures's alerts never have (they have: alertname, host, rhost, severity); it "
+        "would fail at every firing"
+    ]
 
 
 def test_a_configured_protected_list_does_not_unprotect_the_built_in_units() -> None:
