@@ -121,10 +121,17 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
     return None
 
 
+# the transports any local process can send by (`_TRANSPORT` proves the writer only where it
+# is none of these: the kernel's, the audit subsystem's)
+OPEN_TRANSPORTS = ("syslog", "journal", "stdout")
+
+
 def _requires_trusted_value(m: Matcher) -> bool:
     """`m` requires a field journald sets to hold some values, not any value (`=~".*"`,
     `=~".+"`); nor a missing one, for the fields journald reads from /proc, which a sender that
-    exits at once leaves out of its entries."""
+    exits at once leaves out of its entries. A transport any process can use proves nothing."""
+    if m.name == "_TRANSPORT" and any(m.matches({m.name: t}) for t in OPEN_TRANSPORTS):
+        return False
     return (
         m.name in TRUSTED_FIELDS
         and m.op in ("=", "=~")

@@ -368,7 +368,10 @@ def test_where_on_the_entry_adds_a_trusted_condition_to_every_log_rule_of_the_pa
             actions: {PostfixSASLAuthFailures: [ban]}
         """)
     rules = {r.alert: r for r in cfg.rules.rules()}
-    assert [str(m) for m in rules["PostfixRejects"].logs.where] == ['_SYSTEMD_UNIT=~"postfix@.*"']
+    assert [str(m) for m in rules["PostfixRejects"].logs.where] == [
+        '_TRANSPORT=~"|syslog"',  # the pack's own
+        '_SYSTEMD_UNIT=~"postfix@.*"',
+    ]
     assert rules["PostfixSASLAuthFailures"].actions == ("ban",)
     assert cfg.warnings == ()  # journald proves the writer: no warning
     # the same without the condition is warned about
@@ -379,6 +382,13 @@ def test_where_on_the_entry_adds_a_trusted_condition_to_every_log_rule_of_the_pa
             actions: {PostfixSASLAuthFailures: [ban]}
         """)
     assert [w.message.split(" (")[0] for w in cfg.warnings] == ["warning: PostfixSASLAuthFailures"]
+    # (the pack's own `_TRANSPORT=~"|syslog"` proves nothing: any process sends by syslog; the
+    # kernel pack's `_TRANSPORT=~"|kernel"` does)
+    cfg = load("""
+        rule_files:
+          - {path: builtin:kernel, sources: [journal], actions: {KernelOOMKill: [restart-unit]}}
+        """)
+    assert not [w for w in cfg.warnings if "the journal" in w.message]
 
 
 def test_a_pack_rule_with_the_entrys_where_counts_only_matching_entries() -> None:

@@ -32,13 +32,13 @@ PINNED = {
     "apache/1/ApacheProbes": "KeyedAnyGated(5)",
     "apache/2/ApacheBadRequests": "KeyedAnyGated(6)",
     "deadman/0/LogSourceSilent": "Touch",
-    "dovecot/0/DovecotLoginFailures": "KeyedAnyGated(3)",
-    "dovecot/1/DovecotAuthFailures": "KeyedAnyGated(4)",
-    "dovecot-aggressive/0/DovecotSessionsWithoutAuth": "KeyedAnyGated(3)",
+    "dovecot/0/DovecotLoginFailures": "Fieldless(KeyedAnyGated(3), else AnyLiteralScan(3))",
+    "dovecot/1/DovecotAuthFailures": "Fieldless(KeyedAnyGated(4), else AnyLiteralScan(4))",
+    "dovecot-aggressive/0/DovecotSessionsWithoutAuth": "Fieldless(KeyedAnyGated(3), else AnyLiteralScan(3))",
     "nginx-aggressive/0/NginxTLSHandshakeErrors": "KeyedGated",
-    "postfix-aggressive/0/PostfixAbortedSessions": "KeyedAnyGated(4)",
-    "postfix-aggressive/1/PostfixFailedAuthSessions": "KeyedGated",
-    "postfix-aggressive/2/PostfixSASLMechanismProbes": "KeyedGated",
+    "postfix-aggressive/0/PostfixAbortedSessions": "Fieldless(KeyedAnyGated(4), else AnyLiteralScan(4))",
+    "postfix-aggressive/1/PostfixFailedAuthSessions": "Fieldless(KeyedGated, else LiteralScan)",
+    "postfix-aggressive/2/PostfixSASLMechanismProbes": "Fieldless(KeyedGated, else LiteralScan)",
     # kernel rules filter on journal fields (where: _TRANSPORT / _PID, _UID) that a line
     # without fields passes: a batch without fields is counted per key (Fieldless), others are
     # found by literal and judged one by one; systemd's by regex scan
@@ -57,9 +57,9 @@ PINNED = {
     "pam/0/PAMAuthFailures": "Fieldless(KeyedGated, else LiteralScan)",
     "pam/1/SudoRefused": "Fieldless(KeyedAnyGated(4), else AnyLiteralScan(4))",
     "pam/2/SuFailures": "Fieldless(KeyedGated, else LiteralScan)",
-    "postfix/0/PostfixSASLAuthFailures": "KeyedGated",
-    "postfix/1/PostfixRelayDenied": "KeyedAnyGated(1)",
-    "postfix/2/PostfixRejects": "KeyedAnyGated(10)",
+    "postfix/0/PostfixSASLAuthFailures": "Fieldless(KeyedGated, else LiteralScan)",
+    "postfix/1/PostfixRelayDenied": "Fieldless(KeyedAnyGated(1), else AnyLiteralScan(1))",
+    "postfix/2/PostfixRejects": "Fieldless(KeyedAnyGated(10), else AnyLiteralScan(10))",
     # sshd rules filter on the journal's _UID (Fieldless, as kernel's) and anchor at the
     # message start; each match holds one of their alternatives' literals, rarer than the
     # ` from ` they share, if any: the lines holding one are searched in place, counted per
