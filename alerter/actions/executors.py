@@ -153,16 +153,13 @@ class SignalExecutor:
         spec = plan.action.spec
         assert isinstance(spec, SignalSpec)
         pids = self._pids(spec, plan.target)
-        sent = []
+        sent: list[int] = []
+        refused: list[str] = []  # the pids that run in a protected unit, and why
         for pid in pids:
-            unit = unit_of_pid(pid)
-            found = None if unit is None else protected_owner(unit, self.protected, own_units())
-            if found is not None:
-                owner, why = found
-                of = "" if owner == unit else f" (of {owner})"
-                raise ProtectedUnitError(
-                    f"pid {pid} belongs to {unit}{of}, which is protected ({why})"
-                )
+            why = self._protected(pid)
+            if why is not None:
+                refused.append(why)
+                continue
             try:
                 os.kill(pid, spec.signal)
                 sent.append(pid)
@@ -170,9 +167,24 @@ class SignalExecutor:
                 continue
             except PermissionError:
                 raise ActionError(f"not allowed to signal pid {pid}") from None
+        if not sent and refused:
+            raise ProtectedUnitError("; ".join(refused))
         if not sent:
             raise ActionError(f"no process to signal for {plan.target}")
-        return f"{spec.signal.name} to pid {', '.join(map(str, sent))}", {}
+        skipped = f" (not {'; '.join(refused)})" if refused else ""
+        return f"{spec.signal.name} to pid {', '.join(map(str, sent))}{skipped}", {}
+
+    def _protected(self, pid: int) -> str | None:
+        """Why `pid` may not be signalled: a unit on its cgroup's path (the one it runs in, or
+        one that unit is under, as a user's services are under user@UID.service) is
+        protected."""
+        for unit in units_of_pid(pid):
+            found = protected_owner(unit, self.protected, own_units())
+            if found is not None:
+                owner, why = found
+                of = "" if owner == unit else f" (of {owner})"
+                return f"pid {pid} belongs to {unit}{of}, which is protected ({why})"
+        return None
 
     def undo(self, plan: ActionPlan) -> str:
         return "signals cannot be undone"
@@ -218,16 +230,23 @@ def own_units() -> frozenset[str]:
 
 def unit_of_pid(pid: int) -> str | None:
     """The systemd unit whose cgroup holds the process (`/proc/PID/cgroup`), if any."""
+    units = units_of_pid(pid)
+    return units[-1] if units else None
+
+
+def units_of_pid(pid: int) -> list[str]:
+    """The systemd units on the path of the process's cgroup, outermost first
+    (`user@1000.service`, `app.service` for a user's service): no slices."""
     try:
         text = Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
-        return None
+        return []
     for line in text.splitlines():
-        path = line.split(":", 2)[-1]
-        for part in reversed(path.split("/")):
-            if part.endswith(UNIT_SUFFIXES) and not part.endswith(".slice"):
-                return part
-    return None
+        parts = line.split(":", 2)[-1].split("/")
+        units = [p for p in parts if p.endswith(UNIT_SUFFIXES) and not p.endswith(".slice")]
+        if units:
+            return units
+    return []
 
 
 def find_processes(pattern: re.Pattern[str]) -> list[int]:

@@ -54,14 +54,26 @@ class FieldTemplate:
 
     def labels_read(self) -> frozenset[str]:
         """The labels the template cannot render without: `labels.NAME` and `labels["NAME"]`
-        (not `labels.get(...)`, which has a default)."""
+        (not `labels.get(...)`, `labels.items()`, nor a label read under `| default(...)` or
+        tested with `is defined`)."""
         if self.compiled is None:
             return frozenset()
         names = set()
         tree = _ENV.parse(self.source)
+        # a label read under `| default(...)` or tested with `is defined` may be missing,
+        # wherever else the template reads it
+        guarded = {
+            id(x.node)
+            for x in tree.find_all((jinja2.nodes.Filter, jinja2.nodes.Test))
+            if x.name in ("default", "d", "defined", "undefined")
+        }
+        optional = set()
         for n in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
+            if id(n) in guarded:
+                optional.add(n.attr if isinstance(n, jinja2.nodes.Getattr) else None)
+                continue
             if isinstance(n, jinja2.nodes.Getattr):
-                if _is_labels(n.node) and n.attr != "get":
+                if _is_labels(n.node) and n.attr not in _DICT_METHODS:
                     names.add(n.attr)
             elif (
                 isinstance(n, jinja2.nodes.Getitem)
@@ -69,7 +81,7 @@ class FieldTemplate:
                 and isinstance(n.arg, jinja2.nodes.Const)
             ):
                 names.add(str(n.arg.value))
-        return frozenset(names)
+        return frozenset(names - optional)
 
     @property
     def literal_prefix(self) -> str:
@@ -177,6 +189,9 @@ def alert_json(alert: Alert) -> str:
         },
         separators=(",", ":"),
     )
+
+
+_DICT_METHODS = frozenset({"get", "items", "keys", "values"})
 
 
 def _is_labels(node: jinja2.nodes.Node) -> bool:

@@ -35,7 +35,9 @@ def unknown_label_warnings(
     for rule in rules.rules():
         if not rule.actions or rule.logs is None:
             continue
-        have = {*always, *rule.by, *rule.labels, *([rule.field] if rule.field else [])}
+        # (new_value's alerts carry the new value as its `field` label; no other aggregate's)
+        new = [rule.field] if rule.field and rule.aggregate == "new_value" else []
+        have = {*always, *rule.by, *rule.labels, *new}
         for name in rule.actions:
             action = by_name.get(name)
             if action is None:

@@ -25,25 +25,27 @@ from alerter.notifiers.slack import title
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 _ENV.filters["rfc3339"] = rfc3339
-# the text part: each value with its control characters escaped (ESC shown as \x1b, a line
-# break in a log line as \n, so it cannot make lines of its own)
+# the text part: each value with its control characters escaped (ESC shown as \x1b); an
+# annotation keeps its line breaks and tabs (a multi-line description reads as written), log
+# text (labels, examples) shows them escaped too, so a log line makes no line of its own
 _TEXT_ENV = jinja2.Environment(
-    autoescape=False, undefined=jinja2.StrictUndefined, finalize=lambda v: printable(str(v))
+    autoescape=False, undefined=jinja2.StrictUndefined, finalize=lambda v: _text(str(v))
 )
 _TEXT_ENV.filters["rfc3339"] = rfc3339
+_TEXT_ENV.filters["printable"] = lambda v: printable(str(v))
 
-TEXT = """{{ title }}
+TEXT = """{{ title | printable }}
 {% for a in alerts %}
-[{{ a.status | upper }}] {{ a.labels.get("alertname", "") }}
+[{{ a.status | upper }}] {{ a.labels.get("alertname", "") | printable }}
 {%- for k, v in a.labels | dictsort %}
-  {{ k }} = {{ v }}
+  {{ k | printable }} = {{ v | printable }}
 {%- endfor %}
 {%- for k, v in a.annotations | dictsort %}
-  {{ k }}: {{ v }}
+  {{ k | printable }}: {{ v }}
 {%- endfor %}
   since {{ a.starts_at | rfc3339 }}
 {%- for line in a.examples %}
-  > {{ line }}
+  > {{ line | printable }}
 {%- endfor %}
 {% endfor %}
 {% if url %}{{ url }}/{% endif %}
@@ -72,6 +74,13 @@ HTML = """<!doctype html>
 _TEXT_T = _TEXT_ENV.from_string(TEXT)
 _HTML_T = _ENV.from_string(HTML)
 SUBJECT_MAX = 200
+
+
+def _text(value: str) -> str:
+    """A value for the text part: `printable`, but for its line breaks and tabs."""
+    if value.isprintable():
+        return value
+    return "\n".join("\t".join(map(printable, line.split("\t"))) for line in value.split("\n"))
 
 
 def one_line(text: str, limit: int = SUBJECT_MAX) -> str:

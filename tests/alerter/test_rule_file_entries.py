@@ -188,14 +188,17 @@ def test_actions_on_rules_a_local_user_can_forge_are_warned_about() -> None:
           - path: builtin:systemd
             actions: {SystemdUnitFailed: [restart-unit]}
         """)
-    warned = {str(w.mark): w.message for w in cfg.warnings}
-    assert sorted(warned) == ["alerter.yaml:12:15"]
+    warned = {str(w.mark): w.message for w in cfg.warnings if "reads labels." not in w.message}
+    assert sorted(warned) == ["alerter.yaml:12:15", "alerter.yaml:14:15"]
     syslog_rule = warned["alerter.yaml:12:15"]
     assert syslog_rule.startswith("warning: SystemdUnitFailedSyslog (actions: restart-unit)")
     assert "source syslog is a syslog file (/var/log/syslog)" in syslog_rule
-    # (its source_kinds: syslog files only, not the journal; nginx's rules name no source and
-    # read the files of their kinds only, `web`, which nginx alone writes: no warning)
-    assert "source journal" not in syslog_rule
+    assert "source journal" not in syslog_rule  # (its source_kinds: syslog files only)
+    # nginx's rules name no source: they read the files of their kinds (`web`, which nginx
+    # alone writes) and the journal (nginx may log there), which anyone can write to
+    nginx = warned["alerter.yaml:14:15"]
+    assert nginx.startswith("warning: NginxHTTPAuthFailures (actions: ban)")
+    assert "source journal is the journal" in nginx and "source web" not in nginx
 
 
 def test_a_packs_rules_that_name_no_source_read_the_collectors_of_their_kinds() -> None:
@@ -209,9 +212,41 @@ def test_a_packs_rules_that_name_no_source_read_the_collectors_of_their_kinds() 
         """)
     got = {r.alert: r.logs.sources for r in cfg.rules.rules() if r.logs is not None}
     assert got["SSHBruteForce"] == ("syslog", "journal")
-    assert got["NginxHTTPAuthFailures"] == ("web",)
+    assert got["NginxHTTPAuthFailures"] == ("web", "journal")
     assert got["KernelOOMKill"] == ("web",)  # named on the entry: the user's word
     assert cfg.warnings == ()
+
+
+def test_a_log_derived_metrics_source_kinds_are_resolved_as_a_rules(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(
+        "groups:\n  - name: g\n    metrics:\n      - name: ssh_failures_total\n"
+        "        type: counter\n        logs: {source_kinds: [syslog], match: 'Failed password'}\n"
+    )
+    cfg = parse_config(COLLECTORS + f"rule_files: [{tmp_path}/m.yaml]\n", "alerter.yaml", {})
+    (metric,) = cfg.rules.log_metrics()
+    assert metric.logs.sources == ("syslog",)
+
+
+def test_a_file_named_after_a_pack_that_skips_it_is_warned_about() -> None:
+    # dovecot's own log file read with parser none: builtin:dovecot reads it only when named
+    cfg = parse_config(
+        textwrap.dedent("""
+        collectors:
+          - {name: journal, type: journald}
+          - {name: dovelog, type: file, paths: [/var/log/dovecot.log]}
+          - {name: app, type: file, paths: [/var/log/app.log]}
+        rule_files: [builtin:dovecot, builtin:nginx]
+        """),
+        "alerter.yaml",
+        {},
+    )
+    told = [str(w) for w in cfg.warnings]
+    assert told == [
+        "alerter.yaml:4:5: warning: collector 'dovelog' (/var/log/dovecot.log, parser none) "
+        "looks like builtin:dovecot's, which skip it: they read only the kinds their "
+        "`source_kinds` names; set parser: {type: syslog} if it is a syslog file, or give the "
+        "entry `sources:` naming it"
+    ]
 
 
 def test_a_pack_with_no_collector_of_its_kinds_reads_nothing_and_check_says_so() -> None:
@@ -234,13 +269,14 @@ def test_a_pack_with_no_collector_of_its_kinds_reads_nothing_and_check_says_so()
     assert engine.alerts() == []
     told = sorted(str(w) for w in cfg.warnings)
     assert told == [
-        "alerter.yaml:3:5: warning: collector 'auth' reads a syslog file (/var/log/auth.log) "
-        "with parser none: builtin:sshd skip it (their rules read syslog lines by their "
-        "header); set parser: {type: syslog}",
+        "alerter.yaml:3:5: warning: collector 'auth' (/var/log/auth.log, parser none) looks "
+        "like builtin:sshd's, which skip it: they read only the kinds their `source_kinds` "
+        "names; set parser: {type: syslog} if it is a syslog file, or give the entry `sources:` "
+        "naming it",
         "alerter.yaml:5:14: warning: builtin:sshd: SSHBruteForce, SSHInvalidUsers, "
-        "SSHAuthRefused read no collector: they read the kinds their `source_kinds` names "
-        "(syslog files, read with parser: {type: syslog}, and the journal) and this config has "
-        "none; give the entry `sources:` to name others",
+        "SSHAuthRefused read no collector: they read syslog files (parser: {type: syslog}) and "
+        "the journal (their `source_kinds`), and this config has none; give the entry "
+        "`sources:` to name the collectors that carry them",
     ]
 
 

@@ -310,21 +310,27 @@ actions:
 
 
 @pytest.mark.parametrize(
-    ("unit", "why"),
+    ("path", "why"),
     [
-        ("systemd-logind.service", " (of systemd-*), which is protected (built in)"),
-        ("dbus-broker.service", ", which is protected (built in)"),
-        ("getty@tty1.service", " (of getty@.service), which is protected (built in)"),
+        (["systemd-logind.service"], "systemd-logind.service (of systemd-*), which is protected"),
+        (["dbus-broker.service"], "dbus-broker.service, which is protected (built in)"),
+        (["getty@tty1.service"], "getty@tty1.service (of getty@.service), which is protected"),
+        # a user's manager: the unit its cgroup is under (init.scope inside user@1000.service)
+        (["user@1000.service", "init.scope"], "user@1000.service (of user@.service), which is"),
     ],
 )
 def test_signal_to_a_process_of_a_built_in_protected_unit_is_refused(
-    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unit: str, why: str
+    harness: Harness,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    path: list[str],
+    why: str,
 ) -> None:
     # protected whatever global.protected_units says (DESIGN: systemd-*, dbus, ...)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
     try:
         (tmp_path / "app.pid").write_text(f"{proc.pid}\n")
-        monkeypatch.setattr(executors, "unit_of_pid", lambda pid: unit)
+        monkeypatch.setattr(executors, "units_of_pid", lambda pid: path)
         monkeypatch.setattr(executors, "own_units", frozenset)  # (not cached from the fake)
         r = harness.build(f"""
 actions:
@@ -333,8 +339,36 @@ actions:
         r.handle([fire(alert(["hup"]), T0)], T0)
         assert harness.outcomes(r) == ["refused_protected"]
         (detail,) = [x["detail"] for x in r.history()]
-        assert f"pid {proc.pid} belongs to {unit}{why}" in detail
+        assert f"pid {proc.pid} belongs to {why}" in detail
         assert proc.poll() is None  # not signalled
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_signal_skips_the_processes_of_protected_units_and_reaches_the_others(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tag = "a6sigmixed"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", tag])
+        for _ in range(2)
+    ]
+    guarded = procs[0].pid
+    try:
+        units = {guarded: ["dbus.service"]}
+        monkeypatch.setattr(executors, "units_of_pid", lambda pid: units.get(pid, ["web.service"]))
+        monkeypatch.setattr(executors, "own_units", frozenset)
+        r = harness.build(f"""
+actions:
+  - {{name: term, type: signal, process: '{tag}$', signal: TERM}}
+""")
+        r.handle([fire(alert(["term"]), T0)], T0)
+        assert harness.outcomes(r) == ["ok"]
+        assert procs[1].wait(10) == -15 and procs[0].poll() is None
+        (detail,) = [x["detail"] for x in r.history()]
+        assert f"(not pid {guarded} belongs to dbus.service, which is protected" in detail
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -315,3 +315,22 @@ def test_a_fifo_as_pidfile_does_not_hold_the_worker(run_dir: Path) -> None:
     os.mkfifo(fifo)
     t = FieldTemplate.compile(f"{run_dir}/{{{{ labels.app }}}}.pid")
     assert read_pidfile(render_path(t, ctx(app="fifo")), t) == ""
+
+
+@pytest.mark.parametrize(
+    ("template", "read"),
+    [
+        ("{{ labels.ip }}", {"ip"}),
+        ('{{ labels["unit"] }}.service', {"unit"}),
+        ('{{ labels.get("x", "y") }}', set()),
+        ("{{ labels.items() | list }}", set()),
+        ('{{ labels.ip | default("0.0.0.0") }}-{{ labels.u }}', {"u"}),
+        ("{% if labels.ip is defined %}{{ labels.ip }}{% endif %}", set()),
+        ("plain", set()),
+    ],
+)
+def test_a_template_says_which_labels_it_cannot_render_without(
+    template: str, read: set[str]
+) -> None:
+    # (`alerter check` warns of an action reading a label its rule's alerts never have)
+    assert FieldTemplate.compile(template).labels_read() == read

@@ -115,7 +115,11 @@ def test_a_label_with_a_line_separator_is_mailed_and_log_escapes_are_shown_escap
     # `.*` group) failed every try of its message and held the lane behind it
     controller, inbox = smtp
     a = alert(t=SystemClock().now(), host="web\u20281\u0085x\u202e")
-    a = dataclasses.replace(a, examples=("boom \x1b[2J\nforged line",))
+    a = dataclasses.replace(
+        a,
+        examples=("boom \x1b[2J\nforged line",),
+        annotations={**a.annotations, "description": "Line one.\nRunbook: https://x"},
+    )
     mail_through_outbox(
         entry(_port(controller), ca_file(ca, tmp_path)), tmp_path / "state", a, inbox
     )
@@ -125,6 +129,8 @@ def test_a_label_with_a_line_separator_is_mailed_and_log_escapes_are_shown_escap
     assert text is not None
     assert "> boom \\x1b[2J\\nforged line" in text.get_content()
     assert "\x1b" not in text.get_content()
+    body = text.get_content().replace("\r\n", "\n")
+    assert "description: Line one.\nRunbook: https://x" in body  # as written
     assert one_line("a\u2028b\u2029c\x85d\u202ee") == "a b c d e"
 
 
