@@ -11,22 +11,20 @@ transitions, lines/s) to stderr, and a progress line while stderr is a terminal.
 from __future__ import annotations
 
 import argparse
-import bz2
 import functools
 import glob
-import gzip
 import heapq
 import json
-import lzma
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
+from alerter.cli.replayfiles import ReplayError, blocks
 from alerter.collectors.journald import JournaldConfig
 from alerter.config.yamlsource import parse_duration
 from alerter.rules.alert import Transition
@@ -34,15 +32,10 @@ from alerter.rules.engine import Engine, NoHooks
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.templates import rfc3339
 
-_BLOCK = 1 << 22  # characters read at a time
 PROGRESS_EVERY = 0.5  # seconds between progress lines on a terminal
 
 # (time, sequence, lines of that time): what each replayed file yields, in its order
 Run = tuple[float, int, LogBatch]
-
-
-class ReplayError(Exception):
-    """What is wrong with the replay's input, and how to fix it (printed as it is)."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,62 +91,6 @@ def transition_json(t: Transition) -> str:
 # --- reading -------------------------------------------------------------------------------
 
 
-# what logrotate's `compress` (gzip by default, or its compresscmd) leaves: told by the
-# file's first bytes, not its name
-_COMPRESSED: tuple[tuple[bytes, Callable[..., IO[str]]], ...] = (
-    (b"\x1f\x8b", gzip.open),
-    (b"BZh", bz2.open),
-    (b"\xfd7zXZ\x00", lzma.open),
-)
-_ZSTD = b"\x28\xb5\x2f\xfd"
-
-
-def open_log(path: str) -> IO[str]:
-    """A log file as text, decompressed when it is gzip, bzip2 or xz (UTF-8; a byte that is
-    not becomes U+FFFD, as the daemon reads it). Line ends are not translated: a `\r` is
-    text, as it is to the daemon (`_blocks` drops it where it ends a line)."""
-    with open(path, "rb") as f:
-        head = f.read(6)
-    for magic, opener in _COMPRESSED:
-        if head.startswith(magic):
-            return opener(path, "rt", encoding="utf-8", errors="replace", newline="")
-    if head.startswith(_ZSTD):
-        raise ReplayError(
-            f"{path}: zstd-compressed, which replay does not read: decompress it first "
-            f"(`zstd -dc {path} > FILE`) and replay FILE"
-        )
-    return open(path, encoding="utf-8", errors="replace", newline="")
-
-
-def _lines_end(text: str) -> str:
-    """`text` without the `\r` that ends a line (CRLF files), as the daemon reads lines: a
-    `\r` inside a line stays (it starts no line of its own)."""
-    text = text.replace("\r\n", "\n") if "\r" in text else text
-    return text[:-1] if text.endswith("\r") else text
-
-
-def _blocks(path: str) -> Iterator[str]:
-    """The file's text a few MiB at a time, each block whole lines joined by newlines (the
-    newline after its last line left out)."""
-    try:
-        with open_log(path) as f:
-            carry = ""
-            while True:
-                text = f.read(_BLOCK)
-                if not text:
-                    if carry:
-                        yield _lines_end(carry)
-                    return
-                cut = text.rfind("\n")
-                if cut < 0:
-                    carry += text
-                    continue
-                yield _lines_end(carry + text[:cut])
-                carry = text[cut + 1 :]
-    except (OSError, EOFError, lzma.LZMAError) as e:  # (gzip.BadGzipFile is an OSError)
-        raise ReplayError(f"{path}: cannot read it: {e}") from None
-
-
 def untimed_parser(name: str, parser: Any) -> str | None:
     """Why collector `name`'s parser config reads no time in a line (None: it can)."""
     ptype = getattr(parser, "type", "none")
@@ -185,7 +122,7 @@ def file_runs(collector: str, path: str, parser: Any, ptype: str = "") -> Iterat
     spans = getattr(parser, "spans", None)
     last: float | None = None
     n = 0
-    for text in _blocks(path):
+    for text in blocks(path):
         lines: list[str] = []
         if spans is not None:  # ranges of the text's characters
             ranges = _span_ranges(spans(text))
@@ -267,7 +204,7 @@ def _journal_events(path: str, cfg: JournaldConfig) -> Iterator[list[LogEvent]]:
 
     reader = JournaldCollector(cfg, _NoPositions(), _NoStats())
     lineno = 0
-    for block in _blocks(path):
+    for block in blocks(path):
         events = []
         for line in block.split("\n"):
             lineno += 1

@@ -130,12 +130,13 @@ def test_replay_rejects_unknown_collectors(tmp_path: Path) -> None:
 
 def test_replay_runs_take_line_times_across_blocks(tmp_path: Path, monkeypatch: Any) -> None:
     from alerter.cli import replay as cli_replay
+    from alerter.cli import replayfiles
     from alerter.collectors.parsers import ParserConfig, make_parser
 
     lines = ["100 a", "100 b", "junk", "101 c", "", "101 d", "102 e\r", "103 f"]
     (tmp_path / "x.log").write_text("\n".join(lines))  # no newline after the last line
     for block in (3, 7, 1 << 20):
-        monkeypatch.setattr(cli_replay, "_BLOCK", block)
+        monkeypatch.setattr(replayfiles, "_BLOCK", block)
         parser = make_parser(ParserConfig("regex", r"^(?P<t>\d+) (?P<w>\w)", "t", "epoch"))
         got = [
             (t, [(e.time, e.line, dict(e.fields)) for e in run])
@@ -170,6 +171,7 @@ def test_syslog_replay_runs_are_the_lines_in_order_at_their_times(
     import random
 
     from alerter.cli import replay as cli_replay
+    from alerter.cli import replayfiles
     from alerter.collectors.parsers import ParserConfig, make_parser
 
     rnd = random.Random(4)
@@ -190,7 +192,7 @@ def test_syslog_replay_runs_are_the_lines_in_order_at_their_times(
         want.append((last if last is not None else 0.0, line))
     assert want[0][0] > 0
     for block in (5, 97, 1000, 1 << 20):
-        monkeypatch.setattr(cli_replay, "_BLOCK", block)
+        monkeypatch.setattr(replayfiles, "_BLOCK", block)
         parser = make_parser(ParserConfig("syslog"))
         got = [
             (t, e.line)
