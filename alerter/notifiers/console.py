@@ -9,11 +9,12 @@ from alerter.notifiers.config import NotifierConfig
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str, rfc3339
 
 
-def printable(text: str) -> str:
-    """Control characters (terminal escapes from log lines) shown escaped, never interpreted."""
+def printable(text: str, keep: str = "") -> str:
+    """Control characters (terminal escapes from log lines) shown escaped, never interpreted;
+    those in `keep` (line breaks, in a text meant to have lines) left as they are."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
 
 
 def console_lines(n: Notification) -> list[str]:

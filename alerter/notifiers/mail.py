@@ -29,7 +29,7 @@ _ENV.filters["rfc3339"] = rfc3339
 # annotation keeps its line breaks and tabs (a multi-line description reads as written), log
 # text (labels, examples) shows them escaped too, so a log line makes no line of its own
 _TEXT_ENV = jinja2.Environment(
-    autoescape=False, undefined=jinja2.StrictUndefined, finalize=lambda v: _text(str(v))
+    autoescape=False, undefined=jinja2.StrictUndefined, finalize=lambda v: printable(str(v), "\n\t")
 )
 _TEXT_ENV.filters["rfc3339"] = rfc3339
 _TEXT_ENV.filters["printable"] = lambda v: printable(str(v))
@@ -74,13 +74,6 @@ HTML = """<!doctype html>
 _TEXT_T = _TEXT_ENV.from_string(TEXT)
 _HTML_T = _ENV.from_string(HTML)
 SUBJECT_MAX = 200
-
-
-def _text(value: str) -> str:
-    """A value for the text part: `printable`, but for its line breaks and tabs."""
-    if value.isprintable():
-        return value
-    return "\n".join("\t".join(map(printable, line.split("\t"))) for line in value.split("\n"))
 
 
 def one_line(text: str, limit: int = SUBJECT_MAX) -> str:

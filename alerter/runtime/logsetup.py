@@ -48,6 +48,5 @@ def _shown(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     terminal escapes must not reach the terminal. A traceback keeps its line breaks."""
     for k, v in event.items():
         if isinstance(v, str) and not v.isprintable():
-            lines = v.split("\n") if k in ("exception", "stack") else [v]
-            event[k] = "\n".join(printable(x) for x in lines)
+            event[k] = printable(v, "\n" if k in ("exception", "stack") else "")
     return event
