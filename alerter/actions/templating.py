@@ -58,30 +58,16 @@ class FieldTemplate:
         tested with `is defined`)."""
         if self.compiled is None:
             return frozenset()
-        names = set()
         tree = _ENV.parse(self.source)
         # a label read under `| default(...)` or tested with `is defined` may be missing,
         # wherever else the template reads it
-        guarded = {
-            id(x.node)
+        optional = {
+            _label_of(x.node)
             for x in tree.find_all((jinja2.nodes.Filter, jinja2.nodes.Test))
             if x.name in ("default", "d", "defined", "undefined")
         }
-        optional = set()
-        for n in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
-            if id(n) in guarded:
-                optional.add(n.attr if isinstance(n, jinja2.nodes.Getattr) else None)
-                continue
-            if isinstance(n, jinja2.nodes.Getattr):
-                if _is_labels(n.node) and n.attr not in _DICT_METHODS:
-                    names.add(n.attr)
-            elif (
-                isinstance(n, jinja2.nodes.Getitem)
-                and _is_labels(n.node)
-                and isinstance(n.arg, jinja2.nodes.Const)
-            ):
-                names.add(str(n.arg.value))
-        return frozenset(names - optional)
+        read = {_label_of(n) for n in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem))}
+        return frozenset(x for x in read - optional if x is not None)
 
     @property
     def literal_prefix(self) -> str:
@@ -194,5 +180,15 @@ def alert_json(alert: Alert) -> str:
 _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
 
 
-def _is_labels(node: jinja2.nodes.Node) -> bool:
-    return isinstance(node, jinja2.nodes.Name) and node.name == "labels"
+def _label_of(node: jinja2.nodes.Node | None) -> str | None:
+    """The label `node` reads: `labels.NAME` or `labels["NAME"]` (None for anything else, a
+    dict method such as `labels.get` included)."""
+    if isinstance(node, jinja2.nodes.Getattr):
+        key: object = node.attr if node.attr not in _DICT_METHODS else None
+    elif isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
+        key = node.arg.value
+    else:
+        return None
+    inner = node.node
+    is_labels = isinstance(inner, jinja2.nodes.Name) and inner.name == "labels"
+    return str(key) if is_labels and key is not None else None
