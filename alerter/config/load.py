@@ -199,9 +199,9 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     top.done()
 
     rule_sources = read_rule_files(rule_entries, base_dir, p)
-    whole = True  # the rule files loaded, and the entries applied to them
     rules = RuleSet.empty()
     attached: dict[str, Mark] = {}
+    kind_warnings: list[Problem] = []
     try:
         rules = load_rule_files(
             [(s.name, s.text) for s in rule_sources],
@@ -209,18 +209,16 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
             linear=linear_for(rule_sources),
         )
     except SourceError as e:
-        whole = False
         p.items.extend(e.problems)
         rules = getattr(
             e, "partial", rules
         )  # alerter.rules.loader.RuleFileError: still cross-check
     else:
         rules, attached = attach_actions(rules, rule_entries, rule_sources, p)
+        # (after the entries' `sources:`, which a pack's source_kinds give way to)
+        entry_of = {src.name: rule_entries[src.entry].mark for src in rule_sources}
+        rules, kind_warnings = read_by_kind(rules, collectors, entry_of)
     _cross_check(p, rules, collectors, actions, told)
-    entry_of = {src.name: rule_entries[src.entry].mark for src in rule_sources}
-    rules, kind_warnings = read_by_kind(rules, collectors, entry_of)
-    if not whole:  # (the entries' `sources:` were not applied: its warnings would be wrong)
-        kind_warnings = []
     if p.items:
         error = ConfigError(p.items)
         # the warnings that need no whole config, told with the problems
