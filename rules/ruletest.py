@@ -91,7 +91,16 @@ def run_test_file(
     cases = [_parse_case(r, eval_interval, parse_line) for r in top.items("tests")]
     top.done()
     p.raise_if_any()
-    files = [read_rule_file(n) for n in rule_names]
+    files = []
+    listed = top.raw("rule_files")
+    for n, node in zip(rule_names, listed.value if listed else (), strict=False):
+        try:
+            files.append(read_rule_file(n))
+        except OSError as e:
+            p.add(node, f"rule_files: cannot read {n}: {e.strerror}")
+        except SourceError as e:
+            p.items.extend(e.problems)
+    p.raise_if_any()
     ruleset = load_rule_files(files, default_interval=eval_interval, linear=linear)
     known = {r.alert for r in ruleset.rules()}
     result = Result(name)

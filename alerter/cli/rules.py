@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from alerter.cli import replay
 from alerter.config.rulefiles import shipped_patterns
-from alerter.config.yamlsource import MapReader, Node, SourceError
+from alerter.config.yamlsource import MapReader, Node, SourceError, decode_source
 from alerter.rules.ruletest import LineParser, run_test_file
 
 
@@ -33,7 +33,7 @@ def _rule_file_reader(base: Path) -> Any:
             res = resources.files("alerter.rules").joinpath("packs", f"{pack}.yaml")
             return name, res.read_text()
         path = Path(name) if Path(name).is_absolute() else base / name
-        return str(path), path.read_text()
+        return str(path), decode_source(path.read_bytes(), str(path))
 
     return read
 
@@ -65,7 +65,7 @@ def cmd_test(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     total = 0
     for f in args.files:
         try:
-            text = Path(f).read_text()
+            text = decode_source(Path(f).read_bytes(), f)
             result = run_test_file(
                 f, text, _rule_file_reader(Path(f).parent), _parse_line, shipped_patterns()
             )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alerter.cli.apiclient import APIClient, APIClientError
-from alerter.config.yamlsource import parse_duration
+from alerter.config.yamlsource import SourceError, decode_source, parse_duration
 from alerter.notifiers.console import printable
 from alerter.notifiers.model import rfc3339
 from alerter.rules.matchers import parse_matchers
@@ -88,11 +88,13 @@ def client(args: argparse.Namespace) -> APIClient:
         url = url or url_c
     if args.token_file:
         try:
-            token = Path(args.token_file).read_text().strip()
+            token = decode_source(Path(args.token_file).read_bytes(), args.token_file).strip()
         except OSError as e:
             raise APIClientError(
                 f"cannot read --token-file {args.token_file}: {e.strerror}"
             ) from None
+        except SourceError as e:
+            raise APIClientError(f"--token-file {e}") from None
     return APIClient(url or DEFAULT_URL, token)
 
 

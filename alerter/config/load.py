@@ -36,6 +36,7 @@ from alerter.config.yamlsource import (
     Problem,
     Problems,
     SourceError,
+    decode_source,
     in_file_order,
     load_yaml,
 )
@@ -122,9 +123,11 @@ def resolve_config_path(path: str | None) -> tuple[str, str]:
         else:
             return "<embedded default config>", default_config_text()
     try:
-        return path, Path(path).read_text()
+        return path, decode_source(Path(path).read_bytes(), path)
     except OSError as e:
         raise ConfigError.single(path, f"cannot read config: {e.strerror}") from None
+    except SourceError as e:
+        raise ConfigError(e.problems) from None
 
 
 def load_config(path: str | None, env: Mapping[str, str] | None = None) -> Config:
@@ -302,11 +305,13 @@ def _parse_server(r: MapReader | None, p: Problems, base_dir: Path) -> ServerCon
     token = None
     if token_file:
         try:
-            token = Path(token_file).read_text().strip()
+            token = decode_source(Path(token_file).read_bytes(), token_file).strip()
         except OSError as e:
             p.add(
                 r.raw("token_file") or r.node, f"token_file: cannot read {token_file}: {e.strerror}"
             )
+        except SourceError as e:
+            p.add(r.raw("token_file") or r.node, f"token_file: {e}")
         else:
             if not token:
                 p.add(r.raw("token_file") or r.node, f"token_file: {token_file} is empty")

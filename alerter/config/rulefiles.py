@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from alerter.config.yamlsource import MapReader, Mark, Problem, Problems
+from alerter.config.yamlsource import MapReader, Mark, Problem, Problems, SourceError, decode_source
 from alerter.dispatch.config import parse_matcher_list
 from alerter.rules.matchers import Matcher
 from alerter.rules.model import Reference, RuleSet
@@ -190,9 +190,11 @@ def read_rule_files(
             p.add(where, f"rule_files: {pat} does not exist")
         for m in matches:
             try:
-                out.append(RuleSource(m, Path(m).read_text(), i))
+                out.append(RuleSource(m, decode_source(Path(m).read_bytes(), m), i))
             except OSError as err:
                 p.add(where, f"rule_files: cannot read {m}: {err.strerror}")
+            except SourceError as err:
+                p.items.extend(err.problems)
     return out
 
 

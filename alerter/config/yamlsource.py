@@ -72,6 +72,19 @@ class Node:
         return self.value
 
 
+def decode_source(data: bytes, file: str) -> str:
+    """A source file's bytes as text: UTF-8, as YAML is. Raises SourceError marked at the
+    first byte that is not (a file saved as Latin-1, say), rather than a UnicodeDecodeError."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = data[: e.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - before.rfind(b"\n")  # rfind: -1 on the first line
+        message = f"not UTF-8 (byte 0x{data[e.start]:02x}): save the file as UTF-8"
+        raise SourceError([Problem(Mark(file, line, col), message)]) from None
+
+
 def _mark(file: str, m: yaml.Mark | None) -> Mark:
     if m is None:
         return Mark(file, 1, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerter.config.yamlsource import MapReader, Mark
+from alerter.config.yamlsource import MapReader, Mark, SourceError, decode_source
 from alerter.notifiers.amjson import check_body_template
 
 NOTIFIER_TYPES = ("console", "slack", "webhook", "alertmanager", "email", "pagerduty")
@@ -153,7 +153,10 @@ def _secret(r: MapReader, key: str, base_dir: Path, *, required: bool) -> str | 
     if path is not None:
         full = Path(path) if Path(path).is_absolute() else base_dir / path
         try:
-            value = full.read_text().strip()
+            value = decode_source(full.read_bytes(), str(full)).strip()
+        except SourceError as e:
+            r.problems.add(r.raw(f"{key}_file") or r.node, f"{key}_file: {e}")
+            return None
         except OSError as e:
             r.problems.add(
                 r.raw(f"{key}_file") or r.node,

@@ -378,6 +378,9 @@ class Daemon:
             return self._reload_failed(
                 f"{len(e.problems)} problem(s): {e.problems[0]}", [str(p) for p in e.problems]
             )
+        except Exception as e:  # a fault in reading it must not end the daemon: the old stays
+            log.exception("config_reload_error")
+            return self._reload_failed(f"cannot load the config: {e!r}", [repr(e)])
         old = self.run_state
         assert old is not None
         try:

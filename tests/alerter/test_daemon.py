@@ -316,6 +316,25 @@ def test_bad_reload_keeps_old_config_running(harness: Harness) -> None:
     wait_for(lambda: harness.engines[0].seen == 2)
 
 
+def test_a_reload_of_a_file_not_in_utf8_or_one_that_cannot_load_keeps_the_old_config(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.path.write_bytes(b"global: {evaluation_interval: 1s}\n# caf\xe9\n")
+    r = requests.post(harness.url("/-/reload"), timeout=30)
+    assert r.status_code == 500
+    assert "config.yaml:2:6: not UTF-8 (byte 0xe9): save the file as UTF-8" in r.text
+
+    def broken() -> None:
+        raise RuntimeError("a fault in the loader")
+
+    monkeypatch.setattr(harness.daemon, "load", broken)
+    r = requests.post(harness.url("/-/reload"), timeout=30)
+    assert r.status_code == 500 and "a fault in the loader" in r.text
+    assert len(harness.engines) == 1
+    harness.collectors["app"].emit("still here")
+    wait_for(lambda: harness.engines[0].seen == 1)
+
+
 def test_good_reload_swaps_parts_and_keeps_engine_state(harness: Harness) -> None:
     harness.collectors["app"].emit("a", "b", "c")
     wait_for(lambda: harness.collectors["app"].acked == 3)
