@@ -305,7 +305,8 @@ class _Handler(BaseHTTPRequestHandler):
         if close:
             extra.append("Connection: close")
             self.close_connection = True
-        self.wfile.write(_encode(resp, extra, head=self.command == "HEAD"))
+        head = getattr(self, "command", None) == "HEAD"  # unset before the request line parsed
+        self.wfile.write(_encode(resp, extra, head=head))
         if close and unread:
             self._linger()
 

@@ -24,6 +24,8 @@ class Request:
             return json.loads(self.body or b"null")
         except ValueError as e:
             raise HTTPError(400, f"request body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise HTTPError(400, "request body is JSON nested too deeply") from None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         v = self.query.get(name)
