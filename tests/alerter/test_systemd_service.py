@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from tests.conftest import REPO, Sandbox, wait_for
 
 pytestmark = pytest.mark.integration
 
-UNIT = "alerter-it.service"
+UNIT = f"alerter-it-{secrets.token_hex(3)}.service"  # sandboxes share the cgroup tree
 
 
 def _poll(seconds: float, interval: float = 0.2) -> Iterator[None]:
@@ -26,7 +27,7 @@ def _poll(seconds: float, interval: float = 0.2) -> Iterator[None]:
         time.sleep(interval)
 
 
-def unit_text(config: Path, workdir: Path, watchdog: str = "2s") -> str:
+def unit_text(config: Path, workdir: Path, watchdog: str = "10s") -> str:
     """The shipped unit, pointed at this checkout's venv and a test config."""
     exe = str(Path(sys.executable).parent / "alerter")
     text = (REPO / "packaging" / "alerter.service").read_text()

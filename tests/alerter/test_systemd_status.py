@@ -3,15 +3,18 @@ and a normal stop ends the journalctl helper without a warning."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
 
 from alerter.testing import free_port
-from tests.alerter.test_systemd_service import UNIT, unit_text
+from tests.alerter.test_systemd_service import unit_text
 from tests.conftest import Sandbox, wait_for
 
 pytestmark = pytest.mark.integration
+
+UNIT = f"alerter-st-{secrets.token_hex(3)}.service"  # sandboxes share the cgroup tree
 
 
 def write_config(path: Path, port: int) -> None:

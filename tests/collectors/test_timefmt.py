@@ -100,12 +100,12 @@ def test_a_format_without_a_year_gets_the_year_syslog_stamps_get() -> None:
     # which replay placed there and the daemon counted as late
     from alerter.collectors.timefmt import yearless
 
-    parse = time_parser("%b %d %H:%M:%S")
-    now = datetime.now()
-    recent = now.replace(microsecond=0) - timedelta(minutes=10)
+    now = datetime(2026, 6, 15, 12, 0, 0)  # local time, as the stamps are
+    parse = time_parser("%b %d %H:%M:%S", clock=now.timestamp)
+    recent = now - timedelta(minutes=10)
     assert parse(recent.strftime("%b %d %H:%M:%S")) == recent.timestamp()
     # more than 5 minutes ahead of now: last year's
-    ahead = now.replace(microsecond=0) + timedelta(hours=6)
+    ahead = now + timedelta(hours=6)
     assert parse(ahead.strftime("%b %d %H:%M:%S")) == ahead.replace(year=ahead.year - 1).timestamp()
     assert yearless("%b %d %H:%M:%S") and yearless("%d.%m. %H:%M")
     assert not yearless("%Y-%m-%d") and not yearless("%H:%M:%S") and not yearless("%d/%b/%y")

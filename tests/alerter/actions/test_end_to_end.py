@@ -335,8 +335,13 @@ def test_cpu_quota_is_set_while_firing_and_reverted_on_resolve(
     )
     stop_daemon.append(d)
     with log.open("a") as f:
-        f.write("BUSY\n")
-    wait_for(lambda: sb.show(CPU, "CPUQuotaPerSecUSec") == "200ms", timeout=30)
+
+        def busy_until_capped() -> bool:  # firing lasts `over` past the last BUSY: keep it up
+            f.write("BUSY\n")
+            f.flush()
+            return sb.show(CPU, "CPUQuotaPerSecUSec") == "200ms"
+
+        wait_for(busy_until_capped, timeout=30, interval=0.2)
     wait_for(lambda: alert_states(http_receiver, "AppBusy") == ["firing", "resolved"], timeout=30)
     wait_for(lambda: sb.show(CPU, "CPUQuotaPerSecUSec") == "infinity", timeout=30)
     assert [h["outcome"] for h in d.actions()] == ["ok", "undo_ok"]
@@ -400,7 +405,8 @@ def test_flooding_source_is_throttled_while_another_source_still_alerts(
             ),
             timeout=60,
         )
-        assert alert_states(http_receiver, "Flood")[:1] == ["firing"]
+        # (actions run before the notification is sent: the throttle can show first)
+        wait_for(lambda: alert_states(http_receiver, "Flood")[:1] == ["firing"], timeout=30)
         # While the flood goes on (and is throttled), the other source still alerts promptly.
         latencies = []
         for pings in range(1, 4):

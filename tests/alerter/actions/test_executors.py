@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -249,9 +250,10 @@ actions:
 
 
 def test_signal_by_pidfile_and_by_command_line(harness: Harness, tmp_path: Path) -> None:
+    tag = f"a6sigre{secrets.token_hex(4)}"  # its own: a signal by pattern reaches every match
     procs = [
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", tag])
-        for tag in ("a6sigpid", "a6sigre")
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", t])
+        for t in ("a6sigpid", tag)
     ]
     try:
         pidfile = tmp_path / "app.pid"
@@ -259,13 +261,13 @@ def test_signal_by_pidfile_and_by_command_line(harness: Harness, tmp_path: Path)
         r = harness.build(f"""
 actions:
   - {{name: term-app, type: signal, pidfile: {pidfile}, signal: TERM}}
-  - {{name: kill-re, type: signal, process: 'sleep\\(300\\) a6sigre$', signal: SIGKILL}}
+  - {{name: kill-re, type: signal, process: 'sleep\\(300\\) {tag}$', signal: SIGKILL}}
 """)
         r.handle([fire(alert(["term-app", "kill-re"]), T0)], T0)
         assert procs[0].wait(10) == -15 and procs[1].wait(10) == -9
         details = sorted(x["detail"] for x in r.history())
         assert details == [
-            f"sent SIGKILL to process:sleep\\(300\\) a6sigre$: SIGKILL to pid {procs[1].pid}",
+            f"sent SIGKILL to process:sleep\\(300\\) {tag}$: SIGKILL to pid {procs[1].pid}",
             f"sent SIGTERM to {pidfile}: SIGTERM to pid {procs[0].pid}",
         ]
     finally:
@@ -349,7 +351,7 @@ actions:
 def test_a_signal_skips_the_processes_of_protected_units_and_reaches_the_others(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tag = "a6sigmixed"
+    tag = f"a6sigmixed{secrets.token_hex(4)}"
     procs = [
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", tag])
         for _ in range(2)

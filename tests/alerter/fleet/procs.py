@@ -140,8 +140,10 @@ def prometheus(tmp: Path, targets: dict[str, str]) -> Iterator[Server]:
 def alertmanager_argv(
     tmp: Path, name: str, config: Path, web: int, listen: int, peers: list[int]
 ) -> list[str]:
-    """An Alertmanager peer, its gossip fast (settles in about a second; the second peer in
-    the cluster's order waits peer_timeout 1s for the first one's notification log)."""
+    """An Alertmanager peer, its gossip fast (settles in about a second). The second peer in
+    the cluster's order waits peer_timeout (5s) for the first one's notification log, and a
+    peer is probed every second with 500 ms to answer: shorter, a loaded machine sees a slow
+    peer as gone or its log as missing, and both peers notify."""
     require(ALERTMANAGER)
     return [
         ALERTMANAGER,
@@ -152,9 +154,9 @@ def alertmanager_argv(
         *(f"--cluster.peer=127.0.0.1:{p}" for p in peers),
         "--cluster.gossip-interval=50ms",
         "--cluster.pushpull-interval=1s",
-        "--cluster.peer-timeout=1s",
+        "--cluster.peer-timeout=5s",
         "--cluster.settle-timeout=2s",
-        "--cluster.probe-interval=200ms",
-        "--cluster.probe-timeout=100ms",
+        "--cluster.probe-interval=1s",
+        "--cluster.probe-timeout=500ms",
         "--cluster.reconnect-interval=1s",
     ]
