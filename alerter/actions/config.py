@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from alerter.actions.banconfig import BanSpec, parse_ban
+from alerter.actions.shellcode import code_argument
 from alerter.actions.templating import FieldTemplate, template_directory
 from alerter.actions.unitctl import (
     HOST_KINDS,
@@ -321,6 +322,17 @@ def _parse_argv(r: MapReader, key: str, required: bool) -> tuple[FieldTemplate, 
     if out and not out[0].is_static:
         r.problems.add(
             r.raw(key) or r.node, f"{key}: the program (first element) cannot be templated"
+        )
+        return None
+    code = code_argument([t.source for t in out])
+    if code is not None and not out[code].is_static:
+        program = " ".join(t.source for t in out[:code])
+        r.problems.add(
+            nodes[code],
+            f"{key}: this template is in the code that {program} runs, so log text in a label"
+            f" (written by whoever logs) would run as code; pass the value as an argument of"
+            f" its own, e.g."
+            f' [sh, -c, \'fix "$1"\', sh, "{{{{ labels.user }}}}"]',
         )
         return None
     return tuple(out)

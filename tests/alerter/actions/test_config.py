@@ -84,6 +84,34 @@ actions:
     assert out[1].startswith("alerter.yaml:4:") and "argv: invalid template" in out[1]
 
 
+def test_a_template_in_the_code_an_interpreter_runs_is_refused_where_it_stays_data_it_is_not() -> (
+    None
+):
+    out = problems("""
+actions:
+  - {name: a, type: command, argv: [/bin/sh, -c, "echo {{ labels.user }} >> out"]}
+  - {name: b, type: command, argv: [/usr/bin/env, A=1, bash, -ec, "fix {{ labels.ip }}"]}
+  - {name: c, type: command, argv: [/bin/true], undo_argv: [python3, -c, "{{ labels.x }}"]}
+  - {name: d, type: command, argv: [busybox, sh, -c, "{{ labels.x }}"]}
+  - {name: e, type: command, argv: [awk, -v, n=1, "/{{ labels.x }}/"]}
+  - {name: f, type: command, argv: [perl, -e, "print '{{ labels.x }}'"]}
+""")
+    assert [p.split(":")[1] for p in out] == ["3", "4", "5", "6", "7", "8"]  # each at its line
+    assert "argv: this template is in the code that /bin/sh -c runs" in out[0]
+    assert "undo_argv: this template is in the code that python3 -c runs" in out[2]
+    assert """e.g. [sh, -c, 'fix "$1"', sh, "{{ labels.user }}"]""" in out[0]
+    # the value as an argument of its own, a script file's arguments, a static -c: data
+    actions = parse_actions("""
+actions:
+  - {name: a, type: command, argv: [/bin/sh, -c, 'echo "$1" >> out', sh, "{{ labels.user }}"]}
+  - {name: b, type: command, argv: [/bin/bash, /usr/local/bin/fix.sh, "{{ labels.ip }}"]}
+  - {name: c, type: command, argv: [python3, /opt/fix.py, -c, "{{ labels.x }}"]}
+  - {name: d, type: command, argv: [awk, -f, prog.awk, "{{ labels.x }}"]}
+  - {name: e, type: command, argv: [/usr/local/bin/fix, -c, "{{ labels.x }}"]}
+""")
+    assert len(actions) == 5
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
