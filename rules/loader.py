@@ -286,6 +286,14 @@ def _parse_rule(
         threshold = Threshold(">", 0.0)
     if resolve is not None and threshold is None and r.raw("threshold") is None:
         p.add(r.key_mark("resolve_threshold"), "resolve_threshold: needs a threshold")
+    both = resolve.overlap(threshold) if resolve is not None and threshold is not None else None
+    if both is not None and resolve is not None and threshold is not None:
+        p.add(
+            r.raw("resolve_threshold") or r.node,
+            f'resolve_threshold: "{resolve}" holds where threshold "{threshold}" does (at'
+            f" {both:g}), so the alert would resolve while its threshold is still met; give"
+            f' one that does not overlap it, e.g. "{threshold.negated()}"',
+        )
 
     by = r.str_list("by", ())
     combine = r.choice("combine", COMBINERS, "sum")

@@ -6,6 +6,8 @@ changing state (windows, alert instances).
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -55,6 +57,8 @@ _THRESHOLD_RE = re.compile(
     r"^\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf)\s*$"
 )
 
+_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "==": "!=", "!=": "=="}
+
 
 @dataclass(frozen=True, slots=True)
 class Threshold:
@@ -86,6 +90,20 @@ class Threshold:
         if op == "==":
             return value == b
         return value != b
+
+    def overlap(self, other: Threshold) -> float | None:
+        """A value both hold, or None. Each holds on intervals ending at the bounds, so the
+        bounds, the numbers next to them, the points between and the extremes tell."""
+        bounds = sorted({self.bound, other.bound})
+        points = [*bounds, *((a + b) / 2 for a, b in itertools.pairwise(bounds))]
+        points += [b + d for b in bounds for d in (-1, 1)]  # (a round number to tell first)
+        points += [math.nextafter(b, d) for b in bounds for d in (-math.inf, math.inf)]
+        points += [-1e308, 1e308]
+        return next((v for v in points if self.holds(v) and other.holds(v)), None)
+
+    def negated(self) -> Threshold:
+        """The comparison that holds exactly where this one does not."""
+        return Threshold(_NEGATED[self.op], self.bound)
 
     def __str__(self) -> str:
         return f"{self.op} {self.bound:g}"

@@ -11,6 +11,7 @@ from alerter.config.load import parse_config
 from alerter.config.yamlsource import SourceError
 from alerter.errors import ConfigError
 from alerter.rules.loader import load_rule_files
+from alerter.rules.model import Threshold
 from alerter.rules.plans.anyliteral import any_literals
 
 GOOD = """\
@@ -273,3 +274,32 @@ rule_files: [rules.yaml]
         "unknown action 'ban' (define it under actions",
         "annotations.s",
     ]
+
+
+@pytest.mark.parametrize(
+    ("threshold", "resolve", "at"),
+    [(">= 3", "> 2", "3"), ("> 1", "> 5", "6"), ("> 1", "< 2", "1.5"), ("!= 0", "!= 1", "0.5")],
+)
+def test_a_resolve_threshold_that_overlaps_the_threshold_is_refused(
+    threshold: str, resolve: str, at: str
+) -> None:
+    text = f"""
+groups:
+  - name: g
+    rules:
+      - alert: A
+        logs: {{match: x}}
+        aggregate: count
+        over: 1m
+        threshold: "{threshold}"
+        resolve_threshold: "{resolve}"
+"""
+    with pytest.raises(SourceError) as e:
+        load_rule_files([("r.yaml", text)], default_interval=60)
+    (problem,) = [str(p) for p in e.value.problems]
+    assert problem.startswith(f'r.yaml:10:28: resolve_threshold: "{resolve}" holds where')
+    assert f"(at {at})" in problem
+    for ok in (">= 3", "> 1", "!= 0"):  # hysteresis on the other side loads
+        apart = Threshold.parse(ok).negated()
+        edited = text.replace(f'"{threshold}"', f'"{ok}"').replace(f'"{resolve}"', f'"{apart}"')
+        assert load_rule_files([("r.yaml", edited)], default_interval=60).rules()

@@ -63,8 +63,13 @@ def random_rule(rnd: random.Random, i: int) -> str:
         lines.append("  " + NEEDS[agg].replace("\n        ", "\n  "))
     if agg == "count" and rnd.random() < 0.4:
         lines.append("  weight: n")
-    if rnd.random() < 0.25:
-        lines.append(f'  resolve_threshold: "{rnd.choice(("< 1", "<= 2", "< 3", "> 9"))}"')
+    if rnd.random() < 0.25:  # (one that overlaps the threshold is refused at load)
+        fires = Threshold.parse(f"{op} {bound}")
+        apart = [
+            t for t in ("< 1", "<= 2", "< 3", "> 9") if Threshold.parse(t).overlap(fires) is None
+        ]
+        if apart:
+            lines.append(f'  resolve_threshold: "{rnd.choice(apart)}"')
     return "\n".join(lines)
 
 
@@ -80,10 +85,22 @@ def retuned(rnd: random.Random, rules: str) -> str:
     drawn again, and a comment line above them all (every rule written one line lower). What
     their windows hold is unchanged (Rule.keeps_windows_of)."""
     rules = re.sub(
-        r'threshold: "[^"]*"',
+        r'(?<!resolve_)threshold: "[^"]*"',
         lambda _: f'threshold: "{rnd.choice((">=", ">", "<", "<="))} {rnd.choice((1, 2, 3, 6))}"',
         rules,
     )
+    # a resolve_threshold the new threshold overlaps is refused at load: the user drops it
+    kept = []
+    for rule in re.split(r"(?m)^(?=\s*- alert:)", rules):
+        fires = re.search(r'(?<!resolve_)threshold: "([^"]*)"', rule)
+        resolves = re.search(r'resolve_threshold: "([^"]*)"', rule)
+        both = (
+            fires and resolves and Threshold.parse(resolves[1]).overlap(Threshold.parse(fires[1]))
+        )
+        if both is not None and both is not False:
+            rule = rule.replace(resolves[0], "")
+        kept.append(rule)
+    rules = "".join(kept)
     rules = re.sub(r"for: \d+s", lambda _: f"for: {rnd.choice((0, 20, 45))}s", rules)
     return "# edited\n" + rules
 
