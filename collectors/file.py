@@ -201,6 +201,8 @@ class FileCollector:
                     self._known[pos.key] = pos  # read to its end: a tombstone
                 else:
                     stale.append(pos.key)
+                    # deleted, or moved out of its directory (olddir, a symlink re-pointed)
+                    self._log.info("saved_file_gone", path=pos.path, offset=pos.offset)
                 continue
             t.set_offset(pos.offset)
             t.draining_since = time.monotonic()

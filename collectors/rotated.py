@@ -11,10 +11,11 @@ extension (`extension`) are not found.
 
 Rotated files nobody read. A file can be rotated away before the collector read any of it: it
 was created and rotated again while alerter was down or between two of its looks (two rotations
-in a row), or copied and truncated before the collector saw its size. Every sibling written
-(mtime) after the time the collector last saw the file at its path (`SavedPosition.at`, and at
-run time each followed file's `seen_at`) whose identity the collector does not know is read
-from its beginning, oldest first. Files read to their end stay known (their positions are kept
+in a row), or copied and truncated before the collector saw its size. Every sibling named as
+logrotate names a rotated file (NAME then `.`, `-` or `_` and a number or a date in digits:
+ROTATED_NAME; not `app.log.bak`, `app.log.errors`) written (mtime) after the time the collector
+last saw the file at its path (`SavedPosition.at`, and at run time each followed file's
+`seen_at`) whose identity the collector does not know is read from its beginning, oldest first. Files read to their end stay known (their positions are kept
 for the newest TOMBSTONES of them), so logrotate's renumbering (`app.log.1` -> `app.log.2`) does
 not make them read again.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import time
 import zlib
 from dataclasses import dataclass
@@ -35,6 +37,10 @@ from alerter.collectors.tail import FileTailer, SavedPosition, content_digest
 
 COMPRESSED = (".gz", ".xz", ".zst", ".bz2", ".lz4", ".lzma", ".z", ".zip", ".br")
 SEPARATORS = (".", "-", "_")
+# what logrotate (and its dateext/dateformat) puts after a rotated file's name: a number or a
+# date/time in digits (`.1`, `-20240101`, `-2024-01-01-13`, `.1700000000`), nothing else, so
+# that `app.log.bak` or `app.log.errors` beside the log are not read as its lost lines
+ROTATED_NAME = re.compile(r"[.\-_][0-9][0-9.\-_:T]*\Z")
 CLOCK_SLACK = 0.05  # seconds: file times lag time.time() by up to one kernel tick
 
 
@@ -118,10 +124,12 @@ def rotated_since(path: str, since: float) -> list[str]:
     now = time.time()
     # A time in the future (set by hand) tells nothing; file times come from the kernel's
     # coarse clock, up to a tick behind time.time(): CLOCK_SLACK makes up for it.
+    name = os.path.basename(path)
     return [
         p
         for mtime, p in reversed(_siblings(path, compressed=False))
         if since - CLOCK_SLACK < mtime <= now + 1.0
+        and ROTATED_NAME.match(os.path.basename(p)[len(name) :])
     ]
 
 

@@ -108,6 +108,29 @@ def test_rename_rotation_finishes_old_file_then_follows_new(h: Harness) -> None:
     assert len(sink.lines) == 205
 
 
+def test_files_beside_the_log_not_named_as_rotations_are_not_read_as_its_lost_lines(
+    h: Harness,
+) -> None:
+    log = h.tmp / "app.log"
+    append(log, numbered("a", 20))
+    _, sink = h.start()
+    wait_for(lambda: len(sink.lines) == 20)
+    # an operator's extract, a backup, another program's log named after it: not rotations
+    for name in ("app.log.sel", "app.log.bak", "app.log_last5", "app.log.writer.log"):
+        append(h.tmp / name, numbered(name, 3))
+    # two rotations between two looks: the first rotated file was never read, and is
+    os.rename(log, h.tmp / "app.log-20261206")
+    append(h.tmp / "app.log-20261206", numbered("unseen", 2))
+    append(log, numbered("b", 2))
+    os.rename(log, h.tmp / "app.log.1")
+    append(log, numbered("c", 2))
+    expected = numbered("a", 20) + numbered("unseen", 2) + numbered("b", 2) + numbered("c", 2)
+    wait_for(lambda: received(sink, expected))
+    append(log, ["last"])
+    wait_for(lambda: sink.lines[-1:] == ["last"])
+    assert sorted(sink.lines) == sorted([*expected, "last"])  # and nothing from the others
+
+
 def test_copytruncate_restarts_at_zero(h: Harness) -> None:
     log = h.tmp / "app.log"
     append(log, numbered("a", 50))
