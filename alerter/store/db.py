@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -85,6 +86,16 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+IDENTITY_EVERY = 1.0  # seconds between looks at whether state.db is still the file open
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) at `path`, None when there is no file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class StateStore:
@@ -130,6 +141,7 @@ class StateStore:
             )
         except sqlite3.Error as e:
             raise self._open_error(e) from e
+        self._looked = float("inf")  # not looked at before the file is written (below)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -137,6 +149,47 @@ class StateStore:
         except BaseException:
             self._db.close()
             raise
+        self._identity = _identity(self.path)
+        self._looked = time.monotonic()
+
+    def _check_file(self) -> None:
+        """Put the database back at its path if it is no longer there (deleted or replaced
+        while open: SQLite would go on writing to the unlinked file, and the next start would
+        find none, read every log again from `start_at` and lose the outbox). Looked at once a
+        second at most, before a transaction; the open connection still holds everything."""
+        now = time.monotonic()
+        if now - self._looked < IDENTITY_EVERY:
+            return
+        self._looked = now
+        if _identity(self.path) == self._identity:
+            return
+        spare = self.path.with_name(self.path.name + ".restoring")
+        try:
+            with suppress(FileNotFoundError):
+                spare.unlink()
+            copy = sqlite3.connect(str(spare))
+            try:
+                self._db.backup(copy)
+            finally:
+                copy.close()
+            spare.replace(self.path)  # (a -wal or -shm of another file there would not match)
+            for suffix in ("-wal", "-shm"):
+                with suppress(FileNotFoundError):
+                    self.path.with_name(self.path.name + suffix).unlink()
+            old, self._db = (
+                self._db,
+                sqlite3.connect(
+                    str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+                ),
+            )
+            old.close()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except (OSError, sqlite3.Error) as e:
+            log.error("state_store_file_gone", path=str(self.path), restored=False, error=str(e))
+            return
+        self._identity = _identity(self.path)
+        log.error("state_store_file_gone", path=str(self.path), restored=True)
 
     def _reset(self, problem: str) -> None:
         """Move the corrupt database aside (under the dir lock) and log what is lost."""
@@ -189,6 +242,7 @@ class StateStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._check_file()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db

@@ -6,8 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from alerter.errors import StateError
+from alerter.store import db
 from alerter.store.db import SCHEMA_VERSION, StateStore
 
 
@@ -66,3 +68,22 @@ def test_kv_put_many_replace_all(tmp_path: Path) -> None:
     s.kv_put_many("groups", {"a": 1, "b": 2})
     s.kv_put_many("groups", {"c": 3}, replace_all=True)
     assert s.kv_items("groups") == {"c": 3}
+
+
+def test_a_database_deleted_while_open_is_put_back_with_everything_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "IDENTITY_EVERY", 0.0)
+    store = StateStore(tmp_path)
+    store.kv_put("ns", "before", 1)
+    for name in ("state.db", "state.db-wal", "state.db-shm"):  # rm state.db*
+        (tmp_path / name).unlink(missing_ok=True)
+    with capture_logs() as logs:
+        store.kv_put("ns", "after", 2)
+    assert [e["event"] for e in logs] == ["state_store_file_gone"] and logs[0]["restored"]
+    assert (tmp_path / "state.db").exists()
+    store.kv_put("ns", "later", 3)
+    store.close()
+    again = StateStore(tmp_path)
+    assert again.kv_items("ns") == {"before": 1, "after": 2, "later": 3}
+    again.close()
