@@ -147,7 +147,7 @@ def _parse_group(
     interval = r.duration("interval", default_interval)
     if interval is not None and interval <= 0:
         r.problems.add(r.raw("interval") or r.node, "interval: must be > 0")
-    labels = r.str_map("labels", {})
+    labels = r.label_map("labels")
     rules = []
     for i, rr in enumerate(r.items("rules")):
         rule = _parse_rule(rr, name or "", i, labels, refs, linear)
@@ -295,15 +295,15 @@ def _parse_rule(
             f' one that does not overlap it, e.g. "{threshold.negated()}"',
         )
 
-    by = r.str_list("by", ())
+    by = r.label_list("by")
     combine = r.choice("combine", COMBINERS, "sum")
     if r.has("combine") and not (is_metric and by):
         p.add(r.key_mark("combine"), "combine: only used by metric rules with by")
     for_ = r.duration("for", 0.0)
     keep = r.duration("keep_firing_for", 0.0)
     max_keys = r.int("max_keys", 100_000, minimum=1)
-    rule_labels = r.str_map("labels", {})
-    annotations = r.str_map("annotations", {})
+    rule_labels = r.label_map("labels")
+    annotations = r.label_map("annotations")
     actions = _parse_actions(r, refs)
     r.done()
     labels = {**group_labels, **rule_labels}

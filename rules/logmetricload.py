@@ -11,7 +11,6 @@ from alerter.config.yamlsource import MapReader, Mark, Problems
 from alerter.rules.model import METRIC_TYPES, LogMetric, LogSelector, Reference
 
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count", "_total")
 
 ParseLogs = Callable[[MapReader, list[Reference]], LogSelector | None]
@@ -32,11 +31,9 @@ def parse_metric(
     logs = parse_logs(r, refs) if r.has("logs") else None
     if not r.has("logs") and r.ok:
         p.add(r.node, f"{r.what}: missing required key 'logs' (which lines the metric reads)")
-    by = tuple(r.str_list("by", ()))
+    by = r.label_list("by")
     for b in by:
-        if not _LABEL_RE.match(b) or b.startswith("__"):
-            p.add(r.raw("by") or r.node, f"by: {b!r} is not a valid label name")
-        elif b == "le" and kind == "histogram":
+        if b == "le" and kind == "histogram":
             p.add(r.raw("by") or r.node, "by: 'le' is the histogram's bucket label")
     if len(set(by)) < len(by):
         p.add(r.raw("by") or r.node, "by: a label is named twice")

@@ -188,7 +188,10 @@ _RE2_FLAGS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
 
 
 def _re2_only(pattern: str, flags: int, why: re.error) -> Re2Pattern:
-    """A pattern Python's re cannot read: RE2's, if RE2 reads it."""
+    """A pattern Python's re cannot read: RE2's, if RE2 reads it (not one naming a group
+    twice, or with a name that is not one: RE2 takes those, and the labels would be wrong)."""
+    if "group name" in why.msg:
+        raise UnsafePatternError(f"invalid regex {pattern!r}: {why}")
     prefix = "".join(f for bit, f in _RE2_FLAGS if flags & bit)
     text = _END_Z.sub(r"\1\\z", pattern)
     try:

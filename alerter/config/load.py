@@ -270,7 +270,7 @@ def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
     cfg = GlobalConfig(
         state_dir=str(base_dir / state_dir) if not os.path.isabs(state_dir) else state_dir,
         evaluation_interval=r.duration("evaluation_interval", d.evaluation_interval),
-        labels=r.str_map("labels", {}),
+        labels=r.label_map("labels"),
         external_url=r.str("external_url", ""),
         dry_run=r.bool("dry_run", False),
         protected_units=_with_defaults(r.str_list("protected_units", ()), d.protected_units),
@@ -358,6 +358,7 @@ def _cross_check(
     """References to actions and collectors that no entry defines (those of entries whose own
     problems are told, `told`, are not told again)."""
     collector_names = {c.name for c in collectors} | told
+    samplers = {c.name: c.type for c in collectors if not c.is_log}
     action_names = {a.name for a in actions} | told
     for ref in rules.references():
         if ref.kind == "action" and ref.name not in action_names:
@@ -367,6 +368,14 @@ def _cross_check(
         if ref.kind == "source" and ref.name not in collector_names:
             p.items.append(
                 Problem(ref.mark, f"unknown log source {ref.name!r} (no collector has that name)")
+            )
+        elif ref.kind == "source" and ref.name in samplers:
+            p.items.append(
+                Problem(
+                    ref.mark,
+                    f"{ref.name!r} is a {samplers[ref.name]} collector: it gives samples, not"
+                    " log lines; read its series with `metric:` (e.g. metric: host_load1)",
+                )
             )
     for a in actions:
         collector = getattr(a.spec, "collector", None)  # throttle actions act on a collector

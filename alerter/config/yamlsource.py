@@ -196,6 +196,21 @@ def expand_env(text: str, env: Mapping[str, str]) -> str:
 # --- reading nodes into values ---------------------------------------------------------------
 
 
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+
+
+def label_name_problem(name: str) -> str | None:
+    """What is wrong with a label name, as Prometheus and Alertmanager see it, or None."""
+    if not LABEL_NAME.match(name):
+        return (
+            f"{name!r} is not a valid label name (letters, digits and _, not starting with a"
+            " digit: Alertmanager and Prometheus refuse it)"
+        )
+    if name.startswith("__"):
+        return f"{name!r}: names starting with __ are reserved"
+    return None
+
+
 class Problems:
     """Collects problems while a whole source is read, so all are reported at once."""
 
@@ -411,6 +426,27 @@ class MapReader:
             s = self.as_str(item, f"{key}.{k}", None)
             if s is not None:
                 out[k] = s
+        return out
+
+    def label_map(self, key: builtins.str) -> dict[builtins.str, builtins.str]:
+        """`str_map` whose keys are label (or annotation) names, each checked."""
+        out: dict[builtins.str, builtins.str] = self.str_map(key, {})
+        n = self.raw(key)
+        for k in out:
+            problem = label_name_problem(k)
+            if problem is not None and n is not None:
+                self.problems.add(n.key_marks.get(k, n.mark), f"{key}: {problem}")
+        return out
+
+    def label_list(self, key: builtins.str) -> tuple[builtins.str, ...]:
+        """`str_list` of label names, each checked."""
+        out = tuple(self.str_list(key, ()))
+        n = self.raw(key)
+        for i, k in enumerate(out):
+            problem = label_name_problem(k)
+            if problem is not None and n is not None:
+                at = n.value[i] if isinstance(n.value, list) and i < len(n.value) else n
+                self.problems.add(at, f"{key}: {problem}")
         return out
 
     def map(

@@ -1,0 +1,68 @@
+"""Mistakes that loaded and then misbehaved at run time are told at load, where they are:
+label names Alertmanager refuses, a regex naming a group twice, a log rule reading a collector
+that gives samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alerter.config.load import load_config
+from alerter.errors import ConfigError
+
+RULES = r"""
+groups:
+  - name: g
+    labels: {team-a: x}
+    rules:
+      - alert: A
+        logs: {source: app, match: 'ERR (?P<ip>\S+) (?P<ip>\S+)'}
+        aggregate: count
+        over: 1m
+        threshold: ">= 1"
+      - alert: B
+        logs: {source: app, match: 'ERR (?P<ip>\S+)'}
+        by: [ip, 1st]
+        aggregate: count
+        over: 1m
+        threshold: ">= 1"
+        labels: {'': y, __name__: z, ok_name: fine}
+        annotations: {run book: x}
+      - alert: C
+        logs: {source: host, match: x}
+        aggregate: count
+        over: 1m
+        threshold: ">= 1"
+"""
+
+
+def problems(tmp_path: Path) -> list[str]:
+    (tmp_path / "r.yaml").write_text(RULES)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "global: {state_dir: s, labels: {dc-1: x}}\n"
+        "collectors:\n"
+        "  - {name: app, type: file, paths: [app.log], parser: {type: none}}\n"
+        "  - {name: host, type: host}\n"
+        "rule_files: [r.yaml]\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(str(cfg))
+    return [str(p).removeprefix(f"{tmp_path}/") for p in e.value.problems]
+
+
+def test_each_mistake_is_told_at_its_place(tmp_path: Path) -> None:
+    bad = "is not a valid label name (letters, digits and _, not starting with a digit"
+    assert problems(tmp_path) == [
+        f"c.yaml:1:33: labels: 'dc-1' {bad}: Alertmanager and Prometheus refuse it)",
+        f"r.yaml:4:14: labels: 'team-a' {bad}: Alertmanager and Prometheus refuse it)",
+        "r.yaml:7:36: match: invalid regex 'ERR (?P<ip>\\\\S+) (?P<ip>\\\\S+)': redefinition of"
+        " group name 'ip' as group 2; was group 1 at position 20",
+        f"r.yaml:13:18: by: '1st' {bad}: Alertmanager and Prometheus refuse it)",
+        f"r.yaml:17:18: labels: '' {bad}: Alertmanager and Prometheus refuse it)",
+        "r.yaml:17:25: labels: '__name__': names starting with __ are reserved",
+        f"r.yaml:18:23: annotations: 'run book' {bad}: Alertmanager and Prometheus refuse it)",
+        "r.yaml:20:24: 'host' is a host collector: it gives samples, not log lines; read its"
+        " series with `metric:` (e.g. metric: host_load1)",
+    ]
