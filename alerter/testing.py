@@ -42,6 +42,13 @@ class FixedClock:
             self._now += seconds
             self._mono += seconds
 
+    def set(self, now: float) -> None:
+        """Move the wall clock to `now` (forward or back); the monotonic clock only forward,
+        by as much as the wall clock moved forward."""
+        with self._lock:
+            self._mono += max(0.0, now - self._now)
+            self._now = now
+
 
 class FakeUnitController:
     """A `UnitController` that records every call and keeps unit properties in memory.

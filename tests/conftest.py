@@ -88,7 +88,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
-def _skip_reason(report: pytest.TestReport) -> str:
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
@@ -114,23 +114,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """With CI=true, a module skipped as it is collected (`importorskip` at its top) fails too."""
+    if report.skipped and in_ci():
+        report.outcome = "failed"
+        report.longrepr = (
+            f"test module skipped at collection with CI={os.environ['CI']}: {_skip_reason(report)}"
+        )
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
     """What was skipped and why, one line per reason, integration tests counted apart."""
-    by_reason: dict[str, list[pytest.TestReport]] = {}
+    by_reason: dict[str, list[pytest.TestReport | pytest.CollectReport]] = {}
     for report in terminalreporter.stats.get("skipped", []):
         by_reason.setdefault(_skip_reason(report), []).append(report)
     if not by_reason:
         return
     terminalreporter.section(SKIP_SUMMARY_TITLE)
     for reason, reports in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        n, integration = len(reports), sum("integration" in r.keywords for r in reports)
+        n = len(reports)
+        integration = sum("integration" in getattr(r, "keywords", {}) for r in reports)
         kind = "all integration" if integration == n else f"{integration} integration"
         tests = f"{n} test{'s' if n > 1 else ''}" + (f" ({kind})" if integration else "")
         terminalreporter.write_line(f"{tests}: {reason}")
         terminalreporter.write_line(f"      e.g. {reports[0].nodeid}")
-    if any("integration" in r.keywords for reports in by_reason.values() for r in reports):
+    if any(
+        "integration" in getattr(r, "keywords", {})
+        for reports in by_reason.values()
+        for r in reports
+    ):
         terminalreporter.write_line(
             "Integration tests are not skipped in CI: with CI=true each one here fails the run."
         )

@@ -111,7 +111,14 @@ def write_positions(
 class Checkpointer:
     """Writes one checkpoint at a time, from the main loop; decides when the next is due."""
 
-    def __init__(self, store: StateStore, positions: StagedPositions, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        positions: StagedPositions,
+        metrics: Metrics,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._monotonic = monotonic  # what a commit's cost is measured with
         self.store = store
         self.positions = positions
         self.metrics = metrics
@@ -147,7 +154,7 @@ class Checkpointer:
         """Write the engine state, the parts' changes and the staged positions together.
         `snapshot` is the engine's (lazy: alerter.rules.rows), encoded piece by piece within
         the transaction."""
-        started = time.monotonic()
+        started = self._monotonic()
         engine = self.engine.prepare(snapshot())
         saved, deleted = self.positions.take()
         try:
@@ -172,9 +179,10 @@ class Checkpointer:
         for part in parts:
             part.written(True)
         self.engine.written(True)
-        took = time.monotonic() - started
+        ended = self._monotonic()
+        took = ended - started
         self.metrics.state_commit_duration.observe(took)
-        self._next = time.monotonic() + min(took / COMMIT_BUDGET, MAX_SPACING)
+        self._next = ended + min(took / COMMIT_BUDGET, MAX_SPACING)
         self._pending_since = None
         if self.error is not None:
             log.info(
@@ -195,5 +203,5 @@ class Checkpointer:
             "space, fix permissions); a restart meanwhile reads the lines since the last write again",
         )
         self.error = error
-        self._next = time.monotonic() + self._retry
+        self._next = self._monotonic() + self._retry
         self._retry = min(self._retry * 2, RETRY_MAX)

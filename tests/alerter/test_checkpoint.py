@@ -132,16 +132,20 @@ def test_a_given_back_position_never_overwrites_a_newer_one(store: StateStore) -
 
 
 def test_commits_are_spaced_by_their_cost(store: StateStore, metrics: Metrics) -> None:
-    cp = Checkpointer(store, StagedPositions(store), metrics)
+    readings = iter([100.0, 100.3])  # the monotonic clock at a commit's start and end
+    cp = Checkpointer(store, StagedPositions(store), metrics, monotonic=lambda: next(readings))
     assert not cp.due(0.0, [])  # nothing processed: nothing to commit
     cp.note_work(0.0)
     assert cp.due(0.0, [])
-    assert cp.commit(lambda: {"big": "x" * 2_000_000}, [], 1.0)
-    import time
-
-    assert not cp.due(time.monotonic(), [])  # a costly commit waits ten times its cost
-    cp.note_work(time.monotonic())
-    assert cp.due(time.monotonic() + 10.0, [])
+    assert cp.commit(lambda: {"big": "x" * 1000}, [], 1.0)  # it took 0.3 s
+    cp.note_work(100.5)
+    assert not cp.due(100.5, [])  # ten times its cost: not before 103.3
+    assert not cp.due(103.2, [])
+    assert cp.due(103.3, [])
+    readings = iter([200.0, 260.0])  # one that took a minute: the next is 5 s (MAX_SPACING) on
+    assert cp.commit(lambda: {"big": "y"}, [], 2.0)
+    cp.note_work(260.0)
+    assert not cp.due(264.9, []) and cp.due(265.0, [])
 
 
 def managed_dispatcher(

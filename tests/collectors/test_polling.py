@@ -20,6 +20,7 @@ from alerter.collectors.http import HttpCollector, HttpConfig
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.rules.events import Sample
 from alerter.testing import RecordingStats
+from tests.conftest import require
 
 NOW = 1_700_000_000.0
 
@@ -189,11 +190,12 @@ def test_http_probe_of_a_trickling_server_ends_at_its_timeout_with_up_0(behave: 
         server.stop()
 
 
+@pytest.mark.integration  # runs the openssl program
 def test_https_probe_reports_days_until_the_certificate_expires(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [
-            "openssl",
+            require("openssl"),
             "req",
             "-x509",
             "-newkey",

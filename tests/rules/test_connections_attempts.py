@@ -300,6 +300,7 @@ def _one_batch_windows(lines: list[str], batch: LogBatch) -> dict[object, object
     return _windows(e)
 
 
+@pytest.mark.integration  # (a system package: in CI, the skip below fails the run)
 @pytest.mark.skipif(
     not SAMPLES.is_dir(), reason="needs the fail2ban package (tests/system-deps.sh)"
 )

@@ -230,6 +230,7 @@ ELSEWHERE = {
 }
 
 
+@pytest.mark.integration  # (a system package: in CI, the skip below fails the run)
 @pytest.mark.skipif(
     not SAMPLES.is_dir(), reason="needs the fail2ban package (tests/system-deps.sh)"
 )
@@ -259,6 +260,7 @@ def test_pack_counts_what_fail2ban_counts_in_its_modes(
     assert len([s for s in rest if s not in missed]) >= FLOOR * len(rest), report
 
 
+@pytest.mark.integration  # (a system package: in CI, the skip below fails the run)
 @pytest.mark.skipif(
     not SAMPLES.is_dir(), reason="needs the fail2ban package (tests/system-deps.sh)"
 )
@@ -291,6 +293,7 @@ _SSH_AUDIT = (
 KNOWN_AGGRESSIVE = {"sshd:281": _SSH_AUDIT, "sshd:287": _SSH_AUDIT, "sshd:293": _SSH_AUDIT}
 
 
+@pytest.mark.integration  # (a system package: in CI, the skip below fails the run)
 @pytest.mark.skipif(
     not SAMPLES.is_dir(), reason="needs the fail2ban package (tests/system-deps.sh)"
 )

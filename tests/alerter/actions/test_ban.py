@@ -447,12 +447,16 @@ def test_ended_bans_do_not_pile_up_in_memory(harness: Harness) -> None:
     assert bans.book.count(harness.clock.now(), False) == 0
 
 
+@pytest.mark.integration  # runs ip (iproute2)
 def test_host_addresses_are_every_address_ip_lists() -> None:
     import subprocess
 
     from alerter.actions.banaddr import host_addresses
+    from tests.conftest import require
 
-    out = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [require("ip"), "-j", "addr", "show"], capture_output=True, text=True, check=True
+    )
     listed = {
         ipaddress.ip_address(a["local"])
         for link in json.loads(out.stdout)

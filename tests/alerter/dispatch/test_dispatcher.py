@@ -48,7 +48,7 @@ class Harness:
         )
 
     def at(self, offset: float) -> float:
-        self.clock._now = T0 + offset
+        self.clock.set(T0 + offset)
         return T0 + offset
 
     def tick(self, offset: float) -> None:

@@ -208,15 +208,15 @@ def test_a_route_stays_quiet_outside_its_time_and_tells_the_receiver_after(
         store, clock, route(ROUTE % key, intervals=["office"]), {"rec": rec}, time_intervals=OFFICE
     )
     if key == "active_time_intervals":  # start outside the active interval instead
-        clock._now = MONDAY_9 - 600
+        clock.set(MONDAY_9 - 600)
     a = alert(t=clock.now(), team="db")
     d.handle([tr(a)], clock.now())
-    clock._now += 15  # past group_wait
+    clock.advance(15)  # past group_wait
     d.tick(clock.now())
     d.tick(clock.now() + 61)
     assert d.pending_notifications() == 0 and rec.sent == []
     # the route may speak again: the next flush sends the firing alert
-    clock._now = MONDAY_9 + 400 if key == "mute_time_intervals" else MONDAY_9 + 60
+    clock.set(MONDAY_9 + 400 if key == "mute_time_intervals" else MONDAY_9 + 60)
     d.tick(clock.now())
     wait_for(lambda: len(rec.sent) == 1)
     assert [x.labels["team"] for x in rec.sent[0].alerts] == ["db"]
