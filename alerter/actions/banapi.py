@@ -22,7 +22,7 @@ from alerter.errors import ActionError
 def routes(bans: BanExecutor) -> list[Route]:
     def list_bans(req: Request) -> Response:
         now = bans.clock.now()
-        if (req.arg("all") or "").lower() in ("1", "true", "yes"):
+        if req.flag("all", False):
             raw = req.arg("limit", "500") or "500"
             if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
                 raise HTTPError(400, f"limit: expected an integer from 1 to 10000, got {raw!r}")
@@ -35,6 +35,11 @@ def routes(bans: BanExecutor) -> list[Route]:
         body = req.json()
         if not isinstance(body, dict):
             raise HTTPError(400, 'expected a JSON object like {"address": "203.0.113.7"}')
+        unknown = sorted(set(body) - BAN_KEYS)
+        if unknown:  # a misspelt duration would ban for the default
+            raise HTTPError(
+                400, f"unknown key {unknown[0]!r} (expected {', '.join(sorted(BAN_KEYS))})"
+            )
         try:
             address = parse_address(str(body.get("address", "")))
         except ValueError as e:
@@ -88,6 +93,9 @@ def routes(bans: BanExecutor) -> list[Route]:
         Route("DELETE", "/api/v1/bans", lift_named, mutating=True),
         Route("DELETE", "/api/v1/bans/{address}", lift_ban, mutating=True),
     ]
+
+
+BAN_KEYS = frozenset({"address", "duration", "ports", "comment"})
 
 
 def _duration(raw: Any) -> float:

@@ -31,6 +31,17 @@ class Request:
         v = self.query.get(name)
         return v[0] if v else default
 
+    def flag(self, name: str, default: bool) -> bool:
+        """A true/false query argument; raises HTTPError(400) on another value."""
+        v = self.arg(name)
+        if v is None:
+            return default
+        if v.lower() in ("true", "1", "yes", "y", "on"):
+            return True
+        if v.lower() in ("false", "0", "no", "n", "off"):
+            return False
+        raise HTTPError(400, f"{name}: expected true or false, got {v!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class Response:

@@ -82,7 +82,7 @@ def routes(dispatcher: Dispatcher, engine_alerts: Callable[[], list[Alert]]) -> 
         """The firing alerts the query selects, with their status and routes."""
         t = now()
         matchers = _filters(req)
-        show = {k: _bool_arg(req, k) for k in ("active", "silenced", "inhibited")}
+        show = {k: req.flag(k, True) for k in ("active", "silenced", "inhibited")}
         receiver = _receiver_regex(req)
         out = []
         for a in d.firing():
@@ -177,17 +177,6 @@ def _silence_order(state: str, starts: float, ends: float) -> tuple[int, float]:
     if state == "expired":
         return (2, -ends)
     return (0, ends)
-
-
-def _bool_arg(req: Request, name: str) -> bool:
-    v = req.arg(name)
-    if v is None:
-        return True
-    if v.lower() in ("true", "1", "yes", "y", "on"):
-        return True
-    if v.lower() in ("false", "0", "no", "n", "off"):
-        return False
-    raise HTTPError(400, f"{name}: expected true or false, got {v!r}")
 
 
 def _receiver_regex(req: Request) -> re.Pattern[str] | None:

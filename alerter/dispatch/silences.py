@@ -36,6 +36,7 @@ from typing import Any, Literal
 import re2  # type: ignore[import-untyped]
 import structlog
 
+from alerter.config.yamlsource import LABEL_NAME
 from alerter.dispatch.regexset import re2_text
 from alerter.dispatch.silenceindex import SilenceIndex
 from alerter.notifiers.model import rfc3339
@@ -113,7 +114,9 @@ def silence_from_api(data: Any, now: float) -> Silence:
             "expected a JSON object with matchers, startsAt, endsAt, createdBy, comment"
         )
     raw = data.get("matchers")
-    if not isinstance(raw, list) or not raw:
+    if not isinstance(raw, list):
+        raise ValueError('matchers: expected a list like [{"name": "alertname", "value": "X"}]')
+    if not raw:
         raise ValueError("matchers: at least one matcher is required")
     matchers = []
     for i, m in enumerate(raw):
@@ -123,7 +126,11 @@ def silence_from_api(data: Any, now: float) -> Silence:
             or not isinstance(m.get("value"), str)
         ):
             raise ValueError(f"matchers[{i}]: expected {{name, value, isRegex, isEqual}}")
-        is_regex, is_equal = bool(m.get("isRegex", False)), bool(m.get("isEqual", True))
+        is_regex, is_equal = m.get("isRegex", False), m.get("isEqual", True)
+        if not isinstance(is_regex, bool) or not isinstance(is_equal, bool):
+            raise ValueError(f"matchers[{i}]: isRegex and isEqual are true or false")
+        if not LABEL_NAME.match(m["name"]):  # as Alertmanager: it matches no label
+            raise ValueError(f"matchers[{i}].name: {m['name']!r} is not a valid label name")
         op: Op = ("=~" if is_equal else "!~") if is_regex else ("=" if is_equal else "!=")
         matchers.append(Matcher.create(m["name"], op, m["value"]))
     if all(m.matches({}) for m in matchers):

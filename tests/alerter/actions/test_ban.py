@@ -374,6 +374,7 @@ def test_api_routes_validate_ban_list_and_lift(harness: Harness) -> None:
         ({"address": "203.0.113.7", "ports": [70000]}, 400),
         ({"address": "127.0.0.1"}, 409),
         ([1, 2], 400),
+        ({"address": "203.0.113.7", "durration": "1h"}, 400),  # not a 10-minute ban
     ]:
         with pytest.raises(HTTPError) as e:
             call("POST", "/api/v1/bans", body)
@@ -391,6 +392,9 @@ def test_api_routes_validate_ban_list_and_lift(harness: Harness) -> None:
         call("DELETE", "/api/v1/bans/{address}", address="203.0.113.7")
     assert e.value.status == 404
     assert call("GET", "/api/v1/bans")["data"] == []  # type: ignore[index]
+    with pytest.raises(HTTPError) as e:
+        call("GET", "/api/v1/bans", all="maybe")
+    assert e.value.status == 400
     (old,) = call("GET", "/api/v1/bans", all="true")["data"]  # type: ignore[index]
     assert old["liftedAt"] is not None and old["action"] == "manual"
 
