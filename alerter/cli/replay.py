@@ -65,13 +65,20 @@ def parse_bound(text: str) -> float:
     from datetime import datetime
 
     try:
-        return float(text)
+        t = float(text)
     except ValueError:
         pass
+    else:
+        if not 0 <= t < 1e11:  # nan, inf, a negative time, or milliseconds
+            raise ValueError(f"invalid time {text!r}: epoch seconds from 0 to 99999999999")
+        return t
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise ValueError(f"invalid time {text!r}: use RFC 3339 or epoch seconds") from None
+        raise ValueError(
+            f"invalid time {text!r}: use RFC 3339 (2024-05-01T10:00:00Z) or epoch seconds"
+            " (a duration such as 1h is --from's, before a --to)"
+        ) from None
 
 
 def transition_json(t: Transition) -> str:
@@ -400,6 +407,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 file=err,
             )
             return 2
+        if (name, path) in pairs:
+            print(f"--log {spec}: given twice (its lines would count twice)", file=err)
+            return 2
         pairs.append((name, path))
     if not args.log:
         for c in cfg.collectors:
@@ -416,13 +426,16 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 if end is None:
                     raise
                 start = end - parse_duration(args.from_)
+        if start is not None and end is not None and start >= end:
+            raise ValueError(f"--from {args.from_} is not before --to {args.to}: nothing to replay")
     except ValueError as e:
         print(str(e), file=err)
         return 2
     streams: list[Iterable[Run]] = []
     for name, path in pairs:
         if not Path(path).is_file():
-            print(f"--log {name}={path}: no such file", file=err)
+            what = "a directory (give the files in it)" if Path(path).is_dir() else "no such file"
+            print(f"--log {name}={path}: {what}", file=err)
             return 2
         c = collectors[name]
         if isinstance(c.spec, JournaldConfig):

@@ -128,6 +128,37 @@ def test_replay_rejects_unknown_collectors(tmp_path: Path) -> None:
     assert cmd_replay(args, io.StringIO()) == 2
 
 
+@pytest.mark.parametrize(
+    ("logs", "from_", "to", "said"),
+    [
+        (["web={d}/access.log"], "nan", None, "invalid time 'nan': epoch seconds from 0"),
+        (["web={d}/access.log"], "inf", None, "invalid time 'inf'"),
+        (["web={d}/access.log"], "1h", None, "(a duration such as 1h is --from's, before a --to)"),
+        (["web={d}/access.log"], "2026-11-28T07:00:00Z", "2026-11-28T06:00:00Z", "is not before"),
+        (["web={d}/access.log", "web={d}/access.log"], None, None, "given twice"),
+        (["web={d}"], None, None, "a directory (give the files in it)"),
+    ],
+)
+def test_replay_refuses_bounds_and_logs_that_would_replay_nothing_or_twice(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    logs: list[str],
+    from_: str | None,
+    to: str | None,
+    said: str,
+) -> None:
+    write_logs(tmp_path)
+    (tmp_path / "config.yaml").write_text(CONFIG.format(d=tmp_path))
+    args = Namespace(
+        config=str(tmp_path / "config.yaml"),
+        log=[x.format(d=tmp_path) for x in logs],
+        from_=from_,
+        to=to,
+    )
+    assert cmd_replay(args, io.StringIO()) == 2
+    assert said in capsys.readouterr().err
+
+
 def test_replay_runs_take_line_times_across_blocks(tmp_path: Path, monkeypatch: Any) -> None:
     from alerter.cli import replay as cli_replay
     from alerter.cli import replayfiles
