@@ -50,6 +50,12 @@ def check_time_format(fmt: str) -> None:
         datetime.now().strftime(fmt)
     except ValueError as e:
         raise ValueError(f"time_format {fmt!r}: {e}") from None
+    try:  # strftime passes a directive it does not know through (%Q); strptime refuses it
+        datetime.strptime("", fmt)
+    except ValueError as e:
+        if "bad directive" in str(e) or "stray %" in str(e):
+            hint = " (for epoch seconds, time_format: epoch)" if "%s" in fmt else ""
+            raise ValueError(f"time_format {fmt!r}: {e}{hint}") from None
 
 
 def _epoch(text: str) -> float | None:

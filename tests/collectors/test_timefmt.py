@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerter.collectors.timefmt import _fast_format, time_parser
+from alerter.collectors.timefmt import _fast_format, check_time_format, time_parser
 
 FORMATS = [
     "%d/%b/%Y:%H:%M:%S %z",
@@ -110,3 +110,18 @@ def test_a_format_without_a_year_gets_the_year_syslog_stamps_get() -> None:
     assert yearless("%b %d %H:%M:%S") and yearless("%d.%m. %H:%M")
     assert not yearless("%Y-%m-%d") and not yearless("%H:%M:%S") and not yearless("%d/%b/%y")
     assert time_parser("%H:%M:%S")("10:00:00") == strptime("10:00:00", "%H:%M:%S")  # as it was
+
+
+@pytest.mark.parametrize(
+    ("fmt", "said"),
+    [
+        ("%Q", "'Q' is a bad directive in format '%Q'"),
+        ("%H %", "stray % in format '%H %'"),
+        ("%s", "'s' is a bad directive in format '%s' (for epoch seconds, time_format: epoch)"),
+    ],
+)
+def test_a_directive_strptime_does_not_know_is_refused(fmt: str, said: str) -> None:
+    # strftime passes %Q through as it is: every line would fail to parse, counted as errors
+    with pytest.raises(ValueError) as e:
+        check_time_format(fmt)
+    assert str(e.value) == f"time_format {fmt!r}: {said}"
