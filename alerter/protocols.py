@@ -68,6 +68,10 @@ class DaemonControl(Protocol):
     @property
     def last_reload_error(self) -> str | None: ...
 
+    @property
+    def last_reload_notes(self) -> list[str]:
+        """What the last good reload did not apply (a restart does)."""
+
     def reload_and_wait(self, timeout: float) -> bool:
         """Reload as SIGHUP does and wait for the outcome; False if it failed or timed out."""
 

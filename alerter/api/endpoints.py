@@ -27,7 +27,8 @@ def core_routes(d: DaemonControl) -> list[Route]:
     def reload(req: Request) -> Response:
         ok = d.reload_and_wait(timeout=60)
         if ok:
-            return Response.text("config reloaded\n")
+            notes = "".join(f"note: {n}\n" for n in d.last_reload_notes)
+            return Response.text(f"config reloaded\n{notes}")
         return Response.text(f"reload failed: {d.last_reload_error or 'timed out'}\n", 500)
 
     def alerts(req: Request) -> Response:

@@ -267,8 +267,13 @@ def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
         return GlobalConfig()
     d = GlobalConfig()
     state_dir = r.str("state_dir", d.state_dir)
+    full = str(base_dir / state_dir) if not os.path.isabs(state_dir) else state_dir
+    if os.path.exists(full) and not os.path.isdir(full):
+        r.problems.add(
+            r.raw("state_dir") or r.node, f"state_dir: {full} is a file; name a directory"
+        )
     cfg = GlobalConfig(
-        state_dir=str(base_dir / state_dir) if not os.path.isabs(state_dir) else state_dir,
+        state_dir=full,
         evaluation_interval=r.duration("evaluation_interval", d.evaluation_interval),
         labels=r.label_map("labels"),
         external_url=r.str("external_url", ""),

@@ -66,3 +66,14 @@ def test_each_mistake_is_told_at_its_place(tmp_path: Path) -> None:
         "r.yaml:20:24: 'host' is a host collector: it gives samples, not log lines; read its"
         " series with `metric:` (e.g. metric: host_load1)",
     ]
+
+
+def test_a_state_dir_that_is_a_file_is_told_at_load(tmp_path: Path) -> None:
+    (tmp_path / "statefile").write_text("")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global: {state_dir: statefile}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(str(cfg))
+    assert [str(p) for p in e.value.problems] == [
+        f"{cfg}:1:21: state_dir: {tmp_path / 'statefile'} is a file; name a directory"
+    ]

@@ -335,6 +335,17 @@ def test_a_reload_of_a_file_not_in_utf8_or_one_that_cannot_load_keeps_the_old_co
     wait_for(lambda: harness.engines[0].seen == 1)
 
 
+def test_a_reload_that_changes_the_state_dir_says_it_applies_at_restart(harness: Harness) -> None:
+    harness.path.write_text(harness.path.read_text().replace("state_dir: state", "state_dir: s2"))
+    r = requests.post(harness.url("/-/reload"), timeout=30)
+    assert r.status_code == 200
+    assert r.text.splitlines() == [
+        "config reloaded",
+        f"note: global.state_dir changed to {harness.path.parent / 's2'}: the state stays in"
+        f" {harness.path.parent / 'state'} until alerter restarts",
+    ]
+
+
 def test_good_reload_swaps_parts_and_keeps_engine_state(harness: Harness) -> None:
     harness.collectors["app"].emit("a", "b", "c")
     wait_for(lambda: harness.collectors["app"].acked == 3)
