@@ -47,6 +47,7 @@ class ExprCheck:
 
 
 _TIME = attrgetter("time")
+MAX_STEPS = 1_000_000  # evaluations a test case may take (a year at 1m is 525,600)
 
 
 @dataclass(slots=True)
@@ -103,18 +104,41 @@ def run_test_file(
     p.raise_if_any()
     ruleset = load_rule_files(files, default_interval=eval_interval, linear=linear)
     known = {r.alert for r in ruleset.rules()}
+    selectors = [r.logs for r in ruleset.rules() if r.logs is not None]
+    selectors += [m.logs for m in ruleset.log_metrics()]
+    read = (
+        None if any(not s.sources for s in selectors) else {x for s in selectors for x in s.sources}
+    )
     result = Result(name)
     for case in cases:
         assert case is not None
         result.tests += 1
         unknown = sorted({c.alertname for c in case.checks} - known)
         if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
             result.failures.append(
-                f"{name}: test {case.name!r}: no rule defines alert {', '.join(unknown)}"
+                f"{name}: test {case.name!r}: no rule defines alert {', '.join(unknown)}{hint}"
+            )
+            continue
+        end = max([c.eval_time for c in case.checks] + [x.eval_time for x in case.expr_checks])
+        if end / eval_interval > MAX_STEPS:
+            result.failures.append(
+                f"{name}: test {case.name!r}: eval_time {format_duration(end)} is"
+                f" {end / eval_interval:,.0f} evaluations at evaluation_interval"
+                f" {format_duration(eval_interval)}; at most {MAX_STEPS:,}: give a shorter"
+                " eval_time or a longer evaluation_interval"
             )
             continue
         engine = Engine(ruleset, case.external_labels)
-        result.failures.extend(_run_case(name, case, engine, eval_interval))
+        failures = _run_case(name, case, engine, eval_interval)
+        unread = sorted({e.source for e in case.logs} - read) if read is not None else []
+        if failures and unread:  # (a source no rule reads may be there on purpose)
+            failures[-1] += (
+                f"\n  note: input_logs source {unread[0]!r} is read by no rule (they read"
+                f" {', '.join(sorted(read or ())) or 'no logs'})"
+            )
+        result.failures.extend(failures)
     return result
 
 

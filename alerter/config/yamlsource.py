@@ -283,6 +283,9 @@ class MapReader:
 
     def as_str(self, n: Node, key: builtins.str, default: Any = None) -> Any:
         v = n.value
+        if v is None:  # (str(None) made a label value "None")
+            self.problems.add(n, f"{key}: expected a string, got nothing (write '' for empty)")
+            return default
         if isinstance(v, (bool, dict, list)):
             self.problems.add(n, f"{key}: expected a string, got {_kind(v)}")
             return default

@@ -191,3 +191,30 @@ def test_promql_expressions_beyond_selectors_are_refused_not_skipped(tmp_path: P
     expr = "    promql_expr_test:\n      - {expr: 'rate(x[1m])', eval_time: 1m}\n"
     rc, out = run(tmp_path, PASSING + expr)
     assert rc == 1 and "no PromQL functions or operators" in out
+
+
+def test_mistakes_in_a_test_file_are_told_plainly(tmp_path: Path) -> None:
+    misspelt = """
+rule_files: [rules.yaml]
+tests:
+  - input_logs:
+      - source: other  # read by no rule: said beside the failure
+        entries: [{at: 0s, line: "ERROR 500", repeat: 3}]
+    alert_rule_test:
+      - {eval_time: 1m, alertname: Errors, exp_alerts: [{exp_labels: {code: "500"}}]}
+      - {eval_time: 1m, alertname: Error}
+"""
+    rc, out = run(tmp_path, misspelt)
+    assert rc == 1
+    assert "no rule defines alert Error (did you mean Errors?)" in out
+    rc, out = run(tmp_path, misspelt.replace("      - {eval_time: 1m, alertname: Error}\n", ""))
+    assert rc == 1
+    assert "\n  note: input_logs source 'other' is read by no rule (they read app)" in out
+    rc, out = run(tmp_path, misspelt.replace("alertname: Error}", "alertname: Errors}").replace(
+        "{eval_time: 1m, alertname: Errors, exp", "{eval_time: 10000d, alertname: Errors, exp"
+    ))  # fmt: skip
+    assert rc == 1
+    assert "eval_time 10000d is 14,400,000 evaluations at evaluation_interval 1m" in out
+    rc, out = run(tmp_path, misspelt.replace('{code: "500"}}', '{code: "500"}, exp_annotations: {summary: null}}'))  # fmt: skip
+    assert rc == 1
+    assert "exp_annotations.summary: expected a string, got nothing (write '' for empty)" in out
