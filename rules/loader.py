@@ -145,7 +145,7 @@ def _parse_group(
 ) -> Group | None:
     name = r.str("name", required=True)
     interval = r.duration("interval", default_interval)
-    if interval is not None and interval <= 0:
+    if interval is not None and interval <= 0 and r.has("interval"):  # (else the default's)
         r.problems.add(r.raw("interval") or r.node, "interval: must be > 0")
     labels = r.label_map("labels")
     rules = []

@@ -88,6 +88,8 @@ def run_test_file(
     top = MapReader(root, p, "test file")
     rule_names = top.str_list("rule_files", required=True) or ()
     eval_interval = top.duration("evaluation_interval", 60.0)
+    if eval_interval is not None and eval_interval <= 0:
+        p.add(top.raw("evaluation_interval") or root, "evaluation_interval: must be > 0")
     top.list("group_eval_order")  # accepted for promtool compatibility; groups run in order
     cases = [_parse_case(r, eval_interval, parse_line) for r in top.items("tests")]
     top.done()

@@ -55,6 +55,8 @@ def unreachable(url: str, e: requests.RequestException, timeout: float) -> str:
             why = "unknown host name"
         else:
             why = "connection failed"
+    elif isinstance(e, (requests.exceptions.MissingSchema, requests.exceptions.InvalidURL)):
+        return f"--url {url}: not a URL; give http://HOST:PORT (e.g. http://127.0.0.1:9753)"
     else:
         why = type(e).__name__
     return f"cannot reach alerter at {url}: {why}; --url sets the address"

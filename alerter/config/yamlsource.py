@@ -98,7 +98,10 @@ def load_yaml(text: str, file: str) -> Node:
         root = compose(text)
     except yaml.MarkedYAMLError as e:
         mark = _mark(file, e.problem_mark or e.context_mark)
-        raise SourceError([Problem(mark, f"invalid YAML: {e.problem or e.context}")]) from None
+        problem = e.problem or e.context
+        if problem and "'\\t'" in problem:  # PyYAML: "found character '\t' that cannot ..."
+            problem = "a tab; YAML indents with spaces only"
+        raise SourceError([Problem(mark, f"invalid YAML: {problem}")]) from None
     except yaml.YAMLError as e:
         raise SourceError([Problem(Mark(file, 1, 1), f"invalid YAML: {e}")]) from None
     if root is None:
@@ -112,6 +115,10 @@ def load_yaml(text: str, file: str) -> Node:
 
 def _convert(n: yaml.Node, file: str, ctor: SafeConstructor, problems: list[Problem]) -> Node:
     mark = _mark(file, n.start_mark)
+    if n.tag not in SafeConstructor.yaml_constructors:  # !!python/object..., !Ref: not config
+        shown = n.tag.replace("tag:yaml.org,2002:", "!!")
+        problems.append(Problem(mark, f"YAML tag {shown} is not supported here; remove it"))
+        return Node(None, mark)
     if isinstance(n, yaml.MappingNode):
         out: dict[str, Node] = {}
         keys: dict[str, Mark] = {}
@@ -505,7 +512,10 @@ def _closest(key: str, known: set[str]) -> str | None:
     import difflib
 
     m = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
-    return m[0] if m else None
+    if m:
+        return m[0]
+    swapped = [k for k in sorted(known) if sorted(k) == sorted(key)]  # fro: for
+    return swapped[0] if swapped else None
 
 
 def _kind(v: Any) -> str:

@@ -227,8 +227,9 @@ def _alertmanager(r: MapReader) -> AlertmanagerSettings | None:
         )
         return None
     if not urls:
-        if r.has("urls"):
-            r.problems.add(r.raw("urls") or r.node, "urls: list at least one Alertmanager URL")
+        given = r.raw("urls")
+        if given is not None and isinstance(given.value, list):  # (else told: not a list)
+            r.problems.add(given, "urls: list at least one Alertmanager URL")
         return None
     return AlertmanagerSettings(tuple(u.rstrip("/") for u in urls), resend)
 

@@ -77,3 +77,30 @@ def test_a_state_dir_that_is_a_file_is_told_at_load(tmp_path: Path) -> None:
     assert [str(p) for p in e.value.problems] == [
         f"{cfg}:1:21: state_dir: {tmp_path / 'statefile'} is a file; name a directory"
     ]
+
+
+@pytest.mark.parametrize(
+    ("config", "rules", "told"),
+    [
+        ("global:\n\tstate_dir: s\n", None, "c.yaml:2:1: invalid YAML: a tab; YAML indents with"
+         " spaces only"),
+        ('global: !!python/object/apply:os.system ["id"]\n', None,
+         "c.yaml:1:9: YAML tag !!python/object/apply:os.system is not supported here; remove it"),
+        ("global: {state_dir: s, evaluation_interval: 0s}\nrule_files: [r.yaml]\n",
+         "groups: [{name: g, rules: []}]\n", "c.yaml:1:45: evaluation_interval must be > 0"),
+        ("notifiers: [{name: am, type: alertmanager, urls: 'http://am1:9093'}]\n", None,
+         "c.yaml:1:50: urls: expected a list, got a string ('http://am1:9093')"),
+        ("rule_files: [r.yaml]\n", "groups: [{name: g, rules: [{alert: A, logs: {match: x},"
+         " aggregate: count, over: 1m, threshold: '> 1', fro: 1m}]}]\n",
+         "r.yaml:1:103: rules[0]: unknown key 'fro' (did you mean 'for'?)"),
+    ],
+)  # fmt: skip
+def test_a_mistake_is_told_once_where_it_is_with_what_to_do(
+    tmp_path: Path, config: str, rules: str | None, told: str
+) -> None:
+    if rules is not None:
+        (tmp_path / "r.yaml").write_text(rules)
+    (tmp_path / "c.yaml").write_text(config)
+    with pytest.raises(ConfigError) as e:
+        load_config(str(tmp_path / "c.yaml"))
+    assert [str(p).removeprefix(f"{tmp_path}/") for p in e.value.problems] == [told]
