@@ -19,6 +19,7 @@ from typing import Any
 from alerter.actions.config import ActionConfig, parse_action
 from alerter.config.actionlabels import unknown_label_warnings
 from alerter.config.collectors import CollectorConfig, parse_collector
+from alerter.config.fieldnames import unread_field_warnings
 from alerter.config.regexnotes import re2_notes
 from alerter.config.rulefiles import (
     attach_actions,
@@ -249,6 +250,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
             *kind_warnings,
             *forgeable_action_warnings(rules, collectors, attached),
             *unknown_label_warnings(rules, actions, ("host", *g.labels), attached),
+            *unread_field_warnings(rules, collectors),
         ),
         notes=tuple(re2_notes(rules, collectors)),
     )

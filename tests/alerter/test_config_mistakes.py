@@ -104,3 +104,37 @@ def test_a_mistake_is_told_once_where_it_is_with_what_to_do(
     with pytest.raises(ConfigError) as e:
         load_config(str(tmp_path / "c.yaml"))
     assert [str(p).removeprefix(f"{tmp_path}/") for p in e.value.problems] == [told]
+
+
+def test_a_label_or_value_no_line_can_have_is_warned_of(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        """
+groups:
+  - name: g
+    rules:
+      - {alert: B, logs: {source: app, match: 'ERR (?P<ip>\\S+)'}, by: [ipaddr],
+         aggregate: count, over: 1m, threshold: "> 1"}
+      - {alert: S, logs: {source: app, match: 'ERR'}, field: bytes, aggregate: sum, over: 1m,
+         threshold: "> 1"}
+      - {alert: P, logs: {source: auth, match: x}, by: [program, host, source], aggregate: count,
+         over: 1m, threshold: "> 1"}
+      - {alert: J, logs: {source: journal, match: x}, by: [_SYSTEMD_UNIT], aggregate: count,
+         over: 1m, threshold: "> 1"}
+"""
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "global: {state_dir: s}\n"
+        "collectors:\n"
+        "  - {name: app, type: file, paths: [app.log], parser: {type: none}}\n"
+        "  - {name: auth, type: file, paths: [auth.log], parser: {type: syslog}}\n"
+        "  - {name: journal, type: journald}\n"
+        "rule_files: [r.yaml, builtin:sshd, builtin:nginx]\n"
+    )
+    warned = [str(w).removeprefix(f"{tmp_path}/") for w in load_config(str(cfg)).warnings]
+    assert warned == [
+        "r.yaml:5:9: B: by: 'ipaddr' is in no line it reads (its match has no group 'ipaddr',"
+        " nor its sources (app) a field of that name), so every line counts under one key",
+        "r.yaml:7:9: S: field: 'bytes' is in no line it reads (its match has no group 'bytes',"
+        " nor its sources (app) a field of that name), so the aggregate has no value to read",
+    ]  # (syslog's fields, `source`, the journal's and the packs' names: no warning)
