@@ -45,18 +45,21 @@ CLOCK_SLACK = 0.05  # seconds: file times lag time.time() by up to one kernel ti
 
 
 def _same_inode(pos: SavedPosition) -> list[str]:
-    """Paths in the directory of `pos` of regular files with its inode number."""
-    try:
-        entries = list(os.scandir(os.path.dirname(pos.path) or "."))
-    except OSError:
-        return []
+    """Paths of regular files with the inode number of `pos`, in its directory (and, read
+    through a symlink, in its file's)."""
     found = []
-    for entry in entries:
+    dirs = dict.fromkeys(os.path.dirname(p) or "." for p in (pos.path, pos.real) if p)
+    for directory in dirs:
         try:
-            if entry.inode() == pos.ino and entry.is_file(follow_symlinks=False):
-                found.append(entry.path)
+            entries = list(os.scandir(directory))
         except OSError:
             continue
+        for entry in entries:
+            try:
+                if entry.inode() == pos.ino and entry.is_file(follow_symlinks=False):
+                    found.append(entry.path)
+            except OSError:
+                continue
     return found
 
 

@@ -37,6 +37,9 @@ class SavedPosition:
     # Wall time the file was last seen at `path` before this position was taken (-1: not
     # known): a sibling rotated after it, of unknown identity, holds lines never read.
     at: float = -1.0
+    # where the file was when `path` is a symlink to it ("" otherwise): a link re-pointed
+    # while alerter was stopped leaves the file there, with its unread lines
+    real: str = ""
 
     @property
     def key(self) -> str:
@@ -60,6 +63,7 @@ class SavedPosition:
                 "tlen": self.tlen,
                 "tfp": self.tfp,
                 "at": self.at,
+                **({"real": self.real} if self.real else {}),
             },
             separators=(",", ":"),
         )
@@ -79,6 +83,7 @@ class SavedPosition:
                 int(d.get("tlen", 0)),
                 str(d.get("tfp", "")),
                 float(d.get("at", -1.0)),
+                str(d.get("real", "")),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -117,6 +122,12 @@ class Generations:
         self.current += 1
 
 
+def _link_target(path: str) -> str:
+    """The file `path` names when it is (or lies under) a symlink, else ""."""
+    real = os.path.realpath(path)
+    return real if real != os.path.abspath(path) else ""
+
+
 class FileTailer:
     """Reads one open file from an offset. Not thread-safe: used by its collector's thread only;
     `acked` is written by the engine thread (a single int store) and only read here."""
@@ -134,6 +145,7 @@ class FileTailer:
         self.last_data = 0.0
         self.seen_at = time.time()  # last seen at `path` (set by the collector's scans)
         self.generations = Generations()
+        self.real = _link_target(path)
         self.head = b""
         self._head_fp = ""
         self._set_head(os.pread(fd, FINGERPRINT_BYTES, 0))
@@ -175,6 +187,7 @@ class FileTailer:
             len(tail),
             content_digest(tail) if tail else "",
             self.seen_at,
+            self.real,
         )
 
     def holds(self, saved: SavedPosition) -> bool:

@@ -183,6 +183,23 @@ def test_rotation_while_stopped_reads_the_rest_of_the_old_file_and_all_of_the_ne
     wait_for(lambda: others_read_to_end(h.positions, log))
 
 
+def test_a_link_re_pointed_while_stopped_finishes_its_old_file_first(h: Harness) -> None:
+    (h.tmp / "releases").mkdir()
+    old, new = h.tmp / "releases" / "one.log", h.tmp / "releases" / "two.log"
+    append(old, numbered("a", 10))
+    link = h.tmp / "app.log"
+    link.symlink_to(old)
+    c, sink = h.start()
+    wait_for(lambda: len(sink.lines) == 10)
+    h.stop(c)
+    append(old, numbered("unread", 3))  # written after the last read, then the link moves on
+    append(new, numbered("b", 2))
+    (h.tmp / "app.log.tmp").symlink_to(new)
+    os.replace(h.tmp / "app.log.tmp", link)
+    _, sink2 = h.start()
+    wait_for(lambda: received(sink2, numbered("unread", 3) + numbered("b", 2)))
+
+
 def test_globs_pick_up_files_created_later(h: Harness) -> None:
     _, sink = h.start(paths=(str(h.tmp / "*.log"),))
     append(h.tmp / "one.log", ["1"])
