@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 _SI_BIG = ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
@@ -101,8 +102,28 @@ def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+MAX_TEXT = 65_536  # characters an annotation renders to (past it, cut and marked)
+
+
+class BoundedEnvironment(SandboxedEnvironment):
+    """The sandbox, with `*` and `**` bounded: `"x" * 50000000` or `10 ** 10 ** 7` in an
+    annotation would take memory and time at every evaluation."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                sized = isinstance(seq, (str, list, tuple)) and isinstance(n, int)
+                if sized and len(seq) * n > MAX_TEXT:
+                    raise SecurityError(f"a repeat past {MAX_TEXT} items")
+        elif isinstance(left, int) and isinstance(right, int) and abs(right) > 1000:
+            raise SecurityError("an integer power past 1000")
+        return super().call_binop(context, operator, left, right)
+
+
 def make_environment(undefined: type[jinja2.Undefined]) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=False, undefined=undefined, keep_trailing_newline=False)
+    env = BoundedEnvironment(autoescape=False, undefined=undefined, keep_trailing_newline=False)
     jinja_round = env.filters["round"]
     env.filters["round"] = lambda v, *a, **kw: TemplateValue(jinja_round(v, *a, **kw))
     env.filters["humanize"] = humanize
@@ -173,6 +194,8 @@ class Template:
                 env, {**self._globals, **context}, t.name, t.blocks, globals=self._globals
             )
             text: str = env.concat(t.root_render_func(ctx))
+            if len(text) > MAX_TEXT:
+                text = text[:MAX_TEXT] + " [cut]"
             return text, None
         except Exception as e:  # a user template may raise anything
             msg = f"{type(e).__name__}: {e}"

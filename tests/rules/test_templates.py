@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from alerter.rules import templates
+from alerter.rules.templates import MAX_TEXT, Template, check_template
 
 CTX = templates.context(
     {"ip": "1.2.3.4", "host": "web-1"}, 3.0, "SSHBruteForce", ["line 1", "line 2"], 1_700_000_000.0
@@ -117,3 +118,21 @@ def test_rules_sharing_a_template_text_render_each_their_own_alert() -> None:
     assert templates.check_template(text, CTX) is None
     assert templates.check_template("{{ labels.ipp }}", CTX) is not None  # (strict: a typo)
     assert templates.Template("{{ labels.ipp }}").render(CTX) == ("", None)  # (lenient)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{{ "x" * 50000000 }}', "SecurityError: a repeat past 65536 items"),
+        ("{{ [1] * 100000 }}", "SecurityError: a repeat past 65536 items"),
+        ("{{ 2 ** 100000 }}", "SecurityError: an integer power past 1000"),
+    ],
+)
+def test_a_repeat_or_power_past_its_bound_is_refused_at_load(text: str, error: str) -> None:
+    assert check_template(text, {}) == error
+    assert check_template('{{ "ab" * 3 }} {{ 2 ** 10 }} {{ value * 1e6 }}', {"value": 3.0}) is None
+
+
+def test_a_text_rendered_past_its_bound_is_cut_and_says_so() -> None:
+    text, error = Template("{% for i in range(100000) %}xy{% endfor %}").render({})
+    assert error is None and len(text) == MAX_TEXT + len(" [cut]") and text.endswith("xy [cut]")
