@@ -74,7 +74,7 @@ def _unread(
             out.append(
                 Problem(
                     mark,
-                    f"{what}: {key}: {name!r} is in no line it reads (its match has no group"
+                    f"warning: {what}: {key}: {name!r} is in no line it reads (its match has no group"
                     f" {name!r}, nor its sources ({', '.join(sources)}) a field of that name), so {effect}",
                 )
             )

@@ -133,8 +133,8 @@ groups:
     )
     warned = [str(w).removeprefix(f"{tmp_path}/") for w in load_config(str(cfg)).warnings]
     assert warned == [
-        "r.yaml:5:9: B: by: 'ipaddr' is in no line it reads (its match has no group 'ipaddr',"
+        "r.yaml:5:9: warning: B: by: 'ipaddr' is in no line it reads (its match has no group 'ipaddr',"
         " nor its sources (app) a field of that name), so every line counts under one key",
-        "r.yaml:7:9: S: field: 'bytes' is in no line it reads (its match has no group 'bytes',"
+        "r.yaml:7:9: warning: S: field: 'bytes' is in no line it reads (its match has no group 'bytes',"
         " nor its sources (app) a field of that name), so the aggregate has no value to read",
     ]  # (syslog's fields, `source`, the journal's and the packs' names: no warning)
