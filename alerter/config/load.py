@@ -23,6 +23,7 @@ from alerter.config.fieldnames import unread_field_warnings
 from alerter.config.regexnotes import re2_notes
 from alerter.config.rulefiles import (
     attach_actions,
+    empty_files,
     empty_globs,
     linear_for,
     parse_rule_file_entries,
@@ -247,6 +248,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         rules=rules,
         warnings=(
             *empty_globs(rule_entries, rule_sources),
+            *empty_files(rule_entries, rule_sources),
             *kind_warnings,
             *forgeable_action_warnings(rules, collectors, attached),
             *unknown_label_warnings(rules, actions, ("host", *g.labels), attached),
@@ -254,6 +256,11 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         ),
         notes=tuple(re2_notes(rules, collectors)),
     )
+
+
+NO_COLLECTORS = (
+    "warning: no collectors: alerter reads no logs and no metrics (add one, e.g. a file)"
+)
 
 
 def _console_node(mark: Mark) -> MapReader:

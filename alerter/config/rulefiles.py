@@ -209,6 +209,16 @@ def empty_globs(entries: Sequence[RuleFileEntry], sources: Sequence[RuleSource])
     ]
 
 
+def empty_files(entries: Sequence[RuleFileEntry], sources: Sequence[RuleSource]) -> list[Problem]:
+    """Warnings for the rule files read that are empty (nothing but comments: not even
+    `groups: []`, which says there are none on purpose)."""
+    return [
+        Problem(entries[s.entry].mark, f"warning: rule_files: {s.name} is empty; no rules read")
+        for s in sources
+        if all(not ln.strip() or ln.lstrip().startswith("#") for ln in s.text.splitlines())
+    ]
+
+
 def attach_actions(
     rules: RuleSet,
     entries: Sequence[RuleFileEntry],

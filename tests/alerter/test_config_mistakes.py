@@ -138,3 +138,13 @@ groups:
         "r.yaml:7:9: warning: S: field: 'bytes' is in no line it reads (its match has no group 'bytes',"
         " nor its sources (app) a field of that name), so the aggregate has no value to read",
     ]  # (syslog's fields, `source`, the journal's and the packs' names: no warning)
+
+
+def test_an_empty_rule_file_is_warned_of_and_groups_none_is_not(tmp_path: Path) -> None:
+    (tmp_path / "empty.yaml").write_text("# rules go here\n\n")
+    (tmp_path / "none.yaml").write_text("groups: []\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global: {state_dir: s}\nrule_files: [empty.yaml, none.yaml]\n")
+    assert [str(w) for w in load_config(str(cfg)).warnings] == [
+        f"{cfg}:2:14: warning: rule_files: {tmp_path / 'empty.yaml'} is empty; no rules read"
+    ]
