@@ -53,6 +53,17 @@ def where(url: str) -> str:
     return f"{u.scheme}://{u.hostname or ''}{f':{u.port}' if u.port else ''}"
 
 
+def _without_secrets(text: str, url: str) -> str:
+    """`text` (a receiver's answer) with the URL's path, query and credentials blanked: a
+    server that echoes the request ("Cannot POST /services/T0/B0/SECRET") would put a Slack
+    token in the logs."""
+    u = urlsplit(url)
+    for secret in (u.path, u.query, u.password, u.username):
+        if secret and len(secret) > 1:
+            text = text.replace(secret, "<secret>")
+    return text
+
+
 def prepare(session: requests.Session) -> None:
     """Make `session` obey post()'s deadline (done by post() too; idempotent)."""
     deadline.install(session)
@@ -96,7 +107,8 @@ def post(
     status = resp.status_code
     if 200 <= status < 300:
         return Answer(status, resp.headers, content, truncated)
-    detail = content.decode("utf-8", errors="replace")[:_DETAIL_CHARS].strip()
+    detail = _without_secrets(content.decode("utf-8", errors="replace"), url)
+    detail = detail[:_DETAIL_CHARS].strip()
     msg = f"{where(url)} answered HTTP {status}" + (f": {detail}" if detail else "")
     if 300 <= status < 400:
         location = resp.headers.get("Location")
@@ -144,6 +156,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return float(v)
     try:
         when = email.utils.parsedate_to_datetime(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (a year past 9999 overflows)
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))

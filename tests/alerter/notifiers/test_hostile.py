@@ -240,6 +240,26 @@ def test_a_huge_retry_after_is_passed_on_for_the_outbox_to_cap(
     assert e.value.retry is True and e.value.retry_after == 999999
 
 
+def test_a_retry_after_date_past_year_9999_is_ignored_and_still_retried(
+    serve: Callable[..., RawServer],
+) -> None:
+    far = "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"
+    server = serve(answer(429, b"slow down", {"Retry-After": far}))
+    with pytest.raises(NotifyError) as e:  # (not an OverflowError out of the send)
+        post(requests.Session(), server.url, b"{}", {}, timeout=5)
+    assert e.value.retry is True and e.value.retry_after is None
+
+
+def test_an_answer_echoing_the_url_does_not_put_its_secret_path_in_the_error(
+    serve: Callable[..., RawServer],
+) -> None:
+    server = serve(answer(404, b"Cannot POST /services/T000/B000/XOXSECRETTOKEN"))
+    with pytest.raises(NotifyError) as e:
+        post(requests.Session(), server.url + "/services/T000/B000/XOXSECRETTOKEN", b"{}", {}, 5)
+    assert "XOXSECRETTOKEN" not in str(e.value)
+    assert str(e.value).endswith("answered HTTP 404: Cannot POST <secret>")
+
+
 # --- Slack's answers -------------------------------------------------------------------------
 
 
