@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -73,7 +74,20 @@ class Lane:
 
 
 def lane_id(notifier: str, url: str | None = None) -> str:
-    return notifier if url is None else f"{notifier}@{url}"
+    """A lane's name in the outbox and the logs: the notifier's, and for one Alertmanager of
+    several its URL without credentials or query (a password in the URL stays out of the logs,
+    and a changed one keeps the lane and its queue)."""
+    if url is None:
+        return notifier
+    u = urlsplit(url)
+    port = f":{u.port}" if u.port else ""
+    return f"{notifier}@{u.scheme}://{u.hostname or ''}{port}{u.path}"
+
+
+def _renamed(lid: str) -> str:
+    """The lane id a stored one has now (ids were once the whole URL, credentials included)."""
+    name, at, url = lid.partition("@")
+    return lane_id(name, url) if at else lid
 
 
 @dataclass(slots=True)
@@ -252,12 +266,22 @@ class Outbox:
         except sqlite3.Error:
             return  # an unreadable store: nothing to look at now
         for lid, count in rows:
+            if lid not in self._lanes and _renamed(lid) in self._lanes:
+                try:
+                    with self._store.transaction() as db:
+                        db.execute(
+                            "UPDATE outbox SET notifier = ? WHERE notifier = ?",
+                            (_renamed(lid), lid),
+                        )
+                except sqlite3.Error as e:
+                    log.warning("outbox_rename_failed", error=str(e), lane=_renamed(lid))
+                continue
             if lid not in self._lanes:
                 name = lid.partition("@")[0]
                 log.error(
                     "notifications_dropped",
                     notifier=name,
-                    lane=lid,
+                    lane=_renamed(lid),
                     count=count,
                     reason="notifier (or alertmanager URL) no longer configured",
                 )

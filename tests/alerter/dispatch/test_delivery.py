@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from alerter.dispatch import NotificationDispatcher
 from alerter.errors import NotifyError
@@ -263,6 +264,42 @@ def test_each_alertmanager_of_a_cluster_is_fed_on_its_own(
         assert {r[0] for r in rows} == {f"am@{down}"}
     finally:
         d.stop()
+
+
+def test_an_alertmanager_url_password_stays_out_of_the_logs_and_a_new_one_keeps_the_queue(
+    store: StateStore, http_receiver: HTTPReceiver
+) -> None:
+    port = free_port()  # nothing listens: the rows wait
+
+    def dispatcher(password: str) -> NotificationDispatcher:
+        down = f"http://u:{password}@127.0.0.1:{port}"
+        cfg = notifier_config(
+            f"{{name: am, type: alertmanager, urls: ['{down}', '{http_receiver.url}']}}"
+        )
+        n = build_notifier(cfg, requests.Session(), SystemClock())
+        return make_dispatcher(
+            store, SystemClock(), route(ROUTE.replace("hook", "am"), ("am",)), {"am": n},
+            configs={"am": cfg},
+        )  # fmt: skip
+
+    with capture_logs() as logs:
+        d = dispatcher("OLDPASS")
+        d.handle([tr(alert(host="a"))], SystemClock().now())
+        d.handle([tr(alert(host="b"))], SystemClock().now())
+        wait_for(lambda: d.pending_notifications() == 2)
+        d.stop()
+        lanes = {r[0] for r in store.query("SELECT notifier FROM outbox")}
+        assert lanes == {f"am@http://127.0.0.1:{port}"}
+        # (as a store written before lane ids lost their credentials)
+        with store.transaction() as db:
+            db.execute("UPDATE outbox SET notifier = ?", (f"am@http://u:OLDPASS@127.0.0.1:{port}",))
+        d = dispatcher("NEWPASS")  # the password changed: the same Alertmanager, its queue kept
+        try:
+            assert d.pending_notifications() == 2
+        finally:
+            d.stop()
+    assert not [e for e in logs if "PASS" in repr(e)]
+    assert not [e for e in logs if e["event"] == "notifications_dropped"]
 
 
 def test_stop_waits_for_a_stuck_send_at_most_the_stop_budget(
