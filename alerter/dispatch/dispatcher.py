@@ -15,6 +15,7 @@ produced notifications, else within PERSIST_INTERVAL and at stop.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import json
 import sqlite3
@@ -106,7 +107,11 @@ class NotificationDispatcher:
         self.silences = Silences(store)
         self._load_groups()
         self._lanes: dict[str, list[str]] = {}  # notifier name -> its outbox lanes
-        self._outbox = Outbox(store, self._make_lanes(), metrics, clock, backoff)
+        # notifications the outbox gave up on (its workers append): their groups tell again
+        self._undelivered: collections.deque[Notification] = collections.deque()
+        self._outbox = Outbox(
+            store, self._make_lanes(), metrics, clock, backoff, self._undelivered.append
+        )
         self._outbox.start()
 
     # --- protocols.Dispatcher --------------------------------------------------------------
@@ -333,7 +338,22 @@ class NotificationDispatcher:
 
         return render
 
+    def _forget_undelivered(self) -> None:
+        """A group whose last notification was given up on (refused, or past max_age) has
+        told its receiver nothing: its next flush tells again, as Alertmanager's notification
+        log, written only after a send succeeds, would have it (not `repeat_interval` later)."""
+        while self._undelivered:
+            n = self._undelivered.popleft()
+            for gid, g in self._groups.items():
+                told = g.sent
+                ours = g.key == n.group_key and g.receiver == n.receiver
+                if ours and told is not None and told.time <= n.time:
+                    g.sent = None
+                    self._dirty.add(gid)
+                    log.info("notification_told_again_at_next_flush", group_key=g.key)
+
     def _flush_due(self, now: float) -> None:
+        self._forget_undelivered()
         out: list[Notification] = []
         due: dict[str, AggregationGroup] = {}
         while self._timers and self._timers[0][0] <= now:

@@ -23,7 +23,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -128,9 +128,12 @@ class Outbox:
         metrics: Metrics,
         clock: Clock,
         backoff: Backoff = DEFAULT_BACKOFF,
+        undelivered: Callable[[Notification], None] = lambda n: None,
     ) -> None:
         self._store = store
         self._lanes = dict(lanes)
+        # told (from a worker) of each notification given up on: refused, or past max_age
+        self._undelivered = undelivered
         self._metrics = metrics
         self._clock = clock
         self._backoff = backoff
@@ -320,6 +323,7 @@ class Outbox:
         now = self._clock.now()
         if now - row.created > lane.max_age:
             self._done(row)
+            self._undelivered(row.notification)
             log.error(
                 "notification_dropped",
                 reason="max_age",
@@ -337,6 +341,7 @@ class Outbox:
         except NotifyError as e:
             if not e.retry:
                 self._done(row)
+                self._undelivered(notification)
                 log.error(
                     "notification_failed",
                     error=str(e),

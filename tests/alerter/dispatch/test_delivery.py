@@ -335,3 +335,40 @@ def test_stop_waits_for_a_stuck_send_at_most_the_stop_budget(
         assert store.query("SELECT COUNT(*) FROM outbox") == [(1,)]  # sent after a restart
     finally:
         release.set()
+
+
+@pytest.mark.parametrize("given_up", ["refused", "max_age"])
+def test_a_notification_given_up_on_is_told_again_at_the_next_flush_not_a_repeat_later(
+    store: StateStore, given_up: str
+) -> None:
+    clock = FixedClock()
+    rec = RecordingNotifier("rec")
+    rec.fail_with = NotifyError("no", retry=given_up == "max_age")
+    m = Metrics(CollectorRegistry())
+    cfg = notifier_config("{name: rec, type: console, max_age: 1m}")
+    d = make_dispatcher(
+        store,
+        clock,
+        route("{receiver: rec, group_wait: 0s, group_interval: 10s, repeat_interval: 4h}"),
+        {"rec": rec},
+        metrics=m,
+        configs={"rec": cfg},
+    )
+    try:
+        d.handle([tr(alert(host="a"))], clock.now())
+        if given_up == "max_age":
+            wait_for(lambda: count(m, "retry", "rec") >= 1)
+            clock.advance(61)
+            wait_for(lambda: count(m, "dropped", "rec") == 1)
+        else:
+            wait_for(lambda: count(m, "failed", "rec") == 1)
+        rec.fail_with = None  # the receiver is back
+        clock.advance(11)
+        d.tick(clock.now())  # the group's next flush: its receiver was told nothing yet
+        wait_for(lambda: len(rec.sent) == 1)
+        assert [a.labels["host"] for a in rec.sent[0].alerts] == ["a"]
+        clock.advance(11)
+        d.tick(clock.now())  # told now: the next flush sends nothing (repeat is 4h)
+        assert d.pending_notifications() == 0 and len(rec.sent) == 1
+    finally:
+        d.stop()
