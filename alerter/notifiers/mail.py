@@ -10,8 +10,12 @@ A 4xx SMTP answer or a network error is retried by the outbox, a 5xx is not.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import smtplib
+import socket
 import ssl
+import threading
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -121,18 +125,20 @@ class EmailNotifier:
     def send(self, notification: Notification) -> None:
         s = self._s
         msg = email_message(notification, s)
+        smtp: smtplib.SMTP
+        if s.port == 465:
+            smtp = smtplib.SMTP_SSL(
+                local_hostname=s.hello, timeout=self._timeout, context=self._context()
+            )
+        else:
+            smtp = smtplib.SMTP(local_hostname=s.hello, timeout=self._timeout)
+        # smtplib's timeout bounds each read; the deadline bounds the whole conversation (a
+        # server sending its greeting a byte a second would hold the lane for ever)
+        # what STARTTLS checks the certificate against (smtplib sets it in __init__ only)
+        smtp._host = s.host  # type: ignore[attr-defined]
+        deadline = _Deadline(smtp, self._timeout)
         try:
-            smtp: smtplib.SMTP
-            if s.port == 465:
-                smtp = smtplib.SMTP_SSL(
-                    s.host,
-                    s.port,
-                    local_hostname=s.hello,
-                    timeout=self._timeout,
-                    context=self._context(),
-                )
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, local_hostname=s.hello, timeout=self._timeout)
+            smtp.connect(s.host, s.port)
             with smtp:
                 smtp.ehlo()
                 if s.port != 465:
@@ -145,6 +151,12 @@ class EmailNotifier:
                             retry=False,
                         )
                 if s.username is not None:
+                    if not isinstance(smtp.sock, ssl.SSLSocket) and not _loopback(s.host):
+                        raise NotifyError(  # (as Go's PlainAuth, which Alertmanager uses)
+                            f"{s.host}:{s.port} offers no TLS: the password is not sent in"
+                            " clear; have the server offer STARTTLS, or drop auth_username",
+                            retry=False,
+                        )
                     smtp.login(s.username, s.password or "")
                 smtp.send_message(msg, from_addr=s.sender, to_addrs=list(s.to))
         except smtplib.SMTPResponseException as e:
@@ -162,4 +174,42 @@ class EmailNotifier:
                 f"{s.host}:{s.port} refused the recipients {sorted(e.recipients)}", retry=False
             ) from None
         except (TimeoutError, OSError, smtplib.SMTPException) as e:
+            if deadline.expired:
+                raise NotifyError(
+                    f"{s.host}:{s.port}: no complete conversation within {self._timeout:g}s",
+                    retry=True,
+                ) from None
             raise NotifyError(f"{s.host}:{s.port}: {type(e).__name__}: {e}", retry=True) from None
+        finally:
+            deadline.cancel()
+
+
+class _Deadline:
+    """Cuts an SMTP conversation at `seconds` from now: shuts its socket down, which ends the
+    read or write it is blocked in."""
+
+    def __init__(self, smtp: smtplib.SMTP, seconds: float) -> None:
+        self.expired = False
+        self._smtp = smtp
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.expired = True
+        sock = getattr(self._smtp, "sock", None)  # (the TLS one after STARTTLS)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
