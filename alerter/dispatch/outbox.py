@@ -330,6 +330,7 @@ class Outbox:
                 age=round(now - row.created, 1),
                 attempts=row.attempts,
                 max_age=lane.max_age,
+                group_key=row.notification.group_key,
             )
             self._metrics.notifications.labels(lane.name, "dropped").inc()
             return 0
