@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from alerter.rules.alert import Alert
+from alerter.rules.templates import BoundedEnvironment
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_ENV = BoundedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from alerter.notifiers.model import (
     ZERO_TIME,
@@ -28,6 +27,7 @@ from alerter.notifiers.model import (
     sample_notification,
 )
 from alerter.rules.alert import Alert
+from alerter.rules.templates import BoundedEnvironment
 
 # An alert's endsAt while it fires, in the API: Prometheus sends 4 x its resend delay (1m) ahead
 ENDS_AHEAD_SECONDS = 240.0
@@ -109,7 +109,7 @@ def webhook_payload(n: Notification, max_alerts: int = 0) -> dict[str, Any]:
     }
 
 
-_TEMPLATE_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_TEMPLATE_ENV = BoundedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 def body_template(text: str) -> jinja2.Template:
