@@ -224,10 +224,10 @@ class BusSink:
     def put_lines(self, batch: LogBatch, ack: Ack | None = None) -> bool:
         passed = self.gate.admit_lines(batch)
         self._throttled(len(batch) - len(passed))
-        if not passed:
-            if ack is not None:
-                ack()
+        if not passed and ack is None:
             return not self.bus.closed.is_set()
+        # (a batch the gate dropped whole still goes through, empty: its ack, a position past
+        # it, must come after those of the batches before it still on the bus)
         return self.bus.put(LogItem(self.collector, passed, ack))
 
     def put_samples(self, samples: Sequence[Sample]) -> bool:

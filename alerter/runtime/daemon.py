@@ -291,8 +291,9 @@ class Daemon:
             match item.kind:  # the sink's door it came through (bus.BusItem)
                 case "lines":
                     batch = item.batch
-                    with self._engine_lock:
-                        transitions = self._guard("engine", rs.engine.process, batch, now)
+                    if len(batch):  # (empty: a batch the throttle dropped whole, for its ack)
+                        with self._engine_lock:
+                            transitions = self._guard("engine", rs.engine.process, batch, now)
                     if batch.parse_errors:
                         # a line is parsed when the engine looks at it: counted once it is done
                         self.metrics.dropped(item.collector, "parse_error", batch.parse_errors)
