@@ -165,7 +165,8 @@ class JournaldCollector:
     def argv(self) -> list[str]:
         argv = [*self.cfg.journalctl, "-o", "json", "--all", "-f", "--no-pager"]
         if self._cursor:
-            argv.append(f"--cursor={self._cursor}")
+            # (-f alone shows only the 10 entries from the cursor until the journal changes)
+            argv += [f"--cursor={self._cursor}", "-n", "all"]
         else:
             argv += ["-n", "0" if self.cfg.start_at == "end" else "all"]
         return argv
@@ -173,7 +174,7 @@ class JournaldCollector:
     def _run(self, sink: Sink) -> None:
         backoff = self.cfg.restart_backoff
         while not self._stop.is_set():
-            started = time.monotonic()
+            started, cursor = time.monotonic(), self._cursor
             try:
                 self._follow(sink)
             except Exception:
@@ -181,7 +182,7 @@ class JournaldCollector:
             self._stats.up(self.name, False)
             if self._stop.is_set():
                 break
-            if time.monotonic() - started > 60:
+            if time.monotonic() - started > 60 or self._cursor != cursor:  # it had been working
                 backoff = self.cfg.restart_backoff
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 30.0)
@@ -278,6 +279,7 @@ class JournaldCollector:
                 continue
             cursor = entry.get("__CURSOR")
             if isinstance(cursor, str):
+                self._missed(self._cursor, cursor)
                 self._cursor = cursor
                 if resume is not None and cursor == resume:
                     resume = None
@@ -292,6 +294,20 @@ class JournaldCollector:
             self._stats.dropped(self.name, "too_long", cut)
         return out
 
+    def _missed(self, before: str | None, cursor: str) -> None:
+        """Count and log the entries between two journalctl gave one after the other that it
+        no longer has: vacuumed (or rotated away) before alerter read them. Entries of one
+        journald share a sequence-number space (`s=`), numbered one by one (`i=`, hex), and
+        journalctl is run without filters, so a gap there is entries gone."""
+        if before is None:
+            return
+        was, now = _seqnum(before), _seqnum(cursor)
+        if was is None or now is None or was[0] != now[0] or now[1] <= was[1] + 1:
+            return
+        lost = now[1] - was[1] - 1
+        self._stats.dropped(self.name, "vacuumed", lost)
+        self._log.warning("journal_entries_lost", entries=lost, after_cursor=before)
+
     def _wanted(self, entry: Mapping[str, Any]) -> bool:
         try:
             if int(_text(entry.get("PRIORITY", "6"))) > self.cfg.priority:
@@ -303,9 +319,13 @@ class JournaldCollector:
         if self._identifiers and _text(entry.get("SYSLOG_IDENTIFIER")) in self._identifiers:
             return True
         if self._units:
-            for key in ("_SYSTEMD_UNIT", "UNIT", "USER_UNIT", "_SYSTEMD_USER_UNIT"):
+            for key in ("_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT"):  # (set by journald)
                 if _text(entry.get(key)) in self._units:
                     return True
+            # systemd's own messages about a unit: UNIT= from PID 1 only (anyone can send an
+            # entry with a UNIT= field of their choosing)
+            if _text(entry.get("_PID")) == "1" and _text(entry.get("UNIT")) in self._units:
+                return True
         return False
 
     def _put(self, sink: Sink, events: list[LogEvent]) -> bool:
@@ -325,3 +345,12 @@ class JournaldCollector:
             text = line.decode("utf-8", "replace").strip()
             if text:
                 self._log.warning("journalctl_stderr", message=text[:500])
+
+
+def _seqnum(cursor: str) -> tuple[str, int] | None:
+    """(sequence-number id, sequence number) of a journal cursor (`s=...;i=...;...`)."""
+    parts = dict(p.partition("=")[::2] for p in cursor.split(";"))
+    try:
+        return parts["s"], int(parts["i"], 16)
+    except (KeyError, ValueError):
+        return None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 import alerter.collectors.journald
 from alerter.collectors.journald import (
@@ -103,6 +105,35 @@ def test_a_read_goes_to_the_sink_as_one_log_batch_of_its_entries() -> None:
     assert [e.time for e in batch] == [1_700_000_000.0 + i / 1e6 for i in range(3)]
     assert batch.event(0).fields["pid"] == "7" and batch.parse_errors == 0
     assert positions.load_positions("j") == {"cursor": "s=1;i=3"}
+
+
+def test_entries_the_journal_no_longer_has_are_counted_from_the_cursor_gap() -> None:
+    stats = RecordingStats()
+    c = JournaldCollector(JournaldConfig("j"), MemoryPositions(), stats)
+    lines = [
+        json.dumps({"MESSAGE": m, "__CURSOR": f"s=ab;i={i:x};b=1", "SYSLOG_IDENTIFIER": "t"})
+        for m, i in [("m1", 0x1F), ("m2", 0x20), ("m3", 0x24), ("other", 0x2)]
+    ]
+    lines[3] = lines[3].replace("s=ab", "s=cd")  # another journald's numbering: no gap to tell
+    c._cursor = "s=ab;i=1b;b=1"  # saved before a stop: 1c-1e were vacuumed meanwhile
+    with capture_logs() as logs:
+        got = c._events([x.encode() for x in lines], c._cursor)
+    assert [e.line for e in got] == ["m1", "m2", "m3", "other"]
+    assert stats.drops[("j", "vacuumed")] == 3 + 3
+    assert [(e["event"], e["entries"]) for e in logs] == [
+        ("journal_entries_lost", 3),
+        ("journal_entries_lost", 3),
+    ]
+
+
+def test_units_match_journald_s_unit_fields_and_unit_only_from_pid_1() -> None:
+    c = JournaldCollector(
+        JournaldConfig("j", units=("web.service",)), MemoryPositions(), RecordingStats()
+    )
+    assert c._wanted({"_SYSTEMD_UNIT": "web.service", "_PID": "4"})
+    assert c._wanted({"UNIT": "web.service", "_PID": "1"})  # systemd's own about the unit
+    assert not c._wanted({"UNIT": "web.service", "_PID": "4242"})  # logger --journald, anyone
+    assert not c._wanted({"USER_UNIT": "web.service", "_PID": "4242"})
 
 
 def test_journalctl_is_asked_for_every_field_whole() -> None:
@@ -203,24 +234,21 @@ def test_cursor_resumes_after_restart_without_loss_or_repeat(journal: Journal) -
         sb.run("logger", "-t", ident[0], f"{tag} first {i}")
     wait_for(lambda: len(events_of(sink, tag)) == 3)
     journal.stop(c)
-    for i in range(3):
+    for i in range(15):  # more than the 10 journalctl -f shows from a cursor by itself
         sb.run("logger", "-t", ident[0], f"{tag} while stopped {i}")
     c2, sink2 = journal.start(identifiers=ident, sink=RecordingSink(auto_ack=False))
+    wait_for(lambda: len(events_of(sink2, tag)) == 15)  # with nothing newer written
     sb.run("logger", "-t", ident[0], f"{tag} after restart")
-    wait_for(lambda: len(events_of(sink2, tag)) == 4)
-    assert [e.line for e in events_of(sink2, tag)] == [
-        f"{tag} while stopped 0",
-        f"{tag} while stopped 1",
-        f"{tag} while stopped 2",
-        f"{tag} after restart",
-    ]
-    journal.stop(c2)  # nothing acknowledged: the same four come again, and nothing else
+    wait_for(lambda: len(events_of(sink2, tag)) == 16)
+    stopped = [f"{tag} while stopped {i}" for i in range(15)]
+    assert [e.line for e in events_of(sink2, tag)] == [*stopped, f"{tag} after restart"]
+    journal.stop(c2)  # nothing acknowledged: the same sixteen come again, and nothing else
     _, sink3 = journal.start(identifiers=ident)
-    wait_for(lambda: len(events_of(sink3, tag)) == 4)
+    wait_for(lambda: len(events_of(sink3, tag)) == 16)
     sb.run("logger", "-t", ident[0], f"{tag} last")
-    wait_for(lambda: len(events_of(sink3, tag)) == 5)
+    wait_for(lambda: len(events_of(sink3, tag)) == 17)
     assert [e.line for e in events_of(sink3, tag)] == [
-        *(f"{tag} while stopped {i}" for i in range(3)),
+        *stopped,
         f"{tag} after restart",
         f"{tag} last",
     ]
