@@ -253,13 +253,16 @@ class FileCollector:
             except OSError:
                 continue
             pos = known.get(t.key)
+            grew = pos is not None and t.matches(pos) and t.size > pos.offset
             if (
                 (t.dev, t.ino) in followed
-                or (pos is not None and t.matches(pos))
+                or (pos is not None and t.matches(pos) and not grew)
                 or (read is not None and t.holds(read))
             ):
                 t.close()
                 continue
+            if grew and pos is not None:  # written to after it was closed as quiet
+                t.set_offset(pos.offset)
             t.draining_since = time.monotonic()
             self._draining.append(t)
             followed.add((t.dev, t.ino))

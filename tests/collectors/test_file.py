@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from alerter.collectors.file import FileCollector, FileConfig, MultilineConfig
 from alerter.collectors.lines import lines_within as _lines_within
@@ -129,6 +130,28 @@ def test_files_beside_the_log_not_named_as_rotations_are_not_read_as_its_lost_li
     append(log, ["last"])
     wait_for(lambda: sink.lines[-1:] == ["last"])
     assert sorted(sink.lines) == sorted([*expected, "last"])  # and nothing from the others
+
+
+def test_a_rotated_file_written_to_after_it_was_closed_as_quiet_is_finished_later(
+    h: Harness,
+) -> None:
+    log = h.tmp / "app.log"
+    append(log, numbered("a", 5))
+    with capture_logs() as logs:
+        _, sink = h.start()
+        wait_for(lambda: len(sink.lines) == 5)
+        writer = log.open("a")  # a writer that never reopens its log
+        os.rename(log, h.tmp / "app.log.1")
+        append(log, numbered("b", 2))
+        wait_for(lambda: any(e["event"] == "file_closed" for e in logs))  # quiet rotate_wait
+        writer.write("".join(x + "\n" for x in numbered("late", 3)))
+        writer.close()
+        # the next rotation: the directory changes, and the file that grew is looked at again
+        os.rename(h.tmp / "app.log.1", h.tmp / "app.log.2")
+        os.rename(log, h.tmp / "app.log.1")
+        append(log, numbered("c", 2))
+        expected = numbered("a", 5) + numbered("b", 2) + numbered("late", 3) + numbered("c", 2)
+        wait_for(lambda: received(sink, expected))
 
 
 def test_copytruncate_restarts_at_zero(h: Harness) -> None:
