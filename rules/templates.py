@@ -32,8 +32,10 @@ class TemplateValue(float):
 
 
 def format_value(v: float) -> str:
-    if math.isnan(v) or math.isinf(v):
-        return str(v).replace("inf", "+Inf").replace("++", "+").replace("-+Inf", "-Inf")
+    if math.isnan(v):
+        return "NaN"  # (as Prometheus writes it)
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
     return repr(v)

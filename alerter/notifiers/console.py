@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from alerter.notifiers.config import NotifierConfig
-from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str, rfc3339
+from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str, rfc3339, value_text
 
 
 def printable(text: str, keep: str = "") -> str:
@@ -23,7 +23,7 @@ def console_lines(n: Notification) -> list[str]:
 
 def console_line(n: Notification, a: NotifiedAlert) -> str:
     when = rfc3339(a.ends_at if a.ends_at is not None else a.starts_at)
-    value = f"{a.value:g}" if a.value != int(a.value) else str(int(a.value))
+    value = value_text(a.value)
     parts = [when, a.status.upper(), labelset_str(a.labels)]
     summary = a.annotations.get("summary") or a.annotations.get("description")
     if summary:

@@ -6,12 +6,24 @@ it is sent, and rendered only at send time by the pure payload builders.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from json import dumps
 from typing import Any, Literal
 
+from alerter.rules.templates import format_value
 from alerter.rules.templates import rfc3339 as rfc3339  # one definition, used by notifiers and API
+
+
+def value_text(v: float) -> str:
+    """An alert's value as a notification shows it: a whole number whole, another to 6
+    digits, +Inf, -Inf and NaN as Prometheus writes them (int() of those raised, and the
+    notification failed at every try, holding its lane)."""
+    if not math.isfinite(v):
+        return format_value(v)
+    return str(int(v)) if v == int(v) else f"{v:g}"
+
 
 Status = Literal["firing", "resolved"]
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt for a firing alert

@@ -18,7 +18,7 @@ import requests
 
 from alerter.notifiers.config import NotifierConfig, SlackSettings
 from alerter.notifiers.delivery import post, prepare
-from alerter.notifiers.model import Notification, NotifiedAlert, rfc3339
+from alerter.notifiers.model import Notification, NotifiedAlert, rfc3339, value_text
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -66,7 +66,7 @@ def alert_text(a: NotifiedAlert) -> str:
     labels = ", ".join(f"{k}={a.labels[k]}" for k in sorted(a.labels) if k != "alertname")
     if labels:
         lines.append(f"*Labels:* {truncate(escape(labels), MAX_LABELS_TEXT)}")
-    value = str(int(a.value)) if a.value == int(a.value) else f"{a.value:g}"
+    value = value_text(a.value)
     since = f"*Since:* {rfc3339(a.starts_at)}"
     if a.ends_at is not None:
         since += f" · *Resolved:* {rfc3339(a.ends_at)}"

@@ -251,3 +251,19 @@ def test_slack_links_each_alert_to_its_place_on_the_page() -> None:
         if b["type"] == "section" and "HighLoad" in b["text"]["text"]
     ]
     assert f"<{url}|Open in alerter>" in section
+
+
+def test_an_infinite_or_nan_value_is_shown_not_raised_by_console_and_slack() -> None:
+    n = sample_notification()
+    for value, shown in [(float("inf"), "+Inf"), (float("-inf"), "-Inf"), (float("nan"), "NaN")]:
+        a = dataclasses.replace(n.alerts[0], value=value)
+        one = dataclasses.replace(n, alerts=(a,))
+        assert (
+            console_lines(one)[0].endswith(f"value={shown}")
+            or f"value={shown} " in (console_lines(one)[0])
+        )
+        text = json.dumps(slack_payload(one, SlackSettings(webhook_url="https://h.example/x")))
+        assert f"*Value:* {shown} " in text
+    assert [console_lines(dataclasses.replace(n, alerts=(dataclasses.replace(
+        n.alerts[0], value=v),)))[0].split("value=")[1].split()[0] for v in (5.0, 0.25, 12345678.0)
+    ] == ["5", "0.25", "12345678"]  # fmt: skip
