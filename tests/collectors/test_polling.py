@@ -118,6 +118,18 @@ def test_scrape_gives_series_with_job_and_instance_plus_up(site: Site) -> None:
     assert stats.ups["app"] is True
 
 
+def test_a_series_given_twice_keeps_its_first_sample_and_the_target_s_own_up_gives_way(
+    site: Site,
+) -> None:
+    site.body = b'dupc_total 10\ndupc_total 3\nup 0\nup{shard="a"} 0\n'
+    samples = PrometheusCollector(
+        PrometheusConfig("app", site.url + "/m"), RecordingStats()
+    ).scrape(NOW)
+    assert [s.value for s in samples if s.name == "dupc_total"] == [10.0]  # not a "reset" to 3
+    ups = sorted((s.labels.get("shard", ""), s.value) for s in samples if s.name == "up")
+    assert ups == [("", 1.0), ("a", 0.0)]  # the scrape's own up; another series stays
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("failure", ["status", "garbage", "too_large", "refused", "timeout"])
 def test_a_failing_target_gives_up_0_not_an_exception(site: Site, failure: str) -> None:
