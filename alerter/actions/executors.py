@@ -120,6 +120,11 @@ class SystemdExecutor:
                 templated_unit(unit, self.protected, own_units())
             except ValueError as e:
                 raise ActionError(str(e)) from None
+        # an alias names the same unit (dbus-org.freedesktop.login1.service is
+        # systemd-logind.service): the names systemd has for it are checked too
+        shown = self.units.show(unit, ["Id", "Names"])
+        for name in {shown.get("Id", ""), *shown.get("Names", "").split()} - {"", unit}:
+            refuse_protected(name, self.protected, own_units())
 
     def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec

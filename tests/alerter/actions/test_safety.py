@@ -171,6 +171,24 @@ def test_templated_unit_rendering_to_a_protected_unit_is_refused_at_run_time(
     assert harness.metric("restart-web", "refused_protected") == 2
 
 
+def test_an_alias_of_a_protected_unit_is_refused_as_the_unit_it_names(harness: Harness) -> None:
+    # dbus-org.freedesktop.login1.service is systemd-logind.service; a log line naming the alias
+    # restarted logind through it
+    harness.units.properties["dbus-org.freedesktop.login1.service"] = {
+        "Id": "systemd-logind.service",
+        "Names": "systemd-logind.service dbus-org.freedesktop.login1.service",
+    }
+    harness.units.properties["web.service"] = {"Id": "web.service", "Names": "web.service"}
+    r = harness.build(RESTART)
+    bad = alert(["restart-web"], unit="dbus-org.freedesktop.login1")
+    good = alert(["restart-web"], unit="web", host="b")
+    r.handle([fire(bad, T0), fire(good, T0)], T0)
+    run_ticks(r, harness.clock, [bad, good], 20, step=10)
+    assert [op[1] for op in harness.units.operations()] == ["web.service"]
+    refused = [x for x in r.history() if x["outcome"] == "refused_protected"]
+    assert refused and all("systemd-logind.service" in x["detail"] for x in refused)
+
+
 def test_label_values_cannot_select_many_units_or_pass_options(harness: Harness) -> None:
     r = harness.build(RESTART)
     for i, unit in enumerate(["*", "web@*.service", "--all", "a b"]):
