@@ -126,6 +126,18 @@ class SystemdExecutor:
         for name in {shown.get("Id", ""), *shown.get("Names", "").split()} - {"", unit}:
             refuse_protected(name, self.protected, own_units())
 
+    def undo_state(self, plan: ActionPlan) -> Mapping[str, Any] | None:
+        """What reverting a set-property needs (the values before it), read before the apply
+        so that it can be kept first: a crash during the apply leaves the revert owed. None
+        for the other operations."""
+        spec = plan.action.spec
+        assert isinstance(spec, SystemdSpec)
+        if spec.operation != "set-property" or not plan.action.revert:
+            return None
+        self._check(plan)
+        props = list(dict(spec.properties))
+        return {"properties": revert_values(props, self.units.show(plan.target, show_names(props)))}
+
     def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec
         assert isinstance(spec, SystemdSpec)
@@ -134,12 +146,12 @@ class SystemdExecutor:
             self.units.operate(spec.operation, plan.target)
             return "", {}
         props = dict(spec.properties)
-        previous: dict[str, str] = {}
-        if plan.action.revert:
+        previous = plan.undo_state.get("properties")
+        if plan.action.revert and previous is None:
             shown = self.units.show(plan.target, show_names(list(props)))
             previous = revert_values(list(props), shown)
         self.units.set_properties(plan.target, props)
-        return " ".join(f"{k}={v}" for k, v in props.items()), {"properties": previous}
+        return " ".join(f"{k}={v}" for k, v in props.items()), {"properties": previous or {}}
 
     def undo(self, plan: ActionPlan) -> str:
         self._check(plan)

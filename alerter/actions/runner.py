@@ -262,6 +262,11 @@ class ActionRunner:
         action = plan.action
         executor = self.executors[action.type]
         try:
+            early = getattr(executor, "undo_state", None)
+            before = early(plan) if early is not None and action.reverts else None
+            if before is not None:  # kept before the apply: a crash in it leaves the revert owed
+                self.applied.done(plan.key, before)
+                plan = replace(plan, undo_state={**plan.undo_state, **before})
             detail, undo_state = executor.apply(plan)
         except ProtectedUnitError as e:
             outcome, detail = h.REFUSED_PROTECTED, str(e)

@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,6 +56,40 @@ def test_set_property_is_reverted_to_the_values_read_back_before(harness: Harnes
     assert r.history()[0]["detail"] == (
         "reverted CPUQuota=20% CPUWeight=50 on web.service: CPUQuota= CPUWeight="
     )
+
+
+def test_the_revert_is_kept_before_the_property_is_set_so_a_crash_in_between_owes_it(
+    harness: Harness,
+) -> None:
+    from alerter.actions.applied import AppliedStates
+
+    harness.units.properties["web.service"] = {"CPUQuotaPerSecUSec": "infinity"}
+    kept_first: list[object] = []
+    set_properties = harness.units.set_properties
+    killed = threading.Event()
+
+    def crash_after(unit: str, props: dict[str, str]) -> None:
+        set_properties(unit, props)  # systemd took it; then alerter is killed (-9):
+        kept_first.extend(e["undo_state"] for e in AppliedStates(harness.store).items().values())
+        killed.wait(30)  # nothing after the apply runs while the test looks
+
+    harness.units.set_properties = crash_after  # type: ignore[method-assign]
+    r = harness.build(CPU)
+    a = alert(["cpu-web"])
+    r.handle([fire(a, T0)], T0)
+    wait_for(lambda: kept_first)
+    assert kept_first == [{"properties": {"CPUQuota": "", "CPUWeight": ""}}]
+    harness.units.set_properties = set_properties  # type: ignore[method-assign]
+    r2 = harness.build(CPU)  # the restart: the alert resolves, and the revert owed is made
+    r2.handle([resolve(a, T0 + 100)], T0 + 100)
+    r2.wait_idle()
+    assert harness.units.operations()[-1] == (
+        "set-property",
+        "web.service",
+        "CPUQuota=",
+        "CPUWeight=",
+    )
+    killed.set()
 
 
 def test_set_property_restores_a_previous_quota_as_a_percentage(harness: Harness) -> None:
