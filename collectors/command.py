@@ -26,6 +26,9 @@ OUTPUT_FORMATS = ("none", "prometheus")
 MAX_OUTPUT = 4 * 1024 * 1024
 
 
+KILL_WAIT = 1.0  # seconds to wait for a killed command's pipes and exit
+
+
 @dataclass(frozen=True, slots=True)
 class CommandConfig:
     name: str
@@ -83,7 +86,14 @@ class CommandCollector:
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):  # the process group we created for it
                 os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            try:
+                proc.communicate(timeout=KILL_WAIT)
+            except subprocess.TimeoutExpired:
+                # a child that left the group (setsid) still holds the pipes: stop reading them
+                for pipe in (proc.stdout, proc.stderr):
+                    if pipe is not None:
+                        pipe.close()
+                proc.wait(KILL_WAIT)
             self._log.warning("command_timed_out", timeout=self.cfg.timeout)
             return None, True, None
         if proc.returncode != 0:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -269,6 +272,26 @@ def test_command_arguments_never_reach_a_shell(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+def test_a_command_whose_child_left_its_group_ends_at_its_timeout(tmp_path: Path) -> None:
+    # `setsid sleep 60 &` holds the output pipe after the command is killed: reading it to its
+    # end held the collector (and a scheduler worker) for the whole minute
+    pidfile = tmp_path / "escaped.pid"
+    script = f"setsid sleep 60 & echo $! > {pidfile}; sleep 60"
+    c = CommandCollector(
+        CommandConfig("c", ("/bin/sh", "-c", script), timeout=0.5), RecordingStats()
+    )
+    done: list[list[Sample]] = []
+    t = threading.Thread(target=lambda: done.append(c.collect(NOW)), daemon=True)
+    t.start()
+    try:
+        t.join(20)
+        assert done, "collect() still waiting on the escaped child's pipe"
+        assert [s.value for s in done[0] if s.name == "command_timed_out"] == [1.0]
+    finally:
+        with contextlib.suppress(ValueError, OSError):  # the child we made escape: ours to end
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
 def test_command_timeout_and_missing_program_are_samples_not_exceptions() -> None:
     stats = RecordingStats()
     slow = CommandCollector(CommandConfig("c", ("/bin/sleep", "30"), timeout=0.2), stats).collect(
