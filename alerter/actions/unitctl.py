@@ -79,7 +79,7 @@ class ProtectedUnitError(ActionError):
 
 def normalize_unit(name: str) -> str:
     """The full unit name systemctl would act on (`web` -> `web.service`); raises ValueError."""
-    if not _UNIT_RE.fullmatch(name):
+    if not _UNIT_RE.fullmatch(name) or name.endswith(".") or ".." in name:
         raise ValueError(
             f"{name!r} is not a valid unit name (letters, digits, ':_.\\@-'; no globs or spaces)"
         )

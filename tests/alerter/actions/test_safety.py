@@ -191,9 +191,10 @@ def test_an_alias_of_a_protected_unit_is_refused_as_the_unit_it_names(harness: H
 
 def test_label_values_cannot_select_many_units_or_pass_options(harness: Harness) -> None:
     r = harness.build(RESTART)
-    for i, unit in enumerate(["*", "web@*.service", "--all", "a b"]):
+    bad = ["*", "web@*.service", "--all", "a b", "web.service.", "web..service"]
+    for i, unit in enumerate(bad):
         r.handle([fire(alert(["restart-web"], unit=unit), T0 + i)], T0 + i)
-    assert harness.outcomes(r) == ["invalid_target"] * 4
+    assert harness.outcomes(r) == ["invalid_target"] * len(bad)
     assert harness.units.operations() == []
 
 
