@@ -369,6 +369,9 @@ class BanExecutor:
 
     # --- the Executor protocol (workers) -----------------------------------------------------
 
+    def undo_state(self, plan: ActionPlan) -> None:
+        return None  # what apply returns is all the undo needs
+
     def apply(self, plan: ActionPlan) -> tuple[str, dict[str, Any]]:
         ban = plan.undo_state.get("ban")
         if not isinstance(ban, Ban):  # a plan not from decide(): nothing was decided

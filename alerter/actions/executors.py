@@ -97,6 +97,10 @@ def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -
 
 
 class Executor(Protocol):
+    def undo_state(self, plan: ActionPlan) -> Mapping[str, Any] | None:
+        """What the undo needs that must be kept before the apply runs (a crash during it
+        then leaves the revert owed), or None when what apply returns is enough."""
+
     def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         """Do it; returns (detail, state the undo needs). Raises ActionError."""
 
@@ -127,14 +131,11 @@ class SystemdExecutor:
             refuse_protected(name, self.protected, own_units())
 
     def undo_state(self, plan: ActionPlan) -> Mapping[str, Any] | None:
-        """What reverting a set-property needs (the values before it), read before the apply
-        so that it can be kept first: a crash during the apply leaves the revert owed. None
-        for the other operations."""
+        """A set-property's values before it (only read: apply checks the unit)."""
         spec = plan.action.spec
         assert isinstance(spec, SystemdSpec)
         if spec.operation != "set-property" or not plan.action.revert:
             return None
-        self._check(plan)
         props = list(dict(spec.properties))
         return {"properties": revert_values(props, self.units.show(plan.target, show_names(props)))}
 
@@ -146,12 +147,10 @@ class SystemdExecutor:
             self.units.operate(spec.operation, plan.target)
             return "", {}
         props = dict(spec.properties)
-        previous = plan.undo_state.get("properties")
-        if plan.action.revert and previous is None:
-            shown = self.units.show(plan.target, show_names(list(props)))
-            previous = revert_values(list(props), shown)
         self.units.set_properties(plan.target, props)
-        return " ".join(f"{k}={v}" for k, v in props.items()), {"properties": previous or {}}
+        # (the values to revert to were kept before, from undo_state)
+        previous = plan.undo_state.get("properties", {})
+        return " ".join(f"{k}={v}" for k, v in props.items()), {"properties": previous}
 
     def undo(self, plan: ActionPlan) -> str:
         self._check(plan)
@@ -165,6 +164,9 @@ class SystemdExecutor:
 class SignalExecutor:
     def __init__(self, protected: frozenset[str] = frozenset()) -> None:
         self.protected = protected
+
+    def undo_state(self, plan: ActionPlan) -> Mapping[str, Any] | None:
+        return None  # what apply returns is all the undo needs
 
     def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec
@@ -278,6 +280,9 @@ def find_processes(pattern: re.Pattern[str]) -> list[int]:
 
 
 class CommandExecutor:
+    def undo_state(self, plan: ActionPlan) -> Mapping[str, Any] | None:
+        return None  # what apply returns is all the undo needs
+
     def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         return self._run(plan, plan.argv), {}
 
@@ -349,6 +354,9 @@ class ThrottleExecutor:
         if gate is None:
             raise ActionError(f"no collector named {collector!r} to throttle")
         return gate
+
+    def undo_state(self, plan: ActionPlan) -> Mapping[str, Any] | None:
+        return None  # what apply returns is all the undo needs
 
     def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         spec = plan.action.spec

@@ -262,8 +262,7 @@ class ActionRunner:
         action = plan.action
         executor = self.executors[action.type]
         try:
-            early = getattr(executor, "undo_state", None)
-            before = early(plan) if early is not None and action.reverts else None
+            before = executor.undo_state(plan) if action.reverts else None
             if before is not None:  # kept before the apply: a crash in it leaves the revert owed
                 self.applied.done(plan.key, before)
                 plan = replace(plan, undo_state={**plan.undo_state, **before})

@@ -279,6 +279,9 @@ class BlockingExecutor:
         self.release = threading.Event()
         self.started = threading.Event()
 
+    def undo_state(self, plan: ActionPlan) -> None:
+        return None
+
     def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
         self.started.set()
         self.release.wait(10)
