@@ -132,10 +132,10 @@ class EmailNotifier:
             )
         else:
             smtp = smtplib.SMTP(local_hostname=s.hello, timeout=self._timeout)
-        # smtplib's timeout bounds each read; the deadline bounds the whole conversation (a
-        # server sending its greeting a byte a second would hold the lane for ever)
         # what STARTTLS checks the certificate against (smtplib sets it in __init__ only)
         smtp._host = s.host  # type: ignore[attr-defined]
+        # smtplib's timeout bounds each read; the deadline bounds the whole conversation (a
+        # server sending its greeting a byte a second would hold the lane for ever)
         deadline = _Deadline(smtp, self._timeout)
         try:
             smtp.connect(s.host, s.port)
@@ -151,7 +151,8 @@ class EmailNotifier:
                             retry=False,
                         )
                 if s.username is not None:
-                    if not isinstance(smtp.sock, ssl.SSLSocket) and not _loopback(s.host):
+                    peer = smtp.sock.getpeername()[0] if smtp.sock is not None else ""
+                    if not isinstance(smtp.sock, ssl.SSLSocket) and not _loopback(peer):
                         raise NotifyError(  # (as Go's PlainAuth, which Alertmanager uses)
                             f"{s.host}:{s.port} offers no TLS: the password is not sent in"
                             " clear; have the server offer STARTTLS, or drop auth_username",
@@ -206,10 +207,9 @@ class _Deadline:
         self._timer.cancel()
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _loopback(address: str) -> bool:
+    """Is the address the connection reached on this host (whatever name led there)?"""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
