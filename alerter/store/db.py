@@ -136,21 +136,27 @@ class StateStore:
 
     def _connect_and_migrate(self) -> None:
         try:
-            self._db = sqlite3.connect(
-                str(self.path), check_same_thread=False, isolation_level=None, timeout=30
-            )
+            self._db = self._connect()
         except sqlite3.Error as e:
             raise self._open_error(e) from e
         self._looked = float("inf")  # not looked at before the file is written (below)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._configure()
             self._migrate()
         except BaseException:
             self._db.close()
             raise
         self._identity = _identity(self.path)
         self._looked = time.monotonic()
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            str(self.path), check_same_thread=False, isolation_level=None, timeout=30
+        )
+
+    def _configure(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
 
     def _check_file(self) -> None:
         """Put the database back at its path if it is no longer there (deleted or replaced
@@ -176,15 +182,9 @@ class StateStore:
             for suffix in ("-wal", "-shm"):
                 with suppress(FileNotFoundError):
                     self.path.with_name(self.path.name + suffix).unlink()
-            old, self._db = (
-                self._db,
-                sqlite3.connect(
-                    str(self.path), check_same_thread=False, isolation_level=None, timeout=30
-                ),
-            )
+            old, self._db = self._db, self._connect()
             old.close()
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._configure()
         except (OSError, sqlite3.Error) as e:
             log.error("state_store_file_gone", path=str(self.path), restored=False, error=str(e))
             return
