@@ -106,6 +106,15 @@ class Config:
         found = (*(w for a in self.actions for w in a.warnings), *self.warnings)
         return in_file_order(found)
 
+    def restart_needed(self, new: Config) -> list[str]:
+        """What a reload to `new` does not apply (the state store stays open where it is)."""
+        if new.global_.state_dir != self.global_.state_dir:
+            return [
+                f"global.state_dir changed to {new.global_.state_dir}: the state stays in"
+                f" {self.global_.state_dir} until alerter restarts"
+            ]
+        return []
+
     def alert_labels(self) -> dict[str, str]:
         """The labels every alert gets (the daemon's and replay's): global.labels plus `host`,
         this machine's name, unless global.labels sets it."""

@@ -59,16 +59,6 @@ DRAIN_BUDGET_SECONDS = 0.5  # one turn of the main loop processes batches for at
 STOP_DRAIN_SECONDS = 7.0
 
 
-def restart_needed(old: Config, new: Config) -> list[str]:
-    """The settings a reload does not apply (the state store stays open where it is)."""
-    if new.global_.state_dir != old.global_.state_dir:
-        return [
-            f"global.state_dir changed to {new.global_.state_dir}: the state stays in"
-            f" {old.global_.state_dir} until alerter restarts"
-        ]
-    return []
-
-
 class Daemon:
     def __init__(
         self,
@@ -425,7 +415,7 @@ class Daemon:
         )
         self._config = new
         self.last_reload_error = None
-        self.last_reload_notes = restart_needed(old.config, new)
+        self.last_reload_notes = old.config.restart_needed(new)
         for note in self.last_reload_notes:
             log.warning("config_reload_partial", note=note)
         self._commit(self.run_state)
