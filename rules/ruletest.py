@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from alerter.config.yamlsource import MapReader, Problems, SourceError, format_duration, load_yaml
+from alerter.config.values import format_duration
+from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yaml
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent, Sample
 from alerter.rules.expand import expand_values

@@ -30,7 +30,7 @@ from alerter.actions.executors import (
 )
 from alerter.actions.notes import clock_time, note, span
 from alerter.actions.workers import Job, KeyedWorkers
-from alerter.config.yamlsource import format_duration
+from alerter.config.values import format_duration
 from alerter.errors import ActionError
 from alerter.protocols import Clock
 from alerter.rules.alert import Alert, Transition

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from alerter.cli.replayfiles import ReplayError, blocks
 from alerter.collectors.journald import JournaldConfig
-from alerter.config.yamlsource import parse_duration
+from alerter.config.values import parse_duration
 from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine, NoHooks
 from alerter.rules.events import LogBatch, LogEvent

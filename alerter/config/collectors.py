@@ -21,7 +21,8 @@ from alerter.collectors.journald import JournaldCollector, JournaldConfig, parse
 from alerter.collectors.parsers import PARSER_TYPES, ParserConfig, check_parser_config
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.collectors.timefmt import check_time_format
-from alerter.config.yamlsource import MapReader, Mark, format_duration
+from alerter.config.values import format_duration
+from alerter.config.yamlsource import MapReader, Mark
 from alerter.rules.saferegex import compile_pattern
 
 Spec = FileConfig | JournaldConfig | HostConfig | PrometheusConfig | CommandConfig | HttpConfig
