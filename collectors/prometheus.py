@@ -180,15 +180,14 @@ class PrometheusCollector:
 
     def _finish(self, samples: list[Sample], now: float, up: bool, duration: float) -> list[Sample]:
         self._stats.up(self.name, up)
-        target = dict(self._target)
         # the target's own `up` (or scrape_*) under the same labels would be read as this one
-        samples = [x for x in samples if not (x.name in SYNTHETIC and x.labels == target)]
+        samples = [x for x in samples if not (x.name in SYNTHETIC and x.labels == self._target)]
         for name, value in (
             ("up", 1.0 if up else 0.0),
             ("scrape_duration_seconds", duration),
             ("scrape_samples_scraped", float(len(samples))),
         ):
-            samples.append(Sample(now, self.name, name, dict(target), value))
+            samples.append(Sample(now, self.name, name, dict(self._target), value))
         return samples
 
     def close(self) -> None:

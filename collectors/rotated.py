@@ -15,9 +15,10 @@ in a row), or copied and truncated before the collector saw its size. Every sibl
 logrotate names a rotated file (NAME then `.`, `-` or `_` and a number or a date in digits:
 ROTATED_NAME; not `app.log.bak`, `app.log.errors`) written (mtime) after the time the collector
 last saw the file at its path (`SavedPosition.at`, and at run time each followed file's
-`seen_at`) whose identity the collector does not know is read from its beginning, oldest first. Files read to their end stay known (their positions are kept
-for the newest TOMBSTONES of them), so logrotate's renumbering (`app.log.1` -> `app.log.2`) does
-not make them read again.
+`seen_at`) whose identity the collector does not know is read from its beginning, oldest
+first. Files read to their end stay known (their positions are kept for the newest TOMBSTONES
+of them), so logrotate's renumbering (`app.log.1` -> `app.log.2`) does not make them read
+again.
 
 A copy compressed already (logrotate's `compress` without `delaycompress`, when the collector
 lagged) is not read; a gzip one (`.gz`, starting with the bytes read) still tells how long the

@@ -24,11 +24,7 @@ INTERPRETERS = {
     "node": ("-e", "--eval", "-p", "--print"),
     "php": ("-r",),
     "lua": ("-e",),
-    "tclsh": (),
-    "awk": (),
-    "gawk": (),
-    "mawk": (),
-}
+}  # (awk's program is its first operand: below)
 _VERSIONED = re.compile(r"(python|perl|ruby|lua|php|node)[\d.]*$")
 _SHELL_C = re.compile(r"-[a-zA-Z]*c[a-zA-Z]*$")  # -c, -ec, -xc: the first operand is the script
 
