@@ -269,6 +269,7 @@ class JournaldCollector:
     def _events(self, lines: list[bytes], resume: str | None) -> list[LogEvent]:
         out: list[LogEvent] = []
         cut = 0
+        last = _seqnum(self._cursor) if self._cursor else None  # each cursor parsed once
         for raw in lines:
             try:
                 entry = json.loads(raw)
@@ -279,8 +280,9 @@ class JournaldCollector:
                 continue
             cursor = entry.get("__CURSOR")
             if isinstance(cursor, str):
-                self._missed(self._cursor, cursor)
-                self._cursor = cursor
+                seq = _seqnum(cursor)
+                self._missed(last, seq, self._cursor)
+                last, self._cursor = seq, cursor
                 if resume is not None and cursor == resume:
                     resume = None
                     continue  # the entry we had already delivered
@@ -294,14 +296,14 @@ class JournaldCollector:
             self._stats.dropped(self.name, "too_long", cut)
         return out
 
-    def _missed(self, before: str | None, cursor: str) -> None:
-        """Count and log the entries between two journalctl gave one after the other that it
-        no longer has: vacuumed (or rotated away) before alerter read them. Entries of one
+    def _missed(
+        self, was: tuple[str, int] | None, now: tuple[str, int] | None, before: str | None
+    ) -> None:
+        """Count and log the entries between two journalctl gave one after the other (their
+        cursors' sequence numbers `was` and `now`; `before`, the first's cursor) that it no
+        longer has: vacuumed (or rotated away) before alerter read them. Entries of one
         journald share a sequence-number space (`s=`), numbered one by one (`i=`, hex), and
         journalctl is run without filters, so a gap there is entries gone."""
-        if before is None:
-            return
-        was, now = _seqnum(before), _seqnum(cursor)
         if was is None or now is None or was[0] != now[0] or now[1] <= was[1] + 1:
             return
         lost = now[1] - was[1] - 1
