@@ -46,6 +46,26 @@ def increase(vs: list[float]) -> float:
     return total
 
 
+def extrapolated_increase(ts: list[float], vs: list[float], start: float, end: float) -> float:
+    """A counter's increase over the window (start, end], as Prometheus's `increase`
+    (promql/functions.go extrapolatedRate): the increase between the first and the last
+    sample, extrapolated to each edge of the window only when a sample lies within 1.1
+    average intervals of it (else by half an interval, where the series likely began or
+    ended), and never back past the time the counter would have been 0. Needs two samples
+    at different times."""
+    delta = increase(vs)
+    sampled = ts[-1] - ts[0]
+    average = sampled / (len(ts) - 1)
+    to_start, to_end = ts[0] - start, end - ts[-1]
+    if to_start >= average * 1.1:
+        to_start = average / 2
+    if delta > 0 and vs[0] >= 0:  # a counter is not extrapolated below zero
+        to_start = min(to_start, sampled * (vs[0] / delta))
+    if to_end >= average * 1.1:
+        to_end = average / 2
+    return delta * (sampled + to_start + to_end) / sampled
+
+
 def predict(ts: list[float], vs: list[float], at: float) -> float | None:
     """Least-squares line through the samples, read at time `at` (PromQL predict_linear)."""
     n = len(ts)
@@ -57,8 +77,8 @@ def predict(ts: list[float], vs: list[float], at: float) -> float | None:
     return mv + slope * (at - mt)
 
 
-def series_value(rule: Rule, ts: list[float], vs: list[float]) -> float | None:
-    """The aggregate over time of one series' samples in the window."""
+def series_value(rule: Rule, ts: list[float], vs: list[float], now: float) -> float | None:
+    """The aggregate over time of one series' samples in the window (now - over, now]."""
     if not vs:
         return None
     a = rule.aggregate
@@ -67,10 +87,8 @@ def series_value(rule: Rule, ts: list[float], vs: list[float]) -> float | None:
     if a in ("rate", "increase", "ratio"):
         if len(vs) < 2 or ts[-1] == ts[0]:
             return None
-        # per-second increase between the first and last sample; increase = rate * over, as
-        # Prometheus's extrapolation gives for a steady counter
-        rate = increase(vs) / (ts[-1] - ts[0])
-        return rate if a == "rate" else rate * rule.over
+        inc = extrapolated_increase(ts, vs, now - rule.over, now)
+        return inc / rule.over if a == "rate" else inc  # rate = increase / over, as PromQL
     if a == "predict":
         return predict(ts, vs, ts[-1] + rule.ahead) if len(vs) >= 2 else None
     if a == "sum":
@@ -202,7 +220,7 @@ class MetricRule:
         if a == "ratio":
             num = den = 0.0
             for s in ss:
-                inc = series_value(rule, s.ts, s.vs)
+                inc = series_value(rule, s.ts, s.vs, now)
                 if inc is None:
                     continue
                 den += inc
@@ -214,7 +232,7 @@ class MetricRule:
             if cur is None or prev is None:
                 return None
             return cur / prev if prev else cur
-        values = [v for v in (series_value(rule, s.ts, s.vs) for s in ss) if v is not None]
+        values = [v for v in (series_value(rule, s.ts, s.vs, now) for s in ss) if v is not None]
         if not values:
             return None
         return combine(rule.combine, values) if rule.by else values[0]

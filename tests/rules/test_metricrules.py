@@ -1,0 +1,66 @@
+"""Metric rules against what Prometheus does: increase/rate extrapolation, NaN values and
+staleness markers, series that differ only in their name, spike's min_count."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerter.rules.engine import Engine
+from tests.rules.helpers import engine, sample
+
+
+def rule(body: str) -> str:
+    lines = body.strip().splitlines()
+    return (
+        "groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: A\n"
+        + "\n".join("        " + ln for ln in lines)
+        + "\n"
+    )
+
+
+def values(e: Engine) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted((k, v) for k, v in a.labels.items() if k != "alertname")): a.value
+        for a in e.alerts()
+    }
+
+
+# --- increase / rate: Prometheus's extrapolatedRate ---------------------------------------
+
+
+def test_increase_of_a_new_series_is_not_extrapolated_below_zero() -> None:
+    """A counter born inside the window going 0 -> 3 increased by 3, not 3/15s x 1h."""
+    e = engine(rule("metric: errors_total\naggregate: increase\nover: 1h\nthreshold: '> 2'"))
+    sample(e, 1000, "errors_total", 0, instance="a")
+    sample(e, 1015, "errors_total", 3, instance="a")
+    e.evaluate(1015)
+    assert values(e) == {(("instance", "a"),): pytest.approx(3.0)}
+
+
+def test_increase_extrapolates_at_most_half_an_interval_past_the_samples() -> None:
+    """Samples 10 -> 20 over 30s in a 1h window, ending 300s before now: each edge is
+    extrapolated by half the average interval (7.5s), not to the window's edges; the start
+    stays above zero (10 / (10/30s) = 30s to zero, more than 7.5s)."""
+    e = engine(rule("metric: c_total\naggregate: increase\nover: 1h\nthreshold: '> 0'"))
+    for t, v in ((1000, 10), (1015, 15), (1030, 20)):
+        sample(e, t, "c_total", v, instance="a")
+    e.evaluate(1330)
+    assert values(e) == {(("instance", "a"),): pytest.approx(10 * (30 + 7.5 + 7.5) / 30)}
+
+
+def test_rate_is_the_extrapolated_increase_over_the_window() -> None:
+    e = engine(rule("metric: c_total\naggregate: rate\nover: 1h\nthreshold: '> 0'"))
+    sample(e, 1000, "c_total", 0, instance="a")
+    sample(e, 1015, "c_total", 3, instance="a")
+    e.evaluate(1015)
+    assert values(e) == {(("instance", "a"),): pytest.approx(3 / 3600)}
+
+
+def test_increase_of_a_steady_counter_covering_the_window_reaches_its_edges() -> None:
+    e = engine(rule("metric: c_total\naggregate: increase\nover: 1m\nthreshold: '> 0'"))
+    for i in range(9):  # 15s apart, +10 each, evaluated 5s after the last
+        sample(e, 1000 + 15 * i, "c_total", 100 + 10 * i, instance="a")
+    e.evaluate(1125)
+    # in (1065, 1125]: samples at 1075..1120 (4), 30 over 45s; 10s to the start (< 16.5s),
+    # 5s to the end: 30 x (45 + 10 + 5) / 45
+    assert values(e) == {(("instance", "a"),): pytest.approx(40.0)}
