@@ -6,6 +6,7 @@ looks at the line."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, overload
@@ -38,6 +39,17 @@ class Sample:
     name: str
     labels: Mapping[str, str]
     value: float
+
+
+# Prometheus's staleness marker (model/value.StaleNaN): one NaN bit pattern. Any other NaN is
+# a value (a gauge that computed 0/0), present like any other.
+STALE_NAN: float = struct.unpack(">d", bytes.fromhex("7ff0000000000002"))[0]
+_STALE_BITS = struct.pack(">d", STALE_NAN)
+
+
+def is_stale(value: float) -> bool:
+    """True for the staleness marker alone, not for a NaN value."""
+    return value != value and struct.pack(">d", value) == _STALE_BITS
 
 
 Event = LogEvent | Sample

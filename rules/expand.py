@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
-import math
 import re
+
+from alerter.rules.events import STALE_NAN
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?Inf|NaN"
 _UNSIGNED = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|Inf"
@@ -19,7 +20,7 @@ _NUM_RE = re.compile(rf"^(?:{_NUM})$")
 _MISSING_RE = re.compile(r"^_(?:x(\d+))?$")
 
 MISSING = None
-STALE = math.nan  # the engine treats NaN as a staleness marker
+STALE = STALE_NAN  # Prometheus's staleness marker (a plain `NaN` is a value)
 
 
 def _float(text: str) -> float:
@@ -27,7 +28,7 @@ def _float(text: str) -> float:
 
 
 def expand_values(text: str) -> list[float | None]:
-    """Values in order; None is a missing sample, NaN a staleness marker. Raises ValueError."""
+    """Values in order; None is a missing sample, STALE_NAN a staleness marker. Raises ValueError."""
     out: list[float | None] = []
     for tok in text.split():
         if tok == "stale":

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from alerter.rules.alert import Transition
+from alerter.rules.events import is_stale
 from alerter.rules.model import Rule
 from alerter.rules.state import AlertTable, Key
 from alerter.rules.valuewindows import quantile
@@ -140,7 +141,7 @@ class MetricRule:
         self.started = now
 
     def add(self, sk: SeriesKey, labels: Mapping[str, str], value: float, now: float) -> None:
-        if value != value:  # NaN: a staleness marker; the series has no sample here
+        if is_stale(value):  # the series has no sample here (a NaN value is a sample)
             return
         s = self.series.get(sk)
         if s is None:

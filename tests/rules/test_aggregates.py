@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogEvent
+from alerter.rules.events import STALE_NAN, LogEvent
 from tests.rules.helpers import engine, log, logs, sample, states
 
 
@@ -309,7 +309,7 @@ def test_metric_absent_without_by_uses_the_selector_labels() -> None:
 
 def test_metric_stale_marker_ends_the_series() -> None:
     e = engine(rule("metric: x\naggregate: last\nover: 30s\nthreshold: '> 0'"))
-    feed(e, "x", {"a": [1, 1, float("nan"), float("nan"), float("nan")]})
+    feed(e, "x", {"a": [1, 1, STALE_NAN, STALE_NAN, STALE_NAN]})
     assert values(e) == {}
 
 

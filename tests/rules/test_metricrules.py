@@ -3,9 +3,13 @@ staleness markers, series that differ only in their name, spike's min_count."""
 
 from __future__ import annotations
 
+import math
+import struct
+
 import pytest
 
 from alerter.rules.engine import Engine
+from alerter.rules.events import STALE_NAN, is_stale
 from tests.rules.helpers import engine, sample
 
 
@@ -64,3 +68,31 @@ def test_increase_of_a_steady_counter_covering_the_window_reaches_its_edges() ->
     # in (1065, 1125]: samples at 1075..1120 (4), 30 over 45s; 10s to the start (< 16.5s),
     # 5s to the end: 30 x (45 + 10 + 5) / 45
     assert values(e) == {(("instance", "a"),): pytest.approx(40.0)}
+
+
+# --- NaN: a value; only the stale marker's bit pattern is staleness ------------------------
+
+
+def test_a_nan_value_is_a_sample_not_staleness() -> None:
+    """A present series whose value is NaN (a gauge 0/0) is present: `absent` does not fire."""
+    e = engine(rule("metric: 'ratio{job=\"x\"}'\naggregate: absent\nover: 1m"))
+    for t in range(0, 121, 15):
+        sample(e, t, "ratio", math.nan, job="x")
+        assert e.evaluate(t) == []
+
+
+def test_the_stale_marker_is_not_a_sample() -> None:
+    e = engine(rule("metric: 'up{job=\"x\"}'\naggregate: absent\nover: 1m"))
+    sample(e, 0, "up", 1, job="x")
+    for t in range(15, 61, 15):
+        sample(e, t, "up", STALE_NAN, job="x")
+        e.evaluate(t)
+    assert [a.labels["job"] for a in e.alerts()] == ["x"]
+
+
+def test_the_stale_marker_has_prometheus_bit_pattern() -> None:
+    assert struct.pack(">d", STALE_NAN).hex() == "7ff0000000000002"
+    assert is_stale(STALE_NAN)
+    assert not is_stale(math.nan)
+    assert not is_stale(float("nan"))
+    assert not is_stale(1.0)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from alerter.cli.rules import cmd_test
+from alerter.rules.events import is_stale
 from alerter.rules.expand import expand_values
 
 RULES = """
@@ -41,10 +42,13 @@ groups:
         ("1-1x3", [1, 0, -1, -2]),
         ("7x2", [7, 7, 7]),
         ("_ 1e3 -Inf", [None, 1000, float("-inf")]),
+        ("NaN stale", ["NaN", "stale"]),  # a NaN value is not the staleness marker
     ],
 )
 def test_expanding_notation_matches_promtool(text: str, expected: list[object]) -> None:
-    got = ["stale" if v is not None and v != v else v for v in expand_values(text)]
+    got = [
+        v if v is None or v == v else "stale" if is_stale(v) else "NaN" for v in expand_values(text)
+    ]
     assert got == expected
 
 
