@@ -176,12 +176,28 @@ class MetricRule:
         start = now - self.span
         keep = max(self.span, 300.0)
         per_key: dict[Key, list[Series]] = {}
+        named: dict[Key, str] = {}  # without by: the name of the key's series in the window
+        clash: tuple[Key, str, str] | None = None
         for sk, s in list(self.series.items()):
             s.prune(start)
             if not s.ts and now - s.seen > keep:
                 del self.series[sk]
                 continue
-            per_key.setdefault(self._key(sk, s), []).append(s)
+            key = self._key(sk, s)
+            per_key.setdefault(key, []).append(s)
+            if s.ts and not self.rule.by and clash is None:
+                other = named.setdefault(key, sk[0])
+                if other != sk[0]:
+                    clash = (key, other, sk[0])
+        if clash is not None and self.agg != "absent":
+            # an instance is a series' labels without its name: two would be one, as
+            # Prometheus refuses ("vector cannot contain metrics with the same labelset")
+            key, a, b = clash
+            labels = ", ".join(f'{k}="{v}"' for k, v in sorted(self._labels(key).items()))
+            raise ValueError(
+                f"vector cannot contain metrics with the same labelset: {{{labels}}} "
+                f"(series {', '.join(sorted((a, b)))}); select one name, or add `by`"
+            )
         if self.agg == "absent":
             self._absent(now, out)
         elif self.agg == "new_value":

@@ -96,3 +96,38 @@ def test_the_stale_marker_has_prometheus_bit_pattern() -> None:
     assert not is_stale(math.nan)
     assert not is_stale(float("nan"))
     assert not is_stale(1.0)
+
+
+# --- series that differ only in their name -------------------------------------------------
+
+
+def test_series_differing_only_in_name_are_refused_not_merged() -> None:
+    """Without `by`, an instance is a series' labels without its name (as an alert's labels
+    are): two metrics with the same labels would be one instance, one of them silently lost.
+    Prometheus refuses such a vector; so does the rule, with an error in its health."""
+    e = engine(rule("metric: '{__name__=~\"a|b\", job=\"x\"}'\naggregate: last\nthreshold: '> 50'"))
+    sample(e, 0, "a", 1, job="x")
+    sample(e, 0, "b", 100, job="x")
+    assert e.evaluate(0) == []
+    (health,) = e.rule_health()[0]["rules"]
+    assert health["health"] == "err"
+    assert "same labelset" in health["lastError"]
+    assert '{job="x"}' in health["lastError"]
+    assert "a, b" in health["lastError"]
+
+
+def test_series_of_several_names_with_other_labels_are_instances_apart() -> None:
+    e = engine(rule("metric: '{__name__=~\"a|b\"}'\naggregate: last\nthreshold: '> 50'"))
+    sample(e, 0, "a", 60, job="x")
+    sample(e, 0, "b", 100, job="y")
+    e.evaluate(0)
+    assert values(e) == {(("job", "x"),): 60.0, (("job", "y"),): 100.0}
+    assert e.rule_health()[0]["rules"][0]["health"] == "ok"
+
+
+def test_by_combines_series_of_several_names() -> None:
+    e = engine(rule("metric: '{__name__=~\"a|b\"}'\naggregate: last\nby: [job]\nthreshold: '> 50'"))
+    sample(e, 0, "a", 1, job="x")
+    sample(e, 0, "b", 100, job="x")
+    e.evaluate(0)
+    assert values(e) == {(("job", "x"),): 101.0}
