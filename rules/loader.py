@@ -237,7 +237,7 @@ def _parse_rule(
             p.add(r.raw("factor") or r.node, f"factor: must be > 1, got {factor:g}")
         kw["factor"] = factor or 2.0
         kw["direction"] = r.choice("direction", DIRECTIONS, "up")
-        kw["min_count"] = r.float("min_count", 0.0)
+        kw["min_count"] = r.float("min_count", 1.0)  # (a log rule's is never below 1)
     if aggregate == "predict":
         kw["ahead"] = r.duration("ahead", required=True) or 3600.0
     if aggregate == "new_value":

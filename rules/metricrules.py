@@ -217,7 +217,7 @@ class MetricRule:
             cur, prev = self._halves(ss, now)
             if prev is None or cur is None:
                 return False
-            floor = max(rule.min_count, 0.0)
+            floor = rule.min_count  # (may be below 1: a gauge of fractions can spike)
             up = cur >= floor and cur >= rule.factor * prev and cur > 0
             down = prev >= floor and cur * rule.factor <= prev and prev > 0
             d = rule.direction

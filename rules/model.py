@@ -170,7 +170,7 @@ class Rule:
     forget_after: float = 86_400.0
     factor: float = 2.0
     direction: str = "up"
-    min_count: float = 0.0
+    min_count: float = 1.0
     lookback: float = 7 * 86_400.0
     combine: str = "sum"
     ahead: float = 3600.0

@@ -10,6 +10,7 @@ import pytest
 
 from alerter.rules.engine import Engine
 from alerter.rules.events import STALE_NAN, is_stale
+from alerter.rules.loader import load_rule_files
 from tests.rules.helpers import engine, sample
 
 
@@ -131,3 +132,36 @@ def test_by_combines_series_of_several_names() -> None:
     sample(e, 0, "b", 100, job="x")
     e.evaluate(0)
     assert values(e) == {(("job", "x"),): 101.0}
+
+
+# --- spike's min_count -----------------------------------------------------------------
+
+
+def spike(e: Engine, prev: float, cur: float) -> None:
+    for i in range(9):  # over 1m: samples 15s apart, the last four in the current window
+        sample(e, i * 15, "conns", prev if i < 5 else cur, instance="a")
+        e.tick(i * 15)
+
+
+def test_metric_spike_min_count_defaults_to_1() -> None:
+    """0.2 -> 0.8 is 4x, but below the default min_count 1, as the README says."""
+    e = engine(rule("metric: conns\naggregate: spike\nover: 1m\nfactor: 2"))
+    spike(e, 0.2, 0.8)
+    assert e.alerts() == []
+    e = engine(rule("metric: conns\naggregate: spike\nover: 1m\nfactor: 2"))
+    spike(e, 2, 8)
+    assert values(e) == {(("instance", "a"),): 4.0}
+
+
+def test_metric_spike_honours_a_min_count_below_1() -> None:
+    """A gauge of fractions (a ratio) can spike: a metric's min_count may be below 1."""
+    e = engine(rule("metric: conns\naggregate: spike\nover: 1m\nfactor: 2\nmin_count: 0.5"))
+    spike(e, 0.2, 0.8)
+    assert values(e) == {(("instance", "a"),): pytest.approx(4.0)}
+
+
+def test_spike_min_count_defaults_to_1_for_log_rules_too() -> None:
+    (group,) = load_rule_files(
+        [("t.yaml", rule("logs: {match: req}\naggregate: spike\nover: 1m\nfactor: 2"))], 15
+    ).groups
+    assert group.rules[0].min_count == 1.0
