@@ -30,6 +30,10 @@ from alerter.rules.templates import rfc3339
 
 SNAPSHOT_VERSION = 1
 SEP = "\n"
+# a series not sampled for this long is forgotten by the engine (which rules select it: found
+# again if it comes back), as Prometheus's 5m staleness lookback forgets it; the rules keep
+# their own samples for their windows
+SERIES_FORGET_AFTER = 300.0
 
 
 class EngineHooks(Protocol):
@@ -64,6 +68,16 @@ class NoHooks:
 
     def events_late(self, source: str, count: int) -> None:
         pass
+
+
+class _Selected:
+    """The metric rules that select one series, and when it was last sampled."""
+
+    __slots__ = ("rules", "seen")
+
+    def __init__(self, rules: tuple[MetricRule, ...], seen: float) -> None:
+        self.rules = rules
+        self.seen = seen
 
 
 @dataclass(slots=True)
@@ -110,7 +124,8 @@ class Engine:
         # pass over each batch (rules/plans/literals.py)
         self._literals: dict[str, LiteralSet] = {}
         self._rule_errors: dict[str, str] = {}  # rule ident -> last error while processing
-        self._by_series: dict[SeriesKey, tuple[MetricRule, ...]] = {}
+        self._by_series: dict[SeriesKey, _Selected] = {}
+        self._series_pruned = -math.inf  # when _by_series was last pruned
         self._started: float | None = None
         # the rule groups' `metrics:`, fed every batch beside the rules (rules/logmetrics.py)
         self.log_metrics = LogMetrics(ruleset.log_metrics())
@@ -189,6 +204,18 @@ class Engine:
             self._start(now)
         for s in samples:
             self._sample(s, now)
+        self._forget_series(now)
+
+    def _forget_series(self, now: float) -> None:
+        """Drop the series not sampled for SERIES_FORGET_AFTER (label churn must not grow
+        memory, least of all for series no rule selects); a pass every SERIES_FORGET_AFTER."""
+        if now - self._series_pruned < SERIES_FORGET_AFTER:
+            return
+        self._series_pruned = now
+        horizon = now - SERIES_FORGET_AFTER
+        gone = [sk for sk, sel in self._by_series.items() if sel.seen < horizon]
+        for sk in gone:
+            del self._by_series[sk]
 
     def _report_evictions(self, r: LogRule) -> None:
         n, r.evicted = r.evicted, 0
@@ -197,11 +224,13 @@ class Engine:
     def _sample(self, s: Sample, now: float) -> None:
         labels: Mapping[str, str] = s.labels
         sk: SeriesKey = (s.name, tuple(sorted(labels.items())))
-        rules = self._by_series.get(sk)
-        if rules is None:
+        sel = self._by_series.get(sk)
+        if sel is None:
             rules = tuple(r for r in self._metric_rules if r.selector.matches(s.name, labels))
-            self._by_series[sk] = rules
-        for r in rules:
+            sel = self._by_series[sk] = _Selected(rules, now)
+        else:
+            sel.seen = now
+        for r in sel.rules:
             r.add(sk, labels, s.value, now)
 
     # --- evaluation -------------------------------------------------------------------------
@@ -263,6 +292,7 @@ class Engine:
         if self.log_metrics and self._metric_rules:
             for s in self.log_metrics.samples(now):
                 self._sample(s, now)
+            self._forget_series(now)
 
     def _evaluate_group(self, run: _GroupRun, now: float, out: list[Transition]) -> None:
         run.last_eval = now
