@@ -3,6 +3,8 @@ as Prometheus text. argv only, never a shell; a timeout kills the command's proc
 
 Samples (labels `job`=collector name): `command_exit_code` (-1 when it could not run or timed
 out), `command_duration_seconds`, `command_timed_out`, `up` (1 when it ran to completion).
+Output past MAX_OUTPUT is not read: the command is killed, gives `up 0` and is counted as
+dropped with reason="output_too_large".
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import structlog
 
 from alerter.collectors.base import CollectorStats
+from alerter.collectors.procread import read_capped
 from alerter.collectors.scrape import parse_exposition
 from alerter.rules.events import Sample
 
@@ -26,7 +29,19 @@ OUTPUT_FORMATS = ("none", "prometheus")
 MAX_OUTPUT = 4 * 1024 * 1024
 
 
-KILL_WAIT = 1.0  # seconds to wait for a killed command's pipes and exit
+MAX_STDERR = 4096  # stderr kept for the log (the rest is read and dropped)
+KILL_WAIT = 1.0  # seconds to wait for a killed command's exit
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run: the exit code (None when it could not run, or was killed at its timeout),
+    and stdout when it ran to completion with at most MAX_OUTPUT bytes of it."""
+
+    code: int | None
+    timed_out: bool = False
+    too_large: bool = False  # stdout passed MAX_OUTPUT: it was killed, its output not read
+    stdout: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,27 +64,26 @@ class CommandCollector:
 
     def collect(self, now: float) -> list[Sample]:
         t0 = time.monotonic()
-        code, timed_out, stdout = self._run()
+        run = self._run()
         duration = time.monotonic() - t0
         samples: list[Sample] = []
-        if stdout is not None and self.cfg.output == "prometheus":
+        if run.stdout is not None and self.cfg.output == "prometheus":
             try:
-                samples = parse_exposition(stdout, self.name, now, self._job)
+                samples = parse_exposition(run.stdout, self.name, now, self._job)
             except ValueError as e:
                 self._log.warning("command_output_invalid", error=str(e)[:300])
-        up = code is not None and not timed_out
+        up = run.code is not None and not run.timed_out and not run.too_large
         self._stats.up(self.name, up)
         for name, value in (
-            ("command_exit_code", float(code if code is not None else -1)),
+            ("command_exit_code", float(run.code if run.code is not None else -1)),
             ("command_duration_seconds", duration),
-            ("command_timed_out", 1.0 if timed_out else 0.0),
+            ("command_timed_out", 1.0 if run.timed_out else 0.0),
             ("up", 1.0 if up else 0.0),
         ):
             samples.append(Sample(now, self.name, name, dict(self._job), value))
         return samples
 
-    def _run(self) -> tuple[int | None, bool, str | None]:
-        """(exit code or None, timed out, stdout)."""
+    def _run(self) -> Run:
         try:
             proc = subprocess.Popen(
                 list(self.cfg.argv),
@@ -80,24 +94,34 @@ class CommandCollector:
             )
         except OSError as e:
             self._log.warning("command_failed", argv=list(self.cfg.argv), error=str(e))
-            return None, False, None
-        try:
-            out, err = proc.communicate(timeout=self.cfg.timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):  # the process group we created for it
-                os.killpg(proc.pid, signal.SIGKILL)
-            try:
-                proc.communicate(timeout=KILL_WAIT)
-            except subprocess.TimeoutExpired:
-                # a child that left the group (setsid) still holds the pipes: stop reading them
-                for pipe in (proc.stdout, proc.stderr):
-                    if pipe is not None:
-                        pipe.close()
-                proc.wait(KILL_WAIT)
+            return Run(None)
+        assert proc.stdout is not None and proc.stderr is not None
+        t0 = time.monotonic()
+        got = read_capped(proc.stdout, proc.stderr, MAX_OUTPUT, MAX_STDERR, self.cfg.timeout)
+        code = None
+        if got.ended:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # (pipes closed, still running)
+                code = proc.wait(max(0.0, self.cfg.timeout - (time.monotonic() - t0)))
+        if code is None:  # output too large, or timed out: nothing more is read
+            self._kill(proc)
+            if got.overflow:
+                self._stats.dropped(self.name, "output_too_large")
+                self._log.warning("command_output_too_large", max_bytes=MAX_OUTPUT)
+                return Run(proc.returncode, too_large=True)
             self._log.warning("command_timed_out", timeout=self.cfg.timeout)
-            return None, True, None
-        if proc.returncode != 0:
+            return Run(None, timed_out=True)
+        if code != 0:
             self._log.info(
-                "command_exited", code=proc.returncode, stderr=err[:300].decode("utf-8", "replace")
+                "command_exited", code=code, stderr=got.stderr[:300].decode("utf-8", "replace")
             )
-        return proc.returncode, False, out[:MAX_OUTPUT].decode("utf-8", "replace")
+        return Run(code, stdout=got.stdout.decode("utf-8", "replace"))
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):  # the process group we created for it
+            os.killpg(proc.pid, signal.SIGKILL)
+        # a child that left the group (setsid) may still hold the pipes: they are not read
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(KILL_WAIT)

@@ -292,6 +292,41 @@ def test_a_command_whose_child_left_its_group_ends_at_its_timeout(tmp_path: Path
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
+@pytest.mark.integration
+def test_command_output_past_the_cap_is_not_read_and_the_command_is_killed(
+    tmp_path: Path,
+) -> None:
+    """A command that spews (64 MiB here, GBs in the field) is read to MAX_OUTPUT + 1 bytes
+    at most, then killed: not read whole (nor until its timeout) before the cap applies."""
+    pidfile = tmp_path / "spew.pid"
+    script = (
+        "import os, sys, time\n"
+        f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+        "line = b'x 1\\n' * 16384\n"
+        "for _ in range(1024): sys.stdout.buffer.write(line)\n"
+        "sys.stdout.flush(); time.sleep(60)\n"
+    )
+    stats = RecordingStats()
+    c = CommandCollector(
+        CommandConfig("c", (sys.executable, "-c", script), timeout=60, output="prometheus"), stats
+    )
+    done: list[list[Sample]] = []
+    t = threading.Thread(target=lambda: done.append(c.collect(NOW)), daemon=True)
+    t.start()
+    try:
+        t.join(30)
+        assert done, "collect() still reading the command's output"
+        samples = done[0]
+        assert value(samples, "up") == 0.0 and value(samples, "command_timed_out") == 0.0
+        assert not [s for s in samples if s.name == "x"]  # no part of a cut output is read
+        assert stats.drops[("c", "output_too_large")] == 1
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pidfile.read_text()), 0)  # killed (and reaped), not left writing
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
 def test_command_timeout_and_missing_program_are_samples_not_exceptions() -> None:
     stats = RecordingStats()
     slow = CommandCollector(CommandConfig("c", ("/bin/sleep", "30"), timeout=0.2), stats).collect(
