@@ -2,9 +2,11 @@
 as Prometheus text. argv only, never a shell; a timeout kills the command's process group.
 
 Samples (labels `job`=collector name): `command_exit_code` (-1 when it could not run or timed
-out), `command_duration_seconds`, `command_timed_out`, `up` (1 when it ran to completion).
-Output past MAX_OUTPUT is not read: the command is killed, gives `up 0` and is counted as
-dropped with reason="output_too_large".
+out), `command_duration_seconds`, `command_timed_out`, `up` (1 when it ran to completion and,
+with `output: prometheus`, its output parsed). Output that does not parse gives `up 0`, is
+counted as dropped with reason="parse_error" and logged with its line number. Output past
+MAX_OUTPUT is not read: the command is killed, gives `up 0` and is counted as dropped with
+reason="output_too_large".
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import structlog
 
 from alerter.collectors.base import CollectorStats
 from alerter.collectors.procread import read_capped
-from alerter.collectors.scrape import parse_exposition
+from alerter.collectors.scrape import ExpositionError, parse_exposition
 from alerter.rules.events import Sample
 
 log = structlog.get_logger(__name__)
@@ -67,12 +69,15 @@ class CommandCollector:
         run = self._run()
         duration = time.monotonic() - t0
         samples: list[Sample] = []
+        parsed = True
         if run.stdout is not None and self.cfg.output == "prometheus":
             try:
                 samples = parse_exposition(run.stdout, self.name, now, self._job)
-            except ValueError as e:
-                self._log.warning("command_output_invalid", error=str(e)[:300])
-        up = run.code is not None and not run.timed_out and not run.too_large
+            except ExpositionError as e:  # as a scrape that fails to parse: up 0
+                parsed = False
+                self._stats.dropped(self.name, "parse_error")
+                self._log.warning("command_output_invalid", line=e.line, error=str(e)[:300])
+        up = run.code is not None and not run.timed_out and not run.too_large and parsed
         self._stats.up(self.name, up)
         for name, value in (
             ("command_exit_code", float(run.code if run.code is not None else -1)),

@@ -3,7 +3,8 @@
 Every scraped series gets `job` (the collector name) and `instance` (host:port) unless it has
 them. Each scrape also gives `up` (1/0), `scrape_duration_seconds` and `scrape_samples_scraped`.
 A failing target (refused, timeout, HTTP error, body over `max_bytes`, unparsable) gives `up 0`,
-never an exception.
+never an exception; an unparsable body is also counted as dropped with reason="parse_error" and
+logged with the number of the line that failed.
 
 Each target is scraped on its own thread, every `interval`, never in the daemon's shared pool:
 a target that hangs delays no other target and no other collector. A scrape ends `timeout`
@@ -28,7 +29,7 @@ import structlog
 from alerter.collectors import httpdeadline
 from alerter.collectors.base import CollectorStats, Sink
 from alerter.collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
-from alerter.collectors.scrape import parse_exposition
+from alerter.collectors.scrape import ExpositionError, parse_exposition
 from alerter.rules.events import Sample
 
 __all__ = ["BodyTooLarge", "PrometheusCollector", "PrometheusConfig", "read_capped"]
@@ -174,6 +175,9 @@ class PrometheusCollector:
             self._log.warning("scrape_failed", error=f"timed out after {self.cfg.timeout:g}s")
             self._session.close()  # its connection was shut down: start afresh
             self._session = self._new_session()
+        except ExpositionError as e:
+            self._stats.dropped(self.name, "parse_error")
+            self._log.warning("scrape_failed", line=e.line, error=str(e)[:300])
         except (requests.RequestException, OSError, BodyTooLarge, ValueError) as e:
             self._log.warning("scrape_failed", error=str(e)[:300])
         return None

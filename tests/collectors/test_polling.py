@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from alerter.collectors.command import CommandCollector, CommandConfig
 from alerter.collectors.host import HostCollector, HostConfig, parse_show
@@ -153,6 +154,7 @@ def test_a_failing_target_gives_up_0_not_an_exception(site: Site, failure: str) 
     samples = PrometheusCollector(PrometheusConfig("app", url, **cfg), stats).scrape(NOW)  # type: ignore[arg-type]
     assert [s.name for s in samples] == ["up", "scrape_duration_seconds", "scrape_samples_scraped"]
     assert value(samples, "up") == 0.0 and stats.ups["app"] is False
+    assert stats.drops[("app", "parse_error")] == (1 if failure == "garbage" else 0)
 
 
 # --- http ------------------------------------------------------------------------------------
@@ -325,6 +327,23 @@ def test_command_output_past_the_cap_is_not_read_and_the_command_is_killed(
     finally:
         with contextlib.suppress(ValueError, OSError):
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+@pytest.mark.integration
+def test_unparsable_command_output_gives_up_0_and_a_parse_error_with_its_line() -> None:
+    script = "print('ok_total 1'); print('# TYPE t gauge'); print('t{a=\"1\" 2')"
+    stats = RecordingStats()
+    c = CommandCollector(
+        CommandConfig("c", (sys.executable, "-c", script), output="prometheus"), stats
+    )
+    with structlog.testing.capture_logs() as logs:
+        samples = c.collect(NOW)
+    assert value(samples, "up") == 0.0 and stats.ups["c"] is False
+    assert value(samples, "command_exit_code") == 0.0  # it ran: its output is what failed
+    assert not [s for s in samples if s.name.startswith("ok")]  # nothing of a failed parse
+    assert stats.drops[("c", "parse_error")] == 1
+    [event] = [e for e in logs if e["event"] == "command_output_invalid"]
+    assert event["line"] == 3
 
 
 def test_command_timeout_and_missing_program_are_samples_not_exceptions() -> None:
