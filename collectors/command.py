@@ -6,7 +6,8 @@ out), `command_duration_seconds`, `command_timed_out`, `up` (1 when it ran to co
 with `output: prometheus`, its output parsed). Output that does not parse gives `up 0`, is
 counted as dropped with reason="parse_error" and logged with its line number. Output past
 MAX_OUTPUT is not read: the command is killed, gives `up 0` and is counted as dropped with
-reason="output_too_large".
+reason="output_too_large". As in a scrape, a sample's own timestamp is its time, and one
+more than 5 minutes ahead is rejected (reason="future_timestamp").
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import structlog
 
 from alerter.collectors.base import CollectorStats
 from alerter.collectors.procread import read_capped
-from alerter.collectors.scrape import ExpositionError, parse_exposition
+from alerter.collectors.scrape import FUTURE, ExpositionError, parse_exposition
 from alerter.rules.events import Sample
 
 log = structlog.get_logger(__name__)
@@ -72,11 +73,16 @@ class CommandCollector:
         parsed = True
         if run.stdout is not None and self.cfg.output == "prometheus":
             try:
-                samples = parse_exposition(run.stdout, self.name, now, self._job)
+                got = parse_exposition(run.stdout, self.name, now, self._job)
             except ExpositionError as e:  # as a scrape that fails to parse: up 0
                 parsed = False
                 self._stats.dropped(self.name, "parse_error")
                 self._log.warning("command_output_invalid", line=e.line, error=str(e)[:300])
+            else:
+                samples = got.samples
+                if got.future:
+                    self._stats.dropped(self.name, FUTURE, got.future)
+                    self._log.warning("samples_rejected", reason=FUTURE, count=got.future)
         up = run.code is not None and not run.timed_out and not run.too_large and parsed
         self._stats.up(self.name, up)
         for name, value in (

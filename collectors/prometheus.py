@@ -4,7 +4,8 @@ Every scraped series gets `job` (the collector name) and `instance` (host:port) 
 them. Each scrape also gives `up` (1/0), `scrape_duration_seconds` and `scrape_samples_scraped`.
 A failing target (refused, timeout, HTTP error, body over `max_bytes`, unparsable) gives `up 0`,
 never an exception; an unparsable body is also counted as dropped with reason="parse_error" and
-logged with the number of the line that failed.
+logged with the number of the line that failed. A sample's own timestamp is its time; one
+more than 5 minutes ahead is rejected, counted as dropped with reason="future_timestamp".
 
 Each target is scraped on its own thread, every `interval`, never in the daemon's shared pool:
 a target that hangs delays no other target and no other collector. A scrape ends `timeout`
@@ -29,7 +30,7 @@ import structlog
 from alerter.collectors import httpdeadline
 from alerter.collectors.base import CollectorStats, Sink
 from alerter.collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
-from alerter.collectors.scrape import ExpositionError, parse_exposition
+from alerter.collectors.scrape import FUTURE, ExpositionError, parse_exposition
 from alerter.rules.events import Sample
 
 __all__ = ["BodyTooLarge", "PrometheusCollector", "PrometheusConfig", "read_capped"]
@@ -170,7 +171,11 @@ class PrometheusCollector:
                 ):
                     resp.raise_for_status()
                     body = read_capped(resp, self.cfg.max_bytes, deadline)
-            return parse_exposition(body.decode("utf-8", "replace"), self.name, now, self._target)
+            got = parse_exposition(body.decode("utf-8", "replace"), self.name, now, self._target)
+            if got.future:
+                self._stats.dropped(self.name, FUTURE, got.future)
+                self._log.warning("samples_rejected", reason=FUTURE, count=got.future)
+            return got.samples
         except DeadlineExceeded:
             self._log.warning("scrape_failed", error=f"timed out after {self.cfg.timeout:g}s")
             self._session.close()  # its connection was shut down: start afresh

@@ -199,7 +199,10 @@ class Engine:
         return out
 
     def process_samples(self, samples: Iterable[Sample], now: float) -> None:
-        """Store metric samples that arrived at `now` (metric rules evaluate them at `tick`)."""
+        """Store metric samples that arrived at `now` (metric rules evaluate them at `tick`).
+        Each is placed at its own time (a scrape's, or the timestamp its exposition gave), no
+        later than `now`; one not newer than its series' last sample is dropped, as
+        Prometheus's storage drops duplicate and out-of-order samples."""
         if self._started is None:
             self._start(now)
         for s in samples:
@@ -230,8 +233,9 @@ class Engine:
             sel = self._by_series[sk] = _Selected(rules, now)
         else:
             sel.seen = now
+        t = s.time if s.time < now else now
         for r in sel.rules:
-            r.add(sk, labels, s.value, now)
+            r.add(sk, labels, s.value, t)
 
     # --- evaluation -------------------------------------------------------------------------
 

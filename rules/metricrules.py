@@ -140,27 +140,30 @@ class MetricRule:
     def start(self, now: float) -> None:
         self.started = now
 
-    def add(self, sk: SeriesKey, labels: Mapping[str, str], value: float, now: float) -> None:
+    def add(self, sk: SeriesKey, labels: Mapping[str, str], value: float, t: float) -> None:
+        """A sample of the series at time `t`."""
         if is_stale(value):  # the series has no sample here (a NaN value is a sample)
             return
         s = self.series.get(sk)
         if s is None:
             s = self.series[sk] = Series(dict(labels))
-        s.ts.append(now)
+        elif s.ts and t <= s.ts[-1]:  # a timestamp seen again, or out of order
+            return
+        s.ts.append(t)
         s.vs.append(value)
-        s.seen = now
-        if now > self.last_sample:
-            self.last_sample = now
+        s.seen = t
+        if t > self.last_sample:
+            self.last_sample = t
         key = self._key(sk, s)
         if self.agg == "absent":
-            self.key_seen[key] = now
+            self.key_seen[key] = max(t, self.key_seen.get(key, t))
         elif self.agg == "new_value":
             assert self.rule.field is not None
             k = (*key, s.labels.get(self.rule.field, ""))
             prev = self.seen_values.pop(k, None)
-            self.seen_values[k] = now
-            if prev is None or now - prev >= self.rule.lookback:
-                self.fresh[k] = now
+            self.seen_values[k] = t
+            if prev is None or t - prev >= self.rule.lookback:
+                self.fresh[k] = t
 
     def _key(self, sk: SeriesKey, s: Series) -> Key:
         if self.rule.by:

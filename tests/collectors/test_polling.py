@@ -134,6 +134,17 @@ def test_a_series_given_twice_keeps_its_first_sample_and_the_target_s_own_up_giv
     assert ups == [("", 1.0), ("a", 0.0)]  # the scrape's own up; another series stays
 
 
+def test_a_scrape_honours_sample_timestamps_and_rejects_far_future_ones(site: Site) -> None:
+    old, ahead = int((NOW - 60) * 1000), int((NOW + 3600) * 1000)
+    site.body = f"stamped 1 {old}\nfuture 2 {ahead}\nplain 3\n".encode()
+    stats = RecordingStats()
+    samples = PrometheusCollector(PrometheusConfig("app", site.url + "/m"), stats).scrape(NOW)
+    times = {s.name: s.time for s in samples}
+    assert times["stamped"] == NOW - 60 and times["plain"] == NOW and "future" not in times
+    assert stats.drops[("app", "future_timestamp")] == 1
+    assert value(samples, "up") == 1.0
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("failure", ["status", "garbage", "too_large", "refused", "timeout"])
 def test_a_failing_target_gives_up_0_not_an_exception(site: Site, failure: str) -> None:
