@@ -2,7 +2,9 @@
 
 Samples (labels `url`): `up` (1 when the response came with an expected status and, if set, a
 body matching `body_regex`), `http_status_code` (0 without a response), `http_duration_seconds`,
-and for https URLs `http_tls_cert_expiry_days` (days until the server certificate's notAfter).
+and for https URLs `http_tls_cert_expiry_days` (days until the server certificate's notAfter;
+negative once it has expired, as long as the certificate verifies but for its dates). The whole
+probe, the certificate check included, ends by `timeout`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from alerter.rules.events import Sample
 from alerter.rules.saferegex import compile_pattern
 
 log = structlog.get_logger(__name__)
+
+# OpenSSL's X509_V_FLAG_NO_CHECK_TIME (1.1.0+; the ssl module names no constant for it)
+NO_CHECK_TIME = 0x200000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +58,21 @@ class HttpCollector:
 
     def collect(self, now: float) -> list[Sample]:
         t0 = time.monotonic()
-        status, ok = 0, False
-        try:
-            status, ok = self._probe()
-        except DeadlineExceeded:
-            status, ok = 0, False
-            self._log.warning("probe_failed", error=f"timed out after {self.cfg.timeout:g}s")
-            self._session.close()  # its connection was shut down: start afresh
-            self._session = self._new_session()
-        except (requests.RequestException, OSError, BodyTooLarge) as e:
-            self._log.warning("probe_failed", error=str(e)[:300])
-        duration = time.monotonic() - t0
+        status, ok, days = 0, False, None
+        # one deadline for the whole probe, the certificate check included
+        with httpdeadline.within(self.cfg.timeout) as deadline:
+            try:
+                status, ok = self._probe(deadline)
+            except DeadlineExceeded:
+                status, ok = 0, False
+                self._log.warning("probe_failed", error=f"timed out after {self.cfg.timeout:g}s")
+                self._session.close()  # its connection was shut down: start afresh
+                self._session = self._new_session()
+            except (requests.RequestException, OSError, BodyTooLarge) as e:
+                self._log.warning("probe_failed", error=str(e)[:300])
+            duration = time.monotonic() - t0
+            if self._https:
+                days = self._cert_days(now, deadline)
         if not ok and status:
             self._log.info("probe_unexpected", status=status)
         self._stats.up(self.name, ok)
@@ -72,12 +81,8 @@ class HttpCollector:
             Sample(now, self.name, "http_status_code", self._labels, float(status)),
             Sample(now, self.name, "http_duration_seconds", self._labels, duration),
         ]
-        if self._https:
-            days = self._cert_days(now)
-            if days is not None:
-                samples.append(
-                    Sample(now, self.name, "http_tls_cert_expiry_days", self._labels, days)
-                )
+        if days is not None:
+            samples.append(Sample(now, self.name, "http_tls_cert_expiry_days", self._labels, days))
         return samples
 
     def _new_session(self) -> requests.Session:
@@ -85,10 +90,10 @@ class HttpCollector:
         s.headers.update(self.cfg.headers)
         return s
 
-    def _probe(self) -> tuple[int, bool]:
-        """The status and whether it is as expected (and the body matches), all within
-        `timeout` whatever the server does (a trickled answer is cut: DeadlineExceeded)."""
-        with httpdeadline.within(self.cfg.timeout) as deadline, httpdeadline.cut_by(deadline):
+    def _probe(self, deadline: httpdeadline.Deadline) -> tuple[int, bool]:
+        """The status and whether it is as expected (and the body matches), all by the
+        deadline whatever the server does (a trickled answer is cut: DeadlineExceeded)."""
+        with httpdeadline.cut_by(deadline):
             left = max(0.001, deadline.remaining())
             with self._session.request(
                 self.cfg.method,
@@ -109,18 +114,24 @@ class HttpCollector:
                 deadline.check()
         return status, ok
 
-    def _cert_days(self, now: float) -> float | None:
-        """Days until the certificate the server presents expires (None if it cannot be read)."""
+    def _cert_days(self, now: float, deadline: httpdeadline.Deadline) -> float | None:
+        """Days until the certificate the server presents expires, negative once it has (None
+        if it cannot be read by the deadline, or does not verify but for its dates)."""
+        if deadline.passed():
+            return None
         parts = urlsplit(self.cfg.url)
         host, port = parts.hostname or "", parts.port or 443
         ctx = ssl.create_default_context(cafile=self.cfg.ca_file)
+        # chain and host name verified, the dates not: an expired certificate still tells
+        # when it expired (its verify failure made the probe itself down)
+        ctx.verify_flags |= NO_CHECK_TIME
         try:
-            with (
-                socket.create_connection((host, port), timeout=self.cfg.timeout) as sock,
-                ctx.wrap_socket(sock, server_hostname=host) as tls,
-            ):
-                cert = tls.getpeercert()
-        except (OSError, ssl.SSLError) as e:
+            with socket.create_connection((host, port), timeout=deadline.remaining()) as sock:
+                deadline.watch(sock)  # (cut at the deadline, the handshake included)
+                sock.settimeout(max(0.001, deadline.remaining()))
+                with ctx.wrap_socket(sock, server_hostname=host) as tls:
+                    cert = tls.getpeercert()
+        except (OSError, ssl.SSLError, ValueError) as e:
             self._log.warning("tls_check_failed", error=str(e)[:300])
             return None
         not_after = cert.get("notAfter") if cert else None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import math
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 import structlog.testing
+import trustme
 
 from alerter.collectors.command import CommandCollector, CommandConfig
 from alerter.collectors.host import HostCollector, HostConfig, parse_show
@@ -258,6 +261,55 @@ def test_https_probe_reports_days_until_the_certificate_expires(tmp_path: Path) 
         assert value(untrusted, "up") == 0.0  # not verified: down, and no expiry to report
     finally:
         s.close()
+
+
+def test_https_probe_reports_the_expiry_of_an_expired_certificate() -> None:
+    """The verify failure of an expired certificate (up 0) no longer hides how long ago it
+    expired: negative days, as blackbox_exporter's probe_ssl_earliest_cert_expiry tells."""
+    ca = trustme.CA()
+    real = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    not_after = real - datetime.timedelta(days=2)
+    leaf = ca.issue_cert(
+        "127.0.0.1", not_before=real - datetime.timedelta(days=10), not_after=not_after
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf.configure_cert(ctx)
+    s = Site(tls=ctx)
+    try:
+        with ca.cert_pem.tempfile() as ca_file:
+            now = not_after.timestamp() + 2.5 * 86400
+            samples = HttpCollector(HttpConfig("tls", s.url, ca_file=ca_file), RecordingStats())
+            got = samples.collect(now)
+        assert value(got, "up") == 0.0  # expired: not valid
+        assert value(got, "http_tls_cert_expiry_days") == pytest.approx(-2.5)
+    finally:
+        s.close()
+
+
+def test_https_probe_of_a_server_that_never_handshakes_is_bounded_by_one_timeout() -> None:
+    """The certificate check shares the probe's deadline: after a probe that used the whole
+    timeout it opens no connection of its own (which took another timeout to connect and
+    another for the handshake)."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)  # never accepts: no TLS
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/"
+        probe = HttpCollector(HttpConfig("hang", url, timeout=0.5), RecordingStats())
+        done: list[list[Sample]] = []
+        t = threading.Thread(target=lambda: done.append(probe.collect(NOW)), daemon=True)
+        t.start()
+        t.join(30)  # a bound for a broken build, not the timing under test
+        assert done, "the probe did not return"
+        assert value(done[0], "up") == 0.0
+        assert not [x for x in done[0] if x.name == "http_tls_cert_expiry_days"]
+        listener.setblocking(False)
+        connections = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                listener.accept()[0].close()
+                connections += 1
+        assert connections == 1  # the probe's own, and no second phase after its deadline
+    finally:
+        listener.close()
 
 
 # --- command ---------------------------------------------------------------------------------
