@@ -8,6 +8,7 @@ from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine, EngineHooks
 from alerter.rules.events import LogBatch, LogEvent, Sample
 from alerter.rules.loader import load_rule_files
+from alerter.rules.plans import BulkValues, ConnectionScan, Fieldless, Plan
 
 
 def engine(
@@ -38,3 +39,18 @@ def sample(e: Engine, t: float, name: str, value: float, **labels: str) -> list[
 
 def states(ts: list[Transition]) -> list[tuple[str, str]]:
     return [(t.alert.alertname, t.state) for t in ts]
+
+
+def plan_kinds(e: Engine) -> set[type[Plan]]:
+    """The plan kinds (rules/plans/) the engine's log rules run: each rule's plan and the
+    plans it holds (a fallback, a Fieldless plan's two)."""
+    kinds: set[type[Plan]] = set()
+    todo: list[Plan] = [r.plan for r in e._log_rules]
+    while todo:
+        p = todo.pop()
+        kinds.add(type(p))
+        if isinstance(p, BulkValues | ConnectionScan):
+            todo.append(p.fallback)
+        elif isinstance(p, Fieldless):
+            todo += [p.fast, p.slow]
+    return kinds

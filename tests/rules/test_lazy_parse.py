@@ -16,7 +16,8 @@ import pytest
 from alerter.collectors.parsers import Parser, ParserConfig, batch, make_parser
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogEvent
-from tests.rules.helpers import engine, logs
+from alerter.rules.plans import STRATEGIES, Fieldless, Plan
+from tests.rules.helpers import engine, logs, plan_kinds
 from tests.rules.test_batches import line_by_line, state
 
 NOW = 1_795_000_000.0
@@ -88,6 +89,44 @@ RULE_POOL = {
         logs: {source: app, match: 'bytes=(?P<n>\\d+)', where: ['app=~"api|web"']}
         aggregate: sum
         field: n""",
+    # one of a few literals in every match, keyed by groups (KeyedAnyGated); with a `where`
+    # an event without fields passes (Fieldless around it)
+    "FailedOrInvalid": """
+        logs: {source: auth, match: '^\\w+ +\\d+ [\\d:]+ \\w+ sshd\\[\\d+\\]: (?:Failed password for|Invalid user) (?P<user>\\S+) from (?P<ip>[\\d.]+)'}
+        aggregate: count
+        by: [ip]""",
+    "FailedOrInvalidWhere": """
+        logs: {source: auth, match: '^\\w+ +\\d+ [\\d:]+ \\w+ sshd\\[\\d+\\]: (?:Failed password for|Invalid user) (?P<user>\\S+) from (?P<ip>[\\d.]+)', where: ['pid=~"|4.*"']}
+        aggregate: count
+        by: [ip]""",
+    # lines judged by their connection (sshd's pid): ConnectionScan and AttemptScan
+    "ByConnection": """
+        logs: {source: auth, match: '^\\w+ +\\d+ [\\d:]+ \\w+ sshd\\[(?P<pid>\\d+)\\]: (?:Invalid user \\S+ from (?P<told>[\\d.]+)|Failed password for \\S+ from (?P<ip>[\\d.]+)|Accepted \\w+ for \\S+ from (?P<bye>[\\d.]+))'}
+        aggregate: count
+        connection: {id: pid, tells: [told, bye], ends: [bye]}
+        by: [ip]""",
+    "ByAttempt": """
+        logs: {source: auth, match: '^\\w+ +\\d+ [\\d:]+ \\w+ sshd\\[(?P<pid>\\d+)\\]: (?:Failed password for \\S+ from (?P<ip>[\\d.]+)|(?P<ok>Accepted) \\w+ for (?P<u>\\S+) from (?P<peer>[\\d.]+))'}
+        aggregate: count
+        attempts: {id: pid, address: [peer], user: [u], other_user: [ok], ends: [ok]}
+        by: [ip]""",
+    # anchored, one literal, keyed (KeyedGated)
+    "AppAnchored": """
+        logs: {source: app, match: '^(?P<lvl>[a-z]+) (?P<name>\\w+): ERROR (?P<code>\\d+)$'}
+        aggregate: count
+        by: [name]""",
+    # one key, one-line regex (BulkCount); one whose matches may span lines (BulkLines)
+    "AppUpstream": """
+        logs: {source: app, match: 'upstream timeout'}
+        aggregate: count""",
+    "AppSpanning": """
+        logs: {source: app, match: 'took[\\sa]*ms'}
+        aggregate: count""",
+    # the literal is not where the match starts (LiteralScan)
+    "AppNamedError": """
+        logs: {source: app, match: '(?P<name>\\w+): ERROR'}
+        aggregate: count
+        by: [name]""",
 }
 
 AUTH = [
@@ -176,7 +215,19 @@ def transitions(ts: list[Any]) -> list[tuple[object, ...]]:
     ]
 
 
-@pytest.mark.parametrize("seed", range(40))
+SEEDS = range(40)
+
+
+def test_the_random_rule_sets_take_every_plan() -> None:
+    """The rule sets the test below draws run every plan kind (rules/plans/), each in one
+    seed at least, so each batch path is compared with eager parsing."""
+    drawn: set[type[Plan]] = set()
+    for seed in SEEDS:
+        drawn |= plan_kinds(engine(random_rules(random.Random(seed))))
+    assert drawn == {*STRATEGIES, Fieldless}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_lazy_parsing_equals_eager_parsing_of_the_lines_rules_read(seed: int) -> None:
     rnd = random.Random(seed)
     rules = random_rules(rnd)
@@ -245,7 +296,7 @@ def test_the_random_cases_hold_lines_parsed_and_not() -> None:
         ("app", APP, make_parser(ParserConfig("regex", APP_PATTERN))),
     ):
         parsed = errors = skipped = 0
-        for seed in range(40):
+        for seed in SEEDS:
             rnd = random.Random(seed)
             e: Engine = engine(random_rules(rnd))
             lines = random_lines(rnd, templates, 60)

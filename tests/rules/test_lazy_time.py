@@ -18,6 +18,8 @@ from alerter.rules.engine import Engine, NoHooks
 from alerter.rules.events import LogBatch
 from alerter.rules.eventtime import holding, holding_lines, minimal
 from alerter.rules.loader import load_rule_files
+from alerter.rules.plans import STRATEGIES, EveryLine, Fieldless, Plan, Touch
+from tests.rules.helpers import plan_kinds
 from tests.rules.test_batches import state
 
 NOW = 1_800_000_000.0
@@ -62,7 +64,44 @@ POOL = {
     "NoRoot": """
         logs: {match: 'Failed', exclude: 'root'}
         aggregate: count""",
+    # one of a few literals in every match, keyed (KeyedAnyGated; Fieldless with a `where`)
+    "FailedOrInvalid": """
+        logs: {match: '^\\S+ (?:[ \\d]\\d [\\d:]+ \\S+ )?\\w+(?:\\[\\d+\\]:)? (?:Failed password for|Invalid user) (?P<user>\\S+) from (?P<ip>[\\d.]+)'}
+        aggregate: count
+        by: [ip]""",
+    "FailedOrInvalidSshd": """
+        logs: {match: '^\\S+ (?:[ \\d]\\d [\\d:]+ \\S+ )?\\w+(?:\\[\\d+\\]:)? (?:Failed password for|Invalid user) (?P<user>\\S+) from (?P<ip>[\\d.]+)', where: ['app=~"|sshd"']}
+        aggregate: count
+        by: [ip]""",
+    # lines judged by their connection (the app's name here): ConnectionScan, AttemptScan
+    "ByConnection": """
+        logs: {match: '^\\S+ (?:[ \\d]\\d [\\d:]+ \\S+ )?(?P<app>\\w+)(?:\\[\\d+\\]:)? (?:Invalid user \\S+ from (?P<told>[\\d.]+)|Failed password for \\S+ from (?P<ip>[\\d.]+)|Connection closed by (?P<bye>[\\d.]+))'}
+        aggregate: count
+        connection: {id: app, tells: [told, bye], ends: [bye]}
+        by: [ip]""",
+    "ByAttempt": """
+        logs: {match: '^\\S+ (?:[ \\d]\\d [\\d:]+ \\S+ )?(?P<app>\\w+)(?:\\[\\d+\\]:)? (?:Failed password for \\S+ from (?P<ip>[\\d.]+)|(?P<ok>Accepted) for (?P<u>\\w+) from (?P<peer>[\\d.]+))'}
+        aggregate: count
+        attempts: {id: app, address: [peer], user: [u], other_user: [ok], ends: [ok]}
+        by: [ip]""",
+    # one literal, keyed, word bounds (KeyedGated); the literal after a group (LiteralScan)
+    "Upstream": """
+        logs: {match: '\\bERROR 50(?P<n>\\d)\\b'}
+        aggregate: count
+        by: [n]""",
+    "ErrorsByApp": """
+        logs: {match: '(?P<app>\\w+)(?:\\[\\d+\\]:)? ERROR'}
+        aggregate: count
+        by: [app]""",
+    # one key, matches that may span lines (BulkLines)
+    "TookSpanning": """
+        logs: {match: 'took[\\s\\d]*ms'}
+        aggregate: count""",
 }
+# Every plan kind but the two for rules without a literal (Touch, EveryLine): a source with
+# such a rule reads every line's time (the test below it), which is what this file compares
+# the lazy path with.
+LITERAL_PLANS = {*STRATEGIES, Fieldless} - {Touch, EveryLine}
 MESSAGES = [
     "Failed password for {u} from 10.0.0.{n} port 22",
     "Invalid user {u} from 10.0.1.{n}",
@@ -70,6 +109,7 @@ MESSAGES = [
     "took 1{n}ms",
     "Connection closed by 10.0.2.{n} port 22",
     "Disconnected from 10.0.2.{n}",
+    "Accepted for {u} from 10.0.3.{n}",
     "GET /index.html 200",  # the lines no rule counts
     "GET /a.css 200",
     "session closed for {u}",
@@ -132,8 +172,18 @@ def moves(ts: list[Any]) -> list[tuple[object, ...]]:
     )
 
 
+SEEDS = range(15)
+
+
+def test_the_random_rule_sets_take_every_plan_of_a_rule_with_a_literal() -> None:
+    drawn: set[type[Plan]] = set()
+    for seed in SEEDS:
+        drawn |= plan_kinds(engine(random_rules(random.Random(seed)), Late()))
+    assert drawn == LITERAL_PLANS
+
+
 @pytest.mark.parametrize("syslog", [False, True], ids=["regex", "syslog"])
-@pytest.mark.parametrize("seed", range(15))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_reading_the_times_of_counted_lines_only_equals_reading_every_line(
     seed: int, syslog: bool
 ) -> None:
