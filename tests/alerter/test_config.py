@@ -67,8 +67,12 @@ def test_unset_env_var_without_default() -> None:
     ]
 
 
-def test_env_var_with_default_and_set() -> None:
-    text = "global:\n  state_dir: /tmp/x\n  external_url: http://${MYHOST:-localhost}:${PORT}\n"
+def test_env_var_with_default_and_set(tmp_path: Path) -> None:
+    # the state_dir must not be a file: tmp_path, not a fixed /tmp path another program may own
+    text = (
+        f"global:\n  state_dir: {tmp_path}/state\n"
+        "  external_url: http://${MYHOST:-localhost}:${PORT}\n"
+    )
     cfg = parse_config(text, "cfg.yaml", {"PORT": "9999"})
     assert cfg.global_.external_url == "http://localhost:9999"
 
