@@ -50,8 +50,11 @@ MAX_ENTRY_BYTES = (
 @dataclass(frozen=True, slots=True)
 class JournaldConfig:
     name: str
-    units: tuple[str, ...] = ()  # entries from (or about) these units ...
-    identifiers: tuple[str, ...] = ()  # ... or with these SYSLOG_IDENTIFIERs; both empty: all
+    units: tuple[str, ...] = ()  # entries from (or about) these system units ...
+    identifiers: tuple[str, ...] = ()  # ... or with these SYSLOG_IDENTIFIERs ...
+    # ... or from these user units (_SYSTEMD_USER_UNIT: any user may run one of any name);
+    # all three empty: every entry
+    user_units: tuple[str, ...] = ()
     priority: int = 7  # only entries at this priority or more urgent (0 emerg ... 7 debug)
     start_at: str = "end"  # first run only; afterwards the saved cursor wins
     journalctl: tuple[str, ...] = ("journalctl",)
@@ -132,6 +135,7 @@ class JournaldCollector:
         self._stats = stats
         self._units = frozenset(cfg.units)
         self._identifiers = frozenset(cfg.identifiers)
+        self._user_units = frozenset(cfg.user_units)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -316,14 +320,17 @@ class JournaldCollector:
                 return False
         except ValueError:
             pass
-        if not self._units and not self._identifiers:
+        if not self._units and not self._identifiers and not self._user_units:
             return True
         if self._identifiers and _text(entry.get("SYSLOG_IDENTIFIER")) in self._identifiers:
             return True
+        # a user unit's name is its user's choice (`systemd-run --user --unit=web`): `units`
+        # are system units only, the user's own are asked for by `user_units`
+        if self._user_units and _text(entry.get("_SYSTEMD_USER_UNIT")) in self._user_units:
+            return True
         if self._units:
-            for key in ("_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT"):  # (set by journald)
-                if _text(entry.get(key)) in self._units:
-                    return True
+            if _text(entry.get("_SYSTEMD_UNIT")) in self._units:  # (set by journald)
+                return True
             # systemd's own messages about a unit: UNIT= from PID 1 only (anyone can send an
             # entry with a UNIT= field of their choosing)
             if _text(entry.get("_PID")) == "1" and _text(entry.get("UNIT")) in self._units:

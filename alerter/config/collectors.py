@@ -196,6 +196,7 @@ def _multiline(r: MapReader | None) -> MultilineConfig | None:
 def _journald(r: MapReader, name: str, base_dir: Path) -> JournaldConfig | None:
     units = r.str_list("units", (), allow_scalar=True)
     identifiers = r.str_list("identifiers", (), allow_scalar=True)
+    user_units = r.str_list("user_units", (), allow_scalar=True)
     start_at = r.choice("start_at", START_AT, "end")
     journalctl = r.str_list("journalctl", ("journalctl",))
     max_line_bytes = r.int("max_line_bytes", 65536, minimum=256)
@@ -211,6 +212,7 @@ def _journald(r: MapReader, name: str, base_dir: Path) -> JournaldConfig | None:
         name=name,
         units=units,
         identifiers=identifiers,
+        user_units=user_units,
         priority=priority,
         start_at=start_at,
         journalctl=journalctl,

@@ -175,3 +175,9 @@ def test_collector_regexes_that_no_linear_engine_runs_are_refused(text: str, key
     cfg, problems = parse(text)
     assert cfg is None or problems
     assert any(f"{key}:" in p for p in problems), problems
+
+
+def test_journald_user_units_reach_the_collector_config() -> None:
+    cfg, problems = parse("{name: j, type: journald, user_units: [web.service]}")
+    assert problems == [] and cfg is not None
+    assert cfg.spec == JournaldConfig(name="j", user_units=("web.service",))

@@ -136,6 +136,26 @@ def test_units_match_journald_s_unit_fields_and_unit_only_from_pid_1() -> None:
     assert not c._wanted({"USER_UNIT": "web.service", "_PID": "4242"})
 
 
+def test_units_are_system_units_a_users_own_unit_of_that_name_does_not_pass() -> None:
+    # `systemd-run --user --unit=web` as uid 1000: journald sets _SYSTEMD_USER_UNIT from the
+    # cgroup, but the name is the user's choice
+    c = JournaldCollector(
+        JournaldConfig("j", units=("web.service",)), MemoryPositions(), RecordingStats()
+    )
+    user_unit = {
+        "_SYSTEMD_USER_UNIT": "web.service",
+        "_SYSTEMD_UNIT": "user@1000.service",
+        "_UID": "1000",
+        "_PID": "4242",
+    }
+    assert not c._wanted(user_unit)
+    mine = JournaldCollector(
+        JournaldConfig("j", user_units=("web.service",)), MemoryPositions(), RecordingStats()
+    )
+    assert mine._wanted(user_unit)
+    assert not mine._wanted({"_SYSTEMD_UNIT": "web.service", "_PID": "4"})
+
+
 def test_journalctl_is_asked_for_every_field_whole() -> None:
     c = JournaldCollector(JournaldConfig("j"), MemoryPositions(), RecordingStats())
     assert "--all" in c.argv()
