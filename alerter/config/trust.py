@@ -7,8 +7,9 @@ proves:
   (unless the rule requires a journald field to be non-empty, which such lines never have);
 - a journald collector, unless the rule requires (in `where`, with `=` or `=~`) one of the fields
   journald itself sets from the sender's credentials (TRUSTED_FIELDS) to hold some values (not
-  `=~".*"` or `=~".+"`, which every entry satisfies). Message text, and fields
-  the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
+  `=~".*"` or `=~".+"`, which every entry satisfies, nor a pattern any user's entries meet:
+  `_UID=~"[0-9]+"`, `_PID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*[.]service"`, which takes in
+  user@UID.service). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
   `identifier`), prove nothing.
 Other files (an nginx or application log) are written by their program alone, with its
 clients' text in them (nginx writes a Basic-auth user name raw, newlines included): a pack
@@ -56,6 +57,19 @@ SYSLOG_FILE = re.compile(
 )
 # a value no real field holds: a matcher that accepts it accepts anything
 ANY_VALUE = "\x7f not a journald value \x7f"
+# what an arbitrary local user's entries carry in the numeric fields, and the units, slices and
+# cgroups of its processes (its session, its user manager and the user units under it): a
+# pattern that accepts one of these (`_UID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*\.service"`) does not
+# restrict who wrote the entry. A value given with `=` is specific, whichever it is.
+_ANY_NUMBER = ("4711", "31337", "60321", "123456789")
+_ANY_USERS = {
+    "_SYSTEMD_UNIT": ("user@4711.service", "session-31337.scope"),
+    "_SYSTEMD_SLICE": ("user-4711.slice", "app.slice"),
+    "_SYSTEMD_CGROUP": (
+        "/user.slice/user-4711.slice/session-31337.scope",
+        "/user.slice/user-4711.slice/user@4711.service/app.slice/web.service",
+    ),
+}
 # in every entry a process sends (from its socket credentials); only the kernel's lack _PID/_UID
 ALWAYS_SET = frozenset({"_TRANSPORT", "_PID", "_UID", "_GID"})
 SYSLOG_NAMES = (
@@ -132,11 +146,11 @@ def _requires_trusted_value(m: Matcher) -> bool:
     exits at once leaves out of its entries. A transport any process can use proves nothing."""
     if m.name == "_TRANSPORT" and any(m.matches({m.name: t}) for t in OPEN_TRANSPORTS):
         return False
-    return (
-        m.name in TRUSTED_FIELDS
-        and m.op in ("=", "=~")
-        and not m.matches({m.name: ANY_VALUE})
-        and (m.name in ALWAYS_SET or not m.matches({}))
+    if m.name not in TRUSTED_FIELDS or m.op not in ("=", "=~"):
+        return False
+    anyone = (ANY_VALUE, *(_ANY_USERS.get(m.name, _ANY_NUMBER) if m.op == "=~" else ()))
+    return not any(m.matches({m.name: v}) for v in anyone) and (
+        m.name in ALWAYS_SET or not m.matches({})
     )
 
 

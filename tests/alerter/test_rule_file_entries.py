@@ -303,6 +303,14 @@ def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:
         # a trusted field asked for any value (or none) proves nothing either
         ("['_SYSTEMD_UNIT=~\".*\"']", True),
         ("['_UID=~\".+\"']", True),
+        # ... or a pattern every user's or process's value matches: no restriction of who wrote
+        ("['_UID=~\"[0-9]+\"']", True),
+        ("['_PID=~\"[0-9]{1,7}\"']", True),
+        ("['_UID=~\"[1-9][0-9]*\"']", True),
+        ("['_SYSTEMD_UNIT=~\".*[.]service\"']", True),  # user@1000.service is one
+        # a specific value restricts (whichever it is: the check cannot judge `_UID="4711"`)
+        ("['_UID=\"4711\"']", False),
+        ("['_SYSTEMD_UNIT=~\"postfix@.*\"']", False),
         # a short-lived sender's entries lack the fields journald reads from /proc
         ("['_SYSTEMD_UNIT=~\"|ssh.service\"']", True),
         # ... but not _TRANSPORT: `|kernel` is the kernel's entries (and syslog files' lines)
