@@ -27,6 +27,7 @@ from alerter.actions.unitctl import (
     OPERATIONS,
     UNIT_SUFFIXES,
     ProtectedUnitError,
+    holds_protected,
     normalize_unit,
     refuse_protected,
     unit_kind,
@@ -235,6 +236,14 @@ def _parse_systemd(
             refuse_protected(full, {_normal(u) for u in protected_units})
         except ProtectedUnitError as e:
             r.problems.add(where, f"unit: {e}")
+            return None
+        if operation != "set-property" and holds_protected(full):
+            r.problems.add(
+                where,
+                f"unit: {full} holds protected units (the gettys, user managers, ssh, dbus, "
+                f"systemd-*), and {operation} acts on them too; alerter will not {operation} it. "
+                "Name the service to act on",
+            )
             return None
         kind = unit_kind(full)
         if kind in HOST_KINDS:

@@ -11,13 +11,17 @@ a template without instance, and not protected. Protected means: its base name (
 `.service`, `.socket`, `.timer`, `.path` ...) is the base name of a protected unit, or its
 template (`getty@` of `getty@tty1`) is, where the protected units are global.protected_units plus
 `BUILTIN_PROTECTED` and every `systemd-*` unit. So `ssh.socket` and `dbus.socket` are refused
-when ssh.service and dbus.service are protected. Units written literally in the config are
-refused at load by the same rule (`protected_by`), but may be of any kind (a target, a slice:
-the operator's choice, with a warning).
+when ssh.service and dbus.service are protected. A global.protected_units entry may be a
+shell-style glob, as systemctl takes (`postgres*`): it protects the units it matches, and what
+belongs to a service it matches. Units written literally in the config are refused at load by
+the same rule (`protected_by`), but may be of any kind (a target, a slice: the operator's
+choice, with a warning), except the targets and slices that hold protected units
+(HOLDING_PROTECTED), which only set-property may touch.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 from collections.abc import Collection, Mapping, Sequence
@@ -71,6 +75,29 @@ BUILTIN_PROTECTED = (
     "console-getty.service",
 )
 BUILTIN_PROTECTED_PREFIX = "systemd-"
+# Targets and slices that hold protected units: stopping or restarting one stops them too
+# (getty.target the gettys, user.slice and user-UID.slice the user managers and the ssh
+# sessions, sockets.target ssh.socket and dbus.socket, multi-user.target nearly everything),
+# starting rescue.target or emergency.target starts the rescue modes. Every operation but
+# set-property (a CPU or memory cap on user.slice, which stops nothing) is refused on them.
+HOLDING_PROTECTED = (
+    "-.slice",
+    "system.slice",
+    "user.slice",
+    "user-*.slice",
+    "getty.target",
+    "multi-user.target",
+    "graphical.target",
+    "default.target",
+    "sysinit.target",
+    "basic.target",
+    "sockets.target",
+    "timers.target",
+    "paths.target",
+    "rescue.target",
+    "emergency.target",
+)
+_GLOB_CHARS = "*?["
 
 
 class ProtectedUnitError(ActionError):
@@ -102,8 +129,38 @@ def unit_base(unit: str) -> str:
     return unit[: unit.rindex(".")]
 
 
+def protected_pattern(entry: str) -> str:
+    """A global.protected_units entry as systemctl reads it: a unit name (`web` is
+    `web.service`) or a shell-style glob over unit names (`postgres*`, `web-[0-9].service`).
+    Raises ValueError, saying what to write, for anything systemctl would not match a unit by:
+    bad characters, a trailing dot, a dotted name without a unit type (`Web.Service`, which
+    systemctl reads as the unit `Web.Service.service`)."""
+    if any(c in entry for c in _GLOB_CHARS):
+        if not re.fullmatch(r"[A-Za-z0-9:_.\\@*?\[\]!^-]+", entry) or entry.endswith("."):
+            raise ValueError(
+                f"{entry!r} is no unit name glob (letters, digits, ':_.\\@-' and the glob "
+                "characters '*?[]'; no spaces, '/' or trailing '.')"
+            )
+        return entry
+    if entry.endswith("."):
+        raise ValueError(
+            f"{entry!r} ends in '.', which no unit name does: write {entry.rstrip('.')!r}"
+        )
+    full = normalize_unit(entry)
+    if full != entry and "." in entry:
+        tail = entry[entry.rindex(".") :]
+        fix = f"{unit_base(entry)}{tail.lower()}" if tail.lower() in UNIT_SUFFIXES else full
+        raise ValueError(
+            f"{entry!r} ends in no unit type ({', '.join(UNIT_SUFFIXES)}); systemctl would "
+            f"read it as {full}, which no one means: write {fix!r}"
+        )
+    return full
+
+
 def protected_by(unit: str, protected: Collection[str]) -> str | None:
-    """The protected unit `unit` belongs to (same base name, or instance of its template)."""
+    """The protected unit `unit` belongs to (same base name, or instance of its template), or
+    the glob among `protected` that matches it (or the service of its base name or template)."""
+    globs = sorted(p for p in protected if any(c in p for c in _GLOB_CHARS))
     bases = {unit_base(p) if p.endswith(UNIT_SUFFIXES) else p for p in protected}
     base = unit_base(unit)
     names = [base]
@@ -115,7 +172,15 @@ def protected_by(unit: str, protected: Collection[str]) -> str | None:
             return next(p for p in sorted(protected) if p.startswith(b + ".") or p == b)
         if b.startswith(BUILTIN_PROTECTED_PREFIX):
             return f"{BUILTIN_PROTECTED_PREFIX}*"
+        for g in globs:
+            if any(fnmatch.fnmatchcase(n, g) for n in {unit, b, f"{b}.service"}):
+                return g
     return None
+
+
+def holds_protected(unit: str) -> bool:
+    """Is `unit` a target or slice that holds protected units (HOLDING_PROTECTED)?"""
+    return any(fnmatch.fnmatchcase(unit, h) for h in HOLDING_PROTECTED)
 
 
 def protected_owner(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from alerter.actions.config import ActionConfig, parse_action
+from alerter.actions.unitctl import protected_pattern
 from alerter.config.actionlabels import unknown_label_warnings
 from alerter.config.collectors import CollectorConfig, parse_collector
 from alerter.config.fieldnames import unread_field_warnings
@@ -296,7 +297,7 @@ def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
         labels=r.label_map("labels"),
         external_url=r.str("external_url", ""),
         dry_run=r.bool("dry_run", False),
-        protected_units=_with_defaults(r.str_list("protected_units", ()), d.protected_units),
+        protected_units=_with_defaults(_protected_units(r), d.protected_units),
         actions_per_minute=r.int("actions_per_minute", d.actions_per_minute, minimum=1),
         max_bans=r.int("max_bans", d.max_bans, minimum=1),
         scan_worker=r.bool("scan_worker", d.scan_worker),
@@ -305,6 +306,20 @@ def _parse_global(r: MapReader | None, base_dir: Path) -> GlobalConfig:
         r.problems.add(r.raw("evaluation_interval") or r.node, "evaluation_interval must be > 0")
     r.done()
     return cfg
+
+
+def _protected_units(r: MapReader) -> tuple[str, ...]:
+    """global.protected_units, each entry a unit name or glob systemctl would read as one."""
+    units = r.str_list("protected_units", ())
+    n = r.raw("protected_units")
+    items = n.value if n is not None and isinstance(n.value, list) else []
+    for item in items:
+        if isinstance(item.value, str):
+            try:
+                protected_pattern(item.value)
+            except ValueError as e:
+                r.problems.add(item, f"protected_units: {e}")
+    return tuple(units)
 
 
 def _with_defaults(configured: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:

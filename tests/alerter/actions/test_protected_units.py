@@ -1,0 +1,107 @@
+"""global.protected_units: entries are unit names or shell-style globs (as systemctl reads
+them), checked at load; the targets and slices that hold protected units are protected too."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerter.actions.unitctl import ProtectedUnitError, refuse_protected, templated_unit
+from alerter.config.load import parse_config
+from alerter.errors import ConfigError
+
+
+def refused(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "c.yaml", {})
+    return [str(p) for p in exc.value.problems]
+
+
+def test_invalid_protected_unit_names_are_refused_at_their_position() -> None:
+    found = refused(
+        "global:\n  protected_units:\n"
+        '    - "Web.Service"\n    - "bar.service."\n    - "web frontend.service"\n'
+    )
+    assert len(found) == 3, found
+    assert found[0].startswith("c.yaml:3:7: protected_units: 'Web.Service' ")
+    assert "'Web.service'" in found[0]  # what to write instead
+    assert found[1] == (
+        "c.yaml:4:7: protected_units: 'bar.service.' ends in '.', which no unit name does: "
+        "write 'bar.service'"
+    )
+    assert found[2].startswith("c.yaml:5:7: protected_units: 'web frontend.service' ")
+
+
+def test_a_dotted_name_without_a_unit_type_suffix_is_refused() -> None:
+    (found,) = refused('global: {protected_units: ["dbus-org.freedesktop.login1"]}\n')
+    assert "dbus-org.freedesktop.login1.service" in found  # the suffix to add
+
+
+def test_a_bare_name_is_a_service_as_systemctl_reads_it() -> None:
+    cfg = parse_config('global: {protected_units: ["web"]}\n', "c.yaml", {})
+    assert "web" in cfg.global_.protected_units
+    with pytest.raises(ProtectedUnitError):
+        templated_unit("web", frozenset({"web"}))
+
+
+def test_a_glob_protects_the_units_it_matches_as_systemctl_matches_them() -> None:
+    found = refused(
+        'global: {protected_units: ["postgres*"]}\n'
+        "actions:\n  - {name: a, type: systemd, unit: postgresql.service, operation: stop}\n"
+    )
+    assert len(found) == 1 and found[0].startswith("c.yaml:3:36: unit: postgresql.service ")
+    assert "postgres*" in found[0] and "global.protected_units" in found[0]
+    # and at run time, a templated unit and what belongs to a matched service (its socket)
+    for unit in ("postgresql", "postgresql@14-main", "postgres.socket"):
+        with pytest.raises(ProtectedUnitError):
+            templated_unit(unit, frozenset({"postgres*"}))
+    with pytest.raises(ProtectedUnitError, match=r"belongs to web-\[0-9\]\.service"):
+        refuse_protected("web-1.socket", frozenset({"web-[0-9].service"}))
+    assert templated_unit("mysql", frozenset({"postgres*"})) == "mysql.service"
+
+
+def test_a_template_protects_every_instance() -> None:
+    (found,) = refused(
+        'global: {protected_units: ["foo@.service"]}\n'
+        "actions:\n  - {name: a, type: systemd, unit: foo@1.service, operation: stop}\n"
+    )
+    assert "belongs to foo@.service" in found
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "getty.target",
+        "user.slice",
+        "user-1000.slice",
+        "multi-user.target",
+        "default.target",
+        "sysinit.target",
+        "basic.target",
+        "sockets.target",
+        "-.slice",
+        "system.slice",
+    ],
+)
+def test_a_target_or_slice_that_holds_protected_units_is_refused(unit: str) -> None:
+    (found,) = refused(
+        f"actions:\n  - {{name: a, type: systemd, unit: {unit!r}, operation: stop}}\n"
+    )
+    # (-.slice is refused for its leading '-' already, which an argv would read as an option)
+    if unit == "-.slice":
+        assert found.startswith("c.yaml:2:36: unit: '-.slice' is not a valid unit name"), found
+    else:
+        assert found.startswith(f"c.yaml:2:36: unit: {unit} holds protected units"), found
+
+
+def test_other_targets_and_a_cap_on_a_holding_slice_are_kept_with_a_warning() -> None:
+    cfg = parse_config(
+        "actions:\n  - {name: a, type: systemd, unit: backup.target, operation: stop}\n"
+        "  - {name: b, type: systemd, unit: user.slice, operation: set-property,\n"
+        "     properties: {CPUQuota: 50%}}\n",
+        "c.yaml",
+        {},
+    )
+    assert [w.message.split(";")[0] for w in cfg.all_warnings()] == [
+        "warning: unit: backup.target is a target unit",
+        "warning: unit: user.slice is a slice unit",
+    ]
