@@ -357,9 +357,19 @@ def _parse_logs(
     match = _regex(lr, "match", linear)
     exclude = _regex(lr, "exclude", linear)
     where = _parse_matcher_list(lr, "where")
+    forgeable = lr.label_list("forgeable")
+    for name in forgeable:
+        if match is not None and match.groups and name not in match.groupindex:
+            lr.problems.add(
+                lr.raw("forgeable") or lr.node,
+                f"logs: forgeable: {name!r} is no group of match (name the groups whose text "
+                "the line's subject chooses)",
+            )
     lr.done()
     literal = required_literal(match) if match is not None else None
-    return LogSelector(tuple(sources), match, exclude, where, literal, tuple(kinds))
+    return LogSelector(
+        tuple(sources), match, exclude, where, literal, tuple(kinds), tuple(forgeable)
+    )
 
 
 def _regex(r: MapReader, key: str, linear: frozenset[str]) -> re.Pattern[str] | None:

@@ -121,6 +121,10 @@ class LogSelector:
     # `source_kinds`: named no source, the rule reads the collectors of these kinds only
     # (SOURCE_KINDS; the config resolves them into `sources`: alerter.config.sourcekinds)
     kinds: tuple[str, ...] = ()
+    # `forgeable`: the fields (groups of `match`) whose text the line's subject chooses, even
+    # where its writer is trusted: a process's name (its comm), a client's user name or path.
+    # An action must not take its target from them (alerter.config.trust).
+    forgeable: tuple[str, ...] = ()
 
 
 # a file collector's parser type, or `journald` for the journal

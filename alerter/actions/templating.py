@@ -69,6 +69,28 @@ class FieldTemplate:
         read = {_label_of(n) for n in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem))}
         return frozenset(x for x in read - optional if x is not None)
 
+    def labels_mentioned(self) -> frozenset[str] | None:
+        """Every label whose value may reach the rendered text: those of `labels_read`, those
+        read under `| default(...)` or through `labels.get("NAME")`; None when the template
+        reads labels by a name it computes or all of them (`labels[x]`, `labels.items()`)."""
+        if self.compiled is None:
+            return frozenset()
+        tree = _ENV.parse(self.source)
+        uses = sum(1 for n in tree.find_all(jinja2.nodes.Name) if n.name == "labels")
+        named = [_label_of(n) for n in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem))]
+        got = [
+            str(c.args[0].value)
+            for c in tree.find_all(jinja2.nodes.Call)
+            if isinstance(c.node, jinja2.nodes.Getattr)
+            and c.node.attr == "get"
+            and isinstance(c.node.node, jinja2.nodes.Name)
+            and c.node.node.name == "labels"
+            and c.args
+            and isinstance(c.args[0], jinja2.nodes.Const)
+        ]
+        found = [x for x in named if x is not None] + got
+        return frozenset(found) if len(found) == uses else None
+
     @property
     def literal_prefix(self) -> str:
         """The text before the first tag (all of it for plain text)."""

@@ -31,7 +31,7 @@ from alerter.config.rulefiles import (
     read_rule_files,
 )
 from alerter.config.sourcekinds import read_by_kind
-from alerter.config.trust import forgeable_action_warnings
+from alerter.config.trust import forgeable_action_warnings, subject_label_problems
 from alerter.config.yamlsource import (
     MapReader,
     Mark,
@@ -233,6 +233,8 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         # (after the entries' `sources:`, which a pack's source_kinds give way to)
         entry_of = {src.name: rule_entries[src.entry].mark for src in rule_sources}
         rules, kind_warnings = read_by_kind(rules, collectors, entry_of)
+    refused, subject_warnings = subject_label_problems(rules, actions, attached)
+    p.items.extend(refused)
     _cross_check(p, rules, collectors, actions, told)
     if p.items:
         error = ConfigError(p.items)
@@ -261,6 +263,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
             *empty_files(rule_entries, rule_sources),
             *kind_warnings,
             *forgeable_action_warnings(rules, collectors, attached),
+            *subject_warnings,
             *unknown_label_warnings(rules, actions, ("host", *g.labels), attached),
             *unread_field_warnings(rules, collectors),
         ),

@@ -27,8 +27,11 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
+from alerter.actions.config import ActionConfig, SignalSpec, SystemdSpec
+from alerter.actions.templating import FieldTemplate
 from alerter.collectors.file import FileConfig
 from alerter.collectors.journald import JournaldConfig
+from alerter.config.actionlabels import templates_of
 from alerter.config.collectors import CollectorConfig
 from alerter.config.yamlsource import Mark, Problem
 from alerter.rules.matchers import Matcher
@@ -170,3 +173,70 @@ def _syslog_written(path: str) -> bool:
         and fnmatch.fnmatch("/var/log", os.path.dirname(path))
         and any(fnmatch.fnmatch(n, base) for n in SYSLOG_NAMES)
     )
+
+
+def subject_label_problems(
+    rules: RuleSet, actions: Sequence[ActionConfig], attached: Mapping[str, Mark]
+) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) for actions that read a label whose text the line's subject chose
+    (its rule's `logs.forgeable`: a process's comm, a client's user name), however trusted
+    the line's writer: the kernel writes a segfault line, but the process named itself. A
+    systemd unit or a signal's pidfile taken from one is refused: any local user could pick
+    the service alerter restarts or stops by naming a process after it. A ban or command
+    reading one is warned about."""
+    by_name = {a.name: a for a in actions}
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for rule in rules.rules():
+        if not rule.actions or rule.logs is None or not rule.logs.forgeable:
+            continue
+        new = [rule.field] if rule.field and rule.aggregate == "new_value" else []
+        chosen = set(rule.logs.forgeable) & {*rule.by, *new}
+        where = attached.get(rule.ident, rule.mark)
+        for name in rule.actions:
+            action = by_name.get(name)
+            if action is None or not chosen:
+                continue
+            spec = action.spec
+            targets: list[tuple[str, FieldTemplate]] = []
+            if isinstance(spec, SystemdSpec):
+                targets.append(("unit", spec.unit))
+            if isinstance(spec, SignalSpec) and spec.pidfile is not None:
+                targets.append(("pidfile", spec.pidfile))
+            for key, t in targets:
+                read = _reads(t, chosen)
+                if read:
+                    errors.append(
+                        Problem(
+                            where,
+                            f"{rule.alert} (action {name}): {key}: {t.source!r} reads "
+                            f"labels.{read}, whose text the line's subject chooses ({rule.alert}"
+                            f"'s `forgeable: [{', '.join(rule.logs.forgeable)}]`: a process "
+                            "names itself, a client types its user name), so any local user "
+                            f"could choose what alerter acts on. Name the {key} literally, or "
+                            "attach the action to a rule keyed by a label the subject cannot "
+                            "choose",
+                        )
+                    )
+            others = [t for t in templates_of(spec) if all(t is not x for _, x in targets)]
+            read = next((r for r in (_reads(t, chosen) for t in others) if r), None)
+            if read:
+                warnings.append(
+                    Problem(
+                        where,
+                        f"warning: {rule.alert} (action {name}): the action reads "
+                        f"labels.{read}, whose text the line's subject chooses (the rule's "
+                        f"`forgeable: [{', '.join(rule.logs.forgeable)}]`), so its "
+                        f"{action.type} can be steered by whoever runs or names that "
+                        "subject; take the action's values from labels the subject cannot "
+                        "choose",
+                    )
+                )
+    return errors, warnings
+
+
+def _reads(t: FieldTemplate, chosen: set[str]) -> str | None:
+    """The first of `chosen` that template `t` may render (any, if it reads every label)."""
+    mentioned = t.labels_mentioned()
+    hit = sorted(chosen if mentioned is None else chosen & mentioned)
+    return hit[0] if hit else None

@@ -1,0 +1,73 @@
+"""Labels whose text the line's subject chooses (a pack rule's `logs.forgeable`): an action
+must not take a unit or pidfile from them, and `alerter check` warns of a ban or command that
+reads one (DESIGN "Trust: log text is written by others")."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from alerter.config.load import Config, parse_config
+from alerter.errors import ConfigError
+from alerter.rules.loader import load_rule_files
+
+PACKS = Path(__file__).resolve().parents[2] / "rules" / "packs"
+
+HEAD = """
+collectors:
+  - {name: journal, type: journald}
+actions:
+  - {name: restart-proc, type: systemd, unit: "{{ labels.process }}", operation: restart}
+  - {name: hup, type: signal, pidfile: "/run/{{ labels.process }}.pid", signal: HUP}
+  - {name: note, type: command, argv: [/usr/local/bin/note, "{{ labels.process }}"]}
+  - {name: note-dev, type: command, argv: [/usr/local/bin/note, "{{ labels.device }}"]}
+"""
+
+
+def load(rule_files: str) -> Config:
+    return parse_config(HEAD + textwrap.dedent(rule_files), "alerter.yaml", {})
+
+
+def own_rules(tmp_path: Path) -> str:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "groups: [{name: g, rules: [{alert: Crash, logs: {source: journal, match: "
+        "'^(?P<process>\\S+)\\[\\d+\\]: crashed', where: {_TRANSPORT: kernel}, "
+        "forgeable: [process]}, by: [process], aggregate: count, over: 1m, "
+        "threshold: '>= 1'}]}]\n"
+    )
+    return str(rules)
+
+
+def test_an_action_whose_unit_is_a_label_the_subject_chooses_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load(f"rule_files: [{{path: {own_rules(tmp_path)}, actions: {{Crash: [restart-proc]}}}}]\n")
+    (found,) = [str(p) for p in exc.value.problems]
+    where, message = found.split(": ", 1)
+    assert where.startswith("alerter.yaml:9:"), found  # the entry's actions for Crash
+    assert message.startswith(
+        "Crash (action restart-proc): unit: '{{ labels.process }}' reads labels.process, whose "
+        "text the line's subject chooses"
+    ), found
+
+
+def test_a_command_reading_a_label_the_subject_chooses_is_warned_about(tmp_path: Path) -> None:
+    cfg = load(f"rule_files: [{{path: {own_rules(tmp_path)}, actions: {{Crash: [note]}}}}]\n")
+    assert [w.message.split(":")[1] for w in cfg.warnings] == [" Crash (action note)"]
+
+
+def test_forgeable_names_a_group_of_match() -> None:
+    with pytest.raises(Exception, match="forgeable: 'proc' is no group of match"):
+        load_rule_files(
+            [
+                (
+                    "r.yaml",
+                    "groups: [{name: g, rules: [{alert: A, logs: {match: '(?P<process>\\w+) x',"
+                    " forgeable: [proc]}, by: [process], aggregate: count, over: 1m,"
+                    " threshold: '> 1'}]}]\n",
+                )
+            ],
+            default_interval=15.0,
+        )
