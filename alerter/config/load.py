@@ -32,6 +32,7 @@ from alerter.config.rulefiles import (
 )
 from alerter.config.sourcekinds import read_by_kind
 from alerter.config.trust import forgeable_action_warnings, subject_label_problems
+from alerter.config.untimed import untimed_action_warnings
 from alerter.config.yamlsource import (
     MapReader,
     Mark,
@@ -264,6 +265,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
             *kind_warnings,
             *forgeable_action_warnings(rules, collectors, attached),
             *subject_warnings,
+            *untimed_action_warnings(rules, collectors, actions, attached),
             *unknown_label_warnings(rules, actions, ("host", *g.labels), attached),
             *unread_field_warnings(rules, collectors),
         ),
