@@ -11,6 +11,11 @@ proves:
   `_UID=~"[0-9]+"`, `_PID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*[.]service"`, which takes in
   user@UID.service). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
   `identifier`), prove nothing.
+- any other file read by a pack rule that knows its program by the syslog header (its
+  `source_kinds` holds `syslog`) where the file is of none of the rule's other kinds: only a
+  syslog daemon writes such lines into a file (rsyslog's per-host files, read with a regex
+  parser, are no better than /var/log/syslog), so whoever can log wrote them. A program's own
+  log of the rule's kind (apache's error log, read with a regex parser) is its program's.
 Other files (an nginx or application log) are written by their program alone, with its
 clients' text in them (nginx writes a Basic-auth user name raw, newlines included): a pack
 reads such a file only where it is of the pack's `source_kinds` (its own program's: nginx's
@@ -127,6 +132,18 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
         if spec.parser.type == "syslog" or syslog:
             what = ", ".join(syslog) or "parser: syslog"
             return f"source {c.name} is a syslog file ({what}), which `logger` writes to"
+        # a pack rule that reads syslog files knows its program by the syslog header
+        # (`sshd[PID]: `): a file of no kind of its program's own (nginx's, apache's log) that
+        # holds such lines is a syslog daemon's, whatever its name or parser (rsyslog's
+        # per-host files, read with a regex parser)
+        own = set(rule.logs.kinds) - {"syslog", "journald"}
+        if "syslog" in rule.logs.kinds and spec.parser.type not in own:
+            return (
+                f"source {c.name} ({', '.join(spec.paths)}) is a file, and {rule.alert} knows "
+                "its program's lines by the syslog header (`sshd[PID]: `), which only a syslog "
+                "daemon writes into files, for anyone who logs with `logger` (or sends syslog "
+                "to the host that wrote the file)"
+            )
         return None
     if isinstance(spec, JournaldConfig):
         if trusted:

@@ -482,3 +482,26 @@ rule_files:
   - {{path: builtin:nginx, actions: {{NginxHTTPAuthFailures: [ban]}}}}
 """
     assert bool(parse_config(text, "alerter.yaml", {}).warnings) is warned
+
+
+def test_a_file_read_by_a_rule_that_knows_its_program_by_the_syslog_header_is_forgeable() -> None:
+    # the auditor's cr.yaml: rsyslog's per-host files read with a regex parser; whoever can
+    # `logger` (or send syslog to the host that wrote them) wrote those lines, as sshd or not
+    text = """
+collectors:
+  - {name: remote, type: file, paths: ["./hosts/*/sshd.log"], parser: {type: regex,
+     pattern: '^(?P<time>\\w{3} +\\d+ \\S+) (?P<host>\\S+)', time_field: time,
+     time_format: "%b %d %H:%M:%S"}}
+  - {name: apache_error, type: file, paths: [/var/log/apache2/error.log],
+     parser: {type: regex, pattern: '^\\[(?P<level>\\w+)'}}
+actions:
+  - {name: ban, type: ban, address: "{{ labels.ip }}", duration: 10m}
+rule_files:
+  - {path: builtin:sshd, sources: [remote], actions: {SSHBruteForce: [ban]}}
+  - {path: builtin:apache, sources: [apache_error], actions: {ApacheAuthFailures: [ban]}}
+"""
+    told = [w.message for w in parse_config(text, "alerter.yaml", {}).warnings]
+    assert len(told) == 1, told
+    assert told[0].startswith("warning: SSHBruteForce (actions: ban) counts lines a local user")
+    assert "source remote (hosts/*/sshd.log) is a file" in told[0], told[0]
+    # (apache's own error log, of its own kind, is written by apache alone: no warning)
