@@ -269,14 +269,43 @@ def units_of_pid(pid: int) -> list[str]:
 
 
 def find_processes(pattern: re.Pattern[str]) -> list[int]:
-    """PIDs whose command line (arguments joined by spaces) the pattern searches successfully."""
-    me = os.getpid()
-    out = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+    """PIDs whose command line (arguments joined by spaces) the pattern searches successfully,
+    except alerter and its descendants (its journalctl, its scan helper, the commands it runs):
+    outside systemd no protected unit fences them off, and a pattern as plain as `journalctl`
+    would otherwise reach them."""
+    parents: dict[int, int] = {}
+    found = []
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        pid = int(proc.info["pid"])
+        parents[pid] = int(proc.info.get("ppid") or 0)
         cmdline = proc.info.get("cmdline") or []
-        if proc.info["pid"] != me and cmdline and pattern.search(" ".join(cmdline)):
-            out.append(int(proc.info["pid"]))
-    return sorted(out)
+        if cmdline and pattern.search(" ".join(cmdline)):
+            found.append(pid)
+    me = os.getpid()
+    return sorted(pid for pid in found if not _own(pid, me, parents))
+
+
+def _own(pid: int, me: int, parents: Mapping[int, int]) -> bool:
+    """Alerter or one of its helpers: a descendant in alerter's own PID namespace (one in
+    another namespace is a container or sandbox it started, whose processes are the host's
+    services as much as any)."""
+    if not _descends_from(pid, me, parents):
+        return False
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{me}/ns/pid")
+    except OSError:
+        return True  # not readable: spare it
+
+
+def _descends_from(pid: int, ancestor: int, parents: Mapping[int, int]) -> bool:
+    """Whether `pid` is `ancestor` or below it, by the parent links of one process scan."""
+    seen: set[int] = set()
+    while pid > 1 and pid not in seen:
+        if pid == ancestor:
+            return True
+        seen.add(pid)
+        pid = parents.get(pid, 0)
+    return False
 
 
 class CommandExecutor:

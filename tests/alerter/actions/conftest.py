@@ -161,3 +161,52 @@ def run_ticks(
         assert runner.wait_idle(10)
         if after is not None:
             after()
+
+
+@dataclass
+class Detached:
+    """A process started through an intermediate that exits at once: not a descendant of the
+    test process (which plays alerter), as the processes a signal action aims at are not."""
+
+    pid: int
+
+    @classmethod
+    def start(cls, *args: str) -> Detached:
+        import subprocess
+        import sys
+
+        spawn = (
+            "import subprocess, sys; print(subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL,"
+            " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"
+        )
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                spawn,
+                sys.executable,
+                "-c",
+                "import time; time.sleep(300)",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return cls(int(out.stdout))
+
+    def gone(self) -> bool:
+        """Exited (a zombie its new parent has not reaped yet counts as exited)."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return True
+        return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        if not self.gone():
+            os.kill(self.pid, signal.SIGKILL)

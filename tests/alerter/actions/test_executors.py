@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from alerter.actions import executors
@@ -19,7 +20,7 @@ from alerter.rules.events import LogBatch
 from alerter.runtime.bus import Gate
 from tests.conftest import wait_for
 
-from .conftest import T0, Harness, alert, fire, resolve, run_ticks
+from .conftest import T0, Detached, Harness, alert, fire, resolve, run_ticks
 
 CPU = """
 actions:
@@ -286,30 +287,31 @@ actions:
 
 def test_signal_by_pidfile_and_by_command_line(harness: Harness, tmp_path: Path) -> None:
     tag = f"a6sigre{secrets.token_hex(4)}"  # its own: a signal by pattern reaches every match
-    procs = [
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", t])
-        for t in ("a6sigpid", tag)
-    ]
+    by_pidfile = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(300)", "a6sigpid"]
+    )
+    by_pattern = Detached.start(tag)  # not alerter's child, which a pattern never reaches
     try:
         pidfile = tmp_path / "app.pid"
-        pidfile.write_text(f"{procs[0].pid}\n")
+        pidfile.write_text(f"{by_pidfile.pid}\n")
         r = harness.build(f"""
 actions:
   - {{name: term-app, type: signal, pidfile: {pidfile}, signal: TERM}}
   - {{name: kill-re, type: signal, process: 'sleep\\(300\\) {tag}$', signal: SIGKILL}}
 """)
         r.handle([fire(alert(["term-app", "kill-re"]), T0)], T0)
-        assert procs[0].wait(10) == -15 and procs[1].wait(10) == -9
+        assert by_pidfile.wait(10) == -15
+        wait_for(by_pattern.gone)
         details = sorted(x["detail"] for x in r.history())
         assert details == [
-            f"sent SIGKILL to process:sleep\\(300\\) {tag}$: SIGKILL to pid {procs[1].pid}",
-            f"sent SIGTERM to {pidfile}: SIGTERM to pid {procs[0].pid}",
+            f"sent SIGKILL to process:sleep\\(300\\) {tag}$: SIGKILL to pid {by_pattern.pid}",
+            f"sent SIGTERM to {pidfile}: SIGTERM to pid {by_pidfile.pid}",
         ]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        by_pattern.kill()
+        if by_pidfile.poll() is None:
+            by_pidfile.kill()
+            by_pidfile.wait()
 
 
 def test_signal_never_reaches_init_or_alerter_itself(harness: Harness, tmp_path: Path) -> None:
@@ -324,6 +326,51 @@ actions:
     r.handle([fire(alert(["a", "b", "c"]), T0)], T0)
     assert harness.outcomes(r) == ["failed"] * 3
     assert any("cannot read pidfile" in x["detail"] for x in r.history())
+
+
+def test_a_process_pattern_never_reaches_alerter_s_own_children(harness: Harness) -> None:
+    # outside systemd no protected unit holds alerter's journalctl or helper: a pattern that
+    # matches them as well as the process it aims at must still spare them
+    tag = f"a6sigown{secrets.token_hex(4)}"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", tag])
+    grandchild = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.run(sys.argv[1:])",
+            sys.executable,
+            "-c",
+            "import time; time.sleep(300)",
+            tag,
+        ]
+    )
+    other = Detached.start(tag)
+    try:
+        wait_for(lambda: len([p for p in psutil.pids() if _cmdline_ends(p, tag)]) == 4)
+        r = harness.build(f"""
+actions:
+  - {{name: term, type: signal, process: '{tag}$', signal: TERM}}
+""")
+        r.handle([fire(alert(["term"]), T0)], T0)
+        assert harness.outcomes(r) == ["ok"]
+        (detail,) = [x["detail"] for x in r.history()]
+        assert detail.endswith(f": SIGTERM to pid {other.pid}")
+        wait_for(other.gone)
+        assert child.poll() is None and grandchild.poll() is None
+    finally:
+        other.kill()
+        for p in (child, grandchild):
+            for q in psutil.Process(p.pid).children(recursive=True) if p.poll() is None else []:
+                q.kill()
+            p.kill()
+            p.wait()
+
+
+def _cmdline_ends(pid: int, tag: str) -> bool:
+    try:
+        return psutil.Process(pid).cmdline()[-1:] == [tag]
+    except psutil.Error:
+        return False
 
 
 def test_command_timeout_kills_the_whole_process_group(harness: Harness, tmp_path: Path) -> None:
@@ -387,10 +434,7 @@ def test_a_signal_skips_the_processes_of_protected_units_and_reaches_the_others(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tag = f"a6sigmixed{secrets.token_hex(4)}"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", tag])
-        for _ in range(2)
-    ]
+    procs = [Detached.start(tag) for _ in range(2)]
     guarded = procs[0].pid
     try:
         units = {guarded: ["dbus.service"]}
@@ -402,10 +446,10 @@ actions:
 """)
         r.handle([fire(alert(["term"]), T0)], T0)
         assert harness.outcomes(r) == ["ok"]
-        assert procs[1].wait(10) == -15 and procs[0].poll() is None
+        wait_for(procs[1].gone)
+        assert not procs[0].gone()
         (detail,) = [x["detail"] for x in r.history()]
         assert f"(not pid {guarded} belongs to dbus.service, which is protected" in detail
     finally:
         for p in procs:
             p.kill()
-            p.wait()
