@@ -42,6 +42,17 @@ DEFAULT_LIMIT_WITHIN = 3600.0
 DEFAULT_TIMEOUT = 30.0
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
 _RATE_UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0}
+# Command lines (arguments joined by spaces) that almost every host runs: a `process:` pattern
+# meant for one program should match none of them, and one that matches all selects everything.
+COMMON_COMMAND_LINES = (
+    "/sbin/init splash",
+    "/usr/lib/systemd/systemd-journald",
+    "/usr/sbin/sshd -D",
+    "sshd: root@pts/0",
+    "-bash",
+    "/usr/sbin/cron -f",
+    "/usr/bin/python3 /usr/local/bin/alerter run",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +142,7 @@ def parse_action(
     if atype == "systemd":
         spec = _parse_systemd(r, protected_units, warnings)
     elif atype == "signal":
-        spec = _parse_signal(r)
+        spec = _parse_signal(r, warnings)
     elif atype == "command":
         spec = _parse_command(r)
     elif atype == "throttle":
@@ -287,7 +298,7 @@ def _normal(unit: str) -> str:
         return unit
 
 
-def _parse_signal(r: MapReader) -> SignalSpec | None:
+def _parse_signal(r: MapReader, warnings: list[Problem]) -> SignalSpec | None:
     # No default: which signal to send is a decision, not something to assume (TERM kills).
     sig_name = r.str("signal", required=True)
     pidfile = _template(r, "pidfile") if r.has("pidfile") else None
@@ -314,7 +325,39 @@ def _parse_signal(r: MapReader) -> SignalSpec | None:
         return None
     if pattern is not None and process is None:
         return None
+    if process is not None and not _process_pattern_is_narrow(r, process, warnings):
+        return None
     return SignalSpec(sig, pidfile, process)
+
+
+def _process_pattern_is_narrow(
+    r: MapReader, process: re.Pattern[str], warnings: list[Problem]
+) -> bool:
+    """Refuse a pattern that selects every process; warn of one that selects common ones.
+
+    A signal by pattern goes to every process whose command line it searches successfully, so
+    `.` or `x?` (which matches the empty string) would signal everything alerter may signal.
+    """
+    where = r.raw("process") or r.node
+    common = [line for line in COMMON_COMMAND_LINES if process.search(line)]
+    if process.search("") is not None or len(common) == len(COMMON_COMMAND_LINES):
+        r.problems.add(
+            where,
+            f"process: {process.pattern!r} matches every command line, so the signal would "
+            "reach every process alerter may signal; name the program, e.g. "
+            "'^/usr/sbin/nginx( |$)'",
+        )
+        return False
+    if common:
+        warnings.append(
+            Problem(
+                where.mark,
+                f"warning: process: {process.pattern!r} also matches {common[0]!r}, a process "
+                "most hosts run, and the signal goes to every match; anchor it to the program, "
+                "e.g. '^/usr/sbin/nginx( |$)'",
+            )
+        )
+    return True
 
 
 def _parse_argv(r: MapReader, key: str, required: bool) -> tuple[FieldTemplate, ...] | None:

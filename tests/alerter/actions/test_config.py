@@ -256,3 +256,35 @@ def test_the_readme_example_parses() -> None:
     assert match is not None
     names = [a.name for a in parse_actions(match.group(1))]
     assert names == ["restart-web", "cap-web", "hup-app", "shed-debug"]
+
+
+@pytest.mark.parametrize("pattern", [".", "", ".*", "^", "x?", "\\\\S", "(?s).", "[^\\\\x00]"])
+def test_a_process_pattern_that_matches_every_process_is_refused(pattern: str) -> None:
+    (line,) = problems(
+        f'actions:\n  - {{name: x, type: signal, signal: TERM, process: "{pattern}"}}\n'
+    )
+    assert line.startswith("alerter.yaml:2:52: process: ")
+    assert "matches every command line" in line and "name the program" in line
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matched"),
+    [("sshd", "/usr/sbin/sshd -D"), ("^/", "/sbin/init splash"), ("bash", "-bash")],
+)
+def test_a_process_pattern_that_matches_common_processes_is_kept_with_a_warning(
+    pattern: str, matched: str
+) -> None:
+    (a,) = parse_actions(
+        f"actions:\n  - {{name: x, type: signal, signal: TERM, process: '{pattern}'}}\n"
+    )
+    assert isinstance(a.spec, SignalSpec) and a.spec.process is not None
+    (w,) = a.warnings
+    assert str(w).startswith(f"alerter.yaml:2:52: warning: process: {pattern!r} also matches ")
+    assert repr(matched) in str(w)
+
+
+def test_a_process_pattern_naming_one_program_passes_without_a_warning() -> None:
+    (a,) = parse_actions(
+        "actions:\n  - {name: x, type: signal, signal: HUP, process: '^/usr/sbin/nginx( |$)'}\n"
+    )
+    assert a.warnings == ()
