@@ -2,7 +2,9 @@
 
 It is the memory the safety rules read (cooldown, the sliding-window limit, the global cap), so
 they hold across daemon restarts. A run is recorded as `running` when decided and updated to
-`ok` / `failed` when it ends: a run interrupted by a crash still counts against the limit.
+`ok` / `failed` when it ends. A run cut short by a crash (or by a stop that could not wait for
+it) stays `running` until the next start marks it `interrupted` (`interrupt_left_running`): it
+may have taken effect, so it still counts against the cooldown and the limit.
 
 A record the store refuses (disk full, read-only) is kept in memory, counts in every query as if
 stored, and is written by the daemon's next checkpoint that succeeds (`write`), so the limits
@@ -34,9 +36,16 @@ SKIPPED_LIMIT = "skipped_limit"
 RATE_LIMITED = "rate_limited"
 REFUSED_PROTECTED = "refused_protected"
 INVALID_TARGET = "invalid_target"
+INTERRUPTED = "interrupted"  # left `running` by an earlier process: whether it ran is unknown
 UNDO_PREFIX = "undo_"  # undo_ok, undo_failed, undo_dry_run
 
-EXECUTED = (RUNNING, OK, FAILED)
+EXECUTED = (RUNNING, OK, FAILED, INTERRUPTED)
+INTERRUPTED_DETAIL = "alerter stopped before it ended; whether it took effect is unknown"
+
+# Runs this process started and has not finished, by stored id: a reload builds a new history on
+# the same store while they go on, and they are not an earlier process's leftovers.
+_live_runs: set[int] = set()
+_live_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,10 @@ def _fields(r: Record, outcome: str, detail: str) -> tuple[Any, ...]:
         r.dry_run,
         detail,
     )
+
+
+def _interrupted(detail: str) -> str:
+    return f"{detail}: {INTERRUPTED_DETAIL}" if detail else INTERRUPTED_DETAIL
 
 
 def _record(row: Sequence[Any]) -> Record:
@@ -145,6 +158,9 @@ class ActionHistory:
             for rid, r in held.items():
                 if self._held.get(rid) is r:
                     del self._held[rid]
+                    if r.outcome == RUNNING:
+                        with _live_lock:
+                            _live_runs.add(self._ids[rid])
                 elif rid in self._held:  # finished meanwhile: its outcome goes by the real id
                     newer = self._held.pop(rid)
                     self._finished[self._ids[rid]] = (newer.outcome, newer.detail)
@@ -180,7 +196,7 @@ class ActionHistory:
                     " outcome, dry_run, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (time, action, target, fingerprint, alertname, outcome, int(dry_run), detail),
                 )
-                return int(cur.lastrowid or 0)
+                rid = int(cur.lastrowid or 0)
         except sqlite3.Error as e:
             self._refused("add", e)
             with self._lock:
@@ -189,10 +205,36 @@ class ActionHistory:
                     rid, time, action, target, fingerprint, alertname, outcome, dry_run, detail
                 )
             return rid
+        if outcome == RUNNING:
+            with _live_lock:
+                _live_runs.add(rid)
+        return rid
+
+    def interrupt_left_running(self) -> list[Record]:
+        """Mark `interrupted` the runs an earlier process left `running`; returns them."""
+        with _live_lock:
+            live = set(_live_runs)
+        try:
+            with self.store.transaction() as db:
+                rows = db.execute(
+                    f"SELECT {_COLUMNS} FROM action_history WHERE outcome = ? ORDER BY id",
+                    (RUNNING,),
+                ).fetchall()
+                left = [r for r in map(_record, rows) if r.id not in live]
+                db.executemany(
+                    "UPDATE action_history SET outcome = ?, detail = ? WHERE id = ?",
+                    [(INTERRUPTED, _interrupted(r.detail), r.id) for r in left],
+                )
+        except sqlite3.Error as e:
+            self._refused("interrupt", e)
+            return []
+        return [Record(*_fields(r, INTERRUPTED, _interrupted(r.detail))) for r in left]
 
     def finish(self, record_id: int, outcome: str, detail: str) -> None:
         with self._lock:
             record_id = self._ids.get(record_id, record_id)
+            with _live_lock:
+                _live_runs.discard(record_id)
             held = self._held.get(record_id)
             if held is not None:
                 self._held[record_id] = Record(*_fields(held, outcome, detail))
@@ -263,7 +305,8 @@ class ActionHistory:
     def count_all_since(self, since: float) -> int:
         """Runs (real or dry) of every action since `since`: the global per-minute cap."""
         rows = self.store.query(
-            "SELECT COUNT(*) FROM action_history WHERE time >= ? AND outcome IN (?, ?, ?, ?)",
+            f"SELECT COUNT(*) FROM action_history WHERE time >= ?"
+            f" AND outcome IN ({','.join('?' * (len(EXECUTED) + 1))})",
             (since, *EXECUTED, DRY_RUN),
         )
         held = sum(

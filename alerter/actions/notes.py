@@ -14,6 +14,7 @@ from alerter.actions.executors import phrases
 from alerter.actions.history import (
     DRY_RUN,
     FAILED,
+    INTERRUPTED,
     OK,
     RUNNING,
     SKIPPED_LIMIT,
@@ -69,6 +70,9 @@ def note(record: Record, action: ActionConfig | None, runs_in_window: int | None
         return f"{done} at {at} (in progress){budget}"
     if outcome == DRY_RUN:
         return f"would {todo} at {at} (dry run){budget}"
+    if outcome == INTERRUPTED:
+        why = record.detail.removeprefix(f"{done}: ")
+        return f"{todo} at {at} was interrupted ({why}){budget}"
     if outcome == FAILED:
         return f"failed to {todo} at {at}: {record.detail}"
     if outcome == SKIPPED_LIMIT:

@@ -83,6 +83,7 @@ class ActionRunner:
         self._next_prune = float("-inf")
         self.retention = max([RETENTION, *(a.limit.within for a in actions)])
         self._reapply_throttles()
+        self._mark_interrupted()
 
     # --- the ActionRunner protocol ------------------------------------------------------
 
@@ -439,6 +440,19 @@ class ActionRunner:
             released = self.applied.release(key, None)
             if released is not None:
                 self._start_undo(ActionPlan(action, entry["target"], orphan), released, now)
+
+    def _mark_interrupted(self) -> None:
+        """Runs an earlier process left `running` (it crashed, or its stop could not wait):
+        recorded as `interrupted`, once, and counted."""
+        for rec in self.history_db.interrupt_left_running():
+            self.metrics.actions.labels(rec.action, h.INTERRUPTED).inc()
+            log.warning(
+                "action_interrupted",
+                action=rec.action,
+                target=rec.target,
+                fingerprint=rec.fingerprint,
+                started=rec.time,
+            )
 
     def _reapply_throttles(self) -> None:
         """Gates live in memory: after a restart, re-close those a firing alert still holds."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from alerter.actions.executors import ActionPlan
 from alerter.actions.notes import EXHAUSTED, INEFFECTIVE
+from alerter.rules.alert import Alert
 
 from .conftest import T0, Harness, alert, fire, resolve, run_ticks
 
@@ -488,3 +489,52 @@ actions:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def _left_running_by_a_crash(harness: Harness, a: Alert, at: float) -> None:
+    """The row a run cut by a crash leaves: recorded as running, never finished."""
+    assert harness.store is not None
+    with harness.store.transaction() as db:
+        db.execute(
+            "INSERT INTO action_history (time, action, target, fingerprint, alertname, outcome,"
+            " dry_run, detail) VALUES (?, 'restart-web', 'web.service', ?, 'WebErrors',"
+            " 'running', 0, 'restarted web.service')",
+            (at, a.fingerprint),
+        )
+
+
+def test_a_run_a_crash_cut_short_is_marked_interrupted_at_start_and_still_counts(
+    harness: Harness,
+) -> None:
+    a = alert(["restart-web"], unit="web.service")
+    harness.build(RESTART).stop()  # the state store of an earlier process
+    _left_running_by_a_crash(harness, a, T0)
+    r = harness.build(RESTART)  # the next start
+    (rec,) = r.history()
+    assert rec["outcome"] == "interrupted"
+    assert rec["detail"] == (
+        "restarted web.service: alerter stopped before it ended; whether it took effect is unknown"
+    )
+    assert harness.metric("restart-web", "interrupted") == 1
+    assert r.notes(a.fingerprint) == [
+        "restart web.service at 22:13 UTC was interrupted (alerter stopped before it ended; "
+        "whether it took effect is unknown), 1 of 3 in the last hour"
+    ]
+    # it may have run: the cooldown and the limit count it
+    r.handle([fire(a, T0 + 60)], T0 + 60)
+    assert harness.outcomes(r) == ["interrupted", "skipped_cooldown"]
+    r.stop()
+    harness.build(RESTART)  # marked once: a later start finds nothing to mark
+    assert harness.metric("restart-web", "interrupted") == 1
+
+
+def test_a_run_still_in_progress_is_not_marked_interrupted_by_a_reload(harness: Harness) -> None:
+    slow = BlockingExecutor()
+    r = harness.build(RESTART, executors={"systemd": slow})
+    r.handle([fire(alert(["restart-web"], unit="web.service"), T0)], T0)
+    assert slow.started.wait(5)
+    r2 = harness.build(RESTART)  # a reload: a new runner, in the same process, while it runs
+    assert [x["outcome"] for x in r2.history()] == ["running"]
+    slow.release.set()
+    assert harness.outcomes(r) == ["ok"]
+    assert harness.metric("restart-web", "interrupted") == 0
