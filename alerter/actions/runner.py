@@ -10,7 +10,7 @@ whether an action helped, and raising synthetic alerts when it did not, is `esca
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -77,6 +77,7 @@ class ActionRunner:
             self.actions, store=store, history_db=self.history_db, emit=emit, dry_run=dry_run
         )
         self._skips: dict[tuple[str, str, str, str], float] = {}
+        self._rate_rows: dict[str, _RateLimitedRow] = {}  # action -> this minute's row
         self._orphans: dict[str, float] = {}
         self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
         self._orphan_check = float("-inf")
@@ -213,8 +214,7 @@ class ActionRunner:
             self._not_before[plan.key] = window[0] + action.limit.within
             return
         if self.history_db.count_all_since(now - 60.0) >= self.actions_per_minute:
-            detail = f"global.actions_per_minute ({self.actions_per_minute}) reached"
-            self._skip(action, plan.target, alert, h.RATE_LIMITED, detail, now)
+            self._rate_limited(action, plan.target, alert, now)
             return
         self._run(plan, now, dry)
 
@@ -333,6 +333,43 @@ class ActionRunner:
         )
 
     # --- limits -----------------------------------------------------------------------------
+
+    def _rate_limited(self, action: ActionConfig, target: str, alert: Alert, now: float) -> None:
+        """A refusal by the global cap: counted every time, recorded as one row per action and
+        cooldown (at least a minute, the cap's window), whose detail keeps the count: a storm of
+        new targets is one row, not one each."""
+        self.metrics.actions.labels(action.name, h.RATE_LIMITED).inc()
+        detail = f"global.actions_per_minute ({self.actions_per_minute}) reached"
+        row = self._rate_rows.get(action.name)
+        if row is not None and now - row.since < max(action.cooldown, 60.0):
+            row.refused += 1
+            self.history_db.finish(
+                row.id,
+                h.RATE_LIMITED,
+                f"{detail}; {row.refused} refused since {clock_time(row.since)}, the last on "
+                f"{target}",
+            )
+            return
+        dry = self.dry_run or action.dry_run
+        rid = self.history_db.add(
+            now,
+            action.name,
+            target,
+            alert.fingerprint,
+            alert.alertname,
+            h.RATE_LIMITED,
+            dry,
+            detail,
+        )
+        self._rate_rows[action.name] = _RateLimitedRow(rid, now)
+        log.warning(
+            "action_skipped",
+            action=action.name,
+            target=target,
+            outcome=h.RATE_LIMITED,
+            detail=detail,
+            fingerprint=alert.fingerprint,
+        )
 
     def _exhausted(
         self, plan: ActionPlan, window: list[float], now: float, dry: bool, repeat: bool
@@ -471,6 +508,13 @@ class ActionRunner:
                     throttle.set(action.spec)
                 except ActionError as e:
                     log.warning("throttle_reapply_failed", action=action.name, error=str(e))
+
+
+@dataclass(slots=True)
+class _RateLimitedRow:
+    id: int
+    since: float
+    refused: int = 1
 
 
 def _template_target(action: ActionConfig) -> str:

@@ -538,3 +538,28 @@ def test_a_run_still_in_progress_is_not_marked_interrupted_by_a_reload(harness: 
     slow.release.set()
     assert harness.outcomes(r) == ["ok"]
     assert harness.metric("restart-web", "interrupted") == 0
+
+
+def test_a_storm_of_refusals_by_the_global_cap_is_one_row_per_cooldown_and_all_counted(
+    harness: Harness,
+) -> None:
+    r = harness.build(RESTART, actions_per_minute=2)
+    alerts = [alert(["restart-web"], unit=f"web{i}.service") for i in range(50)]
+    r.handle([fire(a, T0) for a in alerts], T0)
+    assert harness.outcomes(r) == ["ok", "ok", "rate_limited"]
+    assert harness.metric("restart-web", "rate_limited") == 48
+    (row,) = [x for x in r.history() if x["outcome"] == "rate_limited"]
+    assert row["target"] == "web2.service"
+    assert row["detail"] == (
+        "global.actions_per_minute (2) reached; 48 refused since 22:13 UTC, the last on "
+        "web49.service"
+    )
+    later = [alert(["restart-web"], unit=f"db{i}.service") for i in range(5)]
+    r.handle([fire(a, T0 + 30) for a in later], T0 + 30)  # within the cooldown: the same row
+    assert harness.metric("restart-web", "rate_limited") == 48 + 5
+    r.handle([fire(a, T0 + 301) for a in later], T0 + 301)  # after it: a row of its own
+    assert harness.outcomes(r) == ["ok", "ok", "rate_limited", "ok", "ok", "rate_limited"]
+    assert harness.metric("restart-web", "rate_limited") == 48 + 5 + 3
+    assert r.history()[0]["detail"] == (
+        "global.actions_per_minute (2) reached; 3 refused since 22:18 UTC, the last on db4.service"
+    )
