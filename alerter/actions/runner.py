@@ -9,6 +9,7 @@ whether an action helped, and raising synthetic alerts when it did not, is `esca
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -80,6 +81,8 @@ class ActionRunner:
         self._rate_rows: dict[str, _RateLimitedRow] = {}  # action -> this minute's row
         self._orphans: dict[str, float] = {}
         self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
+        # (plan key, not before) from the workers, for the main loop to move into _not_before
+        self._refused_at_run: deque[tuple[str, float]] = deque()
         self._orphan_check = float("-inf")
         self._next_prune = float("-inf")
         self.retention = max([RETENTION, *(a.limit.within for a in actions)])
@@ -174,6 +177,9 @@ class ActionRunner:
         return out
 
     def _decide(self, action: ActionConfig, alert: Alert, now: float, *, repeat: bool) -> None:
+        while self._refused_at_run:
+            key, after = self._refused_at_run.popleft()
+            self._not_before[key] = max(after, self._not_before.get(key, 0.0))
         try:
             plan = render_plan(action, alert, self.protected)
         except ProtectedUnitError as e:
@@ -256,10 +262,11 @@ class ActionRunner:
             fingerprint=alert.fingerprint,
         )
         self._workers.submit(
-            plan.key, Job(lambda: self._execute(rid, plan), lambda: self._cancelled(rid, plan))
+            plan.key,
+            Job(lambda: self._execute(rid, plan, now), lambda: self._cancelled(rid, plan)),
         )
 
-    def _execute(self, rid: int, plan: ActionPlan) -> None:
+    def _execute(self, rid: int, plan: ActionPlan, decided: float) -> None:
         action = plan.action
         executor = self.executors[action.type]
         try:
@@ -282,6 +289,11 @@ class ActionRunner:
         if outcome == h.OK:
             what = plan.undo_state.get("what") or describe(action, plan.target, False)
             detail = f"{what}: {detail}" if detail else what
+        elif outcome == h.REFUSED_PROTECTED:
+            # Not a run, so no cooldown follows it; not retried on every tick either, but, as a
+            # refusal found when the target is rendered, once per cooldown. Set before the row
+            # stops being `running` (which holds the cooldown meanwhile).
+            self._refused_at_run.append((plan.key, decided + max(action.cooldown, 60.0)))
         self.history_db.finish(rid, outcome, detail)
         self.metrics.actions.labels(action.name, outcome).inc()
         (log.info if outcome == h.OK else log.warning)(

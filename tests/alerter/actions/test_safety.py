@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from alerter.actions.executors import ActionPlan
 from alerter.actions.notes import EXHAUSTED, INEFFECTIVE
 from alerter.rules.alert import Alert
@@ -563,3 +565,50 @@ def test_a_storm_of_refusals_by_the_global_cap_is_one_row_per_cooldown_and_all_c
     assert r.history()[0]["detail"] == (
         "global.actions_per_minute (2) reached; 3 refused since 22:18 UTC, the last on db4.service"
     )
+
+
+def test_a_refusal_found_at_run_time_is_recorded_once_per_cooldown_not_every_tick(
+    harness: Harness,
+) -> None:
+    # the alias is only found protected when the run asks systemd for the unit's names
+    harness.units.properties["dbus-org.freedesktop.login1.service"] = {
+        "Id": "systemd-logind.service",
+        "Names": "systemd-logind.service dbus-org.freedesktop.login1.service",
+    }
+    r = harness.build(RESTART)
+    a = alert(["restart-web"], unit="dbus-org.freedesktop.login1")
+    r.handle([fire(a, T0)], T0)
+    run_ticks(r, harness.clock, [a], 590, step=10)
+    assert harness.units.operations() == []
+    # as a refusal found when the unit is rendered (ssh): at T0 and a cooldown later
+    assert harness.outcomes(r) == ["refused_protected", "refused_protected"]
+    assert [x["time"] for x in reversed(r.history())] == [
+        "2023-11-14T22:13:20.000Z",
+        "2023-11-14T22:18:20.000Z",
+    ]
+    assert harness.metric("restart-web", "refused_protected") == 2
+
+
+def test_a_signal_refused_at_run_time_is_recorded_once_per_cooldown(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alerter.actions import executors
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        (tmp_path / "app.pid").write_text(f"{proc.pid}\n")
+        monkeypatch.setattr(executors, "units_of_pid", lambda pid: ["dbus.service"])
+        monkeypatch.setattr(executors, "own_units", frozenset)
+        r = harness.build(f"""
+actions:
+  - {{name: hup, type: signal, pidfile: {tmp_path / "app.pid"}, signal: HUP, cooldown: 2m}}
+""")
+        a = alert(["hup"])
+        r.handle([fire(a, T0)], T0)
+        run_ticks(r, harness.clock, [a], 230, step=5)
+        assert harness.outcomes(r) == ["refused_protected", "refused_protected"]
+        assert harness.metric("hup", "refused_protected") == 2
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
