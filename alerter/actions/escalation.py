@@ -136,10 +136,15 @@ class Escalator:
         return set(self.store.kv_items(SYNTHETIC_NS))
 
     def forget(self, fingerprint: str, now: float) -> None:
-        """The alert resolved: drop its verify deadlines and lower its synthetic alerts."""
+        """The alert resolved: drop its verify deadlines and lower its "ineffective" alerts.
+
+        An "exhausted" alert stays: it says the action will not run again before its window
+        has room, which a resolve does not change (the alert may fire again at once), so
+        `resume_exhausted` lowers it when the window frees.
+        """
         self.forget_verify(fingerprint)
         for key, entry in self.store.kv_items(SYNTHETIC_NS).items():
-            if entry.get("source") == fingerprint:
+            if entry.get("source") == fingerprint and entry.get("kind") != EXHAUSTED:
                 self._lower(key, entry, now)
 
     def _raise(self, kind: str, plan: ActionPlan, summary: str, now: float) -> None:

@@ -409,7 +409,8 @@ class ActionRunner:
         self.escalator.exhausted(plan, window, now)
 
     def _forget(self, fingerprint: str, now: float) -> None:
-        """The alert resolved: drop its verify deadlines and lower its synthetic alerts.
+        """The alert resolved: drop its verify deadlines and lower its "ineffective" alerts
+        ("exhausted" ones stay until the limit's window has room: Escalator.forget).
 
         Its episode start stays, so the resolved notification's notes still show what was done.
         """
