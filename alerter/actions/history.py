@@ -288,6 +288,22 @@ class ActionHistory:
             times.append(float(rows[0][0]))
         return max(times, default=None)
 
+    def ran_for(self, action: str, fingerprint: str, since: float, dry_run: bool) -> bool:
+        """Whether `action` ran (or, in dry-run mode, would have) for the alert since `since`."""
+        outcomes = (*EXECUTED, DRY_RUN) if dry_run else EXECUTED
+        rows = self.store.query(
+            f"SELECT 1 FROM action_history WHERE fingerprint = ? AND time >= ? AND action = ?"
+            f" AND outcome IN ({','.join('?' * len(outcomes))}) LIMIT 1",
+            (fingerprint, since, action, *outcomes),
+        )
+        return bool(rows) or any(
+            r.action == action
+            and r.fingerprint == fingerprint
+            and r.time >= since
+            and r.outcome in outcomes
+            for r in self._held_records()
+        )
+
     def last_outcome(self, action: str, target: str, outcome: str) -> float | None:
         rows = self.store.query(
             "SELECT MAX(time) FROM action_history WHERE action = ? AND target = ? AND outcome = ?",

@@ -29,6 +29,7 @@ from alerter.actions.executors import (
     describe,
     render_plan,
 )
+from alerter.actions.firings import Firings
 from alerter.actions.notes import clock_time, note, span
 from alerter.actions.workers import Job, KeyedWorkers
 from alerter.config.values import format_duration
@@ -73,7 +74,11 @@ class ActionRunner:
         self.actions_per_minute = actions_per_minute
         self._workers = KeyedWorkers(workers)
         self.applied = AppliedStates(store)
-        self._episodes: dict[str, float] = {}  # fingerprint -> active_at of the firing episode
+        self.firings = Firings(
+            store, on_error=lambda operation: metrics.state_errors.labels("action_firings").inc()
+        )
+        # fingerprint -> the `repeat: false` actions that ran in the alert's firing
+        self._settled: dict[str, set[str]] = {}
         self.escalator = Escalator(
             self.actions, store=store, history_db=self.history_db, emit=emit, dry_run=dry_run
         )
@@ -97,9 +102,11 @@ class ActionRunner:
             if not alert.actions:
                 continue  # most alerts: nothing to decide, nothing to look up
             if t.state == "firing" and t.previous != "firing":
-                self._episodes[alert.fingerprint] = alert.active_at
+                actions = self._actions_of(alert, "firing")
+                self._settle(alert.fingerprint, None)
+                self.firings.fired(alert.fingerprint, now, _once(actions))
                 self.escalator.forget_verify(alert.fingerprint)
-                for action in self._actions_of(alert, "firing"):
+                for action in actions:
                     self._decide(action, alert, now, repeat=False)
             elif t.state == "resolved" and t.previous == "firing":
                 for action in self._actions_of(alert, "resolved"):
@@ -113,15 +120,16 @@ class ActionRunner:
         live = {a.fingerprint for a in firing_alerts if a.state == "firing"}
         self.escalator.resume_exhausted(now)
         for alert in firing_alerts:
-            if alert.state != "firing":
+            if alert.state != "firing" or not alert.actions:
                 continue
-            if alert.actions:
-                self._episodes.setdefault(alert.fingerprint, alert.active_at)
-            for action in self._actions_of(alert, "firing"):
+            actions = self._actions_of(alert, "firing")
+            self.firings.firing(alert.fingerprint, alert.active_at, _once(actions))
+            for action in actions:
                 if action.repeat:
                     self._decide(action, alert, now, repeat=True)
         self.escalator.check_verify(live, now)
         self._undo_orphans(live, now)
+        self.firings.sweep(live, now)
         if len(self._skips) > 10_000:
             self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
         if len(self._not_before) > 10_000:
@@ -136,8 +144,10 @@ class ActionRunner:
         return [r.to_json() for r in self.history_db.records(fingerprint, limit=limit)]
 
     def notes(self, fingerprint: str) -> list[str]:
-        """Lines for the alert's notifications: what was done (or would be) in this episode."""
-        since = self._episodes.get(fingerprint, self.clock.now() - 86400.0)
+        """Lines for the alert's notifications: what was done (or would be) in this firing."""
+        since = self.firings.since(fingerprint)
+        if since is None:
+            since = self.clock.now() - 86400.0
         out = []
         for rec in reversed(self.history_db.records(fingerprint, since=since, limit=20)):
             action = self.actions.get(rec.action)
@@ -191,6 +201,8 @@ class ActionRunner:
         if repeat and self._not_before.get(plan.key, 0.0) > now:
             return  # known to be cooling down or exhausted: spare the tick the queries
         dry = self.dry_run or action.dry_run
+        if self._ran_in_firing(action, alert, dry):
+            return  # `repeat: false`, and this firing (maybe read again after a crash) had it
         bans = self.executors.get(action.type)
         if isinstance(bans, BanExecutor):  # allowlist, already banned, bans in force cap
             if repeat and bans.lifted_by_hand(plan, dry):
@@ -224,8 +236,28 @@ class ActionRunner:
             return
         self._run(plan, now, dry)
 
+    def _ran_in_firing(self, action: ActionConfig, alert: Alert, dry: bool) -> bool:
+        """For a `repeat: false` action: whether it already ran in the alert's firing."""
+        if action.repeat or action.on != "firing":
+            return False
+        if action.name in self._settled.get(alert.fingerprint, ()):
+            return True
+        since = self.firings.since(alert.fingerprint)
+        if since is None or not self.history_db.ran_for(action.name, alert.fingerprint, since, dry):
+            return False
+        self._settle(alert.fingerprint, action)
+        return True
+
+    def _settle(self, fingerprint: str, action: ActionConfig | None) -> None:
+        """A `repeat: false` action ran in the firing (None: a new firing starts)."""
+        if action is None:
+            self._settled.pop(fingerprint, None)
+        elif not action.repeat and action.on == "firing":
+            self._settled.setdefault(fingerprint, set()).add(action.name)
+
     def _run(self, plan: ActionPlan, now: float, dry: bool) -> None:
         action, alert = plan.action, plan.alert
+        self._settle(alert.fingerprint, action)
         bans = self.executors.get(action.type)
         if isinstance(bans, BanExecutor):  # its length, recorded, dry or not
             plan = bans.decide(plan, dry, now)
@@ -412,10 +444,10 @@ class ActionRunner:
         """The alert resolved: drop its verify deadlines and lower its "ineffective" alerts
         ("exhausted" ones stay until the limit's window has room: Escalator.forget).
 
-        Its episode start stays, so the resolved notification's notes still show what was done.
+        Its firing's start stays, so the resolved notification's notes still show what was done.
         """
-        if len(self._episodes) > 10_000:
-            self._episodes = {k: v for k, v in self._episodes.items() if now - v < 86400.0}
+        self.firings.resolved(fingerprint, now)
+        self._settle(fingerprint, None)
         self.escalator.forget(fingerprint, now)
 
     # --- applied state and its undo ---------------------------------------------------------
@@ -528,6 +560,11 @@ class _RateLimitedRow:
     id: int
     since: float
     refused: int = 1
+
+
+def _once(actions: Sequence[ActionConfig]) -> bool:
+    """Whether one of the actions runs once per firing (so the firing's start is kept)."""
+    return any(not a.repeat for a in actions)
 
 
 def _template_target(action: ActionConfig) -> str:

@@ -612,3 +612,34 @@ actions:
     finally:
         proc.kill()
         proc.wait()
+
+
+ONCE = RESTART.replace("cooldown: 5m", "cooldown: 0s\n    repeat: false")
+
+
+def test_repeat_false_runs_once_per_firing_across_a_crash_and_the_replay(
+    harness: Harness,
+) -> None:
+    r = harness.build(ONCE)
+    a = alert(["restart-web"], unit="web.service", active_at=T0)
+    r.handle([fire(a, T0)], T0)
+    assert harness.outcomes(r) == ["ok"]
+    r.stop()  # a crash: the checkpoint before the firing is all the engine has
+    r2 = harness.build(ONCE)
+    # the lines since that checkpoint are read again: the alert fires again, becoming pending
+    # at the time of the replay, but it is the same firing (it never resolved)
+    replayed = alert(["restart-web"], unit="web.service", active_at=T0 + 30)
+    r2.handle([fire(replayed, T0 + 30)], T0 + 30)
+    run_ticks(r2, harness.clock, [replayed], 120, step=10)
+    assert harness.units.operations() == [("restart", "web.service")]
+    assert harness.outcomes(r2) == ["ok"]
+    assert r2.notes(a.fingerprint) == [
+        "restarted web.service at 22:13 UTC, 1 of 3 in the last hour"
+    ]
+    # a firing after a resolve is a new one
+    now = harness.clock.now()
+    r2.handle([resolve(replayed, now)], now)
+    again = alert(["restart-web"], unit="web.service", active_at=now + 60)
+    r2.handle([fire(again, now + 60)], now + 60)
+    assert harness.outcomes(r2) == ["ok", "ok"]
+    assert len(harness.units.operations()) == 2

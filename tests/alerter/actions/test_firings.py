@@ -1,0 +1,54 @@
+"""The runner's firings: kept across a restart until the alert resolves, or goes stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alerter.actions.firings import FIRINGS_NS, STALE_AFTER, Firings
+from alerter.store.db import StateStore
+
+from .conftest import T0
+
+
+def test_a_firing_that_never_resolved_goes_on_after_a_restart(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    try:
+        errors: list[str] = []
+        Firings(store, errors.append).fired("fp", T0, keep=True)
+        again = Firings(store, errors.append)  # the next process
+        assert again.fired("fp", T0 + 30, keep=True) == T0
+        again.resolved("fp", T0 + 60)
+        assert store.kv_items(FIRINGS_NS) == {}
+        assert again.since("fp") == T0  # for the resolved notification's notes
+        assert Firings(store, errors.append).fired("fp", T0 + 90, keep=True) == T0 + 90
+        assert errors == []
+    finally:
+        store.close()
+
+
+def test_only_alerts_with_a_once_per_firing_action_are_stored(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    try:
+        firings = Firings(store, lambda operation: None)
+        assert firings.fired("fp", T0, keep=False) == T0
+        assert firings.firing("fp", T0 - 5, keep=False) == T0
+        assert store.kv_items(FIRINGS_NS) == {}
+    finally:
+        store.close()
+
+
+def test_a_stored_firing_whose_alert_neither_fires_nor_resolves_is_dropped_in_time(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "state")
+    try:
+        Firings(store, lambda operation: None).fired("gone", T0, keep=True)
+        Firings(store, lambda operation: None).fired("live", T0, keep=True)
+        firings = Firings(store, lambda operation: None)
+        firings.sweep({"live"}, T0 + 10)
+        firings.sweep({"live"}, T0 + 10 + STALE_AFTER - 60)
+        assert set(store.kv_items(FIRINGS_NS)) == {"gone", "live"}
+        firings.sweep({"live"}, T0 + 10 + STALE_AFTER)
+        assert set(store.kv_items(FIRINGS_NS)) == {"live"}
+    finally:
+        store.close()
