@@ -77,7 +77,8 @@ class ActionRunner:
         self.firings = Firings(
             store, on_error=lambda operation: metrics.state_errors.labels("action_firings").inc()
         )
-        # fingerprint -> the `repeat: false` actions that ran in the alert's firing
+        # fingerprint -> the `repeat: false` actions with nothing left to do in the alert's
+        # firing: they ran in it, or its labels give them a target they refuse
         self._settled: dict[str, set[str]] = {}
         self.escalator = Escalator(
             self.actions, store=store, history_db=self.history_db, emit=emit, dry_run=dry_run
@@ -124,12 +125,17 @@ class ActionRunner:
                 continue
             actions = self._actions_of(alert, "firing")
             self.firings.firing(alert.fingerprint, alert.active_at, _once(actions))
+            settled = self._settled.get(alert.fingerprint, ())
             for action in actions:
-                if action.repeat:
+                # `repeat: false`: until it has run in this firing (a cooldown, the limit or the
+                # global cap may have held it back when the alert started firing)
+                if action.repeat or action.name not in settled:
                     self._decide(action, alert, now, repeat=True)
         self.escalator.check_verify(live, now)
         self._undo_orphans(live, now)
         self.firings.sweep(live, now)
+        if len(self._settled) > 10_000:
+            self._settled = {k: v for k, v in self._settled.items() if k in live}
         if len(self._skips) > 10_000:
             self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
         if len(self._not_before) > 10_000:
@@ -193,9 +199,11 @@ class ActionRunner:
         try:
             plan = render_plan(action, alert, self.protected)
         except ProtectedUnitError as e:
+            self._settle(alert.fingerprint, action)
             self._skip(action, _template_target(action), alert, h.REFUSED_PROTECTED, str(e), now)
             return
         except ValueError as e:
+            self._settle(alert.fingerprint, action)
             self._skip(action, _template_target(action), alert, h.INVALID_TARGET, str(e), now)
             return
         if repeat and self._not_before.get(plan.key, 0.0) > now:
@@ -249,7 +257,8 @@ class ActionRunner:
         return True
 
     def _settle(self, fingerprint: str, action: ActionConfig | None) -> None:
-        """A `repeat: false` action ran in the firing (None: a new firing starts)."""
+        """A `repeat: false` action has nothing left to do in the firing (None: a new firing
+        starts, and each of the alert's actions has its run to do again)."""
         if action is None:
             self._settled.pop(fingerprint, None)
         elif not action.repeat and action.on == "firing":

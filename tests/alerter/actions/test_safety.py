@@ -643,3 +643,55 @@ def test_repeat_false_runs_once_per_firing_across_a_crash_and_the_replay(
     r2.handle([fire(again, now + 60)], now + 60)
     assert harness.outcomes(r2) == ["ok", "ok"]
     assert len(harness.units.operations()) == 2
+
+
+def test_repeat_false_skipped_by_the_cooldown_runs_once_the_cooldown_has_passed(
+    harness: Harness,
+) -> None:
+    r = harness.build(RESTART.replace("cooldown: 5m", "cooldown: 5m\n    repeat: false"))
+    a = alert(["restart-web"], unit="web.service", path="/a")
+    b = alert(["restart-web"], unit="web.service", path="/b")
+    c = alert(["restart-web"], unit="web.service", path="/c")
+    r.handle([fire(a, T0)], T0)
+    r.handle([fire(b, T0 + 60), fire(c, T0 + 60)], T0 + 60)
+    assert harness.outcomes(r) == ["ok", "skipped_cooldown", "skipped_cooldown"]
+    harness.clock.advance(60)
+    run_ticks(r, harness.clock, [a, b, c], 100, step=10)
+    now = harness.clock.now()
+    r.handle([resolve(c, now)], now)  # c resolved before the cooldown passed: nothing owed
+    run_ticks(r, harness.clock, [a, b], 900, step=10)
+    # b ran once, as soon as the cooldown after a's run had passed; a did not run again
+    assert harness.outcomes(r) == ["ok", "skipped_cooldown", "skipped_cooldown", "ok"]
+    (late,) = [x for x in r.history() if x["outcome"] == "ok" and x["fingerprint"] == b.fingerprint]
+    assert late["time"] == "2023-11-14T22:18:20.000Z"
+    assert len(harness.units.operations()) == 2
+
+
+def test_repeat_false_still_owed_after_a_restart_runs_once_and_a_done_one_does_not_rerun(
+    harness: Harness,
+) -> None:
+    text = RESTART.replace("cooldown: 5m", "cooldown: 5m\n    repeat: false")
+    r = harness.build(text)
+    a = alert(["restart-web"], unit="web.service", path="/a")
+    b = alert(["restart-web"], unit="web.service", path="/b")
+    r.handle([fire(a, T0)], T0)
+    r.handle([fire(b, T0 + 60)], T0 + 60)
+    assert harness.outcomes(r) == ["ok", "skipped_cooldown"]
+    r.stop()
+    r2 = harness.build(text)  # both still firing in the restored engine: no transitions
+    harness.clock.advance(60)
+    run_ticks(r2, harness.clock, [a, b], 900, step=10)
+    assert harness.outcomes(r2) == ["ok", "skipped_cooldown", "ok"]
+    assert len(harness.units.operations()) == 2
+
+
+def test_repeat_false_refused_for_its_target_is_recorded_once_per_firing(
+    harness: Harness,
+) -> None:
+    r = harness.build(ONCE)
+    a = alert(["restart-web"])  # no unit label: the target cannot be rendered
+    b = alert(["restart-web"], unit="ssh", x="1")  # a protected unit
+    r.handle([fire(a, T0), fire(b, T0)], T0)
+    run_ticks(r, harness.clock, [a, b], 900, step=10)
+    assert sorted(harness.outcomes(r)) == ["invalid_target", "refused_protected"]
+    assert harness.units.operations() == []
