@@ -124,12 +124,20 @@ def _yearless(fmt: str, clock: Callable[[], float]) -> TimeFn:
 
 
 def guess_year(dt: datetime, now: float) -> float:
-    """`dt` (its year ignored) in the year that puts it closest before `now`: this year's, or
-    last year's when this year's is more than FUTURE ahead (a line stamped Dec 31 read on Jan
-    1 was written last year). Raises ValueError for Feb 29 in a year without one."""
+    """`dt` (a local time, its year ignored) as the latest reading not more than FUTURE ahead
+    of `now`: this year's, or last year's when this year's is ahead (a line stamped Dec 31
+    read on Jan 1 was written last year). In the hour a DST fall-back repeats, both passes
+    are readings (fold 0 and 1): a line of the second pass is not an hour old. Raises
+    ValueError for Feb 29 in a year without one."""
     year = time.localtime(now).tm_year
-    t = dt.replace(year=year).timestamp()
-    return dt.replace(year=year - 1).timestamp() if t > now + FUTURE else t
+    limit = now + FUTURE
+    for y in (year, year - 1):
+        d = dt.replace(year=y)
+        t0 = d.timestamp()
+        t1 = d.replace(fold=1).timestamp()  # == t0 but in a repeated (or skipped) hour
+        if t0 <= limit or t1 <= limit:
+            return max(t for t in (t0, t1) if t <= limit)
+    raise ValueError(f"no reading of {dt} before {now}")  # (not reached: last year's is)
 
 
 def _strptime(fmt: str, clock: Callable[[], float] = time.time) -> TimeFn:

@@ -26,6 +26,7 @@ __all__ = [
     "REPO",
     "HTTPReceiver",
     "Sandbox",
+    "local_tz",
     "receiving",
     "require",
     "stop_process",
@@ -233,6 +234,20 @@ def receiving() -> Iterator[HTTPReceiver]:
 def http_receiver() -> Iterator[HTTPReceiver]:
     with receiving() as rec:
         yield rec
+
+
+@pytest.fixture
+def local_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Set the process's local time zone (`local_tz("America/New_York")`): TZ and tzset, undone
+    (and tzset again) after the test, so a test about local time does not depend on the host's."""
+
+    def set_tz(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_tz
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -125,3 +126,23 @@ def test_a_directive_strptime_does_not_know_is_refused(fmt: str, said: str) -> N
     with pytest.raises(ValueError) as e:
         check_time_format(fmt)
     assert str(e.value) == f"time_format {fmt!r}: {said}"
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=UTC).timestamp()
+
+
+def test_a_stamp_of_the_repeated_hour_is_read_as_the_pass_now_in(
+    local_tz: Callable[[str], None],
+) -> None:
+    # DST fall-back in New York, 2025-11-02: 01:00-01:59 local happens twice (EDT, then EST)
+    from alerter.collectors.timefmt import syslog_time
+
+    local_tz("America/New_York")
+    second_pass = utc(2025, 11, 2, 6, 5, 30)  # 01:05:30 EST
+    assert second_pass - syslog_time("Nov  2 01:05:00", second_pass) == 30  # was 3630
+    first_pass = utc(2025, 11, 2, 5, 5, 30)  # 01:05:30 EDT
+    assert first_pass - syslog_time("Nov  2 01:05:00", first_pass) == 30
+    # a yearless strptime format takes the same rule
+    parse = time_parser("%b %d %H:%M:%S", clock=lambda: second_pass)
+    assert parse("Nov 02 01:05:00") == second_pass - 30
