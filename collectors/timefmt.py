@@ -2,10 +2,11 @@
 
 Formats: `epoch` (seconds, fractions allowed), `epoch_ms`, `rfc3339` (ISO 8601), a strptime
 format (`%d/%b/%Y:%H:%M:%S %z`), or auto-detection when no format is given. Timestamps without a
-zone are local time. Syslog's year-less `Mmm dd hh:mm:ss` gets the year that puts it closest
-before "now" (a line stamped Dec 31 read on Jan 1 belongs to last year): a stamp more than
-FUTURE (5 minutes) ahead of now was written last year, so a year-old log read from its start
-is not taken for lines of the coming hours or days (DESIGN "Event time"). A strptime format with
+zone are local time. Syslog's year-less `Mmm dd hh:mm:ss` is read as the latest date not more
+than FUTURE (5 minutes) ahead of "now" (`guess_year`): a line stamped Dec 31 read on Jan 1
+belongs to last year, one stamped Jan 1 00:00:10 read at Dec 31 23:59:30 to next year, and a
+year-old log read from its start is not taken for lines of the coming hours or days (DESIGN
+"Event time"). A strptime format with
 a month and a day but no year (dovecot's `%b %d %H:%M:%S`) gets the same year, not strptime's
 1900.
 
@@ -125,19 +126,23 @@ def _yearless(fmt: str, clock: Callable[[], float]) -> TimeFn:
 
 def guess_year(dt: datetime, now: float) -> float:
     """`dt` (a local time, its year ignored) as the latest reading not more than FUTURE ahead
-    of `now`: this year's, or last year's when this year's is ahead (a line stamped Dec 31
-    read on Jan 1 was written last year). In the hour a DST fall-back repeats, both passes
-    are readings (fold 0 and 1): a line of the second pass is not an hour old. Raises
-    ValueError for Feb 29 in a year without one."""
+    of `now`: next year's (a line stamped Jan 1 00:00:10 read at Dec 31 23:59:30, its
+    writer's clock a little ahead), this year's, or last year's (a line stamped Dec 31 read
+    on Jan 1 was written last year). In the hour a DST fall-back repeats, both passes are
+    readings (fold 0 and 1): a line of the second pass is not an hour old. Raises ValueError
+    when no reading is (Feb 29 with none in the year before)."""
     year = time.localtime(now).tm_year
     limit = now + FUTURE
-    for y in (year, year - 1):
-        d = dt.replace(year=y)
+    for y in (year + 1, year, year - 1):
+        try:
+            d = dt.replace(year=y)
+        except ValueError:  # Feb 29 in a year without one
+            continue
         t0 = d.timestamp()
         t1 = d.replace(fold=1).timestamp()  # == t0 but in a repeated (or skipped) hour
         if t0 <= limit or t1 <= limit:
             return max(t for t in (t0, t1) if t <= limit)
-    raise ValueError(f"no reading of {dt} before {now}")  # (not reached: last year's is)
+    raise ValueError(f"{dt:%b %d} was not within the year before {now}")
 
 
 def _strptime(fmt: str, clock: Callable[[], float] = time.time) -> TimeFn:

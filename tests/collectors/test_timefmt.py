@@ -146,3 +146,19 @@ def test_a_stamp_of_the_repeated_hour_is_read_as_the_pass_now_in(
     # a yearless strptime format takes the same rule
     parse = time_parser("%b %d %H:%M:%S", clock=lambda: second_pass)
     assert parse("Nov 02 01:05:00") == second_pass - 30
+
+
+def test_a_stamp_just_after_new_year_read_just_before_it_is_next_year_s(
+    local_tz: Callable[[str], None],
+) -> None:
+    # the writer's clock 40 s ahead of the daemon's at New Year: within the 5 minutes allowed
+    from alerter.collectors.timefmt import syslog_time
+
+    local_tz("UTC")
+    now = utc(2025, 12, 31, 23, 59, 30)
+    assert syslog_time("Jan  1 00:00:10", now) == now + 40  # was a year ago
+    assert syslog_time("Dec 31 23:59:00", now) == now - 30
+    assert syslog_time("Jan  1 00:10:00", now) == utc(2025, 1, 1, 0, 10)  # 10 min ahead: old
+    # Feb 29 read in a year without one: the last Feb 29 when it is within a year
+    assert syslog_time("Feb 29 10:00:00", utc(2025, 1, 10)) == utc(2024, 2, 29, 10)
+    assert syslog_time("Feb 29 10:00:00", utc(2026, 1, 10)) is None
