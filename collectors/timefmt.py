@@ -13,7 +13,8 @@ a month and a day but no year (dovecot's `%b %d %H:%M:%S`) gets the same year, n
 Every parser keeps a cache by timestamp text: a log's lines share their second, and strptime
 costs several microseconds, a dict lookup tens of nanoseconds. The cache is bounded (cleared when
 full); one whose values depend on the clock (year-less syslog) is cleared as well when, at a miss,
-the clock has moved an hour since it was started.
+the clock has moved an hour since it was started, and does not keep a time of the hour a DST
+fall-back repeats (`Unsure`: the text means another time an hour later).
 """
 
 from __future__ import annotations
@@ -124,6 +125,14 @@ def _yearless(fmt: str, clock: Callable[[], float]) -> TimeFn:
     return parse
 
 
+class Unsure(float):
+    """A time read from a stamp that means two times (the hour a DST fall-back repeats), as
+    of when it was read: a TimeCache does not keep it, so the second pass's line of that text
+    is not given the first pass's time."""
+
+    __slots__ = ()
+
+
 def guess_year(dt: datetime, now: float) -> float:
     """`dt` (a local time, its year ignored) as the latest reading not more than FUTURE ahead
     of `now`: next year's (a line stamped Jan 1 00:00:10 read at Dec 31 23:59:30, its
@@ -141,7 +150,8 @@ def guess_year(dt: datetime, now: float) -> float:
         t0 = d.timestamp()
         t1 = d.replace(fold=1).timestamp()  # == t0 but in a repeated (or skipped) hour
         if t0 <= limit or t1 <= limit:
-            return max(t for t in (t0, t1) if t <= limit)
+            t = max(t for t in (t0, t1) if t <= limit)
+            return t if t0 == t1 else Unsure(t)
     raise ValueError(f"{dt:%b %d} was not within the year before {now}")
 
 
@@ -283,7 +293,10 @@ class TimeCache(dict[Any, "float | None"]):
             now = self._clock()
             if not 0.0 <= now - self._since < _CLOCK_SLACK:
                 self._reset(now)
-        value = self[text] = self._fn(text)
+        value = self._fn(text)
+        if type(value) is Unsure:  # (a time of the repeated hour: read it again next time)
+            return float(value)
+        self[text] = value
         return value
 
     def _reset(self, now: float | None = None) -> None:

@@ -162,3 +162,23 @@ def test_a_stamp_just_after_new_year_read_just_before_it_is_next_year_s(
     # Feb 29 read in a year without one: the last Feb 29 when it is within a year
     assert syslog_time("Feb 29 10:00:00", utc(2025, 1, 10)) == utc(2024, 2, 29, 10)
     assert syslog_time("Feb 29 10:00:00", utc(2026, 1, 10)) is None
+
+
+def test_the_cache_does_not_keep_a_repeated_hour_s_first_pass_for_the_second(
+    local_tz: Callable[[str], None],
+) -> None:
+    # a busy log's every second of 01:00-01:59 is read in both passes, within the hour the
+    # cache keeps its values: the second pass must not get the first pass's times
+    from alerter.collectors.syslog import SyslogParser
+
+    local_tz("America/New_York")
+    now = [utc(2025, 11, 2, 5, 5, 30)]  # 01:05:30 EDT
+    parser = SyslogParser(clock=lambda: now[0])
+    yearless = time_parser("%b %d %H:%M:%S", clock=lambda: now[0])
+    line = "Nov  2 01:05:00 h app: x"
+    assert parser.parse(line)[1] == parser.times([line])[0] == now[0] - 30
+    assert yearless("Nov 02 01:05:00") == now[0] - 30
+    now[0] += 3600  # 01:05:30 EST
+    assert parser.parse(line)[1] == parser.times([line])[0] == now[0] - 30
+    assert parser.spans(line) == [(1, len(line), now[0] - 30)]
+    assert yearless("Nov 02 01:05:00") == now[0] - 30
