@@ -50,8 +50,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerter.cli.replay import file_runs as _events
 from alerter.cli.replay import replay
+from alerter.cli.replayruns import file_runs as _events
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig, make_parser
 from alerter.rules.engine import Engine
