@@ -155,6 +155,28 @@ def guess_year(dt: datetime, now: float) -> float:
     raise ValueError(f"{dt:%b %d} was not within the year before {now}")
 
 
+def local_stamps(fmt: str | None) -> bool:
+    """Whether times of `fmt` (a parser's time_format; None: auto-detected, syslog's) may be
+    read from local stamps, without a zone: those a DST fall-back repeats."""
+    return fmt not in ("epoch", "epoch_ms") and (fmt is None or "%z" not in fmt)
+
+
+def repeated_hour(t: float, after: float) -> float:
+    """`t`, read from a local stamp, as the reading of its stamp that follows `after` (the
+    previous line's time in a log read in order). In the hour a DST fall-back repeats a stamp
+    has two readings an hour apart: the earlier one, unless it is more than FUTURE before
+    `after` (the log has gone on into the second pass). Any other time is `t`."""
+    try:
+        d = datetime.fromtimestamp(t)
+        shift = d.replace(fold=1 - d.fold).timestamp() - d.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return t
+    if abs(shift) < 1.0:  # one reading only
+        return t
+    early, late = (t, t + shift) if shift > 0 else (t + shift, t)
+    return early if early >= after - FUTURE else late
+
+
 def _strptime(fmt: str, clock: Callable[[], float] = time.time) -> TimeFn:
     if yearless(fmt):
         return _yearless(fmt, clock)

@@ -217,6 +217,7 @@ def replay(
 
 def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from alerter.collectors.parsers import make_parser
+    from alerter.collectors.timefmt import local_stamps
     from alerter.config.load import load_config
     from alerter.errors import ConfigError
 
@@ -286,7 +287,8 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         # a year-less stamp (syslog's) gets the year that puts it before the file's last write,
         # not before today: a log of Dec 4-8 last year, replayed on Dec 6, stays in order
         parser = make_parser(parser_cfg, functools.partial(float, os.stat(path).st_mtime))
-        streams.append(file_runs(name, path, parser, parser_cfg.type))
+        local = parser_cfg.type == "syslog" or local_stamps(parser_cfg.time_format)
+        streams.append(file_runs(name, path, parser, parser_cfg.type, local))
     summary = Summary()
     engine = Engine(cfg.rules, cfg.alert_labels(), LateCounter(summary))
     try:

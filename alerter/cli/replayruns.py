@@ -9,13 +9,16 @@ filters. The replay (alerter/cli/replay.py) merges the runs of all files by time
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from itertools import groupby
 from typing import Any
 
 from alerter.cli.replayfiles import ReplayError, blocks
 from alerter.collectors.journald import JournaldConfig
+from alerter.collectors.timefmt import repeated_hour
 from alerter.rules.events import LogBatch, LogEvent
+from alerter.rules.eventtime import FUTURE
 
 # (time, sequence, lines of that time): what each replayed file yields, in its order
 Run = tuple[float, int, LogBatch]
@@ -41,12 +44,17 @@ def untimed_parser(name: str, parser: Any) -> str | None:
     return None
 
 
-def file_runs(collector: str, path: str, parser: Any, ptype: str = "") -> Iterator[Run]:
+def file_runs(
+    collector: str, path: str, parser: Any, ptype: str = "", local: bool = False
+) -> Iterator[Run]:
     """(time, sequence, lines) for each run of consecutive lines with the same time; a line
     without a time takes the previous line's (the first timed line's, before it). A run is a
     LogBatch, each line parsed only when the engine looks at it; the syslog parser reads the
     runs in the block's text (`spans`: each run a slice of it, never split into lines).
-    ReplayError when the first block holds no line with a time the parser reads."""
+    `local`: the parser's times may come from local stamps (`local_stamps`): in the hour a
+    DST fall-back repeats, each is read in the pass that follows the line before it, as the
+    file was written (`repeated_hour`). ReplayError when the first block holds no line with a
+    time the parser reads."""
     from alerter.collectors.parsers import batch
 
     spans = getattr(parser, "spans", None)
@@ -67,7 +75,9 @@ def file_runs(collector: str, path: str, parser: Any, ptype: str = "") -> Iterat
                     f"collector {collector}'s {ptype or 'parser'} parser reads: check its "
                     f"`type`, `time_field` and `time_format` against the file's lines"
                 )
-        for t, start, end in _merged(ranges, last):
+            if local:  # (the first line: the first pass, if its stamp has two)
+                last = repeated_hour(last, -math.inf)
+        for t, start, end in _merged(ranges, last, local):
             n += 1
             if spans is not None:
                 yield t, n, batch(parser, collector, t, text=text[start:end])
@@ -100,12 +110,15 @@ def _line_ranges(times: list[float | None]) -> list[Range]:
     return out
 
 
-def _merged(ranges: list[Range], last: float) -> Iterator[tuple[float, int, int]]:
+def _merged(ranges: list[Range], last: float, local: bool) -> Iterator[tuple[float, int, int]]:
     """The ranges with a time each (a range without one takes the time before it), adjacent
-    ranges of one time joined."""
+    ranges of one time joined. `local`: a time more than FUTURE from the one before may be
+    a local stamp of a repeated hour read in the other pass (`repeated_hour`)."""
     run: tuple[float, int, int] | None = None
     for t, start, end in ranges:
         at = last if t is None else t
+        if local and abs(at - last) > FUTURE:  # (a gap or a step back: rare)
+            at = repeated_hour(at, last)
         last = at
         if run is not None and run[0] == at:
             run = (at, run[1], end)

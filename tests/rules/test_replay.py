@@ -352,3 +352,25 @@ def test_year_less_stamps_are_placed_before_the_files_last_write(
     fired = [(t["time"][:10], t["labels"]["ip"]) for t in got if t["state"] == "firing"]
     assert fired == [(f"{year}-12-0{d}", f"9.9.9.{d}") for d in (4, 5, 6, 7, 8)]
     assert "30 lines, 0 skipped (late)" in capsys.readouterr().err
+
+
+def test_a_log_across_a_dst_fall_back_is_replayed_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], local_tz: Callable[[str], None]
+) -> None:
+    # New York, 2025-11-02: 01:00-01:59 local twice. Syslog's local stamps of the second pass
+    # (01:05 after 01:55) were read in the first pass, 50 minutes back: skipped as late
+    local_tz("America/New_York")
+    write_logs(tmp_path)
+    stamps = ["01:45:00", "01:50:00", "01:55:00"]  # EDT (05:45Z...)
+    stamps += [f"01:05:{s}0" for s in range(5)]  # EST (06:05Z...)
+    stamps += ["01:59:59", "02:10:00"]  # EST (06:59:59Z, 07:10Z)
+    with open(tmp_path / "auth.log", "w") as f:
+        for s in stamps:
+            f.write(f"Nov  2 {s} h sshd[1]: Failed password for root from 9.9.9.9 port 22 ssh2\n")
+    written = datetime(2025, 11, 2, 12, tzinfo=UTC).timestamp()
+    os.utime(tmp_path / "auth.log", (written, written))
+    got = replay(tmp_path, f"auth={tmp_path}/auth.log")
+    assert "10 lines, 0 skipped (late)" in capsys.readouterr().err
+    # five within 10m: the EST ones (the EDT ones are an hour before)
+    fired = [t["time"] for t in got if t["state"] == "firing"]
+    assert fired == ["2025-11-02T06:05:40.000Z"]
