@@ -162,10 +162,16 @@ def _journal_events(path: str, cfg: JournaldConfig) -> Iterator[list[LogEvent]]:
                     f"{path}:{lineno}: not a journal entry in JSON: export the journal with "
                     f"`journalctl -o json` (one entry a line)"
                 )
-            if not str(entry.get("__REALTIME_TIMESTAMP", "")).isdigit():
+            stamp = entry.get("__REALTIME_TIMESTAMP")
+            if stamp is None:
                 raise ReplayError(
                     f"{path}:{lineno}: the entry has no __REALTIME_TIMESTAMP: export the "
                     f"journal with `journalctl -o json` (not json-seq/short), which keeps it"
+                )
+            if not str(stamp).isdigit():
+                raise ReplayError(
+                    f"{path}:{lineno}: the entry's __REALTIME_TIMESTAMP {stamp!r} is not a "
+                    f"number (microseconds since the epoch, as `journalctl -o json` writes it)"
                 )
             if reader._wanted(entry):  # the collector's own unit/identifier/priority filter
                 events.append(limited_event(entry, cfg.name, cfg.max_line_bytes)[0])

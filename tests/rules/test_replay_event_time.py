@@ -195,6 +195,13 @@ def test_journald_exports_are_replayed_at_their_entry_times(tmp_path: Path) -> N
     assert code == 2
     assert "__REALTIME_TIMESTAMP" in err and "journalctl -o json" in err
 
+    # present but not a number: said so (it was reported as missing)
+    bad = {"__REALTIME_TIMESTAMP": "abc", "MESSAGE": "x"}
+    (tmp_path / "journal.json").write_text(json.dumps(bad) + "\n")
+    code, _, err = run(tmp_path, f"journal={tmp_path}/journal.json")
+    assert code == 2
+    assert "__REALTIME_TIMESTAMP 'abc' is not a number" in err and "has no" not in err
+
 
 def test_a_collector_without_times_is_refused_with_how_to_fix_it(tmp_path: Path) -> None:
     setup(tmp_path)
