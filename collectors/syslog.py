@@ -1,4 +1,5 @@
-"""The syslog line parser: RFC 5424, and RFC 3164 as syslog daemons write it to files."""
+"""The syslog line parser: RFC 5424, RFC 3164 as syslog daemons write it to files, and
+daemontools' multilog lines (`@TAI64N`, the time in a label, then a syslog-like tag)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,28 @@ _RFC3164 = re.compile(
     r"(.*)\Z",
     re.S,
 )
+# daemontools' multilog `t` (runit's svlogd -t, s6-log `t` likewise): `@` + a TAI64N label, then
+# the program's line, which is `PROG[PID]: message` when the program logged through syslog's
+# conventions (dovecot-auth, vsftpd) and the message alone otherwise. No host.
+_TAI64N = re.compile(
+    r"@([0-9a-fA-F]{16})([0-9a-fA-F]{8}) "
+    r"(?:([^\s:\[\]]+)(?:\[([^\]\s]*)\])?: ?)?"
+    r"(.*)\Z",
+    re.S,
+)
+# A TAI64 label is 2^62 + seconds of TAI. daemontools writes its clock (UTC, that is) + 10 s,
+# TAI - UTC in 1970, and its tai64nlocal takes 10 s off again: leap seconds are counted by
+# neither (libtai's tai_unix). So do we: an s6-log label of a clock kept in TAI (skalibs built
+# to count leap seconds, TAI - UTC 37 s since 2017) is placed 27 s after its time.
+_TAI64_UNIX = (1 << 62) + 10
+
+
+def tai64n_time(secs: str, nanos: str) -> float | None:
+    """A TAI64N label's hex seconds and nanoseconds to epoch seconds (None before 1970)."""
+    t = int(secs, 16) - _TAI64_UNIX
+    return t + int(nanos, 16) / 1e9 if 0 <= t < 1 << 40 else None
+
+
 # What decides whether a line is RFC 3164 and its time: _RFC3164 matches a line exactly when
 # this prefix does (the optional tag and `(.*)\Z` match any rest), and then with the same time.
 # No line matches both this and _RFC5424 (after <PRI>, `\d{1,2} ` against `[A-Z]`/`\d{4}-`).
@@ -95,7 +118,8 @@ def _pri_fields(pri: str | None, fields: dict[str, str]) -> None:
 
 class SyslogParser:
     """RFC 5424, and RFC 3164 as written to files (`Mmm dd hh:mm:ss host tag[pid]: message`,
-    with or without `<PRI>`, or with an RFC 3339 timestamp as rsyslog writes it).
+    with or without `<PRI>`, or with an RFC 3339 timestamp as rsyslog writes it), and
+    daemontools' multilog files (`@TAI64N tag[pid]: message`, no host).
 
     Fields: host, program, pid, message; facility, severity, priority when a PRI is present;
     5424 adds msgid and structured_data (raw). Year-less timestamps are local time.
@@ -113,6 +137,8 @@ class SyslogParser:
             m = _RFC5424.match(line)
             if m is not None:
                 return self._rfc5424(m)
+        elif line.startswith("@"):
+            return _multilog(line)
         m = _RFC3164.match(line)
         if m is None:
             return None, None
@@ -143,7 +169,7 @@ class SyslogParser:
             line = lines[i]
             m = match(line)
             if m is None:
-                if line.startswith("<"):  # RFC 5424, or a line that does not parse
+                if line.startswith(("<", "@")):  # RFC 5424, multilog, or no time
                     out[i] = self.parse(line)[1]
                 i += 1
                 continue
@@ -177,7 +203,7 @@ class SyslogParser:
                 end = n
             m = match(text, pos, end)
             if m is None:
-                t = self.parse(text[pos:end])[1] if startswith("<", pos) else None
+                t = self.parse(text[pos:end])[1] if startswith(("<", "@"), pos) else None
                 out.append((1, end, t))
             else:
                 key = "\n" + text[pos : m.end()]
@@ -219,3 +245,17 @@ class SyslogParser:
                 fields[key] = value
         _pri_fields(pri, fields)
         return fields, None if ts == "-" else self._iso[ts]
+
+
+def _multilog(line: str) -> ParseResult:
+    """A multilog line: its TAI64N label's time, and program, pid, message as RFC 3164's."""
+    m = _TAI64N.match(line)
+    if m is None:
+        return None, None
+    secs, nanos, program, pid, message = m.groups()
+    fields: dict[str, str] = {"message": message}
+    if program is not None:
+        fields["program"] = program
+    if pid is not None:
+        fields["pid"] = pid
+    return fields, tai64n_time(secs, nanos)

@@ -46,6 +46,10 @@ OTHERS = (
     "garbage",
     "Dec  4 17:11:08",
     "Dec  4 17:11:08 ",
+    "@400000004c91b044077a9e94 dovecot-auth: pam_unix(dovecot:auth): authentication failure",
+    "@400000004c91b044077a9e95 plain output",
+    "@400000004c91b044077a9e9 too short",
+    "@40000000zz91b044077a9e94 x: not hex",
 )
 
 
@@ -102,3 +106,36 @@ def test_spans_read_the_times_of_a_text_as_its_lines_give_them() -> None:
         for (k, _, _), end in zip(p.spans(text), ends, strict=True):
             cum += k
             assert end == line_ends[cum - 1]
+
+
+def test_multilog_lines_are_placed_at_their_tai64n_label() -> None:
+    # daemontools' multilog: `@` + TAI64N (2^62 + 10 + unix seconds, as libtai writes and
+    # tai64nlocal reads it; then nanoseconds). They had no time: placed at read time, a 2010
+    # backlog read with start_at: beginning fired at once
+    line = (
+        "@400000004c91b044077a9e94 dovecot-auth: pam_unix(dovecot:auth): authentication "
+        "failure; logname= uid=0 euid=0 tty=dovecot ruser=web rhost=176.61.140.224"
+    )
+    at = 0x4C91B044 - 10 + 0x077A9E94 / 1e9  # 2010-09-16T05:50:50.125476500Z
+    parser = SyslogParser()
+    fields, t = parser.parse(line)
+    assert t == at and abs(t - 1284616250.125) < 0.001
+    assert fields == {
+        "program": "dovecot-auth",
+        "message": "pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 "
+        "tty=dovecot ruser=web rhost=176.61.140.224",
+    }
+    assert parser.parse("@400000004c91b044077a9e94 svc[42]: up") == (
+        {"program": "svc", "pid": "42", "message": "up"},
+        at,
+    )
+    assert parser.parse("@400000004c91b044077a9e94 listening on :80") == (
+        {"message": "listening on :80"},
+        at,
+    )
+    assert parser.times([line, line]) == [at, at]
+    assert parser.spans(line + "\n" + line) == [(1, len(line), at), (1, 2 * len(line) + 1, at)]
+    assert parser.parse("@3fffffffffffffff00000000 before 1970") == (
+        {"message": "before 1970"},
+        None,
+    )

@@ -374,3 +374,21 @@ def test_a_log_across_a_dst_fall_back_is_replayed_in_order(
     # five within 10m: the EST ones (the EDT ones are an hour before)
     fired = [t["time"] for t in got if t["state"] == "firing"]
     assert fired == ["2025-11-02T06:05:40.000Z"]
+
+
+def test_a_multilog_file_is_replayed_at_its_tai64n_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # daemontools' multilog lines (`@TAI64N prog: ...`) had no time: replay refused the file
+    write_logs(tmp_path)
+    start = datetime(2021, 1, 13, 1, 6, 40, tzinfo=UTC).timestamp()
+    with open(tmp_path / "auth.log", "w") as f:
+        for i in range(5):
+            label = f"@{(1 << 62) + 10 + int(start) + 30 * i:016x}{500_000_000:08x}"
+            f.write(f"{label} sshd[1]: Failed password for root from 9.9.9.9 port 22 ssh2\n")
+    os.utime(tmp_path / "auth.log", (start + 3600, start + 3600))
+    got = replay(tmp_path, f"auth={tmp_path}/auth.log")
+    assert [(t["time"], t["state"]) for t in got if t["alertname"] == "SSHBruteForce"][:1] == [
+        ("2021-01-13T01:08:40.500Z", "firing")
+    ]
+    assert "5 lines, 0 skipped (late)" in capsys.readouterr().err
