@@ -50,8 +50,8 @@ class EngineHooks(Protocol):
         """A group's evaluation took `seconds` (reported when `tick` gets a timer)."""
 
     def events_late(self, source: str, count: int) -> None:
-        """`count` lines of `source` were older than a rule's window at the clock: they
-        counted for nothing in that rule (DESIGN "Event time")."""
+        """`count` lines of `source` were older than the window of every rule of the source
+        at the clock: no rule counted them (DESIGN "Event time")."""
 
 
 class NoHooks:
@@ -158,7 +158,8 @@ class Engine:
         clock. Each line is placed at its own time (DESIGN "Event time"): `at` when the caller
         knows all the lines to be of that time (replay's runs), else the batch's runs of one
         time each (`LogLines.at_times`). A line older than a rule's window at `now` counts for
-        nothing in that rule; such lines are reported to the hooks' `events_late`. When every
+        nothing in that rule; lines older than the windows of all the source's rules are
+        reported to the hooks' `events_late`. When every
         rule of the source has literals one of which each line it counts holds, only the
         times of the lines holding one are read (no rule counts the others; they are not counted late either)."""
         if self._started is None:
@@ -185,7 +186,8 @@ class Engine:
             live: Sequence[LogRule] = rules
             if any(r.late(t, now) for r in rules):
                 live = [r for r in rules if not r.late(t, now)]
-                late += timed
+                if not live:  # (late: no rule could count these lines)
+                    late += timed
             if live:
                 feed(live, part, t, out, self._rule_errors, self._offload, metrics, absent, lits)
                 metrics = None

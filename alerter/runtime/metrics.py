@@ -23,8 +23,8 @@ class Metrics:
         )
         self.events_late = Counter(
             "alerter_events_late",
-            "Lines older than a rule's window when read (backlog after start_at: beginning or "
-            "downtime): they counted for nothing in that rule",
+            "Lines older than the window of every rule of their collector when read (backlog "
+            "after start_at: beginning or downtime, a wrong time zone): no rule counted them",
             ["collector"],
             registry=r,
         )

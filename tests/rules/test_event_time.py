@@ -204,3 +204,23 @@ def test_a_year_old_syslog_backlog_stamped_later_in_the_day_is_last_years() -> N
     # a few minutes ahead is a clock a little fast, not last year
     ahead = f"{stamp(NOW + 120)} host sshd[7]: x"
     assert syslog.times([ahead]) == [NOW + 120]
+
+
+def test_a_line_counted_by_one_rule_is_not_late_for_being_old_for_another() -> None:
+    # alerter_events_late_total is the lines no rule could count: a 5-minute-old line is too
+    # old for a 1m window but counts in a 30m one (it was counted as late)
+    rules = """
+groups:
+  - name: g
+    interval: 15s
+    rules:
+      - {alert: Short, logs: {match: 'ERROR'}, aggregate: count, over: 1m, threshold: '>= 1'}
+      - {alert: Long, logs: {match: 'ERROR'}, aggregate: count, over: 30m, threshold: '>= 1'}
+"""
+    hooks = Late()
+    e = Engine(load_rule_files([("t.yaml", rules)], default_interval=15), {}, hooks)
+    fired = e.process(text_batch([f"{NOW - 300:.0f} ERROR x"], NOW), NOW)
+    assert [t.alert.alertname for t in fired if t.alert.state == "firing"] == ["Long"]
+    assert hooks.late == []
+    e.process(text_batch([f"{NOW - 3600:.0f} ERROR y"] * 2, NOW), NOW)  # old for both
+    assert hooks.late == [("auth", 2)]
