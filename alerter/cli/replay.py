@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from alerter.cli.replayfiles import ReplayError
-from alerter.cli.replayruns import Run, file_runs, journal_runs, untimed_parser
+from alerter.cli.replayruns import Placing, Run, file_runs, journal_runs, untimed_parser
 from alerter.collectors.journald import JournaldConfig
 from alerter.config.values import parse_duration
 from alerter.rules.alert import Transition
@@ -102,15 +102,24 @@ class Summary:
     transitions: int = 0
     seconds: float = 0.0
     late: dict[str, int] = field(default_factory=dict)
+    ahead: int = 0  # stamped after their file's last write: placed at the line before
 
     def line(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
         none = "; no line replayed: the logs are empty, or --from/--to leave none" * (
             not self.lines
         )
+        ahead = (
+            f"; {self.ahead} line{'s' * (self.ahead != 1)} stamped more than 5m after "
+            f"{'its' if self.ahead == 1 else 'their'} file's last write, placed at the line "
+            f"before"
+            if self.ahead
+            else ""
+        )
         return (
             f"replay: {self.lines} lines, {self.skipped} skipped (late), "
-            f"{self.transitions} transitions, {self.seconds:.1f} s, {rate:,.0f} lines/s{none}"
+            f"{self.transitions} transitions, {self.seconds:.1f} s, {rate:,.0f} lines/s"
+            f"{none}{ahead}"
         )
 
 
@@ -270,6 +279,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(str(e), file=err)
         return 2
     streams: list[Iterable[Run]] = []
+    placings: list[Placing] = []
     for name, path in pairs:
         if not Path(path).is_file():
             what = "a directory (give the files in it)" if Path(path).is_dir() else "no such file"
@@ -277,7 +287,8 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             return 2
         c = collectors[name]
         if isinstance(c.spec, JournaldConfig):
-            streams.append(journal_runs(name, path, c.spec))
+            placings.append(Placing.of(path))
+            streams.append(journal_runs(name, path, c.spec, placings[-1]))
             continue
         parser_cfg = c.parser
         why = untimed_parser(name, parser_cfg)
@@ -288,7 +299,8 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         # not before today: a log of Dec 4-8 last year, replayed on Dec 6, stays in order
         parser = make_parser(parser_cfg, functools.partial(float, os.stat(path).st_mtime))
         local = parser_cfg.type == "syslog" or local_stamps(parser_cfg.time_format)
-        streams.append(file_runs(name, path, parser, parser_cfg.type, local))
+        placings.append(Placing.of(path, local))
+        streams.append(file_runs(name, path, parser, parser_cfg.type, placings[-1]))
     summary = Summary()
     engine = Engine(cfg.rules, cfg.alert_labels(), LateCounter(summary))
     try:
@@ -298,7 +310,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return 2
     except KeyboardInterrupt:  # Ctrl-C: what was replayed so far, as the shell's 130 says
         out.flush()
+        summary.ahead = sum(p.ahead for p in placings)
         print(f"{summary.line()}; interrupted, the rest not read", file=err)
         return 130
+    summary.ahead = sum(p.ahead for p in placings)
     print(summary.line(), file=err)
     return 0

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
@@ -44,21 +46,60 @@ def untimed_parser(name: str, parser: Any) -> str | None:
     return None
 
 
+@dataclass(slots=True)
+class Placing:
+    """How a file's lines are placed in time, and what was placed otherwise than stamped.
+
+    `latest`: the file's last write (its mtime) + FUTURE. No line of the file can be later:
+    one stamped later (a writer's clock, or a parser's reading, gone wrong) is placed at the
+    line before it (the first: at the last write), as the daemon places a line stamped more
+    than FUTURE ahead at its read time, and counted in `ahead`; else one such line moved the
+    replay clock to its year and every later line was skipped as late. `local`: the times may
+    come from local stamps (`local_stamps`): in the hour a DST fall-back repeats, each is read
+    in the pass that follows the line before it, as the file was written (`repeated_hour`)."""
+
+    latest: float = math.inf
+    local: bool = False
+    ahead: int = 0  # lines stamped after `latest`
+    last: float = math.nan  # the time of the line placed last
+
+    @classmethod
+    def of(cls, path: str, local: bool = False) -> Placing:
+        return cls(os.stat(path).st_mtime + FUTURE, local)
+
+    def first(self, t: float) -> None:
+        """Start at the file's first time `t` (the lines before any time take it)."""
+        if t > self.latest:
+            t = self.latest - FUTURE
+        self.last = repeated_hour(t, -math.inf) if self.local else t
+
+    def at(self, t: float | None, lines: int) -> float:
+        """Where `lines` lines stamped `t` (None: no time) are placed, after the last ones."""
+        if t is None:
+            return self.last
+        if t > self.latest:
+            self.ahead += lines
+            return self.last
+        if self.local and abs(t - self.last) > FUTURE:  # (a gap or a step back: rare)
+            t = repeated_hour(t, self.last)
+        self.last = t
+        return t
+
+
 def file_runs(
-    collector: str, path: str, parser: Any, ptype: str = "", local: bool = False
+    collector: str, path: str, parser: Any, ptype: str = "", placing: Placing | None = None
 ) -> Iterator[Run]:
     """(time, sequence, lines) for each run of consecutive lines with the same time; a line
-    without a time takes the previous line's (the first timed line's, before it). A run is a
-    LogBatch, each line parsed only when the engine looks at it; the syslog parser reads the
-    runs in the block's text (`spans`: each run a slice of it, never split into lines).
-    `local`: the parser's times may come from local stamps (`local_stamps`): in the hour a
-    DST fall-back repeats, each is read in the pass that follows the line before it, as the
-    file was written (`repeated_hour`). ReplayError when the first block holds no line with a
-    time the parser reads."""
+    without a time takes the previous line's (the first timed line's, before it), and so does
+    one stamped after the file's last write (`Placing`). A run is a LogBatch, each line parsed
+    only when the engine looks at it; the syslog parser reads the runs in the block's text
+    (`spans`: each run a slice of it, never split into lines). ReplayError when the first
+    block holds no line with a time the parser reads."""
     from alerter.collectors.parsers import batch
 
     spans = getattr(parser, "spans", None)
-    last: float | None = None
+    place = placing or Placing()
+    started = False
     n = 0
     for text in blocks(path):
         lines: list[str] = []
@@ -67,34 +108,33 @@ def file_runs(
         else:  # ranges of its lines
             lines = text.split("\n")
             ranges = _line_ranges(parser.times(lines))
-        if last is None:
-            last = next((t for t, _, _ in ranges if t is not None), None)
-            if last is None:
+        if not started:
+            first = next((t for t, _, _, _ in ranges if t is not None), None)
+            if first is None:
                 raise ReplayError(
                     f"{path}: no line of the first {text.count(chr(10)) + 1} has a time that "
                     f"collector {collector}'s {ptype or 'parser'} parser reads: check its "
                     f"`type`, `time_field` and `time_format` against the file's lines"
                 )
-            if local:  # (the first line: the first pass, if its stamp has two)
-                last = repeated_hour(last, -math.inf)
-        for t, start, end in _merged(ranges, last, local):
+            place.first(first)
+            started = True
+        for t, start, end in _merged(ranges, place):
             n += 1
             if spans is not None:
                 yield t, n, batch(parser, collector, t, text=text[start:end])
             else:
                 yield t, n, batch(parser, collector, t, lines=lines[start:end])
-            last = t
 
 
-Range = tuple["float | None", int, int]  # (time, start, end) of a run of lines
+Range = tuple["float | None", int, int, int]  # (time, start, end, lines) of a run of lines
 
 
 def _span_ranges(spans: list[tuple[int, int, float | None]]) -> list[Range]:
     """The character ranges of SyslogParser.spans (each from after the last one's newline)."""
     out: list[Range] = []
     start = 0
-    for _, end, t in spans:
-        out.append((t, start, end))
+    for k, end, t in spans:
+        out.append((t, start, end, k))
         start = end + 1
     return out
 
@@ -105,40 +145,54 @@ def _line_ranges(times: list[float | None]) -> list[Range]:
     start = 0
     for t, same in groupby(times):
         end = start + sum(1 for _ in same)
-        out.append((t, start, end))
+        out.append((t, start, end, end - start))
         start = end
     return out
 
 
-def _merged(ranges: list[Range], last: float, local: bool) -> Iterator[tuple[float, int, int]]:
-    """The ranges with a time each (a range without one takes the time before it), adjacent
-    ranges of one time joined. `local`: a time more than FUTURE from the one before may be
-    a local stamp of a repeated hour read in the other pass (`repeated_hour`)."""
+def _merged(ranges: list[Range], place: Placing) -> Iterator[tuple[float, int, int]]:
+    """The ranges each at the time `place.at` gives it (inlined: it is per run), adjacent
+    ranges of one time joined."""
     run: tuple[float, int, int] | None = None
-    for t, start, end in ranges:
-        at = last if t is None else t
-        if local and abs(at - last) > FUTURE:  # (a gap or a step back: rare)
-            at = repeated_hour(at, last)
-        last = at
-        if run is not None and run[0] == at:
-            run = (at, run[1], end)
+    last, latest, local = place.last, place.latest, place.local
+    for t, start, end, k in ranges:
+        if t is None:
+            t = last
+        elif t > latest:
+            place.ahead += k
+            t = last
+        elif local and (t - last > FUTURE or last - t > FUTURE):
+            t = repeated_hour(t, last)
+        last = t
+        if run is not None and run[0] == t:
+            run = (t, run[1], end)
             continue
         if run is not None:
+            place.last = last
             yield run
-        run = (at, start, end)
+        run = (t, start, end)
+    place.last = last
     if run is not None:
         yield run
 
 
-def journal_runs(collector: str, path: str, cfg: JournaldConfig) -> Iterator[Run]:
+def journal_runs(
+    collector: str, path: str, cfg: JournaldConfig, placing: Placing | None = None
+) -> Iterator[Run]:
     """The runs of a journald collector's export (`journalctl -o json`: one entry a line),
     each entry read as the collector reads it (its filters, its fields), at its
-    __REALTIME_TIMESTAMP. ReplayError for an entry without one, or a line that is not JSON."""
+    __REALTIME_TIMESTAMP (one after the export's last write at the entry's before, as in
+    `file_runs`). ReplayError for an entry without one, or a line that is not JSON."""
+    place = placing or Placing()
     n = 0
     for events in _journal_events(path, cfg):
+        if events and place.last != place.last:  # (NaN: the first entry)
+            place.first(events[0].time)
         for t, same in groupby(events, key=lambda e: e.time):
+            run = list(same)
             n += 1
-            yield t, n, LogBatch.of_events(collector, t, list(same))
+            at = place.at(t, len(run))
+            yield at, n, LogBatch.of_events(collector, at, run)
 
 
 def _journal_events(path: str, cfg: JournaldConfig) -> Iterator[list[LogEvent]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import socket
 from argparse import Namespace
@@ -72,7 +73,13 @@ def setup(d: Path, lines: list[tuple[int, str]] = LINES) -> None:
     (d / "app.log").write_text("".join(f"{T0 + t} {line}\n" for t, line in ordered))
 
 
-def run(d: Path, *logs: str, to: str | None = None) -> tuple[int, list[dict[str, Any]], str]:
+def run(
+    d: Path, *logs: str, to: str | None = None, written: float = T0 + 86400
+) -> tuple[int, list[dict[str, Any]], str]:
+    """Replay `logs` (COLLECTOR=PATH), each last written at `written` (replay places no line
+    after its file's last write; the lines here are of T0, not of today)."""
+    for log in logs:
+        os.utime(log.partition("=")[2], (written, written))
     args = Namespace(config=str(d / "config.yaml"), log=list(logs), from_=None, to=to)
     out, err = io.StringIO(), io.StringIO()
     saved = cli_replay.sys.stderr
@@ -356,3 +363,47 @@ def test_a_year_of_sparse_lines_is_not_a_year_of_evaluations(tmp_path: Path) -> 
     ]
     assert states.count(("Quiet", "firing")) == 365
     assert ticks < 20 * 365  # not 365 days of 15 s evaluations (2.1 million)
+
+
+def test_a_line_stamped_after_its_files_last_write_is_placed_at_the_line_before(
+    tmp_path: Path,
+) -> None:
+    # one line stamped 2099 among others made every later line late (skipped): the replay
+    # clock had jumped to 2099. No line can be later than the file's last write (its mtime):
+    # such a line is placed at the line before, as the daemon places it at its read time
+    setup(tmp_path)
+    lines = [(60, "ERROR 500 a"), (61, "ERROR 500 b"), (62, "ERROR 500 c")]
+    stamps = [f"{T0 + t} {line}" for t, line in lines]
+    stamps.insert(1, f"{4_070_908_800} ERROR 404 future")  # 2099
+    stamps += [f"{T0 + 70} ERROR 404 b", f"{T0 + 71} ERROR 404 c"]
+    (tmp_path / "app.log").write_text("".join(s + "\n" for s in stamps))
+    code, got, err = run(tmp_path, f"app={tmp_path}/app.log", written=T0 + 100)
+    assert code == 0, err
+    assert [(t["alertname"], t["labels"].get("code"), t["state"]) for t in got][:2] == [
+        ("Errors", "500", "firing"),
+        ("Errors", "404", "firing"),  # the future line counted at T0+60, then 70 and 71
+    ]
+    summary = err.splitlines()[-1]
+    assert "6 lines, 0 skipped (late)" in summary
+    assert "1 line stamped more than 5m after its file's last write" in summary
+
+    # the same in a journald export: an entry of the year 2100
+    def entry(t: float, msg: str) -> str:
+        return json.dumps(
+            {
+                "__REALTIME_TIMESTAMP": str(int(t * 1e6)),
+                "_SYSTEMD_UNIT": "web.service",
+                "MESSAGE": msg,
+            }
+        )
+
+    (tmp_path / "rules.yaml").write_text(
+        RULES.replace("source: app, match: 'ERROR", "source: journal, match: 'ERROR")
+    )
+    export = [entry(T0 + 60, "ERROR 503 a"), entry(4_102_444_800, "ERROR 503 b")]
+    export += [entry(T0 + 61, "ERROR 503 c"), entry(T0 + 62, "ERROR 503 d")]
+    (tmp_path / "journal.json").write_text("\n".join(export) + "\n")
+    code, got, err = run(tmp_path, f"journal={tmp_path}/journal.json", written=T0 + 100)
+    assert code == 0, err
+    assert [(t["time"], t["state"]) for t in got][:1] == [(rfc3339(T0 + 61), "firing")]
+    assert "4 lines, 0 skipped (late)" in err and "1 line stamped more than 5m" in err
