@@ -7,13 +7,10 @@ a wrong clock on the target's side must not place samples where no window reache
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from prometheus_client.parser import text_fd_to_metric_families
-
+from alerter.collectors.promtext import parse_line
 from alerter.rules.events import Sample
 
 MAX_AHEAD = 300.0  # seconds a sample's timestamp may be ahead of the scrape (as log lines')
@@ -35,21 +32,6 @@ class ExpositionError(ValueError):
         self.line = line
 
 
-class _CountedLines:
-    """The text's lines, counting those handed out: the parser fails on the line it read last."""
-
-    def __init__(self, text: str) -> None:
-        self._lines = io.StringIO(text)
-        self.read = 0
-        self.last = ""
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self._lines:
-            self.read += 1
-            self.last = line
-            yield line
-
-
 def parse_exposition(
     text: str, source: str, now: float, extra: Mapping[str, str] | None = None
 ) -> Exposition:
@@ -61,28 +43,26 @@ def parse_exposition(
     future = 0
     latest = now + MAX_AHEAD
     seen: set[tuple[str, frozenset[tuple[str, str]]]] = set()
-    lines = _CountedLines(text)
-    fd: Any = lines  # (the parser only iterates over its "file")
-    try:
-        for family in text_fd_to_metric_families(fd):
-            for s in family.samples:
-                labels = dict(s.labels)
-                if extra:
-                    for k, v in extra.items():
-                        labels.setdefault(k, v)
-                series = (s.name, frozenset(labels.items()))
-                if series in seen:  # a series twice in one scrape: the first, as Prometheus
-                    continue
-                seen.add(series)
-                t = now if s.timestamp is None else float(s.timestamp)
-                if not t <= latest:  # (NaN too)
-                    future += 1
-                    continue
-                out.append(Sample(t, source, s.name, labels, float(s.value)))
-    except (ValueError, TypeError, IndexError, KeyError) as e:
-        why = str(e) or type(e).__name__
-        raise ExpositionError(
-            f"invalid exposition at line {lines.read}: {why} ({lines.last.strip()[:100]!r})",
-            lines.read,
-        ) from None
+    for number, line in enumerate(text.split("\n"), 1):
+        try:
+            got = parse_line(line)
+        except ValueError as e:
+            raise ExpositionError(
+                f"invalid exposition at line {number}: {e} ({line.strip()[:100]!r})", number
+            ) from None
+        if got is None:
+            continue
+        labels = got.labels  # (the parser's own dict, used once)
+        if extra:
+            for k, v in extra.items():
+                labels.setdefault(k, v)
+        series = (got.name, frozenset(labels.items()))
+        if series in seen:  # a series twice in one scrape: the first, as Prometheus
+            continue
+        seen.add(series)
+        t = now if got.timestamp is None else got.timestamp
+        if not t <= latest:
+            future += 1
+            continue
+        out.append(Sample(t, source, got.name, labels, got.value))
     return Exposition(out, future)
