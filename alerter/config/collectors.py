@@ -23,6 +23,7 @@ from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.collectors.timefmt import check_time_format
 from alerter.config.values import format_duration
 from alerter.config.yamlsource import MapReader, Mark
+from alerter.protocols import Clock
 from alerter.rules.saferegex import compile_pattern
 
 Spec = FileConfig | JournaldConfig | HostConfig | PrometheusConfig | CommandConfig | HttpConfig
@@ -71,8 +72,10 @@ def parse_collector(r: MapReader, base_dir: Path) -> CollectorConfig | None:
 
 
 def build_collector(
-    cfg: CollectorConfig, positions: PositionStore, stats: CollectorStats
+    cfg: CollectorConfig, positions: PositionStore, stats: CollectorStats, clock: Clock
 ) -> Collector | PollingCollector:
+    """The collector of `cfg`. `clock` is the daemon's: a collector that stamps samples on its
+    own thread (prometheus) reads it, as the daemon does for those it polls."""
     s = cfg.spec
     if isinstance(s, FileConfig):
         return FileCollector(s, positions, stats)
@@ -81,7 +84,7 @@ def build_collector(
     if isinstance(s, HostConfig):
         return HostCollector(s, stats)
     if isinstance(s, PrometheusConfig):
-        return PrometheusCollector(s, stats)
+        return PrometheusCollector(s, stats, clock.now)
     if isinstance(s, CommandConfig):
         return CommandCollector(s, stats)
     return HttpCollector(s, stats)

@@ -199,7 +199,7 @@ class Daemon:
     def _start_collector(self, running: Running, cc: Any) -> None:
         sink = BusSink(self.bus, cc.name, running.gates[cc.name], self.metrics)
         try:
-            c = self.parts.collector(cc, self.positions, self.metrics)
+            c = self.parts.collector(cc, self.positions, self.metrics, self.clock)
         except Exception:
             log.exception("collector_build_failed", collector=cc.name)
             self.metrics.up(cc.name, False)

@@ -74,11 +74,11 @@ def _actions(
 
 
 def _collector(
-    cfg: CollectorConfig, positions: PositionStore, stats: CollectorStats
+    cfg: CollectorConfig, positions: PositionStore, stats: CollectorStats, clock: Clock
 ) -> Collector | PollingCollector:
     from alerter.config.collectors import build_collector
 
-    return build_collector(cfg, positions, stats)
+    return build_collector(cfg, positions, stats, clock)
 
 
 def _routes(
@@ -110,7 +110,7 @@ class Parts:
         Actions,
     ] = _actions
     collector: Callable[
-        [CollectorConfig, PositionStore, CollectorStats], Collector | PollingCollector
+        [CollectorConfig, PositionStore, CollectorStats, Clock], Collector | PollingCollector
     ] = _collector
     routes: Callable[[Dispatcher, Actions, Callable[[], list[Alert]]], list[Route]] = _routes
     clock: Clock = field(default_factory=SystemClock)

@@ -112,6 +112,7 @@ class FakeCollector:
         self.name = name
         self.sink: Sink | None = None
         self.acked = 0
+        self.clock: Any = None  # the clock it was built with
 
     def start(self, sink: Sink) -> None:
         self.sink = sink
@@ -179,8 +180,9 @@ class Harness:
         into.append(r)
         return r
 
-    def _collector(self, cfg: Any, positions: Any, stats: Any) -> FakeCollector:
+    def _collector(self, cfg: Any, positions: Any, stats: Any, clock: Any) -> FakeCollector:
         c = FakeCollector(cfg.name)
+        c.clock = clock
         self.collectors[cfg.name] = c
         return c
 
@@ -233,6 +235,12 @@ def test_events_reach_engine_then_ack_then_transitions_reach_dispatcher(harness:
         "alerter_collector_lag_seconds", {"collector": "app"}
     )
     assert lag is not None and lag >= 0.0  # set from the batch's read time when it is processed
+
+
+def test_collectors_are_built_with_the_daemon_s_clock(harness: Harness) -> None:
+    """The clock the daemon polls collectors with is the one a collector that stamps samples
+    on its own thread (prometheus) is given."""
+    assert harness.collectors["app"].clock is harness.daemon.clock
 
 
 def test_samples_reach_the_engine_through_their_own_door(harness: Harness) -> None:

@@ -21,7 +21,7 @@ from alerter.collectors.base import Collector, PollingCollector
 from alerter.config.collectors import CollectorConfig, build_collector, parse_collector
 from alerter.config.yamlsource import MapReader, Problems, load_yaml
 from alerter.rules.events import LogEvent, Sample
-from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
+from alerter.testing import FixedClock, MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import wait_for
 
 FAKE_JOURNALCTL = """
@@ -83,7 +83,7 @@ def test_streaming_collector_contract(ctype: str, tmp_path: Path, stats: Recordi
     text, produce = STREAMING[ctype](tmp_path)
     cfg = parse(text, tmp_path)
     assert (cfg.name, cfg.type) == ("x", ctype)
-    c = build_collector(cfg, MemoryPositions(), stats)
+    c = build_collector(cfg, MemoryPositions(), stats, FixedClock())
     assert isinstance(c, Collector) and not isinstance(c, PollingCollector)
     assert c.name == "x"
     sink = RecordingSink()
@@ -106,7 +106,7 @@ def test_streaming_collector_contract(ctype: str, tmp_path: Path, stats: Recordi
 @pytest.mark.parametrize("ctype", sorted(POLLING))
 def test_polling_collector_contract(ctype: str, tmp_path: Path, stats: RecordingStats) -> None:
     cfg = parse(POLLING[ctype], tmp_path)
-    c = build_collector(cfg, MemoryPositions(), stats)
+    c = build_collector(cfg, MemoryPositions(), stats, FixedClock())
     assert isinstance(c, PollingCollector) and c.name == "x" and c.interval > 0
     samples = c.collect(1_700_000_000.0)
     assert samples and all(isinstance(s, Sample) for s in samples)
@@ -125,7 +125,8 @@ SCRAPING = {
 @pytest.mark.integration
 @pytest.mark.parametrize("ctype", sorted(SCRAPING))
 def test_scraping_collector_contract(ctype: str, tmp_path: Path, stats: RecordingStats) -> None:
-    c = build_collector(parse(SCRAPING[ctype], tmp_path), MemoryPositions(), stats)
+    clock = FixedClock(1_600_000_000.0)
+    c = build_collector(parse(SCRAPING[ctype], tmp_path), MemoryPositions(), stats, clock)
     assert isinstance(c, Collector) and not isinstance(c, PollingCollector) and c.name == "x"
     sink = RecordingSink()
     c.start(sink)
@@ -133,6 +134,7 @@ def test_scraping_collector_contract(ctype: str, tmp_path: Path, stats: Recordin
         wait_for(lambda: any(isinstance(e, Sample) and e.name == "up" for e in sink.events))
     finally:
         c.stop()
+    assert {e.time for e in sink.events} == {clock.now()}  # the daemon's clock, as when polled
     c.stop()  # stopping twice is harmless
     assert all(isinstance(s, Sample) and s.source == "x" for s in sink.events)
     assert all(math.isfinite(s.value) and "__name__" not in s.labels for s in sink.events)  # type: ignore[union-attr]

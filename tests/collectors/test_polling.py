@@ -12,7 +12,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,10 @@ from alerter.collectors.command import CommandCollector, CommandConfig
 from alerter.collectors.host import HostCollector, HostConfig, parse_show
 from alerter.collectors.http import HttpCollector, HttpConfig
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
-from alerter.rules.events import Sample
-from alerter.testing import RecordingStats
+from alerter.config.collectors import build_collector, parse_collector
+from alerter.config.yamlsource import MapReader, Problems, load_yaml
+from alerter.rules.events import LogBatch, Sample
+from alerter.testing import FixedClock, MemoryPositions, RecordingStats
 from tests.conftest import require
 
 NOW = 1_700_000_000.0
@@ -169,6 +171,43 @@ def test_a_failing_target_gives_up_0_not_an_exception(site: Site, failure: str) 
     assert [s.name for s in samples] == ["up", "scrape_duration_seconds", "scrape_samples_scraped"]
     assert value(samples, "up") == 0.0 and stats.ups["app"] is False
     assert stats.drops[("app", "parse_error")] == (1 if failure == "garbage" else 0)
+
+
+class FirstScrape:
+    """A sink that takes one batch of samples, then answers as a stopping daemon does (False),
+    which ends the scrape loop."""
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.taken = threading.Event()
+
+    def put_lines(self, batch: LogBatch, ack: Any = None) -> bool:
+        return False
+
+    def put_samples(self, samples: Sequence[Sample]) -> bool:
+        self.samples = list(samples)
+        self.taken.set()
+        return False
+
+
+def test_the_scrape_loop_stamps_samples_with_the_daemon_s_clock(site: Site) -> None:
+    """Built as the daemon builds it, a prometheus collector stamps its samples with the clock
+    the daemon polls the other collectors with (it took time.time, whatever the daemon's)."""
+    problems = Problems(env={})
+    text = f"{{name: app, type: prometheus, url: '{site.url}/metrics', interval: 60s}}"
+    cfg = parse_collector(MapReader(load_yaml(text, "c.yaml"), problems, "collector"), Path("."))
+    assert cfg is not None
+    clock = FixedClock(1_600_000_000.0)  # years from time.time()
+    c = build_collector(cfg, MemoryPositions(), RecordingStats(), clock)
+    assert isinstance(c, PrometheusCollector)
+    sink = FirstScrape()
+    c.start(sink)
+    try:
+        assert sink.taken.wait(10)
+    finally:
+        c.stop()
+    assert value(sink.samples, "temperature") == 21.5 and value(sink.samples, "up") == 1.0
+    assert {s.time for s in sink.samples} == {clock.now()}
 
 
 # --- http ------------------------------------------------------------------------------------
