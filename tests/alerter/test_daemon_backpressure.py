@@ -51,7 +51,7 @@ class FloodingCollector(FakeCollector):
 
 
 class FloodHarness(Harness):
-    def _collector(self, cfg: Any, positions: Any, stats: Any) -> FakeCollector:
+    def _collector(self, cfg: Any, positions: Any, stats: Any, clock: Any) -> FakeCollector:
         c = FloodingCollector(cfg.name)
         self.collectors[cfg.name] = c
         return c
