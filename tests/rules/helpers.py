@@ -54,3 +54,23 @@ def plan_kinds(e: Engine) -> set[type[Plan]]:
         elif isinstance(p, Fieldless):
             todo += [p.fast, p.slow]
     return kinds
+
+
+def rule(body: str, interval: str = "15s") -> str:
+    """A rule file of one group (`interval`) holding one rule `A` whose body is `body`."""
+    lines = body.strip().splitlines()
+    return (
+        "groups:\n  - name: g\n    interval: "
+        + interval
+        + "\n    rules:\n      - alert: A\n"
+        + "\n".join("        " + ln for ln in lines)
+        + "\n"
+    )
+
+
+def values(e: Engine) -> dict[tuple[tuple[str, str], ...], float]:
+    """Each alert's value by its labels but alertname."""
+    return {
+        tuple(sorted((k, v) for k, v in a.labels.items() if k != "alertname")): a.value
+        for a in e.alerts()
+    }

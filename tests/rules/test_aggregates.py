@@ -6,26 +6,7 @@ import pytest
 
 from alerter.rules.engine import Engine
 from alerter.rules.events import STALE_NAN, LogEvent
-from tests.rules.helpers import engine, log, logs, sample, states
-
-
-def rule(body: str, interval: str = "15s") -> str:
-    lines = body.strip().splitlines()
-    return (
-        "groups:\n  - name: g\n    interval: "
-        + interval
-        + "\n    rules:\n      - alert: A\n"
-        + "\n".join("        " + ln for ln in lines)
-        + "\n"
-    )
-
-
-def values(e: Engine) -> dict[tuple[tuple[str, str], ...], float]:
-    return {
-        tuple(sorted((k, v) for k, v in a.labels.items() if k != "alertname")): a.value
-        for a in e.alerts()
-    }
-
+from tests.rules.helpers import engine, log, logs, rule, sample, states, values
 
 # --- log rules ----------------------------------------------------------------------------
 

@@ -11,24 +11,7 @@ import pytest
 from alerter.rules.engine import Engine
 from alerter.rules.events import STALE_NAN, is_stale
 from alerter.rules.loader import load_rule_files
-from tests.rules.helpers import engine, sample
-
-
-def rule(body: str) -> str:
-    lines = body.strip().splitlines()
-    return (
-        "groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: A\n"
-        + "\n".join("        " + ln for ln in lines)
-        + "\n"
-    )
-
-
-def values(e: Engine) -> dict[tuple[tuple[str, str], ...], float]:
-    return {
-        tuple(sorted((k, v) for k, v in a.labels.items() if k != "alertname")): a.value
-        for a in e.alerts()
-    }
-
+from tests.rules.helpers import engine, rule, sample, values
 
 # --- increase / rate: Prometheus's extrapolatedRate ---------------------------------------
 
