@@ -4,14 +4,15 @@ Decisions happen on the main loop (handle/tick) and are cheap: render the target
 order, protected units, cooldown, the sliding-window limit and the global per-minute cap, each
 read from the persisted history. The systemctl/command/signal work runs on `KeyedWorkers`;
 applied states (throttles, stopped units) are undone when their last alert resolves. Watching
-whether an action helped, and raising synthetic alerts when it did not, is `escalation.Escalator`.
+whether an action helped, and raising synthetic alerts when it did not, is `escalation.Escalator`;
+writing each decision and outcome (history row, metric, log) is `outcomes.OutcomeRecorder`.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -31,6 +32,7 @@ from alerter.actions.executors import (
 )
 from alerter.actions.firings import Firings
 from alerter.actions.notes import clock_time, note, span
+from alerter.actions.outcomes import OutcomeRecorder
 from alerter.actions.workers import Job, KeyedWorkers
 from alerter.config.values import format_duration
 from alerter.errors import ActionError
@@ -74,6 +76,7 @@ class ActionRunner:
         self.actions_per_minute = actions_per_minute
         self._workers = KeyedWorkers(workers)
         self.applied = AppliedStates(store)
+        self.recorder = OutcomeRecorder(self.history_db, metrics)
         self.firings = Firings(
             store, on_error=lambda operation: metrics.state_errors.labels("action_firings").inc()
         )
@@ -83,8 +86,6 @@ class ActionRunner:
         self.escalator = Escalator(
             self.actions, store=store, history_db=self.history_db, emit=emit, dry_run=dry_run
         )
-        self._skips: dict[tuple[str, str, str, str], float] = {}
-        self._rate_rows: dict[str, _RateLimitedRow] = {}  # action -> this minute's row
         self._orphans: dict[str, float] = {}
         self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
         # (plan key, not before) from the workers, for the main loop to move into _not_before
@@ -93,7 +94,7 @@ class ActionRunner:
         self._next_prune = float("-inf")
         self.retention = max([RETENTION, *(a.limit.within for a in actions)])
         self._reapply_throttles()
-        self._mark_interrupted()
+        self.recorder.mark_interrupted()
 
     # --- the ActionRunner protocol ------------------------------------------------------
 
@@ -136,8 +137,7 @@ class ActionRunner:
         self.firings.sweep(live, now)
         if len(self._settled) > 10_000:
             self._settled = {k: v for k, v in self._settled.items() if k in live}
-        if len(self._skips) > 10_000:
-            self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
+        self.recorder.trim(now)
         if len(self._not_before) > 10_000:
             self._not_before = {k: v for k, v in self._not_before.items() if v > now}
         if now >= self._next_prune:
@@ -196,19 +196,21 @@ class ActionRunner:
         while self._refused_at_run:
             key, after = self._refused_at_run.popleft()
             self._not_before[key] = max(after, self._not_before.get(key, 0.0))
+        dry = self.dry_run or action.dry_run
         try:
             plan = render_plan(action, alert, self.protected)
         except ProtectedUnitError as e:
             self._settle(alert.fingerprint, action)
-            self._skip(action, _template_target(action), alert, h.REFUSED_PROTECTED, str(e), now)
+            target = _template_target(action)
+            self.recorder.skip(action, target, alert, h.REFUSED_PROTECTED, str(e), now, dry)
             return
         except ValueError as e:
             self._settle(alert.fingerprint, action)
-            self._skip(action, _template_target(action), alert, h.INVALID_TARGET, str(e), now)
+            target = _template_target(action)
+            self.recorder.skip(action, target, alert, h.INVALID_TARGET, str(e), now, dry)
             return
         if repeat and self._not_before.get(plan.key, 0.0) > now:
             return  # known to be cooling down or exhausted: spare the tick the queries
-        dry = self.dry_run or action.dry_run
         if self._ran_in_firing(action, alert, dry):
             return  # `repeat: false`, and this firing (maybe read again after a crash) had it
         bans = self.executors.get(action.type)
@@ -222,7 +224,7 @@ class ActionRunner:
                 if until is not None:
                     self._not_before[plan.key] = until  # repeats again once the ban ended
                 if not (repeat and refusal[0] == SKIPPED_BANNED):
-                    self._skip(action, plan.target, alert, *refusal, now)
+                    self.recorder.skip(action, plan.target, alert, *refusal, now, dry)
                 return
         last = self.history_db.last_run(action.name, plan.target, dry)
         if last is not None and now - last < action.cooldown:
@@ -231,7 +233,7 @@ class ActionRunner:
                 detail = (
                     f"last run at {clock_time(last)}, cooldown {format_duration(action.cooldown)}"
                 )
-                self._skip(action, plan.target, alert, h.SKIPPED_COOLDOWN, detail, now)
+                self.recorder.skip(action, plan.target, alert, h.SKIPPED_COOLDOWN, detail, now, dry)
             return
         window = self.history_db.runs(action.name, plan.target, now - action.limit.within, dry)
         if len(window) >= action.limit.count:
@@ -240,7 +242,8 @@ class ActionRunner:
             self._not_before[plan.key] = window[0] + action.limit.within
             return
         if self.history_db.count_all_since(now - 60.0) >= self.actions_per_minute:
-            self._rate_limited(action, plan.target, alert, now)
+            detail = f"global.actions_per_minute ({self.actions_per_minute}) reached"
+            self.recorder.rate_limited(action, plan.target, alert, detail, now, dry)
             return
         self._run(plan, now, dry)
 
@@ -274,37 +277,13 @@ class ActionRunner:
         if action.reverts:
             self.applied.hold(plan.key, action.name, plan.target, alert.fingerprint, dry)
         if dry:
-            self._record(action, plan.target, alert, h.DRY_RUN, what, now, dry=True)
-            log.info(
-                "action_dry_run",
-                action=action.name,
-                target=plan.target,
-                alertname=alert.alertname,
-                fingerprint=alert.fingerprint,
-                would=what,
-            )
+            self.recorder.would_run(plan, what, now)
             return
-        rid = self.history_db.add(
-            now,
-            action.name,
-            plan.target,
-            alert.fingerprint,
-            alert.alertname,
-            h.RUNNING,
-            False,
-            what,
-        )
+        rid = self.recorder.started(plan, what, now)
         self.escalator.watch(plan, what, now)
-        log.info(
-            "action_started",
-            action=action.name,
-            target=plan.target,
-            alertname=alert.alertname,
-            fingerprint=alert.fingerprint,
-        )
         self._workers.submit(
             plan.key,
-            Job(lambda: self._execute(rid, plan, now), lambda: self._cancelled(rid, plan)),
+            Job(lambda: self._execute(rid, plan, now), lambda: self.recorder.cancelled(rid, plan)),
         )
 
     def _execute(self, rid: int, plan: ActionPlan, decided: float) -> None:
@@ -335,94 +314,9 @@ class ActionRunner:
             # refusal found when the target is rendered, once per cooldown. Set before the row
             # stops being `running` (which holds the cooldown meanwhile).
             self._refused_at_run.append((plan.key, decided + max(action.cooldown, 60.0)))
-        self.history_db.finish(rid, outcome, detail)
-        self.metrics.actions.labels(action.name, outcome).inc()
-        (log.info if outcome == h.OK else log.warning)(
-            "action_finished",
-            action=action.name,
-            target=plan.target,
-            outcome=outcome,
-            detail=detail,
-            fingerprint=plan.alert.fingerprint,
-        )
-
-    def _cancelled(self, rid: int, plan: ActionPlan) -> None:
-        self.history_db.finish(rid, h.FAILED, "cancelled: alerter stopped before it ran")
-        self.metrics.actions.labels(plan.action.name, h.FAILED).inc()
-
-    def _record(
-        self,
-        action: ActionConfig,
-        target: str,
-        alert: Alert,
-        outcome: str,
-        detail: str,
-        now: float,
-        dry: bool,
-    ) -> None:
-        self.history_db.add(
-            now, action.name, target, alert.fingerprint, alert.alertname, outcome, dry, detail
-        )
-        self.metrics.actions.labels(action.name, outcome).inc()
-
-    def _skip(
-        self, action: ActionConfig, target: str, alert: Alert, outcome: str, detail: str, now: float
-    ) -> None:
-        """Record a decision not to run, once per cooldown, not on every tick."""
-        key = (action.name, target, alert.fingerprint, outcome)
-        last = self._skips.get(key)
-        if last is not None and now - last < max(action.cooldown, 60.0):
-            return
-        self._skips[key] = now
-        dry = self.dry_run or action.dry_run
-        self._record(action, target, alert, outcome, detail, now, dry)
-        log.warning(
-            "action_skipped",
-            action=action.name,
-            target=target,
-            outcome=outcome,
-            detail=detail,
-            fingerprint=alert.fingerprint,
-        )
+        self.recorder.finished(rid, plan, outcome, detail)
 
     # --- limits -----------------------------------------------------------------------------
-
-    def _rate_limited(self, action: ActionConfig, target: str, alert: Alert, now: float) -> None:
-        """A refusal by the global cap: counted every time, recorded as one row per action and
-        cooldown (at least a minute, the cap's window), whose detail keeps the count: a storm of
-        new targets is one row, not one each."""
-        self.metrics.actions.labels(action.name, h.RATE_LIMITED).inc()
-        detail = f"global.actions_per_minute ({self.actions_per_minute}) reached"
-        row = self._rate_rows.get(action.name)
-        if row is not None and now - row.since < max(action.cooldown, 60.0):
-            row.refused += 1
-            self.history_db.finish(
-                row.id,
-                h.RATE_LIMITED,
-                f"{detail}; {row.refused} refused since {clock_time(row.since)}, the last on "
-                f"{target}",
-            )
-            return
-        dry = self.dry_run or action.dry_run
-        rid = self.history_db.add(
-            now,
-            action.name,
-            target,
-            alert.fingerprint,
-            alert.alertname,
-            h.RATE_LIMITED,
-            dry,
-            detail,
-        )
-        self._rate_rows[action.name] = _RateLimitedRow(rid, now)
-        log.warning(
-            "action_skipped",
-            action=action.name,
-            target=target,
-            outcome=h.RATE_LIMITED,
-            detail=detail,
-            fingerprint=alert.fingerprint,
-        )
 
     def _exhausted(
         self, plan: ActionPlan, window: list[float], now: float, dry: bool, repeat: bool
@@ -437,7 +331,7 @@ class ActionRunner:
             f"{len(window)} runs within {span(action.limit.within)}, "
             f"limit {action.limit.count}; resumes at {clock_time(resume)}"
         )
-        self._record(action, plan.target, alert, h.SKIPPED_LIMIT, detail, now, dry)
+        self.recorder.record(action, plan.target, alert, h.SKIPPED_LIMIT, detail, now, dry)
         if already:
             return
         log.warning(
@@ -474,7 +368,7 @@ class ActionRunner:
         if entry["dry_run"]:
             self.applied.drop(plan.key)
             what = describe(plan.action, plan.target, True, undo=True)
-            self._record(
+            self.recorder.record(
                 plan.action, plan.target, plan.alert, h.UNDO_PREFIX + h.DRY_RUN, what, now, dry=True
             )
             return
@@ -495,7 +389,9 @@ class ActionRunner:
         except Exception as e:
             log.exception("action_undo_crashed", action=action.name, target=plan.target)
             detail, outcome = f"internal error: {e!r}", h.UNDO_PREFIX + h.FAILED
-        self._record(action, plan.target, plan.alert, outcome, f"{what}: {detail}", now, dry=False)
+        self.recorder.record(
+            action, plan.target, plan.alert, outcome, f"{what}: {detail}", now, dry=False
+        )
         log.info("action_undone", action=action.name, target=plan.target, outcome=outcome)
 
     def _undo_orphans(self, live: set[str], now: float) -> None:
@@ -532,19 +428,6 @@ class ActionRunner:
             if released is not None:
                 self._start_undo(ActionPlan(action, entry["target"], orphan), released, now)
 
-    def _mark_interrupted(self) -> None:
-        """Runs an earlier process left `running` (it crashed, or its stop could not wait):
-        recorded as `interrupted`, once, and counted."""
-        for rec in self.history_db.interrupt_left_running():
-            self.metrics.actions.labels(rec.action, h.INTERRUPTED).inc()
-            log.warning(
-                "action_interrupted",
-                action=rec.action,
-                target=rec.target,
-                fingerprint=rec.fingerprint,
-                started=rec.time,
-            )
-
     def _reapply_throttles(self) -> None:
         """Gates live in memory: after a restart, re-close those a firing alert still holds."""
         throttle = self.executors.get("throttle")
@@ -562,13 +445,6 @@ class ActionRunner:
                     throttle.set(action.spec)
                 except ActionError as e:
                     log.warning("throttle_reapply_failed", action=action.name, error=str(e))
-
-
-@dataclass(slots=True)
-class _RateLimitedRow:
-    id: int
-    since: float
-    refused: int = 1
 
 
 def _once(actions: Sequence[ActionConfig]) -> bool:

@@ -1,0 +1,192 @@
+"""What the runner writes of each decision and of what came of it: a row in the action history,
+a count in `alerter_actions_total`, a log event.
+
+The runner decides; this module writes, so the history and the metric say the same. A decision
+not to run is written once per cooldown (at least a minute), not on every tick that makes it
+again; refusals by the global per-minute cap are one row per action and cooldown, whose detail
+keeps the count. Runs an earlier process left `running` are written `interrupted` at start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from alerter.actions import history as h
+from alerter.actions.config import ActionConfig
+from alerter.actions.executors import ActionPlan
+from alerter.actions.notes import clock_time
+from alerter.rules.alert import Alert
+from alerter.runtime.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+
+class OutcomeRecorder:
+    """`finished` and `cancelled` are called by the worker threads (the history and the metric
+    are thread-safe), the rest by the main loop."""
+
+    def __init__(self, history_db: h.ActionHistory, metrics: Metrics) -> None:
+        self.history_db = history_db
+        self.metrics = metrics
+        self._skips: dict[tuple[str, str, str, str], float] = {}
+        self._rate_rows: dict[str, _RateLimitedRow] = {}  # action -> this minute's row
+
+    def record(
+        self,
+        action: ActionConfig,
+        target: str,
+        alert: Alert,
+        outcome: str,
+        detail: str,
+        now: float,
+        dry: bool,
+    ) -> None:
+        self.history_db.add(
+            now, action.name, target, alert.fingerprint, alert.alertname, outcome, dry, detail
+        )
+        self.metrics.actions.labels(action.name, outcome).inc()
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def would_run(self, plan: ActionPlan, what: str, now: float) -> None:
+        """A dry run: the decision is the whole of it."""
+        action, alert = plan.action, plan.alert
+        self.record(action, plan.target, alert, h.DRY_RUN, what, now, dry=True)
+        log.info(
+            "action_dry_run",
+            action=action.name,
+            target=plan.target,
+            alertname=alert.alertname,
+            fingerprint=alert.fingerprint,
+            would=what,
+        )
+
+    def started(self, plan: ActionPlan, what: str, now: float) -> int:
+        """A run handed to the workers: its `running` row, whose id `finished` updates."""
+        action, alert = plan.action, plan.alert
+        rid = self.history_db.add(
+            now,
+            action.name,
+            plan.target,
+            alert.fingerprint,
+            alert.alertname,
+            h.RUNNING,
+            False,
+            what,
+        )
+        log.info(
+            "action_started",
+            action=action.name,
+            target=plan.target,
+            alertname=alert.alertname,
+            fingerprint=alert.fingerprint,
+        )
+        return rid
+
+    def finished(self, rid: int, plan: ActionPlan, outcome: str, detail: str) -> None:
+        self.history_db.finish(rid, outcome, detail)
+        self.metrics.actions.labels(plan.action.name, outcome).inc()
+        (log.info if outcome == h.OK else log.warning)(
+            "action_finished",
+            action=plan.action.name,
+            target=plan.target,
+            outcome=outcome,
+            detail=detail,
+            fingerprint=plan.alert.fingerprint,
+        )
+
+    def cancelled(self, rid: int, plan: ActionPlan) -> None:
+        self.history_db.finish(rid, h.FAILED, "cancelled: alerter stopped before it ran")
+        self.metrics.actions.labels(plan.action.name, h.FAILED).inc()
+
+    def mark_interrupted(self) -> None:
+        """Runs an earlier process left `running` (it crashed, or its stop could not wait):
+        recorded as `interrupted`, once, and counted."""
+        for rec in self.history_db.interrupt_left_running():
+            self.metrics.actions.labels(rec.action, h.INTERRUPTED).inc()
+            log.warning(
+                "action_interrupted",
+                action=rec.action,
+                target=rec.target,
+                fingerprint=rec.fingerprint,
+                started=rec.time,
+            )
+
+    # --- decisions not to run ---------------------------------------------------------------
+
+    def skip(
+        self,
+        action: ActionConfig,
+        target: str,
+        alert: Alert,
+        outcome: str,
+        detail: str,
+        now: float,
+        dry: bool,
+    ) -> None:
+        """Record a decision not to run, once per cooldown, not on every tick."""
+        key = (action.name, target, alert.fingerprint, outcome)
+        last = self._skips.get(key)
+        if last is not None and now - last < max(action.cooldown, 60.0):
+            return
+        self._skips[key] = now
+        self.record(action, target, alert, outcome, detail, now, dry)
+        log.warning(
+            "action_skipped",
+            action=action.name,
+            target=target,
+            outcome=outcome,
+            detail=detail,
+            fingerprint=alert.fingerprint,
+        )
+
+    def rate_limited(
+        self, action: ActionConfig, target: str, alert: Alert, detail: str, now: float, dry: bool
+    ) -> None:
+        """A refusal by the global cap: counted every time, recorded as one row per action and
+        cooldown (at least a minute, the cap's window), whose detail keeps the count: a storm of
+        new targets is one row, not one each."""
+        self.metrics.actions.labels(action.name, h.RATE_LIMITED).inc()
+        row = self._rate_rows.get(action.name)
+        if row is not None and now - row.since < max(action.cooldown, 60.0):
+            row.refused += 1
+            self.history_db.finish(
+                row.id,
+                h.RATE_LIMITED,
+                f"{detail}; {row.refused} refused since {clock_time(row.since)}, the last on "
+                f"{target}",
+            )
+            return
+        rid = self.history_db.add(
+            now,
+            action.name,
+            target,
+            alert.fingerprint,
+            alert.alertname,
+            h.RATE_LIMITED,
+            dry,
+            detail,
+        )
+        self._rate_rows[action.name] = _RateLimitedRow(rid, now)
+        log.warning(
+            "action_skipped",
+            action=action.name,
+            target=target,
+            outcome=h.RATE_LIMITED,
+            detail=detail,
+            fingerprint=alert.fingerprint,
+        )
+
+    def trim(self, now: float) -> None:
+        """Forget the skips written more than an hour ago, once there are many."""
+        if len(self._skips) > 10_000:
+            self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
+
+
+@dataclass(slots=True)
+class _RateLimitedRow:
+    id: int
+    since: float
+    refused: int = 1
