@@ -3,7 +3,7 @@
 Decisions happen on the main loop (handle/tick) and are cheap: render the target, then check, in
 order, protected units, cooldown, the sliding-window limit and the global per-minute cap, each
 read from the persisted history. The systemctl/command/signal work runs on `KeyedWorkers`;
-applied states (throttles, stopped units) are undone when their last alert resolves. Watching
+applied states (set properties, throttles, undo_argv) are undone by `reverts.Reverter`. Watching
 whether an action helped, and raising synthetic alerts when it did not, is `escalation.Escalator`;
 writing each decision and outcome (history row, metric, log) is `outcomes.OutcomeRecorder`.
 """
@@ -20,19 +20,19 @@ import structlog
 from alerter.actions import history as h
 from alerter.actions.applied import AppliedStates
 from alerter.actions.bans import SKIPPED_BANNED, BanExecutor
-from alerter.actions.config import ActionConfig, ThrottleSpec
+from alerter.actions.config import ActionConfig
 from alerter.actions.escalation import Escalator
 from alerter.actions.executors import (
     ActionPlan,
     Executor,
     ProtectedUnitError,
-    ThrottleExecutor,
     describe,
     render_plan,
 )
 from alerter.actions.firings import Firings
 from alerter.actions.notes import clock_time, note, span
 from alerter.actions.outcomes import OutcomeRecorder
+from alerter.actions.reverts import Reverter
 from alerter.actions.workers import Job, KeyedWorkers
 from alerter.config.values import format_duration
 from alerter.errors import ActionError
@@ -43,7 +43,6 @@ from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
 
-ORPHAN_GRACE = 60.0  # undo an applied state whose alerts have all stopped firing for this long
 RETENTION = 30 * 86400.0  # history kept at least this long (longer if a limit window needs it)
 
 
@@ -77,6 +76,14 @@ class ActionRunner:
         self._workers = KeyedWorkers(workers)
         self.applied = AppliedStates(store)
         self.recorder = OutcomeRecorder(self.history_db, metrics)
+        self.reverter = Reverter(
+            self.actions,
+            applied=self.applied,
+            executors=executors,
+            protected=protected,
+            workers=self._workers,
+            recorder=self.recorder,
+        )
         self.firings = Firings(
             store, on_error=lambda operation: metrics.state_errors.labels("action_firings").inc()
         )
@@ -86,14 +93,12 @@ class ActionRunner:
         self.escalator = Escalator(
             self.actions, store=store, history_db=self.history_db, emit=emit, dry_run=dry_run
         )
-        self._orphans: dict[str, float] = {}
         self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
         # (plan key, not before) from the workers, for the main loop to move into _not_before
         self._refused_at_run: deque[tuple[str, float]] = deque()
-        self._orphan_check = float("-inf")
         self._next_prune = float("-inf")
         self.retention = max([RETENTION, *(a.limit.within for a in actions)])
-        self._reapply_throttles()
+        self.reverter.reapply_throttles()
         self.recorder.mark_interrupted()
 
     # --- the ActionRunner protocol ------------------------------------------------------
@@ -115,7 +120,7 @@ class ActionRunner:
                     self._decide(action, alert, now, repeat=False)
                 for action in self._actions_of(alert, "firing"):
                     if action.reverts:
-                        self._release(action, alert, now)
+                        self.reverter.release(action, alert, now)
                 self._forget(alert.fingerprint, now)
 
     def tick(self, firing_alerts: Sequence[Alert], now: float) -> None:
@@ -133,7 +138,7 @@ class ActionRunner:
                 if action.repeat or action.name not in settled:
                     self._decide(action, alert, now, repeat=True)
         self.escalator.check_verify(live, now)
-        self._undo_orphans(live, now)
+        self.reverter.undo_orphans(live, now)
         self.firings.sweep(live, now)
         if len(self._settled) > 10_000:
             self._settled = {k: v for k, v in self._settled.items() if k in live}
@@ -352,99 +357,6 @@ class ActionRunner:
         self.firings.resolved(fingerprint, now)
         self._settle(fingerprint, None)
         self.escalator.forget(fingerprint, now)
-
-    # --- applied state and its undo ---------------------------------------------------------
-
-    def _release(self, action: ActionConfig, alert: Alert, now: float) -> None:
-        try:
-            plan = render_plan(action, alert, self.protected)
-        except (ValueError, ActionError):
-            return  # it never ran for this alert
-        entry = self.applied.release(plan.key, alert.fingerprint)
-        if entry is not None:  # the last alert holding it resolved
-            self._start_undo(plan, entry, now)
-
-    def _start_undo(self, plan: ActionPlan, entry: Mapping[str, Any], now: float) -> None:
-        if entry["dry_run"]:
-            self.applied.drop(plan.key)
-            what = describe(plan.action, plan.target, True, undo=True)
-            self.recorder.record(
-                plan.action, plan.target, plan.alert, h.UNDO_PREFIX + h.DRY_RUN, what, now, dry=True
-            )
-            return
-        self._workers.submit(plan.key, Job(lambda: self._undo(plan, now)))
-
-    def _undo(self, plan: ActionPlan, now: float) -> None:
-        entry = self.applied.take(plan.key)
-        if entry is None or not entry["done"]:
-            return  # fired again meanwhile, or the apply failed: nothing to undo
-        action = plan.action
-        plan = replace(plan, undo_state=entry.get("undo_state") or {})
-        what = describe(action, plan.target, False, undo=True)
-        try:
-            detail = self.executors[action.type].undo(plan)
-            outcome = h.UNDO_PREFIX + h.OK
-        except ActionError as e:
-            detail, outcome = str(e), h.UNDO_PREFIX + h.FAILED
-        except Exception as e:
-            log.exception("action_undo_crashed", action=action.name, target=plan.target)
-            detail, outcome = f"internal error: {e!r}", h.UNDO_PREFIX + h.FAILED
-        self.recorder.record(
-            action, plan.target, plan.alert, outcome, f"{what}: {detail}", now, dry=False
-        )
-        log.info("action_undone", action=action.name, target=plan.target, outcome=outcome)
-
-    def _undo_orphans(self, live: set[str], now: float) -> None:
-        """Undo what no firing alert holds any more (its rule was removed, a resolve was lost)."""
-        if not self._orphans and now - self._orphan_check < 10.0:
-            return
-        self._orphan_check = now
-        for key, entry in self.applied.items().items():
-            if any(fp in live for fp in entry["fingerprints"]):
-                self._orphans.pop(key, None)
-                continue
-            if now - self._orphans.setdefault(key, now) < ORPHAN_GRACE:
-                continue
-            self._orphans.pop(key, None)
-            action = self.actions.get(entry["action"])
-            if action is None:
-                log.warning(
-                    "action_orphan_dropped",
-                    action=entry["action"],
-                    target=entry["target"],
-                    reason="the action is no longer configured; revert by hand",
-                )
-                self.applied.drop(key)
-                continue
-            log.warning("action_orphan_released", action=action.name, target=entry["target"])
-            orphan = Alert(
-                labels={"alertname": "orphaned"},
-                annotations={},
-                state="resolved",
-                value=0.0,
-                active_at=now,
-            )
-            released = self.applied.release(key, None)
-            if released is not None:
-                self._start_undo(ActionPlan(action, entry["target"], orphan), released, now)
-
-    def _reapply_throttles(self) -> None:
-        """Gates live in memory: after a restart, re-close those a firing alert still holds."""
-        throttle = self.executors.get("throttle")
-        if not isinstance(throttle, ThrottleExecutor):
-            return
-        for entry in self.applied.items().values():
-            action = self.actions.get(entry["action"])
-            if (
-                action
-                and isinstance(action.spec, ThrottleSpec)
-                and entry["done"]
-                and not entry["dry_run"]
-            ):
-                try:
-                    throttle.set(action.spec)
-                except ActionError as e:
-                    log.warning("throttle_reapply_failed", action=action.name, error=str(e))
 
 
 def _once(actions: Sequence[ActionConfig]) -> bool:
