@@ -18,6 +18,7 @@ from alerter.actions.executors import (
     SystemdExecutor,
     ThrottleExecutor,
 )
+from alerter.actions.history import UnfinishedRuns
 from alerter.actions.nft import Firewall, Nftables
 from alerter.actions.runner import ActionRunner
 from alerter.actions.unitctl import SystemctlController, UnitController, normalize_unit
@@ -59,6 +60,7 @@ def build_action_runner(
     emit: Callable[[Sequence[Transition]], None],
     units: UnitController | None = None,
     firewall: Firewall | None = None,
+    unfinished: UnfinishedRuns | None = None,
 ) -> ActionRunner:
     protected = protected_set(config.global_.protected_units)
     bans = BanExecutor(
@@ -90,4 +92,5 @@ def build_action_runner(
         protected=protected,
         dry_run=config.global_.dry_run,
         actions_per_minute=config.global_.actions_per_minute,
+        unfinished=unfinished,
     )

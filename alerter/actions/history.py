@@ -42,10 +42,31 @@ UNDO_PREFIX = "undo_"  # undo_ok, undo_failed, undo_dry_run
 EXECUTED = (RUNNING, OK, FAILED, INTERRUPTED)
 INTERRUPTED_DETAIL = "alerter stopped before it ended; whether it took effect is unknown"
 
-# Runs this process started and has not finished, by stored id: a reload builds a new history on
-# the same store while they go on, and they are not an earlier process's leftovers.
-_live_runs: set[int] = set()
-_live_lock = threading.Lock()
+
+class UnfinishedRuns:
+    """The runs a daemon started and has not finished, by stored id; the daemon keeps one for
+    its lifetime and hands it to each runner it builds.
+
+    A reload builds a new runner, and history, on the same store while the old runner's runs go
+    on: they are not an earlier process's leftovers, so `interrupt_left_running` leaves them.
+    Thread-safe: the main loop adds, the workers finish.
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+
+    def add(self, record_id: int) -> None:
+        with self._lock:
+            self._ids.add(record_id)
+
+    def discard(self, record_id: int) -> None:
+        with self._lock:
+            self._ids.discard(record_id)
+
+    def ids(self) -> frozenset[int]:
+        with self._lock:
+            return frozenset(self._ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +123,17 @@ def _record(row: Sequence[Any]) -> Record:
 
 
 class ActionHistory:
-    def __init__(self, store: StateStore, on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        on_error: Callable[[str], None] | None = None,
+        unfinished: UnfinishedRuns | None = None,
+    ) -> None:
+        """`unfinished`: the daemon's, shared with its earlier runners' histories; None: one of
+        its own."""
         self.store = store
         self._on_error = on_error or (lambda operation: None)
+        self.unfinished = UnfinishedRuns() if unfinished is None else unfinished
         self._lock = threading.Lock()
         self._held: dict[int, Record] = {}  # negative id -> record the store refused
         self._finished: dict[int, tuple[str, str]] = {}  # stored id -> outcome it could not take
@@ -159,8 +188,7 @@ class ActionHistory:
                 if self._held.get(rid) is r:
                     del self._held[rid]
                     if r.outcome == RUNNING:
-                        with _live_lock:
-                            _live_runs.add(self._ids[rid])
+                        self.unfinished.add(self._ids[rid])
                 elif rid in self._held:  # finished meanwhile: its outcome goes by the real id
                     newer = self._held.pop(rid)
                     self._finished[self._ids[rid]] = (newer.outcome, newer.detail)
@@ -206,21 +234,19 @@ class ActionHistory:
                 )
             return rid
         if outcome == RUNNING:
-            with _live_lock:
-                _live_runs.add(rid)
+            self.unfinished.add(rid)
         return rid
 
     def interrupt_left_running(self) -> list[Record]:
         """Mark `interrupted` the runs an earlier process left `running`; returns them."""
-        with _live_lock:
-            live = set(_live_runs)
+        unfinished = self.unfinished.ids()
         try:
             with self.store.transaction() as db:
                 rows = db.execute(
                     f"SELECT {_COLUMNS} FROM action_history WHERE outcome = ? ORDER BY id",
                     (RUNNING,),
                 ).fetchall()
-                left = [r for r in map(_record, rows) if r.id not in live]
+                left = [r for r in map(_record, rows) if r.id not in unfinished]
                 db.executemany(
                     "UPDATE action_history SET outcome = ?, detail = ? WHERE id = ?",
                     [(INTERRUPTED, _interrupted(r.detail), r.id) for r in left],
@@ -233,8 +259,7 @@ class ActionHistory:
     def finish(self, record_id: int, outcome: str, detail: str) -> None:
         with self._lock:
             record_id = self._ids.get(record_id, record_id)
-            with _live_lock:
-                _live_runs.discard(record_id)
+            self.unfinished.discard(record_id)
             held = self._held.get(record_id)
             if held is not None:
                 self._held[record_id] = Record(*_fields(held, outcome, detail))

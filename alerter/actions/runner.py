@@ -60,11 +60,16 @@ class ActionRunner:
         dry_run: bool = False,
         actions_per_minute: int = 30,
         workers: int = 4,
+        unfinished: h.UnfinishedRuns | None = None,
     ) -> None:
+        """`unfinished`: the daemon's, shared by every runner it builds (a reload builds a new
+        one while the old one's runs go on); None: one of its own."""
         self.actions = {a.name: a for a in actions}
         self.store = store
         self.history_db = h.ActionHistory(
-            store, on_error=lambda operation: metrics.state_errors.labels("action_history").inc()
+            store,
+            on_error=lambda operation: metrics.state_errors.labels("action_history").inc(),
+            unfinished=unfinished,
         )
         self.metrics = metrics
         self.clock = clock

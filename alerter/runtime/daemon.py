@@ -22,6 +22,7 @@ from typing import Any, TypeVar, assert_never
 import structlog
 
 from alerter import __version__
+from alerter.actions.history import UnfinishedRuns
 from alerter.api.endpoints import core_routes
 from alerter.api.server import APIServer, ListenError
 from alerter.config.load import Config, load_config
@@ -79,6 +80,9 @@ class Daemon:
         self.store = StateStore(config.global_.state_dir, lock=True)
         self.positions = StagedPositions(self.store)
         self.checkpoint = Checkpointer(self.store, self.positions, self.metrics)
+        # the action runs started and not finished: each runner gets it, so a reload's runner
+        # does not take the runs of the one it replaces, still going on, for a crash's leftovers
+        self.unfinished_runs = UnfinishedRuns()
         self.bus = Bus()
         self.stop_drain_seconds = STOP_DRAIN_SECONDS
         self.heap = tuning.HeapTrim()  # free C heap handed back as log text is processed
@@ -175,7 +179,7 @@ class Daemon:
             for c in config.collectors
         }
         actions = self.parts.actions(
-            config, self.store, self.metrics, self.clock, gates, self._emit
+            config, self.store, self.metrics, self.clock, gates, self._emit, self.unfinished_runs
         )
         # notifications carry what the actions did: the dispatcher asks the actions part
         dispatcher = self.parts.dispatcher(

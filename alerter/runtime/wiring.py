@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from alerter.api.routes import Route
 
 if TYPE_CHECKING:
+    from alerter.actions.history import UnfinishedRuns
     from alerter.collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
     from alerter.config.collectors import CollectorConfig
     from alerter.config.load import Config
@@ -67,10 +68,11 @@ def _actions(
     clock: Clock,
     gates: Mapping[str, Gate],
     emit: Callable[[Sequence[Transition]], None],
+    unfinished: UnfinishedRuns,
 ) -> Actions:
     from alerter.actions import build_action_runner
 
-    return build_action_runner(config, store, metrics, clock, gates, emit)
+    return build_action_runner(config, store, metrics, clock, gates, emit, unfinished=unfinished)
 
 
 def _collector(
@@ -106,6 +108,7 @@ class Parts:
             Clock,
             Mapping[str, Gate],
             Callable[[Sequence[Transition]], None],
+            UnfinishedRuns,
         ],
         Actions,
     ] = _actions

@@ -19,6 +19,7 @@ from alerter.actions.executors import (
     SystemdExecutor,
     ThrottleExecutor,
 )
+from alerter.actions.history import UnfinishedRuns
 from alerter.actions.runner import ActionRunner
 from alerter.actions.unitctl import UnitController
 from alerter.config.load import DEFAULT_PROTECTED_UNITS
@@ -83,6 +84,7 @@ class Harness:
     runners: list[ActionRunner] = field(default_factory=list)
     store: StateStore | None = None
     metrics: Metrics | None = None
+    unfinished: UnfinishedRuns = field(default_factory=UnfinishedRuns)
 
     def build(
         self,
@@ -94,7 +96,8 @@ class Harness:
         units: UnitController | None = None,
         protected_units: tuple[str, ...] = DEFAULT_PROTECTED_UNITS,
     ) -> ActionRunner:
-        """A runner for these actions; call again to 'restart the daemon' on the same store."""
+        """A runner for these actions; call again to 'restart the daemon' on the same store (or
+        reload it: the runners share `unfinished`, as a daemon's do)."""
         if self.store is None:
             self.store = StateStore(self.tmp / "state")
         if self.metrics is None:
@@ -117,6 +120,7 @@ class Harness:
             protected=protected,
             dry_run=dry_run,
             actions_per_minute=actions_per_minute,
+            unfinished=self.unfinished,
         )
         self.runners.append(runner)
         return runner

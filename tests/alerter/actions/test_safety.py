@@ -542,6 +542,27 @@ def test_a_run_still_in_progress_is_not_marked_interrupted_by_a_reload(harness: 
     assert harness.metric("restart-web", "interrupted") == 0
 
 
+def test_the_runs_one_daemon_has_in_progress_do_not_keep_another_daemon_from_marking_its_own(
+    harness: Harness, tmp_path: Path
+) -> None:
+    slow = BlockingExecutor()
+    r = harness.build(RESTART, executors={"systemd": slow})
+    r.handle([fire(alert(["restart-web"], unit="web.service"), T0)], T0)
+    assert slow.started.wait(5)  # row 1 of this daemon's store is running
+    other = Harness(tmp_path / "other")  # another daemon in the same test process
+    try:
+        other.build(RESTART).stop()
+        _left_running_by_a_crash(other, alert(["restart-web"], unit="web.service"), T0)
+        assert [x["outcome"] for x in other.build(RESTART).history()] == ["interrupted"]
+    finally:
+        slow.release.set()
+        for o in other.runners:
+            o.stop()
+        if other.store is not None:
+            other.store.close()
+    assert harness.outcomes(r) == ["ok"]
+
+
 def test_a_storm_of_refusals_by_the_global_cap_is_one_row_per_cooldown_and_all_counted(
     harness: Harness,
 ) -> None:
