@@ -49,9 +49,10 @@ class EngineHooks(Protocol):
     def evaluation_duration(self, group: str, seconds: float) -> None:
         """A group's evaluation took `seconds` (reported when `tick` gets a timer)."""
 
-    def events_late(self, source: str, count: int) -> None:
+    def events_late(self, source: str, count: int, age: float, now: float) -> None:
         """`count` lines of `source` were older than the window of every rule of the source
-        at the clock: no rule counted them (DESIGN "Event time")."""
+        at the clock `now`: no rule counted them (DESIGN "Event time"). `age`: how old the
+        newest of them was at `now` (reported once per batch that has any)."""
 
 
 class NoHooks:
@@ -66,7 +67,7 @@ class NoHooks:
     def evaluation_duration(self, group: str, seconds: float) -> None:
         pass
 
-    def events_late(self, source: str, count: int) -> None:
+    def events_late(self, source: str, count: int, age: float, now: float) -> None:
         pass
 
 
@@ -159,7 +160,7 @@ class Engine:
         knows all the lines to be of that time (replay's runs), else the batch's runs of one
         time each (`LogLines.at_times`). A line older than a rule's window at `now` counts for
         nothing in that rule; lines older than the windows of all the source's rules are
-        reported to the hooks' `events_late`. When every
+        reported to the hooks' `events_late`, with the age of the newest. When every
         rule of the source has literals one of which each line it counts holds, only the
         times of the lines holding one are read (no rule counts the others; they are not counted late either)."""
         if self._started is None:
@@ -177,7 +178,7 @@ class Engine:
             return out  # (no line's time to read)
         for r in rules:
             r.clock = now
-        late = 0
+        late, late_at = 0, -math.inf  # (late lines, the time of the newest)
         runs = batch.runs(self._wanted[batch.source]) if at is None else ((at, batch, len(batch)),)
         lits = self._literals[batch.source]
         text = batch.text if len(lits) else None
@@ -188,13 +189,14 @@ class Engine:
                 live = [r for r in rules if not r.late(t, now)]
                 if not live:  # (late: no rule could count these lines)
                     late += timed
+                    late_at = t if timed and t > late_at else late_at
             if live:
                 feed(live, part, t, out, self._rule_errors, self._offload, metrics, absent, lits)
                 metrics = None
         if metrics is not None:  # (every line late for every rule)
             metrics()
         if late:
-            self._hooks.events_late(batch.source, late)
+            self._hooks.events_late(batch.source, late, now - late_at, now)
         for r in rules:
             if r.evicted:
                 self._report_evictions(r)

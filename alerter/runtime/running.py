@@ -34,7 +34,7 @@ class EngineMetrics:
     def evaluation_duration(self, group: str, seconds: float) -> None:
         self.metrics.rule_evaluation_duration.labels(group).observe(seconds)
 
-    def events_late(self, source: str, count: int) -> None:
+    def events_late(self, source: str, count: int, age: float, now: float) -> None:
         self.metrics.events_late.labels(source).inc(count)
 
 

@@ -33,9 +33,11 @@ PARSER = make_parser(ParserConfig("regex", r"^(?P<t>\d+(?:\.\d+)?) ", "t", "epoc
 class Late(NoHooks):
     def __init__(self) -> None:
         self.late: list[tuple[str, int]] = []
+        self.ages: list[float] = []
 
-    def events_late(self, source: str, count: int) -> None:
+    def events_late(self, source: str, count: int, age: float, now: float) -> None:
         self.late.append((source, count))
+        self.ages.append(age)
 
 
 def engine(hooks: Late | None = None) -> Engine:
@@ -59,6 +61,7 @@ def test_a_year_old_backlog_fires_nothing_and_is_counted_late() -> None:
     assert e.tick(NOW) == []
     assert e.alerts() == []
     assert hooks.late == [("auth", 300)]
+    assert hooks.ages == [365 * 86400 - 2990]  # the newest of them
 
 
 def test_only_the_lines_inside_the_window_count() -> None:
@@ -68,6 +71,7 @@ def test_only_the_lines_inside_the_window_count() -> None:
     recent = failures([NOW - 120 + i for i in range(3)])
     assert e.process(text_batch(old + recent, NOW), NOW) == []  # 3 in the window, not 6
     assert hooks.late == [("auth", 3)]
+    assert hooks.ages == [1198]  # the newest late line's: NOW - (NOW - 1200 + 2)
     ts = e.process(text_batch(failures([NOW - 60, NOW - 30]), NOW), NOW)
     assert [(t.alert.alertname, t.state, t.alert.value) for t in ts] == [("Brute", "firing", 5.0)]
 

@@ -149,7 +149,7 @@ class Late(NoHooks):
     def __init__(self) -> None:
         self.n = 0
 
-    def events_late(self, source: str, count: int) -> None:
+    def events_late(self, source: str, count: int, age: float, now: float) -> None:
         self.n += count
 
 

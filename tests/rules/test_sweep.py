@@ -116,7 +116,7 @@ class Hooks(RecordingHooks):
         super().__init__()
         self.late: list[tuple[str, int]] = []
 
-    def events_late(self, source: str, count: int) -> None:
+    def events_late(self, source: str, count: int, age: float, now: float) -> None:
         self.late.append((source, count))
 
 
