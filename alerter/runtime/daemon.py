@@ -33,6 +33,7 @@ from alerter.rules.logmetrics import LogMetrics
 from alerter.runtime import collectorjobs, logseries, signals, tuning
 from alerter.runtime.bus import Bus, BusSink, Gate
 from alerter.runtime.checkpoint import Checkpointer, StagedPositions
+from alerter.runtime.latelines import LateLines
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.running import (
     EngineMetrics,
@@ -85,6 +86,7 @@ class Daemon:
         self.unfinished_runs = UnfinishedRuns()
         self.bus = Bus()
         self.stop_drain_seconds = STOP_DRAIN_SECONDS
+        self.late_lines = LateLines()  # kept across reloads: one warning per 10 min holds
         self.heap = tuning.HeapTrim()  # free C heap handed back as log text is processed
         self.started_at = time.time()
         self.ready = threading.Event()
@@ -169,7 +171,9 @@ class Daemon:
     def _start(self, config: Config, previous: Running | None) -> Running:
         for w in config.all_warnings():  # what `alerter check` prints, in the journal too
             log.warning("config_warning", problem=str(w))
-        engine = self.parts.engine(config, EngineMetrics(self.metrics), self.scan_worker)
+        engine = self.parts.engine(
+            config, EngineMetrics(self.metrics, self.late_lines), self.scan_worker
+        )
         if previous is not None:
             engine.take_over(previous.engine, self.clock.now())
         elif snapshot := read_snapshot(self.store, lazy=True):
@@ -408,6 +412,7 @@ class Daemon:
         with self._engine_lock:
             before = old.engine.alerts()
             self.run_state = self._start(new, previous=old)
+            self.late_lines.forget()  # (a parser may have been fixed)
             dropped = dropped_by_reload(before, self.run_state.engine.alerts(), self.clock.now())
         if dropped:
             # Rules removed or changed: their firing alerts end now, as Prometheus resolves the
@@ -505,6 +510,7 @@ class Daemon:
             bus_length=self.bus.qsize(),
             last_reload_error=self.last_reload_error,
             checkpoint=self.checkpoint,
+            late_lines=self.late_lines.status(self.clock.now()),
         )
 
     def status_line(self) -> str:

@@ -13,6 +13,7 @@ from alerter.config.load import Config
 from alerter.protocols import Actions, Dispatcher, RuleEngine
 from alerter.rules.alert import Alert, Transition
 from alerter.runtime.bus import Gate
+from alerter.runtime.latelines import LateLines
 from alerter.runtime.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -21,9 +22,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class EngineMetrics:
-    """The engine's hooks (alerter.rules.engine.EngineHooks): what it reports, into self-metrics."""
+    """The engine's hooks (alerter.rules.engine.EngineHooks): what it reports, into self-metrics
+    (and late lines into `late`, which tells live ones)."""
 
     metrics: Metrics
+    late: LateLines = field(default_factory=LateLines)
 
     def template_error(self, group: str, *args: Any) -> None:
         self.metrics.template_errors.labels(group).inc()
@@ -36,6 +39,7 @@ class EngineMetrics:
 
     def events_late(self, source: str, count: int, age: float, now: float) -> None:
         self.metrics.events_late.labels(source).inc(count)
+        self.late.note(source, count, age, now)
 
 
 @dataclass
@@ -59,6 +63,7 @@ def status_document(
     bus_length: int,
     last_reload_error: str | None,
     checkpoint: Checkpointer,
+    late_lines: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The daemon's status (`alerter status`, GET /api/v1/status, the STATUS line's input)."""
     return {
@@ -67,6 +72,8 @@ def status_document(
         "uptime_seconds": round(time.time() - started_at, 1),
         "ready": ready,
         "collectors": [c.name for c in cfg.collectors],
+        # collectors whose live lines keep arriving too old for every rule (runtime/latelines.py)
+        "late_lines": late_lines or {},
         "rule_groups": len(cfg.rules.groups),
         "alerts": {
             "pending": sum(a.state == "pending" for a in alerts),

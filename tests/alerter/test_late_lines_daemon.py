@@ -1,0 +1,150 @@
+"""Live lines consistently stamped in the past (a naive UTC stamp read as local time an hour
+ahead of UTC) are late for every rule: the daemon says so, once per 10 minutes per collector,
+and its status shows it (alerter/runtime/latelines.py). The daemon's wiring with the
+real engine, fake collectors and a FixedClock, as tests/alerter/test_daemon.py."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog.testing
+from prometheus_client import CollectorRegistry
+
+from alerter.config.load import load_config
+from alerter.rules.events import LogBatch, LogEvent
+from alerter.runtime.daemon import Daemon
+from alerter.runtime.metrics import Metrics
+from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.runtime.wiring import Parts
+from alerter.testing import FixedClock
+from tests.alerter.test_daemon import FakeCollector, Recorder
+from tests.conftest import wait_for
+
+RULES = """
+groups:
+  - name: app
+    interval: 5s
+    rules:
+      - alert: AppErrors
+        logs: {source: app, match: 'error'}
+        aggregate: count
+        over: 10m
+        threshold: ">= 5"
+"""
+
+
+class TimedCollector(FakeCollector):
+    """Hands over batches read at the clock's time whose lines carry `age`-old stamps."""
+
+    def __init__(self, name: str, clock: FixedClock) -> None:
+        super().__init__(name)
+        self.sent = 0
+        self._clock = clock
+
+    def emit_aged(self, age: float, lines: int = 3) -> None:
+        assert self.sink is not None
+        now = self._clock.now()
+        events = [LogEvent(now - age, self.name, f"error {i}") for i in range(lines)]
+        self.sent += lines
+        self.sink.put_lines(
+            LogBatch.of_events(self.name, now, events), ack=lambda: self._ack(lines)
+        )
+
+
+class Running:
+    def __init__(self, tmp: Path) -> None:
+        (tmp / "rules.yaml").write_text(RULES)
+        path = tmp / "config.yaml"
+        path.write_text(
+            "global: {state_dir: state}\nserver: {listen: '127.0.0.1:0'}\n"
+            "rule_files: [rules.yaml]\n"
+            f"collectors:\n  - {{name: app, type: file, paths: ['{tmp}/app.log']}}\n"
+        )
+        self.clock = FixedClock()
+        self.collectors: dict[str, TimedCollector] = {}
+        parts = Parts(
+            clock=self.clock,
+            dispatcher=lambda *a: Recorder(),
+            actions=lambda *a: Recorder(),
+            collector=self._collector,
+            routes=lambda *a: [],
+        )
+        self.daemon = Daemon(
+            str(path),
+            load_config(str(path)),
+            parts=parts,
+            notifier=SystemdNotifier({}),
+            metrics=Metrics(CollectorRegistry()),
+        )
+        self.thread = threading.Thread(target=self.daemon.run, daemon=True)
+
+    def _collector(self, cfg: Any, positions: Any, stats: Any, clock: Any) -> TimedCollector:
+        c = self.collectors[cfg.name] = TimedCollector(cfg.name, self.clock)
+        return c
+
+    def feed(self, age: float) -> None:
+        """One batch of `age`-old lines, processed (acknowledged) when this returns."""
+        c = self.collectors["app"]
+        c.emit_aged(age)
+        wait_for(lambda: c.acked == c.sent)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    r = Running(tmp_path)
+    r.thread.start()
+    assert r.daemon.ready.wait(10)
+    yield r
+    r.daemon.request_stop()
+    r.thread.join(10)
+
+
+def warnings(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in logs if e["event"] == "events_late"]
+
+
+def test_live_lines_an_hour_old_are_told_once_per_ten_minutes_and_shown(running: Running) -> None:
+    clock = running.clock
+    with structlog.testing.capture_logs() as logs:
+        running.feed(3600)
+        clock.advance(30)
+        running.feed(3601)
+        assert warnings(logs) == []  # not yet a minute of them: perhaps a backlog's tail
+        clock.advance(30)
+        running.feed(3600)
+        (w,) = warnings(logs)
+        assert w["collector"] == "app"
+        assert w["log_level"] == "warning"
+        assert w["lines"] == 9
+        assert w["age_s"] == 3600
+        assert "~1h old" in w["hint"] and "%z" in w["hint"]
+        for _ in range(9):  # 9 minutes more of them: told once is enough
+            clock.advance(60)
+            running.feed(3600)
+        assert len(warnings(logs)) == 1
+        clock.advance(60)  # 10 minutes after the first
+        running.feed(3600)
+        assert len(warnings(logs)) == 2
+        assert warnings(logs)[1]["lines"] == 30  # those since it was last told
+
+    late = running.daemon.status()["late_lines"]
+    assert set(late) == {"app"}
+    assert late["app"]["age_seconds"] == 3600
+    assert late["app"]["lines"] == 39
+    assert "time_format" in late["app"]["hint"]
+
+
+def test_a_backlog_caught_up_is_not_taken_for_live_lines(running: Running) -> None:
+    """A backlog's late lines get younger as it is read (its lines' times run ahead of the
+    clock): however long it takes, that is not a parser reading the wrong time."""
+    clock = running.clock
+    with structlog.testing.capture_logs() as logs:
+        for age in range(86400, 600, -3600):  # a day of backlog, an hour of it every 20 s
+            running.feed(age)
+            clock.advance(20)
+    assert warnings(logs) == []
+    assert running.daemon.status()["late_lines"] == {}
