@@ -72,11 +72,12 @@ def routes(src: view.Source) -> list[Route]:
 
     def sections() -> dict[str, Markup]:
         now = src.clock.now()
+        status = src.status()
         data: dict[str, Any] = {
-            "head": view.header(src),
+            "head": view.header(src, status),
             "silences": view.silences(src, now),
             "rules": view.rules(src),
-            "collectors": view.collectors(src, rates),
+            "collectors": view.collectors(src, rates, status),
             "actions": (view.recent_actions(src), view.bans(src, now)),
         }
         out = {name: _macro(name)(data[name]) for name in data}

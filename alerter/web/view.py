@@ -302,7 +302,11 @@ def rules(src: Source) -> list[dict[str, Any]]:
     return out
 
 
-def collectors(src: Source, rates: Rates) -> list[dict[str, Any]]:
+def collectors(
+    src: Source, rates: Rates, status: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Each collector's state; `status`: the daemon's, when the caller has it already (its
+    `late_lines`: collectors whose live lines keep arriving too old for every rule)."""
     m = src.metrics
     rs = src.run_state
     names = [c.name for c in rs.config.collectors] if rs is not None else []
@@ -316,6 +320,7 @@ def collectors(src: Source, rates: Rates) -> list[dict[str, Any]]:
             if s.name == "alerter_events_dropped_total" and s.value:
                 c = s.labels["collector"]
                 dropped.setdefault(c, {})[s.labels["reason"]] = s.value
+    live_late = (status if status is not None else src.status()).get("late_lines") or {}
     mono = time.monotonic()
     rate = rates.update({n: totals.get(n, 0.0) for n in names}, mono)
     return [
@@ -325,6 +330,7 @@ def collectors(src: Source, rates: Rates) -> list[dict[str, Any]]:
             "lines": int(totals.get(n, 0.0)),
             "rate": f"{rate[n]:.1f}" if n in rate else "",
             "late": int(late.get(n, 0.0)),
+            "late_hint": live_late[n]["hint"] if n in live_late else "",
             "lag": f"{lag[n]:.2f} s" if n in lag else "",
             "quiet": _quiet(rates.quiet_for(n, mono)),
             "dropped": sorted((r, int(v)) for r, v in dropped.get(n, {}).items()),
@@ -371,8 +377,8 @@ def bans(src: Source, now: float) -> list[dict[str, Any]] | None:
     ]
 
 
-def header(src: Source) -> dict[str, Any]:
-    s = src.status()
+def header(src: Source, status: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    s = status if status is not None else src.status()
     return {
         "version": __version__,
         "uptime": _uptime(float(s.get("uptime_seconds") or 0)),

@@ -1,6 +1,6 @@
 """Live lines consistently stamped in the past (a naive UTC stamp read as local time an hour
 ahead of UTC) are late for every rule: the daemon says so, once per 10 minutes per collector,
-and its status shows it (alerter/runtime/latelines.py). The daemon's wiring with the
+and its status and web page show it (alerter/runtime/latelines.py). The daemon's wiring with the
 real engine, fake collectors and a FixedClock, as tests/alerter/test_daemon.py."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from alerter.runtime.metrics import Metrics
 from alerter.runtime.sdnotify import SystemdNotifier
 from alerter.runtime.wiring import Parts
 from alerter.testing import FixedClock
+from alerter.web import view
 from tests.alerter.test_daemon import FakeCollector, Recorder
 from tests.conftest import wait_for
 
@@ -136,6 +137,9 @@ def test_live_lines_an_hour_old_are_told_once_per_ten_minutes_and_shown(running:
     assert late["app"]["age_seconds"] == 3600
     assert late["app"]["lines"] == 39
     assert "time_format" in late["app"]["hint"]
+    (row,) = view.collectors(running.daemon, view.Rates())
+    assert row["late"] == 39
+    assert row["late_hint"] == late["app"]["hint"]
 
 
 def test_a_backlog_caught_up_is_not_taken_for_live_lines(running: Running) -> None:
@@ -148,3 +152,5 @@ def test_a_backlog_caught_up_is_not_taken_for_live_lines(running: Running) -> No
             clock.advance(20)
     assert warnings(logs) == []
     assert running.daemon.status()["late_lines"] == {}
+    (row,) = view.collectors(running.daemon, view.Rates())
+    assert row["late"] == 3 * 24 and row["late_hint"] == ""

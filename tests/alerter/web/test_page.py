@@ -373,3 +373,27 @@ def test_the_collectors_section_shows_each_collectors_lag() -> None:
     d.metrics.collector_lag.labels("auth").set(0.25)
     (row,) = view.collectors(d, view.Rates())  # type: ignore[arg-type]
     assert row["lag"] == "0.25 s"
+
+
+def test_the_collectors_section_says_when_live_lines_are_too_old_for_every_rule() -> None:
+    """The status's `late_lines` (alerter/runtime/latelines.py): the hint shows under the
+    collector's late count."""
+    from types import SimpleNamespace
+
+    from alerter.runtime.latelines import hint
+
+    d = FakeDaemon([])
+    d.run_state = SimpleNamespace(  # type: ignore[assignment]
+        dispatcher=None,
+        actions=None,
+        config=SimpleNamespace(collectors=[SimpleNamespace(name="app")]),
+    )
+    d.metrics.events_late.labels("app").inc(39)
+    late = {"app": {"lines": 39, "age_seconds": 3600, "since": 1.7e9, "hint": hint(3600)}}
+    status = d.status
+    d.status = lambda: {**status(), "late_lines": late}  # type: ignore[method-assign]
+    page = Page()
+    page.feed(call(routes(d), "/").body.decode())
+    assert "39lines read as they are written are ~1h old: check the parser's time_format" in (
+        page.text
+    )
