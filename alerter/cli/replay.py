@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import TextIO
 
 from alerter.cli.replayfiles import ReplayError
-from alerter.cli.replayruns import Placing, Run, file_runs, journal_runs, untimed_parser
+from alerter.cli.replayruns import (
+    PATIENCE,
+    Placing,
+    Run,
+    file_runs,
+    journal_runs,
+    last_entry_time,
+    last_line_time,
+    untimed_parser,
+)
 from alerter.collectors.journald import JournaldConfig
 from alerter.config.values import parse_duration
 from alerter.rules.alert import Transition
@@ -103,6 +112,12 @@ class Summary:
     seconds: float = 0.0
     late: dict[str, int] = field(default_factory=dict)
     ahead: int = 0  # stamped after their file's last write: placed at the line before
+    stale: list[str] = field(default_factory=list)  # files last written before their lines
+
+    def placed(self, logs: Sequence[tuple[str, str]], placings: Sequence[Placing]) -> None:
+        """Take what each log's placing placed otherwise than stamped (`logs`' order)."""
+        self.ahead = sum(p.ahead for p in placings)
+        self.stale = [path for (_, path), p in zip(logs, placings, strict=True) if p.stale]
 
     def line(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
@@ -116,10 +131,15 @@ class Summary:
             if self.ahead
             else ""
         )
+        stale = "".join(
+            f"; {path}: the file's last write (mtime) is older than its lines, placed at their "
+            f"own times after {PATIENCE} in a row"
+            for path in self.stale
+        )
         return (
             f"replay: {self.lines} lines, {self.skipped} skipped (late), "
             f"{self.transitions} transitions, {self.seconds:.1f} s, {rate:,.0f} lines/s"
-            f"{none}{ahead}"
+            f"{none}{ahead}{stale}"
         )
 
 
@@ -287,7 +307,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             return 2
         c = collectors[name]
         if isinstance(c.spec, JournaldConfig):
-            placings.append(Placing.of(path))
+            placings.append(Placing.of(path, last_line=last_entry_time(path)))
             streams.append(journal_runs(name, path, c.spec, placings[-1]))
             continue
         parser_cfg = c.parser
@@ -299,7 +319,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         # not before today: a log of Dec 4-8 last year, replayed on Dec 6, stays in order
         parser = make_parser(parser_cfg, functools.partial(float, os.stat(path).st_mtime))
         local = parser_cfg.type == "syslog" or local_stamps(parser_cfg.time_format)
-        placings.append(Placing.of(path, local))
+        placings.append(Placing.of(path, local, last_line_time(path, parser)))
         streams.append(file_runs(name, path, parser, parser_cfg.type, placings[-1]))
     summary = Summary()
     engine = Engine(cfg.rules, cfg.alert_labels(), LateCounter(summary))
@@ -310,9 +330,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return 2
     except KeyboardInterrupt:  # Ctrl-C: what was replayed so far, as the shell's 130 says
         out.flush()
-        summary.ahead = sum(p.ahead for p in placings)
+        summary.placed(pairs, placings)
         print(f"{summary.line()}; interrupted, the rest not read", file=err)
         return 130
-    summary.ahead = sum(p.ahead for p in placings)
+    summary.placed(pairs, placings)
     print(summary.line(), file=err)
     return 0

@@ -47,6 +47,25 @@ def open_log(path: str) -> IO[str]:
     return open(path, encoding="utf-8", errors="replace", newline="")
 
 
+def tail(path: str, size: int = 1 << 16) -> str | None:
+    """The whole lines in the last `size` bytes of a plain file, as `blocks` gives them; None
+    for a compressed one (its end is read only by reading it all) or one that cannot be read
+    (`blocks` says why). A seek to the end: cheap whatever the file's size."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+            if head.startswith(_ZSTD) or any(head.startswith(m) for m, _ in _COMPRESSED):
+                return None
+            end = f.seek(0, 2)
+            f.seek(max(0, end - size))
+            data = f.read(size)
+    except OSError:
+        return None
+    if end > size:  # (the first line is cut)
+        data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+    return _lines_end(data.decode("utf-8", errors="replace"))
+
+
 def _lines_end(text: str) -> str:
     """`text` without the `\r` that ends a line (CRLF files), as the daemon reads lines: a
     `\r` inside a line stays (it starts no line of its own)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from alerter.cli.replayfiles import ReplayError, blocks
+from alerter.cli.replayfiles import ReplayError, blocks, tail
 from alerter.collectors.journald import JournaldConfig
 from alerter.collectors.timefmt import repeated_hour
 from alerter.rules.events import LogBatch, LogEvent
@@ -46,26 +46,45 @@ def untimed_parser(name: str, parser: Any) -> str | None:
     return None
 
 
+# lines in a row stamped after a file's last write, when no last line says when it was
+# written (a compressed file), before that last write is taken as wrong rather than the lines
+PATIENCE = 10
+
+
 @dataclass(slots=True)
 class Placing:
     """How a file's lines are placed in time, and what was placed otherwise than stamped.
 
-    `latest`: the file's last write (its mtime) + FUTURE. No line of the file can be later:
-    one stamped later (a writer's clock, or a parser's reading, gone wrong) is placed at the
-    line before it (the first: at the last write), as the daemon places a line stamped more
-    than FUTURE ahead at its read time, and counted in `ahead`; else one such line moved the
-    replay clock to its year and every later line was skipped as late. `local`: the times may
-    come from local stamps (`local_stamps`): in the hour a DST fall-back repeats, each is read
-    in the pass that follows the line before it, as the file was written (`repeated_hour`)."""
+    `latest`: FUTURE after the later of the file's last write (its mtime) and the time of its
+    last line (`last_line_time`). No line of the file can be later: one stamped later (a
+    writer's clock, or a parser's reading, gone wrong) is placed at the line before it (the
+    first: at `latest` - FUTURE), as the daemon places a line stamped more than FUTURE ahead
+    at its read time, and counted in `ahead`; else one such line moved the replay clock to its
+    year and every later line was skipped as late. The mtime alone is not to be trusted
+    (`touch -d`, an unzip in another zone, a tar from a host whose clock was behind): its last
+    line, when it has a time, bounds the file too, so a 2099 line among the others is placed
+    and one that ends the file moves nothing after it. Without a last line's time (a
+    compressed file) the mtime bounds it until more than `patience` lines in a row are
+    stamped after it: then the mtime is what is wrong (`stale`) and no line is placed after.
+    `local`: the times may come from local stamps (`local_stamps`): in the hour a DST
+    fall-back repeats, each is read in the pass that follows the line before it, as the file
+    was written (`repeated_hour`)."""
 
     latest: float = math.inf
     local: bool = False
-    ahead: int = 0  # lines stamped after `latest`
+    patience: float = math.inf  # lines in a row stamped after `latest` placed at the one before
+    ahead: int = 0  # lines stamped after `latest`, placed at the line before
+    streak: int = 0  # of them, in a row up to the line placed last
+    stale: bool = False  # the last write was older than the lines: `latest` given up
     last: float = math.nan  # the time of the line placed last
 
     @classmethod
-    def of(cls, path: str, local: bool = False) -> Placing:
-        return cls(os.stat(path).st_mtime + FUTURE, local)
+    def of(cls, path: str, local: bool = False, last_line: float | None = None) -> Placing:
+        """The placing of file `path`, `last_line` the time of its last line (None: unknown)."""
+        mtime = os.stat(path).st_mtime
+        if last_line is None:
+            return cls(mtime + FUTURE, local, PATIENCE)
+        return cls(max(mtime, last_line) + FUTURE, local)
 
     def first(self, t: float) -> None:
         """Start at the file's first time `t` (the lines before any time take it)."""
@@ -73,17 +92,53 @@ class Placing:
             t = self.latest - FUTURE
         self.last = repeated_hour(t, -math.inf) if self.local else t
 
+    def after_latest(self, lines: int) -> bool:
+        """Whether `lines` lines stamped after `latest` are placed at the line before (True),
+        or their run is longer than `patience` and `latest` is given up (False)."""
+        self.streak += lines
+        if self.streak <= self.patience:
+            self.ahead += lines
+            return True
+        self.latest, self.stale = math.inf, True
+        return False
+
     def at(self, t: float | None, lines: int) -> float:
         """Where `lines` lines stamped `t` (None: no time) are placed, after the last ones."""
         if t is None:
             return self.last
-        if t > self.latest:
-            self.ahead += lines
+        if t > self.latest and self.after_latest(lines):
             return self.last
+        self.streak = 0
         if self.local and abs(t - self.last) > FUTURE:  # (a gap or a step back: rare)
             t = repeated_hour(t, self.last)
         self.last = t
         return t
+
+
+def last_line_time(path: str, parser: Any) -> float | None:
+    """The time `parser` reads in the last line that has one among a plain file's last 64
+    KiB (None: a compressed file, or no time there)."""
+    text = tail(path)
+    if text is None:
+        return None
+    spans = getattr(parser, "spans", None)
+    if spans is not None:
+        return next((t for _, _, t in reversed(spans(text)) if t is not None), None)
+    return next((t for t in reversed(parser.times(text.split("\n"))) if t is not None), None)
+
+
+def last_entry_time(path: str) -> float | None:
+    """The __REALTIME_TIMESTAMP of the last entry that has one among a plain journal export's
+    last 64 KiB (None: a compressed export, or none there)."""
+    text = tail(path)
+    for line in reversed((text or "").split("\n")):
+        try:
+            stamp = json.loads(line).get("__REALTIME_TIMESTAMP")
+        except (ValueError, AttributeError):
+            continue
+        if str(stamp).isdigit():
+            return int(stamp) / 1e6
+    return None
 
 
 def file_runs(
@@ -159,10 +214,15 @@ def _merged(ranges: list[Range], place: Placing) -> Iterator[tuple[float, int, i
         if t is None:
             t = last
         elif t > latest:
-            place.ahead += k
-            t = last
-        elif local and (t - last > FUTURE or last - t > FUTURE):
-            t = repeated_hour(t, last)
+            if place.after_latest(k):
+                t = last
+            else:
+                latest = place.latest
+        else:
+            if place.streak:
+                place.streak = 0
+            if local and (t - last > FUTURE or last - t > FUTURE):
+                t = repeated_hour(t, last)
         last = t
         if run is not None and run[0] == t:
             run = (t, run[1], end)

@@ -407,3 +407,86 @@ def test_a_line_stamped_after_its_files_last_write_is_placed_at_the_line_before(
     assert code == 0, err
     assert [(t["time"], t["state"]) for t in got][:1] == [(rfc3339(T0 + 61), "firing")]
     assert "4 lines, 0 skipped (late)" in err and "1 line stamped more than 5m" in err
+
+
+# ERROR 500 every 5 minutes for 2 hours: never 3 in the Errors rule's 2m window
+EVERY_5M = [(300 * i, f"ERROR 500 {i}") for i in range(24)]
+
+
+def test_a_file_last_written_before_its_lines_is_bounded_by_its_last_lines(
+    tmp_path: Path,
+) -> None:
+    # a file whose mtime is older than its lines (touch -d, an unzip in another zone, a tar
+    # from a host whose clock was behind) piled every line stamped 5m after it onto the line
+    # before it, and Errors fired with all of them. Its last lines say when it was written
+    setup(tmp_path, EVERY_5M)
+    code, got, err = run(tmp_path, f"app={tmp_path}/app.log", written=T0 + 1800)
+    assert code == 0, err
+    assert [t for t in got if t["alertname"] == "Errors"] == []
+    assert err.splitlines()[-1].startswith("replay: 24 lines, 0 skipped (late)")
+    assert "stamped more than 5m" not in err and "older than its lines" not in err
+
+    # the same as a journald export
+    def entry(t: float, msg: str) -> str:
+        return json.dumps(
+            {
+                "__REALTIME_TIMESTAMP": str(int(t * 1e6)),
+                "_SYSTEMD_UNIT": "web.service",
+                "MESSAGE": msg,
+            }
+        )
+
+    (tmp_path / "rules.yaml").write_text(
+        RULES.replace("source: app, match: 'ERROR", "source: journal, match: 'ERROR")
+    )
+    export = "".join(entry(T0 + t, line) + "\n" for t, line in EVERY_5M)
+    (tmp_path / "journal.json").write_text(export)
+    code, got, err = run(tmp_path, f"journal={tmp_path}/journal.json", written=T0 + 1800)
+    assert code == 0, err
+    assert [t for t in got if t["alertname"] == "Errors"] == []
+    assert "stamped more than 5m" not in err
+
+
+def test_an_outlier_is_placed_at_the_line_before_unless_it_is_the_last_line(
+    tmp_path: Path,
+) -> None:
+    # the file's last lines raise the bound above an old mtime, not past them: a line of 2099
+    # in the middle is still placed at the line before, one at the end affects only itself
+    setup(tmp_path, EVERY_5M)
+    stamps = [f"{T0 + t} {line}" for t, line in EVERY_5M]
+    stamps.insert(20, f"{4_070_908_800} ERROR 404 future")  # 2099, among the last lines
+    (tmp_path / "app.log").write_text("".join(s + "\n" for s in stamps))
+    code, _, err = run(tmp_path, f"app={tmp_path}/app.log", written=T0 + 1800)
+    assert code == 0, err
+    assert err.splitlines()[-1].startswith("replay: 25 lines, 0 skipped (late)")
+    assert "1 line stamped more than 5m after its file's last write" in err
+
+    (tmp_path / "app.log").write_text(
+        "".join(s + "\n" for s in [*stamps[:20], *stamps[21:], stamps[20]])
+    )
+    code, _, err = run(tmp_path, f"app={tmp_path}/app.log", written=T0 + 1800)
+    assert code == 0, err
+    assert err.splitlines()[-1].startswith("replay: 25 lines, 0 skipped (late)")
+    assert "stamped more than 5m" not in err
+
+
+def test_a_compressed_file_last_written_before_its_lines_stops_being_clamped(
+    tmp_path: Path,
+) -> None:
+    # a compressed file's last lines are not read ahead (it would be read twice): its mtime
+    # bounds it, but a run of lines after it says the mtime is wrong, not the lines
+    import gzip
+
+    setup(tmp_path, EVERY_5M)
+    packed = tmp_path / "app.log.1.gz"
+    packed.write_bytes(gzip.compress((tmp_path / "app.log").read_bytes()))
+    code, got, err = run(tmp_path, f"app={packed}", written=T0 + 1800)
+    assert code == 0, err
+    summary = err.splitlines()[-1]
+    assert summary.startswith("replay: 24 lines, 0 skipped (late)")
+    # lines 8 to 17 (10) were placed at the line before (the 7th's time), then no more
+    assert "10 lines stamped more than 5m after their file's last write" in summary
+    assert "the file's last write (mtime) is older than its lines" in summary
+    # (the 10 and the 7th at one time fire Errors: the price of not reading the file twice)
+    errors = [(t["time"], t["state"]) for t in got if t["alertname"] == "Errors"]
+    assert errors[0] == (rfc3339(T0 + 2100), "firing")
