@@ -293,6 +293,14 @@ class RecordingHooks:
     def evaluation_duration(self, group: str, seconds: float) -> None:
         pass
 
+    def events_late(self, source: str, count: int, age: float, now: float) -> None:
+        pass
+
+    def events_too_old(
+        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+    ) -> None:
+        pass
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (for a server started next)."""

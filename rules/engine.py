@@ -54,6 +54,15 @@ class EngineHooks(Protocol):
         at the clock `now`: no rule counted them (DESIGN "Event time"). `age`: how old the
         newest of them was at `now` (reported once per batch that has any)."""
 
+    def events_too_old(
+        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+    ) -> None:
+        """`count` lines of `source` were older than the window of some rule of the source at
+        the clock `now` (those too old for every rule too): that rule did not count them.
+        `age`: how old the newest of them was at `now`; `missed`: the rules that missed it,
+        (alertname, how old a line may be and still count), shortest first (reported once
+        per batch that has any)."""
+
 
 class NoHooks:
     """Hooks that report nothing (the engine of `alerter test`, replay and tests)."""
@@ -68,6 +77,11 @@ class NoHooks:
         pass
 
     def events_late(self, source: str, count: int, age: float, now: float) -> None:
+        pass
+
+    def events_too_old(
+        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+    ) -> None:
         pass
 
 
@@ -160,9 +174,11 @@ class Engine:
         knows all the lines to be of that time (replay's runs), else the batch's runs of one
         time each (`LogLines.at_times`). A line older than a rule's window at `now` counts for
         nothing in that rule; lines older than the windows of all the source's rules are
-        reported to the hooks' `events_late`, with the age of the newest. When every
-        rule of the source has literals one of which each line it counts holds, only the
-        times of the lines holding one are read (no rule counts the others; they are not counted late either)."""
+        reported to the hooks' `events_late`, with the age of the newest, and those older
+        than the window of any (all of them too) to `events_too_old`, with the rules missing
+        the newest. When every rule of the source has literals one of which each line it
+        counts holds, only the times of the lines holding one are read (no rule counts the
+        others; they are not counted late either)."""
         if self._started is None:
             self._start(now)
         out: list[Transition] = []
@@ -179,6 +195,7 @@ class Engine:
         for r in rules:
             r.clock = now
         late, late_at = 0, -math.inf  # (late lines, the time of the newest)
+        old, old_at = 0, -math.inf  # (lines too old for some rule, the time of the newest)
         runs = batch.runs(self._wanted[batch.source]) if at is None else ((at, batch, len(batch)),)
         lits = self._literals[batch.source]
         text = batch.text if len(lits) else None
@@ -187,6 +204,8 @@ class Engine:
             live: Sequence[LogRule] = rules
             if any(r.late(t, now) for r in rules):
                 live = [r for r in rules if not r.late(t, now)]
+                old += timed
+                old_at = t if timed and t > old_at else old_at
                 if not live:  # (late: no rule could count these lines)
                     late += timed
                     late_at = t if timed and t > late_at else late_at
@@ -197,6 +216,11 @@ class Engine:
             metrics()
         if late:
             self._hooks.events_late(batch.source, late, now - late_at, now)
+        if old:
+            missed = sorted((r.reach, r.rule.alert) for r in rules if r.late(old_at, now))
+            self._hooks.events_too_old(
+                batch.source, old, now - old_at, now, tuple((a, w) for w, a in missed)
+            )
         for r in rules:
             if r.evicted:
                 self._report_evictions(r)

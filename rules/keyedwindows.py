@@ -97,6 +97,8 @@ class KeyedWindows:
         self.spike = self.agg == "spike"
         self.span = rule.over * (2 if self.spike else 1)
         self.width = rule.over / (SPIKE_BUCKETS if self.spike else BUCKETS)
+        # how old a line may be and still count (`late`: its bucket's edge aside), as told
+        self.reach = rule.lookback if self.agg == "new_value" else self.span
         self.new_window = _factory(rule)
         # each in order of last update (oldest first): the front is evicted past max_keys
         self.keys: OrderedDict[Key, Window] = OrderedDict()

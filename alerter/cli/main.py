@@ -89,7 +89,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"alerter {s['version']}  up {s['uptime_seconds']}s  config {s['config']}")
     print(f"collectors: {', '.join(s['collectors']) or '-'}")
     for name, late in (s.get("late_lines") or {}).items():
-        print(f"collector {name}: {late['lines']} live lines late for every rule: {late['hint']}")
+        rules = late.get("too_old_for") or "every rule"
+        print(f"collector {name}: {late['lines']} live lines too old for {rules}: {late['hint']}")
     print(
         f"rule groups: {s['rule_groups']}  firing: {s['alerts']['firing']}  pending: {s['alerts']['pending']}"
     )

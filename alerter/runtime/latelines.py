@@ -1,13 +1,16 @@
-"""Live lines that keep arriving too old for every rule: told in the log and the status.
+"""Live lines that keep arriving too old for a rule: told in the log and the status.
 
 A parser that reads the wrong time (an app writing naive UTC stamps read as local time an
 hour ahead of UTC) places every line an hour in the past: each is late for every rule with a
-shorter window, counted in `alerter_events_late_total` and counted by no rule (DESIGN "Event
-time"). Late lines are also what a backlog gives (`start_at: beginning`, catching up after
-downtime), and that is no fault.
+shorter window and counted by none of them (DESIGN "Event time"); when every rule of its
+collector is shorter, it is counted in `alerter_events_late_total` too. A rule with a longer
+window (a day's) still counts them, and the shorter ones miss them all the same: so lines
+too old for any rule are what is watched here, not only those too old for every rule. Late
+lines are also what a backlog gives (`start_at: beginning`, catching up after downtime),
+and that is no fault.
 
-The engine reports each batch's late lines with the age of the newest at its clock
-(`EngineHooks.events_late`). A backlog's late lines get younger as it is read, its lines'
+The engine reports each batch's lines too old for some rule with the age of the newest at
+its clock and the rules that missed it (`EngineHooks.events_too_old`). A backlog's late lines get younger as it is read, its lines'
 times running ahead of the clock; lines read as they are written keep their age. So a
 collector is taken to read live late lines when its late lines have kept one age (within
 AGE_JITTER of the first) for at least STEADY_FOR seconds of the daemon's clock; then
@@ -22,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+
+from alerter.config.values import format_duration
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +44,7 @@ class _Run:
     last: float  # when the last were reported
     lines: int = 0  # since `since`
     untold: int = 0  # since the last warning
+    missed: tuple[tuple[str, float], ...] = ()  # the rules the last missed, shortest first
 
 
 class LateLines:
@@ -49,12 +55,21 @@ class LateLines:
         self._runs: dict[str, _Run] = {}
         self._told: dict[str, float] = {}  # collector -> when last warned
 
-    def note(self, collector: str, count: int, age: float, now: float) -> None:
-        """`count` lines of `collector` were late; the newest was `age` seconds old at `now`."""
+    def note(
+        self,
+        collector: str,
+        count: int,
+        age: float,
+        now: float,
+        missed: tuple[tuple[str, float], ...] = (),
+    ) -> None:
+        """`count` lines of `collector` were too old for the rules `missed` ((alertname,
+        window), shortest first); the newest was `age` seconds old at `now`."""
         run = self._runs.get(collector)
         if run is None or abs(age - run.age) > AGE_JITTER or now < run.since:
             run = self._runs[collector] = _Run(age, now, now)
         run.last = now
+        run.missed = missed
         run.lines += count
         run.untold += count
         if now - run.since < STEADY_FOR or now - self._told.get(collector, -math.inf) < WARN_EVERY:
@@ -65,6 +80,7 @@ class LateLines:
             collector=collector,
             lines=run.untold,
             age_s=round(run.age),
+            too_old_for=rules_text(run.missed),
             hint=hint(run.age),
         )
         run.untold = 0
@@ -81,6 +97,7 @@ class LateLines:
                 "lines": run.lines,
                 "age_seconds": round(run.age),
                 "since": run.since,
+                "too_old_for": rules_text(run.missed),
                 "hint": hint(run.age),
             }
             for c, run in sorted(list(self._runs.items()))  # (a copy: the engine's thread adds)
@@ -96,6 +113,13 @@ def hint(age: float) -> str:
         "and the lines' zone (a time without a zone is read as local time: add the zone to "
         "the lines and %z to time_format)"
     )
+
+
+def rules_text(missed: tuple[tuple[str, float], ...], most: int = 3) -> str:
+    """The rules that missed the lines as the warning says them, shortest window first:
+    `SSHBruteForce (10m), Burst (30m) and 2 more`."""
+    said = ", ".join(f"{name} ({format_duration(window)})" for name, window in missed[:most])
+    return f"{said} and {len(missed) - most} more" if len(missed) > most else said
 
 
 def about(seconds: float) -> str:

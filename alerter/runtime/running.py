@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 @dataclass
 class EngineMetrics:
     """The engine's hooks (alerter.rules.engine.EngineHooks): what it reports, into self-metrics
-    (and late lines into `late`, which tells live ones)."""
+    (and lines too old for some rule into `late`, which tells live ones)."""
 
     metrics: Metrics
     late: LateLines = field(default_factory=LateLines)
@@ -39,7 +39,11 @@ class EngineMetrics:
 
     def events_late(self, source: str, count: int, age: float, now: float) -> None:
         self.metrics.events_late.labels(source).inc(count)
-        self.late.note(source, count, age, now)
+
+    def events_too_old(
+        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+    ) -> None:
+        self.late.note(source, count, age, now, missed)
 
 
 @dataclass
@@ -72,7 +76,7 @@ def status_document(
         "uptime_seconds": round(time.time() - started_at, 1),
         "ready": ready,
         "collectors": [c.name for c in cfg.collectors],
-        # collectors whose live lines keep arriving too old for every rule (runtime/latelines.py)
+        # collectors whose live lines keep arriving too old for a rule (runtime/latelines.py)
         "late_lines": late_lines or {},
         "rule_groups": len(cfg.rules.groups),
         "alerts": {

@@ -302,11 +302,17 @@ def rules(src: Source) -> list[dict[str, Any]]:
     return out
 
 
+def _late_hint(late: Mapping[str, Any]) -> str:
+    """Which rules a collector's live lines are too old for, and what to check."""
+    rules = late.get("too_old_for")
+    return f"too old for {rules}: {late['hint']}" if rules else str(late["hint"])
+
+
 def collectors(
     src: Source, rates: Rates, status: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Each collector's state; `status`: the daemon's, when the caller has it already (its
-    `late_lines`: collectors whose live lines keep arriving too old for every rule)."""
+    `late_lines`: collectors whose live lines keep arriving too old for a rule)."""
     m = src.metrics
     rs = src.run_state
     names = [c.name for c in rs.config.collectors] if rs is not None else []
@@ -330,7 +336,7 @@ def collectors(
             "lines": int(totals.get(n, 0.0)),
             "rate": f"{rate[n]:.1f}" if n in rate else "",
             "late": int(late.get(n, 0.0)),
-            "late_hint": live_late[n]["hint"] if n in live_late else "",
+            "late_hint": _late_hint(live_late[n]) if n in live_late else "",
             "lag": f"{lag[n]:.2f} s" if n in lag else "",
             "quiet": _quiet(rates.quiet_for(n, mono)),
             "dropped": sorted((r, int(v)) for r, v in dropped.get(n, {}).items()),

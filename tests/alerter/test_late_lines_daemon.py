@@ -57,8 +57,8 @@ class TimedCollector(FakeCollector):
 
 
 class Running:
-    def __init__(self, tmp: Path) -> None:
-        (tmp / "rules.yaml").write_text(RULES)
+    def __init__(self, tmp: Path, rules: str = RULES) -> None:
+        (tmp / "rules.yaml").write_text(rules)
         path = tmp / "config.yaml"
         path.write_text(
             "global: {state_dir: state}\nserver: {listen: '127.0.0.1:0'}\n"
@@ -139,7 +139,7 @@ def test_live_lines_an_hour_old_are_told_once_per_ten_minutes_and_shown(running:
     assert "time_format" in late["app"]["hint"]
     (row,) = view.collectors(running.daemon, view.Rates())
     assert row["late"] == 39
-    assert row["late_hint"] == late["app"]["hint"]
+    assert row["late_hint"] == f"too old for AppErrors (10m): {late['app']['hint']}"
 
 
 def test_a_backlog_caught_up_is_not_taken_for_live_lines(running: Running) -> None:
@@ -154,3 +154,28 @@ def test_a_backlog_caught_up_is_not_taken_for_live_lines(running: Running) -> No
     assert running.daemon.status()["late_lines"] == {}
     (row,) = view.collectors(running.daemon, view.Rates())
     assert row["late"] == 3 * 24 and row["late_hint"] == ""
+
+
+def test_live_lines_too_old_for_a_short_rule_are_told_beside_a_long_one(
+    tmp_path: Path,
+) -> None:
+    """A day's rule counts lines an hour old (a wrong zone): they are late for no metric, but
+    the 10m rule misses every one of them, and that is told."""
+    daily = RULES.replace("AppErrors", "AppDaily").replace("over: 10m", "over: 1d")
+    r = Running(tmp_path, RULES + daily.split("rules:\n", 1)[1])
+    r.thread.start()
+    try:
+        assert r.daemon.ready.wait(10)
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(3):
+                r.feed(3600)
+                r.clock.advance(30)
+        (w,) = warnings(logs)
+        assert w["too_old_for"] == "AppErrors (10m)" and w["age_s"] == 3600
+        assert r.daemon.status()["late_lines"]["app"]["too_old_for"] == "AppErrors (10m)"
+        (row,) = view.collectors(r.daemon, view.Rates())
+        assert row["late"] == 0  # alerter_events_late_total: AppDaily counted them
+        assert row["late_hint"].startswith("too old for AppErrors (10m): ")
+    finally:
+        r.daemon.request_stop()
+        r.thread.join(10)

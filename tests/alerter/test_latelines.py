@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import structlog.testing
 
-from alerter.runtime.latelines import STEADY_FOR, WARN_EVERY, LateLines, about
+from alerter.runtime.latelines import STEADY_FOR, WARN_EVERY, LateLines, about, rules_text
 
 T0 = 1_700_000_000.0
 
@@ -71,3 +71,16 @@ def test_ages_are_said_as_an_operator_reads_them() -> None:
         "~7h",
         "~3d",
     ]
+
+
+def test_the_warning_says_which_rules_miss_the_lines() -> None:
+    late = LateLines()
+    missed = (("SSHBruteForce", 600.0), ("Burst", 1800.0))
+    with structlog.testing.capture_logs() as logs:
+        late.note("app", 5, 3600.0, T0, missed)
+        late.note("app", 5, 3600.0, T0 + STEADY_FOR, missed)
+    (w,) = logs
+    assert w["too_old_for"] == "SSHBruteForce (10m), Burst (30m)"
+    assert late.status(T0 + STEADY_FOR)["app"]["too_old_for"] == w["too_old_for"]
+    many = tuple((f"R{i}", 60.0 * i) for i in range(1, 6))
+    assert rules_text(many) == "R1 (1m), R2 (2m), R3 (3m) and 2 more"

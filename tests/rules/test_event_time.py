@@ -34,10 +34,16 @@ class Late(NoHooks):
     def __init__(self) -> None:
         self.late: list[tuple[str, int]] = []
         self.ages: list[float] = []
+        self.too_old: list[tuple[str, int, float, tuple[tuple[str, float], ...]]] = []
 
     def events_late(self, source: str, count: int, age: float, now: float) -> None:
         self.late.append((source, count))
         self.ages.append(age)
+
+    def events_too_old(
+        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+    ) -> None:
+        self.too_old.append((source, count, age, missed))
 
 
 def engine(hooks: Late | None = None) -> Engine:
@@ -228,3 +234,28 @@ groups:
     assert hooks.late == []
     e.process(text_batch([f"{NOW - 3600:.0f} ERROR y"] * 2, NOW), NOW)  # old for both
     assert hooks.late == [("auth", 2)]
+
+
+def test_lines_too_old_for_some_rule_are_reported_with_the_rules_that_missed_them() -> None:
+    # a day's rule beside a 10m one counts lines an hour old (a wrong zone): they are not late
+    # for every rule, yet the 10m rule misses every one; the live-late diagnostic is told
+    rules = """
+groups:
+  - name: g
+    interval: 15s
+    rules:
+      - {alert: Burst, logs: {match: 'ERROR'}, aggregate: count, over: 10m, threshold: '>= 5'}
+      - {alert: Spike, logs: {match: 'ERROR'}, aggregate: count, over: 20m, threshold: '>= 9'}
+      - {alert: Daily, logs: {match: 'ERROR'}, aggregate: count, over: 1d, threshold: '>= 500'}
+"""
+    hooks = Late()
+    e = Engine(load_rule_files([("t.yaml", rules)], default_interval=15), {}, hooks)
+    e.process(text_batch([f"{NOW - 30:.0f} ERROR fresh"], NOW), NOW)
+    assert hooks.too_old == []  # (the common path: nothing to tell)
+    old = [f"{NOW - 3610:.0f} ERROR a", f"{NOW - 3600:.0f} ERROR b", f"{NOW - 900:.0f} ERROR c"]
+    e.process(text_batch(old, NOW), NOW)
+    assert hooks.late == []  # the metric's meaning: Daily counted them
+    # the newest (15 minutes old) is missed by Burst only; its age and its rules are told
+    assert hooks.too_old == [("auth", 3, 900.0, (("Burst", 600.0),))]
+    e.process(text_batch([f"{NOW - 3600:.0f} ERROR d"], NOW), NOW)
+    assert hooks.too_old[-1] == ("auth", 1, 3600.0, (("Burst", 600.0), ("Spike", 1200.0)))
