@@ -10,12 +10,15 @@ lines are also what a backlog gives (`start_at: beginning`, catching up after do
 and that is no fault.
 
 The engine reports each batch's lines too old for some rule with the age of the newest at
-its clock and the rules that missed it (`EngineHooks.events_too_old`). A backlog's late lines get younger as it is read, its lines'
-times running ahead of the clock; lines read as they are written keep their age. So a
-collector is taken to read live late lines when its late lines have kept one age (within
-AGE_JITTER of the first) for at least STEADY_FOR seconds of the daemon's clock; then
-`events_late` is logged, at most once per WARN_EVERY per collector, and the status shows it
-while they keep coming (the last within WARN_EVERY).
+its clock and the rules that missed it (`EngineHooks.events_too_old`). A backlog's late
+lines get younger as it is read, its lines' times running ahead of the clock; lines read as
+they are written keep their age. So a collector is taken to read live late lines when its
+late lines have kept one age (within AGE_JITTER of the first) for at least STEADY_FOR seconds
+of the daemon's clock; then `events_late` is logged, at most once per WARN_EVERY per
+collector, and the status shows it while they keep coming (the last within WARN_EVERY). A
+backlog read slower than about 1.25x real time keeps its age within AGE_JITTER over
+STEADY_FOR and is taken for live lines: the collectors do not say yet whether they read
+behind the end of their input (README, Event time).
 """
 
 from __future__ import annotations
