@@ -146,7 +146,8 @@ class Actions(Protocol):
         """Fingerprints of the alerts the actions raise themselves (remediation exhausted...)."""
 
     def durable(self) -> Sequence[Durable]:
-        """What the checkpoint writes for the actions (history rows the store refused)."""
+        """What the checkpoint writes for the actions (history rows the store refused, the
+        ends of the firings that count runs per firing)."""
 
     def stop(self) -> None: ...
 

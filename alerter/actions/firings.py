@@ -7,6 +7,12 @@ after a crash the daemon reads again the lines since that checkpoint, and an ale
 after it fires again, with a later `active_at`, although it never resolved. The stored start
 says that this is the firing the history already holds runs for.
 
+Its end is the other way round: the stored start is deleted by the checkpoint that commits the
+resolve (Firings is one of the checkpoint's `Durable` parts). A crash before it brings the
+engine back from before the resolve, and the lines read again fire (or keep firing) the same
+firing: the stored start must still say so, or the replay would count as a new firing and run
+a `repeat: false` action a second time.
+
 An entry whose alert neither fires nor resolves (it was lost with a state the engine could not
 restore) is dropped after STALE_AFTER, so it cannot make a new firing count as the old one.
 """
@@ -37,6 +43,27 @@ class Firings:
         self._since: dict[str, float] = {}  # the firings seen by this runner (and resolved ones)
         self._missing: dict[str, float] = {}  # stored fingerprint -> first tick it was not firing
         self._next_sweep = float("-inf")
+        self._ended: set[str] = set()  # stored firings that ended: the next checkpoint deletes
+        self._writing: set[str] = set()
+
+    # --- the checkpoint's part (alerter.protocols.Durable) ---------------------------------
+
+    def dirty(self) -> bool:
+        return bool(self._ended)
+
+    def write(self, db: sqlite3.Connection, now: float) -> None:
+        self._writing = set(self._ended)
+        db.executemany(
+            "DELETE FROM kv WHERE namespace = ? AND key = ?",
+            [(FIRINGS_NS, fp) for fp in sorted(self._writing)],
+        )
+
+    def written(self, ok: bool) -> None:
+        if ok:
+            self._ended -= self._writing
+        self._writing = set()
+
+    # --- the runner's -------------------------------------------------------------------------
 
     def fired(self, fingerprint: str, start: float, keep: bool) -> float:
         """The alert went to firing (at `start`); returns the start of its firing.
@@ -68,9 +95,10 @@ class Firings:
         return self._since.get(fingerprint)
 
     def resolved(self, fingerprint: str, now: float) -> None:
-        """The firing ended; its start stays in memory for the resolved notification's notes."""
+        """The firing ended; its start stays in memory for the resolved notification's notes,
+        and in the store until the checkpoint that covers the resolve."""
         if self._stored.pop(fingerprint, None) is not None:
-            self._delete(fingerprint)
+            self._ended.add(fingerprint)
         self._missing.pop(fingerprint, None)
         if len(self._since) > 10_000:
             self._since = {k: v for k, v in self._since.items() if now - v < 86400.0}
@@ -87,7 +115,7 @@ class Firings:
                 log.info("action_firing_forgotten", fingerprint=fp, since=self._stored[fp])
                 del self._stored[fp], self._missing[fp]
                 self._since.pop(fp, None)
-                self._delete(fp)
+                self._ended.add(fp)
 
     def _put(self, fingerprint: str, since: float) -> None:
         self._stored[fingerprint] = since
@@ -95,12 +123,8 @@ class Firings:
             self.store.kv_put(FIRINGS_NS, fingerprint, {"since": since})
         except sqlite3.Error as e:  # kept in memory: holds until a restart
             self._failed("put", e)
-
-    def _delete(self, fingerprint: str) -> None:
-        try:
-            self.store.kv_delete(FIRINGS_NS, fingerprint)
-        except sqlite3.Error as e:
-            self._failed("delete", e)
+        else:  # a new firing after an end not yet committed: its start replaced the old one
+            self._ended.discard(fingerprint)
 
     def _failed(self, operation: str, error: sqlite3.Error) -> None:
         self._on_error(operation)

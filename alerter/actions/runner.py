@@ -36,7 +36,7 @@ from alerter.actions.reverts import Reverter
 from alerter.actions.workers import Job, KeyedWorkers
 from alerter.config.values import format_duration
 from alerter.errors import ActionError
-from alerter.protocols import Clock
+from alerter.protocols import Clock, Durable
 from alerter.rules.alert import Alert, Transition
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
@@ -179,8 +179,8 @@ class ActionRunner:
     def raised(self) -> set[str]:
         return self.escalator.raised()
 
-    def durable(self) -> Sequence[h.ActionHistory]:
-        return [self.history_db]
+    def durable(self) -> Sequence[Durable]:
+        return [self.history_db, self.firings]
 
     def idle(self) -> bool:
         """True when no action work is queued or running (for tests and shutdown)."""

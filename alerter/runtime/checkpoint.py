@@ -2,11 +2,12 @@
 
 The main loop processes batches, then commits, in one SQLite transaction: the engine's state
 (alert states and windows), the dispatcher's groups with the notifications they produced (outbox
-rows), action-history rows the store refused earlier, and the collectors' positions of the batches
-processed. Collectors save positions through `StagedPositions`, which holds them until that
-commit, so a saved position is never ahead of the state it belongs to: after a kill -9 the engine,
-the dispatcher and the collectors resume from the same commit, and the lines after it are read
-again (at least once: a notification sent from that commit may repeat, none is lost).
+rows), action-history rows the store refused earlier, the ends of the firings the actions count
+runs in (alerter.actions.firings), and the collectors' positions of the batches processed.
+Collectors save positions through `StagedPositions`, which holds them until that commit, so a
+saved position is never ahead of the state it belongs to: after a kill -9 the engine, the
+dispatcher and the collectors resume from the same commit, and the lines after it are read again
+(at least once: a notification sent from that commit may repeat, none is lost).
 
 Cost: a commit encodes the whole engine snapshot, piece by piece, and writes the pieces that
 changed (alerter.store.snapshots), so its cost grows with the number of live keys. Commits are spaced so that they take at most COMMIT_BUDGET of

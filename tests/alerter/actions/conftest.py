@@ -125,6 +125,16 @@ class Harness:
         self.runners.append(runner)
         return runner
 
+    def checkpoint(self, runner: ActionRunner) -> None:
+        """What the daemon's checkpoint writes for the runner, committed."""
+        assert self.store is not None
+        parts = runner.durable()
+        with self.store.transaction() as db:
+            for part in parts:
+                part.write(db, self.clock.now())
+        for part in parts:
+            part.written(True)
+
     def metric(self, action: str, outcome: str) -> float:
         v = self.registry.get_sample_value(
             "alerter_actions_total", {"action": action, "outcome": outcome}

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alerter.actions.firings import FIRINGS_NS, STALE_AFTER, Firings
 from alerter.store.db import StateStore
 
 from .conftest import T0
+
+
+def _checkpoint(store: StateStore, firings: Firings, ok: bool = True) -> None:
+    """A checkpoint that commits (ok) or is rolled back."""
+    try:
+        with store.transaction() as db:
+            firings.write(db, T0)
+            if not ok:
+                raise sqlite3.OperationalError("disk I/O error")
+    except sqlite3.OperationalError:
+        assert not ok
+    firings.written(ok)
 
 
 def test_a_firing_that_never_resolved_goes_on_after_a_restart(tmp_path: Path) -> None:
@@ -18,6 +31,7 @@ def test_a_firing_that_never_resolved_goes_on_after_a_restart(tmp_path: Path) ->
         again = Firings(store, errors.append)  # the next process
         assert again.fired("fp", T0 + 30, keep=True) == T0
         again.resolved("fp", T0 + 60)
+        _checkpoint(store, again)
         assert store.kv_items(FIRINGS_NS) == {}
         assert again.since("fp") == T0  # for the resolved notification's notes
         assert Firings(store, errors.append).fired("fp", T0 + 90, keep=True) == T0 + 90
@@ -49,6 +63,41 @@ def test_a_stored_firing_whose_alert_neither_fires_nor_resolves_is_dropped_in_ti
         firings.sweep({"live"}, T0 + 10 + STALE_AFTER - 60)
         assert set(store.kv_items(FIRINGS_NS)) == {"gone", "live"}
         firings.sweep({"live"}, T0 + 10 + STALE_AFTER)
+        _checkpoint(store, firings)
         assert set(store.kv_items(FIRINGS_NS)) == {"live"}
+    finally:
+        store.close()
+
+
+def test_a_resolve_is_durable_with_the_checkpoint_that_covers_it(tmp_path: Path) -> None:
+    # after a crash the engine comes back from the last checkpoint: a resolve it does not hold
+    # must not have ended the stored firing either, or the lines read again start a new one
+    store = StateStore(tmp_path / "state")
+    try:
+        firings = Firings(store, lambda operation: None)
+        firings.fired("fp", T0, keep=True)
+        firings.resolved("fp", T0 + 20)
+        assert firings.dirty()
+        assert Firings(store, lambda operation: None).fired("fp", T0 + 30, keep=True) == T0
+        _checkpoint(store, firings, ok=False)  # the store refused it: still to do
+        assert firings.dirty()
+        assert Firings(store, lambda operation: None).fired("fp", T0 + 30, keep=True) == T0
+        _checkpoint(store, firings)
+        assert not firings.dirty()
+        assert store.kv_items(FIRINGS_NS) == {}
+    finally:
+        store.close()
+
+
+def test_a_new_firing_before_the_checkpoint_is_kept_by_it(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    try:
+        firings = Firings(store, lambda operation: None)
+        firings.fired("fp", T0, keep=True)
+        firings.resolved("fp", T0 + 20)
+        assert firings.fired("fp", T0 + 40, keep=True) == T0 + 40
+        assert store.kv_items(FIRINGS_NS) == {"fp": {"since": T0 + 40}}  # written at once
+        _checkpoint(store, firings)
+        assert store.kv_items(FIRINGS_NS) == {"fp": {"since": T0 + 40}}
     finally:
         store.close()

@@ -666,6 +666,52 @@ def test_repeat_false_runs_once_per_firing_across_a_crash_and_the_replay(
     assert len(harness.units.operations()) == 2
 
 
+def test_repeat_false_does_not_rerun_when_a_crash_loses_the_resolve_of_its_firing(
+    harness: Harness,
+) -> None:
+    r = harness.build(ONCE)
+    a = alert(["restart-web"], unit="web.service", active_at=T0)
+    r.handle([fire(a, T0)], T0)
+    assert harness.outcomes(r) == ["ok"]
+    r.handle([resolve(a, T0 + 20)], T0 + 20)
+    r.stop()  # a crash before the checkpoint: the engine comes back from before the firing
+    r2 = harness.build(ONCE)
+    # the lines read again fire and resolve the same firing again, at the replay's times
+    replayed = alert(["restart-web"], unit="web.service", active_at=T0 + 30)
+    r2.handle([fire(replayed, T0 + 30)], T0 + 30)
+    r2.handle([resolve(replayed, T0 + 31)], T0 + 31)
+    assert harness.units.operations() == [("restart", "web.service")]
+    assert harness.outcomes(r2) == ["ok"]
+    # once a checkpoint covers the resolve, the next firing is a new one
+    harness.checkpoint(r2)
+    r3 = harness.build(ONCE)
+    again = alert(["restart-web"], unit="web.service", active_at=T0 + 90)
+    r3.handle([fire(again, T0 + 90)], T0 + 90)
+    assert harness.outcomes(r3) == ["ok", "ok"]
+    assert len(harness.units.operations()) == 2
+
+
+def test_repeat_false_does_not_rerun_when_a_crash_loses_only_the_resolve(
+    harness: Harness,
+) -> None:
+    r = harness.build(ONCE)
+    a = alert(["restart-web"], unit="web.service", active_at=T0)
+    r.handle([fire(a, T0)], T0)
+    assert harness.outcomes(r) == ["ok"]
+    harness.checkpoint(r)  # the firing is committed
+    r.handle([resolve(a, T0 + 20)], T0 + 20)
+    r.stop()  # a crash before the checkpoint: the engine comes back with the alert firing
+    r2 = harness.build(ONCE)
+    harness.clock.set(T0 + 30)
+    run_ticks(r2, harness.clock, [a], 30, step=10)
+    assert harness.units.operations() == [("restart", "web.service")]
+    r2.handle([resolve(a, T0 + 60)], T0 + 60)  # the lines read again resolve it
+    again = alert(["restart-web"], unit="web.service", active_at=T0 + 90)
+    r2.handle([fire(again, T0 + 90)], T0 + 90)  # and a later firing is a new one
+    assert harness.outcomes(r2) == ["ok", "ok"]
+    assert len(harness.units.operations()) == 2
+
+
 def test_repeat_false_skipped_by_the_cooldown_runs_once_the_cooldown_has_passed(
     harness: Harness,
 ) -> None:
