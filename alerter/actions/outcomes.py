@@ -4,12 +4,13 @@ a count in `alerter_actions_total`, a log event.
 The runner decides; this module writes, so the history and the metric say the same. A decision
 not to run is written once per cooldown (at least a minute), not on every tick that makes it
 again; refusals by the global per-minute cap are one row per action and cooldown, whose detail
-keeps the count. Runs an earlier process left `running` are written `interrupted` at start.
+counts the alerts refused (each once: the same refusal on the next tick is not a new one). Runs
+an earlier process left `running` are written `interrupted` at start.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -31,7 +32,7 @@ class OutcomeRecorder:
         self.history_db = history_db
         self.metrics = metrics
         self._skips: dict[tuple[str, str, str, str], float] = {}
-        self._rate_rows: dict[str, _RateLimitedRow] = {}  # action -> this minute's row
+        self._rate_rows: dict[str, _RateLimitedRow] = {}  # action -> this cooldown's row
 
     def record(
         self,
@@ -145,39 +146,43 @@ class OutcomeRecorder:
     def rate_limited(
         self, action: ActionConfig, target: str, alert: Alert, detail: str, now: float, dry: bool
     ) -> None:
-        """A refusal by the global cap: counted every time, recorded as one row per action and
-        cooldown (at least a minute, the cap's window), whose detail keeps the count: a storm of
-        new targets is one row, not one each."""
-        self.metrics.actions.labels(action.name, h.RATE_LIMITED).inc()
+        """A refusal by the global cap: one row per action and cooldown (at least a minute, the
+        cap's window) whose detail counts the alerts refused, each once in the row's time (as
+        the metric does): a storm of new targets is one row, not one each, and an alert the cap
+        holds back is not refused anew on every tick."""
+        fingerprint = alert.fingerprint
         row = self._rate_rows.get(action.name)
         if row is not None and now - row.since < max(action.cooldown, 60.0):
-            row.refused += 1
-            self.history_db.finish(
-                row.id,
-                h.RATE_LIMITED,
-                f"{detail}; {row.refused} refused since {clock_time(row.since)}, the last on "
-                f"{target}",
+            if fingerprint in row.alerts:
+                return  # the same decision again: the alert is still waiting
+            row.alerts.add(fingerprint)
+            row.detail = (
+                f"{detail}; {len(row.alerts)} alerts refused since {clock_time(row.since)}, "
+                f"the last on {target}"
             )
-            return
-        rid = self.history_db.add(
-            now,
-            action.name,
-            target,
-            alert.fingerprint,
-            alert.alertname,
-            h.RATE_LIMITED,
-            dry,
-            detail,
-        )
-        self._rate_rows[action.name] = _RateLimitedRow(rid, now)
-        log.warning(
-            "action_skipped",
-            action=action.name,
-            target=target,
-            outcome=h.RATE_LIMITED,
-            detail=detail,
-            fingerprint=alert.fingerprint,
-        )
+            self.history_db.finish(row.id, h.RATE_LIMITED, row.detail)
+        else:
+            rid = self.history_db.add(
+                now,
+                action.name,
+                target,
+                fingerprint,
+                alert.alertname,
+                h.RATE_LIMITED,
+                dry,
+                detail,
+            )
+            row = _RateLimitedRow(rid, now, fingerprint, detail, {fingerprint})
+            self._rate_rows[action.name] = row
+            log.warning(
+                "action_skipped",
+                action=action.name,
+                target=target,
+                outcome=h.RATE_LIMITED,
+                detail=detail,
+                fingerprint=fingerprint,
+            )
+        self.metrics.actions.labels(action.name, h.RATE_LIMITED).inc()
 
     def trim(self, now: float) -> None:
         """Forget the skips written more than an hour ago, once there are many."""
@@ -187,6 +192,10 @@ class OutcomeRecorder:
 
 @dataclass(slots=True)
 class _RateLimitedRow:
+    """One `rate_limited` row and the alerts it counts."""
+
     id: int
     since: float
-    refused: int = 1
+    fingerprint: str  # the alert the row was written for
+    detail: str
+    alerts: set[str] = field(default_factory=set)

@@ -574,7 +574,7 @@ def test_a_storm_of_refusals_by_the_global_cap_is_one_row_per_cooldown_and_all_c
     (row,) = [x for x in r.history() if x["outcome"] == "rate_limited"]
     assert row["target"] == "web2.service"
     assert row["detail"] == (
-        "global.actions_per_minute (2) reached; 48 refused since 22:13 UTC, the last on "
+        "global.actions_per_minute (2) reached; 48 alerts refused since 22:13 UTC, the last on "
         "web49.service"
     )
     later = [alert(["restart-web"], unit=f"db{i}.service") for i in range(5)]
@@ -584,7 +584,24 @@ def test_a_storm_of_refusals_by_the_global_cap_is_one_row_per_cooldown_and_all_c
     assert harness.outcomes(r) == ["ok", "ok", "rate_limited", "ok", "ok", "rate_limited"]
     assert harness.metric("restart-web", "rate_limited") == 48 + 5 + 3
     assert r.history()[0]["detail"] == (
-        "global.actions_per_minute (2) reached; 3 refused since 22:18 UTC, the last on db4.service"
+        "global.actions_per_minute (2) reached; 3 alerts refused since 22:18 UTC, the last on "
+        "db4.service"
+    )
+
+
+def test_the_global_cap_counts_an_alert_it_holds_back_once_not_on_every_tick(
+    harness: Harness,
+) -> None:
+    r = harness.build(RESTART, actions_per_minute=2)
+    alerts = [alert(["restart-web"], unit=f"web{i}.service") for i in range(50)]
+    r.handle([fire(a, T0) for a in alerts], T0)
+    run_ticks(r, harness.clock, alerts, 30, step=1)  # each tick decides again: the same refusal
+    assert harness.outcomes(r) == ["ok", "ok", "rate_limited"]
+    assert harness.metric("restart-web", "rate_limited") == 48
+    (row,) = [x for x in r.history() if x["outcome"] == "rate_limited"]
+    assert row["detail"] == (
+        "global.actions_per_minute (2) reached; 48 alerts refused since 22:13 UTC, the last on "
+        "web49.service"
     )
 
 
