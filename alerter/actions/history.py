@@ -256,6 +256,11 @@ class ActionHistory:
             return []
         return [Record(*_fields(r, INTERRUPTED, _interrupted(r.detail))) for r in left]
 
+    def current_id(self, record_id: int) -> int:
+        """The id a record is listed under now: a held record's stored id once written."""
+        with self._lock:
+            return self._ids.get(record_id, record_id)
+
     def finish(self, record_id: int, outcome: str, detail: str) -> None:
         with self._lock:
             record_id = self._ids.get(record_id, record_id)

@@ -4,12 +4,15 @@ a count in `alerter_actions_total`, a log event.
 The runner decides; this module writes, so the history and the metric say the same. A decision
 not to run is written once per cooldown (at least a minute), not on every tick that makes it
 again; refusals by the global per-minute cap are one row per action and cooldown, whose detail
-counts the alerts refused (each once: the same refusal on the next tick is not a new one). Runs
-an earlier process left `running` are written `interrupted` at start.
+counts the alerts refused (each once: the same refusal on the next tick is not a new one). The
+alerts a row counts other than its own are kept in memory, so each one's notes and history show
+the refusal (`refusals`). Runs an earlier process left `running` are written `interrupted` at
+start.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import structlog
@@ -33,6 +36,9 @@ class OutcomeRecorder:
         self.metrics = metrics
         self._skips: dict[tuple[str, str, str, str], float] = {}
         self._rate_rows: dict[str, _RateLimitedRow] = {}  # action -> this cooldown's row
+        # fingerprint -> action -> the alert's latest refusal by the cap (read by any thread)
+        self._refusals: dict[str, dict[str, _Refusal]] = {}
+        self._refusals_lock = threading.Lock()
 
     def record(
         self,
@@ -183,11 +189,45 @@ class OutcomeRecorder:
                 fingerprint=fingerprint,
             )
         self.metrics.actions.labels(action.name, h.RATE_LIMITED).inc()
+        with self._refusals_lock:
+            self._refusals.setdefault(fingerprint, {})[action.name] = _Refusal(
+                row, now, target, alert.alertname, dry
+            )
+
+    def refusals(self, fingerprint: str) -> list[h.Record]:
+        """The alert's refusals by the global cap that a row of another alert counts, as they
+        read for this alert (its target, the time it was refused, the shared row's id and
+        detail); newest first. Kept in memory: a restart forgets them."""
+        with self._refusals_lock:
+            refusals = list(self._refusals.get(fingerprint, {}).items())
+        out = [
+            h.Record(
+                self.history_db.current_id(r.row.id),
+                r.time,
+                action,
+                r.target,
+                fingerprint,
+                r.alertname,
+                h.RATE_LIMITED,
+                r.dry,
+                r.row.detail,
+            )
+            for action, r in refusals
+            if r.row.fingerprint != fingerprint  # the row's own alert: the row is its record
+        ]
+        return sorted(out, key=lambda r: r.time, reverse=True)
 
     def trim(self, now: float) -> None:
         """Forget the skips written more than an hour ago, once there are many."""
         if len(self._skips) > 10_000:
             self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
+        if len(self._refusals) > 10_000:
+            with self._refusals_lock:
+                kept = {
+                    fp: {a: r for a, r in by_action.items() if now - r.time < 3600}
+                    for fp, by_action in self._refusals.items()
+                }
+                self._refusals = {fp: by_action for fp, by_action in kept.items() if by_action}
 
 
 @dataclass(slots=True)
@@ -199,3 +239,14 @@ class _RateLimitedRow:
     fingerprint: str  # the alert the row was written for
     detail: str
     alerts: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """An alert's refusal by the cap, counted in `row`."""
+
+    row: _RateLimitedRow
+    time: float
+    target: str
+    alertname: str
+    dry: bool

@@ -156,8 +156,9 @@ class ActionRunner:
                 log.info("action_history_pruned", records=n)
 
     def history(self, fingerprint: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        """Newest first."""
-        return [r.to_json() for r in self.history_db.records(fingerprint, limit=limit)]
+        """Newest first; one alert's holds its refusals by the global cap that the row of
+        another alert counts."""
+        return [r.to_json() for r in self._records(fingerprint, None, limit)]
 
     def notes(self, fingerprint: str) -> list[str]:
         """Lines for the alert's notifications: what was done (or would be) in this firing."""
@@ -165,7 +166,7 @@ class ActionRunner:
         if since is None:
             since = self.clock.now() - 86400.0
         out = []
-        for rec in reversed(self.history_db.records(fingerprint, since=since, limit=20)):
+        for rec in reversed(self._records(fingerprint, since, 20)):
             action = self.actions.get(rec.action)
             n = 0
             if action is not None:
@@ -175,6 +176,18 @@ class ActionRunner:
                 n = sum(1 for t in runs if t <= rec.time)
             out.append(note(rec, action, n))
         return out
+
+    def _records(self, fingerprint: str | None, since: float | None, limit: int) -> list[h.Record]:
+        """Newest first."""
+        records = self.history_db.records(fingerprint, since=since, limit=limit)
+        if fingerprint is None:
+            return records
+        refused = [
+            r for r in self.recorder.refusals(fingerprint) if since is None or r.time >= since
+        ]
+        if not refused:
+            return records
+        return sorted(records + refused, key=lambda r: r.time, reverse=True)[:limit]
 
     def raised(self) -> set[str]:
         return self.escalator.raised()

@@ -605,6 +605,35 @@ def test_the_global_cap_counts_an_alert_it_holds_back_once_not_on_every_tick(
     )
 
 
+def test_each_alert_held_back_by_the_global_cap_says_so_in_its_notes_and_history(
+    harness: Harness,
+) -> None:
+    r = harness.build(RESTART, actions_per_minute=2)
+    alerts = [alert(["restart-web"], unit=f"web{i}.service") for i in range(5)]
+    r.handle([fire(a, T0) for a in alerts], T0)
+    run_ticks(r, harness.clock, alerts, 10, step=1)
+    detail = (
+        "global.actions_per_minute (2) reached; 3 alerts refused since 22:13 UTC, the last on "
+        "web4.service"
+    )
+    for a in alerts[2:]:  # the row's own alert (web2) and the ones counted in it
+        unit = a.labels["unit"]
+        assert r.notes(a.fingerprint) == [
+            f"did not restart {unit} at 22:13 UTC: rate limited ({detail})"
+        ]
+        (rec,) = r.history(a.fingerprint)
+        assert (rec["outcome"], rec["target"], rec["fingerprint"], rec["detail"]) == (
+            "rate_limited",
+            unit,
+            a.fingerprint,
+            detail,
+        )
+    assert len([x for x in r.history() if x["outcome"] == "rate_limited"]) == 1  # one row
+    assert r.notes(alerts[0].fingerprint) == [
+        "restarted web0.service at 22:13 UTC, 1 of 3 in the last hour"
+    ]
+
+
 def test_a_refusal_found_at_run_time_is_recorded_once_per_cooldown_not_every_tick(
     harness: Harness,
 ) -> None:
