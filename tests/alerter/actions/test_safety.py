@@ -530,6 +530,20 @@ def test_a_run_a_crash_cut_short_is_marked_interrupted_at_start_and_still_counts
     assert harness.metric("restart-web", "interrupted") == 1
 
 
+def test_repeat_false_does_not_retry_a_run_a_crash_cut_short(harness: Harness) -> None:
+    # it may have taken effect: it is the firing's one run
+    text = RESTART.replace("cooldown: 5m", "cooldown: 1m\n    repeat: false")
+    a = alert(["restart-web"], unit="web.service", active_at=T0)
+    r = harness.build(text)  # an earlier process: the alert fired, the run began
+    r.firings.fired(a.fingerprint, T0, keep=True)
+    r.stop()
+    _left_running_by_a_crash(harness, a, T0)
+    r2 = harness.build(text)
+    run_ticks(r2, harness.clock, [a], 900, step=10)  # still firing, past many cooldowns
+    assert harness.outcomes(r2) == ["interrupted"]
+    assert harness.units.operations() == []
+
+
 def test_a_run_still_in_progress_is_not_marked_interrupted_by_a_reload(harness: Harness) -> None:
     slow = BlockingExecutor()
     r = harness.build(RESTART, executors={"systemd": slow})
