@@ -9,7 +9,8 @@ proves:
   journald itself sets from the sender's credentials (TRUSTED_FIELDS) to hold some values (not
   `=~".*"` or `=~".+"`, which every entry satisfies, nor a pattern any user's entries meet:
   `_UID=~"[0-9]+"`, `_PID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*[.]service"`, which takes in
-  user@UID.service). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
+  user@UID.service, or `_SYSTEMD_UNIT=~"[a-z]+[.]service"`, which takes in cron.service and
+  atd.service, where users' jobs log). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
   `identifier`), prove nothing.
 - any other file read by a pack rule that knows its program by the syslog header (its
   `source_kinds` holds `syslog`) where the file is of none of the rule's other kinds: only a
@@ -66,16 +67,20 @@ SYSLOG_FILE = re.compile(
 # a value no real field holds: a matcher that accepts it accepts anything
 ANY_VALUE = "\x7f not a journald value \x7f"
 # what an arbitrary local user's entries carry in the numeric fields, and the units, slices and
-# cgroups of its processes (its session, its user manager and the user units under it): a
-# pattern that accepts one of these (`_UID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*\.service"`) does not
-# restrict who wrote the entry. A value given with `=` is specific, whichever it is.
+# cgroups of its processes (its session, its user manager and the user units under it, and the
+# system services that run users' cron and at jobs, whose output they log): a pattern that
+# accepts one of these (`_UID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*\.service"`,
+# `_SYSTEMD_UNIT=~"[a-z]+\.service"`) does not restrict who wrote the entry. A value given with
+# `=` is specific, whichever it is.
 _ANY_NUMBER = ("4711", "31337", "60321", "123456789")
+USERS_JOB_UNITS = ("cron.service", "crond.service", "atd.service")
 _ANY_USERS = {
-    "_SYSTEMD_UNIT": ("user@4711.service", "session-31337.scope"),
-    "_SYSTEMD_SLICE": ("user-4711.slice", "app.slice"),
+    "_SYSTEMD_UNIT": ("user@4711.service", "session-31337.scope", *USERS_JOB_UNITS),
+    "_SYSTEMD_SLICE": ("user-4711.slice", "app.slice", "system.slice"),
     "_SYSTEMD_CGROUP": (
         "/user.slice/user-4711.slice/session-31337.scope",
         "/user.slice/user-4711.slice/user@4711.service/app.slice/web.service",
+        *(f"/system.slice/{u}" for u in USERS_JOB_UNITS),
     ),
 }
 # in every entry a process sends (from its socket credentials); only the kernel's lack _PID/_UID

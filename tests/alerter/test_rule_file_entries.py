@@ -308,6 +308,10 @@ def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:
         ("['_PID=~\"[0-9]{1,7}\"']", True),
         ("['_UID=~\"[1-9][0-9]*\"']", True),
         ("['_SYSTEMD_UNIT=~\".*[.]service\"']", True),  # user@1000.service is one
+        # users' cron and at jobs log under cron.service / atd.service
+        ("['_SYSTEMD_UNIT=~\"[a-z]+[.]service\"']", True),
+        ("['_SYSTEMD_UNIT=~\"(cron|atd|web)[.]service\"']", True),
+        ("['_SYSTEMD_CGROUP=~\"/system[.]slice/[a-z]+[.]service\"']", True),
         # a specific value restricts (whichever it is: the check cannot judge `_UID="4711"`)
         ("['_UID=\"4711\"']", False),
         ("['_SYSTEMD_UNIT=~\"postfix@.*\"']", False),
