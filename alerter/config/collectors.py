@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from alerter.actions.unitctl import normalize_unit
 from alerter.collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
 from alerter.collectors.command import OUTPUT_FORMATS, CommandCollector, CommandConfig
 from alerter.collectors.file import START_AT, FileCollector, FileConfig, MultilineConfig
@@ -22,7 +23,7 @@ from alerter.collectors.parsers import PARSER_TYPES, ParserConfig, check_parser_
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.collectors.timefmt import check_time_format
 from alerter.config.values import format_duration
-from alerter.config.yamlsource import MapReader, Mark
+from alerter.config.yamlsource import MapReader, Mark, Node
 from alerter.protocols import Clock
 from alerter.rules.saferegex import compile_pattern
 
@@ -196,10 +197,34 @@ def _multiline(r: MapReader | None) -> MultilineConfig | None:
     return MultilineConfig(start=start, timeout=timeout, max_lines=max_lines)
 
 
+def _unit_names(r: MapReader, key: str) -> tuple[str, ...]:
+    """`units:` / `user_units:` as the full names journald's unit fields hold, which are
+    matched exactly: `web` is `web.service`, as systemctl and protected_units read it. A name
+    no unit has (a glob, a space) would match nothing: refused, at its position."""
+    n = r.raw(key)
+    if n is None or not isinstance(n.value, list):
+        return tuple(_unit_name(r, key, n, s) for s in r.str_list(key, (), allow_scalar=True))
+    out = []
+    for item in n.value:
+        s = r.as_str(item, key, None)
+        if s is not None:
+            out.append(_unit_name(r, key, item, s))
+    return tuple(out)
+
+
+def _unit_name(r: MapReader, key: str, n: Node | None, name: str) -> str:
+    try:
+        return normalize_unit(name)
+    except ValueError as e:
+        fix = "name a unit as systemctl lists it (web.service, or web for web.service)"
+        r.problems.add(n or r.node, f"{key}: {e}; {fix}")
+        return name
+
+
 def _journald(r: MapReader, name: str, base_dir: Path) -> JournaldConfig | None:
-    units = r.str_list("units", (), allow_scalar=True)
+    units = _unit_names(r, "units")
     identifiers = r.str_list("identifiers", (), allow_scalar=True)
-    user_units = r.str_list("user_units", (), allow_scalar=True)
+    user_units = _unit_names(r, "user_units")
     start_at = r.choice("start_at", START_AT, "end")
     journalctl = r.str_list("journalctl", ("journalctl",))
     max_line_bytes = r.int("max_line_bytes", 65536, minimum=256)

@@ -509,3 +509,26 @@ rule_files:
     assert told[0].startswith("warning: SSHBruteForce (actions: ban) counts lines a local user")
     assert "source remote (hosts/*/sshd.log) is a file" in told[0], told[0]
     # (apache's own error log, of its own kind, is written by apache alone: no warning)
+
+
+def test_a_journald_units_entry_without_a_type_is_the_service_as_systemctl_reads_it() -> None:
+    cfg = parse_config(
+        "collectors:\n  - {name: webj, type: journald, units: [web, db.socket],"
+        " user_units: [app]}\n",
+        "alerter.yaml",
+        {},
+    )
+    (c,) = cfg.collectors
+    assert c.spec.units == ("web.service", "db.socket")  # type: ignore[union-attr]
+    assert c.spec.user_units == ("app.service",)  # type: ignore[union-attr]
+
+
+def test_a_journald_units_entry_no_unit_is_named_by_is_refused_at_its_position() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(
+            "collectors:\n  - {name: webj, type: journald, units: [web.service, 'web*']}\n",
+            "alerter.yaml",
+            {},
+        )
+    (found,) = [str(p) for p in exc.value.problems]
+    assert found.startswith("alerter.yaml:2:55: units: 'web*' is not a valid unit name"), found
