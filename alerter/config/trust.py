@@ -5,7 +5,9 @@ proves:
 - a file collector whose lines come from the syslog daemon (parser `syslog`, or a path such as
   /var/log/syslog, auth.log, messages, kern.log): any local user writes there with `logger`
   (unless the rule requires a journald field to be non-empty, which such lines never have);
-- a journald collector, unless the rule requires (in `where`, with `=` or `=~`) one of the fields
+- a journald collector, unless it reads system units only (`units:`, without `identifiers:` or
+  `user_units:`, naming none of the units users' processes run in: USERS_UNITS), or the rule
+  requires (in `where`, with `=` or `=~`) one of the fields
   journald itself sets from the sender's credentials (TRUSTED_FIELDS) to hold some values (not
   `=~".*"` or `=~".+"`, which every entry satisfies, nor a pattern any user's entries meet:
   `_UID=~"[0-9]+"`, `_PID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*[.]service"`, which takes in
@@ -119,7 +121,8 @@ def forgeable_action_warnings(
                     f"forge: {'; '.join(why)}. An action on it can be steered by anyone who "
                     "can log. Give the rule only sources their program alone writes (`sources:` "
                     "on its rule_files entry), or journald with a condition on a field journald "
-                    "sets (where: _PID, _UID, _SYSTEMD_UNIT, _TRANSPORT ...)",
+                    "sets (where: _PID, _UID, _SYSTEMD_UNIT, _TRANSPORT ...) or a journald "
+                    "collector with `units:` alone",
                 )
             )
     return out
@@ -151,15 +154,34 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
             )
         return None
     if isinstance(spec, JournaldConfig):
-        if trusted:
+        if trusted or _system_units_only(spec):
             return None
-        return (
+        why = (
             f"source {c.name} is the journal, and the rule requires no field journald sets "
             "(any local user can send a journal entry with any text and SYSLOG_IDENTIFIER)"
         )
+        if spec.units and (spec.identifiers or spec.user_units):
+            why += "; its `identifiers:` and `user_units:` let in entries any user can send"
+        elif spec.units:
+            why += f"; its `units:` name a unit users' processes log under ({USERS_UNITS_TOLD})"
+        return why
     return None
 
 
+def _system_units_only(spec: JournaldConfig) -> bool:
+    """The collector admits only entries of system units (`units:`; their _SYSTEMD_UNIT, set by
+    journald, or UNIT= from PID 1) none of which any user's processes run in: what a `where` on
+    `_SYSTEMD_UNIT` proves. `identifiers:` (chosen by the sender) or `user_units:` (any user
+    may run a unit of any name) let in anyone's entries."""
+    if not spec.units or spec.identifiers or spec.user_units:
+        return False
+    return not any(fnmatch.fnmatchcase(u, p) for u in spec.units for p in USERS_UNITS)
+
+
+# the units a local user's processes run in: its sessions, its user manager, its cron and at
+# jobs (a `units:` entry of one of these proves no writer)
+USERS_UNITS = ("user@*.service", "session-*.scope", *USERS_JOB_UNITS)
+USERS_UNITS_TOLD = ", ".join(USERS_UNITS)
 # the transports any local process can send by (`_TRANSPORT` proves the writer only where it
 # is none of these: the kernel's, the audit subsystem's)
 OPEN_TRANSPORTS = ("syslog", "journal", "stdout")

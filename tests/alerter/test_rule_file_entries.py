@@ -511,6 +511,47 @@ rule_files:
     # (apache's own error log, of its own kind, is written by apache alone: no warning)
 
 
+JOURNAL_RULE = (
+    "groups: [{name: g, rules: [{alert: WebPanic, logs: {source: webj, match: panic}, "
+    "aggregate: count, over: 1m, threshold: '>= 1', actions: [restart-web]}]}]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("selection", "warned"),
+    [
+        # journald sets _SYSTEMD_UNIT, and UNIT= is admitted from PID 1 only: proof of the writer
+        ("units: [web.service]", False),
+        ("units: [web.service, db.service]", False),
+        # anyone can pick a SYSLOG_IDENTIFIER, or the name of a user unit of their own
+        ("units: [web.service], identifiers: [web]", True),
+        ("user_units: [web.service]", True),
+        ("units: [web.service], user_units: [web.service]", True),
+        # users' sessions, managers and cron/at jobs log under these system units
+        ("units: [cron.service]", True),
+        ("units: [atd.service]", True),
+        ("units: [user@1000.service]", True),
+        ("units: [session-3.scope]", True),
+    ],
+)
+def test_a_journald_collector_restricted_to_system_units_proves_the_writer(
+    tmp_path: Path, selection: str, warned: bool
+) -> None:
+    rules = tmp_path / "web.yaml"
+    rules.write_text(JOURNAL_RULE)
+    cfg = parse_config(
+        f"collectors:\n  - {{name: webj, type: journald, {selection}}}\n"
+        f"rule_files: [{rules}]\n"
+        "actions:\n  - {name: restart-web, type: systemd, unit: web.service}\n",
+        "alerter.yaml",
+        {},
+    )
+    told = [w.message for w in cfg.warnings]
+    assert bool(told) is warned, told
+    if warned:
+        assert "source webj is the journal" in told[0]
+
+
 def test_a_journald_units_entry_without_a_type_is_the_service_as_systemctl_reads_it() -> None:
     cfg = parse_config(
         "collectors:\n  - {name: webj, type: journald, units: [web, db.socket],"
