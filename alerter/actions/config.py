@@ -25,6 +25,7 @@ from alerter.actions.templating import FieldTemplate, template_directory
 from alerter.actions.unitctl import (
     HOST_KINDS,
     OPERATIONS,
+    STATIC_ALIASES,
     UNIT_SUFFIXES,
     ProtectedUnitError,
     holds_protected,
@@ -243,25 +244,28 @@ def _parse_systemd(
             return None
         # the units alerter never acts on whatever the list says (systemd-*, the bus, ssh ...)
         # and what belongs to a protected unit (ssh.socket, getty@tty1) are refused too
+        protected = {_normal(u) for u in protected_units}
         try:
-            refuse_protected(full, {_normal(u) for u in protected_units})
+            refuse_protected(full, protected)
         except ProtectedUnitError as e:
             r.problems.add(where, f"unit: {e}")
             return None
-        if operation != "set-property" and holds_protected(full):
+        held = holds_protected(full, protected)
+        if operation != "set-property" and held:
             r.problems.add(
                 where,
-                f"unit: {full} holds protected units (the gettys, user managers, ssh, dbus, "
-                f"systemd-*), and {operation} acts on them too; alerter will not {operation} it. "
-                "Name the service to act on",
+                f"unit: {full} {held}, and {operation} acts on them too; alerter will not "
+                f"{operation} it. Name the service to act on",
             )
             return None
         kind = unit_kind(full)
+        alias = STATIC_ALIASES.get(full)
+        named = f"{full} (an alias of {alias})" if alias else full
         if kind in HOST_KINDS:
             warnings.append(
                 Problem(
                     where.mark,
-                    f"warning: unit: {full} is a {kind[1:]} unit; acting on it changes the "
+                    f"warning: unit: {named} is a {kind[1:]} unit; acting on it changes the "
                     "host's state, not one service (kept, as written here; a templated unit "
                     "could not name it)",
                 )

@@ -16,7 +16,10 @@ shell-style glob, as systemctl takes (`postgres*`): it protects the units it mat
 belongs to a service it matches. Units written literally in the config are refused at load by
 the same rule (`protected_by`), but may be of any kind (a target, a slice: the operator's
 choice, with a warning), except the targets and slices that hold protected units
-(HOLDING_PROTECTED), which only set-property may touch.
+(`holds_protected`: HOLDING_PROTECTED, their static aliases such as runlevel3.target, and the
+slices of a protected template's instances such as system-getty.slice), which only
+set-property may touch. At run time every name systemd has for the unit (its Id and Names:
+aliases the operator made too) is held to both rules.
 """
 
 from __future__ import annotations
@@ -96,7 +99,26 @@ HOLDING_PROTECTED = (
     "paths.target",
     "rescue.target",
     "emergency.target",
+    # starting it stops every service (each conflicts with it) and, unlike reboot.target,
+    # poweroff.target, halt.target and kexec.target, ends nothing: the host stays up without them
+    "shutdown.target",
 )
+# The names systemd ships for some of the targets (symlinks in its unit directory): acting on
+# one acts on the target it names (stopping runlevel3.target stops multi-user.target).
+STATIC_ALIASES = {
+    "runlevel0.target": "poweroff.target",
+    "runlevel1.target": "rescue.target",
+    "runlevel2.target": "multi-user.target",
+    "runlevel3.target": "multi-user.target",
+    "runlevel4.target": "multi-user.target",
+    "runlevel5.target": "graphical.target",
+    "runlevel6.target": "reboot.target",
+    "ctrl-alt-del.target": "reboot.target",
+}
+HOLDING_TOLD = "the gettys, user managers, ssh, dbus, systemd-*"
+# systemd puts the instances of NAME@.service in system-NAME.slice ('-' escaped as \x2d):
+# system-getty.slice holds the gettys, system-ssh.slice the per-connection sshd@ units
+_INSTANCES_SLICE = re.compile(r"system-([^-]+)\.slice")
 _GLOB_CHARS = "*?["
 
 
@@ -178,9 +200,29 @@ def protected_by(unit: str, protected: Collection[str]) -> str | None:
     return None
 
 
-def holds_protected(unit: str) -> bool:
-    """Is `unit` a target or slice that holds protected units (HOLDING_PROTECTED)?"""
-    return any(fnmatch.fnmatchcase(unit, h) for h in HOLDING_PROTECTED)
+def holds_protected(
+    unit: str, protected: Collection[str] = (), own: Collection[str] = ()
+) -> str | None:
+    """How the full unit name `unit` holds protected units, said after its name, or None:
+    it is one of HOLDING_PROTECTED, a static alias of one (runlevel3.target), or the slice of
+    the instances of a protected template (system-getty.slice; `protected` and `own` as for
+    `protected_owner`)."""
+    if any(fnmatch.fnmatchcase(unit, h) for h in HOLDING_PROTECTED):
+        return f"holds protected units ({HOLDING_TOLD})"
+    alias = STATIC_ALIASES.get(unit)
+    if alias is not None and holds_protected(alias):
+        return f"is an alias of {alias}, which holds protected units ({HOLDING_TOLD})"
+    m = _INSTANCES_SLICE.fullmatch(unit)
+    if m is not None:
+        name = re.sub(r"\\x([0-9a-fA-F]{2})", lambda x: chr(int(x.group(1), 16)), m.group(1))
+        found = protected_owner(f"{name}@.service", protected, own)
+        if found is not None:
+            owner, why = found
+            of = f"{owner}, which" if owner == f"{name}@.service" else f"{name}@.service, which "
+            if owner != f"{name}@.service":
+                of += f"belong to {owner}, which"
+            return f"holds the instances of {of} is protected ({why})"
+    return None
 
 
 def protected_owner(

@@ -105,3 +105,76 @@ def test_other_targets_and_a_cap_on_a_holding_slice_are_kept_with_a_warning() ->
         "warning: unit: backup.target is a target unit",
         "warning: unit: user.slice is a slice unit",
     ]
+
+
+@pytest.mark.parametrize(
+    ("unit", "operation", "holder"),
+    [
+        # systemd's static aliases: acting on one acts on the target it names
+        ("runlevel1.target", "start", "rescue.target"),
+        ("runlevel2.target", "stop", "multi-user.target"),
+        ("runlevel3.target", "stop", "multi-user.target"),
+        ("runlevel4.target", "restart", "multi-user.target"),
+        ("runlevel5.target", "stop", "graphical.target"),
+        # starting it stops every service (each conflicts with it) and ends nothing
+        ("shutdown.target", "start", None),
+    ],
+)
+def test_an_alias_of_a_target_that_holds_protected_units_is_refused(
+    unit: str, operation: str, holder: str | None
+) -> None:
+    (found,) = refused(
+        f"actions:\n  - {{name: a, type: systemd, unit: {unit}, operation: {operation}}}\n"
+    )
+    said = f"is an alias of {holder}, which holds" if holder else "holds"
+    assert found.startswith(f"c.yaml:2:36: unit: {unit} {said} protected units"), found
+    assert f"alerter will not {operation} it" in found
+
+
+@pytest.mark.parametrize(
+    ("unit", "template"),
+    [
+        # systemd puts the instances of NAME@.service in system-NAME.slice ('-' as \x2d)
+        ("system-getty.slice", "getty@.service"),
+        ("system-serial\\x2dgetty.slice", "serial-getty@.service"),
+        ("system-container\\x2dgetty.slice", "container-getty@.service"),
+        ("system-ssh.slice", "ssh.service"),
+        ("system-sshd.slice", "sshd.service"),
+        ("system-systemd\\x2dfsck.slice", "systemd-*"),
+        ("system-user\\x2druntime\\x2ddir.slice", "user-runtime-dir@.service"),
+    ],
+)
+def test_the_slice_of_a_protected_templates_instances_is_refused(unit: str, template: str) -> None:
+    (found,) = refused(
+        f"actions:\n  - {{name: a, type: systemd, unit: '{unit}', operation: stop}}\n"
+    )
+    assert found.startswith(f"c.yaml:2:36: unit: {unit} holds the instances of "), found
+    assert f"{template}, which is protected" in found
+
+
+def test_the_slice_of_a_configured_protected_units_instances_is_refused() -> None:
+    (found,) = refused(
+        'global: {protected_units: ["postgres*"]}\n'
+        "actions:\n  - {name: a, type: systemd, unit: system-postgresql.slice, operation: stop}\n"
+    )
+    assert "system-postgresql.slice holds the instances of postgresql@.service" in found
+    assert "postgres*" in found
+
+
+def test_aliases_of_the_targets_that_end_the_host_are_kept_with_a_warning() -> None:
+    # a literal reboot.target is the operator's choice (warned about): its aliases are too,
+    # and the warning says what they name; a slice of no protected template is only warned of
+    cfg = parse_config(
+        "actions:\n  - {name: a, type: systemd, unit: runlevel6.target, operation: start}\n"
+        "  - {name: b, type: systemd, unit: ctrl-alt-del.target, operation: start}\n"
+        "  - {name: c, type: systemd, unit: runlevel0.target, operation: start}\n"
+        "  - {name: d, type: systemd, unit: system-postgresql.slice, operation: stop}\n",
+        "c.yaml",
+        {},
+    )
+    assert [w.message.split(";")[0] for w in cfg.all_warnings()] == [
+        "warning: unit: runlevel6.target (an alias of reboot.target) is a target unit",
+        "warning: unit: ctrl-alt-del.target (an alias of reboot.target) is a target unit",
+        "warning: unit: runlevel0.target (an alias of poweroff.target) is a target unit",
+        "warning: unit: system-postgresql.slice is a slice unit",
+    ]
