@@ -34,6 +34,7 @@ from alerter.actions.templating import (
 from alerter.actions.unitctl import (
     UNIT_SUFFIXES,
     UnitController,
+    holds_protected,
     normalize_unit,
     protected_owner,
     refuse_protected,
@@ -125,10 +126,21 @@ class SystemdExecutor:
             except ValueError as e:
                 raise ActionError(str(e)) from None
         # an alias names the same unit (dbus-org.freedesktop.login1.service is
-        # systemd-logind.service): the names systemd has for it are checked too
+        # systemd-logind.service, runlevel3.target is multi-user.target): the names systemd
+        # has for it are checked too, as protected and as holding protected units
         shown = self.units.show(unit, ["Id", "Names"])
-        for name in {shown.get("Id", ""), *shown.get("Names", "").split()} - {"", unit}:
+        names = sorted({shown.get("Id", ""), *shown.get("Names", "").split()} - {"", unit})
+        for name in names:
             refuse_protected(name, self.protected, own_units())
+        if spec.operation == "set-property":
+            return  # (a cap on a slice stops nothing)
+        for name in [unit, *names]:
+            held = holds_protected(name, self.protected, own_units())
+            if held is not None:
+                also = "" if name == unit else f" is also named {name}, which"
+                raise ProtectedUnitError(
+                    f"{unit}{also} {held}; alerter will not {spec.operation} it"
+                )
 
     def undo_state(self, plan: ActionPlan) -> Mapping[str, Any] | None:
         """A set-property's values before it (only read: apply checks the unit)."""

@@ -192,6 +192,43 @@ def test_an_alias_of_a_protected_unit_is_refused_as_the_unit_it_names(harness: H
     assert refused and all("systemd-logind.service" in x["detail"] for x in refused)
 
 
+def test_a_unit_whose_other_name_holds_protected_units_is_refused_at_run_time(
+    harness: Harness,
+) -> None:
+    # an alias the operator made (or a name a persisted plan kept) of multi-user.target:
+    # stopping it stops ssh, the gettys ... as stopping multi-user.target would
+    harness.units.properties["maintenance.target"] = {
+        "Id": "multi-user.target",
+        "Names": "multi-user.target runlevel3.target maintenance.target",
+    }
+    harness.units.properties["backup.target"] = {"Id": "backup.target", "Names": "backup.target"}
+    r = harness.build(
+        "actions:\n  - {name: stop-m, type: systemd, unit: maintenance.target, operation: stop}\n"
+        "  - {name: stop-b, type: systemd, unit: backup.target, operation: stop}\n"
+    )
+    r.handle([fire(alert(["stop-m", "stop-b"]), T0)], T0)
+    assert sorted(harness.outcomes(r)) == ["ok", "refused_protected"]
+    assert harness.units.operations() == [("stop", "backup.target")]
+    refused = [x["detail"] for x in r.history() if x["outcome"] == "refused_protected"]
+    assert refused == [
+        "maintenance.target is also named multi-user.target, which holds protected units "
+        "(the gettys, user managers, ssh, dbus, systemd-*); alerter will not stop it"
+    ]
+
+
+def test_a_cap_on_a_unit_whose_other_name_holds_protected_units_is_applied(
+    harness: Harness,
+) -> None:
+    harness.units.properties["sessions.slice"] = {"Id": "user.slice", "Names": "user.slice"}
+    r = harness.build(
+        "actions:\n  - {name: cap, type: systemd, unit: sessions.slice, operation: set-property,"
+        " properties: {CPUQuota: 50%}}\n"
+    )
+    r.handle([fire(alert(["cap"]), T0)], T0)
+    assert harness.outcomes(r) == ["ok"]
+    assert harness.units.operations() == [("set-property", "sessions.slice", "CPUQuota=50%")]
+
+
 def test_label_values_cannot_select_many_units_or_pass_options(harness: Harness) -> None:
     r = harness.build(RESTART)
     bad = ["*", "web@*.service", "--all", "a b", "web.service.", "web..service"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
 import pytest
 
+from alerter.actions.executors import ActionPlan, ProtectedUnitError, SystemdExecutor
 from alerter.actions.notes import EXHAUSTED
+from alerter.actions.templating import FieldTemplate
 from alerter.actions.unitctl import SystemctlController
 from tests.conftest import Sandbox, wait_for
 
@@ -148,3 +151,32 @@ actions:
     assert sb.show(f"{builtin}.service", "ActiveState") == "active"
     assert sb.show(f"{guarded}.service", "ActiveState") == "active"
     wait_for(lambda: sb.show(f"{free}.service", "ActiveState") != "active")
+
+
+def test_an_alias_of_multi_user_target_is_not_stopped(
+    harness: Harness, systemd_sandbox: Sandbox
+) -> None:
+    # `alerter check` refuses runlevel3.target and knows no alias the operator makes: the
+    # run-time check asks systemd for every name of the unit
+    sb = systemd_sandbox
+    mine = f"{U}-maint.target"
+    sb.run("ln", "-s", "/usr/lib/systemd/system/multi-user.target", f"/run/systemd/system/{mine}")
+    sb.systemctl("daemon-reload")
+    sb.systemctl("start", "multi-user.target")
+    assert sb.show(mine, "Id") == "multi-user.target"
+    assert "runlevel3.target" in sb.show("multi-user.target", "Names").split()
+    r = harness.build(
+        f"actions:\n  - {{name: stop-mine, type: systemd, unit: {mine}, operation: stop}}\n",
+        units=controller(sb),
+    )
+    r.handle([fire(alert(["stop-mine"]), T0)], T0)
+    assert harness.outcomes(r) == ["refused_protected"]
+    assert f"{mine} is also named multi-user.target, which holds" in r.history()[0]["detail"]
+    # and a plan that names runlevel3.target (kept in the state from an older alerter)
+    executor = SystemdExecutor(controller(sb), frozenset())
+    config = r.actions["stop-mine"]
+    spec = dataclasses.replace(config.spec, unit=FieldTemplate("runlevel3.target"))
+    stop = dataclasses.replace(config, spec=spec)
+    with pytest.raises(ProtectedUnitError, match=r"runlevel3\.target is an alias of multi-user"):
+        executor.apply(ActionPlan(stop, "runlevel3.target", alert(["stop-mine"])))
+    assert sb.show("multi-user.target", "ActiveState") == "active"
