@@ -73,23 +73,7 @@ class FieldTemplate:
         """Every label whose value may reach the rendered text: those of `labels_read`, those
         read under `| default(...)` or through `labels.get("NAME")`; None when the template
         reads labels by a name it computes or all of them (`labels[x]`, `labels.items()`)."""
-        if self.compiled is None:
-            return frozenset()
-        tree = _ENV.parse(self.source)
-        uses = sum(1 for n in tree.find_all(jinja2.nodes.Name) if n.name == "labels")
-        named = [_label_of(n) for n in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem))]
-        got = [
-            str(c.args[0].value)
-            for c in tree.find_all(jinja2.nodes.Call)
-            if isinstance(c.node, jinja2.nodes.Getattr)
-            and c.node.attr == "get"
-            and isinstance(c.node.node, jinja2.nodes.Name)
-            and c.node.node.name == "labels"
-            and c.args
-            and isinstance(c.args[0], jinja2.nodes.Const)
-        ]
-        found = [x for x in named if x is not None] + got
-        return frozenset(found) if len(found) == uses else None
+        return keys_mentioned(self.source, "labels") if self.compiled is not None else frozenset()
 
     @property
     def literal_prefix(self) -> str:
@@ -113,6 +97,42 @@ class FieldTemplate:
             return self.compiled.render(context)
         except jinja2.TemplateError as e:
             raise ValueError(f"template {self.source!r}: {e}") from None
+
+
+def keys_mentioned(source: str, variable: str) -> frozenset[str] | None:
+    """The keys of the mapping `variable` (`labels`, `annotations`) whose values may reach
+    what the Jinja2 template `source` renders (`labels.NAME`, `labels["NAME"]`,
+    `labels.get("NAME")`, under `| default(...)` too); None when it reads keys by a name it
+    computes or all of them (`labels[x]`, `labels.items()`, `labels` itself). Rule label and
+    annotation templates (alerter.rules.templates) are read this way too: parsing needs no
+    filter."""
+    if "{{" not in source and "{%" not in source:
+        return frozenset()
+    tree = _ENV.parse(source)
+    uses = sum(1 for n in tree.find_all(jinja2.nodes.Name) if n.name == variable)
+    named = [
+        _label_of(n, variable) for n in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem))
+    ]
+    got = [
+        str(c.args[0].value)
+        for c in tree.find_all(jinja2.nodes.Call)
+        if isinstance(c.node, jinja2.nodes.Getattr)
+        and c.node.attr == "get"
+        and isinstance(c.node.node, jinja2.nodes.Name)
+        and c.node.node.name == variable
+        and c.args
+        and isinstance(c.args[0], jinja2.nodes.Const)
+    ]
+    found = [x for x in named if x is not None] + got
+    return frozenset(found) if len(found) == uses else None
+
+
+def reads_variable(source: str, variable: str) -> bool:
+    """Whether the Jinja2 template `source` reads the variable at all (`examples`)."""
+    if "{{" not in source and "{%" not in source:
+        return False
+    tree = _ENV.parse(source)
+    return any(n.name == variable for n in tree.find_all(jinja2.nodes.Name))
 
 
 def template_directory(t: FieldTemplate) -> str:
@@ -202,9 +222,9 @@ def alert_json(alert: Alert) -> str:
 _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
 
 
-def _label_of(node: jinja2.nodes.Node | None) -> str | None:
-    """The label `node` reads: `labels.NAME` or `labels["NAME"]` (None for anything else, a
-    dict method such as `labels.get` included)."""
+def _label_of(node: jinja2.nodes.Node | None, variable: str = "labels") -> str | None:
+    """The label `node` reads: `labels.NAME` or `labels["NAME"]` (or the key of another
+    mapping `variable`; None for anything else, a dict method such as `labels.get` included)."""
     if isinstance(node, jinja2.nodes.Getattr):
         key: object = node.attr if node.attr not in _DICT_METHODS else None
     elif isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
@@ -212,5 +232,5 @@ def _label_of(node: jinja2.nodes.Node | None) -> str | None:
     else:
         return None
     inner = node.node
-    is_labels = isinstance(inner, jinja2.nodes.Name) and inner.name == "labels"
+    is_labels = isinstance(inner, jinja2.nodes.Name) and inner.name == variable
     return str(key) if is_labels and key is not None else None

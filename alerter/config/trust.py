@@ -36,7 +36,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from alerter.actions.config import ActionConfig, SignalSpec, SystemdSpec
-from alerter.actions.templating import FieldTemplate
+from alerter.actions.templating import FieldTemplate, keys_mentioned, reads_variable
 from alerter.collectors.file import FileConfig
 from alerter.collectors.journald import JournaldConfig
 from alerter.config.actionlabels import templates_of
@@ -225,21 +225,25 @@ def subject_label_problems(
     """(errors, warnings) for actions that read a label whose text the line's subject chose
     (its rule's `logs.forgeable`: a process's comm, a client's user name), however trusted
     the line's writer: the kernel writes a segfault line, but the process named itself. A
-    systemd unit or a signal's pidfile taken from one is refused: any local user could pick
-    the service alerter restarts or stops by naming a process after it. A ban or command
-    reading one is warned about."""
+    label or annotation made from one (`unit: "{{ labels.process }}.service"`) is one too
+    (`subject_labels`, `subject_annotations`). A systemd unit or a signal's pidfile taken from
+    one is refused: any local user could pick the service alerter restarts or stops by naming a
+    process after it. A ban or command reading one is warned about."""
     by_name = {a.name: a for a in actions}
     errors: list[Problem] = []
     warnings: list[Problem] = []
     for rule in rules.rules():
         if not rule.actions or rule.logs is None or not rule.logs.forgeable:
             continue
-        new = [rule.field] if rule.field and rule.aggregate == "new_value" else []
-        chosen = set(rule.logs.forgeable) & {*rule.by, *new}
+        chosen = subject_labels(rule)
+        annotations = subject_annotations(rule, chosen)
+        if not chosen and not annotations:
+            continue
+        told = f"`forgeable: [{', '.join(rule.logs.forgeable)}]`"
         where = attached.get(rule.ident, rule.mark)
         for name in rule.actions:
             action = by_name.get(name)
-            if action is None or not chosen:
+            if action is None:
                 continue
             spec = action.spec
             targets: list[tuple[str, FieldTemplate]] = []
@@ -248,29 +252,27 @@ def subject_label_problems(
             if isinstance(spec, SignalSpec) and spec.pidfile is not None:
                 targets.append(("pidfile", spec.pidfile))
             for key, t in targets:
-                read = _reads(t, chosen)
+                read = _reads(t, chosen, annotations)
                 if read:
                     errors.append(
                         Problem(
                             where,
                             f"{rule.alert} (action {name}): {key}: {t.source!r} reads "
-                            f"labels.{read}, whose text the line's subject chooses ({rule.alert}"
-                            f"'s `forgeable: [{', '.join(rule.logs.forgeable)}]`: a process "
-                            "names itself, a client types its user name), so any local user "
-                            f"could choose what alerter acts on. Name the {key} literally, or "
-                            "attach the action to a rule keyed by a label the subject cannot "
-                            "choose",
+                            f"{read}, whose text the line's subject chooses ({rule.alert}'s "
+                            f"{told}: a process names itself, a client types its user name), "
+                            "so any local user could choose what alerter acts on. Name the "
+                            f"{key} literally, or attach the action to a rule keyed by a label "
+                            "the subject cannot choose",
                         )
                     )
             others = [t for t in templates_of(spec) if all(t is not x for _, x in targets)]
-            read = next((r for r in (_reads(t, chosen) for t in others) if r), None)
+            read = next((r for r in (_reads(t, chosen, annotations) for t in others) if r), "")
             if read:
                 warnings.append(
                     Problem(
                         where,
-                        f"warning: {rule.alert} (action {name}): the action reads "
-                        f"labels.{read}, whose text the line's subject chooses (the rule's "
-                        f"`forgeable: [{', '.join(rule.logs.forgeable)}]`), so its "
+                        f"warning: {rule.alert} (action {name}): the action reads {read}, "
+                        f"whose text the line's subject chooses (the rule's {told}), so its "
                         f"{action.type} can be steered by whoever runs or names that "
                         "subject; take the action's values from labels the subject cannot "
                         "choose",
@@ -279,8 +281,56 @@ def subject_label_problems(
     return errors, warnings
 
 
-def _reads(t: FieldTemplate, chosen: set[str]) -> str | None:
-    """The first of `chosen` that template `t` may render (any, if it reads every label)."""
-    mentioned = t.labels_mentioned()
-    hit = sorted(chosen if mentioned is None else chosen & mentioned)
+def subject_labels(rule: Rule) -> dict[str, str]:
+    """The labels of `rule`'s alerts whose text the line's subject chooses, each with the
+    `forgeable` label it comes from: the `by` (and new_value `field`) labels that
+    `logs.forgeable` names, unless a literal group or rule label replaces them, and the group
+    or rule labels whose template reads one (`unit: "{{ labels.process }}.service"`; one step
+    is all there is: the loader refuses a label template that reads another group or rule
+    label, which its sample data lacks)."""
+    assert rule.logs is not None
+    new = [rule.field] if rule.field and rule.aggregate == "new_value" else []
+    literal = {k for k, v in rule.labels.items() if "{" not in v}  # (as AlertTable reads them)
+    out = {x: x for x in sorted(set(rule.logs.forgeable) & {*rule.by, *new}) if x not in literal}
+    for k, source in rule.labels.items():
+        read = _mentioned(keys_mentioned(source, "labels"), out) if k not in literal else None
+        if read is not None:
+            out[k] = out[read]
+    return out
+
+
+def subject_annotations(rule: Rule, chosen: Mapping[str, str]) -> dict[str, str]:
+    """The annotations of `rule` made from text the line's subject chooses, each with where
+    that text comes from: a label of `chosen` (`subject_labels`), or `examples`, the lines
+    themselves, which hold the subject's text wherever the rule has `forgeable` fields."""
+    assert rule.logs is not None
+    out = {}
+    for k, source in rule.annotations.items():
+        read = _mentioned(keys_mentioned(source, "labels"), chosen)
+        if read is not None:
+            out[k] = f"labels.{chosen[read]}"
+        elif rule.logs.forgeable and reads_variable(source, "examples"):
+            out[k] = "examples"
+    return out
+
+
+def _mentioned(mentioned: frozenset[str] | None, among: Mapping[str, str]) -> str | None:
+    """The first of `among` that a template mentioning `mentioned` may render (any, when it
+    reads every key)."""
+    hit = sorted(among if mentioned is None else set(among) & mentioned)
     return hit[0] if hit else None
+
+
+def _reads(t: FieldTemplate, chosen: Mapping[str, str], annotations: Mapping[str, str]) -> str:
+    """What an action template `t` renders from the subject's text (`labels.unit (made from
+    labels.process)`), or ""."""
+    if t.is_static:
+        return ""
+    label = _mentioned(keys_mentioned(t.source, "labels"), chosen)
+    if label is not None:
+        origin = chosen[label]
+        return f"labels.{label}" + ("" if origin == label else f" (made from labels.{origin})")
+    note = _mentioned(keys_mentioned(t.source, "annotations"), annotations)
+    if note is not None:
+        return f"annotations.{note} (made from {annotations[note]})"
+    return ""

@@ -71,3 +71,96 @@ def test_forgeable_names_a_group_of_match() -> None:
             ],
             default_interval=15.0,
         )
+
+
+def derived_rules(tmp_path: Path, labels: str, annotations: str = "{}") -> str:
+    rules = tmp_path / "derived.yaml"
+    rules.write_text(
+        "groups: [{name: g, rules: [{alert: OOM, logs: {source: journal, match: "
+        "'Killed process \\d+ \\((?P<process>[^)]+)\\)', where: {_TRANSPORT: kernel}, "
+        "forgeable: [process]}, by: [process], aggregate: count, over: 15m, "
+        f"threshold: '>= 1', labels: {labels}, annotations: {annotations}}}]}}]\n"
+    )
+    return str(rules)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        '{unit: "{{ labels.process }}.service"}',
+        "{unit: \"{{ labels.get('process') | lower }}\"}",
+        "{unit: \"{{ labels['process'] }}\"}",
+        '{unit: "{% for k, v in labels.items() %}{{ v }}{% endfor %}"}',  # every label
+    ],
+)
+def test_a_rule_label_made_from_a_label_the_subject_chooses_is_refused_as_a_unit(
+    tmp_path: Path, labels: str
+) -> None:
+    rules = derived_rules(tmp_path, labels)
+    with pytest.raises(ConfigError) as exc:
+        parse_config(
+            "collectors:\n  - {name: journal, type: journald}\n"
+            "actions:\n  - {name: restart, type: systemd, unit: '{{ labels.unit }}'}\n"
+            f"rule_files: [{{path: {rules}, actions: {{OOM: [restart]}}}}]\n",
+            "alerter.yaml",
+            {},
+        )
+    (found,) = [str(p) for p in exc.value.problems]
+    assert "reads labels.unit (made from labels.process), whose text the line's subject" in found
+
+
+def test_a_rule_label_that_overrides_or_ignores_the_subjects_label_is_not_refused(
+    tmp_path: Path,
+) -> None:
+    rules = derived_rules(tmp_path, '{unit: "web.service", process: "fixed"}')
+    cfg = parse_config(
+        "collectors:\n  - {name: journal, type: journald}\n"
+        "actions:\n  - {name: restart, type: systemd, unit: '{{ labels.unit }}'}\n"
+        f"  - {{name: r2, type: systemd, unit: '{{{{ labels.process }}}}'}}\n"
+        f"rule_files: [{{path: {rules}, actions: {{OOM: [restart, r2]}}}}]\n",
+        "alerter.yaml",
+        {},
+    )
+    assert cfg.warnings == ()
+
+
+def test_a_command_reading_an_annotation_made_from_the_subjects_label_is_warned_about(
+    tmp_path: Path,
+) -> None:
+    rules = derived_rules(
+        tmp_path, "{}", '{summary: "{{ labels.process }} killed", lines: "{{ examples }}"}'
+    )
+    cfg = parse_config(
+        "collectors:\n  - {name: journal, type: journald}\n"
+        "actions:\n  - {name: page, type: command, argv: [/bin/page, '{{ annotations.summary }}']}\n"
+        "  - {name: page2, type: command, argv: [/bin/page, '{{ annotations.lines }}']}\n"
+        f"rule_files: [{{path: {rules}, actions: {{OOM: [page, page2]}}}}]\n",
+        "alerter.yaml",
+        {},
+    )
+    told = [w.message for w in cfg.warnings]
+    assert len(told) == 2, told
+    assert told[0].startswith(
+        "warning: OOM (action page): the action reads annotations.summary (made from "
+        "labels.process), whose text the line's subject chooses"
+    ), told
+    assert "annotations.lines (made from examples)" in told[1], told
+
+
+def test_a_command_on_a_rule_without_labels_the_subject_chooses_is_not_warned_about(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "plain.yaml"
+    rules.write_text(
+        "groups: [{name: g, rules: [{alert: Seg, logs: {source: journal, match: "
+        "'segfault at (?P<addr>\\w+)', where: {_TRANSPORT: kernel}}, by: [addr], "
+        "aggregate: count, over: 1m, threshold: '>= 1', annotations: {s: '{{ examples }}'}}]}]\n"
+    )
+    cfg = parse_config(
+        "collectors:\n  - {name: journal, type: journald}\n"
+        "actions:\n  - {name: page, type: command, argv: [/bin/page, '{{ annotations.s }}']}\n"
+        f"rule_files: [{{path: {rules}, actions: {{Seg: [page]}}}}]\n",
+        "alerter.yaml",
+        {},
+    )
+    assert cfg.warnings == ()
