@@ -35,7 +35,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-from alerter.actions.config import ActionConfig, SignalSpec, SystemdSpec
+from alerter.actions.config import ActionConfig, CommandSpec, SignalSpec, SystemdSpec
 from alerter.actions.templating import FieldTemplate, keys_mentioned, reads_variable
 from alerter.collectors.file import FileConfig
 from alerter.collectors.journald import JournaldConfig
@@ -228,7 +228,8 @@ def subject_label_problems(
     label or annotation made from one (`unit: "{{ labels.process }}.service"`) is one too
     (`subject_labels`, `subject_annotations`). A systemd unit or a signal's pidfile taken from
     one is refused: any local user could pick the service alerter restarts or stops by naming a
-    process after it. A ban or command reading one is warned about."""
+    process after it. A ban or command reading one is warned about, and so is any command on
+    such a rule: it gets every label in its environment and on stdin."""
     by_name = {a.name: a for a in actions}
     errors: list[Problem] = []
     warnings: list[Problem] = []
@@ -276,6 +277,21 @@ def subject_label_problems(
                         f"{action.type} can be steered by whoever runs or names that "
                         "subject; take the action's values from labels the subject cannot "
                         "choose",
+                    )
+                )
+            elif isinstance(spec, CommandSpec) and chosen:
+                # (alerter.actions.executors.command_env, alert_json)
+                some = " and ".join(f"labels.{x}" for x in sorted(chosen))
+                warnings.append(
+                    Problem(
+                        where,
+                        f"warning: {rule.alert} (action {name}): the command gets every label "
+                        f"in its environment (ALERTER_LABEL_*) and on stdin, {some} among "
+                        "them, whose text the line's subject chooses (the rule's "
+                        f"{told}): alerter passes them as data, and what the command does "
+                        "with them is its code's choice. Treat them there as untrusted text "
+                        "(never as a unit, path or command to run), or attach the action to a "
+                        "rule keyed by labels the subject cannot choose",
                     )
                 )
     return errors, warnings

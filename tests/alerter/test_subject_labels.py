@@ -147,6 +147,28 @@ def test_a_command_reading_an_annotation_made_from_the_subjects_label_is_warned_
     assert "annotations.lines (made from examples)" in told[1], told
 
 
+def test_a_command_on_a_rule_with_labels_the_subject_chooses_is_warned_once_of_its_env(
+    tmp_path: Path,
+) -> None:
+    rules = derived_rules(tmp_path, '{unit: "{{ labels.process }}.service"}')
+    cfg = parse_config(
+        "collectors:\n  - {name: journal, type: journald}\n"
+        "actions:\n  - {name: page, type: command, argv: [/bin/page, '{{ alertname }}']}\n"
+        "  - {name: note, type: command, argv: [/bin/note, '{{ labels.process }}']}\n"
+        f"rule_files: [{{path: {rules}, actions: {{OOM: [page, note]}}}}]\n",
+        "alerter.yaml",
+        {},
+    )
+    told = [w.message for w in cfg.warnings]
+    assert len(told) == 2, told  # one per action: note's argv warning says it for note
+    assert told[0].startswith(
+        "warning: OOM (action page): the command gets every label in its environment "
+        "(ALERTER_LABEL_*) and on stdin, labels.process and labels.unit among them, whose text "
+        "the line's subject chooses"
+    ), told
+    assert told[1].startswith("warning: OOM (action note): the action reads labels.process")
+
+
 def test_a_command_on_a_rule_without_labels_the_subject_chooses_is_not_warned_about(
     tmp_path: Path,
 ) -> None:
