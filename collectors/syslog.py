@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable
 
-from alerter.collectors.timefmt import TimeCache, iso_time, syslog_time
+from alerter.collectors.timefmt import LocalTimes, TimeCache, syslog_time
 
 ParseResult = tuple[dict[str, str] | None, float | None]
 
@@ -126,11 +126,13 @@ class SyslogParser:
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        local = LocalTimes(clock)
+
         def when(text: str) -> float | None:
-            return syslog_time(text, clock()) if text[0].isalpha() else iso_time(text)
+            return syslog_time(text, clock()) if text[0].isalpha() else local.iso(text)
 
         self._time = TimeCache(when, clock)  # RFC 3164's BSD or RFC 3339 stamps by their text
-        self._iso = TimeCache(iso_time)  # RFC 5424's
+        self._iso = TimeCache(local.iso)  # RFC 5424's
 
     def parse(self, line: str) -> ParseResult:
         if line.startswith("<"):

@@ -1,19 +1,19 @@
 """Turn the timestamps found in log lines into epoch seconds.
 
-Formats: `epoch` (seconds, fractions allowed), `epoch_ms`, `rfc3339` (ISO 8601), a strptime
-format (`%d/%b/%Y:%H:%M:%S %z`), or auto-detection when no format is given. Timestamps without a
-zone are local time. Syslog's year-less `Mmm dd hh:mm:ss` is read as the latest date not more
-than FUTURE (5 minutes) ahead of "now" (`guess_year`): a line stamped Dec 31 read on Jan 1
-belongs to last year, one stamped Jan 1 00:00:10 read at Dec 31 23:59:30 to next year, and a
-year-old log read from its start is not taken for lines of the coming hours or days (DESIGN
-"Event time"). A strptime format with
-a month and a day but no year (dovecot's `%b %d %H:%M:%S`) gets the same year, not strptime's
-1900.
+Formats: `epoch` (seconds, fractions allowed), `epoch_ms`, `rfc3339` (ISO 8601), a strptime format
+(`%d/%b/%Y:%H:%M:%S %z`), or auto-detection when no format is given. Timestamps without a zone are
+local time; in the hour a DST fall-back repeats, one is read as the latest of its two passes not
+more than FUTURE (5 minutes) ahead of "now" (`LocalTimes`). Syslog's year-less `Mmm dd hh:mm:ss` is
+read as the latest date not more than FUTURE (5 minutes) ahead of "now" (`guess_year`): a line
+stamped Dec 31 read on Jan 1 belongs to last year, one stamped Jan 1 00:00:10 read at Dec 31
+23:59:30 to next year, and a year-old log read from its start is not taken for lines of the coming
+hours or days (DESIGN "Event time"). A strptime format with a month and a day but no year
+(dovecot's `%b %d %H:%M:%S`) gets the same year, not strptime's 1900.
 
 Every parser keeps a cache by timestamp text: a log's lines share their second, and strptime
 costs several microseconds, a dict lookup tens of nanoseconds. The cache is bounded (cleared when
 full); one whose values depend on the clock (year-less syslog) is cleared as well when, at a miss,
-the clock has moved an hour since it was started, and does not keep a time of the hour a DST
+the clock has moved an hour since it was started. No cache keeps a time of the hour a DST
 fall-back repeats (`Unsure`: the text means another time an hour later).
 """
 
@@ -81,14 +81,7 @@ def _epoch_number(text: str) -> float | None:
     return v if v == v and abs(v) < 1e18 else None
 
 
-def iso_time(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text.strip()).timestamp()
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def _auto(text: str, clock: Callable[[], float] = time.time) -> float | None:
+def _auto(text: str, clock: Callable[[], float], local: LocalTimes) -> float | None:
     v = _epoch_number(text)
     if v is not None:
         # Seconds until the year 5138, then milliseconds, microseconds, nanoseconds.
@@ -96,7 +89,7 @@ def _auto(text: str, clock: Callable[[], float] = time.time) -> float | None:
             if abs(v) < 1e11 * scale:
                 return v / scale
         return None
-    t = iso_time(text)
+    t = local.iso(text)
     if t is not None:
         return t
     return syslog_time(text, clock())
@@ -150,9 +143,64 @@ def guess_year(dt: datetime, now: float) -> float:
         t0 = d.timestamp()
         t1 = d.replace(fold=1).timestamp()  # == t0 but in a repeated (or skipped) hour
         if t0 <= limit or t1 <= limit:
-            t = max(t for t in (t0, t1) if t <= limit)
-            return t if t0 == t1 else Unsure(t)
+            return _latest_pass(t0, t1, limit)
     raise ValueError(f"{dt:%b %d} was not within the year before {now}")
+
+
+def _latest_pass(t0: float, t1: float, limit: float) -> float:
+    """Of a local stamp's readings with fold 0 and 1 (`t0`, `t1`: equal but in the hour a DST
+    change repeats or skips), the latest not after `limit`, or the earliest when none is; an
+    `Unsure` one when they differ."""
+    if t0 == t1:
+        return t0
+    return Unsure(max((t for t in (t0, t1) if t <= limit), default=min(t0, t1)))
+
+
+_NEAR = 3 * 3600.0  # more than any DST shift (Troll's is 2 h)
+
+
+class LocalTimes:
+    """A parser's reading of its stamps' datetimes as epoch seconds, a time without a zone
+    being local time. In the hour a DST fall-back repeats, such a time has two readings (fold 0
+    and 1) and is read as `guess_year` reads a year-less stamp: the latest not more than FUTURE
+    ahead of `clock()` (a line of the second pass, read as it is written, is not an hour old),
+    an `Unsure` time. A stamp with fractions misses its time cache on every line: a time of the
+    calm day last seen (its UTC offset the same from 3 h before its start to 3 h after its
+    end, so no time in it has two readings) costs two comparisons more than `timestamp()`;
+    the others are checked (fold 0 and 1 compared), and their day too when it is calm."""
+
+    __slots__ = ("_calm", "_clock")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._calm = (0.0, 0.0)  # (start, end) of the calm day last seen, in epoch seconds
+
+    def __call__(self, d: datetime) -> float:
+        t0 = d.timestamp()
+        lo, hi = self._calm
+        if lo <= t0 < hi or d.tzinfo is not None:
+            return t0
+        try:
+            t1 = d.replace(fold=1).timestamp()  # == t0 but in a repeated (or skipped) hour
+        except (ValueError, OverflowError, OSError):  # Dec 31 9999: fold=1 looks a day ahead
+            return t0
+        if t0 != t1:
+            return _latest_pass(t0, t1, self._clock() + FUTURE)
+        try:
+            lo = datetime(d.year, d.month, d.day).timestamp()
+            hi = lo + 86400.0
+            if time.localtime(lo - _NEAR).tm_gmtoff == time.localtime(hi + _NEAR).tm_gmtoff:
+                self._calm = (lo, hi)  # (one change a day at most, in any zone there is)
+        except (ValueError, OverflowError, OSError):
+            pass
+        return t0
+
+    def iso(self, text: str) -> float | None:
+        """ISO 8601 / RFC 3339 text; without an offset, local time."""
+        try:
+            return self(datetime.fromisoformat(text.strip()))
+        except (ValueError, OverflowError, OSError):
+            return None
 
 
 def local_stamps(fmt: str | None) -> bool:
@@ -180,10 +228,11 @@ def repeated_hour(t: float, after: float) -> float:
 def _strptime(fmt: str, clock: Callable[[], float] = time.time) -> TimeFn:
     if yearless(fmt):
         return _yearless(fmt, clock)
+    local = LocalTimes(clock)
 
     def parse(text: str) -> float | None:
         try:
-            return datetime.strptime(text, fmt).timestamp()
+            return local(datetime.strptime(text, fmt))
         except (ValueError, OverflowError, OSError):
             return None
 
@@ -204,7 +253,7 @@ def _strptime(fmt: str, clock: Callable[[], float] = time.time) -> TimeFn:
             if zone is not None:
                 off = 0 if zone == "Z" else int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
                 tz = timezone(timedelta(seconds=-off if zone[0] == "-" else off))
-            return datetime(
+            d = datetime(
                 int(year),
                 _MONTHS[name] if month is None else int(month),
                 int(day),
@@ -213,7 +262,8 @@ def _strptime(fmt: str, clock: Callable[[], float] = time.time) -> TimeFn:
                 int(second or 0),
                 int(frac.ljust(6, "0")) if frac else 0,
                 tz,
-            ).timestamp()
+            )
+            return local(d)
         except (ValueError, OverflowError, OSError):  # e.g. Feb 30, second 60: strptime decides
             return parse(text)
 
@@ -337,11 +387,12 @@ def time_cache(fmt: str | None, clock: Callable[[], float] = time.time) -> TimeC
     """The cache behind `time_parser(fmt)`: index it with a text (or None) for its time.
     `clock`: the "now" a year-less stamp is placed before (replay: the file's last write)."""
     if fmt is None:  # (its syslog fallback reads the clock)
-        return TimeCache(lambda text: _auto(text, clock), clock)
+        local = LocalTimes(clock)
+        return TimeCache(lambda text: _auto(text, clock, local), clock)
     if fmt == "epoch":
         return TimeCache(_epoch)
     if fmt == "epoch_ms":
         return TimeCache(_epoch_ms)
     if fmt in ("rfc3339", "iso8601"):
-        return TimeCache(iso_time)
+        return TimeCache(LocalTimes(clock).iso)
     return TimeCache(_strptime(fmt, clock), clock if yearless(fmt) else None)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alerter.collectors.timefmt import _fast_format, check_time_format, time_parser
@@ -82,9 +82,15 @@ def text_for(draw: st.DrawFn, fmt: str) -> str:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=400, deadline=None)
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_fast_path_agrees_with_strptime(fmt: str, data: st.DataObject) -> None:
+def test_fast_path_agrees_with_strptime(
+    fmt: str, data: st.DataObject, local_tz: Callable[[str], None]
+) -> None:
+    # in UTC: a time of a repeated hour is read as the pass the clock is in, not as strptime's
+    local_tz("UTC")
     text = data.draw(text_for(fmt))
     assert time_parser(fmt)(text) == strptime(text, fmt)
 
@@ -182,3 +188,63 @@ def test_the_cache_does_not_keep_a_repeated_hour_s_first_pass_for_the_second(
     assert parser.parse(line)[1] == parser.times([line])[0] == now[0] - 30
     assert parser.spans(line) == [(1, len(line), now[0] - 30)]
     assert yearless("Nov 02 01:05:00") == now[0] - 30
+
+
+# the hour a DST fall-back repeats, with a second of it: the 30-min shift of Lord Howe too
+FALL_BACKS = [
+    ("America/New_York", datetime(2025, 11, 2, 1, 5), 3600),
+    ("Europe/Berlin", datetime(2025, 10, 26, 2, 30), 3600),
+    ("Australia/Lord_Howe", datetime(2025, 4, 6, 1, 45), 1800),
+]
+# every format of a stamp with its year and no zone: strptime's fast path and strptime itself,
+# RFC 3339 without an offset, auto-detection; (format, how the stamp is written)
+ZONELESS = [
+    ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S"),
+    ("%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M:%S %p"),
+    ("rfc3339", "%Y-%m-%dT%H:%M:%S"),
+    (None, "%Y-%m-%d %H:%M:%S"),
+]
+
+
+@pytest.mark.parametrize(("zone", "stamp", "shift"), FALL_BACKS)
+@pytest.mark.parametrize(("fmt", "written"), ZONELESS)
+def test_a_stamp_with_its_year_in_the_repeated_hour_is_read_as_the_pass_now_in(
+    local_tz: Callable[[str], None],
+    zone: str,
+    stamp: datetime,
+    shift: int,
+    fmt: str | None,
+    written: str,
+) -> None:
+    # read 5 s after it was written, in either pass; one parser reads both passes, as a live
+    # collector does (its cache must not keep the first pass's time for the second)
+    local_tz(zone)
+    first = stamp.timestamp()
+    second = stamp.replace(fold=1).timestamp()
+    assert second - first == shift
+    now = [first + 5]
+    parse = time_parser(fmt, clock=lambda: now[0])
+    day_before = stamp - timedelta(days=1)  # a day without a DST change read first
+    assert parse(day_before.strftime(written)) == day_before.timestamp()
+    text = stamp.strftime(written)
+    assert parse(text) == first
+    now[0] = second + 5
+    assert parse(text) == second  # was the first pass: an hour (30 min) old
+    # a time out of the repeated hour has one reading, whatever the clock
+    later = (stamp + timedelta(hours=2)).strftime(written)
+    assert parse(later) == (stamp + timedelta(hours=2)).timestamp()
+
+
+def test_syslog_s_rfc3339_stamps_without_an_offset_take_the_pass_now_in(
+    local_tz: Callable[[str], None],
+) -> None:
+    from alerter.collectors.syslog import SyslogParser
+
+    local_tz("America/New_York")
+    now = [utc(2025, 11, 2, 5, 5, 30)]  # 01:05:30 EDT
+    parser = SyslogParser(clock=lambda: now[0])
+    line = "2025-11-02T01:05:00 h app: x"
+    assert parser.parse(line)[1] == parser.times([line])[0] == now[0] - 30
+    now[0] += 3600  # 01:05:30 EST
+    assert parser.parse(line)[1] == parser.times([line])[0] == now[0] - 30
+    assert parser.parse("<13>1 2025-11-02T01:05:00 h app - - - x")[1] == now[0] - 30
