@@ -7,7 +7,8 @@ with `output: prometheus`, its output parsed). Output that does not parse gives 
 counted as dropped with reason="parse_error" and logged with its line number. Output past
 MAX_OUTPUT is not read: the command is killed, gives `up 0` and is counted as dropped with
 reason="output_too_large". As in a scrape, a sample's own timestamp is its time, and one
-more than 5 minutes ahead is rejected (reason="future_timestamp").
+more than 5 minutes ahead is rejected (reason="future_timestamp"), as is one more than an
+hour older than the run (reason="too_old").
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import structlog
 
 from alerter.collectors.base import CollectorStats
 from alerter.collectors.procread import read_capped
-from alerter.collectors.scrape import FUTURE, ExpositionError, parse_exposition
+from alerter.collectors.scrape import ExpositionError, parse_exposition, report_rejected
 from alerter.rules.events import Sample
 
 log = structlog.get_logger(__name__)
@@ -80,9 +81,7 @@ class CommandCollector:
                 self._log.warning("command_output_invalid", line=e.line, error=str(e)[:300])
             else:
                 samples = got.samples
-                if got.future:
-                    self._stats.dropped(self.name, FUTURE, got.future)
-                    self._log.warning("samples_rejected", reason=FUTURE, count=got.future)
+                report_rejected(got, now, self.name, self._stats, self._log)
         up = run.code is not None and not run.timed_out and not run.too_large and parsed
         self._stats.up(self.name, up)
         for name, value in (

@@ -5,7 +5,8 @@ them. Each scrape also gives `up` (1/0), `scrape_duration_seconds` and `scrape_s
 A failing target (refused, timeout, HTTP error, body over `max_bytes`, unparsable) gives `up 0`,
 never an exception; an unparsable body is also counted as dropped with reason="parse_error" and
 logged with the number of the line that failed. A sample's own timestamp is its time; one
-more than 5 minutes ahead is rejected, counted as dropped with reason="future_timestamp".
+more than 5 minutes ahead is rejected, counted as dropped with reason="future_timestamp", and
+one more than an hour older than the scrape with reason="too_old" (logged with its series).
 
 Each target is scraped on its own thread, every `interval`, never in the daemon's shared pool:
 a target that hangs delays no other target and no other collector. A scrape ends `timeout`
@@ -30,7 +31,7 @@ import structlog
 from alerter.collectors import httpdeadline
 from alerter.collectors.base import CollectorStats, Sink
 from alerter.collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
-from alerter.collectors.scrape import FUTURE, ExpositionError, parse_exposition
+from alerter.collectors.scrape import ExpositionError, parse_exposition, report_rejected
 from alerter.rules.events import Sample
 
 __all__ = ["BodyTooLarge", "PrometheusCollector", "PrometheusConfig", "read_capped"]
@@ -172,9 +173,7 @@ class PrometheusCollector:
                     resp.raise_for_status()
                     body = read_capped(resp, self.cfg.max_bytes, deadline)
             got = parse_exposition(body.decode("utf-8", "replace"), self.name, now, self._target)
-            if got.future:
-                self._stats.dropped(self.name, FUTURE, got.future)
-                self._log.warning("samples_rejected", reason=FUTURE, count=got.future)
+            report_rejected(got, now, self.name, self._stats, self._log)
             return got.samples
         except DeadlineExceeded:
             self._log.warning("scrape_failed", error=f"timed out after {self.cfg.timeout:g}s")

@@ -531,3 +531,47 @@ def test_systemd_unit_states_and_restarts_in_a_real_systemd(systemd_sandbox: Any
     assert [s.labels["unit"] for s in only if s.name == "host_systemd_unit_active"] == [
         "hc-up.service"
     ]
+
+
+def test_a_scrape_rejects_timestamps_over_an_hour_old_counts_and_logs_them_once(
+    site: Site,
+) -> None:
+    # a textfile script writing `date +%s`: seconds, read as milliseconds (January 1970), so
+    # no rule's window would ever reach the series; up stays 1 (the scrape itself worked)
+    seconds, hour_old = int(NOW), int((NOW - 3700) * 1000)
+    site.body = f"backup_failed 1 {seconds}\nbackup_size 5 {seconds}\nx 2 {hour_old}\n".encode()
+    stats = RecordingStats()
+    with structlog.testing.capture_logs() as logs:
+        samples = PrometheusCollector(PrometheusConfig("app", site.url + "/m"), stats).scrape(NOW)
+    assert not {"backup_failed", "backup_size", "x"} & {s.name for s in samples}
+    assert stats.drops[("app", "too_old")] == 3
+    assert value(samples, "up") == 1.0
+    [event] = [e for e in logs if e["event"] == "samples_rejected"]
+    assert event["reason"] == "too_old" and event["count"] == 3
+    assert event["series"] == "backup_failed"
+    assert event["time"] == "1970-01-20T16:13:20+00:00"
+    assert "seconds" in event["hint"]
+
+
+def test_an_hour_old_timestamp_written_in_milliseconds_gets_no_seconds_hint(site: Site) -> None:
+    site.body = f"x 2 {int((NOW - 7200) * 1000)}\n".encode()
+    stats = RecordingStats()
+    with structlog.testing.capture_logs() as logs:
+        PrometheusCollector(PrometheusConfig("app", site.url + "/m"), stats).scrape(NOW)
+    [event] = [e for e in logs if e["event"] == "samples_rejected"]
+    assert event["series"] == "x" and "hint" not in event
+
+
+@pytest.mark.integration
+def test_command_output_with_timestamps_in_seconds_is_rejected_as_too_old() -> None:
+    script = f"print('backup_failed 1 {int(NOW)}')"
+    stats = RecordingStats()
+    c = CommandCollector(
+        CommandConfig("c", (sys.executable, "-c", script), output="prometheus"), stats
+    )
+    with structlog.testing.capture_logs() as logs:
+        samples = c.collect(NOW)
+    assert "backup_failed" not in {s.name for s in samples}
+    assert stats.drops[("c", "too_old")] == 1
+    [event] = [e for e in logs if e["event"] == "samples_rejected"]
+    assert event["series"] == "backup_failed" and "seconds" in event["hint"]

@@ -42,6 +42,9 @@ def test_a_parse_error_names_its_line() -> None:
 
 
 TESTDATA = Path(__file__).parent / "testdata"
+# scraped 23 s after the one timestamp the textfile fixture writes (2015): an older scrape time
+# than NOW, where its sample would be rejected as too old
+SCRAPED = 1_441_206_000.0
 
 
 def written_names(text: str) -> list[str]:
@@ -53,13 +56,13 @@ def written_names(text: str) -> list[str]:
 @pytest.mark.parametrize("name", ["node_exporter_e2e.prom", "node_exporter_textfile.prom"])
 def test_node_exporter_s_outputs_are_read_as_written(name: str) -> None:
     text = (TESTDATA / name).read_text()
-    got = parse_exposition(text, "node", NOW, {"job": "node"}).samples
+    got = parse_exposition(text, "node", SCRAPED, {"job": "node"}).samples
     assert [s.name for s in got] == written_names(text)
     assert all(s.labels["job"] == "node" for s in got)
 
 
 def test_node_exporter_s_summary_histogram_info_and_timestamps_keep_their_text() -> None:
-    got = parse_exposition((TESTDATA / "node_exporter_textfile.prom").read_text(), "n", NOW)
+    got = parse_exposition((TESTDATA / "node_exporter_textfile.prom").read_text(), "n", SCRAPED)
     by = {(s.name, tuple(sorted(s.labels.items()))): s for s in got.samples}
     # a summary named ..._total: its quantiles, _sum and _count as written
     quantile = by["event_duration_seconds_total", (("baz", "inner_eval"), ("quantile", "0.99"))]
@@ -74,7 +77,7 @@ def test_node_exporter_s_summary_histogram_info_and_timestamps_keep_their_text()
     )
     assert ("prometheus_tsdb_compaction_chunk_range_bucket", (("le", "100"),)) in by
     assert by["metric_with_custom_timestamp", ()].time == 1441205977.284
-    assert by["normal_metric", ()].time == NOW
+    assert by["normal_metric", ()].time == SCRAPED
 
     e2e = parse_exposition((TESTDATA / "node_exporter_e2e.prom").read_text(), "n", NOW).samples
     infos = [dict(s.labels) for s in e2e if s.name == "node_btrfs_info"]
@@ -120,3 +123,16 @@ def test_a_counter_without_total_is_found_by_the_rule_that_selects_it() -> None:
     [got] = parse_exposition(text, "b", NOW, {"job": "b"}).samples
     assert parse_selector('backups_done{repo="home"}').matches(got.name, got.labels)
     assert not parse_selector("backups_done_total").matches(got.name, got.labels)
+
+
+def test_timestamps_more_than_an_hour_old_are_rejected_counted_and_the_first_named() -> None:
+    from alerter.collectors.scrape import MAX_AGE, Rejected
+
+    old_ms = int((NOW - MAX_AGE - 1) * 1000)
+    recent_ms = int((NOW - MAX_AGE + 1) * 1000)
+    seconds = int(NOW)  # `date +%s`: read as milliseconds, January 1970
+    text = f'a 1 {seconds}\nb 2 {recent_ms}\nc{{x="1"}} 3 {old_ms}\nd 4\n'
+    got = parse_exposition(text, "app", NOW)
+    assert [s.name for s in got.samples] == ["b", "d"]
+    assert got.too_old == 2 and got.future == 0
+    assert got.first_too_old == Rejected("a", seconds / 1000)
