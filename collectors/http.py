@@ -5,6 +5,11 @@ body matching `body_regex`), `http_status_code` (0 without a response), `http_du
 and for https URLs `http_tls_cert_expiry_days` (days until the server certificate's notAfter;
 negative once it has expired, as long as the certificate verifies but for its dates). The whole
 probe, the certificate check included, ends by `timeout`.
+
+The certificate is the one the probe's own connection verified: one connection, one handshake
+(a second one, with what time the first left, lost the days of a server slow to handshake).
+Only when that handshake failed on the certificate's dates (expired, or not yet valid) is a
+second connection opened, its chain and host name verified but not its dates, to tell them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -28,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME (1.1.0+; the ssl module names no constant for it)
 NO_CHECK_TIME = 0x200000
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED
+DATE_ERRORS = frozenset({9, 10})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,21 +66,26 @@ class HttpCollector:
 
     def collect(self, now: float) -> list[Sample]:
         t0 = time.monotonic()
-        status, ok, days = 0, False, None
+        status, ok, days, refused_dates = 0, False, None, False
         # one deadline for the whole probe, the certificate check included
         with httpdeadline.within(self.cfg.timeout) as deadline:
             try:
-                status, ok = self._probe(deadline)
+                status, ok, cert = self._probe(deadline)
+                if self._https:
+                    days = self._days_left(cert, now)
             except DeadlineExceeded:
                 status, ok = 0, False
                 self._log.warning("probe_failed", error=f"timed out after {self.cfg.timeout:g}s")
                 self._session.close()  # its connection was shut down: start afresh
                 self._session = self._new_session()
+            except requests.exceptions.SSLError as e:
+                self._log.warning("probe_failed", error=str(e)[:300])
+                refused_dates = failed_on_dates(e)
             except (requests.RequestException, OSError, BodyTooLarge) as e:
                 self._log.warning("probe_failed", error=str(e)[:300])
             duration = time.monotonic() - t0
-            if self._https:
-                days = self._cert_days(now, deadline)
+            if refused_dates:  # (the only handshake failure that still tells the days)
+                days = self._expired_cert_days(now, deadline)
         if not ok and status:
             self._log.info("probe_unexpected", status=status)
         self._stats.up(self.name, ok)
@@ -90,9 +103,10 @@ class HttpCollector:
         s.headers.update(self.cfg.headers)
         return s
 
-    def _probe(self, deadline: httpdeadline.Deadline) -> tuple[int, bool]:
-        """The status and whether it is as expected (and the body matches), all by the
-        deadline whatever the server does (a trickled answer is cut: DeadlineExceeded)."""
+    def _probe(self, deadline: httpdeadline.Deadline) -> tuple[int, bool, dict[str, Any] | None]:
+        """The status, whether it is as expected (and the body matches) and the certificate
+        the connection verified (https), all by the deadline whatever the server does (a
+        trickled answer is cut: DeadlineExceeded)."""
         with httpdeadline.cut_by(deadline):
             left = max(0.001, deadline.remaining())
             with self._session.request(
@@ -102,6 +116,7 @@ class HttpCollector:
                 stream=True,
                 verify=self.cfg.ca_file or True,
             ) as resp:
+                cert = httpdeadline.peer_certificate(resp)  # (before the body gives it back)
                 status = resp.status_code
                 ok = (
                     status in self.cfg.expect_status
@@ -112,11 +127,24 @@ class HttpCollector:
                     body = read_capped(resp, self.cfg.max_bytes, deadline)
                     ok = self._body_rx.search(body.decode("utf-8", "replace")) is not None
                 deadline.check()
-        return status, ok
+        return status, ok, cert
 
-    def _cert_days(self, now: float, deadline: httpdeadline.Deadline) -> float | None:
-        """Days until the certificate the server presents expires, negative once it has (None
-        if it cannot be read by the deadline, or does not verify but for its dates)."""
+    def _days_left(self, cert: dict[str, Any] | None, now: float) -> float | None:
+        """Days until `cert` (the probe's connection's) expires."""
+        not_after = cert.get("notAfter") if cert else None
+        try:
+            if not isinstance(not_after, str):
+                raise ValueError("no certificate from the connection")
+            return (ssl.cert_time_to_seconds(not_after) - now) / 86400.0
+        except ValueError as e:
+            self._log.warning("tls_check_failed", error=str(e)[:300])
+            return None
+
+    def _expired_cert_days(self, now: float, deadline: httpdeadline.Deadline) -> float | None:
+        """Days until the certificate the server presents expires, negative once it has,
+        from a connection of its own, for a certificate the probe's handshake refused for its
+        dates (None if it cannot be read by the deadline, or does not verify but for its
+        dates)."""
         if deadline.passed():
             return None
         parts = urlsplit(self.cfg.url)
@@ -134,10 +162,24 @@ class HttpCollector:
         except (OSError, ssl.SSLError, ValueError) as e:
             self._log.warning("tls_check_failed", error=str(e)[:300])
             return None
-        not_after = cert.get("notAfter") if cert else None
-        if not isinstance(not_after, str):
-            return None
-        return (ssl.cert_time_to_seconds(not_after) - now) / 86400.0
+        return self._days_left(cert, now)
 
     def close(self) -> None:
         self._session.close()
+
+
+def failed_on_dates(e: BaseException) -> bool:
+    """Whether `e` (requests' error, wrapping urllib3's, wrapping ssl's) is a handshake's
+    verify failure on a certificate's dates."""
+    seen: set[int] = set()
+    todo = [e]
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, ssl.SSLCertVerificationError):
+            return x.verify_code in DATE_ERRORS
+        linked = (x.__cause__, x.__context__, getattr(x, "reason", None), *x.args)
+        todo.extend(y for y in linked if isinstance(y, BaseException))
+    return False

@@ -8,7 +8,8 @@ sockets down, and whatever the call is blocked in (a proxy tunnel, the TLS hands
 waiting for headers, reading the body) fails at once. `Deadline.expired` tells that apart from a
 server that hung up; check it after reading too, since a body without a length ends at the
 shutdown as if complete. Not covered: name resolution (bounded by the resolver's own timeouts)
-and SOCKS proxies.
+and SOCKS proxies. Its https connections also keep the certificate their handshake verified,
+for `peer_certificate(response)`: a probe reads it from its own connection.
 
 It lives in `collectors` so collectors (which import nothing from `alerter`) and the notifiers
 share it: scrapes, and notifications.
@@ -142,10 +143,19 @@ class _WatchedHTTPConnection(HTTPConnection):
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    peer_cert: dict[str, Any] | None = None  # (`peer_certificate`)
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _watch(self, sock)
         return sock
+
+    def connect(self) -> None:
+        self.peer_cert = None
+        super().connect()
+        getpeercert = getattr(self.sock, "getpeercert", None)  # an SSLSocket, or SSLTransport
+        if getpeercert is not None:
+            self.peer_cert = getpeercert() or None
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch(self, self.sock)
@@ -201,6 +211,16 @@ def session() -> requests.Session:
     s = requests.Session()
     install(s)
     return s
+
+
+def peer_certificate(resp: requests.Response) -> dict[str, Any] | None:
+    """The certificate the server presented on the connection `resp` came on (a call of a
+    session of this module), as its handshake decoded it (`getpeercert()`: verified, with its
+    chain, host name and dates, when the call verifies), or None. Read it before the body: the
+    connection of a streamed response is given back to the pool once its body is read."""
+    conn = getattr(resp.raw, "connection", None)
+    cert: dict[str, Any] | None = getattr(conn, "peer_cert", None)
+    return cert
 
 
 def read_capped(resp: requests.Response, max_bytes: int, deadline: Deadline | None = None) -> bytes:

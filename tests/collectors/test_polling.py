@@ -298,6 +298,7 @@ def test_https_probe_reports_days_until_the_certificate_expires(tmp_path: Path) 
         assert 29.9 < value(samples, "http_tls_cert_expiry_days") <= 30.01
         untrusted = HttpCollector(HttpConfig("tls", s.url), RecordingStats()).collect(time.time())
         assert value(untrusted, "up") == 0.0  # not verified: down, and no expiry to report
+        assert not [x for x in untrusted if x.name == "http_tls_cert_expiry_days"]
     finally:
         s.close()
 
@@ -323,6 +324,75 @@ def test_https_probe_reports_the_expiry_of_an_expired_certificate() -> None:
         assert value(got, "http_tls_cert_expiry_days") == pytest.approx(-2.5)
     finally:
         s.close()
+
+
+class FirstConnectionServer:
+    """A TLS server on loopback that answers its first connection only: later ones are left in
+    its listen backlog, connected but never handshaken (as a server slow to handshake, past
+    any timeout), and counted by `unanswered` once the first is done."""
+
+    def __init__(self, cert: trustme.LeafCert) -> None:
+        self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(self._ctx)
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}/"
+        self._first = threading.Thread(target=self._answer_first, daemon=True)
+        self._first.start()
+
+    def _answer_first(self) -> None:
+        conn, _ = self._listener.accept()
+        with contextlib.suppress(OSError), self._ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    def unanswered(self) -> int:
+        self._first.join(10)  # a bound for a broken build, not the timing under test
+        assert not self._first.is_alive()
+        self._listener.setblocking(False)
+        count = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self._listener.accept()[0].close()
+                count += 1
+        return count
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_https_probe_reads_the_certificate_of_its_own_connection() -> None:
+    """The days came from a second connection and handshake, with what time the probe left:
+    a server slow to handshake gave up 1 and no days (tls_check_failed)."""
+    ca = trustme.CA()
+    server = FirstConnectionServer(ca.issue_cert("127.0.0.1"))
+    try:
+        with ca.cert_pem.tempfile() as ca_file:
+            probe = HttpCollector(
+                HttpConfig("tls", server.url, timeout=0.5, ca_file=ca_file), RecordingStats()
+            )
+            with structlog.testing.capture_logs() as logs:
+                got = probe.collect(NOW)
+        assert value(got, "up") == 1.0
+        days = value(got, "http_tls_cert_expiry_days")
+        assert days > 300  # trustme's leaf certificates are valid for years from today
+        assert server.unanswered() == 0  # one connection: the probe's
+        assert not [e for e in logs if e["event"] == "tls_check_failed"]
+    finally:
+        server.close()
+
+
+def test_https_probe_of_an_untrusted_certificate_opens_one_connection_and_tells_no_days() -> None:
+    server = FirstConnectionServer(trustme.CA().issue_cert("127.0.0.1"))
+    try:
+        with trustme.CA().cert_pem.tempfile() as other_ca:
+            got = HttpCollector(
+                HttpConfig("tls", server.url, timeout=0.5, ca_file=other_ca), RecordingStats()
+            ).collect(NOW)
+        assert value(got, "up") == 0.0
+        assert not [x for x in got if x.name == "http_tls_cert_expiry_days"]
+        assert server.unanswered() == 0
+    finally:
+        server.close()
 
 
 def test_https_probe_of_a_server_that_never_handshakes_is_bounded_by_one_timeout() -> None:
