@@ -2,10 +2,10 @@
 
 A parser that reads the wrong time (an app writing naive UTC stamps read as local time an
 hour ahead of UTC) places every line an hour in the past: each is late for every rule with a
-shorter window and counted by none of them (DESIGN "Event time"); when every rule of its
-collector is shorter, it is counted in `alerter_events_late_total` too. A rule with a longer
-window (a day's) still counts them, and the shorter ones miss them all the same: so lines
-too old for any rule are what is watched here, not only those too old for every rule. Late
+shorter window, counted by none of them and counted in `alerter_events_late_total` (DESIGN
+"Event time"). A rule with a longer window (a day's) still counts them, and the shorter ones
+miss them all the same: so lines too old for any rule are what is watched here, not only
+those too old for every rule. Late
 lines are also what a backlog gives (`start_at: beginning`, catching up after downtime),
 and that is no fault.
 

@@ -23,8 +23,9 @@ class Metrics:
         )
         self.events_late = Counter(
             "alerter_events_late",
-            "Lines older than the window of every rule of their collector when read (backlog "
-            "after start_at: beginning or downtime, a wrong time zone): no rule counted them",
+            "Lines older than the window of a rule of their collector when read (backlog after "
+            "start_at: beginning or downtime, a wrong time zone): they counted for nothing in "
+            "that rule (each line once, however many rules it was too old for)",
             ["collector"],
             registry=r,
         )

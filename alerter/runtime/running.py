@@ -38,11 +38,14 @@ class EngineMetrics:
         self.metrics.rule_evaluation_duration.labels(group).observe(seconds)
 
     def events_late(self, source: str, count: int, age: float, now: float) -> None:
-        self.metrics.events_late.labels(source).inc(count)
+        """(Lines no rule counted: replay's "skipped"; the daemon counts the wider set below.)"""
 
     def events_too_old(
         self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
     ) -> None:
+        # DESIGN "Event time": an event older than a rule's window counts for nothing in that
+        # rule, and is counted in alerter_events_late_total (once, however many rules)
+        self.metrics.events_late.labels(source).inc(count)
         self.late.note(source, count, age, now, missed)
 
 
