@@ -3,6 +3,9 @@
 Actions on one target (a unit, a collector) must not overlap: an undo queued behind its apply
 runs after it. Jobs on different targets run in parallel, so one slow command does not hold up
 a restart elsewhere. The main loop only enqueues; it never waits.
+
+The daemon keeps one pool for its lifetime and hands it to each runner it builds: a reload's
+runner queues its runs behind the ones the old runner still has going on the same target.
 """
 
 from __future__ import annotations
@@ -31,9 +34,15 @@ class KeyedWorkers:
         self._ready: queue.Queue[str | None] = queue.Queue()
         self._closed = False
         self._idle = threading.Condition(self._lock)
+        self._workers = workers
+        self._name = name
+        self._threads: list[threading.Thread] = []  # started by the first job
+
+    def _start_threads(self) -> None:
+        """Under the lock."""
         self._threads = [
-            threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True)
-            for i in range(workers)
+            threading.Thread(target=self._loop, name=f"{self._name}-{i}", daemon=True)
+            for i in range(self._workers)
         ]
         for t in self._threads:
             t.start()
@@ -42,6 +51,8 @@ class KeyedWorkers:
         with self._lock:
             if self._closed:
                 return False
+            if not self._threads:
+                self._start_threads()
             q = self._pending.get(key)
             if q is None:
                 self._pending[key] = deque([job])
@@ -53,6 +64,11 @@ class KeyedWorkers:
     def idle(self) -> bool:
         with self._lock:
             return not self._pending
+
+    def queued(self, key: str) -> int:
+        """How many jobs on `key` wait (behind the one running on it, if any)."""
+        with self._lock:
+            return len(self._pending.get(key, ()))
 
     def wait_idle(self, timeout: float) -> bool:
         with self._idle:
@@ -92,8 +108,10 @@ class KeyedWorkers:
                 job.cancel()
             except Exception:
                 log.exception("action_job_cancel_crashed")
-        for _ in self._threads:
+        with self._lock:
+            threads = self._threads  # (none when no job was ever submitted)
+        for _ in threads:
             self._ready.put(None)
         deadline = time.monotonic() + timeout
-        for t in self._threads:
+        for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
