@@ -22,6 +22,7 @@ from alerter.actions.history import UnfinishedRuns
 from alerter.actions.nft import Firewall, Nftables
 from alerter.actions.runner import ActionRunner
 from alerter.actions.unitctl import SystemctlController, UnitController, normalize_unit
+from alerter.actions.workers import KeyedWorkers
 from alerter.protocols import Clock
 from alerter.rules.alert import Transition
 from alerter.runtime.bus import Gate
@@ -61,6 +62,7 @@ def build_action_runner(
     units: UnitController | None = None,
     firewall: Firewall | None = None,
     unfinished: UnfinishedRuns | None = None,
+    workers: KeyedWorkers | None = None,
 ) -> ActionRunner:
     protected = protected_set(config.global_.protected_units)
     bans = BanExecutor(
@@ -93,4 +95,5 @@ def build_action_runner(
         dry_run=config.global_.dry_run,
         actions_per_minute=config.global_.actions_per_minute,
         unfinished=unfinished,
+        workers=workers,
     )

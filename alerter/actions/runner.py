@@ -59,11 +59,12 @@ class ActionRunner:
         protected: frozenset[str],
         dry_run: bool = False,
         actions_per_minute: int = 30,
-        workers: int = 4,
+        workers: KeyedWorkers | None = None,
         unfinished: h.UnfinishedRuns | None = None,
     ) -> None:
-        """`unfinished`: the daemon's, shared by every runner it builds (a reload builds a new
-        one while the old one's runs go on); None: one of its own."""
+        """`workers` and `unfinished`: the daemon's, shared by every runner it builds (a reload
+        builds a new one while the old one's runs go on: the new one's runs on a target queue
+        behind them); None: its own, which `stop` stops."""
         self.actions = {a.name: a for a in actions}
         self.store = store
         self.history_db = h.ActionHistory(
@@ -78,7 +79,8 @@ class ActionRunner:
         self.protected = protected
         self.dry_run = dry_run
         self.actions_per_minute = actions_per_minute
-        self._workers = KeyedWorkers(workers)
+        self._own_workers = workers is None
+        self._workers = KeyedWorkers() if workers is None else workers
         self.applied = AppliedStates(store)
         self.recorder = OutcomeRecorder(self.history_db, metrics)
         self.reverter = Reverter(
@@ -196,14 +198,19 @@ class ActionRunner:
         return [self.history_db, self.firings]
 
     def idle(self) -> bool:
-        """True when no action work is queued or running (for tests and shutdown)."""
+        """True when no action work is queued or running on the workers (for tests); shared
+        workers count the work of every runner they serve."""
         return self._workers.idle()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         return self._workers.wait_idle(timeout)
 
     def stop(self) -> None:
-        self._workers.stop()
+        """Stop its own workers (their stop budget: KeyedWorkers.stop). Shared ones are the
+        daemon's, which stops them at shutdown; at a reload this runner's queued and running
+        work goes on there, ahead of the new runner's on the same targets."""
+        if self._own_workers:
+            self._workers.stop()
 
     # --- deciding ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import structlog
 
 from alerter import __version__
 from alerter.actions.history import UnfinishedRuns
+from alerter.actions.workers import KeyedWorkers
 from alerter.api.endpoints import core_routes
 from alerter.api.server import APIServer, ListenError
 from alerter.config.load import Config, load_config
@@ -84,6 +85,9 @@ class Daemon:
         # the action runs started and not finished: each runner gets it, so a reload's runner
         # does not take the runs of the one it replaces, still going on, for a crash's leftovers
         self.unfinished_runs = UnfinishedRuns()
+        # the actions' worker threads, one queue per target: each runner gets them, so a
+        # reload's runner runs on a target after the old one's runs there, never alongside
+        self.action_workers = KeyedWorkers()
         self.bus = Bus()
         self.stop_drain_seconds = STOP_DRAIN_SECONDS
         self.late_lines = LateLines()  # kept across reloads: one warning per 10 min holds
@@ -183,7 +187,14 @@ class Daemon:
             for c in config.collectors
         }
         actions = self.parts.actions(
-            config, self.store, self.metrics, self.clock, gates, self._emit, self.unfinished_runs
+            config,
+            self.store,
+            self.metrics,
+            self.clock,
+            gates,
+            self._emit,
+            self.unfinished_runs,
+            self.action_workers,
         )
         # notifications carry what the actions did: the dispatcher asks the actions part
         dispatcher = self.parts.dispatcher(
@@ -405,7 +416,7 @@ class Daemon:
         self._handle_emitted()
         self._commit(old)
         old.dispatcher.stop(wait=False)  # a send in flight ends on its own thread
-        old.actions.stop()
+        old.actions.stop()  # its runs, queued or going on, go on on self.action_workers
         if new.global_.scan_worker != old.config.global_.scan_worker:
             self._close_scan_worker()
             self.scan_worker = self.parts.scan_worker(new)
@@ -465,6 +476,8 @@ class Daemon:
                 )
             rs.dispatcher.stop()
             rs.actions.stop()
+        # queued runs are cancelled; those running get KeyedWorkers.stop's budget
+        self.action_workers.stop()
         self._close_scan_worker()
         self.scheduler.shutdown(wait=False)
         self.server.stop()

@@ -12,6 +12,7 @@ from alerter.api.routes import Route
 
 if TYPE_CHECKING:
     from alerter.actions.history import UnfinishedRuns
+    from alerter.actions.workers import KeyedWorkers
     from alerter.collectors.base import Collector, CollectorStats, PollingCollector, PositionStore
     from alerter.config.collectors import CollectorConfig
     from alerter.config.load import Config
@@ -69,10 +70,13 @@ def _actions(
     gates: Mapping[str, Gate],
     emit: Callable[[Sequence[Transition]], None],
     unfinished: UnfinishedRuns,
+    workers: KeyedWorkers,
 ) -> Actions:
     from alerter.actions import build_action_runner
 
-    return build_action_runner(config, store, metrics, clock, gates, emit, unfinished=unfinished)
+    return build_action_runner(
+        config, store, metrics, clock, gates, emit, unfinished=unfinished, workers=workers
+    )
 
 
 def _collector(
@@ -109,6 +113,7 @@ class Parts:
             Mapping[str, Gate],
             Callable[[Sequence[Transition]], None],
             UnfinishedRuns,
+            KeyedWorkers,
         ],
         Actions,
     ] = _actions

@@ -12,6 +12,7 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
+from alerter.actions.workers import Job
 from alerter.collectors.base import Sink
 from alerter.config.load import load_config
 from alerter.rules.alert import Alert, Transition
@@ -142,6 +143,7 @@ class Harness:
         self.engines: list[FakeEngine] = []
         self.dispatchers: list[Recorder] = []
         self.collectors: dict[str, FakeCollector] = {}
+        self.actions_args: list[tuple[Any, ...]] = []  # what each actions part was built with
         self.notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify_sock.bind(str(tmp / "notify.sock"))
         self.notify_sock.settimeout(5)
@@ -149,7 +151,7 @@ class Harness:
         parts = Parts(
             engine=self._engine,
             dispatcher=lambda *a: self._rec(self.dispatchers),
-            actions=lambda *a: Recorder(),
+            actions=self._actions,
             collector=self._collector,
             routes=lambda *a: [],
         )
@@ -174,6 +176,10 @@ class Harness:
         e = FakeEngine()
         self.engines.append(e)
         return e
+
+    def _actions(self, *args: Any) -> Recorder:
+        self.actions_args.append(args)
+        return Recorder()
 
     def _rec(self, into: list[Recorder]) -> Recorder:
         r = Recorder()
@@ -367,6 +373,22 @@ def test_good_reload_swaps_parts_and_keeps_engine_state(harness: Harness) -> Non
     reloading = [m for m in msgs if m.startswith("RELOADING=1")]
     assert reloading and reloading[0].splitlines()[1].startswith("MONOTONIC_USEC=")
     assert harness.metrics.registry.get_sample_value("alerter_config_last_reload_successful") == 1
+
+
+def test_each_actions_part_gets_the_daemon_s_workers_which_stop_at_shutdown(
+    harness: Harness,
+) -> None:
+    """A reload's runner shares the workers of the one it replaces, whose runs may still go on
+    (so runs on one target never overlap); the daemon stops them, at shutdown only."""
+    harness.write("  - {name: other, type: host}\n")
+    assert requests.post(harness.url("/-/reload"), timeout=30).status_code == 200
+    first, second = harness.actions_args
+    assert first[-1] is second[-1] is harness.daemon.action_workers
+    assert first[-2] is second[-2] is harness.daemon.unfinished_runs
+    assert harness.daemon.action_workers.submit("k", Job(lambda: None))  # open after a reload
+    harness.daemon.request_stop()
+    harness.thread.join(10)
+    assert not harness.daemon.action_workers.submit("k", Job(lambda: None))
 
 
 def test_sighup_path_reload_via_request_reload(harness: Harness) -> None:

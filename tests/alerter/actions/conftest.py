@@ -22,6 +22,7 @@ from alerter.actions.executors import (
 from alerter.actions.history import UnfinishedRuns
 from alerter.actions.runner import ActionRunner
 from alerter.actions.unitctl import UnitController
+from alerter.actions.workers import KeyedWorkers
 from alerter.config.load import DEFAULT_PROTECTED_UNITS
 from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yaml
 from alerter.rules.alert import Alert, Transition
@@ -85,6 +86,9 @@ class Harness:
     store: StateStore | None = None
     metrics: Metrics | None = None
     unfinished: UnfinishedRuns = field(default_factory=UnfinishedRuns)
+    # the daemon's worker pool, when a test sets one: every runner built then shares it, as the
+    # runners a daemon's reloads build do (None: each runner has its own, as in a new process)
+    workers: KeyedWorkers | None = None
 
     def build(
         self,
@@ -97,7 +101,7 @@ class Harness:
         protected_units: tuple[str, ...] = DEFAULT_PROTECTED_UNITS,
     ) -> ActionRunner:
         """A runner for these actions; call again to 'restart the daemon' on the same store (or
-        reload it: the runners share `unfinished`, as a daemon's do)."""
+        reload it: the runners share `unfinished`, and `workers` when set, as a daemon's do)."""
         if self.store is None:
             self.store = StateStore(self.tmp / "state")
         if self.metrics is None:
@@ -121,9 +125,15 @@ class Harness:
             dry_run=dry_run,
             actions_per_minute=actions_per_minute,
             unfinished=self.unfinished,
+            workers=self.workers,
         )
         self.runners.append(runner)
         return runner
+
+    def reload(self, old: ActionRunner, text: str, **kwargs: Any) -> ActionRunner:
+        """What the daemon's reload does to the actions: stop the old runner, build a new one."""
+        old.stop()
+        return self.build(text, **kwargs)
 
     def checkpoint(self, runner: ActionRunner) -> None:
         """What the daemon's checkpoint writes for the runner, committed."""
@@ -155,6 +165,8 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     yield h
     for r in h.runners:
         r.stop()
+    if h.workers is not None:
+        h.workers.stop()
     if h.store is not None:
         h.store.close()
 
