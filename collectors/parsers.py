@@ -56,10 +56,12 @@ def batch(
     now: float,
     lines: list[str] | None = None,
     text: str | None = None,
+    backlog: bool = False,
 ) -> LogBatch:
     """The LogBatch of `lines`, or of the lines of `text` (joined by newlines, no final one;
     the batch carries it and splits it only if asked): nothing is parsed now, each line when
-    a consumer looks at it, with `parser.parse` (its parse errors counted by the batch)."""
+    a consumer looks at it, with `parser.parse` (its parse errors counted by the batch).
+    `backlog`: read behind the end of the input (LogBatch)."""
     parse = None if isinstance(parser, NoneParser) else parser.parse
     times = parser.times if reads_time(parser) else None  # the engine places lines by it
     return LogBatch(
@@ -73,6 +75,7 @@ def batch(
         field_names=field_names(parser),
         # syslog's `times` reads runs of a stamp cheaply: every line's, not only the counted
         every_time=isinstance(parser, SyslogLineParser),
+        backlog=backlog,
     )
 
 

@@ -69,10 +69,14 @@ class LogLines(Protocol):
     holds a newline itself (a joined multiline event: such a batch is judged line by line).
     `lines` are read only for the lines a rule matched, `event(i)` built (and its line parsed)
     only for a line whose fields a rule reads. `now` is when the batch was read: the time of
-    an event whose parser reads none in its line."""
+    an event whose parser reads none in its line. `backlog`: read behind the end of its
+    input (more was waiting), not as it was written."""
 
     @property
     def source(self) -> str: ...
+
+    @property
+    def backlog(self) -> bool: ...
 
     @property
     def now(self) -> float: ...
@@ -136,6 +140,10 @@ class LogBatch(Sequence[LogEvent]):
     the parser's `times`, the timestamp alone, not the line's fields; no `times`: every line
     at `now`).
 
+    `backlog`: the collector read the batch behind the end of its input (more was waiting
+    when it read it: a file read from its beginning, catching up after downtime), not as the
+    lines were written; what tells a backlog's late lines from live ones (DESIGN "Event time").
+
     One thread at a time: the collector makes the batch and hands it over (through the bus's
     lock); from then on only the thread that processes it reads it and fills its caches.
     """
@@ -153,6 +161,7 @@ class LogBatch(Sequence[LogEvent]):
         "_spans",
         "_text",
         "_times",
+        "backlog",
         "now",
         "parse_errors",
         "source",
@@ -172,6 +181,7 @@ class LogBatch(Sequence[LogEvent]):
         base: tuple[LogBatch, int] | None = None,
         field_names: frozenset[str] | None = None,
         every_time: bool = False,
+        backlog: bool = False,
     ) -> None:
         if events is not None:
             lines = [e.line for e in events]
@@ -180,6 +190,7 @@ class LogBatch(Sequence[LogEvent]):
             raise ValueError("a LogBatch needs its lines, its text or its events")
         self.source = source
         self.now = now
+        self.backlog = backlog
         self.parse_errors = 0
         self._parse = parse
         self._times = times  # the parser's `times` (None: its lines carry no time)
@@ -196,9 +207,11 @@ class LogBatch(Sequence[LogEvent]):
         self._some: dict[int, LogEvent] = {}  # events built one by one, before all were
 
     @classmethod
-    def of_events(cls, source: str, now: float, events: Sequence[LogEvent]) -> LogBatch:
+    def of_events(
+        cls, source: str, now: float, events: Sequence[LogEvent], backlog: bool = False
+    ) -> LogBatch:
         """A batch of events already built (all of `source`): nothing to parse."""
-        return cls(source, now, None, events=events)
+        return cls(source, now, None, events=events, backlog=backlog)
 
     @property
     def text(self) -> str | None:
@@ -278,7 +291,13 @@ class LogBatch(Sequence[LogEvent]):
         """A batch of these lines (same source, time and parser), none parsed yet."""
         if self._built is not None and self._parse is None:
             built = self._built
-            return LogBatch(self.source, self.now, None, events=[built[i] for i in indexes])
+            return LogBatch(
+                self.source,
+                self.now,
+                None,
+                events=[built[i] for i in indexes],
+                backlog=self.backlog,
+            )
         lines = self._split()
         picked = [lines[i] for i in indexes]
         return LogBatch(
@@ -289,20 +308,29 @@ class LogBatch(Sequence[LogEvent]):
             times=self._times,
             field_names=self._names,
             every_time=self._every,
+            backlog=self.backlog,
         )
 
     def part(self, start: int, end: int) -> LogBatch:
         """Lines start..end-1 as a batch of their own (same source, read time and parser)
         whose events are this batch's: built, and parse errors counted, here."""
         lines = self._split()[start:end]
-        return LogBatch(self.source, self.now, self._parse, lines, base=(self, start))
+        return LogBatch(
+            self.source, self.now, self._parse, lines, base=(self, start), backlog=self.backlog
+        )
 
     def part_of_text(self, start: int, first: int, last: int) -> LogBatch:
         """`part(start, ...)` of a batch made from text not split yet, its lines the text's
         text[first:last] (no split, no join; counted when first asked)."""
         assert self._text is not None
         return LogBatch(
-            self.source, self.now, self._parse, None, self._text[first:last], base=(self, start)
+            self.source,
+            self.now,
+            self._parse,
+            None,
+            self._text[first:last],
+            base=(self, start),
+            backlog=self.backlog,
         )
 
     def _make(self, i: int) -> LogEvent:
