@@ -242,12 +242,14 @@ class RecordingSink:
         self.batches = 0
         self.parse_errors = 0  # counted by the batches, once all their lines were parsed
         self.texts: list[str | None] = []  # the text each batch carries (None: lines only)
+        self.backlogs: list[bool] = []  # each batch's `backlog`: read behind its input's end
         self.unacked: list[Callable[[], None]] = []
         self.lock = threading.Lock()
 
     def put_lines(self, batch: LogBatch, ack: Callable[[], None] | None = None) -> bool:
         with self.lock:
             self.texts.append(batch.block)  # (not joined by asking)
+            self.backlogs.append(batch.backlog)
             self.events.extend(batch)  # (every line parsed now)
             self.parse_errors += batch.parse_errors
             self.batches += 1

@@ -43,7 +43,7 @@ class Blocks:
             return self._emit_multiline(t, chunk, mono)
         if chunk.cut:
             self._stats.dropped(self.name, "too_long", 1)
-            return self._put(t, [chunk.data.decode("utf-8", "replace")], chunk.end)
+            return self._put(t, [chunk.data.decode("utf-8", "replace")], chunk.end, chunk.more)
         text = chunk.data.decode("utf-8", "replace")
         if (
             "\r" in text
@@ -53,10 +53,10 @@ class Blocks:
             lines, cut = split_lines(text, len(chunk.data), self.max_line_bytes)
             if cut:
                 self._stats.dropped(self.name, "too_long", cut)
-            return self._put(t, lines, chunk.end)
+            return self._put(t, lines, chunk.end, chunk.more)
         # The common block: its lines are the text as read, which the batch carries whole
         # (the chunk ends with a newline).
-        events = batch(self._parser, self.name, self._clock(), text=text[:-1])
+        events = batch(self._parser, self.name, self._clock(), text=text[:-1], backlog=chunk.more)
         return self._send_batch(t, events, chunk.end)
 
     def flush_timed_out(self, tailers: dict[str, FileTailer], now: float) -> None:
@@ -93,8 +93,9 @@ class Blocks:
             self._stats.dropped(self.name, "too_long", 1)
         self._put(t, [p.text()], p.end)
 
-    def _put(self, t: FileTailer, lines: list[str], ack_offset: int) -> bool:
-        events = batch(self._parser, self.name, self._clock(), lines=lines)
+    def _put(self, t: FileTailer, lines: list[str], ack_offset: int, backlog: bool = False) -> bool:
+        """`backlog`: read while more of the file was waiting (`Chunk.more`)."""
+        events = batch(self._parser, self.name, self._clock(), lines=lines, backlog=backlog)
         return self._send_batch(t, events, ack_offset)
 
     def _emit_multiline(self, t: FileTailer, chunk: Chunk, mono: float) -> bool:
@@ -110,5 +111,5 @@ class Blocks:
             self._stats.dropped(self.name, "too_long", joined.cut)
         # Saved position: the start of the event still open, so a restart reads it whole.
         if joined.events:
-            return self._put(t, joined.events, joined.ack_offset)
+            return self._put(t, joined.events, joined.ack_offset, chunk.more)
         return True

@@ -102,6 +102,8 @@ class Chunk:
     start: int  # byte offset of data[0]
     end: int  # offset after the chunk: where reading resumes
     cut: bool = False  # data is the first max_line_bytes of an over-long line, without newline
+    # the read stopped short of the file's end: more was waiting (a backlog, not live lines)
+    more: bool = False
 
 
 @dataclass(slots=True)
@@ -269,8 +271,9 @@ class FileTailer:
 
     def read(self, max_line_bytes: int) -> Chunk | None:
         """The next block of complete lines, or None at EOF / before a partial line."""
+        want = max(BLOCK_BYTES, max_line_bytes + 1)
         while True:
-            data = os.pread(self.fd, max(BLOCK_BYTES, max_line_bytes + 1), self.offset)
+            data = os.pread(self.fd, want, self.offset)
             if not data:
                 return None
             if self.skipping:
@@ -290,12 +293,15 @@ class FileTailer:
                     self.offset += len(data)
                     self._passed(data, len(data))
                     self.skipping = True
-                    return Chunk(data[:max_line_bytes], start, self.offset, cut=True)
+                    more = len(data) == want
+                    return Chunk(data[:max_line_bytes], start, self.offset, cut=True, more=more)
                 return None
             start = self.offset
             self.offset += nl + 1
             self._passed(data, nl + 1)
-            return Chunk(data[: nl + 1], start, self.offset)
+            # a whole block read: the file goes on past it (a block that ends exactly at the
+            # file's end is taken for more, once)
+            return Chunk(data[: nl + 1], start, self.offset, more=len(data) == want)
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+import alerter.collectors.tail
 from alerter.collectors.file import FileCollector, FileConfig, MultilineConfig
 from alerter.collectors.lines import lines_within as _lines_within
 from alerter.collectors.parsers import ParserConfig
@@ -309,6 +310,22 @@ def test_a_block_of_plain_lines_arrives_with_its_text_and_lines_at_the_limit_are
     wait_for(lambda: len(sink.lines) == len(lines) + len(more))
     assert sink.texts[1] == "\n".join(more)  # the block as read
     assert sink.lines[len(lines) :] == more
+
+
+def test_batches_read_behind_the_end_of_a_file_say_so(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`start_at: beginning` on a file of many blocks: every batch but the one that reaches
+    its end is a backlog's (LogBatch.backlog); lines appended later are not."""
+    monkeypatch.setattr(alerter.collectors.tail, "BLOCK_BYTES", 64)
+    lines = numbered("line", 40)  # 310 bytes: 5 blocks of up to 64
+    append(h.tmp / "app.log", lines)
+    _, sink = h.start(max_line_bytes=63)  # (a block holds a line over the limit and one more byte)
+    wait_for(lambda: len(sink.lines) == len(lines))
+    assert sink.backlogs == [True] * 4 + [False]
+    append(h.tmp / "app.log", ["new"])
+    wait_for(lambda: sink.lines[-1:] == ["new"])
+    assert sink.backlogs[-1] is False
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,28 @@ def test_seek_end_starts_after_the_last_newline(tmp_path: Path) -> None:
     t.close()
 
 
+def test_a_read_that_stops_short_of_the_end_says_more_is_waiting(tmp_path: Path) -> None:
+    """Whole blocks of a file longer than one (a backlog) say more is waiting; the block that
+    reaches the file's end, and what is appended after, do not."""
+    old = alerter.collectors.tail.BLOCK_BYTES
+    alerter.collectors.tail.BLOCK_BYTES = 8
+    try:
+        path = tmp_path / "f.log"
+        path.write_bytes(b"aaa\nbbb\nccc\nddd\ne\n")
+        t = FileTailer.open(str(path))
+        chunks = []
+        while (chunk := t.read(4)) is not None:
+            chunks.append((chunk.data, chunk.more))
+        assert chunks == [(b"aaa\nbbb\n", True), (b"ccc\nddd\n", True), (b"e\n", False)]
+        with open(path, "ab") as f:
+            f.write(b"new\n")
+        chunk = t.read(4)
+        assert chunk is not None and (chunk.data, chunk.more) == (b"new\n", False)
+        t.close()
+    finally:
+        alerter.collectors.tail.BLOCK_BYTES = old
+
+
 def test_saved_position_round_trip_and_garbage() -> None:
     p = SavedPosition("/var/log/x", 1, 2, 3, "ab", 4)
     assert SavedPosition.loads(p.dumps()) == p and p.key == "1:2"
