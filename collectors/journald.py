@@ -17,6 +17,11 @@ like the file collector's lines; an entry with anything cut counts once in
 max(16 MiB, 8 x max_line_bytes) is not read at all (memory stays bounded): it is skipped, counted
 the same way and logged as `journal_entry_skipped`.
 
+A batch is a backlog's (`LogBatch.backlog`) when journalctl printed it before it caught up:
+its last entry was written before this journalctl started, or more of its output was already
+waiting when the batch was read (journalctl prints what the journal holds as fast as the pipe
+takes it, then follows).
+
 `journalctl:` (argv prefix, default `[journalctl]`) lets tests read a sandbox's journal.
 """
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -210,6 +216,7 @@ class JournaldCollector:
             self._mark_end()
         argv = self.argv()
         resume = self._cursor
+        started = time.time()  # entries written before this were waiting: a backlog
         try:
             proc = subprocess.Popen(
                 argv,
@@ -229,6 +236,8 @@ class JournaldCollector:
         self._stats.up(self.name, True)
         self._log.info("journal_following", cursor=resume)
         fd = proc.stdout.fileno()
+        waiting = select.poll()  # (not select.select: the fd may be past FD_SETSIZE)
+        waiting.register(fd, select.POLLIN)
         cap = max(MAX_ENTRY_BYTES, 8 * self.cfg.max_line_bytes)
         rest = bytearray()  # the start of a line not yet complete
         skipping = False  # inside a line over `cap`: dropped up to its newline
@@ -250,7 +259,9 @@ class JournaldCollector:
                 skipping = self._over(rest, cap)
                 events = self._events(lines, resume)
                 resume = None  # only the first entry after a (re)start can be the cursor itself
-                if events and not self._put(sink, events):
+                if events and not self._put(
+                    sink, events, events[-1].time < started or _more(waiting)
+                ):
                     break
         finally:
             self._kill()
@@ -337,7 +348,7 @@ class JournaldCollector:
                 return True
         return False
 
-    def _put(self, sink: Sink, events: list[LogEvent]) -> bool:
+    def _put(self, sink: Sink, events: list[LogEvent], backlog: bool = False) -> bool:
         cursor = self._cursor
         assert cursor is not None
 
@@ -347,13 +358,18 @@ class JournaldCollector:
             except Exception:
                 self._log.exception("position_save_failed")
 
-        return sink.put_lines(LogBatch.of_events(self.name, time.time(), events), ack)
+        return sink.put_lines(LogBatch.of_events(self.name, time.time(), events, backlog), ack)
 
     def _log_stderr(self, stream: Any) -> None:
         for line in stream:
             text = line.decode("utf-8", "replace").strip()
             if text:
                 self._log.warning("journalctl_stderr", message=text[:500])
+
+
+def _more(waiting: select.poll) -> bool:
+    """Is more of journalctl's output waiting to be read (or its end)?"""
+    return bool(waiting.poll(0))
 
 
 def _seqnum(cursor: str) -> tuple[str, int] | None:

@@ -324,6 +324,38 @@ def test_resume_checks_the_cursor(tmp_path: Path, saved: str | None, expected: l
     assert positions.load_positions("j") == {"cursor": "c3"}
 
 
+BACKLOG = """
+import json, sys, time
+old = int((time.time() - 7200) * 1e6)  # written two hours ago: journalctl catching up
+for i in range(3):
+    print(json.dumps({"MESSAGE": f"old{i}", "__CURSOR": f"c{i}", "__REALTIME_TIMESTAMP": str(old + i)}), flush=True)
+time.sleep(0.3)
+print(json.dumps({"MESSAGE": "new", "__CURSOR": "c3", "__REALTIME_TIMESTAMP": str(int(time.time() * 1e6))}), flush=True)
+time.sleep(60)
+"""
+
+
+def test_entries_written_before_journalctl_started_come_as_a_backlog(tmp_path: Path) -> None:
+    """Entries written before journalctl started are a backlog (LogBatch.backlog), however
+    slowly they are read; one written after, read with nothing waiting behind it, is not."""
+    script = tmp_path / "journalctl.py"
+    script.write_text(BACKLOG)
+    c = JournaldCollector(
+        JournaldConfig("j", start_at="beginning", journalctl=(sys.executable, str(script))),
+        MemoryPositions(),
+        RecordingStats(),
+    )
+    sink = RecordingSink()
+    c.start(sink)
+    try:
+        wait_for(lambda: sink.lines[-1:] == ["new"])
+    finally:
+        c.stop()
+    assert sink.lines == ["old0", "old1", "old2", "new"]
+    assert sink.backlogs[:-1] == [True] * (len(sink.backlogs) - 1)
+    assert sink.backlogs[-1] is False
+
+
 SIZES = """
 import json, sys, time
 def out(obj):
