@@ -299,7 +299,13 @@ class RecordingHooks:
         pass
 
     def events_too_old(
-        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+        self,
+        source: str,
+        count: int,
+        age: float,
+        now: float,
+        missed: tuple[tuple[str, float], ...],
+        backlog: bool = False,
     ) -> None:
         pass
 

@@ -55,13 +55,20 @@ class EngineHooks(Protocol):
         newest of them was at `now` (reported once per batch that has any)."""
 
     def events_too_old(
-        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+        self,
+        source: str,
+        count: int,
+        age: float,
+        now: float,
+        missed: tuple[tuple[str, float], ...],
+        backlog: bool = False,
     ) -> None:
         """`count` lines of `source` were older than the window of some rule of the source at
         the clock `now` (those too old for every rule too): that rule did not count them.
         `age`: how old the newest of them was at `now`; `missed`: the rules that missed it,
-        (alertname, how old a line may be and still count), shortest first (reported once
-        per batch that has any)."""
+        (alertname, how old a line may be and still count), shortest first; `backlog`: the
+        batch was read behind the end of its input (`LogLines.backlog`). Reported once per
+        batch that has any."""
 
 
 class NoHooks:
@@ -80,7 +87,13 @@ class NoHooks:
         pass
 
     def events_too_old(
-        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+        self,
+        source: str,
+        count: int,
+        age: float,
+        now: float,
+        missed: tuple[tuple[str, float], ...],
+        backlog: bool = False,
     ) -> None:
         pass
 
@@ -219,7 +232,12 @@ class Engine:
         if old:
             missed = sorted((r.reach, r.rule.alert) for r in rules if r.late(old_at, now))
             self._hooks.events_too_old(
-                batch.source, old, now - old_at, now, tuple((a, w) for w, a in missed)
+                batch.source,
+                old,
+                now - old_at,
+                now,
+                tuple((a, w) for w, a in missed),
+                batch.backlog,
             )
         for r in rules:
             if r.evicted:

@@ -5,20 +5,24 @@ hour ahead of UTC) places every line an hour in the past: each is late for every
 shorter window, counted by none of them and counted in `alerter_events_late_total` (DESIGN
 "Event time"). A rule with a longer window (a day's) still counts them, and the shorter ones
 miss them all the same: so lines too old for any rule are what is watched here, not only
-those too old for every rule. Late
-lines are also what a backlog gives (`start_at: beginning`, catching up after downtime),
-and that is no fault.
+those too old for every rule. Late lines are also what a backlog gives (`start_at:
+beginning`, catching up after downtime), and that is no fault.
 
 The engine reports each batch's lines too old for some rule with the age of the newest at
-its clock and the rules that missed it (`EngineHooks.events_too_old`). A backlog's late
+its clock, the rules that missed it and whether the batch was read behind the end of its
+input (`EngineHooks.events_too_old`, `LogBatch.backlog`: the file collector read a whole
+block with more of the file waiting; journald's last entry was written before journalctl
+started, or more of its output was waiting). A backlog's batches say nothing of live lines
+and are not watched, however slowly it is read. The others (lines read as they are written,
+and a backlog's last batch, which reaches the end) are told by their age: a backlog's late
 lines get younger as it is read, its lines' times running ahead of the clock; lines read as
 they are written keep their age. So a collector is taken to read live late lines when its
-late lines have kept one age (within AGE_JITTER of the first) for at least STEADY_FOR seconds
-of the daemon's clock; then `events_late` is logged, at most once per WARN_EVERY per
-collector, and the status shows it while they keep coming (the last within WARN_EVERY). A
-backlog read slower than about 1.25x real time keeps its age within AGE_JITTER over
-STEADY_FOR and is taken for live lines: the collectors do not say yet whether they read
-behind the end of their input (README, Event time).
+late lines have kept one age (within AGE_JITTER of the first) for at least STEADY_FOR
+seconds of the daemon's clock; then `events_late` is logged, at most once per WARN_EVERY per
+collector, and the status shows it while they keep coming (the last within WARN_EVERY).
+What is still taken for live lines: journal entries written after journalctl started that
+journalctl itself reads slower than about 1.25x real time (alerter keeping up with it,
+nothing waits), whose age stays within AGE_JITTER over STEADY_FOR (README, Event time).
 """
 
 from __future__ import annotations
@@ -65,9 +69,13 @@ class LateLines:
         age: float,
         now: float,
         missed: tuple[tuple[str, float], ...] = (),
+        backlog: bool = False,
     ) -> None:
         """`count` lines of `collector` were too old for the rules `missed` ((alertname,
-        window), shortest first); the newest was `age` seconds old at `now`."""
+        window), shortest first); the newest was `age` seconds old at `now`. `backlog`: their
+        batch was read behind the end of its input, so they say nothing of live lines."""
+        if backlog:
+            return
         run = self._runs.get(collector)
         if run is None or abs(age - run.age) > AGE_JITTER or now < run.since:
             run = self._runs[collector] = _Run(age, now, now)

@@ -41,12 +41,18 @@ class EngineMetrics:
         """(Lines no rule counted: replay's "skipped"; the daemon counts the wider set below.)"""
 
     def events_too_old(
-        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+        self,
+        source: str,
+        count: int,
+        age: float,
+        now: float,
+        missed: tuple[tuple[str, float], ...],
+        backlog: bool = False,
     ) -> None:
         # DESIGN "Event time": an event older than a rule's window counts for nothing in that
         # rule, and is counted in alerter_events_late_total (once, however many rules)
         self.metrics.events_late.labels(source).inc(count)
-        self.late.note(source, count, age, now, missed)
+        self.late.note(source, count, age, now, missed, backlog)
 
 
 @dataclass

@@ -46,13 +46,13 @@ class TimedCollector(FakeCollector):
         self.sent = 0
         self._clock = clock
 
-    def emit_aged(self, age: float, lines: int = 3) -> None:
+    def emit_aged(self, age: float, lines: int = 3, backlog: bool = False) -> None:
         assert self.sink is not None
         now = self._clock.now()
         events = [LogEvent(now - age, self.name, f"error {i}") for i in range(lines)]
         self.sent += lines
         self.sink.put_lines(
-            LogBatch.of_events(self.name, now, events), ack=lambda: self._ack(lines)
+            LogBatch.of_events(self.name, now, events, backlog), ack=lambda: self._ack(lines)
         )
 
 
@@ -87,10 +87,10 @@ class Running:
         c = self.collectors[cfg.name] = TimedCollector(cfg.name, self.clock)
         return c
 
-    def feed(self, age: float) -> None:
+    def feed(self, age: float, backlog: bool = False) -> None:
         """One batch of `age`-old lines, processed (acknowledged) when this returns."""
         c = self.collectors["app"]
-        c.emit_aged(age)
+        c.emit_aged(age, backlog=backlog)
         wait_for(lambda: c.acked == c.sent)
 
 
@@ -154,6 +154,29 @@ def test_a_backlog_caught_up_is_not_taken_for_live_lines(running: Running) -> No
     assert running.daemon.status()["late_lines"] == {}
     (row,) = view.collectors(running.daemon, view.Rates())
     assert row["late"] == 3 * 24 and row["late_hint"] == ""
+
+
+def test_a_backlog_read_slower_than_real_time_is_not_taken_for_live_lines(
+    running: Running,
+) -> None:
+    """A backlog read no faster than it was written (a slow disk, a loaded engine) keeps its
+    lines' age: its batches say they were read behind the end of the input, and that is no
+    wrong zone. Live lines an hour old after it are told, with their own age."""
+    clock = running.clock
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(20):  # 10 minutes of a backlog 2 hours behind, not catching up
+            running.feed(7200, backlog=True)
+            clock.advance(30)
+        assert warnings(logs) == []
+        assert running.daemon.status()["late_lines"] == {}
+        for _ in range(3):  # caught up: live lines, an hour late (a wrong zone)
+            running.feed(3600)
+            clock.advance(30)
+    (w,) = warnings(logs)
+    assert w["age_s"] == 3600 and w["lines"] == 9
+    assert running.daemon.status()["late_lines"]["app"]["lines"] == 9
+    (row,) = view.collectors(running.daemon, view.Rates())
+    assert row["late"] == 20 * 3 + 9  # alerter_events_late_total counts the backlog's too
 
 
 def test_live_lines_too_old_for_a_short_rule_are_told_beside_a_long_one(

@@ -35,15 +35,23 @@ class Late(NoHooks):
         self.late: list[tuple[str, int]] = []
         self.ages: list[float] = []
         self.too_old: list[tuple[str, int, float, tuple[tuple[str, float], ...]]] = []
+        self.backlogs: list[bool] = []  # each too_old report's
 
     def events_late(self, source: str, count: int, age: float, now: float) -> None:
         self.late.append((source, count))
         self.ages.append(age)
 
     def events_too_old(
-        self, source: str, count: int, age: float, now: float, missed: tuple[tuple[str, float], ...]
+        self,
+        source: str,
+        count: int,
+        age: float,
+        now: float,
+        missed: tuple[tuple[str, float], ...],
+        backlog: bool = False,
     ) -> None:
         self.too_old.append((source, count, age, missed))
+        self.backlogs.append(backlog)
 
 
 def engine(hooks: Late | None = None) -> Engine:
@@ -259,3 +267,16 @@ groups:
     assert hooks.too_old == [("auth", 3, 900.0, (("Burst", 600.0),))]
     e.process(text_batch([f"{NOW - 3600:.0f} ERROR d"], NOW), NOW)
     assert hooks.too_old[-1] == ("auth", 1, 3600.0, (("Burst", 600.0), ("Spike", 1200.0)))
+    assert hooks.backlogs == [False, False]
+
+
+def test_a_backlog_batch_is_reported_as_one() -> None:
+    """Whether the batch was read behind the end of its input goes with its late lines, for
+    the daemon's live-late diagnostic (alerter/runtime/latelines.py)."""
+    hooks = Late()
+    e = engine(hooks)
+    lines = [f"{NOW - 3600:.0f} sshd[1]: Failed password for root from 1.2.3.4 port 22 ssh2"]
+    e.process(batch(PARSER, "auth", NOW, text="\n".join(lines), backlog=True), NOW)
+    e.process(batch(PARSER, "auth", NOW + 1, text="\n".join(lines)), NOW + 1)
+    assert [c for _, c, _, _ in hooks.too_old] == [1, 1]
+    assert hooks.backlogs == [True, False]
