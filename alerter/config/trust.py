@@ -12,7 +12,8 @@ proves:
   `=~".*"` or `=~".+"`, which every entry satisfies, nor a pattern any user's entries meet:
   `_UID=~"[0-9]+"`, `_PID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*[.]service"`, which takes in
   user@UID.service, or `_SYSTEMD_UNIT=~"[a-z]+[.]service"`, which takes in cron.service and
-  atd.service, where users' jobs log). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
+  atd.service, where users' jobs log; nor, with `=`, one of the units users' processes run
+  in, USERS_UNITS, or its cgroup: `_SYSTEMD_UNIT="cron.service"`). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
   `identifier`), prove nothing.
 - any other file read by a pack rule that knows its program by the syslog header (its
   `source_kinds` holds `syslog`) where the file is of none of the rule's other kinds: only a
@@ -73,7 +74,8 @@ ANY_VALUE = "\x7f not a journald value \x7f"
 # system services that run users' cron and at jobs, whose output they log): a pattern that
 # accepts one of these (`_UID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*\.service"`,
 # `_SYSTEMD_UNIT=~"[a-z]+\.service"`) does not restrict who wrote the entry. A value given with
-# `=` is specific, whichever it is.
+# `=` is specific, whichever it is, unless it names one of those units (USERS_UNITS:
+# `="cron.service"`, `="/system.slice/cron.service"`), as a collector's `units:` may not.
 _ANY_NUMBER = ("4711", "31337", "60321", "123456789")
 USERS_JOB_UNITS = ("cron.service", "crond.service", "atd.service")
 _ANY_USERS = {
@@ -164,6 +166,12 @@ def _forgeable(rule: Rule, c: CollectorConfig) -> str | None:
             why += "; its `identifiers:` and `user_units:` let in entries any user can send"
         elif spec.units:
             why += f"; its `units:` name a unit users' processes log under ({USERS_UNITS_TOLD})"
+        named = [str(m) for m in rule.logs.where if m.op == "=" and _names_users_unit(m)]
+        if named:
+            why += (
+                f"; its `where: {', '.join(named)}` names a unit users' processes log under "
+                f"({USERS_UNITS_TOLD})"
+            )
         return why
     return None
 
@@ -175,7 +183,20 @@ def _system_units_only(spec: JournaldConfig) -> bool:
     may run a unit of any name) let in anyone's entries."""
     if not spec.units or spec.identifiers or spec.user_units:
         return False
-    return not any(fnmatch.fnmatchcase(u, p) for u in spec.units for p in USERS_UNITS)
+    return not any(users_unit(u) for u in spec.units)
+
+
+def users_unit(unit: str) -> bool:
+    """Is `unit` one users' processes run in (USERS_UNITS)?"""
+    return any(fnmatch.fnmatchcase(unit, p) for p in USERS_UNITS)
+
+
+def _names_users_unit(m: Matcher) -> bool:
+    """`m` names a unit users' processes run in (`_SYSTEMD_UNIT="cron.service"`), or its
+    cgroup (`_SYSTEMD_CGROUP="/system.slice/cron.service"`)."""
+    if m.name == "_SYSTEMD_UNIT":
+        return users_unit(m.value)
+    return m.name == "_SYSTEMD_CGROUP" and any(users_unit(part) for part in m.value.split("/"))
 
 
 # the units a local user's processes run in: its sessions, its user manager, its cron and at
@@ -194,6 +215,8 @@ def _requires_trusted_value(m: Matcher) -> bool:
     if m.name == "_TRANSPORT" and any(m.matches({m.name: t}) for t in OPEN_TRANSPORTS):
         return False
     if m.name not in TRUSTED_FIELDS or m.op not in ("=", "=~"):
+        return False
+    if m.op == "=" and _names_users_unit(m):
         return False
     anyone = (ANY_VALUE, *(_ANY_USERS.get(m.name, _ANY_NUMBER) if m.op == "=~" else ()))
     return not any(m.matches({m.name: v}) for v in anyone) and (

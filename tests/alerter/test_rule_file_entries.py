@@ -314,6 +314,14 @@ def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:
         ("['_SYSTEMD_CGROUP=~\"/system[.]slice/[a-z]+[.]service\"']", True),
         # a specific value restricts (whichever it is: the check cannot judge `_UID="4711"`)
         ("['_UID=\"4711\"']", False),
+        # ... but not one of the units users' processes run in (as `units:` entries)
+        ("['_SYSTEMD_UNIT=\"cron.service\"']", True),
+        ("['_SYSTEMD_UNIT=\"crond.service\"']", True),
+        ("['_SYSTEMD_UNIT=\"atd.service\"']", True),
+        ("['_SYSTEMD_UNIT=\"user@1000.service\"']", True),
+        ("['_SYSTEMD_UNIT=\"session-3.scope\"']", True),
+        ("['_SYSTEMD_CGROUP=\"/system.slice/cron.service\"']", True),
+        ("['_SYSTEMD_UNIT=\"cron.service\"', '_UID=\"0\"']", False),  # root's alone
         ("['_SYSTEMD_UNIT=~\"postfix@.*\"']", False),
         # a short-lived sender's entries lack the fields journald reads from /proc
         ("['_SYSTEMD_UNIT=~\"|ssh.service\"']", True),
@@ -332,6 +340,21 @@ def test_journald_rules_are_trusted_only_with_a_field_journald_sets(
     )
     cfg = load(f"rule_files: [{rules}]\n")
     assert bool(cfg.warnings) is warned
+
+
+def test_a_where_naming_a_unit_users_log_under_is_told_as_a_collectors_units_are(
+    tmp_path: Path,
+) -> None:
+    """`where: _SYSTEMD_UNIT="cron.service"` proves the writer no more than `units:
+    [cron.service]`: users' cron jobs log under it; the warning says which matcher."""
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "groups: [{name: g, rules: [{alert: A, logs: {source: journal, match: 'from "
+        "(?P<ip>\\S+)', where: ['_SYSTEMD_UNIT=\"cron.service\"']}, by: [ip], "
+        "aggregate: count, over: 1m, threshold: '> 1', actions: [ban]}]}]\n"
+    )
+    (w,) = [str(w) for w in load(f"rule_files: [{rules}]\n").warnings]
+    assert 'where: _SYSTEMD_UNIT="cron.service"` names a unit users\' processes log' in w, w
 
 
 def test_alerter_check_prints_the_warning_and_passes(tmp_path: Path) -> None:
