@@ -64,7 +64,14 @@ class ActionPlan:
 
     @property
     def key(self) -> str:
+        """What limits, cooldowns and applied states count per: this action on this target."""
         return f"{self.action.name}\x1f{self.target}"
+
+    @property
+    def worker_key(self) -> str:
+        """What runs one at a time: every action of one kind on one target (`restart-web` and
+        `cap-web` both act on web.service), its undo included."""
+        return f"{self.action.type}\x1f{self.target}"
 
 
 def render_plan(action: ActionConfig, alert: Alert, protected: frozenset[str]) -> ActionPlan:

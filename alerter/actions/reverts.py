@@ -122,7 +122,7 @@ class Reverter:
                 plan.action, plan.target, plan.alert, h.UNDO_PREFIX + h.DRY_RUN, what, now, dry=True
             )
             return
-        self._workers.submit(plan.key, Job(lambda: self._undo(plan, now)))
+        self._workers.submit(plan.worker_key, Job(lambda: self._undo(plan, now)))
 
     def _undo(self, plan: ActionPlan, now: float) -> None:
         entry = self.applied.take(plan.key)

@@ -312,7 +312,7 @@ class ActionRunner:
         rid = self.recorder.started(plan, what, now)
         self.escalator.watch(plan, what, now)
         self._workers.submit(
-            plan.key,
+            plan.worker_key,
             Job(lambda: self._execute(rid, plan, now), lambda: self.recorder.cancelled(rid, plan)),
         )
 

@@ -90,7 +90,7 @@ def units() -> Iterator[SlowUnits]:
 
 
 def _key(runner: ActionRunner, action: str, a: Alert) -> str:
-    return render_plan(runner.actions[action], a, runner.protected).key
+    return render_plan(runner.actions[action], a, runner.protected).worker_key
 
 
 def test_an_undo_after_a_reload_runs_after_the_apply_the_old_runner_still_runs(
@@ -163,3 +163,22 @@ def test_at_shutdown_the_daemon_s_workers_cancel_queued_runs_and_bound_the_wait(
     units.release.set()
     assert daemon.outcomes(r2) == ["ok", "failed"]
     assert units.operations() == [("restart", "web.service")]
+
+
+def test_two_actions_on_one_unit_run_one_at_a_time(daemon: Harness, units: SlowUnits) -> None:
+    # restart-web and cap-web are two actions but one target: the second waits for the first
+    r = daemon.build(RESTART + CAP.split("actions:\n", 1)[1], units=units)
+    a = alert(["restart-web"])
+    b = alert(["cap-web"], alertname="WebSlow")
+    r.handle([fire(a, T0)], T0)
+    assert units.started.wait(5)  # the restart is going on
+    r.handle([fire(b, T0 + 1)], T0 + 1)
+    assert daemon.workers is not None
+    assert daemon.workers.queued(_key(r, "cap-web", b)) == 1  # queued behind the restart
+    units.release.set()
+    assert sorted(daemon.outcomes(r)) == ["ok", "ok"]
+    assert units.operations() == [
+        ("restart", "web.service"),
+        ("set-property", "web.service", "CPUQuota=20%"),
+    ]
+    assert units.most_at_once == 1
