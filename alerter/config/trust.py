@@ -192,16 +192,21 @@ def users_unit(unit: str) -> bool:
 
 
 def _names_users_unit(m: Matcher) -> bool:
-    """`m` names a unit users' processes run in (`_SYSTEMD_UNIT="cron.service"`), or its
-    cgroup (`_SYSTEMD_CGROUP="/system.slice/cron.service"`)."""
+    """`m` names a unit users' processes run in (`_SYSTEMD_UNIT="cron.service"`), its
+    cgroup (`_SYSTEMD_CGROUP="/system.slice/cron.service"`), or a slice that holds one
+    (`_SYSTEMD_SLICE="system.slice"`: cron's and atd's jobs; `user-1000.slice`)."""
     if m.name == "_SYSTEMD_UNIT":
         return users_unit(m.value)
+    if m.name == "_SYSTEMD_SLICE":
+        return any(fnmatch.fnmatchcase(m.value, p) for p in USERS_SLICES)
     return m.name == "_SYSTEMD_CGROUP" and any(users_unit(part) for part in m.value.split("/"))
 
 
 # the units a local user's processes run in: its sessions, its user manager, its cron and at
 # jobs (a `units:` entry of one of these proves no writer)
 USERS_UNITS = ("user@*.service", "session-*.scope", *USERS_JOB_UNITS)
+# the slices those run in (an exact `_SYSTEMD_SLICE` of one proves no writer either)
+USERS_SLICES = ("system.slice", "user.slice", "user-*.slice")
 USERS_UNITS_TOLD = ", ".join(USERS_UNITS)
 # the transports any local process can send by (`_TRANSPORT` proves the writer only where it
 # is none of these: the kernel's, the audit subsystem's)

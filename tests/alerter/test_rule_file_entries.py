@@ -321,6 +321,10 @@ def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:
         ("['_SYSTEMD_UNIT=\"user@1000.service\"']", True),
         ("['_SYSTEMD_UNIT=\"session-3.scope\"']", True),
         ("['_SYSTEMD_CGROUP=\"/system.slice/cron.service\"']", True),
+        # ... nor the slices they run in (system.slice holds cron's and atd's jobs)
+        ("['_SYSTEMD_SLICE=\"system.slice\"']", True),
+        ("['_SYSTEMD_SLICE=\"user-1000.slice\"']", True),
+        ("['_SYSTEMD_SLICE=\"postgres.slice\"']", False),
         ("['_SYSTEMD_UNIT=\"cron.service\"', '_UID=\"0\"']", False),  # root's alone
         ("['_SYSTEMD_UNIT=~\"postfix@.*\"']", False),
         # a short-lived sender's entries lack the fields journald reads from /proc
