@@ -107,7 +107,7 @@ def transition_json(t: Transition) -> str:
 @dataclass
 class Summary:
     lines: int = 0
-    skipped: int = 0  # late: older than a rule's window at the clock (time stepping back)
+    skipped: int = 0  # late: older than every rule's window at the clock (time stepping back)
     transitions: int = 0
     seconds: float = 0.0
     late: dict[str, int] = field(default_factory=dict)
