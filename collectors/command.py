@@ -5,8 +5,8 @@ Samples (labels `job`=collector name): `command_exit_code` (-1 when it could not
 out), `command_duration_seconds`, `command_timed_out`, `up` (1 when it ran to completion and,
 with `output: prometheus`, its output parsed). Output that does not parse gives `up 0`, is
 counted as dropped with reason="parse_error" and logged with its line number. Output past
-MAX_OUTPUT is not read: the command is killed, gives `up 0` and is counted as dropped with
-reason="output_too_large". As in a scrape, a sample's own timestamp is its time, and one
+MAX_OUTPUT is not read: the command is killed (exit code -9, SIGKILL's), gives `up 0` and is
+counted as dropped with reason="output_too_large". As in a scrape, a sample's own timestamp is its time, and one
 more than 5 minutes ahead is rejected (reason="future_timestamp"), as is one more than an
 hour older than the run (reason="too_old").
 """

@@ -492,6 +492,7 @@ def test_command_output_past_the_cap_is_not_read_and_the_command_is_killed(
         assert done, "collect() still reading the command's output"
         samples = done[0]
         assert value(samples, "up") == 0.0 and value(samples, "command_timed_out") == 0.0
+        assert value(samples, "command_exit_code") == -9.0  # SIGKILL's, as the README says
         assert not [s for s in samples if s.name == "x"]  # no part of a cut output is read
         assert stats.drops[("c", "output_too_large")] == 1
         with pytest.raises(ProcessLookupError):
