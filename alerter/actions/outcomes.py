@@ -27,6 +27,12 @@ from alerter.runtime.metrics import Metrics
 log = structlog.get_logger(__name__)
 
 
+def told_once_per(action: ActionConfig) -> float:
+    """A decision not to run that repeats (a skip, a refusal, the cap's) is recorded at most
+    once in this long: the action's cooldown, and at least a minute (the cap's window)."""
+    return max(action.cooldown, 60.0)
+
+
 class OutcomeRecorder:
     """`finished` and `cancelled` are called by the worker threads (the history and the metric
     are thread-safe), the rest by the main loop."""
@@ -136,7 +142,7 @@ class OutcomeRecorder:
         """Record a decision not to run, once per cooldown, not on every tick."""
         key = (action.name, target, alert.fingerprint, outcome)
         last = self._skips.get(key)
-        if last is not None and now - last < max(action.cooldown, 60.0):
+        if last is not None and now - last < told_once_per(action):
             return
         self._skips[key] = now
         self.record(action, target, alert, outcome, detail, now, dry)
@@ -158,7 +164,7 @@ class OutcomeRecorder:
         holds back is not refused anew on every tick."""
         fingerprint = alert.fingerprint
         row = self._rate_rows.get(action.name)
-        if row is not None and now - row.since < max(action.cooldown, 60.0):
+        if row is not None and now - row.since < told_once_per(action):
             if fingerprint in row.alerts:
                 return  # the same decision again: the alert is still waiting
             row.alerts.add(fingerprint)

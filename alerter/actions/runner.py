@@ -31,7 +31,7 @@ from alerter.actions.executors import (
 )
 from alerter.actions.firings import Firings
 from alerter.actions.notes import clock_time, note, span
-from alerter.actions.outcomes import OutcomeRecorder
+from alerter.actions.outcomes import OutcomeRecorder, told_once_per
 from alerter.actions.reverts import Reverter
 from alerter.actions.workers import Job, KeyedWorkers
 from alerter.config.values import format_duration
@@ -343,7 +343,7 @@ class ActionRunner:
             # Not a run, so no cooldown follows it; not retried on every tick either, but, as a
             # refusal found when the target is rendered, once per cooldown. Set before the row
             # stops being `running` (which holds the cooldown meanwhile).
-            self._refused_at_run.append((plan.key, decided + max(action.cooldown, 60.0)))
+            self._refused_at_run.append((plan.key, decided + told_once_per(action)))
         self.recorder.finished(rid, plan, outcome, detail)
 
     # --- limits -----------------------------------------------------------------------------
