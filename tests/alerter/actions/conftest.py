@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from alerter.actions import protected_set
 from alerter.actions.config import ActionConfig, parse_action
 from alerter.actions.executors import (
+    ActionPlan,
     CommandExecutor,
     Executor,
     SignalExecutor,
@@ -32,6 +34,16 @@ from alerter.store.db import StateStore
 from alerter.testing import FakeUnitController, FixedClock
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+# restart-web on the unit its alert's `unit` label names: the action the runner's safety tests use
+RESTART = """
+actions:
+  - name: restart-web
+    type: systemd
+    unit: "{{ labels.unit }}"
+    cooldown: 5m
+    limit: {count: 3, within: 1h}
+"""
 
 
 def parse_actions(
@@ -187,6 +199,25 @@ def run_ticks(
         assert runner.wait_idle(10)
         if after is not None:
             after()
+
+
+class BlockingExecutor:
+    """An executor whose apply blocks until `release` is set; `started` tells that it began."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def undo_state(self, plan: ActionPlan) -> None:
+        return None
+
+    def apply(self, plan: ActionPlan) -> tuple[str, Mapping[str, Any]]:
+        self.started.set()
+        self.release.wait(10)
+        return "done", {}
+
+    def undo(self, plan: ActionPlan) -> str:
+        return ""
 
 
 @dataclass
