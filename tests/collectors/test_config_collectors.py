@@ -12,7 +12,9 @@ from alerter.collectors.journald import JournaldConfig
 from alerter.collectors.parsers import ParserConfig
 from alerter.collectors.prometheus import PrometheusConfig
 from alerter.config.collectors import CollectorConfig, parse_collector
+from alerter.config.load import parse_config
 from alerter.config.yamlsource import MapReader, Problems, load_yaml
+from alerter.errors import ConfigError
 
 
 def parse(
@@ -181,3 +183,26 @@ def test_journald_user_units_reach_the_collector_config() -> None:
     cfg, problems = parse("{name: j, type: journald, user_units: [web.service]}")
     assert problems == [] and cfg is not None
     assert cfg.spec == JournaldConfig(name="j", user_units=("web.service",))
+
+
+def test_a_journald_units_entry_without_a_type_is_the_service_as_systemctl_reads_it() -> None:
+    cfg = parse_config(
+        "collectors:\n  - {name: webj, type: journald, units: [web, db.socket],"
+        " user_units: [app]}\n",
+        "alerter.yaml",
+        {},
+    )
+    (c,) = cfg.collectors
+    assert c.spec.units == ("web.service", "db.socket")  # type: ignore[union-attr]
+    assert c.spec.user_units == ("app.service",)  # type: ignore[union-attr]
+
+
+def test_a_journald_units_entry_no_unit_is_named_by_is_refused_at_its_position() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(
+            "collectors:\n  - {name: webj, type: journald, units: [web.service, 'web*']}\n",
+            "alerter.yaml",
+            {},
+        )
+    (found,) = [str(p) for p in exc.value.problems]
+    assert found.startswith("alerter.yaml:2:55: units: 'web*' is not a valid unit name"), found

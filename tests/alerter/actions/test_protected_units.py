@@ -1,5 +1,6 @@
 """global.protected_units: entries are unit names or shell-style globs (as systemctl reads
-them), checked at load; the targets and slices that hold protected units are protected too."""
+them), checked at load; the targets and slices that hold protected units are protected too; a
+configured list adds to the built-in units, never unprotects them."""
 
 from __future__ import annotations
 
@@ -178,3 +179,36 @@ def test_aliases_of_the_targets_that_end_the_host_are_kept_with_a_warning() -> N
         "warning: unit: runlevel0.target (an alias of poweroff.target) is a target unit",
         "warning: unit: system-postgresql.slice is a slice unit",
     ]
+
+
+# issue 13, point 4
+def test_a_configured_protected_list_does_not_unprotect_the_built_in_units() -> None:
+    """The issue's case: with protected_units: [web.service], acting on alerter itself, ssh,
+    journald or dbus is still refused by `alerter check`; so are systemd-* units and units that
+    belong to a protected one (its socket, a getty instance)."""
+    units = [
+        ("alerter.service", "stop"),
+        ("ssh.service", "restart"),
+        ("sshd", "restart"),
+        ("systemd-journald.service", "restart"),
+        ("dbus.service", "restart"),
+        ("web.service", "stop"),
+        # built in by prefix or by belonging to a protected unit
+        ("systemd-logind.service", "stop"),
+        ("ssh.socket", "stop"),
+        ("getty@tty1.service", "stop"),
+    ]
+    actions = "".join(
+        f"  - {{name: a{i}, type: systemd, unit: {u}, operation: {op}}}\n"
+        for i, (u, op) in enumerate(units)
+    )
+    text = "global: {protected_units: [web.service]}\nactions:\n" + actions
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "c.yaml", {})
+    refused = [p.message for p in exc.value.problems]
+    assert len(refused) == len(units)
+    for (unit, _), message in zip(units, refused, strict=True):
+        full = unit if "." in unit else f"{unit}.service"
+        assert message.startswith(f"unit: {full} "), message
+        why = "global.protected_units" if full == "web.service" else "built in"
+        assert f"is protected ({why})" in message, message
