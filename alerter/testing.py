@@ -279,12 +279,18 @@ class RecordingSink:
 
 
 class RecordingHooks:
-    """The engine's hooks (alerter.rules.engine.EngineHooks), recording template errors and
-    evicted keys."""
+    """The engine's hooks (alerter.rules.engine.EngineHooks), recording each report in order:
+    template errors, evicted keys, evaluation durations, and late lines (`late`: too old for
+    every rule of their source; `too_old`: too old for some rule, with the rules that missed
+    them and whether their batch was a backlog's)."""
 
     def __init__(self) -> None:
         self.template_errors: list[tuple[str, str]] = []
         self.evicted: list[tuple[str, int, str]] = []
+        self.durations: list[tuple[str, float]] = []
+        self.late: list[tuple[str, int, float]] = []  # (source, count, age of the newest)
+        # (source, count, age of the newest, rules that missed it, backlog)
+        self.too_old: list[tuple[str, int, float, tuple[tuple[str, float], ...], bool]] = []
 
     def template_error(self, group: str, message: str) -> None:
         self.template_errors.append((group, message))
@@ -293,10 +299,10 @@ class RecordingHooks:
         self.evicted.append((alertname, count, reason))
 
     def evaluation_duration(self, group: str, seconds: float) -> None:
-        pass
+        self.durations.append((group, seconds))
 
     def events_late(self, source: str, count: int, age: float, now: float) -> None:
-        pass
+        self.late.append((source, count, age))
 
     def events_too_old(
         self,
@@ -307,7 +313,11 @@ class RecordingHooks:
         missed: tuple[tuple[str, float], ...],
         backlog: bool = False,
     ) -> None:
-        pass
+        self.too_old.append((source, count, age, missed, backlog))
+
+    def late_counts(self) -> list[tuple[str, int]]:
+        """(source, count) of each `events_late` report."""
+        return [(source, count) for source, count, _ in self.late]
 
 
 def free_port() -> int:

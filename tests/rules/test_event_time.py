@@ -9,10 +9,11 @@ import random
 import pytest
 
 from alerter.collectors.parsers import ParserConfig, batch, make_parser
-from alerter.rules.engine import Engine, NoHooks
+from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.eventtime import FUTURE
 from alerter.rules.loader import load_rule_files
+from alerter.testing import RecordingHooks
 
 RULES = """
 groups:
@@ -30,31 +31,7 @@ NOW = 1_800_000_000.0
 PARSER = make_parser(ParserConfig("regex", r"^(?P<t>\d+(?:\.\d+)?) ", "t", "epoch"))
 
 
-class Late(NoHooks):
-    def __init__(self) -> None:
-        self.late: list[tuple[str, int]] = []
-        self.ages: list[float] = []
-        self.too_old: list[tuple[str, int, float, tuple[tuple[str, float], ...]]] = []
-        self.backlogs: list[bool] = []  # each too_old report's
-
-    def events_late(self, source: str, count: int, age: float, now: float) -> None:
-        self.late.append((source, count))
-        self.ages.append(age)
-
-    def events_too_old(
-        self,
-        source: str,
-        count: int,
-        age: float,
-        now: float,
-        missed: tuple[tuple[str, float], ...],
-        backlog: bool = False,
-    ) -> None:
-        self.too_old.append((source, count, age, missed))
-        self.backlogs.append(backlog)
-
-
-def engine(hooks: Late | None = None) -> Engine:
+def engine(hooks: RecordingHooks | None = None) -> Engine:
     return Engine(load_rule_files([("t.yaml", RULES)], default_interval=15), {}, hooks)
 
 
@@ -67,25 +44,23 @@ def text_batch(lines: list[str], read: float) -> LogBatch:
 
 
 def test_a_year_old_backlog_fires_nothing_and_is_counted_late() -> None:
-    hooks = Late()
+    hooks = RecordingHooks()
     e = engine(hooks)
     year_ago = NOW - 365 * 86400
     lines = failures([year_ago + 10 * i for i in range(300)])
     assert e.process(text_batch(lines, NOW), NOW) == []
     assert e.tick(NOW) == []
     assert e.alerts() == []
-    assert hooks.late == [("auth", 300)]
-    assert hooks.ages == [365 * 86400 - 2990]  # the newest of them
+    assert hooks.late == [("auth", 300, 365 * 86400 - 2990)]  # the age: the newest's
 
 
 def test_only_the_lines_inside_the_window_count() -> None:
-    hooks = Late()
+    hooks = RecordingHooks()
     e = engine(hooks)
     old = failures([NOW - 1200 + i for i in range(3)])  # 20 minutes ago: out of the 10m window
     recent = failures([NOW - 120 + i for i in range(3)])
     assert e.process(text_batch(old + recent, NOW), NOW) == []  # 3 in the window, not 6
-    assert hooks.late == [("auth", 3)]
-    assert hooks.ages == [1198]  # the newest late line's: NOW - (NOW - 1200 + 2)
+    assert hooks.late == [("auth", 3, 1198)]  # the newest late line's age: NOW - (NOW - 1200 + 2)
     ts = e.process(text_batch(failures([NOW - 60, NOW - 30]), NOW), NOW)
     assert [(t.alert.alertname, t.state, t.alert.value) for t in ts] == [("Brute", "firing", 5.0)]
 
@@ -102,13 +77,13 @@ def test_placed_lines_leave_the_window_at_their_own_time() -> None:
 
 
 def test_a_line_stepping_back_is_placed_or_skipped() -> None:
-    hooks = Late()
+    hooks = RecordingHooks()
     e = engine(hooks)
     t0 = NOW
     e.process(text_batch(failures([t0 + i for i in range(4)]), t0 + 4), t0 + 4)
     # an hour back: outside the window at the clock, skipped and counted
     assert e.process(text_batch(failures([t0 - 3600]), t0 + 5), t0 + 5) == []
-    assert hooks.late == [("auth", 1)]
+    assert hooks.late_counts() == [("auth", 1)]
     # five minutes back: inside the window, counted in its own bucket
     ts = e.process(text_batch(failures([t0 - 300]), t0 + 6), t0 + 6)
     assert [t.state for t in ts] == ["firing"]
@@ -213,11 +188,11 @@ def test_a_year_old_syslog_backlog_stamped_later_in_the_day_is_last_years() -> N
         f"{stamp(t)} host sshd[7]: Failed password for root from 198.51.100.7 port 22"
         for t in times
     ]
-    hooks = Late()
+    hooks = RecordingHooks()
     e = engine(hooks)
     assert e.process(batch(syslog, "auth", NOW, text="\n".join(lines)), NOW) == []
     assert e.alerts() == []
-    assert hooks.late == [("auth", len(times))]
+    assert hooks.late_counts() == [("auth", len(times))]
     assert syslog.times([lines[-1]])[0] == pytest.approx(times[-1] - 365 * 86400, abs=86400)
     # a few minutes ahead is a clock a little fast, not last year
     ahead = f"{stamp(NOW + 120)} host sshd[7]: x"
@@ -235,13 +210,13 @@ groups:
       - {alert: Short, logs: {match: 'ERROR'}, aggregate: count, over: 1m, threshold: '>= 1'}
       - {alert: Long, logs: {match: 'ERROR'}, aggregate: count, over: 30m, threshold: '>= 1'}
 """
-    hooks = Late()
+    hooks = RecordingHooks()
     e = Engine(load_rule_files([("t.yaml", rules)], default_interval=15), {}, hooks)
     fired = e.process(text_batch([f"{NOW - 300:.0f} ERROR x"], NOW), NOW)
     assert [t.alert.alertname for t in fired if t.alert.state == "firing"] == ["Long"]
     assert hooks.late == []
     e.process(text_batch([f"{NOW - 3600:.0f} ERROR y"] * 2, NOW), NOW)  # old for both
-    assert hooks.late == [("auth", 2)]
+    assert hooks.late_counts() == [("auth", 2)]
 
 
 def test_lines_too_old_for_some_rule_are_reported_with_the_rules_that_missed_them() -> None:
@@ -256,7 +231,7 @@ groups:
       - {alert: Spike, logs: {match: 'ERROR'}, aggregate: count, over: 20m, threshold: '>= 9'}
       - {alert: Daily, logs: {match: 'ERROR'}, aggregate: count, over: 1d, threshold: '>= 500'}
 """
-    hooks = Late()
+    hooks = RecordingHooks()
     e = Engine(load_rule_files([("t.yaml", rules)], default_interval=15), {}, hooks)
     e.process(text_batch([f"{NOW - 30:.0f} ERROR fresh"], NOW), NOW)
     assert hooks.too_old == []  # (the common path: nothing to tell)
@@ -264,19 +239,17 @@ groups:
     e.process(text_batch(old, NOW), NOW)
     assert hooks.late == []  # the metric's meaning: Daily counted them
     # the newest (15 minutes old) is missed by Burst only; its age and its rules are told
-    assert hooks.too_old == [("auth", 3, 900.0, (("Burst", 600.0),))]
+    assert hooks.too_old == [("auth", 3, 900.0, (("Burst", 600.0),), False)]
     e.process(text_batch([f"{NOW - 3600:.0f} ERROR d"], NOW), NOW)
-    assert hooks.too_old[-1] == ("auth", 1, 3600.0, (("Burst", 600.0), ("Spike", 1200.0)))
-    assert hooks.backlogs == [False, False]
+    assert hooks.too_old[-1] == ("auth", 1, 3600.0, (("Burst", 600.0), ("Spike", 1200.0)), False)
 
 
 def test_a_backlog_batch_is_reported_as_one() -> None:
     """Whether the batch was read behind the end of its input goes with its late lines, for
     the daemon's live-late diagnostic (alerter/runtime/latelines.py)."""
-    hooks = Late()
+    hooks = RecordingHooks()
     e = engine(hooks)
     lines = [f"{NOW - 3600:.0f} sshd[1]: Failed password for root from 1.2.3.4 port 22 ssh2"]
     e.process(batch(PARSER, "auth", NOW, text="\n".join(lines), backlog=True), NOW)
     e.process(batch(PARSER, "auth", NOW + 1, text="\n".join(lines)), NOW + 1)
-    assert [c for _, c, _, _ in hooks.too_old] == [1, 1]
-    assert hooks.backlogs == [True, False]
+    assert [(c, backlog) for _, c, _, _, backlog in hooks.too_old] == [(1, True), (1, False)]

@@ -133,26 +133,3 @@ def test_an_empty_batch_feeds_nothing() -> None:
     e = engine(RULES)
     assert e.process(LogBatch("auth", 1.0, None, []), 1.0) == []
     assert e.process(PlainLines("auth", 1.0, []), 1.0) == []
-
-
-def test_evaluation_time_goes_to_the_hooks_when_tick_gets_a_timer() -> None:
-    class Hooks:
-        def __init__(self) -> None:
-            self.timed: list[tuple[str, float]] = []
-
-        def template_error(self, group: str, message: str) -> None:
-            pass
-
-        def key_evicted(self, alertname: str, count: int, reason: str) -> None:
-            pass
-
-        def evaluation_duration(self, group: str, seconds: float) -> None:
-            self.timed.append((group, seconds))
-
-    hooks = Hooks()
-    e = engine(RULES, hooks=hooks)
-    clock = iter([1.0, 1.25, 2.0, 2.5])
-    e.tick(0.0, timer=lambda: next(clock))
-    assert hooks.timed == [("g", 0.25)]
-    e.tick(100.0)  # no timer: nothing timed
-    assert hooks.timed == [("g", 0.25)]

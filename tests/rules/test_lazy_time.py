@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from alerter.collectors.parsers import Parser, ParserConfig, batch, make_parser
-from alerter.rules.engine import Engine, NoHooks
+from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch
 from alerter.rules.eventtime import holding, holding_lines, minimal
 from alerter.rules.loader import load_rule_files
 from alerter.rules.plans import STRATEGIES, EveryLine, Fieldless, Plan, Touch
+from alerter.testing import RecordingHooks
 from tests.rules.helpers import plan_kinds
 from tests.rules.test_batches import state
 
@@ -145,15 +146,11 @@ def _syslog_stamp(t: float) -> str:
     return f"{time.strftime('%b', s)} {s.tm_mday:2d} {time.strftime('%H:%M:%S', s)}"
 
 
-class Late(NoHooks):
-    def __init__(self) -> None:
-        self.n = 0
-
-    def events_late(self, source: str, count: int, age: float, now: float) -> None:
-        self.n += count
+def late_lines(hooks: RecordingHooks) -> int:
+    return sum(count for _, count, _ in hooks.late)
 
 
-def engine(rules: str, hooks: Late) -> Engine:
+def engine(rules: str, hooks: RecordingHooks) -> Engine:
     return Engine(load_rule_files([("t.yaml", rules)], default_interval=15), {}, hooks)
 
 
@@ -178,7 +175,7 @@ SEEDS = range(15)
 def test_the_random_rule_sets_take_every_plan_of_a_rule_with_a_literal() -> None:
     drawn: set[type[Plan]] = set()
     for seed in SEEDS:
-        drawn |= plan_kinds(engine(random_rules(random.Random(seed)), Late()))
+        drawn |= plan_kinds(engine(random_rules(random.Random(seed)), RecordingHooks()))
     assert drawn == LITERAL_PLANS
 
 
@@ -190,7 +187,7 @@ def test_reading_the_times_of_counted_lines_only_equals_reading_every_line(
     rnd = random.Random(seed)
     rules = random_rules(rnd)
     parser: Parser = SYSLOG if syslog else PARSER
-    lazy_late, all_late = Late(), Late()
+    lazy_late, all_late = RecordingHooks(), RecordingHooks()
     lazy, every = engine(rules, lazy_late), engine(rules, all_late)
     wanted = lazy._rules_of("app") and lazy._wanted["app"]
     if "Closed" in rules:  # no one literal, one of its alternatives' in every match
@@ -210,20 +207,22 @@ def test_reading_the_times_of_counted_lines_only_equals_reading_every_line(
         # 1 in 5: a batch without text (its lines searched one by one)
         kind = {"lines": lines} if rnd.random() < 0.2 else {"text": text}
         counted = LogBatch("app", now, parser.parse, times=noted, **kind)  # type: ignore[arg-type]
-        late_before = lazy_late.n
+        late_before = late_lines(lazy_late)
         got = lazy.process(counted, now)
         # the all-lines path: every line's time read, each run fed at its time
         ref: list[Any] = []
-        late_lines = 0
+        late_counted = 0
         for t, part in batch(parser, "app", now, text=text).at_times():
-            before = all_late.n
+            before = late_lines(all_late)
             ref += every.process(part, now, at=t)
-            if all_late.n > before:  # the run was late for a rule: its lines holding a literal
-                late_lines += sum(any(w in ln for w in wanted) for ln in part.lines)
+            if (
+                late_lines(all_late) > before
+            ):  # the run was late for a rule: its lines holding a literal
+                late_counted += sum(any(w in ln for w in wanted) for ln in part.lines)
         assert moves(got) == moves(ref)
         assert state(lazy) == state(every)
         assert windows(lazy) == windows(every)
-        assert lazy_late.n - late_before == late_lines
+        assert late_lines(lazy_late) - late_before == late_counted
         # only the lines holding a literal had their time read
         holders = sum(any(w in ln for w in wanted) for ln in lines)
         assert read_times == ([holders] if holders else [])
@@ -261,7 +260,7 @@ def test_a_source_with_a_rule_without_a_literal_reads_every_time() -> None:
         ),
         "      ",
     )
-    e = engine(rules, Late())
+    e = engine(rules, RecordingHooks())
     e._rules_of("app")
     assert e._wanted["app"] is None
 

@@ -111,15 +111,6 @@ def random_line(rnd: random.Random, addresses: int) -> str:
     return f"{rep}login user=u{rnd.randrange(4)} ip=10.0.{rnd.randrange(addresses)} v={v}"
 
 
-class Hooks(RecordingHooks):
-    def __init__(self) -> None:
-        super().__init__()
-        self.late: list[tuple[str, int]] = []
-
-    def events_late(self, source: str, count: int, age: float, now: float) -> None:
-        self.late.append((source, count))
-
-
 @functools.lru_cache(maxsize=4)
 def ruleset(rules: str) -> RuleSet:
     return load_rule_files([("t.yaml", rules)], default_interval=15)
@@ -127,7 +118,10 @@ def ruleset(rules: str) -> RuleSet:
 
 def pair(rules: str) -> tuple[Engine, Engine]:
     """The engine as it runs, and the reference whose ticks evaluate every key."""
-    swept, full = Engine(ruleset(rules), {}, Hooks()), Engine(ruleset(rules), {}, Hooks())
+    swept, full = (
+        Engine(ruleset(rules), {}, RecordingHooks()),
+        Engine(ruleset(rules), {}, RecordingHooks()),
+    )
     for r in full._log_rules:
         r.full_ticks()
     return swept, full
