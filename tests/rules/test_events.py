@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent, LogLines
+from alerter.testing import RecordingHooks
 from tests.rules.helpers import engine
 
 RULES = """
@@ -72,9 +73,12 @@ def test_a_batch_of_events_is_whole_when_made_and_keeps_their_fields_when_picked
 class PlainLines:
     """A LogLines that is not a LogBatch: the engine reads a batch only through the protocol."""
 
-    def __init__(self, source: str, now: float, events: Sequence[LogEvent]) -> None:
+    def __init__(
+        self, source: str, now: float, events: Sequence[LogEvent], backlog: bool = False
+    ) -> None:
         self.source = source
         self.now = now
+        self.backlog = backlog
         self._events = list(events)
         self.lines = [e.line for e in events]
         self.text = "\n".join(self.lines)
@@ -127,6 +131,15 @@ def test_the_engine_reads_any_log_lines_as_it_reads_a_log_batch() -> None:
     ]
     assert plain.read  # the `where` rule read fields through event(i) ...
     assert not isinstance(plain, LogBatch)  # ... of a batch the engine did not sniff
+
+
+def test_the_engine_tells_late_lines_of_any_log_lines_with_their_backlog() -> None:
+    hooks = RecordingHooks()
+    e = engine(RULES, hooks=hooks)
+    day_old = [LogEvent(5.0, "auth", fail("10.0.0.1"), {"priority": "6"})]
+    now = 5.0 + 86400
+    assert e.process(PlainLines("auth", 5.0, day_old, backlog=True), now) == []
+    assert [(s, n, backlog) for s, n, _, _, backlog in hooks.too_old] == [("auth", 1, True)]
 
 
 def test_an_empty_batch_feeds_nothing() -> None:
