@@ -91,29 +91,6 @@ class FakeUnitController:
             return [c for c in self.calls if c[0] != "show" and (unit is None or c[1] == unit)]
 
 
-class NullPositions:
-    """A PositionStore that remembers nothing (benches: every run starts at the beginning)."""
-
-    def load_positions(self, collector: str) -> dict[str, str]:
-        return {}
-
-    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
-        pass
-
-    def delete_positions(self, collector: str, keys: Sequence[str]) -> None:
-        pass
-
-
-class NullStats:
-    """CollectorStats that count nothing."""
-
-    def dropped(self, collector: str, reason: str, count: int = 1) -> None:
-        pass
-
-    def up(self, collector: str, is_up: bool) -> None:
-        pass
-
-
 class FakeFirewall:
     """A `Firewall` (alerter/actions/nft.py) in memory: elements with their end on `clock`.
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from alerter.collectors.base import NullPositions, NullStats
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig
 from alerter.rules.events import LogBatch, Sample
-from alerter.testing import NullPositions, NullStats
 
 PATTERNS = {
     "nginx": r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)[^"]*" '

@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerter.cli.replay import replay
 from alerter.cli.replayruns import file_runs as _events
+from alerter.collectors.base import NullPositions, NullStats
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig, make_parser
 from alerter.rules.engine import Engine
@@ -59,7 +60,6 @@ from alerter.rules.events import LogBatch, Sample
 from alerter.rules.loader import load_rule_files
 from alerter.runtime import tuning
 from alerter.runtime.scanworker import ScanWorker
-from alerter.testing import NullPositions, NullStats
 
 SSHD_RX = (
     r"Failed (?:password|publickey) for (?:invalid user )?(?P<user>\S*) from "

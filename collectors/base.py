@@ -47,6 +47,30 @@ class CollectorStats(Protocol):
     def up(self, collector: str, is_up: bool) -> None: ...
 
 
+class NullPositions:
+    """A PositionStore that remembers nothing: every read starts afresh (replay's reading of
+    a journal export through the journald collector; benches)."""
+
+    def load_positions(self, collector: str) -> dict[str, str]:
+        return {}
+
+    def save_positions(self, collector: str, positions: dict[str, str]) -> None:
+        pass
+
+    def delete_positions(self, collector: str, keys: Sequence[str]) -> None:
+        pass
+
+
+class NullStats:
+    """CollectorStats that count nothing."""
+
+    def dropped(self, collector: str, reason: str, count: int = 1) -> None:
+        pass
+
+    def up(self, collector: str, is_up: bool) -> None:
+        pass
+
+
 @runtime_checkable
 class Collector(Protocol):
     """A source with its own thread between start and stop (file tail, journald, prometheus)."""

@@ -17,6 +17,7 @@ from itertools import groupby
 from typing import Any
 
 from alerter.cli.replayfiles import ReplayError, blocks, tail
+from alerter.collectors.base import NullPositions, NullStats
 from alerter.collectors.journald import JournaldConfig
 from alerter.collectors.timefmt import repeated_hour
 from alerter.rules.events import LogBatch, LogEvent
@@ -259,7 +260,7 @@ def _journal_events(path: str, cfg: JournaldConfig) -> Iterator[list[LogEvent]]:
     """The wanted entries' events, a block of lines at a time."""
     from alerter.collectors.journald import JournaldCollector, limited_event
 
-    reader = JournaldCollector(cfg, _NoPositions(), _NoStats())
+    reader = JournaldCollector(cfg, NullPositions(), NullStats())
     lineno = 0
     for block in blocks(path):
         events = []
@@ -290,22 +291,3 @@ def _journal_events(path: str, cfg: JournaldConfig) -> Iterator[list[LogEvent]]:
             if reader._wanted(entry):  # the collector's own unit/identifier/priority filter
                 events.append(limited_event(entry, cfg.name, cfg.max_line_bytes)[0])
         yield events
-
-
-class _NoPositions:
-    def load_positions(self, name: str) -> dict[str, Any]:
-        return {}
-
-    def save_positions(self, name: str, positions: Any) -> None:
-        pass
-
-    def delete_positions(self, name: str, keys: Any) -> None:
-        pass
-
-
-class _NoStats:
-    def dropped(self, collector: str, reason: str, n: int = 1) -> None:
-        pass
-
-    def up(self, collector: str, up: bool) -> None:
-        pass
