@@ -38,6 +38,12 @@ class ParserConfig:
     time_field: str | None = None  # regex, json, logfmt
     time_format: str | None = None  # None: auto-detect (epoch s/ms/us/ns, ISO 8601, syslog)
 
+    @property
+    def reads_time(self) -> bool:
+        """Whether the parser reads a time in a line: syslog, or a regex, json or logfmt
+        parser with a `time_field` (`none` reads none; the parser's `reads_time`)."""
+        return self.type == "syslog" or (self.type != "none" and bool(self.time_field))
+
 
 class Parser(Protocol):
     def parse(self, line: str) -> ParseResult: ...

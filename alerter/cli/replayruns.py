@@ -19,6 +19,7 @@ from typing import Any
 from alerter.cli.replayfiles import ReplayError, blocks, tail
 from alerter.collectors.base import NullPositions, NullStats
 from alerter.collectors.journald import JournaldConfig
+from alerter.collectors.parsers import ParserConfig
 from alerter.collectors.timefmt import repeated_hour
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.eventtime import FUTURE
@@ -27,24 +28,22 @@ from alerter.rules.eventtime import FUTURE
 Run = tuple[float, int, LogBatch]
 
 
-def untimed_parser(name: str, parser: Any) -> str | None:
-    """Why collector `name`'s parser config reads no time in a line (None: it can)."""
-    ptype = getattr(parser, "type", "none")
-    if ptype == "syslog":
+def untimed_parser(name: str, parser: ParserConfig | None) -> str | None:
+    """Why collector `name`'s parser config reads no time in a line (None: it can; a
+    collector without a parser config, not a file's, reads none)."""
+    if parser is not None and parser.reads_time:
         return None
-    if ptype == "none":
+    if parser is None or parser.type == "none":
         return (
             f"collector {name}: parser type none reads no time in a line, and replay places "
             f"each line at its time: give it `parser: {{type: syslog}}` for syslog files, or a "
             f"regex, json or logfmt parser with `time_field` (and `time_format`)"
         )
-    if not getattr(parser, "time_field", None):
-        return (
-            f"collector {name}: its {ptype} parser has no `time_field`, and replay places each "
-            f"line at its time: set `time_field` to the field holding the time (and "
-            f"`time_format` unless it is epoch seconds or ISO 8601)"
-        )
-    return None
+    return (
+        f"collector {name}: its {parser.type} parser has no `time_field`, and replay places each "
+        f"line at its time: set `time_field` to the field holding the time (and "
+        f"`time_format` unless it is epoch seconds or ISO 8601)"
+    )
 
 
 # lines in a row stamped after a file's last write, when no last line says when it was

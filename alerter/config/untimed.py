@@ -60,9 +60,9 @@ def _untimed(c: CollectorConfig) -> str | None:
     if not isinstance(spec, FileConfig) or spec.start_at == "end":
         return None
     parser = spec.parser
+    if parser.reads_time:
+        return None
     paths = ", ".join(spec.paths)
     if parser.type == "none":
         return f"at {c.mark}: {paths}, parser none"
-    if parser.type in ("regex", "json", "logfmt") and parser.time_field is None:
-        return f"at {c.mark}: {paths}, parser {parser.type} without time_field"
-    return None
+    return f"at {c.mark}: {paths}, parser {parser.type} without time_field"

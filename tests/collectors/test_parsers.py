@@ -15,6 +15,7 @@ from alerter.collectors.parsers import (
     batch,
     check_parser_config,
     make_parser,
+    reads_time,
 )
 from alerter.collectors.timefmt import syslog_time, time_parser
 from alerter.rules.events import EMPTY
@@ -406,3 +407,23 @@ def test_year_less_syslog_times_follow_the_clock_across_a_year() -> None:
     now[0] = datetime(2027, 11, 28, 12).timestamp()
     p.parse("Nov 28 07:00:02 web1 sshd[1]: a miss reads the clock")
     assert p.times([line]) == [datetime(2027, 11, 28, 7, 0, 1).timestamp()]
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ParserConfig("none"),
+        ParserConfig("syslog"),
+        ParserConfig("regex", r"^(?P<t>\d+) ", "t", "epoch"),
+        ParserConfig("regex", r"^(?P<t>\d+) "),
+        ParserConfig("json", time_field="ts"),
+        ParserConfig("json"),
+        ParserConfig("logfmt", time_field="ts", time_format="rfc3339"),
+        ParserConfig("logfmt"),
+    ],
+    ids=repr,
+)
+def test_a_parser_config_reads_a_time_exactly_when_its_parser_does(cfg: ParserConfig) -> None:
+    # what `alerter check` and replay say of a config is what the collector's parser does
+    assert cfg.reads_time == reads_time(make_parser(cfg))
+    assert cfg.reads_time == (cfg.type == "syslog" or cfg.time_field is not None)
