@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from alerter.collectors.syslog import FIELDS as SYSLOG_FIELDS
 from alerter.collectors.syslog import SyslogParser
 from alerter.collectors.timefmt import check_time_format, time_cache
-from alerter.rules.events import EMPTY, LogBatch, LogEvent
+from alerter.rules.events import EMPTY, LogBatch, LogEvent, Spans
 from alerter.rules.saferegex import compile_pattern  # a leaf module: no engine, only regex safety
 
 PARSER_TYPES = ("regex", "json", "logfmt", "syslog", "none")
@@ -77,12 +77,18 @@ def batch(
         lines,
         text,
         times=times,
-        spans=parser.spans if isinstance(parser, SyslogLineParser) else None,
+        spans=spans_of(parser),
         field_names=field_names(parser),
         # syslog's `times` reads runs of a stamp cheaply: every line's, not only the counted
         every_time=isinstance(parser, SyslogLineParser),
         backlog=backlog,
     )
+
+
+def spans_of(parser: Parser) -> Spans | None:
+    """The parser's `spans`, which reads the runs of one time in a text without splitting it
+    into lines (syslog's); None for the others (their `times` reads lines)."""
+    return parser.spans if isinstance(parser, SyslogLineParser) else None
 
 
 def field_names(parser: Parser) -> frozenset[str] | None:

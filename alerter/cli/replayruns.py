@@ -14,12 +14,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
 
 from alerter.cli.replayfiles import ReplayError, blocks, tail
 from alerter.collectors.base import NullPositions, NullStats
 from alerter.collectors.journald import JournaldConfig
-from alerter.collectors.parsers import ParserConfig
+from alerter.collectors.parsers import Parser, ParserConfig, batch, spans_of
 from alerter.collectors.timefmt import repeated_hour
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.eventtime import FUTURE
@@ -115,13 +114,13 @@ class Placing:
         return t
 
 
-def last_line_time(path: str, parser: Any) -> float | None:
+def last_line_time(path: str, parser: Parser) -> float | None:
     """The time `parser` reads in the last line that has one among a plain file's last 64
     KiB (None: a compressed file, or no time there)."""
     text = tail(path)
     if text is None:
         return None
-    spans = getattr(parser, "spans", None)
+    spans = spans_of(parser)
     if spans is not None:
         return next((t for _, _, t in reversed(spans(text)) if t is not None), None)
     return next((t for t in reversed(parser.times(text.split("\n"))) if t is not None), None)
@@ -142,7 +141,7 @@ def last_entry_time(path: str) -> float | None:
 
 
 def file_runs(
-    collector: str, path: str, parser: Any, ptype: str = "", placing: Placing | None = None
+    collector: str, path: str, parser: Parser, ptype: str = "", placing: Placing | None = None
 ) -> Iterator[Run]:
     """(time, sequence, lines) for each run of consecutive lines with the same time; a line
     without a time takes the previous line's (the first timed line's, before it), and so does
@@ -150,9 +149,7 @@ def file_runs(
     only when the engine looks at it; the syslog parser reads the runs in the block's text
     (`spans`: each run a slice of it, never split into lines). ReplayError when the first
     block holds no line with a time the parser reads."""
-    from alerter.collectors.parsers import batch
-
-    spans = getattr(parser, "spans", None)
+    spans = spans_of(parser)
     place = placing or Placing()
     started = False
     n = 0
