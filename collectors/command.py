@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import structlog
 
 from alerter.collectors.base import CollectorStats
-from alerter.collectors.procread import read_capped
+from alerter.collectors.procread import read_child_output
 from alerter.collectors.scrape import ExpositionError, parse_exposition, report_rejected
 from alerter.rules.events import Sample
 
@@ -107,7 +107,7 @@ class CommandCollector:
             return Run(None)
         assert proc.stdout is not None and proc.stderr is not None
         t0 = time.monotonic()
-        got = read_capped(proc.stdout, proc.stderr, MAX_OUTPUT, MAX_STDERR, self.cfg.timeout)
+        got = read_child_output(proc.stdout, proc.stderr, MAX_OUTPUT, MAX_STDERR, self.cfg.timeout)
         code = None
         if got.ended:
             with contextlib.suppress(subprocess.TimeoutExpired):  # (pipes closed, still running)

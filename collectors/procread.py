@@ -1,7 +1,7 @@
 """Read a child process's stdout and stderr by a deadline, never more than a cap of each.
 
 `communicate()` holds the whole output in memory before a caller can cut it: a command that
-writes gigabytes exhausts the daemon's memory first. `read_capped` reads both pipes as they
+writes gigabytes exhausts the daemon's memory first. `read_child_output` reads both pipes as they
 fill (so a child blocked writing one pipe never stalls the other), keeps at most `max_out + 1`
 bytes of stdout (one more than the cap tells overflow apart from an output of exactly the cap)
 and the first `max_err` bytes of stderr (the rest of stderr is read and dropped), and stops at
@@ -27,7 +27,7 @@ class Output:
     overflow: bool  # stdout passed the cap (`stdout` holds the cap + 1 bytes)
 
 
-def read_capped(
+def read_child_output(
     stdout: IO[bytes], stderr: IO[bytes], max_out: int, max_err: int, timeout: float
 ) -> Output:
     out, err = bytearray(), bytearray()
