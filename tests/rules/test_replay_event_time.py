@@ -39,6 +39,8 @@ groups:
         over: 2m
         threshold: ">= 3"
 """
+# the rules reading the journald collector's entries instead of the app file's lines
+JOURNAL_RULES = RULES.replace("source: app, match: 'ERROR", "source: journal, match: 'ERROR")
 CONFIG = """
 global: {{state_dir: {d}/state}}
 collectors:
@@ -64,6 +66,18 @@ LINES = [
     (1800, "heartbeat"),  # after a 20-minute gap
     (1860, "heartbeat"),
 ]
+
+
+def journal_entry(t: float, msg: str, unit: str = "web.service") -> str:
+    """One entry of a `journalctl -o json` export, written at `t` (epoch seconds) by `unit`."""
+    return json.dumps(
+        {
+            "__REALTIME_TIMESTAMP": str(int(t * 1e6)),
+            "_SYSTEMD_UNIT": unit,
+            "MESSAGE": msg,
+            "PRIORITY": "3",
+        }
+    )
 
 
 def setup(d: Path, lines: list[tuple[int, str]] = LINES) -> None:
@@ -175,21 +189,11 @@ def test_replay_and_alerter_test_agree_on_the_same_input(tmp_path: Path) -> None
 def test_journald_exports_are_replayed_at_their_entry_times(tmp_path: Path) -> None:
     setup(tmp_path)
 
-    def entry(t: int, unit: str, msg: str) -> str:
-        return json.dumps(
-            {
-                "__REALTIME_TIMESTAMP": str((T0 + t) * 1_000_000),
-                "_SYSTEMD_UNIT": unit,
-                "MESSAGE": msg,
-                "PRIORITY": "3",
-            }
-        )
-
-    lines = [entry(60 + i, "web.service", f"ERROR 503 {i}") for i in range(3)]
-    lines += [entry(70 + i, "other.service", "ERROR 400 x") for i in range(3)]  # filtered out
+    lines = [journal_entry(T0 + 60 + i, f"ERROR 503 {i}") for i in range(3)]
+    # another unit's: filtered out
+    lines += [journal_entry(T0 + 70 + i, "ERROR 400 x", "other.service") for i in range(3)]
     (tmp_path / "journal.json").write_text("\n".join(lines) + "\n")
-    rules = RULES.replace("source: app, match: 'ERROR", "source: journal, match: 'ERROR")
-    (tmp_path / "rules.yaml").write_text(rules)
+    (tmp_path / "rules.yaml").write_text(JOURNAL_RULES)
     code, got, err = run(tmp_path, f"journal={tmp_path}/journal.json")
     assert code == 0, err
     assert [(t["time"], t["alertname"], t["labels"].get("code")) for t in got][:1] == [
@@ -388,20 +392,9 @@ def test_a_line_stamped_after_its_files_last_write_is_placed_at_the_line_before(
     assert "1 line stamped more than 5m after its file's last write" in summary
 
     # the same in a journald export: an entry of the year 2100
-    def entry(t: float, msg: str) -> str:
-        return json.dumps(
-            {
-                "__REALTIME_TIMESTAMP": str(int(t * 1e6)),
-                "_SYSTEMD_UNIT": "web.service",
-                "MESSAGE": msg,
-            }
-        )
-
-    (tmp_path / "rules.yaml").write_text(
-        RULES.replace("source: app, match: 'ERROR", "source: journal, match: 'ERROR")
-    )
-    export = [entry(T0 + 60, "ERROR 503 a"), entry(4_102_444_800, "ERROR 503 b")]
-    export += [entry(T0 + 61, "ERROR 503 c"), entry(T0 + 62, "ERROR 503 d")]
+    (tmp_path / "rules.yaml").write_text(JOURNAL_RULES)
+    export = [journal_entry(T0 + 60, "ERROR 503 a"), journal_entry(4_102_444_800, "ERROR 503 b")]
+    export += [journal_entry(T0 + 61, "ERROR 503 c"), journal_entry(T0 + 62, "ERROR 503 d")]
     (tmp_path / "journal.json").write_text("\n".join(export) + "\n")
     code, got, err = run(tmp_path, f"journal={tmp_path}/journal.json", written=T0 + 100)
     assert code == 0, err
@@ -427,19 +420,8 @@ def test_a_file_last_written_before_its_lines_is_bounded_by_its_last_lines(
     assert "stamped more than 5m" not in err and "older than its lines" not in err
 
     # the same as a journald export
-    def entry(t: float, msg: str) -> str:
-        return json.dumps(
-            {
-                "__REALTIME_TIMESTAMP": str(int(t * 1e6)),
-                "_SYSTEMD_UNIT": "web.service",
-                "MESSAGE": msg,
-            }
-        )
-
-    (tmp_path / "rules.yaml").write_text(
-        RULES.replace("source: app, match: 'ERROR", "source: journal, match: 'ERROR")
-    )
-    export = "".join(entry(T0 + t, line) + "\n" for t, line in EVERY_5M)
+    (tmp_path / "rules.yaml").write_text(JOURNAL_RULES)
+    export = "".join(journal_entry(T0 + t, line) + "\n" for t, line in EVERY_5M)
     (tmp_path / "journal.json").write_text(export)
     code, got, err = run(tmp_path, f"journal={tmp_path}/journal.json", written=T0 + 1800)
     assert code == 0, err
