@@ -56,7 +56,9 @@ class TimedCollector(FakeCollector):
         )
 
 
-class Running:
+class ClockedDaemon:
+    """The daemon with the real engine on a FixedClock, its collectors TimedCollectors."""
+
     def __init__(self, tmp: Path, rules: str = RULES) -> None:
         (tmp / "rules.yaml").write_text(rules)
         path = tmp / "config.yaml"
@@ -95,8 +97,8 @@ class Running:
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[Running]:
-    r = Running(tmp_path)
+def clocked(tmp_path: Path) -> Iterator[ClockedDaemon]:
+    r = ClockedDaemon(tmp_path)
     r.thread.start()
     assert r.daemon.ready.wait(10)
     yield r
@@ -108,15 +110,17 @@ def warnings(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in logs if e["event"] == "events_late"]
 
 
-def test_live_lines_an_hour_old_are_told_once_per_ten_minutes_and_shown(running: Running) -> None:
-    clock = running.clock
+def test_live_lines_an_hour_old_are_told_once_per_ten_minutes_and_shown(
+    clocked: ClockedDaemon,
+) -> None:
+    clock = clocked.clock
     with structlog.testing.capture_logs() as logs:
-        running.feed(3600)
+        clocked.feed(3600)
         clock.advance(30)
-        running.feed(3601)
+        clocked.feed(3601)
         assert warnings(logs) == []  # not yet a minute of them: perhaps a backlog's tail
         clock.advance(30)
-        running.feed(3600)
+        clocked.feed(3600)
         (w,) = warnings(logs)
         assert w["collector"] == "app"
         assert w["log_level"] == "warning"
@@ -125,57 +129,57 @@ def test_live_lines_an_hour_old_are_told_once_per_ten_minutes_and_shown(running:
         assert "~1h old" in w["hint"] and "%z" in w["hint"]
         for _ in range(9):  # 9 minutes more of them: told once is enough
             clock.advance(60)
-            running.feed(3600)
+            clocked.feed(3600)
         assert len(warnings(logs)) == 1
         clock.advance(60)  # 10 minutes after the first
-        running.feed(3600)
+        clocked.feed(3600)
         assert len(warnings(logs)) == 2
         assert warnings(logs)[1]["lines"] == 30  # those since it was last told
 
-    late = running.daemon.status()["late_lines"]
+    late = clocked.daemon.status()["late_lines"]
     assert set(late) == {"app"}
     assert late["app"]["age_seconds"] == 3600
     assert late["app"]["lines"] == 39
     assert "time_format" in late["app"]["hint"]
-    (row,) = view.collectors(running.daemon, view.Rates())
+    (row,) = view.collectors(clocked.daemon, view.Rates())
     assert row["late"] == 39
     assert row["late_hint"] == f"too old for AppErrors (10m): {late['app']['hint']}"
 
 
-def test_a_backlog_caught_up_is_not_taken_for_live_lines(running: Running) -> None:
+def test_a_backlog_caught_up_is_not_taken_for_live_lines(clocked: ClockedDaemon) -> None:
     """A backlog's late lines get younger as it is read (its lines' times run ahead of the
     clock): however long it takes, that is not a parser reading the wrong time."""
-    clock = running.clock
+    clock = clocked.clock
     with structlog.testing.capture_logs() as logs:
         for age in range(86400, 600, -3600):  # a day of backlog, an hour of it every 20 s
-            running.feed(age)
+            clocked.feed(age)
             clock.advance(20)
     assert warnings(logs) == []
-    assert running.daemon.status()["late_lines"] == {}
-    (row,) = view.collectors(running.daemon, view.Rates())
+    assert clocked.daemon.status()["late_lines"] == {}
+    (row,) = view.collectors(clocked.daemon, view.Rates())
     assert row["late"] == 3 * 24 and row["late_hint"] == ""
 
 
 def test_a_backlog_read_slower_than_real_time_is_not_taken_for_live_lines(
-    running: Running,
+    clocked: ClockedDaemon,
 ) -> None:
     """A backlog read no faster than it was written (a slow disk, a loaded engine) keeps its
     lines' age: its batches say they were read behind the end of the input, and that is no
     wrong zone. Live lines an hour old after it are told, with their own age."""
-    clock = running.clock
+    clock = clocked.clock
     with structlog.testing.capture_logs() as logs:
         for _ in range(20):  # 10 minutes of a backlog 2 hours behind, not catching up
-            running.feed(7200, backlog=True)
+            clocked.feed(7200, backlog=True)
             clock.advance(30)
         assert warnings(logs) == []
-        assert running.daemon.status()["late_lines"] == {}
+        assert clocked.daemon.status()["late_lines"] == {}
         for _ in range(3):  # caught up: live lines, an hour late (a wrong zone)
-            running.feed(3600)
+            clocked.feed(3600)
             clock.advance(30)
     (w,) = warnings(logs)
     assert w["age_s"] == 3600 and w["lines"] == 9
-    assert running.daemon.status()["late_lines"]["app"]["lines"] == 9
-    (row,) = view.collectors(running.daemon, view.Rates())
+    assert clocked.daemon.status()["late_lines"]["app"]["lines"] == 9
+    (row,) = view.collectors(clocked.daemon, view.Rates())
     assert row["late"] == 20 * 3 + 9  # alerter_events_late_total counts the backlog's too
 
 
@@ -185,7 +189,7 @@ def test_live_lines_too_old_for_a_short_rule_are_told_beside_a_long_one(
     """A day's rule counts lines an hour old (a wrong zone): they are late for no metric, but
     the 10m rule misses every one of them, and that is told."""
     daily = RULES.replace("AppErrors", "AppDaily").replace("over: 10m", "over: 1d")
-    r = Running(tmp_path, RULES + daily.split("rules:\n", 1)[1])
+    r = ClockedDaemon(tmp_path, RULES + daily.split("rules:\n", 1)[1])
     r.thread.start()
     try:
         assert r.daemon.ready.wait(10)
