@@ -29,6 +29,7 @@ from alerter.config.load import DEFAULT_PROTECTED_UNITS
 from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yaml
 from alerter.rules.alert import Alert, Transition
 from alerter.runtime.bus import Gate
+from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
 from alerter.testing import FakeUnitController, FixedClock
@@ -148,14 +149,10 @@ class Harness:
         return self.build(text, **kwargs)
 
     def checkpoint(self, runner: ActionRunner) -> None:
-        """What the daemon's checkpoint writes for the runner, committed."""
-        assert self.store is not None
-        parts = runner.durable()
-        with self.store.transaction() as db:
-            for part in parts:
-                part.write(db, self.clock.now())
-        for part in parts:
-            part.written(True)
+        """A checkpoint of the runner's durable parts, committed by the daemon's Checkpointer."""
+        assert self.store is not None and self.metrics is not None
+        cp = Checkpointer(self.store, StagedPositions(self.store), self.metrics)
+        assert cp.commit(lambda: {}, runner.durable(), self.clock.now())  # (no engine here)
 
     def metric(self, action: str, outcome: str) -> float:
         v = self.registry.get_sample_value(
