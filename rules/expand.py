@@ -20,7 +20,6 @@ _NUM_RE = re.compile(rf"^(?:{_NUM})$")
 _MISSING_RE = re.compile(r"^_(?:x(\d+))?$")
 
 MISSING = None
-STALE = STALE_NAN  # Prometheus's staleness marker (a plain `NaN` is a value)
 
 
 def _float(text: str) -> float:
@@ -32,7 +31,7 @@ def expand_values(text: str) -> list[float | None]:
     out: list[float | None] = []
     for tok in text.split():
         if tok == "stale":
-            out.append(STALE)
+            out.append(STALE_NAN)  # Prometheus's staleness marker (a plain `NaN` is a value)
             continue
         m = _MISSING_RE.match(tok)
         if m:
