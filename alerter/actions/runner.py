@@ -118,7 +118,9 @@ class ActionRunner:
             if t.state == "firing" and t.previous != "firing":
                 actions = self._actions_of(alert, "firing")
                 self._settle(alert.fingerprint, None)
-                self.firings.fired(alert.fingerprint, now, _once(actions))
+                self.firings.fired(
+                    alert.fingerprint, now, _once(actions), active_at=alert.active_at
+                )
                 self.escalator.forget_verify(alert.fingerprint)
                 for action in actions:
                     self._decide(action, alert, now, repeat=False)
@@ -128,7 +130,7 @@ class ActionRunner:
                 for action in self._actions_of(alert, "firing"):
                     if action.reverts:
                         self.reverter.release(action, alert, now)
-                self._forget(alert.fingerprint, now)
+                self._forget(alert, now)
 
     def tick(self, firing_alerts: Sequence[Alert], now: float) -> None:
         live = {a.fingerprint for a in firing_alerts if a.state == "firing"}
@@ -373,13 +375,14 @@ class ActionRunner:
         )
         self.escalator.exhausted(plan, window, now)
 
-    def _forget(self, fingerprint: str, now: float) -> None:
+    def _forget(self, alert: Alert, now: float) -> None:
         """The alert resolved: drop its verify deadlines and lower its "ineffective" alerts
         ("exhausted" ones stay until the limit's window has room: Escalator.forget).
 
         Its firing's start stays, so the resolved notification's notes still show what was done.
         """
-        self.firings.resolved(fingerprint, now)
+        fingerprint = alert.fingerprint
+        self.firings.resolved(fingerprint, now, active_at=alert.active_at)
         self._settle(fingerprint, None)
         self.escalator.forget(fingerprint, now)
 

@@ -27,14 +27,17 @@ def test_a_firing_that_never_resolved_goes_on_after_a_restart(tmp_path: Path) ->
     store = StateStore(tmp_path / "state")
     try:
         errors: list[str] = []
-        Firings(store, errors.append).fired("fp", T0, keep=True)
+        Firings(store, errors.append).fired("fp", T0, keep=True, active_at=T0)
         again = Firings(store, errors.append)  # the next process
-        assert again.fired("fp", T0 + 30, keep=True) == T0
-        again.resolved("fp", T0 + 60)
+        assert again.fired("fp", T0 + 30, keep=True, active_at=T0 + 30) == T0
+        again.resolved("fp", T0 + 60, active_at=T0 + 30)
         _checkpoint(store, again)
         assert store.kv_items(FIRINGS_NS) == {}
         assert again.since("fp") == T0  # for the resolved notification's notes
-        assert Firings(store, errors.append).fired("fp", T0 + 90, keep=True) == T0 + 90
+        assert (
+            Firings(store, errors.append).fired("fp", T0 + 90, keep=True, active_at=T0 + 90)
+            == T0 + 90
+        )
         assert errors == []
     finally:
         store.close()
@@ -44,7 +47,7 @@ def test_only_alerts_with_a_once_per_firing_action_are_stored(tmp_path: Path) ->
     store = StateStore(tmp_path / "state")
     try:
         firings = Firings(store, lambda operation: None)
-        assert firings.fired("fp", T0, keep=False) == T0
+        assert firings.fired("fp", T0, keep=False, active_at=T0) == T0
         assert firings.firing("fp", T0 - 5, keep=False) == T0
         assert store.kv_items(FIRINGS_NS) == {}
     finally:
@@ -56,8 +59,8 @@ def test_a_stored_firing_whose_alert_neither_fires_nor_resolves_is_dropped_in_ti
 ) -> None:
     store = StateStore(tmp_path / "state")
     try:
-        Firings(store, lambda operation: None).fired("gone", T0, keep=True)
-        Firings(store, lambda operation: None).fired("live", T0, keep=True)
+        Firings(store, lambda operation: None).fired("gone", T0, keep=True, active_at=T0)
+        Firings(store, lambda operation: None).fired("live", T0, keep=True, active_at=T0)
         firings = Firings(store, lambda operation: None)
         firings.sweep({"live"}, T0 + 10)
         firings.sweep({"live"}, T0 + 10 + STALE_AFTER - 60)
@@ -75,13 +78,23 @@ def test_a_resolve_is_durable_with_the_checkpoint_that_covers_it(tmp_path: Path)
     store = StateStore(tmp_path / "state")
     try:
         firings = Firings(store, lambda operation: None)
-        firings.fired("fp", T0, keep=True)
-        firings.resolved("fp", T0 + 20)
+        firings.fired("fp", T0, keep=True, active_at=T0)
+        firings.resolved("fp", T0 + 20, active_at=T0)
         assert firings.dirty()
-        assert Firings(store, lambda operation: None).fired("fp", T0 + 30, keep=True) == T0
+        assert (
+            Firings(store, lambda operation: None).fired(
+                "fp", T0 + 30, keep=True, active_at=T0 + 30
+            )
+            == T0
+        )
         _checkpoint(store, firings, ok=False)  # the store refused it: still to do
         assert firings.dirty()
-        assert Firings(store, lambda operation: None).fired("fp", T0 + 30, keep=True) == T0
+        assert (
+            Firings(store, lambda operation: None).fired(
+                "fp", T0 + 30, keep=True, active_at=T0 + 30
+            )
+            == T0
+        )
         _checkpoint(store, firings)
         assert not firings.dirty()
         assert store.kv_items(FIRINGS_NS) == {}
@@ -93,11 +106,76 @@ def test_a_new_firing_before_the_checkpoint_is_kept_by_it(tmp_path: Path) -> Non
     store = StateStore(tmp_path / "state")
     try:
         firings = Firings(store, lambda operation: None)
-        firings.fired("fp", T0, keep=True)
-        firings.resolved("fp", T0 + 20)
-        assert firings.fired("fp", T0 + 40, keep=True) == T0 + 40
-        assert store.kv_items(FIRINGS_NS) == {"fp": {"since": T0 + 40}}  # written at once
+        firings.fired("fp", T0, keep=True, active_at=T0)
+        firings.resolved("fp", T0 + 20, active_at=T0)
+        assert firings.fired("fp", T0 + 40, keep=True, active_at=T0 + 40) == T0 + 40
+        stored = {"fp": {"since": T0 + 40, "active_at": T0 + 40}}
+        assert store.kv_items(FIRINGS_NS) == stored  # written at once
         _checkpoint(store, firings)
-        assert store.kv_items(FIRINGS_NS) == {"fp": {"since": T0 + 40}}
+        assert store.kv_items(FIRINGS_NS) == stored
+    finally:
+        store.close()
+
+
+def test_the_resolve_of_an_earlier_firing_leaves_the_stored_one(tmp_path: Path) -> None:
+    # fire, checkpoint, resolve, fire again, crash: the engine comes back with the first firing
+    store = StateStore(tmp_path / "state")
+    try:
+        firings = Firings(store, lambda operation: None)
+        firings.fired("fp", T0, keep=True, active_at=T0)
+        _checkpoint(store, firings)
+        firings.resolved("fp", T0 + 20, active_at=T0)
+        firings.fired("fp", T0 + 30, keep=True, active_at=T0 + 30)
+        again = Firings(store, lambda operation: None)  # the next process
+        again.resolved("fp", T0 + 40, active_at=T0)  # the first firing, restored, resolves
+        assert not again.dirty()
+        # the lines read again fire the second firing again: it is the stored one
+        assert again.fired("fp", T0 + 41, keep=True, active_at=T0 + 41) == T0 + 30
+        # which is now the replayed alert's, in the store with the next checkpoint
+        assert store.kv_items(FIRINGS_NS) == {"fp": {"since": T0 + 30, "active_at": T0 + 30}}
+        _checkpoint(store, again)
+        assert store.kv_items(FIRINGS_NS) == {"fp": {"since": T0 + 30, "active_at": T0 + 41}}
+        again.resolved("fp", T0 + 60, active_at=T0 + 41)  # its own resolve ends it
+        _checkpoint(store, again)
+        assert store.kv_items(FIRINGS_NS) == {}
+    finally:
+        store.close()
+
+
+def test_a_restored_firing_that_goes_on_as_the_stored_one_ends_at_its_resolve(
+    tmp_path: Path,
+) -> None:
+    # as above, but the restored first firing takes the lines read again and never resolves
+    # between: it is the second firing, and its resolve ends that
+    store = StateStore(tmp_path / "state")
+    try:
+        firings = Firings(store, lambda operation: None)
+        firings.fired("fp", T0, keep=True, active_at=T0)
+        _checkpoint(store, firings)
+        firings.resolved("fp", T0 + 20, active_at=T0)
+        firings.fired("fp", T0 + 30, keep=True, active_at=T0 + 30)
+        again = Firings(store, lambda operation: None)
+        assert again.firing("fp", T0, keep=True) == T0 + 30  # a tick: firing since T0
+        again.resolved("fp", T0 + 60, active_at=T0)
+        _checkpoint(store, again)
+        assert store.kv_items(FIRINGS_NS) == {}
+        assert (
+            Firings(store, lambda operation: None).fired(
+                "fp", T0 + 90, keep=True, active_at=T0 + 90
+            )
+            == T0 + 90
+        )
+    finally:
+        store.close()
+
+
+def test_an_entry_of_an_older_version_ends_at_any_resolve(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    try:
+        store.kv_put(FIRINGS_NS, "fp", {"since": T0 + 30})  # no active_at
+        firings = Firings(store, lambda operation: None)
+        firings.resolved("fp", T0 + 40, active_at=T0)
+        _checkpoint(store, firings)
+        assert store.kv_items(FIRINGS_NS) == {}
     finally:
         store.close()

@@ -53,7 +53,7 @@ def test_repeat_false_does_not_retry_a_run_a_crash_cut_short(harness: Harness) -
     text = RESTART.replace("cooldown: 5m", "cooldown: 1m\n    repeat: false")
     a = alert(["restart-web"], unit="web.service", active_at=T0)
     r = harness.build(text)  # an earlier process: the alert fired, the run began
-    r.firings.fired(a.fingerprint, T0, keep=True)
+    r.firings.fired(a.fingerprint, T0, keep=True, active_at=T0)
     r.stop()
     _left_running_by_a_crash(harness, a, T0)
     r2 = harness.build(text)

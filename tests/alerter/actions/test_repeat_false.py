@@ -97,6 +97,64 @@ def test_repeat_false_does_not_rerun_when_a_crash_loses_only_the_resolve(
     assert len(harness.units.operations()) == 2
 
 
+def test_repeat_false_runs_once_for_each_of_two_firings_in_one_checkpoint_interval_and_a_crash(
+    harness: Harness,
+) -> None:
+    r = harness.build(ONCE)
+    first = alert(["restart-web"], unit="web.service", active_at=T0)
+    r.handle([fire(first, T0)], T0)
+    harness.checkpoint(r)  # the engine state committed here holds the first firing
+    r.handle([resolve(first, T0 + 20)], T0 + 20)
+    second = alert(["restart-web"], unit="web.service", active_at=T0 + 30)
+    r.handle([fire(second, T0 + 30)], T0 + 30)
+    assert harness.outcomes(r) == ["ok", "ok"]  # a new firing: its own run
+    r.stop()  # a crash before the next checkpoint
+    r2 = harness.build(ONCE)
+    # the engine comes back with the first firing, which resolves at the first evaluation
+    # (its lines are out of the window) before the lines read again fire the second again
+    r2.handle([resolve(first, T0 + 40)], T0 + 40)
+    replayed = alert(["restart-web"], unit="web.service", active_at=T0 + 41)
+    r2.handle([fire(replayed, T0 + 41)], T0 + 41)
+    run_ticks(r2, harness.clock, [replayed], 60, step=10)
+    assert harness.outcomes(r2) == ["ok", "ok"]
+    assert len(harness.units.operations()) == 2
+    # the second firing's own resolve ends it; the next firing is a new one with its run
+    now = harness.clock.now()
+    r2.handle([resolve(replayed, now)], now)
+    third = alert(["restart-web"], unit="web.service", active_at=now + 10)
+    r2.handle([fire(third, now + 10)], now + 10)
+    assert harness.outcomes(r2) == ["ok", "ok", "ok"]
+
+
+def test_repeat_false_after_a_crash_a_restored_firing_that_went_on_ends_at_its_resolve(
+    harness: Harness,
+) -> None:
+    # as above, but the lines read again come before the first evaluation: the restored first
+    # firing simply goes on (no transition) and is the second; its resolve ends it
+    r = harness.build(ONCE)
+    first = alert(["restart-web"], unit="web.service", active_at=T0)
+    r.handle([fire(first, T0)], T0)
+    harness.checkpoint(r)
+    r.handle([resolve(first, T0 + 20)], T0 + 20)
+    r.handle(
+        [fire(alert(["restart-web"], unit="web.service", active_at=T0 + 30), T0 + 30)], T0 + 30
+    )
+    assert harness.outcomes(r) == ["ok", "ok"]
+    r.stop()
+    r2 = harness.build(ONCE)
+    harness.clock.set(T0 + 40)
+    run_ticks(r2, harness.clock, [first], 30, step=10)
+    assert harness.outcomes(r2) == ["ok", "ok"]
+    now = harness.clock.now()
+    r2.handle([resolve(first, now)], now)
+    harness.checkpoint(r2)
+    r3 = harness.build(ONCE)  # (a later start)
+    third = alert(["restart-web"], unit="web.service", active_at=now + 10)
+    r3.handle([fire(third, now + 10)], now + 10)
+    assert harness.outcomes(r3) == ["ok", "ok", "ok"]
+    assert len(harness.units.operations()) == 3
+
+
 def test_repeat_false_skipped_by_the_cooldown_runs_once_the_cooldown_has_passed(
     harness: Harness,
 ) -> None:
