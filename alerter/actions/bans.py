@@ -38,6 +38,13 @@ RETENTION = 30 * 86400.0  # ended bans are kept at least this long (longer if an
 _COLUMNS = (
     "id, address, ports, time, until, lifted, action, fingerprint, alertname, dry_run, detail"
 )
+# the ban is the latest of its address and ports: a later one (a ban by hand over an alert's)
+# replaced it, as its `add element` set the kernel element's timeout anew
+_LATEST = (
+    " AND NOT EXISTS (SELECT 1 FROM bans n WHERE n.address = bans.address"
+    " AND n.ports = bans.ports AND n.dry_run = bans.dry_run"
+    " AND (n.time > bans.time OR (n.time = bans.time AND n.id > bans.id)))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +132,8 @@ class BanBook:
     def load(self, now: float) -> list[Ban]:
         """Read the bans in force from the store (at start); returns them."""
         rows = self.store.query(
-            f"SELECT {_COLUMNS} FROM bans WHERE until > ? AND lifted IS NULL ORDER BY time", (now,)
+            f"SELECT {_COLUMNS} FROM bans WHERE until > ? AND lifted IS NULL{_LATEST} ORDER BY time",
+            (now,),
         )
         bans = []
         for r in rows:
@@ -210,24 +218,49 @@ class BanBook:
                 del self._force[(ban.address, ban.dry_run)]
         self._write("forget", "DELETE FROM bans WHERE id = ?", (ban.id,))
 
-    def lift(self, address: Address, dry: bool, now: float) -> Ban | None:
-        """End the ban in force on `address` now; returns it, or None when there is none."""
+    def lift(self, address: Address, dry: bool, now: float) -> list[Ban]:
+        """End every ban in force on `address` now; returns them, newest first (none: []).
+
+        There can be more than one: a ban by hand on other ports than an alert's is recorded
+        beside it. Lifting only the newest would leave the other's element in the kernel, and
+        the store would put it back at the next start. The bans they replaced (a ban by hand
+        over an alert's, on the same ports) are marked lifted with them: the alert's repeats
+        leave the address alone (`lifted_by_hand`).
+        """
         with self._lock:
-            ban = self._force.pop((address, dry), None)
-        if ban is None or not ban.in_force(now):
-            return None
-        self._write("lift", "UPDATE bans SET lifted = ? WHERE id = ?", (now, ban.id))
-        return replace(ban, lifted=now)
+            held = self._force.pop((address, dry), None)
+        bans = [held] if held is not None and held.in_force(now) else []
+        try:
+            rows = self.store.query(
+                f"SELECT {_COLUMNS} FROM bans WHERE address = ? AND dry_run = ?"
+                f" AND lifted IS NULL AND until > ?{_LATEST} ORDER BY time DESC, id DESC",
+                (str(address), int(dry), now),
+            )
+        except sqlite3.Error as e:  # the one in memory is lifted all the same
+            self._refused("lift", e)
+            rows = []
+        bans += [b for b in map(_row, rows) if all(b.id != x.id for x in bans)]
+        if not bans:
+            return []
+        self._write(
+            "lift",
+            "UPDATE bans SET lifted = ? WHERE address = ? AND dry_run = ?"
+            " AND lifted IS NULL AND until > ?",
+            (now, str(address), int(dry), now),
+        )
+        return [replace(b, lifted=now) for b in bans]
 
     def lifted_by_hand(self, address: Address, dry: bool, fingerprint: str) -> bool:
-        """The address's latest ban was for this alert and was lifted before its end (by hand,
-        `alerter bans del` or the page): the alert's repeats must not ban it again."""
+        """The address's latest ban was lifted before its end (by hand, `alerter bans del` or
+        the page), and a ban of this alert with it (its own, or one a ban by hand replaced):
+        the alert's repeats must not ban it again."""
         rows = self.store.query(
-            "SELECT lifted, fingerprint FROM bans WHERE address = ? AND dry_run = ?"
-            " ORDER BY time DESC, id DESC LIMIT 1",
-            (str(address), int(dry)),
+            "SELECT 1 FROM bans WHERE address = ? AND dry_run = ? AND fingerprint = ?"
+            " AND lifted = (SELECT lifted FROM bans WHERE address = ? AND dry_run = ?"
+            " ORDER BY time DESC, id DESC LIMIT 1) LIMIT 1",
+            (str(address), int(dry), fingerprint, str(address), int(dry)),
         )
-        return bool(rows) and rows[0][0] is not None and rows[0][1] == fingerprint
+        return bool(rows)
 
     def history(self, limit: int = 500) -> list[Ban]:
         rows = self.store.query(
@@ -413,19 +446,21 @@ class BanExecutor:
         return ban
 
     def lift(self, address: Address, dry: bool | None = None) -> Ban | None:
-        """End the ban on `address` now (the kernel element goes too); None if none in force."""
+        """End the bans on `address` now (their kernel elements go too); returns the newest,
+        None if none was in force."""
         dry = self.dry_run if dry is None else dry
-        ban = self.book.lift(address, dry, self.clock.now())
-        if ban is None:
+        bans = self.book.lift(address, dry, self.clock.now())
+        if not bans:
             return None
         if not dry:
-            try:
-                self.firewall.delete(ban.address, ban.ports)
-            except ActionError as e:
-                if "No such file or directory" not in str(e):  # already gone from the kernel
-                    raise
+            for ports in sorted({b.ports for b in bans}):
+                try:
+                    self.firewall.delete(address, ports)
+                except ActionError as e:
+                    if "No such file or directory" not in str(e):  # already gone from the kernel
+                        raise
         log.info("ban_lifted", address=str(address), dry_run=dry)
-        return ban
+        return bans[0]
 
     def _prune(self, now: float) -> None:
         if now >= self._next_prune:

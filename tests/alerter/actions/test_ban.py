@@ -172,6 +172,28 @@ def test_a_ban_lifted_by_hand_stays_lifted_while_its_alert_fires(harness: Harnes
     assert runner.wait_idle(10) and "203.0.113.7" in fw.banned()
 
 
+@pytest.mark.parametrize("ports", [(), (22,)], ids=["same-ports", "other-ports"])
+def test_lifting_an_address_banned_by_its_alert_and_by_hand_lifts_both_for_good(
+    harness: Harness, ports: tuple[int, ...]
+) -> None:
+    runner, bans, fw = build(harness)
+    a = alert(["ban"], ip="203.0.113.7")
+    runner.handle([fire(a, T0)], T0)
+    assert runner.wait_idle(10)
+    harness.clock.advance(30)
+    bans.ban(parse_address("203.0.113.7"), 3600, ports, "by hand")  # over the alert's ban
+    assert bans.lift(parse_address("203.0.113.7")) is not None
+    assert fw.banned() == {}
+    assert bans.book.in_force(harness.clock.now()) == []
+    runner.stop()  # a restart: what the store holds in force is put back
+    runner, bans, fw = build(harness, fw=fw)
+    assert fw.banned() == {} and bans.book.in_force(harness.clock.now()) == []
+    for _ in range(3):  # the alert still fires: the lifted address stays lifted
+        harness.clock.advance(60)
+        runner.tick([a], harness.clock.now())
+    assert runner.wait_idle(10) and fw.banned() == {}
+
+
 @pytest.mark.parametrize(
     ("ip", "why"),
     [
@@ -478,3 +500,20 @@ def test_missing_nft_program_is_a_clear_error(tmp_path: Path) -> None:
     fw = Nftables(nft=str(tmp_path / "no-such-nft"))
     with pytest.raises(ActionError, match=r"not installed .*install the nftables package"):
         fw.add(ipaddress.ip_address("192.0.2.7"), (), 60)
+
+
+def test_a_restart_puts_back_the_newest_ban_of_an_address_not_an_older_longer_one(
+    harness: Harness,
+) -> None:
+    runner, bans, fw = build(harness)
+    runner.handle([fire(alert(["ban"], ip="203.0.113.7"), T0)], T0)  # 10m
+    assert runner.wait_idle(10)
+    harness.clock.advance(30)
+    bans.ban(parse_address("203.0.113.7"), 60, (), "a minute from now, by hand")
+    assert fw.banned() == {"203.0.113.7": 60.0}  # the kernel's element has the new timeout
+    runner.stop()
+    harness.clock.advance(120)  # the ban by hand ended; the alert's would have 450 s left
+    rebooted = FakeFirewall(harness.clock)
+    _, bans, _ = build(harness, fw=rebooted)
+    assert rebooted.banned() == {}
+    assert bans.book.in_force(harness.clock.now()) == []
