@@ -22,7 +22,7 @@ from alerter.actions.banaddr import Address, Allowlist, family, parse_address
 from alerter.actions.banconfig import DEFAULT_WITHIN, BanSpec
 from alerter.actions.config import ActionConfig
 from alerter.actions.executors import ActionPlan
-from alerter.actions.nft import Firewall
+from alerter.actions.nft import Element, Firewall
 from alerter.config.values import format_duration
 from alerter.errors import ActionError
 from alerter.protocols import Clock
@@ -250,6 +250,15 @@ class BanBook:
         )
         return [replace(b, lifted=now) for b in bans]
 
+    def lifted_last(self, address: Address, ports: tuple[int, ...]) -> bool:
+        """The latest ban (not a dry run's) of the address on these ports was lifted."""
+        rows = self.store.query(
+            "SELECT lifted FROM bans WHERE address = ? AND ports = ? AND dry_run = 0"
+            " ORDER BY time DESC, id DESC LIMIT 1",
+            (str(address), ",".join(map(str, ports))),
+        )
+        return bool(rows) and rows[0][0] is not None
+
     def lifted_by_hand(self, address: Address, dry: bool, fingerprint: str) -> bool:
         """The address's latest ban was lifted before its end (by hand, `alerter bans del` or
         the page), and a ban of this alert with it (its own, or one a ban by hand replaced):
@@ -344,11 +353,39 @@ class BanExecutor:
             now = self.clock.now()
             if real:
                 self.firewall.restore([(b.address, b.ports, b.until - now) for b in real])
+            found = self.firewall.elements()
         except ActionError as e:
             log.error("bans_not_restored", error=str(e), bans=len(real))
             return
         if real:
             log.info("bans_restored", bans=len(real))
+        self._agree(found, {(b.address, b.ports) for b in real}, now)
+
+    def _agree(
+        self, found: Sequence[Element], known: set[tuple[Address, tuple[int, ...]]], now: float
+    ) -> None:
+        """Make the store and the kernel agree on what a crash left half done: an element whose
+        latest ban the store says was lifted is deleted (the crash came between the lift's two
+        writes); any other element no ban in force explains (a ban by hand cut between its two
+        writes, a ban the store refused, a state_dir reset) is recorded as a ban by hand with
+        the time the kernel gives it, so it is listed and can be lifted."""
+        for e in found:
+            if (e.address, e.ports) in known or e.expires <= 0:
+                continue
+            what = {"address": str(e.address), "ports": list(e.ports)}
+            if self.book.lifted_last(e.address, e.ports):
+                try:
+                    self.firewall.delete(e.address, e.ports)
+                except ActionError as err:
+                    log.error("ban_lift_not_finished", **what, error=str(err))
+                    continue
+                log.warning("ban_lift_finished", **what)
+            else:
+                detail = "found in nftables at start, not in the state store"
+                self.book.add(
+                    Ban(0, e.address, e.ports, now, now + e.expires, MANUAL, detail=detail)
+                )
+                log.warning("ban_found_in_nftables", **what, seconds=e.expires)
 
     # --- deciding (main loop) ----------------------------------------------------------------
 

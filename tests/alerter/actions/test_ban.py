@@ -517,3 +517,32 @@ def test_a_restart_puts_back_the_newest_ban_of_an_address_not_an_older_longer_on
     _, bans, _ = build(harness, fw=rebooted)
     assert rebooted.banned() == {}
     assert bans.book.in_force(harness.clock.now()) == []
+
+
+def test_a_start_finishes_a_lift_that_a_crash_cut_short(harness: Harness) -> None:
+    runner, bans, fw = build(harness)
+    runner.handle([fire(alert(["ban"], ip="203.0.113.7"), T0)], T0)
+    assert runner.wait_idle(10)
+    # a lift writes the store, then deletes the kernel element: a crash between the two
+    bans.book.lift(parse_address("203.0.113.7"), False, T0 + 30)
+    runner.stop()
+    harness.clock.advance(60)
+    assert fw.banned() == {"203.0.113.7": 540.0}
+    _, bans, _ = build(harness, fw=fw)
+    assert fw.banned() == {}  # lifted, as the store says
+    assert bans.book.in_force(harness.clock.now()) == []
+
+
+def test_a_start_records_a_ban_the_kernel_holds_and_the_store_does_not(harness: Harness) -> None:
+    _, _, fw = build(harness)
+    # an element no ban in the store explains (a crash between a ban's two writes, a store
+    # that refused the write, a state_dir reset): listed, liftable, kept to its end
+    fw.add(parse_address("2001:db8::7"), (22,), 300)
+    harness.clock.advance(60)
+    _, bans, _ = build(harness, fw=fw)
+    (ban,) = bans.book.in_force(harness.clock.now())
+    assert (str(ban.address), ban.ports, ban.until) == ("2001:db8::7", (22,), T0 + 300)
+    assert ban.action == "manual" and "not in the state store" in ban.detail
+    assert fw.banned() == {"2001:db8::7": 240.0}  # neither lifted nor extended
+    assert bans.lift(parse_address("2001:db8::7")) is not None
+    assert fw.banned() == {}
