@@ -349,7 +349,9 @@ class BanExecutor:
         if self.dry_run or not (self.specs or real):
             return  # no ban configured and none in force: leave nftables alone
         try:
-            self.firewall.setup([s.ports for s in self.specs.values()])
+            # the port lists of the bans in force too: the chain is rewritten with their drop
+            # rules from the first nft run (a reload may have dropped or changed `ports`)
+            self.firewall.setup([*(s.ports for s in self.specs.values()), *(b.ports for b in real)])
             now = self.clock.now()
             if real:
                 self.firewall.restore([(b.address, b.ports, b.until - now) for b in real])

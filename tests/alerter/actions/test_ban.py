@@ -11,6 +11,7 @@ import pytest
 
 from alerter.actions.banaddr import Allowlist, parse_address
 from alerter.actions.bans import BanExecutor
+from alerter.actions.nft import Nftables
 from alerter.actions.runner import ActionRunner
 from alerter.config.yamlsource import SourceError
 from alerter.testing import FakeFirewall
@@ -546,3 +547,25 @@ def test_a_start_records_a_ban_the_kernel_holds_and_the_store_does_not(harness: 
     assert fw.banned() == {"2001:db8::7": 240.0}  # neither lifted nor extended
     assert bans.lift(parse_address("2001:db8::7")) is not None
     assert fw.banned() == {}
+
+
+def test_a_start_never_rewrites_the_chain_without_the_drop_rule_of_a_ban_in_force(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # a start or reload whose config bans other ports than a ban in force: each nft run that
+    # rewrites the chain keeps that ban's drop rule (or its packets would pass meanwhile)
+    scripts = tmp_path / "scripts"
+    nft = tmp_path / "nft"
+    listing = json.dumps({"nftables": []})
+    nft.write_text(
+        f"#!/bin/sh\n[ \"$1\" = -j ] && {{ echo '{listing}'; exit 0; }}\n"
+        f"cat >> {scripts}\necho ---- >> {scripts}\n"
+    )
+    nft.chmod(0o755)
+    runner, bans, _ = build(harness)  # bans all traffic
+    bans.ban(parse_address("203.0.113.7"), 3600, (22,), "by hand, port 22")
+    runner.stop()
+    assert harness.store is not None
+    BanExecutor(parse_actions(BAN), harness.store, Nftables(str(nft)), harness.clock).start()
+    rewrites = [s for s in scripts.read_text().split("----\n") if "flush chain" in s]
+    assert rewrites and all("ip saddr @v4_p22 " in s for s in rewrites)
