@@ -1,23 +1,22 @@
 """The daemon: wires collectors, bus, engine, actions and dispatcher, and runs the main loop.
 
-The main loop owns the engine (rules/ is single-threaded by design): it takes batches off the
-bus, feeds them to the engine, hands transitions to actions and the dispatcher, acknowledges
-batches (which stages the collectors' positions), ticks timers, commits a checkpoint (engine
-state, groups, outbox rows and those positions in one transaction: alerter/runtime/checkpoint.py) and
-pings the watchdog.
+The main loop owns the engine (rules/ is single-threaded by design). Each turn the pipeline
+(alerter/runtime/pipeline.py) takes batches off the bus, feeds them to the engine, hands
+transitions to actions and the dispatcher and acknowledges batches (which stages the
+collectors' positions); on their own intervals the loop ticks timers, commits a checkpoint
+(engine state, groups, outbox rows and those positions in one transaction:
+alerter/runtime/checkpoint.py) and pings the watchdog.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
-from functools import partial
-from typing import Any, TypeVar, assert_never
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
@@ -28,14 +27,14 @@ from alerter.api.endpoints import core_routes
 from alerter.api.server import APIServer, ListenError
 from alerter.config.load import Config, load_config
 from alerter.errors import ConfigError
-from alerter.protocols import Durable
-from alerter.rules.alert import Alert, Transition
+from alerter.rules.alert import Alert
 from alerter.rules.logmetrics import LogMetrics
 from alerter.runtime import collectorjobs, logseries, signals, tuning
-from alerter.runtime.bus import Bus, BusSink, Gate
+from alerter.runtime.bus import BusSink, Gate
 from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.latelines import LateLines
 from alerter.runtime.metrics import Metrics
+from alerter.runtime.pipeline import Pipeline
 from alerter.runtime.running import (
     EngineMetrics,
     Running,
@@ -51,12 +50,10 @@ from alerter.store.snapshots import read_snapshot
 from alerter.web.routes import routes as web_routes
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 TICK_SECONDS = 1.0
 DISPATCH_TICK_SECONDS = 0.1
 COMMIT_WAIT_SECONDS = 0.01  # the bus wait while a commit is pending
-DRAIN_BUDGET_SECONDS = 0.5  # one turn of the main loop processes batches for at most this long
 # A stop takes batches off the bus for this long at most, leaving the rest unacknowledged: with
 # the outbox's STOP_BUDGET (5 s), well inside systemd's TimeoutStopSec (15 s in the unit)
 STOP_DRAIN_SECONDS = 7.0
@@ -88,19 +85,15 @@ class Daemon:
         # the actions' worker threads, one queue per target: each runner gets them, so a
         # reload's runner runs on a target after the old one's runs there, never alongside
         self.action_workers = KeyedWorkers()
-        self.bus = Bus()
         self.stop_drain_seconds = STOP_DRAIN_SECONDS
         self.late_lines = LateLines()  # kept across reloads: one warning per 10 min holds
-        self.heap = tuning.HeapTrim()  # free C heap handed back as log text is processed
+        self.pipeline = Pipeline(self.clock, self.metrics, self.checkpoint, tuning.HeapTrim())
         self.started_at = time.time()
         self.ready = threading.Event()
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._engine_lock = threading.RLock()
-        self._emitted: collections.deque[Transition] = collections.deque()
         self.dry_run_override = dry_run  # `alerter run --dry-run`: wins over every config loaded
         self._config = self._apply_overrides(config)
-        self.run_state: Running | None = None
         self.scan_worker: Any = None  # the engines' helper process (alerter/runtime/scanworker.py)
         self.server = APIServer(
             config.server.host, config.server.port, self.metrics.registry, config.server.token
@@ -111,6 +104,11 @@ class Daemon:
         self._reload_cond = threading.Condition()
         self._reload_generation = 0
         self._last_reload_ok = True
+
+    @property
+    def run_state(self) -> Running | None:
+        """What the config loaded runs (None until `run` starts it); a reload replaces it."""
+        return self.pipeline.running
 
     def _log_metrics(self) -> LogMetrics | None:
         rs = self.run_state
@@ -150,11 +148,11 @@ class Daemon:
         self.scheduler.start()
         self.scan_worker = self.parts.scan_worker(self._config)
         tuning.tune_process()  # once, before the collectors start
-        self.run_state = self._start(self._config, previous=None)
-        self._resolve_orphans(self.run_state)
+        self.pipeline.running = rs = self._start(self._config, previous=None)
+        self._resolve_orphans(rs)
         tuning.settle()
         self.server.add_routes(core_routes(self))
-        self.server.add_routes(self._part_routes(self.run_state))
+        self.server.add_routes(self._part_routes(rs))
         self.server.add_routes(web_routes(self))  # GET /: the web page
         self.server.start()
         self.ready.set()
@@ -192,7 +190,7 @@ class Daemon:
             self.metrics,
             self.clock,
             gates,
-            self._emit,
+            self.pipeline.emit,
             self.unfinished_runs,
             self.action_workers,
         )
@@ -213,10 +211,10 @@ class Daemon:
         orphans = dropped_by_reload(told, rs.engine.alerts(), self.clock.now())
         if orphans:
             log.info("alerts_resolved_at_start", count=len(orphans))
-            self._handle(orphans, self.clock.now())
+            self.pipeline.handle(orphans, self.clock.now())
 
     def _start_collector(self, running: Running, cc: Any) -> None:
-        sink = BusSink(self.bus, cc.name, running.gates[cc.name], self.metrics)
+        sink = BusSink(self.pipeline.bus, cc.name, running.gates[cc.name], self.metrics)
         try:
             c = self.parts.collector(cc, self.positions, self.metrics, self.clock)
         except Exception:
@@ -227,8 +225,9 @@ class Daemon:
         collectorjobs.start(c, sink, self.scheduler, self.clock)
 
     def _stop_collectors(self, running: Running, until: float = math.inf) -> None:
-        take = functools.partial(self._drain, max_batches=1, timeout=0.05)
-        collectorjobs.stop_taking(running.collectors, self.scheduler, take, until, self.bus.close)
+        take = functools.partial(self.pipeline.drain, max_batches=1, timeout=0.05)
+        close = self.pipeline.bus.close
+        collectorjobs.stop_taking(running.collectors, self.scheduler, take, until, close)
 
     def _part_routes(self, running: Running) -> list[Any]:
         try:
@@ -245,7 +244,7 @@ class Daemon:
         wait = DISPATCH_TICK_SECONDS
         longest, last = 0.0, time.monotonic()
         while not self._stop.is_set():
-            self._drain(max_batches=256, timeout=wait)
+            self.pipeline.drain(max_batches=256, timeout=wait)
             mono = time.monotonic()
             if mono - last > longest:  # the watchdog's view: how long the loop was away
                 longest = mono - last
@@ -255,23 +254,13 @@ class Daemon:
             assert rs is not None
             if mono >= next_tick:
                 next_tick = mono + TICK_SECONDS
-                now = self.clock.now()
-                with self._engine_lock:
-                    transitions = self._guard("engine", rs.engine.tick, now, time.perf_counter)
-                    alerts = rs.engine.alerts()
-                self._handle(transitions or [], now)
-                firing = [a for a in alerts if a.state == "firing"]
-                self._guard("dispatcher", rs.dispatcher.refresh, firing)
-                self._guard("actions", rs.actions.tick, firing, now)
-                self.metrics.set_alerts(alerts)
-                self._guard("status", self._send_status, alerts)
-            self._handle_emitted()
+                alerts = self.pipeline.tick(rs, self.clock.now())
+                self.pipeline.guard("status", self._send_status, alerts)
+            self.pipeline.handle_emitted()
             if mono >= next_dispatch:
                 next_dispatch = mono + DISPATCH_TICK_SECONDS
-                self._guard("dispatcher", rs.dispatcher.tick, self.clock.now())
-            parts = self._durables(rs)
-            if self.checkpoint.due(time.monotonic(), parts):
-                self._guard("checkpoint", self._commit, rs)
+                self.pipeline.guard("dispatcher", rs.dispatcher.tick, self.clock.now())
+            self.pipeline.commit_if_due(rs)
             wait = COMMIT_WAIT_SECONDS if self.checkpoint.pending() else DISPATCH_TICK_SECONDS
             if wd is not None and mono >= next_watchdog:
                 next_watchdog = mono + wd
@@ -284,82 +273,6 @@ class Daemon:
                     self._reload_generation += 1
                     self._reload_cond.notify_all()
 
-    def _drain(self, max_batches: int, timeout: float) -> int:
-        """Process batches off the bus: up to `max_batches`, and for at most DRAIN_BUDGET_SECONDS
-        (the watchdog, timers, dispatch and the checkpoint wait meanwhile; the bus's
-        back-pressure holds the collectors)."""
-        item = self.bus.get(timeout)
-        n = 0
-        until = time.monotonic() + DRAIN_BUDGET_SECONDS
-        rs = self.run_state
-        assert rs is not None
-        while item is not None:
-            now = self.clock.now()
-            self.checkpoint.note_work(time.monotonic())
-            transitions = None
-            match item.kind:  # the sink's door it came through (bus.BusItem)
-                case "lines":
-                    batch = item.batch
-                    if len(batch):  # (empty: a batch the throttle dropped whole, for its ack)
-                        with self._engine_lock:
-                            transitions = self._guard("engine", rs.engine.process, batch, now)
-                    if batch.parse_errors:
-                        # a line is parsed when the engine looks at it: counted once it is done
-                        self.metrics.dropped(item.collector, "parse_error", batch.parse_errors)
-                    self.metrics.events.labels(item.collector).inc(len(batch))
-                    self.metrics.collector_lag.labels(item.collector).set(max(0.0, now - batch.now))
-                    if item.ack is not None:
-                        try:
-                            item.ack()
-                        except Exception:
-                            log.exception("ack_failed", collector=item.collector)
-                case "samples":
-                    with self._engine_lock:
-                        self._guard("engine", rs.engine.process_samples, item.samples, now)
-                    self.metrics.events.labels(item.collector).inc(len(item.samples))
-                case _:
-                    assert_never(item)
-            if transitions:
-                self._handle(transitions, now)
-            self.heap.reached(self.bus.taken)
-            n += 1
-            if n >= max_batches or time.monotonic() >= until:
-                break
-            item = self.bus.get_nowait()
-        self.metrics.bus_length.set(self.bus.qsize())
-        return n
-
-    def _handle(self, transitions: Sequence[Transition], now: float) -> None:
-        if not transitions:
-            return
-        rs = self.run_state
-        assert rs is not None
-        for t in transitions:
-            log.info(
-                "alert_transition",
-                alertname=t.alert.alertname,
-                state=t.state,
-                previous=t.previous,
-                fingerprint=t.alert.fingerprint,
-                value=t.alert.value,
-            )
-        self._guard("actions", rs.actions.handle, transitions, now)
-        self._guard("dispatcher", rs.dispatcher.handle, transitions, now)
-
-    def _emit(self, transitions: Sequence[Transition]) -> None:
-        """Synthetic transitions from actions (any thread); handled by the main loop."""
-        self._emitted.extend(transitions)
-
-    def _handle_emitted(self) -> None:
-        if not self._emitted:
-            return
-        batch = []
-        while self._emitted:
-            batch.append(self._emitted.popleft())
-        rs = self.run_state
-        assert rs is not None
-        self._guard("dispatcher", rs.dispatcher.handle, batch, self.clock.now())
-
     def _send_status(self, alerts: list[Alert]) -> None:
         """STATUS= follows the alerts (the tick's list): sent again whenever the one-line
         summary changes."""
@@ -367,26 +280,6 @@ class Daemon:
         if line != self._status_sent:
             self._status_sent = line
             self.sd.status(line)
-
-    def _guard(self, part: str, call: Callable[..., T], *args: Any) -> T | None:
-        """The main loop's edge: a part that fails (a bug, a store error it did not expect) is
-        logged and counted, and the loop goes on with the other parts and the watchdog."""
-        try:
-            return call(*args)
-        except Exception:
-            log.exception("part_failed", part=part)
-            self.metrics.internal_errors.labels(part).inc()
-            return None
-
-    def _durables(self, rs: Running) -> list[Durable]:
-        return [rs.dispatcher, *rs.actions.durable()]
-
-    def _commit(self, rs: Running) -> bool:
-        """One checkpoint: engine state, dispatcher and action changes, staged positions."""
-        with self._engine_lock:
-            return self.checkpoint.commit(
-                partial(rs.engine.snapshot, lazy=True), self._durables(rs), self.clock.now()
-            )
 
     # --- reload and shutdown ------------------------------------------------------------
 
@@ -411,34 +304,33 @@ class Daemon:
         except ListenError as e:
             return self._reload_failed(str(e), [str(e)])
         self._stop_collectors(old)
-        while self._drain(max_batches=1024, timeout=0) > 0:  # acks for everything already read
+        # acks for everything already read
+        while self.pipeline.drain(max_batches=1024, timeout=0) > 0:
             pass
-        self._handle_emitted()
-        self._commit(old)
+        self.pipeline.handle_emitted()
+        self.pipeline.commit(old)
         old.dispatcher.stop(wait=False)  # a send in flight ends on its own thread
         old.actions.stop()  # its runs, queued or going on, go on on self.action_workers
         if new.global_.scan_worker != old.config.global_.scan_worker:
             self._close_scan_worker()
             self.scan_worker = self.parts.scan_worker(new)
-        with self._engine_lock:
+        with self.pipeline.engine_lock:
             before = old.engine.alerts()
-            self.run_state = self._start(new, previous=old)
+            self.pipeline.running = rs = self._start(new, previous=old)
             self.late_lines.forget()  # (a parser may have been fixed)
-            dropped = dropped_by_reload(before, self.run_state.engine.alerts(), self.clock.now())
+            dropped = dropped_by_reload(before, rs.engine.alerts(), self.clock.now())
         if dropped:
             # Rules removed or changed: their firing alerts end now, as Prometheus resolves the
             # alerts of a deleted rule, so receivers and actions are not left hanging.
             log.info("alerts_resolved_by_reload", count=len(dropped))
-            self._handle(dropped, self.clock.now())
-        self.server.set_routes(
-            core_routes(self) + self._part_routes(self.run_state) + web_routes(self)
-        )
+            self.pipeline.handle(dropped, self.clock.now())
+        self.server.set_routes(core_routes(self) + self._part_routes(rs) + web_routes(self))
         self._config = new
         self.last_reload_error = None
         self.last_reload_notes = old.config.restart_needed(new)
         for note in self.last_reload_notes:
             log.warning("config_reload_partial", note=note)
-        self._commit(self.run_state)
+        self.pipeline.commit(rs)
         tuning.settle()
         self.metrics.config_last_reload_successful.set(1)
         self.metrics.config_last_reload_success_timestamp.set(time.time())
@@ -463,13 +355,14 @@ class Daemon:
         if rs is not None:
             until = time.monotonic() + self.stop_drain_seconds
             self._stop_collectors(rs, until)
-            self.bus.close()
-            while time.monotonic() < until and self._drain(max_batches=1024, timeout=0) > 0:
+            self.pipeline.bus.close()
+            while time.monotonic() < until and self.pipeline.drain(1024, timeout=0) > 0:
                 pass
-            if left := self.bus.qsize():  # unacknowledged: files and the journal read again
+            # unacknowledged: files and the journal read again
+            if left := self.pipeline.bus.qsize():
                 log.warning("stop_drain_cut", batches=left, seconds=self.stop_drain_seconds)
-            self._handle_emitted()
-            if not self._commit(rs):
+            self.pipeline.handle_emitted()
+            if not self.pipeline.commit(rs):
                 log.error(
                     "state_not_saved_at_stop",
                     hint="the next start reads the lines since the last checkpoint again",
@@ -496,7 +389,7 @@ class Daemon:
         rs = self.run_state
         if rs is None:
             return []
-        with self._engine_lock:
+        with self.pipeline.engine_lock:
             return rs.engine.alerts()
 
     def rule_groups(self) -> Sequence[Any]:
@@ -507,7 +400,7 @@ class Daemon:
         rs = self.run_state
         if rs is None:
             return []
-        with self._engine_lock:
+        with self.pipeline.engine_lock:
             return rs.engine.rule_health()
 
     def status(self) -> dict[str, Any]:
@@ -520,7 +413,7 @@ class Daemon:
             alerts,
             started_at=self.started_at,
             ready=self.ready.is_set(),
-            bus_length=self.bus.qsize(),
+            bus_length=self.pipeline.bus.qsize(),
             last_reload_error=self.last_reload_error,
             checkpoint=self.checkpoint,
             late_lines=self.late_lines.status(self.clock.now()),

@@ -271,7 +271,7 @@ def test_a_turn_of_the_main_loop_ends_when_its_drain_budget_is_spent(
     checkpoint once a turn has spent DRAIN_BUDGET_SECONDS (0 here: one batch a turn; with the
     dispatch interval 0 too, the dispatcher is due at every turn, so it must get a turn between
     any two batches). Without the budget a 3M-line flood held the loop 23 s in one turn."""
-    monkeypatch.setattr("alerter.runtime.daemon.DRAIN_BUDGET_SECONDS", 0.0)
+    monkeypatch.setattr("alerter.runtime.pipeline.DRAIN_BUDGET_SECONDS", 0.0)
     monkeypatch.setattr("alerter.runtime.daemon.DISPATCH_TICK_SECONDS", 0.0)
     order: list[str] = []  # what the main loop did, in order: "batch", "dispatch"
 

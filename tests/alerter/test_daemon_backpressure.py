@@ -62,7 +62,7 @@ def test_stop_under_back_pressure_takes_the_collectors_last_batches(tmp_path: Pa
     keeps taking batches while it stops them (before, the stop waited out the join, 10 s, with
     the collector still blocked), and every batch handed in is processed and acknowledged."""
     h = FloodHarness(tmp_path)
-    h.daemon.bus = Bus(maxsize=2)  # full at once
+    h.daemon.pipeline.bus = Bus(maxsize=2)  # full at once
     h.thread.start()
     assert h.daemon.ready.wait(10)
     c = h.collectors["app"]
@@ -97,13 +97,13 @@ def test_a_stop_takes_batches_for_its_budget_and_acknowledges_only_those(
     what it left, and acknowledges only the batches processed (a file is read from the first
     of the others again at the next start)."""
     h = SlowHarness(tmp_path)
-    h.daemon.bus = Bus(maxsize=5000)
+    h.daemon.pipeline.bus = Bus(maxsize=5000)
     h.daemon.stop_drain_seconds = 0.3
     h.thread.start()
     assert h.daemon.ready.wait(10)
     c = h.collectors["app"]
     assert isinstance(c, FloodingCollector)
-    wait_for(lambda: h.daemon.bus.qsize() > 1000, timeout=30)  # 5 s of work queued
+    wait_for(lambda: h.daemon.pipeline.bus.qsize() > 1000, timeout=30)  # 5 s of work queued
     with structlog.testing.capture_logs() as logs:
         h.daemon.request_stop()
         h.thread.join(30)

@@ -1,0 +1,162 @@
+"""The main loop's work on the data flow: batches off the bus into the engine, the transitions
+that come out to the actions and the dispatcher, and the checkpoint of what they changed.
+
+All of it runs on the main loop's thread (rules/ is single-threaded by design), but `emit`,
+which the actions call from theirs. It works on `running`, the Running of the config loaded,
+which a reload replaces; the engine is used under `engine_lock`, which the daemon's views (the
+API's threads) and a reload's swap take too.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar, assert_never
+
+import structlog
+
+from alerter.protocols import Clock, Durable
+from alerter.rules.alert import Alert, Transition
+from alerter.runtime.bus import Bus
+from alerter.runtime.checkpoint import Checkpointer
+from alerter.runtime.metrics import Metrics
+from alerter.runtime.running import Running
+from alerter.runtime.tuning import HeapTrim
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+DRAIN_BUDGET_SECONDS = 0.5  # one turn of the main loop processes batches for at most this long
+
+
+class Pipeline:
+    """Collectors' batches through the engine to the actions and the dispatcher, on the main
+    loop's thread; a part that fails is logged and counted there (`guard`), never fatal."""
+
+    def __init__(
+        self, clock: Clock, metrics: Metrics, checkpoint: Checkpointer, heap: HeapTrim
+    ) -> None:
+        self.bus = Bus()
+        self.clock = clock
+        self.metrics = metrics
+        self.checkpoint = checkpoint
+        self.heap = heap  # free C heap handed back as log text is processed
+        self.running: Running | None = None
+        self.engine_lock = threading.RLock()
+        self._emitted: collections.deque[Transition] = collections.deque()
+
+    def drain(self, max_batches: int, timeout: float) -> int:
+        """Process batches off the bus: up to `max_batches`, and for at most DRAIN_BUDGET_SECONDS
+        (the watchdog, timers, dispatch and the checkpoint wait meanwhile; the bus's
+        back-pressure holds the collectors)."""
+        item = self.bus.get(timeout)
+        n = 0
+        until = time.monotonic() + DRAIN_BUDGET_SECONDS
+        rs = self.running
+        assert rs is not None
+        while item is not None:
+            now = self.clock.now()
+            self.checkpoint.note_work(time.monotonic())
+            transitions = None
+            match item.kind:  # the sink's door it came through (bus.BusItem)
+                case "lines":
+                    batch = item.batch
+                    if len(batch):  # (empty: a batch the throttle dropped whole, for its ack)
+                        with self.engine_lock:
+                            transitions = self.guard("engine", rs.engine.process, batch, now)
+                    if batch.parse_errors:
+                        # a line is parsed when the engine looks at it: counted once it is done
+                        self.metrics.dropped(item.collector, "parse_error", batch.parse_errors)
+                    self.metrics.events.labels(item.collector).inc(len(batch))
+                    self.metrics.collector_lag.labels(item.collector).set(max(0.0, now - batch.now))
+                    if item.ack is not None:
+                        try:
+                            item.ack()
+                        except Exception:
+                            log.exception("ack_failed", collector=item.collector)
+                case "samples":
+                    with self.engine_lock:
+                        self.guard("engine", rs.engine.process_samples, item.samples, now)
+                    self.metrics.events.labels(item.collector).inc(len(item.samples))
+                case _:
+                    assert_never(item)
+            if transitions:
+                self.handle(transitions, now)
+            self.heap.reached(self.bus.taken)
+            n += 1
+            if n >= max_batches or time.monotonic() >= until:
+                break
+            item = self.bus.get_nowait()
+        self.metrics.bus_length.set(self.bus.qsize())
+        return n
+
+    def tick(self, rs: Running, now: float) -> list[Alert]:
+        """The engine's timers (`for` durations, windows sliding, resolves), then the firing
+        alerts to the dispatcher and the actions; returns the engine's alerts."""
+        with self.engine_lock:
+            transitions = self.guard("engine", rs.engine.tick, now, time.perf_counter)
+            alerts = rs.engine.alerts()
+        self.handle(transitions or [], now)
+        firing = [a for a in alerts if a.state == "firing"]
+        self.guard("dispatcher", rs.dispatcher.refresh, firing)
+        self.guard("actions", rs.actions.tick, firing, now)
+        self.metrics.set_alerts(alerts)
+        return alerts
+
+    def handle(self, transitions: Sequence[Transition], now: float) -> None:
+        if not transitions:
+            return
+        rs = self.running
+        assert rs is not None
+        for t in transitions:
+            log.info(
+                "alert_transition",
+                alertname=t.alert.alertname,
+                state=t.state,
+                previous=t.previous,
+                fingerprint=t.alert.fingerprint,
+                value=t.alert.value,
+            )
+        self.guard("actions", rs.actions.handle, transitions, now)
+        self.guard("dispatcher", rs.dispatcher.handle, transitions, now)
+
+    def emit(self, transitions: Sequence[Transition]) -> None:
+        """Synthetic transitions from actions (any thread); handled by the main loop."""
+        self._emitted.extend(transitions)
+
+    def handle_emitted(self) -> None:
+        if not self._emitted:
+            return
+        batch = []
+        while self._emitted:
+            batch.append(self._emitted.popleft())
+        rs = self.running
+        assert rs is not None
+        self.guard("dispatcher", rs.dispatcher.handle, batch, self.clock.now())
+
+    def commit_if_due(self, rs: Running) -> None:
+        if self.checkpoint.due(time.monotonic(), self._durables(rs)):
+            self.guard("checkpoint", self.commit, rs)
+
+    def commit(self, rs: Running) -> bool:
+        """One checkpoint: engine state, dispatcher and action changes, staged positions."""
+        with self.engine_lock:
+            return self.checkpoint.commit(
+                partial(rs.engine.snapshot, lazy=True), self._durables(rs), self.clock.now()
+            )
+
+    def _durables(self, rs: Running) -> list[Durable]:
+        return [rs.dispatcher, *rs.actions.durable()]
+
+    def guard(self, part: str, call: Callable[..., T], *args: Any) -> T | None:
+        """The main loop's edge: a part that fails (a bug, a store error it did not expect) is
+        logged and counted, and the loop goes on with the other parts and the watchdog."""
+        try:
+            return call(*args)
+        except Exception:
+            log.exception("part_failed", part=part)
+            self.metrics.internal_errors.labels(part).inc()
+            return None
