@@ -35,13 +35,8 @@ from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.latelines import LateLines
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.pipeline import Pipeline
-from alerter.runtime.running import (
-    EngineMetrics,
-    Running,
-    dropped_by_reload,
-    status_document,
-    status_line,
-)
+from alerter.runtime.reload import Reloads, dropped_by_reload
+from alerter.runtime.running import EngineMetrics, Running, status_document, status_line
 from alerter.runtime.scheduler import make_scheduler
 from alerter.runtime.sdnotify import SystemdNotifier
 from alerter.runtime.wiring import Parts
@@ -91,19 +86,14 @@ class Daemon:
         self.started_at = time.time()
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._reload = threading.Event()
+        self.reloads = Reloads()
         self.dry_run_override = dry_run  # `alerter run --dry-run`: wins over every config loaded
         self._config = self._apply_overrides(config)
         self.scan_worker: Any = None  # the engines' helper process (alerter/runtime/scanworker.py)
         self.server = APIServer(
             config.server.host, config.server.port, self.metrics.registry, config.server.token
         )
-        self.last_reload_error: str | None = None
-        self.last_reload_notes: list[str] = []  # what the last good reload did not apply
         self._status_sent = ""  # the last STATUS= line systemd was sent
-        self._reload_cond = threading.Condition()
-        self._reload_generation = 0
-        self._last_reload_ok = True
 
     @property
     def run_state(self) -> Running | None:
@@ -120,15 +110,19 @@ class Daemon:
         self._stop.set()
 
     def request_reload(self) -> None:
-        self._reload.set()
+        self.reloads.request()
 
     def reload_and_wait(self, timeout: float) -> bool:
         """Ask the main loop to reload (as SIGHUP does) and wait for the outcome."""
-        with self._reload_cond:
-            gen = self._reload_generation
-            self._reload.set()
-            done = self._reload_cond.wait_for(lambda: self._reload_generation != gen, timeout)
-            return done and self._last_reload_ok
+        return self.reloads.request_and_wait(timeout)
+
+    @property
+    def last_reload_error(self) -> str | None:
+        return self.reloads.last_error
+
+    @property
+    def last_reload_notes(self) -> list[str]:
+        return self.reloads.last_notes
 
     def load(self) -> Config:
         return self._apply_overrides(load_config(self.config_path))
@@ -265,13 +259,8 @@ class Daemon:
             if wd is not None and mono >= next_watchdog:
                 next_watchdog = mono + wd
                 self.sd.watchdog()
-            if self._reload.is_set():
-                self._reload.clear()
-                ok = self.reload()
-                with self._reload_cond:
-                    self._last_reload_ok = ok
-                    self._reload_generation += 1
-                    self._reload_cond.notify_all()
+            if self.reloads.take():
+                self.reloads.done(self.reload())
 
     def _send_status(self, alerts: list[Alert]) -> None:
         """STATUS= follows the alerts (the tick's list): sent again whenever the one-line
@@ -326,10 +315,7 @@ class Daemon:
             self.pipeline.handle(dropped, self.clock.now())
         self.server.set_routes(core_routes(self) + self._part_routes(rs) + web_routes(self))
         self._config = new
-        self.last_reload_error = None
-        self.last_reload_notes = old.config.restart_needed(new)
-        for note in self.last_reload_notes:
-            log.warning("config_reload_partial", note=note)
+        self.reloads.applied(old.config.restart_needed(new))
         self.pipeline.commit(rs)
         tuning.settle()
         self.metrics.config_last_reload_successful.set(1)
@@ -342,9 +328,7 @@ class Daemon:
 
     def _reload_failed(self, error: str, problems: list[str]) -> bool:
         self.metrics.config_last_reload_successful.set(0)
-        self.last_reload_error = error
-        for p in problems:
-            log.error("config_reload_failed", problem=p)
+        self.reloads.failed(error, problems)
         self.sd.ready(f"reload FAILED ({error}); running previous config")
         return False
 

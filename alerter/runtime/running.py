@@ -1,9 +1,8 @@
 """What one loaded config runs (`Running`), the engine's hooks into self-metrics (`EngineMetrics`), and the
-plain functions the daemon's reload and status use."""
+plain functions the daemon's status uses."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from alerter import __version__
 from alerter.config.load import Config
 from alerter.protocols import Actions, Dispatcher, RuleEngine
-from alerter.rules.alert import Alert, Transition
+from alerter.rules.alert import Alert
 from alerter.runtime.bus import Gate
 from alerter.runtime.latelines import LateLines
 from alerter.runtime.metrics import Metrics
@@ -116,13 +115,3 @@ def status_line(s: dict[str, Any]) -> str:
     if s.get("last_reload_error"):
         line += f", reload FAILED ({s['last_reload_error'].splitlines()[0][:120]})"
     return line
-
-
-def dropped_by_reload(before: list[Alert], after: list[Alert], now: float) -> list[Transition]:
-    """Resolved transitions for firing alerts that the reloaded engine no longer has."""
-    kept = {a.fingerprint for a in after}
-    return [
-        Transition(now, "firing", dataclasses.replace(a, state="resolved", resolved_at=now))
-        for a in before
-        if a.state == "firing" and a.fingerprint not in kept
-    ]
