@@ -36,9 +36,10 @@ from alerter.runtime.latelines import LateLines
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.pipeline import Pipeline
 from alerter.runtime.reload import Reloads, dropped_by_reload
-from alerter.runtime.running import EngineMetrics, Running, status_document, status_line
+from alerter.runtime.running import EngineMetrics, Running
 from alerter.runtime.scheduler import make_scheduler
 from alerter.runtime.sdnotify import SystemdNotifier
+from alerter.runtime.status import SystemdStatus, status_document, status_line
 from alerter.runtime.wiring import Parts
 from alerter.store.db import StateStore
 from alerter.store.snapshots import read_snapshot
@@ -93,7 +94,7 @@ class Daemon:
         self.server = APIServer(
             config.server.host, config.server.port, self.metrics.registry, config.server.token
         )
-        self._status_sent = ""  # the last STATUS= line systemd was sent
+        self.systemd_status = SystemdStatus(self.sd)
 
     @property
     def run_state(self) -> Running | None:
@@ -263,12 +264,8 @@ class Daemon:
                 self.reloads.done(self.reload())
 
     def _send_status(self, alerts: list[Alert]) -> None:
-        """STATUS= follows the alerts (the tick's list): sent again whenever the one-line
-        summary changes."""
-        line = status_line(self._status(alerts))
-        if line != self._status_sent:
-            self._status_sent = line
-            self.sd.status(line)
+        """STATUS= follows the alerts (the tick's list)."""
+        self.systemd_status.update(self._status(alerts))
 
     # --- reload and shutdown ------------------------------------------------------------
 
@@ -370,22 +367,14 @@ class Daemon:
     # --- views for the API and STATUS ---------------------------------------------------
 
     def alerts(self) -> list[Alert]:
-        rs = self.run_state
-        if rs is None:
-            return []
-        with self.pipeline.engine_lock:
-            return rs.engine.alerts()
+        return self.pipeline.alerts()
 
     def rule_groups(self) -> Sequence[Any]:
         rs = self.run_state
         return (rs.config if rs else self._config).rules.groups
 
     def rule_health(self) -> list[dict[str, Any]]:
-        rs = self.run_state
-        if rs is None:
-            return []
-        with self.pipeline.engine_lock:
-            return rs.engine.rule_health()
+        return self.pipeline.rule_health()
 
     def status(self) -> dict[str, Any]:
         return self._status(self.alerts())

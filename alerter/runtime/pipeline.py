@@ -2,9 +2,9 @@
 that come out to the actions and the dispatcher, and the checkpoint of what they changed.
 
 All of it runs on the main loop's thread (rules/ is single-threaded by design), but `emit`,
-which the actions call from theirs. It works on `running`, the Running of the config loaded,
-which a reload replaces; the engine is used under `engine_lock`, which the daemon's views (the
-API's threads) and a reload's swap take too.
+which the actions call from theirs, and `alerts` and `rule_health`, the API's reads. It works on
+`running`, the Running of the config loaded, which a reload replaces; the engine is used under
+`engine_lock`, which those reads and a reload's swap take too.
 """
 
 from __future__ import annotations
@@ -136,6 +136,22 @@ class Pipeline:
         rs = self.running
         assert rs is not None
         self.guard("dispatcher", rs.dispatcher.handle, batch, self.clock.now())
+
+    def alerts(self) -> list[Alert]:
+        """The engine's pending and firing alerts (any thread: the API's too)."""
+        rs = self.running
+        if rs is None:
+            return []
+        with self.engine_lock:
+            return rs.engine.alerts()
+
+    def rule_health(self) -> list[dict[str, Any]]:
+        """The engine's rules and their health (any thread)."""
+        rs = self.running
+        if rs is None:
+            return []
+        with self.engine_lock:
+            return rs.engine.rule_health()
 
     def commit_if_due(self, rs: Running) -> None:
         if self.checkpoint.due(time.monotonic(), self._durables(rs)):
