@@ -37,17 +37,11 @@ import structlog
 
 from alerter.collectors.base import CollectorStats, PositionStore, Sink
 from alerter.collectors.blocks import Blocks
+from alerter.collectors.followed import FollowedFiles
 from alerter.collectors.inotify import ChangeWaiter
 from alerter.collectors.multiline import MultilineConfig as MultilineConfig  # re-exported (config)
 from alerter.collectors.parsers import ParserConfig
 from alerter.collectors.paths import DirChanges, expand
-from alerter.collectors.rotated import (
-    estimate_lines,
-    find_renamed,
-    inode_exists,
-    rotated_since,
-    what_was_lost,
-)
 from alerter.collectors.tail import FileTailer, SavedPosition
 from alerter.rules.events import LogBatch
 
@@ -55,7 +49,6 @@ log = structlog.get_logger(__name__)
 
 START_AT = ("end", "beginning")
 BLOCKS_PER_POLL = 16  # per file and poll, so one busy file cannot starve the others
-TOMBSTONES = 64  # closed files kept known per collector (positions kept)
 COALESCE = 0.005  # after an inotify wake-up, before reading
 
 
@@ -87,12 +80,6 @@ class FileCollector:
         self._blocks = Blocks(
             cfg.name, cfg.parser, cfg.multiline, cfg.max_line_bytes, stats, clock, self._send
         )
-        self._active: dict[str, FileTailer] = {}  # path -> tailer of the file now at that path
-        self._draining: list[FileTailer] = []  # rotated away or deleted: finish, then close
-        self._closed: list[FileTailer] = []  # waiting for their last ack before forgetting
-        # Files read to their end, kept known (positions kept, newest TOMBSTONES) so a rotation
-        # that renames them again does not make them look unread.
-        self._known: dict[str, SavedPosition] = {}
         self._problems: dict[str, str] = {}
         self._dirs_changed = DirChanges()
         self._up: bool | None = None
@@ -102,6 +89,7 @@ class FileCollector:
         # Acks (engine thread) against a truncation switching their file to its copy.
         self._ack_lock = threading.Lock()
         self._log = log.bind(collector=cfg.name)
+        self._files = FollowedFiles(cfg.name, stats, self._log)
         # Directories to watch for files appearing (those named without glob characters).
         self._dirs = sorted(
             {d for d in (os.path.dirname(p) for p in cfg.paths) if d and not glob.has_magic(d)}
@@ -133,10 +121,7 @@ class FileCollector:
         self._close_files()
 
     def _close_files(self) -> None:
-        for t in [*self._active.values(), *self._draining]:
-            t.close()
-        self._active.clear()
-        self._draining.clear()
+        self._files.close_all()
         self._blocks.forget()
 
     def _run(self) -> None:
@@ -154,10 +139,7 @@ class FileCollector:
                 if not waiter.available:
                     self._stop.wait(self.cfg.poll_interval)
                     continue
-                waiter.sync(
-                    {t.key: t.fd for t in [*self._active.values(), *self._draining]},
-                    self._dirs,
-                )
+                waiter.sync({t.key: t.fd for t in self._files.open_files()}, self._dirs)
                 if waiter.wait(self.cfg.poll_interval):
                     self._stop.wait(COALESCE)  # let a burst of writes land in one read
         finally:
@@ -182,8 +164,8 @@ class FileCollector:
             t = self._open(path)
             if t is None:
                 continue
-            if any(a.key == t.key for a in self._active.values()):  # the same file via a link
-                t.close()
+            if any(a.key == t.key for a in self._files.active.values()):
+                t.close()  # the same file, through a link
                 continue
             pos = saved.pop(t.key, None)
             if pos is not None and t.resumes(pos):
@@ -192,117 +174,26 @@ class FileCollector:
                 truncated.append((t, pos))
             elif first_run and self.cfg.start_at == "end":
                 t.seek_end()
-            self._active[path] = t
-        stale = []
-        for pos in saved.values():
-            t = find_renamed(pos)
-            if t is None:
-                if inode_exists(pos):
-                    self._known[pos.key] = pos  # read to its end: a tombstone
-                else:
-                    stale.append(pos.key)
-                    # deleted, or moved out of its directory (olddir, a symlink re-pointed)
-                    self._log.info("saved_file_gone", path=pos.path, offset=pos.offset)
-                continue
-            t.set_offset(pos.offset)
-            t.draining_since = time.monotonic()
-            self._draining.append(t)
-            self._log.info("rotated_file_resumed", path=t.path, offset=pos.offset)
+            self._files.active[path] = t
+        stale = self._files.resume_moved(saved.values())
         for t, pos in truncated:
-            copy = self._follow_copy(t, pos, time.monotonic(), t.head)
+            copy = self._files.follow_copy(t, pos, time.monotonic(), t.head)
             if copy is not None:
                 self._log.info("truncated_file_resumed_in_copy", path=copy.path, offset=pos.offset)
         if not first_run:
-            self._adopt_after_restart(everything)
+            self._files.adopt_after_restart(everything, self._expand())
         if stale:
             self._positions.delete_positions(self.name, stale)
-        current = [*self._active.values(), *self._draining]
+        current = self._files.open_files()
         if current:
             self._positions.save_positions(
                 self.name, {t.key: t.position(t.offset).dumps() for t in current}
             )
 
-    def _adopt_after_restart(self, saved: dict[str, SavedPosition]) -> None:
-        """Files rotated away after the newest position known for their path, never read."""
-        since: dict[str, float] = {}
-        for pos in saved.values():
-            since[pos.path] = max(since.get(pos.path, -1.0), pos.at)
-        for path in self._expand():
-            since.setdefault(path, -1.0)
-        for path, at in since.items():
-            if at >= 0:  # positions from before `at` existed: nothing to go by
-                self._adopt_rotated(path, at, saved)
-
-    def _adopt_rotated(
-        self,
-        path: str,
-        since: float,
-        known: dict[str, SavedPosition] | None = None,
-        following: FileTailer | None = None,
-    ) -> None:
-        """Read from their beginning the siblings of `path` rotated after `since` that no
-        followed or known file is (see collectors/rotated.py). A sibling holding what was
-        read of `following` (the file at `path`) is a copy of it, taken before a truncation:
-        that truncation switches to it at the read offset."""
-        known = {**self._known, **(known or {})}
-        followed = {(t.dev, t.ino) for t in [*self._active.values(), *self._draining]}
-        read = following.position(following.offset) if following and following.offset else None
-        for sibling in rotated_since(path, since):
-            try:
-                t = FileTailer.open(sibling)
-            except OSError:
-                continue
-            pos = known.get(t.key)
-            grew = pos is not None and t.matches(pos) and t.size > pos.offset
-            if (
-                (t.dev, t.ino) in followed
-                or (pos is not None and t.matches(pos) and not grew)
-                or (read is not None and t.holds(read))
-            ):
-                t.close()
-                continue
-            if grew and pos is not None:  # written to after it was closed as quiet
-                t.set_offset(pos.offset)
-            t.draining_since = time.monotonic()
-            self._draining.append(t)
-            followed.add((t.dev, t.ino))
-            self._log.info("rotated_file_adopted", path=sibling, since=round(since, 3))
-
-    def _follow_copy(
-        self, t: FileTailer, was: SavedPosition, now: float, head: bytes, before: bytes = b""
-    ) -> FileTailer | None:
-        """`t` was truncated below `was`: find the copy of its earlier contents and drain it
-        from `was.offset` (None when there is none, or another tailer follows it already);
-        count and log what is known lost. `head`/`before` are samples of the lost contents,
-        for counting lines."""
-        lost = what_was_lost(was)
-        found, unread, compressed = lost.copy, lost.unread, lost.compressed
-        followed = {(f.dev, f.ino) for f in [*self._active.values(), *self._draining]}
-        copy = found
-        if found is not None and (found.dev, found.ino) in followed:
-            found.close()  # read under its own name (a glob matches it): nothing to take over
-            copy = None
-        if unread:
-            lines = estimate_lines(unread, head, before)
-            self._stats.dropped(self.name, "truncated", lines)
-            self._log.warning(
-                "file_truncated_lines_lost",
-                path=was.path,
-                bytes=unread,
-                lines=lines,
-                copy=found.path if found is not None else None,
-                compressed_copy=compressed,
-            )
-        if copy is not None:
-            copy.set_offset(was.offset)
-            copy.draining_since = now
-            self._draining.append(copy)
-        return copy
-
     def _switch_to_copy(self, t: FileTailer, was: SavedPosition, now: float) -> FileTailer | None:
         """`t` (being followed) was truncated: its earlier contents continue in their copy."""
-        copy = self._follow_copy(t, was, now, t.head, t.before)
-        self._adopt_rotated(t.path, t.seen_at)  # copies of contents it never saw
+        copy = self._files.follow_copy(t, was, now, t.head, t.before)
+        self._files.adopt_rotated(t.path, t.seen_at)  # copies of contents it never saw
         self._blocks.moved(t.key, copy.key if copy is not None else None)
         with self._ack_lock:  # acks of batches read before it go to the copy from now on
             acked = t.acked
@@ -354,13 +245,11 @@ class FileCollector:
         now = time.monotonic()
         self._scan(now)
         busy = False
-        for t in [*self._draining, *self._active.values()]:  # older lines first
+        for t in [*self._files.draining, *self._files.active.values()]:  # older lines first
             if self._stop.is_set():
                 return False
             busy |= self._read(t, now)
-        self._blocks.flush_timed_out(
-            {t.key: t for t in [*self._active.values(), *self._draining]}, now
-        )
+        self._blocks.flush_timed_out({t.key: t for t in self._files.open_files()}, now)
         self._close_quiet(now)
         self._forget_acked()
         return busy
@@ -387,45 +276,8 @@ class FileCollector:
                 found[path] = st
             elif path in self.cfg.paths:
                 problems[path] = "not a regular file"
-        changed = self._dirs_changed.changed(self._active)
-        rotated: list[tuple[str, float]] = []
-        for path, t in list(self._active.items()):
-            now_at = found.get(path)
-            if now_at is None or (now_at.st_dev, now_at.st_ino) != (t.dev, t.ino):
-                del self._active[path]
-                t.draining_since = now
-                self._draining.append(t)
-                rotated.append((path, t.seen_at))
-                self._log.info("file_rotated", path=path)
-                continue
-            if os.path.dirname(path) in changed:
-                # Same file, but a file appeared in its directory: a copy of contents written
-                # and truncated (or renamed away) between two looks?
-                rotated.append((path, t.seen_at))
-            t.seen_at = wall
-        following = {(t.dev, t.ino) for t in self._active.values()}
-        for path, st in found.items():
-            if path in self._active or (st.st_dev, st.st_ino) in following:
-                continue  # already followed (under this name, or another: a link)
-            moved = next(
-                (t for t in self._draining if (t.dev, t.ino) == (st.st_dev, st.st_ino)), None
-            )
-            if moved is not None:  # renamed to another name we also follow: same file
-                self._draining.remove(moved)
-                moved.path, moved.draining_since = path, None
-                self._active[path] = moved
-                following.add((moved.dev, moved.ino))
-                continue
-            try:
-                t = FileTailer.open(path)
-            except OSError as e:
-                problems[path] = e.strerror or str(e)
-                continue
-            self._active[path] = t  # appeared while running: read from its beginning
-            following.add((t.dev, t.ino))
-            self._log.info("file_opened", path=path)
-        for path, seen_at in rotated:  # rotated more than once since we last looked?
-            self._adopt_rotated(path, seen_at, following=self._active.get(path))
+        changed = self._dirs_changed.changed(self._files.active)
+        problems.update(self._files.rescan(found, changed, now, wall))
         self._report(problems)
 
     def _open(self, path: str) -> FileTailer | None:
@@ -482,29 +334,11 @@ class FileCollector:
         return True
 
     def _close_quiet(self, now: float) -> None:
-        for t in list(self._draining):
-            since = max(t.draining_since or now, t.last_data)
-            if now - since < self.cfg.rotate_wait:
-                continue
-            self._blocks.close(t)
-            self._draining.remove(t)
-            self._known[t.key] = t.position(t.offset)
-            t.close()
-            self._closed.append(t)
+        for t in self._files.quiet(now, self.cfg.rotate_wait):
+            self._blocks.close(t)  # (its open multiline event handed on)
+            self._files.close(t)
             self._log.info("file_closed", path=t.path)
 
     def _forget_acked(self) -> None:
-        """Closed files whose last batch is acknowledged stay known (their saved position is a
-        tombstone); past TOMBSTONES of them, the oldest positions are deleted."""
-        done = [t for t in self._closed if t.acked >= t.offset]
-        if not done:
-            return
-        self._closed = [t for t in self._closed if t not in done]
-        if len(self._known) <= TOMBSTONES:
-            return
-        live = {t.key for t in [*self._active.values(), *self._draining, *self._closed]}
-        old = [k for k in self._known if k not in live][: len(self._known) - TOMBSTONES]
-        for k in old:
-            del self._known[k]
-        if old:
+        if old := self._files.forget_acked():
             self._positions.delete_positions(self.name, old)
