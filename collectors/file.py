@@ -17,10 +17,10 @@ followed file to EOF in 1 MiB blocks, one batch per block. Rotation:
   truncated meanwhile is resumed in its copy as above.
 
 Positions are saved in a batch's ack, called after the engine processed it, so a crash at any
-moment loses no line (it may repeat the last unacknowledged batches). On a truncation the copy's
-position (at the last acknowledged offset) and the truncated file's (at 0) are saved together at
-once, and acks of batches read before it go to the copy: whichever saves are durable at a crash,
-the restart finds the copy's unread lines (through its saved position, or by content).
+moment loses no line (it may repeat the last unacknowledged batches); a truncation moves them to
+the copy (collectors/filepositions.py). The files followed and how rotation moves them are
+collectors/followed.py's, where a rotated file's unread lines went collectors/rotated.py's, a
+block's lines as events collectors/blocks.py's.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import structlog
 
 from alerter.collectors.base import CollectorStats, PositionStore, Sink
 from alerter.collectors.blocks import Blocks
+from alerter.collectors.filepositions import FilePositions
 from alerter.collectors.followed import FollowedFiles
 from alerter.collectors.inotify import ChangeWaiter
 from alerter.collectors.multiline import MultilineConfig as MultilineConfig  # re-exported (config)
@@ -74,7 +75,6 @@ class FileCollector:
     ) -> None:
         self.name = cfg.name
         self.cfg = cfg
-        self._positions = positions
         self._stats = stats
         self._clock = clock
         self._blocks = Blocks(
@@ -86,10 +86,9 @@ class FileCollector:
         self._sink: Sink | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # Acks (engine thread) against a truncation switching their file to its copy.
-        self._ack_lock = threading.Lock()
         self._log = log.bind(collector=cfg.name)
         self._files = FollowedFiles(cfg.name, stats, self._log)
+        self._positions = FilePositions(cfg.name, positions, self._log)
         # Directories to watch for files appearing (those named without glob characters).
         self._dirs = sorted(
             {d for d in (os.path.dirname(p) for p in cfg.paths) if d and not glob.has_magic(d)}
@@ -147,16 +146,12 @@ class FileCollector:
             if self._thread is None:  # stopped (stop() closes them too, once it has joined)
                 self._close_files()
 
-    # --- positions ---------------------------------------------------------------------------
+    # --- where to read from: at start, after a truncation -----------------------------------
 
     def _restore(self) -> None:
         """Open the matched files at their saved positions (or per `start_at` on a first run)."""
         self._dirs_changed.changed(self._expand())  # before opening: what appears later is new
-        saved: dict[str, SavedPosition] = {}
-        for key, text in self._positions.load_positions(self.name).items():
-            pos = SavedPosition.loads(text)
-            if pos is not None and pos.key == key:
-                saved[key] = pos
+        saved = self._positions.load()
         first_run = not saved
         everything = dict(saved)
         truncated: list[tuple[FileTailer, SavedPosition]] = []
@@ -183,29 +178,17 @@ class FileCollector:
         if not first_run:
             self._files.adopt_after_restart(everything, self._expand())
         if stale:
-            self._positions.delete_positions(self.name, stale)
+            self._positions.delete(stale)
         current = self._files.open_files()
         if current:
-            self._positions.save_positions(
-                self.name, {t.key: t.position(t.offset).dumps() for t in current}
-            )
+            self._positions.save(current)
 
     def _switch_to_copy(self, t: FileTailer, was: SavedPosition, now: float) -> FileTailer | None:
         """`t` (being followed) was truncated: its earlier contents continue in their copy."""
         copy = self._files.follow_copy(t, was, now, t.head, t.before)
         self._files.adopt_rotated(t.path, t.seen_at)  # copies of contents it never saw
         self._blocks.moved(t.key, copy.key if copy is not None else None)
-        with self._ack_lock:  # acks of batches read before it go to the copy from now on
-            acked = t.acked
-            t.restart(copy)
-            saves = {t.key: t.position(0).dumps()}
-            if copy is not None:
-                copy.acked = acked
-                saves[copy.key] = copy.position(acked).dumps()
-            try:
-                self._positions.save_positions(self.name, saves)
-            except Exception:  # the acks that follow save them again
-                self._log.exception("position_save_failed", path=t.path)
+        self._positions.switch_to_copy(t, copy)
         self._log.info(
             "file_truncated",
             path=t.path,
@@ -213,30 +196,6 @@ class FileCollector:
             copy=copy.path if copy is not None else None,
         )
         return copy
-
-    def _ack(self, t: FileTailer, offset: int) -> Callable[[], None]:
-        pos = t.position(offset)
-        generation = t.generations.current
-
-        def ack() -> None:
-            with self._ack_lock:
-                # Read before a truncation: the position is in the copy now, or nowhere.
-                if generation == t.generations.current:
-                    target, save = t, pos
-                else:
-                    successor = t.generations.successors.get(generation)
-                    if successor is None:
-                        return
-                    target = successor
-                    save = replace(pos, path=target.path, dev=target.dev, ino=target.ino)
-                try:
-                    self._positions.save_positions(self.name, {save.key: save.dumps()})
-                except Exception:  # called from the engine thread: never let it fail there
-                    self._log.exception("position_save_failed", path=save.path)
-                    return
-                target.acked = offset
-
-        return ack
 
     # --- one poll ----------------------------------------------------------------------------
 
@@ -328,7 +287,7 @@ class FileCollector:
 
     def _send(self, t: FileTailer, events: LogBatch, ack_offset: int) -> bool:
         assert self._sink is not None
-        if not self._sink.put_lines(events, self._ack(t, ack_offset)):
+        if not self._sink.put_lines(events, self._positions.ack(t, ack_offset)):
             self._stop.set()
             return False
         return True
@@ -341,4 +300,4 @@ class FileCollector:
 
     def _forget_acked(self) -> None:
         if old := self._files.forget_acked():
-            self._positions.delete_positions(self.name, old)
+            self._positions.delete(old)
