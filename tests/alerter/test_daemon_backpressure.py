@@ -1,4 +1,4 @@
-"""A stop under back-pressure (the daemon's wiring with fake parts, as tests/alerter/test_daemon.py):
+"""A stop under back-pressure (the daemon's wiring with fake parts, tests/alerter/daemon_fakes.py):
 a collector waiting on the full bus sees its stop once its batch is in."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alerter.collectors.base import Sink
 from alerter.rules.alert import Transition
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.runtime.bus import Bus
-from tests.alerter.test_daemon import FakeCollector, FakeEngine, Harness
+from tests.alerter.daemon_fakes import FakeCollector, FakeEngine, Harness
 from tests.conftest import wait_for
 
 

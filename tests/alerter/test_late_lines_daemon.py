@@ -1,7 +1,7 @@
 """Live lines consistently stamped in the past (a naive UTC stamp read as local time an hour
 ahead of UTC) are late for every rule: the daemon says so, once per 10 minutes per collector,
 and its status and web page show it (alerter/runtime/latelines.py). The daemon's wiring with the
-real engine, fake collectors and a FixedClock, as tests/alerter/test_daemon.py."""
+real engine, the fake collectors of tests/alerter/daemon_fakes.py and a FixedClock."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from alerter.runtime.sdnotify import SystemdNotifier
 from alerter.runtime.wiring import Parts
 from alerter.testing import FixedClock
 from alerter.web import view
-from tests.alerter.test_daemon import FakeCollector, Recorder
+from tests.alerter.daemon_fakes import FakeCollector, Recorder
 from tests.conftest import wait_for
 
 RULES = """
