@@ -1,6 +1,8 @@
 """Fixtures for the collector side of the bus: a recording sink, in-memory positions and
-recording stats (the fakes are alerter.testing's); a loopback HTTP server whose responses a test
-scripts, for the polling collectors, and helpers to read the samples they give."""
+recording stats (the fakes are alerter.testing's); `h`, the file collectors' harness on a
+temporary directory (tests/collectors/file_harness.py; test_copytruncate.py has its own); a
+loopback HTTP server whose responses a test scripts, for the polling collectors, and helpers to
+read the samples they give."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 
 from alerter.rules.events import Sample
 from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
+from tests.collectors.file_harness import Harness
 
 
 @pytest.fixture
@@ -30,6 +33,14 @@ def stats() -> RecordingStats:
 @pytest.fixture
 def sink() -> RecordingSink:
     return RecordingSink()
+
+
+@pytest.fixture
+def h(tmp_path: Path, positions: MemoryPositions, stats: RecordingStats) -> Iterator[Harness]:
+    harness = Harness(tmp_path, positions, stats)
+    yield harness
+    for c in list(harness.running):
+        c.stop()
 
 
 def others_read_to_end(positions: MemoryPositions, live: Path, collector: str = "f") -> bool:
