@@ -62,7 +62,7 @@ def stop_taking(
     until: float = math.inf,
     give_up: Callable[[], object] | None = None,
 ) -> None:
-    """`stop` on a helper thread, `take` (the daemon's drain of a batch off the bus) called
+    """`stop` on a helper thread, `take` (the pipeline's drain of a batch off the bus) called
     meanwhile until it is done. A collector reading a backlog waits on the full bus
     (back-pressure) and sees its stop only once its batch is in: were the bus not drained, its
     stop would wait out its thread's join (10 s), and a stop or a reload under a backlog with

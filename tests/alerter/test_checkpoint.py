@@ -101,7 +101,7 @@ def test_a_snapshot_that_cannot_be_encoded_raises_and_keeps_what_was_staged(
     store: StateStore, metrics: Metrics
 ) -> None:
     """The engine's rows are encoded within the transaction: one that cannot be raises out of
-    the commit (the daemon's guard logs it), nothing of that commit is in the store, and the
+    the commit (the main loop's guard logs it), nothing of that commit is in the store, and the
     staged positions go with the next commit."""
     from alerter.rules.rows import Rows
 
