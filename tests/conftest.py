@@ -172,10 +172,12 @@ class HTTPReceiver:
     statuses: list[int] = field(default_factory=list)  # consumed one per request; then 200
     headers_to_send: dict[str, str] = field(default_factory=dict)
     event: threading.Condition = field(default_factory=threading.Condition)
+    failed: int = 0  # requests answered with a scripted status that is not 2xx
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # (an AF_INET server: bytes would be an AF_UNIX path)
         return f"http://{host}:{port}"
 
     def wait(self, count: int, timeout: float = 10.0) -> list[Received]:
@@ -199,7 +201,7 @@ def start_receiver(port: int = 0) -> HTTPReceiver:
                     rec.requests.append(Received(self.command, self.path, dict(self.headers), body))
                     rec.event.notify_all()
                 else:
-                    rec.failed = getattr(rec, "failed", 0) + 1
+                    rec.failed += 1
             self.send_response(status)
             for k, v in rec.headers_to_send.items():
                 self.send_header(k, v)

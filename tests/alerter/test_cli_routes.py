@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,8 +40,8 @@ def alerter(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[int, list[dict[str, object]]]]:
-    got: list[dict[str, object]] = []
+def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    got: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -59,7 +60,7 @@ def receiver() -> Iterator[tuple[int, list[dict[str, object]]]]:
 
 
 @pytest.fixture
-def cfg(tmp_path: Path, receiver: tuple[int, list[dict[str, object]]]) -> Path:
+def cfg(tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]) -> Path:
     p = tmp_path / "c.yaml"
     p.write_text(CONFIG % receiver[0])
     return p
@@ -108,19 +109,19 @@ def test_a_bad_label_argument_says_what_to_write(cfg: Path) -> None:
 
 
 def test_notify_test_sends_one_synthetic_alert(
-    cfg: Path, receiver: tuple[int, list[dict[str, object]]]
+    cfg: Path, receiver: tuple[int, list[dict[str, Any]]]
 ) -> None:
     out = alerter("notify", "test", "-c", str(cfg), "hook")
     assert out.returncode == 0, out.stderr
     assert "sent a test alert to hook (webhook)" in out.stdout
     (payload,) = receiver[1]
     assert payload["status"] == "firing"
-    (a,) = payload["alerts"]  # type: ignore[misc]
+    (a,) = payload["alerts"]
     assert a["labels"]["alertname"] == "AlerterTestNotification"
 
 
 def test_notify_test_reports_a_failing_receiver_and_an_unknown_name(
-    cfg: Path, receiver: tuple[int, list[dict[str, object]]]
+    cfg: Path, receiver: tuple[int, list[dict[str, Any]]]
 ) -> None:
     cfg.write_text(cfg.read_text().replace("/hook", "/fail"))
     out = alerter("notify", "test", "-c", str(cfg), "hook")

@@ -6,7 +6,7 @@ real engine, the fake collectors of tests/alerter/daemon_fakes.py and a FixedClo
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ def clocked(tmp_path: Path) -> Iterator[ClockedDaemon]:
     r.thread.join(10)
 
 
-def warnings(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def warnings(logs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in logs if e["event"] == "events_late"]
 
 

@@ -46,7 +46,7 @@ def parse(text: str, base_dir: Path) -> CollectorConfig:
     return cfg
 
 
-def file_case(tmp: Path) -> tuple[str, Callable[[], None]]:
+def file_case(tmp: Path) -> tuple[str, Callable[[], object]]:
     log = tmp / "app.log"
     log.write_text("")
     return (
@@ -55,7 +55,7 @@ def file_case(tmp: Path) -> tuple[str, Callable[[], None]]:
     )
 
 
-def journald_case(tmp: Path) -> tuple[str, Callable[[], None]]:
+def journald_case(tmp: Path) -> tuple[str, Callable[[], object]]:
     script = tmp / "journalctl.py"
     script.write_text(FAKE_JOURNALCTL)
     return json.dumps(

@@ -294,7 +294,9 @@ def test_a_user_switch_forged_by_text_is_one_connection_s_own_count() -> None:
     assert got == [{PEER}, set()]
 
 
-def _one_batch_windows(lines: list[str], batch: LogBatch) -> dict[object, object]:
+def _one_batch_windows(
+    lines: list[str], batch: LogBatch
+) -> dict[tuple[str, tuple[str, ...]], object]:
     e = Engine(_rules(("sshd",)), {})
     e.process(batch, 1000.0)
     return _windows(e)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from argparse import Namespace
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def feed(e: Engine, lines: list[str], source: str = "nginx", t: float = 100.0) -
     e.process(LogBatch(source, t, None, lines=lines), t)
 
 
-def series(e: Engine, name: str) -> dict[tuple[str, ...], object]:
+def series(e: Engine, name: str) -> Mapping[tuple[str, ...], float | Hist]:
     return next(s.series for s in e.log_metrics.states if s.metric.name == name)
 
 

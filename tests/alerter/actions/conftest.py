@@ -27,7 +27,7 @@ from alerter.actions.unitctl import UnitController
 from alerter.actions.workers import KeyedWorkers
 from alerter.config.load import DEFAULT_PROTECTED_UNITS
 from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yaml
-from alerter.rules.alert import Alert, Transition
+from alerter.rules.alert import Alert, State, Transition
 from alerter.runtime.bus import Gate
 from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.metrics import Metrics
@@ -61,13 +61,13 @@ def parse_actions(
 
 
 def alert(
-    actions: Sequence[str], state: str = "firing", active_at: float = T0, **labels: str
+    actions: Sequence[str], state: State = "firing", active_at: float = T0, **labels: str
 ) -> Alert:
     labels = {"alertname": "WebErrors", **labels}
     return Alert(
         labels=labels,
         annotations={"summary": "errors"},
-        state=state,  # type: ignore[arg-type]
+        state=state,
         value=5.0,
         active_at=active_at,
         fired_at=active_at,

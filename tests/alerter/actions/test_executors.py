@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import psutil
@@ -69,18 +69,20 @@ def test_the_revert_is_kept_before_the_property_is_set_so_a_crash_in_between_owe
     set_properties = harness.units.set_properties
     killed = threading.Event()
 
-    def crash_after(unit: str, props: dict[str, str]) -> None:
-        set_properties(unit, props)  # systemd took it; then alerter is killed (-9):
+    def crash_after(unit: str, properties: Mapping[str, str]) -> None:
+        set_properties(unit, properties)  # systemd took it; then alerter is killed (-9):
+        assert harness.store is not None  # (made by harness.build)
         kept_first.extend(e["undo_state"] for e in AppliedStates(harness.store).items().values())
         killed.wait(30)  # nothing after the apply runs while the test looks
 
+    # (the fake's method wrapped, for this runner only; restored below)
     harness.units.set_properties = crash_after  # type: ignore[method-assign]
     r = harness.build(CPU)
     a = alert(["cpu-web"])
     r.handle([fire(a, T0)], T0)
     wait_for(lambda: kept_first)
     assert kept_first == [{"properties": {"CPUQuota": "", "CPUWeight": ""}}]
-    harness.units.set_properties = set_properties  # type: ignore[method-assign]
+    harness.units.set_properties = set_properties  # type: ignore[method-assign]  # (restored)
     r2 = harness.build(CPU)  # the restart: the alert resolves, and the revert owed is made
     r2.handle([resolve(a, T0 + 100)], T0 + 100)
     r2.wait_idle()

@@ -3,7 +3,7 @@ and an API token: what the real amtool and the Prometheus comparison talk to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +48,7 @@ class Running:
             f.write("".join(line + "\n" for line in lines))
 
 
-def start(tmp: Path, receiver_url: str, rules: str = RULES) -> Iterator[Running]:
+def start(tmp: Path, receiver_url: str, rules: str = RULES) -> Generator[Running, None, None]:
     (tmp / "rules.yaml").write_text(rules)
     (tmp / "token").write_text(TOKEN + "\n")
     (tmp / "app.log").write_text("")

@@ -9,7 +9,7 @@ from alerter.notifiers.amjson import (
     gettable_alert,
     webhook_alert,
 )
-from alerter.notifiers.model import ZERO_TIME, NotifiedAlert, rfc3339
+from alerter.notifiers.model import ZERO_TIME, NotifiedAlert, Status, rfc3339
 from alerter.rules.alert import Alert
 
 T = 1_700_000_000.0
@@ -18,7 +18,7 @@ NOTES = {"summary": "5 failures"}
 
 
 def notified(ends_at: float | None, **kw: tuple[str, ...]) -> NotifiedAlert:
-    status = "firing" if ends_at is None else "resolved"
+    status: Status = "firing" if ends_at is None else "resolved"
     return NotifiedAlert(status, LABELS, NOTES, T, ends_at, "f" * 16, 5.0, "http://h/x", **kw)
 
 

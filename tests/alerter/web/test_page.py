@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from alerter.api.routes import Request, Response, Route
 from alerter.api.server import APIServer
-from alerter.rules.alert import Alert
+from alerter.rules.alert import Alert, State
 from alerter.runtime.metrics import Metrics
 from alerter.testing import FixedClock
 from alerter.web import view
@@ -32,9 +32,10 @@ class FakeDaemon:
     """The parts of the daemon the page reads (alerter.web.view.Source); no dispatcher."""
 
     def __init__(self, alerts: list[Alert]) -> None:
-        self.run_state = None
+        self.run_state: Any = None  # (as Source's: a Running, or a test's stand-in for its parts)
         self.metrics = Metrics(CollectorRegistry())
         self.clock = FixedClock()
+        self.late_lines: dict[str, Any] = {}  # the status's (alerter/runtime/latelines.py)
         self._alerts = alerts
 
     def alerts(self) -> list[Alert]:
@@ -55,14 +56,15 @@ class FakeDaemon:
             "bus_length": 0,
             "last_reload_error": None,
             "state": {"ok": True, "error": None},
+            "late_lines": self.late_lines,
         }
 
 
-def alert(code: str, state: str = "firing", line: str = "") -> Alert:
+def alert(code: str, state: State = "firing", line: str = "") -> Alert:
     return Alert(
         labels={"alertname": "AppErrors", "code": code, "note": MARKUP},
         annotations={"summary": f"errors with code {code}"},
-        state=state,  # type: ignore[arg-type]
+        state=state,
         value=3.0,
         active_at=1_699_999_000.0,
         fired_at=1_699_999_060.0 if state == "firing" else None,
@@ -278,7 +280,7 @@ def test_alerts_are_grouped_as_the_routes_group_them_with_their_mutes(tmp_path: 
         clock.now(),
     )
     daemon = FakeDaemon([down, load1, load2, waiting])
-    daemon.run_state = SimpleNamespace(  # type: ignore[assignment]
+    daemon.run_state = SimpleNamespace(
         dispatcher=d, actions=None, config=SimpleNamespace(collectors=[])
     )
 
@@ -368,10 +370,10 @@ def test_the_collectors_section_shows_each_collectors_lag() -> None:
     from types import SimpleNamespace
 
     d = FakeDaemon([])
-    d.run_state = SimpleNamespace(config=SimpleNamespace(collectors=[SimpleNamespace(name="auth")]))  # type: ignore[assignment]
+    d.run_state = SimpleNamespace(config=SimpleNamespace(collectors=[SimpleNamespace(name="auth")]))
     d.metrics.collector_up.labels("auth").set(1)
     d.metrics.collector_lag.labels("auth").set(0.25)
-    (row,) = view.collectors(d, view.Rates())  # type: ignore[arg-type]
+    (row,) = view.collectors(d, view.Rates())
     assert row["lag"] == "0.25 s"
 
 
@@ -383,15 +385,13 @@ def test_the_collectors_section_says_when_live_lines_are_too_old_for_every_rule(
     from alerter.runtime.latelines import hint
 
     d = FakeDaemon([])
-    d.run_state = SimpleNamespace(  # type: ignore[assignment]
+    d.run_state = SimpleNamespace(
         dispatcher=None,
         actions=None,
         config=SimpleNamespace(collectors=[SimpleNamespace(name="app")]),
     )
     d.metrics.events_late.labels("app").inc(39)
-    late = {"app": {"lines": 39, "age_seconds": 3600, "since": 1.7e9, "hint": hint(3600)}}
-    status = d.status
-    d.status = lambda: {**status(), "late_lines": late}  # type: ignore[method-assign]
+    d.late_lines = {"app": {"lines": 39, "age_seconds": 3600, "since": 1.7e9, "hint": hint(3600)}}
     page = Page()
     page.feed(call(routes(d), "/").body.decode())
     assert "39lines read as they are written are ~1h old: check the parser's time_format" in (
