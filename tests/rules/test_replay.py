@@ -76,7 +76,7 @@ def write_logs(d: Path) -> None:
     (d / "ssh.yaml").write_text(SSH_RULES)
 
 
-def replay(d: Path, *extra: str) -> list[dict[str, object]]:
+def replay(d: Path, *extra: str) -> list[dict[str, Any]]:
     (d / "config.yaml").write_text(CONFIG.format(d=d))
     logs = [a for a in extra if "=" in a]
     args = Namespace(config=str(d / "config.yaml"), log=logs, from_=None, to=None)
@@ -107,7 +107,7 @@ def test_replay_prints_transitions_in_log_time_across_files(tmp_path: Path) -> N
         "host": socket.gethostname(),
     }
     assert first["value"] == 5
-    assert first["annotations"]["summary"] == "9.9.9.9 failed 5 SSH logins in 10m"  # type: ignore[index]
+    assert first["annotations"]["summary"] == "9.9.9.9 failed 5 SSH logins in 10m"
 
 
 def test_replay_with_chosen_files_and_a_time_range(tmp_path: Path) -> None:
@@ -160,8 +160,8 @@ def test_replay_refuses_bounds_and_logs_that_would_replay_nothing_or_twice(
 
 
 def test_replay_runs_take_line_times_across_blocks(tmp_path: Path, monkeypatch: Any) -> None:
-    from alerter.cli import replay as cli_replay
     from alerter.cli import replayfiles
+    from alerter.cli.replayruns import file_runs
     from alerter.collectors.parsers import ParserConfig, make_parser
 
     lines = ["100 a", "100 b", "junk", "101 c", "", "101 d", "102 e\r", "103 f"]
@@ -171,7 +171,7 @@ def test_replay_runs_take_line_times_across_blocks(tmp_path: Path, monkeypatch: 
         parser = make_parser(ParserConfig("regex", r"^(?P<t>\d+) (?P<w>\w)", "t", "epoch"))
         got = [
             (t, [(e.time, e.line, dict(e.fields)) for e in run])
-            for t, _, run in cli_replay.file_runs("x", str(tmp_path / "x.log"), parser)
+            for t, _, run in file_runs("x", str(tmp_path / "x.log"), parser)
         ]
         # runs may split at block ends; joined by time they are the lines in order
         by_time: dict[float, list[tuple[float, str, dict[str, str]]]] = {}
@@ -201,12 +201,12 @@ def test_syslog_replay_runs_are_the_lines_in_order_at_their_times(
     joined by time they are the lines in order, a line without a time at the one before it."""
     import random
 
-    from alerter.cli import replay as cli_replay
     from alerter.cli import replayfiles
+    from alerter.cli.replayruns import file_runs
     from alerter.collectors.parsers import ParserConfig, make_parser
 
     rnd = random.Random(4)
-    lines = []
+    lines: list[str] = []
     for sec in range(20):
         for _ in range(rnd.choice((1, 3, 40))):
             host = rnd.choice(("web1", "web2"))
@@ -227,7 +227,7 @@ def test_syslog_replay_runs_are_the_lines_in_order_at_their_times(
         parser = make_parser(ParserConfig("syslog"))
         got = [
             (t, e.line)
-            for t, _, run in cli_replay.file_runs("auth", str(tmp_path / "auth.log"), parser)
+            for t, _, run in file_runs("auth", str(tmp_path / "auth.log"), parser)
             for e in run
         ]
         assert got == want, block
@@ -240,9 +240,10 @@ def test_ctrl_c_prints_what_was_replayed_and_exits_130(
     runs), replay prints the transitions so far and their summary, and says the rest was not
     read."""
     import alerter.cli.replay as cli_replay
+    from alerter.cli.replayruns import file_runs
 
     write_logs(tmp_path)
-    real = cli_replay.file_runs
+    real = file_runs
 
     def interrupted(*a: Any, **kw: Any) -> Any:
         for i, run in enumerate(real(*a, **kw)):

@@ -6,6 +6,7 @@ progress, and agrees with `alerter test` on the same input."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 
 from alerter.cli import replay as cli_replay
 from alerter.cli.replay import cmd_replay
+from alerter.cli.replayruns import file_runs
 from alerter.cli.rules import cmd_test
 from alerter.rules.templates import rfc3339
 
@@ -96,12 +98,8 @@ def run(
         os.utime(log.partition("=")[2], (written, written))
     args = Namespace(config=str(d / "config.yaml"), log=list(logs), from_=None, to=to)
     out, err = io.StringIO(), io.StringIO()
-    saved = cli_replay.sys.stderr
-    cli_replay.sys.stderr = err
-    try:
+    with contextlib.redirect_stderr(err):
         code = cmd_replay(args, out)
-    finally:
-        cli_replay.sys.stderr = saved
     return code, [json.loads(x) for x in out.getvalue().splitlines()], err.getvalue()
 
 
@@ -241,7 +239,7 @@ def test_progress_goes_to_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyP
     setup(tmp_path)
     monkeypatch.setattr(cli_replay, "PROGRESS_EVERY", 0.0)
     parser = make_parser(ParserConfig("regex", r"^(?P<t>\d+) ", "t", "epoch"))
-    runs = cli_replay.file_runs("app", str(tmp_path / "app.log"), parser)
+    runs = file_runs("app", str(tmp_path / "app.log"), parser)
     engine = Engine(load_rule_files([("r.yaml", RULES)], default_interval=15), {})
     term = Terminal()
     summary = replay(engine, [runs], None, None, io.StringIO(), progress=term)
@@ -330,7 +328,7 @@ def replayed(
     out = io.StringIO()
     r = cli_replay.Replay(engine, out, cli_replay.Summary())
     r.skip = skip
-    for t, _, run in cli_replay.file_runs("app", str(d / "app.log"), parser):
+    for t, _, run in file_runs("app", str(d / "app.log"), parser):
         r.feed(t, run)
     r.finish(T0 + lines[-1][0] + 7200)
     return out.getvalue().splitlines(), ticks

@@ -34,7 +34,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.alerter.actions.test_end_to_end import Daemon, free_port, running_daemon
+from alerter.testing import free_port
+from tests.alerter.actions.test_end_to_end import Daemon, running_daemon
 from tests.conftest import Sandbox, require, wait_for
 from tests.rules.realservers import listening, send_to_close
 
@@ -175,7 +176,7 @@ def test_a_real_sshd_s_failures_count_for_their_peer_and_nothing_else_counts(
 ) -> None:
     sb, d, port = systemd_sandbox, daemon, sshd
     password = ("-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no")
-    keys = ("-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey")
+    keys: tuple[str, ...] = ("-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey")
     keys += tuple(x for k in (*UNKNOWN, "known") for x in ("-i", f"{tmp_path}/{k}"))
     injected = "x from 198.51.100.7 port 22 ssh2"
     with ThreadPoolExecutor(max_workers=16) as pool:

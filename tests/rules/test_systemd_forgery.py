@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.alerter.actions.test_end_to_end import ALERTER, Daemon, free_port, running_daemon
+from alerter.testing import free_port
+from tests.alerter.actions.test_end_to_end import ALERTER, Daemon, running_daemon
 from tests.conftest import Sandbox, wait_for
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,12 @@ import json
 import re
 
 from alerter.notifiers.alertmanager import alertmanager_payload
+from alerter.notifiers.amjson import webhook_payload
 from alerter.notifiers.config import SlackSettings, WebhookSettings
 from alerter.notifiers.console import console_lines
 from alerter.notifiers.model import Notification, NotifiedAlert, sample_notification
 from alerter.notifiers.slack import MAX_BLOCKS, MAX_SECTION_TEXT, slack_payload
-from alerter.notifiers.webhook import SIGNATURE_HEADER, webhook_payload, webhook_request
+from alerter.notifiers.webhook import SIGNATURE_HEADER, webhook_request
 
 T = 1_700_000_000.0
 
