@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -230,12 +231,8 @@ def matching(
             s = Silences(store)
             for x in ss:
                 s.add(x, T0)
-            once = timed(lambda s=s: s.muted_by(labels[0], T0 + 1), 1)
-            times[n] = (
-                timed(lambda s=s: match(s, labels)),
-                timed(lambda s=s: naive(s, labels), 1),
-                once,
-            )
+            once = timed(partial(s.muted_by, labels[0], T0 + 1), 1)
+            times[n] = (timed(partial(match, s, labels)), timed(partial(naive, s, labels), 1), once)
             got = match(s, labels)
             assert got == naive(s, labels), "the index answers what the naive scan answers"
             muted = sum(bool(x) for x in got)

@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 
 from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for k in keys:
             n = 5 + (0 if args.still else t)
             ex = [f"Failed password for root from {k[0]} port {p}" for p in range(n - 3, n)]
-            table.step(k, True, float(n), float(t), out, lambda k=k: {"ip": k[0]}, ex)
+            table.step(k, True, float(n), float(t), out, partial(dict, ip=k[0]), ex)
 
     step(0)
     e.alerts()  # the first listing of each alert renders it in any design

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import warnings
+from functools import partial
 
 import pytest
-import re2  # type: ignore[import-untyped]
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type hints
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +53,13 @@ ATOMS = (
 )
 ANCHORS = ("^", "$", "\\A", "\\Z", "\\b", "\\B")
 # (quantifier, how many times its body is written in the example)
-QUANTIFIERS = (("", (1,)), ("*", (0, 1, 2, 3)), ("+", (1, 2, 3)), ("?", (0, 1)), ("{2}", (2,)))
+QUANTIFIERS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("", (1,)),
+    ("*", (0, 1, 2, 3)),
+    ("+", (1, 2, 3)),
+    ("?", (0, 1)),
+    ("{2}", (2,)),
+)
 QUANTIFIERS += (("{1,2}", (1, 2)), ("{,2}", (0, 1, 2)), ("{2,}", (2, 3)), ("*?", (0, 1, 2)))
 QUANTIFIERS += (("+?", (1, 2)), ("??", (0, 1)), ("{1,2}?", (1, 2)), ("{0}", (0,)))
 GROUPS = ("(", "(?:", "(?P<g>", "(?i:", "(?s:", "(?m:", "(?-i:", "(?x:")
@@ -112,7 +119,10 @@ def pattern_and_lines(data: st.DataObject) -> tuple[str, list[str]]:
 
 
 # why a Python pattern may have no RE2 form (rules/re2translate.py, rules/saferegex.py)
-REFUSALS = ("is followed by more of the pattern", "ends the repeat at an empty turn")
+REFUSALS: tuple[str, ...] = (
+    "is followed by more of the pattern",
+    "ends the repeat at an empty turn",
+)
 REFUSALS += ("RE2 refuses the pattern",)
 
 
@@ -186,6 +196,10 @@ AM_ATOMS = (
 )
 
 
+def _repeated(body: st.SearchStrategy[str], n: int) -> st.SearchStrategy[str]:
+    return st.lists(body, min_size=n, max_size=n).map("".join)
+
+
 def _am_sequence(data: st.DataObject, depth: int) -> tuple[str, st.SearchStrategy[str]]:
     pieces = []
     for _ in range(data.draw(st.integers(1, 3))):
@@ -200,9 +214,7 @@ def _am_sequence(data: st.DataObject, depth: int) -> tuple[str, st.SearchStrateg
             pattern, chars = data.draw(st.sampled_from(AM_ATOMS))
             body = st.sampled_from(list(chars) or [""])
         quant, counts = data.draw(st.sampled_from(QUANTIFIERS))
-        text = st.sampled_from(counts).flatmap(
-            lambda n, body=body: st.lists(body, min_size=n, max_size=n).map("".join)
-        )
+        text = st.sampled_from(counts).flatmap(partial(_repeated, body))
         pieces.append((pattern + quant, text))
     return "".join(p for p, _ in pieces), st.tuples(*(t for _, t in pieces)).map("".join)
 

@@ -72,7 +72,7 @@ def random_steps(seed: int) -> None:
         ex: tuple[str, ...] | list[str] = ()
         if rng.random() < 0.6:  # new examples, or the same ones in a new tuple/list
             ex = [f"line {rng.randrange(4)} from {key[0]}" for _ in range(rng.randrange(1, 3))]
-        table.step(key, cond, rng.choice(VALUES), now, out, lambda k=key: {"ip": k[0]}, ex)
+        table.step(key, cond, rng.choice(VALUES), now, out, functools.partial(dict, ip=key[0]), ex)
         for t in out:  # transitions: rendered as they are emitted
             assert not isinstance(t.alert.annotations, LazyAnnotations)
             assert same_text(t.alert.annotations, uncached(t.alert)), (seed, step)

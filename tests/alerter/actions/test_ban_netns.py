@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def net() -> Iterator[NetnsPair]:
         listener = pair.popen_server(NetnsPair.listener_argv(PORT), stdout=subprocess.PIPE)
         assert listener.stdout is not None and listener.stdout.readline() == b"listening\n"
         for c in CLIENTS:  # the veth link coming up, neighbour discovery: once per address
-            until(lambda c=c: pair.connect(c, PORT, 1.0), what=f"{c} connects before any ban")
+            until(partial(pair.connect, c, PORT, 1.0), what=f"{c} connects before any ban")
         yield pair
 
 

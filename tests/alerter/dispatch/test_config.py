@@ -52,7 +52,10 @@ def test_children_inherit_unset_fields_from_their_parent() -> None:
 
 def test_matching_follows_continue_and_falls_back_to_the_parent() -> None:
     root = route(TREE, ("a", "b", "c"))
-    recv = lambda **labels: [r.receiver + r.id for r in match_routes(root, labels)]  # noqa: E731
+
+    def recv(**labels: str) -> list[str]:
+        return [r.receiver + r.id for r in match_routes(root, labels)]
+
     assert recv(severity="critical", team="web") == ["b0.0.0", "c0.1"]
     assert recv(severity="critical", team="ops") == ["b0.0"]
     assert recv(team="web") == ["c0.1"]

@@ -4,6 +4,7 @@ the totals exactly, and `rate` per host and status in the proportions the lines 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ def own_series(h: Host) -> str:
     return text
 
 
+def serves_both_statuses(h: Host) -> bool:
+    return own_series(h).count("nginx_http_requests_total{") == 2
+
+
 # the first lines, then the ones written while Prometheus scrapes: per host and status each
 # series grows by ten times its first value, so Prometheus's extrapolation (limited at the
 # counter's zero, which depends on first / growth) is the same for the two series of a host,
@@ -58,7 +63,7 @@ def test_prometheus_queries_both_hosts_log_metrics(tmp_path: Path) -> None:
         for h in hosts:
             h.write("".join(requests_of(s, n) for (name, s), n in FIRST.items() if name == h.name))
         for h in hosts:  # in the daemons before Prometheus first scrapes them
-            wait_for(lambda h=h: own_series(h).count("nginx_http_requests_total{") == 2)
+            wait_for(partial(serves_both_statuses, h))
         targets = {h.name: f"127.0.0.1:{h.port}" for h in hosts}
         with prometheus(tmp_path, targets) as p:
 
