@@ -94,7 +94,7 @@ def plans(rules: RuleSet) -> list[str]:
 
 def test_every_pack_regex_is_known_and_nothing_else() -> None:
     known = shipped_patterns()
-    found = set()
+    found: set[str] = set()
     for f in resources.files("alerter.rules").joinpath("packs").iterdir():
         if f.name.endswith(".yaml"):
             for g in yaml.safe_load(f.read_text())["groups"]:

@@ -173,7 +173,9 @@ def test_where_on_the_entry_adds_a_trusted_condition_to_every_log_rule_of_the_pa
             actions: {PostfixSASLAuthFailures: [ban]}
         """)
     rules = {r.alert: r for r in cfg.rules.rules()}
-    assert [str(m) for m in rules["PostfixRejects"].logs.where] == [
+    logs = rules["PostfixRejects"].logs
+    assert logs is not None
+    assert [str(m) for m in logs.where] == [
         '_TRANSPORT=~"|syslog"',  # the pack's own
         '_COMM=~"|smtpd|postscreen"',  # the pack's own
         '_SYSTEMD_UNIT=~"postfix@.*"',

@@ -139,7 +139,7 @@ def test_after_a_refused_commit_the_next_one_writes_what_the_store_lacks(
     store: StateStore,
 ) -> None:
     w = SnapshotWriter()
-    items = [[i] for i in range(2 * PIECE)]
+    items: list[list[object]] = [[i] for i in range(2 * PIECE)]
     commit(store, w, doc(items))
     items[0] = ["changed"]
     p = w.prepare(doc(items))

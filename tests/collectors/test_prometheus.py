@@ -4,6 +4,7 @@ a failing target gives up 0, not an exception; the scrape loop stamps with the d
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,21 +93,21 @@ def test_an_hour_old_timestamp_written_in_milliseconds_gets_no_seconds_hint(site
 @pytest.mark.integration
 @pytest.mark.parametrize("failure", ["status", "garbage", "too_large", "refused", "timeout"])
 def test_a_failing_target_gives_up_0_not_an_exception(site: Site, failure: str) -> None:
-    url, cfg = site.url + "/metrics", {}
+    cfg = PrometheusConfig("app", site.url + "/metrics")
     if failure == "status":
         site.status = 503
     elif failure == "garbage":
         site.body = b"this is { not an exposition\n"
     elif failure == "too_large":
         site.body = b"# big\n" * 1000
-        cfg = {"max_bytes": 1024}
+        cfg = dataclasses.replace(cfg, max_bytes=1024)
     elif failure == "refused":
-        url = "http://127.0.0.1:1/metrics"
+        cfg = dataclasses.replace(cfg, url="http://127.0.0.1:1/metrics")
     elif failure == "timeout":
         site.delay.set()
-        cfg = {"timeout": 0.2}
+        cfg = dataclasses.replace(cfg, timeout=0.2)
     stats = RecordingStats()
-    samples = PrometheusCollector(PrometheusConfig("app", url, **cfg), stats).scrape(NOW)  # type: ignore[arg-type]
+    samples = PrometheusCollector(cfg, stats).scrape(NOW)
     assert [s.name for s in samples] == ["up", "scrape_duration_seconds", "scrape_samples_scraped"]
     assert value(samples, "up") == 0.0 and stats.ups["app"] is False
     assert stats.drops[("app", "parse_error")] == (1 if failure == "garbage" else 0)

@@ -54,8 +54,8 @@ def apache(tmp_path: Path) -> Iterator[tuple[int, Path]]:
             f.chmod(0o644)
         logs = tmp_path / "logs"
         logs.mkdir()
-        mods = ("mpm_event", "authz_core", "authz_user", "authn_core", "authn_file", "auth_basic")
-        mods += ("dir", "cgid", "alias")
+        mods: tuple[str, ...] = ("mpm_event", "authz_core", "authz_user", "authn_core")
+        mods += ("authn_file", "auth_basic", "dir", "cgid", "alias")
         conf = tmp_path / "httpd.conf"
         conf.write_text(
             "\n".join(

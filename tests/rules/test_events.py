@@ -104,7 +104,7 @@ class PlainLines:
 
 
 def transitions(e: Engine, batches: Sequence[LogLines]) -> list[tuple[str, str, str]]:
-    out = []
+    out: list[tuple[str, str, str]] = []
     for b in batches:
         out += [
             (t.alert.alertname, t.state, t.alert.labels.get("ip", "")) for t in e.process(b, 5.0)

@@ -182,4 +182,4 @@ def test_every_strategy_is_a_frozen_plan_and_the_last_serves_any_rule() -> None:
     for strategy in STRATEGIES:
         assert issubclass(strategy, Plan)
         assert dataclasses.is_dataclass(strategy)
-        assert strategy.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        assert strategy.__dataclass_params__.frozen

@@ -8,11 +8,12 @@ import pickle
 import re
 
 import pytest
-import re2  # type: ignore[import-untyped]
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type hints
 
 from alerter.config.yamlsource import SourceError
 from alerter.rules.loader import load_rule_files
 from alerter.rules.matchers import Matcher, compile_matcher_regex
+from alerter.rules.re2engine import Re2Match
 from alerter.rules.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # re: "possible nested set"
@@ -21,7 +22,7 @@ _OPTS = re2.Options()
 _OPTS.log_errors = False
 
 
-def outcome(m: re.Match[str] | None) -> object:
+def outcome(m: re.Match[str] | Re2Match | None) -> object:
     if m is None:
         return None
     return m.span(), [m.span(i) for i in range(1, m.re.groups + 1)], m.groupdict()

@@ -94,10 +94,11 @@ def retuned(rnd: random.Random, rules: str) -> str:
     for rule in re.split(r"(?m)^(?=\s*- alert:)", rules):
         fires = re.search(r'(?<!resolve_)threshold: "([^"]*)"', rule)
         resolves = re.search(r'resolve_threshold: "([^"]*)"', rule)
-        both = (
-            fires and resolves and Threshold.parse(resolves[1]).overlap(Threshold.parse(fires[1]))
-        )
-        if both is not None and both is not False:
+        if (
+            fires
+            and resolves
+            and Threshold.parse(resolves[1]).overlap(Threshold.parse(fires[1])) is not None
+        ):
             rule = rule.replace(resolves[0], "")
         kept.append(rule)
     rules = "".join(kept)

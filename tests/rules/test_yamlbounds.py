@@ -70,8 +70,9 @@ again: *m
     assert doc["again"] == ["a", "b"]
 
 
-class Small(BoundedLoader):
-    max_alias_nodes = 10
+# (BoundedLoader is a variable, libyaml's loader or the pure-Python one as PyYAML was built: a
+# subclass of it is made with type())
+Small: type[yaml.SafeLoader] = type("Small", (BoundedLoader,), {"max_alias_nodes": 10})
 
 
 def compose_small(text: str) -> yaml.Node | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -202,7 +203,7 @@ actions:
     ]
 
 
-def test_build_action_runner_wires_the_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_build_action_runner_wires_the_config(tmp_path: Path) -> None:
     from prometheus_client import CollectorRegistry
 
     from alerter.actions import build_action_runner

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from alerter.actions.config import SystemdSpec
 from alerter.actions.executors import ActionPlan, ProtectedUnitError, SystemdExecutor
 from alerter.actions.notes import EXHAUSTED
 from alerter.actions.templating import FieldTemplate
@@ -175,6 +176,7 @@ def test_an_alias_of_multi_user_target_is_not_stopped(
     # and a plan that names runlevel3.target (kept in the state from an older alerter)
     executor = SystemdExecutor(controller(sb), frozenset())
     config = r.actions["stop-mine"]
+    assert isinstance(config.spec, SystemdSpec)
     spec = dataclasses.replace(config.spec, unit=FieldTemplate("runlevel3.target"))
     stop = dataclasses.replace(config, spec=spec)
     with pytest.raises(ProtectedUnitError, match=r"runlevel3\.target is an alias of multi-user"):

@@ -132,7 +132,9 @@ def test_matches_are_listed_oldest_first_whichever_way_they_were_found(tmp_path:
     second = s.add(sil("", ("instance", "=", "web1")), T0)  # filed
     third = s.add(sil("", ("alertname", "=~", "A|B"), ("instance", "!=", "x")), T0)  # filed
     assert s.muted_by({"alertname": "A", "instance": "web1"}, T0 + 1) == [first, second, third]
-    s.add(replace(s.get(first), id=first, comment="longer"), T0 + 2)  # type: ignore[arg-type]
+    old = s.get(first)
+    assert old is not None
+    s.add(replace(old, id=first, comment="longer"), T0 + 2)
     assert s.muted_by({"alertname": "A", "instance": "web1"}, T0 + 3) == [first, second, third]
     store.close()
 
