@@ -11,16 +11,19 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests import sandbox
 from tests.sandbox import INSTALL_HINT, Sandbox
+
+if TYPE_CHECKING:
+    import pluggy  # (pytest's plugin library: the hook wrapper's outcome)
 
 __all__ = [
     "REPO",
@@ -97,10 +100,12 @@ def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     """With CI=true, a skipped integration test is a failure: CI runs every one of them."""
     outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    report = outcome.get_result()
     if (
         report.skipped
         and not hasattr(report, "wasxfail")

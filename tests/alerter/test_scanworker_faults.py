@@ -105,6 +105,7 @@ def test_a_pass_that_fails_in_the_helper_runs_here_and_the_helper_is_kept() -> N
     feed_both(offloaded, alone, 2, batches=1)
     fake = spawner.spawned[0]
     handle = fake.helper.handle
+    # (the running helper, patched: from now on its scans fail; a subclass would be a new one)
     fake.helper.handle = lambda msg: ("error", msg[1], "boom") if msg[0] == "scan" else handle(msg)  # type: ignore[method-assign]
     handed = w.handed
     feed_both(offloaded, alone, 3, batches=2)

@@ -193,8 +193,9 @@ def test_a_journald_units_entry_without_a_type_is_the_service_as_systemctl_reads
         {},
     )
     (c,) = cfg.collectors
-    assert c.spec.units == ("web.service", "db.socket")  # type: ignore[union-attr]
-    assert c.spec.user_units == ("app.service",)  # type: ignore[union-attr]
+    assert isinstance(c.spec, JournaldConfig)
+    assert c.spec.units == ("web.service", "db.socket")
+    assert c.spec.user_units == ("app.service",)
 
 
 def test_a_journald_units_entry_no_unit_is_named_by_is_refused_at_its_position() -> None:

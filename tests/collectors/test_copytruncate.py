@@ -4,12 +4,15 @@ a restart at any durable point of the copy phase loses nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -97,17 +100,12 @@ class Harness:
         self.running: list[tuple[FileCollector, RecordingSink]] = []
 
     def start(
-        self, positions: MemoryPositions, sink: RecordingSink | None = None, **kw: object
+        self, positions: MemoryPositions, sink: RecordingSink | None = None, **kw: Any
     ) -> tuple[FileCollector, RecordingSink]:
-        opts: dict[str, object] = {
-            "name": "f",
-            "paths": (str(self.log),),
-            "start_at": "beginning",
-            "poll_interval": 0.02,
-            "rotate_wait": 0.5,
-        }
-        opts.update(kw)
-        c = FileCollector(FileConfig(**opts), positions, self.stats)  # type: ignore[arg-type]
+        config = FileConfig(
+            "f", (str(self.log),), start_at="beginning", poll_interval=0.02, rotate_wait=0.5
+        )
+        c = FileCollector(dataclasses.replace(config, **kw), positions, self.stats)
         s = sink or RecordingSink()
         c.start(s)
         self.running.append((c, s))
@@ -286,10 +284,14 @@ def test_restart_from_any_durable_point_of_the_copy_phase_loses_nothing(
     assert calls > 30  # one save per acknowledged batch, and one at the truncation
 
     every = [*written, *after]
+
+    def read_the_rest(s: RecordingSink) -> bool:
+        return set(first) | set(s.lines) == set(every)
+
     # From 1: with no position at all (0), the file is new to the collector and its past unknown.
     for n in range(1, calls + 1):
         c2, sink2 = h.start(journal.replay(n), rotate_wait=60, max_line_bytes=small_blocks)
-        wait_for(lambda s=sink2: set(first) | set(s.lines) == set(every))  # type: ignore[misc]
+        wait_for(partial(read_the_rest, sink2))
         assert len(sink2.lines) == len(set(sink2.lines)), f"a line twice after {n} saves"
         h.stop(c2)
     # Everything durable: the second collector reads exactly what the first had not.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -175,14 +177,10 @@ class Journal:
         self.running: list[JournaldCollector] = []
 
     def start(
-        self, sink: RecordingSink | None = None, **kw: object
+        self, sink: RecordingSink | None = None, **kw: Any
     ) -> tuple[JournaldCollector, RecordingSink]:
-        opts: dict[str, object] = {
-            "name": "j",
-            "journalctl": self.sb.command("journalctl"),
-        }
-        opts.update(kw)
-        c = JournaldCollector(JournaldConfig(**opts), self.positions, self.stats)  # type: ignore[arg-type]
+        config = JournaldConfig("j", journalctl=self.sb.command("journalctl"))
+        c = JournaldCollector(dataclasses.replace(config, **kw), self.positions, self.stats)
         s = sink or RecordingSink()
         c.start(s)
         self.running.append(c)

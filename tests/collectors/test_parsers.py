@@ -296,7 +296,7 @@ def test_a_batch_parses_only_the_lines_looked_at_and_counts_their_errors(
         parsed.append(line)
         return real(line)
 
-    p.parse = parse  # type: ignore[method-assign]
+    p.parse = parse  # type: ignore[method-assign]  # (this parser's own, wrapped to record)
     b = batch(p, "s", 5.0, text="\n".join(lines))
     assert parsed == [] and b.parse_errors == 0 and b.parsed_lines() == []
     assert not b.split and len(b) == len(lines)  # counted, not split

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from alerter.rules.engine import Engine
 from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.plans import AnyLiteralScan, plan_for
@@ -72,8 +73,8 @@ def test_it_counts_what_judging_every_line_counts() -> None:
         ), lines
 
 
-def _count(e: object) -> int:
-    keys = e.snapshot()["rules"]["g/0/A"]["window"]["keys"]  # type: ignore[attr-defined]
+def _count(e: Engine) -> int:
+    keys = e.snapshot()["rules"]["g/0/A"]["window"]["keys"]
     return sum(sum(w[0][1::2]) for _k, w in keys)
 
 

@@ -240,10 +240,10 @@ def test_the_rules_take_every_plan() -> None:
     assert plan_kinds(engine(RULES)) == {*STRATEGIES, Fieldless}
 
 
-def state(e: object) -> tuple[object, object]:
-    snap = e.snapshot()["rules"]  # type: ignore[attr-defined]
+def state(e: Engine) -> tuple[object, object]:
+    snap = e.snapshot()["rules"]
     windows = {k: sorted(map(repr, v["window"]["keys"])) for k, v in snap.items()}
-    alerts = sorted((tuple(sorted(a.labels.items())), a.value, a.examples) for a in e.alerts())  # type: ignore[attr-defined]
+    alerts = sorted((tuple(sorted(a.labels.items())), a.value, a.examples) for a in e.alerts())
     return windows, alerts
 
 

@@ -335,7 +335,7 @@ def test_journal_entries_pair_by_their_pid_field() -> None:
     e.process(LogBatch.of_events("journal", 1000.0, [entry(pam, "9"), entry(kbd, "10")]), 1000.0)
     ((key, window),) = [(k, w) for (ident, k), w in _windows(e).items() if "BruteForce" in ident]
     assert key == (PEER,)
-    assert sum(window[0][1::2]) == 3  # type: ignore[index]  # (bucket, count) pairs
+    assert sum(window[0][1::2]) == 3  # (bucket, count) pairs
 
 
 def test_repeated_pam_lines_count_each_attempt() -> None:
@@ -347,4 +347,4 @@ def test_repeated_pam_lines_count_each_attempt() -> None:
         log(e, 1000.0, H.format(s=1, pid=9) + line, source="auth")
     ((key, window),) = [(k, w) for (ident, k), w in _windows(e).items() if "BruteForce" in ident]
     assert key == (PEER,)
-    assert sum(window[0][1::2]) == 4  # type: ignore[index]  # 1 + 3, the Failed line paired
+    assert sum(window[0][1::2]) == 4  # 1 + 3, the Failed line paired

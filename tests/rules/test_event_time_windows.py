@@ -12,6 +12,7 @@ from alerter.rules.windows import AbsentWindow, CountWindow, RatioWindow, Window
 
 
 def buckets(w: Window) -> list[int]:
+    # (the other windows' bucket array, b, is theirs alone: no part of Window's interface)
     b: Any = w.buckets() if isinstance(w, CountWindow) else w.b  # type: ignore[attr-defined]
     stride = {CountWindow: 2, RatioWindow: 3, StatsWindow: 5, QuantileWindow: 3}.get(type(w), 2)
     return [int(b[k]) for k in range(0, len(b), stride)]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,7 +98,7 @@ def samples(file: str, name: str, mode: str = "normal") -> Iterator[Sample]:
     `# filterOptions:` are the normal mode's)."""
     path = SAMPLES / file
     in_mode = mode == "normal"
-    pending: dict[str, object] | None = None
+    pending: dict[str, Any] | None = None  # a failJSON line's (JSON)
     for no, raw in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if raw.startswith("# filterOptions:"):
             in_mode = _in_mode(raw.removeprefix("# filterOptions:"), name, mode)
@@ -107,7 +108,7 @@ def samples(file: str, name: str, mode: str = "normal") -> Iterator[Sample]:
             continue
         elif pending is not None:
             spec, pending = pending, None
-            if in_mode and _applies(spec.get("constraint"), name, mode):  # type: ignore[arg-type]
+            if in_mode and _applies(spec.get("constraint"), name, mode):
                 yield Sample(
                     f"{file}:{no}",
                     raw,
@@ -129,7 +130,7 @@ def _rules(packs: tuple[str, ...]) -> RuleSet:
     return load_rule_files(files, 15.0)
 
 
-def _windows(e: Engine) -> dict[tuple[str, tuple[str, ...]], object]:
+def _windows(e: Engine) -> dict[tuple[str, tuple[str, ...]], Any]:  # (the snapshot's)
     return {
         (ident, tuple(key)): window
         for ident, rule in e.snapshot()["rules"].items()

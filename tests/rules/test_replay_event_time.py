@@ -13,6 +13,7 @@ import os
 import random
 import socket
 from argparse import Namespace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -310,28 +311,28 @@ def replayed(
     d: Path, lines: list[tuple[int, str]], skip: bool, rules: str = SPARSE_RULES
 ) -> tuple[list[str], int]:
     from alerter.collectors.parsers import ParserConfig, make_parser
+    from alerter.rules.alert import Transition
     from alerter.rules.engine import Engine
     from alerter.rules.loader import load_rule_files
 
     (d / "app.log").write_text("".join(f"{T0 + t} {line}\n" for t, line in lines))
     parser = make_parser(ParserConfig("regex", r"^(?P<t>\d+) ", "t", "epoch"))
-    engine = Engine(load_rule_files([("r.yaml", rules)], default_interval=15), {})
-    ticks = 0
-    tick = engine.tick
 
-    def counted(now: float, timer: Any = None) -> Any:
-        nonlocal ticks
-        ticks += 1
-        return tick(now, timer)
+    class TickCounting(Engine):
+        ticks = 0
 
-    engine.tick = counted  # type: ignore[method-assign]
+        def tick(self, now: float, timer: Callable[[], float] | None = None) -> list[Transition]:
+            self.ticks += 1
+            return super().tick(now, timer)
+
+    engine = TickCounting(load_rule_files([("r.yaml", rules)], default_interval=15), {})
     out = io.StringIO()
     r = cli_replay.Replay(engine, out, cli_replay.Summary())
     r.skip = skip
     for t, _, run in file_runs("app", str(d / "app.log"), parser):
         r.feed(t, run)
     r.finish(T0 + lines[-1][0] + 7200)
-    return out.getvalue().splitlines(), ticks
+    return out.getvalue().splitlines(), engine.ticks
 
 
 @pytest.mark.parametrize("seed", range(10))

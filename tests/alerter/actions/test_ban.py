@@ -6,10 +6,12 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from alerter.actions.banaddr import Allowlist, parse_address
+from alerter.actions.banconfig import BanSpec
 from alerter.actions.bans import BanExecutor
 from alerter.actions.nft import Nftables
 from alerter.actions.runner import ActionRunner
@@ -365,8 +367,9 @@ def test_config_problems_are_reported(snippet: str, message: str) -> None:
 def test_ban_config_defaults() -> None:
     (a,) = parse_actions('actions: [{name: b, type: ban, address: "{{ labels.ip }}"}]')
     assert a.cooldown == 0.0 and a.repeat and not a.revert
-    assert a.spec.duration == 600.0  # type: ignore[union-attr]
-    assert a.spec.ports == ()  # type: ignore[union-attr]
+    assert isinstance(a.spec, BanSpec)
+    assert a.spec.duration == 600.0
+    assert a.spec.ports == ()
 
 
 def test_api_routes_validate_ban_list_and_lift(harness: Harness) -> None:
@@ -379,7 +382,7 @@ def test_api_routes_validate_ban_list_and_lift(harness: Harness) -> None:
     assert table[("DELETE", "/api/v1/bans/{address}")].mutating
     assert not table[("GET", "/api/v1/bans")].mutating
 
-    def call(method: str, pattern: str, body: object = None, **kw: str) -> object:
+    def call(method: str, pattern: str, body: object = None, **kw: str) -> Any:  # (JSON)
         route = table[(method, pattern)]
         req = Request(
             method,
@@ -404,21 +407,21 @@ def test_api_routes_validate_ban_list_and_lift(harness: Harness) -> None:
         assert e.value.status == status, body
     assert fw.banned() == {}
     made = call("POST", "/api/v1/bans", {"address": "::ffff:203.0.113.7", "duration": "1h"})
-    assert made["data"]["address"] == "203.0.113.7"  # type: ignore[index]
-    assert made["data"]["remainingSeconds"] == 3600  # type: ignore[index]
+    assert made["data"]["address"] == "203.0.113.7"
+    assert made["data"]["remainingSeconds"] == 3600
     assert fw.banned() == {"203.0.113.7": 3600.0}
-    listed = call("GET", "/api/v1/bans")["data"]  # type: ignore[index]
+    listed = call("GET", "/api/v1/bans")["data"]
     assert [b["address"] for b in listed] == ["203.0.113.7"]
     call("DELETE", "/api/v1/bans/{address}", address="203.0.113.7")
     assert fw.banned() == {}
     with pytest.raises(HTTPError) as e:
         call("DELETE", "/api/v1/bans/{address}", address="203.0.113.7")
     assert e.value.status == 404
-    assert call("GET", "/api/v1/bans")["data"] == []  # type: ignore[index]
+    assert call("GET", "/api/v1/bans")["data"] == []
     with pytest.raises(HTTPError) as e:
         call("GET", "/api/v1/bans", all="maybe")
     assert e.value.status == 400
-    (old,) = call("GET", "/api/v1/bans", all="true")["data"]  # type: ignore[index]
+    (old,) = call("GET", "/api/v1/bans", all="true")["data"]
     assert old["liftedAt"] is not None and old["action"] == "manual"
 
 

@@ -248,6 +248,8 @@ actions:
     undo_argv: [{sys.executable}, {script}, del, "{{{{ labels.ip }}}}"]
 """)
     evil = "1.2.3.4; touch /tmp/pwned-$(id -u) `id`"
+    # (a label name that is no identifier goes in as **{...}: mypy cannot tell that this str is
+    # not meant for alert()'s state or active_at)
     a = alert(["ban"], ip=evil, out=str(out), **{"client-name": "x"})  # type: ignore[arg-type]
     r.handle([fire(a, T0)], T0)
     r.handle([resolve(a, T0 + 60)], T0 + 60)

@@ -60,11 +60,10 @@ def test_limit_is_a_sliding_window_and_acting_resumes_after_it(harness: Harness)
     run_ticks(r, harness.clock, [a], 4200, step=10)
     # the window slides one run at a time: never more than 3 runs in any hour
     runs = [rec["id"] for rec in r.history() if rec["outcome"] == "ok"]
+    assert harness.store is not None  # (made by harness.build)
     times = sorted(
         t - T0
-        for (t,) in harness.store.query(  # type: ignore[union-attr]
-            "SELECT time FROM action_history WHERE outcome = 'ok'"
-        )
+        for (t,) in harness.store.query("SELECT time FROM action_history WHERE outcome = 'ok'")
     )
     assert len(runs) == len(times) == 9
     assert times == [0, 300, 600, 3610, 3910, 4210, 7220, 7520, 7820]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from alerter.actions.config import SystemdSpec
 from alerter.actions.executors import read_pidfile
 from alerter.actions.templating import FieldTemplate, confined_realpath, render_path
 from alerter.actions.unitctl import ProtectedUnitError, normalize_unit, templated_unit
@@ -167,7 +168,8 @@ actions:
      properties: {CPUQuota: 50%}}
   - {name: web, type: systemd, unit: web}
 """)
-    assert reboot.spec.unit.source == "reboot.target"  # type: ignore[union-attr]
+    assert isinstance(reboot.spec, SystemdSpec)
+    assert reboot.spec.unit.source == "reboot.target"
     (w,) = reboot.warnings
     assert str(w) == (
         "alerter.yaml:3:41: warning: unit: reboot.target is a target unit; acting on it changes "
@@ -192,7 +194,8 @@ actions:
 actions:
   - {name: s, type: systemd, unit: "{{ labels.app }}.service"}
 """)
-    assert not ok.spec.unit.is_static  # type: ignore[union-attr]
+    assert isinstance(ok.spec, SystemdSpec)
+    assert not ok.spec.unit.is_static
 
 
 @pytest.mark.parametrize(

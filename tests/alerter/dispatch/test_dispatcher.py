@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def clock() -> FixedClock:
 
 class Harness:
     def __init__(
-        self, store: StateStore, clock: FixedClock, route_text: str = ROUTE, **kw: object
+        self, store: StateStore, clock: FixedClock, route_text: str = ROUTE, **kw: Any
     ) -> None:
         self.store, self.clock = store, clock
         self.rec = RecordingNotifier("rec")
@@ -44,7 +45,7 @@ class Harness:
             clock,
             route(route_text, ("rec", "other")),
             {"rec": self.rec, "other": self.other},
-            **kw,  # type: ignore[arg-type]
+            **kw,  # (make_dispatcher's own keywords)
         )
 
     def at(self, offset: float) -> float:
@@ -54,7 +55,7 @@ class Harness:
     def tick(self, offset: float) -> None:
         self.d.tick(self.at(offset))
 
-    def settled(self) -> list:  # type: ignore[type-arg]
+    def settled(self) -> list[Any]:  # (RecordingNotifier.sent's)
         wait_for(lambda: self.d.pending_notifications() == 0)
         return list(self.rec.sent)
 

@@ -11,6 +11,7 @@ from alerter.dispatch.inhibit import Inhibitor
 from alerter.dispatch.silences import (
     MAX_REGEX_PROGRAM,
     MAX_SILENCE_BYTES,
+    Silence,
     SilenceLimitError,
     SilenceNotFound,
     Silences,
@@ -37,19 +38,26 @@ def body(**kw: object) -> dict[str, object]:
     return d
 
 
+def kept(s: Silences, sid: str) -> Silence:
+    """The silence `sid`, which must be there."""
+    found = s.get(sid)
+    assert found is not None, sid
+    return found
+
+
 def test_silence_mutes_matching_alerts_only_while_active_and_persists(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     s = Silences(store)
     sid = s.add(silence_from_api(body(startsAt="2023-11-14T22:30:00Z"), T0), T0)
-    assert s.get(sid) is not None and s.get(sid).state(T0) == "pending"  # type: ignore[union-attr]
+    assert kept(s, sid).state(T0) == "pending"
     assert s.muted_by({"host": "web1"}, T0) == []
     assert s.muted_by({"host": "web1"}, T0 + 1200) == [sid]
     assert s.muted_by({"host": "db1"}, T0 + 1200) == []
     reloaded = Silences(store)
     assert reloaded.muted_by({"host": "web1"}, T0 + 1200) == [sid]
     reloaded.expire(sid, T0 + 1300)
-    assert Silences(store).get(sid).state(T0 + 1300) == "expired"  # type: ignore[union-attr]
-    api = Silences(store).get(sid).to_api(T0 + 1300)  # type: ignore[union-attr]
+    assert kept(Silences(store), sid).state(T0 + 1300) == "expired"
+    api = kept(Silences(store), sid).to_api(T0 + 1300)
     assert api["matchers"] == [{"name": "host", "value": "web.*", "isRegex": True, "isEqual": True}]
     assert api["status"] == {"state": "expired"}
     store.close()
@@ -86,7 +94,7 @@ def test_updating_and_expiring_unknown_ids(tmp_path: Path) -> None:
         s.add(silence_from_api(body(id="nope"), T0), T0)
     sid = s.add(silence_from_api(body(), T0), T0)
     same = s.add(silence_from_api(body(id=sid, comment="longer deploy"), T0 + 10), T0 + 10)
-    assert same == sid and s.get(sid).comment == "longer deploy"  # type: ignore[union-attr]
+    assert same == sid and kept(s, sid).comment == "longer deploy"
     s.expire(sid, T0 + 20)
     new = s.add(silence_from_api(body(id=sid), T0 + 30), T0 + 30)
     assert new != sid

@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 
 import pytest
+import requests
 
 from alerter.errors import NotifyError
 from alerter.notifiers import build_notifier, mail
 from alerter.notifiers.model import sample_notification
+from alerter.protocols import Notifier
 from alerter.runtime.wiring import SystemClock
 from tests.alerter.dispatch.helpers import notifier_config
 
@@ -83,12 +85,12 @@ def offers_auth_in_clear(s: SMTPScript, conn: socket.socket) -> None:
             conn.sendall(b"503 no\r\n")
 
 
-def notifier(port: int, extra: str = "") -> object:
+def notifier(port: int, extra: str = "") -> Notifier:
     cfg = notifier_config(
         f"{{name: m, type: email, to: [ops@example.org], from: alerter@example.org,"
         f" smarthost: '127.0.0.1:{port}', timeout: 1s{extra}}}"
     )
-    return build_notifier(cfg, None, SystemClock())  # type: ignore[arg-type]
+    return build_notifier(cfg, requests.Session(), SystemClock())
 
 
 def test_a_greeting_trickled_for_ever_is_cut_at_the_timeout(
@@ -96,7 +98,7 @@ def test_a_greeting_trickled_for_ever_is_cut_at_the_timeout(
 ) -> None:
     s = server(trickle)
     with pytest.raises(NotifyError) as e:
-        notifier(s.port).send(sample_notification())  # type: ignore[attr-defined]
+        notifier(s.port).send(sample_notification())
     assert e.value.retry is True
     assert str(e.value) == f"127.0.0.1:{s.port}: no complete conversation within 1s"
 
@@ -108,7 +110,7 @@ def test_the_password_is_not_sent_where_the_server_offers_no_tls(
     s = server(offers_auth_in_clear)
     n = notifier(s.port, ", require_tls: false, auth_username: bob, auth_password: SECRETPW")
     with pytest.raises(NotifyError) as e:
-        n.send(sample_notification())  # type: ignore[attr-defined]
+        n.send(sample_notification())
     assert e.value.retry is False and "offers no TLS: the password is not sent in clear" in str(
         e.value
     )

@@ -103,14 +103,16 @@ def test_trigger_then_resolve_with_one_stable_dedup_key(
 
 
 def test_a_long_summary_is_cut_and_an_unknown_severity_falls_back() -> None:
+    from alerter.notifiers.config import PagerDutySettings
     from alerter.notifiers.model import Notification, NotifiedAlert
     from alerter.notifiers.pagerduty import pagerduty_event
 
     cfg = notifier_config(f"{{name: pd, type: pagerduty, routing_key: {KEY}, severity: warning}}")
+    assert isinstance(cfg.settings, PagerDutySettings)
     a = NotifiedAlert("firing", {"alertname": "X" * 3000, "severity": "page"}, {}, 0.0, None, "f")
     e = pagerduty_event(
         Notification("pd", "{}:{}", {"alertname": "X" * 3000}, (a,), 0.0),
-        cfg.settings,  # type: ignore[arg-type]
+        cfg.settings,
     )
     check_event(e)
     assert len(e["payload"]["summary"]) == 1024 and e["payload"]["severity"] == "warning"
