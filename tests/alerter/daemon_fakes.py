@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from alerter.collectors.base import Sink
-from alerter.config.load import load_config
+from alerter.config.load import Config, load_config
 from alerter.rules.alert import Alert, Transition
-from alerter.rules.events import LogBatch, LogEvent, Sample
+from alerter.rules.engine import EngineHooks
+from alerter.rules.events import LogBatch, LogEvent, LogLines, Sample
+from alerter.rules.scan import Offload
 from alerter.runtime.daemon import Daemon
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.sdnotify import SystemdNotifier
@@ -31,19 +33,20 @@ class FakeEngine:
         self.firing: dict[str, Alert] = {}
         self.log_metrics = None
 
-    def process(self, batch: LogBatch, now: float) -> list[Transition]:
+    def process(self, batch: LogLines, now: float) -> list[Transition]:
         out = []
-        for e in batch:
+        for line in batch.lines:
             self.seen += 1
-            if "boom" in e.line and "Boom" not in self.firing:
+            if "boom" in line and "Boom" not in self.firing:
                 a = Alert({"alertname": "Boom"}, {}, "firing", 1.0, now, fired_at=now)
                 self.firing["Boom"] = a
                 out.append(Transition(now, "inactive", a))
         return out
 
-    def process_samples(self, samples: Sequence[Any], now: float) -> None:
-        self.seen += len(samples)
-        self.samples.extend(samples)
+    def process_samples(self, samples: Iterable[Sample], now: float) -> None:
+        got = list(samples)
+        self.seen += len(got)
+        self.samples.extend(got)
 
     def tick(self, now: float, timer: Callable[[], float] | None = None) -> list[Transition]:
         return []
@@ -170,7 +173,7 @@ class Harness:
             "collectors:\n  - {name: app, type: host}\n" + extra
         )
 
-    def _engine(self, config: Any, hooks: Any, offload: Any = None) -> FakeEngine:
+    def _engine(self, config: Config, hooks: EngineHooks, offload: Offload | None) -> FakeEngine:
         e = FakeEngine()
         self.engines.append(e)
         return e

@@ -13,7 +13,7 @@ import structlog.testing
 
 from alerter.collectors.base import Sink
 from alerter.rules.alert import Transition
-from alerter.rules.events import LogBatch, LogEvent
+from alerter.rules.events import LogBatch, LogEvent, LogLines
 from alerter.runtime.bus import Bus
 from tests.alerter.daemon_fakes import FakeCollector, FakeEngine, Harness
 from tests.conftest import wait_for
@@ -78,7 +78,7 @@ def test_stop_under_back_pressure_takes_the_collectors_last_batches(tmp_path: Pa
 class SlowEngine(FakeEngine):
     """Takes 5 ms a batch (a backlog the stop cannot finish within its budget)."""
 
-    def process(self, batch: LogBatch, now: float) -> list[Transition]:
+    def process(self, batch: LogLines, now: float) -> list[Transition]:
         time.sleep(0.005)  # (the cost of a batch, not a wait for anything)
         return super().process(batch, now)
 

@@ -4,12 +4,11 @@ dispatcher, samples through their own door, the drain budget, sd_notify's READY 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
 from alerter.rules.alert import Transition
+from alerter.rules.events import LogLines
 from tests.alerter.daemon_fakes import Harness
 from tests.conftest import wait_for
 
@@ -80,7 +79,7 @@ def test_a_turn_of_the_main_loop_ends_when_its_drain_budget_is_spent(
     held, release = threading.Event(), threading.Event()
     process = engine.process
 
-    def gated(events: Sequence[Any], now: float) -> list[Transition]:
+    def gated(events: LogLines, now: float) -> list[Transition]:
         order.append("batch")
         if order.count("batch") == 1:
             held.set()
