@@ -34,8 +34,8 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check alerter collectors rules tests bench
-	$(VENV)/bin/ruff format --check alerter collectors rules tests bench
+	$(VENV)/bin/ruff check alerter collectors rules core tests bench
+	$(VENV)/bin/ruff format --check alerter collectors rules core tests bench
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed

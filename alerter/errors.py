@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerter.config.yamlsource import Mark, Problem, SourceError
+from alerter.core.yamlsource import Mark, Problem, SourceError
 
 
 class AlerterError(Exception):

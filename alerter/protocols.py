@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self
 
+from alerter.core.events import LogLines, Sample
 from alerter.rules.alert import Alert, Transition
-from alerter.rules.events import LogLines, Sample
 from alerter.rules.logmetrics import LogMetrics
 
 

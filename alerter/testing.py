@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alerter.rules.events import Event, LogBatch, LogEvent, Sample
+from alerter.core.events import Event, LogBatch, LogEvent, Sample
 
 if TYPE_CHECKING:
     from alerter.runtime.daemon import Daemon

@@ -27,7 +27,7 @@ from alerter.actions import protected_set
 from alerter.actions.config import parse_action
 from alerter.actions.executors import SystemdExecutor
 from alerter.actions.runner import ActionRunner
-from alerter.config.yamlsource import MapReader, Problems, load_yaml
+from alerter.core.yamlsource import MapReader, Problems, load_yaml
 from alerter.rules.alert import Alert, Transition
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alerter.collectors.base import NullPositions, NullStats
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig
-from alerter.rules.events import LogBatch, Sample
+from alerter.core.events import LogBatch, Sample
 
 PATTERNS = {
     "nginx": r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)[^"]*" '

@@ -55,8 +55,8 @@ from alerter.cli.replayruns import file_runs as _events
 from alerter.collectors.base import NullPositions, NullStats
 from alerter.collectors.file import FileCollector, FileConfig
 from alerter.collectors.parsers import ParserConfig, make_parser
+from alerter.core.events import LogBatch, Sample
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, Sample
 from alerter.rules.loader import load_rule_files
 from alerter.runtime import tuning
 from alerter.runtime.scanworker import ScanWorker
@@ -274,7 +274,7 @@ MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent
+from alerter.core.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 
 

@@ -1,7 +1,8 @@
 """The small interfaces every collector is written against.
 
-Collectors import nothing from `alerter/` or `rules/`: the daemon hands them a `Sink` (the bus),
-a `PositionStore` (the state store) and `CollectorStats` (self-metrics) that satisfy these.
+Collectors import nothing from `alerter/` or `rules/`, only `core/` (the events they make; a test
+in tests/test_layout.py holds them to it): the daemon hands them a `Sink` (the bus), a
+`PositionStore` (the state store) and `CollectorStats` (self-metrics) that satisfy these.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from alerter.rules.events import LogBatch, Sample
+from alerter.core.events import LogBatch, Sample
 
 Ack = Callable[[], None]
 

@@ -1,6 +1,6 @@
 """A followed file's blocks as event batches: lines split (CRs dropped, over-long lines cut and
 counted as too_long) and joined into multiline events when configured. A batch's lines are
-parsed later, each when the engine looks at it (rules/events.py: LogBatch), which also
+parsed later, each when the engine looks at it (core/events.py: LogBatch), which also
 counts their parse errors."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alerter.collectors.lines import lines_within, split_lines
 from alerter.collectors.multiline import Joiner, MultilineConfig, Pending
 from alerter.collectors.parsers import ParserConfig, batch, make_parser
 from alerter.collectors.tail import Chunk, FileTailer
-from alerter.rules.events import LogBatch
+from alerter.core.events import LogBatch
 
 # Hands a batch of `FileTailer`'s lines on, to be acknowledged at an offset; False: stop.
 Send = Callable[[FileTailer, LogBatch, int], bool]

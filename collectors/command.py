@@ -25,7 +25,7 @@ import structlog
 from alerter.collectors.base import CollectorStats
 from alerter.collectors.procread import read_child_output
 from alerter.collectors.scrape import ExpositionError, parse_exposition, report_rejected
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 
 log = structlog.get_logger(__name__)
 

@@ -44,7 +44,7 @@ from alerter.collectors.multiline import MultilineConfig as MultilineConfig  # r
 from alerter.collectors.parsers import ParserConfig
 from alerter.collectors.paths import DirChanges, expand
 from alerter.collectors.tail import FileTailer, SavedPosition
-from alerter.rules.events import LogBatch
+from alerter.core.events import LogBatch
 
 log = structlog.get_logger(__name__)
 

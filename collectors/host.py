@@ -26,7 +26,7 @@ import psutil
 import structlog
 
 from alerter.collectors.base import CollectorStats
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 
 log = structlog.get_logger(__name__)
 

@@ -27,8 +27,8 @@ import structlog
 from alerter.collectors import httpdeadline
 from alerter.collectors.base import CollectorStats
 from alerter.collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
-from alerter.rules.events import Sample
-from alerter.rules.saferegex import compile_pattern
+from alerter.core.events import Sample
+from alerter.core.saferegex import compile_pattern
 
 log = structlog.get_logger(__name__)
 

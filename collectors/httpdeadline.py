@@ -11,7 +11,7 @@ shutdown as if complete. Not covered: name resolution (bounded by the resolver's
 and SOCKS proxies. Its https connections also keep the certificate their handshake verified,
 for `peer_certificate(response)`: a probe reads it from its own connection.
 
-It lives in `collectors` so collectors (which import nothing from `alerter`) and the notifiers
+It lives in `collectors` so collectors (which import nothing from `alerter/` but `core/`) and the notifiers
 share it: scrapes, and notifications.
 """
 

@@ -42,7 +42,7 @@ from typing import Any
 import structlog
 
 from alerter.collectors.base import CollectorStats, PositionStore, Sink
-from alerter.rules.events import LogBatch, LogEvent
+from alerter.core.events import LogBatch, LogEvent
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerter.rules.saferegex import compile_pattern
+from alerter.core.saferegex import compile_pattern
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 A parser turns one line into `(fields, time)`: fields is None when the line does not parse (the
 line is still an event, with no fields, and counts as a `parse_error`), time is epoch seconds or
 None when the line carries none. `batch()` makes the collector's LogBatch, whose lines are
-parsed one by one when a consumer looks at them (rules/events.py); `events()` parses and
+parsed one by one when a consumer looks at them (core/events.py); `events()` parses and
 builds every event of some lines at once; `times()` gives only the lines' times (replay orders
 lines by them). Timestamps are cached by their text (collectors/timefmt.py).
 """
@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from alerter.collectors.syslog import FIELDS as SYSLOG_FIELDS
 from alerter.collectors.syslog import SyslogParser
 from alerter.collectors.timefmt import check_time_format, time_cache
-from alerter.rules.events import EMPTY, LogBatch, LogEvent, Spans
-from alerter.rules.saferegex import compile_pattern  # a leaf module: no engine, only regex safety
+from alerter.core.events import EMPTY, LogBatch, LogEvent, Spans
+from alerter.core.saferegex import compile_pattern  # a leaf module: no engine, only regex safety
 
 PARSER_TYPES = ("regex", "json", "logfmt", "syslog", "none")
 

@@ -32,7 +32,7 @@ from alerter.collectors import httpdeadline
 from alerter.collectors.base import CollectorStats, Sink
 from alerter.collectors.httpdeadline import BodyTooLarge, DeadlineExceeded, read_capped
 from alerter.collectors.scrape import ExpositionError, parse_exposition, report_rejected
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 
 __all__ = ["BodyTooLarge", "PrometheusCollector", "PrometheusConfig", "read_capped"]
 

@@ -19,7 +19,7 @@ import structlog
 
 from alerter.collectors.base import CollectorStats
 from alerter.collectors.promtext import parse_line
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 
 MAX_AHEAD = 300.0  # seconds a sample's timestamp may be ahead of the scrape (as log lines')
 FUTURE = "future_timestamp"  # the dropped-events reason of the samples rejected for it

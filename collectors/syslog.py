@@ -157,7 +157,7 @@ class SyslogParser:
     def times(self, lines: list[str]) -> list[float | None]:
         """Each line's time as `parse` gives it, without building its fields.
 
-        The engine asks for every line's time (rules/eventtime.py). Lines of one second and
+        The engine asks for every line's time (core/eventtime.py). Lines of one second and
         host usually follow each other and share their head, what the regex matched (up to
         the space after the host): a match reads nothing past its end (it ends with the host's
         greedy `\\S+` and the space that stopped it), so each following line that starts

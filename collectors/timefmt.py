@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from alerter.rules.eventtime import FUTURE
+from alerter.core.eventtime import FUTURE
 
 TimeFn = Callable[[str], "float | None"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from alerter.config.yamlsource import MapReader
+from alerter.core.yamlsource import MapReader
 from alerter.rules.connections import AttemptSpec
 
 

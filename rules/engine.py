@@ -1,6 +1,6 @@
 """The rules engine: events in, alert transitions out. Pure: time is always passed in.
 
-`process` feeds one source's log lines (a `LogLines`, rules/events.py) to the rules of that
+`process` feeds one source's log lines (a `LogLines`, core/events.py) to the rules of that
 source through batch-wide searches (rules/scan.py), each line parsed only if a rule looks at
 it, and a log rule's key is evaluated within the batch's processing (the crossing line fires
 the alert then, not at the next tick); `process_samples` stores metric samples. `tick` runs the
@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from alerter.rules import eventtime, quiet
+from alerter.core import eventtime
+from alerter.core.events import LogLines, Sample
+from alerter.rules import quiet
 from alerter.rules.alert import Alert, Transition
-from alerter.rules.events import LogLines, Sample
 from alerter.rules.logmetrics import LogMetrics
 from alerter.rules.logrules import LogRule
 from alerter.rules.metricrules import MetricRule, SeriesKey

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from alerter.rules.events import STALE_NAN
+from alerter.core.events import STALE_NAN
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?Inf|NaN"
 _UNSIGNED = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|Inf"

@@ -14,7 +14,8 @@ from typing import Any
 
 import jinja2
 
-from alerter.config.yamlsource import (
+from alerter.core.saferegex import compile_pattern
+from alerter.core.yamlsource import (
     MapReader,
     Mark,
     Node,
@@ -43,7 +44,6 @@ from alerter.rules.model import (
     Threshold,
 )
 from alerter.rules.prefilter import required_literal
-from alerter.rules.saferegex import compile_pattern
 
 __all__ = ["Reference", "RuleFileError", "RuleSet", "load_rule_files", "parse_selector"]
 
@@ -378,7 +378,7 @@ def _regex(r: MapReader, key: str, linear: frozenset[str]) -> re.Pattern[str] | 
         return None
 
     # shipped packs are trusted (their patterns are proven linear by their tests); any other
-    # file's patterns are compiled so that no line can stall them (rules/saferegex.py), in
+    # file's patterns are compiled so that no line can stall them (core/saferegex.py), in
     # `re` where they are a pack's as written (`linear`)
     trusted = r.mark.file.startswith("builtin:")
     known = text in linear

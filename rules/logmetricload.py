@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from alerter.config.yamlsource import MapReader, Mark, Problems
+from alerter.core.yamlsource import MapReader, Mark, Problems
 from alerter.rules.model import METRIC_TYPES, LogMetric, LogSelector, Reference
 
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")

@@ -30,8 +30,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
+from alerter.core.events import LogLines, Sample
 from alerter.rules.bulk import NoMatch
-from alerter.rules.events import LogLines, Sample
 from alerter.rules.matchers import Matcher
 from alerter.rules.matchers import value_matches as _test
 from alerter.rules.metricbulk import (

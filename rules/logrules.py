@@ -15,10 +15,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from alerter.core.events import LogLines
 from alerter.rules.alert import Transition
 from alerter.rules.bulk import BulkSpec
 from alerter.rules.connections import Attempts, Connections, weight_of
-from alerter.rules.events import LogLines
 from alerter.rules.keyedwindows import KeyedWindows
 from alerter.rules.matchers import value_matches as _test
 from alerter.rules.model import Rule

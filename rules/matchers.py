@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-from alerter.rules.re2engine import compile_re2, re2_error
+from alerter.core.re2engine import compile_re2, re2_error
 
 Op = Literal["=", "!=", "=~", "!~"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from alerter.core.events import is_stale
 from alerter.rules.alert import Transition
-from alerter.rules.events import is_stale
 from alerter.rules.model import Rule
 from alerter.rules.state import AlertTable, Key
 from alerter.rules.valuewindows import quantile

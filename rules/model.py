@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from alerter.config.yamlsource import Mark
+from alerter.core.yamlsource import Mark
 from alerter.rules.connections import AttemptSpec
 from alerter.rules.matchers import Matcher
 

@@ -19,9 +19,9 @@ import importlib
 import re
 from typing import Any
 
-from alerter.rules.saferegex import derive
+from alerter.core.saferegex import derive
 
-# a pattern using every part of the parse tree this module (and alerter.rules.saferegex) reads, and
+# a pattern using every part of the parse tree this module (and alerter.core.saferegex) reads, and
 # the tree that re._parser (CPython 3.11-3.13) gives for it, op codes by name
 PROBE = r"^ab(?P<g>c)+[^\n\d]x*?(?=e)\1[0-9][^a]|(?i:f)(?:d\w.)\b(?!g)(?>h)i++(?(g)j|k)\A"
 PROBE_SHAPE: list[Any] = [
@@ -90,7 +90,7 @@ class NotParsed(ValueError):
 
 def parse(pattern: re.Pattern[str]) -> list[Any]:
     """The parse tree of a compiled pattern (a `re` one, or an RE2 one from
-    alerter.rules.saferegex with its source and flags). Raises NotParsed when there is none."""
+    alerter.core.saferegex with its source and flags). Raises NotParsed when there is none."""
     if _parser is None:
         raise NotParsed(PARSER_PROBLEM)
     try:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from alerter.config.values import format_duration
-from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yaml
+from alerter.core.events import LogBatch, LogEvent, Sample
+from alerter.core.values import format_duration
+from alerter.core.yamlsource import MapReader, Problems, SourceError, load_yaml
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent, Sample
 from alerter.rules.expand import expand_values
 from alerter.rules.loader import load_rule_files, parse_selector
 from alerter.rules.model import MetricSelector

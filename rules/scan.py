@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from alerter.core.events import LogLines
 from alerter.rules.alert import Transition
-from alerter.rules.events import LogLines
 from alerter.rules.logrules import LogRule
 from alerter.rules.metricbulk import AnySummary, MetricDelta, MetricSpec, Spec
 from alerter.rules.plans import BulkPlan, Pass, each_line

@@ -1,8 +1,10 @@
-"""The installed import names: everything under `alerter`, nothing claiming `rules` or `collectors`.
+"""The installed import names: everything under `alerter`, nothing claiming `rules`, `collectors` or
+`core`; and the direction of imports between those folders.
 
-The top-level folders `rules/` and `collectors/` stay where DESIGN puts them; `alerter/rules` and
-`alerter/collectors` are symlinks to them, so the wheel, the editable install, mypy and pytest all
-see one name per module: `alerter.rules.engine`, `alerter.collectors.file`.
+The top-level folders `rules/` and `collectors/` stay where DESIGN puts them, beside `core/`, what
+they share; `alerter/rules`, `alerter/collectors` and `alerter/core` are symlinks to them, so the
+wheel, the editable install, mypy and pytest all see one name per module: `alerter.rules.engine`,
+`alerter.collectors.file`, `alerter.core.events`.
 """
 
 import ast
@@ -27,7 +29,7 @@ def test_the_folders_are_importable_under_alerter() -> None:
 
 def test_no_source_imports_the_old_top_level_names() -> None:
     bad = []
-    for d in ("alerter", "rules", "collectors", "tests", "bench"):
+    for d in ("alerter", "rules", "collectors", "core", "tests", "bench"):
         for p in (ROOT / d).rglob("*.py"):
             for node in ast.walk(ast.parse(p.read_text(), str(p))):
                 if isinstance(node, ast.Import):
@@ -39,6 +41,42 @@ def test_no_source_imports_the_old_top_level_names() -> None:
                 bad += [
                     f"{p.relative_to(ROOT)}:{node.lineno}: {n}"
                     for n in names
-                    if n.split(".")[0] in ("rules", "collectors")
+                    if n.split(".")[0] in ("rules", "collectors", "core")
                 ]
     assert bad == []
+
+
+# the folders each top-level folder may import from (STYLE: the data flows one way)
+MAY_IMPORT = {
+    "core": ("alerter.core",),
+    "rules": ("alerter.rules", "alerter.core"),
+    "collectors": ("alerter.collectors", "alerter.core"),
+}
+
+
+def test_imports_follow_the_data_flow() -> None:
+    """rules/ and collectors/ import only themselves and core/; core/ only itself. Imports
+    inside functions and under TYPE_CHECKING count too: each still ties the folders."""
+    bad = []
+    for folder, allowed in MAY_IMPORT.items():
+        for p in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(p.read_text(), str(p))):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                bad += [
+                    f"{p.relative_to(ROOT)}:{node.lineno}: {n}"
+                    for n in names
+                    if n.split(".")[0] == "alerter"
+                    and not any(n == a or n.startswith(a + ".") for a in allowed)
+                ]
+    assert bad == []
+
+
+def test_the_shared_folder_is_importable_under_alerter() -> None:
+    import alerter.core.events
+
+    assert Path(alerter.core.events.__file__).resolve() == ROOT / "core" / "events.py"

@@ -15,7 +15,7 @@ from alerter.actions.banaddr import parse_address
 from alerter.actions.banconfig import DEFAULT_DURATION, MAX_DURATION, MAX_PORTS
 from alerter.actions.bans import BanExecutor, BanRefused
 from alerter.api.routes import HTTPError, Request, Response, Route
-from alerter.config.values import parse_duration
+from alerter.core.values import parse_duration
 from alerter.errors import ActionError
 
 

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from alerter.actions.templating import FieldTemplate
-from alerter.config.yamlsource import MapReader
+from alerter.core.yamlsource import MapReader
 
 DEFAULT_DURATION = 600.0  # fail2ban's bantime
 DEFAULT_WITHIN = 86400.0  # earlier bans counted for the increment over the last day

@@ -23,7 +23,7 @@ from alerter.actions.banconfig import DEFAULT_WITHIN, BanSpec
 from alerter.actions.config import ActionConfig
 from alerter.actions.executors import ActionPlan
 from alerter.actions.nft import Element, Firewall
-from alerter.config.values import format_duration
+from alerter.core.values import format_duration
 from alerter.errors import ActionError
 from alerter.protocols import Clock
 from alerter.rules.templates import rfc3339

@@ -33,8 +33,8 @@ from alerter.actions.unitctl import (
     refuse_protected,
     unit_kind,
 )
-from alerter.config.yamlsource import MapReader, Mark, Node, Problem
-from alerter.rules.saferegex import compile_pattern
+from alerter.core.saferegex import compile_pattern
+from alerter.core.yamlsource import MapReader, Mark, Node, Problem
 
 ACTION_TYPES = ("systemd", "signal", "command", "throttle", "ban")
 DEFAULT_COOLDOWN = 300.0
@@ -313,7 +313,7 @@ def _parse_signal(r: MapReader, warnings: list[Problem]) -> SignalSpec | None:
             r.problems.add(r.raw("pidfile") or r.node, f"pidfile: {e}")
             return None
     pattern = r.str("process")
-    # Linear: the command lines it searches are written by any local user (rules/saferegex.py).
+    # Linear: the command lines it searches are written by any local user (core/saferegex.py).
     process = r.check("process", compile_pattern, pattern) if pattern is not None else None
     if sig_name is None:
         return None

@@ -28,7 +28,7 @@ from alerter.actions.notes import (
     stored_alert,
     synthetic_alert,
 )
-from alerter.config.values import format_duration
+from alerter.core.values import format_duration
 from alerter.rules.alert import Transition
 from alerter.store.db import StateStore
 

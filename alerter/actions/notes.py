@@ -21,7 +21,7 @@ from alerter.actions.history import (
     UNDO_PREFIX,
     Record,
 )
-from alerter.config.values import format_duration
+from alerter.core.values import format_duration
 from alerter.rules.alert import Alert, Transition
 
 BAN_REFUSALS = {SKIPPED_BANNED: "already ", REFUSED_ALLOWED: "", REFUSED_CAP: ""}

@@ -34,7 +34,7 @@ from alerter.actions.notes import clock_time, note, span
 from alerter.actions.outcomes import OutcomeRecorder, told_once_per
 from alerter.actions.reverts import Reverter
 from alerter.actions.workers import Job, KeyedWorkers
-from alerter.config.values import format_duration
+from alerter.core.values import format_duration
 from alerter.errors import ActionError
 from alerter.protocols import Clock, Durable
 from alerter.rules.alert import Alert, Transition

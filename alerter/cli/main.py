@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerter import __version__
-from alerter.config.yamlsource import in_file_order
+from alerter.core.yamlsource import in_file_order
 from alerter.errors import ConfigError, StateError
 from alerter.runtime.logsetup import LEVELS, configure_logging
 

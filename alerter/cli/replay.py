@@ -35,10 +35,10 @@ from alerter.cli.replayruns import (
     untimed_parser,
 )
 from alerter.collectors.journald import JournaldConfig
-from alerter.config.values import parse_duration
+from alerter.core.events import LogBatch
+from alerter.core.values import parse_duration
 from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine, NoHooks
-from alerter.rules.events import LogBatch
 from alerter.rules.templates import rfc3339
 
 PROGRESS_EVERY = 0.5  # seconds between progress lines on a terminal

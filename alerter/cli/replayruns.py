@@ -20,8 +20,8 @@ from alerter.collectors.base import NullPositions, NullStats
 from alerter.collectors.journald import JournaldConfig
 from alerter.collectors.parsers import Parser, ParserConfig, batch, spans_of
 from alerter.collectors.timefmt import repeated_hour
-from alerter.rules.events import LogBatch, LogEvent
-from alerter.rules.eventtime import FUTURE
+from alerter.core.events import LogBatch, LogEvent
+from alerter.core.eventtime import FUTURE
 
 # (time, sequence, lines of that time): what each replayed file yields, in its order
 Run = tuple[float, int, LogBatch]

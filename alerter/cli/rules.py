@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from alerter.cli import replay
 from alerter.config.rulefiles import shipped_patterns
-from alerter.config.yamlsource import MapReader, Node, SourceError, decode_source
+from alerter.core.yamlsource import MapReader, Node, SourceError, decode_source
 from alerter.rules.ruletest import LineParser, run_test_file
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from alerter.cli.apiclient import APIClient, APIClientError
-from alerter.config.values import parse_duration
-from alerter.config.yamlsource import SourceError, decode_source
+from alerter.core.values import parse_duration
+from alerter.core.yamlsource import SourceError, decode_source
 from alerter.notifiers.console import printable
 from alerter.notifiers.model import rfc3339
 from alerter.rules.matchers import parse_matchers

@@ -17,7 +17,7 @@ from typing import Any
 
 from alerter.actions.config import ActionConfig
 from alerter.actions.templating import FieldTemplate
-from alerter.config.yamlsource import Mark, Problem
+from alerter.core.yamlsource import Mark, Problem
 from alerter.rules.model import RuleSet
 
 

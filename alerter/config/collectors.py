@@ -22,10 +22,10 @@ from alerter.collectors.journald import JournaldCollector, JournaldConfig, parse
 from alerter.collectors.parsers import PARSER_TYPES, ParserConfig, check_parser_config
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.collectors.timefmt import check_time_format
-from alerter.config.values import format_duration
-from alerter.config.yamlsource import MapReader, Mark, Node
+from alerter.core.saferegex import compile_pattern
+from alerter.core.values import format_duration
+from alerter.core.yamlsource import MapReader, Mark, Node
 from alerter.protocols import Clock
-from alerter.rules.saferegex import compile_pattern
 
 Spec = FileConfig | JournaldConfig | HostConfig | PrometheusConfig | CommandConfig | HttpConfig
 
@@ -180,7 +180,7 @@ def _ok(fn: Callable[[str], None]) -> Callable[[str], bool]:
 
 def _regex(pattern: str) -> object:
     """A pattern from config that reads others' text: valid Python `re` syntax (its message
-    for a typo), and run in linear time (rules/saferegex.py: refused with what to change)."""
+    for a typo), and run in linear time (core/saferegex.py: refused with what to change)."""
     re.compile(pattern)
     return compile_pattern(pattern)
 

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from alerter.collectors.file import FileConfig
 from alerter.collectors.syslog import FIELDS as SYSLOG_FIELDS
 from alerter.config.collectors import CollectorConfig
-from alerter.config.yamlsource import Mark, Problem
+from alerter.core.saferegex import compile_pattern
+from alerter.core.yamlsource import Mark, Problem
 from alerter.rules.model import LogSelector, RuleSet
-from alerter.rules.saferegex import compile_pattern
 
 
 def fields_of(c: CollectorConfig) -> frozenset[str] | None:

@@ -33,7 +33,7 @@ from alerter.config.rulefiles import (
 from alerter.config.sourcekinds import read_by_kind
 from alerter.config.trust import forgeable_action_warnings, subject_label_problems
 from alerter.config.untimed import untimed_action_warnings
-from alerter.config.yamlsource import (
+from alerter.core.yamlsource import (
     MapReader,
     Mark,
     Node,

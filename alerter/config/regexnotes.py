@@ -1,7 +1,7 @@
 """Which of the user's regexes run in RE2, not in Python's `re`: `alerter check` notes each.
 
 A pattern that `re` could run in more than linear time on some line runs in RE2
-(rules/saferegex.py): as safe, but about 1 µs a line it searches here, where `re` takes 0.1 µs
+(core/saferegex.py): as safe, but about 1 µs a line it searches here, where `re` takes 0.1 µs
 for most patterns that start with a literal. The notes say where, so that whoever cares about
 a busy log's cost can rewrite the pattern; nothing is wrong with it.
 """
@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 from alerter.collectors.file import FileConfig
 from alerter.config.collectors import CollectorConfig
-from alerter.config.yamlsource import Problem
+from alerter.core.re2engine import Re2Pattern
+from alerter.core.saferegex import compile_pattern
+from alerter.core.yamlsource import Problem
 from alerter.rules.model import RuleSet
-from alerter.rules.re2engine import Re2Pattern
-from alerter.rules.saferegex import compile_pattern
 
 WHY = "Python's re could take more than linear time on some line; about 1 µs a line searched"
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from alerter.collectors.file import FileConfig
 from alerter.config.collectors import CollectorConfig
 from alerter.config.trust import syslog_paths
-from alerter.config.yamlsource import Mark, Problem
+from alerter.core.yamlsource import Mark, Problem
 from alerter.rules.model import LogSelector, RuleSet
 
 NOTHING = ("",)  # the sources of a rule that no collector feeds (no collector is named "")

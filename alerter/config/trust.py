@@ -42,7 +42,7 @@ from alerter.collectors.file import FileConfig
 from alerter.collectors.journald import JournaldConfig
 from alerter.config.actionlabels import templates_of
 from alerter.config.collectors import CollectorConfig
-from alerter.config.yamlsource import Mark, Problem
+from alerter.core.yamlsource import Mark, Problem
 from alerter.rules.matchers import Matcher
 from alerter.rules.model import Rule, RuleSet
 

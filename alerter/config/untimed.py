@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from alerter.actions.config import ActionConfig
 from alerter.collectors.file import FileConfig
 from alerter.config.collectors import CollectorConfig
-from alerter.config.yamlsource import Mark, Problem
+from alerter.core.yamlsource import Mark, Problem
 from alerter.rules.model import RuleSet
 
 # what acts on the host (a throttle only slows alerter's own input)

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alerter.config.yamlsource import MapReader, Mark, Node, Problems
+from alerter.core.yamlsource import MapReader, Mark, Node, Problems
 from alerter.rules.matchers import Matcher, parse_matchers
 
 DEFAULT_GROUP_WAIT = 30.0

@@ -14,7 +14,7 @@ answers; wherever that is not sure, the patterns concerned are offered for every
   * patterns that would not compile together within `MAX_MEM`: the group is split in halves
     down to `FLOOR` patterns, and a group that small that still fails is offered always;
   * `set_pattern` gives no Set text for a matcher whose regex runs in Python's `re` with a
-    construct the two engines read differently (rules/saferegex.py runs a user pattern in `re`
+    construct the two engines read differently (core/saferegex.py runs a user pattern in `re`
     when it proves it linear there): `\\s` (`re` counts `\\v`), `$` without `(?m)` (`re` also
     matches before a final newline), `{,n}` (a repeat in `re`, literal text in RE2), `[[:x:]]`
     (a POSIX class in RE2 only), negation under `(?i)` (RE2 folds case over all of Unicode).
@@ -32,8 +32,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import re2  # type: ignore[import-untyped]
 
+from alerter.core.saferegex import is_re2
 from alerter.rules.matchers import Matcher
-from alerter.rules.saferegex import is_re2
 
 _parser: Any = importlib.import_module("re._parser")
 
@@ -42,7 +42,7 @@ FLOOR = 32  # a group of patterns this small that will not compile in a Set is o
 MAX_MEM = 64 << 20  # RE2's memory budget per Set (program and DFA cache); its default is 8 MiB
 _ALWAYS = "(?s).*"  # index 0 of every Set: its absence from an answer means the match failed
 
-# as rules/saferegex.py hands a pattern to RE2: Python's \Z is RE2's \z
+# as core/saferegex.py hands a pattern to RE2: Python's \Z is RE2's \z
 _END_Z = re.compile(r"(?<!\\)((?:\\\\)*)\\Z")
 _RE2_FLAGS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
 
@@ -69,7 +69,7 @@ def set_pattern(m: Matcher) -> str | None:
 
 
 def re2_text(pattern: str, flags: int) -> str:
-    """A pattern as rules/saferegex.py hands it to RE2."""
+    """A pattern as core/saferegex.py hands it to RE2."""
     prefix = "".join(f for bit, f in _RE2_FLAGS if flags & bit)
     text = _END_Z.sub(r"\1\\z", pattern)
     return f"(?{prefix}){text}" if prefix else text

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import re2  # type: ignore[import-untyped]
 import structlog
 
-from alerter.config.values import LABEL_NAME
+from alerter.core.values import LABEL_NAME
 from alerter.dispatch.regexset import re2_text
 from alerter.dispatch.silenceindex import SilenceIndex
 from alerter.notifiers.model import rfc3339

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from alerter.config.yamlsource import MapReader, Node
+from alerter.core.yamlsource import MapReader, Node
 
 WEEKDAYS = {
     d: i

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerter.config.yamlsource import MapReader, Mark, SourceError, decode_source
+from alerter.core.yamlsource import MapReader, Mark, SourceError, decode_source
 from alerter.notifiers.amjson import check_body_template
 
 NOTIFIER_TYPES = ("console", "slack", "webhook", "alertmanager", "email", "pagerduty")

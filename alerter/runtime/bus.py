@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from alerter.collectors.base import Ack, CollectorStats
-from alerter.rules.events import LogBatch, Sample
+from alerter.core.events import LogBatch, Sample
 
 
 @dataclass(frozen=True, slots=True)

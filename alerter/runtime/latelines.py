@@ -33,7 +33,7 @@ from typing import Any
 
 import structlog
 
-from alerter.config.values import format_duration
+from alerter.core.values import format_duration
 
 log = structlog.get_logger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from alerter.core.events import LogLines
 from alerter.rules.alert import Transition
-from alerter.rules.events import LogLines
 from alerter.rules.matchers import value_matches
 from alerter.rules.model import Rule
 from alerter.rules.prefilter import batch_pattern, line_confined, literal_or_why

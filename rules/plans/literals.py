@@ -33,8 +33,8 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
+from alerter.core.re2engine import any_of
 from alerter.rules.prefilter import rare_chars
-from alerter.rules.re2engine import any_of
 
 MIN_LITERALS = 4  # distinct literals a source's plans search for, from which a Set is used
 INDEX_LITERALS = 64  # literals a text holds, from which `starts` finds their lines at once

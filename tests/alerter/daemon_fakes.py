@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 
 from alerter.collectors.base import Sink
 from alerter.config.load import Config, load_config
+from alerter.core.events import LogBatch, LogEvent, LogLines, Sample
 from alerter.rules.alert import Alert, Transition
 from alerter.rules.engine import EngineHooks
-from alerter.rules.events import LogBatch, LogEvent, LogLines, Sample
 from alerter.rules.scan import Offload
 from alerter.runtime.daemon import Daemon
 from alerter.runtime.metrics import Metrics

@@ -10,7 +10,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from alerter.collectors.file import FileCollector, FileConfig
-from alerter.rules.events import LogBatch, Sample
+from alerter.core.events import LogBatch, Sample
 from alerter.runtime.bus import (
     BLOCK_LINE_OVERHEAD,
     EVENT_OVERHEAD,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from alerter.config.load import DEFAULT_PROTECTED_UNITS, load_config, parse_config
-from alerter.config.values import parse_duration
+from alerter.core.values import parse_duration
 from alerter.errors import ConfigError
 
 

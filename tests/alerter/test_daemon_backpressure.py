@@ -12,8 +12,8 @@ import structlog
 import structlog.testing
 
 from alerter.collectors.base import Sink
+from alerter.core.events import LogBatch, LogEvent, LogLines
 from alerter.rules.alert import Transition
-from alerter.rules.events import LogBatch, LogEvent, LogLines
 from alerter.runtime.bus import Bus
 from tests.alerter.daemon_fakes import FakeCollector, FakeEngine, Harness
 from tests.conftest import wait_for

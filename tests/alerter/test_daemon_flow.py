@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
+from alerter.core.events import LogLines
 from alerter.rules.alert import Transition
-from alerter.rules.events import LogLines
 from tests.alerter.daemon_fakes import Harness
 from tests.conftest import wait_for
 

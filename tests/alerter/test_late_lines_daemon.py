@@ -15,7 +15,7 @@ import structlog.testing
 from prometheus_client import CollectorRegistry
 
 from alerter.config.load import load_config
-from alerter.rules.events import LogBatch, LogEvent
+from alerter.core.events import LogBatch, LogEvent
 from alerter.runtime.daemon import Daemon
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.sdnotify import SystemdNotifier

@@ -18,10 +18,10 @@ import yaml
 from alerter.cli.rules import cmd_test
 from alerter.config.load import Config, parse_config
 from alerter.config.rulefiles import shipped_patterns
+from alerter.core.saferegex import is_re2
 from alerter.rules.engine import Engine
 from alerter.rules.loader import load_rule_files
 from alerter.rules.model import Rule, RuleSet
-from alerter.rules.saferegex import is_re2
 from tests.rules.test_packs import PACK_TESTS, PACKS
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from alerter.config.load import Config, parse_config
+from alerter.core.events import LogEvent
 from alerter.errors import ConfigError
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogEvent
 from tests.alerter.rule_file_config import load
 from tests.rules.helpers import logs
 

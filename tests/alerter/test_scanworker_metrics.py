@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from alerter.core.events import LogBatch
 from alerter.rules.bulk import EMPTY_VALUE, NO_MATCH
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch
 from alerter.rules.loader import load_rule_files
 from alerter.rules.logmetrics import Hist
 from alerter.rules.metricbulk import MetricDelta, Spec, run_pass

@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 from alerter.config.load import parse_config
+from alerter.core.events import LogEvent
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogEvent
 from tests.alerter.rule_file_config import COLLECTORS, load
 from tests.rules.helpers import logs
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
 from tests.collectors.file_harness import Harness
 

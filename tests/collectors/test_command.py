@@ -15,7 +15,7 @@ import pytest
 import structlog.testing
 
 from alerter.collectors.command import CommandCollector, CommandConfig
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 from alerter.testing import RecordingStats
 from tests.collectors.conftest import NOW, value
 

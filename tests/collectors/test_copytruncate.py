@@ -19,7 +19,7 @@ import structlog
 
 import alerter.collectors.tail
 from alerter.collectors.file import FileCollector, FileConfig
-from alerter.rules.events import LogBatch
+from alerter.core.events import LogBatch
 from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
 from tests.collectors.conftest import others_read_to_end
 from tests.conftest import wait_for

@@ -10,8 +10,8 @@ import pytest
 
 from alerter.collectors.parsers import ParserConfig, batch, make_parser
 from alerter.collectors.syslog import FIELDS
+from alerter.core.events import LogBatch, LogEvent
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.plans import Fieldless
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alerter.collectors.file import FileCollector, FileConfig
-from alerter.rules.events import LogBatch
+from alerter.core.events import LogBatch
 from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import wait_for
 

@@ -17,7 +17,7 @@ import structlog.testing
 import trustme
 
 from alerter.collectors.http import HttpCollector, HttpConfig
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 from alerter.testing import RecordingStats
 from tests.collectors.conftest import NOW, Site, by_name, value
 from tests.conftest import require

@@ -21,7 +21,7 @@ from alerter.collectors.journald import (
     limited_event,
     parse_priority,
 )
-from alerter.rules.events import LogBatch, LogEvent
+from alerter.core.events import LogBatch, LogEvent
 from alerter.testing import MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import Sandbox, wait_for
 

@@ -18,7 +18,7 @@ from alerter.collectors.parsers import (
     reads_time,
 )
 from alerter.collectors.timefmt import syslog_time, time_parser
-from alerter.rules.events import EMPTY
+from alerter.core.events import EMPTY
 
 NGINX = (
     r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)[^"]*" '
@@ -324,7 +324,7 @@ def test_a_picked_batch_is_lazy_too() -> None:
 
 
 def test_log_batch_builds_each_event_once() -> None:
-    from alerter.rules.events import LogBatch
+    from alerter.core.events import LogBatch
 
     built: list[str] = []
 

@@ -14,7 +14,7 @@ import pytest
 
 from alerter.collectors.promtext import TextSample, parse_line
 from alerter.collectors.scrape import ExpositionError, parse_exposition
-from alerter.rules.events import STALE_NAN
+from alerter.core.events import STALE_NAN
 
 
 def series(text: str) -> list[tuple[str, dict[str, str], float]]:

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from alerter.collectors.prometheus import SKIPPED, PrometheusCollector, PrometheusConfig
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 from alerter.testing import RecordingSink, RecordingStats, free_port
 from tests.conftest import stop_process, wait_for
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from alerter.core.events import STALE_NAN, LogEvent
 from alerter.rules.engine import Engine
-from alerter.rules.events import STALE_NAN, LogEvent
 from tests.rules.helpers import engine, log, logs, rule, sample, states, values
 
 # --- log rules ----------------------------------------------------------------------------

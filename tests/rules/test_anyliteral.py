@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from alerter.core.events import LogBatch, LogEvent
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.plans import AnyLiteralScan, plan_for
 from alerter.rules.plans.anyliteral import any_literals, line_starts

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from alerter.core.events import LogBatch, LogEvent
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.plans import (
     STRATEGIES,
     BulkCount,

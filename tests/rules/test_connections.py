@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from alerter.core.events import LogBatch, LogEvent
 from alerter.rules.connections import Connections, weight_of
-from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import RuleFileError, load_rule_files
 from alerter.rules.plans import plan_for
 from tests.rules.helpers import engine, log

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
+from alerter.core.events import LogBatch, LogEvent
 from alerter.rules.connections import Attempts, AttemptSpec
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import RuleFileError, load_rule_files
 from tests.rules.helpers import log
 from tests.rules.test_fail2ban_samples import SAMPLES, _rules, _windows, counted, samples

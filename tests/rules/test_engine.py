@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from alerter.rules.events import LogEvent
+from alerter.core.events import LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.model import Rule
 from alerter.testing import RecordingHooks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerter.rules.events import Sample
+from alerter.core.events import Sample
 from tests.rules.helpers import engine, sample
 
 RULE = """groups:

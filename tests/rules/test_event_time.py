@@ -9,9 +9,9 @@ import random
 import pytest
 
 from alerter.collectors.parsers import ParserConfig, batch, make_parser
+from alerter.core.events import LogBatch, LogEvent
+from alerter.core.eventtime import FUTURE
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent
-from alerter.rules.eventtime import FUTURE
 from alerter.rules.loader import load_rule_files
 from alerter.testing import RecordingHooks
 

@@ -1,12 +1,12 @@
-"""The batch the engine reads (rules/events.py): text first, whole when made, read through the
+"""The batch the engine reads (core/events.py): text first, whole when made, read through the
 LogLines protocol."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from alerter.core.events import LogBatch, LogEvent, LogLines
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent, LogLines
 from alerter.testing import RecordingHooks
 from tests.rules.helpers import engine
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from alerter.core.events import LogEvent
 from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogEvent
 from alerter.rules.plans import KeyedFindall
 from alerter.testing import RecordingHooks
 from tests.rules.helpers import engine, log, logs, states

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from alerter.rules.linearity import linear_in_re
-from alerter.rules.re2engine import Re2Pattern
-from alerter.rules.saferegex import compile_pattern
+from alerter.core.linearity import linear_in_re
+from alerter.core.re2engine import Re2Pattern
+from alerter.core.saferegex import compile_pattern
 from tests.rules.test_pack_patterns_linear import BASELINE, BOUND, fastest, hostile_lines
 
 NOW_IN_RE = [

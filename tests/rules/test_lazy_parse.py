@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from alerter.collectors.parsers import Parser, ParserConfig, batch, make_parser
+from alerter.core.events import LogEvent
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogEvent
 from alerter.rules.plans import STRATEGIES, Fieldless, Plan
 from tests.rules.helpers import engine, logs, plan_kinds
 from tests.rules.test_batches import line_by_line, state

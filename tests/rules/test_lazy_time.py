@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from alerter.collectors.parsers import Parser, ParserConfig, batch, make_parser
+from alerter.core.events import LogBatch
+from alerter.core.eventtime import holding, holding_lines, minimal
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch
-from alerter.rules.eventtime import holding, holding_lines, minimal
 from alerter.rules.loader import load_rule_files
 from alerter.rules.plans import STRATEGIES, EveryLine, Fieldless, Plan, Touch
 from alerter.testing import RecordingHooks

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alerter.config.load import parse_config
-from alerter.config.yamlsource import SourceError
+from alerter.core.yamlsource import SourceError
 from alerter.errors import ConfigError
 from alerter.rules.loader import load_rule_files
 from alerter.rules.model import Threshold

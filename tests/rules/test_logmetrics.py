@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from alerter.cli.rules import cmd_test
-from alerter.config.yamlsource import SourceError
+from alerter.core.events import LogBatch, LogEvent
+from alerter.core.yamlsource import SourceError
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.logmetrics import Hist
 from tests.rules.helpers import engine

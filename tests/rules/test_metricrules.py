@@ -8,8 +8,8 @@ import struct
 
 import pytest
 
+from alerter.core.events import STALE_NAN, is_stale
 from alerter.rules.engine import Engine
-from alerter.rules.events import STALE_NAN, is_stale
 from alerter.rules.loader import load_rule_files
 from tests.rules.helpers import engine, rule, sample, values
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from alerter.core.saferegex import compile_pattern, is_re2
 from alerter.rules import prefilter
 from alerter.rules.prefilter import (
     PARSER_PROBLEM,
@@ -23,7 +24,6 @@ from alerter.rules.prefilter import (
     parse,
     parser_problem,
 )
-from alerter.rules.saferegex import compile_pattern, is_re2
 
 
 def test_this_pythons_regex_parser_has_the_shape_the_derivations_read() -> None:

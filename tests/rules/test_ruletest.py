@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from alerter.cli.rules import cmd_test
-from alerter.rules.events import is_stale
+from alerter.core.events import is_stale
 from alerter.rules.expand import expand_values
 
 RULES = """

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from alerter.core.events import LogBatch, LogEvent
 from alerter.rules.engine import Engine
-from alerter.rules.events import LogBatch, LogEvent
 from alerter.rules.loader import load_rule_files
 from alerter.rules.model import RuleSet, Threshold
 from alerter.rules.sweep import sweeps

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerter.config.yamlsource import SourceError
+from alerter.core.yamlsource import SourceError
 from alerter.rules.loader import load_rule_files
 from tests.rules.helpers import engine, log
 

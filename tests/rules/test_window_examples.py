@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from alerter.rules.events import LogBatch
+from alerter.core.events import LogBatch
 from alerter.rules.windows import EXAMPLE_CHARS, EXAMPLES, CountWindow
 from tests.rules.helpers import engine
 

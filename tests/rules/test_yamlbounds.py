@@ -1,4 +1,4 @@
-"""alerter/config/yamlbounds.py through load_yaml: aliases that expand too far, cycles and deep nesting
+"""core/yamlbounds.py through load_yaml: aliases that expand too far, cycles and deep nesting
 are FILE:LINE:COL errors; ordinary anchors, aliases and merge keys still load."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerter.config import yamlbounds
-from alerter.config.yamlbounds import MAX_ALIAS_NODES, BoundedLoader
-from alerter.config.yamlsource import SourceError, load_yaml
+from alerter.core import yamlbounds
+from alerter.core.yamlbounds import MAX_ALIAS_NODES, BoundedLoader
+from alerter.core.yamlsource import SourceError, load_yaml
 
 
 def billion_laughs() -> str:

@@ -26,7 +26,7 @@ from alerter.actions.runner import ActionRunner
 from alerter.actions.unitctl import UnitController
 from alerter.actions.workers import KeyedWorkers
 from alerter.config.load import DEFAULT_PROTECTED_UNITS
-from alerter.config.yamlsource import MapReader, Problems, SourceError, load_yaml
+from alerter.core.yamlsource import MapReader, Problems, SourceError, load_yaml
 from alerter.rules.alert import Alert, State, Transition
 from alerter.runtime.bus import Gate
 from alerter.runtime.checkpoint import Checkpointer, StagedPositions

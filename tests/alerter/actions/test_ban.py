@@ -15,7 +15,7 @@ from alerter.actions.banconfig import BanSpec
 from alerter.actions.bans import BanExecutor
 from alerter.actions.nft import Nftables
 from alerter.actions.runner import ActionRunner
-from alerter.config.yamlsource import SourceError
+from alerter.core.yamlsource import SourceError
 from alerter.testing import FakeFirewall
 from tests.alerter.actions.conftest import T0, Harness, alert, fire, parse_actions, resolve
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alerter.actions.config import CommandSpec, SignalSpec, SystemdSpec, ThrottleSpec
-from alerter.config.yamlsource import SourceError
+from alerter.core.yamlsource import SourceError
 
 from .conftest import parse_actions
 

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from alerter.actions import executors
-from alerter.rules.events import LogBatch
+from alerter.core.events import LogBatch
 from alerter.runtime.bus import Gate
 from tests.conftest import wait_for
 

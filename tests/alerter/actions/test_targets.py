@@ -12,7 +12,7 @@ from alerter.actions.executors import read_pidfile
 from alerter.actions.templating import FieldTemplate, confined_realpath, render_path
 from alerter.actions.unitctl import ProtectedUnitError, normalize_unit, templated_unit
 from alerter.config.load import DEFAULT_PROTECTED_UNITS
-from alerter.config.yamlsource import SourceError
+from alerter.core.yamlsource import SourceError
 from alerter.errors import ActionError
 
 from .conftest import parse_actions

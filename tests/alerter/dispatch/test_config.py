@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerter.config.yamlsource import SourceError
+from alerter.core.yamlsource import SourceError
 from alerter.dispatch.routing import group_labels, match_routes
 
 from .helpers import inhibit, route
@@ -87,7 +87,7 @@ def test_route_problems_are_reported_with_position(text: str, message: str) -> N
 
 
 def test_no_route_section_sends_everything_to_the_first_notifier_by_alertname() -> None:
-    from alerter.config.yamlsource import Mark, Problems
+    from alerter.core.yamlsource import Mark, Problems
     from alerter.dispatch.config import parse_route
 
     r = parse_route(None, ["console", "x"], Mark("c.yaml", 1, 1), Problems())

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
+from alerter.core.saferegex import is_re2
 from alerter.dispatch import regexset
 from alerter.rules.matchers import Matcher
-from alerter.rules.saferegex import is_re2
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # `[[:alpha:]]` in re
 

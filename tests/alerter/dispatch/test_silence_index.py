@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from alerter.core.saferegex import is_re2
 from alerter.dispatch import regexset, silenceindex
 from alerter.dispatch.silenceindex import CROWDED, SilenceIndex, literals
 from alerter.dispatch.silences import Silence, Silences
 from alerter.rules.matchers import Matcher, Op
-from alerter.rules.saferegex import is_re2
 from alerter.store.db import StateStore
 
 T0 = 1_700_000_000.0

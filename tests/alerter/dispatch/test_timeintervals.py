@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerter.config.load import parse_config
-from alerter.config.yamlsource import MapReader, Problems, load_yaml
+from alerter.core.yamlsource import MapReader, Problems, load_yaml
 from alerter.dispatch.timeintervals import TimeIntervals, parse_time_intervals
 from alerter.errors import ConfigError
 from alerter.store.db import StateStore

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from alerter.config.yamlsource import SourceError
+from alerter.core.yamlsource import SourceError
 from alerter.notifiers.config import AlertmanagerSettings, SlackSettings, WebhookSettings
 from tests.alerter.dispatch.helpers import notifier_config
 

@@ -156,7 +156,7 @@ def test_a_label_cannot_add_headers() -> None:
     ],
 )
 def test_config_mistakes(entry: str, message: str) -> None:
-    from alerter.config.yamlsource import SourceError
+    from alerter.core.yamlsource import SourceError
 
     with pytest.raises(SourceError) as e:
         notifier_config(entry)

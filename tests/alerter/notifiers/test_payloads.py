@@ -230,7 +230,7 @@ def test_webhook_body_template_failing_at_send_time_is_not_retried() -> None:
     import pytest
     import requests
 
-    from alerter.config.yamlsource import Mark
+    from alerter.core.yamlsource import Mark
     from alerter.errors import NotifyError
     from alerter.notifiers.config import NotifierConfig
     from alerter.notifiers.webhook import WebhookNotifier

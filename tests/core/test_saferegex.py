@@ -1,4 +1,4 @@
-"""rules/saferegex.py and the RE2 side of it (rules/re2translate.py, rules/re2engine.py): each
+"""core/saferegex.py and the RE2 side of it (core/re2translate.py, core/re2engine.py): each
 construct Python's re and RE2 read differently, with a witness; what is refused and what the
 message says; the match object; matchers (Alertmanager's dialect, RE2 only)."""
 
@@ -10,11 +10,11 @@ import re
 import pytest
 import re2  # type: ignore[import-untyped]  # google-re2 ships no type hints
 
-from alerter.config.yamlsource import SourceError
+from alerter.core.re2engine import Re2Match
+from alerter.core.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
+from alerter.core.yamlsource import SourceError
 from alerter.rules.loader import load_rule_files
 from alerter.rules.matchers import Matcher, compile_matcher_regex
-from alerter.rules.re2engine import Re2Match
-from alerter.rules.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # re: "possible nested set"
 

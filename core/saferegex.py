@@ -5,13 +5,13 @@ a pattern means one thing whichever engine runs it.
 Python's `re` backtracks: `(a+)+$` takes exponential time on 30 bytes, and even `\\s+x` takes
 quadratic time on a long run of spaces (each start position rescans the run). RE2 never
 backtracks (linear in the text) but costs more per call from Python (~1 us against ~0.15 us
-for a short value, 3.6 us against 0.9 us for an nginx line; rules/re2engine.py). So a pattern runs in `re` only when `linear_in_re`
+for a short value, 3.6 us against 0.9 us for an nginx line; core/re2engine.py). So a pattern runs in `re` only when `linear_in_re`
 proves it linear there, and in RE2 otherwise.
 
 Two dialects, each meaning one thing:
   * a rule's `match`/`exclude`, a parser's `pattern`, a multiline `start`, an http
     `body_regex`: Python's `re`, read with `re.ASCII` (`\\d \\w \\s \\b` and `(?i)` cover
-    ASCII only). In RE2 such a pattern runs as rules/re2translate.py rewrites it from `re`'s
+    ASCII only). In RE2 such a pattern runs as core/re2translate.py rewrites it from `re`'s
     own parse tree, with the same matches and groups; where no rewrite is faithful the pattern
     is refused with what to write instead. A pattern `re` cannot read but RE2 can (`\\pL`,
     `\\z`) is RE2's, and only RE2 runs it. Refused in any engine: back references,
@@ -20,7 +20,7 @@ Two dialects, each meaning one thing:
   * matchers (`=~`, `!~`): Alertmanager's, Go's RE2 syntax anchored as `^(?:value)$`, and
     only RE2 runs them (rules/matchers.py).
 
-The proof that a pattern is linear in `re` is rules/linearity.py.
+The proof that a pattern is linear in `re` is core/linearity.py.
 Shipped packs are trusted (`trusted=True`: compiled in `re` as written, without `re.ASCII`)
 and their tests prove each pattern with the same function.
 """
@@ -31,9 +31,9 @@ import importlib
 import re
 from typing import Any, cast
 
-from alerter.rules.linearity import linear_in_re, ops
-from alerter.rules.re2engine import Re2Pattern, build, compile_re2
-from alerter.rules.re2translate import DialectError, translate
+from alerter.core.linearity import linear_in_re, ops
+from alerter.core.re2engine import Re2Pattern, build, compile_re2
+from alerter.core.re2translate import DialectError, translate
 
 _parser: Any = importlib.import_module("re._parser")
 
@@ -91,7 +91,7 @@ def compile_pattern(
 
 
 def python_in_re2(pattern: str, flags: int = 0) -> Re2Pattern:
-    """A Python-dialect pattern run by RE2 with `re`'s meaning (rules/re2translate.py), whether
+    """A Python-dialect pattern run by RE2 with `re`'s meaning (core/re2translate.py), whether
     or not `re` could run it in linear time. Raises UnsafePatternError."""
     try:
         t = translate(pattern, flags)

@@ -13,14 +13,14 @@ node in terms RE2 reads one way only:
     `(?i)` is applied here, so RE2 never folds;
   * `^`, `\\A`, `\\Z`, `\\b`, `\\B` and `$` under `(?m)` as their RE2 equivalents;
   * `$` without `(?m)` where nothing follows it as `(?:\\z|(\\n)\\z)`: the group marks a final
-    newline taken, and rules/re2engine.py ends the match (and any group ending there) before
+    newline taken, and core/re2engine.py ends the match (and any group ending there) before
     it. Where something follows `$`, no rewrite is faithful: refused, with what to write;
   * groups unnamed, each Python group given its RE2 number (the markers add groups);
   * `\\B` as never matching in a second program for the empty text (Python's `\\B` fails
     there; since 3.14 it matches, and this follows the running Python).
 
 Constructs RE2 lacks (back references, lookaround, conditionals, possessive and atomic
-repeats) are refused before (rules/saferegex.py). A repeat of more than one turn whose body can
+repeats) are refused before (core/saferegex.py). A repeat of more than one turn whose body can
 match the empty string is refused too: `re` ends the repeat at an empty turn and RE2 goes on
 (`(?::*|.)*` on ":0": `re` ":", RE2 ":0"; `(a|)*` on "aa": group 1 is "" in `re`, "a" in RE2).
 """
@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from alerter.rules.re2engine import Shape
+from alerter.core.re2engine import Shape
 
 _parser: Any = importlib.import_module("re._parser")
 _MAXREPEAT = int(_parser.MAXREPEAT)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # LogBatch.at_times calls this module: it builds the parts itself
-    from alerter.rules.events import LogBatch, LogEvent, Spans
+    from alerter.core.events import LogBatch, LogEvent, Spans
 
 FUTURE = 300.0  # seconds after the read beyond which a line's time is taken as the read's
 

@@ -1,6 +1,6 @@
 """Is a regex linear-time in Python's `re`? A conservative proof over `re._parser`'s tree.
 
-The argument (rules/saferegex.py runs a user pattern in `re` only when it holds):
+The argument (core/saferegex.py runs a user pattern in `re` only when it holds):
   * no back references, lookaround, possessive or atomic parts;
   * a repeat of variable length and more than one turn (`x*`, `x+`, `x{1,9}`) repeats a
     fixed-width body without alternation, and the next character the pattern must match after

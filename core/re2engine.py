@@ -1,7 +1,7 @@
 """RE2 (google-re2) behind the part of `re.Pattern` and `re.Match` this project uses.
 
 A pattern handed here is RE2 text: the Alertmanager dialect of matchers, RE2-only syntax in a
-rule, or a Python `re` pattern rewritten by rules/re2translate.py. This module runs it with
+rule, or a Python `re` pattern rewritten by core/re2translate.py. This module runs it with
 Python's conventions: `search(string, pos, endpos)` reads the string as if it were `endpos`
 characters long (RE2 would still see what follows), and spans count characters.
 

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import yaml
 from yaml.constructor import SafeConstructor
 
-from alerter.config.values import expand_env, label_name_problem, parse_duration
-from alerter.config.yamlbounds import compose
+from alerter.core.values import expand_env, label_name_problem, parse_duration
+from alerter.core.yamlbounds import compose
 
 T = TypeVar("T")
 
@@ -94,7 +94,7 @@ def _mark(file: str, m: yaml.Mark | None) -> Mark:
 
 def load_yaml(text: str, file: str) -> Node:
     """Parse one YAML document into a Node tree. Raises SourceError on bad YAML, and on a
-    document whose aliases expand too far or that nests too deep (`alerter.config.yamlbounds`)."""
+    document whose aliases expand too far or that nests too deep (`alerter.core.yamlbounds`)."""
     try:
         root = compose(text)
     except yaml.MarkedYAMLError as e:

@@ -1,7 +1,7 @@
-"""A pattern means the same whichever engine runs it (rules/saferegex.py), per its dialect.
+"""A pattern means the same whichever engine runs it (core/saferegex.py), per its dialect.
 
 Python dialect (rules, parsers): random patterns from a grammar covering the constructs the two
-engines read differently, run by RE2 as rules/re2translate.py rewrites them, against Python's
+engines read differently, run by RE2 as core/re2translate.py rewrites them, against Python's
 `re` (with `re.ASCII`) on random short texts: the same match or no match, span and groups, for
 `search`, `match` and `fullmatch`. Patterns are small and texts short, so `re` answers quickly.
 A pattern the rewrite refuses must be refused for a documented reason.
@@ -21,9 +21,9 @@ import re2  # type: ignore[import-untyped]  # google-re2 ships no type hints
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerter.rules.linearity import linear_in_re
+from alerter.core.linearity import linear_in_re
+from alerter.core.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
 from alerter.rules.matchers import Matcher
-from alerter.rules.saferegex import UnsafePatternError, compile_pattern, is_re2, python_in_re2
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # re: "possible nested set"
 
@@ -118,7 +118,7 @@ def pattern_and_lines(data: st.DataObject) -> tuple[str, list[str]]:
     return pattern, data.draw(st.lists(near, min_size=6, max_size=12))
 
 
-# why a Python pattern may have no RE2 form (rules/re2translate.py, rules/saferegex.py)
+# why a Python pattern may have no RE2 form (core/re2translate.py, core/saferegex.py)
 REFUSALS: tuple[str, ...] = (
     "is followed by more of the pattern",
     "ends the repeat at an empty turn",

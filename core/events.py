@@ -114,7 +114,7 @@ class LogLines(Protocol):
     def runs(self, wanted: tuple[str, ...] | None) -> Sequence[tuple[float, LogLines, int]]:
         """`at_times` with, for each run, how many of its lines had their time read. `wanted`
         (literals, none holding a newline): only the lines holding one of them are counted by
-        a rule, so only their times need be read (alerter.rules.eventtime.runs_of_wanted)."""
+        a rule, so only their times need be read (alerter.core.eventtime.runs_of_wanted)."""
 
 
 class LogBatch(Sequence[LogEvent]):
@@ -262,14 +262,14 @@ class LogBatch(Sequence[LogEvent]):
 
     def at_times(self) -> list[tuple[float, LogBatch]]:
         """The lines as (time, batch) runs of one event time each, in line order: the batch
-        itself when it is one run (alerter.rules.eventtime)."""
+        itself when it is one run (alerter.core.eventtime)."""
         return [(t, part) for t, part, _ in self.runs(None)]
 
     def runs(self, wanted: tuple[str, ...] | None) -> list[tuple[float, LogBatch, int]]:
         """`at_times` with how many lines of each run had their time read; with `wanted`,
         only the lines holding one of those literals (the others ride in a neighbour's run),
         unless the parser's `times` is cheap for every line (`every_time`: syslog's)."""
-        from alerter.rules import eventtime  # (it builds LogBatches)
+        from alerter.core import eventtime  # (it builds LogBatches)
 
         if self._built is not None:
             return eventtime.runs_of_events(self, self._built)
