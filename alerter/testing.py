@@ -265,7 +265,7 @@ class RecordingHooks:
         self.template_errors: list[tuple[str, str]] = []
         self.evicted: list[tuple[str, int, str]] = []
         self.durations: list[tuple[str, float]] = []
-        self.late: list[tuple[str, int, float]] = []  # (source, count, age of the newest)
+        self.uncounted: list[tuple[str, int, float]] = []  # (source, count, age of the newest)
         # (source, count, age of the newest, rules that missed it, backlog)
         self.too_old: list[tuple[str, int, float, tuple[tuple[str, float], ...], bool]] = []
 
@@ -278,8 +278,8 @@ class RecordingHooks:
     def evaluation_duration(self, group: str, seconds: float) -> None:
         self.durations.append((group, seconds))
 
-    def events_late(self, source: str, count: int, age: float, now: float) -> None:
-        self.late.append((source, count, age))
+    def events_uncounted(self, source: str, count: int, age: float, now: float) -> None:
+        self.uncounted.append((source, count, age))
 
     def events_too_old(
         self,
@@ -292,9 +292,9 @@ class RecordingHooks:
     ) -> None:
         self.too_old.append((source, count, age, missed, backlog))
 
-    def late_counts(self) -> list[tuple[str, int]]:
-        """(source, count) of each `events_late` report."""
-        return [(source, count) for source, count, _ in self.late]
+    def uncounted_counts(self) -> list[tuple[str, int]]:
+        """(source, count) of each `events_uncounted` report."""
+        return [(source, count) for source, count, _ in self.uncounted]
 
 
 def free_port() -> int:

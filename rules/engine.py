@@ -50,10 +50,12 @@ class EngineHooks(Protocol):
     def evaluation_duration(self, group: str, seconds: float) -> None:
         """A group's evaluation took `seconds` (reported when `tick` gets a timer)."""
 
-    def events_late(self, source: str, count: int, age: float, now: float) -> None:
+    def events_uncounted(self, source: str, count: int, age: float, now: float) -> None:
         """`count` lines of `source` were older than the window of every rule of the source
-        at the clock `now`: no rule counted them (DESIGN "Event time"). `age`: how old the
-        newest of them was at `now` (reported once per batch that has any)."""
+        at the clock `now`: no rule counted them (DESIGN "Event time"; replay's "skipped").
+        `age`: how old the newest of them was at `now` (reported once per batch that has
+        any). The wider set, too old for some rule, is `events_too_old`'s (what
+        `alerter_events_late_total` counts)."""
 
     def events_too_old(
         self,
@@ -84,7 +86,7 @@ class NoHooks:
     def evaluation_duration(self, group: str, seconds: float) -> None:
         pass
 
-    def events_late(self, source: str, count: int, age: float, now: float) -> None:
+    def events_uncounted(self, source: str, count: int, age: float, now: float) -> None:
         pass
 
     def events_too_old(
@@ -188,7 +190,7 @@ class Engine:
         knows all the lines to be of that time (replay's runs), else the batch's runs of one
         time each (`LogLines.at_times`). A line older than a rule's window at `now` counts for
         nothing in that rule; lines older than the windows of all the source's rules are
-        reported to the hooks' `events_late`, with the age of the newest, and those older
+        reported to the hooks' `events_uncounted`, with the age of the newest, and those older
         than the window of any (all of them too) to `events_too_old`, with the rules missing
         the newest. When every rule of the source has literals one of which each line it
         counts holds, only the times of the lines holding one are read (no rule counts the
@@ -229,7 +231,7 @@ class Engine:
         if metrics is not None:  # (every line late for every rule)
             metrics()
         if late:
-            self._hooks.events_late(batch.source, late, now - late_at, now)
+            self._hooks.events_uncounted(batch.source, late, now - late_at, now)
         if old:
             missed = sorted((r.reach, r.rule.alert) for r in rules if r.late(old_at, now))
             self._hooks.events_too_old(

@@ -149,7 +149,7 @@ class LateCounter(NoHooks):
     def __init__(self, summary: Summary) -> None:
         self.summary = summary
 
-    def events_late(self, source: str, count: int, age: float, now: float) -> None:
+    def events_uncounted(self, source: str, count: int, age: float, now: float) -> None:
         self.summary.skipped += count
         self.summary.late[source] = self.summary.late.get(source, 0) + count
 

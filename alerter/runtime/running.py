@@ -30,7 +30,7 @@ class EngineMetrics:
     def evaluation_duration(self, group: str, seconds: float) -> None:
         self.metrics.rule_evaluation_duration.labels(group).observe(seconds)
 
-    def events_late(self, source: str, count: int, age: float, now: float) -> None:
+    def events_uncounted(self, source: str, count: int, age: float, now: float) -> None:
         """(Lines no rule counted: replay's "skipped"; the daemon counts the wider set below.)"""
 
     def events_too_old(

@@ -51,7 +51,7 @@ def test_a_year_old_backlog_fires_nothing_and_is_counted_late() -> None:
     assert e.process(text_batch(lines, NOW), NOW) == []
     assert e.tick(NOW) == []
     assert e.alerts() == []
-    assert hooks.late == [("auth", 300, 365 * 86400 - 2990)]  # the age: the newest's
+    assert hooks.uncounted == [("auth", 300, 365 * 86400 - 2990)]  # the age: the newest's
 
 
 def test_only_the_lines_inside_the_window_count() -> None:
@@ -60,7 +60,8 @@ def test_only_the_lines_inside_the_window_count() -> None:
     old = failures([NOW - 1200 + i for i in range(3)])  # 20 minutes ago: out of the 10m window
     recent = failures([NOW - 120 + i for i in range(3)])
     assert e.process(text_batch(old + recent, NOW), NOW) == []  # 3 in the window, not 6
-    assert hooks.late == [("auth", 3, 1198)]  # the newest late line's age: NOW - (NOW - 1200 + 2)
+    # the newest late line's age: NOW - (NOW - 1200 + 2)
+    assert hooks.uncounted == [("auth", 3, 1198)]
     ts = e.process(text_batch(failures([NOW - 60, NOW - 30]), NOW), NOW)
     assert [(t.alert.alertname, t.state, t.alert.value) for t in ts] == [("Brute", "firing", 5.0)]
 
@@ -83,7 +84,7 @@ def test_a_line_stepping_back_is_placed_or_skipped() -> None:
     e.process(text_batch(failures([t0 + i for i in range(4)]), t0 + 4), t0 + 4)
     # an hour back: outside the window at the clock, skipped and counted
     assert e.process(text_batch(failures([t0 - 3600]), t0 + 5), t0 + 5) == []
-    assert hooks.late_counts() == [("auth", 1)]
+    assert hooks.uncounted_counts() == [("auth", 1)]
     # five minutes back: inside the window, counted in its own bucket
     ts = e.process(text_batch(failures([t0 - 300]), t0 + 6), t0 + 6)
     assert [t.state for t in ts] == ["firing"]
@@ -192,7 +193,7 @@ def test_a_year_old_syslog_backlog_stamped_later_in_the_day_is_last_years() -> N
     e = engine(hooks)
     assert e.process(batch(syslog, "auth", NOW, text="\n".join(lines)), NOW) == []
     assert e.alerts() == []
-    assert hooks.late_counts() == [("auth", len(times))]
+    assert hooks.uncounted_counts() == [("auth", len(times))]
     assert syslog.times([lines[-1]])[0] == pytest.approx(times[-1] - 365 * 86400, abs=86400)
     # a few minutes ahead is a clock a little fast, not last year
     ahead = f"{stamp(NOW + 120)} host sshd[7]: x"
@@ -214,9 +215,9 @@ groups:
     e = Engine(load_rule_files([("t.yaml", rules)], default_interval=15), {}, hooks)
     fired = e.process(text_batch([f"{NOW - 300:.0f} ERROR x"], NOW), NOW)
     assert [t.alert.alertname for t in fired if t.alert.state == "firing"] == ["Long"]
-    assert hooks.late == []
+    assert hooks.uncounted == []
     e.process(text_batch([f"{NOW - 3600:.0f} ERROR y"] * 2, NOW), NOW)  # old for both
-    assert hooks.late_counts() == [("auth", 2)]
+    assert hooks.uncounted_counts() == [("auth", 2)]
 
 
 def test_lines_too_old_for_some_rule_are_reported_with_the_rules_that_missed_them() -> None:
@@ -237,7 +238,7 @@ groups:
     assert hooks.too_old == []  # (the common path: nothing to tell)
     old = [f"{NOW - 3610:.0f} ERROR a", f"{NOW - 3600:.0f} ERROR b", f"{NOW - 900:.0f} ERROR c"]
     e.process(text_batch(old, NOW), NOW)
-    assert hooks.late == []  # the metric's meaning: Daily counted them
+    assert hooks.uncounted == []  # Daily counted them
     # the newest (15 minutes old) is missed by Burst only; its age and its rules are told
     assert hooks.too_old == [("auth", 3, 900.0, (("Burst", 600.0),), False)]
     e.process(text_batch([f"{NOW - 3600:.0f} ERROR d"], NOW), NOW)

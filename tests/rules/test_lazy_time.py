@@ -148,7 +148,7 @@ def _syslog_stamp(t: float) -> str:
 
 
 def late_lines(hooks: RecordingHooks) -> int:
-    return sum(count for _, count, _ in hooks.late)
+    return sum(count for _, count, _ in hooks.uncounted)
 
 
 def engine(rules: str, hooks: RecordingHooks) -> Engine:

@@ -179,7 +179,7 @@ def run(seed: int, steps: int, back: bool) -> tuple[int, int]:
             assert windows(swept) == windows(full), (seed, step, rules)
     assert windows(swept) == windows(full), (seed, rules)
     assert swept.alerts() == full.alerts()
-    for name in ("evicted", "late"):
+    for name in ("evicted", "uncounted", "too_old"):
         assert getattr(swept._hooks, name) == getattr(full._hooks, name)
     return seen, ticks
 
