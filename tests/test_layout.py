@@ -9,6 +9,7 @@ wheel, the editable install, mypy and pytest all see one name per module: `alert
 
 import ast
 import importlib.metadata
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,22 +28,28 @@ def test_the_folders_are_importable_under_alerter() -> None:
     assert Path(alerter.collectors.file.__file__).resolve() == ROOT / "collectors" / "file.py"
 
 
+def imports(folder: str) -> Iterator[tuple[str, str]]:
+    """("file:line", module) of every absolute import under `folder`, those inside functions
+    and under TYPE_CHECKING included."""
+    for p in (ROOT / folder).rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text(), str(p))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for n in names:
+                yield f"{p.relative_to(ROOT)}:{node.lineno}", n
+
+
 def test_no_source_imports_the_old_top_level_names() -> None:
-    bad = []
-    for d in ("alerter", "rules", "collectors", "core", "tests", "bench"):
-        for p in (ROOT / d).rglob("*.py"):
-            for node in ast.walk(ast.parse(p.read_text(), str(p))):
-                if isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = [node.module]
-                else:
-                    continue
-                bad += [
-                    f"{p.relative_to(ROOT)}:{node.lineno}: {n}"
-                    for n in names
-                    if n.split(".")[0] in ("rules", "collectors", "core")
-                ]
+    bad = [
+        f"{where}: {n}"
+        for d in ("alerter", "rules", "collectors", "core", "tests", "bench")
+        for where, n in imports(d)
+        if n.split(".")[0] in ("rules", "collectors", "core")
+    ]
     assert bad == []
 
 
@@ -57,22 +64,13 @@ MAY_IMPORT = {
 def test_imports_follow_the_data_flow() -> None:
     """rules/ and collectors/ import only themselves and core/; core/ only itself. Imports
     inside functions and under TYPE_CHECKING count too: each still ties the folders."""
-    bad = []
-    for folder, allowed in MAY_IMPORT.items():
-        for p in (ROOT / folder).rglob("*.py"):
-            for node in ast.walk(ast.parse(p.read_text(), str(p))):
-                if isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = [node.module]
-                else:
-                    continue
-                bad += [
-                    f"{p.relative_to(ROOT)}:{node.lineno}: {n}"
-                    for n in names
-                    if n.split(".")[0] == "alerter"
-                    and not any(n == a or n.startswith(a + ".") for a in allowed)
-                ]
+    bad = [
+        f"{where}: {n}"
+        for folder, allowed in MAY_IMPORT.items()
+        for where, n in imports(folder)
+        if n.split(".")[0] == "alerter"
+        and not any(n == a or n.startswith(a + ".") for a in allowed)
+    ]
     assert bad == []
 
 
