@@ -35,7 +35,7 @@ from alerter.runtime.checkpoint import Checkpointer, StagedPositions
 from alerter.runtime.latelines import LateLines
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.pipeline import Pipeline
-from alerter.runtime.reload import Reloads, dropped_by_reload
+from alerter.runtime.reload import Reloads, dropped_by_reload, not_held
 from alerter.runtime.running import EngineMetrics, Running
 from alerter.runtime.scheduler import make_scheduler
 from alerter.runtime.sdnotify import SystemdNotifier
@@ -145,6 +145,7 @@ class Daemon:
         tuning.tune_process()  # once, before the collectors start
         self.pipeline.running = rs = self._start(self._config, previous=None)
         self._resolve_orphans(rs)
+        self._route_again(rs)
         tuning.settle()
         self.server.add_routes(core_routes(self))
         self.server.add_routes(self._part_routes(rs))
@@ -207,6 +208,15 @@ class Daemon:
         if orphans:
             log.info("alerts_resolved_at_start", count=len(orphans))
             self.pipeline.handle(orphans, self.clock.now())
+
+    def _route_again(self, rs: Running) -> None:
+        """Firing alerts whose groups the changed route tree dropped go through the new tree
+        (to the dispatcher only: their actions ran when they fired)."""
+        with self.pipeline.engine_lock:
+            again = not_held(rs.engine.alerts(), rs.dispatcher.firing(), self.clock.now())
+        if again:
+            log.info("alerts_routed_again", count=len(again))
+            self.pipeline.guard("dispatcher", rs.dispatcher.handle, again, self.clock.now())
 
     def _start_collector(self, running: Running, cc: Any) -> None:
         sink = BusSink(self.pipeline.bus, cc.name, running.gates[cc.name], self.metrics)
@@ -310,6 +320,7 @@ class Daemon:
             # alerts of a deleted rule, so receivers and actions are not left hanging.
             log.info("alerts_resolved_by_reload", count=len(dropped))
             self.pipeline.handle(dropped, self.clock.now())
+        self._route_again(rs)
         self.server.set_routes(core_routes(self) + self._part_routes(rs) + web_routes(self))
         self._config = new
         self.reloads.applied(old.config.restart_needed(new))

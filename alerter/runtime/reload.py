@@ -3,8 +3,9 @@
 SIGHUP and POST /-/reload ask; the main loop runs the reload between two of its turns (a reload
 replaces what the loop works on) and tells whoever waits how it went. The last reload's error
 and its notes (what only a restart applies) are what the API, `alerter status` and systemd's
-STATUS= show. `dropped_by_reload` is what a reload compares: the firing alerts that the new
-rules no longer have end, as Prometheus resolves the alerts of a deleted rule.
+STATUS= show. `dropped_by_reload` and `not_held` are what a reload compares: the firing alerts
+that the new rules no longer have end, as Prometheus resolves the alerts of a deleted rule, and
+those whose groups a changed route tree dropped go through the new tree.
 """
 
 from __future__ import annotations
@@ -76,5 +77,19 @@ def dropped_by_reload(before: list[Alert], after: list[Alert], now: float) -> li
     return [
         Transition(now, "firing", dataclasses.replace(a, state="resolved", resolved_at=now))
         for a in before
+        if a.state == "firing" and a.fingerprint not in kept
+    ]
+
+
+def not_held(engine: list[Alert], held: list[Alert], now: float) -> list[Transition]:
+    """Firing transitions for the engine's firing alerts that the dispatcher does not hold: their
+    groups were dropped because the route tree changed (another receiver, `group_by`, routes
+    added or removed), by a reload or while alerter was stopped. Handed to the dispatcher
+    again, they go through the new tree, as Alertmanager sends the alerts it holds through
+    its new routes on a reload."""
+    kept = {a.fingerprint for a in held}
+    return [
+        Transition(now, "pending", a)
+        for a in engine
         if a.state == "firing" and a.fingerprint not in kept
     ]
