@@ -127,6 +127,10 @@ class Dispatcher(Durable, Protocol):
         """The engine's firing alerts as they are now (every tick): an alert held as firing
         is held with its current annotations and value from then on."""
 
+    def take_over(self, old: Dispatcher) -> None:
+        """A reload: carry over what `old` (the replaced config's) holds that the store does
+        not (its last commit was refused)."""
+
 
 class Actions(Protocol):
     """The actions part (alerter.actions.runner.ActionRunner runs them)."""

@@ -21,6 +21,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import requests
 import structlog
@@ -45,7 +46,7 @@ from alerter.dispatch.timeintervals import TimeIntervals
 from alerter.notifiers.alertmanager import AlertmanagerNotifier
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
-from alerter.protocols import Clock, Notifier
+from alerter.protocols import Clock, Dispatcher, Notifier
 from alerter.rules.alert import Alert, Transition
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
@@ -105,7 +106,7 @@ class NotificationDispatcher:
         # What the transaction in flight took (write -> written): notifications, groups, spill.
         self._writing: tuple[list[Notification], set[str], set[str], list[Row]] | None = None
         self.silences = Silences(store)
-        self._load_groups()
+        self._load_groups(self._store.kv_items(GROUPS_NAMESPACE))
         self._lanes: dict[str, list[str]] = {}  # notifier name -> its outbox lanes
         # notifications the outbox gave up on (its workers append): their groups tell again
         self._undelivered: collections.deque[Notification] = collections.deque()
@@ -235,6 +236,29 @@ class NotificationDispatcher:
             self.written(False)
             return
         self.written(True)
+
+    def take_over(self, old: Dispatcher) -> None:
+        """A reload: the old config's dispatcher may hold what the store lacks, when its last
+        commit was refused (disk full, read-only): its groups, and notifications held in
+        memory. They are carried over, so such a reload loses no notification and does not
+        hold an alert that resolved meanwhile as firing (as the store's older groups would).
+        After a commit that took everything there is nothing to carry."""
+        if not isinstance(old, NotificationDispatcher) or not old.dirty():
+            return
+        with old._lock:
+            groups = {gid: g.to_dict() for gid, g in old._groups.items()}
+            unsent, old._unsaved = old._unsaved, []
+        with self._lock:
+            stored = set(self._groups)
+            self._groups.clear()
+            self._firing.clear()
+            self._timers.clear()
+            self._load_groups(groups)
+            self._dirty |= set(self._groups)  # the store's copies are older
+            self._removed = (self._removed | stored) - set(self._groups)
+            self._unsaved.extend(n for n in unsent if n.receiver in self._lanes)
+        self._outbox.take_over(old._outbox)
+        log.info("dispatch_state_carried_over", groups=len(groups))
 
     # --- views for the API -------------------------------------------------------------------
 
@@ -403,10 +427,11 @@ class NotificationDispatcher:
                 if g.sent is not sent_before or len(g.alerts) != size_before:
                     self._dirty.add(gid)
 
-    def _load_groups(self) -> None:
-        """Groups saved by an earlier run; those the current route tree no longer has are dropped."""
+    def _load_groups(self, saved: Mapping[str, Any]) -> None:
+        """Groups saved by an earlier run (or held by the dispatcher a reload replaces); those
+        the current route tree no longer has are dropped."""
         stale: list[str] = []
-        for gid, d in self._store.kv_items(GROUPS_NAMESPACE).items():
+        for gid, d in saved.items():
             route = self._routes.get(d.get("route_id", ""))
             try:
                 if (

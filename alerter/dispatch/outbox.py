@@ -242,6 +242,30 @@ class Outbox:
             while self._held > MEMORY_LIMIT:
                 self._drop_oldest_held()
 
+    def take_over(self, old: Outbox) -> None:
+        """A reload: what the old config's outbox held in memory (the store refused it) is held
+        here, ahead of anything newer; rows of a lane this config no longer has are dropped,
+        and said so. (A stored row the old one sent but could not delete may go out again: at
+        least once.)"""
+        rows = old.spill()
+        self.unspill([r for r in rows if r.lane in self._memory])
+        gone = collections.Counter(r.lane for r in rows if r.lane not in self._memory)
+        for lid, count in gone.items():
+            self._dropped_lane(lid, count)
+        for lid in {r.lane for r in rows} - set(gone):
+            self.wake(lid)
+
+    def _dropped_lane(self, lid: str, count: int) -> None:
+        name = lid.partition("@")[0]
+        log.error(
+            "notifications_dropped",
+            notifier=name,
+            lane=_renamed(lid),
+            count=count,
+            reason="notifier (or alertmanager URL) no longer configured",
+        )
+        self._metrics.notifications.labels(name, "dropped").inc(count)
+
     def _head(self, lid: str) -> Row | None:
         """The oldest row of a lane: the store's first, then memory's."""
         try:
@@ -280,15 +304,7 @@ class Outbox:
                     log.warning("outbox_rename_failed", error=str(e), lane=_renamed(lid))
                 continue
             if lid not in self._lanes:
-                name = lid.partition("@")[0]
-                log.error(
-                    "notifications_dropped",
-                    notifier=name,
-                    lane=_renamed(lid),
-                    count=count,
-                    reason="notifier (or alertmanager URL) no longer configured",
-                )
-                self._metrics.notifications.labels(name, "dropped").inc(count)
+                self._dropped_lane(lid, count)
                 try:
                     with self._store.transaction() as db:
                         db.execute("DELETE FROM outbox WHERE notifier = ?", (lid,))

@@ -313,6 +313,7 @@ class Daemon:
         with self.pipeline.engine_lock:
             before = old.engine.alerts()
             self.pipeline.running = rs = self._start(new, previous=old)
+            rs.dispatcher.take_over(old.dispatcher)
             self.late_lines.forget()  # (a parser may have been fixed)
             dropped = dropped_by_reload(before, rs.engine.alerts(), self.clock.now())
         if dropped:

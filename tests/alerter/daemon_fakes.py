@@ -96,6 +96,9 @@ class Recorder:
     def refresh(self, firing: Any) -> None:
         pass
 
+    def take_over(self, old: Any) -> None:
+        pass
+
     def dirty(self) -> bool:
         return False
 

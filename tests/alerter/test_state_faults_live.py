@@ -8,14 +8,15 @@ import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 import requests
 
 from alerter.harness.crashtest import DaemonProcess, KeyReceiver, RotatingWriter, write_config
-from alerter.testing import free_port
-from tests.conftest import wait_for
+from alerter.testing import free_port, running_daemon
+from tests.conftest import HTTPReceiver, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +103,53 @@ def events(d: DaemonProcess) -> float:
             if s.name == "alerter_events_total" and s.labels.get("collector") == "app":
                 return float(s.value)
     return 0.0
+
+
+def test_a_reload_while_the_store_refuses_writes_loses_no_notification(
+    tmp_path: Path, http_receiver: HTTPReceiver
+) -> None:
+    """The old config's dispatcher held a resolve only in memory (its commit was refused) when
+    a reload replaced it: the resolve was lost, and the new dispatcher, which read the store's
+    older groups, held the resolved alert as firing (/api/v2/alerts, repeats)."""
+    (tmp_path / "rules.yaml").write_text("""
+groups:
+  - name: t
+    interval: 1s
+    rules:
+      - {alert: Boom, logs: {source: app, match: boom}, aggregate: count, over: 2s, threshold: ">= 1"}
+""")
+    (tmp_path / "app.log").touch()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+global: {{state_dir: "{tmp_path / "state"}", evaluation_interval: 1s}}
+server: {{listen: "127.0.0.1:0"}}
+collectors:
+  - {{name: app, type: file, paths: ["{tmp_path}/app.log"], start_at: beginning, parser: {{type: none}}}}
+rule_files: [rules.yaml]
+notifiers:
+  - {{name: hook, type: webhook, url: "{http_receiver.url}/hook", timeout: 2s}}
+route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s}}
+""")
+    with running_daemon(cfg) as d:
+        api = f"http://127.0.0.1:{d.server.port}"
+        with (tmp_path / "app.log").open("a") as f:
+            f.write("boom\n")
+        assert http_receiver.wait(1)[0].json()["status"] == "firing"
+        queue = partial(d.metrics.registry.get_sample_value, "alerter_notification_queue_length")
+        wait_for(lambda: queue() == 0)  # its row deleted
+        d.store.query("PRAGMA query_only = ON")  # as a read-only disk answers writes
+        with http_receiver.event:
+            http_receiver.statuses[:] = [503] * 100_000  # the resolve waits in memory
+        try:
+            wait_for(
+                lambda: not requests.get(f"{api}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+            )
+            wait_for(lambda: not requests.get(f"{api}/api/v2/alerts", timeout=5).json())
+            assert d.reload_and_wait(20)
+            with http_receiver.event:
+                http_receiver.statuses.clear()
+            got = http_receiver.wait(2, timeout=30)
+            assert got[1].json()["status"] == "resolved"
+            assert requests.get(f"{api}/api/v2/alerts", timeout=5).json() == []
+        finally:
+            d.store.query("PRAGMA query_only = OFF")
