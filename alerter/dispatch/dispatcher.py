@@ -105,6 +105,9 @@ class NotificationDispatcher:
         self._unsaved: list[Notification] = []  # produced, not yet in a committed transaction
         # What the transaction in flight took (write -> written): notifications, groups, spill.
         self._writing: tuple[list[Notification], set[str], set[str], list[Row]] | None = None
+        # The store refused the last write: new notifications are held in the outbox's memory
+        # (and go out) at once, not at the next try, which may be up to 30 s away.
+        self._refused = False
         self.silences = Silences(store)
         self._load_groups(self._store.kv_items(GROUPS_NAMESPACE))
         self._lanes: dict[str, list[str]] = {}  # notifier name -> its outbox lanes
@@ -207,20 +210,25 @@ class NotificationDispatcher:
         with self._lock:
             out, dirty, removed, spilled = self._writing or ([], set(), set(), [])
             self._writing = None
+            self._refused = not ok
             if not ok:
                 out, self._unsaved = out + self._unsaved, []
                 self._dirty |= {gid for gid in dirty if gid in self._groups}
                 self._removed |= removed - set(self._groups)
                 self._outbox.unspill(spilled)
-                now = self.clock.now()
-                for n in out:
-                    for lid in self._lanes[n.receiver]:
-                        self._outbox.hold(lid, n, now)
+                self._hold(out)
                 return
         self._outbox.update_queue_length()
         for receiver in {n.receiver for n in out} | {r.lane for r in spilled}:
             for lid in self._lanes.get(receiver, [receiver]):
                 self._outbox.wake(lid)
+
+    def _hold(self, out: list[Notification]) -> None:
+        """Send from the outbox's memory; the next commit that succeeds writes what is left."""
+        now = self.clock.now()  # (the outbox's clock decides when a row is due)
+        for n in out:
+            for lid in self._lanes[n.receiver]:
+                self._outbox.hold(lid, n, now)
 
     def persist(self, now: float) -> None:
         """Commit what changed in a transaction of its own (standalone use)."""
@@ -387,7 +395,10 @@ class NotificationDispatcher:
                 due[gid] = g
         if due:
             self._flush(due, now, out)
-        self._unsaved.extend(out)
+        if self._refused:
+            self._hold(out)
+        else:
+            self._unsaved.extend(out)
         if self._own_commits and (out or now >= self._next_persist):
             self.persist(now)
 

@@ -208,6 +208,31 @@ def test_a_store_that_refuses_writes_still_notifies_from_memory_and_writes_it_la
         refuse_writes(store, False)
 
 
+def test_while_the_store_refuses_writes_a_notification_goes_out_before_the_next_try(
+    store: StateStore, metrics: Metrics
+) -> None:
+    """Tries are spaced up to 30 s while the store refuses writes: a notification produced
+    between two tries waited for the next one (21 s seen on a full disk), not sent at once."""
+    rec = RecordingNotifier()
+    d = managed_dispatcher(store, rec)
+    cp = Checkpointer(store, StagedPositions(store), metrics)
+    try:
+        refuse_writes(store, True)
+        d.handle([tr(alert(alertname="First"))], 1_700_000_000.0)
+        assert not cp.commit(lambda: {}, [d], 1_700_000_000.0)
+        rec.wait(1)
+        # no commit is tried here: the next try is a second away, or up to 30 s
+        d.handle([tr(alert(alertname="Second"))], 1_700_000_000.5)
+        (_, second) = rec.wait(2)
+        assert second.alerts[0].labels["alertname"] == "Second"
+        refuse_writes(store, False)
+        assert cp.commit(lambda: {}, [d], 1_700_000_001.0)
+        assert not d.dirty()
+    finally:
+        d.stop()
+        refuse_writes(store, False)
+
+
 def test_action_history_refused_by_the_store_still_counts_for_the_limits(
     store: StateStore,
 ) -> None:
