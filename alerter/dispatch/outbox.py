@@ -40,6 +40,12 @@ log = structlog.get_logger(__name__)
 IDLE_WAIT = 1.0  # seconds a worker sleeps when it has nothing to do (it is woken on enqueue)
 MEMORY_LIMIT = 10_000  # notifications held in memory while the state store cannot be written
 RETRY_AFTER_CAP = 300.0
+# The senders count the outbox for alerter_notification_queue_length at most this often, and
+# once more when their lane is idle: a COUNT after every send made draining a backlog quadratic
+# (450k rows after a storm: minutes), and the senders' counts held the store's lock so long that
+# the main loop (which renders each notification's action notes from the store) stalled, SIGTERM
+# and the watchdog waiting with it.
+COUNT_SPACING = 1.0
 # How long stop() waits for sends in flight, all lanes together: well inside systemd's
 # TimeoutStopSec (15 s in the shipped unit). A send still running then is left to its thread; its
 # row stays in the outbox and is sent again after the next start (at least once).
@@ -148,6 +154,8 @@ class Outbox:
         self._sent: set[int] = set()
         # Waits of stored rows whose UPDATE failed: row id -> (attempts, next_attempt).
         self._waits: dict[int, tuple[int, float]] = {}
+        self._next_count = 0.0  # (time.monotonic) the senders' next count of the queue
+        self._count_stale = False  # a count was skipped: the gauge may be behind
 
     def start(self) -> None:
         self._drop_orphans()
@@ -189,6 +197,17 @@ class Outbox:
 
     def update_queue_length(self) -> None:
         self._metrics.notification_queue_length.set(self.pending())
+
+    def _count_soon(self) -> None:
+        """A row is done: count the queue if the last count is COUNT_SPACING old, else when a
+        lane is next idle."""
+        mono = time.monotonic()
+        if mono < self._next_count:
+            self._count_stale = True
+            return
+        self._next_count = mono + COUNT_SPACING
+        self._count_stale = False
+        self.update_queue_length()
 
     # --- in memory while the store refuses writes ----------------------------------------
 
@@ -335,6 +354,9 @@ class Outbox:
         """Try the head row of this lane; return how long to wait before the next step."""
         row = self._head(lid)
         if row is None:
+            if self._count_stale:
+                self._count_stale = False
+                self.update_queue_length()
             return IDLE_WAIT
         now = self._clock.now()
         if now - row.created > lane.max_age:
@@ -421,7 +443,7 @@ class Outbox:
                 self._sent.add(row.id)
                 self._metrics.state_errors.labels("outbox_delete").inc()
                 log.warning("outbox_delete_failed", error=str(e), row=row.id)
-        self.update_queue_length()
+        self._count_soon()
 
     def _retry_later(self, row: Row, when: float) -> None:
         row.attempts += 1

@@ -372,3 +372,36 @@ def test_a_notification_given_up_on_is_told_again_at_the_next_flush_not_a_repeat
         assert d.pending_notifications() == 0 and len(rec.sent) == 1
     finally:
         d.stop()
+
+
+def test_draining_a_backlog_does_not_count_the_whole_outbox_after_each_send(
+    tmp_path: Path,
+) -> None:
+    """Each send counted the whole outbox (for alerter_notification_queue_length): draining a
+    storm's 450k rows took minutes, and the senders held the store's lock so long that the
+    main loop (SIGTERM, the watchdog) waited behind them for more than 20 minutes. The gauge is
+    counted at most once a second while a lane sends, and once more when it is idle."""
+    from alerter.dispatch.outbox import Lane, Outbox, enqueue
+
+    store = StateStore(tmp_path / "state")
+    rows = 2000
+    n = Notification(receiver="rec", group_key="{}:{}", group_labels={}, alerts=(), time=1.0)
+    with store.transaction() as db:
+        for _ in range(rows):
+            enqueue(db, "rec", n, 1_700_000_000.0)
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    rec = RecordingNotifier()
+    metrics = Metrics(CollectorRegistry())
+    outbox = Outbox(store, {"rec": Lane("rec", rec, 3600.0, 10.0)}, metrics, FixedClock())
+    outbox.start()
+    try:
+        rec.wait(rows, timeout=60)
+        gauge = "alerter_notification_queue_length"
+        wait_for(lambda: metrics.registry.get_sample_value(gauge) == 0)
+    finally:
+        outbox.stop()
+        store._db.set_trace_callback(None)
+        store.close()
+    counts = sum(1 for s in statements if s.startswith("SELECT COUNT(*) FROM outbox"))
+    assert counts < rows / 10, counts
