@@ -310,7 +310,9 @@ class NotificationDispatcher:
                 parts = {lane_id(name): n}
             self._lanes[name] = list(parts)
             for lid, part in parts.items():
-                lanes[lid] = Lane(name, part, cfg.max_age, cfg.timeout)
+                # an Alertmanager holds the latest state of each alert: an older push is noise
+                latest = isinstance(cfg.settings, AlertmanagerSettings)
+                lanes[lid] = Lane(name, part, cfg.max_age, cfg.timeout, latest)
         return lanes
 
     def _timing(self, route: RouteConfig) -> Timing:

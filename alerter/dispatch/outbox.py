@@ -9,6 +9,13 @@ off exponentially with jitter (Alertmanager's 500 ms, x1.5, 60 s cap), honour Re
 RETRY_AFTER_CAP, and end when the row is older than the notifier's `max_age`, which drops it
 with an error log and a metric. A send is bounded by the notifier's `timeout` (whole call).
 
+A lane that keeps only the latest state (`Lane.supersede`: an Alertmanager, which holds one
+state per alert and reads a push as "this is how it is now") skips a stored row when later
+stored rows of the same group already carry every alert of it: sending it after an outage
+would tell Alertmanager that alerts resolved since fire again (the push's `endsAt` is computed
+at send time). Such a row is deleted unsent, logged (`notification_superseded`) and counted as
+outcome "superseded". Other receivers get every row, in order (they may keep the history).
+
 When the state store cannot be written (disk full, read-only, I/O error), notifications are held
 in memory instead (`hold`, at most MEMORY_LIMIT rows, the oldest dropped and counted past that)
 and sent from there, after the rows already in the store; the next checkpoint that succeeds
@@ -77,6 +84,7 @@ class Lane:
     notifier: Notifier
     max_age: float
     timeout: float
+    supersede: bool = False  # skip a row that later rows of its group cover (see above)
 
 
 def lane_id(notifier: str, url: str | None = None) -> str:
@@ -156,6 +164,9 @@ class Outbox:
         self._waits: dict[int, tuple[int, float]] = {}
         self._next_count = 0.0  # (time.monotonic) the senders' next count of the queue
         self._count_stale = False  # a count was skipped: the gauge may be behind
+        # Per superseding lane (touched by its worker only): the highest row id read, and per
+        # (receiver, group key) per alert fingerprint the id of the latest row that has it.
+        self._latest: dict[str, tuple[int, dict[tuple[str, str], dict[str, int]]]] = {}
 
     def start(self) -> None:
         self._drop_orphans()
@@ -358,6 +369,17 @@ class Outbox:
                 self._count_stale = False
                 self.update_queue_length()
             return IDLE_WAIT
+        if lane.supersede and self._superseded(lid, row):
+            self._done(row)
+            log.info(
+                "notification_superseded",
+                group_key=row.notification.group_key,
+                status=row.notification.status,
+                alerts=len(row.notification.alerts),
+                attempts=row.attempts,
+            )
+            self._metrics.notifications.labels(lane.name, "superseded").inc()
+            return 0
         now = self._clock.now()
         if now - row.created > lane.max_age:
             self._done(row)
@@ -419,6 +441,31 @@ class Outbox:
         )
         self._metrics.notifications.labels(lane.name, "success").inc()
         return 0
+
+    def _superseded(self, lid: str, row: Row) -> bool:
+        """Later stored rows of the row's group carry a newer state of each of its alerts.
+        Each stored row is read once (ids only grow: AUTOINCREMENT), so draining a backlog stays
+        linear. Rows held in memory are left out: never skipped, nor counted as newer."""
+        if row.id is None or not row.notification.alerts:
+            return False
+        upto, latest = self._latest.get(lid, (0, {}))
+        try:
+            rows = self._store.query(
+                "SELECT id, payload FROM outbox WHERE notifier = ? AND id > ? ORDER BY id",
+                (lid, upto),
+            )
+        except sqlite3.Error:
+            rows = []  # unreadable store: what was read so far still holds (ids only grow)
+        for row_id, payload in rows:
+            d = json.loads(payload)
+            fps = latest.setdefault((d["receiver"], d["group_key"]), {})
+            for a in d["alerts"]:
+                fps[a["fingerprint"]] = row_id
+            upto = row_id
+        self._latest[lid] = (upto, latest)
+        n = row.notification
+        fps = latest.get((n.receiver, n.group_key), {})
+        return all(fps.get(a.fingerprint, 0) > row.id for a in n.alerts)
 
     def _done(self, row: Row) -> None:
         """The row is finished (sent, refused or too old): remove it wherever it is."""
