@@ -365,6 +365,8 @@ class Outbox:
         """Try the head row of this lane; return how long to wait before the next step."""
         row = self._head(lid)
         if row is None:
+            if lid in self._latest:  # nothing left to supersede: keep only where reading got to
+                self._latest[lid] = (self._latest[lid][0], {})
             if self._count_stale:
                 self._count_stale = False
                 self.update_queue_length()

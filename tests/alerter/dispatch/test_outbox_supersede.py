@@ -52,7 +52,8 @@ def count(metrics: Metrics, outcome: str) -> float:
 
 def outage(store: StateStore, supersede: bool, pushes: list[Notification]) -> list[Notification]:
     """The receiver fails the first push; the others are queued behind it; it comes back.
-    Returns what it got."""
+    Returns what it got. Once the lane is empty, what it remembered of the rows it read to
+    judge them is gone too (else it grew with every alert ever pushed, for the daemon's life)."""
     clock = FixedClock()
     rec = RecordingNotifier("am")
     rec.fail_with = NotifyError("connection refused", retry=True)
@@ -77,6 +78,7 @@ def outage(store: StateStore, supersede: bool, pushes: list[Notification]) -> li
         superseded = count(metrics, "superseded")
         assert count(metrics, "success") + superseded == len(pushes)
         assert superseded == len(pushes) - len(rec.sent)
+        wait_for(lambda: all(not groups for _, groups in outbox._latest.values()))
         return list(rec.sent)
     finally:
         outbox.stop()
