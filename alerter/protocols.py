@@ -112,7 +112,10 @@ class Durable(Protocol):
 
 
 class Dispatcher(Durable, Protocol):
-    def handle(self, transitions: Sequence[Transition], now: float) -> None: ...
+    def handle(
+        self, transitions: Sequence[Transition], now: float, alive: Callable[[], None] = ...
+    ) -> None:
+        """`alive` (the main loop's watchdog ping) is called between the parts of a long one."""
 
     def tick(self, now: float) -> None:
         """Flush groups whose timers are due and send what the outbox holds."""

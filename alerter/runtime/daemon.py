@@ -87,6 +87,8 @@ class Daemon:
         self.started_at = time.time()
         self.ready = threading.Event()
         self._stop = threading.Event()
+        self._next_watchdog = 0.0  # (main loop) when WATCHDOG=1 is due
+        self._last_alive = self._longest_gap = 0.0  # (main loop) the watchdog's view
         self.reloads = Reloads()
         self.dry_run_override = dry_run  # `alerter run --dry-run`: wins over every config loaded
         self._config = self._apply_overrides(config)
@@ -244,17 +246,13 @@ class Daemon:
     # --- main loop ---------------------------------------------------------------------
 
     def _loop(self) -> None:
-        next_tick = next_dispatch = next_watchdog = 0.0
-        wd = self.sd.watchdog_interval
+        next_tick = next_dispatch = 0.0
         wait = DISPATCH_TICK_SECONDS
-        longest, last = 0.0, time.monotonic()
+        self._last_alive = time.monotonic()
+        self.pipeline.alive = self._alive  # between the parts of a long handle too
         while not self._stop.is_set():
             self.pipeline.drain(max_batches=256, timeout=wait)
             mono = time.monotonic()
-            if mono - last > longest:  # the watchdog's view: how long the loop was away
-                longest = mono - last
-                self.metrics.main_loop_longest_gap.set(longest)
-            last = mono
             rs = self.run_state
             assert rs is not None
             if mono >= next_tick:
@@ -267,11 +265,22 @@ class Daemon:
                 self.pipeline.guard("dispatcher", rs.dispatcher.tick, self.clock.now())
             self.pipeline.commit_if_due(rs)
             wait = COMMIT_WAIT_SECONDS if self.checkpoint.pending() else DISPATCH_TICK_SECONDS
-            if wd is not None and mono >= next_watchdog:
-                next_watchdog = mono + wd
-                self.sd.watchdog()
+            self._alive()
             if self.reloads.take():
                 self.reloads.done(self.reload())
+
+    def _alive(self) -> None:
+        """The main loop is alive (its thread only, never another): WATCHDOG=1 every half
+        WatchdogSec=, and the longest time it went without coming here, the watchdog's view."""
+        mono = time.monotonic()
+        if mono - self._last_alive > self._longest_gap:
+            self._longest_gap = mono - self._last_alive
+            self.metrics.main_loop_longest_gap.set(self._longest_gap)
+        self._last_alive = mono
+        wd = self.sd.watchdog_interval
+        if wd is not None and mono >= self._next_watchdog:
+            self._next_watchdog = mono + wd
+            self.sd.watchdog()
 
     def _send_status(self, alerts: list[Alert]) -> None:
         """STATUS= follows the alerts (the tick's list)."""

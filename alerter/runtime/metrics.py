@@ -107,8 +107,8 @@ class Metrics:
         )
         self.main_loop_longest_gap = Gauge(
             "alerter_main_loop_longest_gap_seconds",
-            "Longest time between two turns of the main loop since start (watchdog pings, "
-            "alerts and commits wait that long)",
+            "Longest time the main loop went without coming to its watchdog ping since start "
+            "(between two turns, or two parts of a long handle of transitions)",
             registry=r,
         )
         self.internal_errors = Counter(

@@ -47,6 +47,9 @@ class Pipeline:
         self.running: Running | None = None
         self.engine_lock = threading.RLock()
         self._emitted: collections.deque[Transition] = collections.deque()
+        # The main loop's watchdog ping (the daemon sets it), which the dispatcher calls on the
+        # main loop's thread between the parts of a long `handle`.
+        self.alive: Callable[[], None] = lambda: None
 
     def drain(self, max_batches: int, timeout: float) -> int:
         """Process batches off the bus: up to `max_batches`, and for at most DRAIN_BUDGET_SECONDS
@@ -121,7 +124,7 @@ class Pipeline:
                 value=t.alert.value,
             )
         self.guard("actions", rs.actions.handle, transitions, now)
-        self.guard("dispatcher", rs.dispatcher.handle, transitions, now)
+        self.guard("dispatcher", rs.dispatcher.handle, transitions, now, self.alive)
 
     def emit(self, transitions: Sequence[Transition]) -> None:
         """Synthetic transitions from actions (any thread); handled by the main loop."""

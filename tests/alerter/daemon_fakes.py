@@ -72,7 +72,12 @@ class Recorder:
         self.transitions: list[Transition] = []
         self.stopped = False
 
-    def handle(self, transitions: Sequence[Transition], now: float) -> None:
+    def handle(
+        self,
+        transitions: Sequence[Transition],
+        now: float,
+        alive: Callable[[], None] = lambda: None,
+    ) -> None:
         self.transitions.extend(transitions)
 
     def tick(self, *args: Any) -> None:

@@ -4,11 +4,13 @@ dispatcher, samples through their own door, the drain budget, sd_notify's READY 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
 from alerter.core.events import LogLines
-from alerter.rules.alert import Transition
+from alerter.rules.alert import Alert, Transition
 from tests.alerter.daemon_fakes import Harness
 from tests.conftest import wait_for
 
@@ -98,3 +100,44 @@ def test_a_turn_of_the_main_loop_ends_when_its_drain_budget_is_spent(
     assert seen.count("batch") == 21
     back_to_back = [i for i in range(len(seen) - 1) if seen[i] == seen[i + 1] == "batch"]
     assert back_to_back == [], seen  # each batch in a turn of its own
+
+
+def test_a_long_handle_of_transitions_pings_the_watchdog_between_its_parts(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storm of distinct keys gave one handle 75k transitions (18 s, WatchdogSec=30s): the
+    dispatcher gets the main loop's watchdog ping as `alive`, and WATCHDOG=1 is sent when it
+    calls it between the parts of its work, once due."""
+    order: list[str] = []
+    ping = harness.daemon.sd.watchdog
+
+    def watchdog() -> bool:
+        order.append("ping")
+        return ping()
+
+    monkeypatch.setattr(harness.daemon.sd, "watchdog", watchdog)
+    interval = harness.daemon.sd.watchdog_interval
+    assert interval is not None
+
+    def slow_handle(
+        transitions: list[Transition], now: float, alive: Callable[[], None] = lambda: None
+    ) -> None:
+        for t in transitions:
+            order.append(t.alert.labels["key"])
+            due = time.monotonic() + interval  # a slow part: the watchdog is due after it
+            while time.monotonic() < due:
+                pass
+            alive()
+
+    monkeypatch.setattr(harness.dispatchers[0], "handle", slow_handle)
+
+    def storm(events: LogLines, now: float) -> list[Transition]:
+        alerts = [
+            Alert({"alertname": "K", "key": str(i)}, {}, "firing", 1.0, now) for i in range(3)
+        ]
+        return [Transition(now, "inactive", a) for a in alerts]
+
+    monkeypatch.setattr(harness.engines[0], "process", storm)
+    harness.collectors["app"].emit("storm")
+    wait_for(lambda: "2" in order)
+    assert order[order.index("0") :][:5] == ["0", "ping", "1", "ping", "2"], order

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.silences import silence_from_api
@@ -340,3 +341,40 @@ def test_alert_that_started_longer_than_group_wait_ago_flushes_a_new_group_at_on
 ) -> None:
     h.d.handle([tr(alert(t=T0 - 600, host="a"))], h.at(0))
     h.rec.wait(1)
+
+
+def test_a_flush_logs_one_info_line_for_its_notifications_each_at_debug(
+    store: StateStore, clock: FixedClock
+) -> None:
+    """A storm of distinct keys queues a notification per key: a log line each at info level
+    was a quarter of the time the main loop spent on them. One info line per flush counts
+    them by receiver; each notification is at debug level."""
+    h = Harness(store, clock, "{receiver: rec, group_by: [host], group_wait: 0s}")
+    try:
+        with capture_logs() as logs:
+            h.d.handle([tr(alert(host=f"h{i}")) for i in range(5)], h.at(0))
+        info = [e for e in logs if e["log_level"] == "info"]
+        assert [(e["event"], e["count"], e["receivers"]) for e in info] == [
+            ("notifications_queued", 5, {"rec": 5})
+        ]
+        assert sum(e["event"] == "notification_queued" for e in logs) == 5
+        assert len(h.settled()) == 5
+    finally:
+        h.d.stop()
+
+
+def test_a_long_handle_calls_alive_between_its_parts(
+    store: StateStore, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`alive` (the main loop's watchdog ping) is called every ALIVE_EVERY transitions taken
+    and groups flushed, so a storm of distinct keys does not starve the watchdog."""
+    monkeypatch.setattr("alerter.dispatch.dispatcher.ALIVE_EVERY", 2, raising=False)
+    h = Harness(store, clock, "{receiver: rec, group_by: [host], group_wait: 0s}")
+    calls: list[int] = []
+    try:
+        transitions = [tr(alert(host=f"h{i}")) for i in range(5)]
+        h.d.handle(transitions, h.at(0), lambda: calls.append(len(h.d._unsaved)))
+        assert len(calls) == 4  # after 2 and 4 transitions taken, 2 and 4 groups flushed
+        assert len(h.settled()) == 5
+    finally:
+        h.d.stop()
