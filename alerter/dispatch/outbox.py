@@ -9,12 +9,9 @@ off exponentially with jitter (Alertmanager's 500 ms, x1.5, 60 s cap), honour Re
 RETRY_AFTER_CAP, and end when the row is older than the notifier's `max_age`, which drops it
 with an error log and a metric. A send is bounded by the notifier's `timeout` (whole call).
 
-A lane that keeps only the latest state (`Lane.supersede`: an Alertmanager, which holds one
-state per alert and reads a push as "this is how it is now") skips a stored row when later
-stored rows of the same group already carry every alert of it: sending it after an outage
-would tell Alertmanager that alerts resolved since fire again (the push's `endsAt` is computed
-at send time). Such a row is deleted unsent, logged (`notification_superseded`) and counted as
-outcome "superseded". Other receivers get every row, in order (they may keep the history).
+A lane that keeps only the latest state (`Lane.supersede`: an Alertmanager) skips a stored row
+that later stored rows of its group cover (alerter/dispatch/supersede.py): it is deleted
+unsent, logged (`notification_superseded`) and counted as outcome "superseded".
 
 When the state store cannot be written (disk full, read-only, I/O error), notifications are held
 in memory instead (`hold`, at most MEMORY_LIMIT rows, the oldest dropped and counted past that)
@@ -25,6 +22,7 @@ writes what is still unsent back to the store (`spill`).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import random
 import sqlite3
@@ -36,6 +34,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from alerter.dispatch.supersede import LatestRows
 from alerter.errors import NotifyError
 from alerter.notifiers.model import Notification
 from alerter.protocols import Clock, Notifier
@@ -164,9 +163,8 @@ class Outbox:
         self._waits: dict[int, tuple[int, float]] = {}
         self._next_count = 0.0  # (time.monotonic) the senders' next count of the queue
         self._count_stale = False  # a count was skipped: the gauge may be behind
-        # Per superseding lane (touched by its worker only): the highest row id read, and per
-        # (receiver, group key) per alert fingerprint the id of the latest row that has it.
-        self._latest: dict[str, tuple[int, dict[tuple[str, str], dict[str, int]]]] = {}
+        # per superseding lane (touched by its worker only): its stored rows as read so far
+        self._latest: dict[str, LatestRows] = {}
 
     def start(self) -> None:
         self._drop_orphans()
@@ -365,8 +363,8 @@ class Outbox:
         """Try the head row of this lane; return how long to wait before the next step."""
         row = self._head(lid)
         if row is None:
-            if lid in self._latest:  # nothing left to supersede: keep only where reading got to
-                self._latest[lid] = (self._latest[lid][0], {})
+            if lid in self._latest:
+                self._latest[lid].forget()
             if self._count_stale:
                 self._count_stale = False
                 self.update_queue_length()
@@ -445,29 +443,20 @@ class Outbox:
         return 0
 
     def _superseded(self, lid: str, row: Row) -> bool:
-        """Later stored rows of the row's group carry a newer state of each of its alerts.
-        Each stored row is read once (ids only grow: AUTOINCREMENT), so draining a backlog stays
-        linear. Rows held in memory are left out: never skipped, nor counted as newer."""
+        """Later stored rows of the row's group carry a newer state of each of its alerts. Rows
+        held in memory are left out: never skipped, nor counted as newer."""
         if row.id is None or not row.notification.alerts:
             return False
-        upto, latest = self._latest.get(lid, (0, {}))
-        try:
-            rows = self._store.query(
-                "SELECT id, payload FROM outbox WHERE notifier = ? AND id > ? ORDER BY id",
-                (lid, upto),
+        latest = self._latest.setdefault(lid, LatestRows())
+        # an unreadable store: what was read so far still holds (ids only grow)
+        with contextlib.suppress(sqlite3.Error):
+            latest.read(
+                self._store.query(
+                    "SELECT id, payload FROM outbox WHERE notifier = ? AND id > ? ORDER BY id",
+                    (lid, latest.upto),
+                )
             )
-        except sqlite3.Error:
-            rows = []  # unreadable store: what was read so far still holds (ids only grow)
-        for row_id, payload in rows:
-            d = json.loads(payload)
-            fps = latest.setdefault((d["receiver"], d["group_key"]), {})
-            for a in d["alerts"]:
-                fps[a["fingerprint"]] = row_id
-            upto = row_id
-        self._latest[lid] = (upto, latest)
-        n = row.notification
-        fps = latest.get((n.receiver, n.group_key), {})
-        return all(fps.get(a.fingerprint, 0) > row.id for a in n.alerts)
+        return latest.covered(row.id, row.notification)
 
     def _done(self, row: Row) -> None:
         """The row is finished (sent, refused or too old): remove it wherever it is."""

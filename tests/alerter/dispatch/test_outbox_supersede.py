@@ -78,7 +78,7 @@ def outage(store: StateStore, supersede: bool, pushes: list[Notification]) -> li
         superseded = count(metrics, "superseded")
         assert count(metrics, "success") + superseded == len(pushes)
         assert superseded == len(pushes) - len(rec.sent)
-        wait_for(lambda: all(not groups for _, groups in outbox._latest.values()))
+        wait_for(lambda: all(r.empty() for r in outbox._latest.values()))
         return list(rec.sent)
     finally:
         outbox.stop()

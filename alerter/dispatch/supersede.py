@@ -1,0 +1,47 @@
+"""Which queued pushes a lane that keeps only the latest state may skip (`Lane.supersede`).
+
+An Alertmanager holds one state per alert and reads a push as "this is how it is now", and the
+push's `endsAt` is computed at send time: after an outage, a queued firing push sent before
+the resolve queued behind it would tell it that alerts resolved since fire again. So a stored
+row is superseded when later stored rows of the same group (receiver and group key) carry
+every alert of it. Other receivers get every row, in order (they may keep the history).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from alerter.notifiers.model import Notification
+
+
+class LatestRows:
+    """One lane's stored rows as read so far: the highest row id read (`upto`), and per group
+    per alert fingerprint the id of the latest row that has it. Each stored row is read once
+    (ids only grow: AUTOINCREMENT), so draining a backlog stays linear."""
+
+    def __init__(self) -> None:
+        self.upto = 0
+        self._latest: dict[tuple[str, str], dict[str, int]] = {}
+
+    def read(self, rows: Iterable[tuple[int, str]]) -> None:
+        """Stored rows (id, payload) after `upto`, in id order."""
+        for row_id, payload in rows:
+            d = json.loads(payload)
+            fps = self._latest.setdefault((d["receiver"], d["group_key"]), {})
+            for a in d["alerts"]:
+                fps[a["fingerprint"]] = row_id
+            self.upto = row_id
+
+    def covered(self, row_id: int, n: Notification) -> bool:
+        """Later rows of the group of row `row_id` (holding `n`) carry every alert of it."""
+        fps = self._latest.get((n.receiver, n.group_key), {})
+        return all(fps.get(a.fingerprint, 0) > row_id for a in n.alerts)
+
+    def forget(self) -> None:
+        """The lane is empty: nothing read so far can supersede a later row (their ids are
+        higher), so only `upto` is kept (else this grew with every alert ever pushed)."""
+        self._latest.clear()
+
+    def empty(self) -> bool:
+        return not self._latest
