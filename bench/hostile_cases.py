@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from alerter.harness.hostile import MIB, Harness, metric, wait_for
-from alerter.harness.servers import Handler, RawServer, endless_chunked, hung, too_many, trickle
+from alerter.harness.servers import Handler, RawServer, endless_chunked, hung, ok, too_many, trickle
 
 GOAL_GAP = 15.0  # packaging/alerter.service: WatchdogSec=30s, pinged every 15 s
 
@@ -335,6 +335,42 @@ def churn(pack: bool) -> Callable[[Ctx], tuple[bool, str]]:
     return run
 
 
+def storm_servers(d: Path) -> list[RawServer]:
+    return [RawServer(ok, "/hook"), RawServer(ok, "/hook")]
+
+
+def storm_config(servers: list[RawServer]) -> dict[str, str]:
+    """Three webhooks, and a route that groups the storm's alerts by their key: an aggregation
+    group per alert and receiver (README "Hostile input": the known cost)."""
+    hooks = [
+        f'  - {{name: hook{i}, type: webhook, url: "{s.url}", timeout: 5s, max_age: 1h}}'
+        for i, s in enumerate(servers, 2)
+    ]
+    return {
+        "extra_notifiers": "\n".join(hooks),
+        "route": "{receiver: hook, group_by: [key], group_wait: 0s, group_interval: 1s,"
+        " repeat_interval: 1h, routes: [{receiver: hook, continue: true},"
+        " {receiver: hook2, continue: true}, {receiver: hook3}]}",
+    }
+
+
+def storm_groups(c: Ctx) -> tuple[bool, str]:
+    """An alert for each of n distinct keys (StormKey), each in an aggregation group of its own
+    for each of three receivers: n x 3 groups and notifications."""
+    n, step = int(c.size(100_000, 200_000)), 50_000
+    t = time.monotonic()
+    for i in range(0, n, step):
+        c.lines([f"storm key=k{j}" for j in range(i, min(n, i + step))])
+    caught = wait_for(lambda: c.h.behind() <= 0, 600)
+    took = time.monotonic() - t
+    queued = c.h.value("alerter_notification_queue_length")
+    sent = sum(s.stats.calls for s in (c.hook, *c.extra))
+    return bool(caught), (
+        f"{n:,} alerts x 3 receivers, a group each: counted in {took:.1f} s; "
+        f"{sent:,} webhooks sent by then, {queued:,.0f} queued"
+    )
+
+
 def alerts_silences(regex: bool) -> Callable[[Ctx], tuple[bool, str]]:
     def run(c: Ctx) -> tuple[bool, str]:
         n_sil, n_alerts = int(c.size(1000, 5000)), 2000
@@ -478,6 +514,13 @@ CASES = [
     ),
     Case("key-churn", churn(pack=False)),
     Case("sshd-3M-addresses", churn(pack=True), held_keys=100_000),
+    Case(
+        "storm-group-per-key",
+        storm_groups,
+        servers=storm_servers,
+        config=storm_config,
+        held_keys=100_000,
+    ),
     Case("alerts-x-silences", alerts_silences(regex=False)),
     Case("alerts-x-regex-sil", alerts_silences(regex=True)),
     Case("scrape-8-hung", scrape_hung, servers=hung_targets, config=hung_config),

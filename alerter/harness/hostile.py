@@ -222,8 +222,8 @@ collectors:
 rule_files: [rules.yaml, "builtin:kernel", "builtin:sshd"{extra_rule_files}]
 notifiers:
   - {{name: hook, type: webhook, url: "{hook_url}", timeout: {hook_timeout}, max_age: 1h}}
-route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s,
-        repeat_interval: 1h}}
+{extra_notifiers}
+route: {route}
 """
 
 RULES = r"""
@@ -244,6 +244,13 @@ groups:
         by: [key]
         threshold: ">= 5"
         max_keys: 1000
+      - alert: StormKey               # an alert per key, as many keys as a storm brings
+        logs: {source: syslog, match: 'storm key=(?P<key>\S+)'}
+        aggregate: count
+        over: 10m
+        by: [key]
+        threshold: ">= 1"
+        max_keys: 100000
       - alert: AppError
         logs: {source: app, match: '^ERROR'}
         aggregate: count
@@ -271,6 +278,9 @@ class Harness:
             "hook_timeout": "5s",
             "extra_collectors": "",
             "extra_rule_files": "",
+            "extra_notifiers": "",
+            "route": "{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s,"
+            " repeat_interval: 1h}",
             "multiline_start": r"^\S",
             **cfg,
         }
