@@ -104,8 +104,9 @@ class Durable(Protocol):
     def dirty(self) -> bool:
         """Something changed since the last write."""
 
-    def write(self, db: sqlite3.Connection, now: float) -> None:
-        """Add what changed since the last write to the caller's transaction."""
+    def write(self, db: sqlite3.Connection, now: float, alive: Callable[[], None]) -> None:
+        """Add what changed since the last write to the caller's transaction; a long write
+        calls `alive` (the main loop's watchdog ping) between its parts."""
 
     def written(self, ok: bool) -> None:
         """The transaction of the last write committed (ok) or was rolled back."""

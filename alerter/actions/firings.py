@@ -67,7 +67,7 @@ class Firings:
     def dirty(self) -> bool:
         return bool(self._ended or self._moved)
 
-    def write(self, db: sqlite3.Connection, now: float) -> None:
+    def write(self, db: sqlite3.Connection, now: float, alive: Callable[[], None]) -> None:
         self._writing = set(self._ended)
         self._writing_moved = {fp for fp in self._moved if fp in self._stored}
         db.executemany(

@@ -146,7 +146,7 @@ class ActionHistory:
     def dirty(self) -> bool:
         return bool(self._held or self._finished)
 
-    def write(self, db: sqlite3.Connection, now: float) -> None:
+    def write(self, db: sqlite3.Connection, now: float, alive: Callable[[], None]) -> None:
         with self._lock:
             held, finished = dict(self._held), dict(self._finished)
             self._writing = (held, finished)

@@ -28,7 +28,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -115,9 +115,16 @@ class Row:
     id: int | None = None
 
 
-def enqueue(db: sqlite3.Connection, lane: str, notification: Notification, now: float) -> None:
-    """Add a row inside the caller's transaction (with the group state it belongs to)."""
-    insert(db, Row(lane, now, now, 0, notification))
+def enqueue(
+    db: sqlite3.Connection, lanes: Sequence[str], notification: Notification, now: float
+) -> None:
+    """Add a row for each of the receiver's lanes inside the caller's transaction (with the
+    group state it belongs to); the notification is encoded once."""
+    payload = json.dumps(notification.to_dict(), separators=(",", ":"))
+    db.executemany(
+        "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) VALUES (?, ?, ?, ?, ?)",
+        [(lane, now, now, 0, payload) for lane in lanes],
+    )
 
 
 def insert(db: sqlite3.Connection, row: Row) -> None:

@@ -150,11 +150,16 @@ class Checkpointer:
         )
 
     def commit(
-        self, snapshot: Callable[[], Mapping[str, Any]], parts: Sequence[Durable], now: float
+        self,
+        snapshot: Callable[[], Mapping[str, Any]],
+        parts: Sequence[Durable],
+        now: float,
+        alive: Callable[[], None] = lambda: None,
     ) -> bool:
         """Write the engine state, the parts' changes and the staged positions together.
         `snapshot` is the engine's (lazy: alerter.rules.rows), encoded piece by piece within
-        the transaction."""
+        the transaction. `alive` (the main loop's watchdog ping) is called between the parts:
+        after a storm, one checkpoint wrote 100k alerts and 225k notifications (11 s)."""
         started = self._monotonic()
         engine = self.engine.prepare(snapshot())
         saved, deleted = self.positions.take()
@@ -162,7 +167,8 @@ class Checkpointer:
             with self.store.transaction() as db:
                 self.engine.write(db, engine)
                 for part in parts:
-                    part.write(db, now)
+                    alive()
+                    part.write(db, now, alive)
                 write_positions(db, saved, deleted)
         except sqlite3.Error as e:
             self.positions.give_back(saved, deleted)

@@ -101,9 +101,11 @@ class Pipeline:
         alerts to the dispatcher and the actions; returns the engine's alerts."""
         with self.engine_lock:
             transitions = self.guard("engine", rs.engine.tick, now, time.perf_counter)
+            self.alive()  # (each part takes a while with 100k alerts)
             alerts = rs.engine.alerts()
         self.handle(transitions or [], now)
         firing = [a for a in alerts if a.state == "firing"]
+        self.alive()
         self.guard("dispatcher", rs.dispatcher.refresh, firing)
         self.guard("actions", rs.actions.tick, firing, now)
         self.metrics.set_alerts(alerts)
@@ -164,7 +166,10 @@ class Pipeline:
         """One checkpoint: engine state, dispatcher and action changes, staged positions."""
         with self.engine_lock:
             return self.checkpoint.commit(
-                partial(rs.engine.snapshot, lazy=True), self._durables(rs), self.clock.now()
+                partial(rs.engine.snapshot, lazy=True),
+                self._durables(rs),
+                self.clock.now(),
+                self.alive,
             )
 
     def _durables(self, rs: Running) -> list[Durable]:

@@ -107,7 +107,7 @@ class Recorder:
     def dirty(self) -> bool:
         return False
 
-    def write(self, db: Any, now: float) -> None:
+    def write(self, db: Any, now: float, alive: Callable[[], None]) -> None:
         pass
 
     def written(self, ok: bool) -> None:

@@ -4,6 +4,7 @@ refuses writes costs nothing but the writes (alerting and notifying go on from m
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ class FailingPart:
     def dirty(self) -> bool:
         return True
 
-    def write(self, db: sqlite3.Connection, now: float) -> None:
+    def write(self, db: sqlite3.Connection, now: float, alive: Callable[[], None]) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
     def written(self, ok: bool) -> None:
@@ -249,7 +250,7 @@ def test_action_history_refused_by_the_store_still_counts_for_the_limits(
     assert history.dirty()
     refuse_writes(store, False)
     with store.transaction() as db:
-        history.write(db, 101.0)
+        history.write(db, 101.0, lambda: None)
     history.written(True)
     assert not history.dirty()
     (stored,) = store.query("SELECT outcome, detail FROM action_history")
@@ -276,3 +277,55 @@ def test_outbox_rows_held_in_memory_are_bounded(
     finally:
         d.stop()
         refuse_writes(store, False)
+
+
+class RecordingPart:
+    """A durable part that notes its write in `order`."""
+
+    def __init__(self, name: str, order: list[str]) -> None:
+        self.name, self.order = name, order
+
+    def dirty(self) -> bool:
+        return True
+
+    def write(self, db: sqlite3.Connection, now: float, alive: Callable[[], None]) -> None:
+        self.order.append(self.name)
+
+    def written(self, ok: bool) -> None:
+        pass
+
+
+def test_a_commit_pings_the_watchdog_between_its_parts(
+    store: StateStore, metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a storm of distinct keys one checkpoint wrote 100k alerts, 75k groups and 225k
+    notifications (11 s, WatchdogSec=30s): the commit calls `alive` between its parts, and
+    the dispatcher's part between each ALIVE_EVERY rows."""
+    order: list[str] = []
+    cp = Checkpointer(store, StagedPositions(store), metrics)
+    parts = [RecordingPart("a", order), RecordingPart("b", order)]
+    assert cp.commit(lambda: {}, parts, 1.0, lambda: order.append("ping"))
+    assert order == ["ping", "a", "ping", "b"]
+
+    monkeypatch.setattr("alerter.dispatch.dispatcher.ALIVE_EVERY", 2)
+    rec = RecordingNotifier()
+    r = route("{receiver: rec, group_by: [host], group_wait: 0s, group_interval: 1m}")
+    d = make_dispatcher(store, FixedClock(), r, {"rec": rec}, own_commits=False)
+    pings = 0
+
+    def alive() -> None:
+        nonlocal pings
+        pings += 1
+
+    try:
+        d.handle([tr(alert(host=f"h{i}")) for i in range(5)], 1_700_000_000.0)
+        with store.transaction() as db:
+            d.write(db, 1_700_000_000.0, alive)
+        d.written(True)
+        assert pings == 6  # 5 groups, then 5 notifications, in twos: a ping after each two
+        assert outbox_rows(store) + len(rec.sent) == 5
+        assert len(rec.wait(5)) == 5
+        groups = store.query("SELECT COUNT(*) FROM kv WHERE namespace = 'dispatch.groups'")
+        assert groups[0][0] == 5
+    finally:
+        d.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,40 @@ def test_a_long_handle_of_transitions_pings_the_watchdog_between_its_parts(
     harness.collectors["app"].emit("storm")
     wait_for(lambda: "2" in order)
     assert order[order.index("0") :][:5] == ["0", "ping", "1", "ping", "2"], order
+
+
+def test_a_long_engine_tick_pings_the_watchdog_before_the_dispatcher_goes_on(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 100k alerts the engine's tick, its list of alerts and the dispatcher's part take
+    a second each: the main loop's tick pings the watchdog between them, once due."""
+    order: list[str] = []
+    ping = harness.daemon.sd.watchdog
+
+    def watchdog() -> bool:
+        order.append("ping")
+        return ping()
+
+    monkeypatch.setattr(harness.daemon.sd, "watchdog", watchdog)
+    interval = harness.daemon.sd.watchdog_interval
+    assert interval is not None
+    tick = harness.engines[0].tick
+
+    def slow_tick(now: float, *args: Any) -> list[Transition]:
+        order.append("tick")
+        due = time.monotonic() + interval  # a slow part: the watchdog is due after it
+        while time.monotonic() < due:
+            pass
+        return tick(now, *args)
+
+    refresh = harness.dispatchers[0].refresh
+
+    def noted_refresh(firing: Any) -> None:
+        order.append("refresh")
+        refresh(firing)
+
+    monkeypatch.setattr(harness.engines[0], "tick", slow_tick)
+    monkeypatch.setattr(harness.dispatchers[0], "refresh", noted_refresh)
+    wait_for(lambda: "refresh" in order[order.index("tick") :] if "tick" in order else False)
+    start = order.index("tick")
+    assert order[start : order.index("refresh", start) + 1] == ["tick", "ping", "refresh"], order

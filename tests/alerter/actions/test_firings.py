@@ -15,7 +15,7 @@ def _checkpoint(store: StateStore, firings: Firings, ok: bool = True) -> None:
     """A checkpoint that commits (ok) or is rolled back."""
     try:
         with store.transaction() as db:
-            firings.write(db, T0)
+            firings.write(db, T0, lambda: None)
             if not ok:
                 raise sqlite3.OperationalError("disk I/O error")
     except sqlite3.OperationalError:

@@ -388,7 +388,7 @@ def test_draining_a_backlog_does_not_count_the_whole_outbox_after_each_send(
     n = Notification(receiver="rec", group_key="{}:{}", group_labels={}, alerts=(), time=1.0)
     with store.transaction() as db:
         for _ in range(rows):
-            enqueue(db, "rec", n, 1_700_000_000.0)
+            enqueue(db, ["rec"], n, 1_700_000_000.0)
     statements: list[str] = []
     store._db.set_trace_callback(statements.append)
     rec = RecordingNotifier()

@@ -378,3 +378,69 @@ def test_a_long_handle_calls_alive_between_its_parts(
         assert len(h.settled()) == 5
     finally:
         h.d.stop()
+
+
+class SteppingClock(FixedClock):
+    """Each reading of the monotonic clock moves it `step` seconds: a flush that takes long."""
+
+    def __init__(self, start: float, step: float) -> None:
+        super().__init__(start)
+        self.step = step
+
+    def monotonic(self) -> float:
+        self.advance_monotonic(self.step)
+        return super().monotonic()
+
+    def advance_monotonic(self, seconds: float) -> None:
+        with self._lock:
+            self._mono += seconds
+
+
+def test_a_long_flush_leaves_the_groups_it_has_no_time_for_to_the_next_tick(
+    store: StateStore,
+) -> None:
+    """A flush takes at most FLUSH_SLICE of the main loop (a storm's 64k groups due at once
+    held it 20 s, past the watchdog): the groups left are still due, the next tick flushes
+    them first, and each notification goes out once."""
+    clock = SteppingClock(T0, step=0.2)  # FLUSH_SLICE 0.25: two groups a flush
+    h = Harness(store, clock, "{receiver: rec, group_by: [host], group_wait: 0s}")
+    try:
+        h.d.handle([tr(alert(host=f"h{i}")) for i in range(5)], T0)
+        assert len(h.settled()) == 2
+        h.d.tick(T0)
+        assert len(h.settled()) == 4
+        h.d.tick(T0)
+        h.d.tick(T0)
+        sent = h.settled()
+        assert sorted(n.group_labels["host"] for n in sent) == [f"h{i}" for i in range(5)]
+    finally:
+        h.d.stop()
+
+
+def test_an_alert_sent_to_several_receivers_reads_its_action_notes_once_a_flush(
+    store: StateStore, clock: FixedClock
+) -> None:
+    """Rendering asks the action history for the alert's notes: once per alert and flush,
+    not once per receiver it goes to (a store query each)."""
+    asked: list[str] = []
+
+    def notes(fingerprint: str) -> list[str]:
+        asked.append(fingerprint)
+        return ["restart web.service: done"]
+
+    h = Harness(
+        store,
+        clock,
+        "{receiver: rec, group_by: [host], group_wait: 0s,"
+        " routes: [{receiver: rec, continue: true}, {receiver: other}]}",
+        notes=notes,
+    )
+    try:
+        a = alert(host="a")
+        h.d.handle([tr(a)], h.at(0))
+        (to_rec,), (to_other,) = h.rec.wait(1), h.other.wait(1)
+        assert to_rec.alerts[0].action_notes == to_other.alerts[0].action_notes
+        assert to_rec.alerts[0].action_notes == ("restart web.service: done",)
+        assert asked == [a.fingerprint]
+    finally:
+        h.d.stop()

@@ -63,13 +63,13 @@ def outage(store: StateStore, supersede: bool, pushes: list[Notification]) -> li
     outbox.start()
     try:
         with store.transaction() as db:
-            enqueue(db, "am", pushes[0], clock.now())
+            enqueue(db, ["am"], pushes[0], clock.now())
         outbox.wake("am")
         wait_for(lambda: count(metrics, "retry") >= 1)
         for n in pushes[1:]:
             clock.advance(1)
             with store.transaction() as db:
-                enqueue(db, "am", n, clock.now())
+                enqueue(db, ["am"], n, clock.now())
             outbox.wake("am")
         rec.fail_with = None
         clock.advance(120)  # past any backoff: the receiver is back
