@@ -54,7 +54,7 @@ def needs_update(
     return entry.time <= now - repeat
 
 
-@dataclass
+@dataclass(slots=True)
 class AggregationGroup:
     """Alertmanager's aggregation group (aggrGroup): one route's alerts with equal group labels,
     notified together (not a rule group: that is alerter.rules.model.Group)."""
