@@ -12,8 +12,9 @@ proves:
   `=~".*"` or `=~".+"`, which every entry satisfies, nor a pattern any user's entries meet:
   `_UID=~"[0-9]+"`, `_PID=~"[0-9]+"`, `_SYSTEMD_UNIT=~".*[.]service"`, which takes in
   user@UID.service, or `_SYSTEMD_UNIT=~"[a-z]+[.]service"`, which takes in cron.service and
-  atd.service, where users' jobs log; nor, with `=`, one of the units users' processes run
-  in, USERS_UNITS, or its cgroup: `_SYSTEMD_UNIT="cron.service"`). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
+  atd.service, where users' jobs log; nor one of the units users' processes run in,
+  USERS_UNITS, or its cgroup, named with `=` or by a pattern that spells it out:
+  `_SYSTEMD_UNIT="cron.service"`, `_SYSTEMD_UNIT=~"user@1000\\.service"`). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
   `identifier`), prove nothing.
 - any other file read by a pack rule that knows its program by the syslog header (its
   `source_kinds` holds `syslog`) where the file is of none of the rule's other kinds: only a
@@ -223,10 +224,24 @@ def _requires_trusted_value(m: Matcher) -> bool:
         return False
     if m.op == "=" and _names_users_unit(m):
         return False
+    if m.op == "=~" and any(
+        m.matches({m.name: text}) and _names_users_unit(Matcher(m.name, "=", text))
+        for text in _spelled(m.value)
+    ):
+        return False  # `=~"user@1000\.service"`, as `="user@1000.service"`
     anyone = (ANY_VALUE, *(_ANY_USERS.get(m.name, _ANY_NUMBER) if m.op == "=~" else ()))
     return not any(m.matches({m.name: v}) for v in anyone) and (
         m.name in ALWAYS_SET or not m.matches({})
     )
+
+
+def _spelled(pattern: str) -> list[str]:
+    """The texts a regex spells out: escapes read as the characters they stand for, groups'
+    parentheses dropped, and each alternative on its own: `(ssh|user@1000)[.]service` spells
+    ssh|user@1000.service, ssh and user@1000.service. Not every text it matches: enough to
+    catch a unit named by a pattern as `=` would name it (the caller keeps those it matches)."""
+    text = re.sub(r"\\(.)|\[(.)\]|\(\?:|[()]", lambda g: g.group(1) or g.group(2) or "", pattern)
+    return [text, *text.split("|")] if "|" in text else [text]
 
 
 def syslog_paths(c: CollectorConfig) -> list[str]:

@@ -81,6 +81,12 @@ def test_no_warning_when_the_rule_reads_only_what_its_program_writes() -> None:
         # ... nor the slices they run in (system.slice holds cron's and atd's jobs)
         ("['_SYSTEMD_SLICE=\"system.slice\"']", True),
         ("['_SYSTEMD_SLICE=\"user-1000.slice\"']", True),
+        # ... nor such a unit or slice named by a pattern that spells it out
+        ("['_SYSTEMD_UNIT=~\"user@1000\\\\.service\"']", True),
+        ("['_SYSTEMD_UNIT=~\"(ssh|user@1000)[.]service\"']", True),
+        ("['_SYSTEMD_UNIT=~\"(?:session-3[.]scope)\"']", True),
+        ("['_SYSTEMD_SLICE=~\"user-1000[.]slice\"']", True),
+        ("['_SYSTEMD_UNIT=~\"ssh\\\\.service\"']", False),
         ("['_SYSTEMD_SLICE=\"postgres.slice\"']", False),
         ("['_SYSTEMD_UNIT=\"cron.service\"', '_UID=\"0\"']", False),  # root's alone
         ("['_SYSTEMD_UNIT=~\"postfix@.*\"']", False),
