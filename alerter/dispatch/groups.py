@@ -17,6 +17,13 @@ from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
 from alerter.rules.alert import Alert
 
 
+# A group with no group_interval (an Alertmanager receiver's: pushed at once on a change) is
+# otherwise looked at this often, for what changes without a transition: a silence that
+# ended, an inhibiting alert that resolved, the resend. Every dispatcher tick (0.1 s) cost
+# 13% of a core with 2000 such groups.
+RECHECK = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Timing:
     group_wait: float
@@ -71,10 +78,12 @@ class AggregationGroup:
 
     def add(self, alert: Alert, now: float) -> None:
         """Insert or update an alert. Before the first flush, an alert that started more than
-        group_wait ago flushes the group at once (Alertmanager's aggrGroup.insert)."""
+        group_wait ago flushes the group at once (Alertmanager's aggrGroup.insert); with no
+        group_interval (an Alertmanager receiver's), every change does."""
         self.alerts[alert.fingerprint] = alert
         start = alert.fired_at if alert.fired_at is not None else alert.active_at
-        if not self.flushed and start + self.timing.group_wait < now:
+        late = not self.flushed and start + self.timing.group_wait < now
+        if late or self.timing.group_interval == 0:
             self.next_flush = min(self.next_flush, now)
 
     @property
@@ -97,7 +106,7 @@ class AggregationGroup:
         `route_muted`: the route is in a mute time interval, or outside its active ones. As in
         Alertmanager, nothing is sent and the notification log is left as it was (the first
         flush after the interval tells the receiver), but resolved alerts still leave."""
-        self.next_flush = now + self.timing.group_interval
+        self.next_flush = now + (self.timing.group_interval or RECHECK)
         self.flushed = True
         if route_muted:
             for fp in [fp for fp, a in self.alerts.items() if a.state != "firing"]:

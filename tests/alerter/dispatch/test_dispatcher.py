@@ -336,6 +336,46 @@ def test_alertmanager_receiver_is_pushed_at_once_and_repushed_every_resend_inter
         h.d.stop()
 
 
+def test_an_alertmanager_group_pushes_each_change_at_once_and_looks_again_each_second(
+    store: StateStore, clock: FixedClock
+) -> None:
+    """An Alertmanager receiver's group has no group_interval: a transition is pushed in the
+    handle that brings it, however soon after the last push; what changes without one (here a
+    silence that ends) is pushed at the group's next look, within RECHECK (1 s). It was looked
+    at every dispatcher tick (0.1 s): 13% of a core with 2000 such groups."""
+    from .helpers import notifier_config
+
+    cfg = notifier_config("{name: rec, type: alertmanager, urls: ['http://am:9093']}")
+    h = Harness(store, clock, ROUTE, configs={"rec": cfg})
+    try:
+        h.d.handle([tr(alert(host="a"))], h.at(0))
+        h.rec.wait(1)
+        h.d.handle([tr(alert(host="b"))], h.at(0.2))
+        assert len(h.rec.wait(2)[1].alerts) == 2  # at once, 0.2 s after the first push
+        sid = h.d.silences.add(
+            silence_from_api(
+                {
+                    "matchers": [{"name": "host", "value": "c", "isRegex": False}],
+                    "endsAt": "2100-01-01T00:00:00Z",
+                    "createdBy": "me",
+                    "comment": "maintenance",
+                },
+                T0,
+            ),
+            T0,
+        )
+        h.d.handle([tr(alert(host="c"))], h.at(0.4))
+        h.tick(0.5)
+        assert len(h.settled()) == 2  # c is silenced: nothing new to push
+        h.d.silences.expire(sid, h.at(0.6))
+        for t in (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6):
+            h.tick(t)
+        (*_, pushed) = h.settled()
+        assert sorted(a.labels["host"] for a in pushed.alerts) == ["a", "b", "c"]
+    finally:
+        h.d.stop()
+
+
 def test_alert_that_started_longer_than_group_wait_ago_flushes_a_new_group_at_once(
     h: Harness,
 ) -> None:
