@@ -16,7 +16,6 @@ from typing import Any
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
 from alerter.rules.alert import Alert
 
-
 # A group with no group_interval (an Alertmanager receiver's: pushed at once on a change) is
 # otherwise looked at this often, for what changes without a transition: a silence that
 # ended, an inhibiting alert that resolved, the resend. Every dispatcher tick (0.1 s) cost
