@@ -159,6 +159,7 @@ class NotificationDispatcher:
     def tick(self, now: float) -> None:
         with self._lock:
             self._flush_due(now)
+            self._metrics.aggregation_groups.set(len(self._groups))
         if now >= self._next_gc:
             self._next_gc = now + SILENCE_GC_INTERVAL
             self.silences.gc(now)

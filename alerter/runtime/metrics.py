@@ -62,6 +62,11 @@ class Metrics:
         self.notification_queue_length = Gauge(
             "alerter_notification_queue_length", "Notifications waiting in the outbox", registry=r
         )
+        self.aggregation_groups = Gauge(
+            "alerter_dispatcher_aggregation_groups",
+            "Aggregation groups held (one per route, receiver and set of group_by values)",
+            registry=r,
+        )
         self.actions = Counter(
             "alerter_actions", "Action decisions", ["action", "outcome"], registry=r
         )

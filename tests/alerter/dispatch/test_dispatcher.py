@@ -484,3 +484,23 @@ def test_an_alert_sent_to_several_receivers_reads_its_action_notes_once_a_flush(
         assert asked == [a.fingerprint]
     finally:
         h.d.stop()
+
+
+def test_the_aggregation_groups_held_are_a_gauge(store: StateStore, clock: FixedClock) -> None:
+    """alerter_dispatcher_aggregation_groups, as Alertmanager's: a route grouping by a per-key
+    label holds a group per key, and a group leaves once its alerts have resolved."""
+    from prometheus_client import CollectorRegistry
+
+    from alerter.runtime.metrics import Metrics
+
+    m = Metrics(CollectorRegistry())
+    h = Harness(store, clock, "{receiver: rec, group_by: [host], group_wait: 0s}", metrics=m)
+    try:
+        h.d.handle([tr(alert(host=f"h{i}")) for i in range(3)], h.at(0))
+        h.tick(1)
+        assert m.registry.get_sample_value("alerter_dispatcher_aggregation_groups") == 3
+        h.d.handle([tr(alert("resolved", host="h0"), "firing")], h.at(2))
+        h.tick(400)  # past group_interval (5m): the resolve goes out and h0's group leaves
+        assert m.registry.get_sample_value("alerter_dispatcher_aggregation_groups") == 2
+    finally:
+        h.d.stop()
