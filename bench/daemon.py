@@ -198,12 +198,15 @@ def throughput(case: Case, d: Path, n: int, profile: Path | None) -> Throughput:
 
 
 def fired(log: Path) -> int:
-    """Alerts that fired, by the daemon's `alert_transition` log lines."""
+    """Alerts that fired, by the daemon's `alert_transition` log lines and, past their budget,
+    its `alert_transitions_not_logged` lines (alerter/runtime/transitionlog.py)."""
     n = 0
     with log.open() as f:
         for line in f:
             if '"alert_transition"' in line and json.loads(line).get("state") == "firing":
                 n += 1
+            elif '"alert_transitions_not_logged"' in line:
+                n += int(json.loads(line).get("firing", 0))
     return n
 
 

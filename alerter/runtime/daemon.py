@@ -364,6 +364,7 @@ class Daemon:
             if left := self.pipeline.bus.qsize():
                 log.warning("stop_drain_cut", batches=left, seconds=self.stop_drain_seconds)
             self.pipeline.handle_emitted()
+            self.pipeline.transitions.summarize(force=True)
             if not self.pipeline.commit(rs):
                 log.error(
                     "state_not_saved_at_stop",

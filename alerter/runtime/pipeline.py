@@ -24,6 +24,7 @@ from alerter.runtime.bus import Bus
 from alerter.runtime.checkpoint import Checkpointer
 from alerter.runtime.metrics import Metrics
 from alerter.runtime.running import Running
+from alerter.runtime.transitionlog import TransitionLog
 from alerter.runtime.tuning import HeapTrim
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,7 @@ class Pipeline:
         self.running: Running | None = None
         self.engine_lock = threading.RLock()
         self._emitted: collections.deque[Transition] = collections.deque()
+        self.transitions = TransitionLog()  # the alert_transition lines, within a budget
         # The main loop's watchdog ping (the daemon sets it), which the dispatcher calls on the
         # main loop's thread between the parts of a long `handle`.
         self.alive: Callable[[], None] = lambda: None
@@ -104,6 +106,7 @@ class Pipeline:
             self.alive()  # (each part takes a while with 100k alerts)
             alerts = rs.engine.alerts()
         self.handle(transitions or [], now)
+        self.transitions.summarize()
         firing = [a for a in alerts if a.state == "firing"]
         self.alive()
         self.guard("dispatcher", rs.dispatcher.refresh, firing)
@@ -116,15 +119,7 @@ class Pipeline:
             return
         rs = self.running
         assert rs is not None
-        for t in transitions:
-            log.info(
-                "alert_transition",
-                alertname=t.alert.alertname,
-                state=t.state,
-                previous=t.previous,
-                fingerprint=t.alert.fingerprint,
-                value=t.alert.value,
-            )
+        self.transitions.log(transitions)
         self.guard("actions", rs.actions.handle, transitions, now)
         self.guard("dispatcher", rs.dispatcher.handle, transitions, now, self.alive)
 
