@@ -105,7 +105,7 @@ class AggregationGroup:
         `route_muted`: the route is in a mute time interval, or outside its active ones. As in
         Alertmanager, nothing is sent and the notification log is left as it was (the first
         flush after the interval tells the receiver), but resolved alerts still leave."""
-        self.next_flush = now + (self.timing.group_interval or RECHECK)
+        self.next_flush = now + (self.timing.group_interval or RECHECK)  # after `now`, always
         self.flushed = True
         if route_muted:
             for fp in [fp for fp, a in self.alerts.items() if a.state != "firing"]:
