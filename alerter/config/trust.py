@@ -14,8 +14,9 @@ proves:
   user@UID.service, or `_SYSTEMD_UNIT=~"[a-z]+[.]service"`, which takes in cron.service and
   atd.service, where users' jobs log; nor one of the units users' processes run in,
   USERS_UNITS, or its cgroup, named with `=` or by a pattern that spells it out:
-  `_SYSTEMD_UNIT="cron.service"`, `_SYSTEMD_UNIT=~"user@1000\\.service"`). Message text, and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit` and
-  `identifier`), prove nothing.
+  `_SYSTEMD_UNIT="cron.service"`, `_SYSTEMD_UNIT=~"user@1000\\.service"`). Message text,
+  and fields the sender writes (SYSLOG_IDENTIFIER, UNIT, MESSAGE_ID, the collector's `unit`
+  and `identifier`), prove nothing.
 - any other file read by a pack rule that knows its program by the syslog header (its
   `source_kinds` holds `syslog`) where the file is of none of the rule's other kinds: only a
   syslog daemon writes such lines into a file (rsyslog's per-host files, read with a regex
