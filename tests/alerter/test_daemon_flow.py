@@ -103,13 +103,9 @@ def test_a_turn_of_the_main_loop_ends_when_its_drain_budget_is_spent(
     assert back_to_back == [], seen  # each batch in a turn of its own
 
 
-def test_a_long_handle_of_transitions_pings_the_watchdog_between_its_parts(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A storm of distinct keys gave one handle 75k transitions (18 s, WatchdogSec=30s): the
-    dispatcher gets the main loop's watchdog ping as `alive`, and WATCHDOG=1 is sent when it
-    calls it between the parts of its work, once due."""
-    order: list[str] = []
+def record_watchdog(harness: Harness, monkeypatch: pytest.MonkeyPatch, order: list[str]) -> float:
+    """Each WATCHDOG=1 the daemon sends is noted in `order` as "ping"; returns the interval
+    between two pings."""
     ping = harness.daemon.sd.watchdog
 
     def watchdog() -> bool:
@@ -119,6 +115,17 @@ def test_a_long_handle_of_transitions_pings_the_watchdog_between_its_parts(
     monkeypatch.setattr(harness.daemon.sd, "watchdog", watchdog)
     interval = harness.daemon.sd.watchdog_interval
     assert interval is not None
+    return interval
+
+
+def test_a_long_handle_of_transitions_pings_the_watchdog_between_its_parts(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storm of distinct keys gave one handle 75k transitions (18 s, WatchdogSec=30s): the
+    dispatcher gets the main loop's watchdog ping as `alive`, and WATCHDOG=1 is sent when it
+    calls it between the parts of its work, once due."""
+    order: list[str] = []
+    interval = record_watchdog(harness, monkeypatch, order)
 
     def slow_handle(
         transitions: list[Transition], now: float, alive: Callable[[], None] = lambda: None
@@ -150,15 +157,7 @@ def test_a_long_engine_tick_pings_the_watchdog_before_the_dispatcher_goes_on(
     """With 100k alerts the engine's tick, its list of alerts and the dispatcher's part take
     a second each: the main loop's tick pings the watchdog between them, once due."""
     order: list[str] = []
-    ping = harness.daemon.sd.watchdog
-
-    def watchdog() -> bool:
-        order.append("ping")
-        return ping()
-
-    monkeypatch.setattr(harness.daemon.sd, "watchdog", watchdog)
-    interval = harness.daemon.sd.watchdog_interval
-    assert interval is not None
+    interval = record_watchdog(harness, monkeypatch, order)
     tick = harness.engines[0].tick
 
     def slow_tick(now: float, *args: Any) -> list[Transition]:

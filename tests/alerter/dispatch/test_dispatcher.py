@@ -206,11 +206,12 @@ routes:
         h.d.stop()
 
 
-def test_silenced_alert_is_not_sent_and_is_sent_again_after_the_silence_expires(h: Harness) -> None:
-    sid = h.d.silences.add(
+def silence_host(h: Harness, host: str) -> str:
+    """A silence of the alerts of `host` until 2100; returns its id."""
+    return h.d.silences.add(
         silence_from_api(
             {
-                "matchers": [{"name": "host", "value": "a", "isRegex": False}],
+                "matchers": [{"name": "host", "value": host, "isRegex": False}],
                 "endsAt": "2100-01-01T00:00:00Z",
                 "createdBy": "me",
                 "comment": "maintenance",
@@ -219,6 +220,10 @@ def test_silenced_alert_is_not_sent_and_is_sent_again_after_the_silence_expires(
         ),
         T0,
     )
+
+
+def test_silenced_alert_is_not_sent_and_is_sent_again_after_the_silence_expires(h: Harness) -> None:
+    sid = silence_host(h, "a")
     h.d.handle([tr(alert(host="a")), tr(alert(host="b"))], h.at(0))
     h.tick(10)
     (n,) = h.rec.wait(1)
@@ -352,18 +357,7 @@ def test_an_alertmanager_group_pushes_each_change_at_once_and_looks_again_each_s
         h.rec.wait(1)
         h.d.handle([tr(alert(host="b"))], h.at(0.2))
         assert len(h.rec.wait(2)[1].alerts) == 2  # at once, 0.2 s after the first push
-        sid = h.d.silences.add(
-            silence_from_api(
-                {
-                    "matchers": [{"name": "host", "value": "c", "isRegex": False}],
-                    "endsAt": "2100-01-01T00:00:00Z",
-                    "createdBy": "me",
-                    "comment": "maintenance",
-                },
-                T0,
-            ),
-            T0,
-        )
+        sid = silence_host(h, "c")
         h.d.handle([tr(alert(host="c"))], h.at(0.4))
         h.tick(0.5)
         assert len(h.settled()) == 2  # c is silenced: nothing new to push
