@@ -75,6 +75,19 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
         proc.wait()
 
 
+@pytest.fixture(autouse=True)
+def structlog_as_it_was() -> Iterator[None]:
+    """A test that configures logging (`configure_logging`, or the CLI's `main` in-process:
+    info level, loggers cached on first use) leaves structlog as it found it, so a later test's
+    `capture_logs` sees the debug lines it asks about."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.reset_defaults()
+    structlog.configure(**saved)
+
+
 @pytest.fixture
 def systemd_sandbox() -> Iterator[Sandbox]:
     """A private systemd + journald (tests/sandbox.py), stopped after the test whatever happens."""

@@ -47,6 +47,7 @@ def test_a_storm_is_logged_up_to_its_budget_then_counted_in_a_summary() -> None:
     with capture_logs() as logs:
         tlog.log(fired("StormKey", BURST + 40) + fired("Other", 10, "resolved"))
     assert len(info(logs, "alert_transition")) == BURST
+    assert sum(e["event"] == "alert_transition" for e in logs) == BURST + 50  # the rest at debug
     (summary,) = info(logs, "alert_transitions_not_logged")
     assert summary["count"] == 50 and summary["firing"] == 40 and summary["resolved"] == 10
     assert summary["alerts"] == {"StormKey": 40, "Other": 10} and summary["other_alerts"] == 0
