@@ -10,7 +10,7 @@ import requests
 
 from alerter import __version__
 from alerter.dispatch.dispatcher import NotificationDispatcher
-from alerter.dispatch.outbox import DEFAULT_BACKOFF, Backoff
+from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff
 from alerter.notifiers import build_notifier
 from alerter.notifiers.config import NotifierConfig
 from alerter.protocols import Clock, Notifier

@@ -30,16 +30,9 @@ import structlog
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig
 from alerter.dispatch.groups import AggregationGroup, Timing
 from alerter.dispatch.inhibit import Inhibitor
-from alerter.dispatch.outbox import (
-    DEFAULT_BACKOFF,
-    Backoff,
-    Lane,
-    Outbox,
-    Row,
-    enqueue,
-    insert,
-    lane_id,
-)
+from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane, lane_id
+from alerter.dispatch.outbox import Outbox, Row, enqueue, insert
+from alerter.dispatch.render import renderer
 from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences
 from alerter.dispatch.timeintervals import NONE as NO_INTERVALS
@@ -368,38 +361,7 @@ class NotificationDispatcher:
         return muted
 
     def _render(self, now: float) -> Callable[[Alert], NotifiedAlert]:
-        known: dict[str, tuple[str, ...]] = {}  # fingerprint -> its notes, once per flush
-
-        def action_notes(fingerprint: str) -> tuple[str, ...]:
-            notes = known.get(fingerprint)
-            if notes is None:
-                try:
-                    notes = tuple(self._action_notes(fingerprint))
-                except Exception:  # notes are a nicety; never lose the notification over them
-                    log.exception("action_notes_failed", fingerprint=fingerprint)
-                    notes = ()
-                known[fingerprint] = notes
-            return notes
-
-        def render(a: Alert) -> NotifiedAlert:
-            if a.state == "firing":  # as it is now (`refresh`), where it still fires
-                a = self._firing.get(a.fingerprint) or a
-            notes = action_notes(a.fingerprint)
-            firing = a.state == "firing"
-            return NotifiedAlert(
-                status="firing" if firing else "resolved",
-                labels=dict(a.labels),
-                annotations=dict(a.annotations),
-                starts_at=a.fired_at if a.fired_at is not None else a.active_at,
-                ends_at=None if firing else (a.resolved_at if a.resolved_at is not None else now),
-                fingerprint=a.fingerprint,
-                value=a.value,
-                generator_url=self.generator_url(a),
-                examples=a.examples,
-                action_notes=notes,
-            )
-
-        return render
+        return renderer(now, self._firing, self._action_notes, self.generator_url)
 
     def _forget_undelivered(self) -> None:
         """A group whose last notification was given up on (refused, or past max_age) has

@@ -30,14 +30,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import structlog
 
+from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane, renamed
 from alerter.dispatch.supersede import LatestRows
 from alerter.errors import NotifyError
 from alerter.notifiers.model import Notification
-from alerter.protocols import Clock, Notifier
+from alerter.protocols import Clock
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
 
@@ -45,6 +45,8 @@ log = structlog.get_logger(__name__)
 
 IDLE_WAIT = 1.0  # seconds a worker sleeps when it has nothing to do (it is woken on enqueue)
 MEMORY_LIMIT = 10_000  # notifications held in memory while the state store cannot be written
+# Seconds a receiver's Retry-After may hold a notification back at most: a larger one is cut
+# to this, so the notification is still tried again (and dropped only past max_age).
 RETRY_AFTER_CAP = 300.0
 # The senders count the outbox for alerter_notification_queue_length at most this often, and
 # once more when their lane is idle: a COUNT after every send made draining a backlog quadratic
@@ -56,51 +58,6 @@ COUNT_SPACING = 1.0
 # TimeoutStopSec (15 s in the shipped unit). A send still running then is left to its thread; its
 # row stays in the outbox and is sent again after the next start (at least once).
 STOP_BUDGET = 5.0
-"""Seconds a receiver's Retry-After may hold a notification back at most: a larger one is
-cut to this, so the notification is still tried again (and dropped only past max_age)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    initial: float = 0.5
-    factor: float = 1.5
-    cap: float = 60.0
-    jitter: float = 0.5  # the delay is multiplied by a random factor in [1 - jitter, 1 + jitter]
-
-    def delay(self, attempts: int, rnd: random.Random) -> float:
-        base = min(self.cap, self.initial * self.factor ** max(0, attempts - 1))
-        return min(self.cap, base * rnd.uniform(1 - self.jitter, 1 + self.jitter))
-
-
-DEFAULT_BACKOFF = Backoff()
-
-
-@dataclass(frozen=True, slots=True)
-class Lane:
-    """What a worker needs to know about its notifier."""
-
-    name: str  # the notifier's config name (metrics, logs)
-    notifier: Notifier
-    max_age: float
-    timeout: float
-    supersede: bool = False  # skip a row that later rows of its group cover (see above)
-
-
-def lane_id(notifier: str, url: str | None = None) -> str:
-    """A lane's name in the outbox and the logs: the notifier's, and for one Alertmanager of
-    several its URL without credentials or query (a password in the URL stays out of the logs,
-    and a changed one keeps the lane and its queue)."""
-    if url is None:
-        return notifier
-    u = urlsplit(url)
-    port = f":{u.port}" if u.port else ""
-    return f"{notifier}@{u.scheme}://{u.hostname or ''}{port}{u.path}"
-
-
-def _renamed(lid: str) -> str:
-    """The lane id a stored one has now (ids were once the whole URL, credentials included)."""
-    name, at, url = lid.partition("@")
-    return lane_id(name, url) if at else lid
 
 
 @dataclass(slots=True)
@@ -295,7 +252,7 @@ class Outbox:
         log.error(
             "notifications_dropped",
             notifier=name,
-            lane=_renamed(lid),
+            lane=renamed(lid),
             count=count,
             reason="notifier (or alertmanager URL) no longer configured",
         )
@@ -328,15 +285,15 @@ class Outbox:
         except sqlite3.Error:
             return  # an unreadable store: nothing to look at now
         for lid, count in rows:
-            if lid not in self._lanes and _renamed(lid) in self._lanes:
+            if lid not in self._lanes and renamed(lid) in self._lanes:
                 try:
                     with self._store.transaction() as db:
                         db.execute(
                             "UPDATE outbox SET notifier = ? WHERE notifier = ?",
-                            (_renamed(lid), lid),
+                            (renamed(lid), lid),
                         )
                 except sqlite3.Error as e:
-                    log.warning("outbox_rename_failed", error=str(e), lane=_renamed(lid))
+                    log.warning("outbox_rename_failed", error=str(e), lane=renamed(lid))
                 continue
             if lid not in self._lanes:
                 self._dropped_lane(lid, count)

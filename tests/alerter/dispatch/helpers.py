@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from alerter.core.yamlsource import MapReader, Problems, SourceError, load_yaml
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
-from alerter.dispatch.outbox import Backoff
+from alerter.dispatch.lanes import Backoff
 from alerter.dispatch.timeintervals import NONE, TimeIntervals
 from alerter.notifiers.config import NotifierConfig, parse_notifier
 from alerter.protocols import Clock, Notifier

@@ -381,7 +381,8 @@ def test_draining_a_backlog_does_not_count_the_whole_outbox_after_each_send(
     storm's 450k rows took minutes, and the senders held the store's lock so long that the
     main loop (SIGTERM, the watchdog) waited behind them for more than 20 minutes. The gauge is
     counted at most once a second while a lane sends, and once more when it is idle."""
-    from alerter.dispatch.outbox import Lane, Outbox, enqueue
+    from alerter.dispatch.lanes import Lane
+    from alerter.dispatch.outbox import Outbox, enqueue
 
     store = StateStore(tmp_path / "state")
     rows = 2000

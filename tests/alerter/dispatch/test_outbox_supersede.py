@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerter.dispatch.outbox import Lane, Outbox, enqueue
+from alerter.dispatch.lanes import Lane
+from alerter.dispatch.outbox import Outbox, enqueue
 from alerter.errors import NotifyError
 from alerter.notifiers.model import Notification, NotifiedAlert, Status
 from alerter.runtime.metrics import Metrics
