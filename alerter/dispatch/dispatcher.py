@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 GROUPS_NAMESPACE = "dispatch.groups"
+COMPACT = (",", ":")  # JSON separators
 SILENCE_GC_INTERVAL = 60.0
 # Group changes that produce no notification are written at most this often (and at stop):
 # rewriting a big group on every transition would cost O(alerts) per alert.
@@ -87,6 +88,7 @@ class NotificationDispatcher:
         self._route = route
         self._intervals = time_intervals
         self._routes = {r.id: r for r in walk(route)}
+        self._timings: dict[str, Timing] = {}  # route id -> its groups' timers
         self._configs = {name: cfg for name, (cfg, _) in notifiers.items()}
         self._notifiers = {name: n for name, (_, n) in notifiers.items()}
         self._store = store
@@ -201,7 +203,7 @@ class NotificationDispatcher:
                 [(GROUPS_NAMESPACE, gid) for gid in removed],
             )
             groups = (
-                (GROUPS_NAMESPACE, gid, _json(self._groups[gid].to_dict()))
+                (GROUPS_NAMESPACE, gid, json.dumps(self._groups[gid].to_dict(), separators=COMPACT))
                 for gid in dirty
                 if gid in self._groups
             )
@@ -329,11 +331,16 @@ class NotificationDispatcher:
         return lanes
 
     def _timing(self, route: RouteConfig) -> Timing:
-        cfg = self._configs[route.receiver]
-        if isinstance(cfg.settings, AlertmanagerSettings):
-            # Alertmanager does the grouping: push at once, re-push every resend_interval.
-            return Timing(0.0, 0.0, cfg.settings.resend_interval)
-        return Timing(route.group_wait, route.group_interval, route.repeat_interval)
+        """The route's timers, one object for all its groups. An Alertmanager does the
+        grouping: push at once, re-push every resend_interval."""
+        if route.id not in self._timings:
+            s = self._configs[route.receiver].settings
+            self._timings[route.id] = (
+                Timing(0.0, 0.0, s.resend_interval)
+                if isinstance(s, AlertmanagerSettings)
+                else Timing(route.group_wait, route.group_interval, route.repeat_interval)
+            )
+        return self._timings[route.id]
 
     def _group_for(
         self, route: RouteConfig, labels: Mapping[str, str], now: float
@@ -490,7 +497,3 @@ def _chunks(items: Iterable[T], alive: Callable[[], None]) -> Iterator[list[T]]:
     while chunk := list(itertools.islice(it, ALIVE_EVERY)):
         yield chunk
         alive()
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -9,7 +9,7 @@ notify/notify.go DedupStage). State is JSON-able so it survives a restart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,13 @@ class Timing:
     group_wait: float
     group_interval: float
     repeat_interval: float
+
+
+NOTHING: frozenset[str] = frozenset()  # one empty set for every entry (216 bytes each)
+
+
+def _set(fingerprints: Iterable[str]) -> frozenset[str]:
+    return frozenset(fingerprints) or NOTHING
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +125,7 @@ class AggregationGroup:
         if needs_update(
             self.sent, firing, resolved, send_resolved, self.timing.repeat_interval, now
         ):
-            self.sent = SentEntry(frozenset(firing), frozenset(resolved), now)
+            self.sent = SentEntry(_set(firing), _set(resolved), now)
             chosen = [a for a in visible if a.state == "firing" or send_resolved]
             chosen.sort(key=lambda a: (a.state != "firing", a.active_at, a.fingerprint))
             if chosen:
@@ -167,5 +174,5 @@ class AggregationGroup:
             alerts={fp: Alert.from_dict(a) for fp, a in d["alerts"].items()},
             sent=None
             if s is None
-            else SentEntry(frozenset(s["firing"]), frozenset(s["resolved"]), s["time"]),
+            else SentEntry(_set(s["firing"]), _set(s["resolved"]), s["time"]),
         )
