@@ -45,7 +45,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 import hostile_cases as cases
-from hostile_cases import GOAL_GAP
+from hostile_ctx import GOAL_GAP, Ctx
 
 from alerter.harness.hostile import MIB, Harness, syslog_line, tree_rss, wait_for
 from alerter.harness.servers import RawServer, metrics_target, ok
@@ -97,7 +97,7 @@ def run_case(case: cases.Case, root: Path, quick: bool) -> Row:
     extra = case.servers(d) if case.servers else []
     h = Harness(d, hook.url, target.url, **(case.config(extra) if case.config else {}))
     trickle: Trickle | None = None
-    ctx = cases.Ctx(h, hook, extra, quick)
+    ctx = Ctx(h, hook, extra, quick)
     try:
         try:
             h.start()
@@ -133,7 +133,7 @@ def run_case(case: cases.Case, root: Path, quick: bool) -> Row:
     return row
 
 
-def measure(h: Harness, row: Row, ctx: cases.Ctx, rss_goal: int) -> None:
+def measure(h: Harness, row: Row, ctx: Ctx, rss_goal: int) -> None:
     """After the input: the daemon under its normal load for a while, until every line written
     is counted, then the figures."""
     time.sleep(ctx.size(1.0, 3.0))
