@@ -72,28 +72,29 @@ class Row:
     id: int | None = None
 
 
+INSERT_ROW = (
+    "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def _payload(n: Notification) -> str:
+    return json.dumps(n.to_dict(), separators=(",", ":"))
+
+
 def enqueue(
     db: sqlite3.Connection, lanes: Sequence[str], notification: Notification, now: float
 ) -> None:
     """Add a row for each of the receiver's lanes inside the caller's transaction (with the
     group state it belongs to); the notification is encoded once."""
-    payload = json.dumps(notification.to_dict(), separators=(",", ":"))
-    db.executemany(
-        "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) VALUES (?, ?, ?, ?, ?)",
-        [(lane, now, now, 0, payload) for lane in lanes],
-    )
+    payload = _payload(notification)
+    db.executemany(INSERT_ROW, [(lane, now, now, 0, payload) for lane in lanes])
 
 
 def insert(db: sqlite3.Connection, row: Row) -> None:
+    """Write a row held in memory (`spill`) inside the caller's transaction."""
     db.execute(
-        "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) VALUES (?, ?, ?, ?, ?)",
-        (
-            row.lane,
-            row.created,
-            row.next_attempt,
-            row.attempts,
-            json.dumps(row.notification.to_dict(), separators=(",", ":")),
-        ),
+        INSERT_ROW,
+        (row.lane, row.created, row.next_attempt, row.attempts, _payload(row.notification)),
     )
 
 
