@@ -7,7 +7,8 @@ alertmanager notifier: each Alertmanager of a cluster is fed on its own, so one 
 does not hold back the others. The outbox's `notifier` column holds the lane id. Retries back
 off exponentially with jitter (Alertmanager's 500 ms, x1.5, 60 s cap), honour Retry-After up to
 RETRY_AFTER_CAP, and end when the row is older than the notifier's `max_age`, which drops it
-with an error log and a metric. A send is bounded by the notifier's `timeout` (whole call).
+with an error log and a metric. A line per notification keeps within a budget
+(alerter/dispatch/sendlog.py). A send is bounded by the notifier's `timeout` (whole call).
 
 A lane that keeps only the latest state (`Lane.supersede`: an Alertmanager) skips a stored row
 that later stored rows of its group cover (alerter/dispatch/supersede.py): it is deleted
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 import structlog
 
 from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane, renamed
+from alerter.dispatch.sendlog import SendLog
 from alerter.dispatch.supersede import LatestRows
 from alerter.errors import NotifyError
 from alerter.notifiers.model import Notification
@@ -130,6 +132,7 @@ class Outbox:
         self._count_stale = False  # a count was skipped: the gauge may be behind
         # per superseding lane (touched by its worker only): its stored rows as read so far
         self._latest: dict[str, LatestRows] = {}
+        self._lines = SendLog()  # the line per notification, within a budget
 
     def start(self) -> None:
         self._drop_orphans()
@@ -161,6 +164,7 @@ class Outbox:
                         hint="still in flight: it is sent again after the next start",
                     )
         self._threads.clear()
+        self._lines.summarize(force=True)
 
     def pending(self) -> int:
         try:
@@ -202,8 +206,12 @@ class Outbox:
         row = victim.popleft()
         self._held -= 1
         name = row.lane.partition("@")[0]
-        log.error(
+        self._lines.say(
+            log,
+            "error",
             "notification_dropped",
+            name,
+            "dropped",
             reason="memory_limit",
             lane=row.lane,
             group_key=row.notification.group_key,
@@ -321,6 +329,7 @@ class Outbox:
                 self._metrics.notifications.labels(lane.name, "error").inc()
                 wait = IDLE_WAIT
             if wait > 0:
+                self._lines.summarize()  # lines held back are told when the lane rests too
                 wake.wait(wait)
                 wake.clear()
 
@@ -336,8 +345,12 @@ class Outbox:
             return IDLE_WAIT
         if lane.supersede and self._superseded(lid, row):
             self._done(row)
-            log.info(
+            self._lines.say(
+                log,
+                "info",
                 "notification_superseded",
+                lane.name,
+                "superseded",
                 group_key=row.notification.group_key,
                 status=row.notification.status,
                 alerts=len(row.notification.alerts),
@@ -349,8 +362,12 @@ class Outbox:
         if now - row.created > lane.max_age:
             self._done(row)
             self._undelivered(row.notification)
-            log.error(
+            self._lines.say(
+                log,
+                "error",
                 "notification_dropped",
+                lane.name,
+                "dropped",
                 reason="max_age",
                 age=round(now - row.created, 1),
                 attempts=row.attempts,
@@ -368,8 +385,12 @@ class Outbox:
             if not e.retry:
                 self._done(row)
                 self._undelivered(notification)
-                log.error(
+                self._lines.say(
+                    log,
+                    "error",
                     "notification_failed",
+                    lane.name,
+                    "failed",
                     error=str(e),
                     attempts=row.attempts + 1,
                     retry=False,
@@ -397,8 +418,12 @@ class Outbox:
             self._metrics.notifications.labels(lane.name, "error").inc()
             return 0
         self._done(row)
-        log.info(
+        self._lines.say(
+            log,
+            "info",
             "notification_sent",
+            lane.name,
+            "success",
             group_key=notification.group_key,
             status=notification.status,
             alerts=len(notification.alerts),
