@@ -8,10 +8,17 @@ counts the alerts refused (each once: the same refusal on the next tick is not a
 alerts a row counts other than its own are kept in memory, so each one's notes and history show
 the refusal (`refusals`). Runs an earlier process left `running` are written `interrupted` at
 start.
+
+The `action_skipped` lines keep within a log budget (alerter/core/linebudget.py): a storm of
+distinct alerts each skipped (a fixed target in its cooldown, a ban refused by global.max_bans)
+made a warning each; past the budget each is at debug level and one `action_skips_not_logged`
+line at most every 10 s counts them by action and outcome. Every skip still has its history
+row and its count in the metric.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 from dataclasses import dataclass, field
 
@@ -21,6 +28,7 @@ from alerter.actions import history as h
 from alerter.actions.config import ActionConfig
 from alerter.actions.executors import ActionPlan
 from alerter.actions.notes import clock_time
+from alerter.core.linebudget import BURST, RATE, LineBudget
 from alerter.rules.alert import Alert
 from alerter.runtime.metrics import Metrics
 
@@ -45,6 +53,7 @@ class OutcomeRecorder:
         # fingerprint -> action -> the alert's latest refusal by the cap (read by any thread)
         self._refusals: dict[str, dict[str, _Refusal]] = {}
         self._refusals_lock = threading.Lock()
+        self._lines: LineBudget[tuple[str, str]] = LineBudget()  # (action, outcome) held back
 
     def record(
         self,
@@ -146,13 +155,33 @@ class OutcomeRecorder:
             return
         self._skips[key] = now
         self.record(action, target, alert, outcome, detail, now, dry)
-        log.warning(
+        (log.warning if self._lines.allow((action.name, outcome)) else log.debug)(
             "action_skipped",
             action=action.name,
             target=target,
             outcome=outcome,
             detail=detail,
             fingerprint=alert.fingerprint,
+        )
+        self.tell_held()
+
+    def tell_held(self, force: bool = False) -> None:
+        """Count the `action_skipped` lines held back, when a summary is due (or `force`)."""
+        held = self._lines.take_held(force)
+        if not held:
+            return
+        outcomes: collections.Counter[str] = collections.Counter()
+        actions: collections.Counter[str] = collections.Counter()
+        for (name, outcome), n in held.items():
+            outcomes[outcome] += n
+            actions[name] += n
+        log.warning(
+            "action_skips_not_logged",
+            count=sum(outcomes.values()),
+            **{o: outcomes[o] for o in sorted(outcomes)},
+            actions=dict(sorted(actions.items())),
+            hint=f"more skipped actions than the log's budget ({RATE:g} a second, {BURST} at "
+            "once): each is at debug level, in the action history and in alerter_actions_total",
         )
 
     def rate_limited(
@@ -224,7 +253,9 @@ class OutcomeRecorder:
         return sorted(out, key=lambda r: r.time, reverse=True)
 
     def trim(self, now: float) -> None:
-        """Forget the skips written more than an hour ago, once there are many."""
+        """Forget the skips written more than an hour ago, once there are many (and tell the
+        skip lines held back, when due)."""
+        self.tell_held()
         if len(self._skips) > 10_000:
             self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
         if len(self._refusals) > 10_000:

@@ -213,6 +213,7 @@ class ActionRunner:
         work goes on there, ahead of the new runner's on the same targets."""
         if self._own_workers:
             self._workers.stop()
+        self.recorder.tell_held(force=True)
 
     # --- deciding ---------------------------------------------------------------------------
 

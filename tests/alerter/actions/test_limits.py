@@ -183,3 +183,27 @@ def test_each_alert_held_back_by_the_global_cap_says_so_in_its_notes_and_history
     assert r.notes(alerts[0].fingerprint) == [
         "restarted web0.service at 22:13 UTC, 1 of 3 in the last hour"
     ]
+
+
+def test_a_storm_of_skips_logs_its_budget_and_counts_the_rest(harness: Harness) -> None:
+    """Each distinct alert whose action is skipped is a history row and a count; its warning
+    line keeps within the log budget (journald drops a service's lines past 10,000 in 30 s),
+    the rest at debug and counted in `action_skips_not_logged`."""
+    from structlog.testing import capture_logs
+
+    from alerter.core.linebudget import BURST
+
+    n = BURST + 300  # skipped well under 300 / RATE = 15 seconds
+    r = harness.build(RESTART)
+    storm = [alert(["restart-web"], unit="web.service", path=f"/p{i}") for i in range(n + 1)]
+    with capture_logs() as logs:
+        r.handle([fire(a, T0) for a in storm], T0)
+        r.stop()  # tells what is held back
+    assert harness.outcomes(r).count("skipped_cooldown") == n  # each in the history
+    assert harness.metric("restart-web", "skipped_cooldown") == n
+    skipped = [e for e in logs if e["event"] == "action_skipped"]
+    warned = sum(e["log_level"] == "warning" for e in skipped)
+    assert len(skipped) == n and BURST <= warned < n
+    told = [e for e in logs if e["event"] == "action_skips_not_logged"]
+    assert sum(e["skipped_cooldown"] for e in told) == n - warned
+    assert all(e["actions"] == {"restart-web": e["count"]} for e in told)
