@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -82,13 +81,16 @@ def cmd_bans_add(args: argparse.Namespace) -> int:
 
 
 def cmd_bans_del(args: argparse.Namespace) -> int:
-    api = client(args)
+    try:
+        api = client(args)
+    except APIClientError as e:
+        return _fail(e)
     failed = 0
     for address in args.addresses:
         try:
             api.delete("/api/v1/bans/" + quote(address, safe=":"))
         except APIClientError as e:
-            print(f"alerter: {e}", file=sys.stderr)
+            _fail(e)
             failed += 1
             continue
         print(f"lifted {address}")
