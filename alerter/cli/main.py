@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -156,6 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        rc = int(args.func(args))
+        sys.stdout.flush()  # (here, where a closed pipe is caught, not at exit)
+        return rc
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `alerter ... | head`: the reader has gone. End as a program killed by SIGPIPE ends in
+        # the shell (141), quietly: stdout goes nowhere, so the exit's flush has nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -3,11 +3,16 @@ a line that names what to change, with a meaningful exit code, and never as a tr
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from alerter.cli.main import main
+
+ALERTER = [sys.executable, "-m", "alerter"]
 
 
 def test_bans_del_with_a_token_file_it_cannot_read_says_so(
@@ -18,3 +23,22 @@ def test_bans_del_with_a_token_file_it_cannot_read_says_so(
         err = capsys.readouterr().err
         assert err.startswith(f"alerter: cannot read --token-file {token}: "), err
         assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args", [["version"], ["completion", "bash"], ["check", "-c", "C"]])
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, args: list[str]) -> None:
+    # `alerter ... | head -1`: head has gone when alerter writes; a program killed by SIGPIPE
+    # ends with 141 in the shell, and prints nothing
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global: {state_dir: s}\n")
+    args = [str(cfg) if a == "C" else a for a in args]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no reader at all: the first write fails
+    try:
+        out = subprocess.run(
+            [*ALERTER, *args], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert out.stderr == ""
+    assert out.returncode == 141
