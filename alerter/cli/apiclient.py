@@ -16,6 +16,7 @@ class APIClient:
         self.url = url.rstrip("/")
         self.session = requests.Session()
         self.timeout = timeout
+        self.has_token = bool(token)
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
 
@@ -25,7 +26,15 @@ class APIClient:
         except requests.RequestException as e:
             raise APIClientError(unreachable(self.url, e, self.timeout)) from None
         if r.status_code >= 400:
-            raise APIClientError(f"{method} {path}: HTTP {r.status_code}: {_error_text(r)}")
+            text = _error_text(r) or r.reason
+            if r.status_code == 401:
+                text += (
+                    ": the token given is not the daemon's (its server.token_file)"
+                    if self.has_token
+                    else ": give the daemon's API token: -c CONFIG (its server.token_file), "
+                    "or --token-file FILE"
+                )
+            raise APIClientError(f"{method} {path}: HTTP {r.status_code}: {text}")
         if not r.content:
             return None
         try:
@@ -55,7 +64,14 @@ def unreachable(url: str, e: requests.RequestException, timeout: float) -> str:
             why = "unknown host name"
         else:
             why = "connection failed"
-    elif isinstance(e, (requests.exceptions.MissingSchema, requests.exceptions.InvalidURL)):
+    elif isinstance(
+        e,
+        (
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,  # 127.0.0.1:9753 reads as scheme 127.0.0.1
+            requests.exceptions.InvalidURL,
+        ),
+    ):
         return f"--url {url}: not a URL; give http://HOST:PORT (e.g. http://127.0.0.1:9753)"
     else:
         why = type(e).__name__

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from alerter.cli.main import main
+from tests.conftest import HTTPReceiver
 
 ALERTER = [sys.executable, "-m", "alerter"]
 
@@ -42,3 +43,31 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, args: list[str])
         os.close(write_end)
     assert out.stderr == ""
     assert out.returncode == 141
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:9753", "localhost:9753", "ftp://127.0.0.1:9753"])
+def test_a_url_without_http_is_told_as_not_a_url(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["alerts", "--url", url]) == 1
+    assert capsys.readouterr().err == (
+        f"alerter: --url {url}: not a URL; give http://HOST:PORT (e.g. http://127.0.0.1:9753)\n"
+    )
+
+
+def test_a_refused_token_says_which_token_to_give(
+    tmp_path: Path, http_receiver: HTTPReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    http_receiver.statuses.extend([401, 401])
+    add = ["silence", "add", "a=b", "-m", "why", "--url", http_receiver.url]
+    assert main(add) == 1
+    assert capsys.readouterr().err == (
+        "alerter: POST /api/v2/silences: HTTP 401: Unauthorized: give the daemon's API token:"
+        " -c CONFIG (its server.token_file), or --token-file FILE\n"
+    )
+    (tmp_path / "token").write_text("wrong\n")
+    assert main([*add, "--token-file", str(tmp_path / "token")]) == 1
+    assert capsys.readouterr().err == (
+        "alerter: POST /api/v2/silences: HTTP 401: Unauthorized: the token given is not the"
+        " daemon's (its server.token_file)\n"
+    )
