@@ -100,11 +100,14 @@ def client(args: argparse.Namespace) -> APIClient:
 
 
 def client_settings(path: str) -> tuple[str, str | None]:
-    """The API's URL and token as the daemon running with this config has them."""
-    from alerter.config.load import load_config
+    """The API's URL and token as the daemon running with this config has them (its `server:`
+    section: the rest of the file and its rule files need not be valid)."""
+    from alerter.config.load import load_server_config
     from alerter.errors import ConfigError
 
-    if not Path(path).is_file():
+    if Path(path).is_dir():
+        raise APIClientError(f"-c {path}: a directory; give the daemon's config file")
+    if not Path(path).exists():
         hint = (
             " (the comment of `silence add` is -m/--comment)"
             if not path.endswith((".yaml", ".yml"))
@@ -112,10 +115,11 @@ def client_settings(path: str) -> tuple[str, str | None]:
         )
         raise APIClientError(f"-c {path}: no such config file{hint}")
     try:
-        server = load_config(path).server
+        server = load_server_config(path)
     except ConfigError as e:
         raise APIClientError(
-            f"-c {path}: invalid config ({e.problems[0]}); give --url and --token-file instead"
+            f"-c {path}: cannot tell the daemon's address and token ({e.problems[0]}); "
+            "give --url and --token-file instead"
         ) from None
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(server.host, server.host)
     host = f"[{host}]" if ":" in host else host

@@ -151,6 +151,23 @@ def load_config(path: str | None, env: Mapping[str, str] | None = None) -> Confi
     return parse_config(text, name, environ)
 
 
+def load_server_config(path: str, env: Mapping[str, str] | None = None) -> ServerConfig:
+    """The `server:` section alone, as `load_config` reads it: where the API clients (`alerter
+    silence -c CONFIG` ...) find the daemon and its token, also while another part of the file,
+    or a rule file it names, has a problem (a failed reload leaves the daemon running on its
+    last good config, and the operator may want to silence its alerts meanwhile)."""
+    name, text = resolve_config_path(path)
+    try:
+        root = load_yaml(text, name)
+    except SourceError as e:
+        raise ConfigError(e.problems) from None
+    p = Problems(env=dict(env if env is not None else os.environ))
+    server = _parse_server(MapReader(root, p, "config").map("server"), p, Path(name).parent)
+    if p.items:
+        raise ConfigError(p.items)
+    return server
+
+
 def default_state_dir(env: Mapping[str, str]) -> str:
     """systemd's $STATE_DIRECTORY, else /var/lib/alerter for root, else ~/.local/state/alerter."""
     if env.get("STATE_DIRECTORY"):

@@ -71,3 +71,38 @@ def test_a_refused_token_says_which_token_to_give(
         "alerter: POST /api/v2/silences: HTTP 401: Unauthorized: the token given is not the"
         " daemon's (its server.token_file)\n"
     )
+
+
+def test_client_commands_read_the_server_section_of_a_config_whose_rules_are_broken(
+    tmp_path: Path, http_receiver: HTTPReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a failed reload leaves the daemon running on its last good rules: its operator can still
+    # silence its alerts with -c, which needs only server.listen and server.token_file
+    (tmp_path / "token").write_text("s3cret\n")
+    (tmp_path / "broken.yaml").write_text("groups: [\n")
+    port = http_receiver.url.rsplit(":", 1)[1]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"server: {{listen: '127.0.0.1:{port}', token_file: token}}\n"
+        "collectors: [{name: h, type: hostt}]\nrule_files: [broken.yaml]\n"
+    )
+    assert main(["silence", "expire", "-c", str(cfg), "0a1b"]) == 0, capsys.readouterr().err
+    (got,) = http_receiver.wait(1)
+    assert (got.method, got.path) == ("DELETE", "/api/v2/silence/0a1b")
+    assert got.headers["Authorization"] == "Bearer s3cret"
+
+
+def test_client_commands_tell_a_config_they_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["alerts", "-c", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        f"alerter: -c {tmp_path}: a directory; give the daemon's config file\n"
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("server: {listen: 'localhost'}\n")
+    assert main(["status", "-c", str(cfg)]) == 1
+    assert capsys.readouterr().err == (
+        f"alerter: -c {cfg}: cannot tell the daemon's address and token ({cfg}:1:18: listen:"
+        " expected HOST:PORT, got 'localhost'); give --url and --token-file instead\n"
+    )
