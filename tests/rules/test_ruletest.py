@@ -222,3 +222,32 @@ tests:
     rc, out = run(tmp_path, misspelt.replace('{code: "500"}}', '{code: "500"}, exp_annotations: {summary: null}}'))  # fmt: skip
     assert rc == 1
     assert "exp_annotations.summary: expected a string, got nothing (write '' for empty)" in out
+
+
+def test_a_check_of_an_unknown_alert_names_its_line_and_the_other_checks_still_run(
+    tmp_path: Path,
+) -> None:
+    text = """
+rule_files: [rules.yaml]
+tests:
+  - input_logs:
+      - source: app
+        entries: [{at: 0s, line: "ERROR 500", repeat: 3}]
+    alert_rule_test:
+      - {eval_time: 1m, alertname: Errors, exp_alerts: []}
+      - {eval_time: 1m, alertname: Error, exp_alerts: []}
+"""
+    rc, out = run(tmp_path, text)
+    assert rc == 1
+    f = tmp_path / "t.test.yaml"
+    assert f"{f}:9: test 'unnamed test': no rule defines alert Error (did you mean Errors?)" in out
+    # the check before it still ran, and failed: the typo does not hide it
+    assert (
+        f"{f}:8: test 'unnamed test': alertname Errors, eval_time 1m: firing alerts differ" in out
+    )
+    assert out.endswith(f"{f}: 1 tests: FAILED (2 checks)\n")
+
+
+def test_a_test_that_checks_nothing_passes_as_in_promtool(tmp_path: Path) -> None:
+    text = "rule_files: [rules.yaml]\ntests:\n  - input_logs: [{entries: [{line: x}]}]\n"
+    assert run(tmp_path, text) == (0, f"{tmp_path / 't.test.yaml'}: 1 tests: SUCCESS\n")
