@@ -23,7 +23,8 @@ from alerter.rules.expand import expand_values
 from alerter.rules.loader import load_rule_files, parse_selector
 from alerter.rules.model import MetricSelector
 
-ReadRuleFile = Callable[[str], tuple[str, str]]  # name in the test file -> (display name, text)
+# name in the test file -> (display name, text); raises OSError, or ValueError saying what is wrong
+ReadRuleFile = Callable[[str], tuple[str, str]]
 # Reads `parser:` of an input_logs entry (reporting its problems) into line -> fields, or None
 LineParser = Callable[[str], Mapping[str, str] | None]
 ParseLine = Callable[[MapReader], LineParser | None]
@@ -104,6 +105,8 @@ def run_test_file(
             p.add(node, f"rule_files: cannot read {n}: {e.strerror}")
         except SourceError as e:
             p.items.extend(e.problems)
+        except ValueError as e:  # what the reader finds wrong with the name (a pack's)
+            p.add(node, f"rule_files: {e}")
     p.raise_if_any()
     ruleset = load_rule_files(files, default_interval=eval_interval, linear=linear)
     known = {r.alert for r in ruleset.rules()}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from alerter.cli import replay
-from alerter.config.rulefiles import shipped_patterns
+from alerter.config.rulefiles import no_pack, shipped_patterns
 from alerter.core.yamlsource import MapReader, Node, SourceError, decode_source
 from alerter.rules.ruletest import LineParser, run_test_file
 
@@ -31,6 +31,8 @@ def _rule_file_reader(base: Path) -> Any:
         if name.startswith("builtin:"):
             pack = name.removeprefix("builtin:")
             res = resources.files("alerter.rules").joinpath("packs", f"{pack}.yaml")
+            if not res.is_file():
+                raise ValueError(no_pack(pack))
             return name, res.read_text()
         path = Path(name) if Path(name).is_absolute() else base / name
         return str(path), decode_source(path.read_bytes(), str(path))
@@ -74,7 +76,7 @@ def cmd_test(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             ok = False
             continue
         except OSError as e:
-            print(f"{f}: cannot read: {e.strerror} ({e.filename})", file=out)
+            print(f"{f}: cannot read test file: {e.strerror}", file=out)
             ok = False
             continue
         total += result.tests

@@ -124,6 +124,16 @@ def _parse_names(r: MapReader, key: str) -> tuple[tuple[str, Mark], ...]:
     return tuple(out)
 
 
+def no_pack(name: str) -> str:
+    """What is said of `builtin:NAME` when no shipped pack has that name (`alerter check`,
+    `alerter test`)."""
+    packs = resources.files("alerter.rules").joinpath("packs")
+    known = sorted(
+        f.name.removesuffix(".yaml") for f in packs.iterdir() if f.name.endswith(".yaml")
+    )
+    return f"no builtin rule pack {name!r} (have: {', '.join(known)})"
+
+
 @functools.cache
 def shipped_patterns() -> frozenset[str]:
     """Every `match` and `exclude` regex of the shipped packs, as written. Their tests prove
@@ -170,17 +180,9 @@ def read_rule_files(
         pat, where = e.pattern, e.mark
         if pat.startswith("builtin:"):
             name = pat.removeprefix("builtin:")
-            packs = resources.files("alerter.rules").joinpath("packs")
-            res = packs.joinpath(f"{name}.yaml")
+            res = resources.files("alerter.rules").joinpath("packs", f"{name}.yaml")
             if not res.is_file():
-                known = sorted(
-                    f.name.removesuffix(".yaml")
-                    for f in packs.iterdir()
-                    if f.name.endswith(".yaml")
-                )
-                p.add(
-                    where, f"rule_files: no builtin rule pack {name!r} (have: {', '.join(known)})"
-                )
+                p.add(where, f"rule_files: {no_pack(name)}")
                 continue
             out.append(RuleSource(f"builtin:{name}", res.read_text(), i))
             continue

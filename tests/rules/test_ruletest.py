@@ -251,3 +251,18 @@ tests:
 def test_a_test_that_checks_nothing_passes_as_in_promtool(tmp_path: Path) -> None:
     text = "rule_files: [rules.yaml]\ntests:\n  - input_logs: [{entries: [{line: x}]}]\n"
     assert run(tmp_path, text) == (0, f"{tmp_path / 't.test.yaml'}: 1 tests: SUCCESS\n")
+
+
+def test_a_rule_file_or_test_file_that_cannot_be_read_is_told_as_check_tells_it(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "t.test.yaml"
+    rc, out = run(tmp_path, "rule_files: [rules.yaml, builtin:sshh]\ntests: []\n")
+    assert rc == 1
+    assert out.startswith(f"{f}:1:26: rule_files: no builtin rule pack 'sshh' (have: apache, ")
+    assert "sshd, " in out
+    for missing in (tmp_path / "nope.test.yaml", tmp_path):
+        got = io.StringIO()
+        assert cmd_test(Namespace(files=[str(missing)]), got) == 1
+        why = "No such file or directory" if missing != tmp_path else "Is a directory"
+        assert got.getvalue() == f"{missing}: cannot read test file: {why}\n"
