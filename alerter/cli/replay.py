@@ -279,13 +279,24 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             return 2
         pairs.append((name, path))
     if not args.log:
-        for c in cfg.collectors:
-            if c.type == "file":
-                paths = getattr(c.spec, "paths", ())
-                pairs.extend((c.name, p) for pat in paths for p in sorted(glob.glob(pat)))
+        files = [c for c in cfg.collectors if c.type == "file"]
+        for c in files:
+            paths = getattr(c.spec, "paths", ())
+            pairs.extend((c.name, p) for pat in paths for p in sorted(glob.glob(pat)))
+        if not pairs:
+            print(
+                f"{args.config}: no log to replay: "
+                + ("its file collectors' paths match no file" if files else "no file collector")
+                + "; give --log COLLECTOR=PATH (for a journald collector, PATH is an export:"
+                " journalctl -o json > PATH)",
+                file=err,
+            )
+            return 2
+    option = "--to"
     try:
         end = parse_bound(args.to) if args.to else None
         start = None
+        option = "--from"
         if args.from_:
             try:
                 start = parse_bound(args.from_)
@@ -294,9 +305,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                     raise
                 start = end - parse_duration(args.from_)
         if start is not None and end is not None and start >= end:
-            raise ValueError(f"--from {args.from_} is not before --to {args.to}: nothing to replay")
+            raise ValueError(f"{args.from_} is not before --to {args.to}: nothing to replay")
     except ValueError as e:
-        print(str(e), file=err)
+        print(f"{option}: {e}", file=err)
         return 2
     streams: list[Iterable[Run]] = []
     placings: list[Placing] = []

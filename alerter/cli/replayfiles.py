@@ -92,4 +92,5 @@ def blocks(path: str) -> Iterator[str]:
                 yield _lines_end(carry + text[:cut])
                 carry = text[cut + 1 :]
     except (OSError, EOFError, lzma.LZMAError) as e:  # (gzip.BadGzipFile is an OSError)
-        raise ReplayError(f"{path}: cannot read it: {e}") from None
+        why = e.strerror if isinstance(e, OSError) and e.strerror else e  # (not "[Errno 13] ...")
+        raise ReplayError(f"{path}: cannot read it: {why}") from None

@@ -393,3 +393,62 @@ def test_a_multilog_file_is_replayed_at_its_tai64n_labels(
         ("2021-01-13T01:08:40.500Z", "firing")
     ]
     assert "5 lines, 0 skipped (late)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("from_", "to", "said"),
+    [
+        ("yesterday", None, "--from: invalid time 'yesterday': use RFC 3339"),
+        (None, "noon", "--to: invalid time 'noon': use RFC 3339"),
+        ("5 m", "2026-11-28T07:00:00Z", "--from: invalid duration '5 m' (use e.g. 500ms"),
+        ("2026-11-28T08:00:00Z", "2026-11-28T07:00:00Z", "--from: 2026-11-28T08:00:00Z is not"),
+    ],
+)
+def test_a_bad_bound_is_told_with_its_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], from_: str | None, to: str | None, said: str
+) -> None:
+    write_logs(tmp_path)
+    (tmp_path / "config.yaml").write_text(CONFIG.format(d=tmp_path))
+    args = Namespace(
+        config=str(tmp_path / "config.yaml"), log=[f"web={tmp_path}/access.log"], from_=from_, to=to
+    )
+    assert cmd_replay(args, io.StringIO()) == 2
+    assert capsys.readouterr().err.startswith(said)
+
+
+def test_a_config_whose_logs_are_not_there_is_told_what_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # no --log, and no file of the file collectors' paths: "0 lines replayed, the logs are
+    # empty" said nothing of what to do
+    (tmp_path / "ssh.yaml").write_text(SSH_RULES)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(CONFIG.format(d=tmp_path))
+    args = Namespace(config=str(cfg), log=[], from_=None, to=None)
+    assert cmd_replay(args, io.StringIO()) == 2
+    assert capsys.readouterr().err == (
+        f"{cfg}: no log to replay: its file collectors' paths match no file; give --log"
+        " COLLECTOR=PATH (for a journald collector, PATH is an export: journalctl -o json > PATH)\n"
+    )
+    cfg.write_text(
+        f"global: {{state_dir: {tmp_path}/s}}\ncollectors: [{{name: j, type: journald}}]\n"
+    )
+    assert cmd_replay(args, io.StringIO()) == 2
+    assert "no log to replay: no file collector; give --log" in capsys.readouterr().err
+
+
+def test_a_log_replay_may_not_read_is_told_without_python_s_errno(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alerter.cli import replayfiles
+
+    def refused(path: str) -> Any:
+        raise PermissionError(13, "Permission denied", path)  # (as open() raises it, not root)
+
+    monkeypatch.setattr(replayfiles, "open_log", refused)
+    write_logs(tmp_path)
+    (tmp_path / "config.yaml").write_text(CONFIG.format(d=tmp_path))
+    log = tmp_path / "access.log"
+    args = Namespace(config=str(tmp_path / "config.yaml"), log=[f"web={log}"], from_=None, to=None)
+    assert cmd_replay(args, io.StringIO()) == 2
+    assert capsys.readouterr().err == f"{log}: cannot read it: Permission denied\n"
