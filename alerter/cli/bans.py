@@ -7,6 +7,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from alerter.cli import argtypes
 from alerter.cli.apiclient import APIClientError
 from alerter.cli.silence import _fail, client, client_args, table
 
@@ -23,10 +24,24 @@ def register(sub: Any) -> None:
 
     add = bsub.add_parser("add", help="ban ADDRESS now")
     client_args(add)
-    add.add_argument("address", metavar="ADDRESS", help="one IPv4 or IPv6 address")
-    add.add_argument("-d", "--duration", default="10m", help="how long (default 10m), e.g. 1h")
     add.add_argument(
-        "-p", "--port", type=int, action="append", dest="ports", help="only this port (repeat)"
+        "address", type=argtypes.address, metavar="ADDRESS", help="one IPv4 or IPv6 address"
+    )
+    add.add_argument(
+        "-d",
+        "--duration",
+        type=argtypes.duration,
+        default="10m",
+        help="how long (default 10m), e.g. 1h",
+    )
+    add.add_argument(
+        "-p",
+        "--port",
+        type=argtypes.port,
+        action="append",
+        dest="ports",
+        metavar="PORT",
+        help="only this port (repeat)",
     )
     add.add_argument("-m", "--comment", default="", help="why")
     add.set_defaults(func=cmd_bans_add)

@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from alerter.cli import argtypes
 from alerter.cli.apiclient import APIClient, APIClientError
-from alerter.core.values import parse_duration
 from alerter.core.yamlsource import SourceError, decode_source
 from alerter.notifiers.console import printable
 from alerter.notifiers.model import rfc3339
-from alerter.rules.matchers import parse_matchers
 
 DEFAULT_URL = "http://127.0.0.1:9753"
 
@@ -28,7 +27,11 @@ def register(sub: Any) -> None:
     alerts = sub.add_parser("alerts", help="list a running daemon's alerts")
     client_args(alerts)
     alerts.add_argument(
-        "matchers", nargs="*", metavar="MATCHER", help='filter, e.g. severity="critical"'
+        "matchers",
+        nargs="*",
+        type=argtypes.matcher,
+        metavar="MATCHER",
+        help='filter, e.g. severity="critical"',
     )
     alerts.add_argument("--json", action="store_true", help="print the API's JSON")
     alerts.set_defaults(func=cmd_alerts)
@@ -39,15 +42,23 @@ def register(sub: Any) -> None:
     add = ssub.add_parser("add", help="silence the alerts all MATCHERs match")
     client_args(add)
     add.add_argument(
-        "matchers", nargs="+", metavar="MATCHER", help='e.g. alertname="HighCPU" host=~"web.*"'
+        "matchers",
+        nargs="+",
+        type=argtypes.matcher,
+        metavar="MATCHER",
+        help='e.g. alertname="HighCPU" host=~"web.*"',
     )
     add.add_argument("-m", "--comment", required=True, help="why (required)")
     add.add_argument("-a", "--author", default=_default_author(), help="who (default: user@host)")
     add.add_argument(
-        "-d", "--duration", default="1h", help="how long (default 1h), e.g. 30m, 2h, 1d"
+        "-d",
+        "--duration",
+        type=argtypes.duration,
+        default="1h",
+        help="how long (default 1h), e.g. 30m, 2h, 1d",
     )
-    add.add_argument("--start", help="RFC 3339 start time (default now)")
-    add.add_argument("--end", help="RFC 3339 end time (instead of --duration)")
+    add.add_argument("--start", type=argtypes.time, help="RFC 3339 start time (default now)")
+    add.add_argument("--end", type=argtypes.time, help="RFC 3339 end time (instead of --duration)")
     add.set_defaults(func=cmd_silence_add)
 
     ls = ssub.add_parser("ls", help="list silences")
@@ -132,12 +143,15 @@ def _fail(e: Exception) -> int:
 
 
 def cmd_silence_add(args: argparse.Namespace) -> int:
-    try:
-        matchers = parse_matchers(args.matchers)
-        start = _parse_time(args.start) if args.start else time.time()
-        end = _parse_time(args.end) if args.end else start + parse_duration(args.duration)
-    except ValueError as e:
-        return _fail(e)
+    matchers = args.matchers
+    start = args.start if args.start is not None else time.time()
+    end = args.end if args.end is not None else start + args.duration
+    if end <= start:
+        print(
+            f"alerter silence add: --end {rfc3339(end)} is not after the start {rfc3339(start)}",
+            file=sys.stderr,
+        )
+        return 2
     body = {
         "matchers": [
             {"name": m.name, "value": m.value, "isRegex": m.is_regex, "isEqual": m.is_equal}
@@ -204,12 +218,12 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from alerter.rules.alert import fingerprint
     from alerter.rules.matchers import matches_all
 
+    matchers = args.matchers
     try:
-        matchers = parse_matchers(args.matchers)
         api = client(args)
         body: dict[str, Any] = api.get("/api/v1/alerts")
         held: list[dict[str, Any]] = api.get("/api/v2/alerts")
-    except (ValueError, APIClientError) as e:
+    except APIClientError as e:
         return _fail(e)
     status = {a["fingerprint"]: a["status"] for a in held}
     alerts = [a for a in body["data"]["alerts"] if matches_all(matchers, a["labels"])]
@@ -239,12 +253,6 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         )
     table(rows)
     return 0
-
-
-def _parse_time(text: str) -> float:
-    from alerter.dispatch.silences import parse_time
-
-    return parse_time(text, "time")
 
 
 def _quote(text: str) -> str:

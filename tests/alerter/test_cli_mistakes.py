@@ -106,3 +106,68 @@ def test_client_commands_tell_a_config_they_cannot_use(
         f"alerter: -c {cfg}: cannot tell the daemon's address and token ({cfg}:1:18: listen:"
         " expected HOST:PORT, got 'localhost'); give --url and --token-file instead\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["silence", "add", "a=b", "-m", "x", "-d", "5 m"],
+            "alerter silence add: error: argument -d/--duration: invalid duration '5 m'"
+            " (use e.g. 500ms, 10s, 5m, 1h30m, 7d)",
+        ),
+        (
+            ["silence", "add", "a=b", "-m", "x", "-d", "0s"],
+            "alerter silence add: error: argument -d/--duration: '0s': must be more than 0s",
+        ),
+        (
+            ["silence", "add", "a=b", "-m", "x", "--start", "yesterday"],
+            "alerter silence add: error: argument --start: 'yesterday' is not an RFC 3339 time"
+            " (e.g. 2024-05-01T12:00:00Z)",
+        ),
+        (
+            ["silence", "add", "a=~(", "-m", "x"],
+            "alerter silence add: error: argument MATCHER: invalid regex in matcher a=~'(':"
+            " missing ): ( (matchers use Go's RE2 syntax)",
+        ),
+        (
+            ["alerts", "severity"],
+            "alerter alerts: error: argument MATCHER: invalid matcher 'severity': expected"
+            ' name="value" (operators = != =~ !~)',
+        ),
+        (
+            ["bans", "add", "192.0.2.7", "-d", "5 m"],
+            "alerter bans add: error: argument -d/--duration: invalid duration '5 m'"
+            " (use e.g. 500ms, 10s, 5m, 1h30m, 7d)",
+        ),
+        (
+            ["bans", "add", "192.0.2.7", "-p", "99999"],
+            "alerter bans add: error: argument -p/--port: expected a port number from 1 to"
+            " 65535, got '99999'",
+        ),
+        (
+            ["bans", "add", "web1"],
+            "alerter bans add: error: argument ADDRESS: not one IP address: 'web1'",
+        ),
+    ],
+)
+def test_a_value_the_command_line_cannot_take_is_a_usage_error_naming_its_option(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # refused before a request (--url: nothing listens there); these were exit 1 or 2, told by
+    # the daemon ("POST /api/v1/bans: HTTP 400: ...") or by the CLI without the option
+    with pytest.raises(SystemExit) as ended:
+        main([*argv, "--url", "http://127.0.0.1:1"])
+    assert ended.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == said
+
+
+def test_a_silence_that_ends_before_it_starts_is_refused_before_it_is_sent(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["silence", "add", "a=b", "-m", "x", "--end", "2020-01-01T00:00:00Z"]
+    assert main([*argv, "--start", "2020-01-01T01:00:00Z", "--url", "http://127.0.0.1:1"]) == 2
+    assert capsys.readouterr().err == (
+        "alerter silence add: --end 2020-01-01T00:00:00.000Z is not after the start"
+        " 2020-01-01T01:00:00.000Z\n"
+    )

@@ -1,0 +1,63 @@
+"""Argument types of the client commands: a value the command line cannot take is refused by
+argparse before anything is sent, naming its option, with the usage and exit status 2 (as a
+missing argument is), in the words the config's checks use for the same mistake."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TypeVar
+
+from alerter.core.values import parse_duration
+from alerter.rules.matchers import Matcher, parse_matcher
+
+T = TypeVar("T")
+
+
+def _told(parse: Callable[[str], T], name: str) -> Callable[[str], T]:
+    """`parse` with its ValueError's message kept (argparse would say `invalid ... value`)."""
+
+    def typed(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    typed.__name__ = name
+    return typed
+
+
+def _positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text!r}: must be more than 0s")
+    return seconds
+
+
+def _time(text: str) -> float:
+    from alerter.dispatch.silences import parse_time
+
+    try:
+        return parse_time(text, "time")
+    except ValueError as e:  # (said of --start or --end: argparse names the option)
+        raise ValueError(str(e).removeprefix("time: ")) from None
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"expected a port number from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def _address(text: str) -> str:
+    from alerter.actions.banaddr import parse_address
+
+    parse_address(text)
+    return text
+
+
+duration = _told(_positive_duration, "duration")
+time = _told(_time, "time")
+matcher: Callable[[str], Matcher] = _told(parse_matcher, "matcher")
+port = _told(_port, "port")
+address = _told(_address, "address")
