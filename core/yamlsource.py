@@ -86,6 +86,27 @@ def decode_source(data: bytes, file: str) -> str:
         raise SourceError([Problem(Mark(file, line, col), message)]) from None
 
 
+_TEST_KEYS = frozenset({"rule_files", "evaluation_interval", "group_eval_order", "tests"})
+_CONFIG_KEYS = frozenset({"global", "server", "collectors", "notifiers", "route", "actions"})
+
+
+def file_kind(root: Node) -> str | None:
+    """Which of alerter's files this is by its top-level keys: "rules" (a rule file, `groups:`
+    alone), "tests" (a rule test file), "config", or None when they do not tell. For the
+    mistake of giving one where another is read (`alerter check -c rules/ssh.yaml`, as
+    `promtool check rules` takes it), told in one line instead of one per unknown key."""
+    if not isinstance(root.value, dict):
+        return None
+    keys = set(root.value)
+    if keys == {"groups"}:
+        return "rules"
+    if "tests" in keys and keys <= _TEST_KEYS:
+        return "tests"
+    if keys & _CONFIG_KEYS and not keys & {"groups", "tests"}:
+        return "config"
+    return None
+
+
 def _mark(file: str, m: yaml.Mark | None) -> Mark:
     if m is None:
         return Mark(file, 1, 1)

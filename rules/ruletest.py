@@ -17,7 +17,15 @@ from typing import Any
 
 from alerter.core.events import LogBatch, LogEvent, Sample
 from alerter.core.values import format_duration
-from alerter.core.yamlsource import MapReader, Problems, SourceError, load_yaml
+from alerter.core.yamlsource import (
+    MapReader,
+    Mark,
+    Problem,
+    Problems,
+    SourceError,
+    file_kind,
+    load_yaml,
+)
 from alerter.rules.engine import Engine
 from alerter.rules.expand import expand_values
 from alerter.rules.loader import load_rule_files, parse_selector
@@ -76,6 +84,13 @@ class Result:
         return not self.failures
 
 
+_OTHER_FILES = {  # file_kind -> what is said when one is given as a test file
+    "rules": "a rule file (groups:), not a rule test file: alerter test runs files of tests "
+    "(rule_files:, tests:) that name the rule files they test",
+    "config": "an alerter config, not a rule test file: check it with alerter check -c FILE",
+}
+
+
 def run_test_file(
     name: str,
     text: str,
@@ -86,6 +101,9 @@ def run_test_file(
     """Run every test of one file. Load errors raise SourceError (FILE:LINE:COL lines).
     `linear`: as for `load_rule_files` (the shipped packs' regexes)."""
     root = load_yaml(text, name)
+    kind = file_kind(root)
+    if kind in _OTHER_FILES:
+        raise SourceError([Problem(Mark(name, 1, 1), _OTHER_FILES[kind])])
     p = Problems()
     top = MapReader(root, p, "test file")
     rule_names = top.str_list("rule_files", required=True) or ()

@@ -244,7 +244,8 @@ def replay(
     return summary
 
 
-def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = sys.stdout if out is None else out  # (looked up at the call: a test may replace it)
     from alerter.collectors.parsers import make_parser
     from alerter.collectors.timefmt import local_stamps
     from alerter.config.load import load_config

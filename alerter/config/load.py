@@ -41,6 +41,7 @@ from alerter.core.yamlsource import (
     Problems,
     SourceError,
     decode_source,
+    file_kind,
     in_file_order,
     load_yaml,
 )
@@ -143,6 +144,13 @@ def resolve_config_path(path: str | None) -> tuple[str, str]:
         raise ConfigError(e.problems) from None
 
 
+_OTHER_FILES = {  # file_kind -> what is said when one is given as the config
+    "rules": "a rule file (groups:), not a config: name it in a config's rule_files, and check "
+    "that config (alerter check -c CONFIG)",
+    "tests": "a rule test file (tests:), not a config: run it with alerter test FILE",
+}
+
+
 def load_config(path: str | None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate everything the daemon needs. Raises ConfigError listing all problems."""
     name, text = resolve_config_path(path)
@@ -161,6 +169,9 @@ def load_server_config(path: str, env: Mapping[str, str] | None = None) -> Serve
         root = load_yaml(text, name)
     except SourceError as e:
         raise ConfigError(e.problems) from None
+    kind = file_kind(root)
+    if kind in _OTHER_FILES:
+        raise ConfigError.single(name, _OTHER_FILES[kind])
     p = Problems(env=dict(env if env is not None else os.environ))
     server = _parse_server(MapReader(root, p, "config").map("server"), p, Path(name).parent)
     if p.items:
@@ -183,6 +194,9 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         root = load_yaml(text, file)
     except SourceError as e:
         raise ConfigError(e.problems) from None
+    kind = file_kind(root)
+    if kind in _OTHER_FILES:
+        raise ConfigError.single(file, _OTHER_FILES[kind])
     base_dir = Path(file).parent if not file.startswith("<") else Path.cwd()
     p = Problems(env=env)
     top = MapReader(root, p, "config")

@@ -171,3 +171,56 @@ def test_a_silence_that_ends_before_it_starts_is_refused_before_it_is_sent(
         "alerter silence add: --end 2020-01-01T00:00:00.000Z is not after the start"
         " 2020-01-01T01:00:00.000Z\n"
     )
+
+
+RULE_FILE = "groups:\n  - name: g\n    rules: []\n"
+TEST_FILE = "rule_files: [r.yaml]\ntests: []\n"
+CONFIG = "global: {state_dir: s}\nrule_files: [r.yaml]\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "text", "said"),
+    [
+        (
+            ["check", "-c"],
+            RULE_FILE,
+            "a rule file (groups:), not a config: name it in a config's rule_files, and check"
+            " that config (alerter check -c CONFIG)",
+        ),
+        (
+            ["check", "-c"],
+            TEST_FILE,
+            "a rule test file (tests:), not a config: run it with alerter test FILE",
+        ),
+        (
+            ["test"],
+            RULE_FILE,
+            "a rule file (groups:), not a rule test file: alerter test runs files of tests"
+            " (rule_files:, tests:) that name the rule files they test",
+        ),
+        (
+            ["test"],
+            CONFIG,
+            "an alerter config, not a rule test file: check it with alerter check -c FILE",
+        ),
+    ],
+)
+def test_one_of_alerters_files_given_for_another_is_told_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], text: str, said: str
+) -> None:
+    # (was one "unknown key" line per top-level key: `config: unknown key 'groups'`)
+    (tmp_path / "r.yaml").write_text(RULE_FILE)
+    f = tmp_path / "f.yaml"
+    f.write_text(text)
+    assert main([*argv, str(f)]) == 1
+    assert capsys.readouterr().out == f"{f}:1:1: {said}\n"
+
+
+def test_a_rule_file_given_as_the_client_commands_config_is_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # (its missing server: section read as the default address)
+    f = tmp_path / "r.yaml"
+    f.write_text(RULE_FILE)
+    assert main(["alerts", "-c", str(f)]) == 1
+    assert f"({f}:1:1: a rule file (groups:), not a config: " in capsys.readouterr().err
