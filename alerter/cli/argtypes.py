@@ -61,3 +61,17 @@ time = _told(_time, "time")
 matcher: Callable[[str], Matcher] = _told(parse_matcher, "matcher")
 port = _told(_port, "port")
 address = _told(_address, "address")
+
+
+CONFIG_HELP = "config file (default /etc/alerter/config.yaml, else the built-in one)"
+
+
+def config_option(p: argparse.ArgumentParser, required: bool = False) -> None:
+    """`-c/--config FILE`, the one spelling every command has (DESIGN: `-c FILE`)."""
+    p.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        required=required,
+        help="config file" if required else CONFIG_HELP,
+    )

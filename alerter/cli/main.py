@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerter import __version__
+from alerter.cli import argtypes
 from alerter.core.yamlsource import in_file_order
 from alerter.errors import ConfigError, StateError
 from alerter.runtime.logsetup import LEVELS, configure_logging
@@ -113,9 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument(
-        "-c", "--config", help="config file (default /etc/alerter/config.yaml, else built in)"
-    )
+    argtypes.config_option(run)
     run.add_argument(
         "--dry-run", action="store_true", help="decide and log actions, never execute them"
     )
@@ -126,14 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate config, rule files, templates")
-    check.add_argument("-c", "--config")
+    argtypes.config_option(check)
     check.set_defaults(func=cmd_check)
 
     status = sub.add_parser("status", help="show a running daemon's status")
     from alerter.cli.silence import client_args
 
     client_args(status)
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print the API's JSON")
     status.set_defaults(func=cmd_status)
 
     version = sub.add_parser("version", help="print the version")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from alerter.cli import argtypes
 from alerter.cli.replayfiles import ReplayError
 from alerter.cli.replayruns import (
     PATIENCE,
@@ -46,7 +47,7 @@ PROGRESS_EVERY = 0.5  # seconds between progress lines on a terminal
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay = sub.add_parser("replay", help="feed log files through the rules by their timestamps")
-    replay.add_argument("-c", "--config", required=True, metavar="FILE")
+    argtypes.config_option(replay, required=True)
     replay.add_argument(
         "--log",
         action="append",

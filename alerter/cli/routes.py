@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from alerter.cli import argtypes
 from alerter.config.load import Config, load_config
 from alerter.dispatch.config import RouteConfig
 from alerter.dispatch.routing import match_routes
@@ -19,12 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     routes = sub.add_parser("routes", help="show the route tree, or test where labels go")
     rsub = routes.add_subparsers(dest="routes_command", required=True, metavar="COMMAND")
     show = rsub.add_parser("show", help="print the route tree")
-    show.add_argument("-c", "--config")
+    argtypes.config_option(show)
     show.set_defaults(func=cmd_routes_show)
     test = rsub.add_parser(
         "test", help="print the receivers an alert with these labels reaches (amtool style)"
     )
-    test.add_argument("-c", "--config")
+    argtypes.config_option(test)
     test.add_argument("--tree", action="store_true", help="print the tree, marking the matches")
     test.add_argument(
         "--verify-receivers",
@@ -37,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     notify = sub.add_parser("notify", help="send a test notification")
     nsub = notify.add_subparsers(dest="notify_command", required=True, metavar="COMMAND")
     ntest = nsub.add_parser("test", help="send one synthetic alert through RECEIVER")
-    ntest.add_argument("receiver")
-    ntest.add_argument("-c", "--config")
+    ntest.add_argument("receiver", metavar="RECEIVER", help="a notifier's name")
+    argtypes.config_option(ntest)
     ntest.add_argument(
         "--resolved", action="store_true", help="send it as resolved (for send_resolved checks)"
     )

@@ -17,7 +17,9 @@ from alerter.rules.ruletest import LineParser, run_test_file
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     test = sub.add_parser("test", help="run rule unit tests (promtool's format plus input_logs)")
-    test.add_argument("files", nargs="+", metavar="FILE")
+    test.add_argument(
+        "files", nargs="+", metavar="FILE", help="a rule test file (rule_files:, tests:)"
+    )
     test.set_defaults(func=cmd_test)
 
     replay.register(sub)

@@ -83,7 +83,11 @@ def client_args(p: argparse.ArgumentParser) -> None:
         help="the daemon's config: its server.listen and server.token_file say where and how",
     )
     p.add_argument("--url", help=f"the daemon's API (default {DEFAULT_URL}, or the config's)")
-    p.add_argument("--token-file", help="file holding the API bearer token (server.token_file)")
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="file holding the API bearer token (server.token_file)",
+    )
 
 
 def _default_author() -> str:
