@@ -18,7 +18,7 @@ from typing import Any
 class Level:
     """One (sub)command: what may follow it."""
 
-    subcommands: list[str] = field(default_factory=list)
+    subcommands: list[str] = field(default_factory=list)  # and a positional's choices
     options: list[str] = field(default_factory=list)
     takes_value: list[str] = field(default_factory=list)  # options followed by a value
     choices: dict[str, list[str]] = field(default_factory=dict)  # option -> its choices
@@ -37,6 +37,8 @@ def levels(parser: argparse.ArgumentParser, path: str = "") -> dict[str, Level]:
                 out.update(levels(sub, f"{path} {name}".strip()))
             continue
         if not action.option_strings:
+            if action.choices:  # a positional of fixed words (`completion bash|zsh`)
+                here.subcommands.extend(str(c) for c in action.choices)
             continue
         here.options.extend(action.option_strings)
         if action.nargs != 0:

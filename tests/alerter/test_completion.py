@@ -28,6 +28,7 @@ CASES = [
     (["alerter", "--v"], ["--version"]),
     (["alerter", "check", "-c", "conf"], ["config.yaml"]),  # a file name
     (["alerter", "test", "rul"], ["rules.yaml"]),  # positional: files
+    (["alerter", "completion", ""], ["bash", "zsh"]),  # positional: its choices
 ]
 
 
