@@ -20,7 +20,11 @@ class APIClient:
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, want: str | type[list[Any]] | None = None
+    ) -> Any:
+        """The JSON answer (None when empty). `want`: its shape, `list` or a key of the object
+        (`"data"`); an answer of another shape is not alerter's (--url names another server)."""
         try:
             r = self.session.request(method, self.url + path, json=body, timeout=self.timeout)
         except requests.RequestException as e:
@@ -35,18 +39,21 @@ class APIClient:
                     "or --token-file FILE"
                 )
             raise APIClientError(f"{method} {path}: HTTP {r.status_code}: {text}")
-        if not r.content:
-            return None
         try:
-            return r.json()
+            out = r.json() if r.content else None
         except ValueError:
-            return r.text
+            out = r.text
+        if want is not None and not (
+            isinstance(out, list) if want is list else isinstance(out, dict) and want in out
+        ):
+            raise APIClientError(f"{method} {path}: {NOT_ALERTER.format(url=self.url)}")
+        return out
 
-    def get(self, path: str) -> Any:
-        return self.request("GET", path)
+    def get(self, path: str, want: str | type[list[Any]] | None = None) -> Any:
+        return self.request("GET", path, want=want)
 
-    def post(self, path: str, body: Any) -> Any:
-        return self.request("POST", path, body)
+    def post(self, path: str, body: Any, want: str | type[list[Any]] | None = None) -> Any:
+        return self.request("POST", path, body, want)
 
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
@@ -78,12 +85,19 @@ def unreachable(url: str, e: requests.RequestException, timeout: float) -> str:
     return f"cannot reach alerter at {url}: {why}; --url sets the address"
 
 
+NOT_ALERTER = "the answer is not alerter's API: is {url} alerter's address? (--url sets it)"
+
+
 def _error_text(r: requests.Response) -> str:
-    """The error of an answer: Alertmanager's JSON string, alerter's {"error": ...}, or text."""
+    """The error of an answer: Alertmanager's JSON string, alerter's {"error": ...}, or text
+    (its first line: a web page of another server, --url naming it, is not printed whole)."""
     try:
         body = r.json()
     except ValueError:
-        return r.text.strip()
+        text = r.text.strip()
+        if text.startswith("<"):  # HTML: not alerter, whose errors are JSON or a line
+            return f"{r.reason}; {NOT_ALERTER.format(url=r.url.split('/api/')[0])}"
+        return text.split("\n", 1)[0][:200]
     if isinstance(body, str):
         return body
     if isinstance(body, dict) and "error" in body:

@@ -54,7 +54,7 @@ def register(sub: Any) -> None:
 
 def cmd_bans_ls(args: argparse.Namespace) -> int:
     try:
-        out = client(args).get("/api/v1/bans" + ("?all=true" if args.all else ""))
+        out = client(args).get("/api/v1/bans" + ("?all=true" if args.all else ""), "data")
     except APIClientError as e:
         return _fail(e)
     bans: list[dict[str, Any]] = out["data"]
@@ -86,7 +86,7 @@ def cmd_bans_add(args: argparse.Namespace) -> int:
     if args.comment:
         body["comment"] = args.comment
     try:
-        out = client(args).post("/api/v1/bans", body)
+        out = client(args).post("/api/v1/bans", body, "data")
     except APIClientError as e:
         return _fail(e)
     b = out["data"]

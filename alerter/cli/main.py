@@ -80,7 +80,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from alerter.cli.silence import client
 
     try:
-        data: Any = client(args).get("/api/v1/status")
+        data: Any = client(args).get("/api/v1/status", "data")
     except APIClientError as e:
         print(f"alerter: {e}", file=sys.stderr)
         return 1

@@ -167,7 +167,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
         "comment": args.comment,
     }
     try:
-        out = client(args).post("/api/v2/silences", body)
+        out = client(args).post("/api/v2/silences", body, "silenceID")
     except APIClientError as e:
         return _fail(e)
     print(out["silenceID"])
@@ -176,7 +176,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
 
 def cmd_silence_ls(args: argparse.Namespace) -> int:
     try:
-        silences: list[dict[str, Any]] = client(args).get("/api/v2/silences")
+        silences: list[dict[str, Any]] = client(args).get("/api/v2/silences", list)
     except APIClientError as e:
         return _fail(e)
     if not args.expired:
@@ -225,8 +225,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     matchers = args.matchers
     try:
         api = client(args)
-        body: dict[str, Any] = api.get("/api/v1/alerts")
-        held: list[dict[str, Any]] = api.get("/api/v2/alerts")
+        body: dict[str, Any] = api.get("/api/v1/alerts", "data")
+        held: list[dict[str, Any]] = api.get("/api/v2/alerts", list)
     except APIClientError as e:
         return _fail(e)
     status = {a["fingerprint"]: a["status"] for a in held}

@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -224,3 +227,51 @@ def test_a_rule_file_given_as_the_client_commands_config_is_told(
     f.write_text(RULE_FILE)
     assert main(["alerts", "-c", str(f)]) == 1
     assert f"({f}:1:1: a rule file (groups:), not a config: " in capsys.readouterr().err
+
+
+@pytest.fixture
+def other_server() -> Iterator[str]:
+    """A web server that is not alerter (--url naming Prometheus, Grafana, a proxy): an HTML
+    page of 404 for most paths, JSON of another shape for one."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/api/v1/status":
+                body, status, kind = b'{"status": "ok"}', 200, "application/json"
+            else:
+                body, status, kind = (
+                    b"<!DOCTYPE html>\n<html>\n<p>404</p>\n</html>\n",
+                    404,
+                    "text/html",
+                )
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_that_is_not_alerters_says_so_in_one_line(
+    other_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # were the whole HTML page, and a KeyError traceback
+    not_alerter = f"the answer is not alerter's API: is {other_server} alerter's address?"
+    assert main(["bans", "ls", "--url", other_server]) == 1
+    assert capsys.readouterr().err == (
+        f"alerter: GET /api/v1/bans: HTTP 404: Not Found; {not_alerter} (--url sets it)\n"
+    )
+    assert main(["status", "--url", other_server]) == 1
+    assert (
+        capsys.readouterr().err == f"alerter: GET /api/v1/status: {not_alerter} (--url sets it)\n"
+    )
