@@ -53,6 +53,19 @@ def where(url: str) -> str:
     return f"{u.scheme}://{u.hostname or ''}{f':{u.port}' if u.port else ''}"
 
 
+def _unreached(e: Exception) -> str:
+    """Why a receiver was not reached, in words; never the exception's text, which holds the
+    URL (a Slack webhook's path is its secret)."""
+    text = str(e)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        return "unknown host name"
+    if isinstance(e, requests.exceptions.SSLError):
+        return "TLS failed (SSLError)"
+    return type(e).__name__
+
+
 def _without_secrets(text: str, url: str) -> str:
     """`text` (a receiver's answer) with the URL's path, query and credentials blanked: a
     server that echoes the request ("Cannot POST /services/T0/B0/SECRET") would put a Slack
@@ -93,9 +106,7 @@ def post(
         except (requests.RequestException, OSError) as e:
             if d.expired or isinstance(e, requests.Timeout):
                 raise late from None
-            raise NotifyError(
-                f"cannot reach {where(url)}: {type(e).__name__}", retry=True
-            ) from None
+            raise NotifyError(f"cannot reach {where(url)}: {_unreached(e)}", retry=True) from None
         except ValueError:  # requests parses a redirect's Location even when not following it
             if d.expired:
                 raise late from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -128,3 +129,13 @@ def test_notify_test_reports_a_failing_receiver_and_an_unknown_name(
     assert out.returncode == 1 and "hook (webhook) FAILED" in out.stderr and "500" in out.stderr
     out = alerter("notify", "test", "-c", str(cfg), "nope")
     assert out.returncode == 2 and "no receiver named 'nope'" in out.stderr
+
+
+def test_notify_test_says_a_receiver_refused_the_connection(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # bound, not listening: refused
+        cfg.write_text(CONFIG % s.getsockname()[1])
+        out = alerter("notify", "test", "-c", str(cfg), "hook")
+    assert out.returncode == 1
+    assert out.stderr.endswith(": connection refused\n"), out.stderr  # (was "ConnectionError")
