@@ -273,7 +273,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         # the warnings that need no whole config, told with the problems
         error.warnings = (
             *(w for a in actions for w in a.warnings),
-            *empty_globs(rule_entries, rule_sources),
+            *empty_globs(rule_entries, base_dir),
             *kind_warnings,
         )
         raise error
@@ -291,7 +291,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         actions=tuple(actions),
         rules=rules,
         warnings=(
-            *empty_globs(rule_entries, rule_sources),
+            *empty_globs(rule_entries, base_dir),
             *empty_files(rule_entries, rule_sources),
             *kind_warnings,
             *forgeable_action_warnings(rules, collectors, attached),

@@ -200,14 +200,16 @@ def read_rule_files(
     return out
 
 
-def empty_globs(entries: Sequence[RuleFileEntry], sources: Sequence[RuleSource]) -> list[Problem]:
-    """Warnings for the glob entries that matched no file (a mistyped directory reads no rules
-    and fails nothing; an empty rules.d is fine, hence a warning)."""
-    read = {s.entry for s in sources}
+def empty_globs(entries: Sequence[RuleFileEntry], base_dir: Path) -> list[Problem]:
+    """Warnings for the glob entries that match no file (a mistyped directory reads no rules
+    and fails nothing; an empty rules.d is fine, hence a warning). A file matched that cannot
+    be read is read_rule_files' error, not this."""
     return [
         Problem(e.mark, f"warning: rule_files: {e.pattern} matches no file; no rules read from it")
-        for i, e in enumerate(entries)
-        if i not in read and not e.pattern.startswith("builtin:") and glob.has_magic(e.pattern)
+        for e in entries
+        if not e.pattern.startswith("builtin:")
+        and glob.has_magic(e.pattern)
+        and not glob.glob(e.pattern if os.path.isabs(e.pattern) else str(base_dir / e.pattern))
     ]
 
 

@@ -275,3 +275,15 @@ def test_an_answer_that_is_not_alerters_says_so_in_one_line(
     assert (
         capsys.readouterr().err == f"alerter: GET /api/v1/status: {not_alerter} (--url sets it)\n"
     )
+
+
+def test_a_rule_file_a_glob_matches_but_that_cannot_be_read_is_not_said_to_match_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rules.d" / "ssh.yaml").mkdir(parents=True)  # (as root, chmod 000 reads)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global: {state_dir: s}\nrule_files: ['rules.d/*.yaml']\n")
+    assert main(["check", "-c", str(cfg)]) == 1
+    assert capsys.readouterr().out == (
+        f"{cfg}:2:14: rule_files: cannot read {tmp_path}/rules.d/ssh.yaml: Is a directory\n"
+    )  # (and was followed by "warning: rule_files: rules.d/*.yaml matches no file")
