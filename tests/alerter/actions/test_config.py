@@ -256,7 +256,7 @@ def test_the_readme_example_parses() -> None:
     match = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert match is not None
     names = [a.name for a in parse_actions(match.group(1))]
-    assert names == ["restart-web", "cap-web", "hup-app", "shed-debug"]
+    assert names == ["restart-web", "cap-web", "hup-app", "tell-oncall", "shed-debug"]
 
 
 @pytest.mark.parametrize("pattern", [".", "", ".*", "^", "x?", "\\\\S", "(?s).", "[^\\\\x00]"])
