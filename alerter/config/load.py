@@ -213,6 +213,10 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         else:
             told.add(_name_of(r))
     _check_unique(p, [(c.name, c.mark) for c in collectors], "collector")
+    if collectors or told:
+        no_collectors: tuple[Problem, ...] = ()
+    else:
+        no_collectors = (Problem((top.raw("collectors") or root).mark, NO_COLLECTORS),)
 
     notifiers = []
     for r in top.items("notifiers"):
@@ -291,6 +295,7 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         actions=tuple(actions),
         rules=rules,
         warnings=(
+            *no_collectors,
             *empty_globs(rule_entries, base_dir),
             *empty_files(rule_entries, rule_sources),
             *kind_warnings,

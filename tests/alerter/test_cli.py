@@ -45,6 +45,7 @@ def test_check_warns_of_a_rule_file_glob_that_matches_nothing(tmp_path: Path) ->
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         'global: {state_dir: s}\nrule_files: ["rules.d/*.yaml", "rule.d/*.yaml", builtin:host]\n'
+        "collectors: [{name: host, type: host}]\n"
     )
     out = run("check", "-c", str(cfg))
     assert out.returncode == 0, out.stdout + out.stderr
@@ -79,6 +80,7 @@ def test_check_prints_action_warnings_and_still_passes(tmp_path: Path) -> None:
         "actions:\n"
         "  - {name: reboot, type: systemd, unit: reboot.target, operation: start}\n"
         "  - {name: web, type: systemd, unit: web}\n"
+        "collectors: [{name: host, type: host}]\n"
     )
     out = run("check", "-c", str(cfg))
     assert out.returncode == 0, out.stdout + out.stderr
@@ -135,7 +137,9 @@ def test_check_prints_the_first_notes_and_how_many_more(tmp_path: Path) -> None:
     )
     (tmp_path / "r.yaml").write_text(f"groups:\n  - name: g\n    rules:\n{rules}")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("global: {state_dir: s}\nrule_files: [r.yaml]\n")
+    cfg.write_text(
+        "global: {state_dir: s}\nrule_files: [r.yaml]\ncollectors: [{name: host, type: host}]\n"
+    )
     out = run("check", "-c", str(cfg))
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
@@ -224,6 +228,7 @@ def test_the_daemon_logs_the_warnings_check_prints(
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         'global: {state_dir: s}\nserver: {listen: "127.0.0.1:0"}\nrule_files: ["rule.d/*.yaml"]\n'
+        "collectors: [{name: host, type: host}]\n"
     )
     with structlog.testing.capture_logs() as logs:
         monkeypatch.setattr(

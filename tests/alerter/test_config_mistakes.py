@@ -144,7 +144,26 @@ def test_an_empty_rule_file_is_warned_of_and_groups_none_is_not(tmp_path: Path) 
     (tmp_path / "empty.yaml").write_text("# rules go here\n\n")
     (tmp_path / "none.yaml").write_text("groups: []\n")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("global: {state_dir: s}\nrule_files: [empty.yaml, none.yaml]\n")
+    cfg.write_text(
+        "global: {state_dir: s}\nrule_files: [empty.yaml, none.yaml]\n"
+        "collectors: [{name: host, type: host}]\n"
+    )
     assert [str(w) for w in load_config(str(cfg)).warnings] == [
         f"{cfg}:2:14: warning: rule_files: {tmp_path / 'empty.yaml'} is empty; no rules read"
     ]
+
+
+def test_a_config_without_collectors_is_warned_of(tmp_path: Path) -> None:
+    """A config that reads nothing passes (an operator may be starting from nothing), with a
+    warning at the `collectors` key, or at the top of the file when there is none."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global: {state_dir: s}\n")
+    assert [str(w) for w in load_config(str(cfg)).warnings] == [
+        f"{cfg}:1:1: warning: no collectors: alerter reads no logs and no metrics "
+        "(add one, e.g. a file)"
+    ]
+    cfg.write_text("global: {state_dir: s}\ncollectors: []\n")
+    (warning,) = load_config(str(cfg)).warnings
+    assert str(warning).startswith(f"{cfg}:2:13: warning: no collectors")
+    cfg.write_text("global: {state_dir: s}\ncollectors: [{name: host, type: host}]\n")
+    assert load_config(str(cfg)).warnings == ()

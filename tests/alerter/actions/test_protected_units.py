@@ -98,7 +98,8 @@ def test_other_targets_and_a_cap_on_a_holding_slice_are_kept_with_a_warning() ->
     cfg = parse_config(
         "actions:\n  - {name: a, type: systemd, unit: backup.target, operation: stop}\n"
         "  - {name: b, type: systemd, unit: user.slice, operation: set-property,\n"
-        "     properties: {CPUQuota: 50%}}\n",
+        "     properties: {CPUQuota: 50%}}\n"
+        "collectors: [{name: host, type: host}]\n",
         "c.yaml",
         {},
     )
@@ -169,7 +170,8 @@ def test_aliases_of_the_targets_that_end_the_host_are_kept_with_a_warning() -> N
         "actions:\n  - {name: a, type: systemd, unit: runlevel6.target, operation: start}\n"
         "  - {name: b, type: systemd, unit: ctrl-alt-del.target, operation: start}\n"
         "  - {name: c, type: systemd, unit: runlevel0.target, operation: start}\n"
-        "  - {name: d, type: systemd, unit: system-postgresql.slice, operation: stop}\n",
+        "  - {name: d, type: systemd, unit: system-postgresql.slice, operation: stop}\n"
+        "collectors: [{name: host, type: host}]\n",
         "c.yaml",
         {},
     )
