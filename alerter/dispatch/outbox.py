@@ -14,6 +14,15 @@ A lane that keeps only the latest state (`Lane.supersede`: an Alertmanager) skip
 that later stored rows of its group cover (alerter/dispatch/supersede.py): it is deleted
 unsent, logged (`notification_superseded`) and counted as outcome "superseded".
 
+A worker reads its lane's stored rows READ_AHEAD at a time (fewer when they are big; ids only
+grow, so the next read starts after the last row read) and deletes the rows it is done with in
+batches: when the lane has nothing to send at once, when DELETE_BATCH rows wait, once the first
+of them is DELETE_EVERY old, and at stop. (A SELECT and a DELETE transaction per row, each
+taking the store's lock that the main loop's checkpoint takes too, cost more than the send
+itself while the main loop was busy.) So a crash may send again the rows of the batch not
+deleted yet: at most DELETE_BATCH, those done in the DELETE_EVERY before the last send (at
+least once; nothing is lost).
+
 When the state store cannot be written (disk full, read-only, I/O error), notifications are held
 in memory instead (`hold`, at most MEMORY_LIMIT rows, the oldest dropped and counted past that)
 and sent from there, after the rows already in the store; the next checkpoint that succeeds
@@ -60,6 +69,15 @@ COUNT_SPACING = 1.0
 # TimeoutStopSec (15 s in the shipped unit). A send still running then is left to its thread; its
 # row stays in the outbox and is sent again after the next start (at least once).
 STOP_BUDGET = 5.0
+# A worker reads at most this many stored rows at once, and no more than this many characters
+# of their payloads (and the row that passes it): a group's notification may hold every alert of
+# a storm, megabytes, and a backlog of them must not be read into memory together.
+READ_AHEAD = 100
+READ_AHEAD_CHARS = 256 << 10
+# Rows done are deleted together: at most this many, the first of them at most this long after
+# it was done (unless a send runs then), and as soon as the lane has nothing to send at once.
+DELETE_BATCH = 256
+DELETE_EVERY = 0.2
 
 
 @dataclass(slots=True)
@@ -124,10 +142,17 @@ class Outbox:
         self._memory_lock = threading.Lock()
         self._memory: dict[str, collections.deque[Row]] = {n: collections.deque() for n in lanes}
         self._held = 0
-        # Rows sent whose DELETE failed (the store refused writes): skipped until it works again.
+        # per lane (touched by its worker only): the stored rows read and not done yet, oldest
+        # first, and the highest id read (each stored row is read once: ids only grow)
+        self._ahead: dict[str, collections.deque[Row]] = {n: collections.deque() for n in lanes}
+        self._read_upto: dict[str, int] = dict.fromkeys(lanes, 0)
+        # Ids of stored rows done (sent, refused, too old, superseded) and not deleted yet: the
+        # batch, with those of a DELETE the store refused. (The queue length leaves them out.)
         self._sent: set[int] = set()
-        # Waits of stored rows whose UPDATE failed: row id -> (attempts, next_attempt).
-        self._waits: dict[int, tuple[int, float]] = {}
+        self._sent_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one DELETE of the batch at a time
+        self._flush_at = float("inf")  # (time.monotonic) when the waiting batch is due
+        self._delete_refused = False  # the last DELETE failed: tried again when due only
         self._next_count = 0.0  # (time.monotonic) the senders' next count of the queue
         self._count_stale = False  # a count was skipped: the gauge may be behind
         # per superseding lane (touched by its worker only): its stored rows as read so far
@@ -153,6 +178,7 @@ class Outbox:
         self._stop.set()
         for ev in self._wake.values():
             ev.set()
+        self._flush()  # before a reload's next outbox reads them (a send in flight: see _run)
         if wait:
             until = time.monotonic() + STOP_BUDGET
             for lane, t in self._threads:
@@ -163,6 +189,7 @@ class Outbox:
                         notifier=lane.name,
                         hint="still in flight: it is sent again after the next start",
                     )
+            self._flush()
         self._threads.clear()
         self._lines.summarize(force=True)
 
@@ -269,23 +296,32 @@ class Outbox:
 
     def _head(self, lid: str) -> Row | None:
         """The oldest row of a lane: the store's first, then memory's."""
-        try:
-            rows = self._store.query(
-                "SELECT id, created, next_attempt, attempts, payload FROM outbox "
-                "WHERE notifier = ? ORDER BY id LIMIT ?",
-                (lid, len(self._sent) + 1),
-            )
-        except sqlite3.Error:
-            rows = []  # unreadable store: what memory holds still goes out
-        for row_id, created, next_attempt, attempts, payload in rows:
-            if row_id in self._sent:
-                continue
-            attempts, next_attempt = self._waits.get(row_id, (attempts, next_attempt))
-            notification = Notification.from_dict(json.loads(payload))
-            return Row(lid, created, next_attempt, attempts, notification, row_id)
+        ahead = self._ahead[lid]
+        if not ahead:
+            self._read_ahead(lid, ahead)
+        if ahead:
+            return ahead[0]
         with self._memory_lock:
             queue = self._memory.get(lid)
             return queue[0] if queue else None
+
+    def _read_ahead(self, lid: str, ahead: collections.deque[Row]) -> None:
+        """Read the lane's next stored rows (READ_AHEAD, READ_AHEAD_CHARS). A retry's wait is
+        kept by its Row from then on: a failed UPDATE costs only the wait after a restart."""
+        try:
+            rows = self._store.query_bounded(
+                "SELECT id, created, next_attempt, attempts, payload FROM outbox "
+                "WHERE notifier = ? AND id > ? ORDER BY id LIMIT ?",
+                (lid, self._read_upto[lid], READ_AHEAD),
+                READ_AHEAD_CHARS,
+                lambda row: len(row[4]),
+            )
+        except sqlite3.Error:
+            return  # unreadable store: what memory holds still goes out
+        for row_id, created, next_attempt, attempts, payload in rows:
+            notification = Notification.from_dict(json.loads(payload))
+            ahead.append(Row(lid, created, next_attempt, attempts, notification, row_id))
+            self._read_upto[lid] = row_id
 
     def _drop_orphans(self) -> None:
         """Rows for notifiers no longer in the config cannot be sent: say so and drop them."""
@@ -328,10 +364,12 @@ class Outbox:
                 bound.exception("notification_worker_failed")
                 self._metrics.notifications.labels(lane.name, "error").inc()
                 wait = IDLE_WAIT
-            if wait > 0:
+            if wait > 0:  # nothing to send at once: no reason to keep the batch
+                self._flush(force=not self._delete_refused)
                 self._lines.summarize()  # lines held back are told when the lane rests too
                 wake.wait(wait)
                 wake.clear()
+        self._flush()  # what a send that ran past stop() did (stop flushed the rest)
 
     def _step(self, lid: str, lane: Lane, log: structlog.typing.FilteringBoundLogger) -> float:
         """Try the head row of this lane; return how long to wait before the next step."""
@@ -457,21 +495,47 @@ class Outbox:
                     queue.popleft()
                     self._held -= 1
         else:
+            ahead = self._ahead[row.lane]
+            if ahead and ahead[0] is row:
+                ahead.popleft()
+            mono = time.monotonic()
+            with self._sent_lock:
+                if not self._sent:
+                    self._flush_at = mono + DELETE_EVERY
+                self._sent.add(row.id)
+                full = len(self._sent) >= DELETE_BATCH and not self._delete_refused
+                due = full or mono >= self._flush_at
+            if due:
+                self._flush()
+        self._count_soon()
+
+    def _flush(self, force: bool = True) -> None:
+        """Delete the rows done (unless `force` is False and the batch is not due yet).
+        Refused (the store takes no writes): they are not sent again while this process runs,
+        and tried again IDLE_WAIT later with the rows done meanwhile; after a restart they may
+        be sent again (at least once)."""
+        with self._flush_lock:
+            with self._sent_lock:
+                if not self._sent or not (force or time.monotonic() >= self._flush_at):
+                    return
+                ids = list(self._sent)
             try:
                 with self._store.transaction() as db:
-                    db.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
-                    if self._sent:
-                        db.executemany(
-                            "DELETE FROM outbox WHERE id = ?", [(i,) for i in self._sent]
-                        )
-                self._sent.clear()
-                self._waits.pop(row.id, None)
+                    db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
             except sqlite3.Error as e:
-                # Not sent again while this process runs; after a restart it may be (at least once).
-                self._sent.add(row.id)
+                with self._sent_lock:
+                    self._flush_at = time.monotonic() + IDLE_WAIT
+                    self._delete_refused = True
                 self._metrics.state_errors.labels("outbox_delete").inc()
-                log.warning("outbox_delete_failed", error=str(e), row=row.id)
-        self._count_soon()
+                log.warning("outbox_delete_failed", error=str(e), rows=len(ids))
+                return
+            with self._sent_lock:
+                self._sent.difference_update(ids)
+                self._delete_refused = False
+                if not self._sent:
+                    self._flush_at = float("inf")
+                else:  # (done while this DELETE ran)
+                    self._flush_at = time.monotonic() + DELETE_EVERY
 
     def _retry_later(self, row: Row, when: float) -> None:
         row.attempts += 1
@@ -484,8 +548,7 @@ class Outbox:
                     "UPDATE outbox SET attempts = ?, next_attempt = ? WHERE id = ?",
                     (row.attempts, when, row.id),
                 )
-            self._waits.pop(row.id, None)
         except sqlite3.Error as e:
-            self._waits[row.id] = (row.attempts, when)
+            # the Row keeps its wait (it stays at the head): only a restart retries it sooner
             self._metrics.state_errors.labels("outbox_update").inc()
             log.warning("outbox_update_failed", error=str(e), row=row.id)

@@ -255,6 +255,29 @@ class StateStore:
         with self._lock:
             return list(self._db.execute(sql, params).fetchall())
 
+    def query_bounded(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        budget: int,
+        size: Callable[[tuple[Any, ...]], int],
+    ) -> list[tuple[Any, ...]]:
+        """The first rows of `sql` until their `size`s add up to `budget` (the row that reaches
+        it included, so at least one): the rows after it are not read at all."""
+        rows: list[tuple[Any, ...]] = []
+        total = 0
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+            try:
+                for row in cursor:
+                    rows.append(row)
+                    total += size(row)
+                    if total >= budget:
+                        break
+            finally:
+                cursor.close()
+        return rows
+
     def close(self) -> None:
         with self._lock:
             with suppress(sqlite3.Error):

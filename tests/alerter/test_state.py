@@ -63,6 +63,24 @@ def test_failed_transaction_rolls_back(tmp_path: Path) -> None:
     assert s.kv_get("n", "k") is None
 
 
+def test_a_bounded_query_reads_rows_until_their_sizes_reach_the_budget(tmp_path: Path) -> None:
+    """The outbox reads a lane's rows ahead this way: a backlog of notifications of megabytes
+    each is not read into memory together. The rows after the budget are not read at all."""
+    store = StateStore(tmp_path)
+    store.kv_put_many("n", {f"k{i}": "x" * 10 for i in range(5)})
+    sql = "SELECT key, value FROM kv WHERE namespace = ? ORDER BY key"
+    read: list[str] = []
+
+    def size(row: tuple[object, ...]) -> int:
+        read.append(str(row[0]))
+        return len(str(row[1]))
+
+    assert [r[0] for r in store.query_bounded(sql, ("n",), 25, size)] == ["k0", "k1", "k2"]
+    assert read == ["k0", "k1", "k2"]
+    assert len(store.query_bounded(sql, ("n",), 1, size)) == 1  # at least one row
+    assert len(store.query_bounded(sql, ("n",), 1000, size)) == 5
+
+
 def test_kv_put_many_replace_all(tmp_path: Path) -> None:
     s = StateStore(tmp_path)
     s.kv_put_many("groups", {"a": 1, "b": 2})
