@@ -19,9 +19,9 @@ grow, so the next read starts after the last row read) and deletes the rows it i
 batches: when the lane has nothing to send at once, when DELETE_BATCH rows wait, once the first
 of them is DELETE_EVERY old, and at stop. (A SELECT and a DELETE transaction per row, each
 taking the store's lock that the main loop's checkpoint takes too, cost more than the send
-itself while the main loop was busy.) So a crash may send again the rows of the batch not
-deleted yet: at most DELETE_BATCH, those done in the DELETE_EVERY before the last send (at
-least once; nothing is lost).
+itself while the main loop was busy.) So a crash may send again the rows done and not deleted
+yet: those done in about the last DELETE_EVERY, about DELETE_BATCH at most (at least once;
+nothing is lost).
 
 When the state store cannot be written (disk full, read-only, I/O error), notifications are held
 in memory instead (`hold`, at most MEMORY_LIMIT rows, the oldest dropped and counted past that)
@@ -504,38 +504,45 @@ class Outbox:
                     self._flush_at = mono + DELETE_EVERY
                 self._sent.add(row.id)
                 full = len(self._sent) >= DELETE_BATCH and not self._delete_refused
-                due = full or mono >= self._flush_at
-            if due:
-                self._flush()
+                due = mono >= self._flush_at
+            if full or due:
+                # a batch only due goes out with another lane's DELETE if one is under way
+                self._flush(wait=full)
         self._count_soon()
 
-    def _flush(self, force: bool = True) -> None:
-        """Delete the rows done (unless `force` is False and the batch is not due yet).
-        Refused (the store takes no writes): they are not sent again while this process runs,
-        and tried again IDLE_WAIT later with the rows done meanwhile; after a restart they may
-        be sent again (at least once)."""
-        with self._flush_lock:
-            with self._sent_lock:
-                if not self._sent or not (force or time.monotonic() >= self._flush_at):
-                    return
-                ids = list(self._sent)
-            try:
-                with self._store.transaction() as db:
-                    db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-            except sqlite3.Error as e:
-                with self._sent_lock:
-                    self._flush_at = time.monotonic() + IDLE_WAIT
-                    self._delete_refused = True
-                self._metrics.state_errors.labels("outbox_delete").inc()
-                log.warning("outbox_delete_failed", error=str(e), rows=len(ids))
+    def _flush(self, force: bool = True, wait: bool = True) -> None:
+        """Delete the rows done, unless `force` is False and the batch is not due yet, or
+        `wait` is False and another lane's DELETE is under way (what it leaves is due then)."""
+        if not self._flush_lock.acquire(blocking=wait):
+            return
+        try:
+            self._delete_done(force)
+        finally:
+            self._flush_lock.release()
+
+    def _delete_done(self, force: bool) -> None:
+        """Refused (the store takes no writes): the rows are not sent again while this process
+        runs, and their DELETE is tried again IDLE_WAIT later with the rows done meanwhile;
+        after a restart they may be sent again (at least once)."""
+        with self._sent_lock:
+            if not self._sent or not (force or time.monotonic() >= self._flush_at):
                 return
+            ids = list(self._sent)
+        try:
+            with self._store.transaction() as db:
+                db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+        except sqlite3.Error as e:
             with self._sent_lock:
-                self._sent.difference_update(ids)
-                self._delete_refused = False
-                if not self._sent:
-                    self._flush_at = float("inf")
-                else:  # (done while this DELETE ran)
-                    self._flush_at = time.monotonic() + DELETE_EVERY
+                self._flush_at = time.monotonic() + IDLE_WAIT
+                self._delete_refused = True
+            self._metrics.state_errors.labels("outbox_delete").inc()
+            log.warning("outbox_delete_failed", error=str(e), rows=len(ids))
+            return
+        with self._sent_lock:
+            self._sent.difference_update(ids)
+            self._delete_refused = False
+            # rows done while this DELETE ran are due DELETE_EVERY from now
+            self._flush_at = time.monotonic() + DELETE_EVERY if self._sent else float("inf")
 
     def _retry_later(self, row: Row, when: float) -> None:
         row.attempts += 1

@@ -93,6 +93,32 @@ def test_a_lane_sends_the_rows_it_has_read_while_the_main_loop_holds_the_store(
         box.stop()
 
 
+def test_a_lane_does_not_wait_for_another_lanes_delete_stuck_behind_the_main_loop(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_module, "DELETE_EVERY", 0.0)  # each row done is due at once
+    monkeypatch.setattr(outbox_module, "COUNT_SPACING", 60.0)
+    clock = FixedClock()
+    recs = {"a": Hangs(until=1), "b": Hangs(until=1)}
+    with store.transaction() as db:
+        for i in range(20):
+            enqueue(db, ["a", "b"], note(i), clock.now())
+    metrics = Metrics(CollectorRegistry())
+    lanes = {lid: Lane(lid, rec, 3600.0, 10.0) for lid, rec in recs.items()}
+    box = Outbox(store, lanes, metrics, clock)
+    box.start()
+    try:
+        assert all(rec.entered.wait(10) for rec in recs.values())
+        with store.transaction():  # a long checkpoint: the first lane's DELETE waits for it
+            for rec in recs.values():
+                rec.until = -1
+                rec.release.set()
+            wait_for(lambda: max(len(rec.sent) for rec in recs.values()) == 20)
+        wait_for(lambda: stored(store) == 0)
+    finally:
+        box.stop()
+
+
 def test_a_crash_sends_again_at_most_the_batch_not_deleted_and_loses_nothing(
     store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
