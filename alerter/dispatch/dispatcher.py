@@ -31,7 +31,8 @@ from alerter.dispatch.config import InhibitRuleConfig, RouteConfig
 from alerter.dispatch.groups import AggregationGroup, Timing
 from alerter.dispatch.inhibit import Inhibitor
 from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane, lane_id
-from alerter.dispatch.outbox import Outbox, Row, enqueue, insert
+from alerter.dispatch.outbox import Outbox
+from alerter.dispatch.outboxrows import Row, enqueue, insert
 from alerter.dispatch.render import renderer
 from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences

@@ -16,12 +16,9 @@ unsent, logged (`notification_superseded`) and counted as outcome "superseded".
 
 A worker reads its lane's stored rows READ_AHEAD at a time (fewer when they are big; ids only
 grow, so the next read starts after the last row read) and deletes the rows it is done with in
-batches: when the lane has nothing to send at once, when DELETE_BATCH rows wait, once the first
-of them is DELETE_EVERY old, and at stop. (A SELECT and a DELETE transaction per row, each
-taking the store's lock that the main loop's checkpoint takes too, cost more than the send
-itself while the main loop was busy.) So a crash may send again the rows done and not deleted
-yet: those done in about the last DELETE_EVERY, about DELETE_BATCH at most (at least once;
-nothing is lost).
+batches (alerter/dispatch/outboxdeletes.py): a crash may send again the rows done in about the
+last 0.2 s (at least once; nothing is lost). A row and how it is stored:
+alerter/dispatch/outboxrows.py.
 
 When the state store cannot be written (disk full, read-only, I/O error), notifications are held
 in memory instead (`hold`, at most MEMORY_LIMIT rows, the oldest dropped and counted past that)
@@ -38,12 +35,13 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import structlog
 
 from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane, renamed
+from alerter.dispatch.outboxdeletes import DoneRows
+from alerter.dispatch.outboxrows import Row
 from alerter.dispatch.sendlog import SendLog
 from alerter.dispatch.supersede import LatestRows
 from alerter.errors import NotifyError
@@ -74,48 +72,6 @@ STOP_BUDGET = 5.0
 # a storm, megabytes, and a backlog of them must not be read into memory together.
 READ_AHEAD = 100
 READ_AHEAD_CHARS = 256 << 10
-# Rows done are deleted together: at most this many, the first of them at most this long after
-# it was done (unless a send runs then), and as soon as the lane has nothing to send at once.
-DELETE_BATCH = 256
-DELETE_EVERY = 0.2
-
-
-@dataclass(slots=True)
-class Row:
-    """One notification on its way to one lane; `id` is None while it is held in memory."""
-
-    lane: str
-    created: float
-    next_attempt: float
-    attempts: int
-    notification: Notification
-    id: int | None = None
-
-
-INSERT_ROW = (
-    "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) VALUES (?, ?, ?, ?, ?)"
-)
-
-
-def _payload(n: Notification) -> str:
-    return json.dumps(n.to_dict(), separators=(",", ":"))
-
-
-def enqueue(
-    db: sqlite3.Connection, lanes: Sequence[str], notification: Notification, now: float
-) -> None:
-    """Add a row for each of the receiver's lanes inside the caller's transaction (with the
-    group state it belongs to); the notification is encoded once."""
-    payload = _payload(notification)
-    db.executemany(INSERT_ROW, [(lane, now, now, 0, payload) for lane in lanes])
-
-
-def insert(db: sqlite3.Connection, row: Row) -> None:
-    """Write a row held in memory (`spill`) inside the caller's transaction."""
-    db.execute(
-        INSERT_ROW,
-        (row.lane, row.created, row.next_attempt, row.attempts, _payload(row.notification)),
-    )
 
 
 class Outbox:
@@ -146,13 +102,8 @@ class Outbox:
         # first, and the highest id read (each stored row is read once: ids only grow)
         self._ahead: dict[str, collections.deque[Row]] = {n: collections.deque() for n in lanes}
         self._read_upto: dict[str, int] = dict.fromkeys(lanes, 0)
-        # Ids of stored rows done (sent, refused, too old, superseded) and not deleted yet: the
-        # batch, with those of a DELETE the store refused. (The queue length leaves them out.)
-        self._sent: set[int] = set()
-        self._sent_lock = threading.Lock()
-        self._flush_lock = threading.Lock()  # one DELETE of the batch at a time
-        self._flush_at = float("inf")  # (time.monotonic) when the waiting batch is due
-        self._delete_refused = False  # the last DELETE failed: tried again when due only
+        # stored rows done (sent, refused, too old, superseded) and not deleted yet
+        self._deletes = DoneRows(store, metrics)
         self._next_count = 0.0  # (time.monotonic) the senders' next count of the queue
         self._count_stale = False  # a count was skipped: the gauge may be behind
         # per superseding lane (touched by its worker only): its stored rows as read so far
@@ -178,7 +129,7 @@ class Outbox:
         self._stop.set()
         for ev in self._wake.values():
             ev.set()
-        self._flush()  # before a reload's next outbox reads them (a send in flight: see _run)
+        self._deletes.flush()  # before a reload's next outbox reads them (a send in flight: see _run)
         if wait:
             until = time.monotonic() + STOP_BUDGET
             for lane, t in self._threads:
@@ -189,7 +140,7 @@ class Outbox:
                         notifier=lane.name,
                         hint="still in flight: it is sent again after the next start",
                     )
-            self._flush()
+            self._deletes.flush()
         self._threads.clear()
         self._lines.summarize(force=True)
 
@@ -198,7 +149,7 @@ class Outbox:
             stored = int(self._store.query("SELECT COUNT(*) FROM outbox")[0][0])
         except sqlite3.Error:
             stored = 0
-        return stored - len(self._sent) + self._held
+        return stored - len(self._deletes) + self._held
 
     def update_queue_length(self) -> None:
         self._metrics.notification_queue_length.set(self.pending())
@@ -365,11 +316,11 @@ class Outbox:
                 self._metrics.notifications.labels(lane.name, "error").inc()
                 wait = IDLE_WAIT
             if wait > 0:  # nothing to send at once: no reason to keep the batch
-                self._flush(force=not self._delete_refused)
+                self._deletes.flush(force=not self._deletes.refused)
                 self._lines.summarize()  # lines held back are told when the lane rests too
                 wake.wait(wait)
                 wake.clear()
-        self._flush()  # what a send that ran past stop() did (stop flushed the rest)
+        self._deletes.flush()  # what a send that ran past stop() did (stop flushed the rest)
 
     def _step(self, lid: str, lane: Lane, log: structlog.typing.FilteringBoundLogger) -> float:
         """Try the head row of this lane; return how long to wait before the next step."""
@@ -498,51 +449,8 @@ class Outbox:
             ahead = self._ahead[row.lane]
             if ahead and ahead[0] is row:
                 ahead.popleft()
-            mono = time.monotonic()
-            with self._sent_lock:
-                if not self._sent:
-                    self._flush_at = mono + DELETE_EVERY
-                self._sent.add(row.id)
-                full = len(self._sent) >= DELETE_BATCH and not self._delete_refused
-                due = mono >= self._flush_at
-            if full or due:
-                # a batch only due goes out with another lane's DELETE if one is under way
-                self._flush(wait=full)
+            self._deletes.add(row.id)
         self._count_soon()
-
-    def _flush(self, force: bool = True, wait: bool = True) -> None:
-        """Delete the rows done, unless `force` is False and the batch is not due yet, or
-        `wait` is False and another lane's DELETE is under way (what it leaves is due then)."""
-        if not self._flush_lock.acquire(blocking=wait):
-            return
-        try:
-            self._delete_done(force)
-        finally:
-            self._flush_lock.release()
-
-    def _delete_done(self, force: bool) -> None:
-        """Refused (the store takes no writes): the rows are not sent again while this process
-        runs, and their DELETE is tried again IDLE_WAIT later with the rows done meanwhile;
-        after a restart they may be sent again (at least once)."""
-        with self._sent_lock:
-            if not self._sent or not (force or time.monotonic() >= self._flush_at):
-                return
-            ids = list(self._sent)
-        try:
-            with self._store.transaction() as db:
-                db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-        except sqlite3.Error as e:
-            with self._sent_lock:
-                self._flush_at = time.monotonic() + IDLE_WAIT
-                self._delete_refused = True
-            self._metrics.state_errors.labels("outbox_delete").inc()
-            log.warning("outbox_delete_failed", error=str(e), rows=len(ids))
-            return
-        with self._sent_lock:
-            self._sent.difference_update(ids)
-            self._delete_refused = False
-            # rows done while this DELETE ran are due DELETE_EVERY from now
-            self._flush_at = time.monotonic() + DELETE_EVERY if self._sent else float("inf")
 
     def _retry_later(self, row: Row, when: float) -> None:
         row.attempts += 1

@@ -382,7 +382,8 @@ def test_draining_a_backlog_does_not_count_the_whole_outbox_after_each_send(
     main loop (SIGTERM, the watchdog) waited behind them for more than 20 minutes. The gauge is
     counted at most once a second while a lane sends, and once more when it is idle."""
     from alerter.dispatch.lanes import Lane
-    from alerter.dispatch.outbox import Outbox, enqueue
+    from alerter.dispatch.outbox import Outbox
+    from alerter.dispatch.outboxrows import enqueue
 
     store = StateStore(tmp_path / "state")
     rows = 2000

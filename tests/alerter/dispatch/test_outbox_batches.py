@@ -13,8 +13,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import alerter.dispatch.outbox as outbox_module
+import alerter.dispatch.outboxdeletes as deletes_module
 from alerter.dispatch.lanes import Lane
-from alerter.dispatch.outbox import Outbox, enqueue
+from alerter.dispatch.outbox import Outbox
+from alerter.dispatch.outboxrows import enqueue
 from alerter.errors import NotifyError
 from alerter.notifiers.model import Notification
 from alerter.runtime.metrics import Metrics
@@ -74,7 +76,7 @@ def test_a_lane_sends_the_rows_it_has_read_while_the_main_loop_holds_the_store(
     """Each send read its row and deleted it in transactions of its own, under the store's
     lock that the main loop's checkpoint holds while it writes: a busy main loop held back every
     send (about 220 a second per lane while it was busy). The rows read go out meanwhile."""
-    monkeypatch.setattr(outbox_module, "DELETE_EVERY", 60.0)  # (only the batch size or idling)
+    monkeypatch.setattr(deletes_module, "DELETE_EVERY", 60.0)  # (only the batch size or idling)
     monkeypatch.setattr(outbox_module, "COUNT_SPACING", 60.0)
     clock = FixedClock()
     add(store, 0, 50, clock)
@@ -96,7 +98,7 @@ def test_a_lane_sends_the_rows_it_has_read_while_the_main_loop_holds_the_store(
 def test_a_lane_does_not_wait_for_another_lanes_delete_stuck_behind_the_main_loop(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox_module, "DELETE_EVERY", 0.0)  # each row done is due at once
+    monkeypatch.setattr(deletes_module, "DELETE_EVERY", 0.0)  # each row done is due at once
     monkeypatch.setattr(outbox_module, "COUNT_SPACING", 60.0)
     clock = FixedClock()
     recs = {"a": Hangs(until=1), "b": Hangs(until=1)}
@@ -122,8 +124,8 @@ def test_a_lane_does_not_wait_for_another_lanes_delete_stuck_behind_the_main_loo
 def test_a_crash_sends_again_at_most_the_batch_not_deleted_and_loses_nothing(
     store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox_module, "DELETE_BATCH", 10)
-    monkeypatch.setattr(outbox_module, "DELETE_EVERY", 60.0)
+    monkeypatch.setattr(deletes_module, "DELETE_BATCH", 10)
+    monkeypatch.setattr(deletes_module, "DELETE_EVERY", 60.0)
     monkeypatch.setattr(outbox_module, "READ_AHEAD", 7)
     clock = FixedClock()
     add(store, 0, 40, clock)
@@ -229,7 +231,7 @@ def test_a_reload_does_not_send_again_what_the_old_outbox_sent(
 ) -> None:
     """stop(wait=False) leaves a send in flight to its thread; the rows sent before it are
     deleted by stop itself, before the next config's outbox reads the lane."""
-    monkeypatch.setattr(outbox_module, "DELETE_EVERY", 60.0)
+    monkeypatch.setattr(deletes_module, "DELETE_EVERY", 60.0)
     clock = FixedClock()
     add(store, 0, 6, clock)
     old_rec = Hangs(until=5)

@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerter.dispatch.lanes import Lane
-from alerter.dispatch.outbox import Outbox, enqueue
+from alerter.dispatch.outbox import Outbox
+from alerter.dispatch.outboxrows import enqueue
 from alerter.errors import NotifyError
 from alerter.notifiers.model import Notification, NotifiedAlert, Status
 from alerter.runtime.metrics import Metrics
