@@ -270,9 +270,29 @@ class Outbox:
         except sqlite3.Error:
             return  # unreadable store: what memory holds still goes out
         for row_id, created, next_attempt, attempts, payload in rows:
-            notification = Notification.from_dict(json.loads(payload))
-            ahead.append(Row(lid, created, next_attempt, attempts, notification, row_id))
             self._read_upto[lid] = row_id
+            try:
+                notification = Notification.from_dict(json.loads(payload))
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                self._unreadable(lid, row_id, e)
+                continue
+            ahead.append(Row(lid, created, next_attempt, attempts, notification, row_id))
+
+    def _unreadable(self, lid: str, row_id: int, error: Exception) -> None:
+        """A stored row that is not a notification (a damaged store, a row written by hand)
+        cannot be sent; kept, it would hold back every row behind it for good. Dropped, said
+        and counted."""
+        name = self._lanes[lid].name
+        self._deletes.add(row_id)
+        self._metrics.notifications.labels(name, "dropped").inc()
+        log.error(
+            "notification_dropped",
+            reason="unreadable",
+            notifier=name,
+            row=row_id,
+            error=f"{type(error).__name__}: {error}"[:200],
+            hint="the outbox row is not a notification alerter can read: it is deleted",
+        )
 
     def _drop_orphans(self) -> None:
         """Rows for notifiers no longer in the config cannot be sent: say so and drop them."""

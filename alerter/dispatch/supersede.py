@@ -27,11 +27,16 @@ class LatestRows:
     def read(self, rows: Iterable[tuple[int, str]]) -> None:
         """Stored rows (id, payload) after `upto`, in id order."""
         for row_id, payload in rows:
-            d = json.loads(payload)
-            fps = self._latest.setdefault((d["receiver"], d["group_key"]), {})
-            for a in d["alerts"]:
-                fps[a["fingerprint"]] = row_id
             self.upto = row_id
+            try:
+                d = json.loads(payload)
+                group = (d["receiver"], d["group_key"])
+                fingerprints = [a["fingerprint"] for a in d["alerts"]]
+            except (ValueError, TypeError, KeyError):
+                continue  # not a notification: it supersedes nothing (its sender drops it)
+            fps = self._latest.setdefault(group, {})
+            for fp in fingerprints:
+                fps[fp] = row_id
 
     def covered(self, row_id: int, n: Notification) -> bool:
         """Later rows of the group of row `row_id` (holding `n`) carry every alert of it."""

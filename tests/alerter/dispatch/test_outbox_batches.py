@@ -272,3 +272,52 @@ def test_rows_sent_while_the_store_refused_their_delete_are_deleted_once_it_take
     finally:
         box.stop()
         store.query("PRAGMA query_only = OFF")
+
+
+@pytest.mark.parametrize("supersede", [False, True])  # a webhook's lane, an Alertmanager's
+@pytest.mark.parametrize("payload", ["not json", "[]", '{"receiver": "rec"}', '{"alerts": 5}'])
+def test_a_stored_row_that_is_not_a_notification_is_dropped_not_held_forever(
+    store: StateStore, payload: str, supersede: bool
+) -> None:
+    """A damaged row (a damaged store, a row written by hand) stopped its lane for good: each
+    read failed on it, and every notification behind it waited. It is dropped, said, counted;
+    the rows around it go out in order."""
+    from structlog.testing import capture_logs
+
+    from alerter.notifiers.model import NotifiedAlert
+
+    clock = FixedClock()
+
+    def with_alert(i: int) -> Notification:  # (a superseding lane reads the later rows' alerts)
+        a = NotifiedAlert("firing", {"k": str(i)}, {}, 1.0, None, f"fp{i}")
+        return Notification("rec", f"g{i}", {}, (a,), float(i))
+
+    with store.transaction() as db:
+        for i in range(2):
+            enqueue(db, ["rec"], with_alert(i), clock.now())
+        db.execute(
+            "INSERT INTO outbox (notifier, created, next_attempt, attempts, payload) "
+            "VALUES ('rec', ?, ?, 0, ?)",
+            (clock.now(), clock.now(), payload),
+        )
+        for i in range(2, 4):
+            enqueue(db, ["rec"], with_alert(i), clock.now())
+    rec = RecordingNotifier("rec")
+    metrics = Metrics(CollectorRegistry())
+    lane = Lane("rec", rec, 3600.0, 10.0, supersede=supersede)
+    box = Outbox(store, {"rec": lane}, metrics, clock)
+    with capture_logs() as logs:
+        box.start()
+        try:
+            rec.wait(4, timeout=10)
+            wait_for(lambda: stored(store) == 0)
+        finally:
+            box.stop()
+    assert keys(rec.sent) == ["g0", "g1", "g2", "g3"]
+    (dropped,) = [e for e in logs if e["event"] == "notification_dropped"]
+    assert dropped["reason"] == "unreadable" and dropped["log_level"] == "error"
+    assert [e for e in logs if e["event"] == "notification_worker_failed"] == []
+    value = metrics.registry.get_sample_value(
+        "alerter_notifications_total", {"notifier": "rec", "outcome": "dropped"}
+    )
+    assert value == 1
