@@ -449,12 +449,16 @@ class Outbox:
         latest = self._latest.setdefault(lid, LatestRows())
         # an unreadable store: what was read so far still holds (ids only grow)
         with contextlib.suppress(sqlite3.Error):
-            latest.read(
-                self._store.query(
+            while True:  # a piece at a time: a backlog's payloads are not read together
+                rows = self._store.query_bounded(
                     "SELECT id, payload FROM outbox WHERE notifier = ? AND id > ? ORDER BY id",
                     (lid, latest.upto),
+                    READ_AHEAD_CHARS,
+                    lambda r: len(r[1]),
                 )
-            )
+                latest.read(rows)
+                if not rows or sum(len(r[1]) for r in rows) < READ_AHEAD_CHARS:
+                    break
         return latest.covered(row.id, row.notification)
 
     def _done(self, row: Row) -> None:

@@ -98,9 +98,14 @@ def test_alertmanager_back_from_an_outage_gets_the_resolve_not_the_stale_firing_
     assert states(sent) == [("resolved", "0123456789")]
 
 
+@pytest.mark.parametrize("chars", [None, 1])  # 1: the later rows are read one at a time
 def test_a_push_is_superseded_only_when_later_rows_of_its_group_cover_every_alert(
-    store: StateStore,
+    store: StateStore, chars: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if chars is not None:
+        import alerter.dispatch.outbox
+
+        monkeypatch.setattr(alerter.dispatch.outbox, "READ_AHEAD_CHARS", chars)
     t = 1_700_000_000.0
     sent = outage(
         store,
