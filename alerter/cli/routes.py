@@ -136,10 +136,8 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    import requests
-
     from alerter import __version__
-    from alerter.notifiers import build_notifier
+    from alerter.notifiers import build_notifier, delivery
     from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
     from alerter.rules.alert import fingerprint
     from alerter.runtime.wiring import SystemClock
@@ -178,7 +176,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         time=now,
         external_url=cfg.global_.external_url or f"http://127.0.0.1:{cfg.server.port}",
     )
-    with requests.Session() as session:
+    with delivery.Session() as session:
         session.headers["User-Agent"] = f"alerter/{__version__}"
         notifier = build_notifier(nc, session, SystemClock())
         try:

@@ -6,12 +6,10 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import requests
-
 from alerter import __version__
 from alerter.dispatch.dispatcher import NotificationDispatcher
 from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff
-from alerter.notifiers import build_notifier
+from alerter.notifiers import build_notifier, delivery
 from alerter.notifiers.config import NotifierConfig
 from alerter.protocols import Clock, Notifier
 from alerter.runtime.metrics import Metrics
@@ -36,7 +34,7 @@ def build_dispatcher(
     notifiers: dict[str, tuple[NotifierConfig, Notifier]] = {}
     sessions = []
     for nc in config.notifiers:
-        session = requests.Session()
+        session = delivery.Session()
         session.headers["User-Agent"] = f"alerter/{__version__}"
         sessions.append(session)
         notifiers[nc.name] = (nc, build_notifier(nc, session, clock))

@@ -38,6 +38,7 @@ from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences
 from alerter.dispatch.timeintervals import NONE as NO_INTERVALS
 from alerter.dispatch.timeintervals import TimeIntervals
+from alerter.notifiers import delivery
 from alerter.notifiers.alertmanager import AlertmanagerNotifier
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
@@ -319,7 +320,7 @@ class NotificationDispatcher:
             if isinstance(n, AlertmanagerNotifier) and len(n.urls) > 1:
                 parts: dict[str, Notifier] = {}
                 for url in n.urls:
-                    session = requests.Session()
+                    session = delivery.Session()
                     self._sessions.append(session)
                     parts[lane_id(name, url)] = n.for_url(url, session)
             else:

@@ -11,14 +11,21 @@ byte cap, statuses mapped to retry or not.
   non-2xx will not succeed later (Alertmanager's rule).
 
 URLs are shown as scheme://host only: webhook URLs (Slack's especially) are secrets.
+
+What requests takes from the environment (`HTTPS_PROXY`, `NO_PROXY` ..., `REQUESTS_CA_BUNDLE`,
+`~/.netrc`) is read once per URL for the process's life, not at every POST: reading it was about
+a tenth of a notification sender's time. A changed environment takes a restart (systemd gives a
+service its environment at start anyway).
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -82,12 +89,37 @@ def prepare(session: requests.Session) -> None:
     deadline.install(session)
 
 
+class Session(requests.Session):
+    """A notifier's session: what requests takes from the environment is read once per URL
+    by post() (`_environment`), not at every call. Any other session reads it as requests
+    does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False
+
+
+@functools.lru_cache(maxsize=1024)
+def _environment(
+    url: str,
+) -> tuple[Mapping[str, str], str | bool | None, tuple[str, str] | None]:
+    """What requests would read from the environment for a call to `url`: the proxies, the CA
+    bundle to verify with, the ~/.netrc credentials."""
+    with requests.Session() as s:
+        settings = s.merge_environment_settings(url, {}, None, None, None)
+    return settings["proxies"], settings["verify"], requests.utils.get_netrc_auth(url)
+
+
 def post(
     session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: float
 ) -> Answer:
     """POST `body` within `timeout` seconds in all; return the 2xx answer or raise NotifyError
     saying whether to retry."""
     prepare(session)
+    env: dict[str, Any] = {}
+    if isinstance(session, Session):
+        proxies, verify, netrc = _environment(url)
+        env = {"proxies": dict(proxies), "verify": verify, "auth": netrc}
     late = NotifyError(f"no complete answer from {where(url)} within {timeout:g}s", retry=True)
     with deadline.within(timeout) as d:
         try:
@@ -98,6 +130,7 @@ def post(
                 timeout=(timeout, timeout),
                 allow_redirects=False,
                 stream=True,
+                **env,
             )
             try:
                 content, truncated = _read(resp, d)
