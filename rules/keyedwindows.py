@@ -110,10 +110,10 @@ class KeyedWindows:
         self._clock = -math.inf
         self.evicted = 0  # keys evicted past max_keys and not yet reported by the engine
         # ticks that visit only the keys they could change (alerter.rules.sweep), or None:
-        # every key at every tick. `order` is the sweep's, kept up to date by _evaluate_key;
-        # `swept`, the first bucket of its last tick: windows may hold buckets before it
+        # every key at every tick. The sweep is told each evaluation's outcome by
+        # _evaluate_key; `swept`, the first bucket of its last tick: windows may hold buckets
+        # before it
         self.sweep = Sweep(rule) if sweeps(rule) and self.eager else None
-        self.order = self.sweep.order if self.sweep is not None else None
         self.swept: float = -math.inf
 
     @property
@@ -139,7 +139,7 @@ class KeyedWindows:
 
     def full_ticks(self) -> None:
         """Evaluate every key at every tick (the sweep's reference in tests)."""
-        self.sweep = self.order = None
+        self.sweep = None
 
     def start(self, now: float) -> None:
         self.started = now
@@ -186,10 +186,10 @@ class KeyedWindows:
 
     def _evict(self) -> None:
         """The least recently updated key out (a key was just added past max_keys)."""
-        _, w = self.keys.popitem(last=False)
+        key, w = self.keys.popitem(last=False)
         self.evicted += 1
         if self.sweep is not None:
-            self.sweep.dropped(w)
+            self.sweep.dropped(key, w, key in self.table.active)
 
     def _trim(self, table: OrderedDict[Key, Any]) -> None:
         """Evict from the front of `table` down to max_keys."""
@@ -279,13 +279,17 @@ class KeyedWindows:
                 break
             del seen[k]
 
-    def _evaluate_key(self, key: Key, w: Window, now: float, out: list[Transition]) -> None:
+    def _evaluate_key(
+        self, key: Key, w: Window, now: float, out: list[Transition], inline: bool = True
+    ) -> None:
         """Evaluate one key at the clock (`now`, the time of the lines just added or of the
-        evaluation, only while the engine has set no clock)."""
+        evaluation, only while the engine has set no clock); `inline`: after an update of its
+        window (not a tick's evaluation, which moves no key in the sweep's order)."""
         if self._clock != -math.inf:
             now = self._clock
         w.expire(int((now - self.span) // self.width))
         cmp = self.cmp
+        sweep = self.sweep
         if cmp is not None:  # a count: decided inline in its two common cases
             inst = self.table.active.get(key)
             holds = cmp(w.total, self.bound)  # type: ignore[attr-defined]
@@ -293,19 +297,19 @@ class KeyedWindows:
                 return  # below its threshold
             if inst is not None and holds and inst.state == "firing" and self.resolves is None:
                 self.table.still_firing(inst, float(w.total), w.kept())  # type: ignore[attr-defined]
-                order = self.order
-                if order is not None:
-                    order.pop(key, None)
-                    order[key] = None
+                if sweep is not None and inline:
+                    sweep.seen(key, w)
                 return
-        active = key in self.table.active
-        value, cond = self._condition(w, now, active)
-        if cond or active:
+        active = self.table.active
+        value, cond = self._condition(w, now, key in active)
+        if cond or key in active:
             self.table.step(key, cond, value, now, out, lambda: self._labels(key), w.kept())
-            order = self.order
-            if order is not None:  # the sweep's active keys, in the order of `keys`
-                order.pop(key, None)
-                order[key] = None
+            if sweep is not None:
+                inst = active.get(key)
+                if inst is not None:
+                    sweep.stepped(key, w, inst, self.rule, inline)
+                else:
+                    sweep.ended(key, w, inline)
 
     def _condition(self, w: Window, now: float, active: bool) -> tuple[float | None, bool]:
         rule = self.rule
@@ -391,7 +395,9 @@ class KeyedWindows:
         )
         if same and self.sweep is not None and old.sweep is not None:
             self.sweep, old.sweep = old.sweep, self.sweep
-            self.order, old.order = self.sweep.order, old.sweep.order
+            # (`for` and keep_firing_for may have changed)
+            active = self.table.active
+            self.sweep.retime(((k, i) for k, i in active.items() if k in self.keys), self.rule)
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Take back what `dump` saved, in the same order (the next key evicted is the same);

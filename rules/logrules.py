@@ -417,8 +417,9 @@ class LogRule(KeyedWindows):
         keys. `first`, the first bucket at the clock, is where `_evaluate_key` would expire
         the window."""
         get, to_end, still_firing = self.keys.get, self.keys.move_to_end, self.table.still_firing
-        active, cmp, bound, order = self.table.active, self.cmp, self.bound, self.order
+        active, cmp, bound, sweep = self.table.active, self.cmp, self.bound, self.sweep
         assert cmp is not None
+        numbers = sweep.numbers if sweep is not None else None
         for k, n in counts.items():
             key = (k,) if single else k
             ex = examples[k]
@@ -438,9 +439,11 @@ class LogRule(KeyedWindows):
                     continue  # below its threshold
             elif inst.state == "firing" and cmp(w.total, bound):  # type: ignore[attr-defined]
                 still_firing(inst, float(w.total), w.kept())  # type: ignore[attr-defined]
-                if order is not None:
-                    order.pop(key, None)
-                    order[key] = None
+                if sweep is not None:  # (`Sweep.seen`, written out: a storm's firing keys)
+                    w.seq = next(numbers)  # type: ignore[arg-type]
+                    d = w.due
+                    if d is None or bucket < d:  # (its lines' bucket: its oldest now)
+                        sweep.file_oldest(key, w)
                 continue
             self._evaluate_key(key, w, now, out)
 

@@ -2,15 +2,15 @@
 
 Evaluating every key at every tick (`KeyedWindows.evaluate_all`) costs O(keys) per tick: tens
 of thousands of addresses that each failed a login once, evaluated every interval until their
-window empties. For the rules `sweeps(rule)` accepts, a tick visits only:
+window empties, and as many alerts after a storm of them, evaluated every interval until they
+resolve. For the rules `sweeps(rule)` accepts, a tick visits only:
 
-- the keys whose alert is active (pending, firing, kept firing): evaluated as before, in the
-  order the full evaluation visits them (the order of `KeyedWindows.keys`, last updated last,
-  which `order` tracks for these keys: see below);
-- the keys whose window's newest bucket has left the window: forgotten, as the full evaluation
-  forgets a key whose window emptied and whose alert is not active.
+- the keys whose window's newest bucket has left the window, and whose alert is not active:
+  forgotten, as the full evaluation forgets a key whose window emptied;
+- the keys whose alert is active (pending, firing, kept firing) and could change at this tick:
+  a bucket left its window, its `for` or keep_firing_for ended, or its key was evicted.
 
-Why no other key can change (the rules it is used for are those where this holds):
+Why no inactive key can change (the rules it is used for are those where this holds):
 - a key's window is only ever updated followed by that key's inline evaluation (eager
   aggregates: `LogRule.observe`, `observe_counts`, `observe_keys`; a count below its threshold
   is decided inline the same way). So a key whose alert is not active had a false condition at
@@ -24,48 +24,64 @@ Why no other key can change (the rules it is used for are those where this holds
   way), min and max (a NaN value read from a line makes them non-monotone), ratio, those
   under `<`, `<=`, `==`, `!=` (a falling count crosses them), quantile and spike (evaluated at
   ticks only), absent (time alone fires it); new_value has its own tables.
+Why an active key changes only then: these aggregates' values follow the buckets alone, and
+`for` and keep_firing_for the clock alone; a line evaluates its key inline. An evaluation at any
+other tick would leave the alert as it is (its state, value and examples).
 
-Which windows empty at a tick, without looking at every key: each key is filed (its window's
-`due`) under the newest bucket its window had when filed; a line never makes a window's newest
-bucket older, and expiry removes it only with all the others, so at a tick the keys filed under
-a bucket before the window's first one include every window that emptied. Each is expired:
-gone if empty, filed again under its newest bucket otherwise. Keys made since the last tick are
-at the end of `keys` (an OrderedDict in order of last update) with a `due` of None: the tick
-files them, walking back from the end until it has found as many as `keys` has unfiled ones.
+The calendar: each key is filed (its window's `due`) under a bucket, and looked at at the first
+tick whose window starts after it. An active key is filed under its window's oldest bucket (the
+first to leave: its value changes then), an inactive one under its newest (its window empties
+then). Filing may be early, never late: a line never makes a window's newest bucket older, and
+when a line makes its oldest older (a line of an older time) its inline evaluation files an
+active key again; expiry only moves both later, and the oldest is never after the newest, so a
+key whose alert ends stays filed early enough. An early look costs an evaluation that changes
+nothing, or a window expired and filed again. Keys made since the last tick are at the end of
+`keys` (an OrderedDict in order of last update) with a `due` of None: the tick files them,
+walking back from the end until it has found as many as `keys` has unfiled ones. An active key
+whose window is empty is PARKED: only its timer, its eviction or a line can change it.
+
+Timers: a pending alert is due at active_at + `for`, a kept one at keep_since +
+keep_firing_for (at once when a reload took keep_firing_for away): a heap, whose entries are
+taken a little early (EARLY: the sum may round the other way from the state machine's
+difference). An evicted key's alert is stepped at each tick until it ends (`missing`).
+
+Order: the full evaluation visits keys in the order of `keys`, last updated last, and so emits
+a tick's transitions in that order. Every update of an active key's window is followed by its
+inline evaluation, which numbers the window (`seq`), and a tick numbers none: a tick evaluates
+its due keys in the order of their numbers.
 
 Expiry is deferred: a key that is not visited keeps its buckets older than the window until
 its next evaluation, which expires first, at a clock at least as late (`swept` is the first
 bucket of the last tick: a clock whose window starts before it, a clock stepped back, first
 expires every window to it, `KeyedWindows.rewind`), or until the snapshot, which expires each
 window to `swept` as it is written. So what is evaluated, written or forgotten is what the full
-evaluation gives; the tests compare the two over random rules, lines and ticks.
+evaluation gives; the tests compare the two over random rules, lines and ticks. A restored
+rule is evaluated in full once, which files every key anew.
 
-The order of the active keys: the full evaluation visits keys in the order of `keys`, last
-updated last, and so emits a tick's transitions in that order. Every update of a key whose alert
-is active (or becomes so) is followed by its inline evaluation, which moves the key to the end of
-`order` too: among the active keys, `order` and `keys` agree. (Should `order` lack an active
-key, that tick takes them from `keys`.) A restored rule is evaluated in full once, which files
-every key anew.
-
-Memory: a slot per window (`due`) and an entry in a list per key.
+Memory: two slots per window (`due`, `seq`) and an entry in a list per key; a timer per
+pending or kept alert.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from alerter.rules.model import Rule, Threshold
-from alerter.rules.state import Key
+from alerter.rules.state import Instance, Key
 from alerter.rules.windows import Window
 
 if TYPE_CHECKING:
     from alerter.rules.alert import Transition
     from alerter.rules.keyedwindows import KeyedWindows
 
-PARKED = -math.inf  # `due` of an active key whose window is empty: looked at at each tick
+PARKED = math.inf  # `due` of an active key whose window is empty: no bucket to leave
+SOON = -(2**62)  # a bucket before every window: looked at at the next tick
+EARLY = 1e-3  # seconds: a timer this close to the tick's clock is due at it
 _MONOTONE = ("count", "rate", "distinct", "change")  # values that only fall as buckets leave
 
 
@@ -90,16 +106,17 @@ def _excludes(resolve: Threshold, th: Threshold) -> bool:
 
 
 class Sweep:
-    """The filing of one rule's keys by newest bucket, and its ticks."""
+    """The filing of one rule's keys, the timers of its active alerts, and its ticks."""
 
     def __init__(self, rule: Rule) -> None:
-        # change's windows are never empty (the last value is kept): nothing to file
+        # change's windows are never empty (the last value is kept): only active keys are filed
         self.files = rule.aggregate != "change"
-        self.cal: dict[int, tuple[int, list[Key]]] = {}  # newest bucket -> (it, keys filed)
+        self.cal: dict[int, tuple[int, list[Key]]] = {}  # bucket -> (it, keys filed)
         self.filed = 0  # keys of the table filed (their window's `due` set)
-        self.parked: dict[Key, None] = {}  # keys whose window's `due` is PARKED
-        # keys whose alert was active at an evaluation, in the order they were last evaluated
-        self.order: dict[Key, None] = {}
+        self.numbers = itertools.count(1)  # the windows' `seq`
+        self.timers: list[tuple[float, Key]] = []  # (when, key): `for` and keep_firing_for ends
+        self.timer_of: dict[Key, float] = {}  # key -> its entry in `timers` (lazily cleaned)
+        self.missing: dict[Key, None] = {}  # active keys evicted from the table
         self.ready = False  # False: the next tick evaluates every key and files them anew
 
     def tick(self, kw: KeyedWindows, now: float, out: list[Transition]) -> None:
@@ -110,59 +127,124 @@ class Sweep:
             kw.rewind()
         if self.files:
             self._file_new(keys)
-            self._sweep(keys, active, first)
-        self._evaluate_active(kw, now, out)
+        due = self._sweep(keys, active, first)
+        self._ring(now, due)
+        todo = sorted((k for k in due if k in keys), key=lambda k: getattr(keys[k], "seq", 0))
+        for key in todo:
+            w = keys[key]
+            kw._evaluate_key(key, w, now, out, inline=False)
+            self._refile(keys, active, key, w)
         kw.swept = first
-        # alerts whose key was evicted or forgotten: their condition no longer holds
-        for key in [k for k in active if k not in keys]:
-            kw.table.step(key, False, None, now, out, dict)
+        if self.missing:
+            # alerts whose key was evicted: their condition no longer holds (in the order of
+            # the table, as the full evaluation steps them)
+            for key in [k for k in active if k not in keys]:
+                kw.table.step(key, False, None, now, out, dict)
+                if key not in active:
+                    self.missing.pop(key, None)
+                    self.timer_of.pop(key, None)
+            for key in [k for k in self.missing if k in keys or k not in active]:
+                del self.missing[key]  # (a line brought it back)
 
     def rebuild(self, kw: KeyedWindows, first: int) -> None:
         """File every key after a full evaluation at the window starting at bucket `first`."""
-        self.cal, self.parked = {}, {}
-        if self.files:
-            for key, w in kw.keys.items():
-                self._file(key, w)
-            self.filed = len(kw.keys)
+        self._file_all(kw.keys, kw.table.active)
         active = kw.table.active
-        self.order.clear()
-        self.order.update((k, None) for k in kw.keys if k in active)
+        self.missing = {k: None for k in active if k not in kw.keys}
+        self.retime(((k, i) for k, i in active.items() if k in kw.keys), kw.rule)
         kw.swept = first
         self.ready = True
 
-    def dropped(self, w: Window) -> None:
-        """A window left the table elsewhere (evicted)."""
+    def retime(self, alerts: Iterable[tuple[Key, Instance]], rule: Rule) -> None:
+        """The timers anew, for these active alerts under `rule` (a reload that keeps the
+        rule's windows may change its `for` or keep_firing_for)."""
+        self.timers.clear()
+        self.timer_of.clear()
+        for key, inst in alerts:
+            self._time(key, inst, rule)
+
+    def dropped(self, key: Key, w: Window, active: bool) -> None:
+        """A window left the table elsewhere (evicted); `active`: its key's alert."""
         if getattr(w, "due", None) is not None:
             self.filed -= 1
+        if active:
+            self.missing[key] = None
+
+    # --- what the rule's evaluations tell -----------------------------------------------------
+
+    def seen(self, key: Key, w: Window) -> None:
+        """The key's alert is active after an inline evaluation (its window was updated): the
+        next number, and filed under its oldest bucket when that is before its filing."""
+        w.seq = next(self.numbers)
+        d, b = w.due, w.oldest()
+        if d is None or (b is not None and b < d):
+            self.file_oldest(key, w)
+
+    def stepped(self, key: Key, w: Window, inst: Instance, rule: Rule, inline: bool) -> None:
+        """The key's alert stepped, and is active: `seen` (inline), and its timer. (A tick's
+        evaluation is filed by the tick.)"""
+        if inline:
+            self.seen(key, w)
+        self._time(key, inst, rule)
+
+    def ended(self, key: Key, w: Window, inline: bool) -> None:
+        """The key's alert stepped, and is no longer active."""
+        self.timer_of.pop(key, None)
+        if inline and w.due in (None, PARKED):  # (filed as the inactive keys are)
+            nb = w.newest()
+            self._file_at(key, w, nb if nb is not None and self.files else SOON)
+
+    def file_oldest(self, key: Key, w: Window) -> None:
+        """File the active key under its window's oldest bucket (PARKED: none)."""
+        b = w.oldest()
+        if b is None:
+            if w.due is None:
+                self.filed += 1
+            w.due = PARKED
+        else:
+            self._file_at(key, w, b)
 
     # --- a tick's parts ---------------------------------------------------------------------
 
-    def _file(self, key: Key, w: Window) -> None:
-        nb = w.newest()
-        if nb is None:  # (only an active key keeps an empty window)
-            w.due = PARKED
-            self.parked[key] = None
-            return
-        entry = self.cal.get(nb)
+    def _file_at(self, key: Key, w: Window, b: int) -> None:
+        if w.due is None:
+            self.filed += 1
+        entry = self.cal.get(b)
         if entry is None:
-            entry = self.cal[nb] = (nb, [])
+            entry = self.cal[b] = (b, [])
         entry[1].append(key)
         w.due = entry[0]  # one int object per bucket, not per key
 
+    def _file(self, key: Key, w: Window) -> None:
+        """File an inactive key under its window's newest bucket (soon: an empty window)."""
+        nb = w.newest()
+        self._file_at(key, w, nb if nb is not None else SOON)
+
+    def _file_all(self, keys: OrderedDict[Key, Window], active: Mapping[Key, object]) -> None:
+        """File every key anew, and number the active ones in the order of `keys`."""
+        self.cal, self.filed = {}, 0
+        for key, w in keys.items():
+            w.due = None
+            if key in active:
+                w.seq = next(self.numbers)
+                self.file_oldest(key, w)
+            elif self.files:
+                self._file(key, w)
+
     def _file_new(self, keys: OrderedDict[Key, Window]) -> None:
-        """File the keys made since the last tick: the unfiled ones, at the end of `keys`."""
+        """File the keys made since the last tick: the unfiled ones, at the end of `keys` (none
+        of them active: an active key is filed at its inline evaluation)."""
         missing = len(keys) - self.filed
         if missing < 0:  # (keys removed behind the sweep's back): file them all anew
-            self.cal, self.parked = {}, {}
             for key, w in keys.items():
-                self._file(key, w)
+                if getattr(w, "due", None) is None:
+                    self._file(key, w)
             self.filed = len(keys)
             return
         if missing:
             for key, w in reversed(keys.items()):
                 if getattr(w, "due", None) is None:
                     self._file(key, w)
-                    self.filed += 1
                     missing -= 1
                     if not missing:
                         return
@@ -170,52 +252,71 @@ class Sweep:
 
     def _sweep(
         self, keys: OrderedDict[Key, Window], active: Mapping[Key, object], first: int
-    ) -> None:
-        """Expire the windows filed before `first` (and the parked ones whose alert is over):
-        forget the emptied ones, file the others under their newest bucket. Active keys are
-        left to `_evaluate_active`."""
-        parked, self.parked = self.parked, {}
-        for key in parked:
-            w = keys.get(key)
-            if w is not None and w.due == PARKED:
-                if key in active:
-                    self.parked[key] = None  # (filed again after its evaluation)
-                else:
-                    self._settle(keys, key, w, first)
+    ) -> dict[Key, None]:
+        """Take the keys filed before `first` off the calendar: the active ones are returned
+        (to evaluate); the others are expired, forgotten when emptied, else filed again under
+        their newest bucket."""
+        due: dict[Key, None] = {}
         for b in [b for b in self.cal if b < first]:
             _, filed = self.cal.pop(b)
             for key in filed:
                 w = keys.get(key)
-                if w is not None and w.due == b and key not in active:
-                    self._settle(keys, key, w, first)
+                if w is None or w.due != b:
+                    continue  # (a filing left behind)
+                if key in active:
+                    due[key] = None
+                elif not self.files:
+                    w.due = None
+                    self.filed -= 1
+                else:
+                    w.expire(first)
+                    if w.empty():
+                        del keys[key]
+                        self.filed -= 1
+                    else:
+                        self._file(key, w)
+        return due
 
-    def _settle(self, keys: OrderedDict[Key, Window], key: Key, w: Window, first: int) -> None:
-        w.expire(first)
-        if w.empty():
+    def _ring(self, now: float, due: dict[Key, None]) -> None:
+        """Add the keys whose timer is due at `now` to `due`."""
+        timers, timer_of = self.timers, self.timer_of
+        limit = now + EARLY
+        while timers and timers[0][0] <= limit:
+            t, key = heapq.heappop(timers)
+            if timer_of.get(key) == t:
+                del timer_of[key]
+                due[key] = None
+
+    def _refile(
+        self, keys: OrderedDict[Key, Window], active: Mapping[Key, object], key: Key, w: Window
+    ) -> None:
+        """File a key after the tick evaluated it (forgotten: an inactive one whose window
+        emptied)."""
+        d = w.due
+        if key in active:
+            b = w.oldest()
+            if (PARKED if b is None else b) != d:
+                self.file_oldest(key, w)
+        elif not self.files:
+            if d is not None:
+                w.due = None
+                self.filed -= 1
+        elif w.empty():
             del keys[key]
-            self.filed -= 1
-        else:
+            if d is not None:
+                self.filed -= 1
+        elif d != w.newest():
             self._file(key, w)
 
-    def _evaluate_active(self, kw: KeyedWindows, now: float, out: list[Transition]) -> None:
-        keys, active, order = kw.keys, kw.table.active, self.order
-        todo = [k for k in order if k in active and k in keys]
-        if len(todo) != sum(1 for k in active if k in keys):  # (an active key order lacks)
-            todo = [k for k in keys if k in active]
-        files = self.files
-        for key in todo:
-            w = keys[key]
-            kw._evaluate_key(key, w, now, out)  # (moves the key to the end of `order`)
-            if not files:
-                continue
-            if w.empty():
-                if key not in active:
-                    del keys[key]
-                    self.filed -= 1
-                elif w.due != PARKED:
-                    w.due = PARKED
-                    self.parked[key] = None
-            elif w.due != w.newest():
-                self._file(key, w)
-        for k in [k for k in order if k not in active]:
-            del order[k]
+    def _time(self, key: Key, inst: Instance, rule: Rule) -> None:
+        if inst.state == "pending":
+            t = inst.active_at + rule.for_
+        elif inst.keep_since is not None:  # (none left after a reload: at the next tick)
+            keep = rule.keep_firing_for
+            t = inst.keep_since + keep if keep > 0 else -math.inf
+        else:
+            self.timer_of.pop(key, None)  # (its entry in `timers` is passed over)
+            return
+        if self.timer_of.get(key) != t:
+            self.timer_of[key] = t
+            heapq.heappush(self.timers, (t, key))

@@ -71,6 +71,9 @@ class StatsWindow(ListWindow):
     def newest(self) -> int | None:
         return self.b[-5] if self.b else None
 
+    def oldest(self) -> int | None:
+        return self.b[0] if self.b else None
+
     def value(self) -> float | None:
         b = self.b
         if not b:
@@ -108,6 +111,9 @@ class LastWindow(Window):
         return None if self.i is None else float(self.x)
 
     def newest(self) -> int | None:
+        return self.i
+
+    def oldest(self) -> int | None:
         return self.i
 
     def empty(self) -> bool:
@@ -176,6 +182,9 @@ class QuantileWindow(ListWindow):
     def newest(self) -> int | None:
         return self.b[-3] if self.b else None
 
+    def oldest(self) -> int | None:
+        return self.b[0] if self.b else None
+
     def value(self) -> float | None:
         vals = sorted(v for k in range(2, len(self.b), 3) for v in self.b[k])
         return quantile(self.q, vals)
@@ -221,6 +230,9 @@ class DistinctWindow(Window):
 
     def newest(self) -> int | None:
         return self.b[-2] if self.b else None
+
+    def oldest(self) -> int | None:
+        return self.b[0] if self.b else None
 
     def value(self) -> float | None:
         b = self.b

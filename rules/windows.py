@@ -40,10 +40,12 @@ def loaded_examples(lines: list[str]) -> tuple[str, ...] | str:
 class Window:
     """Base: examples and the interface the engine uses."""
 
-    __slots__ = ("due", "ex")
-    # where alerter.rules.sweep filed the window (the newest bucket it was seen with); None
-    # until then (set by the windows a sweeping rule uses: reading an unset slot is slow)
+    __slots__ = ("due", "ex", "seq")
+    # where alerter.rules.sweep filed the window (a bucket, or PARKED); None until then (set
+    # by the windows a sweeping rule uses: reading an unset slot is slow), and the number of
+    # the last inline evaluation of its key while its alert is active (unset before)
     due: float | None
+    seq: int
 
     def __init__(self) -> None:
         self.ex: tuple[str, ...] | str = ()
@@ -88,6 +90,11 @@ class Window:
 
     def newest(self) -> int | None:
         """The index of the newest bucket; None when there is none."""
+        raise NotImplementedError
+
+    def oldest(self) -> int | None:
+        """The index of the oldest bucket (the first to leave the window); None when there is
+        none."""
         raise NotImplementedError
 
     def empty(self) -> bool:
@@ -186,6 +193,10 @@ class CountWindow(Window):
         b = self.b
         return b if b is None or type(b) is int else b[-2]  # type: ignore[index]
 
+    def oldest(self) -> int | None:
+        b = self.b
+        return b if b is None or type(b) is int else b[0]  # type: ignore[index]
+
     def empty(self) -> bool:
         return self.b is None
 
@@ -252,6 +263,9 @@ class RatioWindow(Window):
     def newest(self) -> int | None:
         return self.b[-3] if self.b else None
 
+    def oldest(self) -> int | None:
+        return self.b[0] if self.b else None
+
     def empty(self) -> bool:
         return not self.b
 
@@ -308,6 +322,9 @@ class AbsentWindow(Window):
 
     def newest(self) -> int | None:
         return None  # (not buckets: the time last seen)
+
+    def oldest(self) -> int | None:
+        return None
 
     def value(self) -> float | None:
         return self.seen

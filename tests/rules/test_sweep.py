@@ -7,6 +7,7 @@ import functools
 import random
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -133,11 +134,17 @@ def windows(e: Engine) -> dict[str, Any]:
     return {k: v["window"] for k, v in e.snapshot()["rules"].items()}
 
 
-def run(seed: int, steps: int, back: bool) -> tuple[int, int]:
-    """Feed both engines the same random batches and ticks; `back`: the clock sometimes steps
-    back (a wall clock set back). Returns (transitions, ticks) seen."""
+def run(
+    seed: int,
+    steps: int,
+    back: bool,
+    make_rules: Callable[[random.Random], str] = random_rules,
+) -> tuple[int, int]:
+    """Feed both engines the same random batches and ticks (the rules `make_rules` draws);
+    `back`: the clock sometimes steps back (a wall clock set back). Returns (transitions,
+    ticks) seen."""
     rnd = random.Random(seed)
-    rules = random_rules(rnd)
+    rules = make_rules(rnd)
     swept, full = pair(rules)
     addresses = rnd.choice((3, 20, 200))
     clock, seen, ticks = 1000.0, 0, 0
@@ -161,6 +168,7 @@ def run(seed: int, steps: int, back: bool) -> tuple[int, int]:
             got, want = swept.tick(clock), full.tick(clock)
             ticks += 1
         assert got == want, (seed, step, rules)
+        assert not swept._rule_errors and not any(g.errors for g in swept._groups)
         seen += len(got)
         if rnd.random() < 0.03:  # a restart (both restored from their snapshot) or a reload
             snaps = swept.snapshot(), full.snapshot()
@@ -177,6 +185,7 @@ def run(seed: int, steps: int, back: bool) -> tuple[int, int]:
             full.restore(snaps[1], clock)
         if step % 25 == 0:
             assert windows(swept) == windows(full), (seed, step, rules)
+            assert swept.alerts() == full.alerts(), (seed, step, rules)
     assert windows(swept) == windows(full), (seed, rules)
     assert swept.alerts() == full.alerts()
     for name in ("evicted", "uncounted", "too_old"):
