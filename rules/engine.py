@@ -360,7 +360,13 @@ class Engine:
     # --- views ------------------------------------------------------------------------------
 
     def alerts(self) -> list[Alert]:
-        return [a for run in self._groups for rt in run.rules for a in rt.table.alerts()]
+        """The pending and firing alerts (each rule's listed as it was while none of its
+        alerts changed: alerter.rules.state)."""
+        out: list[Alert] = []
+        for run in self._groups:
+            for rt in run.rules:
+                out += rt.table.listing()
+        return out
 
     def rule_health(self) -> list[dict[str, Any]]:
         out = []

@@ -7,6 +7,8 @@ from the first evaluation without the condition; reset when the condition comes 
 Annotations are rendered only when a transition is emitted or a listed alert's annotations are
 read, never per line, and again only when their inputs (value, examples) changed: the daemon
 lists every alert each second for states and fingerprints, and renders none of them for that.
+Nor does it make them again: an instance keeps the Alert it was last listed as until it changes,
+and a table its list of them until one of its instances changes (`version`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Instance:
     rendered: tuple[float, tuple[str, ...], dict[str, str]] | None = None
     # of the labels, which never change: hashed once, not on every transition
     fingerprint: str = field(default="", repr=False)
+    # the instance as last listed (AlertTable.listing), until it changes
+    listed: Alert | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -87,6 +91,8 @@ class AlertTable:
         }
         self._annotations = {k: templates.Template(v) for k, v in rule.annotations.items()}
         self.last_error = ""
+        self.version = 0  # changes with any instance (one made, stepped, gone)
+        self._listing: tuple[int, list[Alert]] = (-1, [])
 
     def labels_for(self, instance_labels: Mapping[str, str], value: float) -> dict[str, str]:
         """by/series labels, then group and rule labels, alertname, then external labels.
@@ -114,6 +120,9 @@ class AlertTable:
     ) -> None:
         """Advance key's alert by one evaluation at `now`."""
         inst = self.active.get(key)
+        self.version += 1
+        if inst is not None:
+            inst.listed = None
         if cond:
             v = 0.0 if value is None else value
             if inst is None:
@@ -150,6 +159,8 @@ class AlertTable:
     def still_firing(self, inst: Instance, value: float, examples: tuple[str, ...]) -> None:
         """`step` of a firing instance whose condition holds (the common case of a count
         rule's key counted again while it fires): its value and examples follow."""
+        self.version += 1
+        inst.listed = None
         inst.value = value
         inst.keep_since = None
         if examples:
@@ -184,7 +195,20 @@ class AlertTable:
         )
 
     def alerts(self) -> list[Alert]:
-        return [self.alert(i, lazy=True) for i in self.active.values()]
+        return list(self.listing())
+
+    def listing(self) -> list[Alert]:
+        """The instances as Alerts (annotations lazy), the same list while no instance changed:
+        not to be changed by the caller."""
+        version, alerts = self._listing
+        if version != self.version:
+            alerts = [i.listed or self._list(i) for i in self.active.values()]
+            self._listing = (self.version, alerts)
+        return alerts
+
+    def _list(self, inst: Instance) -> Alert:
+        a = inst.listed = self.alert(inst, lazy=True)
+        return a
 
     def annotations(
         self, inst: Instance, value: float, examples: tuple[str, ...]
@@ -214,6 +238,7 @@ class AlertTable:
         return [[list(k), i.dump()] for k, i in self.active.items()]
 
     def load(self, data: list[list[Any]]) -> None:
+        self.version += 1
         for k, d in data:
             self.active[tuple(k)] = Instance.load(d)
 
