@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self
 
 from alerter.core.events import LogLines, Sample
-from alerter.rules.alert import Alert, Transition
+from alerter.rules.alert import Alert, Listing, Transition
 from alerter.rules.logmetrics import LogMetrics
 
 
@@ -43,6 +43,10 @@ class RuleEngine(Protocol):
 
     def alerts(self) -> list[Alert]:
         """Pending and firing alerts now."""
+
+    def listings(self) -> list[Listing]:
+        """The same alerts, a Listing per rule: one that is the same object as at an earlier
+        call has not changed since."""
 
     def rule_health(self) -> list[dict[str, Any]]:
         """For GET /api/v1/rules: groups, rules, health, last error, last evaluation."""
@@ -142,8 +146,10 @@ class Actions(Protocol):
     def handle(self, transitions: Sequence[Transition], now: float) -> None:
         """Decide and start the actions these transitions call for."""
 
-    def tick(self, firing: Sequence[Alert], now: float) -> None:
-        """Repeat actions whose cooldown passed, check `verify` deadlines, resume after limits."""
+    def tick(self, firing: Sequence[Alert], now: float, live: Container[str] | None = None) -> None:
+        """Repeat actions whose cooldown passed, check `verify` deadlines, resume after limits.
+        `live`: the fingerprints of every firing alert, when `firing` holds only those that
+        list actions (None: `firing` holds them all)."""
 
     def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]: ...
 

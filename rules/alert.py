@@ -101,3 +101,18 @@ class Transition:
     @property
     def state(self) -> State:
         return self.alert.state
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One rule's pending and firing alerts as listed (alerter.rules.state.AlertTable.listing):
+    the same object while none of them changed, which is how a reader tells what changed."""
+
+    alertname: str
+    actions: tuple[str, ...]  # (every alert of the rule lists the same)
+    alerts: tuple[Alert, ...]
+    firing: tuple[Alert, ...]  # those of `alerts` that fire
+
+    @property
+    def pending(self) -> int:
+        return len(self.alerts) - len(self.firing)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from alerter.core import eventtime
 from alerter.core.events import LogLines, Sample
 from alerter.rules import quiet
-from alerter.rules.alert import Alert, Transition
+from alerter.rules.alert import Alert, Listing, Transition
 from alerter.rules.logmetrics import LogMetrics
 from alerter.rules.logrules import LogRule
 from alerter.rules.metricrules import MetricRule, SeriesKey
@@ -360,13 +360,17 @@ class Engine:
     # --- views ------------------------------------------------------------------------------
 
     def alerts(self) -> list[Alert]:
-        """The pending and firing alerts (each rule's listed as it was while none of its
-        alerts changed: alerter.rules.state)."""
+        """The pending and firing alerts."""
         out: list[Alert] = []
         for run in self._groups:
             for rt in run.rules:
-                out += rt.table.listing()
+                out += rt.table.listing().alerts
         return out
+
+    def listings(self) -> list[Listing]:
+        """Each rule's pending and firing alerts, in the order of `alerts`: a rule's Listing
+        is the same object while none of its alerts changed."""
+        return [rt.table.listing() for run in self._groups for rt in run.rules]
 
     def rule_health(self) -> list[dict[str, Any]]:
         out = []

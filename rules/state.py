@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerter.rules import templates
-from alerter.rules.alert import Alert, State, Transition
+from alerter.rules.alert import Alert, Listing, State, Transition
 from alerter.rules.alert import fingerprint as labels_fingerprint
 from alerter.rules.model import Rule
 
@@ -92,7 +92,7 @@ class AlertTable:
         self._annotations = {k: templates.Template(v) for k, v in rule.annotations.items()}
         self.last_error = ""
         self.version = 0  # changes with any instance (one made, stepped, gone)
-        self._listing: tuple[int, list[Alert]] = (-1, [])
+        self._listing = (-1, Listing(rule.alert, rule.actions, (), ()))
 
     def labels_for(self, instance_labels: Mapping[str, str], value: float) -> dict[str, str]:
         """by/series labels, then group and rule labels, alertname, then external labels.
@@ -195,16 +195,18 @@ class AlertTable:
         )
 
     def alerts(self) -> list[Alert]:
-        return list(self.listing())
+        return list(self.listing().alerts)
 
-    def listing(self) -> list[Alert]:
-        """The instances as Alerts (annotations lazy), the same list while no instance changed:
-        not to be changed by the caller."""
-        version, alerts = self._listing
+    def listing(self) -> Listing:
+        """The instances as Alerts (annotations lazy): the same Listing while no instance
+        changed."""
+        version, listing = self._listing
         if version != self.version:
-            alerts = [i.listed or self._list(i) for i in self.active.values()]
-            self._listing = (self.version, alerts)
-        return alerts
+            alerts = tuple([i.listed or self._list(i) for i in self.active.values()])
+            firing = tuple([a for a in alerts if a.state == "firing"])
+            listing = Listing(self.rule.alert, self.rule.actions, alerts, firing)
+            self._listing = (self.version, listing)
+        return listing
 
     def _list(self, inst: Instance) -> Alert:
         a = inst.listed = self.alert(inst, lazy=True)

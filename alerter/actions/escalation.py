@@ -9,7 +9,7 @@ The runner decides when to act; this module only watches the outcome and speaks 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -71,7 +71,7 @@ class Escalator:
             }
             self.store.kv_put(VERIFY_NS, vkey, self._verify[vkey])
 
-    def check_verify(self, live: set[str], now: float) -> None:
+    def check_verify(self, live: Container[str], now: float) -> None:
         for key, entry in list(self._verify.items()):
             fingerprint, name = key.split("\x1f", 1)
             action = self.actions.get(name)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Set
+from collections.abc import Callable, Container
 
 import structlog
 
@@ -142,7 +142,7 @@ class Firings:
         if len(self._since) > 10_000:
             self._since = {k: v for k, v in self._since.items() if now - v < 86400.0}
 
-    def sweep(self, live: Set[str], now: float) -> None:
+    def sweep(self, live: Container[str], now: float) -> None:
         """Drop the stored firings whose alert has not been firing for STALE_AFTER."""
         if now < self._next_sweep:
             return

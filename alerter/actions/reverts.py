@@ -10,7 +10,7 @@ lost) is undone too. Throttle gates live in memory: after a restart the held one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -62,7 +62,7 @@ class Reverter:
         if entry is not None:  # the last alert holding it resolved
             self._start_undo(plan, entry, now)
 
-    def undo_orphans(self, live: set[str], now: float) -> None:
+    def undo_orphans(self, live: Container[str], now: float) -> None:
         """Undo what no firing alert holds any more (its rule was removed, a resolve was lost)."""
         if not self._orphans and now - self._orphan_check < 10.0:
             return

@@ -11,7 +11,7 @@ writing each decision and outcome (history row, metric, log) is `outcomes.Outcom
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -132,8 +132,13 @@ class ActionRunner:
                         self.reverter.release(action, alert, now)
                 self._forget(alert, now)
 
-    def tick(self, firing_alerts: Sequence[Alert], now: float) -> None:
-        live = {a.fingerprint for a in firing_alerts if a.state == "firing"}
+    def tick(
+        self, firing_alerts: Sequence[Alert], now: float, live: Container[str] | None = None
+    ) -> None:
+        """`live`: the fingerprints of every firing alert, when `firing_alerts` holds only
+        those with actions (the daemon's: most firing alerts list none)."""
+        if live is None:
+            live = {a.fingerprint for a in firing_alerts if a.state == "firing"}
         self.escalator.resume_exhausted(now)
         for alert in firing_alerts:
             if alert.state != "firing" or not alert.actions:

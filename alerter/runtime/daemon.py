@@ -15,7 +15,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -257,8 +257,8 @@ class Daemon:
             assert rs is not None
             if mono >= next_tick:
                 next_tick = mono + TICK_SECONDS
-                alerts = self.pipeline.tick(rs, self.clock.now())
-                self.pipeline.guard("status", self._send_status, alerts)
+                counts = self.pipeline.tick(rs, self.clock.now())
+                self.pipeline.guard("status", self._send_status, counts)
             self.pipeline.handle_emitted()
             if mono >= next_dispatch:
                 next_dispatch = mono + DISPATCH_TICK_SECONDS
@@ -282,9 +282,9 @@ class Daemon:
             self._next_watchdog = mono + wd
             self.sd.watchdog()
 
-    def _send_status(self, alerts: list[Alert]) -> None:
-        """STATUS= follows the alerts (the tick's list)."""
-        self.systemd_status.update(self._status(alerts))
+    def _send_status(self, counts: Mapping[str, int]) -> None:
+        """STATUS= follows the alerts (the tick's count of them by state)."""
+        self.systemd_status.update(self._status(counts))
 
     # --- reload and shutdown ------------------------------------------------------------
 
@@ -399,13 +399,13 @@ class Daemon:
         return self.pipeline.rule_health()
 
     def status(self) -> dict[str, Any]:
-        return self._status(self.alerts())
+        return self._status(self.pipeline.alert_counts())
 
-    def _status(self, alerts: list[Alert]) -> dict[str, Any]:
+    def _status(self, counts: Mapping[str, int]) -> dict[str, Any]:
         rs = self.run_state
         return status_document(
             rs.config if rs else self._config,
-            alerts,
+            counts,
             started_at=self.started_at,
             ready=self.ready.is_set(),
             bus_length=self.pipeline.bus.qsize(),

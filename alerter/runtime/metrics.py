@@ -7,7 +7,7 @@ content, so cardinality is bounded by the config.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -131,10 +131,14 @@ class Metrics:
 
     def set_alerts(self, alerts: Iterable[Alert]) -> None:
         """`alerter_alerts`: the alerts by name and state, those gone dropped."""
-        counts = collections.Counter((a.alertname, a.state) for a in alerts)
+        self.set_alert_counts(collections.Counter((a.alertname, a.state) for a in alerts))
+
+    def set_alert_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """`alerter_alerts` from the number of alerts by (name, state) (none: dropped)."""
         self.alerts.clear()
         for (name, state), n in counts.items():
-            self.alerts.labels(name, state).set(n)
+            if n:
+                self.alerts.labels(name, state).set(n)
 
     # alerter.collectors.base.CollectorStats
     def dropped(self, collector: str, reason: str, count: int = 1) -> None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from functools import partial
 from typing import Any, TypeVar, assert_never
 
 import structlog
 
 from alerter.protocols import Clock, Durable
-from alerter.rules.alert import Alert, Transition
+from alerter.rules.alert import Alert, Listing, Transition
 from alerter.runtime.bus import Bus
 from alerter.runtime.checkpoint import Checkpointer
 from alerter.runtime.metrics import Metrics
@@ -52,6 +52,8 @@ class Pipeline:
         # The main loop's watchdog ping (the daemon sets it), which the dispatcher calls on the
         # main loop's thread between the parts of a long `handle`.
         self.alive: Callable[[], None] = lambda: None
+        # the engine's listings the dispatcher was last refreshed with (`tick`)
+        self._refreshed: list[Listing] = []
 
     def drain(self, max_batches: int, timeout: float) -> int:
         """Process batches off the bus: up to `max_batches`, and for at most DRAIN_BUDGET_SECONDS
@@ -98,21 +100,43 @@ class Pipeline:
         self.metrics.bus_length.set(self.bus.qsize())
         return n
 
-    def tick(self, rs: Running, now: float) -> list[Alert]:
+    def tick(self, rs: Running, now: float) -> dict[str, int]:
         """The engine's timers (`for` durations, windows sliding, resolves), then the firing
-        alerts to the dispatcher and the actions; returns the engine's alerts."""
+        alerts to the dispatcher and the actions; returns how many alerts are pending and
+        firing. What it hands on is what changed: the dispatcher gets the firing alerts of the
+        rules whose alerts changed since its last refresh, the actions those of the rules that
+        list actions (with every firing alert's fingerprint, found when asked); a storm's 100k
+        alerts cost nothing here while they stay as they are."""
         with self.engine_lock:
             transitions = self.guard("engine", rs.engine.tick, now, time.perf_counter)
-            self.alive()  # (each part takes a while with 100k alerts)
-            alerts = rs.engine.alerts()
+            self.alive()  # (the engine's part takes a while with 100k alerts changing)
+            listings = rs.engine.listings()
         self.handle(transitions or [], now)
         self.transitions.summarize()
-        firing = [a for a in alerts if a.state == "firing"]
         self.alive()
-        self.guard("dispatcher", rs.dispatcher.refresh, firing)
-        self.guard("actions", rs.actions.tick, firing, now)
-        self.metrics.set_alerts(alerts)
-        return alerts
+        self.guard("dispatcher", self._refresh, rs, listings)
+        acting = [a for x in listings if x.actions for a in x.firing]
+        self.guard("actions", rs.actions.tick, acting, now, _Firing(listings))
+        counts = collections.Counter[tuple[str, str]]()
+        for x in listings:
+            counts[x.alertname, "pending"] += x.pending
+            counts[x.alertname, "firing"] += len(x.firing)
+        self.metrics.set_alert_counts(counts)
+        return _by_state(listings)
+
+    def _refresh(self, rs: Running, listings: list[Listing]) -> None:
+        """The dispatcher holds each firing alert as the engine lists it now: those of the
+        rules whose Listing is not the one it was last refreshed with (all, after a reload),
+        and of the rules of the same name after such a rule (of two alerts of one
+        fingerprint, the later one is held, as a refresh with every alert leaves it)."""
+        before, changed = self._refreshed, set()
+        firing: list[Alert] = []
+        for i, x in enumerate(listings):
+            if x.alertname in changed or i >= len(before) or before[i] is not x:
+                changed.add(x.alertname)
+                firing += x.firing
+        rs.dispatcher.refresh(firing)
+        self._refreshed = listings
 
     def handle(self, transitions: Sequence[Transition], now: float) -> None:
         if not transitions:
@@ -144,6 +168,14 @@ class Pipeline:
             return []
         with self.engine_lock:
             return rs.engine.alerts()
+
+    def alert_counts(self) -> dict[str, int]:
+        """How many of the engine's alerts are pending and firing (any thread)."""
+        rs = self.running
+        if rs is None:
+            return _by_state([])
+        with self.engine_lock:
+            return _by_state(rs.engine.listings())
 
     def rule_health(self) -> list[dict[str, Any]]:
         """The engine's rules and their health (any thread)."""
@@ -179,3 +211,24 @@ class Pipeline:
             log.exception("part_failed", part=part)
             self.metrics.internal_errors.labels(part).inc()
             return None
+
+
+def _by_state(listings: Sequence[Listing]) -> dict[str, int]:
+    firing = sum(len(x.firing) for x in listings)
+    return {"pending": sum(len(x.alerts) for x in listings) - firing, "firing": firing}
+
+
+class _Firing(Container[str]):
+    """The fingerprints of the firing alerts of these listings, gathered when first asked
+    (the actions ask about the few alerts they hold state for, and seldom)."""
+
+    __slots__ = ("_fingerprints", "_listings")
+
+    def __init__(self, listings: Sequence[Listing]) -> None:
+        self._listings = listings
+        self._fingerprints: set[str] | None = None
+
+    def __contains__(self, fingerprint: object) -> bool:
+        if self._fingerprints is None:
+            self._fingerprints = {a.fingerprint for x in self._listings for a in x.firing}
+        return fingerprint in self._fingerprints

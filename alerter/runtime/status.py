@@ -4,11 +4,11 @@ its one-line summary, and systemd's STATUS= line that follows it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from alerter import __version__
 from alerter.config.load import Config
-from alerter.rules.alert import Alert
 from alerter.runtime.sdnotify import SystemdNotifier
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def status_document(
     cfg: Config,
-    alerts: list[Alert],
+    alerts: Mapping[str, int],
     *,
     started_at: float,
     ready: bool,
@@ -26,7 +26,8 @@ def status_document(
     checkpoint: Checkpointer,
     late_lines: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The daemon's status (`alerter status`, GET /api/v1/status, the STATUS line's input)."""
+    """The daemon's status (`alerter status`, GET /api/v1/status, the STATUS line's input);
+    `alerts`: how many alerts are pending and firing, by state."""
     return {
         "version": __version__,
         "config": cfg.path,
@@ -36,10 +37,7 @@ def status_document(
         # collectors whose live lines keep arriving too old for a rule (runtime/latelines.py)
         "late_lines": late_lines or {},
         "rule_groups": len(cfg.rules.groups),
-        "alerts": {
-            "pending": sum(a.state == "pending" for a in alerts),
-            "firing": sum(a.state == "firing" for a in alerts),
-        },
+        "alerts": {"pending": alerts.get("pending", 0), "firing": alerts.get("firing", 0)},
         "bus_length": bus_length,
         "dry_run": cfg.global_.dry_run,
         "last_reload_error": last_reload_error,

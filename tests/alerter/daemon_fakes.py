@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from alerter.collectors.base import Sink
 from alerter.config.load import Config, load_config
 from alerter.core.events import LogBatch, LogEvent, LogLines, Sample
-from alerter.rules.alert import Alert, Transition
+from alerter.rules.alert import Alert, Listing, Transition
 from alerter.rules.engine import EngineHooks
 from alerter.rules.scan import Offload
 from alerter.runtime.daemon import Daemon
@@ -53,6 +53,9 @@ class FakeEngine:
 
     def alerts(self) -> list[Alert]:
         return list(self.firing.values())
+
+    def listings(self) -> list[Listing]:
+        return [Listing(a.alertname, a.actions, (a,), (a,)) for a in self.firing.values()]
 
     def rule_health(self) -> list[dict[str, Any]]:
         return [{"name": "fake", "rules": []}]
