@@ -222,6 +222,11 @@ class AlertTable:
         ctx = templates.context(inst.labels, value, self.rule.alert, examples, inst.active_at)
         text = {k: self._render(t, ctx) for k, t in self._annotations.items()}
         inst.rendered = (value, examples, text)
+        if inst.listed is not None and _same(value, inst.value) and examples == inst.examples:
+            # listed with annotations to render, read now: listed again with the text (a
+            # plain dict, which the readers of every tick copy faster than the lazy mapping)
+            inst.listed = None
+            self.version += 1
         return text
 
     def _transition(
