@@ -165,13 +165,7 @@ def load_server_config(path: str, env: Mapping[str, str] | None = None) -> Serve
     or a rule file it names, has a problem (a failed reload leaves the daemon running on its
     last good config, and the operator may want to silence its alerts meanwhile)."""
     name, text = resolve_config_path(path)
-    try:
-        root = load_yaml(text, name)
-    except SourceError as e:
-        raise ConfigError(e.problems) from None
-    kind = file_kind(root)
-    if kind in _OTHER_FILES:
-        raise ConfigError.single(name, _OTHER_FILES[kind])
+    root = _config_root(text, name)
     p = Problems(env=dict(env if env is not None else os.environ))
     server = _parse_server(MapReader(root, p, "config").map("server"), p, Path(name).parent)
     if p.items:
@@ -189,7 +183,9 @@ def default_state_dir(env: Mapping[str, str]) -> str:
     return os.path.join(base, "alerter")
 
 
-def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
+def _config_root(text: str, file: str) -> Node:
+    """The config file's YAML, or a ConfigError: unparsable, or one of alerter's other files
+    (a rule file, a rule test) given for a config."""
     try:
         root = load_yaml(text, file)
     except SourceError as e:
@@ -197,6 +193,11 @@ def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     kind = file_kind(root)
     if kind in _OTHER_FILES:
         raise ConfigError.single(file, _OTHER_FILES[kind])
+    return root
+
+
+def parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
+    root = _config_root(text, file)
     base_dir = Path(file).parent if not file.startswith("<") else Path.cwd()
     p = Problems(env=env)
     top = MapReader(root, p, "config")
