@@ -69,3 +69,15 @@ class LineBudget(Generic[K]):
             held, self._held = self._held, collections.Counter()
             self._told = mono
             return held
+
+
+def by_part(
+    held: collections.Counter[tuple[str, str]],
+) -> tuple[collections.Counter[str], collections.Counter[str]]:
+    """The lines held back under (a, b) keys, counted by a and by b (a summary's two views)."""
+    firsts: collections.Counter[str] = collections.Counter()
+    seconds: collections.Counter[str] = collections.Counter()
+    for (first, second), n in held.items():
+        firsts[first] += n
+        seconds[second] += n
+    return firsts, seconds

@@ -18,7 +18,6 @@ row and its count in the metric.
 
 from __future__ import annotations
 
-import collections
 import threading
 from dataclasses import dataclass, field
 
@@ -28,7 +27,7 @@ from alerter.actions import history as h
 from alerter.actions.config import ActionConfig
 from alerter.actions.executors import ActionPlan
 from alerter.actions.notes import clock_time
-from alerter.core.linebudget import BURST, RATE, LineBudget
+from alerter.core.linebudget import BURST, RATE, LineBudget, by_part
 from alerter.rules.alert import Alert
 from alerter.runtime.metrics import Metrics
 
@@ -170,11 +169,7 @@ class OutcomeRecorder:
         held = self._lines.take_held(force)
         if not held:
             return
-        outcomes: collections.Counter[str] = collections.Counter()
-        actions: collections.Counter[str] = collections.Counter()
-        for (name, outcome), n in held.items():
-            outcomes[outcome] += n
-            actions[name] += n
+        actions, outcomes = by_part(held)
         log.warning(
             "action_skips_not_logged",
             count=sum(outcomes.values()),

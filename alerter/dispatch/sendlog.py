@@ -11,14 +11,13 @@ them is a notification dropped or refused. `alerter_notifications_total` counts 
 
 from __future__ import annotations
 
-import collections
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 import structlog
 
-from alerter.core.linebudget import BURST, RATE, LineBudget
+from alerter.core.linebudget import BURST, RATE, LineBudget, by_part
 
 log = structlog.get_logger(__name__)
 
@@ -52,11 +51,7 @@ class SendLog:
         held = self._budget.take_held(force)
         if not held:
             return
-        outcomes: collections.Counter[str] = collections.Counter()
-        notifiers: collections.Counter[str] = collections.Counter()
-        for (notifier, outcome), n in held.items():
-            outcomes[outcome] += n
-            notifiers[notifier] += n
+        notifiers, outcomes = by_part(held)
         lost = any(o in LOST for o in outcomes)
         (log.error if lost else log.info)(
             "notification_lines_not_logged",

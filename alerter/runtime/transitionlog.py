@@ -10,13 +10,12 @@ in the API, the web page and the notifications.
 
 from __future__ import annotations
 
-import collections
 import time
 from collections.abc import Callable, Sequence
 
 import structlog
 
-from alerter.core.linebudget import BURST, RATE, SUMMARY_EVERY, LineBudget
+from alerter.core.linebudget import BURST, RATE, SUMMARY_EVERY, LineBudget, by_part
 from alerter.rules.alert import Transition
 
 log = structlog.get_logger(__name__)
@@ -52,11 +51,7 @@ class TransitionLog:
         held = self._budget.take_held(force)
         if not held:
             return
-        states: collections.Counter[str] = collections.Counter()
-        names: collections.Counter[str] = collections.Counter()
-        for (name, state), n in held.items():
-            states[state] += n
-            names[name] += n
+        names, states = by_part(held)
         top = dict(names.most_common(TOP))
         log.info(
             "alert_transitions_not_logged",
