@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
+from alerter.dispatch.heldrows import MEMORY_LIMIT, HeldRows
 from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane, renamed
 from alerter.dispatch.outboxdeletes import DoneRows
 from alerter.dispatch.outboxrows import Row
@@ -53,7 +54,6 @@ from alerter.store.db import StateStore
 log = structlog.get_logger(__name__)
 
 IDLE_WAIT = 1.0  # seconds a worker sleeps when it has nothing to do (it is woken on enqueue)
-MEMORY_LIMIT = 10_000  # notifications held in memory while the state store cannot be written
 # Seconds a receiver's Retry-After may hold a notification back at most: a larger one is cut
 # to this, so the notification is still tried again (and dropped only past max_age).
 RETRY_AFTER_CAP = 300.0
@@ -95,9 +95,7 @@ class Outbox:
         self._stop = threading.Event()
         self._wake = {name: threading.Event() for name in self._lanes}
         self._threads: list[tuple[Lane, threading.Thread]] = []
-        self._memory_lock = threading.Lock()
-        self._memory: dict[str, collections.deque[Row]] = {n: collections.deque() for n in lanes}
-        self._held = 0
+        self._memory = HeldRows(lanes, self._drop_held)  # while the store refuses writes
         # per lane (touched by its worker only): the stored rows read and not done yet, oldest
         # first, and the highest id read (each stored row is read once: ids only grow)
         self._ahead: dict[str, collections.deque[Row]] = {n: collections.deque() for n in lanes}
@@ -149,7 +147,7 @@ class Outbox:
             stored = int(self._store.query("SELECT COUNT(*) FROM outbox")[0][0])
         except sqlite3.Error:
             stored = 0
-        return stored - len(self._deletes) + self._held
+        return stored - len(self._deletes) + len(self._memory)
 
     def update_queue_length(self) -> None:
         self._metrics.notification_queue_length.set(self.pending())
@@ -169,20 +167,10 @@ class Outbox:
 
     def hold(self, lane: str, notification: Notification, now: float) -> None:
         """Keep a notification the store could not take; sent from memory, written later."""
-        with self._memory_lock:
-            queue = self._memory.get(lane)
-            if queue is None:
-                return
-            queue.append(Row(lane, now, now, 0, notification))
-            self._held += 1
-            if self._held > MEMORY_LIMIT:
-                self._drop_oldest_held()
-        self.wake(lane)
+        if self._memory.add(Row(lane, now, now, 0, notification)):
+            self.wake(lane)
 
-    def _drop_oldest_held(self) -> None:
-        victim = max(self._memory.values(), key=len)
-        row = victim.popleft()
-        self._held -= 1
+    def _drop_held(self, row: Row) -> None:
         name = row.lane.partition("@")[0]
         self._lines.say(
             log,
@@ -199,27 +187,15 @@ class Outbox:
 
     def held(self) -> int:
         """Notifications held in memory (the store refused them)."""
-        return self._held
+        return len(self._memory)
 
     def spill(self) -> list[Row]:
         """Take every row held in memory, to be written by the caller's transaction."""
-        with self._memory_lock:
-            rows = [r for q in self._memory.values() for r in q]
-            for q in self._memory.values():
-                q.clear()
-            self._held = 0
-        return rows
+        return self._memory.take_all()
 
     def unspill(self, rows: list[Row]) -> None:
         """The transaction that took `rows` failed: hold them again, ahead of newer ones."""
-        with self._memory_lock:
-            for row in reversed(rows):
-                queue = self._memory.get(row.lane)
-                if queue is not None:
-                    queue.appendleft(row)
-                    self._held += 1
-            while self._held > MEMORY_LIMIT:
-                self._drop_oldest_held()
+        self._memory.put_back(rows)
 
     def take_over(self, old: Outbox) -> None:
         """A reload: what the old config's outbox held in memory (the store refused it) is held
@@ -227,8 +203,8 @@ class Outbox:
         and said so. (A stored row the old one sent but could not delete may go out again: at
         least once.)"""
         rows = old.spill()
-        self.unspill([r for r in rows if r.lane in self._memory])
-        gone = collections.Counter(r.lane for r in rows if r.lane not in self._memory)
+        self.unspill([r for r in rows if self._memory.has_lane(r.lane)])
+        gone = collections.Counter(r.lane for r in rows if not self._memory.has_lane(r.lane))
         for lid, count in gone.items():
             self._dropped_lane(lid, count)
         for lid in {r.lane for r in rows} - set(gone):
@@ -252,9 +228,7 @@ class Outbox:
             self._read_ahead(lid, ahead)
         if ahead:
             return ahead[0]
-        with self._memory_lock:
-            queue = self._memory.get(lid)
-            return queue[0] if queue else None
+        return self._memory.head(lid)
 
     def _read_ahead(self, lid: str, ahead: collections.deque[Row]) -> None:
         """Read the lane's next stored rows (READ_AHEAD, READ_AHEAD_CHARS). A retry's wait is
@@ -449,26 +423,13 @@ class Outbox:
         latest = self._latest.setdefault(lid, LatestRows())
         # an unreadable store: what was read so far still holds (ids only grow)
         with contextlib.suppress(sqlite3.Error):
-            while True:  # a piece at a time: a backlog's payloads are not read together
-                rows = self._store.query_bounded(
-                    "SELECT id, payload FROM outbox WHERE notifier = ? AND id > ? ORDER BY id",
-                    (lid, latest.upto),
-                    READ_AHEAD_CHARS,
-                    lambda r: len(r[1]),
-                )
-                latest.read(rows)
-                if not rows or sum(len(r[1]) for r in rows) < READ_AHEAD_CHARS:
-                    break
+            latest.catch_up(self._store, lid, READ_AHEAD_CHARS)
         return latest.covered(row.id, row.notification)
 
     def _done(self, row: Row) -> None:
         """The row is finished (sent, refused or too old): remove it wherever it is."""
         if row.id is None:
-            with self._memory_lock:
-                queue = self._memory.get(row.lane)
-                if queue and queue[0] is row:
-                    queue.popleft()
-                    self._held -= 1
+            self._memory.done(row)
         else:
             ahead = self._ahead[row.lane]
             if ahead and ahead[0] is row:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 
 from alerter.notifiers.model import Notification
+from alerter.store.db import StateStore
 
 
 class LatestRows:
@@ -23,6 +24,20 @@ class LatestRows:
     def __init__(self) -> None:
         self.upto = 0
         self._latest: dict[tuple[str, str], dict[str, int]] = {}
+
+    def catch_up(self, store: StateStore, lane: str, chars: int) -> None:
+        """Read the lane's stored rows after `upto`, `chars` of payload at a time (a backlog's
+        payloads are not read together). sqlite3.Error passes to the caller."""
+        while True:
+            rows = store.query_bounded(
+                "SELECT id, payload FROM outbox WHERE notifier = ? AND id > ? ORDER BY id",
+                (lane, self.upto),
+                chars,
+                lambda r: len(r[1]),
+            )
+            self.read(rows)
+            if not rows or sum(len(r[1]) for r in rows) < chars:
+                return
 
     def read(self, rows: Iterable[tuple[int, str]]) -> None:
         """Stored rows (id, payload) after `upto`, in id order."""

@@ -261,9 +261,9 @@ def test_action_history_refused_by_the_store_still_counts_for_the_limits(
 def test_outbox_rows_held_in_memory_are_bounded(
     store: StateStore, metrics: Metrics, monkeypatch: Any
 ) -> None:
-    import alerter.dispatch.outbox as outbox
+    import alerter.dispatch.heldrows as heldrows
 
-    monkeypatch.setattr(outbox, "MEMORY_LIMIT", 3)
+    monkeypatch.setattr(heldrows, "MEMORY_LIMIT", 3)
     rec = RecordingNotifier()
     rec.fail_with = ConnectionError("down")
     d = managed_dispatcher(store, rec)
