@@ -419,3 +419,26 @@ def test_a_group_shows_its_first_alerts_firing_first_and_counts_the_others(
 
     daemon = FakeDaemon(alerts[:5])  # as many as it shows: nothing said
     assert "more, not shown" not in call(routes(daemon), "/").body.decode()
+
+
+def test_the_rules_section_counts_every_alert_of_a_rule_and_shows_its_top_keys() -> None:
+    """Only a rule's top keys are made into views (a storm's 100,000 alerts were each made
+    into one for a table that shows five); the count and the state still read them all."""
+    from alerter.rules.model import Group, Rule
+
+    rule = Rule(alert="Many", group="g", index=0, logs=None, metric=None, aggregate="count",
+                over=300.0, by=("key",))  # fmt: skip
+
+    class WithRules(FakeDaemon):
+        def rule_groups(self) -> list[Any]:
+            return [Group("g", 15.0, (rule,))]
+
+    def one(i: int, state: State) -> Alert:
+        return Alert({"alertname": "Many", "key": f"k{i}"}, {}, state, float(i), 1.7e9, group="g")
+
+    # the highest values are pending: the rule is firing all the same (its low keys are)
+    alerts = [one(i, "firing") for i in range(10)] + [one(i, "pending") for i in range(10, 13)]
+    (group,) = view.rules(WithRules(alerts))
+    (r,) = group["rules"]
+    assert (r["alerts"], r["state"]) == (13, "firing")
+    assert [t["key"] for t in r["top"]] == ["key=k12", "key=k11", "key=k10", "key=k9", "key=k8"]
