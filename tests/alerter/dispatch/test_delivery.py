@@ -258,8 +258,10 @@ def test_each_alertmanager_of_a_cluster_is_fed_on_its_own(
         assert [r.json()[0]["labels"]["host"] for r in reqs] == ["a", "b"]
         assert all(r.path == "/api/v2/alerts" for r in reqs)
         wait_for(lambda: count(m, "retry", "am") >= 1)
-        # the up lane deletes its rows after the 2xx; the down lane keeps its two
+        # the up lane deletes its rows after the 2xx (in a batch, soon after); the down lane
+        # keeps its two
         wait_for(lambda: d.pending_notifications() == 2)
+        wait_for(lambda: len(store.query("SELECT notifier FROM outbox")) == 2)
         rows = store.query("SELECT notifier FROM outbox")
         assert {r[0] for r in rows} == {f"am@{down}"}
     finally:
