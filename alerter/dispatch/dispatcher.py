@@ -101,6 +101,7 @@ class NotificationDispatcher:
         self._inhibitor = Inhibitor(inhibit_rules)
         self._lock = threading.RLock()  # persist may run inside handle/tick
         self._firing: dict[str, Alert] = {}
+        self.firing_version = 0  # changes when an alert is held as firing or let go
         self._groups: dict[str, AggregationGroup] = {}
         # (next_flush, group id), lazily cleaned: an entry whose time is not the group's
         # next_flush any more is skipped. Keeps handle/tick O(log groups), not O(groups).
@@ -138,9 +139,10 @@ class NotificationDispatcher:
                     alive()
                 a = t.alert
                 if a.state == "firing":
+                    self.firing_version += a.fingerprint not in self._firing
                     self._firing[a.fingerprint] = a
                 elif a.state == "resolved":
-                    self._firing.pop(a.fingerprint, None)
+                    self.firing_version += self._firing.pop(a.fingerprint, None) is not None
                 else:
                     continue  # pending alerts are never sent
                 for route in match_routes(self._route, a.labels):
@@ -277,6 +279,7 @@ class NotificationDispatcher:
             stored = set(self._groups)
             self._groups.clear()
             self._firing.clear()
+            self.firing_version += 1
             self._timers.clear()
             self._load_groups(groups)
             self._dirty |= set(self._groups)  # the store's copies are older
@@ -490,6 +493,7 @@ class NotificationDispatcher:
             for a in g.alerts.values():
                 if a.state == "firing":
                     self._firing[a.fingerprint] = a
+        self.firing_version += 1
         self._removed.update(stale)  # deleted by the next write
 
 

@@ -27,7 +27,7 @@ from alerter.api.endpoints import core_routes
 from alerter.api.server import APIServer, ListenError
 from alerter.config.load import Config, load_config
 from alerter.errors import ConfigError
-from alerter.rules.alert import Alert
+from alerter.rules.alert import Alert, Listing
 from alerter.rules.logmetrics import LogMetrics
 from alerter.runtime import collectorjobs, logseries, signals, tuning
 from alerter.runtime.bus import BusSink, Gate
@@ -390,6 +390,9 @@ class Daemon:
 
     def alerts(self) -> list[Alert]:
         return self.pipeline.alerts()
+
+    def listings(self) -> list[Listing]:
+        return self.pipeline.listings()
 
     def rule_groups(self) -> Sequence[Any]:
         rs = self.run_state

@@ -169,6 +169,15 @@ class Pipeline:
         with self.engine_lock:
             return rs.engine.alerts()
 
+    def listings(self) -> list[Listing]:
+        """Each rule's alerts, the same Listing object while none of them changed (any
+        thread)."""
+        rs = self.running
+        if rs is None:
+            return []
+        with self.engine_lock:
+            return rs.engine.listings()
+
     def alert_counts(self) -> dict[str, int]:
         """How many of the engine's alerts are pending and firing (any thread)."""
         rs = self.running

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from alerter import __version__
 from alerter.api import prometheus
 from alerter.protocols import Clock
-from alerter.rules.alert import Alert
+from alerter.rules.alert import Alert, Listing
 from alerter.runtime.metrics import Metrics
 
 TOP_KEYS = 5  # values shown per rule
@@ -49,6 +49,9 @@ class Source(Protocol):
     def clock(self) -> Clock: ...
 
     def alerts(self) -> list[Alert]: ...
+
+    def listings(self) -> list[Listing]:
+        """Each rule's alerts: a rule's Listing is the same object while none changed."""
 
     def rule_groups(self) -> Sequence[Any]: ...
 
@@ -194,11 +197,23 @@ def alerts_token(src: Source, now: float) -> tuple[Any, ...]:
     silences = getattr(d, "silences", None)
     history = _history(rs, 1)
     return (
-        tuple((a.fingerprint, a.state, a.value, a.fired_at, a.examples[-1:]) for a in src.alerts()),
-        tuple(sorted(a.fingerprint for a in d.firing())) if d is not None else (),
+        # a Listing that is the same object compares at once: the token costs what changed, and
+        # the cache that keeps it keeps its listings (no id is reused while it is compared)
+        tuple(src.listings()),
+        _held_firing(d),
         tuple((s.id, s.state(now), s.ends_at) for s in silences.all()) if silences else (),
         history[0].get("id") if history else None,
     )
+
+
+def _held_firing(d: Any) -> Any:
+    """What tells the dispatcher's firing alerts changed (the page shows those the engine
+    does not have): its version, not every fingerprint sorted at each poll."""
+    from alerter.dispatch.dispatcher import NotificationDispatcher
+
+    if isinstance(d, NotificationDispatcher):
+        return d.firing_version
+    return tuple(sorted(a.fingerprint for a in d.firing())) if d is not None else ()
 
 
 def alert_card(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from alerter.api.routes import Request, Response, Route
 from alerter.api.server import APIServer
-from alerter.rules.alert import Alert, State
+from alerter.rules.alert import Alert, Listing, State
 from alerter.runtime.metrics import Metrics
 from alerter.testing import FixedClock
 from alerter.web import view
@@ -40,6 +40,10 @@ class FakeDaemon:
 
     def alerts(self) -> list[Alert]:
         return list(self._alerts)
+
+    def listings(self) -> list[Listing]:
+        firing = tuple(a for a in self._alerts if a.state == "firing")
+        return [Listing("AppErrors", (), tuple(self._alerts), firing)]
 
     def rule_groups(self) -> list[Any]:
         return []
@@ -442,3 +446,46 @@ def test_the_rules_section_counts_every_alert_of_a_rule_and_shows_its_top_keys()
     (r,) = group["rules"]
     assert (r["alerts"], r["state"]) == (13, "firing")
     assert [t["key"] for t in r["top"]] == ["key=k12", "key=k11", "key=k10", "key=k9", "key=k8"]
+
+
+def test_the_alerts_token_changes_with_what_the_section_shows_and_costs_what_changed(
+    tmp_path: Path,
+) -> None:
+    """The page's live poll compares a token to skip rendering the alerts section again. It
+    reads each rule's Listing (the same object while the rule's alerts did not change) and the
+    dispatcher's version of its firing alerts, not every alert and fingerprint at each poll."""
+    from types import SimpleNamespace
+
+    from alerter.store.db import StateStore
+    from alerter.testing import RecordingNotifier
+    from tests.alerter.dispatch.helpers import alert as dalert
+    from tests.alerter.dispatch.helpers import make_dispatcher, route, tr
+
+    clock = FixedClock()
+    d = make_dispatcher(
+        StateStore(tmp_path / "s"),
+        clock,
+        route("{receiver: a}", ("a",)),
+        {"a": RecordingNotifier("a")},
+    )
+    listing = Listing("AppErrors", (), (alert("1"),), (alert("1"),))
+
+    class Stable(FakeDaemon):
+        def listings(self) -> list[Listing]:
+            return [listing]
+
+    daemon = Stable([])
+    daemon.run_state = SimpleNamespace(dispatcher=d, actions=None)
+    try:
+        first = view.alerts_token(daemon, clock.now())
+        assert view.alerts_token(daemon, clock.now()) == first
+        held = dalert(host="x")
+        d.handle([tr(held)], clock.now())  # held as firing by the dispatcher: shown
+        second = view.alerts_token(daemon, clock.now())
+        assert second != first
+        d.refresh([held])  # held again as it is: nothing the section shows changed
+        assert view.alerts_token(daemon, clock.now()) == second
+        listing = Listing("AppErrors", (), (alert("2"),), (alert("2"),))  # the rule's changed
+        assert view.alerts_token(daemon, clock.now()) != second
+    finally:
+        d.stop()
