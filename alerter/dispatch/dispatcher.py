@@ -30,7 +30,7 @@ import structlog
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig
 from alerter.dispatch.groups import AggregationGroup, Timing
 from alerter.dispatch.inhibit import Inhibitor
-from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane, lane_id
+from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, make_lanes
 from alerter.dispatch.outbox import Outbox
 from alerter.dispatch.outboxrows import Row, enqueue, insert
 from alerter.dispatch.render import renderer
@@ -38,8 +38,6 @@ from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences
 from alerter.dispatch.timeintervals import NONE as NO_INTERVALS
 from alerter.dispatch.timeintervals import TimeIntervals
-from alerter.notifiers import delivery
-from alerter.notifiers.alertmanager import AlertmanagerNotifier
 from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str
 from alerter.protocols import Clock, Dispatcher, Notifier
@@ -120,12 +118,11 @@ class NotificationDispatcher:
         self._refused = False
         self.silences = Silences(store)
         self._load_groups(self._store.kv_items(GROUPS_NAMESPACE))
-        self._lanes: dict[str, list[str]] = {}  # notifier name -> its outbox lanes
+        lanes, self._lanes, more = make_lanes(self._configs, self._notifiers)
+        self._sessions += more  # (of an Alertmanager cluster's URLs: closed at stop)
         # notifications the outbox gave up on (its workers append): their groups tell again
         self._undelivered: collections.deque[Notification] = collections.deque()
-        self._outbox = Outbox(
-            store, self._make_lanes(), metrics, clock, backoff, self._undelivered.append
-        )
+        self._outbox = Outbox(store, lanes, metrics, clock, backoff, self._undelivered.append)
         self._outbox.start()
 
     # --- protocols.Dispatcher --------------------------------------------------------------
@@ -315,25 +312,6 @@ class NotificationDispatcher:
         return self._outbox.pending()
 
     # --- internals ----------------------------------------------------------------------------
-
-    def _make_lanes(self) -> dict[str, Lane]:
-        lanes: dict[str, Lane] = {}
-        for name, cfg in self._configs.items():
-            n = self._notifiers[name]
-            if isinstance(n, AlertmanagerNotifier) and len(n.urls) > 1:
-                parts: dict[str, Notifier] = {}
-                for url in n.urls:
-                    session = delivery.Session()
-                    self._sessions.append(session)
-                    parts[lane_id(name, url)] = n.for_url(url, session)
-            else:
-                parts = {lane_id(name): n}
-            self._lanes[name] = list(parts)
-            for lid, part in parts.items():
-                # an Alertmanager holds the latest state of each alert: an older push is noise
-                latest = isinstance(cfg.settings, AlertmanagerSettings)
-                lanes[lid] = Lane(name, part, cfg.max_age, cfg.timeout, latest)
-        return lanes
 
     def _timing(self, route: RouteConfig) -> Timing:
         """The route's timers, one object for all its groups. An Alertmanager does the

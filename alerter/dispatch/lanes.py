@@ -4,9 +4,15 @@ alertmanager notifier), its name in the outbox and the logs, and how it backs of
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import requests
+
+from alerter.notifiers import delivery
+from alerter.notifiers.alertmanager import AlertmanagerNotifier
+from alerter.notifiers.config import AlertmanagerSettings, NotifierConfig
 from alerter.protocols import Notifier
 
 
@@ -51,3 +57,29 @@ def renamed(lid: str) -> str:
     """The lane id a stored one has now (ids were once the whole URL, credentials included)."""
     name, at, url = lid.partition("@")
     return lane_id(name, url) if at else lid
+
+
+def make_lanes(
+    configs: Mapping[str, NotifierConfig], notifiers: Mapping[str, Notifier]
+) -> tuple[dict[str, Lane], dict[str, list[str]], list[requests.Session]]:
+    """The lanes of these notifiers (one per URL of an Alertmanager cluster, each with a
+    session of its own), the lane ids of each notifier, and the sessions made for them."""
+    lanes: dict[str, Lane] = {}
+    of_notifier: dict[str, list[str]] = {}
+    sessions: list[requests.Session] = []
+    for name, cfg in configs.items():
+        n = notifiers[name]
+        if isinstance(n, AlertmanagerNotifier) and len(n.urls) > 1:
+            parts: dict[str, Notifier] = {}
+            for url in n.urls:
+                session = delivery.Session()
+                sessions.append(session)
+                parts[lane_id(name, url)] = n.for_url(url, session)
+        else:
+            parts = {lane_id(name): n}
+        of_notifier[name] = list(parts)
+        for lid, part in parts.items():
+            # an Alertmanager holds the latest state of each alert: an older push is noise
+            latest = isinstance(cfg.settings, AlertmanagerSettings)
+            lanes[lid] = Lane(name, part, cfg.max_age, cfg.timeout, latest)
+    return lanes, of_notifier, sessions
