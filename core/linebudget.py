@@ -17,11 +17,12 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 BURST = 200  # lines at once
 RATE = 20.0  # lines a second, past the burst
 SUMMARY_EVERY = 10.0  # seconds between two summaries of the lines held back
+BUDGET = f"the log's budget ({RATE:g} a second, {BURST} at once)"  # as the summaries say it
 
 K = TypeVar("K", bound=Hashable)  # what the lines held back are counted by
 
@@ -81,3 +82,14 @@ def by_part(
         firsts[first] += n
         seconds[second] += n
     return firsts, seconds
+
+
+def summary(held: collections.Counter[tuple[str, str]], by: str) -> dict[str, Any]:
+    """A summary line's fields: how many lines were held back, how many of each kind (the
+    second part of their keys), and how many under `by` for each first part."""
+    firsts, seconds = by_part(held)
+    return {
+        "count": sum(seconds.values()),
+        **{kind: seconds[kind] for kind in sorted(seconds)},
+        by: dict(sorted(firsts.items())),
+    }

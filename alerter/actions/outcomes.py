@@ -27,7 +27,7 @@ from alerter.actions import history as h
 from alerter.actions.config import ActionConfig
 from alerter.actions.executors import ActionPlan
 from alerter.actions.notes import clock_time
-from alerter.core.linebudget import BURST, RATE, LineBudget, by_part
+from alerter.core.linebudget import BUDGET, LineBudget, summary
 from alerter.rules.alert import Alert
 from alerter.runtime.metrics import Metrics
 
@@ -169,14 +169,11 @@ class OutcomeRecorder:
         held = self._lines.take_held(force)
         if not held:
             return
-        actions, outcomes = by_part(held)
         log.warning(
             "action_skips_not_logged",
-            count=sum(outcomes.values()),
-            **{o: outcomes[o] for o in sorted(outcomes)},
-            actions=dict(sorted(actions.items())),
-            hint=f"more skipped actions than the log's budget ({RATE:g} a second, {BURST} at "
-            "once): each is at debug level, in the action history and in alerter_actions_total",
+            **summary(held, "actions"),
+            hint=f"more skipped actions than {BUDGET}: each is at debug level, in the action "
+            "history and in alerter_actions_total",
         )
 
     def rate_limited(

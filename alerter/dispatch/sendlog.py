@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import structlog
 
-from alerter.core.linebudget import BURST, RATE, LineBudget, by_part
+from alerter.core.linebudget import BUDGET, LineBudget, summary
 
 log = structlog.get_logger(__name__)
 
@@ -51,13 +51,10 @@ class SendLog:
         held = self._budget.take_held(force)
         if not held:
             return
-        notifiers, outcomes = by_part(held)
-        lost = any(o in LOST for o in outcomes)
+        lost = any(outcome in LOST for _, outcome in held)
         (log.error if lost else log.info)(
             "notification_lines_not_logged",
-            count=sum(outcomes.values()),
-            **{o: outcomes[o] for o in sorted(outcomes)},
-            notifiers=dict(sorted(notifiers.items())),
-            hint=f"more notification lines than the log's budget ({RATE:g} a second, {BURST} "
-            "at once): each is at debug level; alerter_notifications_total counts them all",
+            **summary(held, "notifiers"),
+            hint=f"more notification lines than {BUDGET}: each is at debug level; "
+            "alerter_notifications_total counts them all",
         )

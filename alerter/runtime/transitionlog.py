@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from alerter.core.linebudget import BURST, RATE, SUMMARY_EVERY, LineBudget, by_part
+from alerter.core.linebudget import BUDGET, BURST, RATE, SUMMARY_EVERY, LineBudget, by_part
 from alerter.rules.alert import Transition
 
 log = structlog.get_logger(__name__)
@@ -59,6 +59,6 @@ class TransitionLog:
             **{state: states[state] for state in sorted(states)},
             alerts=top,
             other_alerts=sum(names.values()) - sum(top.values()),
-            hint=f"more transitions than the log's budget ({RATE:g} a second, {BURST} at once): "
-            "each is at debug level; the alerts are in GET /api/v2/alerts and on the web page",
+            hint=f"more transitions than {BUDGET}: each is at debug level; the alerts are in "
+            "GET /api/v2/alerts and on the web page",
         )
