@@ -36,6 +36,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import structlog
 
@@ -172,7 +173,7 @@ class Outbox:
 
     def _drop_held(self, row: Row) -> None:
         name = row.lane.partition("@")[0]
-        self._lines.say(
+        self._outcome(
             log,
             "error",
             "notification_dropped",
@@ -183,7 +184,6 @@ class Outbox:
             group_key=row.notification.group_key,
             limit=MEMORY_LIMIT,
         )
-        self._metrics.notifications.labels(name, "dropped").inc()
 
     def held(self) -> int:
         """Notifications held in memory (the store refused them)."""
@@ -258,11 +258,13 @@ class Outbox:
         and counted."""
         name = self._lanes[lid].name
         self._deletes.add(row_id)
-        self._metrics.notifications.labels(name, "dropped").inc()
-        log.error(
+        self._outcome(
+            log.bind(notifier=name),
+            "error",
             "notification_dropped",
+            name,
+            "dropped",
             reason="unreadable",
-            notifier=name,
             row=row_id,
             error=f"{type(error).__name__}: {error}"[:200],
             hint="the outbox row is not a notification alerter can read: it is deleted",
@@ -328,7 +330,7 @@ class Outbox:
             return IDLE_WAIT
         if lane.supersede and self._superseded(lid, row):
             self._done(row)
-            self._lines.say(
+            self._outcome(
                 log,
                 "info",
                 "notification_superseded",
@@ -339,13 +341,12 @@ class Outbox:
                 alerts=len(row.notification.alerts),
                 attempts=row.attempts,
             )
-            self._metrics.notifications.labels(lane.name, "superseded").inc()
             return 0
         now = self._clock.now()
         if now - row.created > lane.max_age:
             self._done(row)
             self._undelivered(row.notification)
-            self._lines.say(
+            self._outcome(
                 log,
                 "error",
                 "notification_dropped",
@@ -357,7 +358,6 @@ class Outbox:
                 max_age=lane.max_age,
                 group_key=row.notification.group_key,
             )
-            self._metrics.notifications.labels(lane.name, "dropped").inc()
             return 0
         if row.next_attempt > now:
             return min(float(row.next_attempt) - now, IDLE_WAIT)
@@ -368,7 +368,7 @@ class Outbox:
             if not e.retry:
                 self._done(row)
                 self._undelivered(notification)
-                self._lines.say(
+                self._outcome(
                     log,
                     "error",
                     "notification_failed",
@@ -379,7 +379,6 @@ class Outbox:
                     retry=False,
                     group_key=notification.group_key,
                 )
-                self._metrics.notifications.labels(lane.name, "failed").inc()
                 return 0
             delay = self._backoff.delay(row.attempts + 1, self._rnd)
             if e.retry_after is not None:
@@ -401,7 +400,7 @@ class Outbox:
             self._metrics.notifications.labels(lane.name, "error").inc()
             return 0
         self._done(row)
-        self._lines.say(
+        self._outcome(
             log,
             "info",
             "notification_sent",
@@ -412,8 +411,20 @@ class Outbox:
             alerts=len(notification.alerts),
             attempts=row.attempts + 1,
         )
-        self._metrics.notifications.labels(lane.name, "success").inc()
         return 0
+
+    def _outcome(
+        self,
+        bound: structlog.typing.FilteringBoundLogger,
+        level: Literal["info", "error"],
+        event: str,
+        notifier: str,
+        outcome: str,
+        **fields: Any,
+    ) -> None:
+        """A notification's outcome: its line (within the log budget) and its count."""
+        self._lines.say(bound, level, event, notifier, outcome, **fields)
+        self._metrics.notifications.labels(notifier, outcome).inc()
 
     def _superseded(self, lid: str, row: Row) -> bool:
         """Later stored rows of the row's group carry a newer state of each of its alerts. Rows
