@@ -3,17 +3,19 @@
 A bulk plan (rules/plans/) counts a batch's matches, or gathers them per key, before any
 window is touched; these methods then update each key once and evaluate it (inline, as
 `LogRule.observe` does for one line): `observe_counts` and `observe_values` for a rule of one
-key, `observe_keys` for a keyed plan.
+key, `observe_keys` for a keyed plan. A sweeping rule (alerter.rules.sweep) is told of every
+update its inline evaluation does not see (`Sweep.touched`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from alerter.rules.alert import Transition
 from alerter.rules.keyedwindows import KeyedWindows
-from alerter.rules.windows import EXAMPLE_CHARS, CountWindow
+from alerter.rules.state import Key
+from alerter.rules.windows import EXAMPLE_CHARS, CountWindow, Window
 
 
 class BatchUpdates(KeyedWindows):
@@ -48,6 +50,8 @@ class BatchUpdates(KeyedWindows):
         w.examples(examples)
         if self.eager:
             self._evaluate_key((), w, now, out)
+        elif self.sweep is not None:
+            self.sweep.touched((), w)
 
     def observe_keys(
         self,
@@ -64,8 +68,9 @@ class BatchUpdates(KeyedWindows):
         get, new, to_end = self.keys.get, self.new_window, self.keys.move_to_end
         bucket, first = self.bucket(now), self.first_bucket(now)
         active, cmp, bound = self.table.active, self.cmp, self.bound
+        touched = self._touched()
         if cmp is not None and values is None and self.resolves is None:
-            self._count_keys(counts, single, examples, now, bucket, first, out)
+            self._count_keys(counts, single, examples, now, bucket, first, out, touched)
             return
         for k, n in counts.items():
             key = (k,) if single else k
@@ -76,6 +81,8 @@ class BatchUpdates(KeyedWindows):
             if w is None and values is None:  # a new key of a count: its window made full
                 w = self._new_count(key, n, ex, bucket)
                 if cmp is not None and not cmp(n, bound) and key not in active:
+                    if touched is not None:
+                        touched(key, w)
                     continue
                 self._evaluate_key(key, w, now, out)
                 continue
@@ -92,6 +99,8 @@ class BatchUpdates(KeyedWindows):
                     w.add(bucket, x)
             w.expire(first)
             if cmp is not None and key not in active and not cmp(w.total, bound):  # type: ignore[attr-defined]
+                if touched is not None:
+                    touched(key, w)
                 continue  # a count below its threshold, decided inline
             self._evaluate_key(key, w, now, out)
 
@@ -104,13 +113,14 @@ class BatchUpdates(KeyedWindows):
         bucket: int,
         first: int,
         out: list[Transition],
+        touched: Callable[[Key, Window], None] | None,
     ) -> None:
         """`observe_keys` of a count rule with a threshold and no `resolve_threshold`, each key
         decided inline in its two common cases (below its threshold and not active: nothing;
         firing and still holding: `AlertTable.still_firing`), `_evaluate_key` only for the
         others: its general path costs more than the update itself in a storm of thousands of
         keys. `first`, the first bucket at the clock, is where `_evaluate_key` would expire
-        the window."""
+        the window; `touched`, `_touched()`."""
         get, to_end, still_firing = self.keys.get, self.keys.move_to_end, self.table.still_firing
         active, cmp, bound, sweep = self.table.active, self.cmp, self.bound, self.sweep
         assert cmp is not None
@@ -131,6 +141,8 @@ class BatchUpdates(KeyedWindows):
             inst = active.get(key)
             if inst is None:
                 if not cmp(w.total, bound):  # type: ignore[attr-defined]
+                    if touched is not None:
+                        touched(key, w)
                     continue  # below its threshold
             elif inst.state == "firing" and cmp(w.total, bound):  # type: ignore[attr-defined]
                 still_firing(inst, float(w.total), w.kept())  # type: ignore[attr-defined]
@@ -141,6 +153,12 @@ class BatchUpdates(KeyedWindows):
                         sweep.file_oldest(key, w)
                 continue
             self._evaluate_key(key, w, now, out)
+
+    def _touched(self) -> Callable[[Key, Window], None] | None:
+        """What to tell of a key updated but not evaluated (a count below its threshold,
+        decided inline): `Sweep.touched` when the rule's sweep files every key."""
+        sweep = self.sweep
+        return sweep.touched if sweep is not None and not sweep.quiet else None
 
     def _new_count(self, key: Any, n: int, ex: list[str], bucket: int) -> CountWindow:
         """A new key's count window, made full: n events in `bucket`, `ex` its examples

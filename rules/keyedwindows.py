@@ -20,10 +20,10 @@ sight); evaluations, and the transitions they make, happen at the engine's clock
 by the engine before each batch; the periodic `evaluate` sets it too). An event older than the
 rule's window at the clock is `late`: the engine does not hand it to the rule.
 
-The periodic evaluation of a count, rate, distinct or change rule under `>`/`>=`, and of a
-`last` rule, visits only the keys it could change (alerter.rules.sweep): the active ones and
-those whose window emptied; the other rules evaluate every key (`evaluate_all`). The sweep
-relies on every update of a key's window being followed by the key's inline evaluation.
+The periodic evaluation of a rule with a threshold visits only the keys it could change
+(alerter.rules.sweep); spike, absent and new_value rules evaluate every key (`evaluate_all`).
+The sweep relies on every update of a key's window being followed by the key's inline
+evaluation (`Sweep.touched` at the update, for a lazy rule).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from alerter.rules.alert import Transition
 from alerter.rules.model import Rule
 from alerter.rules.rows import Rows
 from alerter.rules.state import AlertTable, Key
-from alerter.rules.sweep import Sweep, sweeps
+from alerter.rules.sweep import LAZY, Sweep, sweeps
 from alerter.rules.valuewindows import DistinctWindow, LastWindow, QuantileWindow, StatsWindow
 from alerter.rules.windows import (
     BUCKETS,
@@ -59,8 +59,6 @@ _OPS = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-# evaluated at the group interval only: each evaluation reads the whole window
-_LAZY = ("quantile", "spike")
 
 
 def _factory(rule: Rule) -> Callable[[], Window]:
@@ -91,7 +89,7 @@ class KeyedWindows:
         self.cmp = _OPS[th.op] if rule.aggregate == "count" and th is not None else None
         self.bound = th.bound if th is not None else 0.0
         self.resolves = rule.resolve_threshold
-        self.eager = rule.aggregate not in _LAZY
+        self.eager = rule.aggregate not in LAZY
         self.max_keys = rule.max_keys
         self.agg = rule.aggregate
         self.spike = self.agg == "spike"
@@ -113,7 +111,7 @@ class KeyedWindows:
         # every key at every tick. The sweep is told each evaluation's outcome by
         # _evaluate_key; `swept`, the first bucket of its last tick: windows may hold buckets
         # before it
-        self.sweep = Sweep(rule) if sweeps(rule) and self.eager else None
+        self.sweep = Sweep(rule) if sweeps(rule) else None
         self.swept: float = -math.inf
 
     @property
@@ -290,6 +288,8 @@ class KeyedWindows:
         w.expire(int((now - self.span) // self.width))
         cmp = self.cmp
         sweep = self.sweep
+        if inline and sweep is not None and not sweep.quiet:
+            sweep.touched(key, w)
         if cmp is not None:  # a count: decided inline in its two common cases
             inst = self.table.active.get(key)
             holds = cmp(w.total, self.bound)  # type: ignore[attr-defined]

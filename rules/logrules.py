@@ -185,6 +185,8 @@ class LogRule(BatchUpdates):
         w.example(line)
         if self.eager:
             self._evaluate_key(key, w, now, out)
+        elif self.sweep is not None:
+            self.sweep.touched(key, w)
 
     def _count_weighted(
         self,

@@ -3,42 +3,58 @@
 Evaluating every key at every tick (`KeyedWindows.evaluate_all`) costs O(keys) per tick: tens
 of thousands of addresses that each failed a login once, evaluated every interval until their
 window empties, and as many alerts after a storm of them, evaluated every interval until they
-resolve. For the rules `sweeps(rule)` accepts, a tick visits only:
+resolve. For the rules `sweeps(rule)` accepts (every log rule with a threshold), a tick visits
+only the keys whose evaluation could differ from the last one:
 
-- the keys whose window's newest bucket has left the window, and whose alert is not active:
-  forgotten, as the full evaluation forgets a key whose window emptied;
-- the keys whose alert is active (pending, firing, kept firing) and could change at this tick:
-  a bucket left its window, its `for` or keep_firing_for ended, or its key was evicted.
+- a key one of whose buckets has left the window (its value may have moved);
+- a key whose alert's `for` or keep_firing_for ended, or whose key was evicted;
+- lazy rules (quantile: evaluated at ticks only), a key a line updated since the last tick;
+and `quiet` rules only the first kind for their active keys (below).
 
-Why no inactive key can change (the rules it is used for are those where this holds):
-- a key's window is only ever updated followed by that key's inline evaluation (eager
-  aggregates: `LogRule.observe`, `observe_counts`, `observe_keys`; a count below its threshold
-  is decided inline the same way). So a key whose alert is not active had a false condition at
-  its last evaluation, and since then its window has only lost buckets, at the clock (an alert
-  resolved by a `resolve_threshold` had a false condition only if the two thresholds exclude
-  each other, as `< 1` and `>= 5` do: with others every key is evaluated);
-- losing buckets never raises a count, a rate, a number of distinct values or of changes: under
-  `>` or `>=` a false condition stays false. `last` keeps its value, or has none (false) once its
-  bucket has gone: any threshold. Such a key makes no transition until a line updates it.
-- The other aggregates are evaluated key by key: sum and avg (a lost bucket moves them either
-  way), min and max (a NaN value read from a line makes them non-monotone), ratio, those
-  under `<`, `<=`, `==`, `!=` (a falling count crosses them), quantile and spike (evaluated at
-  ticks only), absent (time alone fires it); new_value has its own tables.
-Why an active key changes only then: these aggregates' values follow the buckets alone, and
-`for` and keep_firing_for the clock alone; a line evaluates its key inline. An evaluation at any
-other tick would leave the alert as it is (its state, value and examples).
+Why no other key can change. A key's evaluation reads its window's value, which follows its
+buckets alone; whether its alert is active (which threshold is read: `threshold`, or
+`resolve_threshold` once active); and, for an active alert, the clock against its `for` and
+keep_firing_for. Between two evaluations of a key, its window changes only
+- by a line: every update of a key's window is followed by the key's inline evaluation
+  (eager aggregates: `LogRule.observe`, `observe_counts`, `observe_keys`; a count below its
+  threshold is decided inline the same way, and told to the sweep, `touched`), or, lazy ones,
+  told to the sweep (`touched`), which numbers it: the tick looks at every key numbered since
+  the last tick;
+- by the clock: a bucket leaves the window, the oldest first. Each key is filed under its
+  window's oldest bucket and looked at at the first tick whose window starts after it.
+And the alert's state changes only at its evaluations. So a key not visited would be
+evaluated to the value, threshold and state it was last evaluated to, and its alert step to
+what it is (its state, value and examples), the timers and evictions aside.
 
-The calendar: each key is filed (its window's `due`) under a bucket, and looked at at the first
-tick whose window starts after it. An active key is filed under its window's oldest bucket (the
-first to leave: its value changes then), an inactive one under its newest (its window empties
-then). Filing may be early, never late: a line never makes a window's newest bucket older, and
-when a line makes its oldest older (a line of an older time) its inline evaluation files an
-active key again; expiry only moves both later, and the oldest is never after the newest, so a
-key whose alert ends stays filed early enough. An early look costs an evaluation that changes
-nothing, or a window expired and filed again. Keys made since the last tick are at the end of
-`keys` (an OrderedDict in order of last update) with a `due` of None: the tick files them,
-walking back from the end until it has found as many as `keys` has unfiled ones. An active key
-whose window is empty is PARKED: only its timer, its eviction or a line can change it.
+Quiet rules (`quiet(rule)`: `last`, and count, rate, distinct, change under `>` or `>=`, whose
+`resolve_threshold` if any excludes the threshold) visit fewer: only the active keys filed
+under their oldest bucket, the inactive ones under their newest (forgotten when it leaves, as
+the full evaluation forgets a key whose window emptied). A key whose alert is not active had a
+false condition at its last evaluation (an alert resolved by a `resolve_threshold` only if the
+two thresholds exclude each other, as `< 1` and `>= 5` do), and since then its window has only
+lost buckets; losing buckets never raises a count, a rate, a number of distinct values or of
+changes: under `>` or `>=` a false condition stays false. `last` keeps its value, or has none
+(false) once its bucket has gone: any threshold. The others move either way as a bucket leaves
+(sum, avg, ratio; min and max with a NaN value read from a line; a falling count under `<`,
+`<=`, `==`, `!=`): every key of theirs is filed under its oldest bucket.
+
+Evaluated key by key at every tick: spike (its value moves when a bucket crosses the middle of
+its span as well as when one leaves, and it holds for no key until a span after the start: a
+calendar of both could serve it, not written), absent (the clock alone fires it, at its last
+sight + `over`, and forgets it at + forget_after: a calendar of those times could serve it, not
+written) and new_value (its own tables, `KeyedWindows._evaluate_new_values`).
+
+The calendar: each key is filed (its window's `due`) under a bucket. Filing may be early,
+never late: a line never makes a window's newest bucket older, and when a line makes its
+oldest older (a line of an older time) its inline evaluation files an active key again, and
+`touched` any key of a rule not quiet; expiry only moves both later, and the oldest is never
+after the newest, so a key whose alert ends stays filed early enough. An early look costs an
+evaluation that changes nothing, or a window expired and filed again. Keys made since the last
+tick are at the end of `keys` (an OrderedDict in order of last update) with a `due` of None:
+the tick files them, walking back from the end until it has found as many as `keys` has
+unfiled ones (lazy: they are among the keys updated since, which it evaluates and files). A key
+whose window is empty and is not forgotten (an active one; change's, which keeps its last
+value) is PARKED: only its timer, its eviction or a line can change it.
 
 Timers: a pending alert is due at active_at + `for`, a kept one at keep_since +
 keep_firing_for (at once when a reload took keep_firing_for away): a heap, whose entries are
@@ -46,9 +62,9 @@ taken a little early (EARLY: the sum may round the other way from the state mach
 difference). An evicted key's alert is stepped at each tick until it ends (`missing`).
 
 Order: the full evaluation visits keys in the order of `keys`, last updated last, and so emits
-a tick's transitions in that order. Every update of an active key's window is followed by its
-inline evaluation, which numbers the window (`seq`), and a tick numbers none: a tick evaluates
-its due keys in the order of their numbers.
+a tick's transitions in that order. Every update of an active key's window (of any key's, in a
+rule not quiet) numbers the window (`seq`), and a tick numbers none: a tick evaluates its due
+keys in the order of their numbers. (A quiet rule's inactive key never steps at a tick.)
 
 Expiry is deferred: a key that is not visited keeps its buckets older than the window until
 its next evaluation, which expires first, at a clock at least as late (`swept` is the first
@@ -79,16 +95,23 @@ if TYPE_CHECKING:
     from alerter.rules.alert import Transition
     from alerter.rules.keyedwindows import KeyedWindows
 
-PARKED = math.inf  # `due` of an active key whose window is empty: no bucket to leave
+PARKED = math.inf  # `due` of a key kept with an empty window: no bucket to leave
 SOON = -(2**62)  # a bucket before every window: looked at at the next tick
 EARLY = 1e-3  # seconds: a timer this close to the tick's clock is due at it
 _MONOTONE = ("count", "rate", "distinct", "change")  # values that only fall as buckets leave
+LAZY = ("quantile", "spike")  # evaluated at ticks only: each evaluation reads the whole window
 
 
 def sweeps(rule: Rule) -> bool:
-    """Whether the rule's ticks may visit only its active keys and its emptied windows."""
+    """Whether the rule's ticks use the calendar (else every key is evaluated at every tick)."""
+    return rule.threshold is not None and rule.aggregate not in ("spike", "absent", "new_value")
+
+
+def quiet(rule: Rule) -> bool:
+    """Whether an inactive key's condition stays false as its buckets leave: its ticks visit
+    only the active keys and the emptied windows (else every key whose value can move)."""
     th, resolve = rule.threshold, rule.resolve_threshold
-    if th is None:
+    if th is None or rule.aggregate in LAZY:
         return False
     if resolve is not None and not _excludes(resolve, th):
         return False  # an alert resolved while its threshold holds fires again at a tick
@@ -109,8 +132,11 @@ class Sweep:
     """The filing of one rule's keys, the timers of its active alerts, and its ticks."""
 
     def __init__(self, rule: Rule) -> None:
-        # change's windows are never empty (the last value is kept): only active keys are filed
-        self.files = rule.aggregate != "change"
+        self.quiet = quiet(rule)  # else every key is filed under its oldest bucket
+        self.lazy = rule.aggregate in LAZY  # its keys updated since the last tick are looked at
+        # change's windows are never empty (the last value is kept): only its active keys are
+        # filed when quiet
+        self.files = not self.quiet or rule.aggregate != "change"
         self.cal: dict[int, tuple[int, list[Key]]] = {}  # bucket -> (it, keys filed)
         self.filed = 0  # keys of the table filed (their window's `due` set)
         self.numbers = itertools.count(1)  # the windows' `seq`
@@ -118,6 +144,7 @@ class Sweep:
         self.timer_of: dict[Key, float] = {}  # key -> its entry in `timers` (lazily cleaned)
         self.missing: dict[Key, None] = {}  # active keys evicted from the table
         self.ready = False  # False: the next tick evaluates every key and files them anew
+        self.mark = 0  # lazy: the last number before the last tick (keys numbered later: updated)
 
     def tick(self, kw: KeyedWindows, now: float, out: list[Transition]) -> None:
         """Evaluate the rule at `now` (the rule's clock), as `evaluate_all` would."""
@@ -125,9 +152,13 @@ class Sweep:
         first = int((now - kw.span) // kw.width)
         if first < kw.swept:
             kw.rewind()
-        if self.files:
-            self._file_new(keys)
-        due = self._sweep(keys, active, first)
+        if self.lazy:
+            due = self._updated(keys)
+            due.update(self._sweep(keys, active, first))
+        else:
+            if self.files:
+                self._file_new(keys)
+            due = self._sweep(keys, active, first)
         self._ring(now, due)
         todo = sorted((k for k in due if k in keys), key=lambda k: getattr(keys[k], "seq", 0))
         for key in todo:
@@ -135,6 +166,7 @@ class Sweep:
             kw._evaluate_key(key, w, now, out, inline=False)
             self._refile(keys, active, key, w)
         kw.swept = first
+        self.mark = next(self.numbers)
         if self.missing:
             # alerts whose key was evicted: their condition no longer holds (in the order of
             # the table, as the full evaluation steps them)
@@ -153,6 +185,7 @@ class Sweep:
         self.missing = {k: None for k in active if k not in kw.keys}
         self.retime(((k, i) for k, i in active.items() if k in kw.keys), kw.rule)
         kw.swept = first
+        self.mark = next(self.numbers)
         self.ready = True
 
     def retime(self, alerts: Iterable[tuple[Key, Instance]], rule: Rule) -> None:
@@ -170,7 +203,18 @@ class Sweep:
         if active:
             self.missing[key] = None
 
-    # --- what the rule's evaluations tell -----------------------------------------------------
+    # --- what the rule's updates and evaluations tell ------------------------------------------
+
+    def touched(self, key: Key, w: Window) -> None:
+        """A line updated the key's window (not quiet): the next number, and filed again when
+        its oldest bucket is now before its filing (a line of an older time). A key not filed
+        yet is filed at the next tick (`_file_new`; lazy: `_updated`)."""
+        w.seq = next(self.numbers)
+        d = w.due
+        if d is not None:
+            b = w.oldest()
+            if b is not None and b < d:
+                self._file_at(key, w, b)
 
     def seen(self, key: Key, w: Window) -> None:
         """The key's alert is active after an inline evaluation (its window was updated): the
@@ -183,14 +227,14 @@ class Sweep:
     def stepped(self, key: Key, w: Window, inst: Instance, rule: Rule, inline: bool) -> None:
         """The key's alert stepped, and is active: `seen` (inline), and its timer. (A tick's
         evaluation is filed by the tick.)"""
-        if inline:
+        if inline and self.quiet:  # (else `touched` at the update)
             self.seen(key, w)
         self._time(key, inst, rule)
 
     def ended(self, key: Key, w: Window, inline: bool) -> None:
         """The key's alert stepped, and is no longer active."""
         self.timer_of.pop(key, None)
-        if inline and w.due in (None, PARKED):  # (filed as the inactive keys are)
+        if inline and self.quiet and w.due in (None, PARKED):  # (filed as inactive keys are)
             nb = w.newest()
             self._file_at(key, w, nb if nb is not None and self.files else SOON)
 
@@ -216,7 +260,11 @@ class Sweep:
         w.due = entry[0]  # one int object per bucket, not per key
 
     def _file(self, key: Key, w: Window) -> None:
-        """File an inactive key under its window's newest bucket (soon: an empty window)."""
+        """File an inactive key: under its window's newest bucket (soon: an empty window) when
+        quiet, else as the active ones."""
+        if not self.quiet:
+            self.file_oldest(key, w)
+            return
         nb = w.newest()
         self._file_at(key, w, nb if nb is not None else SOON)
 
@@ -225,7 +273,7 @@ class Sweep:
         self.cal, self.filed = {}, 0
         for key, w in keys.items():
             w.due = None
-            if key in active:
+            if key in active or not self.quiet:
                 w.seq = next(self.numbers)
                 self.file_oldest(key, w)
             elif self.files:
@@ -263,7 +311,7 @@ class Sweep:
                 w = keys.get(key)
                 if w is None or w.due != b:
                     continue  # (a filing left behind)
-                if key in active:
+                if key in active or not self.quiet:
                     due[key] = None
                 elif not self.files:
                     w.due = None
@@ -275,6 +323,17 @@ class Sweep:
                         self.filed -= 1
                     else:
                         self._file(key, w)
+        return due
+
+    def _updated(self, keys: OrderedDict[Key, Window]) -> dict[Key, None]:
+        """lazy: the keys updated since the last tick (numbered after it), walking back from
+        the end of `keys` (in order of last update)."""
+        mark = self.mark
+        due: dict[Key, None] = {}
+        for key, w in reversed(keys.items()):
+            if getattr(w, "seq", 0) <= mark:
+                break
+            due[key] = None
         return due
 
     def _ring(self, now: float, due: dict[Key, None]) -> None:
@@ -293,7 +352,11 @@ class Sweep:
         """File a key after the tick evaluated it (forgotten: an inactive one whose window
         emptied)."""
         d = w.due
-        if key in active:
+        if not self.quiet and key not in active and w.empty():
+            del keys[key]  # (as the full evaluation forgets it)
+            if d is not None:
+                self.filed -= 1
+        elif key in active or not self.quiet:
             b = w.oldest()
             if (PARKED if b is None else b) != d:
                 self.file_oldest(key, w)

@@ -46,6 +46,7 @@ class StatsWindow(ListWindow):
         self.ex = ()  # set here, not via super(): a window is built for every new key
         self.b = []
         self.kind = kind
+        self.due = None
 
     def add(self, i: int, x: Any) -> None:
         b = self.b
@@ -135,6 +136,7 @@ class QuantileWindow(ListWindow):
         self.ex = ()
         self.b = []  # [index, seen, values, ...]
         self.q = q
+        self.due = None
 
     def add(self, i: int, x: Any) -> None:
         b = self.b

@@ -226,6 +226,7 @@ class RatioWindow(Window):
         self.n = 0
         self.hits = 0
         self.min_events = min_events
+        self.due = None
 
     def add(self, i: int, x: Any) -> None:
         self.add_counts(i, 1, 1 if x else 0)
