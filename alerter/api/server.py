@@ -134,11 +134,12 @@ class APIServer:
         path = path or "/"
         with self._lock:
             routes = list(self._routes)
-        allowed = False
+        allowed: set[str] = set()  # the methods the path has, for a 405's Allow header
         for route in routes:
             params = route.match("GET" if method == "HEAD" else method, path)
             if params is None:
-                allowed = allowed or route.regex.match(path) is not None
+                if route.regex.match(path) is not None:
+                    allowed.update(("GET", "HEAD") if route.method == "GET" else (route.method,))
                 continue
             refused = self._refusal(route, headers, exposed)
             if refused is not None:
@@ -158,7 +159,10 @@ class APIServer:
 
             return call
         if allowed:
-            return _error(f"method {method} not allowed", 405)
+            # RFC 9110 15.5.6: a 405 must say which methods the resource has
+            return _error(
+                f"method {method} not allowed", 405, {"Allow": ", ".join(sorted(allowed))}
+            )
         return _error(f"no such endpoint {path}", 404)
 
     def _refusal(self, route: Route, headers: Mapping[str, str], exposed: bool) -> Response | None:
@@ -176,12 +180,12 @@ class APIServer:
         got = headers.get("Authorization", "")
         if hmac.compare_digest(got.encode(), f"Bearer {token}".encode()):
             return None
-        resp = _error("missing or wrong bearer token", 401)
-        return Response(resp.status, resp.body, resp.content_type, {"WWW-Authenticate": "Bearer"})
+        return _error("missing or wrong bearer token", 401, {"WWW-Authenticate": "Bearer"})
 
 
-def _error(message: str, status: int) -> Response:
-    return Response.json({"status": "error", "error": message}, status)
+def _error(message: str, status: int, headers: Mapping[str, str] | None = None) -> Response:
+    body = Response.json({"status": "error", "error": message}, status)
+    return Response(status, body.body, body.content_type, headers or {})
 
 
 def _address(host: str, port: int) -> str:

@@ -1,9 +1,11 @@
-"""HEAD is answered as GET, without the body (probes and `curl -I` on /metrics)."""
+"""HEAD is answered as GET, without the body (probes and `curl -I` on /metrics); a method a
+path does not have gets 405 with the methods it has."""
 
 from __future__ import annotations
 
 import socket
 
+import requests
 from prometheus_client import CollectorRegistry, Counter
 
 from alerter.api.routes import Response, Route
@@ -39,5 +41,29 @@ def test_head_answers_as_get_without_the_body_and_the_connection_stays_usable() 
             assert head["content-type"] == got["content-type"]
             assert ask("HEAD", "/nowhere")[0].startswith("HTTP/1.1 404")
             assert ask("HEAD", "/-/reload")[0].startswith("HTTP/1.1 405")
+    finally:
+        server.stop()
+
+
+def test_a_wrong_method_gets_405_naming_the_methods_the_path_has() -> None:
+    """RFC 9110 15.5.6: a 405 answer must carry Allow (curl and clients show it)."""
+    server = APIServer("127.0.0.1", 0, CollectorRegistry(), None)
+    ok = lambda r: Response.text("ok")  # noqa: E731
+    server.add_routes(
+        [
+            Route("GET", "/api/v1/bans", ok),
+            Route("POST", "/api/v1/bans", ok, mutating=True),
+            Route("DELETE", "/api/v1/bans/{address}", ok, mutating=True),
+        ]
+    )
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        r = requests.put(f"{url}/api/v1/bans", timeout=5)
+        assert (r.status_code, r.headers.get("Allow")) == (405, "GET, HEAD, POST")
+        assert r.json()["error"] == "method PUT not allowed"
+        r = requests.get(f"{url}/api/v1/bans/192.0.2.1", timeout=5)
+        assert (r.status_code, r.headers.get("Allow")) == (405, "DELETE")
+        assert "Allow" not in requests.get(f"{url}/nowhere", timeout=5).headers
     finally:
         server.stop()
