@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import hashlib
 import heapq
+import json
 import threading
 import time
 from collections import Counter
@@ -238,7 +239,16 @@ def alert_card(a: Alert, status: Mapping[str, Any], actions: list[str]) -> dict[
 def labels_text(labels: Mapping[str, str]) -> str:
     """The labels but alertname as one line, `name="value"` with the value quoted as JSON: one
     text node on the page, which the silence form reads back (name, then a JSON string)."""
-    return " ".join(f"{k}={json_string(v)}" for k, v in sorted(labels.items()) if k != "alertname")
+    return " ".join(f"{k}={_json_text(v)}" for k, v in sorted(labels.items()) if k != "alertname")
+
+
+def _json_text(value: str) -> str:
+    """The value as a JSON string whose characters are all printable: bidi overrides and other
+    format characters written as JSON escapes (`\\u202e`), which the silence form reads back."""
+    text = json_string(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
 
 
 def _actions_by_alert(rs: Any) -> dict[str, list[str]]:

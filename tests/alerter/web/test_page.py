@@ -489,3 +489,26 @@ def test_the_alerts_token_changes_with_what_the_section_shows_and_costs_what_cha
         assert view.alerts_token(daemon, clock.now()) != second
     finally:
         d.stop()
+
+
+def test_a_bidi_override_in_log_text_is_shown_escaped_and_the_silence_form_reads_it_back() -> None:
+    """U+202E in a log line would reverse the text after it on the page (an address read
+    backwards, a label spilling over its neighbours): every value is shown with such
+    characters escaped, and a label's value still reads back as the original."""
+    odd = "203.0.113.7\u202e7.311.0.302 \x85nel \U000e0001tag"
+    a = Alert(
+        {"alertname": "AppErrors", "ip": odd},
+        {"summary": f"from {odd}"},
+        state="firing",
+        value=1.0,
+        active_at=1.0,
+        fired_at=1.0,
+        examples=(f"ERROR from {odd}",),
+    )
+    body = call(routes(FakeDaemon([a])), "/").body.decode()
+    assert "\u202e" not in body and "\x85" not in body and "\U000e0001" not in body
+    assert "from 203.0.113.7\\u202e7.311.0.302" in body  # the summary and the example line
+    (text,) = re.findall(r'<p class="labels">(.*?)</p>', body, re.S)
+    page = Page()
+    page.feed(text)
+    assert {k: json.loads(v) for k, v in LABEL_RE.findall(page.text)} == {"ip": odd}
