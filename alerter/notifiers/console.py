@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from alerter.notifiers.config import NotifierConfig
 from alerter.notifiers.model import Notification, NotifiedAlert, labelset_str, rfc3339, value_text
@@ -15,6 +15,17 @@ def printable(text: str, keep: str = "") -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
+def printable_html(v: Any) -> Any:
+    """A `finalize` for HTML templates: a plain string with `printable`'s escapes, line breaks
+    and tabs kept. A bidi override (U+202E) from a log line would reverse the text after it,
+    in its value and beyond, so an address or a label could be made to read as another.
+    Markup (a macro's output) is made of values this has seen; other values are left as they
+    are."""
+    if isinstance(v, str) and not hasattr(v, "__html__") and not v.isprintable():
+        return printable(v, "\n\t")
+    return v
 
 
 def console_lines(n: Notification) -> list[str]:

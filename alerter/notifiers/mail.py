@@ -23,11 +23,14 @@ import jinja2
 
 from alerter.errors import NotifyError
 from alerter.notifiers.config import EmailSettings, NotifierConfig
-from alerter.notifiers.console import printable
+from alerter.notifiers.console import printable, printable_html
 from alerter.notifiers.model import Notification, cut, rfc3339
 from alerter.notifiers.slack import title
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+# the HTML part: a value's unprintable characters escaped, a bidi override's too
+_ENV = jinja2.Environment(
+    autoescape=True, undefined=jinja2.StrictUndefined, finalize=printable_html
+)
 _ENV.filters["rfc3339"] = rfc3339
 # the text part: each value with its control characters escaped (ESC shown as \x1b); an
 # annotation keeps its line breaks and tabs (a multi-line description reads as written), log

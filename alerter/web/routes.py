@@ -23,7 +23,7 @@ import jinja2
 from markupsafe import Markup
 
 from alerter.api.routes import HTTPError, Request, Response, Route
-from alerter.notifiers.console import printable
+from alerter.notifiers.console import printable_html
 from alerter.web import view
 
 CSP = (
@@ -39,30 +39,18 @@ HEADERS = {
 STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
 SECTIONS = ("head", "alerts", "silences", "rules", "collectors", "actions")
 
-
-def _visible(v: Any) -> Any:
-    """A value a template prints, with the characters that would change how the page reads
-    shown escaped (`\\u202e`): a log line's bidi override (U+202E) reverses the text after it,
-    in its value and beyond, so an address or a label could be made to read as another. Line
-    breaks and tabs are kept. Markup (a macro's output, the `text` filter's) is made of values
-    this has seen already."""
-    if isinstance(v, str) and not hasattr(v, "__html__") and not v.isprintable():
-        return printable(v, "\n\t")
-    return v
-
-
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("alerter.web", "templates"),
     autoescape=True,
     trim_blocks=True,
     lstrip_blocks=True,
     undefined=jinja2.StrictUndefined,
-    finalize=_visible,
+    finalize=printable_html,
 )
 # Text between tags needs only &, < and > escaped: the alerts' labels, lines and summaries
 # take fewer bytes than with autoescape's quotes as &#34; (never used inside an attribute).
 _env.filters["text"] = lambda s: Markup(
-    s if hasattr(s, "__html__") else htmllib.escape(_visible(str(s)), False)
+    s if hasattr(s, "__html__") else htmllib.escape(printable_html(str(s)), False)
 )
 
 

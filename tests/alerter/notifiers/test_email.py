@@ -142,6 +142,21 @@ def test_a_label_cannot_add_headers() -> None:
     assert one_line("a\rb\nc\x00d") == "a b c d"
 
 
+def test_a_bidi_override_from_a_log_line_is_shown_escaped_in_the_html_part() -> None:
+    """U+202E would reverse the text after it in the mail reader (an address read backwards);
+    the text part showed it escaped already, the HTML part now does too."""
+    s = EmailSettings(("ops@example.org",), "a@example.org", "127.0.0.1", 25)
+    n = one_alert("203.0.113.7\u202e7.311.0.302")
+    a = dataclasses.replace(n.alerts[0], examples=("from 203.0.113.7\u202e7.311.0.302 <b>",))
+    msg = email_message(dataclasses.replace(n, alerts=(a,)), s)
+    html = msg.get_body(("html",))
+    assert html is not None
+    body = html.get_content()
+    assert "\u202e" not in body
+    assert "<td>203.0.113.7\\u202e7.311.0.302</td>" in body  # the label
+    assert "from 203.0.113.7\\u202e7.311.0.302 &lt;b&gt;" in body  # the example line
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
