@@ -142,6 +142,8 @@ def silence_from_api(data: Any, now: float) -> Silence:
     ends = parse_time(data.get("endsAt"), "endsAt")
     if ends <= starts:
         raise ValueError("endsAt must be after startsAt")
+    if ends <= now:  # as Alertmanager ("end time can't be in the past"): it would silence nothing
+        raise ValueError("endsAt must be in the future")
     created_by, comment = data.get("createdBy"), data.get("comment")
     if not isinstance(created_by, str) or not created_by.strip():
         raise ValueError("createdBy: say who creates the silence")

@@ -72,6 +72,11 @@ def test_silence_mutes_matching_alerts_only_while_active_and_persists(tmp_path: 
             "must not match the empty string",
         ),
         ({"endsAt": "2023-11-14T22:00:00Z"}, "endsAt must be after startsAt"),
+        # ended before now: it was kept with startsAt (now) after endsAt, and silenced nothing
+        (
+            {"startsAt": "2023-11-14T21:00:00Z", "endsAt": "2023-11-14T22:00:00Z"},
+            "endsAt must be in the future",
+        ),
         ({"comment": ""}, "comment"),
         ({"createdBy": None}, "createdBy"),
         ({"endsAt": "tomorrow"}, "not an RFC 3339 time"),
