@@ -222,6 +222,7 @@ class Daemon:
 
     def _start_collector(self, running: Running, cc: Any) -> None:
         sink = BusSink(self.pipeline.bus, cc.name, running.gates[cc.name], self.metrics)
+        self.metrics.collector_started(cc.name)
         try:
             c = self.parts.collector(cc, self.positions, self.metrics, self.clock)
         except Exception:

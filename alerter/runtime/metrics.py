@@ -140,6 +140,12 @@ class Metrics:
             if n:
                 self.alerts.labels(name, state).set(n)
 
+    def collector_started(self, collector: str) -> None:
+        """Its events series exists from the start, at 0: a rate over it, or an alert on it,
+        reads 0 for a collector that has sent nothing yet, not no data (Prometheus's advice
+        for labels known in advance)."""
+        self.events.labels(collector)
+
     # alerter.collectors.base.CollectorStats
     def dropped(self, collector: str, reason: str, count: int = 1) -> None:
         self.events_dropped.labels(collector, reason).inc(count)

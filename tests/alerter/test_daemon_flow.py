@@ -25,6 +25,14 @@ def test_watchdog_is_pinged_from_the_main_loop(harness: Harness) -> None:
     assert harness.messages(lambda m: m == "WATCHDOG=1")[-1] == "WATCHDOG=1"
 
 
+def test_a_collector_that_has_sent_nothing_has_its_events_series_at_zero(
+    harness: Harness,
+) -> None:
+    """A rate over alerter_events_total reads 0, not no data, for a quiet collector."""
+    got = harness.metrics.registry.get_sample_value("alerter_events_total", {"collector": "app"})
+    assert got == 0.0
+
+
 def test_events_reach_engine_then_ack_then_transitions_reach_dispatcher(harness: Harness) -> None:
     c = harness.collectors["app"]
     c.emit("hello", "boom")
