@@ -3,7 +3,9 @@
 Everything that came from alerts (labels, annotations, log lines) is escaped for mrkdwn, which
 also stops `<!channel>`, `<!here>` and `<@U...>` in a log line from notifying anyone, and cannot
 open or close a code block (```); the text objects are `verbatim`, so Slack does not turn a
-log line's URL, `#channel` or `@here` into a link or mention either. Slack's limits (50 blocks,
+log line's URL, `#channel` or `@here` into a link or mention either. Unprintable characters (a
+bidi override that would show an address reversed, terminal escapes) are shown escaped
+(`\u202e`), as on the console, the web page and in mail. Slack's limits (50 blocks,
 3000 characters per section text, 150 per header) are kept by giving each part of an alert's
 text its own share, cut with a visible note, so no cut falls in a link or a code block.
 """
@@ -17,6 +19,7 @@ from typing import Any
 import requests
 
 from alerter.notifiers.config import NotifierConfig, SlackSettings
+from alerter.notifiers.console import printable
 from alerter.notifiers.delivery import post, prepare
 from alerter.notifiers.model import Notification, NotifiedAlert, rfc3339, value_text
 
@@ -33,8 +36,9 @@ _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 
 def escape(text: str) -> str:
     """mrkdwn escaping: the three characters Slack asks for, and ``` broken up, so that the
-    text can neither open a code block nor close the one it sits in."""
-    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text can neither open a code block nor close the one it sits in; unprintable characters
+    shown escaped (line breaks and tabs kept)."""
+    out = printable(text, "\n\t").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return out.replace("```", "`\u200b`\u200b`") if "```" in out else out
 
 
@@ -84,7 +88,7 @@ def alert_text(a: NotifiedAlert) -> str:
 
 def slack_payload(n: Notification, s: SlackSettings) -> dict[str, Any]:
     firing = n.status == "firing"
-    head = title(n)
+    head = printable(title(n))
     emoji = ":fire:" if firing else ":white_check_mark:"
     counts = (
         f"*{len(n.firing)} firing*, {len(n.resolved)} resolved"

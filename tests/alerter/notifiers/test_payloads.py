@@ -145,6 +145,21 @@ def test_slack_escapes_log_text_so_it_cannot_mention_or_break_formatting() -> No
     assert section["verbatim"] is True and p["blocks"][1]["text"]["verbatim"] is True
 
 
+def test_slack_shows_a_bidi_override_from_a_log_line_escaped() -> None:
+    """U+202E would show the text after it reversed in Slack (an address read as another),
+    in the header, the labels and the log lines alike."""
+    evil = dataclasses.replace(
+        firing(1, user="203.0.113.7\u202e7.311.0.302"),
+        examples=("from 203.0.113.7\u202e7.311.0.302\tport \x1b[2J",),
+    )
+    n = dataclasses.replace(notification(evil), group_labels={"user": evil.labels["user"]})
+    p = slack_payload(n, SlackSettings("http://x"))
+    text = json.dumps(p, ensure_ascii=False)
+    assert "\u202e" not in text and "\x1b" not in text
+    assert "203.0.113.7\\u202e7.311.0.302" in p["blocks"][0]["text"]["text"]
+    assert "from 203.0.113.7\\u202e7.311.0.302\tport \\x1b[2J" in p["blocks"][2]["text"]["text"]
+
+
 def test_slack_log_text_outside_the_examples_cannot_open_a_code_block() -> None:
     # a ``` in a summary, a description or a label opened a block that swallowed the lines
     # after it, and left the log lines outside any
