@@ -1,6 +1,6 @@
 """The syntaxes of single config values: durations (`1h30m`), `${VAR}` substitution, and label
 names as Prometheus and Alertmanager take them. Pure; the YAML reader (yamlsource) applies them
-where a value is read."""
+where a value is read. Also how a count is written in the commands' output (`1 test`, `2 tests`)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def format_duration(seconds: float) -> str:
     if ms:
         out.append(f"{ms}ms")
     return "".join(out)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`n` and its noun, singular for 1 (`1 test`, `0 tests`, `2 rule groups`)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 # --- environment substitution --------------------------------------------------------------

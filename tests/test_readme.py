@@ -31,7 +31,7 @@ def test_the_rule_test_example_passes_on_the_rules_example(tmp_path: Path) -> No
     (tmp_path / "ssh.test.yaml").write_text(yaml_block("rule_files: [ssh.yaml]"))
     out = io.StringIO()
     assert cmd_test(Namespace(files=[str(tmp_path / "ssh.test.yaml")]), out) == 0, out.getvalue()
-    assert "1 tests: SUCCESS" in out.getvalue()
+    assert "1 test: SUCCESS" in out.getvalue()
 
 
 def test_the_rule_test_examples_failure_line_is_what_a_failure_prints(tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_every_key_a_config_reader_takes_is_named_in_its_readme_section(
     load_config(str(tmp_path / "config.yaml"), env={})
     out = io.StringIO()
     cmd_test(Namespace(files=[str(tmp_path / "rules.test.yaml")]), out)
-    assert "1 tests:" in out.getvalue(), out.getvalue()  # read whole (whether it passes or not)
+    assert "1 test:" in out.getvalue(), out.getvalue()  # read whole (whether it passes or not)
 
     missing = []
     for reader, keys in sorted(asked.items()):

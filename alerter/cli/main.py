@@ -12,6 +12,7 @@ from typing import Any
 
 from alerter import __version__
 from alerter.cli import argtypes
+from alerter.core.values import counted
 from alerter.core.yamlsource import in_file_order
 from alerter.errors import ConfigError, StateError
 from alerter.runtime.logsetup import LEVELS, configure_logging
@@ -28,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as e:
         print(
-            f"alerter: invalid config, not starting ({len(e.problems)} problem(s)):",
+            f"alerter: invalid config, not starting ({counted(len(e.problems), 'problem')}):",
             file=sys.stderr,
         )
         for p in e.problems:
@@ -64,13 +65,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     for n in notes[:NOTES_SHOWN]:
         print(n)
     if len(notes) > NOTES_SHOWN:
-        print(f"... and {len(notes) - NOTES_SHOWN} more notes of regexes that run in RE2")
+        more = counted(len(notes) - NOTES_SHOWN, "more note")
+        print(f"... and {more} of regexes that run in RE2")
     nrules = sum(len(getattr(g, "rules", ())) for g in cfg.rules.groups)
     print(
-        f"{cfg.path}: OK: {len(cfg.collectors)} collectors, {len(cfg.rules.groups)} rule groups "
-        f"({nrules} rules), {len(cfg.notifiers)} notifiers, {len(cfg.actions)} actions"
-        + (f", {len(warnings)} warning(s)" if warnings else "")
-        + (f", {len(cfg.notes)} note(s)" if cfg.notes else "")
+        f"{cfg.path}: OK: {counted(len(cfg.collectors), 'collector')}, "
+        f"{counted(len(cfg.rules.groups), 'rule group')} ({counted(nrules, 'rule')}), "
+        f"{counted(len(cfg.notifiers), 'notifier')}, {counted(len(cfg.actions), 'action')}"
+        + (f", {counted(len(warnings), 'warning')}" if warnings else "")
+        + (f", {counted(len(cfg.notes), 'note')}" if cfg.notes else "")
     )
     return 0
 

@@ -37,7 +37,7 @@ from alerter.cli.replayruns import (
 )
 from alerter.collectors.journald import JournaldConfig
 from alerter.core.events import LogBatch
-from alerter.core.values import parse_duration
+from alerter.core.values import counted, parse_duration
 from alerter.rules.alert import Transition
 from alerter.rules.engine import Engine, NoHooks
 from alerter.rules.templates import rfc3339
@@ -126,7 +126,7 @@ class Summary:
             not self.lines
         )
         ahead = (
-            f"; {self.ahead} line{'s' * (self.ahead != 1)} stamped more than 5m after "
+            f"; {counted(self.ahead, 'line')} stamped more than 5m after "
             f"{'its' if self.ahead == 1 else 'their'} file's last write, placed at the line "
             f"before"
             if self.ahead
@@ -138,8 +138,8 @@ class Summary:
             for path in self.stale
         )
         return (
-            f"replay: {self.lines} lines, {self.skipped} skipped (late), "
-            f"{self.transitions} transitions, {self.seconds:.1f} s, {rate:,.0f} lines/s"
+            f"replay: {counted(self.lines, 'line')}, {self.skipped} skipped (late), "
+            f"{counted(self.transitions, 'transition')}, {self.seconds:.1f} s, {rate:,.0f} lines/s"
             f"{none}{ahead}{stale}"
         )
 
@@ -233,8 +233,9 @@ def replay(
                 shown = now
                 rate = summary.lines / (now - t0)
                 progress.write(
-                    f"\rreplay: at {rfc3339(t)}, {summary.lines} lines, {summary.skipped} "
-                    f"skipped, {summary.transitions} transitions, {rate:,.0f} lines/s "
+                    f"\rreplay: at {rfc3339(t)}, {counted(summary.lines, 'line')}, "
+                    f"{summary.skipped} skipped, {counted(summary.transitions, 'transition')}, "
+                    f"{rate:,.0f} lines/s "
                 )
                 progress.flush()
         r.finish(end)

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from alerter.cli import replay
 from alerter.config.rulefiles import no_pack, shipped_patterns
+from alerter.core.values import counted
 from alerter.core.yamlsource import MapReader, Node, SourceError, decode_source
 from alerter.rules.ruletest import LineParser, run_test_file
 
@@ -86,6 +87,6 @@ def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
         for failure in result.failures:
             print(failure, file=out)
         ok = ok and result.ok
-        status = "SUCCESS" if result.ok else f"FAILED ({len(result.failures)} checks)"
-        print(f"{f}: {result.tests} tests: {status}", file=out)
+        status = "SUCCESS" if result.ok else f"FAILED ({counted(len(result.failures), 'check')})"
+        print(f"{f}: {counted(result.tests, 'test')}: {status}", file=out)
     return 0 if ok else 1

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from alerter import __version__
 from alerter.config.load import Config
+from alerter.core.values import counted
 from alerter.runtime.sdnotify import SystemdNotifier
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def status_document(
 def status_line(s: dict[str, Any]) -> str:
     """The one-line summary of a status (systemd's STATUS=, `alerter status`)."""
     line = (
-        f"{len(s['collectors'])} collectors, {s['rule_groups']} rule groups, "
+        f"{counted(len(s['collectors']), 'collector')}, {counted(s['rule_groups'], 'rule group')}, "
         f"{s['alerts']['firing']} firing, {s['alerts']['pending']} pending"
     )
     if s["dry_run"]:

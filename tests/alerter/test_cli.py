@@ -20,12 +20,22 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ALERTER, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_check_ok_prints_a_summary(tmp_path: Path) -> None:
+def test_check_ok_prints_a_summary_that_counts_one_thing_in_the_singular(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("global: {state_dir: s}\ncollectors: [{name: h, type: host}]\n")
+    cfg.write_text(
+        "global: {state_dir: s}\ncollectors: [{name: h, type: host}]\nrule_files: [r.yaml]\n"
+        "actions: [{name: a, type: command, argv: [/bin/true]}]\n"
+    )
+    (tmp_path / "r.yaml").write_text(
+        "groups:\n- name: g\n  rules:\n  - {alert: A, metric: up, aggregate: last, over: 1m,"
+        ' threshold: "> 0"}\n'
+    )
     out = run("check", "-c", str(cfg))
     assert out.returncode == 0
-    assert out.stdout.startswith(f"{cfg}: OK: 1 collectors")
+    assert out.stdout == (f"{cfg}: OK: 1 collector, 1 rule group (1 rule), 1 notifier, 1 action\n")
+    (tmp_path / "r.yaml").write_text("groups: []\n")
+    out = run("check", "-c", str(cfg))
+    assert out.stdout == f"{cfg}: OK: 1 collector, 0 rule groups (0 rules), 1 notifier, 1 action\n"
 
 
 def test_check_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
@@ -52,7 +62,7 @@ def test_check_warns_of_a_rule_file_glob_that_matches_nothing(tmp_path: Path) ->
     assert out.stdout.splitlines()[0] == (
         f"{cfg}:2:32: warning: rule_files: rule.d/*.yaml matches no file; no rules read from it"
     )
-    assert out.stdout.splitlines()[1].endswith(", 1 warning(s)")
+    assert out.stdout.splitlines()[1].endswith(", 1 warning")
 
 
 def test_check_tells_the_warnings_found_beside_its_problems(tmp_path: Path) -> None:
@@ -88,7 +98,7 @@ def test_check_prints_action_warnings_and_still_passes(tmp_path: Path) -> None:
     assert lines[0].startswith(
         f"{cfg}:3:41: warning: unit: reboot.target is a target unit; acting on it changes"
     )
-    assert lines[1].startswith(f"{cfg}: OK: ") and lines[1].endswith(", 1 warning(s)")
+    assert lines[1].startswith(f"{cfg}: OK: ") and lines[1].endswith(", 1 warning")
     assert len(lines) == 2
 
 
@@ -126,7 +136,7 @@ def test_check_notes_the_patterns_that_run_in_re2_and_still_passes(tmp_path: Pat
         f"{cfg}:3:5: note: collector web: its parser pattern runs in RE2",
         f"{tmp_path / 'r.yaml'}:4:9: note: Slow: its match runs in RE2",
     ]
-    assert lines[-1].endswith(", 2 note(s)") and "warning" not in lines[-1]
+    assert lines[-1].endswith(", 2 notes") and "warning" not in lines[-1]
 
 
 def test_check_prints_the_first_notes_and_how_many_more(tmp_path: Path) -> None:
@@ -145,7 +155,7 @@ def test_check_prints_the_first_notes_and_how_many_more(tmp_path: Path) -> None:
     lines = out.stdout.splitlines()
     assert len(lines) == 22 and all(": note: Slow" in ln for ln in lines[:20])
     assert lines[20] == "... and 5 more notes of regexes that run in RE2"
-    assert lines[21].endswith(", 25 note(s)")
+    assert lines[21].endswith(", 25 notes")
 
 
 def test_run_with_a_bad_config_exits_nonzero_with_the_same_list(tmp_path: Path) -> None:
@@ -153,6 +163,7 @@ def test_run_with_a_bad_config_exits_nonzero_with_the_same_list(tmp_path: Path) 
     cfg.write_text("global:\n  evaluation_interval: 1 min\n")
     out = run("run", "-c", str(cfg))
     assert out.returncode == 1
+    assert out.stderr.startswith("alerter: invalid config, not starting (1 problem):\n")
     assert f"{cfg}:2:24: evaluation_interval: invalid duration '1 min'" in out.stderr
     assert "Traceback" not in out.stderr
 

@@ -18,7 +18,7 @@ from tests.conftest import wait_for
 
 def test_ready_notification_carries_status(harness: Harness) -> None:
     msgs = harness.messages(lambda m: "READY=1" in m)
-    assert "STATUS=1 collectors, 0 rule groups, 0 firing, 0 pending" in msgs[-1].splitlines()
+    assert "STATUS=1 collector, 0 rule groups, 0 firing, 0 pending" in msgs[-1].splitlines()
 
 
 def test_watchdog_is_pinged_from_the_main_loop(harness: Harness) -> None:

@@ -234,4 +234,4 @@ def test_alerter_check_prints_the_warning_and_passes(tmp_path: Path) -> None:
         f"{config}:11:38: warning: KernelOOMKill (action ban): the action reads labels.ip, "
         "which KernelOOMKill's alerts never have (they have: alertname, host, process, severity)"
     )
-    assert lines[-1].endswith("2 warning(s)")
+    assert lines[-1].endswith("2 warnings")

@@ -263,7 +263,7 @@ def test_ctrl_c_prints_what_was_replayed_and_exits_130(
     assert cmd_replay(args, out) == 130
     assert [json.loads(line)["state"] for line in out.getvalue().splitlines()] == ["pending"]
     err = capsys.readouterr().err
-    assert err.startswith("replay: 40 lines, 0 skipped (late), 1 transitions, ")
+    assert err.startswith("replay: 40 lines, 0 skipped (late), 1 transition, ")
     assert err.rstrip().endswith("; interrupted, the rest not read")
 
 

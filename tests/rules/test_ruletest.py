@@ -102,7 +102,7 @@ tests:
 def test_a_passing_file_exits_0(tmp_path: Path) -> None:
     rc, out = run(tmp_path, PASSING)
     assert rc == 0, out
-    assert "1 tests: SUCCESS" in out
+    assert "1 test: SUCCESS" in out
 
 
 def test_eval_time_between_steps_is_checked_at_the_step_before(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_a_failing_check_prints_an_expected_vs_got_diff_and_exits_1(tmp_path: Pa
     )
     assert "-    summary: 'x is 11'" in out
     assert "+    summary: 'x is 10'" in out
-    assert "FAILED (1 checks)" in out
+    assert "FAILED (1 check)" in out
 
 
 def test_unexpected_alert_is_shown_as_got(tmp_path: Path) -> None:
@@ -245,12 +245,12 @@ tests:
     assert (
         f"{f}:8: test 'unnamed test': alertname Errors, eval_time 1m: firing alerts differ" in out
     )
-    assert out.endswith(f"{f}: 1 tests: FAILED (2 checks)\n")
+    assert out.endswith(f"{f}: 1 test: FAILED (2 checks)\n")
 
 
 def test_a_test_that_checks_nothing_passes_as_in_promtool(tmp_path: Path) -> None:
     text = "rule_files: [rules.yaml]\ntests:\n  - input_logs: [{entries: [{line: x}]}]\n"
-    assert run(tmp_path, text) == (0, f"{tmp_path / 't.test.yaml'}: 1 tests: SUCCESS\n")
+    assert run(tmp_path, text) == (0, f"{tmp_path / 't.test.yaml'}: 1 test: SUCCESS\n")
 
 
 def test_a_rule_file_or_test_file_that_cannot_be_read_is_told_as_check_tells_it(
