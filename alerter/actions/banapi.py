@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from alerter.actions.banaddr import parse_address
-from alerter.actions.banconfig import DEFAULT_DURATION, MAX_DURATION, MAX_PORTS
+from alerter.actions.banconfig import DEFAULT_DURATION, MAX_DURATION, MAX_PORTS, port_number
 from alerter.actions.bans import BanExecutor, BanRefused
 from alerter.api.routes import HTTPError, Request, Response, Route
 from alerter.core.values import parse_duration
@@ -119,7 +119,7 @@ def _ports(raw: Any) -> tuple[int, ...]:
         return ()
     if not isinstance(raw, list) or len(raw) > MAX_PORTS:
         raise HTTPError(400, f"ports: expected a list of at most {MAX_PORTS} port numbers")
-    for p in raw:
-        if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 65535:
-            raise HTTPError(400, f"ports: expected port numbers from 1 to 65535, got {p!r}")
-    return tuple(sorted(set(raw)))
+    try:
+        return tuple(sorted({port_number(p) for p in raw}))
+    except ValueError as e:
+        raise HTTPError(400, f"ports: {e}") from None

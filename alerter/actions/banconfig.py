@@ -94,15 +94,21 @@ def _parse_increment(r: MapReader, duration: float) -> Increment | None:
     return Increment(factor, cap, within)
 
 
+def port_number(value: object) -> int:
+    """A ban's port, whether from the config, the API's JSON or `alerter bans add -p`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"expected a port number from 1 to 65535, got {value!r}")
+    return value
+
+
 def _parse_ports(r: MapReader) -> tuple[int, ...]:
     out = set()
     nodes = r.list("ports")
     for n in nodes:
-        v = n.value
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
-            r.problems.add(n, f"ports: expected a port number from 1 to 65535, got {v!r}")
-            continue
-        out.add(v)
+        try:
+            out.add(port_number(n.value))
+        except ValueError as e:
+            r.problems.add(n, f"ports: {e}")
     if len(out) > MAX_PORTS:
         r.problems.add(r.raw("ports") or r.node, f"ports: at most {MAX_PORTS} ports")
     if r.has("ports") and not nodes:

@@ -44,9 +44,9 @@ def _time(text: str) -> float:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError(f"expected a port number from 1 to 65535, got {text!r}")
-    return int(text)
+    from alerter.actions.banconfig import port_number
+
+    return port_number(int(text) if text.isascii() and text.isdigit() else text)
 
 
 def _address(text: str) -> str:

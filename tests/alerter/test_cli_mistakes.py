@@ -146,7 +146,7 @@ def test_client_commands_tell_a_config_they_cannot_use(
         (
             ["bans", "add", "192.0.2.7", "-p", "99999"],
             "alerter bans add: error: argument -p/--port: expected a port number from 1 to"
-            " 65535, got '99999'",
+            " 65535, got 99999",
         ),
         (
             ["bans", "add", "web1"],

@@ -136,3 +136,31 @@ def test_delete_on_the_bans_lifts_the_address_in_its_query_or_body(harness: Harn
     with pytest.raises(HTTPError) as e:
         lift.handler(query)
     assert e.value.status == 404
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "true"])
+def test_a_bad_port_is_told_in_the_same_words_by_the_config_the_api_and_the_cli(
+    harness: Harness, port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alerter.actions.banapi import routes
+    from alerter.api.routes import HTTPError, Request
+    from alerter.cli.main import main
+    from alerter.core.yamlsource import SourceError
+    from tests.alerter.actions.conftest import parse_actions
+
+    value = json.loads(port)  # the number (or boolean) the YAML and the JSON hold
+    said = f"expected a port number from 1 to 65535, got {value!r}"
+    with pytest.raises(SourceError) as config:
+        parse_actions(f'actions: [{{name: b, type: ban, address: "x", ports: [{port}]}}]')
+    assert str(config.value).endswith(f"ports: {said}")
+
+    (post,) = [r for r in routes(build(harness)[1]) if r.method == "POST"]
+    body = json.dumps({"address": "203.0.113.7", "ports": [value]}).encode()
+    with pytest.raises(HTTPError) as api:
+        post.handler(Request("POST", "/api/v1/bans", {}, {}, body, {}))
+    assert (api.value.status, str(api.value)) == (400, f"ports: {said}")
+
+    if port.isdigit():  # (`-p true` is a word, not a number)
+        with pytest.raises(SystemExit):
+            main(["bans", "add", "203.0.113.7", "-p", port, "--url", "http://127.0.0.1:1"])
+        assert capsys.readouterr().err.endswith(f"argument -p/--port: {said}\n")
