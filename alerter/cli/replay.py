@@ -312,13 +312,15 @@ def cmd_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except ValueError as e:
         print(f"{option}: {e}", file=err)
         return 2
+    # From here, what is wrong is in the logs or the config, not in the command line: a
+    # failure (1), as `check` and `test` fail on a file they cannot read
     streams: list[Iterable[Run]] = []
     placings: list[Placing] = []
     for name, path in pairs:
         if not Path(path).is_file():
             what = "a directory (give the files in it)" if Path(path).is_dir() else "no such file"
             print(f"--log {name}={path}: {what}", file=err)
-            return 2
+            return 1
         c = collectors[name]
         if isinstance(c.spec, JournaldConfig):
             placings.append(Placing.of(path, last_line=last_entry_time(path)))
@@ -328,7 +330,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
         why = untimed_parser(name, parser_cfg)
         if why is not None or parser_cfg is None:
             print(why, file=err)
-            return 2
+            return 1
         # a year-less stamp (syslog's) gets the year that puts it before the file's last write,
         # not before today: a log of Dec 4-8 last year, replayed on Dec 6, stays in order
         parser = make_parser(parser_cfg, functools.partial(float, os.stat(path).st_mtime))
@@ -341,7 +343,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO | None = None) -> int:
         replay(engine, streams, start, end, out, summary, err if err.isatty() else None)
     except ReplayError as e:
         print(str(e), file=err)
-        return 2
+        return 1
     except KeyboardInterrupt:  # Ctrl-C: what was replayed so far, as the shell's 130 says
         out.flush()
         summary.placed(pairs, placings)

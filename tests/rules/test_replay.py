@@ -136,7 +136,6 @@ def test_replay_rejects_unknown_collectors(tmp_path: Path) -> None:
         (["web={d}/access.log"], "1h", None, "(a duration such as 1h is --from's, before a --to)"),
         (["web={d}/access.log"], "2026-11-28T07:00:00Z", "2026-11-28T06:00:00Z", "is not before"),
         (["web={d}/access.log", "web={d}/access.log"], None, None, "given twice"),
-        (["web={d}"], None, None, "a directory (give the files in it)"),
     ],
 )
 def test_replay_refuses_bounds_and_logs_that_would_replay_nothing_or_twice(
@@ -297,7 +296,7 @@ def test_a_compressed_log_replay_cannot_read_is_an_error_that_says_why(
         content = packed[: len(packed) // 2]
     bad.write_bytes(content)
     args = Namespace(config=str(tmp_path / "config.yaml"), log=[f"web={bad}"], from_=None, to=None)
-    assert cmd_replay(args, io.StringIO()) == 2
+    assert cmd_replay(args, io.StringIO()) == 1
     assert capsys.readouterr().err.startswith(f"{bad}: {says}")
 
 
@@ -450,5 +449,23 @@ def test_a_log_replay_may_not_read_is_told_without_python_s_errno(
     (tmp_path / "config.yaml").write_text(CONFIG.format(d=tmp_path))
     log = tmp_path / "access.log"
     args = Namespace(config=str(tmp_path / "config.yaml"), log=[f"web={log}"], from_=None, to=None)
-    assert cmd_replay(args, io.StringIO()) == 2
+    assert cmd_replay(args, io.StringIO()) == 1
     assert capsys.readouterr().err == f"{log}: cannot read it: Permission denied\n"
+
+
+def test_a_log_replay_cannot_read_fails_with_1_as_check_and_test_fail_on_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 2 is for a command line the command cannot take; a file that is not there (or is a
+    # directory) is a failure, 1, for `alerter check -c` and `alerter test` as for replay
+    from alerter.cli.main import main
+
+    write_logs(tmp_path)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(CONFIG.format(d=tmp_path))
+    for path, said in [(tmp_path / "gone.log", "no such file"), (tmp_path, "a directory")]:
+        assert main(["replay", "-c", str(cfg), "--log", f"web={path}"]) == 1
+        assert capsys.readouterr().err.startswith(f"--log web={path}: {said}")
+        assert main(["check", "-c", str(path)]) == 1
+        assert main(["test", str(path)]) == 1
+    assert main(["replay", "-c", str(tmp_path / "gone.log")]) == 1
