@@ -13,6 +13,11 @@ _DURATION_RE = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
 )
 _DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
+# Prometheus refuses a duration past int64 nanoseconds (292 years), and so does Python's wait
+# for a thread or a timer: a longer one would pass the check and crash the daemon's first wait
+LONGEST_DURATION = 292 * 365 * 86400.0
+# A command's or a probe's timeout: the poll() under subprocess waits 24.8 days at most
+LONGEST_TIMEOUT = 86400.0
 
 
 def parse_duration(text: str) -> float:
@@ -23,7 +28,10 @@ def parse_duration(text: str) -> float:
     m = _DURATION_RE.match(s)
     if not s or m is None or not any(m.groups()):
         raise ValueError(f"invalid duration {text!r} (use e.g. 500ms, 10s, 5m, 1h30m, 7d)")
-    return sum(float(g) * u for g, u in zip(m.groups(), _DURATION_UNITS, strict=True) if g)
+    seconds = sum(float(g) * u for g, u in zip(m.groups(), _DURATION_UNITS, strict=True) if g)
+    if seconds > LONGEST_DURATION:
+        raise ValueError(f"invalid duration {text!r}: out of range (at most 292y)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

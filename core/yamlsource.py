@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.constructor import SafeConstructor
 
-from alerter.core.values import expand_env, label_name_problem, parse_duration
+from alerter.core.values import expand_env, format_duration, label_name_problem, parse_duration
 from alerter.core.yamlbounds import compose
 
 T = TypeVar("T")
@@ -269,6 +269,7 @@ class MapReader:
         *,
         required: builtins.bool = False,
         minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
     ) -> Any:
         n = self._get(key, required)
         if n is None:
@@ -283,6 +284,9 @@ class MapReader:
             return default
         if minimum is not None and v < minimum:
             self.problems.add(n, f"{key}: must be >= {minimum}, got {v}")
+            return default
+        if maximum is not None and v > maximum:
+            self.problems.add(n, f"{key}: must be <= {maximum}, got {v}")
             return default
         return v
 
@@ -310,12 +314,22 @@ class MapReader:
         return n.value
 
     def duration(
-        self, key: builtins.str, default: Any = None, *, required: builtins.bool = False
+        self,
+        key: builtins.str,
+        default: Any = None,
+        *,
+        required: builtins.bool = False,
+        maximum: builtins.float | None = None,
     ) -> Any:
         n = self._get(key, required)
         if n is None:
             return default
-        return self.as_duration(n, key, default)
+        v = self.as_duration(n, key, default)
+        if maximum is not None and v is not None and v > maximum:
+            longest, got = format_duration(maximum), format_duration(v)
+            self.problems.add(n, f"{key}: must be <= {longest}, got {got}")
+            return default
+        return v
 
     def as_duration(self, n: Node, key: builtins.str, default: Any = None) -> Any:
         v = n.value

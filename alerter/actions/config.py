@@ -34,6 +34,7 @@ from alerter.actions.unitctl import (
     unit_kind,
 )
 from alerter.core.saferegex import compile_pattern
+from alerter.core.values import LONGEST_TIMEOUT
 from alerter.core.yamlsource import MapReader, Mark, Node, Problem
 
 ACTION_TYPES = ("systemd", "signal", "command", "throttle", "ban")
@@ -397,7 +398,7 @@ def _parse_argv(r: MapReader, key: str, required: bool) -> tuple[FieldTemplate, 
 def _parse_command(r: MapReader) -> CommandSpec | None:
     argv = _parse_argv(r, "argv", True)
     undo = _parse_argv(r, "undo_argv", False)
-    timeout = r.duration("timeout", DEFAULT_TIMEOUT)
+    timeout = r.duration("timeout", DEFAULT_TIMEOUT, maximum=LONGEST_TIMEOUT)
     if timeout is not None and timeout <= 0:
         r.problems.add(r.raw("timeout") or r.node, "timeout: must be > 0")
     if not argv or undo is None:

@@ -23,9 +23,13 @@ from alerter.collectors.parsers import PARSER_TYPES, ParserConfig, check_parser_
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.collectors.timefmt import check_time_format
 from alerter.core.saferegex import compile_pattern
-from alerter.core.values import format_duration
+from alerter.core.values import LONGEST_TIMEOUT, format_duration
 from alerter.core.yamlsource import MapReader, Mark, Node
 from alerter.protocols import Clock
+
+# max_line_bytes: a line is read whole into memory, up to this (the file collector reads a block
+# of at least this size); 16 MiB, 256 times the default
+LONGEST_LINE = 16 << 20
 
 Spec = FileConfig | JournaldConfig | HostConfig | PrometheusConfig | CommandConfig | HttpConfig
 
@@ -103,7 +107,7 @@ def _interval(r: MapReader, default: float) -> float:
 
 
 def _timeout(r: MapReader, default: float) -> float:
-    v: float = r.duration("timeout", default)
+    v: float = r.duration("timeout", default, maximum=LONGEST_TIMEOUT)
     if v <= 0:
         r.problems.add(r.raw("timeout") or r.node, "timeout must be > 0")
         return default
@@ -115,7 +119,7 @@ def _file(r: MapReader, name: str, base_dir: Path) -> FileConfig | None:
     start_at = r.choice("start_at", START_AT, "end")
     parser = _parser(r.map("parser"))
     multiline = _multiline(r.map("multiline"))
-    max_line_bytes = r.int("max_line_bytes", 65536, minimum=256)
+    max_line_bytes = r.int("max_line_bytes", 65536, minimum=256, maximum=LONGEST_LINE)
     poll_interval = r.duration("poll_interval", 0.1)
     rotate_wait = r.duration("rotate_wait", 5.0)
     if not paths:
@@ -227,7 +231,7 @@ def _journald(r: MapReader, name: str, base_dir: Path) -> JournaldConfig | None:
     user_units = _unit_names(r, "user_units")
     start_at = r.choice("start_at", START_AT, "end")
     journalctl = r.str_list("journalctl", ("journalctl",))
-    max_line_bytes = r.int("max_line_bytes", 65536, minimum=256)
+    max_line_bytes = r.int("max_line_bytes", 65536, minimum=256, maximum=LONGEST_LINE)
     priority = 7
     n = r.raw("priority")
     if n is not None and n.value is not None:

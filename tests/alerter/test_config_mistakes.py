@@ -93,6 +93,19 @@ def test_a_state_dir_that_is_a_file_is_told_at_load(tmp_path: Path) -> None:
         ("rule_files: [r.yaml]\n", "groups: [{name: g, rules: [{alert: A, logs: {match: x},"
          " aggregate: count, over: 1m, threshold: '> 1', fro: 1m}]}]\n",
          "r.yaml:1:103: rules[0]: unknown key 'fro' (did you mean 'for'?)"),
+        # numbers too large to run with: they passed the check and crashed the daemon at run time
+        ("global: {state_dir: s, evaluation_interval: 293y}\n", None,
+         "c.yaml:1:45: evaluation_interval: invalid duration '293y': out of range (at most 292y)"),
+        ("rule_files: [r.yaml]\n", "groups: [{name: g, rules: [{alert: A, logs: {match: x},"
+         " aggregate: count, over: 99999999999999999999999d, threshold: '> 1'}]}]\n",
+         "r.yaml:1:81: over: invalid duration '99999999999999999999999d': out of range (at most"
+         " 292y)"),
+        ("collectors: [{name: c, type: command, argv: [x], interval: 60d, timeout: 25d}]\n", None,
+         "c.yaml:1:74: timeout: must be <= 1d, got 25d"),
+        ("actions: [{name: a, type: command, argv: [x], timeout: 30d}]\n", None,
+         "c.yaml:1:56: timeout: must be <= 1d, got 30d"),
+        ("collectors: [{name: f, type: file, paths: [x], max_line_bytes: 99999999999999999999}]\n",
+         None, "c.yaml:1:64: max_line_bytes: must be <= 16777216, got 99999999999999999999"),
     ],
 )  # fmt: skip
 def test_a_mistake_is_told_once_where_it_is_with_what_to_do(
