@@ -20,6 +20,7 @@ _NUM_RE = re.compile(rf"^(?:{_NUM})$")
 _MISSING_RE = re.compile(r"^_(?:x(\d+))?$")
 
 MISSING = None
+MAX_VALUES = 1_000_000  # values one series, or entries one repeat, may expand to (held in memory)
 
 
 def _float(text: str) -> float:
@@ -35,17 +36,17 @@ def expand_values(text: str) -> list[float | None]:
             continue
         m = _MISSING_RE.match(tok)
         if m:
-            out.extend([MISSING] * (int(m.group(1)) if m.group(1) else 1))
+            out.extend([MISSING] * _room(out, int(m.group(1)) if m.group(1) else 1, tok))
             continue
         m = _SERIES_RE.match(tok)
         if m:
-            a, sign, b, n = _float(m.group(1)), m.group(2), _float(m.group(3)), int(m.group(4))
+            a, sign, b = _float(m.group(1)), m.group(2), _float(m.group(3))
             step = b if sign == "+" else -b
-            out.extend(a + i * step for i in range(n + 1))
+            out.extend(a + i * step for i in range(_room(out, int(m.group(4)) + 1, tok)))
             continue
         m = _REPEAT_RE.match(tok)
         if m:
-            out.extend([_float(m.group(1))] * (int(m.group(2)) + 1))
+            out.extend([_float(m.group(1))] * _room(out, int(m.group(2)) + 1, tok))
             continue
         if _NUM_RE.match(tok):
             out.append(_float(tok))
@@ -55,3 +56,13 @@ def expand_values(text: str) -> list[float | None]:
             "or stale"
         )
     return out
+
+
+def _room(out: list[float | None], n: int, tok: str) -> int:
+    """`n`, when `tok`'s n values fit in a series after `out`; else why not, as a ValueError
+    (before a list of them is made: `0+1x100000000000000` would take the memory)."""
+    if len(out) + n > MAX_VALUES:
+        raise ValueError(
+            f"invalid value {tok!r}: a series expands to at most {MAX_VALUES:,} values"
+        )
+    return n

@@ -27,7 +27,7 @@ from alerter.core.yamlsource import (
     load_yaml,
 )
 from alerter.rules.engine import Engine
-from alerter.rules.expand import expand_values
+from alerter.rules.expand import MAX_VALUES, expand_values
 from alerter.rules.loader import load_rule_files, parse_selector
 from alerter.rules.model import MetricSelector
 
@@ -259,7 +259,7 @@ def _parse_logs(lr: MapReader, case: TestCase, parse_line: ParseLine | None) -> 
     for er in lr.items("entries"):
         at = er.duration("at", 0.0)
         line = er.str("line", required=True)
-        repeat = er.int("repeat", 1, minimum=1)
+        repeat = er.int("repeat", 1, minimum=1, maximum=MAX_VALUES)
         every = er.duration("every", 0.0)
         fields = er.str_map("fields", {})
         er.done()

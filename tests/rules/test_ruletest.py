@@ -57,6 +57,29 @@ def test_expanding_notation_rejects_garbage() -> None:
         expand_values("1 1+x3")
 
 
+def test_a_series_that_expands_past_a_million_values_is_refused_before_it_is_made() -> None:
+    # (`0+1x100000000000000` took the memory and hung `alerter test`)
+    assert len(expand_values("1 _x999999")) == 1_000_000
+    with pytest.raises(ValueError, match=r"'_x1000000': a series expands to at most 1,000,000"):
+        expand_values("1 _x1000000")
+
+
+def test_an_entry_repeated_past_a_million_times_is_told_where_it_is(tmp_path: Path) -> None:
+    text = """
+rule_files: [rules.yaml]
+tests:
+  - input_logs:
+      - source: app
+        entries: [{at: 0s, line: "ERROR 500", repeat: 1000001}]
+    alert_rule_test: []
+"""
+    rc, out = run(tmp_path, text)
+    assert (rc, out) == (
+        1,
+        f"{tmp_path / 't.test.yaml'}:6:55: repeat: must be <= 1000000, got 1000001\n",
+    )
+
+
 def run(tmp_path: Path, tests_yaml: str) -> tuple[int, str]:
     (tmp_path / "rules.yaml").write_text(RULES)
     f = tmp_path / "t.test.yaml"
