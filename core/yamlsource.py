@@ -178,8 +178,10 @@ class Problems:
         self.items: list[Problem] = []
         self.env = env  # None: no ${VAR} expansion (rule files)
 
-    def add(self, where: Node | Mark, message: str) -> None:
-        self.items.append(Problem(where.mark if isinstance(where, Node) else where, message))
+    def add(self, where: Node | Mark, message: str) -> Problem:
+        problem = Problem(where.mark if isinstance(where, Node) else where, message)
+        self.items.append(problem)
+        return problem
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -201,6 +203,7 @@ class MapReader:
         self.problems = problems
         self.what = what
         self.seen: set[builtins.str] = set()
+        self.missing: dict[builtins.str, Problem] = {}  # required keys told missing
         self.ok = isinstance(node.value, dict)
         if not self.ok:
             problems.add(node, f"{what} must be a mapping, got {_kind(node.value)}")
@@ -229,7 +232,8 @@ class MapReader:
         n = self.raw(key)
         if n is None or n.value is None:
             if required and self.ok:
-                self.problems.add(self.node, f"{self.what}: missing required key {key!r}")
+                told = self.problems.add(self.node, f"{self.what}: missing required key {key!r}")
+                self.missing[key] = told
             return None
         return n
 
@@ -461,18 +465,25 @@ class MapReader:
             return None
 
     def done(self, extra_known: tuple[builtins.str, ...] = ()) -> None:
-        """Report every key that no getter asked for."""
+        """Report every key that no getter asked for. A misspelt required key (`nme:`) is told
+        once, as the unknown key it is with the name it misses, not also as the key missing;
+        so even when `extra_known` takes every key (a reader that stopped early)."""
         if not self.ok:
             return
         known = self.seen | set(extra_known)
         for k in self.node.value:
-            if k not in known:
-                hint = _closest(k, known)
-                self.problems.add(
-                    self.key_mark(k),
-                    f"{self.what}: unknown key {k!r}"
-                    + (f" (did you mean {hint!r}?)" if hint else ""),
-                )
+            if k in self.seen:
+                continue
+            missed = _closest(k, set(self.missing))
+            if missed is None and k in known:
+                continue
+            hint = missed or _closest(k, known)
+            if missed is not None:
+                self.problems.items.remove(self.missing.pop(missed))
+            self.problems.add(
+                self.key_mark(k),
+                f"{self.what}: unknown key {k!r}" + (f" (did you mean {hint!r}?)" if hint else ""),
+            )
 
 
 def _closest(key: str, known: set[str]) -> str | None:

@@ -93,6 +93,12 @@ def test_a_state_dir_that_is_a_file_is_told_at_load(tmp_path: Path) -> None:
         ("rule_files: [r.yaml]\n", "groups: [{name: g, rules: [{alert: A, logs: {match: x},"
          " aggregate: count, over: 1m, threshold: '> 1', fro: 1m}]}]\n",
          "r.yaml:1:103: rules[0]: unknown key 'fro' (did you mean 'for'?)"),
+        # a misspelt required key: told once, as unknown with the name it misses (it was also
+        # told missing, and a collector's not at all)
+        ("collectors: [{nme: h, type: host}]\n", None,
+         "c.yaml:1:15: collectors[0]: unknown key 'nme' (did you mean 'name'?)"),
+        ("rule_files: [r.yaml]\n", "groups: [{nme: g, rules: []}]\n",
+         "r.yaml:1:11: groups[0]: unknown key 'nme' (did you mean 'name'?)"),
         # numbers too large to run with: they passed the check and crashed the daemon at run time
         ("global: {state_dir: s, evaluation_interval: 293y}\n", None,
          "c.yaml:1:45: evaluation_interval: invalid duration '293y': out of range (at most 292y)"),
