@@ -377,9 +377,9 @@ def _parse_server(r: MapReader | None, p: Problems, base_dir: Path) -> ServerCon
     if token_file and not os.path.isabs(token_file):  # like every path: from the config's dir
         token_file = str(base_dir / token_file)
     r.done()
-    host, _, port_s = listen.rpartition(":")
+    host, colon, port_s = listen.rpartition(":")
     host = host.strip("[]") or "0.0.0.0"
-    if not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+    if not colon or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
         p.add(r.raw("listen") or r.node, f"listen: expected HOST:PORT, got {listen!r}")
         return ServerConfig()
     token = None

@@ -93,6 +93,8 @@ def test_a_state_dir_that_is_a_file_is_told_at_load(tmp_path: Path) -> None:
         ("rule_files: [r.yaml]\n", "groups: [{name: g, rules: [{alert: A, logs: {match: x},"
          " aggregate: count, over: 1m, threshold: '> 1', fro: 1m}]}]\n",
          "r.yaml:1:103: rules[0]: unknown key 'fro' (did you mean 'for'?)"),
+        # a port alone (it was told as "9753 is not a loopback address")
+        ("server: {listen: '9753'}\n", None, "c.yaml:1:18: listen: expected HOST:PORT, got '9753'"),
         # a misspelt required key: told once, as unknown with the name it misses (it was also
         # told missing, and a collector's not at all)
         ("collectors: [{nme: h, type: host}]\n", None,
