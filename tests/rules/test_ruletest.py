@@ -65,18 +65,10 @@ def test_a_series_that_expands_past_a_million_values_is_refused_before_it_is_mad
 
 
 def test_an_entry_repeated_past_a_million_times_is_told_where_it_is(tmp_path: Path) -> None:
-    text = """
-rule_files: [rules.yaml]
-tests:
-  - input_logs:
-      - source: app
-        entries: [{at: 0s, line: "ERROR 500", repeat: 1000001}]
-    alert_rule_test: []
-"""
-    rc, out = run(tmp_path, text)
+    rc, out = run(tmp_path, PASSING.replace("repeat: 2,", "repeat: 1000001,"))
     assert (rc, out) == (
         1,
-        f"{tmp_path / 't.test.yaml'}:6:55: repeat: must be <= 1000000, got 1000001\n",
+        f"{tmp_path / 't.test.yaml'}:13:55: repeat: must be <= 1000000, got 1000001\n",
     )
 
 
