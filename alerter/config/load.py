@@ -419,11 +419,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check_unique(p: Problems, names: list[tuple[str, Mark]], what: str) -> None:
-    seen: set[str] = set()
+    first: dict[str, Mark] = {}
     for name, mark in names:
-        if name in seen:
-            p.add(mark, f"duplicate {what} name {name!r}")
-        seen.add(name)
+        if name in first:  # (said as a duplicate group is: where the other one is)
+            p.add(mark, f"duplicate {what} name {name!r} (first at {first[name]})")
+        first.setdefault(name, mark)
 
 
 def _name_of(r: MapReader) -> str:

@@ -102,9 +102,9 @@ def test_duplicate_keys_are_errors() -> None:
     ]
 
 
-def test_duplicate_collector_names() -> None:
+def test_duplicate_collector_names_say_where_the_first_is() -> None:
     got = problems("collectors:\n  - {name: a, type: host}\n  - {name: a, type: host}\n")
-    assert got == ["cfg.yaml:3:5: duplicate collector name 'a'"]
+    assert got == ["cfg.yaml:3:5: duplicate collector name 'a' (first at cfg.yaml:2:5)"]
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
