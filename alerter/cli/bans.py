@@ -48,7 +48,9 @@ def register(sub: Any) -> None:
 
     lift = bsub.add_parser("del", help="lift the ban on each ADDRESS now")
     client_args(lift)
-    lift.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    lift.add_argument(
+        "addresses", nargs="+", metavar="ADDRESS", help="an address whose ban to lift"
+    )
     lift.set_defaults(func=cmd_bans_del)
 
 

@@ -161,7 +161,7 @@ def script(shell: str, parser: argparse.ArgumentParser) -> str:
 def register(sub: Any) -> None:
     """Add `completion`; the script covers every command registered in `sub`, before or after."""
     p = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
-    p.add_argument("shell", choices=("bash", "zsh"))
+    p.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
     p.set_defaults(func=cmd_completion, commands=sub)
 
 

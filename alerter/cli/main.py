@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--log-format", choices=("json", "console"), help="default: console on a TTY, else json"
     )
-    run.add_argument("--log-level", choices=LEVELS, default="info")
+    run.add_argument("--log-level", choices=LEVELS, default="info", help="default: info")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate config, rule files, templates")

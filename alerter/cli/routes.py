@@ -32,7 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="R1,R2",
         help="exit 1 unless exactly these receivers are reached",
     )
-    test.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
+    test.add_argument(
+        "labels",
+        nargs="+",
+        metavar="LABEL=VALUE",
+        help="a label of the alert, e.g. severity=critical",
+    )
     test.set_defaults(func=cmd_routes_test)
 
     notify = sub.add_parser("notify", help="send a test notification")

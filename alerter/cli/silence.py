@@ -70,7 +70,9 @@ def register(sub: Any) -> None:
 
     expire = ssub.add_parser("expire", help="end silences now")
     client_args(expire)
-    expire.add_argument("ids", nargs="+", metavar="ID")
+    expire.add_argument(
+        "ids", nargs="+", metavar="ID", help="a silence's ID, as silence ls shows it"
+    )
     expire.set_defaults(func=cmd_silence_expire)
 
 

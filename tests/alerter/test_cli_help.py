@@ -36,3 +36,15 @@ def test_every_config_option_is_spelt_and_told_alike() -> None:
     }
     assert len(shown) >= 12
     assert {path: v for path, v in shown.items() if v != ("FILE", True)} == {}
+
+
+def test_every_option_and_argument_says_what_it_is() -> None:
+    # `alerter run --help` listed --log-level bare; so were silence expire's ID, routes test's
+    # LABEL=VALUE, bans del's ADDRESS and completion's shell
+    bare = [
+        f"{path} {a.option_strings or a.dest}"
+        for path, p in _parsers(build_parser()).items()
+        for a in p._actions
+        if not a.help and not isinstance(a, argparse._SubParsersAction)
+    ]
+    assert bare == []
