@@ -306,6 +306,7 @@ actions:
         r.handle([fire(alert(["term-app", "kill-re"]), T0)], T0)
         assert by_pidfile.wait(10) == -15
         wait_for(by_pattern.gone)
+        assert r.wait_idle(10)  # (a process gone before its action's detail is recorded)
         details = sorted(x["detail"] for x in r.history())
         assert details == [
             f"sent SIGKILL to process:sleep\\(300\\) {tag}$: SIGKILL to pid {by_pattern.pid}",
