@@ -331,6 +331,10 @@ def test_sshd_aggressive_counts_what_fail2ban_counts_in_aggressive_mode() -> Non
     assert wrongly == []
 
 
+@pytest.mark.integration  # (a system package: in CI, the skip below fails the run)
+@pytest.mark.skipif(
+    not SAMPLES.is_dir(), reason="needs the fail2ban package (tests/system-deps.sh)"
+)
 def test_a_failure_line_counts_for_its_own_address_only() -> None:
     """The lines fail2ban writes to test address injection count for the real peer alone."""
     lines = {
@@ -346,6 +350,10 @@ def test_a_failure_line_counts_for_its_own_address_only() -> None:
         assert counted_for(("sshd",), line) == {host}, line
 
 
+@pytest.mark.integration  # (a system package: in CI, the skip below fails the run)
+@pytest.mark.skipif(
+    not SAMPLES.is_dir(), reason="needs the fail2ban package (tests/system-deps.sh)"
+)
 def test_an_auth_info_line_with_two_peers_counts_for_nobody() -> None:
     (line,) = [s.line for s in samples("sshd", "sshd") if KNOWN["sshd"].get(s.where) == _AUTH_INFO]
     assert counted_for(("sshd",), line) == set()
