@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from alerter.actions.banaddr import parse_address
-from alerter.actions.banconfig import DEFAULT_DURATION, MAX_DURATION, MAX_PORTS, port_number
+from alerter.actions.banconfig import DEFAULT_DURATION, MAX_PORTS, ban_seconds, port_number
 from alerter.actions.bans import BanExecutor, BanRefused
 from alerter.api.routes import HTTPError, Request, Response, Route
 from alerter.core.values import parse_duration
@@ -107,11 +107,9 @@ def _duration(raw: Any) -> float:
             if isinstance(raw, (int, float)) and not isinstance(raw, bool)
             else parse_duration(str(raw))
         )
+        return ban_seconds(seconds)
     except ValueError as e:
         raise HTTPError(400, f"duration: {e}") from None
-    if not 1 <= seconds <= MAX_DURATION:
-        raise HTTPError(400, "duration: must be from 1s to 365d")
-    return seconds
 
 
 def _ports(raw: Any) -> tuple[int, ...]:

@@ -65,8 +65,11 @@ def parse_ban(r: MapReader) -> BanSpec | None:
         except ValueError as e:
             r.problems.add(r.raw("address") or r.node, f"address: {e}")
     duration = r.duration("duration", DEFAULT_DURATION)
-    if duration is not None and not 1 <= duration <= MAX_DURATION:
-        r.problems.add(r.raw("duration") or r.node, "duration: must be from 1s to 365d")
+    if duration is not None:
+        try:
+            ban_seconds(duration)
+        except ValueError as e:
+            r.problems.add(r.raw("duration") or r.node, f"duration: {e}")
     increment = _parse_increment(r, duration)
     ports = _parse_ports(r)
     allow = _parse_allow(r)
@@ -92,6 +95,13 @@ def _parse_increment(r: MapReader, duration: float) -> Increment | None:
     if within is not None and within <= 0:
         ir.problems.add(ir.raw("within") or ir.node, "increment.within: must be > 0")
     return Increment(factor, cap, within)
+
+
+def ban_seconds(seconds: float) -> float:
+    """A ban's duration, whether from the config, the API's JSON or `alerter bans add -d`."""
+    if not 1 <= seconds <= MAX_DURATION:
+        raise ValueError("must be from 1s to 365d")
+    return seconds
 
 
 def port_number(value: object) -> int:

@@ -34,6 +34,16 @@ def _positive_duration(text: str) -> float:
     return seconds
 
 
+def _ban_duration(text: str) -> float:
+    from alerter.actions.banconfig import ban_seconds
+
+    seconds = parse_duration(text)
+    try:
+        return ban_seconds(seconds)
+    except ValueError as e:
+        raise ValueError(f"{text!r}: {e}") from None
+
+
 def _time(text: str) -> float:
     from alerter.dispatch.silences import parse_time
 
@@ -57,6 +67,7 @@ def _address(text: str) -> str:
 
 
 duration = _told(_positive_duration, "duration")
+ban_duration = _told(_ban_duration, "duration")
 time = _told(_time, "time")
 matcher: Callable[[str], Matcher] = _told(parse_matcher, "matcher")
 port = _told(_port, "port")

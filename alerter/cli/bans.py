@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     add.add_argument(
         "-d",
         "--duration",
-        type=argtypes.duration,
+        type=argtypes.ban_duration,
         default="10m",
         help="how long (default 10m), e.g. 1h",
     )

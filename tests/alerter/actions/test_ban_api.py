@@ -164,3 +164,31 @@ def test_a_bad_port_is_told_in_the_same_words_by_the_config_the_api_and_the_cli(
         with pytest.raises(SystemExit):
             main(["bans", "add", "203.0.113.7", "-p", port, "--url", "http://127.0.0.1:1"])
         assert capsys.readouterr().err.endswith(f"argument -p/--port: {said}\n")
+
+
+@pytest.mark.parametrize("duration", ["0s", "366d"])
+def test_a_ban_duration_out_of_range_is_refused_alike_by_the_config_the_api_and_the_cli(
+    harness: Harness, duration: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`alerter bans add -d 400d` was sent, then refused by the daemon with a 400."""
+    from alerter.actions.banapi import routes
+    from alerter.api.routes import HTTPError, Request
+    from alerter.cli.main import main
+    from alerter.core.yamlsource import SourceError
+    from tests.alerter.actions.conftest import parse_actions
+
+    said = "must be from 1s to 365d"
+    with pytest.raises(SourceError) as config:
+        parse_actions(f'actions: [{{name: b, type: ban, address: "x", duration: {duration}}}]')
+    assert str(config.value).endswith(f"duration: {said}")
+
+    (post,) = [r for r in routes(build(harness)[1]) if r.method == "POST"]
+    body = json.dumps({"address": "203.0.113.7", "duration": duration}).encode()
+    with pytest.raises(HTTPError) as api:
+        post.handler(Request("POST", "/api/v1/bans", {}, {}, body, {}))
+    assert (api.value.status, str(api.value)) == (400, f"duration: {said}")
+
+    with pytest.raises(SystemExit) as cli:
+        main(["bans", "add", "203.0.113.7", "-d", duration, "--url", "http://127.0.0.1:1"])
+    assert cli.value.code == 2
+    assert capsys.readouterr().err.endswith(f"argument -d/--duration: '{duration}': {said}\n")
