@@ -24,6 +24,7 @@ from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.collectors.timefmt import check_time_format
 from alerter.core.saferegex import compile_pattern
 from alerter.core.values import LONGEST_TIMEOUT, format_duration
+from alerter.config.secrets import headers as secret_headers
 from alerter.core.yamlsource import MapReader, Mark, Node
 from alerter.protocols import Clock
 
@@ -291,7 +292,7 @@ def _prometheus(r: MapReader, name: str, base_dir: Path) -> PrometheusConfig | N
         interval=interval,
         timeout=min(timeout, interval),
         max_bytes=r.int("max_bytes", 10 * 1024 * 1024, minimum=1024),
-        headers=r.str_map("headers", {}),
+        headers=secret_headers(r, base_dir),
     )
     return cfg if url else None
 
@@ -337,7 +338,7 @@ def _http(r: MapReader, name: str, base_dir: Path) -> HttpConfig | None:
         method=r.choice("method", ("GET", "HEAD", "POST"), "GET"),
         expect_status=expect,
         body_regex=body_regex,
-        headers=r.str_map("headers", {}),
+        headers=secret_headers(r, base_dir),
         ca_file=ca_file,
     )
     return cfg if url else None

@@ -1,8 +1,7 @@
 """Parse the `notifiers:` section into validated, typed settings.
 
-Secrets given as `*_file` are read here, at load, so a missing or unreadable file is a config
-error with its line rather than a failed notification at 3 a.m. `${VAR}` expansion is done by
-MapReader.
+Secrets given as `*_file` are read here, at load (alerter.config.secrets); `${VAR}` expansion is
+done by MapReader.
 """
 
 from __future__ import annotations
@@ -10,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alerter.core.yamlsource import MapReader, Mark, SourceError, decode_source
+from alerter.config.secrets import headers as secret_headers
+from alerter.config.secrets import secret as read_secret
+from alerter.core.yamlsource import MapReader, Mark
 from alerter.notifiers.amjson import check_body_template
 
 NOTIFIER_TYPES = ("console", "slack", "webhook", "alertmanager", "email", "pagerduty")
@@ -141,38 +142,8 @@ def parse_notifier(r: MapReader, base_dir: Path) -> NotifierConfig | None:
     )
 
 
-def _secret(r: MapReader, key: str, base_dir: Path, *, required: bool) -> str | None:
-    """`key` or `key_file` (exactly one); a file's content is read now and stripped."""
-    value: str | None = r.str(key)
-    path: str | None = r.str(f"{key}_file")
-    if value is not None and path is not None:
-        r.problems.add(
-            r.raw(f"{key}_file") or r.node, f"{key}_file: give either {key} or {key}_file, not both"
-        )
-        return None
-    if path is not None:
-        full = Path(path) if Path(path).is_absolute() else base_dir / path
-        try:
-            value = decode_source(full.read_bytes(), str(full)).strip()
-        except SourceError as e:
-            r.problems.add(r.raw(f"{key}_file") or r.node, f"{key}_file: {e}")
-            return None
-        except OSError as e:
-            r.problems.add(
-                r.raw(f"{key}_file") or r.node,
-                f"{key}_file: cannot read {full}: {e.strerror} (check the path and permissions)",
-            )
-            return None
-        if not value:
-            r.problems.add(r.raw(f"{key}_file") or r.node, f"{key}_file: {full} is empty")
-            return None
-    if value is None and required and r.ok:
-        r.problems.add(r.node, f"{r.what}: missing required key {key!r} (or {key}_file)")
-    return value
-
-
 def _url(r: MapReader, key: str, base_dir: Path) -> str | None:
-    url = _secret(r, key, base_dir, required=True)
+    url = read_secret(r, key, base_dir, required=True)
     if url is not None and not url.startswith(("http://", "https://")):
         r.problems.add(
             r.raw(key) or r.raw(f"{key}_file") or r.node,
@@ -191,10 +162,10 @@ def _slack(r: MapReader, base_dir: Path) -> SlackSettings | None:
 
 def _webhook(r: MapReader, base_dir: Path) -> WebhookSettings | None:
     url = _url(r, "url", base_dir)
-    headers = r.str_map("headers", {})
+    headers = secret_headers(r, base_dir)
     body = r.str("body")
     content_type = r.str("content_type", "application/json")
-    secret = _secret(r, "hmac_secret", base_dir, required=False)
+    secret = read_secret(r, "hmac_secret", base_dir, required=False)
     max_alerts = r.int("max_alerts", 0, minimum=0)
     if body is not None:
         problem = check_body_template(body)
@@ -240,7 +211,7 @@ def _email(r: MapReader, base_dir: Path) -> EmailSettings | None:
     smarthost = r.str("smarthost", required=True)
     hello = r.str("hello", "localhost")
     username = r.str("auth_username")
-    password = _secret(r, "auth_password", base_dir, required=False)
+    password = read_secret(r, "auth_password", base_dir, required=False)
     require_tls = r.bool("require_tls", True)
     html = r.bool("html", True)
     headers = r.str_map("headers", {})
@@ -289,7 +260,7 @@ def _email(r: MapReader, base_dir: Path) -> EmailSettings | None:
 
 
 def _pagerduty(r: MapReader, base_dir: Path) -> PagerDutySettings | None:
-    key = _secret(r, "routing_key", base_dir, required=True)
+    key = read_secret(r, "routing_key", base_dir, required=True)
     url = r.str("url", PAGERDUTY_URL)
     if not url.startswith(("http://", "https://")):
         r.problems.add(r.raw("url") or r.node, "url: expected an http:// or https:// URL")

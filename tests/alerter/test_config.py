@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from alerter.collectors.http import HttpConfig
+from alerter.collectors.prometheus import PrometheusConfig
 from alerter.config.load import DEFAULT_PROTECTED_UNITS, load_config, parse_config
 from alerter.core.values import parse_duration
 from alerter.errors import ConfigError
+from alerter.notifiers.config import WebhookSettings
 
 
 def problems(text: str, env: dict[str, str] | None = None, file: str = "cfg.yaml") -> list[str]:
@@ -183,3 +186,41 @@ def test_a_relative_token_file_is_read_from_the_config_files_directory(
     monkeypatch.chdir("/")
     c = load_config(str(cfg))
     assert c.server.token == "s3cret" and c.server.token_file == str(tmp_path / "api-token")
+
+
+def test_http_headers_have_a_file_form_as_every_secret(tmp_path: Path) -> None:
+    """An Authorization header is a secret: `headers_file` holds `Name: value` lines, as curl's
+    `-H @FILE`, for the webhook notifier and the prometheus and http collectors alike."""
+    (tmp_path / "auth").write_text(
+        "# the token\nAuthorization: Bearer s3cret\n\nX-Scope-OrgID: ops\n"
+    )
+    text = f"""
+collectors:
+  - {{name: m, type: prometheus, url: "http://127.0.0.1:9/metrics", headers_file: {tmp_path}/auth}}
+  - {{name: w, type: http, url: "http://127.0.0.1:9/", headers: {{X-A: b}}, headers_file: {tmp_path}/auth}}
+notifiers:
+  - {{name: h, type: webhook, url: "http://127.0.0.1:9/", headers_file: {tmp_path}/auth}}
+"""
+    cfg = parse_config(text, "cfg.yaml", {})
+    want = {"Authorization": "Bearer s3cret", "X-Scope-OrgID": "ops"}
+    prom, web = (c.spec for c in cfg.collectors)
+    assert isinstance(prom, PrometheusConfig) and isinstance(web, HttpConfig)
+    assert prom.headers == want and web.headers == {"X-A": "b", **want}
+    hook = cfg.notifiers[0].settings
+    assert isinstance(hook, WebhookSettings) and hook.headers == want
+
+
+def test_a_bad_headers_file_is_told_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "bad").write_text("Authorization Bearer x\n")
+    (tmp_path / "twice").write_text("x-a: 1\n")
+    got = problems(f"""notifiers:
+  - {{name: h, type: webhook, url: "http://127.0.0.1:9/", headers_file: {tmp_path}/bad}}
+  - {{name: i, type: webhook, url: "http://127.0.0.1:9/", headers: {{X-A: b}}, headers_file: {tmp_path}/twice}}
+  - {{name: j, type: webhook, url: "http://127.0.0.1:9/", headers_file: {tmp_path}/none}}
+""")
+    assert [p.split(": ", 1)[1] for p in got] == [
+        f"headers_file: {tmp_path}/bad:1: expected 'Name: value'",
+        f"headers_file: {tmp_path}/twice:1: x-a is in headers too",
+        f"headers_file: cannot read {tmp_path}/none: No such file or directory (check the path "
+        "and permissions)",
+    ]

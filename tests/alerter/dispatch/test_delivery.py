@@ -62,10 +62,11 @@ def test_webhook_posts_signed_alertmanager_json(
     store: StateStore, http_receiver: HTTPReceiver, tmp_path: Path
 ) -> None:
     (tmp_path / "secret").write_text("k3y")
+    (tmp_path / "headers").write_text("Authorization: Bearer t0k\n")
     m = Metrics(CollectorRegistry())
     cfg = notifier_config(
         f"{{name: hook, type: webhook, url: '{http_receiver.url}/in', headers: {{X-Team: infra}}, "
-        "hmac_secret_file: secret}",
+        "headers_file: headers, hmac_secret_file: secret}",
         tmp_path,
     )
     n = build_notifier(cfg, requests.Session(), SystemClock())
@@ -77,6 +78,7 @@ def test_webhook_posts_signed_alertmanager_json(
         (req,) = http_receiver.wait(1)
         assert req.path == "/in"
         assert req.headers["X-Team"] == "infra"
+        assert req.headers["Authorization"] == "Bearer t0k"
         expected = "sha256=" + hmac.new(b"k3y", req.body, hashlib.sha256).hexdigest()
         assert req.headers["X-Alerter-Signature"] == expected
         body = req.json()
