@@ -22,9 +22,9 @@ from alerter.collectors.journald import JournaldCollector, JournaldConfig, parse
 from alerter.collectors.parsers import PARSER_TYPES, ParserConfig, check_parser_config
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.collectors.timefmt import check_time_format
+from alerter.config.secrets import headers as secret_headers
 from alerter.core.saferegex import compile_pattern
 from alerter.core.values import LONGEST_TIMEOUT, format_duration
-from alerter.config.secrets import headers as secret_headers
 from alerter.core.yamlsource import MapReader, Mark, Node
 from alerter.protocols import Clock
 
