@@ -149,7 +149,8 @@ class Actions(Protocol):
     def tick(self, firing: Sequence[Alert], now: float, live: Container[str] | None = None) -> None:
         """Repeat actions whose cooldown passed, check `verify` deadlines, resume after limits.
         `live`: the fingerprints of every firing alert, when `firing` holds only those that
-        list actions (None: `firing` holds them all)."""
+        list actions (None: `firing` holds them all). The same tuple as the last tick's says
+        that none of its alerts changed."""
 
     def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]: ...
 

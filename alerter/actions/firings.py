@@ -55,6 +55,9 @@ class Firings:
             fp: float(v["active_at"]) for fp, v in items.items() if "active_at" in v
         }
         self._since: dict[str, float] = {}  # the firings seen by this runner (and resolved ones)
+        # firings dropped from `_since` while their alerts may still fire (pruned): the runner
+        # calls `firing` for each firing alert when this grows
+        self.forgotten = 0
         self._missing: dict[str, float] = {}  # stored fingerprint -> first tick it was not firing
         self._next_sweep = float("-inf")
         self._ended: set[str] = set()  # stored firings that ended: the next checkpoint deletes
@@ -140,7 +143,9 @@ class Firings:
             self._ended.add(fingerprint)
         self._missing.pop(fingerprint, None)
         if len(self._since) > 10_000:
+            n = len(self._since)
             self._since = {k: v for k, v in self._since.items() if now - v < 86400.0}
+            self.forgotten += n - len(self._since)
 
     def sweep(self, live: Container[str], now: float) -> None:
         """Drop the stored firings whose alert has not been firing for STALE_AFTER."""

@@ -33,6 +33,7 @@ from alerter.actions.firings import Firings
 from alerter.actions.notes import clock_time, note, span
 from alerter.actions.outcomes import OutcomeRecorder, told_once_per
 from alerter.actions.reverts import Reverter
+from alerter.actions.wakes import SETTLED, Entry, RepeatCalendar
 from alerter.actions.workers import Job, KeyedWorkers
 from alerter.core.values import format_duration
 from alerter.errors import ActionError
@@ -101,6 +102,9 @@ class ActionRunner:
             self.actions, store=store, history_db=self.history_db, emit=emit, dry_run=dry_run
         )
         self._not_before: dict[str, float] = {}  # plan key -> no repeat decision before this
+        self._calendar = RepeatCalendar()  # which firing alerts' repeats a tick decides
+        self._prune_settled_at = self._prune_not_before_at = 10_000
+        self._forgotten = self.firings.forgotten
         # (plan key, not before) from the workers, for the main loop to move into _not_before
         self._refused_at_run: deque[tuple[str, float]] = deque()
         self._next_prune = float("-inf")
@@ -115,6 +119,7 @@ class ActionRunner:
             alert = t.alert
             if not alert.actions:
                 continue  # most alerts: nothing to decide, nothing to look up
+            self._calendar.touch(alert.fingerprint)
             if t.state == "firing" and t.previous != "firing":
                 actions = self._actions_of(alert, "firing")
                 self._settle(alert.fingerprint, None)
@@ -136,29 +141,32 @@ class ActionRunner:
         self, firing_alerts: Sequence[Alert], now: float, live: Container[str] | None = None
     ) -> None:
         """`live`: the fingerprints of every firing alert, when `firing_alerts` holds only
-        those with actions (the daemon's: most firing alerts list none)."""
+        those with actions (the daemon's: most firing alerts list none). Only the repeats due
+        are decided (wakes.RepeatCalendar; the tuple of the last tick again costs only those)."""
         if live is None:
             live = {a.fingerprint for a in firing_alerts if a.state == "firing"}
         self.escalator.resume_exhausted(now)
-        for alert in firing_alerts:
-            if alert.state != "firing" or not alert.actions:
-                continue
-            actions = self._actions_of(alert, "firing")
-            self.firings.firing(alert.fingerprint, alert.active_at, _once(actions))
-            settled = self._settled.get(alert.fingerprint, ())
-            for action in actions:
-                # `repeat: false`: until it has run in this firing (a cooldown, the limit or the
-                # global cap may have held it back when the alert started firing)
-                if action.repeat or action.name not in settled:
-                    self._decide(action, alert, now, repeat=True)
+        self._take_refused_at_run()
+        if self._forgotten != self.firings.forgotten:  # firings to start again (Firings.firing)
+            self._forgotten = self.firings.forgotten
+            for alert in firing_alerts:
+                if alert.state == "firing" and alert.actions:
+                    actions = self._actions_of(alert, "firing")
+                    self.firings.firing(alert.fingerprint, alert.active_at, _once(actions))
+        for entry in self._calendar.due(firing_alerts, now):
+            self._repeat(entry, now)
         self.escalator.check_verify(live, now)
         self.reverter.undo_orphans(live, now)
         self.firings.sweep(live, now)
-        if len(self._settled) > 10_000:
+        # what these two drop is never read again: pruned once they doubled since, not copied
+        # every tick while a storm holds 10k+ targets
+        if len(self._settled) > self._prune_settled_at:
             self._settled = {k: v for k, v in self._settled.items() if k in live}
+            self._prune_settled_at = max(10_000, 2 * len(self._settled))
         self.recorder.trim(now)
-        if len(self._not_before) > 10_000:
+        if len(self._not_before) > self._prune_not_before_at:
             self._not_before = {k: v for k, v in self._not_before.items() if v > now}
+            self._prune_not_before_at = max(10_000, 2 * len(self._not_before))
         if now >= self._next_prune:
             self._next_prune = now + 3600.0
             if n := self.history_db.prune(now - self.retention):
@@ -230,10 +238,45 @@ class ActionRunner:
                 out.append(action)
         return out
 
-    def _decide(self, action: ActionConfig, alert: Alert, now: float, *, repeat: bool) -> None:
+    def _repeat(self, entry: Entry, now: float) -> None:
+        """Decide again the alert's actions that are due; each is due next when its plan's
+        `not_before` ends, never in this firing once settled, else at the next tick."""
+        alert, fp = entry.alert, entry.alert.fingerprint
+        actions = self._actions_of(alert, "firing")
+        self.firings.firing(fp, alert.active_at, _once(actions))
+        wakes, keys = [], []
+        for i, action in enumerate(actions):
+            key, due = None, entry.due(i, now)
+            wake = now if due else entry.wakes[i]
+            # `repeat: false`: until it has run in this firing (a cooldown, the limit or the
+            # global cap may have held it back when the alert started firing)
+            if due and (action.repeat or action.name not in self._settled.get(fp, ())):
+                key = self._decide(action, alert, now, repeat=True)
+            if due and not action.repeat and action.name in self._settled.get(fp, ()):
+                wake = SETTLED
+            elif key is not None and self._not_before.get(key, 0.0) > now:
+                wake = self._not_before[key]
+            else:
+                key = None
+            wakes.append(wake)
+            keys.append(key)
+        self._calendar.decided(entry, wakes, keys)
+
+    def _hold(self, key: str, until: float) -> None:
+        """No repeat decision on the plan key before `until`."""
+        self._not_before[key] = until
+        self._calendar.held(key)
+
+    def _take_refused_at_run(self) -> None:
         while self._refused_at_run:
             key, after = self._refused_at_run.popleft()
-            self._not_before[key] = max(after, self._not_before.get(key, 0.0))
+            self._hold(key, max(after, self._not_before.get(key, 0.0)))
+
+    def _decide(
+        self, action: ActionConfig, alert: Alert, now: float, *, repeat: bool
+    ) -> str | None:
+        """Returns the plan's key (None: no target)."""
+        self._take_refused_at_run()
         dry = self.dry_run or action.dry_run
         try:
             plan = render_plan(action, alert, self.protected)
@@ -241,49 +284,50 @@ class ActionRunner:
             self._settle(alert.fingerprint, action)
             target = _template_target(action)
             self.recorder.skip(action, target, alert, h.REFUSED_PROTECTED, str(e), now, dry)
-            return
+            return None
         except ValueError as e:
             self._settle(alert.fingerprint, action)
             target = _template_target(action)
             self.recorder.skip(action, target, alert, h.INVALID_TARGET, str(e), now, dry)
-            return
+            return None
         if repeat and self._not_before.get(plan.key, 0.0) > now:
-            return  # known to be cooling down or exhausted: spare the tick the queries
+            return plan.key  # known to be cooling down or exhausted: spare the tick the queries
         if self._ran_in_firing(action, alert, dry):
-            return  # `repeat: false`, and this firing (maybe read again after a crash) had it
+            return plan.key  # `repeat: false`, and this firing (maybe read after a crash) had it
         bans = self.executors.get(action.type)
         if isinstance(bans, BanExecutor):  # allowlist, already banned, bans in force cap
             if repeat and bans.lifted_by_hand(plan, dry):
-                self._not_before[plan.key] = now + 60.0  # looked at again once a minute
-                return
+                self._hold(plan.key, now + 60.0)  # looked at again once a minute
+                return plan.key
             refusal = bans.vet(plan, dry, now)
             if refusal is not None:
                 until = bans.banned_until(plan, dry, now)
                 if until is not None:
-                    self._not_before[plan.key] = until  # repeats again once the ban ended
+                    self._hold(plan.key, until)  # repeats again once the ban ended
                 if not (repeat and refusal[0] == SKIPPED_BANNED):
                     self.recorder.skip(action, plan.target, alert, *refusal, now, dry)
-                return
+                return plan.key
         last = self.history_db.last_run(action.name, plan.target, dry)
         if last is not None and now - last < action.cooldown:
-            self._not_before[plan.key] = last + action.cooldown
+            self._hold(plan.key, last + action.cooldown)
             if not repeat:
                 detail = (
                     f"last run at {clock_time(last)}, cooldown {format_duration(action.cooldown)}"
                 )
                 self.recorder.skip(action, plan.target, alert, h.SKIPPED_COOLDOWN, detail, now, dry)
-            return
+            return plan.key
         window = self.history_db.runs(action.name, plan.target, now - action.limit.within, dry)
         if len(window) >= action.limit.count:
             self._exhausted(plan, window, now, dry, repeat)
             # the oldest run leaves the window just after window[0] + within
-            self._not_before[plan.key] = window[0] + action.limit.within
-            return
+            self._hold(plan.key, window[0] + action.limit.within)
+            return plan.key
         if self.history_db.count_all_since(now - 60.0) >= self.actions_per_minute:
             detail = f"global.actions_per_minute ({self.actions_per_minute}) reached"
             self.recorder.rate_limited(action, plan.target, alert, detail, now, dry)
-            return
+            return plan.key
         self._run(plan, now, dry)
+        return plan.key
 
     def _ran_in_firing(self, action: ActionConfig, alert: Alert, dry: bool) -> bool:
         """For a `repeat: false` action: whether it already ran in the alert's firing."""
