@@ -54,6 +54,8 @@ class Pipeline:
         self.alive: Callable[[], None] = lambda: None
         # the engine's listings the dispatcher was last refreshed with (`tick`)
         self._refreshed: list[Listing] = []
+        # the listings that list actions, and their firing alerts handed to the actions (`tick`)
+        self._acting: tuple[list[Listing], tuple[Alert, ...]] = ([], ())
 
     def drain(self, max_batches: int, timeout: float) -> int:
         """Process batches off the bus: up to `max_batches`, and for at most DRAIN_BUDGET_SECONDS
@@ -115,8 +117,9 @@ class Pipeline:
         self.transitions.summarize()
         self.alive()
         self.guard("dispatcher", self._refresh, rs, listings)
-        acting = [a for x in listings if x.actions for a in x.firing]
-        self.guard("actions", rs.actions.tick, acting, now, _Firing(listings))
+        self.guard(
+            "actions", rs.actions.tick, self._acting_alerts(listings), now, _Firing(listings)
+        )
         counts = collections.Counter[tuple[str, str]]()
         for x in listings:
             counts[x.alertname, "pending"] += x.pending
@@ -137,6 +140,18 @@ class Pipeline:
                 firing += x.firing
         rs.dispatcher.refresh(firing)
         self._refreshed = listings
+
+    def _acting_alerts(self, listings: list[Listing]) -> tuple[Alert, ...]:
+        """The firing alerts of the rules that list actions: the same tuple while none of those
+        rules' Listings changed, which tells the actions that none of these alerts did."""
+        with_actions = [x for x in listings if x.actions]
+        before, acting = self._acting
+        if len(before) != len(with_actions) or any(
+            x is not y for x, y in zip(before, with_actions, strict=True)
+        ):
+            acting = tuple([a for x in with_actions for a in x.firing])
+            self._acting = (with_actions, acting)
+        return acting
 
     def handle(self, transitions: Sequence[Transition], now: float) -> None:
         if not transitions:

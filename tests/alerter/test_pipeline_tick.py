@@ -65,12 +65,14 @@ class RecordingActions:
 
     def __init__(self) -> None:
         self.ticks: list[tuple[list[str], Container[str] | None]] = []
+        self.sequences: list[Sequence[Alert]] = []
 
     def handle(self, transitions: Sequence[Transition], now: float) -> None:
         pass
 
     def tick(self, firing: Sequence[Alert], now: float, live: Container[str] | None = None) -> None:
         self.ticks.append(([a.fingerprint for a in firing], live))
+        self.sequences.append(firing)
 
     def history(self, fingerprint: str | None = None) -> list[dict[str, Any]]:
         return []
@@ -283,6 +285,20 @@ def test_the_actions_get_the_alerts_listing_actions_and_may_ask_about_any(loop: 
     acting, live = loop.actions.ticks[-1]
     assert acting == [fps["b"]]  # (Failures lists no action)
     assert live is not None and fps["a"] in live and fps["b"] in live and "x" not in live
+
+
+def test_the_actions_get_the_same_tuple_while_no_rule_listing_actions_changed(
+    loop: Loop,
+) -> None:
+    loop.lines("fail host=a", "down host=b")
+    loop.run_until(30)
+    loop.lines("fail host=a")  # (Failures lists no action)
+    loop.run_until(50)
+    loop.lines("down host=c")
+    loop.run_until(60)
+    first, *same, last = loop.actions.sequences
+    assert len(same) == 4 and all(s is first for s in same)
+    assert last is not first and "c" in {a.labels["host"] for a in last}
 
 
 def test_alerter_alerts_counts_by_name_and_state_and_drops_what_is_gone(loop: Loop) -> None:
