@@ -52,6 +52,8 @@ class RepeatCalendar:
         self._heap: list[tuple[float, int, Entry]] = []  # (earliest wake, tie, entry)
         self._tie = itertools.count()
         self._waiting: dict[str, list[tuple[Entry, int]]] = {}  # plan key -> (entry, action)
+        self._waiters = 0  # in _waiting
+        self._compact_at = 1000
         self._touched: set[str] = set()  # fingerprints due at the next tick whatever they say
 
     def due(self, firing: Sequence[Alert], now: float) -> list[Entry]:
@@ -62,7 +64,7 @@ class RepeatCalendar:
         out = {id(e): e for e in self._twins}
         while self._heap and self._heap[0][0] <= now:
             wake, _, e = heapq.heappop(self._heap)
-            if self._current(e) and wake == min(e.wakes, default=0.0):
+            if self._wakes_at(e, wake):
                 out[id(e)] = e
         for fp in self._touched:
             if (touched := self._entries.get(fp)) is not None:
@@ -91,29 +93,40 @@ class RepeatCalendar:
             if fp in self._touched or min(e.wakes, default=0.0) <= now:
                 out.append(e)
         self._touched.clear()
-        if len(self._heap) > 2 * len(self._entries) + 1000:  # of alerts gone or changed
-            self._heap = [x for x in self._heap if self._current(x[2])]
+        if len(self._heap) > 2 * len(self._entries) + 1000:  # of alerts gone, changed, woken
+            kept = {id(e): (w, t, e) for w, t, e in self._heap if self._wakes_at(e, w)}
+            self._heap = list(kept.values())
             heapq.heapify(self._heap)
-        if sum(map(len, self._waiting.values())) > 2 * len(self._entries) + 1000:
-            waiting = {k: [w for w in ws if self._current(w[0])] for k, ws in self._waiting.items()}
-            self._waiting = {k: ws for k, ws in waiting.items() if ws}
         return out
 
     def decided(self, entry: Entry, wakes: list[float], keys: list[str | None]) -> None:
         """The tick decided the entry's due actions: `wakes[i]` is when action i is next due,
         `keys[i]` the plan key whose `not_before` holds it back (None: nothing does)."""
         entry.wakes = wakes
+        if not self._current(entry):
+            return  # (a twin: decided at every tick)
         for i, (wake, key) in enumerate(zip(wakes, keys, strict=True)):
             if key is not None and wake != SETTLED:
                 self._waiting.setdefault(key, []).append((entry, i))
+                self._waiters += 1
         first = min(wakes, default=0.0)
-        if first != SETTLED and self._current(entry):
+        if first != SETTLED:
             heapq.heappush(self._heap, (first, next(self._tie), entry))
+        if self._waiters > self._compact_at:  # of alerts gone or changed, or woken early
+            waiting = {
+                k: list({(id(e), i): (e, i) for e, i in ws if self._current(e)}.values())
+                for k, ws in self._waiting.items()
+            }
+            self._waiting = {k: ws for k, ws in waiting.items() if ws}
+            self._waiters = sum(map(len, self._waiting.values()))
+            self._compact_at = max(1000, 2 * self._waiters)
 
     def held(self, key: str) -> None:
         """The key's `not_before` was set: the actions waiting on it are due (at the next tick;
         within a tick one is set only once it has passed, which makes its waiters due anyway)."""
-        for e, i in self._waiting.pop(key, ()):
+        waiting = self._waiting.pop(key, ())
+        self._waiters -= len(waiting)
+        for e, i in waiting:
             if i < len(e.wakes) and e.wakes[i] != SETTLED and self._current(e):
                 e.wakes[i] = 0.0
                 self._touched.add(e.alert.fingerprint)
@@ -124,6 +137,10 @@ class RepeatCalendar:
         if e is not None:
             e.wakes = []
             self._touched.add(fingerprint)
+
+    def _wakes_at(self, e: Entry, wake: float) -> bool:
+        """Whether a heap record of `wake` is the entry's (a later one replaced it otherwise)."""
+        return self._current(e) and wake == min(e.wakes, default=0.0)
 
     def _current(self, e: Entry) -> bool:
         return self._entries.get(e.alert.fingerprint) is e
