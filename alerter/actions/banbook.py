@@ -8,8 +8,11 @@ as its `add element` sets the kernel element's timeout anew.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -97,6 +100,13 @@ class BanBook:
         self._lock = threading.Lock()
         self._force: dict[tuple[Address, bool], Ban] = {}  # (address, dry run) -> newest ban
         self._sweep_at = 1024  # drop ended bans from _force once it holds this many
+        # `count` without a walk of every ban (each ban decision asks it, up to max_bans deep):
+        # the bans of _force counted in force, by (dry run, family), each until its end leaves
+        # the heap (an entry whose key holds another ban since is stale)
+        self._counted: dict[tuple[Address, bool], int] = {}  # key -> its entry's number
+        self._live: Counter[tuple[bool, str]] = Counter()
+        self._ends: list[tuple[float, int, tuple[Address, bool]]] = []
+        self._numbers = itertools.count()
 
     def load(self, now: float) -> list[Ban]:
         """Read the bans in force from the store (at start); returns them."""
@@ -112,7 +122,7 @@ class BanBook:
                 continue  # an address this version refuses: not re-applied
         with self._lock:
             for b in bans:
-                self._force[(b.address, b.dry_run)] = b
+                self._hold(b)
         return bans
 
     def current(self, address: Address, dry: bool, now: float) -> Ban | None:
@@ -122,21 +132,25 @@ class BanBook:
 
     def in_force(self, now: float, dry: bool | None = None) -> list[Ban]:
         with self._lock:
-            expired = [k for k, b in self._force.items() if not b.in_force(now)]
-            for k in expired:
-                del self._force[k]
+            for k in [k for k, b in self._force.items() if not b.in_force(now)]:
+                self._drop(k)
             return sorted(
                 (b for b in self._force.values() if dry is None or b.dry_run == dry),
                 key=lambda b: (b.time, b.id),
             )
 
     def count(self, now: float, dry: bool, fam: str | None = None) -> int:
+        """Bans in force at `now` (a clock that does not go back: an ended ban is not counted
+        again for an earlier `now`)."""
         with self._lock:
-            return sum(
-                1
-                for (addr, d), b in self._force.items()
-                if d == dry and b.in_force(now) and (fam is None or family(addr) == fam)
-            )
+            ends = self._ends
+            while ends and ends[0][0] <= now:
+                _, number, key = heapq.heappop(ends)
+                if self._counted.get(key) == number:
+                    self._uncount(key)
+            if fam is not None:
+                return self._live[(dry, fam)]
+            return sum(n for (d, _), n in self._live.items() if d == dry)
 
     def held(self) -> int:
         """Bans kept in memory: those in force, and ended ones not swept yet."""
@@ -174,9 +188,10 @@ class BanBook:
             self._refused("add", e)  # the kernel still has it; only a restart forgets it
         ban = replace(ban, id=rid)
         with self._lock:
-            self._force[(ban.address, ban.dry_run)] = ban
+            self._hold(ban)
             if len(self._force) >= self._sweep_at:  # amortised: ended bans do not pile up
-                self._force = {k: b for k, b in self._force.items() if b.in_force(ban.time)}
+                for k in [k for k, b in self._force.items() if not b.in_force(ban.time)]:
+                    self._drop(k)
                 self._sweep_at = max(1024, 2 * len(self._force))
         return ban
 
@@ -184,7 +199,7 @@ class BanBook:
         """The ban could not be applied: it never was, and counts for nothing."""
         with self._lock:
             if self._force.get((ban.address, ban.dry_run)) == ban:
-                del self._force[(ban.address, ban.dry_run)]
+                self._drop((ban.address, ban.dry_run))
         self._write("forget", "DELETE FROM bans WHERE id = ?", (ban.id,))
 
     def lift(self, address: Address, dry: bool, now: float) -> list[Ban]:
@@ -197,7 +212,7 @@ class BanBook:
         leave the address alone (`lifted_by_hand`).
         """
         with self._lock:
-            held = self._force.pop((address, dry), None)
+            held = self._drop((address, dry))
         bans = [held] if held is not None and held.in_force(now) else []
         try:
             rows = self.store.query(
@@ -254,6 +269,29 @@ class BanBook:
 
     def prune(self, before: float) -> None:
         self._write("prune", "DELETE FROM bans WHERE until < ? AND time < ?", (before, before))
+
+    # --- the bans held in memory, and their count (under the lock) ----------------------
+
+    def _hold(self, ban: Ban) -> None:
+        key = (ban.address, ban.dry_run)
+        self._drop(key)
+        self._force[key] = ban
+        if ban.lifted is None:
+            number = next(self._numbers)
+            self._counted[key] = number
+            self._live[(ban.dry_run, family(ban.address))] += 1
+            heapq.heappush(self._ends, (ban.until, number, key))
+            if len(self._ends) > 2 * len(self._counted) + 1024:  # stale entries: compact
+                self._ends = [e for e in self._ends if self._counted.get(e[2]) == e[1]]
+                heapq.heapify(self._ends)
+
+    def _drop(self, key: tuple[Address, bool]) -> Ban | None:
+        self._uncount(key)
+        return self._force.pop(key, None)
+
+    def _uncount(self, key: tuple[Address, bool]) -> None:
+        if self._counted.pop(key, None) is not None:
+            self._live[(key[1], family(key[0]))] -= 1
 
     def _write(self, operation: str, sql: str, params: Sequence[Any]) -> None:
         try:
