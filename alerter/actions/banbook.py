@@ -143,11 +143,7 @@ class BanBook:
         """Bans in force at `now` (a clock that does not go back: an ended ban is not counted
         again for an earlier `now`)."""
         with self._lock:
-            ends = self._ends
-            while ends and ends[0][0] <= now:
-                _, number, key = heapq.heappop(ends)
-                if self._counted.get(key) == number:
-                    self._uncount(key)
+            self._end(now)
             if fam is not None:
                 return self._live[(dry, fam)]
             return sum(n for (d, _), n in self._live.items() if d == dry)
@@ -271,6 +267,14 @@ class BanBook:
         self._write("prune", "DELETE FROM bans WHERE until < ? AND time < ?", (before, before))
 
     # --- the bans held in memory, and their count (under the lock) ----------------------
+
+    def _end(self, now: float) -> None:
+        """Take the bans ended at `now` out of the count, and stale entries off the heap's top."""
+        ends = self._ends
+        while ends and (ends[0][0] <= now or self._counted.get(ends[0][2]) != ends[0][1]):
+            _, number, key = heapq.heappop(ends)
+            if self._counted.get(key) == number:
+                self._uncount(key)
 
     def _hold(self, ban: Ban) -> None:
         key = (ban.address, ban.dry_run)

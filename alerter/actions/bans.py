@@ -63,6 +63,7 @@ class BanRefused(ActionError):
 
 REFUSED_ALLOWED = "refused_allowed"
 REFUSED_CAP = "refused_cap"
+RECHECK = 60.0  # seconds: a refusal the runner cannot see end is looked at again this often
 SKIPPED_BANNED = "skipped_banned"
 
 
@@ -166,6 +167,16 @@ class BanExecutor:
         resolves and fires again (a lifted ban would otherwise come back at the next tick)."""
         addr = parse_address(plan.target)
         return self.book.lifted_by_hand(addr, dry, plan.alert.fingerprint)
+
+    def refused_until(self, refusal: str, plan: ActionPlan, dry: bool, now: float) -> float | None:
+        """Until when a repeat of this plan, refused by `vet`, is not decided again: the end of
+        the address's ban in force; past the cap or on the allowlist, a minute (a place frees
+        when a ban ends or is lifted by hand, which the runner does not see, and a reload makes
+        a new allowlist). Not at the first ban's end: every alert held by the cap would wake
+        then, each tick, for one place."""
+        if refusal in (REFUSED_CAP, REFUSED_ALLOWED):
+            return now + RECHECK
+        return self.banned_until(plan, dry, now)
 
     def banned_until(self, plan: ActionPlan, dry: bool, now: float) -> float | None:
         held = self.book.current(parse_address(plan.target), dry, now)

@@ -301,9 +301,10 @@ class ActionRunner:
                 return plan.key
             refusal = bans.vet(plan, dry, now)
             if refusal is not None:
-                until = bans.banned_until(plan, dry, now)
+                # repeats again once the ban ended; past the cap once a place may have freed
+                until = bans.refused_until(refusal[0], plan, dry, now)
                 if until is not None:
-                    self._hold(plan.key, until)  # repeats again once the ban ended
+                    self._hold(plan.key, until)
                 if not (repeat and refusal[0] == SKIPPED_BANNED):
                     self.recorder.skip(action, plan.target, alert, *refusal, now, dry)
                 return plan.key

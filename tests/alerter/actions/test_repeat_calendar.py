@@ -243,3 +243,39 @@ def test_an_idle_tick_decides_none_of_the_alerts_held_back(
     assert runner.wait_idle(10)
     assert len(rendered) == 50
     assert [r["outcome"] for r in runner.history(limit=1000)].count("ok") == 100
+
+
+def test_alerts_refused_by_the_ban_cap_are_looked_at_again_a_minute_later(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `global.max_bans` every alert with a ban was decided again every second (a storm's
+    90k past the cap cost seconds of the main loop a tick); now a minute later, and a place
+    freed by hand is taken then."""
+    runner, bans, fw = build(harness, max_bans=2)
+    alerts = tuple(alert(["ban"], ip=f"203.0.113.{i}") for i in range(1, 6))
+    runner.handle([fire(a, T0) for a in alerts], T0)
+    firing = tuple(replace(a, state="firing") for a in alerts)
+    runner.tick(firing, T0 + 1)
+    assert runner.wait_idle(10)
+    assert sorted(map(str, fw.banned())) == ["203.0.113.1", "203.0.113.2"]
+    rendered: list[str] = []
+    render = executors.render_plan
+
+    def counted(action: ActionConfig, a: Alert, protected: frozenset[str]) -> ActionPlan:
+        rendered.append(a.labels["ip"])
+        return render(action, a, protected)
+
+    monkeypatch.setattr(runner_module, "render_plan", counted)
+    for i in range(2, 30):
+        runner.tick(firing, T0 + i)
+    assert rendered == []
+    bans.lift(parse_address("203.0.113.1"))  # by hand: a place frees
+    for i in range(30, 60):
+        runner.tick(firing, T0 + i)
+    assert rendered == []
+    runner.tick(firing, T0 + 60)
+    assert runner.wait_idle(10)
+    assert rendered == ["203.0.113.3", "203.0.113.4", "203.0.113.5"]
+    assert sorted(map(str, fw.banned())) == ["203.0.113.2", "203.0.113.3"]
+    refused = [r for r in runner.history(limit=100) if r["outcome"] == "refused_cap"]
+    assert {r["target"] for r in refused} == {"203.0.113.3", "203.0.113.4", "203.0.113.5"}
