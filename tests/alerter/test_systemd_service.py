@@ -72,7 +72,7 @@ def test_service_lifecycle_in_real_systemd(systemd_sandbox: Sandbox, tmp_path: P
     start = sb.systemctl("start", UNIT, check=False)
     assert start.returncode == 0, sb.run("journalctl", "-u", UNIT, "--no-pager", check=False).stdout
     assert sb.show(UNIT, "ActiveState") == "active"
-    assert "1 collectors" in sb.show(UNIT, "StatusText")
+    assert "1 collector," in sb.show(UNIT, "StatusText")
     assert requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=5).status_code == 200
     first_pid = sb.show(UNIT, "MainPID")
 

@@ -92,6 +92,9 @@ def sshd(systemd_sandbox: Sandbox, tmp_path: Path) -> Iterator[int]:
         keys.chmod(0o755)
         (keys / ADMIN).write_text((tmp_path / "known.pub").read_text())
         config = tmp_path / "sshd_config"
+        # `sshd -t` runs here, outside the sandbox, and wants the privilege separation folder
+        # that the ssh service's start makes (none where apt's policy-rc.d kept it from starting)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         for penalties_off in (True, False):
             config.write_text(sshd_config(tmp_path, port, keys, penalties_off))
             test = subprocess.run([binary, "-t", "-f", str(config)], capture_output=True, text=True)
