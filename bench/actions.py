@@ -27,7 +27,8 @@ from alerter.actions import protected_set
 from alerter.actions.config import parse_action
 from alerter.actions.executors import SystemdExecutor
 from alerter.actions.runner import ActionRunner
-from alerter.core.yamlsource import MapReader, Problems, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Problems
 from alerter.rules.alert import Alert, Transition
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore

@@ -32,7 +32,8 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerter.core.yamlsource import MapReader, Problems, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Problems
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.config import parse_route
 from alerter.notifiers.config import parse_notifier

@@ -15,15 +15,8 @@ from typing import Any
 import jinja2
 
 from alerter.core.saferegex import compile_pattern
-from alerter.core.yamlsource import (
-    MapReader,
-    Mark,
-    Node,
-    Problem,
-    Problems,
-    SourceError,
-    load_yaml,
-)
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Mark, Node, Problem, Problems, SourceError
 from alerter.rules import templates
 from alerter.rules.attemptsload import parse_attempts
 from alerter.rules.logmetricload import check_unique, parse_metric

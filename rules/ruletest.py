@@ -17,15 +17,8 @@ from typing import Any
 
 from alerter.core.events import LogBatch, LogEvent, Sample
 from alerter.core.values import format_duration
-from alerter.core.yamlsource import (
-    MapReader,
-    Mark,
-    Problem,
-    Problems,
-    SourceError,
-    file_kind,
-    load_yaml,
-)
+from alerter.core.yamlload import file_kind, load_yaml
+from alerter.core.yamlsource import MapReader, Mark, Problem, Problems, SourceError
 from alerter.rules.engine import Engine
 from alerter.rules.expand import MAX_VALUES, expand_values
 from alerter.rules.loader import load_rule_files, parse_selector

@@ -12,7 +12,8 @@ from typing import Any, TextIO
 from alerter.cli import replay
 from alerter.config.rulefiles import no_pack, shipped_patterns
 from alerter.core.values import counted
-from alerter.core.yamlsource import MapReader, Node, SourceError, decode_source
+from alerter.core.yamlload import decode_source
+from alerter.core.yamlsource import MapReader, Node, SourceError
 from alerter.rules.ruletest import LineParser, run_test_file
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from alerter.cli import argtypes
 from alerter.cli.apiclient import APIClient, APIClientError
-from alerter.core.yamlsource import SourceError, decode_source
+from alerter.core.yamlload import decode_source
+from alerter.core.yamlsource import SourceError
 from alerter.notifiers.console import printable
 from alerter.notifiers.model import rfc3339
 

@@ -33,6 +33,7 @@ from alerter.config.rulefiles import (
 from alerter.config.sourcekinds import read_by_kind
 from alerter.config.trust import forgeable_action_warnings, subject_label_problems
 from alerter.config.untimed import untimed_action_warnings
+from alerter.core.yamlload import decode_source, file_kind, load_yaml
 from alerter.core.yamlsource import (
     MapReader,
     Mark,
@@ -40,10 +41,7 @@ from alerter.core.yamlsource import (
     Problem,
     Problems,
     SourceError,
-    decode_source,
-    file_kind,
     in_file_order,
-    load_yaml,
 )
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
 from alerter.dispatch.timeintervals import TimeIntervals, parse_time_intervals

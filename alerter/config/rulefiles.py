@@ -36,7 +36,8 @@ from pathlib import Path
 
 import yaml
 
-from alerter.core.yamlsource import MapReader, Mark, Problem, Problems, SourceError, decode_source
+from alerter.core.yamlload import decode_source
+from alerter.core.yamlsource import MapReader, Mark, Problem, Problems, SourceError
 from alerter.dispatch.config import parse_matcher_list
 from alerter.rules.matchers import Matcher
 from alerter.rules.model import Reference, RuleSet

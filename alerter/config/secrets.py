@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from alerter.core.yamlsource import MapReader, SourceError, decode_source
+from alerter.core.yamlload import decode_source
+from alerter.core.yamlsource import MapReader, SourceError
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header name (RFC 9110 5.1, token)
 

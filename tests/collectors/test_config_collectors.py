@@ -13,7 +13,8 @@ from alerter.collectors.parsers import ParserConfig
 from alerter.collectors.prometheus import PrometheusConfig
 from alerter.config.collectors import CollectorConfig, parse_collector
 from alerter.config.load import parse_config
-from alerter.core.yamlsource import MapReader, Problems, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Problems
 from alerter.errors import ConfigError
 
 

@@ -20,7 +20,8 @@ import pytest
 from alerter.collectors.base import Collector, PollingCollector
 from alerter.config.collectors import CollectorConfig, build_collector, parse_collector
 from alerter.core.events import LogEvent, Sample
-from alerter.core.yamlsource import MapReader, Problems, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Problems
 from alerter.testing import FixedClock, MemoryPositions, RecordingSink, RecordingStats
 from tests.conftest import wait_for
 

@@ -16,7 +16,8 @@ import structlog.testing
 from alerter.collectors.prometheus import PrometheusCollector, PrometheusConfig
 from alerter.config.collectors import build_collector, parse_collector
 from alerter.core.events import LogBatch, Sample
-from alerter.core.yamlsource import MapReader, Problems, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Problems
 from alerter.testing import FixedClock, MemoryPositions, RecordingStats
 from tests.collectors.conftest import NOW, Site, value
 

@@ -10,7 +10,8 @@ import yaml
 
 from alerter.core import yamlbounds
 from alerter.core.yamlbounds import MAX_ALIAS_NODES, BoundedLoader
-from alerter.core.yamlsource import SourceError, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import SourceError
 
 
 def billion_laughs() -> str:

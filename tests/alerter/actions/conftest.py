@@ -26,7 +26,8 @@ from alerter.actions.runner import ActionRunner
 from alerter.actions.unitctl import UnitController
 from alerter.actions.workers import KeyedWorkers
 from alerter.config.load import DEFAULT_PROTECTED_UNITS
-from alerter.core.yamlsource import MapReader, Problems, SourceError, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Problems, SourceError
 from alerter.rules.alert import Alert, State, Transition
 from alerter.runtime.bus import Gate
 from alerter.runtime.checkpoint import Checkpointer, StagedPositions

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from alerter.core.yamlsource import MapReader, Problems, SourceError, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Problems, SourceError
 from alerter.dispatch import NotificationDispatcher
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig, parse_inhibit_rule, parse_route
 from alerter.dispatch.lanes import Backoff

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerter.config.load import parse_config
-from alerter.core.yamlsource import MapReader, Problems, load_yaml
+from alerter.core.yamlload import load_yaml
+from alerter.core.yamlsource import MapReader, Problems
 from alerter.dispatch.timeintervals import TimeIntervals, parse_time_intervals
 from alerter.errors import ConfigError
 from alerter.store.db import StateStore
