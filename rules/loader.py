@@ -14,33 +14,27 @@ from typing import Any
 
 import jinja2
 
-from alerter.core.saferegex import compile_pattern
 from alerter.core.yamlload import load_yaml
-from alerter.core.yamlsource import MapReader, Mark, Node, Problem, Problems, SourceError
+from alerter.core.yamlsource import MapReader, Mark, Problem, Problems, SourceError
 from alerter.rules import templates
 from alerter.rules.attemptsload import parse_attempts
 from alerter.rules.logmetricload import check_unique, parse_metric
-from alerter.rules.matchers import Matcher, matcher_from_map, parse_matcher, parse_matchers
 from alerter.rules.model import (
     COMBINERS,
     DIRECTIONS,
     LOG_AGGREGATES,
     METRIC_AGGREGATES,
     NEEDS_THRESHOLD,
-    SOURCE_KINDS,
     Group,
-    LogSelector,
-    MetricSelector,
     Reference,
     Rule,
     RuleSet,
     Threshold,
 )
-from alerter.rules.prefilter import required_literal
+from alerter.rules.selectorload import parse_logs, parse_matcher_list, parse_selector
 
-__all__ = ["Reference", "RuleFileError", "RuleSet", "load_rule_files", "parse_selector"]
+__all__ = ["Reference", "RuleFileError", "RuleSet", "load_rule_files"]
 
-_SELECTOR_RE = re.compile(r"^\s*([A-Za-z_:][A-Za-z0-9_:]*)?\s*(\{.*\})?\s*$", re.DOTALL)
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Keys only some aggregates use: naming one for another aggregate is a mistake worth reporting.
@@ -118,17 +112,6 @@ class RuleFileError(SourceError):
         self.partial = partial
 
 
-def parse_selector(text: str) -> MetricSelector:
-    """`name{label="v", other=~"re"}` (either part optional, not both)."""
-    m = _SELECTOR_RE.match(text)
-    if m is None or not (m.group(1) or m.group(2)):
-        raise ValueError(f'invalid series selector {text!r}: expected name{{label="value", ...}}')
-    matchers = parse_matchers(m.group(2)) if m.group(2) else ()
-    if not m.group(1) and not any(x.name == "__name__" for x in matchers):
-        raise ValueError(f"series selector {text!r} needs a metric name or a __name__ matcher")
-    return MetricSelector(m.group(1) or None, matchers, text.strip())
-
-
 def _parse_group(
     r: MapReader,
     file: str,
@@ -146,7 +129,7 @@ def _parse_group(
         rule = _parse_rule(rr, name or "", i, labels, refs, linear)
         if rule is not None:
             rules.append(rule)
-    logs = functools.partial(_parse_logs, linear=linear)
+    logs = functools.partial(parse_logs, linear=linear)
     metrics = [parse_metric(mr, name or "", refs, logs) for mr in r.items("metrics")]
     r.done()
     if name is None or not r.ok:
@@ -173,7 +156,7 @@ def _parse_rule(
             "(letters, digits and _, not starting with a digit)",
         )
     is_metric = r.has("metric")
-    logs = _parse_logs(r, refs, linear) if r.has("logs") else None
+    logs = parse_logs(r, refs, linear) if r.has("logs") else None
     metric = None
     if is_metric:
         text = r.str("metric", required=True)
@@ -220,7 +203,7 @@ def _parse_rule(
             p.add(r.raw("q") or r.node, f"q: must be between 0 and 1, got {q:g}")
         kw["q"] = q if q is not None else 0.5
     if aggregate == "ratio":
-        kw["of"] = _parse_matcher_list(r, "of", required=True)
+        kw["of"] = parse_matcher_list(r, "of", required=True)
         kw["min_events"] = r.int("min_events", 1, minimum=1)
     if aggregate == "absent":
         kw["forget_after"] = r.duration("forget_after", 86_400.0)
@@ -326,92 +309,6 @@ def _parse_rule(
         **kw,
     )
     return rule
-
-
-def _parse_logs(
-    r: MapReader, refs: list[Reference], linear: frozenset[str] = frozenset()
-) -> LogSelector | None:
-    lr = r.map("logs", "logs")
-    if lr is None:
-        return LogSelector((), None, None, (), None)
-    sources = lr.str_list("source", (), allow_scalar=True)
-    src_node = lr.raw("source")
-    if src_node is not None:
-        nodes = src_node.value if isinstance(src_node.value, list) else [src_node]
-        refs.extend(Reference("source", str(n.value), n.mark) for n in nodes)
-    kinds = lr.str_list("source_kinds", ())
-    for k in kinds:
-        if k not in SOURCE_KINDS:
-            lr.problems.add(
-                lr.raw("source_kinds") or lr.node,
-                f"logs: source_kinds: unknown kind {k!r} (kinds: {', '.join(SOURCE_KINDS)}: "
-                "a file collector's parser type, or journald)",
-            )
-    match = _regex(lr, "match", linear)
-    exclude = _regex(lr, "exclude", linear)
-    where = _parse_matcher_list(lr, "where")
-    forgeable = lr.label_list("forgeable")
-    for name in forgeable:
-        if match is not None and match.groups and name not in match.groupindex:
-            lr.problems.add(
-                lr.raw("forgeable") or lr.node,
-                f"logs: forgeable: {name!r} is no group of match (name the groups whose text "
-                "the line's subject chooses)",
-            )
-    lr.done()
-    literal = required_literal(match) if match is not None else None
-    return LogSelector(
-        tuple(sources), match, exclude, where, literal, tuple(kinds), tuple(forgeable)
-    )
-
-
-def _regex(r: MapReader, key: str, linear: frozenset[str]) -> re.Pattern[str] | None:
-    text = r.str(key)
-    if text is None:
-        return None
-
-    # shipped packs are trusted (their patterns are proven linear by their tests); any other
-    # file's patterns are compiled so that no line can stall them (core/saferegex.py), in
-    # `re` where they are a pack's as written (`linear`)
-    trusted = r.mark.file.startswith("builtin:")
-    known = text in linear
-    return r.check(key, lambda s: compile_pattern(s, trusted=trusted, linear=known), text)
-
-
-def _parse_matcher_list(r: MapReader, key: str, *, required: bool = False) -> tuple[Matcher, ...]:
-    """Matchers as a list of `name="v"` strings, one `{a="b"}` string, or a map (equality)."""
-    n = r.raw(key)
-    if n is None or n.value is None:
-        if required:
-            r.problems.add(r.node, f"{r.what}: missing required key {key!r}")
-        return ()
-    out: list[Matcher] = []
-    items: list[tuple[Node, str | None]]
-    if isinstance(n.value, dict):
-        for k, v in n.value.items():
-            s = r.as_str(v, f"{key}.{k}")
-            if s is not None:
-                out.append(matcher_from_map(k, s))
-        return tuple(out)
-    if isinstance(n.value, list):
-        items = [(item, r.as_str(item, key)) for item in n.value]
-    else:
-        s = r.as_str(n, key)
-        if s is not None and s.strip().startswith("{"):
-            try:
-                return parse_matchers(s)
-            except ValueError as e:
-                r.problems.add(n, f"{key}: {e}")
-                return ()
-        items = [(n, s)]
-    for node, text in items:
-        if text is None:
-            continue
-        try:
-            out.append(parse_matcher(text))
-        except ValueError as e:
-            r.problems.add(node, f"{key}: {e}")
-    return tuple(out)
 
 
 def _threshold(r: MapReader, key: str) -> Threshold | None:

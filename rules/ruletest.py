@@ -21,8 +21,9 @@ from alerter.core.yamlload import file_kind, load_yaml
 from alerter.core.yamlsource import MapReader, Mark, Problem, Problems, SourceError
 from alerter.rules.engine import Engine
 from alerter.rules.expand import MAX_VALUES, expand_values
-from alerter.rules.loader import load_rule_files, parse_selector
+from alerter.rules.loader import load_rule_files
 from alerter.rules.model import MetricSelector
+from alerter.rules.selectorload import parse_selector
 
 # name in the test file -> (display name, text); raises OSError, or ValueError saying what is wrong
 ReadRuleFile = Callable[[str], tuple[str, str]]

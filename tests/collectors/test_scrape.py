@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from alerter.collectors.scrape import MAX_AHEAD, ExpositionError, parse_exposition
-from alerter.rules.loader import parse_selector
+from alerter.rules.selectorload import parse_selector
 
 NOW = 1_700_000_060.0
 
