@@ -256,7 +256,7 @@ class RecordingSink:
 
 
 class RecordingHooks:
-    """The engine's hooks (alerter.rules.engine.EngineHooks), recording each report in order:
+    """The engine's hooks (alerter.rules.enginehooks.EngineHooks), recording each report in order:
     template errors, evicted keys, evaluation durations, and late lines (`late`: too old for
     every rule of their source; `too_old`: too old for some rule, with the rules that missed
     them and whether their batch was a backlog's)."""

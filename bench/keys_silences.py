@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerter.core.events import LogBatch
 from alerter.dispatch.silences import Silence, Silences
-from alerter.rules.engine import Engine, NoHooks
+from alerter.rules.engine import Engine
+from alerter.rules.enginehooks import NoHooks
 from alerter.rules.loader import load_rule_files
 from alerter.rules.matchers import Matcher
 from alerter.store.db import StateStore

@@ -39,7 +39,8 @@ from alerter.collectors.journald import JournaldConfig
 from alerter.core.events import LogBatch
 from alerter.core.values import counted, parse_duration
 from alerter.rules.alert import Transition
-from alerter.rules.engine import Engine, NoHooks
+from alerter.rules.engine import Engine
+from alerter.rules.enginehooks import NoHooks
 from alerter.rules.templates import rfc3339
 
 PROGRESS_EVERY = 0.5  # seconds between progress lines on a terminal

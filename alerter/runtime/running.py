@@ -15,8 +15,8 @@ from alerter.runtime.metrics import Metrics
 
 @dataclass
 class EngineMetrics:
-    """The engine's hooks (alerter.rules.engine.EngineHooks): what it reports, into self-metrics
-    (and lines too old for some rule into `late`, which tells live ones)."""
+    """The engine's hooks (alerter.rules.enginehooks.EngineHooks): what it reports, into
+    self-metrics (and lines too old for some rule into `late`, which tells live ones)."""
 
     metrics: Metrics
     late: LateLines = field(default_factory=LateLines)

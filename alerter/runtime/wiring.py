@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alerter.config.load import Config
     from alerter.protocols import Actions, Clock, Dispatcher, RuleEngine
     from alerter.rules.alert import Alert, Transition
-    from alerter.rules.engine import EngineHooks
+    from alerter.rules.enginehooks import EngineHooks
     from alerter.rules.scan import Offload
     from alerter.runtime.bus import Gate
     from alerter.runtime.metrics import Metrics

@@ -16,7 +16,7 @@ from alerter.collectors.base import Sink
 from alerter.config.load import Config, load_config
 from alerter.core.events import LogBatch, LogEvent, LogLines, Sample
 from alerter.rules.alert import Alert, Listing, Transition
-from alerter.rules.engine import EngineHooks
+from alerter.rules.enginehooks import EngineHooks
 from alerter.rules.scan import Offload
 from alerter.runtime.daemon import Daemon
 from alerter.runtime.metrics import Metrics

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 
 from alerter.core.events import LogBatch, LogEvent, Sample
 from alerter.rules.alert import Transition
-from alerter.rules.engine import Engine, EngineHooks
+from alerter.rules.engine import Engine
+from alerter.rules.enginehooks import EngineHooks
 from alerter.rules.loader import load_rule_files
 from alerter.rules.plans import BulkValues, ConnectionScan, Fieldless, Plan
 
