@@ -24,6 +24,9 @@ When the state store cannot be written (disk full, read-only, I/O error), notifi
 in memory instead (`hold`, at most MEMORY_LIMIT rows, the oldest dropped and counted past that)
 and sent from there, after the rows already in the store; the next checkpoint that succeeds
 writes what is still unsent back to the store (`spill`).
+
+Rows of a lane the config no longer has are dropped at start, and said so
+(alerter/dispatch/outboxorphans.py).
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ from typing import Any, Literal
 import structlog
 
 from alerter.dispatch.heldrows import MEMORY_LIMIT, HeldRows
-from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane, renamed
+from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, Lane
 from alerter.dispatch.outboxdeletes import DoneRows
+from alerter.dispatch.outboxorphans import drop_orphans, dropped_lane
 from alerter.dispatch.outboxrows import Row
 from alerter.dispatch.sendlog import SendLog
 from alerter.dispatch.supersede import LatestRows
@@ -110,7 +114,7 @@ class Outbox:
         self._lines = SendLog()  # the line per notification, within a budget
 
     def start(self) -> None:
-        self._drop_orphans()
+        drop_orphans(self._store, self._lanes, self._metrics)
         self.update_queue_length()
         for lid, lane in self._lanes.items():
             t = threading.Thread(target=self._run, args=(lid,), name=f"notify-{lid}", daemon=True)
@@ -206,20 +210,9 @@ class Outbox:
         self.unspill([r for r in rows if self._memory.has_lane(r.lane)])
         gone = collections.Counter(r.lane for r in rows if not self._memory.has_lane(r.lane))
         for lid, count in gone.items():
-            self._dropped_lane(lid, count)
+            dropped_lane(self._metrics, lid, count)
         for lid in {r.lane for r in rows} - set(gone):
             self.wake(lid)
-
-    def _dropped_lane(self, lid: str, count: int) -> None:
-        name = lid.partition("@")[0]
-        log.error(
-            "notifications_dropped",
-            notifier=name,
-            lane=renamed(lid),
-            count=count,
-            reason="notifier (or alertmanager URL) no longer configured",
-        )
-        self._metrics.notifications.labels(name, "dropped").inc(count)
 
     def _head(self, lid: str) -> Row | None:
         """The oldest row of a lane: the store's first, then memory's."""
@@ -269,32 +262,6 @@ class Outbox:
             error=f"{type(error).__name__}: {error}"[:200],
             hint="the outbox row is not a notification alerter can read: it is deleted",
         )
-
-    def _drop_orphans(self) -> None:
-        """Rows for notifiers no longer in the config cannot be sent: say so and drop them."""
-        try:
-            rows = self._store.query("SELECT notifier, COUNT(*) FROM outbox GROUP BY notifier")
-        except sqlite3.Error:
-            return  # an unreadable store: nothing to look at now
-        for lid, count in rows:
-            if lid not in self._lanes and renamed(lid) in self._lanes:
-                try:
-                    with self._store.transaction() as db:
-                        db.execute(
-                            "UPDATE outbox SET notifier = ? WHERE notifier = ?",
-                            (renamed(lid), lid),
-                        )
-                except sqlite3.Error as e:
-                    log.warning("outbox_rename_failed", error=str(e), lane=renamed(lid))
-                continue
-            if lid not in self._lanes:
-                self._dropped_lane(lid, count)
-                try:
-                    with self._store.transaction() as db:
-                        db.execute("DELETE FROM outbox WHERE notifier = ?", (lid,))
-                except sqlite3.Error as e:
-                    self._metrics.state_errors.labels("outbox_delete").inc()
-                    log.warning("outbox_delete_failed", error=str(e), lane=lid)
 
     # --- worker --------------------------------------------------------------------------
 
