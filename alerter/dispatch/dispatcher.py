@@ -6,33 +6,32 @@ flush produces are written in one transaction with the group state that produced
 restart neither loses nor repeats a notification.
 
 In the daemon that transaction is the checkpoint's (`alerter/runtime/checkpoint.py`): `write` adds the
-changed groups and the new outbox rows to it, with the engine state and the collector positions
-of the same batches, and `written` wakes the senders once it is durable (or, when the store
-refused it, hands the notifications to the outbox's memory so they still go out). Standalone
-(`own_commits=True`, as tests build it) the dispatcher commits by itself: at once when a flush
-produced notifications, else within PERSIST_INTERVAL and at stop.
+changed groups and the new outbox rows to it (alerter/dispatch/dispatchwrites.py), with the
+engine state and the collector positions of the same batches, and `written` wakes the senders
+once it is durable (or, when the store refused it, hands the notifications to the outbox's
+memory so they still go out). Standalone (`own_commits=True`, as tests build it) the
+dispatcher commits by itself: at once when a flush produced notifications, else within
+PERSIST_INTERVAL and at stop.
 """
 
 from __future__ import annotations
 
 import collections
 import heapq
-import itertools
-import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import requests
 import structlog
 
 from alerter.dispatch.config import InhibitRuleConfig, RouteConfig
+from alerter.dispatch.dispatchwrites import GROUPS_NAMESPACE, Writing, write_changes
 from alerter.dispatch.groups import AggregationGroup, Timing
 from alerter.dispatch.inhibit import Inhibitor
 from alerter.dispatch.lanes import DEFAULT_BACKOFF, Backoff, make_lanes
 from alerter.dispatch.outbox import Outbox
-from alerter.dispatch.outboxrows import Row, enqueue, insert
 from alerter.dispatch.render import renderer
 from alerter.dispatch.routing import group_labels, match_routes, walk
 from alerter.dispatch.silences import Silences
@@ -46,10 +45,7 @@ from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
-GROUPS_NAMESPACE = "dispatch.groups"
-COMPACT = (",", ":")  # JSON separators
 SILENCE_GC_INTERVAL = 60.0
 # Group changes that produce no notification are written at most this often (and at stop):
 # rewriting a big group on every transition would cost O(alerts) per alert.
@@ -112,7 +108,7 @@ class NotificationDispatcher:
         self._metrics = metrics
         self._unsaved: list[Notification] = []  # produced, not yet in a committed transaction
         # What the transaction in flight took (write -> written): notifications, groups, spill.
-        self._writing: tuple[list[Notification], set[str], set[str], list[Row]] | None = None
+        self._writing: Writing | None = None
         # The store refused the last write: new notifications are held in the outbox's memory
         # (and go out) at once, not at the next try, which may be up to 30 s away.
         self._refused = False
@@ -199,25 +195,7 @@ class NotificationDispatcher:
             removed, self._removed = self._removed, set()
             spilled = self._outbox.spill()
             self._writing = (out, dirty, removed, spilled)
-            db.executemany(
-                "DELETE FROM kv WHERE namespace = ? AND key = ?",
-                [(GROUPS_NAMESPACE, gid) for gid in removed],
-            )
-            groups = (
-                (GROUPS_NAMESPACE, gid, json.dumps(self._groups[gid].to_dict(), separators=COMPACT))
-                for gid in dirty
-                if gid in self._groups
-            )
-            for chunk in _chunks(groups, alive):
-                db.executemany(
-                    "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)", chunk
-                )
-            for rows in _chunks(spilled, alive):
-                for row in rows:
-                    insert(db, row)
-            for notifications in _chunks(out, alive):
-                for n in notifications:
-                    enqueue(db, self._lanes[n.receiver], n, now)
+            write_changes(db, self._groups, self._writing, self._lanes, now, alive, ALIVE_EVERY)
 
     def written(self, ok: bool) -> None:
         """The transaction of the last `write` committed (ok), or the store refused it (with or
@@ -473,11 +451,3 @@ class NotificationDispatcher:
                     self._firing[a.fingerprint] = a
         self.firing_version += 1
         self._removed.update(stale)  # deleted by the next write
-
-
-def _chunks(items: Iterable[T], alive: Callable[[], None]) -> Iterator[list[T]]:
-    """`items` in lists of ALIVE_EVERY, with `alive` called between them."""
-    it = iter(items)
-    while chunk := list(itertools.islice(it, ALIVE_EVERY)):
-        yield chunk
-        alive()
