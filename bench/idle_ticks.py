@@ -1,13 +1,15 @@
 """A log rule's periodic tick over many idle keys: CPU per tick of an engine holding N keys
 seen once each (spread over the window's first tenth), none firing, none updated again.
 
-    .venv/bin/python bench/idle_ticks.py [--keys N] [--aggregate sum|quantile|count] [--ticks T]
-                                         [--leaving]
+    .venv/bin/python bench/idle_ticks.py [--keys N] [--ticks T] [--leaving]
+                                         [--aggregate sum|quantile|count|absent|spike]
 
 Each tick is one second after the last (the group's interval), a little after the lines (no
 bucket leaves the hour's window then), or with `--leaving` an hour after the first lines:
-each tick finds N/360 keys whose bucket left it (forgotten). Also the CPU per line of feeding
-them (each line a new key).
+each tick finds N/360 keys whose bucket left it (forgotten). absent (over 1h, forget_after 2h):
+the keys fire an hour after their line, so `--leaving` finds N/360 firing per tick; spike
+(over 30m, its span the hour, the engine started a span before the lines): none fires.
+Also the CPU per line of feeding them (each line a new key).
 """
 
 from __future__ import annotations
@@ -35,9 +37,15 @@ groups:
         aggregate: {aggregate}
         over: 1h
         by: [key]
-        threshold: "> 1000000"
 {extra}"""
-EXTRA = {"sum": "        field: v\n", "quantile": "        field: v\n        q: 0.9\n", "count": ""}
+TH = '        threshold: "> 1000000"\n'
+EXTRA = {
+    "sum": TH + "        field: v\n",
+    "quantile": TH + "        field: v\n        q: 0.9\n",
+    "count": TH,
+    "absent": "        forget_after: 2h\n",
+    "spike": "        factor: 1000\n",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,9 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--leaving", action="store_true", help="tick as the keys leave the window")
     args = ap.parse_args(argv)
     rules = RULES.format(aggregate=args.aggregate, extra=EXTRA[args.aggregate])
+    if args.aggregate == "spike":
+        rules = rules.replace("over: 1h", "over: 30m")  # (its span: the hour)
     e = Engine(load_rule_files([("t.yaml", rules)], default_interval=15), {})
     t0 = 100_000.0
-    e.tick(t0)
+    e.tick(t0 - 3600.0 if args.aggregate == "spike" else t0)  # (spike: fires a span after)
     step = 360.0 / args.keys  # the keys' lines over the window's first tenth
     fed = 0.0
     for start in range(0, args.keys, 1000):
