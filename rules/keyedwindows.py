@@ -20,8 +20,9 @@ sight); evaluations, and the transitions they make, happen at the engine's clock
 by the engine before each batch; the periodic `evaluate` sets it too). An event older than the
 rule's window at the clock is `late`: the engine does not hand it to the rule.
 
-The periodic evaluation of a rule with a threshold visits only the keys it could change
-(alerter.rules.sweep); spike, absent and new_value rules evaluate every key (`evaluate_all`).
+The periodic evaluation of a rule with a threshold or an absent rule visits only the keys it
+could change (alerter.rules.sweep, alerter.rules.absentsweep); spike and new_value rules
+evaluate every key (`evaluate_all`, `_evaluate_new_values`).
 The sweep relies on every update of a key's window being followed by the key's inline
 evaluation (`Sweep.touched` at the update, for a lazy rule).
 """
@@ -34,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from alerter.rules.absentsweep import AbsentSweep
 from alerter.rules.alert import Transition
 from alerter.rules.model import Rule
 from alerter.rules.rows import Rows
@@ -111,7 +113,9 @@ class KeyedWindows:
         # every key at every tick. The sweep is told each evaluation's outcome by
         # _evaluate_key; `swept`, the first bucket of its last tick: windows may hold buckets
         # before it
-        self.sweep = Sweep(rule) if sweeps(rule) else None
+        self.sweep: Sweep | None = None
+        if sweeps(rule):
+            self.sweep = AbsentSweep(rule) if self.agg == "absent" else Sweep(rule)
         self.swept: float = -math.inf
 
     @property
@@ -142,7 +146,9 @@ class KeyedWindows:
     def start(self, now: float) -> None:
         self.started = now
         if self.agg == "absent" and not self.rule.by and () not in self.keys:
-            self.keys[()] = AbsentWindow(now)
+            w = self.keys[()] = AbsentWindow(now)
+            if self.sweep is not None:
+                self.sweep.touched((), w)  # (the next tick files it)
 
     def late(self, t: float, clock: float) -> bool:
         """Whether an event at time `t` counts for nothing at `clock`: its bucket has left the
@@ -231,12 +237,12 @@ class KeyedWindows:
             self._evaluate_new_values(now, out)
             return
         sweep = self.sweep
-        if sweep is not None and sweep.ready:
+        if sweep is not None and sweep.follows(self, now):
             sweep.tick(self, now, out)
             return
         self.evaluate_all(now, out)
         if sweep is not None:  # (the first tick, or the first after a restore)
-            sweep.rebuild(self, int((now - self.span) // self.width))
+            sweep.rebuild(self, now)
 
     def evaluate_all(self, now: float, out: list[Transition]) -> None:
         """Evaluate every key at the clock (`now`)."""

@@ -339,3 +339,5 @@ class LogRule(BatchUpdates):
         w.examples(last)
         if self.table.active:
             self._evaluate_key(key, w, now, out)
+        elif self.sweep is not None:
+            self.sweep.touched(key, w)  # (its next filing: alerter.rules.absentsweep)

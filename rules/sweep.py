@@ -3,8 +3,9 @@
 Evaluating every key at every tick (`KeyedWindows.evaluate_all`) costs O(keys) per tick: tens
 of thousands of addresses that each failed a login once, evaluated every interval until their
 window empties, and as many alerts after a storm of them, evaluated every interval until they
-resolve. For the rules `sweeps(rule)` accepts (every log rule with a threshold), a tick visits
-only the keys whose evaluation could differ from the last one:
+resolve. For the rules `sweeps(rule)` accepts (every log rule with a threshold; absent's
+ticks: alerter.rules.absentsweep), a tick visits only the keys whose evaluation could differ
+from the last one:
 
 - a key one of whose buckets has left the window (its value may have moved);
 - a key whose alert's `for` or keep_firing_for ended, or whose key was evicted;
@@ -40,9 +41,8 @@ changes: under `>` or `>=` a false condition stays false. `last` keeps its value
 
 Evaluated key by key at every tick: spike (its value moves when a bucket crosses the middle of
 its span as well as when one leaves, and it holds for no key until a span after the start: a
-calendar of both could serve it, not written), absent (the clock alone fires it, at its last
-sight + `over`, and forgets it at + forget_after: a calendar of those times could serve it, not
-written) and new_value (its own tables, `KeyedWindows._evaluate_new_values`).
+calendar of both could serve it, not written) and new_value (its own tables,
+`KeyedWindows._evaluate_new_values`).
 
 The calendar: each key is filed (its window's `due`) under a bucket. Filing may be early,
 never late: a line never makes a window's newest bucket older, and when a line makes its
@@ -103,8 +103,11 @@ LAZY = ("quantile", "spike")  # evaluated at ticks only: each evaluation reads t
 
 
 def sweeps(rule: Rule) -> bool:
-    """Whether the rule's ticks use the calendar (else every key is evaluated at every tick)."""
-    return rule.threshold is not None and rule.aggregate not in ("spike", "absent", "new_value")
+    """Whether the rule's ticks use the calendar (else every key is evaluated at every tick;
+    absent's: alerter.rules.absentsweep)."""
+    if rule.aggregate == "absent":
+        return True
+    return rule.threshold is not None and rule.aggregate not in ("spike", "new_value")
 
 
 def quiet(rule: Rule) -> bool:
@@ -167,19 +170,30 @@ class Sweep:
             self._refile(keys, active, key, w)
         kw.swept = first
         self.mark = next(self.numbers)
-        if self.missing:
-            # alerts whose key was evicted: their condition no longer holds (in the order of
-            # the table, as the full evaluation steps them)
-            for key in [k for k in active if k not in keys]:
-                kw.table.step(key, False, None, now, out, dict)
-                if key not in active:
-                    self.missing.pop(key, None)
-                    self.timer_of.pop(key, None)
-            for key in [k for k in self.missing if k in keys or k not in active]:
-                del self.missing[key]  # (a line brought it back)
+        self.step_missing(kw, now, out)
 
-    def rebuild(self, kw: KeyedWindows, first: int) -> None:
-        """File every key after a full evaluation at the window starting at bucket `first`."""
+    def step_missing(self, kw: KeyedWindows, now: float, out: list[Transition]) -> None:
+        """Step the alerts whose key was evicted (or forgotten): their condition no longer
+        holds (in the order of the table, as the full evaluation steps them)."""
+        if not self.missing:
+            return
+        keys, active = kw.keys, kw.table.active
+        for key in [k for k in active if k not in keys]:
+            kw.table.step(key, False, None, now, out, dict)
+            if key not in active:
+                self.missing.pop(key, None)
+                self.timer_of.pop(key, None)
+        for key in [k for k in self.missing if k in keys or k not in active]:
+            del self.missing[key]  # (a line brought it back)
+
+    def follows(self, kw: KeyedWindows, now: float) -> bool:
+        """Whether a tick at `now` may visit only the keys it could change (else every key is
+        evaluated, and filed anew)."""
+        return self.ready
+
+    def rebuild(self, kw: KeyedWindows, now: float) -> None:
+        """File every key after a full evaluation at `now`."""
+        first = int((now - kw.span) // kw.width)
         self._file_all(kw.keys, kw.table.active)
         active = kw.table.active
         self.missing = {k: None for k in active if k not in kw.keys}

@@ -313,6 +313,7 @@ class AbsentWindow(Window):
     def __init__(self, seen: float = 0.0) -> None:
         self.ex = ()
         self.seen = seen
+        self.due = None  # (alerter.rules.absentsweep: the time it is filed at)
 
     def add(self, i: int, x: Any) -> None:
         if x > self.seen:  # an older line does not make the key less silent

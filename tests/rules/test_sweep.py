@@ -36,7 +36,9 @@ NEEDS = {
     "ratio": """of: ['user=~"u[01]"']""",
     "quantile": "field: v\n        q: 0.5",
     "spike": "factor: 2\n        min_count: 2",  # (evaluated key by key at every tick)
+    "absent": "",
 }
+UNBOUND = ("spike", "absent")  # (no threshold)
 QUIET = ("count", "rate", "distinct", "change", "last")
 OPS = (">", ">=", "<", "<=", "==", "!=")
 
@@ -76,7 +78,12 @@ def random_rule(
         lines.append("  " + NEEDS[agg].replace("\n        ", "\n  "))
     if agg == "count" and match == MATCH and rnd.random() < 0.4:
         lines.append("  weight: n")
-    if agg == "spike":
+    if agg == "absent" and rnd.random() < 0.3:  # every line of the source (LogRule.touch)
+        lines[1] = "  logs: {}"
+        lines[4] = f"  by: {rnd.choice(('[source]', '[]'))}"
+    if agg == "absent" and "[]" not in lines[4] and rnd.random() < 0.7:
+        lines.append(f"  forget_after: {rnd.choice((30, 100, 500))}s")
+    if agg in UNBOUND:
         lines = [ln for ln in lines if "threshold" not in ln]
     elif rnd.random() < resolves:  # (one that overlaps the threshold is refused at load)
         fires = Threshold.parse(f"{op} {bound}")
@@ -226,13 +233,20 @@ def test_a_sweeping_tick_equals_evaluating_every_key(back: bool) -> None:
 
 def test_the_random_rules_take_every_way() -> None:
     """The random rules sweep quietly, file every key, look at a lazy rule's updated keys, and
-    evaluate every key (a guard on the generator above)."""
+    file an absent rule's keys by time, and evaluate every key (a guard on the generator
+    above)."""
     kinds = {
-        None if r.sweep is None else (r.sweep.quiet, r.sweep.lazy)
+        None if r.sweep is None else (type(r.sweep).__name__, r.sweep.quiet, r.sweep.lazy)
         for seed in range(60)
         for r in pair(random_rules(random.Random(seed)))[0]._log_rules
     }
-    assert kinds == {None, (True, False), (False, False), (False, True)}
+    assert kinds == {
+        None,
+        ("Sweep", True, False),
+        ("Sweep", False, False),
+        ("Sweep", False, True),
+        ("AbsentSweep", False, False),
+    }
 
 
 def one_kind(aggregate: str, op: str) -> Callable[[random.Random], str]:
@@ -249,16 +263,19 @@ def one_kind(aggregate: str, op: str) -> Callable[[random.Random], str]:
     return make
 
 
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("aggregate", [a for a in NEEDS if a != "spike"])
+@pytest.mark.parametrize(
+    ("aggregate", "op"),
+    [(a, op) for a in NEEDS if a not in UNBOUND for op in OPS] + [("absent", "")],
+)
 def test_each_aggregate_and_operator_sweeps_as_evaluating_every_key(
     aggregate: str, op: str
 ) -> None:
     """Every aggregate a tick sweeps, under every operator, with and without a
-    resolve_threshold: lines of older times, NaN values, clock steps back, evictions."""
+    resolve_threshold: lines of older times, NaN values, clock steps back, evictions (absent,
+    which has no threshold: more runs)."""
     make = one_kind(aggregate, op)
     transitions = 0
-    for seed in range(4):
+    for seed in range(16 if aggregate in UNBOUND else 4):
         transitions += run(seed, 90, True, make)[0]
     assert transitions > 0
     assert all(r.sweep is not None for r in pair(make(random.Random(0)))[0]._log_rules)
@@ -285,7 +302,7 @@ def test_each_aggregate_and_operator_sweeps_as_evaluating_every_key(
         ("last", "< 3", "< 1", "every"),
         ("quantile", "> 5", None, "every"),  # (its updated keys too: evaluated at ticks only)
         ("spike", None, None, "full"),  # buckets cross the middle of its span
-        ("absent", None, None, "full"),  # the clock alone fires it
+        ("absent", None, None, "every"),  # (alerter.rules.absentsweep)
         ("new_value", None, None, "full"),  # (its own tables)
     ],
 )
@@ -425,3 +442,59 @@ groups:
     e.tick(1605)  # the first 100 keys' buckets (0.06 s apart, 5 s wide) have left the window
     assert 0 < len(evaluated) <= 100
     assert len(r.keys) == 1000 - len(evaluated)  # forgotten, as their windows emptied
+
+
+def counting(e: Engine) -> list[tuple[str, ...]]:
+    """The keys the engine's first log rule evaluates from now on (appended as they are)."""
+    r = e._log_rules[0]
+    evaluate, seen = r._evaluate_key, []
+
+    def counted(key: tuple[str, ...], *args: Any, **kwargs: Any) -> None:
+        seen.append(key)
+        evaluate(key, *args, **kwargs)
+
+    r._evaluate_key = counted  # type: ignore[method-assign]
+    return seen
+
+
+def test_an_absent_tick_evaluates_the_keys_whose_time_came_and_the_active_ones() -> None:
+    """A thousand keys seen once over a minute: a tick evaluates those a line updated since the
+    last one, those whose silence reached `over` (fired) or forget_after (forgotten), and the
+    firing ones (their value, the silence, grows), not the others."""
+    rules = """
+groups:
+  - name: g
+    interval: 1s
+    rules:
+      - alert: Gone
+        logs: {match: 'req key=(?P<key>\\S+)'}
+        aggregate: absent
+        over: 10m
+        forget_after: 15m
+        by: [key]
+"""
+    e = engine(rules)
+    r = e._log_rules[0]
+    e.tick(1000)
+    logs(e, 1060, [LogEvent(1000 + i * 0.06, "app", f"req key=k{i}") for i in range(1000)])
+    e.tick(1060)  # (files every key)
+    evaluated = counting(e)
+    e.tick(1061)
+    assert evaluated == []
+    logs(e, 1062, [LogEvent(1062, "app", "req key=k900")])
+    evaluated.clear()
+    e.tick(1062)
+    assert evaluated == [("k900",)]
+    evaluated.clear()
+    fired = e.tick(1603)  # k0..k50 were last seen 10 minutes ago or more
+    assert sorted(evaluated) == sorted((f"k{i}",) for i in range(51))
+    assert sorted((t.alert.labels["key"],) for t in fired) == sorted(evaluated)
+    evaluated.clear()
+    fired = e.tick(1604)  # the firing ones (their value), and k51..k66
+    assert sorted(evaluated) == sorted((f"k{i}",) for i in range(67))
+    assert len(fired) == 16
+    resolved = e.tick(1903)  # k0..k50 forgotten (15 minutes), their alerts resolved
+    assert sorted(t.alert.labels["key"] for t in resolved if t.state == "resolved") == sorted(
+        f"k{i}" for i in range(51)
+    )
+    assert len(r.keys) == 1000 - 51
