@@ -38,6 +38,8 @@ class BatchUpdates(KeyedWindows):
         w.examples(examples)
         if self.eager:
             self._evaluate_key((), w, now, out)
+        elif self.sweep is not None:
+            self.sweep.touched((), w)  # (spike: evaluated at the next tick)
 
     def observe_values(
         self, xs: list[float], examples: list[str], now: float, out: list[Transition]

@@ -20,9 +20,9 @@ sight); evaluations, and the transitions they make, happen at the engine's clock
 by the engine before each batch; the periodic `evaluate` sets it too). An event older than the
 rule's window at the clock is `late`: the engine does not hand it to the rule.
 
-The periodic evaluation of a rule with a threshold or an absent rule visits only the keys it
-could change (alerter.rules.sweep, alerter.rules.absentsweep); spike and new_value rules
-evaluate every key (`evaluate_all`, `_evaluate_new_values`).
+The periodic evaluation of a rule with a threshold, a spike or an absent rule visits only the
+keys it could change (alerter.rules.sweep, alerter.rules.absentsweep); new_value rules evaluate
+their own tables (`_evaluate_new_values`).
 The sweep relies on every update of a key's window being followed by the key's inline
 evaluation (`Sweep.touched` at the update, for a lazy rule).
 """
@@ -44,6 +44,7 @@ from alerter.rules.sweep import LAZY, Sweep, sweeps
 from alerter.rules.valuewindows import DistinctWindow, LastWindow, QuantileWindow, StatsWindow
 from alerter.rules.windows import (
     BUCKETS,
+    SPIKE_BUCKETS,
     AbsentWindow,
     ChangeWindow,
     CountWindow,
@@ -52,7 +53,6 @@ from alerter.rules.windows import (
 )
 
 W = TypeVar("W", bound=Window)
-SPIKE_BUCKETS = 60  # per half of a spike's span
 _OPS = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -339,7 +339,7 @@ class KeyedWindows:
         rule = self.rule
         if self.started is None or now - self.started < self.span:
             return None, False  # the previous window has not been observed yet
-        cur = w.count_since(int((now - rule.over) // self.width))
+        cur = w.count_since(self.middle(now))
         prev = w.total - cur
         value = cur / prev if prev else float(cur)
         floor = max(rule.min_count, 1.0)
@@ -347,6 +347,10 @@ class KeyedWindows:
         down = prev >= floor and cur * rule.factor <= prev
         d = rule.direction
         return value, (up and d in ("up", "both")) or (down and d in ("down", "both"))
+
+    def middle(self, now: float) -> int:
+        """spike: the first bucket of the current half of its span at `now`."""
+        return int((now - self.rule.over) // self.width)
 
     def _labels(self, key: Key, with_field: bool = False) -> dict[str, str]:
         labels = dict(zip(self.rule.by, key, strict=False))

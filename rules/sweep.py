@@ -3,13 +3,15 @@
 Evaluating every key at every tick (`KeyedWindows.evaluate_all`) costs O(keys) per tick: tens
 of thousands of addresses that each failed a login once, evaluated every interval until their
 window empties, and as many alerts after a storm of them, evaluated every interval until they
-resolve. For the rules `sweeps(rule)` accepts (every log rule with a threshold; absent's
-ticks: alerter.rules.absentsweep), a tick visits only the keys whose evaluation could differ
-from the last one:
+resolve. For the rules `sweeps(rule)` accepts (every log rule with a threshold, and spike;
+absent's ticks: alerter.rules.absentsweep), a tick visits only the keys whose evaluation could
+differ from the last one:
 
-- a key one of whose buckets has left the window (its value may have moved);
+- a key one of whose buckets has left the window (its value may have moved); spike, or has
+  crossed the middle of its span (below);
 - a key whose alert's `for` or keep_firing_for ended, or whose key was evicted;
-- lazy rules (quantile: evaluated at ticks only), a key a line updated since the last tick;
+- lazy rules (quantile, spike: evaluated at ticks only), a key a line updated since the last
+  tick;
 and `quiet` rules only the first kind for their active keys (below).
 
 Why no other key can change. A key's evaluation reads its window's value, which follows its
@@ -39,9 +41,21 @@ changes: under `>` or `>=` a false condition stays false. `last` keeps its value
 (sum, avg, ratio; min and max with a NaN value read from a line; a falling count under `<`,
 `<=`, `==`, `!=`): every key of theirs is filed under its oldest bucket.
 
-Evaluated key by key at every tick: spike (its value moves when a bucket crosses the middle of
-its span as well as when one leaves, and it holds for no key until a span after the start: a
-calendar of both could serve it, not written) and new_value (its own tables,
+Spike. Its value reads the window's buckets and which of them are in the current half of the
+span (from the middle, `KeyedWindows.middle`, on) and which in the previous one: it moves when a
+bucket leaves the window, and when one crosses the middle, the oldest of the current half
+first. A key is filed under its oldest bucket, or when earlier under the oldest bucket of its
+current half less SPIKE_BUCKETS (`_oldest`, at the tick's middle), and the tick takes off the
+calendar the buckets before the later of the window's first bucket and the middle less
+SPIKE_BUCKETS: a bucket c crosses at the first tick whose middle is after c, and is looked at
+then (or one bucket early where the two bounds round apart: the middle is the first bucket
+plus SPIKE_BUCKETS in exact arithmetic). A line numbers its key (lazy): the next tick
+evaluates it and files it anew, whatever bucket it added. The condition also reads the start: no key holds
+until a span after it. So a tick before it, the first tick after it, and a tick whose middle
+is before the last tick's (the clock set back: buckets cross back; a reload keeps the sweep
+and ticks anew) evaluate every key and file them anew (`follows`).
+
+Evaluated key by key at every tick: new_value (its own tables,
 `KeyedWindows._evaluate_new_values`).
 
 The calendar: each key is filed (its window's `due`) under a bucket. Filing may be early,
@@ -54,7 +68,9 @@ tick are at the end of `keys` (an OrderedDict in order of last update) with a `d
 the tick files them, walking back from the end until it has found as many as `keys` has
 unfiled ones (lazy: they are among the keys updated since, which it evaluates and files). A key
 whose window is empty and is not forgotten (an active one; change's, which keeps its last
-value) is PARKED: only its timer, its eviction or a line can change it.
+value) is PARKED: only its timer, its eviction or a line can change it. A key the tick takes
+off the calendar to evaluate is TAKEN until the tick files it again (so a look early files it
+even where it was).
 
 Timers: a pending alert is due at active_at + `for`, a kept one at keep_since +
 keep_firing_for (at once when a reload took keep_firing_for away): a heap, whose entries are
@@ -89,13 +105,14 @@ from typing import TYPE_CHECKING
 
 from alerter.rules.model import Rule, Threshold
 from alerter.rules.state import Instance, Key
-from alerter.rules.windows import Window
+from alerter.rules.windows import SPIKE_BUCKETS, Window
 
 if TYPE_CHECKING:
     from alerter.rules.alert import Transition
     from alerter.rules.keyedwindows import KeyedWindows
 
 PARKED = math.inf  # `due` of a key kept with an empty window: no bucket to leave
+TAKEN = -math.inf  # `due` of a key the tick took off the calendar, until it files it again
 SOON = -(2**62)  # a bucket before every window: looked at at the next tick
 EARLY = 1e-3  # seconds: a timer this close to the tick's clock is due at it
 _MONOTONE = ("count", "rate", "distinct", "change")  # values that only fall as buckets leave
@@ -105,9 +122,9 @@ LAZY = ("quantile", "spike")  # evaluated at ticks only: each evaluation reads t
 def sweeps(rule: Rule) -> bool:
     """Whether the rule's ticks use the calendar (else every key is evaluated at every tick;
     absent's: alerter.rules.absentsweep)."""
-    if rule.aggregate == "absent":
+    if rule.aggregate in ("spike", "absent"):
         return True
-    return rule.threshold is not None and rule.aggregate not in ("spike", "new_value")
+    return rule.threshold is not None and rule.aggregate != "new_value"
 
 
 def quiet(rule: Rule) -> bool:
@@ -148,6 +165,8 @@ class Sweep:
         self.missing: dict[Key, None] = {}  # active keys evicted from the table
         self.ready = False  # False: the next tick evaluates every key and files them anew
         self.mark = 0  # lazy: the last number before the last tick (keys numbered later: updated)
+        self.spike = rule.aggregate == "spike"
+        self.mid = 0  # spike: the first bucket of the current half of the span at the last tick
 
     def tick(self, kw: KeyedWindows, now: float, out: list[Transition]) -> None:
         """Evaluate the rule at `now` (the rule's clock), as `evaluate_all` would."""
@@ -155,13 +174,17 @@ class Sweep:
         first = int((now - kw.span) // kw.width)
         if first < kw.swept:
             kw.rewind()
+        limit = first  # the calendar's buckets before it are due
+        if self.spike:
+            self.mid = kw.middle(now)
+            limit = max(first, self.mid - SPIKE_BUCKETS)
         if self.lazy:
             due = self._updated(keys)
-            due.update(self._sweep(keys, active, first))
+            due.update(self._sweep(keys, active, first, limit))
         else:
             if self.files:
                 self._file_new(keys)
-            due = self._sweep(keys, active, first)
+            due = self._sweep(keys, active, first, limit)
         self._ring(now, due)
         todo = sorted((k for k in due if k in keys), key=lambda k: getattr(keys[k], "seq", 0))
         for key in todo:
@@ -188,12 +211,26 @@ class Sweep:
 
     def follows(self, kw: KeyedWindows, now: float) -> bool:
         """Whether a tick at `now` may visit only the keys it could change (else every key is
-        evaluated, and filed anew)."""
-        return self.ready
+        evaluated, and filed anew): spike's, only once a span has passed since the start (a
+        tick before it, or the first after it, changes every key), and while the middle of its
+        span has not gone back (a bucket would cross back into the current half)."""
+        if not self.spike:
+            return self.ready
+        return self.ready and self.opens(kw, now) and kw.middle(now) >= self.mid
+
+    def opens(self, kw: KeyedWindows, now: float) -> bool:
+        """spike: whether keys may fire at `now` (`KeyedWindows._spike`)."""
+        return kw.started is not None and now - kw.started >= kw.span
 
     def rebuild(self, kw: KeyedWindows, now: float) -> None:
-        """File every key after a full evaluation at `now`."""
+        """File every key after a full evaluation at `now` (spike before its first span: none,
+        the next tick evaluates every key again)."""
         first = int((now - kw.span) // kw.width)
+        if self.spike:
+            if not self.opens(kw, now):
+                self.ready = False
+                return
+            self.mid = kw.middle(now)
         self._file_all(kw.keys, kw.table.active)
         active = kw.table.active
         self.missing = {k: None for k in active if k not in kw.keys}
@@ -253,14 +290,27 @@ class Sweep:
             self._file_at(key, w, nb if nb is not None and self.files else SOON)
 
     def file_oldest(self, key: Key, w: Window) -> None:
-        """File the active key under its window's oldest bucket (PARKED: none)."""
-        b = w.oldest()
+        """File the active key under its window's oldest bucket (PARKED: none; spike: or
+        `_oldest`)."""
+        b = self._oldest(w)
         if b is None:
             if w.due is None:
                 self.filed += 1
             w.due = PARKED
         else:
             self._file_at(key, w, b)
+
+    def _oldest(self, w: Window) -> int | None:
+        """The window's oldest bucket, the first to leave it; spike: or, when earlier,
+        SPIKE_BUCKETS before the oldest bucket of the current half (the first to cross into
+        the previous one), as the tick takes off the calendar the buckets before the middle
+        less SPIKE_BUCKETS."""
+        b = w.oldest()
+        if b is not None and self.spike:
+            c = w.oldest_since(self.mid)  # type: ignore[attr-defined]  # a CountWindow
+            if c is not None and c - SPIKE_BUCKETS < b:
+                return int(c - SPIKE_BUCKETS)
+        return b
 
     # --- a tick's parts ---------------------------------------------------------------------
 
@@ -313,19 +363,20 @@ class Sweep:
             self.filed = len(keys)  # (walked them all: every key is filed)
 
     def _sweep(
-        self, keys: OrderedDict[Key, Window], active: Mapping[Key, object], first: int
+        self, keys: OrderedDict[Key, Window], active: Mapping[Key, object], first: int, limit: int
     ) -> dict[Key, None]:
-        """Take the keys filed before `first` off the calendar: the active ones are returned
-        (to evaluate); the others are expired, forgotten when emptied, else filed again under
-        their newest bucket."""
+        """Take the keys filed before `limit` off the calendar: the active ones (every one, not
+        quiet) are returned (to evaluate, and file again: TAKEN); the others are expired to
+        `first`, forgotten when emptied, else filed again under their newest bucket."""
         due: dict[Key, None] = {}
-        for b in [b for b in self.cal if b < first]:
+        for b in [b for b in self.cal if b < limit]:
             _, filed = self.cal.pop(b)
             for key in filed:
                 w = keys.get(key)
                 if w is None or w.due != b:
                     continue  # (a filing left behind)
                 if key in active or not self.quiet:
+                    w.due = TAKEN
                     due[key] = None
                 elif not self.files:
                     w.due = None
@@ -371,7 +422,7 @@ class Sweep:
             if d is not None:
                 self.filed -= 1
         elif key in active or not self.quiet:
-            b = w.oldest()
+            b = self._oldest(w)
             if (PARKED if b is None else b) != d:
                 self.file_oldest(key, w)
         elif not self.files:

@@ -26,6 +26,7 @@ from array import array
 from typing import Any
 
 BUCKETS = 120
+SPIKE_BUCKETS = 60  # per half of a spike's span
 EXAMPLES = 3
 EXAMPLE_CHARS = 512  # of an example line kept (notifications show them; Slack cuts at 3000)
 QUANTILE_SAMPLES = 64  # values kept per bucket for quantiles (beyond that: a rolling sample)
@@ -199,6 +200,17 @@ class CountWindow(Window):
 
     def empty(self) -> bool:
         return self.b is None
+
+    def oldest_since(self, first: int) -> int | None:
+        """The index of the oldest bucket from index first on (spike: the first to leave the
+        current half of the span); None when there is none."""
+        b = self.b
+        if b is None or isinstance(b, int):
+            return b if b is None or b >= first else None
+        for k in range(0, len(b), 2):
+            if b[k] >= first:
+                return b[k]
+        return None
 
     def count_since(self, first: int) -> int:
         """Events in buckets from index first on (spike: the current half of the span)."""
