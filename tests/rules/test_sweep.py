@@ -356,6 +356,19 @@ groups:
     assert not r.keys
 
 
+def counting(e: Engine) -> list[tuple[str, ...]]:
+    """The keys the engine's first log rule evaluates from now on (appended as they are)."""
+    r = e._log_rules[0]
+    evaluate, seen = r._evaluate_key, []
+
+    def counted(key: tuple[str, ...], *args: Any, **kwargs: Any) -> None:
+        seen.append(key)
+        evaluate(key, *args, **kwargs)
+
+    r._evaluate_key = counted  # type: ignore[method-assign]
+    return seen
+
+
 def test_a_tick_over_many_idle_keys_evaluates_none_of_them() -> None:
     """20k addresses seen once each, below the threshold: the ticks after evaluate none of
     them (the full evaluation evaluates each at every tick), and leave the same windows."""
@@ -379,14 +392,7 @@ groups:
         e.tick(1000)  # (files every key)
 
     def evaluations(e: Engine) -> int:
-        r = e._log_rules[0]
-        evaluate, seen = r._evaluate_key, []
-
-        def counted(key: tuple[str, ...], *args: Any, **kwargs: Any) -> None:
-            seen.append(key)
-            evaluate(key, *args, **kwargs)
-
-        r._evaluate_key = counted  # type: ignore[method-assign]
+        seen = counting(e)
         for t in range(1001, 1011):
             e.tick(t)
         return len(seen)
@@ -421,14 +427,7 @@ groups:
     e.tick(1000)
     logs(e, 1060, [LogEvent(1000 + i * 0.06, "app", f"req key=k{i} v=5") for i in range(1000)])
     e.tick(1060)  # (files every key)
-    evaluated: list[tuple[str, ...]] = []
-    evaluate = r._evaluate_key
-
-    def counted(key: tuple[str, ...], *args: Any, **kwargs: Any) -> None:
-        evaluated.append(key)
-        evaluate(key, *args, **kwargs)
-
-    r._evaluate_key = counted  # type: ignore[method-assign]
+    evaluated = counting(e)
     e.tick(1061)
     assert evaluated == []
     inline = logs(e, 1062, [LogEvent(1062, "app", "req key=k900 v=-40")])
@@ -491,17 +490,24 @@ def test_a_spike_tick_after_the_clock_stepped_back_is_as_evaluating_every_key(
     assert len(got[1]) == len(ticks)  # (fired, resolved, fired again; or fired, resolved)
 
 
-def counting(e: Engine) -> list[tuple[str, ...]]:
-    """The keys the engine's first log rule evaluates from now on (appended as they are)."""
-    r = e._log_rules[0]
-    evaluate, seen = r._evaluate_key, []
-
-    def counted(key: tuple[str, ...], *args: Any, **kwargs: Any) -> None:
-        seen.append(key)
-        evaluate(key, *args, **kwargs)
-
-    r._evaluate_key = counted  # type: ignore[method-assign]
-    return seen
+def thousand_keys(rules: str, line: str, start: float) -> tuple[Engine, list[tuple[str, ...]]]:
+    """An engine of `rules` started at `start`, holding a thousand keys seen once each (lines
+    `{line}=k0` .. `k999`, 0.06 s apart from 1000 on), whose ticks at 1060 (filing every key)
+    and 1061 evaluate none of them; then k900 seen again at 1062 and its tick, which evaluates
+    it alone. With the keys the engine evaluates from then on."""
+    e = engine(rules)
+    e.tick(start)
+    logs(e, 1060, [LogEvent(1000 + i * 0.06, "app", f"{line}=k{i}") for i in range(1000)])
+    e.tick(1060)
+    evaluated = counting(e)
+    e.tick(1061)
+    assert evaluated == []
+    logs(e, 1062, [LogEvent(1062, "app", f"{line}=k900")])
+    evaluated.clear()  # (absent: its inline evaluation)
+    e.tick(1062)
+    assert evaluated == [("k900",)]
+    evaluated.clear()
+    return e, evaluated
 
 
 def test_an_absent_tick_evaluates_the_keys_whose_time_came_and_the_active_ones() -> None:
@@ -520,19 +526,8 @@ groups:
         forget_after: 15m
         by: [key]
 """
-    e = engine(rules)
+    e, evaluated = thousand_keys(rules, "req key", 1000)
     r = e._log_rules[0]
-    e.tick(1000)
-    logs(e, 1060, [LogEvent(1000 + i * 0.06, "app", f"req key=k{i}") for i in range(1000)])
-    e.tick(1060)  # (files every key)
-    evaluated = counting(e)
-    e.tick(1061)
-    assert evaluated == []
-    logs(e, 1062, [LogEvent(1062, "app", "req key=k900")])
-    evaluated.clear()
-    e.tick(1062)
-    assert evaluated == [("k900",)]
-    evaluated.clear()
     fired = e.tick(1603)  # k0..k50 were last seen 10 minutes ago or more
     assert sorted(evaluated) == sorted((f"k{i}",) for i in range(51))
     assert sorted((t.alert.labels["key"],) for t in fired) == sorted(evaluated)
@@ -552,19 +547,8 @@ def test_a_spike_tick_evaluates_the_keys_whose_buckets_crossed_or_left() -> None
     those a line updated since the last one and those one of whose buckets crossed into the
     previous half of the span or left it, not the others."""
     rules = SPIKE.replace("over: 60s", "over: 5m").replace("factor: 2", "factor: 1000")
-    e = engine(rules)
+    e, evaluated = thousand_keys(rules, "req ip", 400)  # (keys fire from 1000 on)
     r = e._log_rules[0]
-    e.tick(400)  # (keys fire from 1000 on)
-    logs(e, 1060, [LogEvent(1000 + i * 0.06, "app", f"req ip=k{i}") for i in range(1000)])
-    e.tick(1060)  # (files every key)
-    evaluated = counting(e)
-    e.tick(1061)
-    assert evaluated == []
-    logs(e, 1062, [LogEvent(1062, "app", "req ip=k900")])
-    evaluated.clear()
-    e.tick(1062)
-    assert evaluated == [("k900",)]
-    evaluated.clear()
     e.tick(1306)  # bucket 200 (the first 84 keys, 0.06 s apart, 5 s wide) is in the first half
     assert sorted(evaluated) == sorted((f"k{i}",) for i in range(84))
     e.tick(1400)  # (every bucket crossed)
