@@ -6,7 +6,11 @@ unit controller, a real SQLite state store), prints:
   tick     one `tick` over the N firing alerts while every target cools down (the per-second cost)
   notes    `notes(fingerprint)` for one alert (what a notification adds per alert)
 
-    .venv/bin/python bench/actions.py [--alerts N]
+`--storm`: the action has `verify: 1h`, two alerts share each unit (the second's decision is a
+skip, recorded), the tick's main-loop CPU is the best of 5 by process time, and 1000 of the
+alerts then resolve (`resolve`: each one's `handle`, main-loop CPU).
+
+    .venv/bin/python bench/actions.py [--alerts N] [--storm]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,16 +40,26 @@ from alerter.store.db import StateStore
 from alerter.testing import FakeUnitController, FixedClock
 
 ACTION = "{name: restart, type: systemd, unit: '{{ labels.unit }}', cooldown: 5m}"
+ACTION_STORM = ACTION[:-1] + ", verify: 1h}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--alerts", type=int, default=1000)
-    n = ap.parse_args().alerts
+    ap.add_argument("--storm", action="store_true")
+    args = ap.parse_args()
+    n, storm = args.alerts, args.storm
+    timer = time.process_time if storm else time.perf_counter
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     (action,) = [
         a
-        for a in (parse_action(MapReader(load_yaml(ACTION, "bench"), Problems()), (), Path()),)
+        for a in (
+            parse_action(
+                MapReader(load_yaml(ACTION_STORM if storm else ACTION, "bench"), Problems()),
+                (),
+                Path(),
+            ),
+        )
         if a is not None
     ]
     t0 = 1_700_000_000.0
@@ -64,7 +79,7 @@ def main() -> None:
         )
         alerts = [
             Alert(
-                {"alertname": "Bench", "unit": f"u{i}.service"},
+                {"alertname": "Bench", "unit": f"u{i // 2 if storm else i}.service", "n": str(i)},
                 {},
                 "firing",
                 1.0,
@@ -77,16 +92,25 @@ def main() -> None:
         runner.handle([Transition(t0, "pending", a) for a in alerts], t0)
         handled = time.perf_counter() - start
         runner.wait_idle(60)
+        firing = tuple(alerts)  # as the daemon's: the same tuple while no alert changed
         ticks = []
         for _ in range(5):
             clock.advance(1)
-            start = time.perf_counter()
-            runner.tick(alerts, clock.now())
-            ticks.append(time.perf_counter() - start)
+            start = timer()
+            runner.tick(firing, clock.now())
+            ticks.append(timer() - start)
         start = time.perf_counter()
         for a in alerts[:100]:
             runner.notes(a.fingerprint)
         notes = (time.perf_counter() - start) / 100
+        resolve = 0.0
+        if storm:
+            start = timer()
+            for a in alerts[:1000]:
+                runner.handle(
+                    [Transition(clock.now(), "firing", replace(a, state="resolved"))], clock.now()
+                )
+            resolve = (timer() - start) / 1000
         runner.stop()
         store.close()
     print(f"actions: {n} firing alerts, one restart action each")
@@ -95,6 +119,8 @@ def main() -> None:
     )
     print(f"  tick    {min(ticks) * 1000:8.1f} ms (best of 5) while all {n} targets cool down")
     print(f"  notes   {notes * 1e6:8.0f} us per alert")
+    if storm:
+        print(f"  resolve {resolve * 1e6:8.0f} us per resolve (main-loop CPU)")
 
 
 if __name__ == "__main__":
