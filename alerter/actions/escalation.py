@@ -9,6 +9,8 @@ The runner decides when to act; this module only watches the outcome and speaks 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 SYNTHETIC_NS = "actions.synthetic"  # exhausted / ineffective alerts raised and not yet resolved
 VERIFY_NS = "actions.verify"
+_SWEEP_EVERY = 60.0  # verify entries whose alert left the firing ones without a resolve
 
 
 class Escalator:
@@ -54,7 +57,16 @@ class Escalator:
         self.emit = emit
         self.dry_run = dry_run
         # "fingerprint\x1faction" -> {deadline (None once escalated), target, what, alert}
-        self._verify: dict[str, dict[str, Any]] = dict(store.kv_items(VERIFY_NS))
+        self._verify: dict[str, dict[str, Any]] = {}
+        self._keys: dict[str, set[str]] = {}  # fingerprint -> its keys in _verify
+        self._order: dict[str, int] = {}  # key -> when it entered _verify (the checks' order)
+        self._seq = itertools.count()
+        # (deadline, order, key) of the entries still to check; a record whose entry was
+        # dropped or escalated since is skipped
+        self._deadlines: list[tuple[float, int, str]] = []
+        self._next_sweep = float("-inf")
+        for key, entry in store.kv_items(VERIFY_NS).items():
+            self._add(key, entry)
 
     # --- verify ------------------------------------------------------------------------------
 
@@ -63,24 +75,42 @@ class Escalator:
         action, alert = plan.action, plan.alert
         vkey = f"{alert.fingerprint}\x1f{action.name}"
         if action.verify is not None and vkey not in self._verify:
-            self._verify[vkey] = {
-                "deadline": now + action.verify,
-                "target": plan.target,
-                "what": what,
-                "alert": alert.to_dict(),
-            }
+            self._add(
+                vkey,
+                {
+                    "deadline": now + action.verify,
+                    "target": plan.target,
+                    "what": what,
+                    "alert": alert.to_dict(),
+                },
+            )
             self.store.kv_put(VERIFY_NS, vkey, self._verify[vkey])
 
     def check_verify(self, live: Container[str], now: float) -> None:
-        for key, entry in list(self._verify.items()):
+        """Escalate the entries whose deadline passed, in the order they were added; the others
+        cost nothing. Those whose alert is no longer firing (it left without a resolve: its
+        rule went, its state was lost) or whose action lost `verify` are dropped when due, and
+        by a sweep once a minute."""
+        due = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            record = heapq.heappop(self._deadlines)
+            if self._pending(record):
+                due.append(record[1:])
+        if now >= self._next_sweep:
+            self._next_sweep = now + _SWEEP_EVERY
+            for key in list(self._verify):
+                if not self._verified(key, live):
+                    self._drop(key)
+        for _, key in sorted(due):
+            if key not in self._verify:
+                continue  # (dropped by the sweep)
+            if not self._verified(key, live):
+                self._drop(key)
+                continue
             fingerprint, name = key.split("\x1f", 1)
-            action = self.actions.get(name)
-            if fingerprint not in live or action is None or action.verify is None:
-                self._verify.pop(key)
-                self.store.kv_delete(VERIFY_NS, key)
-                continue
-            if entry["deadline"] is None or now < entry["deadline"]:
-                continue
+            action = self.actions[name]
+            assert action.verify is not None
+            entry = self._verify[key]
             entry["deadline"] = None  # escalated: once per firing
             self.store.kv_put(VERIFY_NS, key, entry)
             plan = ActionPlan(action, entry["target"], stored_alert(entry["alert"]))
@@ -97,9 +127,40 @@ class Escalator:
             self._raise(INEFFECTIVE, plan, summary, now)
 
     def forget_verify(self, fingerprint: str) -> None:
-        for key in [k for k in self._verify if k.startswith(f"{fingerprint}\x1f")]:
-            del self._verify[key]
-            self.store.kv_delete(VERIFY_NS, key)
+        for key in sorted(self._keys.get(fingerprint, ()), key=self._order.__getitem__):
+            self._drop(key)
+
+    def _verified(self, key: str, live: Container[str]) -> bool:
+        """Whether the entry still has its check to make or its escalation to keep."""
+        fingerprint, name = key.split("\x1f", 1)
+        action = self.actions.get(name)
+        return fingerprint in live and action is not None and action.verify is not None
+
+    def _add(self, key: str, entry: dict[str, Any]) -> None:
+        self._verify[key] = entry
+        self._keys.setdefault(key.split("\x1f", 1)[0], set()).add(key)
+        self._order[key] = order = next(self._seq)
+        if entry["deadline"] is not None:
+            heapq.heappush(self._deadlines, (entry["deadline"], order, key))
+        if len(self._deadlines) > 2 * len(self._verify) + 1000:  # of entries dropped
+            self._deadlines = [r for r in self._deadlines if self._pending(r)]
+            heapq.heapify(self._deadlines)
+
+    def _pending(self, record: tuple[float, int, str]) -> bool:
+        """Whether a record in _deadlines is of an entry still to check (not one dropped, added
+        again or escalated since)."""
+        deadline, order, key = record
+        entry = self._verify.get(key)
+        return entry is not None and entry["deadline"] == deadline and self._order[key] == order
+
+    def _drop(self, key: str) -> None:
+        del self._verify[key], self._order[key]
+        fingerprint = key.split("\x1f", 1)[0]
+        keys = self._keys[fingerprint]
+        keys.discard(key)
+        if not keys:
+            del self._keys[fingerprint]
+        self.store.kv_delete(VERIFY_NS, key)
 
     # --- exhausted ---------------------------------------------------------------------------
 
