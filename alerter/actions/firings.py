@@ -28,6 +28,7 @@ restore) is dropped after STALE_AFTER, so it cannot make a new firing count as t
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 from collections.abc import Callable, Container
@@ -44,6 +45,8 @@ _SWEEP_EVERY = 60.0
 
 
 class Firings:
+    keep_since = 10_000  # firings' starts kept in memory before those over a day old are dropped
+
     def __init__(self, store: StateStore, on_error: Callable[[str], None]) -> None:
         self.store = store
         self._on_error = on_error
@@ -55,6 +58,9 @@ class Firings:
             fp: float(v["active_at"]) for fp, v in items.items() if "active_at" in v
         }
         self._since: dict[str, float] = {}  # the firings seen by this runner (and resolved ones)
+        # (start, fingerprint) of each start set in `_since`, oldest first: a record whose
+        # fingerprint's start changed since is skipped
+        self._starts: list[tuple[float, str]] = []
         # firings dropped from `_since` while their alerts may still fire (pruned): the runner
         # calls `firing` for each firing alert when this grows
         self.forgotten = 0
@@ -107,6 +113,10 @@ class Firings:
             self._active[fingerprint] = active_at
             self._moved.add(fingerprint)
         self._since[fingerprint] = since
+        heapq.heappush(self._starts, (since, fingerprint))
+        if len(self._starts) > 2 * len(self._since) + 1000:  # of starts replaced or dropped
+            self._starts = [r for r in self._starts if self._since.get(r[1]) == r[0]]
+            heapq.heapify(self._starts)
         return since
 
     def firing(self, fingerprint: str, active_at: float, keep: bool) -> float:
@@ -142,10 +152,12 @@ class Firings:
         if self._stored.pop(fingerprint, None) is not None:
             self._ended.add(fingerprint)
         self._missing.pop(fingerprint, None)
-        if len(self._since) > 10_000:
-            n = len(self._since)
-            self._since = {k: v for k, v in self._since.items() if now - v < 86400.0}
-            self.forgotten += n - len(self._since)
+        if len(self._since) > self.keep_since:  # the starts over a day old, oldest first
+            while self._starts and not now - self._starts[0][0] < 86400.0:
+                since, fp = heapq.heappop(self._starts)
+                if self._since.get(fp) == since:
+                    del self._since[fp]
+                    self.forgotten += 1
 
     def sweep(self, live: Container[str], now: float) -> None:
         """Drop the stored firings whose alert has not been firing for STALE_AFTER."""

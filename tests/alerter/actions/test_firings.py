@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+from collections.abc import ItemsView, Iterator
 from pathlib import Path
+
+import pytest
 
 from alerter.actions.firings import FIRINGS_NS, STALE_AFTER, Firings
 from alerter.store.db import StateStore
@@ -179,3 +183,82 @@ def test_an_entry_of_an_older_version_ends_at_any_resolve(tmp_path: Path) -> Non
         assert store.kv_items(FIRINGS_NS) == {}
     finally:
         store.close()
+
+
+class PruneByCopy(Firings):
+    """The resolve as it was (the oracle): past `keep_since` starts, each resolve copied them
+    all, keeping those less than a day old."""
+
+    old_keep = 10_000
+    keep_since = 10**9
+
+    def resolved(self, fingerprint: str, now: float, *, active_at: float) -> None:
+        active = self._active.get(fingerprint)
+        kept = active is not None and active_at < active and fingerprint in self._stored
+        super().resolved(fingerprint, now, active_at=active_at)
+        if not kept and len(self._since) > self.old_keep:
+            n = len(self._since)
+            self._since = {k: v for k, v in self._since.items() if now - v < 86400.0}
+            self.forgotten += n - len(self._since)
+
+
+class CountedItems(dict[str, float]):
+    walks = 0
+
+    def items(self) -> ItemsView[str, float]:  # type: ignore[override]
+        CountedItems.walks += 1
+        return super().items()
+
+    def __iter__(self) -> Iterator[str]:
+        CountedItems.walks += 1
+        return super().__iter__()
+
+
+def test_a_resolve_past_the_kept_starts_walks_none_of_them(tmp_path: Path) -> None:
+    """Past 10k firings in memory every resolve copied them all (a storm resolving 100k alerts
+    did 10^10 steps); now it drops only the starts over a day old, oldest first."""
+    store = StateStore(tmp_path / "state")
+    try:
+        firings = Firings(store, lambda operation: None)
+        for i in range(10_100):
+            firings.fired(f"fp{i}", T0 + i, keep=False, active_at=T0 + i)
+        firings._since = CountedItems(firings._since)
+        for i in range(50):
+            firings.resolved(f"fp{i}", T0 + 86_400 + 20 + i, active_at=T0 + i)
+        assert CountedItems.walks == 0
+        assert firings.forgotten == 70  # fp0..fp69 started a day before the last resolve
+        assert firings.since("fp69") is None
+        assert firings.since("fp70") == T0 + 70
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_starts_dropped_are_those_the_copy_dropped(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    stores = [StateStore(tmp_path / "new"), StateStore(tmp_path / "old")]
+    new, old = Firings(stores[0], lambda o: None), PruneByCopy(stores[1], lambda o: None)
+    new.keep_since = old.old_keep = rng.randint(3, 12)
+    now = T0
+    try:
+        for _ in range(400):
+            fp = f"fp{rng.randint(0, 20)}"
+            op = rng.random()
+            active_at = now - rng.choice([0, 0, 30, 90_000])
+            keep = rng.random() < 0.3
+            for f in (new, old):
+                if op < 0.3:
+                    f.fired(fp, now, keep, active_at=active_at)
+                elif op < 0.5:
+                    f.firing(fp, active_at, keep=False)
+                elif op < 0.8:
+                    f.resolved(fp, now, active_at=active_at)
+            if op >= 0.8:
+                now += rng.choice([1, 60, 3600, 40_000, 86_400])
+            assert new.forgotten == old.forgotten
+            assert {f"fp{i}": new.since(f"fp{i}") for i in range(21)} == {
+                f"fp{i}": old.since(f"fp{i}") for i in range(21)
+            }
+    finally:
+        for s in stores:
+            s.close()
