@@ -18,8 +18,11 @@ row and its count in the metric.
 
 from __future__ import annotations
 
+import heapq
 import threading
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import structlog
 
@@ -32,6 +35,9 @@ from alerter.rules.alert import Alert
 from alerter.runtime.metrics import Metrics
 
 log = structlog.get_logger(__name__)
+
+K = TypeVar("K", bound=Hashable)
+KEEP = 10_000  # skips (refused alerts) kept before those written an hour ago are forgotten
 
 
 def told_once_per(action: ActionConfig) -> float:
@@ -48,10 +54,12 @@ class OutcomeRecorder:
         self.history_db = history_db
         self.metrics = metrics
         self._skips: dict[tuple[str, str, str, str], float] = {}
+        self._skips_by_age = _ByAge[tuple[str, str, str, str]]()
         self._rate_rows: dict[str, _RateLimitedRow] = {}  # action -> this cooldown's row
         # fingerprint -> action -> the alert's latest refusal by the cap (read by any thread)
         self._refusals: dict[str, dict[str, _Refusal]] = {}
         self._refusals_lock = threading.Lock()
+        self._refusals_by_age = _ByAge[tuple[str, str]]()  # (fingerprint, action)
         self._lines: LineBudget[tuple[str, str]] = LineBudget()  # (action, outcome) held back
 
     def record(
@@ -153,6 +161,7 @@ class OutcomeRecorder:
         if last is not None and now - last < told_once_per(action):
             return
         self._skips[key] = now
+        self._skips_by_age.add(now, key, self._skips.get)
         self.record(action, target, alert, outcome, detail, now, dry)
         (log.warning if self._lines.allow((action.name, outcome)) else log.debug)(
             "action_skipped",
@@ -220,6 +229,7 @@ class OutcomeRecorder:
             self._refusals.setdefault(fingerprint, {})[action.name] = _Refusal(
                 row, now, target, alert.alertname, dry
             )
+            self._refusals_by_age.add(now, (fingerprint, action.name), self._refused_at)
 
     def refusals(self, fingerprint: str) -> list[h.Record]:
         """The alert's refusals by the global cap that a row of another alert counts, as they
@@ -245,18 +255,49 @@ class OutcomeRecorder:
         return sorted(out, key=lambda r: r.time, reverse=True)
 
     def trim(self, now: float) -> None:
-        """Forget the skips written more than an hour ago, once there are many (and tell the
-        skip lines held back, when due)."""
+        """Forget the skips written an hour ago or more, once there are many (and tell the skip
+        lines held back, when due); oldest first, not a copy of them all at every tick. A skip
+        forgotten is recorded again at its next decision, even within its cooldown."""
         self.tell_held()
-        if len(self._skips) > 10_000:
-            self._skips = {k: v for k, v in self._skips.items() if now - v < 3600}
-        if len(self._refusals) > 10_000:
+        if len(self._skips) > KEEP:
+            for key in self._skips_by_age.older(now, 3600.0, self._skips.get):
+                del self._skips[key]
+        if len(self._refusals) > KEEP:
             with self._refusals_lock:
-                kept = {
-                    fp: {a: r for a, r in by_action.items() if now - r.time < 3600}
-                    for fp, by_action in self._refusals.items()
-                }
-                self._refusals = {fp: by_action for fp, by_action in kept.items() if by_action}
+                for fingerprint, action in self._refusals_by_age.older(
+                    now, 3600.0, self._refused_at
+                ):
+                    by_action = self._refusals[fingerprint]
+                    del by_action[action]
+                    if not by_action:
+                        del self._refusals[fingerprint]
+
+    def _refused_at(self, key: tuple[str, str]) -> float | None:
+        refusal = self._refusals.get(key[0], {}).get(key[1])
+        return None if refusal is None else refusal.time
+
+
+class _ByAge(Generic[K]):
+    """Keys by the time they were last set, oldest first; `current(key)` is that time (None:
+    gone), and a record of a key set again since is skipped."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, K]] = []
+        self._compact_at = 1000
+
+    def add(self, time: float, key: K, current: Callable[[K], float | None]) -> None:
+        heapq.heappush(self._heap, (time, key))
+        if len(self._heap) > self._compact_at:  # of keys set again or gone
+            self._heap = [(t, k) for t, k in self._heap if current(k) == t]
+            heapq.heapify(self._heap)
+            self._compact_at = max(1000, 2 * len(self._heap))
+
+    def older(self, now: float, age: float, current: Callable[[K], float | None]) -> Iterator[K]:
+        """Take out the keys set `age` or more before `now`."""
+        while self._heap and not now - self._heap[0][0] < age:
+            time, key = heapq.heappop(self._heap)
+            if current(key) == time:
+                yield key
 
 
 @dataclass(slots=True)
