@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alerter.actions.config import SystemdSpec
-from alerter.actions.executors import read_pidfile
+from alerter.actions.processes import read_pidfile
 from alerter.actions.templating import FieldTemplate, confined_realpath, render_path
 from alerter.actions.unitctl import ProtectedUnitError, normalize_unit, templated_unit
 from alerter.config.load import DEFAULT_PROTECTED_UNITS
