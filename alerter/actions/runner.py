@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from alerter.actions import history as h
+from alerter.actions.alertrecords import AlertRecords
 from alerter.actions.applied import AppliedStates
 from alerter.actions.bans import SKIPPED_BANNED, BanExecutor
 from alerter.actions.config import ActionConfig
@@ -30,7 +31,7 @@ from alerter.actions.executors import (
     render_plan,
 )
 from alerter.actions.firings import Firings
-from alerter.actions.notes import clock_time, note, span
+from alerter.actions.notes import clock_time, span
 from alerter.actions.outcomes import OutcomeRecorder, told_once_per
 from alerter.actions.reverts import Reverter
 from alerter.actions.wakes import SETTLED, Entry, RepeatCalendar
@@ -98,6 +99,13 @@ class ActionRunner:
         # fingerprint -> the `repeat: false` actions with nothing left to do in the alert's
         # firing: they ran in it, or its labels give them a target they refuse
         self._settled: dict[str, set[str]] = {}
+        self.alert_records = AlertRecords(
+            self.actions,
+            history_db=self.history_db,
+            recorder=self.recorder,
+            firings=self.firings,
+            clock=clock,
+        )
         self.escalator = Escalator(
             self.actions, store=store, history_db=self.history_db, emit=emit, dry_run=dry_run
         )
@@ -175,36 +183,11 @@ class ActionRunner:
     def history(self, fingerprint: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
         """Newest first; one alert's holds its refusals by the global cap that the row of
         another alert counts."""
-        return [r.to_json() for r in self._records(fingerprint, None, limit)]
+        return [r.to_json() for r in self.alert_records.records(fingerprint, None, limit)]
 
     def notes(self, fingerprint: str) -> list[str]:
         """Lines for the alert's notifications: what was done (or would be) in this firing."""
-        since = self.firings.since(fingerprint)
-        if since is None:
-            since = self.clock.now() - 86400.0
-        out = []
-        for rec in reversed(self._records(fingerprint, since, 20)):
-            action = self.actions.get(rec.action)
-            n = 0
-            if action is not None:
-                runs = self.history_db.runs(
-                    rec.action, rec.target, rec.time - action.limit.within, rec.dry_run
-                )
-                n = sum(1 for t in runs if t <= rec.time)
-            out.append(note(rec, action, n))
-        return out
-
-    def _records(self, fingerprint: str | None, since: float | None, limit: int) -> list[h.Record]:
-        """Newest first."""
-        records = self.history_db.records(fingerprint, since=since, limit=limit)
-        if fingerprint is None:
-            return records
-        refused = [
-            r for r in self.recorder.refusals(fingerprint) if since is None or r.time >= since
-        ]
-        if not refused:
-            return records
-        return sorted(records + refused, key=lambda r: r.time, reverse=True)[:limit]
+        return self.alert_records.notes(fingerprint)
 
     def raised(self) -> set[str]:
         return self.escalator.raised()
