@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,20 @@ def parse_actions(
     if p.items:
         raise SourceError(p.items)
     return out
+
+
+class CountedWalks(dict[Any, Any]):
+    """A dict that counts the walks of it: a cost counted without a clock."""
+
+    walks = 0
+
+    def items(self) -> ItemsView[Any, Any]:  # type: ignore[override]
+        self.walks += 1
+        return super().items()
+
+    def __iter__(self) -> Iterator[Any]:
+        self.walks += 1
+        return super().__iter__()
 
 
 def alert(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import ItemsView, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from alerter.actions.firings import FIRINGS_NS, STALE_AFTER, Firings
 from alerter.store.db import StateStore
 
-from .conftest import T0
+from .conftest import T0, CountedWalks
 
 
 def _checkpoint(store: StateStore, firings: Firings, ok: bool = True) -> None:
@@ -202,18 +201,6 @@ class PruneByCopy(Firings):
             self.forgotten += n - len(self._since)
 
 
-class CountedItems(dict[str, float]):
-    walks = 0
-
-    def items(self) -> ItemsView[str, float]:  # type: ignore[override]
-        CountedItems.walks += 1
-        return super().items()
-
-    def __iter__(self) -> Iterator[str]:
-        CountedItems.walks += 1
-        return super().__iter__()
-
-
 def test_a_resolve_past_the_kept_starts_walks_none_of_them(tmp_path: Path) -> None:
     """Past 10k firings in memory every resolve copied them all (a storm resolving 100k alerts
     did 10^10 steps); now it drops only the starts over a day old, oldest first."""
@@ -222,10 +209,10 @@ def test_a_resolve_past_the_kept_starts_walks_none_of_them(tmp_path: Path) -> No
         firings = Firings(store, lambda operation: None)
         for i in range(10_100):
             firings.fired(f"fp{i}", T0 + i, keep=False, active_at=T0 + i)
-        firings._since = CountedItems(firings._since)
+        firings._since = counted = CountedWalks(firings._since)
         for i in range(50):
             firings.resolved(f"fp{i}", T0 + 86_400 + 20 + i, active_at=T0 + i)
-        assert CountedItems.walks == 0
+        assert counted.walks == 0
         assert firings.forgotten == 70  # fp0..fp69 started a day before the last resolve
         assert firings.since("fp69") is None
         assert firings.since("fp70") == T0 + 70

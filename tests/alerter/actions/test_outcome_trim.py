@@ -5,7 +5,6 @@ same ones as the copy forgot, so a skip in a cooldown over an hour is recorded a
 from __future__ import annotations
 
 import random
-from collections.abc import ItemsView, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from alerter.actions.outcomes import OutcomeRecorder
 from alerter.runtime.metrics import Metrics
 from alerter.store.db import StateStore
 
-from .conftest import T0, alert, parse_actions
+from .conftest import T0, CountedWalks, alert, parse_actions
 
 ACTIONS = """
 actions:
@@ -46,18 +45,6 @@ class TrimByCopy(OutcomeRecorder):
                 self._refusals = {fp: by_action for fp, by_action in kept.items() if by_action}
 
 
-class CountedWalks(dict[Any, Any]):
-    walks = 0
-
-    def items(self) -> ItemsView[Any, Any]:  # type: ignore[override]
-        CountedWalks.walks += 1
-        return super().items()
-
-    def __iter__(self) -> Iterator[Any]:
-        CountedWalks.walks += 1
-        return super().__iter__()
-
-
 def _recorder(store: StateStore, cls: type[OutcomeRecorder]) -> OutcomeRecorder:
     return cls(h.ActionHistory(store), Metrics(CollectorRegistry()))
 
@@ -73,11 +60,11 @@ def test_a_tick_past_10k_skips_walks_none_of_them(
         for i in range(10_100):
             a = alert(["long"], unit=f"u{i}.service")
             recorder.skip(action, f"u{i}", a, h.SKIPPED_COOLDOWN, "", T0 + i / 10, False)
-        recorder._skips = CountedWalks(recorder._skips)
+        recorder._skips = counted = CountedWalks(recorder._skips)
         for i in range(1, 60):
             recorder.trim(T0 + 1000 + i)  # none an hour old
         recorder.trim(T0 + 3600 + 5)  # the first 51 are (T0 .. T0 + 5)
-        assert CountedWalks.walks == 0
+        assert counted.walks == 0
         assert len(recorder._skips) == 10_100 - 51
     finally:
         store.close()

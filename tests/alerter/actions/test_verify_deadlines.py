@@ -30,19 +30,8 @@ actions:
 
 
 class WalkEveryEntry(Escalator):
-    """The verify checks as they were: every entry looked at on every tick (the oracle)."""
-
-    def watch(self, plan: ActionPlan, what: str, now: float) -> None:
-        action, a = plan.action, plan.alert
-        vkey = f"{a.fingerprint}\x1f{action.name}"
-        if action.verify is not None and vkey not in self._verify:
-            self._verify[vkey] = {
-                "deadline": now + action.verify,
-                "target": plan.target,
-                "what": what,
-                "alert": a.to_dict(),
-            }
-            self.store.kv_put(VERIFY_NS, vkey, self._verify[vkey])
+    """The verify checks as they were: every entry looked at on every tick (the oracle; `watch`
+    adds an entry as it did)."""
 
     def check_verify(self, live: Container[str], now: float) -> None:
         for key, entry in list(self._verify.items()):
